@@ -1,0 +1,181 @@
+//! The admin API: topics, subscriptions (with lag), broker status.
+//!
+//! Reads (list, describe, status) are retried on retriable failures; writes (create, delete,
+//! seek) are sent once, since a retry after a lost response could report `ALREADY_EXISTS` or
+//! `NOT_FOUND` for an operation that in fact succeeded.
+
+use rapidmq_proto::v1;
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::types::{
+    BrokerStatus, StartPosition, SubscriptionInfo, SubscriptionMode, TopicConfig, TopicInfo,
+};
+
+/// Admin operations of a [`Client`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    client: Client,
+}
+
+macro_rules! admin_call {
+    ($self:ident, $method:ident, $request:expr, once) => {{
+        let client = $self.client.clone();
+        let request = $request;
+        $self
+            .client
+            .runtime()
+            .run(async move {
+                client
+                    .unary(move |ch| async move {
+                        v1::admin_client::AdminClient::new(ch)
+                            .$method(request)
+                            .await
+                    })
+                    .await
+            })
+            .await?
+    }};
+    ($self:ident, $method:ident, $request:expr, retried) => {{
+        let client = $self.client.clone();
+        let request = $request;
+        $self
+            .client
+            .runtime()
+            .run(async move {
+                client
+                    .unary_with_retries(move |ch| {
+                        let request = request.clone();
+                        async move {
+                            v1::admin_client::AdminClient::new(ch)
+                                .$method(request)
+                                .await
+                        }
+                    })
+                    .await
+            })
+            .await?
+    }};
+}
+
+impl Admin {
+    pub(crate) fn new(client: Client) -> Admin {
+        Admin { client }
+    }
+
+    /// Creates a topic. Errors: `TOPIC_ALREADY_EXISTS`, `INVALID_NAME`,
+    /// `INVALID_PARTITION_COUNT`, `INVALID_TOPIC_CONFIG`.
+    pub async fn create_topic(
+        &self,
+        name: impl Into<String>,
+        config: TopicConfig,
+    ) -> Result<TopicInfo> {
+        let request = v1::CreateTopicRequest {
+            name: name.into(),
+            config: Some(config.into()),
+        };
+        admin_call!(self, create_topic, request, once).map(TopicInfo::from)
+    }
+
+    /// Every topic of the tenant.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        let response = admin_call!(self, list_topics, v1::ListTopicsRequest {}, retried)?;
+        Ok(response.topics.into_iter().map(TopicInfo::from).collect())
+    }
+
+    /// One topic with its partitions. Errors: `TOPIC_NOT_FOUND`.
+    pub async fn describe_topic(&self, name: impl Into<String>) -> Result<TopicInfo> {
+        let request = v1::DescribeTopicRequest { name: name.into() };
+        admin_call!(self, describe_topic, request, retried).map(TopicInfo::from)
+    }
+
+    /// Deletes a topic and its subscriptions. Errors: `TOPIC_NOT_FOUND`.
+    pub async fn delete_topic(&self, name: impl Into<String>) -> Result<()> {
+        let request = v1::DeleteTopicRequest { name: name.into() };
+        admin_call!(self, delete_topic, request, once).map(|_| ())
+    }
+
+    /// Creates a stream subscription starting at `start`. Errors: `TOPIC_NOT_FOUND`,
+    /// `SUBSCRIPTION_ALREADY_EXISTS`, `INVALID_NAME`.
+    pub async fn create_subscription(
+        &self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+        start: StartPosition,
+    ) -> Result<SubscriptionInfo> {
+        let request = v1::CreateSubscriptionRequest {
+            topic: topic.into(),
+            name: name.into(),
+            mode: v1::SubscriptionMode::from(SubscriptionMode::Stream) as i32,
+            start: Some(start.into()),
+        };
+        admin_call!(self, create_subscription, request, once).map(SubscriptionInfo::from)
+    }
+
+    /// Subscriptions of `topic`, or of every topic when `None`.
+    pub async fn list_subscriptions(&self, topic: Option<String>) -> Result<Vec<SubscriptionInfo>> {
+        let request = v1::ListSubscriptionsRequest {
+            topic: topic.unwrap_or_default(),
+        };
+        let response = admin_call!(self, list_subscriptions, request, retried)?;
+        Ok(response
+            .subscriptions
+            .into_iter()
+            .map(SubscriptionInfo::from)
+            .collect())
+    }
+
+    /// One subscription with its cursors, members and lag. Errors: `SUBSCRIPTION_NOT_FOUND`.
+    pub async fn describe_subscription(
+        &self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<SubscriptionInfo> {
+        let request = v1::DescribeSubscriptionRequest {
+            topic: topic.into(),
+            name: name.into(),
+        };
+        admin_call!(self, describe_subscription, request, retried).map(SubscriptionInfo::from)
+    }
+
+    /// The total lag of a subscription: messages not yet committed, over all partitions.
+    pub async fn lag(&self, topic: impl Into<String>, name: impl Into<String>) -> Result<u64> {
+        Ok(self.describe_subscription(topic, name).await?.total_lag)
+    }
+
+    /// Moves a subscription's cursor (one partition, or all when `partition` is `None`).
+    /// Errors: `SUBSCRIPTION_NOT_FOUND`, `PARTITION_NOT_FOUND`, `OFFSET_OUT_OF_RANGE`.
+    pub async fn seek_subscription(
+        &self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+        position: StartPosition,
+        partition: Option<u32>,
+    ) -> Result<SubscriptionInfo> {
+        let request = v1::SeekSubscriptionRequest {
+            topic: topic.into(),
+            name: name.into(),
+            position: Some(position.into()),
+            partition,
+        };
+        admin_call!(self, seek_subscription, request, once).map(SubscriptionInfo::from)
+    }
+
+    /// Deletes a subscription. Errors: `SUBSCRIPTION_NOT_FOUND`.
+    pub async fn delete_subscription(
+        &self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<()> {
+        let request = v1::DeleteSubscriptionRequest {
+            topic: topic.into(),
+            name: name.into(),
+        };
+        admin_call!(self, delete_subscription, request, once).map(|_| ())
+    }
+
+    /// Broker version, uptime and counts.
+    pub async fn status(&self) -> Result<BrokerStatus> {
+        admin_call!(self, get_status, v1::GetStatusRequest {}, retried).map(BrokerStatus::from)
+    }
+}

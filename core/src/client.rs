@@ -1,0 +1,326 @@
+//! The client: endpoints, the shared connection, and the low-level calls the producer, consumer
+//! and admin build on.
+//!
+//! One HTTP/2 connection (a tonic `Channel`) is shared by everything a client does. When a call
+//! fails with a connection error, the connection is dropped and the next call reconnects, trying
+//! the endpoints in order starting with the one after the failed one. Endpoints can be replaced
+//! at runtime ([`Client::set_endpoints`]), e.g. when a broker comes back on a new address.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use rapidmq_proto::v1;
+use rapidmq_proto::v1::messaging_client::MessagingClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::admin::Admin;
+use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig, RetryPolicy};
+use crate::consumer::Consumer;
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::producer::Producer;
+use crate::retry;
+use crate::runtime::Runtime;
+use crate::types::{Message, PublishAck, ReceivedMessage};
+
+/// A connection to a RapidMQ broker. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    runtime: Runtime,
+    config: ClientConfig,
+    endpoints: RwLock<Vec<String>>,
+    next_endpoint: AtomicUsize,
+    /// The current connection and its generation; a failure resets only the generation it saw.
+    channel: Mutex<Option<(u64, Channel)>>,
+    generation: AtomicU64,
+    connect_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &*self.inner.endpoints.read())
+            .finish()
+    }
+}
+
+/// Messages read by [`Client::fetch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchResult {
+    /// The messages, in offset order.
+    pub messages: Vec<ReceivedMessage>,
+    /// The partition's next offset to be written.
+    pub high_watermark: u64,
+    /// The partition's oldest retained offset.
+    pub log_start_offset: u64,
+}
+
+impl Client {
+    /// Validates `config` and connects to the first reachable endpoint.
+    ///
+    /// Errors: [`Error::InvalidArgument`] / [`Error::Unsupported`] for a bad configuration (TLS
+    /// and credentials are not supported yet), [`Error::Unavailable`] when no endpoint answers.
+    pub async fn connect(runtime: Runtime, config: ClientConfig) -> Result<Client> {
+        config.validate()?;
+        let client = Client {
+            inner: Arc::new(ClientInner {
+                runtime: runtime.clone(),
+                endpoints: RwLock::new(config.endpoints.clone()),
+                config,
+                next_endpoint: AtomicUsize::new(0),
+                channel: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                connect_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        let probe = client.clone();
+        runtime
+            .run(async move { probe.channel().await.map(|_| ()) })
+            .await??;
+        Ok(client)
+    }
+
+    /// The runtime this client spawns on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The endpoints currently in use.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.inner.endpoints.read().clone()
+    }
+
+    /// Replaces the endpoints; the current connection is dropped and the next call connects to
+    /// the new list. Producers and consumers of this client follow.
+    pub fn set_endpoints(&self, endpoints: Vec<String>) -> Result<()> {
+        ClientConfig {
+            endpoints: endpoints.clone(),
+            ..self.inner.config.clone()
+        }
+        .validate()?;
+        *self.inner.endpoints.write() = endpoints;
+        self.inner.next_endpoint.store(0, Ordering::Relaxed);
+        *self.inner.channel.lock() = None;
+        Ok(())
+    }
+
+    /// The admin API.
+    pub fn admin(&self) -> Admin {
+        Admin::new(self.clone())
+    }
+
+    /// Creates a producer for `config.topic`; looks the topic up first.
+    ///
+    /// Errors: `TOPIC_NOT_FOUND` when the topic does not exist; [`Error::InvalidArgument`] for a
+    /// bad configuration.
+    pub async fn create_producer(&self, config: ProducerConfig) -> Result<Producer> {
+        Producer::create(self.clone(), config).await
+    }
+
+    /// Subscribes to `config.topic` (stream mode) and returns once the broker confirmed the
+    /// subscription.
+    ///
+    /// Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH`, [`Error::InvalidArgument`].
+    pub async fn subscribe(&self, config: ConsumerConfig) -> Result<Consumer> {
+        Consumer::subscribe(self.clone(), config).await
+    }
+
+    /// Publishes one batch to one partition in a single attempt: no batching, no retries. The
+    /// producer is built on the same call; this is the raw path for tools, benchmarks and tests.
+    /// `producer_id` 0 disables idempotence.
+    pub async fn publish_batch(
+        &self,
+        topic: impl Into<String>,
+        partition: u32,
+        producer_id: u64,
+        base_sequence: u64,
+        messages: Vec<Message>,
+    ) -> Result<PublishAck> {
+        let now = now_ms();
+        let batch = convert::encode_batch(
+            messages
+                .into_iter()
+                .map(|m| {
+                    let ts = m.timestamp_ms.unwrap_or(now);
+                    (m, ts)
+                })
+                .collect(),
+        );
+        let request = v1::PublishRequest {
+            topic: topic.into(),
+            partition,
+            producer_id,
+            base_sequence,
+            batch,
+        };
+        let client = self.clone();
+        self.runtime()
+            .run(async move { client.publish_once(request).await.map(PublishAck::from) })
+            .await?
+    }
+
+    /// Reads up to `max_messages` from `partition` starting at `offset`, waiting up to `max_wait`
+    /// for data when there is none yet. Retries retriable failures.
+    pub async fn fetch(
+        &self,
+        topic: impl Into<String>,
+        partition: u32,
+        offset: u64,
+        max_messages: u32,
+        max_wait: Duration,
+    ) -> Result<FetchResult> {
+        let topic = topic.into();
+        let client = self.clone();
+        let request = v1::FetchRequest {
+            topic: topic.clone(),
+            partition,
+            offset,
+            max_messages,
+            max_wait_ms: u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX),
+        };
+        self.runtime()
+            .run(async move {
+                let response = client
+                    .unary_with_retries(move |ch| {
+                        let request = request.clone();
+                        async move { MessagingClient::new(ch).fetch(request).await }
+                    })
+                    .await?;
+                let mut messages = Vec::new();
+                for batch in response.batches {
+                    messages.extend(convert::decode_delivery(&topic, batch)?);
+                }
+                messages.retain(|m| m.offset >= offset);
+                Ok(FetchResult {
+                    messages,
+                    high_watermark: response.high_watermark,
+                    log_start_offset: response.log_start_offset,
+                })
+            })
+            .await?
+    }
+
+    /// One publish attempt (runs on the core runtime).
+    pub(crate) async fn publish_once(
+        &self,
+        request: v1::PublishRequest,
+    ) -> Result<v1::PublishResponse> {
+        self.unary(move |ch| async move { MessagingClient::new(ch).publish(request).await })
+            .await
+    }
+
+    /// A messaging client on the current connection, with its generation.
+    pub(crate) async fn messaging(&self) -> Result<(u64, MessagingClient<Channel>)> {
+        let (generation, channel) = self.channel().await?;
+        Ok((generation, MessagingClient::new(channel)))
+    }
+
+    /// One unary call with the request timeout; a connection failure resets the connection.
+    pub(crate) async fn unary<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: FnOnce(Channel) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let (generation, channel) = self.channel().await?;
+        let timeout = self.inner.config.request_timeout;
+        let result = match tokio::time::timeout(timeout, call(channel)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Error::from(status)),
+            Err(_) => Err(Error::Timeout {
+                message: format!("no response within {timeout:?}"),
+            }),
+        };
+        if let Err(err) = &result {
+            self.on_failure(generation, err);
+        }
+        result
+    }
+
+    /// A unary call retried under the default retry policy; for idempotent calls only.
+    pub(crate) async fn unary_with_retries<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        retry::with_retries(RetryPolicy::default(), |_| {}, || self.unary(&call)).await
+    }
+
+    /// Drops the connection of `generation` when `err` says it is broken.
+    pub(crate) fn on_failure(&self, generation: u64, err: &Error) {
+        if !err.is_connection_failure() {
+            return;
+        }
+        let mut current = self.inner.channel.lock();
+        if matches!(&*current, Some((g, _)) if *g == generation) {
+            tracing::debug!(cause = %err, "dropping the broker connection");
+            *current = None;
+            self.inner.next_endpoint.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The current connection, connecting first if there is none.
+    pub(crate) async fn channel(&self) -> Result<(u64, Channel)> {
+        if let Some(current) = self.inner.channel.lock().clone() {
+            return Ok(current);
+        }
+        let _connecting = self.inner.connect_lock.lock().await;
+        if let Some(current) = self.inner.channel.lock().clone() {
+            return Ok(current);
+        }
+        let endpoints = self.endpoints();
+        let start = self.inner.next_endpoint.load(Ordering::Relaxed);
+        let mut last_error = Error::unavailable("no endpoints");
+        for i in 0..endpoints.len() {
+            let index = (start + i) % endpoints.len();
+            match self.connect_to(&endpoints[index]).await {
+                Ok(channel) => {
+                    let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.inner.next_endpoint.store(index, Ordering::Relaxed);
+                    *self.inner.channel.lock() = Some((generation, channel.clone()));
+                    tracing::debug!(endpoint = %endpoints[index], "connected");
+                    return Ok((generation, channel));
+                }
+                Err(err) => {
+                    tracing::debug!(endpoint = %endpoints[index], cause = %err, "connect failed");
+                    last_error = err;
+                }
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn connect_to(&self, url: &str) -> Result<Channel> {
+        let config = &self.inner.config;
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| Error::invalid(format!("endpoint `{url}`: {e}")))?
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10));
+        match tokio::time::timeout(config.connect_timeout, endpoint.connect()).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(err)) => Err(Error::unavailable(format!("{url}: {err}"))),
+            Err(_) => Err(Error::unavailable(format!("{url}: connect timed out"))),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,284 @@
+//! Configuration of clients, producers and consumers. Every field starts at the value in
+//! [`crate::defaults`]; bindings expose these structs (or builders over them) and nothing else.
+
+use std::time::Duration;
+
+use crate::defaults;
+use crate::error::{Error, Result};
+use crate::types::StartPosition;
+
+/// TLS settings, shaped for the security work to come. **Not supported yet**: a client configured
+/// with `tls` fails to connect with [`Error::Unsupported`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates to trust; the system roots when `None`.
+    pub ca_cert_path: Option<String>,
+    /// PEM client certificate and key, for mutual TLS.
+    pub client_cert_path: Option<String>,
+    /// PEM private key of the client certificate.
+    pub client_key_path: Option<String>,
+    /// Name to verify the server certificate against; the endpoint's host when `None`.
+    pub server_name: Option<String>,
+}
+
+/// Credentials, shaped for the security work to come. **Not supported yet**: a client configured
+/// with credentials fails to connect with [`Error::Unsupported`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// An API token, sent as a bearer token.
+    Token(String),
+    /// A user name and password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Token(_) => f.write_str("Token(***)"),
+            Credentials::UserPassword { user, .. } => write!(f, "UserPassword({user}, ***)"),
+        }
+    }
+}
+
+/// How to reach the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// gRPC endpoints (`http://host:port`), tried in order; the core moves to the next one when a
+    /// connection fails.
+    pub endpoints: Vec<String>,
+    /// Time allowed to open a connection to one endpoint.
+    pub connect_timeout: Duration,
+    /// Time allowed for one request (one attempt).
+    pub request_timeout: Duration,
+    /// TLS; not supported yet.
+    pub tls: Option<TlsConfig>,
+    /// Credentials; not supported yet.
+    pub credentials: Option<Credentials>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            endpoints: vec![defaults::ENDPOINT.to_string()],
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            tls: None,
+            credentials: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Checks the configuration; returns the error `Client::connect` would give.
+    pub fn validate(&self) -> Result<()> {
+        if self.endpoints.is_empty() {
+            return Err(Error::invalid("at least one endpoint is required"));
+        }
+        for endpoint in &self.endpoints {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(Error::invalid(format!(
+                    "endpoint `{endpoint}` must start with http:// (or https:// once TLS exists)"
+                )));
+            }
+        }
+        if self.tls.is_some() || self.endpoints.iter().any(|e| e.starts_with("https://")) {
+            return Err(Error::Unsupported {
+                message: "TLS is not supported yet".into(),
+            });
+        }
+        if self.credentials.is_some() {
+            return Err(Error::Unsupported {
+                message: "credentials are not supported yet".into(),
+            });
+        }
+        if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err(Error::invalid("timeouts must be greater than zero"));
+        }
+        Ok(())
+    }
+}
+
+/// Retry policy for one request: exponential backoff with full jitter, bounded by a retry budget
+/// of `max_retries` attempts and `delivery_timeout` in total. Only retriable codes are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First backoff ceiling.
+    pub initial_backoff: Duration,
+    /// Largest backoff ceiling.
+    pub max_backoff: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Total time for all attempts of one request.
+    pub delivery_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_backoff: defaults::RETRY_INITIAL_BACKOFF,
+            max_backoff: defaults::RETRY_MAX_BACKOFF,
+            max_retries: defaults::MAX_RETRIES,
+            delivery_timeout: defaults::DELIVERY_TIMEOUT,
+        }
+    }
+}
+
+/// Producer settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// The topic this producer writes to.
+    pub topic: String,
+    /// How long a partition's batch waits for more messages.
+    pub linger: Duration,
+    /// Messages per batch.
+    pub max_batch_messages: usize,
+    /// Encoded bytes per batch (a single larger message still goes alone).
+    pub max_batch_bytes: usize,
+    /// Publish requests in flight at once (never more than one per partition).
+    pub max_in_flight_requests: usize,
+    /// Messages buffered or in flight before `send` waits.
+    pub max_buffered_messages: usize,
+    /// Producer id + per-partition sequence, so retries never duplicate.
+    pub idempotence: bool,
+    /// Retries of failed publishes.
+    pub retry: RetryPolicy,
+}
+
+impl ProducerConfig {
+    /// Defaults for `topic`.
+    pub fn new(topic: impl Into<String>) -> ProducerConfig {
+        ProducerConfig {
+            topic: topic.into(),
+            linger: defaults::LINGER,
+            max_batch_messages: defaults::MAX_BATCH_MESSAGES,
+            max_batch_bytes: defaults::MAX_BATCH_BYTES,
+            max_in_flight_requests: defaults::MAX_IN_FLIGHT_REQUESTS,
+            max_buffered_messages: defaults::MAX_BUFFERED_MESSAGES,
+            idempotence: defaults::IDEMPOTENCE,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !rapidmq_proto::is_valid_name(&self.topic) {
+            return Err(Error::invalid(format!(
+                "topic name `{}` is not [A-Za-z0-9._-]{{1,200}}",
+                self.topic
+            )));
+        }
+        if self.max_batch_messages == 0
+            || self.max_batch_bytes == 0
+            || self.max_in_flight_requests == 0
+            || self.max_buffered_messages == 0
+        {
+            return Err(Error::invalid(
+                "max_batch_messages, max_batch_bytes, max_in_flight_requests and \
+                 max_buffered_messages must be greater than zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Consumer settings (stream mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// The topic to consume.
+    pub topic: String,
+    /// The subscription name; empty for an ephemeral live tail (no commits).
+    pub subscription: String,
+    /// Where a new subscription starts.
+    pub start: StartPosition,
+    /// Messages buffered ahead of `poll` at most (credits granted to the broker).
+    pub prefetch: u32,
+    /// How often acknowledged positions are committed.
+    pub commit_interval: Duration,
+    /// Whether `poll` acknowledges what it returns.
+    pub auto_commit: bool,
+    /// Shown by DescribeSubscription.
+    pub consumer_name: String,
+    /// Reconnect backoff (only `initial_backoff` and `max_backoff` are used: a consumer
+    /// reconnects until it is closed).
+    pub reconnect: RetryPolicy,
+}
+
+impl ConsumerConfig {
+    /// Defaults for `subscription` on `topic`.
+    pub fn new(topic: impl Into<String>, subscription: impl Into<String>) -> ConsumerConfig {
+        ConsumerConfig {
+            topic: topic.into(),
+            subscription: subscription.into(),
+            start: StartPosition::Latest,
+            prefetch: defaults::PREFETCH,
+            commit_interval: defaults::COMMIT_INTERVAL,
+            auto_commit: defaults::AUTO_COMMIT,
+            consumer_name: String::new(),
+            reconnect: RetryPolicy::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !rapidmq_proto::is_valid_name(&self.topic) {
+            return Err(Error::invalid(format!(
+                "topic name `{}` is not [A-Za-z0-9._-]{{1,200}}",
+                self.topic
+            )));
+        }
+        if !self.subscription.is_empty() && !rapidmq_proto::is_valid_name(&self.subscription) {
+            return Err(Error::invalid(format!(
+                "subscription name `{}` is not [A-Za-z0-9._-]{{1,200}}",
+                self.subscription
+            )));
+        }
+        if self.prefetch == 0 {
+            return Err(Error::invalid("prefetch must be at least 1"));
+        }
+        if self.commit_interval.is_zero() {
+            return Err(Error::invalid("commit_interval must be greater than zero"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_and_credentials_are_rejected_as_unsupported() {
+        let config = ClientConfig {
+            tls: Some(TlsConfig::default()),
+            ..ClientConfig::default()
+        };
+        assert!(matches!(config.validate(), Err(Error::Unsupported { .. })));
+        let config = ClientConfig {
+            credentials: Some(Credentials::Token("t".into())),
+            ..ClientConfig::default()
+        };
+        assert!(matches!(config.validate(), Err(Error::Unsupported { .. })));
+        assert!(ClientConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn credentials_never_print_secrets() {
+        let text = format!("{:?}", Credentials::Token("secret".into()));
+        assert!(!text.contains("secret"));
+    }
+
+    #[test]
+    fn invalid_names_and_zero_limits_are_rejected() {
+        assert!(ProducerConfig::new("bad/name").validate().is_err());
+        let mut config = ProducerConfig::new("ok");
+        config.max_batch_messages = 0;
+        assert!(config.validate().is_err());
+        let mut config = ConsumerConfig::new("ok", "");
+        assert!(config.validate().is_ok());
+        config.prefetch = 0;
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! The consumer (stream mode): prefetch credits, `poll`, acks batched into commits, reconnects.
+//!
+//! Layout:
+//! - `session.rs`: one session task per consumer. It owns the bidi `Consume` stream: subscribes,
+//!   turns `DeliveryBatch`es into messages in the shared buffer, forwards credits, sends commits
+//!   on an interval and on close, and reconnects (with backoff, until closed) when the stream
+//!   breaks, for example across a broker restart. The broker then resumes every partition from
+//!   its committed offset.
+//! - `acks.rs`: per-partition ack tracking that turns acks into commit positions.
+//! - this file: the pull-based surface ([`Consumer::poll`], [`Consumer::ack`], ...), which only
+//!   touches the shared buffer under a short lock and sends commands to the session.
+//!
+//! **Flow control invariant.** The broker never sends more messages than the credits granted.
+//! The session grants `prefetch` credits when it subscribes and `poll` grants back exactly as
+//! many as it takes out of the buffer, so buffered + granted-but-undelivered never exceeds
+//! `prefetch`. Messages dropped from the buffer (revoked partitions) are granted back too. After a
+//! reconnect the buffer starts empty and credits from polls of the old session are discarded.
+
+mod acks;
+mod session;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use self::acks::AckTracker;
+use self::session::{Command, Session};
+use crate::client::Client;
+use crate::config::ConsumerConfig;
+use crate::error::{Error, Result};
+use crate::types::ReceivedMessage;
+
+/// A consumer's counters since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    /// Messages received from the broker.
+    pub received: u64,
+    /// Messages returned by `poll`.
+    pub polled: u64,
+    /// Messages buffered ahead of `poll` now.
+    pub buffered: u64,
+    /// The most messages ever buffered ahead of `poll`; never above `prefetch`.
+    pub max_buffered: u64,
+    /// Commit messages sent.
+    pub commits: u64,
+    /// Sessions re-established after the stream broke.
+    pub reconnects: u64,
+    /// Buffered messages dropped because their partition was revoked.
+    pub dropped_on_revoke: u64,
+    /// The latest assignment generation.
+    pub generation: u64,
+}
+
+/// State shared by the surface and the session task, under a short lock (never held across an
+/// await).
+pub(crate) struct State {
+    pub(crate) buffer: VecDeque<ReceivedMessage>,
+    pub(crate) acks: AckTracker,
+    /// Incremented each time a new stream starts; credits of older sessions are discarded.
+    pub(crate) session: u64,
+    pub(crate) assignment: Vec<u32>,
+    pub(crate) fatal: Option<Error>,
+    pub(crate) closed: bool,
+    pub(crate) stats: ConsumerStats,
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) notify: Notify,
+}
+
+/// A stream-mode consumer. Cheap to clone; clones share the buffer.
+#[derive(Clone)]
+pub struct Consumer {
+    inner: Arc<ConsumerInner>,
+}
+
+struct ConsumerInner {
+    client: Client,
+    config: ConsumerConfig,
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("topic", &self.inner.config.topic)
+            .field("subscription", &self.inner.config.subscription)
+            .finish()
+    }
+}
+
+impl Consumer {
+    pub(crate) async fn subscribe(client: Client, config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buffer: VecDeque::new(),
+                acks: AckTracker::default(),
+                session: 0,
+                assignment: Vec::new(),
+                fatal: None,
+                closed: false,
+                stats: ConsumerStats::default(),
+            }),
+            notify: Notify::new(),
+        });
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let session = Session::new(client.clone(), config.clone(), shared.clone());
+        client.runtime().spawn(session.run(rx, ready_tx));
+        ready_rx
+            .await
+            .map_err(|_| Error::closed("the consumer stopped while subscribing"))??;
+        Ok(Consumer {
+            inner: Arc::new(ConsumerInner {
+                client,
+                config,
+                shared,
+                commands,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.inner.config
+    }
+
+    /// Returns up to `max` buffered messages, waiting up to `timeout` for the first one; an empty
+    /// vector when none arrived in time. Grants the broker as many credits as messages returned.
+    /// With auto-commit on, the returned messages count as acknowledged.
+    ///
+    /// Errors: the fatal error that ended the subscription (e.g. `TOPIC_NOT_FOUND` after the topic
+    /// was deleted), [`Error::Closed`] after [`Consumer::close`].
+    pub async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
+        if max == 0 {
+            return Err(Error::invalid("poll needs max >= 1"));
+        }
+        let inner = self.inner.clone();
+        self.inner
+            .client
+            .runtime()
+            .run(async move { inner.poll(max, timeout).await })
+            .await?
+    }
+
+    /// Acknowledges a polled message. Its partition's commit position moves past it once every
+    /// earlier polled message of the partition is acknowledged too; commits go out on the commit
+    /// interval, on [`Consumer::commit`] and on close. Acks of messages from a revoked partition
+    /// or a previous session are ignored (those messages are redelivered).
+    pub fn ack(&self, message: &ReceivedMessage) -> Result<()> {
+        self.ack_offset(message.partition, message.offset)
+    }
+
+    /// Acknowledges the message at `offset` on `partition`; see [`Consumer::ack`].
+    pub fn ack_offset(&self, partition: u32, offset: u64) -> Result<()> {
+        let mut state = self.inner.shared.state.lock();
+        if state.closed {
+            return Err(Error::closed("the consumer is closed"));
+        }
+        state.acks.ack(partition, offset);
+        Ok(())
+    }
+
+    /// Negative acknowledgement with redelivery after `delay`: a queue-mode feature. Stream mode
+    /// has no per-message redelivery; this returns [`Error::Unsupported`].
+    pub fn nack(&self, _message: &ReceivedMessage, _delay: Duration) -> Result<()> {
+        Err(Error::Unsupported {
+            message: "nack is not supported in stream mode (queue mode comes next)".into(),
+        })
+    }
+
+    /// Sends the acknowledged positions to the broker now.
+    pub async fn commit(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Commit(tx))
+            .map_err(|_| Error::closed("the consumer is closed"))?;
+        rx.await
+            .map_err(|_| Error::closed("the consumer stopped during commit"))?
+    }
+
+    /// Commits what was acknowledged and ends the subscription (this member leaves the group).
+    pub async fn close(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.commands.send(Command::Close(tx)).is_err() {
+            return Ok(());
+        }
+        rx.await
+            .map_err(|_| Error::closed("the consumer stopped during close"))
+    }
+
+    /// The partitions this member owns now.
+    pub fn assignment(&self) -> Vec<u32> {
+        self.inner.shared.state.lock().assignment.clone()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ConsumerStats {
+        let state = self.inner.shared.state.lock();
+        ConsumerStats {
+            buffered: state.buffer.len() as u64,
+            ..state.stats
+        }
+    }
+}
+
+impl ConsumerInner {
+    async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.shared.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.shared.state.lock();
+                if !state.buffer.is_empty() {
+                    let n = max.min(state.buffer.len());
+                    let messages: Vec<_> = state.buffer.drain(..n).collect();
+                    let named = !self.config.subscription.is_empty();
+                    if named {
+                        for m in &messages {
+                            state.acks.polled(m.partition, m.offset);
+                            if self.config.auto_commit {
+                                state.acks.ack(m.partition, m.offset);
+                            }
+                        }
+                    }
+                    state.stats.polled += n as u64;
+                    let session = state.session;
+                    drop(state);
+                    let _ = self.commands.send(Command::Credit {
+                        session,
+                        messages: n as u32,
+                    });
+                    return Ok(messages);
+                }
+                if let Some(err) = &state.fatal {
+                    return Err(err.clone());
+                }
+                if state.closed {
+                    return Err(Error::closed("the consumer is closed"));
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The consumer's session task: owns the `Consume` stream and reconnects it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rapidmq_proto::ErrorCode;
+use rapidmq_proto::v1::{self, consume_request, consume_response};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::Shared;
+use crate::client::Client;
+use crate::config::ConsumerConfig;
+use crate::convert;
+use crate::defaults;
+use crate::error::{Error, Result};
+use crate::retry::Backoff;
+use crate::types::SubscriptionMode;
+
+pub(crate) enum Command {
+    /// Credits earned by a poll in session `session`.
+    Credit {
+        session: u64,
+        messages: u32,
+    },
+    Commit(oneshot::Sender<Result<()>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// How one stream ended.
+enum End {
+    /// Closed by the application (`reply` when it waits for the close).
+    Closed(Option<oneshot::Sender<()>>),
+    /// The stream broke or could not be opened.
+    Lost(Error),
+}
+
+pub(crate) struct Session {
+    client: Client,
+    config: ConsumerConfig,
+    shared: Arc<Shared>,
+    ready: Option<oneshot::Sender<Result<()>>>,
+    backoff: Backoff,
+}
+
+type Requests = mpsc::UnboundedSender<v1::ConsumeRequest>;
+
+fn request(kind: consume_request::Kind) -> v1::ConsumeRequest {
+    v1::ConsumeRequest { kind: Some(kind) }
+}
+
+impl Session {
+    pub(crate) fn new(client: Client, config: ConsumerConfig, shared: Arc<Shared>) -> Session {
+        Session {
+            backoff: Backoff::new(config.reconnect),
+            client,
+            config,
+            shared,
+            ready: None,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        ready: oneshot::Sender<Result<()>>,
+    ) {
+        self.ready = Some(ready);
+        loop {
+            let err = match self.stream(&mut commands).await {
+                End::Closed(reply) => {
+                    self.finish(None);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(());
+                    }
+                    return;
+                }
+                End::Lost(err) => err,
+            };
+            if let Some(ready) = self.ready.take() {
+                // The first subscribe failed: the caller gets the error, no consumer exists.
+                let _ = ready.send(Err(err));
+                self.finish(None);
+                return;
+            }
+            if !err.is_retriable() {
+                tracing::warn!(cause = %err, topic = %self.config.topic, "subscription ended");
+                self.finish(Some(err));
+                return;
+            }
+            tracing::info!(cause = %err, topic = %self.config.topic, "consume stream lost; reconnecting");
+            self.reset_session();
+            let delay = self.backoff.next_unbounded_delay();
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    command = commands.recv() => match command {
+                        Some(Command::Credit { .. }) => {}
+                        Some(Command::Commit(reply)) => {
+                            let _ = reply.send(Err(Error::unavailable(
+                                "not connected; acknowledged positions are committed after reconnecting",
+                            )));
+                        }
+                        Some(Command::Close(reply)) => {
+                            self.finish(None);
+                            let _ = reply.send(());
+                            return;
+                        }
+                        None => {
+                            self.finish(None);
+                            return;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    /// Marks the consumer closed (with `fatal` as the reason, if any) and wakes pollers.
+    fn finish(&self, fatal: Option<Error>) {
+        let mut state = self.shared.state.lock();
+        state.closed = true;
+        state.fatal = fatal;
+        state.buffer.clear();
+        state.assignment.clear();
+        drop(state);
+        self.shared.notify.notify_waiters();
+    }
+
+    /// A new stream starts from the committed offsets: what was buffered will be delivered again.
+    fn reset_session(&self) {
+        let mut state = self.shared.state.lock();
+        state.session += 1;
+        state.buffer.clear();
+        state.acks.clear();
+        state.assignment.clear();
+        state.stats.reconnects += 1;
+    }
+
+    /// Opens one stream and serves it until it ends.
+    async fn stream(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> End {
+        let (generation, mut messaging) = match self.client.messaging().await {
+            Ok(connected) => connected,
+            Err(err) => return End::Lost(err),
+        };
+        let (requests, rx) = mpsc::unbounded_channel();
+        let session = {
+            let state = self.shared.state.lock();
+            let _ = requests.send(request(consume_request::Kind::Subscribe(v1::Subscribe {
+                topic: self.config.topic.clone(),
+                subscription: self.config.subscription.clone(),
+                mode: v1::SubscriptionMode::from(SubscriptionMode::Stream) as i32,
+                start: Some(self.config.start.into()),
+                credits: self
+                    .config
+                    .prefetch
+                    .saturating_sub(state.buffer.len() as u32)
+                    .max(1),
+                consumer_name: self.config.consumer_name.clone(),
+            })));
+            state.session
+        };
+        let opened = tokio::time::timeout(
+            self.client.config().request_timeout,
+            messaging.consume(UnboundedReceiverStream::new(rx)),
+        )
+        .await;
+        let mut responses = match opened {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => {
+                let err = Error::from(status);
+                self.client.on_failure(generation, &err);
+                return End::Lost(err);
+            }
+            Err(_) => {
+                return End::Lost(Error::Timeout {
+                    message: "opening the consume stream".into(),
+                });
+            }
+        };
+        let mut commit_tick = tokio::time::interval(self.config.commit_interval);
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = responses.message() => match message {
+                    Ok(Some(response)) => {
+                        if let Err(err) = self.on_response(response, &requests) {
+                            return End::Lost(err);
+                        }
+                    }
+                    Ok(None) => return End::Lost(Error::unavailable("the broker ended the consume stream")),
+                    Err(status) => {
+                        let err = Error::from(status);
+                        self.client.on_failure(generation, &err);
+                        return End::Lost(err);
+                    }
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Credit { session: s, messages }) => {
+                        if s == session && messages > 0 {
+                            let _ = requests.send(request(consume_request::Kind::Credit(
+                                v1::Credit { messages },
+                            )));
+                        }
+                    }
+                    Some(Command::Commit(reply)) => {
+                        self.send_commits(&requests);
+                        let _ = reply.send(Ok(()));
+                    }
+                    Some(Command::Close(reply)) => {
+                        self.close_stream(requests, responses).await;
+                        return End::Closed(Some(reply));
+                    }
+                    None => {
+                        self.close_stream(requests, responses).await;
+                        return End::Closed(None);
+                    }
+                },
+                _ = commit_tick.tick() => self.send_commits(&requests),
+            }
+        }
+    }
+
+    /// Sends the final commit, half-closes the stream and waits (bounded) for the broker to end
+    /// it, so the commit is applied before this member leaves.
+    async fn close_stream(
+        &self,
+        requests: Requests,
+        mut responses: tonic::Streaming<v1::ConsumeResponse>,
+    ) {
+        self.send_commits(&requests);
+        drop(requests);
+        let drained = tokio::time::timeout(defaults::CLOSE_TIMEOUT, async {
+            while let Ok(Some(_)) = responses.message().await {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::debug!(topic = %self.config.topic, "broker did not end the consume stream in time");
+        }
+    }
+
+    fn send_commits(&self, requests: &Requests) {
+        if self.config.subscription.is_empty() {
+            return;
+        }
+        let offsets = {
+            let mut state = self.shared.state.lock();
+            let offsets = state.acks.take_commits();
+            if !offsets.is_empty() {
+                state.stats.commits += 1;
+            }
+            offsets
+        };
+        if !offsets.is_empty() {
+            tracing::trace!(?offsets, "commit");
+            let _ = requests.send(request(consume_request::Kind::Commit(v1::Commit {
+                offsets,
+            })));
+        }
+    }
+
+    fn on_response(&mut self, response: v1::ConsumeResponse, requests: &Requests) -> Result<()> {
+        match response.kind {
+            Some(consume_response::Kind::Subscribed(subscribed)) => {
+                tracing::debug!(member = %subscribed.member_id, partitions = subscribed.partitions, "subscribed");
+                self.backoff = Backoff::new(self.config.reconnect);
+                if let Some(ready) = self.ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Some(consume_response::Kind::Assignment(assignment)) => {
+                self.on_assignment(assignment, requests);
+            }
+            Some(consume_response::Kind::Batch(batch)) => {
+                let messages = convert::decode_delivery(&self.config.topic, batch)?;
+                let n = messages.len() as u64;
+                let mut state = self.shared.state.lock();
+                state.buffer.extend(messages);
+                state.stats.received += n;
+                let buffered = state.buffer.len() as u64;
+                state.stats.max_buffered = state.stats.max_buffered.max(buffered);
+                drop(state);
+                self.shared.notify.notify_waiters();
+            }
+            Some(consume_response::Kind::Error(err)) => {
+                let err = Error::from(err);
+                if err.code() == ErrorCode::NotPartitionOwner {
+                    tracing::debug!(cause = %err, "commit for a partition no longer owned");
+                } else {
+                    tracing::warn!(cause = %err, topic = %self.config.topic, "broker reported an error on the consume stream");
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// A new assignment replaces the old one: revoked partitions lose their buffered messages
+    /// (granted back as credits) and their ack state; new ones start at the given offset.
+    fn on_assignment(&mut self, assignment: v1::Assignment, requests: &Requests) {
+        let owned: HashSet<u32> = assignment.partitions.iter().map(|p| p.partition).collect();
+        let mut state = self.shared.state.lock();
+        let before = state.buffer.len();
+        state.buffer.retain(|m| owned.contains(&m.partition));
+        let dropped = before - state.buffer.len();
+        state.acks.retain(|p| owned.contains(&p));
+        for p in &assignment.partitions {
+            if !state.acks.owns(p.partition) {
+                state.acks.assign(p.partition, p.offset);
+            }
+        }
+        let mut partitions: Vec<u32> = owned.into_iter().collect();
+        partitions.sort_unstable();
+        tracing::debug!(
+            generation = assignment.generation,
+            ?partitions,
+            dropped,
+            "assignment"
+        );
+        state.assignment = partitions;
+        state.stats.generation = assignment.generation;
+        state.stats.dropped_on_revoke += dropped as u64;
+        drop(state);
+        if dropped > 0 {
+            let _ = requests.send(request(consume_request::Kind::Credit(v1::Credit {
+                messages: dropped as u32,
+            })));
+        }
+    }
+}

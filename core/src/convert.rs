@@ -1,0 +1,304 @@
+//! Conversions between wire types (`rapidmq_proto::v1`) and the domain types in [`crate::types`],
+//! kept together so the boundary is in one place. Decoding delivered batches lives here too.
+
+use bytes::Bytes;
+use prost::Message as _;
+use rapidmq_proto::v1;
+
+use crate::error::{Error, Result};
+use crate::types::*;
+
+impl From<v1::Durability> for Durability {
+    fn from(d: v1::Durability) -> Self {
+        match d {
+            v1::Durability::Unspecified => Durability::Unspecified,
+            v1::Durability::Fsync => Durability::Fsync,
+            v1::Durability::Buffered => Durability::Buffered,
+            v1::Durability::Memory => Durability::Memory,
+        }
+    }
+}
+
+impl From<Durability> for v1::Durability {
+    fn from(d: Durability) -> Self {
+        match d {
+            Durability::Unspecified => v1::Durability::Unspecified,
+            Durability::Fsync => v1::Durability::Fsync,
+            Durability::Buffered => v1::Durability::Buffered,
+            Durability::Memory => v1::Durability::Memory,
+        }
+    }
+}
+
+pub(crate) fn durability(raw: i32) -> Durability {
+    v1::Durability::try_from(raw)
+        .map(Durability::from)
+        .unwrap_or(Durability::Unspecified)
+}
+
+impl From<StartPosition> for v1::StartPosition {
+    fn from(p: StartPosition) -> Self {
+        let (kind, offset, timestamp_ms) = match p {
+            StartPosition::Latest => (v1::StartKind::StartLatest, 0, 0),
+            StartPosition::Earliest => (v1::StartKind::StartEarliest, 0, 0),
+            StartPosition::Offset(o) => (v1::StartKind::StartOffset, o, 0),
+            StartPosition::Timestamp(t) => (v1::StartKind::StartTimestamp, 0, t),
+        };
+        v1::StartPosition {
+            kind: kind as i32,
+            offset,
+            timestamp_ms,
+        }
+    }
+}
+
+impl From<Storage> for v1::Storage {
+    fn from(s: Storage) -> Self {
+        match s {
+            Storage::Default => v1::Storage::Unspecified,
+            Storage::Disk => v1::Storage::Disk,
+            Storage::Memory => v1::Storage::Memory,
+        }
+    }
+}
+
+fn storage(raw: i32) -> Storage {
+    match v1::Storage::try_from(raw) {
+        Ok(v1::Storage::Disk) => Storage::Disk,
+        Ok(v1::Storage::Memory) => Storage::Memory,
+        _ => Storage::Default,
+    }
+}
+
+impl From<TopicConfig> for v1::TopicConfig {
+    fn from(c: TopicConfig) -> Self {
+        v1::TopicConfig {
+            partitions: (c.partitions > 0).then_some(c.partitions),
+            retention_ms: c.retention_ms,
+            retention_bytes: c.retention_bytes,
+            retention_messages: c.retention_messages,
+            max_message_bytes: c.max_message_bytes,
+            storage: v1::Storage::from(c.storage) as i32,
+            durability: v1::Durability::from(c.durability) as i32,
+        }
+    }
+}
+
+impl From<v1::TopicConfig> for TopicConfig {
+    fn from(c: v1::TopicConfig) -> Self {
+        TopicConfig {
+            partitions: c.partitions.unwrap_or_default(),
+            retention_ms: c.retention_ms,
+            retention_bytes: c.retention_bytes,
+            retention_messages: c.retention_messages,
+            max_message_bytes: c.max_message_bytes,
+            storage: storage(c.storage),
+            durability: durability(c.durability),
+        }
+    }
+}
+
+impl From<v1::PartitionInfo> for PartitionInfo {
+    fn from(p: v1::PartitionInfo) -> Self {
+        PartitionInfo {
+            partition: p.partition,
+            log_start_offset: p.log_start_offset,
+            high_watermark: p.high_watermark,
+            bytes: p.bytes,
+        }
+    }
+}
+
+impl From<v1::TopicInfo> for TopicInfo {
+    fn from(t: v1::TopicInfo) -> Self {
+        TopicInfo {
+            name: t.name,
+            config: t.config.map(TopicConfig::from).unwrap_or_default(),
+            partitions: t.partitions.into_iter().map(PartitionInfo::from).collect(),
+            created_at_ms: t.created_at_ms,
+        }
+    }
+}
+
+impl From<v1::PartitionCursor> for PartitionCursor {
+    fn from(c: v1::PartitionCursor) -> Self {
+        PartitionCursor {
+            partition: c.partition,
+            committed_offset: c.committed_offset,
+            high_watermark: c.high_watermark,
+            lag: c.lag,
+        }
+    }
+}
+
+impl From<v1::MemberInfo> for MemberInfo {
+    fn from(m: v1::MemberInfo) -> Self {
+        MemberInfo {
+            member_id: m.member_id,
+            consumer_name: m.consumer_name,
+            partitions: m.partitions,
+        }
+    }
+}
+
+impl From<SubscriptionMode> for v1::SubscriptionMode {
+    fn from(m: SubscriptionMode) -> Self {
+        match m {
+            SubscriptionMode::Stream => v1::SubscriptionMode::Stream,
+        }
+    }
+}
+
+impl From<v1::SubscriptionInfo> for SubscriptionInfo {
+    fn from(s: v1::SubscriptionInfo) -> Self {
+        SubscriptionInfo {
+            topic: s.topic,
+            name: s.name,
+            mode: SubscriptionMode::Stream,
+            cursors: s.cursors.into_iter().map(PartitionCursor::from).collect(),
+            members: s.members.into_iter().map(MemberInfo::from).collect(),
+            total_lag: s.total_lag,
+            created_at_ms: s.created_at_ms,
+        }
+    }
+}
+
+impl From<v1::BrokerStatus> for BrokerStatus {
+    fn from(s: v1::BrokerStatus) -> Self {
+        BrokerStatus {
+            version: s.version,
+            uptime_ms: s.uptime_ms,
+            topics: s.topics,
+            subscriptions: s.subscriptions,
+            node_id: s.node_id,
+        }
+    }
+}
+
+impl From<v1::PublishResponse> for PublishAck {
+    fn from(r: v1::PublishResponse) -> Self {
+        PublishAck {
+            partition: r.partition,
+            base_offset: r.base_offset,
+            count: r.count,
+            durability: durability(r.durability),
+            duplicate: r.duplicate,
+            append_time_ms: r.append_time_ms,
+        }
+    }
+}
+
+/// A message as it goes on the wire, its timestamp relative to the batch's base timestamp.
+pub(crate) fn message_to_wire(
+    msg: Message,
+    base_timestamp_ms: i64,
+    timestamp_ms: i64,
+) -> v1::Message {
+    v1::Message {
+        key: msg.key.unwrap_or_default(),
+        value: msg.value,
+        headers: msg
+            .headers
+            .into_iter()
+            .map(|(key, value)| v1::Header { key, value })
+            .collect(),
+        timestamp_delta_ms: timestamp_ms - base_timestamp_ms,
+        deliver_at_ms: 0,
+        ttl_ms: 0,
+        priority: 0,
+    }
+}
+
+/// Encodes messages (each with its resolved timestamp) as one `MessageBatch`.
+pub(crate) fn encode_batch(messages: Vec<(Message, i64)>) -> Bytes {
+    let base_timestamp_ms = messages.first().map(|(_, ts)| *ts).unwrap_or_default();
+    let batch = v1::MessageBatch {
+        messages: messages
+            .into_iter()
+            .map(|(m, ts)| message_to_wire(m, base_timestamp_ms, ts))
+            .collect(),
+        base_timestamp_ms,
+        compression: v1::Compression::None as i32,
+    };
+    Bytes::from(batch.encode_to_vec())
+}
+
+/// The messages a `DeliveryBatch` delivers: `[skip, skip + count)` of the stored batch, with
+/// offsets `base_offset + index`. Decoding slices `batch`, it does not copy payloads.
+pub(crate) fn decode_delivery(
+    topic: &str,
+    delivery: v1::DeliveryBatch,
+) -> Result<Vec<ReceivedMessage>> {
+    let batch = v1::MessageBatch::decode(delivery.batch)
+        .map_err(|e| Error::protocol(format!("undecodable delivery batch: {e}")))?;
+    let skip = delivery.skip as usize;
+    let end = skip + delivery.count as usize;
+    if end > batch.messages.len() {
+        return Err(Error::protocol(format!(
+            "delivery of [{skip}, {end}) from a batch of {} messages",
+            batch.messages.len()
+        )));
+    }
+    let base_timestamp_ms = batch.base_timestamp_ms;
+    Ok(batch
+        .messages
+        .into_iter()
+        .enumerate()
+        .skip(skip)
+        .take(delivery.count as usize)
+        .map(|(index, m)| ReceivedMessage {
+            topic: topic.to_string(),
+            partition: delivery.partition,
+            offset: delivery.base_offset + index as u64,
+            key: (!m.key.is_empty()).then_some(m.key),
+            value: m.value,
+            headers: m.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+            timestamp_ms: base_timestamp_ms + m.timestamp_delta_ms,
+            append_time_ms: delivery.append_time_ms,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_takes_the_skipped_window_with_offsets_from_the_batch_index() {
+        let messages = (0..5)
+            .map(|i| (Message::new(format!("m{i}")).with_key("k"), 1000 + i))
+            .collect();
+        let delivery = v1::DeliveryBatch {
+            partition: 3,
+            base_offset: 100,
+            skip: 2,
+            count: 2,
+            append_time_ms: 5,
+            batch: encode_batch(messages),
+        };
+        let got = decode_delivery("t", delivery).expect("decodes");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].offset, 102);
+        assert_eq!(got[0].value, Bytes::from("m2"));
+        assert_eq!(got[0].timestamp_ms, 1002);
+        assert_eq!(got[1].offset, 103);
+        assert_eq!(got[1].partition, 3);
+        assert_eq!(got[1].key.as_deref(), Some(&b"k"[..]));
+    }
+
+    #[test]
+    fn delivery_past_the_end_of_the_batch_is_a_protocol_error() {
+        let delivery = v1::DeliveryBatch {
+            partition: 0,
+            base_offset: 0,
+            skip: 1,
+            count: 5,
+            append_time_ms: 0,
+            batch: encode_batch(vec![(Message::new("x"), 0)]),
+        };
+        assert!(matches!(
+            decode_delivery("t", delivery),
+            Err(Error::Protocol { .. })
+        ));
+    }
+}

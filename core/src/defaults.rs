@@ -1,0 +1,42 @@
+//! Every client default, defined once. The SDKs show these values in their docs and builders
+//! instead of restating them, so that a Python and a Go producer batch exactly alike.
+
+use std::time::Duration;
+
+/// gRPC endpoint used when none is configured (the broker's default listen address).
+pub const ENDPOINT: &str = "http://127.0.0.1:7420";
+/// How long establishing a connection to one endpoint may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take before it fails with `TIMEOUT` (retriable).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a producer waits for more messages before sending a partition's batch.
+pub const LINGER: Duration = Duration::from_millis(5);
+/// A batch is sent as soon as it holds this many messages.
+pub const MAX_BATCH_MESSAGES: usize = 1000;
+/// A batch is sent before it would grow past this many encoded bytes.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Publish requests in flight at once across all partitions of a producer (one per partition).
+pub const MAX_IN_FLIGHT_REQUESTS: usize = 16;
+/// Messages a producer buffers (queued or in flight) before `send` waits for room.
+pub const MAX_BUFFERED_MESSAGES: usize = 100_000;
+/// Whether producers are idempotent (producer id + per-partition sequence).
+pub const IDEMPOTENCE: bool = true;
+
+/// First retry backoff ceiling; each retry doubles it (full jitter picks in `[0, ceiling]`).
+pub const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+/// Largest retry backoff ceiling.
+pub const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Retries allowed for one request after its first attempt.
+pub const MAX_RETRIES: u32 = 30;
+/// Total time one batch may spend in retries before it fails with its last error.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Messages a consumer may hold ahead of `poll` (the credits it grants the broker).
+pub const PREFETCH: u32 = 1000;
+/// How often a consumer sends its accumulated commits.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+/// Whether `poll` acknowledges the messages it returns.
+pub const AUTO_COMMIT: bool = false;
+/// How long `close` waits for the final commit to reach the broker.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,265 @@
+//! The one error type of the client core.
+//!
+//! Every error carries a stable [`ErrorCode`] ([`Error::code`]) and says whether retrying may
+//! succeed ([`Error::is_retriable`]). The core has already retried retriable errors within the
+//! configured budget before it returns one, so callers react to the *code*:
+//!
+//! - [`Error::Broker`]: the broker refused the request. Fix the request (non-retriable codes such
+//!   as `TOPIC_NOT_FOUND` or `MESSAGE_TOO_LARGE`) or try later (retriable ones, after the budget
+//!   ran out).
+//! - [`Error::Unavailable`]: no broker could be reached (code `UNAVAILABLE`, retriable). Check the
+//!   endpoints, or wait and retry.
+//! - [`Error::Timeout`]: a request or a close did not finish in time (code `TIMEOUT`, retriable).
+//! - [`Error::InvalidArgument`] / [`Error::Unsupported`]: the call itself is wrong or asks for a
+//!   feature this version does not have (code `INVALID_ARGUMENT`). Retrying cannot help.
+//! - [`Error::Closed`]: the producer, consumer or runtime was closed. Create a new one.
+//! - [`Error::Protocol`]: the broker sent something the core cannot decode (code
+//!   `MALFORMED_REQUEST`); a version mismatch or a bug, worth a report.
+
+use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode};
+use tonic::{Code, Status};
+
+/// A client-core result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the client core. See the module docs for how to react.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The broker refused the request with a stable code.
+    #[error("{code}: {message}")]
+    Broker {
+        /// The stable code.
+        code: ErrorCode,
+        /// Human-readable detail; not API.
+        message: String,
+        /// Whether the broker said retrying may succeed.
+        retriable: bool,
+    },
+    /// No broker could be reached, or the connection broke during the request.
+    #[error("broker unavailable: {message}")]
+    Unavailable {
+        /// What failed; not API.
+        message: String,
+    },
+    /// The operation did not finish in time.
+    #[error("timed out: {message}")]
+    Timeout {
+        /// What timed out; not API.
+        message: String,
+    },
+    /// An argument or a configuration value is invalid.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// Which argument and why; not API.
+        message: String,
+    },
+    /// The operation or option is not supported (yet) in this mode or version.
+    #[error("not supported: {message}")]
+    Unsupported {
+        /// What is unsupported; not API.
+        message: String,
+    },
+    /// The producer, consumer or runtime has been closed.
+    #[error("closed: {message}")]
+    Closed {
+        /// What was closed; not API.
+        message: String,
+    },
+    /// The broker sent a response the core could not decode.
+    #[error("protocol error: {message}")]
+    Protocol {
+        /// What could not be decoded; not API.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Broker { code, .. } => *code,
+            Error::Unavailable { .. } => ErrorCode::Unavailable,
+            Error::Timeout { .. } => ErrorCode::Timeout,
+            Error::InvalidArgument { .. } | Error::Unsupported { .. } | Error::Closed { .. } => {
+                ErrorCode::InvalidArgument
+            }
+            Error::Protocol { .. } => ErrorCode::MalformedRequest,
+        }
+    }
+
+    /// Whether the same request may succeed if retried later.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Broker { retriable, .. } => *retriable,
+            Error::Unavailable { .. } | Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn closed(message: impl Into<String>) -> Error {
+        Error::Closed {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn protocol(message: impl Into<String>) -> Error {
+        Error::Protocol {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Error {
+        Error::Unavailable {
+            message: message.into(),
+        }
+    }
+
+    /// Whether this error means the connection itself is suspect, so the next attempt should
+    /// reconnect (possibly to another endpoint).
+    pub(crate) fn is_connection_failure(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+}
+
+impl From<Status> for Error {
+    /// A failed gRPC call. The broker puts the stable code in the `rapidmq-error-code` metadata;
+    /// a status without it comes from the transport (connection refused or reset, deadline), and
+    /// is mapped from the gRPC code.
+    fn from(status: Status) -> Error {
+        let metadata = status.metadata();
+        let code = metadata
+            .get(ERROR_CODE_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .and_then(ErrorCode::from_code)
+            .or_else(|| {
+                metadata
+                    .get(ERROR_NAME_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(ErrorCode::from_name)
+            });
+        let message = status.message().to_string();
+        if let Some(code) = code {
+            return Error::Broker {
+                code,
+                message,
+                retriable: code.is_retriable(),
+            };
+        }
+        match status.code() {
+            // Transport failures: refused, reset, GOAWAY, broken HTTP/2 stream.
+            Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::Aborted
+            | Code::Internal => Error::Unavailable { message },
+            Code::DeadlineExceeded => Error::Timeout { message },
+            other => {
+                let code = match other {
+                    Code::InvalidArgument => ErrorCode::InvalidArgument,
+                    Code::ResourceExhausted => ErrorCode::ResourceExhausted,
+                    Code::Unauthenticated => ErrorCode::Unauthenticated,
+                    Code::PermissionDenied => ErrorCode::PermissionDenied,
+                    _ => ErrorCode::Internal,
+                };
+                Error::Broker {
+                    code,
+                    message,
+                    retriable: code.is_retriable(),
+                }
+            }
+        }
+    }
+}
+
+impl From<rapidmq_proto::v1::Error> for Error {
+    /// An error message carried inside a stream.
+    fn from(err: rapidmq_proto::v1::Error) -> Error {
+        let code = ErrorCode::from_code(err.code)
+            .or_else(|| ErrorCode::from_name(&err.name))
+            .unwrap_or(ErrorCode::Internal);
+        Error::Broker {
+            code,
+            message: err.message,
+            retriable: err.retriable,
+        }
+    }
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(err: tonic::transport::Error) -> Error {
+        Error::unavailable(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::metadata::MetadataValue;
+
+    fn status_with_code(grpc: Code, code: ErrorCode) -> Status {
+        let mut status = Status::new(grpc, "nope");
+        status
+            .metadata_mut()
+            .insert(ERROR_CODE_METADATA, MetadataValue::from(code.code()));
+        status
+            .metadata_mut()
+            .insert(ERROR_NAME_METADATA, MetadataValue::from_static("IGNORED"));
+        status
+    }
+
+    #[test]
+    fn broker_status_carries_the_stable_code_from_metadata() {
+        let err = Error::from(status_with_code(Code::NotFound, ErrorCode::TopicNotFound));
+        assert_eq!(err.code(), ErrorCode::TopicNotFound);
+        assert!(!err.is_retriable());
+        let err = Error::from(status_with_code(Code::Unavailable, ErrorCode::StorageError));
+        assert_eq!(err.code(), ErrorCode::StorageError);
+        assert!(err.is_retriable());
+    }
+
+    #[test]
+    fn status_without_metadata_is_a_retriable_connection_failure() {
+        for code in [Code::Unavailable, Code::Unknown, Code::Cancelled] {
+            let err = Error::from(Status::new(code, "transport error"));
+            assert_eq!(err.code(), ErrorCode::Unavailable);
+            assert!(err.is_retriable());
+            assert!(err.is_connection_failure());
+        }
+        let err = Error::from(Status::deadline_exceeded("slow"));
+        assert_eq!(err.code(), ErrorCode::Timeout);
+        assert!(err.is_retriable());
+    }
+
+    #[test]
+    fn stream_error_messages_keep_code_and_retriable_flag() {
+        let err = Error::from(rapidmq_proto::v1::Error {
+            code: ErrorCode::NotPartitionOwner.code(),
+            name: "NOT_PARTITION_OWNER".into(),
+            message: "moved".into(),
+            retriable: false,
+        });
+        assert_eq!(err.code(), ErrorCode::NotPartitionOwner);
+        assert!(!err.is_retriable());
+    }
+
+    #[test]
+    fn client_side_errors_are_not_retriable() {
+        assert!(!Error::invalid("x").is_retriable());
+        assert!(!Error::closed("x").is_retriable());
+        assert_eq!(
+            Error::Unsupported {
+                message: "nack".into()
+            }
+            .code(),
+            ErrorCode::InvalidArgument
+        );
+    }
+}

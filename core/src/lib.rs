@@ -1,0 +1,51 @@
+//! `rapidmq-core`: the client engine every RapidMQ SDK runs.
+//!
+//! All client behaviour lives here, so the Rust, Python, Go and Java SDKs behave identically:
+//! they only convert types, bridge runtimes and offer an idiomatic surface.
+//!
+//! Layout:
+//! - [`Runtime`] (`runtime.rs`): the explicit tokio runtime every task runs on. The core never
+//!   uses an ambient runtime.
+//! - [`Client`] (`client.rs`): endpoints, the shared connection and reconnects, and the raw
+//!   calls ([`Client::publish_batch`], [`Client::fetch`]).
+//! - [`Producer`] (`producer/`): per-partition batching on linger, count and bytes; the shared
+//!   partition function with a sticky partition for keyless messages; idempotence; retries.
+//! - [`Consumer`] (`consumer/`): stream-mode subscriptions with prefetch credits, `poll`, acks
+//!   batched into commits, reconnect and resubscribe.
+//! - [`Admin`] (`admin.rs`): topics, subscriptions, lag, broker status.
+//! - [`Error`] (`error.rs`): one error type; every error carries the stable
+//!   [`ErrorCode`] and whether it is retriable.
+//! - [`defaults`]: every default, defined once for all SDKs.
+//! - `types.rs` and `convert.rs`: domain types and their conversion from and to the wire.
+//!
+//! The surface is pull-based for bindings: `send` returns a receipt to await or poll,
+//! [`Consumer::poll`] returns messages; nothing calls back into the application. Every async
+//! operation runs on the core [`Runtime`], so its futures may be awaited from any executor.
+
+mod admin;
+mod client;
+pub mod config;
+mod consumer;
+mod convert;
+pub mod defaults;
+mod error;
+mod producer;
+mod retry;
+mod runtime;
+mod types;
+
+pub use admin::Admin;
+pub use client::{Client, FetchResult};
+pub use config::{
+    ClientConfig, ConsumerConfig, Credentials, ProducerConfig, RetryPolicy, TlsConfig,
+};
+pub use consumer::{Consumer, ConsumerStats};
+pub use error::{Error, Result};
+pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
+pub use rapidmq_proto::ErrorCode;
+pub use runtime::Runtime;
+pub use types::{
+    BrokerStatus, Delivery, Durability, MemberInfo, Message, PartitionCursor, PartitionInfo,
+    PublishAck, ReceivedMessage, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
+    TopicConfig, TopicInfo,
+};

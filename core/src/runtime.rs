@@ -1,0 +1,131 @@
+//! The explicit runtime every core task runs on.
+//!
+//! The core never looks for an ambient tokio runtime. A binding either lets the core create a
+//! multi-thread runtime ([`Runtime::new`]) or hands it the handle of one it already owns
+//! ([`Runtime::from_handle`], what `sdk-rust` does with the caller's runtime). Every background task
+//! (producer owner, consumer session) is spawned on this handle, and every public async operation
+//! runs its body there too ([`Runtime::run`]), so callers may await core futures from any executor
+//! (a Python event loop thread, a Java carrier thread, a blocking `block_on`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+use crate::error::{Error, Result};
+
+/// A handle to the tokio runtime the core spawns on. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    handle: Handle,
+    _owned: Option<Arc<OwnedRuntime>>,
+}
+
+/// A runtime the core created; shut down in the background when the last [`Runtime`] goes, so
+/// dropping it from inside an async context does not panic.
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("owned", &self._owned.is_some())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Creates a multi-thread runtime owned by the core with `worker_threads` workers (at least 1).
+    pub fn new(worker_threads: usize) -> Result<Runtime> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(worker_threads.max(1))
+            .thread_name("rapidmq-core")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot start the client runtime: {e}")))?;
+        Ok(Runtime {
+            handle: rt.handle().clone(),
+            _owned: Some(Arc::new(OwnedRuntime(Some(rt)))),
+        })
+    }
+
+    /// Uses a runtime the caller owns. It must have the time and I/O drivers enabled and must
+    /// outlive every client built on it.
+    pub fn from_handle(handle: Handle) -> Runtime {
+        Runtime {
+            handle,
+            _owned: None,
+        }
+    }
+
+    /// The tokio handle.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Blocks the current (non-async) thread on `future`, running it on this runtime. For sync
+    /// bindings; panics if called from inside an async context, like tokio's `block_on`.
+    pub fn block_on<F>(&self, future: F) -> Result<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.block_on(self.run(future))
+    }
+
+    /// Runs `future` as a task on this runtime and returns a future of its output that may be
+    /// awaited from any executor.
+    pub async fn run<F>(&self, future: F) -> Result<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle
+            .spawn(future)
+            .await
+            .map_err(|e| Error::closed(format!("client runtime task ended: {e}")))
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_runtime_runs_futures_from_a_plain_thread() {
+        let rt = Runtime::new(1).expect("runtime");
+        let out = rt
+            .block_on(async {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                7
+            })
+            .expect("ran");
+        assert_eq!(out, 7);
+    }
+
+    #[test]
+    fn futures_of_an_owned_runtime_can_be_awaited_on_another_executor() {
+        let rt = Runtime::new(1).expect("runtime");
+        let out = futures::executor::block_on(rt.run(async {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            "done"
+        }))
+        .expect("ran");
+        assert_eq!(out, "done");
+    }
+}
