@@ -1,0 +1,377 @@
+//! The RapidMQ client for Rust.
+//!
+//! An async, builder-style API over [`rapidmq_core`], the client engine every RapidMQ SDK shares:
+//! batching, retries, idempotence, flow control and reconnects all happen there, so this crate
+//! behaves exactly like the Python, Go and Java SDKs. Defaults are in [`defaults`].
+//!
+//! Layout:
+//! - [`Client`] and [`ClientBuilder`]: endpoints and timeouts; the entry point.
+//! - [`ProducerBuilder`] → [`Producer`]: `send` returns a [`SendReceipt`] future that resolves to
+//!   the message's `(partition, offset)`.
+//! - [`ConsumerBuilder`] → [`Consumer`]: `poll`, `ack`, `commit` (stream mode).
+//! - [`Admin`]: topics, subscriptions, lag, broker status.
+//! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rapidmq::{Client, Message, StartPosition, TopicConfig};
+//!
+//! # async fn demo() -> rapidmq::Result<()> {
+//! let client = Client::builder().endpoint("http://127.0.0.1:7420").connect().await?;
+//! client
+//!     .admin()
+//!     .create_topic("orders", TopicConfig { partitions: 4, ..TopicConfig::default() })
+//!     .await?;
+//!
+//! let producer = client.producer("orders").build().await?;
+//! let receipt = producer.send(Message::new("hello").with_key("customer-7")).await?;
+//! let delivery = receipt.await?;
+//! println!("stored at {}:{}", delivery.partition, delivery.offset);
+//!
+//! let consumer = client
+//!     .consumer("orders")
+//!     .subscription("billing")
+//!     .start(StartPosition::Earliest)
+//!     .subscribe()
+//!     .await?;
+//! for message in consumer.poll(100, Duration::from_secs(1)).await? {
+//!     consumer.ack(&message)?;
+//! }
+//! consumer.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::time::Duration;
+
+pub use rapidmq_core::defaults;
+pub use rapidmq_core::{
+    Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, Delivery, Durability, Error,
+    ErrorCode, FetchResult, MemberInfo, Message, PartitionCursor, PartitionInfo, Producer,
+    ProducerStats, PublishAck, ReceivedMessage, Result, RetryPolicy, Runtime, SendReceipt,
+    StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TlsConfig, TopicConfig, TopicInfo,
+};
+use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
+
+/// A connection to a RapidMQ broker. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    core: rapidmq_core::Client,
+}
+
+impl Client {
+    /// A builder with every default (endpoint [`defaults::ENDPOINT`]).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: ClientConfig::default(),
+            runtime: None,
+        }
+    }
+
+    /// Connects to one endpoint with default settings.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rapidmq::Result<()> {
+    /// let client = rapidmq::Client::connect("http://127.0.0.1:7420").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(endpoint: impl Into<String>) -> Result<Client> {
+        Client::builder().endpoint(endpoint).connect().await
+    }
+
+    /// A producer for `topic`; configure it, then [`ProducerBuilder::build`].
+    pub fn producer(&self, topic: impl Into<String>) -> ProducerBuilder {
+        ProducerBuilder {
+            client: self.core.clone(),
+            config: ProducerConfig::new(topic),
+        }
+    }
+
+    /// A consumer of `topic`; configure it, then [`ConsumerBuilder::subscribe`].
+    pub fn consumer(&self, topic: impl Into<String>) -> ConsumerBuilder {
+        ConsumerBuilder {
+            client: self.core.clone(),
+            config: ConsumerConfig::new(topic, ""),
+        }
+    }
+
+    /// The admin API.
+    pub fn admin(&self) -> Admin {
+        self.core.admin()
+    }
+
+    /// Replaces the endpoints; producers and consumers of this client follow on their next
+    /// reconnect.
+    pub fn set_endpoints<I, S>(&self, endpoints: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.core
+            .set_endpoints(endpoints.into_iter().map(Into::into).collect())
+    }
+
+    /// Reads up to `max_messages` from one partition starting at `offset`.
+    pub async fn fetch(
+        &self,
+        topic: impl Into<String>,
+        partition: u32,
+        offset: u64,
+        max_messages: u32,
+    ) -> Result<FetchResult> {
+        self.core
+            .fetch(topic, partition, offset, max_messages, Duration::ZERO)
+            .await
+    }
+
+    /// The core client, for what this crate does not wrap.
+    pub fn core(&self) -> &rapidmq_core::Client {
+        &self.core
+    }
+}
+
+/// Configures and connects a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    runtime: Option<Runtime>,
+}
+
+impl ClientBuilder {
+    /// Uses only `endpoint` (`http://host:port`).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.config.endpoints = vec![endpoint.into()];
+        self
+    }
+
+    /// Uses these endpoints, tried in order.
+    pub fn endpoints<I, S>(mut self, endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Time to open a connection (default [`defaults::CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Time for one request attempt (default [`defaults::REQUEST_TIMEOUT`]).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// TLS settings. Not supported yet: `connect` fails with [`Error::Unsupported`].
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Credentials. Not supported yet: `connect` fails with [`Error::Unsupported`].
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.config.credentials = Some(credentials);
+        self
+    }
+
+    /// The runtime the client's tasks run on. By default, the tokio runtime `connect` is called
+    /// from.
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Connects.
+    ///
+    /// Errors: [`Error::InvalidArgument`] (bad endpoint, or no tokio runtime and none given),
+    /// [`Error::Unsupported`] (TLS, credentials), [`Error::Unavailable`] (no endpoint answered).
+    pub async fn connect(self) -> Result<Client> {
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => tokio::runtime::Handle::try_current()
+                .map(Runtime::from_handle)
+                .map_err(|_| Error::InvalidArgument {
+                    message: "connect outside a tokio runtime needs ClientBuilder::runtime".into(),
+                })?,
+        };
+        let core = rapidmq_core::Client::connect(runtime, self.config).await?;
+        Ok(Client { core })
+    }
+}
+
+/// Configures a [`Producer`]. Every setting defaults to the value in [`defaults`].
+///
+/// ```no_run
+/// # async fn demo(client: rapidmq::Client) -> rapidmq::Result<()> {
+/// use std::time::Duration;
+/// let producer = client
+///     .producer("orders")
+///     .linger(Duration::from_millis(10))
+///     .max_batch_messages(500)
+///     .build()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProducerBuilder {
+    client: rapidmq_core::Client,
+    config: ProducerConfig,
+}
+
+impl ProducerBuilder {
+    /// How long a batch waits for more messages ([`defaults::LINGER`]).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.config.linger = linger;
+        self
+    }
+
+    /// Messages per batch ([`defaults::MAX_BATCH_MESSAGES`]).
+    pub fn max_batch_messages(mut self, n: usize) -> Self {
+        self.config.max_batch_messages = n;
+        self
+    }
+
+    /// Encoded bytes per batch ([`defaults::MAX_BATCH_BYTES`]).
+    pub fn max_batch_bytes(mut self, n: usize) -> Self {
+        self.config.max_batch_bytes = n;
+        self
+    }
+
+    /// Requests in flight across partitions ([`defaults::MAX_IN_FLIGHT_REQUESTS`]).
+    pub fn max_in_flight_requests(mut self, n: usize) -> Self {
+        self.config.max_in_flight_requests = n;
+        self
+    }
+
+    /// Messages buffered before `send` waits ([`defaults::MAX_BUFFERED_MESSAGES`]).
+    pub fn max_buffered_messages(mut self, n: usize) -> Self {
+        self.config.max_buffered_messages = n;
+        self
+    }
+
+    /// Idempotent publishing ([`defaults::IDEMPOTENCE`]).
+    pub fn idempotence(mut self, on: bool) -> Self {
+        self.config.idempotence = on;
+        self
+    }
+
+    /// Retry backoff and budget.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = policy;
+        self
+    }
+
+    /// Creates the producer. Errors: `TOPIC_NOT_FOUND`, [`Error::InvalidArgument`].
+    pub async fn build(self) -> Result<Producer> {
+        self.client.create_producer(self.config).await
+    }
+}
+
+/// Configures a stream-mode [`Consumer`]. Every setting defaults to the value in [`defaults`].
+///
+/// ```no_run
+/// # async fn demo(client: rapidmq::Client) -> rapidmq::Result<()> {
+/// use rapidmq::StartPosition;
+/// let consumer = client
+///     .consumer("orders")
+///     .subscription("billing")
+///     .start(StartPosition::Earliest)
+///     .prefetch(100)
+///     .subscribe()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConsumerBuilder {
+    client: rapidmq_core::Client,
+    config: ConsumerConfig,
+}
+
+impl ConsumerBuilder {
+    /// The subscription to join (created on first use); without one the consumer is an
+    /// ephemeral live tail with nothing committed.
+    pub fn subscription(mut self, name: impl Into<String>) -> Self {
+        self.config.subscription = name.into();
+        self
+    }
+
+    /// Where a new subscription starts (default latest).
+    pub fn start(mut self, start: StartPosition) -> Self {
+        self.config.start = start;
+        self
+    }
+
+    /// Messages buffered ahead of `poll` at most ([`defaults::PREFETCH`]).
+    pub fn prefetch(mut self, n: u32) -> Self {
+        self.config.prefetch = n;
+        self
+    }
+
+    /// How often acknowledged positions are committed ([`defaults::COMMIT_INTERVAL`]).
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.config.commit_interval = interval;
+        self
+    }
+
+    /// Whether `poll` acknowledges what it returns ([`defaults::AUTO_COMMIT`]).
+    pub fn auto_commit(mut self, on: bool) -> Self {
+        self.config.auto_commit = on;
+        self
+    }
+
+    /// A name shown by `describe_subscription`.
+    pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
+        self.config.consumer_name = name.into();
+        self
+    }
+
+    /// Subscribes. Errors: `TOPIC_NOT_FOUND`, `INVALID_NAME`, [`Error::InvalidArgument`].
+    pub async fn subscribe(self) -> Result<Consumer> {
+        self.client.subscribe(self.config).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tls_is_rejected_as_unsupported_before_connecting() {
+        let err = Client::builder()
+            .tls(TlsConfig::default())
+            .connect()
+            .await
+            .expect_err("TLS is not supported yet");
+        assert!(matches!(err, Error::Unsupported { .. }));
+        assert!(!err.is_retriable());
+    }
+
+    #[tokio::test]
+    async fn unreachable_endpoint_is_a_retriable_unavailable_error() {
+        let err = Client::builder()
+            .endpoint("http://127.0.0.1:1")
+            .connect_timeout(Duration::from_millis(500))
+            .connect()
+            .await
+            .expect_err("nothing listens on port 1");
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert!(err.is_retriable());
+    }
+
+    #[test]
+    fn connect_outside_a_runtime_without_one_given_is_an_invalid_argument() {
+        let err = futures_lite_block_on(Client::builder().connect()).expect_err("no runtime");
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    }
+
+    fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+}

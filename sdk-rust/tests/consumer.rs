@@ -1,0 +1,208 @@
+//! Consumer behaviour against a real broker: flow control, order, commits.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Env, guarded, publish_values};
+use rapidmq::{ErrorCode, Message, StartPosition};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_100_never_buffers_more_than_100_messages_ahead_of_poll() {
+    let env = Env::start().await;
+    let topic = env.topic(2).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 1000).await;
+
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("prefetch")
+        .start(StartPosition::Earliest)
+        .prefetch(100)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut received = 0;
+    while received < 1000 {
+        let messages = guarded("poll", consumer.poll(7, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert!(!messages.is_empty(), "stalled at {received}");
+        received += messages.len();
+        let stats = consumer.stats();
+        assert!(stats.buffered <= 100, "{stats:?}");
+        for m in &messages {
+            consumer.ack(m).unwrap();
+        }
+    }
+    let stats = consumer.stats();
+    assert!(stats.max_buffered <= 100, "{stats:?}");
+    assert!(stats.max_buffered > 7, "the buffer never filled: {stats:?}");
+    assert_eq!(stats.received, 1000);
+    consumer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_keyed_messages_arrive_in_order_per_key() {
+    let env = Env::start().await;
+    let topic = env.topic(4).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    let mut receipts = Vec::new();
+    for i in 0..10_000u32 {
+        let key = format!("k{}", i % 10);
+        receipts.push(
+            producer
+                .send(Message::new(i.to_string()).with_key(key))
+                .await
+                .unwrap(),
+        );
+    }
+    for receipt in receipts {
+        guarded("receipt", receipt).await.unwrap();
+    }
+
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("order")
+        .start(StartPosition::Earliest)
+        .auto_commit(true)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut last_per_key: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut received = 0;
+    while received < 10_000 {
+        let messages = guarded("poll", consumer.poll(1000, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert!(!messages.is_empty(), "stalled at {received}");
+        for m in messages {
+            let key = m.key.clone().expect("keyed").to_vec();
+            let value: u32 = std::str::from_utf8(&m.value).unwrap().parse().unwrap();
+            assert_eq!(
+                m.partition,
+                rapidmq_proto::partition_for_key(&key, 4),
+                "key on its partition"
+            );
+            if let Some(previous) = last_per_key.insert(key, value) {
+                assert!(previous < value, "out of order: {previous} then {value}");
+            }
+            received += 1;
+        }
+    }
+    assert_eq!(received, 10_000);
+    consumer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_messages_are_committed_on_close_and_a_new_member_resumes_after_them() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 100).await;
+
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("resume")
+        .start(StartPosition::Earliest)
+        .prefetch(10)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut acked = 0;
+    while acked < 60 {
+        let messages = guarded("poll", consumer.poll(60 - acked, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        for m in &messages {
+            assert_eq!(m.offset, acked as u64);
+            consumer.ack(m).unwrap();
+            acked += 1;
+        }
+    }
+    consumer.close().await.unwrap();
+    let info = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "resume")
+        .await
+        .unwrap();
+    assert_eq!(info.cursors[0].committed_offset, 60);
+    assert_eq!(info.total_lag, 40);
+
+    let next = env
+        .client
+        .consumer(&topic)
+        .subscription("resume")
+        .subscribe()
+        .await
+        .unwrap();
+    let messages = guarded("poll", next.poll(1, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(messages[0].offset, 60);
+    let err = next
+        .nack(&messages[0], Duration::from_secs(1))
+        .expect_err("stream mode");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    next.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_acks_commit_only_up_to_the_first_unacked_message() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 10).await;
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("gaps")
+        .start(StartPosition::Earliest)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    while messages.len() < 10 {
+        messages.extend(
+            guarded("poll", consumer.poll(10, Duration::from_secs(10)))
+                .await
+                .unwrap(),
+        );
+    }
+    for m in messages.iter().filter(|m| m.offset != 4) {
+        consumer.ack(m).unwrap();
+    }
+    consumer.close().await.unwrap();
+    let info = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "gaps")
+        .await
+        .unwrap();
+    assert_eq!(info.cursors[0].committed_offset, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_to_an_unknown_topic_fails_with_topic_not_found() {
+    let env = Env::start().await;
+    let err = env
+        .client
+        .consumer("missing-topic")
+        .subscription("s")
+        .subscribe()
+        .await
+        .expect_err("unknown topic");
+    assert_eq!(err.code(), ErrorCode::TopicNotFound);
+    let err = env
+        .client
+        .consumer("bad/name")
+        .subscribe()
+        .await
+        .expect_err("invalid name");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+}
