@@ -206,3 +206,52 @@ async fn subscribing_to_an_unknown_topic_fails_with_topic_not_found() {
         .expect_err("invalid name");
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_of_one_subscription_split_the_partitions_and_together_see_everything() {
+    let env = Env::start().await;
+    let topic = env.topic(2).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 200).await;
+
+    let subscribe = || {
+        env.client
+            .consumer(&topic)
+            .subscription("group")
+            .start(StartPosition::Earliest)
+            .prefetch(10)
+            .auto_commit(true)
+            .subscribe()
+    };
+    let a = subscribe().await.unwrap();
+    let b = subscribe().await.unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut rounds = 0;
+    while seen.len() < 200 || a.assignment().len() != 1 || b.assignment().len() != 1 {
+        rounds += 1;
+        assert!(
+            rounds < 10_000,
+            "no progress: {} seen, {:?} / {:?}",
+            seen.len(),
+            a.assignment(),
+            b.assignment()
+        );
+        for member in [&a, &b] {
+            let messages = guarded("poll", member.poll(50, Duration::from_millis(200)))
+                .await
+                .unwrap();
+            for m in messages {
+                seen.insert(m.value.clone());
+            }
+        }
+    }
+    let (pa, pb) = (a.assignment(), b.assignment());
+    assert_ne!(pa, pb, "each member owns its own partition");
+    assert!(
+        a.stats().generation >= 2,
+        "A saw the rebalance: {:?}",
+        a.stats()
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
