@@ -247,11 +247,6 @@ async fn members_of_one_subscription_split_the_partitions_and_together_see_every
     }
     let (pa, pb) = (a.assignment(), b.assignment());
     assert_ne!(pa, pb, "each member owns its own partition");
-    assert!(
-        a.stats().generation >= 2,
-        "A saw the rebalance: {:?}",
-        a.stats()
-    );
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
