@@ -39,10 +39,10 @@ pub(crate) fn durability(raw: i32) -> Durability {
 impl From<StartPosition> for v1::StartPosition {
     fn from(p: StartPosition) -> Self {
         let (kind, offset, timestamp_ms) = match p {
-            StartPosition::Latest => (v1::StartKind::StartLatest, 0, 0),
-            StartPosition::Earliest => (v1::StartKind::StartEarliest, 0, 0),
-            StartPosition::Offset(o) => (v1::StartKind::StartOffset, o, 0),
-            StartPosition::Timestamp(t) => (v1::StartKind::StartTimestamp, 0, t),
+            StartPosition::Latest => (v1::StartKind::Latest, 0, 0),
+            StartPosition::Earliest => (v1::StartKind::Earliest, 0, 0),
+            StartPosition::Offset(o) => (v1::StartKind::Offset, o, 0),
+            StartPosition::Timestamp(t) => (v1::StartKind::Timestamp, 0, t),
         };
         v1::StartPosition {
             kind: kind as i32,

@@ -1,0 +1,87 @@
+//! The RapidMQ wire contract, and the single source of truth for it.
+//!
+//! Layout:
+//! - [`v1`]: the prost messages and tonic clients/servers generated from `rapidmq/v1/*.proto`.
+//!   Payloads (`key`, `value`, `batch`) are `bytes::Bytes`, so decoding slices the receive buffer
+//!   instead of copying it.
+//! - [`partition_for_key`]: the partition function, shared by the broker and the client core.
+//! - [`ErrorCode`]: the stable error-code table. Codes are API; their message text is not.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//!
+//! This crate does no I/O and needs no runtime.
+
+mod error_code;
+mod partition;
+
+pub use error_code::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode};
+pub use partition::partition_for_key;
+
+/// Generated code for the `rapidmq.v1` protobuf package.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("rapidmq.v1");
+}
+
+/// The encoded `FileDescriptorSet` of every RapidMQ proto file, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rapidmq_descriptor");
+
+/// Longest topic or subscription name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Whether `name` is a valid topic or subscription name: `[A-Za-z0-9._-]{1,200}`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_pattern() {
+        assert!(is_valid_name("orders"));
+        assert!(is_valid_name("orders.eu-west_1"));
+        assert!(is_valid_name(&"a".repeat(200)));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name(&"a".repeat(201)));
+        assert!(!is_valid_name("orders/eu"));
+        assert!(!is_valid_name("ordres é"));
+        assert!(!is_valid_name("a b"));
+    }
+
+    #[test]
+    fn descriptor_set_names_both_services() {
+        use prost::Message;
+        let set = prost_types_shim::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+        let services: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|f| f.service.iter().map(|s| s.name.clone().unwrap_or_default()))
+            .collect();
+        assert!(services.contains(&"Messaging".to_string()));
+        assert!(services.contains(&"Admin".to_string()));
+    }
+
+    /// Just enough of descriptor.proto to read service names, so the test needs no extra crate.
+    mod prost_types_shim {
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct FileDescriptorSet {
+            #[prost(message, repeated, tag = "1")]
+            pub file: Vec<FileDescriptorProto>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct FileDescriptorProto {
+            #[prost(message, repeated, tag = "6")]
+            pub service: Vec<ServiceDescriptorProto>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct ServiceDescriptorProto {
+            #[prost(string, optional, tag = "1")]
+            pub name: Option<String>,
+        }
+    }
+}
