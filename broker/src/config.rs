@@ -1,0 +1,260 @@
+//! Broker configuration: a TOML file, then `RAPIDMQ_*` environment variables, then command-line
+//! flags, each overriding the one before. Every field has a default, so no file is needed.
+//!
+//! Environment variables name fields by path with `__` between sections, e.g.
+//! `RAPIDMQ_GRPC_LISTEN`, `RAPIDMQ_STORAGE__FSYNC_INTERVAL_MS`,
+//! `RAPIDMQ_TOPIC_DEFAULTS__PARTITIONS`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `RAPIDMQ_` prefix that are not config fields.
+const NON_CONFIG_ENV: &[&str] = &["LOG", "SERVER", "BIN", "OUTPUT"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where RocksDB keeps its files.
+    pub data_dir: PathBuf,
+    /// gRPC listen address.
+    pub grpc_listen: SocketAddr,
+    /// HTTP listen address (health, readiness; REST, metrics and dashboard later).
+    pub http_listen: SocketAddr,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    pub storage: StorageConfig,
+    pub limits: LimitsConfig,
+    pub retention: RetentionConfig,
+    pub topic_defaults: TopicDefaults,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 7420)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 7421)),
+            log_format: LogFormat::Text,
+            storage: StorageConfig::default(),
+            limits: LimitsConfig::default(),
+            retention: RetentionConfig::default(),
+            topic_defaults: TopicDefaults::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// How often `buffered` topics are fsynced, in ms.
+    pub fsync_interval_ms: u64,
+    /// Recent batches kept in memory per partition for consumers that keep up, in bytes.
+    pub tail_cache_bytes: usize,
+    /// Most bytes one group commit writes (one WriteBatch, one fsync).
+    pub max_group_commit_bytes: usize,
+    /// RocksDB write buffer of the log column family, in bytes.
+    pub log_write_buffer_bytes: usize,
+    /// RocksDB block cache, in bytes.
+    pub block_cache_bytes: usize,
+    /// How long idempotent-producer state is kept after the producer's last write, in ms.
+    pub producer_state_ttl_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            fsync_interval_ms: 100,
+            tail_cache_bytes: 32 << 20,
+            max_group_commit_bytes: 8 << 20,
+            log_write_buffer_bytes: 128 << 20,
+            block_cache_bytes: 64 << 20,
+            producer_state_ttl_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most partitions one topic may have.
+    pub max_partitions: u32,
+    /// Largest gRPC request or response, in bytes.
+    pub max_request_bytes: usize,
+    /// Most publish requests in flight on one PublishStream.
+    pub max_inflight_per_stream: usize,
+    /// Largest `max_message_bytes` a topic may set.
+    pub max_message_bytes: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_partitions: 1024,
+            max_request_bytes: 16 << 20,
+            max_inflight_per_stream: 1024,
+            max_message_bytes: 8 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// How often retention limits are enforced, in ms.
+    pub check_interval_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            check_interval_ms: 30_000,
+        }
+    }
+}
+
+/// Settings for topics created without them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicDefaults {
+    pub partitions: u32,
+    /// 0 keeps messages forever. Default: 7 days.
+    pub retention_ms: u64,
+    /// Per partition; 0 is unlimited.
+    pub retention_bytes: u64,
+    /// Per partition; 0 is unlimited.
+    pub retention_messages: u64,
+    pub max_message_bytes: u32,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            partitions: 1,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: 0,
+            retention_messages: 0,
+            max_message_bytes: 1 << 20,
+        }
+    }
+}
+
+/// A configuration error, with the field or file it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the defaults, then `file` (if any), then `RAPIDMQ_*` variables, then `overrides`
+    /// (a serialisable map of flag values; `None` fields are left alone).
+    pub fn load<O: Serialize>(file: Option<&Path>, overrides: O) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            // A named file must exist; figment alone would silently skip it.
+            std::fs::metadata(path).map_err(|source| ConfigError::File {
+                path: path.to_owned(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("RAPIDMQ_").split("__").ignore(NON_CONFIG_ENV))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|err| ConfigError::Invalid(err.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        let d = &self.topic_defaults;
+        if d.partitions == 0 || d.partitions > self.limits.max_partitions {
+            return invalid(
+                "topic_defaults.partitions must be between 1 and limits.max_partitions",
+            );
+        }
+        if d.max_message_bytes == 0 || d.max_message_bytes > self.limits.max_message_bytes {
+            return invalid(
+                "topic_defaults.max_message_bytes must be between 1 and limits.max_message_bytes",
+            );
+        }
+        if self.limits.max_message_bytes as usize + 1024 > self.limits.max_request_bytes {
+            return invalid(
+                "limits.max_request_bytes must exceed limits.max_message_bytes by at least 1 KiB",
+            );
+        }
+        if self.storage.fsync_interval_ms == 0 {
+            return invalid("storage.fsync_interval_ms must be at least 1");
+        }
+        if self.retention.check_interval_ms == 0 {
+            return invalid("retention.check_interval_ms must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::load(None, serde_json::json!({})).unwrap();
+        assert_eq!(config.grpc_listen.to_string(), "127.0.0.1:7420");
+        assert_eq!(config.http_listen.to_string(), "127.0.0.1:7421");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn file_then_flags_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rapidmq.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/from/file\"\n[storage]\nfsync_interval_ms = 7\n",
+        )
+        .unwrap();
+        let config =
+            Config::load(Some(&path), serde_json::json!({"data_dir": "/from/flag"})).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.storage.fsync_interval_ms, 7);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "grpc_lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load(Some(&path), serde_json::json!({})).unwrap_err();
+        assert!(err.to_string().contains("grpc_lisen"), "{err}");
+
+        std::fs::write(&path, "[topic_defaults]\npartitions = 0\n").unwrap();
+        assert!(Config::load(Some(&path), serde_json::json!({})).is_err());
+
+        let missing = dir.path().join("missing.toml");
+        assert!(matches!(
+            Config::load(Some(&missing), serde_json::json!({})),
+            Err(ConfigError::File { .. })
+        ));
+    }
+}

@@ -1,0 +1,127 @@
+//! Key layouts. Integers are big-endian so that byte order is numeric order.
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | log | `topic_id u32, partition u32, base_offset u64` | stored batch ([`super::batch`]) |
+//! | index | same as log | [`super::batch::IndexEntry`] |
+//! | producers | `topic_id, partition, producer_id u64` | [`super::producer::ProducerState`] |
+//! | cursors | `topic_id, subscription name, 0x00, partition u32` | committed offset `u64` |
+//! | meta | `topic/<tenant>/<name>`, `sub/<topic_id hex>/<name>`, `watermark/<topic_id hex>/<partition>` | JSON records / `u64` |
+
+/// Key of the batch at `offset` in a partition's log (and index).
+pub fn log_key(topic_id: u32, partition: u32, offset: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16);
+    key.extend_from_slice(&topic_id.to_be_bytes());
+    key.extend_from_slice(&partition.to_be_bytes());
+    key.extend_from_slice(&offset.to_be_bytes());
+    key
+}
+
+/// The base offset stored in a log key.
+pub fn offset_of_log_key(key: &[u8]) -> Option<u64> {
+    key.get(8..16)?.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// First key of every per-partition key space of a topic.
+pub fn topic_start(topic_id: u32) -> Vec<u8> {
+    topic_id.to_be_bytes().to_vec()
+}
+
+/// First key past every per-partition key space of a topic.
+pub fn topic_end(topic_id: u32) -> Vec<u8> {
+    (u64::from(topic_id) + 1).to_be_bytes()[4..].to_vec()
+}
+
+pub fn producer_key(topic_id: u32, partition: u32, producer_id: u64) -> Vec<u8> {
+    log_key(topic_id, partition, producer_id)
+}
+
+pub fn cursor_prefix(topic_id: u32, subscription: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + subscription.len() + 1);
+    key.extend_from_slice(&topic_id.to_be_bytes());
+    key.extend_from_slice(subscription.as_bytes());
+    key.push(0);
+    key
+}
+
+pub fn cursor_key(topic_id: u32, subscription: &str, partition: u32) -> Vec<u8> {
+    let mut key = cursor_prefix(topic_id, subscription);
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
+/// The key just past every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+pub fn topic_meta_key(tenant: &str, name: &str) -> Vec<u8> {
+    format!("topic/{tenant}/{name}").into_bytes()
+}
+
+pub const TOPIC_META_PREFIX: &[u8] = b"topic/";
+
+pub fn subscription_meta_prefix(topic_id: u32) -> Vec<u8> {
+    format!("sub/{topic_id:08x}/").into_bytes()
+}
+
+pub fn subscription_meta_key(topic_id: u32, name: &str) -> Vec<u8> {
+    format!("sub/{topic_id:08x}/{name}").into_bytes()
+}
+
+pub fn watermark_key(topic_id: u32, partition: u32) -> Vec<u8> {
+    format!("watermark/{topic_id:08x}/{partition:08x}").into_bytes()
+}
+
+pub fn watermark_prefix(topic_id: u32) -> Vec<u8> {
+    format!("watermark/{topic_id:08x}/").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_keys_sort_by_topic_then_partition_then_offset() {
+        let mut keys = vec![
+            log_key(2, 0, 0),
+            log_key(1, 1, 0),
+            log_key(1, 0, 256),
+            log_key(1, 0, 1),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                log_key(1, 0, 1),
+                log_key(1, 0, 256),
+                log_key(1, 1, 0),
+                log_key(2, 0, 0)
+            ]
+        );
+        assert_eq!(offset_of_log_key(&log_key(1, 0, 256)), Some(256));
+    }
+
+    #[test]
+    fn topic_range_covers_exactly_one_topic() {
+        assert!(log_key(7, u32::MAX, u64::MAX) < topic_end(7));
+        assert!(topic_end(7) <= log_key(8, 0, 0));
+        assert!(topic_start(7) <= log_key(7, 0, 0));
+        assert_eq!(topic_end(u32::MAX), vec![0, 0, 0, 0]); // wraps; ids never reach u32::MAX
+    }
+
+    #[test]
+    fn cursor_keys_of_one_subscription_share_a_prefix_no_other_has() {
+        let a = cursor_key(1, "orders", 3);
+        assert!(a.starts_with(&cursor_prefix(1, "orders")));
+        assert!(!cursor_key(1, "orders2", 3).starts_with(&cursor_prefix(1, "orders")));
+        assert!(a < prefix_end(&cursor_prefix(1, "orders")));
+    }
+}

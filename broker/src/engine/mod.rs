@@ -1,0 +1,910 @@
+//! The engine: topics, partitions, subscriptions and retention, behind one service API that
+//! knows nothing about transports. gRPC (and later REST) adapters call these methods with a
+//! [`Principal`] and map [`Error`]s by their stable code.
+//!
+//! Layout:
+//! - `partition`: the per-partition single writer (group commit), tail cache and reads.
+//! - `batch`: validation of producer batches and the stored-batch header.
+//! - `producer`: idempotent-producer sequence state.
+//! - `topic`, `subscription`: live objects and their durable records.
+//! - `session`: a consumer session over a subscription (or an ephemeral tail).
+//! - `command`: metadata commands; [`Engine::apply`] is the one path by which metadata and
+//!   committed offsets change on disk. Partition data changes only through its writer.
+//! - `retention`: the background task that enforces retention limits.
+//! - `keys`: the storage key layout.
+
+pub mod batch;
+mod command;
+mod keys;
+mod partition;
+mod producer;
+mod retention;
+mod session;
+mod subscription;
+mod topic;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use rapidmq_proto::ErrorCode;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use command::MetaCommand;
+pub use partition::{AppendAck, now_ms};
+pub use session::{Delivery, SessionEvent, StreamSession};
+pub use subscription::{MemberStatus, SubscriptionMode};
+pub use topic::{
+    AckDurability, DurabilityMode, PartitionStatus, StorageKind, TopicSettings, TopicSpec,
+    TopicStatus,
+};
+
+use crate::config::Config;
+use crate::error::{Error, Result, check_name};
+use crate::principal::{Principal, TenantId};
+use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store};
+use partition::{AppendRequest, Partition, PartitionOptions};
+use subscription::{Subscription, SubscriptionRecord};
+use topic::{Topic, TopicRecord};
+
+/// Where a new subscription, a seek or an ephemeral tail starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartPosition {
+    #[default]
+    Latest,
+    Earliest,
+    Offset(u64),
+    Timestamp(i64),
+}
+
+/// One producer batch for one partition.
+#[derive(Debug, Clone)]
+pub struct PublishParams {
+    pub topic: String,
+    pub partition: u32,
+    pub producer_id: u64,
+    pub base_sequence: u64,
+    /// An encoded `MessageBatch`.
+    pub batch: Bytes,
+}
+
+/// What Fetch returns.
+#[derive(Debug, Clone)]
+pub struct FetchResult {
+    pub deliveries: Vec<Delivery>,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+}
+
+/// A subscription snapshot for admin answers.
+#[derive(Debug, Clone)]
+pub struct SubscriptionStatus {
+    pub topic: String,
+    pub name: String,
+    pub mode: SubscriptionMode,
+    /// `(partition, committed, high_watermark, lag)`.
+    pub cursors: Vec<(u32, u64, u64, u64)>,
+    pub members: Vec<MemberStatus>,
+    pub created_at_ms: i64,
+}
+
+impl SubscriptionStatus {
+    pub fn total_lag(&self) -> u64 {
+        self.cursors.iter().map(|c| c.3).sum()
+    }
+}
+
+/// Broker-wide figures for `GetStatus`.
+#[derive(Debug, Clone)]
+pub struct EngineStatus {
+    pub uptime: Duration,
+    pub topics: u32,
+    pub subscriptions: u32,
+    pub fsyncs: u64,
+}
+
+type TopicKey = (TenantId, String);
+
+/// Whether a topic still serves sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicState {
+    Open,
+    Deleted,
+    /// The broker is shutting down.
+    Stopping,
+}
+
+struct LiveTopic {
+    topic: Arc<Topic>,
+    closed: watch::Sender<TopicState>,
+}
+
+/// The broker engine.
+pub struct Engine {
+    config: Config,
+    disk: Arc<RocksStore>,
+    memory: Arc<MemStore>,
+    topics: RwLock<HashMap<TopicKey, LiveTopic>>,
+    next_topic_id: AtomicU32,
+    /// Serialises metadata changes (create/delete topic or subscription).
+    meta_lock: tokio::sync::Mutex<()>,
+    runtime: tokio::runtime::Handle,
+    started: Instant,
+    buffered_dirty: Arc<AtomicBool>,
+    background: Mutex<Vec<JoinHandle<()>>>,
+    stopping: watch::Sender<bool>,
+}
+
+impl Engine {
+    /// Opens the store under `config.data_dir`, recovers every topic and starts the background
+    /// tasks (buffered fsync, retention). Blocks on storage: call it from a blocking context.
+    pub fn open(config: Config, runtime: tokio::runtime::Handle) -> Result<Arc<Engine>> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|err| {
+            Error::new(
+                ErrorCode::StorageError,
+                format!(
+                    "cannot create data dir {}: {err}",
+                    config.data_dir.display()
+                ),
+            )
+        })?;
+        let tuning = RocksTuning {
+            log_write_buffer_bytes: config.storage.log_write_buffer_bytes,
+            block_cache_bytes: config.storage.block_cache_bytes,
+            ..RocksTuning::default()
+        };
+        let disk = Arc::new(RocksStore::open(&config.data_dir.join("store"), &tuning)?);
+        let (stopping, _) = watch::channel(false);
+        let engine = Arc::new(Engine {
+            config,
+            disk,
+            memory: Arc::new(MemStore::new()),
+            topics: RwLock::new(HashMap::new()),
+            next_topic_id: AtomicU32::new(1),
+            meta_lock: tokio::sync::Mutex::new(()),
+            runtime,
+            started: Instant::now(),
+            buffered_dirty: Arc::new(AtomicBool::new(false)),
+            background: Mutex::new(Vec::new()),
+            stopping,
+        });
+        engine.recover()?;
+        engine.start_background();
+        Ok(engine)
+    }
+
+    fn recover(&self) -> Result<()> {
+        let prefix = keys::TOPIC_META_PREFIX;
+        let records = self
+            .disk
+            .scan(Cf::Meta, prefix, &keys::prefix_end(prefix), usize::MAX)?;
+        for (_, value) in records {
+            let record: TopicRecord = serde_json::from_slice(&value)
+                .map_err(|err| Error::internal(format!("unreadable topic record: {err}")))?;
+            self.next_topic_id
+                .fetch_max(record.id + 1, Ordering::Relaxed);
+            let topic = self.open_topic(record)?;
+            let sub_prefix = keys::subscription_meta_prefix(topic.id());
+            for (_, value) in self.disk.scan(
+                Cf::Meta,
+                &sub_prefix,
+                &keys::prefix_end(&sub_prefix),
+                usize::MAX,
+            )? {
+                let record: SubscriptionRecord = serde_json::from_slice(&value).map_err(|err| {
+                    Error::internal(format!("unreadable subscription record: {err}"))
+                })?;
+                let cursors = (0..topic.settings().partitions)
+                    .map(|p| {
+                        let key = keys::cursor_key(topic.id(), &record.name, p);
+                        Ok(self
+                            .disk
+                            .get(Cf::Cursors, &key)?
+                            .as_deref()
+                            .and_then(command::decode_offset)
+                            .unwrap_or(0))
+                    })
+                    .collect::<Result<Vec<u64>>>()?;
+                let sub = Arc::new(Subscription::new(record, topic.id(), cursors));
+                topic
+                    .subscriptions
+                    .write()
+                    .insert(sub.name().to_string(), sub);
+            }
+            tracing::info!(topic = %topic.name(), partitions = topic.partitions.len(), "topic recovered");
+            let (closed, _) = watch::channel(TopicState::Open);
+            self.topics.write().insert(
+                (topic.tenant.clone(), topic.name().to_string()),
+                LiveTopic { topic, closed },
+            );
+        }
+        Ok(())
+    }
+
+    fn open_topic(&self, record: TopicRecord) -> Result<Arc<Topic>> {
+        let settings = &record.settings;
+        let (store, blocking_io): (Arc<dyn Store>, bool) = match settings.storage {
+            StorageKind::Disk => (self.disk.clone(), true),
+            StorageKind::Memory => (self.memory.clone(), false),
+        };
+        let options = PartitionOptions {
+            ack: settings.ack_durability(),
+            tail_cache_bytes: self.config.storage.tail_cache_bytes,
+            max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
+            producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
+            dirty: (settings.ack_durability() == AckDurability::Buffered)
+                .then(|| self.buffered_dirty.clone()),
+        };
+        let partitions = (0..settings.partitions)
+            .map(|p| {
+                Partition::open(
+                    record.id,
+                    p,
+                    store.clone(),
+                    blocking_io,
+                    options.clone(),
+                    &self.runtime,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Topic {
+            tenant: TenantId::new(record.tenant.clone()),
+            record,
+            partitions,
+            subscriptions: RwLock::new(Default::default()),
+        }))
+    }
+
+    fn start_background(self: &Arc<Self>) {
+        let mut tasks = self.background.lock();
+        let engine = Arc::downgrade(self);
+        let interval = Duration::from_millis(self.config.storage.fsync_interval_ms);
+        let mut stopping = self.stopping.subscribe();
+        tasks.push(self.runtime.spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stopping.changed() => return,
+                }
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                engine.sync_buffered().await;
+            }
+        }));
+        tasks.push(self.runtime.spawn(retention::run(
+            Arc::downgrade(self),
+            Duration::from_millis(self.config.retention.check_interval_ms),
+            self.stopping.subscribe(),
+        )));
+    }
+
+    async fn sync_buffered(&self) {
+        if self.buffered_dirty.swap(false, Ordering::AcqRel) {
+            let disk = self.disk.clone();
+            match tokio::task::spawn_blocking(move || disk.sync()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(cause = %err, "fsync of buffered writes failed"),
+                Err(err) => tracing::error!(cause = %err, "fsync task failed"),
+            }
+        }
+    }
+
+    /// Applies a metadata command: one atomic, fsynced write. The one way metadata and committed
+    /// offsets change on disk.
+    pub async fn apply(&self, command: MetaCommand) -> Result<()> {
+        let batch = command.to_write_batch();
+        let also_memory = matches!(command, MetaCommand::DeleteTopic(_)).then(|| batch.clone());
+        let disk = self.disk.clone();
+        tokio::task::spawn_blocking(move || disk.write(batch, true))
+            .await
+            .map_err(|err| Error::internal(format!("storage task failed: {err}")))??;
+        if let Some(batch) = also_memory {
+            self.memory.write(batch, false)?;
+        }
+        Ok(())
+    }
+
+    fn topic(&self, principal: &Principal, name: &str) -> Result<Arc<Topic>> {
+        check_name("topic", name)?;
+        self.topics
+            .read()
+            .get(&(principal.tenant().clone(), name.to_string()))
+            .map(|live| live.topic.clone())
+            .ok_or_else(|| Error::topic_not_found(name))
+    }
+
+    fn topic_closed(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Option<watch::Receiver<TopicState>> {
+        self.topics
+            .read()
+            .get(&(principal.tenant().clone(), name.to_string()))
+            .map(|live| live.closed.subscribe())
+    }
+
+    // ---- topics ----
+
+    pub async fn create_topic(
+        &self,
+        principal: &Principal,
+        name: &str,
+        spec: TopicSpec,
+    ) -> Result<TopicStatus> {
+        check_name("topic", name)?;
+        let settings = self.resolve_settings(spec)?;
+        let _guard = self.meta_lock.lock().await;
+        let key = (principal.tenant().clone(), name.to_string());
+        if self.topics.read().contains_key(&key) {
+            return Err(Error::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic `{name}` already exists"),
+            ));
+        }
+        let record = TopicRecord {
+            id: self.next_topic_id.fetch_add(1, Ordering::Relaxed),
+            tenant: principal.tenant().to_string(),
+            name: name.to_string(),
+            settings,
+            created_at_ms: now_ms(),
+        };
+        self.apply(MetaCommand::CreateTopic(record.clone())).await?;
+        let topic = self.open_topic(record)?;
+        let status = TopicStatus::from(&*topic);
+        let (closed, _) = watch::channel(TopicState::Open);
+        self.topics.write().insert(key, LiveTopic { topic, closed });
+        tracing::info!(
+            topic = name,
+            partitions = status.partitions.len(),
+            "topic created"
+        );
+        Ok(status)
+    }
+
+    fn resolve_settings(&self, spec: TopicSpec) -> Result<TopicSettings> {
+        let d = &self.config.topic_defaults;
+        let limits = &self.config.limits;
+        let partitions = spec.partitions.unwrap_or(d.partitions);
+        if partitions == 0 || partitions > limits.max_partitions {
+            return Err(Error::new(
+                ErrorCode::InvalidPartitionCount,
+                format!(
+                    "a topic has 1 to {} partitions, not {partitions}",
+                    limits.max_partitions
+                ),
+            ));
+        }
+        let max_message_bytes = spec.max_message_bytes.unwrap_or(d.max_message_bytes);
+        if max_message_bytes == 0 || max_message_bytes > limits.max_message_bytes {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                format!(
+                    "max_message_bytes must be between 1 and {}, not {max_message_bytes}",
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        Ok(TopicSettings {
+            partitions,
+            retention_ms: spec.retention_ms.unwrap_or(d.retention_ms),
+            retention_bytes: spec.retention_bytes.unwrap_or(d.retention_bytes),
+            retention_messages: spec.retention_messages.unwrap_or(d.retention_messages),
+            max_message_bytes,
+            storage: spec.storage.unwrap_or_default(),
+            durability: spec.durability.unwrap_or_default(),
+        })
+    }
+
+    pub fn list_topics(&self, principal: &Principal) -> Vec<TopicStatus> {
+        let mut topics: Vec<TopicStatus> = self
+            .topics
+            .read()
+            .iter()
+            .filter(|((tenant, _), _)| tenant == principal.tenant())
+            .map(|(_, live)| TopicStatus::from(&*live.topic))
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    pub fn describe_topic(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
+        Ok(TopicStatus::from(&*self.topic(principal, name)?))
+    }
+
+    pub async fn delete_topic(&self, principal: &Principal, name: &str) -> Result<()> {
+        check_name("topic", name)?;
+        let _guard = self.meta_lock.lock().await;
+        let live = self
+            .topics
+            .write()
+            .remove(&(principal.tenant().clone(), name.to_string()))
+            .ok_or_else(|| Error::topic_not_found(name))?;
+        live.closed.send_replace(TopicState::Deleted);
+        for sub in live.topic.subscriptions.read().values() {
+            sub.close();
+        }
+        let record = live.topic.record.clone();
+        // Wait for the writers to finish what they had queued, so nothing lands after the delete.
+        for partition in &live.topic.partitions {
+            partition.close().await;
+        }
+        self.apply(MetaCommand::DeleteTopic(record)).await?;
+        tracing::info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    // ---- data ----
+
+    /// Validates a batch and queues it for the partition's next group commit. The returned future
+    /// resolves with the acknowledgement. Queueing happens before this returns, so callers that
+    /// queue in order get offsets in that order.
+    pub async fn begin_publish(
+        &self,
+        principal: &Principal,
+        params: PublishParams,
+    ) -> Result<impl Future<Output = Result<AppendAck>> + use<>> {
+        let topic = self.topic(principal, &params.topic)?;
+        let partition = topic.partition(params.partition).ok_or_else(|| {
+            Error::new(
+                ErrorCode::PartitionNotFound,
+                format!(
+                    "topic `{}` has {} partitions; there is no partition {}",
+                    params.topic,
+                    topic.partitions.len(),
+                    params.partition
+                ),
+            )
+        })?;
+        let summary = batch::validate(&params.batch, topic.settings().max_message_bytes)?;
+        let rx = partition
+            .append(AppendRequest {
+                payload: params.batch,
+                count: summary.count,
+                producer_id: params.producer_id,
+                base_sequence: params.base_sequence,
+            })
+            .await?;
+        Ok(async move {
+            rx.await
+                .map_err(|_| Error::unavailable("the broker is shutting down"))?
+        })
+    }
+
+    /// Publishes one batch and waits for its acknowledgement.
+    pub async fn publish(&self, principal: &Principal, params: PublishParams) -> Result<AppendAck> {
+        self.begin_publish(principal, params).await?.await
+    }
+
+    /// Reads a partition from `offset`, waiting up to `max_wait` for data if there is none.
+    pub async fn fetch(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_messages: u32,
+        max_wait: Duration,
+    ) -> Result<FetchResult> {
+        let topic = self.topic(principal, topic)?;
+        let shared = topic
+            .partition(partition)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::PartitionNotFound,
+                    format!("topic `{}` has no partition {partition}", topic.name()),
+                )
+            })?
+            .shared()
+            .clone();
+        let hw = shared.high_watermark();
+        if offset > hw {
+            return Err(Error::new(
+                ErrorCode::OffsetOutOfRange,
+                format!(
+                    "offset {offset} is past the end of partition {partition} (high watermark {hw})"
+                ),
+            ));
+        }
+        let max_messages = if max_messages == 0 {
+            1000
+        } else {
+            max_messages
+        };
+        let mut watch = shared.watch_high_watermark();
+        if offset >= hw && !max_wait.is_zero() {
+            let _ = tokio::time::timeout(max_wait, watch.wait_for(|&hw| hw > offset)).await;
+        }
+        let batches = shared
+            .read(offset, 1024, self.config.limits.max_request_bytes / 2)
+            .await?;
+        let mut deliveries = Vec::new();
+        let mut remaining = max_messages;
+        let mut next = offset.max(shared.log_start());
+        for batch in batches {
+            if remaining == 0 {
+                break;
+            }
+            let start = next.max(batch.base_offset);
+            if start >= batch.end_offset() {
+                continue;
+            }
+            let skip = (start - batch.base_offset) as u32;
+            let count = (batch.count - skip).min(remaining);
+            remaining -= count;
+            next = start + u64::from(count);
+            deliveries.push(Delivery {
+                partition,
+                base_offset: batch.base_offset,
+                skip,
+                count,
+                append_time_ms: batch.append_time_ms,
+                payload: batch.payload.clone(),
+            });
+        }
+        Ok(FetchResult {
+            deliveries,
+            high_watermark: shared.high_watermark(),
+            log_start_offset: shared.log_start(),
+        })
+    }
+
+    // ---- subscriptions ----
+
+    async fn resolve_start(&self, topic: &Topic, start: StartPosition) -> Result<Vec<u64>> {
+        let mut offsets = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let shared = partition.shared();
+            offsets.push(match start {
+                StartPosition::Latest => shared.high_watermark(),
+                StartPosition::Earliest => shared.log_start(),
+                StartPosition::Offset(o) => o.clamp(shared.log_start(), shared.high_watermark()),
+                StartPosition::Timestamp(ts) => shared.offset_for_timestamp(ts).await?,
+            });
+        }
+        Ok(offsets)
+    }
+
+    async fn get_or_create_subscription(
+        &self,
+        topic: &Arc<Topic>,
+        name: &str,
+        mode: SubscriptionMode,
+        start: StartPosition,
+        must_create: bool,
+    ) -> Result<Arc<Subscription>> {
+        check_name("subscription", name)?;
+        let _guard = self.meta_lock.lock().await;
+        if let Some(existing) = topic.subscriptions.read().get(name) {
+            if must_create {
+                return Err(Error::new(
+                    ErrorCode::SubscriptionAlreadyExists,
+                    format!(
+                        "subscription `{name}` already exists on topic `{}`",
+                        topic.name()
+                    ),
+                ));
+            }
+            if existing.record.mode != mode {
+                return Err(Error::new(
+                    ErrorCode::SubscriptionModeMismatch,
+                    format!("subscription `{name}` has another mode"),
+                ));
+            }
+            return Ok(existing.clone());
+        }
+        let cursors = self.resolve_start(topic, start).await?;
+        let record = SubscriptionRecord {
+            name: name.to_string(),
+            mode,
+            created_at_ms: now_ms(),
+        };
+        self.apply(MetaCommand::CreateSubscription {
+            topic_id: topic.id(),
+            record: record.clone(),
+            cursors: cursors.clone(),
+        })
+        .await?;
+        let sub = Arc::new(Subscription::new(record, topic.id(), cursors));
+        topic
+            .subscriptions
+            .write()
+            .insert(name.to_string(), sub.clone());
+        tracing::info!(topic = %topic.name(), subscription = name, "subscription created");
+        Ok(sub)
+    }
+
+    fn subscription(&self, topic: &Topic, name: &str) -> Result<Arc<Subscription>> {
+        check_name("subscription", name)?;
+        topic
+            .subscriptions
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::subscription_not_found(topic.name(), name))
+    }
+
+    /// Starts a consumer session. With a subscription name, joins (creating it if needed, from
+    /// `start`) its group; without one, tails every partition from `start`, persisting nothing.
+    pub async fn subscribe(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: Option<&str>,
+        start: StartPosition,
+        consumer_name: &str,
+    ) -> Result<StreamSession> {
+        let live = self.topic(principal, topic)?;
+        let closed = self
+            .topic_closed(principal, topic)
+            .ok_or_else(|| Error::topic_not_found(topic))?;
+        match subscription {
+            Some(name) => {
+                let sub = self
+                    .get_or_create_subscription(&live, name, SubscriptionMode::Stream, start, false)
+                    .await?;
+                let member = sub.join(consumer_name);
+                Ok(StreamSession::member(live, member, closed))
+            }
+            None => {
+                let starts = self.resolve_start(&live, start).await?;
+                Ok(StreamSession::ephemeral(live, starts, closed))
+            }
+        }
+    }
+
+    /// Commits offsets (next offset to consume) for a subscription. With `member`, only the
+    /// partitions that member owns may be committed.
+    pub async fn commit(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+        offsets: &[(u32, u64)],
+        member: Option<&str>,
+    ) -> Result<()> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, subscription)?;
+        for &(p, offset) in offsets {
+            let partition = live.partition(p).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::PartitionNotFound,
+                    format!("topic `{topic}` has no partition {p}"),
+                )
+            })?;
+            let hw = partition.shared().high_watermark();
+            if offset > hw {
+                return Err(Error::new(
+                    ErrorCode::OffsetOutOfRange,
+                    format!(
+                        "cannot commit offset {offset} on partition {p}: the high watermark is {hw}"
+                    ),
+                ));
+            }
+            if let Some(member) = member
+                && !sub.owns(member, p)
+            {
+                return Err(Error::new(
+                    ErrorCode::NotPartitionOwner,
+                    format!(
+                        "partition {p} is no longer assigned to this consumer; the commit was dropped"
+                    ),
+                ));
+            }
+        }
+        self.apply(MetaCommand::SetCursors {
+            topic_id: live.id(),
+            subscription: subscription.to_string(),
+            offsets: offsets.to_vec(),
+        })
+        .await?;
+        for &(p, offset) in offsets {
+            sub.set_committed(p, offset);
+        }
+        Ok(())
+    }
+
+    pub async fn create_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+        mode: SubscriptionMode,
+        start: StartPosition,
+    ) -> Result<SubscriptionStatus> {
+        let live = self.topic(principal, topic)?;
+        let sub = self
+            .get_or_create_subscription(&live, name, mode, start, true)
+            .await?;
+        Ok(subscription_status(&live, &sub))
+    }
+
+    pub fn list_subscriptions(
+        &self,
+        principal: &Principal,
+        topic: Option<&str>,
+    ) -> Result<Vec<SubscriptionStatus>> {
+        let topics = match topic {
+            Some(name) => vec![self.topic(principal, name)?],
+            None => {
+                let mut all: Vec<Arc<Topic>> = self
+                    .topics
+                    .read()
+                    .iter()
+                    .filter(|((tenant, _), _)| tenant == principal.tenant())
+                    .map(|(_, live)| live.topic.clone())
+                    .collect();
+                all.sort_by(|a, b| a.name().cmp(b.name()));
+                all
+            }
+        };
+        Ok(topics
+            .iter()
+            .flat_map(|t| {
+                t.subscriptions
+                    .read()
+                    .values()
+                    .map(|s| subscription_status(t, s))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    pub fn describe_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<SubscriptionStatus> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, name)?;
+        Ok(subscription_status(&live, &sub))
+    }
+
+    /// Moves a subscription's committed offsets; live members resume from there.
+    pub async fn seek_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+        position: StartPosition,
+        partition: Option<u32>,
+    ) -> Result<SubscriptionStatus> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, name)?;
+        if let Some(p) = partition
+            && live.partition(p).is_none()
+        {
+            return Err(Error::new(
+                ErrorCode::PartitionNotFound,
+                format!("topic `{topic}` has no partition {p}"),
+            ));
+        }
+        let offsets: Vec<(u32, u64)> = self
+            .resolve_start(&live, position)
+            .await?
+            .into_iter()
+            .enumerate()
+            .map(|(p, o)| (p as u32, o))
+            .filter(|(p, _)| partition.is_none_or(|only| only == *p))
+            .collect();
+        self.commit(principal, topic, name, &offsets, None).await?;
+        sub.reset_members();
+        Ok(subscription_status(&live, &sub))
+    }
+
+    pub async fn delete_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<()> {
+        let live = self.topic(principal, topic)?;
+        let _guard = self.meta_lock.lock().await;
+        let sub = self.subscription(&live, name)?;
+        self.apply(MetaCommand::DeleteSubscription {
+            topic_id: live.id(),
+            name: name.to_string(),
+        })
+        .await?;
+        live.subscriptions.write().remove(name);
+        sub.close();
+        tracing::info!(topic, subscription = name, "subscription deleted");
+        Ok(())
+    }
+
+    // ---- broker ----
+
+    pub fn status(&self, principal: &Principal) -> EngineStatus {
+        let topics = self.topics.read();
+        let mine = topics
+            .iter()
+            .filter(|((tenant, _), _)| tenant == principal.tenant());
+        let (count, subscriptions) = mine.fold((0u32, 0u32), |(t, s), (_, live)| {
+            (t + 1, s + live.topic.subscriptions.read().len() as u32)
+        });
+        EngineStatus {
+            uptime: self.started.elapsed(),
+            topics: count,
+            subscriptions,
+            fsyncs: self.disk.fsyncs(),
+        }
+    }
+
+    /// fsyncs issued by the disk store so far.
+    pub fn fsyncs(&self) -> u64 {
+        self.disk.fsyncs()
+    }
+
+    /// Ends every consumer session (their streams finish with `UNAVAILABLE`-free errors), so
+    /// transports can drain. Call before stopping the transports.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+        for live in self.topics.read().values() {
+            live.closed.send_replace(TopicState::Stopping);
+        }
+    }
+
+    /// Drains every partition writer, fsyncs buffered writes and stops background tasks. Call it
+    /// after the transports have stopped accepting requests.
+    pub async fn shutdown(&self) {
+        self.stopping.send_replace(true);
+        let tasks: Vec<_> = self.background.lock().drain(..).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+        let live: Vec<LiveTopic> = self.topics.write().drain().map(|(_, live)| live).collect();
+        for topic in live {
+            topic.closed.send_replace(TopicState::Stopping);
+            for sub in topic.topic.subscriptions.read().values() {
+                sub.close();
+            }
+            for partition in &topic.topic.partitions {
+                partition.close().await;
+            }
+        }
+        self.buffered_dirty.store(true, Ordering::Release);
+        self.sync_buffered().await;
+        tracing::info!("engine stopped");
+    }
+
+    fn topics_snapshot(&self) -> Vec<Arc<Topic>> {
+        self.topics
+            .read()
+            .values()
+            .map(|live| live.topic.clone())
+            .collect()
+    }
+}
+
+fn subscription_status(topic: &Topic, sub: &Subscription) -> SubscriptionStatus {
+    let cursors = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let s = p.shared();
+            let committed = sub.committed(s.index);
+            let hw = s.high_watermark();
+            (
+                s.index,
+                committed,
+                hw,
+                hw.saturating_sub(committed.max(s.log_start())),
+            )
+        })
+        .collect();
+    SubscriptionStatus {
+        topic: topic.name().to_string(),
+        name: sub.name().to_string(),
+        mode: sub.record.mode,
+        cursors,
+        members: sub.members(),
+        created_at_ms: sub.record.created_at_ms,
+    }
+}

@@ -1,0 +1,681 @@
+//! One partition: a single-writer group commit, a tail cache, and reads.
+//!
+//! Writes: every append and truncation goes to the partition's writer task through a bounded
+//! channel (backpressure). The writer takes everything queued (up to a byte budget), assigns
+//! offsets and append times, turns the group into one [`WriteBatch`] — batches, index entries,
+//! producer state — and applies it with one `Store::write` (one fsync for `fsync` topics). Then it
+//! publishes the batches to the tail cache, advances the high watermark and answers every waiter.
+//! While one group is being written, the next one queues up: that is the group commit.
+//!
+//! Reads: consumers that keep up are served from the tail cache (shared `Bytes`, no copies, no
+//! RocksDB); older offsets come from the store. Consumers wait for new data on the high-watermark
+//! watch channel, never by polling. Only data that the store has committed is ever visible.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use rapidmq_proto::ErrorCode;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::batch::{self, IndexEntry, StoredBatch};
+use super::keys;
+use super::producer::{ProducerState, RecentBatch, SequenceCheck};
+use super::topic::AckDurability;
+use crate::error::{Error, Result};
+use crate::storage::{Cf, Store, WriteBatch};
+
+/// Requests queued per partition before publishers wait.
+const QUEUE_DEPTH: usize = 4096;
+/// Index entries read per store scan.
+const INDEX_CHUNK: usize = 4096;
+
+/// What a partition needs to know about its topic and the broker.
+#[derive(Debug, Clone)]
+pub struct PartitionOptions {
+    pub ack: AckDurability,
+    pub tail_cache_bytes: usize,
+    pub max_group_commit_bytes: usize,
+    pub producer_state_ttl_ms: u64,
+    /// Set after each unsynced write of a `buffered` topic, so the broker's interval fsync
+    /// knows there is something to sync.
+    pub dirty: Option<Arc<AtomicBool>>,
+}
+
+/// An append waiting for its group commit.
+#[derive(Debug)]
+pub struct AppendRequest {
+    /// The validated, encoded `MessageBatch`.
+    pub payload: Bytes,
+    pub count: u32,
+    /// 0 when the producer is not idempotent.
+    pub producer_id: u64,
+    pub base_sequence: u64,
+}
+
+/// The acknowledgement of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck {
+    pub base_offset: u64,
+    pub count: u32,
+    pub append_time_ms: i64,
+    pub durability: AckDurability,
+    pub duplicate: bool,
+}
+
+enum Command {
+    Append(AppendRequest, oneshot::Sender<Result<AppendAck>>),
+    Truncate {
+        before: u64,
+        done: oneshot::Sender<Result<()>>,
+    },
+    /// Commit what came before, then stop.
+    Stop,
+}
+
+/// State shared by the writer task and every reader.
+pub struct PartitionShared {
+    pub topic_id: u32,
+    pub index: u32,
+    store: Arc<dyn Store>,
+    /// Whether store calls do disk I/O and must run on the blocking pool.
+    blocking_io: bool,
+    hw: watch::Sender<u64>,
+    log_start: AtomicU64,
+    bytes: AtomicU64,
+    tail: RwLock<Tail>,
+    tail_cap: usize,
+}
+
+#[derive(Default)]
+struct Tail {
+    batches: VecDeque<Arc<StoredBatch>>,
+    bytes: usize,
+}
+
+/// A partition: the handle through which the engine appends and reads.
+pub struct Partition {
+    shared: Arc<PartitionShared>,
+    tx: mpsc::Sender<Command>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Partition {
+    /// Recovers the partition's state from `store` and starts its writer. Blocks on storage.
+    pub fn open(
+        topic_id: u32,
+        index: u32,
+        store: Arc<dyn Store>,
+        blocking_io: bool,
+        options: PartitionOptions,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Partition> {
+        let (log_start, high_watermark, bytes) = recover(&*store, topic_id, index)?;
+        let (hw, _) = watch::channel(high_watermark);
+        let shared = Arc::new(PartitionShared {
+            topic_id,
+            index,
+            store,
+            blocking_io,
+            hw,
+            log_start: AtomicU64::new(log_start),
+            bytes: AtomicU64::new(bytes),
+            tail: RwLock::new(Tail::default()),
+            tail_cap: options.tail_cache_bytes,
+        });
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Writer {
+            shared: shared.clone(),
+            rx,
+            next_offset: high_watermark,
+            last_append_time_ms: 0,
+            producers: HashMap::new(),
+            options,
+        };
+        let handle = runtime.spawn(writer.run());
+        Ok(Partition {
+            shared,
+            tx,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    pub fn shared(&self) -> &Arc<PartitionShared> {
+        &self.shared
+    }
+
+    /// Queues an append; the returned receiver resolves once it is committed (or failed).
+    pub async fn append(
+        &self,
+        request: AppendRequest,
+    ) -> Result<oneshot::Receiver<Result<AppendAck>>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Append(request, reply))
+            .await
+            .map_err(|_| Error::unavailable("the partition is closing"))?;
+        Ok(rx)
+    }
+
+    /// Drops every batch that ends at or before `before` (retention).
+    pub async fn truncate(&self, before: u64) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Truncate { before, done })
+            .await
+            .map_err(|_| Error::unavailable("the partition is closing"))?;
+        rx.await
+            .map_err(|_| Error::unavailable("the partition is closing"))?
+    }
+
+    /// Stops the writer after it has committed everything already queued; later appends fail
+    /// with `UNAVAILABLE`.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Command::Stop).await;
+        let handle = self.writer.lock().take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl PartitionShared {
+    /// One past the last committed offset.
+    pub fn high_watermark(&self) -> u64 {
+        *self.hw.borrow()
+    }
+
+    /// A receiver that wakes whenever the high watermark moves.
+    pub fn watch_high_watermark(&self) -> watch::Receiver<u64> {
+        self.hw.subscribe()
+    }
+
+    /// The first offset still retained.
+    pub fn log_start(&self) -> u64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// Bytes stored for this partition.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Committed batches from the one holding `from` (or the first retained one, if `from` is
+    /// older), at most `max_batches` of them and about `max_bytes`. Empty at the high watermark.
+    pub async fn read(
+        self: &Arc<Self>,
+        from: u64,
+        max_batches: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Arc<StoredBatch>>> {
+        let from = from.max(self.log_start());
+        let hw = self.high_watermark();
+        if from >= hw || max_batches == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(batches) = self.read_tail(from, max_batches, max_bytes) {
+            return Ok(batches);
+        }
+        let this = self.clone();
+        self.blocking(move || this.read_store(from, hw, max_batches, max_bytes))
+            .await
+    }
+
+    fn read_tail(
+        &self,
+        from: u64,
+        max_batches: usize,
+        max_bytes: usize,
+    ) -> Option<Vec<Arc<StoredBatch>>> {
+        let tail = self.tail.read();
+        let first = tail.batches.front()?;
+        if from < first.base_offset {
+            return None;
+        }
+        let start = tail.batches.partition_point(|b| b.end_offset() <= from);
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for batch in tail.batches.range(start..) {
+            if out.len() >= max_batches || (bytes >= max_bytes && !out.is_empty()) {
+                break;
+            }
+            bytes += batch.payload.len();
+            out.push(batch.clone());
+        }
+        Some(out)
+    }
+
+    fn read_store(
+        &self,
+        from: u64,
+        hw: u64,
+        max_batches: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Arc<StoredBatch>>> {
+        let (t, p) = (self.topic_id, self.index);
+        let lower = keys::log_key(t, p, 0);
+        let start = match self
+            .store
+            .seek_prev(Cf::Index, &lower, &keys::log_key(t, p, from))?
+        {
+            Some((key, value)) => {
+                let base = keys::offset_of_log_key(&key).unwrap_or(from);
+                let entry = IndexEntry::decode(&value)?;
+                if base + u64::from(entry.count) > from {
+                    base
+                } else {
+                    from
+                }
+            }
+            None => from,
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut cursor = keys::log_key(t, p, start);
+        let end = keys::log_key(t, p, hw);
+        'scan: while out.len() < max_batches && bytes < max_bytes {
+            let chunk =
+                self.store
+                    .scan(Cf::Log, &cursor, &end, (max_batches - out.len()).min(64))?;
+            let Some((last_key, _)) = chunk.last() else {
+                break;
+            };
+            cursor = keys::log_key(
+                t,
+                p,
+                keys::offset_of_log_key(last_key).unwrap_or(u64::MAX - 1) + 1,
+            );
+            for (_, value) in chunk {
+                let batch = batch::decode_stored(value)?;
+                if batch.end_offset() <= from {
+                    continue;
+                }
+                bytes += batch.payload.len();
+                out.push(Arc::new(batch));
+                if out.len() >= max_batches || bytes >= max_bytes {
+                    break 'scan;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Index entries `(base_offset, entry)` from the batch holding `from` on, at most `limit`.
+    pub fn scan_index(&self, from: u64, limit: usize) -> Result<Vec<(u64, IndexEntry)>> {
+        let (t, p) = (self.topic_id, self.index);
+        let entries = self.store.scan(
+            Cf::Index,
+            &keys::log_key(t, p, from),
+            &keys::log_key(t, p, u64::MAX),
+            limit,
+        )?;
+        entries
+            .into_iter()
+            .map(|(key, value)| {
+                let base = keys::offset_of_log_key(&key)
+                    .ok_or_else(|| Error::internal("bad index key"))?;
+                Ok((base, IndexEntry::decode(&value)?))
+            })
+            .collect()
+    }
+
+    /// The first offset appended at or after `timestamp_ms`; the high watermark if none was.
+    pub async fn offset_for_timestamp(self: &Arc<Self>, timestamp_ms: i64) -> Result<u64> {
+        let this = self.clone();
+        self.blocking(move || {
+            let mut from = this.log_start();
+            loop {
+                let entries = this.scan_index(from, INDEX_CHUNK)?;
+                let Some(&(last_base, last)) = entries.last() else {
+                    return Ok(this.high_watermark());
+                };
+                if let Some((base, _)) = entries
+                    .iter()
+                    .find(|(_, e)| e.append_time_ms >= timestamp_ms)
+                {
+                    return Ok(*base);
+                }
+                from = last_base + u64::from(last.count);
+            }
+        })
+        .await
+    }
+
+    /// Runs a store call on the blocking pool when it does disk I/O.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.blocking_io {
+            tokio::task::spawn_blocking(f)
+                .await
+                .map_err(|err| Error::internal(format!("storage task failed: {err}")))?
+        } else {
+            f()
+        }
+    }
+
+    fn push_tail(&self, batches: Vec<Arc<StoredBatch>>) {
+        let mut tail = self.tail.write();
+        for batch in batches {
+            tail.bytes += batch.stored_len();
+            tail.batches.push_back(batch);
+        }
+        while tail.bytes > self.tail_cap && tail.batches.len() > 1 {
+            if let Some(old) = tail.batches.pop_front() {
+                tail.bytes -= old.stored_len();
+            }
+        }
+    }
+}
+
+/// Reads `(log_start, high_watermark, bytes)` back from the index and the watermark record.
+fn recover(store: &dyn Store, topic_id: u32, index: u32) -> Result<(u64, u64, u64)> {
+    let watermark = store
+        .get(Cf::Meta, &keys::watermark_key(topic_id, index))?
+        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0);
+    let mut first = None;
+    let mut end = 0;
+    let mut bytes = 0u64;
+    let mut cursor = keys::log_key(topic_id, index, 0);
+    let stop = keys::log_key(topic_id, index, u64::MAX);
+    loop {
+        let chunk = store.scan(Cf::Index, &cursor, &stop, INDEX_CHUNK)?;
+        let Some((last_key, _)) = chunk.last() else {
+            break;
+        };
+        cursor = keys::log_key(
+            topic_id,
+            index,
+            keys::offset_of_log_key(last_key).unwrap_or(u64::MAX - 1) + 1,
+        );
+        for (key, value) in chunk {
+            let base =
+                keys::offset_of_log_key(&key).ok_or_else(|| Error::internal("bad index key"))?;
+            let entry = IndexEntry::decode(&value)?;
+            first.get_or_insert(base);
+            end = base + u64::from(entry.count);
+            bytes += u64::from(entry.stored_len);
+        }
+    }
+    let high_watermark = end.max(watermark);
+    Ok((first.unwrap_or(high_watermark), high_watermark, bytes))
+}
+
+/// The single writer of one partition.
+struct Writer {
+    shared: Arc<PartitionShared>,
+    rx: mpsc::Receiver<Command>,
+    next_offset: u64,
+    last_append_time_ms: i64,
+    producers: HashMap<u64, ProducerState>,
+    options: PartitionOptions,
+}
+
+type Reply = oneshot::Sender<Result<AppendAck>>;
+
+impl Writer {
+    async fn run(mut self) {
+        let mut group: Vec<(AppendRequest, Reply)> = Vec::new();
+        let mut stop = false;
+        while !stop && let Some(command) = self.rx.recv().await {
+            let mut pending_truncate = None;
+            let mut group_bytes = 0;
+            let mut next = Some(command);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append(request, reply) => {
+                        group_bytes += request.payload.len();
+                        group.push((request, reply));
+                    }
+                    Command::Truncate { before, done } => {
+                        pending_truncate = Some((before, done));
+                        break;
+                    }
+                    Command::Stop => {
+                        stop = true;
+                        break;
+                    }
+                }
+                if group_bytes >= self.options.max_group_commit_bytes {
+                    break;
+                }
+                next = self.rx.try_recv().ok();
+            }
+            if !group.is_empty() {
+                self.commit(std::mem::take(&mut group)).await;
+            }
+            if let Some((before, done)) = pending_truncate {
+                let _ = done.send(self.truncate(before).await);
+            }
+        }
+    }
+
+    async fn commit(&mut self, group: Vec<(AppendRequest, Reply)>) {
+        let shared = self.shared.clone();
+        let (t, p) = (shared.topic_id, shared.index);
+        let first_offset = self.next_offset;
+        let mut ops = WriteBatch::new();
+        let mut stored = Vec::with_capacity(group.len());
+        let mut answers: Vec<(Reply, Result<AppendAck>)> = Vec::with_capacity(group.len());
+        let mut written = Vec::with_capacity(group.len());
+        let now = now_ms();
+
+        for (request, reply) in group {
+            if request.producer_id != 0 {
+                match self.sequence_check(&request, now).await {
+                    Ok(SequenceCheck::Append) => {}
+                    Ok(SequenceCheck::Duplicate(original)) => {
+                        let ack = self.ack(
+                            original.base_offset,
+                            original.count,
+                            original.append_time_ms,
+                            true,
+                        );
+                        answers.push((reply, Ok(ack)));
+                        continue;
+                    }
+                    Ok(SequenceCheck::DuplicateUnknown) => {
+                        answers.push((reply, Err(Error::new(
+                            ErrorCode::OutOfOrderSequence,
+                            format!(
+                                "batch with sequence {} of producer {} was stored long ago; its offsets are no longer known",
+                                request.base_sequence, request.producer_id
+                            ),
+                        ))));
+                        continue;
+                    }
+                    Ok(SequenceCheck::Gap { expected }) => {
+                        answers.push((reply, Err(Error::new(
+                            ErrorCode::OutOfOrderSequence,
+                            format!(
+                                "producer {} sent sequence {} but {} was expected: batches in between are missing",
+                                request.producer_id, request.base_sequence, expected
+                            ),
+                        ))));
+                        continue;
+                    }
+                    Err(err) => {
+                        answers.push((reply, Err(err)));
+                        continue;
+                    }
+                }
+            }
+            let base_offset = self.next_offset;
+            let append_time_ms = now.max(self.last_append_time_ms);
+            self.next_offset += u64::from(request.count);
+            self.last_append_time_ms = append_time_ms;
+
+            let value = batch::encode_stored(
+                base_offset,
+                request.count,
+                append_time_ms,
+                request.producer_id,
+                request.base_sequence,
+                &request.payload,
+            );
+            let key = keys::log_key(t, p, base_offset);
+            let entry = IndexEntry {
+                count: request.count,
+                append_time_ms,
+                stored_len: value.len() as u32,
+            };
+            ops.put(Cf::Index, key.clone(), entry.encode());
+            ops.put(Cf::Log, key, value.clone());
+            if request.producer_id != 0 {
+                let state = self.producers.entry(request.producer_id).or_default();
+                state.record(RecentBatch {
+                    base_sequence: request.base_sequence,
+                    base_offset,
+                    count: request.count,
+                    append_time_ms,
+                });
+                ops.put(
+                    Cf::Producers,
+                    keys::producer_key(t, p, request.producer_id),
+                    state.encode(),
+                );
+            }
+            stored.push(Arc::new(StoredBatch {
+                base_offset,
+                count: request.count,
+                append_time_ms,
+                payload: value.slice(batch::HEADER_LEN..),
+            }));
+            let ack = self.ack(base_offset, request.count, append_time_ms, false);
+            written.push(answers.len());
+            answers.push((reply, Ok(ack)));
+        }
+
+        if !ops.is_empty() {
+            let sync = self.options.ack == AckDurability::Fsync;
+            let store = shared.store.clone();
+            let result = shared.blocking(move || Ok(store.write(ops, sync)?)).await;
+            if let Err(err) = result {
+                // Nothing of this group is stored: give its offsets back and forget producer
+                // state we advanced, so it is reloaded from the store.
+                self.next_offset = first_offset;
+                self.producers.clear();
+                for index in written {
+                    answers[index].1 = Err(err.clone());
+                }
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
+                }
+                return;
+            }
+            if let Some(dirty) = &self.options.dirty {
+                dirty.store(true, Ordering::Release);
+            }
+            let added: u64 = stored.iter().map(|b| b.stored_len() as u64).sum();
+            shared.bytes.fetch_add(added, Ordering::Relaxed);
+            shared.push_tail(stored);
+            shared.hw.send_replace(self.next_offset);
+        }
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn ack(&self, base_offset: u64, count: u32, append_time_ms: i64, duplicate: bool) -> AppendAck {
+        AppendAck {
+            base_offset,
+            count,
+            append_time_ms,
+            durability: self.options.ack,
+            duplicate,
+        }
+    }
+
+    async fn sequence_check(&mut self, request: &AppendRequest, now: i64) -> Result<SequenceCheck> {
+        let id = request.producer_id;
+        if !self.producers.contains_key(&id) {
+            let store = self.shared.store.clone();
+            let key = keys::producer_key(self.shared.topic_id, self.shared.index, id);
+            let loaded = self
+                .shared
+                .blocking(move || Ok(store.get(Cf::Producers, &key)?))
+                .await?;
+            if let Some(state) = loaded.as_deref().and_then(ProducerState::decode) {
+                self.producers.insert(id, state);
+            }
+        }
+        let ttl = i64::try_from(self.options.producer_state_ttl_ms).unwrap_or(i64::MAX);
+        if let Some(state) = self.producers.get(&id)
+            && now.saturating_sub(state.last_write_ms) > ttl
+        {
+            self.producers.remove(&id);
+        }
+        Ok(ProducerState::check(
+            self.producers.get(&id),
+            request.base_sequence,
+        ))
+    }
+
+    async fn truncate(&mut self, before: u64) -> Result<()> {
+        let shared = self.shared.clone();
+        let before = before.min(self.next_offset);
+        if before <= shared.log_start() {
+            return Ok(());
+        }
+        let (t, p) = (shared.topic_id, shared.index);
+        let this = shared.clone();
+        let (removed, cut) = shared
+            .blocking(move || {
+                let mut removed = 0u64;
+                let mut from = this.log_start();
+                'scan: loop {
+                    let entries = this.scan_index(from, INDEX_CHUNK)?;
+                    if entries.is_empty() {
+                        break;
+                    }
+                    for (base, entry) in &entries {
+                        if base + u64::from(entry.count) > before {
+                            break 'scan;
+                        }
+                        removed += u64::from(entry.stored_len);
+                        from = base + u64::from(entry.count);
+                    }
+                }
+                // `from` is now the end of the last whole batch to drop: cut there.
+                let cut = from;
+                let mut ops = WriteBatch::new();
+                ops.delete_range(Cf::Log, keys::log_key(t, p, 0), keys::log_key(t, p, cut));
+                ops.delete_range(Cf::Index, keys::log_key(t, p, 0), keys::log_key(t, p, cut));
+                ops.put(
+                    Cf::Meta,
+                    keys::watermark_key(t, p),
+                    Bytes::copy_from_slice(&this.high_watermark().to_be_bytes()),
+                );
+                this.store.write(ops, false)?;
+                Ok((removed, cut))
+            })
+            .await?;
+        if cut <= shared.log_start() {
+            return Ok(());
+        }
+        shared.log_start.store(cut, Ordering::Release);
+        shared
+            .bytes
+            .fetch_sub(removed.min(shared.bytes()), Ordering::Relaxed);
+        let mut tail = shared.tail.write();
+        while tail.batches.front().is_some_and(|b| b.end_offset() <= cut) {
+            if let Some(old) = tail.batches.pop_front() {
+                tail.bytes -= old.stored_len();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

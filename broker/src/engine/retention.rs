@@ -1,0 +1,87 @@
+//! Retention: a background task that, every `retention.check_interval_ms`, drops the oldest whole
+//! batches of each partition that are past any of its topic's limits (age, bytes, messages).
+//!
+//! A batch is dropped when all its messages are past a limit: older than `retention_ms` (batches
+//! share one append time), outside the newest `retention_messages`, or while the partition holds
+//! more than `retention_bytes`. Truncation goes through the partition's writer, like appends.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Engine;
+use super::partition::{Partition, now_ms};
+use super::topic::TopicSettings;
+use crate::error::Result;
+
+const SCAN_CHUNK: usize = 1024;
+
+pub async fn run(engine: Weak<Engine>, interval: Duration, mut stopping: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        for topic in engine.topics_snapshot() {
+            for partition in &topic.partitions {
+                if let Err(err) = enforce(partition, topic.settings()).await {
+                    tracing::warn!(topic = %topic.name(), partition = partition.shared().index, cause = %err, "retention check failed");
+                }
+            }
+        }
+    }
+}
+
+async fn enforce(partition: &Partition, settings: &TopicSettings) -> Result<()> {
+    if settings.retention_ms == 0
+        && settings.retention_bytes == 0
+        && settings.retention_messages == 0
+    {
+        return Ok(());
+    }
+    let shared = partition.shared().clone();
+    let settings = settings.clone();
+    let scanner = shared.clone();
+    let cut = shared
+        .blocking(move || {
+            let hw = scanner.high_watermark();
+            let mut bytes = scanner.bytes();
+            let oldest_kept =
+                now_ms().saturating_sub(i64::try_from(settings.retention_ms).unwrap_or(i64::MAX));
+            let mut cut = scanner.log_start();
+            loop {
+                let entries = scanner.scan_index(cut, SCAN_CHUNK)?;
+                if entries.is_empty() {
+                    return Ok(cut);
+                }
+                for (base, entry) in entries {
+                    let end = base + u64::from(entry.count);
+                    let too_old = settings.retention_ms > 0 && entry.append_time_ms < oldest_kept;
+                    let too_many =
+                        settings.retention_messages > 0 && hw - end >= settings.retention_messages;
+                    let too_big = settings.retention_bytes > 0 && bytes > settings.retention_bytes;
+                    if !(too_old || too_many || too_big) {
+                        return Ok(cut);
+                    }
+                    bytes = bytes.saturating_sub(u64::from(entry.stored_len));
+                    cut = end;
+                }
+            }
+        })
+        .await?;
+    if cut > shared.log_start() {
+        tracing::debug!(
+            partition = shared.index,
+            before = cut,
+            "retention drops old batches"
+        );
+        partition.truncate(cut).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! A consumer session on a stream subscription (or an ephemeral live tail), independent of any
+//! transport: the gRPC `Consume` stream drives it today, REST streaming will later.
+//!
+//! [`StreamSession::next`] returns the next event within the caller's credits: a new assignment,
+//! or messages from one stored batch. It is cancel-safe, so a transport can `select!` it against
+//! incoming credits and commits: positions only move once a delivery is handed out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::{self, Either};
+use rapidmq_proto::ErrorCode;
+use tokio::sync::watch;
+
+use super::TopicState;
+use super::batch::StoredBatch;
+use super::partition::PartitionShared;
+use super::subscription::MemberHandle;
+use super::topic::Topic;
+use crate::error::{Error, Result};
+
+/// Batches read ahead per partition from storage.
+const READ_AHEAD_BATCHES: usize = 16;
+const READ_AHEAD_BYTES: usize = 4 << 20;
+
+/// Messages `[skip, skip + count)` of one stored batch.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub partition: u32,
+    pub base_offset: u64,
+    pub skip: u32,
+    pub count: u32,
+    pub append_time_ms: i64,
+    pub payload: Bytes,
+}
+
+/// What a session hands out.
+#[derive(Debug, Clone)]
+pub enum SessionEvent {
+    /// The partitions this session now reads, with the offset it resumes from on each.
+    Assigned {
+        generation: u64,
+        partitions: Vec<(u32, u64)>,
+    },
+    Delivery(Delivery),
+}
+
+struct Cursor {
+    shared: Arc<PartitionShared>,
+    next: u64,
+    read_ahead: VecDeque<Arc<StoredBatch>>,
+    hw: watch::Receiver<u64>,
+}
+
+/// A consumer's session.
+pub struct StreamSession {
+    topic: Arc<Topic>,
+    member: Option<MemberHandle>,
+    /// Ephemeral sessions announce their fixed assignment once.
+    announce: Option<u64>,
+    generation: u64,
+    cursors: BTreeMap<u32, Cursor>,
+    round_robin: usize,
+    topic_closed: watch::Receiver<TopicState>,
+}
+
+impl StreamSession {
+    pub(super) fn member(
+        topic: Arc<Topic>,
+        member: MemberHandle,
+        topic_closed: watch::Receiver<TopicState>,
+    ) -> StreamSession {
+        StreamSession {
+            topic,
+            member: Some(member),
+            announce: None,
+            generation: 0,
+            cursors: BTreeMap::new(),
+            round_robin: 0,
+            topic_closed,
+        }
+    }
+
+    pub(super) fn ephemeral(
+        topic: Arc<Topic>,
+        starts: Vec<u64>,
+        topic_closed: watch::Receiver<TopicState>,
+    ) -> StreamSession {
+        let cursors = topic
+            .partitions
+            .iter()
+            .zip(starts)
+            .map(|(p, next)| {
+                let shared = p.shared().clone();
+                let hw = shared.watch_high_watermark();
+                (
+                    shared.index,
+                    Cursor {
+                        shared,
+                        next,
+                        read_ahead: VecDeque::new(),
+                        hw,
+                    },
+                )
+            })
+            .collect();
+        StreamSession {
+            topic,
+            member: None,
+            announce: Some(1),
+            generation: 1,
+            cursors,
+            round_robin: 0,
+            topic_closed,
+        }
+    }
+
+    pub fn topic(&self) -> &Arc<Topic> {
+        &self.topic
+    }
+
+    /// The group member id, or `None` for an ephemeral session.
+    pub fn member_id(&self) -> Option<&str> {
+        self.member.as_ref().map(MemberHandle::id)
+    }
+
+    pub fn subscription_name(&self) -> Option<&str> {
+        self.member.as_ref().map(|m| m.subscription().name())
+    }
+
+    /// The next event, delivering at most `credits` messages. With 0 credits it only waits for
+    /// assignment changes. Errors when the subscription or topic is deleted.
+    pub async fn next(&mut self, credits: u32) -> Result<SessionEvent> {
+        loop {
+            if let Some(generation) = self.announce.take() {
+                return Ok(self.assigned(generation));
+            }
+            if let Some(member) = self.member.as_mut() {
+                // `changed()` in `wait` marks values seen, so compare generations instead.
+                if member.assignments().has_changed().is_err() {
+                    return Err(Error::new(
+                        ErrorCode::SubscriptionNotFound,
+                        "the subscription was deleted",
+                    ));
+                }
+                let assignment = member.assignments().borrow_and_update().clone();
+                if assignment.generation != self.generation {
+                    self.reassign(
+                        assignment.generation,
+                        &assignment.partitions,
+                        assignment.reset,
+                    );
+                    return Ok(self.assigned(assignment.generation));
+                }
+            }
+            match *self.topic_closed.borrow_and_update() {
+                TopicState::Open => {}
+                TopicState::Deleted => return Err(Error::topic_not_found(self.topic.name())),
+                TopicState::Stopping => {
+                    return Err(Error::unavailable("the broker is shutting down"));
+                }
+            }
+            if credits > 0
+                && let Some(delivery) = self.deliver(credits).await?
+            {
+                return Ok(SessionEvent::Delivery(delivery));
+            }
+            self.wait(credits > 0).await;
+        }
+    }
+
+    fn assigned(&self, generation: u64) -> SessionEvent {
+        SessionEvent::Assigned {
+            generation,
+            partitions: self.cursors.iter().map(|(p, c)| (*p, c.next)).collect(),
+        }
+    }
+
+    fn reassign(&mut self, generation: u64, partitions: &[u32], reset: bool) {
+        self.generation = generation;
+        self.cursors.retain(|p, _| !reset && partitions.contains(p));
+        let Some(member) = self.member.as_ref() else {
+            return;
+        };
+        let subscription = member.subscription().clone();
+        for &p in partitions {
+            if self.cursors.contains_key(&p) {
+                continue;
+            }
+            let Some(partition) = self.topic.partition(p) else {
+                continue;
+            };
+            let shared = partition.shared().clone();
+            // A memory topic restarts empty while its cursors live on: never wait past the end.
+            let next = subscription.committed(p).min(shared.high_watermark());
+            let hw = shared.watch_high_watermark();
+            self.cursors.insert(
+                p,
+                Cursor {
+                    shared,
+                    next,
+                    read_ahead: VecDeque::new(),
+                    hw,
+                },
+            );
+        }
+    }
+
+    async fn deliver(&mut self, credits: u32) -> Result<Option<Delivery>> {
+        let order: Vec<u32> = self.cursors.keys().copied().collect();
+        for i in 0..order.len() {
+            let p = order[(self.round_robin + i) % order.len()];
+            let Some(cursor) = self.cursors.get_mut(&p) else {
+                continue;
+            };
+            cursor.hw.borrow_and_update();
+            if let Some(delivery) = take(cursor, credits).await? {
+                self.round_robin = (self.round_robin + i + 1) % order.len();
+                return Ok(Some(delivery));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn wait(&mut self, for_data: bool) {
+        tracing::trace!(partitions = self.cursors.len(), "session waits");
+        let data = if for_data && !self.cursors.is_empty() {
+            Either::Left(future::select_all(
+                self.cursors.values_mut().map(|c| Box::pin(c.hw.changed())),
+            ))
+        } else {
+            Either::Right(future::pending())
+        };
+        let assignment = match self.member.as_mut() {
+            Some(member) => Either::Left(member.assignments().changed()),
+            None => Either::Right(future::pending()),
+        };
+        tokio::select! {
+            _ = data => tracing::trace!("session woken by data"),
+            _ = assignment => tracing::trace!("session woken by assignment"),
+            _ = self.topic_closed.changed() => tracing::trace!("session woken by topic state"),
+        }
+    }
+}
+
+/// Hands out up to `credits` messages from the batch holding the cursor's next offset.
+async fn take(cursor: &mut Cursor, credits: u32) -> Result<Option<Delivery>> {
+    let log_start = cursor.shared.log_start();
+    if cursor.next < log_start {
+        cursor.next = log_start;
+    }
+    while cursor
+        .read_ahead
+        .front()
+        .is_some_and(|b| b.end_offset() <= cursor.next)
+    {
+        cursor.read_ahead.pop_front();
+    }
+    if cursor.read_ahead.is_empty() {
+        let batches = cursor
+            .shared
+            .read(cursor.next, READ_AHEAD_BATCHES, READ_AHEAD_BYTES)
+            .await?;
+        cursor
+            .read_ahead
+            .extend(batches.into_iter().filter(|b| b.end_offset() > cursor.next));
+    }
+    let Some(batch) = cursor.read_ahead.front().cloned() else {
+        return Ok(None);
+    };
+    // Retention may have removed the offsets before this batch.
+    let next = cursor.next.max(batch.base_offset);
+    let skip = (next - batch.base_offset) as u32;
+    let count = (batch.count - skip).min(credits);
+    cursor.next = next + u64::from(count);
+    if cursor.next >= batch.end_offset() {
+        cursor.read_ahead.pop_front();
+    }
+    Ok(Some(Delivery {
+        partition: cursor.shared.index,
+        base_offset: batch.base_offset,
+        skip,
+        count,
+        append_time_ms: batch.append_time_ms,
+        payload: batch.payload.clone(),
+    }))
+}

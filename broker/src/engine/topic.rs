@@ -1,0 +1,155 @@
+//! Topics: settings, the durable record, and the live topic with its partitions and
+//! subscriptions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::partition::Partition;
+use super::subscription::Subscription;
+use crate::principal::TenantId;
+
+/// Where a topic's messages live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    #[default]
+    Disk,
+    /// Never written to disk; gone after a restart.
+    Memory,
+}
+
+/// When a publish is acknowledged, for `disk` topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// After the group commit holding the write is fsynced.
+    #[default]
+    Fsync,
+    /// After the write reaches the OS; fsynced on an interval.
+    Buffered,
+}
+
+/// What an acknowledgement guarantees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckDurability {
+    Fsync,
+    Buffered,
+    Memory,
+}
+
+/// A topic's settings, all resolved (no defaults left to apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSettings {
+    pub partitions: u32,
+    /// 0: unlimited.
+    pub retention_ms: u64,
+    /// Per partition; 0: unlimited.
+    pub retention_bytes: u64,
+    /// Per partition; 0: unlimited.
+    pub retention_messages: u64,
+    pub max_message_bytes: u32,
+    pub storage: StorageKind,
+    pub durability: DurabilityMode,
+}
+
+impl TopicSettings {
+    pub fn ack_durability(&self) -> AckDurability {
+        match (self.storage, self.durability) {
+            (StorageKind::Memory, _) => AckDurability::Memory,
+            (StorageKind::Disk, DurabilityMode::Fsync) => AckDurability::Fsync,
+            (StorageKind::Disk, DurabilityMode::Buffered) => AckDurability::Buffered,
+        }
+    }
+}
+
+/// Settings given at creation; `None` takes the broker default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub partitions: Option<u32>,
+    pub retention_ms: Option<u64>,
+    pub retention_bytes: Option<u64>,
+    pub retention_messages: Option<u64>,
+    pub max_message_bytes: Option<u32>,
+    pub storage: Option<StorageKind>,
+    pub durability: Option<DurabilityMode>,
+}
+
+/// The durable description of a topic (metadata column family, JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    pub id: u32,
+    pub tenant: String,
+    pub name: String,
+    pub settings: TopicSettings,
+    pub created_at_ms: i64,
+}
+
+/// A live topic.
+pub struct Topic {
+    pub record: TopicRecord,
+    pub tenant: TenantId,
+    pub partitions: Vec<Partition>,
+    pub subscriptions: RwLock<BTreeMap<String, Arc<Subscription>>>,
+}
+
+impl Topic {
+    pub fn id(&self) -> u32 {
+        self.record.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    pub fn settings(&self) -> &TopicSettings {
+        &self.record.settings
+    }
+
+    pub fn partition(&self, index: u32) -> Option<&Partition> {
+        self.partitions.get(index as usize)
+    }
+}
+
+/// A snapshot of one partition for admin answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionStatus {
+    pub partition: u32,
+    pub log_start_offset: u64,
+    pub high_watermark: u64,
+    pub bytes: u64,
+}
+
+/// A snapshot of a topic for admin answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicStatus {
+    pub name: String,
+    pub settings: TopicSettings,
+    pub partitions: Vec<PartitionStatus>,
+    pub created_at_ms: i64,
+}
+
+impl From<&Topic> for TopicStatus {
+    fn from(topic: &Topic) -> TopicStatus {
+        TopicStatus {
+            name: topic.record.name.clone(),
+            settings: topic.record.settings.clone(),
+            created_at_ms: topic.record.created_at_ms,
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let s = p.shared();
+                    PartitionStatus {
+                        partition: s.index,
+                        log_start_offset: s.log_start(),
+                        high_watermark: s.high_watermark(),
+                        bytes: s.bytes(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}

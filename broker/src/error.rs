@@ -1,0 +1,93 @@
+//! The broker's one error type: a stable [`ErrorCode`] plus a message for people.
+//!
+//! Transports map it without looking inside: gRPC sends `code.grpc_code()` with the code in
+//! metadata, REST sends `code.http_status()` with a problem+json body. Internal details (storage
+//! failures) are logged where they happen; the message sent to clients stays generic.
+
+use rapidmq_proto::ErrorCode;
+
+use crate::storage::StorageError;
+
+/// An error with a stable code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+}
+
+/// Result alias for the broker.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::MalformedRequest, message)
+    }
+
+    pub fn topic_not_found(name: &str) -> Error {
+        Error::new(
+            ErrorCode::TopicNotFound,
+            format!("topic `{name}` does not exist"),
+        )
+    }
+
+    pub fn subscription_not_found(topic: &str, name: &str) -> Error {
+        Error::new(
+            ErrorCode::SubscriptionNotFound,
+            format!("subscription `{name}` does not exist on topic `{topic}`"),
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::Unavailable, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::Internal, message)
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(err: StorageError) -> Error {
+        tracing::error!(cause = %err, "storage operation failed");
+        Error::new(
+            ErrorCode::StorageError,
+            "the storage engine failed the operation",
+        )
+    }
+}
+
+/// Checks a topic or subscription name.
+pub fn check_name(kind: &str, name: &str) -> Result<()> {
+    if rapidmq_proto::is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidName,
+            format!(
+                "invalid {kind} name `{}`: use 1 to {} characters from [A-Za-z0-9._-]",
+                name.escape_debug(),
+                rapidmq_proto::MAX_NAME_LEN
+            ),
+        ))
+    }
+}

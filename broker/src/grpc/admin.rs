@@ -1,0 +1,157 @@
+//! The `Admin` service: topics, subscriptions and broker status.
+
+use std::sync::Arc;
+
+use rapidmq_proto::v1 as pb;
+use rapidmq_proto::v1::admin_server::Admin;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::{convert, principal};
+use crate::engine::Engine;
+
+pub struct AdminService {
+    engine: Arc<Engine>,
+}
+
+impl AdminService {
+    pub fn new(engine: Arc<Engine>) -> AdminService {
+        AdminService { engine }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    #[instrument(skip_all, fields(topic = %request.get_ref().name))]
+    async fn create_topic(&self, request: Request<pb::CreateTopicRequest>) -> Reply<pb::TopicInfo> {
+        let principal = principal(&request);
+        let r = request.into_inner();
+        let spec = convert::topic_spec(r.config)?;
+        let topic = self.engine.create_topic(&principal, &r.name, spec).await?;
+        Ok(Response::new(topic.into()))
+    }
+
+    async fn list_topics(
+        &self,
+        request: Request<pb::ListTopicsRequest>,
+    ) -> Reply<pb::ListTopicsResponse> {
+        let principal = principal(&request);
+        let topics = self
+            .engine
+            .list_topics(&principal)
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Response::new(pb::ListTopicsResponse { topics }))
+    }
+
+    async fn describe_topic(
+        &self,
+        request: Request<pb::DescribeTopicRequest>,
+    ) -> Reply<pb::TopicInfo> {
+        let principal = principal(&request);
+        Ok(Response::new(
+            self.engine
+                .describe_topic(&principal, &request.get_ref().name)?
+                .into(),
+        ))
+    }
+
+    #[instrument(skip_all, fields(topic = %request.get_ref().name))]
+    async fn delete_topic(
+        &self,
+        request: Request<pb::DeleteTopicRequest>,
+    ) -> Reply<pb::DeleteTopicResponse> {
+        let principal = principal(&request);
+        self.engine
+            .delete_topic(&principal, &request.get_ref().name)
+            .await?;
+        Ok(Response::new(pb::DeleteTopicResponse {}))
+    }
+
+    #[instrument(skip_all, fields(topic = %request.get_ref().topic, subscription = %request.get_ref().name))]
+    async fn create_subscription(
+        &self,
+        request: Request<pb::CreateSubscriptionRequest>,
+    ) -> Reply<pb::SubscriptionInfo> {
+        let principal = principal(&request);
+        let r = request.into_inner();
+        let mode = convert::subscription_mode(r.mode)?;
+        let start = convert::start_position(r.start)?;
+        let sub = self
+            .engine
+            .create_subscription(&principal, &r.topic, &r.name, mode, start)
+            .await?;
+        Ok(Response::new(sub.into()))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<pb::ListSubscriptionsRequest>,
+    ) -> Reply<pb::ListSubscriptionsResponse> {
+        let principal = principal(&request);
+        let topic = &request.get_ref().topic;
+        let subs = self
+            .engine
+            .list_subscriptions(&principal, (!topic.is_empty()).then_some(topic.as_str()))?;
+        Ok(Response::new(pb::ListSubscriptionsResponse {
+            subscriptions: subs.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn describe_subscription(
+        &self,
+        request: Request<pb::DescribeSubscriptionRequest>,
+    ) -> Reply<pb::SubscriptionInfo> {
+        let principal = principal(&request);
+        let r = request.get_ref();
+        Ok(Response::new(
+            self.engine
+                .describe_subscription(&principal, &r.topic, &r.name)?
+                .into(),
+        ))
+    }
+
+    #[instrument(skip_all, fields(topic = %request.get_ref().topic, subscription = %request.get_ref().name))]
+    async fn seek_subscription(
+        &self,
+        request: Request<pb::SeekSubscriptionRequest>,
+    ) -> Reply<pb::SubscriptionInfo> {
+        let principal = principal(&request);
+        let r = request.into_inner();
+        let position = convert::start_position(r.position)?;
+        let sub = self
+            .engine
+            .seek_subscription(&principal, &r.topic, &r.name, position, r.partition)
+            .await?;
+        Ok(Response::new(sub.into()))
+    }
+
+    #[instrument(skip_all, fields(topic = %request.get_ref().topic, subscription = %request.get_ref().name))]
+    async fn delete_subscription(
+        &self,
+        request: Request<pb::DeleteSubscriptionRequest>,
+    ) -> Reply<pb::DeleteSubscriptionResponse> {
+        let principal = principal(&request);
+        let r = request.get_ref();
+        self.engine
+            .delete_subscription(&principal, &r.topic, &r.name)
+            .await?;
+        Ok(Response::new(pb::DeleteSubscriptionResponse {}))
+    }
+
+    async fn get_status(&self, request: Request<pb::GetStatusRequest>) -> Reply<pb::BrokerStatus> {
+        let principal = principal(&request);
+        let status = self.engine.status(&principal);
+        Ok(Response::new(pb::BrokerStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_ms: status.uptime.as_millis() as u64,
+            topics: status.topics,
+            subscriptions: status.subscriptions,
+            node_id: "single".to_string(),
+            fsyncs: status.fsyncs,
+        }))
+    }
+}

@@ -1,0 +1,25 @@
+//! The RapidMQ broker as a library: the `rapidmq serve` binary and the tests both open a
+//! [`Broker`] and call [`Broker::serve`] with bound [`Listeners`] and a shutdown future.
+//!
+//! Layout:
+//! - [`engine`]: topics, partitions (group commit, tail cache), subscriptions, retention. Knows
+//!   nothing of transports; every call takes a [`Principal`].
+//! - [`storage`]: the `Store` trait with RocksDB and in-memory implementations.
+//! - `grpc`: tonic services over the engine (plus server reflection).
+//! - `http`: health and readiness endpoints.
+//! - [`config`]: file + environment + flags.
+//! - [`error`]: the one error type, carrying a stable `ErrorCode`.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+mod grpc;
+mod http;
+pub mod principal;
+mod server;
+pub mod storage;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use principal::Principal;
+pub use server::{Broker, Listeners};

@@ -1,0 +1,139 @@
+//! Wiring: open the engine, serve gRPC and HTTP on bound listeners until a shutdown future
+//! resolves, then drain. The binary and the tests call the same [`Broker::serve`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::{grpc, http};
+
+/// How long in-flight requests get to finish after shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The two bound listeners.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses from `config` (port 0 picks a free port).
+    pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            grpc: TcpListener::bind(config.grpc_listen).await?,
+            http: TcpListener::bind(config.http_listen).await?,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+}
+
+/// An opened broker, ready to serve.
+pub struct Broker {
+    engine: Arc<Engine>,
+    config: Config,
+}
+
+impl Broker {
+    /// Opens storage and recovers every topic.
+    pub async fn open(config: Config) -> Result<Broker> {
+        let runtime = tokio::runtime::Handle::current();
+        let engine_config = config.clone();
+        let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config, runtime))
+            .await
+            .map_err(|err| Error::internal(format!("opening storage failed: {err}")))??;
+        Ok(Broker { engine, config })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, ends consumer streams, drains
+    /// in-flight requests (bounded), commits what the partitions have queued and closes storage.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let Broker { engine, config } = self;
+        let ready = Arc::new(AtomicBool::new(true));
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rapidmq_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|err| Error::internal(format!("reflection: {err}")))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rapidmq_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|err| Error::internal(format!("reflection: {err}")))?;
+        let (messaging, admin) = grpc::services(
+            engine.clone(),
+            config.limits.max_request_bytes,
+            config.limits.max_inflight_per_stream,
+        );
+
+        let mut grpc_stop = stop_rx.clone();
+        let grpc = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .initial_stream_window_size(Some(8 << 20))
+            .initial_connection_window_size(Some(32 << 20))
+            .add_service(messaging)
+            .add_service(admin)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
+                let _ = grpc_stop.changed().await;
+            });
+
+        let mut http_stop = stop_rx.clone();
+        let http = axum::serve(listeners.http, http::router(ready.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .into_future();
+
+        let servers = async {
+            let (grpc, http) = tokio::join!(grpc, http);
+            if let Err(err) = grpc {
+                tracing::error!(cause = %err, "gRPC server failed");
+            }
+            if let Err(err) = http {
+                tracing::error!(cause = %err, "HTTP server failed");
+            }
+        };
+        tokio::pin!(servers);
+
+        tokio::select! {
+            _ = &mut servers => {
+                tracing::error!("a listener stopped on its own; shutting down");
+            }
+            _ = shutdown => {
+                tracing::info!("shutdown requested: draining");
+                ready.store(false, Ordering::Release);
+                engine.begin_shutdown();
+                let _ = stop_tx.send(true);
+                if tokio::time::timeout(DRAIN_TIMEOUT, &mut servers).await.is_err() {
+                    tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; closing them");
+                }
+            }
+        }
+        engine.shutdown().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! The same behaviour checks run against both stores.
+
+use super::*;
+
+fn stores() -> Vec<(&'static str, Box<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+    vec![
+        ("memory", Box::new(MemStore::new()), None),
+        ("rocksdb", Box::new(rocks), Some(dir)),
+    ]
+}
+
+#[test]
+fn writes_are_visible_in_key_order() {
+    for (name, store, _dir) in stores() {
+        let mut batch = WriteBatch::new();
+        for k in [3u8, 1, 2, 9] {
+            batch.put(Cf::Log, vec![k], vec![k * 10]);
+        }
+        batch.put(Cf::Meta, vec![1], &b"other cf"[..]);
+        store.write(batch, true).unwrap();
+        let keys: Vec<Vec<u8>> = store
+            .scan(Cf::Log, &[0], &[9], 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, vec![vec![1], vec![2], vec![3]], "{name}");
+        assert_eq!(
+            store.get(Cf::Log, &[2]).unwrap().unwrap(),
+            &[20][..],
+            "{name}"
+        );
+        assert_eq!(
+            store.get(Cf::Meta, &[1]).unwrap().unwrap(),
+            &b"other cf"[..],
+            "{name}"
+        );
+        assert!(store.get(Cf::Index, &[1]).unwrap().is_none(), "{name}");
+    }
+}
+
+#[test]
+fn seek_prev_finds_the_batch_holding_an_offset() {
+    for (name, store, _dir) in stores() {
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::Log, vec![0, 0], &b"a"[..]);
+        batch.put(Cf::Log, vec![0, 10], &b"b"[..]);
+        batch.put(Cf::Log, vec![1, 0], &b"other partition"[..]);
+        store.write(batch, false).unwrap();
+        let hit = store.seek_prev(Cf::Log, &[0, 0], &[0, 7]).unwrap().unwrap();
+        assert_eq!(hit.0, vec![0, 0], "{name}");
+        let hit = store
+            .seek_prev(Cf::Log, &[0, 0], &[0, 255])
+            .unwrap()
+            .unwrap();
+        assert_eq!(hit.0, vec![0, 10], "{name}");
+        assert!(
+            store
+                .seek_prev(Cf::Log, &[1, 1], &[1, 5])
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn delete_range_removes_only_the_range() {
+    for (name, store, _dir) in stores() {
+        let mut batch = WriteBatch::new();
+        for k in 0u8..10 {
+            batch.put(Cf::Index, vec![k], vec![k]);
+        }
+        store.write(batch, false).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.delete_range(Cf::Index, vec![2], vec![5]);
+        batch.delete(Cf::Index, vec![9]);
+        store.write(batch, true).unwrap();
+        let keys: Vec<u8> = store
+            .scan(Cf::Index, &[0], &[255], 100)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k[0])
+            .collect();
+        assert_eq!(keys, vec![0, 1, 5, 6, 7, 8], "{name}");
+    }
+}
+
+#[test]
+fn rocksdb_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::Cursors, b"sub".to_vec(), &b"42"[..]);
+        store.write(batch, true).unwrap();
+        assert_eq!(store.fsyncs(), 1);
+    }
+    let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+    assert_eq!(store.get(Cf::Cursors, b"sub").unwrap().unwrap(), &b"42"[..]);
+}

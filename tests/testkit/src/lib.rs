@@ -1,0 +1,225 @@
+//! Starts real RapidMQ brokers for tests.
+//!
+//! A [`TestBroker`] runs the built `rapidmq` binary as a child process with `rapidmq serve` on
+//! `127.0.0.1:0` for both listeners, in a temporary data directory, and waits until the broker
+//! writes its ready file (see below) before returning. Nothing here sleeps to synchronise.
+//!
+//! The same launch protocol serves the Python, Go and Java suites, so it is deliberately small:
+//!
+//! 1. run `rapidmq serve --data-dir DIR --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0
+//!    --ready-file FILE`;
+//! 2. wait for `FILE` to appear: the broker writes it atomically (write + rename) once both
+//!    listeners are bound and storage is open, as JSON `{"grpc": "127.0.0.1:PORT", "http":
+//!    "127.0.0.1:PORT", "pid": N}`;
+//! 3. stop it with SIGTERM (graceful) or SIGKILL (crash tests).
+//!
+//! The binary is found through `RAPIDMQ_BIN`, or else next to the test executable in Cargo's
+//! target directory (`target/<profile>/rapidmq`), which `make test` builds first.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a broker may take to become ready before the test fails.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options for starting a broker.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerOptions {
+    /// Extra `RAPIDMQ_*` environment variables (e.g. short retention check intervals).
+    pub env: Vec<(String, String)>,
+    /// Extra command-line arguments for `rapidmq serve`.
+    pub args: Vec<String>,
+}
+
+/// A running broker owned by a test. Dropping it kills the process; the data directory lives as
+/// long as the `TestBroker`, so [`TestBroker::restart`] and [`TestBroker::kill`] keep the data.
+pub struct TestBroker {
+    child: Option<Child>,
+    data_dir: tempfile::TempDir,
+    log_path: PathBuf,
+    options: BrokerOptions,
+    grpc: String,
+    http: String,
+}
+
+impl TestBroker {
+    /// Starts a broker with default settings and waits for it to be ready.
+    pub fn start() -> TestBroker {
+        TestBroker::start_with(BrokerOptions::default())
+    }
+
+    /// Starts a broker with `options` and waits for it to be ready.
+    pub fn start_with(options: BrokerOptions) -> TestBroker {
+        let data_dir = tempfile::Builder::new()
+            .prefix("rapidmq-test-")
+            .tempdir()
+            .expect("create a temporary data directory");
+        let log_path = data_dir.path().with_extension("log");
+        let mut broker = TestBroker {
+            child: None,
+            data_dir,
+            log_path,
+            options,
+            grpc: String::new(),
+            http: String::new(),
+        };
+        broker.launch();
+        broker
+    }
+
+    /// The gRPC endpoint as a URL, e.g. `http://127.0.0.1:40123`.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// The gRPC listen address, e.g. `127.0.0.1:40123`.
+    pub fn grpc_addr(&self) -> &str {
+        &self.grpc
+    }
+
+    /// The HTTP base URL, e.g. `http://127.0.0.1:40124`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// The broker's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The broker's log so far (stdout and stderr of every run).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// `kill -9`: the process gets no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Graceful stop with SIGTERM; waits for the process to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the broker gracefully and starts it again on the same data directory. The listen
+    /// ports change, since the new process binds port 0 again.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Starts the broker again after [`TestBroker::kill`] or [`TestBroker::stop`].
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the broker is still running");
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        let ready_file = self.data_dir.path().with_extension("ready");
+        let _ = fs::remove_file(&ready_file);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the broker log");
+        let mut command = Command::new(broker_binary());
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args([
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .args(&self.options.args)
+            .env(
+                "RAPIDMQ_LOG",
+                std::env::var("RAPIDMQ_LOG").unwrap_or_else(|_| "rapidmq=debug,info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log);
+        for (key, value) in &self.options.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn the rapidmq binary");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let ready = loop {
+            if let Ok(text) = fs::read_to_string(&ready_file) {
+                break text;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "broker exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker not ready after {READY_TIMEOUT:?}; log:\n{}",
+                self.log()
+            );
+            wait_for_file_event(&ready_file);
+        };
+        let ready: serde_json::Value = serde_json::from_str(&ready).expect("ready file is JSON");
+        self.grpc = ready["grpc"].as_str().expect("grpc address").to_string();
+        self.http = ready["http"].as_str().expect("http address").to_string();
+        self.child = Some(child);
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- broker log ({}) ----\n{}",
+                self.log_path.display(),
+                self.log()
+            );
+        }
+        let _ = fs::remove_file(&self.log_path);
+    }
+}
+
+/// The `rapidmq` binary under test.
+pub fn broker_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("RAPIDMQ_BIN") {
+        return PathBuf::from(path);
+    }
+    // Test executables live in target/<profile>/deps/; the binary in target/<profile>/.
+    let exe = std::env::current_exe().expect("current test executable");
+    let candidate = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("rapidmq"))
+        .filter(|path| path.exists());
+    candidate.unwrap_or_else(|| {
+        panic!(
+            "no rapidmq binary found next to {}; build it first (`cargo build -p rapidmq-cli`) \
+             or point RAPIDMQ_BIN at it",
+            exe.display()
+        )
+    })
+}
+
+/// One step of the readiness wait: the loop in `launch` re-checks the ready file and the child
+/// process after each step, so this bounds how often they are checked, not how long the test waits.
+fn wait_for_file_event(_path: &Path) {
+    std::thread::park_timeout(Duration::from_millis(5));
+}
