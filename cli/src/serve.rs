@@ -1,0 +1,147 @@
+//! `rapidmq serve`: load the config, bind, announce the bound addresses, serve until SIGINT or
+//! SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use rapidmq_broker::config::LogFormat;
+use rapidmq_broker::{Broker, Config, Listeners};
+use serde::Serialize;
+
+use crate::logging;
+
+/// Options of `rapidmq serve`. Flags override `RAPIDMQ_*` variables, which override the file.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  rapidmq serve\n  rapidmq serve --data-dir /var/lib/rapidmq --grpc-listen 0.0.0.0:7420\n  rapidmq serve --config rapidmq.toml --check-config\n\nEvery config field can also be set as RAPIDMQ_<FIELD>, with __ between sections,\ne.g. RAPIDMQ_STORAGE__FSYNC_INTERVAL_MS=50. Logs: RAPIDMQ_LOG=rapidmq=debug,\nRAPIDMQ_LOG_FORMAT=json."
+)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// gRPC listen address; port 0 picks a free port [default: 127.0.0.1:7420].
+    #[arg(long, value_name = "ADDR")]
+    grpc_listen: Option<SocketAddr>,
+    /// HTTP listen address (health, readiness) [default: 127.0.0.1:7421].
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<SocketAddr>,
+    /// Validate the configuration, print it, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Once ready, write the bound addresses to this file as JSON (for test harnesses).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+/// Flag values layered over the file and the environment; unset flags are skipped.
+#[derive(Serialize)]
+struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grpc_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<SocketAddr>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = FlagOverrides {
+        data_dir: args.data_dir.clone(),
+        grpc_listen: args.grpc_listen,
+        http_listen: args.http_listen,
+    };
+    let config =
+        Config::load(args.config.as_deref(), overrides).context("invalid configuration")?;
+    if args.check_config {
+        println!("configuration is valid:\n");
+        print!("{}", toml_string(&config)?);
+        return Ok(());
+    }
+    logging::init(config.log_format == LogFormat::Json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rapidmq")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, args.ready_file))
+}
+
+fn toml_string(config: &Config) -> anyhow::Result<String> {
+    // Render through JSON values so the output is stable and readable without another crate.
+    let value = serde_json::to_value(config)?;
+    let mut out = String::new();
+    render(&mut out, "", &value);
+    Ok(out)
+}
+
+fn render(out: &mut String, section: &str, value: &serde_json::Value) {
+    let Some(map) = value.as_object() else { return };
+    for (key, v) in map.iter().filter(|(_, v)| !v.is_object()) {
+        out.push_str(&format!("{key} = {v}\n"));
+    }
+    for (key, v) in map.iter().filter(|(_, v)| v.is_object()) {
+        let name = if section.is_empty() {
+            key.clone()
+        } else {
+            format!("{section}.{key}")
+        };
+        out.push_str(&format!("\n[{name}]\n"));
+        render(out, &name, v);
+    }
+}
+
+async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config).await.with_context(|| {
+        format!(
+            "cannot bind {} / {}",
+            config.grpc_listen, config.http_listen
+        )
+    })?;
+    let (grpc, http) = (listeners.grpc_addr()?, listeners.http_addr()?);
+    let broker = Broker::open(config.clone()).await.with_context(|| {
+        format!(
+            "cannot open the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    tracing::info!(%grpc, %http, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "rapidmq ready");
+    println!("rapidmq {} ready", env!("CARGO_PKG_VERSION"));
+    println!("  gRPC  {grpc}");
+    println!("  HTTP  http://{http}  (/healthz, /readyz)");
+    println!("  data  {}", config.data_dir.display());
+    if let Some(path) = ready_file {
+        let body = serde_json::json!({ "grpc": grpc.to_string(), "http": http.to_string(), "pid": std::process::id() });
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body.to_string())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    broker.serve(listeners, shutdown_signal()).await?;
+    tracing::info!("rapidmq stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,134 @@
+//! The `rapidmq serve` process: config checking, health endpoints, reflection.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use common::*;
+use tokio_stream::StreamExt;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+fn http_get(base: &str, path: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, response)
+}
+
+#[test]
+fn health_and_readiness_answer_on_the_http_listener() {
+    let broker = TestBroker::start();
+    let (status, body) = http_get(&broker.http_url(), "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http_get(&broker.http_url(), "/readyz");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http_get(&broker.http_url(), "/nope");
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_both_services() {
+    let broker = TestBroker::start();
+    let channel = tonic::transport::Channel::from_shared(broker.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("{response:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"rapidmq.v1.Messaging".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"rapidmq.v1.Admin".to_string()), "{names:?}");
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_names_the_bad_field() {
+    let dir = tempfile_dir();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "data_dir = \"/tmp/x\"\n[storage]\nfsync_interval_ms = 20\n",
+    )
+    .unwrap();
+    let out = Command::new(rapidmq_testkit::broker_binary())
+        .args(["serve", "--check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fsync_interval_ms = 20"));
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[storage]\nfsync_intervl_ms = 20\n").unwrap();
+    let out = Command::new(rapidmq_testkit::broker_binary())
+        .args(["serve", "--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fsync_intervl_ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = Command::new(rapidmq_testkit::broker_binary())
+        .args(["serve", "--check-config"])
+        .env("RAPIDMQ_GRPC_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a bad environment value is refused");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn json_logs_when_asked() {
+    let broker = TestBroker::start_with(BrokerOptions {
+        env: vec![("RAPIDMQ_LOG_FORMAT".into(), "json".into())],
+        ..Default::default()
+    });
+    let log = broker.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("rapidmq ready") && l.starts_with('{'))
+        .expect("a JSON ready line");
+    let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(parsed["fields"]["message"], "rapidmq ready");
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rapidmq-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
