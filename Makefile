@@ -1,0 +1,50 @@
+# RapidMQ: the two commands a new user needs are `make run` and `make test`.
+#
+#   make run    build the release binary and start one broker on the defaults (./data,
+#               gRPC 127.0.0.1:7420, HTTP 127.0.0.1:7421)
+#   make test   install what is missing, then run every suite
+#
+# CARGO_TARGET_DIR may point at a shared cache (CI does); everything below follows it.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+TOOLS := $(CURDIR)/.tools
+export PATH := $(TOOLS)/bin:$(PATH)
+
+DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/rapidmq
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/rapidmq
+
+.PHONY: run build release deps test lint test-rust test-e2e bench fmt
+
+run: release
+	$(RELEASE_BIN) serve --data-dir ./data
+
+release:
+	$(CARGO) build --release -p rapidmq-cli
+
+build: deps
+	$(CARGO) build -p rapidmq-cli
+
+deps:
+	@scripts/install-deps.sh
+
+test: deps lint test-rust test-e2e
+	@echo "make test: every suite passed"
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The integration tests start the debug binary through rapidmq-testkit.
+test-rust: build
+	RAPIDMQ_BIN=$(DEBUG_BIN) $(CARGO) test --workspace
+
+test-e2e: build
+	RAPIDMQ_BIN=$(DEBUG_BIN) tests/e2e/run.sh
+
+bench: release
+	scripts/bench-foundation.sh $(RELEASE_BIN)
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the build and the test suites need, once; safe to run again (each step checks
+# first). Called by `make test`, so a fresh machine needs nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# RocksDB's bindgen needs libclang.
+if ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null && ! compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null; then
+  need_apt+=(libclang-dev)
+fi
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v c++ >/dev/null || need_apt+=(g++)
+if ((${#need_apt[@]})); then
+  echo "install-deps: apt-get install ${need_apt[*]}"
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# grpcurl: the generic gRPC client the end-to-end suite lists services with (from the Go proxy).
+GRPCURL_VERSION=v1.9.4
+if [[ ! -x .tools/bin/grpcurl ]] || [[ "$(cat .tools/grpcurl.version 2>/dev/null)" != "$GRPCURL_VERSION" ]]; then
+  echo "install-deps: go install grpcurl@$GRPCURL_VERSION into .tools/bin"
+  mkdir -p .tools/bin
+  GOBIN="$PWD/.tools/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  echo "$GRPCURL_VERSION" > .tools/grpcurl.version
+fi
