@@ -13,6 +13,15 @@ const TOTAL: u32 = 3000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_carry_on_across_a_broker_crash_without_loss_or_duplicates() {
+    run_across_restart(Env::crash_and_restart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_and_consumer_carry_on_across_a_graceful_broker_restart() {
+    run_across_restart(Env::restart).await;
+}
+
+async fn run_across_restart(restart: fn(&mut Env)) {
     let mut env = Env::start().await;
     let topic = env.topic(2).await;
     let producer = env.client.producer(&topic).build().await.unwrap();
@@ -78,7 +87,7 @@ async fn producer_and_consumer_carry_on_across_a_broker_crash_without_loss_or_du
     )
     .await
     .unwrap();
-    env.crash_and_restart();
+    restart(&mut env);
 
     let acked = guarded("producer", producing).await.unwrap();
     assert_eq!(acked.len(), TOTAL as usize);
@@ -102,5 +111,5 @@ async fn producer_and_consumer_carry_on_across_a_broker_crash_without_loss_or_du
         acked.iter().all(|v| values.contains(v)),
         "an acked message is missing"
     );
-    println!("producer stats after the crash: {:?}", producer.stats());
+    println!("producer stats after the restart: {:?}", producer.stats());
 }
