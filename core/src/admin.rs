@@ -97,6 +97,7 @@ impl Admin {
 
     /// Creates a stream subscription starting at `start`. Errors: `TOPIC_NOT_FOUND`,
     /// `SUBSCRIPTION_ALREADY_EXISTS`, `INVALID_NAME`.
+    #[allow(clippy::needless_update)] // wire structs tolerate additive proto fields
     pub async fn create_subscription(
         &self,
         topic: impl Into<String>,
@@ -108,6 +109,7 @@ impl Admin {
             name: name.into(),
             mode: v1::SubscriptionMode::from(SubscriptionMode::Stream) as i32,
             start: Some(start.into()),
+            ..Default::default()
         };
         admin_call!(self, create_subscription, request, once).map(SubscriptionInfo::from)
     }

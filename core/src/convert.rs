@@ -71,6 +71,7 @@ fn storage(raw: i32) -> Storage {
 }
 
 impl From<TopicConfig> for v1::TopicConfig {
+    #[allow(clippy::needless_update)] // wire structs tolerate additive proto fields
     fn from(c: TopicConfig) -> Self {
         v1::TopicConfig {
             partitions: (c.partitions > 0).then_some(c.partitions),
@@ -80,6 +81,7 @@ impl From<TopicConfig> for v1::TopicConfig {
             max_message_bytes: c.max_message_bytes,
             storage: v1::Storage::from(c.storage) as i32,
             durability: v1::Durability::from(c.durability) as i32,
+            ..Default::default()
         }
     }
 }
@@ -203,9 +205,7 @@ pub(crate) fn message_to_wire(
             .map(|(key, value)| v1::Header { key, value })
             .collect(),
         timestamp_delta_ms: timestamp_ms - base_timestamp_ms,
-        deliver_at_ms: 0,
-        ttl_ms: 0,
-        priority: 0,
+        ..Default::default()
     }
 }
 

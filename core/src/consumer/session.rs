@@ -140,6 +140,7 @@ impl Session {
     }
 
     /// Opens one stream and serves it until it ends.
+    #[allow(clippy::needless_update)] // wire structs tolerate additive proto fields
     async fn stream(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> End {
         let (generation, mut messaging) = match self.client.messaging().await {
             Ok(connected) => connected,
@@ -159,6 +160,7 @@ impl Session {
                     .saturating_sub(state.buffer.len() as u32)
                     .max(1),
                 consumer_name: self.config.consumer_name.clone(),
+                ..Default::default()
             })));
             state.session
         };
@@ -293,6 +295,9 @@ impl Session {
                 }
             }
             None => {}
+            // Response kinds of later protocol versions (e.g. queue mode) are not ours to handle.
+            #[allow(unreachable_patterns)]
+            Some(_) => tracing::debug!("ignoring an unknown consume response"),
         }
         Ok(())
     }
