@@ -1,15 +1,57 @@
 //! `rapidmq`: the broker (`rapidmq serve`) and the command line, in one binary.
+//!
+//! Layout:
+//! - `serve.rs`: runs a broker.
+//! - `bench_grpc.rs`: the raw gRPC baseline benchmark (no client core).
+//! - `cmd/`: the client commands (topics, subscriptions, publish, consume, dlq, status, bench,
+//!   completions), which all go through the `rapidmq` SDK.
+//! - `output.rs`: tables, JSON and a stdout that exits cleanly on a closed pipe.
+//! - `parse.rs`: durations, sizes, positions and headers as the command line writes them.
+//!
+//! Errors print as `error: …` on stderr with exit status 1; usage errors come from clap with
+//! status 2; a closed stdout (`| head`) ends the command quietly with status 0.
 
 mod bench_grpc;
+mod cmd;
 mod logging;
+mod output;
+mod parse;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::cmd::Ctx;
+use crate::output::Format;
 
 /// RapidMQ: a durable message broker with pub/sub and work queues on the same topics.
 #[derive(Debug, Parser)]
-#[command(name = "rapidmq", version, about, propagate_version = true)]
-struct Cli {
+#[command(
+    name = "rapidmq",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+        rapidmq serve                                   # start a broker on 127.0.0.1:7420\n  \
+        rapidmq topic create orders --partitions 4\n  \
+        seq 10 | rapidmq publish orders\n  \
+        rapidmq consume orders --output json\n  \
+        rapidmq --server 10.0.0.5:7420 status\n  \
+        rapidmq bench pubsub --duration 10s\n\n\
+        Docs: docs/cli.md"
+)]
+pub struct Cli {
+    /// Broker gRPC address (http://host:port, or host:port).
+    #[arg(
+        long,
+        global = true,
+        env = "RAPIDMQ_SERVER",
+        default_value = rapidmq::defaults::ENDPOINT,
+        value_name = "URL"
+    )]
+    server: String,
+    /// Output format: table (people) or json (scripts); `consume` also takes raw.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,22 +60,111 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Serve(serve::ServeArgs),
+    /// Manage topics.
+    #[command(subcommand)]
+    Topic(cmd::topic::TopicCommand),
+    /// Manage subscriptions.
+    #[command(subcommand)]
+    Sub(cmd::sub::SubCommand),
+    /// Publish messages: an argument, stdin lines, or a file.
+    Publish(cmd::publish::PublishArgs),
+    /// Print messages of a topic.
+    Consume(cmd::consume::ConsumeArgs),
+    /// Inspect and replay dead letters (queue mode).
+    #[command(subcommand)]
+    Dlq(cmd::dlq::DlqCommand),
+    /// Show the broker's version, uptime and counts.
+    Status(cmd::status::StatusArgs),
+    /// Load-test the broker through the client SDK.
+    Bench(cmd::bench::BenchArgs),
     /// Measure raw gRPC publish and consume throughput (no client core), for the storage and
     /// transport baseline in docs/benchmarks.md.
     BenchGrpc(bench_grpc::BenchArgs),
+    /// Print a shell completion script.
+    Completions(cmd::completions::CompletionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
+    let ctx = Ctx::new(&cli.server, cli.output);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),
+        Command::Completions(args) => cmd::completions::run(args),
+        command => client_command(&ctx, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) if output::is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the command line; a usage error always ends with the usage of the (sub)command it is
+/// about, which clap leaves out for invalid values.
+fn parse() -> Cli {
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(err) => err,
+    };
+    use clap::error::ErrorKind;
+    if err.use_stderr()
+        && !matches!(
+            err.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        )
+        && !err.to_string().contains("Usage:")
+    {
+        let _ = err.print();
+        eprintln!("\n{}", usage_of(std::env::args().skip(1)));
+        std::process::exit(err.exit_code());
+    }
+    err.exit()
+}
+
+/// The usage line of the deepest subcommand named in `args`.
+fn usage_of(args: impl Iterator<Item = String>) -> clap::builder::StyledStr {
+    let mut command = Cli::command();
+    command.build();
+    for arg in args {
+        if arg.starts_with('-') {
+            continue;
+        }
+        match command.find_subcommand(&arg) {
+            Some(sub) => {
+                let sub = sub.clone();
+                command = sub;
+            }
+            // An option's value or a positional argument.
+            None => continue,
+        }
+    }
+    command.render_usage()
+}
+
+/// Runs a command that talks to a broker, on a runtime of its own.
+fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rapidmq-cli")
+        .build()
+        .map_err(|err| anyhow::anyhow!("cannot start the async runtime: {err}"))?;
+    let result = runtime.block_on(async {
+        match command {
+            Command::Topic(c) => cmd::topic::run(ctx, c).await,
+            Command::Sub(c) => cmd::sub::run(ctx, c).await,
+            Command::Publish(a) => cmd::publish::run(ctx, a).await,
+            Command::Consume(a) => cmd::consume::run(ctx, a).await,
+            Command::Dlq(c) => cmd::dlq::run(ctx, c).await,
+            Command::Status(a) => cmd::status::run(ctx, a).await,
+            Command::Bench(a) => cmd::bench::run(ctx, a).await,
+            Command::Serve(_) | Command::BenchGrpc(_) | Command::Completions(_) => Ok(()),
+        }
+    });
+    // Do not wait for background tasks (e.g. a stdin reader blocked on a terminal).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
 }

@@ -1,0 +1,164 @@
+//! The client subcommands of `rapidmq`: one command per file, each a clap `Args`/`Subcommand`
+//! type plus an async `run(ctx, args)`.
+//!
+//! Every command talks to the broker through the `rapidmq` SDK (and so through the shared client
+//! core), never through raw gRPC. [`Ctx`] carries the global options (`--server`, `--output`)
+//! and connects; [`SdkResult::cli`] turns SDK errors into messages a person understands,
+//! keeping the stable error code (e.g. `TOPIC_NOT_FOUND (2001)`) in front.
+//!
+//! - `topic.rs`: `topic create|list|describe|delete|alter`
+//! - `sub.rs`: `sub create|list|describe|seek|delete`
+//! - `publish.rs`, `consume.rs`: messages from and to the shell
+//! - `dlq.rs`: `dlq list|replay` (queue mode; not in this broker yet)
+//! - `status.rs`, `completions.rs`
+//! - `bench/`: the load generator
+
+pub mod bench;
+pub mod completions;
+pub mod consume;
+pub mod dlq;
+pub mod publish;
+pub mod status;
+pub mod sub;
+pub mod topic;
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use rapidmq::{Client, ErrorCode};
+
+use crate::output::Format;
+
+/// What every client command gets: the broker address and the output format.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The broker's gRPC URL, normalised to `http://host:port`.
+    pub server: String,
+    pub format: Format,
+}
+
+/// The message for a broker that cannot be reached.
+pub fn unreachable(server: &str) -> String {
+    format!("cannot reach broker at {server}: is it running? (`rapidmq serve`)")
+}
+
+/// The message for features the broker or SDK does not have yet.
+pub const QUEUE_MODE_UNAVAILABLE: &str = "queue mode is not available in this broker yet";
+
+impl Ctx {
+    pub fn new(server: &str, format: Format) -> Ctx {
+        let server = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("http://{server}")
+        };
+        Ctx { server, format }
+    }
+
+    /// Connects to the broker.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Client::builder()
+            .endpoint(self.server.clone())
+            .connect_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .cli(self)
+    }
+
+    /// Whether output is JSON.
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Rejects `--output raw` for commands that print tables.
+    pub fn table_or_json(&self) -> anyhow::Result<()> {
+        if self.format == Format::Raw {
+            anyhow::bail!("--output raw applies to `consume` only; use table or json");
+        }
+        Ok(())
+    }
+}
+
+/// Turns SDK errors into CLI errors.
+pub trait SdkResult<T> {
+    /// The error with its code in front, or the "cannot reach broker" message.
+    fn cli(self, ctx: &Ctx) -> anyhow::Result<T>;
+}
+
+impl<T> SdkResult<T> for rapidmq::Result<T> {
+    fn cli(self, ctx: &Ctx) -> anyhow::Result<T> {
+        self.map_err(|err| describe(err, ctx))
+    }
+}
+
+fn describe(err: rapidmq::Error, ctx: &Ctx) -> anyhow::Error {
+    match &err {
+        rapidmq::Error::Unavailable { message } => {
+            tracing::debug!(cause = %message, "broker unavailable");
+            anyhow!("{}", unreachable(&ctx.server))
+        }
+        rapidmq::Error::Broker { code, message, .. } => {
+            let hint = match code {
+                ErrorCode::TopicNotFound => "; `rapidmq topic list` shows the topics",
+                ErrorCode::SubscriptionNotFound => "; `rapidmq sub list` shows the subscriptions",
+                ErrorCode::TopicAlreadyExists | ErrorCode::SubscriptionAlreadyExists => "",
+                ErrorCode::InvalidName => " (names are [A-Za-z0-9._-], 1 to 200 characters)",
+                _ => "",
+            };
+            anyhow!("{code}: {message}{hint}")
+        }
+        _ => anyhow!("{}: {err}", err.code()),
+    }
+}
+
+/// Display names shared by the table outputs.
+pub fn durability_name(d: rapidmq::Durability) -> &'static str {
+    match d {
+        rapidmq::Durability::Unspecified => "default",
+        rapidmq::Durability::Fsync => "fsync",
+        rapidmq::Durability::Buffered => "buffered",
+        rapidmq::Durability::Memory => "memory",
+    }
+}
+
+pub fn storage_name(s: rapidmq::Storage) -> &'static str {
+    match s {
+        rapidmq::Storage::Default => "default",
+        rapidmq::Storage::Disk => "disk",
+        rapidmq::Storage::Memory => "memory",
+    }
+}
+
+pub fn mode_name(m: rapidmq::SubscriptionMode) -> &'static str {
+    match m {
+        rapidmq::SubscriptionMode::Stream => "stream",
+    }
+}
+
+/// `--durability` values a topic can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Acknowledge after the group commit was fsynced (the default).
+    Fsync,
+    /// Acknowledge once written to the OS; fsync on an interval.
+    Buffered,
+}
+
+impl From<DurabilityArg> for rapidmq::Durability {
+    fn from(d: DurabilityArg) -> Self {
+        match d {
+            DurabilityArg::Fsync => rapidmq::Durability::Fsync,
+            DurabilityArg::Buffered => rapidmq::Durability::Buffered,
+        }
+    }
+}
+
+/// `--mode` of subscriptions and consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Ordered per partition; partitions shared among members; offsets committed.
+    #[default]
+    Stream,
+    /// One by one to any consumer, acked individually (not in this broker yet).
+    Queue,
+}

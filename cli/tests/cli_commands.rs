@@ -1,0 +1,425 @@
+//! End-to-end tests of the `rapidmq` command line: the built binary against a real broker.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use rapidmq_testkit::{TestBroker, broker_binary};
+use serde_json::Value;
+
+/// Runs `rapidmq ARGS` against `broker` and returns its output.
+fn rapidmq(broker: &TestBroker, args: &[&str]) -> Output {
+    rapidmq_with_stdin(broker, args, b"")
+}
+
+fn rapidmq_with_stdin(broker: &TestBroker, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(broker_binary())
+        .args(args)
+        .env("RAPIDMQ_SERVER", broker.grpc_url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rapidmq");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().expect("wait for rapidmq");
+    writer
+        .join()
+        .expect("stdin writer")
+        .expect("write the command's stdin");
+    output
+}
+
+/// Runs `rapidmq ARGS` without a broker (help, completions); it must succeed.
+fn ok_offline(args: &[&str]) -> String {
+    let output = Command::new(broker_binary())
+        .args(args)
+        .output()
+        .expect("run rapidmq");
+    assert!(
+        output.status.success(),
+        "`rapidmq {}` failed:\n{}",
+        args.join(" "),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed and returns its stdout.
+fn ok(broker: &TestBroker, args: &[&str]) -> String {
+    let output = rapidmq(broker, args);
+    assert!(
+        output.status.success(),
+        "`rapidmq {}` failed with {}:\n{}",
+        args.join(" "),
+        output.status,
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn lines_published_from_stdin_are_consumed_back_as_json_in_order() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "lines", "--partitions", "1"]);
+    let input: Vec<String> = (0..1000)
+        .map(|i| format!("line {i}: héllo wörld"))
+        .collect();
+    let published = rapidmq_with_stdin(
+        &broker,
+        &["publish", "lines", "--header", "source=test"],
+        format!("{}\n", input.join("\n")).as_bytes(),
+    );
+    assert!(published.status.success(), "{}", text(&published.stderr));
+    assert!(text(&published.stdout).contains("published 1000 messages"));
+
+    let stdout = ok(&broker, &["consume", "lines", "--output", "json"]);
+    let messages = json_lines(&stdout);
+    assert_eq!(messages.len(), 1000);
+    for (i, (message, line)) in messages.iter().zip(&input).enumerate() {
+        assert_eq!(message["value"], line.as_str());
+        assert_eq!(message["offset"], i as u64);
+        assert_eq!(message["partition"], 0);
+        assert_eq!(message["attempt"], 1);
+        assert_eq!(message["key"], Value::Null);
+        assert_eq!(
+            message["headers"],
+            serde_json::json!([{ "key": "source", "value": "test" }])
+        );
+    }
+}
+
+#[test]
+fn publish_receipts_in_json_name_partition_and_offset() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "receipts", "-p", "4"]);
+    let stdout = ok(
+        &broker,
+        &["publish", "receipts", "v", "--key", "k", "-o", "json"],
+    );
+    let receipt = &json_lines(&stdout)[0];
+    assert_eq!(receipt["offset"], 0);
+    assert_eq!(receipt["durability"], "fsync");
+    let partition = receipt["partition"].as_u64().expect("partition");
+
+    let stdout = ok(&broker, &["consume", "receipts", "-o", "json"]);
+    let message = &json_lines(&stdout)[0];
+    assert_eq!(message["partition"], partition);
+    assert_eq!(message["key"], "k");
+    assert_eq!(message["value"], "v");
+}
+
+#[test]
+fn a_named_subscription_resumes_where_the_last_consume_stopped() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "resume", "-p", "1"]);
+    let published = rapidmq_with_stdin(&broker, &["publish", "resume"], b"1\n2\n3\n4\n5\n6\n");
+    assert!(published.status.success(), "{}", text(&published.stderr));
+
+    let first = ok(&broker, &["consume", "resume", "-s", "work", "-n", "2"]);
+    assert_eq!(first, "1\n2\n");
+    let rest = ok(&broker, &["consume", "resume", "-s", "work"]);
+    assert_eq!(rest, "3\n4\n5\n6\n");
+
+    let described = ok(
+        &broker,
+        &["sub", "describe", "resume", "work", "-o", "json"],
+    );
+    let described: Value = serde_json::from_str(&described).expect("JSON");
+    assert_eq!(described["total_lag"], 0);
+    let seek = ok(
+        &broker,
+        &[
+            "sub", "seek", "resume", "work", "--to", "earliest", "-o", "json",
+        ],
+    );
+    let seek: Value = serde_json::from_str(&seek).expect("JSON");
+    assert_eq!(seek["total_lag"], 6);
+}
+
+#[test]
+fn bench_pub_json_reports_the_requested_count_and_a_positive_throughput() {
+    let broker = TestBroker::start();
+    let stdout = ok(&broker, &["bench", "pub", "--count", "100000", "--json"]);
+    let report: Value = serde_json::from_str(&stdout).expect("bench prints valid JSON");
+    assert_eq!(report["workload"], "pub");
+    assert_eq!(report["count"], 100_000);
+    assert_eq!(report["phases"][0]["messages"], 100_000);
+    assert!(report["msgs_per_sec"].as_f64().expect("throughput") > 0.0);
+    assert!(report["phases"][0]["latency"]["p99_ms"].as_f64().is_some());
+}
+
+#[test]
+fn bench_pubsub_consumes_everything_it_published() {
+    let broker = TestBroker::start();
+    let stdout = ok(
+        &broker,
+        &[
+            "bench",
+            "pubsub",
+            "--count",
+            "20000",
+            "--partitions",
+            "2",
+            "--consumers",
+            "2",
+            "--json",
+        ],
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("bench prints valid JSON");
+    assert_eq!(report["phases"][0]["name"], "publish");
+    assert_eq!(report["phases"][0]["messages"], 20_000);
+    assert_eq!(report["phases"][1]["name"], "consume");
+    assert_eq!(report["phases"][1]["messages"], 20_000);
+    assert!(report["phases"][1]["latency"]["max_ms"].as_f64().is_some());
+    // The run cleans up the topic it created.
+    let topics: Value =
+        serde_json::from_str(&ok(&broker, &["topic", "list", "-o", "json"])).expect("JSON");
+    assert_eq!(topics, serde_json::json!([]));
+}
+
+#[test]
+fn bad_arguments_exit_non_zero_with_usage() {
+    let broker = TestBroker::start();
+    for args in [
+        &["topic", "create"][..],
+        &["consume", "t", "--from", "yesterday"],
+        &["publish", "t", "v", "--header", "novalue"],
+        &["bench", "fly"],
+        &["no-such-command"],
+    ] {
+        let output = rapidmq(&broker, args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "`rapidmq {}`",
+            args.join(" ")
+        );
+        assert!(
+            text(&output.stderr).contains("Usage:"),
+            "`rapidmq {}` printed no usage:\n{}",
+            args.join(" "),
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn unknown_topic_reports_its_error_code_and_a_readable_message() {
+    let broker = TestBroker::start();
+    for args in [
+        &["consume", "missing"][..],
+        &["publish", "missing", "v"],
+        &["topic", "describe", "missing"],
+    ] {
+        let output = rapidmq(&broker, args);
+        let stderr = text(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "`rapidmq {}`",
+            args.join(" ")
+        );
+        assert!(stderr.contains("TOPIC_NOT_FOUND (2001)"), "{stderr}");
+        assert!(stderr.contains("`missing`"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn unreachable_broker_error_says_how_to_start_one() {
+    let output = Command::new(broker_binary())
+        .args(["--server", "127.0.0.1:1", "topic", "list"])
+        .output()
+        .expect("run rapidmq");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "error: cannot reach broker at http://127.0.0.1:1: is it running? (`rapidmq serve`)"
+    );
+}
+
+#[test]
+fn consume_piped_into_head_exits_cleanly() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "piped", "-p", "1"]);
+    // Far more than a pipe buffer holds, so the consumer outlives `head` and hits a closed pipe.
+    let input: String = (0..20_000)
+        .map(|i| format!("message number {i}\n"))
+        .collect();
+    let published = rapidmq_with_stdin(&broker, &["publish", "piped"], input.as_bytes());
+    assert!(published.status.success(), "{}", text(&published.stderr));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status_file = dir.path().join("status");
+    let stderr_file = dir.path().join("stderr");
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"{ "$0" consume piped 2>"$1"; echo $? >"$2"; } | head -n 1"#)
+        .arg(broker_binary())
+        .arg(&stderr_file)
+        .arg(&status_file)
+        .env("RAPIDMQ_SERVER", broker.grpc_url())
+        .output()
+        .expect("run the pipeline");
+    assert!(output.status.success());
+    assert_eq!(text(&output.stdout), "message number 0\n");
+    let stderr = std::fs::read_to_string(&stderr_file).expect("stderr file");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr, "", "a closed pipe is not an error");
+    let status = std::fs::read_to_string(&status_file).expect("status file");
+    assert_eq!(status.trim(), "0", "rapidmq exit status in the pipeline");
+}
+
+#[test]
+fn topic_and_subscription_lifecycle_in_json() {
+    let broker = TestBroker::start();
+    let created = ok(
+        &broker,
+        &[
+            "topic",
+            "create",
+            "life",
+            "-p",
+            "2",
+            "--retention-time",
+            "1d",
+            "--durability",
+            "buffered",
+            "-o",
+            "json",
+        ],
+    );
+    let created: Value = serde_json::from_str(&created).expect("JSON");
+    assert_eq!(created["config"]["partitions"], 2);
+    assert_eq!(created["config"]["retention_ms"], 86_400_000);
+    assert_eq!(created["config"]["durability"], "buffered");
+
+    let again = rapidmq(&broker, &["topic", "create", "life"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("TOPIC_ALREADY_EXISTS (2002)"));
+    ok(&broker, &["topic", "create", "life", "--if-not-exists"]);
+
+    let list: Value =
+        serde_json::from_str(&ok(&broker, &["topic", "list", "-o", "json"])).expect("JSON");
+    assert_eq!(list[0]["name"], "life");
+    let table = ok(&broker, &["topic", "list"]);
+    assert!(table.contains("TOPIC") && table.contains("life"), "{table}");
+
+    ok(
+        &broker,
+        &["sub", "create", "life", "audit", "--from", "earliest"],
+    );
+    let subs: Value =
+        serde_json::from_str(&ok(&broker, &["sub", "list", "life", "-o", "json"])).expect("JSON");
+    assert_eq!(subs[0]["name"], "audit");
+    assert_eq!(subs[0]["mode"], "stream");
+    ok(&broker, &["sub", "delete", "life", "audit"]);
+    let missing = rapidmq(&broker, &["sub", "describe", "life", "audit"]);
+    assert!(text(&missing.stderr).contains("SUBSCRIPTION_NOT_FOUND (4001)"));
+
+    ok(&broker, &["topic", "delete", "life"]);
+    ok(&broker, &["topic", "delete", "life", "--if-exists"]);
+    let status: Value =
+        serde_json::from_str(&ok(&broker, &["status", "-o", "json"])).expect("JSON");
+    assert_eq!(status["topics"], 0);
+    assert!(status["version"].as_str().is_some_and(|v| !v.is_empty()));
+}
+
+#[test]
+fn features_the_broker_lacks_fail_with_a_clear_message() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "q"]);
+    for (args, expected) in [
+        (
+            &["consume", "q", "--mode", "queue"][..],
+            "queue mode is not available",
+        ),
+        (&["consume", "q", "--nack"], "queue mode is not available"),
+        (
+            &["sub", "create", "q", "w", "--mode", "queue"],
+            "queue mode is not available",
+        ),
+        (
+            &["publish", "q", "v", "--delay", "5s"],
+            "queue mode is not available",
+        ),
+        (&["dlq", "list", "q"], "queue mode is not available"),
+        (&["dlq", "replay", "q"], "queue mode is not available"),
+        (&["bench", "queue"], "queue mode is not available"),
+        (
+            &["topic", "alter", "q", "--retention-time", "1d"],
+            "no AlterTopic call",
+        ),
+    ] {
+        let output = rapidmq(&broker, args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "`rapidmq {}`",
+            args.join(" ")
+        );
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(expected),
+            "`rapidmq {}`: {stderr}",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
+fn every_subcommand_help_shows_examples() {
+    for args in [
+        &["--help"][..],
+        &["topic", "create", "--help"],
+        &["topic", "list", "--help"],
+        &["topic", "describe", "--help"],
+        &["topic", "delete", "--help"],
+        &["topic", "alter", "--help"],
+        &["sub", "create", "--help"],
+        &["sub", "list", "--help"],
+        &["sub", "describe", "--help"],
+        &["sub", "seek", "--help"],
+        &["sub", "delete", "--help"],
+        &["publish", "--help"],
+        &["consume", "--help"],
+        &["dlq", "list", "--help"],
+        &["dlq", "replay", "--help"],
+        &["status", "--help"],
+        &["completions", "--help"],
+        &["bench", "--help"],
+        &["serve", "--help"],
+        &["bench-grpc", "--help"],
+    ] {
+        let stdout = ok_offline(args);
+        assert!(
+            stdout.contains("Example"),
+            "`rapidmq {}`:\n{stdout}",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok_offline(&["completions", shell]);
+        assert!(
+            script.contains("consume"),
+            "{shell} completions mention consume"
+        );
+    }
+}
