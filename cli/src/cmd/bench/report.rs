@@ -145,8 +145,13 @@ impl Report {
             table.add_row(row);
         }
         output::print_table(out, &table)?;
-        if self.phases.iter().any(|p| p.name == "publish") {
-            out.line("publish latency: send → ack; consume latency: send → received (end to end)")?;
+        let has = |name| self.phases.iter().any(|p| p.name == name);
+        match (has("publish"), has("consume")) {
+            (true, true) => out.line(
+                "publish latency: send → ack; consume latency: send → received (end to end)",
+            )?,
+            (true, false) => out.line("publish latency: send → ack")?,
+            _ => {}
         }
         Ok(())
     }
