@@ -30,6 +30,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub retention: RetentionConfig,
     pub topic_defaults: TopicDefaults,
+    pub queue: QueueConfig,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             retention: RetentionConfig::default(),
             topic_defaults: TopicDefaults::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -96,6 +98,8 @@ pub struct LimitsConfig {
     pub max_inflight_per_stream: usize,
     /// Largest `max_message_bytes` a topic may set.
     pub max_message_bytes: u32,
+    /// Furthest in the future a delayed message may be due, in ms (default 30 days).
+    pub max_delay_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -105,6 +109,7 @@ impl Default for LimitsConfig {
             max_request_bytes: 16 << 20,
             max_inflight_per_stream: 1024,
             max_message_bytes: 8 << 20,
+            max_delay_ms: 30 * 24 * 3600 * 1000,
         }
     }
 }
@@ -120,6 +125,29 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             check_interval_ms: 30_000,
+        }
+    }
+}
+
+/// Queue-mode subscriptions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Ack deadline (visibility timeout) of subscriptions created without one, in ms.
+    pub default_ack_deadline_ms: u64,
+    /// Deliveries before dead-lettering, for subscriptions created without a setting.
+    pub default_max_deliveries: u32,
+    /// How often queue ack state is made durable, in ms. After a crash, acks from the last
+    /// interval may be lost and those messages redelivered.
+    pub ack_flush_interval_ms: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            default_ack_deadline_ms: 30_000,
+            default_max_deliveries: 5,
+            ack_flush_interval_ms: 100,
         }
     }
 }
@@ -205,6 +233,14 @@ impl Config {
         }
         if self.storage.fsync_interval_ms == 0 {
             return invalid("storage.fsync_interval_ms must be at least 1");
+        }
+        if self.queue.default_max_deliveries == 0 || self.queue.default_ack_deadline_ms == 0 {
+            return invalid(
+                "queue.default_max_deliveries and queue.default_ack_deadline_ms must be at least 1",
+            );
+        }
+        if self.queue.ack_flush_interval_ms == 0 {
+            return invalid("queue.ack_flush_interval_ms must be at least 1");
         }
         if self.retention.check_interval_ms == 0 {
             return invalid("retention.check_interval_ms must be at least 1");

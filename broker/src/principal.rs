@@ -48,6 +48,14 @@ impl Principal {
         }
     }
 
+    /// The broker acting on its own behalf inside `tenant` (dead letters, scheduled messages).
+    pub fn system(tenant: TenantId) -> Principal {
+        Principal {
+            tenant,
+            name: Some("rapidmq".to_string()),
+        }
+    }
+
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
     }

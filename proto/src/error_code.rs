@@ -97,6 +97,10 @@ error_codes! {
     EmptyBatch = 3002, "EMPTY_BATCH", InvalidArgument, 400, false;
     /// An idempotent producer skipped sequence numbers; messages in between were lost.
     OutOfOrderSequence = 3003, "OUT_OF_ORDER_SEQUENCE", FailedPrecondition, 409, false;
+    /// `deliver_at` or `delay` is further out than the broker allows (`limits.max_delay_ms`).
+    DeliverAtOutOfRange = 3004, "DELIVER_AT_OUT_OF_RANGE", InvalidArgument, 400, false;
+    /// A message priority is above 9.
+    InvalidPriority = 3005, "INVALID_PRIORITY", InvalidArgument, 400, false;
 
     /// The subscription does not exist.
     SubscriptionNotFound = 4001, "SUBSCRIPTION_NOT_FOUND", NotFound, 404, false;
@@ -110,6 +114,9 @@ error_codes! {
     OffsetOutOfRange = 4005, "OFFSET_OUT_OF_RANGE", OutOfRange, 400, false;
     /// A commit for a partition this member does not own (it moved in a rebalance).
     NotPartitionOwner = 4006, "NOT_PARTITION_OWNER", FailedPrecondition, 409, false;
+    /// An ack, nack or extension names a delivery that is not in flight for this consumer
+    /// (unknown, already acked, redelivered elsewhere, or of another subscription).
+    ReceiptUnknown = 4007, "RECEIPT_UNKNOWN", FailedPrecondition, 409, false;
 
     /// An unexpected broker fault; details are in the broker log.
     Internal = 5001, "INTERNAL", Internal, 500, false;

@@ -10,12 +10,17 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0 | version (1) |
-//! | 1..9 | base offset |
-//! | 9..13 | message count |
-//! | 13..21 | broker append time, ms since the epoch |
-//! | 21..29 | producer id (0 when not idempotent) |
-//! | 29..37 | producer base sequence |
-//! | 37.. | the producer's encoded `MessageBatch` |
+//! | 1 | flags: bit 0 = some message has a TTL |
+//! | 2..10 | base offset |
+//! | 10..14 | message count |
+//! | 14..22 | broker append time, ms since the epoch |
+//! | 22..30 | producer id (0 when not idempotent) |
+//! | 30..38 | producer base sequence |
+//! | 38.. | the producer's encoded `MessageBatch` |
+//!
+//! Batches holding delayed messages (`deliver_at_ms`/`delay_ms`) or, on topics with a dedup
+//! window, `msg-id` headers are the exception: the broker decodes and splits them (see
+//! `publish.rs`), because some of their messages do not go to the log now.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use prost::encoding::{WireType, decode_key, decode_varint};
@@ -24,7 +29,10 @@ use rapidmq_proto::ErrorCode;
 use crate::error::{Error, Result};
 
 const VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 37;
+pub const HEADER_LEN: usize = 38;
+
+/// Header flag: at least one message of the batch has a TTL.
+pub const FLAG_TTL: u8 = 1;
 
 /// Highest priority a message may carry.
 pub const MAX_PRIORITY: u64 = 9;
@@ -32,6 +40,7 @@ pub const MAX_PRIORITY: u64 = 9;
 /// One batch as stored and served.
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
+    pub flags: u8,
     pub base_offset: u64,
     pub count: u32,
     pub append_time_ms: i64,
@@ -52,7 +61,9 @@ impl StoredBatch {
 }
 
 /// Builds the stored value for a batch.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_stored(
+    flags: u8,
     base_offset: u64,
     count: u32,
     append_time_ms: i64,
@@ -62,6 +73,7 @@ pub fn encode_stored(
 ) -> Bytes {
     let mut buf = BytesMut::with_capacity(HEADER_LEN + payload.len());
     buf.put_u8(VERSION);
+    buf.put_u8(flags);
     buf.put_u64(base_offset);
     buf.put_u32(count);
     buf.put_i64(append_time_ms);
@@ -76,11 +88,13 @@ pub fn decode_stored(value: Bytes) -> Result<StoredBatch> {
     if value.len() < HEADER_LEN || value[0] != VERSION {
         return Err(Error::internal("stored batch has an unknown format"));
     }
-    let mut header = &value[1..HEADER_LEN];
+    let flags = value[1];
+    let mut header = &value[2..HEADER_LEN];
     let base_offset = header.get_u64();
     let count = header.get_u32();
     let append_time_ms = header.get_i64();
     Ok(StoredBatch {
+        flags,
         base_offset,
         count,
         append_time_ms,
@@ -89,10 +103,28 @@ pub fn decode_stored(value: Bytes) -> Result<StoredBatch> {
 }
 
 /// What validation learned about a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BatchSummary {
     pub count: u32,
+    /// Some message is delayed (`deliver_at_ms` or `delay_ms`).
+    pub scheduled: bool,
+    /// Some message has a TTL.
+    pub ttl: bool,
+    /// Some message has a `msg-id` header.
+    pub msg_ids: bool,
 }
+
+/// The limits a batch is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_bytes: u32,
+    pub now_ms: i64,
+    /// Latest allowed due time is `now_ms + max_delay_ms`.
+    pub max_delay_ms: u64,
+}
+
+/// The header that marks an application-level message id.
+pub const MSG_ID_HEADER: &str = "msg-id";
 
 /// Per-batch index entry: message count, append time and stored size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +156,11 @@ impl IndexEntry {
 }
 
 /// Checks that `batch` is a well-formed encoded `MessageBatch` with at least one message, each
-/// message at most `max_message_bytes` long (its encoded size: key, value, headers and framing).
-pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<BatchSummary> {
+/// message at most `max_message_bytes` long (its encoded size: key, value, headers and framing),
+/// priorities 0–9 and due times within the horizon.
+pub fn validate(batch: &[u8], limits: &Limits) -> Result<BatchSummary> {
+    let max_message_bytes = limits.max_message_bytes;
+    let mut summary = BatchSummary::default();
     let mut buf = batch;
     let mut count: u32 = 0;
     while buf.has_remaining() {
@@ -141,7 +176,7 @@ pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<BatchSummary> {
                         ),
                     ));
                 }
-                validate_message(&buf[..len], count)?;
+                validate_message(&buf[..len], count, limits, &mut summary)?;
                 buf.advance(len);
                 count = count
                     .checked_add(1)
@@ -156,24 +191,74 @@ pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<BatchSummary> {
             "the batch holds no messages",
         ));
     }
-    Ok(BatchSummary { count })
+    summary.count = count;
+    Ok(summary)
 }
 
-fn validate_message(mut buf: &[u8], index: u32) -> Result<()> {
+fn validate_message(
+    mut buf: &[u8],
+    index: u32,
+    limits: &Limits,
+    summary: &mut BatchSummary,
+) -> Result<()> {
+    let horizon = limits
+        .now_ms
+        .saturating_add(i64::try_from(limits.max_delay_ms).unwrap_or(i64::MAX));
+    let out_of_range = |what: &str| {
+        Error::new(
+            ErrorCode::DeliverAtOutOfRange,
+            format!(
+                "message {index}: {what} is beyond the broker's horizon of {} ms from now",
+                limits.max_delay_ms
+            ),
+        )
+    };
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
         match (tag, wire_type) {
             (3, WireType::LengthDelimited) => {
                 let len = length(&mut buf)?;
-                validate_header(&buf[..len])?;
+                if validate_header(&buf[..len])? {
+                    summary.msg_ids = true;
+                }
                 buf.advance(len);
+            }
+            (5, WireType::Varint) => {
+                let deliver_at = decode_varint(&mut buf).map_err(malformed)? as i64;
+                if deliver_at != 0 {
+                    summary.scheduled = true;
+                    if deliver_at > horizon {
+                        return Err(out_of_range("deliver_at_ms"));
+                    }
+                }
+            }
+            (6, WireType::Varint) => {
+                let ttl = decode_varint(&mut buf).map_err(malformed)? as i64;
+                if ttl < 0 {
+                    return Err(Error::invalid(format!(
+                        "message {index} has a negative ttl_ms"
+                    )));
+                }
+                summary.ttl |= ttl > 0;
             }
             (7, WireType::Varint) => {
                 let priority = decode_varint(&mut buf).map_err(malformed)?;
                 if priority > MAX_PRIORITY {
-                    return Err(Error::invalid(format!(
-                        "message {index} has priority {priority}; priorities run from 0 to {MAX_PRIORITY}"
-                    )));
+                    return Err(Error::new(
+                        ErrorCode::InvalidPriority,
+                        format!(
+                            "message {index} has priority {priority}; priorities run from 0 to {MAX_PRIORITY}"
+                        ),
+                    ));
+                }
+            }
+            (8, WireType::Varint) => {
+                let delay = decode_varint(&mut buf).map_err(malformed)?;
+                if delay != 0 {
+                    summary.scheduled = true;
+                    if delay > limits.max_delay_ms {
+                        return Err(out_of_range("delay_ms"));
+                    }
                 }
             }
             (1..=3, wt) if wt != WireType::LengthDelimited => {
@@ -181,7 +266,7 @@ fn validate_message(mut buf: &[u8], index: u32) -> Result<()> {
                     "message {index}: field {tag} has the wrong wire type"
                 )));
             }
-            (4..=7, wt) if wt != WireType::Varint => {
+            (4..=8, wt) if wt != WireType::Varint => {
                 return Err(Error::malformed(format!(
                     "message {index}: field {tag} has the wrong wire type"
                 )));
@@ -192,20 +277,23 @@ fn validate_message(mut buf: &[u8], index: u32) -> Result<()> {
     Ok(())
 }
 
-fn validate_header(mut buf: &[u8]) -> Result<()> {
+/// Checks one header; true when it is a `msg-id` header.
+fn validate_header(mut buf: &[u8]) -> Result<bool> {
+    let mut is_msg_id = false;
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
         match (tag, wire_type) {
             (1, WireType::LengthDelimited) => {
                 let len = length(&mut buf)?;
-                std::str::from_utf8(&buf[..len])
+                let key = std::str::from_utf8(&buf[..len])
                     .map_err(|_| Error::malformed("a header key is not valid UTF-8"))?;
+                is_msg_id = key == MSG_ID_HEADER;
                 buf.advance(len);
             }
             _ => skip(&mut buf, wire_type)?,
         }
     }
-    Ok(())
+    Ok(is_msg_id)
 }
 
 fn length(buf: &mut &[u8]) -> Result<usize> {
@@ -252,6 +340,74 @@ mod tests {
     use prost::Message as _;
     use rapidmq_proto::v1::{Header, Message, MessageBatch};
 
+    fn limits(max_message_bytes: u32) -> Limits {
+        Limits {
+            max_message_bytes,
+            now_ms: 1_000_000,
+            max_delay_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn notes_delays_ttls_and_msg_ids_and_enforces_the_delay_horizon() {
+        let encoded = MessageBatch {
+            messages: vec![
+                Message {
+                    ttl_ms: 5,
+                    ..Default::default()
+                },
+                Message {
+                    delay_ms: 10,
+                    ..Default::default()
+                },
+                Message {
+                    headers: vec![Header {
+                        key: MSG_ID_HEADER.into(),
+                        value: Bytes::from_static(b"1"),
+                    }],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let summary = validate(&encoded, &limits(1024)).unwrap();
+        assert_eq!(
+            summary,
+            BatchSummary {
+                count: 3,
+                scheduled: true,
+                ttl: true,
+                msg_ids: true
+            }
+        );
+
+        let too_far = MessageBatch {
+            messages: vec![Message {
+                deliver_at_ms: 1_000_000 + 10_001,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert_eq!(
+            validate(&too_far, &limits(1024)).unwrap_err().code(),
+            ErrorCode::DeliverAtOutOfRange
+        );
+        let too_long = MessageBatch {
+            messages: vec![Message {
+                delay_ms: 10_001,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert_eq!(
+            validate(&too_long, &limits(1024)).unwrap_err().code(),
+            ErrorCode::DeliverAtOutOfRange
+        );
+    }
+
     fn batch(values: &[&[u8]]) -> Vec<u8> {
         MessageBatch {
             messages: values
@@ -274,29 +430,29 @@ mod tests {
 
     #[test]
     fn counts_messages_of_a_well_formed_batch() {
-        let summary = validate(&batch(&[b"a", b"bb", b"ccc"]), 1024).unwrap();
+        let summary = validate(&batch(&[b"a", b"bb", b"ccc"]), &limits(1024)).unwrap();
         assert_eq!(summary.count, 3);
     }
 
     #[test]
     fn rejects_an_oversized_message_with_its_code() {
         let big = vec![7u8; 2000];
-        let err = validate(&batch(&[b"small", &big]), 1024).unwrap_err();
+        let err = validate(&batch(&[b"small", &big]), &limits(1024)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::MessageTooLarge);
     }
 
     #[test]
     fn rejects_truncated_and_garbage_bytes_as_malformed() {
         let encoded = batch(&[b"hello world"]);
-        let err = validate(&encoded[..encoded.len() - 3], 1024).unwrap_err();
+        let err = validate(&encoded[..encoded.len() - 3], &limits(1024)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::MalformedRequest);
-        let err = validate(&[0xff, 0xff, 0xff], 1024).unwrap_err();
+        let err = validate(&[0xff, 0xff, 0xff], &limits(1024)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::MalformedRequest);
     }
 
     #[test]
     fn rejects_an_empty_batch() {
-        let err = validate(&MessageBatch::default().encode_to_vec(), 1024).unwrap_err();
+        let err = validate(&MessageBatch::default().encode_to_vec(), &limits(1024)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::EmptyBatch);
     }
 
@@ -311,15 +467,15 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(
-            validate(&encoded, 1024).unwrap_err().code(),
-            ErrorCode::InvalidArgument
+            validate(&encoded, &limits(1024)).unwrap_err().code(),
+            ErrorCode::InvalidPriority
         );
     }
 
     #[test]
     fn stored_value_round_trips_without_copying_the_payload() {
         let payload = batch(&[b"x"]);
-        let stored = encode_stored(42, 1, 123, 9, 5, &payload);
+        let stored = encode_stored(FLAG_TTL, 42, 1, 123, 9, 5, &payload);
         let decoded = decode_stored(stored.clone()).unwrap();
         assert_eq!(
             (decoded.base_offset, decoded.count, decoded.append_time_ms),

@@ -31,6 +31,12 @@ pub enum MetaCommand {
         subscription: String,
         offsets: Vec<(u32, u64)>,
     },
+    /// Queue-mode ack state of some partitions of a subscription.
+    SetQueueState {
+        topic_id: u32,
+        subscription: String,
+        states: Vec<(u32, Bytes)>,
+    },
 }
 
 impl MetaCommand {
@@ -51,7 +57,14 @@ impl MetaCommand {
                 batch.delete_range(Cf::Meta, subs.clone(), keys::prefix_end(&subs));
                 let marks = keys::watermark_prefix(id);
                 batch.delete_range(Cf::Meta, marks.clone(), keys::prefix_end(&marks));
-                for cf in [Cf::Log, Cf::Index, Cf::Producers, Cf::Cursors] {
+                for cf in [
+                    Cf::Log,
+                    Cf::Index,
+                    Cf::Producers,
+                    Cf::Cursors,
+                    Cf::Acks,
+                    Cf::Dedup,
+                ] {
                     batch.delete_range(cf, keys::topic_start(id), keys::topic_end(id));
                 }
             }
@@ -77,6 +90,20 @@ impl MetaCommand {
                 batch.delete(Cf::Meta, keys::subscription_meta_key(*topic_id, name));
                 let prefix = keys::cursor_prefix(*topic_id, name);
                 batch.delete_range(Cf::Cursors, prefix.clone(), keys::prefix_end(&prefix));
+                batch.delete_range(Cf::Acks, prefix.clone(), keys::prefix_end(&prefix));
+            }
+            MetaCommand::SetQueueState {
+                topic_id,
+                subscription,
+                states,
+            } => {
+                for (partition, state) in states {
+                    batch.put(
+                        Cf::Acks,
+                        keys::cursor_key(*topic_id, subscription, *partition),
+                        state.clone(),
+                    );
+                }
             }
             MetaCommand::SetCursors {
                 topic_id,

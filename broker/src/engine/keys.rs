@@ -6,6 +6,9 @@
 //! | index | same as log | [`super::batch::IndexEntry`] |
 //! | producers | `topic_id, partition, producer_id u64` | [`super::producer::ProducerState`] |
 //! | cursors | `topic_id, subscription name, 0x00, partition u32` | committed offset `u64` |
+//! | acks | same as cursors | queue state ([`super::queue`]) |
+//! | schedule | `due_ms u64, topic_id, partition, nonce u64` | a one-message `MessageBatch` |
+//! | dedup | `topic_id, msg-id bytes` | expiry, ms since the epoch (`i64`) |
 //! | meta | `topic/<tenant>/<name>`, `sub/<topic_id hex>/<name>`, `watermark/<topic_id hex>/<partition>` | JSON records / `u64` |
 
 /// Key of the batch at `offset` in a partition's log (and index).
@@ -60,6 +63,33 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
         }
     }
     vec![u8::MAX; prefix.len() + 1]
+}
+
+pub fn schedule_key(due_ms: i64, topic_id: u32, partition: u32, nonce: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24);
+    key.extend_from_slice(&(due_ms.max(0) as u64).to_be_bytes());
+    key.extend_from_slice(&topic_id.to_be_bytes());
+    key.extend_from_slice(&partition.to_be_bytes());
+    key.extend_from_slice(&nonce.to_be_bytes());
+    key
+}
+
+/// `(due_ms, topic_id, partition)` of a schedule key.
+pub fn parse_schedule_key(key: &[u8]) -> Option<(i64, u32, u32)> {
+    if key.len() != 24 {
+        return None;
+    }
+    let due = u64::from_be_bytes(key[0..8].try_into().ok()?) as i64;
+    let topic_id = u32::from_be_bytes(key[8..12].try_into().ok()?);
+    let partition = u32::from_be_bytes(key[12..16].try_into().ok()?);
+    Some((due, topic_id, partition))
+}
+
+pub fn dedup_key(topic_id: u32, msg_id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + msg_id.len());
+    key.extend_from_slice(&topic_id.to_be_bytes());
+    key.extend_from_slice(msg_id);
+    key
 }
 
 pub fn topic_meta_key(tenant: &str, name: &str) -> Vec<u8> {

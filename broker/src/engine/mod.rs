@@ -15,10 +15,16 @@
 
 pub mod batch;
 mod command;
+mod dedup;
+mod dlq;
 mod keys;
 mod partition;
 mod producer;
+mod publish;
+mod queue;
+mod queue_session;
 mod retention;
+mod scheduler;
 mod session;
 mod subscription;
 mod topic;
@@ -35,9 +41,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use command::MetaCommand;
+pub use dlq::DeadLetterInfo;
 pub use partition::{AppendAck, now_ms};
+pub use queue::{QueueCounters, QueuedMessage};
+pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef};
 pub use session::{Delivery, SessionEvent, StreamSession};
-pub use subscription::{MemberStatus, SubscriptionMode};
+pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
 pub use topic::{
     AckDurability, DurabilityMode, PartitionStatus, StorageKind, TopicSettings, TopicSpec,
     TopicStatus,
@@ -47,7 +56,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, check_name};
 use crate::principal::{Principal, TenantId};
 use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store};
-use partition::{AppendRequest, Partition, PartitionOptions};
+use partition::{Partition, PartitionOptions};
 use subscription::{Subscription, SubscriptionRecord};
 use topic::{Topic, TopicRecord};
 
@@ -72,6 +81,16 @@ pub struct PublishParams {
     pub batch: Bytes,
 }
 
+/// The acknowledgement of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishAck {
+    pub ack: AppendAck,
+    /// Messages held in the delay schedule.
+    pub scheduled: u32,
+    /// Indexes of messages dropped as msg-id duplicates.
+    pub deduplicated: Vec<u32>,
+}
+
 /// What Fetch returns.
 #[derive(Debug, Clone)]
 pub struct FetchResult {
@@ -80,12 +99,28 @@ pub struct FetchResult {
     pub log_start_offset: u64,
 }
 
+/// Queue settings given at creation; `None` takes the broker default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub ack_deadline_ms: Option<u64>,
+    pub max_deliveries: Option<u32>,
+    pub dead_letter_topic: Option<String>,
+}
+
+/// A consumer session of either mode.
+pub enum Session {
+    Stream(StreamSession),
+    Queue(QueueSession),
+}
+
 /// A subscription snapshot for admin answers.
 #[derive(Debug, Clone)]
 pub struct SubscriptionStatus {
     pub topic: String,
     pub name: String,
     pub mode: SubscriptionMode,
+    /// Queue mode: settings, messages in flight, counters.
+    pub queue: Option<(QueueSettings, u64, QueueCounters)>,
     /// `(partition, committed, high_watermark, lag)`.
     pub cursors: Vec<(u32, u64, u64, u64)>,
     pub members: Vec<MemberStatus>,
@@ -135,6 +170,7 @@ pub struct Engine {
     runtime: tokio::runtime::Handle,
     started: Instant,
     buffered_dirty: Arc<AtomicBool>,
+    schedule_wake: Arc<tokio::sync::Notify>,
     background: Mutex<Vec<JoinHandle<()>>>,
     stopping: watch::Sender<bool>,
 }
@@ -169,6 +205,7 @@ impl Engine {
             runtime,
             started: Instant::now(),
             buffered_dirty: Arc::new(AtomicBool::new(false)),
+            schedule_wake: Arc::new(tokio::sync::Notify::new()),
             background: Mutex::new(Vec::new()),
             stopping,
         });
@@ -209,7 +246,23 @@ impl Engine {
                             .unwrap_or(0))
                     })
                     .collect::<Result<Vec<u64>>>()?;
-                let sub = Arc::new(Subscription::new(record, topic.id(), cursors));
+                let queue = match &record.queue {
+                    Some(settings) => {
+                        let mut states = Vec::with_capacity(cursors.len());
+                        for (p, &floor) in cursors.iter().enumerate() {
+                            let key = keys::cursor_key(topic.id(), &record.name, p as u32);
+                            let state = self
+                                .disk
+                                .get(Cf::Acks, &key)?
+                                .as_deref()
+                                .and_then(queue::QueuePartition::decode);
+                            states.push(state.unwrap_or_else(|| queue::QueuePartition::new(floor)));
+                        }
+                        Some(subscription::QueueRuntime::new(settings.clone(), states))
+                    }
+                    None => None,
+                };
+                let sub = Arc::new(Subscription::with_queue(record, topic.id(), cursors, queue));
                 topic
                     .subscriptions
                     .write()
@@ -256,6 +309,7 @@ impl Engine {
             record,
             partitions,
             subscriptions: RwLock::new(Default::default()),
+            dedup: dedup::Dedup::new(store),
         }))
     }
 
@@ -277,11 +331,63 @@ impl Engine {
                 engine.sync_buffered().await;
             }
         }));
+        let engine = Arc::downgrade(self);
+        let interval = Duration::from_millis(self.config.queue.ack_flush_interval_ms);
+        let mut stopping = self.stopping.subscribe();
+        tasks.push(self.runtime.spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stopping.changed() => return,
+                }
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                engine.flush_queue_state().await;
+            }
+        }));
+        tasks.push(self.runtime.spawn(scheduler::run(
+            Arc::downgrade(self),
+            self.schedule_wake.clone(),
+            self.stopping.subscribe(),
+        )));
         tasks.push(self.runtime.spawn(retention::run(
             Arc::downgrade(self),
             Duration::from_millis(self.config.retention.check_interval_ms),
             self.stopping.subscribe(),
         )));
+    }
+
+    /// Makes changed queue-mode ack state durable: one write for all of it.
+    async fn flush_queue_state(&self) {
+        for topic in self.topics_snapshot() {
+            let subs: Vec<Arc<Subscription>> =
+                topic.subscriptions.read().values().cloned().collect();
+            for sub in subs {
+                let Some(queue) = &sub.queue else { continue };
+                let states: Vec<(u32, Bytes)> = queue
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(p, q)| {
+                        let mut q = q.lock();
+                        q.is_dirty().then(|| (p as u32, q.encode()))
+                    })
+                    .collect();
+                if states.is_empty() {
+                    continue;
+                }
+                let command = MetaCommand::SetQueueState {
+                    topic_id: topic.id(),
+                    subscription: sub.name().to_string(),
+                    states,
+                };
+                if let Err(err) = self.apply(command).await {
+                    tracing::error!(topic = %topic.name(), subscription = %sub.name(), cause = %err, "persisting queue ack state failed");
+                }
+            }
+        }
     }
 
     async fn sync_buffered(&self) {
@@ -399,6 +505,7 @@ impl Engine {
             max_message_bytes,
             storage: spec.storage.unwrap_or_default(),
             durability: spec.durability.unwrap_or_default(),
+            dedup_window_ms: spec.dedup_window_ms.unwrap_or(0),
         })
     }
 
@@ -449,7 +556,7 @@ impl Engine {
         &self,
         principal: &Principal,
         params: PublishParams,
-    ) -> Result<impl Future<Output = Result<AppendAck>> + use<>> {
+    ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
         let topic = self.topic(principal, &params.topic)?;
         let partition = topic.partition(params.partition).ok_or_else(|| {
             Error::new(
@@ -462,23 +569,60 @@ impl Engine {
                 ),
             )
         })?;
-        let summary = batch::validate(&params.batch, topic.settings().max_message_bytes)?;
-        let rx = partition
-            .append(AppendRequest {
-                payload: params.batch,
-                count: summary.count,
-                producer_id: params.producer_id,
-                base_sequence: params.base_sequence,
-            })
-            .await?;
+        let now = now_ms();
+        let limits = batch::Limits {
+            max_message_bytes: topic.settings().max_message_bytes,
+            now_ms: now,
+            max_delay_ms: self.config.limits.max_delay_ms,
+        };
+        let summary = batch::validate(&params.batch, &limits)?;
+        let target = publish::Target {
+            topic_id: topic.id(),
+            partition: params.partition,
+            dedup_window_ms: topic.settings().dedup_window_ms,
+            dedup: &topic.dedup,
+        };
+        let prepared = publish::prepare(&target, params.batch, summary, now)?;
+        let mut request = prepared.request;
+        request.producer_id = params.producer_id;
+        request.base_sequence = params.base_sequence;
+        let rx = match partition.append(request).await {
+            Ok(rx) => rx,
+            Err(err) => {
+                topic.dedup.release(&prepared.reserved);
+                return Err(err);
+            }
+        };
+        if prepared.scheduled > 0 {
+            self.schedule_wake.notify_one();
+        }
+        let (scheduled, deduplicated, reserved) =
+            (prepared.scheduled, prepared.deduplicated, prepared.reserved);
         Ok(async move {
-            rx.await
-                .map_err(|_| Error::unavailable("the broker is shutting down"))?
+            let result = rx
+                .await
+                .map_err(|_| Error::unavailable("the broker is shutting down"))
+                .and_then(|r| r);
+            match result {
+                Ok(ack) => Ok(PublishAck {
+                    ack,
+                    scheduled,
+                    deduplicated,
+                }),
+                Err(err) => {
+                    topic.dedup.release(&reserved);
+                    Err(err)
+                }
+            }
         })
     }
 
     /// Publishes one batch and waits for its acknowledgement.
-    pub async fn publish(&self, principal: &Principal, params: PublishParams) -> Result<AppendAck> {
+    pub async fn publish(
+        &self,
+        principal: &Principal,
+        params: PublishParams,
+    ) -> Result<PublishAck> {
         self.begin_publish(principal, params).await?.await
     }
 
@@ -577,6 +721,7 @@ impl Engine {
         name: &str,
         mode: SubscriptionMode,
         start: StartPosition,
+        queue: Option<&QueueSpec>,
         must_create: bool,
     ) -> Result<Arc<Subscription>> {
         check_name("subscription", name)?;
@@ -599,11 +744,18 @@ impl Engine {
             }
             return Ok(existing.clone());
         }
+        let queue = match mode {
+            SubscriptionMode::Stream => None,
+            SubscriptionMode::Queue => {
+                Some(self.resolve_queue_settings(topic, queue.cloned().unwrap_or_default())?)
+            }
+        };
         let cursors = self.resolve_start(topic, start).await?;
         let record = SubscriptionRecord {
             name: name.to_string(),
             mode,
             created_at_ms: now_ms(),
+            queue,
         };
         self.apply(MetaCommand::CreateSubscription {
             topic_id: topic.id(),
@@ -620,6 +772,36 @@ impl Engine {
         Ok(sub)
     }
 
+    fn resolve_queue_settings(&self, topic: &Topic, spec: QueueSpec) -> Result<QueueSettings> {
+        let defaults = &self.config.queue;
+        let max_deliveries = spec
+            .max_deliveries
+            .unwrap_or(defaults.default_max_deliveries);
+        if max_deliveries == 0 {
+            return Err(Error::invalid("max_deliveries must be at least 1"));
+        }
+        let ack_deadline_ms = spec
+            .ack_deadline_ms
+            .unwrap_or(defaults.default_ack_deadline_ms);
+        if ack_deadline_ms == 0 {
+            return Err(Error::invalid("ack_deadline_ms must be at least 1"));
+        }
+        let dead_letter_topic = spec
+            .dead_letter_topic
+            .unwrap_or_else(|| format!("{}.dlq", topic.name()));
+        check_name("dead-letter topic", &dead_letter_topic)?;
+        if dead_letter_topic == topic.name() {
+            return Err(Error::invalid(
+                "a topic cannot be its own dead-letter topic",
+            ));
+        }
+        Ok(QueueSettings {
+            ack_deadline_ms,
+            max_deliveries,
+            dead_letter_topic,
+        })
+    }
+
     fn subscription(&self, topic: &Topic, name: &str) -> Result<Arc<Subscription>> {
         check_name("subscription", name)?;
         topic
@@ -631,30 +813,50 @@ impl Engine {
     }
 
     /// Starts a consumer session. With a subscription name, joins (creating it if needed, from
-    /// `start`) its group; without one, tails every partition from `start`, persisting nothing.
+    /// `start`, in `mode`) its group; without one, tails every partition from `start`,
+    /// persisting nothing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn subscribe(
         &self,
         principal: &Principal,
         topic: &str,
         subscription: Option<&str>,
+        mode: SubscriptionMode,
         start: StartPosition,
+        queue: Option<&QueueSpec>,
         consumer_name: &str,
-    ) -> Result<StreamSession> {
+    ) -> Result<Session> {
         let live = self.topic(principal, topic)?;
         let closed = self
             .topic_closed(principal, topic)
             .ok_or_else(|| Error::topic_not_found(topic))?;
-        match subscription {
-            Some(name) => {
+        match (subscription, mode) {
+            (Some(name), SubscriptionMode::Stream) => {
                 let sub = self
-                    .get_or_create_subscription(&live, name, SubscriptionMode::Stream, start, false)
+                    .get_or_create_subscription(&live, name, mode, start, None, false)
                     .await?;
                 let member = sub.join(consumer_name);
-                Ok(StreamSession::member(live, member, closed))
+                Ok(Session::Stream(StreamSession::member(live, member, closed)))
             }
-            None => {
+            (Some(name), SubscriptionMode::Queue) => {
+                let sub = self
+                    .get_or_create_subscription(&live, name, mode, start, queue, false)
+                    .await?;
+                Ok(Session::Queue(QueueSession::new(
+                    live,
+                    sub,
+                    consumer_name,
+                    closed,
+                )))
+            }
+            (None, SubscriptionMode::Stream) => {
                 let starts = self.resolve_start(&live, start).await?;
-                Ok(StreamSession::ephemeral(live, starts, closed))
+                Ok(Session::Stream(StreamSession::ephemeral(
+                    live, starts, closed,
+                )))
+            }
+            (None, SubscriptionMode::Queue) => {
+                Err(Error::invalid("a queue subscription needs a name"))
             }
         }
     }
@@ -671,6 +873,14 @@ impl Engine {
     ) -> Result<()> {
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, subscription)?;
+        if sub.queue.is_some() && member.is_some() {
+            return Err(Error::new(
+                ErrorCode::SubscriptionModeMismatch,
+                format!(
+                    "`{subscription}` is a queue subscription: ack messages instead of committing offsets"
+                ),
+            ));
+        }
         for &(p, offset) in offsets {
             let partition = live.partition(p).ok_or_else(|| {
                 Error::new(
@@ -706,6 +916,15 @@ impl Engine {
         .await?;
         for &(p, offset) in offsets {
             sub.set_committed(p, offset);
+            if let Some(queue) = &sub.queue
+                && let Some(state) = queue.partitions.get(p as usize)
+            {
+                // A seek on a queue subscription restarts its delivery state at the offset.
+                *state.lock() = queue::QueuePartition::new(offset);
+            }
+        }
+        if let Some(queue) = &sub.queue {
+            queue.changed.notify_waiters();
         }
         Ok(())
     }
@@ -717,10 +936,11 @@ impl Engine {
         name: &str,
         mode: SubscriptionMode,
         start: StartPosition,
+        queue: Option<&QueueSpec>,
     ) -> Result<SubscriptionStatus> {
         let live = self.topic(principal, topic)?;
         let sub = self
-            .get_or_create_subscription(&live, name, mode, start, true)
+            .get_or_create_subscription(&live, name, mode, start, queue, true)
             .await?;
         Ok(subscription_status(&live, &sub))
     }
@@ -859,6 +1079,7 @@ impl Engine {
         for task in tasks {
             let _ = task.await;
         }
+        self.flush_queue_state().await;
         let live: Vec<LiveTopic> = self.topics.write().drain().map(|(_, live)| live).collect();
         for topic in live {
             topic.closed.send_replace(TopicState::Stopping);
@@ -872,6 +1093,14 @@ impl Engine {
         self.buffered_dirty.store(true, Ordering::Release);
         self.sync_buffered().await;
         tracing::info!("engine stopped");
+    }
+
+    fn topic_by_id(&self, id: u32) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .values()
+            .find(|live| live.topic.id() == id)
+            .map(|live| live.topic.clone())
     }
 
     fn topics_snapshot(&self) -> Vec<Arc<Topic>> {
@@ -889,7 +1118,10 @@ fn subscription_status(topic: &Topic, sub: &Subscription) -> SubscriptionStatus 
         .iter()
         .map(|p| {
             let s = p.shared();
-            let committed = sub.committed(s.index);
+            let committed = match &sub.queue {
+                Some(queue) => queue.partitions[s.index as usize].lock().floor(),
+                None => sub.committed(s.index),
+            };
             let hw = s.high_watermark();
             (
                 s.index,
@@ -903,6 +1135,10 @@ fn subscription_status(topic: &Topic, sub: &Subscription) -> SubscriptionStatus 
         topic: topic.name().to_string(),
         name: sub.name().to_string(),
         mode: sub.record.mode,
+        queue: sub.queue.as_ref().map(|q| {
+            let (in_flight, counters) = q.counters();
+            (q.settings.clone(), in_flight, counters)
+        }),
         cursors,
         members: sub.members(),
         created_at_ms: sub.record.created_at_ms,

@@ -48,12 +48,35 @@ pub struct PartitionOptions {
 /// An append waiting for its group commit.
 #[derive(Debug)]
 pub struct AppendRequest {
-    /// The validated, encoded `MessageBatch`.
+    /// The validated, encoded `MessageBatch`; empty when `count` is 0.
     pub payload: Bytes,
+    /// Messages appended to the log.
     pub count: u32,
+    /// Stored-batch header flags (`batch::FLAG_*`).
+    pub flags: u8,
     /// 0 when the producer is not idempotent.
     pub producer_id: u64,
     pub base_sequence: u64,
+    /// Messages the producer counted (its sequence span); at least `count`.
+    pub sequence_span: u32,
+    /// More changes committed atomically with the append: schedule entries and their removal,
+    /// msg-id dedup records.
+    pub extra: WriteBatch,
+}
+
+impl AppendRequest {
+    /// A plain append of a validated batch.
+    pub fn batch(payload: Bytes, count: u32, flags: u8) -> AppendRequest {
+        AppendRequest {
+            payload,
+            count,
+            flags,
+            producer_id: 0,
+            base_sequence: 0,
+            sequence_span: count,
+            extra: WriteBatch::new(),
+        }
+    }
 }
 
 /// The acknowledgement of an append.
@@ -465,7 +488,7 @@ impl Writer {
         let mut written = Vec::with_capacity(group.len());
         let now = now_ms();
 
-        for (request, reply) in group {
+        for (mut request, reply) in group {
             if request.producer_id != 0 {
                 match self.sequence_check(&request, now).await {
                     Ok(SequenceCheck::Append) => {}
@@ -476,6 +499,10 @@ impl Writer {
                             original.append_time_ms,
                             true,
                         );
+                        // A retry of a batch written in this same group shares its fate.
+                        if original.base_offset >= first_offset && original.count > 0 {
+                            written.push(answers.len());
+                        }
                         answers.push((reply, Ok(ack)));
                         continue;
                     }
@@ -510,26 +537,38 @@ impl Writer {
             self.next_offset += u64::from(request.count);
             self.last_append_time_ms = append_time_ms;
 
-            let value = batch::encode_stored(
-                base_offset,
-                request.count,
-                append_time_ms,
-                request.producer_id,
-                request.base_sequence,
-                &request.payload,
-            );
-            let key = keys::log_key(t, p, base_offset);
-            let entry = IndexEntry {
-                count: request.count,
-                append_time_ms,
-                stored_len: value.len() as u32,
-            };
-            ops.put(Cf::Index, key.clone(), entry.encode());
-            ops.put(Cf::Log, key, value.clone());
+            if request.count > 0 {
+                let value = batch::encode_stored(
+                    request.flags,
+                    base_offset,
+                    request.count,
+                    append_time_ms,
+                    request.producer_id,
+                    request.base_sequence,
+                    &request.payload,
+                );
+                let key = keys::log_key(t, p, base_offset);
+                let entry = IndexEntry {
+                    count: request.count,
+                    append_time_ms,
+                    stored_len: value.len() as u32,
+                };
+                ops.put(Cf::Index, key.clone(), entry.encode());
+                ops.put(Cf::Log, key, value.clone());
+                stored.push(Arc::new(StoredBatch {
+                    flags: request.flags,
+                    base_offset,
+                    count: request.count,
+                    append_time_ms,
+                    payload: value.slice(batch::HEADER_LEN..),
+                }));
+            }
+            ops.extend(std::mem::take(&mut request.extra));
             if request.producer_id != 0 {
                 let state = self.producers.entry(request.producer_id).or_default();
                 state.record(RecentBatch {
                     base_sequence: request.base_sequence,
+                    span: request.sequence_span,
                     base_offset,
                     count: request.count,
                     append_time_ms,
@@ -540,12 +579,6 @@ impl Writer {
                     state.encode(),
                 );
             }
-            stored.push(Arc::new(StoredBatch {
-                base_offset,
-                count: request.count,
-                append_time_ms,
-                payload: value.slice(batch::HEADER_LEN..),
-            }));
             let ack = self.ack(base_offset, request.count, append_time_ms, false);
             written.push(answers.len());
             answers.push((reply, Ok(ack)));

@@ -12,10 +12,16 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// batches in flight per partition.
 pub const RECENT_BATCHES: usize = 8;
 
+/// Encoded size of one [`RecentBatch`].
+const ENTRY_LEN: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecentBatch {
     pub base_sequence: u64,
+    /// Messages the producer counted in the batch (its sequence numbers).
+    pub span: u32,
     pub base_offset: u64,
+    /// Messages the batch put in the log (fewer than `span` when some were delayed or deduplicated).
     pub count: u32,
     pub append_time_ms: i64,
 }
@@ -65,7 +71,7 @@ impl ProducerState {
 
     /// Records an appended batch.
     pub fn record(&mut self, batch: RecentBatch) {
-        self.next_sequence = batch.base_sequence + u64::from(batch.count);
+        self.next_sequence = batch.base_sequence + u64::from(batch.span);
         self.last_write_ms = batch.append_time_ms;
         if self.recent.len() == RECENT_BATCHES {
             self.recent.pop_front();
@@ -74,12 +80,13 @@ impl ProducerState {
     }
 
     pub fn encode(&self) -> Bytes {
-        let mut buf = BytesMut::with_capacity(17 + self.recent.len() * 28);
+        let mut buf = BytesMut::with_capacity(17 + self.recent.len() * ENTRY_LEN);
         buf.put_u64(self.next_sequence);
         buf.put_i64(self.last_write_ms);
         buf.put_u8(self.recent.len() as u8);
         for b in &self.recent {
             buf.put_u64(b.base_sequence);
+            buf.put_u32(b.span);
             buf.put_u64(b.base_offset);
             buf.put_u32(b.count);
             buf.put_i64(b.append_time_ms);
@@ -95,12 +102,13 @@ impl ProducerState {
         let next_sequence = value.get_u64();
         let last_write_ms = value.get_i64();
         let n = value.get_u8() as usize;
-        if value.len() != n * 28 {
+        if value.len() != n * ENTRY_LEN {
             return None;
         }
         let recent = (0..n)
             .map(|_| RecentBatch {
                 base_sequence: value.get_u64(),
+                span: value.get_u32(),
                 base_offset: value.get_u64(),
                 count: value.get_u32(),
                 append_time_ms: value.get_i64(),
@@ -121,6 +129,7 @@ mod tests {
     fn batch(seq: u64, offset: u64, count: u32) -> RecentBatch {
         RecentBatch {
             base_sequence: seq,
+            span: count,
             base_offset: offset,
             count,
             append_time_ms: 1,

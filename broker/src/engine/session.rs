@@ -14,7 +14,11 @@ use rapidmq_proto::ErrorCode;
 use tokio::sync::watch;
 
 use super::TopicState;
-use super::batch::StoredBatch;
+use prost::Message as _;
+use rapidmq_proto::v1 as pb;
+
+use super::batch::{FLAG_TTL, StoredBatch};
+use super::now_ms;
 use super::partition::PartitionShared;
 use super::subscription::MemberHandle;
 use super::topic::Topic;
@@ -244,45 +248,73 @@ impl StreamSession {
     }
 }
 
-/// Hands out up to `credits` messages from the batch holding the cursor's next offset.
+/// Hands out up to `credits` messages from the batch holding the cursor's next offset, skipping
+/// messages whose TTL has passed.
 async fn take(cursor: &mut Cursor, credits: u32) -> Result<Option<Delivery>> {
-    let log_start = cursor.shared.log_start();
-    if cursor.next < log_start {
-        cursor.next = log_start;
-    }
-    while cursor
-        .read_ahead
-        .front()
-        .is_some_and(|b| b.end_offset() <= cursor.next)
-    {
-        cursor.read_ahead.pop_front();
-    }
-    if cursor.read_ahead.is_empty() {
-        let batches = cursor
-            .shared
-            .read(cursor.next, READ_AHEAD_BATCHES, READ_AHEAD_BYTES)
-            .await?;
-        cursor
+    loop {
+        let log_start = cursor.shared.log_start();
+        if cursor.next < log_start {
+            cursor.next = log_start;
+        }
+        while cursor
             .read_ahead
-            .extend(batches.into_iter().filter(|b| b.end_offset() > cursor.next));
+            .front()
+            .is_some_and(|b| b.end_offset() <= cursor.next)
+        {
+            cursor.read_ahead.pop_front();
+        }
+        if cursor.read_ahead.is_empty() {
+            let batches = cursor
+                .shared
+                .read(cursor.next, READ_AHEAD_BATCHES, READ_AHEAD_BYTES)
+                .await?;
+            cursor
+                .read_ahead
+                .extend(batches.into_iter().filter(|b| b.end_offset() > cursor.next));
+        }
+        let Some(batch) = cursor.read_ahead.front().cloned() else {
+            return Ok(None);
+        };
+        // Retention may have removed the offsets before this batch.
+        let mut next = cursor.next.max(batch.base_offset);
+        let mut end = batch.end_offset();
+        if batch.flags & FLAG_TTL != 0 {
+            let expired = expired_messages(&batch, now_ms())?;
+            let index = |offset: u64| (offset - batch.base_offset) as usize;
+            while next < end && expired[index(next)] {
+                next += 1;
+            }
+            if next == end {
+                // Everything left in this batch has expired: move on.
+                cursor.next = end;
+                continue;
+            }
+            end = (next..end).find(|&o| expired[index(o)]).unwrap_or(end);
+        }
+        let skip = (next - batch.base_offset) as u32;
+        let count = ((end - next) as u32).min(credits);
+        cursor.next = next + u64::from(count);
+        if cursor.next >= batch.end_offset() {
+            cursor.read_ahead.pop_front();
+        }
+        return Ok(Some(Delivery {
+            partition: cursor.shared.index,
+            base_offset: batch.base_offset,
+            skip,
+            count,
+            append_time_ms: batch.append_time_ms,
+            payload: batch.payload.clone(),
+        }));
     }
-    let Some(batch) = cursor.read_ahead.front().cloned() else {
-        return Ok(None);
-    };
-    // Retention may have removed the offsets before this batch.
-    let next = cursor.next.max(batch.base_offset);
-    let skip = (next - batch.base_offset) as u32;
-    let count = (batch.count - skip).min(credits);
-    cursor.next = next + u64::from(count);
-    if cursor.next >= batch.end_offset() {
-        cursor.read_ahead.pop_front();
-    }
-    Ok(Some(Delivery {
-        partition: cursor.shared.index,
-        base_offset: batch.base_offset,
-        skip,
-        count,
-        append_time_ms: batch.append_time_ms,
-        payload: batch.payload.clone(),
-    }))
+}
+
+/// Which messages of a batch have outlived their TTL at `now`.
+fn expired_messages(batch: &StoredBatch, now: i64) -> Result<Vec<bool>> {
+    let decoded = pb::MessageBatch::decode(batch.payload.clone())
+        .map_err(|err| Error::internal(format!("stored batch does not decode: {err}")))?;
+    Ok(decoded
+        .messages
+        .iter()
+        .map(|m| m.ttl_ms > 0 && batch.append_time_ms.saturating_add(m.ttl_ms) <= now)
+        .collect())
 }

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+
+use super::queue::{QueueCounters, QueuePartition};
 
 /// How a subscription hands out messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -20,6 +22,15 @@ use tokio::sync::watch;
 pub enum SubscriptionMode {
     #[default]
     Stream,
+    Queue,
+}
+
+/// Settings of a queue-mode subscription, all resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSettings {
+    pub ack_deadline_ms: u64,
+    pub max_deliveries: u32,
+    pub dead_letter_topic: String,
 }
 
 /// The durable description of a subscription (metadata column family, JSON).
@@ -28,6 +39,74 @@ pub struct SubscriptionRecord {
     pub name: String,
     pub mode: SubscriptionMode,
     pub created_at_ms: i64,
+    /// Set for queue mode.
+    #[serde(default)]
+    pub queue: Option<QueueSettings>,
+}
+
+/// The live state of a queue-mode subscription.
+pub struct QueueRuntime {
+    pub settings: QueueSettings,
+    pub partitions: Vec<Mutex<QueuePartition>>,
+    /// Woken when messages may have become available (nack, a member left, dead letter failed).
+    pub changed: Notify,
+    next_delivery_id: AtomicU64,
+    next_member: AtomicU64,
+    members: Mutex<Vec<(u64, String)>>,
+}
+
+impl QueueRuntime {
+    pub fn new(settings: QueueSettings, partitions: Vec<QueuePartition>) -> QueueRuntime {
+        // Delivery ids start from the clock so receipts from before a restart never match.
+        let seed = (super::now_ms() as u64) << 16;
+        QueueRuntime {
+            settings,
+            partitions: partitions.into_iter().map(Mutex::new).collect(),
+            changed: Notify::new(),
+            next_delivery_id: AtomicU64::new(seed),
+            next_member: AtomicU64::new(1),
+            members: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn next_delivery_id(&self) -> u64 {
+        self.next_delivery_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn join(&self, name: &str) -> u64 {
+        let id = self.next_member.fetch_add(1, Ordering::Relaxed);
+        self.members.lock().push((id, name.to_string()));
+        id
+    }
+
+    /// Removes a member and makes its in-flight messages available again.
+    pub fn leave(&self, member: u64) {
+        self.members.lock().retain(|(id, _)| *id != member);
+        let mut released = false;
+        for partition in &self.partitions {
+            released |= partition.lock().release_member(member);
+        }
+        if released {
+            self.changed.notify_waiters();
+        }
+    }
+
+    pub fn member_list(&self) -> Vec<(u64, String)> {
+        self.members.lock().clone()
+    }
+
+    pub fn counters(&self) -> (u64, QueueCounters) {
+        let mut total = QueueCounters::default();
+        let mut in_flight = 0;
+        for partition in &self.partitions {
+            let q = partition.lock();
+            in_flight += q.in_flight() as u64;
+            total.redeliveries += q.counters.redeliveries;
+            total.dead_lettered += q.counters.dead_lettered;
+            total.expired += q.counters.expired;
+        }
+        (in_flight, total)
+    }
 }
 
 /// The partitions one member owns.
@@ -68,16 +147,45 @@ pub struct Subscription {
     pub topic_id: u32,
     cursors: Vec<AtomicU64>,
     group: Mutex<Group>,
+    /// Queue mode only.
+    pub queue: Option<QueueRuntime>,
+    closed: watch::Sender<bool>,
 }
 
 impl Subscription {
     pub fn new(record: SubscriptionRecord, topic_id: u32, cursors: Vec<u64>) -> Subscription {
+        let queue = record.queue.clone().map(|settings| {
+            QueueRuntime::new(
+                settings,
+                cursors
+                    .iter()
+                    .map(|&floor| QueuePartition::new(floor))
+                    .collect(),
+            )
+        });
+        Subscription::with_queue(record, topic_id, cursors, queue)
+    }
+
+    pub fn with_queue(
+        record: SubscriptionRecord,
+        topic_id: u32,
+        cursors: Vec<u64>,
+        queue: Option<QueueRuntime>,
+    ) -> Subscription {
+        let (closed, _) = watch::channel(false);
         Subscription {
             record,
             topic_id,
             cursors: cursors.into_iter().map(AtomicU64::new).collect(),
             group: Mutex::new(Group::default()),
+            queue,
+            closed,
         }
+    }
+
+    /// Fires once the subscription is closed (deleted, or its topic is).
+    pub fn watch_closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
     }
 
     pub fn name(&self) -> &str {
@@ -173,6 +281,17 @@ impl Subscription {
     }
 
     pub fn members(&self) -> Vec<MemberStatus> {
+        if let Some(queue) = &self.queue {
+            return queue
+                .member_list()
+                .into_iter()
+                .map(|(id, name)| MemberStatus {
+                    member_id: format!("{}-{id}", self.record.name),
+                    consumer_name: name,
+                    partitions: (0..self.partitions()).collect(),
+                })
+                .collect();
+        }
         self.group
             .lock()
             .members
@@ -190,6 +309,7 @@ impl Subscription {
         let mut group = self.group.lock();
         group.closed = true;
         group.members.clear();
+        self.closed.send_replace(true);
     }
 }
 
@@ -230,6 +350,7 @@ mod tests {
             name: "s".into(),
             mode: SubscriptionMode::Stream,
             created_at_ms: 0,
+            queue: None,
         };
         Arc::new(Subscription::new(record, 1, vec![0; partitions]))
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use super::dedup::Dedup;
 use super::partition::Partition;
 use super::subscription::Subscription;
 use crate::principal::TenantId;
@@ -53,6 +54,9 @@ pub struct TopicSettings {
     pub max_message_bytes: u32,
     pub storage: StorageKind,
     pub durability: DurabilityMode,
+    /// msg-id dedup window; 0: off.
+    #[serde(default)]
+    pub dedup_window_ms: u64,
 }
 
 impl TopicSettings {
@@ -75,6 +79,7 @@ pub struct TopicSpec {
     pub max_message_bytes: Option<u32>,
     pub storage: Option<StorageKind>,
     pub durability: Option<DurabilityMode>,
+    pub dedup_window_ms: Option<u64>,
 }
 
 /// The durable description of a topic (metadata column family, JSON).
@@ -93,6 +98,7 @@ pub struct Topic {
     pub tenant: TenantId,
     pub partitions: Vec<Partition>,
     pub subscriptions: RwLock<BTreeMap<String, Arc<Subscription>>>,
+    pub dedup: Dedup,
 }
 
 impl Topic {

@@ -82,7 +82,14 @@ impl Admin for AdminService {
         let start = convert::start_position(r.start)?;
         let sub = self
             .engine
-            .create_subscription(&principal, &r.topic, &r.name, mode, start)
+            .create_subscription(
+                &principal,
+                &r.topic,
+                &r.name,
+                mode,
+                start,
+                Some(&convert::queue_spec(r.queue)),
+            )
             .await?;
         Ok(Response::new(sub.into()))
     }
@@ -140,6 +147,42 @@ impl Admin for AdminService {
             .delete_subscription(&principal, &r.topic, &r.name)
             .await?;
         Ok(Response::new(pb::DeleteSubscriptionResponse {}))
+    }
+
+    #[instrument(skip_all, fields(topic = %request.get_ref().dead_letter_topic))]
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Reply<pb::ListDeadLettersResponse> {
+        let principal = principal(&request);
+        let r = request.into_inner();
+        let max = if r.max == 0 { 100 } else { r.max as usize };
+        let letters = self
+            .engine
+            .list_dead_letters(&principal, &r.dead_letter_topic, max)
+            .await?;
+        Ok(Response::new(pb::ListDeadLettersResponse {
+            dead_letters: letters.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(topic = %request.get_ref().dead_letter_topic))]
+    async fn replay_dead_letters(
+        &self,
+        request: Request<pb::ReplayDeadLettersRequest>,
+    ) -> Reply<pb::ReplayDeadLettersResponse> {
+        let principal = principal(&request);
+        let r = request.into_inner();
+        let max = if r.max == 0 {
+            usize::MAX
+        } else {
+            r.max as usize
+        };
+        let replayed = self
+            .engine
+            .replay_dead_letters(&principal, &r.dead_letter_topic, max)
+            .await?;
+        Ok(Response::new(pb::ReplayDeadLettersResponse { replayed }))
     }
 
     async fn get_status(&self, request: Request<pb::GetStatusRequest>) -> Reply<pb::BrokerStatus> {

@@ -1,5 +1,6 @@
-//! The bidirectional `Consume` stream: the client subscribes, grants credits and commits; the
-//! broker sends the assignment and delivery batches, never more messages than granted.
+//! The bidirectional `Consume` stream: the client subscribes, grants credits, and commits (stream
+//! mode) or acks/nacks (queue mode); the broker sends the assignment and deliveries, never more
+//! messages than granted.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use tonic::{Status, Streaming};
 
 use super::convert;
 use super::messaging::ResponseStream;
-use crate::engine::{Engine, SessionEvent, StreamSession};
+use crate::engine::{Engine, ReceiptRef, Session, SessionEvent, StreamSession};
 use crate::error::Error;
 use crate::principal::Principal;
 
@@ -45,8 +46,9 @@ pub async fn start(
         )
         .into());
     }
-    convert::subscription_mode(subscribe.mode)?;
+    let mode = convert::subscription_mode(subscribe.mode)?;
     let start = convert::start_position(subscribe.start)?;
+    let queue = convert::queue_spec(subscribe.queue);
     let subscription =
         (!subscribe.subscription.is_empty()).then_some(subscribe.subscription.as_str());
     let session = engine
@@ -54,21 +56,30 @@ pub async fn start(
             &principal,
             &subscribe.topic,
             subscription,
+            mode,
             start,
+            Some(&queue),
             &subscribe.consumer_name,
         )
         .await?;
-    tracing::debug!(topic = %subscribe.topic, subscription = ?subscription, member = ?session.member_id(), "consumer subscribed");
+    let (member_id, partitions) = match &session {
+        Session::Stream(s) => (
+            s.member_id().unwrap_or_default().to_string(),
+            s.topic().partitions.len(),
+        ),
+        Session::Queue(q) => (q.member_id(), q.topic().partitions.len()),
+    };
+    tracing::debug!(topic = %subscribe.topic, subscription = ?subscription, member = %member_id, "consumer subscribed");
 
     let (tx, rx) = mpsc::channel(OUTBOUND_DEPTH);
-    let subscribed = pb::ConsumeResponse {
-        kind: Some(Out::Subscribed(pb::Subscribed {
-            member_id: session.member_id().unwrap_or_default().to_string(),
-            partitions: session.topic().partitions.len() as u32,
-        })),
-    };
+    let subscribed = Out::Subscribed(pb::Subscribed {
+        member_id,
+        partitions: partitions as u32,
+    });
     // The channel is fresh, so this cannot fail.
-    let _ = tx.try_send(Ok(subscribed));
+    let _ = tx.try_send(Ok(pb::ConsumeResponse {
+        kind: Some(subscribed),
+    }));
     tokio::spawn(run(
         engine,
         principal,
@@ -85,7 +96,7 @@ type Outbound = mpsc::Sender<Result<pb::ConsumeResponse, Status>>;
 async fn run(
     engine: Arc<Engine>,
     principal: Principal,
-    mut session: StreamSession,
+    mut session: Session,
     mut inbound: Streaming<pb::ConsumeRequest>,
     tx: Outbound,
     mut credits: u32,
@@ -109,10 +120,8 @@ async fn run(
                         credits = credits.saturating_add(credit.messages);
                         None
                     }
-                    Some(In::Commit(commit)) => commit_offsets(&engine, &principal, &session, commit).await.err(),
-                    Some(In::Subscribe(_)) => {
-                        Some(Error::new(ErrorCode::NotSubscribed, "this stream is already subscribed"))
-                    }
+                    Some(In::Subscribe(_)) => Some(Error::new(ErrorCode::NotSubscribed, "this stream is already subscribed")),
+                    Some(kind) => handle(&engine, &principal, &session, kind).await.err(),
                     None => Some(Error::malformed("ConsumeRequest without a kind")),
                 };
                 if let Some(err) = reply
@@ -121,30 +130,114 @@ async fn run(
                     return;
                 }
             }
-            event = session.next(credits) => {
-                let response = match event {
-                    Ok(SessionEvent::Assigned { generation, partitions }) => Out::Assignment(pb::Assignment {
-                        generation,
-                        partitions: partitions
-                            .into_iter()
-                            .map(|(partition, offset)| pb::PartitionOffset { partition, offset })
-                            .collect(),
-                    }),
-                    Ok(SessionEvent::Delivery(delivery)) => {
-                        credits -= delivery.count;
-                        Out::Batch(pb::DeliveryBatch::from(delivery))
-                    }
+            event = next(&engine, &mut session, credits) => {
+                let (response, used) = match event {
+                    Ok(pair) => pair,
                     Err(err) => {
                         let _ = tx.send(Err(Status::from(err))).await;
                         return;
                     }
                 };
+                credits -= used;
                 if tx.send(Ok(pb::ConsumeResponse { kind: Some(response) })).await.is_err() {
                     return;
                 }
             }
             _ = tx.closed() => return,
         }
+    }
+}
+
+/// The next thing to send, and the credits it uses.
+async fn next(engine: &Engine, session: &mut Session, credits: u32) -> Result<(Out, u32), Error> {
+    match session {
+        Session::Stream(stream) => Ok(match stream.next(credits).await? {
+            SessionEvent::Assigned {
+                generation,
+                partitions,
+            } => (
+                Out::Assignment(pb::Assignment {
+                    generation,
+                    partitions: partitions
+                        .into_iter()
+                        .map(|(partition, offset)| pb::PartitionOffset { partition, offset })
+                        .collect(),
+                }),
+                0,
+            ),
+            SessionEvent::Delivery(delivery) => {
+                let count = delivery.count;
+                (Out::Batch(pb::DeliveryBatch::from(delivery)), count)
+            }
+        }),
+        Session::Queue(queue) => {
+            let deliveries = queue.next(engine, credits).await?;
+            let count = deliveries.len() as u32;
+            Ok((
+                Out::QueueBatch(pb::QueueBatch {
+                    messages: deliveries.into_iter().map(Into::into).collect(),
+                }),
+                count,
+            ))
+        }
+    }
+}
+
+/// Commits, acks, nacks and deadline extensions.
+async fn handle(
+    engine: &Engine,
+    principal: &Principal,
+    session: &Session,
+    kind: In,
+) -> Result<(), Error> {
+    match (session, kind) {
+        (Session::Stream(stream), In::Commit(commit)) => {
+            commit_offsets(engine, principal, stream, commit).await
+        }
+        (Session::Queue(queue), In::Ack(ack)) => {
+            unknown_receipts(queue.ack(&receipts(&ack.receipts)))
+        }
+        (Session::Queue(queue), In::Nack(nack)) => unknown_receipts(
+            queue
+                .nack(engine, &receipts(&nack.receipts), nack.delay_ms)
+                .await,
+        ),
+        (Session::Queue(queue), In::Extend(extend)) => {
+            unknown_receipts(queue.extend(&receipts(&extend.receipts), extend.extend_ms))
+        }
+        (Session::Queue(_), In::Commit(_)) => Err(Error::new(
+            ErrorCode::SubscriptionModeMismatch,
+            "this is a queue subscription: ack messages instead of committing offsets",
+        )),
+        (Session::Stream(_), In::Ack(_) | In::Nack(_) | In::Extend(_)) => Err(Error::new(
+            ErrorCode::SubscriptionModeMismatch,
+            "ack, nack and deadline extension are for queue subscriptions; stream subscriptions commit offsets",
+        )),
+        (_, In::Subscribe(_) | In::Credit(_)) => Ok(()),
+    }
+}
+
+fn receipts(receipts: &[pb::Receipt]) -> Vec<ReceiptRef> {
+    receipts
+        .iter()
+        .map(|r| ReceiptRef {
+            partition: r.partition,
+            offset: r.offset,
+            delivery_id: r.delivery_id,
+        })
+        .collect()
+}
+
+fn unknown_receipts(unknown: usize) -> Result<(), Error> {
+    if unknown == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::ReceiptUnknown,
+            format!(
+                "{unknown} receipt(s) name no delivery in flight to this subscription (already acked, redelivered after the deadline, or foreign)"
+            ),
+        ))
     }
 }
 

@@ -3,8 +3,9 @@
 use rapidmq_proto::v1 as pb;
 
 use crate::engine::{
-    AckDurability, Delivery, DurabilityMode, MemberStatus, StartPosition, StorageKind,
-    SubscriptionMode, SubscriptionStatus, TopicSpec, TopicStatus,
+    AckDurability, DeadLetterInfo, Delivery, DurabilityMode, MemberStatus, PublishAck,
+    QueueDelivery, QueueSettings, QueueSpec, StartPosition, StorageKind, SubscriptionMode,
+    SubscriptionStatus, TopicSpec, TopicStatus,
 };
 use crate::error::{Error, Result};
 
@@ -50,6 +51,7 @@ pub fn subscription_mode(mode: i32) -> Result<SubscriptionMode> {
         Ok(pb::SubscriptionMode::Unspecified | pb::SubscriptionMode::Stream) => {
             Ok(SubscriptionMode::Stream)
         }
+        Ok(pb::SubscriptionMode::Queue) => Ok(SubscriptionMode::Queue),
         Err(_) => Err(Error::invalid(format!("unknown subscription mode {mode}"))),
     }
 }
@@ -58,6 +60,7 @@ impl From<SubscriptionMode> for pb::SubscriptionMode {
     fn from(mode: SubscriptionMode) -> pb::SubscriptionMode {
         match mode {
             SubscriptionMode::Stream => pb::SubscriptionMode::Stream,
+            SubscriptionMode::Queue => pb::SubscriptionMode::Queue,
         }
     }
 }
@@ -97,7 +100,73 @@ pub fn topic_spec(config: Option<pb::TopicConfig>) -> Result<TopicSpec> {
         max_message_bytes: c.max_message_bytes,
         storage,
         durability,
+        dedup_window_ms: c.dedup_window_ms,
     })
+}
+
+/// Queue settings from the wire; unset fields take the broker defaults.
+pub fn queue_spec(settings: Option<pb::QueueSettings>) -> QueueSpec {
+    let Some(q) = settings else {
+        return QueueSpec::default();
+    };
+    QueueSpec {
+        ack_deadline_ms: q.ack_deadline_ms,
+        max_deliveries: q.max_deliveries,
+        dead_letter_topic: q.dead_letter_topic.filter(|t| !t.is_empty()),
+    }
+}
+
+impl From<QueueSettings> for pb::QueueSettings {
+    fn from(q: QueueSettings) -> pb::QueueSettings {
+        pb::QueueSettings {
+            ack_deadline_ms: Some(q.ack_deadline_ms),
+            max_deliveries: Some(q.max_deliveries),
+            dead_letter_topic: Some(q.dead_letter_topic),
+        }
+    }
+}
+
+pub fn publish_response(partition: u32, ack: PublishAck) -> pb::PublishResponse {
+    pb::PublishResponse {
+        partition,
+        base_offset: ack.ack.base_offset,
+        count: ack.ack.count,
+        durability: pb::Durability::from(ack.ack.durability) as i32,
+        duplicate: ack.ack.duplicate,
+        append_time_ms: ack.ack.append_time_ms,
+        scheduled: ack.scheduled,
+        deduplicated: ack.deduplicated,
+    }
+}
+
+impl From<QueueDelivery> for pb::QueueMessage {
+    fn from(d: QueueDelivery) -> pb::QueueMessage {
+        pb::QueueMessage {
+            receipt: Some(pb::Receipt {
+                partition: d.partition,
+                offset: d.offset,
+                delivery_id: d.delivery_id,
+            }),
+            attempt: d.attempt,
+            append_time_ms: d.message.append_time_ms,
+            base_timestamp_ms: d.message.base_timestamp_ms,
+            message: Some(d.message.message.clone()),
+        }
+    }
+}
+
+impl From<DeadLetterInfo> for pb::DeadLetter {
+    fn from(d: DeadLetterInfo) -> pb::DeadLetter {
+        pb::DeadLetter {
+            offset: d.offset,
+            original_topic: d.original_topic,
+            original_partition: d.original_partition,
+            original_offset: d.original_offset,
+            reason: d.reason,
+            attempts: d.attempts,
+            message: Some(d.message),
+        }
+    }
 }
 
 impl From<TopicStatus> for pb::TopicInfo {
@@ -115,10 +184,8 @@ impl From<TopicStatus> for pb::TopicInfo {
                     StorageKind::Disk => pb::Storage::Disk,
                     StorageKind::Memory => pb::Storage::Memory,
                 } as i32,
-                durability: match s.durability {
-                    DurabilityMode::Fsync => pb::Durability::Fsync,
-                    DurabilityMode::Buffered => pb::Durability::Buffered,
-                } as i32,
+                durability: pb::Durability::from(s.ack_durability()) as i32,
+                dedup_window_ms: Some(s.dedup_window_ms),
             }),
             partitions: t
                 .partitions
@@ -157,6 +224,13 @@ impl From<SubscriptionStatus> for pb::SubscriptionInfo {
             members: s.members.into_iter().map(pb::MemberInfo::from).collect(),
             total_lag,
             created_at_ms: s.created_at_ms,
+            queue_stats: s.queue.as_ref().map(|(_, in_flight, c)| pb::QueueStats {
+                in_flight: *in_flight,
+                redeliveries: c.redeliveries,
+                dead_lettered: c.dead_lettered,
+                expired: c.expired,
+            }),
+            queue: s.queue.map(|(settings, _, _)| settings.into()),
         }
     }
 }

@@ -13,8 +13,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
+use super::convert::publish_response;
 use super::{consume, principal};
-use crate::engine::{AppendAck, Engine, PublishParams};
+use crate::engine::{Engine, PublishParams};
 use crate::error::Error;
 
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -40,17 +41,6 @@ fn publish_params(request: pb::PublishRequest) -> PublishParams {
         producer_id: request.producer_id,
         base_sequence: request.base_sequence,
         batch: request.batch,
-    }
-}
-
-fn publish_response(partition: u32, ack: AppendAck) -> pb::PublishResponse {
-    pb::PublishResponse {
-        partition,
-        base_offset: ack.base_offset,
-        count: ack.count,
-        durability: pb::Durability::from(ack.durability) as i32,
-        duplicate: ack.duplicate,
-        append_time_ms: ack.append_time_ms,
     }
 }
 
@@ -94,7 +84,7 @@ impl Messaging for MessagingService {
                             Some(Ok(item)) => {
                                 let id = item.correlation_id;
                                 let Some(request) = item.request else {
-                                    let err = Error::invalid("PublishStreamRequest without a request");
+                                    let err = Error::malformed("PublishStreamRequest without a request");
                                     if tx.send(Ok(stream_error(id, &err))).await.is_err() { return; }
                                     continue;
                                 };

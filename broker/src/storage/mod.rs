@@ -29,11 +29,26 @@ pub enum Cf {
     Cursors,
     /// Idempotent-producer state per `(topic_id, partition, producer_id)`.
     Producers,
+    /// Queue-mode ack state per `(topic_id, subscription, partition)`.
+    Acks,
+    /// Delayed messages, keyed by due time first.
+    Schedule,
+    /// `msg-id` dedup records per `(topic_id, msg-id)`.
+    Dedup,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 5] = [Cf::Log, Cf::Index, Cf::Meta, Cf::Cursors, Cf::Producers];
+    pub const ALL: [Cf; 8] = [
+        Cf::Log,
+        Cf::Index,
+        Cf::Meta,
+        Cf::Cursors,
+        Cf::Producers,
+        Cf::Acks,
+        Cf::Schedule,
+        Cf::Dedup,
+    ];
 
     /// The RocksDB column family name.
     pub fn name(self) -> &'static str {
@@ -43,6 +58,9 @@ impl Cf {
             Cf::Meta => "meta",
             Cf::Cursors => "cursors",
             Cf::Producers => "producers",
+            Cf::Acks => "acks",
+            Cf::Schedule => "schedule",
+            Cf::Dedup => "dedup",
         }
     }
 }
@@ -96,6 +114,11 @@ impl WriteBatch {
 
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Appends every change of `other`.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
     }
 
     pub fn ops(&self) -> &[Op] {

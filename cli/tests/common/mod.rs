@@ -317,3 +317,145 @@ where
         );
     }
 }
+
+/// A queue-mode Consume stream.
+pub struct QueueConsumer {
+    pub tx: mpsc::Sender<pb::ConsumeRequest>,
+    pub stream: tonic::Streaming<pb::ConsumeResponse>,
+}
+
+pub fn queue_settings(ack_deadline_ms: u64, max_deliveries: u32) -> pb::QueueSettings {
+    pb::QueueSettings {
+        ack_deadline_ms: Some(ack_deadline_ms),
+        max_deliveries: Some(max_deliveries),
+        dead_letter_topic: None,
+    }
+}
+
+impl QueueConsumer {
+    pub async fn open(
+        c: &mut Clients,
+        topic: &str,
+        subscription: &str,
+        queue: pb::QueueSettings,
+        credits: u32,
+    ) -> Result<QueueConsumer, tonic::Status> {
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::ConsumeRequest {
+            kind: Some(pb::consume_request::Kind::Subscribe(pb::Subscribe {
+                topic: topic.into(),
+                subscription: subscription.into(),
+                mode: pb::SubscriptionMode::Queue as i32,
+                start: Some(start(pb::StartKind::Earliest)),
+                credits,
+                consumer_name: "worker".into(),
+                queue: Some(queue),
+            })),
+        })
+        .await
+        .unwrap();
+        let mut stream = c
+            .messaging
+            .consume(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        let first = stream.message().await?.expect("Subscribed");
+        assert!(
+            matches!(first.kind, Some(pb::consume_response::Kind::Subscribed(_))),
+            "{first:?}"
+        );
+        Ok(QueueConsumer { tx, stream })
+    }
+
+    async fn send(&self, kind: pb::consume_request::Kind) {
+        self.tx
+            .send(pb::ConsumeRequest { kind: Some(kind) })
+            .await
+            .unwrap();
+    }
+
+    pub async fn credit(&self, messages: u32) {
+        self.send(pb::consume_request::Kind::Credit(pb::Credit { messages }))
+            .await;
+    }
+
+    pub async fn ack(&self, receipts: Vec<pb::Receipt>) {
+        self.send(pb::consume_request::Kind::Ack(pb::Ack { receipts }))
+            .await;
+    }
+
+    pub async fn nack(&self, receipts: Vec<pb::Receipt>, delay_ms: u64) {
+        self.send(pb::consume_request::Kind::Nack(pb::Nack {
+            receipts,
+            delay_ms,
+        }))
+        .await;
+    }
+
+    pub async fn extend(&self, receipts: Vec<pb::Receipt>, extend_ms: u64) {
+        self.send(pb::consume_request::Kind::Extend(pb::ExtendDeadline {
+            receipts,
+            extend_ms,
+        }))
+        .await;
+    }
+
+    /// The next response, or `None` if nothing arrives within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<pb::consume_response::Kind> {
+        match tokio::time::timeout(wait, self.stream.message()).await {
+            Ok(response) => response.expect("stream ok").expect("stream open").kind,
+            Err(_) => None,
+        }
+    }
+
+    /// Exactly `n` queue messages (waiting up to PATIENCE), without acking or re-crediting.
+    pub async fn receive(&mut self, n: usize) -> Vec<pb::QueueMessage> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.next_within(PATIENCE).await {
+                Some(pb::consume_response::Kind::QueueBatch(batch)) => out.extend(batch.messages),
+                Some(pb::consume_response::Kind::Error(err)) => panic!("stream error: {err:?}"),
+                other => panic!("expected queue messages, got {other:?}"),
+            }
+        }
+        out
+    }
+}
+
+pub fn value_of(m: &pb::QueueMessage) -> String {
+    String::from_utf8(m.message.as_ref().expect("message").value.to_vec()).unwrap()
+}
+
+pub fn receipt(m: &pb::QueueMessage) -> pb::Receipt {
+    m.receipt.expect("receipt")
+}
+
+/// Publishes raw messages (for delay, TTL, priority and header fields).
+pub async fn publish_raw(
+    c: &mut Clients,
+    topic: &str,
+    partition: u32,
+    messages: Vec<pb::Message>,
+) -> Result<pb::PublishResponse, tonic::Status> {
+    let batch = pb::MessageBatch {
+        messages,
+        base_timestamp_ms: 1_700_000_000_000,
+        compression: 0,
+    };
+    c.messaging
+        .publish(pb::PublishRequest {
+            topic: topic.into(),
+            partition,
+            batch: batch.encode_to_vec().into(),
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+pub fn raw(value: &str) -> pb::Message {
+    pb::Message {
+        value: Bytes::from(value.to_string()),
+        ..Default::default()
+    }
+}

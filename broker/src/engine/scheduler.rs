@@ -1,0 +1,126 @@
+//! Delayed delivery: a background task that appends scheduled messages to their partitions when
+//! they fall due.
+//!
+//! Entries sit in the `schedule` column family keyed by due time first, so the next due entry is
+//! the first key and nothing is held in memory: a million pending delays cost a million small
+//! RocksDB entries, not RAM. Due entries are merged into one batch per partition and appended
+//! through the partition writer with their schedule keys deleted in the same write, so a crash
+//! can neither lose nor duplicate them. The task sleeps until the next due time (at most a
+//! second) or until a publish schedules something.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, watch};
+
+use super::partition::{AppendRequest, now_ms};
+use super::{Engine, keys, publish};
+use crate::error::Result;
+use crate::storage::{Cf, Store, WriteBatch};
+
+/// Entries moved per partition per round.
+const ROUND: usize = 10_000;
+/// Longest sleep between checks.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+/// Due entries of one partition: their schedule keys and one-message batches.
+type DueGroup = (Vec<Vec<u8>>, Vec<Bytes>);
+
+pub async fn run(engine: Weak<Engine>, wake: Arc<Notify>, mut stopping: watch::Receiver<bool>) {
+    loop {
+        let next_due = {
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            match engine.release_due().await {
+                Ok(next) => next,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "moving due delayed messages failed; retrying");
+                    None
+                }
+            }
+        };
+        let sleep = next_due
+            .map(|due| Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+            _ = stopping.changed() => return,
+        }
+    }
+}
+
+impl Engine {
+    /// Appends every due scheduled message; returns the due time of the next pending one.
+    pub(super) async fn release_due(&self) -> Result<Option<i64>> {
+        let mut next = None;
+        for store in [self.disk.clone() as Arc<dyn Store>, self.memory.clone()] {
+            if let Some(due) = self.release_due_in(store).await? {
+                next = Some(next.map_or(due, |n: i64| n.min(due)));
+            }
+        }
+        Ok(next)
+    }
+
+    async fn release_due_in(&self, store: Arc<dyn Store>) -> Result<Option<i64>> {
+        loop {
+            let now = now_ms();
+            let upper = keys::schedule_key(now + 1, 0, 0, 0);
+            let scan_store = store.clone();
+            let due = tokio::task::spawn_blocking(move || {
+                scan_store.scan(Cf::Schedule, &[], &upper, ROUND)
+            })
+            .await
+            .map_err(|err| {
+                crate::error::Error::internal(format!("schedule scan failed: {err}"))
+            })??;
+            if due.is_empty() {
+                break;
+            }
+            let mut groups: BTreeMap<(u32, u32), DueGroup> = BTreeMap::new();
+            for (key, value) in due {
+                let Some((_, topic_id, partition)) = keys::parse_schedule_key(&key) else {
+                    continue;
+                };
+                let group = groups.entry((topic_id, partition)).or_default();
+                group.0.push(key);
+                group.1.push(value);
+            }
+            for ((topic_id, partition), (keys_due, batches)) in groups {
+                let target = self.topic_by_id(topic_id);
+                let Some(partition) = target.as_ref().and_then(|t| t.partition(partition)) else {
+                    // The topic was deleted: drop its pending delays.
+                    let mut orphans = WriteBatch::new();
+                    for key in keys_due {
+                        orphans.delete(Cf::Schedule, key);
+                    }
+                    store.write(orphans, false)?;
+                    continue;
+                };
+                let (payload, count, flags) = publish::merge_due(&batches)?;
+                let mut request = AppendRequest::batch(payload, count, flags);
+                for key in keys_due {
+                    request.extra.delete(Cf::Schedule, key);
+                }
+                let ack = partition.append(request).await?;
+                ack.await
+                    .map_err(|_| crate::error::Error::unavailable("the partition is closing"))??;
+                tracing::debug!(
+                    topic_id,
+                    partition = partition.shared().index,
+                    count,
+                    "delayed messages are due"
+                );
+            }
+        }
+        let first = store.scan(Cf::Schedule, &[], &[0xff; 25], 1)?;
+        Ok(first
+            .first()
+            .and_then(|(key, _)| keys::parse_schedule_key(key))
+            .map(|(due, _, _)| due))
+    }
+}
