@@ -10,6 +10,9 @@ if ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null && ! compgen -G "
   need_apt+=(libclang-dev)
 fi
 command -v cmake >/dev/null || need_apt+=(cmake)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+command -v go >/dev/null || need_apt+=(golang-go)
 command -v c++ >/dev/null || need_apt+=(g++)
 if ((${#need_apt[@]})); then
   echo "install-deps: apt-get install ${need_apt[*]}"

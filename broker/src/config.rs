@@ -12,8 +12,21 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// Environment variables with the `RAPIDMQ_` prefix that are not config fields.
-const NON_CONFIG_ENV: &[&str] = &["LOG", "SERVER", "BIN", "OUTPUT"];
+/// `RAPIDMQ_*` variables whose first segment names a config field. Others (`RAPIDMQ_LOG`,
+/// `RAPIDMQ_SERVER`, a user's own) are not config and are left alone; a wrong field inside a
+/// known section (`RAPIDMQ_STORAGE__TYPO`) is still an error.
+fn config_env() -> Env {
+    let known: Vec<String> = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    Env::prefixed("RAPIDMQ_")
+        .filter(move |key| {
+            let first = key.as_str().split("__").next().unwrap_or_default();
+            known.iter().any(|field| field.eq_ignore_ascii_case(first))
+        })
+        .split("__")
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -53,7 +66,9 @@ impl Default for Config {
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
+    #[serde(alias = "TEXT", alias = "Text")]
     Text,
+    #[serde(alias = "JSON", alias = "Json")]
     Json,
 }
 
@@ -204,7 +219,7 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("RAPIDMQ_").split("__").ignore(NON_CONFIG_ENV))
+            .merge(config_env())
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|err| ConfigError::Invalid(err.to_string()))?;
@@ -274,6 +289,21 @@ mod tests {
             Config::load(Some(&path), serde_json::json!({"data_dir": "/from/flag"})).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(config.storage.fsync_interval_ms, 7);
+    }
+
+    #[test]
+    fn only_rapidmq_variables_naming_config_fields_are_read() {
+        // SAFETY: this test alone sets these variables; no other test reads them.
+        unsafe {
+            std::env::set_var("RAPIDMQ_LOG_LEVEL_UNRELATED", "x");
+            std::env::set_var("RAPIDMQ_QUEUE__DEFAULT_MAX_DELIVERIES", "7");
+        }
+        let config = Config::load(None, serde_json::json!({})).unwrap();
+        assert_eq!(config.queue.default_max_deliveries, 7);
+        unsafe {
+            std::env::remove_var("RAPIDMQ_LOG_LEVEL_UNRELATED");
+            std::env::remove_var("RAPIDMQ_QUEUE__DEFAULT_MAX_DELIVERIES");
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ error_codes! {
     MalformedRequest = 1002, "MALFORMED_REQUEST", InvalidArgument, 400, false;
     /// A topic or subscription name is not `[A-Za-z0-9._-]{1,200}`.
     InvalidName = 1003, "INVALID_NAME", InvalidArgument, 400, false;
-    /// A consumer granted 0 credits or sent a stream message out of order.
+    /// A consumer granted 0 credits.
     InvalidCredits = 1004, "INVALID_CREDITS", InvalidArgument, 400, false;
 
     /// The topic does not exist.
@@ -106,11 +106,12 @@ error_codes! {
     SubscriptionNotFound = 4001, "SUBSCRIPTION_NOT_FOUND", NotFound, 404, false;
     /// A subscription with that name already exists on the topic.
     SubscriptionAlreadyExists = 4002, "SUBSCRIPTION_ALREADY_EXISTS", AlreadyExists, 409, false;
-    /// The subscription exists with a different mode.
+    /// The subscription exists with a different mode, or the request is for the other mode
+    /// (a nack on a stream subscription, a commit on a queue subscription).
     SubscriptionModeMismatch = 4003, "SUBSCRIPTION_MODE_MISMATCH", FailedPrecondition, 409, false;
     /// A Consume stream sent credits or commits before subscribing, or subscribed twice.
     NotSubscribed = 4004, "NOT_SUBSCRIBED", FailedPrecondition, 400, false;
-    /// A commit or seek names an offset beyond the partition's high watermark.
+    /// A commit or fetch names an offset beyond the partition's high watermark.
     OffsetOutOfRange = 4005, "OFFSET_OUT_OF_RANGE", OutOfRange, 400, false;
     /// A commit for a partition this member does not own (it moved in a rebalance).
     NotPartitionOwner = 4006, "NOT_PARTITION_OWNER", FailedPrecondition, 409, false;
@@ -122,7 +123,7 @@ error_codes! {
     Internal = 5001, "INTERNAL", Internal, 500, false;
     /// The storage engine failed the operation.
     StorageError = 5002, "STORAGE_ERROR", Unavailable, 503, true;
-    /// The broker is starting or shutting down.
+    /// The broker is shutting down (or, for clients, cannot be reached).
     Unavailable = 5003, "UNAVAILABLE", Unavailable, 503, true;
     /// A limit was reached (in-flight bytes, connections); back off and retry.
     ResourceExhausted = 5004, "RESOURCE_EXHAUSTED", ResourceExhausted, 429, true;

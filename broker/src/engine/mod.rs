@@ -60,6 +60,9 @@ use partition::{Partition, PartitionOptions};
 use subscription::{Subscription, SubscriptionRecord};
 use topic::{Topic, TopicRecord};
 
+/// Longest a Fetch long-polls, whatever it asks for.
+pub const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+
 /// Where a new subscription, a seek or an ephemeral tail starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartPosition {
@@ -662,6 +665,7 @@ impl Engine {
             max_messages
         };
         let mut watch = shared.watch_high_watermark();
+        let max_wait = max_wait.min(MAX_FETCH_WAIT);
         if offset >= hw && !max_wait.is_zero() {
             let _ = tokio::time::timeout(max_wait, watch.wait_for(|&hw| hw > offset)).await;
         }
@@ -1062,8 +1066,8 @@ impl Engine {
         self.disk.fsyncs()
     }
 
-    /// Ends every consumer session (their streams finish with `UNAVAILABLE`-free errors), so
-    /// transports can drain. Call before stopping the transports.
+    /// Ends every consumer session (their streams finish with `UNAVAILABLE`), so transports can
+    /// drain. Call before stopping the transports.
     pub fn begin_shutdown(&self) {
         self.stopping.send_replace(true);
         for live in self.topics.read().values() {

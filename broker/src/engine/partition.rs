@@ -30,6 +30,8 @@ use crate::storage::{Cf, Store, WriteBatch};
 
 /// Requests queued per partition before publishers wait.
 const QUEUE_DEPTH: usize = 4096;
+/// Producers whose state the writer caches before it drops expired ones.
+const MAX_CACHED_PRODUCERS: usize = 10_000;
 /// Index entries read per store scan.
 const INDEX_CHUNK: usize = 4096;
 
@@ -345,6 +347,31 @@ impl PartitionShared {
             .collect()
     }
 
+    /// Keys of producer state last written before `cutoff_ms`.
+    pub fn expired_producers(&self, cutoff_ms: i64) -> Result<Vec<Vec<u8>>> {
+        let (t, p) = (self.topic_id, self.index);
+        let from = keys::producer_key(t, p, 0);
+        let to = keys::producer_key(t, p, u64::MAX);
+        let mut expired = Vec::new();
+        for (key, value) in self.store.scan(Cf::Producers, &from, &to, usize::MAX)? {
+            if ProducerState::decode(&value).is_none_or(|state| state.last_write_ms < cutoff_ms) {
+                expired.push(key);
+            }
+        }
+        Ok(expired)
+    }
+
+    pub fn delete_producers(&self, keys: Vec<Vec<u8>>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            batch.delete(Cf::Producers, key);
+        }
+        Ok(self.store.write(batch, false)?)
+    }
+
     /// The first offset appended at or after `timestamp_ms`; the high watermark if none was.
     pub async fn offset_for_timestamp(self: &Arc<Self>, timestamp_ms: i64) -> Result<u64> {
         let this = self.clone();
@@ -642,6 +669,11 @@ impl Writer {
             && now.saturating_sub(state.last_write_ms) > ttl
         {
             self.producers.remove(&id);
+        }
+        if self.producers.len() > MAX_CACHED_PRODUCERS {
+            // Keep memory bounded: expired producers go; the store still has the live ones.
+            self.producers
+                .retain(|_, state| now.saturating_sub(state.last_write_ms) <= ttl);
         }
         Ok(ProducerState::check(
             self.producers.get(&id),

@@ -28,8 +28,12 @@ pub async fn run(engine: Weak<Engine>, interval: Duration, mut stopping: watch::
         let Some(engine) = engine.upgrade() else {
             return;
         };
+        let producer_ttl = engine.config.storage.producer_state_ttl_ms;
         for topic in engine.topics_snapshot() {
             for partition in &topic.partitions {
+                if let Err(err) = expire_producers(partition, producer_ttl).await {
+                    tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
+                }
                 if let Err(err) = enforce(partition, topic.settings()).await {
                     tracing::warn!(topic = %topic.name(), partition = partition.shared().index, cause = %err, "retention check failed");
                 }
@@ -84,4 +88,18 @@ async fn enforce(partition: &Partition, settings: &TopicSettings) -> Result<()> 
         partition.truncate(cut).await?;
     }
     Ok(())
+}
+
+/// Deletes idempotent-producer state not written for `ttl_ms`, so producers that come and go do
+/// not accumulate forever. A producer that writes again later simply starts afresh.
+async fn expire_producers(partition: &Partition, ttl_ms: u64) -> Result<()> {
+    let shared = partition.shared().clone();
+    let scanner = shared.clone();
+    shared
+        .blocking(move || {
+            let cutoff = now_ms().saturating_sub(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+            let expired = scanner.expired_producers(cutoff)?;
+            scanner.delete_producers(expired)
+        })
+        .await
 }

@@ -2,7 +2,8 @@
 //!
 //! A [`TestBroker`] runs the built `rapidmq` binary as a child process with `rapidmq serve` on
 //! `127.0.0.1:0` for both listeners, in a temporary data directory, and waits until the broker
-//! writes its ready file (see below) before returning. Nothing here sleeps to synchronise.
+//! writes its ready file (see below) before returning: a readiness check every few milliseconds,
+//! bounded by a deadline, never a fixed sleep.
 //!
 //! The same launch protocol serves the Python, Go and Java suites, so it is deliberately small:
 //!
@@ -186,6 +187,7 @@ impl TestBroker {
 impl Drop for TestBroker {
     fn drop(&mut self) {
         self.kill();
+        let _ = fs::remove_file(self.data_dir.path().with_extension("ready"));
         if std::thread::panicking() {
             eprintln!(
                 "---- broker log ({}) ----\n{}",
