@@ -1,4 +1,4 @@
-//! The admin API: topics, subscriptions (with lag), broker status.
+//! The admin API: topics, subscriptions (with lag and queue stats), dead letters, broker status.
 //!
 //! Reads (list, describe, status) are retried on retriable failures; writes (create, delete,
 //! seek) are sent once, since a retry after a lost response could report `ALREADY_EXISTS` or
@@ -7,9 +7,11 @@
 use rapidmq_proto::v1;
 
 use crate::client::Client;
+use crate::convert;
 use crate::error::Result;
 use crate::types::{
-    BrokerStatus, StartPosition, SubscriptionInfo, SubscriptionMode, TopicConfig, TopicInfo,
+    BrokerStatus, DeadLetter, QueueSettings, StartPosition, SubscriptionInfo, SubscriptionMode,
+    TopicConfig, TopicInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -112,6 +114,61 @@ impl Admin {
             ..Default::default()
         };
         admin_call!(self, create_subscription, request, once).map(SubscriptionInfo::from)
+    }
+
+    /// Creates a queue-mode subscription with `settings` (unset fields take the broker
+    /// defaults). Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_ALREADY_EXISTS`, `INVALID_NAME`,
+    /// `INVALID_ARGUMENT` (e.g. `max_deliveries` of 0).
+    pub async fn create_queue_subscription(
+        &self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+        start: StartPosition,
+        settings: QueueSettings,
+    ) -> Result<SubscriptionInfo> {
+        let request = v1::CreateSubscriptionRequest {
+            topic: topic.into(),
+            name: name.into(),
+            mode: v1::SubscriptionMode::from(SubscriptionMode::Queue) as i32,
+            start: Some(start.into()),
+            queue: Some(settings.into()),
+        };
+        admin_call!(self, create_subscription, request, once).map(SubscriptionInfo::from)
+    }
+
+    /// Dead letters in `dead_letter_topic` (e.g. `orders.dlq`) not yet replayed, at most `max`
+    /// (0: the broker default, 100). Errors: `TOPIC_NOT_FOUND`.
+    pub async fn list_dead_letters(
+        &self,
+        dead_letter_topic: impl Into<String>,
+        max: u32,
+    ) -> Result<Vec<DeadLetter>> {
+        let topic = dead_letter_topic.into();
+        let request = v1::ListDeadLettersRequest {
+            dead_letter_topic: topic.clone(),
+            max,
+        };
+        let response = admin_call!(self, list_dead_letters, request, retried)?;
+        Ok(response
+            .dead_letters
+            .into_iter()
+            .map(|d| convert::dead_letter(&topic, d))
+            .collect())
+    }
+
+    /// Publishes up to `max` dead letters (`None`: all pending) back to the topics they came
+    /// from, without the `rapidmq-dlq-*` headers; returns how many. Sent once (not retried: a
+    /// retry after a lost answer could replay more). Errors: `TOPIC_NOT_FOUND`.
+    pub async fn replay_dead_letters(
+        &self,
+        dead_letter_topic: impl Into<String>,
+        max: Option<u32>,
+    ) -> Result<u32> {
+        let request = v1::ReplayDeadLettersRequest {
+            dead_letter_topic: dead_letter_topic.into(),
+            max: max.unwrap_or(0),
+        };
+        admin_call!(self, replay_dead_letters, request, once).map(|r| r.replayed)
     }
 
     /// Subscriptions of `topic`, or of every topic when `None`.

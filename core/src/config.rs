@@ -139,8 +139,11 @@ pub struct ProducerConfig {
     pub max_batch_messages: usize,
     /// Encoded bytes per batch (a single larger message still goes alone).
     pub max_batch_bytes: usize,
-    /// Publish requests in flight at once (never more than one per partition).
+    /// Publish requests in flight at once across partitions.
     pub max_in_flight_requests: usize,
+    /// Batches of one partition in flight at once (1 to
+    /// [`defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT`]); order and idempotence hold for any value.
+    pub max_in_flight_per_partition: usize,
     /// Messages buffered or in flight before `send` waits.
     pub max_buffered_messages: usize,
     /// Producer id + per-partition sequence, so retries never duplicate.
@@ -158,6 +161,7 @@ impl ProducerConfig {
             max_batch_messages: defaults::MAX_BATCH_MESSAGES,
             max_batch_bytes: defaults::MAX_BATCH_BYTES,
             max_in_flight_requests: defaults::MAX_IN_FLIGHT_REQUESTS,
+            max_in_flight_per_partition: defaults::MAX_IN_FLIGHT_PER_PARTITION,
             max_buffered_messages: defaults::MAX_BUFFERED_MESSAGES,
             idempotence: defaults::IDEMPOTENCE,
             retry: RetryPolicy::default(),
@@ -180,6 +184,14 @@ impl ProducerConfig {
                 "max_batch_messages, max_batch_bytes, max_in_flight_requests and \
                  max_buffered_messages must be greater than zero",
             ));
+        }
+        if !(1..=defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT)
+            .contains(&self.max_in_flight_per_partition)
+        {
+            return Err(Error::invalid(format!(
+                "max_in_flight_per_partition must be 1 to {}",
+                defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT
+            )));
         }
         Ok(())
     }

@@ -81,6 +81,7 @@ impl From<TopicConfig> for v1::TopicConfig {
             max_message_bytes: c.max_message_bytes,
             storage: v1::Storage::from(c.storage) as i32,
             durability: v1::Durability::from(c.durability) as i32,
+            dedup_window_ms: c.dedup_window_ms,
             ..Default::default()
         }
     }
@@ -96,6 +97,7 @@ impl From<v1::TopicConfig> for TopicConfig {
             max_message_bytes: c.max_message_bytes,
             storage: storage(c.storage),
             durability: durability(c.durability),
+            dedup_window_ms: c.dedup_window_ms,
         }
     }
 }
@@ -147,7 +149,64 @@ impl From<SubscriptionMode> for v1::SubscriptionMode {
     fn from(m: SubscriptionMode) -> Self {
         match m {
             SubscriptionMode::Stream => v1::SubscriptionMode::Stream,
+            SubscriptionMode::Queue => v1::SubscriptionMode::Queue,
         }
+    }
+}
+
+fn subscription_mode(raw: i32) -> SubscriptionMode {
+    match v1::SubscriptionMode::try_from(raw) {
+        Ok(v1::SubscriptionMode::Queue) => SubscriptionMode::Queue,
+        _ => SubscriptionMode::Stream,
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl From<QueueSettings> for v1::QueueSettings {
+    fn from(q: QueueSettings) -> Self {
+        v1::QueueSettings {
+            ack_deadline_ms: q.ack_deadline.map(millis),
+            max_deliveries: q.max_deliveries,
+            dead_letter_topic: q.dead_letter_topic,
+        }
+    }
+}
+
+impl From<v1::QueueSettings> for QueueSettings {
+    fn from(q: v1::QueueSettings) -> Self {
+        QueueSettings {
+            ack_deadline: q.ack_deadline_ms.map(std::time::Duration::from_millis),
+            max_deliveries: q.max_deliveries,
+            dead_letter_topic: q.dead_letter_topic,
+        }
+    }
+}
+
+impl From<v1::QueueStats> for QueueStats {
+    fn from(q: v1::QueueStats) -> Self {
+        QueueStats {
+            in_flight: q.in_flight,
+            redeliveries: q.redeliveries,
+            dead_lettered: q.dead_lettered,
+            expired: q.expired,
+        }
+    }
+}
+
+/// A dead letter as listed by the broker; its message is decoded like a delivery.
+pub(crate) fn dead_letter(dlq_topic: &str, d: v1::DeadLetter) -> DeadLetter {
+    let message = d.message.unwrap_or_default();
+    DeadLetter {
+        offset: d.offset,
+        original_topic: d.original_topic,
+        original_partition: d.original_partition,
+        original_offset: d.original_offset,
+        reason: d.reason,
+        attempts: d.attempts,
+        message: received(dlq_topic, 0, d.offset, message, 0, 0),
     }
 }
 
@@ -156,11 +215,13 @@ impl From<v1::SubscriptionInfo> for SubscriptionInfo {
         SubscriptionInfo {
             topic: s.topic,
             name: s.name,
-            mode: SubscriptionMode::Stream,
+            mode: subscription_mode(s.mode),
             cursors: s.cursors.into_iter().map(PartitionCursor::from).collect(),
             members: s.members.into_iter().map(MemberInfo::from).collect(),
             total_lag: s.total_lag,
             created_at_ms: s.created_at_ms,
+            queue: s.queue.map(QueueSettings::from),
+            queue_stats: s.queue_stats.map(QueueStats::from),
         }
     }
 }
@@ -186,11 +247,14 @@ impl From<v1::PublishResponse> for PublishAck {
             durability: durability(r.durability),
             duplicate: r.duplicate,
             append_time_ms: r.append_time_ms,
+            scheduled: r.scheduled,
+            deduplicated: r.deduplicated,
         }
     }
 }
 
 /// A message as it goes on the wire, its timestamp relative to the batch's base timestamp.
+#[allow(clippy::needless_update)] // wire structs tolerate additive proto fields
 pub(crate) fn message_to_wire(
     msg: Message,
     base_timestamp_ms: i64,
@@ -205,7 +269,41 @@ pub(crate) fn message_to_wire(
             .map(|(key, value)| v1::Header { key, value })
             .collect(),
         timestamp_delta_ms: timestamp_ms - base_timestamp_ms,
+        deliver_at_ms: msg.deliver_at_ms.unwrap_or_default(),
+        ttl_ms: msg
+            .ttl
+            .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or_default(),
+        priority: u32::from(msg.priority),
+        delay_ms: msg.delay.map(millis).unwrap_or_default(),
         ..Default::default()
+    }
+}
+
+/// A received message from its wire form.
+pub(crate) fn received(
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    m: v1::Message,
+    base_timestamp_ms: i64,
+    append_time_ms: i64,
+) -> ReceivedMessage {
+    ReceivedMessage {
+        topic: topic.to_string(),
+        partition,
+        offset,
+        key: (!m.key.is_empty()).then_some(m.key),
+        value: m.value,
+        headers: m.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+        timestamp_ms: base_timestamp_ms + m.timestamp_delta_ms,
+        append_time_ms,
+        deliver_at_ms: (m.deliver_at_ms > 0).then_some(m.deliver_at_ms),
+        ttl: u64::try_from(m.ttl_ms)
+            .ok()
+            .filter(|&t| t > 0)
+            .map(std::time::Duration::from_millis),
+        priority: u8::try_from(m.priority).unwrap_or(u8::MAX),
     }
 }
 
@@ -246,15 +344,15 @@ pub(crate) fn decode_delivery(
         .enumerate()
         .skip(skip)
         .take(delivery.count as usize)
-        .map(|(index, m)| ReceivedMessage {
-            topic: topic.to_string(),
-            partition: delivery.partition,
-            offset: delivery.base_offset + index as u64,
-            key: (!m.key.is_empty()).then_some(m.key),
-            value: m.value,
-            headers: m.headers.into_iter().map(|h| (h.key, h.value)).collect(),
-            timestamp_ms: base_timestamp_ms + m.timestamp_delta_ms,
-            append_time_ms: delivery.append_time_ms,
+        .map(|(index, m)| {
+            received(
+                topic,
+                delivery.partition,
+                delivery.base_offset + index as u64,
+                m,
+                base_timestamp_ms,
+                delivery.append_time_ms,
+            )
         })
         .collect())
 }

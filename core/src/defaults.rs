@@ -16,8 +16,14 @@ pub const LINGER: Duration = Duration::from_millis(5);
 pub const MAX_BATCH_MESSAGES: usize = 1000;
 /// A batch is sent before it would grow past this many encoded bytes.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// Publish requests in flight at once across all partitions of a producer (one per partition).
+/// Publish requests in flight at once across all partitions of a producer.
 pub const MAX_IN_FLIGHT_REQUESTS: usize = 16;
+/// Batches of one partition in flight at once (pipelined on one ordered `PublishStream`), as in
+/// Kafka. At most [`MAX_IN_FLIGHT_PER_PARTITION_LIMIT`].
+pub const MAX_IN_FLIGHT_PER_PARTITION: usize = 5;
+/// The largest `max_in_flight_per_partition`: the broker remembers the offsets of the last 8
+/// batches per producer and partition, which a resend of any in-flight batch must find.
+pub const MAX_IN_FLIGHT_PER_PARTITION_LIMIT: usize = 8;
 /// Messages a producer buffers (queued or in flight) before `send` waits for room.
 pub const MAX_BUFFERED_MESSAGES: usize = 100_000;
 /// Whether producers are idempotent (producer id + per-partition sequence).
@@ -38,5 +44,7 @@ pub const PREFETCH: u32 = 1000;
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// Whether `poll` acknowledges the messages it returns.
 pub const AUTO_COMMIT: bool = false;
+/// Queue mode: how often a consumer sends its accumulated acks (the same timer as commits).
+pub const ACK_INTERVAL: Duration = COMMIT_INTERVAL;
 /// How long `close` waits for the final commit to reach the broker.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

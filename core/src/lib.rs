@@ -9,7 +9,9 @@
 //! - [`Client`] (`client.rs`): endpoints, the shared connection and reconnects, and the raw
 //!   calls ([`Client::publish_batch`], [`Client::fetch`]).
 //! - [`Producer`] (`producer/`): per-partition batching on linger, count and bytes; the shared
-//!   partition function with a sticky partition for keyless messages; idempotence; retries.
+//!   partition function with a sticky partition for keyless messages; pipelining over one
+//!   `PublishStream`; idempotence; retries; per-message receipts (appended, scheduled,
+//!   deduplicated).
 //! - [`Consumer`] (`consumer/`): stream-mode subscriptions with prefetch credits, `poll`, acks
 //!   batched into commits, reconnect and resubscribe.
 //! - [`Admin`] (`admin.rs`): topics, subscriptions, lag, broker status.
@@ -45,7 +47,7 @@ pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::ErrorCode;
 pub use runtime::Runtime;
 pub use types::{
-    BrokerStatus, Delivery, Durability, MemberInfo, Message, PartitionCursor, PartitionInfo,
-    PublishAck, ReceivedMessage, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
-    TopicConfig, TopicInfo,
+    BrokerStatus, DeadLetter, Delivery, Durability, MSG_ID_HEADER, MemberInfo, Message,
+    PartitionCursor, PartitionInfo, PublishAck, QueueSettings, QueueStats, ReceivedMessage,
+    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TopicConfig, TopicInfo,
 };

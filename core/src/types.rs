@@ -1,6 +1,8 @@
 //! Domain types of the client API. Wire types from `rapidmq-proto` are converted to and from these
 //! at the boundary, in [`crate::convert`].
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 
 /// A message to publish.
@@ -14,6 +16,18 @@ pub struct Message {
     pub headers: Vec<(String, Bytes)>,
     /// Producer timestamp in ms since the epoch; `send` fills in the current time when `None`.
     pub timestamp_ms: Option<i64>,
+    /// Delayed delivery relative to the broker's clock: the message waits in the broker's
+    /// persisted schedule and is appended (gets its offset) this long after the broker received
+    /// it. Takes precedence over `deliver_at_ms`. The receipt reports [`SendStatus::Scheduled`].
+    pub delay: Option<Duration>,
+    /// Delayed delivery at an absolute time, ms since the epoch (the broker refuses times beyond
+    /// its horizon with `DELIVER_AT_OUT_OF_RANGE`).
+    pub deliver_at_ms: Option<i64>,
+    /// Time to live from the broker's append time; an expired message is never delivered.
+    pub ttl: Option<Duration>,
+    /// 0 (lowest, the default) to 9 (highest); queue subscriptions deliver higher priorities
+    /// first. Above 9 the broker refuses the batch with `INVALID_PRIORITY`.
+    pub priority: u8,
 }
 
 impl Message {
@@ -36,7 +50,49 @@ impl Message {
         self.headers.push((key.into(), value.into()));
         self
     }
+
+    /// Sets the application message id (the `msg-id` header) that topics with a dedup window
+    /// use to drop repeats; the receipt of a dropped repeat reports [`SendStatus::Deduplicated`].
+    pub fn with_msg_id(self, id: impl Into<Bytes>) -> Message {
+        self.with_header(MSG_ID_HEADER, id)
+    }
+
+    /// Delivers the message `delay` after the broker receives it (see [`Message::delay`]).
+    pub fn with_delay(mut self, delay: Duration) -> Message {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Delivers the message at `at` (see [`Message::deliver_at_ms`]).
+    pub fn with_deliver_at(mut self, at: SystemTime) -> Message {
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(1);
+        self.deliver_at_ms = Some(ms.max(1));
+        self
+    }
+
+    /// Sets the time to live (see [`Message::ttl`]).
+    pub fn with_ttl(mut self, ttl: Duration) -> Message {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Sets the priority, 0–9 (see [`Message::priority`]).
+    pub fn with_priority(mut self, priority: u8) -> Message {
+        self.priority = priority;
+        self
+    }
+
+    /// Whether the broker will put this message in its delay schedule rather than the log.
+    pub fn is_delayed(&self) -> bool {
+        self.delay.is_some_and(|d| !d.is_zero()) || self.deliver_at_ms.is_some_and(|t| t > 0)
+    }
 }
+
+/// The header carrying an application message id, used by per-topic msg-id dedup.
+pub const MSG_ID_HEADER: &str = "msg-id";
 
 /// What the broker guaranteed when it acknowledged a write (or, in a topic config, asks for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -52,19 +108,34 @@ pub enum Durability {
     Memory,
 }
 
+/// What the broker did with one sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendStatus {
+    /// Appended to the log; [`Delivery::offset`] is set.
+    Appended,
+    /// Held in the broker's persisted delay schedule; it gets an offset when due, which the
+    /// producer does not learn.
+    Scheduled,
+    /// Dropped because its `msg-id` was seen within the topic's dedup window.
+    Deduplicated,
+}
+
 /// Where a message was stored: the result of a send receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     /// The partition.
     pub partition: u32,
-    /// The offset within the partition.
-    pub offset: u64,
-    /// What the acknowledgement guarantees.
+    /// The offset within the partition; `Some` exactly when `status` is
+    /// [`SendStatus::Appended`].
+    pub offset: Option<u64>,
+    /// What the acknowledgement guarantees (for a scheduled message: its schedule entry).
     pub durability: Durability,
+    /// Appended, scheduled or deduplicated.
+    pub status: SendStatus,
 }
 
 /// A published batch as the broker acknowledged it (the low-level [`crate::Client::publish_batch`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishAck {
     /// The partition.
     pub partition: u32,
@@ -78,6 +149,10 @@ pub struct PublishAck {
     pub duplicate: bool,
     /// Broker append time in ms since the epoch.
     pub append_time_ms: i64,
+    /// Messages of the batch held in the delay schedule (not counted in `count`).
+    pub scheduled: u32,
+    /// Indexes within the batch of messages dropped as `msg-id` duplicates.
+    pub deduplicated: Vec<u32>,
 }
 
 /// A consumed message.
@@ -99,6 +174,12 @@ pub struct ReceivedMessage {
     pub timestamp_ms: i64,
     /// Broker append time in ms since the epoch.
     pub append_time_ms: i64,
+    /// The message's delivery time when it was delayed (ms since the epoch).
+    pub deliver_at_ms: Option<i64>,
+    /// Its time to live, if it has one.
+    pub ttl: Option<Duration>,
+    /// Its priority, 0–9.
+    pub priority: u8,
 }
 
 /// Where a new subscription (or a seek) starts.
@@ -144,6 +225,8 @@ pub struct TopicConfig {
     pub storage: Storage,
     /// Ack durability (`Unspecified`: the broker's default, fsync).
     pub durability: Durability,
+    /// Messages whose `msg-id` header was seen within this window are dropped (0: off).
+    pub dedup_window_ms: Option<u64>,
 }
 
 /// One partition of a topic.
@@ -198,10 +281,59 @@ pub struct MemberInfo {
 
 /// Subscription modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum SubscriptionMode {
     /// Ordered per partition; partitions shared among members; offsets committed.
     #[default]
     Stream,
+    /// Messages go one by one to any live consumer and are acked individually; unacked ones are
+    /// redelivered after the ack deadline and dead-lettered after `max_deliveries` attempts.
+    Queue,
+}
+
+/// Settings of a queue-mode subscription; `None` takes the broker default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Visibility timeout: an unacked delivery is redelivered after this long (broker default
+    /// 30 s).
+    pub ack_deadline: Option<Duration>,
+    /// Deliveries before a message moves to the dead-letter topic (broker default 5; 0 is
+    /// refused with `INVALID_ARGUMENT`).
+    pub max_deliveries: Option<u32>,
+    /// The dead-letter topic (broker default `<topic>.dlq`, created when first needed).
+    pub dead_letter_topic: Option<String>,
+}
+
+/// Counters of a queue-mode subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Deliveries not yet acked.
+    pub in_flight: u64,
+    /// Redeliveries so far (deadline passed or nacked).
+    pub redeliveries: u64,
+    /// Messages moved to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Messages that expired (TTL) before delivery.
+    pub expired: u64,
+}
+
+/// A dead letter: a message that exhausted its deliveries, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its offset in the dead-letter topic.
+    pub offset: u64,
+    /// The topic it came from.
+    pub original_topic: String,
+    /// Its partition there.
+    pub original_partition: u32,
+    /// Its offset there.
+    pub original_offset: u64,
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// Deliveries it had.
+    pub attempts: u32,
+    /// The message (with the `rapidmq-dlq-*` headers the broker added).
+    pub message: ReceivedMessage,
 }
 
 /// A subscription as the broker describes it, with its lag.
@@ -221,6 +353,10 @@ pub struct SubscriptionInfo {
     pub total_lag: u64,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
+    /// Queue mode: the effective settings.
+    pub queue: Option<QueueSettings>,
+    /// Queue mode: the counters.
+    pub queue_stats: Option<QueueStats>,
 }
 
 /// Broker status.

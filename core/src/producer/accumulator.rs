@@ -3,8 +3,8 @@
 //! Each partition has a queue of batches. A message joins the last batch of its partition when it
 //! fits (count and encoded bytes), or starts a new one. A partition's front batch is *ready* when
 //! it is full, when a later batch exists, when its linger has passed, or when a flush is pending.
-//! A partition sends one batch at a time (see the producer docs for why), so a batch keeps
-//! filling while the previous one is in flight.
+//! A partition sends up to `max_in_flight_per_partition` batches at a time (see the producer
+//! docs); while its window is full, its next batch keeps filling.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub(crate) struct Pending {
     pub(crate) message: Message,
     pub(crate) timestamp_ms: i64,
     pub(crate) size: usize,
+    /// Whether the broker will schedule it rather than append it (see `placement.rs`).
+    pub(crate) delayed: bool,
     pub(crate) reply: Option<oneshot::Sender<Result<Delivery>>>,
     pub(crate) _permit: Option<OwnedSemaphorePermit>,
 }
@@ -34,6 +36,7 @@ impl Pending {
     ) -> Pending {
         let size = encoded_size(&message);
         Pending {
+            delayed: message.is_delayed(),
             message,
             timestamp_ms,
             size,
@@ -72,7 +75,8 @@ pub(crate) struct Limits {
 #[derive(Default)]
 pub(crate) struct PartitionQueue {
     pub(crate) batches: VecDeque<Batch>,
-    pub(crate) in_flight: bool,
+    /// The partition cannot send now (its in-flight window is full, or it is recovering).
+    pub(crate) blocked: bool,
 }
 
 pub(crate) struct Accumulator {
@@ -168,11 +172,11 @@ impl Accumulator {
         batch
     }
 
-    /// The earliest linger deadline of a partition that could send (nothing in flight).
+    /// The earliest linger deadline of a partition that could send (not blocked).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.partitions
             .iter()
-            .filter(|q| !q.in_flight)
+            .filter(|q| !q.blocked)
             .filter_map(|q| q.batches.front())
             .map(|b| b.created + self.limits.linger)
             .min()

@@ -4,34 +4,46 @@
 //! - [`accumulator`](self) (`accumulator.rs`): the pure batching logic: which partition, which
 //!   batch, when a batch is ready.
 //! - `owner.rs`: one owner task per producer. It holds the accumulator, the per-partition
-//!   idempotence state and the in-flight bookkeeping, receives `send`/`flush`/`close` commands over
-//!   a channel and completions from request tasks, and never shares state behind a lock.
+//!   idempotence state and the in-flight windows, receives `send`/`flush`/`close` commands over
+//!   a channel and answers from the publish stream, and never shares state behind a lock.
 //! - `stats.rs`: counters ([`ProducerStats`]).
 //!
-//! **Wire choice: unary `Publish`, one request task per batch.** HTTP/2 already multiplexes
-//! concurrent unary calls over the one connection, so batches for different partitions are
-//! pipelined without a stream. Each request gets its own status (with the stable error code in
-//! metadata), its own deadline and its own retry loop, and a broken call fails only its own batch.
-//! `PublishStream` would save a little header overhead per batch but couples every in-flight batch
-//! to one stream's fate and needs correlation bookkeeping; it can replace the request task later
-//! without changing anything above it.
+//! - `flight.rs`: the in-flight window of one partition.
+//! - `stream.rs`: the `PublishStream` task of the current connection.
+//! - `placement.rs`: per-message receipts from an answer (appended, scheduled, deduplicated).
 //!
-//! **Ordering under retries.** A partition has at most one batch in flight, so a retry can never
-//! overtake a later batch, and a later batch never reaches the broker before an earlier one.
-//! Batches keep filling while their predecessor is in flight, so throughput comes from batch size
-//! (up to [`crate::defaults::MAX_BATCH_MESSAGES`]) rather than from pipelining one partition.
-//! `max_in_flight_requests` bounds the requests across partitions.
+//! **Wire choice: one ordered `PublishStream` per connection.** The broker queues the requests of
+//! a stream on their partitions in arrival order and answers each by its correlation id, so a
+//! partition can have up to `max_in_flight_per_partition` batches in flight (default
+//! [`crate::defaults::MAX_IN_FLIGHT_PER_PARTITION`]) and still have them appended in order. One
+//! fsync round trip then carries several batches of a partition instead of one.
+//! `max_in_flight_requests` bounds the batches in flight across partitions. A request with no
+//! answer within the request timeout fails the stream (retriably); a broken stream fails what
+//! was outstanding on it, and the next send opens a new one on the (re)connected channel.
 //!
-//! **Idempotence.** Each partition has a random non-zero producer id and a sequence that starts
-//! at 0; a batch carries the sequence of its first message and the sequence advances by the
-//! message count on success. A retry resends the same bytes with the same sequence, so the broker
-//! answers a duplicate with the original offsets. A batch that fails for good with a retriable
-//! error (the broker may or may not have stored it) or with `OUT_OF_ORDER_SEQUENCE` gives its
-//! partition a fresh producer id, so later batches can never be mistaken for it.
+//! **Ordering and idempotence under retries.** Each partition has a random non-zero producer id
+//! and a sequence that starts at 0; a batch takes the next sequences when it is first sent. Its
+//! window completes batches strictly in order. When a batch fails, the partition sends nothing
+//! new until every batch of it on the wire has answered; then (see `Owner::recover`):
+//! - a retriable failure resends that batch and every later unanswered one, in order, with the
+//!   same sequences, after an exponential backoff with full jitter within the retry budget; the
+//!   broker answers batches it already stored as duplicates with their original offsets;
+//! - a refusal (e.g. `MESSAGE_TOO_LARGE`) fails only that batch: later batches, refused by the
+//!   broker as out of sequence, are resent at once with sequences shifted down;
+//! - a batch that fails for good while the broker may hold it (budget spent,
+//!   `OUT_OF_ORDER_SEQUENCE`, an undecodable answer) gives the partition a fresh producer id, so
+//!   later batches can never be mistaken for it.
+//!
+//! **Receipts.** The broker may append fewer messages than a batch held: delayed messages go to
+//! its schedule and repeated `msg-id`s are dropped on topics with a dedup window. Each receipt
+//! says which ([`crate::SendStatus`]); only appended messages have an offset.
 
 mod accumulator;
+mod flight;
 mod owner;
+mod placement;
 mod stats;
+mod stream;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -155,7 +167,9 @@ impl Producer {
 
     /// Queues `message` for its partition's next batch. Waits only while the producer already
     /// buffers `max_buffered_messages`. The receipt resolves once the batch is acknowledged (with
-    /// `(partition, offset)`) or has failed for good (with the error's code).
+    /// the partition and either the offset, or [`crate::SendStatus::Scheduled`] /
+    /// [`crate::SendStatus::Deduplicated`]) or has failed for good (with the error's code, e.g.
+    /// `INVALID_PRIORITY` or `DELIVER_AT_OUT_OF_RANGE` for the whole batch).
     ///
     /// Errors here: [`Error::Closed`] after [`Producer::close`].
     pub async fn send(&self, message: Message) -> Result<SendReceipt> {
@@ -198,7 +212,7 @@ impl Producer {
         let pending = Pending::new(message, timestamp_ms, Some(tx), Some(permit));
         self.inner
             .commands
-            .send(Command::Send(pending))
+            .send(Command::Send(Box::new(pending)))
             .map_err(|_| Error::closed("the producer is closed"))?;
         Counters::add(&self.inner.counters.messages_sent, 1);
         Ok(SendReceipt { rx })

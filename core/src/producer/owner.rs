@@ -1,5 +1,8 @@
-//! The producer's owner task: the only place that touches batches and sequences.
+//! The producer's owner task: the only place that touches batches, sequences and the in-flight
+//! windows. It receives `send`/`flush`/`close` commands from the surface and answers from the
+//! publish stream, and never shares state behind a lock.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,28 +13,23 @@ use tokio::time::Instant;
 
 use super::Faults;
 use super::accumulator::{Accumulator, Batch, Limits, Pending};
+use super::flight::{Flight, Window};
+use super::placement;
 use super::stats::Counters;
+use super::stream::{Event, StreamHandle};
 use crate::client::Client;
-use crate::config::{ProducerConfig, RetryPolicy};
+use crate::config::ProducerConfig;
 use crate::convert;
 use crate::error::{Error, Result};
-use crate::retry;
-use crate::types::Delivery;
+use crate::retry::Backoff;
 
 pub(crate) enum Command {
-    Send(Pending),
+    Send(Box<Pending>),
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
-/// A request task's report: the batch's partition, its messages and the outcome.
-struct Completion {
-    partition: u32,
-    messages: Vec<Pending>,
-    result: Result<v1::PublishResponse>,
-}
-
-/// Idempotence state of one partition.
+/// Idempotence state of one partition: the id and the next sequence to hand out.
 struct Sequence {
     producer_id: u64,
     next: u64,
@@ -61,11 +59,23 @@ struct FlushWaiter {
     reply: oneshot::Sender<()>,
 }
 
+/// A request on the wire: its stream, its partition and batch (by id: a batch's slot in the
+/// window moves as earlier batches complete), and when it was sent.
+struct Outstanding {
+    stream: u64,
+    partition: u32,
+    batch: u64,
+    sent: Instant,
+}
+
 pub(crate) struct Owner {
     client: Client,
     config: ProducerConfig,
     accumulator: Accumulator,
     sequences: Vec<Sequence>,
+    windows: Vec<Window>,
+    /// Batch ids of each window's flights, parallel to `windows[p].flights`.
+    batch_ids: Vec<std::collections::VecDeque<u64>>,
     /// Per partition: messages appended so far, and messages completed so far.
     appended: Vec<u64>,
     completed: Vec<u64>,
@@ -73,8 +83,13 @@ pub(crate) struct Owner {
     flush_waiters: Vec<FlushWaiter>,
     counters: Arc<Counters>,
     faults: Arc<Faults>,
-    done_tx: mpsc::UnboundedSender<Completion>,
-    done_rx: mpsc::UnboundedReceiver<Completion>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    stream: Option<StreamHandle>,
+    next_stream: u64,
+    outstanding: HashMap<u64, Outstanding>,
+    next_correlation: u64,
+    next_batch: u64,
     /// Round-robin start for dispatch, so no partition starves under `max_in_flight_requests`.
     next_partition: usize,
 }
@@ -92,21 +107,28 @@ impl Owner {
             max_messages: config.max_batch_messages,
             max_bytes: config.max_batch_bytes,
         };
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let n = partitions as usize;
         Owner {
             accumulator: Accumulator::new(partitions, limits),
             sequences: (0..n)
                 .map(|_| Sequence::fresh(config.idempotence))
                 .collect(),
+            windows: (0..n).map(|_| Window::default()).collect(),
+            batch_ids: (0..n).map(|_| Default::default()).collect(),
             appended: vec![0; n],
             completed: vec![0; n],
             in_flight: 0,
             flush_waiters: Vec::new(),
             counters,
             faults,
-            done_tx,
-            done_rx,
+            events_tx,
+            events_rx,
+            stream: None,
+            next_stream: 0,
+            outstanding: HashMap::new(),
+            next_correlation: 0,
+            next_batch: 0,
             next_partition: 0,
             client,
             config,
@@ -122,30 +144,24 @@ impl Owner {
             if draining && self.in_flight == 0 && self.accumulator.next_deadline().is_none() {
                 break;
             }
-            // At the in-flight limit only a completion can let a batch go, so no timer then.
-            let deadline = if self.in_flight < self.config.max_in_flight_requests {
-                self.accumulator.next_deadline()
-            } else {
-                None
-            };
+            let deadline = self.next_wakeup();
             tokio::select! {
                 command = commands.recv(), if commands_open && closing.is_none() => match command {
-                    Some(Command::Send(pending)) => self.append(pending),
+                    Some(Command::Send(pending)) => self.append(*pending),
                     Some(Command::Flush(reply)) => self.add_flush_waiter(reply),
                     Some(Command::Close(reply)) => closing = Some(reply),
                     None => commands_open = false,
                 },
-                Some(done) = self.done_rx.recv() => self.complete(done),
-                _ = sleep_until(deadline), if deadline.is_some() => {}
+                Some(event) = self.events_rx.recv() => self.on_event(event),
+                _ = sleep_until(deadline), if deadline.is_some() => self.expire_requests(),
             }
         }
+        self.stream = None;
         commands.close();
         // Anything that raced with close (sent after it) fails rather than hangs.
         while let Ok(command) = commands.try_recv() {
             match command {
-                Command::Send(pending) => {
-                    fail(pending, &Error::closed("the producer is closed"));
-                }
+                Command::Send(pending) => fail(*pending, &Error::closed("the producer is closed")),
                 Command::Flush(reply) | Command::Close(reply) => {
                     let _ = reply.send(());
                 }
@@ -158,6 +174,23 @@ impl Owner {
             let _ = reply.send(());
         }
         tracing::debug!(topic = %self.config.topic, "producer stopped");
+    }
+
+    /// The earliest of: a linger deadline (when a request slot is free), a scheduled resend, and
+    /// the request timeout of the oldest outstanding request.
+    fn next_wakeup(&self) -> Option<Instant> {
+        let linger = if self.in_flight < self.config.max_in_flight_requests {
+            self.accumulator.next_deadline()
+        } else {
+            None
+        };
+        let resend = self.windows.iter().filter_map(|w| w.resend_at).min();
+        let timeout = self
+            .outstanding
+            .values()
+            .map(|o| o.sent + self.client.config().request_timeout)
+            .min();
+        [linger, resend, timeout].into_iter().flatten().min()
     }
 
     fn append(&mut self, pending: Pending) {
@@ -191,29 +224,39 @@ impl Owner {
         });
     }
 
-    /// Sends every ready batch the in-flight limits allow.
+    fn refresh_blocked(&mut self, partition: usize) {
+        let window = &self.windows[partition];
+        self.accumulator.partitions[partition].blocked =
+            window.recovering || window.flights.len() >= self.config.max_in_flight_per_partition;
+    }
+
+    /// Resends what is due and sends every ready batch the in-flight limits allow.
     fn dispatch(&mut self, draining: bool) {
+        let now = Instant::now();
+        for p in 0..self.windows.len() {
+            if self.windows[p].resend_at.is_some_and(|at| at <= now) {
+                self.resend(p as u32);
+            }
+        }
         let flushing = draining || !self.flush_waiters.is_empty();
         let n = self.accumulator.partitions.len();
-        let now = Instant::now();
         for i in 0..n {
-            if self.in_flight >= self.config.max_in_flight_requests {
-                break;
-            }
             let partition = ((self.next_partition + i) % n) as u32;
-            if self.accumulator.partitions[partition as usize].in_flight
-                || !self.accumulator.is_ready(partition, now, flushing)
+            let index = partition as usize;
+            while self.in_flight < self.config.max_in_flight_requests
+                && !self.accumulator.partitions[index].blocked
+                && self.accumulator.is_ready(partition, now, flushing)
             {
-                continue;
-            }
-            if let Some(batch) = self.accumulator.take(partition) {
-                self.send_batch(partition, batch);
+                let Some(batch) = self.accumulator.take(partition) else {
+                    break;
+                };
+                self.start_batch(partition, batch);
             }
         }
         self.next_partition = (self.next_partition + 1) % n.max(1);
     }
 
-    fn send_batch(&mut self, partition: u32, batch: Batch) {
+    fn start_batch(&mut self, partition: u32, batch: Batch) {
         let Batch { mut messages, .. } = batch;
         let count = messages.len() as u64;
         // The payloads move into the encoded batch; the pending entries keep only their replies.
@@ -222,94 +265,282 @@ impl Owner {
             .map(|p| (std::mem::take(&mut p.message), p.timestamp_ms))
             .collect();
         let bytes: Bytes = convert::encode_batch(encoded);
-        let sequence = &self.sequences[partition as usize];
+        let index = partition as usize;
+        let sequence = &mut self.sequences[index];
+        let base_sequence = if sequence.producer_id == 0 {
+            0
+        } else {
+            sequence.next
+        };
+        sequence.next += count;
         let request = v1::PublishRequest {
             topic: self.config.topic.clone(),
             partition,
             producer_id: sequence.producer_id,
-            base_sequence: if sequence.producer_id == 0 {
-                0
-            } else {
-                sequence.next
-            },
+            base_sequence,
             batch: bytes,
         };
-        self.accumulator.partitions[partition as usize].in_flight = true;
+        let batch_id = self.next_batch;
+        self.next_batch += 1;
+        self.windows[index].flights.push_back(Flight {
+            request,
+            messages,
+            answer: None,
+            outstanding: false,
+            backoff: None,
+        });
+        self.batch_ids[index].push_back(batch_id);
         self.in_flight += 1;
         Counters::add(&self.counters.batches, 1);
-        tracing::trace!(partition, count, "sending batch");
-        let client = self.client.clone();
-        let policy = self.config.retry;
-        let counters = self.counters.clone();
-        let faults = self.faults.clone();
-        let done = self.done_tx.clone();
-        self.client.runtime().spawn(async move {
-            let result = publish_with_retries(&client, request, policy, &counters, &faults).await;
-            let _ = done.send(Completion {
-                partition,
-                messages,
-                result,
-            });
-        });
+        tracing::trace!(partition, count, base_sequence, "sending batch");
+        self.send(partition, self.windows[index].flights.len() - 1);
+        self.refresh_blocked(index);
     }
 
-    fn complete(&mut self, done: Completion) {
-        let Completion {
-            partition,
-            messages,
-            result,
-        } = done;
+    /// Writes flight `slot` of `partition` to the publish stream (opening one if needed).
+    fn send(&mut self, partition: u32, slot: usize) {
         let index = partition as usize;
-        self.in_flight -= 1;
-        self.accumulator.partitions[index].in_flight = false;
-        let count = messages.len() as u64;
-        self.completed[index] += count;
-        let result = result.and_then(|r| {
-            if u64::from(r.count) == count && r.partition == partition {
-                Ok(r)
-            } else {
-                Err(Error::protocol(format!(
-                    "broker acknowledged {} messages on partition {} for a batch of {count} on {partition}",
-                    r.count, r.partition
-                )))
+        if self.stream.is_none() {
+            self.next_stream += 1;
+            self.stream = Some(StreamHandle::open(
+                &self.client,
+                self.next_stream,
+                self.events_tx.clone(),
+            ));
+        }
+        let Some(stream) = &self.stream else { return };
+        let correlation_id = self.next_correlation;
+        self.next_correlation += 1;
+        let flight = &mut self.windows[index].flights[slot];
+        flight.outstanding = true;
+        let request = v1::PublishStreamRequest {
+            correlation_id,
+            request: Some(flight.request.clone()),
+        };
+        self.outstanding.insert(
+            correlation_id,
+            Outstanding {
+                stream: stream.id,
+                partition,
+                batch: self.batch_ids[index][slot],
+                sent: Instant::now(),
+            },
+        );
+        Counters::add(&self.counters.requests, 1);
+        // A closed channel means the stream task ended; its `Lost` event fails this request.
+        let _ = stream.requests.send(request);
+    }
+
+    /// Resends, in order, every batch of `partition` that has no answer yet.
+    fn resend(&mut self, partition: u32) {
+        let index = partition as usize;
+        self.windows[index].resend_at = None;
+        self.windows[index].recovering = false;
+        for slot in 0..self.windows[index].flights.len() {
+            let flight = &self.windows[index].flights[slot];
+            if flight.answer.is_none() && !flight.outstanding {
+                self.send(partition, slot);
             }
-        });
-        match result {
-            Ok(response) => {
-                let sequence = &mut self.sequences[index];
-                sequence.next += count;
-                if response.duplicate {
-                    Counters::add(&self.counters.duplicates, 1);
+        }
+        self.refresh_blocked(index);
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Answer {
+                correlation_id,
+                mut result,
+                ..
+            } => {
+                let Some(request) = self.outstanding.remove(&correlation_id) else {
+                    return; // answer to a request already given up on (timed out)
+                };
+                if result.is_ok() && self.lose_ack() {
+                    result = Err(Error::unavailable("ack lost (fault injection)"));
                 }
-                Counters::add(&self.counters.messages_acked, count);
-                let durability = convert::durability(response.durability);
-                for (i, mut pending) in messages.into_iter().enumerate() {
-                    if let Some(reply) = pending.reply.take() {
-                        let _ = reply.send(Ok(Delivery {
-                            partition,
-                            offset: response.base_offset + i as u64,
-                            durability,
-                        }));
-                    }
-                }
+                self.answer(request.partition, request.batch, result);
             }
-            Err(err) => {
-                tracing::warn!(cause = %err, partition, count, topic = %self.config.topic, "batch failed");
-                if self.config.idempotence
-                    && (err.is_retriable()
-                        || err.code() == ErrorCode::OutOfOrderSequence
-                        || matches!(err, Error::Protocol { .. }))
-                {
-                    // The broker may hold this batch: never reuse its sequence numbers.
-                    self.sequences[index] = Sequence::fresh(true);
+            Event::Lost { stream, error } => {
+                if self.stream.as_ref().is_some_and(|s| s.id == stream) {
+                    self.stream = None;
                 }
-                Counters::add(&self.counters.messages_failed, count);
-                for pending in messages {
-                    fail(pending, &err);
-                }
+                self.fail_stream(stream, &error);
             }
         }
         self.resolve_flush_waiters();
+    }
+
+    /// Fails every request outstanding on `stream` with `error`.
+    fn fail_stream(&mut self, stream: u64, error: &Error) {
+        let lost: Vec<u64> = self
+            .outstanding
+            .iter()
+            .filter(|(_, o)| o.stream == stream)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in lost {
+            if let Some(request) = self.outstanding.remove(&id) {
+                self.answer(request.partition, request.batch, Err(error.clone()));
+            }
+        }
+    }
+
+    /// A request outstanding longer than the request timeout means the stream is stuck: drop it
+    /// and fail what was on it (retriable), so it is resent on a new stream.
+    fn expire_requests(&mut self) {
+        let timeout = self.client.config().request_timeout;
+        let now = Instant::now();
+        if !self.outstanding.values().any(|o| o.sent + timeout <= now) {
+            return;
+        }
+        if let Some(stream) = self.stream.take() {
+            self.fail_stream(
+                stream.id,
+                &Error::Timeout {
+                    message: format!("no publish answer within {timeout:?}"),
+                },
+            );
+        }
+        self.resolve_flush_waiters();
+    }
+
+    fn lose_ack(&self) -> bool {
+        self.faults
+            .lose_acks
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    fn answer(&mut self, partition: u32, batch: u64, result: Result<v1::PublishResponse>) {
+        let index = partition as usize;
+        let Some(slot) = self.batch_ids[index].iter().position(|&b| b == batch) else {
+            return;
+        };
+        let flight = &mut self.windows[index].flights[slot];
+        flight.outstanding = false;
+        flight.answer = Some(result);
+        self.settle(partition);
+    }
+
+    /// Completes answered batches from the front of the window, in order, and handles the first
+    /// failure once nothing of the partition is on the wire any more.
+    fn settle(&mut self, partition: u32) {
+        let index = partition as usize;
+        while let Some(front) = self.windows[index].flights.front_mut() {
+            match &front.answer {
+                None => break,
+                Some(Ok(response)) => {
+                    let delayed: Vec<bool> = front.messages.iter().map(|p| p.delayed).collect();
+                    let durability = convert::durability(response.durability);
+                    let placed = if response.partition == partition {
+                        placement::place(&delayed, response, durability)
+                    } else {
+                        Err(Error::protocol(format!(
+                            "broker acknowledged partition {} for a batch of partition {partition}",
+                            response.partition
+                        )))
+                    };
+                    match placed {
+                        Ok(placed) => {
+                            if response.duplicate {
+                                Counters::add(&self.counters.duplicates, 1);
+                            }
+                            let flight = self.pop(index);
+                            Counters::add(&self.counters.messages_acked, flight.len());
+                            for (mut pending, delivery) in flight.messages.into_iter().zip(placed) {
+                                if let Some(reply) = pending.reply.take() {
+                                    let _ = reply.send(Ok(delivery));
+                                }
+                            }
+                        }
+                        Err(err) => front.answer = Some(Err(err)),
+                    }
+                }
+                Some(Err(_)) => {
+                    self.windows[index].recovering = true;
+                    if self.windows[index].quiet() {
+                        self.recover(partition);
+                    }
+                    break;
+                }
+            }
+        }
+        self.refresh_blocked(index);
+    }
+
+    fn pop(&mut self, index: usize) -> Flight {
+        self.batch_ids[index].pop_front();
+        let flight = self.windows[index]
+            .flights
+            .pop_front()
+            .expect("settle pops only an existing front");
+        self.in_flight -= 1;
+        self.completed[index] += flight.len();
+        flight
+    }
+
+    /// The front batch of `partition` failed and nothing of the partition is on the wire.
+    ///
+    /// - Retriable, within its budget: it and every later batch without an answer are resent in
+    ///   order after a backoff, with the same sequences (the broker answers batches it already
+    ///   stored as duplicates with their original offsets).
+    /// - Otherwise it fails. Later unanswered batches are resent at once with new sequences:
+    ///   from the failed batch's first sequence when the broker refused it outright (it consumed
+    ///   no sequence numbers), or under a fresh producer id when the broker may hold it (budget
+    ///   spent, `OUT_OF_ORDER_SEQUENCE`, an undecodable answer).
+    fn recover(&mut self, partition: u32) {
+        let index = partition as usize;
+        let policy = self.config.retry;
+        let window = &mut self.windows[index];
+        let Some(front) = window.flights.front_mut() else {
+            return;
+        };
+        let Some(Err(err)) = &front.answer else {
+            return;
+        };
+        let err = err.clone();
+        if err.is_retriable() {
+            let delay = front
+                .backoff
+                .get_or_insert_with(|| Backoff::new(policy))
+                .next_delay();
+            if let Some(delay) = delay {
+                tracing::debug!(cause = %err, partition, ?delay, "resending from the failed batch");
+                let mut resent = 0;
+                for flight in &mut window.flights {
+                    if matches!(flight.answer, Some(Err(_))) {
+                        flight.answer = None;
+                        resent += 1;
+                    }
+                }
+                Counters::add(&self.counters.retries, resent);
+                window.resend_at = Some(Instant::now() + delay);
+                return;
+            }
+        }
+        tracing::warn!(cause = %err, partition, topic = %self.config.topic, "batch failed");
+        let base_sequence = front.request.base_sequence;
+        let flight = self.pop(index);
+        Counters::add(&self.counters.messages_failed, flight.len());
+        for pending in flight.messages {
+            fail(pending, &err);
+        }
+        let may_be_stored = err.is_retriable()
+            || err.code() == ErrorCode::OutOfOrderSequence
+            || matches!(err, Error::Protocol { .. });
+        let sequence = &mut self.sequences[index];
+        if self.config.idempotence && may_be_stored {
+            *sequence = Sequence::fresh(true);
+        } else if self.config.idempotence {
+            sequence.next = base_sequence;
+        }
+        let window = &mut self.windows[index];
+        sequence.next = window.resequence(sequence.producer_id, sequence.next);
+        window.recovering = false;
+        if window.flights.iter().any(|f| f.answer.is_none()) {
+            window.resend_at = Some(Instant::now());
+        }
+        self.settle(partition);
     }
 }
 
@@ -324,35 +555,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// Publishes one batch, retrying retriable failures under `policy`. Every attempt resends the same
-/// request (same producer id and sequence), so the broker deduplicates a batch whose ack was lost.
-async fn publish_with_retries(
-    client: &Client,
-    request: v1::PublishRequest,
-    policy: RetryPolicy,
-    counters: &Counters,
-    faults: &Faults,
-) -> Result<v1::PublishResponse> {
-    retry::with_retries(
-        policy,
-        |_| Counters::add(&counters.retries, 1),
-        || {
-            let request = request.clone();
-            async move {
-                Counters::add(&counters.requests, 1);
-                let response = client.publish_once(request).await?;
-                let lose = faults
-                    .lose_acks
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                if lose {
-                    return Err(Error::unavailable("ack lost (fault injection)"));
-                }
-                Ok(response)
-            }
-        },
-    )
-    .await
 }

@@ -1,0 +1,108 @@
+//! The producer's `PublishStream`: one ordered bidi stream per connection. The owner task writes
+//! requests (tagged with a correlation id) into it; this task reads the answers and reports them,
+//! and reports once when the stream ends, so the owner can fail what was outstanding on it.
+
+use rapidmq_proto::v1::{self, publish_stream_response};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// What a stream task reports to the owner.
+pub(crate) enum Event {
+    /// The answer to request `correlation_id`.
+    Answer {
+        correlation_id: u64,
+        result: Result<v1::PublishResponse>,
+    },
+    /// Stream `stream` ended; every request still outstanding on it failed with `error`.
+    Lost { stream: u64, error: Error },
+}
+
+/// The owner's end of one stream.
+pub(crate) struct StreamHandle {
+    pub(crate) id: u64,
+    pub(crate) requests: mpsc::UnboundedSender<v1::PublishStreamRequest>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StreamHandle {
+    /// Opens stream `id` in the background; requests may be written at once and go out when it
+    /// is open.
+    pub(crate) fn open(client: &Client, id: u64, events: mpsc::UnboundedSender<Event>) -> Self {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let task = client.runtime().spawn(run(client.clone(), id, rx, events));
+        StreamHandle { id, requests, task }
+    }
+}
+
+impl Drop for StreamHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(
+    client: Client,
+    id: u64,
+    rx: mpsc::UnboundedReceiver<v1::PublishStreamRequest>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let error = serve(&client, rx, &events).await;
+    tracing::debug!(stream = id, cause = %error, "publish stream ended");
+    let _ = events.send(Event::Lost { stream: id, error });
+}
+
+async fn serve(
+    client: &Client,
+    rx: mpsc::UnboundedReceiver<v1::PublishStreamRequest>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Error {
+    let (generation, mut messaging) = match client.messaging().await {
+        Ok(connected) => connected,
+        Err(err) => return err,
+    };
+    let opened = tokio::time::timeout(
+        client.config().request_timeout,
+        messaging.publish_stream(UnboundedReceiverStream::new(rx)),
+    )
+    .await;
+    let mut responses = match opened {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => {
+            let err = Error::from(status);
+            client.on_failure(generation, &err);
+            return err;
+        }
+        Err(_) => {
+            return Error::Timeout {
+                message: "opening the publish stream".into(),
+            };
+        }
+    };
+    loop {
+        match responses.message().await {
+            Ok(Some(answer)) => {
+                let result = match answer.result {
+                    Some(publish_stream_response::Result::Ok(ok)) => Ok(ok),
+                    Some(publish_stream_response::Result::Error(err)) => Err(Error::from(err)),
+                    None => Err(Error::protocol("publish stream answer without a result")),
+                };
+                let event = Event::Answer {
+                    correlation_id: answer.correlation_id,
+                    result,
+                };
+                if events.send(event).is_err() {
+                    return Error::closed("the producer stopped");
+                }
+            }
+            Ok(None) => return Error::unavailable("the broker ended the publish stream"),
+            Err(status) => {
+                let err = Error::from(status);
+                client.on_failure(generation, &err);
+                return err;
+            }
+        }
+    }
+}
