@@ -26,7 +26,7 @@
 //! let producer = client.producer("orders").build().await?;
 //! let receipt = producer.send(Message::new("hello").with_key("customer-7")).await?;
 //! let delivery = receipt.await?;
-//! println!("stored at {}:{}", delivery.partition, delivery.offset);
+//! println!("stored at {}:{:?}", delivery.partition, delivery.offset);
 //!
 //! let consumer = client
 //!     .consumer("orders")
@@ -46,10 +46,11 @@ use std::time::Duration;
 
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::{
-    Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, Delivery, Durability, Error,
-    ErrorCode, FetchResult, MemberInfo, Message, PartitionCursor, PartitionInfo, Producer,
-    ProducerStats, PublishAck, ReceivedMessage, Result, RetryPolicy, Runtime, SendReceipt,
-    StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TlsConfig, TopicConfig, TopicInfo,
+    Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, DeadLetter, Delivery, Durability,
+    Error, ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor,
+    PartitionInfo, Producer, ProducerStats, PublishAck, QueueSettings, QueueStats, ReceivedMessage,
+    Result, RetryPolicy, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
+    SubscriptionInfo, SubscriptionMode, TlsConfig, TopicConfig, TopicInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 
@@ -246,6 +247,15 @@ impl ProducerBuilder {
     /// Requests in flight across partitions ([`defaults::MAX_IN_FLIGHT_REQUESTS`]).
     pub fn max_in_flight_requests(mut self, n: usize) -> Self {
         self.config.max_in_flight_requests = n;
+        self
+    }
+
+    /// Batches of one partition in flight at once
+    /// ([`defaults::MAX_IN_FLIGHT_PER_PARTITION`], at most
+    /// [`defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT`]). Per-partition order and idempotence hold
+    /// for any value; 1 sends one batch per partition at a time.
+    pub fn max_in_flight_per_partition(mut self, n: usize) -> Self {
+        self.config.max_in_flight_per_partition = n;
         self
     }
 

@@ -19,7 +19,10 @@ async fn ten_thousand_sends_with_5ms_linger_make_far_fewer_requests_than_message
         .await
         .unwrap();
     let deliveries = publish_values(&producer, 10_000).await;
-    let offsets: Vec<u64> = deliveries.iter().map(|d| d.offset).collect();
+    let offsets: Vec<u64> = deliveries
+        .iter()
+        .map(|d| d.offset.expect("appended"))
+        .collect();
     assert_eq!(offsets, (0..10_000).collect::<Vec<_>>());
     let stats = producer.stats();
     assert_eq!(stats.messages_acked, 10_000);
@@ -99,7 +102,7 @@ async fn message_too_large_fails_at_once_with_its_code_and_no_retries() {
     // The rejected batch did not consume sequence numbers: the next message goes through.
     let receipt = producer.send(Message::new("small")).await.unwrap();
     let delivery = guarded("receipt", receipt).await.unwrap();
-    assert_eq!(delivery.offset, 0);
+    assert_eq!(delivery.offset, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +139,10 @@ async fn a_lost_ack_is_retried_and_the_broker_returns_the_original_offsets() {
         .lose_acks
         .store(1, std::sync::atomic::Ordering::SeqCst);
     let deliveries = publish_values(&producer, 10).await;
-    let offsets: Vec<u64> = deliveries.iter().map(|d| d.offset).collect();
+    let offsets: Vec<u64> = deliveries
+        .iter()
+        .map(|d| d.offset.expect("appended"))
+        .collect();
     assert_eq!(offsets, (0..10).collect::<Vec<_>>());
     let stats = producer.stats();
     assert_eq!((stats.requests, stats.retries, stats.duplicates), (2, 1, 1));
