@@ -1,0 +1,86 @@
+"""RapidMQ client for Python.
+
+A thin layer over the shared Rust client core (the same engine as the Rust, Go and Java SDKs):
+batching, retries, idempotence, flow control, commits and reconnects all run in Rust.
+
+- Sync API: :class:`Client`, :class:`Producer`, :class:`Consumer`, :class:`Admin` (this module).
+  Blocking calls release the GIL and are interruptible by Ctrl-C.
+- asyncio API: :mod:`rapidmq.aio`.
+- Configuration: :class:`ClientConfig`, :class:`ProducerConfig`, :class:`ConsumerConfig` show
+  the core's defaults.
+- Errors: :class:`RapidMQError` and one subclass per stable error code (:mod:`rapidmq.errors`).
+
+Objects created before ``fork()`` raise :class:`ForkError` in the child; create a new
+:class:`Client` there.
+"""
+
+from ._native import (
+    BrokerStatus,
+    ConsumerStats,
+    DeadLetter,
+    Delivery,
+    FetchResult,
+    MemberInfo,
+    PartitionCursor,
+    PartitionInfo,
+    ProducerStats,
+    PublishAck,
+    QueueSettings,
+    QueueStats,
+    ReceivedMessage,
+    SendReceipt,
+    SubscriptionInfo,
+    TopicInfo,
+    TopicSettings,
+    __version__,
+)
+from .client import Admin, Client, Consumer, Producer
+from .config import (
+    DEFAULTS,
+    ClientConfig,
+    ConsumerConfig,
+    ProducerConfig,
+    RetryPolicy,
+    StartPosition,
+    TlsConfig,
+)
+from .errors import *  # noqa: F401,F403
+from .errors import __all__ as _errors_all
+from .message import Message
+
+from . import aio  # noqa: E402  (after the sync names it re-uses)
+
+__all__ = [
+    "Admin",
+    "BrokerStatus",
+    "Client",
+    "ClientConfig",
+    "Consumer",
+    "ConsumerConfig",
+    "ConsumerStats",
+    "DEFAULTS",
+    "DeadLetter",
+    "Delivery",
+    "FetchResult",
+    "MemberInfo",
+    "Message",
+    "PartitionCursor",
+    "PartitionInfo",
+    "Producer",
+    "ProducerConfig",
+    "ProducerStats",
+    "PublishAck",
+    "QueueSettings",
+    "QueueStats",
+    "ReceivedMessage",
+    "RetryPolicy",
+    "SendReceipt",
+    "StartPosition",
+    "SubscriptionInfo",
+    "TlsConfig",
+    "TopicInfo",
+    "TopicSettings",
+    "aio",
+    "__version__",
+    *_errors_all,
+]

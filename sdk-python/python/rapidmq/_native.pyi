@@ -1,0 +1,213 @@
+"""Type stubs of the private native module (PyO3 over rapidmq-core). Use the public classes of
+``rapidmq`` and ``rapidmq.aio``; these are their building blocks."""
+
+from typing import Any, Awaitable, Dict, Generator, List, Optional, Sequence, Tuple
+
+__version__: str
+
+def connect(config: Dict[str, Any], asyncio: bool = False) -> Any: ...
+def defaults() -> Dict[str, Dict[str, Any]]: ...
+def error_codes() -> List[Tuple[int, str, bool, int, int]]: ...
+
+class Delivery:
+    """What happened to a sent message."""
+
+    partition: int
+    offset: Optional[int]
+    durability: str
+    status: str
+
+class SendReceipt:
+    """The eventual result of one send: ``result()`` blocks, ``await receipt`` in asyncio."""
+
+    def done(self) -> bool: ...
+    def result(self) -> Delivery: ...
+    def result_async(self) -> Awaitable[Delivery]: ...
+    def __await__(self) -> Generator[Any, None, Delivery]: ...
+
+class PublishAck:
+    partition: int
+    base_offset: int
+    count: int
+    durability: str
+    duplicate: bool
+    append_time_ms: int
+    scheduled: int
+    deduplicated: List[int]
+
+class ReceivedMessage:
+    """A consumed message."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: Optional[bytes]
+    value: bytes
+    headers: List[Tuple[str, bytes]]
+    timestamp_ms: int
+    append_time_ms: int
+    deliver_at_ms: Optional[int]
+    ttl: Optional[float]
+    priority: int
+
+class TopicSettings:
+    partitions: int
+    retention_ms: Optional[int]
+    retention_bytes: Optional[int]
+    retention_messages: Optional[int]
+    max_message_bytes: Optional[int]
+    storage: str
+    durability: str
+    dedup_window_ms: Optional[int]
+
+class PartitionInfo:
+    partition: int
+    log_start_offset: int
+    high_watermark: int
+    bytes: int
+
+class TopicInfo:
+    name: str
+    config: TopicSettings
+    partitions: List[PartitionInfo]
+    created_at_ms: int
+
+class PartitionCursor:
+    partition: int
+    committed_offset: int
+    high_watermark: int
+    lag: int
+
+class MemberInfo:
+    member_id: str
+    consumer_name: str
+    partitions: List[int]
+
+class QueueSettings:
+    ack_deadline: Optional[float]
+    max_deliveries: Optional[int]
+    dead_letter_topic: Optional[str]
+
+class QueueStats:
+    in_flight: int
+    redeliveries: int
+    dead_lettered: int
+    expired: int
+
+class SubscriptionInfo:
+    topic: str
+    name: str
+    mode: str
+    cursors: List[PartitionCursor]
+    members: List[MemberInfo]
+    total_lag: int
+    created_at_ms: int
+    queue: Optional[QueueSettings]
+    queue_stats: Optional[QueueStats]
+
+class DeadLetter:
+    offset: int
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    reason: str
+    attempts: int
+    message: ReceivedMessage
+
+class BrokerStatus:
+    version: str
+    uptime_ms: int
+    topics: int
+    subscriptions: int
+    node_id: str
+
+class ProducerStats:
+    messages_sent: int
+    messages_acked: int
+    messages_failed: int
+    batches: int
+    requests: int
+    retries: int
+    duplicates: int
+
+class ConsumerStats:
+    received: int
+    polled: int
+    buffered: int
+    max_buffered: int
+    commits: int
+    reconnects: int
+    dropped_on_revoke: int
+    generation: int
+
+class FetchResult:
+    messages: List[ReceivedMessage]
+    high_watermark: int
+    log_start_offset: int
+
+class Client:
+    def endpoints(self) -> List[str]: ...
+    def set_endpoints(self, endpoints: List[str]) -> None: ...
+    def admin(self) -> Admin: ...
+    def producer(self, topic: str, config: Dict[str, Any], asyncio: bool = False) -> Any: ...
+    def subscribe(
+        self, topic: str, subscription: str, config: Dict[str, Any], asyncio: bool = False
+    ) -> Any: ...
+    def publish_batch(
+        self,
+        topic: str,
+        partition: int,
+        producer_id: int,
+        base_sequence: int,
+        messages: List[Any],
+        asyncio: bool = False,
+    ) -> Any: ...
+    def fetch(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        max_messages: int,
+        max_wait: float,
+        asyncio: bool = False,
+    ) -> Any: ...
+
+class Producer:
+    topic: str
+    partitions: int
+    def send(self, value: Any, key: Any = None, headers: Any = None, timestamp_ms: Optional[int] = None, delay: Optional[float] = None, deliver_at_ms: Optional[int] = None, ttl: Optional[float] = None, priority: Optional[int] = None) -> SendReceipt: ...
+    def try_send(self, value: Any, key: Any = None, headers: Any = None, timestamp_ms: Optional[int] = None, delay: Optional[float] = None, deliver_at_ms: Optional[int] = None, ttl: Optional[float] = None, priority: Optional[int] = None) -> Optional[SendReceipt]: ...
+    def send_async(self, value: Any, key: Any = None, headers: Any = None, timestamp_ms: Optional[int] = None, delay: Optional[float] = None, deliver_at_ms: Optional[int] = None, ttl: Optional[float] = None, priority: Optional[int] = None) -> Awaitable[SendReceipt]: ...
+    def flush(self, asyncio: bool = False) -> Any: ...
+    def close(self, asyncio: bool = False) -> Any: ...
+    def stats(self) -> ProducerStats: ...
+    def _lose_acks(self, n: int) -> None: ...
+
+class Consumer:
+    topic: str
+    subscription: str
+    start: Tuple[str, int]
+    def poll(self, max: int, timeout: float, asyncio: bool = False) -> Any: ...
+    def ack(self, message: ReceivedMessage) -> None: ...
+    def ack_offset(self, partition: int, offset: int) -> None: ...
+    def nack(self, message: ReceivedMessage, delay: float) -> None: ...
+    def commit(self, asyncio: bool = False) -> Any: ...
+    def close(self, asyncio: bool = False) -> Any: ...
+    def assignment(self) -> List[int]: ...
+    def stats(self) -> ConsumerStats: ...
+
+class Admin:
+    def create_topic(self, name: str, partitions: int = 0, retention_ms: Optional[int] = None, retention_bytes: Optional[int] = None, retention_messages: Optional[int] = None, max_message_bytes: Optional[int] = None, storage: str = "default", durability: str = "unspecified", dedup_window_ms: Optional[int] = None, asyncio: bool = False) -> Any: ...
+    def list_topics(self, asyncio: bool = False) -> Any: ...
+    def describe_topic(self, name: str, asyncio: bool = False) -> Any: ...
+    def delete_topic(self, name: str, asyncio: bool = False) -> Any: ...
+    def create_subscription(self, topic: str, name: str, start: Tuple[str, int], asyncio: bool = False) -> Any: ...
+    def create_queue_subscription(self, topic: str, name: str, start: Tuple[str, int], ack_deadline: Optional[float] = None, max_deliveries: Optional[int] = None, dead_letter_topic: Optional[str] = None, asyncio: bool = False) -> Any: ...
+    def list_subscriptions(self, topic: Optional[str] = None, asyncio: bool = False) -> Any: ...
+    def describe_subscription(self, topic: str, name: str, asyncio: bool = False) -> Any: ...
+    def lag(self, topic: str, name: str, asyncio: bool = False) -> Any: ...
+    def seek_subscription(self, topic: str, name: str, position: Tuple[str, int], partition: Optional[int] = None, asyncio: bool = False) -> Any: ...
+    def delete_subscription(self, topic: str, name: str, asyncio: bool = False) -> Any: ...
+    def list_dead_letters(self, dead_letter_topic: str, max: int = 0, asyncio: bool = False) -> Any: ...
+    def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None, asyncio: bool = False) -> Any: ...
+    def status(self, asyncio: bool = False) -> Any: ...

@@ -1,0 +1,348 @@
+"""The asyncio API: the same classes as :mod:`rapidmq`, with coroutine methods.
+
+Core futures resolve on the running event loop (pyo3-async-runtimes over the core's runtime);
+nothing blocks the loop.
+
+>>> async with await rapidmq.aio.Client.connect("http://127.0.0.1:7420") as client:
+...     async with await client.producer("orders") as producer:
+...         receipt = await producer.send(b"hello")
+...         delivery = await receipt
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, List, Optional, Sequence, Type, Union
+
+from . import _native
+from .client import Endpoints, _client_config, _closed, _message_args, _raw_batch
+from .config import (
+    ClientConfig,
+    ConsumerConfig,
+    ProducerConfig,
+    StartPosition,
+    StartPositionLike,
+    _merge,
+    _to_native,
+)
+from .message import Headers, Message, Payload
+from ._native import (
+    BrokerStatus,
+    ConsumerStats,
+    DeadLetter,
+    FetchResult,
+    ProducerStats,
+    PublishAck,
+    ReceivedMessage,
+    SendReceipt,
+    SubscriptionInfo,
+    TopicInfo,
+)
+
+
+class _AsyncCloseable:
+    async def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def __aenter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.close()
+
+
+class Client(_AsyncCloseable):
+    """A connection to a broker; create it with ``await Client.connect(...)``."""
+
+    def __init__(self, native: _native.Client, config: ClientConfig) -> None:
+        self._native: Optional[_native.Client] = native
+        self.config = config
+
+    @classmethod
+    async def connect(
+        cls,
+        endpoints: Optional[Endpoints] = None,
+        *,
+        config: Optional[ClientConfig] = None,
+        **options: Any,
+    ) -> "Client":
+        """Connects (see :class:`rapidmq.Client` for the arguments and errors)."""
+        config = _client_config(endpoints, config, options)
+        native = await _native.connect(_to_native(config), asyncio=True)
+        return cls(native, config)
+
+    @property
+    def native(self) -> _native.Client:
+        if self._native is None:
+            raise _closed("client")
+        return self._native
+
+    @property
+    def endpoints(self) -> List[str]:
+        return self.native.endpoints()
+
+    def set_endpoints(self, endpoints: Endpoints) -> None:
+        """Replaces the endpoints; producers and consumers follow on their next reconnect."""
+        self.native.set_endpoints([endpoints] if isinstance(endpoints, str) else list(endpoints))
+
+    async def producer(
+        self, topic: str, config: Optional[ProducerConfig] = None, **options: Any
+    ) -> "Producer":
+        """A producer for ``topic`` (see :meth:`rapidmq.Client.producer`)."""
+        config = _merge(config, ProducerConfig, options)
+        native = await self.native.producer(topic, _to_native(config), asyncio=True)
+        return Producer(native, config)
+
+    async def consumer(
+        self,
+        topic: str,
+        subscription: str = "",
+        config: Optional[ConsumerConfig] = None,
+        **options: Any,
+    ) -> "Consumer":
+        """Subscribes (see :meth:`rapidmq.Client.consumer`)."""
+        config = _merge(config, ConsumerConfig, options)
+        native = await self.native.subscribe(
+            topic, subscription, _to_native(config), asyncio=True
+        )
+        return Consumer(native, config)
+
+    def admin(self) -> "Admin":
+        """The admin API."""
+        return Admin(self.native.admin())
+
+    async def publish_batch(
+        self,
+        topic: str,
+        partition: int,
+        messages: Sequence[Union[Payload, Message]],
+        *,
+        producer_id: int = 0,
+        base_sequence: int = 0,
+    ) -> PublishAck:
+        """One raw publish request (see :meth:`rapidmq.Client.publish_batch`)."""
+        return await self.native.publish_batch(
+            topic, partition, producer_id, base_sequence, _raw_batch(messages), asyncio=True
+        )
+
+    async def fetch(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        max_messages: int = 1000,
+        max_wait: float = 0.0,
+    ) -> FetchResult:
+        """Reads from one partition (see :meth:`rapidmq.Client.fetch`)."""
+        return await self.native.fetch(
+            topic, partition, offset, max_messages, max_wait, asyncio=True
+        )
+
+    async def close(self) -> None:
+        """Releases this handle (producers and consumers stay usable until closed)."""
+        self._native = None
+
+
+class Producer(_AsyncCloseable):
+    """Publishes to one topic (see :class:`rapidmq.Producer`)."""
+
+    def __init__(self, native: _native.Producer, config: ProducerConfig) -> None:
+        self._native = native
+        self.config = config
+
+    @property
+    def topic(self) -> str:
+        return self._native.topic
+
+    @property
+    def partitions(self) -> int:
+        return self._native.partitions
+
+    async def send(
+        self,
+        value: Union[Payload, Message],
+        *,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> SendReceipt:
+        """Queues a message and returns its receipt; ``await receipt`` gives the
+        :class:`Delivery`. Waits (without blocking the loop) only while the buffer is full."""
+        if isinstance(value, Message):
+            args = _message_args(value, {})
+        else:
+            args = (value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        receipt = self._native.try_send(*args)
+        if receipt is None:
+            receipt = await self._native.send_async(*args)
+        return receipt
+
+    async def flush(self) -> None:
+        """Sends every batch now and waits for everything sent before."""
+        await self._native.flush(asyncio=True)
+
+    async def close(self) -> None:
+        """Flushes, then stops the producer."""
+        await self._native.close(asyncio=True)
+
+    def stats(self) -> ProducerStats:
+        return self._native.stats()
+
+
+class Consumer(_AsyncCloseable):
+    """A member of a stream-mode subscription (see :class:`rapidmq.Consumer`)."""
+
+    def __init__(self, native: _native.Consumer, config: ConsumerConfig) -> None:
+        self._native = native
+        self.config = config
+
+    @property
+    def topic(self) -> str:
+        return self._native.topic
+
+    @property
+    def subscription(self) -> str:
+        return self._native.subscription
+
+    async def poll(self, max_messages: int, timeout: float) -> List[ReceivedMessage]:
+        """Up to ``max_messages`` messages, waiting up to ``timeout`` seconds for the first."""
+        return await self._native.poll(max_messages, timeout, asyncio=True)
+
+    def ack(self, message: ReceivedMessage) -> None:
+        """Acknowledges a polled message (never waits)."""
+        self._native.ack(message)
+
+    def ack_offset(self, partition: int, offset: int) -> None:
+        self._native.ack_offset(partition, offset)
+
+    def nack(self, message: ReceivedMessage, delay: float = 0.0) -> None:
+        """Queue mode only; a stream-mode consumer raises :class:`UnsupportedError`."""
+        self._native.nack(message, delay)
+
+    async def commit(self) -> None:
+        await self._native.commit(asyncio=True)
+
+    async def close(self) -> None:
+        """Commits what was acknowledged and leaves the subscription."""
+        await self._native.close(asyncio=True)
+
+    def assignment(self) -> List[int]:
+        return self._native.assignment()
+
+    def stats(self) -> ConsumerStats:
+        return self._native.stats()
+
+
+class Admin:
+    """Topics, subscriptions, lag, dead letters and broker status (see :class:`rapidmq.Admin`)."""
+
+    def __init__(self, native: _native.Admin) -> None:
+        self._native = native
+
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int = 0,
+        *,
+        retention_ms: Optional[int] = None,
+        retention_bytes: Optional[int] = None,
+        retention_messages: Optional[int] = None,
+        max_message_bytes: Optional[int] = None,
+        storage: str = "default",
+        durability: str = "unspecified",
+        dedup_window_ms: Optional[int] = None,
+    ) -> TopicInfo:
+        return await self._native.create_topic(
+            name,
+            partitions,
+            retention_ms,
+            retention_bytes,
+            retention_messages,
+            max_message_bytes,
+            storage,
+            durability,
+            dedup_window_ms,
+            asyncio=True,
+        )
+
+    async def list_topics(self) -> List[TopicInfo]:
+        return await self._native.list_topics(asyncio=True)
+
+    async def describe_topic(self, name: str) -> TopicInfo:
+        return await self._native.describe_topic(name, asyncio=True)
+
+    async def delete_topic(self, name: str) -> None:
+        await self._native.delete_topic(name, asyncio=True)
+
+    async def create_subscription(
+        self, topic: str, name: str, start: StartPositionLike = StartPosition.LATEST
+    ) -> SubscriptionInfo:
+        return await self._native.create_subscription(
+            topic, name, StartPosition.of(start)._native(), asyncio=True
+        )
+
+    async def create_queue_subscription(
+        self,
+        topic: str,
+        name: str,
+        start: StartPositionLike = StartPosition.LATEST,
+        *,
+        ack_deadline: Optional[float] = None,
+        max_deliveries: Optional[int] = None,
+        dead_letter_topic: Optional[str] = None,
+    ) -> SubscriptionInfo:
+        return await self._native.create_queue_subscription(
+            topic,
+            name,
+            StartPosition.of(start)._native(),
+            ack_deadline,
+            max_deliveries,
+            dead_letter_topic,
+            asyncio=True,
+        )
+
+    async def list_subscriptions(self, topic: Optional[str] = None) -> List[SubscriptionInfo]:
+        return await self._native.list_subscriptions(topic, asyncio=True)
+
+    async def describe_subscription(self, topic: str, name: str) -> SubscriptionInfo:
+        return await self._native.describe_subscription(topic, name, asyncio=True)
+
+    async def lag(self, topic: str, name: str) -> int:
+        return await self._native.lag(topic, name, asyncio=True)
+
+    async def seek_subscription(
+        self,
+        topic: str,
+        name: str,
+        position: StartPositionLike,
+        partition: Optional[int] = None,
+    ) -> SubscriptionInfo:
+        return await self._native.seek_subscription(
+            topic, name, StartPosition.of(position)._native(), partition, asyncio=True
+        )
+
+    async def delete_subscription(self, topic: str, name: str) -> None:
+        await self._native.delete_subscription(topic, name, asyncio=True)
+
+    async def list_dead_letters(self, dead_letter_topic: str, max: int = 0) -> List[DeadLetter]:
+        return await self._native.list_dead_letters(dead_letter_topic, max, asyncio=True)
+
+    async def replay_dead_letters(
+        self, dead_letter_topic: str, max: Optional[int] = None
+    ) -> int:
+        return await self._native.replay_dead_letters(dead_letter_topic, max, asyncio=True)
+
+    async def status(self) -> BrokerStatus:
+        return await self._native.status(asyncio=True)
+
+
+__all__ = ["Admin", "Client", "Consumer", "Producer"]

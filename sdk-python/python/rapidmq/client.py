@@ -1,0 +1,460 @@
+"""The synchronous API: :class:`Client`, :class:`Producer`, :class:`Consumer`, :class:`Admin`.
+
+Every blocking call releases the GIL while it waits, so other Python threads keep running, and
+Ctrl-C interrupts it with ``KeyboardInterrupt``. All client behaviour (batching, retries,
+idempotence, flow control, commits, reconnects) runs in the shared Rust core; these classes only
+convert arguments and results.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, List, Optional, Sequence, Type, Union
+
+from . import _native
+from .config import (
+    ClientConfig,
+    ConsumerConfig,
+    ProducerConfig,
+    StartPosition,
+    StartPositionLike,
+    _merge,
+    _to_native,
+)
+from .message import Headers, Message, Payload
+from ._native import (
+    BrokerStatus,
+    ConsumerStats,
+    DeadLetter,
+    FetchResult,
+    ProducerStats,
+    PublishAck,
+    ReceivedMessage,
+    SendReceipt,
+    SubscriptionInfo,
+    TopicInfo,
+)
+
+Endpoints = Union[str, Sequence[str]]
+
+
+def _client_config(
+    endpoints: Optional[Endpoints], config: Optional[ClientConfig], options: Any
+) -> ClientConfig:
+    if endpoints is not None:
+        options["endpoints"] = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
+    return _merge(config, ClientConfig, options)
+
+
+def _message_args(message: Message, _options: Any) -> Any:
+    return (
+        message.value,
+        message.key,
+        message.headers,
+        message.timestamp_ms,
+        message.delay,
+        message.deliver_at_ms,
+        message.ttl,
+        message.priority,
+    )
+
+
+class _Closeable:
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+
+class Client(_Closeable):
+    """A connection to a RapidMQ broker; connects on construction.
+
+    >>> with rapidmq.Client("http://127.0.0.1:7420") as client:
+    ...     producer = client.producer("orders")
+
+    Args:
+        endpoints: one ``http://host:port`` or several, tried in order (default
+            ``ClientConfig().endpoints``).
+        config: a :class:`ClientConfig`; keyword ``options`` override its fields.
+
+    Raises:
+        UnavailableError: no endpoint answered (retriable).
+        UnsupportedError: TLS or credentials (not supported yet).
+    """
+
+    def __init__(
+        self,
+        endpoints: Optional[Endpoints] = None,
+        *,
+        config: Optional[ClientConfig] = None,
+        **options: Any,
+    ) -> None:
+        self.config = _client_config(endpoints, config, options)
+        self._native: Optional[_native.Client] = _native.connect(_to_native(self.config))
+
+    @classmethod
+    def _wrap(cls, native: _native.Client, config: ClientConfig) -> "Client":
+        client = cls.__new__(cls)
+        client.config = config
+        client._native = native
+        return client
+
+    @property
+    def native(self) -> _native.Client:
+        if self._native is None:
+            raise _closed("client")
+        return self._native
+
+    @property
+    def endpoints(self) -> List[str]:
+        """The endpoints in use."""
+        return self.native.endpoints()
+
+    def set_endpoints(self, endpoints: Endpoints) -> None:
+        """Replaces the endpoints; producers and consumers follow on their next reconnect."""
+        self.native.set_endpoints([endpoints] if isinstance(endpoints, str) else list(endpoints))
+
+    def producer(
+        self, topic: str, config: Optional[ProducerConfig] = None, **options: Any
+    ) -> "Producer":
+        """A producer for ``topic`` (looked up first). Keyword ``options`` override fields of
+        ``config`` (default :class:`ProducerConfig`).
+
+        Raises:
+            TopicNotFoundError: the topic does not exist.
+            InvalidArgumentError: a bad setting.
+        """
+        config = _merge(config, ProducerConfig, options)
+        return Producer(self.native.producer(topic, _to_native(config)), config)
+
+    def consumer(
+        self,
+        topic: str,
+        subscription: str = "",
+        config: Optional[ConsumerConfig] = None,
+        **options: Any,
+    ) -> "Consumer":
+        """Subscribes to ``topic`` (stream mode) as a member of ``subscription`` (created on first
+        use; ``""`` is an ephemeral live tail with nothing committed). Returns once the broker
+        confirmed. Keyword ``options`` override fields of ``config`` (default
+        :class:`ConsumerConfig`).
+
+        Raises:
+            TopicNotFoundError, InvalidNameError, SubscriptionModeMismatchError,
+            InvalidArgumentError.
+        """
+        config = _merge(config, ConsumerConfig, options)
+        return Consumer(self.native.subscribe(topic, subscription, _to_native(config)), config)
+
+    def admin(self) -> "Admin":
+        """The admin API."""
+        return Admin(self.native.admin())
+
+    def publish_batch(
+        self,
+        topic: str,
+        partition: int,
+        messages: Sequence[Union[Payload, Message]],
+        *,
+        producer_id: int = 0,
+        base_sequence: int = 0,
+    ) -> PublishAck:
+        """Publishes ``messages`` to one partition in one request: no batching, no retries (the
+        raw path for tools and tests). ``producer_id`` 0 disables idempotence."""
+        return self.native.publish_batch(
+            topic, partition, producer_id, base_sequence, _raw_batch(messages)
+        )
+
+    def fetch(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        max_messages: int = 1000,
+        max_wait: float = 0.0,
+    ) -> FetchResult:
+        """Reads up to ``max_messages`` from ``partition`` starting at ``offset``, waiting up to
+        ``max_wait`` seconds when there is nothing yet."""
+        return self.native.fetch(topic, partition, offset, max_messages, max_wait)
+
+    def close(self) -> None:
+        """Releases this handle. Producers and consumers made from it stay usable until they
+        are closed themselves (use them as context managers)."""
+        self._native = None
+
+    def __repr__(self) -> str:
+        return f"Client(endpoints={list(self.config.endpoints)!r})"
+
+
+def _raw_batch(messages: Sequence[Union[Payload, Message]]) -> List[Any]:
+    out = []
+    for m in messages:
+        if isinstance(m, Message):
+            out.append((m.value, m.key, m.headers, m.timestamp_ms))
+        else:
+            out.append((m, None, None, None))
+    return out
+
+
+def _closed(what: str) -> Exception:
+    from .errors import ClosedError
+
+    return ClosedError(f"the {what} is closed", code=1001, retriable=False)
+
+
+class Producer(_Closeable):
+    """Publishes to one topic. Sends are batched per partition by the core (linger, count,
+    bytes), pipelined, idempotent and retried. Closing flushes.
+
+    >>> with client.producer("orders") as producer:
+    ...     receipt = producer.send(b"hello", key="customer-7")
+    ...     print(receipt.result())   # Delivery(partition=.., offset=.., ...)
+    """
+
+    def __init__(self, native: _native.Producer, config: ProducerConfig) -> None:
+        self._native = native
+        self.config = config
+
+    @property
+    def topic(self) -> str:
+        return self._native.topic
+
+    @property
+    def partitions(self) -> int:
+        """The topic's partition count."""
+        return self._native.partitions
+
+    def send(
+        self,
+        value: Union[Payload, Message],
+        *,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> SendReceipt:
+        """Queues a message (a payload plus keyword fields, or a :class:`Message`) and returns
+        its :class:`SendReceipt` at once; ``receipt.result()`` waits for the
+        :class:`Delivery`. Blocks only while ``max_buffered_messages`` are already buffered.
+
+        Raises:
+            ClosedError: after :meth:`close`. Broker refusals (``MessageTooLargeError``,
+            ``TopicNotFoundError`` ...) come out of ``receipt.result()``.
+        """
+        if isinstance(value, Message):
+            return self._native.send(*_message_args(value, {}))
+        return self._native.send(
+            value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
+        )
+
+    def flush(self) -> None:
+        """Sends every batch now and waits until every message sent before completed."""
+        self._native.flush()
+
+    def close(self) -> None:
+        """Flushes, then stops the producer; later sends raise :class:`ClosedError`."""
+        self._native.close()
+
+    def stats(self) -> ProducerStats:
+        """Counters: messages sent/acked/failed, batches, requests, retries, duplicates."""
+        return self._native.stats()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+class Consumer(_Closeable):
+    """A member of a stream-mode subscription: ordered per partition, partitions shared among
+    the members, offsets committed. ``poll`` returns what the core prefetched; ``ack`` marks
+    messages done and the core commits contiguous positions on an interval and on close.
+
+    >>> with client.consumer("orders", "billing", start="earliest") as consumer:
+    ...     for message in consumer.poll(100, timeout=1.0):
+    ...         consumer.ack(message)
+    """
+
+    def __init__(self, native: _native.Consumer, config: ConsumerConfig) -> None:
+        self._native = native
+        self.config = config
+
+    @property
+    def topic(self) -> str:
+        return self._native.topic
+
+    @property
+    def subscription(self) -> str:
+        return self._native.subscription
+
+    def poll(self, max_messages: int, timeout: float) -> List[ReceivedMessage]:
+        """Up to ``max_messages`` messages, waiting up to ``timeout`` seconds for the first one;
+        an empty list when none arrived. Releases the GIL while waiting; Ctrl-C interrupts.
+
+        Raises:
+            the error that ended the subscription (e.g. ``TopicNotFoundError``), or
+            :class:`ClosedError` after :meth:`close`.
+        """
+        return self._native.poll(max_messages, timeout)
+
+    def ack(self, message: ReceivedMessage) -> None:
+        """Acknowledges a polled message."""
+        self._native.ack(message)
+
+    def ack_offset(self, partition: int, offset: int) -> None:
+        """Acknowledges the message at ``offset`` on ``partition``."""
+        self._native.ack_offset(partition, offset)
+
+    def nack(self, message: ReceivedMessage, delay: float = 0.0) -> None:
+        """Asks for redelivery after ``delay`` seconds: a queue-mode operation; a stream-mode
+        consumer raises :class:`UnsupportedError`."""
+        self._native.nack(message, delay)
+
+    def commit(self) -> None:
+        """Sends the acknowledged positions now."""
+        self._native.commit()
+
+    def close(self) -> None:
+        """Commits what was acknowledged and leaves the subscription."""
+        self._native.close()
+
+    def assignment(self) -> List[int]:
+        """The partitions this member owns now."""
+        return self._native.assignment()
+
+    def stats(self) -> ConsumerStats:
+        """Counters: received, polled, buffered, max_buffered, commits, reconnects, ..."""
+        return self._native.stats()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+class Admin:
+    """Topics, subscriptions, lag, dead letters and broker status."""
+
+    def __init__(self, native: _native.Admin) -> None:
+        self._native = native
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 0,
+        *,
+        retention_ms: Optional[int] = None,
+        retention_bytes: Optional[int] = None,
+        retention_messages: Optional[int] = None,
+        max_message_bytes: Optional[int] = None,
+        storage: str = "default",
+        durability: str = "unspecified",
+        dedup_window_ms: Optional[int] = None,
+    ) -> TopicInfo:
+        """Creates a topic; 0/None settings take the broker's defaults. ``storage`` is
+        ``"default"``, ``"disk"`` or ``"memory"``; ``durability`` ``"unspecified"``, ``"fsync"``,
+        ``"buffered"`` or ``"memory"``.
+
+        Raises: TopicAlreadyExistsError, InvalidNameError, InvalidPartitionCountError,
+        InvalidTopicConfigError.
+        """
+        return self._native.create_topic(
+            name,
+            partitions,
+            retention_ms,
+            retention_bytes,
+            retention_messages,
+            max_message_bytes,
+            storage,
+            durability,
+            dedup_window_ms,
+        )
+
+    def list_topics(self) -> List[TopicInfo]:
+        """Every topic."""
+        return self._native.list_topics()
+
+    def describe_topic(self, name: str) -> TopicInfo:
+        """One topic with its partitions. Raises TopicNotFoundError."""
+        return self._native.describe_topic(name)
+
+    def delete_topic(self, name: str) -> None:
+        """Deletes a topic and its subscriptions. Raises TopicNotFoundError."""
+        self._native.delete_topic(name)
+
+    def create_subscription(
+        self, topic: str, name: str, start: StartPositionLike = StartPosition.LATEST
+    ) -> SubscriptionInfo:
+        """Creates a stream subscription. Raises TopicNotFoundError,
+        SubscriptionAlreadyExistsError, InvalidNameError."""
+        return self._native.create_subscription(topic, name, StartPosition.of(start)._native())
+
+    def create_queue_subscription(
+        self,
+        topic: str,
+        name: str,
+        start: StartPositionLike = StartPosition.LATEST,
+        *,
+        ack_deadline: Optional[float] = None,
+        max_deliveries: Optional[int] = None,
+        dead_letter_topic: Optional[str] = None,
+    ) -> SubscriptionInfo:
+        """Creates a queue-mode subscription; ``None`` settings take the broker defaults
+        (ack deadline 30 s, 5 deliveries, ``<topic>.dlq``)."""
+        return self._native.create_queue_subscription(
+            topic,
+            name,
+            StartPosition.of(start)._native(),
+            ack_deadline,
+            max_deliveries,
+            dead_letter_topic,
+        )
+
+    def list_subscriptions(self, topic: Optional[str] = None) -> List[SubscriptionInfo]:
+        """Subscriptions of ``topic``, or of every topic."""
+        return self._native.list_subscriptions(topic)
+
+    def describe_subscription(self, topic: str, name: str) -> SubscriptionInfo:
+        """One subscription with cursors, members and lag. Raises SubscriptionNotFoundError."""
+        return self._native.describe_subscription(topic, name)
+
+    def lag(self, topic: str, name: str) -> int:
+        """Messages not yet committed, over all partitions."""
+        return self._native.lag(topic, name)
+
+    def seek_subscription(
+        self,
+        topic: str,
+        name: str,
+        position: StartPositionLike,
+        partition: Optional[int] = None,
+    ) -> SubscriptionInfo:
+        """Moves the cursor of one partition (or all). Raises SubscriptionNotFoundError,
+        PartitionNotFoundError, OffsetOutOfRangeError."""
+        return self._native.seek_subscription(
+            topic, name, StartPosition.of(position)._native(), partition
+        )
+
+    def delete_subscription(self, topic: str, name: str) -> None:
+        """Deletes a subscription. Raises SubscriptionNotFoundError."""
+        self._native.delete_subscription(topic, name)
+
+    def list_dead_letters(self, dead_letter_topic: str, max: int = 0) -> List[DeadLetter]:
+        """Dead letters not yet replayed (``max`` 0: the broker default, 100)."""
+        return self._native.list_dead_letters(dead_letter_topic, max)
+
+    def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None) -> int:
+        """Publishes dead letters back to their topics; returns how many."""
+        return self._native.replay_dead_letters(dead_letter_topic, max)
+
+    def status(self) -> BrokerStatus:
+        """Broker version, uptime and counts."""
+        return self._native.status()

@@ -1,0 +1,158 @@
+"""Configuration objects. Every default comes from the client core (``rapidmq_core::defaults``),
+read from the native module at import, so a Python producer batches exactly like a Rust one.
+
+Durations are float seconds. ``repr(ProducerConfig())`` shows the effective defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple, Union
+
+from . import _native
+
+#: The core's defaults: ``{"client": {...}, "producer": {...}, "consumer": {...}}``.
+DEFAULTS: Dict[str, Dict[str, Any]] = _native.defaults()
+
+_C = DEFAULTS["client"]
+_P = DEFAULTS["producer"]
+_S = DEFAULTS["consumer"]
+
+
+@dataclass(frozen=True)
+class StartPosition:
+    """Where a new subscription (or a seek) starts: ``StartPosition.LATEST`` (the default),
+    ``StartPosition.EARLIEST``, ``StartPosition.offset(n)`` or ``StartPosition.timestamp(ms)``.
+    The strings ``"latest"`` and ``"earliest"`` are accepted wherever a position is."""
+
+    kind: str
+    value: int = 0
+
+    LATEST = None  # type: StartPosition  # set below
+    EARLIEST = None  # type: StartPosition  # set below
+
+    @classmethod
+    def offset(cls, offset: int) -> "StartPosition":
+        """This offset, clamped to the retained range."""
+        return cls("offset", offset)
+
+    @classmethod
+    def timestamp(cls, timestamp_ms: int) -> "StartPosition":
+        """The first message appended at or after this time (ms since the epoch)."""
+        return cls("timestamp", timestamp_ms)
+
+    @classmethod
+    def of(cls, position: "StartPositionLike") -> "StartPosition":
+        """Normalises a position given as a ``StartPosition`` or ``"latest"``/``"earliest"``."""
+        if isinstance(position, StartPosition):
+            return position
+        if position in ("latest", "earliest"):
+            return cls(position)
+        raise ValueError(f"not a start position: {position!r}")
+
+    def _native(self) -> Tuple[str, int]:
+        return (self.kind, self.value)
+
+
+StartPosition.LATEST = StartPosition("latest")
+StartPosition.EARLIEST = StartPosition("earliest")
+
+StartPositionLike = Union[StartPosition, str]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by ``max_retries`` and ``delivery_timeout``.
+    Only retriable codes are retried (by the core)."""
+
+    initial_backoff: float = _P["retry"]["initial_backoff"]
+    max_backoff: float = _P["retry"]["max_backoff"]
+    max_retries: int = _P["retry"]["max_retries"]
+    delivery_timeout: float = _P["retry"]["delivery_timeout"]
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS settings. Not supported yet: connecting with them raises ``UnsupportedError``."""
+
+    ca_cert_path: Optional[str] = None
+    client_cert_path: Optional[str] = None
+    client_key_path: Optional[str] = None
+    server_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How to reach the broker. ``endpoints`` are tried in order.
+
+    ``tls``, ``token`` and ``user``/``password`` are shaped for the security work to come and
+    are refused with ``UnsupportedError`` for now."""
+
+    endpoints: Tuple[str, ...] = tuple(_C["endpoints"])
+    connect_timeout: float = _C["connect_timeout"]
+    request_timeout: float = _C["request_timeout"]
+    tls: Optional[TlsConfig] = None
+    token: Optional[str] = field(default=None, repr=False)
+    user: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    """Producer settings: batching per partition (``linger``, ``max_batch_messages``,
+    ``max_batch_bytes``), pipelining, buffering, idempotence and retries."""
+
+    linger: float = _P["linger"]
+    max_batch_messages: int = _P["max_batch_messages"]
+    max_batch_bytes: int = _P["max_batch_bytes"]
+    max_in_flight_requests: int = _P["max_in_flight_requests"]
+    max_in_flight_per_partition: int = _P["max_in_flight_per_partition"]
+    max_buffered_messages: int = _P["max_buffered_messages"]
+    idempotence: bool = _P["idempotence"]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Consumer settings: start position of a new subscription, prefetch (credits), commit
+    interval, auto-commit, a display name and the reconnect backoff."""
+
+    start: StartPositionLike = StartPosition.LATEST
+    prefetch: int = _S["prefetch"]
+    commit_interval: float = _S["commit_interval"]
+    auto_commit: bool = _S["auto_commit"]
+    consumer_name: str = _S["consumer_name"]
+    reconnect: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(**_S["reconnect"])
+    )
+
+
+def _merge(config: Any, cls: type, options: Dict[str, Any]) -> Any:
+    base = config if config is not None else cls()
+    return dataclasses.replace(base, **options) if options else base
+
+
+def _to_native(config: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, StartPosition):
+            value = dataclasses.asdict(value)
+        elif f.name == "start":
+            value = StartPosition.of(value)._native()
+        elif f.name == "endpoints":
+            value = [value] if isinstance(value, str) else list(value)
+        out[f.name] = value
+    return out
+
+
+__all__ = [
+    "DEFAULTS",
+    "ClientConfig",
+    "ConsumerConfig",
+    "ProducerConfig",
+    "RetryPolicy",
+    "StartPosition",
+    "TlsConfig",
+]

@@ -1,0 +1,276 @@
+//! `rapidmq._native.Admin`: topics, subscriptions, lag and broker status.
+
+use pyo3::prelude::*;
+use rapidmq_core::{self as core, Runtime, TopicConfig};
+
+use crate::convert::{to_durability, to_duration, to_start, to_storage};
+use crate::runtime::{ProcessLocal, bridge};
+use crate::types::{BrokerStatus, DeadLetter, SubscriptionInfo, TopicInfo};
+
+/// Admin operations of a client.
+#[pyclass(module = "rapidmq._native", name = "Admin", frozen)]
+pub(crate) struct Admin {
+    core: ProcessLocal<core::Admin>,
+    runtime: Runtime,
+}
+
+impl Admin {
+    pub(crate) fn new(core: core::Admin, runtime: Runtime) -> Admin {
+        Admin {
+            core: ProcessLocal::new(core),
+            runtime,
+        }
+    }
+}
+
+#[pymethods]
+impl Admin {
+    /// Creates a topic; `None` settings take the broker's defaults.
+    #[pyo3(signature = (
+        name, partitions=0, retention_ms=None, retention_bytes=None, retention_messages=None,
+        max_message_bytes=None, storage="default", durability="unspecified",
+        dedup_window_ms=None, asyncio=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_topic(
+        &self,
+        py: Python<'_>,
+        name: String,
+        partitions: u32,
+        retention_ms: Option<u64>,
+        retention_bytes: Option<u64>,
+        retention_messages: Option<u64>,
+        max_message_bytes: Option<u32>,
+        storage: &str,
+        durability: &str,
+        dedup_window_ms: Option<u64>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let config = TopicConfig {
+            dedup_window_ms,
+            partitions,
+            retention_ms,
+            retention_bytes,
+            retention_messages,
+            max_message_bytes,
+            storage: to_storage(storage)?,
+            durability: to_durability(durability)?,
+        };
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.create_topic(name, config).await.map(TopicInfo::from)
+        })
+    }
+
+    /// Every topic of the tenant.
+    #[pyo3(signature = (asyncio=false))]
+    fn list_topics(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let topics = admin.list_topics().await?;
+            Ok(topics.into_iter().map(TopicInfo::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// One topic with its partitions.
+    #[pyo3(signature = (name, asyncio=false))]
+    fn describe_topic(&self, py: Python<'_>, name: String, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.describe_topic(name).await.map(TopicInfo::from)
+        })
+    }
+
+    /// Deletes a topic and its subscriptions.
+    #[pyo3(signature = (name, asyncio=false))]
+    fn delete_topic(&self, py: Python<'_>, name: String, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.delete_topic(name).await
+        })
+    }
+
+    /// Creates a stream subscription starting at `(kind, value)`.
+    #[pyo3(signature = (topic, name, start, asyncio=false))]
+    fn create_subscription(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        name: String,
+        start: (String, i64),
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let start = to_start(&start.0, start.1)?;
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .create_subscription(topic, name, start)
+                .await
+                .map(SubscriptionInfo::from)
+        })
+    }
+
+    /// Creates a queue-mode subscription; `None` settings take the broker defaults.
+    #[pyo3(signature = (
+        topic, name, start, ack_deadline=None, max_deliveries=None, dead_letter_topic=None,
+        asyncio=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_queue_subscription(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        name: String,
+        start: (String, i64),
+        ack_deadline: Option<f64>,
+        max_deliveries: Option<u32>,
+        dead_letter_topic: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let start = to_start(&start.0, start.1)?;
+        let settings = core::QueueSettings {
+            ack_deadline: ack_deadline
+                .map(|d| to_duration(d, "ack_deadline"))
+                .transpose()?,
+            max_deliveries,
+            dead_letter_topic,
+        };
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .create_queue_subscription(topic, name, start, settings)
+                .await
+                .map(SubscriptionInfo::from)
+        })
+    }
+
+    /// Dead letters of `dead_letter_topic` not yet replayed, at most `max` (0: broker default).
+    #[pyo3(signature = (dead_letter_topic, max=0, asyncio=false))]
+    fn list_dead_letters(
+        &self,
+        py: Python<'_>,
+        dead_letter_topic: String,
+        max: u32,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let letters = admin.list_dead_letters(dead_letter_topic, max).await?;
+            Ok(letters
+                .into_iter()
+                .map(DeadLetter::from)
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// Publishes up to `max` dead letters (None: all) back to their topics; returns how many.
+    #[pyo3(signature = (dead_letter_topic, max=None, asyncio=false))]
+    fn replay_dead_letters(
+        &self,
+        py: Python<'_>,
+        dead_letter_topic: String,
+        max: Option<u32>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.replay_dead_letters(dead_letter_topic, max).await
+        })
+    }
+
+    /// Subscriptions of `topic`, or of every topic.
+    #[pyo3(signature = (topic=None, asyncio=false))]
+    fn list_subscriptions(
+        &self,
+        py: Python<'_>,
+        topic: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let subs = admin.list_subscriptions(topic).await?;
+            Ok(subs
+                .into_iter()
+                .map(SubscriptionInfo::from)
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// One subscription with its cursors, members and lag.
+    #[pyo3(signature = (topic, name, asyncio=false))]
+    fn describe_subscription(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        name: String,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .describe_subscription(topic, name)
+                .await
+                .map(SubscriptionInfo::from)
+        })
+    }
+
+    /// The total lag of a subscription.
+    #[pyo3(signature = (topic, name, asyncio=false))]
+    fn lag(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        name: String,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.lag(topic, name).await
+        })
+    }
+
+    /// Moves a subscription's cursor to `(kind, value)` on one partition or all.
+    #[pyo3(signature = (topic, name, position, partition=None, asyncio=false))]
+    fn seek_subscription(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        name: String,
+        position: (String, i64),
+        partition: Option<u32>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let position = to_start(&position.0, position.1)?;
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .seek_subscription(topic, name, position, partition)
+                .await
+                .map(SubscriptionInfo::from)
+        })
+    }
+
+    /// Deletes a subscription.
+    #[pyo3(signature = (topic, name, asyncio=false))]
+    fn delete_subscription(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        name: String,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.delete_subscription(topic, name).await
+        })
+    }
+
+    /// Broker version, uptime and counts.
+    #[pyo3(signature = (asyncio=false))]
+    fn status(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.status().await.map(BrokerStatus::from)
+        })
+    }
+}
