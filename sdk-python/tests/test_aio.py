@@ -1,0 +1,78 @@
+"""The asyncio API: send, consume, ack, admin and errors on a running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import rapidmq
+from rapidmq import aio
+from conftest import unique_topic
+
+
+@pytest.mark.asyncio
+async def test_asyncio_send_consume_and_ack_commit_the_subscription(broker):
+    async with await aio.Client.connect(broker.url) as client:
+        topic = unique_topic()
+        admin = client.admin()
+        await admin.create_topic(topic, 2)
+        async with await client.producer(topic) as producer:
+            receipts = [await producer.send(f"m{i}", key=f"k{i % 3}") for i in range(100)]
+            deliveries = [await r for r in receipts]
+            assert all(d.status == "appended" for d in deliveries)
+            assert sorted(d.partition for d in deliveries) == sorted(
+                r.result().partition for r in receipts
+            )
+        async with await client.consumer(topic, "aio", start="earliest") as consumer:
+            got = []
+            while len(got) < 100:
+                messages = await consumer.poll(50, 10.0)
+                assert messages, f"stalled at {len(got)}"
+                for m in messages:
+                    consumer.ack(m)
+                got += messages
+            assert sorted(m.value for m in got) == sorted(f"m{i}".encode() for i in range(100))
+        assert await admin.lag(topic, "aio") == 0
+        info = await admin.describe_subscription(topic, "aio")
+        assert sum(c.committed_offset for c in info.cursors) == 100
+
+
+@pytest.mark.asyncio
+async def test_asyncio_errors_are_the_same_subclasses(broker):
+    client = await aio.Client.connect(broker.url)
+    with pytest.raises(rapidmq.TopicNotFoundError) as err:
+        await client.producer("missing")
+    assert err.value.code == 2001
+    with pytest.raises(rapidmq.TopicNotFoundError):
+        await client.admin().describe_topic("missing")
+    with pytest.raises(rapidmq.UnavailableError):
+        await aio.Client.connect("http://127.0.0.1:1", connect_timeout=0.5)
+
+
+@pytest.mark.asyncio
+async def test_the_event_loop_keeps_running_while_a_poll_waits(broker):
+    async with await aio.Client.connect(broker.url) as client:
+        topic = unique_topic()
+        await client.admin().create_topic(topic, 1)
+        consumer = await client.consumer(topic)
+        producer = await client.producer(topic)
+        polling = asyncio.ensure_future(consumer.poll(10, 30.0))
+        # While the poll waits, this coroutine runs on the same loop and sends what it receives.
+        receipt = await producer.send("wake up")
+        await receipt
+        messages = await asyncio.wait_for(polling, 30.0)
+        assert [m.value for m in messages] == [b"wake up"]
+        await producer.close()
+        await consumer.close()
+
+
+@pytest.mark.asyncio
+async def test_asyncio_producer_waits_for_room_when_its_buffer_is_full(broker):
+    async with await aio.Client.connect(broker.url) as client:
+        topic = unique_topic()
+        await client.admin().create_topic(topic, 1)
+        async with await client.producer(topic, max_buffered_messages=10) as producer:
+            receipts = [await producer.send(str(i)) for i in range(200)]
+            offsets = [(await r).offset for r in receipts]
+        assert offsets == list(range(200))

@@ -1,0 +1,140 @@
+"""Producer conformance (C02-C07) against a real broker."""
+
+from __future__ import annotations
+
+import pytest
+import xxhash
+
+import rapidmq
+from conftest import publish_values, read_log
+from rapidmq import _native
+
+
+def test_ten_thousand_sends_with_5ms_linger_make_far_fewer_requests_than_messages(client, make_topic):
+    """C02 batching-by-linger."""
+    topic = make_topic(1)
+    with client.producer(topic, linger=0.005) as producer:
+        deliveries = publish_values(producer, 10_000)
+        assert [d.offset for d in deliveries] == list(range(10_000))
+        stats = producer.stats()
+        assert stats.messages_acked == 10_000
+        assert stats.retries == 0
+        assert stats.requests * 10 <= 10_000, stats
+
+
+def test_a_full_batch_is_sent_without_waiting_for_linger(client, make_topic):
+    """C03 batching-by-size."""
+    topic = make_topic(1)
+    with client.producer(topic, linger=3600.0, max_batch_messages=100) as producer:
+        receipts = [producer.send(str(i)) for i in range(150)]
+        for receipt in receipts[:100]:
+            assert receipt.result().status == "appended"
+        assert producer.stats().batches == 1
+        assert not receipts[100].done(), "the partial batch waits for the hour-long linger"
+        producer.flush()
+        assert all(r.done() for r in receipts[100:])
+        assert [r.result().offset for r in receipts] == list(range(150))
+        assert producer.stats().batches == 2
+
+
+def test_keyed_messages_land_on_the_partition_of_the_shared_function(client, make_topic):
+    """C04 partition-function: xxh3_64(key) % partitions, checked against an independent
+    xxh3 implementation (the xxhash package)."""
+    topic = make_topic(8)
+    with client.producer(topic) as producer:
+        for key in ["order-42", "user:7", "a", "", "ключ"]:
+            delivery = producer.send("v", key=key).result()
+            assert delivery.partition == xxhash.xxh3_64_intdigest(key.encode()) % 8, key
+
+
+def test_message_too_large_fails_at_once_with_its_code_and_no_retries(client, make_topic):
+    """C05 non-retriable-errors-at-once (size)."""
+    topic = make_topic(1, max_message_bytes=1024)
+    with client.producer(topic) as producer:
+        receipt = producer.send(b"\0" * 4096)
+        with pytest.raises(rapidmq.MessageTooLargeError) as err:
+            receipt.result()
+        assert err.value.code == 3001
+        assert isinstance(err.value, rapidmq.PublishError)
+        assert not err.value.retriable
+        stats = producer.stats()
+        assert (stats.requests, stats.retries) == (1, 0)
+        # The rejected batch did not consume sequence numbers.
+        assert producer.send("small").result().offset == 0
+
+
+def test_unknown_topic_fails_at_once_with_topic_not_found(client, make_topic):
+    """C05 non-retriable-errors-at-once (unknown and deleted topic)."""
+    with pytest.raises(rapidmq.TopicNotFoundError) as err:
+        client.producer("no-such-topic")
+    assert err.value.code == 2001 and not err.value.retriable
+
+    topic = make_topic(1)
+    producer = client.producer(topic)
+    client.admin().delete_topic(topic)
+    receipt = producer.send("x")
+    with pytest.raises(rapidmq.TopicNotFoundError):
+        receipt.result()
+    assert producer.stats().retries == 0
+
+
+def test_a_lost_ack_is_retried_and_the_broker_returns_the_original_offsets(client, make_topic):
+    """C06 idempotent-resend-after-lost-ack."""
+    topic = make_topic(1)
+    with client.producer(topic) as producer:
+        producer._native._lose_acks(1)
+        deliveries = publish_values(producer, 10)
+        assert [d.offset for d in deliveries] == list(range(10))
+        stats = producer.stats()
+        assert stats.retries >= 1 and stats.duplicates >= 1, stats
+    assert len(read_log(client, topic)) == 10, "the log holds one copy"
+
+
+def test_a_resent_batch_is_deduplicated_across_a_broker_restart(broker, client, make_topic):
+    """C07 idempotent-resend-across-restart."""
+    topic = make_topic(1)
+    batch = [f"m{i}" for i in range(5)]
+    producer_id = 0x5EED
+    first = client.publish_batch(topic, 0, batch, producer_id=producer_id, base_sequence=0)
+    assert (first.base_offset, first.duplicate) == (0, False)
+
+    broker.crash_and_restart()
+    client.set_endpoints(broker.url)
+
+    again = client.publish_batch(topic, 0, batch, producer_id=producer_id, base_sequence=0)
+    assert again.duplicate
+    assert (again.base_offset, again.count) == (0, 5)
+    assert len(read_log(client, topic)) == 5
+
+    following = client.publish_batch(topic, 0, batch, producer_id=producer_id, base_sequence=5)
+    assert (following.base_offset, following.duplicate) == (5, False)
+    with pytest.raises(rapidmq.OutOfOrderSequenceError) as err:
+        client.publish_batch(topic, 0, batch, producer_id=producer_id, base_sequence=20)
+    assert err.value.code == 3003
+
+
+def test_send_accepts_str_bytes_bytearray_memoryview_headers_and_message_objects(client, make_topic):
+    topic = make_topic(1)
+    with client.producer(topic) as producer:
+        producer.send("text", headers={"h": "v"}).result()
+        producer.send(b"bytes", key=bytearray(b"k"), headers=[("a", b"1"), ("a", b"2")]).result()
+        producer.send(memoryview(b"view")).result()
+        producer.send(rapidmq.Message(b"msg", key="k2", timestamp_ms=1234)).result()
+    log = read_log(client, topic)
+    assert [m.value for m in log] == [b"text", b"bytes", b"view", b"msg"]
+    assert log[0].headers == [("h", b"v")]
+    assert log[1].headers == [("a", b"1"), ("a", b"2")] and log[1].key == b"k"
+    assert log[3].timestamp_ms == 1234
+
+
+def test_a_closed_producer_refuses_sends_with_closed_error(client, make_topic):
+    topic = make_topic(1)
+    producer = client.producer(topic)
+    producer.close()
+    with pytest.raises(rapidmq.ClosedError) as err:
+        producer.send("late")
+    assert isinstance(err.value, rapidmq.InvalidArgumentError) and err.value.code == 1001
+
+
+def test_native_module_is_private_and_receipts_are_shared_by_sync_and_async():
+    assert rapidmq.SendReceipt is _native.SendReceipt
