@@ -317,12 +317,40 @@ impl Engine {
     }
 
     fn start_background(self: &Arc<Self>) {
-        let mut tasks = self.background.lock();
+        let storage = &self.config.storage;
+        let tasks = [
+            self.every(
+                Duration::from_millis(storage.fsync_interval_ms),
+                |engine| async move { engine.sync_buffered().await },
+            ),
+            self.every(
+                Duration::from_millis(self.config.queue.ack_flush_interval_ms),
+                |engine| async move { engine.flush_queue_state().await },
+            ),
+            self.every(
+                Duration::from_millis(self.config.retention.check_interval_ms),
+                |engine| async move { retention::enforce_all(&engine).await },
+            ),
+            self.runtime.spawn(scheduler::run(
+                Arc::downgrade(self),
+                self.schedule_wake.clone(),
+                self.stopping.subscribe(),
+            )),
+        ];
+        self.background.lock().extend(tasks);
+    }
+
+    /// Runs `work` every `interval` until the engine stops or is dropped.
+    fn every<F, Fut>(self: &Arc<Self>, interval: Duration, work: F) -> JoinHandle<()>
+    where
+        F: Fn(Arc<Engine>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
         let engine = Arc::downgrade(self);
-        let interval = Duration::from_millis(self.config.storage.fsync_interval_ms);
         let mut stopping = self.stopping.subscribe();
-        tasks.push(self.runtime.spawn(async move {
+        self.runtime.spawn(async move {
             let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {}
@@ -331,35 +359,9 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     return;
                 };
-                engine.sync_buffered().await;
+                work(engine).await;
             }
-        }));
-        let engine = Arc::downgrade(self);
-        let interval = Duration::from_millis(self.config.queue.ack_flush_interval_ms);
-        let mut stopping = self.stopping.subscribe();
-        tasks.push(self.runtime.spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = stopping.changed() => return,
-                }
-                let Some(engine) = engine.upgrade() else {
-                    return;
-                };
-                engine.flush_queue_state().await;
-            }
-        }));
-        tasks.push(self.runtime.spawn(scheduler::run(
-            Arc::downgrade(self),
-            self.schedule_wake.clone(),
-            self.stopping.subscribe(),
-        )));
-        tasks.push(self.runtime.spawn(retention::run(
-            Arc::downgrade(self),
-            Duration::from_millis(self.config.retention.check_interval_ms),
-            self.stopping.subscribe(),
-        )));
+        })
     }
 
     /// Makes changed queue-mode ack state durable: one write for all of it.

@@ -5,11 +5,6 @@
 //! share one append time), outside the newest `retention_messages`, or while the partition holds
 //! more than `retention_bytes`. Truncation goes through the partition's writer, like appends.
 
-use std::sync::Weak;
-use std::time::Duration;
-
-use tokio::sync::watch;
-
 use super::Engine;
 use super::partition::{Partition, now_ms};
 use super::topic::TopicSettings;
@@ -17,26 +12,17 @@ use crate::error::Result;
 
 const SCAN_CHUNK: usize = 1024;
 
-pub async fn run(engine: Weak<Engine>, interval: Duration, mut stopping: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stopping.changed() => return,
-        }
-        let Some(engine) = engine.upgrade() else {
-            return;
-        };
-        let producer_ttl = engine.config.storage.producer_state_ttl_ms;
-        for topic in engine.topics_snapshot() {
-            for partition in &topic.partitions {
-                if let Err(err) = expire_producers(partition, producer_ttl).await {
-                    tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
-                }
-                if let Err(err) = enforce(partition, topic.settings()).await {
-                    tracing::warn!(topic = %topic.name(), partition = partition.shared().index, cause = %err, "retention check failed");
-                }
+/// One retention pass over every partition: expire old producer state, drop batches past the
+/// limits. Runs every `retention.check_interval_ms`.
+pub async fn enforce_all(engine: &Engine) {
+    let producer_ttl = engine.config.storage.producer_state_ttl_ms;
+    for topic in engine.topics_snapshot() {
+        for partition in &topic.partitions {
+            if let Err(err) = expire_producers(partition, producer_ttl).await {
+                tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
+            }
+            if let Err(err) = enforce(partition, topic.settings()).await {
+                tracing::warn!(topic = %topic.name(), partition = partition.shared().index, cause = %err, "retention check failed");
             }
         }
     }
