@@ -15,7 +15,7 @@ export PATH := $(TOOLS)/bin:$(PATH)
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/rapidmq
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/rapidmq
 
-.PHONY: run build release deps test lint test-rust test-e2e bench fmt
+.PHONY: run build release deps test lint test-rust test-python test-e2e bench fmt
 
 run: release
 	$(RELEASE_BIN) serve --data-dir ./data
@@ -29,7 +29,7 @@ build: deps
 deps:
 	@scripts/install-deps.sh
 
-test: deps lint test-rust test-e2e
+test: deps lint test-rust test-python test-e2e
 	@echo "make test: every suite passed"
 
 lint: deps
@@ -39,6 +39,10 @@ lint: deps
 # The integration tests start the debug binary through rapidmq-testkit.
 test-rust: build
 	RAPIDMQ_BIN=$(DEBUG_BIN) $(CARGO) test --workspace
+
+# The Python SDK: builds the extension into sdk-python/.venv and runs pytest against real brokers.
+test-python: build
+	RAPIDMQ_BIN=$(DEBUG_BIN) sdk-python/test.sh
 
 test-e2e: build
 	RAPIDMQ_BIN=$(DEBUG_BIN) tests/e2e/run.sh
