@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::admin::Admin;
 use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig, RetryPolicy};
-use crate::consumer::Consumer;
+use crate::consumer::{Consumer, QueueConsumer};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::producer::Producer;
@@ -134,6 +134,15 @@ impl Client {
     /// Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH`, [`Error::InvalidArgument`].
     pub async fn subscribe(&self, config: ConsumerConfig) -> Result<Consumer> {
         Consumer::subscribe(self.clone(), config).await
+    }
+
+    /// Subscribes to `config.topic` in queue mode (creating the subscription with
+    /// `config.queue` if it does not exist) and returns once the broker confirmed it.
+    ///
+    /// Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH` (a stream subscription of that
+    /// name exists), `INVALID_ARGUMENT` (e.g. `max_deliveries` of 0, or no subscription name).
+    pub async fn subscribe_queue(&self, config: ConsumerConfig) -> Result<QueueConsumer> {
+        QueueConsumer::subscribe(self.clone(), config).await
     }
 
     /// Publishes one batch to one partition in a single attempt: no batching, no retries. The

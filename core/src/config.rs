@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::defaults;
 use crate::error::{Error, Result};
-use crate::types::StartPosition;
+use crate::types::{QueueSettings, StartPosition};
 
 /// TLS settings, shaped for the security work to come. **Not supported yet**: a client configured
 /// with `tls` fails to connect with [`Error::Unsupported`].
@@ -197,7 +197,8 @@ impl ProducerConfig {
     }
 }
 
-/// Consumer settings (stream mode).
+/// Consumer settings, for stream mode ([`crate::Client::subscribe`]) and queue mode
+/// ([`crate::Client::subscribe_queue`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
     /// The topic to consume.
@@ -208,10 +209,13 @@ pub struct ConsumerConfig {
     pub start: StartPosition,
     /// Messages buffered ahead of `poll` at most (credits granted to the broker).
     pub prefetch: u32,
-    /// How often acknowledged positions are committed.
+    /// How often acknowledged positions are committed (stream mode) or pending acks are sent
+    /// (queue mode).
     pub commit_interval: Duration,
-    /// Whether `poll` acknowledges what it returns.
+    /// Whether `poll` acknowledges what it returns (in queue mode: acks every delivery).
     pub auto_commit: bool,
+    /// Queue mode: settings used when subscribing creates the subscription.
+    pub queue: QueueSettings,
     /// Shown by DescribeSubscription.
     pub consumer_name: String,
     /// Reconnect backoff (only `initial_backoff` and `max_backoff` are used: a consumer
@@ -229,6 +233,7 @@ impl ConsumerConfig {
             prefetch: defaults::PREFETCH,
             commit_interval: defaults::COMMIT_INTERVAL,
             auto_commit: defaults::AUTO_COMMIT,
+            queue: QueueSettings::default(),
             consumer_name: String::new(),
             reconnect: RetryPolicy::default(),
         }

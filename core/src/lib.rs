@@ -13,8 +13,11 @@
 //!   `PublishStream`; idempotence; retries; per-message receipts (appended, scheduled,
 //!   deduplicated).
 //! - [`Consumer`] (`consumer/`): stream-mode subscriptions with prefetch credits, `poll`, acks
-//!   batched into commits, reconnect and resubscribe.
-//! - [`Admin`] (`admin.rs`): topics, subscriptions, lag, broker status.
+//!   batched into commits, reconnect and resubscribe; [`QueueConsumer`]: queue-mode
+//!   subscriptions with attempt counts, receipts, batched acks, `nack(delay)` and deadline
+//!   extension.
+//! - [`Admin`] (`admin.rs`): topics, subscriptions (queue settings and stats), lag, dead letters,
+//!   broker status.
 //! - [`Error`] (`error.rs`): one error type; every error carries the stable
 //!   [`ErrorCode`] and whether it is retriable.
 //! - [`defaults`]: every default, defined once for all SDKs.
@@ -41,7 +44,9 @@ pub use client::{Client, FetchResult};
 pub use config::{
     ClientConfig, ConsumerConfig, Credentials, ProducerConfig, RetryPolicy, TlsConfig,
 };
-pub use consumer::{Consumer, ConsumerStats};
+pub use consumer::{
+    Consumer, ConsumerStats, QueueConsumer, QueueConsumerStats, QueueMessage, Receipt,
+};
 pub use error::{Error, Result};
 pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::ErrorCode;

@@ -1,4 +1,5 @@
-//! The consumer (stream mode): prefetch credits, `poll`, acks batched into commits, reconnects.
+//! Consumers: stream mode ([`Consumer`]) and queue mode ([`QueueConsumer`]), both with prefetch
+//! credits, `poll`, batched acknowledgements and reconnects.
 //!
 //! Layout:
 //! - `session.rs`: one session task per consumer. It owns the bidi `Consume` stream: subscribes,
@@ -7,7 +8,9 @@
 //!   breaks, for example across a broker restart. The broker then resumes every partition from
 //!   its committed offset.
 //! - `acks.rs`: per-partition ack tracking that turns acks into commit positions.
-//! - this file: the pull-based surface ([`Consumer::poll`], [`Consumer::ack`], ...), which only
+//! - `queue.rs` and `queue_session.rs`: the queue-mode surface (deliveries with attempt counts
+//!   and receipts; `ack`, `nack`, `extend_deadline`) and its session task, built the same way.
+//! - this file: the stream-mode pull-based surface ([`Consumer::poll`], [`Consumer::ack`], ...), which only
 //!   touches the shared buffer under a short lock and sends commands to the session.
 //!
 //! **Flow control invariant.** The broker never sends more messages than the credits granted.
@@ -17,7 +20,11 @@
 //! reconnect the buffer starts empty and credits from polls of the old session are discarded.
 
 mod acks;
+mod queue;
+mod queue_session;
 mod session;
+
+pub use self::queue::{QueueConsumer, QueueConsumerStats, QueueMessage, Receipt};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -168,11 +175,12 @@ impl Consumer {
         Ok(())
     }
 
-    /// Negative acknowledgement with redelivery after `delay`: a queue-mode feature. Stream mode
-    /// has no per-message redelivery; this returns [`Error::Unsupported`].
+    /// Negative acknowledgement with redelivery after `delay`: a queue-mode feature (see
+    /// [`QueueConsumer::nack`]). Stream mode has no per-message redelivery; this returns
+    /// [`Error::Unsupported`].
     pub fn nack(&self, _message: &ReceivedMessage, _delay: Duration) -> Result<()> {
         Err(Error::Unsupported {
-            message: "nack is not supported in stream mode (queue mode comes next)".into(),
+            message: "nack is not supported in stream mode; subscribe in queue mode".into(),
         })
     }
 
