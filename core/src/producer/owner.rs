@@ -292,6 +292,10 @@ impl Owner {
         self.batch_ids[index].push_back(batch_id);
         self.in_flight += 1;
         Counters::add(&self.counters.batches, 1);
+        let depth = self.windows[index].flights.len() as u64;
+        self.counters
+            .max_partition_in_flight
+            .fetch_max(depth, Ordering::Relaxed);
         tracing::trace!(partition, count, base_sequence, "sending batch");
         self.send(partition, self.windows[index].flights.len() - 1);
         self.refresh_blocked(index);

@@ -19,6 +19,8 @@ pub struct ProducerStats {
     pub retries: u64,
     /// Batches the broker reported as duplicates of one it already had (lost acks, retries).
     pub duplicates: u64,
+    /// The most batches one partition ever had in flight at once (pipelining depth reached).
+    pub max_partition_in_flight: u64,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    pub(crate) max_partition_in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -47,6 +50,7 @@ impl Counters {
             requests: get(&self.requests),
             retries: get(&self.retries),
             duplicates: get(&self.duplicates),
+            max_partition_in_flight: get(&self.max_partition_in_flight),
         }
     }
 }
