@@ -8,8 +8,13 @@
 //! - [`Client`] and [`ClientBuilder`]: endpoints and timeouts; the entry point.
 //! - [`ProducerBuilder`] → [`Producer`]: `send` returns a [`SendReceipt`] future that resolves to
 //!   the message's `(partition, offset)`.
+//!   Messages can carry a delay, a delivery time, a TTL and a priority; a receipt says whether the
+//!   message was appended (with its offset), scheduled or dropped as a `msg-id` duplicate.
 //! - [`ConsumerBuilder`] → [`Consumer`]: `poll`, `ack`, `commit` (stream mode).
-//! - [`Admin`]: topics, subscriptions, lag, broker status.
+//! - [`QueueConsumerBuilder`] → [`QueueConsumer`]: `poll` deliveries with attempt counts and
+//!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode).
+//! - [`Admin`]: topics, subscriptions (with queue settings and stats), lag, dead letters, broker
+//!   status.
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -48,9 +53,10 @@ pub use rapidmq_core::defaults;
 pub use rapidmq_core::{
     Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, DeadLetter, Delivery, Durability,
     Error, ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor,
-    PartitionInfo, Producer, ProducerStats, PublishAck, QueueSettings, QueueStats, ReceivedMessage,
-    Result, RetryPolicy, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
-    SubscriptionInfo, SubscriptionMode, TlsConfig, TopicConfig, TopicInfo,
+    PartitionInfo, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
+    QueueMessage, QueueSettings, QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy,
+    Runtime, SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
+    TlsConfig, TopicConfig, TopicInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 
@@ -92,6 +98,14 @@ impl Client {
     /// A consumer of `topic`; configure it, then [`ConsumerBuilder::subscribe`].
     pub fn consumer(&self, topic: impl Into<String>) -> ConsumerBuilder {
         ConsumerBuilder {
+            client: self.core.clone(),
+            config: ConsumerConfig::new(topic, ""),
+        }
+    }
+
+    /// A queue-mode consumer of `topic`; configure it, then [`QueueConsumerBuilder::subscribe`].
+    pub fn queue_consumer(&self, topic: impl Into<String>) -> QueueConsumerBuilder {
+        QueueConsumerBuilder {
             client: self.core.clone(),
             config: ConsumerConfig::new(topic, ""),
         }
@@ -345,6 +359,100 @@ impl ConsumerBuilder {
     /// Subscribes. Errors: `TOPIC_NOT_FOUND`, `INVALID_NAME`, [`Error::InvalidArgument`].
     pub async fn subscribe(self) -> Result<Consumer> {
         self.client.subscribe(self.config).await
+    }
+}
+
+/// Configures a queue-mode [`QueueConsumer`]: deliveries go one by one to any live consumer of
+/// the subscription and are acked individually. Settings default to the values in [`defaults`];
+/// the queue settings (ack deadline, max deliveries, dead-letter topic) apply when subscribing
+/// creates the subscription, and take the broker's defaults (30 s, 5, `<topic>.dlq`) when unset.
+///
+/// ```no_run
+/// # async fn demo(client: rapidmq::Client) -> rapidmq::Result<()> {
+/// use std::time::Duration;
+/// let worker = client
+///     .queue_consumer("jobs")
+///     .subscription("workers")
+///     .ack_deadline(Duration::from_secs(60))
+///     .max_deliveries(3)
+///     .subscribe()
+///     .await?;
+/// for delivery in worker.poll(10, Duration::from_secs(1)).await? {
+///     if delivery.attempt < 3 {
+///         worker.ack(&delivery.receipt)?;
+///     } else {
+///         worker.nack(&delivery.receipt, Duration::from_secs(5))?;
+///     }
+/// }
+/// worker.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct QueueConsumerBuilder {
+    client: rapidmq_core::Client,
+    config: ConsumerConfig,
+}
+
+impl QueueConsumerBuilder {
+    /// The subscription to join (required; created in queue mode on first use).
+    pub fn subscription(mut self, name: impl Into<String>) -> Self {
+        self.config.subscription = name.into();
+        self
+    }
+
+    /// Where a new subscription starts (default latest).
+    pub fn start(mut self, start: StartPosition) -> Self {
+        self.config.start = start;
+        self
+    }
+
+    /// Deliveries buffered ahead of `poll` at most ([`defaults::PREFETCH`]).
+    pub fn prefetch(mut self, n: u32) -> Self {
+        self.config.prefetch = n;
+        self
+    }
+
+    /// How often pending acks are sent ([`defaults::ACK_INTERVAL`]).
+    pub fn ack_interval(mut self, interval: Duration) -> Self {
+        self.config.commit_interval = interval;
+        self
+    }
+
+    /// Whether `poll` acks what it returns ([`defaults::AUTO_COMMIT`]): at-most-once processing.
+    pub fn auto_ack(mut self, on: bool) -> Self {
+        self.config.auto_commit = on;
+        self
+    }
+
+    /// A name shown by `describe_subscription`.
+    pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
+        self.config.consumer_name = name.into();
+        self
+    }
+
+    /// Visibility timeout of a new subscription: an unacked delivery is redelivered after this.
+    pub fn ack_deadline(mut self, deadline: Duration) -> Self {
+        self.config.queue.ack_deadline = Some(deadline);
+        self
+    }
+
+    /// Deliveries before a message of a new subscription is dead-lettered (0 is refused).
+    pub fn max_deliveries(mut self, n: u32) -> Self {
+        self.config.queue.max_deliveries = Some(n);
+        self
+    }
+
+    /// The dead-letter topic of a new subscription.
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.config.queue.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// Subscribes. Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH`, `INVALID_ARGUMENT`
+    /// (no subscription name, `max_deliveries` of 0).
+    pub async fn subscribe(self) -> Result<QueueConsumer> {
+        self.client.subscribe_queue(self.config).await
     }
 }
 
