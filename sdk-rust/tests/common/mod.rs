@@ -122,3 +122,30 @@ pub async fn publish_values(producer: &Producer, n: usize) -> Vec<rapidmq::Deliv
     }
     deliveries
 }
+
+/// Checks `condition` every 20 ms until it holds, failing after [`GUARD`]. Only for state the
+/// broker changes on its own timers (dead-lettering, stream errors), where no event exists to
+/// await.
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+    }
+}
+
+/// A value of a message as text.
+pub fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}

@@ -1,0 +1,367 @@
+//! Queue-mode consumers against a real broker: competing consumers, ack, nack, ack deadline,
+//! dead letters and replay, priority, restart, stream errors.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Env, eventually, guarded, text};
+use rapidmq::{
+    ErrorCode, Message, QueueConsumer, QueueMessage, QueueSettings, StartPosition, SubscriptionMode,
+};
+
+async fn send_all(env: &Env, topic: &str, messages: Vec<Message>) {
+    let producer = env.client.producer(topic).build().await.unwrap();
+    let mut receipts = Vec::new();
+    for m in messages {
+        receipts.push(producer.send(m).await.unwrap());
+    }
+    for r in receipts {
+        guarded("receipt", r).await.unwrap();
+    }
+    producer.close().await.unwrap();
+}
+
+/// Polls until exactly `n` deliveries have come.
+async fn receive(consumer: &QueueConsumer, n: usize) -> Vec<QueueMessage> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let got = guarded(
+            "poll",
+            consumer.poll(n - out.len(), Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+        assert!(!got.is_empty(), "stalled after {} deliveries", out.len());
+        out.extend(got);
+    }
+    out
+}
+
+fn worker(env: &Env, topic: &str, sub: &str) -> rapidmq::QueueConsumerBuilder {
+    env.client
+        .queue_consumer(topic)
+        .subscription(sub)
+        .start(StartPosition::Earliest)
+        .ack_interval(Duration::from_millis(20))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn competing_consumers_share_the_work_and_each_message_is_delivered_once() {
+    const TOTAL: usize = 3000;
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let a = worker(&env, &topic, "w")
+        .prefetch(50)
+        .subscribe()
+        .await
+        .unwrap();
+    let b = worker(&env, &topic, "w")
+        .prefetch(50)
+        .subscribe()
+        .await
+        .unwrap();
+    send_all(
+        &env,
+        &topic,
+        (0..TOTAL).map(|i| Message::new(i.to_string())).collect(),
+    )
+    .await;
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for consumer in [a.clone(), b.clone()] {
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while done.load(Ordering::SeqCst) < TOTAL {
+                let got = consumer
+                    .poll(100, Duration::from_millis(100))
+                    .await
+                    .unwrap();
+                for d in got {
+                    assert_eq!(d.attempt, 1);
+                    consumer.ack(&d.receipt).unwrap();
+                    mine.push(d.message.offset);
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            mine
+        }));
+    }
+    let mut per_offset: HashMap<u64, usize> = HashMap::new();
+    let mut shares = Vec::new();
+    for task in tasks {
+        let mine = guarded("worker", task).await.unwrap();
+        shares.push(mine.len());
+        for offset in mine {
+            *per_offset.entry(offset).or_default() += 1;
+        }
+    }
+    assert_eq!(per_offset.len(), TOTAL);
+    assert!(per_offset.values().all(|&n| n == 1), "a message came twice");
+    assert!(
+        shares.iter().all(|&n| n > 0),
+        "both consumers worked: {shares:?}"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    let info = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "w")
+        .await
+        .unwrap();
+    assert_eq!(info.mode, SubscriptionMode::Queue);
+    assert_eq!(info.queue_stats.unwrap().in_flight, 0, "every ack arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacked_message_is_redelivered_then_dead_lettered_after_max_deliveries_and_replayed() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    send_all(&env, &topic, vec![Message::new("poison").with_key("k")]).await;
+    let q = worker(&env, &topic, "senders")
+        .max_deliveries(2)
+        .subscribe()
+        .await
+        .unwrap();
+
+    let first = receive(&q, 1).await;
+    assert_eq!(first[0].attempt, 1);
+    // Time passes: a nack with a delay must not come back before it.
+    let nacked_at = Instant::now();
+    q.nack(&first[0].receipt, Duration::from_millis(1500))
+        .unwrap();
+    let second = receive(&q, 1).await;
+    assert!(nacked_at.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(second[0].attempt, 2);
+    assert_eq!(text(&second[0].message.value), "poison");
+    q.nack(&second[0].receipt, Duration::ZERO).unwrap();
+
+    let admin = env.client.admin();
+    let dlq = format!("{topic}.dlq");
+    eventually("the message is dead-lettered", || {
+        let (admin, dlq) = (admin.clone(), dlq.clone());
+        async move {
+            admin
+                .list_dead_letters(dlq, 10)
+                .await
+                .is_ok_and(|l| !l.is_empty())
+        }
+    })
+    .await;
+    let letters = admin.list_dead_letters(&dlq, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(
+        (
+            letter.original_topic.as_str(),
+            letter.original_partition,
+            letter.original_offset
+        ),
+        (topic.as_str(), 0, 0)
+    );
+    assert_eq!(letter.attempts, 2);
+    assert_eq!(text(&letter.message.value), "poison");
+    assert!(
+        letter
+            .message
+            .headers
+            .iter()
+            .any(|(k, v)| k == "rapidmq-dlq-topic" && text(v) == topic)
+    );
+    let stats = admin
+        .describe_subscription(&topic, "senders")
+        .await
+        .unwrap()
+        .queue_stats
+        .unwrap();
+    assert_eq!(stats.dead_lettered, 1);
+
+    assert_eq!(admin.replay_dead_letters(&dlq, None).await.unwrap(), 1);
+    let back = receive(&q, 1).await;
+    assert_eq!(text(&back[0].message.value), "poison");
+    assert_eq!(back[0].attempt, 1, "a replayed message starts over");
+    q.ack(&back[0].receipt).unwrap();
+    q.close().await.unwrap();
+    assert!(admin.list_dead_letters(&dlq, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacked_delivery_comes_back_after_its_deadline_unless_extended() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    send_all(
+        &env,
+        &topic,
+        vec![Message::new("slow"), Message::new("stuck")],
+    )
+    .await;
+    let q = worker(&env, &topic, "w")
+        .ack_deadline(Duration::from_millis(800))
+        .subscribe()
+        .await
+        .unwrap();
+    let got = receive(&q, 2).await;
+    let (slow, stuck) = if text(&got[0].message.value) == "slow" {
+        (&got[0], &got[1])
+    } else {
+        (&got[1], &got[0])
+    };
+    q.extend_deadline(&slow.receipt, Duration::from_secs(30))
+        .unwrap();
+    // Time passes: only the message whose deadline ran out is delivered again.
+    let started = Instant::now();
+    let again = receive(&q, 1).await;
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(text(&again[0].message.value), "stuck");
+    assert_eq!(again[0].attempt, 2);
+    q.ack(&again[0].receipt).unwrap();
+    q.ack(&slow.receipt).unwrap();
+    // The first delivery of `stuck` timed out: the broker refuses its receipt on the stream,
+    // which the consumer surfaces without ending the subscription.
+    q.ack(&stuck.receipt).unwrap();
+    q.flush().await.unwrap();
+    eventually("the stale ack is reported", || async {
+        q.stats().stream_errors >= 1
+    })
+    .await;
+    let errors = q.take_stream_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code(), ErrorCode::ReceiptUnknown);
+    q.close().await.unwrap();
+    let info = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "w")
+        .await
+        .unwrap();
+    assert_eq!(info.queue_stats.unwrap().in_flight, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_mixed_priorities_is_delivered_highest_first() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let priorities = [3u8, 9, 0, 5, 9, 1, 7];
+    send_all(
+        &env,
+        &topic,
+        priorities
+            .iter()
+            .map(|&p| Message::new(format!("p{p}")).with_priority(p))
+            .collect(),
+    )
+    .await;
+    let q = worker(&env, &topic, "pager").subscribe().await.unwrap();
+    let got: Vec<u8> = receive(&q, priorities.len())
+        .await
+        .iter()
+        .map(|d| d.message.priority)
+        .collect();
+    assert_eq!(got, [9, 9, 7, 5, 3, 1, 0]);
+    q.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_broker_restart_the_unacked_message_returns_and_stale_receipts_are_dropped() {
+    let mut env = Env::start().await;
+    let topic = env.topic(1).await;
+    send_all(&env, &topic, vec![Message::new("a"), Message::new("b")]).await;
+    let q = worker(&env, &topic, "w")
+        .ack_deadline(Duration::from_secs(60))
+        .subscribe()
+        .await
+        .unwrap();
+    let got = receive(&q, 2).await;
+    let (acked, held) = (&got[0], &got[1]);
+    q.ack(&acked.receipt).unwrap();
+    q.flush().await.unwrap();
+    let admin = env.client.admin();
+    eventually("the ack is recorded", || {
+        let (admin, topic) = (admin.clone(), topic.clone());
+        async move {
+            admin
+                .describe_subscription(topic, "w")
+                .await
+                .is_ok_and(|i| i.total_lag == 1)
+        }
+    })
+    .await;
+    // A graceful restart: the broker persists ack state on an interval and on shutdown, so no
+    // acked message comes back (after `kill -9` the documented window is that interval).
+    env.restart();
+
+    let again = receive(&q, 1).await;
+    assert_eq!(text(&again[0].message.value), text(&held.message.value));
+    assert_eq!(
+        again[0].attempt, 2,
+        "the attempt count survives the restart"
+    );
+    assert!(q.stats().reconnects >= 1);
+    q.ack(&held.receipt).unwrap();
+    assert_eq!(
+        q.stats().stale_receipts,
+        1,
+        "the old receipt is dropped locally"
+    );
+    q.ack(&again[0].receipt).unwrap();
+    q.close().await.unwrap();
+    assert!(q.take_stream_errors().is_empty());
+    let stats = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "w")
+        .await
+        .unwrap()
+        .queue_stats
+        .unwrap();
+    assert_eq!(stats.in_flight, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_settings_are_created_and_described_and_bad_ones_get_their_codes() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let admin = env.client.admin();
+    let settings = QueueSettings {
+        ack_deadline: Some(Duration::from_secs(12)),
+        max_deliveries: Some(7),
+        dead_letter_topic: Some(format!("{topic}-dead")),
+    };
+    let info = admin
+        .create_queue_subscription(&topic, "jobs", StartPosition::Earliest, settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(info.mode, SubscriptionMode::Queue);
+    let described = admin.describe_subscription(&topic, "jobs").await.unwrap();
+    assert_eq!(described.queue, Some(settings));
+    assert_eq!(described.queue_stats.unwrap_or_default().in_flight, 0);
+
+    let err = worker(&env, &topic, "zero")
+        .max_deliveries(0)
+        .subscribe()
+        .await
+        .expect_err("max_deliveries 0");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    let err = env
+        .client
+        .queue_consumer(&topic)
+        .subscribe()
+        .await
+        .expect_err("no subscription name");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    admin
+        .create_subscription(&topic, "stream", StartPosition::Earliest)
+        .await
+        .unwrap();
+    let err = worker(&env, &topic, "stream")
+        .subscribe()
+        .await
+        .expect_err("a stream subscription");
+    assert_eq!(err.code(), ErrorCode::SubscriptionModeMismatch);
+}
