@@ -1,0 +1,94 @@
+"""Python SDK throughput against the Rust SDK, in the same run, on one broker.
+
+    RAPIDMQ_BIN=/path/to/rapidmq sdk-python/.venv/bin/python sdk-python/bench/bench.py \
+        [--count 200000] [--size 100] [--rust /path/to/rust-producer]
+
+Starts a broker with the shared launch protocol (tests/conftest.py), then measures on fresh
+1-partition topics with default producer settings (linger 5 ms, 1000-message batches, fsync):
+- Python producer: `send` of COUNT SIZE-byte messages, then every receipt's result;
+- Rust producer (sdk-rust, built from bench/rust-producer in release) the same workload;
+- Python consumer: `poll(1000)` + `ack` of the Python producer's COUNT messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import rapidmq  # noqa: E402
+from conftest import Broker  # noqa: E402
+
+
+def python_producer(client: rapidmq.Client, topic: str, count: int, size: int) -> float:
+    payload = b"x" * size
+    with client.producer(topic) as producer:
+        started = time.perf_counter()
+        receipts = [producer.send(payload) for _ in range(count)]
+        for receipt in receipts:
+            receipt.result()
+        elapsed = time.perf_counter() - started
+    return count / elapsed
+
+
+def python_consumer(client: rapidmq.Client, topic: str, count: int) -> float:
+    with client.consumer(topic, "bench", start="earliest") as consumer:
+        started = time.perf_counter()
+        seen = 0
+        while seen < count:
+            messages = consumer.poll(1000, 10.0)
+            if not messages:
+                raise RuntimeError(f"consumer stalled at {seen}")
+            for m in messages:
+                consumer.ack(m)
+            seen += len(messages)
+        elapsed = time.perf_counter() - started
+    return count / elapsed
+
+
+def rust_producer(binary: str, url: str, topic: str, count: int, size: int) -> float:
+    out = subprocess.run(
+        [binary, url, topic, str(count), str(size)], check=True, capture_output=True, text=True
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["msgs_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=200_000)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--rust", help="the rust-producer binary (cargo build --release)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rapidmq-py-bench-") as tmp:
+        broker = Broker(pathlib.Path(tmp))
+        try:
+            with rapidmq.Client(broker.url) as client:
+                admin = client.admin()
+                rows = []
+                for topic in ("py-warmup", "py", "rust"):
+                    admin.create_topic(topic, 1)
+                python_producer(client, "py-warmup", args.count // 10, args.size)
+                py = python_producer(client, "py", args.count, args.size)
+                rows.append(("python producer", py))
+                if args.rust:
+                    rust = rust_producer(args.rust, broker.url, "rust", args.count, args.size)
+                    rows.append(("rust producer", rust))
+                    rows.append(("python / rust", py / rust))
+                rows.append(("python consumer", python_consumer(client, "py", args.count)))
+        finally:
+            broker.kill()
+    print(f"{args.count} messages of {args.size} B, 1 partition, default producer settings")
+    for name, value in rows:
+        text = f"{value:.0%}" if name == "python / rust" else f"{value:,.0f} msgs/s"
+        print(f"  {name:<16} {text}")
+
+
+if __name__ == "__main__":
+    main()
