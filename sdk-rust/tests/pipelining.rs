@@ -74,3 +74,46 @@ async fn pipelined_batches_keep_order_per_key_across_lost_acks_and_a_broker_cras
     assert_eq!(seen.len(), TOTAL as usize, "nothing acked is missing");
     println!("pipelined producer across a crash: {stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_inside_a_full_pipeline_fails_alone_and_later_batches_keep_their_order() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env
+        .client
+        .producer(&topic)
+        .max_batch_messages(1)
+        .max_in_flight_per_partition(5)
+        .build()
+        .await
+        .unwrap();
+    let mut receipts = Vec::new();
+    for i in 0..40u32 {
+        // Every tenth message is refused by the broker (priority above 9).
+        let priority = if i % 10 == 5 { 10 } else { 0 };
+        let message = Message::new(i.to_string()).with_priority(priority);
+        receipts.push((i, producer.send(message).await.unwrap()));
+    }
+    let mut offsets = Vec::new();
+    for (i, receipt) in receipts {
+        match guarded("receipt", receipt).await {
+            Ok(d) => offsets.push(d.offset.expect("appended")),
+            Err(err) => {
+                assert_eq!(i % 10, 5, "only the refused messages fail");
+                assert_eq!(err.code(), rapidmq::ErrorCode::InvalidPriority);
+            }
+        }
+    }
+    // Later batches were refused as out of sequence, resequenced and resent: dense offsets, and
+    // the log in send order.
+    assert_eq!(offsets, (0..36).collect::<Vec<u64>>());
+    let log: Vec<u32> = env
+        .read_log(&topic)
+        .await
+        .iter()
+        .map(|m| text(&m.value).parse().unwrap())
+        .collect();
+    let expected: Vec<u32> = (0..40).filter(|i| i % 10 != 5).collect();
+    assert_eq!(log, expected);
+    assert!(producer.stats().max_partition_in_flight > 1);
+}
