@@ -63,3 +63,60 @@ impl Window {
         next
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn flight(
+        base_sequence: u64,
+        len: usize,
+        answer: Option<Result<v1::PublishResponse>>,
+    ) -> Flight {
+        Flight {
+            request: v1::PublishRequest {
+                producer_id: 7,
+                base_sequence,
+                ..Default::default()
+            },
+            messages: (0..len)
+                .map(|_| Pending::new(crate::types::Message::new("x"), 0, None, None))
+                .collect(),
+            answer,
+            outstanding: false,
+            backoff: None,
+        }
+    }
+
+    #[test]
+    fn resequencing_shifts_unanswered_batches_and_keeps_acknowledged_ones() {
+        let mut window = Window::default();
+        window
+            .flights
+            .push_back(flight(10, 2, Some(Ok(Default::default()))));
+        window
+            .flights
+            .push_back(flight(12, 3, Some(Err(Error::unavailable("gap")))));
+        window.flights.push_back(flight(15, 1, None));
+        let next = window.resequence(7, 4);
+        let got: Vec<_> = window
+            .flights
+            .iter()
+            .map(|f| (f.request.base_sequence, f.answer.is_some()))
+            .collect();
+        assert_eq!(got, [(10, true), (4, false), (7, false)]);
+        assert_eq!(next, 8);
+        assert!(window.quiet());
+    }
+
+    #[test]
+    fn resequencing_under_a_fresh_producer_id_starts_at_zero() {
+        let mut window = Window::default();
+        window.flights.push_back(flight(30, 2, None));
+        window.flights.push_back(flight(32, 2, None));
+        assert_eq!(window.resequence(99, 0), 4);
+        assert!(window.flights.iter().all(|f| f.request.producer_id == 99));
+        assert_eq!(window.flights[1].request.base_sequence, 2);
+    }
+}
