@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Skip the consume phase.
     #[arg(long)]
     no_consume: bool,
+    /// Publish delayed messages (due this many ms after publishing) to measure the schedule;
+    /// they are not in the log yet, so the consume phase is skipped.
+    #[arg(long, value_name = "MS")]
+    delay_ms: Option<u64>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -133,7 +137,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         return Err(status).context("cannot create the bench topic");
     }
 
-    let batch = encode_batch(args.batch, args.size);
+    let batch = encode_batch(args.batch, args.size, args.delay_ms.unwrap_or(0));
     let requests_total = args.messages.div_ceil(args.batch as u64);
     let fsyncs_before = fsyncs(&mut admin).await?;
     let started = Instant::now();
@@ -158,7 +162,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         fsyncs(&mut admin).await? - fsyncs_before,
     );
 
-    let consume = if args.no_consume {
+    let consume = if args.no_consume || args.delay_ms.is_some() {
         None
     } else {
         let started = Instant::now();
@@ -213,13 +217,14 @@ fn phase(messages: u64, size: usize, elapsed: Duration, fsyncs: u64) -> Phase {
     }
 }
 
-fn encode_batch(count: usize, size: usize) -> Bytes {
+fn encode_batch(count: usize, size: usize, delay_ms: u64) -> Bytes {
     let value = Bytes::from(vec![b'x'; size]);
     let batch = pb::MessageBatch {
         messages: (0..count)
             .map(|i| pb::Message {
                 timestamp_delta_ms: (i % 2) as i64,
                 value: value.clone(),
+                delay_ms,
                 ..Default::default()
             })
             .collect(),
