@@ -10,7 +10,8 @@
 //! reports messages/s once every receipt resolved.
 //! `latency <rate> <seconds>`: sends 100-byte messages paced at `rate` per second and reports
 //! p50/p90/p99/max of send-to-receipt time, without the first second (warm-up).
-//! Environment: `RAPIDMQ_ENDPOINT`.
+//! Environment: `RAPIDMQ_ENDPOINT`; `RAPIDMQ_BENCH_IN_FLIGHT` (batches per partition in flight,
+//! default [`rapidmq::defaults::MAX_IN_FLIGHT_PER_PARTITION`]).
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..TopicConfig::default()
     };
     client.admin().create_topic(&topic, config).await?;
-    let producer = client.producer(&topic).build().await?;
+    // Default batching; RAPIDMQ_BENCH_IN_FLIGHT overrides the per-partition pipeline depth.
+    let mut builder = client.producer(&topic);
+    if let Some(n) = std::env::var("RAPIDMQ_BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.max_in_flight_per_partition(n);
+    }
+    let producer = builder.build().await?;
     match args.first().map(String::as_str) {
         Some("latency") => latency(&producer, number(1, 10_000), number(2, 20)).await?,
         _ => publish(&producer, number(1, 1_000_000), number(2, 100) as usize).await?,
