@@ -1,10 +1,10 @@
-"""Queue worker (queue mode: per-message ack, nack with delay, dead letters).
+"""Queue worker: takes jobs one by one, acks what succeeded, nacks failures for a retry later.
+After `max_deliveries` attempts a job moves to the dead-letter topic `<topic>.dlq`.
 
-The broker and the admin API support queue subscriptions, but the shared client core does not
-yet expose a queue-mode consumer to bindings, so this worker only sets the subscription up and
-shows what is there. It will consume once `rapidmq_core::QueueConsumer` lands and is bound.
+    RAPIDMQ_URL=http://127.0.0.1:7420 python examples/python/queue_worker.py [topic] [jobs]
 
-    RAPIDMQ_URL=http://127.0.0.1:7420 python examples/python/queue_worker.py [topic]
+Enqueues `jobs` jobs (one of them failing once), works until they are done, then prints the
+subscription's queue stats. Run several workers on one subscription to share the work.
 """
 
 import os
@@ -14,6 +14,7 @@ import rapidmq
 
 url = os.environ.get("RAPIDMQ_URL", "http://127.0.0.1:7420")
 topic = sys.argv[1] if len(sys.argv) > 1 else "jobs"
+jobs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 
 with rapidmq.Client(url) as client:
     admin = client.admin()
@@ -21,14 +22,20 @@ with rapidmq.Client(url) as client:
         admin.create_topic(topic, partitions=2)
     except rapidmq.TopicAlreadyExistsError:
         pass
-    try:
-        admin.create_queue_subscription(
-            topic, "workers", rapidmq.StartPosition.EARLIEST, ack_deadline=30.0, max_deliveries=5
-        )
-    except rapidmq.SubscriptionAlreadyExistsError:
-        pass
     with client.producer(topic) as producer:
-        producer.send("resize image 42", priority=5).result()
-        print(producer.send("send reminder", delay=60.0).result())  # status 'scheduled'
+        for i in range(jobs):
+            producer.send(f"job {i}", priority=9 if i == 0 else 0)  # job 0 jumps the queue
+    settings = rapidmq.QueueConfig(ack_deadline=30.0, max_deliveries=5)
+    with client.queue_consumer(topic, "workers", start="earliest", queue=settings) as worker:
+        done = 0
+        while done < jobs:
+            for job in worker.poll(10, timeout=5.0):
+                if job.value == b"job 1" and job.attempt == 1:
+                    print(f"{job.value.decode()} failed on attempt {job.attempt}; retry in 0.2 s")
+                    worker.nack(job, delay=0.2)
+                    continue
+                print(f"{job.value.decode()} done (attempt {job.attempt})")
+                worker.ack(job)
+                done += 1
     info = admin.describe_subscription(topic, "workers")
-    print(f"{info.mode} subscription {info.name}: {info.queue_stats}")
+    print(f"{info.mode} subscription {info.name}: redeliveries={info.queue_stats.redeliveries}")

@@ -11,6 +11,7 @@ use crate::convert::{
 };
 use crate::errors::to_py_err;
 use crate::producer::Producer;
+use crate::queue::QueueConsumer;
 use crate::runtime::{ProcessLocal, bridge, runtime};
 use crate::types::{FetchResult, PublishAck};
 
@@ -105,6 +106,26 @@ impl Client {
         bridge(py, &runtime.clone(), asyncio, async move {
             let core = client.subscribe(config).await?;
             Ok(Consumer::new(core, runtime))
+        })
+    }
+
+    /// Subscribes to `topic` in queue mode (creating the subscription with the config's queue
+    /// settings if it does not exist).
+    #[pyo3(signature = (topic, subscription, config, asyncio=false))]
+    fn subscribe_queue(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        subscription: String,
+        config: &Bound<'_, PyDict>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let client = self.core()?.clone();
+        let config = consumer_config(topic, subscription, config)?;
+        let runtime = client.runtime().clone();
+        bridge(py, &runtime.clone(), asyncio, async move {
+            let core = client.subscribe_queue(config).await?;
+            Ok(QueueConsumer::new(core, runtime))
         })
     }
 

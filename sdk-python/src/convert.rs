@@ -266,6 +266,17 @@ pub(crate) fn consumer_config(
     f.set("auto_commit", &mut config.auto_commit)?;
     f.set("consumer_name", &mut config.consumer_name)?;
     f.retry("reconnect", &mut config.reconnect)?;
+    if let Some(queue) = d.get_item("queue")?.filter(|v| !v.is_none()) {
+        let queue = queue
+            .cast::<PyDict>()
+            .map_err(|_| invalid("queue must be a dict"))?;
+        let q = Fields(queue);
+        if let Some(deadline) = q.get::<f64>("ack_deadline")? {
+            config.queue.ack_deadline = Some(to_duration(deadline, "ack_deadline")?);
+        }
+        config.queue.max_deliveries = q.get("max_deliveries")?;
+        config.queue.dead_letter_topic = q.get("dead_letter_topic")?;
+    }
     Ok(config)
 }
 

@@ -12,7 +12,8 @@
 //! - `convert.rs`: Python values to core messages, positions, durations and configs; the core's
 //!   defaults for the Python config classes.
 //! - `types.rs`: result types (`Delivery`, `ReceivedMessage`, `TopicInfo`, ...).
-//! - `client.rs`, `producer.rs`, `consumer.rs`, `admin.rs`: one class each over the core's.
+//! - `client.rs`, `producer.rs`, `consumer.rs` (stream mode), `queue.rs` (queue mode),
+//!   `admin.rs`: one class each over the core's.
 //!
 //! Every operation that waits takes `asyncio=False`: it then blocks (GIL released) and returns the
 //! value, or with `asyncio=True` returns an awaitable, so the sync and asyncio Python classes
@@ -24,6 +25,7 @@ mod consumer;
 mod convert;
 mod errors;
 mod producer;
+mod queue;
 mod runtime;
 mod types;
 
@@ -40,6 +42,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::SendReceipt>()?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<admin::Admin>()?;
+    m.add_class::<queue::QueueConsumer>()?;
+    m.add_class::<queue::QueueMessage>()?;
+    m.add_class::<queue::QueueConsumerStats>()?;
     m.add_class::<types::Delivery>()?;
     m.add_class::<types::PublishAck>()?;
     m.add_class::<types::ReceivedMessage>()?;

@@ -552,6 +552,8 @@ pub(crate) struct ProducerStats {
     retries: u64,
     /// Batches the broker reported as duplicates.
     duplicates: u64,
+    /// The deepest pipeline (batches in flight on one partition) reached.
+    max_partition_in_flight: u64,
 }
 
 impl From<core::ProducerStats> for ProducerStats {
@@ -564,6 +566,7 @@ impl From<core::ProducerStats> for ProducerStats {
             requests: s.requests,
             retries: s.retries,
             duplicates: s.duplicates,
+            max_partition_in_flight: s.max_partition_in_flight,
         }
     }
 }

@@ -200,3 +200,16 @@ def read_log(client: rapidmq.Client, topic: str):  # type: ignore[no-untyped-def
             offset = fetched.messages[-1].offset + 1
             out.extend(fetched.messages)
     return out
+
+
+def eventually(what: str, condition) -> None:  # type: ignore[no-untyped-def]
+    """Re-checks ``condition`` (every 20 ms, bounded by ``GUARD``) until it holds: for state the
+    broker applies asynchronously (acks, dead letters). Each check observes; none decides by
+    elapsed time."""
+    import threading
+
+    deadline = time.monotonic() + GUARD
+    tick = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        tick.wait(0.02)

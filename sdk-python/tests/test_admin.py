@@ -50,7 +50,10 @@ def test_subscriptions_report_lag_and_can_be_seeked_and_deleted(client, make_top
         publish_values(producer, 50)
     assert admin.lag(topic, "audit") == 50
     assert admin.seek_subscription(topic, "audit", "latest").total_lag == 0
-    assert admin.seek_subscription(topic, "audit", rapidmq.StartPosition.offset(0), 0).total_lag > 0
+    assert admin.seek_subscription(topic, "audit", rapidmq.StartPosition.EARLIEST).total_lag == 50
+    busy = max(admin.describe_topic(topic).partitions, key=lambda p: p.high_watermark)
+    seeked = admin.seek_subscription(topic, "audit", rapidmq.StartPosition.offset(10), busy.partition)
+    assert seeked.total_lag == 50 - 10
     assert len(admin.list_subscriptions(topic)) == 1
     admin.delete_subscription(topic, "audit")
     with pytest.raises(rapidmq.SubscriptionNotFoundError):

@@ -76,3 +76,22 @@ async def test_asyncio_producer_waits_for_room_when_its_buffer_is_full(broker):
             receipts = [await producer.send(str(i)) for i in range(200)]
             offsets = [(await r).offset for r in receipts]
         assert offsets == list(range(200))
+
+
+@pytest.mark.asyncio
+async def test_asyncio_queue_consumer_acks_and_nacks(broker):
+    async with await aio.Client.connect(broker.url) as client:
+        topic = unique_topic()
+        await client.admin().create_topic(topic, 1)
+        async with await client.producer(topic) as producer:
+            await (await producer.send("job"))
+        async with await client.queue_consumer(topic, "w", start="earliest") as worker:
+            first = await worker.poll(1, 30.0)
+            assert first[0].attempt == 1
+            worker.nack(first[0], 0.0)
+            again = []
+            while not again:
+                again = await worker.poll(1, 30.0)
+            assert (again[0].value, again[0].attempt) == (b"job", 2)
+            worker.ack(again[0])
+            await worker.flush()

@@ -36,10 +36,12 @@ def test_asyncio_example_produces_and_consumes(broker):
     assert "produced 50, consumed 50" in run(broker, "asyncio_example.py", "events", "50")
 
 
-def test_queue_worker_example_sets_up_a_queue_subscription(broker):
-    out = run(broker, "queue_worker.py", "jobs")
-    assert "queue subscription workers" in out
-    assert "status='scheduled'" in out
+def test_queue_worker_example_retries_a_failed_job_and_finishes_all(broker):
+    out = run(broker, "queue_worker.py", "jobs", "5")
+    assert out.splitlines()[0] == "job 0 done (attempt 1)", "the priority job goes first"
+    assert "job 1 failed on attempt 1" in out and "job 1 done (attempt 2)" in out
+    assert out.count(" done (attempt") == 5
+    assert "queue subscription workers: redeliveries=1" in out
 
 
 @pytest.mark.parametrize("script", ["producer.py", "consumer.py", "asyncio_example.py", "queue_worker.py"])

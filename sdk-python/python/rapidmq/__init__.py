@@ -3,7 +3,8 @@
 A thin layer over the shared Rust client core (the same engine as the Rust, Go and Java SDKs):
 batching, retries, idempotence, flow control, commits and reconnects all run in Rust.
 
-- Sync API: :class:`Client`, :class:`Producer`, :class:`Consumer`, :class:`Admin` (this module).
+- Sync API: :class:`Client`, :class:`Producer`, :class:`Consumer` (stream mode),
+  :class:`QueueConsumer` (queue mode), :class:`Admin` (this module).
   Blocking calls release the GIL and are interruptible by Ctrl-C.
 - asyncio API: :mod:`rapidmq.aio`.
 - Configuration: :class:`ClientConfig`, :class:`ProducerConfig`, :class:`ConsumerConfig` show
@@ -25,6 +26,8 @@ from ._native import (
     PartitionInfo,
     ProducerStats,
     PublishAck,
+    QueueConsumerStats,
+    QueueMessage,
     QueueSettings,
     QueueStats,
     ReceivedMessage,
@@ -34,12 +37,13 @@ from ._native import (
     TopicSettings,
     __version__,
 )
-from .client import Admin, Client, Consumer, Producer
+from .client import Admin, Client, Consumer, Producer, QueueConsumer
 from .config import (
     DEFAULTS,
     ClientConfig,
     ConsumerConfig,
     ProducerConfig,
+    QueueConfig,
     RetryPolicy,
     StartPosition,
     TlsConfig,
@@ -70,6 +74,10 @@ __all__ = [
     "ProducerConfig",
     "ProducerStats",
     "PublishAck",
+    "QueueConfig",
+    "QueueConsumer",
+    "QueueConsumerStats",
+    "QueueMessage",
     "QueueSettings",
     "QueueStats",
     "ReceivedMessage",

@@ -129,6 +129,7 @@ class ProducerStats:
     requests: int
     retries: int
     duplicates: int
+    max_partition_in_flight: int
 
 class ConsumerStats:
     received: int
@@ -151,6 +152,9 @@ class Client:
     def admin(self) -> Admin: ...
     def producer(self, topic: str, config: Dict[str, Any], asyncio: bool = False) -> Any: ...
     def subscribe(
+        self, topic: str, subscription: str, config: Dict[str, Any], asyncio: bool = False
+    ) -> Any: ...
+    def subscribe_queue(
         self, topic: str, subscription: str, config: Dict[str, Any], asyncio: bool = False
     ) -> Any: ...
     def publish_batch(
@@ -211,3 +215,38 @@ class Admin:
     def list_dead_letters(self, dead_letter_topic: str, max: int = 0, asyncio: bool = False) -> Any: ...
     def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None, asyncio: bool = False) -> Any: ...
     def status(self, asyncio: bool = False) -> Any: ...
+
+class QueueMessage:
+    """One delivery of a queue message."""
+
+    message: ReceivedMessage
+    attempt: int
+    value: bytes
+    key: Optional[bytes]
+    partition: int
+    offset: int
+
+class QueueConsumerStats:
+    received: int
+    polled: int
+    buffered: int
+    max_buffered: int
+    acked: int
+    nacked: int
+    extended: int
+    ack_requests: int
+    stale_receipts: int
+    stream_errors: int
+    reconnects: int
+
+class QueueConsumer:
+    topic: str
+    subscription: str
+    def poll(self, max: int, timeout: float, asyncio: bool = False) -> Any: ...
+    def ack(self, message: QueueMessage) -> None: ...
+    def nack(self, message: QueueMessage, delay: float) -> None: ...
+    def extend_deadline(self, message: QueueMessage, extension: float) -> None: ...
+    def flush(self, asyncio: bool = False) -> Any: ...
+    def close(self, asyncio: bool = False) -> Any: ...
+    def take_stream_errors(self) -> List[Any]: ...
+    def stats(self) -> QueueConsumerStats: ...

@@ -25,6 +25,7 @@ from .config import (
     _merge,
     _to_native,
 )
+from .errors import RapidMQError
 from .message import Headers, Message, Payload
 from ._native import (
     BrokerStatus,
@@ -33,6 +34,8 @@ from ._native import (
     FetchResult,
     ProducerStats,
     PublishAck,
+    QueueConsumerStats,
+    QueueMessage,
     ReceivedMessage,
     SendReceipt,
     SubscriptionInfo,
@@ -111,6 +114,20 @@ class Client(_AsyncCloseable):
             topic, subscription, _to_native(config), asyncio=True
         )
         return Consumer(native, config)
+
+    async def queue_consumer(
+        self,
+        topic: str,
+        subscription: str,
+        config: Optional[ConsumerConfig] = None,
+        **options: Any,
+    ) -> "QueueConsumer":
+        """Joins a queue-mode subscription (see :meth:`rapidmq.Client.queue_consumer`)."""
+        config = _merge(config, ConsumerConfig, options)
+        native = await self.native.subscribe_queue(
+            topic, subscription, _to_native(config), asyncio=True
+        )
+        return QueueConsumer(native, config)
 
     def admin(self) -> "Admin":
         """The admin API."""
@@ -242,6 +259,46 @@ class Consumer(_AsyncCloseable):
         return self._native.stats()
 
 
+class QueueConsumer(_AsyncCloseable):
+    """A member of a queue-mode subscription (see :class:`rapidmq.QueueConsumer`)."""
+
+    def __init__(self, native: _native.QueueConsumer, config: ConsumerConfig) -> None:
+        self._native = native
+        self.config = config
+
+    @property
+    def topic(self) -> str:
+        return self._native.topic
+
+    @property
+    def subscription(self) -> str:
+        return self._native.subscription
+
+    async def poll(self, max_messages: int, timeout: float) -> List[QueueMessage]:
+        return await self._native.poll(max_messages, timeout, asyncio=True)
+
+    def ack(self, message: QueueMessage) -> None:
+        self._native.ack(message)
+
+    def nack(self, message: QueueMessage, delay: float = 0.0) -> None:
+        self._native.nack(message, delay)
+
+    def extend_deadline(self, message: QueueMessage, extension: float) -> None:
+        self._native.extend_deadline(message, extension)
+
+    async def flush(self) -> None:
+        await self._native.flush(asyncio=True)
+
+    async def close(self) -> None:
+        await self._native.close(asyncio=True)
+
+    def take_stream_errors(self) -> List[RapidMQError]:
+        return self._native.take_stream_errors()
+
+    def stats(self) -> QueueConsumerStats:
+        return self._native.stats()
+
+
 class Admin:
     """Topics, subscriptions, lag, dead letters and broker status (see :class:`rapidmq.Admin`)."""
 
@@ -345,4 +402,4 @@ class Admin:
         return await self._native.status(asyncio=True)
 
 
-__all__ = ["Admin", "Client", "Consumer", "Producer"]
+__all__ = ["Admin", "Client", "Consumer", "Producer", "QueueConsumer"]

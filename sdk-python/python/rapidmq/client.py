@@ -21,6 +21,7 @@ from .config import (
     _merge,
     _to_native,
 )
+from .errors import RapidMQError
 from .message import Headers, Message, Payload
 from ._native import (
     BrokerStatus,
@@ -29,6 +30,8 @@ from ._native import (
     FetchResult,
     ProducerStats,
     PublishAck,
+    QueueConsumerStats,
+    QueueMessage,
     ReceivedMessage,
     SendReceipt,
     SubscriptionInfo,
@@ -154,6 +157,24 @@ class Client(_Closeable):
         """
         config = _merge(config, ConsumerConfig, options)
         return Consumer(self.native.subscribe(topic, subscription, _to_native(config)), config)
+
+    def queue_consumer(
+        self,
+        topic: str,
+        subscription: str,
+        config: Optional[ConsumerConfig] = None,
+        **options: Any,
+    ) -> "QueueConsumer":
+        """Joins the queue-mode ``subscription`` of ``topic`` (created with ``config.queue`` if it
+        does not exist): messages go one by one to any member and are acked individually.
+
+        Raises:
+            TopicNotFoundError, SubscriptionModeMismatchError (a stream subscription of that name
+            exists), InvalidArgumentError (e.g. ``max_deliveries=0`` or no subscription name).
+        """
+        config = _merge(config, ConsumerConfig, options)
+        native = self.native.subscribe_queue(topic, subscription, _to_native(config))
+        return QueueConsumer(native, config)
 
     def admin(self) -> "Admin":
         """The admin API."""
@@ -334,6 +355,68 @@ class Consumer(_Closeable):
 
     def stats(self) -> ConsumerStats:
         """Counters: received, polled, buffered, max_buffered, commits, reconnects, ..."""
+        return self._native.stats()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+class QueueConsumer(_Closeable):
+    """A member of a queue-mode subscription: each delivery has an attempt count and is acked,
+    nacked (redelivered after a delay) or extended one by one. Unacked deliveries come back after
+    the ack deadline; after ``max_deliveries`` a message moves to the dead-letter topic.
+
+    >>> with client.queue_consumer("jobs", "workers") as worker:
+    ...     for job in worker.poll(10, timeout=1.0):
+    ...         try:
+    ...             run(job.value)
+    ...             worker.ack(job)
+    ...         except Exception:
+    ...             worker.nack(job, delay=5.0)
+    """
+
+    def __init__(self, native: _native.QueueConsumer, config: ConsumerConfig) -> None:
+        self._native = native
+        self.config = config
+
+    @property
+    def topic(self) -> str:
+        return self._native.topic
+
+    @property
+    def subscription(self) -> str:
+        return self._native.subscription
+
+    def poll(self, max_messages: int, timeout: float) -> List[QueueMessage]:
+        """Up to ``max_messages`` deliveries, waiting up to ``timeout`` seconds for the first."""
+        return self._native.poll(max_messages, timeout)
+
+    def ack(self, message: QueueMessage) -> None:
+        """Acknowledges a delivery (batched: sent on the ack interval, :meth:`flush`, close)."""
+        self._native.ack(message)
+
+    def nack(self, message: QueueMessage, delay: float = 0.0) -> None:
+        """Asks for redelivery after ``delay`` seconds."""
+        self._native.nack(message, delay)
+
+    def extend_deadline(self, message: QueueMessage, extension: float) -> None:
+        """Pushes the delivery's ack deadline ``extension`` seconds out."""
+        self._native.extend_deadline(message, extension)
+
+    def flush(self) -> None:
+        """Sends the pending acks now."""
+        self._native.flush()
+
+    def close(self) -> None:
+        """Sends the pending acks and leaves the subscription."""
+        self._native.close()
+
+    def take_stream_errors(self) -> List[RapidMQError]:
+        """Errors the broker reported about single requests (e.g. ``ReceiptUnknownError``),
+        oldest first; they do not end the subscription."""
+        return self._native.take_stream_errors()
+
+    def stats(self) -> QueueConsumerStats:
         return self._native.stats()
 
     def __repr__(self) -> str:

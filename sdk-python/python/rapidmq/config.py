@@ -114,9 +114,20 @@ class ProducerConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """Queue-mode settings, used when subscribing creates the subscription; ``None`` takes the
+    broker default (ack deadline 30 s, 5 deliveries, dead letters to ``<topic>.dlq``)."""
+
+    ack_deadline: Optional[float] = None
+    max_deliveries: Optional[int] = None
+    dead_letter_topic: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class ConsumerConfig:
     """Consumer settings: start position of a new subscription, prefetch (credits), commit
-    interval, auto-commit, a display name and the reconnect backoff."""
+    interval (queue mode: the ack interval), auto-commit, a display name, the reconnect backoff
+    and, for queue mode, the subscription's :class:`QueueConfig`."""
 
     start: StartPositionLike = StartPosition.LATEST
     prefetch: int = _S["prefetch"]
@@ -126,6 +137,7 @@ class ConsumerConfig:
     reconnect: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(**_S["reconnect"])
     )
+    queue: QueueConfig = field(default_factory=QueueConfig)
 
 
 def _merge(config: Any, cls: type, options: Dict[str, Any]) -> Any:
@@ -152,6 +164,7 @@ __all__ = [
     "ClientConfig",
     "ConsumerConfig",
     "ProducerConfig",
+    "QueueConfig",
     "RetryPolicy",
     "StartPosition",
     "TlsConfig",
