@@ -609,6 +609,12 @@ impl Engine {
                 .map_err(|_| Error::unavailable("the broker is shutting down"))
                 .and_then(|r| r);
             match result {
+                // A duplicate is answered as its original was, not as this retry was split.
+                Ok(ack) if ack.duplicate => Ok(PublishAck {
+                    deduplicated: ack.deduplicated.clone(),
+                    ack,
+                    scheduled,
+                }),
                 Ok(ack) => Ok(PublishAck {
                     ack,
                     scheduled,

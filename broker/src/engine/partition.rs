@@ -61,6 +61,8 @@ pub struct AppendRequest {
     pub base_sequence: u64,
     /// Messages the producer counted (its sequence span); at least `count`.
     pub sequence_span: u32,
+    /// Indexes of the producer's messages dropped as msg-id duplicates (remembered for retries).
+    pub deduplicated: Vec<u32>,
     /// More changes committed atomically with the append: schedule entries and their removal,
     /// msg-id dedup records.
     pub extra: WriteBatch,
@@ -76,19 +78,22 @@ impl AppendRequest {
             producer_id: 0,
             base_sequence: 0,
             sequence_span: count,
+            deduplicated: Vec::new(),
             extra: WriteBatch::new(),
         }
     }
 }
 
 /// The acknowledgement of an append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendAck {
     pub base_offset: u64,
     pub count: u32,
     pub append_time_ms: i64,
     pub durability: AckDurability,
     pub duplicate: bool,
+    /// For a duplicate: the indexes the original dropped as msg-id duplicates.
+    pub deduplicated: Vec<u32>,
 }
 
 enum Command {
@@ -520,12 +525,13 @@ impl Writer {
                 match self.sequence_check(&request, now).await {
                     Ok(SequenceCheck::Append) => {}
                     Ok(SequenceCheck::Duplicate(original)) => {
-                        let ack = self.ack(
+                        let mut ack = self.ack(
                             original.base_offset,
                             original.count,
                             original.append_time_ms,
                             true,
                         );
+                        ack.deduplicated = original.deduplicated.clone();
                         // A retry of a batch written in this same group shares its fate.
                         if original.base_offset >= first_offset && original.count > 0 {
                             written.push(answers.len());
@@ -599,6 +605,7 @@ impl Writer {
                     base_offset,
                     count: request.count,
                     append_time_ms,
+                    deduplicated: std::mem::take(&mut request.deduplicated),
                 });
                 ops.put(
                     Cf::Producers,
@@ -648,6 +655,7 @@ impl Writer {
             append_time_ms,
             durability: self.options.ack,
             duplicate,
+            deduplicated: Vec::new(),
         }
     }
 

@@ -12,10 +12,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// batches in flight per partition.
 pub const RECENT_BATCHES: usize = 8;
 
-/// Encoded size of one [`RecentBatch`].
-const ENTRY_LEN: usize = 32;
+/// Encoded size of one [`RecentBatch`] without its deduplicated indexes.
+const ENTRY_LEN: usize = 34;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecentBatch {
     pub base_sequence: u64,
     /// Messages the producer counted in the batch (its sequence numbers).
@@ -24,6 +24,9 @@ pub struct RecentBatch {
     /// Messages the batch put in the log (fewer than `span` when some were delayed or deduplicated).
     pub count: u32,
     pub append_time_ms: i64,
+    /// Indexes of the batch's messages dropped as msg-id duplicates, so a retry is answered
+    /// exactly as the original was.
+    pub deduplicated: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,7 +37,7 @@ pub struct ProducerState {
 }
 
 /// What to do with an incoming batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SequenceCheck {
     /// The expected next batch (or the producer is unknown): append it.
     Append,
@@ -65,7 +68,7 @@ impl ProducerState {
             .iter()
             .find(|b| b.base_sequence == base_sequence)
             .map_or(SequenceCheck::DuplicateUnknown, |b| {
-                SequenceCheck::Duplicate(*b)
+                SequenceCheck::Duplicate(b.clone())
             })
     }
 
@@ -90,6 +93,10 @@ impl ProducerState {
             buf.put_u64(b.base_offset);
             buf.put_u32(b.count);
             buf.put_i64(b.append_time_ms);
+            buf.put_u16(b.deduplicated.len() as u16);
+            for index in &b.deduplicated {
+                buf.put_u32(*index);
+            }
         }
         buf.freeze()
     }
@@ -102,18 +109,29 @@ impl ProducerState {
         let next_sequence = value.get_u64();
         let last_write_ms = value.get_i64();
         let n = value.get_u8() as usize;
-        if value.len() != n * ENTRY_LEN {
-            return None;
-        }
-        let recent = (0..n)
-            .map(|_| RecentBatch {
+        let mut recent = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            if value.len() < ENTRY_LEN {
+                return None;
+            }
+            let mut batch = RecentBatch {
                 base_sequence: value.get_u64(),
                 span: value.get_u32(),
                 base_offset: value.get_u64(),
                 count: value.get_u32(),
                 append_time_ms: value.get_i64(),
-            })
-            .collect();
+                deduplicated: Vec::new(),
+            };
+            let dropped = value.get_u16() as usize;
+            if value.len() < dropped * 4 {
+                return None;
+            }
+            batch.deduplicated = (0..dropped).map(|_| value.get_u32()).collect();
+            recent.push_back(batch);
+        }
+        if !value.is_empty() {
+            return None;
+        }
         Some(ProducerState {
             next_sequence,
             last_write_ms,
@@ -133,6 +151,7 @@ mod tests {
             base_offset: offset,
             count,
             append_time_ms: 1,
+            deduplicated: if seq % 4 == 0 { vec![1, 3] } else { Vec::new() },
         }
     }
 

@@ -114,6 +114,7 @@ pub fn prepare(
         };
         request.payload = Bytes::from(rest.encode_to_vec());
     }
+    request.deduplicated = deduplicated.clone();
     Ok(Prepared {
         request,
         scheduled: prepared_scheduled,
