@@ -339,29 +339,21 @@ fn topic_and_subscription_lifecycle_in_json() {
 }
 
 #[test]
-fn features_the_broker_lacks_fail_with_a_clear_message() {
+fn features_the_broker_or_sdk_lack_fail_with_a_clear_message() {
     let broker = TestBroker::start();
     ok(&broker, &["topic", "create", "q"]);
+    let queue = "queue-mode consuming is not available";
     for (args, expected) in [
-        (
-            &["consume", "q", "--mode", "queue"][..],
-            "queue mode is not available",
-        ),
-        (&["consume", "q", "--nack"], "queue mode is not available"),
-        (
-            &["sub", "create", "q", "w", "--mode", "queue"],
-            "queue mode is not available",
-        ),
-        (
-            &["publish", "q", "v", "--delay", "5s"],
-            "queue mode is not available",
-        ),
-        (&["dlq", "list", "q"], "queue mode is not available"),
-        (&["dlq", "replay", "q"], "queue mode is not available"),
-        (&["bench", "queue"], "queue mode is not available"),
+        (&["consume", "q", "--mode", "queue"][..], queue),
+        (&["consume", "q", "--nack"], queue),
+        (&["bench", "queue"], queue),
         (
             &["topic", "alter", "q", "--retention-time", "1d"],
             "no AlterTopic call",
+        ),
+        (
+            &["sub", "create", "q", "s", "--max-deliveries", "3"],
+            "add --mode queue",
         ),
     ] {
         let output = rapidmq(&broker, args);
@@ -422,4 +414,60 @@ fn completions_are_generated_for_bash_zsh_and_fish() {
             "{shell} completions mention consume"
         );
     }
+}
+
+#[test]
+fn a_queue_subscription_is_created_with_its_settings() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "jobs"]);
+    ok(
+        &broker,
+        &[
+            "sub", "create", "jobs", "workers", "--mode", "queue", "--ack-deadline", "10s",
+            "--max-deliveries", "3",
+        ],
+    );
+    let described = ok(&broker, &["sub", "describe", "jobs", "workers", "-o", "json"]);
+    let described: Value = serde_json::from_str(&described).expect("JSON");
+    assert_eq!(described["mode"], "queue");
+    assert_eq!(described["queue"]["ack_deadline_ms"], 10_000);
+    assert_eq!(described["queue"]["max_deliveries"], 3);
+    let table = ok(&broker, &["sub", "describe", "jobs", "workers"]);
+    assert!(table.contains("Max deliveries"), "{table}");
+}
+
+#[test]
+fn a_delayed_message_is_scheduled_not_appended() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "later", "-p", "1"]);
+    let stdout = ok(
+        &broker,
+        &["publish", "later", "wake up", "--delay", "1h", "--priority", "5", "-o", "json"],
+    );
+    let receipt = &json_lines(&stdout)[0];
+    assert_eq!(receipt["status"], "scheduled");
+    assert_eq!(receipt["offset"], Value::Null);
+    let stdout = ok(&broker, &["consume", "later"]);
+    assert_eq!(stdout, "", "nothing is in the log until the delay is over");
+
+    let bad = rapidmq(&broker, &["publish", "later", "v", "--priority", "10"]);
+    assert_eq!(bad.status.code(), Some(2), "priority is 0-9");
+}
+
+#[test]
+fn dlq_commands_read_the_dead_letter_topic_of_a_topic() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "mail"]);
+    let missing = rapidmq(&broker, &["dlq", "list", "mail"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("mail.dlq"),
+        "{}",
+        text(&missing.stderr)
+    );
+    ok(&broker, &["topic", "create", "mail.dlq"]);
+    assert_eq!(ok(&broker, &["dlq", "list", "mail", "-o", "json"]).trim(), "[]");
+    let replayed = ok(&broker, &["dlq", "replay", "mail", "-o", "json"]);
+    let replayed: Value = serde_json::from_str(&replayed).expect("JSON");
+    assert_eq!(replayed["replayed"], 0);
 }

@@ -42,8 +42,10 @@ pub fn unreachable(server: &str) -> String {
     format!("cannot reach broker at {server}: is it running? (`rapidmq serve`)")
 }
 
-/// The message for features the broker or SDK does not have yet.
-pub const QUEUE_MODE_UNAVAILABLE: &str = "queue mode is not available in this broker yet";
+/// The message for queue-mode consuming, which the SDK's consumer does not offer yet (the broker
+/// and the SDK's admin API do).
+pub const QUEUE_MODE_UNAVAILABLE: &str =
+    "queue-mode consuming is not available yet: the SDK consumer has no queue mode (ack/nack)";
 
 impl Ctx {
     pub fn new(server: &str, format: Format) -> Ctx {
@@ -132,6 +134,16 @@ pub fn storage_name(s: rapidmq::Storage) -> &'static str {
 pub fn mode_name(m: rapidmq::SubscriptionMode) -> &'static str {
     match m {
         rapidmq::SubscriptionMode::Stream => "stream",
+        rapidmq::SubscriptionMode::Queue => "queue",
+        _ => "unknown",
+    }
+}
+
+pub fn send_status_name(s: rapidmq::SendStatus) -> &'static str {
+    match s {
+        rapidmq::SendStatus::Appended => "appended",
+        rapidmq::SendStatus::Scheduled => "scheduled",
+        rapidmq::SendStatus::Deduplicated => "deduplicated",
     }
 }
 
@@ -159,6 +171,6 @@ pub enum ModeArg {
     /// Ordered per partition; partitions shared among members; offsets committed.
     #[default]
     Stream,
-    /// One by one to any consumer, acked individually (not in this broker yet).
+    /// One by one to any consumer, acked individually; redelivered and dead-lettered.
     Queue,
 }

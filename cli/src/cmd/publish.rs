@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
-use rapidmq::{Delivery, Message, SendReceipt};
+use rapidmq::{Delivery, Message, SendReceipt, SendStatus};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{Ctx, QUEUE_MODE_UNAVAILABLE, SdkResult, durability_name};
+use super::{Ctx, SdkResult, durability_name, send_status_name};
 use crate::output::Stdout;
 use crate::parse::{HeaderArg, HumanDuration};
 
@@ -23,6 +23,9 @@ use crate::parse::{HeaderArg, HumanDuration};
     rapidmq publish orders '{\"id\":7}' --key customer-7 --header source=web\n  \
     seq 1000 | rapidmq publish orders\n  \
     rapidmq publish orders --file invoice.pdf --header content-type=application/pdf\n  \
+    rapidmq publish orders 'remind me' --delay 15m       # appended when due\n  \
+    rapidmq publish jobs 'urgent' --priority 9 --ttl 1h\n  \
+    rapidmq publish payments 'p-1' --msg-id p-1          # dropped if repeated within the dedup window\n  \
     cat events.ndjson | rapidmq publish orders --output json   # one receipt per line")]
 pub struct PublishArgs {
     /// Topic name.
@@ -39,15 +42,19 @@ pub struct PublishArgs {
     /// A header, KEY=VALUE; repeat for more.
     #[arg(long = "header", short = 'H', value_name = "KEY=VALUE")]
     headers: Vec<HeaderArg>,
-    /// Deliver after this delay (queue mode and scheduling; not in this broker yet).
+    /// Hold the message in the broker's schedule; it is appended (and delivered) this long
+    /// after the broker received it.
     #[arg(long, value_name = "DURATION")]
     delay: Option<HumanDuration>,
-    /// Expire after this long (not in this broker yet).
+    /// Never deliver it after this long from its append time.
     #[arg(long, value_name = "DURATION")]
     ttl: Option<HumanDuration>,
-    /// Priority 0-9 for queue subscriptions (not in this broker yet).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=9))]
-    priority: Option<u32>,
+    /// Priority 0 (lowest, default) to 9: queue subscriptions deliver higher ones first.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    priority: Option<u8>,
+    /// Application message id (the `msg-id` header), for topics with a dedup window.
+    #[arg(long, value_name = "ID")]
+    msg_id: Option<String>,
 }
 
 /// Receipts kept in flight before the oldest is awaited (bounds memory on endless stdin).
@@ -55,12 +62,6 @@ const MAX_PENDING_RECEIPTS: usize = 100_000;
 
 pub async fn run(ctx: &Ctx, args: PublishArgs) -> anyhow::Result<()> {
     ctx.table_or_json()?;
-    if args.delay.is_some() || args.ttl.is_some() || args.priority.is_some() {
-        bail!(
-            "--delay, --ttl and --priority need delayed delivery and queue mode: \
-             {QUEUE_MODE_UNAVAILABLE}"
-        );
-    }
     let single = match (&args.value, &args.file) {
         (Some(value), _) => Some(Bytes::from(value.clone())),
         (None, Some(path)) => {
@@ -82,13 +83,7 @@ pub async fn run(ctx: &Ctx, args: PublishArgs) -> anyhow::Result<()> {
             if ctx.json() {
                 out.json_line(&receipt_json(&delivery))?;
             } else {
-                out.line(format!(
-                    "published to {} partition {} offset {} ({})",
-                    args.topic,
-                    delivery.partition,
-                    delivery.offset,
-                    durability_name(delivery.durability)
-                ))?;
+                out.line(describe(&args.topic, &delivery))?;
             }
         }
         None => {
@@ -101,10 +96,14 @@ pub async fn run(ctx: &Ctx, args: PublishArgs) -> anyhow::Result<()> {
             producer.flush().await.cli(ctx)?;
             receipts.finish(&mut out).await?;
             if !ctx.json() {
-                out.line(format!(
-                    "published {} messages to {}",
-                    receipts.done, args.topic
-                ))?;
+                let mut summary = format!("published {} messages to {}", receipts.done, args.topic);
+                if receipts.scheduled + receipts.deduplicated > 0 {
+                    summary.push_str(&format!(
+                        " ({} scheduled, {} dropped as msg-id duplicates)",
+                        receipts.scheduled, receipts.deduplicated
+                    ));
+                }
+                out.line(summary)?;
             }
         }
     }
@@ -121,13 +120,50 @@ fn message(args: &PublishArgs, value: Bytes) -> Message {
     for h in &args.headers {
         message = message.with_header(h.key.clone(), h.value.clone());
     }
+    if let Some(id) = &args.msg_id {
+        message = message.with_msg_id(id.clone());
+    }
+    if let Some(delay) = args.delay {
+        message = message.with_delay(delay.0);
+    }
+    if let Some(ttl) = args.ttl {
+        message = message.with_ttl(ttl.0);
+    }
+    if let Some(priority) = args.priority {
+        message = message.with_priority(priority);
+    }
     message
+}
+
+/// One line saying what happened to a single published message.
+fn describe(topic: &str, d: &Delivery) -> String {
+    match (d.status, d.offset) {
+        (SendStatus::Appended, Some(offset)) => format!(
+            "published to {topic} partition {} offset {offset} ({})",
+            d.partition,
+            durability_name(d.durability)
+        ),
+        (SendStatus::Scheduled, _) => format!(
+            "scheduled on {topic} partition {}: appended when due ({})",
+            d.partition,
+            durability_name(d.durability)
+        ),
+        (SendStatus::Deduplicated, _) => {
+            format!("not published: {topic} already had this msg-id within its dedup window")
+        }
+        (status, offset) => format!(
+            "{} on {topic} partition {} offset {offset:?}",
+            send_status_name(status),
+            d.partition
+        ),
+    }
 }
 
 fn receipt_json(d: &Delivery) -> serde_json::Value {
     json!({
         "partition": d.partition,
         "offset": d.offset,
+        "status": send_status_name(d.status),
         "durability": durability_name(d.durability),
     })
 }
@@ -137,6 +173,8 @@ struct Receipts<'a> {
     ctx: &'a Ctx,
     pending: VecDeque<SendReceipt>,
     done: u64,
+    scheduled: u64,
+    deduplicated: u64,
 }
 
 impl<'a> Receipts<'a> {
@@ -145,6 +183,8 @@ impl<'a> Receipts<'a> {
             ctx,
             pending: VecDeque::new(),
             done: 0,
+            scheduled: 0,
+            deduplicated: 0,
         }
     }
 
@@ -185,6 +225,11 @@ impl<'a> Receipts<'a> {
             format!("publishing failed after {} messages were stored", self.done)
         })?;
         self.done += 1;
+        match delivery.status {
+            SendStatus::Scheduled => self.scheduled += 1,
+            SendStatus::Deduplicated => self.deduplicated += 1,
+            SendStatus::Appended => {}
+        }
         if self.ctx.json() {
             out.json_line(&receipt_json(&delivery))?;
         }

@@ -1,11 +1,10 @@
 //! `rapidmq sub create|list|describe|seek|delete`: named subscriptions (cursors) on topics.
 
-use anyhow::bail;
-use rapidmq::SubscriptionInfo;
+use rapidmq::{QueueSettings, SubscriptionInfo};
 use serde_json::json;
 
-use super::{Ctx, ModeArg, QUEUE_MODE_UNAVAILABLE, SdkResult, mode_name};
-use crate::output::{self, Stdout, rfc3339};
+use super::{Ctx, ModeArg, SdkResult, mode_name};
+use crate::output::{self, Stdout, human_millis, rfc3339};
 use crate::parse::{HumanDuration, Position};
 
 #[derive(Debug, clap::Subcommand)]
@@ -27,12 +26,16 @@ pub enum SubCommand {
         /// Where it starts: earliest, latest, OFFSET, @EPOCH_MS, RFC 3339 time, or -DURATION.
         #[arg(long, default_value = "latest", value_name = "POSITION")]
         from: Position,
-        /// Queue mode: redeliver a message not acked within this time.
+        /// Queue mode: redeliver a message not acked within this time [broker default: 30s].
         #[arg(long, value_name = "DURATION")]
         ack_deadline: Option<HumanDuration>,
-        /// Queue mode: deliveries before a message moves to the dead-letter topic.
+        /// Queue mode: deliveries before a message moves to the dead-letter topic [broker
+        /// default: 5].
         #[arg(long, value_name = "N")]
         max_deliveries: Option<u32>,
+        /// Queue mode: the dead-letter topic [default: <topic>.dlq].
+        #[arg(long, value_name = "TOPIC")]
+        dead_letter_topic: Option<String>,
     },
     /// List subscriptions, of one topic or of all.
     #[command(
@@ -82,33 +85,46 @@ pub enum SubCommand {
 pub async fn run(ctx: &Ctx, command: SubCommand) -> anyhow::Result<()> {
     ctx.table_or_json()?;
     if let SubCommand::Create {
-        mode,
+        mode: ModeArg::Stream,
         ack_deadline,
         max_deliveries,
+        dead_letter_topic,
         ..
     } = &command
+        && (ack_deadline.is_some() || max_deliveries.is_some() || dead_letter_topic.is_some())
     {
-        if *mode == ModeArg::Queue {
-            bail!("{QUEUE_MODE_UNAVAILABLE}: `--mode queue` cannot be created");
-        }
-        if ack_deadline.is_some() || max_deliveries.is_some() {
-            bail!(
-                "--ack-deadline and --max-deliveries apply to queue subscriptions; \
-                 {QUEUE_MODE_UNAVAILABLE}"
-            );
-        }
+        anyhow::bail!(
+            "--ack-deadline, --max-deliveries and --dead-letter-topic apply to queue \
+             subscriptions: add --mode queue"
+        );
     }
     let client = ctx.connect().await?;
     let admin = client.admin();
     let mut out = Stdout::new();
     match command {
         SubCommand::Create {
-            topic, name, from, ..
+            topic,
+            name,
+            mode,
+            from,
+            ack_deadline,
+            max_deliveries,
+            dead_letter_topic,
         } => {
-            let info = admin
-                .create_subscription(topic, name, from.0)
-                .await
-                .cli(ctx)?;
+            let created = match mode {
+                ModeArg::Stream => admin.create_subscription(topic, name, from.0).await,
+                ModeArg::Queue => {
+                    let settings = QueueSettings {
+                        ack_deadline: ack_deadline.map(|d| d.0),
+                        max_deliveries,
+                        dead_letter_topic,
+                    };
+                    admin
+                        .create_queue_subscription(topic, name, from.0, settings)
+                        .await
+                }
+            };
+            let info = created.cli(ctx)?;
             if ctx.json() {
                 out.json_pretty(&sub_json(&info))?;
             } else {
@@ -197,6 +213,31 @@ fn describe_table(out: &mut Stdout, info: &SubscriptionInfo) -> std::io::Result<
         ("Lag", info.total_lag.to_string()),
     ]);
     output::print_table(out, &props)?;
+    if let Some(q) = &info.queue {
+        let stats = info.queue_stats.unwrap_or_default();
+        let queue = output::properties([
+            (
+                "Ack deadline",
+                q.ack_deadline
+                    .map_or("default".into(), |d| human_millis(d.as_millis() as u64)),
+            ),
+            (
+                "Max deliveries",
+                q.max_deliveries.map_or("default".into(), |n| n.to_string()),
+            ),
+            (
+                "Dead letters to",
+                q.dead_letter_topic
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.dlq", info.topic)),
+            ),
+            ("In flight", stats.in_flight.to_string()),
+            ("Redeliveries", stats.redeliveries.to_string()),
+            ("Dead-lettered", stats.dead_lettered.to_string()),
+            ("Expired", stats.expired.to_string()),
+        ]);
+        output::print_table(out, &queue)?;
+    }
     out.line("")?;
     let mut cursors = output::table(["PARTITION", "COMMITTED", "HIGH WATERMARK", "LAG"]);
     for c in &info.cursors {
@@ -243,5 +284,16 @@ pub fn sub_json(s: &SubscriptionInfo) -> serde_json::Value {
             "consumer_name": m.consumer_name,
             "partitions": m.partitions,
         })).collect::<Vec<_>>(),
+        "queue": s.queue.as_ref().map(|q| json!({
+            "ack_deadline_ms": q.ack_deadline.map(|d| d.as_millis() as u64),
+            "max_deliveries": q.max_deliveries,
+            "dead_letter_topic": q.dead_letter_topic,
+        })),
+        "queue_stats": s.queue_stats.map(|q| json!({
+            "in_flight": q.in_flight,
+            "redeliveries": q.redeliveries,
+            "dead_lettered": q.dead_lettered,
+            "expired": q.expired,
+        })),
     })
 }

@@ -15,7 +15,8 @@ pub enum TopicCommand {
         rapidmq topic create orders\n  \
         rapidmq topic create orders --partitions 8 --retention-time 7d --retention-bytes 10GiB\n  \
         rapidmq topic create metrics --storage memory\n  \
-        rapidmq topic create audit --durability fsync --max-message-bytes 1MiB")]
+        rapidmq topic create audit --durability fsync --max-message-bytes 1MiB\n  \
+        rapidmq topic create payments --dedup-window 10m   # drop repeated msg-id headers")]
     Create {
         /// Topic name: [A-Za-z0-9._-], 1 to 200 characters.
         name: String,
@@ -83,6 +84,9 @@ pub struct TopicSettings {
     /// When a publish is acknowledged: fsync (default) or buffered.
     #[arg(long, value_enum)]
     durability: Option<DurabilityArg>,
+    /// Drop messages whose `msg-id` header was seen within this window (e.g. 10m; 0 = off).
+    #[arg(long, value_name = "DURATION")]
+    dedup_window: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -115,6 +119,7 @@ impl TopicSettings {
                 Some(StorageArg::Memory) => Storage::Memory,
             },
             durability: self.durability.map(Into::into).unwrap_or_default(),
+            dedup_window_ms: self.dedup_window.map(HumanDuration::as_millis_u64),
         })
     }
 }
@@ -266,6 +271,10 @@ fn describe_table(out: &mut Stdout, info: &TopicInfo) -> std::io::Result<()> {
                 .map(|b| human_bytes(u64::from(b)))
                 .unwrap_or_else(|| "default".into()),
         ),
+        (
+            "Dedup window",
+            limit(c.dedup_window_ms, human_millis).unwrap_or_else(|| "off".into()),
+        ),
         ("Messages", messages(info).to_string()),
     ]);
     output::print_table(out, &props)?;
@@ -296,6 +305,7 @@ pub fn topic_json(t: &TopicInfo) -> serde_json::Value {
             "max_message_bytes": c.max_message_bytes,
             "storage": storage_name(c.storage),
             "durability": durability_name(c.durability),
+            "dedup_window_ms": c.dedup_window_ms,
         },
         "messages": messages(t),
         "partitions": t.partitions.iter().map(|p| json!({

@@ -57,6 +57,9 @@ pub struct BenchArgs {
     /// Messages per producer batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Batches in flight per partition and producer (pipelined on one stream).
+    #[arg(long, default_value_t = rapidmq::defaults::MAX_IN_FLIGHT_PER_PARTITION)]
+    inflight: usize,
     /// Total messages to publish [default: 100000 unless --duration].
     #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
@@ -113,8 +116,13 @@ pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == Workload::Queue {
         bail!("{QUEUE_MODE_UNAVAILABLE}: `bench queue` needs it; try pub, sub or pubsub");
     }
-    if args.producers == 0 || args.consumers == 0 || args.batch == 0 || args.partitions == 0 {
-        bail!("--producers, --consumers, --batch and --partitions must be at least 1");
+    if args.producers == 0
+        || args.consumers == 0
+        || args.batch == 0
+        || args.partitions == 0
+        || args.inflight == 0
+    {
+        bail!("--producers, --consumers, --batch, --inflight and --partitions must be at least 1");
     }
     if args.count == Some(0) || args.rate == Some(0) {
         bail!("--count and --rate must be at least 1");
@@ -182,6 +190,7 @@ async fn run_workload(
         topic: topic.to_string(),
         size: args.size,
         batch: args.batch,
+        inflight: args.inflight,
         partitions,
         count: None,
         deadline: None,
@@ -360,6 +369,7 @@ async fn run_workload(
         mb_per_sec: main.mb_per_sec,
         size: args.size,
         batch: args.batch,
+        inflight: args.inflight,
         producers: args.producers,
         consumers: if consuming { args.consumers } else { 0 },
         partitions,

@@ -96,6 +96,7 @@ pub struct Report {
     pub mb_per_sec: f64,
     pub size: usize,
     pub batch: usize,
+    pub inflight: usize,
     pub producers: usize,
     pub consumers: usize,
     pub partitions: u32,
@@ -113,7 +114,7 @@ impl Report {
             format!("{r} msgs/s open loop")
         });
         out.line(format!(
-            "bench {}: topic {} ({} partition(s), {}), {} B messages, batch {}, \
+            "bench {}: topic {} ({} partition(s), {}), {} B messages, batch {} x {} in flight, \
              {} producer(s), {} consumer(s), {rate}",
             self.workload,
             self.topic,
@@ -121,6 +122,7 @@ impl Report {
             self.durability,
             self.size,
             self.batch,
+            self.inflight,
             self.producers,
             self.consumers,
         ))?;

@@ -38,6 +38,8 @@ pub struct ProducerPlan {
     pub topic: String,
     pub size: usize,
     pub batch: usize,
+    /// Batches in flight per partition.
+    pub inflight: usize,
     pub partitions: u32,
     /// Messages to send, or `None` to send until `deadline`.
     pub count: Option<u64>,
@@ -54,12 +56,14 @@ pub async fn produce(
     plan: ProducerPlan,
     shared: Arc<Shared>,
 ) -> anyhow::Result<(u64, Histogram<u64>)> {
-    // One batch in flight per partition and one filling behind it: enough to reach the batch
-    // size, small enough that ack latency is not queueing time in the producer's own buffer.
-    let buffered = (plan.batch * 2 * plan.partitions as usize).max(2);
+    // The batches in flight per partition and one filling behind them: enough to reach the
+    // batch size, small enough that ack latency is not queueing time in the producer's own
+    // buffer.
+    let buffered = (plan.batch * (plan.inflight + 1) * plan.partitions as usize).max(2);
     let producer = client
         .producer(plan.topic.clone())
         .max_batch_messages(plan.batch)
+        .max_in_flight_per_partition(plan.inflight)
         .max_buffered_messages(buffered)
         .build()
         .await
