@@ -93,6 +93,25 @@ impl Runtime {
             .map_err(|e| Error::closed(format!("client runtime task ended: {e}")))
     }
 
+    /// Like [`Runtime::run`], but dropping the returned future aborts the task, so a caller that
+    /// gives up (a timeout, a cancelled coroutine) does not leave work running behind it.
+    pub(crate) async fn run_abortable<F>(&self, future: F) -> Result<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        struct AbortOnDrop(tokio::task::AbortHandle);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let task = self.handle.spawn(future);
+        let _abort = AbortOnDrop(task.abort_handle());
+        task.await
+            .map_err(|e| Error::closed(format!("client runtime task ended: {e}")))
+    }
+
     pub(crate) fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,

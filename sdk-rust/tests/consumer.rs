@@ -250,3 +250,83 @@ async fn members_of_one_subscription_split_the_partitions_and_together_see_every
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// Polls `consumer`-like `poll` in a loop, giving up on most calls after a few microseconds (the
+/// way a caller's timeout or a cancelled coroutine drops the future), until `done` says every
+/// message was handed out. Returns what the completed polls returned.
+async fn poll_with_cancellations<T, P, F>(mut poll: P, mut done: impl FnMut() -> bool) -> Vec<T>
+where
+    P: FnMut() -> F,
+    F: std::future::Future<Output = rapidmq::Result<Vec<T>>>,
+{
+    let mut received = Vec::new();
+    let mut round = 0u64;
+    while !done() {
+        round += 1;
+        // Mostly tiny budgets (cancelled while waiting or just as messages arrive), sometimes a
+        // real one so the loop always makes progress.
+        let budget = if round % 4 == 0 {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_micros(round % 300)
+        };
+        if let Ok(result) = tokio::time::timeout(budget, poll()).await {
+            received.extend(result.unwrap());
+        }
+    }
+    received
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_lose_no_messages() {
+    const TOTAL: u64 = 3000;
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("cancel")
+        .start(StartPosition::Earliest)
+        .prefetch(20)
+        .subscribe()
+        .await
+        .unwrap();
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    let publisher = tokio::spawn(async move {
+        // Small flushed bursts, so messages keep trickling in while polls wait.
+        for burst in 0..TOTAL / 30 {
+            let mut receipts = Vec::new();
+            for i in 0..30 {
+                let message = Message::new((burst * 30 + i).to_string());
+                receipts.push(producer.send(message).await.unwrap());
+            }
+            producer.flush().await.unwrap();
+            for receipt in receipts {
+                receipt.await.unwrap();
+            }
+        }
+        producer.close().await.unwrap();
+    });
+
+    let received = guarded(
+        "polls with cancellations",
+        poll_with_cancellations(
+            || consumer.poll(7, Duration::from_secs(5)),
+            || consumer.stats().polled >= TOTAL,
+        ),
+    )
+    .await;
+    publisher.await.unwrap();
+
+    // Every message handed out by the consumer reached a completed poll, exactly once.
+    let mut offsets: Vec<u64> = received.iter().map(|m| m.offset).collect();
+    offsets.sort_unstable();
+    let missing: Vec<u64> = (0..TOTAL)
+        .filter(|o| offsets.binary_search(o).is_err())
+        .collect();
+    assert!(missing.is_empty(), "lost to cancelled polls: {missing:?}");
+    assert_eq!(offsets.len() as u64, TOTAL, "duplicates");
+    let stats = consumer.stats();
+    assert_eq!(stats.polled, TOTAL, "{stats:?}");
+    consumer.close().await.unwrap();
+}

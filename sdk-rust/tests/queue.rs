@@ -365,3 +365,68 @@ async fn queue_settings_are_created_and_described_and_bad_ones_get_their_codes()
         .expect_err("a stream subscription");
     assert_eq!(err.code(), ErrorCode::SubscriptionModeMismatch);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_lose_no_deliveries_and_each_is_acked_once() {
+    const TOTAL: u64 = 2000;
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let consumer = worker(&env, &topic, "cancel")
+        .prefetch(20)
+        .ack_deadline(Duration::from_secs(120))
+        .subscribe()
+        .await
+        .unwrap();
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    let publisher = tokio::spawn(async move {
+        for burst in 0..TOTAL / 25 {
+            let mut receipts = Vec::new();
+            for i in 0..25 {
+                let message = Message::new((burst * 25 + i).to_string());
+                receipts.push(producer.send(message).await.unwrap());
+            }
+            producer.flush().await.unwrap();
+            for receipt in receipts {
+                receipt.await.unwrap();
+            }
+        }
+        producer.close().await.unwrap();
+    });
+
+    let mut received: Vec<QueueMessage> = Vec::new();
+    let mut round = 0u64;
+    guarded("polls with cancellations", async {
+        while consumer.stats().polled < TOTAL {
+            round += 1;
+            let budget = if round % 4 == 0 {
+                Duration::from_millis(50)
+            } else {
+                Duration::from_micros(round % 300)
+            };
+            if let Ok(result) =
+                tokio::time::timeout(budget, consumer.poll(7, Duration::from_secs(5))).await
+            {
+                for delivery in result.unwrap() {
+                    consumer.ack(&delivery.receipt).unwrap();
+                    received.push(delivery);
+                }
+            }
+        }
+    })
+    .await;
+    publisher.await.unwrap();
+    consumer.flush().await.unwrap();
+
+    // Every delivery handed out reached a completed poll and was acked, once, on its first attempt.
+    let mut offsets: Vec<u64> = received.iter().map(|d| d.message.offset).collect();
+    offsets.sort_unstable();
+    let missing: Vec<u64> = (0..TOTAL)
+        .filter(|o| offsets.binary_search(o).is_err())
+        .collect();
+    assert!(missing.is_empty(), "lost to cancelled polls: {missing:?}");
+    assert_eq!(offsets.len() as u64, TOTAL, "duplicates");
+    assert!(received.iter().all(|d| d.attempt == 1));
+    let stats = consumer.stats();
+    assert_eq!((stats.polled, stats.acked), (TOTAL, TOTAL), "{stats:?}");
+    consumer.close().await.unwrap();
+}

@@ -32,13 +32,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::time::Instant;
 
 use self::acks::AckTracker;
 use self::session::{Command, Session};
 use crate::client::Client;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::types::ReceivedMessage;
 
 /// A consumer's counters since it was created.
@@ -143,18 +143,20 @@ impl Consumer {
     /// vector when none arrived in time. Grants the broker as many credits as messages returned.
     /// With auto-commit on, the returned messages count as acknowledged.
     ///
+    /// Cancel-safe: dropping the future before it completes (a timeout, a cancelled task) takes
+    /// no message out of the buffer.
+    ///
     /// Errors: the fatal error that ended the subscription (e.g. `TOPIC_NOT_FOUND` after the topic
     /// was deleted), [`Error::Closed`] after [`Consumer::close`].
     pub async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
         if max == 0 {
             return Err(Error::invalid("poll needs max >= 1"));
         }
-        let inner = self.inner.clone();
-        self.inner
-            .client
-            .runtime()
-            .run(async move { inner.poll(max, timeout).await })
-            .await?
+        let inner = &self.inner;
+        poll_with(inner.client.runtime(), &inner.shared, timeout, || {
+            inner.try_take(max)
+        })
+        .await
     }
 
     /// Acknowledges a polled message. Its partition's commit position moves past it once every
@@ -221,45 +223,103 @@ impl Consumer {
 }
 
 impl ConsumerInner {
-    async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.shared.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut state = self.shared.state.lock();
-                if !state.buffer.is_empty() {
-                    let n = max.min(state.buffer.len());
-                    let messages: Vec<_> = state.buffer.drain(..n).collect();
-                    let named = !self.config.subscription.is_empty();
-                    if named {
-                        for m in &messages {
-                            state.acks.polled(m.partition, m.offset);
-                            if self.config.auto_commit {
-                                state.acks.ack(m.partition, m.offset);
-                            }
-                        }
-                    }
-                    state.stats.polled += n as u64;
-                    let session = state.session;
-                    drop(state);
-                    let _ = self.commands.send(Command::Credit {
-                        session,
-                        messages: n as u32,
-                    });
-                    return Ok(messages);
-                }
-                if let Some(err) = &state.fatal {
-                    return Err(err.clone());
-                }
-                if state.closed {
-                    return Err(Error::closed("the consumer is closed"));
-                }
+    /// Takes up to `max` buffered messages, or the error that ended the consumer; `None` when
+    /// there is nothing to return yet. Synchronous, so it cannot be cancelled halfway.
+    fn try_take(&self, max: usize) -> Option<Result<Vec<ReceivedMessage>>> {
+        let mut state = self.shared.state.lock();
+        if state.buffer.is_empty() {
+            if let Some(err) = &state.fatal {
+                return Some(Err(err.clone()));
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(Vec::new());
+            if state.closed {
+                return Some(Err(Error::closed("the consumer is closed")));
+            }
+            return None;
+        }
+        let n = max.min(state.buffer.len());
+        let messages: Vec<_> = state.buffer.drain(..n).collect();
+        if !self.config.subscription.is_empty() {
+            for m in &messages {
+                state.acks.polled(m.partition, m.offset);
+                if self.config.auto_commit {
+                    state.acks.ack(m.partition, m.offset);
+                }
             }
         }
+        state.stats.polled += n as u64;
+        let session = state.session;
+        drop(state);
+        let _ = self.commands.send(Command::Credit {
+            session,
+            messages: n as u32,
+        });
+        Some(Ok(messages))
     }
+}
+
+impl Buffered for Shared {
+    fn notify(&self) -> &Notify {
+        &self.notify
+    }
+
+    fn poll_ready(&self) -> bool {
+        let state = self.state.lock();
+        !state.buffer.is_empty() || state.closed || state.fatal.is_some()
+    }
+}
+
+/// A consumer buffer a poll can wait on.
+pub(crate) trait Buffered: Send + Sync + 'static {
+    /// Notified (`notify_waiters`) when messages arrive or the consumer ends.
+    fn notify(&self) -> &Notify;
+    /// Whether a poll would return now: messages are buffered or the consumer ended.
+    fn poll_ready(&self) -> bool;
+}
+
+/// The cancel-safe shape of `poll`: the caller takes messages only synchronously (`try_take`),
+/// and the only await is [`wait_ready`], which takes nothing. A caller that gives up (timeout,
+/// cancelled coroutine, dropped future) therefore leaves every message in the buffer for the
+/// next poll.
+pub(crate) async fn poll_with<B: Buffered, T>(
+    runtime: &Runtime,
+    shared: &Arc<B>,
+    timeout: Duration,
+    mut try_take: impl FnMut() -> Option<Result<Vec<T>>>,
+) -> Result<Vec<T>> {
+    let deadline = std::time::Instant::now().checked_add(timeout);
+    loop {
+        if let Some(result) = try_take() {
+            return result;
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(Vec::new());
+        }
+        wait_ready(runtime, shared.clone(), deadline).await?;
+    }
+}
+
+/// Waits on the core runtime until `shared` has something for a poll or `deadline` passes
+/// (`None`: no deadline). Takes nothing; dropping the future aborts the wait.
+async fn wait_ready<B: Buffered>(
+    runtime: &Runtime,
+    shared: Arc<B>,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
+    runtime
+        .run_abortable(async move {
+            let notified = shared.notify().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.poll_ready() {
+                return;
+            }
+            match deadline {
+                Some(deadline) => {
+                    let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+                    let _ = tokio::time::timeout(remaining, notified).await;
+                }
+                None => notified.await,
+            }
+        })
+        .await
 }

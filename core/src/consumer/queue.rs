@@ -20,9 +20,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rapidmq_proto::v1;
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::time::Instant;
 
 use super::queue_session::{Command, QueueSession};
+use super::{Buffered, poll_with};
 use crate::client::Client;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
@@ -209,17 +209,19 @@ impl QueueConsumer {
     /// empty vector when none arrived in time. Grants the broker as many credits as deliveries
     /// returned. With auto-commit on, the returned deliveries are acked.
     ///
+    /// Cancel-safe: dropping the future before it completes (a timeout, a cancelled task) takes
+    /// no delivery out of the buffer.
+    ///
     /// Errors: the fatal error that ended the subscription, [`Error::Closed`] after close.
     pub async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<QueueMessage>> {
         if max == 0 {
             return Err(Error::invalid("poll needs max >= 1"));
         }
-        let inner = self.inner.clone();
-        self.inner
-            .client
-            .runtime()
-            .run(async move { inner.poll(max, timeout).await })
-            .await?
+        let inner = &self.inner;
+        poll_with(inner.client.runtime(), &inner.shared, timeout, || {
+            inner.try_take(max)
+        })
+        .await
     }
 
     /// Acknowledges a delivery: the broker will not deliver the message again. Sent with the
@@ -312,40 +314,43 @@ impl QueueConsumer {
 }
 
 impl Inner {
-    async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<QueueMessage>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.shared.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut state = self.shared.state.lock();
-                if !state.buffer.is_empty() {
-                    let n = max.min(state.buffer.len());
-                    let messages: Vec<_> = state.buffer.drain(..n).collect();
-                    if self.config.auto_commit {
-                        let receipts = messages.iter().map(|m| m.receipt.to_wire());
-                        state.outbox.acks.extend(receipts);
-                    }
-                    state.stats.polled += n as u64;
-                    let session = state.session;
-                    drop(state);
-                    let _ = self.commands.send(Command::Credit {
-                        session,
-                        messages: n as u32,
-                    });
-                    return Ok(messages);
-                }
-                if let Some(err) = &state.fatal {
-                    return Err(err.clone());
-                }
-                if state.closed {
-                    return Err(Error::closed("the consumer is closed"));
-                }
+    /// Takes up to `max` buffered deliveries, or the error that ended the consumer; `None` when
+    /// there is nothing to return yet. Synchronous, so it cannot be cancelled halfway.
+    fn try_take(&self, max: usize) -> Option<Result<Vec<QueueMessage>>> {
+        let mut state = self.shared.state.lock();
+        if state.buffer.is_empty() {
+            if let Some(err) = &state.fatal {
+                return Some(Err(err.clone()));
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(Vec::new());
+            if state.closed {
+                return Some(Err(Error::closed("the consumer is closed")));
             }
+            return None;
         }
+        let n = max.min(state.buffer.len());
+        let messages: Vec<_> = state.buffer.drain(..n).collect();
+        if self.config.auto_commit {
+            let receipts = messages.iter().map(|m| m.receipt.to_wire());
+            state.outbox.acks.extend(receipts);
+        }
+        state.stats.polled += n as u64;
+        let session = state.session;
+        drop(state);
+        let _ = self.commands.send(Command::Credit {
+            session,
+            messages: n as u32,
+        });
+        Some(Ok(messages))
+    }
+}
+
+impl Buffered for QueueShared {
+    fn notify(&self) -> &Notify {
+        &self.notify
+    }
+
+    fn poll_ready(&self) -> bool {
+        let state = self.state.lock();
+        !state.buffer.is_empty() || state.closed || state.fatal.is_some()
     }
 }
