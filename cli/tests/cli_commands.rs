@@ -339,21 +339,22 @@ fn topic_and_subscription_lifecycle_in_json() {
 }
 
 #[test]
-fn features_the_broker_or_sdk_lack_fail_with_a_clear_message() {
+fn unsupported_or_inconsistent_requests_fail_with_a_clear_message() {
     let broker = TestBroker::start();
     ok(&broker, &["topic", "create", "q"]);
-    let queue = "queue-mode consuming is not available";
     for (args, expected) in [
-        (&["consume", "q", "--mode", "queue"][..], queue),
-        (&["consume", "q", "--nack"], queue),
-        (&["bench", "queue"], queue),
         (
-            &["topic", "alter", "q", "--retention-time", "1d"],
+            &["topic", "alter", "q", "--retention-time", "1d"][..],
             "no AlterTopic call",
         ),
         (
             &["sub", "create", "q", "s", "--max-deliveries", "3"],
             "add --mode queue",
+        ),
+        (&["consume", "q", "--nack"], "add --mode queue"),
+        (
+            &["consume", "q", "--mode", "queue"],
+            "add --subscription NAME",
         ),
     ] {
         let output = rapidmq(&broker, args);
@@ -423,11 +424,22 @@ fn a_queue_subscription_is_created_with_its_settings() {
     ok(
         &broker,
         &[
-            "sub", "create", "jobs", "workers", "--mode", "queue", "--ack-deadline", "10s",
-            "--max-deliveries", "3",
+            "sub",
+            "create",
+            "jobs",
+            "workers",
+            "--mode",
+            "queue",
+            "--ack-deadline",
+            "10s",
+            "--max-deliveries",
+            "3",
         ],
     );
-    let described = ok(&broker, &["sub", "describe", "jobs", "workers", "-o", "json"]);
+    let described = ok(
+        &broker,
+        &["sub", "describe", "jobs", "workers", "-o", "json"],
+    );
     let described: Value = serde_json::from_str(&described).expect("JSON");
     assert_eq!(described["mode"], "queue");
     assert_eq!(described["queue"]["ack_deadline_ms"], 10_000);
@@ -442,7 +454,17 @@ fn a_delayed_message_is_scheduled_not_appended() {
     ok(&broker, &["topic", "create", "later", "-p", "1"]);
     let stdout = ok(
         &broker,
-        &["publish", "later", "wake up", "--delay", "1h", "--priority", "5", "-o", "json"],
+        &[
+            "publish",
+            "later",
+            "wake up",
+            "--delay",
+            "1h",
+            "--priority",
+            "5",
+            "-o",
+            "json",
+        ],
     );
     let receipt = &json_lines(&stdout)[0];
     assert_eq!(receipt["status"], "scheduled");
@@ -466,8 +488,98 @@ fn dlq_commands_read_the_dead_letter_topic_of_a_topic() {
         text(&missing.stderr)
     );
     ok(&broker, &["topic", "create", "mail.dlq"]);
-    assert_eq!(ok(&broker, &["dlq", "list", "mail", "-o", "json"]).trim(), "[]");
+    assert_eq!(
+        ok(&broker, &["dlq", "list", "mail", "-o", "json"]).trim(),
+        "[]"
+    );
     let replayed = ok(&broker, &["dlq", "replay", "mail", "-o", "json"]);
     let replayed: Value = serde_json::from_str(&replayed).expect("JSON");
     assert_eq!(replayed["replayed"], 0);
+}
+
+#[test]
+fn a_nacked_message_reaches_the_dlq_and_replay_returns_it() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "jobs", "-p", "1"]);
+    ok(
+        &broker,
+        &[
+            "sub",
+            "create",
+            "jobs",
+            "workers",
+            "--mode",
+            "queue",
+            "--max-deliveries",
+            "3",
+        ],
+    );
+    ok(&broker, &["publish", "jobs", "poison"]);
+
+    let deliveries = json_lines(&ok(
+        &broker,
+        &[
+            "consume", "jobs", "-s", "workers", "--mode", "queue", "--nack", "-n", "3", "-o",
+            "json",
+        ],
+    ));
+    let attempts: Vec<_> = deliveries.iter().map(|d| d["attempt"].clone()).collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    assert!(deliveries.iter().all(|d| d["value"] == "poison"));
+
+    // Dead-lettering follows the last nack asynchronously: ask until it shows (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let letters = loop {
+        let listed = rapidmq(&broker, &["dlq", "list", "jobs", "-o", "json"]);
+        if listed.status.success() {
+            let letters: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+            if letters.as_array().is_some_and(|l| !l.is_empty()) {
+                break letters;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {}",
+            text(&listed.stderr)
+        );
+    };
+    assert_eq!(letters[0]["original_topic"], "jobs");
+    assert_eq!(letters[0]["attempts"], 3);
+    assert_eq!(letters[0]["value"], "poison");
+
+    let replayed: Value =
+        serde_json::from_str(&ok(&broker, &["dlq", "replay", "jobs", "-o", "json"])).expect("JSON");
+    assert_eq!(replayed["replayed"], 1);
+    let back = json_lines(&ok(
+        &broker,
+        &[
+            "consume", "jobs", "-s", "workers", "--mode", "queue", "-n", "1", "-o", "json",
+        ],
+    ));
+    assert_eq!(back[0]["value"], "poison");
+    assert_eq!(back[0]["attempt"], 1, "a replayed message starts over");
+    assert_eq!(
+        ok(&broker, &["dlq", "list", "jobs", "-o", "json"]).trim(),
+        "[]"
+    );
+}
+
+#[test]
+fn bench_queue_acks_everything_it_published() {
+    let broker = TestBroker::start();
+    let stdout = ok(
+        &broker,
+        &[
+            "bench",
+            "queue",
+            "--count",
+            "5000",
+            "--consumers",
+            "2",
+            "--json",
+        ],
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("bench prints valid JSON");
+    assert_eq!(report["workload"], "queue");
+    assert_eq!(report["phases"][1]["messages"], 5000);
 }

@@ -9,6 +9,11 @@
 //! timestamp start on a partition with no newer message, the idle `--timeout` ends it). With
 //! `--follow`, it waits for new messages until Ctrl-C or the idle `--timeout`.
 //!
+//! **Queue mode** (`--mode queue`, with a subscription): deliveries come one by one with their
+//! attempt count; each is acked after it is printed, or nacked with `--nack` (redelivered after
+//! `--nack-delay`, dead-lettered after the subscription's `max_deliveries`). There is no end of
+//! log in queue mode: without `--follow` the command stops at `-n` or after the idle timeout.
+//!
 //! **Pipes.** Output goes through [`Stdout`]; when the reader goes away (`| head -n 1`) the write
 //! fails with a broken pipe, the consumer is closed (committing what was printed) and main exits
 //! with success.
@@ -17,11 +22,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::bail;
-use rapidmq::{Consumer, ReceivedMessage, StartPosition};
+use rapidmq::{Consumer, QueueConsumer, ReceivedMessage, StartPosition};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Ctx, ModeArg, QUEUE_MODE_UNAVAILABLE, SdkResult};
+use super::{Ctx, ModeArg, SdkResult};
 use crate::output::{Format, Stdout};
 use crate::parse::{HumanDuration, Position};
 
@@ -32,7 +37,9 @@ use crate::parse::{HumanDuration, Position};
     rapidmq consume orders -n 10 --output json\n  \
     rapidmq consume orders --subscription billing --follow\n  \
     rapidmq consume orders --from -10m                  # the last ten minutes\n  \
-    rapidmq consume orders --from 1200 | head -n 1\n\n\
+    rapidmq consume orders --from 1200 | head -n 1\n  \
+    rapidmq consume jobs -s workers --mode queue --follow   # ack each delivery\n  \
+    rapidmq consume jobs -s workers --mode queue --nack -n 5   # watch redeliveries\n\n\
     JSON objects carry topic, partition, offset, attempt, key, value, headers and timestamps;\n\
     values that are not UTF-8 come as value_base64 instead of value.")]
 pub struct ConsumeArgs {
@@ -58,9 +65,13 @@ pub struct ConsumeArgs {
     /// Stop after this long without a message [default: 5s; none with --follow].
     #[arg(long, value_name = "DURATION")]
     timeout: Option<HumanDuration>,
-    /// Queue mode: nack every message instead of acking it, to test redelivery and dead letters.
+    /// Queue mode: nack every delivery instead of acking it, to test redelivery and dead
+    /// letters.
     #[arg(long)]
     nack: bool,
+    /// Queue mode: with --nack, redeliver after this delay.
+    #[arg(long, value_name = "DURATION", default_value = "0s", requires = "nack")]
+    nack_delay: HumanDuration,
     /// A consumer name shown by `sub describe`.
     #[arg(long)]
     name: Option<String>,
@@ -72,14 +83,14 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 const CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> anyhow::Result<()> {
-    if args.mode == ModeArg::Queue {
-        bail!("{QUEUE_MODE_UNAVAILABLE}: use --mode stream");
-    }
-    if args.nack {
-        bail!("--nack needs --mode queue, and {QUEUE_MODE_UNAVAILABLE}");
-    }
     if args.count == Some(0) {
         bail!("--count must be at least 1");
+    }
+    if args.mode == ModeArg::Queue {
+        return run_queue(ctx, &args).await;
+    }
+    if args.nack {
+        bail!("--nack applies to queue subscriptions: add --mode queue");
     }
     let start = args.from.map(|p| p.0).unwrap_or(if args.follow {
         StartPosition::Latest
@@ -180,7 +191,7 @@ async fn consume(
         }
         last_message = Instant::now();
         for message in &messages {
-            write_message(ctx.format, message, out)?;
+            write_message(ctx.format, message, 1, out)?;
             printed += 1;
             if named {
                 consumer.ack(message).cli(ctx)?;
@@ -193,7 +204,95 @@ async fn consume(
     }
 }
 
-fn write_message(format: Format, m: &ReceivedMessage, out: &mut Stdout) -> std::io::Result<()> {
+/// `consume --mode queue`: a queue consumer of a named subscription.
+async fn run_queue(ctx: &Ctx, args: &ConsumeArgs) -> anyhow::Result<()> {
+    let Some(subscription) = &args.subscription else {
+        bail!("--mode queue needs a subscription: add --subscription NAME");
+    };
+    let client = ctx.connect().await?;
+    let prefetch = args.count.unwrap_or(100).clamp(1, 100) as u32;
+    let mut builder = client
+        .queue_consumer(args.topic.clone())
+        .subscription(subscription.clone())
+        .start(args.from.map_or(StartPosition::Earliest, |p| p.0))
+        .prefetch(prefetch)
+        .auto_ack(false);
+    if let Some(name) = &args.name {
+        builder = builder.consumer_name(name.clone());
+    }
+    let consumer = builder.subscribe().await.cli(ctx)?;
+    let mut out = Stdout::new();
+    let result = consume_queue(ctx, args, &consumer, &mut out).await;
+    let flushed = out.flush();
+    let closed = consumer.close().await.cli(ctx);
+    result?;
+    flushed?;
+    closed
+}
+
+async fn consume_queue(
+    ctx: &Ctx,
+    args: &ConsumeArgs,
+    consumer: &QueueConsumer,
+    out: &mut Stdout,
+) -> anyhow::Result<()> {
+    let idle = args
+        .timeout
+        .map(|t| t.0)
+        .or((!args.follow).then_some(DEFAULT_IDLE_TIMEOUT));
+    let mut printed = 0u64;
+    let mut last_message = Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        if args.count.is_some_and(|n| printed >= n) {
+            return Ok(());
+        }
+        let wait = match idle {
+            Some(idle) => {
+                let left = idle.saturating_sub(last_message.elapsed());
+                if left.is_zero() {
+                    return match args.count {
+                        Some(n) if args.follow => bail!(
+                            "timed out after {idle:?} without a message: received {printed} of {n}"
+                        ),
+                        _ => Ok(()),
+                    };
+                }
+                left
+            }
+            None => CHECK_INTERVAL,
+        };
+        let max = args.count.map_or(100, |n| (n - printed).min(100)) as usize;
+        let deliveries = tokio::select! {
+            polled = consumer.poll(max, wait) => polled.cli(ctx)?,
+            _ = &mut ctrl_c => return Ok(()),
+        };
+        if deliveries.is_empty() {
+            continue;
+        }
+        last_message = Instant::now();
+        for delivery in &deliveries {
+            write_message(ctx.format, &delivery.message, delivery.attempt, out)?;
+            printed += 1;
+            if args.nack {
+                consumer
+                    .nack(&delivery.receipt, args.nack_delay.0)
+                    .cli(ctx)?;
+            } else {
+                consumer.ack(&delivery.receipt).cli(ctx)?;
+            }
+        }
+        out.flush()?;
+    }
+}
+
+fn write_message(
+    format: Format,
+    m: &ReceivedMessage,
+    attempt: u32,
+    out: &mut Stdout,
+) -> std::io::Result<()> {
     match format {
         Format::Table | Format::Raw => out.bytes_line(&m.value),
         Format::Json => {
@@ -201,7 +300,7 @@ fn write_message(format: Format, m: &ReceivedMessage, out: &mut Stdout) -> std::
                 "topic": m.topic,
                 "partition": m.partition,
                 "offset": m.offset,
-                "attempt": 1,
+                "attempt": attempt,
                 "timestamp_ms": m.timestamp_ms,
                 "append_time_ms": m.append_time_ms,
             });

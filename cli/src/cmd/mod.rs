@@ -9,7 +9,7 @@
 //! - `topic.rs`: `topic create|list|describe|delete|alter`
 //! - `sub.rs`: `sub create|list|describe|seek|delete`
 //! - `publish.rs`, `consume.rs`: messages from and to the shell
-//! - `dlq.rs`: `dlq list|replay` (queue mode; not in this broker yet)
+//! - `dlq.rs`: `dlq list|replay` (dead letters of queue subscriptions)
 //! - `status.rs`, `completions.rs`
 //! - `bench/`: the load generator
 
@@ -41,11 +41,6 @@ pub struct Ctx {
 pub fn unreachable(server: &str) -> String {
     format!("cannot reach broker at {server}: is it running? (`rapidmq serve`)")
 }
-
-/// The message for queue-mode consuming, which the SDK's consumer does not offer yet (the broker
-/// and the SDK's admin API do).
-pub const QUEUE_MODE_UNAVAILABLE: &str =
-    "queue-mode consuming is not available yet: the SDK consumer has no queue mode (ack/nack)";
 
 impl Ctx {
     pub fn new(server: &str, format: Format) -> Ctx {

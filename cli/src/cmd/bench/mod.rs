@@ -7,7 +7,7 @@
 //!   reports consume throughput.
 //! - `pubsub`: consumers subscribe, then producers publish; reports publish throughput and ack
 //!   latency, and consume throughput with end-to-end (send → received) latency.
-//! - `queue`: queue mode; not in this broker yet.
+//! - `queue`: like `pubsub`, with queue-mode consumers that ack every delivery.
 //!
 //! Layout: this file parses the options and runs the phases; `workers.rs` holds the producer and
 //! consumer tasks; `report.rs` the histograms and the output. The progress bar (indicatif) is
@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use rapidmq::{Client, ErrorCode, StartPosition, TopicConfig};
+use rapidmq::{Client, ErrorCode, QueueSettings, StartPosition, TopicConfig};
 use tokio::time::Instant;
 
 use self::report::{Phase, Report, histogram};
 use self::workers::{ConsumerPlan, ProducerPlan, Shared};
-use super::{Ctx, DurabilityArg, QUEUE_MODE_UNAVAILABLE, SdkResult};
+use super::{Ctx, DurabilityArg, SdkResult};
 use crate::output::Stdout;
 use crate::parse::HumanDuration;
 
@@ -38,7 +38,8 @@ use crate::parse::HumanDuration;
     rapidmq bench pub --batch 1 --count 5000 --durability buffered\n  \
     rapidmq bench pubsub --producers 2 --consumers 2 --partitions 4 --duration 30s\n  \
     rapidmq bench pubsub --rate 10000 --duration 20s     # open loop, for latency\n  \
-    rapidmq bench sub --count 500000 --json\n\n\
+    rapidmq bench sub --count 500000 --json\n  \
+    rapidmq bench queue --consumers 4 --count 200000\n\n\
     A fresh topic is created per run and deleted afterwards, unless --topic names one\n\
     (created if missing, kept).")]
 pub struct BenchArgs {
@@ -95,7 +96,7 @@ enum Workload {
     Sub,
     /// Publish and consume at once (end-to-end latency).
     Pubsub,
-    /// Queue-mode consume with acks (not in this broker yet).
+    /// Publish while queue-mode consumers ack every delivery (end-to-end latency).
     Queue,
 }
 
@@ -113,9 +114,6 @@ impl Workload {
 const DEFAULT_COUNT: u64 = 100_000;
 
 pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<()> {
-    if args.workload == Workload::Queue {
-        bail!("{QUEUE_MODE_UNAVAILABLE}: `bench queue` needs it; try pub, sub or pubsub");
-    }
     if args.producers == 0
         || args.consumers == 0
         || args.batch == 0
@@ -201,7 +199,8 @@ async fn run_workload(
     let consumer_plan = ConsumerPlan {
         topic: topic.to_string(),
         subscription: subscription.clone(),
-        measure: args.workload == Workload::Pubsub,
+        measure: matches!(args.workload, Workload::Pubsub | Workload::Queue),
+        queue: args.workload == Workload::Queue,
         epoch,
     };
     let shared = Arc::new(Shared::default());
@@ -212,11 +211,22 @@ async fn run_workload(
     let consuming = args.workload != Workload::Pub;
     if consuming {
         // The subscription starts at the current end, so only this run's messages count.
-        client
-            .admin()
-            .create_subscription(topic, subscription.clone(), StartPosition::Latest)
-            .await
-            .cli(ctx)?;
+        let admin = client.admin();
+        let created = if args.workload == Workload::Queue {
+            admin
+                .create_queue_subscription(
+                    topic,
+                    subscription.clone(),
+                    StartPosition::Latest,
+                    QueueSettings::default(),
+                )
+                .await
+        } else {
+            admin
+                .create_subscription(topic, subscription.clone(), StartPosition::Latest)
+                .await
+        };
+        created.cli(ctx)?;
     }
     if args.workload == Workload::Sub {
         let fill = ProducerPlan {

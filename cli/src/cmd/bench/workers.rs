@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::{BufMut, Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use rapidmq::{Client, Message, SendReceipt};
+use rapidmq::{Client, Message, ReceivedMessage, SendReceipt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -136,9 +136,41 @@ fn sent_at(value: &[u8], epoch: Instant) -> Option<Instant> {
 pub struct ConsumerPlan {
     pub topic: String,
     pub subscription: String,
-    /// Whether values carry send times worth measuring (pubsub).
+    /// Whether values carry send times worth measuring (pubsub, queue).
     pub measure: bool,
+    /// Queue-mode members (each delivery acked) instead of stream-mode ones.
+    pub queue: bool,
     pub epoch: Instant,
+}
+
+/// A member of the bench subscription: stream mode (auto-commit) or queue mode (every delivery
+/// acked).
+pub enum Member {
+    Stream(rapidmq::Consumer),
+    Queue(rapidmq::QueueConsumer),
+}
+
+impl Member {
+    async fn poll(&self, ctx: &Ctx) -> anyhow::Result<Vec<ReceivedMessage>> {
+        let wait = Duration::from_millis(100);
+        match self {
+            Member::Stream(c) => c.poll(1000, wait).await.cli(ctx),
+            Member::Queue(q) => {
+                let deliveries = q.poll(1000, wait).await.cli(ctx)?;
+                for d in &deliveries {
+                    q.ack(&d.receipt).cli(ctx)?;
+                }
+                Ok(deliveries.into_iter().map(|d| d.message).collect())
+            }
+        }
+    }
+
+    async fn close(&self, ctx: &Ctx) -> anyhow::Result<()> {
+        match self {
+            Member::Stream(c) => c.close().await.cli(ctx),
+            Member::Queue(q) => q.close().await.cli(ctx),
+        }
+    }
 }
 
 /// A consumer that joined the subscription; [`consume`] runs it.
@@ -147,7 +179,17 @@ pub async fn subscribe(
     client: &Client,
     plan: &ConsumerPlan,
     index: usize,
-) -> anyhow::Result<rapidmq::Consumer> {
+) -> anyhow::Result<Member> {
+    if plan.queue {
+        return client
+            .queue_consumer(plan.topic.clone())
+            .subscription(plan.subscription.clone())
+            .consumer_name(format!("bench-{index}"))
+            .subscribe()
+            .await
+            .cli(ctx)
+            .map(Member::Queue);
+    }
     client
         .consumer(plan.topic.clone())
         .subscription(plan.subscription.clone())
@@ -156,6 +198,7 @@ pub async fn subscribe(
         .subscribe()
         .await
         .cli(ctx)
+        .map(Member::Stream)
 }
 
 /// How long consumers wait without any progress before the run fails.
@@ -165,7 +208,7 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// consumer's count and end-to-end latencies.
 pub async fn consume(
     ctx: Ctx,
-    consumer: rapidmq::Consumer,
+    consumer: Member,
     plan: ConsumerPlan,
     shared: Arc<Shared>,
 ) -> anyhow::Result<(u64, Histogram<u64>)> {
@@ -177,10 +220,7 @@ pub async fn consume(
         if shared.failed.load(Ordering::Relaxed) {
             break;
         }
-        let messages = consumer
-            .poll(1000, Duration::from_millis(100))
-            .await
-            .cli(&ctx)?;
+        let messages = consumer.poll(&ctx).await?;
         let now = Instant::now();
         if plan.measure {
             for m in &messages {
@@ -203,7 +243,7 @@ pub async fn consume(
             );
         }
     }
-    consumer.close().await.cli(&ctx)?;
+    consumer.close(&ctx).await?;
     Ok((received, latency))
 }
 
