@@ -44,6 +44,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub topic_defaults: TopicDefaults,
     pub queue: QueueConfig,
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -58,6 +59,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             topic_defaults: TopicDefaults::default(),
             queue: QueueConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -167,6 +169,34 @@ impl Default for QueueConfig {
     }
 }
 
+/// The REST API on the HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Origins allowed to call the REST API from a browser (CORS), e.g.
+    /// `["https://app.example.com"]`; `["*"]` allows any. Empty (the default): no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
+    /// Longest a REST request may take before it is answered `408` (`TIMEOUT`), in ms.
+    /// Long-polls wait at most half of it. Streams (SSE, WebSocket) are not limited.
+    pub request_timeout_ms: u64,
+    /// A long-polling queue consumer idle this long is dropped and its unacked messages are
+    /// redelivered, in ms.
+    pub consumer_idle_timeout_ms: u64,
+    /// Most long-polling queue consumers kept at once; more get `RESOURCE_EXHAUSTED` (429).
+    pub max_consumers: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            cors_allowed_origins: Vec::new(),
+            request_timeout_ms: 60_000,
+            consumer_idle_timeout_ms: 60_000,
+            max_consumers: 1024,
+        }
+    }
+}
+
 /// Settings for topics created without them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -260,6 +290,25 @@ impl Config {
         if self.retention.check_interval_ms == 0 {
             return invalid("retention.check_interval_ms must be at least 1");
         }
+        let http = &self.http;
+        if http.request_timeout_ms == 0
+            || http.consumer_idle_timeout_ms == 0
+            || http.max_consumers == 0
+        {
+            return invalid(
+                "http.request_timeout_ms, http.consumer_idle_timeout_ms and http.max_consumers must be at least 1",
+            );
+        }
+        if let Some(origin) = http
+            .cors_allowed_origins
+            .iter()
+            .find(|o| o.as_str() != "*" && axum::http::HeaderValue::from_str(o).is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "http.cors_allowed_origins: `{}` is not a valid origin",
+                origin.escape_debug()
+            )));
+        }
         Ok(())
     }
 }
@@ -322,5 +371,46 @@ mod tests {
             Config::load(Some(&missing), serde_json::json!({})),
             Err(ConfigError::File { .. })
         ));
+    }
+
+    #[test]
+    fn http_section_reads_from_file_and_environment() {
+        let config = Config::load(None, serde_json::json!({})).unwrap();
+        assert!(
+            config.http.cors_allowed_origins.is_empty(),
+            "no CORS by default"
+        );
+        assert_eq!(config.http.request_timeout_ms, 60_000);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("http.toml");
+        std::fs::write(
+            &path,
+            "[http]\ncors_allowed_origins = [\"https://app.example\"]\nmax_consumers = 8\n",
+        )
+        .unwrap();
+        // SAFETY: this test alone sets this variable; no other test reads it.
+        unsafe { std::env::set_var("RAPIDMQ_HTTP__REQUEST_TIMEOUT_MS", "1234") };
+        let config = Config::load(Some(&path), serde_json::json!({}));
+        unsafe { std::env::remove_var("RAPIDMQ_HTTP__REQUEST_TIMEOUT_MS") };
+        let config = config.unwrap();
+        assert_eq!(config.http.cors_allowed_origins, ["https://app.example"]);
+        assert_eq!(config.http.max_consumers, 8);
+        assert_eq!(config.http.request_timeout_ms, 1234);
+    }
+
+    #[test]
+    fn http_section_rejects_typos_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("http.toml");
+        std::fs::write(&path, "[http]\ncors_origins = []\n").unwrap();
+        let err = Config::load(Some(&path), serde_json::json!({})).unwrap_err();
+        assert!(err.to_string().contains("cors_origins"), "{err}");
+
+        std::fs::write(&path, "[http]\nrequest_timeout_ms = 0\n").unwrap();
+        assert!(Config::load(Some(&path), serde_json::json!({})).is_err());
+
+        std::fs::write(&path, "[http]\ncors_allowed_origins = [\"bad\\norigin\"]\n").unwrap();
+        assert!(Config::load(Some(&path), serde_json::json!({})).is_err());
     }
 }

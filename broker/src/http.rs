@@ -1,19 +1,67 @@
-//! The HTTP listener: liveness and readiness today; REST, metrics and the dashboard later.
+//! The HTTP listener: liveness and readiness, and the REST API under `/v1` with its hygiene
+//! layers (body size limit, timeout, problem+json for every error, gzip, optional CORS).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::map_response;
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::rest;
+use crate::rest::error::{method_not_allowed, not_found, problem_fallback};
 
 /// Routes served on the HTTP listener. `ready` is true while the broker accepts requests.
-pub fn router(ready: Arc<AtomicBool>) -> Router {
-    Router::new()
+pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> Router {
+    let api = rest::router(engine, config)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(config.http.request_timeout_ms),
+        ))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(config.limits.max_request_bytes))
+        // Outermost, so that the answers of the layers above become problems too.
+        .layer(map_response(problem_fallback));
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(ready)
+        .merge(api)
+        .fallback(not_found)
+        .layer(CompressionLayer::new().gzip(true));
+    match cors(&config.http.cors_allowed_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// CORS for the configured origins; none configured means no CORS headers at all.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Config validation has checked that every origin is a valid header value.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE]),
+    )
 }
 
 async fn readyz(State(ready): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {

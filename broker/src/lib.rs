@@ -6,7 +6,9 @@
 //!   nothing of transports; every call takes a [`Principal`].
 //! - [`storage`]: the `Store` trait with RocksDB and in-memory implementations.
 //! - `grpc`: tonic services over the engine (plus server reflection).
-//! - `http`: health and readiness endpoints.
+//! - `http`: the HTTP listener: health and readiness, and the REST API (`rest`) with its
+//!   hygiene layers.
+//! - `rest`: the REST adapter over the engine (JSON under `/v1`, SSE, WebSocket, OpenAPI).
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
@@ -16,6 +18,7 @@ pub mod error;
 mod grpc;
 mod http;
 pub mod principal;
+pub mod rest;
 mod server;
 pub mod storage;
 

@@ -102,7 +102,10 @@ impl Broker {
             });
 
         let mut http_stop = stop_rx.clone();
-        let http = axum::serve(listeners.http, http::router(ready.clone()))
+        let http = axum::serve(
+            listeners.http,
+            http::router(ready.clone(), engine.clone(), &config),
+        )
             .with_graceful_shutdown(async move {
                 let _ = http_stop.changed().await;
             })

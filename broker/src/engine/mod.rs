@@ -23,6 +23,7 @@ mod producer;
 mod publish;
 mod queue;
 mod queue_session;
+mod rest_support;
 mod retention;
 mod scheduler;
 mod session;
@@ -45,6 +46,7 @@ pub use dlq::DeadLetterInfo;
 pub use partition::{AppendAck, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef};
+pub use rest_support::Settlement;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
 pub use topic::{

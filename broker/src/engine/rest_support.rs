@@ -1,0 +1,80 @@
+//! Engine calls for adapters without a long-lived consumer connection (REST): settling queue
+//! deliveries by receipt. A receipt names a delivery, not a session, so an ack may arrive on any
+//! request; it takes effect exactly as it would on the Consume stream that received it.
+
+use rapidmq_proto::ErrorCode;
+
+use super::queue::Settle;
+use super::{Engine, ReceiptRef, now_ms};
+use crate::error::{Error, Result};
+use crate::principal::Principal;
+
+/// What to do with the deliveries named by receipts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    Ack,
+    /// Redeliver after `delay_ms` (or dead-letter on the last allowed attempt).
+    Nack {
+        delay_ms: u64,
+    },
+    /// Push the ack deadline out to now + `extend_ms`.
+    Extend {
+        extend_ms: u64,
+    },
+}
+
+impl Engine {
+    /// Acks, nacks or extends deliveries of a queue subscription. Returns how many receipts
+    /// named no delivery in flight (already settled, redelivered, or foreign); the others are
+    /// settled all the same.
+    pub async fn settle(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+        receipts: &[ReceiptRef],
+        how: Settlement,
+    ) -> Result<usize> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, subscription)?;
+        let Some(queue) = &sub.queue else {
+            return Err(Error::new(
+                ErrorCode::SubscriptionModeMismatch,
+                format!(
+                    "`{subscription}` is a stream subscription: commit offsets instead of settling receipts"
+                ),
+            ));
+        };
+        let max_deliveries = queue.settings.max_deliveries;
+        let mut unknown = 0;
+        for r in receipts {
+            let Some(partition) = queue.partitions.get(r.partition as usize) else {
+                unknown += 1;
+                continue;
+            };
+            let outcome = {
+                let mut q = partition.lock();
+                match how {
+                    Settlement::Ack => q.ack(r.offset, r.delivery_id),
+                    Settlement::Nack { delay_ms } => {
+                        q.nack(r.offset, r.delivery_id, now_ms(), delay_ms, max_deliveries)
+                    }
+                    Settlement::Extend { extend_ms } => {
+                        q.extend(r.offset, r.delivery_id, now_ms(), extend_ms)
+                    }
+                }
+            };
+            match outcome {
+                Settle::Done => {}
+                Settle::Unknown => unknown += 1,
+                Settle::DeadLetter(letter) => {
+                    self.dead_letter(&live, &sub, r.partition, letter).await
+                }
+            }
+        }
+        if matches!(how, Settlement::Nack { .. }) {
+            queue.changed.notify_waiters();
+        }
+        Ok(unknown)
+    }
+}

@@ -1,0 +1,72 @@
+//! Fetch by offset: read one partition from an offset, optionally long-polling for new data
+//! (the `Messaging.Fetch` RPC).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, Json, Path, Problem, Query};
+use super::messages::MessageOut;
+use super::{RestState, principal};
+
+/// Most messages one fetch or poll returns.
+pub const MAX_MESSAGES: u32 = 10_000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FetchQuery {
+    /// First offset to read. Default 0 (from the start of the retained log).
+    pub offset: Option<u64>,
+    /// Most messages to return (1 to 10000, default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    pub max: Option<u32>,
+    /// With nothing at `offset` yet, wait up to this long for it (ms, at most 30000). Default 0.
+    #[param(maximum = 30000)]
+    pub wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FetchResult {
+    pub messages: Vec<MessageOut>,
+    /// The offset to fetch from next.
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+}
+
+/// Reads a partition from an offset.
+#[utoipa::path(get, path = "/v1/topics/{topic}/partitions/{partition}/messages", tag = "consume",
+    params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition"), FetchQuery),
+    responses(
+        (status = 200, description = "Messages from the offset on", body = FetchResult),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn fetch(
+    State(state): State<Arc<RestState>>,
+    Path((topic, partition)): Path<(String, u32)>,
+    Query(query): Query<FetchQuery>,
+) -> Result<Json<FetchResult>, ApiError> {
+    let offset = query.offset.unwrap_or(0);
+    let max = query.max.unwrap_or(100).clamp(1, MAX_MESSAGES);
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(state.max_wait);
+    let result = state
+        .engine
+        .fetch(&principal(), &topic, partition, offset, max, wait)
+        .await?;
+    let mut messages = Vec::new();
+    for delivery in &result.deliveries {
+        messages.extend(MessageOut::from_delivery(delivery)?);
+    }
+    let next_offset = messages
+        .last()
+        .map_or(offset.max(result.log_start_offset), |m| m.offset + 1);
+    Ok(Json(FetchResult {
+        messages,
+        next_offset,
+        high_watermark: result.high_watermark,
+        log_start_offset: result.log_start_offset,
+    }))
+}

@@ -1,0 +1,104 @@
+//! The REST adapter: HTTP/JSON under `/v1`, a thin layer over the [`Engine`] like `grpc`.
+//!
+//! Each handler takes the request's [`Principal`], converts JSON to engine types, calls the
+//! engine and answers JSON, or an [`error::ApiError`] as RFC 9457 problem+json carrying the
+//! stable error code. One module per resource:
+//! - `topics`, `subscriptions`, `status`, `dlq`: the `Admin` operations.
+//! - `publish`: one message or a batch; the adapter encodes the `MessageBatch` a producer would.
+//! - `fetch`: read a partition by offset. `consume`: long-poll a subscription. `acks`: ack,
+//!   nack, extend (queue mode) and commit (stream mode).
+//! - `sse`, `websocket`: live consumption over Server-Sent Events and WebSocket (`live` opens
+//!   their session); `consumers` keeps the queue sessions of long-polling consumers.
+//! - `messages`: messages as JSON. `openapi`: the OpenAPI document and the docs page.
+//! - `error`: problem documents, and the extractors that turn axum's rejections into them.
+
+mod acks;
+mod consume;
+mod consumers;
+mod dlq;
+pub mod error;
+mod fetch;
+mod live;
+mod messages;
+pub mod openapi;
+mod publish;
+mod sse;
+mod status;
+mod subscriptions;
+mod topics;
+mod websocket;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::config::Config;
+use crate::engine::{Engine, MAX_FETCH_WAIT};
+use crate::principal::Principal;
+use consumers::QueueConsumers;
+
+/// What the handlers share.
+pub struct RestState {
+    engine: Arc<Engine>,
+    consumers: QueueConsumers,
+    /// Picks the partition of keyless messages published without one.
+    round_robin: AtomicU32,
+    /// Longest a long-poll or fetch waits: below the request timeout.
+    max_wait: Duration,
+}
+
+/// The caller of a request. Authentication arrives with the security work; until then every
+/// caller is anonymous in the `default` tenant, as on gRPC.
+fn principal() -> Principal {
+    Principal::anonymous()
+}
+
+/// The `/v1` routes. Must be called inside a tokio runtime (it starts the sweeper of idle
+/// queue consumers, which ends when the router is dropped).
+pub fn router(engine: Arc<Engine>, config: &Config) -> Router {
+    let http = &config.http;
+    let idle = Duration::from_millis(http.consumer_idle_timeout_ms);
+    let state = Arc::new(RestState {
+        engine,
+        consumers: QueueConsumers::new(http.max_consumers, idle),
+        round_robin: AtomicU32::new(0),
+        max_wait: MAX_FETCH_WAIT.min(Duration::from_millis(http.request_timeout_ms) / 2),
+    });
+    QueueConsumers::spawn_sweeper(Arc::downgrade(&state), |s: &RestState| &s.consumers, idle);
+    let topic = "/v1/topics/{topic}";
+    let sub = "/v1/topics/{topic}/subscriptions/{subscription}";
+    Router::new()
+        .route("/v1/status", get(status::get))
+        .route("/v1/topics", get(topics::list).post(topics::create))
+        .route(topic, get(topics::describe).delete(topics::delete))
+        .route("/v1/subscriptions", get(subscriptions::list_all))
+        .route(
+            &format!("{topic}/subscriptions"),
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            sub,
+            get(subscriptions::describe).delete(subscriptions::delete),
+        )
+        .route(&format!("{sub}/seek"), post(subscriptions::seek))
+        .route(&format!("{topic}/message"), post(publish::one))
+        .route(&format!("{topic}/messages"), post(publish::batch))
+        .route(
+            &format!("{topic}/partitions/{{partition}}/messages"),
+            get(fetch::fetch),
+        )
+        .route(&format!("{sub}/messages"), get(consume::poll))
+        .route(&format!("{sub}/ack"), post(acks::ack))
+        .route(&format!("{sub}/nack"), post(acks::nack))
+        .route(&format!("{sub}/extend"), post(acks::extend))
+        .route(&format!("{sub}/commit"), post(acks::commit))
+        .route(&format!("{sub}/events"), get(sse::events))
+        .route(&format!("{sub}/ws"), get(websocket::socket))
+        .route(&format!("{topic}/dead-letters"), get(dlq::list))
+        .route(&format!("{topic}/dead-letters/replay"), post(dlq::replay))
+        .with_state(state)
+        .merge(openapi::routes())
+}

@@ -1,0 +1,39 @@
+//! `/v1/status`: broker-wide figures (the `Admin.GetStatus` RPC).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{Json, Problem};
+use super::{RestState, principal};
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BrokerStatus {
+    pub version: String,
+    pub uptime_ms: u64,
+    pub topics: u32,
+    pub subscriptions: u32,
+    pub node_id: String,
+    /// fsyncs the disk store has issued since the broker started.
+    pub fsyncs: u64,
+}
+
+/// The broker's status.
+#[utoipa::path(get, path = "/v1/status", tag = "broker",
+    responses(
+        (status = 200, description = "Status", body = BrokerStatus),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(State(state): State<Arc<RestState>>) -> Json<BrokerStatus> {
+    let status = state.engine.status(&principal());
+    Json(BrokerStatus {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_ms: status.uptime.as_millis() as u64,
+        topics: status.topics,
+        subscriptions: status.subscriptions,
+        node_id: "single".to_string(),
+        fsyncs: status.fsyncs,
+    })
+}

@@ -1,0 +1,214 @@
+//! `/v1/topics`: create, list, describe and delete topics (the `Admin` topic RPCs).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, Json, Path, Problem};
+use super::{RestState, principal};
+use crate::engine::{AckDurability, DurabilityMode, StorageKind, TopicSpec, TopicStatus};
+use std::sync::Arc;
+
+/// Where a topic keeps its messages.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    Disk,
+    Memory,
+}
+
+/// How far a write has gone before it is acknowledged. `memory` is reported, never set: use
+/// `storage: memory`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    Fsync,
+    Buffered,
+    Memory,
+}
+
+impl From<AckDurability> for Durability {
+    fn from(ack: AckDurability) -> Durability {
+        match ack {
+            AckDurability::Fsync => Durability::Fsync,
+            AckDurability::Buffered => Durability::Buffered,
+            AckDurability::Memory => Durability::Memory,
+        }
+    }
+}
+
+/// Topic settings. Absent fields take the broker's defaults; answers report every field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    #[schema(minimum = 1)]
+    pub partitions: Option<u32>,
+    /// Per partition; 0 keeps messages forever.
+    pub retention_ms: Option<u64>,
+    pub retention_bytes: Option<u64>,
+    pub retention_messages: Option<u64>,
+    #[schema(minimum = 1)]
+    pub max_message_bytes: Option<u32>,
+    pub storage: Option<Storage>,
+    pub durability: Option<Durability>,
+    /// Messages with a `msg-id` header seen within this window are dropped. 0: off.
+    pub dedup_window_ms: Option<u64>,
+}
+
+impl TryFrom<TopicConfig> for TopicSpec {
+    type Error = ApiError;
+
+    fn try_from(c: TopicConfig) -> Result<TopicSpec, ApiError> {
+        let durability = match c.durability {
+            None => None,
+            Some(Durability::Fsync) => Some(DurabilityMode::Fsync),
+            Some(Durability::Buffered) => Some(DurabilityMode::Buffered),
+            Some(Durability::Memory) => {
+                return Err(ApiError::invalid(
+                    "durability `memory` is not a setting: use storage = memory",
+                ));
+            }
+        };
+        Ok(TopicSpec {
+            partitions: c.partitions,
+            retention_ms: c.retention_ms,
+            retention_bytes: c.retention_bytes,
+            retention_messages: c.retention_messages,
+            max_message_bytes: c.max_message_bytes,
+            storage: c.storage.map(|s| match s {
+                Storage::Disk => StorageKind::Disk,
+                Storage::Memory => StorageKind::Memory,
+            }),
+            durability,
+            dedup_window_ms: c.dedup_window_ms,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    /// `[A-Za-z0-9._-]{1,200}`.
+    pub name: String,
+    #[serde(default)]
+    pub config: Option<TopicConfig>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    pub log_start_offset: u64,
+    pub high_watermark: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicInfo {
+    pub name: String,
+    pub config: TopicConfig,
+    pub partitions: Vec<PartitionInfo>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicList {
+    pub topics: Vec<TopicInfo>,
+}
+
+impl From<TopicStatus> for TopicInfo {
+    fn from(t: TopicStatus) -> TopicInfo {
+        let s = &t.settings;
+        TopicInfo {
+            config: TopicConfig {
+                partitions: Some(s.partitions),
+                retention_ms: Some(s.retention_ms),
+                retention_bytes: Some(s.retention_bytes),
+                retention_messages: Some(s.retention_messages),
+                max_message_bytes: Some(s.max_message_bytes),
+                storage: Some(match s.storage {
+                    StorageKind::Disk => Storage::Disk,
+                    StorageKind::Memory => Storage::Memory,
+                }),
+                durability: Some(s.ack_durability().into()),
+                dedup_window_ms: Some(s.dedup_window_ms),
+            },
+            name: t.name,
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| PartitionInfo {
+                    partition: p.partition,
+                    log_start_offset: p.log_start_offset,
+                    high_watermark: p.high_watermark,
+                    bytes: p.bytes,
+                })
+                .collect(),
+            created_at_ms: t.created_at_ms,
+        }
+    }
+}
+
+/// Creates a topic.
+#[utoipa::path(post, path = "/v1/topics", tag = "topics", request_body = CreateTopic,
+    responses(
+        (status = 201, description = "Created", body = TopicInfo),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(topic = %body.name))]
+pub async fn create(
+    State(state): State<Arc<RestState>>,
+    Json(body): Json<CreateTopic>,
+) -> Result<(StatusCode, Json<TopicInfo>), ApiError> {
+    let spec = TopicSpec::try_from(body.config.unwrap_or_default())?;
+    let topic = state
+        .engine
+        .create_topic(&principal(), &body.name, spec)
+        .await?;
+    Ok((StatusCode::CREATED, Json(topic.into())))
+}
+
+/// Lists the topics.
+#[utoipa::path(get, path = "/v1/topics", tag = "topics",
+    responses(
+        (status = 200, description = "The topics, by name", body = TopicList),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(State(state): State<Arc<RestState>>) -> Json<TopicList> {
+    let topics = state.engine.list_topics(&principal());
+    Json(TopicList {
+        topics: topics.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// Describes a topic: settings and partitions.
+#[utoipa::path(get, path = "/v1/topics/{topic}", tag = "topics",
+    params(("topic" = String, Path, description = "Topic name")),
+    responses(
+        (status = 200, description = "The topic", body = TopicInfo),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn describe(
+    State(state): State<Arc<RestState>>,
+    Path(topic): Path<String>,
+) -> Result<Json<TopicInfo>, ApiError> {
+    Ok(Json(
+        state.engine.describe_topic(&principal(), &topic)?.into(),
+    ))
+}
+
+/// Deletes a topic with its messages and subscriptions.
+#[utoipa::path(delete, path = "/v1/topics/{topic}", tag = "topics",
+    params(("topic" = String, Path, description = "Topic name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(topic = %topic))]
+pub async fn delete(
+    State(state): State<Arc<RestState>>,
+    Path(topic): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.delete_topic(&principal(), &topic).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
