@@ -6,10 +6,11 @@
 //! the endpoints in order starting with the one after the failed one. Endpoints can be replaced
 //! at runtime ([`Client::set_endpoints`]), e.g. when a broker comes back on a new address.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::v1;
 use rapidmq_proto::v1::messaging_client::MessagingClient;
@@ -40,6 +41,23 @@ struct ClientInner {
     channel: Mutex<Option<(u64, Channel)>>,
     generation: AtomicU64,
     connect_lock: tokio::sync::Mutex<()>,
+    /// Producers and consumers made from this client, closed by [`Client::close`].
+    children: Mutex<Vec<Weak<dyn Closable>>>,
+    /// Set when [`Client::close`] starts: no new producers or consumers.
+    closing: AtomicBool,
+    /// Set once the children are closed: every call fails with [`Error::Closed`].
+    closed: AtomicBool,
+    /// The outcome of the one close, shared by every caller.
+    close_result: tokio::sync::OnceCell<Result<()>>,
+}
+
+/// A producer or consumer that [`Client::close`] closes.
+pub(crate) trait Closable: Send + Sync {
+    /// Closes it (flushing or committing first); a no-op when already closed.
+    fn close(self: Arc<Self>) -> BoxFuture<'static, Result<()>>;
+    /// Producers close before consumers, so messages in flight to a topic this client also
+    /// consumes are acknowledged first.
+    fn is_producer(&self) -> bool;
 }
 
 impl std::fmt::Debug for Client {
@@ -77,6 +95,10 @@ impl Client {
                 channel: Mutex::new(None),
                 generation: AtomicU64::new(0),
                 connect_lock: tokio::sync::Mutex::new(()),
+                children: Mutex::new(Vec::new()),
+                closing: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                close_result: tokio::sync::OnceCell::new(),
             }),
         };
         let probe = client.clone();
@@ -115,6 +137,78 @@ impl Client {
         Ok(())
     }
 
+    /// Closes every producer (flushing what is buffered) and then every consumer (sending final
+    /// commits and acks) created from this client, then drops the connection. Idempotent:
+    /// concurrent and later calls wait for the same close and return its result. Dropping the
+    /// returned future does not stop the close.
+    ///
+    /// Afterwards every operation of this client, and of its producers and consumers, fails with
+    /// [`Error::Closed`].
+    ///
+    /// Errors: the first error a producer or consumer reported while closing (all are closed
+    /// regardless).
+    pub async fn close(&self) -> Result<()> {
+        let client = self.clone();
+        self.runtime()
+            .run(async move {
+                let inner = client.inner.clone();
+                inner
+                    .close_result
+                    .get_or_init(|| client.close_children())
+                    .await
+                    .clone()
+            })
+            .await?
+    }
+
+    /// Whether [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
+    async fn close_children(&self) -> Result<()> {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let children: Vec<Arc<dyn Closable>> = std::mem::take(&mut *self.inner.children.lock())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let (producers, consumers): (Vec<_>, Vec<_>) =
+            children.into_iter().partition(|c| c.is_producer());
+        let mut first_error = None;
+        for group in [producers, consumers] {
+            let results = futures::future::join_all(group.into_iter().map(|c| c.close())).await;
+            for result in results {
+                if let Err(err) = result {
+                    tracing::debug!(cause = %err, "closing a producer or consumer failed");
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        self.inner.closed.store(true, Ordering::SeqCst);
+        *self.inner.channel.lock() = None;
+        tracing::debug!("client closed");
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Fails with [`Error::Closed`] once [`Client::close`] has started.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
+        Ok(())
+    }
+
+    /// Registers a producer or consumer for [`Client::close`]. Fails (and the caller must close
+    /// `child`) when the client is closing already.
+    pub(crate) fn register(&self, child: Weak<dyn Closable>) -> Result<()> {
+        let mut children = self.inner.children.lock();
+        // Checked under the lock `close_children` takes the list with, so no child is missed.
+        self.check_open()?;
+        children.retain(|c| c.strong_count() > 0);
+        children.push(child);
+        Ok(())
+    }
+
     /// The admin API.
     pub fn admin(&self) -> Admin {
         Admin::new(self.clone())
@@ -125,6 +219,7 @@ impl Client {
     /// Errors: `TOPIC_NOT_FOUND` when the topic does not exist; [`Error::InvalidArgument`] for a
     /// bad configuration.
     pub async fn create_producer(&self, config: ProducerConfig) -> Result<Producer> {
+        self.check_open()?;
         Producer::create(self.clone(), config).await
     }
 
@@ -133,6 +228,7 @@ impl Client {
     ///
     /// Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH`, [`Error::InvalidArgument`].
     pub async fn subscribe(&self, config: ConsumerConfig) -> Result<Consumer> {
+        self.check_open()?;
         Consumer::subscribe(self.clone(), config).await
     }
 
@@ -142,6 +238,7 @@ impl Client {
     /// Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH` (a stream subscription of that
     /// name exists), `INVALID_ARGUMENT` (e.g. `max_deliveries` of 0, or no subscription name).
     pub async fn subscribe_queue(&self, config: ConsumerConfig) -> Result<QueueConsumer> {
+        self.check_open()?;
         QueueConsumer::subscribe(self.clone(), config).await
     }
 
@@ -280,6 +377,9 @@ impl Client {
 
     /// The current connection, connecting first if there is none.
     pub(crate) async fn channel(&self) -> Result<(u64, Channel)> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(closed_error());
+        }
         if let Some(current) = self.inner.channel.lock().clone() {
             return Ok(current);
         }
@@ -324,6 +424,10 @@ impl Client {
             Err(_) => Err(Error::unavailable(format!("{url}: connect timed out"))),
         }
     }
+}
+
+fn closed_error() -> Error {
+    Error::closed("the client is closed")
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

@@ -67,6 +67,17 @@ impl Client {
         self.core()?.set_endpoints(endpoints).map_err(to_py_err)
     }
 
+    /// Closes every producer (flushing) and consumer (final commits and acks) made from this
+    /// client, then the connection; idempotent. Afterwards they and the client raise
+    /// `ClosedError`.
+    #[pyo3(signature = (asyncio=false))]
+    fn close(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let client = self.core()?.clone();
+        bridge(py, &client.runtime().clone(), asyncio, async move {
+            client.close().await
+        })
+    }
+
     /// The admin API.
     fn admin(&self) -> PyResult<Admin> {
         let core = self.core()?;

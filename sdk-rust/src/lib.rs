@@ -140,6 +140,27 @@ impl Client {
             .await
     }
 
+    /// Closes every producer (flushing) and consumer (final commits and acks) made from this
+    /// client, then the connection. Idempotent; afterwards every operation of the client and of
+    /// its producers and consumers fails with [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: rapidmq::Client) -> rapidmq::Result<()> {
+    /// let producer = client.producer("orders").build().await?;
+    /// let _receipt = producer.send(rapidmq::Message::new("hello")).await?;
+    /// client.close().await?; // the message is flushed first
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(&self) -> Result<()> {
+        self.core.close().await
+    }
+
+    /// Whether [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
     /// The core client, for what this crate does not wrap.
     pub fn core(&self) -> &rapidmq_core::Client {
         &self.core

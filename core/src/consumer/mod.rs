@@ -35,7 +35,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use self::acks::AckTracker;
 use self::session::{Command, Session};
-use crate::client::Client;
+use futures::future::BoxFuture;
+
+use crate::client::{Client, Closable};
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -124,14 +126,20 @@ impl Consumer {
         ready_rx
             .await
             .map_err(|_| Error::closed("the consumer stopped while subscribing"))??;
-        Ok(Consumer {
+        let consumer = Consumer {
             inner: Arc::new(ConsumerInner {
-                client,
+                client: client.clone(),
                 config,
                 shared,
                 commands,
             }),
-        })
+        };
+        let weak: std::sync::Weak<dyn Closable> = Arc::downgrade(&consumer.inner) as _;
+        if let Err(err) = client.register(weak) {
+            consumer.close().await?;
+            return Err(err);
+        }
+        Ok(consumer)
     }
 
     /// The configuration.
@@ -219,6 +227,16 @@ impl Consumer {
             buffered: state.buffer.len() as u64,
             ..state.stats
         }
+    }
+}
+
+impl Closable for ConsumerInner {
+    fn close(self: Arc<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { Consumer { inner: self }.close().await })
+    }
+
+    fn is_producer(&self) -> bool {
+        false
     }
 }
 

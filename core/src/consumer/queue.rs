@@ -23,7 +23,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::queue_session::{Command, QueueSession};
 use super::{Buffered, poll_with};
-use crate::client::Client;
+use futures::future::BoxFuture;
+
+use crate::client::{Client, Closable};
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
 use crate::types::ReceivedMessage;
@@ -190,14 +192,20 @@ impl QueueConsumer {
         ready_rx
             .await
             .map_err(|_| Error::closed("the consumer stopped while subscribing"))??;
-        Ok(QueueConsumer {
+        let consumer = QueueConsumer {
             inner: Arc::new(Inner {
-                client,
+                client: client.clone(),
                 config,
                 shared,
                 commands,
             }),
-        })
+        };
+        let weak: std::sync::Weak<dyn Closable> = Arc::downgrade(&consumer.inner) as _;
+        if let Err(err) = client.register(weak) {
+            consumer.close().await?;
+            return Err(err);
+        }
+        Ok(consumer)
     }
 
     /// The configuration.
@@ -310,6 +318,16 @@ impl QueueConsumer {
             buffered: state.buffer.len() as u64,
             ..state.stats
         }
+    }
+}
+
+impl Closable for Inner {
+    fn close(self: Arc<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { QueueConsumer { inner: self }.close().await })
+    }
+
+    fn is_producer(&self) -> bool {
+        false
     }
 }
 

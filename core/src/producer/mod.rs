@@ -57,7 +57,9 @@ use self::accumulator::Pending;
 use self::owner::{Command, Owner};
 use self::stats::Counters;
 pub use self::stats::ProducerStats;
-use crate::client::{Client, now_ms};
+use futures::future::BoxFuture;
+
+use crate::client::{Client, Closable, now_ms};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::types::{Delivery, Message};
@@ -142,7 +144,7 @@ impl Producer {
             faults.clone(),
         );
         client.runtime().spawn(owner.run(rx));
-        Ok(Producer {
+        let producer = Producer {
             inner: Arc::new(ProducerInner {
                 topic: config.topic,
                 partitions,
@@ -150,9 +152,15 @@ impl Producer {
                 buffer: Arc::new(Semaphore::new(config.max_buffered_messages)),
                 counters,
                 faults,
-                client,
+                client: client.clone(),
             }),
-        })
+        };
+        let weak: std::sync::Weak<dyn Closable> = Arc::downgrade(&producer.inner) as _;
+        if let Err(err) = client.register(weak) {
+            producer.close().await?;
+            return Err(err);
+        }
+        Ok(producer)
     }
 
     /// The topic.
@@ -255,6 +263,16 @@ impl Producer {
     /// The client this producer publishes through.
     pub fn client(&self) -> &Client {
         &self.inner.client
+    }
+}
+
+impl Closable for ProducerInner {
+    fn close(self: Arc<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { Producer { inner: self }.close().await })
+    }
+
+    fn is_producer(&self) -> bool {
+        true
     }
 }
 

@@ -161,8 +161,12 @@ class Client(_AsyncCloseable):
         )
 
     async def close(self) -> None:
-        """Releases this handle (producers and consumers stay usable until closed)."""
-        self._native = None
+        """Closes every producer (flushing) and consumer (final commits and acks) made from
+        this client, then the connection. Idempotent; afterwards they raise
+        :class:`ClosedError`."""
+        native, self._native = self._native, None
+        if native is not None:
+            await native.close(asyncio=True)
 
 
 class Producer(_AsyncCloseable):

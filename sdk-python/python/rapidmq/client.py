@@ -208,9 +208,12 @@ class Client(_Closeable):
         return self.native.fetch(topic, partition, offset, max_messages, max_wait)
 
     def close(self) -> None:
-        """Releases this handle. Producers and consumers made from it stay usable until they
-        are closed themselves (use them as context managers)."""
-        self._native = None
+        """Closes every producer (flushing what is buffered) and every consumer (sending final
+        commits and acks) made from this client, then the connection. Idempotent; afterwards
+        the client, its producers and its consumers raise :class:`ClosedError`."""
+        native, self._native = self._native, None
+        if native is not None:
+            native.close()
 
     def __repr__(self) -> str:
         return f"Client(endpoints={list(self.config.endpoints)!r})"
