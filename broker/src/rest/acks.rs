@@ -85,7 +85,7 @@ async fn settle(
 
 /// Acknowledges queue deliveries.
 #[utoipa::path(post, path = "/v1/topics/{topic}/subscriptions/{subscription}/ack", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = Ack,
     responses(
         (status = 204, description = "Acknowledged"),
@@ -108,7 +108,7 @@ pub async fn ack(
 
 /// Gives queue deliveries back for redelivery (or dead-lettering on the last attempt).
 #[utoipa::path(post, path = "/v1/topics/{topic}/subscriptions/{subscription}/nack", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = Nack,
     responses(
         (status = 204, description = "Given back"),
@@ -127,7 +127,7 @@ pub async fn nack(
 
 /// Pushes the ack deadline of queue deliveries further out.
 #[utoipa::path(post, path = "/v1/topics/{topic}/subscriptions/{subscription}/extend", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = Extend,
     responses(
         (status = 204, description = "Extended"),
@@ -146,7 +146,7 @@ pub async fn extend(
 
 /// Commits offsets of a stream subscription.
 #[utoipa::path(post, path = "/v1/topics/{topic}/subscriptions/{subscription}/commit", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = Commit,
     responses(
         (status = 204, description = "Committed"),

@@ -54,7 +54,7 @@ pub struct PollResult {
 
 /// Long-polls a subscription for messages.
 #[utoipa::path(get, path = "/v1/topics/{topic}/subscriptions/{subscription}/messages", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name"), PollQuery),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), PollQuery),
     responses(
         (status = 200, description = "Messages (possibly none)", body = PollResult),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),

@@ -65,7 +65,7 @@ impl From<DeadLetterInfo> for DeadLetter {
 
 /// Lists the dead letters of a dead-letter topic not yet replayed.
 #[utoipa::path(get, path = "/v1/topics/{topic}/dead-letters", tag = "dead letters",
-    params(("topic" = String, Path, description = "The dead-letter topic, e.g. `orders.dlq`"), ListQuery),
+    params(("topic" = String, Path, description = "The dead-letter topic, e.g. `orders.dlq`", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ListQuery),
     responses(
         (status = 200, description = "Dead letters", body = DeadLetterList),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
@@ -87,7 +87,7 @@ pub async fn list(
 
 /// Publishes dead letters back to the topics they came from.
 #[utoipa::path(post, path = "/v1/topics/{topic}/dead-letters/replay", tag = "dead letters",
-    params(("topic" = String, Path, description = "The dead-letter topic, e.g. `orders.dlq`"), ReplayQuery),
+    params(("topic" = String, Path, description = "The dead-letter topic, e.g. `orders.dlq`", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ReplayQuery),
     responses(
         (status = 200, description = "How many were replayed", body = Replayed),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),

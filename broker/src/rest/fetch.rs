@@ -39,7 +39,7 @@ pub struct FetchResult {
 
 /// Reads a partition from an offset.
 #[utoipa::path(get, path = "/v1/topics/{topic}/partitions/{partition}/messages", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition"), FetchQuery),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("partition" = u32, Path, description = "Partition"), FetchQuery),
     responses(
         (status = 200, description = "Messages from the offset on", body = FetchResult),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),

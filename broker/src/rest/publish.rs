@@ -61,7 +61,7 @@ pub struct PublishBatchResult {
 
 /// Publishes one message.
 #[utoipa::path(post, path = "/v1/topics/{topic}/message", tag = "publish",
-    params(("topic" = String, Path, description = "Topic name"), PublishQuery),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), PublishQuery),
     request_body = MessageIn,
     responses(
         (status = 200, description = "Appended (or scheduled)", body = PublishResult),
@@ -82,7 +82,7 @@ pub async fn one(
 
 /// Publishes a batch of messages.
 #[utoipa::path(post, path = "/v1/topics/{topic}/messages", tag = "publish",
-    params(("topic" = String, Path, description = "Topic name"), PublishQuery),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), PublishQuery),
     request_body = PublishBatch,
     responses(
         (status = 200, description = "Appended (or scheduled)", body = PublishBatchResult),

@@ -34,7 +34,7 @@ pub struct StreamQuery {
 
 /// Streams a subscription's messages as Server-Sent Events.
 #[utoipa::path(get, path = "/v1/topics/{topic}/subscriptions/{subscription}/events", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name"), StreamQuery),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), StreamQuery),
     responses(
         (status = 200, description = "An event stream: `event: message` with a Message as JSON data, `event: error` with a Problem", content_type = "text/event-stream", body = String),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),

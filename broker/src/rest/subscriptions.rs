@@ -103,6 +103,7 @@ impl From<QueueSettings> for QueueSpec {
 #[serde(deny_unknown_fields)]
 pub struct CreateSubscription {
     /// `[A-Za-z0-9._-]{1,200}`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,200}$")]
     pub name: String,
     /// Default `stream`.
     #[serde(default)]
@@ -250,7 +251,7 @@ pub async fn list_all(
 
 /// Lists a topic's subscriptions.
 #[utoipa::path(get, path = "/v1/topics/{topic}/subscriptions", tag = "subscriptions",
-    params(("topic" = String, Path, description = "Topic name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses(
         (status = 200, description = "Subscriptions", body = SubscriptionList),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
@@ -269,7 +270,7 @@ pub async fn list(
 
 /// Creates a subscription.
 #[utoipa::path(post, path = "/v1/topics/{topic}/subscriptions", tag = "subscriptions",
-    params(("topic" = String, Path, description = "Topic name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = CreateSubscription,
     responses(
         (status = 201, description = "Created", body = SubscriptionInfo),
@@ -298,7 +299,7 @@ pub async fn create(
 
 /// Describes a subscription: cursors, lag, members and queue counters.
 #[utoipa::path(get, path = "/v1/topics/{topic}/subscriptions/{subscription}", tag = "subscriptions",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses(
         (status = 200, description = "The subscription", body = SubscriptionInfo),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
@@ -317,7 +318,7 @@ pub async fn describe(
 
 /// Moves a subscription's committed offsets; live members resume from there.
 #[utoipa::path(post, path = "/v1/topics/{topic}/subscriptions/{subscription}/seek", tag = "subscriptions",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = Seek,
     responses(
         (status = 200, description = "The subscription after the seek", body = SubscriptionInfo),
@@ -344,7 +345,7 @@ pub async fn seek(
 
 /// Deletes a subscription; its consumers' sessions end.
 #[utoipa::path(delete, path = "/v1/topics/{topic}/subscriptions/{subscription}", tag = "subscriptions",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),

@@ -90,6 +90,7 @@ impl TryFrom<TopicConfig> for TopicSpec {
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
     /// `[A-Za-z0-9._-]{1,200}`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,200}$")]
     pub name: String,
     #[serde(default)]
     pub config: Option<TopicConfig>,
@@ -183,7 +184,7 @@ pub async fn list(State(state): State<Arc<RestState>>) -> Json<TopicList> {
 
 /// Describes a topic: settings and partitions.
 #[utoipa::path(get, path = "/v1/topics/{topic}", tag = "topics",
-    params(("topic" = String, Path, description = "Topic name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses(
         (status = 200, description = "The topic", body = TopicInfo),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
@@ -199,7 +200,7 @@ pub async fn describe(
 
 /// Deletes a topic with its messages and subscriptions.
 #[utoipa::path(delete, path = "/v1/topics/{topic}", tag = "topics",
-    params(("topic" = String, Path, description = "Topic name")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),

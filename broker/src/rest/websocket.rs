@@ -97,7 +97,7 @@ enum ServerFrame {
 
 /// Consumes a subscription over a WebSocket.
 #[utoipa::path(get, path = "/v1/topics/{topic}/subscriptions/{subscription}/ws", tag = "consume",
-    params(("topic" = String, Path, description = "Topic name"), ("subscription" = String, Path, description = "Subscription name"), SocketQuery),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ("subscription" = String, Path, description = "Subscription name", pattern = r"^[A-Za-z0-9._-]{1,200}$"), SocketQuery),
     responses(
         (status = 101, description = "Switching protocols: JSON frames as described in docs/rest.md"),
         (status = "default", description = "An error (RFC 9457), e.g. a request without WebSocket upgrade headers", body = Problem, content_type = "application/problem+json"),
