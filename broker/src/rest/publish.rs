@@ -32,6 +32,7 @@ pub struct PublishQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBatch {
+    #[schema(min_items = 1)]
     pub messages: Vec<MessageIn>,
 }
 
