@@ -254,15 +254,10 @@ impl Client {
         messages: Vec<Message>,
     ) -> Result<PublishAck> {
         let now = now_ms();
-        let batch = convert::encode_batch(
-            messages
-                .into_iter()
-                .map(|m| {
-                    let ts = m.timestamp_ms.unwrap_or(now);
-                    (m, ts)
-                })
-                .collect(),
-        );
+        let batch = convert::encode_batch(messages.into_iter().map(|m| {
+            let ts = m.timestamp_ms.unwrap_or(now);
+            (m, ts)
+        }));
         let request = v1::PublishRequest {
             topic: topic.into(),
             partition,

@@ -308,13 +308,13 @@ pub(crate) fn received(
 }
 
 /// Encodes messages (each with its resolved timestamp) as one `MessageBatch`.
-pub(crate) fn encode_batch(messages: Vec<(Message, i64)>) -> Bytes {
-    let base_timestamp_ms = messages.first().map(|(_, ts)| *ts).unwrap_or_default();
+pub(crate) fn encode_batch(messages: impl ExactSizeIterator<Item = (Message, i64)>) -> Bytes {
+    let mut messages = messages.peekable();
+    let base_timestamp_ms = messages.peek().map(|(_, ts)| *ts).unwrap_or_default();
+    let mut wire = Vec::with_capacity(messages.len());
+    wire.extend(messages.map(|(m, ts)| message_to_wire(m, base_timestamp_ms, ts)));
     let batch = v1::MessageBatch {
-        messages: messages
-            .into_iter()
-            .map(|(m, ts)| message_to_wire(m, base_timestamp_ms, ts))
-            .collect(),
+        messages: wire,
         base_timestamp_ms,
         compression: v1::Compression::None as i32,
     };
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn delivery_takes_the_skipped_window_with_offsets_from_the_batch_index() {
-        let messages = (0..5)
+        let messages: Vec<(Message, i64)> = (0..5)
             .map(|i| (Message::new(format!("m{i}")).with_key("k"), 1000 + i))
             .collect();
         let delivery = v1::DeliveryBatch {
@@ -372,7 +372,7 @@ mod tests {
             skip: 2,
             count: 2,
             append_time_ms: 5,
-            batch: encode_batch(messages),
+            batch: encode_batch(messages.into_iter()),
         };
         let got = decode_delivery("t", delivery).expect("decodes");
         assert_eq!(got.len(), 2);
@@ -392,7 +392,7 @@ mod tests {
             skip: 1,
             count: 5,
             append_time_ms: 0,
-            batch: encode_batch(vec![(Message::new("x"), 0)]),
+            batch: encode_batch(vec![(Message::new("x"), 0i64)].into_iter()),
         };
         assert!(matches!(
             decode_delivery("t", delivery),

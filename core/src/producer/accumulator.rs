@@ -10,11 +10,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::error::Result;
-use crate::types::{Delivery, Message};
+use super::receipt::Reply;
+use crate::types::Message;
 
 /// A message waiting for its batch to be acknowledged.
 pub(crate) struct Pending {
@@ -23,7 +23,7 @@ pub(crate) struct Pending {
     pub(crate) size: usize,
     /// Whether the broker will schedule it rather than append it (see `placement.rs`).
     pub(crate) delayed: bool,
-    pub(crate) reply: Option<oneshot::Sender<Result<Delivery>>>,
+    pub(crate) reply: Option<Reply>,
     pub(crate) _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -31,7 +31,7 @@ impl Pending {
     pub(crate) fn new(
         message: Message,
         timestamp_ms: i64,
-        reply: Option<oneshot::Sender<Result<Delivery>>>,
+        reply: Option<Reply>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Pending {
         let size = encoded_size(&message);
@@ -135,7 +135,7 @@ impl Accumulator {
         });
         if !fits {
             queue.batches.push_back(Batch {
-                messages: Vec::new(),
+                messages: Vec::with_capacity(limits.max_messages.min(1024)),
                 bytes: 0,
                 created: now,
             });

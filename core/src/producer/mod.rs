@@ -4,10 +4,13 @@
 //! - [`accumulator`](self) (`accumulator.rs`): the pure batching logic: which partition, which
 //!   batch, when a batch is ready.
 //! - `owner.rs`: one owner task per producer. It holds the accumulator, the per-partition
-//!   idempotence state and the in-flight windows, receives `send`/`flush`/`close` commands over
-//!   a channel and answers from the publish stream, and never shares state behind a lock.
+//!   idempotence state and the in-flight windows. `send` appends to the shared intake (a `Vec`
+//!   under a short lock; the owner is woken only when the intake was empty) and the owner moves
+//!   the whole intake into its batches at once; `flush`/`close` are commands over a channel.
+//!   Everything else the owner holds alone.
+//! - `receipt.rs`: send receipts as slots of shared blocks, completed by the owner, instead of a
+//!   channel per message.
 //! - `stats.rs`: counters ([`ProducerStats`]).
-//!
 //! - `flight.rs`: the in-flight window of one partition.
 //! - `stream.rs`: the `PublishStream` task of the current connection.
 //! - `placement.rs`: per-message receipts from an answer (appended, scheduled, deduplicated).
@@ -42,19 +45,20 @@ mod accumulator;
 mod flight;
 mod owner;
 mod placement;
+mod receipt;
 mod stats;
 mod stream;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::task::{Context, Poll};
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use self::accumulator::Pending;
 use self::owner::{Command, Owner};
+pub use self::receipt::SendReceipt;
+use self::receipt::Slots;
 use self::stats::Counters;
 pub use self::stats::ProducerStats;
 use futures::future::BoxFuture;
@@ -62,7 +66,7 @@ use futures::future::BoxFuture;
 use crate::client::{Client, Closable, now_ms};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
-use crate::types::{Delivery, Message};
+use crate::types::Message;
 
 /// Publishes messages to one topic. Cheap to clone; clones share the batches.
 #[derive(Clone)]
@@ -73,11 +77,29 @@ pub struct Producer {
 struct ProducerInner {
     topic: String,
     partitions: u32,
+    intake: Arc<Intake>,
     commands: mpsc::UnboundedSender<Command>,
     buffer: Arc<Semaphore>,
     counters: Arc<Counters>,
     faults: Arc<Faults>,
     client: Client,
+}
+
+/// Messages sent and not yet taken by the owner task. `send` appends under a short lock and
+/// wakes the owner only when the intake was empty; the owner takes everything at once. This
+/// replaces a channel message (and an owner wakeup) per send.
+pub(crate) struct Intake {
+    pub(crate) state: Mutex<IntakeState>,
+    /// Notified (`notify_one`, so a wakeup is never lost) when messages arrive in an empty intake.
+    pub(crate) notify: Notify,
+}
+
+#[derive(Default)]
+pub(crate) struct IntakeState {
+    pub(crate) messages: Vec<Pending>,
+    /// Set by the owner when it stops taking messages; later sends fail.
+    pub(crate) closed: bool,
+    slots: Slots,
 }
 
 /// Fault injection for tests of the retry path. Not part of the stable API.
@@ -87,40 +109,6 @@ pub struct Faults {
     /// Discard this many successful publish responses as if the connection broke before the ack
     /// arrived; the request is then retried like any lost ack.
     pub lose_acks: AtomicU32,
-}
-
-/// The eventual result of one `send`: where the message was stored, or why it was not.
-///
-/// Await it (it is a `Future`), or poll it without blocking with [`SendReceipt::try_result`].
-pub struct SendReceipt {
-    rx: oneshot::Receiver<Result<Delivery>>,
-}
-
-impl SendReceipt {
-    /// The result if it is known already; `None` while the batch is pending.
-    pub fn try_result(&mut self) -> Option<Result<Delivery>> {
-        match self.rx.try_recv() {
-            Ok(result) => Some(result),
-            Err(oneshot::error::TryRecvError::Empty) => None,
-            Err(oneshot::error::TryRecvError::Closed) => Some(Err(Error::closed(
-                "the producer stopped before this message completed",
-            ))),
-        }
-    }
-}
-
-impl Future for SendReceipt {
-    type Output = Result<Delivery>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| {
-            r.unwrap_or_else(|_| {
-                Err(Error::closed(
-                    "the producer stopped before this message completed",
-                ))
-            })
-        })
-    }
 }
 
 impl Producer {
@@ -136,10 +124,15 @@ impl Producer {
         let (commands, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let faults = Arc::new(Faults::default());
+        let intake = Arc::new(Intake {
+            state: Mutex::new(IntakeState::default()),
+            notify: Notify::new(),
+        });
         let owner = Owner::new(
             client.clone(),
             config.clone(),
             partitions,
+            intake.clone(),
             counters.clone(),
             faults.clone(),
         );
@@ -148,6 +141,7 @@ impl Producer {
             inner: Arc::new(ProducerInner {
                 topic: config.topic,
                 partitions,
+                intake,
                 commands,
                 buffer: Arc::new(Semaphore::new(config.max_buffered_messages)),
                 counters,
@@ -215,15 +209,22 @@ impl Producer {
         message: Message,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<SendReceipt> {
-        let (tx, rx) = oneshot::channel();
         let timestamp_ms = message.timestamp_ms.unwrap_or_else(now_ms);
-        let pending = Pending::new(message, timestamp_ms, Some(tx), Some(permit));
-        self.inner
-            .commands
-            .send(Command::Send(Box::new(pending)))
-            .map_err(|_| Error::closed("the producer is closed"))?;
+        let mut pending = Pending::new(message, timestamp_ms, None, Some(permit));
+        let mut intake = self.inner.intake.state.lock();
+        if intake.closed {
+            return Err(Error::closed("the producer is closed"));
+        }
+        let (reply, receipt) = intake.slots.next();
+        pending.reply = Some(reply);
+        let was_empty = intake.messages.is_empty();
+        intake.messages.push(pending);
+        drop(intake);
+        if was_empty {
+            self.inner.intake.notify.notify_one();
+        }
         Counters::add(&self.inner.counters.messages_sent, 1);
-        Ok(SendReceipt { rx })
+        Ok(receipt)
     }
 
     /// Sends every batch now, without waiting for linger, and waits until every message sent

@@ -1,6 +1,6 @@
 //! The producer's owner task: the only place that touches batches, sequences and the in-flight
-//! windows. It receives `send`/`flush`/`close` commands from the surface and answers from the
-//! publish stream, and never shares state behind a lock.
+//! windows. It takes sent messages from the shared intake in bulk, receives `flush`/`close`
+//! commands from the surface and answers from the publish stream.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,12 +11,12 @@ use rapidmq_proto::{ErrorCode, v1};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::Faults;
 use super::accumulator::{Accumulator, Batch, Limits, Pending};
 use super::flight::{Flight, Window};
 use super::placement;
 use super::stats::Counters;
 use super::stream::{Event, StreamHandle};
+use super::{Faults, Intake};
 use crate::client::Client;
 use crate::config::ProducerConfig;
 use crate::convert;
@@ -24,7 +24,6 @@ use crate::error::{Error, Result};
 use crate::retry::Backoff;
 
 pub(crate) enum Command {
-    Send(Box<Pending>),
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
@@ -71,6 +70,9 @@ struct Outstanding {
 pub(crate) struct Owner {
     client: Client,
     config: ProducerConfig,
+    intake: Arc<Intake>,
+    /// The intake's previous buffer, swapped in on each take so its capacity is reused.
+    spare: Vec<Pending>,
     accumulator: Accumulator,
     sequences: Vec<Sequence>,
     windows: Vec<Window>,
@@ -99,6 +101,7 @@ impl Owner {
         client: Client,
         config: ProducerConfig,
         partitions: u32,
+        intake: Arc<Intake>,
         counters: Arc<Counters>,
         faults: Arc<Faults>,
     ) -> Owner {
@@ -110,6 +113,8 @@ impl Owner {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let n = partitions as usize;
         Owner {
+            intake,
+            spare: Vec::new(),
             accumulator: Accumulator::new(partitions, limits),
             sequences: (0..n)
                 .map(|_| Sequence::fresh(config.idempotence))
@@ -138,8 +143,12 @@ impl Owner {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut closing: Option<oneshot::Sender<()>> = None;
         let mut commands_open = true;
+        let intake = self.intake.clone();
         loop {
             let draining = closing.is_some() || !commands_open;
+            if !draining {
+                self.take_intake(false);
+            }
             self.dispatch(draining);
             if draining && self.in_flight == 0 && self.accumulator.next_deadline().is_none() {
                 break;
@@ -147,21 +156,31 @@ impl Owner {
             let deadline = self.next_wakeup();
             tokio::select! {
                 command = commands.recv(), if commands_open && closing.is_none() => match command {
-                    Some(Command::Send(pending)) => self.append(*pending),
-                    Some(Command::Flush(reply)) => self.add_flush_waiter(reply),
-                    Some(Command::Close(reply)) => closing = Some(reply),
-                    None => commands_open = false,
+                    Some(Command::Flush(reply)) => {
+                        // Everything sent before the flush is in the intake already.
+                        self.take_intake(false);
+                        self.add_flush_waiter(reply);
+                    }
+                    Some(Command::Close(reply)) => {
+                        self.take_intake(true);
+                        closing = Some(reply);
+                    }
+                    None => {
+                        self.take_intake(true);
+                        commands_open = false;
+                    }
                 },
+                _ = intake.notify.notified(), if !draining => {}
                 Some(event) = self.events_rx.recv() => self.on_event(event),
                 _ = sleep_until(deadline), if deadline.is_some() => self.expire_requests(),
             }
         }
         self.stream = None;
+        self.take_intake(true);
         commands.close();
         // Anything that raced with close (sent after it) fails rather than hangs.
         while let Ok(command) = commands.try_recv() {
             match command {
-                Command::Send(pending) => fail(*pending, &Error::closed("the producer is closed")),
                 Command::Flush(reply) | Command::Close(reply) => {
                     let _ = reply.send(());
                 }
@@ -174,6 +193,25 @@ impl Owner {
             let _ = reply.send(());
         }
         tracing::debug!(topic = %self.config.topic, "producer stopped");
+    }
+
+    /// Moves every message of the intake into the batches; `close` also makes later sends fail.
+    fn take_intake(&mut self, close: bool) {
+        let mut spare = std::mem::take(&mut self.spare);
+        {
+            let mut intake = self.intake.state.lock();
+            if close {
+                intake.closed = true;
+            }
+            std::mem::swap(&mut intake.messages, &mut spare);
+        }
+        if !spare.is_empty() {
+            let now = Instant::now();
+            for pending in spare.drain(..) {
+                self.append(pending, now);
+            }
+        }
+        self.spare = spare;
     }
 
     /// The earliest of: a linger deadline (when a request slot is free), a scheduled resend, and
@@ -193,10 +231,10 @@ impl Owner {
         [linger, resend, timeout].into_iter().flatten().min()
     }
 
-    fn append(&mut self, pending: Pending) {
+    fn append(&mut self, pending: Pending, now: Instant) {
         let partition = self.accumulator.partition_for(&pending.message);
         self.appended[partition as usize] += 1;
-        self.accumulator.append(partition, pending, Instant::now());
+        self.accumulator.append(partition, pending, now);
     }
 
     fn add_flush_waiter(&mut self, reply: oneshot::Sender<()>) {
@@ -260,11 +298,11 @@ impl Owner {
         let Batch { mut messages, .. } = batch;
         let count = messages.len() as u64;
         // The payloads move into the encoded batch; the pending entries keep only their replies.
-        let encoded: Vec<_> = messages
-            .iter_mut()
-            .map(|p| (std::mem::take(&mut p.message), p.timestamp_ms))
-            .collect();
-        let bytes: Bytes = convert::encode_batch(encoded);
+        let bytes: Bytes = convert::encode_batch(
+            messages
+                .iter_mut()
+                .map(|p| (std::mem::take(&mut p.message), p.timestamp_ms)),
+        );
         let index = partition as usize;
         let sequence = &mut self.sequences[index];
         let base_sequence = if sequence.producer_id == 0 {
@@ -453,7 +491,7 @@ impl Owner {
                             Counters::add(&self.counters.messages_acked, flight.len());
                             for (mut pending, delivery) in flight.messages.into_iter().zip(placed) {
                                 if let Some(reply) = pending.reply.take() {
-                                    let _ = reply.send(Ok(delivery));
+                                    reply.send(Ok(delivery));
                                 }
                             }
                         }
@@ -550,7 +588,7 @@ impl Owner {
 
 fn fail(mut pending: Pending, err: &Error) {
     if let Some(reply) = pending.reply.take() {
-        let _ = reply.send(Err(err.clone()));
+        reply.send(Err(err.clone()));
     }
 }
 
