@@ -256,3 +256,24 @@ async fn large_answers_are_gzipped_when_the_client_accepts_it() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_is_altered_with_patch() {
+    let broker = TestBroker::start();
+    let rest = Rest::new(&broker);
+    rest.create_topic("metrics", 2).await;
+    let patch = |body: serde_json::Value| {
+        rest.send(rest.http.patch(rest.url("/v1/topics/metrics")).json(&body))
+    };
+    let altered = patch(json!({"retention_messages": 100, "durability": "buffered"}))
+        .await
+        .ok();
+    assert_eq!(altered["config"]["retention_messages"], 100);
+    assert_eq!(altered["config"]["durability"], "buffered");
+    assert_eq!(altered["config"]["partitions"], 2);
+    patch(json!({"partitions": 5}))
+        .await
+        .problem(400, "INVALID_PARTITION_COUNT");
+    let described = rest.get("/v1/topics/metrics").await.ok();
+    assert_eq!(described["config"]["retention_messages"], 100);
+}

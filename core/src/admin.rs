@@ -91,6 +91,22 @@ impl Admin {
         admin_call!(self, describe_topic, request, retried).map(TopicInfo::from)
     }
 
+    /// Changes a topic's retention, max message size, durability or dedup window; fields left
+    /// `None` (and `partitions: 0`, `Storage::Default`, `Durability::Default`) keep their value.
+    /// Errors: `TOPIC_NOT_FOUND`, `INVALID_PARTITION_COUNT` (the count cannot change),
+    /// `INVALID_TOPIC_CONFIG`.
+    pub async fn alter_topic(
+        &self,
+        name: impl Into<String>,
+        config: TopicConfig,
+    ) -> Result<TopicInfo> {
+        let request = v1::AlterTopicRequest {
+            name: name.into(),
+            config: Some(config.into()),
+        };
+        admin_call!(self, alter_topic, request, once).map(TopicInfo::from)
+    }
+
     /// Deletes a topic and its subscriptions. Errors: `TOPIC_NOT_FOUND`.
     pub async fn delete_topic(&self, name: impl Into<String>) -> Result<()> {
         let request = v1::DeleteTopicRequest { name: name.into() };

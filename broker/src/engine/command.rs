@@ -15,6 +15,7 @@ use crate::storage::{Cf, WriteBatch};
 
 #[derive(Debug, Clone)]
 pub enum MetaCommand {
+    /// Writes a topic record: on creation, and with new settings on an alter.
     CreateTopic(TopicRecord),
     DeleteTopic(TopicRecord),
     CreateSubscription {

@@ -294,8 +294,7 @@ impl Engine {
             tail_cache_bytes: self.config.storage.tail_cache_bytes,
             max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
             producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
-            dirty: (settings.ack_durability() == AckDurability::Buffered)
-                .then(|| self.buffered_dirty.clone()),
+            dirty: self.buffered_dirty.clone(),
         };
         let partitions = (0..settings.partitions)
             .map(|p| {
@@ -311,6 +310,7 @@ impl Engine {
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Topic {
             tenant: TenantId::new(record.tenant.clone()),
+            settings: RwLock::new(record.settings.clone()),
             record,
             partitions,
             subscriptions: RwLock::new(Default::default()),
@@ -514,6 +514,73 @@ impl Engine {
             durability: spec.durability.unwrap_or_default(),
             dedup_window_ms: spec.dedup_window_ms.unwrap_or(0),
         })
+    }
+
+    /// Changes a topic's retention, max message size, durability or dedup window. The partition
+    /// count and the storage kind cannot change.
+    pub async fn alter_topic(
+        &self,
+        principal: &Principal,
+        name: &str,
+        spec: TopicSpec,
+    ) -> Result<TopicStatus> {
+        let _guard = self.meta_lock.lock().await;
+        let topic = self.topic(principal, name)?;
+        let current = topic.settings();
+        if spec.partitions.is_some_and(|p| p != current.partitions) {
+            return Err(Error::new(
+                ErrorCode::InvalidPartitionCount,
+                format!(
+                    "topic `{name}` keeps its {} partitions: the partition count cannot be altered",
+                    current.partitions
+                ),
+            ));
+        }
+        if spec.storage.is_some_and(|s| s != current.storage) {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                "the storage of a topic cannot be altered",
+            ));
+        }
+        if spec.durability.is_some() && current.storage == StorageKind::Memory {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                "a memory topic has no durability setting",
+            ));
+        }
+        let limits = &self.config.limits;
+        let max_message_bytes = spec.max_message_bytes.unwrap_or(current.max_message_bytes);
+        if max_message_bytes == 0 || max_message_bytes > limits.max_message_bytes {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                format!(
+                    "max_message_bytes must be between 1 and {}, not {max_message_bytes}",
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        let settings = TopicSettings {
+            retention_ms: spec.retention_ms.unwrap_or(current.retention_ms),
+            retention_bytes: spec.retention_bytes.unwrap_or(current.retention_bytes),
+            retention_messages: spec
+                .retention_messages
+                .unwrap_or(current.retention_messages),
+            max_message_bytes,
+            durability: spec.durability.unwrap_or(current.durability),
+            dedup_window_ms: spec.dedup_window_ms.unwrap_or(current.dedup_window_ms),
+            ..current
+        };
+        let record = TopicRecord {
+            settings: settings.clone(),
+            ..topic.record.clone()
+        };
+        self.apply(MetaCommand::CreateTopic(record)).await?;
+        *topic.settings.write() = settings.clone();
+        for partition in &topic.partitions {
+            partition.shared().set_ack(settings.ack_durability());
+        }
+        tracing::info!(topic = name, "topic altered");
+        Ok(TopicStatus::from(&*topic))
     }
 
     pub fn list_topics(&self, principal: &Principal) -> Vec<TopicStatus> {

@@ -44,7 +44,7 @@ pub struct PartitionOptions {
     pub producer_state_ttl_ms: u64,
     /// Set after each unsynced write of a `buffered` topic, so the broker's interval fsync
     /// knows there is something to sync.
-    pub dirty: Option<Arc<AtomicBool>>,
+    pub dirty: Arc<AtomicBool>,
 }
 
 /// An append waiting for its group commit.
@@ -118,6 +118,8 @@ pub struct PartitionShared {
     bytes: AtomicU64,
     tail: RwLock<Tail>,
     tail_cap: usize,
+    /// What an ack guarantees; a topic's durability can be altered while it runs.
+    ack: parking_lot::Mutex<AckDurability>,
 }
 
 #[derive(Default)]
@@ -155,6 +157,7 @@ impl Partition {
             bytes: AtomicU64::new(bytes),
             tail: RwLock::new(Tail::default()),
             tail_cap: options.tail_cache_bytes,
+            ack: parking_lot::Mutex::new(options.ack),
         });
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = Writer {
@@ -213,6 +216,16 @@ impl Partition {
 }
 
 impl PartitionShared {
+    /// What acks of this partition guarantee.
+    pub fn ack(&self) -> AckDurability {
+        *self.ack.lock()
+    }
+
+    /// Changes the durability of later group commits (an altered topic).
+    pub fn set_ack(&self, ack: AckDurability) {
+        *self.ack.lock() = ack;
+    }
+
     /// One past the last committed offset.
     pub fn high_watermark(&self) -> u64 {
         *self.hw.borrow()
@@ -619,7 +632,8 @@ impl Writer {
         }
 
         if !ops.is_empty() {
-            let sync = self.options.ack == AckDurability::Fsync;
+            let ack = shared.ack();
+            let sync = ack == AckDurability::Fsync;
             let store = shared.store.clone();
             let result = shared.blocking(move || Ok(store.write(ops, sync)?)).await;
             if let Err(err) = result {
@@ -635,8 +649,8 @@ impl Writer {
                 }
                 return;
             }
-            if let Some(dirty) = &self.options.dirty {
-                dirty.store(true, Ordering::Release);
+            if ack == AckDurability::Buffered {
+                self.options.dirty.store(true, Ordering::Release);
             }
             let added: u64 = stored.iter().map(|b| b.stored_len() as u64).sum();
             shared.bytes.fetch_add(added, Ordering::Relaxed);
@@ -653,7 +667,7 @@ impl Writer {
             base_offset,
             count,
             append_time_ms,
-            durability: self.options.ack,
+            durability: self.shared.ack(),
             duplicate,
             deduplicated: Vec::new(),
         }

@@ -21,7 +21,7 @@ pub async fn enforce_all(engine: &Engine) {
             if let Err(err) = expire_producers(partition, producer_ttl).await {
                 tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
             }
-            if let Err(err) = enforce(partition, topic.settings()).await {
+            if let Err(err) = enforce(partition, &topic.settings()).await {
                 tracing::warn!(topic = %topic.name(), partition = partition.shared().index, cause = %err, "retention check failed");
             }
         }

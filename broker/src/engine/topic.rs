@@ -94,7 +94,9 @@ pub struct TopicRecord {
 
 /// A live topic.
 pub struct Topic {
+    /// As created; the settings in it may be outdated by an alter: use [`Topic::settings`].
     pub record: TopicRecord,
+    pub(super) settings: RwLock<TopicSettings>,
     pub tenant: TenantId,
     pub partitions: Vec<Partition>,
     pub subscriptions: RwLock<BTreeMap<String, Arc<Subscription>>>,
@@ -110,8 +112,9 @@ impl Topic {
         &self.record.name
     }
 
-    pub fn settings(&self) -> &TopicSettings {
-        &self.record.settings
+    /// The current settings.
+    pub fn settings(&self) -> TopicSettings {
+        self.settings.read().clone()
     }
 
     pub fn partition(&self, index: u32) -> Option<&Partition> {
@@ -141,7 +144,7 @@ impl From<&Topic> for TopicStatus {
     fn from(topic: &Topic) -> TopicStatus {
         TopicStatus {
             name: topic.record.name.clone(),
-            settings: topic.record.settings.clone(),
+            settings: topic.settings(),
             created_at_ms: topic.record.created_at_ms,
             partitions: topic
                 .partitions

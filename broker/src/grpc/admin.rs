@@ -33,6 +33,15 @@ impl Admin for AdminService {
         Ok(Response::new(topic.into()))
     }
 
+    #[instrument(skip_all, fields(topic = %request.get_ref().name))]
+    async fn alter_topic(&self, request: Request<pb::AlterTopicRequest>) -> Reply<pb::TopicInfo> {
+        let principal = principal(&request);
+        let r = request.into_inner();
+        let spec = convert::topic_spec(r.config)?;
+        let topic = self.engine.alter_topic(&principal, &r.name, spec).await?;
+        Ok(Response::new(topic.into()))
+    }
+
     async fn list_topics(
         &self,
         request: Request<pb::ListTopicsRequest>,

@@ -73,7 +73,12 @@ pub fn router(engine: Arc<Engine>, config: &Config) -> Router {
     Router::new()
         .route("/v1/status", get(status::get))
         .route("/v1/topics", get(topics::list).post(topics::create))
-        .route(topic, get(topics::describe).delete(topics::delete))
+        .route(
+            topic,
+            get(topics::describe)
+                .patch(topics::alter)
+                .delete(topics::delete),
+        )
         .route("/v1/subscriptions", get(subscriptions::list_all))
         .route(
             &format!("{topic}/subscriptions"),

@@ -18,7 +18,7 @@ use super::{acks, consume, dlq, fetch, publish, sse, status, subscriptions, topi
     ),
     paths(
         status::get,
-        topics::create, topics::list, topics::describe, topics::delete,
+        topics::create, topics::list, topics::describe, topics::alter, topics::delete,
         subscriptions::list_all, subscriptions::list, subscriptions::create,
         subscriptions::describe, subscriptions::seek, subscriptions::delete,
         publish::one, publish::batch,

@@ -1,4 +1,4 @@
-//! `/v1/topics`: create, list, describe and delete topics (the `Admin` topic RPCs).
+//! `/v1/topics`: create, list, describe, alter and delete topics (the `Admin` topic RPCs).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -196,6 +196,25 @@ pub async fn describe(
     Ok(Json(
         state.engine.describe_topic(&principal(), &topic)?.into(),
     ))
+}
+
+/// Alters a topic: retention, max message size, durability, dedup window. Absent fields keep
+/// their value; the partition count and storage cannot change.
+#[utoipa::path(patch, path = "/v1/topics/{topic}", tag = "topics", request_body = TopicConfig,
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
+    responses(
+        (status = 200, description = "The altered topic", body = TopicInfo),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(topic = %topic))]
+pub async fn alter(
+    State(state): State<Arc<RestState>>,
+    Path(topic): Path<String>,
+    Json(body): Json<TopicConfig>,
+) -> Result<Json<TopicInfo>, ApiError> {
+    let spec = TopicSpec::try_from(body)?;
+    let altered = state.engine.alter_topic(&principal(), &topic, spec).await?;
+    Ok(Json(altered.into()))
 }
 
 /// Deletes a topic with its messages and subscriptions.

@@ -49,7 +49,7 @@ pub enum TopicCommand {
         #[arg(long)]
         if_exists: bool,
     },
-    /// Change a topic's settings (the broker has no alter call yet: this fails).
+    /// Change a topic's retention, max message size, durability or dedup window.
     #[command(
         after_help = "Examples:\n  rapidmq topic alter orders --retention-time 30d\n  \
         rapidmq topic alter orders --max-message-bytes 4MiB\n\n\
@@ -126,10 +126,6 @@ impl TopicSettings {
 
 pub async fn run(ctx: &Ctx, command: TopicCommand) -> anyhow::Result<()> {
     ctx.table_or_json()?;
-    if let TopicCommand::Alter { name, settings } = &command {
-        // Needs no connection: fail before trying to reach the broker.
-        return alter(name, settings);
-    }
     let client = ctx.connect().await?;
     let admin = client.admin();
     let mut out = Stdout::new();
@@ -213,20 +209,23 @@ pub async fn run(ctx: &Ctx, command: TopicCommand) -> anyhow::Result<()> {
                 out.line(format!("deleted topic {name}"))?;
             }
         }
-        TopicCommand::Alter { name, settings } => alter(&name, &settings)?,
+        TopicCommand::Alter { name, settings } => {
+            if settings.partitions.is_some() {
+                bail!("the partition count of a topic cannot be altered");
+            }
+            let info = admin
+                .alter_topic(name, settings.config(None)?)
+                .await
+                .cli(ctx)?;
+            if ctx.json() {
+                out.json_pretty(&topic_json(&info))?;
+            } else {
+                describe_table(&mut out, &info)?;
+            }
+        }
     }
     out.flush()?;
     Ok(())
-}
-
-/// The broker has no AlterTopic RPC: validate the flags, so mistakes are reported first, then
-/// say what is missing instead of pretending.
-fn alter(name: &str, settings: &TopicSettings) -> anyhow::Result<()> {
-    settings.config(None)?;
-    bail!(
-        "`topic alter {name}` is not supported by this broker yet: its Admin API has no \
-         AlterTopic call. Recreate the topic to change its settings."
-    )
 }
 
 fn messages(t: &TopicInfo) -> u64 {
