@@ -106,10 +106,10 @@ impl Broker {
             listeners.http,
             http::router(ready.clone(), engine.clone(), &config),
         )
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.changed().await;
-            })
-            .into_future();
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.changed().await;
+        })
+        .into_future();
 
         let servers = async {
             let (grpc, http) = tokio::join!(grpc, http);
