@@ -44,8 +44,11 @@ test-rust: build
 test-python: build
 	RAPIDMQ_BIN=$(DEBUG_BIN) sdk-python/test.sh
 
+# The built binary as a user runs it (grpcurl through reflection), then schemathesis fuzzing the
+# REST API from its OpenAPI document (fixed seed, about three minutes).
 test-e2e: build
 	RAPIDMQ_BIN=$(DEBUG_BIN) tests/e2e/run.sh
+	RAPIDMQ_BIN=$(DEBUG_BIN) tests/e2e/schemathesis.sh
 
 bench: release
 	scripts/bench-foundation.sh $(RELEASE_BIN)
