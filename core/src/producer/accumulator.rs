@@ -24,7 +24,8 @@ pub(crate) struct Pending {
     /// Whether the broker will schedule it rather than append it (see `placement.rs`).
     pub(crate) delayed: bool,
     pub(crate) reply: Option<Reply>,
-    pub(crate) _permit: Option<OwnedSemaphorePermit>,
+    /// The buffer slot it holds until it completes (released per batch, see `Owner::pop`).
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Pending {
@@ -41,7 +42,7 @@ impl Pending {
             timestamp_ms,
             size,
             reply,
-            _permit: permit,
+            permit,
         }
     }
 }

@@ -512,10 +512,15 @@ impl Owner {
 
     fn pop(&mut self, index: usize) -> Flight {
         self.batch_ids[index].pop_front();
-        let flight = self.windows[index]
+        let mut flight = self.windows[index]
             .flights
             .pop_front()
             .expect("settle pops only an existing front");
+        // Release the batch's buffer slots in one semaphore operation, not one per message.
+        let mut permits = flight.messages.iter_mut().filter_map(|p| p.permit.take());
+        if let Some(mut released) = permits.next() {
+            permits.for_each(|p| released.merge(p));
+        }
         self.in_flight -= 1;
         self.completed[index] += flight.len();
         flight
