@@ -22,12 +22,13 @@ pub struct Runtime {
 }
 
 /// A runtime the core created; shut down in the background when the last [`Runtime`] goes, so
-/// dropping it from inside an async context does not panic.
-struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+/// dropping it from inside an async context does not panic, or earlier by [`Runtime::shutdown`].
+struct OwnedRuntime(std::sync::Mutex<Option<tokio::runtime::Runtime>>);
 
 impl Drop for OwnedRuntime {
     fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
+        let rt = self.0.get_mut().ok().and_then(Option::take);
+        if let Some(rt) = rt {
             rt.shutdown_background();
         }
     }
@@ -52,7 +53,7 @@ impl Runtime {
             .map_err(|e| Error::invalid(format!("cannot start the client runtime: {e}")))?;
         Ok(Runtime {
             handle: rt.handle().clone(),
-            _owned: Some(Arc::new(OwnedRuntime(Some(rt)))),
+            _owned: Some(Arc::new(OwnedRuntime(std::sync::Mutex::new(Some(rt))))),
         })
     }
 
@@ -62,6 +63,20 @@ impl Runtime {
         Runtime {
             handle,
             _owned: None,
+        }
+    }
+
+    /// Stops a runtime the core created: cancels its tasks and waits up to `timeout` for its
+    /// threads to finish. Bindings call it before their host process tears down (Python's
+    /// `atexit`), so no runtime thread touches the host after that. A no-op for a runtime the
+    /// caller owns. Must not be called from inside an async context.
+    pub fn shutdown(&self, timeout: std::time::Duration) {
+        let rt = self
+            ._owned
+            .as_ref()
+            .and_then(|owned| owned.0.lock().ok()?.take());
+        if let Some(rt) = rt {
+            rt.shutdown_timeout(timeout);
         }
     }
 

@@ -61,6 +61,22 @@ pub(crate) fn runtime() -> PyResult<Runtime> {
     Ok(runtime)
 }
 
+/// Stops this process's runtime, waiting briefly for its threads; registered with `atexit` so
+/// no runtime thread calls into Python while the interpreter finalizes.
+#[pyfunction]
+pub(crate) fn shutdown(py: Python<'_>) {
+    let taken = {
+        let mut current = RUNTIME.lock();
+        match current.as_ref() {
+            Some((owner, _)) if *owner == std::process::id() => current.take(),
+            _ => None,
+        }
+    };
+    if let Some((_, runtime)) = taken {
+        py.detach(|| runtime.shutdown(Duration::from_secs(2)));
+    }
+}
+
 /// The process that created an object; checked before each use.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pid(u32);

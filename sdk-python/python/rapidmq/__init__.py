@@ -15,6 +15,9 @@ Objects created before ``fork()`` raise :class:`ForkError` in the child; create 
 :class:`Client` there.
 """
 
+import atexit as _atexit
+
+from . import _native
 from ._native import (
     BrokerStatus,
     ConsumerStats,
@@ -92,3 +95,8 @@ __all__ = [
     "__version__",
     *_errors_all,
 ]
+
+
+# Stop the core's runtime threads before the interpreter finalizes, so none of them calls into
+# Python (completing an asyncio future, dropping an object) while it is being torn down.
+_atexit.register(_native.shutdown)
