@@ -1,0 +1,392 @@
+//! The subscription half of the engine's service API: creating, joining, committing, seeking
+//! and deleting subscriptions of both modes, and their admin snapshots.
+
+use std::sync::Arc;
+
+use rapidmq_proto::ErrorCode;
+
+use super::subscription::{Subscription, SubscriptionRecord};
+use super::topic::Topic;
+use super::{
+    Engine, MetaCommand, QueueSession, QueueSettings, QueueSpec, Session, StartPosition,
+    StreamSession, SubscriptionMode, SubscriptionStatus, now_ms, queue,
+};
+use crate::error::{Error, Result, check_name};
+use crate::principal::Principal;
+
+impl Engine {
+    pub(super) async fn resolve_start(
+        &self,
+        topic: &Topic,
+        start: StartPosition,
+    ) -> Result<Vec<u64>> {
+        let mut offsets = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let shared = partition.shared();
+            offsets.push(match start {
+                StartPosition::Latest => shared.high_watermark(),
+                StartPosition::Earliest => shared.log_start(),
+                StartPosition::Offset(o) => o.clamp(shared.log_start(), shared.high_watermark()),
+                StartPosition::Timestamp(ts) => shared.offset_for_timestamp(ts).await?,
+            });
+        }
+        Ok(offsets)
+    }
+
+    pub(super) async fn get_or_create_subscription(
+        &self,
+        topic: &Arc<Topic>,
+        name: &str,
+        mode: SubscriptionMode,
+        start: StartPosition,
+        queue: Option<&QueueSpec>,
+        must_create: bool,
+    ) -> Result<Arc<Subscription>> {
+        check_name("subscription", name)?;
+        let _guard = self.meta_lock.lock().await;
+        if let Some(existing) = topic.subscriptions.read().get(name) {
+            if must_create {
+                return Err(Error::new(
+                    ErrorCode::SubscriptionAlreadyExists,
+                    format!(
+                        "subscription `{name}` already exists on topic `{}`",
+                        topic.name()
+                    ),
+                ));
+            }
+            if existing.record.mode != mode {
+                return Err(Error::new(
+                    ErrorCode::SubscriptionModeMismatch,
+                    format!("subscription `{name}` has another mode"),
+                ));
+            }
+            return Ok(existing.clone());
+        }
+        let queue = match mode {
+            SubscriptionMode::Stream => None,
+            SubscriptionMode::Queue => {
+                Some(self.resolve_queue_settings(topic, queue.cloned().unwrap_or_default())?)
+            }
+        };
+        let cursors = self.resolve_start(topic, start).await?;
+        let record = SubscriptionRecord {
+            name: name.to_string(),
+            mode,
+            created_at_ms: now_ms(),
+            queue,
+        };
+        self.apply(MetaCommand::CreateSubscription {
+            topic_id: topic.id(),
+            record: record.clone(),
+            cursors: cursors.clone(),
+        })
+        .await?;
+        let sub = Arc::new(Subscription::new(record, topic.id(), cursors));
+        topic
+            .subscriptions
+            .write()
+            .insert(name.to_string(), sub.clone());
+        tracing::info!(topic = %topic.name(), subscription = name, "subscription created");
+        Ok(sub)
+    }
+
+    fn resolve_queue_settings(&self, topic: &Topic, spec: QueueSpec) -> Result<QueueSettings> {
+        let defaults = &self.config.queue;
+        let max_deliveries = spec
+            .max_deliveries
+            .unwrap_or(defaults.default_max_deliveries);
+        if max_deliveries == 0 {
+            return Err(Error::invalid("max_deliveries must be at least 1"));
+        }
+        let ack_deadline_ms = spec
+            .ack_deadline_ms
+            .unwrap_or(defaults.default_ack_deadline_ms);
+        if ack_deadline_ms == 0 {
+            return Err(Error::invalid("ack_deadline_ms must be at least 1"));
+        }
+        let dead_letter_topic = spec
+            .dead_letter_topic
+            .unwrap_or_else(|| format!("{}.dlq", topic.name()));
+        check_name("dead-letter topic", &dead_letter_topic)?;
+        if dead_letter_topic == topic.name() {
+            return Err(Error::invalid(
+                "a topic cannot be its own dead-letter topic",
+            ));
+        }
+        Ok(QueueSettings {
+            ack_deadline_ms,
+            max_deliveries,
+            dead_letter_topic,
+        })
+    }
+
+    pub(super) fn subscription(&self, topic: &Topic, name: &str) -> Result<Arc<Subscription>> {
+        check_name("subscription", name)?;
+        topic
+            .subscriptions
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::subscription_not_found(topic.name(), name))
+    }
+
+    /// Starts a consumer session. With a subscription name, joins (creating it if needed, from
+    /// `start`, in `mode`) its group; without one, tails every partition from `start`,
+    /// persisting nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn subscribe(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: Option<&str>,
+        mode: SubscriptionMode,
+        start: StartPosition,
+        queue: Option<&QueueSpec>,
+        consumer_name: &str,
+    ) -> Result<Session> {
+        let live = self.topic(principal, topic)?;
+        let closed = self
+            .topic_closed(principal, topic)
+            .ok_or_else(|| Error::topic_not_found(topic))?;
+        match (subscription, mode) {
+            (Some(name), SubscriptionMode::Stream) => {
+                let sub = self
+                    .get_or_create_subscription(&live, name, mode, start, None, false)
+                    .await?;
+                let member = sub.join(consumer_name);
+                Ok(Session::Stream(StreamSession::member(live, member, closed)))
+            }
+            (Some(name), SubscriptionMode::Queue) => {
+                let sub = self
+                    .get_or_create_subscription(&live, name, mode, start, queue, false)
+                    .await?;
+                Ok(Session::Queue(QueueSession::new(
+                    live,
+                    sub,
+                    consumer_name,
+                    closed,
+                )))
+            }
+            (None, SubscriptionMode::Stream) => {
+                let starts = self.resolve_start(&live, start).await?;
+                Ok(Session::Stream(StreamSession::ephemeral(
+                    live, starts, closed,
+                )))
+            }
+            (None, SubscriptionMode::Queue) => {
+                Err(Error::invalid("a queue subscription needs a name"))
+            }
+        }
+    }
+
+    /// Commits offsets (next offset to consume) for a subscription. With `member`, only the
+    /// partitions that member owns may be committed.
+    pub async fn commit(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+        offsets: &[(u32, u64)],
+        member: Option<&str>,
+    ) -> Result<()> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, subscription)?;
+        if sub.queue.is_some() && member.is_some() {
+            return Err(Error::new(
+                ErrorCode::SubscriptionModeMismatch,
+                format!(
+                    "`{subscription}` is a queue subscription: ack messages instead of committing offsets"
+                ),
+            ));
+        }
+        for &(p, offset) in offsets {
+            let partition = live.partition(p).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::PartitionNotFound,
+                    format!("topic `{topic}` has no partition {p}"),
+                )
+            })?;
+            let hw = partition.shared().high_watermark();
+            if offset > hw {
+                return Err(Error::new(
+                    ErrorCode::OffsetOutOfRange,
+                    format!(
+                        "cannot commit offset {offset} on partition {p}: the high watermark is {hw}"
+                    ),
+                ));
+            }
+            if let Some(member) = member
+                && !sub.owns(member, p)
+            {
+                return Err(Error::new(
+                    ErrorCode::NotPartitionOwner,
+                    format!(
+                        "partition {p} is no longer assigned to this consumer; the commit was dropped"
+                    ),
+                ));
+            }
+        }
+        self.apply(MetaCommand::SetCursors {
+            topic_id: live.id(),
+            subscription: subscription.to_string(),
+            offsets: offsets.to_vec(),
+        })
+        .await?;
+        for &(p, offset) in offsets {
+            sub.set_committed(p, offset);
+            if let Some(queue) = &sub.queue
+                && let Some(state) = queue.partitions.get(p as usize)
+            {
+                // A seek on a queue subscription restarts its delivery state at the offset.
+                *state.lock() = queue::QueuePartition::new(offset);
+            }
+        }
+        if let Some(queue) = &sub.queue {
+            queue.changed.notify_waiters();
+        }
+        Ok(())
+    }
+
+    pub async fn create_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+        mode: SubscriptionMode,
+        start: StartPosition,
+        queue: Option<&QueueSpec>,
+    ) -> Result<SubscriptionStatus> {
+        let live = self.topic(principal, topic)?;
+        let sub = self
+            .get_or_create_subscription(&live, name, mode, start, queue, true)
+            .await?;
+        Ok(subscription_status(&live, &sub))
+    }
+
+    pub fn list_subscriptions(
+        &self,
+        principal: &Principal,
+        topic: Option<&str>,
+    ) -> Result<Vec<SubscriptionStatus>> {
+        let topics = match topic {
+            Some(name) => vec![self.topic(principal, name)?],
+            None => {
+                let mut all: Vec<Arc<Topic>> = self
+                    .topics
+                    .read()
+                    .iter()
+                    .filter(|((tenant, _), _)| tenant == principal.tenant())
+                    .map(|(_, live)| live.topic.clone())
+                    .collect();
+                all.sort_by(|a, b| a.name().cmp(b.name()));
+                all
+            }
+        };
+        Ok(topics
+            .iter()
+            .flat_map(|t| {
+                t.subscriptions
+                    .read()
+                    .values()
+                    .map(|s| subscription_status(t, s))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    pub fn describe_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<SubscriptionStatus> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, name)?;
+        Ok(subscription_status(&live, &sub))
+    }
+
+    /// Moves a subscription's committed offsets; live members resume from there.
+    pub async fn seek_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+        position: StartPosition,
+        partition: Option<u32>,
+    ) -> Result<SubscriptionStatus> {
+        let live = self.topic(principal, topic)?;
+        let sub = self.subscription(&live, name)?;
+        if let Some(p) = partition
+            && live.partition(p).is_none()
+        {
+            return Err(Error::new(
+                ErrorCode::PartitionNotFound,
+                format!("topic `{topic}` has no partition {p}"),
+            ));
+        }
+        let offsets: Vec<(u32, u64)> = self
+            .resolve_start(&live, position)
+            .await?
+            .into_iter()
+            .enumerate()
+            .map(|(p, o)| (p as u32, o))
+            .filter(|(p, _)| partition.is_none_or(|only| only == *p))
+            .collect();
+        self.commit(principal, topic, name, &offsets, None).await?;
+        sub.reset_members();
+        Ok(subscription_status(&live, &sub))
+    }
+
+    pub async fn delete_subscription(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<()> {
+        let live = self.topic(principal, topic)?;
+        let _guard = self.meta_lock.lock().await;
+        let sub = self.subscription(&live, name)?;
+        self.apply(MetaCommand::DeleteSubscription {
+            topic_id: live.id(),
+            name: name.to_string(),
+        })
+        .await?;
+        live.subscriptions.write().remove(name);
+        sub.close();
+        tracing::info!(topic, subscription = name, "subscription deleted");
+        Ok(())
+    }
+}
+
+pub(super) fn subscription_status(topic: &Topic, sub: &Subscription) -> SubscriptionStatus {
+    let cursors = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let s = p.shared();
+            let committed = match &sub.queue {
+                Some(queue) => queue.partitions[s.index as usize].lock().floor(),
+                None => sub.committed(s.index),
+            };
+            let hw = s.high_watermark();
+            (
+                s.index,
+                committed,
+                hw,
+                hw.saturating_sub(committed.max(s.log_start())),
+            )
+        })
+        .collect();
+    SubscriptionStatus {
+        topic: topic.name().to_string(),
+        name: sub.name().to_string(),
+        mode: sub.record.mode,
+        queue: sub.queue.as_ref().map(|q| {
+            let (in_flight, counters) = q.counters();
+            (q.settings.clone(), in_flight, counters)
+        }),
+        cursors,
+        members: sub.members(),
+        created_at_ms: sub.record.created_at_ms,
+    }
+}
