@@ -35,7 +35,12 @@ build: deps
 deps:
 	@scripts/install-deps.sh
 
-test: deps lint test-rust test-python test-e2e
+# Each SDK beyond Rust and Python brings its own fragment (mk/<sdk>.mk) that defines its test
+# target and appends it to SDK_TESTS.
+SDK_TESTS :=
+-include mk/*.mk
+
+test: deps lint test-rust test-python $(SDK_TESTS) test-e2e
 	@echo "make test: every suite passed"
 
 lint: deps
