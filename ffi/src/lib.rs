@@ -1,0 +1,1 @@
+//! The RapidMQ client core behind a stable C ABI.

@@ -1,0 +1,1 @@
+//! The RapidMQ client core as UniFFI bindings.
