@@ -1,1 +1,39 @@
-//! The RapidMQ client core as UniFFI bindings.
+//! The RapidMQ client core as UniFFI bindings, for the Java SDK (`sdk-java`).
+//!
+//! Thin wrappers only: every behaviour lives in `rapidmq-core`; this crate converts types and
+//! bridges runtimes. `uniffi-bindgen-java` generates the Java side (package `io.rapidmq.ffi`,
+//! Foreign Function & Memory API) from the compiled library during the Java build; the
+//! hand-written facade in `io.rapidmq` wraps it.
+//!
+//! Layout:
+//! - `runtime.rs`: the one core runtime of the process; async exports run their bodies there
+//!   and abort them when Java cancels the call.
+//! - `error.rs`: [`NativeError`], carrying the stable code of every core error, and the
+//!   error-code table ([`error_codes`]) the Java exception classes are generated from.
+//! - `config.rs`: client, producer and consumer options with the core's defaults.
+//! - `types.rs`: records and enums, converted from and to the core's domain types.
+//! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each.
+
+uniffi::setup_scaffolding!();
+
+mod admin;
+mod client;
+mod config;
+mod consumer;
+mod error;
+mod producer;
+mod queue;
+mod runtime;
+mod types;
+
+pub use admin::NativeAdmin;
+pub use client::{NativeClient, connect};
+pub use config::{
+    ClientOptions, ConsumerOptions, Credentials, ProducerOptions, RetryOptions, TlsOptions,
+    default_client_options, default_consumer_options, default_producer_options,
+};
+pub use consumer::NativeConsumer;
+pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
+pub use producer::{NativeProducer, NativeSendReceipt};
+pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
+pub use types::*;

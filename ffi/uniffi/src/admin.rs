@@ -1,0 +1,202 @@
+//! `NativeAdmin`: topics, subscriptions (queue settings and stats), lag, dead letters, status.
+
+use rapidmq_core::{self as core, Runtime};
+
+use crate::error::Result;
+use crate::runtime::on_runtime;
+use crate::types::{
+    BrokerStatus, DeadLetter, QueueSettings, StartPosition, SubscriptionInfo, TopicConfig,
+    TopicInfo,
+};
+
+/// Admin operations of a client.
+#[derive(uniffi::Object)]
+pub struct NativeAdmin {
+    core: core::Admin,
+    runtime: Runtime,
+}
+
+impl NativeAdmin {
+    pub(crate) fn new(core: core::Admin, runtime: Runtime) -> NativeAdmin {
+        NativeAdmin { core, runtime }
+    }
+}
+
+#[uniffi::export]
+impl NativeAdmin {
+    /// Creates a topic.
+    pub async fn create_topic(&self, name: String, config: TopicConfig) -> Result<TopicInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin
+                .create_topic(name, config.into())
+                .await
+                .map(Into::into)
+        })
+        .await
+    }
+
+    /// Every topic.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            let topics = admin.list_topics().await?;
+            Ok(topics.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// One topic with its partitions.
+    pub async fn describe_topic(&self, name: String) -> Result<TopicInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin.describe_topic(name).await.map(Into::into)
+        })
+        .await
+    }
+
+    /// Changes a topic's settings; unset fields keep their value.
+    pub async fn alter_topic(&self, name: String, config: TopicConfig) -> Result<TopicInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin.alter_topic(name, config.into()).await.map(Into::into)
+        })
+        .await
+    }
+
+    /// Deletes a topic and its subscriptions.
+    pub async fn delete_topic(&self, name: String) -> Result<()> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move { admin.delete_topic(name).await }).await
+    }
+
+    /// Creates a stream subscription.
+    pub async fn create_subscription(
+        &self,
+        topic: String,
+        name: String,
+        start: StartPosition,
+    ) -> Result<SubscriptionInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin
+                .create_subscription(topic, name, start.into())
+                .await
+                .map(Into::into)
+        })
+        .await
+    }
+
+    /// Creates a queue subscription.
+    pub async fn create_queue_subscription(
+        &self,
+        topic: String,
+        name: String,
+        start: StartPosition,
+        settings: QueueSettings,
+    ) -> Result<SubscriptionInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin
+                .create_queue_subscription(topic, name, start.into(), settings.into())
+                .await
+                .map(Into::into)
+        })
+        .await
+    }
+
+    /// Subscriptions of `topic`, or of every topic.
+    pub async fn list_subscriptions(&self, topic: Option<String>) -> Result<Vec<SubscriptionInfo>> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            let subs = admin.list_subscriptions(topic).await?;
+            Ok(subs.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// One subscription with its cursors, members and lag.
+    pub async fn describe_subscription(
+        &self,
+        topic: String,
+        name: String,
+    ) -> Result<SubscriptionInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin
+                .describe_subscription(topic, name)
+                .await
+                .map(Into::into)
+        })
+        .await
+    }
+
+    /// The total lag of a subscription.
+    pub async fn lag(&self, topic: String, name: String) -> Result<u64> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move { admin.lag(topic, name).await }).await
+    }
+
+    /// Moves a subscription's cursor (one partition, or all).
+    pub async fn seek_subscription(
+        &self,
+        topic: String,
+        name: String,
+        position: StartPosition,
+        partition: Option<u32>,
+    ) -> Result<SubscriptionInfo> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin
+                .seek_subscription(topic, name, position.into(), partition)
+                .await
+                .map(Into::into)
+        })
+        .await
+    }
+
+    /// Deletes a subscription.
+    pub async fn delete_subscription(&self, topic: String, name: String) -> Result<()> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin.delete_subscription(topic, name).await
+        })
+        .await
+    }
+
+    /// Dead letters not yet replayed, at most `max` (0: the broker default).
+    pub async fn list_dead_letters(
+        &self,
+        dead_letter_topic: String,
+        max: u32,
+    ) -> Result<Vec<DeadLetter>> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            let letters = admin.list_dead_letters(dead_letter_topic, max).await?;
+            Ok(letters.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// Publishes up to `max` dead letters (all when `None`) back to their topics.
+    pub async fn replay_dead_letters(
+        &self,
+        dead_letter_topic: String,
+        max: Option<u32>,
+    ) -> Result<u32> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin.replay_dead_letters(dead_letter_topic, max).await
+        })
+        .await
+    }
+
+    /// Broker version, uptime and counts.
+    pub async fn status(&self) -> Result<BrokerStatus> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin.status().await.map(Into::into)
+        })
+        .await
+    }
+}

@@ -1,0 +1,260 @@
+//! Client, producer and consumer options, with their defaults taken from
+//! `rapidmq_core::defaults` ([`default_client_options`], [`default_producer_options`],
+//! [`default_consumer_options`]) so the Java builders start from the same values as every SDK.
+
+use std::time::Duration;
+
+use rapidmq_core::{self as core, defaults};
+
+use crate::error::{NativeError, Result};
+use crate::types::{QueueSettings, StartPosition};
+
+/// TLS settings (not supported yet: a client configured with them fails with `UnsupportedException`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct TlsOptions {
+    /// PEM file with the CA certificates to trust.
+    pub ca_cert_path: Option<String>,
+    /// PEM client certificate, for mutual TLS.
+    pub client_cert_path: Option<String>,
+    /// PEM private key of the client certificate.
+    pub client_key_path: Option<String>,
+    /// Name to verify the server certificate against.
+    pub server_name: Option<String>,
+}
+
+/// Credentials (not supported yet).
+#[derive(Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum Credentials {
+    /// An API token.
+    Token {
+        /// The token.
+        token: String,
+    },
+    /// A user name and password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Token { .. } => f.write_str("Token(***)"),
+            Credentials::UserPassword { user, .. } => write!(f, "UserPassword({user}, ***)"),
+        }
+    }
+}
+
+/// How to reach the broker.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ClientOptions {
+    /// gRPC endpoints (`http://host:port`), tried in order.
+    pub endpoints: Vec<String>,
+    /// Time allowed to open a connection to one endpoint.
+    pub connect_timeout: Duration,
+    /// Time allowed for one request (one attempt).
+    pub request_timeout: Duration,
+    /// TLS; not supported yet.
+    pub tls: Option<TlsOptions>,
+    /// Credentials; not supported yet.
+    pub credentials: Option<Credentials>,
+}
+
+impl From<ClientOptions> for core::ClientConfig {
+    fn from(o: ClientOptions) -> core::ClientConfig {
+        core::ClientConfig {
+            endpoints: o.endpoints,
+            connect_timeout: o.connect_timeout,
+            request_timeout: o.request_timeout,
+            tls: o.tls.map(|t| core::TlsConfig {
+                ca_cert_path: t.ca_cert_path,
+                client_cert_path: t.client_cert_path,
+                client_key_path: t.client_key_path,
+                server_name: t.server_name,
+            }),
+            credentials: o.credentials.map(|c| match c {
+                Credentials::Token { token } => core::Credentials::Token(token),
+                Credentials::UserPassword { user, password } => {
+                    core::Credentials::UserPassword { user, password }
+                }
+            }),
+        }
+    }
+}
+
+/// Retry policy: exponential backoff with full jitter within a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct RetryOptions {
+    /// First backoff ceiling.
+    pub initial_backoff: Duration,
+    /// Largest backoff ceiling.
+    pub max_backoff: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Total time for all attempts of one request.
+    pub delivery_timeout: Duration,
+}
+
+impl From<RetryOptions> for core::RetryPolicy {
+    fn from(r: RetryOptions) -> core::RetryPolicy {
+        core::RetryPolicy {
+            initial_backoff: r.initial_backoff,
+            max_backoff: r.max_backoff,
+            max_retries: r.max_retries,
+            delivery_timeout: r.delivery_timeout,
+        }
+    }
+}
+
+impl From<core::RetryPolicy> for RetryOptions {
+    fn from(r: core::RetryPolicy) -> RetryOptions {
+        RetryOptions {
+            initial_backoff: r.initial_backoff,
+            max_backoff: r.max_backoff,
+            max_retries: r.max_retries,
+            delivery_timeout: r.delivery_timeout,
+        }
+    }
+}
+
+/// Producer settings (see the core's `ProducerConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ProducerOptions {
+    /// The topic.
+    pub topic: String,
+    /// How long a partition's batch waits for more messages.
+    pub linger: Duration,
+    /// Messages per batch.
+    pub max_batch_messages: u64,
+    /// Encoded bytes per batch.
+    pub max_batch_bytes: u64,
+    /// Publish requests in flight at once across partitions.
+    pub max_in_flight_requests: u64,
+    /// Batches of one partition in flight at once.
+    pub max_in_flight_per_partition: u64,
+    /// Messages buffered or in flight before `send` waits.
+    pub max_buffered_messages: u64,
+    /// Producer id + per-partition sequence, so retries never duplicate.
+    pub idempotence: bool,
+    /// Retries of failed publishes.
+    pub retry: RetryOptions,
+}
+
+fn count(value: u64, what: &str) -> Result<usize> {
+    usize::try_from(value).map_err(|_| {
+        NativeError::from(core::Error::InvalidArgument {
+            message: format!("{what} is too large"),
+        })
+    })
+}
+
+impl TryFrom<ProducerOptions> for core::ProducerConfig {
+    type Error = NativeError;
+
+    fn try_from(o: ProducerOptions) -> Result<core::ProducerConfig> {
+        let mut config = core::ProducerConfig::new(o.topic);
+        config.linger = o.linger;
+        config.max_batch_messages = count(o.max_batch_messages, "max_batch_messages")?;
+        config.max_batch_bytes = count(o.max_batch_bytes, "max_batch_bytes")?;
+        config.max_in_flight_requests = count(o.max_in_flight_requests, "max_in_flight_requests")?;
+        config.max_in_flight_per_partition =
+            count(o.max_in_flight_per_partition, "max_in_flight_per_partition")?;
+        config.max_buffered_messages = count(o.max_buffered_messages, "max_buffered_messages")?;
+        config.idempotence = o.idempotence;
+        config.retry = o.retry.into();
+        Ok(config)
+    }
+}
+
+/// Consumer settings, for stream and queue mode (see the core's `ConsumerConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConsumerOptions {
+    /// The topic.
+    pub topic: String,
+    /// The subscription name; empty for an ephemeral live tail (stream mode only).
+    pub subscription: String,
+    /// Where a new subscription starts.
+    pub start: StartPosition,
+    /// Messages buffered ahead of `poll` at most.
+    pub prefetch: u32,
+    /// How often acks are committed (stream) or sent (queue).
+    pub commit_interval: Duration,
+    /// Whether `poll` acknowledges what it returns.
+    pub auto_commit: bool,
+    /// Queue mode: settings used when subscribing creates the subscription.
+    pub queue: QueueSettings,
+    /// Shown by DescribeSubscription.
+    pub consumer_name: String,
+    /// Reconnect backoff.
+    pub reconnect: RetryOptions,
+}
+
+impl From<ConsumerOptions> for core::ConsumerConfig {
+    fn from(o: ConsumerOptions) -> core::ConsumerConfig {
+        let mut config = core::ConsumerConfig::new(o.topic, o.subscription);
+        config.start = o.start.into();
+        config.prefetch = o.prefetch;
+        config.commit_interval = o.commit_interval;
+        config.auto_commit = o.auto_commit;
+        config.queue = o.queue.into();
+        config.consumer_name = o.consumer_name;
+        config.reconnect = o.reconnect.into();
+        config
+    }
+}
+
+/// The core's client defaults.
+#[uniffi::export]
+pub fn default_client_options() -> ClientOptions {
+    let config = core::ClientConfig::default();
+    ClientOptions {
+        endpoints: config.endpoints,
+        connect_timeout: config.connect_timeout,
+        request_timeout: config.request_timeout,
+        tls: None,
+        credentials: None,
+    }
+}
+
+/// The core's producer defaults for `topic`.
+#[uniffi::export]
+pub fn default_producer_options(topic: String) -> ProducerOptions {
+    let config = core::ProducerConfig::new(topic);
+    ProducerOptions {
+        topic: config.topic,
+        linger: config.linger,
+        max_batch_messages: config.max_batch_messages as u64,
+        max_batch_bytes: config.max_batch_bytes as u64,
+        max_in_flight_requests: config.max_in_flight_requests as u64,
+        max_in_flight_per_partition: config.max_in_flight_per_partition as u64,
+        max_buffered_messages: config.max_buffered_messages as u64,
+        idempotence: config.idempotence,
+        retry: config.retry.into(),
+    }
+}
+
+/// The core's consumer defaults for `subscription` on `topic`.
+#[uniffi::export]
+pub fn default_consumer_options(topic: String, subscription: String) -> ConsumerOptions {
+    let config = core::ConsumerConfig::new(topic, subscription);
+    ConsumerOptions {
+        topic: config.topic,
+        subscription: config.subscription,
+        start: config.start.into(),
+        prefetch: config.prefetch,
+        commit_interval: config.commit_interval,
+        auto_commit: config.auto_commit,
+        queue: config.queue.into(),
+        consumer_name: config.consumer_name,
+        reconnect: config.reconnect.into(),
+    }
+}
+
+/// The largest `max_in_flight_per_partition` the core accepts.
+#[uniffi::export]
+pub fn max_in_flight_per_partition_limit() -> u64 {
+    defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT as u64
+}
