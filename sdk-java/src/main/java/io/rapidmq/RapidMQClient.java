@@ -1,0 +1,211 @@
+package io.rapidmq;
+
+import io.rapidmq.ffi.ClientOptions;
+import io.rapidmq.ffi.Credentials;
+import io.rapidmq.ffi.FetchResult;
+import io.rapidmq.ffi.NativeClient;
+import io.rapidmq.ffi.OutgoingMessage;
+import io.rapidmq.ffi.PublishAck;
+import io.rapidmq.ffi.RapidmqUniffi;
+import io.rapidmq.ffi.TlsOptions;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A connection to a RapidMQ broker, and the factory of producers, consumers and the admin API.
+ * Thread-safe; share one per application.
+ *
+ * <pre>{@code
+ * try (RapidMQClient client = RapidMQClient.connect("http://127.0.0.1:7420");
+ *      Producer producer = client.producer("orders")) {
+ *     Delivery d = producer.send(Message.of("hello"));
+ * }
+ * }</pre>
+ *
+ * <p>{@link #close()} closes every producer (flushing) and consumer (committing) made from it.
+ */
+public final class RapidMQClient implements AutoCloseable {
+    private final NativeClient client;
+
+    private RapidMQClient(NativeClient client) {
+        this.client = client;
+    }
+
+    /** Connects to one endpoint ({@code http://host:port}) with default settings. */
+    public static RapidMQClient connect(String endpoint) {
+        return builder().endpoints(endpoint).connect();
+    }
+
+    /** A builder starting from the core's defaults ({@code http://127.0.0.1:7420}, 5 s connect timeout). */
+    public static Builder builder() {
+        Native.init();
+        return new Builder(RapidmqUniffi.defaultClientOptions());
+    }
+
+    /** The endpoints in use. */
+    public List<String> endpoints() {
+        return client.endpoints();
+    }
+
+    /**
+     * Replaces the endpoints; the current connection is dropped and producers and consumers of
+     * this client reconnect to the new list.
+     */
+    public void setEndpoints(String... endpoints) {
+        Native.run(() -> client.setEndpoints(Arrays.asList(endpoints)));
+    }
+
+    /** The admin API: topics, subscriptions, lag, dead letters, status. */
+    public Admin admin() {
+        return new Admin(client.admin());
+    }
+
+    /** A producer for {@code topic} with default settings; fails with {@link TopicNotFoundException}. */
+    public Producer producer(String topic) {
+        return producer(ProducerConfig.of(topic));
+    }
+
+    /** A producer; looks the topic up first ({@link TopicNotFoundException}). */
+    public Producer producer(ProducerConfig config) {
+        return new Producer(Native.await(() -> client.createProducer(config.toNative())));
+    }
+
+    /** A stream-mode consumer of {@code subscription} on {@code topic}, with default settings. */
+    public Consumer consumer(String topic, String subscription) {
+        return consumer(ConsumerConfig.builder(topic, subscription).build());
+    }
+
+    /**
+     * Subscribes in stream mode and returns once the broker confirmed it. Fails with
+     * {@link TopicNotFoundException}, {@link SubscriptionModeMismatchException},
+     * {@link InvalidArgumentException}.
+     */
+    public Consumer consumer(ConsumerConfig config) {
+        return new Consumer(Native.await(() -> client.subscribe(config.toNative())));
+    }
+
+    /**
+     * Subscribes in queue mode (creating the subscription with the config's queue settings) and
+     * returns once the broker confirmed it. Fails with {@link TopicNotFoundException},
+     * {@link SubscriptionModeMismatchException} (a stream subscription of that name exists),
+     * {@link InvalidArgumentException} (no subscription name, {@code maxDeliveries} 0).
+     */
+    public QueueConsumer queueConsumer(ConsumerConfig config) {
+        return new QueueConsumer(Native.await(() -> client.subscribeQueue(config.toNative())));
+    }
+
+    /**
+     * Publishes one batch to one partition in a single attempt: no batching, no retries (the
+     * raw path for tools and tests). {@code producerId} 0 disables idempotence.
+     */
+    public PublishAck publishBatch(String topic, int partition, long producerId, long baseSequence,
+            List<Message> messages) {
+        List<OutgoingMessage> batch = messages.stream().map(Message::toNative).toList();
+        return Native.await(() -> client.publishBatch(topic, partition, producerId, baseSequence, batch));
+    }
+
+    /** Reads up to {@code max} messages of {@code partition} from {@code offset}, waiting up to {@code maxWait}. */
+    public FetchResult fetch(String topic, int partition, long offset, int max, Duration maxWait) {
+        return Native.await(() -> client.fetch(topic, partition, offset, max, maxWait));
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return client.isClosed();
+    }
+
+    /** {@link #close()} as a future. */
+    public CompletableFuture<Void> closeAsync() {
+        return Native.bridge(client.closeAsync());
+    }
+
+    /**
+     * Closes every producer (flushing what is buffered) and consumer (final commits and acks) of
+     * this client, then the connection. Idempotent. Afterwards every call fails with
+     * {@link ClosedException}.
+     */
+    @Override
+    public void close() {
+        Native.await(closeAsync());
+    }
+
+    @Override
+    public String toString() {
+        return "RapidMQClient(" + endpoints() + ")";
+    }
+
+    /** Builds and connects a {@link RapidMQClient}. */
+    public static final class Builder {
+        private List<String> endpoints;
+        private Duration connectTimeout;
+        private Duration requestTimeout;
+        private TlsOptions tls;
+        private Credentials credentials;
+
+        private Builder(ClientOptions d) {
+            endpoints = d.endpoints();
+            connectTimeout = d.connectTimeout();
+            requestTimeout = d.requestTimeout();
+        }
+
+        /** gRPC endpoints ({@code http://host:port}), tried in order. */
+        public Builder endpoints(String... endpoints) {
+            this.endpoints = List.of(endpoints);
+            return this;
+        }
+
+        /** Time allowed to open a connection to one endpoint (default 5 s). */
+        public Builder connectTimeout(Duration timeout) {
+            this.connectTimeout = timeout;
+            return this;
+        }
+
+        /** Time allowed for one request attempt (default 30 s). */
+        public Builder requestTimeout(Duration timeout) {
+            this.requestTimeout = timeout;
+            return this;
+        }
+
+        /** TLS settings. <b>Not supported yet:</b> connecting fails with {@link UnsupportedException}. */
+        public Builder tls(TlsOptions tls) {
+            this.tls = tls;
+            return this;
+        }
+
+        /** An API token. <b>Not supported yet:</b> connecting fails with {@link UnsupportedException}. */
+        public Builder token(String token) {
+            this.credentials = new Credentials.Token(token);
+            return this;
+        }
+
+        /** A user and password. <b>Not supported yet:</b> connecting fails with {@link UnsupportedException}. */
+        public Builder userPassword(String user, String password) {
+            this.credentials = new Credentials.UserPassword(user, password);
+            return this;
+        }
+
+        /**
+         * Validates the settings and connects to the first reachable endpoint. Fails with
+         * {@link InvalidArgumentException} or {@link UnsupportedException} for bad settings,
+         * {@link UnavailableException} (retriable) when no endpoint answers.
+         */
+        public RapidMQClient connect() {
+            return Native.await(connectAsync());
+        }
+
+        /** {@link #connect()} as a future. */
+        public CompletableFuture<RapidMQClient> connectAsync() {
+            ClientOptions options = new ClientOptions(endpoints, connectTimeout, requestTimeout, tls, credentials);
+            return Native.bridge(RapidmqUniffi.connect(options)).thenApply(RapidMQClient::new);
+        }
+
+        @Override
+        public String toString() {
+            return "RapidMQClient.Builder(endpoints=" + endpoints + ", connectTimeout=" + connectTimeout
+                    + ", requestTimeout=" + requestTimeout + ", tls=" + (tls != null) + ", credentials="
+                    + (credentials != null ? "***" : "none") + ")";
+        }
+    }
+}

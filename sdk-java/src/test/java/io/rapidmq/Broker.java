@@ -1,0 +1,174 @@
+package io.rapidmq;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * A real broker owned by a test, started with the shared launch protocol of {@code tests/testkit}:
+ *
+ * <ol>
+ *   <li>{@code rapidmq serve --data-dir DIR --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0
+ *       --ready-file FILE} (the binary from {@code RAPIDMQ_BIN});
+ *   <li>wait for FILE (written atomically once both listeners are bound and storage is open),
+ *       JSON {@code {"grpc": "127.0.0.1:PORT", "http": "127.0.0.1:PORT", "pid": N}};
+ *   <li>stop with SIGTERM (graceful) or SIGKILL (crash tests), restart on the same data.
+ * </ol>
+ *
+ * Each broker has its own temporary data directory and log file. Waiting for readiness watches
+ * the ready file and the process, bounded by {@link #READY_TIMEOUT}: no sleep decides anything.
+ */
+final class Broker implements AutoCloseable {
+    static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+    private static final Pattern GRPC = Pattern.compile("\"grpc\"\\s*:\\s*\"([^\"]+)\"");
+    private static final Pattern HTTP = Pattern.compile("\"http\"\\s*:\\s*\"([^\"]+)\"");
+
+    private final Path dir;
+    private final Path dataDir;
+    private final Path readyFile;
+    private final Path logFile;
+    private Process process;
+    private String grpc;
+    private String http;
+
+    Broker() {
+        try {
+            dir = Files.createTempDirectory("rapidmq-java-test-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        dataDir = dir.resolve("data");
+        readyFile = dir.resolve("ready.json");
+        logFile = dir.resolve("broker.log");
+        launch();
+    }
+
+    static String binary() {
+        String bin = System.getenv("RAPIDMQ_BIN");
+        if (bin == null || bin.isEmpty()) {
+            throw new IllegalStateException("RAPIDMQ_BIN must point at the rapidmq binary (cargo build -p rapidmq-cli)");
+        }
+        return bin;
+    }
+
+    /** The gRPC endpoint, e.g. {@code http://127.0.0.1:40123}. */
+    String url() {
+        return "http://" + grpc;
+    }
+
+    String http() {
+        return http;
+    }
+
+    void launch() {
+        if (process != null) {
+            throw new IllegalStateException("the broker is still running");
+        }
+        try {
+            Files.deleteIfExists(readyFile);
+            ProcessBuilder builder = new ProcessBuilder(binary(), "serve", "--data-dir", dataDir.toString(),
+                    "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--ready-file",
+                    readyFile.toString());
+            builder.environment().putIfAbsent("RAPIDMQ_LOG", "rapidmq=debug,info");
+            builder.redirectErrorStream(true);
+            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+            builder.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            process = builder.start();
+            long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+            while (true) {
+                if (Files.exists(readyFile)) {
+                    String ready = Files.readString(readyFile, StandardCharsets.UTF_8);
+                    Matcher g = GRPC.matcher(ready);
+                    Matcher h = HTTP.matcher(ready);
+                    if (g.find() && h.find()) {
+                        grpc = g.group(1);
+                        http = h.group(1);
+                        return;
+                    }
+                }
+                if (!process.isAlive()) {
+                    throw new IllegalStateException("broker exited with " + process.exitValue()
+                            + " before ready; log:\n" + log());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("broker not ready after " + READY_TIMEOUT + "; log:\n" + log());
+                }
+                // One step of the readiness wait (re-checks file and process), not a synchronisation.
+                process.waitFor(5, TimeUnit.MILLISECONDS);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** {@code kill -9}. */
+    void kill() {
+        if (process != null) {
+            process.destroyForcibly();
+            waitExit();
+        }
+    }
+
+    /** Graceful stop (SIGTERM). */
+    void stop() {
+        if (process != null) {
+            process.destroy();
+            waitExit();
+        }
+    }
+
+    private void waitExit() {
+        try {
+            process.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        process = null;
+    }
+
+    void crashAndRestart() {
+        kill();
+        launch();
+    }
+
+    void restart() {
+        stop();
+        launch();
+    }
+
+    String log() {
+        try {
+            return Files.readString(logFile, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Kills the broker and removes its directory; returns the log. */
+    String shutdown() {
+        kill();
+        String log = log();
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // Left behind in the temp directory; nothing depends on it.
+        }
+        return log;
+    }
+
+    @Override
+    public void close() {
+        shutdown();
+    }
+}

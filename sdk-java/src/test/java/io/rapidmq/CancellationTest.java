@@ -1,0 +1,99 @@
+package io.rapidmq;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.rapidmq.ffi.Delivery;
+import io.rapidmq.ffi.FfiProbe;
+import io.rapidmq.ffi.ReceivedMessage;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A cancelled or timed-out {@link CompletableFuture} leaks nothing and hangs nothing: the native
+ * call is cancelled (its Rust task aborted), the bindings' bookkeeping returns to zero, no
+ * message is lost from the consumer's buffer, and the client still works and closes.
+ */
+class CancellationTest extends BrokerTest {
+    private static void awaitQuiescence() throws InterruptedException {
+        eventually("every native call finished", () -> Native.inFlight() == 0 && FfiProbe.pendingContinuations() == 0);
+    }
+
+    @Test
+    void cancelledAndTimedOutPollsLeakNothingAndLoseNoMessage() throws Exception {
+        String topic = makeTopic(1);
+        try (Consumer consumer = client.consumer(
+                ConsumerConfig.builder(topic, "cancel").start(StartPosition.earliest()).build())) {
+            List<CompletableFuture<List<ReceivedMessage>>> polls = new ArrayList<>();
+            for (int i = 0; i < 500; i++) {
+                polls.add(consumer.pollAsync(10, Duration.ofSeconds(30)));
+            }
+            for (CompletableFuture<List<ReceivedMessage>> poll : polls) {
+                assertTrue(poll.cancel(true));
+            }
+            List<CompletableFuture<List<ReceivedMessage>>> timed = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                timed.add(consumer.pollAsync(10, Duration.ofSeconds(30)).orTimeout(50, TimeUnit.MILLISECONDS));
+            }
+            for (CompletableFuture<List<ReceivedMessage>> poll : timed) {
+                CompletionException err = assertThrows(CompletionException.class, poll::join);
+                assertTrue(err.getCause() instanceof java.util.concurrent.TimeoutException, err.toString());
+            }
+            awaitQuiescence();
+
+            // Nothing was taken out of the buffer by the abandoned polls.
+            try (Producer producer = client.producer(topic)) {
+                publishValues(producer, 10);
+            }
+            List<ReceivedMessage> got = pollUntil(consumer, 10);
+            assertEquals(List.of(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L),
+                    got.stream().map(ReceivedMessage::offset).toList());
+        }
+        awaitQuiescence();
+    }
+
+    @Test
+    void cancelledSendsStillDeliverAndLeakNothing() throws Exception {
+        String topic = makeTopic(2);
+        try (Producer producer = client.producer(
+                ProducerConfig.builder(topic).linger(Duration.ofHours(1)).maxBatchMessages(10_000).build())) {
+            List<CompletableFuture<Delivery>> sends = new ArrayList<>();
+            for (int i = 0; i < 2000; i++) {
+                sends.add(producer.sendAsync(Message.of(Integer.toString(i))));
+            }
+            sends.forEach(s -> assertTrue(s.cancel(true)));
+            sends.forEach(s -> assertThrows(CancellationException.class, s::join));
+            // Cancelling stopped the waiting, not the sending: a flush delivers every message.
+            producer.flush();
+            assertEquals(2000, producer.stats().messagesAcked());
+            assertEquals(2000, readLog(topic).size());
+        }
+        awaitQuiescence();
+    }
+
+    @Test
+    void aClientWithAbandonedCallsStillWorksAndClosesPromptly() throws Exception {
+        String topic = makeTopic(1);
+        Consumer consumer = client.consumer(ConsumerConfig.builder(topic, "s").build());
+        Producer producer = client.producer(topic);
+        List<CompletableFuture<?>> abandoned = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            abandoned.add(consumer.pollAsync(1, Duration.ofMinutes(5)).orTimeout(10, TimeUnit.MILLISECONDS));
+        }
+        abandoned.forEach(f -> assertThrows(CompletionException.class, f::join));
+        assertEquals(0L, producer.send(Message.of("still works")).offset());
+        assertEquals(List.of("still works"), pollUntil(consumer, 1).stream().map(m -> text(m.value())).toList());
+        // A long poll in flight when the client closes ends instead of hanging.
+        CompletableFuture<List<ReceivedMessage>> pending = consumer.pollAsync(1, Duration.ofMinutes(5));
+        client.closeAsync().get(GUARD.toSeconds(), TimeUnit.SECONDS);
+        ExecutionExceptionCheck.assertFailsWith(ClosedException.class, pending);
+        awaitQuiescence();
+    }
+}

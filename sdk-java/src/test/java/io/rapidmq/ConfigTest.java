@@ -1,0 +1,61 @@
+package io.rapidmq;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.rapidmq.ffi.TlsOptions;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** Configuration shows the core's defaults; unsupported options are explicit (C14). */
+class ConfigTest {
+    @Test
+    void configDefaultsAreTheCores() {
+        ProducerConfig p = ProducerConfig.of("t");
+        assertEquals(Duration.ofMillis(5), p.linger());
+        assertEquals(1000, p.maxBatchMessages());
+        assertEquals(1024 * 1024, p.maxBatchBytes());
+        assertEquals(5, p.maxInFlightPerPartition());
+        assertTrue(p.idempotence());
+        ConsumerConfig c = ConsumerConfig.builder("t", "s").build();
+        assertEquals(1000, c.prefetch());
+        assertFalse(c.autoCommit());
+        assertEquals(Duration.ofMillis(500), c.commitInterval());
+        assertEquals(StartPosition.latest(), c.start());
+        assertTrue(RapidMQClient.builder().toString().contains("http://127.0.0.1:7420"));
+        assertTrue(p.toString().contains("linger=PT0.005S"), p.toString());
+    }
+
+    @Test
+    void tlsAndCredentialsAreRejectedAsUnsupportedBeforeConnecting() {
+        // C14 unsupported-options-are-explicit
+        UnsupportedException err = assertThrows(UnsupportedException.class, () -> RapidMQClient.builder()
+                .endpoints("http://127.0.0.1:1").tls(new TlsOptions(null, null, null, null)).connect());
+        assertFalse(err.isRetriable());
+        assertEquals(1001, err.code());
+        assertThrows(UnsupportedException.class,
+                () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1").token("secret").connect());
+        assertFalse(RapidMQClient.builder().token("secret").toString().contains("secret"));
+    }
+
+    @Test
+    void unreachableEndpointIsARetriableUnavailableError() {
+        // C14: nothing listens on port 1
+        UnavailableException err = assertThrows(UnavailableException.class, () -> RapidMQClient.builder()
+                .endpoints("http://127.0.0.1:1").connectTimeout(Duration.ofMillis(500)).connect());
+        assertEquals(5003, err.code());
+        assertTrue(err.isRetriable());
+        assertInstanceOf(BrokerException.class, err);
+    }
+
+    @Test
+    void badSettingsAreInvalidArguments() {
+        assertThrows(InvalidArgumentException.class, () -> RapidMQClient.connect("not-a-url"));
+        assertThrows(InvalidArgumentException.class,
+                () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1").connectTimeout(Duration.ZERO).connect());
+        assertThrows(IllegalArgumentException.class, () -> Message.builder("x").priority(-1));
+    }
+}
