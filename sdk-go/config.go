@@ -1,0 +1,203 @@
+package rapidmq
+
+/*
+#include "rapidmq.h"
+*/
+import "C"
+
+import "time"
+
+// TLSConfig is shaped for the security work to come. Not supported yet: [Connect] fails with
+// [ErrUnsupported].
+type TLSConfig struct {
+	CACertPath     string
+	ClientCertPath string
+	ClientKeyPath  string
+	ServerName     string
+}
+
+// ClientConfig says how to reach the broker. Start from [NewClientConfig].
+type ClientConfig struct {
+	// Endpoints are gRPC URLs (http://host:port), tried in order.
+	Endpoints []string
+	// ConnectTimeout bounds connecting to one endpoint.
+	ConnectTimeout time.Duration
+	// RequestTimeout bounds one request attempt.
+	RequestTimeout time.Duration
+	// TLS is not supported yet.
+	TLS *TLSConfig
+	// Token is an API token; not supported yet.
+	Token string
+	// User and Password are credentials; not supported yet.
+	User, Password string
+}
+
+// NewClientConfig returns the core's client defaults for endpoints (none: the default endpoint,
+// http://127.0.0.1:7420).
+func NewClientConfig(endpoints ...string) ClientConfig {
+	var d C.RapidmqClientConfig
+	C.rapidmq_client_config_default(&d)
+	return ClientConfig{
+		Endpoints:      endpoints,
+		ConnectTimeout: fromMs(d.connect_timeout_ms),
+		RequestTimeout: fromMs(d.request_timeout_ms),
+	}
+}
+
+// RetryPolicy is exponential backoff with full jitter, within a budget.
+type RetryPolicy struct {
+	InitialBackoff  time.Duration
+	MaxBackoff      time.Duration
+	MaxRetries      uint32
+	DeliveryTimeout time.Duration
+}
+
+func retryFromC(r C.RapidmqRetryPolicy) RetryPolicy {
+	return RetryPolicy{fromMs(r.initial_backoff_ms), fromMs(r.max_backoff_ms), uint32(r.max_retries), fromMs(r.delivery_timeout_ms)}
+}
+
+func (r RetryPolicy) c() C.RapidmqRetryPolicy {
+	return C.RapidmqRetryPolicy{
+		initial_backoff_ms:  ms(r.InitialBackoff),
+		max_backoff_ms:      ms(r.MaxBackoff),
+		max_retries:         C.uint32_t(r.MaxRetries),
+		delivery_timeout_ms: ms(r.DeliveryTimeout),
+	}
+}
+
+// ProducerConfig holds producer settings. Start from [NewProducerConfig].
+type ProducerConfig struct {
+	// Topic to publish to.
+	Topic string
+	// Linger is how long a partition's batch waits for more messages.
+	Linger time.Duration
+	// MaxBatchMessages: a batch is sent once it holds this many messages.
+	MaxBatchMessages int
+	// MaxBatchBytes: a batch is sent before it grows past this many encoded bytes.
+	MaxBatchBytes int
+	// MaxInFlightRequests bounds publish requests in flight across partitions.
+	MaxInFlightRequests int
+	// MaxInFlightPerPartition bounds pipelined batches per partition (1 to 8).
+	MaxInFlightPerPartition int
+	// MaxBufferedMessages: sends wait while this many messages are buffered or in flight.
+	MaxBufferedMessages int
+	// Idempotence (producer id + sequence) makes retries safe from duplicates.
+	Idempotence bool
+	// Retry is the retry policy of failed publishes.
+	Retry RetryPolicy
+}
+
+// NewProducerConfig returns the core's producer defaults for topic.
+func NewProducerConfig(topic string) ProducerConfig {
+	var d C.RapidmqProducerConfig
+	C.rapidmq_producer_config_default(&d)
+	return ProducerConfig{
+		Topic:                   topic,
+		Linger:                  time.Duration(d.linger_us) * time.Microsecond,
+		MaxBatchMessages:        int(d.max_batch_messages),
+		MaxBatchBytes:           int(d.max_batch_bytes),
+		MaxInFlightRequests:     int(d.max_in_flight_requests),
+		MaxInFlightPerPartition: int(d.max_in_flight_per_partition),
+		MaxBufferedMessages:     int(d.max_buffered_messages),
+		Idempotence:             bool(d.idempotence),
+		Retry:                   retryFromC(d.retry),
+	}
+}
+
+func nonNegative(n int) C.uint64_t {
+	if n < 0 {
+		return 0
+	}
+	return C.uint64_t(n)
+}
+
+func (c *ProducerConfig) c(p *pins) C.RapidmqProducerConfig {
+	return C.RapidmqProducerConfig{
+		topic:                       p.str(c.Topic),
+		linger_us:                   C.uint64_t(max(c.Linger, 0) / time.Microsecond),
+		max_batch_messages:          nonNegative(c.MaxBatchMessages),
+		max_batch_bytes:             nonNegative(c.MaxBatchBytes),
+		max_in_flight_requests:      nonNegative(c.MaxInFlightRequests),
+		max_in_flight_per_partition: nonNegative(c.MaxInFlightPerPartition),
+		max_buffered_messages:       nonNegative(c.MaxBufferedMessages),
+		idempotence:                 C.bool(c.Idempotence),
+		retry:                       c.Retry.c(),
+	}
+}
+
+// QueueSettings are the settings of a queue subscription; nil and zero fields take the broker
+// defaults.
+type QueueSettings struct {
+	// AckDeadline: an unacked delivery is redelivered after this long (0: broker default, 30 s).
+	AckDeadline time.Duration
+	// MaxDeliveries: deliveries before a message is dead-lettered (nil: broker default, 5; 0 is
+	// refused with INVALID_ARGUMENT).
+	MaxDeliveries *uint32
+	// DeadLetterTopic (empty: the broker default, <topic>.dlq).
+	DeadLetterTopic string
+}
+
+func (q *QueueSettings) c(p *pins) C.RapidmqQueueSettings {
+	out := C.RapidmqQueueSettings{dead_letter_topic: p.str(q.DeadLetterTopic)}
+	if q.AckDeadline > 0 {
+		out.has_ack_deadline = true
+		out.ack_deadline_ms = ms(q.AckDeadline)
+	}
+	if q.MaxDeliveries != nil {
+		out.has_max_deliveries = true
+		out.max_deliveries = C.uint32_t(*q.MaxDeliveries)
+	}
+	return out
+}
+
+// ConsumerConfig holds consumer settings, for stream mode ([Client.Subscribe]) and queue mode
+// ([Client.SubscribeQueue]). Start from [NewConsumerConfig].
+type ConsumerConfig struct {
+	// Topic to consume.
+	Topic string
+	// Subscription name; empty for an ephemeral live tail (stream mode, no commits).
+	Subscription string
+	// Start is where a new subscription starts.
+	Start StartPosition
+	// Prefetch bounds the messages buffered ahead of Poll (credits granted to the broker).
+	Prefetch uint32
+	// CommitInterval: how often acks are committed (stream) or sent (queue).
+	CommitInterval time.Duration
+	// AutoCommit acknowledges what Poll returns.
+	AutoCommit bool
+	// Queue holds the settings used when SubscribeQueue creates the subscription.
+	Queue QueueSettings
+	// ConsumerName is shown by DescribeSubscription.
+	ConsumerName string
+	// Reconnect is the reconnect backoff.
+	Reconnect RetryPolicy
+}
+
+// NewConsumerConfig returns the core's consumer defaults for subscription on topic.
+func NewConsumerConfig(topic, subscription string) ConsumerConfig {
+	var d C.RapidmqConsumerConfig
+	C.rapidmq_consumer_config_default(&d)
+	return ConsumerConfig{
+		Topic:          topic,
+		Subscription:   subscription,
+		Start:          StartPosition{kind: d.start.kind, value: int64(d.start.value)},
+		Prefetch:       uint32(d.prefetch),
+		CommitInterval: fromMs(d.commit_interval_ms),
+		AutoCommit:     bool(d.auto_commit),
+		Reconnect:      retryFromC(d.reconnect),
+	}
+}
+
+func (c *ConsumerConfig) c(p *pins) C.RapidmqConsumerConfig {
+	return C.RapidmqConsumerConfig{
+		topic:              p.str(c.Topic),
+		subscription:       p.str(c.Subscription),
+		start:              c.Start.c(),
+		prefetch:           C.uint32_t(c.Prefetch),
+		commit_interval_ms: ms(c.CommitInterval),
+		auto_commit:        C.bool(c.AutoCommit),
+		queue:              c.Queue.c(p),
+		consumer_name:      p.str(c.ConsumerName),
+		reconnect:          c.Reconnect.c(),
+	}
+}

@@ -1,0 +1,186 @@
+package rapidmq
+
+/*
+#include "rapidmq.h"
+*/
+import "C"
+
+import (
+	"context"
+	"iter"
+	"runtime"
+	"time"
+)
+
+// receiveWait bounds one native wait of Receive and Messages; they loop until ctx ends.
+const receiveWait = time.Minute
+
+// Consumer is a member of a stream-mode subscription: ordered per partition, partitions shared
+// among members, acknowledged positions committed. Safe for concurrent use.
+type Consumer struct {
+	h   *C.RapidmqConsumer
+	cfg ConsumerConfig
+}
+
+// Subscribe joins (or creates) the stream subscription cfg.Subscription on cfg.Topic and
+// returns once the broker confirmed it.
+//
+// Errors: [ErrTopicNotFound], [ErrSubscriptionModeMismatch], [ErrInvalidArgument].
+func (c *Client) Subscribe(ctx context.Context, cfg ConsumerConfig) (*Consumer, error) {
+	defer runtime.KeepAlive(c)
+	var p pins
+	defer p.Unpin()
+	cc := cfg.c(&p)
+	var h *C.RapidmqConsumer
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_consumer_new(c.h, &cc, cancel, &h, cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	consumer := &Consumer{h: h, cfg: cfg}
+	runtime.AddCleanup(consumer, func(h *C.RapidmqConsumer) { C.rapidmq_consumer_free(h) }, h)
+	return consumer, nil
+}
+
+// Config is the configuration the consumer was created with.
+func (c *Consumer) Config() ConsumerConfig { return c.cfg }
+
+// Poll returns up to max buffered messages, waiting up to timeout for the first one; an empty
+// slice when none arrived in time. It grants the broker as many credits as it returns. A
+// cancelled or expired ctx interrupts the wait (ctx.Err()) and takes no message.
+//
+// Errors: the fatal error that ended the subscription (e.g. [ErrTopicNotFound] after the
+// topic was deleted), [ErrClosed] after Close.
+func (c *Consumer) Poll(ctx context.Context, max int, timeout time.Duration) ([]ReceivedMessage, error) {
+	defer runtime.KeepAlive(c)
+	var batch *C.RapidmqMessageBatch
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_consumer_poll(c.h, C.size_t(nonNegative(max)), ms(timeout), cancel, &batch, cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer C.rapidmq_message_batch_free(batch)
+	list := items(batch.items, batch.len)
+	out := make([]ReceivedMessage, len(list))
+	for i := range list {
+		out[i] = receivedFromC(&list[i])
+	}
+	return out, nil
+}
+
+// Receive waits for the next message until ctx ends.
+func (c *Consumer) Receive(ctx context.Context) (ReceivedMessage, error) {
+	for {
+		got, err := c.Poll(ctx, 1, receiveWait)
+		if err != nil {
+			return ReceivedMessage{}, err
+		}
+		if len(got) == 1 {
+			return got[0], nil
+		}
+	}
+}
+
+// Messages iterates over messages as they arrive until ctx ends or the subscription fails;
+// the last pair then carries the error (ctx.Err() for a cancelled context).
+//
+//	for m, err := range consumer.Messages(ctx) {
+//		if err != nil { return err }
+//		consumer.Ack(m)
+//	}
+func (c *Consumer) Messages(ctx context.Context) iter.Seq2[ReceivedMessage, error] {
+	return func(yield func(ReceivedMessage, error) bool) {
+		for {
+			batch, err := c.Poll(ctx, 100, receiveWait)
+			if err != nil {
+				yield(ReceivedMessage{}, err)
+				return
+			}
+			for _, m := range batch {
+				if !yield(m, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Ack acknowledges a polled message. Its partition's commit position moves past it once every
+// earlier polled message of the partition is acknowledged too; commits go out on the commit
+// interval, on Commit and on Close.
+func (c *Consumer) Ack(m ReceivedMessage) error {
+	defer runtime.KeepAlive(c)
+	var cerr C.RapidmqError
+	return check(context.Background(), C.rapidmq_consumer_ack(c.h, C.uint32_t(m.Partition), C.uint64_t(m.Offset), &cerr), &cerr)
+}
+
+// Nack is a queue-mode feature: in stream mode it always fails with [ErrUnsupported]. Use a
+// [QueueConsumer].
+func (c *Consumer) Nack(m ReceivedMessage, delay time.Duration) error {
+	defer runtime.KeepAlive(c)
+	var cerr C.RapidmqError
+	return check(context.Background(), C.rapidmq_consumer_nack(c.h, C.uint32_t(m.Partition), C.uint64_t(m.Offset), ms(delay), &cerr), &cerr)
+}
+
+// Commit sends the acknowledged positions now.
+func (c *Consumer) Commit(ctx context.Context) error {
+	defer runtime.KeepAlive(c)
+	return blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_consumer_commit(c.h, cancel, cerr)
+	})
+}
+
+// Close commits what was acknowledged and leaves the subscription. Idempotent.
+func (c *Consumer) Close() error {
+	defer runtime.KeepAlive(c)
+	return blocking(context.Background(), func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_consumer_close(c.h, cancel, cerr)
+	})
+}
+
+// Assignment is the partitions this member owns now.
+func (c *Consumer) Assignment() []uint32 {
+	defer runtime.KeepAlive(c)
+	n := C.rapidmq_consumer_assignment(c.h, nil, 0)
+	if n == 0 {
+		return []uint32{}
+	}
+	out := make([]C.uint32_t, n)
+	n = min(n, C.rapidmq_consumer_assignment(c.h, &out[0], C.size_t(len(out))))
+	result := make([]uint32, n)
+	for i := range result {
+		result[i] = uint32(out[i])
+	}
+	return result
+}
+
+// ConsumerStats are a stream consumer's counters.
+type ConsumerStats struct {
+	Received        uint64
+	Polled          uint64
+	Buffered        uint64
+	MaxBuffered     uint64
+	Commits         uint64
+	Reconnects      uint64
+	DroppedOnRevoke uint64
+	Generation      uint64
+}
+
+// Stats returns the counters so far.
+func (c *Consumer) Stats() ConsumerStats {
+	defer runtime.KeepAlive(c)
+	var s C.RapidmqConsumerStats
+	C.rapidmq_consumer_stats(c.h, &s)
+	return ConsumerStats{
+		Received:        uint64(s.received),
+		Polled:          uint64(s.polled),
+		Buffered:        uint64(s.buffered),
+		MaxBuffered:     uint64(s.max_buffered),
+		Commits:         uint64(s.commits),
+		Reconnects:      uint64(s.reconnects),
+		DroppedOnRevoke: uint64(s.dropped_on_revoke),
+		Generation:      uint64(s.generation),
+	}
+}

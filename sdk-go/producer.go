@@ -1,0 +1,182 @@
+package rapidmq
+
+/*
+#include <stdint.h>
+#include "rapidmq.h"
+
+// Declared in native.go's preamble.
+extern RapidmqStatus rapidmq_go_producer_send(const RapidmqProducer *producer,
+                                              const RapidmqMessage *message,
+                                              const RapidmqCancel *cancel, uintptr_t handle,
+                                              RapidmqError *err);
+*/
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+)
+
+// Producer publishes to one topic through the core producer: per-partition batching on linger,
+// count and size, idempotence, retries, pipelining. Safe for concurrent use.
+type Producer struct {
+	h     *C.RapidmqProducer
+	topic string
+}
+
+// NewProducer creates a producer for cfg.Topic (looked up first).
+//
+// Errors: [ErrTopicNotFound], [ErrInvalidArgument] for a bad setting.
+func (c *Client) NewProducer(ctx context.Context, cfg ProducerConfig) (*Producer, error) {
+	defer runtime.KeepAlive(c)
+	var p pins
+	defer p.Unpin()
+	cc := cfg.c(&p)
+	var h *C.RapidmqProducer
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_producer_new(c.h, &cc, cancel, &h, cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	producer := &Producer{h: h, topic: cfg.Topic}
+	runtime.AddCleanup(producer, func(h *C.RapidmqProducer) { C.rapidmq_producer_free(h) }, h)
+	return producer, nil
+}
+
+// Topic is the topic this producer writes to.
+func (p *Producer) Topic() string { return p.topic }
+
+// Partitions is the topic's partition count.
+func (p *Producer) Partitions() uint32 {
+	defer runtime.KeepAlive(p)
+	return uint32(C.rapidmq_producer_partitions(p.h))
+}
+
+// SendFuture is the eventual result of [Producer.SendAsync].
+type SendFuture struct {
+	done     chan struct{}
+	once     sync.Once
+	delivery Delivery
+	err      error
+}
+
+func (f *SendFuture) complete(d Delivery, err error) {
+	f.once.Do(func() {
+		f.delivery, f.err = d, err
+		close(f.done)
+	})
+}
+
+// Done is closed once the result is known.
+func (f *SendFuture) Done() <-chan struct{} { return f.done }
+
+// Wait waits for the result, or for ctx to end (then it returns ctx.Err(); the message may
+// still be published).
+func (f *SendFuture) Wait(ctx context.Context) (Delivery, error) {
+	select {
+	case <-f.done:
+		return f.delivery, f.err
+	case <-ctx.Done():
+		return Delivery{}, ctx.Err()
+	}
+}
+
+// Result returns the result if it is known (ok true), without waiting.
+func (f *SendFuture) Result() (d Delivery, err error, ok bool) {
+	select {
+	case <-f.done:
+		return f.delivery, f.err, true
+	default:
+		return Delivery{}, nil, false
+	}
+}
+
+// SendAsync queues m for its partition's next batch and returns at once with a future that
+// resolves when the batch is acknowledged (with the partition and the offset, or
+// SendScheduled / SendDeduplicated) or has failed for good (e.g. [ErrMessageTooLarge],
+// [ErrInvalidPriority] for the whole batch). It waits only while the producer already buffers
+// MaxBufferedMessages, and ctx bounds that wait.
+//
+// Errors here: [ErrClosed] after Close, ctx.Err().
+func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error) {
+	defer runtime.KeepAlive(p)
+	future := &SendFuture{done: make(chan struct{})}
+	var pn pins
+	defer pn.Unpin()
+	cm := messageC(&pn, &m)
+	handle := cgo.NewHandle(future)
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return uint32(C.rapidmq_go_producer_send(p.h, &cm, cancel, C.uintptr_t(handle), cerr))
+	})
+	if err != nil {
+		handle.Delete()
+		return nil, err
+	}
+	return future, nil
+}
+
+// Send queues m and waits for its receipt (see [Producer.SendAsync]). When ctx ends first it
+// returns ctx.Err(); the message may still be published.
+func (p *Producer) Send(ctx context.Context, m Message) (Delivery, error) {
+	future, err := p.SendAsync(ctx, m)
+	if err != nil {
+		return Delivery{}, err
+	}
+	return future.Wait(ctx)
+}
+
+// Flush sends every batch now and waits until every message sent before the call completed
+// (acknowledged or failed: see each future).
+func (p *Producer) Flush(ctx context.Context) error {
+	defer runtime.KeepAlive(p)
+	return blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_producer_flush(p.h, cancel, cerr)
+	})
+}
+
+// Close flushes, then stops the producer; later sends fail with [ErrClosed]. Idempotent.
+func (p *Producer) Close() error {
+	defer runtime.KeepAlive(p)
+	return blocking(context.Background(), func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_producer_close(p.h, cancel, cerr)
+	})
+}
+
+// ProducerStats are a producer's counters since it was created.
+type ProducerStats struct {
+	MessagesSent         uint64
+	MessagesAcked        uint64
+	MessagesFailed       uint64
+	Batches              uint64
+	Requests             uint64
+	Retries              uint64
+	Duplicates           uint64
+	MaxPartitionInFlight uint64
+}
+
+// Stats returns the counters so far.
+func (p *Producer) Stats() ProducerStats {
+	defer runtime.KeepAlive(p)
+	var s C.RapidmqProducerStats
+	C.rapidmq_producer_stats(p.h, &s)
+	return ProducerStats{
+		MessagesSent:         uint64(s.messages_sent),
+		MessagesAcked:        uint64(s.messages_acked),
+		MessagesFailed:       uint64(s.messages_failed),
+		Batches:              uint64(s.batches),
+		Requests:             uint64(s.requests),
+		Retries:              uint64(s.retries),
+		Duplicates:           uint64(s.duplicates),
+		MaxPartitionInFlight: uint64(s.max_partition_in_flight),
+	}
+}
+
+// testingLoseAcks discards the next n publish answers (fault injection for the retry tests;
+// exposed to tests only, in export_test.go).
+func (p *Producer) testingLoseAcks(n uint32) {
+	defer runtime.KeepAlive(p)
+	C.rapidmq_producer_testing_lose_acks(p.h, C.uint32_t(n))
+}
