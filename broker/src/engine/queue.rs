@@ -6,6 +6,12 @@
 //! Consumers claim ready messages highest priority first, then lowest offset, so priority is
 //! honoured within the window ("what has been prefetched").
 //!
+//! Every operation costs O(log window) per message it touches, never a scan of the window:
+//! ready messages sit in a set ordered by (priority, offset), nack delays and ack deadlines in
+//! sets ordered by time, and the counts describe reports are kept as messages change state.
+//! A claim first moves whatever became due (a delay ran out, a deadline passed) into the ready
+//! set, then takes from its front.
+//!
 //! Everything here takes `now` as a parameter: the clock is injected, so the rules (deadlines,
 //! nack delays, TTL, max deliveries) are tested without waiting.
 //!
@@ -13,7 +19,8 @@
 //! done or has been delivered, its attempt count and whether it is done. Restoring it redelivers
 //! only unsettled messages, with their attempt counts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -39,17 +46,47 @@ impl QueuedMessage {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
+    /// Deliverable from `not_before` on; 0 means now (the slot is in the ready set), anything
+    /// else waits in the delayed set until it is due.
     Ready {
         not_before: i64,
     },
+    /// With a consumer until `deadline` (the slot is in the deadline set).
     InFlight {
         deadline: i64,
+        delivery_id: u64,
+        member: u64,
+    },
+    /// Its deadline passed: back in the ready set, but the receipt still acks until the message
+    /// is claimed again.
+    Overdue {
         delivery_id: u64,
         member: u64,
     },
     /// Being appended to the dead-letter topic; neither deliverable nor settled.
     DeadLettering,
     Done,
+}
+
+impl SlotState {
+    fn in_flight(self) -> bool {
+        matches!(self, SlotState::InFlight { .. } | SlotState::Overdue { .. })
+    }
+
+    fn delivery(self) -> Option<(u64, u64)> {
+        match self {
+            SlotState::InFlight {
+                delivery_id,
+                member,
+                ..
+            }
+            | SlotState::Overdue {
+                delivery_id,
+                member,
+            } => Some((delivery_id, member)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -111,6 +148,16 @@ pub struct QueuePartition {
     /// Next offset to load into the window.
     read_pos: u64,
     window: BTreeMap<u64, Slot>,
+    /// Deliverable now: highest priority first, then lowest offset.
+    ready: BTreeSet<(Reverse<u32>, u64)>,
+    /// Nacked with a delay: `(not_before, offset)`.
+    delayed: BTreeSet<(i64, u64)>,
+    /// In flight: `(deadline, offset)`.
+    deadlines: BTreeSet<(i64, u64)>,
+    /// Slots in flight (overdue ones included).
+    in_flight: usize,
+    /// Loaded slots not done.
+    unsettled: usize,
     /// Restored `(attempts, done)` for offsets not loaded yet.
     restored: HashMap<u64, (u32, bool)>,
     dirty: bool,
@@ -144,16 +191,16 @@ impl QueuePartition {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.window
-            .values()
-            .filter(|s| matches!(s.state, SlotState::InFlight { .. }))
-            .count()
+        self.in_flight
     }
 
     /// Moves the floor up to `log_start` if retention removed messages below it.
     pub fn skip_to(&mut self, log_start: u64) {
         if self.floor < log_start {
-            self.window.retain(|&offset, _| offset >= log_start);
+            let kept = self.window.split_off(&log_start);
+            for (offset, slot) in std::mem::replace(&mut self.window, kept) {
+                self.unindex(offset, slot.message.priority(), slot.state);
+            }
             self.floor = log_start;
             self.read_pos = self.read_pos.max(log_start);
             self.dirty = true;
@@ -173,6 +220,7 @@ impl QueuePartition {
             } else {
                 SlotState::Ready { not_before: 0 }
             };
+            self.index(offset, message.priority(), state);
             self.window.insert(
                 offset,
                 Slot {
@@ -186,9 +234,9 @@ impl QueuePartition {
         self.advance_floor();
     }
 
-    /// Claims up to `max` messages for `member`: expired ones are settled, ones past
-    /// `max_deliveries` are returned for dead-lettering, the rest go in flight until
-    /// `now + ack_deadline_ms`.
+    /// Claims up to `max` messages for `member`, highest priority first: expired ones met on
+    /// the way are settled, ones past `max_deliveries` are returned for dead-lettering, the
+    /// rest go in flight until `now + ack_deadline_ms`.
     pub fn claim(
         &mut self,
         max: usize,
@@ -198,78 +246,145 @@ impl QueuePartition {
         max_deliveries: u32,
         next_delivery_id: &mut dyn FnMut() -> u64,
     ) -> (Vec<Claimed>, Vec<DeadLetter>) {
-        let mut candidates: Vec<(u32, u64)> = Vec::new();
+        self.promote_due(now);
+        let deadline = now.saturating_add(i64::try_from(ack_deadline_ms).unwrap_or(i64::MAX));
+        let mut claimed = Vec::new();
         let mut dead = Vec::new();
-        for (&offset, slot) in self.window.iter_mut() {
-            let available = match slot.state {
-                SlotState::Ready { not_before } => not_before <= now,
-                SlotState::InFlight { deadline, .. } => deadline <= now,
-                SlotState::DeadLettering | SlotState::Done => false,
+        let mut expired = 0;
+        while claimed.len() < max {
+            let Some(&(_, offset)) = self.ready.first() else {
+                break;
             };
-            if !available {
+            let slot = &self.window[&offset];
+            let (message, attempts) = (slot.message.clone(), slot.attempts);
+            if message.expired(now) {
+                self.set_state(offset, SlotState::Done);
+                expired += 1;
                 continue;
             }
-            if slot.message.expired(now) {
-                slot.state = SlotState::Done;
-                self.counters.expired += 1;
-                self.dirty = true;
-                continue;
-            }
-            if slot.attempts >= max_deliveries {
-                slot.state = SlotState::DeadLettering;
+            if attempts >= max_deliveries {
+                self.set_state(offset, SlotState::DeadLettering);
                 dead.push(DeadLetter {
                     offset,
-                    attempts: slot.attempts,
+                    attempts,
                     reason: "ack deadline exceeded on the last allowed delivery",
-                    message: slot.message.clone(),
+                    message,
                 });
                 continue;
             }
-            candidates.push((slot.message.priority(), offset));
-        }
-        // Highest priority first, then oldest.
-        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let deadline = now.saturating_add(i64::try_from(ack_deadline_ms).unwrap_or(i64::MAX));
-        let mut claimed = Vec::new();
-        for (_, offset) in candidates.into_iter().take(max) {
-            let Some(slot) = self.window.get_mut(&offset) else {
-                continue;
-            };
+            let delivery_id = next_delivery_id();
+            self.set_state(
+                offset,
+                SlotState::InFlight {
+                    deadline,
+                    delivery_id,
+                    member,
+                },
+            );
+            let slot = self.window.get_mut(&offset).expect("claimed slot");
             slot.attempts += 1;
             if slot.attempts > 1 {
                 self.counters.redeliveries += 1;
             }
-            let delivery_id = next_delivery_id();
-            slot.state = SlotState::InFlight {
-                deadline,
-                delivery_id,
-                member,
-            };
             claimed.push(Claimed {
                 offset,
                 delivery_id,
                 attempt: slot.attempts,
-                message: slot.message.clone(),
+                message,
             });
         }
-        if !claimed.is_empty() || !dead.is_empty() {
+        self.counters.expired += expired;
+        if !claimed.is_empty() || !dead.is_empty() || expired > 0 {
             self.dirty = true;
         }
         self.advance_floor();
         (claimed, dead)
     }
 
-    fn in_flight_slot(&mut self, offset: u64, delivery_id: u64) -> Option<&mut Slot> {
-        self.window
-            .get_mut(&offset)
-            .filter(|slot| matches!(slot.state, SlotState::InFlight { delivery_id: id, .. } if id == delivery_id))
+    /// Moves messages whose nack delay ran out or whose ack deadline passed into the ready set.
+    fn promote_due(&mut self, now: i64) {
+        while let Some(&(at, offset)) = self.delayed.first()
+            && at <= now
+        {
+            self.set_state(offset, SlotState::Ready { not_before: 0 });
+        }
+        while let Some(&(at, offset)) = self.deadlines.first()
+            && at <= now
+        {
+            let (delivery_id, member) = self.window[&offset]
+                .state
+                .delivery()
+                .expect("a slot with a deadline is in flight");
+            self.set_state(
+                offset,
+                SlotState::Overdue {
+                    delivery_id,
+                    member,
+                },
+            );
+        }
+    }
+
+    /// Puts the slot at `offset` in `state`, keeping the indexes and counts in step.
+    fn set_state(&mut self, offset: u64, state: SlotState) {
+        let Some(slot) = self.window.get_mut(&offset) else {
+            return;
+        };
+        let old = std::mem::replace(&mut slot.state, state);
+        let priority = slot.message.priority();
+        self.unindex(offset, priority, old);
+        self.index(offset, priority, state);
+    }
+
+    fn index(&mut self, offset: u64, priority: u32, state: SlotState) {
+        match state {
+            SlotState::Ready { not_before: 0 } | SlotState::Overdue { .. } => {
+                self.ready.insert((Reverse(priority), offset));
+            }
+            SlotState::Ready { not_before } => {
+                self.delayed.insert((not_before, offset));
+            }
+            SlotState::InFlight { deadline, .. } => {
+                self.deadlines.insert((deadline, offset));
+            }
+            SlotState::DeadLettering | SlotState::Done => {}
+        }
+        self.in_flight += usize::from(state.in_flight());
+        self.unsettled += usize::from(state != SlotState::Done);
+    }
+
+    fn unindex(&mut self, offset: u64, priority: u32, state: SlotState) {
+        match state {
+            SlotState::Ready { not_before: 0 } | SlotState::Overdue { .. } => {
+                self.ready.remove(&(Reverse(priority), offset));
+            }
+            SlotState::Ready { not_before } => {
+                self.delayed.remove(&(not_before, offset));
+            }
+            SlotState::InFlight { deadline, .. } => {
+                self.deadlines.remove(&(deadline, offset));
+            }
+            SlotState::DeadLettering | SlotState::Done => {}
+        }
+        self.in_flight -= usize::from(state.in_flight());
+        self.unsettled -= usize::from(state != SlotState::Done);
+    }
+
+    /// The attempts of the delivery `delivery_id` of `offset`, if it is still out.
+    fn delivered(&self, offset: u64, delivery_id: u64) -> Option<u32> {
+        self.window.get(&offset).and_then(|slot| {
+            slot.state
+                .delivery()
+                .filter(|&(id, _)| id == delivery_id)
+                .map(|_| slot.attempts)
+        })
     }
 
     pub fn ack(&mut self, offset: u64, delivery_id: u64) -> Settle {
-        let Some(slot) = self.in_flight_slot(offset, delivery_id) else {
+        if self.delivered(offset, delivery_id).is_none() {
             return Settle::Unknown;
-        };
-        slot.state = SlotState::Done;
+        }
+        self.set_state(offset, SlotState::Done);
         self.dirty = true;
         self.advance_floor();
         Settle::Done
@@ -286,44 +401,59 @@ impl QueuePartition {
         max_deliveries: u32,
     ) -> Settle {
         self.dirty = true;
-        let Some(slot) = self.in_flight_slot(offset, delivery_id) else {
+        let Some(attempts) = self.delivered(offset, delivery_id) else {
             return Settle::Unknown;
         };
-        if slot.attempts >= max_deliveries {
-            slot.state = SlotState::DeadLettering;
+        if attempts >= max_deliveries {
+            self.set_state(offset, SlotState::DeadLettering);
             return Settle::DeadLetter(DeadLetter {
                 offset,
-                attempts: slot.attempts,
+                attempts,
                 reason: "nacked on the last allowed delivery",
-                message: slot.message.clone(),
+                message: self.window[&offset].message.clone(),
             });
         }
-        slot.state = SlotState::Ready {
-            not_before: now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX)),
+        let not_before = if delay_ms == 0 {
+            0
+        } else {
+            now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
+                .max(1)
         };
+        self.set_state(offset, SlotState::Ready { not_before });
         Settle::Done
     }
 
     pub fn extend(&mut self, offset: u64, delivery_id: u64, now: i64, extend_ms: u64) -> Settle {
-        let Some(slot) = self.in_flight_slot(offset, delivery_id) else {
+        let Some(slot) = self.window.get(&offset) else {
             return Settle::Unknown;
         };
-        if let SlotState::InFlight { deadline, .. } = &mut slot.state {
-            *deadline = now.saturating_add(i64::try_from(extend_ms).unwrap_or(i64::MAX));
-        }
+        let Some((_, member)) = slot.state.delivery().filter(|&(id, _)| id == delivery_id) else {
+            return Settle::Unknown;
+        };
+        let deadline = now.saturating_add(i64::try_from(extend_ms).unwrap_or(i64::MAX));
+        self.set_state(
+            offset,
+            SlotState::InFlight {
+                deadline,
+                delivery_id,
+                member,
+            },
+        );
         Settle::Done
     }
 
     /// Records the outcome of a dead-letter append.
     pub fn dead_lettered(&mut self, offset: u64, succeeded: bool) {
-        if let Some(slot) = self.window.get_mut(&offset)
-            && slot.state == SlotState::DeadLettering
+        if self
+            .window
+            .get(&offset)
+            .is_some_and(|slot| slot.state == SlotState::DeadLettering)
         {
             if succeeded {
-                slot.state = SlotState::Done;
+                self.set_state(offset, SlotState::Done);
                 self.counters.dead_lettered += 1;
             } else {
-                slot.state = SlotState::Ready { not_before: 0 };
+                self.set_state(offset, SlotState::Ready { not_before: 0 });
             }
             self.dirty = true;
             self.advance_floor();
@@ -332,47 +462,34 @@ impl QueuePartition {
 
     /// Makes everything in flight to `member` available again (it left).
     pub fn release_member(&mut self, member: u64) -> bool {
-        let mut released = false;
-        for slot in self.window.values_mut() {
-            if matches!(slot.state, SlotState::InFlight { member: m, .. } if m == member) {
-                slot.state = SlotState::Ready { not_before: 0 };
-                released = true;
-            }
+        let theirs: Vec<u64> = self
+            .window
+            .iter()
+            .filter(|(_, slot)| slot.state.delivery().is_some_and(|(_, m)| m == member))
+            .map(|(&offset, _)| offset)
+            .collect();
+        for &offset in &theirs {
+            self.set_state(offset, SlotState::Ready { not_before: 0 });
         }
-        released
+        !theirs.is_empty()
     }
 
     /// The earliest time something not available now becomes available (a nack delay or an
     /// ack deadline), if any.
     pub fn next_timer(&self) -> Option<i64> {
-        self.window
-            .values()
-            .filter_map(|slot| match slot.state {
-                SlotState::Ready { not_before } if not_before > 0 => Some(not_before),
-                SlotState::InFlight { deadline, .. } => Some(deadline),
-                _ => None,
-            })
-            .min()
+        let delayed = self.delayed.first().map(|&(at, _)| at);
+        let deadline = self.deadlines.first().map(|&(at, _)| at);
+        delayed.into_iter().chain(deadline).min()
     }
 
     /// Whether a claim at `now` could hand something out (ignoring max deliveries and TTL).
     pub fn has_available(&self, now: i64) -> bool {
-        self.window.values().any(|slot| match slot.state {
-            SlotState::Ready { not_before } => not_before <= now,
-            SlotState::InFlight { deadline, .. } => deadline <= now,
-            _ => false,
-        })
+        !self.ready.is_empty() || self.next_timer().is_some_and(|at| at <= now)
     }
 
     /// Messages not yet settled, counting those not loaded.
     pub fn backlog(&self, high_watermark: u64) -> u64 {
-        let unloaded = high_watermark.saturating_sub(self.read_pos);
-        let loaded = self
-            .window
-            .values()
-            .filter(|s| s.state != SlotState::Done)
-            .count() as u64;
-        unloaded + loaded
+        high_watermark.saturating_sub(self.read_pos) + self.unsettled as u64
     }
 
     fn advance_floor(&mut self) {
@@ -454,6 +571,36 @@ mod tests {
         move || {
             next += 1;
             next
+        }
+    }
+
+    impl QueuePartition {
+        /// Recomputes the indexes and counts from the slots by a full scan and compares.
+        fn assert_consistent(&self) {
+            let mut ready = BTreeSet::new();
+            let mut delayed = BTreeSet::new();
+            let mut deadlines = BTreeSet::new();
+            let (mut in_flight, mut unsettled) = (0, 0);
+            for (&offset, slot) in &self.window {
+                match slot.state {
+                    SlotState::Ready { not_before: 0 } | SlotState::Overdue { .. } => {
+                        ready.insert((Reverse(slot.message.priority()), offset));
+                    }
+                    SlotState::Ready { not_before } => {
+                        delayed.insert((not_before, offset));
+                    }
+                    SlotState::InFlight { deadline, .. } => {
+                        deadlines.insert((deadline, offset));
+                    }
+                    SlotState::DeadLettering | SlotState::Done => {}
+                }
+                in_flight += usize::from(slot.state.in_flight());
+                unsettled += usize::from(slot.state != SlotState::Done);
+            }
+            assert_eq!(self.ready, ready);
+            assert_eq!(self.delayed, delayed);
+            assert_eq!(self.deadlines, deadlines);
+            assert_eq!((self.in_flight, self.unsettled), (in_flight, unsettled));
         }
     }
 
@@ -580,5 +727,86 @@ mod tests {
         assert!(q.release_member(7));
         let (c, _) = q.claim(2, 0, 8, 30_000, 5, &mut id);
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn an_overdue_receipt_still_acks_until_the_message_is_claimed_again() {
+        let mut q = loaded(1);
+        let mut id = ids();
+        let (c, _) = q.claim(1, 0, 1, 1_000, 5, &mut id);
+        assert!(q.has_available(1_000), "the deadline passed");
+        assert!(q.claim(0, 1_000, 2, 1_000, 5, &mut id).0.is_empty());
+        assert_eq!(
+            q.in_flight(),
+            1,
+            "overdue, but not given to anyone else yet"
+        );
+        assert_eq!(q.ack(0, c[0].delivery_id), Settle::Done);
+        assert_eq!(q.floor(), 1);
+        assert_eq!((q.in_flight(), q.backlog(1)), (0, 0));
+        q.assert_consistent();
+    }
+
+    #[test]
+    fn indexes_and_counts_follow_every_state_change() {
+        // A deterministic mix of every operation on a window of mixed priorities and TTLs,
+        // checked against a full scan after each step.
+        let mut q = QueuePartition::new(0);
+        let mut id = ids();
+        let mut out: Vec<Claimed> = Vec::new();
+        let mut seed = 0x2545_f491_u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let mut loaded_to = 0;
+        for step in 0..5_000_i64 {
+            let now = step * 10;
+            match next(8) {
+                0 => {
+                    let batch: Vec<_> = (loaded_to..loaded_to + next(20))
+                        .map(|o| {
+                            (
+                                o,
+                                message(next(10) as u32, [0, 0, 0, 700][next(4) as usize]),
+                            )
+                        })
+                        .collect();
+                    loaded_to += batch.len() as u64;
+                    q.load(batch);
+                }
+                1 | 2 => {
+                    let (claimed, dead) = q.claim(next(8) as usize, now, next(3), 300, 4, &mut id);
+                    out.extend(claimed);
+                    for letter in dead {
+                        q.dead_lettered(letter.offset, next(4) > 0);
+                    }
+                }
+                3 | 4 if !out.is_empty() => {
+                    let c = out.swap_remove(next(out.len() as u64) as usize);
+                    q.ack(c.offset, c.delivery_id);
+                }
+                5 if !out.is_empty() => {
+                    let c = out.swap_remove(next(out.len() as u64) as usize);
+                    if let Settle::DeadLetter(letter) =
+                        q.nack(c.offset, c.delivery_id, now, next(3) * 100, 4)
+                    {
+                        q.dead_lettered(letter.offset, true);
+                    }
+                }
+                6 if !out.is_empty() => {
+                    let c = &out[next(out.len() as u64) as usize];
+                    q.extend(c.offset, c.delivery_id, now, 500);
+                }
+                7 => {
+                    q.release_member(next(3));
+                }
+                _ => {}
+            }
+            q.assert_consistent();
+        }
+        assert!(
+            q.counters.redeliveries > 0 && q.counters.expired > 0 && q.counters.dead_lettered > 0
+        );
     }
 }
