@@ -46,5 +46,8 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 pub const AUTO_COMMIT: bool = false;
 /// Queue mode: how often a consumer sends its accumulated acks (the same timer as commits).
 pub const ACK_INTERVAL: Duration = COMMIT_INTERVAL;
+/// Queue mode: pending acks are also sent as soon as this many have accumulated, so a fast
+/// consumer frees the broker's delivery window without waiting for the interval.
+pub const ACK_BATCH: usize = 256;
 /// How long `close` waits for the final commit to reach the broker.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -120,6 +120,55 @@ async fn competing_consumers_share_the_work_and_each_message_is_delivered_once()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_go_out_once_a_batch_is_pending_without_waiting_for_the_interval() {
+    let batch = rapidmq::defaults::ACK_BATCH;
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    send_all(
+        &env,
+        &topic,
+        (0..batch + 10)
+            .map(|i| Message::new(i.to_string()))
+            .collect(),
+    )
+    .await;
+    let consumer = worker(&env, &topic, "w")
+        .ack_interval(Duration::from_secs(3600))
+        .subscribe()
+        .await
+        .unwrap();
+    let got = receive(&consumer, batch + 10).await;
+    for m in &got[..batch - 1] {
+        consumer.ack(&m.receipt).unwrap();
+    }
+    assert_eq!(
+        consumer.stats().ack_requests,
+        0,
+        "below the batch, acks wait"
+    );
+    consumer.ack(&got[batch - 1].receipt).unwrap();
+    let admin = env.client.admin();
+    let in_flight = || async {
+        let info = admin.describe_subscription(&topic, "w").await.unwrap();
+        info.queue_stats.unwrap().in_flight
+    };
+    eventually("the full batch of acks reaches the broker", || async {
+        in_flight().await == 10
+    })
+    .await;
+    assert_eq!(consumer.stats().ack_requests, 1);
+    for m in &got[batch..] {
+        consumer.ack(&m.receipt).unwrap();
+    }
+    consumer.flush().await.unwrap();
+    eventually("the rest arrive on flush", || async {
+        in_flight().await == 0
+    })
+    .await;
+    consumer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nacked_message_is_redelivered_then_dead_lettered_after_max_deliveries_and_replayed() {
     let env = Env::start().await;
     let topic = env.topic(1).await;

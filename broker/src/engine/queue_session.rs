@@ -21,8 +21,9 @@ use super::topic::Topic;
 use super::{Engine, TopicState, now_ms};
 use crate::error::{Error, Result};
 
-/// Messages kept loaded per partition.
-const WINDOW: usize = 2048;
+/// Messages kept loaded per partition: bounds what is ready or in flight (awaiting an ack) per
+/// partition of a queue subscription; one refill may pass it by up to `REFILL_BATCHES` batches.
+const WINDOW: usize = 8192;
 /// Batches read per window refill.
 const REFILL_BATCHES: usize = 32;
 const REFILL_BYTES: usize = 4 << 20;

@@ -2,11 +2,11 @@
 //! count and an opaque [`Receipt`]; `ack`, `nack` and `extend_deadline` name receipts.
 //!
 //! Acks are batched: they collect in the shared state and the session sends them on the ack
-//! interval ([`crate::ConsumerConfig::commit_interval`], the same timer as stream commits), on
-//! [`QueueConsumer::flush`] and on close. Nacks and deadline extensions are time-sensitive and go
-//! out at once. A receipt from before a reconnect is stale (the broker forgot that delivery and
-//! redelivers the message): it is dropped here and counted in
-//! [`QueueConsumerStats::stale_receipts`], never sent.
+//! interval ([`crate::ConsumerConfig::commit_interval`], the same timer as stream commits), as
+//! soon as [`crate::defaults::ACK_BATCH`] are pending, on [`QueueConsumer::flush`] and on close.
+//! Nacks and deadline extensions are time-sensitive and go out at once. A receipt from before a
+//! reconnect is stale (the broker forgot that delivery and redelivers the message): it is
+//! dropped here and counted in [`QueueConsumerStats::stale_receipts`], never sent.
 //!
 //! Errors the broker reports on the stream about one request (for example `RECEIPT_UNKNOWN` for
 //! an ack whose delivery already timed out and went to another consumer) do not end the
@@ -27,6 +27,7 @@ use futures::future::BoxFuture;
 
 use crate::client::{Client, Closable};
 use crate::config::ConsumerConfig;
+use crate::defaults;
 use crate::error::{Error, Result};
 use crate::types::ReceivedMessage;
 
@@ -233,12 +234,18 @@ impl QueueConsumer {
     }
 
     /// Acknowledges a delivery: the broker will not deliver the message again. Sent with the
-    /// next ack batch (interval, [`QueueConsumer::flush`] or close). A stale receipt (from before
-    /// a reconnect) is dropped and counted; the broker redelivers that message.
+    /// next ack batch (interval, [`defaults::ACK_BATCH`] pending acks, [`QueueConsumer::flush`]
+    /// or close). A stale receipt (from before a reconnect) is dropped and counted; the broker
+    /// redelivers that message.
     ///
     /// Errors: [`Error::Closed`] after close.
     pub fn ack(&self, receipt: &Receipt) -> Result<()> {
-        self.queue(receipt, |outbox, r| outbox.acks.push(r))
+        let mut full = false;
+        self.queue(receipt, |outbox, r| {
+            outbox.acks.push(r);
+            full = outbox.acks.len() == defaults::ACK_BATCH;
+        })?;
+        if full { self.send_now() } else { Ok(()) }
     }
 
     /// Gives a delivery back: the broker redelivers it (as the next attempt) no sooner than

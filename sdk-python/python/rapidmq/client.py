@@ -395,7 +395,8 @@ class QueueConsumer(_Closeable):
         return self._native.poll(max_messages, timeout)
 
     def ack(self, message: QueueMessage) -> None:
-        """Acknowledges a delivery (batched: sent on the ack interval, :meth:`flush`, close)."""
+        """Acknowledges a delivery (batched: sent on the ack interval, once 256 are
+        pending, on :meth:`flush` and close)."""
         self._native.ack(message)
 
     def nack(self, message: QueueMessage, delay: float = 0.0) -> None:
