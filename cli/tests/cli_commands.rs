@@ -607,3 +607,20 @@ fn bench_queue_acks_everything_it_published() {
     assert_eq!(report["workload"], "queue");
     assert_eq!(report["phases"][1]["messages"], 5000);
 }
+
+#[test]
+fn bench_queue_can_send_each_ack_on_its_own_and_only_in_queue_mode() {
+    let broker = TestBroker::start();
+    let stdout = ok(
+        &broker,
+        &["bench", "queue", "--count", "500", "--ack-each", "--json"],
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("bench prints valid JSON");
+    assert_eq!(report["phases"][1]["messages"], 500);
+    let out = rapidmq(&broker, &["bench", "pub", "--count", "10", "--ack-each"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--ack-each is for the queue workload"),
+        "{out:?}"
+    );
+}

@@ -39,7 +39,8 @@ use crate::parse::HumanDuration;
     rapidmq bench pubsub --producers 2 --consumers 2 --partitions 4 --duration 30s\n  \
     rapidmq bench pubsub --rate 10000 --duration 20s     # open loop, for latency\n  \
     rapidmq bench sub --count 500000 --json\n  \
-    rapidmq bench queue --consumers 4 --count 200000\n\n\
+    rapidmq bench queue --consumers 4 --count 200000\n  \
+    rapidmq bench queue --consumers 4 --count 50000 --ack-each\n\n\
     A fresh topic is created per run and deleted afterwards, unless --topic names one\n\
     (created if missing, kept).")]
 pub struct BenchArgs {
@@ -80,6 +81,9 @@ pub struct BenchArgs {
     /// Durability of a created topic.
     #[arg(long, value_enum, default_value_t = DurabilityArg::Fsync)]
     durability: DurabilityArg,
+    /// Queue mode: send each ack on its own request instead of in the client core's batches.
+    #[arg(long)]
+    ack_each: bool,
     /// Keep the topic the run created.
     #[arg(long)]
     keep: bool,
@@ -127,6 +131,9 @@ pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.workload == Workload::Sub && args.duration.is_some() {
         bail!("`bench sub` reads a pre-filled topic: give --count, not --duration");
+    }
+    if args.ack_each && args.workload != Workload::Queue {
+        bail!("--ack-each is for the queue workload");
     }
     let client = ctx.connect().await?;
     let (topic, created) = prepare_topic(ctx, &client, &args).await?;
@@ -201,6 +208,7 @@ async fn run_workload(
         subscription: subscription.clone(),
         measure: matches!(args.workload, Workload::Pubsub | Workload::Queue),
         queue: args.workload == Workload::Queue,
+        ack_each: args.ack_each,
         epoch,
     };
     let shared = Arc::new(Shared::default());

@@ -140,6 +140,9 @@ pub struct ConsumerPlan {
     pub measure: bool,
     /// Queue-mode members (each delivery acked) instead of stream-mode ones.
     pub queue: bool,
+    /// Queue mode: send every ack on its own (flush after each) instead of in the core's
+    /// batches.
+    pub ack_each: bool,
     pub epoch: Instant,
 }
 
@@ -147,7 +150,10 @@ pub struct ConsumerPlan {
 /// acked).
 pub enum Member {
     Stream(rapidmq::Consumer),
-    Queue(rapidmq::QueueConsumer),
+    Queue {
+        consumer: rapidmq::QueueConsumer,
+        ack_each: bool,
+    },
 }
 
 impl Member {
@@ -155,10 +161,13 @@ impl Member {
         let wait = Duration::from_millis(100);
         match self {
             Member::Stream(c) => c.poll(1000, wait).await.cli(ctx),
-            Member::Queue(q) => {
-                let deliveries = q.poll(1000, wait).await.cli(ctx)?;
+            Member::Queue { consumer, ack_each } => {
+                let deliveries = consumer.poll(1000, wait).await.cli(ctx)?;
                 for d in &deliveries {
-                    q.ack(&d.receipt).cli(ctx)?;
+                    consumer.ack(&d.receipt).cli(ctx)?;
+                    if *ack_each {
+                        consumer.flush().await.cli(ctx)?;
+                    }
                 }
                 Ok(deliveries.into_iter().map(|d| d.message).collect())
             }
@@ -168,7 +177,7 @@ impl Member {
     async fn close(&self, ctx: &Ctx) -> anyhow::Result<()> {
         match self {
             Member::Stream(c) => c.close().await.cli(ctx),
-            Member::Queue(q) => q.close().await.cli(ctx),
+            Member::Queue { consumer, .. } => consumer.close().await.cli(ctx),
         }
     }
 }
@@ -188,7 +197,10 @@ pub async fn subscribe(
             .subscribe()
             .await
             .cli(ctx)
-            .map(Member::Queue);
+            .map(|consumer| Member::Queue {
+                consumer,
+                ack_each: plan.ack_each,
+            });
     }
     client
         .consumer(plan.topic.clone())
