@@ -315,3 +315,5 @@ func code(err error) rapidmq.Code {
 	}
 	return 0
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

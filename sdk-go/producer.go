@@ -24,6 +24,68 @@ import (
 type Producer struct {
 	h     *C.RapidmqProducer
 	topic string
+	calls *callbacks
+}
+
+// callbacks counts the futures whose native callback has not run yet, per flush epoch, so that
+// Flush and Close return only once every future of a message sent before them is complete (the
+// core has completed the receipts; their callbacks may still be on their way).
+type callbacks struct {
+	mu      sync.Mutex
+	settled *sync.Cond
+	epoch   uint64
+	pending map[uint64]int
+}
+
+func newCallbacks() *callbacks {
+	c := &callbacks{pending: map[uint64]int{}}
+	c.settled = sync.NewCond(&c.mu)
+	return c
+}
+
+// started registers a send in the current epoch.
+func (c *callbacks) started() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending[c.epoch]++
+	return c.epoch
+}
+
+// done records that the callback of a send of epoch ran (or never will).
+func (c *callbacks) done(epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[epoch]--; c.pending[epoch] == 0 {
+		delete(c.pending, epoch)
+		c.settled.Broadcast()
+	}
+}
+
+// cut starts a new epoch and returns the last one a flush covers.
+func (c *callbacks) cut() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	return c.epoch - 1
+}
+
+// wait blocks until no send of an epoch up to last is pending.
+func (c *callbacks) wait(last uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		busy := false
+		for e := range c.pending {
+			if e <= last {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			return
+		}
+		c.settled.Wait()
+	}
 }
 
 // NewProducer creates a producer for cfg.Topic (looked up first).
@@ -41,7 +103,7 @@ func (c *Client) NewProducer(ctx context.Context, cfg ProducerConfig) (*Producer
 	if err != nil {
 		return nil, err
 	}
-	producer := &Producer{h: h, topic: cfg.Topic}
+	producer := &Producer{h: h, topic: cfg.Topic, calls: newCallbacks()}
 	runtime.AddCleanup(producer, func(h *C.RapidmqProducer) { C.rapidmq_producer_free(h) }, h)
 	return producer, nil
 }
@@ -57,6 +119,8 @@ func (p *Producer) Partitions() uint32 {
 
 // SendFuture is the eventual result of [Producer.SendAsync].
 type SendFuture struct {
+	calls    *callbacks
+	epoch    uint64
 	done     chan struct{}
 	once     sync.Once
 	delivery Delivery
@@ -67,6 +131,7 @@ func (f *SendFuture) complete(d Delivery, err error) {
 	f.once.Do(func() {
 		f.delivery, f.err = d, err
 		close(f.done)
+		f.calls.done(f.epoch)
 	})
 }
 
@@ -103,7 +168,7 @@ func (f *SendFuture) Result() (d Delivery, err error, ok bool) {
 // Errors here: [ErrClosed] after Close, ctx.Err().
 func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error) {
 	defer runtime.KeepAlive(p)
-	future := &SendFuture{done: make(chan struct{})}
+	future := &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
 	var pn pins
 	defer pn.Unpin()
 	cm := messageC(&pn, &m)
@@ -113,6 +178,7 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 	})
 	if err != nil {
 		handle.Delete()
+		p.calls.done(future.epoch)
 		return nil, err
 	}
 	return future, nil
@@ -129,20 +195,31 @@ func (p *Producer) Send(ctx context.Context, m Message) (Delivery, error) {
 }
 
 // Flush sends every batch now and waits until every message sent before the call completed
-// (acknowledged or failed: see each future).
+// (acknowledged or failed: see each future, which is complete when Flush returns).
 func (p *Producer) Flush(ctx context.Context) error {
 	defer runtime.KeepAlive(p)
-	return blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+	last := p.calls.cut()
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 		return C.rapidmq_producer_flush(p.h, cancel, cerr)
 	})
+	if err == nil {
+		p.calls.wait(last)
+	}
+	return err
 }
 
-// Close flushes, then stops the producer; later sends fail with [ErrClosed]. Idempotent.
+// Close flushes, then stops the producer; later sends fail with [ErrClosed]. Idempotent. Every
+// future of an earlier send is complete when it returns.
 func (p *Producer) Close() error {
 	defer runtime.KeepAlive(p)
-	return blocking(context.Background(), func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+	last := p.calls.cut()
+	err := blocking(context.Background(), func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 		return C.rapidmq_producer_close(p.h, cancel, cerr)
 	})
+	if err == nil {
+		p.calls.wait(last)
+	}
+	return err
 }
 
 // ProducerStats are a producer's counters since it was created.

@@ -1,0 +1,86 @@
+package rapidmq_test
+
+// Configuration shows the core's defaults; unsupported options are explicit (C14).
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	rapidmq "github.com/rapidmq/rapidmq/sdk-go"
+)
+
+func TestConfigDefaultsAreTheCores(t *testing.T) {
+	p := rapidmq.NewProducerConfig("t")
+	if p.Linger != 5*time.Millisecond || p.MaxBatchMessages != 1000 || p.MaxBatchBytes != 1<<20 ||
+		!p.Idempotence || p.MaxInFlightPerPartition != 5 {
+		t.Fatalf("producer %+v", p)
+	}
+	c := rapidmq.NewConsumerConfig("t", "s")
+	if c.Prefetch != 1000 || c.AutoCommit || c.CommitInterval != 500*time.Millisecond || c.Start != rapidmq.Latest {
+		t.Fatalf("consumer %+v", c)
+	}
+	cc := rapidmq.NewClientConfig()
+	if cc.ConnectTimeout != 5*time.Second || cc.RequestTimeout != 30*time.Second {
+		t.Fatalf("client %+v", cc)
+	}
+}
+
+// C14 unsupported-options-are-explicit.
+func TestTLSAndCredentialsAreRejectedAsUnsupportedBeforeConnecting(t *testing.T) {
+	ctx := context.Background()
+	cfg := rapidmq.NewClientConfig("http://127.0.0.1:1")
+	cfg.TLS = &rapidmq.TLSConfig{}
+	_, err := rapidmq.Connect(ctx, cfg)
+	var e *rapidmq.Error
+	if !errors.Is(err, rapidmq.ErrUnsupported) || !errors.As(err, &e) || e.Retriable || e.Code != 1001 {
+		t.Fatalf("tls: %v", err)
+	}
+	cfg = rapidmq.NewClientConfig("http://127.0.0.1:1")
+	cfg.Token = "secret"
+	if _, err := rapidmq.Connect(ctx, cfg); !errors.Is(err, rapidmq.ErrUnsupported) {
+		t.Fatalf("token: %v", err)
+	}
+	cfg = rapidmq.NewClientConfig("https://127.0.0.1:1")
+	if _, err := rapidmq.Connect(ctx, cfg); !errors.Is(err, rapidmq.ErrUnsupported) {
+		t.Fatalf("https: %v", err)
+	}
+}
+
+// C14: nothing listens on port 1.
+func TestUnreachableEndpointIsARetriableUnavailableError(t *testing.T) {
+	cfg := rapidmq.NewClientConfig("http://127.0.0.1:1")
+	cfg.ConnectTimeout = 500 * time.Millisecond
+	_, err := rapidmq.Connect(context.Background(), cfg)
+	var e *rapidmq.Error
+	if !errors.Is(err, rapidmq.ErrUnavailable) || !errors.As(err, &e) || !e.Retriable || e.Code != 5003 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBadSettingsAreInvalidArguments(t *testing.T) {
+	if _, err := rapidmq.Connect(context.Background(), rapidmq.NewClientConfig("not-a-url")); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+		t.Fatalf("url: %v", err)
+	}
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(1))
+	cfg := rapidmq.NewProducerConfig(topic)
+	cfg.MaxBatchMessages = 0
+	if _, err := client.NewProducer(ctxT(t), cfg); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+		t.Fatalf("producer: %v", err)
+	}
+	cc := rapidmq.NewConsumerConfig(topic, "s")
+	cc.Prefetch = 0
+	if _, err := client.Subscribe(ctxT(t), cc); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+		t.Fatalf("consumer: %v", err)
+	}
+}
+
+func TestACancelledContextStopsACallBeforeItStarts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := rapidmq.Connect(ctx, rapidmq.NewClientConfig("http://127.0.0.1:1")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+}
