@@ -34,6 +34,6 @@ pub use config::{
 };
 pub use consumer::NativeConsumer;
 pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
-pub use producer::{NativeProducer, NativeSendReceipt};
+pub use producer::{NativeProducer, NativeSendReceipt, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
 pub use types::*;

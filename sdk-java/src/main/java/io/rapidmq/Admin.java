@@ -12,9 +12,10 @@ import java.util.List;
 /**
  * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters and
  * broker status. Every call blocks; failures are the {@link RapidMQException} subclass of their
- * code. Thread-safe.
+ * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
+ * when it is garbage-collected.
  */
-public final class Admin {
+public final class Admin implements AutoCloseable {
     private final NativeAdmin admin;
 
     Admin(NativeAdmin admin) {
@@ -122,5 +123,11 @@ public final class Admin {
     /** Broker version, uptime and counts. */
     public BrokerStatus status() {
         return Native.await(admin::status);
+    }
+
+    /** Releases the native handle; later calls on this object fail. */
+    @Override
+    public void close() {
+        admin.close();
     }
 }

@@ -74,6 +74,7 @@ class CancellationTest extends BrokerTest {
             producer.flush();
             assertEquals(2000, producer.stats().messagesAcked());
             assertEquals(2000, readLog(topic).size());
+            eventually("every outcome reached Java", () -> producer.outstandingSends() == 0);
         }
         awaitQuiescence();
     }
