@@ -45,6 +45,7 @@ pub struct Config {
     pub topic_defaults: TopicDefaults,
     pub queue: QueueConfig,
     pub http: HttpConfig,
+    pub observability: ObservabilityConfig,
 }
 
 impl Default for Config {
@@ -60,6 +61,7 @@ impl Default for Config {
             topic_defaults: TopicDefaults::default(),
             queue: QueueConfig::default(),
             http: HttpConfig::default(),
+            observability: ObservabilityConfig::default(),
         }
     }
 }
@@ -197,6 +199,42 @@ impl Default for HttpConfig {
     }
 }
 
+/// Metrics, message-flow tracing, the dashboard and span export.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObservabilityConfig {
+    /// Count throughput and latencies on the publish and delivery paths. Off: `/metrics` still
+    /// answers, with the scrape-time figures (lag, storage, connections) and zero counters.
+    pub metrics: bool,
+    /// Topics that get their own `tenant`/`topic` label set; later ones share `_other`.
+    pub max_topic_series: usize,
+    /// Flow events kept in the ring buffer behind `/v1/flow-events`; 0 turns flow events off.
+    pub flow_events: usize,
+    /// Record flow events for every message, not only those with a `traceparent` or `msg-id`
+    /// header (costs a decode per published and delivered batch).
+    pub flow_all_messages: bool,
+    /// fsyncs slower than this are logged as `slow_fsync` health events, in ms.
+    pub slow_fsync_ms: u64,
+    /// Serve the dashboard at `/`.
+    pub dashboard: bool,
+    /// OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`) to export broker spans to; empty: off.
+    pub otlp_endpoint: String,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        ObservabilityConfig {
+            metrics: true,
+            max_topic_series: 1000,
+            flow_events: 10_000,
+            flow_all_messages: false,
+            slow_fsync_ms: 100,
+            dashboard: true,
+            otlp_endpoint: String::new(),
+        }
+    }
+}
+
 /// Settings for topics created without them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -286,6 +324,17 @@ impl Config {
         }
         if self.queue.ack_flush_interval_ms == 0 {
             return invalid("queue.ack_flush_interval_ms must be at least 1");
+        }
+        let o = &self.observability;
+        if o.flow_events > 10_000_000 {
+            return invalid("observability.flow_events must be at most 10000000");
+        }
+        let endpoint = &o.otlp_endpoint;
+        let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if !endpoint.is_empty() && !is_url {
+            return invalid(
+                "observability.otlp_endpoint must be an http:// or https:// URL (OTLP/HTTP), or empty",
+            );
         }
         if self.retention.check_interval_ms == 0 {
             return invalid("retention.check_interval_ms must be at least 1");

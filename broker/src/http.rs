@@ -1,5 +1,6 @@
-//! The HTTP listener: liveness and readiness, and the REST API under `/v1` with its hygiene
-//! layers (body size limit, timeout, problem+json for every error, gzip, optional CORS).
+//! The HTTP listener: liveness and readiness, Prometheus metrics at `/metrics`, the dashboard at
+//! `/`, and the REST API under `/v1` with its hygiene layers (body size limit, timeout,
+//! problem+json for every error, gzip, optional CORS).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,9 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::registry::Registry;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -17,12 +20,13 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::rest;
+use crate::observability::exposition;
 use crate::rest::error::{method_not_allowed, not_found, problem_fallback};
+use crate::{dashboard, rest};
 
 /// Routes served on the HTTP listener. `ready` is true while the broker accepts requests.
 pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> Router {
-    let api = rest::router(engine, config)
+    let api = rest::router(engine.clone(), config)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -32,11 +36,24 @@ pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> R
         .layer(RequestBodyLimitLayer::new(config.limits.max_request_bytes))
         // Outermost, so that the answers of the layers above become problems too.
         .layer(map_response(problem_fallback));
+    let registry = Arc::new(exposition::registry(&engine));
+    let dashboard = config
+        .observability
+        .dashboard
+        .then(|| dashboard::routes(engine.clone()));
     let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move { metrics(&registry) }
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(ready)
         .merge(api)
+        .merge(dashboard.unwrap_or_default())
         .fallback(not_found)
         .layer(CompressionLayer::new().gzip(true));
     match cors(&config.http.cors_allowed_origins) {
@@ -62,6 +79,18 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
             .allow_headers([header::CONTENT_TYPE]),
     )
+}
+
+/// The Prometheus text exposition.
+fn metrics(registry: &Registry) -> Response {
+    match exposition::encode(registry) {
+        Ok(body) => ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics could not be encoded\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn readyz(State(ready): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {

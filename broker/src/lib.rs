@@ -9,14 +9,18 @@
 //! - `http`: the HTTP listener: health and readiness, and the REST API (`rest`) with its
 //!   hygiene layers.
 //! - `rest`: the REST adapter over the engine (JSON under `/v1`, SSE, WebSocket, OpenAPI).
+//! - [`observability`]: metrics (`/metrics`), message-flow events, connection counting;
+//!   `dashboard`: the live dashboard served at `/`.
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
 pub mod config;
+mod dashboard;
 pub mod engine;
 pub mod error;
 mod grpc;
 mod http;
+pub mod observability;
 pub mod principal;
 pub mod rest;
 mod server;

@@ -13,7 +13,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::observability::Transport;
+use crate::observability::connections::{Counted, CountedListener};
 use crate::{grpc, http};
+use tokio_stream::StreamExt as _;
 
 /// How long in-flight requests get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,6 +91,11 @@ impl Broker {
             config.limits.max_inflight_per_stream,
         );
 
+        let metrics = engine.metrics().clone();
+        let grpc_metrics = metrics.clone();
+        let incoming = TcpListenerStream::new(listeners.grpc).map(move |conn| {
+            conn.map(|stream| Counted::new(stream, grpc_metrics.clone(), Transport::Grpc))
+        });
         let mut grpc_stop = stop_rx.clone();
         let grpc = tonic::transport::Server::builder()
             .tcp_nodelay(true)
@@ -97,13 +105,13 @@ impl Broker {
             .add_service(admin)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_stop.changed().await;
             });
 
         let mut http_stop = stop_rx.clone();
         let http = axum::serve(
-            listeners.http,
+            CountedListener::new(listeners.http, metrics),
             http::router(ready.clone(), engine.clone(), &config),
         )
         .with_graceful_shutdown(async move {

@@ -75,6 +75,8 @@ enum Command {
     Dlq(cmd::dlq::DlqCommand),
     /// Show the broker's version, uptime and counts.
     Status(cmd::status::StatusArgs),
+    /// Show the broker's recent flow events of a message (by msg-id, key or traceparent).
+    Trace(cmd::trace::TraceArgs),
     /// Load-test the broker through the client SDK.
     Bench(cmd::bench::BenchArgs),
     /// Measure raw gRPC publish and consume throughput (no client core), for the storage and
@@ -160,6 +162,7 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Consume(a) => cmd::consume::run(ctx, a).await,
             Command::Dlq(c) => cmd::dlq::run(ctx, c).await,
             Command::Status(a) => cmd::status::run(ctx, a).await,
+            Command::Trace(a) => cmd::trace::run(ctx, a).await,
             Command::Bench(a) => cmd::bench::run(ctx, a).await,
             Command::Serve(_) | Command::BenchGrpc(_) | Command::Completions(_) => Ok(()),
         }

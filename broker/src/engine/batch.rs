@@ -34,6 +34,10 @@ pub const HEADER_LEN: usize = 38;
 /// Header flag: at least one message of the batch has a TTL.
 pub const FLAG_TTL: u8 = 1;
 
+/// Header flag: at least one message of the batch is traced (a `traceparent` or `msg-id`
+/// header, or every message when the broker traces all): deliveries record flow events.
+pub const FLAG_TRACED: u8 = 2;
+
 /// Highest priority a message may carry.
 pub const MAX_PRIORITY: u64 = 9;
 
@@ -112,6 +116,10 @@ pub struct BatchSummary {
     pub ttl: bool,
     /// Some message has a `msg-id` header.
     pub msg_ids: bool,
+    /// Some message has a `traceparent` or `msg-id` header: its flow is recorded.
+    pub traced: bool,
+    /// Sum of the messages' value lengths (what the throughput metrics count as bytes).
+    pub value_bytes: u64,
 }
 
 /// The limits a batch is checked against.
@@ -125,6 +133,9 @@ pub struct Limits {
 
 /// The header that marks an application-level message id.
 pub const MSG_ID_HEADER: &str = "msg-id";
+
+/// The W3C trace-context header; kept unchanged, and marks the message as traced.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// Per-batch index entry: message count, append time and stored size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,10 +227,20 @@ fn validate_message(
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
         match (tag, wire_type) {
+            (2, WireType::LengthDelimited) => {
+                let len = length(&mut buf)?;
+                summary.value_bytes += len as u64;
+                buf.advance(len);
+            }
             (3, WireType::LengthDelimited) => {
                 let len = length(&mut buf)?;
-                if validate_header(&buf[..len])? {
-                    summary.msg_ids = true;
+                match validate_header(&buf[..len])? {
+                    HeaderKind::MsgId => {
+                        summary.msg_ids = true;
+                        summary.traced = true;
+                    }
+                    HeaderKind::Traceparent => summary.traced = true,
+                    HeaderKind::Other => {}
                 }
                 buf.advance(len);
             }
@@ -277,9 +298,16 @@ fn validate_message(
     Ok(())
 }
 
-/// Checks one header; true when it is a `msg-id` header.
-fn validate_header(mut buf: &[u8]) -> Result<bool> {
-    let mut is_msg_id = false;
+/// The headers the broker looks for.
+enum HeaderKind {
+    MsgId,
+    Traceparent,
+    Other,
+}
+
+/// Checks one header and says whether it is a `msg-id` or `traceparent` header.
+fn validate_header(mut buf: &[u8]) -> Result<HeaderKind> {
+    let mut kind = HeaderKind::Other;
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
         match (tag, wire_type) {
@@ -287,13 +315,17 @@ fn validate_header(mut buf: &[u8]) -> Result<bool> {
                 let len = length(&mut buf)?;
                 let key = std::str::from_utf8(&buf[..len])
                     .map_err(|_| Error::malformed("a header key is not valid UTF-8"))?;
-                is_msg_id = key == MSG_ID_HEADER;
+                kind = match key {
+                    MSG_ID_HEADER => HeaderKind::MsgId,
+                    TRACEPARENT_HEADER => HeaderKind::Traceparent,
+                    _ => HeaderKind::Other,
+                };
                 buf.advance(len);
             }
             _ => skip(&mut buf, wire_type)?,
         }
     }
-    Ok(is_msg_id)
+    Ok(kind)
 }
 
 fn length(buf: &mut &[u8]) -> Result<usize> {
@@ -334,6 +366,48 @@ fn malformed(err: prost::DecodeError) -> Error {
     Error::malformed(format!("batch is not a valid MessageBatch: {err}"))
 }
 
+/// Sum of the value lengths of messages `[first, first + count)` of an encoded (stored, hence
+/// valid) `MessageBatch`: what a delivery counts as bytes out. Walks the wire format; no copies.
+pub fn value_bytes(batch: &[u8], first: u32, count: u32) -> u64 {
+    let mut buf = batch;
+    let mut index = 0u32;
+    let mut total = 0u64;
+    let end = first.saturating_add(count);
+    while buf.has_remaining() && index < end {
+        let Ok((tag, wire_type)) = decode_key(&mut buf) else {
+            break;
+        };
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            let Ok(len) = length(&mut buf) else { break };
+            if index >= first {
+                total += message_value_len(&buf[..len]);
+            }
+            buf.advance(len);
+            index += 1;
+        } else if skip(&mut buf, wire_type).is_err() {
+            break;
+        }
+    }
+    total
+}
+
+fn message_value_len(mut buf: &[u8]) -> u64 {
+    let mut total = 0;
+    while buf.has_remaining() {
+        let Ok((tag, wire_type)) = decode_key(&mut buf) else {
+            break;
+        };
+        if tag == 2 && wire_type == WireType::LengthDelimited {
+            let Ok(len) = length(&mut buf) else { break };
+            total += len as u64;
+            buf.advance(len);
+        } else if skip(&mut buf, wire_type).is_err() {
+            break;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +420,33 @@ mod tests {
             now_ms: 1_000_000,
             max_delay_ms: 10_000,
         }
+    }
+
+    #[test]
+    fn value_bytes_sum_the_values_of_the_chosen_messages() {
+        let encoded = MessageBatch {
+            messages: ["a", "bbb", "cccccc"]
+                .iter()
+                .map(|v| Message {
+                    key: Bytes::from_static(b"key"),
+                    value: Bytes::copy_from_slice(v.as_bytes()),
+                    headers: vec![Header {
+                        key: TRACEPARENT_HEADER.into(),
+                        value: Bytes::from_static(b"00-x"),
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            base_timestamp_ms: 7,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let summary = validate(&encoded, &limits(1024)).unwrap();
+        assert_eq!(summary.value_bytes, 10);
+        assert!(summary.traced && !summary.msg_ids);
+        assert_eq!(value_bytes(&encoded, 0, 3), 10);
+        assert_eq!(value_bytes(&encoded, 1, 1), 3);
+        assert_eq!(value_bytes(&encoded, 1, 10), 9);
     }
 
     #[test]
@@ -378,7 +479,9 @@ mod tests {
                 count: 3,
                 scheduled: true,
                 ttl: true,
-                msg_ids: true
+                msg_ids: true,
+                traced: true,
+                value_bytes: 0,
             }
         );
 

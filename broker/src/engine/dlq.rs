@@ -71,6 +71,14 @@ impl Engine {
             tracing::warn!(topic = %topic.name(), subscription = %sub.name(), partition, offset = letter.offset, cause = %err, "dead-lettering failed; the message stays queued");
         } else {
             tracing::info!(topic = %topic.name(), subscription = %sub.name(), partition, offset = letter.offset, attempts = letter.attempts, "message dead-lettered");
+            self.observe_dead_letter(
+                topic,
+                sub.name(),
+                partition,
+                letter.offset,
+                letter.attempts,
+                &letter.message.message,
+            );
         }
         if let Some(q) = queue.partitions.get(partition as usize) {
             q.lock().dead_lettered(letter.offset, result.is_ok());

@@ -12,12 +12,15 @@
 //!   committed offsets change on disk. Partition data changes only through its writer.
 //! - `retention`: the background task that enforces retention limits.
 //! - `keys`: the storage key layout.
+//! - `observe`: what the engine tells `crate::observability` (scrape-time snapshots, delivery
+//!   counting, flow events).
 
 pub mod batch;
 mod command;
 mod dedup;
 mod dlq;
 mod keys;
+mod observe;
 mod partition;
 mod producer;
 mod publish;
@@ -57,6 +60,7 @@ pub use topic::{
 
 use crate::config::Config;
 use crate::error::{Error, Result, check_name};
+use crate::observability::{FlowLog, Metrics};
 use crate::principal::{Principal, TenantId};
 use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store};
 use partition::{Partition, PartitionOptions};
@@ -179,6 +183,8 @@ pub struct Engine {
     schedule_wake: Arc<tokio::sync::Notify>,
     background: Mutex<Vec<JoinHandle<()>>>,
     stopping: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    flow: Arc<FlowLog>,
 }
 
 impl Engine {
@@ -201,6 +207,13 @@ impl Engine {
         };
         let disk = Arc::new(RocksStore::open(&config.data_dir.join("store"), &tuning)?);
         let (stopping, _) = watch::channel(false);
+        let o = &config.observability;
+        let metrics = Arc::new(Metrics::new(
+            o.metrics,
+            o.max_topic_series,
+            Duration::from_millis(o.slow_fsync_ms),
+        ));
+        let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
         let engine = Arc::new(Engine {
             config,
             disk,
@@ -214,6 +227,8 @@ impl Engine {
             schedule_wake: Arc::new(tokio::sync::Notify::new()),
             background: Mutex::new(Vec::new()),
             stopping,
+            metrics,
+            flow,
         });
         engine.recover()?;
         engine.start_background();
@@ -296,6 +311,7 @@ impl Engine {
             max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
             producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
             dirty: self.buffered_dirty.clone(),
+            metrics: self.metrics.clone(),
         };
         let partitions = (0..settings.partitions)
             .map(|p| {
@@ -309,7 +325,9 @@ impl Engine {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        let counters = self.metrics.topic(&record.tenant, &record.name);
         Ok(Arc::new(Topic {
+            counters,
             tenant: TenantId::new(record.tenant.clone()),
             settings: RwLock::new(record.settings.clone()),
             record,
@@ -401,9 +419,14 @@ impl Engine {
     async fn sync_buffered(&self) {
         if self.buffered_dirty.swap(false, Ordering::AcqRel) {
             let disk = self.disk.clone();
+            let started = Instant::now();
             match tokio::task::spawn_blocking(move || disk.sync()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::error!(cause = %err, "fsync of buffered writes failed"),
+                Ok(Ok(())) => self
+                    .metrics
+                    .fsync_done(started.elapsed(), "interval fsync of buffered topics"),
+                Ok(Err(err)) => self
+                    .metrics
+                    .storage_error(&err, "interval fsync of buffered topics"),
                 Err(err) => tracing::error!(cause = %err, "fsync task failed"),
             }
         }
@@ -618,6 +641,7 @@ impl Engine {
             partition.close().await;
         }
         self.apply(MetaCommand::DeleteTopic(record)).await?;
+        self.metrics.remove_topic(principal.tenant().as_str(), name);
         tracing::info!(topic = name, "topic deleted");
         Ok(())
     }
@@ -650,7 +674,10 @@ impl Engine {
             now_ms: now,
             max_delay_ms: self.config.limits.max_delay_ms,
         };
-        let summary = batch::validate(&params.batch, &limits)?;
+        let started = Instant::now();
+        let mut summary = batch::validate(&params.batch, &limits)?;
+        summary.traced |= self.flow.all_messages;
+        let traced_payload = (summary.traced && self.flow.enabled()).then(|| params.batch.clone());
         let target = publish::Target {
             topic_id: topic.id(),
             partition: params.partition,
@@ -661,6 +688,24 @@ impl Engine {
         let mut request = prepared.request;
         request.producer_id = params.producer_id;
         request.base_sequence = params.base_sequence;
+        if let Some(payload) = traced_payload {
+            let (flow, topic, deduplicated) = (
+                self.flow.clone(),
+                topic.clone(),
+                prepared.deduplicated.clone(),
+            );
+            let partition = params.partition;
+            request.on_commit = Some(Box::new(move |base_offset| {
+                observe::record_publish(
+                    &flow,
+                    &topic,
+                    partition,
+                    &payload,
+                    base_offset,
+                    &deduplicated,
+                );
+            }));
+        }
         let rx = match partition.append(request).await {
             Ok(rx) => rx,
             Err(err) => {
@@ -673,11 +718,30 @@ impl Engine {
         }
         let (scheduled, deduplicated, reserved) =
             (prepared.scheduled, prepared.deduplicated, prepared.reserved);
+        let metrics = self.metrics.clone();
+        let deduplicated_bytes = prepared.deduplicated_bytes;
         Ok(async move {
             let result = rx
                 .await
                 .map_err(|_| Error::unavailable("the broker is shutting down"))
                 .and_then(|r| r);
+            if metrics.enabled
+                && let Ok(ack) = &result
+                && !ack.duplicate
+            {
+                let counters = &topic.counters;
+                let dropped = deduplicated.len() as u64;
+                counters
+                    .messages_in
+                    .fetch_add(u64::from(summary.count) - dropped, Ordering::Relaxed);
+                counters
+                    .bytes_in
+                    .fetch_add(summary.value_bytes - deduplicated_bytes, Ordering::Relaxed);
+                if dropped > 0 {
+                    counters.dedup_hits.fetch_add(dropped, Ordering::Relaxed);
+                }
+                metrics.publish_latency.observe_duration(started.elapsed());
+            }
             match result {
                 // A duplicate is answered as its original was, not as this retry was split.
                 Ok(ack) if ack.duplicate => Ok(PublishAck {
@@ -765,14 +829,16 @@ impl Engine {
             let count = (batch.count - skip).min(remaining);
             remaining -= count;
             next = start + u64::from(count);
-            deliveries.push(Delivery {
+            let delivery = Delivery {
                 partition,
                 base_offset: batch.base_offset,
                 skip,
                 count,
                 append_time_ms: batch.append_time_ms,
                 payload: batch.payload.clone(),
-            });
+            };
+            self.observe_delivery(&topic, None, &delivery, batch.flags);
+            deliveries.push(delivery);
         }
         Ok(FetchResult {
             deliveries,

@@ -26,6 +26,7 @@ use super::keys;
 use super::producer::{ProducerState, RecentBatch, SequenceCheck};
 use super::topic::AckDurability;
 use crate::error::{Error, Result};
+use crate::observability::Metrics;
 use crate::storage::{Cf, Store, WriteBatch};
 
 /// Requests queued per partition before publishers wait.
@@ -45,10 +46,14 @@ pub struct PartitionOptions {
     /// Set after each unsynced write of a `buffered` topic, so the broker's interval fsync
     /// knows there is something to sync.
     pub dirty: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
 }
 
+/// Called with the base offset once an append is stored, before readers can see it (so flow
+/// events of a publish precede those of its deliveries).
+pub type CommitHook = Box<dyn FnOnce(u64) + Send + Sync>;
+
 /// An append waiting for its group commit.
-#[derive(Debug)]
 pub struct AppendRequest {
     /// The validated, encoded `MessageBatch`; empty when `count` is 0.
     pub payload: Bytes,
@@ -66,6 +71,20 @@ pub struct AppendRequest {
     /// More changes committed atomically with the append: schedule entries and their removal,
     /// msg-id dedup records.
     pub extra: WriteBatch,
+    /// Runs after the commit, before the high watermark moves.
+    pub on_commit: Option<CommitHook>,
+}
+
+impl std::fmt::Debug for AppendRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppendRequest")
+            .field("count", &self.count)
+            .field("flags", &self.flags)
+            .field("producer_id", &self.producer_id)
+            .field("base_sequence", &self.base_sequence)
+            .field("on_commit", &self.on_commit.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppendRequest {
@@ -80,6 +99,7 @@ impl AppendRequest {
             sequence_span: count,
             deduplicated: Vec::new(),
             extra: WriteBatch::new(),
+            on_commit: None,
         }
     }
 }
@@ -531,6 +551,7 @@ impl Writer {
         let mut stored = Vec::with_capacity(group.len());
         let mut answers: Vec<(Reply, Result<AppendAck>)> = Vec::with_capacity(group.len());
         let mut written = Vec::with_capacity(group.len());
+        let mut hooks: Vec<(CommitHook, u64)> = Vec::new();
         let now = now_ms();
 
         for (mut request, reply) in group {
@@ -626,6 +647,9 @@ impl Writer {
                     state.encode(),
                 );
             }
+            if let Some(hook) = request.on_commit.take() {
+                hooks.push((hook, base_offset));
+            }
             let ack = self.ack(base_offset, request.count, append_time_ms, false);
             written.push(answers.len());
             answers.push((reply, Ok(ack)));
@@ -635,8 +659,22 @@ impl Writer {
             let ack = shared.ack();
             let sync = ack == AckDurability::Fsync;
             let store = shared.store.clone();
-            let result = shared.blocking(move || Ok(store.write(ops, sync)?)).await;
+            let span = tracing::debug_span!(
+                "commit",
+                topic_id = t,
+                partition = p,
+                batches = stored.len(),
+                fsync = sync
+            );
+            let started = std::time::Instant::now();
+            let result = tracing::Instrument::instrument(
+                shared.blocking(move || Ok(store.write(ops, sync)?)),
+                span,
+            )
+            .await;
+            let metrics = &self.options.metrics;
             if let Err(err) = result {
+                metrics.storage_error(&err, "group commit");
                 // Nothing of this group is stored: give its offsets back and forget producer
                 // state we advanced, so it is reloaded from the store.
                 self.next_offset = first_offset;
@@ -653,9 +691,26 @@ impl Writer {
                 self.options.dirty.store(true, Ordering::Release);
             }
             let added: u64 = stored.iter().map(|b| b.stored_len() as u64).sum();
+            if metrics.enabled {
+                if sync {
+                    metrics.fsync_done(started.elapsed(), "group commit");
+                }
+                let messages: u64 = stored.iter().map(|b| u64::from(b.count)).sum();
+                metrics.group_commit_messages.observe(messages as f64);
+                metrics.group_commit_kib.observe(added as f64 / 1024.0);
+            } else if sync {
+                metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
             shared.bytes.fetch_add(added, Ordering::Relaxed);
+            for (hook, base_offset) in hooks {
+                hook(base_offset);
+            }
             shared.push_tail(stored);
             shared.hw.send_replace(self.next_offset);
+        } else {
+            for (hook, base_offset) in hooks {
+                hook(base_offset);
+            }
         }
         for (reply, answer) in answers {
             let _ = reply.send(answer);

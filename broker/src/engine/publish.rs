@@ -10,7 +10,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use rapidmq_proto::v1 as pb;
 
-use super::batch::{BatchSummary, FLAG_TTL, MSG_ID_HEADER};
+use super::batch::{BatchSummary, FLAG_TRACED, FLAG_TTL, MSG_ID_HEADER, TRACEPARENT_HEADER};
 use super::dedup::Dedup;
 use super::keys;
 use super::partition::AppendRequest;
@@ -26,6 +26,8 @@ pub struct Prepared {
     pub deduplicated: Vec<u32>,
     /// msg-ids reserved by this batch; released if the append fails.
     pub reserved: Vec<Bytes>,
+    /// Value bytes of the messages dropped as duplicates (not counted as published).
+    pub deduplicated_bytes: u64,
 }
 
 pub struct Target<'a> {
@@ -41,7 +43,8 @@ pub fn prepare(
     summary: BatchSummary,
     now_ms: i64,
 ) -> Result<Prepared> {
-    let flags = if summary.ttl { FLAG_TTL } else { 0 };
+    let flags =
+        if summary.ttl { FLAG_TTL } else { 0 } | if summary.traced { FLAG_TRACED } else { 0 };
     let dedup_on = target.dedup_window_ms > 0 && summary.msg_ids;
     if !summary.scheduled && !dedup_on {
         return Ok(Prepared {
@@ -49,6 +52,7 @@ pub fn prepare(
             scheduled: 0,
             deduplicated: Vec::new(),
             reserved: Vec::new(),
+            deduplicated_bytes: 0,
         });
     }
     let decoded = pb::MessageBatch::decode(payload)
@@ -60,6 +64,7 @@ pub fn prepare(
     let mut prepared_scheduled = 0;
     let mut deduplicated = Vec::new();
     let mut reserved = Vec::new();
+    let mut deduplicated_bytes = 0;
     let expires = now_ms.saturating_add(i64::try_from(target.dedup_window_ms).unwrap_or(i64::MAX));
     for (index, mut message) in decoded.messages.into_iter().enumerate() {
         if dedup_on
@@ -74,6 +79,7 @@ pub fn prepare(
                 .reserve(target.topic_id, &id, now_ms, expires)?
             {
                 deduplicated.push(index as u32);
+                deduplicated_bytes += message.value.len() as u64;
                 continue;
             }
             request.extra.put(
@@ -120,6 +126,7 @@ pub fn prepare(
         scheduled: prepared_scheduled,
         deduplicated,
         reserved,
+        deduplicated_bytes,
     })
 }
 
@@ -152,6 +159,13 @@ pub fn merge_due(batches: &[Bytes]) -> Result<(Bytes, u32, u8)> {
                 decoded.base_timestamp_ms + message.timestamp_delta_ms - base;
             if message.ttl_ms > 0 {
                 flags |= FLAG_TTL;
+            }
+            if message
+                .headers
+                .iter()
+                .any(|h| h.key == MSG_ID_HEADER || h.key == TRACEPARENT_HEADER)
+            {
+                flags |= FLAG_TRACED;
             }
             messages.push(message);
         }

@@ -19,10 +19,12 @@ use rapidmq_proto::v1 as pb;
 
 use super::batch::{FLAG_TTL, StoredBatch};
 use super::now_ms;
+use super::observe::Observer;
 use super::partition::PartitionShared;
 use super::subscription::MemberHandle;
 use super::topic::Topic;
 use crate::error::{Error, Result};
+use crate::observability::TopicCounters;
 
 /// Batches read ahead per partition from storage.
 const READ_AHEAD_BATCHES: usize = 16;
@@ -67,6 +69,7 @@ pub struct StreamSession {
     cursors: BTreeMap<u32, Cursor>,
     round_robin: usize,
     topic_closed: watch::Receiver<TopicState>,
+    observer: Observer,
 }
 
 impl StreamSession {
@@ -74,6 +77,7 @@ impl StreamSession {
         topic: Arc<Topic>,
         member: MemberHandle,
         topic_closed: watch::Receiver<TopicState>,
+        observer: Observer,
     ) -> StreamSession {
         StreamSession {
             topic,
@@ -83,6 +87,7 @@ impl StreamSession {
             cursors: BTreeMap::new(),
             round_robin: 0,
             topic_closed,
+            observer,
         }
     }
 
@@ -90,6 +95,7 @@ impl StreamSession {
         topic: Arc<Topic>,
         starts: Vec<u64>,
         topic_closed: watch::Receiver<TopicState>,
+        observer: Observer,
     ) -> StreamSession {
         let cursors = topic
             .partitions
@@ -117,6 +123,7 @@ impl StreamSession {
             cursors,
             round_robin: 0,
             topic_closed,
+            observer,
         }
     }
 
@@ -166,8 +173,10 @@ impl StreamSession {
                 }
             }
             if credits > 0
-                && let Some(delivery) = self.deliver(credits).await?
+                && let Some((delivery, flags)) = self.deliver(credits).await?
             {
+                self.observer
+                    .delivered(&self.topic, self.subscription_name(), &delivery, flags);
                 return Ok(SessionEvent::Delivery(delivery));
             }
             self.wait(credits > 0).await;
@@ -211,7 +220,7 @@ impl StreamSession {
         }
     }
 
-    async fn deliver(&mut self, credits: u32) -> Result<Option<Delivery>> {
+    async fn deliver(&mut self, credits: u32) -> Result<Option<(Delivery, u8)>> {
         let order: Vec<u32> = self.cursors.keys().copied().collect();
         for i in 0..order.len() {
             let p = order[(self.round_robin + i) % order.len()];
@@ -219,7 +228,7 @@ impl StreamSession {
                 continue;
             };
             cursor.hw.borrow_and_update();
-            if let Some(delivery) = take(cursor, credits).await? {
+            if let Some(delivery) = take(cursor, credits, &self.topic.counters).await? {
                 self.round_robin = (self.round_robin + i + 1) % order.len();
                 return Ok(Some(delivery));
             }
@@ -250,7 +259,11 @@ impl StreamSession {
 
 /// Hands out up to `credits` messages from the batch holding the cursor's next offset, skipping
 /// messages whose TTL has passed.
-async fn take(cursor: &mut Cursor, credits: u32) -> Result<Option<Delivery>> {
+async fn take(
+    cursor: &mut Cursor,
+    credits: u32,
+    counters: &TopicCounters,
+) -> Result<Option<(Delivery, u8)>> {
     loop {
         let log_start = cursor.shared.log_start();
         if cursor.next < log_start {
@@ -281,9 +294,11 @@ async fn take(cursor: &mut Cursor, credits: u32) -> Result<Option<Delivery>> {
         if batch.flags & FLAG_TTL != 0 {
             let expired = expired_messages(&batch, now_ms())?;
             let index = |offset: u64| (offset - batch.base_offset) as usize;
+            let from = next;
             while next < end && expired[index(next)] {
                 next += 1;
             }
+            TopicCounters::add(&counters.ttl_expired, next - from);
             if next == end {
                 // Everything left in this batch has expired: move on.
                 cursor.next = end;
@@ -297,14 +312,15 @@ async fn take(cursor: &mut Cursor, credits: u32) -> Result<Option<Delivery>> {
         if cursor.next >= batch.end_offset() {
             cursor.read_ahead.pop_front();
         }
-        return Ok(Some(Delivery {
+        let delivery = Delivery {
             partition: cursor.shared.index,
             base_offset: batch.base_offset,
             skip,
             count,
             append_time_ms: batch.append_time_ms,
             payload: batch.payload.clone(),
-        }));
+        };
+        return Ok(Some((delivery, batch.flags)));
     }
 }
 

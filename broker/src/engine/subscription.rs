@@ -264,11 +264,18 @@ impl Subscription {
             }));
         }
         tracing::info!(
+            target: "rapidmq::health",
+            event = "rebalance",
             subscription = %self.record.name,
             members = n,
             generation,
             "subscription rebalanced"
         );
+    }
+
+    /// Rebalances since the broker started (the group's generation).
+    pub fn rebalances(&self) -> u64 {
+        self.group.lock().generation
     }
 
     /// Whether `member_id` currently owns `partition`.

@@ -154,7 +154,12 @@ impl Engine {
                     .get_or_create_subscription(&live, name, mode, start, None, false)
                     .await?;
                 let member = sub.join(consumer_name);
-                Ok(Session::Stream(StreamSession::member(live, member, closed)))
+                Ok(Session::Stream(StreamSession::member(
+                    live,
+                    member,
+                    closed,
+                    self.observer(),
+                )))
             }
             (Some(name), SubscriptionMode::Queue) => {
                 let sub = self
@@ -170,7 +175,10 @@ impl Engine {
             (None, SubscriptionMode::Stream) => {
                 let starts = self.resolve_start(&live, start).await?;
                 Ok(Session::Stream(StreamSession::ephemeral(
-                    live, starts, closed,
+                    live,
+                    starts,
+                    closed,
+                    self.observer(),
                 )))
             }
             (None, SubscriptionMode::Queue) => {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::dedup::Dedup;
 use super::partition::Partition;
 use super::subscription::Subscription;
+use crate::observability::TopicCounters;
 use crate::principal::TenantId;
 
 /// Where a topic's messages live.
@@ -101,6 +102,8 @@ pub struct Topic {
     pub partitions: Vec<Partition>,
     pub subscriptions: RwLock<BTreeMap<String, Arc<Subscription>>>,
     pub dedup: Dedup,
+    /// Throughput counters, resolved once (or the shared overflow set).
+    pub counters: Arc<TopicCounters>,
 }
 
 impl Topic {

@@ -172,6 +172,11 @@ async fn next(engine: &Engine, session: &mut Session, credits: u32) -> Result<(O
         }),
         Session::Queue(queue) => {
             let deliveries = queue.next(engine, credits).await?;
+            engine.observe_queue_deliveries(
+                queue.topic(),
+                queue.subscription().name(),
+                &deliveries,
+            );
             let count = deliveries.len() as u32;
             Ok((
                 Out::QueueBatch(pb::QueueBatch {

@@ -33,6 +33,7 @@ fn principal<T>(_request: &tonic::Request<T>) -> Principal {
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
         let code = err.code();
+        crate::observability::metrics::count_error(crate::observability::Transport::Grpc, code);
         let mut status = Status::new(code.grpc_code(), err.message().to_string());
         let metadata = status.metadata_mut();
         metadata.insert(ERROR_CODE_METADATA, MetadataValue::from(code.code()));

@@ -69,7 +69,14 @@ impl QueueConsumers {
         let result = tokio::time::timeout_at(deadline, session.next(engine, max)).await;
         *entry.last_used.lock() = Instant::now();
         match result {
-            Ok(Ok(deliveries)) => Ok(deliveries),
+            Ok(Ok(deliveries)) => {
+                engine.observe_queue_deliveries(
+                    session.topic(),
+                    session.subscription().name(),
+                    &deliveries,
+                );
+                Ok(deliveries)
+            }
             Ok(Err(err)) => {
                 drop(session);
                 self.consumers.lock().remove(&key);

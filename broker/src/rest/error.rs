@@ -114,6 +114,10 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::observability::metrics::count_error(
+            crate::observability::Transport::Http,
+            self.code,
+        );
         if self.status.is_server_error() {
             tracing::warn!(code = %self.code, detail = %self.detail, "request failed");
         } else {

@@ -46,11 +46,14 @@ pub async fn next(
             SessionEvent::Delivery(delivery) => MessageOut::from_delivery(&delivery)
                 .map_err(|_| Error::new(ErrorCode::Internal, "a stored batch does not decode")),
         },
-        Session::Queue(queue) => Ok(queue
-            .next(engine, credits)
-            .await?
-            .iter()
-            .map(MessageOut::from_queue)
-            .collect()),
+        Session::Queue(queue) => {
+            let deliveries = queue.next(engine, credits).await?;
+            engine.observe_queue_deliveries(
+                queue.topic(),
+                queue.subscription().name(),
+                &deliveries,
+            );
+            Ok(deliveries.iter().map(MessageOut::from_queue).collect())
+        }
     }
 }

@@ -9,6 +9,7 @@
 //!   nack, extend (queue mode) and commit (stream mode).
 //! - `sse`, `websocket`: live consumption over Server-Sent Events and WebSocket (`live` opens
 //!   their session); `consumers` keeps the queue sessions of long-polling consumers.
+//! - `flow`: recent message-flow events of traced messages.
 //! - `messages`: messages as JSON. `openapi`: the OpenAPI document and the docs page.
 //! - `error`: problem documents, and the extractors that turn axum's rejections into them.
 
@@ -18,6 +19,7 @@ mod consumers;
 mod dlq;
 pub mod error;
 mod fetch;
+mod flow;
 mod live;
 mod messages;
 pub mod openapi;
@@ -72,6 +74,7 @@ pub fn router(engine: Arc<Engine>, config: &Config) -> Router {
     let sub = "/v1/topics/{topic}/subscriptions/{subscription}";
     Router::new()
         .route("/v1/status", get(status::get))
+        .route("/v1/flow-events", get(flow::list))
         .route("/v1/topics", get(topics::list).post(topics::create))
         .route(
             topic,

@@ -7,7 +7,9 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{acks, consume, dlq, fetch, publish, sse, status, subscriptions, topics, websocket};
+use super::{
+    acks, consume, dlq, fetch, flow, publish, sse, status, subscriptions, topics, websocket,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +29,7 @@ use super::{acks, consume, dlq, fetch, publish, sse, status, subscriptions, topi
         acks::ack, acks::nack, acks::extend, acks::commit,
         sse::events, websocket::socket,
         dlq::list, dlq::replay,
+        flow::list,
     ),
     tags(
         (name = "broker", description = "Broker status"),
@@ -35,6 +38,7 @@ use super::{acks, consume, dlq, fetch, publish, sse, status, subscriptions, topi
         (name = "publish", description = "Publish one message or a batch"),
         (name = "consume", description = "Fetch by offset, long-poll, SSE, WebSocket; ack, nack, extend, commit"),
         (name = "dead letters", description = "List and replay dead letters"),
+        (name = "observability", description = "Message-flow events of traced messages (metrics are at /metrics, outside this API)"),
     )
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@
 //! - `sub.rs`: `sub create|list|describe|seek|delete`
 //! - `publish.rs`, `consume.rs`: messages from and to the shell
 //! - `dlq.rs`: `dlq list|replay` (dead letters of queue subscriptions)
+//! - `trace.rs`: flow events of a traced message (REST, on the HTTP listener)
 //! - `status.rs`, `completions.rs`
 //! - `bench/`: the load generator
 
@@ -21,6 +22,7 @@ pub mod publish;
 pub mod status;
 pub mod sub;
 pub mod topic;
+pub mod trace;
 
 use std::time::Duration;
 

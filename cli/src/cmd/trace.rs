@@ -1,0 +1,138 @@
+//! `rapidmq trace`: the broker's recent flow events of a message (published, scheduled,
+//! deduplicated, delivered, dead-lettered), found by `msg-id` header, key or traceparent.
+//!
+//! Flow events are served by the REST API (`GET /v1/flow-events`) on the broker's HTTP
+//! listener, so this command talks HTTP to `--http`, not gRPC to `--server`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::Ctx;
+use crate::output::{self, Stdout, rfc3339};
+
+/// Default HTTP listener of a local broker.
+const DEFAULT_HTTP: &str = "http://127.0.0.1:7421";
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Messages are traced when they carry a `traceparent` or `msg-id` header (or every\n\
+    message, with observability.flow_all_messages = true on the broker).\n\n\
+    Examples:\n  rapidmq trace --msg-id order-17\n  rapidmq trace --key customer-7 --topic orders\n  \
+    rapidmq trace --traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 -o json\n  \
+    rapidmq trace --http http://10.0.0.5:7421 --msg-id order-17"
+)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["msg_id", "key", "traceparent"])))]
+pub struct TraceArgs {
+    /// The message's `msg-id` header.
+    #[arg(long, value_name = "ID")]
+    msg_id: Option<String>,
+    /// The message key.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// The message's W3C traceparent header.
+    #[arg(long, value_name = "TRACEPARENT")]
+    traceparent: Option<String>,
+    /// Only events on this topic.
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+    /// Most events to show, the newest (1 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    limit: u32,
+    /// The broker's HTTP listener.
+    #[arg(long, env = "RAPIDMQ_HTTP", default_value = DEFAULT_HTTP, value_name = "URL")]
+    http: String,
+}
+
+pub async fn run(ctx: &Ctx, args: TraceArgs) -> anyhow::Result<()> {
+    ctx.table_or_json()?;
+    let base = if args.http.contains("://") {
+        args.http.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{}", args.http.trim_end_matches('/'))
+    };
+    let mut query: Vec<(&str, String)> = vec![("limit", args.limit.to_string())];
+    for (name, value) in [
+        ("msg_id", &args.msg_id),
+        ("key", &args.key),
+        ("traceparent", &args.traceparent),
+        ("topic", &args.topic),
+    ] {
+        if let Some(value) = value {
+            query.push((name, value.clone()));
+        }
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let response = http
+        .get(format!("{base}/v1/flow-events"))
+        .query(&query)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot reach the broker's HTTP listener at {base}: is it running? (--http)")
+        })?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{base} did not answer with JSON (HTTP {status})"))?;
+    if !status.is_success() {
+        let name = body["name"].as_str().unwrap_or("ERROR");
+        let detail = body["detail"].as_str().unwrap_or("request failed");
+        anyhow::bail!("{name}: {detail}");
+    }
+    let events = body["events"].as_array().cloned().unwrap_or_default();
+    let mut out = Stdout::new();
+    if ctx.json() {
+        out.json_pretty(&Value::Array(events))?;
+    } else if events.is_empty() {
+        let capacity = body["capacity"].as_u64().unwrap_or(0);
+        if capacity == 0 {
+            out.line("no flow events: the broker records none (observability.flow_events = 0)")?;
+        } else {
+            out.line(format!(
+                "no flow events match (the broker keeps the last {capacity}; only messages with a traceparent or msg-id header are traced)"
+            ))?;
+        }
+    } else {
+        let mut table = output::table([
+            "Time",
+            "Event",
+            "Topic",
+            "Partition",
+            "Offset",
+            "Subscription",
+            "Attempt",
+            "Msg-id",
+            "Key",
+        ]);
+        let text = |v: &Value| match v {
+            Value::Null => "-".to_string(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for e in &events {
+            table.add_row(vec![
+                rfc3339(e["time_ms"].as_i64().unwrap_or(0)),
+                text(&e["kind"]),
+                text(&e["topic"]),
+                text(&e["partition"]),
+                text(&e["offset"]),
+                text(&e["subscription"]),
+                text(&e["attempt"]),
+                text(&e["msg_id"]),
+                text(&e["key"]),
+            ]);
+        }
+        output::print_table(&mut out, &table)?;
+        if let Some(tp) = events.iter().find_map(|e| e["traceparent"].as_str()) {
+            out.line(format!("traceparent: {tp}"))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
