@@ -105,9 +105,27 @@ impl RocksStore {
     }
 }
 
-impl Store for RocksStore {
-    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
-        let mut wb = rocksdb::WriteBatch::default();
+/// An upper bound of the bytes RocksDB's write batch encoding of `batch` takes: a 12-byte header,
+/// then per record a tag, the column family and each slice with its varint length.
+fn encoded_len(batch: &WriteBatch) -> usize {
+    const RECORD: usize = 1 + 5 + 2 * 5;
+    12 + batch
+        .ops()
+        .iter()
+        .map(|op| {
+            RECORD
+                + match op {
+                    Op::Put { key, value, .. } => key.len() + value.len(),
+                    Op::Delete { key, .. } => key.len(),
+                    Op::DeleteRange { from, to, .. } => from.len() + to.len(),
+                }
+        })
+        .sum::<usize>()
+}
+
+impl RocksStore {
+    fn encode(&self, batch: &WriteBatch) -> rocksdb::WriteBatch {
+        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(encoded_len(batch));
         for op in batch.ops() {
             match op {
                 Op::Put { cf, key, value } => wb.put_cf(self.cf(*cf), key, value),
@@ -115,6 +133,15 @@ impl Store for RocksStore {
                 Op::DeleteRange { cf, from, to } => wb.delete_range_cf(self.cf(*cf), from, to),
             }
         }
+        wb
+    }
+}
+
+impl Store for RocksStore {
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+        // Sized up front: growing the batch's buffer by doubling copied a group commit's
+        // megabytes several times over (callgrind: 11% of the broker's instructions under publish).
+        let wb = self.encode(&batch);
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
         self.db.write_opt(wb, &opts)?;
@@ -179,5 +206,27 @@ impl Store for RocksStore {
 
     fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_batches_are_sized_for_their_encoding_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::Log, vec![1; 16], vec![7; 100_000]);
+        batch.put(Cf::Index, vec![2; 16], vec![8; 300]);
+        batch.delete(Cf::Producers, vec![3; 200]);
+        batch.delete_range(Cf::Log, vec![0], vec![0xff; 130]);
+        let encoded = store.encode(&batch);
+        assert!(encoded.size_in_bytes() <= encoded_len(&batch));
+        assert!(
+            encoded_len(&batch) - encoded.size_in_bytes() < 100,
+            "a tight bound"
+        );
     }
 }
