@@ -5,8 +5,7 @@ use rapidmq_core::{self as core, Runtime};
 use crate::error::Result;
 use crate::runtime::on_runtime;
 use crate::types::{
-    BrokerStatus, DeadLetter, QueueSettings, StartPosition, SubscriptionInfo, TopicConfig,
-    TopicInfo,
+    BrokerStatus, DeadLetter, QueueSettings, StartAt, SubscriptionInfo, TopicConfig, TopicInfo,
 };
 
 /// Admin operations of a client.
@@ -75,7 +74,7 @@ impl NativeAdmin {
         &self,
         topic: String,
         name: String,
-        start: StartPosition,
+        start: StartAt,
     ) -> Result<SubscriptionInfo> {
         let admin = self.core.clone();
         on_runtime(&self.runtime, async move {
@@ -92,7 +91,7 @@ impl NativeAdmin {
         &self,
         topic: String,
         name: String,
-        start: StartPosition,
+        start: StartAt,
         settings: QueueSettings,
     ) -> Result<SubscriptionInfo> {
         let admin = self.core.clone();
@@ -142,7 +141,7 @@ impl NativeAdmin {
         &self,
         topic: String,
         name: String,
-        position: StartPosition,
+        position: StartAt,
         partition: Option<u32>,
     ) -> Result<SubscriptionInfo> {
         let admin = self.core.clone();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rapidmq_core::{self as core, defaults};
 
 use crate::error::{NativeError, Result};
-use crate::types::{QueueSettings, StartPosition};
+use crate::types::{QueueSettings, StartAt};
 
 /// TLS settings (not supported yet: a client configured with them fails with `UnsupportedException`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
@@ -177,7 +177,7 @@ pub struct ConsumerOptions {
     /// The subscription name; empty for an ephemeral live tail (stream mode only).
     pub subscription: String,
     /// Where a new subscription starts.
-    pub start: StartPosition,
+    pub start: StartAt,
     /// Messages buffered ahead of `poll` at most.
     pub prefetch: u32,
     /// How often acks are committed (stream) or sent (queue).

@@ -263,9 +263,10 @@ impl From<core::FetchResult> for FetchResult {
     }
 }
 
-/// Where a new subscription (or a seek) starts.
+/// Where a new subscription (or a seek) starts (the core's `StartPosition`; named apart from
+/// the Java facade's `io.rapidmq.StartPosition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum StartPosition {
+pub enum StartAt {
     /// Only messages appended from now on.
     Latest,
     /// The oldest retained message.
@@ -282,28 +283,24 @@ pub enum StartPosition {
     },
 }
 
-impl From<StartPosition> for core::StartPosition {
-    fn from(s: StartPosition) -> core::StartPosition {
+impl From<StartAt> for core::StartPosition {
+    fn from(s: StartAt) -> core::StartPosition {
         match s {
-            StartPosition::Latest => core::StartPosition::Latest,
-            StartPosition::Earliest => core::StartPosition::Earliest,
-            StartPosition::Offset { offset } => core::StartPosition::Offset(offset),
-            StartPosition::Timestamp { timestamp_ms } => {
-                core::StartPosition::Timestamp(timestamp_ms)
-            }
+            StartAt::Latest => core::StartPosition::Latest,
+            StartAt::Earliest => core::StartPosition::Earliest,
+            StartAt::Offset { offset } => core::StartPosition::Offset(offset),
+            StartAt::Timestamp { timestamp_ms } => core::StartPosition::Timestamp(timestamp_ms),
         }
     }
 }
 
-impl From<core::StartPosition> for StartPosition {
-    fn from(s: core::StartPosition) -> StartPosition {
+impl From<core::StartPosition> for StartAt {
+    fn from(s: core::StartPosition) -> StartAt {
         match s {
-            core::StartPosition::Latest => StartPosition::Latest,
-            core::StartPosition::Earliest => StartPosition::Earliest,
-            core::StartPosition::Offset(offset) => StartPosition::Offset { offset },
-            core::StartPosition::Timestamp(timestamp_ms) => {
-                StartPosition::Timestamp { timestamp_ms }
-            }
+            core::StartPosition::Latest => StartAt::Latest,
+            core::StartPosition::Earliest => StartAt::Earliest,
+            core::StartPosition::Offset(offset) => StartAt::Offset { offset },
+            core::StartPosition::Timestamp(timestamp_ms) => StartAt::Timestamp { timestamp_ms },
         }
     }
 }

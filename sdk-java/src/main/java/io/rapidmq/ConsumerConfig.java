@@ -78,7 +78,7 @@ public final class ConsumerConfig {
     public static final class Builder {
         private final String topic;
         private final String subscription;
-        private io.rapidmq.ffi.StartPosition start;
+        private io.rapidmq.ffi.StartAt start;
         private int prefetch;
         private Duration commitInterval;
         private boolean autoCommit;

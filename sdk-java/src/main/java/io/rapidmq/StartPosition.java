@@ -4,12 +4,12 @@ import java.time.Instant;
 
 /** Where a new subscription (or a seek) starts. */
 public final class StartPosition {
-    private static final StartPosition LATEST = new StartPosition(new io.rapidmq.ffi.StartPosition.Latest());
-    private static final StartPosition EARLIEST = new StartPosition(new io.rapidmq.ffi.StartPosition.Earliest());
+    private static final StartPosition LATEST = new StartPosition(new io.rapidmq.ffi.StartAt.Latest());
+    private static final StartPosition EARLIEST = new StartPosition(new io.rapidmq.ffi.StartAt.Earliest());
 
-    private final io.rapidmq.ffi.StartPosition position;
+    private final io.rapidmq.ffi.StartAt position;
 
-    private StartPosition(io.rapidmq.ffi.StartPosition position) {
+    private StartPosition(io.rapidmq.ffi.StartAt position) {
         this.position = position;
     }
 
@@ -25,22 +25,22 @@ public final class StartPosition {
 
     /** This offset, clamped to the retained range. */
     public static StartPosition offset(long offset) {
-        return new StartPosition(new io.rapidmq.ffi.StartPosition.Offset(offset));
+        return new StartPosition(new io.rapidmq.ffi.StartAt.Offset(offset));
     }
 
     /** The first message appended at or after {@code time}. */
     public static StartPosition timestamp(Instant time) {
-        return new StartPosition(new io.rapidmq.ffi.StartPosition.Timestamp(time.toEpochMilli()));
+        return new StartPosition(new io.rapidmq.ffi.StartAt.Timestamp(time.toEpochMilli()));
     }
 
-    io.rapidmq.ffi.StartPosition toNative() {
+    io.rapidmq.ffi.StartAt toNative() {
         return position;
     }
 
-    static StartPosition fromNative(io.rapidmq.ffi.StartPosition position) {
+    static StartPosition fromNative(io.rapidmq.ffi.StartAt position) {
         return switch (position) {
-            case io.rapidmq.ffi.StartPosition.Latest l -> LATEST;
-            case io.rapidmq.ffi.StartPosition.Earliest e -> EARLIEST;
+            case io.rapidmq.ffi.StartAt.Latest l -> LATEST;
+            case io.rapidmq.ffi.StartAt.Earliest e -> EARLIEST;
             default -> new StartPosition(position);
         };
     }
