@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{Next, from_fn, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
@@ -35,7 +35,8 @@ pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> R
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(config.limits.max_request_bytes))
         // Outermost, so that the answers of the layers above become problems too.
-        .layer(map_response(problem_fallback));
+        .layer(map_response(problem_fallback))
+        .layer(from_fn(request_span));
     let registry = Arc::new(exposition::registry(&engine));
     let dashboard = config
         .observability
@@ -79,6 +80,31 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
             .allow_headers([header::CONTENT_TYPE]),
     )
+}
+
+/// One span per REST request, with the caller's tenant and the route; the handlers' own spans
+/// (topic, subscription) nest inside it. Answers are logged at debug with their latency.
+async fn request_span(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_string(),
+        |p| p.as_str().to_string(),
+    );
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        route = %route,
+        tenant = %rest::request_tenant(),
+    );
+    let started = std::time::Instant::now();
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request answered"
+        )
+    });
+    response
 }
 
 /// The Prometheus text exposition.

@@ -99,6 +99,11 @@ impl Broker {
         let mut grpc_stop = stop_rx.clone();
         let grpc = tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            // One span per RPC (a PublishStream or Consume stream is one RPC), so the handler's
+            // topic/subscription span and every log line inside it carry the caller's tenant.
+            .trace_fn(|request| {
+                tracing::info_span!("grpc", method = %request.uri().path(), tenant = %crate::rest::request_tenant())
+            })
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(32 << 20))
             .add_service(messaging)

@@ -61,7 +61,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         print!("{}", toml_string(&config)?);
         return Ok(());
     }
-    logging::init(config.log_format == LogFormat::Json);
+    let _logging = logging::init_with_export(
+        config.log_format == LogFormat::Json,
+        &config.observability.otlp_endpoint,
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rapidmq")

@@ -14,6 +14,7 @@ use rest_common::*;
 use serde_json::{Value, json};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const SCOPED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 /// One scrape, parsed: `name{labels}` → value, with labels sorted.
 struct Scrape {
@@ -341,13 +342,20 @@ async fn a_traceparent_arrives_unchanged_and_its_flow_events_can_be_queried() {
         .unwrap();
     let delivery = receipt.await.unwrap();
     assert_eq!(delivery.offset, Some(1));
+    // Sent inside the application's trace context: the core adds the traceparent.
+    let scoped = rapidmq_core::trace::in_context(SCOPED, async {
+        let receipt = producer.send(Message::new("scoped")).await.unwrap();
+        receipt.await.unwrap()
+    })
+    .await;
+    assert_eq!(scoped.offset, Some(2));
 
     let mut received = Vec::new();
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while received.len() < 2 && tokio::time::Instant::now() < deadline {
+    while received.len() < 3 && tokio::time::Instant::now() < deadline {
         received.extend(consumer.poll(10, Duration::from_secs(1)).await.unwrap());
     }
-    assert_eq!(received.len(), 2);
+    assert_eq!(received.len(), 3);
     let traced = &received[1].message;
     assert_eq!(traced.value.as_ref(), b"payload");
     let header = |name: &str| {
@@ -361,6 +369,15 @@ async fn a_traceparent_arrives_unchanged_and_its_flow_events_can_be_queried() {
         header("traceparent").as_deref(),
         Some(TRACEPARENT.as_bytes())
     );
+    let scoped = &received[2].message;
+    let scoped_header: Vec<_> = scoped
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "traceparent")
+        .collect();
+    assert_eq!(scoped_header.len(), 1);
+    assert_eq!(scoped_header[0].1.as_ref(), SCOPED.as_bytes());
+    assert!(received[0].message.headers.is_empty());
     for delivery in &received {
         consumer.ack(&delivery.receipt).unwrap();
     }
@@ -387,6 +404,17 @@ async fn a_traceparent_arrives_unchanged_and_its_flow_events_can_be_queried() {
         .await
         .ok();
     assert_eq!(by_trace["events"], by_id["events"]);
+    let scoped_events = rest
+        .get(&format!("/v1/flow-events?traceparent={SCOPED}"))
+        .await
+        .ok();
+    let kinds: Vec<&str> = scoped_events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["published", "delivered"], "{scoped_events}");
     let none = rest.get("/v1/flow-events?msg_id=unknown").await.ok();
     assert_eq!(none["events"], json!([]));
 
@@ -472,4 +500,92 @@ async fn the_dashboard_and_its_event_stream_are_served_from_the_binary() {
     assert_eq!(overview["topics"][0]["partitions"], 3);
     assert_eq!(overview["health"]["status"], "ok");
     assert!(overview["totals"]["connections_http"].as_i64().unwrap() >= 1);
+}
+
+/// A stand-in OTLP/HTTP collector: answers every request 200 and hands `(path, content type,
+/// body)` to the test.
+fn fake_collector() -> (String, std::sync::mpsc::Receiver<(String, String, Vec<u8>)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let path = request_line
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let (mut length, mut content_type) = (0, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or_default();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "content-type" => content_type = value.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send((path, content_type, body)).is_err() {
+                return;
+            }
+        }
+    });
+    (endpoint, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_spans_are_exported_over_otlp_when_an_endpoint_is_configured() {
+    let (endpoint, exports) = fake_collector();
+    let broker = TestBroker::start_with(BrokerOptions {
+        env: vec![
+            ("RAPIDMQ_OBSERVABILITY__OTLP_ENDPOINT".into(), endpoint),
+            // The batch span processor's export interval, in ms (OpenTelemetry's variable).
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+        ],
+        ..Default::default()
+    });
+    let rest = Rest::new(&broker);
+    rest.create_topic("exported", 1).await;
+    rest.post(
+        "/v1/topics/exported/messages?partition=0",
+        json!({"messages": [{"value": "x"}]}),
+    )
+    .await
+    .ok();
+    let found = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let has = |body: &[u8], what: &[u8]| body.windows(what.len()).any(|w| w == what);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            let Ok((path, content_type, body)) = exports.recv_timeout(left) else {
+                break;
+            };
+            assert_eq!(path, "/v1/traces");
+            assert_eq!(content_type, "application/x-protobuf");
+            if has(&body, b"publish") && has(&body, b"commit") {
+                assert!(has(&body, b"rapidmq"), "service name");
+                assert!(has(&body, b"exported"), "the topic attribute");
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(found, "no export with publish and commit spans");
 }

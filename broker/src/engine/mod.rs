@@ -44,6 +44,7 @@ use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::ErrorCode;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 pub use command::MetaCommand;
 pub use dlq::DeadLetterInfo;
@@ -718,6 +719,15 @@ impl Engine {
         }
         let (scheduled, deduplicated, reserved) =
             (prepared.scheduled, prepared.deduplicated, prepared.reserved);
+        // Covers the wait for the group commit; the writer's `commit` span has the write itself.
+        let span = tracing::debug_span!(
+            "publish",
+            tenant = %principal.tenant(),
+            topic = %params.topic,
+            partition = params.partition,
+            messages = summary.count,
+            traced = summary.traced,
+        );
         let metrics = self.metrics.clone();
         let deduplicated_bytes = prepared.deduplicated_bytes;
         Ok(async move {
@@ -759,7 +769,8 @@ impl Engine {
                     Err(err)
                 }
             }
-        })
+        }
+        .instrument(span))
     }
 
     /// Publishes one batch and waits for its acknowledgement.

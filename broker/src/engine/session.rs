@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::future::{self, Either};
 use rapidmq_proto::ErrorCode;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::TopicState;
 use prost::Message as _;
@@ -172,8 +173,14 @@ impl StreamSession {
                     return Err(Error::unavailable("the broker is shutting down"));
                 }
             }
+            let span = tracing::debug_span!(
+                "deliver",
+                topic = %self.topic.name(),
+                subscription = self.subscription_name(),
+                credits,
+            );
             if credits > 0
-                && let Some((delivery, flags)) = self.deliver(credits).await?
+                && let Some((delivery, flags)) = self.deliver(credits).instrument(span).await?
             {
                 self.observer
                     .delivered(&self.topic, self.subscription_name(), &delivery, flags);

@@ -52,6 +52,12 @@ pub struct RestState {
     max_wait: Duration,
 }
 
+/// The tenant of the caller, for request spans (every caller is in `default` until
+/// authentication arrives).
+pub fn request_tenant() -> String {
+    principal().tenant().to_string()
+}
+
 /// The caller of a request. Authentication arrives with the security work; until then every
 /// caller is anonymous in the `default` tenant, as on gRPC.
 fn principal() -> Principal {
