@@ -21,6 +21,7 @@
 //! - [`Error`] (`error.rs`): one error type; every error carries the stable
 //!   [`ErrorCode`] and whether it is retriable.
 //! - [`defaults`]: every default, defined once for all SDKs.
+//! - [`trace`]: W3C `traceparent` propagation from the application's current span.
 //! - `types.rs` and `convert.rs`: domain types and their conversion from and to the wire.
 //!
 //! The surface is pull-based for bindings: `send` returns a receipt to await or poll,
@@ -37,6 +38,7 @@ mod error;
 mod producer;
 mod retry;
 mod runtime;
+pub mod trace;
 mod types;
 
 pub use admin::Admin;

@@ -206,10 +206,11 @@ impl Producer {
 
     fn enqueue(
         &self,
-        message: Message,
+        mut message: Message,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<SendReceipt> {
         let timestamp_ms = message.timestamp_ms.unwrap_or_else(now_ms);
+        crate::trace::propagate(&mut message);
         let mut pending = Pending::new(message, timestamp_ms, None, Some(permit));
         let mut intake = self.inner.intake.state.lock();
         if intake.closed {
