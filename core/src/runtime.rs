@@ -42,12 +42,30 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Blocks SIGPIPE on a core thread. A socket write to a broker that just went away raises
+/// SIGPIPE on the writing thread; Rust programs ignore it, but a host process need not (a Go
+/// program calling through the C ABI forwards it from non-Go threads to the default action,
+/// which ends the process). Blocked here, the write fails with `EPIPE` and the connection is
+/// handled like any broken one.
+fn ignore_sigpipe_on_this_thread() {
+    #[cfg(unix)]
+    // SAFETY: plain libc calls on a local, zero-initialised signal set, affecting only the
+    // calling thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 impl Runtime {
     /// Creates a multi-thread runtime owned by the core with `worker_threads` workers (at least 1).
     pub fn new(worker_threads: usize) -> Result<Runtime> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads.max(1))
             .thread_name("rapidmq-core")
+            .on_thread_start(ignore_sigpipe_on_this_thread)
             .enable_all()
             .build()
             .map_err(|e| Error::invalid(format!("cannot start the client runtime: {e}")))?;
@@ -139,6 +157,33 @@ impl Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn core_threads_block_sigpipe() {
+        fn sigpipe_blocked() -> bool {
+            // SAFETY: reads the calling thread's signal mask into a local set.
+            unsafe {
+                let mut mask: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+                libc::sigismember(&mask, libc::SIGPIPE) == 1
+            }
+        }
+        let rt = Runtime::new(1).expect("runtime");
+        let worker = rt.block_on(async { sigpipe_blocked() }).expect("ran");
+        let blocking = rt
+            .block_on(async {
+                tokio::task::spawn_blocking(sigpipe_blocked)
+                    .await
+                    .expect("blocking task")
+            })
+            .expect("ran");
+        assert!(
+            worker && blocking,
+            "worker {worker}, blocking pool {blocking}"
+        );
+        assert!(!sigpipe_blocked(), "the caller's own thread is left alone");
+    }
 
     #[test]
     fn owned_runtime_runs_futures_from_a_plain_thread() {
