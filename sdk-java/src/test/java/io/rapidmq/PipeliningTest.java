@@ -116,4 +116,31 @@ class PipeliningTest extends BrokerTest {
         assertFalse(seen.isEmpty());
         producer.close();
     }
+
+    @Test
+    void aRefusedBatchInsideAFullPipelineFailsAloneAndLaterBatchesKeepTheirOrder() {
+        String topic = makeTopic(1);
+        try (Producer producer = client.producer(
+                ProducerConfig.builder(topic).maxBatchMessages(1).maxInFlightPerPartition(5).build())) {
+            List<CompletableFuture<Delivery>> sends = new ArrayList<>();
+            for (int i = 0; i < 40; i++) {
+                // Every tenth message is refused by the broker (priority above 9).
+                sends.add(producer.sendAsync(Message.builder(Integer.toString(i)).priority(i % 10 == 5 ? 10 : 0).build()));
+            }
+            List<Long> offsets = new ArrayList<>();
+            for (int i = 0; i < 40; i++) {
+                try {
+                    offsets.add(Native.await(sends.get(i)).offset());
+                } catch (InvalidPriorityException e) {
+                    assertEquals(5, i % 10, "only the refused messages fail");
+                }
+            }
+            // Later batches were refused as out of sequence, resequenced and resent: dense
+            // offsets, and the log in send order.
+            assertEquals(java.util.stream.LongStream.range(0, 36).boxed().toList(), offsets);
+            List<Integer> expected = java.util.stream.IntStream.range(0, 40).filter(i -> i % 10 != 5).boxed().toList();
+            assertEquals(expected, readLog(topic).stream().map(m -> Integer.parseInt(text(m.value()))).toList());
+            assertTrue(producer.stats().maxPartitionInFlight() > 1);
+        }
+    }
 }
