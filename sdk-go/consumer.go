@@ -64,8 +64,10 @@ func (c *Consumer) Poll(ctx context.Context, max int, timeout time.Duration) ([]
 	defer C.rapidmq_message_batch_free(batch)
 	list := items(batch.items, batch.len)
 	out := make([]ReceivedMessage, len(list))
+	var conv converter
+	conv.reserve(list)
 	for i := range list {
-		out[i] = receivedFromC(&list[i])
+		out[i] = conv.received(&list[i])
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"time"
+	"unsafe"
 )
 
 // MsgIDHeader is the header carrying an application message id: topics with a dedup window
@@ -136,11 +137,55 @@ func (m *ReceivedMessage) Header(key string) ([]byte, bool) {
 }
 
 func receivedFromC(m *C.RapidmqReceivedMessage) ReceivedMessage {
+	var c converter
+	return c.received(m)
+}
+
+// converter copies received messages out of a native batch with few allocations: the values
+// and keys of a batch share one buffer, and a batch's topic name is allocated once.
+type converter struct {
+	buf   []byte
+	topic string
+}
+
+// reserve sizes the shared buffer for a batch.
+func (c *converter) reserve(list []C.RapidmqReceivedMessage) {
+	total := 0
+	for i := range list {
+		total += int(list[i].value.len) + int(list[i].key.len)
+	}
+	c.buf = make([]byte, 0, total)
+}
+
+// bytes copies a view into the shared buffer (capacity-limited, so appends by the caller never
+// overwrite the next message); nil for an empty view.
+func (c *converter) bytes(s C.RapidmqSlice) []byte {
+	if s.len == 0 {
+		return nil
+	}
+	src := unsafe.Slice((*byte)(unsafe.Pointer(s.ptr)), int(s.len))
+	if cap(c.buf)-len(c.buf) < len(src) {
+		return append([]byte(nil), src...)
+	}
+	start := len(c.buf)
+	c.buf = append(c.buf, src...)
+	return c.buf[start:len(c.buf):len(c.buf)]
+}
+
+func (c *converter) topicOf(s C.RapidmqSlice) string {
+	src := unsafe.Slice((*byte)(unsafe.Pointer(s.ptr)), int(s.len))
+	if string(src) != c.topic {
+		c.topic = string(src)
+	}
+	return c.topic
+}
+
+func (c *converter) received(m *C.RapidmqReceivedMessage) ReceivedMessage {
 	out := ReceivedMessage{
-		Topic:      goString(m.topic),
+		Topic:      c.topicOf(m.topic),
 		Partition:  uint32(m.partition),
 		Offset:     uint64(m.offset),
-		Value:      goBytes(m.value),
+		Value:      c.bytes(m.value),
 		Timestamp:  timeFromMs(m.timestamp_ms),
 		AppendTime: timeFromMs(m.append_time_ms),
 		DeliverAt:  timeFromMs(m.deliver_at_ms),
@@ -150,7 +195,7 @@ func receivedFromC(m *C.RapidmqReceivedMessage) ReceivedMessage {
 		out.Value = []byte{}
 	}
 	if m.has_key {
-		out.Key = goBytes(m.key)
+		out.Key = c.bytes(m.key)
 		if out.Key == nil {
 			out.Key = []byte{}
 		}
@@ -158,8 +203,11 @@ func receivedFromC(m *C.RapidmqReceivedMessage) ReceivedMessage {
 	if m.has_ttl {
 		out.TTL = fromMs(m.ttl_ms)
 	}
-	for _, h := range items(m.headers, m.headers_len) {
-		out.Headers = append(out.Headers, Header{Key: goString(h.key), Value: goBytes(h.value)})
+	if m.headers_len > 0 {
+		out.Headers = make([]Header, 0, int(m.headers_len))
+		for _, h := range items(m.headers, m.headers_len) {
+			out.Headers = append(out.Headers, Header{Key: goString(h.key), Value: goBytes(h.value)})
+		}
 	}
 	return out
 }

@@ -9,14 +9,37 @@ use rapidmq_core::Runtime;
 use crate::cancel::RapidmqCancel;
 use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 
-/// The runtime clients run on. Clients keep it alive; freeing the handle only drops the
-/// caller's reference.
+/// The runtime clients run on: a tokio runtime this library owns and hands to the core
+/// ([`Runtime::from_handle`]). Its worker threads block `SIGPIPE`: a write to a socket the
+/// broker closed must fail with `EPIPE`, not kill a host (a Go program, say) that does not
+/// ignore the signal the way Rust programs do.
 pub struct RapidmqRuntime {
     pub(crate) runtime: Runtime,
+    owned: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Drop for RapidmqRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.owned.get_mut().ok().and_then(Option::take) {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Blocks `SIGPIPE` on the calling thread (a runtime worker).
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: plain libc calls on a local signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Starts a runtime with `worker_threads` threads (0: one per CPU) and writes its handle to
-/// `out`. Free it with `rapidmq_runtime_free`.
+/// `out`. Free it with `rapidmq_runtime_free`, after every client made on it.
 ///
 /// # Safety
 /// `out` is writable; `err` is NULL or writable.
@@ -31,12 +54,19 @@ pub unsafe extern "C" fn rapidmq_runtime_new(
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n as usize,
         };
-        let runtime = Runtime::new(threads)?;
-        put(
-            out,
-            "out",
-            Box::into_raw(Box::new(RapidmqRuntime { runtime })),
-        )
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("rapidmq-core")
+            .on_thread_start(block_sigpipe)
+            .enable_all()
+            .build()
+            .map_err(|e| FfiError::invalid(format!("cannot start the client runtime: {e}")))?;
+        let runtime = Runtime::from_handle(rt.handle().clone());
+        let handle = RapidmqRuntime {
+            runtime,
+            owned: std::sync::Mutex::new(Some(rt)),
+        };
+        put(out, "out", Box::into_raw(Box::new(handle)))
     })
 }
 
@@ -49,15 +79,20 @@ pub unsafe extern "C" fn rapidmq_runtime_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_runtime_shutdown(runtime: *const RapidmqRuntime, timeout_ms: u64) {
     guard_or((), || {
-        if let Some(rt) = unsafe { runtime.as_ref() } {
-            if tokio::runtime::Handle::try_current().is_err() {
-                rt.runtime.shutdown(Duration::from_millis(timeout_ms));
-            }
+        let Some(handle) = (unsafe { runtime.as_ref() }) else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let rt = handle.owned.lock().ok().and_then(|mut o| o.take());
+        if let Some(rt) = rt {
+            rt.shutdown_timeout(Duration::from_millis(timeout_ms));
         }
     })
 }
 
-/// Frees the caller's handle. The runtime itself runs until the last client on it is freed.
+/// Frees the runtime (its tasks stop). Free every client made on it first.
 ///
 /// # Safety
 /// `runtime` is NULL or a live handle.
@@ -70,26 +105,20 @@ pub unsafe extern "C" fn rapidmq_runtime_free(runtime: *mut RapidmqRuntime) {
     })
 }
 
-/// Aborts a spawned task when the caller stops waiting for it.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Runs `future` on `runtime` and blocks the calling (non-runtime) thread until it finishes or
-/// `cancel` is triggered; on cancellation the task is aborted and the call fails with kind
-/// `CANCELLED`.
+/// Runs `future` on the calling (non-runtime) thread inside `runtime`'s context until it
+/// finishes or `cancel` is triggered; on cancellation the future is dropped (the core's futures
+/// abort their runtime tasks when dropped) and the call fails with kind `CANCELLED`.
+///
+/// The future is polled here rather than spawned: a call whose answer is ready (a poll with
+/// messages buffered, a send with room) completes without waking another thread, and the
+/// core runs its own background work on the runtime anyway.
 pub(crate) fn block_on<T, F>(
     runtime: &Runtime,
     cancel: *const RapidmqCancel,
     future: F,
 ) -> FfiResult<T>
 where
-    F: Future<Output = rapidmq_core::Result<T>> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = rapidmq_core::Result<T>>,
 {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(FfiError::invalid(
@@ -102,24 +131,18 @@ where
     if token.as_ref().is_some_and(|t| t.is_cancelled()) {
         return Err(FfiError::cancelled());
     }
-    let task = runtime.handle().spawn(future);
-    let _abort = AbortOnDrop(task.abort_handle());
-    let joined = runtime.handle().block_on(async move {
+    let outcome = runtime.handle().block_on(async move {
         match token {
             Some(token) => tokio::select! {
-                joined = task => Some(joined),
+                result = future => Some(result),
                 () = token.cancelled() => None,
             },
-            None => Some(task.await),
+            None => Some(future.await),
         }
     });
-    match joined {
+    match outcome {
         None => Err(FfiError::cancelled()),
-        Some(Ok(result)) => result.map_err(FfiError::from),
-        Some(Err(join)) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Some(Err(join)) => Err(FfiError::from(rapidmq_core::Error::Closed {
-            message: format!("the client runtime stopped: {join}"),
-        })),
+        Some(result) => result.map_err(FfiError::from),
     }
 }
 

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	rapidmq "github.com/rapidmq/rapidmq/sdk-go"
@@ -29,8 +30,22 @@ func main() {
 	flag.StringVar(&endpoint, "endpoint", endpoint, "broker gRPC endpoint (env RAPIDMQ_ENDPOINT)")
 	messages := flag.Int("messages", 1_000_000, "messages to send and consume")
 	size := flag.Int("size", 100, "message size in bytes")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Go side to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "throughput:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "throughput:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(endpoint, *messages, *size); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		os.Exit(1)
 	}
@@ -91,15 +106,22 @@ func run(endpoint string, messages, size int) error {
 	cfg := rapidmq.NewConsumerConfig(topic, "bench")
 	cfg.Start = rapidmq.Earliest
 	cfg.AutoCommit = true
+	if v := os.Getenv("RAPIDMQ_BENCH_PREFETCH"); v != "" {
+		fmt.Sscan(v, &cfg.Prefetch)
+	}
 	consumer, err := client.Subscribe(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer consumer.Close()
 	started = time.Now()
-	received := 0
+	received, polls := 0, 0
+	var slowest time.Duration
 	for received < messages {
+		polls++
+		t0 := time.Now()
 		got, err := consumer.Poll(ctx, 1000, 10*time.Second)
+		slowest = max(slowest, time.Since(t0))
 		if err != nil {
 			return err
 		}
@@ -111,5 +133,6 @@ func run(endpoint string, messages, size int) error {
 	seconds = time.Since(started).Seconds()
 	fmt.Printf("go consume: %d x %d B in %.2f s = %.0f msgs/s, %.1f MB/s\n",
 		received, size, seconds, float64(received)/seconds, float64(received*size)/seconds/1e6)
+	fmt.Printf("consumer: %d polls (slowest %s), stats %+v\n", polls, slowest, consumer.Stats())
 	return nil
 }
