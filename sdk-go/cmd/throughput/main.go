@@ -8,7 +8,7 @@
 // It creates a fresh 1-partition topic (fsync, the broker default, like `rapidmq bench`),
 // sends -messages keyless messages of -size bytes as fast as SendAsync accepts them, reports
 // messages/s once every future resolved, then consumes them all from the earliest offset with
-// Poll(1000) and reports messages/s. The topic is deleted afterwards.
+// Poll(-poll, default 1000) and reports messages/s. The topic is deleted afterwards.
 package main
 
 import (
@@ -29,6 +29,7 @@ func main() {
 	}
 	flag.StringVar(&endpoint, "endpoint", endpoint, "broker gRPC endpoint (env RAPIDMQ_ENDPOINT)")
 	messages := flag.Int("messages", 1_000_000, "messages to send and consume")
+	pollMax := flag.Int("poll", 1000, "messages per Poll (the consumer's prefetch is the core default)")
 	size := flag.Int("size", 100, "message size in bytes")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Go side to this file")
 	flag.Parse()
@@ -44,14 +45,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(endpoint, *messages, *size); err != nil {
+	if err := run(endpoint, *messages, *size, *pollMax); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint string, messages, size int) error {
+func run(endpoint string, messages, size, pollMax int) error {
 	ctx := context.Background()
 	client, err := rapidmq.Connect(ctx, rapidmq.NewClientConfig(endpoint))
 	if err != nil {
@@ -106,9 +107,6 @@ func run(endpoint string, messages, size int) error {
 	cfg := rapidmq.NewConsumerConfig(topic, "bench")
 	cfg.Start = rapidmq.Earliest
 	cfg.AutoCommit = true
-	if v := os.Getenv("RAPIDMQ_BENCH_PREFETCH"); v != "" {
-		fmt.Sscan(v, &cfg.Prefetch)
-	}
 	consumer, err := client.Subscribe(ctx, cfg)
 	if err != nil {
 		return err
@@ -120,7 +118,7 @@ func run(endpoint string, messages, size int) error {
 	for received < messages {
 		polls++
 		t0 := time.Now()
-		got, err := consumer.Poll(ctx, 1000, 10*time.Second)
+		got, err := consumer.Poll(ctx, pollMax, 10*time.Second)
 		slowest = max(slowest, time.Since(t0))
 		if err != nil {
 			return err
