@@ -50,6 +50,9 @@ pub struct StoredBatch {
     pub append_time_ms: i64,
     /// The producer's encoded `MessageBatch`.
     pub payload: Bytes,
+    /// Sum of the messages' value lengths, when known without a walk (batches appended as the
+    /// producer sent them, while they are in the tail cache); `None` after a store read.
+    pub value_bytes: Option<u64>,
 }
 
 impl StoredBatch {
@@ -103,6 +106,7 @@ pub fn decode_stored(value: Bytes) -> Result<StoredBatch> {
         count,
         append_time_ms,
         payload: value.slice(HEADER_LEN..),
+        value_bytes: None,
     })
 }
 
@@ -367,45 +371,84 @@ fn malformed(err: prost::DecodeError) -> Error {
 }
 
 /// Sum of the value lengths of messages `[first, first + count)` of an encoded (stored, hence
-/// valid) `MessageBatch`: what a delivery counts as bytes out. Walks the wire format; no copies.
+/// valid) `MessageBatch`: what a delivery counts as bytes out. Walks the wire format with plain
+/// slice indexing (no decoding, no copies); stops quietly at anything malformed.
 pub fn value_bytes(batch: &[u8], first: u32, count: u32) -> u64 {
-    let mut buf = batch;
+    let end = first.saturating_add(count);
+    let mut at = 0;
     let mut index = 0u32;
     let mut total = 0u64;
-    let end = first.saturating_add(count);
-    while buf.has_remaining() && index < end {
-        let Ok((tag, wire_type)) = decode_key(&mut buf) else {
+    while at < batch.len() && index < end {
+        let Some((key, next)) = varint(batch, at) else {
             break;
         };
-        if tag == 1 && wire_type == WireType::LengthDelimited {
-            let Ok(len) = length(&mut buf) else { break };
+        at = next;
+        if key == (1 << 3) | 2 {
+            let Some((len, body)) = varint(batch, at) else {
+                break;
+            };
+            let stop = body.saturating_add(len as usize).min(batch.len());
             if index >= first {
-                total += message_value_len(&buf[..len]);
+                total += message_value_len(&batch[body..stop]);
             }
-            buf.advance(len);
+            at = stop;
             index += 1;
-        } else if skip(&mut buf, wire_type).is_err() {
-            break;
+        } else {
+            match skip_field(batch, at, key) {
+                Some(next) => at = next,
+                None => break,
+            }
         }
     }
     total
 }
 
-fn message_value_len(mut buf: &[u8]) -> u64 {
+fn message_value_len(message: &[u8]) -> u64 {
+    let mut at = 0;
     let mut total = 0;
-    while buf.has_remaining() {
-        let Ok((tag, wire_type)) = decode_key(&mut buf) else {
+    while at < message.len() {
+        let Some((key, next)) = varint(message, at) else {
             break;
         };
-        if tag == 2 && wire_type == WireType::LengthDelimited {
-            let Ok(len) = length(&mut buf) else { break };
-            total += len as u64;
-            buf.advance(len);
-        } else if skip(&mut buf, wire_type).is_err() {
-            break;
+        if key == (2 << 3) | 2 {
+            let Some((len, _)) = varint(message, next) else {
+                break;
+            };
+            total += len;
+        }
+        match skip_field(message, next, key) {
+            Some(after) => at = after,
+            None => break,
         }
     }
     total
+}
+
+/// A varint at `at`: its value and the index after it.
+fn varint(buf: &[u8], mut at: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    let mut shift = 0;
+    while shift < 64 {
+        let byte = *buf.get(at)?;
+        at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some((value, at));
+        }
+        shift += 7;
+    }
+    None
+}
+
+/// The index after the value of a field with `key` whose value starts at `at`.
+fn skip_field(buf: &[u8], at: usize, key: u64) -> Option<usize> {
+    match key & 7 {
+        0 => varint(buf, at).map(|(_, next)| next),
+        1 => Some(at + 8),
+        2 => varint(buf, at).map(|(len, next)| next.saturating_add(len as usize)),
+        5 => Some(at + 4),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

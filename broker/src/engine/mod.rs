@@ -687,6 +687,9 @@ impl Engine {
         };
         let prepared = publish::prepare(&target, params.batch, summary, now)?;
         let mut request = prepared.request;
+        if request.count == summary.count {
+            request.value_bytes = Some(summary.value_bytes);
+        }
         request.producer_id = params.producer_id;
         request.base_sequence = params.base_sequence;
         if let Some(payload) = traced_payload {
@@ -848,7 +851,10 @@ impl Engine {
                 append_time_ms: batch.append_time_ms,
                 payload: batch.payload.clone(),
             };
-            self.observe_delivery(&topic, None, &delivery, batch.flags);
+            let known = (skip == 0 && count == batch.count)
+                .then_some(batch.value_bytes)
+                .flatten();
+            self.observe_delivery(&topic, None, &delivery, batch.flags, known);
             deliveries.push(delivery);
         }
         Ok(FetchResult {

@@ -29,24 +29,26 @@ pub(crate) struct Observer {
 }
 
 impl Observer {
-    /// Counts a delivery of messages `[skip, skip + count)` of a stored batch, and records flow
-    /// events when the batch holds traced messages.
+    /// Counts a delivery of messages `[skip, skip + count)` of a stored batch (`known_bytes`:
+    /// their value bytes, when known without walking the batch), and records flow events when
+    /// the batch holds traced messages.
     pub fn delivered(
         &self,
         topic: &Topic,
         subscription: Option<&str>,
         delivery: &Delivery,
         flags: u8,
+        known_bytes: Option<u64>,
     ) {
         if self.metrics.enabled {
             let counters = &topic.counters;
             counters
                 .messages_out
                 .fetch_add(u64::from(delivery.count), Ordering::Relaxed);
-            counters.bytes_out.fetch_add(
-                batch::value_bytes(&delivery.payload, delivery.skip, delivery.count),
-                Ordering::Relaxed,
-            );
+            let bytes = known_bytes.unwrap_or_else(|| {
+                batch::value_bytes(&delivery.payload, delivery.skip, delivery.count)
+            });
+            counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
             let age_ms = now_ms().saturating_sub(delivery.append_time_ms).max(0);
             self.metrics
                 .end_to_end_latency
@@ -136,9 +138,10 @@ impl Engine {
         subscription: Option<&str>,
         delivery: &Delivery,
         flags: u8,
+        known_bytes: Option<u64>,
     ) {
         self.observer()
-            .delivered(topic, subscription, delivery, flags);
+            .delivered(topic, subscription, delivery, flags, known_bytes);
     }
 
     /// Counts queue deliveries handed to a consumer (call right after `QueueSession::next`).

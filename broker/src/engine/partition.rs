@@ -73,6 +73,9 @@ pub struct AppendRequest {
     pub extra: WriteBatch,
     /// Runs after the commit, before the high watermark moves.
     pub on_commit: Option<CommitHook>,
+    /// Sum of the messages' value lengths, when the payload is the producer's batch unsplit
+    /// (kept with the cached batch so deliveries need not walk it to count bytes).
+    pub value_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for AppendRequest {
@@ -100,6 +103,7 @@ impl AppendRequest {
             deduplicated: Vec::new(),
             extra: WriteBatch::new(),
             on_commit: None,
+            value_bytes: None,
         }
     }
 }
@@ -628,6 +632,7 @@ impl Writer {
                     count: request.count,
                     append_time_ms,
                     payload: value.slice(batch::HEADER_LEN..),
+                    value_bytes: request.value_bytes,
                 }));
             }
             ops.extend(std::mem::take(&mut request.extra));

@@ -180,10 +180,16 @@ impl StreamSession {
                 credits,
             );
             if credits > 0
-                && let Some((delivery, flags)) = self.deliver(credits).instrument(span).await?
+                && let Some((delivery, flags, known_bytes)) =
+                    self.deliver(credits).instrument(span).await?
             {
-                self.observer
-                    .delivered(&self.topic, self.subscription_name(), &delivery, flags);
+                self.observer.delivered(
+                    &self.topic,
+                    self.subscription_name(),
+                    &delivery,
+                    flags,
+                    known_bytes,
+                );
                 return Ok(SessionEvent::Delivery(delivery));
             }
             self.wait(credits > 0).await;
@@ -227,7 +233,7 @@ impl StreamSession {
         }
     }
 
-    async fn deliver(&mut self, credits: u32) -> Result<Option<(Delivery, u8)>> {
+    async fn deliver(&mut self, credits: u32) -> Result<Option<(Delivery, u8, Option<u64>)>> {
         let order: Vec<u32> = self.cursors.keys().copied().collect();
         for i in 0..order.len() {
             let p = order[(self.round_robin + i) % order.len()];
@@ -270,7 +276,7 @@ async fn take(
     cursor: &mut Cursor,
     credits: u32,
     counters: &TopicCounters,
-) -> Result<Option<(Delivery, u8)>> {
+) -> Result<Option<(Delivery, u8, Option<u64>)>> {
     loop {
         let log_start = cursor.shared.log_start();
         if cursor.next < log_start {
@@ -327,7 +333,11 @@ async fn take(
             append_time_ms: batch.append_time_ms,
             payload: batch.payload.clone(),
         };
-        return Ok(Some((delivery, batch.flags)));
+        // The whole batch: its value bytes may be known without a walk.
+        let known_bytes = (skip == 0 && count == batch.count)
+            .then_some(batch.value_bytes)
+            .flatten();
+        return Ok(Some((delivery, batch.flags, known_bytes)));
     }
 }
 
