@@ -130,10 +130,10 @@ typedef struct RapidmqQueueConsumer RapidmqQueueConsumer;
 // with `rapidmq_receipt_free`.
 typedef struct RapidmqReceipt RapidmqReceipt;
 
-// The runtime clients run on: a tokio runtime this library owns and hands to the core
-// ([`Runtime::from_handle`]). Its worker threads block `SIGPIPE`: a write to a socket the
-// broker closed must fail with `EPIPE`, not kill a host (a Go program, say) that does not
-// ignore the signal the way Rust programs do.
+// The runtime clients run on: the core's own ([`Runtime::new`], whose threads block
+// `SIGPIPE`, so a write to a socket the broker closed fails with `EPIPE` instead of killing a
+// host that does not ignore the signal, as Go programs do not). Clients keep it alive;
+// freeing the handle only drops the caller's reference.
 typedef struct RapidmqRuntime RapidmqRuntime;
 
 // A borrowed UTF-8 string or byte string passed *into* the library: pointer and length, not
@@ -1352,7 +1352,7 @@ bool rapidmq_queue_consumer_stats(const struct RapidmqQueueConsumer *consumer,
                                   struct RapidmqQueueConsumerStats *out);
 
 // Starts a runtime with `worker_threads` threads (0: one per CPU) and writes its handle to
-// `out`. Free it with `rapidmq_runtime_free`, after every client made on it.
+// `out`. Free it with `rapidmq_runtime_free`.
 //
 // # Safety
 // `out` is writable; `err` is NULL or writable.
@@ -1368,7 +1368,7 @@ enum RapidmqStatus rapidmq_runtime_new(uint32_t worker_threads,
 // `runtime` is NULL or a live handle.
 void rapidmq_runtime_shutdown(const struct RapidmqRuntime *runtime, uint64_t timeout_ms);
 
-// Frees the runtime (its tasks stop). Free every client made on it first.
+// Frees the caller's handle. The runtime itself runs until the last client on it is freed.
 //
 // # Safety
 // `runtime` is NULL or a live handle.

@@ -9,37 +9,16 @@ use rapidmq_core::Runtime;
 use crate::cancel::RapidmqCancel;
 use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 
-/// The runtime clients run on: a tokio runtime this library owns and hands to the core
-/// ([`Runtime::from_handle`]). Its worker threads block `SIGPIPE`: a write to a socket the
-/// broker closed must fail with `EPIPE`, not kill a host (a Go program, say) that does not
-/// ignore the signal the way Rust programs do.
+/// The runtime clients run on: the core's own ([`Runtime::new`], whose threads block
+/// `SIGPIPE`, so a write to a socket the broker closed fails with `EPIPE` instead of killing a
+/// host that does not ignore the signal, as Go programs do not). Clients keep it alive;
+/// freeing the handle only drops the caller's reference.
 pub struct RapidmqRuntime {
     pub(crate) runtime: Runtime,
-    owned: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
-}
-
-impl Drop for RapidmqRuntime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.owned.get_mut().ok().and_then(Option::take) {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// Blocks `SIGPIPE` on the calling thread (a runtime worker).
-fn block_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: plain libc calls on a local signal set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
 }
 
 /// Starts a runtime with `worker_threads` threads (0: one per CPU) and writes its handle to
-/// `out`. Free it with `rapidmq_runtime_free`, after every client made on it.
+/// `out`. Free it with `rapidmq_runtime_free`.
 ///
 /// # Safety
 /// `out` is writable; `err` is NULL or writable.
@@ -54,19 +33,12 @@ pub unsafe extern "C" fn rapidmq_runtime_new(
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n as usize,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("rapidmq-core")
-            .on_thread_start(block_sigpipe)
-            .enable_all()
-            .build()
-            .map_err(|e| FfiError::invalid(format!("cannot start the client runtime: {e}")))?;
-        let runtime = Runtime::from_handle(rt.handle().clone());
-        let handle = RapidmqRuntime {
-            runtime,
-            owned: std::sync::Mutex::new(Some(rt)),
-        };
-        put(out, "out", Box::into_raw(Box::new(handle)))
+        let runtime = Runtime::new(threads)?;
+        put(
+            out,
+            "out",
+            Box::into_raw(Box::new(RapidmqRuntime { runtime })),
+        )
     })
 }
 
@@ -79,20 +51,15 @@ pub unsafe extern "C" fn rapidmq_runtime_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_runtime_shutdown(runtime: *const RapidmqRuntime, timeout_ms: u64) {
     guard_or((), || {
-        let Some(handle) = (unsafe { runtime.as_ref() }) else {
-            return;
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return;
-        }
-        let rt = handle.owned.lock().ok().and_then(|mut o| o.take());
-        if let Some(rt) = rt {
-            rt.shutdown_timeout(Duration::from_millis(timeout_ms));
+        if let Some(rt) = unsafe { runtime.as_ref() } {
+            if tokio::runtime::Handle::try_current().is_err() {
+                rt.runtime.shutdown(Duration::from_millis(timeout_ms));
+            }
         }
     })
 }
 
-/// Frees the runtime (its tasks stop). Free every client made on it first.
+/// Frees the caller's handle. The runtime itself runs until the last client on it is freed.
 ///
 /// # Safety
 /// `runtime` is NULL or a live handle.
