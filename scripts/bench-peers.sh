@@ -11,11 +11,11 @@
 #   QUICK=1          a smoke run: tiny counts, one repeat, the doc is left alone (WRITE_DOC=1 to
 #                    write it anyway)
 #   REPEATS          repeats of the whole matrix (default 3; QUICK: 1)
-#   COUNT            messages per throughput run (default 200000)
+#   COUNT            messages per throughput run (default 100000)
 #   LATENCY_COUNT    round trips per latency run (default 2000)
-#   FANOUT_COUNT     messages per fan-out run (default 50000)
+#   FANOUT_COUNT     messages per fan-out run (default 20000)
 #   REPLAY_COUNT     messages replayed from the start (default 1000000)
-#   RATE, OPENLOOP_SECS   the open-loop rate and duration (default 10000 msgs/s, 10 s)
+#   RATE, OPENLOOP_SECS   the open-loop rate and duration (default 10000 msgs/s, 5 s)
 #   SIZES            message sizes (default "100 1024"); SYSTEMS (default "rapidmq nats redis")
 #   WORKLOADS        a subset of "latency throughput fanout replay openloop"
 #   RESULTS          where the JSON records go (default bench-peers-results.jsonl)
@@ -35,12 +35,12 @@ if [[ $QUICK == 1 ]]; then
   OPENLOOP_SECS=${OPENLOOP_SECS:-1} WRITE_DOC=${WRITE_DOC:-0}
 fi
 REPEATS=${REPEATS:-3}
-COUNT=${COUNT:-200000}
+COUNT=${COUNT:-100000}
 LATENCY_COUNT=${LATENCY_COUNT:-2000}
-FANOUT_COUNT=${FANOUT_COUNT:-50000}
+FANOUT_COUNT=${FANOUT_COUNT:-20000}
 REPLAY_COUNT=${REPLAY_COUNT:-1000000}
 RATE=${RATE:-10000}
-OPENLOOP_SECS=${OPENLOOP_SECS:-10}
+OPENLOOP_SECS=${OPENLOOP_SECS:-5}
 SIZES=${SIZES:-100 1024}
 SYSTEMS=${SYSTEMS:-rapidmq nats redis}
 WORKLOADS=${WORKLOADS:-latency throughput fanout replay openloop}
