@@ -498,7 +498,10 @@ async fn the_dashboard_and_its_event_stream_are_served_from_the_binary() {
     };
     assert_eq!(overview["topics"][0]["name"], "shown");
     assert_eq!(overview["topics"][0]["partitions"], 3);
-    assert_eq!(overview["health"]["status"], "ok");
+    // `degraded` after a slow fsync on a loaded machine; never storage errors here.
+    let status = overview["health"]["status"].as_str().unwrap();
+    assert!(status == "ok" || status == "degraded", "{overview}");
+    assert_eq!(overview["health"]["storage_errors"], 0);
     assert!(overview["totals"]["connections_http"].as_i64().unwrap() >= 1);
 }
 

@@ -73,28 +73,19 @@ fn stream(
     interval: Duration,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let sampler = Sampler::new(&engine);
+    // The first snapshot goes out one interval in, so its rates cover a whole interval.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures::stream::unfold(
-        (engine, sampler, None::<tokio::time::Interval>),
-        move |(engine, mut sampler, ticker)| async move {
-            let mut ticker = match ticker {
-                // The first snapshot goes out at once.
-                None => {
-                    let mut t = tokio::time::interval(interval);
-                    t.tick().await;
-                    t
-                }
-                Some(mut t) => {
-                    t.tick().await;
-                    t
-                }
-            };
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        (engine, sampler, ticker),
+        move |(engine, mut sampler, mut ticker)| async move {
+            ticker.tick().await;
             let overview = sampler.sample(&engine);
             let event = Event::default()
                 .event("overview")
                 .json_data(&overview)
                 .unwrap_or_else(|_| Event::default().comment("unencodable overview"));
-            Some((Ok(event), (engine, sampler, Some(ticker))))
+            Some((Ok(event), (engine, sampler, ticker)))
         },
     )
 }
