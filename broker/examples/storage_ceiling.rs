@@ -14,7 +14,10 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -27,7 +30,10 @@ fn main() {
     // 4 bytes of tags and lengths around the value).
     let stored = vec![0x5a_u8; 38 + batch * (size + 4)];
     println!("{messages} x {size} B, batches of {batch}, {group} batch(es) per write");
-    println!("{:<9} {:>12} {:>8} {:>10}", "sync", "msgs/s", "MB/s", "writes/s");
+    println!(
+        "{:<9} {:>12} {:>8} {:>10}",
+        "sync", "msgs/s", "MB/s", "writes/s"
+    );
     for sync in [true, false] {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = RocksStore::open(dir.path(), &RocksTuning::default()).expect("open RocksDB");
