@@ -45,8 +45,26 @@ perf_pid=$!
 kill -INT "$perf_pid"
 wait "$perf_pid" || true
 perf_pid=
+set +o pipefail # head closes the pipes early
+echo "== broker fsync metrics"
+(python3 - "$http" <<'PY'
+import sys, urllib.request
+try:
+    text = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=10).read().decode()
+except Exception as e:
+    sys.exit(f"no fsync metrics: GET /metrics: {e}")
+lines = [l for l in text.splitlines() if l.startswith("rapidmq_fsync")]
+count = next((float(l.split()[-1]) for l in lines if l.startswith("rapidmq_fsync_latency_seconds_count")), 0)
+total = next((float(l.split()[-1]) for l in lines if l.startswith("rapidmq_fsync_latency_seconds_sum")), 0)
+print(f"fsyncs {count:.0f}, mean fsync {total / count * 1000:.2f} ms" if count else "no fsync latency metric")
+for l in lines:
+    if "_bucket" in l:
+        print(" ", l)
+PY
+) || true
 echo "== top $TOP frames by self time (broker process, load $(cut -d' ' -f1-3 /proc/loadavg))"
 perf report -i "$PERF_DATA" --no-children --sort symbol --stdio 2>/dev/null |
   grep -E '^ +[0-9.]+%' | head -n "$TOP"
+echo "== samples: $(perf report -i "$PERF_DATA" --stdio 2>/dev/null | sed -n 's/^# Samples: //p' | head -1)"
 echo "== by thread"
 perf report -i "$PERF_DATA" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -n 10
