@@ -51,6 +51,10 @@ struct RunArgs {
     /// rapidmq, nats or redis.
     #[arg(long)]
     system: System,
+    /// RapidMQ consumers' prefetch (default: the SDK's); a diagnostic, the matrix keeps the
+    /// default.
+    #[arg(long)]
+    prefetch: Option<u32>,
     /// http://host:port (RapidMQ gRPC), nats://host:port or redis://host:port.
     #[arg(long)]
     url: String,
@@ -159,6 +163,7 @@ async fn run(args: &RunArgs) -> Record {
             system: args.system,
             url: args.url.clone(),
             http: args.http.clone(),
+            prefetch: args.prefetch,
         };
         let plan = Plan {
             workload: args.workload,

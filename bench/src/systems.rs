@@ -128,6 +128,8 @@ pub struct Target {
     pub url: String,
     /// RapidMQ's HTTP address (`host:port`), to read its fsync count from `/v1/status`.
     pub http: Option<String>,
+    /// RapidMQ consumers' prefetch; `None` keeps the SDK's default.
+    pub prefetch: Option<u32>,
 }
 
 /// How publishers batch.
@@ -255,12 +257,14 @@ impl Session {
         Ok(match self.target.system {
             System::Rapidmq => {
                 let client = rapidmq::Client::connect(self.target.url.clone()).await?;
-                let consumer = client
+                let mut builder = client
                     .consumer(self.name.clone())
                     .subscription(format!("{}-{index}", self.name))
-                    .start(StartPosition::Earliest)
-                    .subscribe()
-                    .await?;
+                    .start(StartPosition::Earliest);
+                if let Some(prefetch) = self.target.prefetch {
+                    builder = builder.prefetch(prefetch);
+                }
+                let consumer = builder.subscribe().await?;
                 Subscriber::Rapidmq(consumer, client)
             }
             System::Nats => {
