@@ -1,10 +1,20 @@
 # make bench-peers: RapidMQ against NATS JetStream and Redis Streams on this machine, one load
 # generator for all three (bench/, issue 11). Installs nats-server and redis-server with apt if
 # missing, runs the matrix (10–15 minutes on 2 cores; QUICK=1 for a smoke run of a minute) and
-# rewrites the peers results in docs/benchmarks.md. Not part of `make test`.
+# rewrites the peers results in docs/benchmarks.md. Not part of `make test`; its smoke run is
+# (test-bench-smoke: every workload against every system at tiny counts, debug builds, about
+# 15 s, the docs left alone, failing when any run fails), so the drivers don't rot.
 .PHONY: bench-peers
 BENCH_PEERS_BIN := $(CARGO_TARGET_DIR)/release/rapidmq-bench
 
 bench-peers: release
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS) $(RUSTFLAGS)" $(CARGO) build --release -p rapidmq-bench
 	scripts/bench-peers.sh $(RELEASE_BIN) $(BENCH_PEERS_BIN)
+
+.PHONY: test-bench-smoke
+SDK_TESTS += test-bench-smoke
+
+test-bench-smoke: build
+	$(CARGO) build -p rapidmq-bench
+	QUICK=1 SIZES=100 STRICT=1 RESULTS=$(CARGO_TARGET_DIR)/bench-smoke.jsonl \
+	  scripts/bench-peers.sh $(DEBUG_BIN) $(CARGO_TARGET_DIR)/debug/rapidmq-bench

@@ -20,6 +20,7 @@
 #   WORKLOADS        a subset of "latency throughput fanout replay openloop"
 #   RESULTS          where the JSON records go (default bench-peers-results.jsonl)
 #   DOC              the document to rewrite (default docs/benchmarks.md)
+#   STRICT=1         exit 1 when any run failed (the smoke run in `make test` sets it)
 set -euo pipefail
 
 BIN=${1:?usage: bench-peers.sh path/to/release/rapidmq path/to/rapidmq-bench}
@@ -55,8 +56,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 if ((${#missing[@]})); then
   echo "bench-peers: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  sudo=$([[ $(id -u) -eq 0 ]] || echo sudo)
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 work=$(mktemp -d)
@@ -193,6 +195,11 @@ tables=$("$BENCH" render "$RESULTS")
 failures=$(grep -c '"error":"' "$RESULTS" || true)
 echo "$tables"
 echo "bench-peers: $(wc -l <"$RESULTS") runs, $failures failed; records in $RESULTS"
+if [[ ${STRICT:-0} == 1 && $failures != 0 ]]; then
+  grep '"error":"' "$RESULTS" >&2
+  echo "bench-peers: STRICT=1 and $failures run(s) failed" >&2
+  exit 1
+fi
 
 if [[ $WRITE_DOC == 1 ]]; then
   rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
