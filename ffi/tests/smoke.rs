@@ -18,8 +18,16 @@ fn profile_dir() -> PathBuf {
 #[test]
 fn the_c_smoke_program_runs_end_to_end_against_a_broker() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = profile_dir().join("librapidmq_ffi.a");
-    assert!(lib.exists(), "{} was not built", lib.display());
+    // `cargo build` puts the library in target/<profile>; `cargo test` leaves the copy it
+    // builds for the test run in target/<profile>/deps. Take the newer one.
+    let candidates =
+        [profile_dir().join("deps"), profile_dir()].map(|d| d.join("librapidmq_ffi.a"));
+    let lib = candidates
+        .iter()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| panic!("librapidmq_ffi.a was not built: looked for {candidates:?}"));
     let out_dir = tempfile::tempdir().expect("temp dir");
     let exe = out_dir.path().join("smoke");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
