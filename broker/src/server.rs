@@ -97,8 +97,9 @@ impl Broker {
             conn.map(|stream| Counted::new(stream, grpc_metrics.clone(), Transport::Grpc))
         });
         let mut grpc_stop = stop_rx.clone();
+        // TCP_NODELAY is set where connections are accepted (`Counted::new`): tonic's own
+        // `tcp_nodelay` applies only to listeners it binds itself.
         let grpc = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             // One span per RPC (a PublishStream or Consume stream is one RPC), so the handler's
             // topic/subscription span and every log line inside it carry the caller's tenant.
             .trace_fn(|request| {
