@@ -211,8 +211,10 @@ impl Consumer {
         if self.inner.commands.send(Command::Close(tx)).is_err() {
             return Ok(());
         }
-        rx.await
-            .map_err(|_| Error::closed("the consumer stopped during close"))
+        // The session may end on its own (a fatal error such as a deleted topic) with this
+        // close still queued: the consumer is closed either way, as when it had ended before.
+        let _ = rx.await;
+        Ok(())
     }
 
     /// The partitions this member owns now.

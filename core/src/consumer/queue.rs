@@ -308,8 +308,10 @@ impl QueueConsumer {
         if self.inner.commands.send(Command::Close(tx)).is_err() {
             return Ok(());
         }
-        rx.await
-            .map_err(|_| Error::closed("the consumer stopped during close"))
+        // The session may end on its own (a fatal error such as a deleted topic) with this
+        // close still queued: the consumer is closed either way, as when it had ended before.
+        let _ = rx.await;
+        Ok(())
     }
 
     /// Errors the broker reported on the stream since the last call (at most the last 100),
