@@ -7,8 +7,8 @@
 //! assignment without polling. A new owner resumes from the committed offset, so nothing is lost
 //! (delivery is at-least-once across rebalances).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -50,27 +50,29 @@ pub struct QueueRuntime {
     pub partitions: Vec<Mutex<QueuePartition>>,
     /// Woken when messages may have become available (nack, a member left, dead letter failed).
     pub changed: Notify,
-    next_delivery_id: AtomicU64,
     next_member: AtomicU64,
     members: Mutex<Vec<(u64, String)>>,
 }
 
 impl QueueRuntime {
     pub fn new(settings: QueueSettings, partitions: Vec<QueuePartition>) -> QueueRuntime {
-        // Delivery ids start from the clock so receipts from before a restart never match.
-        let seed = (super::now_ms() as u64) << 16;
         QueueRuntime {
             settings,
             partitions: partitions.into_iter().map(Mutex::new).collect(),
             changed: Notify::new(),
-            next_delivery_id: AtomicU64::new(seed),
             next_member: AtomicU64::new(1),
             members: Mutex::new(Vec::new()),
         }
     }
 
+    /// A delivery id no other delivery of this broker process has, and none from before a
+    /// restart: one counter for every queue subscription, started from the clock. (Per
+    /// subscription counters seeded from the clock gave two subscriptions created in the same
+    /// millisecond the same ids, so one's receipt could ack the other's delivery.)
     pub fn next_delivery_id(&self) -> u64 {
-        self.next_delivery_id.fetch_add(1, Ordering::Relaxed)
+        static NEXT: LazyLock<AtomicU64> =
+            LazyLock::new(|| AtomicU64::new((super::now_ms() as u64) << 16));
+        NEXT.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn join(&self, name: &str) -> u64 {
@@ -351,6 +353,21 @@ impl Drop for MemberHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_queue_subscriptions_never_share_a_delivery_id() {
+        // Created in the same millisecond, as two subscriptions of one test often are.
+        let settings = QueueSettings {
+            ack_deadline_ms: 30_000,
+            max_deliveries: 5,
+            dead_letter_topic: "q.dlq".into(),
+        };
+        let a = QueueRuntime::new(settings.clone(), Vec::new());
+        let b = QueueRuntime::new(settings, Vec::new());
+        let ids_a: Vec<u64> = (0..100).map(|_| a.next_delivery_id()).collect();
+        let ids_b: Vec<u64> = (0..100).map(|_| b.next_delivery_id()).collect();
+        assert!(ids_a.iter().all(|id| !ids_b.contains(id)));
+    }
 
     fn subscription(partitions: usize) -> Arc<Subscription> {
         let record = SubscriptionRecord {
