@@ -5,17 +5,8 @@
 set -euo pipefail
 BIN=${1:?usage: bench-foundation.sh path/to/release/rapidmq}
 MESSAGES=${MESSAGES:-1000000}
-work=$(mktemp -d)
-"$BIN" serve --data-dir "$work/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-  --ready-file "$work/ready.json" >"$work/broker.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 600); do
-  [[ -f "$work/ready.json" ]] && break
-  sleep 0.05 # readiness poll of the ready file, bounded to 30 s
-done
-grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$work/ready.json")
-server="http://$grpc"
+source "$(dirname "$0")/lib/broker.sh"
+start_broker "$BIN"
 echo "== batch 1000, fsync"
 "$BIN" bench-grpc --server "$server" --messages "$MESSAGES" --size 100 --batch 1000 --durability fsync
 echo "== batch 1000, buffered"
