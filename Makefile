@@ -21,12 +21,13 @@ endif
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/rapidmq
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/rapidmq
 
-.PHONY: run build release deps test lint test-rust test-python test-e2e bench fmt
+.PHONY: run build release deps build-deps test lint test-rust test-python test-e2e bench fmt
 
 run: release
 	$(RELEASE_BIN) serve --data-dir ./data
 
-release:
+release: build-deps
+	@echo "make: building the release broker (the first build compiles RocksDB: about 15 minutes on 2 cores)"
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS) $(RUSTFLAGS)" $(CARGO) build --release -p rapidmq-cli
 
 build: deps
@@ -34,6 +35,10 @@ build: deps
 
 deps:
 	@scripts/install-deps.sh
+
+# Only what compiling the broker needs (libclang for RocksDB's bindgen, cmake, a C++ compiler).
+build-deps:
+	@scripts/install-deps.sh --build
 
 # Each SDK beyond Rust and Python brings its own fragment (mk/<sdk>.mk) that defines its test
 # target and appends it to SDK_TESTS.

@@ -3,6 +3,7 @@
 //! `observability.otlp_endpoint` is set, an OpenTelemetry layer exporting the broker's spans
 //! (`rapidmq=debug`: requests, publish, commit, deliver) over OTLP/HTTP.
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -44,7 +45,10 @@ pub fn init_with_export(json: bool, otlp_endpoint: &str) -> anyhow::Result<Loggi
         .ok()
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only on a terminal: a log file or a pipe to journald must stay plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let fmt = if json {
         fmt.json().with_filter(filter).boxed()
     } else {
