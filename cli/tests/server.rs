@@ -131,7 +131,10 @@ fn json_logs_when_asked() {
 fn a_log_written_to_a_file_has_no_colour_codes() {
     let broker = TestBroker::start();
     let log = broker.log();
-    assert!(log.contains("rapidmq ready"), "the log has the ready line:\n{log}");
+    assert!(
+        log.contains("rapidmq ready"),
+        "the log has the ready line:\n{log}"
+    );
     assert!(
         !log.contains('\u{1b}'),
         "ANSI escape codes in a log that is not a terminal:\n{log}"
