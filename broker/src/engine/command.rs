@@ -9,15 +9,26 @@
 use bytes::Bytes;
 
 use super::keys;
+use super::queue::QueuePartition;
 use super::subscription::SubscriptionRecord;
 use super::topic::TopicRecord;
 use crate::storage::{Cf, WriteBatch};
 
 #[derive(Debug, Clone)]
 pub enum MetaCommand {
-    /// Writes a topic record: on creation, and with new settings on an alter.
+    /// Writes a new topic's record and moves the next topic id past its id, so the id is never
+    /// handed out again, even after the topic is deleted and the broker restarts.
     CreateTopic(TopicRecord),
-    DeleteTopic(TopicRecord),
+    /// Writes a topic record with new settings.
+    AlterTopic(TopicRecord),
+    /// Removes a topic and everything keyed by its id: subscriptions, cursors, queue state,
+    /// log, index, producer and dedup state, and its delayed messages (`scheduled`: their
+    /// schedule keys, found by the engine, since the schedule is keyed by due time first). One
+    /// batch, so a crash leaves all of it or none.
+    DeleteTopic {
+        record: TopicRecord,
+        scheduled: Vec<Vec<u8>>,
+    },
     CreateSubscription {
         topic_id: u32,
         record: SubscriptionRecord,
@@ -28,6 +39,13 @@ pub enum MetaCommand {
         name: String,
     },
     SetCursors {
+        topic_id: u32,
+        subscription: String,
+        offsets: Vec<(u32, u64)>,
+    },
+    /// A seek of a queue subscription: each partition's cursor and a fresh ack state starting
+    /// at the same offset (nothing settled above it, no attempts), written together.
+    SeekQueue {
         topic_id: u32,
         subscription: String,
         offsets: Vec<(u32, u64)>,
@@ -50,10 +68,25 @@ impl MetaCommand {
                     keys::topic_meta_key(&record.tenant, &record.name),
                     json(record),
                 );
+                batch.put(
+                    Cf::Meta,
+                    keys::NEXT_TOPIC_ID_KEY.to_vec(),
+                    Bytes::copy_from_slice(&(record.id + 1).to_be_bytes()),
+                );
             }
-            MetaCommand::DeleteTopic(record) => {
+            MetaCommand::AlterTopic(record) => {
+                batch.put(
+                    Cf::Meta,
+                    keys::topic_meta_key(&record.tenant, &record.name),
+                    json(record),
+                );
+            }
+            MetaCommand::DeleteTopic { record, scheduled } => {
                 let id = record.id;
                 batch.delete(Cf::Meta, keys::topic_meta_key(&record.tenant, &record.name));
+                for key in scheduled {
+                    batch.delete(Cf::Schedule, key.clone());
+                }
                 let subs = keys::subscription_meta_prefix(id);
                 batch.delete_range(Cf::Meta, subs.clone(), keys::prefix_end(&subs));
                 let marks = keys::watermark_prefix(id);
@@ -92,6 +125,17 @@ impl MetaCommand {
                 let prefix = keys::cursor_prefix(*topic_id, name);
                 batch.delete_range(Cf::Cursors, prefix.clone(), keys::prefix_end(&prefix));
                 batch.delete_range(Cf::Acks, prefix.clone(), keys::prefix_end(&prefix));
+            }
+            MetaCommand::SeekQueue {
+                topic_id,
+                subscription,
+                offsets,
+            } => {
+                for &(partition, offset) in offsets {
+                    let key = keys::cursor_key(*topic_id, subscription, partition);
+                    batch.put(Cf::Cursors, key.clone(), offset_value(offset));
+                    batch.put(Cf::Acks, key, QueuePartition::new(offset).encode());
+                }
             }
             MetaCommand::SetQueueState {
                 topic_id,
@@ -136,4 +180,129 @@ fn offset_value(offset: u64) -> Bytes {
 /// Decodes a committed offset written by [`MetaCommand::SetCursors`].
 pub fn decode_offset(value: &[u8]) -> Option<u64> {
     value.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Decodes the next topic id written by [`MetaCommand::CreateTopic`].
+pub fn decode_topic_id(value: &[u8]) -> Option<u32> {
+    value.try_into().ok().map(u32::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::topic::{DurabilityMode, StorageKind, TopicSettings};
+    use crate::storage::{MemStore, Store};
+
+    fn record(id: u32, name: &str) -> TopicRecord {
+        TopicRecord {
+            id,
+            tenant: "default".into(),
+            name: name.into(),
+            settings: TopicSettings {
+                partitions: 1,
+                retention_ms: 0,
+                retention_bytes: 0,
+                retention_messages: 0,
+                max_message_bytes: 1024,
+                storage: StorageKind::Disk,
+                durability: DurabilityMode::Fsync,
+                dedup_window_ms: 0,
+            },
+            created_at_ms: 0,
+        }
+    }
+
+    fn apply(store: &MemStore, command: MetaCommand) {
+        store.write(command.to_write_batch(), true).unwrap();
+    }
+
+    fn next_topic_id(store: &MemStore) -> Option<u32> {
+        store
+            .get(Cf::Meta, keys::NEXT_TOPIC_ID_KEY)
+            .unwrap()
+            .as_deref()
+            .and_then(decode_topic_id)
+    }
+
+    #[test]
+    fn creating_a_topic_moves_the_next_id_past_it_and_nothing_moves_it_back() {
+        let store = MemStore::new();
+        apply(&store, MetaCommand::CreateTopic(record(1, "a")));
+        apply(&store, MetaCommand::CreateTopic(record(2, "b")));
+        assert_eq!(next_topic_id(&store), Some(3));
+        apply(&store, MetaCommand::AlterTopic(record(1, "a")));
+        apply(
+            &store,
+            MetaCommand::DeleteTopic {
+                record: record(2, "b"),
+                scheduled: Vec::new(),
+            },
+        );
+        assert_eq!(next_topic_id(&store), Some(3));
+    }
+
+    #[test]
+    fn deleting_a_topic_removes_its_delayed_messages_and_keyed_state_only() {
+        let store = MemStore::new();
+        let mut batch = WriteBatch::new();
+        let mine = keys::schedule_key(5_000, 7, 0, 1);
+        let other = keys::schedule_key(5_000, 8, 0, 1);
+        for key in [&mine, &other] {
+            batch.put(Cf::Schedule, key.clone(), Bytes::from_static(b"m"));
+        }
+        for id in [7, 8] {
+            batch.put(
+                Cf::Dedup,
+                keys::dedup_key(id, b"x"),
+                Bytes::from_static(b"e"),
+            );
+            batch.put(
+                Cf::Acks,
+                keys::cursor_key(id, "s", 0),
+                Bytes::from_static(b"q"),
+            );
+        }
+        store.write(batch, true).unwrap();
+        apply(
+            &store,
+            MetaCommand::DeleteTopic {
+                record: record(7, "a"),
+                scheduled: vec![mine.clone()],
+            },
+        );
+        let has = |cf, key: &[u8]| store.get(cf, key).unwrap().is_some();
+        assert!(!has(Cf::Schedule, &mine), "its delayed message is gone");
+        assert!(!has(Cf::Dedup, &keys::dedup_key(7, b"x")));
+        assert!(!has(Cf::Acks, &keys::cursor_key(7, "s", 0)));
+        assert!(has(Cf::Schedule, &other), "another topic's stays");
+        assert!(has(Cf::Dedup, &keys::dedup_key(8, b"x")));
+        assert!(has(Cf::Acks, &keys::cursor_key(8, "s", 0)));
+    }
+
+    #[test]
+    fn a_queue_seek_writes_the_cursor_and_a_fresh_ack_state_together() {
+        let store = MemStore::new();
+        let key = keys::cursor_key(1, "workers", 0);
+        let mut settled = QueuePartition::new(10);
+        apply(
+            &store,
+            MetaCommand::SetQueueState {
+                topic_id: 1,
+                subscription: "workers".into(),
+                states: vec![(0, settled.encode())],
+            },
+        );
+        apply(
+            &store,
+            MetaCommand::SeekQueue {
+                topic_id: 1,
+                subscription: "workers".into(),
+                offsets: vec![(0, 0)],
+            },
+        );
+        let cursor = store.get(Cf::Cursors, &key).unwrap().unwrap();
+        assert_eq!(decode_offset(&cursor), Some(0));
+        let state = store.get(Cf::Acks, &key).unwrap().unwrap();
+        assert_eq!(QueuePartition::decode(&state).unwrap().floor(), 0);
+    }
 }

@@ -10,6 +10,7 @@
 //! | schedule | `due_ms u64, topic_id, partition, nonce u64` | a one-message `MessageBatch` |
 //! | dedup | `topic_id, msg-id bytes` | expiry, ms since the epoch (`i64`) |
 //! | meta | `topic/<tenant>/<name>`, `sub/<topic_id hex>/<name>`, `watermark/<topic_id hex>/<partition>` | JSON records / `u64` |
+//! | meta | `next_topic_id` | the next topic id to hand out, `u32` (ids are never reused) |
 
 /// Key of the batch at `offset` in a partition's log (and index).
 pub fn log_key(topic_id: u32, partition: u32, offset: u64) -> Vec<u8> {
@@ -97,6 +98,9 @@ pub fn topic_meta_key(tenant: &str, name: &str) -> Vec<u8> {
 }
 
 pub const TOPIC_META_PREFIX: &[u8] = b"topic/";
+
+/// The next topic id to hand out: above every id ever given, deleted topics' included.
+pub const NEXT_TOPIC_ID_KEY: &[u8] = b"next_topic_id";
 
 pub fn subscription_meta_prefix(topic_id: u32) -> Vec<u8> {
     format!("sub/{topic_id:08x}/").into_bytes()

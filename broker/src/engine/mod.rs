@@ -11,6 +11,8 @@
 //! - `command`: metadata commands; [`Engine::apply`] is the one path by which metadata and
 //!   committed offsets change on disk. Partition data changes only through its writer.
 //! - `retention`: the background task that enforces retention limits.
+//! - `recovery`: what opening the engine repairs: the next topic id, and cursors and queue
+//!   state above a recovered log.
 //! - `keys`: the storage key layout.
 //! - `observe`: what the engine tells `crate::observability` (scrape-time snapshots, delivery
 //!   counting, flow events).
@@ -26,6 +28,7 @@ mod producer;
 mod publish;
 mod queue;
 mod queue_session;
+mod recovery;
 mod rest_support;
 mod retention;
 mod scheduler;
@@ -241,11 +244,17 @@ impl Engine {
         let records = self
             .disk
             .scan(Cf::Meta, prefix, &keys::prefix_end(prefix), usize::MAX)?;
-        for (_, value) in records {
-            let record: TopicRecord = serde_json::from_slice(&value)
-                .map_err(|err| Error::internal(format!("unreadable topic record: {err}")))?;
-            self.next_topic_id
-                .fetch_max(record.id + 1, Ordering::Relaxed);
+        let records = records
+            .into_iter()
+            .map(|(_, value)| {
+                serde_json::from_slice::<TopicRecord>(&value)
+                    .map_err(|err| Error::internal(format!("unreadable topic record: {err}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let max_id = records.iter().map(|record| record.id).max();
+        self.next_topic_id
+            .store(self.recovered_next_topic_id(max_id)?, Ordering::Relaxed);
+        for record in records {
             let topic = self.open_topic(record)?;
             let sub_prefix = keys::subscription_meta_prefix(topic.id());
             for (_, value) in self.disk.scan(
@@ -257,7 +266,7 @@ impl Engine {
                 let record: SubscriptionRecord = serde_json::from_slice(&value).map_err(|err| {
                     Error::internal(format!("unreadable subscription record: {err}"))
                 })?;
-                let cursors = (0..topic.settings().partitions)
+                let mut cursors = (0..topic.settings().partitions)
                     .map(|p| {
                         let key = keys::cursor_key(topic.id(), &record.name, p);
                         Ok(self
@@ -268,8 +277,8 @@ impl Engine {
                             .unwrap_or(0))
                     })
                     .collect::<Result<Vec<u64>>>()?;
-                let queue = match &record.queue {
-                    Some(settings) => {
+                let mut states = match &record.queue {
+                    Some(_) => {
                         let mut states = Vec::with_capacity(cursors.len());
                         for (p, &floor) in cursors.iter().enumerate() {
                             let key = keys::cursor_key(topic.id(), &record.name, p as u32);
@@ -280,10 +289,20 @@ impl Engine {
                                 .and_then(queue::QueuePartition::decode);
                             states.push(state.unwrap_or_else(|| queue::QueuePartition::new(floor)));
                         }
-                        Some(subscription::QueueRuntime::new(settings.clone(), states))
+                        Some(states)
                     }
                     None => None,
                 };
+                self.clamp_to_recovered_log(
+                    &topic,
+                    &record.name,
+                    &mut cursors,
+                    states.as_deref_mut(),
+                )?;
+                let queue =
+                    record.queue.clone().zip(states).map(|(settings, states)| {
+                        subscription::QueueRuntime::new(settings, states)
+                    });
                 let sub = Arc::new(Subscription::with_queue(record, topic.id(), cursors, queue));
                 topic
                     .subscriptions
@@ -386,8 +405,11 @@ impl Engine {
         })
     }
 
-    /// Makes changed queue-mode ack state durable: one write for all of it.
+    /// Makes changed queue-mode ack state durable: one write for all of it. Holds the metadata
+    /// lock, so a state encoded here cannot land on disk after a seek, or a delete of its
+    /// subscription or topic, that came later.
     async fn flush_queue_state(&self) {
+        let _guard = self.meta_lock.lock().await;
         for topic in self.topics_snapshot() {
             let subs: Vec<Arc<Subscription>> =
                 topic.subscriptions.read().values().cloned().collect();
@@ -437,7 +459,7 @@ impl Engine {
     /// offsets change on disk.
     pub async fn apply(&self, command: MetaCommand) -> Result<()> {
         let batch = command.to_write_batch();
-        let also_memory = matches!(command, MetaCommand::DeleteTopic(_)).then(|| batch.clone());
+        let also_memory = matches!(command, MetaCommand::DeleteTopic { .. }).then(|| batch.clone());
         let disk = self.disk.clone();
         tokio::task::spawn_blocking(move || disk.write(batch, true))
             .await
@@ -599,7 +621,7 @@ impl Engine {
             settings: settings.clone(),
             ..topic.record.clone()
         };
-        self.apply(MetaCommand::CreateTopic(record)).await?;
+        self.apply(MetaCommand::AlterTopic(record)).await?;
         *topic.settings.write() = settings.clone();
         for partition in &topic.partitions {
             partition.shared().set_ack(settings.ack_durability());
@@ -641,7 +663,9 @@ impl Engine {
         for partition in &live.topic.partitions {
             partition.close().await;
         }
-        self.apply(MetaCommand::DeleteTopic(record)).await?;
+        let scheduled = self.scheduled_keys(record.id).await?;
+        self.apply(MetaCommand::DeleteTopic { record, scheduled })
+            .await?;
         self.metrics.remove_topic(principal.tenant().as_str(), name);
         tracing::info!(topic = name, "topic deleted");
         Ok(())
@@ -918,6 +942,18 @@ impl Engine {
         self.buffered_dirty.store(true, Ordering::Release);
         self.sync_buffered().await;
         tracing::info!("engine stopped");
+    }
+
+    /// The schedule keys of a topic's pending delayed messages, in either store.
+    async fn scheduled_keys(&self, topic_id: u32) -> Result<Vec<Vec<u8>>> {
+        let (disk, memory) = (self.disk.clone(), self.memory.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut keys = scheduler::scheduled_keys(&*disk, topic_id)?;
+            keys.extend(scheduler::scheduled_keys(&*memory, topic_id)?);
+            Ok::<_, Error>(keys)
+        })
+        .await
+        .map_err(|err| Error::internal(format!("schedule scan failed: {err}")))?
     }
 
     fn topic_by_id(&self, id: u32) -> Option<Arc<Topic>> {

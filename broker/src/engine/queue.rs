@@ -526,6 +526,30 @@ impl QueuePartition {
         buf.freeze()
     }
 
+    /// Fits a state just restored by [`QueuePartition::decode`] to a log recovered up to
+    /// `high_watermark` (a memory topic restarts empty; a buffered one can lose its tail): the
+    /// floor comes down to it and nothing at or above it stays settled or counted, so the
+    /// messages that get those offsets next are delivered as new. When anything changed, returns
+    /// the offset the state reached before (past its floor and every recorded offset) and leaves
+    /// the state dirty, to be persisted.
+    pub fn clamp_to(&mut self, high_watermark: u64) -> Option<u64> {
+        let reached = self
+            .restored
+            .keys()
+            .map(|&offset| offset + 1)
+            .fold(self.floor, u64::max);
+        if reached <= high_watermark {
+            return None;
+        }
+        if self.floor > high_watermark {
+            *self = QueuePartition::new(high_watermark);
+        } else {
+            self.restored.retain(|&offset, _| offset < high_watermark);
+        }
+        self.dirty = true;
+        Some(reached)
+    }
+
     /// Restores a persisted state.
     pub fn decode(mut value: &[u8]) -> Option<QueuePartition> {
         if value.len() < 12 {
@@ -697,6 +721,39 @@ mod tests {
         let (c, _) = q.claim(2, 1_600, 1, 30_000, 5, &mut ids());
         assert_eq!(c.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![1]);
         assert_eq!(q.counters.expired, 1);
+    }
+
+    #[test]
+    fn a_restored_state_above_the_recovered_log_is_clamped_to_it() {
+        let mut q = loaded(4);
+        let mut id = ids();
+        let (c, _) = q.claim(3, 0, 1, 30_000, 5, &mut id);
+        q.ack(0, c[0].delivery_id);
+        q.ack(2, c[2].delivery_id);
+        let encoded = q.encode();
+
+        // The whole log is gone (a memory topic after a restart): a fresh state at 0.
+        let mut restored = QueuePartition::decode(&encoded).unwrap();
+        assert_eq!(restored.clamp_to(0), Some(3));
+        assert_eq!((restored.floor(), restored.read_pos()), (0, 0));
+        assert!(restored.is_dirty());
+        assert_eq!(
+            QueuePartition::decode(&restored.encode()).unwrap().floor(),
+            0
+        );
+
+        // The log lost offsets 2 and 3: the ack of 2 does not settle the next message there.
+        let mut restored = QueuePartition::decode(&encoded).unwrap();
+        assert_eq!(restored.clamp_to(2), Some(3));
+        restored.load((1..4).map(|o| (o, message(0, 0))));
+        let (c, _) = restored.claim(10, 0, 2, 30_000, 5, &mut id);
+        let got: Vec<(u64, u32)> = c.iter().map(|c| (c.offset, c.attempt)).collect();
+        assert_eq!(got, vec![(1, 2), (2, 1), (3, 1)]);
+
+        // A state within the log is left alone.
+        let mut restored = QueuePartition::decode(&encoded).unwrap();
+        assert_eq!(restored.clamp_to(3), None);
+        assert!(!restored.is_dirty());
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! through the partition writer with their schedule keys deleted in the same write, so a crash
 //! can neither lose nor duplicate them. The task sleeps until the next due time (at most a
 //! second) or until a publish schedules something.
+//!
+//! Deleting a topic deletes its pending entries in the same write as the rest of the topic
+//! ([`scheduled_keys`] finds them), and topic ids are never reused, so a delayed message can
+//! only ever reach the topic it was published to.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -50,6 +54,47 @@ pub async fn run(engine: Weak<Engine>, wake: Arc<Notify>, mut stopping: watch::R
             _ = tokio::time::sleep(sleep) => {}
             _ = wake.notified() => {}
             _ = stopping.changed() => return,
+        }
+    }
+}
+
+/// The schedule keys of every pending delayed message of `topic_id` in `store`. The schedule is
+/// keyed by due time first, so this reads all of it, a page at a time: it serves topic deletion
+/// and recovery, never the publish path.
+pub fn scheduled_keys(store: &dyn Store, topic_id: u32) -> Result<Vec<Vec<u8>>> {
+    let mut found = Vec::new();
+    for_each_scheduled(store, |key, id| {
+        if id == topic_id {
+            found.push(key.to_vec());
+        }
+    })?;
+    Ok(found)
+}
+
+/// The highest topic id with a pending delayed message in `store`.
+pub fn max_scheduled_topic_id(store: &dyn Store) -> Result<Option<u32>> {
+    let mut max = None;
+    for_each_scheduled(store, |_, id| max = max.max(Some(id)))?;
+    Ok(max)
+}
+
+fn for_each_scheduled(store: &dyn Store, mut visit: impl FnMut(&[u8], u32)) -> Result<()> {
+    let end = [0xff; 25];
+    let mut from = Vec::new();
+    loop {
+        let page = store.scan(Cf::Schedule, &from, &end, ROUND)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
+        from = last.clone();
+        from.push(0);
+        for (key, _) in &page {
+            if let Some((_, topic_id, _)) = keys::parse_schedule_key(key) {
+                visit(key, topic_id);
+            }
+        }
+        if page.len() < ROUND {
+            return Ok(());
         }
     }
 }

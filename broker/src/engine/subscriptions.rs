@@ -234,7 +234,23 @@ impl Engine {
                 ));
             }
         }
-        self.apply(MetaCommand::SetCursors {
+        let Some(queue) = &sub.queue else {
+            self.apply(MetaCommand::SetCursors {
+                topic_id: live.id(),
+                subscription: subscription.to_string(),
+                offsets: offsets.to_vec(),
+            })
+            .await?;
+            for &(p, offset) in offsets {
+                sub.set_committed(p, offset);
+            }
+            return Ok(());
+        };
+        // A seek on a queue subscription restarts its delivery state at the offset: the cursor
+        // and the fresh ack state are one write. The metadata lock keeps an interval flush of
+        // the old state from landing after it.
+        let _guard = self.meta_lock.lock().await;
+        self.apply(MetaCommand::SeekQueue {
             topic_id: live.id(),
             subscription: subscription.to_string(),
             offsets: offsets.to_vec(),
@@ -242,16 +258,11 @@ impl Engine {
         .await?;
         for &(p, offset) in offsets {
             sub.set_committed(p, offset);
-            if let Some(queue) = &sub.queue
-                && let Some(state) = queue.partitions.get(p as usize)
-            {
-                // A seek on a queue subscription restarts its delivery state at the offset.
+            if let Some(state) = queue.partitions.get(p as usize) {
                 *state.lock() = queue::QueuePartition::new(offset);
             }
         }
-        if let Some(queue) = &sub.queue {
-            queue.changed.notify_waiters();
-        }
+        queue.changed.notify_waiters();
         Ok(())
     }
 

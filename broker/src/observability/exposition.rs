@@ -235,6 +235,15 @@ impl Collector for EngineCollector {
             plain(load(&m.storage_errors)),
             counter,
         )?;
+        family(
+            e,
+            "recovery_clamps",
+            "Cursors and queue states clamped to a recovered log at startup.",
+            None,
+            Counter,
+            plain(load(&m.recovery_clamps)),
+            counter,
+        )?;
 
         // Connections and errors.
         family(

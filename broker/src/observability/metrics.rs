@@ -209,6 +209,8 @@ pub struct Metrics {
     pub fsync_latency: AtomicHistogram,
     pub slow_fsyncs: AtomicU64,
     pub storage_errors: AtomicU64,
+    /// Cursors and queue states clamped to a recovered log at startup.
+    pub recovery_clamps: AtomicU64,
     /// Messages per group commit.
     pub group_commit_messages: AtomicHistogram,
     /// KiB per group commit.
@@ -231,6 +233,7 @@ impl Metrics {
             fsync_latency: AtomicHistogram::latency(),
             slow_fsyncs: AtomicU64::new(0),
             storage_errors: AtomicU64::new(0),
+            recovery_clamps: AtomicU64::new(0),
             group_commit_messages: AtomicHistogram::sizes(),
             group_commit_kib: AtomicHistogram::sizes(),
             connections: [AtomicI64::new(0), AtomicI64::new(0)],

@@ -1,0 +1,189 @@
+//! What recovery repairs after the topics are reopened ([`Engine::recover`] drives it).
+//!
+//! - **Topic ids.** The next id is stored with every topic creation (`next_topic_id` in the
+//!   metadata) and never goes back, so a topic created after a delete and a restart cannot
+//!   inherit state keyed by an old id.
+//! - **State above the recovered log.** A memory topic comes back empty and a buffered topic can
+//!   lose its tail after an OS crash, so the high watermark can be lower than before. Committed
+//!   cursors and queue ack state above it would skip the messages that get those offsets next.
+//!   They are clamped to the high watermark, the clamped value is persisted (fsynced), and each
+//!   clamp is logged as a `cursor_clamped` or `queue_state_clamped` health event.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::queue::QueuePartition;
+use super::topic::Topic;
+use super::{Engine, MetaCommand, command, keys, scheduler};
+use crate::error::Result;
+use crate::storage::{Cf, Store as _};
+
+impl Engine {
+    /// Writes a metadata command from a blocking context, before the engine serves anything.
+    fn apply_during_recovery(&self, command: MetaCommand) -> Result<()> {
+        self.disk.write(command.to_write_batch(), true)?;
+        Ok(())
+    }
+
+    /// The next topic id: the stored one, raised past `max_record_id` (a record written by a
+    /// broker that did not store it). A data directory from before the stored id also has its
+    /// pending delayed messages scanned, since a deleted topic's could still be there.
+    pub(super) fn recovered_next_topic_id(&self, max_record_id: Option<u32>) -> Result<u32> {
+        let stored = self
+            .disk
+            .get(Cf::Meta, keys::NEXT_TOPIC_ID_KEY)?
+            .as_deref()
+            .and_then(command::decode_topic_id);
+        let leftovers = match stored {
+            Some(_) => None,
+            None => scheduler::max_scheduled_topic_id(&*self.disk)?,
+        };
+        let next = [
+            stored,
+            max_record_id.map(|id| id + 1),
+            leftovers.map(|id| id + 1),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+        if stored != Some(next) {
+            let mut batch = crate::storage::WriteBatch::new();
+            batch.put(
+                Cf::Meta,
+                keys::NEXT_TOPIC_ID_KEY.to_vec(),
+                Bytes::copy_from_slice(&next.to_be_bytes()),
+            );
+            self.disk.write(batch, true)?;
+        }
+        Ok(next)
+    }
+
+    /// Clamps a recovered subscription's cursors and queue states to its topic's recovered high
+    /// watermarks, persisting and reporting every change.
+    pub(super) fn clamp_to_recovered_log(
+        &self,
+        topic: &Topic,
+        subscription: &str,
+        cursors: &mut [u64],
+        queue: Option<&mut [QueuePartition]>,
+    ) -> Result<()> {
+        let high_watermark = |p: usize| topic.partitions[p].shared().high_watermark();
+        let mut offsets = Vec::new();
+        for (p, cursor) in cursors.iter_mut().enumerate() {
+            let to = high_watermark(p);
+            if *cursor > to {
+                tracing::warn!(
+                    target: "rapidmq::health",
+                    event = "cursor_clamped",
+                    topic = %topic.name(),
+                    subscription,
+                    partition = p,
+                    from = *cursor,
+                    to,
+                    "committed offset above the recovered log; clamped to its high watermark"
+                );
+                self.metrics.recovery_clamps.fetch_add(1, Ordering::Relaxed);
+                *cursor = to;
+                offsets.push((p as u32, to));
+            }
+        }
+        if !offsets.is_empty() {
+            self.apply_during_recovery(MetaCommand::SetCursors {
+                topic_id: topic.id(),
+                subscription: subscription.to_string(),
+                offsets,
+            })?;
+        }
+        let Some(states) = queue else {
+            return Ok(());
+        };
+        let mut changed = Vec::new();
+        for (p, state) in states.iter_mut().enumerate() {
+            let to = high_watermark(p);
+            if let Some(from) = state.clamp_to(to) {
+                tracing::warn!(
+                    target: "rapidmq::health",
+                    event = "queue_state_clamped",
+                    topic = %topic.name(),
+                    subscription,
+                    partition = p,
+                    from,
+                    to,
+                    "queue ack state above the recovered log; clamped to its high watermark"
+                );
+                self.metrics.recovery_clamps.fetch_add(1, Ordering::Relaxed);
+                changed.push((p as u32, state.encode()));
+            }
+        }
+        if !changed.is_empty() {
+            self.apply_during_recovery(MetaCommand::SetQueueState {
+                topic_id: topic.id(),
+                subscription: subscription.to_string(),
+                states: changed,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::TopicSpec;
+    use crate::principal::Principal;
+
+    async fn open(config: &Config) -> Arc<Engine> {
+        let (config, runtime) = (config.clone(), tokio::runtime::Handle::current());
+        tokio::task::spawn_blocking(move || Engine::open(config, runtime))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn reopen(engine: Arc<Engine>, config: &Config) -> Arc<Engine> {
+        engine.begin_shutdown();
+        engine.shutdown().await;
+        drop(engine);
+        open(config).await
+    }
+
+    async fn create(engine: &Engine, name: &str) -> u32 {
+        let principal = Principal::anonymous();
+        engine
+            .create_topic(&principal, name, TopicSpec::default())
+            .await
+            .unwrap();
+        engine.topic(&principal, name).unwrap().id()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_topic_id_is_never_handed_out_twice_across_deletes_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let principal = Principal::anonymous();
+        let engine = open(&config).await;
+        let first = create(&engine, "a").await;
+        engine.delete_topic(&principal, "a").await.unwrap();
+
+        let engine = reopen(engine, &config).await;
+        let second = create(&engine, "a").await;
+        assert!(second > first, "{second} reuses or precedes {first}");
+        let third = create(&engine, "b").await;
+        engine.delete_topic(&principal, "b").await.unwrap();
+
+        let engine = reopen(engine, &config).await;
+        let fourth = create(&engine, "c").await;
+        assert!(fourth > third, "{fourth} reuses or precedes {third}");
+        engine.begin_shutdown();
+        engine.shutdown().await;
+    }
+}
