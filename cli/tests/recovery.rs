@@ -250,7 +250,7 @@ async fn a_topic_created_after_a_delete_and_a_restart_inherits_none_of_the_delet
         dedup_window_ms: Some(3_600_000),
         ..topic_config(1)
     };
-    create_topic(&mut c, "a", dedup.clone()).await;
+    create_topic(&mut c, "a", dedup).await;
     let with_id = |value: &str| pb::Message {
         headers: vec![pb::Header {
             key: "msg-id".into(),
