@@ -52,7 +52,7 @@ pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> R
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(ready)
+        .with_state((ready, engine.clone()))
         .merge(api)
         .merge(dashboard.unwrap_or_default())
         .fallback(not_found)
@@ -119,10 +119,19 @@ fn metrics(registry: &Registry) -> Response {
     }
 }
 
-async fn readyz(State(ready): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
-    if ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+/// 200 while the broker accepts requests and its storage takes writes; 503 while it shuts down
+/// or while the disk store is failing writes (until a probe write succeeds again).
+async fn readyz(
+    State((ready, engine)): State<(Arc<AtomicBool>, Arc<Engine>)>,
+) -> (StatusCode, String) {
+    if !ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into());
+    }
+    match engine.not_ready_reason() {
+        None => (StatusCode::OK, "ready\n".into()),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        ),
     }
 }

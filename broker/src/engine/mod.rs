@@ -13,6 +13,8 @@
 //! - `retention`: the background task that enforces retention limits.
 //! - `recovery`: what opening the engine repairs: the next topic id, and cursors and queue
 //!   state above a recovered log.
+//! - `health`: supervision of background tasks (a panic is caught, logged as a health event and
+//!   the task carries on) and the storage probe behind `/readyz`.
 //! - `keys`: the storage key layout.
 //! - `observe`: what the engine tells `crate::observability` (scrape-time snapshots, delivery
 //!   counting, flow events).
@@ -21,6 +23,7 @@ pub mod batch;
 mod command;
 mod dedup;
 mod dlq;
+mod health;
 mod keys;
 mod observe;
 mod partition;
@@ -66,7 +69,8 @@ use crate::config::Config;
 use crate::error::{Error, Result, check_name};
 use crate::observability::{FlowLog, Metrics};
 use crate::principal::{Principal, TenantId};
-use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store};
+use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store, fault};
+use health::Health;
 use partition::{Partition, PartitionOptions};
 use subscription::{Subscription, SubscriptionRecord};
 use topic::{Topic, TopicRecord};
@@ -189,7 +193,11 @@ pub struct Engine {
     stopping: watch::Sender<bool>,
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
+    health: Arc<Health>,
 }
+
+/// How often a failed disk store is probed for recovery.
+const STORAGE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// Opens the store under `config.data_dir`, recovers every topic and starts the background
@@ -233,6 +241,7 @@ impl Engine {
             stopping,
             metrics,
             flow,
+            health: Arc::new(Health::default()),
         });
         engine.recover()?;
         engine.start_background();
@@ -332,6 +341,7 @@ impl Engine {
             producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
             dirty: self.buffered_dirty.clone(),
             metrics: self.metrics.clone(),
+            health: self.health.clone(),
         };
         let partitions = (0..settings.partitions)
             .map(|p| {
@@ -359,36 +369,59 @@ impl Engine {
 
     fn start_background(self: &Arc<Self>) {
         let storage = &self.config.storage;
+        let (health, stopping) = (self.health.clone(), self.stopping.subscribe());
+        let (engine, wake) = (Arc::downgrade(self), self.schedule_wake.clone());
+        let scheduler_task = self.runtime.spawn(async move {
+            health::supervise(&health, "scheduler", stopping.clone(), || {
+                let (engine, wake, stopping) = (engine.clone(), wake.clone(), stopping.clone());
+                async move {
+                    fault::panic_point("scheduler");
+                    scheduler::run(engine, wake, stopping).await
+                }
+            })
+            .await
+        });
         let tasks = [
             self.every(
+                "fsync",
                 Duration::from_millis(storage.fsync_interval_ms),
                 |engine| async move { engine.sync_buffered().await },
             ),
             self.every(
+                "queue-flush",
                 Duration::from_millis(self.config.queue.ack_flush_interval_ms),
                 |engine| async move { engine.flush_queue_state().await },
             ),
             self.every(
+                "retention",
                 Duration::from_millis(self.config.retention.check_interval_ms),
                 |engine| async move { retention::enforce_all(&engine).await },
             ),
-            self.runtime.spawn(scheduler::run(
-                Arc::downgrade(self),
-                self.schedule_wake.clone(),
-                self.stopping.subscribe(),
-            )),
+            self.every(
+                "storage-probe",
+                STORAGE_PROBE_INTERVAL,
+                |engine| async move { engine.probe_storage().await },
+            ),
+            scheduler_task,
         ];
         self.background.lock().extend(tasks);
     }
 
-    /// Runs `work` every `interval` until the engine stops or is dropped.
-    fn every<F, Fut>(self: &Arc<Self>, interval: Duration, work: F) -> JoinHandle<()>
+    /// Runs `work` every `interval` until the engine stops or is dropped. A panic in one run is
+    /// caught and logged as a health event (`task`), and the next tick runs it again.
+    fn every<F, Fut>(
+        self: &Arc<Self>,
+        task: &'static str,
+        interval: Duration,
+        work: F,
+    ) -> JoinHandle<()>
     where
         F: Fn(Arc<Engine>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
         let engine = Arc::downgrade(self);
         let mut stopping = self.stopping.subscribe();
+        let health = self.health.clone();
         self.runtime.spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -400,15 +433,54 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     return;
                 };
-                work(engine).await;
+                let work = work(engine);
+                let run = async move {
+                    fault::panic_point(task);
+                    work.await
+                };
+                health::catch(&health, task, run).await;
             }
         })
+    }
+
+    /// While the disk store is failing writes: tries to recover it (a probe write, or a reopen
+    /// once the filesystem has room), and reports the broker ready again when that works.
+    async fn probe_storage(&self) {
+        if self.disk.failure().is_none() {
+            return;
+        }
+        let disk = self.disk.clone();
+        match tokio::task::spawn_blocking(move || disk.recover()).await {
+            Ok(Ok(())) => tracing::warn!(
+                target: "rapidmq::health",
+                event = "storage_recovered",
+                "storage accepts writes again: ready"
+            ),
+            Ok(Err(err)) => tracing::debug!(cause = %err, "storage is still failing writes"),
+            Err(err) => tracing::error!(cause = %err, "storage probe task failed"),
+        }
+    }
+
+    /// Why the broker cannot take writes now (`/readyz` answers 503 with it), or `None`.
+    pub fn not_ready_reason(&self) -> Option<&'static str> {
+        self.disk
+            .failure()
+            .map(|_| "storage is failing writes (see the broker log)")
+    }
+
+    /// Panics caught in background tasks since the broker started.
+    pub fn task_panics(&self) -> u64 {
+        self.health.task_panics()
     }
 
     /// Makes changed queue-mode ack state durable: one write for all of it. Holds the metadata
     /// lock, so a state encoded here cannot land on disk after a seek, or a delete of its
     /// subscription or topic, that came later.
     async fn flush_queue_state(&self) {
+        if self.disk.failure().is_some() {
+            // Kept dirty: flushed once the store has recovered.
+            return;
+        }
         let _guard = self.meta_lock.lock().await;
         for topic in self.topics_snapshot() {
             let subs: Vec<Arc<Subscription>> =
@@ -427,19 +499,28 @@ impl Engine {
                 if states.is_empty() {
                     continue;
                 }
+                let flushed: Vec<u32> = states.iter().map(|(p, _)| *p).collect();
                 let command = MetaCommand::SetQueueState {
                     topic_id: topic.id(),
                     subscription: sub.name().to_string(),
                     states,
                 };
                 if let Err(err) = self.apply(command).await {
-                    tracing::error!(topic = %topic.name(), subscription = %sub.name(), cause = %err, "persisting queue ack state failed");
+                    tracing::error!(topic = %topic.name(), subscription = %sub.name(), cause = %err, "persisting queue ack state failed; retried on the next interval");
+                    // Not dropped: the state stays dirty, so the next interval writes it again.
+                    for p in flushed {
+                        queue.partitions[p as usize].lock().mark_dirty();
+                    }
                 }
             }
         }
     }
 
     async fn sync_buffered(&self) {
+        if self.disk.failure().is_some() {
+            // Kept dirty: synced once the store has recovered.
+            return;
+        }
         if self.buffered_dirty.swap(false, Ordering::AcqRel) {
             let disk = self.disk.clone();
             let started = Instant::now();
@@ -447,10 +528,16 @@ impl Engine {
                 Ok(Ok(())) => self
                     .metrics
                     .fsync_done(started.elapsed(), "interval fsync of buffered topics"),
-                Ok(Err(err)) => self
-                    .metrics
-                    .storage_error(&err, "interval fsync of buffered topics"),
-                Err(err) => tracing::error!(cause = %err, "fsync task failed"),
+                Ok(Err(err)) => {
+                    // Not dropped: the next interval syncs again.
+                    self.buffered_dirty.store(true, Ordering::Release);
+                    self.metrics
+                        .storage_error(&err, "interval fsync of buffered topics")
+                }
+                Err(err) => {
+                    self.buffered_dirty.store(true, Ordering::Release);
+                    tracing::error!(cause = %err, "fsync task failed")
+                }
             }
         }
     }
@@ -760,7 +847,9 @@ impl Engine {
         Ok(async move {
             let result = rx
                 .await
-                .map_err(|_| Error::unavailable("the broker is shutting down"))
+                .map_err(|_| {
+                    Error::unavailable("the partition writer stopped before answering; retry")
+                })
                 .and_then(|r| r);
             if metrics.enabled
                 && let Ok(ack) = &result

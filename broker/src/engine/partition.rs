@@ -10,6 +10,12 @@
 //! Reads: consumers that keep up are served from the tail cache (shared `Bytes`, no copies, no
 //! RocksDB); older offsets come from the store. Consumers wait for new data on the high-watermark
 //! watch channel, never by polling. Only data that the store has committed is ever visible.
+//!
+//! Failures: a group whose write fails is answered with `STORAGE_ERROR`; nothing of it became
+//! visible, and its offsets go to the next group, whose write first deletes whatever the store
+//! might hold at or above them (a failed write can still reach the write-ahead log, and a reopen
+//! replays it). A panic inside a group commit is caught (`health::catch`): the writer reloads
+//! the partition's state from the store and carries on, so the partition never stops answering.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,12 +28,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::batch::{self, IndexEntry, StoredBatch};
+use super::health::{self, Health};
 use super::keys;
 use super::producer::{ProducerState, RecentBatch, SequenceCheck};
 use super::topic::AckDurability;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
-use crate::storage::{Cf, Store, WriteBatch};
+use crate::storage::{Cf, Store, WriteBatch, fault};
 
 /// Requests queued per partition before publishers wait.
 const QUEUE_DEPTH: usize = 4096;
@@ -47,6 +54,7 @@ pub struct PartitionOptions {
     /// knows there is something to sync.
     pub dirty: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
 }
 
 /// Called with the base offset once an append is stored, before readers can see it (so flow
@@ -190,6 +198,8 @@ impl Partition {
             next_offset: high_watermark,
             last_append_time_ms: 0,
             producers: HashMap::new(),
+            cleanup_from: None,
+            task: format!("partition writer {topic_id}/{index}").into(),
             options,
         };
         let handle = runtime.spawn(writer.run());
@@ -505,6 +515,10 @@ struct Writer {
     next_offset: u64,
     last_append_time_ms: i64,
     producers: HashMap<u64, ProducerState>,
+    /// Set after a failed write: the next write first deletes the log and index from here on.
+    cleanup_from: Option<u64>,
+    /// The task's name in health events.
+    task: Arc<str>,
     options: PartitionOptions,
 }
 
@@ -538,16 +552,66 @@ impl Writer {
                 }
                 next = self.rx.try_recv().ok();
             }
+            let (health, task) = (self.options.health.clone(), self.task.clone());
             if !group.is_empty() {
-                self.commit(std::mem::take(&mut group)).await;
+                let group = std::mem::take(&mut group);
+                if health::catch(&health, &task, self.commit(group))
+                    .await
+                    .is_none()
+                {
+                    self.reload().await;
+                }
             }
             if let Some((before, done)) = pending_truncate {
-                let _ = done.send(self.truncate(before).await);
+                match health::catch(&health, &task, self.truncate(before)).await {
+                    Some(result) => {
+                        let _ = done.send(result);
+                    }
+                    None => self.reload().await,
+                }
             }
         }
     }
 
+    /// After a panic the store is the truth: reloads the high watermark and size from it, makes
+    /// visible whatever the store holds (a group whose write succeeded before the panic), and
+    /// drops the tail cache and cached producer state, which may be half-updated.
+    async fn reload(&mut self) {
+        let shared = self.shared.clone();
+        let (t, p) = (shared.topic_id, shared.index);
+        self.producers.clear();
+        {
+            let mut tail = shared.tail.write();
+            tail.batches.clear();
+            tail.bytes = 0;
+        }
+        let store = shared.store.clone();
+        match shared.blocking(move || recover(&*store, t, p)).await {
+            Ok((_, high_watermark, bytes)) => {
+                let hw = high_watermark.max(shared.high_watermark());
+                self.next_offset = hw;
+                self.cleanup_from = None;
+                shared.bytes.store(bytes, Ordering::Relaxed);
+                shared.hw.send_if_modified(|current| {
+                    let moved = *current < hw;
+                    *current = hw.max(*current);
+                    moved
+                });
+            }
+            Err(err) => {
+                // Keep what readers see; the next write deletes anything stored above it.
+                self.options
+                    .metrics
+                    .storage_error(&err, "reloading a partition after a panic");
+                self.next_offset = shared.high_watermark();
+                self.cleanup_from = Some(self.next_offset);
+            }
+        }
+        tracing::warn!(target: "rapidmq::health", event = "task_restarted", task = %self.task, high_watermark = self.next_offset, "partition writer reloaded its state after a panic");
+    }
+
     async fn commit(&mut self, group: Vec<(AppendRequest, Reply)>) {
+        fault::panic_point("writer");
         let shared = self.shared.clone();
         let (t, p) = (shared.topic_id, shared.index);
         let first_offset = self.next_offset;
@@ -661,6 +725,14 @@ impl Writer {
         }
 
         if !ops.is_empty() {
+            if let Some(from) = self.cleanup_from {
+                let mut cleanup = WriteBatch::new();
+                let (lower, upper) = (keys::log_key(t, p, from), keys::log_key(t, p, u64::MAX));
+                cleanup.delete_range(Cf::Log, lower.clone(), upper.clone());
+                cleanup.delete_range(Cf::Index, lower, upper);
+                cleanup.extend(ops);
+                ops = cleanup;
+            }
             let ack = shared.ack();
             let sync = ack == AckDurability::Fsync;
             let store = shared.store.clone();
@@ -680,9 +752,14 @@ impl Writer {
             let metrics = &self.options.metrics;
             if let Err(err) = result {
                 metrics.storage_error(&err, "group commit");
-                // Nothing of this group is stored: give its offsets back and forget producer
-                // state we advanced, so it is reloaded from the store.
+                // Nothing of this group is visible: give its offsets back (the next write deletes
+                // anything the store may still hold there) and forget producer state we
+                // advanced, so it is reloaded from the store.
                 self.next_offset = first_offset;
+                self.cleanup_from = Some(
+                    self.cleanup_from
+                        .map_or(first_offset, |c| c.min(first_offset)),
+                );
                 self.producers.clear();
                 for index in written {
                     answers[index].1 = Err(err.clone());
@@ -692,6 +769,7 @@ impl Writer {
                 }
                 return;
             }
+            self.cleanup_from = None;
             if ack == AckDurability::Buffered {
                 self.options.dirty.store(true, Ordering::Release);
             }
@@ -825,4 +903,135 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{MemStore, StorageError};
+    use std::time::Duration;
+
+    /// A store whose armed write fails (or panics) after it was applied: a write reported as
+    /// failed that still reached the write-ahead log (and comes back when the log is replayed).
+    #[derive(Default)]
+    struct LeakyStore {
+        inner: MemStore,
+        fail_next: AtomicBool,
+        panic_next: AtomicBool,
+    }
+
+    impl Store for LeakyStore {
+        fn write(&self, batch: WriteBatch, sync: bool) -> std::result::Result<(), StorageError> {
+            let fail = self.fail_next.swap(false, Ordering::SeqCst);
+            self.inner.write(batch, sync)?;
+            if fail {
+                return Err(StorageError("injected: failed after the write".into()));
+            }
+            if self.panic_next.swap(false, Ordering::SeqCst) {
+                panic!("injected: panic after the write");
+            }
+            Ok(())
+        }
+
+        fn get(&self, cf: Cf, key: &[u8]) -> std::result::Result<Option<Bytes>, StorageError> {
+            self.inner.get(cf, key)
+        }
+
+        fn scan(
+            &self,
+            cf: Cf,
+            from: &[u8],
+            to: &[u8],
+            limit: usize,
+        ) -> std::result::Result<Vec<(Vec<u8>, Bytes)>, StorageError> {
+            self.inner.scan(cf, from, to, limit)
+        }
+
+        fn seek_prev(
+            &self,
+            cf: Cf,
+            lower: &[u8],
+            at: &[u8],
+        ) -> std::result::Result<Option<(Vec<u8>, Bytes)>, StorageError> {
+            self.inner.seek_prev(cf, lower, at)
+        }
+
+        fn sync(&self) -> std::result::Result<(), StorageError> {
+            self.inner.sync()
+        }
+
+        fn fsyncs(&self) -> u64 {
+            0
+        }
+    }
+
+    fn options() -> PartitionOptions {
+        PartitionOptions {
+            ack: AckDurability::Fsync,
+            tail_cache_bytes: 1 << 20,
+            max_group_commit_bytes: 1 << 20,
+            producer_state_ttl_ms: 60_000,
+            dirty: Arc::default(),
+            metrics: Arc::new(Metrics::new(false, 10, Duration::from_secs(1))),
+            health: Arc::default(),
+        }
+    }
+
+    fn request(count: u32) -> AppendRequest {
+        AppendRequest::batch(Bytes::from_static(b"payload"), count, 0)
+    }
+
+    #[tokio::test]
+    async fn nothing_of_a_failed_group_comes_back_even_if_the_store_kept_it() {
+        let store = Arc::new(LeakyStore::default());
+        let runtime = tokio::runtime::Handle::current();
+        let partition = Partition::open(1, 0, store.clone(), false, options(), &runtime).unwrap();
+
+        // Two batches queued before the writer runs share one group, whose write fails.
+        store.fail_next.store(true, Ordering::SeqCst);
+        let first = partition.append(request(1)).await.unwrap();
+        let second = partition.append(request(2)).await.unwrap();
+        assert!(first.await.unwrap().is_err());
+        assert!(second.await.unwrap().is_err());
+        assert_eq!(
+            partition.shared().high_watermark(),
+            0,
+            "nothing became visible"
+        );
+
+        // The next group reuses offset 0 and removes the failed group's leftovers.
+        let ack = partition.append(request(1)).await.unwrap().await.unwrap();
+        assert_eq!(ack.unwrap().base_offset, 0);
+        assert_eq!(partition.shared().high_watermark(), 1);
+        partition.close().await;
+
+        // Recovery (as after a restart) finds only what was acknowledged.
+        let reopened = Partition::open(1, 0, store.clone(), false, options(), &runtime).unwrap();
+        assert_eq!(reopened.shared().high_watermark(), 1);
+        assert_eq!(reopened.shared().scan_index(0, 10).unwrap().len(), 1);
+        reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_panics_mid_commit_reloads_from_the_store_and_keeps_writing() {
+        let store = Arc::new(LeakyStore::default());
+        let runtime = tokio::runtime::Handle::current();
+        let options = options();
+        let health = options.health.clone();
+        let partition = Partition::open(1, 0, store.clone(), false, options, &runtime).unwrap();
+        let ack = partition.append(request(3)).await.unwrap().await.unwrap();
+        assert_eq!(ack.unwrap().base_offset, 0);
+
+        // The write is stored, then the writer panics before answering.
+        store.panic_next.store(true, Ordering::SeqCst);
+        let lost = partition.append(request(2)).await.unwrap();
+        assert!(lost.await.is_err(), "the panicked group is not answered");
+        assert_eq!(health.task_panics(), 1);
+
+        // The writer carries on from what the store holds: the stored group is visible.
+        let ack = partition.append(request(1)).await.unwrap().await.unwrap();
+        assert_eq!(ack.unwrap().base_offset, 5);
+        assert_eq!(partition.shared().high_watermark(), 6);
+        partition.close().await;
+    }
 }

@@ -506,6 +506,11 @@ impl QueuePartition {
         }
     }
 
+    /// Marks the state as changed, so the next flush writes it (after a flush failed).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
     /// The persisted form; clears the dirty flag.
     pub fn encode(&mut self) -> Bytes {
         self.dirty = false;

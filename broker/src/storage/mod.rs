@@ -7,7 +7,11 @@
 //! The engine never talks to RocksDB directly. It turns each command into a [`WriteBatch`] and
 //! hands it to [`Store::write`], so a write is atomic across column families, and a single-node
 //! commit is exactly one `write` (with one fsync when `sync` is set).
+//!
+//! A failed write or sync of the disk store marks it failed until [`RocksStore::recover`]
+//! succeeds (see `rocks.rs`); `fault` is the test-only fault injection.
 
+pub mod fault;
 mod memory;
 mod rocks;
 

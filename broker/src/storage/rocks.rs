@@ -7,17 +7,31 @@
 //!
 //! Durable writes set `sync` on the write options: RocksDB appends the batch to its WAL and
 //! fdatasyncs it before returning. The engine's group commit makes that one fsync per group.
+//!
+//! Failure: the first failed write or sync marks the store failed ([`RocksStore::failure`]) and
+//! logs a `storage_failed` health event; the broker then reports not ready. RocksDB itself may
+//! stay in its background-error state after the disk has room again, and this version of the
+//! bindings has no `DB::resume`, so [`RocksStore::recover`] probes with a small synced write
+//! and, if that still fails while the filesystem has room for recovery, closes and reopens the
+//! database (recovery replays the write-ahead log: nothing acknowledged is lost).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
     IteratorMode, Options, ReadOptions, WriteOptions,
 };
 
-use super::{Cf, Op, StorageError, Store, WriteBatch};
+use super::{Cf, Op, StorageError, Store, WriteBatch, fault};
+
+/// Room beyond the write-ahead logs' size that a reopen wants free (recovery flushes the
+/// replayed logs to table files).
+const REOPEN_MARGIN_BYTES: u64 = 4 << 20;
+/// The key a probe deletes: a real synced write that leaves nothing behind.
+const PROBE_KEY: &[u8] = b"\xffrapidmq-storage-probe";
 
 /// Knobs for the RocksDB store, from the broker config.
 #[derive(Debug, Clone)]
@@ -42,14 +56,19 @@ impl Default for RocksTuning {
 
 /// RocksDB with one column family per [`Cf`].
 pub struct RocksStore {
-    db: DB,
+    path: PathBuf,
+    tuning: RocksTuning,
+    /// `None` only while a reopen is under way or after it failed.
+    db: RwLock<Option<DB>>,
     fsyncs: AtomicU64,
+    /// The cause of the first write or sync that failed since the store last recovered.
+    failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksStore")
-            .field("path", &self.db.path())
+            .field("path", &self.path)
             .finish()
     }
 }
@@ -57,52 +76,154 @@ impl std::fmt::Debug for RocksStore {
 impl RocksStore {
     /// Opens (or creates) the store under `path`.
     pub fn open(path: &Path, tuning: &RocksTuning) -> Result<RocksStore, StorageError> {
-        let mut db_opts = Options::default();
-        db_opts.create_if_missing(true);
-        db_opts.create_missing_column_families(true);
-        db_opts.set_max_background_jobs(2);
-        db_opts.set_bytes_per_sync(1 << 20);
-        db_opts.set_keep_log_file_num(4);
-        db_opts.set_max_total_wal_size(512 << 20);
-
-        let cache = rocksdb::Cache::new_lru_cache(tuning.block_cache_bytes);
-        let mut table = BlockBasedOptions::default();
-        table.set_block_cache(&cache);
-
-        let descriptors = Cf::ALL.iter().map(|&cf| {
-            let mut opts = Options::default();
-            opts.set_block_based_table_factory(&table);
-            match cf {
-                Cf::Log => {
-                    opts.set_write_buffer_size(tuning.log_write_buffer_bytes);
-                    opts.set_max_write_buffer_number(4);
-                    opts.set_enable_blob_files(true);
-                    opts.set_min_blob_size(tuning.min_blob_bytes);
-                    opts.set_blob_file_size(256 << 20);
-                    opts.set_enable_blob_gc(true);
-                    opts.set_blob_compression_type(DBCompressionType::None);
-                    opts.set_compression_type(DBCompressionType::Lz4);
-                }
-                _ => {
-                    opts.set_write_buffer_size(16 << 20);
-                    opts.set_compression_type(DBCompressionType::Lz4);
-                }
-            }
-            ColumnFamilyDescriptor::new(cf.name(), opts)
-        });
-        let db = DB::open_cf_descriptors(&db_opts, path, descriptors)?;
         Ok(RocksStore {
-            db,
+            path: path.to_path_buf(),
+            tuning: tuning.clone(),
+            db: RwLock::new(Some(open_db(path, tuning)?)),
             fsyncs: AtomicU64::new(0),
+            failure: Mutex::new(None),
         })
     }
 
-    fn cf(&self, cf: Cf) -> &ColumnFamily {
-        // Every Cf is created at open, so the handle always exists.
-        self.db
-            .cf_handle(cf.name())
-            .expect("column family created at open")
+    /// Why the store is failing writes, if a write or sync failed since it last recovered.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
     }
+
+    /// Records a failed write or sync; the first one since the last recovery is a health event.
+    fn fail(&self, err: &StorageError) {
+        let mut failure = self.failure.lock();
+        if failure.is_none() {
+            tracing::error!(target: "rapidmq::health", event = "storage_failed", cause = %err, "storage is failing writes: not ready until a probe write succeeds");
+            *failure = Some(err.to_string());
+        }
+    }
+
+    /// Tries to make the failed store writable again: a synced probe write; if RocksDB still
+    /// refuses it (its background-error state outlives the cause) and the filesystem has room
+    /// for recovery, a close and reopen, then the probe again. `Ok` clears the failure.
+    pub fn recover(&self) -> Result<(), StorageError> {
+        if self.probe().is_err() {
+            let free = available_bytes(&self.path)?;
+            let needed = wal_bytes(&self.path) + REOPEN_MARGIN_BYTES;
+            if free < needed {
+                return Err(StorageError(format!(
+                    "{free} bytes free under {}; reopening the store needs about {needed}",
+                    self.path.display()
+                )));
+            }
+            tracing::warn!(target: "rapidmq::health", event = "storage_reopen", path = %self.path.display(), "reopening the store to leave RocksDB's error state");
+            self.reopen()?;
+            self.probe()?;
+        }
+        *self.failure.lock() = None;
+        Ok(())
+    }
+
+    /// One synced write that changes nothing, straight to RocksDB.
+    fn probe(&self) -> Result<(), StorageError> {
+        if fault::active("fail-writes") {
+            return Err(injected());
+        }
+        let guard = self.db.read();
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let mut wb = rocksdb::WriteBatch::default();
+        wb.delete_cf(cf(db, Cf::Meta), PROBE_KEY);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        db.write_opt(wb, &opts)?;
+        Ok(())
+    }
+
+    /// Closes the database (after every call in progress) and opens it again.
+    fn reopen(&self) -> Result<(), StorageError> {
+        let mut db = self.db.write();
+        // Closing first releases RocksDB's lock file.
+        drop(db.take());
+        *db = Some(open_db(&self.path, &self.tuning)?);
+        Ok(())
+    }
+
+    /// Runs `f` on the open database; a store being reopened answers with an error.
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&DB) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let guard = self.db.read();
+        f(guard.as_ref().ok_or_else(closed)?)
+    }
+}
+
+fn closed() -> StorageError {
+    StorageError("the store is closed while it is being reopened".into())
+}
+
+fn injected() -> StorageError {
+    StorageError("injected I/O error (test fault file)".into())
+}
+
+/// Bytes available to unprivileged writers on the filesystem holding `path`.
+fn available_bytes(path: &Path) -> Result<u64, StorageError> {
+    let stat = rustix::fs::statvfs(path)
+        .map_err(|err| StorageError(format!("statvfs {}: {err}", path.display())))?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Total size of the write-ahead log files (`*.log`) in the store directory.
+fn wal_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn cf(db: &DB, cf: Cf) -> &ColumnFamily {
+    // Every Cf is created at open, so the handle always exists.
+    db.cf_handle(cf.name())
+        .expect("column family created at open")
+}
+
+/// Opens (or creates) the database under `path` with every column family.
+fn open_db(path: &Path, tuning: &RocksTuning) -> Result<DB, StorageError> {
+    let mut db_opts = Options::default();
+    db_opts.create_if_missing(true);
+    db_opts.create_missing_column_families(true);
+    db_opts.set_max_background_jobs(2);
+    db_opts.set_bytes_per_sync(1 << 20);
+    db_opts.set_keep_log_file_num(4);
+    db_opts.set_max_total_wal_size(512 << 20);
+
+    let cache = rocksdb::Cache::new_lru_cache(tuning.block_cache_bytes);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+
+    let descriptors = Cf::ALL.iter().map(|&cf| {
+        let mut opts = Options::default();
+        opts.set_block_based_table_factory(&table);
+        match cf {
+            Cf::Log => {
+                opts.set_write_buffer_size(tuning.log_write_buffer_bytes);
+                opts.set_max_write_buffer_number(4);
+                opts.set_enable_blob_files(true);
+                opts.set_min_blob_size(tuning.min_blob_bytes);
+                opts.set_blob_file_size(256 << 20);
+                opts.set_enable_blob_gc(true);
+                opts.set_blob_compression_type(DBCompressionType::None);
+                opts.set_compression_type(DBCompressionType::Lz4);
+            }
+            _ => {
+                opts.set_write_buffer_size(16 << 20);
+                opts.set_compression_type(DBCompressionType::Lz4);
+            }
+        }
+        ColumnFamilyDescriptor::new(cf.name(), opts)
+    });
+    Ok(DB::open_cf_descriptors(&db_opts, path, descriptors)?)
 }
 
 /// An upper bound of the bytes RocksDB's write batch encoding of `batch` takes: a 12-byte header,
@@ -123,85 +244,105 @@ fn encoded_len(batch: &WriteBatch) -> usize {
         .sum::<usize>()
 }
 
-impl RocksStore {
-    fn encode(&self, batch: &WriteBatch) -> rocksdb::WriteBatch {
-        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(encoded_len(batch));
-        for op in batch.ops() {
-            match op {
-                Op::Put { cf, key, value } => wb.put_cf(self.cf(*cf), key, value),
-                Op::Delete { cf, key } => wb.delete_cf(self.cf(*cf), key),
-                Op::DeleteRange { cf, from, to } => wb.delete_range_cf(self.cf(*cf), from, to),
-            }
+fn encode(db: &DB, batch: &WriteBatch) -> rocksdb::WriteBatch {
+    let mut wb = rocksdb::WriteBatch::with_capacity_bytes(encoded_len(batch));
+    for op in batch.ops() {
+        match op {
+            Op::Put { cf: c, key, value } => wb.put_cf(cf(db, *c), key, value),
+            Op::Delete { cf: c, key } => wb.delete_cf(cf(db, *c), key),
+            Op::DeleteRange { cf: c, from, to } => wb.delete_range_cf(cf(db, *c), from, to),
         }
-        wb
     }
+    wb
 }
 
 impl Store for RocksStore {
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
-        // Sized up front: growing the batch's buffer by doubling copied a group commit's
-        // megabytes several times over (callgrind: 11% of the broker's instructions under publish).
-        let wb = self.encode(&batch);
-        let mut opts = WriteOptions::default();
-        opts.set_sync(sync);
-        self.db.write_opt(wb, &opts)?;
-        if sync {
+        let result = if fault::active("fail-writes") {
+            Err(injected())
+        } else {
+            self.with_db(|db| {
+                // Sized up front: growing the batch's buffer by doubling copied a group commit's
+                // megabytes several times over (callgrind: 11% of the broker's instructions
+                // under publish).
+                let wb = encode(db, &batch);
+                let mut opts = WriteOptions::default();
+                opts.set_sync(sync);
+                Ok(db.write_opt(wb, &opts)?)
+            })
+        };
+        if let Err(err) = &result {
+            self.fail(err);
+        } else if sync {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        result
     }
 
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
-        Ok(self.db.get_cf(self.cf(cf), key)?.map(Bytes::from))
+    fn get(&self, cf_: Cf, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        self.with_db(|db| Ok(db.get_cf(cf(db, cf_), key)?.map(Bytes::from)))
     }
 
     fn scan(
         &self,
-        cf: Cf,
+        cf_: Cf,
         from: &[u8],
         to: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Bytes)>, StorageError> {
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(to.to_vec());
-        let iter = self.db.iterator_cf_opt(
-            self.cf(cf),
-            opts,
-            IteratorMode::From(from, Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            let (key, value) = item?;
-            out.push((key.into_vec(), Bytes::from(value.into_vec())));
-        }
-        Ok(out)
+        self.with_db(|db| {
+            let mut opts = ReadOptions::default();
+            opts.set_iterate_upper_bound(to.to_vec());
+            let iter = db.iterator_cf_opt(
+                cf(db, cf_),
+                opts,
+                IteratorMode::From(from, Direction::Forward),
+            );
+            let mut out = Vec::new();
+            for item in iter.take(limit) {
+                let (key, value) = item?;
+                out.push((key.into_vec(), Bytes::from(value.into_vec())));
+            }
+            Ok(out)
+        })
     }
 
     fn seek_prev(
         &self,
-        cf: Cf,
+        cf_: Cf,
         lower: &[u8],
         at: &[u8],
     ) -> Result<Option<(Vec<u8>, Bytes)>, StorageError> {
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(lower.to_vec());
-        let mut iter = self.db.raw_iterator_cf_opt(self.cf(cf), opts);
-        iter.seek_for_prev(at);
-        if iter.valid() {
-            let key = iter.key().map(<[u8]>::to_vec);
-            let value = iter.value().map(Bytes::copy_from_slice);
-            if let (Some(key), Some(value)) = (key, value) {
-                return Ok(Some((key, value)));
+        self.with_db(|db| {
+            let mut opts = ReadOptions::default();
+            opts.set_iterate_lower_bound(lower.to_vec());
+            let mut iter = db.raw_iterator_cf_opt(cf(db, cf_), opts);
+            iter.seek_for_prev(at);
+            if iter.valid() {
+                let key = iter.key().map(<[u8]>::to_vec);
+                let value = iter.value().map(Bytes::copy_from_slice);
+                if let (Some(key), Some(value)) = (key, value) {
+                    return Ok(Some((key, value)));
+                }
             }
-        }
-        iter.status()?;
-        Ok(None)
+            iter.status()?;
+            Ok(None)
+        })
     }
 
     fn sync(&self) -> Result<(), StorageError> {
-        self.db.flush_wal(true)?;
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        let result = if fault::active("fail-writes") {
+            Err(injected())
+        } else {
+            self.with_db(|db| Ok(db.flush_wal(true)?))
+        };
+        match &result {
+            Ok(()) => {
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => self.fail(err),
+        }
+        result
     }
 
     fn fsyncs(&self) -> u64 {
@@ -222,7 +363,8 @@ mod tests {
         batch.put(Cf::Index, vec![2; 16], vec![8; 300]);
         batch.delete(Cf::Producers, vec![3; 200]);
         batch.delete_range(Cf::Log, vec![0], vec![0xff; 130]);
-        let encoded = store.encode(&batch);
+        let guard = store.db.read();
+        let encoded = encode(guard.as_ref().unwrap(), &batch);
         assert!(encoded.size_in_bytes() <= encoded_len(&batch));
         assert!(
             encoded_len(&batch) - encoded.size_in_bytes() < 100,

@@ -93,8 +93,11 @@ pub async fn run(ctx: &Ctx, args: PublishArgs) -> anyhow::Result<()> {
                 let receipt = producer.send(message(&args, line)).await.cli(ctx)?;
                 receipts.push(receipt, &mut out).await?;
             }
-            producer.flush().await.cli(ctx)?;
+            // Receipts first, in order: the first failure ends the command at once, rather than
+            // after every later batch has spent its own retries in a flush. (Batches go out on
+            // their linger without a flush.)
             receipts.finish(&mut out).await?;
+            producer.flush().await.cli(ctx)?;
             if !ctx.json() {
                 let mut summary = format!("published {} messages to {}", receipts.done, args.topic);
                 if receipts.scheduled + receipts.deduplicated > 0 {

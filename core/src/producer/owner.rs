@@ -572,6 +572,9 @@ impl Owner {
         for pending in flight.messages {
             fail(pending, &err);
         }
+        if err.is_retriable() {
+            self.fail_retried_with_front(index, &err);
+        }
         let may_be_stored = err.is_retriable()
             || err.code() == ErrorCode::OutOfOrderSequence
             || matches!(err, Error::Protocol { .. });
@@ -588,6 +591,37 @@ impl Owner {
             window.resend_at = Some(Instant::now());
         }
         self.settle(partition);
+    }
+}
+
+impl Owner {
+    /// After the front batch of a window spent its retry budget on a retriable error: the
+    /// batches right behind it that failed too were resent with it on every retry, so they have
+    /// spent the same budget. They fail now, instead of each starting a budget of its own (which
+    /// made a producer facing a persistent error take one budget per batch). Their
+    /// `OUT_OF_ORDER_SEQUENCE` or retriable answers are consequences of the front's failure, so
+    /// they report the front's error; any other error is their own.
+    fn fail_retried_with_front(&mut self, index: usize, front_err: &Error) {
+        while self.windows[index]
+            .flights
+            .front()
+            .is_some_and(|f| matches!(f.answer, Some(Err(_))) && !f.outstanding)
+        {
+            let flight = self.pop(index);
+            let own = match flight.answer {
+                Some(Err(own)) => own,
+                _ => front_err.clone(),
+            };
+            let reported = if own.is_retriable() || own.code() == ErrorCode::OutOfOrderSequence {
+                front_err.clone()
+            } else {
+                own
+            };
+            Counters::add(&self.counters.messages_failed, flight.messages.len() as u64);
+            for pending in flight.messages {
+                fail(pending, &reported);
+            }
+        }
     }
 }
 
