@@ -16,6 +16,11 @@
 //!
 //! The binary is found through `RAPIDMQ_BIN`, or else next to the test executable in Cargo's
 //! target directory (`target/<profile>/rapidmq`), which `make test` builds first.
+//!
+//! [`history`] records what clients observe while brokers are crashed and checks it against the
+//! durability contract (the chaos test, `cli/tests/chaos.rs`).
+
+pub mod history;
 
 use std::fs;
 use std::path::{Path, PathBuf};
