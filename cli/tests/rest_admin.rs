@@ -271,9 +271,13 @@ async fn a_topic_is_altered_with_patch() {
     assert_eq!(altered["config"]["retention_messages"], 100);
     assert_eq!(altered["config"]["durability"], "buffered");
     assert_eq!(altered["config"]["partitions"], 2);
+    // The partition count and the storage are fixed: not fields of the PATCH body.
     patch(json!({"partitions": 5}))
         .await
-        .problem(400, "INVALID_PARTITION_COUNT");
+        .problem(400, "INVALID_ARGUMENT");
+    patch(json!({"storage": "memory"}))
+        .await
+        .problem(400, "INVALID_ARGUMENT");
     let described = rest.get("/v1/topics/metrics").await.ok();
     assert_eq!(described["config"]["retention_messages"], 100);
 }

@@ -113,10 +113,17 @@ async fn bad_input_gets_4xx_problems_and_the_broker_keeps_serving() {
         .problem(404, "TOPIC_NOT_FOUND");
     rest.post(
         "/v1/topics/t/message",
-        json!({"value": "v", "delay_ms": u64::MAX}),
+        json!({"value": "v", "delay_ms": i64::MAX}),
     )
     .await
     .problem(400, "DELIVER_AT_OUT_OF_RANGE");
+    // Beyond the document's `int64`: refused as it is parsed.
+    rest.post(
+        "/v1/topics/t/message",
+        json!({"value": "v", "delay_ms": u64::MAX}),
+    )
+    .await
+    .problem(400, "INVALID_ARGUMENT");
     // Oversized bodies: a message over the topic limit, and a body over the request limit.
     // Under the request limit (1 MiB + 1 KiB) but over the topic's 1 MiB message limit.
     let big = "x".repeat(1_048_700);

@@ -21,10 +21,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::acks::PartitionOffset;
 use super::error::{ApiError, Json, Path, Problem, Query};
-use super::fetch::MAX_MESSAGES;
 use super::messages::MessageOut;
 use super::subscriptions::Mode;
-use super::{RestState, principal};
+use super::{RestState, params, principal};
 use crate::engine::{Session, SessionEvent, SubscriptionMode};
 
 /// Time a poll gets to read stored messages even with `wait_ms=0`.
@@ -36,8 +35,9 @@ pub struct PollQuery {
     /// Most messages to return (1 to 10000, default 100).
     #[param(minimum = 1, maximum = 10000)]
     pub max: Option<u32>,
-    /// Wait up to this long for the first message (ms, at most 30000). Default 1000.
-    #[param(maximum = 30000)]
+    /// Wait up to this long for the first message (ms, at most 30000; the broker waits at most
+    /// half of its `http.request_timeout_ms`). Default 1000.
+    #[param(minimum = 0, maximum = 30000)]
     pub wait_ms: Option<u64>,
     /// The consumer's name (default `rest`). Queue mode: requests with the same name share one
     /// session, so its unacked messages stay with it between requests.
@@ -65,8 +65,8 @@ pub async fn poll(
     Query(query): Query<PollQuery>,
 ) -> Result<Json<PollResult>, ApiError> {
     let principal = principal();
-    let max = query.max.unwrap_or(100).clamp(1, MAX_MESSAGES);
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(1000)).min(state.max_wait);
+    let max = params::max_messages(query.max)?;
+    let wait = params::wait(query.wait_ms, 1000, state.max_wait)?;
     let deadline = Instant::now() + wait.max(MIN_POLL);
     let consumer = query.consumer.unwrap_or_else(|| "rest".to_string());
     let mode = state

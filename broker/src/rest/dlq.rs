@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
-use super::{RestState, principal};
+use super::{RestState, params, principal};
 use crate::engine::DeadLetterInfo;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -98,10 +98,10 @@ pub async fn replay(
     Path(topic): Path<String>,
     Query(query): Query<ReplayQuery>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let max = query
-        .max
-        .filter(|&m| m > 0)
-        .map_or(usize::MAX, |m| m as usize);
+    let max = match query.max {
+        Some(max) => params::in_range("max", Some(max), 1, 1, u32::MAX)? as usize,
+        None => usize::MAX,
+    };
     let replayed = state
         .engine
         .replay_dead_letters(&principal(), &topic, max)

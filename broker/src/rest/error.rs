@@ -1,22 +1,25 @@
 //! REST errors: RFC 9457 `application/problem+json` bodies carrying the stable error code.
 //!
 //! [`ApiError`] is the one error every handler returns. Engine errors keep their code and HTTP
-//! status (`ErrorCode::http_status`); axum's own rejections (malformed JSON, wrong types, bad
+//! status (`ErrorCode::http_status`); bad requests (malformed JSON, wrong types or ranges, bad
 //! path or query parameters, oversized bodies) become 4xx problems through the [`Json`],
-//! [`Query`] and [`Path`] extractors defined here, and [`problem_fallback`] turns any other
+//! [`Query`] and [`Path`] extractors defined here (bodies and queries are read with
+//! [`Strict`], as strict as the OpenAPI document), and [`problem_fallback`] turns any other
 //! error response (unknown route, wrong method, timeout) into a problem too. Internal details
 //! are logged, never returned.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, MissingJsonContentType, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rapidmq_proto::ErrorCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use super::strict::Strict;
 use crate::error::Error;
 
 /// The media type of every error body.
@@ -158,12 +161,6 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::invalid(rejection.body_text())
-    }
-}
-
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> ApiError {
         ApiError::invalid(rejection.body_text())
@@ -179,7 +176,8 @@ fn client_status(status: StatusCode) -> StatusCode {
     }
 }
 
-/// `axum::Json` whose rejections are problems.
+/// A JSON body, read with [`Strict`] so that it is exactly as strict as the OpenAPI document;
+/// rejections are problems.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -191,8 +189,55 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        if !is_json(req.headers()) {
+            return Err(ApiError::from(JsonRejection::from(
+                MissingJsonContentType::default(),
+            )));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value =
+            serde_path_to_error::deserialize(Strict(&mut deserializer)).map_err(json_error)?;
+        deserializer.end().map_err(|err| {
+            ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!("the body is not valid JSON: {err}"),
+            )
+        })?;
         Ok(Json(value))
+    }
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/*+json`
+/// (with parameters such as `charset`), as `axum::Json` accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Malformed JSON is `MALFORMED_REQUEST`; JSON that does not match the document (a wrong type,
+/// an unknown field, a number out of range) is `INVALID_ARGUMENT`, naming where.
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    match err.inner().classify() {
+        serde_json::error::Category::Data => {
+            ApiError::invalid(format!("the body does not match the API document: {err}"))
+        }
+        _ => ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("the body is not valid JSON: {err}"),
+        ),
     }
 }
 
@@ -202,7 +247,8 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// `axum::extract::Query` whose rejections are problems.
+/// Query parameters, read with [`Strict`] (integers in their documented range); rejections are
+/// problems.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
@@ -213,10 +259,13 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Query(value) =
-            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Query(value))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(Strict(deserializer))
+            .map(Query)
+            .map_err(|err| ApiError::invalid(format!("bad query parameter: {err}")))
     }
 }
 

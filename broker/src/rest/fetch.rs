@@ -1,19 +1,14 @@
 //! Fetch by offset: read one partition from an offset, optionally long-polling for new data
 //! (the `Messaging.Fetch` RPC).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
-use super::{RestState, principal};
-
-/// Most messages one fetch or poll returns.
-pub const MAX_MESSAGES: u32 = 10_000;
+use super::{RestState, params, principal};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,8 +18,9 @@ pub struct FetchQuery {
     /// Most messages to return (1 to 10000, default 100).
     #[param(minimum = 1, maximum = 10000)]
     pub max: Option<u32>,
-    /// With nothing at `offset` yet, wait up to this long for it (ms, at most 30000). Default 0.
-    #[param(maximum = 30000)]
+    /// With nothing at `offset` yet, wait up to this long for it (ms, at most 30000; the broker
+    /// waits at most half of its `http.request_timeout_ms`). Default 0.
+    #[param(minimum = 0, maximum = 30000)]
     pub wait_ms: Option<u64>,
 }
 
@@ -50,8 +46,8 @@ pub async fn fetch(
     Query(query): Query<FetchQuery>,
 ) -> Result<Json<FetchResult>, ApiError> {
     let offset = query.offset.unwrap_or(0);
-    let max = query.max.unwrap_or(100).clamp(1, MAX_MESSAGES);
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(state.max_wait);
+    let max = params::max_messages(query.max)?;
+    let wait = params::wait(query.wait_ms, 0, state.max_wait)?;
     let result = state
         .engine
         .fetch(&principal(), &topic, partition, offset, max, wait)

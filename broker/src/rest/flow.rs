@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Problem, Query};
-use super::{RestState, principal};
+use super::{RestState, params, principal};
 use crate::observability::{FlowEvent, FlowKind, FlowQuery};
 
 /// Most events one query returns.
-pub const MAX_EVENTS: usize = 1000;
+pub const MAX_EVENTS: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -28,7 +28,7 @@ pub struct FlowEventsQuery {
     pub topic: Option<String>,
     /// Most events to return, the newest (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
+    pub limit: Option<u32>,
 }
 
 /// What happened to a message.
@@ -106,7 +106,7 @@ pub struct FlowEvents {
     /// Oldest first.
     pub events: Vec<FlowEventOut>,
     /// Events the broker keeps (`observability.flow_events`); 0 when flow events are off.
-    pub capacity: usize,
+    pub capacity: u64,
 }
 
 /// Recent flow events of traced messages.
@@ -125,11 +125,11 @@ pub async fn list(
         key: query.key,
         traceparent: query.traceparent,
         topic: query.topic,
-        limit: query.limit.unwrap_or(100).clamp(1, MAX_EVENTS),
+        limit: params::in_range("limit", query.limit, 100, 1, MAX_EVENTS)? as usize,
     };
     let events = state.engine.flow_events(&principal(), &query);
     Ok(Json(FlowEvents {
         events: events.into_iter().map(Into::into).collect(),
-        capacity: state.engine.flow().capacity(),
+        capacity: state.engine.flow().capacity() as u64,
     }))
 }

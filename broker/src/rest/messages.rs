@@ -13,9 +13,25 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use crate::engine::{DeadLetterInfo, Delivery, QueueDelivery, ReceiptRef};
 
-/// One application header. Headers are ordered and keys may repeat.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Standard base64 with its padding and zero trailing bits: what the broker decodes. The document
+/// gives it to every `*_base64` field of a request (`openapi::document`).
+pub const BASE64_PATTERN: &str =
+    r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
+
+/// One application header to publish. Headers are ordered and keys may repeat. Give the value as
+/// `value` (UTF-8) or `value_base64`, not both; neither is an empty value.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct HeaderIn {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub value_base64: Option<String>,
+}
+
+/// One application header of a consumed message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HeaderJson {
     pub key: String,
     /// The value as UTF-8 text. Consumers get it when the value is valid UTF-8.
@@ -40,11 +56,13 @@ pub struct MessageIn {
     #[serde(default)]
     pub key_base64: Option<String>,
     #[serde(default)]
-    pub headers: Option<Vec<HeaderJson>>,
-    /// Deliver this long after the broker appends it (takes precedence over `deliver_at_ms`).
+    pub headers: Option<Vec<HeaderIn>>,
+    /// Deliver this long after the broker appends it (takes precedence over `deliver_at_ms`); at
+    /// most the broker's `limits.max_delay_ms`, the `maximum` here.
     #[serde(default)]
     pub delay_ms: Option<u64>,
-    /// Deliver at this time, ms since the epoch.
+    /// Deliver at this time, ms since the epoch: at most now + the broker's `limits.max_delay_ms`
+    /// (else `DELIVER_AT_OUT_OF_RANGE`). 0, absent or past: now.
     #[serde(default)]
     pub deliver_at_ms: Option<i64>,
     /// Time to live from the broker's append time, in ms. 0 or absent: none.
@@ -258,6 +276,33 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.into_pb().is_err());
+    }
+
+    #[test]
+    fn the_base64_pattern_matches_what_decodes() {
+        // A regex crate is not a dependency: check the pattern's parts by hand on samples
+        // that cover each branch, against the decoder.
+        let matches = |s: &str| {
+            let body = s.trim_end_matches('=');
+            let pad = s.len() - body.len();
+            let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+            if s.len() % 4 != 0 || pad > 2 || !body.chars().all(alphabet) {
+                return false;
+            }
+            let last = body.chars().last();
+            match pad {
+                0 => true,
+                1 => last.is_some_and(|c| "AEIMQUYcgkosw048".contains(c)),
+                _ => last.is_some_and(|c| "AQgw".contains(c)),
+            }
+        };
+        for sample in [
+            "", "YQ==", "YR==", "YWI=", "YWJ=", "YWJj", "Y", "YQ", "YQ=", "Y===", "YQ==YQ==",
+            "+/8=", "+/9=", "//8A", "a b=", "YQ==\n",
+        ] {
+            assert_eq!(matches(sample), BASE64.decode(sample).is_ok(), "{sample:?}");
+        }
+        assert!(BASE64_PATTERN.contains("[AQgw]==") && BASE64_PATTERN.contains("048]="));
     }
 
     #[test]

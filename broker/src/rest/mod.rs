@@ -23,9 +23,11 @@ mod flow;
 mod live;
 mod messages;
 pub mod openapi;
+mod params;
 mod publish;
 mod sse;
 mod status;
+mod strict;
 mod subscriptions;
 mod topics;
 mod websocket;
@@ -114,5 +116,5 @@ pub fn router(engine: Arc<Engine>, config: &Config) -> Router {
         .route(&format!("{topic}/dead-letters"), get(dlq::list))
         .route(&format!("{topic}/dead-letters/replay"), post(dlq::replay))
         .with_state(state)
-        .merge(openapi::routes())
+        .merge(openapi::routes(&config.limits))
 }

@@ -2,10 +2,19 @@
 //! types' `ToSchema` derives, served at `/v1/openapi.json`; and the interactive docs at
 //! `/v1/docs` (Swagger UI, served from the `utoipa-swagger-ui` crate's vendored copy: nothing is
 //! fetched at build time or by the browser).
+//!
+//! The document is the contract generated clients trust, so it states exactly what the broker
+//! accepts: request parsing is as strict as the document (`strict`, `params`), and the bounds
+//! that come from the broker's configuration (`limits.*`) are written into the document served,
+//! by [`document`].
 
 use axum::Router;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use super::messages::BASE64_PATTERN;
+use crate::config::LimitsConfig;
 
 use super::{
     acks, consume, dlq, fetch, flow, publish, sse, status, subscriptions, topics, websocket,
@@ -43,16 +52,205 @@ use super::{
 )]
 pub struct ApiDoc;
 
-/// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document as this broker serves it: the generated one, plus what the derives cannot say.
+/// - The bounds this broker's `limits` set: most partitions of a topic, the largest
+///   `max_message_bytes` a topic may set, the longest `delay_ms`.
+/// - A value (or key) is given as text or as base64 (standard, padded), not both.
+pub fn document(limits: &LimitsConfig) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let max_delay_ms = limits.max_delay_ms.min(i64::MAX as u64);
+    for (schema, property, maximum) in [
+        (
+            "TopicConfig",
+            "partitions",
+            u64::from(limits.max_partitions),
+        ),
+        (
+            "TopicConfig",
+            "max_message_bytes",
+            u64::from(limits.max_message_bytes),
+        ),
+        (
+            "AlterTopic",
+            "max_message_bytes",
+            u64::from(limits.max_message_bytes),
+        ),
+        ("MessageIn", "delay_ms", max_delay_ms),
+    ] {
+        set(
+            &mut doc,
+            &format!("/components/schemas/{schema}/properties/{property}"),
+            "maximum",
+            json!(maximum),
+        );
+    }
+    for (schema, property) in [
+        ("MessageIn", "value_base64"),
+        ("MessageIn", "key_base64"),
+        ("HeaderIn", "value_base64"),
+    ] {
+        set(
+            &mut doc,
+            &format!("/components/schemas/{schema}/properties/{property}"),
+            "pattern",
+            json!(BASE64_PATTERN),
+        );
+    }
+    for (schema, pairs) in [
+        (
+            "MessageIn",
+            &[("value", "value_base64"), ("key", "key_base64")][..],
+        ),
+        ("HeaderIn", &[("value", "value_base64")][..]),
+    ] {
+        let both: Vec<Value> = pairs
+            .iter()
+            .map(|&(text, base64)| {
+                json!({
+                    "properties": {text: {"type": "string"}, base64: {"type": "string"}},
+                    "required": [text, base64],
+                })
+            })
+            .collect();
+        set(
+            &mut doc,
+            &format!("/components/schemas/{schema}"),
+            "not",
+            json!({"anyOf": both}),
+        );
+    }
+    doc
+}
+
+/// Sets `key` in the object at `pointer`, if there is one (the tests check that there is).
+fn set(doc: &mut Value, pointer: &str, key: &str, value: Value) {
+    if let Some(Value::Object(object)) = doc.pointer_mut(pointer) {
+        object.insert(key.to_string(), value);
+    }
 }
 
 /// `/v1/openapi.json` and the docs page at `/v1/docs`.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub fn routes<S: Clone + Send + Sync + 'static>(limits: &LimitsConfig) -> Router<S> {
     let ui = SwaggerUi::new("/v1/docs")
-        .url("/v1/openapi.json", document())
+        .external_url_unchecked("/v1/openapi.json", document(limits))
         // Swagger UI's default validator badge would call a public service from the browser.
         .config(Config::from("/v1/openapi.json").validator_url("none"));
     Router::from(ui)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::params::{MAX_MESSAGES, MAX_WAIT_MS};
+
+    fn json(limits: &LimitsConfig) -> Value {
+        document(limits)
+    }
+
+    fn query_parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+    }
+
+    #[test]
+    fn configured_limits_bound_the_document() {
+        let limits = LimitsConfig {
+            max_partitions: 64,
+            max_message_bytes: 1000,
+            max_delay_ms: 5000,
+            ..LimitsConfig::default()
+        };
+        let doc = json(&limits);
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["TopicConfig"]["properties"]["partitions"]["maximum"],
+            64
+        );
+        assert_eq!(
+            schemas["TopicConfig"]["properties"]["max_message_bytes"]["maximum"],
+            1000
+        );
+        assert_eq!(
+            schemas["AlterTopic"]["properties"]["max_message_bytes"]["maximum"],
+            1000
+        );
+        assert_eq!(
+            schemas["MessageIn"]["properties"]["delay_ms"]["maximum"],
+            5000
+        );
+    }
+
+    #[test]
+    fn text_or_base64_not_both() {
+        let doc = json(&LimitsConfig::default());
+        let schemas = &doc["components"]["schemas"];
+        let not = &schemas["MessageIn"]["not"]["anyOf"];
+        assert_eq!(not[0]["required"], json!(["value", "value_base64"]));
+        assert_eq!(not[1]["required"], json!(["key", "key_base64"]));
+        let not = &schemas["HeaderIn"]["not"]["anyOf"];
+        assert_eq!(not[0]["required"], json!(["value", "value_base64"]));
+        for (schema, property) in [
+            ("MessageIn", "value_base64"),
+            ("MessageIn", "key_base64"),
+            ("HeaderIn", "value_base64"),
+        ] {
+            assert_eq!(
+                schemas[schema]["properties"][property]["pattern"], BASE64_PATTERN,
+                "{schema}.{property}"
+            );
+        }
+    }
+
+    #[test]
+    fn query_bounds_are_the_ones_the_handlers_check() {
+        let doc = json(&LimitsConfig::default());
+        for path in [
+            "/v1/topics/{topic}/partitions/{partition}/messages",
+            "/v1/topics/{topic}/subscriptions/{subscription}/messages",
+        ] {
+            let max = &query_parameter(&doc, path, "max")["schema"];
+            assert_eq!(max["minimum"], 1, "{path}");
+            assert_eq!(max["maximum"], MAX_MESSAGES, "{path}");
+            let wait = &query_parameter(&doc, path, "wait_ms")["schema"];
+            assert_eq!(wait["maximum"], MAX_WAIT_MS, "{path}");
+        }
+        let limit = &query_parameter(&doc, "/v1/flow-events", "limit")["schema"];
+        assert_eq!(limit["maximum"], super::super::flow::MAX_EVENTS);
+    }
+
+    /// Every integer carries the `format` whose range `strict` enforces.
+    #[test]
+    fn every_integer_has_an_int32_or_int64_format() {
+        fn walk(at: &str, value: &Value, bad: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    let integer = match map.get("type") {
+                        Some(Value::String(t)) => t == "integer",
+                        Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                        _ => false,
+                    };
+                    let format = map.get("format").and_then(Value::as_str);
+                    if integer && !matches!(format, Some("int32" | "int64")) {
+                        bad.push(at.to_string());
+                    }
+                    for (key, v) in map {
+                        walk(&format!("{at}/{key}"), v, bad);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(&format!("{at}/{i}"), v, bad);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut bad = Vec::new();
+        walk("", &json(&LimitsConfig::default()), &mut bad);
+        assert!(bad.is_empty(), "integers without int32/int64: {bad:?}");
+    }
 }

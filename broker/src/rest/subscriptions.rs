@@ -85,7 +85,8 @@ pub struct QueueSettings {
     /// Deliveries before a message moves to the dead-letter topic.
     #[schema(minimum = 1)]
     pub max_deliveries: Option<u32>,
-    /// Default `<topic>.dlq`.
+    /// Default (absent or empty) `<topic>.dlq`. Not the subscription's own topic.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{0,200}$")]
     pub dead_letter_topic: Option<String>,
 }
 

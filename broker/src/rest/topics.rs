@@ -18,14 +18,21 @@ pub enum Storage {
     Memory,
 }
 
-/// How far a write has gone before it is acknowledged. `memory` is reported, never set: use
-/// `storage: memory`.
+/// How far a write has gone before it is acknowledged: `memory` for a memory topic.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
     Fsync,
     Buffered,
     Memory,
+}
+
+/// The durability a disk topic is set to. (A memory topic has none: use `storage: memory`.)
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    Fsync,
+    Buffered,
 }
 
 impl From<AckDurability> for Durability {
@@ -38,8 +45,8 @@ impl From<AckDurability> for Durability {
     }
 }
 
-/// Topic settings. Absent fields take the broker's defaults; answers report every field.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// The settings of a new topic. Absent fields take the broker's defaults.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
     #[schema(minimum = 1)]
@@ -51,26 +58,33 @@ pub struct TopicConfig {
     #[schema(minimum = 1)]
     pub max_message_bytes: Option<u32>,
     pub storage: Option<Storage>,
-    pub durability: Option<Durability>,
+    pub durability: Option<DurabilitySetting>,
     /// Messages with a `msg-id` header seen within this window are dropped. 0: off.
     pub dedup_window_ms: Option<u64>,
 }
 
-impl TryFrom<TopicConfig> for TopicSpec {
-    type Error = ApiError;
+/// A topic's settings, every one reported.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TopicSettingsInfo {
+    pub partitions: u32,
+    /// Per partition; 0 keeps messages forever.
+    pub retention_ms: u64,
+    pub retention_bytes: u64,
+    pub retention_messages: u64,
+    pub max_message_bytes: u32,
+    pub storage: Storage,
+    pub durability: Durability,
+    /// Messages with a `msg-id` header seen within this window are dropped. 0: off.
+    pub dedup_window_ms: u64,
+}
 
-    fn try_from(c: TopicConfig) -> Result<TopicSpec, ApiError> {
-        let durability = match c.durability {
-            None => None,
-            Some(Durability::Fsync) => Some(DurabilityMode::Fsync),
-            Some(Durability::Buffered) => Some(DurabilityMode::Buffered),
-            Some(Durability::Memory) => {
-                return Err(ApiError::invalid(
-                    "durability `memory` is not a setting: use storage = memory",
-                ));
-            }
-        };
-        Ok(TopicSpec {
+impl From<TopicConfig> for TopicSpec {
+    fn from(c: TopicConfig) -> TopicSpec {
+        let durability = c.durability.map(|d| match d {
+            DurabilitySetting::Fsync => DurabilityMode::Fsync,
+            DurabilitySetting::Buffered => DurabilityMode::Buffered,
+        });
+        TopicSpec {
             partitions: c.partitions,
             retention_ms: c.retention_ms,
             retention_bytes: c.retention_bytes,
@@ -82,7 +96,39 @@ impl TryFrom<TopicConfig> for TopicSpec {
             }),
             durability,
             dedup_window_ms: c.dedup_window_ms,
-        })
+        }
+    }
+}
+
+/// What an existing topic may change; absent fields keep their value. The partition count and
+/// the storage are fixed when the topic is created, so they are not fields here.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlterTopic {
+    /// Per partition; 0 keeps messages forever.
+    pub retention_ms: Option<u64>,
+    pub retention_bytes: Option<u64>,
+    pub retention_messages: Option<u64>,
+    #[schema(minimum = 1)]
+    pub max_message_bytes: Option<u32>,
+    /// A disk topic's durability (a memory topic has none).
+    pub durability: Option<DurabilitySetting>,
+    /// Messages with a `msg-id` header seen within this window are dropped. 0: off.
+    pub dedup_window_ms: Option<u64>,
+}
+
+impl From<AlterTopic> for TopicConfig {
+    fn from(a: AlterTopic) -> TopicConfig {
+        TopicConfig {
+            partitions: None,
+            storage: None,
+            retention_ms: a.retention_ms,
+            retention_bytes: a.retention_bytes,
+            retention_messages: a.retention_messages,
+            max_message_bytes: a.max_message_bytes,
+            durability: a.durability,
+            dedup_window_ms: a.dedup_window_ms,
+        }
     }
 }
 
@@ -107,7 +153,7 @@ pub struct PartitionInfo {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopicInfo {
     pub name: String,
-    pub config: TopicConfig,
+    pub config: TopicSettingsInfo,
     pub partitions: Vec<PartitionInfo>,
     pub created_at_ms: i64,
 }
@@ -121,18 +167,18 @@ impl From<TopicStatus> for TopicInfo {
     fn from(t: TopicStatus) -> TopicInfo {
         let s = &t.settings;
         TopicInfo {
-            config: TopicConfig {
-                partitions: Some(s.partitions),
-                retention_ms: Some(s.retention_ms),
-                retention_bytes: Some(s.retention_bytes),
-                retention_messages: Some(s.retention_messages),
-                max_message_bytes: Some(s.max_message_bytes),
-                storage: Some(match s.storage {
+            config: TopicSettingsInfo {
+                partitions: s.partitions,
+                retention_ms: s.retention_ms,
+                retention_bytes: s.retention_bytes,
+                retention_messages: s.retention_messages,
+                max_message_bytes: s.max_message_bytes,
+                storage: match s.storage {
                     StorageKind::Disk => Storage::Disk,
                     StorageKind::Memory => Storage::Memory,
-                }),
-                durability: Some(s.ack_durability().into()),
-                dedup_window_ms: Some(s.dedup_window_ms),
+                },
+                durability: s.ack_durability().into(),
+                dedup_window_ms: s.dedup_window_ms,
             },
             name: t.name,
             partitions: t
@@ -161,7 +207,7 @@ pub async fn create(
     State(state): State<Arc<RestState>>,
     Json(body): Json<CreateTopic>,
 ) -> Result<(StatusCode, Json<TopicInfo>), ApiError> {
-    let spec = TopicSpec::try_from(body.config.unwrap_or_default())?;
+    let spec = TopicSpec::from(body.config.unwrap_or_default());
     let topic = state
         .engine
         .create_topic(&principal(), &body.name, spec)
@@ -200,7 +246,7 @@ pub async fn describe(
 
 /// Alters a topic: retention, max message size, durability, dedup window. Absent fields keep
 /// their value; the partition count and storage cannot change.
-#[utoipa::path(patch, path = "/v1/topics/{topic}", tag = "topics", request_body = TopicConfig,
+#[utoipa::path(patch, path = "/v1/topics/{topic}", tag = "topics", request_body = AlterTopic,
     params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses(
         (status = 200, description = "The altered topic", body = TopicInfo),
@@ -210,9 +256,9 @@ pub async fn describe(
 pub async fn alter(
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
-    Json(body): Json<TopicConfig>,
+    Json(body): Json<AlterTopic>,
 ) -> Result<Json<TopicInfo>, ApiError> {
-    let spec = TopicSpec::try_from(body)?;
+    let spec = TopicSpec::from(TopicConfig::from(body));
     let altered = state.engine.alter_topic(&principal(), &topic, spec).await?;
     Ok(Json(altered.into()))
 }
