@@ -51,6 +51,22 @@ async fn settled(c: &Clients, topic: &str, name: &str, floor: u64) {
     .await;
 }
 
+/// `rapidmq_recovery_clamps_total` from `/metrics`.
+async fn recovery_clamps(broker: &TestBroker) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", broker.http_url()))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("rapidmq_recovery_clamps_total "))
+        .unwrap_or_else(|| panic!("no rapidmq_recovery_clamps_total in:\n{text}"))
+        .trim()
+        .parse()
+        .expect("an integer counter")
+}
+
 fn values(prefix: &str, range: std::ops::Range<u32>) -> Vec<Msg> {
     range.map(|i| msg("", format!("{prefix}-{i}"))).collect()
 }
@@ -87,11 +103,11 @@ async fn a_cursor_above_the_recovered_log_is_clamped_and_sees_every_new_message(
         0,
         "the cursor is clamped to the recovered high watermark"
     );
-    let log = broker.log();
     assert!(
-        log.contains("cursor_clamped"),
+        broker.log().contains("cursor_clamped"),
         "the clamp is logged as a health event"
     );
+    assert_eq!(recovery_clamps(&broker).await, 1, "and counted");
 
     publish(&mut c, "ticks", 0, &values("after", 0..150))
         .await
@@ -145,6 +161,7 @@ async fn a_queue_floor_above_the_recovered_log_is_clamped_and_new_messages_are_d
         broker.log().contains("queue_state_clamped"),
         "the clamp is logged as a health event"
     );
+    assert_eq!(recovery_clamps(&broker).await, 1, "and counted");
 
     publish(&mut c, "jobs", 0, &values("new", 0..10))
         .await

@@ -137,6 +137,7 @@ mod tests {
     use crate::config::Config;
     use crate::engine::TopicSpec;
     use crate::principal::Principal;
+    use crate::storage::{RocksStore, RocksTuning, Store, WriteBatch};
 
     async fn open(config: &Config) -> Arc<Engine> {
         let (config, runtime) = (config.clone(), tokio::runtime::Handle::current());
@@ -183,6 +184,31 @@ mod tests {
         let engine = reopen(engine, &config).await;
         let fourth = create(&engine, "c").await;
         assert!(fourth > third, "{fourth} reuses or precedes {third}");
+        engine.begin_shutdown();
+        engine.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_data_directory_without_a_stored_next_id_skips_ids_with_delayed_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        {
+            // As an older broker left it: topic 9 deleted, one of its delayed messages kept.
+            let store =
+                RocksStore::open(&dir.path().join("store"), &RocksTuning::default()).unwrap();
+            let mut batch = WriteBatch::new();
+            batch.put(
+                Cf::Schedule,
+                keys::schedule_key(i64::MAX / 2, 9, 0, 1),
+                Bytes::from_static(b"m"),
+            );
+            store.write(batch, true).unwrap();
+        }
+        let engine = open(&config).await;
+        assert_eq!(create(&engine, "a").await, 10);
         engine.begin_shutdown();
         engine.shutdown().await;
     }
