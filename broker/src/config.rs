@@ -365,9 +365,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// `Config::load` reads `RAPIDMQ_*` variables and two tests set some: each test holds this
+    /// lock, so a variable set by one is never read by another running in parallel.
+    static ENV: Mutex<()> = Mutex::new(());
 
     #[test]
     fn defaults_need_no_file() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let config = Config::load(None, serde_json::json!({})).unwrap();
         assert_eq!(config.grpc_listen.to_string(), "127.0.0.1:7420");
         assert_eq!(config.http_listen.to_string(), "127.0.0.1:7421");
@@ -376,6 +382,7 @@ mod tests {
 
     #[test]
     fn file_then_flags_override_in_order() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rapidmq.toml");
         std::fs::write(
@@ -391,7 +398,8 @@ mod tests {
 
     #[test]
     fn only_rapidmq_variables_naming_config_fields_are_read() {
-        // SAFETY: this test alone sets these variables; no other test reads them.
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: every test here holds `ENV`, so no other thread reads the environment now.
         unsafe {
             std::env::set_var("RAPIDMQ_LOG_LEVEL_UNRELATED", "x");
             std::env::set_var("RAPIDMQ_QUEUE__DEFAULT_MAX_DELIVERIES", "7");
@@ -406,6 +414,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_bad_values_are_rejected() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "grpc_lisen = \"127.0.0.1:1\"\n").unwrap();
@@ -424,6 +433,7 @@ mod tests {
 
     #[test]
     fn http_section_reads_from_file_and_environment() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let config = Config::load(None, serde_json::json!({})).unwrap();
         assert!(
             config.http.cors_allowed_origins.is_empty(),
@@ -438,7 +448,7 @@ mod tests {
             "[http]\ncors_allowed_origins = [\"https://app.example\"]\nmax_consumers = 8\n",
         )
         .unwrap();
-        // SAFETY: this test alone sets this variable; no other test reads it.
+        // SAFETY: every test here holds `ENV`, so no other thread reads the environment now.
         unsafe { std::env::set_var("RAPIDMQ_HTTP__REQUEST_TIMEOUT_MS", "1234") };
         let config = Config::load(Some(&path), serde_json::json!({}));
         unsafe { std::env::remove_var("RAPIDMQ_HTTP__REQUEST_TIMEOUT_MS") };
@@ -450,6 +460,7 @@ mod tests {
 
     #[test]
     fn http_section_rejects_typos_and_bad_values() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("http.toml");
         std::fs::write(&path, "[http]\ncors_origins = []\n").unwrap();
