@@ -199,12 +199,54 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let undelivered = checker.undelivered();
+    if !undelivered.is_empty() {
+        report_stall(&client, &consumers, &broker, &undelivered).await;
+    }
     consumers.commit_and_stop().await;
     observe_commits(&client, &history).await;
     checker.feed(&history.drain());
     let violations = checker.violations(Completeness::Final);
     client.close().await.expect("close the producer client");
     (checker.counts(), violations, cycles)
+}
+
+/// What the broker and the consumers say when the drain did not finish: the queue
+/// subscription's counters, each consumer's, and the broker's warnings.
+async fn report_stall(
+    client: &Client,
+    consumers: &RunConsumers,
+    broker: &TestBroker,
+    undelivered: &[String],
+) {
+    println!(
+        "chaos: {} deliveries still missing after the drain, e.g. {:?}",
+        undelivered.len(),
+        &undelivered[..undelivered.len().min(5)]
+    );
+    let info = client
+        .admin()
+        .describe_subscription(TOPIC, QUEUE_SUBSCRIPTION)
+        .await;
+    println!("chaos: queue subscription: {info:?}");
+    for (n, queue) in consumers.queues.iter().enumerate() {
+        println!(
+            "chaos: queue consumer {n}: {:?}, stream errors {:?}",
+            queue.stats(),
+            queue.take_stream_errors()
+        );
+    }
+    println!("chaos: stream consumer: {:?}", consumers.stream.stats());
+    let log = broker.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    println!(
+        "chaos: {} broker warnings/errors, the last ones:\n{}",
+        warnings.len(),
+        warnings[warnings.len().saturating_sub(30)..].join("\n")
+    );
 }
 
 async fn connect(broker: &TestBroker) -> Client {
