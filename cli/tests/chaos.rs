@@ -191,6 +191,19 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Then wait (bounded) until both subscriptions have received everything in that read.
+    //
+    // Found by `make chaos` on 3 December (seed 16748971886351285216, 100 cycles, debug broker
+    // of main at 7a6050f): after the last restart, 28 stored and acknowledged messages, among
+    // the last each producer sent (ids 0:63823-0:63934 and 1:63863-1:63900, keyed and delayed
+    // ones), were reported as never having reached a subscription within this drain's 120 s
+    // (invariant NotDelivered; the 10 printed were all missing from the queue subscription).
+    // Replaying the seed passed (214 s), so it depends on timing. The next `make chaos` (seed
+    // 2097613499460426710) left 141 undelivered and `report_stall` showed why: the queue
+    // subscription reported in_flight 141 while both consumers had nothing buffered, had
+    // received and acked all they were sent, and never reconnected. The broker claimed those
+    // deliveries without any consumer getting them; they wait for the 600 s ack deadline.
+    // A broker bug (see docs/durability.md, "Chaos testing"), left to the queue fixes of
+    // issue 15: this check stays as strict as it is.
     let deadline = Instant::now() + GUARD;
     loop {
         checker.feed(&history.drain());
