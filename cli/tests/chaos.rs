@@ -202,6 +202,9 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
     // subscription reported in_flight 141 while both consumers had nothing buffered, had
     // received and acked all they were sent, and never reconnected. The broker claimed those
     // deliveries without any consumer getting them; they wait for the 600 s ack deadline.
+    // Likely cause (from the code): QueueSession::claim awaits the refill of the next
+    // partition after claiming from an earlier one, and the consume loop's select! drops that
+    // future when an ack or credit arrives, losing the claimed messages.
     // A broker bug (see docs/durability.md, "Chaos testing"), left to the queue fixes of
     // issue 15: this check stays as strict as it is.
     let deadline = Instant::now() + GUARD;
