@@ -191,6 +191,22 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Then wait (bounded) until both subscriptions have received everything in that read.
+    //
+    // Found by `make chaos` on 3 December (seed 16748971886351285216, 100 cycles, debug broker
+    // of main at 7a6050f): after the last restart, 28 stored and acknowledged messages, among
+    // the last each producer sent (ids 0:63823-0:63934 and 1:63863-1:63900, keyed and delayed
+    // ones), were reported as never having reached a subscription within this drain's 120 s
+    // (invariant NotDelivered; the 10 printed were all missing from the queue subscription).
+    // Replaying the seed passed (214 s), so it depends on timing. The next `make chaos` (seed
+    // 2097613499460426710) left 141 undelivered and `report_stall` showed why: the queue
+    // subscription reported in_flight 141 while both consumers had nothing buffered, had
+    // received and acked all they were sent, and never reconnected. The broker claimed those
+    // deliveries without any consumer getting them; they wait for the 600 s ack deadline.
+    // Likely cause (from the code): QueueSession::claim awaits the refill of the next
+    // partition after claiming from an earlier one, and the consume loop's select! drops that
+    // future when an ack or credit arrives, losing the claimed messages.
+    // A broker bug (see docs/durability.md, "Chaos testing"), left to the queue fixes of
+    // issue 15: this check stays as strict as it is.
     let deadline = Instant::now() + GUARD;
     loop {
         checker.feed(&history.drain());
@@ -199,12 +215,54 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let undelivered = checker.undelivered();
+    if !undelivered.is_empty() {
+        report_stall(&client, &consumers, &broker, &undelivered).await;
+    }
     consumers.commit_and_stop().await;
     observe_commits(&client, &history).await;
     checker.feed(&history.drain());
     let violations = checker.violations(Completeness::Final);
     client.close().await.expect("close the producer client");
     (checker.counts(), violations, cycles)
+}
+
+/// What the broker and the consumers say when the drain did not finish: the queue
+/// subscription's counters, each consumer's, and the broker's warnings.
+async fn report_stall(
+    client: &Client,
+    consumers: &RunConsumers,
+    broker: &TestBroker,
+    undelivered: &[String],
+) {
+    println!(
+        "chaos: {} deliveries still missing after the drain, e.g. {:?}",
+        undelivered.len(),
+        &undelivered[..undelivered.len().min(5)]
+    );
+    let info = client
+        .admin()
+        .describe_subscription(TOPIC, QUEUE_SUBSCRIPTION)
+        .await;
+    println!("chaos: queue subscription: {info:?}");
+    for (n, queue) in consumers.queues.iter().enumerate() {
+        println!(
+            "chaos: queue consumer {n}: {:?}, stream errors {:?}",
+            queue.stats(),
+            queue.take_stream_errors()
+        );
+    }
+    println!("chaos: stream consumer: {:?}", consumers.stream.stats());
+    let log = broker.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    println!(
+        "chaos: {} broker warnings/errors, the last ones:\n{}",
+        warnings.len(),
+        warnings[warnings.len().saturating_sub(30)..].join("\n")
+    );
 }
 
 async fn connect(broker: &TestBroker) -> Client {
