@@ -11,11 +11,12 @@
 //! RocksDB); older offsets come from the store. Consumers wait for new data on the high-watermark
 //! watch channel, never by polling. Only data that the store has committed is ever visible.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
+use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -31,7 +32,9 @@ use crate::storage::{Cf, Store, WriteBatch};
 
 /// Requests queued per partition before publishers wait.
 const QUEUE_DEPTH: usize = 4096;
-/// Producers whose state the writer caches before it drops expired ones.
+/// Producers whose state the writer keeps in memory per partition. Before each group commit the
+/// least recently used ones beyond this are evicted (their state stays in the store), never
+/// during one, so a producer's state is not reloaded between its batches of one group.
 const MAX_CACHED_PRODUCERS: usize = 10_000;
 /// Index entries read per store scan.
 const INDEX_CHUNK: usize = 4096;
@@ -189,7 +192,7 @@ impl Partition {
             rx,
             next_offset: high_watermark,
             last_append_time_ms: 0,
-            producers: HashMap::new(),
+            producers: LruCache::unbounded(),
             options,
         };
         let handle = runtime.spawn(writer.run());
@@ -504,7 +507,7 @@ struct Writer {
     rx: mpsc::Receiver<Command>,
     next_offset: u64,
     last_append_time_ms: i64,
-    producers: HashMap<u64, ProducerState>,
+    producers: LruCache<u64, ProducerState>,
     options: PartitionOptions,
 }
 
@@ -548,6 +551,9 @@ impl Writer {
     }
 
     async fn commit(&mut self, group: Vec<(AppendRequest, Reply)>) {
+        while self.producers.len() > MAX_CACHED_PRODUCERS {
+            self.producers.pop_lru();
+        }
         let shared = self.shared.clone();
         let (t, p) = (shared.topic_id, shared.index);
         let first_offset = self.next_offset;
@@ -637,7 +643,9 @@ impl Writer {
             }
             ops.extend(std::mem::take(&mut request.extra));
             if request.producer_id != 0 {
-                let state = self.producers.entry(request.producer_id).or_default();
+                let state = self
+                    .producers
+                    .get_or_insert_mut(request.producer_id, ProducerState::default);
                 state.record(RecentBatch {
                     base_sequence: request.base_sequence,
                     span: request.sequence_span,
@@ -735,7 +743,7 @@ impl Writer {
 
     async fn sequence_check(&mut self, request: &AppendRequest, now: i64) -> Result<SequenceCheck> {
         let id = request.producer_id;
-        if !self.producers.contains_key(&id) {
+        if !self.producers.contains(&id) {
             let store = self.shared.store.clone();
             let key = keys::producer_key(self.shared.topic_id, self.shared.index, id);
             let loaded = self
@@ -743,19 +751,14 @@ impl Writer {
                 .blocking(move || Ok(store.get(Cf::Producers, &key)?))
                 .await?;
             if let Some(state) = loaded.as_deref().and_then(ProducerState::decode) {
-                self.producers.insert(id, state);
+                self.producers.put(id, state);
             }
         }
         let ttl = i64::try_from(self.options.producer_state_ttl_ms).unwrap_or(i64::MAX);
         if let Some(state) = self.producers.get(&id)
             && now.saturating_sub(state.last_write_ms) > ttl
         {
-            self.producers.remove(&id);
-        }
-        if self.producers.len() > MAX_CACHED_PRODUCERS {
-            // Keep memory bounded: expired producers go; the store still has the live ones.
-            self.producers
-                .retain(|_, state| now.saturating_sub(state.last_write_ms) <= ttl);
+            self.producers.pop(&id);
         }
         Ok(ProducerState::check(
             self.producers.get(&id),
