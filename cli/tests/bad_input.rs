@@ -199,3 +199,89 @@ async fn a_consume_stream_rejects_zero_credits_and_out_of_order_messages_without
     publish(&mut c, "t", 0, &[msg("k", "v")]).await.unwrap();
     assert_eq!(consumer.receive(1).await[0].msg.value, "v");
 }
+
+/// Issue 15's batch (`CggSAUEwgN3bARIA`): one message with a TTL, then `base_timestamp_ms` (a
+/// varint field) sent as length-delimited bytes. prost cannot decode it.
+const UNDECODABLE_BATCH: [u8; 12] = [
+    0x0a, 0x08, 0x12, 0x01, 0x41, 0x30, 0x80, 0xdd, 0xdb, 0x01, 0x12, 0x00,
+];
+
+async fn publish_bytes(
+    c: &mut Clients,
+    topic: &str,
+    batch: bytes::Bytes,
+) -> Result<pb::PublishResponse, tonic::Status> {
+    c.messaging
+        .publish(pb::PublishRequest {
+            topic: topic.into(),
+            partition: 0,
+            batch,
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_prost_cannot_decode_is_refused_and_every_reader_keeps_reading() {
+    let broker = TestBroker::start();
+    let mut c = connect(&broker).await;
+    create_topic(&mut c, "poison", topic_config(1)).await;
+    publish(&mut c, "poison", 0, &[msg("k", "before")])
+        .await
+        .unwrap();
+
+    let err = publish_bytes(
+        &mut c,
+        "poison",
+        bytes::Bytes::from_static(&UNDECODABLE_BATCH),
+    )
+    .await
+    .expect_err("a batch prost cannot decode is refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert_eq!(error_code(&err), ErrorCode::MalformedRequest);
+
+    // As strict as prost and no stricter: an unknown field, even a group, is skipped.
+    let mut with_group = encode(&[msg("k", "after")]).to_vec();
+    with_group.extend_from_slice(&[0x4b, 0x08, 0x01, 0x4c]); // field 9: a group holding a varint
+    publish_bytes(&mut c, "poison", with_group.into())
+        .await
+        .expect("a batch prost decodes is accepted");
+
+    // A stream subscription.
+    let mut stream = Consumer::open(
+        &mut c,
+        "poison",
+        "stream",
+        start(pb::StartKind::Earliest),
+        10,
+    )
+    .await
+    .unwrap();
+    let got: Vec<_> = stream.receive(2).await.into_iter().map(|r| r.msg).collect();
+    assert_eq!(got, vec![msg("k", "before"), msg("k", "after")]);
+
+    // A queue subscription.
+    let mut queue = QueueConsumer::open(&mut c, "poison", "queue", queue_settings(30_000, 5), 10)
+        .await
+        .unwrap();
+    let got: Vec<String> = queue.receive(2).await.iter().map(value_of).collect();
+    assert_eq!(got, ["before", "after"]);
+
+    // The REST reader.
+    let response = reqwest::get(format!(
+        "{}/v1/topics/poison/partitions/0/messages?offset=0&max=10",
+        broker.http_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let values: Vec<&str> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["value"].as_str().expect("a UTF-8 value"))
+        .collect();
+    assert_eq!(values, ["before", "after"]);
+}

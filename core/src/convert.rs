@@ -296,7 +296,8 @@ pub(crate) fn received(
         key: (!m.key.is_empty()).then_some(m.key),
         value: m.value,
         headers: m.headers.into_iter().map(|h| (h.key, h.value)).collect(),
-        timestamp_ms: base_timestamp_ms + m.timestamp_delta_ms,
+        // Brokers refuse batches where this overflows; saturate for anything stored before.
+        timestamp_ms: base_timestamp_ms.saturating_add(m.timestamp_delta_ms),
         append_time_ms,
         deliver_at_ms: (m.deliver_at_ms > 0).then_some(m.deliver_at_ms),
         ttl: u64::try_from(m.ttl_ms)

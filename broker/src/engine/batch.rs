@@ -2,7 +2,8 @@
 //! broker puts in front of it.
 //!
 //! The broker never re-encodes a batch. It walks the protobuf wire format once to count messages
-//! and check limits (no allocation, no payload copies), then stores
+//! and check limits (no allocation, no payload copies), exactly as strictly as prost decodes it
+//! (a batch that is stored must be readable by every consumer), then stores
 //! `header ++ batch bytes` as one RocksDB value and serves `batch bytes` unchanged.
 //!
 //! Stored value layout (version 1, big-endian):
@@ -170,34 +171,63 @@ impl IndexEntry {
     }
 }
 
-/// Checks that `batch` is a well-formed encoded `MessageBatch` with at least one message, each
-/// message at most `max_message_bytes` long (its encoded size: key, value, headers and framing),
-/// priorities 0–9 and due times within the horizon.
+/// prost's recursion budget (`prost::RECURSION_LIMIT`, private to prost): a field nested deeper
+/// than this in messages and groups does not decode, so it does not validate either.
+const RECURSION_LIMIT: u32 = 100;
+
+/// Checks that `batch` is an encoded `MessageBatch` with at least one message, each message at
+/// most `max_message_bytes` long (its encoded size: key, value, headers and framing), priorities
+/// 0–9, due times within the horizon, no negative TTL, producer timestamps
+/// (`base_timestamp_ms + timestamp_delta_ms`) that fit in an `i64`, and no compression the broker
+/// does not know.
+///
+/// The walk is exactly as strict as prost's decoder of the same message: every batch accepted
+/// here decodes with `MessageBatch::decode` (consumers and the queue, TTL and REST readers
+/// decode what is stored), and every batch that decodes and passes the checks above is
+/// accepted. That means prost's rules throughout: a known field with the wrong wire type is an
+/// error; unknown fields (groups included) are skipped, up to prost's nesting limit; header keys
+/// are UTF-8; a repeated scalar takes its last value; varints longer than 10 bytes or above
+/// `u64::MAX` are errors. `broker/tests/batch_validator_matches_prost.rs` holds the two to that.
 pub fn validate(batch: &[u8], limits: &Limits) -> Result<BatchSummary> {
-    let max_message_bytes = limits.max_message_bytes;
     let mut summary = BatchSummary::default();
     let mut buf = batch;
     let mut count: u32 = 0;
+    let mut base_timestamp_ms: i64 = 0;
+    let mut compression: i32 = 0;
+    // Lowest and highest `timestamp_delta_ms` of the batch's messages.
+    let mut deltas: Option<(i64, i64)> = None;
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
-        match (tag, wire_type) {
-            (1, WireType::LengthDelimited) => {
-                let len = length(&mut buf)?;
-                if len > max_message_bytes as usize {
+        match tag {
+            1 => {
+                let body = delimited(&mut buf, wire_type, "MessageBatch.messages")?;
+                if body.len() > limits.max_message_bytes as usize {
                     return Err(Error::new(
                         ErrorCode::MessageTooLarge,
                         format!(
-                            "message {count} of the batch is {len} bytes; the topic allows at most {max_message_bytes}"
+                            "message {count} of the batch is {} bytes; the topic allows at most {}",
+                            body.len(),
+                            limits.max_message_bytes
                         ),
                     ));
                 }
-                validate_message(&buf[..len], count, limits, &mut summary)?;
-                buf.advance(len);
+                let fields = MessageFields::read(body, RECURSION_LIMIT - 1)?;
+                fields.check(count, limits, &mut summary)?;
+                let delta = fields.timestamp_delta_ms;
+                deltas =
+                    Some(deltas.map_or((delta, delta), |(lo, hi)| (lo.min(delta), hi.max(delta))));
                 count = count
                     .checked_add(1)
                     .ok_or_else(|| Error::malformed("too many messages in one batch"))?;
             }
-            _ => skip(&mut buf, wire_type)?,
+            2 => {
+                base_timestamp_ms =
+                    varint_field(&mut buf, wire_type, "MessageBatch.base_timestamp_ms")? as i64
+            }
+            3 => {
+                compression = varint_field(&mut buf, wire_type, "MessageBatch.compression")? as i32
+            }
+            _ => skip_unknown(&mut buf, tag, wire_type, RECURSION_LIMIT)?,
         }
     }
     if count == 0 {
@@ -206,100 +236,124 @@ pub fn validate(batch: &[u8], limits: &Limits) -> Result<BatchSummary> {
             "the batch holds no messages",
         ));
     }
+    if compression != 0 {
+        return Err(Error::invalid(format!(
+            "the batch uses compression {compression}; this broker knows only 0 (none)"
+        )));
+    }
+    if let Some((lowest, highest)) = deltas
+        && (base_timestamp_ms.checked_add(lowest).is_none()
+            || base_timestamp_ms.checked_add(highest).is_none())
+    {
+        return Err(Error::invalid(format!(
+            "base_timestamp_ms {base_timestamp_ms} plus a message's timestamp_delta_ms is out of \
+             the range of a 64-bit timestamp"
+        )));
+    }
     summary.count = count;
     Ok(summary)
 }
 
-fn validate_message(
-    mut buf: &[u8],
-    index: u32,
-    limits: &Limits,
-    summary: &mut BatchSummary,
-) -> Result<()> {
-    let horizon = limits
-        .now_ms
-        .saturating_add(i64::try_from(limits.max_delay_ms).unwrap_or(i64::MAX));
-    let out_of_range = |what: &str| {
-        Error::new(
-            ErrorCode::DeliverAtOutOfRange,
-            format!(
-                "message {index}: {what} is beyond the broker's horizon of {} ms from now",
-                limits.max_delay_ms
-            ),
-        )
-    };
-    while buf.has_remaining() {
-        let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
-        match (tag, wire_type) {
-            (2, WireType::LengthDelimited) => {
-                let len = length(&mut buf)?;
-                summary.value_bytes += len as u64;
-                buf.advance(len);
-            }
-            (3, WireType::LengthDelimited) => {
-                let len = length(&mut buf)?;
-                match validate_header(&buf[..len])? {
-                    HeaderKind::MsgId => {
-                        summary.msg_ids = true;
-                        summary.traced = true;
-                    }
-                    HeaderKind::Traceparent => summary.traced = true,
-                    HeaderKind::Other => {}
+/// The fields of one `Message` the broker checks, as prost decodes them: the last occurrence of
+/// a field wins, and numbers narrow as prost narrows them.
+#[derive(Debug, Default)]
+struct MessageFields {
+    value_len: u64,
+    timestamp_delta_ms: i64,
+    deliver_at_ms: i64,
+    ttl_ms: i64,
+    priority: u32,
+    delay_ms: u64,
+    msg_id: bool,
+    traceparent: bool,
+}
+
+impl MessageFields {
+    /// Walks one encoded `Message`; `depth` is prost's recursion budget inside it.
+    fn read(mut buf: &[u8], depth: u32) -> Result<MessageFields> {
+        let mut fields = MessageFields::default();
+        while buf.has_remaining() {
+            let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
+            match tag {
+                1 => {
+                    delimited(&mut buf, wire_type, "Message.key")?;
                 }
-                buf.advance(len);
-            }
-            (5, WireType::Varint) => {
-                let deliver_at = decode_varint(&mut buf).map_err(malformed)? as i64;
-                if deliver_at != 0 {
-                    summary.scheduled = true;
-                    if deliver_at > horizon {
-                        return Err(out_of_range("deliver_at_ms"));
+                2 => {
+                    fields.value_len = delimited(&mut buf, wire_type, "Message.value")?.len() as u64
+                }
+                3 => {
+                    let header = delimited(&mut buf, wire_type, "Message.headers")?;
+                    match header_kind(header, depth - 1)? {
+                        HeaderKind::MsgId => fields.msg_id = true,
+                        HeaderKind::Traceparent => fields.traceparent = true,
+                        HeaderKind::Other => {}
                     }
                 }
-            }
-            (6, WireType::Varint) => {
-                let ttl = decode_varint(&mut buf).map_err(malformed)? as i64;
-                if ttl < 0 {
-                    return Err(Error::invalid(format!(
-                        "message {index} has a negative ttl_ms"
-                    )));
+                4 => {
+                    fields.timestamp_delta_ms =
+                        varint_field(&mut buf, wire_type, "Message.timestamp_delta_ms")? as i64
                 }
-                summary.ttl |= ttl > 0;
-            }
-            (7, WireType::Varint) => {
-                let priority = decode_varint(&mut buf).map_err(malformed)?;
-                if priority > MAX_PRIORITY {
-                    return Err(Error::new(
-                        ErrorCode::InvalidPriority,
-                        format!(
-                            "message {index} has priority {priority}; priorities run from 0 to {MAX_PRIORITY}"
-                        ),
-                    ));
+                5 => {
+                    fields.deliver_at_ms =
+                        varint_field(&mut buf, wire_type, "Message.deliver_at_ms")? as i64
                 }
-            }
-            (8, WireType::Varint) => {
-                let delay = decode_varint(&mut buf).map_err(malformed)?;
-                if delay != 0 {
-                    summary.scheduled = true;
-                    if delay > limits.max_delay_ms {
-                        return Err(out_of_range("delay_ms"));
-                    }
+                6 => fields.ttl_ms = varint_field(&mut buf, wire_type, "Message.ttl_ms")? as i64,
+                7 => {
+                    fields.priority = varint_field(&mut buf, wire_type, "Message.priority")? as u32
                 }
+                8 => fields.delay_ms = varint_field(&mut buf, wire_type, "Message.delay_ms")?,
+                _ => skip_unknown(&mut buf, tag, wire_type, depth)?,
             }
-            (1..=3, wt) if wt != WireType::LengthDelimited => {
-                return Err(Error::malformed(format!(
-                    "message {index}: field {tag} has the wrong wire type"
-                )));
-            }
-            (4..=8, wt) if wt != WireType::Varint => {
-                return Err(Error::malformed(format!(
-                    "message {index}: field {tag} has the wrong wire type"
-                )));
-            }
-            _ => skip(&mut buf, wire_type)?,
         }
+        Ok(fields)
     }
-    Ok(())
+
+    /// Checks message `index` against the limits and adds what it says to `summary`.
+    fn check(&self, index: u32, limits: &Limits, summary: &mut BatchSummary) -> Result<()> {
+        let out_of_range = |what: &str| {
+            Error::new(
+                ErrorCode::DeliverAtOutOfRange,
+                format!(
+                    "message {index}: {what} is beyond the broker's horizon of {} ms from now",
+                    limits.max_delay_ms
+                ),
+            )
+        };
+        if self.ttl_ms < 0 {
+            return Err(Error::invalid(format!(
+                "message {index} has a negative ttl_ms"
+            )));
+        }
+        if u64::from(self.priority) > MAX_PRIORITY {
+            return Err(Error::new(
+                ErrorCode::InvalidPriority,
+                format!(
+                    "message {index} has priority {}; priorities run from 0 to {MAX_PRIORITY}",
+                    self.priority
+                ),
+            ));
+        }
+        if self.deliver_at_ms > limits.horizon_ms() {
+            return Err(out_of_range("deliver_at_ms"));
+        }
+        if self.delay_ms > limits.max_delay_ms {
+            return Err(out_of_range("delay_ms"));
+        }
+        summary.scheduled |= self.deliver_at_ms != 0 || self.delay_ms != 0;
+        summary.ttl |= self.ttl_ms > 0;
+        summary.msg_ids |= self.msg_id;
+        summary.traced |= self.msg_id || self.traceparent;
+        summary.value_bytes += self.value_len;
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// The latest due time a message may ask for.
+    fn horizon_ms(&self) -> i64 {
+        self.now_ms
+            .saturating_add(i64::try_from(self.max_delay_ms).unwrap_or(i64::MAX))
+    }
 }
 
 /// The headers the broker looks for.
@@ -309,27 +363,57 @@ enum HeaderKind {
     Other,
 }
 
-/// Checks one header and says whether it is a `msg-id` or `traceparent` header.
-fn validate_header(mut buf: &[u8]) -> Result<HeaderKind> {
+/// Walks one encoded `Header` (prost's recursion budget inside it is `depth`) and says whether
+/// it is a `msg-id` or `traceparent` header. Like prost, every occurrence of the key must be
+/// UTF-8 and the last one counts.
+fn header_kind(mut buf: &[u8], depth: u32) -> Result<HeaderKind> {
     let mut kind = HeaderKind::Other;
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
-        match (tag, wire_type) {
-            (1, WireType::LengthDelimited) => {
-                let len = length(&mut buf)?;
-                let key = std::str::from_utf8(&buf[..len])
+        match tag {
+            1 => {
+                let key = delimited(&mut buf, wire_type, "Header.key")?;
+                let key = std::str::from_utf8(key)
                     .map_err(|_| Error::malformed("a header key is not valid UTF-8"))?;
                 kind = match key {
                     MSG_ID_HEADER => HeaderKind::MsgId,
                     TRACEPARENT_HEADER => HeaderKind::Traceparent,
                     _ => HeaderKind::Other,
                 };
-                buf.advance(len);
             }
-            _ => skip(&mut buf, wire_type)?,
+            2 => {
+                delimited(&mut buf, wire_type, "Header.value")?;
+            }
+            _ => skip_unknown(&mut buf, tag, wire_type, depth)?,
         }
     }
     Ok(kind)
+}
+
+/// The body of a length-delimited field (bytes, string or message) named `field`, which must
+/// have that wire type.
+fn delimited<'a>(buf: &mut &'a [u8], wire_type: WireType, field: &str) -> Result<&'a [u8]> {
+    expect(wire_type, WireType::LengthDelimited, field)?;
+    let len = length(buf)?;
+    let (body, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(body)
+}
+
+/// The value of a varint field named `field`, which must have that wire type.
+fn varint_field(buf: &mut &[u8], wire_type: WireType, field: &str) -> Result<u64> {
+    expect(wire_type, WireType::Varint, field)?;
+    decode_varint(buf).map_err(malformed)
+}
+
+fn expect(actual: WireType, expected: WireType, field: &str) -> Result<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::malformed(format!(
+            "batch is not a valid MessageBatch: {field} has wire type {actual:?}, not {expected:?}"
+        )))
+    }
 }
 
 fn length(buf: &mut &[u8]) -> Result<usize> {
@@ -340,7 +424,14 @@ fn length(buf: &mut &[u8]) -> Result<usize> {
     Ok(len as usize)
 }
 
-fn skip(buf: &mut &[u8], wire_type: WireType) -> Result<()> {
+/// Skips an unknown field as prost does: groups are walked to their matching end (`depth` is
+/// prost's recursion budget here), a lone end-group is an error.
+fn skip_unknown(buf: &mut &[u8], tag: u32, wire_type: WireType, depth: u32) -> Result<()> {
+    if depth == 0 {
+        return Err(Error::malformed(
+            "batch is not a valid MessageBatch: fields are nested too deeply",
+        ));
+    }
     match wire_type {
         WireType::Varint => {
             decode_varint(buf).map_err(malformed)?;
@@ -351,8 +442,22 @@ fn skip(buf: &mut &[u8], wire_type: WireType) -> Result<()> {
             let len = length(buf)?;
             buf.advance(len);
         }
-        WireType::StartGroup | WireType::EndGroup => {
-            return Err(Error::malformed("batch uses deprecated protobuf groups"));
+        WireType::StartGroup => loop {
+            let (inner_tag, inner_wire_type) = decode_key(buf).map_err(malformed)?;
+            if inner_wire_type == WireType::EndGroup {
+                if inner_tag != tag {
+                    return Err(Error::malformed(
+                        "batch is not a valid MessageBatch: a group ends with the wrong tag",
+                    ));
+                }
+                break;
+            }
+            skip_unknown(buf, inner_tag, inner_wire_type, depth - 1)?;
+        },
+        WireType::EndGroup => {
+            return Err(Error::malformed(
+                "batch is not a valid MessageBatch: a group ends that never started",
+            ));
         }
     }
     Ok(())
@@ -403,9 +508,10 @@ pub fn value_bytes(batch: &[u8], first: u32, count: u32) -> u64 {
     total
 }
 
+/// The length of a message's value: like prost, the last occurrence of the field counts.
 fn message_value_len(message: &[u8]) -> u64 {
     let mut at = 0;
-    let mut total = 0;
+    let mut value_len = 0;
     while at < message.len() {
         let Some((key, next)) = varint(message, at) else {
             break;
@@ -414,14 +520,14 @@ fn message_value_len(message: &[u8]) -> u64 {
             let Some((len, _)) = varint(message, next) else {
                 break;
             };
-            total += len;
+            value_len = len;
         }
         match skip_field(message, next, key) {
             Some(after) => at = after,
             None => break,
         }
     }
-    total
+    value_len
 }
 
 /// A varint at `at`: its value and the index after it.
@@ -440,13 +546,24 @@ fn varint(buf: &[u8], mut at: usize) -> Option<(u64, usize)> {
     None
 }
 
-/// The index after the value of a field with `key` whose value starts at `at`.
+/// The index after the value of a field with `key` whose value starts at `at` (for a group: after
+/// its end-group key).
 fn skip_field(buf: &[u8], at: usize, key: u64) -> Option<usize> {
     match key & 7 {
         0 => varint(buf, at).map(|(_, next)| next),
-        1 => Some(at + 8),
+        1 => Some(at.saturating_add(8)),
         2 => varint(buf, at).map(|(len, next)| next.saturating_add(len as usize)),
-        5 => Some(at + 4),
+        3 => {
+            let mut at = at;
+            loop {
+                let (inner, next) = varint(buf, at)?;
+                if inner & 7 == 4 {
+                    return (inner >> 3 == key >> 3).then_some(next);
+                }
+                at = skip_field(buf, next, inner)?;
+            }
+        }
+        5 => Some(at.saturating_add(4)),
         _ => None,
     }
 }
@@ -616,6 +733,75 @@ mod tests {
             validate(&encoded, &limits(1024)).unwrap_err().code(),
             ErrorCode::InvalidPriority
         );
+    }
+
+    /// The batch of issue 15: a TTL message, then `base_timestamp_ms` (a varint field) sent as
+    /// length-delimited bytes. prost refuses it, so the broker must too.
+    const WRONG_WIRE_TYPE: [u8; 12] = [
+        0x0a, 0x08, 0x12, 0x01, 0x41, 0x30, 0x80, 0xdd, 0xdb, 0x01, 0x12, 0x00,
+    ];
+
+    #[test]
+    fn a_known_field_with_the_wrong_wire_type_is_malformed_as_prost_says() {
+        assert!(MessageBatch::decode(&WRONG_WIRE_TYPE[..]).is_err());
+        let err = validate(&WRONG_WIRE_TYPE, &limits(1024)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MalformedRequest);
+        assert!(err.message().contains("base_timestamp_ms"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_and_groups_are_skipped_as_prost_skips_them() {
+        let mut encoded = batch(&[b"v"]);
+        // Field 9 as a group holding a varint field, then field 10 as fixed32.
+        encoded.extend_from_slice(&[0x4b, 0x08, 0x01, 0x4c, 0x55, 1, 2, 3, 4]);
+        assert!(MessageBatch::decode(&encoded[..]).is_ok());
+        assert_eq!(validate(&encoded, &limits(1024)).unwrap().count, 1);
+
+        // An end-group with another tag, or without a start, does not decode.
+        for bad in [&[0x4b, 0x54][..], &[0x4c][..]] {
+            let mut encoded = batch(&[b"v"]);
+            encoded.extend_from_slice(bad);
+            assert!(MessageBatch::decode(&encoded[..]).is_err());
+            let err = validate(&encoded, &limits(1024)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::MalformedRequest);
+        }
+    }
+
+    #[test]
+    fn a_repeated_scalar_counts_with_its_last_value() {
+        // Priority 10 then priority 1: prost keeps 1.
+        let message = [0x38, 10, 0x38, 1, 0x12, 0x01, b'x', 0x12, 0x02, b'y', b'z'];
+        let mut encoded = vec![0x0a, message.len() as u8];
+        encoded.extend_from_slice(&message);
+        let decoded = MessageBatch::decode(&encoded[..]).unwrap();
+        assert_eq!(decoded.messages[0].priority, 1);
+        let summary = validate(&encoded, &limits(1024)).unwrap();
+        assert_eq!(summary.value_bytes, 2);
+        assert_eq!(value_bytes(&encoded, 0, 1), 2);
+    }
+
+    #[test]
+    fn rejects_producer_timestamps_beyond_i64_and_unknown_compression() {
+        let encoded = MessageBatch {
+            messages: vec![Message {
+                timestamp_delta_ms: 1,
+                ..Default::default()
+            }],
+            base_timestamp_ms: i64::MAX,
+            compression: 0,
+        }
+        .encode_to_vec();
+        let err = validate(&encoded, &limits(1024)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+
+        let encoded = MessageBatch {
+            messages: vec![Message::default()],
+            base_timestamp_ms: 1,
+            compression: 3,
+        }
+        .encode_to_vec();
+        let err = validate(&encoded, &limits(1024)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
     }
 
     #[test]

@@ -788,6 +788,7 @@ impl Engine {
         };
         let started = Instant::now();
         let mut summary = batch::validate(&params.batch, &limits)?;
+        publish::check_sequence(params.producer_id, params.base_sequence, summary.count)?;
         summary.traced |= self.flow.all_messages;
         let traced_payload = (summary.traced && self.flow.enabled()).then(|| params.batch.clone());
         let target = publish::Target {

@@ -17,11 +17,12 @@
 //! replays it). A panic inside a group commit is caught (`health::catch`): the writer reloads
 //! the partition's state from the store and carries on, so the partition never stops answering.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
+use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -38,7 +39,9 @@ use crate::storage::{Cf, Store, WriteBatch, fault};
 
 /// Requests queued per partition before publishers wait.
 const QUEUE_DEPTH: usize = 4096;
-/// Producers whose state the writer caches before it drops expired ones.
+/// Producers whose state the writer keeps in memory per partition. Before each group commit the
+/// least recently used ones beyond this are evicted (their state stays in the store), never
+/// during one, so a producer's state is not reloaded between its batches of one group.
 const MAX_CACHED_PRODUCERS: usize = 10_000;
 /// Index entries read per store scan.
 const INDEX_CHUNK: usize = 4096;
@@ -197,7 +200,7 @@ impl Partition {
             rx,
             next_offset: high_watermark,
             last_append_time_ms: 0,
-            producers: HashMap::new(),
+            producers: LruCache::unbounded(),
             cleanup_from: None,
             task: format!("partition writer {topic_id}/{index}").into(),
             options,
@@ -514,7 +517,7 @@ struct Writer {
     rx: mpsc::Receiver<Command>,
     next_offset: u64,
     last_append_time_ms: i64,
-    producers: HashMap<u64, ProducerState>,
+    producers: LruCache<u64, ProducerState>,
     /// Set after a failed write: the next write first deletes the log and index from here on.
     cleanup_from: Option<u64>,
     /// The task's name in health events.
@@ -612,6 +615,9 @@ impl Writer {
 
     async fn commit(&mut self, group: Vec<(AppendRequest, Reply)>) {
         fault::panic_point("writer");
+        while self.producers.len() > MAX_CACHED_PRODUCERS {
+            self.producers.pop_lru();
+        }
         let shared = self.shared.clone();
         let (t, p) = (shared.topic_id, shared.index);
         let first_offset = self.next_offset;
@@ -701,7 +707,9 @@ impl Writer {
             }
             ops.extend(std::mem::take(&mut request.extra));
             if request.producer_id != 0 {
-                let state = self.producers.entry(request.producer_id).or_default();
+                let state = self
+                    .producers
+                    .get_or_insert_mut(request.producer_id, ProducerState::default);
                 state.record(RecentBatch {
                     base_sequence: request.base_sequence,
                     span: request.sequence_span,
@@ -813,7 +821,7 @@ impl Writer {
 
     async fn sequence_check(&mut self, request: &AppendRequest, now: i64) -> Result<SequenceCheck> {
         let id = request.producer_id;
-        if !self.producers.contains_key(&id) {
+        if !self.producers.contains(&id) {
             let store = self.shared.store.clone();
             let key = keys::producer_key(self.shared.topic_id, self.shared.index, id);
             let loaded = self
@@ -821,19 +829,14 @@ impl Writer {
                 .blocking(move || Ok(store.get(Cf::Producers, &key)?))
                 .await?;
             if let Some(state) = loaded.as_deref().and_then(ProducerState::decode) {
-                self.producers.insert(id, state);
+                self.producers.put(id, state);
             }
         }
         let ttl = i64::try_from(self.options.producer_state_ttl_ms).unwrap_or(i64::MAX);
         if let Some(state) = self.producers.get(&id)
             && now.saturating_sub(state.last_write_ms) > ttl
         {
-            self.producers.remove(&id);
-        }
-        if self.producers.len() > MAX_CACHED_PRODUCERS {
-            // Keep memory bounded: expired producers go; the store still has the live ones.
-            self.producers
-                .retain(|_, state| now.saturating_sub(state.last_write_ms) <= ttl);
+            self.producers.pop(&id);
         }
         Ok(ProducerState::check(
             self.producers.get(&id),

@@ -74,7 +74,8 @@ impl ProducerState {
 
     /// Records an appended batch.
     pub fn record(&mut self, batch: RecentBatch) {
-        self.next_sequence = batch.base_sequence + u64::from(batch.span);
+        // `publish::check_sequence` refused batches whose span passes `u64::MAX`.
+        self.next_sequence = batch.base_sequence.saturating_add(u64::from(batch.span));
         self.last_write_ms = batch.append_time_ms;
         if self.recent.len() == RECENT_BATCHES {
             self.recent.pop_front();

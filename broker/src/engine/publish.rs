@@ -130,6 +130,19 @@ pub fn prepare(
     })
 }
 
+/// Checks an idempotent producer's sequence numbers: the batch takes `count` of them from
+/// `base_sequence` on, and the next expected sequence (`base_sequence + count`) must fit in a
+/// `u64`. Non-idempotent publishes (`producer_id` 0) carry no sequence.
+pub fn check_sequence(producer_id: u64, base_sequence: u64, count: u32) -> Result<()> {
+    if producer_id != 0 && base_sequence.checked_add(u64::from(count)).is_none() {
+        return Err(Error::invalid(format!(
+            "base_sequence {base_sequence} plus the batch's {count} messages is beyond the largest \
+             sequence number (2^64 - 1)"
+        )));
+    }
+    Ok(())
+}
+
 /// A nonce that keeps schedule keys with the same due time, topic and partition apart.
 fn rand_nonce() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,40 +154,116 @@ fn rand_nonce() -> u64 {
 }
 
 /// Merges due one-message batches into one batch for a partition, keeping each message's
-/// timestamp. Returns the payload, its message count and header flags.
+/// producer timestamp exactly. Returns the payload, its message count and header flags.
 pub fn merge_due(batches: &[Bytes]) -> Result<(Bytes, u32, u8)> {
-    let mut messages = Vec::with_capacity(batches.len());
-    let mut base = i64::MAX;
-    let mut decoded_all = Vec::with_capacity(batches.len());
+    let mut timestamped = Vec::with_capacity(batches.len());
     for bytes in batches {
         let decoded = pb::MessageBatch::decode(bytes.clone())
             .map_err(|err| Error::internal(format!("schedule entry does not decode: {err}")))?;
-        base = base.min(decoded.base_timestamp_ms);
-        decoded_all.push(decoded);
-    }
-    let mut flags = 0;
-    for decoded in decoded_all {
-        for mut message in decoded.messages {
-            message.timestamp_delta_ms =
-                decoded.base_timestamp_ms + message.timestamp_delta_ms - base;
-            if message.ttl_ms > 0 {
-                flags |= FLAG_TTL;
-            }
-            if message
-                .headers
-                .iter()
-                .any(|h| h.key == MSG_ID_HEADER || h.key == TRACEPARENT_HEADER)
-            {
-                flags |= FLAG_TRACED;
-            }
-            messages.push(message);
+        for message in decoded.messages {
+            // Validated batches keep base + delta within i64; saturate for entries scheduled
+            // before that check.
+            let timestamp = decoded
+                .base_timestamp_ms
+                .saturating_add(message.timestamp_delta_ms);
+            timestamped.push((timestamp, message));
         }
+    }
+    let base = common_base(timestamped.iter().map(|(timestamp, _)| *timestamp));
+    let mut flags = 0;
+    let mut messages = Vec::with_capacity(timestamped.len());
+    for (timestamp, mut message) in timestamped {
+        message.timestamp_delta_ms =
+            i64::try_from(i128::from(timestamp) - i128::from(base)).unwrap_or(i64::MAX);
+        if message.ttl_ms > 0 {
+            flags |= FLAG_TTL;
+        }
+        if message
+            .headers
+            .iter()
+            .any(|h| h.key == MSG_ID_HEADER || h.key == TRACEPARENT_HEADER)
+        {
+            flags |= FLAG_TRACED;
+        }
+        messages.push(message);
     }
     let count = messages.len() as u32;
     let merged = pb::MessageBatch {
         messages,
-        base_timestamp_ms: if base == i64::MAX { 0 } else { base },
+        base_timestamp_ms: base,
         compression: 0,
     };
     Ok((Bytes::from(merged.encode_to_vec()), count, flags))
+}
+
+/// A base timestamp from which every one of `timestamps` is an `i64` delta: the lowest, unless
+/// they span more than `i64::MAX`; then the lowest is negative and the base is 2^63 above it, so
+/// the deltas run from `i64::MIN` up to at most `i64::MAX`. 0 when there are none.
+fn common_base(timestamps: impl Iterator<Item = i64> + Clone) -> i64 {
+    let (Some(lowest), Some(highest)) = (timestamps.clone().min(), timestamps.max()) else {
+        return 0;
+    };
+    if i128::from(highest) - i128::from(lowest) <= i128::from(i64::MAX) {
+        lowest
+    } else {
+        i64::try_from(i128::from(lowest) + (1i128 << 63)).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(value: &str, base_timestamp_ms: i64, timestamp_delta_ms: i64) -> Bytes {
+        let batch = pb::MessageBatch {
+            messages: vec![pb::Message {
+                value: Bytes::copy_from_slice(value.as_bytes()),
+                timestamp_delta_ms,
+                ..Default::default()
+            }],
+            base_timestamp_ms,
+            compression: 0,
+        };
+        Bytes::from(batch.encode_to_vec())
+    }
+
+    fn timestamps(payload: Bytes) -> Vec<i128> {
+        let merged = pb::MessageBatch::decode(payload).unwrap();
+        merged
+            .messages
+            .iter()
+            .map(|m| i128::from(merged.base_timestamp_ms) + i128::from(m.timestamp_delta_ms))
+            .collect()
+    }
+
+    #[test]
+    fn merged_due_messages_keep_their_timestamps_even_at_the_ends_of_i64() {
+        let cases = [
+            vec![(1_700_000_000_000, 5), (1_600_000_000_000, -7), (0, 0)],
+            vec![(i64::MIN, 0), (i64::MAX, 0)],
+            vec![(i64::MAX, 0), (-1, 0), (i64::MIN, 0), (0, i64::MIN)],
+            vec![(i64::MAX, i64::MIN), (i64::MIN, i64::MAX)],
+        ];
+        for case in cases {
+            let batches: Vec<Bytes> = case.iter().map(|&(b, d)| due("m", b, d)).collect();
+            let (payload, count, _) = merge_due(&batches).unwrap();
+            assert_eq!(count as usize, case.len());
+            let expected: Vec<i128> = case
+                .iter()
+                .map(|&(b, d)| i128::from(b) + i128::from(d))
+                .collect();
+            assert_eq!(timestamps(payload), expected, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn a_sequence_range_must_end_within_u64() {
+        assert!(check_sequence(1, u64::MAX - 3, 3).is_ok());
+        let err = check_sequence(1, u64::MAX - 3, 4).unwrap_err();
+        assert_eq!(err.code(), rapidmq_proto::ErrorCode::InvalidArgument);
+        assert!(
+            check_sequence(0, u64::MAX, 4).is_ok(),
+            "no producer, no sequence"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Retention: a background task that, every `retention.check_interval_ms`, drops the oldest whole
-//! batches of each partition that are past any of its topic's limits (age, bytes, messages).
+//! batches of each partition that are past any of its topic's limits (age, bytes, messages), and
+//! msg-id dedup records whose window has passed.
 //!
 //! A batch is dropped when all its messages are past a limit: older than `retention_ms` (batches
 //! share one append time), outside the newest `retention_messages`, or while the partition holds
@@ -17,6 +18,14 @@ const SCAN_CHUNK: usize = 1024;
 pub async fn enforce_all(engine: &Engine) {
     let producer_ttl = engine.config.storage.producer_state_ttl_ms;
     for topic in engine.topics_snapshot() {
+        let expired = topic.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            expired.dedup.purge_expired(expired.id(), now_ms())
+        })
+        .await;
+        if let Ok(Err(err)) = purged {
+            tracing::warn!(topic = %topic.name(), cause = %err, "purging expired msg-id records failed");
+        }
         for partition in &topic.partitions {
             if let Err(err) = expire_producers(partition, producer_ttl).await {
                 tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
