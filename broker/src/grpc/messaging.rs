@@ -15,6 +15,7 @@ use tracing::instrument;
 
 use super::convert::publish_response;
 use super::{consume, principal};
+use crate::budget::PublishBudget;
 use crate::engine::{Engine, PublishParams};
 use crate::error::Error;
 
@@ -23,13 +24,19 @@ pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send
 pub struct MessagingService {
     engine: Arc<Engine>,
     max_inflight_per_stream: usize,
+    budget: PublishBudget,
 }
 
 impl MessagingService {
-    pub fn new(engine: Arc<Engine>, max_inflight_per_stream: usize) -> MessagingService {
+    pub fn new(
+        engine: Arc<Engine>,
+        max_inflight_per_stream: usize,
+        budget: PublishBudget,
+    ) -> MessagingService {
         MessagingService {
             engine,
             max_inflight_per_stream,
+            budget,
         }
     }
 }
@@ -54,6 +61,7 @@ impl Messaging for MessagingService {
         let principal = principal(&request);
         let request = request.into_inner();
         let partition = request.partition;
+        let _permit = self.budget.try_acquire(request.batch.len())?;
         let ack = self
             .engine
             .publish(&principal, publish_params(request))
@@ -70,6 +78,7 @@ impl Messaging for MessagingService {
         let principal = principal(&request);
         let mut inbound = request.into_inner();
         let engine = self.engine.clone();
+        let budget = self.budget.clone();
         let max_inflight = self.max_inflight_per_stream;
         let (tx, rx) = mpsc::channel(max_inflight);
         tokio::spawn(async move {
@@ -89,8 +98,19 @@ impl Messaging for MessagingService {
                                     continue;
                                 };
                                 let partition = request.partition;
+                                let permit = match budget.try_acquire(request.batch.len()) {
+                                    Ok(permit) => permit,
+                                    Err(err) => {
+                                        if tx.send(Ok(stream_error(id, &err))).await.is_err() { return; }
+                                        continue;
+                                    }
+                                };
                                 match engine.begin_publish(&principal, publish_params(request)).await {
-                                    Ok(ack) => pending.push(async move { (id, partition, ack.await) }),
+                                    Ok(ack) => pending.push(async move {
+                                        let result = ack.await;
+                                        drop(permit);
+                                        (id, partition, result)
+                                    }),
                                     Err(err) => {
                                         if tx.send(Ok(stream_error(id, &err))).await.is_err() { return; }
                                     }
