@@ -1,8 +1,10 @@
 //! Publish backpressure counted in bytes: one broker-wide budget of publish payload bytes that
 //! are accepted but not yet acknowledged, shared by unary gRPC publishes, `PublishStream` and
 //! REST. A publish takes its payload's size from the budget before it is queued on its partition
-//! and gives it back when its acknowledgement (or error) is ready; one that does not fit is
-//! refused at once with `RESOURCE_EXHAUSTED` and a retry hint, rather than waiting in memory.
+//! and gives it back when its acknowledgement (or error) is ready. A unary or REST publish that
+//! does not fit is refused at once with `RESOURCE_EXHAUSTED` and a retry hint, rather than
+//! waiting in memory; a `PublishStream` stops reading until its next request fits (refusing it
+//! while later requests of the stream go through would reorder a producer's batches).
 //!
 //! Counting bytes, not requests, is what bounds memory: a thousand 16 MiB requests and a
 //! thousand 100-byte ones are not the same load.
@@ -15,9 +17,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
-/// How long a refused producer is told to wait before retrying. Group commits finish within a
+/// How long a refused client is told to wait before retrying. Group commits finish within a
 /// few fsyncs, so by then the budget has usually drained.
 pub const PUBLISH_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// The refusal of a request beyond `limits.max_concurrent_requests` (gRPC and REST), with the
+/// same retry hint.
+pub fn too_many_requests() -> Error {
+    Error::new(
+        ErrorCode::ResourceExhausted,
+        "the broker is handling too many requests (limits.max_concurrent_requests); retry later",
+    )
+    .with_retry_after(PUBLISH_RETRY_AFTER)
+}
 
 /// The in-flight publish byte budget.
 #[derive(Debug, Clone)]
@@ -59,6 +71,17 @@ impl PublishBudget {
             )
             .with_retry_after(PUBLISH_RETRY_AFTER)),
         }
+    }
+
+    /// Takes `bytes` from the budget, waiting until they are free (for `PublishStream`, whose
+    /// requests must be queued in order).
+    pub async fn acquire(&self, bytes: usize) -> PublishPermit {
+        if bytes == 0 {
+            return PublishPermit(None);
+        }
+        let wanted = u32::try_from(bytes.min(self.total)).unwrap_or(u32::MAX);
+        // The semaphore is never closed.
+        PublishPermit(self.bytes.clone().acquire_many_owned(wanted).await.ok())
     }
 
     /// Bytes currently held by publishes in flight.

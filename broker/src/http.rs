@@ -47,10 +47,7 @@ pub fn router(
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(
-                        ErrorCode::ResourceExhausted,
-                        "the broker is handling too many requests (limits.max_concurrent_requests); retry later",
-                    )
+                    ApiError::from(crate::budget::too_many_requests())
                 }))
                 .layer(LoadShedLayer::new())
                 .layer(GlobalConcurrencyLimitLayer::with_semaphore(requests)),

@@ -236,31 +236,37 @@ async fn grpc_publishes_beyond_the_byte_budget_are_refused_with_a_retry_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_client_core_backs_off_when_refused_and_every_message_is_stored() {
+async fn producers_beyond_the_byte_budget_wait_and_every_message_is_stored_in_order() {
     let broker = small_budget_broker();
     let rest = Rest::new(&broker);
     rest.create_topic("t", 4).await;
     let client = rapidmq::Client::connect(broker.grpc_url()).await.unwrap();
-    // One message per batch and one batch in flight per partition: four 30 KB publishes at
-    // once, where the budget holds two.
+    // One message per batch, pipelined: far more 30 KB publishes at once than the budget holds.
     let producer = client
         .producer("t")
         .max_batch_messages(1)
-        .max_in_flight_per_partition(1)
         .build()
         .await
         .unwrap();
     let value = "x".repeat(30_000);
     let mut receipts = Vec::new();
     for i in 0..200 {
-        let message = rapidmq::Message::new(value.clone()).with_key(format!("k{i}"));
-        receipts.push(producer.send(message).await.unwrap());
+        let message = rapidmq::Message::new(value.clone()).with_key(format!("k{}", i % 4));
+        receipts.push((i % 4, producer.send(message).await.unwrap()));
     }
-    for receipt in receipts {
-        receipt.await.expect("every message is stored in the end");
+    // Per key (one partition each), offsets follow the send order.
+    let mut last = std::collections::HashMap::new();
+    for (key, receipt) in receipts {
+        let delivery = receipt.await.expect("every message is stored");
+        let offset = delivery.offset.expect("appended, not scheduled");
+        if let Some(previous) = last.insert(key, offset) {
+            assert!(
+                offset > previous,
+                "key {key}: offset {offset} after {previous}"
+            );
+        }
     }
     let stats = producer.stats();
-    assert!(stats.retries > 0, "the broker never refused: {stats:?}");
     assert_eq!(stats.messages_failed, 0, "{stats:?}");
     let topic = rest.get("/v1/topics/t").await.ok();
     let stored: u64 = topic["partitions"]
@@ -270,6 +276,46 @@ async fn the_client_core_backs_off_when_refused_and_every_message_is_stored() {
         .map(|p| p["high_watermark"].as_u64().unwrap())
         .sum();
     assert_eq!(stored, 200, "{topic}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_client_core_retries_a_shedding_broker_after_its_hint() {
+    let broker = broker_with(&[("RAPIDMQ_LIMITS__MAX_CONCURRENT_REQUESTS", "2")]);
+    let rest = Rest::new(&broker);
+    rest.create_topic("t", 1).await;
+    rest.create_subscription("t", json!({"name": "s0"})).await;
+    rest.create_subscription("t", json!({"name": "s1"})).await;
+    let client = rapidmq::Client::connect(broker.grpc_url()).await.unwrap();
+    let polls: Vec<_> = (0..2)
+        .map(|i| {
+            let request = rest.http.get(rest.url(&format!(
+                "/v1/topics/t/subscriptions/s{i}/messages?wait_ms=5000"
+            )));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    eventually("the broker sheds load", || async {
+        let reply = rest.get("/v1/topics").await;
+        if reply.status.as_u16() == 429 {
+            assert_eq!(reply.content_type, PROBLEM_JSON);
+            true
+        } else {
+            false
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    // Refused while the long-polls hold both places, then retried until they end.
+    let topics = client.admin().list_topics().await.unwrap();
+    assert_eq!(topics.len(), 1);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "answered at once: {:?}",
+        started.elapsed()
+    );
+    for poll in polls {
+        poll.await.unwrap().unwrap();
+    }
 }
 
 /// Opens an HTTP/2 connection to the gRPC listener and returns the server's first SETTINGS

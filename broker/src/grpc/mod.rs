@@ -11,7 +11,6 @@ mod messaging;
 
 use std::sync::Arc;
 
-use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1::admin_server::AdminServer;
 use rapidmq_proto::v1::messaging_server::MessagingServer;
 use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, RETRY_AFTER_METADATA};
@@ -96,10 +95,7 @@ pub fn concurrency_limit(requests: Arc<Semaphore>) -> ConcurrencyLimit {
 /// Load shedding's error as a status with RapidMQ's code (tonic's own says "per connection").
 fn overloaded(err: BoxError) -> BoxError {
     if err.is::<Overloaded>() {
-        Box::new(Status::from(Error::new(
-            ErrorCode::ResourceExhausted,
-            "the broker is handling too many requests (limits.max_concurrent_requests); retry later",
-        )))
+        Box::new(Status::from(crate::budget::too_many_requests()))
     } else {
         err
     }
