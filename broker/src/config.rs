@@ -119,6 +119,24 @@ pub struct LimitsConfig {
     pub max_message_bytes: u32,
     /// Furthest in the future a delayed message may be due, in ms (default 30 days).
     pub max_delay_ms: u64,
+    // Bounded resources: what one broker holds at most. See docs/configuration.md for the
+    // error a client gets at each limit.
+    /// Publish payload bytes accepted but not yet acknowledged, over every transport. A publish
+    /// that would exceed it is refused with `RESOURCE_EXHAUSTED` and a retry hint.
+    pub max_inflight_publish_bytes: usize,
+    /// Open connections per listener (gRPC and HTTP each); more are closed as they arrive.
+    pub max_connections: usize,
+    /// Concurrent HTTP/2 streams per gRPC connection (advertised in SETTINGS).
+    pub max_streams_per_connection: u32,
+    /// Requests being handled at once, over gRPC and REST together (a stream counts until it
+    /// is set up); more are refused with `RESOURCE_EXHAUSTED`.
+    pub max_concurrent_requests: usize,
+    /// Open SSE and WebSocket sessions; more are refused with `RESOURCE_EXHAUSTED`.
+    pub max_live_sessions: usize,
+    /// Topics per tenant (dead-letter topics included).
+    pub max_topics_per_tenant: usize,
+    /// Subscriptions per tenant, over all its topics.
+    pub max_subscriptions_per_tenant: usize,
 }
 
 impl Default for LimitsConfig {
@@ -129,6 +147,13 @@ impl Default for LimitsConfig {
             max_inflight_per_stream: 1024,
             max_message_bytes: 8 << 20,
             max_delay_ms: 30 * 24 * 3600 * 1000,
+            max_inflight_publish_bytes: 256 << 20,
+            max_connections: 10_000,
+            max_streams_per_connection: 1024,
+            max_concurrent_requests: 10_000,
+            max_live_sessions: 1024,
+            max_topics_per_tenant: 10_000,
+            max_subscriptions_per_tenant: 100_000,
         }
     }
 }
@@ -186,6 +211,10 @@ pub struct HttpConfig {
     pub consumer_idle_timeout_ms: u64,
     /// Most long-polling queue consumers kept at once; more get `RESOURCE_EXHAUSTED` (429).
     pub max_consumers: usize,
+    /// Names the `Host` header may carry, besides `localhost`, `127.0.0.1`, `[::1]` and the
+    /// listen address (always allowed, with or without a port). Others get `403`: a web page
+    /// cannot reach a local broker by DNS rebinding. `["*"]` allows any host.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -195,6 +224,7 @@ impl Default for HttpConfig {
             request_timeout_ms: 60_000,
             consumer_idle_timeout_ms: 60_000,
             max_consumers: 1024,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -335,6 +365,24 @@ impl Config {
             return invalid(
                 "observability.otlp_endpoint must be an http:// or https:// URL (OTLP/HTTP), or empty",
             );
+        }
+        let l = &self.limits;
+        if l.max_inflight_publish_bytes < l.max_request_bytes {
+            return invalid(
+                "limits.max_inflight_publish_bytes must be at least limits.max_request_bytes",
+            );
+        }
+        if [
+            l.max_connections,
+            l.max_streams_per_connection as usize,
+            l.max_concurrent_requests,
+            l.max_live_sessions,
+            l.max_topics_per_tenant,
+            l.max_subscriptions_per_tenant,
+        ]
+        .contains(&0)
+        {
+            return invalid("every limits.max_* setting must be at least 1");
         }
         if self.retention.check_interval_ms == 0 {
             return invalid("retention.check_interval_ms must be at least 1");

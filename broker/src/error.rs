@@ -14,6 +14,9 @@ use crate::storage::StorageError;
 pub struct Error {
     code: ErrorCode,
     message: String,
+    /// When the client should retry (an overloaded broker says so); sent as gRPC metadata
+    /// `retry-after-ms` and HTTP `Retry-After`.
+    retry_after: Option<std::time::Duration>,
 }
 
 /// Result alias for the broker.
@@ -24,7 +27,18 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with a retry hint.
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Error {
+        self.retry_after = Some(after);
+        self
+    }
+
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     pub fn code(&self) -> ErrorCode {

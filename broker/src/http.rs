@@ -1,33 +1,57 @@
 //! The HTTP listener: liveness and readiness, Prometheus metrics at `/metrics`, the dashboard at
 //! `/`, and the REST API under `/v1` with its hygiene layers (body size limit, timeout,
-//! problem+json for every error, gzip, optional CORS).
+//! concurrency limit, problem+json for every error, gzip, optional CORS). Every route but the
+//! health checks answers only requests whose `Host` it knows (see [`HostCheck`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn, map_response};
+use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+use rapidmq_proto::ErrorCode;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::observability::exposition;
-use crate::rest::error::{method_not_allowed, not_found, problem_fallback};
+use crate::rest::error::{ApiError, method_not_allowed, not_found, problem_fallback};
 use crate::{dashboard, rest};
 
-/// Routes served on the HTTP listener. `ready` is true while the broker accepts requests.
-pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> Router {
-    let api = rest::router(engine.clone(), config)
+/// Routes served on the HTTP listener. `ready` is true while the broker accepts requests;
+/// `requests` holds one permit per request being handled (shared with gRPC).
+pub fn router(
+    ready: Arc<AtomicBool>,
+    engine: Arc<Engine>,
+    config: &Config,
+    publish_budget: PublishBudget,
+    requests: Arc<Semaphore>,
+) -> Router {
+    let api = rest::router(engine.clone(), config, publish_budget)
         .method_not_allowed_fallback(method_not_allowed)
+        // A request beyond `limits.max_concurrent_requests` is refused at once, not queued.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::from(crate::budget::too_many_requests())
+                }))
+                .layer(LoadShedLayer::new())
+                .layer(GlobalConcurrencyLimitLayer::with_semaphore(requests)),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(config.http.request_timeout_ms),
@@ -50,16 +74,92 @@ pub fn router(ready: Arc<AtomicBool>, engine: Arc<Engine>, config: &Config) -> R
                 async move { metrics(&registry) }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state((ready, engine.clone()))
         .merge(api)
         .merge(dashboard.unwrap_or_default())
         .fallback(not_found)
+        .layer(from_fn_with_state(
+            Arc::new(HostCheck::new(config)),
+            check_host,
+        ))
+        // Health checks answer any `Host`: probes address the broker by IP or pod name, and
+        // they reveal nothing.
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz).with_state((ready, engine.clone())))
         .layer(CompressionLayer::new().gzip(true));
     match cors(&config.http.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
         None => app,
+    }
+}
+
+/// Which `Host` headers the listener answers. A web page can point a DNS name it controls at
+/// 127.0.0.1 (DNS rebinding) and then call a local broker as a same-origin site; its requests
+/// carry that name in `Host`. Answering only known names (and IP literals, which a rebinding
+/// page cannot use) closes that door.
+pub struct HostCheck {
+    /// Lower-case names allowed besides `localhost` and IP literals; `*` allows any.
+    names: Vec<String>,
+}
+
+impl HostCheck {
+    pub fn new(config: &Config) -> HostCheck {
+        HostCheck {
+            names: config
+                .http
+                .allowed_hosts
+                .iter()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether a request with this `Host` value (name or IP, with an optional port) is answered.
+    pub fn allows(&self, host: &str) -> bool {
+        if self.names.iter().any(|n| n == "*") {
+            return true;
+        }
+        let name = match host.strip_prefix('[') {
+            // `[::1]:7421`: an IPv6 literal.
+            Some(rest) => {
+                let Some((ip, after)) = rest.split_once(']') else {
+                    return false;
+                };
+                let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+                return port_ok && ip.parse::<std::net::Ipv6Addr>().is_ok();
+            }
+            None => match host.rsplit_once(':') {
+                Some((name, port)) if is_port(port) => name,
+                _ => host,
+            },
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.names.contains(&name)
+    }
+}
+
+fn is_port(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Answers `403` to a request whose `Host` is not allowed (or missing, in HTTP/1.1 terms).
+async fn check_host(State(hosts): State<Arc<HostCheck>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));
+    match host {
+        Some(host) if hosts.allows(&host) => next.run(request).await,
+        _ => ApiError::with_status(
+            ErrorCode::PermissionDenied,
+            StatusCode::FORBIDDEN,
+            "this Host is not one the broker answers to; add it to http.allowed_hosts",
+        )
+        .into_response(),
     }
 }
 
@@ -133,5 +233,43 @@ async fn readyz(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {reason}\n"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_names_ip_literals_and_configured_names_are_allowed() {
+        let mut config = Config::default();
+        config.http.allowed_hosts = vec!["Broker.Internal".into()];
+        let hosts = HostCheck::new(&config);
+        for ok in [
+            "localhost",
+            "localhost:7421",
+            "LOCALHOST.",
+            "app.localhost:80",
+            "127.0.0.1:7421",
+            "10.1.2.3",
+            "[::1]:7421",
+            "[::1]",
+            "broker.internal:7421",
+            "broker.internal",
+        ] {
+            assert!(hosts.allows(ok), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:7421",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "[::1].evil.example",
+            "",
+        ] {
+            assert!(!hosts.allows(refused), "{refused}");
+        }
+        config.http.allowed_hosts = vec!["*".into()];
+        assert!(HostCheck::new(&config).allows("evil.example"));
     }
 }

@@ -11,9 +11,11 @@
 //! - `rest`: the REST adapter over the engine (JSON under `/v1`, SSE, WebSocket, OpenAPI).
 //! - [`observability`]: metrics (`/metrics`), message-flow events, connection counting;
 //!   `dashboard`: the live dashboard served at `/`.
+//! - `budget`: the broker-wide byte budget of publishes in flight (backpressure).
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
+mod budget;
 pub mod config;
 mod dashboard;
 pub mod engine;

@@ -7,14 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::observability::Transport;
-use crate::observability::connections::{Counted, CountedListener};
+use crate::observability::connections::{ConnectionSlots, CountedListener};
 use crate::{grpc, http};
 use tokio_stream::StreamExt as _;
 
@@ -85,16 +86,25 @@ impl Broker {
             .register_encoded_file_descriptor_set(rapidmq_proto::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|err| Error::internal(format!("reflection: {err}")))?;
+        let limits = &config.limits;
+        let publish_budget = PublishBudget::new(limits.max_inflight_publish_bytes);
+        // Requests being handled, gRPC and REST together (`limits.max_concurrent_requests`).
+        let requests = Arc::new(Semaphore::new(limits.max_concurrent_requests));
         let (messaging, admin) = grpc::services(
             engine.clone(),
-            config.limits.max_request_bytes,
-            config.limits.max_inflight_per_stream,
+            limits.max_request_bytes,
+            limits.max_inflight_per_stream,
+            publish_budget.clone(),
         );
 
         let metrics = engine.metrics().clone();
         let grpc_metrics = metrics.clone();
-        let incoming = TcpListenerStream::new(listeners.grpc).map(move |conn| {
-            conn.map(|stream| Counted::new(stream, grpc_metrics.clone(), Transport::Grpc))
+        let grpc_slots = ConnectionSlots::new(limits.max_connections);
+        let incoming = TcpListenerStream::new(listeners.grpc).filter_map(move |conn| match conn {
+            Ok(stream) => grpc_slots
+                .admit(stream, &grpc_metrics, Transport::Grpc)
+                .map(Ok),
+            Err(err) => Some(Err(err)),
         });
         let mut grpc_stop = stop_rx.clone();
         // TCP_NODELAY is set where connections are accepted (`Counted::new`): tonic's own
@@ -107,6 +117,10 @@ impl Broker {
             })
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(32 << 20))
+            .max_concurrent_streams(Some(limits.max_streams_per_connection))
+            // A request beyond `limits.max_concurrent_requests` is refused at once with
+            // RESOURCE_EXHAUSTED, not queued.
+            .layer(grpc::concurrency_limit(requests.clone()))
             .add_service(messaging)
             .add_service(admin)
             .add_service(reflection_v1)
@@ -117,8 +131,18 @@ impl Broker {
 
         let mut http_stop = stop_rx.clone();
         let http = axum::serve(
-            CountedListener::new(listeners.http, metrics),
-            http::router(ready.clone(), engine.clone(), &config),
+            CountedListener::new(
+                listeners.http,
+                metrics,
+                ConnectionSlots::new(limits.max_connections),
+            ),
+            http::router(
+                ready.clone(),
+                engine.clone(),
+                &config,
+                publish_budget,
+                requests,
+            ),
         )
         .with_graceful_shutdown(async move {
             let _ = http_stop.changed().await;

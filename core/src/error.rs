@@ -16,7 +16,9 @@
 //! - [`Error::Protocol`]: the broker sent something the core cannot decode (code
 //!   `MALFORMED_REQUEST`); a version mismatch or a bug, worth a report.
 
-use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode};
+use std::time::Duration;
+
+use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode, RETRY_AFTER_METADATA};
 use tonic::{Code, Status};
 
 /// A client-core result.
@@ -35,6 +37,9 @@ pub enum Error {
         message: String,
         /// Whether the broker said retrying may succeed.
         retriable: bool,
+        /// How long the broker asked the client to wait before retrying (an overloaded
+        /// broker's `RESOURCE_EXHAUSTED`); the core's retries wait at least this long.
+        retry_after: Option<Duration>,
     },
     /// No broker could be reached, or the connection broke during the request.
     #[error("broker unavailable: {message}")]
@@ -97,6 +102,14 @@ impl Error {
         }
     }
 
+    /// How long the broker asked to wait before retrying, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Broker { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
         Error::InvalidArgument {
             message: message.into(),
@@ -146,11 +159,17 @@ impl From<Status> for Error {
                     .and_then(ErrorCode::from_name)
             });
         let message = status.message().to_string();
+        let retry_after = metadata
+            .get(RETRY_AFTER_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_millis);
         if let Some(code) = code {
             return Error::Broker {
                 code,
                 message,
                 retriable: code.is_retriable(),
+                retry_after,
             };
         }
         match status.code() {
@@ -173,6 +192,7 @@ impl From<Status> for Error {
                     code,
                     message,
                     retriable: code.is_retriable(),
+                    retry_after,
                 }
             }
         }
@@ -189,6 +209,8 @@ impl From<rapidmq_proto::v1::Error> for Error {
             code,
             message: err.message,
             retriable: err.retriable,
+            retry_after: (err.retry_after_ms > 0)
+                .then(|| Duration::from_millis(u64::from(err.retry_after_ms))),
         }
     }
 }
@@ -245,9 +267,32 @@ mod tests {
             name: "NOT_PARTITION_OWNER".into(),
             message: "moved".into(),
             retriable: false,
+            retry_after_ms: 0,
         });
         assert_eq!(err.code(), ErrorCode::NotPartitionOwner);
         assert!(!err.is_retriable());
+    }
+
+    #[test]
+    fn an_overloaded_broker_s_retry_hint_is_kept() {
+        let mut status = status_with_code(Code::ResourceExhausted, ErrorCode::ResourceExhausted);
+        status
+            .metadata_mut()
+            .insert(RETRY_AFTER_METADATA, MetadataValue::from(250u64));
+        let err = Error::from(status);
+        assert_eq!(err.code(), ErrorCode::ResourceExhausted);
+        assert!(err.is_retriable());
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(250)));
+
+        let err = Error::from(rapidmq_proto::v1::Error {
+            code: ErrorCode::ResourceExhausted.code(),
+            name: "RESOURCE_EXHAUSTED".into(),
+            message: "busy".into(),
+            retriable: true,
+            retry_after_ms: 100,
+        });
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(100)));
+        assert_eq!(Error::unavailable("x").retry_after(), None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Retries: exponential backoff with full jitter, bounded by a retry budget (a retry count and a
-//! total time per request, from [`RetryPolicy`]). Only retriable errors are retried.
+//! total time per request, from [`RetryPolicy`]). Only retriable errors are retried, and never
+//! sooner than the broker asked (`retry-after-ms` on an overloaded broker's
+//! `RESOURCE_EXHAUSTED`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,18 +38,20 @@ impl Backoff {
             .min(self.policy.max_backoff)
     }
 
-    /// The delay before the next retry, uniformly in `[0, ceiling]` (full jitter), or `None` when
-    /// the budget (retry count or total time) is spent.
-    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
+    /// The delay before retrying after `err`: uniformly in `[0, ceiling]` (full jitter), but at
+    /// least the broker's retry hint; `None` when the budget (retry count or total time) is
+    /// spent.
+    pub(crate) fn next_delay(&mut self, err: &Error) -> Option<Duration> {
         if self.retries >= self.policy.max_retries {
             return None;
         }
         let ceiling = self.ceiling();
-        let delay = if ceiling.is_zero() {
+        let jittered = if ceiling.is_zero() {
             ceiling
         } else {
             rand::rng().random_range(Duration::ZERO..=ceiling)
         };
+        let delay = jittered.max(err.retry_after().unwrap_or_default());
         if self.started.elapsed() + delay > self.policy.delivery_timeout {
             return None;
         }
@@ -83,7 +87,7 @@ where
     loop {
         match op().await {
             Ok(value) => return Ok(value),
-            Err(err) if err.is_retriable() => match backoff.next_delay() {
+            Err(err) if err.is_retriable() => match backoff.next_delay(&err) {
                 Some(delay) => {
                     tracing::debug!(cause = %err, ?delay, "retrying");
                     on_retry(&err);
@@ -118,7 +122,7 @@ mod tests {
         for _ in 0..6 {
             let ceiling = backoff.ceiling();
             ceilings.push(ceiling.as_millis());
-            let delay = backoff.next_delay().expect("within budget");
+            let delay = backoff.next_delay(&busy(None)).expect("within budget");
             assert!(delay <= ceiling);
         }
         assert_eq!(ceilings, [10, 20, 40, 80, 80, 80]);
@@ -127,9 +131,63 @@ mod tests {
     #[test]
     fn budget_stops_after_max_retries() {
         let mut backoff = Backoff::new(policy(2));
-        assert!(backoff.next_delay().is_some());
-        assert!(backoff.next_delay().is_some());
-        assert!(backoff.next_delay().is_none());
+        assert!(backoff.next_delay(&busy(None)).is_some());
+        assert!(backoff.next_delay(&busy(None)).is_some());
+        assert!(backoff.next_delay(&busy(None)).is_none());
+    }
+
+    fn busy(retry_after: Option<Duration>) -> Error {
+        Error::Broker {
+            code: ErrorCode::ResourceExhausted,
+            message: "busy".into(),
+            retriable: true,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn the_broker_s_retry_hint_is_a_floor_under_the_jitter() {
+        let mut backoff = Backoff::new(policy(100));
+        for _ in 0..20 {
+            let delay = backoff
+                .next_delay(&busy(Some(Duration::from_millis(300))))
+                .expect("within budget");
+            assert!(delay >= Duration::from_millis(300), "{delay:?}");
+        }
+    }
+
+    #[test]
+    fn a_hint_beyond_the_delivery_timeout_spends_the_budget() {
+        let mut backoff = Backoff::new(RetryPolicy {
+            delivery_timeout: Duration::from_secs(1),
+            ..policy(100)
+        });
+        assert!(
+            backoff
+                .next_delay(&busy(Some(Duration::from_secs(5))))
+                .is_none()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overloaded_broker_is_retried_after_its_hint() {
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let result: Result<u32> = with_retries(
+            policy(5),
+            |_| {},
+            || async {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                if n < 2 {
+                    Err(busy(Some(Duration::from_millis(500))))
+                } else {
+                    Ok(n)
+                }
+            },
+        )
+        .await;
+        assert_eq!(result, Ok(2));
+        assert!(started.elapsed() >= Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
@@ -160,6 +218,7 @@ mod tests {
                     code: ErrorCode::MessageTooLarge,
                     message: "big".into(),
                     retriable: false,
+                    retry_after: None,
                 })
             },
         )

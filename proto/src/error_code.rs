@@ -17,6 +17,9 @@ use tonic::Code;
 pub const ERROR_CODE_METADATA: &str = "rapidmq-error-code";
 /// gRPC metadata key carrying the error name (e.g. `TOPIC_NOT_FOUND`) on a failed call.
 pub const ERROR_NAME_METADATA: &str = "rapidmq-error-name";
+/// gRPC metadata key carrying how long to wait before retrying, in ms, on a refusal that says
+/// when (`RESOURCE_EXHAUSTED` from the publish byte budget).
+pub const RETRY_AFTER_METADATA: &str = "retry-after-ms";
 
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $grpc:ident, $http:literal, $retriable:literal; )*) => {

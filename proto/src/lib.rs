@@ -13,7 +13,7 @@
 mod error_code;
 mod partition;
 
-pub use error_code::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode};
+pub use error_code::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode, RETRY_AFTER_METADATA};
 pub use partition::partition_for_key;
 
 /// Generated code for the `rapidmq.v1` protobuf package.

@@ -166,18 +166,23 @@ impl Engine {
         self.topic(principal, name)
     }
 
-    /// Dead letters not yet replayed, oldest first, at most `max`.
+    /// Dead letters not yet replayed, oldest first, at most `max`. Only reads: before the first
+    /// replay creates the replay cursor, every retained dead letter is pending.
     pub async fn list_dead_letters(
         &self,
         principal: &Principal,
         dlq_topic: &str,
         max: usize,
     ) -> Result<Vec<DeadLetterInfo>> {
-        let (topic, sub) = self.replay_cursor(principal, dlq_topic).await?;
+        let topic = self.topic(principal, dlq_topic)?;
+        let cursor = topic.subscriptions.read().get(REPLAY_CURSOR).cloned();
         let mut out = Vec::new();
         for partition in &topic.partitions {
             let p = partition.shared().index;
-            let mut offset = sub.committed(p);
+            let log_start = partition.shared().log_start();
+            let mut offset = cursor
+                .as_ref()
+                .map_or(log_start, |c| c.committed(p).max(log_start));
             while out.len() < max {
                 let fetched = self
                     .fetch(principal, dlq_topic, p, offset, 1000, Duration::ZERO)
@@ -231,6 +236,7 @@ impl Engine {
         dlq_topic: &str,
         max: usize,
     ) -> Result<u32> {
+        self.replay_cursor(principal, dlq_topic).await?;
         let letters = self.list_dead_letters(principal, dlq_topic, max).await?;
         let mut replayed = 0;
         let mut commits: Vec<(u32, u64)> = Vec::new();
@@ -274,22 +280,21 @@ impl Engine {
         Ok(replayed)
     }
 
+    /// The replay cursor of `dlq_topic`, created (from the earliest offset) by the first replay.
     async fn replay_cursor(
         &self,
         principal: &Principal,
         dlq_topic: &str,
-    ) -> Result<(Arc<Topic>, Arc<Subscription>)> {
+    ) -> Result<Arc<Subscription>> {
         let topic = self.topic(principal, dlq_topic)?;
-        let sub = self
-            .get_or_create_subscription(
-                &topic,
-                REPLAY_CURSOR,
-                SubscriptionMode::Stream,
-                StartPosition::Earliest,
-                None,
-                false,
-            )
-            .await?;
-        Ok((topic, sub))
+        self.get_or_create_subscription(
+            &topic,
+            REPLAY_CURSOR,
+            SubscriptionMode::Stream,
+            StartPosition::Earliest,
+            None,
+            false,
+        )
+        .await
     }
 }

@@ -595,6 +595,7 @@ impl Engine {
                 format!("topic `{name}` already exists"),
             ));
         }
+        self.check_topic_quota(principal.tenant())?;
         let record = TopicRecord {
             id: self.next_topic_id.fetch_add(1, Ordering::Relaxed),
             tenant: principal.tenant().to_string(),

@@ -12,7 +12,7 @@ use super::{
     StreamSession, SubscriptionMode, SubscriptionStatus, now_ms, queue,
 };
 use crate::error::{Error, Result, check_name};
-use crate::principal::Principal;
+use crate::principal::{Principal, TenantId};
 
 impl Engine {
     pub(super) async fn resolve_start(
@@ -62,6 +62,7 @@ impl Engine {
             }
             return Ok(existing.clone());
         }
+        self.check_subscription_quota(&topic.tenant)?;
         let queue = match mode {
             SubscriptionMode::Stream => None,
             SubscriptionMode::Queue => {
@@ -88,6 +89,47 @@ impl Engine {
             .insert(name.to_string(), sub.clone());
         tracing::info!(topic = %topic.name(), subscription = name, "subscription created");
         Ok(sub)
+    }
+
+    /// Refuses a new subscription when the tenant has `limits.max_subscriptions_per_tenant`.
+    fn check_subscription_quota(&self, tenant: &TenantId) -> Result<()> {
+        let max = self.config.limits.max_subscriptions_per_tenant;
+        let count: usize = self
+            .topics
+            .read()
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, live)| live.topic.subscriptions.read().len())
+            .sum();
+        if count >= max {
+            return Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "the tenant has {count} subscriptions, the most it may have (limits.max_subscriptions_per_tenant); delete one first"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a new topic when the tenant has `limits.max_topics_per_tenant`.
+    pub(super) fn check_topic_quota(&self, tenant: &TenantId) -> Result<()> {
+        let max = self.config.limits.max_topics_per_tenant;
+        let count = self
+            .topics
+            .read()
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .count();
+        if count >= max {
+            return Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "the tenant has {count} topics, the most it may have (limits.max_topics_per_tenant); delete one first"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn resolve_queue_settings(&self, topic: &Topic, spec: QueueSpec) -> Result<QueueSettings> {

@@ -253,6 +253,11 @@ impl From<&Error> for pb::Error {
             name: code.name().to_string(),
             message: err.message().to_string(),
             retriable: code.is_retriable(),
+            retry_after_ms: err.retry_after().map_or(0, millis_u32),
         }
     }
+}
+
+fn millis_u32(after: std::time::Duration) -> u32 {
+    u32::try_from(after.as_millis()).unwrap_or(u32::MAX)
 }

@@ -15,21 +15,29 @@ use tracing::instrument;
 
 use super::convert::publish_response;
 use super::{consume, principal};
-use crate::engine::{Engine, PublishParams};
+use crate::budget::{PublishBudget, PublishPermit};
+use crate::engine::{Engine, PublishAck, PublishParams};
 use crate::error::Error;
+use crate::principal::Principal;
 
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 pub struct MessagingService {
     engine: Arc<Engine>,
     max_inflight_per_stream: usize,
+    budget: PublishBudget,
 }
 
 impl MessagingService {
-    pub fn new(engine: Arc<Engine>, max_inflight_per_stream: usize) -> MessagingService {
+    pub fn new(
+        engine: Arc<Engine>,
+        max_inflight_per_stream: usize,
+        budget: PublishBudget,
+    ) -> MessagingService {
         MessagingService {
             engine,
             max_inflight_per_stream,
+            budget,
         }
     }
 }
@@ -54,6 +62,7 @@ impl Messaging for MessagingService {
         let principal = principal(&request);
         let request = request.into_inner();
         let partition = request.partition;
+        let _permit = self.budget.try_acquire(request.batch.len())?;
         let ack = self
             .engine
             .publish(&principal, publish_params(request))
@@ -70,16 +79,22 @@ impl Messaging for MessagingService {
         let principal = principal(&request);
         let mut inbound = request.into_inner();
         let engine = self.engine.clone();
+        let budget = self.budget.clone();
         let max_inflight = self.max_inflight_per_stream;
         let (tx, rx) = mpsc::channel(max_inflight);
         tokio::spawn(async move {
             // Requests are queued on their partitions in arrival order (so offsets follow it);
-            // acknowledgements are sent as their group commits finish.
+            // acknowledgements are sent as their group commits finish. A request that does not
+            // fit in the publish byte budget waits for it, and the stream is not read meanwhile:
+            // refusing it while later ones go through would store a producer's batches out of
+            // order. HTTP/2 flow control then holds the producer back.
             let mut pending = FuturesUnordered::new();
+            let mut waiting: Option<(u64, pb::PublishRequest)> = None;
             let mut inbound_open = true;
             loop {
-                tokio::select! {
-                    next = inbound.next(), if inbound_open && pending.len() < max_inflight => {
+                let waiting_bytes = waiting.as_ref().map_or(0, |(_, r)| r.batch.len());
+                let started = tokio::select! {
+                    next = inbound.next(), if inbound_open && waiting.is_none() && pending.len() < max_inflight => {
                         match next {
                             Some(Ok(item)) => {
                                 let id = item.correlation_id;
@@ -88,20 +103,28 @@ impl Messaging for MessagingService {
                                     if tx.send(Ok(stream_error(id, &err))).await.is_err() { return; }
                                     continue;
                                 };
-                                let partition = request.partition;
-                                match engine.begin_publish(&principal, publish_params(request)).await {
-                                    Ok(ack) => pending.push(async move { (id, partition, ack.await) }),
-                                    Err(err) => {
-                                        if tx.send(Ok(stream_error(id, &err))).await.is_err() { return; }
+                                match budget.try_acquire(request.batch.len()) {
+                                    Ok(permit) => begin(&engine, &principal, id, request, permit).await,
+                                    Err(_) => {
+                                        waiting = Some((id, request));
+                                        continue;
                                     }
                                 }
                             }
                             Some(Err(status)) => {
                                 tracing::debug!(%status, "publish stream broke");
                                 inbound_open = false;
+                                continue;
                             }
-                            None => inbound_open = false,
+                            None => {
+                                inbound_open = false;
+                                continue;
+                            }
                         }
+                    }
+                    permit = budget.acquire(waiting_bytes), if waiting.is_some() => {
+                        let Some((id, request)) = waiting.take() else { continue };
+                        begin(&engine, &principal, id, request, permit).await
                     }
                     Some((id, partition, result)) = pending.next(), if !pending.is_empty() => {
                         let response = match result {
@@ -112,8 +135,17 @@ impl Messaging for MessagingService {
                             Err(err) => stream_error(id, &err),
                         };
                         if tx.send(Ok(response)).await.is_err() { return; }
+                        continue;
                     }
                     else => return,
+                };
+                match started {
+                    Ok(ack) => pending.push(ack),
+                    Err((id, err)) => {
+                        if tx.send(Ok(stream_error(id, &err))).await.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         });
@@ -172,6 +204,28 @@ impl Messaging for MessagingService {
             .commit(&principal, &r.topic, &r.subscription, &offsets, None)
             .await?;
         Ok(Response::new(pb::CommitOffsetResponse {}))
+    }
+}
+
+/// Queues one stream request on its partition, holding `permit` until its ack is ready.
+async fn begin(
+    engine: &Engine,
+    principal: &Principal,
+    id: u64,
+    request: pb::PublishRequest,
+    permit: PublishPermit,
+) -> Result<impl Future<Output = (u64, u32, Result<PublishAck, Error>)> + use<>, (u64, Error)> {
+    let partition = request.partition;
+    match engine
+        .begin_publish(principal, publish_params(request))
+        .await
+    {
+        Ok(ack) => Ok(async move {
+            let result = ack.await;
+            drop(permit);
+            (id, partition, result)
+        }),
+        Err(err) => Err((id, err)),
     }
 }
 

@@ -13,10 +13,18 @@ use std::sync::Arc;
 
 use rapidmq_proto::v1::admin_server::AdminServer;
 use rapidmq_proto::v1::messaging_server::MessagingServer;
-use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA};
+use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, RETRY_AFTER_METADATA};
+use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic::metadata::MetadataValue;
+use tower::layer::util::{Identity, Stack};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::load_shed::error::Overloaded;
+use tower::util::MapErrLayer;
+use tower::{BoxError, ServiceBuilder};
 
+use crate::budget::PublishBudget;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::principal::Principal;
@@ -38,6 +46,10 @@ impl From<Error> for Status {
         let metadata = status.metadata_mut();
         metadata.insert(ERROR_CODE_METADATA, MetadataValue::from(code.code()));
         metadata.insert(ERROR_NAME_METADATA, MetadataValue::from_static(code.name()));
+        if let Some(after) = err.retry_after() {
+            let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+            metadata.insert(RETRY_AFTER_METADATA, MetadataValue::from(ms));
+        }
         status
     }
 }
@@ -47,10 +59,12 @@ pub fn services(
     engine: Arc<Engine>,
     max_request_bytes: usize,
     max_inflight_per_stream: usize,
+    budget: PublishBudget,
 ) -> (MessagingServer<MessagingService>, AdminServer<AdminService>) {
     let messaging = MessagingServer::new(MessagingService::new(
         engine.clone(),
         max_inflight_per_stream,
+        budget,
     ))
     .max_decoding_message_size(max_request_bytes)
     .max_encoding_message_size(max_request_bytes);
@@ -58,4 +72,31 @@ pub fn services(
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
     (messaging, admin)
+}
+
+/// The layer that bounds the requests being handled at once to the permits of `requests`
+/// (`limits.max_concurrent_requests`, shared with REST). A stream holds its permit only until
+/// it is set up. A request that finds none free is answered `RESOURCE_EXHAUSTED` with the
+/// stable code in metadata, at once.
+pub type ConcurrencyLimit = ServiceBuilder<
+    Stack<
+        GlobalConcurrencyLimitLayer,
+        Stack<LoadShedLayer, Stack<MapErrLayer<fn(BoxError) -> BoxError>, Identity>>,
+    >,
+>;
+
+pub fn concurrency_limit(requests: Arc<Semaphore>) -> ConcurrencyLimit {
+    ServiceBuilder::new()
+        .layer(MapErrLayer::new(overloaded as fn(BoxError) -> BoxError))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(requests))
+}
+
+/// Load shedding's error as a status with RapidMQ's code (tonic's own says "per connection").
+fn overloaded(err: BoxError) -> BoxError {
+    if err.is::<Overloaded>() {
+        Box::new(Status::from(crate::budget::too_many_requests()))
+    } else {
+        err
+    }
 }

@@ -1,5 +1,7 @@
-//! Counting open connections: a stream wrapper that holds the `connections` gauge up while it
-//! lives, for the gRPC incoming stream and the HTTP listener.
+//! Counting and bounding open connections: a stream wrapper that holds the `connections` gauge
+//! up, and one of its listener's `limits.max_connections` slots, while it lives, for the gRPC
+//! incoming stream and the HTTP listener. A connection accepted when every slot is taken is
+//! closed at once.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,6 +11,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::metrics::{Metrics, Transport};
 
@@ -17,10 +20,45 @@ pub struct Counted {
     inner: TcpStream,
     metrics: Arc<Metrics>,
     transport: Transport,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The open connections one listener may have.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlots(Arc<Semaphore>);
+
+impl ConnectionSlots {
+    pub fn new(max: usize) -> ConnectionSlots {
+        ConnectionSlots(Arc::new(Semaphore::new(max)))
+    }
+
+    /// Counts `stream` as open, or closes it when the listener is full.
+    pub fn admit(
+        &self,
+        stream: TcpStream,
+        metrics: &Arc<Metrics>,
+        transport: Transport,
+    ) -> Option<Counted> {
+        match self.0.clone().try_acquire_owned() {
+            Ok(slot) => Some(Counted::new(stream, metrics.clone(), transport, slot)),
+            Err(_) => {
+                tracing::debug!(
+                    ?transport,
+                    "connection refused: limits.max_connections reached"
+                );
+                None
+            }
+        }
+    }
 }
 
 impl Counted {
-    pub fn new(inner: TcpStream, metrics: Arc<Metrics>, transport: Transport) -> Counted {
+    fn new(
+        inner: TcpStream,
+        metrics: Arc<Metrics>,
+        transport: Transport,
+        slot: OwnedSemaphorePermit,
+    ) -> Counted {
         // Both listeners are ours, so neither tonic's nor axum's TCP_NODELAY setting reaches
         // these sockets. Without it, Nagle's algorithm holds a small response (an ack, a
         // delivery) behind the peer's delayed ACK: the ~40 ms tail in docs/benchmarks.md.
@@ -32,6 +70,7 @@ impl Counted {
             inner,
             metrics,
             transport,
+            _slot: slot,
         }
     }
 }
@@ -94,11 +133,20 @@ impl tonic::transport::server::Connected for Counted {
 pub struct CountedListener {
     inner: TcpListener,
     metrics: Arc<Metrics>,
+    slots: ConnectionSlots,
 }
 
 impl CountedListener {
-    pub fn new(inner: TcpListener, metrics: Arc<Metrics>) -> CountedListener {
-        CountedListener { inner, metrics }
+    pub fn new(
+        inner: TcpListener,
+        metrics: Arc<Metrics>,
+        slots: ConnectionSlots,
+    ) -> CountedListener {
+        CountedListener {
+            inner,
+            metrics,
+            slots,
+        }
     }
 }
 
@@ -107,11 +155,12 @@ impl axum::serve::Listener for CountedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            Counted::new(stream, self.metrics.clone(), Transport::Http),
-            addr,
-        )
+        loop {
+            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            if let Some(counted) = self.slots.admit(stream, &self.metrics, Transport::Http) {
+                return (counted, addr);
+            }
+        }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -136,7 +185,9 @@ mod tests {
             "accepted sockets start with Nagle on"
         );
         let metrics = Arc::new(Metrics::new(true, 10, Duration::from_secs(1)));
-        let counted = Counted::new(stream, metrics, Transport::Grpc);
+        let counted = ConnectionSlots::new(1)
+            .admit(stream, &metrics, Transport::Grpc)
+            .expect("a free slot");
         assert!(counted.inner.nodelay().unwrap());
         drop(client.await.unwrap().unwrap());
     }

@@ -49,6 +49,8 @@ pub struct ApiError {
     code: ErrorCode,
     status: StatusCode,
     detail: String,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -58,6 +60,7 @@ impl ApiError {
             code,
             status: status_of(code),
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl ApiError {
             code,
             status,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -111,7 +115,9 @@ impl From<Error> for ApiError {
                 "the broker failed the request; details are in its log",
             );
         }
-        ApiError::new(code, err.message())
+        let mut api = ApiError::new(code, err.message());
+        api.retry_after = err.retry_after();
+        api
     }
 }
 
@@ -127,12 +133,19 @@ impl IntoResponse for ApiError {
             tracing::debug!(code = %self.code, detail = %self.detail, "request rejected");
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_millis().div_ceil(1000).max(1);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 

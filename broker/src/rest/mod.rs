@@ -39,6 +39,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::{Engine, MAX_FETCH_WAIT};
 use crate::principal::Principal;
@@ -52,6 +55,21 @@ pub struct RestState {
     round_robin: AtomicU32,
     /// Longest a long-poll or fetch waits: below the request timeout.
     max_wait: Duration,
+    publish_budget: PublishBudget,
+    /// One permit per open SSE or WebSocket session (`limits.max_live_sessions`).
+    live_sessions: Arc<Semaphore>,
+}
+
+impl RestState {
+    /// A place for one more SSE or WebSocket session, held while it is open.
+    fn live_session_permit(&self) -> Result<OwnedSemaphorePermit, error::ApiError> {
+        self.live_sessions.clone().try_acquire_owned().map_err(|_| {
+            error::ApiError::new(
+                rapidmq_proto::ErrorCode::ResourceExhausted,
+                "too many SSE and WebSocket sessions are open (limits.max_live_sessions)",
+            )
+        })
+    }
 }
 
 /// The tenant of the caller, for request spans (every caller is in `default` until
@@ -68,7 +86,7 @@ fn principal() -> Principal {
 
 /// The `/v1` routes. Must be called inside a tokio runtime (it starts the sweeper of idle
 /// queue consumers, which ends when the router is dropped).
-pub fn router(engine: Arc<Engine>, config: &Config) -> Router {
+pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudget) -> Router {
     let http = &config.http;
     let idle = Duration::from_millis(http.consumer_idle_timeout_ms);
     let state = Arc::new(RestState {
@@ -76,6 +94,8 @@ pub fn router(engine: Arc<Engine>, config: &Config) -> Router {
         consumers: QueueConsumers::new(http.max_consumers, idle),
         round_robin: AtomicU32::new(0),
         max_wait: MAX_FETCH_WAIT.min(Duration::from_millis(http.request_timeout_ms) / 2),
+        publish_budget,
+        live_sessions: Arc::new(Semaphore::new(config.limits.max_live_sessions)),
     });
     QueueConsumers::spawn_sweeper(Arc::downgrade(&state), |s: &RestState| &s.consumers, idle);
     let topic = "/v1/topics/{topic}";

@@ -138,20 +138,29 @@ async fn publish(
             }
         }
     }
+    let batches: Vec<(u32, Vec<u32>, bytes::Bytes)> = groups
+        .into_iter()
+        .map(|(p, (indexes, messages))| {
+            let batch = pb::MessageBatch {
+                messages,
+                base_timestamp_ms: now_ms(),
+                compression: pb::Compression::None as i32,
+            };
+            (p, indexes, batch.encode_to_vec().into())
+        })
+        .collect();
+    // The whole request fits in the publish byte budget, or none of it is queued.
+    let bytes = batches.iter().map(|(_, _, batch)| batch.len()).sum();
+    let _permit = state.publish_budget.try_acquire(bytes)?;
     // Queue every partition's batch first (offsets follow the request), then await the acks.
-    let mut pending = Vec::with_capacity(groups.len());
-    for (p, (indexes, messages)) in groups {
-        let batch = pb::MessageBatch {
-            messages,
-            base_timestamp_ms: now_ms(),
-            compression: pb::Compression::None as i32,
-        };
+    let mut pending = Vec::with_capacity(batches.len());
+    for (p, indexes, batch) in batches {
         let params = PublishParams {
             topic: topic.to_string(),
             partition: p,
             producer_id: 0,
             base_sequence: 0,
-            batch: batch.encode_to_vec().into(),
+            batch,
         };
         let ack = state.engine.begin_publish(&principal, params).await?;
         pending.push(async move { ack.await.map(|ack| result(p, &indexes, ack)) });

@@ -45,6 +45,7 @@ pub async fn events(
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let consumer = query.consumer.unwrap_or_else(|| "rest-sse".to_string());
+    let permit = state.live_session_permit()?;
     let mut session = live::open(
         &state.engine,
         &principal(),
@@ -56,6 +57,7 @@ pub async fn events(
     let (tx, rx) = mpsc::channel::<Event>(DEPTH);
     let engine = state.engine.clone();
     tokio::spawn(async move {
+        let _permit = permit;
         loop {
             let result = tokio::select! {
                 _ = tx.closed() => return,

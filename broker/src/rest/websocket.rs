@@ -125,9 +125,11 @@ pub async fn socket(
     }
     let principal = principal();
     let consumer = query.consumer.unwrap_or_else(|| "rest-ws".to_string());
+    let permit = state.live_session_permit()?;
     let session = live::open(&state.engine, &principal, &topic, &subscription, &consumer).await?;
     let engine = state.engine.clone();
     Ok(upgrade.on_upgrade(move |socket| async move {
+        let _permit = permit;
         run(
             socket,
             engine,

@@ -199,6 +199,7 @@ impl Producer {
                     code: rapidmq_proto::ErrorCode::ResourceExhausted,
                     message: "the producer buffer is full".into(),
                     retriable: true,
+                    retry_after: None,
                 },
             })?;
         self.enqueue(message, permit)

@@ -550,7 +550,7 @@ impl Owner {
             let delay = front
                 .backoff
                 .get_or_insert_with(|| Backoff::new(policy))
-                .next_delay();
+                .next_delay(&err);
             if let Some(delay) = delay {
                 tracing::debug!(cause = %err, partition, ?delay, "resending from the failed batch");
                 let mut resent = 0;
