@@ -314,3 +314,47 @@ async fn the_document_states_the_rules_the_broker_enforces() {
     .await
     .problem(400, "INVALID_NAME");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_beyond_int64_are_refused_not_rounded() {
+    let (_broker, rest) = broker_with_topic().await;
+    // No i64 holds it, so JSON parsers read it as a float, which rounds it to i64::MIN.
+    rest.post(
+        "/v1/topics/t/message?partition=0",
+        serde_json::from_str(r#"{"value": "v", "deliver_at_ms": -9223372036854775809}"#).unwrap(),
+    )
+    .await
+    .problem(400, "INVALID_ARGUMENT");
+    rest.post(
+        "/v1/topics/t/message?partition=0",
+        json!({"value": "v", "deliver_at_ms": i64::MIN}),
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filters_and_bounds_are_documented() {
+    let (_broker, rest) = broker_with_topic().await;
+    let doc = document(&rest).await;
+    let topic = doc["paths"]["/v1/subscriptions"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "topic")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        topic["schema"]["pattern"], "^[A-Za-z0-9._-]{0,200}$",
+        "{topic}"
+    );
+    let all = rest.get("/v1/subscriptions?topic=").await.ok();
+    assert_eq!(all["subscriptions"].as_array().map(Vec::len), Some(2));
+    rest.get("/v1/subscriptions?topic=no%20spaces")
+        .await
+        .problem(400, "INVALID_NAME");
+    // The dead-letter listing's `max` is at least 1, as documented, not "0 means the default".
+    rest.get("/v1/topics/t.dlq/dead-letters?max=0")
+        .await
+        .problem(400, "INVALID_ARGUMENT");
+}

@@ -12,7 +12,8 @@
 //!   follow: `Integer`/`Long` in Java, `int32`/`int64` in Go), so a `u32` takes 0 to 2^31-1 and a
 //!   `u64` 0 to 2^63-1, and a larger value is refused rather than taken.
 //! - **An integer written with a zero fraction is that integer** (`3968.0`), as JSON Schema
-//!   counts it for `type: integer`; `3968.5` stays an error.
+//!   counts it for `type: integer`, up to 2^53 (where floats stop being exact); `3968.5` stays an
+//!   error.
 //!
 //! Everything else is serde's: field names, `deny_unknown_fields`, required fields, `null` for
 //! `Option`s. Bounds narrower than the type (`max` 1 to 10000, `wait_ms` up to 30000) are checked by
@@ -268,9 +269,10 @@ struct Integer<V> {
     max: u64,
 }
 
-/// 2^64 and -2^63 as floats (both exact): the integral floats that fit a `u64` or an `i64`.
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-const MINUS_TWO_POW_63: f64 = -9_223_372_036_854_775_808.0;
+/// 2^53: past it a float no longer holds every integer, so `-9223372036854775809` (parsed as a
+/// float, since no `i64` holds it) would round to `i64::MIN`. An integral float is read as an
+/// integer only up to this magnitude; larger integers are written as integers.
+const EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Integer<V> {
     type Value = V::Value;
@@ -323,14 +325,12 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Integer<V> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<V::Value, E> {
-        if v.fract() == 0.0 {
-            // In range, the casts are exact: `v` is an integer below 2^64 (or at least -2^63).
-            if (0.0..TWO_POW_64).contains(&v) {
+        if v.fract() == 0.0 && v.abs() <= EXACT_FLOAT {
+            // The casts are exact: `v` is an integer of at most 2^53.
+            if v >= 0.0 {
                 return self.visit_u64(v as u64);
             }
-            if (MINUS_TWO_POW_63..0.0).contains(&v) {
-                return self.visitor.visit_i64(v as i64);
-            }
+            return self.visitor.visit_i64(v as i64);
         }
         self.visitor.visit_f64(v)
     }
@@ -454,6 +454,11 @@ mod tests {
         assert!(parse::<Inner>(r#"{"partition": 3968.5, "offset": 0}"#).is_err());
         assert!(parse::<Inner>(r#"{"partition": 1e10, "offset": 0}"#).is_err());
         assert!(parse::<Inner>(r#"{"partition": 0, "offset": 1e19}"#).is_err());
+        // Out of an i64's range, whatever a float would round it to.
+        let at = |t: &str| parse::<Outer>(&format!(r#"{{"at": {t}}}"#));
+        assert!(at("-9223372036854775809").is_err());
+        assert!(at("-9223372036854775808.0").is_err());
+        assert_eq!(at("-9007199254740992.0").unwrap().at, Some(-(1 << 53)));
         let at = parse::<Outer>(r#"{"at": -5.0}"#).unwrap();
         assert_eq!(at.at, Some(-5));
     }

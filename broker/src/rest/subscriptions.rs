@@ -227,7 +227,8 @@ impl From<SubscriptionStatus> for SubscriptionInfo {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Only this topic's subscriptions.
+    /// Only this topic's subscriptions (empty: every topic's).
+    #[param(pattern = r"^[A-Za-z0-9._-]{0,200}$")]
     pub topic: Option<String>,
 }
 
