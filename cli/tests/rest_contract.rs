@@ -358,3 +358,34 @@ async fn list_filters_and_bounds_are_documented() {
         .await
         .problem(400, "INVALID_ARGUMENT");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_settings_keep_their_minimums_on_a_stream_subscription() {
+    let (_broker, rest) = broker_with_topic().await;
+    for queue in [json!({"max_deliveries": 0}), json!({"ack_deadline_ms": 0})] {
+        rest.post(
+            "/v1/topics/t/subscriptions",
+            json!({"name": "x", "queue": queue}),
+        )
+        .await
+        .problem(400, "INVALID_ARGUMENT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_topic_of_plain_messages_replays_nothing() {
+    let (_broker, rest) = broker_with_topic().await;
+    rest.post(
+        "/v1/topics/t/message?partition=0",
+        json!({"value": "plain"}),
+    )
+    .await
+    .ok();
+    // No dead-letter headers: nowhere to go back to, so nothing is replayed (it was a 400
+    // INVALID_NAME for the empty original topic).
+    let replay = "/v1/topics/t/dead-letters/replay";
+    for _ in 0..2 {
+        let replayed = rest.send(rest.http.post(rest.url(replay))).await.ok();
+        assert_eq!(replayed["replayed"], 0, "{replayed}");
+    }
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
-use super::{RestState, principal};
+use super::{RestState, params, principal};
 use crate::engine::{
     MemberStatus, QueueSettings as EngineQueueSettings, QueueSpec, StartPosition, SubscriptionMode,
     SubscriptionStatus,
@@ -284,7 +284,17 @@ pub async fn create(
     Path(topic): Path<String>,
     Json(body): Json<CreateSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionInfo>), ApiError> {
-    let queue = QueueSpec::from(body.queue.unwrap_or_default());
+    let queue = body.queue.unwrap_or_default();
+    // The document's minimums hold even where the settings go unused (a stream subscription).
+    params::in_range(
+        "queue.ack_deadline_ms",
+        queue.ack_deadline_ms,
+        1,
+        1,
+        u64::MAX,
+    )?;
+    params::in_range("queue.max_deliveries", queue.max_deliveries, 1, 1, u32::MAX)?;
+    let queue = QueueSpec::from(queue);
     let sub = state
         .engine
         .create_subscription(
