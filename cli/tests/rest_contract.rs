@@ -370,6 +370,12 @@ async fn queue_settings_keep_their_minimums_on_a_stream_subscription() {
         .await
         .problem(400, "INVALID_ARGUMENT");
     }
+    rest.post(
+        "/v1/topics/t/subscriptions",
+        json!({"name": "x", "queue": {"dead_letter_topic": "\u{84}"}}),
+    )
+    .await
+    .problem(400, "INVALID_NAME");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -294,6 +294,9 @@ pub async fn create(
         u64::MAX,
     )?;
     params::in_range("queue.max_deliveries", queue.max_deliveries, 1, 1, u32::MAX)?;
+    if let Some(dlq) = queue.dead_letter_topic.as_deref().filter(|t| !t.is_empty()) {
+        crate::error::check_name("dead-letter topic", dlq)?;
+    }
     let queue = QueueSpec::from(queue);
     let sub = state
         .engine
