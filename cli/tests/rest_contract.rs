@@ -172,6 +172,18 @@ async fn an_integer_written_with_a_zero_fraction_is_accepted() {
         .ok();
     assert_eq!(fetched["messages"][0]["priority"], 3, "{fetched}");
     assert_eq!(fetched["messages"][0]["ttl_ms"], 60000, "{fetched}");
+    // Exactly, also where a float parser would be off by an ulp (2068954616789867.2).
+    // (Sent as text: a JSON value in this test would round it the same way.)
+    let raw =
+        r#"{"receipts": [{"partition": 0.0, "offset": 1e1, "delivery_id": 2068954616789867.0}]}"#;
+    rest.send(
+        rest.http
+            .post(rest.url("/v1/topics/t/subscriptions/q/ack"))
+            .header("content-type", "application/json")
+            .body(raw),
+    )
+    .await
+    .problem(409, "RECEIPT_UNKNOWN");
     // A fraction is still no integer.
     rest.post(
         "/v1/topics/t/message",
