@@ -21,8 +21,6 @@ STATE_CODES = {
 }
 
 
-
-
 def _refused_by_state(case, name):
     if name in STATE_CODES:
         return True
