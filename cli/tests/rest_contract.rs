@@ -172,6 +172,18 @@ async fn an_integer_written_with_a_zero_fraction_is_accepted() {
         .ok();
     assert_eq!(fetched["messages"][0]["priority"], 3, "{fetched}");
     assert_eq!(fetched["messages"][0]["ttl_ms"], 60000, "{fetched}");
+    // Exactly, also where a float parser would be off by an ulp (2068954616789867.2).
+    // (Sent as text: a JSON value in this test would round it the same way.)
+    let raw =
+        r#"{"receipts": [{"partition": 0.0, "offset": 1e1, "delivery_id": 2068954616789867.0}]}"#;
+    rest.send(
+        rest.http
+            .post(rest.url("/v1/topics/t/subscriptions/q/ack"))
+            .header("content-type", "application/json")
+            .body(raw),
+    )
+    .await
+    .problem(409, "RECEIPT_UNKNOWN");
     // A fraction is still no integer.
     rest.post(
         "/v1/topics/t/message",
@@ -313,4 +325,85 @@ async fn the_document_states_the_rules_the_broker_enforces() {
     )
     .await
     .problem(400, "INVALID_NAME");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_beyond_int64_are_refused_not_rounded() {
+    let (_broker, rest) = broker_with_topic().await;
+    // No i64 holds it, so JSON parsers read it as a float, which rounds it to i64::MIN.
+    rest.post(
+        "/v1/topics/t/message?partition=0",
+        serde_json::from_str(r#"{"value": "v", "deliver_at_ms": -9223372036854775809}"#).unwrap(),
+    )
+    .await
+    .problem(400, "INVALID_ARGUMENT");
+    rest.post(
+        "/v1/topics/t/message?partition=0",
+        json!({"value": "v", "deliver_at_ms": i64::MIN}),
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filters_and_bounds_are_documented() {
+    let (_broker, rest) = broker_with_topic().await;
+    let doc = document(&rest).await;
+    let topic = doc["paths"]["/v1/subscriptions"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "topic")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        topic["schema"]["pattern"], "^[A-Za-z0-9._-]{0,200}$",
+        "{topic}"
+    );
+    let all = rest.get("/v1/subscriptions?topic=").await.ok();
+    assert_eq!(all["subscriptions"].as_array().map(Vec::len), Some(2));
+    rest.get("/v1/subscriptions?topic=no%20spaces")
+        .await
+        .problem(400, "INVALID_NAME");
+    // The dead-letter listing's `max` is at least 1, as documented, not "0 means the default".
+    rest.get("/v1/topics/t.dlq/dead-letters?max=0")
+        .await
+        .problem(400, "INVALID_ARGUMENT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_settings_keep_their_minimums_on_a_stream_subscription() {
+    let (_broker, rest) = broker_with_topic().await;
+    for queue in [json!({"max_deliveries": 0}), json!({"ack_deadline_ms": 0})] {
+        rest.post(
+            "/v1/topics/t/subscriptions",
+            json!({"name": "x", "queue": queue}),
+        )
+        .await
+        .problem(400, "INVALID_ARGUMENT");
+    }
+    rest.post(
+        "/v1/topics/t/subscriptions",
+        json!({"name": "x", "queue": {"dead_letter_topic": "\u{84}"}}),
+    )
+    .await
+    .problem(400, "INVALID_NAME");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_topic_of_plain_messages_replays_nothing() {
+    let (_broker, rest) = broker_with_topic().await;
+    rest.post(
+        "/v1/topics/t/message?partition=0",
+        json!({"value": "plain"}),
+    )
+    .await
+    .ok();
+    // No dead-letter headers: nowhere to go back to, so nothing is replayed (it was a 400
+    // INVALID_NAME for the empty original topic).
+    let replay = "/v1/topics/t/dead-letters/replay";
+    for _ in 0..2 {
+        let replayed = rest.send(rest.http.post(rest.url(replay))).await.ok();
+        assert_eq!(replayed["replayed"], 0, "{replayed}");
+    }
 }

@@ -241,6 +241,14 @@ impl Engine {
         let mut replayed = 0;
         let mut commits: Vec<(u32, u64)> = Vec::new();
         for letter in letters {
+            // A message without the dead-letter headers (published to this topic directly, or
+            // this is no dead-letter topic) has nowhere to go back to: the cursor passes it.
+            if letter.original_topic.is_empty() {
+                advance(&mut commits, letter.dlq_partition, letter.offset);
+                self.commit(principal, dlq_topic, REPLAY_CURSOR, &commits, None)
+                    .await?;
+                continue;
+            }
             let original = self.topic(principal, &letter.original_topic)?;
             let mut message = letter.message;
             message
@@ -268,11 +276,7 @@ impl Engine {
                 },
             )
             .await?;
-            let dlq_partition = letter.dlq_partition;
-            match commits.iter_mut().find(|(p, _)| *p == dlq_partition) {
-                Some(entry) => entry.1 = entry.1.max(letter.offset + 1),
-                None => commits.push((dlq_partition, letter.offset + 1)),
-            }
+            advance(&mut commits, letter.dlq_partition, letter.offset);
             replayed += 1;
             self.commit(principal, dlq_topic, REPLAY_CURSOR, &commits, None)
                 .await?;
@@ -296,5 +300,13 @@ impl Engine {
             false,
         )
         .await
+    }
+}
+
+/// Moves the replay cursor of `partition` past `offset`.
+fn advance(commits: &mut Vec<(u32, u64)>, partition: u32, offset: u64) {
+    match commits.iter_mut().find(|(p, _)| *p == partition) {
+        Some(entry) => entry.1 = entry.1.max(offset + 1),
+        None => commits.push((partition, offset + 1)),
     }
 }

@@ -75,7 +75,7 @@ pub async fn list(
     Path(topic): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
-    let max = query.max.filter(|&m| m > 0).unwrap_or(100) as usize;
+    let max = params::in_range("max", query.max, 100, 1, u32::MAX)? as usize;
     let letters = state
         .engine
         .list_dead_letters(&principal(), &topic, max)

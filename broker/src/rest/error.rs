@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
-use super::strict::Strict;
+use super::strict::{Strict, integral_numbers};
 use crate::error::Error;
 
 /// The media type of every error body.
@@ -210,7 +210,8 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(JsonRejection::from)?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let body = integral_numbers(&bytes);
+        let mut deserializer = serde_json::Deserializer::from_slice(&body);
         let value =
             serde_path_to_error::deserialize(Strict(&mut deserializer)).map_err(json_error)?;
         deserializer.end().map_err(|err| {

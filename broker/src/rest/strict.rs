@@ -11,13 +11,16 @@
 //!   `format: int32` and `u64` fields `format: int64` (utoipa's mapping, which generated clients
 //!   follow: `Integer`/`Long` in Java, `int32`/`int64` in Go), so a `u32` takes 0 to 2^31-1 and a
 //!   `u64` 0 to 2^63-1, and a larger value is refused rather than taken.
-//! - **An integer written with a zero fraction is that integer** (`3968.0`), as JSON Schema
-//!   counts it for `type: integer`; `3968.5` stays an error.
+//! - **An integer written with a fraction or an exponent is that integer** (`3968.0`, `1e3`),
+//!   as JSON Schema counts it for `type: integer`; `3968.5` stays an error. [`integral_numbers`]
+//!   rewrites such numbers in the JSON text, exactly (a float would round `2068954616789867.0`
+//!   or `-9223372036854775809`), before it is parsed.
 //!
 //! Everything else is serde's: field names, `deny_unknown_fields`, required fields, `null` for
 //! `Option`s. Bounds narrower than the type (`max` 1 to 10000, `wait_ms` up to 30000) are checked by
 //! the handlers against the same constants the document is generated from.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{
@@ -262,15 +265,11 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for StrictSeed<S> {
     }
 }
 
-/// An integer no larger than `max`; a float with no fraction counts as the integer it writes.
+/// An integer no larger than `max`.
 struct Integer<V> {
     visitor: V,
     max: u64,
 }
-
-/// 2^64 and -2^63 as floats (both exact): the integral floats that fit a `u64` or an `i64`.
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-const MINUS_TWO_POW_63: f64 = -9_223_372_036_854_775_808.0;
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Integer<V> {
     type Value = V::Value;
@@ -318,25 +317,105 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Integer<V> {
         self.visit_i64(v.into())
     }
 
-    fn visit_f32<E: de::Error>(self, v: f32) -> Result<V::Value, E> {
-        self.visit_f64(v.into())
-    }
+    // Anything else (a float, a string, an object, ...) is the wrong type: serde's default
+    // answers so, saying what was expected. Integers written as `3968.0` reach here as integers:
+    // [`integral_numbers`] rewrote them.
+}
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<V::Value, E> {
-        if v.fract() == 0.0 {
-            // In range, the casts are exact: `v` is an integer below 2^64 (or at least -2^63).
-            if (0.0..TWO_POW_64).contains(&v) {
-                return self.visit_u64(v as u64);
+/// `json` with every number that is an integer written with a fraction or an exponent
+/// (`3968.0`, `1e3`, `12.50e1`) rewritten as that integer's digits, so that it parses as an
+/// integer; strings and every other number are left as they are. Borrowed when nothing changes.
+pub fn integral_numbers(json: &[u8]) -> Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i += 1;
+                while i < json.len() {
+                    match json[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
             }
-            if (MINUS_TWO_POW_63..0.0).contains(&v) {
-                return self.visitor.visit_i64(v as i64);
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < json.len()
+                    && matches!(json[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+                if let Some(integer) = as_integer(&json[start..i]) {
+                    let out = out.get_or_insert_with(|| Vec::with_capacity(json.len()));
+                    out.extend_from_slice(&json[copied..start]);
+                    out.extend_from_slice(integer.as_bytes());
+                    copied = i;
+                }
             }
+            _ => i += 1,
         }
-        self.visitor.visit_f64(v)
     }
+    match out {
+        None => Cow::Borrowed(json),
+        Some(mut out) => {
+            out.extend_from_slice(&json[copied..]);
+            Cow::Owned(out)
+        }
+    }
+}
 
-    // Anything else (a string, an object, ...) is the wrong type: serde's default answers so,
-    // saying what was expected.
+/// The digits of the integer a JSON number with a fraction or an exponent writes, if it writes
+/// one (and is a valid JSON number of at most about 40 digits).
+fn as_integer(token: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(token).ok()?;
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((_, "")) => return None, // `1.` is no JSON number
+        Some((int, frac)) => (int, frac),
+        None if exponent == 0 && !text.contains(['e', 'E']) => return None, // already an integer
+        None => (mantissa, ""),
+    };
+    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(int) || (!frac.is_empty() && !digits_only(frac)) {
+        return None;
+    }
+    if int.len() > 1 && int.starts_with('0') {
+        return None; // `01.0` is no JSON number
+    }
+    let mut digits = format!("{int}{frac}");
+    let shift = exponent.checked_sub(i32::try_from(frac.len()).ok()?)?;
+    if shift >= 0 {
+        if digits.len() + shift as usize > 40 {
+            return None;
+        }
+        digits.extend(std::iter::repeat_n('0', shift as usize));
+    } else {
+        let cut = digits.len().checked_sub(shift.unsigned_abs() as usize)?;
+        if !digits[cut..].bytes().all(|b| b == b'0') {
+            return None;
+        }
+        digits.truncate(cut);
+    }
+    let digits = digits.trim_start_matches('0');
+    Some(match (digits, negative) {
+        ("", _) => "0".to_string(),
+        (digits, true) => format!("-{digits}"),
+        (digits, false) => digits.to_string(),
+    })
 }
 
 /// Reads a unit-variant enum from a string, and nothing else.
@@ -395,7 +474,8 @@ mod tests {
     }
 
     fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(json);
+        let json = integral_numbers(json.as_bytes());
+        let mut de = serde_json::Deserializer::from_slice(&json);
         let value = T::deserialize(Strict(&mut de))?;
         de.end()?;
         Ok(value)
@@ -454,8 +534,30 @@ mod tests {
         assert!(parse::<Inner>(r#"{"partition": 3968.5, "offset": 0}"#).is_err());
         assert!(parse::<Inner>(r#"{"partition": 1e10, "offset": 0}"#).is_err());
         assert!(parse::<Inner>(r#"{"partition": 0, "offset": 1e19}"#).is_err());
+        // Out of an i64's range, whatever a float would round it to.
+        let at = |t: &str| parse::<Outer>(&format!(r#"{{"at": {t}}}"#));
+        assert!(at("-9223372036854775809").is_err());
+        assert_eq!(at("-9223372036854775808.0").unwrap().at, Some(i64::MIN));
+        assert!(at("-9223372036854775808.5").is_err());
+        // Exactly, where a float would be off by a fraction.
+        let p = parse::<Inner>(r#"{"partition": 1.0, "offset": 2068954616789867.0}"#).unwrap();
+        assert_eq!(p.offset, 2_068_954_616_789_867);
+        let p = parse::<Inner>(r#"{"partition": 125e-1e0, "offset": 0}"#);
+        assert!(p.is_err());
         let at = parse::<Outer>(r#"{"at": -5.0}"#).unwrap();
         assert_eq!(at.at, Some(-5));
+    }
+
+    #[test]
+    fn integral_numbers_rewrites_only_integers_outside_strings() {
+        let rewrite =
+            |json: &str| String::from_utf8(integral_numbers(json.as_bytes()).into_owned()).unwrap();
+        assert_eq!(
+            rewrite(r#"[3968.0, 1e3, 12.50e1, -0.0, 50e-1, 7, 2.5, 5e-1, "1.0", "a\"2.0"]"#),
+            r#"[3968, 1000, 125, 0, 5, 7, 2.5, 5e-1, "1.0", "a\"2.0"]"#
+        );
+        assert_eq!(rewrite("[1., 01.0, 1e999, -]"), "[1., 01.0, 1e999, -]");
+        assert!(matches!(integral_numbers(b"{\"a\": 1}"), Cow::Borrowed(_)));
     }
 
     #[test]

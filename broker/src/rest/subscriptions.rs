@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
-use super::{RestState, principal};
+use super::{RestState, params, principal};
 use crate::engine::{
     MemberStatus, QueueSettings as EngineQueueSettings, QueueSpec, StartPosition, SubscriptionMode,
     SubscriptionStatus,
@@ -227,7 +227,8 @@ impl From<SubscriptionStatus> for SubscriptionInfo {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Only this topic's subscriptions.
+    /// Only this topic's subscriptions (empty: every topic's).
+    #[param(pattern = r"^[A-Za-z0-9._-]{0,200}$")]
     pub topic: Option<String>,
 }
 
@@ -283,7 +284,20 @@ pub async fn create(
     Path(topic): Path<String>,
     Json(body): Json<CreateSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionInfo>), ApiError> {
-    let queue = QueueSpec::from(body.queue.unwrap_or_default());
+    let queue = body.queue.unwrap_or_default();
+    // The document's minimums hold even where the settings go unused (a stream subscription).
+    params::in_range(
+        "queue.ack_deadline_ms",
+        queue.ack_deadline_ms,
+        1,
+        1,
+        u64::MAX,
+    )?;
+    params::in_range("queue.max_deliveries", queue.max_deliveries, 1, 1, u32::MAX)?;
+    if let Some(dlq) = queue.dead_letter_topic.as_deref().filter(|t| !t.is_empty()) {
+        crate::error::check_name("dead-letter topic", dlq)?;
+    }
+    let queue = QueueSpec::from(queue);
     let sub = state
         .engine
         .create_subscription(
