@@ -439,3 +439,85 @@ async fn an_interval_task_that_panics_runs_again_on_its_next_tick() {
     let (status, _) = readyz(&broker).await;
     assert_eq!(status, 200);
 }
+
+/// Fsyncs the disk store has issued (`GET /v1/status`).
+async fn fsyncs(broker: &TestBroker) -> u64 {
+    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", broker.http_url()))
+        .await
+        .expect("GET /v1/status")
+        .json()
+        .await
+        .expect("status JSON");
+    status["fsyncs"].as_u64().expect("fsyncs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_acks_taken_while_the_disk_is_full_are_persisted_once_it_recovers() {
+    let (mut broker, fault) = Fault::start();
+    let mut c = connect(&broker).await;
+    create_topic(&mut c, "filled", topic_config(1)).await;
+    create_topic(&mut c, "jobs", topic_config(1)).await;
+    let jobs: Vec<Msg> = (0..20).map(|i| msg("", format!("job-{i}"))).collect();
+    publish(&mut c, "jobs", 0, &jobs).await.unwrap();
+    let mut q = QueueConsumer::open(&mut c, "jobs", "work", queue_settings(60_000, 5), 20)
+        .await
+        .unwrap();
+    let got = q.receive(20).await;
+
+    // The disk fills up; the acks then taken cannot be flushed.
+    fault.inject();
+    let mut outcomes = Outcomes::default();
+    while outcomes.publish(&mut c).await.is_ok() {
+        assert!(outcomes.next_id < 4 * DISK_MB * 4, "the disk never filled");
+    }
+    eventually("the broker reports not ready", || async {
+        readyz(&broker).await.0 == 503
+    })
+    .await;
+    let before = fsyncs(&broker).await;
+    let (acked, held) = got.split_at(10);
+    q.ack(acked.iter().map(receipt).collect()).await;
+    eventually("the acks are taken", || {
+        let mut admin = c.admin.clone();
+        async move {
+            let info = admin
+                .describe_subscription(pb::DescribeSubscriptionRequest {
+                    topic: "jobs".into(),
+                    name: "work".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            info.total_lag == 10
+        }
+    })
+    .await;
+
+    // Space comes back: the ack state, kept dirty, is written by the next flush.
+    fault.clear();
+    eventually("the broker is ready again", || async {
+        readyz(&broker).await.0 == 200
+    })
+    .await;
+    eventually("a flush after the recovery", || async {
+        fsyncs(&broker).await > before
+    })
+    .await;
+
+    // kill -9 with the consumer still connected (its end would change the state again and
+    // flush it): only what was flushed survives. The acked jobs do not come back.
+    broker.kill();
+    drop(q);
+    broker.start_again();
+    let mut c = connect(&broker).await;
+    let mut q = QueueConsumer::open(&mut c, "jobs", "work", queue_settings(60_000, 5), 20)
+        .await
+        .unwrap();
+    let again: Vec<String> = q.receive(10).await.iter().map(value_of).collect();
+    let held: Vec<String> = held.iter().map(value_of).collect();
+    assert!(
+        again.iter().all(|v| held.contains(v)),
+        "only unacked jobs come back after the restart: {again:?}"
+    );
+    drop(fault);
+}
