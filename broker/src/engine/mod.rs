@@ -30,6 +30,7 @@ mod rest_support;
 mod retention;
 mod scheduler;
 mod session;
+mod slice;
 mod subscription;
 mod subscriptions;
 mod topic;
@@ -50,7 +51,7 @@ pub use command::MetaCommand;
 pub use dlq::DeadLetterInfo;
 pub use partition::{AppendAck, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
-pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef};
+pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use rest_support::Settlement;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
@@ -186,6 +187,8 @@ pub struct Engine {
     stopping: watch::Sender<bool>,
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
+    /// The engine itself, for work that must outlive the request that started it (dead letters).
+    this: std::sync::Weak<Engine>,
 }
 
 impl Engine {
@@ -215,7 +218,8 @@ impl Engine {
             Duration::from_millis(o.slow_fsync_ms),
         ));
         let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
-        let engine = Arc::new(Engine {
+        let engine = Arc::new_cyclic(|this| Engine {
+            this: this.clone(),
             config,
             disk,
             memory: Arc::new(MemStore::new()),
@@ -843,14 +847,7 @@ impl Engine {
             let count = (batch.count - skip).min(remaining);
             remaining -= count;
             next = start + u64::from(count);
-            let delivery = Delivery {
-                partition,
-                base_offset: batch.base_offset,
-                skip,
-                count,
-                append_time_ms: batch.append_time_ms,
-                payload: batch.payload.clone(),
-            };
+            let delivery = Delivery::of(partition, &batch, skip, count);
             let known = (skip == 0 && count == batch.count)
                 .then_some(batch.value_bytes)
                 .flatten();
