@@ -57,13 +57,14 @@ impl Engine {
     /// Dead-letters `letter` in a task of its own. The slot is `DeadLettering` until the append
     /// is done; run inline, a consumer stream closing meanwhile would cancel it half-way and leave
     /// the message stuck there (neither queued nor dead-lettered), holding its partition back.
+    /// Await the handle to answer once the letter is stored; dropping it does not cancel the task.
     pub(super) fn spawn_dead_letter(
         &self,
         topic: &Arc<Topic>,
         sub: &Arc<Subscription>,
         partition: u32,
         letter: DeadLetter,
-    ) {
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let Some(engine) = self.this.upgrade() else {
             // The engine is being dropped: the message stays queued.
             if let Some(q) = sub
@@ -73,12 +74,12 @@ impl Engine {
             {
                 q.lock().dead_lettered(letter.offset, false);
             }
-            return;
+            return None;
         };
         let (topic, sub) = (topic.clone(), sub.clone());
-        self.runtime.spawn(async move {
+        Some(self.runtime.spawn(async move {
             engine.dead_letter(&topic, &sub, partition, letter).await;
-        });
+        }))
     }
 
     /// Appends `letter` to the subscription's dead-letter topic and settles it; on failure it

@@ -196,7 +196,8 @@ impl QueueSession {
                 &mut || queue.next_delivery_id(),
             );
             for letter in dead {
-                engine.spawn_dead_letter(&self.topic, &self.sub, p as u32, letter);
+                // Not awaited: the claim must not wait; the task finishes on its own.
+                drop(engine.spawn_dead_letter(&self.topic, &self.sub, p as u32, letter));
             }
             out.extend(claimed.into_iter().map(|c| QueueDelivery {
                 partition: p as u32,
@@ -261,14 +262,20 @@ impl QueueSession {
             .count()
     }
 
-    /// Gives deliveries back for redelivery after `delay_ms`; returns how many were unknown.
-    /// A delay above `queue.max_nack_delay_ms` is refused (`INVALID_ARGUMENT`) and settles
-    /// nothing.
-    pub fn nack(&self, engine: &Engine, receipts: &[ReceiptRef], delay_ms: u64) -> Result<usize> {
+    /// Gives deliveries back for redelivery after `delay_ms`; returns how many were unknown,
+    /// once the dead letters a last allowed attempt makes are stored. A delay above
+    /// `queue.max_nack_delay_ms` is refused (`INVALID_ARGUMENT`) and settles nothing.
+    pub async fn nack(
+        &self,
+        engine: &Engine,
+        receipts: &[ReceiptRef],
+        delay_ms: u64,
+    ) -> Result<usize> {
         check_nack_delay(engine, delay_ms)?;
         let queue = self.queue();
         let max_deliveries = queue.settings.max_deliveries;
         let mut unknown = 0;
+        let mut dead_letters = Vec::new();
         for r in receipts {
             let Some(partition) = queue.partitions.get(r.partition as usize) else {
                 unknown += 1;
@@ -284,12 +291,19 @@ impl QueueSession {
             match outcome {
                 Settle::Done => {}
                 Settle::Unknown => unknown += 1,
-                Settle::DeadLetter(letter) => {
-                    engine.spawn_dead_letter(&self.topic, &self.sub, r.partition, letter)
-                }
+                Settle::DeadLetter(letter) => dead_letters.extend(engine.spawn_dead_letter(
+                    &self.topic,
+                    &self.sub,
+                    r.partition,
+                    letter,
+                )),
             }
         }
         queue.changed.notify_waiters();
+        // Dropping this future (the stream closed) does not cancel the dead letters.
+        for task in dead_letters {
+            let _ = task.await;
+        }
         Ok(unknown)
     }
 

@@ -53,6 +53,7 @@ impl Engine {
         }
         let max_deliveries = queue.settings.max_deliveries;
         let mut unknown = 0;
+        let mut dead_letters = Vec::new();
         for r in receipts {
             let Some(partition) = queue.partitions.get(r.partition as usize) else {
                 unknown += 1;
@@ -78,9 +79,13 @@ impl Engine {
                 Settle::Done => {}
                 Settle::Unknown => unknown += 1,
                 Settle::DeadLetter(letter) => {
-                    self.spawn_dead_letter(&live, &sub, r.partition, letter)
+                    dead_letters.extend(self.spawn_dead_letter(&live, &sub, r.partition, letter))
                 }
             }
+        }
+        // Answer once the dead letters are stored; a dropped request does not cancel them.
+        for task in dead_letters {
+            let _ = task.await;
         }
         if matches!(how, Settlement::Nack { .. }) {
             queue.changed.notify_waiters();

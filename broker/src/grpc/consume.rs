@@ -245,9 +245,11 @@ async fn handle(
         (Session::Queue(queue), In::Ack(ack)) => {
             unknown_receipts(queue.ack(&receipts(&ack.receipts)))
         }
-        (Session::Queue(queue), In::Nack(nack)) => {
-            unknown_receipts(queue.nack(engine, &receipts(&nack.receipts), nack.delay_ms)?)
-        }
+        (Session::Queue(queue), In::Nack(nack)) => unknown_receipts(
+            queue
+                .nack(engine, &receipts(&nack.receipts), nack.delay_ms)
+                .await?,
+        ),
         (Session::Queue(queue), In::Extend(extend)) => {
             unknown_receipts(queue.extend(engine, &receipts(&extend.receipts), extend.extend_ms)?)
         }

@@ -237,7 +237,7 @@ async fn settle(
                 delay_ms,
                 ..
             },
-        ) => unknown_receipts(queue.nack(engine, &receipts(&r), delay_ms)?),
+        ) => unknown_receipts(queue.nack(engine, &receipts(&r), delay_ms).await?),
         (
             Session::Queue(queue),
             ClientFrame::Extend {
