@@ -199,27 +199,20 @@ async fn consumers_hanging_up_give_back_the_messages_they_never_received() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() {
     const PARTITIONS: u32 = 4;
-    const PER_PARTITION: u64 = 150;
+    const PER_PARTITION: u64 = 250;
     const CONSUMERS: usize = 3;
     let broker = TestBroker::start();
     let mut c = connect(&broker).await;
     create_topic(&mut c, "mail", topic_config(PARTITIONS)).await;
     // Every 10th message is "poison": consumers ignore it, its 2 s deadline passes and, with
-    // max_deliveries 1, the next claim dead-letters it.
-    let mut poison: HashSet<(u32, u64)> = HashSet::new();
-    for p in 0..PARTITIONS {
-        for chunk in 0..PER_PARTITION / 10 {
-            let batch: Vec<Msg> = (0..10)
-                .map(|i| {
-                    let offset = chunk * 10 + i;
-                    let kind = if offset % 10 == 3 { "poison" } else { "ok" };
-                    msg("", format!("{kind}-{p}-{offset}"))
-                })
-                .collect();
-            publish(&mut c, "mail", p, &batch).await.unwrap();
-        }
-        poison.extend((0..PER_PARTITION).filter(|o| o % 10 == 3).map(|o| (p, o)));
-    }
+    // max_deliveries 1, the next claim dead-letters it, while acks of the others keep flowing.
+    let poison: HashSet<(u32, u64)> = (0..PARTITIONS)
+        .flat_map(|p| {
+            (0..PER_PARTITION)
+                .filter(|o| o % 10 == 3)
+                .map(move |o| (p, o))
+        })
+        .collect();
     let good = (u64::from(PARTITIONS) * PER_PARTITION) as usize - poison.len();
     let settings = queue_settings(2_000, 1);
     // Create the subscription before the consumers race to.
@@ -234,6 +227,26 @@ async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() 
         .await
         .unwrap();
 
+    // Messages arrive over about 4 s, so dead-lettering overlaps consumers acking and leaving.
+    let publisher = {
+        let mut c = connect(&broker).await;
+        tokio::spawn(async move {
+            let mut pace = tokio::time::interval(Duration::from_millis(40));
+            for chunk in 0..PER_PARTITION / 10 {
+                for p in 0..PARTITIONS {
+                    pace.tick().await;
+                    let batch: Vec<Msg> = (0..10)
+                        .map(|i| {
+                            let offset = chunk * 10 + i;
+                            let kind = if offset % 10 == 3 { "poison" } else { "ok" };
+                            msg("", format!("{kind}-{p}-{offset}"))
+                        })
+                        .collect();
+                    publish(&mut c, "mail", p, &batch).await.unwrap();
+                }
+            }
+        })
+    };
     let acked = Arc::new(Acked::default());
     let finished = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -328,6 +341,7 @@ async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() 
     for task in tasks {
         task.await.unwrap();
     }
+    publisher.await.unwrap();
 
     let records = acked.all();
     let mut seen: HashMap<(u32, u64), usize> = HashMap::new();
