@@ -204,12 +204,12 @@ async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() 
     let broker = TestBroker::start();
     let mut c = connect(&broker).await;
     create_topic(&mut c, "mail", topic_config(PARTITIONS)).await;
-    // Every 10th message is "poison": consumers ignore it, its 2 s deadline passes and, with
+    // Every 4th message is "poison": consumers ignore it, its 2 s deadline passes and, with
     // max_deliveries 1, the next claim dead-letters it, while acks of the others keep flowing.
     let poison: HashSet<(u32, u64)> = (0..PARTITIONS)
         .flat_map(|p| {
             (0..PER_PARTITION)
-                .filter(|o| o % 10 == 3)
+                .filter(|o| o % 4 == 3)
                 .map(move |o| (p, o))
         })
         .collect();
@@ -238,7 +238,7 @@ async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() 
                     let batch: Vec<Msg> = (0..10)
                         .map(|i| {
                             let offset = chunk * 10 + i;
-                            let kind = if offset % 10 == 3 { "poison" } else { "ok" };
+                            let kind = if offset % 4 == 3 { "poison" } else { "ok" };
                             msg("", format!("{kind}-{p}-{offset}"))
                         })
                         .collect();
