@@ -24,6 +24,8 @@ if ! $build_only; then
   command -v curl >/dev/null || need_apt+=(curl)
   command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
   command -v go >/dev/null || need_apt+=(golang-go)
+  # cli/tests/queue_clock.rs steps the broker's wall clock with libfaketime.
+  compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || need_apt+=(libfaketime)
 fi
 if ((${#need_apt[@]})); then
   echo "install-deps: apt-get install ${need_apt[*]}"

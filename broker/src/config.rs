@@ -184,6 +184,12 @@ pub struct QueueConfig {
     /// How often queue ack state is made durable, in ms. After a crash, acks from the last
     /// interval may be lost and those messages redelivered.
     pub ack_flush_interval_ms: u64,
+    /// Longest nack delay a consumer may ask for, in ms; more is refused with
+    /// `INVALID_ARGUMENT`.
+    pub max_nack_delay_ms: u64,
+    /// Longest ack deadline extension a consumer may ask for, in ms; more is refused with
+    /// `INVALID_ARGUMENT`.
+    pub max_ack_extension_ms: u64,
 }
 
 impl Default for QueueConfig {
@@ -192,6 +198,8 @@ impl Default for QueueConfig {
             default_ack_deadline_ms: 30_000,
             default_max_deliveries: 5,
             ack_flush_interval_ms: 100,
+            max_nack_delay_ms: 86_400_000,
+            max_ack_extension_ms: 86_400_000,
         }
     }
 }

@@ -54,6 +54,34 @@ fn header(message: &pb::Message, key: &str) -> Option<String> {
 }
 
 impl Engine {
+    /// Dead-letters `letter` in a task of its own. The slot is `DeadLettering` until the append
+    /// is done; run inline, a consumer stream closing meanwhile would cancel it half-way and leave
+    /// the message stuck there (neither queued nor dead-lettered), holding its partition back.
+    /// Await the handle to answer once the letter is stored; dropping it does not cancel the task.
+    pub(super) fn spawn_dead_letter(
+        &self,
+        topic: &Arc<Topic>,
+        sub: &Arc<Subscription>,
+        partition: u32,
+        letter: DeadLetter,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let Some(engine) = self.this.upgrade() else {
+            // The engine is being dropped: the message stays queued.
+            if let Some(q) = sub
+                .queue
+                .as_ref()
+                .and_then(|q| q.partitions.get(partition as usize))
+            {
+                q.lock().dead_lettered(letter.offset, false);
+            }
+            return None;
+        };
+        let (topic, sub) = (topic.clone(), sub.clone());
+        Some(self.runtime.spawn(async move {
+            engine.dead_letter(&topic, &sub, partition, letter).await;
+        }))
+    }
+
     /// Appends `letter` to the subscription's dead-letter topic and settles it; on failure it
     /// goes back to the queue to be tried again.
     pub(super) async fn dead_letter(

@@ -36,6 +36,7 @@ mod rest_support;
 mod retention;
 mod scheduler;
 mod session;
+mod slice;
 mod subscription;
 mod subscriptions;
 mod topic;
@@ -56,7 +57,7 @@ pub use command::MetaCommand;
 pub use dlq::DeadLetterInfo;
 pub use partition::{AppendAck, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
-pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef};
+pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use rest_support::Settlement;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
@@ -194,6 +195,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
     health: Arc<Health>,
+    /// The engine itself, for work that must outlive the request that started it (dead letters).
+    this: std::sync::Weak<Engine>,
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -226,7 +229,8 @@ impl Engine {
             Duration::from_millis(o.slow_fsync_ms),
         ));
         let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
-        let engine = Arc::new(Engine {
+        let engine = Arc::new_cyclic(|this| Engine {
+            this: this.clone(),
             config,
             disk,
             memory: Arc::new(MemStore::new()),
@@ -958,14 +962,7 @@ impl Engine {
             let count = (batch.count - skip).min(remaining);
             remaining -= count;
             next = start + u64::from(count);
-            let delivery = Delivery {
-                partition,
-                base_offset: batch.base_offset,
-                skip,
-                count,
-                append_time_ms: batch.append_time_ms,
-                payload: batch.payload.clone(),
-            };
+            let delivery = Delivery::of(partition, &batch, skip, count);
             let known = (skip == 0 && count == batch.count)
                 .then_some(batch.value_bytes)
                 .flatten();

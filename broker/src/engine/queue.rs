@@ -12,8 +12,17 @@
 //! A claim first moves whatever became due (a delay ran out, a deadline passed) into the ready
 //! set, then takes from its front.
 //!
-//! Everything here takes `now` as a parameter: the clock is injected, so the rules (deadlines,
-//! nack delays, TTL, max deliveries) are tested without waiting.
+//! Everything here takes the time as a parameter: the clock is injected, so the rules (deadlines,
+//! nack delays, TTL, max deliveries) are tested without waiting. Ack deadlines and nack delays
+//! run on a monotonic clock ([`Clock::now`]), TTL on the wall clock (it is measured from the
+//! append time): a step of the system clock (NTP at boot, a VM resumed) must not make every
+//! message in flight overdue at once and hand it to a second consumer.
+//!
+//! A claim can be taken back ([`QueuePartition::unclaim`]) when the delivery never reached the
+//! consumer (its stream closed first): the message is ready again and the attempt is not
+//! counted. Done slots above the floor (behind a message parked by a long nack delay) keep only
+//! their offset, not the message, and do not count against the window, so a parked message does
+//! not stop the messages after it.
 //!
 //! Persisted form (the `acks` column family): the floor, then for each offset above it that is
 //! done or has been delivered, its attempt count and whether it is done. Restoring it redelivers
@@ -21,10 +30,38 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rapidmq_proto::v1 as pb;
+
+/// The time as the queue rules see it: `mono_ms` (monotonic, for ack deadlines and nack delays)
+/// and `wall_ms` (for TTL, which counts from the append time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub mono_ms: i64,
+    pub wall_ms: i64,
+}
+
+impl Clock {
+    /// The current time. The monotonic part counts from the first call in this process (plus
+    /// one, so it is never 0, which means "now" in a ready slot).
+    pub fn now() -> Clock {
+        Clock {
+            mono_ms: mono_now_ms(),
+            wall_ms: super::now_ms(),
+        }
+    }
+}
+
+/// Milliseconds on the queue's monotonic clock (see [`Clock`]).
+pub fn mono_now_ms() -> i64 {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    i64::try_from(START.elapsed().as_millis())
+        .unwrap_or(i64::MAX)
+        .saturating_add(1)
+}
 
 /// One message as a queue holds it.
 #[derive(Debug)]
@@ -91,9 +128,23 @@ impl SlotState {
 
 #[derive(Debug)]
 struct Slot {
-    message: Arc<QueuedMessage>,
+    /// `None` once done: a settled message waiting for the floor to pass it keeps no payload.
+    message: Option<Arc<QueuedMessage>>,
+    priority: u32,
     attempts: u32,
     state: SlotState,
+    /// The delivery id of the latest claim, so it can be taken back if it never reached the
+    /// consumer (0: none to take back).
+    last_delivery: u64,
+}
+
+impl Slot {
+    fn message(&self) -> Arc<QueuedMessage> {
+        // Only done slots drop their message, and done slots are never claimed or nacked.
+        self.message
+            .clone()
+            .expect("an unsettled slot keeps its message")
+    }
 }
 
 /// A message handed to a consumer.
@@ -182,8 +233,10 @@ impl QueuePartition {
         self.read_pos
     }
 
-    pub fn window_len(&self) -> usize {
-        self.window.len()
+    /// Loaded messages not settled yet: what the window limit counts (done slots kept behind a
+    /// parked message do not).
+    pub fn unsettled(&self) -> usize {
+        self.unsettled
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -199,7 +252,7 @@ impl QueuePartition {
         if self.floor < log_start {
             let kept = self.window.split_off(&log_start);
             for (offset, slot) in std::mem::replace(&mut self.window, kept) {
-                self.unindex(offset, slot.message.priority(), slot.state);
+                self.unindex(offset, slot.priority, slot.state);
             }
             self.floor = log_start;
             self.read_pos = self.read_pos.max(log_start);
@@ -220,13 +273,16 @@ impl QueuePartition {
             } else {
                 SlotState::Ready { not_before: 0 }
             };
-            self.index(offset, message.priority(), state);
+            let priority = message.priority();
+            self.index(offset, priority, state);
             self.window.insert(
                 offset,
                 Slot {
-                    message,
+                    message: (!done).then_some(message),
+                    priority,
                     attempts,
                     state,
+                    last_delivery: 0,
                 },
             );
             self.read_pos = offset + 1;
@@ -240,12 +296,13 @@ impl QueuePartition {
     pub fn claim(
         &mut self,
         max: usize,
-        now: i64,
+        clock: Clock,
         member: u64,
         ack_deadline_ms: u64,
         max_deliveries: u32,
         next_delivery_id: &mut dyn FnMut() -> u64,
     ) -> (Vec<Claimed>, Vec<DeadLetter>) {
+        let now = clock.mono_ms;
         self.promote_due(now);
         let deadline = now.saturating_add(i64::try_from(ack_deadline_ms).unwrap_or(i64::MAX));
         let mut claimed = Vec::new();
@@ -256,8 +313,8 @@ impl QueuePartition {
                 break;
             };
             let slot = &self.window[&offset];
-            let (message, attempts) = (slot.message.clone(), slot.attempts);
-            if message.expired(now) {
+            let (message, attempts) = (slot.message(), slot.attempts);
+            if message.expired(clock.wall_ms) {
                 self.set_state(offset, SlotState::Done);
                 expired += 1;
                 continue;
@@ -283,6 +340,7 @@ impl QueuePartition {
             );
             let slot = self.window.get_mut(&offset).expect("claimed slot");
             slot.attempts += 1;
+            slot.last_delivery = delivery_id;
             if slot.attempts > 1 {
                 self.counters.redeliveries += 1;
             }
@@ -299,6 +357,34 @@ impl QueuePartition {
         }
         self.advance_floor();
         (claimed, dead)
+    }
+
+    /// Takes back the claim `delivery_id` of `offset` because it never reached the consumer: the
+    /// message is ready again and the attempt is not counted. Also works after the member left
+    /// (its messages were released); a no-op once the message was settled or claimed again.
+    pub fn unclaim(&mut self, offset: u64, delivery_id: u64) -> bool {
+        let Some(slot) = self.window.get_mut(&offset) else {
+            return false;
+        };
+        if delivery_id == 0 || slot.last_delivery != delivery_id {
+            return false;
+        }
+        let back_in_ready = match slot.state {
+            SlotState::InFlight { .. } | SlotState::Overdue { .. } => true,
+            SlotState::Ready { not_before: 0 } => false,
+            // Nacked (so it was received), being dead-lettered, or settled: nothing to undo.
+            SlotState::Ready { .. } | SlotState::DeadLettering | SlotState::Done => return false,
+        };
+        slot.last_delivery = 0;
+        if slot.attempts > 1 {
+            self.counters.redeliveries = self.counters.redeliveries.saturating_sub(1);
+        }
+        slot.attempts = slot.attempts.saturating_sub(1);
+        if back_in_ready {
+            self.set_state(offset, SlotState::Ready { not_before: 0 });
+        }
+        self.dirty = true;
+        true
     }
 
     /// Moves messages whose nack delay ran out or whose ack deadline passed into the ready set.
@@ -331,7 +417,10 @@ impl QueuePartition {
             return;
         };
         let old = std::mem::replace(&mut slot.state, state);
-        let priority = slot.message.priority();
+        if state == SlotState::Done {
+            slot.message = None;
+        }
+        let priority = slot.priority;
         self.unindex(offset, priority, old);
         self.index(offset, priority, state);
     }
@@ -410,7 +499,7 @@ impl QueuePartition {
                 offset,
                 attempts,
                 reason: "nacked on the last allowed delivery",
-                message: self.window[&offset].message.clone(),
+                message: self.window[&offset].message(),
             });
         }
         let not_before = if delay_ms == 0 {
@@ -595,6 +684,14 @@ mod tests {
         })
     }
 
+    /// Both clocks at `ms`.
+    fn at(ms: i64) -> Clock {
+        Clock {
+            mono_ms: ms,
+            wall_ms: ms,
+        }
+    }
+
     fn ids() -> impl FnMut() -> u64 {
         let mut next = 0;
         move || {
@@ -613,7 +710,7 @@ mod tests {
             for (&offset, slot) in &self.window {
                 match slot.state {
                     SlotState::Ready { not_before: 0 } | SlotState::Overdue { .. } => {
-                        ready.insert((Reverse(slot.message.priority()), offset));
+                        ready.insert((Reverse(slot.priority), offset));
                     }
                     SlotState::Ready { not_before } => {
                         delayed.insert((not_before, offset));
@@ -643,11 +740,11 @@ mod tests {
     fn each_message_is_claimed_once_until_acked() {
         let mut q = loaded(3);
         let mut id = ids();
-        let (a, _) = q.claim(2, 10, 1, 30_000, 5, &mut id);
-        let (b, _) = q.claim(5, 10, 2, 30_000, 5, &mut id);
+        let (a, _) = q.claim(2, at(10), 1, 30_000, 5, &mut id);
+        let (b, _) = q.claim(5, at(10), 2, 30_000, 5, &mut id);
         assert_eq!(a.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(b.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![2]);
-        assert!(q.claim(5, 10, 3, 30_000, 5, &mut id).0.is_empty());
+        assert!(q.claim(5, at(10), 3, 30_000, 5, &mut id).0.is_empty());
         assert_eq!(q.ack(0, a[0].delivery_id), Settle::Done);
         assert_eq!(
             q.ack(0, a[0].delivery_id),
@@ -666,10 +763,10 @@ mod tests {
     fn an_unacked_message_comes_back_after_its_deadline_unless_extended() {
         let mut q = loaded(2);
         let mut id = ids();
-        let (first, _) = q.claim(2, 0, 1, 1_000, 5, &mut id);
-        assert!(q.claim(2, 999, 2, 1_000, 5, &mut id).0.is_empty());
+        let (first, _) = q.claim(2, at(0), 1, 1_000, 5, &mut id);
+        assert!(q.claim(2, at(999), 2, 1_000, 5, &mut id).0.is_empty());
         assert_eq!(q.extend(1, first[1].delivery_id, 500, 5_000), Settle::Done);
-        let (again, _) = q.claim(2, 1_000, 2, 1_000, 5, &mut id);
+        let (again, _) = q.claim(2, at(1_000), 2, 1_000, 5, &mut id);
         assert_eq!(again.len(), 1, "only the unextended message is redelivered");
         assert_eq!((again[0].offset, again[0].attempt), (0, 2));
         assert_eq!(
@@ -685,13 +782,13 @@ mod tests {
     fn nack_delays_redelivery_and_the_last_allowed_attempt_dead_letters() {
         let mut q = loaded(1);
         let mut id = ids();
-        let (c, _) = q.claim(1, 0, 1, 30_000, 2, &mut id);
+        let (c, _) = q.claim(1, at(0), 1, 30_000, 2, &mut id);
         assert_eq!(q.nack(0, c[0].delivery_id, 0, 2_000, 2), Settle::Done);
         assert!(
-            q.claim(1, 1_999, 1, 30_000, 2, &mut id).0.is_empty(),
+            q.claim(1, at(1_999), 1, 30_000, 2, &mut id).0.is_empty(),
             "not before the delay"
         );
-        let (c, _) = q.claim(1, 2_000, 1, 30_000, 2, &mut id);
+        let (c, _) = q.claim(1, at(2_000), 1, 30_000, 2, &mut id);
         assert_eq!(c[0].attempt, 2);
         let Settle::DeadLetter(dead) = q.nack(0, c[0].delivery_id, 2_000, 0, 2) else {
             panic!("expected a dead letter")
@@ -712,7 +809,7 @@ mod tests {
             (2, message(5, 0)),
             (3, message(9, 0)),
         ]);
-        let (c, _) = q.claim(4, 0, 1, 30_000, 5, &mut ids());
+        let (c, _) = q.claim(4, at(0), 1, 30_000, 5, &mut ids());
         assert_eq!(
             c.iter().map(|c| c.offset).collect::<Vec<_>>(),
             vec![1, 3, 2, 0]
@@ -723,7 +820,7 @@ mod tests {
     fn expired_messages_are_never_delivered_and_are_counted() {
         let mut q = QueuePartition::new(0);
         q.load([(0, message(0, 500)), (1, message(0, 0))]);
-        let (c, _) = q.claim(2, 1_600, 1, 30_000, 5, &mut ids());
+        let (c, _) = q.claim(2, at(1_600), 1, 30_000, 5, &mut ids());
         assert_eq!(c.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![1]);
         assert_eq!(q.counters.expired, 1);
     }
@@ -765,14 +862,14 @@ mod tests {
     fn persisted_state_redelivers_only_unsettled_messages_with_their_attempts() {
         let mut q = loaded(4);
         let mut id = ids();
-        let (c, _) = q.claim(3, 0, 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(3, at(0), 1, 30_000, 5, &mut id);
         q.ack(0, c[0].delivery_id);
         q.ack(2, c[2].delivery_id);
         let encoded = q.encode();
         let mut restored = QueuePartition::decode(&encoded).unwrap();
         assert_eq!(restored.floor(), 1);
         restored.load((1..4).map(|o| (o, message(0, 0))));
-        let (c, _) = restored.claim(10, 0, 2, 30_000, 5, &mut id);
+        let (c, _) = restored.claim(10, at(0), 2, 30_000, 5, &mut id);
         let got: Vec<(u64, u32)> = c.iter().map(|c| (c.offset, c.attempt)).collect();
         assert_eq!(
             got,
@@ -785,9 +882,9 @@ mod tests {
     fn a_leaving_member_gives_its_messages_back_at_once() {
         let mut q = loaded(2);
         let mut id = ids();
-        q.claim(1, 0, 7, 30_000, 5, &mut id);
+        q.claim(1, at(0), 7, 30_000, 5, &mut id);
         assert!(q.release_member(7));
-        let (c, _) = q.claim(2, 0, 8, 30_000, 5, &mut id);
+        let (c, _) = q.claim(2, at(0), 8, 30_000, 5, &mut id);
         assert_eq!(c.len(), 2);
     }
 
@@ -795,9 +892,9 @@ mod tests {
     fn an_overdue_receipt_still_acks_until_the_message_is_claimed_again() {
         let mut q = loaded(1);
         let mut id = ids();
-        let (c, _) = q.claim(1, 0, 1, 1_000, 5, &mut id);
+        let (c, _) = q.claim(1, at(0), 1, 1_000, 5, &mut id);
         assert!(q.has_available(1_000), "the deadline passed");
-        assert!(q.claim(0, 1_000, 2, 1_000, 5, &mut id).0.is_empty());
+        assert!(q.claim(0, at(1_000), 2, 1_000, 5, &mut id).0.is_empty());
         assert_eq!(
             q.in_flight(),
             1,
@@ -838,7 +935,8 @@ mod tests {
                     q.load(batch);
                 }
                 1 | 2 => {
-                    let (claimed, dead) = q.claim(next(8) as usize, now, next(3), 300, 4, &mut id);
+                    let (claimed, dead) =
+                        q.claim(next(8) as usize, at(now), next(3), 300, 4, &mut id);
                     out.extend(claimed);
                     for letter in dead {
                         q.dead_lettered(letter.offset, next(4) > 0);
@@ -870,5 +968,72 @@ mod tests {
         assert!(
             q.counters.redeliveries > 0 && q.counters.expired > 0 && q.counters.dead_lettered > 0
         );
+    }
+
+    #[test]
+    fn a_claim_that_never_reached_the_consumer_is_taken_back_without_an_attempt() {
+        let mut q = loaded(2);
+        let mut id = ids();
+        let (c, _) = q.claim(2, at(0), 1, 30_000, 1, &mut id);
+        assert!(q.unclaim(0, c[0].delivery_id));
+        // The member left before the second receipt was taken back: it still counts no attempt.
+        q.release_member(1);
+        assert!(q.unclaim(1, c[1].delivery_id));
+        assert!(!q.unclaim(1, c[1].delivery_id), "only once");
+        q.assert_consistent();
+        let (again, dead) = q.claim(2, at(0), 2, 30_000, 1, &mut id);
+        assert!(
+            dead.is_empty(),
+            "max_deliveries 1: nothing was delivered yet"
+        );
+        assert_eq!(
+            again
+                .iter()
+                .map(|c| (c.offset, c.attempt))
+                .collect::<Vec<_>>(),
+            vec![(0, 1), (1, 1)]
+        );
+        assert_eq!(q.counters.redeliveries, 0);
+        assert!(
+            !q.unclaim(0, c[0].delivery_id),
+            "a stale claim cannot undo the new one"
+        );
+        q.assert_consistent();
+    }
+
+    #[test]
+    fn a_wall_clock_step_does_not_make_deliveries_overdue() {
+        let mut q = loaded(1);
+        let mut id = ids();
+        let (c, _) = q.claim(1, at(1_000), 1, 30_000, 5, &mut id);
+        let stepped = Clock {
+            mono_ms: 2_000,
+            wall_ms: 1_000 + 3_600_000,
+        };
+        assert!(q.claim(1, stepped, 2, 30_000, 5, &mut id).0.is_empty());
+        assert!(!q.has_available(stepped.mono_ms));
+        assert_eq!(q.ack(0, c[0].delivery_id), Settle::Done);
+    }
+
+    #[test]
+    fn a_parked_message_does_not_count_against_the_window() {
+        let mut q = loaded(1);
+        let mut id = ids();
+        let (c, _) = q.claim(1, at(0), 1, 30_000, 5, &mut id);
+        let day = 24 * 3_600_000;
+        assert_eq!(q.nack(0, c[0].delivery_id, 0, day, 5), Settle::Done);
+        q.load((1..1_001).map(|o| (o, message(0, 0))));
+        let (c, _) = q.claim(1_000, at(1), 1, 30_000, 5, &mut id);
+        assert_eq!(c.len(), 1_000, "the messages behind the parked one flow");
+        for d in &c {
+            q.ack(d.offset, d.delivery_id);
+        }
+        assert_eq!(q.floor(), 0, "the parked message holds the floor");
+        assert_eq!(q.unsettled(), 1, "but only it counts against the window");
+        assert!(
+            q.window.values().filter(|s| s.message.is_some()).count() == 1,
+            "settled slots keep no payload"
+        );
+        q.assert_consistent();
     }
 }

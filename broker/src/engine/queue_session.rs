@@ -6,6 +6,13 @@
 //! on new data (high-watermark watches), on the subscription's `changed` notification (nacks,
 //! members leaving), or until the next ack deadline or nack delay. Dropping it releases its
 //! in-flight messages for the other members.
+//!
+//! Cancel safety: [`QueueSession::next`] does all its waiting (storage reads included) before it
+//! claims, and claims in one synchronous step right before it returns, so dropping it never
+//! loses a claim. Dead letters are appended by a task of their own, which a closing stream
+//! cannot cancel half-way. A transport that buffers deliveries before they reach the consumer
+//! wraps them in an [`Undelivered`] guard: dropped unsent, it takes the claims back without
+//! counting an attempt.
 
 use std::sync::Arc;
 
@@ -15,14 +22,15 @@ use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use tokio::sync::watch;
 
-use super::queue::{QueuedMessage, Settle};
+use super::queue::{Clock, QueuedMessage, Settle};
 use super::subscription::{QueueRuntime, Subscription};
 use super::topic::Topic;
-use super::{Engine, TopicState, now_ms};
+use super::{Engine, TopicState};
 use crate::error::{Error, Result};
 
-/// Messages kept loaded per partition: bounds what is ready or in flight (awaiting an ack) per
-/// partition of a queue subscription; one refill may pass it by up to `REFILL_BATCHES` batches.
+/// Messages kept loaded per partition: bounds what is ready, delayed or in flight (awaiting an
+/// ack) per partition of a queue subscription; one refill may pass it by up to `REFILL_BATCHES`
+/// batches. Settled messages kept behind a parked one (a long nack delay) do not count.
 const WINDOW: usize = 8192;
 /// Batches read per window refill.
 const REFILL_BATCHES: usize = 32;
@@ -101,8 +109,8 @@ impl QueueSession {
             .expect("queue session on a queue subscription")
     }
 
-    /// The next messages, at most `credits` of them. Cancel-safe: messages are only claimed in
-    /// the synchronous part, right before they are returned.
+    /// The next messages, at most `credits` of them. Cancel-safe: every await comes before the
+    /// claim, which is synchronous and immediately followed by the return.
     pub async fn next(&mut self, engine: &Engine, credits: u32) -> Result<Vec<QueueDelivery>> {
         loop {
             if *self.closed.borrow_and_update() {
@@ -127,12 +135,16 @@ impl QueueSession {
                 hw.borrow_and_update();
             }
             if credits > 0 {
-                let delivered = self.claim(engine, credits as usize).await?;
+                for p in 0..self.topic.partitions.len() {
+                    self.refill(p).await?;
+                }
+                // No await from here to the return: a claim is never dropped half-way.
+                let delivered = self.claim(engine, credits as usize);
                 if !delivered.is_empty() {
                     return Ok(delivered);
                 }
             }
-            let now = now_ms();
+            let now = super::queue::mono_now_ms();
             let timer = queue
                 .partitions
                 .iter()
@@ -161,29 +173,31 @@ impl QueueSession {
         }
     }
 
-    async fn claim(&mut self, engine: &Engine, max: usize) -> Result<Vec<QueueDelivery>> {
+    /// Claims up to `max` loaded messages, partitions in turn; synchronous, so it cannot be
+    /// interrupted between claiming and returning. Messages that used up their deliveries go to
+    /// dead-letter tasks.
+    fn claim(&mut self, engine: &Engine, max: usize) -> Vec<QueueDelivery> {
         let n = self.topic.partitions.len();
         let mut out = Vec::new();
+        let clock = Clock::now();
         for i in 0..n {
             if out.len() >= max {
                 break;
             }
             let p = (self.round_robin + i) % n;
-            self.refill(p).await?;
             let queue = self.queue();
-            let settings = queue.settings.clone();
+            let settings = &queue.settings;
             let (claimed, dead) = queue.partitions[p].lock().claim(
                 max - out.len(),
-                now_ms(),
+                clock,
                 self.member,
                 settings.ack_deadline_ms,
                 settings.max_deliveries,
                 &mut || queue.next_delivery_id(),
             );
             for letter in dead {
-                engine
-                    .dead_letter(&self.topic, &self.sub, p as u32, letter)
-                    .await;
+                // Not awaited: the claim must not wait; the task finishes on its own.
+                drop(engine.spawn_dead_letter(&self.topic, &self.sub, p as u32, letter));
             }
             out.extend(claimed.into_iter().map(|c| QueueDelivery {
                 partition: p as u32,
@@ -194,7 +208,7 @@ impl QueueSession {
             }));
         }
         self.round_robin = (self.round_robin + 1) % n.max(1);
-        Ok(out)
+        out
     }
 
     /// Loads more of partition `p` from the log when its window runs low.
@@ -203,7 +217,7 @@ impl QueueSession {
         let read_pos = {
             let mut q = self.queue().partitions[p].lock();
             q.skip_to(shared.log_start());
-            if q.window_len() >= WINDOW || q.read_pos() >= shared.high_watermark() {
+            if q.unsettled() >= WINDOW || q.read_pos() >= shared.high_watermark() {
                 return Ok(());
             }
             q.read_pos()
@@ -248,47 +262,146 @@ impl QueueSession {
             .count()
     }
 
-    /// Gives deliveries back for redelivery after `delay_ms`; returns how many were unknown.
-    pub async fn nack(&self, engine: &Engine, receipts: &[ReceiptRef], delay_ms: u64) -> usize {
+    /// Gives deliveries back for redelivery after `delay_ms`; returns how many were unknown,
+    /// once the dead letters a last allowed attempt makes are stored. A delay above
+    /// `queue.max_nack_delay_ms` is refused (`INVALID_ARGUMENT`) and settles nothing.
+    pub async fn nack(
+        &self,
+        engine: &Engine,
+        receipts: &[ReceiptRef],
+        delay_ms: u64,
+    ) -> Result<usize> {
+        check_nack_delay(engine, delay_ms)?;
         let queue = self.queue();
         let max_deliveries = queue.settings.max_deliveries;
         let mut unknown = 0;
+        let mut dead_letters = Vec::new();
         for r in receipts {
             let Some(partition) = queue.partitions.get(r.partition as usize) else {
                 unknown += 1;
                 continue;
             };
-            let outcome =
-                partition
-                    .lock()
-                    .nack(r.offset, r.delivery_id, now_ms(), delay_ms, max_deliveries);
+            let outcome = partition.lock().nack(
+                r.offset,
+                r.delivery_id,
+                super::queue::mono_now_ms(),
+                delay_ms,
+                max_deliveries,
+            );
             match outcome {
                 Settle::Done => {}
                 Settle::Unknown => unknown += 1,
-                Settle::DeadLetter(letter) => {
-                    engine
-                        .dead_letter(&self.topic, &self.sub, r.partition, letter)
-                        .await
-                }
+                Settle::DeadLetter(letter) => dead_letters.extend(engine.spawn_dead_letter(
+                    &self.topic,
+                    &self.sub,
+                    r.partition,
+                    letter,
+                )),
             }
         }
         queue.changed.notify_waiters();
-        unknown
+        // Dropping this future (the stream closed) does not cancel the dead letters.
+        for task in dead_letters {
+            let _ = task.await;
+        }
+        Ok(unknown)
     }
 
     /// Pushes ack deadlines out to now + `extend_ms`; returns how many receipts were unknown.
-    pub fn extend(&self, receipts: &[ReceiptRef], extend_ms: u64) -> usize {
+    /// An extension above `queue.max_ack_extension_ms` is refused (`INVALID_ARGUMENT`).
+    pub fn extend(
+        &self,
+        engine: &Engine,
+        receipts: &[ReceiptRef],
+        extend_ms: u64,
+    ) -> Result<usize> {
+        check_extension(engine, extend_ms)?;
         let queue = self.queue();
-        receipts
+        Ok(receipts
             .iter()
             .filter(|r| {
                 queue.partitions.get(r.partition as usize).is_none_or(|q| {
-                    q.lock()
-                        .extend(r.offset, r.delivery_id, now_ms(), extend_ms)
-                        == Settle::Unknown
+                    q.lock().extend(
+                        r.offset,
+                        r.delivery_id,
+                        super::queue::mono_now_ms(),
+                        extend_ms,
+                    ) == Settle::Unknown
                 })
             })
-            .count()
+            .count())
+    }
+
+    /// A guard over `deliveries` about to be buffered for the consumer: see [`Undelivered`].
+    pub fn undelivered(&self, deliveries: &[QueueDelivery]) -> Undelivered {
+        Undelivered {
+            sub: self.sub.clone(),
+            receipts: deliveries
+                .iter()
+                .map(|d| ReceiptRef {
+                    partition: d.partition,
+                    offset: d.offset,
+                    delivery_id: d.delivery_id,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Refuses a nack delay above `queue.max_nack_delay_ms`.
+pub(super) fn check_nack_delay(engine: &Engine, delay_ms: u64) -> Result<()> {
+    let max = engine.config.queue.max_nack_delay_ms;
+    if delay_ms > max {
+        return Err(Error::invalid(format!(
+            "nack delay_ms {delay_ms} is above the broker's limit of {max} ms (queue.max_nack_delay_ms)"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an ack deadline extension above `queue.max_ack_extension_ms`.
+pub(super) fn check_extension(engine: &Engine, extend_ms: u64) -> Result<()> {
+    let max = engine.config.queue.max_ack_extension_ms;
+    if extend_ms > max {
+        return Err(Error::invalid(format!(
+            "extend_ms {extend_ms} is above the broker's limit of {max} ms (queue.max_ack_extension_ms)"
+        )));
+    }
+    Ok(())
+}
+
+/// Claims handed to a transport but not yet to the consumer. Dropped while still armed (the
+/// stream closed with the deliveries still buffered), it takes the claims back: the messages are
+/// ready again for the other members and the attempts do not count, so a consumer hanging up
+/// never burns deliveries it did not get. [`Undelivered::sent`] disarms it once the transport
+/// takes the deliveries to write them out.
+#[must_use]
+pub struct Undelivered {
+    sub: Arc<Subscription>,
+    receipts: Vec<ReceiptRef>,
+}
+
+impl Undelivered {
+    /// The deliveries reached the consumer's stream: they count as delivered from now on.
+    pub fn sent(mut self) {
+        self.receipts.clear();
+    }
+}
+
+impl Drop for Undelivered {
+    fn drop(&mut self) {
+        let Some(queue) = &self.sub.queue else {
+            return;
+        };
+        let mut taken_back = false;
+        for r in &self.receipts {
+            if let Some(partition) = queue.partitions.get(r.partition as usize) {
+                taken_back |= partition.lock().unclaim(r.offset, r.delivery_id);
+            }
+        }
+        if taken_back {
+            queue.changed.notify_waiters();
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 
 use rapidmq_proto::ErrorCode;
 
-use super::queue::Settle;
-use super::{Engine, ReceiptRef, now_ms};
+use super::queue::{Settle, mono_now_ms};
+use super::queue_session::{check_extension, check_nack_delay};
+use super::{Engine, ReceiptRef};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 
@@ -45,8 +46,14 @@ impl Engine {
                 ),
             ));
         };
+        match how {
+            Settlement::Ack => {}
+            Settlement::Nack { delay_ms } => check_nack_delay(self, delay_ms)?,
+            Settlement::Extend { extend_ms } => check_extension(self, extend_ms)?,
+        }
         let max_deliveries = queue.settings.max_deliveries;
         let mut unknown = 0;
+        let mut dead_letters = Vec::new();
         for r in receipts {
             let Some(partition) = queue.partitions.get(r.partition as usize) else {
                 unknown += 1;
@@ -56,11 +63,15 @@ impl Engine {
                 let mut q = partition.lock();
                 match how {
                     Settlement::Ack => q.ack(r.offset, r.delivery_id),
-                    Settlement::Nack { delay_ms } => {
-                        q.nack(r.offset, r.delivery_id, now_ms(), delay_ms, max_deliveries)
-                    }
+                    Settlement::Nack { delay_ms } => q.nack(
+                        r.offset,
+                        r.delivery_id,
+                        mono_now_ms(),
+                        delay_ms,
+                        max_deliveries,
+                    ),
                     Settlement::Extend { extend_ms } => {
-                        q.extend(r.offset, r.delivery_id, now_ms(), extend_ms)
+                        q.extend(r.offset, r.delivery_id, mono_now_ms(), extend_ms)
                     }
                 }
             };
@@ -68,9 +79,13 @@ impl Engine {
                 Settle::Done => {}
                 Settle::Unknown => unknown += 1,
                 Settle::DeadLetter(letter) => {
-                    self.dead_letter(&live, &sub, r.partition, letter).await
+                    dead_letters.extend(self.spawn_dead_letter(&live, &sub, r.partition, letter))
                 }
             }
+        }
+        // Answer once the dead letters are stored; a dropped request does not cancel them.
+        for task in dead_letters {
+            let _ = task.await;
         }
         if matches!(how, Settlement::Nack { .. }) {
             queue.changed.notify_waiters();

@@ -4,6 +4,10 @@
 //! [`StreamSession::next`] returns the next event within the caller's credits: a new assignment,
 //! or messages from one stored batch. It is cancel-safe, so a transport can `select!` it against
 //! incoming credits and commits: positions only move once a delivery is handed out.
+//!
+//! A delivery of part of a stored batch carries only those messages (cut out by
+//! [`super::slice`]), so reading a large batch a few messages at a time costs the bytes of the
+//! batch once, not once per delivery.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use super::batch::{FLAG_TTL, StoredBatch};
 use super::now_ms;
 use super::observe::Observer;
 use super::partition::PartitionShared;
+use super::slice;
 use super::subscription::MemberHandle;
 use super::topic::Topic;
 use crate::error::{Error, Result};
@@ -31,7 +36,8 @@ use crate::observability::TopicCounters;
 const READ_AHEAD_BATCHES: usize = 16;
 const READ_AHEAD_BYTES: usize = 4 << 20;
 
-/// Messages `[skip, skip + count)` of one stored batch.
+/// Messages `[skip, skip + count)` of `payload`, the first at `base_offset`. A whole stored
+/// batch goes out as stored; part of one is cut down to the delivered messages (`skip` 0).
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub partition: u32,
@@ -40,6 +46,34 @@ pub struct Delivery {
     pub count: u32,
     pub append_time_ms: i64,
     pub payload: Bytes,
+}
+
+impl Delivery {
+    /// Messages `[skip, skip + count)` of `batch`: the batch as stored when that is all of it,
+    /// otherwise only those messages' records (`skip` 0), so a partial delivery does not resend
+    /// the whole batch.
+    pub(super) fn of(partition: u32, batch: &StoredBatch, skip: u32, count: u32) -> Delivery {
+        if !(skip == 0 && count == batch.count)
+            && let Some(payload) = slice::messages(&batch.payload, skip, count)
+        {
+            return Delivery {
+                partition,
+                base_offset: batch.base_offset + u64::from(skip),
+                skip: 0,
+                count,
+                append_time_ms: batch.append_time_ms,
+                payload,
+            };
+        }
+        Delivery {
+            partition,
+            base_offset: batch.base_offset,
+            skip,
+            count,
+            append_time_ms: batch.append_time_ms,
+            payload: batch.payload.clone(),
+        }
+    }
 }
 
 /// What a session hands out.
@@ -325,14 +359,7 @@ async fn take(
         if cursor.next >= batch.end_offset() {
             cursor.read_ahead.pop_front();
         }
-        let delivery = Delivery {
-            partition: cursor.shared.index,
-            base_offset: batch.base_offset,
-            skip,
-            count,
-            append_time_ms: batch.append_time_ms,
-            payload: batch.payload.clone(),
-        };
+        let delivery = Delivery::of(cursor.shared.index, &batch, skip, count);
         // The whole batch: its value bytes may be known without a walk.
         let known_bytes = (skip == 0 && count == batch.count)
             .then_some(batch.value_bytes)

@@ -1,6 +1,12 @@
 //! The bidirectional `Consume` stream: the client subscribes, grants credits, and commits (stream
 //! mode) or acks/nacks (queue mode); the broker sends the assignment and deliveries, never more
 //! messages than granted.
+//!
+//! Cancel safety: the loop reserves room in the outbound channel before it asks the session for
+//! the next delivery, so a delivery goes into the channel the moment it is claimed, with no await
+//! in between. Queue deliveries wait in the channel with an [`Undelivered`] guard: if the client
+//! hangs up before the transport takes them, dropping the channel takes the claims back (no
+//! attempt counted, no dead letter for a message the consumer never got).
 
 use std::sync::Arc;
 
@@ -9,12 +15,13 @@ use rapidmq_proto::v1 as pb;
 use rapidmq_proto::v1::consume_request::Kind as In;
 use rapidmq_proto::v1::consume_response::Kind as Out;
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::convert;
 use super::messaging::ResponseStream;
-use crate::engine::{Engine, ReceiptRef, Session, SessionEvent, StreamSession};
+use crate::engine::{Engine, ReceiptRef, Session, SessionEvent, StreamSession, Undelivered};
 use crate::error::Error;
 use crate::principal::Principal;
 
@@ -77,9 +84,9 @@ pub async fn start(
         partitions: partitions as u32,
     });
     // The channel is fresh, so this cannot fail.
-    let _ = tx.try_send(Ok(pb::ConsumeResponse {
+    let _ = tx.try_send(Outgoing::plain(Ok(pb::ConsumeResponse {
         kind: Some(subscribed),
-    }));
+    })));
     tokio::spawn(run(
         engine,
         principal,
@@ -88,10 +95,33 @@ pub async fn start(
         tx,
         subscribe.credits,
     ));
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    Ok(Box::pin(ReceiverStream::new(rx).map(Outgoing::sent)))
 }
 
-type Outbound = mpsc::Sender<Result<pb::ConsumeResponse, Status>>;
+/// A response waiting in the outbound channel, with the claims it carries.
+struct Outgoing {
+    response: Result<pb::ConsumeResponse, Status>,
+    claims: Option<Undelivered>,
+}
+
+impl Outgoing {
+    fn plain(response: Result<pb::ConsumeResponse, Status>) -> Outgoing {
+        Outgoing {
+            response,
+            claims: None,
+        }
+    }
+
+    /// The transport takes the response to write it out: its deliveries count from now on.
+    fn sent(self) -> Result<pb::ConsumeResponse, Status> {
+        if let Some(claims) = self.claims {
+            claims.sent();
+        }
+        self.response
+    }
+}
+
+type Outbound = mpsc::Sender<Outgoing>;
 
 async fn run(
     engine: Arc<Engine>,
@@ -125,31 +155,41 @@ async fn run(
                     None => Some(Error::malformed("ConsumeRequest without a kind")),
                 };
                 if let Some(err) = reply
-                    && tx.send(Ok(error_response(&err))).await.is_err()
+                    && tx.send(Outgoing::plain(Ok(error_response(&err)))).await.is_err()
                 {
                     return;
                 }
             }
-            event = next(&engine, &mut session, credits) => {
-                let (response, used) = match event {
-                    Ok(pair) => pair,
+            // Room first, then the delivery: nothing is claimed until it can be queued at once.
+            event = async {
+                let permit = tx.reserve().await;
+                (permit, next(&engine, &mut session, credits).await)
+            } => {
+                let (Ok(permit), event) = event else { return };
+                let (response, used, claims) = match event {
+                    Ok(next) => next,
                     Err(err) => {
-                        let _ = tx.send(Err(Status::from(err))).await;
+                        permit.send(Outgoing::plain(Err(Status::from(err))));
                         return;
                     }
                 };
                 credits -= used;
-                if tx.send(Ok(pb::ConsumeResponse { kind: Some(response) })).await.is_err() {
-                    return;
-                }
+                permit.send(Outgoing {
+                    response: Ok(pb::ConsumeResponse { kind: Some(response) }),
+                    claims,
+                });
             }
             _ = tx.closed() => return,
         }
     }
 }
 
-/// The next thing to send, and the credits it uses.
-async fn next(engine: &Engine, session: &mut Session, credits: u32) -> Result<(Out, u32), Error> {
+/// The next thing to send, the credits it uses, and the queue claims it carries. Cancel-safe.
+async fn next(
+    engine: &Engine,
+    session: &mut Session,
+    credits: u32,
+) -> Result<(Out, u32, Option<Undelivered>), Error> {
     match session {
         Session::Stream(stream) => Ok(match stream.next(credits).await? {
             SessionEvent::Assigned {
@@ -164,10 +204,11 @@ async fn next(engine: &Engine, session: &mut Session, credits: u32) -> Result<(O
                         .collect(),
                 }),
                 0,
+                None,
             ),
             SessionEvent::Delivery(delivery) => {
                 let count = delivery.count;
-                (Out::Batch(pb::DeliveryBatch::from(delivery)), count)
+                (Out::Batch(pb::DeliveryBatch::from(delivery)), count, None)
             }
         }),
         Session::Queue(queue) => {
@@ -178,11 +219,13 @@ async fn next(engine: &Engine, session: &mut Session, credits: u32) -> Result<(O
                 &deliveries,
             );
             let count = deliveries.len() as u32;
+            let claims = queue.undelivered(&deliveries);
             Ok((
                 Out::QueueBatch(pb::QueueBatch {
                     messages: deliveries.into_iter().map(Into::into).collect(),
                 }),
                 count,
+                Some(claims),
             ))
         }
     }
@@ -205,10 +248,10 @@ async fn handle(
         (Session::Queue(queue), In::Nack(nack)) => unknown_receipts(
             queue
                 .nack(engine, &receipts(&nack.receipts), nack.delay_ms)
-                .await,
+                .await?,
         ),
         (Session::Queue(queue), In::Extend(extend)) => {
-            unknown_receipts(queue.extend(&receipts(&extend.receipts), extend.extend_ms))
+            unknown_receipts(queue.extend(engine, &receipts(&extend.receipts), extend.extend_ms)?)
         }
         (Session::Queue(_), In::Commit(_)) => Err(Error::new(
             ErrorCode::SubscriptionModeMismatch,

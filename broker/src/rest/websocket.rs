@@ -239,7 +239,7 @@ async fn settle(
                 delay_ms,
                 ..
             },
-        ) => unknown_receipts(queue.nack(engine, &receipts(&r), delay_ms).await),
+        ) => unknown_receipts(queue.nack(engine, &receipts(&r), delay_ms).await?),
         (
             Session::Queue(queue),
             ClientFrame::Extend {
@@ -247,7 +247,7 @@ async fn settle(
                 extend_ms,
                 ..
             },
-        ) => unknown_receipts(queue.extend(&receipts(&r), extend_ms)),
+        ) => unknown_receipts(queue.extend(engine, &receipts(&r), extend_ms)?),
         (Session::Stream(stream), ClientFrame::Commit { offsets, .. }) => {
             let offsets: Vec<(u32, u64)> =
                 offsets.iter().map(|o| (o.partition, o.offset)).collect();
