@@ -829,7 +829,7 @@ mod tests {
     fn a_restored_state_above_the_recovered_log_is_clamped_to_it() {
         let mut q = loaded(4);
         let mut id = ids();
-        let (c, _) = q.claim(3, 0, 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(3, at(0), 1, 30_000, 5, &mut id);
         q.ack(0, c[0].delivery_id);
         q.ack(2, c[2].delivery_id);
         let encoded = q.encode();
@@ -848,7 +848,7 @@ mod tests {
         let mut restored = QueuePartition::decode(&encoded).unwrap();
         assert_eq!(restored.clamp_to(2), Some(3));
         restored.load((1..4).map(|o| (o, message(0, 0))));
-        let (c, _) = restored.claim(10, 0, 2, 30_000, 5, &mut id);
+        let (c, _) = restored.claim(10, at(0), 2, 30_000, 5, &mut id);
         let got: Vec<(u64, u32)> = c.iter().map(|c| (c.offset, c.attempt)).collect();
         assert_eq!(got, vec![(1, 2), (2, 1), (3, 1)]);
 
