@@ -521,3 +521,48 @@ async fn queue_acks_taken_while_the_disk_is_full_are_persisted_once_it_recovers(
     );
     drop(fault);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_flush_on_a_failing_disk_ends_after_its_retry_budget() {
+    let (broker, fault) = Fault::start();
+    let mut c = connect(&broker).await;
+    create_topic(&mut c, "filled", topic_config(1)).await;
+    fault.inject();
+    let mut outcomes = Outcomes::default();
+    while outcomes.publish(&mut c).await.is_ok() {
+        assert!(outcomes.next_id < 4 * DISK_MB * 4, "the disk never filled");
+    }
+
+    // Eight 1 MiB batches for one partition: five in flight, three queued behind them.
+    let client = rapidmq::Client::connect(broker.grpc_url())
+        .await
+        .expect("connect");
+    let producer = client.producer("filled").build().await.expect("producer");
+    let mut receipts = Vec::new();
+    for i in 0..512 {
+        let mut value = format!("sdk-{i}-").into_bytes();
+        value.resize(VALUE_BYTES, b'.');
+        receipts.push(
+            producer
+                .send(rapidmq::Message::new(value))
+                .await
+                .expect("send"),
+        );
+    }
+    let started = Instant::now();
+    // The batches retried together share one budget (30 retries, backoff up to 1 s: about
+    // 10-15 s); the ones queued behind them take at most one more.
+    tokio::time::timeout(Duration::from_secs(40), producer.flush())
+        .await
+        .expect("flush ends within two retry budgets")
+        .expect("flush");
+    eprintln!(
+        "flush on a failing disk ended after {:?}",
+        started.elapsed()
+    );
+    for receipt in receipts {
+        let err = receipt.await.expect_err("nothing is stored on a full disk");
+        assert_eq!(err.code(), ErrorCode::StorageError, "{err}");
+    }
+    drop(fault);
+}
