@@ -6,16 +6,21 @@
 //! the next delivery, so a delivery goes into the channel the moment it is claimed, with no await
 //! in between. Queue deliveries wait in the channel with an [`Undelivered`] guard: if the client
 //! hangs up before the transport takes them, dropping the channel takes the claims back (no
-//! attempt counted, no dead letter for a message the consumer never got).
+//! attempt counted, no dead letter for a message the consumer never got). The session outlives
+//! the channel ([`Outbound`] stream): its member leaves the group, releasing what it still
+//! holds, only after the buffered deliveries were taken back, so another member cannot claim
+//! one of them (and spend its attempt) first.
 
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use futures::Stream;
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use rapidmq_proto::v1::consume_request::Kind as In;
 use rapidmq_proto::v1::consume_response::Kind as Out;
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
@@ -87,15 +92,46 @@ pub async fn start(
     let _ = tx.try_send(Outgoing::plain(Ok(pb::ConsumeResponse {
         kind: Some(subscribed),
     })));
-    tokio::spawn(run(
-        engine,
-        principal,
-        session,
-        inbound,
-        tx,
-        subscribe.credits,
-    ));
-    Ok(Box::pin(ReceiverStream::new(rx).map(Outgoing::sent)))
+    let parked = Arc::new(Mutex::new(None));
+    let outbound = Outbound {
+        rx: ReceiverStream::new(rx),
+        _session: parked.clone(),
+    };
+    tokio::spawn(async move {
+        let mut session = session;
+        run(
+            engine,
+            principal,
+            &mut session,
+            inbound,
+            tx,
+            subscribe.credits,
+        )
+        .await;
+        // Dropped with the outbound stream (after what is still buffered), or here if that is
+        // gone already.
+        if let Ok(mut slot) = parked.lock() {
+            *slot = Some(session);
+        }
+    });
+    Ok(Box::pin(outbound))
+}
+
+/// The response stream handed to tonic: the outbound channel, then the session. Fields drop in
+/// order, so deliveries still buffered take their claims back before the session leaves.
+struct Outbound {
+    rx: ReceiverStream<Outgoing>,
+    _session: Arc<Mutex<Option<Session>>>,
+}
+
+impl Stream for Outbound {
+    type Item = Result<pb::ConsumeResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rx)
+            .poll_next(cx)
+            .map(|item| item.map(Outgoing::sent))
+    }
 }
 
 /// A response waiting in the outbound channel, with the claims it carries.
@@ -121,14 +157,14 @@ impl Outgoing {
     }
 }
 
-type Outbound = mpsc::Sender<Outgoing>;
+type OutboundTx = mpsc::Sender<Outgoing>;
 
 async fn run(
     engine: Arc<Engine>,
     principal: Principal,
-    mut session: Session,
+    session: &mut Session,
     mut inbound: Streaming<pb::ConsumeRequest>,
-    tx: Outbound,
+    tx: OutboundTx,
     mut credits: u32,
 ) {
     loop {
@@ -151,7 +187,7 @@ async fn run(
                         None
                     }
                     Some(In::Subscribe(_)) => Some(Error::new(ErrorCode::NotSubscribed, "this stream is already subscribed")),
-                    Some(kind) => handle(&engine, &principal, &session, kind).await.err(),
+                    Some(kind) => handle(&engine, &principal, &*session, kind).await.err(),
                     None => Some(Error::malformed("ConsumeRequest without a kind")),
                 };
                 if let Some(err) = reply
@@ -163,7 +199,7 @@ async fn run(
             // Room first, then the delivery: nothing is claimed until it can be queued at once.
             event = async {
                 let permit = tx.reserve().await;
-                (permit, next(&engine, &mut session, credits).await)
+                (permit, next(&engine, &mut *session, credits).await)
             } => {
                 let (Ok(permit), event) = event else { return };
                 let (response, used, claims) = match event {
