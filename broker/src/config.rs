@@ -137,6 +137,8 @@ pub struct LimitsConfig {
     pub max_topics_per_tenant: usize,
     /// Subscriptions per tenant, over all its topics.
     pub max_subscriptions_per_tenant: usize,
+    /// Consumers joined to the tenant's subscriptions (group and queue members) at once.
+    pub max_members_per_tenant: usize,
 }
 
 impl Default for LimitsConfig {
@@ -154,6 +156,7 @@ impl Default for LimitsConfig {
             max_live_sessions: 1024,
             max_topics_per_tenant: 10_000,
             max_subscriptions_per_tenant: 100_000,
+            max_members_per_tenant: 10_000,
         }
     }
 }
@@ -387,6 +390,7 @@ impl Config {
             l.max_live_sessions,
             l.max_topics_per_tenant,
             l.max_subscriptions_per_tenant,
+            l.max_members_per_tenant,
         ]
         .contains(&0)
         {

@@ -493,3 +493,31 @@ async fn topics_and_subscriptions_per_tenant_are_bounded() {
     );
     rest.create_subscription("a", json!({"name": "s3"})).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_per_tenant_are_bounded() {
+    let broker = broker_with(&[("RAPIDMQ_LIMITS__MAX_MEMBERS_PER_TENANT", "2")]);
+    let rest = Rest::new(&broker);
+    rest.create_topic("t", 1).await;
+    rest.create_subscription("t", json!({"name": "a"})).await;
+    rest.create_subscription("t", json!({"name": "b"})).await;
+    let a = rest.url("/v1/topics/t/subscriptions/a/events");
+    let b = rest.url("/v1/topics/t/subscriptions/b/events");
+    let first = rest.http.get(&a).send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let second = rest.http.get(&b).send().await.unwrap();
+    assert_eq!(second.status().as_u16(), 200);
+    // A third member, of either subscription, is refused.
+    rest.send(rest.http.get(&a))
+        .await
+        .problem(429, "RESOURCE_EXHAUSTED");
+    rest.send(rest.http.get(&b))
+        .await
+        .problem(429, "RESOURCE_EXHAUSTED");
+    drop(first);
+    eventually("a member's place is free once it leaves", || async {
+        let next = rest.http.get(&a).send().await.unwrap();
+        next.status().as_u16() == 200
+    })
+    .await;
+}

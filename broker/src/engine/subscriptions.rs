@@ -112,6 +112,36 @@ impl Engine {
         Ok(())
     }
 
+    /// Refuses a new consumer when the tenant's subscriptions have
+    /// `limits.max_members_per_tenant` members. Concurrent joins may overshoot by a few.
+    fn check_member_quota(&self, tenant: &TenantId) -> Result<()> {
+        let max = self.config.limits.max_members_per_tenant;
+        let subscriptions: Vec<Arc<Subscription>> = self
+            .topics
+            .read()
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .flat_map(|(_, live)| {
+                live.topic
+                    .subscriptions
+                    .read()
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let count: usize = subscriptions.iter().map(|s| s.members().len()).sum();
+        if count >= max {
+            return Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "the tenant's subscriptions have {count} consumers, the most they may have (limits.max_members_per_tenant)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses a new topic when the tenant has `limits.max_topics_per_tenant`.
     pub(super) fn check_topic_quota(&self, tenant: &TenantId) -> Result<()> {
         let max = self.config.limits.max_topics_per_tenant;
@@ -190,6 +220,9 @@ impl Engine {
         let closed = self
             .topic_closed(principal, topic)
             .ok_or_else(|| Error::topic_not_found(topic))?;
+        if subscription.is_some() {
+            self.check_member_quota(principal.tenant())?;
+        }
         match (subscription, mode) {
             (Some(name), SubscriptionMode::Stream) => {
                 let sub = self
