@@ -81,7 +81,8 @@ pub enum LogFormat {
 pub struct StorageConfig {
     /// How often `buffered` topics are fsynced, in ms.
     pub fsync_interval_ms: u64,
-    /// Recent batches kept in memory per partition for consumers that keep up, in bytes.
+    /// Recent batches kept in memory for consumers that keep up, in bytes: one budget for all
+    /// partitions together; the oldest cached batches are evicted first.
     pub tail_cache_bytes: usize,
     /// Most bytes one group commit writes (one WriteBatch, one fsync).
     pub max_group_commit_bytes: usize,
@@ -97,7 +98,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             fsync_interval_ms: 100,
-            tail_cache_bytes: 32 << 20,
+            tail_cache_bytes: 256 << 20,
             max_group_commit_bytes: 8 << 20,
             log_write_buffer_bytes: 128 << 20,
             block_cache_bytes: 64 << 20,

@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - `partition`: the per-partition single writer (group commit), tail cache and reads.
+//! - `tail_cache`: each partition's cache of recent batches, all under one broker-wide budget.
 //! - `batch`: validation of producer batches and the stored-batch header.
 //! - `producer`: idempotent-producer sequence state.
 //! - `topic`, `subscription`: live objects and their durable records.
@@ -38,6 +39,7 @@ mod scheduler;
 mod session;
 mod subscription;
 mod subscriptions;
+mod tail_cache;
 mod topic;
 
 use std::collections::HashMap;
@@ -194,6 +196,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
     health: Arc<Health>,
+    /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
+    tail_budget: Arc<tail_cache::TailBudget>,
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -226,6 +230,7 @@ impl Engine {
             Duration::from_millis(o.slow_fsync_ms),
         ));
         let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
+        let config_tail_cache_bytes = config.storage.tail_cache_bytes;
         let engine = Arc::new(Engine {
             config,
             disk,
@@ -242,6 +247,7 @@ impl Engine {
             metrics,
             flow,
             health: Arc::new(Health::default()),
+            tail_budget: tail_cache::TailBudget::new(config_tail_cache_bytes),
         });
         engine.recover()?;
         engine.start_background();
@@ -336,7 +342,7 @@ impl Engine {
         };
         let options = PartitionOptions {
             ack: settings.ack_durability(),
-            tail_cache_bytes: self.config.storage.tail_cache_bytes,
+            tail_budget: self.tail_budget.clone(),
             max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
             producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
             dirty: self.buffered_dirty.clone(),

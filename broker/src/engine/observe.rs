@@ -125,6 +125,11 @@ impl Engine {
         &self.flow
     }
 
+    /// `(bytes cached now, limit)` of the tail caches of all partitions together.
+    pub fn tail_cache_bytes(&self) -> (usize, usize) {
+        (self.tail_budget.used(), self.tail_budget.limit())
+    }
+
     pub(crate) fn observer(&self) -> Observer {
         Observer {
             metrics: self.metrics.clone(),
