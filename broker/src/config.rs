@@ -211,6 +211,9 @@ pub struct ObservabilityConfig {
     pub max_topic_series: usize,
     /// Flow events kept in the ring buffer behind `/v1/flow-events`; 0 turns flow events off.
     pub flow_events: usize,
+    /// Bytes the flow-event ring may hold (events with their keys and header values); the
+    /// oldest events are dropped first; 0 turns flow events off.
+    pub flow_events_bytes: usize,
     /// Record flow events for every message, not only those with a `traceparent` or `msg-id`
     /// header (costs a decode per published and delivered batch).
     pub flow_all_messages: bool,
@@ -228,6 +231,7 @@ impl Default for ObservabilityConfig {
             metrics: true,
             max_topic_series: 1000,
             flow_events: 10_000,
+            flow_events_bytes: 16 << 20,
             flow_all_messages: false,
             slow_fsync_ms: 100,
             dashboard: true,

@@ -229,7 +229,11 @@ impl Engine {
             o.max_topic_series,
             Duration::from_millis(o.slow_fsync_ms),
         ));
-        let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
+        let flow = Arc::new(FlowLog::new(
+            o.flow_events,
+            o.flow_events_bytes,
+            o.flow_all_messages,
+        ));
         let config_tail_cache_bytes = config.storage.tail_cache_bytes;
         let engine = Arc::new(Engine {
             config,

@@ -500,6 +500,24 @@ impl Collector for EngineCollector {
             [(Labels::new(), flow.capacity() as u64)],
             |s, v| s.encode_gauge(&v),
         )?;
+        family(
+            e,
+            "flow_events",
+            "Bytes the message-flow event ring buffer holds.",
+            Some(&Unit::Bytes),
+            Gauge,
+            [(Labels::new(), flow.bytes() as u64)],
+            |s, v| s.encode_gauge(&v),
+        )?;
+        family(
+            e,
+            "flow_events_limit",
+            "Byte budget of the message-flow event ring buffer (observability.flow_events_bytes).",
+            Some(&Unit::Bytes),
+            Gauge,
+            [(Labels::new(), flow.max_bytes() as u64)],
+            |s, v| s.encode_gauge(&v),
+        )?;
         Ok(())
     }
 }
