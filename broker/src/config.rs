@@ -209,6 +209,8 @@ pub struct ObservabilityConfig {
     pub metrics: bool,
     /// Topics that get their own `tenant`/`topic` label set; later ones share `_other`.
     pub max_topic_series: usize,
+    /// Per-partition lag series with their own label sets; subscriptions past it share `_other`.
+    pub max_lag_series: usize,
     /// Flow events kept in the ring buffer behind `/v1/flow-events`; 0 turns flow events off.
     pub flow_events: usize,
     /// Bytes the flow-event ring may hold (events with their keys and header values); the
@@ -230,6 +232,7 @@ impl Default for ObservabilityConfig {
         ObservabilityConfig {
             metrics: true,
             max_topic_series: 1000,
+            max_lag_series: 10_000,
             flow_events: 10_000,
             flow_events_bytes: 16 << 20,
             flow_all_messages: false,

@@ -224,11 +224,14 @@ impl Engine {
         let disk = Arc::new(RocksStore::open(&config.data_dir.join("store"), &tuning)?);
         let (stopping, _) = watch::channel(false);
         let o = &config.observability;
-        let metrics = Arc::new(Metrics::new(
-            o.metrics,
-            o.max_topic_series,
-            Duration::from_millis(o.slow_fsync_ms),
-        ));
+        let metrics = Arc::new(
+            Metrics::new(
+                o.metrics,
+                o.max_topic_series,
+                Duration::from_millis(o.slow_fsync_ms),
+            )
+            .with_max_lag_series(o.max_lag_series),
+        );
         let flow = Arc::new(FlowLog::new(
             o.flow_events,
             o.flow_events_bytes,

@@ -253,6 +253,28 @@ impl Engine {
                 partitions: status.partitions,
             });
         }
+        let seen: Vec<_> = observation
+            .subscriptions
+            .iter()
+            .filter(|s| s.own_series)
+            .map(|s| {
+                let status = &s.status;
+                (
+                    s.tenant.as_str(),
+                    status.topic.as_str(),
+                    status.name.as_str(),
+                    status.cursors.len(),
+                )
+            })
+            .collect();
+        let mut own = self.metrics.own_subscription_series(&seen).into_iter();
+        for s in observation
+            .subscriptions
+            .iter_mut()
+            .filter(|s| s.own_series)
+        {
+            s.own_series = own.next().unwrap_or(false);
+        }
         observation
     }
 }
