@@ -8,7 +8,8 @@
 //! costs speed, never data.
 //!
 //! Locks: the budget's admission order is a mutex that may be held while a partition's cache
-//! lock is taken (to evict), never the other way round. Byte and batch counts are atomics
+//! lock is taken (to evict), never the other way round. Only the partition's writer task pushes
+//! to its cache, so a cache's admissions enter the order in the order its batches were cached. Byte and batch counts are atomics
 //! updated by whoever removes a batch, under that cache's lock, so each batch is counted out once.
 
 use std::collections::VecDeque;
@@ -350,5 +351,32 @@ mod tests {
         let c = TailCache::new(TailBudget::new(0));
         c.push(vec![batch(0, 1, 1)]);
         assert_eq!(c.budget.used(), 0);
+    }
+
+    #[test]
+    fn writers_admitting_at_once_leave_the_budget_consistent() {
+        let budget = TailBudget::new(50_000);
+        let caches: Vec<_> = (0..4).map(|_| TailCache::new(budget.clone())).collect();
+        std::thread::scope(|scope| {
+            for cache in &caches {
+                scope.spawn(move || {
+                    for i in 0..2_000u64 {
+                        cache.push(vec![batch(i, 1, 100 + (i as usize % 7) * 300)]);
+                        if i % 500 == 499 {
+                            cache.truncate(i - 10);
+                        }
+                    }
+                });
+            }
+        });
+        let held: usize = caches.iter().map(|c| c.bytes()).sum();
+        assert_eq!(budget.used(), held);
+        assert!(budget.used() <= budget.limit());
+        for cache in &caches {
+            let offsets = cached_offsets(cache);
+            assert_eq!(offsets.last(), Some(&1_999), "the newest batch is cached");
+        }
+        drop(caches);
+        assert_eq!((budget.used(), budget.cached()), (0, 0));
     }
 }
