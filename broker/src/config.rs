@@ -81,7 +81,8 @@ pub enum LogFormat {
 pub struct StorageConfig {
     /// How often `buffered` topics are fsynced, in ms.
     pub fsync_interval_ms: u64,
-    /// Recent batches kept in memory per partition for consumers that keep up, in bytes.
+    /// Recent batches kept in memory for consumers that keep up, in bytes: one budget for all
+    /// partitions together; the oldest cached batches are evicted first.
     pub tail_cache_bytes: usize,
     /// Most bytes one group commit writes (one WriteBatch, one fsync).
     pub max_group_commit_bytes: usize,
@@ -97,7 +98,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             fsync_interval_ms: 100,
-            tail_cache_bytes: 32 << 20,
+            tail_cache_bytes: 256 << 20,
             max_group_commit_bytes: 8 << 20,
             log_write_buffer_bytes: 128 << 20,
             block_cache_bytes: 64 << 20,
@@ -249,8 +250,13 @@ pub struct ObservabilityConfig {
     pub metrics: bool,
     /// Topics that get their own `tenant`/`topic` label set; later ones share `_other`.
     pub max_topic_series: usize,
+    /// Per-partition lag series with their own label sets; subscriptions past it share `_other`.
+    pub max_lag_series: usize,
     /// Flow events kept in the ring buffer behind `/v1/flow-events`; 0 turns flow events off.
     pub flow_events: usize,
+    /// Bytes the flow-event ring may hold (events with their keys and header values); the
+    /// oldest events are dropped first; 0 turns flow events off.
+    pub flow_events_bytes: usize,
     /// Record flow events for every message, not only those with a `traceparent` or `msg-id`
     /// header (costs a decode per published and delivered batch).
     pub flow_all_messages: bool,
@@ -267,7 +273,9 @@ impl Default for ObservabilityConfig {
         ObservabilityConfig {
             metrics: true,
             max_topic_series: 1000,
+            max_lag_series: 10_000,
             flow_events: 10_000,
+            flow_events_bytes: 16 << 20,
             flow_all_messages: false,
             slow_fsync_ms: 100,
             dashboard: true,

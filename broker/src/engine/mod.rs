@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - `partition`: the per-partition single writer (group commit), tail cache and reads.
+//! - `tail_cache`: each partition's cache of recent batches, all under one broker-wide budget.
 //! - `batch`: validation of producer batches and the stored-batch header.
 //! - `producer`: idempotent-producer sequence state.
 //! - `topic`, `subscription`: live objects and their durable records.
@@ -39,6 +40,7 @@ mod session;
 mod slice;
 mod subscription;
 mod subscriptions;
+mod tail_cache;
 mod topic;
 
 use std::collections::HashMap;
@@ -195,8 +197,13 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
     health: Arc<Health>,
+<<<<<<< HEAD
     /// The engine itself, for work that must outlive the request that started it (dead letters).
     this: std::sync::Weak<Engine>,
+=======
+    /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
+    tail_budget: Arc<tail_cache::TailBudget>,
+>>>>>>> h-bounds
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -223,14 +230,27 @@ impl Engine {
         let disk = Arc::new(RocksStore::open(&config.data_dir.join("store"), &tuning)?);
         let (stopping, _) = watch::channel(false);
         let o = &config.observability;
-        let metrics = Arc::new(Metrics::new(
-            o.metrics,
-            o.max_topic_series,
-            Duration::from_millis(o.slow_fsync_ms),
+        let metrics = Arc::new(
+            Metrics::new(
+                o.metrics,
+                o.max_topic_series,
+                Duration::from_millis(o.slow_fsync_ms),
+            )
+            .with_max_lag_series(o.max_lag_series),
+        );
+        let flow = Arc::new(FlowLog::new(
+            o.flow_events,
+            o.flow_events_bytes,
+            o.flow_all_messages,
         ));
+<<<<<<< HEAD
         let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
+=======
+        let config_tail_cache_bytes = config.storage.tail_cache_bytes;
+        let engine = Arc::new(Engine {
+>>>>>>> h-bounds
             config,
             disk,
             memory: Arc::new(MemStore::new()),
@@ -246,6 +266,7 @@ impl Engine {
             metrics,
             flow,
             health: Arc::new(Health::default()),
+            tail_budget: tail_cache::TailBudget::new(config_tail_cache_bytes),
         });
         engine.recover()?;
         engine.start_background();
@@ -340,7 +361,7 @@ impl Engine {
         };
         let options = PartitionOptions {
             ack: settings.ack_durability(),
-            tail_cache_bytes: self.config.storage.tail_cache_bytes,
+            tail_budget: self.tail_budget.clone(),
             max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
             producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
             dirty: self.buffered_dirty.clone(),

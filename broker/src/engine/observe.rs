@@ -125,6 +125,11 @@ impl Engine {
         &self.flow
     }
 
+    /// `(bytes cached now, limit)` of the tail caches of all partitions together.
+    pub fn tail_cache_bytes(&self) -> (usize, usize) {
+        (self.tail_budget.used(), self.tail_budget.limit())
+    }
+
     pub(crate) fn observer(&self) -> Observer {
         Observer {
             metrics: self.metrics.clone(),
@@ -247,6 +252,28 @@ impl Engine {
                 own_series,
                 partitions: status.partitions,
             });
+        }
+        let seen: Vec<_> = observation
+            .subscriptions
+            .iter()
+            .filter(|s| s.own_series)
+            .map(|s| {
+                let status = &s.status;
+                (
+                    s.tenant.as_str(),
+                    status.topic.as_str(),
+                    status.name.as_str(),
+                    status.cursors.len(),
+                )
+            })
+            .collect();
+        let mut own = self.metrics.own_subscription_series(&seen).into_iter();
+        for s in observation
+            .subscriptions
+            .iter_mut()
+            .filter(|s| s.own_series)
+        {
+            s.own_series = own.next().unwrap_or(false);
         }
         observation
     }

@@ -8,7 +8,8 @@
 //! While one group is being written, the next one queues up: that is the group commit.
 //!
 //! Reads: consumers that keep up are served from the tail cache (shared `Bytes`, no copies, no
-//! RocksDB); older offsets come from the store. Consumers wait for new data on the high-watermark
+//! RocksDB; its bytes come from one broker-wide budget, see [`super::tail_cache`]); older or
+//! evicted offsets come from the store. Consumers wait for new data on the high-watermark
 //! watch channel, never by polling. Only data that the store has committed is ever visible.
 //!
 //! Failures: a group whose write fails is answered with `STORAGE_ERROR`; nothing of it became
@@ -17,13 +18,21 @@
 //! replays it). A panic inside a group commit is caught (`health::catch`): the writer reloads
 //! the partition's state from the store and carries on, so the partition never stops answering.
 
+<<<<<<< HEAD
 use std::collections::VecDeque;
+=======
+use std::collections::HashMap;
+>>>>>>> h-bounds
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
+<<<<<<< HEAD
 use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
+=======
+use parking_lot::Mutex;
+>>>>>>> h-bounds
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -32,6 +41,7 @@ use super::batch::{self, IndexEntry, StoredBatch};
 use super::health::{self, Health};
 use super::keys;
 use super::producer::{ProducerState, RecentBatch, SequenceCheck};
+use super::tail_cache::{TailBudget, TailCache};
 use super::topic::AckDurability;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
@@ -50,7 +60,8 @@ const INDEX_CHUNK: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct PartitionOptions {
     pub ack: AckDurability,
-    pub tail_cache_bytes: usize,
+    /// The broker-wide budget this partition's tail cache draws on.
+    pub tail_budget: Arc<TailBudget>,
     pub max_group_commit_bytes: usize,
     pub producer_state_ttl_ms: u64,
     /// Set after each unsynced write of a `buffered` topic, so the broker's interval fsync
@@ -151,16 +162,9 @@ pub struct PartitionShared {
     hw: watch::Sender<u64>,
     log_start: AtomicU64,
     bytes: AtomicU64,
-    tail: RwLock<Tail>,
-    tail_cap: usize,
+    tail: Arc<TailCache>,
     /// What an ack guarantees; a topic's durability can be altered while it runs.
     ack: parking_lot::Mutex<AckDurability>,
-}
-
-#[derive(Default)]
-struct Tail {
-    batches: VecDeque<Arc<StoredBatch>>,
-    bytes: usize,
 }
 
 /// A partition: the handle through which the engine appends and reads.
@@ -190,8 +194,7 @@ impl Partition {
             hw,
             log_start: AtomicU64::new(log_start),
             bytes: AtomicU64::new(bytes),
-            tail: RwLock::new(Tail::default()),
-            tail_cap: options.tail_cache_bytes,
+            tail: TailCache::new(options.tail_budget.clone()),
             ack: parking_lot::Mutex::new(options.ack),
         });
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -296,36 +299,12 @@ impl PartitionShared {
         if from >= hw || max_batches == 0 {
             return Ok(Vec::new());
         }
-        if let Some(batches) = self.read_tail(from, max_batches, max_bytes) {
+        if let Some(batches) = self.tail.read(from, max_batches, max_bytes) {
             return Ok(batches);
         }
         let this = self.clone();
         self.blocking(move || this.read_store(from, hw, max_batches, max_bytes))
             .await
-    }
-
-    fn read_tail(
-        &self,
-        from: u64,
-        max_batches: usize,
-        max_bytes: usize,
-    ) -> Option<Vec<Arc<StoredBatch>>> {
-        let tail = self.tail.read();
-        let first = tail.batches.front()?;
-        if from < first.base_offset {
-            return None;
-        }
-        let start = tail.batches.partition_point(|b| b.end_offset() <= from);
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for batch in tail.batches.range(start..) {
-            if out.len() >= max_batches || (bytes >= max_bytes && !out.is_empty()) {
-                break;
-            }
-            bytes += batch.payload.len();
-            out.push(batch.clone());
-        }
-        Some(out)
     }
 
     fn read_store(
@@ -462,19 +441,6 @@ impl PartitionShared {
             f()
         }
     }
-
-    fn push_tail(&self, batches: Vec<Arc<StoredBatch>>) {
-        let mut tail = self.tail.write();
-        for batch in batches {
-            tail.bytes += batch.stored_len();
-            tail.batches.push_back(batch);
-        }
-        while tail.bytes > self.tail_cap && tail.batches.len() > 1 {
-            if let Some(old) = tail.batches.pop_front() {
-                tail.bytes -= old.stored_len();
-            }
-        }
-    }
 }
 
 /// Reads `(log_start, high_watermark, bytes)` back from the index and the watermark record.
@@ -583,11 +549,7 @@ impl Writer {
         let shared = self.shared.clone();
         let (t, p) = (shared.topic_id, shared.index);
         self.producers.clear();
-        {
-            let mut tail = shared.tail.write();
-            tail.batches.clear();
-            tail.bytes = 0;
-        }
+        shared.tail.clear();
         let store = shared.store.clone();
         match shared.blocking(move || recover(&*store, t, p)).await {
             Ok((_, high_watermark, bytes)) => {
@@ -796,7 +758,7 @@ impl Writer {
             for (hook, base_offset) in hooks {
                 hook(base_offset);
             }
-            shared.push_tail(stored);
+            shared.tail.push(stored);
             shared.hw.send_replace(self.next_offset);
         } else {
             for (hook, base_offset) in hooks {
@@ -890,12 +852,7 @@ impl Writer {
         shared
             .bytes
             .fetch_sub(removed.min(shared.bytes()), Ordering::Relaxed);
-        let mut tail = shared.tail.write();
-        while tail.batches.front().is_some_and(|b| b.end_offset() <= cut) {
-            if let Some(old) = tail.batches.pop_front() {
-                tail.bytes -= old.stored_len();
-            }
-        }
+        shared.tail.truncate(cut);
         Ok(())
     }
 }
@@ -971,7 +928,7 @@ mod tests {
     fn options() -> PartitionOptions {
         PartitionOptions {
             ack: AckDurability::Fsync,
-            tail_cache_bytes: 1 << 20,
+            tail_budget: TailBudget::new(1 << 20),
             max_group_commit_bytes: 1 << 20,
             producer_state_ttl_ms: 60_000,
             dirty: Arc::default(),

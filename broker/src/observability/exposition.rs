@@ -471,6 +471,25 @@ impl Collector for EngineCollector {
             [(Labels::new(), observation.uptime_ms as f64 / 1000.0)],
             |s, v| s.encode_gauge(&v),
         )?;
+        let (cached, limit) = engine.tail_cache_bytes();
+        family(
+            e,
+            "tail_cache",
+            "Bytes of recent batches cached in memory, across partitions.",
+            Some(&Unit::Bytes),
+            Gauge,
+            [(Labels::new(), cached as u64)],
+            |s, v| s.encode_gauge(&v),
+        )?;
+        family(
+            e,
+            "tail_cache_limit",
+            "The tail cache's broker-wide budget (storage.tail_cache_bytes).",
+            Some(&Unit::Bytes),
+            Gauge,
+            [(Labels::new(), limit as u64)],
+            |s, v| s.encode_gauge(&v),
+        )?;
         let flow = engine.flow();
         family(
             e,
@@ -479,6 +498,24 @@ impl Collector for EngineCollector {
             None,
             Gauge,
             [(Labels::new(), flow.capacity() as u64)],
+            |s, v| s.encode_gauge(&v),
+        )?;
+        family(
+            e,
+            "flow_events",
+            "Bytes the message-flow event ring buffer holds.",
+            Some(&Unit::Bytes),
+            Gauge,
+            [(Labels::new(), flow.bytes() as u64)],
+            |s, v| s.encode_gauge(&v),
+        )?;
+        family(
+            e,
+            "flow_events_limit",
+            "Byte budget of the message-flow event ring buffer (observability.flow_events_bytes).",
+            Some(&Unit::Bytes),
+            Gauge,
+            [(Labels::new(), flow.max_bytes() as u64)],
             |s, v| s.encode_gauge(&v),
         )?;
         Ok(())

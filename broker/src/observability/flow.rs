@@ -1,6 +1,11 @@
 //! Message-flow events: a bounded ring buffer of what happened to traced messages (published,
 //! scheduled, deduplicated, delivered, dead-lettered), queryable by `msg-id` header or key.
 //!
+//! The ring is bounded twice: in events (`observability.flow_events`) and in bytes
+//! (`observability.flow_events_bytes`, each event counted as its struct plus its strings, which
+//! carry client-chosen keys and header values). The oldest events go first; an event larger than
+//! the whole byte budget is not kept (its `seq` still counts, so the gap shows).
+//!
 //! A message is traced when it carries a W3C `traceparent` or a `msg-id` header, or when
 //! `observability.flow_all_messages` is on. Untraced traffic pays one flag test per batch: the
 //! broker marks stored batches that hold traced messages (`batch::FLAG_TRACED`) and only those
@@ -56,6 +61,26 @@ pub struct FlowEvent {
     pub traceparent: Option<String>,
 }
 
+impl FlowEvent {
+    /// Bytes the event holds in memory: the struct and the heap capacity of its strings.
+    pub fn footprint(&self) -> usize {
+        let strings = [
+            Some(&self.tenant),
+            Some(&self.topic),
+            self.subscription.as_ref(),
+            self.msg_id.as_ref(),
+            self.key.as_ref(),
+            self.traceparent.as_ref(),
+        ];
+        std::mem::size_of::<FlowEvent>()
+            + strings
+                .into_iter()
+                .flatten()
+                .map(String::capacity)
+                .sum::<usize>()
+    }
+}
+
 /// The identity of a traced message: what flow events are found by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Traced {
@@ -100,10 +125,18 @@ pub struct FlowPlace<'a> {
 #[derive(Debug)]
 pub struct FlowLog {
     capacity: usize,
+    max_bytes: usize,
     /// Trace every message, not only those with a traceparent or msg-id header.
     pub all_messages: bool,
-    events: Mutex<VecDeque<FlowEvent>>,
+    ring: Mutex<Ring>,
     next_seq: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    events: VecDeque<FlowEvent>,
+    /// Sum of [`FlowEvent::footprint`] over `events`.
+    bytes: usize,
 }
 
 /// What a query selects.
@@ -117,18 +150,32 @@ pub struct FlowQuery {
 }
 
 impl FlowLog {
-    /// A buffer of `capacity` events; 0 records nothing.
-    pub fn new(capacity: usize, all_messages: bool) -> FlowLog {
+    /// A buffer of at most `capacity` events and `max_bytes` bytes; 0 for either records nothing.
+    pub fn new(capacity: usize, max_bytes: usize, all_messages: bool) -> FlowLog {
         FlowLog {
             capacity,
+            max_bytes,
             all_messages,
-            events: Mutex::new(VecDeque::with_capacity(capacity.min(65_536))),
+            ring: Mutex::new(Ring {
+                events: VecDeque::with_capacity(capacity.min(65_536)),
+                bytes: 0,
+            }),
             next_seq: AtomicU64::new(1),
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.capacity > 0
+        self.capacity > 0 && self.max_bytes > 0
+    }
+
+    /// The byte budget of the buffer.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Bytes the buffered events take now (as [`FlowEvent::footprint`] counts them).
+    pub fn bytes(&self) -> usize {
+        self.ring.lock().bytes
     }
 
     pub fn capacity(&self) -> usize {
@@ -164,11 +211,19 @@ impl FlowLog {
             traceparent = event.traceparent.as_deref(),
             "message flow"
         );
-        let mut events = self.events.lock();
-        if events.len() >= self.capacity {
-            events.pop_front();
+        let size = event.footprint();
+        if size > self.max_bytes {
+            return;
         }
-        events.push_back(event);
+        let mut ring = self.ring.lock();
+        while ring.events.len() >= self.capacity || ring.bytes + size > self.max_bytes {
+            let Some(old) = ring.events.pop_front() else {
+                break;
+            };
+            ring.bytes -= old.footprint();
+        }
+        ring.bytes += size;
+        ring.events.push_back(event);
     }
 
     /// Events of `tenant` matching every given field, oldest first, at most `limit` (the newest).
@@ -186,8 +241,9 @@ impl FlowLog {
                     .is_none_or(|t| e.traceparent.as_ref() == Some(t))
                 && query.topic.as_ref().is_none_or(|t| &e.topic == t)
         };
-        let events = self.events.lock();
-        let mut found: Vec<FlowEvent> = events
+        let ring = self.ring.lock();
+        let mut found: Vec<FlowEvent> = ring
+            .events
             .iter()
             .rev()
             .filter(|e| matches(e))
@@ -228,7 +284,7 @@ mod tests {
 
     #[test]
     fn the_buffer_keeps_the_newest_events_and_queries_by_msg_id_or_key() {
-        let log = FlowLog::new(3, false);
+        let log = FlowLog::new(3, 1 << 20, false);
         let place = || FlowPlace {
             tenant: "default",
             topic: "t",
@@ -256,5 +312,53 @@ mod tests {
         };
         assert!(log.query("default", &by_key).is_empty());
         assert!(log.query("other", &by_id).is_empty());
+    }
+
+    fn event_with_key(log: &FlowLog, key: String) {
+        let place = FlowPlace {
+            tenant: "default",
+            topic: "t",
+            ..Default::default()
+        };
+        let traced = Traced {
+            msg_id: Some("m".into()),
+            key: Some(key),
+            traceparent: None,
+        };
+        log.record(FlowKind::Published, place, &traced);
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_in_bytes_and_drops_the_oldest_events_first() {
+        let max_bytes = 64 * 1024;
+        let log = FlowLog::new(1_000_000, max_bytes, false);
+        let all = FlowQuery {
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        // Small events: many fit.
+        for i in 0..100 {
+            event_with_key(&log, format!("k{i}"));
+        }
+        assert_eq!(log.query("default", &all).len(), 100);
+        // Events with 10 KiB keys: only the newest few fit, however many are recorded.
+        for i in 0..1_000 {
+            event_with_key(&log, format!("{i:05}{}", "x".repeat(10 * 1024)));
+            assert!(
+                log.bytes() <= max_bytes,
+                "over the byte budget after event {i}"
+            );
+        }
+        let kept = log.query("default", &all);
+        assert!((4..=6).contains(&kept.len()), "{} events kept", kept.len());
+        let total: usize = kept.iter().map(FlowEvent::footprint).sum();
+        assert_eq!(total, log.bytes());
+        let newest = kept.last().unwrap();
+        assert!(newest.key.as_ref().unwrap().starts_with("00999"));
+        assert_eq!(newest.seq, 1_100);
+        // An event larger than the whole budget is not kept; the ones before it stay.
+        event_with_key(&log, "y".repeat(max_bytes));
+        assert_eq!(log.query("default", &all).len(), kept.len());
+        assert_eq!(log.query("default", &all).last().unwrap().seq, 1_100);
     }
 }

@@ -201,6 +201,8 @@ pub struct Metrics {
     max_topic_series: usize,
     topics: Mutex<HashMap<(String, String), Arc<TopicCounters>>>,
     overflow: Arc<TopicCounters>,
+    max_lag_series: usize,
+    subscription_series: Mutex<SubscriptionSeries>,
     /// Publish: from the broker receiving a batch to its acknowledgement (group commit done).
     pub publish_latency: AtomicHistogram,
     /// From broker append to hand-out to a consumer.
@@ -220,6 +222,17 @@ pub struct Metrics {
     pub slow_fsync: Duration,
 }
 
+/// Subscriptions that have their own label sets, keyed by `(tenant, topic, subscription)`, with
+/// the lag series (one per partition) each holds.
+#[derive(Debug, Default)]
+struct SubscriptionSeries {
+    admitted: HashMap<(String, String, String), usize>,
+    lag_series: usize,
+}
+
+/// A subscription seen at scrape time: `(tenant, topic, subscription, partitions)`.
+pub type SeenSubscription<'a> = (&'a str, &'a str, &'a str, usize);
+
 impl Metrics {
     pub fn new(enabled: bool, max_topic_series: usize, slow_fsync: Duration) -> Metrics {
         Metrics {
@@ -227,6 +240,8 @@ impl Metrics {
             max_topic_series,
             topics: Mutex::new(HashMap::new()),
             overflow: Arc::default(),
+            max_lag_series: usize::MAX,
+            subscription_series: Mutex::default(),
             publish_latency: AtomicHistogram::latency(),
             end_to_end_latency: AtomicHistogram::latency(),
             fsyncs: AtomicU64::new(0),
@@ -253,6 +268,55 @@ impl Metrics {
             return self.overflow.clone();
         }
         topics.entry(key).or_default().clone()
+    }
+
+    /// Caps the per-partition lag series (`observability.max_lag_series`).
+    pub fn with_max_lag_series(mut self, max_lag_series: usize) -> Metrics {
+        self.max_lag_series = max_lag_series;
+        self
+    }
+
+    /// Which of the subscriptions seen at scrape time (those of topics with their own series)
+    /// get their own label sets: those that had them at the last scrape, then new ones, in
+    /// order, while the lag series (one per partition) stay within `max_lag_series`. The rest
+    /// are summed into the `_other` set. A subscription no longer seen frees its slots.
+    pub fn own_subscription_series(&self, seen: &[SeenSubscription<'_>]) -> Vec<bool> {
+        let key = |&(tenant, topic, sub, _): &SeenSubscription<'_>| {
+            (tenant.to_string(), topic.to_string(), sub.to_string())
+        };
+        let mut series = self.subscription_series.lock();
+        let present: std::collections::HashSet<_> = seen.iter().map(key).collect();
+        series.admitted.retain(|k, _| present.contains(k));
+        series.lag_series = series.admitted.values().sum();
+        let mut own = vec![false; seen.len()];
+        // Those admitted before keep their slots (if their partitions still fit).
+        for (i, s) in seen.iter().enumerate() {
+            let k = key(s);
+            if let Some(&held) = series.admitted.get(&k) {
+                let total = series.lag_series - held + s.3;
+                if total <= self.max_lag_series {
+                    series.lag_series = total;
+                    series.admitted.insert(k, s.3);
+                    own[i] = true;
+                } else {
+                    series.lag_series -= held;
+                    series.admitted.remove(&k);
+                }
+            }
+        }
+        for (i, s) in seen.iter().enumerate() {
+            if own[i] || series.lag_series + s.3 > self.max_lag_series {
+                continue;
+            }
+            let k = key(s);
+            if series.admitted.contains_key(&k) {
+                continue;
+            }
+            series.lag_series += s.3;
+            series.admitted.insert(k, s.3);
+            own[i] = true;
+        }
+        own
     }
 
     /// Forgets a deleted topic's series, freeing its slot.
@@ -359,5 +423,33 @@ mod tests {
         assert_eq!(second.quantile_since(Some(&first), 1.0), Some(0.25));
         assert_eq!(first.quantile_since(None, 0.5), Some(0.000_05));
         assert_eq!(second.quantile_since(Some(&second), 0.5), None);
+    }
+
+    #[test]
+    fn lag_series_past_the_limit_share_the_overflow_set_and_keep_their_slots() {
+        let metrics = Metrics::new(true, 10, Duration::from_secs(1)).with_max_lag_series(10);
+        let seen = [
+            ("t", "a", "s1", 4),
+            ("t", "a", "s2", 4),
+            ("t", "b", "s1", 4),
+            ("t", "b", "s2", 2),
+        ];
+        assert_eq!(
+            metrics.own_subscription_series(&seen),
+            [true, true, false, true],
+            "8 series, then 12 is over the cap, then 10 fits"
+        );
+        // A subscription seen earlier in a later scrape does not take a slot already held.
+        let reordered = [seen[2], seen[0], seen[1], seen[3]];
+        assert_eq!(
+            metrics.own_subscription_series(&reordered),
+            [false, true, true, true]
+        );
+        // Deleting one frees its slots for the next.
+        let after_delete = [seen[1], seen[2], seen[3]];
+        assert_eq!(
+            metrics.own_subscription_series(&after_delete),
+            [true, true, true]
+        );
     }
 }

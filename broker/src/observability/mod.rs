@@ -36,7 +36,8 @@ pub struct TopicObservation {
 #[derive(Debug, Clone)]
 pub struct SubscriptionObservation {
     pub tenant: String,
-    /// False when its topic counts under the `_other` label set.
+    /// False when it counts under the `_other` label set: its topic does, or the lag series
+    /// cap (`observability.max_lag_series`) was reached.
     pub own_series: bool,
     pub status: SubscriptionStatus,
     /// Consumer-group rebalances since the broker started.
