@@ -312,3 +312,109 @@ async fn websocket_stream_consumer_commits_over_the_socket() {
         .await
         .problem(400, "MALFORMED_REQUEST");
 }
+
+/// The nack delay and deadline extension caps (`queue.max_nack_delay_ms`,
+/// `queue.max_ack_extension_ms`, 24 h by default) hold on the REST and WebSocket consumers as on
+/// gRPC: above the cap the request is refused with INVALID_ARGUMENT and settles nothing, and the
+/// served OpenAPI document states the cap as the field's `maximum`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_delay_and_extension_above_the_cap_are_refused_over_rest_and_websocket() {
+    const DAY_MS: u64 = 86_400_000;
+    let broker = TestBroker::start();
+    let rest = Rest::new(&broker);
+    rest.create_topic("jobs", 1).await;
+    rest.create_subscription(
+        "jobs",
+        json!({"name": "w", "mode": "queue", "start": {"kind": "earliest"}, "queue": {"ack_deadline_ms": 60000, "max_deliveries": 5}}),
+    )
+    .await;
+    rest.post(
+        "/v1/topics/jobs/messages",
+        json!({"messages": [{"value": "a"}, {"value": "b"}, {"value": "c"}, {"value": "d"}]}),
+    )
+    .await
+    .ok();
+
+    let doc = rest.get("/v1/openapi.json").await.ok();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Nack"]["properties"]["delay_ms"]["maximum"], DAY_MS);
+    assert_eq!(
+        schemas["Extend"]["properties"]["extend_ms"]["maximum"],
+        DAY_MS
+    );
+
+    // REST long-polling consumer.
+    let polled = rest
+        .get("/v1/topics/jobs/subscriptions/w/messages?max=2&wait_ms=5000&consumer=c1")
+        .await
+        .ok();
+    let polled = polled["messages"].as_array().unwrap().clone();
+    assert_eq!(values(&json!(polled)), ["a", "b"]);
+    let receipts: Vec<Value> = polled.iter().map(|m| m["receipt"].clone()).collect();
+    rest.post(
+        "/v1/topics/jobs/subscriptions/w/nack",
+        json!({"receipts": [receipts[0]], "delay_ms": DAY_MS + 1}),
+    )
+    .await
+    .problem(400, "INVALID_ARGUMENT");
+    rest.post(
+        "/v1/topics/jobs/subscriptions/w/extend",
+        json!({"receipts": [receipts[1]], "extend_ms": DAY_MS + 1}),
+    )
+    .await
+    .problem(400, "INVALID_ARGUMENT");
+    // Nothing was settled: both receipts still name their deliveries.
+    let extend = rest
+        .post(
+            "/v1/topics/jobs/subscriptions/w/extend",
+            json!({"receipts": receipts, "extend_ms": DAY_MS}),
+        )
+        .await;
+    assert_eq!(extend.status.as_u16(), 204, "{extend:?}");
+    let ack = rest
+        .post(
+            "/v1/topics/jobs/subscriptions/w/ack",
+            json!({"receipts": receipts}),
+        )
+        .await;
+    assert_eq!(ack.status.as_u16(), 204, "{ack:?}");
+
+    // WebSocket consumer.
+    let mut socket = open_socket(&broker, "/v1/topics/jobs/subscriptions/w/ws?credits=2").await;
+    let got = receive_messages(&mut socket, 2).await;
+    assert_eq!(values(&json!(got)), ["c", "d"]);
+    let receipts: Vec<Value> = got.iter().map(|m| m["receipt"].clone()).collect();
+    send(
+        &mut socket,
+        json!({"op": "nack", "id": 1, "receipts": [receipts[0]], "delay_ms": DAY_MS + 1}),
+    )
+    .await;
+    let err = receive(&mut socket).await;
+    assert_eq!(
+        (&err["type"], &err["id"]),
+        (&json!("error"), &json!(1)),
+        "{err}"
+    );
+    assert_eq!(err["problem"]["name"], "INVALID_ARGUMENT", "{err}");
+    send(
+        &mut socket,
+        json!({"op": "extend", "id": 2, "receipts": [receipts[1]], "extend_ms": DAY_MS + 1}),
+    )
+    .await;
+    let err = receive(&mut socket).await;
+    assert_eq!(
+        (&err["type"], &err["id"]),
+        (&json!("error"), &json!(2)),
+        "{err}"
+    );
+    assert_eq!(err["problem"]["name"], "INVALID_ARGUMENT", "{err}");
+    send(
+        &mut socket,
+        json!({"op": "ack", "id": 3, "receipts": receipts}),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await, json!({"type": "done", "id": 3}));
+    let sub = rest.describe_subscription("jobs", "w").await;
+    assert_eq!(sub["queue_stats"]["in_flight"], 0);
+    assert_eq!(sub["total_lag"], 0, "all four acked");
+}

@@ -136,5 +136,5 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
         .route(&format!("{topic}/dead-letters"), get(dlq::list))
         .route(&format!("{topic}/dead-letters/replay"), post(dlq::replay))
         .with_state(state)
-        .merge(openapi::routes(&config.limits))
+        .merge(openapi::routes(&config.limits, &config.queue))
 }

@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::messages::BASE64_PATTERN;
-use crate::config::LimitsConfig;
+use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
     acks, consume, dlq, fetch, flow, publish, sse, status, subscriptions, topics, websocket,
@@ -54,9 +54,10 @@ pub struct ApiDoc;
 
 /// The document as this broker serves it: the generated one, plus what the derives cannot say.
 /// - The bounds this broker's `limits` set: most partitions of a topic, the largest
-///   `max_message_bytes` a topic may set, the longest `delay_ms`.
+///   `max_message_bytes` a topic may set, the longest `delay_ms`; and those its `queue` settings
+///   set: the longest nack `delay_ms` and ack deadline `extend_ms`.
 /// - A value (or key) is given as text or as base64 (standard, padded), not both.
-pub fn document(limits: &LimitsConfig) -> Value {
+pub fn document(limits: &LimitsConfig, queue: &QueueConfig) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let max_delay_ms = limits.max_delay_ms.min(i64::MAX as u64);
     for (schema, property, maximum) in [
@@ -76,6 +77,16 @@ pub fn document(limits: &LimitsConfig) -> Value {
             u64::from(limits.max_message_bytes),
         ),
         ("MessageIn", "delay_ms", max_delay_ms),
+        (
+            "Nack",
+            "delay_ms",
+            queue.max_nack_delay_ms.min(i64::MAX as u64),
+        ),
+        (
+            "Extend",
+            "extend_ms",
+            queue.max_ack_extension_ms.min(i64::MAX as u64),
+        ),
     ] {
         set(
             &mut doc,
@@ -130,9 +141,12 @@ fn set(doc: &mut Value, pointer: &str, key: &str, value: Value) {
 }
 
 /// `/v1/openapi.json` and the docs page at `/v1/docs`.
-pub fn routes<S: Clone + Send + Sync + 'static>(limits: &LimitsConfig) -> Router<S> {
+pub fn routes<S: Clone + Send + Sync + 'static>(
+    limits: &LimitsConfig,
+    queue: &QueueConfig,
+) -> Router<S> {
     let ui = SwaggerUi::new("/v1/docs")
-        .external_url_unchecked("/v1/openapi.json", document(limits))
+        .external_url_unchecked("/v1/openapi.json", document(limits, queue))
         // Swagger UI's default validator badge would call a public service from the browser.
         .config(Config::from("/v1/openapi.json").validator_url("none"));
     Router::from(ui)
@@ -144,7 +158,7 @@ mod tests {
     use crate::rest::params::{MAX_MESSAGES, MAX_WAIT_MS};
 
     fn json(limits: &LimitsConfig) -> Value {
-        document(limits)
+        document(limits, &QueueConfig::default())
     }
 
     fn query_parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
@@ -181,6 +195,22 @@ mod tests {
         assert_eq!(
             schemas["MessageIn"]["properties"]["delay_ms"]["maximum"],
             5000
+        );
+    }
+
+    #[test]
+    fn queue_caps_bound_nack_delay_and_extension() {
+        let queue = QueueConfig {
+            max_nack_delay_ms: 7000,
+            max_ack_extension_ms: 9000,
+            ..QueueConfig::default()
+        };
+        let doc = document(&LimitsConfig::default(), &queue);
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["Nack"]["properties"]["delay_ms"]["maximum"], 7000);
+        assert_eq!(
+            schemas["Extend"]["properties"]["extend_ms"]["maximum"],
+            9000
         );
     }
 
