@@ -501,8 +501,21 @@ async fn extreme_offsets_credits_deadlines_and_delays_get_clear_answers() {
     .unwrap();
     let got = queue.receive(2).await;
     queue.credit(u32::MAX).await;
+    // The longest extension and nack delay are refused (above `queue.max_ack_extension_ms` and
+    // `queue.max_nack_delay_ms`, 24 h); the longest allowed ones are taken.
+    const DAY_MS: u64 = 86_400_000;
     queue.extend(vec![receipt(&got[0])], u64::MAX).await;
     queue.nack(vec![receipt(&got[1])], u64::MAX).await;
+    for what in ["extend", "nack"] {
+        match queue.next_within(PATIENCE).await {
+            Some(pb::consume_response::Kind::Error(err)) => {
+                assert_eq!(err.name, "INVALID_ARGUMENT", "{what}: {err:?}")
+            }
+            other => panic!("{what}: expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+    queue.extend(vec![receipt(&got[0])], DAY_MS).await;
+    queue.nack(vec![receipt(&got[1])], DAY_MS).await;
     queue
         .ack(vec![pb::Receipt {
             partition: u32::MAX,
