@@ -253,6 +253,9 @@ impl Client {
         base_sequence: u64,
         messages: Vec<Message>,
     ) -> Result<PublishAck> {
+        for m in &messages {
+            convert::check_timestamp(m)?;
+        }
         let now = now_ms();
         let batch = convert::encode_batch(messages.into_iter().map(|m| {
             let ts = m.timestamp_ms.unwrap_or(now);

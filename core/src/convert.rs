@@ -253,7 +253,25 @@ impl From<v1::PublishResponse> for PublishAck {
     }
 }
 
+/// The largest producer timestamp magnitude the client accepts: any two timestamps within it
+/// differ by at most `i64::MAX - 1`, so a batch's deltas to its base always fit (2^62 ms is about
+/// 146 million years either side of 1970).
+const MAX_TIMESTAMP_MS: i64 = i64::MAX / 2;
+
+/// Refuses a producer timestamp that a batch could not carry as a delta to its base timestamp.
+pub(crate) fn check_timestamp(message: &Message) -> Result<()> {
+    match message.timestamp_ms {
+        Some(ts) if !(-MAX_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&ts) => {
+            Err(Error::invalid(format!(
+                "timestamp_ms {ts} is out of range (at most {MAX_TIMESTAMP_MS} ms either side of 1970)"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A message as it goes on the wire, its timestamp relative to the batch's base timestamp.
+/// Timestamps passed [`check_timestamp`], so the delta cannot overflow.
 #[allow(clippy::needless_update)] // wire structs tolerate additive proto fields
 pub(crate) fn message_to_wire(
     msg: Message,
@@ -383,6 +401,47 @@ mod tests {
         assert_eq!(got[1].offset, 103);
         assert_eq!(got[1].partition, 3);
         assert_eq!(got[1].key.as_deref(), Some(&b"k"[..]));
+    }
+
+    #[test]
+    fn timestamps_far_apart_are_refused_before_they_reach_a_batch() {
+        let at = |ts| Message {
+            timestamp_ms: Some(ts),
+            ..Message::new("x")
+        };
+        for ts in [
+            i64::MIN,
+            -MAX_TIMESTAMP_MS - 1,
+            MAX_TIMESTAMP_MS + 1,
+            i64::MAX,
+        ] {
+            assert!(
+                matches!(check_timestamp(&at(ts)), Err(Error::InvalidArgument { .. })),
+                "{ts}"
+            );
+        }
+        for ts in [-MAX_TIMESTAMP_MS, 0, MAX_TIMESTAMP_MS] {
+            check_timestamp(&at(ts)).expect("in range");
+        }
+        // The extremes allowed still encode: their delta fits.
+        let batch = encode_batch(
+            vec![
+                (at(-MAX_TIMESTAMP_MS), -MAX_TIMESTAMP_MS),
+                (at(MAX_TIMESTAMP_MS), MAX_TIMESTAMP_MS),
+            ]
+            .into_iter(),
+        );
+        let delivery = v1::DeliveryBatch {
+            partition: 0,
+            base_offset: 0,
+            skip: 0,
+            count: 2,
+            append_time_ms: 0,
+            batch,
+        };
+        let got = decode_delivery("t", delivery).expect("decodes");
+        assert_eq!(got[0].timestamp_ms, -MAX_TIMESTAMP_MS);
+        assert_eq!(got[1].timestamp_ms, MAX_TIMESTAMP_MS);
     }
 
     #[test]

@@ -173,8 +173,10 @@ impl Producer {
     /// [`crate::SendStatus::Deduplicated`]) or has failed for good (with the error's code, e.g.
     /// `INVALID_PRIORITY` or `DELIVER_AT_OUT_OF_RANGE` for the whole batch).
     ///
-    /// Errors here: [`Error::Closed`] after [`Producer::close`].
+    /// Errors here: [`Error::Closed`] after [`Producer::close`]; [`Error::InvalidArgument`] for a
+    /// `timestamp_ms` 2^62 ms or more from 1970, which no batch could carry next to others.
     pub async fn send(&self, message: Message) -> Result<SendReceipt> {
+        crate::convert::check_timestamp(&message)?;
         let permit = self
             .inner
             .buffer
@@ -188,6 +190,7 @@ impl Producer {
     /// Like [`Producer::send`], but fails with `RESOURCE_EXHAUSTED` instead of waiting when the
     /// buffer is full. Never blocks; for bindings that must not wait.
     pub fn try_send(&self, message: Message) -> Result<SendReceipt> {
+        crate::convert::check_timestamp(&message)?;
         let permit = self
             .inner
             .buffer
