@@ -197,13 +197,10 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
     health: Arc<Health>,
-<<<<<<< HEAD
     /// The engine itself, for work that must outlive the request that started it (dead letters).
     this: std::sync::Weak<Engine>,
-=======
     /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
     tail_budget: Arc<tail_cache::TailBudget>,
->>>>>>> h-bounds
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -243,14 +240,9 @@ impl Engine {
             o.flow_events_bytes,
             o.flow_all_messages,
         ));
-<<<<<<< HEAD
-        let flow = Arc::new(FlowLog::new(o.flow_events, o.flow_all_messages));
+        let config_tail_cache_bytes = config.storage.tail_cache_bytes;
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
-=======
-        let config_tail_cache_bytes = config.storage.tail_cache_bytes;
-        let engine = Arc::new(Engine {
->>>>>>> h-bounds
             config,
             disk,
             memory: Arc::new(MemStore::new()),

@@ -18,21 +18,12 @@
 //! replays it). A panic inside a group commit is caught (`health::catch`): the writer reloads
 //! the partition's state from the store and carries on, so the partition never stops answering.
 
-<<<<<<< HEAD
-use std::collections::VecDeque;
-=======
-use std::collections::HashMap;
->>>>>>> h-bounds
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
-<<<<<<< HEAD
 use lru::LruCache;
-use parking_lot::{Mutex, RwLock};
-=======
 use parking_lot::Mutex;
->>>>>>> h-bounds
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
