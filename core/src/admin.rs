@@ -163,6 +163,7 @@ impl Admin {
         let request = v1::ListDeadLettersRequest {
             dead_letter_topic: topic.clone(),
             max,
+            page_token: String::new(),
         };
         let response = admin_call!(self, list_dead_letters, request, retried)?;
         Ok(response
@@ -172,8 +173,8 @@ impl Admin {
             .collect())
     }
 
-    /// Publishes up to `max` dead letters (`None`: all pending) back to the topics they came
-    /// from, without the `rapidmq-dlq-*` headers; returns how many. Sent once (not retried: a
+    /// Publishes up to `max` dead letters (`None`: the broker default, 1000) back to the topics
+    /// they came from, without the `rapidmq-dlq-*` headers; returns how many. Sent once (not retried: a
     /// retry after a lost answer could replay more). Errors: `TOPIC_NOT_FOUND`.
     pub async fn replay_dead_letters(
         &self,
