@@ -1,8 +1,8 @@
 //! Dead-letter listing and replay are bounded and paged, against a real broker: pages over a
 //! two-partition dead-letter topic return every letter once and in order per partition (also
 //! when replay or retention moves the start between pages), bad page sizes and tokens are
-//! refused, replay goes a bounded number per call with `remaining` counting down, and REST
-//! follows the pages.
+//! refused, replay goes a bounded number per call with `remaining` counting down, and the CLI
+//! and REST follow the pages.
 //!
 //! The letters are published to the dead-letter topic directly, with the `rapidmq-dlq-*`
 //! headers the broker adds when it dead-letters (the queue tests cover that move); thousands of
@@ -11,14 +11,16 @@
 mod common;
 mod rest_common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Command, Output};
 
 use bytes::Bytes;
 use common::{Clients, connect, create_topic, error_code, publish_raw, topic_config};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
-use rapidmq_testkit::{BrokerOptions, TestBroker};
+use rapidmq_testkit::{BrokerOptions, TestBroker, broker_binary};
 use rest_common::Rest;
+use serde_json::Value;
 
 /// The original topic: letters go back to it.
 const ORIGIN: &str = "orders";
@@ -515,6 +517,129 @@ async fn replay_stops_before_a_letter_whose_topic_is_gone_and_keeps_what_it_publ
         [(0, 10), (1, 0)]
     );
     assert_eq!(pending.len(), 6);
+}
+
+/// Runs `rapidmq ARGS` against `broker` off the async runtime.
+async fn cli(broker: &TestBroker, args: &[&str]) -> Output {
+    let server = broker.grpc_url();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(broker_binary())
+            .args(&args)
+            .env("RAPIDMQ_SERVER", server)
+            .output()
+            .expect("run rapidmq")
+    })
+    .await
+    .unwrap()
+}
+
+#[track_caller]
+fn succeeded(output: &Output) -> (String, String) {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "{}\n{stderr}", output.status);
+    (stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_follows_pages_and_replays_in_a_loop_with_progress() {
+    let (broker, mut c) = broker_with_letters(BrokerOptions::default(), [1300, 1200]).await;
+
+    // One page: the token is printed, and in JSON it is a field.
+    let page = cli(
+        &broker,
+        &["dlq", "list", ORIGIN, "--max", "1000", "-o", "json"],
+    )
+    .await;
+    let page: Value = serde_json::from_str(&succeeded(&page).0).expect("JSON");
+    assert_eq!(page["dead_letter_topic"], DLQ);
+    assert_eq!(page["dead_letters"].as_array().unwrap().len(), 1000);
+    let token = page["next_page_token"].as_str().expect("a next token");
+    let next = cli(
+        &broker,
+        &[
+            "dlq",
+            "list",
+            ORIGIN,
+            "--max",
+            "1000",
+            "--page-token",
+            token,
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let next: Value = serde_json::from_str(&succeeded(&next).0).expect("JSON");
+    assert_eq!(next["dead_letters"][0]["offset"], 1000);
+    assert_eq!(next["dead_letters"][0]["partition"], 0);
+    let table = cli(&broker, &["dlq", "list", ORIGIN, "--max", "5"]).await;
+    let (table, _) = succeeded(&table);
+    assert!(table.contains("letter-0-4"), "{table}");
+    assert!(
+        table.contains("--page-token "),
+        "the table says how to go on: {table}"
+    );
+
+    // --all follows every page into one document.
+    let all = cli(
+        &broker,
+        &["dlq", "list", ORIGIN, "--all", "--max", "700", "-o", "json"],
+    )
+    .await;
+    let all: Value = serde_json::from_str(&succeeded(&all).0).expect("one JSON document");
+    assert_eq!(all["next_page_token"], Value::Null);
+    let seen: HashSet<(u64, u64)> = all["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["partition"].as_u64().unwrap(),
+                d["offset"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 2500, "every letter once");
+
+    // --max out of range is refused before anything is sent.
+    let refused = cli(&broker, &["dlq", "list", ORIGIN, "--max", "1001"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+
+    // Replay with a total: two calls, progress in between.
+    let some = cli(
+        &broker,
+        &["dlq", "replay", ORIGIN, "--max", "1200", "-o", "json"],
+    )
+    .await;
+    let (stdout, stderr) = succeeded(&some);
+    let some: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(some["replayed"], 1200);
+    assert_eq!(some["remaining"], 1300);
+    assert!(stderr.contains("replayed 1000, 1500 pending"), "{stderr}");
+
+    // Replay the rest: loops until nothing is pending.
+    let rest = cli(&broker, &["dlq", "replay", ORIGIN]).await;
+    let (stdout, stderr) = succeeded(&rest);
+    assert_eq!(
+        stdout.trim(),
+        format!("replayed 1300 dead letter(s) from {DLQ}")
+    );
+    assert!(stderr.contains("replayed 1000, 300 pending"), "{stderr}");
+
+    let back = topic_values(&mut c, ORIGIN, 2).await;
+    let mut values: Vec<String> = back.into_iter().flatten().collect();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), 2500, "every letter back once");
+    let empty = cli(&broker, &["dlq", "list", ORIGIN]).await;
+    assert_eq!(
+        succeeded(&empty).0.trim(),
+        format!("no pending dead letters in {DLQ}")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
