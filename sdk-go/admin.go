@@ -214,7 +214,9 @@ func subscriptionFromC(s *C.RapidmqSubscriptionInfo) SubscriptionInfo {
 
 // DeadLetter is a message that exhausted its deliveries, with where it came from.
 type DeadLetter struct {
-	// Offset in the dead-letter topic.
+	// Partition in the dead-letter topic.
+	Partition uint32
+	// Offset in that partition.
 	Offset            uint64
 	OriginalTopic     string
 	OriginalPartition uint32
@@ -223,6 +225,24 @@ type DeadLetter struct {
 	Attempts          uint32
 	// Message carries the rapidmq-dlq-* headers the broker added.
 	Message ReceivedMessage
+}
+
+// DeadLetterPage is one page of the dead letters not yet replayed.
+type DeadLetterPage struct {
+	// DeadLetters are oldest first within each partition of the dead-letter topic, partitions
+	// in order.
+	DeadLetters []DeadLetter
+	// NextPageToken is the pageToken of the next page; "" when there is nothing more.
+	NextPageToken string
+}
+
+// DeadLetterReplay is what one ReplayDeadLetters call did.
+type DeadLetterReplay struct {
+	// Replayed is how many dead letters this call published back to their topics.
+	Replayed uint32
+	// Remaining is how many messages are still pending in the dead-letter topic, over all
+	// partitions.
+	Remaining uint64
 }
 
 // BrokerStatus is the broker's version, uptime and counts.
@@ -420,24 +440,40 @@ func (a *Admin) DeleteSubscription(ctx context.Context, topic, name string) erro
 	})
 }
 
-// ListDeadLetters lists up to max (0: the broker default, 100) dead letters of
-// deadLetterTopic (e.g. "orders.dlq") not yet replayed. Errors: [ErrTopicNotFound].
-func (a *Admin) ListDeadLetters(ctx context.Context, deadLetterTopic string, max uint32) ([]DeadLetter, error) {
+// ListDeadLetters lists one page of the dead letters of deadLetterTopic (e.g. "orders.dlq")
+// not yet replayed: at most max (0: the broker default, 100; at most 1000), from pageToken (the
+// NextPageToken of the previous page) or, when it is "", from the start. Follow NextPageToken
+// until it is ""; a page can be shorter than max. Errors: [ErrTopicNotFound],
+// [ErrInvalidArgument] (max above 1000, or a token not issued for this topic).
+//
+//	var token string
+//	for {
+//		page, err := admin.ListDeadLetters(ctx, "orders.dlq", 1000, token)
+//		if err != nil {
+//			return err
+//		}
+//		handle(page.DeadLetters)
+//		if token = page.NextPageToken; token == "" {
+//			break
+//		}
+//	}
+func (a *Admin) ListDeadLetters(ctx context.Context, deadLetterTopic string, max uint32, pageToken string) (DeadLetterPage, error) {
 	var p pins
 	defer p.Unpin()
-	t := p.str(deadLetterTopic)
+	t, token := p.str(deadLetterTopic), p.str(pageToken)
 	var list *C.RapidmqDeadLetterList
 	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
-		return C.rapidmq_admin_list_dead_letters(h, t, C.uint32_t(max), cancel, &list, cerr)
+		return C.rapidmq_admin_list_dead_letters(h, t, C.uint32_t(max), token, cancel, &list, cerr)
 	})
 	if err != nil {
-		return nil, err
+		return DeadLetterPage{}, err
 	}
 	defer C.rapidmq_dead_letter_list_free(list)
-	out := []DeadLetter{}
+	out := DeadLetterPage{DeadLetters: []DeadLetter{}, NextPageToken: goString(list.next_page_token)}
 	for i := range items(list.items, list.len) {
 		d := &items(list.items, list.len)[i]
-		out = append(out, DeadLetter{
+		out.DeadLetters = append(out.DeadLetters, DeadLetter{
+			Partition:         uint32(d.partition),
 			Offset:            uint64(d.offset),
 			OriginalTopic:     goString(d.original_topic),
 			OriginalPartition: uint32(d.original_partition),
@@ -450,18 +486,22 @@ func (a *Admin) ListDeadLetters(ctx context.Context, deadLetterTopic string, max
 	return out, nil
 }
 
-// ReplayDeadLetters publishes up to max (0: all pending) dead letters back to the topics they
-// came from, without the rapidmq-dlq-* headers, and returns how many. Sent once, never
-// retried. Errors: [ErrTopicNotFound].
-func (a *Admin) ReplayDeadLetters(ctx context.Context, deadLetterTopic string, max uint32) (uint32, error) {
+// ReplayDeadLetters publishes up to max (0: the broker default, 1000; at most 10000) pending
+// dead letters back to the topics they came from, without the rapidmq-dlq-* headers, and says
+// how many it published and how many remain: call it again until Remaining is 0. Sent once,
+// never retried. Errors: [ErrTopicNotFound], [ErrInvalidArgument] (max above 10000).
+func (a *Admin) ReplayDeadLetters(ctx context.Context, deadLetterTopic string, max uint32) (DeadLetterReplay, error) {
 	var p pins
 	defer p.Unpin()
 	t := p.str(deadLetterTopic)
-	var n C.uint32_t
+	var out C.RapidmqDeadLetterReplay
 	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
-		return C.rapidmq_admin_replay_dead_letters(h, t, C.uint32_t(max), cancel, &n, cerr)
+		return C.rapidmq_admin_replay_dead_letters(h, t, C.uint32_t(max), cancel, &out, cerr)
 	})
-	return uint32(n), err
+	if err != nil {
+		return DeadLetterReplay{}, err
+	}
+	return DeadLetterReplay{Replayed: uint32(out.replayed), Remaining: uint64(out.remaining)}, nil
 }
 
 // Status is the broker's version, uptime and counts.

@@ -170,16 +170,19 @@ func TestNackedMessageIsRedeliveredThenDeadLetteredAfterMaxDeliveriesAndReplayed
 		t.Fatal(err)
 	}
 	admin, dlq := client.Admin(), topic+".dlq"
-	eventually(t, "the message is dead-lettered", func() bool {
-		letters, err := admin.ListDeadLetters(ctxT(t), dlq, 10)
-		return err == nil && len(letters) > 0
-	})
-	letters, err := admin.ListDeadLetters(ctxT(t), dlq, 10)
-	if err != nil || len(letters) != 1 {
-		t.Fatalf("letters %+v %v", letters, err)
+	pending := func(n int) func() bool {
+		return func() bool {
+			page, err := admin.ListDeadLetters(ctxT(t), dlq, 10, "")
+			return err == nil && len(page.DeadLetters) == n
+		}
 	}
-	l := letters[0]
-	if l.OriginalTopic != topic || l.OriginalOffset != 0 || l.Attempts != 2 || string(l.Message.Value) != "poison" {
+	eventually(t, "the message is dead-lettered", pending(1))
+	page, err := admin.ListDeadLetters(ctxT(t), dlq, 10, "")
+	if err != nil || len(page.DeadLetters) != 1 || page.NextPageToken != "" {
+		t.Fatalf("page %+v %v", page, err)
+	}
+	l := page.DeadLetters[0]
+	if l.Partition != 0 || l.Offset != 0 || l.OriginalTopic != topic || l.OriginalOffset != 0 || l.Attempts != 2 || string(l.Message.Value) != "poison" {
 		t.Fatalf("letter %+v", l)
 	}
 	if v, ok := l.Message.Header("rapidmq-dlq-topic"); !ok || string(v) != topic {
@@ -189,21 +192,60 @@ func TestNackedMessageIsRedeliveredThenDeadLetteredAfterMaxDeliveriesAndReplayed
 	if err != nil || info.QueueStats.DeadLettered != 1 {
 		t.Fatalf("info %+v %v", info, err)
 	}
-	if n, err := admin.ReplayDeadLetters(ctxT(t), dlq, 0); err != nil || n != 1 {
-		t.Fatalf("replayed %d %v", n, err)
+
+	// Two more letters: pages of two follow the token, and replay counts down what remains.
+	sendAll(t, client, topic, text("p1"), text("p2"))
+	for range 2 {
+		for _, m := range receive(t, q, 2) {
+			if err := q.Nack(m, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	back := receive(t, q, 1)[0]
-	if string(back.Value) != "poison" || back.Attempt != 1 {
-		t.Fatalf("a replayed message starts over: %+v", back)
+	eventually(t, "three letters are pending", pending(3))
+	pageOne, err := admin.ListDeadLetters(ctxT(t), dlq, 2, "")
+	if err != nil || pageOne.NextPageToken == "" {
+		t.Fatalf("first page %+v %v", pageOne, err)
 	}
-	if err := q.Ack(back); err != nil {
-		t.Fatal(err)
+	pageTwo, err := admin.ListDeadLetters(ctxT(t), dlq, 2, pageOne.NextPageToken)
+	if err != nil || pageTwo.NextPageToken != "" {
+		t.Fatalf("second page %+v %v", pageTwo, err)
+	}
+	var offsets []uint64
+	for _, d := range append(pageOne.DeadLetters, pageTwo.DeadLetters...) {
+		offsets = append(offsets, d.Offset)
+	}
+	if len(offsets) != 3 || offsets[0] != 0 || offsets[1] != 1 || offsets[2] != 2 {
+		t.Fatalf("each letter once, in order: %v", offsets)
+	}
+	if _, err := admin.ListDeadLetters(ctxT(t), dlq, 2, "not-a-token"); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+		t.Fatalf("bad token: %v", err)
+	}
+	if _, err := admin.ListDeadLetters(ctxT(t), dlq, 1001, ""); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+		t.Fatalf("page above 1000: %v", err)
+	}
+
+	if r, err := admin.ReplayDeadLetters(ctxT(t), dlq, 2); err != nil || r.Replayed != 2 || r.Remaining != 1 {
+		t.Fatalf("replayed %+v %v", r, err)
+	}
+	if r, err := admin.ReplayDeadLetters(ctxT(t), dlq, 0); err != nil || r.Replayed != 1 || r.Remaining != 0 {
+		t.Fatalf("replayed %+v %v", r, err)
+	}
+	back := map[string]uint32{}
+	for _, m := range receive(t, q, 3) {
+		back[string(m.Value)] = m.Attempt
+		if err := q.Ack(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(back) != 3 || back["poison"] != 1 || back["p1"] != 1 || back["p2"] != 1 {
+		t.Fatalf("each replayed message comes back once and starts over: %v", back)
 	}
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if letters, err := admin.ListDeadLetters(ctxT(t), dlq, 10); err != nil || len(letters) != 0 {
-		t.Fatalf("after replay %+v %v", letters, err)
+	if page, err := admin.ListDeadLetters(ctxT(t), dlq, 10, ""); err != nil || len(page.DeadLetters) != 0 || page.NextPageToken != "" {
+		t.Fatalf("after replay %+v %v", page, err)
 	}
 }
 

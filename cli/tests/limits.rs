@@ -60,6 +60,7 @@ async fn listing_dead_letters_creates_no_subscription() {
         .list_dead_letters(rapidmq_proto::v1::ListDeadLettersRequest {
             dead_letter_topic: "jobs.dlq".into(),
             max: 10,
+            page_token: String::new(),
         })
         .await
         .unwrap();

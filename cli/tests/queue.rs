@@ -189,23 +189,27 @@ async fn nack_with_delay_redelivers_no_sooner_and_the_last_attempt_goes_to_the_d
                 .list_dead_letters(pb::ListDeadLettersRequest {
                     dead_letter_topic: dlq.into(),
                     max: 10,
+                    page_token: String::new(),
                 })
                 .await
                 .is_ok_and(|r| !r.into_inner().dead_letters.is_empty())
         }
     })
     .await;
-    let letters = c
+    let page = c
         .admin
         .list_dead_letters(pb::ListDeadLettersRequest {
             dead_letter_topic: dlq.into(),
             max: 10,
+            page_token: String::new(),
         })
         .await
         .unwrap()
-        .into_inner()
-        .dead_letters;
+        .into_inner();
+    assert!(page.next_page_token.is_empty(), "one letter is one page");
+    let letters = page.dead_letters;
     let letter = &letters[0];
+    assert_eq!((letter.partition, letter.offset), (0, 0));
     assert_eq!(
         (
             letter.original_topic.as_str(),
@@ -242,7 +246,7 @@ async fn nack_with_delay_redelivers_no_sooner_and_the_last_attempt_goes_to_the_d
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(replayed.replayed, 1);
+    assert_eq!((replayed.replayed, replayed.remaining), (1, 0));
     q.credit(1).await;
     let back = q.receive(1).await;
     assert_eq!(value_of(&back[0]), "poison");
@@ -261,6 +265,7 @@ async fn nack_with_delay_redelivers_no_sooner_and_the_last_attempt_goes_to_the_d
         .list_dead_letters(pb::ListDeadLettersRequest {
             dead_letter_topic: dlq.into(),
             max: 10,
+            page_token: String::new(),
         })
         .await
         .unwrap()

@@ -45,23 +45,33 @@ async fn describe(mut admin: Admin, topic: &str, subscription: &str) -> pb::Subs
         .into_inner()
 }
 
+/// Every pending dead letter of `dlq`, page by page.
+async fn all_dead_letters(admin: Admin, dlq: &str) -> Result<Vec<pb::DeadLetter>, tonic::Status> {
+    // Pages stop at about 2 MiB, under the default 4 MiB response limit.
+    let mut admin = admin;
+    let mut letters = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = admin
+            .list_dead_letters(pb::ListDeadLettersRequest {
+                dead_letter_topic: dlq.into(),
+                max: 1000,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        letters.extend(page.dead_letters);
+        if page.next_page_token.is_empty() {
+            return Ok(letters);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// Original offsets of the dead letters in `dlq` (all of them, repeats included).
 async fn dead_lettered_offsets(admin: Admin, dlq: &str) -> Vec<u64> {
-    // Thousands of dead letters of 2 KiB pass the default 4 MiB response limit.
-    match admin
-        .max_decoding_message_size(64 << 20)
-        .list_dead_letters(pb::ListDeadLettersRequest {
-            dead_letter_topic: dlq.into(),
-            max: 100_000,
-        })
-        .await
-    {
-        Ok(r) => r
-            .into_inner()
-            .dead_letters
-            .iter()
-            .map(|d| d.original_offset)
-            .collect(),
+    match all_dead_letters(admin, dlq).await {
+        Ok(letters) => letters.iter().map(|d| d.original_offset).collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -360,18 +370,7 @@ async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() 
         seen.keys().all(|k| !poison.contains(k)),
         "poison is never acked"
     );
-    let letters = c
-        .admin
-        .clone()
-        .max_decoding_message_size(64 << 20)
-        .list_dead_letters(pb::ListDeadLettersRequest {
-            dead_letter_topic: "mail.dlq".into(),
-            max: 100_000,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .dead_letters;
+    let letters = all_dead_letters(c.admin.clone(), "mail.dlq").await.unwrap();
     let dead: Vec<(u32, u64)> = letters
         .iter()
         .map(|d| (d.original_partition, d.original_offset))

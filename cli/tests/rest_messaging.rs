@@ -281,6 +281,7 @@ async fn queue_long_poll_hands_out_receipts_that_ack_nack_and_extend_accept() {
     .await
     .ok();
     let letters = rest.get("/v1/topics/jobs.dlq/dead-letters").await.ok();
+    assert_eq!(letters["next_page_token"], "", "one letter is one page");
     let letters = letters["dead_letters"].as_array().unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["original_topic"], "jobs");
@@ -293,6 +294,7 @@ async fn queue_long_poll_hands_out_receipts_that_ack_nack_and_extend_accept() {
         .await
         .ok();
     assert_eq!(replayed["replayed"], 1);
+    assert_eq!(replayed["remaining"], 0);
     let back = rest
         .get("/v1/topics/jobs/subscriptions/w/messages?wait_ms=5000&consumer=c1")
         .await

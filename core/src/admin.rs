@@ -8,10 +8,10 @@ use rapidmq_proto::v1;
 
 use crate::client::Client;
 use crate::convert;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::{
-    BrokerStatus, DeadLetter, QueueSettings, StartPosition, SubscriptionInfo, SubscriptionMode,
-    TopicConfig, TopicInfo,
+    BrokerStatus, DeadLetterPage, DeadLetterReplay, QueueSettings, StartPosition, SubscriptionInfo,
+    SubscriptionMode, TopicConfig, TopicInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -152,39 +152,64 @@ impl Admin {
         admin_call!(self, create_subscription, request, once).map(SubscriptionInfo::from)
     }
 
-    /// Dead letters in `dead_letter_topic` (e.g. `orders.dlq`) not yet replayed, at most `max`
-    /// (0: the broker default, 100). Errors: `TOPIC_NOT_FOUND`.
+    /// One page of the dead letters in `dead_letter_topic` (e.g. `orders.dlq`) not yet
+    /// replayed: at most `max` (0: the broker default, 100; at most 1000), from the start
+    /// (`page_token` `None`) or from where the previous page's
+    /// [`next_page_token`](DeadLetterPage::next_page_token) left off. Keep following the token
+    /// until it is `None`; a page can be shorter than `max` (it also stops at about 2 MiB).
+    /// Letters replayed, or dropped by retention, since the previous page are not listed.
+    ///
+    /// Errors: `TOPIC_NOT_FOUND`; `INVALID_ARGUMENT` when `max` is above 1000 or the token was
+    /// not issued for this topic (start over without one).
     pub async fn list_dead_letters(
         &self,
         dead_letter_topic: impl Into<String>,
         max: u32,
-    ) -> Result<Vec<DeadLetter>> {
+        page_token: Option<&str>,
+    ) -> Result<DeadLetterPage> {
         let topic = dead_letter_topic.into();
         let request = v1::ListDeadLettersRequest {
             dead_letter_topic: topic.clone(),
             max,
+            page_token: page_token.unwrap_or_default().to_string(),
         };
         let response = admin_call!(self, list_dead_letters, request, retried)?;
-        Ok(response
-            .dead_letters
-            .into_iter()
-            .map(|d| convert::dead_letter(&topic, d))
-            .collect())
+        Ok(DeadLetterPage {
+            dead_letters: response
+                .dead_letters
+                .into_iter()
+                .map(|d| convert::dead_letter(&topic, d))
+                .collect(),
+            next_page_token: Some(response.next_page_token).filter(|t| !t.is_empty()),
+        })
     }
 
-    /// Publishes up to `max` dead letters (`None`: all pending) back to the topics they came
-    /// from, without the `rapidmq-dlq-*` headers; returns how many. Sent once (not retried: a
-    /// retry after a lost answer could replay more). Errors: `TOPIC_NOT_FOUND`.
+    /// Publishes up to `max` pending dead letters (`None`: the broker default, 1000; at most
+    /// 10000) back to the topics they came from, without the `rapidmq-dlq-*` headers, and says
+    /// how many it published and how many are still pending. To replay everything, call again
+    /// until [`remaining`](DeadLetterReplay::remaining) is 0. Sent once (not retried: a retry
+    /// after a lost answer could replay more).
+    ///
+    /// Errors: `TOPIC_NOT_FOUND` (the dead-letter topic, or the original topic of the next
+    /// letter: replay stops before it); `INVALID_ARGUMENT` when `max` is 0 or above 10000.
     pub async fn replay_dead_letters(
         &self,
         dead_letter_topic: impl Into<String>,
         max: Option<u32>,
-    ) -> Result<u32> {
+    ) -> Result<DeadLetterReplay> {
+        if max == Some(0) {
+            return Err(Error::invalid(
+                "`max` is 0: replay at least one dead letter, or pass None for the broker default",
+            ));
+        }
         let request = v1::ReplayDeadLettersRequest {
             dead_letter_topic: dead_letter_topic.into(),
             max: max.unwrap_or(0),
         };
-        admin_call!(self, replay_dead_letters, request, once).map(|r| r.replayed)
+        admin_call!(self, replay_dead_letters, request, once).map(|r| DeadLetterReplay {
+            replayed: r.replayed,
+            remaining: r.remaining,
+        })
     }
 
     /// Subscriptions of `topic`, or of every topic when `None`.

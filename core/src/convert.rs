@@ -200,13 +200,14 @@ impl From<v1::QueueStats> for QueueStats {
 pub(crate) fn dead_letter(dlq_topic: &str, d: v1::DeadLetter) -> DeadLetter {
     let message = d.message.unwrap_or_default();
     DeadLetter {
+        partition: d.partition,
         offset: d.offset,
         original_topic: d.original_topic,
         original_partition: d.original_partition,
         original_offset: d.original_offset,
         reason: d.reason,
         attempts: d.attempts,
-        message: received(dlq_topic, 0, d.offset, message, 0, 0),
+        message: received(dlq_topic, d.partition, d.offset, message, 0, 0),
     }
 }
 

@@ -54,7 +54,8 @@ pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::ErrorCode;
 pub use runtime::Runtime;
 pub use types::{
-    BrokerStatus, DeadLetter, Delivery, Durability, MSG_ID_HEADER, MemberInfo, Message,
-    PartitionCursor, PartitionInfo, PublishAck, QueueSettings, QueueStats, ReceivedMessage,
-    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TopicConfig, TopicInfo,
+    BrokerStatus, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
+    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,
+    QueueStats, ReceivedMessage, SendStatus, StartPosition, Storage, SubscriptionInfo,
+    SubscriptionMode, TopicConfig, TopicInfo,
 };

@@ -320,7 +320,9 @@ pub struct QueueStats {
 /// A dead letter: a message that exhausted its deliveries, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// Its offset in the dead-letter topic.
+    /// Its partition in the dead-letter topic.
+    pub partition: u32,
+    /// Its offset in that partition.
     pub offset: u64,
     /// The topic it came from.
     pub original_topic: String,
@@ -334,6 +336,26 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// The message (with the `rapidmq-dlq-*` headers the broker added).
     pub message: ReceivedMessage,
+}
+
+/// One page of the dead letters not yet replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterPage {
+    /// Oldest first within each partition of the dead-letter topic, partitions in order.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Pass it to [`Admin::list_dead_letters`](crate::Admin::list_dead_letters) for the next
+    /// page; `None` when every partition was read to its end. A page can hold fewer letters
+    /// than asked for and still have a next one.
+    pub next_page_token: Option<String>,
+}
+
+/// What one call of [`Admin::replay_dead_letters`](crate::Admin::replay_dead_letters) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterReplay {
+    /// Dead letters published back to their topics by this call.
+    pub replayed: u32,
+    /// Messages still pending in the dead-letter topic after this call, over all partitions.
+    pub remaining: u64,
 }
 
 /// A subscription as the broker describes it, with its lag.

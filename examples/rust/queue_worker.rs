@@ -60,8 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dead = client
         .admin()
-        .list_dead_letters(format!("{topic}.dlq"), 100)
+        .list_dead_letters(format!("{topic}.dlq"), 100, None)
         .await
+        .map(|page| page.dead_letters)
         .unwrap_or_default();
     for letter in dead {
         println!(

@@ -4,7 +4,7 @@
 use rapidmq_core::{self as core, Admin};
 
 use crate::arena::{Arena, Owned};
-use crate::buffer::RapidmqStr;
+use crate::buffer::{RapidmqSlice, RapidmqStr};
 use crate::cancel::RapidmqCancel;
 use crate::client::{RapidmqClient, client_of};
 use crate::error::{FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
@@ -34,14 +34,26 @@ pub struct RapidmqSubscriptionList {
     pub len: usize,
 }
 
-/// Dead letters returned by `rapidmq_admin_list_dead_letters`; free with
+/// One page of dead letters returned by `rapidmq_admin_list_dead_letters`; free with
 /// `rapidmq_dead_letter_list_free`.
 #[repr(C)]
 pub struct RapidmqDeadLetterList {
-    /// The dead letters.
+    /// The dead letters: oldest first within each partition, partitions in order.
     pub items: *const RapidmqDeadLetter,
     /// Number of dead letters.
     pub len: usize,
+    /// Pass it as `page_token` for the next page; empty when there is nothing more.
+    pub next_page_token: RapidmqSlice,
+}
+
+/// What one `rapidmq_admin_replay_dead_letters` call did.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RapidmqDeadLetterReplay {
+    /// Dead letters published back to their topics by this call.
+    pub replayed: u32,
+    /// Messages still pending in the dead-letter topic, over all partitions.
+    pub remaining: u64,
 }
 
 /// Runs one admin call with the client's admin API, blocking and cancellable.
@@ -382,41 +394,58 @@ pub unsafe extern "C" fn rapidmq_admin_delete_subscription(
     })
 }
 
-/// Lists up to `max` (0: the broker default) dead letters of `dead_letter_topic` not yet
-/// replayed. Errors: `TOPIC_NOT_FOUND`.
+/// Lists one page of the dead letters of `dead_letter_topic` not yet replayed: at most `max`
+/// (0: the broker default, 100; at most 1000), from `page_token` (the `next_page_token` of the
+/// previous page) or, when it is empty, from the start. Free the page with
+/// `rapidmq_dead_letter_list_free`. Errors: `TOPIC_NOT_FOUND`, `INVALID_ARGUMENT` (`max` above
+/// 1000, or a token not issued for this topic).
 ///
 /// # Safety
-/// `client` is live; `dead_letter_topic` is readable; `out` is writable.
+/// `client` is live; `dead_letter_topic` and `page_token` are readable; `out` is writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_admin_list_dead_letters(
     client: *const RapidmqClient,
     dead_letter_topic: RapidmqStr,
     max: u32,
+    page_token: RapidmqStr,
     cancel: *const RapidmqCancel,
     out: *mut *mut RapidmqDeadLetterList,
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
         let topic = text(dead_letter_topic, "dead_letter_topic")?;
-        let letters = admin_call(client, cancel, |a| async move {
-            a.list_dead_letters(topic, max).await
+        let token = text(page_token, "page_token")?;
+        let page = admin_call(client, cancel, |a| async move {
+            let token = (!token.is_empty()).then_some(token);
+            a.list_dead_letters(topic, max, token.as_deref()).await
         })?;
         let mut arena = Arena::default();
-        let items: Vec<_> = letters
+        let items: Vec<_> = page
+            .dead_letters
             .into_iter()
             .map(|d| dead_letter(&mut arena, d))
             .collect();
         let (items, len) = arena.array(items);
+        let next_page_token = arena.bytes(page.next_page_token.unwrap_or_default());
         put(
             out,
             "out",
-            Owned::into_raw(RapidmqDeadLetterList { items, len }, arena),
+            Owned::into_raw(
+                RapidmqDeadLetterList {
+                    items,
+                    len,
+                    next_page_token,
+                },
+                arena,
+            ),
         )
     })
 }
 
-/// Publishes up to `max` (0: all pending) dead letters back to their topics; writes how many to
-/// `out`. Sent once, never retried. Errors: `TOPIC_NOT_FOUND`.
+/// Publishes up to `max` (0: the broker default, 1000; at most 10000) pending dead letters
+/// back to their topics; writes how many it published and how many are still pending to
+/// `out`. Call again until `remaining` is 0. Sent once, never retried. Errors:
+/// `TOPIC_NOT_FOUND`, `INVALID_ARGUMENT` (`max` above 10000).
 ///
 /// # Safety
 /// `client` is live; `dead_letter_topic` is readable; `out` is writable.
@@ -426,16 +455,23 @@ pub unsafe extern "C" fn rapidmq_admin_replay_dead_letters(
     dead_letter_topic: RapidmqStr,
     max: u32,
     cancel: *const RapidmqCancel,
-    out: *mut u32,
+    out: *mut RapidmqDeadLetterReplay,
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
         let topic = text(dead_letter_topic, "dead_letter_topic")?;
         let max = (max > 0).then_some(max);
-        let replayed = admin_call(client, cancel, |a| async move {
+        let outcome = admin_call(client, cancel, |a| async move {
             a.replay_dead_letters(topic, max).await
         })?;
-        put(out, "out", replayed)
+        put(
+            out,
+            "out",
+            RapidmqDeadLetterReplay {
+                replayed: outcome.replayed,
+                remaining: outcome.remaining,
+            },
+        )
     })
 }
 

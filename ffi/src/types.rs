@@ -663,7 +663,9 @@ pub(crate) fn subscription_info(
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct RapidmqDeadLetter {
-    /// Its offset in the dead-letter topic.
+    /// Its partition in the dead-letter topic.
+    pub partition: u32,
+    /// Its offset in that partition.
     pub offset: u64,
     /// The topic it came from.
     pub original_topic: RapidmqSlice,
@@ -681,6 +683,7 @@ pub struct RapidmqDeadLetter {
 
 pub(crate) fn dead_letter(arena: &mut Arena, d: core::DeadLetter) -> RapidmqDeadLetter {
     RapidmqDeadLetter {
+        partition: d.partition,
         offset: d.offset,
         original_topic: arena.bytes(d.original_topic),
         original_partition: d.original_partition,

@@ -395,7 +395,9 @@ typedef struct RapidmqReceivedMessage {
 
 // A dead letter with where it came from.
 typedef struct RapidmqDeadLetter {
-  // Its offset in the dead-letter topic.
+  // Its partition in the dead-letter topic.
+  uint32_t partition;
+  // Its offset in that partition.
   uint64_t offset;
   // The topic it came from.
   struct RapidmqSlice original_topic;
@@ -411,14 +413,24 @@ typedef struct RapidmqDeadLetter {
   struct RapidmqReceivedMessage message;
 } RapidmqDeadLetter;
 
-// Dead letters returned by `rapidmq_admin_list_dead_letters`; free with
+// One page of dead letters returned by `rapidmq_admin_list_dead_letters`; free with
 // `rapidmq_dead_letter_list_free`.
 typedef struct RapidmqDeadLetterList {
-  // The dead letters.
+  // The dead letters: oldest first within each partition, partitions in order.
   const struct RapidmqDeadLetter *items;
   // Number of dead letters.
   size_t len;
+  // Pass it as `page_token` for the next page; empty when there is nothing more.
+  struct RapidmqSlice next_page_token;
 } RapidmqDeadLetterList;
+
+// What one `rapidmq_admin_replay_dead_letters` call did.
+typedef struct RapidmqDeadLetterReplay {
+  // Dead letters published back to their topics by this call.
+  uint32_t replayed;
+  // Messages still pending in the dead-letter topic, over all partitions.
+  uint64_t remaining;
+} RapidmqDeadLetterReplay;
 
 // Broker status.
 typedef struct RapidmqBrokerStatus {
@@ -878,20 +890,26 @@ enum RapidmqStatus rapidmq_admin_delete_subscription(const struct RapidmqClient 
                                                      const struct RapidmqCancel *cancel,
                                                      struct RapidmqError *err);
 
-// Lists up to `max` (0: the broker default) dead letters of `dead_letter_topic` not yet
-// replayed. Errors: `TOPIC_NOT_FOUND`.
+// Lists one page of the dead letters of `dead_letter_topic` not yet replayed: at most `max`
+// (0: the broker default, 100; at most 1000), from `page_token` (the `next_page_token` of the
+// previous page) or, when it is empty, from the start. Free the page with
+// `rapidmq_dead_letter_list_free`. Errors: `TOPIC_NOT_FOUND`, `INVALID_ARGUMENT` (`max` above
+// 1000, or a token not issued for this topic).
 //
 // # Safety
-// `client` is live; `dead_letter_topic` is readable; `out` is writable.
+// `client` is live; `dead_letter_topic` and `page_token` are readable; `out` is writable.
 enum RapidmqStatus rapidmq_admin_list_dead_letters(const struct RapidmqClient *client,
                                                    struct RapidmqStr dead_letter_topic,
                                                    uint32_t max,
+                                                   struct RapidmqStr page_token,
                                                    const struct RapidmqCancel *cancel,
                                                    struct RapidmqDeadLetterList **out,
                                                    struct RapidmqError *err);
 
-// Publishes up to `max` (0: all pending) dead letters back to their topics; writes how many to
-// `out`. Sent once, never retried. Errors: `TOPIC_NOT_FOUND`.
+// Publishes up to `max` (0: the broker default, 1000; at most 10000) pending dead letters
+// back to their topics; writes how many it published and how many are still pending to
+// `out`. Call again until `remaining` is 0. Sent once, never retried. Errors:
+// `TOPIC_NOT_FOUND`, `INVALID_ARGUMENT` (`max` above 10000).
 //
 // # Safety
 // `client` is live; `dead_letter_topic` is readable; `out` is writable.
@@ -899,7 +917,7 @@ enum RapidmqStatus rapidmq_admin_replay_dead_letters(const struct RapidmqClient 
                                                      struct RapidmqStr dead_letter_topic,
                                                      uint32_t max,
                                                      const struct RapidmqCancel *cancel,
-                                                     uint32_t *out,
+                                                     struct RapidmqDeadLetterReplay *out,
                                                      struct RapidmqError *err);
 
 // Broker version, uptime and counts; free with `rapidmq_broker_status_free`.

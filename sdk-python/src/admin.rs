@@ -5,7 +5,7 @@ use rapidmq_core::{self as core, Runtime, TopicConfig};
 
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
 use crate::runtime::{ProcessLocal, bridge};
-use crate::types::{BrokerStatus, DeadLetter, SubscriptionInfo, TopicInfo};
+use crate::types::{BrokerStatus, DeadLetterPage, DeadLetterReplay, SubscriptionInfo, TopicInfo};
 
 /// Admin operations of a client.
 #[pyclass(module = "rapidmq._native", name = "Admin", frozen)]
@@ -144,26 +144,28 @@ impl Admin {
         })
     }
 
-    /// Dead letters of `dead_letter_topic` not yet replayed, at most `max` (0: broker default).
-    #[pyo3(signature = (dead_letter_topic, max=0, asyncio=false))]
+    /// One page of the dead letters of `dead_letter_topic` not yet replayed: at most `max`
+    /// (0: broker default), from `page_token` (a previous page's `next_page_token`) or the start.
+    #[pyo3(signature = (dead_letter_topic, max=0, page_token=None, asyncio=false))]
     fn list_dead_letters(
         &self,
         py: Python<'_>,
         dead_letter_topic: String,
         max: u32,
+        page_token: Option<String>,
         asyncio: bool,
     ) -> PyResult<Py<PyAny>> {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
-            let letters = admin.list_dead_letters(dead_letter_topic, max).await?;
-            Ok(letters
-                .into_iter()
-                .map(DeadLetter::from)
-                .collect::<Vec<_>>())
+            admin
+                .list_dead_letters(dead_letter_topic, max, page_token.as_deref())
+                .await
+                .map(DeadLetterPage::from)
         })
     }
 
-    /// Publishes up to `max` dead letters (None: all) back to their topics; returns how many.
+    /// Publishes up to `max` dead letters (None: broker default) back to their topics; says
+    /// how many it published and how many are still pending.
     #[pyo3(signature = (dead_letter_topic, max=None, asyncio=false))]
     fn replay_dead_letters(
         &self,
@@ -174,7 +176,10 @@ impl Admin {
     ) -> PyResult<Py<PyAny>> {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
-            admin.replay_dead_letters(dead_letter_topic, max).await
+            admin
+                .replay_dead_letters(dead_letter_topic, max)
+                .await
+                .map(DeadLetterReplay::from)
         })
     }
 

@@ -62,5 +62,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::QueueSettings>()?;
     m.add_class::<types::QueueStats>()?;
     m.add_class::<types::DeadLetter>()?;
+    m.add_class::<types::DeadLetterPage>()?;
+    m.add_class::<types::DeadLetterReplay>()?;
     Ok(())
 }

@@ -395,7 +395,13 @@ impl From<core::DeadLetter> for DeadLetter {
 
 #[pymethods]
 impl DeadLetter {
-    /// Its offset in the dead-letter topic.
+    /// Its partition in the dead-letter topic.
+    #[getter]
+    fn partition(&self) -> u32 {
+        self.inner.partition
+    }
+
+    /// Its offset in that partition.
     #[getter]
     fn offset(&self) -> u64 {
         self.inner.offset
@@ -446,6 +452,74 @@ impl DeadLetter {
             self.inner.original_offset,
             self.inner.attempts,
             self.inner.reason
+        )
+    }
+}
+
+/// One page of dead letters from `Admin.list_dead_letters`.
+#[pyclass(module = "rapidmq", name = "DeadLetterPage", frozen)]
+pub(crate) struct DeadLetterPage {
+    dead_letters: Vec<core::DeadLetter>,
+    /// Pass it as `page_token` for the next page; `None` when there is nothing more.
+    #[pyo3(get)]
+    next_page_token: Option<String>,
+}
+
+impl From<core::DeadLetterPage> for DeadLetterPage {
+    fn from(p: core::DeadLetterPage) -> Self {
+        DeadLetterPage {
+            dead_letters: p.dead_letters,
+            next_page_token: p.next_page_token,
+        }
+    }
+}
+
+#[pymethods]
+impl DeadLetterPage {
+    /// Oldest first within each partition of the dead-letter topic, partitions in order.
+    #[getter]
+    fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dead_letters
+            .iter()
+            .map(|d| DeadLetter { inner: d.clone() })
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "DeadLetterPage(dead_letters=<{} letters>, next_page_token={:?})",
+            self.dead_letters.len(),
+            self.next_page_token
+        )
+    }
+}
+
+/// What one `Admin.replay_dead_letters` call did.
+#[pyclass(module = "rapidmq", name = "DeadLetterReplay", frozen)]
+pub(crate) struct DeadLetterReplay {
+    /// Dead letters published back to their topics by this call.
+    #[pyo3(get)]
+    replayed: u32,
+    /// Messages still pending in the dead-letter topic, over all partitions.
+    #[pyo3(get)]
+    remaining: u64,
+}
+
+impl From<core::DeadLetterReplay> for DeadLetterReplay {
+    fn from(r: core::DeadLetterReplay) -> Self {
+        DeadLetterReplay {
+            replayed: r.replayed,
+            remaining: r.remaining,
+        }
+    }
+}
+
+#[pymethods]
+impl DeadLetterReplay {
+    fn __repr__(&self) -> String {
+        format!(
+            "DeadLetterReplay(replayed={}, remaining={})",
+            self.replayed, self.remaining
         )
     }
 }

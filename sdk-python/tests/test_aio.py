@@ -95,3 +95,54 @@ async def test_asyncio_queue_consumer_acks_and_nacks(broker):
             assert (again[0].value, again[0].attempt) == (b"job", 2)
             worker.ack(again[0])
             await worker.flush()
+
+
+@pytest.mark.asyncio
+async def test_asyncio_dead_letters_are_listed_by_page_and_replayed_with_remaining(broker):
+    async with await aio.Client.connect(broker.url) as client:
+        topic, admin = unique_topic(), client.admin()
+        dlq = f"{topic}.dlq"
+        await admin.create_topic(topic, 1)
+        async with await client.producer(topic) as producer:
+            for value in ("a", "b", "c"):
+                await (await producer.send(value))
+        async with await client.queue_consumer(
+            topic, "w", start="earliest", queue=rapidmq.QueueConfig(max_deliveries=1)
+        ) as worker:
+            nacked = 0
+            while nacked < 3:
+                for d in await worker.poll(3 - nacked, 30.0):
+                    worker.nack(d, 0.0)
+                    nacked += 1
+
+            async def pending() -> int:
+                try:
+                    return len((await admin.list_dead_letters(dlq, 10)).dead_letters)
+                except rapidmq.TopicNotFoundError:
+                    return 0
+
+            # Dead-lettering follows the nacks asynchronously: re-check, bounded.
+            for _ in range(1500):
+                if await pending() == 3:
+                    break
+                await asyncio.sleep(0.02)
+            assert await pending() == 3
+
+            first = await admin.list_dead_letters(dlq, 2)
+            second = await admin.list_dead_letters(dlq, 2, first.next_page_token)
+            assert first.next_page_token is not None and second.next_page_token is None
+            values = sorted(d.message.value for d in first.dead_letters + second.dead_letters)
+            assert values == [b"a", b"b", b"c"]
+            with pytest.raises(rapidmq.InvalidArgumentError):
+                await admin.list_dead_letters(dlq, 2, "not-a-token")
+
+            replay = await admin.replay_dead_letters(dlq, 2)
+            assert (replay.replayed, replay.remaining) == (2, 1)
+            replay = await admin.replay_dead_letters(dlq)
+            assert (replay.replayed, replay.remaining) == (1, 0)
+            back = []
+            while len(back) < 3:
+                back += await worker.poll(3 - len(back), 30.0)
+            assert sorted(d.value for d in back) == [b"a", b"b", b"c"]
+            for d in back:
+                worker.ack(d)

@@ -93,27 +93,54 @@ def test_nacked_message_is_redelivered_then_dead_lettered_after_max_deliveries_a
     admin = client.admin()
     dlq = f"{topic}.dlq"
 
-    def dead_lettered():
+    def pending(n):
         try:
-            return bool(admin.list_dead_letters(dlq, 10))
+            return len(admin.list_dead_letters(dlq, 10).dead_letters) == n
         except rapidmq.TopicNotFoundError:
             return False
 
-    eventually("the message is dead-lettered", dead_lettered)
-    letters = admin.list_dead_letters(dlq, 10)
+    eventually("the message is dead-lettered", lambda: pending(1))
+    page = admin.list_dead_letters(dlq, 10)
+    assert page.next_page_token is None, "one letter is one page"
+    letters = page.dead_letters
     assert len(letters) == 1
     letter = letters[0]
+    assert (letter.partition, letter.offset) == (0, 0)
     assert (letter.original_topic, letter.original_offset, letter.attempts) == (topic, 0, 2)
     assert letter.message.value == b"poison"
     assert ("rapidmq-dlq-topic", topic.encode()) in letter.message.headers
     assert admin.describe_subscription(topic, "w").queue_stats.dead_lettered == 1
 
-    assert admin.replay_dead_letters(dlq) == 1
-    back = receive(q, 1)
-    assert (back[0].value, back[0].attempt) == (b"poison", 1), "a replayed message starts over"
-    q.ack(back[0])
+    # Two more letters: pages of two follow the token, and replay counts down what remains.
+    send_all(client, topic, ["p1", "p2"])
+    for _ in range(2):
+        for d in receive(q, 2):
+            q.nack(d, 0.0)
+    eventually("three letters are pending", lambda: pending(3))
+    first = admin.list_dead_letters(dlq, 2)
+    assert first.next_page_token is not None
+    second = admin.list_dead_letters(dlq, 2, first.next_page_token)
+    assert second.next_page_token is None
+    offsets = [d.offset for d in first.dead_letters + second.dead_letters]
+    assert offsets == [0, 1, 2], "each letter once, in order"
+    with pytest.raises(rapidmq.InvalidArgumentError):
+        admin.list_dead_letters(dlq, 2, "not-a-token")
+    with pytest.raises(rapidmq.InvalidArgumentError):
+        admin.list_dead_letters(dlq, 1001)
+
+    replay = admin.replay_dead_letters(dlq, 2)
+    assert (replay.replayed, replay.remaining) == (2, 1)
+    replay = admin.replay_dead_letters(dlq)
+    assert (replay.replayed, replay.remaining) == (1, 0)
+    back = receive(q, 3)
+    assert sorted((d.value, d.attempt) for d in back) == [
+        (b"p1", 1), (b"p2", 1), (b"poison", 1)
+    ], "each replayed message comes back once and starts over"
+    for d in back:
+        q.ack(d)
     q.close()
-    assert admin.list_dead_letters(dlq, 10) == []
+    page = admin.list_dead_letters(dlq, 10)
+    assert page.dead_letters == [] and page.next_page_token is None
 
 
 def test_an_unacked_delivery_comes_back_after_its_deadline_unless_extended(client, make_topic):

@@ -51,12 +51,12 @@ use std::time::Duration;
 
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::{
-    Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, DeadLetter, Delivery, Durability,
-    Error, ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor,
-    PartitionInfo, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
-    QueueMessage, QueueSettings, QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy,
-    Runtime, SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
-    TlsConfig, TopicConfig, TopicInfo,
+    Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, DeadLetter, DeadLetterPage,
+    DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult, MSG_ID_HEADER,
+    MemberInfo, Message, PartitionCursor, PartitionInfo, Producer, ProducerStats, PublishAck,
+    QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats, Receipt,
+    ReceivedMessage, Result, RetryPolicy, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
+    SubscriptionInfo, SubscriptionMode, TlsConfig, TopicConfig, TopicInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 

@@ -193,19 +193,22 @@ async fn nacked_message_is_redelivered_then_dead_lettered_after_max_deliveries_a
 
     let admin = env.client.admin();
     let dlq = format!("{topic}.dlq");
-    eventually("the message is dead-lettered", || {
+    let pending = |n: usize| {
         let (admin, dlq) = (admin.clone(), dlq.clone());
         async move {
             admin
-                .list_dead_letters(dlq, 10)
+                .list_dead_letters(dlq, 10, None)
                 .await
-                .is_ok_and(|l| !l.is_empty())
+                .is_ok_and(|p| p.dead_letters.len() == n)
         }
-    })
-    .await;
-    let letters = admin.list_dead_letters(&dlq, 10).await.unwrap();
+    };
+    eventually("the message is dead-lettered", || pending(1)).await;
+    let page = admin.list_dead_letters(&dlq, 10, None).await.unwrap();
+    assert_eq!(page.next_page_token, None, "one letter is one page");
+    let letters = page.dead_letters;
     assert_eq!(letters.len(), 1);
     let letter = &letters[0];
+    assert_eq!((letter.partition, letter.offset), (0, 0));
     assert_eq!(
         (
             letter.original_topic.as_str(),
@@ -231,13 +234,57 @@ async fn nacked_message_is_redelivered_then_dead_lettered_after_max_deliveries_a
         .unwrap();
     assert_eq!(stats.dead_lettered, 1);
 
-    assert_eq!(admin.replay_dead_letters(&dlq, None).await.unwrap(), 1);
-    let back = receive(&q, 1).await;
-    assert_eq!(text(&back[0].message.value), "poison");
-    assert_eq!(back[0].attempt, 1, "a replayed message starts over");
-    q.ack(&back[0].receipt).unwrap();
+    // Two more letters: pages of two follow the token, and replay counts down what remains.
+    send_all(&env, &topic, vec![Message::new("p1"), Message::new("p2")]).await;
+    for _ in 0..2 {
+        for m in receive(&q, 2).await {
+            q.nack(&m.receipt, Duration::ZERO).unwrap();
+        }
+    }
+    eventually("three letters are pending", || pending(3)).await;
+    let first = admin.list_dead_letters(&dlq, 2, None).await.unwrap();
+    let token = first.next_page_token.expect("a second page");
+    let second = admin
+        .list_dead_letters(&dlq, 2, Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(second.next_page_token, None);
+    let offsets: Vec<u64> = first
+        .dead_letters
+        .iter()
+        .chain(&second.dead_letters)
+        .map(|d| d.offset)
+        .collect();
+    assert_eq!(offsets, [0, 1, 2], "each letter once, in order");
+    let err = admin
+        .list_dead_letters(&dlq, 2, Some("not-a-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    let err = admin.list_dead_letters(&dlq, 1001, None).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+
+    let replay = admin.replay_dead_letters(&dlq, Some(2)).await.unwrap();
+    assert_eq!((replay.replayed, replay.remaining), (2, 1));
+    let replay = admin.replay_dead_letters(&dlq, None).await.unwrap();
+    assert_eq!((replay.replayed, replay.remaining), (1, 0));
+    let mut back: Vec<(String, u32)> = receive(&q, 3)
+        .await
+        .into_iter()
+        .map(|m| {
+            q.ack(&m.receipt).unwrap();
+            (text(&m.message.value), m.attempt)
+        })
+        .collect();
+    back.sort();
+    assert_eq!(
+        back,
+        [("p1".into(), 1), ("p2".into(), 1), ("poison".into(), 1)],
+        "each replayed message comes back once and starts over"
+    );
     q.close().await.unwrap();
-    assert!(admin.list_dead_letters(&dlq, 10).await.unwrap().is_empty());
+    let page = admin.list_dead_letters(&dlq, 10, None).await.unwrap();
+    assert!(page.dead_letters.is_empty() && page.next_page_token.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,7 +56,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 pub use command::MetaCommand;
-pub use dlq::DeadLetterInfo;
+pub use dlq::{
+    DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, DeadLetterPage, MAX_PAGE, MAX_REPLAY,
+    ReplayOutcome,
+};
 pub use partition::{AppendAck, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::{convert, principal};
-use crate::engine::Engine;
+use crate::engine::{DEFAULT_PAGE, DEFAULT_REPLAY, Engine};
 
 pub struct AdminService {
     engine: Arc<Engine>,
@@ -165,13 +165,23 @@ impl Admin for AdminService {
     ) -> Reply<pb::ListDeadLettersResponse> {
         let principal = principal(&request);
         let r = request.into_inner();
-        let max = if r.max == 0 { 100 } else { r.max as usize };
-        let letters = self
+        let max = if r.max == 0 {
+            DEFAULT_PAGE
+        } else {
+            r.max as usize
+        };
+        let page = self
             .engine
-            .list_dead_letters(&principal, &r.dead_letter_topic, max)
+            .list_dead_letters(
+                &principal,
+                &r.dead_letter_topic,
+                max,
+                Some(r.page_token.as_str()),
+            )
             .await?;
         Ok(Response::new(pb::ListDeadLettersResponse {
-            dead_letters: letters.into_iter().map(Into::into).collect(),
+            dead_letters: page.letters.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }
 
@@ -183,15 +193,18 @@ impl Admin for AdminService {
         let principal = principal(&request);
         let r = request.into_inner();
         let max = if r.max == 0 {
-            usize::MAX
+            DEFAULT_REPLAY
         } else {
             r.max as usize
         };
-        let replayed = self
+        let outcome = self
             .engine
             .replay_dead_letters(&principal, &r.dead_letter_topic, max)
             .await?;
-        Ok(Response::new(pb::ReplayDeadLettersResponse { replayed }))
+        Ok(Response::new(pb::ReplayDeadLettersResponse {
+            replayed: outcome.replayed,
+            remaining: outcome.remaining,
+        }))
     }
 
     async fn get_status(&self, request: Request<pb::GetStatusRequest>) -> Reply<pb::BrokerStatus> {

@@ -158,6 +158,7 @@ impl From<QueueDelivery> for pb::QueueMessage {
 impl From<DeadLetterInfo> for pb::DeadLetter {
     fn from(d: DeadLetterInfo) -> pb::DeadLetter {
         pb::DeadLetter {
+            partition: d.dlq_partition,
             offset: d.offset,
             original_topic: d.original_topic,
             original_partition: d.original_partition,

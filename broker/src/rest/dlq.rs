@@ -1,4 +1,5 @@
-//! Dead letters: list those not yet replayed, and replay them to the topics they came from.
+//! Dead letters: list those not yet replayed a page at a time, and replay them to the topics
+//! they came from a bounded number per call.
 
 use std::sync::Arc;
 
@@ -9,21 +10,30 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
 use super::{RestState, params, principal};
-use crate::engine::DeadLetterInfo;
+use crate::engine::{
+    DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, MAX_PAGE, MAX_REPLAY, ReplayOutcome,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// At most this many (default 100).
-    #[param(minimum = 1)]
+    /// Page size: at most this many (default 100). A page can hold fewer (it also stops at
+    /// about 2 MiB of messages): only an empty `next_page_token` means there is nothing more.
+    #[param(minimum = 1, maximum = 1000)]
     pub max: Option<u32>,
+    /// The `next_page_token` of the previous page, unchanged; absent or empty for the first
+    /// page. A token the broker did not issue for this topic is `400 INVALID_ARGUMENT`. The
+    /// pattern is the tokens' alphabet (URL-safe base64 without padding); which tokens are valid
+    /// only the broker that issued them knows.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
+    pub page_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReplayQuery {
-    /// At most this many (default: all pending).
-    #[param(minimum = 1)]
+    /// At most this many in this call (default 1000). Call again while `remaining` is above 0.
+    #[param(minimum = 1, maximum = 10000)]
     pub max: Option<u32>,
 }
 
@@ -41,12 +51,28 @@ pub struct DeadLetter {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeadLetterList {
+    /// Oldest first within each partition of the dead-letter topic, partitions in order.
     pub dead_letters: Vec<DeadLetter>,
+    /// Pass it as `page_token` for the next page; empty when every partition was read to its
+    /// end.
+    pub next_page_token: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Replayed {
+    /// Dead letters published back to their topics by this call.
     pub replayed: u32,
+    /// Messages still pending after the replay cursor, over all partitions.
+    pub remaining: u64,
+}
+
+impl From<ReplayOutcome> for Replayed {
+    fn from(o: ReplayOutcome) -> Replayed {
+        Replayed {
+            replayed: o.replayed,
+            remaining: o.remaining,
+        }
+    }
 }
 
 impl From<DeadLetterInfo> for DeadLetter {
@@ -63,7 +89,7 @@ impl From<DeadLetterInfo> for DeadLetter {
     }
 }
 
-/// Lists the dead letters of a dead-letter topic not yet replayed.
+/// Lists the dead letters of a dead-letter topic not yet replayed, one page at a time.
 #[utoipa::path(get, path = "/v1/topics/{topic}/dead-letters", tag = "dead letters",
     params(("topic" = String, Path, description = "The dead-letter topic, e.g. `orders.dlq`", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ListQuery),
     responses(
@@ -75,21 +101,27 @@ pub async fn list(
     Path(topic): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
-    let max = params::in_range("max", query.max, 100, 1, u32::MAX)? as usize;
-    let letters = state
+    let max = params::in_range("max", query.max, DEFAULT_PAGE as u32, 1, MAX_PAGE as u32)?;
+    let page = state
         .engine
-        .list_dead_letters(&principal(), &topic, max)
+        .list_dead_letters(
+            &principal(),
+            &topic,
+            max as usize,
+            query.page_token.as_deref(),
+        )
         .await?;
     Ok(Json(DeadLetterList {
-        dead_letters: letters.into_iter().map(Into::into).collect(),
+        dead_letters: page.letters.into_iter().map(Into::into).collect(),
+        next_page_token: page.next_page_token.unwrap_or_default(),
     }))
 }
 
-/// Publishes dead letters back to the topics they came from.
+/// Publishes dead letters back to the topics they came from, at most `max` in this call.
 #[utoipa::path(post, path = "/v1/topics/{topic}/dead-letters/replay", tag = "dead letters",
     params(("topic" = String, Path, description = "The dead-letter topic, e.g. `orders.dlq`", pattern = r"^[A-Za-z0-9._-]{1,200}$"), ReplayQuery),
     responses(
-        (status = 200, description = "How many were replayed", body = Replayed),
+        (status = 200, description = "How many were replayed and how many are still pending", body = Replayed),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic))]
@@ -98,13 +130,16 @@ pub async fn replay(
     Path(topic): Path<String>,
     Query(query): Query<ReplayQuery>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let max = match query.max {
-        Some(max) => params::in_range("max", Some(max), 1, 1, u32::MAX)? as usize,
-        None => usize::MAX,
-    };
-    let replayed = state
+    let max = params::in_range(
+        "max",
+        query.max,
+        DEFAULT_REPLAY as u32,
+        1,
+        MAX_REPLAY as u32,
+    )?;
+    let outcome = state
         .engine
-        .replay_dead_letters(&principal(), &topic, max)
+        .replay_dead_letters(&principal(), &topic, max as usize)
         .await?;
-    Ok(Json(Replayed { replayed }))
+    Ok(Json(outcome.into()))
 }

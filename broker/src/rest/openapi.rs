@@ -162,7 +162,11 @@ mod tests {
     }
 
     fn query_parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
-        doc["paths"][path]["get"]["parameters"]
+        operation_parameter(doc, "get", path, name)
+    }
+
+    fn operation_parameter<'a>(doc: &'a Value, method: &str, path: &str, name: &str) -> &'a Value {
+        doc["paths"][path][method]["parameters"]
             .as_array()
             .unwrap()
             .iter()
@@ -250,6 +254,18 @@ mod tests {
         }
         let limit = &query_parameter(&doc, "/v1/flow-events", "limit")["schema"];
         assert_eq!(limit["maximum"], super::super::flow::MAX_EVENTS);
+
+        let list = "/v1/topics/{topic}/dead-letters";
+        let max = &query_parameter(&doc, list, "max")["schema"];
+        assert_eq!(max["minimum"], 1);
+        assert_eq!(max["maximum"], crate::engine::MAX_PAGE);
+        let token = &query_parameter(&doc, list, "page_token")["schema"];
+        // The alphabet the engine encodes tokens in (`engine/dlq/page.rs`).
+        assert_eq!(token["pattern"], "^[A-Za-z0-9_-]*$");
+        let replay = "/v1/topics/{topic}/dead-letters/replay";
+        let max = &operation_parameter(&doc, "post", replay, "max")["schema"];
+        assert_eq!(max["minimum"], 1);
+        assert_eq!(max["maximum"], crate::engine::MAX_REPLAY);
     }
 
     /// Every integer carries the `format` whose range `strict` enforces.

@@ -5,7 +5,8 @@ use rapidmq_core::{self as core, Runtime};
 use crate::error::Result;
 use crate::runtime::on_runtime;
 use crate::types::{
-    BrokerStatus, DeadLetter, QueueSettings, StartAt, SubscriptionInfo, TopicConfig, TopicInfo,
+    BrokerStatus, DeadLetterPage, DeadLetterReplay, QueueSettings, StartAt, SubscriptionInfo,
+    TopicConfig, TopicInfo,
 };
 
 /// Admin operations of a client.
@@ -163,29 +164,38 @@ impl NativeAdmin {
         .await
     }
 
-    /// Dead letters not yet replayed, at most `max` (0: the broker default).
+    /// One page of the dead letters not yet replayed: at most `max` (0: the broker default,
+    /// 100; at most 1000), from `page_token` (the previous page's `next_page_token`) or the
+    /// start.
     pub async fn list_dead_letters(
         &self,
         dead_letter_topic: String,
         max: u32,
-    ) -> Result<Vec<DeadLetter>> {
+        page_token: Option<String>,
+    ) -> Result<DeadLetterPage> {
         let admin = self.core.clone();
         on_runtime(&self.runtime, async move {
-            let letters = admin.list_dead_letters(dead_letter_topic, max).await?;
-            Ok(letters.into_iter().map(Into::into).collect())
+            admin
+                .list_dead_letters(dead_letter_topic, max, page_token.as_deref())
+                .await
+                .map(Into::into)
         })
         .await
     }
 
-    /// Publishes up to `max` dead letters (all when `None`) back to their topics.
+    /// Publishes up to `max` dead letters (the broker default, 1000, when `None`; at most
+    /// 10000) back to their topics; says how many and how many are still pending.
     pub async fn replay_dead_letters(
         &self,
         dead_letter_topic: String,
         max: Option<u32>,
-    ) -> Result<u32> {
+    ) -> Result<DeadLetterReplay> {
         let admin = self.core.clone();
         on_runtime(&self.runtime, async move {
-            admin.replay_dead_letters(dead_letter_topic, max).await
+            admin
+                .replay_dead_letters(dead_letter_topic, max)
+                .await
+                .map(Into::into)
         })
         .await
     }

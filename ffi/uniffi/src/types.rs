@@ -566,7 +566,9 @@ impl From<core::SubscriptionInfo> for SubscriptionInfo {
 /// A dead letter with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DeadLetter {
-    /// Its offset in the dead-letter topic.
+    /// Its partition in the dead-letter topic.
+    pub partition: u32,
+    /// Its offset in that partition.
     pub offset: u64,
     /// The topic it came from.
     pub original_topic: String,
@@ -585,6 +587,7 @@ pub struct DeadLetter {
 impl From<core::DeadLetter> for DeadLetter {
     fn from(d: core::DeadLetter) -> DeadLetter {
         DeadLetter {
+            partition: d.partition,
             offset: d.offset,
             original_topic: d.original_topic,
             original_partition: d.original_partition,
@@ -592,6 +595,42 @@ impl From<core::DeadLetter> for DeadLetter {
             reason: d.reason,
             attempts: d.attempts,
             message: d.message.into(),
+        }
+    }
+}
+
+/// One page of the dead letters not yet replayed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DeadLetterPage {
+    /// Oldest first within each partition of the dead-letter topic, partitions in order.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Pass it as `page_token` for the next page; `None` when there is nothing more.
+    pub next_page_token: Option<String>,
+}
+
+impl From<core::DeadLetterPage> for DeadLetterPage {
+    fn from(p: core::DeadLetterPage) -> DeadLetterPage {
+        DeadLetterPage {
+            dead_letters: p.dead_letters.into_iter().map(Into::into).collect(),
+            next_page_token: p.next_page_token,
+        }
+    }
+}
+
+/// What one replay call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct DeadLetterReplay {
+    /// Dead letters published back to their topics by this call.
+    pub replayed: u32,
+    /// Messages still pending in the dead-letter topic, over all partitions.
+    pub remaining: u64,
+}
+
+impl From<core::DeadLetterReplay> for DeadLetterReplay {
+    fn from(r: core::DeadLetterReplay) -> DeadLetterReplay {
+        DeadLetterReplay {
+            replayed: r.replayed,
+            remaining: r.remaining,
         }
     }
 }

@@ -107,6 +107,7 @@ class SubscriptionInfo:
     queue_stats: Optional[QueueStats]
 
 class DeadLetter:
+    partition: int
     offset: int
     original_topic: str
     original_partition: int
@@ -114,6 +115,14 @@ class DeadLetter:
     reason: str
     attempts: int
     message: ReceivedMessage
+
+class DeadLetterPage:
+    dead_letters: List[DeadLetter]
+    next_page_token: Optional[str]
+
+class DeadLetterReplay:
+    replayed: int
+    remaining: int
 
 class BrokerStatus:
     version: str
@@ -214,7 +223,7 @@ class Admin:
     def lag(self, topic: str, name: str, asyncio: bool = False) -> Any: ...
     def seek_subscription(self, topic: str, name: str, position: Tuple[str, int], partition: Optional[int] = None, asyncio: bool = False) -> Any: ...
     def delete_subscription(self, topic: str, name: str, asyncio: bool = False) -> Any: ...
-    def list_dead_letters(self, dead_letter_topic: str, max: int = 0, asyncio: bool = False) -> Any: ...
+    def list_dead_letters(self, dead_letter_topic: str, max: int = 0, page_token: Optional[str] = None, asyncio: bool = False) -> Any: ...
     def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None, asyncio: bool = False) -> Any: ...
     def status(self, asyncio: bool = False) -> Any: ...
 

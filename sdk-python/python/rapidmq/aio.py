@@ -30,7 +30,8 @@ from .message import Headers, Message, Payload
 from ._native import (
     BrokerStatus,
     ConsumerStats,
-    DeadLetter,
+    DeadLetterPage,
+    DeadLetterReplay,
     FetchResult,
     ProducerStats,
     PublishAck,
@@ -394,12 +395,16 @@ class Admin:
     async def delete_subscription(self, topic: str, name: str) -> None:
         await self._native.delete_subscription(topic, name, asyncio=True)
 
-    async def list_dead_letters(self, dead_letter_topic: str, max: int = 0) -> List[DeadLetter]:
-        return await self._native.list_dead_letters(dead_letter_topic, max, asyncio=True)
+    async def list_dead_letters(
+        self, dead_letter_topic: str, max: int = 0, page_token: Optional[str] = None
+    ) -> DeadLetterPage:
+        return await self._native.list_dead_letters(
+            dead_letter_topic, max, page_token, asyncio=True
+        )
 
     async def replay_dead_letters(
         self, dead_letter_topic: str, max: Optional[int] = None
-    ) -> int:
+    ) -> DeadLetterReplay:
         return await self._native.replay_dead_letters(dead_letter_topic, max, asyncio=True)
 
     async def status(self) -> BrokerStatus:

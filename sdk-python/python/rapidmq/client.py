@@ -26,7 +26,8 @@ from .message import Headers, Message, Payload
 from ._native import (
     BrokerStatus,
     ConsumerStats,
-    DeadLetter,
+    DeadLetterPage,
+    DeadLetterReplay,
     FetchResult,
     ProducerStats,
     PublishAck,
@@ -534,12 +535,33 @@ class Admin:
         """Deletes a subscription. Raises SubscriptionNotFoundError."""
         self._native.delete_subscription(topic, name)
 
-    def list_dead_letters(self, dead_letter_topic: str, max: int = 0) -> List[DeadLetter]:
-        """Dead letters not yet replayed (``max`` 0: the broker default, 100)."""
-        return self._native.list_dead_letters(dead_letter_topic, max)
+    def list_dead_letters(
+        self, dead_letter_topic: str, max: int = 0, page_token: Optional[str] = None
+    ) -> DeadLetterPage:
+        """One page of the dead letters not yet replayed: at most ``max`` (0: the broker
+        default, 100; at most 1000), from the start or from ``page_token``, the
+        ``next_page_token`` of the previous page. Follow the token until it is ``None``; a page
+        can be shorter than ``max``.
 
-    def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None) -> int:
-        """Publishes dead letters back to their topics; returns how many."""
+        >>> token = None
+        >>> while True:
+        ...     page = admin.list_dead_letters("orders.dlq", 1000, token)
+        ...     handle(page.dead_letters)
+        ...     token = page.next_page_token
+        ...     if token is None:
+        ...         break
+
+        Raises TopicNotFoundError; InvalidArgumentError for ``max`` above 1000 or a token the
+        broker did not issue for this topic."""
+        return self._native.list_dead_letters(dead_letter_topic, max, page_token)
+
+    def replay_dead_letters(
+        self, dead_letter_topic: str, max: Optional[int] = None
+    ) -> DeadLetterReplay:
+        """Publishes up to ``max`` dead letters (``None``: the broker default, 1000; at most
+        10000) back to their topics. Returns how many it published and how many are still
+        ``remaining``: call again until that is 0. Raises TopicNotFoundError,
+        InvalidArgumentError."""
         return self._native.replay_dead_letters(dead_letter_topic, max)
 
     def status(self) -> BrokerStatus:

@@ -1,7 +1,8 @@
 package io.rapidmq;
 
 import io.rapidmq.ffi.BrokerStatus;
-import io.rapidmq.ffi.DeadLetter;
+import io.rapidmq.ffi.DeadLetterPage;
+import io.rapidmq.ffi.DeadLetterReplay;
 import io.rapidmq.ffi.NativeAdmin;
 import io.rapidmq.ffi.QueueSettings;
 import io.rapidmq.ffi.SubscriptionInfo;
@@ -105,18 +106,51 @@ public final class Admin implements AutoCloseable {
         Native.await(() -> admin.deleteSubscription(topic, name));
     }
 
-    /** Dead letters of {@code deadLetterTopic} not yet replayed, at most {@code max} (0: broker default 100). */
-    public List<DeadLetter> listDeadLetters(String deadLetterTopic, int max) {
-        return Native.await(() -> admin.listDeadLetters(deadLetterTopic, max));
+    /**
+     * The first page of the dead letters of {@code deadLetterTopic} not yet replayed: at most
+     * {@code max} (0: the broker default, 100; at most 1000). Continue with
+     * {@link #listDeadLetters(String, int, String)} and the page's {@code nextPageToken()}.
+     */
+    public DeadLetterPage listDeadLetters(String deadLetterTopic, int max) {
+        return listDeadLetters(deadLetterTopic, max, null);
     }
 
-    /** Publishes every pending dead letter back to its topic; returns how many. */
-    public int replayDeadLetters(String deadLetterTopic) {
+    /**
+     * One page of the dead letters of {@code deadLetterTopic} not yet replayed: at most
+     * {@code max} (0: the broker default, 100; at most 1000), from {@code pageToken} (the
+     * {@code nextPageToken()} of the previous page) or, when it is null, from the start. Follow
+     * the token until it is null; a page can be shorter than {@code max}.
+     *
+     * <pre>{@code
+     * String token = null;
+     * do {
+     *     DeadLetterPage page = admin.listDeadLetters("orders.dlq", 1000, token);
+     *     handle(page.deadLetters());
+     *     token = page.nextPageToken();
+     * } while (token != null);
+     * }</pre>
+     *
+     * {@link TopicNotFoundException}; {@link InvalidArgumentException} for {@code max} above 1000
+     * or a token the broker did not issue for this topic.
+     */
+    public DeadLetterPage listDeadLetters(String deadLetterTopic, int max, String pageToken) {
+        return Native.await(() -> admin.listDeadLetters(deadLetterTopic, max, pageToken));
+    }
+
+    /**
+     * Publishes up to the broker's default (1000) pending dead letters back to their topics.
+     * Says how many it published and how many are still {@code remaining()}: call again until
+     * that is 0.
+     */
+    public DeadLetterReplay replayDeadLetters(String deadLetterTopic) {
         return Native.await(() -> admin.replayDeadLetters(deadLetterTopic, null));
     }
 
-    /** Publishes up to {@code max} dead letters back to their topics; returns how many. */
-    public int replayDeadLetters(String deadLetterTopic, int max) {
+    /**
+     * Publishes up to {@code max} (1 to 10000) pending dead letters back to their topics. Says
+     * how many it published and how many are still {@code remaining()}.
+     */
+    public DeadLetterReplay replayDeadLetters(String deadLetterTopic, int max) {
         return Native.await(() -> admin.replayDeadLetters(deadLetterTopic, max));
     }
 

@@ -3,10 +3,14 @@ package io.rapidmq;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.rapidmq.ffi.DeadLetter;
+import io.rapidmq.ffi.DeadLetterPage;
+import io.rapidmq.ffi.DeadLetterReplay;
 import io.rapidmq.ffi.Header;
 import io.rapidmq.ffi.QueueSettings;
 import io.rapidmq.ffi.SubscriptionInfo;
@@ -123,16 +127,21 @@ class QueueTest extends BrokerTest {
 
         Admin admin = client.admin();
         String dlq = topic + ".dlq";
-        eventually("the message is dead-lettered", () -> {
+        java.util.function.IntPredicate pending = n -> {
             try {
-                return !admin.listDeadLetters(dlq, 10).isEmpty();
+                return admin.listDeadLetters(dlq, 10).deadLetters().size() == n;
             } catch (TopicNotFoundException e) {
                 return false;
             }
-        });
-        List<DeadLetter> letters = admin.listDeadLetters(dlq, 10);
+        };
+        eventually("the message is dead-lettered", () -> pending.test(1));
+        DeadLetterPage page = admin.listDeadLetters(dlq, 10);
+        assertNull(page.nextPageToken(), "one letter is one page");
+        List<DeadLetter> letters = page.deadLetters();
         assertEquals(1, letters.size());
         DeadLetter letter = letters.get(0);
+        assertEquals(0, letter.partition());
+        assertEquals(0, letter.offset());
         assertEquals(topic, letter.originalTopic());
         assertEquals(0, letter.originalOffset());
         assertEquals(2, letter.attempts());
@@ -140,13 +149,42 @@ class QueueTest extends BrokerTest {
         assertTrue(letter.message().headers().contains(new Header("rapidmq-dlq-topic", utf8(topic))));
         assertEquals(1, admin.describeSubscription(topic, "w").queueStats().deadLettered());
 
-        assertEquals(1, admin.replayDeadLetters(dlq));
-        QueueMessage back = receive(q, 1).get(0);
-        assertEquals("poison", text(back.value()));
-        assertEquals(1, back.attempt(), "a replayed message starts over");
-        q.ack(back);
+        // Two more letters: pages of two follow the token, and replay counts down what remains.
+        sendAllValues(topic, "p1", "p2");
+        for (int round = 0; round < 2; round++) {
+            for (QueueMessage m : receive(q, 2)) {
+                q.nack(m, Duration.ZERO);
+            }
+        }
+        eventually("three letters are pending", () -> pending.test(3));
+        DeadLetterPage pageOne = admin.listDeadLetters(dlq, 2);
+        assertNotNull(pageOne.nextPageToken());
+        DeadLetterPage pageTwo = admin.listDeadLetters(dlq, 2, pageOne.nextPageToken());
+        assertNull(pageTwo.nextPageToken());
+        List<Long> offsets = new ArrayList<>();
+        pageOne.deadLetters().forEach(d -> offsets.add(d.offset()));
+        pageTwo.deadLetters().forEach(d -> offsets.add(d.offset()));
+        assertEquals(List.of(0L, 1L, 2L), offsets, "each letter once, in order");
+        assertThrows(InvalidArgumentException.class, () -> admin.listDeadLetters(dlq, 2, "not-a-token"));
+        assertThrows(InvalidArgumentException.class, () -> admin.listDeadLetters(dlq, 1001));
+
+        DeadLetterReplay replay = admin.replayDeadLetters(dlq, 2);
+        assertEquals(2, replay.replayed());
+        assertEquals(1, replay.remaining());
+        replay = admin.replayDeadLetters(dlq);
+        assertEquals(1, replay.replayed());
+        assertEquals(0, replay.remaining());
+        Map<String, Integer> back = new HashMap<>();
+        for (QueueMessage m : receive(q, 3)) {
+            back.put(text(m.value()), m.attempt());
+            q.ack(m);
+        }
+        assertEquals(Map.of("poison", 1, "p1", 1, "p2", 1), back,
+                "each replayed message comes back once and starts over");
         q.close();
-        assertTrue(admin.listDeadLetters(dlq, 10).isEmpty());
+        DeadLetterPage after = admin.listDeadLetters(dlq, 10);
+        assertTrue(after.deadLetters().isEmpty());
+        assertNull(after.nextPageToken());
     }
 
     @Test

@@ -1,14 +1,22 @@
 //! Dead letters: moving a queue message that used up its deliveries to the subscription's
-//! dead-letter topic (created on first use, one partition), listing what is there, and replaying
-//! it to the topics the messages came from.
+//! dead-letter topic (created on first use, one partition), listing what is there page by page,
+//! and replaying it to the topics the messages came from.
 //!
 //! A dead letter is the original message with headers saying where it came from and why
 //! (`rapidmq-dlq-*`), and without delay or TTL, so it neither waits nor vanishes. Which dead
 //! letters have been replayed is a stream subscription named `rapidmq-replay` on the dead-letter
 //! topic.
+//!
+//! Layout:
+//! - this file: dead-lettering (the append to the dead-letter topic) and what a letter is.
+//! - `page`: reading pending letters a bounded page at a time, and the page token that says
+//!   where the next page starts.
+//! - `replay`: publishing pages back to their topics and moving the replay cursor past them.
+
+mod page;
+mod replay;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -18,10 +26,15 @@ use rapidmq_proto::{ErrorCode, partition_for_key};
 use super::queue::DeadLetter;
 use super::subscription::Subscription;
 use super::topic::{Topic, TopicSpec};
-use super::{Engine, PublishParams, StartPosition, SubscriptionMode, now_ms};
+use super::{Engine, PublishParams};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 
+pub use page::{DEFAULT_PAGE, DeadLetterPage, MAX_PAGE};
+pub use replay::{DEFAULT_REPLAY, MAX_REPLAY, ReplayOutcome};
+
+/// Every header the broker adds to a dead letter starts with this; replay removes them.
+pub const HEADER_PREFIX: &str = "rapidmq-dlq-";
 pub const HEADER_TOPIC: &str = "rapidmq-dlq-topic";
 pub const HEADER_SUBSCRIPTION: &str = "rapidmq-dlq-subscription";
 pub const HEADER_PARTITION: &str = "rapidmq-dlq-partition";
@@ -44,6 +57,23 @@ pub struct DeadLetterInfo {
     pub message: pb::Message,
 }
 
+impl DeadLetterInfo {
+    /// The letter at `offset` of `dlq_partition`, with its origin read from its headers. A
+    /// message without them (published to the topic directly) has an empty `original_topic`.
+    fn new(dlq_partition: u32, offset: u64, message: pb::Message) -> DeadLetterInfo {
+        DeadLetterInfo {
+            dlq_partition,
+            offset,
+            original_topic: header(&message, HEADER_TOPIC).unwrap_or_default(),
+            original_partition: number(&message, HEADER_PARTITION),
+            original_offset: number(&message, HEADER_OFFSET),
+            reason: header(&message, HEADER_REASON).unwrap_or_default(),
+            attempts: number(&message, HEADER_ATTEMPTS),
+            message,
+        }
+    }
+}
+
 fn header(message: &pb::Message, key: &str) -> Option<String> {
     message
         .headers
@@ -51,6 +81,13 @@ fn header(message: &pb::Message, key: &str) -> Option<String> {
         .rev()
         .find(|h| h.key == key)
         .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+}
+
+/// A numeric header, 0 when it is missing or not a number of its type.
+fn number<T: std::str::FromStr + Default>(message: &pb::Message, key: &str) -> T {
+    header(message, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default()
 }
 
 impl Engine {
@@ -192,149 +229,5 @@ impl Engine {
             Err(err) => return Err(err),
         }
         self.topic(principal, name)
-    }
-
-    /// Dead letters not yet replayed, oldest first, at most `max`. Only reads: before the first
-    /// replay creates the replay cursor, every retained dead letter is pending.
-    pub async fn list_dead_letters(
-        &self,
-        principal: &Principal,
-        dlq_topic: &str,
-        max: usize,
-    ) -> Result<Vec<DeadLetterInfo>> {
-        let topic = self.topic(principal, dlq_topic)?;
-        let cursor = topic.subscriptions.read().get(REPLAY_CURSOR).cloned();
-        let mut out = Vec::new();
-        for partition in &topic.partitions {
-            let p = partition.shared().index;
-            let log_start = partition.shared().log_start();
-            let mut offset = cursor
-                .as_ref()
-                .map_or(log_start, |c| c.committed(p).max(log_start));
-            while out.len() < max {
-                let fetched = self
-                    .fetch(principal, dlq_topic, p, offset, 1000, Duration::ZERO)
-                    .await?;
-                if fetched.deliveries.is_empty() {
-                    break;
-                }
-                for delivery in fetched.deliveries {
-                    let decoded =
-                        pb::MessageBatch::decode(delivery.payload.clone()).map_err(|err| {
-                            Error::internal(format!("stored batch does not decode: {err}"))
-                        })?;
-                    for (i, message) in decoded
-                        .messages
-                        .into_iter()
-                        .enumerate()
-                        .skip(delivery.skip as usize)
-                        .take(delivery.count as usize)
-                    {
-                        offset = delivery.base_offset + i as u64 + 1;
-                        if out.len() < max {
-                            out.push(DeadLetterInfo {
-                                dlq_partition: p,
-                                offset: delivery.base_offset + i as u64,
-                                original_topic: header(&message, HEADER_TOPIC).unwrap_or_default(),
-                                original_partition: header(&message, HEADER_PARTITION)
-                                    .and_then(|v| v.parse().ok())
-                                    .unwrap_or(0),
-                                original_offset: header(&message, HEADER_OFFSET)
-                                    .and_then(|v| v.parse().ok())
-                                    .unwrap_or(0),
-                                reason: header(&message, HEADER_REASON).unwrap_or_default(),
-                                attempts: header(&message, HEADER_ATTEMPTS)
-                                    .and_then(|v| v.parse().ok())
-                                    .unwrap_or(0),
-                                message,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Publishes up to `max` pending dead letters back to their original topics (without the
-    /// `rapidmq-dlq-*` headers) and moves the replay cursor past them.
-    pub async fn replay_dead_letters(
-        &self,
-        principal: &Principal,
-        dlq_topic: &str,
-        max: usize,
-    ) -> Result<u32> {
-        self.replay_cursor(principal, dlq_topic).await?;
-        let letters = self.list_dead_letters(principal, dlq_topic, max).await?;
-        let mut replayed = 0;
-        let mut commits: Vec<(u32, u64)> = Vec::new();
-        for letter in letters {
-            // A message without the dead-letter headers (published to this topic directly, or
-            // this is no dead-letter topic) has nowhere to go back to: the cursor passes it.
-            if letter.original_topic.is_empty() {
-                advance(&mut commits, letter.dlq_partition, letter.offset);
-                self.commit(principal, dlq_topic, REPLAY_CURSOR, &commits, None)
-                    .await?;
-                continue;
-            }
-            let original = self.topic(principal, &letter.original_topic)?;
-            let mut message = letter.message;
-            message
-                .headers
-                .retain(|h| !h.key.starts_with("rapidmq-dlq-"));
-            let partitions = original.partitions.len() as u32;
-            let partition = if message.key.is_empty() {
-                letter.original_partition.min(partitions - 1)
-            } else {
-                partition_for_key(&message.key, partitions)
-            };
-            let batch = pb::MessageBatch {
-                messages: vec![message],
-                base_timestamp_ms: now_ms(),
-                compression: 0,
-            };
-            self.publish(
-                principal,
-                PublishParams {
-                    topic: letter.original_topic.clone(),
-                    partition,
-                    producer_id: 0,
-                    base_sequence: 0,
-                    batch: Bytes::from(batch.encode_to_vec()),
-                },
-            )
-            .await?;
-            advance(&mut commits, letter.dlq_partition, letter.offset);
-            replayed += 1;
-            self.commit(principal, dlq_topic, REPLAY_CURSOR, &commits, None)
-                .await?;
-        }
-        Ok(replayed)
-    }
-
-    /// The replay cursor of `dlq_topic`, created (from the earliest offset) by the first replay.
-    async fn replay_cursor(
-        &self,
-        principal: &Principal,
-        dlq_topic: &str,
-    ) -> Result<Arc<Subscription>> {
-        let topic = self.topic(principal, dlq_topic)?;
-        self.get_or_create_subscription(
-            &topic,
-            REPLAY_CURSOR,
-            SubscriptionMode::Stream,
-            StartPosition::Earliest,
-            None,
-            false,
-        )
-        .await
-    }
-}
-
-/// Moves the replay cursor of `partition` past `offset`.
-fn advance(commits: &mut Vec<(u32, u64)>, partition: u32, offset: u64) {
-    match commits.iter_mut().find(|(p, _)| *p == partition) {
-        Some(entry) => entry.1 = entry.1.max(offset + 1),
-        None => commits.push((partition, offset + 1)),
     }
 }
