@@ -46,6 +46,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub http: HttpConfig,
     pub observability: ObservabilityConfig,
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -62,6 +63,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             http: HttpConfig::default(),
             observability: ObservabilityConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -284,6 +286,57 @@ impl Default for ObservabilityConfig {
     }
 }
 
+/// TLS on both listeners (docs/security.md). Off unless `cert_file` is set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first. Empty (the default): both listeners are plaintext.
+    pub cert_file: PathBuf,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// PEM CA certificates that client certificates must chain to; needed when `client_auth`
+    /// is not `none`.
+    pub client_ca_file: PathBuf,
+    /// Whether clients present a certificate: `none`, `optional` (verified when presented) or
+    /// `required`.
+    pub client_auth: ClientAuth,
+    /// How often the files are re-read; a change in their contents loads them (SIGHUP loads them
+    /// at once), in ms. 0: only on SIGHUP.
+    pub reload_interval_ms: u64,
+    /// Longest a client may take to finish its TLS handshake before it is dropped, in ms.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            client_ca_file: PathBuf::new(),
+            client_auth: ClientAuth::None,
+            reload_interval_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether the listeners serve TLS.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.as_os_str().is_empty()
+    }
+}
+
+/// `tls.client_auth`: whether clients must present a certificate (mutual TLS).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
 /// Settings for topics created without them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -426,6 +479,22 @@ impl Config {
                 origin.escape_debug()
             )));
         }
+        let tls = &self.tls;
+        let set = |p: &PathBuf| !p.as_os_str().is_empty();
+        if tls.enabled() != set(&tls.key_file) {
+            return invalid("tls.cert_file and tls.key_file are set together or not at all");
+        }
+        if set(&tls.client_ca_file) && !tls.enabled() {
+            return invalid("tls.client_ca_file needs tls.cert_file and tls.key_file");
+        }
+        if (tls.client_auth == ClientAuth::None) == set(&tls.client_ca_file) {
+            return invalid(
+                "tls.client_auth = optional or required needs tls.client_ca_file, and tls.client_ca_file needs one of them",
+            );
+        }
+        if tls.handshake_timeout_ms == 0 {
+            return invalid("tls.handshake_timeout_ms must be at least 1");
+        }
         Ok(())
     }
 }
@@ -540,5 +609,44 @@ mod tests {
 
         std::fs::write(&path, "[http]\ncors_allowed_origins = [\"bad\\norigin\"]\n").unwrap();
         assert!(Config::load(Some(&path), serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn tls_is_off_by_default_and_its_files_come_together() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Config::load(None, serde_json::json!({})).unwrap();
+        assert!(!config.tls.enabled());
+        assert_eq!(config.tls.reload_interval_ms, 10_000);
+        assert_eq!(config.tls.client_auth, ClientAuth::None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tls.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_ca_file = \"ca.pem\"\nclient_auth = \"required\"\n",
+        )
+        .unwrap();
+        // SAFETY: every test here holds `ENV`, so no other thread reads the environment now.
+        unsafe { std::env::set_var("RAPIDMQ_TLS__HANDSHAKE_TIMEOUT_MS", "250") };
+        let config = Config::load(Some(&path), serde_json::json!({}));
+        unsafe { std::env::remove_var("RAPIDMQ_TLS__HANDSHAKE_TIMEOUT_MS") };
+        let config = config.unwrap();
+        assert!(config.tls.enabled());
+        assert_eq!(config.tls.client_auth, ClientAuth::Required);
+        assert_eq!(config.tls.handshake_timeout_ms, 250);
+
+        for bad in [
+            "[tls]\ncert_file = \"c.pem\"\n",
+            "[tls]\nkey_file = \"k.pem\"\n",
+            "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_auth = \"required\"\n",
+            "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_ca_file = \"ca.pem\"\n",
+            "[tls]\nclient_auth = \"sometimes\"\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(
+                Config::load(Some(&path), serde_json::json!({})).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod principal;
 pub mod rest;
 mod server;
 pub mod storage;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::budget::PublishBudget;
 use crate::config::Config;
@@ -16,8 +15,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::observability::Transport;
 use crate::observability::connections::{ConnectionSlots, CountedListener};
+use crate::tls::{Acceptor, Protocol, Reloader};
 use crate::{grpc, http};
-use tokio_stream::StreamExt as _;
 
 /// How long in-flight requests get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,17 +49,30 @@ impl Listeners {
 pub struct Broker {
     engine: Arc<Engine>,
     config: Config,
+    tls: Option<Arc<Reloader>>,
 }
 
 impl Broker {
     /// Opens storage and recovers every topic.
+    /// Fails before touching storage when the TLS files cannot be loaded.
     pub async fn open(config: Config) -> Result<Broker> {
+        let tls = Reloader::load(&config.tls)
+            .map_err(|err| Error::invalid(format!("TLS configuration: {err}")))?;
         let runtime = tokio::runtime::Handle::current();
         let engine_config = config.clone();
         let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config, runtime))
             .await
             .map_err(|err| Error::internal(format!("opening storage failed: {err}")))??;
-        Ok(Broker { engine, config })
+        Ok(Broker {
+            engine,
+            config,
+            tls,
+        })
+    }
+
+    /// The TLS configuration's reloader (SIGHUP calls its `reload`); `None` when TLS is off.
+    pub fn tls_reloader(&self) -> Option<Arc<Reloader>> {
+        self.tls.clone()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -74,7 +86,11 @@ impl Broker {
         listeners: Listeners,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
-        let Broker { engine, config } = self;
+        let Broker {
+            engine,
+            config,
+            tls,
+        } = self;
         let ready = Arc::new(AtomicBool::new(true));
         let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -97,15 +113,24 @@ impl Broker {
             publish_budget.clone(),
         );
 
+        warn_if_exposed_without_tls(&listeners, tls.is_some());
+        if let Some(tls) = &tls {
+            tls.spawn_poll(stop_rx.clone());
+        }
+        let handshake_timeout = Duration::from_millis(config.tls.handshake_timeout_ms);
         let metrics = engine.metrics().clone();
-        let grpc_metrics = metrics.clone();
-        let grpc_slots = ConnectionSlots::new(limits.max_connections);
-        let incoming = TcpListenerStream::new(listeners.grpc).filter_map(move |conn| match conn {
-            Ok(stream) => grpc_slots
-                .admit(stream, &grpc_metrics, Transport::Grpc)
-                .map(Ok),
-            Err(err) => Some(Err(err)),
-        });
+        let incoming = Acceptor::new(
+            CountedListener::new(
+                listeners.grpc,
+                metrics.clone(),
+                ConnectionSlots::new(limits.max_connections),
+                Transport::Grpc,
+            ),
+            Protocol::Grpc,
+            tls.clone(),
+            handshake_timeout,
+        )
+        .into_stream();
         let mut grpc_stop = stop_rx.clone();
         // TCP_NODELAY is set where connections are accepted (`Counted::new`): tonic's own
         // `tcp_nodelay` applies only to listeners it binds itself.
@@ -131,10 +156,16 @@ impl Broker {
 
         let mut http_stop = stop_rx.clone();
         let http = axum::serve(
-            CountedListener::new(
-                listeners.http,
-                metrics,
-                ConnectionSlots::new(limits.max_connections),
+            Acceptor::new(
+                CountedListener::new(
+                    listeners.http,
+                    metrics,
+                    ConnectionSlots::new(limits.max_connections),
+                    Transport::Http,
+                ),
+                Protocol::Http,
+                tls,
+                handshake_timeout,
             ),
             http::router(
                 ready.clone(),
@@ -176,5 +207,27 @@ impl Broker {
         }
         engine.shutdown().await;
         Ok(())
+    }
+}
+
+/// Warns about each listener bound to a non-loopback address while TLS is off: whoever can
+/// reach it can read the traffic.
+fn warn_if_exposed_without_tls(listeners: &Listeners, tls: bool) {
+    if tls {
+        return;
+    }
+    for (listener, addr) in [
+        ("gRPC", listeners.grpc_addr()),
+        ("HTTP", listeners.http_addr()),
+    ] {
+        if let Ok(addr) = addr
+            && !addr.ip().is_loopback()
+        {
+            tracing::warn!(
+                listener,
+                %addr,
+                "listening on a non-loopback address without TLS: traffic travels in clear text; set tls.cert_file and tls.key_file"
+            );
+        }
     }
 }

@@ -29,6 +29,18 @@ pub struct ServeArgs {
     /// HTTP listen address (health, readiness) [default: 127.0.0.1:7421].
     #[arg(long, value_name = "ADDR")]
     http_listen: Option<SocketAddr>,
+    /// PEM certificate chain (leaf first); with --tls-key-file, both listeners serve TLS.
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the TLS certificate.
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates that client certificates must chain to (mutual TLS).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca_file: Option<PathBuf>,
+    /// Whether clients present a certificate [default: none].
+    #[arg(long, value_name = "MODE", value_parser = ["none", "optional", "required"])]
+    tls_client_auth: Option<String>,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -46,6 +58,30 @@ struct FlagOverrides {
     grpc_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     http_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "TlsOverrides::is_empty")]
+    tls: TlsOverrides,
+}
+
+/// The `--tls-*` flags, layered over the `[tls]` section.
+#[derive(Serialize)]
+struct TlsOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_auth: Option<String>,
+}
+
+impl TlsOverrides {
+    fn is_empty(&self) -> bool {
+        self.cert_file.is_none()
+            && self.key_file.is_none()
+            && self.client_ca_file.is_none()
+            && self.client_auth.is_none()
+    }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -53,6 +89,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         grpc_listen: args.grpc_listen,
         http_listen: args.http_listen,
+        tls: TlsOverrides {
+            cert_file: args.tls_cert_file.clone(),
+            key_file: args.tls_key_file.clone(),
+            client_ca_file: args.tls_client_ca_file.clone(),
+            client_auth: args.tls_client_auth.clone(),
+        },
     };
     let config =
         Config::load(args.config.as_deref(), overrides).context("invalid configuration")?;
@@ -111,22 +153,53 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
             config.data_dir.display()
         )
     })?;
-    tracing::info!(%grpc, %http, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "rapidmq ready");
+    let tls = broker.tls_reloader();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%grpc, %http, tls = tls.is_some(), data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "rapidmq ready");
     println!("rapidmq {} ready", env!("CARGO_PKG_VERSION"));
-    println!("  gRPC  {grpc}");
-    println!("  HTTP  http://{http}  (/healthz, /readyz)");
+    println!(
+        "  gRPC  {grpc}{}",
+        if tls.is_some() { "  (TLS)" } else { "" }
+    );
+    println!("  HTTP  {scheme}://{http}  (/healthz, /readyz)");
     println!("  data  {}", config.data_dir.display());
     if let Some(path) = ready_file {
-        let body = serde_json::json!({ "grpc": grpc.to_string(), "http": http.to_string(), "pid": std::process::id() });
+        let body = serde_json::json!({ "grpc": grpc.to_string(), "http": http.to_string(), "pid": std::process::id(), "tls": tls.is_some() });
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, body.to_string())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(tls) = tls {
+        reload_on_sighup(tls);
+    }
     broker.serve(listeners, shutdown_signal()).await?;
     tracing::info!("rapidmq stopped");
     Ok(())
 }
+
+/// Reloads the TLS files on every SIGHUP (the poll of `tls.reload_interval_ms` also does).
+#[cfg(unix)]
+fn reload_on_sighup(tls: std::sync::Arc<rapidmq_broker::tls::Reloader>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the TLS files");
+                    // A failure is logged by `reload`, and the current certificate stays.
+                    let _ = tls.reload();
+                }
+            });
+        }
+        Err(err) => {
+            tracing::warn!(cause = %err, "cannot listen for SIGHUP; TLS files reload only by polling")
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_tls: std::sync::Arc<rapidmq_broker::tls::Reloader>) {}
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -75,6 +75,13 @@ impl Counted {
     }
 }
 
+impl Counted {
+    /// Reads the first bytes without consuming them (to tell TLS from plaintext).
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.peek(buf).await
+    }
+}
+
 impl Drop for Counted {
     fn drop(&mut self) {
         self.metrics.connection_closed(self.transport);
@@ -129,11 +136,12 @@ impl tonic::transport::server::Connected for Counted {
     }
 }
 
-/// The HTTP listener, handing out counted connections to axum.
+/// A listener handing out counted connections (to axum directly, or to `tls::Acceptor`).
 pub struct CountedListener {
     inner: TcpListener,
     metrics: Arc<Metrics>,
     slots: ConnectionSlots,
+    transport: Transport,
 }
 
 impl CountedListener {
@@ -141,11 +149,13 @@ impl CountedListener {
         inner: TcpListener,
         metrics: Arc<Metrics>,
         slots: ConnectionSlots,
+        transport: Transport,
     ) -> CountedListener {
         CountedListener {
             inner,
             metrics,
             slots,
+            transport,
         }
     }
 }
@@ -157,7 +167,7 @@ impl axum::serve::Listener for CountedListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-            if let Some(counted) = self.slots.admit(stream, &self.metrics, Transport::Http) {
+            if let Some(counted) = self.slots.admit(stream, &self.metrics, self.transport) {
                 return (counted, addr);
             }
         }
