@@ -100,6 +100,11 @@ impl TestBroker {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The broker's process id while it runs (to send it signals, e.g. SIGHUP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `kill -9`: the process gets no chance to flush anything.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,0 +1,453 @@
+//! TLS on both listeners against a real broker (issue 16 slice 1, docs/adr/0004-security.md §2):
+//! gRPC and REST over TLS, the failures a wrong CA or a plaintext client meet, mutual TLS, and
+//! certificate reload with open streams. Certificates are made here with rcgen.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::*;
+use rapidmq_proto::v1 as pb;
+use rapidmq_proto::v1::admin_client::AdminClient;
+use rapidmq_proto::v1::messaging_client::MessagingClient;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// A test certificate authority.
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate issued by a [`Ca`], with its key.
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1 with this serial number.
+    fn server(&self, serial: u64) -> Leaf {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params.serial_number = Some(serial.into());
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(params)
+    }
+
+    fn client(&self, name: &str) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(params)
+    }
+
+    fn issue(&self, params: CertificateParams) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+}
+
+/// The broker's TLS files in a directory of their own.
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new(ca: &Ca, server: &Leaf) -> Files {
+        let files = Files {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        files.install(server);
+        std::fs::write(files.path("client-ca.pem"), &ca.pem).unwrap();
+        files
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Replaces the served certificate and key.
+    fn install(&self, server: &Leaf) {
+        std::fs::write(self.path("cert.pem"), &server.cert_pem).unwrap();
+        std::fs::write(self.path("key.pem"), &server.key_pem).unwrap();
+    }
+
+    fn args(&self) -> Vec<String> {
+        let p = |name: &str| self.path(name).display().to_string();
+        vec![
+            "--tls-cert-file".into(),
+            p("cert.pem"),
+            "--tls-key-file".into(),
+            p("key.pem"),
+        ]
+    }
+
+    fn mtls_args(&self, mode: &str) -> Vec<String> {
+        let mut args = self.args();
+        args.extend([
+            "--tls-client-ca-file".into(),
+            self.path("client-ca.pem").display().to_string(),
+            "--tls-client-auth".into(),
+            mode.into(),
+        ]);
+        args
+    }
+}
+
+fn start(args: Vec<String>, env: Vec<(&str, &str)>) -> TestBroker {
+    TestBroker::start_with(BrokerOptions {
+        args,
+        env: env
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+fn tls_config(ca_pem: &str) -> ClientTlsConfig {
+    ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost")
+}
+
+async fn connect_tls(broker: &TestBroker, tls: ClientTlsConfig) -> Result<Clients, tonic::Status> {
+    let channel = Channel::from_shared(format!("https://{}", broker.grpc_addr()))
+        .unwrap()
+        .tls_config(tls)
+        .map_err(|err| tonic::Status::unavailable(err.to_string()))?
+        .connect()
+        .await
+        .map_err(|err| tonic::Status::unavailable(format!("{err:?}")))?;
+    Ok(Clients {
+        admin: AdminClient::new(channel.clone()),
+        messaging: MessagingClient::new(channel),
+    })
+}
+
+async fn list_topics(c: &mut Clients) -> Result<Vec<String>, tonic::Status> {
+    let topics = c
+        .admin
+        .list_topics(pb::ListTopicsRequest::default())
+        .await?
+        .into_inner()
+        .topics;
+    Ok(topics.into_iter().map(|t| t.name).collect())
+}
+
+fn https(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn http_addr(broker: &TestBroker) -> String {
+    broker.http_url().trim_start_matches("http://").to_string()
+}
+
+/// The leaf certificate a fresh TLS connection to `addr` is shown, verified against `ca_pem`.
+async fn presented_certificate(addr: &str, ca_pem: &str) -> std::io::Result<Vec<u8>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    Ok(tls.get_ref().1.peer_certificates().unwrap()[0].to_vec())
+}
+
+fn sighup(broker: &TestBroker) {
+    let pid = broker.pid().expect("broker running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn log_count(broker: &TestBroker, needle: &str) -> usize {
+    broker.log().matches(needle).count()
+}
+
+#[tokio::test]
+async fn grpc_and_rest_work_over_tls() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.args(), vec![]);
+
+    let mut c = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+    create_topic(&mut c, "secure", topic_config(1)).await;
+    publish(&mut c, "secure", 0, &[msg("k", "v")])
+        .await
+        .unwrap();
+    assert_eq!(list_topics(&mut c).await.unwrap(), ["secure"]);
+
+    let rest = https(&ca.pem);
+    let base = format!("https://{}", http_addr(&broker));
+    let health = rest.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let topics: serde_json::Value = rest
+        .get(format!("{base}/v1/topics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(topics.to_string().contains("secure"), "{topics}");
+}
+
+#[tokio::test]
+async fn wrong_ca_and_plaintext_clients_fail_clearly() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.args(), vec![]);
+    let stranger = Ca::new("another ca");
+
+    let refused = connect_tls(&broker, tls_config(&stranger.pem)).await;
+    let err = refused
+        .err()
+        .expect("a certificate from an unknown CA is refused");
+    assert!(
+        err.message().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    let base = format!("https://{}", http_addr(&broker));
+    let err = https(&stranger.pem)
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect_err("a certificate from an unknown CA is refused");
+    assert!(err.is_connect(), "{err:?}");
+
+    // Plaintext HTTP to the TLS port: a 400 that says what to do.
+    let answer = reqwest::get(format!("{}/healthz", broker.http_url()))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.unwrap().contains("requires TLS"));
+
+    // Plaintext gRPC to the TLS port: closed.
+    let plaintext = Channel::from_shared(broker.grpc_url())
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plaintext {
+        let mut admin = AdminClient::new(channel);
+        admin
+            .list_topics(pb::ListTopicsRequest::default())
+            .await
+            .expect_err("a plaintext gRPC call to a TLS port fails");
+    }
+
+    // None of that disturbed the listeners.
+    let mut c = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+    list_topics(&mut c).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_does_not_hold_up_other_clients() {
+    use tokio::io::AsyncWriteExt as _;
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    // A handshake timeout far beyond the test's patience: if a stalled handshake held up the
+    // accept loop, the clients below would time out.
+    let broker = start(
+        files.args(),
+        vec![("RAPIDMQ_TLS__HANDSHAKE_TIMEOUT_MS", "600000")],
+    );
+
+    // Clients that start a TLS record and then say nothing, on both listeners.
+    let mut stalled = Vec::new();
+    for addr in [broker.grpc_addr().to_string(), http_addr(&broker)] {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(&[0x16]).await.unwrap();
+        stalled.push(tcp);
+    }
+    let served = async {
+        let mut c = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+        list_topics(&mut c).await.unwrap();
+        let base = format!("https://{}", http_addr(&broker));
+        https(&ca.pem)
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let status = tokio::time::timeout(PATIENCE, served)
+        .await
+        .expect("other clients are served while a handshake stalls");
+    assert_eq!(status, 200);
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn required_client_auth_refuses_clients_without_a_certificate() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.mtls_args("required"), vec![]);
+
+    let anonymous = match connect_tls(&broker, tls_config(&ca.pem)).await {
+        Err(err) => Err(err),
+        Ok(mut c) => list_topics(&mut c).await,
+    };
+    anonymous.expect_err("a client without a certificate is refused");
+
+    let stranger = Ca::new("another ca").client("mallory");
+    let foreign =
+        tls_config(&ca.pem).identity(Identity::from_pem(&stranger.cert_pem, &stranger.key_pem));
+    let foreign = match connect_tls(&broker, foreign).await {
+        Err(err) => Err(err),
+        Ok(mut c) => list_topics(&mut c).await,
+    };
+    foreign.expect_err("a client certificate from an unknown CA is refused");
+
+    let alice = ca.client("alice");
+    let with_cert =
+        tls_config(&ca.pem).identity(Identity::from_pem(&alice.cert_pem, &alice.key_pem));
+    let mut c = connect_tls(&broker, with_cert).await.unwrap();
+    list_topics(&mut c).await.unwrap();
+}
+
+#[tokio::test]
+async fn optional_client_auth_accepts_clients_with_and_without_a_certificate() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.mtls_args("optional"), vec![]);
+
+    let mut c = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+    list_topics(&mut c).await.unwrap();
+    let alice = ca.client("alice");
+    let with_cert =
+        tls_config(&ca.pem).identity(Identity::from_pem(&alice.cert_pem, &alice.key_pem));
+    let mut c = connect_tls(&broker, with_cert).await.unwrap();
+    list_topics(&mut c).await.unwrap();
+}
+
+#[tokio::test]
+async fn sighup_reload_keeps_open_streams_and_serves_the_new_certificate() {
+    let ca = Ca::new("test ca");
+    let first = ca.server(1);
+    let files = Files::new(&ca, &first);
+    // Reload on SIGHUP only, so the test decides when.
+    let broker = start(files.args(), vec![("RAPIDMQ_TLS__RELOAD_INTERVAL_MS", "0")]);
+    let grpc = broker.grpc_addr().to_string();
+    assert_eq!(
+        presented_certificate(&grpc, &ca.pem).await.unwrap(),
+        first.der
+    );
+
+    let mut c = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+    create_topic(&mut c, "rotating", topic_config(1)).await;
+    let mut consumer = Consumer::open(
+        &mut c,
+        "rotating",
+        "reader",
+        start_at(pb::StartKind::Earliest),
+        100,
+    )
+    .await
+    .unwrap();
+    publish(&mut c, "rotating", 0, &[msg("k", "before")])
+        .await
+        .unwrap();
+    assert_eq!(consumer.receive(1).await[0].msg.value, "before");
+
+    let second = ca.server(2);
+    files.install(&second);
+    sighup(&broker);
+    eventually("new connections see the new certificate", || async {
+        presented_certificate(&grpc, &ca.pem).await.ok().as_ref() == Some(&second.der)
+    })
+    .await;
+
+    // The connection made before the reload still publishes, and its Consume stream still
+    // delivers.
+    publish(&mut c, "rotating", 0, &[msg("k", "after")])
+        .await
+        .unwrap();
+    assert_eq!(consumer.receive(1).await[0].msg.value, "after");
+    let mut fresh = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+    assert_eq!(list_topics(&mut fresh).await.unwrap(), ["rotating"]);
+
+    // A bad new file keeps the current certificate.
+    let failures = log_count(&broker, "TLS reload failed");
+    std::fs::write(files.path("cert.pem"), "not a certificate").unwrap();
+    sighup(&broker);
+    eventually("the failed reload is logged", || async {
+        log_count(&broker, "TLS reload failed") > failures
+    })
+    .await;
+    assert_eq!(
+        presented_certificate(&grpc, &ca.pem).await.unwrap(),
+        second.der
+    );
+    let base = format!("https://{}", http_addr(&broker));
+    let health = https(&ca.pem)
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn changed_files_are_picked_up_by_the_poll() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(
+        files.args(),
+        vec![("RAPIDMQ_TLS__RELOAD_INTERVAL_MS", "50")],
+    );
+    let second = ca.server(2);
+    files.install(&second);
+    let http = http_addr(&broker);
+    eventually("the HTTP listener serves the new certificate", || async {
+        presented_certificate(&http, &ca.pem).await.ok().as_ref() == Some(&second.der)
+    })
+    .await;
+}
+
+fn start_at(kind: pb::StartKind) -> pb::StartPosition {
+    common::start(kind)
+}
