@@ -84,6 +84,9 @@ enum Command {
     BenchGrpc(bench_grpc::BenchArgs),
     /// Print a shell completion script.
     Completions(cmd::completions::CompletionsArgs),
+    /// TLS helpers: development certificates.
+    #[command(subcommand)]
+    Tls(cmd::tls::TlsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),
         Command::Completions(args) => cmd::completions::run(args),
+        Command::Tls(command) => cmd::tls::run(command),
         command => client_command(&ctx, command),
     };
     match result {
@@ -164,7 +168,10 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Status(a) => cmd::status::run(ctx, a).await,
             Command::Trace(a) => cmd::trace::run(ctx, a).await,
             Command::Bench(a) => cmd::bench::run(ctx, a).await,
-            Command::Serve(_) | Command::BenchGrpc(_) | Command::Completions(_) => Ok(()),
+            Command::Serve(_)
+            | Command::BenchGrpc(_)
+            | Command::Completions(_)
+            | Command::Tls(_) => Ok(()),
         }
     });
     // Do not wait for background tasks (e.g. a stdin reader blocked on a terminal).

@@ -451,3 +451,52 @@ async fn changed_files_are_picked_up_by_the_poll() {
 fn start_at(kind: pb::StartKind) -> pb::StartPosition {
     common::start(kind)
 }
+
+#[tokio::test]
+async fn dev_certs_give_a_working_mutual_tls_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let dev_certs = || {
+        std::process::Command::new(rapidmq_testkit::broker_binary())
+            .args(["tls", "dev-certs", "--client", "alice", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let made = dev_certs();
+    assert!(made.status.success(), "{made:?}");
+    let again = dev_certs();
+    assert!(
+        !again.status.success(),
+        "existing files are not overwritten"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join("server.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "keys are private to their owner");
+    }
+
+    let file = |name: &str| out.join(name).display().to_string();
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let broker = start(
+        vec![
+            "--tls-cert-file".into(),
+            file("server.pem"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-client-ca-file".into(),
+            file("ca.pem"),
+            "--tls-client-auth".into(),
+            "required".into(),
+        ],
+        vec![],
+    );
+    let alice = tls_config(&read("ca.pem"))
+        .identity(Identity::from_pem(read("client.pem"), read("client.key")));
+    let mut c = connect_tls(&broker, alice).await.unwrap();
+    list_topics(&mut c).await.unwrap();
+}

@@ -12,6 +12,7 @@
 //! - `dlq.rs`: `dlq list|replay` (dead letters of queue subscriptions)
 //! - `trace.rs`: flow events of a traced message (REST, on the HTTP listener)
 //! - `status.rs`, `completions.rs`
+//! - `tls.rs`: `tls dev-certs` (offline: writes development certificates)
 //! - `bench/`: the load generator
 
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod dlq;
 pub mod publish;
 pub mod status;
 pub mod sub;
+pub mod tls;
 pub mod topic;
 pub mod trace;
 
