@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::observability::Transport;
 use crate::observability::connections::{ConnectionSlots, CountedListener};
-use crate::tls::{Acceptor, Protocol, Reloader};
+use crate::tls::{Acceptor, PeerInfo, Protocol, Reloader};
 use crate::{grpc, http};
 
 /// How long in-flight requests get to finish after shutdown starts.
@@ -173,7 +173,8 @@ impl Broker {
                 &config,
                 publish_budget,
                 requests,
-            ),
+            )
+            .into_make_service_with_connect_info::<PeerInfo>(),
         )
         .with_graceful_shutdown(async move {
             let _ = http_stop.changed().await;

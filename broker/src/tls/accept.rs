@@ -177,4 +177,102 @@ mod tests {
                 .contains(&format!("content-length: {}\r\n", body.len()))
         );
     }
+
+    mod peer {
+        use rcgen::{
+            BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        };
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        use tokio::net::TcpListener;
+
+        use super::*;
+        use crate::config::{ClientAuth, TlsConfig};
+        use crate::observability::Transport;
+        use crate::observability::connections::ConnectionSlots;
+        use crate::observability::metrics::Metrics;
+
+        fn leaf(
+            issuer: &Issuer<'_, KeyPair>,
+            names: &[&str],
+            usage: ExtendedKeyUsagePurpose,
+        ) -> (String, String) {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        }
+
+        #[tokio::test]
+        async fn a_verified_client_certificate_reaches_the_peer_info() {
+            let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca_key = KeyPair::generate().unwrap();
+            let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+            let issuer = Issuer::new(ca, ca_key);
+            let (server_cert, server_key) =
+                leaf(&issuer, &["localhost"], ExtendedKeyUsagePurpose::ServerAuth);
+            let (client_cert, client_key) = leaf(&issuer, &[], ExtendedKeyUsagePurpose::ClientAuth);
+
+            let dir = tempfile::tempdir().unwrap();
+            let path = |name: &str, contents: &str| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, contents).unwrap();
+                path
+            };
+            let settings = TlsConfig {
+                cert_file: path("cert.pem", &server_cert),
+                key_file: path("key.pem", &server_key),
+                client_ca_file: path("ca.pem", &ca_pem),
+                client_auth: ClientAuth::Optional,
+                ..TlsConfig::default()
+            };
+            let reloader = Reloader::load(&settings).unwrap();
+
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let metrics = Arc::new(Metrics::new(true, 10, Duration::from_secs(1)));
+            let mut acceptor = Acceptor::new(
+                CountedListener::new(listener, metrics, ConnectionSlots::new(4), Transport::Grpc),
+                Protocol::Grpc,
+                reloader,
+                Duration::from_secs(10),
+            );
+
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+                .unwrap();
+            let client_leaf = CertificateDer::from_pem_slice(client_cert.as_bytes()).unwrap();
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(
+                vec![client_leaf.clone()],
+                PrivateKeyDer::from_pem_slice(client_key.as_bytes()).unwrap(),
+            )
+            .unwrap();
+            let client = tokio::spawn(async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                    .await
+                    .unwrap()
+            });
+
+            let (conn, _) = tokio::time::timeout(Duration::from_secs(30), acceptor.accept())
+                .await
+                .expect("handshake in time");
+            let peer = conn.peer_info();
+            assert!(peer.tls);
+            assert_eq!(peer.remote.map(|a| a.ip()), Some(addr.ip()));
+            assert_eq!(peer.client_certificate.as_deref(), Some(&client_leaf));
+            drop(client.await.unwrap());
+        }
+    }
 }

@@ -10,11 +10,15 @@
 //!   [`MaybeTls`] streams, so one slow client never holds up the accept loop. It serves gRPC as
 //!   a stream ([`Acceptor::into_stream`]) and HTTP as an `axum::serve::Listener`.
 //! - [`MaybeTls`] (`stream.rs`) is the connection either way: plain when TLS is off.
+//! - [`PeerInfo`] (`peer.rs`) is what the connection tells about its client (address, TLS, a
+//!   verified client certificate); both servers put it in every request's extensions.
 
 mod accept;
+mod peer;
 mod reload;
 mod stream;
 
 pub use accept::{Acceptor, Protocol};
+pub use peer::PeerInfo;
 pub use reload::{Reloader, TlsError};
 pub use stream::MaybeTls;

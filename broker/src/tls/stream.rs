@@ -2,11 +2,14 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::server::TlsStream;
+use tonic::transport::server::Connected as _;
 
+use super::PeerInfo;
 use crate::observability::connections::Counted;
 
 /// An accepted connection: plain when TLS is off, otherwise after a finished handshake.
@@ -19,6 +22,28 @@ impl MaybeTls {
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         matches!(self, MaybeTls::Tls(_))
+    }
+
+    /// The peer, as the request extensions carry it.
+    pub fn peer_info(&self) -> PeerInfo {
+        let remote = self.counted().connect_info().remote_addr();
+        match self {
+            MaybeTls::Plain(_) => PeerInfo {
+                remote,
+                tls: false,
+                client_certificate: None,
+            },
+            MaybeTls::Tls(stream) => PeerInfo {
+                remote,
+                tls: true,
+                client_certificate: stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|leaf| Arc::new(leaf.clone().into_owned())),
+            },
+        }
     }
 
     fn counted(&self) -> &Counted {
@@ -88,9 +113,9 @@ impl AsyncWrite for MaybeTls {
 }
 
 impl tonic::transport::server::Connected for MaybeTls {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    type ConnectInfo = PeerInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.counted().connect_info()
+        self.peer_info()
     }
 }
