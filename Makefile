@@ -51,6 +51,11 @@ test: deps lint test-rust test-python $(SDK_TESTS) test-e2e
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@# One TLS crypto provider, ring (docs/adr/0004-security.md §1): with aws-lc-rs also built,
+	@# rustls' builder() panics unless a provider is installed process-wide.
+	@if $(CARGO) tree --workspace -i aws-lc-sys >/dev/null 2>&1; then \
+		echo "aws-lc-sys is in the dependency tree; keep rustls, tonic, reqwest and rcgen on ring:"; \
+		$(CARGO) tree --workspace -i aws-lc-sys; exit 1; fi
 
 # The integration tests start the debug binary through rapidmq-testkit.
 test-rust: build
