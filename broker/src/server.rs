@@ -53,8 +53,8 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens storage and recovers every topic.
-    /// Fails before touching storage when the TLS files cannot be loaded.
+    /// Loads the TLS files (if configured), then opens storage and recovers every topic. Bad
+    /// TLS files fail it before storage is touched.
     pub async fn open(config: Config) -> Result<Broker> {
         let tls = Reloader::load(&config.tls)
             .map_err(|err| Error::invalid(format!("TLS configuration: {err}")))?;

@@ -149,7 +149,7 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
     let (grpc, http) = (listeners.grpc_addr()?, listeners.http_addr()?);
     let broker = Broker::open(config.clone()).await.with_context(|| {
         format!(
-            "cannot open the data directory {}",
+            "cannot start the broker (data directory {})",
             config.data_dir.display()
         )
     })?;

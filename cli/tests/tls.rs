@@ -452,6 +452,34 @@ fn start_at(kind: pb::StartKind) -> pb::StartPosition {
     common::start(kind)
 }
 
+#[test]
+fn a_broker_with_unreadable_tls_files_refuses_to_start_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-cert.pem");
+    let output = std::process::Command::new(rapidmq_testkit::broker_binary())
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert-file")
+        .arg(&missing)
+        .arg("--tls-key-file")
+        .arg(dir.path().join("missing-key.pem"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TLS configuration") && stderr.contains("missing-cert.pem"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn dev_certs_give_a_working_mutual_tls_setup() {
     let dir = tempfile::tempdir().unwrap();
