@@ -687,3 +687,38 @@ async fn rest_pages_with_page_token_and_replay_reports_remaining() {
     let back = topic_values(&mut c, ORIGIN, 2).await;
     assert_eq!(back[0].len() + back[1].len(), 2250);
 }
+
+/// Replays of one dead-letter topic running at once take turns: together they publish every
+/// letter exactly once, never the same page twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_running_at_once_publish_each_letter_once() {
+    let (_broker, mut c) = broker_with_letters(BrokerOptions::default(), [1300, 1200]).await;
+    let replays: Vec<_> = (0..4)
+        .map(|_| {
+            let mut admin = c.admin.clone();
+            tokio::spawn(async move {
+                admin
+                    .replay_dead_letters(pb::ReplayDeadLettersRequest {
+                        dead_letter_topic: DLQ.into(),
+                        max: 10_000,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+            })
+        })
+        .collect();
+    let mut replayed = 0;
+    for r in replays {
+        replayed += r.await.unwrap().replayed;
+    }
+    assert_eq!(
+        replayed, 2500,
+        "the replays together published each letter once"
+    );
+    let back = topic_values(&mut c, ORIGIN, 2).await;
+    for (p, count) in [(0u32, 1300usize), (1, 1200)] {
+        let expected: Vec<String> = (0..count).map(|i| letter_value(p, i)).collect();
+        assert_eq!(back[p as usize], expected, "partition {p}");
+    }
+}

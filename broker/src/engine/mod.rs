@@ -384,6 +384,7 @@ impl Engine {
             partitions,
             subscriptions: RwLock::new(Default::default()),
             dedup: dedup::Dedup::new(store),
+            replays: tokio::sync::Mutex::new(()),
         }))
     }
 

@@ -104,6 +104,10 @@ pub struct Topic {
     pub dedup: Dedup,
     /// Throughput counters, resolved once (or the shared overflow set).
     pub counters: Arc<TopicCounters>,
+    /// Held by a dead-letter replay of this topic for its whole run: replays read from the
+    /// replay cursor and move it only after publishing, so two at once would publish the same
+    /// letters.
+    pub replays: tokio::sync::Mutex<()>,
 }
 
 impl Topic {

@@ -73,6 +73,8 @@ impl Engine {
             )));
         }
         let topic = self.topic(principal, dlq_topic)?;
+        // One replay of a topic at a time; the next starts from where this one moved the cursor.
+        let _replaying = topic.replays.lock().await;
         let cursor = self.replay_cursor(&topic).await?;
         let mut replayed = 0;
         let mut examined = 0;
