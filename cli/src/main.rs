@@ -40,7 +40,7 @@ use crate::output::Format;
         Docs: docs/cli.md"
 )]
 pub struct Cli {
-    /// Broker gRPC address (http://host:port, or host:port).
+    /// Broker gRPC address (http://host:port, https://host:port for TLS, or host:port).
     #[arg(
         long,
         global = true,
@@ -49,6 +49,35 @@ pub struct Cli {
         value_name = "URL"
     )]
     server: String,
+    /// CA certificates (PEM) to verify an https:// broker with; the system roots by default.
+    #[arg(long, global = true, env = "RAPIDMQ_CA", value_name = "FILE")]
+    ca: Option<String>,
+    /// Client certificate (PEM) for mutual TLS; needs --key.
+    #[arg(
+        long,
+        global = true,
+        env = "RAPIDMQ_CERT",
+        value_name = "FILE",
+        requires = "key"
+    )]
+    cert: Option<String>,
+    /// Private key (PEM) of the --cert client certificate.
+    #[arg(
+        long,
+        global = true,
+        env = "RAPIDMQ_KEY",
+        value_name = "FILE",
+        requires = "cert"
+    )]
+    key: Option<String>,
+    /// Name to verify the broker's certificate against; the --server host by default.
+    #[arg(
+        long,
+        global = true,
+        env = "RAPIDMQ_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    tls_server_name: Option<String>,
     /// Output format: table (people) or json (scripts); `consume` also takes raw.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -91,7 +120,13 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = parse();
-    let ctx = Ctx::new(&cli.server, cli.output);
+    let tls = cmd::TlsArgs {
+        ca: cli.ca.clone(),
+        cert: cli.cert.clone(),
+        key: cli.key.clone(),
+        server_name: cli.tls_server_name.clone(),
+    };
+    let ctx = Ctx::new(&cli.server, cli.output).with_tls(tls);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),

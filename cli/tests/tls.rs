@@ -528,3 +528,150 @@ async fn dev_certs_give_a_working_mutual_tls_setup() {
     let mut c = connect_tls(&broker, alice).await.unwrap();
     list_topics(&mut c).await.unwrap();
 }
+
+/// Runs the `rapidmq` CLI with `args` (and `env`), returning (success, stdout, stderr).
+fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = std::process::Command::new(rapidmq_testkit::broker_binary())
+        .args(args)
+        .env_remove("RAPIDMQ_SERVER")
+        .env_remove("RAPIDMQ_CA")
+        .env_remove("RAPIDMQ_CERT")
+        .env_remove("RAPIDMQ_KEY")
+        .env_remove("RAPIDMQ_TLS_SERVER_NAME")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_talks_tls_with_ca_and_server_name_flags() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.args(), vec![]);
+    let mut c = connect_tls(&broker, tls_config(&ca.pem)).await.unwrap();
+    create_topic(&mut c, "over-tls", topic_config(1)).await;
+    std::fs::write(files.path("ca.pem"), &ca.pem).unwrap();
+    let ca_file = files.path("ca.pem").display().to_string();
+    let server = format!("https://{}", broker.grpc_addr());
+
+    // The certificate names 127.0.0.1, the address in --server.
+    let (ok, stdout, stderr) = cli(
+        &["--server", &server, "--ca", &ca_file, "topic", "list"],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("over-tls"), "{stdout}");
+
+    // The same through the environment, verifying the certificate as `localhost`.
+    let (ok, stdout, stderr) = cli(
+        &["topic", "list"],
+        &[
+            ("RAPIDMQ_SERVER", &server),
+            ("RAPIDMQ_CA", &ca_file),
+            ("RAPIDMQ_TLS_SERVER_NAME", "localhost"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("over-tls"), "{stdout}");
+
+    // A name the certificate does not carry.
+    let (ok, _, stderr) = cli(
+        &[
+            "--server",
+            &server,
+            "--ca",
+            &ca_file,
+            "--tls-server-name",
+            "elsewhere",
+            "topic",
+            "list",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+    assert!(stderr.contains("not for this host name"), "{stderr}");
+
+    // TLS flags with an http:// server are a mistake, not silently plaintext.
+    let plain = format!("http://{}", broker.grpc_addr());
+    let (ok, _, stderr) = cli(
+        &["--server", &plain, "--ca", &ca_file, "topic", "list"],
+        &[],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("use https://"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_cli_fails_clearly_on_a_wrong_ca_or_a_plaintext_broker() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.args(), vec![]);
+    let stranger = Ca::new("another ca");
+    std::fs::write(files.path("stranger.pem"), &stranger.pem).unwrap();
+    let stranger_file = files.path("stranger.pem").display().to_string();
+    let server = format!("https://{}", broker.grpc_addr());
+
+    let (ok, _, stderr) = cli(
+        &["--server", &server, "--ca", &stranger_file, "topic", "list"],
+        &[],
+    );
+    assert!(!ok, "a broker certificate from an unknown CA is refused");
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+    assert!(stderr.contains("not signed by a trusted CA"), "{stderr}");
+
+    // https:// against a plaintext broker.
+    let plain = TestBroker::start();
+    let server = format!("https://{}", plain.grpc_addr());
+    let (ok, _, stderr) = cli(
+        &["--server", &server, "--ca", &stranger_file, "topic", "list"],
+        &[],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("TLS"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_cli_presents_a_client_certificate_to_a_broker_that_requires_one() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.mtls_args("required"), vec![]);
+    let alice = ca.client("alice");
+    std::fs::write(files.path("ca.pem"), &ca.pem).unwrap();
+    std::fs::write(files.path("alice.pem"), &alice.cert_pem).unwrap();
+    std::fs::write(files.path("alice.key"), &alice.key_pem).unwrap();
+    let p = |name: &str| files.path(name).display().to_string();
+    let server = format!("https://{}", broker.grpc_addr());
+
+    let (ok, _, stderr) = cli(
+        &[
+            "--server",
+            &server,
+            "--ca",
+            &p("ca.pem"),
+            "--cert",
+            &p("alice.pem"),
+            "--key",
+            &p("alice.key"),
+            "topic",
+            "list",
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+
+    let (ok, _, stderr) = cli(
+        &["--server", &server, "--ca", &p("ca.pem"), "topic", "list"],
+        &[],
+    );
+    assert!(!ok, "no client certificate");
+    assert!(
+        stderr.contains("TLS handshake") || stderr.contains("cannot reach"),
+        "{stderr}"
+    );
+}

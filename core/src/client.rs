@@ -14,10 +14,10 @@ use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::v1;
 use rapidmq_proto::v1::messaging_client::MessagingClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::admin::Admin;
-use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig, RetryPolicy};
+use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig, RetryPolicy, TlsConfig};
 use crate::consumer::{Consumer, QueueConsumer};
 use crate::convert;
 use crate::error::{Error, Result};
@@ -82,8 +82,10 @@ pub struct FetchResult {
 impl Client {
     /// Validates `config` and connects to the first reachable endpoint.
     ///
-    /// Errors: [`Error::InvalidArgument`] / [`Error::Unsupported`] for a bad configuration (TLS
-    /// and credentials are not supported yet), [`Error::Unavailable`] when no endpoint answers.
+    /// Errors: [`Error::InvalidArgument`] / [`Error::Unsupported`] for a bad configuration
+    /// (credentials are not supported yet) and for a failed TLS handshake (an unknown issuer, a
+    /// wrong server name, a refused client certificate; the message starts with
+    /// `TLS handshake with`), [`Error::Unavailable`] when no endpoint answers.
     pub async fn connect(runtime: Runtime, config: ClientConfig) -> Result<Client> {
         config.validate()?;
         let client = Client {
@@ -409,19 +411,81 @@ impl Client {
 
     async fn connect_to(&self, url: &str) -> Result<Channel> {
         let config = &self.inner.config;
-        let endpoint = Endpoint::from_shared(url.to_string())
+        let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| Error::invalid(format!("endpoint `{url}`: {e}")))?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .http2_adaptive_window(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10));
+        if url.starts_with("https://") {
+            // Files are read again at every (re)connect, so rotated certificates are used.
+            let tls = client_tls_config(config.tls.as_ref().unwrap_or(&TlsConfig::default()))?;
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| Error::invalid(format!("tls: {url}: {}", error_chain(&e))))?;
+        }
         match tokio::time::timeout(config.connect_timeout, endpoint.connect()).await {
             Ok(Ok(channel)) => Ok(channel),
-            Ok(Err(err)) => Err(Error::unavailable(format!("{url}: {err}"))),
+            Ok(Err(err)) => Err(connect_error(url, &err)),
             Err(_) => Err(Error::unavailable(format!("{url}: connect timed out"))),
         }
     }
+}
+
+/// The tonic TLS settings for `tls`: its CA or else the system roots, its client identity, its
+/// server name.
+fn client_tls_config(tls: &TlsConfig) -> Result<ClientTlsConfig> {
+    let mut out = ClientTlsConfig::new();
+    match pem(&tls.ca_cert_path, &tls.ca_cert_pem, "CA certificate")? {
+        Some(ca) => out = out.ca_certificate(Certificate::from_pem(ca)),
+        None => out = out.with_native_roots(),
+    }
+    let cert = pem(
+        &tls.client_cert_path,
+        &tls.client_cert_pem,
+        "client certificate",
+    )?;
+    let key = pem(&tls.client_key_path, &tls.client_key_pem, "client key")?;
+    if let (Some(cert), Some(key)) = (cert, key) {
+        out = out.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(name) = &tls.server_name {
+        out = out.domain_name(name.clone());
+    }
+    Ok(out)
+}
+
+/// A PEM given as a file or inline; an unreadable file is a configuration error.
+fn pem(path: &Option<String>, inline: &Option<String>, what: &str) -> Result<Option<Vec<u8>>> {
+    if let Some(inline) = inline {
+        return Ok(Some(inline.as_bytes().to_vec()));
+    }
+    let Some(path) = path else { return Ok(None) };
+    std::fs::read(path)
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("tls: cannot read the {what} `{path}`: {e}")))
+}
+
+/// A failed connect: a TLS verdict cannot change by retrying, so it is the
+/// [`crate::error::tls_failure`] error; anything else is [`Error::Unavailable`].
+fn connect_error(url: &str, err: &(dyn std::error::Error + 'static)) -> Error {
+    crate::error::tls_failure(url, err)
+        .unwrap_or_else(|| Error::unavailable(format!("{url}: {}", error_chain(err))))
+}
+
+/// `err` and its causes, joined with `: `, skipping repeats.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 fn closed_error() -> Error {

@@ -7,18 +7,76 @@ use crate::defaults;
 use crate::error::{Error, Result};
 use crate::types::{QueueSettings, StartPosition};
 
-/// TLS settings, shaped for the security work to come. **Not supported yet**: a client configured
-/// with `tls` fails to connect with [`Error::Unsupported`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// TLS settings for `https://` endpoints. TLS is on exactly for `https://` endpoints; with
+/// `tls: None` they are verified against the system roots. Each PEM can be given as a file
+/// (`*_path`, re-read at every reconnect, so rotated files are picked up) or inline (`*_pem`),
+/// not both.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct TlsConfig {
-    /// PEM file with the CA certificates to trust; the system roots when `None`.
+    /// PEM file with the CA certificates to trust; the system roots when neither this nor
+    /// `ca_cert_pem` is set.
     pub ca_cert_path: Option<String>,
-    /// PEM client certificate and key, for mutual TLS.
+    /// The CA certificates to trust, as PEM text.
+    pub ca_cert_pem: Option<String>,
+    /// PEM file with the client certificate (chain), for mutual TLS; needs a key too.
     pub client_cert_path: Option<String>,
-    /// PEM private key of the client certificate.
+    /// The client certificate (chain) as PEM text.
+    pub client_cert_pem: Option<String>,
+    /// PEM file with the private key of the client certificate.
     pub client_key_path: Option<String>,
+    /// The private key of the client certificate as PEM text.
+    pub client_key_pem: Option<String>,
     /// Name to verify the server certificate against; the endpoint's host when `None`.
     pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca_cert_path", &self.ca_cert_path)
+            .field("ca_cert_pem", &self.ca_cert_pem.as_ref().map(|_| "…"))
+            .field("client_cert_path", &self.client_cert_path)
+            .field(
+                "client_cert_pem",
+                &self.client_cert_pem.as_ref().map(|_| "…"),
+            )
+            .field("client_key_path", &self.client_key_path)
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "***"),
+            )
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl TlsConfig {
+    /// Checks that each PEM is given at most once and that a client certificate comes with its
+    /// key.
+    pub fn validate(&self) -> Result<()> {
+        for (name, path, pem) in [
+            ("ca_cert", &self.ca_cert_path, &self.ca_cert_pem),
+            ("client_cert", &self.client_cert_path, &self.client_cert_pem),
+            ("client_key", &self.client_key_path, &self.client_key_pem),
+        ] {
+            if path.is_some() && pem.is_some() {
+                return Err(Error::invalid(format!(
+                    "tls: set {name}_path or {name}_pem, not both"
+                )));
+            }
+        }
+        let has_cert = self.client_cert_path.is_some() || self.client_cert_pem.is_some();
+        let has_key = self.client_key_path.is_some() || self.client_key_pem.is_some();
+        if has_cert != has_key {
+            return Err(Error::invalid(
+                "tls: a client certificate needs its key and a key needs its certificate",
+            ));
+        }
+        if self.server_name.as_deref() == Some("") {
+            return Err(Error::invalid("tls: server_name must not be empty"));
+        }
+        Ok(())
+    }
 }
 
 /// Credentials, shaped for the security work to come. **Not supported yet**: a client configured
@@ -48,14 +106,15 @@ impl std::fmt::Debug for Credentials {
 /// How to reach the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// gRPC endpoints (`http://host:port`), tried in order; the core moves to the next one when a
+    /// gRPC endpoints (`http://host:port`, or `https://host:port` for TLS), tried in order; the core moves to the next one when a
     /// connection fails.
     pub endpoints: Vec<String>,
     /// Time allowed to open a connection to one endpoint.
     pub connect_timeout: Duration,
     /// Time allowed for one request (one attempt).
     pub request_timeout: Duration,
-    /// TLS; not supported yet.
+    /// TLS settings for `https://` endpoints; `None` verifies them against the system roots.
+    /// Setting it with an `http://` endpoint is an error, so TLS is never silently off.
     pub tls: Option<TlsConfig>,
     /// Credentials; not supported yet.
     pub credentials: Option<Credentials>,
@@ -82,14 +141,17 @@ impl ClientConfig {
         for endpoint in &self.endpoints {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                 return Err(Error::invalid(format!(
-                    "endpoint `{endpoint}` must start with http:// (or https:// once TLS exists)"
+                    "endpoint `{endpoint}` must start with http:// or https://"
                 )));
             }
         }
-        if self.tls.is_some() || self.endpoints.iter().any(|e| e.starts_with("https://")) {
-            return Err(Error::Unsupported {
-                message: "TLS is not supported yet".into(),
-            });
+        if let Some(tls) = &self.tls {
+            if let Some(plain) = self.endpoints.iter().find(|e| e.starts_with("http://")) {
+                return Err(Error::invalid(format!(
+                    "TLS is configured but endpoint `{plain}` is http://: use https://"
+                )));
+            }
+            tls.validate()?;
         }
         if self.credentials.is_some() {
             return Err(Error::Unsupported {
@@ -98,6 +160,21 @@ impl ClientConfig {
         }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid("timeouts must be greater than zero"));
+        }
+        Ok(())
+    }
+}
+
+impl ClientConfig {
+    /// For bindings that do not pass TLS settings through yet (Python, Go, Java): TLS settings
+    /// or an `https://` endpoint are [`Error::Unsupported`], as before the core had TLS, rather
+    /// than a half-configured TLS connection.
+    #[doc(hidden)]
+    pub fn refuse_tls(&self) -> Result<()> {
+        if self.tls.is_some() || self.endpoints.iter().any(|e| e.starts_with("https://")) {
+            return Err(Error::Unsupported {
+                message: "TLS is not supported by this SDK yet".into(),
+            });
         }
         Ok(())
     }
@@ -267,18 +344,71 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_and_credentials_are_rejected_as_unsupported() {
-        let config = ClientConfig {
-            tls: Some(TlsConfig::default()),
-            ..ClientConfig::default()
-        };
-        assert!(matches!(config.validate(), Err(Error::Unsupported { .. })));
+    fn credentials_are_rejected_as_unsupported() {
         let config = ClientConfig {
             credentials: Some(Credentials::Token("t".into())),
             ..ClientConfig::default()
         };
         assert!(matches!(config.validate(), Err(Error::Unsupported { .. })));
         assert!(ClientConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn tls_is_on_exactly_for_https_endpoints() {
+        let https = |tls: Option<TlsConfig>| ClientConfig {
+            endpoints: vec!["https://broker:7890".into()],
+            tls,
+            ..ClientConfig::default()
+        };
+        assert!(https(None).validate().is_ok());
+        assert!(https(Some(TlsConfig::default())).validate().is_ok());
+        // TLS settings with a plaintext endpoint would silently not be used.
+        let config = ClientConfig {
+            tls: Some(TlsConfig::default()),
+            ..ClientConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn each_pem_is_given_once_and_a_certificate_comes_with_its_key() {
+        let invalid = |tls: TlsConfig| {
+            let config = ClientConfig {
+                endpoints: vec!["https://broker:7890".into()],
+                tls: Some(tls),
+                ..ClientConfig::default()
+            };
+            matches!(config.validate(), Err(Error::InvalidArgument { .. }))
+        };
+        assert!(invalid(TlsConfig {
+            ca_cert_path: Some("ca.pem".into()),
+            ca_cert_pem: Some("-----BEGIN".into()),
+            ..TlsConfig::default()
+        }));
+        assert!(invalid(TlsConfig {
+            client_cert_path: Some("c.pem".into()),
+            ..TlsConfig::default()
+        }));
+        assert!(invalid(TlsConfig {
+            client_key_pem: Some("k".into()),
+            ..TlsConfig::default()
+        }));
+        assert!(!invalid(TlsConfig {
+            client_cert_path: Some("c.pem".into()),
+            client_key_pem: Some("k".into()),
+            ..TlsConfig::default()
+        }));
+        let text = format!(
+            "{:?}",
+            TlsConfig {
+                client_key_pem: Some("secret-key".into()),
+                ..TlsConfig::default()
+            }
+        );
+        assert!(!text.contains("secret-key"));
     }
 
     #[test]

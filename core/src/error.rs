@@ -11,7 +11,8 @@
 //!   endpoints, or wait and retry.
 //! - [`Error::Timeout`]: a request or a close did not finish in time (code `TIMEOUT`, retriable).
 //! - [`Error::InvalidArgument`] / [`Error::Unsupported`]: the call itself is wrong or asks for a
-//!   feature this version does not have (code `INVALID_ARGUMENT`). Retrying cannot help.
+//!   feature this version does not have (code `INVALID_ARGUMENT`). Retrying cannot help. A failed
+//!   TLS handshake is one too, with a message starting `TLS handshake with`.
 //! - [`Error::Closed`]: the producer, consumer or runtime was closed. Create a new one.
 //! - [`Error::Protocol`]: the broker sent something the core cannot decode (code
 //!   `MALFORMED_REQUEST`); a version mismatch or a bug, worth a report.
@@ -164,6 +165,13 @@ impl From<Status> for Error {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_millis);
+        if code.is_none()
+            && let Some(tls) = tls_failure("the broker", &status)
+        {
+            // With TLS 1.3 a refused client certificate reaches the client only after its side
+            // of the handshake, so it ends the first request rather than the connect.
+            return tls;
+        }
         if let Some(code) = code {
             return Error::Broker {
                 code,
@@ -199,6 +207,66 @@ impl From<Status> for Error {
     }
 }
 
+/// The error for a failed TLS handshake with `endpoint`, if a `rustls::Error` is behind `err`:
+/// the broker's certificate is not trusted or not for this name, the broker refused ours, or it
+/// does not speak TLS. Retrying cannot change that, so it is an [`Error::InvalidArgument`]
+/// whose message starts with `TLS handshake with` and says what to fix.
+pub(crate) fn tls_failure(
+    endpoint: &str,
+    err: &(dyn std::error::Error + 'static),
+) -> Option<Error> {
+    let cause = find_rustls_error(err)?;
+    let chain = crate::client::error_chain(err);
+    let hint = match cause {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature => {
+                "the broker's certificate is not signed by a trusted CA (check the CA setting)"
+            }
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. } => {
+                "the broker's certificate is not for this host name (check the endpoint or the \
+                 server name setting)"
+            }
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
+                "the broker's certificate has expired"
+            }
+            _ => "the broker's certificate was rejected",
+        },
+        rustls::Error::AlertReceived(_) => {
+            "the broker refused the connection (does it require a client certificate, or not \
+             trust ours?)"
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the broker did not answer with TLS (does it serve plaintext? use http://)"
+        }
+        _ => "",
+    };
+    let sep = if hint.is_empty() { "" } else { ": " };
+    Some(Error::invalid(format!(
+        "TLS handshake with {endpoint} failed: {hint}{sep}{chain}"
+    )))
+}
+
+/// The `rustls::Error` behind `err`, if any. `io::Error::source` skips the error it wraps, so
+/// each `io::Error` is also looked into.
+fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = e.source();
+    }
+    None
+}
+
 impl From<rapidmq_proto::v1::Error> for Error {
     /// An error message carried inside a stream.
     fn from(err: rapidmq_proto::v1::Error) -> Error {
@@ -217,7 +285,7 @@ impl From<rapidmq_proto::v1::Error> for Error {
 
 impl From<tonic::transport::Error> for Error {
     fn from(err: tonic::transport::Error) -> Error {
-        Error::unavailable(err.to_string())
+        tls_failure("the broker", &err).unwrap_or_else(|| Error::unavailable(err.to_string()))
     }
 }
 

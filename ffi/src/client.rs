@@ -49,6 +49,8 @@ pub unsafe extern "C" fn rapidmq_client_connect(
         let runtime = runtime_of(runtime)?.runtime.clone();
         let config = unsafe { config.as_ref() }.ok_or_else(|| FfiError::null("config"))?;
         let config = unsafe { config.read_core() }?;
+        // TLS settings are not passed through the C ABI yet (conformance C14).
+        config.refuse_tls()?;
         config.validate()?;
         let rt = runtime.clone();
         let client = block_on(&runtime, cancel, async move {

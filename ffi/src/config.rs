@@ -246,6 +246,7 @@ impl RapidmqClientConfig {
                 client_cert_path: opt(&tls.client_cert_path, "client_cert_path")?,
                 client_key_path: opt(&tls.client_key_path, "client_key_path")?,
                 server_name: opt(&tls.server_name, "server_name")?,
+                ..core::TlsConfig::default()
             });
         }
         let token = unsafe { self.token.read_string("token") }?;

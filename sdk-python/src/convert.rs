@@ -217,6 +217,7 @@ pub(crate) fn client_config(d: &Bound<'_, PyDict>) -> PyResult<ClientConfig> {
             client_cert_path: t.get("client_cert_path")?,
             client_key_path: t.get("client_key_path")?,
             server_name: t.get("server_name")?,
+            ..TlsConfig::default()
         });
     }
     if let Some(token) = f.get::<String>("token")? {

@@ -203,7 +203,9 @@ impl ClientBuilder {
         self
     }
 
-    /// TLS settings. Not supported yet: `connect` fails with [`Error::Unsupported`].
+    /// TLS settings (CA, client certificate and key, server name) for `https://` endpoints;
+    /// without them an `https://` endpoint is verified against the system roots. With an
+    /// `http://` endpoint, `connect` fails with [`Error::InvalidArgument`].
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.config.tls = Some(tls);
         self
@@ -225,7 +227,10 @@ impl ClientBuilder {
     /// Connects.
     ///
     /// Errors: [`Error::InvalidArgument`] (bad endpoint, or no tokio runtime and none given),
-    /// [`Error::Unsupported`] (TLS, credentials), [`Error::Unavailable`] (no endpoint answered).
+    /// [`Error::Unsupported`] (credentials), [`Error::InvalidArgument`] starting with
+    /// `TLS handshake with` (untrusted or misnamed broker certificate, refused client
+    /// certificate, a plaintext broker at an `https://` endpoint; retrying cannot help),
+    /// [`Error::Unavailable`] (no endpoint answered).
     pub async fn connect(self) -> Result<Client> {
         let runtime = match self.runtime {
             Some(runtime) => runtime,
@@ -481,15 +486,25 @@ impl QueueConsumerBuilder {
 mod tests {
     use super::*;
 
+    // C14: credentials are still unsupported; TLS settings with a plaintext endpoint are an
+    // invalid argument, caught before connecting.
     #[tokio::test]
-    async fn tls_is_rejected_as_unsupported_before_connecting() {
+    async fn credentials_are_unsupported_and_tls_needs_https_before_connecting() {
         let err = Client::builder()
+            .credentials(Credentials::Token("t".into()))
+            .connect()
+            .await
+            .expect_err("credentials are not supported yet");
+        assert!(matches!(err, Error::Unsupported { .. }));
+        assert!(!err.is_retriable());
+        let err = Client::builder()
+            .endpoint("http://127.0.0.1:1")
             .tls(TlsConfig::default())
             .connect()
             .await
-            .expect_err("TLS is not supported yet");
-        assert!(matches!(err, Error::Unsupported { .. }));
-        assert!(!err.is_retriable());
+            .expect_err("TLS with http://");
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(err.to_string().contains("https://"), "{err}");
     }
 
     #[tokio::test]

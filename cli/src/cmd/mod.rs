@@ -36,9 +36,21 @@ use crate::output::Format;
 /// What every client command gets: the broker address and the output format.
 #[derive(Debug, Clone)]
 pub struct Ctx {
-    /// The broker's gRPC URL, normalised to `http://host:port`.
+    /// The broker's gRPC URL, normalised to `http://host:port` (or kept `https://`).
     pub server: String,
     pub format: Format,
+    /// TLS settings from `--ca`, `--cert`, `--key` and `--tls-server-name`; `None` when none is
+    /// given (an `https://` server is then verified against the system roots).
+    pub tls: Option<rapidmq::TlsConfig>,
+}
+
+/// The global TLS flags.
+#[derive(Debug, Default, Clone)]
+pub struct TlsArgs {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub server_name: Option<String>,
 }
 
 /// The message for a broker that cannot be reached.
@@ -53,17 +65,40 @@ impl Ctx {
         } else {
             format!("http://{server}")
         };
-        Ctx { server, format }
+        Ctx {
+            server,
+            format,
+            tls: None,
+        }
+    }
+
+    /// Uses the TLS flags, if any is set.
+    pub fn with_tls(mut self, args: TlsArgs) -> Ctx {
+        if args.ca.is_some()
+            || args.cert.is_some()
+            || args.key.is_some()
+            || args.server_name.is_some()
+        {
+            self.tls = Some(rapidmq::TlsConfig {
+                ca_cert_path: args.ca,
+                client_cert_path: args.cert,
+                client_key_path: args.key,
+                server_name: args.server_name,
+                ..rapidmq::TlsConfig::default()
+            });
+        }
+        self
     }
 
     /// Connects to the broker.
     pub async fn connect(&self) -> anyhow::Result<Client> {
-        Client::builder()
+        let mut builder = Client::builder()
             .endpoint(self.server.clone())
-            .connect_timeout(Duration::from_secs(3))
-            .connect()
-            .await
-            .cli(self)
+            .connect_timeout(Duration::from_secs(3));
+        if let Some(tls) = &self.tls {
+            builder = builder.tls(tls.clone());
+        }
+        builder.connect().await.cli(self)
     }
 
     /// Whether output is JSON.

@@ -74,6 +74,7 @@ impl From<ClientOptions> for core::ClientConfig {
                 client_cert_path: t.client_cert_path,
                 client_key_path: t.client_key_path,
                 server_name: t.server_name,
+                ..core::TlsConfig::default()
             }),
             credentials: o.credentials.map(|c| match c {
                 Credentials::Token { token } => core::Credentials::Token(token),
