@@ -50,26 +50,28 @@ pub struct Cli {
     )]
     server: String,
     /// CA certificates (PEM) to verify an https:// broker with; the system roots by default.
-    #[arg(long, global = true, env = "RAPIDMQ_CA", value_name = "FILE")]
-    ca: Option<String>,
-    /// Client certificate (PEM) for mutual TLS; needs --key.
+    /// The TLS flags all start with `--tls-`, so none can shadow a subcommand's own flag
+    /// (`publish --key` is the message key).
+    #[arg(long, global = true, env = "RAPIDMQ_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<String>,
+    /// Client certificate (PEM) for mutual TLS; needs --tls-key.
     #[arg(
         long,
         global = true,
-        env = "RAPIDMQ_CERT",
+        env = "RAPIDMQ_TLS_CERT",
         value_name = "FILE",
-        requires = "key"
+        requires = "tls_key"
     )]
-    cert: Option<String>,
-    /// Private key (PEM) of the --cert client certificate.
+    tls_cert: Option<String>,
+    /// Private key (PEM) of the --tls-cert client certificate.
     #[arg(
         long,
         global = true,
-        env = "RAPIDMQ_KEY",
+        env = "RAPIDMQ_TLS_KEY",
         value_name = "FILE",
-        requires = "cert"
+        requires = "tls_cert"
     )]
-    key: Option<String>,
+    tls_key: Option<String>,
     /// Name to verify the broker's certificate against; the --server host by default.
     #[arg(
         long,
@@ -121,9 +123,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = parse();
     let tls = cmd::TlsArgs {
-        ca: cli.ca.clone(),
-        cert: cli.cert.clone(),
-        key: cli.key.clone(),
+        ca: cli.tls_ca.clone(),
+        cert: cli.tls_cert.clone(),
+        key: cli.tls_key.clone(),
         server_name: cli.tls_server_name.clone(),
     };
     let ctx = Ctx::new(&cli.server, cli.output).with_tls(tls);

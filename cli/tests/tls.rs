@@ -534,9 +534,9 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = std::process::Command::new(rapidmq_testkit::broker_binary())
         .args(args)
         .env_remove("RAPIDMQ_SERVER")
-        .env_remove("RAPIDMQ_CA")
-        .env_remove("RAPIDMQ_CERT")
-        .env_remove("RAPIDMQ_KEY")
+        .env_remove("RAPIDMQ_TLS_CA")
+        .env_remove("RAPIDMQ_TLS_CERT")
+        .env_remove("RAPIDMQ_TLS_KEY")
         .env_remove("RAPIDMQ_TLS_SERVER_NAME")
         .envs(env.iter().copied())
         .output()
@@ -561,7 +561,7 @@ async fn the_cli_talks_tls_with_ca_and_server_name_flags() {
 
     // The certificate names 127.0.0.1, the address in --server.
     let (ok, stdout, stderr) = cli(
-        &["--server", &server, "--ca", &ca_file, "topic", "list"],
+        &["--server", &server, "--tls-ca", &ca_file, "topic", "list"],
         &[],
     );
     assert!(ok, "{stderr}");
@@ -572,7 +572,7 @@ async fn the_cli_talks_tls_with_ca_and_server_name_flags() {
         &["topic", "list"],
         &[
             ("RAPIDMQ_SERVER", &server),
-            ("RAPIDMQ_CA", &ca_file),
+            ("RAPIDMQ_TLS_CA", &ca_file),
             ("RAPIDMQ_TLS_SERVER_NAME", "localhost"),
         ],
     );
@@ -584,7 +584,7 @@ async fn the_cli_talks_tls_with_ca_and_server_name_flags() {
         &[
             "--server",
             &server,
-            "--ca",
+            "--tls-ca",
             &ca_file,
             "--tls-server-name",
             "elsewhere",
@@ -600,7 +600,7 @@ async fn the_cli_talks_tls_with_ca_and_server_name_flags() {
     // TLS flags with an http:// server are a mistake, not silently plaintext.
     let plain = format!("http://{}", broker.grpc_addr());
     let (ok, _, stderr) = cli(
-        &["--server", &plain, "--ca", &ca_file, "topic", "list"],
+        &["--server", &plain, "--tls-ca", &ca_file, "topic", "list"],
         &[],
     );
     assert!(!ok);
@@ -618,7 +618,14 @@ async fn the_cli_fails_clearly_on_a_wrong_ca_or_a_plaintext_broker() {
     let server = format!("https://{}", broker.grpc_addr());
 
     let (ok, _, stderr) = cli(
-        &["--server", &server, "--ca", &stranger_file, "topic", "list"],
+        &[
+            "--server",
+            &server,
+            "--tls-ca",
+            &stranger_file,
+            "topic",
+            "list",
+        ],
         &[],
     );
     assert!(!ok, "a broker certificate from an unknown CA is refused");
@@ -629,7 +636,14 @@ async fn the_cli_fails_clearly_on_a_wrong_ca_or_a_plaintext_broker() {
     let plain = TestBroker::start();
     let server = format!("https://{}", plain.grpc_addr());
     let (ok, _, stderr) = cli(
-        &["--server", &server, "--ca", &stranger_file, "topic", "list"],
+        &[
+            "--server",
+            &server,
+            "--tls-ca",
+            &stranger_file,
+            "topic",
+            "list",
+        ],
         &[],
     );
     assert!(!ok);
@@ -652,11 +666,11 @@ async fn the_cli_presents_a_client_certificate_to_a_broker_that_requires_one() {
         &[
             "--server",
             &server,
-            "--ca",
+            "--tls-ca",
             &p("ca.pem"),
-            "--cert",
+            "--tls-cert",
             &p("alice.pem"),
-            "--key",
+            "--tls-key",
             &p("alice.key"),
             "topic",
             "list",
@@ -666,7 +680,14 @@ async fn the_cli_presents_a_client_certificate_to_a_broker_that_requires_one() {
     assert!(ok, "{stderr}");
 
     let (ok, _, stderr) = cli(
-        &["--server", &server, "--ca", &p("ca.pem"), "topic", "list"],
+        &[
+            "--server",
+            &server,
+            "--tls-ca",
+            &p("ca.pem"),
+            "topic",
+            "list",
+        ],
         &[],
     );
     assert!(!ok, "no client certificate");

@@ -39,8 +39,8 @@ pub struct Ctx {
     /// The broker's gRPC URL, normalised to `http://host:port` (or kept `https://`).
     pub server: String,
     pub format: Format,
-    /// TLS settings from `--ca`, `--cert`, `--key` and `--tls-server-name`; `None` when none is
-    /// given (an `https://` server is then verified against the system roots).
+    /// TLS settings from `--tls-ca`, `--tls-cert`, `--tls-key` and `--tls-server-name`; `None`
+    /// when none is given (an `https://` server is then verified against the system roots).
     pub tls: Option<rapidmq::TlsConfig>,
 }
 
