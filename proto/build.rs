@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rapidmq/v1/common.proto",
         "rapidmq/v1/messaging.proto",
         "rapidmq/v1/admin.proto",
+        "rapidmq/v1/auth.proto",
     ];
     tonic_prost_build::configure()
         .bytes(".")

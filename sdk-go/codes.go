@@ -61,6 +61,12 @@ const (
 	CodeUnauthenticated Code = 6001
 	// CodePermissionDenied is PERMISSION_DENIED.
 	CodePermissionDenied Code = 6002
+	// CodeUserNotFound is USER_NOT_FOUND.
+	CodeUserNotFound Code = 6005
+	// CodeUserAlreadyExists is USER_ALREADY_EXISTS.
+	CodeUserAlreadyExists Code = 6006
+	// CodeTokenNotFound is TOKEN_NOT_FOUND.
+	CodeTokenNotFound Code = 6009
 )
 
 // Sentinels, one per code, for errors.Is; they match every kind of error with their code.
@@ -121,6 +127,12 @@ var (
 	ErrUnauthenticated error = &Error{Code: CodeUnauthenticated, Message: "unauthenticated"}
 	// ErrPermissionDenied matches errors with code PERMISSION_DENIED.
 	ErrPermissionDenied error = &Error{Code: CodePermissionDenied, Message: "permission denied"}
+	// ErrUserNotFound matches errors with code USER_NOT_FOUND.
+	ErrUserNotFound error = &Error{Code: CodeUserNotFound, Message: "user not found"}
+	// ErrUserAlreadyExists matches errors with code USER_ALREADY_EXISTS.
+	ErrUserAlreadyExists error = &Error{Code: CodeUserAlreadyExists, Message: "user already exists"}
+	// ErrTokenNotFound matches errors with code TOKEN_NOT_FOUND.
+	ErrTokenNotFound error = &Error{Code: CodeTokenNotFound, Message: "token not found"}
 )
 
 var codeNames = map[Code]string{
@@ -152,6 +164,9 @@ var codeNames = map[Code]string{
 	CodeTimeout:                   "TIMEOUT",
 	CodeUnauthenticated:           "UNAUTHENTICATED",
 	CodePermissionDenied:          "PERMISSION_DENIED",
+	CodeUserNotFound:              "USER_NOT_FOUND",
+	CodeUserAlreadyExists:         "USER_ALREADY_EXISTS",
+	CodeTokenNotFound:             "TOKEN_NOT_FOUND",
 }
 
 var codeRetriable = map[Code]bool{
@@ -191,4 +206,7 @@ var byCode = map[Code]error{
 	CodeTimeout:                   ErrTimeout,
 	CodeUnauthenticated:           ErrUnauthenticated,
 	CodePermissionDenied:          ErrPermissionDenied,
+	CodeUserNotFound:              ErrUserNotFound,
+	CodeUserAlreadyExists:         ErrUserAlreadyExists,
+	CodeTokenNotFound:             ErrTokenNotFound,
 }

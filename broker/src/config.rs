@@ -47,6 +47,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub observability: ObservabilityConfig,
     pub tls: TlsConfig,
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -64,6 +65,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             observability: ObservabilityConfig::default(),
             tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -327,6 +329,41 @@ impl TlsConfig {
     }
 }
 
+/// Authentication (docs/security.md). Off by default: every request is anonymous in `default`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Requests need credentials (`rapidmq serve --auth`).
+    pub enabled: bool,
+    /// How long a session token from a login lasts, in ms (default 1 h).
+    pub session_ttl_ms: u64,
+    /// `/metrics` answers without credentials (for scrapers).
+    pub metrics_open: bool,
+    /// The OpenAPI document, the docs page and gRPC reflection answer without credentials.
+    pub docs_open: bool,
+    /// Password checks (argon2id, ~20-50 ms of CPU each) running at once; more logins are
+    /// refused with `RESOURCE_EXHAUSTED`.
+    pub max_concurrent_password_checks: usize,
+    /// A file holding the first admin's token (`rmq_...`), read when no admin exists yet.
+    pub bootstrap_admin_token_file: PathBuf,
+    /// A file holding the first admin's password, read when no admin exists yet.
+    pub bootstrap_admin_password_file: PathBuf,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            enabled: false,
+            session_ttl_ms: 3_600_000,
+            metrics_open: false,
+            docs_open: false,
+            max_concurrent_password_checks: 2,
+            bootstrap_admin_token_file: PathBuf::new(),
+            bootstrap_admin_password_file: PathBuf::new(),
+        }
+    }
+}
+
 /// `tls.client_auth`: whether clients must present a certificate (mutual TLS).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -490,6 +527,11 @@ impl Config {
         if (tls.client_auth == ClientAuth::None) == set(&tls.client_ca_file) {
             return invalid(
                 "tls.client_auth = optional or required needs tls.client_ca_file, and tls.client_ca_file needs one of them",
+            );
+        }
+        if self.auth.session_ttl_ms == 0 || self.auth.max_concurrent_password_checks == 0 {
+            return invalid(
+                "auth.session_ttl_ms and auth.max_concurrent_password_checks must be at least 1",
             );
         }
         if tls.handshake_timeout_ms == 0 {

@@ -25,6 +25,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth::{AuthLayer, HttpReject};
 use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -77,6 +78,9 @@ pub fn router(
         .merge(api)
         .merge(dashboard.unwrap_or_default())
         .fallback(not_found)
+        // Inside the Host check: a request from an unknown Host is refused before its
+        // credentials are looked at.
+        .layer(AuthLayer::<HttpReject>::new(engine.auth().clone()))
         .layer(from_fn_with_state(
             Arc::new(HostCheck::new(config)),
             check_host,
@@ -178,7 +182,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
-            .allow_headers([header::CONTENT_TYPE]),
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
     )
 }
 
@@ -193,7 +197,7 @@ async fn request_span(request: Request, next: Next) -> Response {
         "http",
         method = %request.method(),
         route = %route,
-        tenant = %rest::request_tenant(),
+        tenant = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;

@@ -12,9 +12,11 @@
 //! - [`observability`]: metrics (`/metrics`), message-flow events, connection counting;
 //!   `dashboard`: the live dashboard served at `/`.
 //! - `budget`: the broker-wide byte budget of publishes in flight (backpressure).
+//! - [`auth`]: users, tokens and logins, and the layer that authenticates every request.
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
+pub mod auth;
 mod budget;
 pub mod config;
 mod dashboard;

@@ -1,5 +1,6 @@
-//! Who is making a request. Every engine operation takes a [`Principal`], so authentication can
-//! arrive later without changing any signature: today every request is anonymous in `default`.
+//! Who is making a request. Every engine operation takes a [`Principal`]. The authentication
+//! layer (`crate::auth`) builds one per request and puts it in the request's extensions; with
+//! authentication off every request is anonymous in `default`.
 
 use std::fmt;
 
@@ -32,19 +33,46 @@ impl fmt::Display for TenantId {
     }
 }
 
+/// What kind of caller a [`Principal`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// No credentials were presented.
+    Anonymous,
+    /// A user authenticated by a token or a session.
+    User,
+    /// The broker itself (dead letters, scheduled messages).
+    System,
+}
+
+/// The credential a user authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token, by id.
+    Token(String),
+    /// A session token from a login, by id.
+    Session(String),
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     tenant: TenantId,
     name: Option<String>,
+    kind: PrincipalKind,
+    credential: Option<Credential>,
+    /// When the credential stops being valid, in ms since the epoch.
+    expires_at_ms: Option<u64>,
 }
 
 impl Principal {
-    /// The caller when no authentication is configured: anonymous, in the `default` tenant.
+    /// The caller without credentials: anonymous, in the `default` tenant.
     pub fn anonymous() -> Principal {
         Principal {
             tenant: TenantId::default(),
             name: None,
+            kind: PrincipalKind::Anonymous,
+            credential: None,
+            expires_at_ms: None,
         }
     }
 
@@ -53,6 +81,25 @@ impl Principal {
         Principal {
             tenant,
             name: Some("rapidmq".to_string()),
+            kind: PrincipalKind::System,
+            credential: None,
+            expires_at_ms: None,
+        }
+    }
+
+    /// A user that presented a valid credential. Only authentication builds these.
+    pub(crate) fn user(
+        tenant: TenantId,
+        name: String,
+        credential: Credential,
+        expires_at_ms: Option<u64>,
+    ) -> Principal {
+        Principal {
+            tenant,
+            name: Some(name),
+            kind: PrincipalKind::User,
+            credential: Some(credential),
+            expires_at_ms,
         }
     }
 
@@ -63,5 +110,19 @@ impl Principal {
     /// The user name, or `None` for anonymous callers.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    pub fn kind(&self) -> PrincipalKind {
+        self.kind
+    }
+
+    /// The credential a user presented; `None` for anonymous and system callers.
+    pub fn credential(&self) -> Option<&Credential> {
+        self.credential.as_ref()
+    }
+
+    /// When the credential expires, in ms since the epoch; `None` if it does not.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::auth::{AuthLayer, BootstrapSecret, GrpcReject};
 use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -63,6 +64,14 @@ impl Broker {
         let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config, runtime))
             .await
             .map_err(|err| Error::internal(format!("opening storage failed: {err}")))??;
+        if config.auth.enabled {
+            let secret = BootstrapSecret::from_env_and_config(&config.auth)?;
+            engine.bootstrap_admin(secret).await?;
+        } else if BootstrapSecret::is_set(&config.auth) {
+            tracing::warn!(
+                "a bootstrap admin secret is set but authentication is off: ignoring it"
+            );
+        }
         Ok(Broker {
             engine,
             config,
@@ -106,7 +115,7 @@ impl Broker {
         let publish_budget = PublishBudget::new(limits.max_inflight_publish_bytes);
         // Requests being handled, gRPC and REST together (`limits.max_concurrent_requests`).
         let requests = Arc::new(Semaphore::new(limits.max_concurrent_requests));
-        let (messaging, admin) = grpc::services(
+        let (messaging, admin, auth) = grpc::services(
             engine.clone(),
             limits.max_request_bytes,
             limits.max_inflight_per_stream,
@@ -114,6 +123,7 @@ impl Broker {
         );
 
         warn_if_exposed_without_tls(&listeners, tls.is_some());
+        log_auth_mode(&listeners, config.auth.enabled);
         if let Some(tls) = &tls {
             tls.spawn_poll(stop_rx.clone());
         }
@@ -138,7 +148,7 @@ impl Broker {
             // One span per RPC (a PublishStream or Consume stream is one RPC), so the handler's
             // topic/subscription span and every log line inside it carry the caller's tenant.
             .trace_fn(|request| {
-                tracing::info_span!("grpc", method = %request.uri().path(), tenant = %crate::rest::request_tenant())
+                tracing::info_span!("grpc", method = %request.uri().path(), tenant = tracing::field::Empty)
             })
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(32 << 20))
@@ -146,8 +156,12 @@ impl Broker {
             // A request beyond `limits.max_concurrent_requests` is refused at once with
             // RESOURCE_EXHAUSTED, not queued.
             .layer(grpc::concurrency_limit(requests.clone()))
+            // Puts the caller's `Principal` in every request's extensions, or refuses bad
+            // credentials (docs/adr/0004-security.md §4).
+            .layer(AuthLayer::<GrpcReject>::new(engine.auth().clone()))
             .add_service(messaging)
             .add_service(admin)
+            .add_service(auth)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(incoming, async move {
@@ -208,6 +222,28 @@ impl Broker {
         }
         engine.shutdown().await;
         Ok(())
+    }
+}
+
+/// Says how requests are authenticated: with auth off, that every request runs as anonymous,
+/// and a warning when a listener is reachable from other hosts.
+fn log_auth_mode(listeners: &Listeners, enabled: bool) {
+    if enabled {
+        tracing::info!("auth enabled: requests need a token or a session");
+        return;
+    }
+    let exposed = [listeners.grpc_addr(), listeners.http_addr()]
+        .into_iter()
+        .flatten()
+        .any(|addr| !addr.ip().is_loopback());
+    if exposed {
+        tracing::warn!(
+            "auth disabled on a non-loopback address: anyone who can reach the ports can read, write and delete everything; enable with --auth"
+        );
+    } else {
+        tracing::info!(
+            "auth disabled: every request runs as anonymous in tenant `default`; enable with --auth"
+        );
     }
 }
 

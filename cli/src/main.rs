@@ -118,6 +118,9 @@ enum Command {
     /// TLS helpers: development certificates.
     #[command(subcommand)]
     Tls(cmd::tls::TlsCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -134,6 +137,7 @@ fn main() -> std::process::ExitCode {
         Command::BenchGrpc(args) => bench_grpc::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Tls(command) => cmd::tls::run(command),
+        Command::Token(command) => cmd::token::run(command),
         command => client_command(&ctx, command),
     };
     match result {
@@ -208,7 +212,8 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Serve(_)
             | Command::BenchGrpc(_)
             | Command::Completions(_)
-            | Command::Tls(_) => Ok(()),
+            | Command::Tls(_)
+            | Command::Token(_) => Ok(()),
         }
     });
     // Do not wait for background tasks (e.g. a stdin reader blocked on a terminal).

@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Whether clients present a certificate [default: none].
     #[arg(long, value_name = "MODE", value_parser = ["none", "optional", "required"])]
     tls_client_auth: Option<String>,
+    /// Require credentials on every request (auth.enabled; preview until roles land). The first
+    /// start creates user `admin` from RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN (see `rapidmq token
+    /// generate`) or RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD.
+    #[arg(long)]
+    auth: bool,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -60,6 +65,14 @@ struct FlagOverrides {
     http_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "TlsOverrides::is_empty")]
     tls: TlsOverrides,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<AuthOverrides>,
+}
+
+/// `--auth`, layered over the `[auth]` section.
+#[derive(Serialize)]
+struct AuthOverrides {
+    enabled: bool,
 }
 
 /// The `--tls-*` flags, layered over the `[tls]` section.
@@ -95,6 +108,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             client_ca_file: args.tls_client_ca_file.clone(),
             client_auth: args.tls_client_auth.clone(),
         },
+        auth: args.auth.then_some(AuthOverrides { enabled: true }),
     };
     let config =
         Config::load(args.config.as_deref(), overrides).context("invalid configuration")?;

@@ -133,10 +133,17 @@ error_codes! {
     /// The operation did not finish in time.
     Timeout = 5005, "TIMEOUT", DeadlineExceeded, 504, true;
 
-    /// No or invalid credentials (reserved for the security work).
+    /// No credentials where they are needed, or credentials that do not work (unknown, wrong,
+    /// expired or revoked: one answer for all of them).
     Unauthenticated = 6001, "UNAUTHENTICATED", Unauthenticated, 401, false;
-    /// The principal may not do this (reserved for the security work).
+    /// The principal may not do this (reserved for roles and ACLs).
     PermissionDenied = 6002, "PERMISSION_DENIED", PermissionDenied, 403, false;
+    /// The named user does not exist in the caller's tenant.
+    UserNotFound = 6005, "USER_NOT_FOUND", NotFound, 404, false;
+    /// A user with this name already exists in the caller's tenant.
+    UserAlreadyExists = 6006, "USER_ALREADY_EXISTS", AlreadyExists, 409, false;
+    /// The named token does not exist (or was revoked) in the caller's tenant.
+    TokenNotFound = 6009, "TOKEN_NOT_FOUND", NotFound, 404, false;
 }
 
 impl std::fmt::Display for ErrorCode {

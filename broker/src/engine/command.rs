@@ -12,6 +12,7 @@ use super::keys;
 use super::queue::QueuePartition;
 use super::subscription::SubscriptionRecord;
 use super::topic::TopicRecord;
+use crate::auth::AuthCommand;
 use crate::storage::{Cf, WriteBatch};
 
 #[derive(Debug, Clone)]
@@ -56,12 +57,15 @@ pub enum MetaCommand {
         subscription: String,
         states: Vec<(u32, Bytes)>,
     },
+    /// A change to users or tokens (`crate::auth`), written beside the topics in `meta`.
+    Auth(AuthCommand),
 }
 
 impl MetaCommand {
     pub fn to_write_batch(&self) -> WriteBatch {
         let mut batch = WriteBatch::new();
         match self {
+            MetaCommand::Auth(command) => command.write_to(&mut batch),
             MetaCommand::CreateTopic(record) => {
                 batch.put(
                     Cf::Meta,

@@ -42,6 +42,7 @@ mod subscription;
 mod subscriptions;
 mod tail_cache;
 mod topic;
+mod users;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,7 +71,9 @@ pub use topic::{
     AckDurability, DurabilityMode, PartitionStatus, StorageKind, TopicSettings, TopicSpec,
     TopicStatus,
 };
+pub use users::IssuedToken;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result, check_name};
 use crate::observability::{FlowLog, Metrics};
@@ -204,6 +207,8 @@ pub struct Engine {
     this: std::sync::Weak<Engine>,
     /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
     tail_budget: Arc<tail_cache::TailBudget>,
+    /// Users and tokens; changed only through [`Engine::apply_auth`].
+    auth: Arc<Auth>,
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -244,6 +249,8 @@ impl Engine {
             o.flow_all_messages,
         ));
         let tail_budget = tail_cache::TailBudget::new(config.storage.tail_cache_bytes);
+        let auth = Arc::new(Auth::new(&config.auth));
+        auth.recover(&*disk)?;
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
             config,
@@ -262,6 +269,7 @@ impl Engine {
             flow,
             health: Arc::new(Health::default()),
             tail_budget,
+            auth,
         });
         engine.recover()?;
         engine.start_background();
@@ -417,6 +425,11 @@ impl Engine {
                 "retention",
                 Duration::from_millis(self.config.retention.check_interval_ms),
                 |engine| async move { retention::enforce_all(&engine).await },
+            ),
+            self.every(
+                "session-sweep",
+                users::SESSION_SWEEP_INTERVAL,
+                |engine| async move { engine.sweep_sessions().await },
             ),
             self.every(
                 "storage-probe",

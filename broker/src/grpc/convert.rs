@@ -262,3 +262,32 @@ impl From<&Error> for pb::Error {
 fn millis_u32(after: std::time::Duration) -> u32 {
     u32::try_from(after.as_millis()).unwrap_or(u32::MAX)
 }
+
+impl From<&crate::auth::UserRecord> for pb::UserInfo {
+    fn from(u: &crate::auth::UserRecord) -> pb::UserInfo {
+        pb::UserInfo {
+            tenant: u.tenant.clone(),
+            name: u.name.clone(),
+            has_password: u.password_phc.is_some(),
+            created_at_ms: u.created_at_ms,
+        }
+    }
+}
+
+impl From<&crate::auth::TokenRecord> for pb::TokenInfo {
+    fn from(t: &crate::auth::TokenRecord) -> pb::TokenInfo {
+        let kind = match t.kind {
+            crate::auth::TokenKind::Api => pb::TokenKind::Api,
+            crate::auth::TokenKind::Session => pb::TokenKind::Session,
+        };
+        pb::TokenInfo {
+            id: t.id.clone(),
+            tenant: t.tenant.clone(),
+            user: t.user.clone(),
+            kind: kind.into(),
+            description: t.description.clone(),
+            created_at_ms: t.created_at_ms,
+            expires_at_ms: t.expires_at_ms.unwrap_or(0),
+        }
+    }
+}

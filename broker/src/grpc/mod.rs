@@ -5,6 +5,7 @@
 //! (`rapidmq-error-code`, `rapidmq-error-name`). Streams carry errors as `rapidmq.v1.Error`.
 
 mod admin;
+mod auth;
 mod consume;
 mod convert;
 mod messaging;
@@ -12,6 +13,7 @@ mod messaging;
 use std::sync::Arc;
 
 use rapidmq_proto::v1::admin_server::AdminServer;
+use rapidmq_proto::v1::auth_server::AuthServer;
 use rapidmq_proto::v1::messaging_server::MessagingServer;
 use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, RETRY_AFTER_METADATA};
 use tokio::sync::Semaphore;
@@ -24,18 +26,34 @@ use tower::load_shed::error::Overloaded;
 use tower::util::MapErrLayer;
 use tower::{BoxError, ServiceBuilder};
 
+use crate::auth::{Action, Resource};
 use crate::budget::PublishBudget;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::principal::Principal;
 
 pub use admin::AdminService;
+pub use auth::AuthService;
 pub use messaging::MessagingService;
 
-/// The caller of a request. Authentication arrives with the security work; until then every
-/// caller is anonymous in the `default` tenant.
-fn principal<T>(_request: &tonic::Request<T>) -> Principal {
-    Principal::anonymous()
+/// The caller of a request, which the authentication layer (`crate::auth::AuthLayer`) put in
+/// its extensions, once [`crate::auth::Auth::authorize`] lets it act in its tenant at all.
+/// Until roles land (slice 3 of the security work) that refuses only anonymous callers while
+/// auth is on; per-operation checks then move into the engine's entry points.
+fn principal<T>(engine: &Engine, request: &tonic::Request<T>) -> Result<Principal, Status> {
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| {
+            Status::from(Error::internal(
+                "the request passed no authentication layer",
+            ))
+        })?;
+    engine
+        .auth()
+        .authorize(&principal, Action::Describe, Resource::Tenant)?;
+    Ok(principal)
 }
 
 impl From<Error> for Status {
@@ -54,13 +72,17 @@ impl From<Error> for Status {
     }
 }
 
-/// Both services, with message-size limits from the config.
+/// The services, with message-size limits from the config.
 pub fn services(
     engine: Arc<Engine>,
     max_request_bytes: usize,
     max_inflight_per_stream: usize,
     budget: PublishBudget,
-) -> (MessagingServer<MessagingService>, AdminServer<AdminService>) {
+) -> (
+    MessagingServer<MessagingService>,
+    AdminServer<AdminService>,
+    AuthServer<AuthService>,
+) {
     let messaging = MessagingServer::new(MessagingService::new(
         engine.clone(),
         max_inflight_per_stream,
@@ -68,10 +90,13 @@ pub fn services(
     ))
     .max_decoding_message_size(max_request_bytes)
     .max_encoding_message_size(max_request_bytes);
-    let admin = AdminServer::new(AdminService::new(engine))
+    let admin = AdminServer::new(AdminService::new(engine.clone()))
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
-    (messaging, admin)
+    let auth = AuthServer::new(AuthService::new(engine))
+        .max_decoding_message_size(max_request_bytes)
+        .max_encoding_message_size(max_request_bytes);
+    (messaging, admin, auth)
 }
 
 /// The layer that bounds the requests being handled at once to the permits of `requests`

@@ -9,10 +9,11 @@ use rapidmq_proto::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::RestState;
 use super::error::{ApiError, Json, Path, Problem};
 use super::messages::Receipt;
-use super::{RestState, principal};
 use crate::engine::{ReceiptRef, Settlement};
+use crate::principal::Principal;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +71,7 @@ pub fn receipts(receipts: &[Receipt]) -> Vec<ReceiptRef> {
 
 async fn settle(
     state: &RestState,
+    principal: &Principal,
     topic: &str,
     subscription: &str,
     list: &[Receipt],
@@ -77,7 +79,7 @@ async fn settle(
 ) -> Result<StatusCode, ApiError> {
     let unknown = state
         .engine
-        .settle(&principal(), topic, subscription, &receipts(list), how)
+        .settle(principal, topic, subscription, &receipts(list), how)
         .await?;
     unknown_receipts(unknown)?;
     Ok(StatusCode::NO_CONTENT)
@@ -92,12 +94,14 @@ async fn settle(
         (status = "default", description = "An error (RFC 9457); RECEIPT_UNKNOWN when some receipts named nothing in flight (the others were settled)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ack(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Json(body): Json<Ack>,
 ) -> Result<StatusCode, ApiError> {
     settle(
         &state,
+        &principal,
         &topic,
         &subscription,
         &body.receipts,
@@ -115,6 +119,7 @@ pub async fn ack(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn nack(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Json(body): Json<Nack>,
@@ -122,7 +127,15 @@ pub async fn nack(
     let how = Settlement::Nack {
         delay_ms: body.delay_ms.unwrap_or(0),
     };
-    settle(&state, &topic, &subscription, &body.receipts, how).await
+    settle(
+        &state,
+        &principal,
+        &topic,
+        &subscription,
+        &body.receipts,
+        how,
+    )
+    .await
 }
 
 /// Pushes the ack deadline of queue deliveries further out.
@@ -134,6 +147,7 @@ pub async fn nack(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn extend(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Json(body): Json<Extend>,
@@ -141,7 +155,15 @@ pub async fn extend(
     let how = Settlement::Extend {
         extend_ms: body.extend_ms,
     };
-    settle(&state, &topic, &subscription, &body.receipts, how).await
+    settle(
+        &state,
+        &principal,
+        &topic,
+        &subscription,
+        &body.receipts,
+        how,
+    )
+    .await
 }
 
 /// Commits offsets of a stream subscription.
@@ -154,6 +176,7 @@ pub async fn extend(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic, subscription = %subscription))]
 pub async fn commit(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Json(body): Json<Commit>,
@@ -165,7 +188,7 @@ pub async fn commit(
         .collect();
     state
         .engine
-        .commit(&principal(), &topic, &subscription, &offsets, None)
+        .commit(&principal, &topic, &subscription, &offsets, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,8 +23,9 @@ use super::acks::PartitionOffset;
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
 use super::subscriptions::Mode;
-use super::{RestState, params, principal};
+use super::{RestState, params};
 use crate::engine::{Session, SessionEvent, SubscriptionMode};
+use crate::principal::Principal;
 
 /// Time a poll gets to read stored messages even with `wait_ms=0`.
 const MIN_POLL: Duration = Duration::from_millis(100);
@@ -60,11 +61,11 @@ pub struct PollResult {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn poll(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Query(query): Query<PollQuery>,
 ) -> Result<Json<PollResult>, ApiError> {
-    let principal = principal();
     let max = params::max_messages(query.max)?;
     let wait = params::wait(query.wait_ms, 1000, state.max_wait)?;
     let deadline = Instant::now() + wait.max(MIN_POLL);

@@ -9,10 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
-use super::{RestState, params, principal};
+use super::{RestState, params};
 use crate::engine::{
     DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, MAX_PAGE, MAX_REPLAY, ReplayOutcome,
 };
+use crate::principal::Principal;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -97,6 +98,7 @@ impl From<DeadLetterInfo> for DeadLetter {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
     Query(query): Query<ListQuery>,
@@ -105,7 +107,7 @@ pub async fn list(
     let page = state
         .engine
         .list_dead_letters(
-            &principal(),
+            &principal,
             &topic,
             max as usize,
             query.page_token.as_deref(),
@@ -126,6 +128,7 @@ pub async fn list(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic))]
 pub async fn replay(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
     Query(query): Query<ReplayQuery>,
@@ -139,7 +142,7 @@ pub async fn replay(
     )?;
     let outcome = state
         .engine
-        .replay_dead_letters(&principal(), &topic, max as usize)
+        .replay_dead_letters(&principal, &topic, max as usize)
         .await?;
     Ok(Json(outcome.into()))
 }

@@ -8,7 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
-use super::{RestState, params, principal};
+use super::{RestState, params};
+use crate::principal::Principal;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -41,6 +42,7 @@ pub struct FetchResult {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn fetch(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, partition)): Path<(String, u32)>,
     Query(query): Query<FetchQuery>,
@@ -50,7 +52,7 @@ pub async fn fetch(
     let wait = params::wait(query.wait_ms, 0, state.max_wait)?;
     let result = state
         .engine
-        .fetch(&principal(), &topic, partition, offset, max, wait)
+        .fetch(&principal, &topic, partition, offset, max, wait)
         .await?;
     let mut messages = Vec::new();
     for delivery in &result.deliveries {

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Problem, Query};
-use super::{RestState, params, principal};
+use super::{RestState, params};
 use crate::observability::{FlowEvent, FlowKind, FlowQuery};
+use crate::principal::Principal;
 
 /// Most events one query returns.
 pub const MAX_EVENTS: u32 = 1000;
@@ -117,6 +118,7 @@ pub struct FlowEvents {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Query(query): Query<FlowEventsQuery>,
 ) -> Result<Json<FlowEvents>, ApiError> {
@@ -127,7 +129,7 @@ pub async fn list(
         topic: query.topic,
         limit: params::in_range("limit", query.limit, 100, 1, MAX_EVENTS)? as usize,
     };
-    let events = state.engine.flow_events(&principal(), &query);
+    let events = state.engine.flow_events(&principal, &query);
     Ok(Json(FlowEvents {
         events: events.into_iter().map(Into::into).collect(),
         capacity: state.engine.flow().capacity() as u64,

@@ -10,10 +10,12 @@
 //! - `sse`, `websocket`: live consumption over Server-Sent Events and WebSocket (`live` opens
 //!   their session); `consumers` keeps the queue sessions of long-polling consumers.
 //! - `flow`: recent message-flow events of traced messages.
+//! - `auth`: login and who-am-I; `users`: users and their API tokens.
 //! - `messages`: messages as JSON. `openapi`: the OpenAPI document and the docs page.
 //! - `error`: problem documents, and the extractors that turn axum's rejections into them.
 
 mod acks;
+mod auth;
 mod consume;
 mod consumers;
 mod dlq;
@@ -30,6 +32,7 @@ mod status;
 mod strict;
 mod subscriptions;
 mod topics;
+mod users;
 mod websocket;
 
 use std::sync::Arc;
@@ -37,10 +40,14 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::auth::{Action, Resource};
 use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::{Engine, MAX_FETCH_WAIT};
@@ -58,6 +65,8 @@ pub struct RestState {
     publish_budget: PublishBudget,
     /// One permit per open SSE or WebSocket session (`limits.max_live_sessions`).
     live_sessions: Arc<Semaphore>,
+    /// Whether the listener serves TLS (the session cookie is then `Secure`).
+    tls: bool,
 }
 
 impl RestState {
@@ -72,16 +81,28 @@ impl RestState {
     }
 }
 
-/// The tenant of the caller, for request spans (every caller is in `default` until
-/// authentication arrives).
-pub fn request_tenant() -> String {
-    principal().tenant().to_string()
-}
+/// The caller of a request, which the authentication layer (`crate::auth::AuthLayer`) put in
+/// its extensions, once [`crate::auth::Auth::authorize`] lets it act in its tenant at all (as
+/// `grpc::principal` does). Until roles land (slice 3 of the security work) that refuses only
+/// anonymous callers while auth is on.
+impl FromRequestParts<Arc<RestState>> for Principal {
+    type Rejection = error::ApiError;
 
-/// The caller of a request. Authentication arrives with the security work; until then every
-/// caller is anonymous in the `default` tenant, as on gRPC.
-fn principal() -> Principal {
-    Principal::anonymous()
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<RestState>,
+    ) -> Result<Principal, error::ApiError> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| crate::Error::internal("the request passed no authentication layer"))?;
+        state
+            .engine
+            .auth()
+            .authorize(&principal, Action::Describe, Resource::Tenant)?;
+        Ok(principal)
+    }
 }
 
 /// The `/v1` routes. Must be called inside a tokio runtime (it starts the sweeper of idle
@@ -96,6 +117,7 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
         max_wait: MAX_FETCH_WAIT.min(Duration::from_millis(http.request_timeout_ms) / 2),
         publish_budget,
         live_sessions: Arc::new(Semaphore::new(config.limits.max_live_sessions)),
+        tls: config.tls.enabled(),
     });
     QueueConsumers::spawn_sweeper(Arc::downgrade(&state), |s: &RestState| &s.consumers, idle);
     let topic = "/v1/topics/{topic}";
@@ -103,6 +125,16 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
     Router::new()
         .route("/v1/status", get(status::get))
         .route("/v1/flow-events", get(flow::list))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/whoami", get(auth::whoami))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{user}", delete(users::delete))
+        .route("/v1/users/{user}/password", put(users::set_password))
+        .route(
+            "/v1/users/{user}/tokens",
+            get(users::tokens).post(users::create_token),
+        )
+        .route("/v1/tokens/{id}", delete(users::revoke))
         .route("/v1/topics", get(topics::list).post(topics::create))
         .route(
             topic,

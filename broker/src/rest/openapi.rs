@@ -17,7 +17,8 @@ use super::messages::BASE64_PATTERN;
 use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
-    acks, consume, dlq, fetch, flow, publish, sse, status, subscriptions, topics, websocket,
+    acks, auth, consume, dlq, fetch, flow, publish, sse, status, subscriptions, topics, users,
+    websocket,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +40,9 @@ use super::{
         sse::events, websocket::socket,
         dlq::list, dlq::replay,
         flow::list,
+        auth::login, auth::whoami,
+        users::list, users::create, users::delete, users::set_password, users::tokens,
+        users::create_token, users::revoke,
     ),
     tags(
         (name = "broker", description = "Broker status"),
@@ -47,6 +51,7 @@ use super::{
         (name = "publish", description = "Publish one message or a batch"),
         (name = "consume", description = "Fetch by offset, long-poll, SSE, WebSocket; ack, nack, extend, commit"),
         (name = "dead letters", description = "List and replay dead letters"),
+        (name = "auth", description = "Log in, who am I, users and API tokens (docs/security.md)"),
         (name = "observability", description = "Message-flow events of traced messages (metrics are at /metrics, outside this API)"),
     )
 )]

@@ -16,11 +16,12 @@ use rapidmq_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::RestState;
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageIn;
 use super::topics::Durability;
-use super::{RestState, principal};
 use crate::engine::{PublishAck, PublishParams, now_ms};
+use crate::principal::Principal;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -69,12 +70,13 @@ pub struct PublishBatchResult {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn one(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
     Query(query): Query<PublishQuery>,
     Json(message): Json<MessageIn>,
 ) -> Result<Json<PublishResult>, ApiError> {
-    let mut results = publish(&state, &topic, query.partition, vec![message]).await?;
+    let mut results = publish(&state, &principal, &topic, query.partition, vec![message]).await?;
     results
         .pop()
         .map(Json)
@@ -90,22 +92,23 @@ pub async fn one(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn batch(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
     Query(query): Query<PublishQuery>,
     Json(body): Json<PublishBatch>,
 ) -> Result<Json<PublishBatchResult>, ApiError> {
-    let results = publish(&state, &topic, query.partition, body.messages).await?;
+    let results = publish(&state, &principal, &topic, query.partition, body.messages).await?;
     Ok(Json(PublishBatchResult { results }))
 }
 
 async fn publish(
     state: &RestState,
+    principal: &Principal,
     topic: &str,
     partition: Option<u32>,
     messages: Vec<MessageIn>,
 ) -> Result<Vec<PublishResult>, ApiError> {
-    let principal = principal();
     let messages = messages
         .into_iter()
         .map(MessageIn::into_pb)
@@ -119,7 +122,7 @@ async fn publish(
         None => {
             let partitions = state
                 .engine
-                .describe_topic(&principal, topic)?
+                .describe_topic(principal, topic)?
                 .settings
                 .partitions;
             let round_robin = state.round_robin.fetch_add(1, Ordering::Relaxed) % partitions;
@@ -162,7 +165,7 @@ async fn publish(
             base_sequence: 0,
             batch,
         };
-        let ack = state.engine.begin_publish(&principal, params).await?;
+        let ack = state.engine.begin_publish(principal, params).await?;
         pending.push(async move { ack.await.map(|ack| result(p, &indexes, ack)) });
     }
     Ok(try_join_all(pending).await?)

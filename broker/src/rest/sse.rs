@@ -18,7 +18,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, Path, Problem, Query};
-use super::{RestState, live, principal};
+use super::{RestState, live};
+use crate::principal::Principal;
 
 /// Messages taken from the session per step.
 const STEP: u32 = 100;
@@ -40,20 +41,15 @@ pub struct StreamQuery {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn events(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let consumer = query.consumer.unwrap_or_else(|| "rest-sse".to_string());
     let permit = state.live_session_permit()?;
-    let mut session = live::open(
-        &state.engine,
-        &principal(),
-        &topic,
-        &subscription,
-        &consumer,
-    )
-    .await?;
+    let mut session =
+        live::open(&state.engine, &principal, &topic, &subscription, &consumer).await?;
     let (tx, rx) = mpsc::channel::<Event>(DEPTH);
     let engine = state.engine.clone();
     tokio::spawn(async move {

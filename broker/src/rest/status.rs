@@ -6,8 +6,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::RestState;
 use super::error::{Json, Problem};
-use super::{RestState, principal};
+use crate::principal::Principal;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BrokerStatus {
@@ -26,8 +27,8 @@ pub struct BrokerStatus {
         (status = 200, description = "Status", body = BrokerStatus),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(State(state): State<Arc<RestState>>) -> Json<BrokerStatus> {
-    let status = state.engine.status(&principal());
+pub async fn get(principal: Principal, State(state): State<Arc<RestState>>) -> Json<BrokerStatus> {
+    let status = state.engine.status(&principal);
     Json(BrokerStatus {
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_ms: status.uptime.as_millis() as u64,

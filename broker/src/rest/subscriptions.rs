@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Json, Path, Problem, Query};
-use super::{RestState, params, principal};
+use super::{RestState, params};
 use crate::engine::{
     MemberStatus, QueueSettings as EngineQueueSettings, QueueSpec, StartPosition, SubscriptionMode,
     SubscriptionStatus,
 };
+use crate::principal::Principal;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -239,13 +240,14 @@ pub struct ListParams {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_all(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
     let topic = params.topic.filter(|t| !t.is_empty());
     let subs = state
         .engine
-        .list_subscriptions(&principal(), topic.as_deref())?;
+        .list_subscriptions(&principal, topic.as_deref())?;
     Ok(Json(SubscriptionList {
         subscriptions: subs.into_iter().map(Into::into).collect(),
     }))
@@ -259,12 +261,11 @@ pub async fn list_all(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
-    let subs = state
-        .engine
-        .list_subscriptions(&principal(), Some(&topic))?;
+    let subs = state.engine.list_subscriptions(&principal, Some(&topic))?;
     Ok(Json(SubscriptionList {
         subscriptions: subs.into_iter().map(Into::into).collect(),
     }))
@@ -280,6 +281,7 @@ pub async fn list(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic, subscription = %body.name))]
 pub async fn create(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
     Json(body): Json<CreateSubscription>,
@@ -301,7 +303,7 @@ pub async fn create(
     let sub = state
         .engine
         .create_subscription(
-            &principal(),
+            &principal,
             &topic,
             &body.name,
             body.mode.unwrap_or_default().into(),
@@ -320,13 +322,14 @@ pub async fn create(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn describe(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, name)): Path<(String, String)>,
 ) -> Result<Json<SubscriptionInfo>, ApiError> {
     Ok(Json(
         state
             .engine
-            .describe_subscription(&principal(), &topic, &name)?
+            .describe_subscription(&principal, &topic, &name)?
             .into(),
     ))
 }
@@ -341,6 +344,7 @@ pub async fn describe(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic, subscription = %name))]
 pub async fn seek(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, name)): Path<(String, String)>,
     Json(body): Json<Seek>,
@@ -348,7 +352,7 @@ pub async fn seek(
     let sub = state
         .engine
         .seek_subscription(
-            &principal(),
+            &principal,
             &topic,
             &name,
             body.position.into(),
@@ -367,12 +371,13 @@ pub async fn seek(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic, subscription = %name))]
 pub async fn delete(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     state
         .engine
-        .delete_subscription(&principal(), &topic, &name)
+        .delete_subscription(&principal, &topic, &name)
         .await?;
     state.consumers.forget_subscription(&topic, &name);
     Ok(StatusCode::NO_CONTENT)

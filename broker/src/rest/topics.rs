@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::RestState;
 use super::error::{ApiError, Json, Path, Problem};
-use super::{RestState, principal};
 use crate::engine::{AckDurability, DurabilityMode, StorageKind, TopicSpec, TopicStatus};
+use crate::principal::Principal;
 use std::sync::Arc;
 
 /// Where a topic keeps its messages.
@@ -204,13 +205,14 @@ impl From<TopicStatus> for TopicInfo {
     ))]
 #[tracing::instrument(skip_all, fields(topic = %body.name))]
 pub async fn create(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Json(body): Json<CreateTopic>,
 ) -> Result<(StatusCode, Json<TopicInfo>), ApiError> {
     let spec = TopicSpec::from(body.config.unwrap_or_default());
     let topic = state
         .engine
-        .create_topic(&principal(), &body.name, spec)
+        .create_topic(&principal, &body.name, spec)
         .await?;
     Ok((StatusCode::CREATED, Json(topic.into())))
 }
@@ -221,8 +223,8 @@ pub async fn create(
         (status = 200, description = "The topics, by name", body = TopicList),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(State(state): State<Arc<RestState>>) -> Json<TopicList> {
-    let topics = state.engine.list_topics(&principal());
+pub async fn list(principal: Principal, State(state): State<Arc<RestState>>) -> Json<TopicList> {
+    let topics = state.engine.list_topics(&principal);
     Json(TopicList {
         topics: topics.into_iter().map(Into::into).collect(),
     })
@@ -236,11 +238,12 @@ pub async fn list(State(state): State<Arc<RestState>>) -> Json<TopicList> {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn describe(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
 ) -> Result<Json<TopicInfo>, ApiError> {
     Ok(Json(
-        state.engine.describe_topic(&principal(), &topic)?.into(),
+        state.engine.describe_topic(&principal, &topic)?.into(),
     ))
 }
 
@@ -254,12 +257,13 @@ pub async fn describe(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic))]
 pub async fn alter(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
     Json(body): Json<AlterTopic>,
 ) -> Result<Json<TopicInfo>, ApiError> {
     let spec = TopicSpec::from(TopicConfig::from(body));
-    let altered = state.engine.alter_topic(&principal(), &topic, spec).await?;
+    let altered = state.engine.alter_topic(&principal, &topic, spec).await?;
     Ok(Json(altered.into()))
 }
 
@@ -272,9 +276,10 @@ pub async fn alter(
     ))]
 #[tracing::instrument(skip_all, fields(topic = %topic))]
 pub async fn delete(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine.delete_topic(&principal(), &topic).await?;
+    state.engine.delete_topic(&principal, &topic).await?;
     Ok(StatusCode::NO_CONTENT)
 }

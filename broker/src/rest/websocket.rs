@@ -25,7 +25,7 @@ use utoipa::IntoParams;
 use super::acks::{PartitionOffset, receipts, unknown_receipts};
 use super::error::{ApiError, Path, Problem, Query};
 use super::messages::{MessageOut, Receipt};
-use super::{RestState, live, principal};
+use super::{RestState, live};
 use crate::engine::{Engine, Session};
 use crate::principal::Principal;
 
@@ -103,6 +103,7 @@ enum ServerFrame {
         (status = "default", description = "An error (RFC 9457), e.g. a request without WebSocket upgrade headers", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn socket(
+    principal: Principal,
     State(state): State<Arc<RestState>>,
     Path((topic, subscription)): Path<(String, String)>,
     Query(query): Query<SocketQuery>,
@@ -123,7 +124,6 @@ pub async fn socket(
             "credits must be at least 1",
         ));
     }
-    let principal = principal();
     let consumer = query.consumer.unwrap_or_else(|| "rest-ws".to_string());
     let permit = state.live_session_permit()?;
     let session = live::open(&state.engine, &principal, &topic, &subscription, &consumer).await?;

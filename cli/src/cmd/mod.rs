@@ -23,6 +23,7 @@ pub mod publish;
 pub mod status;
 pub mod sub;
 pub mod tls;
+pub mod token;
 pub mod topic;
 pub mod trace;
 

@@ -242,6 +242,30 @@ class PermissionDeniedError(AuthError):
     retriable = False
 
 
+class UserNotFoundError(AuthError):
+    """``USER_NOT_FOUND`` (6005); HTTP 404; not retriable."""
+
+    code = 6005
+    name = "USER_NOT_FOUND"
+    retriable = False
+
+
+class UserAlreadyExistsError(AuthError):
+    """``USER_ALREADY_EXISTS`` (6006); HTTP 409; not retriable."""
+
+    code = 6006
+    name = "USER_ALREADY_EXISTS"
+    retriable = False
+
+
+class TokenNotFoundError(AuthError):
+    """``TOKEN_NOT_FOUND`` (6009); HTTP 404; not retriable."""
+
+    code = 6009
+    name = "TOKEN_NOT_FOUND"
+    retriable = False
+
+
 #: The class of each code.
 BY_CODE: Dict[int, Type[RapidMQError]] = {
     1001: InvalidArgumentError,
@@ -272,6 +296,9 @@ BY_CODE: Dict[int, Type[RapidMQError]] = {
     5005: TimeoutError,
     6001: UnauthenticatedError,
     6002: PermissionDeniedError,
+    6005: UserNotFoundError,
+    6006: UserAlreadyExistsError,
+    6009: TokenNotFoundError,
 }
 
 __all__ = [
@@ -303,4 +330,7 @@ __all__ = [
     "TimeoutError",
     "UnauthenticatedError",
     "PermissionDeniedError",
+    "UserNotFoundError",
+    "UserAlreadyExistsError",
+    "TokenNotFoundError",
 ]

@@ -1,0 +1,254 @@
+//! The one authentication layer, on both servers (docs/adr/0004-security.md §4).
+//!
+//! Per request it reads, in order, `authorization: Bearer rmq_…` (gRPC metadata is the same
+//! HTTP/2 header) and the `rapidmq_session` cookie (HTTP `GET`/`HEAD` only, so a cross-site form
+//! cannot use it), verifies the credential and inserts a [`Principal`] into the request's
+//! extensions. Bad credentials are answered here, `UNAUTHENTICATED` / 401 with the stable code;
+//! missing ones give [`Principal::anonymous`], which [`Auth::authorize`] refuses when auth is on.
+//! With auth off every request is anonymous, whatever it carries.
+//!
+//! Routes that reach no engine call are checked here, from a route table: the login is public;
+//! the OpenAPI document, the docs page and gRPC reflection need a caller unless
+//! `auth.docs_open`; `/metrics` unless `auth.metrics_open`; and the dashboard. Every other
+//! route is checked where its handler takes the principal (`grpc::principal`, `rest`'s
+//! extractor). `/healthz` and `/readyz` are mounted outside this layer.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::http::{HeaderMap, Method, Request, Response, header};
+use axum::response::IntoResponse;
+use futures::future::BoxFuture;
+use tower::{Layer, Service};
+
+use super::{Action, Auth, Resource};
+use crate::error::{Error, Result};
+use crate::principal::Principal;
+
+/// The cookie a login sets for browsers (the dashboard).
+pub const SESSION_COOKIE: &str = "rapidmq_session";
+
+/// How a server answers a refused request.
+pub trait Reject: Send + Sync + 'static {
+    type Body;
+    fn reject(err: Error) -> Response<Self::Body>;
+}
+
+/// gRPC: a trailers-only `Status` carrying the stable code in metadata.
+pub struct GrpcReject;
+
+impl Reject for GrpcReject {
+    type Body = tonic::body::Body;
+    fn reject(err: Error) -> Response<tonic::body::Body> {
+        tonic::Status::from(err).into_http()
+    }
+}
+
+/// HTTP: a problem+json document.
+pub struct HttpReject;
+
+impl Reject for HttpReject {
+    type Body = axum::body::Body;
+    fn reject(err: Error) -> Response<axum::body::Body> {
+        crate::rest::error::ApiError::from(err).into_response()
+    }
+}
+
+/// Authenticates every request of the service it wraps.
+pub struct AuthLayer<R> {
+    auth: Arc<Auth>,
+    reject: PhantomData<fn() -> R>,
+}
+
+impl<R> AuthLayer<R> {
+    pub fn new(auth: Arc<Auth>) -> AuthLayer<R> {
+        AuthLayer {
+            auth,
+            reject: PhantomData,
+        }
+    }
+}
+
+impl<R> Clone for AuthLayer<R> {
+    fn clone(&self) -> Self {
+        AuthLayer::new(self.auth.clone())
+    }
+}
+
+impl<S, R> Layer<S> for AuthLayer<R> {
+    type Service = AuthService<S, R>;
+
+    fn layer(&self, inner: S) -> AuthService<S, R> {
+        AuthService {
+            inner,
+            auth: self.auth.clone(),
+            reject: PhantomData,
+        }
+    }
+}
+
+pub struct AuthService<S, R> {
+    inner: S,
+    auth: Arc<Auth>,
+    reject: PhantomData<fn() -> R>,
+}
+
+impl<S: Clone, R> Clone for AuthService<S, R> {
+    fn clone(&self) -> Self {
+        AuthService {
+            inner: self.inner.clone(),
+            auth: self.auth.clone(),
+            reject: PhantomData,
+        }
+    }
+}
+
+impl<S, R, B> Service<Request<B>> for AuthService<S, R>
+where
+    S: Service<Request<B>, Response = Response<R::Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    R: Reject,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, std::result::Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let decided = decide(
+            &self.auth,
+            request.method(),
+            request.uri().path(),
+            request.headers(),
+        );
+        // The service that was polled ready serves this request; its clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            match decided {
+                Err(err) => Ok(R::reject(err)),
+                Ok(principal) => {
+                    // The request span (gRPC `trace_fn`, REST `request_span`) is current here.
+                    tracing::Span::current().record("tenant", principal.tenant().as_str());
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                }
+            }
+        })
+    }
+}
+
+/// The routes this layer checks itself, having no engine call to check them.
+enum Route {
+    /// Needs no caller: the login.
+    Public,
+    /// The OpenAPI document, the docs page, gRPC reflection.
+    Docs,
+    Metrics,
+    Dashboard,
+    /// Checked where the handler takes its principal.
+    Engine,
+}
+
+fn route(method: &Method, path: &str) -> Route {
+    match path {
+        "/v1/auth/login" if method == Method::POST => Route::Public,
+        "/rapidmq.v1.Auth/Login" => Route::Public,
+        "/metrics" => Route::Metrics,
+        "/" => Route::Dashboard,
+        "/v1/openapi.json" => Route::Docs,
+        _ if path.starts_with("/dashboard/") => Route::Dashboard,
+        _ if path == "/v1/docs" || path.starts_with("/v1/docs/") => Route::Docs,
+        _ if path.starts_with("/grpc.reflection.") => Route::Docs,
+        _ => Route::Engine,
+    }
+}
+
+/// The principal of a request, or why it is refused.
+fn decide(auth: &Auth, method: &Method, path: &str, headers: &HeaderMap) -> Result<Principal> {
+    if !auth.enabled() {
+        return Ok(Principal::anonymous());
+    }
+    let route = route(method, path);
+    let principal = match credential(method, headers, matches!(route, Route::Public))? {
+        Some(token) => auth.authenticate(token)?,
+        None => Principal::anonymous(),
+    };
+    let config = auth.config();
+    let check = match route {
+        Route::Public | Route::Engine => false,
+        Route::Docs => !config.docs_open,
+        Route::Metrics => !config.metrics_open,
+        Route::Dashboard => true,
+    };
+    if check {
+        auth.authorize(&principal, Action::Describe, Resource::Cluster)?;
+    }
+    Ok(principal)
+}
+
+/// The token a request presents: a bearer token, else (on safe methods) the session cookie.
+/// Another `authorization` scheme is refused, except on the login route (which reads its own).
+fn credential<'a>(method: &Method, headers: &'a HeaderMap, login: bool) -> Result<Option<&'a str>> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| Error::bad_credentials())?;
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                return Ok(Some(token.trim()));
+            }
+            _ if login => {}
+            _ => return Err(Error::bad_credentials()),
+        }
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Ok(None);
+    }
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim());
+    Ok(cookie)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_first_then_the_cookie_on_safe_methods_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; rapidmq_session=rmq_c"),
+        );
+        assert_eq!(
+            credential(&Method::GET, &headers, false).unwrap(),
+            Some("rmq_c")
+        );
+        assert_eq!(credential(&Method::POST, &headers, false).unwrap(), None);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer rmq_b"),
+        );
+        assert_eq!(
+            credential(&Method::POST, &headers, false).unwrap(),
+            Some("rmq_b")
+        );
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eDp5"),
+        );
+        assert!(credential(&Method::GET, &headers, false).is_err());
+        assert_eq!(credential(&Method::POST, &headers, true).unwrap(), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! Users, tokens and logins: the engine side of authentication (`crate::auth`). Every change is
+//! an [`AuthCommand`] through [`Engine::apply_auth`]; everything random or clock-dependent is
+//! fixed before the command is built, and password hashing runs on the blocking pool outside
+//! the metadata lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rapidmq_proto::ErrorCode;
+
+use super::{Engine, MetaCommand};
+use crate::auth::{
+    self, Action, Auth, AuthCommand, BOOTSTRAP_ADMIN, BootstrapSecret, Resource, Token, TokenKind,
+    TokenRecord, UserRecord, password,
+};
+use crate::error::{Error, Result, check_name};
+use crate::principal::{DEFAULT_TENANT, Principal};
+
+/// How often expired session tokens are deleted.
+pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A token as handed to its owner: the full secret, shown once, and its record.
+pub struct IssuedToken {
+    pub token: Token,
+    pub record: TokenRecord,
+}
+
+impl Engine {
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
+    }
+
+    /// Writes an auth change in one fsynced batch, then applies it to memory (which bumps the
+    /// epoch). The one way users and tokens change. Call with `meta_lock` held.
+    async fn apply_auth_locked(&self, command: AuthCommand) -> Result<()> {
+        self.apply(MetaCommand::Auth(command.clone())).await?;
+        self.auth.apply(&command);
+        Ok(())
+    }
+
+    pub async fn apply_auth(&self, command: AuthCommand) -> Result<()> {
+        let _guard = self.meta_lock.lock().await;
+        self.apply_auth_locked(command).await
+    }
+
+    /// With auth on: creates the first admin from `secret` when none exists, refuses to go on
+    /// without one, and ignores a leftover secret with a warning.
+    pub async fn bootstrap_admin(&self, secret: Option<BootstrapSecret>) -> Result<()> {
+        if self.auth.user(DEFAULT_TENANT, BOOTSTRAP_ADMIN).is_some() {
+            if secret.is_some() {
+                tracing::warn!(
+                    "a bootstrap admin secret is set but user `admin` already exists: ignoring it; remove it from the environment or config"
+                );
+            }
+            return Ok(());
+        }
+        let now = auth::now_ms();
+        let mut user = UserRecord {
+            tenant: DEFAULT_TENANT.to_string(),
+            name: BOOTSTRAP_ADMIN.to_string(),
+            password_phc: None,
+            disabled: false,
+            created_at_ms: now,
+        };
+        let mut tokens = Vec::new();
+        match secret.ok_or_else(BootstrapSecret::missing)? {
+            BootstrapSecret::Token(token) => tokens.push(TokenRecord {
+                id: token.id().to_string(),
+                tenant: user.tenant.clone(),
+                user: user.name.clone(),
+                kind: TokenKind::Api,
+                secret_sha256: token.secret_sha256(),
+                roles: None,
+                expires_at_ms: None,
+                description: "bootstrap admin token".to_string(),
+                created_at_ms: now,
+            }),
+            BootstrapSecret::Password(password) => {
+                user.password_phc = Some(hash_password(password).await?);
+            }
+        }
+        self.apply_auth(AuthCommand::PutUser { user, tokens })
+            .await?;
+        tracing::info!(
+            user = BOOTSTRAP_ADMIN,
+            tenant = DEFAULT_TENANT,
+            "bootstrap admin created"
+        );
+        Ok(())
+    }
+
+    pub async fn create_user(
+        &self,
+        principal: &Principal,
+        name: &str,
+        password: Option<String>,
+    ) -> Result<Arc<UserRecord>> {
+        self.auth
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        check_name("user", name)?;
+        let tenant = principal.tenant().to_string();
+        let password_phc = match password {
+            Some(password) => Some(hash_password(password).await?),
+            None => None,
+        };
+        let _guard = self.meta_lock.lock().await;
+        if self.auth.user(&tenant, name).is_some() {
+            return Err(Error::new(
+                ErrorCode::UserAlreadyExists,
+                format!("user `{name}` already exists"),
+            ));
+        }
+        let user = UserRecord {
+            tenant: tenant.clone(),
+            name: name.to_string(),
+            password_phc,
+            disabled: false,
+            created_at_ms: auth::now_ms(),
+        };
+        self.apply_auth_locked(AuthCommand::PutUser {
+            user,
+            tokens: Vec::new(),
+        })
+        .await?;
+        tracing::info!(user = name, "user created");
+        self.auth
+            .user(&tenant, name)
+            .ok_or_else(|| user_not_found(name))
+    }
+
+    /// Deletes a user and every token it owns.
+    pub async fn delete_user(&self, principal: &Principal, name: &str) -> Result<()> {
+        self.auth
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        let tenant = principal.tenant().to_string();
+        let _guard = self.meta_lock.lock().await;
+        if self.auth.user(&tenant, name).is_none() {
+            return Err(user_not_found(name));
+        }
+        let tokens = self
+            .auth
+            .tokens(&tenant, Some(name))
+            .iter()
+            .map(|t| t.id.clone())
+            .collect();
+        self.apply_auth_locked(AuthCommand::DeleteUser {
+            tenant,
+            name: name.to_string(),
+            tokens,
+        })
+        .await?;
+        tracing::info!(user = name, "user deleted");
+        Ok(())
+    }
+
+    pub async fn set_password(
+        &self,
+        principal: &Principal,
+        name: &str,
+        password: String,
+    ) -> Result<()> {
+        self.auth
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        let tenant = principal.tenant().to_string();
+        if self.auth.user(&tenant, name).is_none() {
+            return Err(user_not_found(name));
+        }
+        let phc = hash_password(password).await?;
+        let _guard = self.meta_lock.lock().await;
+        let current = self
+            .auth
+            .user(&tenant, name)
+            .ok_or_else(|| user_not_found(name))?;
+        let mut user = UserRecord::clone(&current);
+        user.password_phc = Some(phc);
+        self.apply_auth_locked(AuthCommand::PutUser {
+            user,
+            tokens: Vec::new(),
+        })
+        .await?;
+        tracing::info!(user = name, "password set");
+        Ok(())
+    }
+
+    pub fn list_users(&self, principal: &Principal) -> Result<Vec<Arc<UserRecord>>> {
+        self.auth
+            .authorize(principal, Action::Describe, Resource::Tenant)?;
+        Ok(self.auth.users(principal.tenant().as_str()))
+    }
+
+    /// A new API token for `user` (the caller itself when `None`), expiring after `ttl_ms`
+    /// when set.
+    pub async fn create_token(
+        &self,
+        principal: &Principal,
+        user: Option<&str>,
+        description: &str,
+        ttl_ms: Option<u64>,
+    ) -> Result<IssuedToken> {
+        self.auth
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        let name = match user.or(principal.name()) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => return Err(Error::invalid("name the user the token is for")),
+        };
+        let tenant = principal.tenant().to_string();
+        let token = Token::generate()?;
+        let now = auth::now_ms();
+        let record = TokenRecord {
+            id: token.id().to_string(),
+            tenant: tenant.clone(),
+            user: name.clone(),
+            kind: TokenKind::Api,
+            secret_sha256: token.secret_sha256(),
+            roles: None,
+            expires_at_ms: ttl_ms
+                .filter(|&ttl| ttl > 0)
+                .map(|ttl| now.saturating_add(ttl)),
+            description: description.to_string(),
+            created_at_ms: now,
+        };
+        let _guard = self.meta_lock.lock().await;
+        if self.auth.user(&tenant, &name).is_none() {
+            return Err(user_not_found(&name));
+        }
+        self.apply_auth_locked(AuthCommand::PutToken(record.clone()))
+            .await?;
+        tracing::info!(user = %name, token = %record.id, "token created");
+        Ok(IssuedToken { token, record })
+    }
+
+    /// The tokens of the caller's tenant (of one user when `user` is set).
+    pub fn list_tokens(
+        &self,
+        principal: &Principal,
+        user: Option<&str>,
+    ) -> Result<Vec<Arc<TokenRecord>>> {
+        self.auth
+            .authorize(principal, Action::Describe, Resource::Tenant)?;
+        let tenant = principal.tenant().as_str();
+        if let Some(name) = user
+            && self.auth.user(tenant, name).is_none()
+        {
+            return Err(user_not_found(name));
+        }
+        Ok(self.auth.tokens(tenant, user))
+    }
+
+    /// Revokes tokens of the caller's tenant by id (API and session tokens alike).
+    pub async fn revoke_tokens(&self, principal: &Principal, ids: &[String]) -> Result<()> {
+        self.auth
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        let tenant = principal.tenant().as_str();
+        let _guard = self.meta_lock.lock().await;
+        for id in ids {
+            if self.auth.token(id).is_none_or(|t| t.tenant != tenant) {
+                return Err(Error::new(
+                    ErrorCode::TokenNotFound,
+                    format!("token `{id}` does not exist"),
+                ));
+            }
+        }
+        self.apply_auth_locked(AuthCommand::DeleteTokens { ids: ids.to_vec() })
+            .await?;
+        tracing::info!(tokens = ?ids, "tokens revoked");
+        Ok(())
+    }
+
+    /// Checks a password and hands out a session token (`auth.session_ttl_ms`). Every failure
+    /// (unknown user, wrong password, no password, disabled) is the same `UNAUTHENTICATED`, and
+    /// unknown users are checked against a dummy hash so the answer takes as long.
+    pub async fn login(&self, name: &str, password: String) -> Result<IssuedToken> {
+        let Ok(_permit) = self.auth.password_checks().clone().try_acquire_owned() else {
+            return Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                "too many logins at once (auth.max_concurrent_password_checks); retry shortly",
+            )
+            .with_retry_after(Duration::from_millis(100)));
+        };
+        let (tenant, user) = auth::split_user_name(name);
+        let phc = self
+            .auth
+            .user(tenant, user)
+            .filter(|u| !u.disabled)
+            .and_then(|u| u.password_phc.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, phc.as_deref()))
+            .await
+            .map_err(|err| Error::internal(format!("password check failed: {err}")))?;
+        if !ok {
+            tracing::info!(user = name, "login refused");
+            return Err(Error::bad_credentials());
+        }
+        let token = Token::generate()?;
+        let now = auth::now_ms();
+        let record = TokenRecord {
+            id: token.id().to_string(),
+            tenant: tenant.to_string(),
+            user: user.to_string(),
+            kind: TokenKind::Session,
+            secret_sha256: token.secret_sha256(),
+            roles: None,
+            expires_at_ms: Some(now.saturating_add(self.auth.config().session_ttl_ms)),
+            description: "login".to_string(),
+            created_at_ms: now,
+        };
+        self.apply_auth(AuthCommand::PutToken(record.clone()))
+            .await?;
+        tracing::debug!(user = name, session = %record.id, "login");
+        Ok(IssuedToken { token, record })
+    }
+
+    /// Deletes the session tokens that have expired.
+    pub(super) async fn sweep_sessions(&self) {
+        let ids = self.auth.expired_sessions(auth::now_ms());
+        if ids.is_empty() {
+            return;
+        }
+        let count = ids.len();
+        match self.apply_auth(AuthCommand::DeleteTokens { ids }).await {
+            Ok(()) => tracing::debug!(count, "expired sessions deleted"),
+            Err(err) => tracing::warn!(cause = %err, "deleting expired sessions failed"),
+        }
+    }
+}
+
+fn user_not_found(name: &str) -> Error {
+    Error::new(
+        ErrorCode::UserNotFound,
+        format!("user `{name}` does not exist"),
+    )
+}
+
+/// Hashes a password on the blocking pool (argon2id takes tens of ms of CPU).
+async fn hash_password(password: String) -> Result<String> {
+    if password.is_empty() {
+        return Err(Error::invalid("the password is empty"));
+    }
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|err| Error::internal(format!("password hashing failed: {err}")))?
+}

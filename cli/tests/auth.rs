@@ -1,0 +1,503 @@
+//! Authentication against a real broker (issue 16 slice 2, docs/adr/0004-security.md §3–§5):
+//! the bootstrap admin, bearer tokens on gRPC and REST, anonymous callers refused, one answer
+//! for every credential that does not work, password logins and sessions, revocation, expiry,
+//! persistence across a restart, and auth off changing nothing.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rapidmq_broker::auth::Token;
+use rapidmq_proto::v1 as pb;
+use rapidmq_proto::v1::admin_client::AdminClient;
+use rapidmq_proto::v1::auth_client::AuthClient;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+/// A broker with `--auth` whose first admin is created from a fresh token.
+fn auth_broker(env: &[(&str, &str)]) -> (TestBroker, String) {
+    let token = Token::generate().unwrap().to_string();
+    let mut vars = vec![("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN".to_string(), token.clone())];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let broker = TestBroker::start_with(BrokerOptions {
+        env: vars,
+        args: vec!["--auth".into()],
+    });
+    (broker, token)
+}
+
+/// A REST answer: status and JSON body (`Null` when empty or not JSON).
+async fn rest(
+    broker: &TestBroker,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request =
+        reqwest::Client::new().request(method, format!("{}{path}", broker.http_url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("HTTP request");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn get(broker: &TestBroker, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    rest(broker, reqwest::Method::GET, path, token, None).await
+}
+
+async fn post(
+    broker: &TestBroker,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    rest(broker, reqwest::Method::POST, path, token, Some(body)).await
+}
+
+#[track_caller]
+fn assert_unauthenticated(reply: &(StatusCode, Value)) {
+    assert_eq!(reply.0, StatusCode::UNAUTHORIZED, "{reply:?}");
+    assert_eq!(reply.1["code"], 6001, "{reply:?}");
+    assert_eq!(reply.1["name"], "UNAUTHENTICATED", "{reply:?}");
+}
+
+async fn channel(broker: &TestBroker) -> Channel {
+    Channel::from_shared(broker.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to broker")
+}
+
+fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    request
+}
+
+async fn grpc_list_topics(broker: &TestBroker, token: Option<&str>) -> Result<(), tonic::Status> {
+    AdminClient::new(channel(broker).await)
+        .list_topics(with_token(pb::ListTopicsRequest {}, token))
+        .await
+        .map(drop)
+}
+
+async fn grpc_whoami(
+    broker: &TestBroker,
+    token: Option<&str>,
+) -> Result<pb::WhoAmIResponse, tonic::Status> {
+    AuthClient::new(channel(broker).await)
+        .who_am_i(with_token(pb::WhoAmIRequest {}, token))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Polls until `condition` holds, bounded by PATIENCE (for an expiry, which no event announces).
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what}: not after {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_broker_with_auth_and_no_bootstrap_secret_refuses_to_start_and_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(rapidmq_testkit::broker_binary())
+        .arg("serve")
+        .arg("--auth")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN")
+        .env_remove("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rapidmq serve");
+    assert!(!output.status.success(), "the broker started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN")
+            && stderr.contains("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD")
+            && stderr.contains("rapidmq token generate"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_bootstrap_token_works_on_grpc_and_rest_and_anonymous_callers_are_refused() {
+    let (broker, admin) = auth_broker(&[]);
+
+    assert_eq!(
+        get(&broker, "/v1/topics", Some(&admin)).await.0,
+        StatusCode::OK
+    );
+    let (status, me) = get(&broker, "/v1/auth/whoami", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["user"], "admin");
+    assert_eq!(me["tenant"], "default");
+    assert_eq!(me["auth_enabled"], true);
+    grpc_list_topics(&broker, Some(&admin)).await.unwrap();
+    let me = grpc_whoami(&broker, Some(&admin)).await.unwrap();
+    assert_eq!((me.user.as_str(), me.kind.as_str()), ("admin", "user"));
+
+    for path in [
+        "/v1/topics",
+        "/v1/auth/whoami",
+        "/metrics",
+        "/v1/openapi.json",
+        "/",
+    ] {
+        assert_unauthenticated(&get(&broker, path, None).await);
+    }
+    assert_unauthenticated(&post(&broker, "/v1/topics", None, json!({"name": "t"})).await);
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(get(&broker, path, None).await.0, StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        get(&broker, "/metrics", Some(&admin)).await.0,
+        StatusCode::OK
+    );
+
+    let refused = grpc_list_topics(&broker, None).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert_eq!(
+        error_code(&refused),
+        rapidmq_proto::ErrorCode::Unauthenticated
+    );
+    let refused = grpc_whoami(&broker, None).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+}
+
+#[tokio::test]
+async fn metrics_open_lets_scrapers_in_without_credentials_and_nothing_else() {
+    let (broker, _admin) = auth_broker(&[("RAPIDMQ_AUTH__METRICS_OPEN", "true")]);
+    assert_eq!(get(&broker, "/metrics", None).await.0, StatusCode::OK);
+    assert_unauthenticated(&get(&broker, "/v1/topics", None).await);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_exactly_like_an_unknown_or_malformed_token() {
+    let (broker, admin) = auth_broker(&[]);
+    // The admin token's id with another secret.
+    let other = Token::generate().unwrap().to_string();
+    let wrong_secret = format!("{}{}", &admin[..17], &other[17..]);
+    let unknown = Token::generate().unwrap().to_string();
+    let mut answers = Vec::new();
+    for token in [wrong_secret.as_str(), unknown.as_str(), "rmq_nonsense", "x"] {
+        let reply = get(&broker, "/v1/topics", Some(token)).await;
+        assert_unauthenticated(&reply);
+        answers.push(reply.1);
+        let refused = grpc_list_topics(&broker, Some(token)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        assert_eq!(refused.message(), "invalid or expired credentials");
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:#?}");
+    // Another scheme is a bad credential too, not an anonymous request.
+    let basic = reqwest::Client::new()
+        .get(format!("{}/v1/topics", broker.http_url()))
+        .basic_auth("admin", Some("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_login_gives_a_session_token_and_every_failed_login_looks_the_same() {
+    let (broker, admin) = auth_broker(&[]);
+    let (status, user) = post(
+        &broker,
+        "/v1/users",
+        Some(&admin),
+        json!({"name": "alice", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(user["has_password"], true);
+
+    let (status, session) = post(
+        &broker,
+        "/v1/auth/login",
+        None,
+        json!({"user": "alice", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let token = session["token"].as_str().unwrap();
+    let (_, me) = get(&broker, "/v1/auth/whoami", Some(token)).await;
+    assert_eq!(me["user"], "alice");
+    assert_eq!(me["token_id"], session["token_id"]);
+    assert!(me["expires_at_ms"].as_u64().is_some());
+    grpc_list_topics(&broker, Some(token)).await.unwrap();
+
+    let login = |user: &'static str, password: &'static str| {
+        let broker = &broker;
+        async move {
+            post(
+                broker,
+                "/v1/auth/login",
+                None,
+                json!({"user": user, "password": password}),
+            )
+            .await
+        }
+    };
+    let wrong_password = login("alice", "wrong horse").await;
+    let unknown_user = login("mallory", "correct horse").await;
+    let no_password = login("admin", "anything").await;
+    for reply in [&wrong_password, &unknown_user, &no_password] {
+        assert_unauthenticated(reply);
+    }
+    assert_eq!(wrong_password.1, unknown_user.1);
+    assert_eq!(wrong_password.1, no_password.1);
+
+    let mut auth = AuthClient::new(channel(&broker).await);
+    let session = auth
+        .login(pb::LoginRequest {
+            user: "alice".into(),
+            password: "correct horse".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        grpc_whoami(&broker, Some(&session.token))
+            .await
+            .unwrap()
+            .user,
+        "alice"
+    );
+    let mut messages = Vec::new();
+    for (user, password) in [("alice", "wrong horse"), ("mallory", "correct horse")] {
+        let refused = auth
+            .login(pb::LoginRequest {
+                user: user.into(),
+                password: password.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        messages.push(refused.message().to_string());
+    }
+    assert_eq!(messages[0], messages[1]);
+}
+
+#[tokio::test]
+async fn revoked_and_expired_tokens_and_sessions_are_refused() {
+    let (broker, admin) = auth_broker(&[("RAPIDMQ_AUTH__SESSION_TTL_MS", "1500")]);
+    let (status, created) = post(
+        &broker,
+        "/v1/users/admin/tokens",
+        Some(&admin),
+        json!({"description": "ci"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap();
+    let id = created["info"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&broker, "/v1/topics", Some(token)).await.0,
+        StatusCode::OK
+    );
+    let (_, listed) = get(&broker, "/v1/users/admin/tokens", Some(&admin)).await;
+    assert!(
+        listed["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id),
+        "{listed}"
+    );
+    assert!(
+        !listed.to_string().contains(&token[17..]),
+        "a listing shows no secret"
+    );
+
+    let (status, _) = rest(
+        &broker,
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_unauthenticated(&get(&broker, "/v1/topics", Some(token)).await);
+    assert!(grpc_list_topics(&broker, Some(token)).await.is_err());
+    let (status, body) = rest(
+        &broker,
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (StatusCode::NOT_FOUND, Some("TOKEN_NOT_FOUND"))
+    );
+
+    // An API token with a short life.
+    let (_, created) = post(
+        &broker,
+        "/v1/users/admin/tokens",
+        Some(&admin),
+        json!({"ttl_ms": 1}),
+    )
+    .await;
+    let short = created["token"].as_str().unwrap().to_string();
+    eventually("a 1 ms token is refused", || async {
+        get(&broker, "/v1/topics", Some(&short)).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+
+    // A session lives auth.session_ttl_ms (1.5 s here).
+    post(
+        &broker,
+        "/v1/users",
+        Some(&admin),
+        json!({"name": "bob", "password": "pw"}),
+    )
+    .await;
+    let (_, session) = post(
+        &broker,
+        "/v1/auth/login",
+        None,
+        json!({"user": "bob", "password": "pw"}),
+    )
+    .await;
+    let session = session["token"].as_str().unwrap().to_string();
+    let expires = get(&broker, "/v1/auth/whoami", Some(&session)).await.1["expires_at_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(expires > 0);
+    eventually("the session expires", || async {
+        get(&broker, "/v1/topics", Some(&session)).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_unauthenticated(&get(&broker, "/v1/topics", Some(&session)).await);
+}
+
+#[tokio::test]
+async fn users_and_tokens_survive_a_restart_and_deleting_a_user_revokes_its_tokens() {
+    let (mut broker, admin) = auth_broker(&[]);
+    post(
+        &broker,
+        "/v1/users",
+        Some(&admin),
+        json!({"name": "carol", "password": "pw1"}),
+    )
+    .await;
+    let (_, created) = post(&broker, "/v1/users/carol/tokens", Some(&admin), json!({})).await;
+    let carol = created["token"].as_str().unwrap().to_string();
+    let (status, _) = rest(
+        &broker,
+        reqwest::Method::PUT,
+        "/v1/users/carol/password",
+        Some(&admin),
+        Some(json!({"password": "pw2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = post(&broker, "/v1/users", Some(&admin), json!({"name": "carol"})).await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (StatusCode::CONFLICT, Some(6006))
+    );
+
+    broker.restart();
+    assert!(
+        broker.log().contains("already exists: ignoring it"),
+        "a leftover secret is ignored with a warning"
+    );
+    assert_eq!(
+        get(&broker, "/v1/topics", Some(&admin)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&broker, "/v1/topics", Some(&carol)).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = post(
+        &broker,
+        "/v1/auth/login",
+        None,
+        json!({"user": "carol", "password": "pw2"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, users) = get(&broker, "/v1/users", Some(&admin)).await;
+    let names: Vec<_> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("admin"), json!("carol")]);
+
+    let (status, _) = rest(
+        &broker,
+        reqwest::Method::DELETE,
+        "/v1/users/carol",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_unauthenticated(&get(&broker, "/v1/topics", Some(&carol)).await);
+    let (status, body) = rest(
+        &broker,
+        reqwest::Method::DELETE,
+        "/v1/users/carol",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(6005))
+    );
+}
+
+#[tokio::test]
+async fn with_auth_off_every_request_is_anonymous_whatever_it_carries() {
+    let broker = TestBroker::start();
+    for token in [None, Some("rmq_nonsense")] {
+        let (status, me) = get(&broker, "/v1/auth/whoami", token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(me["kind"], "anonymous");
+        assert_eq!(me["auth_enabled"], false);
+        assert_eq!(get(&broker, "/metrics", token).await.0, StatusCode::OK);
+        grpc_list_topics(&broker, token).await.unwrap();
+    }
+    assert!(
+        broker
+            .log()
+            .contains("auth disabled: every request runs as anonymous")
+    );
+}
