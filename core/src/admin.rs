@@ -1,4 +1,5 @@
-//! The admin API: topics, subscriptions (with lag and queue stats), dead letters, broker status.
+//! The admin API: topics, subscriptions (with lag and queue stats), dead letters, broker status,
+//! and the users and API tokens of a broker with authentication on.
 //!
 //! Reads (list, describe, status) are retried on retriable failures; writes (create, delete,
 //! seek) are sent once, since a retry after a lost response could report `ALREADY_EXISTS` or
@@ -10,8 +11,8 @@ use crate::client::Client;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::types::{
-    BrokerStatus, DeadLetterPage, DeadLetterReplay, QueueSettings, StartPosition, SubscriptionInfo,
-    SubscriptionMode, TopicConfig, TopicInfo,
+    BrokerStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, QueueSettings, StartPosition,
+    SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -277,5 +278,83 @@ impl Admin {
     /// Broker version, uptime and counts.
     pub async fn status(&self) -> Result<BrokerStatus> {
         admin_call!(self, get_status, v1::GetStatusRequest {}, retried).map(BrokerStatus::from)
+    }
+
+    /// Creates a user in the caller's tenant, with a password or (`None`) for API tokens only.
+    /// Errors: `USER_ALREADY_EXISTS`, `INVALID_NAME`, `UNAUTHENTICATED`.
+    pub async fn create_user(
+        &self,
+        name: impl Into<String>,
+        password: Option<String>,
+    ) -> Result<UserInfo> {
+        let request = v1::CreateUserRequest {
+            name: name.into(),
+            password: password.unwrap_or_default(),
+        };
+        admin_call!(self, create_user, request, once).map(UserInfo::from)
+    }
+
+    /// Deletes a user and revokes its tokens. Errors: `USER_NOT_FOUND`.
+    pub async fn delete_user(&self, name: impl Into<String>) -> Result<()> {
+        let request = v1::DeleteUserRequest { name: name.into() };
+        admin_call!(self, delete_user, request, once).map(|_| ())
+    }
+
+    /// The users of the caller's tenant, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>> {
+        admin_call!(self, list_users, v1::ListUsersRequest {}, retried)
+            .map(|r| r.users.into_iter().map(UserInfo::from).collect())
+    }
+
+    /// Sets a user's password. Errors: `USER_NOT_FOUND`, `INVALID_ARGUMENT` (empty).
+    pub async fn set_password(
+        &self,
+        name: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Result<()> {
+        let request = v1::SetPasswordRequest {
+            name: name.into(),
+            password: password.into(),
+        };
+        admin_call!(self, set_password, request, once).map(|_| ())
+    }
+
+    /// Creates an API token for `user` (the caller when `None`), expiring after `ttl` if set.
+    /// The full token is in the answer only. Errors: `USER_NOT_FOUND`.
+    pub async fn create_token(
+        &self,
+        user: Option<String>,
+        description: impl Into<String>,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<CreatedToken> {
+        let request = v1::CreateTokenRequest {
+            user: user.unwrap_or_default(),
+            description: description.into(),
+            ttl_ms: ttl.map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let created = admin_call!(self, create_token, request, once)?;
+        let info = created
+            .info
+            .map(TokenInfo::from)
+            .ok_or_else(|| Error::invalid("the broker answered a token without its description"))?;
+        Ok(CreatedToken {
+            token: created.token,
+            info,
+        })
+    }
+
+    /// The tokens of the caller's tenant (of one user when `user` is set), without secrets.
+    pub async fn list_tokens(&self, user: Option<String>) -> Result<Vec<TokenInfo>> {
+        let request = v1::ListTokensRequest {
+            user: user.unwrap_or_default(),
+        };
+        admin_call!(self, list_tokens, request, retried)
+            .map(|r| r.tokens.into_iter().map(TokenInfo::from).collect())
+    }
+
+    /// Revokes tokens (API or session) by id, at once. Errors: `TOKEN_NOT_FOUND`.
+    pub async fn revoke_tokens(&self, ids: Vec<String>) -> Result<()> {
+        let request = v1::RevokeTokensRequest { ids };
+        admin_call!(self, revoke_tokens, request, once).map(|_| ())
     }
 }

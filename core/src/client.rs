@@ -17,7 +17,10 @@ use rapidmq_proto::v1::messaging_client::MessagingClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::admin::Admin;
-use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig, RetryPolicy, TlsConfig};
+use crate::auth::{self, Bearer, Conn};
+use crate::config::{
+    ClientConfig, ConsumerConfig, Credentials, ProducerConfig, RetryPolicy, TlsConfig,
+};
 use crate::consumer::{Consumer, QueueConsumer};
 use crate::convert;
 use crate::error::{Error, Result};
@@ -49,6 +52,8 @@ struct ClientInner {
     closed: AtomicBool,
     /// The outcome of the one close, shared by every caller.
     close_result: tokio::sync::OnceCell<Result<()>>,
+    /// The token every request carries (an API token, or the session of a login).
+    bearer: Bearer,
 }
 
 /// A producer or consumer that [`Client::close`] closes.
@@ -88,6 +93,24 @@ impl Client {
     /// `TLS handshake with`), [`Error::Unavailable`] when no endpoint answers.
     pub async fn connect(runtime: Runtime, config: ClientConfig) -> Result<Client> {
         config.validate()?;
+        Client::open(runtime, config).await
+    }
+
+    /// [`Client::connect`] for SDKs that pass credentials through (the Rust SDK, the CLI). With
+    /// credentials the client authenticates at connect: a token is checked with `WhoAmI`, a user
+    /// and password log in (and log in again at 80 % of the session's life).
+    ///
+    /// Errors: as [`Client::connect`], and `UNAUTHENTICATED` for credentials the broker refuses.
+    #[doc(hidden)]
+    pub async fn connect_with_credentials(
+        runtime: Runtime,
+        config: ClientConfig,
+    ) -> Result<Client> {
+        config.validate_allowing_credentials()?;
+        Client::open(runtime, config).await
+    }
+
+    async fn open(runtime: Runtime, config: ClientConfig) -> Result<Client> {
         let client = Client {
             inner: Arc::new(ClientInner {
                 runtime: runtime.clone(),
@@ -101,13 +124,86 @@ impl Client {
                 closing: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 close_result: tokio::sync::OnceCell::new(),
+                bearer: Bearer::default(),
             }),
         };
         let probe = client.clone();
         runtime
             .run(async move { probe.channel().await.map(|_| ()) })
             .await??;
+        let authenticate = client.clone();
+        runtime
+            .run(async move { authenticate.authenticate().await })
+            .await??;
         Ok(client)
+    }
+
+    /// Puts the configured credentials in the token slot (logging in for a user and password)
+    /// and checks them with `WhoAmI`; without credentials, does nothing.
+    async fn authenticate(&self) -> Result<()> {
+        match self.inner.config.credentials.clone() {
+            None => return Ok(()),
+            Some(Credentials::Token(token)) => self.inner.bearer.set(&token)?,
+            Some(Credentials::UserPassword { user, password }) => {
+                let expires_at_ms = self.login(&user, &password).await?;
+                self.spawn_session_renewal(user, password, expires_at_ms);
+            }
+        }
+        self.whoami().await.map(|_| ())
+    }
+
+    /// Logs in and puts the session token in the slot; returns when the session expires.
+    async fn login(&self, user: &str, password: &str) -> Result<u64> {
+        let request = v1::LoginRequest {
+            user: user.to_string(),
+            password: password.to_string(),
+        };
+        let session = self
+            .unary(
+                move |ch| async move { v1::auth_client::AuthClient::new(ch).login(request).await },
+            )
+            .await?;
+        self.inner.bearer.set(&session.token)?;
+        Ok(session.expires_at_ms)
+    }
+
+    /// Logs in again at 80 % of each session's life, until the client is closed or dropped. A
+    /// failed renewal is retried (at least a second later) while the old session lasts.
+    fn spawn_session_renewal(&self, user: String, password: String, mut expires_at_ms: u64) {
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(auth::refresh_delay(auth::now_ms(), expires_at_ms)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let client = Client { inner };
+                if client.inner.closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                match client.login(&user, &password).await {
+                    Ok(expires) => expires_at_ms = expires,
+                    Err(err) => {
+                        tracing::warn!(cause = %err, "renewing the session failed; retrying")
+                    }
+                }
+            }
+        });
+    }
+
+    /// The caller as the broker sees it: `(tenant, user)`, the user empty when anonymous.
+    pub async fn whoami(&self) -> Result<(String, String)> {
+        let client = self.clone();
+        self.runtime()
+            .run(async move {
+                client
+                    .unary_with_retries(|ch| async move {
+                        v1::auth_client::AuthClient::new(ch)
+                            .who_am_i(v1::WhoAmIRequest {})
+                            .await
+                    })
+                    .await
+                    .map(|me| (me.tenant, me.user))
+            })
+            .await?
     }
 
     /// The runtime this client spawns on.
@@ -327,20 +423,25 @@ impl Client {
     }
 
     /// A messaging client on the current connection, with its generation.
-    pub(crate) async fn messaging(&self) -> Result<(u64, MessagingClient<Channel>)> {
+    pub(crate) async fn messaging(&self) -> Result<(u64, MessagingClient<Conn>)> {
         let (generation, channel) = self.channel().await?;
-        Ok((generation, MessagingClient::new(channel)))
+        Ok((generation, MessagingClient::new(self.conn(channel))))
+    }
+
+    /// The connection with the client's token on every request.
+    fn conn(&self, channel: Channel) -> Conn {
+        Conn::new(channel, self.inner.bearer.clone())
     }
 
     /// One unary call with the request timeout; a connection failure resets the connection.
     pub(crate) async fn unary<T, F, Fut>(&self, call: F) -> Result<T>
     where
-        F: FnOnce(Channel) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let (generation, channel) = self.channel().await?;
         let timeout = self.inner.config.request_timeout;
-        let result = match tokio::time::timeout(timeout, call(channel)).await {
+        let result = match tokio::time::timeout(timeout, call(self.conn(channel))).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(Error::from(status)),
             Err(_) => Err(Error::Timeout {
@@ -356,7 +457,7 @@ impl Client {
     /// A unary call retried under the default retry policy; for idempotent calls only.
     pub(crate) async fn unary_with_retries<T, F, Fut>(&self, call: F) -> Result<T>
     where
-        F: Fn(Channel) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::with_retries(RetryPolicy::default(), |_| {}, || self.unary(&call)).await

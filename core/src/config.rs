@@ -79,8 +79,9 @@ impl TlsConfig {
     }
 }
 
-/// Credentials, shaped for the security work to come. **Not supported yet**: a client configured
-/// with credentials fails to connect with [`Error::Unsupported`].
+/// Credentials for a broker with authentication on (docs/security.md). An API token is sent as
+/// a bearer token; a user and password log in at connect for a session token, renewed before it
+/// expires. Bindings other than the Rust SDK still refuse them with [`Error::Unsupported`].
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// An API token, sent as a bearer token.
@@ -116,7 +117,7 @@ pub struct ClientConfig {
     /// TLS settings for `https://` endpoints; `None` verifies them against the system roots.
     /// Setting it with an `http://` endpoint is an error, so TLS is never silently off.
     pub tls: Option<TlsConfig>,
-    /// Credentials; not supported yet.
+    /// Credentials; `None` for a broker without authentication.
     pub credentials: Option<Credentials>,
 }
 
@@ -135,6 +136,20 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// Checks the configuration; returns the error `Client::connect` would give.
     pub fn validate(&self) -> Result<()> {
+        self.validate_allowing_credentials()?;
+        if self.credentials.is_some() {
+            return Err(Error::Unsupported {
+                message: "credentials are not supported by this SDK yet".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`ClientConfig::validate`] for SDKs that pass credentials through (the Rust SDK and the
+    /// CLI, through [`crate::Client::connect_with_credentials`]). The other bindings keep
+    /// refusing them with `UNSUPPORTED` until they switch to it (conformance C14).
+    #[doc(hidden)]
+    pub fn validate_allowing_credentials(&self) -> Result<()> {
         if self.endpoints.is_empty() {
             return Err(Error::invalid("at least one endpoint is required"));
         }
@@ -152,11 +167,6 @@ impl ClientConfig {
                 )));
             }
             tls.validate()?;
-        }
-        if self.credentials.is_some() {
-            return Err(Error::Unsupported {
-                message: "credentials are not supported yet".into(),
-            });
         }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid("timeouts must be greater than zero"));

@@ -377,6 +377,36 @@ pub(crate) fn decode_delivery(
         .collect())
 }
 
+impl From<v1::UserInfo> for UserInfo {
+    fn from(u: v1::UserInfo) -> Self {
+        UserInfo {
+            tenant: u.tenant,
+            name: u.name,
+            has_password: u.has_password,
+            created_at_ms: u.created_at_ms,
+        }
+    }
+}
+
+impl From<v1::TokenInfo> for TokenInfo {
+    fn from(t: v1::TokenInfo) -> Self {
+        let kind = match v1::TokenKind::try_from(t.kind) {
+            Ok(v1::TokenKind::Api) => "api",
+            Ok(v1::TokenKind::Session) => "session",
+            _ => "unknown",
+        };
+        TokenInfo {
+            id: t.id,
+            tenant: t.tenant,
+            user: t.user,
+            kind: kind.to_string(),
+            description: t.description,
+            created_at_ms: t.created_at_ms,
+            expires_at_ms: Some(t.expires_at_ms).filter(|&at| at > 0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

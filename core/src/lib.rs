@@ -29,6 +29,7 @@
 //! operation runs on the core [`Runtime`], so its futures may be awaited from any executor.
 
 mod admin;
+mod auth;
 mod client;
 pub mod config;
 mod consumer;
@@ -54,8 +55,8 @@ pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::ErrorCode;
 pub use runtime::Runtime;
 pub use types::{
-    BrokerStatus, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
+    BrokerStatus, CreatedToken, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
     MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,
     QueueStats, ReceivedMessage, SendStatus, StartPosition, Storage, SubscriptionInfo,
-    SubscriptionMode, TopicConfig, TopicInfo,
+    SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };

@@ -395,3 +395,53 @@ pub struct BrokerStatus {
     /// Node id.
     pub node_id: String,
 }
+
+/// A user of the caller's tenant (a broker with authentication on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user's tenant.
+    pub tenant: String,
+    /// The user name.
+    pub name: String,
+    /// Whether the user can log in with a password.
+    pub has_password: bool,
+    /// When the user was created, in ms since the Unix epoch.
+    pub created_at_ms: u64,
+}
+
+/// A token without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The public id (the part after `rmq_`).
+    pub id: String,
+    /// The owner's tenant.
+    pub tenant: String,
+    /// The user the token acts as.
+    pub user: String,
+    /// `api` (created by an admin) or `session` (from a login).
+    pub kind: String,
+    /// What it is for.
+    pub description: String,
+    /// When it was created, in ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// When it expires, in ms since the Unix epoch; `None` if it does not.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A new API token: the full token, shown only here, and its description.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CreatedToken {
+    /// The token in full, `rmq_<id>_<secret>`.
+    pub token: String,
+    /// The token without its secret.
+    pub info: TokenInfo,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("token", &"***")
+            .field("info", &self.info)
+            .finish()
+    }
+}

@@ -51,12 +51,13 @@ use std::time::Duration;
 
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::{
-    Admin, BrokerStatus, Consumer, ConsumerStats, Credentials, DeadLetter, DeadLetterPage,
-    DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult, MSG_ID_HEADER,
-    MemberInfo, Message, PartitionCursor, PartitionInfo, Producer, ProducerStats, PublishAck,
-    QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats, Receipt,
-    ReceivedMessage, Result, RetryPolicy, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
-    SubscriptionInfo, SubscriptionMode, TlsConfig, TopicConfig, TopicInfo,
+    Admin, BrokerStatus, Consumer, ConsumerStats, CreatedToken, Credentials, DeadLetter,
+    DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult,
+    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, Producer, ProducerStats,
+    PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
+    Receipt, ReceivedMessage, Result, RetryPolicy, Runtime, SendReceipt, SendStatus, StartPosition,
+    Storage, SubscriptionInfo, SubscriptionMode, TlsConfig, TokenInfo, TopicConfig, TopicInfo,
+    UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 
@@ -211,7 +212,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Credentials. Not supported yet: `connect` fails with [`Error::Unsupported`].
+    /// Credentials for a broker with authentication on: an API token, or a user and password
+    /// (the client logs in at connect and renews its session before it expires). `connect`
+    /// checks them, failing with `UNAUTHENTICATED` when the broker refuses them.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.config.credentials = Some(credentials);
         self
@@ -227,7 +230,7 @@ impl ClientBuilder {
     /// Connects.
     ///
     /// Errors: [`Error::InvalidArgument`] (bad endpoint, or no tokio runtime and none given),
-    /// [`Error::Unsupported`] (credentials), [`Error::InvalidArgument`] starting with
+    /// `UNAUTHENTICATED` (credentials the broker refuses), [`Error::InvalidArgument`] starting with
     /// `TLS handshake with` (untrusted or misnamed broker certificate, refused client
     /// certificate, a plaintext broker at an `https://` endpoint; retrying cannot help),
     /// [`Error::Unavailable`] (no endpoint answered).
@@ -240,7 +243,7 @@ impl ClientBuilder {
                     message: "connect outside a tokio runtime needs ClientBuilder::runtime".into(),
                 })?,
         };
-        let core = rapidmq_core::Client::connect(runtime, self.config).await?;
+        let core = rapidmq_core::Client::connect_with_credentials(runtime, self.config).await?;
         Ok(Client { core })
     }
 }
@@ -486,17 +489,10 @@ impl QueueConsumerBuilder {
 mod tests {
     use super::*;
 
-    // C14: credentials are still unsupported; TLS settings with a plaintext endpoint are an
-    // invalid argument, caught before connecting.
+    // C14: TLS settings with a plaintext endpoint are an invalid argument, caught before
+    // connecting. (Credentials are supported: tests/auth.rs.)
     #[tokio::test]
-    async fn credentials_are_unsupported_and_tls_needs_https_before_connecting() {
-        let err = Client::builder()
-            .credentials(Credentials::Token("t".into()))
-            .connect()
-            .await
-            .expect_err("credentials are not supported yet");
-        assert!(matches!(err, Error::Unsupported { .. }));
-        assert!(!err.is_retriable());
+    async fn tls_needs_https_before_connecting() {
         let err = Client::builder()
             .endpoint("http://127.0.0.1:1")
             .tls(TlsConfig::default())

@@ -175,7 +175,12 @@ fn decide(auth: &Auth, method: &Method, path: &str, headers: &HeaderMap) -> Resu
         return Ok(Principal::anonymous());
     }
     let route = route(method, path);
-    let principal = match credential(method, headers, matches!(route, Route::Public))? {
+    if matches!(route, Route::Public) {
+        // A login needs no credentials, and a stale session sent with it must not stop a
+        // client from logging in again.
+        return Ok(Principal::anonymous());
+    }
+    let principal = match credential(method, headers)? {
         Some(token) => auth.authenticate(token)?,
         None => Principal::anonymous(),
     };
@@ -193,15 +198,14 @@ fn decide(auth: &Auth, method: &Method, path: &str, headers: &HeaderMap) -> Resu
 }
 
 /// The token a request presents: a bearer token, else (on safe methods) the session cookie.
-/// Another `authorization` scheme is refused, except on the login route (which reads its own).
-fn credential<'a>(method: &Method, headers: &'a HeaderMap, login: bool) -> Result<Option<&'a str>> {
+/// Another `authorization` scheme is refused.
+fn credential<'a>(method: &Method, headers: &'a HeaderMap) -> Result<Option<&'a str>> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| Error::bad_credentials())?;
         match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
                 return Ok(Some(token.trim()));
             }
-            _ if login => {}
             _ => return Err(Error::bad_credentials()),
         }
     }
@@ -231,24 +235,17 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=b; rapidmq_session=rmq_c"),
         );
-        assert_eq!(
-            credential(&Method::GET, &headers, false).unwrap(),
-            Some("rmq_c")
-        );
-        assert_eq!(credential(&Method::POST, &headers, false).unwrap(), None);
+        assert_eq!(credential(&Method::GET, &headers).unwrap(), Some("rmq_c"));
+        assert_eq!(credential(&Method::POST, &headers).unwrap(), None);
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer rmq_b"),
         );
-        assert_eq!(
-            credential(&Method::POST, &headers, false).unwrap(),
-            Some("rmq_b")
-        );
+        assert_eq!(credential(&Method::POST, &headers).unwrap(), Some("rmq_b"));
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Basic eDp5"),
         );
-        assert!(credential(&Method::GET, &headers, false).is_err());
-        assert_eq!(credential(&Method::POST, &headers, true).unwrap(), None);
+        assert!(credential(&Method::GET, &headers).is_err());
     }
 }
