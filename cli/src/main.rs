@@ -80,6 +80,16 @@ pub struct Cli {
         value_name = "NAME"
     )]
     tls_server_name: Option<String>,
+    /// API or session token for a broker with authentication on (`rapidmq token create`, or
+    /// RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN for the first admin).
+    #[arg(
+        long,
+        global = true,
+        env = "RAPIDMQ_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Output format: table (people) or json (scripts); `consume` also takes raw.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -118,7 +128,12 @@ enum Command {
     /// TLS helpers: development certificates.
     #[command(subcommand)]
     Tls(cmd::tls::TlsCommand),
-    /// API tokens.
+    /// Show who the broker takes you for (with --token).
+    Whoami(cmd::whoami::WhoamiArgs),
+    /// Manage the users of your tenant (a broker with --auth).
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
+    /// API tokens: generate one locally, or create, list and revoke them.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
 }
@@ -131,13 +146,14 @@ fn main() -> std::process::ExitCode {
         key: cli.tls_key.clone(),
         server_name: cli.tls_server_name.clone(),
     };
-    let ctx = Ctx::new(&cli.server, cli.output).with_tls(tls);
+    let mut ctx = Ctx::new(&cli.server, cli.output).with_tls(tls);
+    ctx.token = cli.token.clone();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Tls(command) => cmd::tls::run(command),
-        Command::Token(command) => cmd::token::run(command),
+        Command::Token(cmd::token::TokenCommand::Generate) => cmd::token::generate(),
         command => client_command(&ctx, command),
     };
     match result {
@@ -209,11 +225,13 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Status(a) => cmd::status::run(ctx, a).await,
             Command::Trace(a) => cmd::trace::run(ctx, a).await,
             Command::Bench(a) => cmd::bench::run(ctx, a).await,
+            Command::Whoami(a) => cmd::whoami::run(ctx, a).await,
+            Command::User(c) => cmd::user::run(ctx, c).await,
+            Command::Token(c) => cmd::token::run(ctx, c).await,
             Command::Serve(_)
             | Command::BenchGrpc(_)
             | Command::Completions(_)
-            | Command::Tls(_)
-            | Command::Token(_) => Ok(()),
+            | Command::Tls(_) => Ok(()),
         }
     });
     // Do not wait for background tasks (e.g. a stdin reader blocked on a terminal).

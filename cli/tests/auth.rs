@@ -501,3 +501,134 @@ async fn with_auth_off_every_request_is_anonymous_whatever_it_carries() {
             .contains("auth disabled: every request runs as anonymous")
     );
 }
+
+/// Runs the CLI against `broker` with `env`, feeding `stdin`.
+fn cli(
+    broker: &TestBroker,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(rapidmq_testkit::broker_binary())
+        .args(["--server", broker.grpc_addr()])
+        .args(args)
+        .env_remove("RAPIDMQ_TOKEN")
+        .env_remove("RAPIDMQ_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the CLI");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+fn stdout_of(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_manages_users_and_tokens_with_a_token_from_the_environment() {
+    let (broker, admin) = tokio::task::block_in_place(|| auth_broker(&[]));
+    let as_admin = [("RAPIDMQ_TOKEN", admin.as_str())];
+    let run = |env: &[(&str, &str)], args: &[&str], stdin: &[u8]| {
+        tokio::task::block_in_place(|| cli(&broker, env, args, stdin))
+    };
+
+    let generated = stdout_of(&run(&[], &["token", "generate"], b""));
+    assert!(generated.trim().parse::<Token>().is_ok(), "{generated}");
+    assert_eq!(
+        stdout_of(&run(&as_admin, &["whoami"], b"")).trim(),
+        "default/admin"
+    );
+    assert_eq!(
+        stdout_of(&run(&[], &["--token", &admin, "whoami"], b"")).trim(),
+        "default/admin"
+    );
+
+    let refused = run(
+        &[("RAPIDMQ_TOKEN", generated.trim())],
+        &["topic", "list"],
+        b"",
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("UNAUTHENTICATED (6001)"), "{stderr}");
+    let anonymous = run(&[], &["topic", "list"], b"");
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("UNAUTHENTICATED (6001)"));
+
+    stdout_of(&run(
+        &as_admin,
+        &["user", "create", "alice", "--password-stdin"],
+        b"s3cret\n",
+    ));
+    stdout_of(&run(&as_admin, &["user", "create", "ci-bot"], b""));
+    let users: Value = serde_json::from_str(&stdout_of(&run(
+        &as_admin,
+        &["user", "ls", "-o", "json"],
+        b"",
+    )))
+    .unwrap();
+    let names: Vec<_> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("admin"), json!("alice"), json!("ci-bot")]);
+    let (status, _) = post(
+        &broker,
+        "/v1/auth/login",
+        None,
+        json!({"user": "alice", "password": "s3cret"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let created: Value = serde_json::from_str(&stdout_of(&run(
+        &as_admin,
+        &[
+            "token",
+            "create",
+            "--user",
+            "ci-bot",
+            "--description",
+            "ci",
+            "--ttl",
+            "1h",
+            "-o",
+            "json",
+        ],
+        b"",
+    )))
+    .unwrap();
+    let bot = created["token"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert!(created["expires_at_ms"].as_u64().is_some());
+    assert_eq!(
+        stdout_of(&run(&[("RAPIDMQ_TOKEN", bot)], &["whoami"], b"")).trim(),
+        "default/ci-bot"
+    );
+    let listed = stdout_of(&run(&as_admin, &["token", "ls", "--user", "ci-bot"], b""));
+    assert!(
+        listed.contains(id) && !listed.contains(&bot[17..]),
+        "{listed}"
+    );
+    stdout_of(&run(&as_admin, &["token", "revoke", id], b""));
+    assert!(
+        !run(&[("RAPIDMQ_TOKEN", bot)], &["whoami"], b"")
+            .status
+            .success()
+    );
+
+    stdout_of(&run(&as_admin, &["user", "rm", "alice"], b""));
+    let gone = run(&as_admin, &["user", "rm", "alice"], b"");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("USER_NOT_FOUND (6005)"),
+        "{gone:?}"
+    );
+}

@@ -13,6 +13,8 @@
 //! - `trace.rs`: flow events of a traced message (REST, on the HTTP listener)
 //! - `status.rs`, `completions.rs`
 //! - `tls.rs`: `tls dev-certs` (offline: writes development certificates)
+//! - `whoami.rs`, `user.rs`, `token.rs`: who you are, users and API tokens (`token generate`
+//!   is offline)
 //! - `bench/`: the load generator
 
 pub mod bench;
@@ -26,6 +28,8 @@ pub mod tls;
 pub mod token;
 pub mod topic;
 pub mod trace;
+pub mod user;
+pub mod whoami;
 
 use std::time::Duration;
 
@@ -43,6 +47,8 @@ pub struct Ctx {
     /// TLS settings from `--tls-ca`, `--tls-cert`, `--tls-key` and `--tls-server-name`; `None`
     /// when none is given (an `https://` server is then verified against the system roots).
     pub tls: Option<rapidmq::TlsConfig>,
+    /// The API or session token from `--token` / `RAPIDMQ_TOKEN`.
+    pub token: Option<String>,
 }
 
 /// The global TLS flags.
@@ -70,6 +76,7 @@ impl Ctx {
             server,
             format,
             tls: None,
+            token: None,
         }
     }
 
@@ -96,6 +103,9 @@ impl Ctx {
         let mut builder = Client::builder()
             .endpoint(self.server.clone())
             .connect_timeout(Duration::from_secs(3));
+        if let Some(token) = &self.token {
+            builder = builder.credentials(rapidmq::Credentials::Token(token.clone()));
+        }
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
         }
