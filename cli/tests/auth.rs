@@ -1,7 +1,8 @@
 //! Authentication against a real broker (issue 16 slice 2, docs/adr/0004-security.md §3–§5):
 //! the bootstrap admin, bearer tokens on gRPC and REST, anonymous callers refused, one answer
 //! for every credential that does not work, password logins and sessions, revocation, expiry,
-//! persistence across a restart, and auth off changing nothing.
+//! open streams ending when their credential does, persistence across a restart, the CLI, and
+//! auth off changing nothing.
 
 mod common;
 
@@ -631,4 +632,165 @@ async fn the_cli_manages_users_and_tokens_with_a_token_from_the_environment() {
         String::from_utf8_lossy(&gone.stderr).contains("USER_NOT_FOUND (6005)"),
         "{gone:?}"
     );
+}
+
+/// Creates an API token for `admin` with `admin`'s token; returns the token and its id.
+async fn admin_token(broker: &TestBroker, admin: &str) -> (String, String) {
+    let (status, created) = post(broker, "/v1/users/admin/tokens", Some(admin), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        created["token"].as_str().unwrap().to_string(),
+        created["info"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn revoke(broker: &TestBroker, admin: &str, id: &str) {
+    let path = format!("/v1/tokens/{id}");
+    let (status, _) = rest(broker, reqwest::Method::DELETE, &path, Some(admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_revoked_or_expired_token_ends_its_open_consume_and_publish_streams_within_two_seconds() {
+    let (broker, admin) = auth_broker(&[]);
+    let mut clients = connect(&broker).await;
+    clients
+        .admin
+        .create_topic(with_token(
+            pb::CreateTopicRequest {
+                name: "orders".into(),
+                config: Some(topic_config(1)),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap();
+
+    // A consumer, waiting for messages that never come.
+    let (token, id) = admin_token(&broker, &admin).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::ConsumeRequest {
+        kind: Some(pb::consume_request::Kind::Subscribe(pb::Subscribe {
+            topic: "orders".into(),
+            subscription: "billing".into(),
+            start: Some(start(pb::StartKind::Earliest)),
+            credits: 10,
+            consumer_name: "test".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut consume = clients
+        .messaging
+        .consume(with_token(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            Some(&token),
+        ))
+        .await
+        .expect("consume with a valid token")
+        .into_inner();
+    let first = consume.message().await.unwrap().unwrap();
+    assert!(
+        matches!(first.kind, Some(pb::consume_response::Kind::Subscribed(_))),
+        "{first:?}"
+    );
+    revoke(&broker, &admin, &id).await;
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match consume.message().await {
+                Ok(Some(pb::ConsumeResponse {
+                    kind: Some(pb::consume_response::Kind::Error(err)),
+                })) => return err.code,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without an error"),
+                Err(status) => return error_code(&status).code(),
+            }
+        }
+    })
+    .await
+    .expect("the consume stream ends within 2 s of the revocation");
+    assert_eq!(ended, 6001);
+    drop(tx);
+
+    // A producer between two publishes.
+    let (token, id) = admin_token(&broker, &admin).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let request = |correlation_id| pb::PublishStreamRequest {
+        correlation_id,
+        request: Some(pb::PublishRequest {
+            topic: "orders".into(),
+            partition: 0,
+            batch: encode(&[msg("k", "v")]),
+            ..Default::default()
+        }),
+    };
+    tx.send(request(1)).await.unwrap();
+    let mut acks = clients
+        .messaging
+        .publish_stream(with_token(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            Some(&token),
+        ))
+        .await
+        .expect("publish with a valid token")
+        .into_inner();
+    let ack = acks.message().await.unwrap().unwrap();
+    assert!(
+        matches!(ack.result, Some(pb::publish_stream_response::Result::Ok(_))),
+        "{ack:?}"
+    );
+    revoke(&broker, &admin, &id).await;
+    let refused = tokio::time::timeout(Duration::from_secs(2), acks.message())
+        .await
+        .expect("the publish stream ends within 2 s of the revocation")
+        .expect_err("the stream ends with a status");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    drop(tx);
+
+    // A consumer whose token expires while it waits: the stream ends at the expiry.
+    let (_, created) = post(
+        &broker,
+        "/v1/users/admin/tokens",
+        Some(&admin),
+        json!({"ttl_ms": 1000}),
+    )
+    .await;
+    let short = created["token"].as_str().unwrap().to_string();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::ConsumeRequest {
+        kind: Some(pb::consume_request::Kind::Subscribe(pb::Subscribe {
+            topic: "orders".into(),
+            start: Some(start(pb::StartKind::Latest)),
+            credits: 10,
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut consume = clients
+        .messaging
+        .consume(with_token(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            Some(&short),
+        ))
+        .await
+        .expect("consume before the expiry")
+        .into_inner();
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match consume.message().await {
+                Ok(Some(pb::ConsumeResponse {
+                    kind: Some(pb::consume_response::Kind::Error(err)),
+                })) => return err.code,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without an error"),
+                Err(status) => return error_code(&status).code(),
+            }
+        }
+    })
+    .await
+    .expect("the consume stream ends within 2 s of the token's expiry");
+    assert_eq!(ended, 6001);
+    drop(tx);
 }

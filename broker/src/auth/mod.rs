@@ -275,9 +275,72 @@ impl Auth {
             .collect()
     }
 
+    /// Whether `principal`'s credential still works: its token exists, has not expired, and its
+    /// user exists. Always true with auth off and for anonymous and system callers.
+    pub fn still_valid(&self, principal: &Principal) -> Result<()> {
+        let id = match principal.credential() {
+            Some(Credential::Token(id) | Credential::Session(id)) if self.enabled() => id,
+            _ => return Ok(()),
+        };
+        let valid = self.token(id).is_some_and(|t| {
+            !t.expired(now_ms()) && self.user(&t.tenant, &t.user).is_some_and(|u| !u.disabled)
+        });
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::bad_credentials())
+        }
+    }
+
+    /// What an open stream of `principal` watches to end when its credential stops working
+    /// (revoked, expired, its user deleted); `None` when nothing can end it (auth off, or not
+    /// a user).
+    pub fn watch(self: &Arc<Self>, principal: &Principal) -> Option<CredentialWatch> {
+        (self.enabled() && principal.credential().is_some()).then(|| CredentialWatch {
+            auth: self.clone(),
+            principal: principal.clone(),
+            epoch: self.epoch(),
+        })
+    }
+
     /// One permit per password check running (`auth.max_concurrent_password_checks`).
     pub fn password_checks(&self) -> &Arc<Semaphore> {
         &self.password_checks
+    }
+}
+
+/// Ends open streams whose credential stops working (docs/adr/0004-security.md §5): a
+/// consumer or publish stream checks it before each step and wakes on [`CredentialWatch::changed`]
+/// in the `select!` where it waits, so a revocation or an expiry ends it within one wakeup.
+pub struct CredentialWatch {
+    auth: Arc<Auth>,
+    principal: Principal,
+    epoch: watch::Receiver<u64>,
+}
+
+impl CredentialWatch {
+    /// `UNAUTHENTICATED` once the credential no longer works.
+    pub fn check(&self) -> Result<()> {
+        self.auth.still_valid(&self.principal)
+    }
+
+    /// Resolves when the credential may have stopped working: at its expiry, or when users or
+    /// tokens change. Cancel-safe; call [`CredentialWatch::check`] after it.
+    pub async fn changed(&mut self) {
+        let expiry = match self.principal.expires_at_ms() {
+            Some(at) => futures::future::Either::Left(tokio::time::sleep(
+                std::time::Duration::from_millis(at.saturating_sub(now_ms())),
+            )),
+            None => futures::future::Either::Right(std::future::pending()),
+        };
+        tokio::select! {
+            _ = expiry => {}
+            changed = self.epoch.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
     }
 }
 

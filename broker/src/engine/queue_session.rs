@@ -26,6 +26,7 @@ use super::queue::{Clock, QueuedMessage, Settle};
 use super::subscription::{QueueRuntime, Subscription};
 use super::topic::Topic;
 use super::{Engine, TopicState};
+use crate::auth::CredentialWatch;
 use crate::error::{Error, Result};
 
 /// Messages kept loaded per partition: bounds what is ready, delayed or in flight (awaiting an
@@ -62,6 +63,8 @@ pub struct QueueSession {
     topic_state: watch::Receiver<TopicState>,
     closed: watch::Receiver<bool>,
     round_robin: usize,
+    /// Ends the session when the caller's credential stops working.
+    credential: Option<CredentialWatch>,
 }
 
 impl QueueSession {
@@ -86,7 +89,14 @@ impl QueueSession {
             topic_state,
             closed,
             round_robin: 0,
+            credential: None,
         }
+    }
+
+    /// Ends the session once `credential` stops working (revoked or expired).
+    pub(super) fn watching(mut self, credential: Option<CredentialWatch>) -> QueueSession {
+        self.credential = credential;
+        self
     }
 
     pub fn topic(&self) -> &Arc<Topic> {
@@ -126,6 +136,9 @@ impl QueueSession {
                     return Err(Error::unavailable("the broker is shutting down"));
                 }
             }
+            if let Some(credential) = &self.credential {
+                credential.check()?;
+            }
             let sub = self.sub.clone();
             let queue = sub.queue.as_ref().expect("queue subscription");
             let changed = queue.changed.notified();
@@ -163,12 +176,17 @@ impl QueueSession {
             } else {
                 Either::Right(future::pending())
             };
+            let credential = match self.credential.as_mut() {
+                Some(credential) => Either::Left(credential.changed()),
+                None => Either::Right(future::pending()),
+            };
             tokio::select! {
                 _ = changed => {}
                 _ = data => {}
                 _ = sleep => {}
                 _ = self.topic_state.changed() => {}
                 _ = self.closed.changed() => {}
+                _ = credential => {}
             }
         }
     }

@@ -29,6 +29,7 @@ use super::partition::PartitionShared;
 use super::slice;
 use super::subscription::MemberHandle;
 use super::topic::Topic;
+use crate::auth::CredentialWatch;
 use crate::error::{Error, Result};
 use crate::observability::TopicCounters;
 
@@ -105,9 +106,17 @@ pub struct StreamSession {
     round_robin: usize,
     topic_closed: watch::Receiver<TopicState>,
     observer: Observer,
+    /// Ends the session when the caller's credential stops working.
+    credential: Option<CredentialWatch>,
 }
 
 impl StreamSession {
+    /// Ends the session once `credential` stops working (revoked or expired).
+    pub(super) fn watching(mut self, credential: Option<CredentialWatch>) -> StreamSession {
+        self.credential = credential;
+        self
+    }
+
     pub(super) fn member(
         topic: Arc<Topic>,
         member: MemberHandle,
@@ -123,6 +132,7 @@ impl StreamSession {
             round_robin: 0,
             topic_closed,
             observer,
+            credential: None,
         }
     }
 
@@ -159,6 +169,7 @@ impl StreamSession {
             round_robin: 0,
             topic_closed,
             observer,
+            credential: None,
         }
     }
 
@@ -206,6 +217,9 @@ impl StreamSession {
                 TopicState::Stopping => {
                     return Err(Error::unavailable("the broker is shutting down"));
                 }
+            }
+            if let Some(credential) = &self.credential {
+                credential.check()?;
             }
             let span = tracing::debug_span!(
                 "deliver",
@@ -296,10 +310,15 @@ impl StreamSession {
             Some(member) => Either::Left(member.assignments().changed()),
             None => Either::Right(future::pending()),
         };
+        let credential = match self.credential.as_mut() {
+            Some(credential) => Either::Left(credential.changed()),
+            None => Either::Right(future::pending()),
+        };
         tokio::select! {
             _ = data => tracing::trace!("session woken by data"),
             _ = assignment => tracing::trace!("session woken by assignment"),
             _ = self.topic_closed.changed() => tracing::trace!("session woken by topic state"),
+            _ = credential => tracing::trace!("session woken by an auth change"),
         }
     }
 }

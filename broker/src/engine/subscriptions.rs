@@ -229,32 +229,26 @@ impl Engine {
                     .get_or_create_subscription(&live, name, mode, start, None, false)
                     .await?;
                 let member = sub.join(consumer_name);
-                Ok(Session::Stream(StreamSession::member(
-                    live,
-                    member,
-                    closed,
-                    self.observer(),
-                )))
+                Ok(Session::Stream(
+                    StreamSession::member(live, member, closed, self.observer())
+                        .watching(self.auth.watch(principal)),
+                ))
             }
             (Some(name), SubscriptionMode::Queue) => {
                 let sub = self
                     .get_or_create_subscription(&live, name, mode, start, queue, false)
                     .await?;
-                Ok(Session::Queue(QueueSession::new(
-                    live,
-                    sub,
-                    consumer_name,
-                    closed,
-                )))
+                Ok(Session::Queue(
+                    QueueSession::new(live, sub, consumer_name, closed)
+                        .watching(self.auth.watch(principal)),
+                ))
             }
             (None, SubscriptionMode::Stream) => {
                 let starts = self.resolve_start(&live, start).await?;
-                Ok(Session::Stream(StreamSession::ephemeral(
-                    live,
-                    starts,
-                    closed,
-                    self.observer(),
-                )))
+                Ok(Session::Stream(
+                    StreamSession::ephemeral(live, starts, closed, self.observer())
+                        .watching(self.auth.watch(principal)),
+                ))
             }
             (None, SubscriptionMode::Queue) => {
                 Err(Error::invalid("a queue subscription needs a name"))

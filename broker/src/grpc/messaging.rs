@@ -15,6 +15,7 @@ use tracing::instrument;
 
 use super::convert::publish_response;
 use super::{consume, principal};
+use crate::auth::CredentialWatch;
 use crate::budget::{PublishBudget, PublishPermit};
 use crate::engine::{Engine, PublishAck, PublishParams};
 use crate::error::Error;
@@ -91,6 +92,8 @@ impl Messaging for MessagingService {
             let mut pending = FuturesUnordered::new();
             let mut waiting: Option<(u64, pb::PublishRequest)> = None;
             let mut inbound_open = true;
+            // A revoked or expired credential ends the stream (docs/adr/0004-security.md §5).
+            let mut credential = engine.auth().watch(&principal);
             loop {
                 let waiting_bytes = waiting.as_ref().map_or(0, |(_, r)| r.batch.len());
                 let started = tokio::select! {
@@ -135,6 +138,14 @@ impl Messaging for MessagingService {
                             Err(err) => stream_error(id, &err),
                         };
                         if tx.send(Ok(response)).await.is_err() { return; }
+                        continue;
+                    }
+                    // Only while another branch can run, so `else` still ends a finished stream.
+                    _ = credential_changed(&mut credential), if inbound_open || waiting.is_some() || !pending.is_empty() => {
+                        if let Some(Err(err)) = credential.as_ref().map(CredentialWatch::check) {
+                            let _ = tx.send(Err(Status::from(err))).await;
+                            return;
+                        }
                         continue;
                     }
                     else => return,
@@ -235,5 +246,13 @@ fn stream_error(correlation_id: u64, err: &Error) -> pb::PublishStreamResponse {
         result: Some(pb::publish_stream_response::Result::Error(pb::Error::from(
             err,
         ))),
+    }
+}
+
+/// Resolves when a stream's credential may have stopped working; never without one.
+async fn credential_changed(credential: &mut Option<CredentialWatch>) {
+    match credential {
+        Some(credential) => credential.changed().await,
+        None => std::future::pending().await,
     }
 }
