@@ -20,8 +20,8 @@ type Client struct {
 // Connect validates cfg and connects to the first reachable endpoint.
 //
 // Errors: [ErrInvalidArgument] for a bad setting ([ErrUnsupported] for credentials),
-// [ErrUnavailable] (retriable) when no endpoint answers, a failed TLS handshake (see
-// [TLSConfig]), ctx.Err() when ctx ends first.
+// [ErrUnavailable] (retriable) when no endpoint answers, [ErrTlsHandshakeFailed] (not
+// retriable) when the TLS handshake fails, ctx.Err() when ctx ends first.
 func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	rt, err := sharedRuntime()
 	if err != nil {

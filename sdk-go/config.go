@@ -10,7 +10,7 @@ import "time"
 // TLSConfig holds the TLS settings for https:// endpoints (TLS is on exactly for them). Each PEM
 // is given as a file (the *Path fields, read again at every reconnect, so rotated files are
 // picked up) or inline (the *PEM fields), not both; empty means unset. A failed handshake is
-// not retriable.
+// [ErrTlsHandshakeFailed], not retriable.
 type TLSConfig struct {
 	// CACertPath is a PEM file with the CA certificates to trust; the system roots when
 	// neither it nor CACertPEM is set.

@@ -81,12 +81,13 @@ func roundTrip(t *testing.T, client *rapidmq.Client, value string) {
 	}
 }
 
-// assertHandshakeFailed checks a clear, non-retriable TLS handshake error.
+// assertHandshakeFailed checks a clear, non-retriable TLS_HANDSHAKE_FAILED.
 func assertHandshakeFailed(t *testing.T, err error, hint string) {
 	t.Helper()
 	var e *rapidmq.Error
-	if !errors.As(err, &e) || e.Retriable || !errors.Is(err, rapidmq.ErrInvalidArgument) {
-		t.Fatalf("want a non-retriable TLS handshake failure, got %v", err)
+	if !errors.Is(err, rapidmq.ErrTlsHandshakeFailed) || !errors.As(err, &e) || e.Retriable ||
+		e.Code != 6010 || e.Kind != rapidmq.KindTLSHandshake {
+		t.Fatalf("want a non-retriable TLS_HANDSHAKE_FAILED, got %v", err)
 	}
 	if !strings.Contains(e.Message, "TLS handshake") || !strings.Contains(e.Message, hint) {
 		t.Fatalf("want %q in the message: %v", hint, err)

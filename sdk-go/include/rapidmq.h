@@ -55,6 +55,8 @@ typedef enum RapidmqErrorKind {
   RAPIDMQ_ERROR_KIND_CANCELLED = 8,
   // A bug: the library panicked; the panic was caught at the boundary (`INTERNAL`).
   RAPIDMQ_ERROR_KIND_PANIC = 9,
+  // The TLS handshake with the broker failed (`TLS_HANDSHAKE_FAILED`, not retriable).
+  RAPIDMQ_ERROR_KIND_TLS_HANDSHAKE = 10,
 } RapidmqErrorKind;
 
 // Durability values (`RapidmqTopicConfig.durability`, `RapidmqDelivery.durability`).

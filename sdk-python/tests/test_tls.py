@@ -66,8 +66,8 @@ def round_trip(client: rapidmq.Client, value: str) -> None:
 
 def assert_handshake_failed(err: rapidmq.RapidMQError, hint: str) -> None:
     message = str(err)
-    assert not err.retriable, message
-    assert isinstance(err, rapidmq.InvalidArgumentError), message
+    assert type(err) is rapidmq.TlsHandshakeFailedError, message
+    assert err.code == 6010 and not err.retriable, message
     assert "TLS handshake" in message and hint in message, message
 
 

@@ -78,7 +78,8 @@ class TlsConfig:
 
     Each PEM is given as a file (``*_path``, read again at every reconnect, so rotated files are
     picked up) or inline (``*_pem``), not both. With no CA the system roots are trusted. A client
-    certificate needs its key. A failed handshake is not retriable.
+    certificate needs its key. A failed handshake raises ``TlsHandshakeFailedError`` (not
+    retriable).
     """
 
     ca_cert_path: Optional[str] = None

@@ -196,8 +196,8 @@ public final class RapidMQClient implements AutoCloseable {
         /**
          * Validates the settings and connects to the first reachable endpoint. Fails with
          * {@link InvalidArgumentException} or {@link UnsupportedException} (credentials) for bad
-         * settings, {@link UnavailableException} (retriable) when no endpoint answers, and a
-         * non-retriable error when the TLS handshake fails.
+         * settings, {@link UnavailableException} (retriable) when no endpoint answers, and
+         * {@link TlsHandshakeFailedException} (not retriable) when the TLS handshake fails.
          */
         public RapidMQClient connect() {
             return Native.await(connectAsync());

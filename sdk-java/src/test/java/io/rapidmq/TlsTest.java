@@ -115,7 +115,9 @@ class TlsTest {
 
     private static void assertHandshakeFailed(RapidMQException err, String hint) {
         assertFalse(err.isRetriable(), err.toString());
-        assertInstanceOf(InvalidArgumentException.class, err);
+        assertInstanceOf(TlsHandshakeFailedException.class, err);
+        assertEquals(6010, err.code());
+        assertEquals("TLS_HANDSHAKE_FAILED", err.codeName());
         assertTrue(err.getMessage().contains("TLS handshake"), err.getMessage());
         assertTrue(err.getMessage().contains(hint), err.getMessage());
     }
