@@ -61,6 +61,8 @@ const (
 	CodeUnauthenticated Code = 6001
 	// CodePermissionDenied is PERMISSION_DENIED.
 	CodePermissionDenied Code = 6002
+	// CodeTlsHandshakeFailed is TLS_HANDSHAKE_FAILED.
+	CodeTlsHandshakeFailed Code = 6010
 )
 
 // Sentinels, one per code, for errors.Is; they match every kind of error with their code.
@@ -121,6 +123,8 @@ var (
 	ErrUnauthenticated error = &Error{Code: CodeUnauthenticated, Message: "unauthenticated"}
 	// ErrPermissionDenied matches errors with code PERMISSION_DENIED.
 	ErrPermissionDenied error = &Error{Code: CodePermissionDenied, Message: "permission denied"}
+	// ErrTlsHandshakeFailed matches errors with code TLS_HANDSHAKE_FAILED.
+	ErrTlsHandshakeFailed error = &Error{Code: CodeTlsHandshakeFailed, Message: "tls handshake failed"}
 )
 
 var codeNames = map[Code]string{
@@ -152,6 +156,7 @@ var codeNames = map[Code]string{
 	CodeTimeout:                   "TIMEOUT",
 	CodeUnauthenticated:           "UNAUTHENTICATED",
 	CodePermissionDenied:          "PERMISSION_DENIED",
+	CodeTlsHandshakeFailed:        "TLS_HANDSHAKE_FAILED",
 }
 
 var codeRetriable = map[Code]bool{
@@ -191,4 +196,5 @@ var byCode = map[Code]error{
 	CodeTimeout:                   ErrTimeout,
 	CodeUnauthenticated:           ErrUnauthenticated,
 	CodePermissionDenied:          ErrPermissionDenied,
+	CodeTlsHandshakeFailed:        ErrTlsHandshakeFailed,
 }

@@ -9,7 +9,7 @@
 //! | 3000–3999 | publishing |
 //! | 4000–4999 | subscriptions and consuming |
 //! | 5000–5999 | the broker (storage, overload, shutdown) |
-//! | 6000–6999 | authentication and authorisation (reserved) |
+//! | 6000–6999 | security: authentication, authorisation, TLS |
 
 use tonic::Code;
 
@@ -137,6 +137,12 @@ error_codes! {
     Unauthenticated = 6001, "UNAUTHENTICATED", Unauthenticated, 401, false;
     /// The principal may not do this (reserved for the security work).
     PermissionDenied = 6002, "PERMISSION_DENIED", PermissionDenied, 403, false;
+    /// The client's TLS handshake with the broker failed: the broker's certificate is not
+    /// trusted or not for this name, the broker refused the client's certificate, or the
+    /// endpoint does not speak TLS. Client-side only: the broker never sends it (the gRPC and
+    /// HTTP columns are what a transport reports for a failed handshake). Retrying cannot fix a
+    /// certificate.
+    TlsHandshakeFailed = 6010, "TLS_HANDSHAKE_FAILED", Unavailable, 503, false;
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -242,6 +242,14 @@ class PermissionDeniedError(AuthError):
     retriable = False
 
 
+class TlsHandshakeFailedError(AuthError):
+    """``TLS_HANDSHAKE_FAILED`` (6010); HTTP 503; not retriable."""
+
+    code = 6010
+    name = "TLS_HANDSHAKE_FAILED"
+    retriable = False
+
+
 #: The class of each code.
 BY_CODE: Dict[int, Type[RapidMQError]] = {
     1001: InvalidArgumentError,
@@ -272,6 +280,7 @@ BY_CODE: Dict[int, Type[RapidMQError]] = {
     5005: TimeoutError,
     6001: UnauthenticatedError,
     6002: PermissionDeniedError,
+    6010: TlsHandshakeFailedError,
 }
 
 __all__ = [
@@ -303,4 +312,5 @@ __all__ = [
     "TimeoutError",
     "UnauthenticatedError",
     "PermissionDeniedError",
+    "TlsHandshakeFailedError",
 ]
