@@ -19,8 +19,9 @@ type Client struct {
 
 // Connect validates cfg and connects to the first reachable endpoint.
 //
-// Errors: [ErrInvalidArgument] for a bad setting ([ErrUnsupported] for TLS and credentials),
-// [ErrUnavailable] (retriable) when no endpoint answers, ctx.Err() when ctx ends first.
+// Errors: [ErrInvalidArgument] for a bad setting ([ErrUnsupported] for credentials),
+// [ErrUnavailable] (retriable) when no endpoint answers, [ErrTlsHandshakeFailed] (not
+// retriable) when the TLS handshake fails, ctx.Err() when ctx ends first.
 func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	rt, err := sharedRuntime()
 	if err != nil {
@@ -48,8 +49,11 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.TLS != nil {
 		tls = C.RapidmqTlsConfig{
 			ca_cert_path:     p.str(cfg.TLS.CACertPath),
+			ca_cert_pem:      p.str(cfg.TLS.CACertPEM),
 			client_cert_path: p.str(cfg.TLS.ClientCertPath),
+			client_cert_pem:  p.str(cfg.TLS.ClientCertPEM),
 			client_key_path:  p.str(cfg.TLS.ClientKeyPath),
+			client_key_pem:   p.str(cfg.TLS.ClientKeyPEM),
 			server_name:      p.str(cfg.TLS.ServerName),
 		}
 		p.Pin(&tls)

@@ -67,6 +67,8 @@ const (
 	CodeUserAlreadyExists Code = 6006
 	// CodeTokenNotFound is TOKEN_NOT_FOUND.
 	CodeTokenNotFound Code = 6009
+	// CodeTlsHandshakeFailed is TLS_HANDSHAKE_FAILED.
+	CodeTlsHandshakeFailed Code = 6010
 )
 
 // Sentinels, one per code, for errors.Is; they match every kind of error with their code.
@@ -133,6 +135,8 @@ var (
 	ErrUserAlreadyExists error = &Error{Code: CodeUserAlreadyExists, Message: "user already exists"}
 	// ErrTokenNotFound matches errors with code TOKEN_NOT_FOUND.
 	ErrTokenNotFound error = &Error{Code: CodeTokenNotFound, Message: "token not found"}
+	// ErrTlsHandshakeFailed matches errors with code TLS_HANDSHAKE_FAILED.
+	ErrTlsHandshakeFailed error = &Error{Code: CodeTlsHandshakeFailed, Message: "tls handshake failed"}
 )
 
 var codeNames = map[Code]string{
@@ -167,6 +171,7 @@ var codeNames = map[Code]string{
 	CodeUserNotFound:              "USER_NOT_FOUND",
 	CodeUserAlreadyExists:         "USER_ALREADY_EXISTS",
 	CodeTokenNotFound:             "TOKEN_NOT_FOUND",
+	CodeTlsHandshakeFailed:        "TLS_HANDSHAKE_FAILED",
 }
 
 var codeRetriable = map[Code]bool{
@@ -209,4 +214,5 @@ var byCode = map[Code]error{
 	CodeUserNotFound:              ErrUserNotFound,
 	CodeUserAlreadyExists:         ErrUserAlreadyExists,
 	CodeTokenNotFound:             ErrTokenNotFound,
+	CodeTlsHandshakeFailed:        ErrTlsHandshakeFailed,
 }

@@ -7,24 +7,41 @@ import "C"
 
 import "time"
 
-// TLSConfig is shaped for the security work to come. Not supported yet: [Connect] fails with
-// [ErrUnsupported].
+// TLSConfig holds the TLS settings for https:// endpoints (TLS is on exactly for them). Each PEM
+// is given as a file (the *Path fields, read again at every reconnect, so rotated files are
+// picked up) or inline (the *PEM fields), not both; empty means unset. A failed handshake is
+// [ErrTlsHandshakeFailed], not retriable.
 type TLSConfig struct {
-	CACertPath     string
+	// CACertPath is a PEM file with the CA certificates to trust; the system roots when
+	// neither it nor CACertPEM is set.
+	CACertPath string
+	// CACertPEM is the CA certificates to trust, as PEM text.
+	CACertPEM string
+	// ClientCertPath is a PEM file with the client certificate (chain), for mutual TLS; it
+	// needs a key too.
 	ClientCertPath string
-	ClientKeyPath  string
-	ServerName     string
+	// ClientCertPEM is the client certificate (chain) as PEM text.
+	ClientCertPEM string
+	// ClientKeyPath is a PEM file with the private key of the client certificate.
+	ClientKeyPath string
+	// ClientKeyPEM is the private key of the client certificate as PEM text.
+	ClientKeyPEM string
+	// ServerName is the name to verify the broker's certificate against; the endpoint's host
+	// when empty.
+	ServerName string
 }
 
 // ClientConfig says how to reach the broker. Start from [NewClientConfig].
 type ClientConfig struct {
-	// Endpoints are gRPC URLs (http://host:port), tried in order.
+	// Endpoints are gRPC URLs (http://host:port, or https://host:port for TLS), tried in
+	// order.
 	Endpoints []string
 	// ConnectTimeout bounds connecting to one endpoint.
 	ConnectTimeout time.Duration
 	// RequestTimeout bounds one request attempt.
 	RequestTimeout time.Duration
-	// TLS is not supported yet.
+	// TLS holds the settings for https:// endpoints (nil: the system roots). Set with an
+	// http:// endpoint it is [ErrInvalidArgument], so TLS is never silently off.
 	TLS *TLSConfig
 	// Token is an API token; not supported yet.
 	Token string

@@ -5,6 +5,7 @@ package rapidmq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,23 +29,47 @@ func TestConfigDefaultsAreTheCores(t *testing.T) {
 }
 
 // C14 unsupported-options-are-explicit.
-func TestTLSAndCredentialsAreRejectedAsUnsupportedBeforeConnecting(t *testing.T) {
+func TestCredentialsAreRejectedAsUnsupportedBeforeConnecting(t *testing.T) {
 	ctx := context.Background()
 	cfg := rapidmq.NewClientConfig("http://127.0.0.1:1")
-	cfg.TLS = &rapidmq.TLSConfig{}
+	cfg.Token = "secret"
 	_, err := rapidmq.Connect(ctx, cfg)
 	var e *rapidmq.Error
 	if !errors.Is(err, rapidmq.ErrUnsupported) || !errors.As(err, &e) || e.Retriable || e.Code != 1001 {
-		t.Fatalf("tls: %v", err)
-	}
-	cfg = rapidmq.NewClientConfig("http://127.0.0.1:1")
-	cfg.Token = "secret"
-	if _, err := rapidmq.Connect(ctx, cfg); !errors.Is(err, rapidmq.ErrUnsupported) {
 		t.Fatalf("token: %v", err)
 	}
-	cfg = rapidmq.NewClientConfig("https://127.0.0.1:1")
+	cfg = rapidmq.NewClientConfig("http://127.0.0.1:1")
+	cfg.User, cfg.Password = "alice", "secret"
 	if _, err := rapidmq.Connect(ctx, cfg); !errors.Is(err, rapidmq.ErrUnsupported) {
-		t.Fatalf("https: %v", err)
+		t.Fatalf("user: %v", err)
+	}
+}
+
+// TLS with an http:// endpoint would silently not be used; a PEM given twice is ambiguous.
+func TestTLSSettingsAreCheckedBeforeConnecting(t *testing.T) {
+	ctx := context.Background()
+	invalid := func(endpoint string, tls rapidmq.TLSConfig) error {
+		cfg := rapidmq.NewClientConfig(endpoint)
+		cfg.TLS = &tls
+		_, err := rapidmq.Connect(ctx, cfg)
+		var e *rapidmq.Error
+		if !errors.As(err, &e) || e.Kind != rapidmq.KindInvalidArgument || e.Retriable {
+			return fmt.Errorf("%s %+v: %v", endpoint, tls, err)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		endpoint string
+		tls      rapidmq.TLSConfig
+	}{
+		{"http://127.0.0.1:1", rapidmq.TLSConfig{}},
+		{"https://127.0.0.1:1", rapidmq.TLSConfig{CACertPath: "ca.pem", CACertPEM: "-----BEGIN"}},
+		{"https://127.0.0.1:1", rapidmq.TLSConfig{ClientCertPath: "c.pem"}},
+		{"https://127.0.0.1:1", rapidmq.TLSConfig{ClientKeyPEM: "-----BEGIN"}},
+	} {
+		if err := invalid(c.endpoint, c.tls); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -55,6 +55,9 @@ const (
 	KindCancelled Kind = C.RAPIDMQ_ERROR_KIND_CANCELLED
 	// KindPanic: a bug in the native library, caught at the boundary (code INTERNAL).
 	KindPanic Kind = C.RAPIDMQ_ERROR_KIND_PANIC
+	// KindTLSHandshake: the TLS handshake with the broker failed (code TLS_HANDSHAKE_FAILED,
+	// not retriable).
+	KindTLSHandshake Kind = C.RAPIDMQ_ERROR_KIND_TLS_HANDSHAKE
 )
 
 // Error is every error the SDK returns besides ctx.Err(): a stable code, its kind, whether
@@ -104,7 +107,7 @@ func (e *Error) Is(target error) bool {
 var (
 	// ErrClosed matches operations on a closed client, producer or consumer.
 	ErrClosed error = &Error{Code: CodeInvalidArgument, Kind: KindClosed, Message: "closed"}
-	// ErrUnsupported matches options and operations not supported (yet): TLS, credentials,
+	// ErrUnsupported matches options and operations not supported (yet): credentials,
 	// nack in stream mode.
 	ErrUnsupported error = &Error{Code: CodeInvalidArgument, Kind: KindUnsupported, Message: "unsupported"}
 )

@@ -43,6 +43,8 @@ type Broker struct {
 	logPath   string
 	cmd       *exec.Cmd
 	exited    chan struct{}
+	// args are extra `rapidmq serve` arguments (TLS settings).
+	args []string
 	// GRPC is host:port of the gRPC listener.
 	GRPC string
 }
@@ -51,6 +53,12 @@ type Broker struct {
 func (b *Broker) URL() string { return "http://" + b.GRPC }
 
 func startBroker(t testing.TB) *Broker {
+	t.Helper()
+	return startBrokerWith(t)
+}
+
+// startBrokerWith starts a broker with extra `rapidmq serve` arguments.
+func startBrokerWith(t testing.TB, args ...string) *Broker {
 	t.Helper()
 	bin := os.Getenv("RAPIDMQ_BIN")
 	if bin == "" {
@@ -62,6 +70,7 @@ func startBroker(t testing.TB) *Broker {
 		dataDir:   filepath.Join(dir, "data"),
 		readyFile: filepath.Join(dir, "ready.json"),
 		logPath:   filepath.Join(dir, "broker.log"),
+		args:      args,
 	}
 	b.launch()
 	t.Cleanup(func() {
@@ -84,11 +93,12 @@ func (b *Broker) launch() {
 		b.t.Fatal(err)
 	}
 	defer log.Close()
-	cmd := exec.Command(os.Getenv("RAPIDMQ_BIN"), "serve",
+	args := append([]string{"serve",
 		"--data-dir", b.dataDir,
 		"--grpc-listen", "127.0.0.1:0",
 		"--http-listen", "127.0.0.1:0",
-		"--ready-file", b.readyFile)
+		"--ready-file", b.readyFile}, b.args...)
+	cmd := exec.Command(os.Getenv("RAPIDMQ_BIN"), args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = os.Environ()
 	if os.Getenv("RAPIDMQ_LOG") == "" {

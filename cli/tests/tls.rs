@@ -696,3 +696,74 @@ async fn the_cli_presents_a_client_certificate_to_a_broker_that_requires_one() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn trace_reaches_an_https_listener_with_the_tls_flags() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let broker = start(files.mtls_args("required"), vec![]);
+    let alice = ca.client("alice");
+    std::fs::write(files.path("ca.pem"), &ca.pem).unwrap();
+    std::fs::write(files.path("alice.pem"), &alice.cert_pem).unwrap();
+    std::fs::write(files.path("alice.key"), &alice.key_pem).unwrap();
+    let p = |name: &str| files.path(name).display().to_string();
+    let (ca_file, cert, key) = (p("ca.pem"), p("alice.pem"), p("alice.key"));
+    let tls = [
+        "--tls-ca",
+        ca_file.as_str(),
+        "--tls-cert",
+        cert.as_str(),
+        "--tls-key",
+        key.as_str(),
+    ];
+    let server = format!("https://{}", broker.grpc_addr());
+    let run = |args: &[&str]| {
+        let mut all = vec!["--server", server.as_str()];
+        all.extend_from_slice(args);
+        cli(&all, &[])
+    };
+    let (ok, _, stderr) = run(&[&tls[..], &["topic", "create", "traced"]].concat());
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) =
+        run(&[&tls[..], &["publish", "traced", "hello", "--msg-id", "m-1"]].concat());
+    assert!(ok, "{stderr}");
+
+    let http = format!("https://{}", http_addr(&broker));
+    let trace = [
+        "trace",
+        "--http",
+        http.as_str(),
+        "--msg-id",
+        "m-1",
+        "-o",
+        "json",
+    ];
+    let (ok, stdout, stderr) = run(&[&tls[..], &trace[..]].concat());
+    assert!(ok, "{stderr}");
+    let events: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let events = events.as_array().expect("a JSON array of events");
+    assert!(events.iter().any(|e| e["kind"] == "published"), "{stdout}");
+
+    // Verified as `localhost` while connecting to 127.0.0.1.
+    let named = [&tls[..], &["--tls-server-name", "localhost"], &trace[..]].concat();
+    let (ok, stdout, stderr) = run(&named);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("published"), "{stdout}");
+
+    // Without --tls-ca the system roots do not know the test CA.
+    let (ok, _, stderr) = run(&[&tls[2..], &trace[..]].concat());
+    assert!(!ok);
+    assert!(stderr.contains("TLS_HANDSHAKE_FAILED"), "{stderr}");
+    assert!(stderr.contains("not signed by a trusted CA"), "{stderr}");
+
+    // Without a client certificate the broker refuses the connection.
+    let (ok, _, stderr) = run(&[&tls[..2], &trace[..]].concat());
+    assert!(!ok, "no client certificate: {stderr}");
+
+    // TLS flags with an http:// listener are a mistake, not silently plaintext.
+    let plain = format!("http://{}", http_addr(&broker));
+    let (ok, _, stderr) =
+        run(&[&tls[..2], &["trace", "--http", &plain, "--msg-id", "m-1"]].concat());
+    assert!(!ok);
+    assert!(stderr.contains("use https://"), "{stderr}");
+}

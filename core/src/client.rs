@@ -88,9 +88,9 @@ impl Client {
     /// Validates `config` and connects to the first reachable endpoint.
     ///
     /// Errors: [`Error::InvalidArgument`] / [`Error::Unsupported`] for a bad configuration
-    /// (credentials are not supported yet) and for a failed TLS handshake (an unknown issuer, a
-    /// wrong server name, a refused client certificate; the message starts with
-    /// `TLS handshake with`), [`Error::Unavailable`] when no endpoint answers.
+    /// (credentials are not supported yet), [`Error::TlsHandshake`] for a failed TLS handshake
+    /// (an unknown issuer, a wrong server name, a refused client certificate, a plaintext
+    /// broker), [`Error::Unavailable`] when no endpoint answers.
     pub async fn connect(runtime: Runtime, config: ClientConfig) -> Result<Client> {
         config.validate()?;
         Client::open(runtime, config).await

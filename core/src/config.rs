@@ -175,21 +175,6 @@ impl ClientConfig {
     }
 }
 
-impl ClientConfig {
-    /// For bindings that do not pass TLS settings through yet (Python, Go, Java): TLS settings
-    /// or an `https://` endpoint are [`Error::Unsupported`], as before the core had TLS, rather
-    /// than a half-configured TLS connection.
-    #[doc(hidden)]
-    pub fn refuse_tls(&self) -> Result<()> {
-        if self.tls.is_some() || self.endpoints.iter().any(|e| e.starts_with("https://")) {
-            return Err(Error::Unsupported {
-                message: "TLS is not supported by this SDK yet".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
 /// Retry policy for one request: exponential backoff with full jitter, bounded by a retry budget
 /// of `max_retries` attempts and `delivery_timeout` in total. Only retriable codes are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,10 @@
 //!   endpoints, or wait and retry.
 //! - [`Error::Timeout`]: a request or a close did not finish in time (code `TIMEOUT`, retriable).
 //! - [`Error::InvalidArgument`] / [`Error::Unsupported`]: the call itself is wrong or asks for a
-//!   feature this version does not have (code `INVALID_ARGUMENT`). Retrying cannot help. A failed
-//!   TLS handshake is one too, with a message starting `TLS handshake with`.
+//!   feature this version does not have (code `INVALID_ARGUMENT`). Retrying cannot help.
+//! - [`Error::TlsHandshake`]: the TLS handshake with the broker failed (code
+//!   `TLS_HANDSHAKE_FAILED`, not retriable). Fix the CA, the client certificate, the server name
+//!   or the endpoint's scheme, as the message says.
 //! - [`Error::Closed`]: the producer, consumer or runtime was closed. Create a new one.
 //! - [`Error::Protocol`]: the broker sent something the core cannot decode (code
 //!   `MALFORMED_REQUEST`); a version mismatch or a bug, worth a report.
@@ -60,6 +62,13 @@ pub enum Error {
         /// Which argument and why; not API.
         message: String,
     },
+    /// The TLS handshake with the broker failed: its certificate is not trusted or not for this
+    /// name, it refused ours, or it does not speak TLS.
+    #[error("{message}")]
+    TlsHandshake {
+        /// What failed and what to fix, starting `TLS handshake with`; not API.
+        message: String,
+    },
     /// The operation or option is not supported (yet) in this mode or version.
     #[error("not supported: {message}")]
     Unsupported {
@@ -91,6 +100,7 @@ impl Error {
                 ErrorCode::InvalidArgument
             }
             Error::Protocol { .. } => ErrorCode::MalformedRequest,
+            Error::TlsHandshake { .. } => ErrorCode::TlsHandshakeFailed,
         }
     }
 
@@ -109,6 +119,17 @@ impl Error {
             Error::Broker { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// The [`Error::TlsHandshake`] for a failed connection to `endpoint`, if a TLS error
+    /// (`rustls::Error`) is behind `err`; `None` for any other failure. For tools that open
+    /// their own TLS connections to the broker (the CLI's HTTP client), so they report
+    /// handshake failures as the core does.
+    pub fn tls_handshake_failure(
+        endpoint: &str,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Option<Error> {
+        tls_failure(endpoint, err)
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
@@ -209,8 +230,8 @@ impl From<Status> for Error {
 
 /// The error for a failed TLS handshake with `endpoint`, if a `rustls::Error` is behind `err`:
 /// the broker's certificate is not trusted or not for this name, the broker refused ours, or it
-/// does not speak TLS. Retrying cannot change that, so it is an [`Error::InvalidArgument`]
-/// whose message starts with `TLS handshake with` and says what to fix.
+/// does not speak TLS. Retrying cannot change that: it is an [`Error::TlsHandshake`]
+/// (`TLS_HANDSHAKE_FAILED`) whose message starts with `TLS handshake with` and says what to fix.
 pub(crate) fn tls_failure(
     endpoint: &str,
     err: &(dyn std::error::Error + 'static),
@@ -242,25 +263,29 @@ pub(crate) fn tls_failure(
         _ => "",
     };
     let sep = if hint.is_empty() { "" } else { ": " };
-    Some(Error::invalid(format!(
-        "TLS handshake with {endpoint} failed: {hint}{sep}{chain}"
-    )))
+    Some(Error::TlsHandshake {
+        message: format!("TLS handshake with {endpoint} failed: {hint}{sep}{chain}"),
+    })
 }
 
 /// The `rustls::Error` behind `err`, if any. `io::Error::source` skips the error it wraps, so
-/// each `io::Error` is also looked into.
+/// each `io::Error` is also looked into, however deeply they nest (hyper-rustls wraps
+/// tokio-rustls' `io::Error` in another one).
 fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
+        let mut wrapped: &(dyn std::error::Error + 'static) = e;
+        loop {
+            if let Some(tls) = wrapped.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            match wrapped
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => wrapped = inner,
+                None => break,
+            }
         }
         current = e.source();
     }
@@ -361,6 +386,28 @@ mod tests {
         });
         assert_eq!(err.retry_after(), Some(Duration::from_millis(100)));
         assert_eq!(Error::unavailable("x").retry_after(), None);
+    }
+
+    #[test]
+    fn a_failed_tls_handshake_has_its_own_code_and_is_not_retriable() {
+        let alert = std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let err = Error::tls_handshake_failure("https://broker:7420", &alert).unwrap();
+        assert_eq!(err.code(), ErrorCode::TlsHandshakeFailed);
+        assert!(!err.is_retriable());
+        assert!(!err.is_connection_failure());
+        assert!(
+            err.to_string()
+                .starts_with("TLS handshake with https://broker:7420 failed: ")
+        );
+        assert!(err.to_string().contains("trusted CA"), "{err}");
+        // hyper-rustls wraps tokio-rustls' io::Error in another one.
+        let nested = std::io::Error::other(alert);
+        let err = Error::tls_handshake_failure("https://broker:7421", &nested).unwrap();
+        assert_eq!(err.code(), ErrorCode::TlsHandshakeFailed);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(Error::tls_handshake_failure("x", &refused), None);
     }
 
     #[test]

@@ -55,6 +55,8 @@ typedef enum RapidmqErrorKind {
   RAPIDMQ_ERROR_KIND_CANCELLED = 8,
   // A bug: the library panicked; the panic was caught at the boundary (`INTERNAL`).
   RAPIDMQ_ERROR_KIND_PANIC = 9,
+  // The TLS handshake with the broker failed (`TLS_HANDSHAKE_FAILED`, not retriable).
+  RAPIDMQ_ERROR_KIND_TLS_HANDSHAKE = 10,
 } RapidmqErrorKind;
 
 // Durability values (`RapidmqTopicConfig.durability`, `RapidmqDelivery.durability`).
@@ -446,21 +448,29 @@ typedef struct RapidmqBrokerStatus {
   struct RapidmqSlice node_id;
 } RapidmqBrokerStatus;
 
-// TLS settings. **Not supported yet**: a client with TLS fails with kind `UNSUPPORTED`.
+// TLS settings for `https://` endpoints (TLS is on exactly for them). Each PEM is given as a
+// file (`*_path`, read again at every reconnect) or inline (`*_pem`), not both; empty means
+// unset. A failed handshake is `TLS_HANDSHAKE_FAILED`, not retriable.
 typedef struct RapidmqTlsConfig {
-  // PEM CA certificates (empty: system roots).
+  // PEM file with the CA certificates to trust (empty, and no `ca_cert_pem`: system roots).
   struct RapidmqStr ca_cert_path;
-  // PEM client certificate, for mutual TLS.
+  // The CA certificates to trust, as PEM text.
+  struct RapidmqStr ca_cert_pem;
+  // PEM file with the client certificate (chain), for mutual TLS; needs a key too.
   struct RapidmqStr client_cert_path;
-  // PEM key of the client certificate.
+  // The client certificate (chain) as PEM text.
+  struct RapidmqStr client_cert_pem;
+  // PEM file with the private key of the client certificate.
   struct RapidmqStr client_key_path;
-  // Name to verify the server certificate against.
+  // The private key of the client certificate as PEM text.
+  struct RapidmqStr client_key_pem;
+  // Name to verify the server certificate against (empty: the endpoint's host).
   struct RapidmqStr server_name;
 } RapidmqTlsConfig;
 
 // How to reach the broker.
 typedef struct RapidmqClientConfig {
-  // gRPC endpoints (`http://host:port`), tried in order.
+  // gRPC endpoints (`http://host:port`, or `https://host:port` for TLS), tried in order.
   const struct RapidmqStr *endpoints;
   // Number of endpoints (0: the default endpoint).
   size_t endpoints_len;
@@ -468,7 +478,8 @@ typedef struct RapidmqClientConfig {
   uint64_t connect_timeout_ms;
   // Time allowed for one request attempt, ms.
   uint64_t request_timeout_ms;
-  // TLS (NULL: plaintext). Not supported yet.
+  // TLS settings for `https://` endpoints (NULL: the system roots); set with an `http://`
+  // endpoint it is `INVALID_ARGUMENT`.
   const struct RapidmqTlsConfig *tls;
   // An API token (empty: none). Not supported yet.
   struct RapidmqStr token;
@@ -987,7 +998,8 @@ void rapidmq_cancel_trigger(const struct RapidmqCancel *cancel);
 void rapidmq_cancel_free(struct RapidmqCancel *cancel);
 
 // Validates `config` and connects to the first reachable endpoint; writes the handle to `out`.
-// Errors: `INVALID_ARGUMENT` (kind `UNSUPPORTED` for TLS and credentials), `UNAVAILABLE`.
+// Errors: `INVALID_ARGUMENT` (kind `UNSUPPORTED` for credentials), `UNAVAILABLE`, and a failed
+// TLS handshake (see `RapidmqTlsConfig`).
 //
 // # Safety
 // Handles are live; `config` and its strings are readable; `out` is writable; `cancel` and

@@ -32,7 +32,8 @@ pub(crate) fn client_of<'a>(client: *const RapidmqClient) -> FfiResult<&'a Rapid
 }
 
 /// Validates `config` and connects to the first reachable endpoint; writes the handle to `out`.
-/// Errors: `INVALID_ARGUMENT` (kind `UNSUPPORTED` for TLS and credentials), `UNAVAILABLE`.
+/// Errors: `INVALID_ARGUMENT` (kind `UNSUPPORTED` for credentials), `UNAVAILABLE`, and a failed
+/// TLS handshake (see `RapidmqTlsConfig`).
 ///
 /// # Safety
 /// Handles are live; `config` and its strings are readable; `out` is writable; `cancel` and
@@ -49,8 +50,6 @@ pub unsafe extern "C" fn rapidmq_client_connect(
         let runtime = runtime_of(runtime)?.runtime.clone();
         let config = unsafe { config.as_ref() }.ok_or_else(|| FfiError::null("config"))?;
         let config = unsafe { config.read_core() }?;
-        // TLS settings are not passed through the C ABI yet (conformance C14).
-        config.refuse_tls()?;
         config.validate()?;
         let rt = runtime.clone();
         let client = block_on(&runtime, cancel, async move {

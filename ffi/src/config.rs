@@ -10,17 +10,25 @@ use crate::buffer::RapidmqStr;
 use crate::error::{FfiError, FfiResult, guard_or};
 use crate::types::{RapidmqQueueSettings, RapidmqStart, millis};
 
-/// TLS settings. **Not supported yet**: a client with TLS fails with kind `UNSUPPORTED`.
+/// TLS settings for `https://` endpoints (TLS is on exactly for them). Each PEM is given as a
+/// file (`*_path`, read again at every reconnect) or inline (`*_pem`), not both; empty means
+/// unset. A failed handshake is `TLS_HANDSHAKE_FAILED`, not retriable.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct RapidmqTlsConfig {
-    /// PEM CA certificates (empty: system roots).
+    /// PEM file with the CA certificates to trust (empty, and no `ca_cert_pem`: system roots).
     pub ca_cert_path: RapidmqStr,
-    /// PEM client certificate, for mutual TLS.
+    /// The CA certificates to trust, as PEM text.
+    pub ca_cert_pem: RapidmqStr,
+    /// PEM file with the client certificate (chain), for mutual TLS; needs a key too.
     pub client_cert_path: RapidmqStr,
-    /// PEM key of the client certificate.
+    /// The client certificate (chain) as PEM text.
+    pub client_cert_pem: RapidmqStr,
+    /// PEM file with the private key of the client certificate.
     pub client_key_path: RapidmqStr,
-    /// Name to verify the server certificate against.
+    /// The private key of the client certificate as PEM text.
+    pub client_key_pem: RapidmqStr,
+    /// Name to verify the server certificate against (empty: the endpoint's host).
     pub server_name: RapidmqStr,
 }
 
@@ -28,7 +36,7 @@ pub struct RapidmqTlsConfig {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct RapidmqClientConfig {
-    /// gRPC endpoints (`http://host:port`), tried in order.
+    /// gRPC endpoints (`http://host:port`, or `https://host:port` for TLS), tried in order.
     pub endpoints: *const RapidmqStr,
     /// Number of endpoints (0: the default endpoint).
     pub endpoints_len: usize,
@@ -36,7 +44,8 @@ pub struct RapidmqClientConfig {
     pub connect_timeout_ms: u64,
     /// Time allowed for one request attempt, ms.
     pub request_timeout_ms: u64,
-    /// TLS (NULL: plaintext). Not supported yet.
+    /// TLS settings for `https://` endpoints (NULL: the system roots); set with an `http://`
+    /// endpoint it is `INVALID_ARGUMENT`.
     pub tls: *const RapidmqTlsConfig,
     /// An API token (empty: none). Not supported yet.
     pub token: RapidmqStr,
@@ -243,10 +252,12 @@ impl RapidmqClientConfig {
             };
             config.tls = Some(core::TlsConfig {
                 ca_cert_path: opt(&tls.ca_cert_path, "ca_cert_path")?,
+                ca_cert_pem: opt(&tls.ca_cert_pem, "ca_cert_pem")?,
                 client_cert_path: opt(&tls.client_cert_path, "client_cert_path")?,
+                client_cert_pem: opt(&tls.client_cert_pem, "client_cert_pem")?,
                 client_key_path: opt(&tls.client_key_path, "client_key_path")?,
+                client_key_pem: opt(&tls.client_key_pem, "client_key_pem")?,
                 server_name: opt(&tls.server_name, "server_name")?,
-                ..core::TlsConfig::default()
             });
         }
         let token = unsafe { self.token.read_string("token") }?;

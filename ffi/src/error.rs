@@ -44,6 +44,8 @@ pub enum RapidmqErrorKind {
     RAPIDMQ_ERROR_KIND_CANCELLED = 8,
     /// A bug: the library panicked; the panic was caught at the boundary (`INTERNAL`).
     RAPIDMQ_ERROR_KIND_PANIC = 9,
+    /// The TLS handshake with the broker failed (`TLS_HANDSHAKE_FAILED`, not retriable).
+    RAPIDMQ_ERROR_KIND_TLS_HANDSHAKE = 10,
 }
 
 /// An error: a stable numeric `code` from the error-code table (0 for a cancelled call), its
@@ -140,6 +142,7 @@ impl From<Error> for FfiError {
             Error::Unsupported { .. } => RAPIDMQ_ERROR_KIND_UNSUPPORTED,
             Error::Closed { .. } => RAPIDMQ_ERROR_KIND_CLOSED,
             Error::Protocol { .. } => RAPIDMQ_ERROR_KIND_PROTOCOL,
+            Error::TlsHandshake { .. } => RAPIDMQ_ERROR_KIND_TLS_HANDSHAKE,
             _ => RAPIDMQ_ERROR_KIND_BROKER,
         };
         let message = match &err {

@@ -9,7 +9,7 @@
 //! | 3000–3999 | publishing |
 //! | 4000–4999 | subscriptions and consuming |
 //! | 5000–5999 | the broker (storage, overload, shutdown) |
-//! | 6000–6999 | authentication and authorisation (reserved) |
+//! | 6000–6999 | security: authentication, authorisation, TLS |
 
 use tonic::Code;
 
@@ -144,6 +144,12 @@ error_codes! {
     UserAlreadyExists = 6006, "USER_ALREADY_EXISTS", AlreadyExists, 409, false;
     /// The named token does not exist (or was revoked) in the caller's tenant.
     TokenNotFound = 6009, "TOKEN_NOT_FOUND", NotFound, 404, false;
+    /// The client's TLS handshake with the broker failed: the broker's certificate is not
+    /// trusted or not for this name, the broker refused the client's certificate, or the
+    /// endpoint does not speak TLS. Client-side only: the broker never sends it (the gRPC and
+    /// HTTP columns are what a transport reports for a failed handshake). Retrying cannot fix a
+    /// certificate.
+    TlsHandshakeFailed = 6010, "TLS_HANDSHAKE_FAILED", Unavailable, 503, false;
 }
 
 impl std::fmt::Display for ErrorCode {

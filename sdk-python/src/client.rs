@@ -48,8 +48,6 @@ pub(crate) fn connect(
     let rt = runtime()?;
     let future_rt = rt.clone();
     bridge(py, &rt, asyncio, async move {
-        // TLS settings are not passed through from Python yet (conformance C14).
-        config.refuse_tls()?;
         let core = core::Client::connect(future_rt, config).await?;
         Ok(Client {
             core: ProcessLocal::new(core),

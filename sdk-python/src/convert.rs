@@ -214,10 +214,12 @@ pub(crate) fn client_config(d: &Bound<'_, PyDict>) -> PyResult<ClientConfig> {
         let t = Fields(tls);
         config.tls = Some(TlsConfig {
             ca_cert_path: t.get("ca_cert_path")?,
+            ca_cert_pem: t.get("ca_cert_pem")?,
             client_cert_path: t.get("client_cert_path")?,
+            client_cert_pem: t.get("client_cert_pem")?,
             client_key_path: t.get("client_key_path")?,
+            client_key_pem: t.get("client_key_pem")?,
             server_name: t.get("server_name")?,
-            ..TlsConfig::default()
         });
     }
     if let Some(token) = f.get::<String>("token")? {

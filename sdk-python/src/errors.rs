@@ -22,6 +22,7 @@ fn kind(err: &Error) -> &'static str {
         Error::Unsupported { .. } => "unsupported",
         Error::Closed { .. } => "closed",
         Error::Protocol { .. } => "protocol",
+        Error::TlsHandshake { .. } => "tls_handshake",
         _ => "other",
     }
 }

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import pytest
 
@@ -44,7 +44,8 @@ def broker_binary() -> str:
 class Broker:
     """A running broker owned by a test; the data directory survives restarts."""
 
-    def __init__(self, tmp: pathlib.Path) -> None:
+    def __init__(self, tmp: pathlib.Path, args: Sequence[str] = ()) -> None:
+        self.args = list(args)  # extra ``rapidmq serve`` arguments (TLS settings)
         self.data_dir = tmp / "data"
         self.ready_file = tmp / "ready.json"
         self.log_path = tmp / "broker.log"
@@ -77,6 +78,7 @@ class Broker:
                     "127.0.0.1:0",
                     "--ready-file",
                     str(self.ready_file),
+                    *self.args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -155,6 +157,29 @@ def broker(request) -> Iterator[Broker]:  # type: ignore[no-untyped-def]
             failed = getattr(request.node, "rep_call", None)
             if failed is not None and failed.failed:
                 print(f"---- broker log ({b.log_path}) ----\n{b.log()}")
+
+
+@pytest.fixture
+def start_broker(request):  # type: ignore[no-untyped-def]
+    """Starts brokers with extra ``rapidmq serve`` arguments: ``start_broker(*args)``."""
+    started = []
+    with tempfile.TemporaryDirectory(prefix="rapidmq-py-test-") as tmp:
+
+        def start(*args: str) -> Broker:
+            dir = pathlib.Path(tmp) / str(len(started))
+            dir.mkdir()
+            b = Broker(dir, args)
+            started.append(b)
+            return b
+
+        try:
+            yield start
+        finally:
+            failed = getattr(request.node, "rep_call", None)
+            for b in started:
+                b.kill()
+                if failed is not None and failed.failed:
+                    print(f"---- broker log ({b.log_path}) ----\n{b.log()}")
 
 
 @pytest.fixture

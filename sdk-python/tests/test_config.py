@@ -21,14 +21,30 @@ def test_config_defaults_are_the_cores():
     assert "linger=0.005" in repr(p)
 
 
-def test_tls_and_credentials_are_rejected_as_unsupported_before_connecting():
+def test_credentials_are_rejected_as_unsupported_before_connecting():
     """C14 unsupported-options-are-explicit."""
     with pytest.raises(rapidmq.UnsupportedError) as err:
-        rapidmq.Client("http://127.0.0.1:1", tls=rapidmq.TlsConfig())
+        rapidmq.Client("http://127.0.0.1:1", token="secret")
     assert not err.value.retriable and err.value.code == 1001
     with pytest.raises(rapidmq.UnsupportedError):
-        rapidmq.Client("http://127.0.0.1:1", token="secret")
+        rapidmq.Client("http://127.0.0.1:1", user="alice", password="secret")
     assert "secret" not in repr(rapidmq.ClientConfig(token="secret"))
+
+
+def test_tls_settings_are_checked_before_connecting():
+    """TLS with an http:// endpoint would silently not be used; a PEM given twice is ambiguous."""
+    with pytest.raises(rapidmq.InvalidArgumentError) as err:
+        rapidmq.Client("http://127.0.0.1:1", tls=rapidmq.TlsConfig())
+    assert type(err.value) is rapidmq.InvalidArgumentError and not err.value.retriable
+    with pytest.raises(rapidmq.InvalidArgumentError):
+        rapidmq.Client(
+            "https://127.0.0.1:1",
+            tls=rapidmq.TlsConfig(ca_cert_path="ca.pem", ca_cert_pem="-----BEGIN"),
+        )
+    with pytest.raises(rapidmq.InvalidArgumentError):
+        rapidmq.Client("https://127.0.0.1:1", tls=rapidmq.TlsConfig(client_cert_path="c.pem"))
+    key = "-----BEGIN PRIVATE KEY-----"
+    assert key not in repr(rapidmq.TlsConfig(client_key_pem=key))
 
 
 def test_unreachable_endpoint_is_a_retriable_unavailable_error():

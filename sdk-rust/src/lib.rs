@@ -230,8 +230,8 @@ impl ClientBuilder {
     /// Connects.
     ///
     /// Errors: [`Error::InvalidArgument`] (bad endpoint, or no tokio runtime and none given),
-    /// `UNAUTHENTICATED` (credentials the broker refuses), [`Error::InvalidArgument`] starting with
-    /// `TLS handshake with` (untrusted or misnamed broker certificate, refused client
+    /// `UNAUTHENTICATED` (credentials the broker refuses), [`Error::TlsHandshake`]
+    /// (`TLS_HANDSHAKE_FAILED`: untrusted or misnamed broker certificate, refused client
     /// certificate, a plaintext broker at an `https://` endpoint; retrying cannot help),
     /// [`Error::Unavailable`] (no endpoint answered).
     pub async fn connect(self) -> Result<Client> {

@@ -129,7 +129,7 @@ async fn c17_a_wrong_ca_fails_clearly_and_is_not_retriable() {
     )
     .await
     .expect_err("a broker certificate from another CA");
-    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    assert_eq!(err.code(), ErrorCode::TlsHandshakeFailed, "{err}");
     assert!(!err.is_retriable());
     assert!(err.to_string().contains("TLS handshake"), "{err}");
     assert!(err.to_string().contains("trusted CA"), "{err}");
@@ -148,7 +148,9 @@ async fn c17_https_at_a_plaintext_broker_fails_clearly() {
     )
     .await
     .expect_err("a plaintext broker does not speak TLS");
-    assert!(err.to_string().contains("TLS"), "{err}");
+    assert_eq!(err.code(), ErrorCode::TlsHandshakeFailed, "{err}");
+    assert!(!err.is_retriable());
+    assert!(err.to_string().contains("did not answer with TLS"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

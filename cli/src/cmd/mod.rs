@@ -33,7 +33,7 @@ pub mod whoami;
 
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 use rapidmq::{Client, ErrorCode};
 
 use crate::output::Format;
@@ -58,6 +58,11 @@ pub struct TlsArgs {
     pub cert: Option<String>,
     pub key: Option<String>,
     pub server_name: Option<String>,
+}
+
+/// A PEM file named by `flag`.
+fn read_pem(path: &str, flag: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{flag}: cannot read `{path}`"))
 }
 
 /// The message for a broker that cannot be reached.
@@ -96,6 +101,63 @@ impl Ctx {
             });
         }
         self
+    }
+
+    /// An HTTP client for the broker's HTTP listener at `base` (`http://` or `https://`), with
+    /// the TLS flags applied as for gRPC: `--tls-ca` replaces the system roots, `--tls-cert` and
+    /// `--tls-key` are presented for mutual TLS, and `--tls-server-name` is the name the
+    /// certificate is verified against (the request then goes to `base`'s address under that
+    /// name, as `curl --connect-to` does). TLS flags with an `http://` URL are an error, so TLS
+    /// is never silently off. Returns the client and the URL to send requests to.
+    pub async fn http_client(
+        &self,
+        base: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(reqwest::Client, reqwest::Url)> {
+        let mut url = reqwest::Url::parse(base).with_context(|| format!("bad URL `{base}`"))?;
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(tls) = &self.tls {
+            if url.scheme() != "https" {
+                anyhow::bail!(
+                    "TLS flags are set but `{base}` is {}://: use https://",
+                    url.scheme()
+                );
+            }
+            if let Some(path) = &tls.ca_cert_path {
+                let pem = read_pem(path, "--tls-ca")?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("--tls-ca `{path}`: not PEM certificates"))?;
+                builder = builder.tls_built_in_root_certs(false);
+                for cert in certs {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+            if let (Some(cert), Some(key)) = (&tls.client_cert_path, &tls.client_key_path) {
+                let mut pem = read_pem(cert, "--tls-cert")?;
+                pem.push(b'\n');
+                pem.extend(read_pem(key, "--tls-key")?);
+                let identity = reqwest::Identity::from_pem(&pem).with_context(|| {
+                    format!(
+                        "--tls-cert `{cert}` / --tls-key `{key}`: not a PEM certificate and key"
+                    )
+                })?;
+                builder = builder.identity(identity);
+            }
+            if let Some(name) = &tls.server_name {
+                let host = url.host_str().unwrap_or_default().to_string();
+                let port = url.port_or_known_default().unwrap_or(443);
+                let addrs: Vec<std::net::SocketAddr> =
+                    tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+                        .await
+                        .with_context(|| format!("cannot resolve `{host}`"))?
+                        .collect();
+                url.set_host(Some(name))
+                    .with_context(|| format!("--tls-server-name `{name}` is not a host name"))?;
+                builder = builder.resolve_to_addrs(name, &addrs);
+            }
+        }
+        let client = builder.build().context("cannot build the HTTP client")?;
+        Ok((client, url))
     }
 
     /// Connects to the broker.

@@ -2,7 +2,9 @@
 //! deduplicated, delivered, dead-lettered), found by `msg-id` header, key or traceparent.
 //!
 //! Flow events are served by the REST API (`GET /v1/flow-events`) on the broker's HTTP
-//! listener, so this command talks HTTP to `--http`, not gRPC to `--server`.
+//! listener, so this command talks HTTP to `--http`, not gRPC to `--server`. An `https://`
+//! listener is reached with the same TLS flags as gRPC (`--tls-ca`, `--tls-cert`, `--tls-key`,
+//! `--tls-server-name`).
 
 use std::time::Duration;
 
@@ -21,7 +23,8 @@ const DEFAULT_HTTP: &str = "http://127.0.0.1:7421";
     message, with observability.flow_all_messages = true on the broker).\n\n\
     Examples:\n  rapidmq trace --msg-id order-17\n  rapidmq trace --key customer-7 --topic orders\n  \
     rapidmq trace --traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 -o json\n  \
-    rapidmq trace --http http://10.0.0.5:7421 --msg-id order-17"
+    rapidmq trace --http http://10.0.0.5:7421 --msg-id order-17\n  \
+    rapidmq trace --http https://broker.internal:7421 --tls-ca ca.pem --msg-id order-17"
 )]
 #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["msg_id", "key", "traceparent"])))]
 pub struct TraceArgs {
@@ -40,9 +43,20 @@ pub struct TraceArgs {
     /// Most events to show, the newest (1 to 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
-    /// The broker's HTTP listener.
+    /// The broker's HTTP listener (`https://` uses the --tls-* flags).
     #[arg(long, env = "RAPIDMQ_HTTP", default_value = DEFAULT_HTTP, value_name = "URL")]
     http: String,
+}
+
+/// A failed request: a TLS handshake failure says what to fix (as for gRPC); anything else
+/// means the listener could not be reached.
+fn http_error(base: &str, err: reqwest::Error) -> anyhow::Error {
+    match rapidmq::Error::tls_handshake_failure(base, &err) {
+        Some(tls) => anyhow::anyhow!("{}: {tls}", tls.code()),
+        None => anyhow::Error::new(err.without_url()).context(format!(
+            "cannot reach the broker's HTTP listener at {base}: is it running? (--http)"
+        )),
+    }
 }
 
 pub async fn run(ctx: &Ctx, args: TraceArgs) -> anyhow::Result<()> {
@@ -63,18 +77,16 @@ pub async fn run(ctx: &Ctx, args: TraceArgs) -> anyhow::Result<()> {
             query.push((name, value.clone()));
         }
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .context("cannot build the HTTP client")?;
+    let (http, base_url) = ctx.http_client(&base, Duration::from_secs(10)).await?;
     let response = http
-        .get(format!("{base}/v1/flow-events"))
+        .get(format!(
+            "{}/v1/flow-events",
+            base_url.as_str().trim_end_matches('/')
+        ))
         .query(&query)
         .send()
         .await
-        .with_context(|| {
-            format!("cannot reach the broker's HTTP listener at {base}: is it running? (--http)")
-        })?;
+        .map_err(|err| http_error(&base, err))?;
     let status = response.status();
     let body: Value = response
         .json()

@@ -20,8 +20,6 @@ use crate::types::{FetchResult, OutgoingMessage, PublishAck};
 pub async fn connect(options: ClientOptions) -> Result<Arc<NativeClient>> {
     let runtime = runtime()?;
     let config = core::ClientConfig::from(options);
-    // TLS settings are not passed through UniFFI yet (conformance C14).
-    config.refuse_tls()?;
     let core = on_runtime(&runtime, {
         let runtime = runtime.clone();
         async move { core::Client::connect(runtime, config).await }

@@ -9,17 +9,47 @@ use rapidmq_core::{self as core, defaults};
 use crate::error::{NativeError, Result};
 use crate::types::{QueueSettings, StartAt};
 
-/// TLS settings (not supported yet: a client configured with them fails with `UnsupportedException`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+/// TLS settings for `https://` endpoints (TLS is on exactly for them). Each PEM is given as a
+/// file (`*_path`, read again at every reconnect) or inline (`*_pem`), not both. A failed
+/// handshake is `TLS_HANDSHAKE_FAILED`, not retriable.
+#[derive(Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct TlsOptions {
-    /// PEM file with the CA certificates to trust.
+    /// PEM file with the CA certificates to trust; the system roots when neither this nor
+    /// `ca_cert_pem` is set.
     pub ca_cert_path: Option<String>,
-    /// PEM client certificate, for mutual TLS.
+    /// The CA certificates to trust, as PEM text.
+    pub ca_cert_pem: Option<String>,
+    /// PEM file with the client certificate (chain), for mutual TLS; needs a key too.
     pub client_cert_path: Option<String>,
-    /// PEM private key of the client certificate.
+    /// The client certificate (chain) as PEM text.
+    pub client_cert_pem: Option<String>,
+    /// PEM file with the private key of the client certificate.
     pub client_key_path: Option<String>,
-    /// Name to verify the server certificate against.
+    /// The private key of the client certificate as PEM text.
+    pub client_key_pem: Option<String>,
+    /// Name to verify the server certificate against; the endpoint's host when unset.
     pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The core's Debug hides the PEM texts (a key among them).
+        std::fmt::Debug::fmt(&core::TlsConfig::from(self.clone()), f)
+    }
+}
+
+impl From<TlsOptions> for core::TlsConfig {
+    fn from(t: TlsOptions) -> core::TlsConfig {
+        core::TlsConfig {
+            ca_cert_path: t.ca_cert_path,
+            ca_cert_pem: t.ca_cert_pem,
+            client_cert_path: t.client_cert_path,
+            client_cert_pem: t.client_cert_pem,
+            client_key_path: t.client_key_path,
+            client_key_pem: t.client_key_pem,
+            server_name: t.server_name,
+        }
+    }
 }
 
 /// Credentials (not supported yet).
@@ -51,13 +81,14 @@ impl std::fmt::Debug for Credentials {
 /// How to reach the broker.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ClientOptions {
-    /// gRPC endpoints (`http://host:port`), tried in order.
+    /// gRPC endpoints (`http://host:port`, or `https://host:port` for TLS), tried in order.
     pub endpoints: Vec<String>,
     /// Time allowed to open a connection to one endpoint.
     pub connect_timeout: Duration,
     /// Time allowed for one request (one attempt).
     pub request_timeout: Duration,
-    /// TLS; not supported yet.
+    /// TLS settings for `https://` endpoints (`None`: the system roots); set with an `http://`
+    /// endpoint it is `INVALID_ARGUMENT`.
     pub tls: Option<TlsOptions>,
     /// Credentials; not supported yet.
     pub credentials: Option<Credentials>,
@@ -69,13 +100,7 @@ impl From<ClientOptions> for core::ClientConfig {
             endpoints: o.endpoints,
             connect_timeout: o.connect_timeout,
             request_timeout: o.request_timeout,
-            tls: o.tls.map(|t| core::TlsConfig {
-                ca_cert_path: t.ca_cert_path,
-                client_cert_path: t.client_cert_path,
-                client_key_path: t.client_key_path,
-                server_name: t.server_name,
-                ..core::TlsConfig::default()
-            }),
+            tls: o.tls.map(core::TlsConfig::from),
             credentials: o.credentials.map(|c| match c {
                 Credentials::Token { token } => core::Credentials::Token(token),
                 Credentials::UserPassword { user, password } => {

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Closed,
     /// The broker sent something the core could not decode.
     Protocol,
+    /// The TLS handshake with the broker failed.
+    TlsHandshake,
 }
 
 /// A failed call: a core error with its stable code.
@@ -70,6 +72,7 @@ impl From<Error> for ErrorInfo {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Closed { .. } => ErrorKind::Closed,
             Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::TlsHandshake { .. } => ErrorKind::TlsHandshake,
             // `Error` is non-exhaustive: a future variant still carries its code.
             _ => ErrorKind::Broker,
         };

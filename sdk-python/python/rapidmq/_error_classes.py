@@ -263,6 +263,11 @@ class TokenNotFoundError(AuthError):
 
     code = 6009
     name = "TOKEN_NOT_FOUND"
+class TlsHandshakeFailedError(AuthError):
+    """``TLS_HANDSHAKE_FAILED`` (6010); HTTP 503; not retriable."""
+
+    code = 6010
+    name = "TLS_HANDSHAKE_FAILED"
     retriable = False
 
 
@@ -299,6 +304,7 @@ BY_CODE: Dict[int, Type[RapidMQError]] = {
     6005: UserNotFoundError,
     6006: UserAlreadyExistsError,
     6009: TokenNotFoundError,
+    6010: TlsHandshakeFailedError,
 }
 
 __all__ = [
@@ -333,4 +339,5 @@ __all__ = [
     "UserNotFoundError",
     "UserAlreadyExistsError",
     "TokenNotFoundError",
+    "TlsHandshakeFailedError",
 ]

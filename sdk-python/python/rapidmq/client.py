@@ -86,13 +86,13 @@ class Client(_Closeable):
     ...     producer = client.producer("orders")
 
     Args:
-        endpoints: one ``http://host:port`` or several, tried in order (default
-            ``ClientConfig().endpoints``).
+        endpoints: one ``http://host:port`` (``https://`` for TLS, see :class:`TlsConfig`) or
+            several, tried in order (default ``ClientConfig().endpoints``).
         config: a :class:`ClientConfig`; keyword ``options`` override its fields.
 
     Raises:
         UnavailableError: no endpoint answered (retriable).
-        UnsupportedError: TLS or credentials (not supported yet).
+        UnsupportedError: credentials (not supported yet).
     """
 
     def __init__(

@@ -74,20 +74,32 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """TLS settings. Not supported yet: connecting with them raises ``UnsupportedError``."""
+    """TLS settings for ``https://`` endpoints (TLS is on exactly for them).
+
+    Each PEM is given as a file (``*_path``, read again at every reconnect, so rotated files are
+    picked up) or inline (``*_pem``), not both. With no CA the system roots are trusted. A client
+    certificate needs its key. A failed handshake raises ``TlsHandshakeFailedError`` (not
+    retriable).
+    """
 
     ca_cert_path: Optional[str] = None
+    ca_cert_pem: Optional[str] = field(default=None, repr=False)
     client_cert_path: Optional[str] = None
+    client_cert_pem: Optional[str] = field(default=None, repr=False)
     client_key_path: Optional[str] = None
+    client_key_pem: Optional[str] = field(default=None, repr=False)
     server_name: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """How to reach the broker. ``endpoints`` are tried in order.
+    """How to reach the broker. ``endpoints`` (``http://host:port``, or ``https://host:port`` for
+    TLS) are tried in order.
 
-    ``tls``, ``token`` and ``user``/``password`` are shaped for the security work to come and
-    are refused with ``UnsupportedError`` for now."""
+    ``tls`` applies to ``https://`` endpoints; set with an ``http://`` endpoint it is an
+    ``InvalidArgumentError``, so TLS is never silently off. ``token`` and ``user``/``password``
+    are shaped for the security work to come and are refused with ``UnsupportedError`` for
+    now."""
 
     endpoints: Tuple[str, ...] = tuple(_C["endpoints"])
     connect_timeout: float = _C["connect_timeout"]

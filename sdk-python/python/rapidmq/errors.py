@@ -6,14 +6,14 @@ Every exception is a :class:`RapidMQError` with ``.code`` (the stable number), `
     RapidMQError
     ├── RequestError        1000-1999  InvalidArgumentError, MalformedRequestError, InvalidNameError, ...
     │   └── InvalidArgumentError
-    │       ├── UnsupportedError   an option or operation this version does not have (TLS, nack in stream mode)
+    │       ├── UnsupportedError   an option or operation this version does not have (credentials, nack in stream mode)
     │       └── ClosedError        the producer, consumer or client was closed
     │           └── ForkError      an object used in a child process after fork()
     ├── TopicError          2000-2999  TopicNotFoundError, TopicAlreadyExistsError, ...
     ├── PublishError        3000-3999  MessageTooLargeError, OutOfOrderSequenceError, ...
     ├── SubscriptionError   4000-4999  SubscriptionNotFoundError, ...
     ├── BrokerError         5000-5999  UnavailableError, TimeoutError (also a builtin TimeoutError), ...
-    └── AuthError           6000-6999  UnauthenticatedError, PermissionDeniedError
+    └── AuthError           6000-6999  UnauthenticatedError, PermissionDeniedError, TlsHandshakeFailedError
 
 ``UnsupportedError``, ``ClosedError`` and ``ForkError`` carry code ``INVALID_ARGUMENT`` (1001), the
 code the core gives them; they only refine it.

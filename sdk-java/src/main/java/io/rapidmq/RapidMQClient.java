@@ -150,7 +150,7 @@ public final class RapidMQClient implements AutoCloseable {
             requestTimeout = d.requestTimeout();
         }
 
-        /** gRPC endpoints ({@code http://host:port}), tried in order. */
+        /** gRPC endpoints ({@code http://host:port}, or {@code https://host:port} for TLS), tried in order. */
         public Builder endpoints(String... endpoints) {
             this.endpoints = List.of(endpoints);
             return this;
@@ -168,7 +168,14 @@ public final class RapidMQClient implements AutoCloseable {
             return this;
         }
 
-        /** TLS settings. <b>Not supported yet:</b> connecting fails with {@link UnsupportedException}. */
+        /**
+         * TLS settings for {@code https://} endpoints (without them the system roots are trusted).
+         * Each PEM is a file ({@code *Path}, read again at every reconnect) or inline text
+         * ({@code *Pem}), not both:
+         * {@code new TlsOptions(caCertPath, caCertPem, clientCertPath, clientCertPem, clientKeyPath,
+         * clientKeyPem, serverName)}, {@code null} for unset. Set with an {@code http://} endpoint
+         * it is an {@link InvalidArgumentException}, so TLS is never silently off.
+         */
         public Builder tls(TlsOptions tls) {
             this.tls = tls;
             return this;
@@ -188,8 +195,9 @@ public final class RapidMQClient implements AutoCloseable {
 
         /**
          * Validates the settings and connects to the first reachable endpoint. Fails with
-         * {@link InvalidArgumentException} or {@link UnsupportedException} for bad settings,
-         * {@link UnavailableException} (retriable) when no endpoint answers.
+         * {@link InvalidArgumentException} or {@link UnsupportedException} (credentials) for bad
+         * settings, {@link UnavailableException} (retriable) when no endpoint answers, and
+         * {@link TlsHandshakeFailedException} (not retriable) when the TLS handshake fails.
          */
         public RapidMQClient connect() {
             return Native.await(connectAsync());

@@ -1,7 +1,7 @@
 package io.rapidmq;
 
 /**
- * The operation or option is not supported (yet) in this mode or version: TLS and credentials
+ * The operation or option is not supported (yet) in this mode or version: credentials
  * until the security work lands, {@code nack} in stream mode. Code {@code INVALID_ARGUMENT};
  * retrying cannot help.
  */

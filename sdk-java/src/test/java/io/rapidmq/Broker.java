@@ -6,7 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -35,11 +37,18 @@ final class Broker implements AutoCloseable {
     private final Path dataDir;
     private final Path readyFile;
     private final Path logFile;
+    /** Extra {@code rapidmq serve} arguments (TLS settings). */
+    private final List<String> args;
     private Process process;
     private String grpc;
     private String http;
 
     Broker() {
+        this(List.of());
+    }
+
+    Broker(List<String> args) {
+        this.args = List.copyOf(args);
         try {
             dir = Files.createTempDirectory("rapidmq-java-test-");
         } catch (IOException e) {
@@ -64,6 +73,11 @@ final class Broker implements AutoCloseable {
         return "http://" + grpc;
     }
 
+    /** The gRPC endpoint with TLS, e.g. {@code https://127.0.0.1:40123}. */
+    String httpsUrl() {
+        return "https://" + grpc;
+    }
+
     String http() {
         return http;
     }
@@ -74,9 +88,11 @@ final class Broker implements AutoCloseable {
         }
         try {
             Files.deleteIfExists(readyFile);
-            ProcessBuilder builder = new ProcessBuilder(binary(), "serve", "--data-dir", dataDir.toString(),
+            List<String> command = new ArrayList<>(List.of(binary(), "serve", "--data-dir", dataDir.toString(),
                     "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--ready-file",
-                    readyFile.toString());
+                    readyFile.toString()));
+            command.addAll(args);
+            ProcessBuilder builder = new ProcessBuilder(command);
             builder.environment().putIfAbsent("RAPIDMQ_LOG", "rapidmq=debug,info");
             builder.redirectErrorStream(true);
             builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));

@@ -30,15 +30,29 @@ class ConfigTest {
     }
 
     @Test
-    void tlsAndCredentialsAreRejectedAsUnsupportedBeforeConnecting() {
+    void credentialsAreRejectedAsUnsupportedBeforeConnecting() {
         // C14 unsupported-options-are-explicit
-        UnsupportedException err = assertThrows(UnsupportedException.class, () -> RapidMQClient.builder()
-                .endpoints("http://127.0.0.1:1").tls(new TlsOptions(null, null, null, null)).connect());
+        UnsupportedException err = assertThrows(UnsupportedException.class,
+                () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1").token("secret").connect());
         assertFalse(err.isRetriable());
         assertEquals(1001, err.code());
-        assertThrows(UnsupportedException.class,
-                () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1").token("secret").connect());
+        assertThrows(UnsupportedException.class, () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1")
+                .userPassword("alice", "secret").connect());
         assertFalse(RapidMQClient.builder().token("secret").toString().contains("secret"));
+    }
+
+    @Test
+    void tlsSettingsAreCheckedBeforeConnecting() {
+        // TLS with an http:// endpoint would silently not be used; a PEM given twice is ambiguous.
+        InvalidArgumentException err = assertThrows(InvalidArgumentException.class, () -> RapidMQClient.builder()
+                .endpoints("http://127.0.0.1:1").tls(new TlsOptions(null, null, null, null, null, null, null))
+                .connect());
+        assertEquals(InvalidArgumentException.class, err.getClass());
+        assertFalse(err.isRetriable());
+        assertThrows(InvalidArgumentException.class, () -> RapidMQClient.builder().endpoints("https://127.0.0.1:1")
+                .tls(new TlsOptions("ca.pem", "-----BEGIN", null, null, null, null, null)).connect());
+        assertThrows(InvalidArgumentException.class, () -> RapidMQClient.builder().endpoints("https://127.0.0.1:1")
+                .tls(new TlsOptions(null, null, "c.pem", null, null, null, null)).connect());
     }
 
     @Test
