@@ -263,6 +263,9 @@ class TokenNotFoundError(AuthError):
 
     code = 6009
     name = "TOKEN_NOT_FOUND"
+    retriable = False
+
+
 class TlsHandshakeFailedError(AuthError):
     """``TLS_HANDSHAKE_FAILED`` (6010); HTTP 503; not retriable."""
 
