@@ -19,9 +19,13 @@ type Client struct {
 
 // Connect validates cfg and connects to the first reachable endpoint.
 //
-// Errors: [ErrInvalidArgument] for a bad setting ([ErrUnsupported] for credentials),
-// [ErrUnavailable] (retriable) when no endpoint answers, [ErrTlsHandshakeFailed] (not
-// retriable) when the TLS handshake fails, ctx.Err() when ctx ends first.
+// With credentials it authenticates at connect: a token is checked with WhoAmI, a user and
+// password log in (and log in again before the session expires).
+//
+// Errors: [ErrInvalidArgument] for a bad setting, [ErrUnavailable] (retriable) when no
+// endpoint answers, [ErrTlsHandshakeFailed] (not retriable) when the TLS handshake fails,
+// [ErrUnauthenticated] (not retriable) for credentials the broker refuses, ctx.Err() when ctx
+// ends first.
 func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	rt, err := sharedRuntime()
 	if err != nil {

@@ -5,7 +5,10 @@ package rapidmq
 */
 import "C"
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // TLSConfig holds the TLS settings for https:// endpoints (TLS is on exactly for them). Each PEM
 // is given as a file (the *Path fields, read again at every reconnect, so rotated files are
@@ -43,10 +46,28 @@ type ClientConfig struct {
 	// TLS holds the settings for https:// endpoints (nil: the system roots). Set with an
 	// http:// endpoint it is [ErrInvalidArgument], so TLS is never silently off.
 	TLS *TLSConfig
-	// Token is an API token; not supported yet.
+	// Token is an API token (rmq_<id>_<secret>), sent on every call; never printed.
 	Token string
-	// User and Password are credentials; not supported yet.
+	// User and Password log in at connect; the session is renewed before it expires.
+	// Password is never printed.
 	User, Password string
+}
+
+// String prints the configuration without its secrets (Token and Password show as ***).
+func (c ClientConfig) String() string {
+	return fmt.Sprintf("ClientConfig{Endpoints:%v ConnectTimeout:%v RequestTimeout:%v TLS:%t Token:%s User:%q Password:%s}",
+		c.Endpoints, c.ConnectTimeout, c.RequestTimeout, c.TLS != nil, masked(c.Token), c.User, masked(c.Password))
+}
+
+// GoString is [ClientConfig.String], so %#v does not print the secrets either.
+func (c ClientConfig) GoString() string { return c.String() }
+
+// masked is *** for a secret that is set, empty otherwise.
+func masked(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "***"
 }
 
 // NewClientConfig returns the core's client defaults for endpoints (none: the default endpoint,

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,20 +29,26 @@ func TestConfigDefaultsAreTheCores(t *testing.T) {
 	}
 }
 
-// C14 unsupported-options-are-explicit.
-func TestCredentialsAreRejectedAsUnsupportedBeforeConnecting(t *testing.T) {
+// C14: credentials are no longer UNSUPPORTED; they reach the connect (nothing on port 1).
+func TestCredentialsArePassedThroughToTheConnect(t *testing.T) {
 	ctx := context.Background()
 	cfg := rapidmq.NewClientConfig("http://127.0.0.1:1")
 	cfg.Token = "secret"
 	_, err := rapidmq.Connect(ctx, cfg)
 	var e *rapidmq.Error
-	if !errors.Is(err, rapidmq.ErrUnsupported) || !errors.As(err, &e) || e.Retriable || e.Code != 1001 {
+	if !errors.Is(err, rapidmq.ErrUnavailable) || !errors.As(err, &e) || !e.Retriable {
 		t.Fatalf("token: %v", err)
 	}
 	cfg = rapidmq.NewClientConfig("http://127.0.0.1:1")
 	cfg.User, cfg.Password = "alice", "secret"
-	if _, err := rapidmq.Connect(ctx, cfg); !errors.Is(err, rapidmq.ErrUnsupported) {
+	if _, err := rapidmq.Connect(ctx, cfg); !errors.Is(err, rapidmq.ErrUnavailable) {
 		t.Fatalf("user: %v", err)
+	}
+	cfg.Token = "secret"
+	for _, text := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg)} {
+		if strings.Contains(text, "secret") || !strings.Contains(text, "alice") {
+			t.Fatalf("printed: %s", text)
+		}
 	}
 }
 

@@ -107,7 +107,7 @@ func (e *Error) Is(target error) bool {
 var (
 	// ErrClosed matches operations on a closed client, producer or consumer.
 	ErrClosed error = &Error{Code: CodeInvalidArgument, Kind: KindClosed, Message: "closed"}
-	// ErrUnsupported matches options and operations not supported (yet): credentials,
-	// nack in stream mode.
+	// ErrUnsupported matches options and operations not supported (yet): nack in stream
+	// mode.
 	ErrUnsupported error = &Error{Code: CodeInvalidArgument, Kind: KindUnsupported, Message: "unsupported"}
 )

@@ -85,28 +85,16 @@ pub struct FetchResult {
 }
 
 impl Client {
-    /// Validates `config` and connects to the first reachable endpoint.
+    /// Validates `config` and connects to the first reachable endpoint. With credentials the
+    /// client authenticates at connect: a token is checked with `WhoAmI`, a user and password
+    /// log in (and log in again at 80 % of the session's life).
     ///
-    /// Errors: [`Error::InvalidArgument`] / [`Error::Unsupported`] for a bad configuration
-    /// (credentials are not supported yet), [`Error::TlsHandshake`] for a failed TLS handshake
-    /// (an unknown issuer, a wrong server name, a refused client certificate, a plaintext
-    /// broker), [`Error::Unavailable`] when no endpoint answers.
+    /// Errors: [`Error::InvalidArgument`] for a bad configuration, [`Error::TlsHandshake`] for a
+    /// failed TLS handshake (an unknown issuer, a wrong server name, a refused client
+    /// certificate, a plaintext broker), [`Error::Unavailable`] when no endpoint answers,
+    /// `UNAUTHENTICATED` for credentials the broker refuses (not retried).
     pub async fn connect(runtime: Runtime, config: ClientConfig) -> Result<Client> {
         config.validate()?;
-        Client::open(runtime, config).await
-    }
-
-    /// [`Client::connect`] for SDKs that pass credentials through (the Rust SDK, the CLI). With
-    /// credentials the client authenticates at connect: a token is checked with `WhoAmI`, a user
-    /// and password log in (and log in again at 80 % of the session's life).
-    ///
-    /// Errors: as [`Client::connect`], and `UNAUTHENTICATED` for credentials the broker refuses.
-    #[doc(hidden)]
-    pub async fn connect_with_credentials(
-        runtime: Runtime,
-        config: ClientConfig,
-    ) -> Result<Client> {
-        config.validate_allowing_credentials()?;
         Client::open(runtime, config).await
     }
 

@@ -81,7 +81,7 @@ impl TlsConfig {
 
 /// Credentials for a broker with authentication on (docs/security.md). An API token is sent as
 /// a bearer token; a user and password log in at connect for a session token, renewed before it
-/// expires. Bindings other than the Rust SDK still refuse them with [`Error::Unsupported`].
+/// expires.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// An API token, sent as a bearer token.
@@ -136,20 +136,6 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// Checks the configuration; returns the error `Client::connect` would give.
     pub fn validate(&self) -> Result<()> {
-        self.validate_allowing_credentials()?;
-        if self.credentials.is_some() {
-            return Err(Error::Unsupported {
-                message: "credentials are not supported by this SDK yet".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// [`ClientConfig::validate`] for SDKs that pass credentials through (the Rust SDK and the
-    /// CLI, through [`crate::Client::connect_with_credentials`]). The other bindings keep
-    /// refusing them with `UNSUPPORTED` until they switch to it (conformance C14).
-    #[doc(hidden)]
-    pub fn validate_allowing_credentials(&self) -> Result<()> {
         if self.endpoints.is_empty() {
             return Err(Error::invalid("at least one endpoint is required"));
         }
@@ -339,12 +325,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_are_rejected_as_unsupported() {
+    fn credentials_are_accepted() {
         let config = ClientConfig {
             credentials: Some(Credentials::Token("t".into())),
             ..ClientConfig::default()
         };
-        assert!(matches!(config.validate(), Err(Error::Unsupported { .. })));
+        assert!(config.validate().is_ok());
         assert!(ClientConfig::default().validate().is_ok());
     }
 

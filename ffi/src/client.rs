@@ -32,7 +32,7 @@ pub(crate) fn client_of<'a>(client: *const RapidmqClient) -> FfiResult<&'a Rapid
 }
 
 /// Validates `config` and connects to the first reachable endpoint; writes the handle to `out`.
-/// Errors: `INVALID_ARGUMENT` (kind `UNSUPPORTED` for credentials), `UNAVAILABLE`, and a failed
+/// Errors: `INVALID_ARGUMENT`, `UNAVAILABLE`, `UNAUTHENTICATED` (credentials refused), and a failed
 /// TLS handshake (see `RapidmqTlsConfig`).
 ///
 /// # Safety

@@ -47,9 +47,9 @@ pub struct RapidmqClientConfig {
     /// TLS settings for `https://` endpoints (NULL: the system roots); set with an `http://`
     /// endpoint it is `INVALID_ARGUMENT`.
     pub tls: *const RapidmqTlsConfig,
-    /// An API token (empty: none). Not supported yet.
+    /// An API token (empty: none), sent as a bearer token on every call.
     pub token: RapidmqStr,
-    /// A user name (empty: none); with `password`. Not supported yet.
+    /// A user name (empty: none); with `password`, logs in at connect.
     pub user: RapidmqStr,
     /// The password of `user`.
     pub password: RapidmqStr,

@@ -481,9 +481,9 @@ typedef struct RapidmqClientConfig {
   // TLS settings for `https://` endpoints (NULL: the system roots); set with an `http://`
   // endpoint it is `INVALID_ARGUMENT`.
   const struct RapidmqTlsConfig *tls;
-  // An API token (empty: none). Not supported yet.
+  // An API token (empty: none), sent as a bearer token on every call.
   struct RapidmqStr token;
-  // A user name (empty: none); with `password`. Not supported yet.
+  // A user name (empty: none); with `password`, logs in at connect.
   struct RapidmqStr user;
   // The password of `user`.
   struct RapidmqStr password;
@@ -998,7 +998,7 @@ void rapidmq_cancel_trigger(const struct RapidmqCancel *cancel);
 void rapidmq_cancel_free(struct RapidmqCancel *cancel);
 
 // Validates `config` and connects to the first reachable endpoint; writes the handle to `out`.
-// Errors: `INVALID_ARGUMENT` (kind `UNSUPPORTED` for credentials), `UNAVAILABLE`, and a failed
+// Errors: `INVALID_ARGUMENT`, `UNAVAILABLE`, `UNAUTHENTICATED` (credentials refused), and a failed
 // TLS handshake (see `RapidmqTlsConfig`).
 //
 // # Safety

@@ -21,14 +21,15 @@ def test_config_defaults_are_the_cores():
     assert "linger=0.005" in repr(p)
 
 
-def test_credentials_are_rejected_as_unsupported_before_connecting():
-    """C14 unsupported-options-are-explicit."""
-    with pytest.raises(rapidmq.UnsupportedError) as err:
+def test_credentials_are_passed_through_and_never_printed():
+    """C14: credentials are no longer UNSUPPORTED; they reach the connect (nothing on port 1)."""
+    with pytest.raises(rapidmq.UnavailableError) as err:
         rapidmq.Client("http://127.0.0.1:1", token="secret")
-    assert not err.value.retriable and err.value.code == 1001
-    with pytest.raises(rapidmq.UnsupportedError):
+    assert err.value.retriable
+    with pytest.raises(rapidmq.UnavailableError):
         rapidmq.Client("http://127.0.0.1:1", user="alice", password="secret")
     assert "secret" not in repr(rapidmq.ClientConfig(token="secret"))
+    assert "secret" not in repr(rapidmq.ClientConfig(user="alice", password="secret"))
 
 
 def test_tls_settings_are_checked_before_connecting():

@@ -243,7 +243,7 @@ impl ClientBuilder {
                     message: "connect outside a tokio runtime needs ClientBuilder::runtime".into(),
                 })?,
         };
-        let core = rapidmq_core::Client::connect_with_credentials(runtime, self.config).await?;
+        let core = rapidmq_core::Client::connect(runtime, self.config).await?;
         Ok(Client { core })
     }
 }

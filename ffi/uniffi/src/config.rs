@@ -52,7 +52,8 @@ impl From<TlsOptions> for core::TlsConfig {
     }
 }
 
-/// Credentials (not supported yet).
+/// Credentials for a broker with authentication on: an API token, or a user and password that
+/// log in at connect (the session is renewed before it expires).
 #[derive(Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum Credentials {
     /// An API token.
@@ -90,7 +91,7 @@ pub struct ClientOptions {
     /// TLS settings for `https://` endpoints (`None`: the system roots); set with an `http://`
     /// endpoint it is `INVALID_ARGUMENT`.
     pub tls: Option<TlsOptions>,
-    /// Credentials; not supported yet.
+    /// Credentials; `None` for a broker without authentication.
     pub credentials: Option<Credentials>,
 }
 

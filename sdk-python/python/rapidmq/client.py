@@ -92,7 +92,7 @@ class Client(_Closeable):
 
     Raises:
         UnavailableError: no endpoint answered (retriable).
-        UnsupportedError: credentials (not supported yet).
+        UnauthenticatedError: the broker refused the credentials (not retried).
     """
 
     def __init__(

@@ -97,9 +97,9 @@ class ClientConfig:
     TLS) are tried in order.
 
     ``tls`` applies to ``https://`` endpoints; set with an ``http://`` endpoint it is an
-    ``InvalidArgumentError``, so TLS is never silently off. ``token`` and ``user``/``password``
-    are shaped for the security work to come and are refused with ``UnsupportedError`` for
-    now."""
+    ``InvalidArgumentError``, so TLS is never silently off. ``token`` (an API token) is sent
+    on every call; ``user``/``password`` log in at connect and the session is renewed before it
+    expires. Secrets never appear in the repr."""
 
     endpoints: Tuple[str, ...] = tuple(_C["endpoints"])
     connect_timeout: float = _C["connect_timeout"]

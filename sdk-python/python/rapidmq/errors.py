@@ -6,7 +6,7 @@ Every exception is a :class:`RapidMQError` with ``.code`` (the stable number), `
     RapidMQError
     ├── RequestError        1000-1999  InvalidArgumentError, MalformedRequestError, InvalidNameError, ...
     │   └── InvalidArgumentError
-    │       ├── UnsupportedError   an option or operation this version does not have (credentials, nack in stream mode)
+    │       ├── UnsupportedError   an option or operation this version does not have (nack in stream mode)
     │       └── ClosedError        the producer, consumer or client was closed
     │           └── ForkError      an object used in a child process after fork()
     ├── TopicError          2000-2999  TopicNotFoundError, TopicAlreadyExistsError, ...

@@ -181,13 +181,13 @@ public final class RapidMQClient implements AutoCloseable {
             return this;
         }
 
-        /** An API token. <b>Not supported yet:</b> connecting fails with {@link UnsupportedException}. */
+        /** An API token ({@code rmq_<id>_<secret>}), sent on every call; never printed. */
         public Builder token(String token) {
             this.credentials = new Credentials.Token(token);
             return this;
         }
 
-        /** A user and password. <b>Not supported yet:</b> connecting fails with {@link UnsupportedException}. */
+        /** A user and password that log in at connect; the session is renewed before it expires. */
         public Builder userPassword(String user, String password) {
             this.credentials = new Credentials.UserPassword(user, password);
             return this;
@@ -195,9 +195,10 @@ public final class RapidMQClient implements AutoCloseable {
 
         /**
          * Validates the settings and connects to the first reachable endpoint. Fails with
-         * {@link InvalidArgumentException} or {@link UnsupportedException} (credentials) for bad
-         * settings, {@link UnavailableException} (retriable) when no endpoint answers, and
-         * {@link TlsHandshakeFailedException} (not retriable) when the TLS handshake fails.
+         * {@link InvalidArgumentException} for bad settings, {@link UnavailableException}
+         * (retriable) when no endpoint answers, {@link TlsHandshakeFailedException} (not
+         * retriable) when the TLS handshake fails, and {@link UnauthenticatedException} (not
+         * retriable) for credentials the broker refuses.
          */
         public RapidMQClient connect() {
             return Native.await(connectAsync());

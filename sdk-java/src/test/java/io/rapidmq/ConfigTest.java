@@ -30,15 +30,15 @@ class ConfigTest {
     }
 
     @Test
-    void credentialsAreRejectedAsUnsupportedBeforeConnecting() {
-        // C14 unsupported-options-are-explicit
-        UnsupportedException err = assertThrows(UnsupportedException.class,
+    void credentialsArePassedThroughAndNeverPrinted() {
+        // C14: credentials are no longer UNSUPPORTED; they reach the connect (nothing on port 1)
+        UnavailableException err = assertThrows(UnavailableException.class,
                 () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1").token("secret").connect());
-        assertFalse(err.isRetriable());
-        assertEquals(1001, err.code());
-        assertThrows(UnsupportedException.class, () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1")
+        assertTrue(err.isRetriable());
+        assertThrows(UnavailableException.class, () -> RapidMQClient.builder().endpoints("http://127.0.0.1:1")
                 .userPassword("alice", "secret").connect());
         assertFalse(RapidMQClient.builder().token("secret").toString().contains("secret"));
+        assertFalse(RapidMQClient.builder().userPassword("alice", "secret").toString().contains("secret"));
     }
 
     @Test
