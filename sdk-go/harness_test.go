@@ -43,8 +43,10 @@ type Broker struct {
 	logPath   string
 	cmd       *exec.Cmd
 	exited    chan struct{}
-	// args are extra `rapidmq serve` arguments (TLS settings).
+	// args are extra `rapidmq serve` arguments (TLS settings, --auth).
 	args []string
+	// env is extra environment, KEY=value (the bootstrap admin's credentials).
+	env []string
 	// GRPC is host:port of the gRPC listener.
 	GRPC string
 }
@@ -60,6 +62,13 @@ func startBroker(t testing.TB) *Broker {
 // startBrokerWith starts a broker with extra `rapidmq serve` arguments.
 func startBrokerWith(t testing.TB, args ...string) *Broker {
 	t.Helper()
+	return startBrokerEnv(t, nil, args...)
+}
+
+// startBrokerEnv starts a broker with extra environment (KEY=value) and `rapidmq serve`
+// arguments.
+func startBrokerEnv(t testing.TB, env []string, args ...string) *Broker {
+	t.Helper()
 	bin := os.Getenv("RAPIDMQ_BIN")
 	if bin == "" {
 		t.Fatal("RAPIDMQ_BIN must point at the rapidmq binary (cargo build -p rapidmq-cli)")
@@ -71,6 +80,7 @@ func startBrokerWith(t testing.TB, args ...string) *Broker {
 		readyFile: filepath.Join(dir, "ready.json"),
 		logPath:   filepath.Join(dir, "broker.log"),
 		args:      args,
+		env:       env,
 	}
 	b.launch()
 	t.Cleanup(func() {
@@ -104,6 +114,7 @@ func (b *Broker) launch() {
 	if os.Getenv("RAPIDMQ_LOG") == "" {
 		cmd.Env = append(cmd.Env, "RAPIDMQ_LOG=rapidmq=debug,info")
 	}
+	cmd.Env = append(cmd.Env, b.env...)
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("start %s: %v", os.Getenv("RAPIDMQ_BIN"), err)
 	}

@@ -280,6 +280,12 @@ impl Admin {
         admin_call!(self, get_status, v1::GetStatusRequest {}, retried).map(BrokerStatus::from)
     }
 
+    /// The caller as the broker sees it: `(tenant, user)`, the user empty when anonymous
+    /// ([`Client::whoami`], here so every SDK's admin API has it).
+    pub async fn whoami(&self) -> Result<(String, String)> {
+        self.client.whoami().await
+    }
+
     /// Creates a user in the caller's tenant, with a password or (`None`) for API tokens only.
     /// Errors: `USER_ALREADY_EXISTS`, `INVALID_NAME`, `UNAUTHENTICATED`.
     pub async fn create_user(

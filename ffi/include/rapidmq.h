@@ -760,6 +760,71 @@ typedef struct RapidmqQueueConsumerStats {
   uint64_t reconnects;
 } RapidmqQueueConsumerStats;
 
+// The caller as the broker sees it; free with `rapidmq_identity_free`.
+typedef struct RapidmqIdentity {
+  // The caller's tenant.
+  struct RapidmqSlice tenant;
+  // The user; empty when anonymous (a broker without authentication).
+  struct RapidmqSlice user;
+} RapidmqIdentity;
+
+// A user of the caller's tenant.
+typedef struct RapidmqUserInfo {
+  // The user's tenant.
+  struct RapidmqSlice tenant;
+  // The user name.
+  struct RapidmqSlice name;
+  // Whether the user can log in with a password.
+  bool has_password;
+  // When the user was created, ms since the Unix epoch.
+  uint64_t created_at_ms;
+} RapidmqUserInfo;
+
+// Users returned by `rapidmq_admin_list_users`; free with `rapidmq_user_list_free`.
+typedef struct RapidmqUserList {
+  // The users, by name.
+  const struct RapidmqUserInfo *items;
+  // Number of users.
+  size_t len;
+} RapidmqUserList;
+
+// A token without its secret.
+typedef struct RapidmqTokenInfo {
+  // The public id (the part after `rmq_`).
+  struct RapidmqSlice id;
+  // The owner's tenant.
+  struct RapidmqSlice tenant;
+  // The user the token acts as.
+  struct RapidmqSlice user;
+  // `api` (created by an admin) or `session` (from a login).
+  struct RapidmqSlice kind;
+  // What it is for.
+  struct RapidmqSlice description;
+  // When it was created, ms since the Unix epoch.
+  uint64_t created_at_ms;
+  // Whether it expires (at `expires_at_ms`).
+  bool has_expiry;
+  // When it expires, ms since the Unix epoch; 0 when `has_expiry` is false.
+  uint64_t expires_at_ms;
+} RapidmqTokenInfo;
+
+// A new API token: the full token (`rmq_<id>_<secret>`), shown only here, and its
+// description; free with `rapidmq_created_token_free`.
+typedef struct RapidmqCreatedToken {
+  // The token in full.
+  struct RapidmqSlice token;
+  // The token without its secret.
+  struct RapidmqTokenInfo info;
+} RapidmqCreatedToken;
+
+// Tokens returned by `rapidmq_admin_list_tokens`; free with `rapidmq_token_list_free`.
+typedef struct RapidmqTokenList {
+  // The tokens.
+  const struct RapidmqTokenInfo *items;
+  // Number of tokens.
+  size_t len;
+} RapidmqTokenList;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1403,6 +1468,120 @@ void rapidmq_runtime_shutdown(const struct RapidmqRuntime *runtime, uint64_t tim
 // # Safety
 // `runtime` is NULL or a live handle.
 void rapidmq_runtime_free(struct RapidmqRuntime *runtime);
+
+// Who the caller is; free with `rapidmq_identity_free`.
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_whoami(const struct RapidmqClient *client,
+                                        const struct RapidmqCancel *cancel,
+                                        struct RapidmqIdentity **out,
+                                        struct RapidmqError *err);
+
+// Creates a user in the caller's tenant, with `password` or (empty) for API tokens only; free
+// the result with `rapidmq_user_info_free`. Errors: `USER_ALREADY_EXISTS`, `INVALID_NAME`.
+//
+// # Safety
+// `client` is live; strings are readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_create_user(const struct RapidmqClient *client,
+                                             struct RapidmqStr name,
+                                             struct RapidmqStr password,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqUserInfo **out,
+                                             struct RapidmqError *err);
+
+// Deletes a user and revokes its tokens. Errors: `USER_NOT_FOUND`.
+//
+// # Safety
+// `client` is live; `name` is readable.
+enum RapidmqStatus rapidmq_admin_delete_user(const struct RapidmqClient *client,
+                                             struct RapidmqStr name,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqError *err);
+
+// The users of the caller's tenant, by name; free with `rapidmq_user_list_free`.
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_list_users(const struct RapidmqClient *client,
+                                            const struct RapidmqCancel *cancel,
+                                            struct RapidmqUserList **out,
+                                            struct RapidmqError *err);
+
+// Sets a user's password. Errors: `USER_NOT_FOUND`, `INVALID_ARGUMENT` (empty).
+//
+// # Safety
+// `client` is live; strings are readable.
+enum RapidmqStatus rapidmq_admin_set_password(const struct RapidmqClient *client,
+                                              struct RapidmqStr name,
+                                              struct RapidmqStr password,
+                                              const struct RapidmqCancel *cancel,
+                                              struct RapidmqError *err);
+
+// Creates an API token for `user` (empty: the caller), expiring after `ttl_ms` (0: never);
+// free the result with `rapidmq_created_token_free`. Errors: `USER_NOT_FOUND`.
+//
+// # Safety
+// `client` is live; strings are readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_create_token(const struct RapidmqClient *client,
+                                              struct RapidmqStr user,
+                                              struct RapidmqStr description,
+                                              uint64_t ttl_ms,
+                                              const struct RapidmqCancel *cancel,
+                                              struct RapidmqCreatedToken **out,
+                                              struct RapidmqError *err);
+
+// The tokens (API and session) of the caller's tenant, or of `user` (empty: all), without
+// secrets; free with `rapidmq_token_list_free`.
+//
+// # Safety
+// `client` is live; `user` is readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_list_tokens(const struct RapidmqClient *client,
+                                             struct RapidmqStr user,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqTokenList **out,
+                                             struct RapidmqError *err);
+
+// Revokes the `len` tokens (API or session) whose ids `ids` points at, at once. Errors:
+// `TOKEN_NOT_FOUND`.
+//
+// # Safety
+// `client` is live; `ids` points at `len` readable strings.
+enum RapidmqStatus rapidmq_admin_revoke_tokens(const struct RapidmqClient *client,
+                                               const struct RapidmqStr *ids,
+                                               size_t len,
+                                               const struct RapidmqCancel *cancel,
+                                               struct RapidmqError *err);
+
+// Frees an identity. NULL is ignored.
+//
+// # Safety
+// `identity` is NULL or was returned by this library and not freed already.
+void rapidmq_identity_free(struct RapidmqIdentity *identity);
+
+// Frees a user description. NULL is ignored.
+//
+// # Safety
+// `info` is NULL or was returned by this library and not freed already.
+void rapidmq_user_info_free(struct RapidmqUserInfo *info);
+
+// Frees a user list. NULL is ignored.
+//
+// # Safety
+// `list` is NULL or was returned by this library and not freed already.
+void rapidmq_user_list_free(struct RapidmqUserList *list);
+
+// Frees a token list. NULL is ignored.
+//
+// # Safety
+// `list` is NULL or was returned by this library and not freed already.
+void rapidmq_token_list_free(struct RapidmqTokenList *list);
+
+// Frees a new token. NULL is ignored.
+//
+// # Safety
+// `token` is NULL or was returned by this library and not freed already.
+void rapidmq_created_token_free(struct RapidmqCreatedToken *token);
 
 #ifdef __cplusplus
 }  // extern "C"

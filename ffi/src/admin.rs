@@ -57,7 +57,7 @@ pub struct RapidmqDeadLetterReplay {
 }
 
 /// Runs one admin call with the client's admin API, blocking and cancellable.
-fn admin_call<T, F, Fut>(
+pub(crate) fn admin_call<T, F, Fut>(
     client: *const RapidmqClient,
     cancel: *const RapidmqCancel,
     call: F,
@@ -72,7 +72,7 @@ where
     block_on(client.runtime(), cancel, future)
 }
 
-fn text(s: RapidmqStr, what: &str) -> FfiResult<String> {
+pub(crate) fn text(s: RapidmqStr, what: &str) -> FfiResult<String> {
     unsafe { s.read_string(what) }
 }
 

@@ -6,7 +6,8 @@
 //! - **Opaque handles** with `_new`/`_free` pairs (`connect`/`free` for clients): `RapidmqRuntime`
 //!   (`runtime.rs`), `RapidmqClient` (`client.rs`), `RapidmqProducer` (`producer.rs`),
 //!   `RapidmqConsumer` (`consumer.rs`), `RapidmqQueueConsumer` and `RapidmqReceipt` (`queue.rs`),
-//!   `RapidmqCancel` (`cancel.rs`). Admin calls take the client (`admin.rs`).
+//!   `RapidmqCancel` (`cancel.rs`). Admin calls take the client (`admin.rs`; the caller,
+//!   users and API tokens in `users.rs`).
 //! - **Names** are `rapidmq_<object>_<verb>`.
 //! - **Errors** (`error.rs`): fallible functions return a `RapidmqStatus` and fill an optional
 //!   `RapidmqError` (`{code, kind, retriable, message}`); the message is a Rust-owned buffer
@@ -38,6 +39,7 @@ mod producer;
 mod queue;
 mod runtime;
 mod types;
+mod users;
 
 pub use admin::*;
 pub use buffer::*;
@@ -50,3 +52,4 @@ pub use producer::*;
 pub use queue::*;
 pub use runtime::*;
 pub use types::*;
+pub use users::*;

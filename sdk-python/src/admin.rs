@@ -1,4 +1,5 @@
-//! `rapidmq._native.Admin`: topics, subscriptions, lag and broker status.
+//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, and the caller, users and
+//! API tokens of a broker with authentication on.
 
 use pyo3::prelude::*;
 use rapidmq_core::{self as core, Runtime, TopicConfig};
@@ -6,6 +7,7 @@ use rapidmq_core::{self as core, Runtime, TopicConfig};
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
 use crate::runtime::{ProcessLocal, bridge};
 use crate::types::{BrokerStatus, DeadLetterPage, DeadLetterReplay, SubscriptionInfo, TopicInfo};
+use crate::users::{CreatedToken, Identity, TokenInfo, UserInfo};
 
 /// Admin operations of a client.
 #[pyclass(module = "rapidmq._native", name = "Admin", frozen)]
@@ -276,6 +278,113 @@ impl Admin {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
             admin.status().await.map(BrokerStatus::from)
+        })
+    }
+
+    /// The caller as the broker sees it.
+    #[pyo3(signature = (asyncio=false))]
+    fn whoami(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.whoami().await.map(Identity::from)
+        })
+    }
+
+    /// Creates a user, with a password or (`None`) for API tokens only.
+    #[pyo3(signature = (name, password=None, asyncio=false))]
+    fn create_user(
+        &self,
+        py: Python<'_>,
+        name: String,
+        password: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.create_user(name, password).await.map(UserInfo::from)
+        })
+    }
+
+    /// Deletes a user and revokes its tokens.
+    #[pyo3(signature = (name, asyncio=false))]
+    fn delete_user(&self, py: Python<'_>, name: String, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.delete_user(name).await
+        })
+    }
+
+    /// The users of the caller's tenant.
+    #[pyo3(signature = (asyncio=false))]
+    fn list_users(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let users = admin.list_users().await?;
+            Ok(users.into_iter().map(UserInfo::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Sets a user's password.
+    #[pyo3(signature = (name, password, asyncio=false))]
+    fn set_password(
+        &self,
+        py: Python<'_>,
+        name: String,
+        password: String,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.set_password(name, password).await
+        })
+    }
+
+    /// Creates an API token for `user` (the caller when `None`), expiring after `ttl` seconds.
+    #[pyo3(signature = (user=None, description=String::new(), ttl=None, asyncio=false))]
+    fn create_token(
+        &self,
+        py: Python<'_>,
+        user: Option<String>,
+        description: String,
+        ttl: Option<f64>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let ttl = ttl.map(|t| to_duration(t, "ttl")).transpose()?;
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .create_token(user, description, ttl)
+                .await
+                .map(CreatedToken::from)
+        })
+    }
+
+    /// The tokens of the caller's tenant (of one user when set), without secrets.
+    #[pyo3(signature = (user=None, asyncio=false))]
+    fn list_tokens(
+        &self,
+        py: Python<'_>,
+        user: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let tokens = admin.list_tokens(user).await?;
+            Ok(tokens.into_iter().map(TokenInfo::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Revokes tokens (API or session) by id, at once.
+    #[pyo3(signature = (ids, asyncio=false))]
+    fn revoke_tokens(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.revoke_tokens(ids).await
         })
     }
 }

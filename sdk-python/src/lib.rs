@@ -28,6 +28,7 @@ mod producer;
 mod queue;
 mod runtime;
 mod types;
+mod users;
 
 use pyo3::prelude::*;
 
@@ -64,5 +65,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::DeadLetter>()?;
     m.add_class::<types::DeadLetterPage>()?;
     m.add_class::<types::DeadLetterReplay>()?;
+    m.add_class::<users::Identity>()?;
+    m.add_class::<users::UserInfo>()?;
+    m.add_class::<users::TokenInfo>()?;
+    m.add_class::<users::CreatedToken>()?;
     Ok(())
 }

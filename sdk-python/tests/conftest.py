@@ -21,7 +21,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 import pytest
 
@@ -44,8 +44,14 @@ def broker_binary() -> str:
 class Broker:
     """A running broker owned by a test; the data directory survives restarts."""
 
-    def __init__(self, tmp: pathlib.Path, args: Sequence[str] = ()) -> None:
-        self.args = list(args)  # extra ``rapidmq serve`` arguments (TLS settings)
+    def __init__(
+        self,
+        tmp: pathlib.Path,
+        args: Sequence[str] = (),
+        env: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self.args = list(args)  # extra ``rapidmq serve`` arguments (TLS settings, --auth)
+        self.env = dict(env or {})  # extra environment (the bootstrap admin's credentials)
         self.data_dir = tmp / "data"
         self.ready_file = tmp / "ready.json"
         self.log_path = tmp / "broker.log"
@@ -64,6 +70,7 @@ class Broker:
         if self.ready_file.exists():
             self.ready_file.unlink()
         env = dict(os.environ)
+        env.update(self.env)
         env.setdefault("RAPIDMQ_LOG", "rapidmq=debug,info")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -161,14 +168,15 @@ def broker(request) -> Iterator[Broker]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def start_broker(request):  # type: ignore[no-untyped-def]
-    """Starts brokers with extra ``rapidmq serve`` arguments: ``start_broker(*args)``."""
+    """Starts brokers with extra ``rapidmq serve`` arguments and environment:
+    ``start_broker(*args, env={...})``."""
     started = []
     with tempfile.TemporaryDirectory(prefix="rapidmq-py-test-") as tmp:
 
-        def start(*args: str) -> Broker:
+        def start(*args: str, env: Optional[Mapping[str, str]] = None) -> Broker:
             dir = pathlib.Path(tmp) / str(len(started))
             dir.mkdir()
-            b = Broker(dir, args)
+            b = Broker(dir, args, env)
             started.append(b)
             return b
 

@@ -1,4 +1,5 @@
-//! `NativeAdmin`: topics, subscriptions (queue settings and stats), lag, dead letters, status.
+//! `NativeAdmin`: topics, subscriptions (queue settings and stats), lag, dead letters, status
+//! (the caller, users and API tokens are in `users.rs`).
 
 use rapidmq_core::{self as core, Runtime};
 
@@ -12,8 +13,8 @@ use crate::types::{
 /// Admin operations of a client.
 #[derive(uniffi::Object)]
 pub struct NativeAdmin {
-    core: core::Admin,
-    runtime: Runtime,
+    pub(crate) core: core::Admin,
+    pub(crate) runtime: Runtime,
 }
 
 impl NativeAdmin {

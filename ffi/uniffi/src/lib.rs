@@ -12,7 +12,8 @@
 //!   error-code table ([`error_codes`]) the Java exception classes are generated from.
 //! - `config.rs`: client, producer and consumer options with the core's defaults.
 //! - `types.rs`: records and enums, converted from and to the core's domain types.
-//! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each.
+//! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
+//!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`.
 
 uniffi::setup_scaffolding!();
 
@@ -25,6 +26,7 @@ mod producer;
 mod queue;
 mod runtime;
 mod types;
+mod users;
 
 pub use admin::NativeAdmin;
 pub use client::{NativeClient, connect};
@@ -37,3 +39,4 @@ pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
 pub use producer::{NativeProducer, NativeSendReceipt, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
 pub use types::*;
+pub use users::{CreatedToken, Identity, TokenInfo, UserInfo};

@@ -124,6 +124,29 @@ class DeadLetterReplay:
     replayed: int
     remaining: int
 
+class Identity:
+    tenant: str
+    user: str
+
+class UserInfo:
+    tenant: str
+    name: str
+    has_password: bool
+    created_at_ms: int
+
+class TokenInfo:
+    id: str
+    tenant: str
+    user: str
+    kind: str
+    description: str
+    created_at_ms: int
+    expires_at_ms: Optional[int]
+
+class CreatedToken:
+    token: str
+    info: TokenInfo
+
 class BrokerStatus:
     version: str
     uptime_ms: int
@@ -226,6 +249,14 @@ class Admin:
     def list_dead_letters(self, dead_letter_topic: str, max: int = 0, page_token: Optional[str] = None, asyncio: bool = False) -> Any: ...
     def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None, asyncio: bool = False) -> Any: ...
     def status(self, asyncio: bool = False) -> Any: ...
+    def whoami(self, asyncio: bool = False) -> Any: ...
+    def create_user(self, name: str, password: Optional[str] = None, asyncio: bool = False) -> Any: ...
+    def delete_user(self, name: str, asyncio: bool = False) -> Any: ...
+    def list_users(self, asyncio: bool = False) -> Any: ...
+    def set_password(self, name: str, password: str, asyncio: bool = False) -> Any: ...
+    def create_token(self, user: Optional[str] = None, description: str = "", ttl: Optional[float] = None, asyncio: bool = False) -> Any: ...
+    def list_tokens(self, user: Optional[str] = None, asyncio: bool = False) -> Any: ...
+    def revoke_tokens(self, ids: List[str], asyncio: bool = False) -> Any: ...
 
 class QueueMessage:
     """One delivery of a queue message."""

@@ -30,9 +30,11 @@ from .message import Headers, Message, Payload
 from ._native import (
     BrokerStatus,
     ConsumerStats,
+    CreatedToken,
     DeadLetterPage,
     DeadLetterReplay,
     FetchResult,
+    Identity,
     ProducerStats,
     PublishAck,
     QueueConsumerStats,
@@ -40,7 +42,9 @@ from ._native import (
     ReceivedMessage,
     SendReceipt,
     SubscriptionInfo,
+    TokenInfo,
     TopicInfo,
+    UserInfo,
 )
 
 
@@ -409,6 +413,35 @@ class Admin:
 
     async def status(self) -> BrokerStatus:
         return await self._native.status(asyncio=True)
+
+    async def whoami(self) -> Identity:
+        return await self._native.whoami(asyncio=True)
+
+    async def create_user(self, name: str, password: Optional[str] = None) -> UserInfo:
+        return await self._native.create_user(name, password, asyncio=True)
+
+    async def delete_user(self, name: str) -> None:
+        await self._native.delete_user(name, asyncio=True)
+
+    async def list_users(self) -> List[UserInfo]:
+        return await self._native.list_users(asyncio=True)
+
+    async def set_password(self, name: str, password: str) -> None:
+        await self._native.set_password(name, password, asyncio=True)
+
+    async def create_token(
+        self, user: Optional[str] = None, description: str = "", ttl: Optional[float] = None
+    ) -> CreatedToken:
+        return await self._native.create_token(user, description, ttl, asyncio=True)
+
+    async def list_tokens(self, user: Optional[str] = None) -> List[TokenInfo]:
+        return await self._native.list_tokens(user, asyncio=True)
+
+    async def revoke_token(self, id: str) -> None:
+        await self._native.revoke_tokens([id], asyncio=True)
+
+    async def revoke_tokens(self, ids: Sequence[str]) -> None:
+        await self._native.revoke_tokens(list(ids), asyncio=True)
 
 
 __all__ = ["Admin", "Client", "Consumer", "Producer", "QueueConsumer"]

@@ -26,9 +26,11 @@ from .message import Headers, Message, Payload
 from ._native import (
     BrokerStatus,
     ConsumerStats,
+    CreatedToken,
     DeadLetterPage,
     DeadLetterReplay,
     FetchResult,
+    Identity,
     ProducerStats,
     PublishAck,
     QueueConsumerStats,
@@ -36,7 +38,9 @@ from ._native import (
     ReceivedMessage,
     SendReceipt,
     SubscriptionInfo,
+    TokenInfo,
     TopicInfo,
+    UserInfo,
 )
 
 Endpoints = Union[str, Sequence[str]]
@@ -429,7 +433,8 @@ class QueueConsumer(_Closeable):
 
 
 class Admin:
-    """Topics, subscriptions, lag, dead letters and broker status."""
+    """Topics, subscriptions, lag, dead letters and broker status; the caller, users and API
+    tokens of a broker with authentication on."""
 
     def __init__(self, native: _native.Admin) -> None:
         self._native = native
@@ -567,3 +572,45 @@ class Admin:
     def status(self) -> BrokerStatus:
         """Broker version, uptime and counts."""
         return self._native.status()
+
+    def whoami(self) -> Identity:
+        """The caller as the broker sees it: ``tenant`` and ``user`` (empty when anonymous)."""
+        return self._native.whoami()
+
+    def create_user(self, name: str, password: Optional[str] = None) -> UserInfo:
+        """Creates a user in the caller's tenant, with a password, or (``None``) for API tokens
+        only. Raises UserAlreadyExistsError, InvalidNameError."""
+        return self._native.create_user(name, password)
+
+    def delete_user(self, name: str) -> None:
+        """Deletes a user and revokes its tokens. Raises UserNotFoundError."""
+        self._native.delete_user(name)
+
+    def list_users(self) -> List[UserInfo]:
+        """The users of the caller's tenant, by name."""
+        return self._native.list_users()
+
+    def set_password(self, name: str, password: str) -> None:
+        """Sets a user's password. Raises UserNotFoundError; InvalidArgumentError when empty."""
+        self._native.set_password(name, password)
+
+    def create_token(
+        self, user: Optional[str] = None, description: str = "", ttl: Optional[float] = None
+    ) -> CreatedToken:
+        """Creates an API token for ``user`` (the caller when ``None``), expiring after ``ttl``
+        seconds if set. The full token (``created.token``) is in this answer only; its repr
+        hides it. Raises UserNotFoundError."""
+        return self._native.create_token(user, description, ttl)
+
+    def list_tokens(self, user: Optional[str] = None) -> List[TokenInfo]:
+        """The tokens (API and session) of the caller's tenant, or of one user, without
+        secrets."""
+        return self._native.list_tokens(user)
+
+    def revoke_token(self, id: str) -> None:
+        """Revokes one token (API or session) by id, at once. Raises TokenNotFoundError."""
+        self._native.revoke_tokens([id])
+
+    def revoke_tokens(self, ids: Sequence[str]) -> None:
+        """Revokes tokens by id, at once. Raises TokenNotFoundError."""
+        self._native.revoke_tokens(list(ids))

@@ -3,16 +3,20 @@ package io.rapidmq;
 import io.rapidmq.ffi.BrokerStatus;
 import io.rapidmq.ffi.DeadLetterPage;
 import io.rapidmq.ffi.DeadLetterReplay;
+import io.rapidmq.ffi.Identity;
 import io.rapidmq.ffi.NativeAdmin;
 import io.rapidmq.ffi.QueueSettings;
 import io.rapidmq.ffi.SubscriptionInfo;
+import io.rapidmq.ffi.TokenInfo;
 import io.rapidmq.ffi.TopicInfo;
+import io.rapidmq.ffi.UserInfo;
 import java.time.Duration;
 import java.util.List;
 
 /**
- * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters and
- * broker status. Every call blocks; failures are the {@link RapidMQException} subclass of their
+ * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters,
+ * broker status, and the caller, users and API tokens of a broker with authentication on. Every
+ * call blocks; failures are the {@link RapidMQException} subclass of their
  * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
  * when it is garbage-collected.
  */
@@ -157,6 +161,72 @@ public final class Admin implements AutoCloseable {
     /** Broker version, uptime and counts. */
     public BrokerStatus status() {
         return Native.await(admin::status);
+    }
+
+    /** The caller as the broker sees it: tenant and user (empty when anonymous). */
+    public Identity whoAmI() {
+        return Native.await(admin::whoami);
+    }
+
+    /**
+     * Creates a user in the caller's tenant who logs in with {@code password};
+     * {@link UserAlreadyExistsException}, {@link InvalidNameException}.
+     */
+    public UserInfo createUser(String name, String password) {
+        return Native.await(() -> admin.createUser(name, password));
+    }
+
+    /** Creates a user for API tokens only (no password). */
+    public UserInfo createUser(String name) {
+        return createUser(name, null);
+    }
+
+    /** Deletes a user and revokes its tokens; {@link UserNotFoundException}. */
+    public void deleteUser(String name) {
+        Native.await(() -> admin.deleteUser(name));
+    }
+
+    /** The users of the caller's tenant, by name. */
+    public List<UserInfo> listUsers() {
+        return Native.await(admin::listUsers);
+    }
+
+    /** Sets a user's password; {@link UserNotFoundException}, {@link InvalidArgumentException} (empty). */
+    public void setPassword(String name, String password) {
+        Native.await(() -> admin.setPassword(name, password));
+    }
+
+    /**
+     * Creates an API token for {@code user} ({@code null}: the caller), expiring after {@code ttl}
+     * ({@code null}: never). The full token is in the answer only; {@link UserNotFoundException}.
+     */
+    public CreatedToken createToken(String user, String description, Duration ttl) {
+        return new CreatedToken(Native.await(() -> admin.createToken(user, description, ttl)));
+    }
+
+    /** Creates an API token for {@code user} that does not expire. */
+    public CreatedToken createToken(String user, String description) {
+        return createToken(user, description, null);
+    }
+
+    /** The tokens (API and session) of the caller's tenant, without secrets. */
+    public List<TokenInfo> listTokens() {
+        return listTokens(null);
+    }
+
+    /** The tokens of {@code user} ({@code null}: everyone in the tenant), without secrets. */
+    public List<TokenInfo> listTokens(String user) {
+        return Native.await(() -> admin.listTokens(user));
+    }
+
+    /** Revokes one token (API or session) by id, at once; {@link TokenNotFoundException}. */
+    public void revokeToken(String id) {
+        revokeTokens(List.of(id));
+    }
+
+    /** Revokes tokens by id, at once; {@link TokenNotFoundException}. */
+    public void revokeTokens(List<String> ids) {
+        Native.await(() -> admin.revokeTokens(List.copyOf(ids)));
     }
 
     /** Releases the native handle; later calls on this object fail. */

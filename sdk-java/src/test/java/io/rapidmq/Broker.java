@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -37,8 +38,10 @@ final class Broker implements AutoCloseable {
     private final Path dataDir;
     private final Path readyFile;
     private final Path logFile;
-    /** Extra {@code rapidmq serve} arguments (TLS settings). */
+    /** Extra {@code rapidmq serve} arguments (TLS settings, --auth). */
     private final List<String> args;
+    /** Extra environment (the bootstrap admin's credentials). */
+    private final Map<String, String> env;
     private Process process;
     private String grpc;
     private String http;
@@ -48,7 +51,12 @@ final class Broker implements AutoCloseable {
     }
 
     Broker(List<String> args) {
+        this(args, Map.of());
+    }
+
+    Broker(List<String> args, Map<String, String> env) {
         this.args = List.copyOf(args);
+        this.env = Map.copyOf(env);
         try {
             dir = Files.createTempDirectory("rapidmq-java-test-");
         } catch (IOException e) {
@@ -94,6 +102,7 @@ final class Broker implements AutoCloseable {
             command.addAll(args);
             ProcessBuilder builder = new ProcessBuilder(command);
             builder.environment().putIfAbsent("RAPIDMQ_LOG", "rapidmq=debug,info");
+            builder.environment().putAll(env);
             builder.redirectErrorStream(true);
             builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
             builder.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));

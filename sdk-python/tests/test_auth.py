@@ -1,0 +1,166 @@
+"""C23 auth-and-acls (docs/sdk-conformance.md) against brokers started with ``--auth``: an API
+token authenticates every call and a wrong one fails at connect; a user and password log in and
+the session is renewed before it expires; users and tokens are managed through the admin API and
+a revoked token is refused. Tokens come from ``rapidmq token generate``, as in the other SDKs'
+suites."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Callable
+
+import pytest
+
+import rapidmq
+from conftest import broker_binary, unique_topic
+
+PASSWORD = "correct horse"
+
+
+def generate_token() -> str:
+    """A fresh ``rmq_`` token from ``rapidmq token generate``."""
+    out = subprocess.run(
+        [broker_binary(), "token", "generate"], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Polls ``condition`` until it holds; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def assert_unauthenticated(err: pytest.ExceptionInfo) -> None:
+    assert type(err.value) is rapidmq.UnauthenticatedError, err.value
+    assert err.value.code == 6001 and not err.value.retriable, err.value
+
+
+def test_an_api_token_authenticates_every_call_and_a_wrong_one_fails_at_connect(start_broker):
+    """C23: an API token on publish, consume and admin calls; wrong tokens fail at connect."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        me = admin.whoami()
+        assert (me.tenant, me.user) == ("default", "admin")
+        topic = unique_topic()
+        admin.create_topic(topic, 1)
+        with client.producer(topic) as producer:
+            producer.send("hello").result()
+        with client.consumer(topic, "auth", start="earliest") as consumer:
+            assert [m.value for m in consumer.poll(1, 10.0)] == [b"hello"]
+        assert [t.name for t in admin.list_topics()] == [topic]
+
+    for wrong in (generate_token(), "not-a-token"):
+        with pytest.raises(rapidmq.RapidMQError) as err:
+            rapidmq.Client(broker.url, token=wrong)
+        assert_unauthenticated(err)
+    # Without credentials the connection opens, and the first call is refused.
+    with rapidmq.Client(broker.url) as anonymous:
+        with pytest.raises(rapidmq.RapidMQError) as err:
+            anonymous.admin().list_topics()
+        assert_unauthenticated(err)
+
+
+def test_a_user_and_password_log_in_and_the_session_is_renewed_before_it_expires(start_broker):
+    """C23: a login at connect, renewed at 80 % of a 1.5 s session; wrong logins fail at
+    connect."""
+    broker = start_broker(
+        "--auth",
+        env={
+            "RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
+            "RAPIDMQ_AUTH__SESSION_TTL_MS": "1500",
+        },
+    )
+    with rapidmq.Client(broker.url, user="admin", password=PASSWORD) as client:
+        admin = client.admin()
+        assert admin.whoami().user == "admin"
+        sessions = [t for t in admin.list_tokens("admin") if t.kind == "session"]
+        assert len(sessions) == 1, sessions
+        first = sessions[0]
+        assert first.expires_at_ms is not None
+
+        def renewed_and_first_expired() -> bool:
+            tokens = admin.list_tokens("admin")
+            renewed = any(t.kind == "session" and t.id != first.id for t in tokens)
+            return renewed and time.time() * 1000 > first.expires_at_ms
+
+        wait_until("the session is renewed and the first one has expired", renewed_and_first_expired)
+        admin.list_topics()  # on the renewed session
+
+    for user, password in (("admin", "wrong horse"), ("mallory", PASSWORD)):
+        with pytest.raises(rapidmq.RapidMQError) as err:
+            rapidmq.Client(broker.url, user=user, password=password)
+        assert_unauthenticated(err)
+
+
+def test_users_and_tokens_are_managed_and_a_revoked_token_is_refused(start_broker):
+    """C23: users and API tokens through the admin API; a revoked token, a changed password and
+    a deleted user are refused."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        alice = admin.create_user("alice", "s3cret")
+        assert (alice.name, alice.has_password) == ("alice", True)
+        assert not admin.create_user("ci-bot").has_password
+        assert [u.name for u in admin.list_users()] == ["admin", "alice", "ci-bot"]
+        with pytest.raises(rapidmq.UserAlreadyExistsError):
+            admin.create_user("alice", "again")
+
+        created = admin.create_token("ci-bot", "deploys", ttl=3600.0)
+        assert created.token.startswith("rmq_") and created.info.user == "ci-bot"
+        assert created.info.kind == "api" and created.info.description == "deploys"
+        assert created.info.expires_at_ms is not None
+        secret = created.token.rsplit("_", 1)[1]
+        assert secret not in repr(created) and secret not in repr(created.info)
+        listed = admin.list_tokens("ci-bot")
+        assert [t.id for t in listed] == [created.info.id]
+
+        with rapidmq.Client(broker.url, token=created.token) as bot:
+            assert bot.admin().whoami().user == "ci-bot"
+            admin.revoke_token(created.info.id)
+            with pytest.raises(rapidmq.RapidMQError) as err:
+                bot.admin().list_topics()
+            assert_unauthenticated(err)
+        with pytest.raises(rapidmq.RapidMQError) as err:
+            rapidmq.Client(broker.url, token=created.token)
+        assert_unauthenticated(err)
+        with pytest.raises(rapidmq.TokenNotFoundError):
+            admin.revoke_tokens([created.info.id])
+
+        admin.set_password("alice", "n3w")
+        with pytest.raises(rapidmq.RapidMQError) as err:
+            rapidmq.Client(broker.url, user="alice", password="s3cret")
+        assert_unauthenticated(err)
+        with rapidmq.Client(broker.url, user="alice", password="n3w") as as_alice:
+            assert as_alice.admin().whoami().user == "alice"
+        admin.delete_user("alice")
+        with pytest.raises(rapidmq.UserNotFoundError):
+            admin.delete_user("alice")
+        with pytest.raises(rapidmq.RapidMQError) as err:
+            rapidmq.Client(broker.url, user="alice", password="n3w")
+        assert_unauthenticated(err)
+
+
+@pytest.mark.asyncio
+async def test_the_asyncio_admin_manages_users_and_tokens(start_broker):
+    """C23 through ``rapidmq.aio``: the same calls as coroutines."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    async with await rapidmq.aio.Client.connect(broker.url, token=token) as client:
+        admin = client.admin()
+        assert (await admin.whoami()).user == "admin"
+        await admin.create_user("bob", "pw")
+        await admin.set_password("bob", "pw2")
+        created = await admin.create_token("bob", "ci")
+        assert [t.id for t in await admin.list_tokens("bob")] == [created.info.id]
+        await admin.revoke_tokens([created.info.id])
+        assert [u.name for u in await admin.list_users()] == ["admin", "bob"]
+        await admin.delete_user("bob")
+        with pytest.raises(rapidmq.UserNotFoundError):
+            await admin.delete_user("bob")
