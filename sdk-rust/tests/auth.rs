@@ -1,12 +1,12 @@
 //! Credentials against a broker with `--auth` (docs/security.md): an API token, a user and
-//! password (with its session renewed before it expires), and wrong credentials failing at
-//! connect with `UNAUTHENTICATED`.
+//! password (with its session renewed before it expires), wrong credentials failing at connect
+//! with `UNAUTHENTICATED`, and users and tokens managed through the admin API (C23).
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::guarded;
+use common::{eventually, guarded};
 use rapidmq::{Client, Credentials, ErrorCode, TopicConfig};
 use rapidmq_testkit::{BrokerOptions, TestBroker};
 
@@ -108,8 +108,25 @@ async fn a_user_and_password_log_in_and_the_session_is_renewed_before_it_expires
         .expect("log in as admin");
         let admin = client.admin();
         admin.list_topics().await.unwrap();
-        // Twice the session's life: the first session has expired, the renewed one works.
-        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        let sessions = || async {
+            let tokens = admin.list_tokens(Some("admin".into())).await.unwrap();
+            tokens
+                .into_iter()
+                .filter(|t| t.kind == "session")
+                .collect::<Vec<_>>()
+        };
+        let first = sessions().await;
+        assert_eq!(first.len(), 1, "{first:?}");
+        let (first_id, first_expiry) = (first[0].id.clone(), first[0].expires_at_ms.unwrap());
+        // A second session appears (renewed at 80 % of 1.5 s) and the first one expires.
+        eventually(
+            "the session is renewed and the first one has expired",
+            || async {
+                let renewed = sessions().await.iter().any(|s| s.id != first_id);
+                renewed && now_ms() > first_expiry
+            },
+        )
+        .await;
         admin.list_topics().await.expect("the session was renewed");
 
         for (user, password) in [("admin", "wrong horse"), ("mallory", "correct horse")] {
@@ -124,6 +141,109 @@ async fn a_user_and_password_log_in_and_the_session_is_renewed_before_it_expires
             .unwrap_err();
             assert_eq!(err.code(), ErrorCode::Unauthenticated, "{user}: {err}");
         }
+    })
+    .await;
+}
+
+fn now_ms() -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    u64::try_from(now.as_millis()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_and_tokens_are_managed_and_a_revoked_token_is_refused() {
+    guarded("users and tokens", async {
+        let token = generate_token();
+        let broker = broker(&[("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", &token)]);
+        let client = connect(&broker, Some(Credentials::Token(token)))
+            .await
+            .unwrap();
+        let admin = client.admin();
+        let alice = admin
+            .create_user("alice", Some("s3cret".into()))
+            .await
+            .unwrap();
+        assert!(alice.name == "alice" && alice.has_password);
+        assert!(
+            !admin
+                .create_user("ci-bot", None)
+                .await
+                .unwrap()
+                .has_password
+        );
+        let names: Vec<_> = admin
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
+        assert_eq!(names, ["admin", "alice", "ci-bot"]);
+        let err = admin
+            .create_user("alice", Some("again".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::UserAlreadyExists);
+
+        let created = admin
+            .create_token(
+                Some("ci-bot".into()),
+                "deploys",
+                Some(Duration::from_secs(3600)),
+            )
+            .await
+            .unwrap();
+        assert!(created.token.starts_with("rmq_"));
+        assert_eq!(
+            (created.info.user.as_str(), created.info.kind.as_str()),
+            ("ci-bot", "api")
+        );
+        assert!(created.info.expires_at_ms.is_some());
+        let secret = created.token.rsplit('_').next().unwrap();
+        assert!(!format!("{created:?}").contains(secret));
+        let listed = admin.list_tokens(Some("ci-bot".into())).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, created.info.id);
+
+        let bot = connect(&broker, Some(Credentials::Token(created.token.clone())))
+            .await
+            .unwrap();
+        assert_eq!(bot.core().whoami().await.unwrap().1, "ci-bot");
+        admin
+            .revoke_tokens(vec![created.info.id.clone()])
+            .await
+            .unwrap();
+        let err = bot.admin().list_topics().await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unauthenticated, "{err}");
+        let err = connect(&broker, Some(Credentials::Token(created.token.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unauthenticated, "{err}");
+        let err = admin
+            .revoke_tokens(vec![created.info.id.clone()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::TokenNotFound);
+
+        let login = |user: &str, password: &str| {
+            connect(
+                &broker,
+                Some(Credentials::UserPassword {
+                    user: user.into(),
+                    password: password.into(),
+                }),
+            )
+        };
+        admin.set_password("alice", "n3w").await.unwrap();
+        let err = login("alice", "s3cret").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unauthenticated, "{err}");
+        let as_alice = login("alice", "n3w").await.unwrap();
+        assert_eq!(as_alice.admin().whoami().await.unwrap().1, "alice");
+        admin.delete_user("alice").await.unwrap();
+        let err = admin.delete_user("alice").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::UserNotFound);
+        let err = login("alice", "n3w").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unauthenticated, "{err}");
     })
     .await;
 }
