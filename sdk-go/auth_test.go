@@ -201,3 +201,32 @@ func TestUsersAndTokensAreManagedAndARevokedTokenIsRefused(t *testing.T) {
 	_, err = connectWith(t, b, "", "alice", "n3w")
 	assertUnauthenticated(t, "a deleted user", err)
 }
+
+// C23: revoking the token of a client with an open consumer ends its stream; Receive returns
+// UNAUTHENTICATED instead of reconnecting with the dead token.
+func TestARevokedTokenEndsAnOpenConsumer(t *testing.T) {
+	token := generateToken(t)
+	b := startBrokerEnv(t, []string{"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN=" + token}, "--auth")
+	client, err := connectWith(t, b, token, "", "")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	admin := client.Admin()
+	topic := makeTopic(t, client, partitions(1))
+	created, err := admin.CreateToken(ctxT(t), "", "consumer", 0)
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	bot, err := connectWith(t, b, created.Token, "", "")
+	if err != nil {
+		t.Fatalf("connect with the new token: %v", err)
+	}
+	cfg := rapidmq.NewConsumerConfig(topic, "auth")
+	cfg.Start = rapidmq.Earliest
+	consumer := subscribe(t, bot, cfg)
+	if err := admin.RevokeToken(ctxT(t), created.Info.ID); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	_, err = consumer.Receive(ctxT(t))
+	assertUnauthenticated(t, "the open consumer", err)
+}

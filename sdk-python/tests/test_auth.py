@@ -164,3 +164,24 @@ async def test_the_asyncio_admin_manages_users_and_tokens(start_broker):
         await admin.delete_user("bob")
         with pytest.raises(rapidmq.UserNotFoundError):
             await admin.delete_user("bob")
+
+
+def test_a_revoked_token_ends_an_open_consumer(start_broker):
+    """C23: revoking the token of a client with an open consumer ends its stream; the next
+    ``poll`` raises UnauthenticatedError instead of reconnecting with the dead token."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        topic = unique_topic()
+        admin.create_topic(topic, 1)
+        created = admin.create_token(None, "consumer")
+        with rapidmq.Client(broker.url, token=created.token) as bot:
+            with bot.consumer(topic, "auth", start="earliest") as consumer:
+                assert consumer.poll(1, 0.1) == []
+                admin.revoke_token(created.info.id)
+                deadline = time.monotonic() + 15.0
+                with pytest.raises(rapidmq.RapidMQError) as err:
+                    while time.monotonic() < deadline:
+                        consumer.poll(1, 0.5)
+                assert_unauthenticated(err)

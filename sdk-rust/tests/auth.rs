@@ -247,3 +247,46 @@ async fn users_and_tokens_are_managed_and_a_revoked_token_is_refused() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_ends_an_open_consumer() {
+    guarded("revoked consumer", async {
+        let token = generate_token();
+        let broker = broker(&[("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", &token)]);
+        let client = connect(&broker, Some(Credentials::Token(token)))
+            .await
+            .unwrap();
+        let admin = client.admin();
+        admin
+            .create_topic(
+                "orders",
+                TopicConfig {
+                    partitions: 1,
+                    ..TopicConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+        let created = admin.create_token(None, "consumer", None).await.unwrap();
+        let bot = connect(&broker, Some(Credentials::Token(created.token.clone())))
+            .await
+            .unwrap();
+        let consumer = bot
+            .consumer("orders")
+            .subscription("auth")
+            .start(rapidmq::StartPosition::Earliest)
+            .subscribe()
+            .await
+            .unwrap();
+        admin.revoke_tokens(vec![created.info.id]).await.unwrap();
+        // The stream ends with UNAUTHENTICATED; poll returns it rather than reconnecting.
+        let err = loop {
+            match consumer.poll(1, Duration::from_millis(500)).await {
+                Ok(messages) => assert!(messages.is_empty()),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err.code(), ErrorCode::Unauthenticated, "{err}");
+    })
+    .await;
+}

@@ -177,4 +177,30 @@ class AuthTest {
         assertThrows(UserNotFoundException.class, () -> admin.deleteUser("alice"));
         assertUnauthenticated(() -> withPassword(broker, "alice", "n3w"));
     }
+
+    @Test
+    void aRevokedTokenEndsAnOpenConsumer() throws Exception {
+        // C23: revoking the token of a client with an open consumer ends its stream
+        String token = generateToken();
+        Broker broker = start(Map.of("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", token));
+        Admin admin = withToken(broker, token).admin();
+        String topic = BrokerTest.uniqueTopic();
+        admin.createTopic(topic, 1);
+        CreatedToken created = admin.createToken(null, "consumer");
+        RapidMQClient bot = withToken(broker, created.token());
+        ConsumerConfig config = ConsumerConfig.builder(topic, "auth").start(StartPosition.earliest()).build();
+        try (Consumer consumer = bot.consumer(config)) {
+            assertEquals(0, consumer.poll(1, Duration.ofMillis(100)).size());
+            admin.revokeToken(created.info().id());
+            long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+            assertUnauthenticated(() -> {
+                while (System.nanoTime() < deadline) {
+                    consumer.poll(1, Duration.ofMillis(500));
+                }
+            });
+        } catch (RapidMQException closing) {
+            // closing a consumer whose stream ended may report the same error again
+            assertInstanceOf(UnauthenticatedException.class, closing);
+        }
+    }
 }
