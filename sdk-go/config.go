@@ -34,6 +34,24 @@ type TLSConfig struct {
 	ServerName string
 }
 
+// String prints the settings without the private key (ClientKeyPEM shows as ***); certificates
+// and paths are not secret.
+func (c TLSConfig) String() string {
+	return fmt.Sprintf("TLSConfig{CACertPath:%q CACertPEM:%s ClientCertPath:%q ClientCertPEM:%s ClientKeyPath:%q ClientKeyPEM:%s ServerName:%q}",
+		c.CACertPath, present(c.CACertPEM), c.ClientCertPath, present(c.ClientCertPEM), c.ClientKeyPath, masked(c.ClientKeyPEM), c.ServerName)
+}
+
+// GoString is [TLSConfig.String], so %#v does not print the key either.
+func (c TLSConfig) GoString() string { return c.String() }
+
+// present says whether a long, non-secret PEM is set, without printing it.
+func present(pem string) string {
+	if pem == "" {
+		return ""
+	}
+	return fmt.Sprintf("<%d bytes>", len(pem))
+}
+
 // ClientConfig says how to reach the broker. Start from [NewClientConfig].
 type ClientConfig struct {
 	// Endpoints are gRPC URLs (http://host:port, or https://host:port for TLS), tried in

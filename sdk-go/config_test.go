@@ -52,6 +52,16 @@ func TestCredentialsArePassedThroughToTheConnect(t *testing.T) {
 	}
 }
 
+// A TLS config printed in a log shows where the key is, never the key.
+func TestTLSConfigIsPrintedWithoutThePrivateKey(t *testing.T) {
+	tls := rapidmq.TLSConfig{ClientKeyPath: "/etc/rapidmq/client.key", ClientKeyPEM: "-----BEGIN PRIVATE KEY-----\nsecret"}
+	for _, text := range []string{fmt.Sprint(tls), fmt.Sprintf("%+v", tls), fmt.Sprintf("%#v", &tls)} {
+		if strings.Contains(text, "secret") || !strings.Contains(text, "client.key") {
+			t.Fatalf("printed: %s", text)
+		}
+	}
+}
+
 // TLS with an http:// endpoint would silently not be used; a PEM given twice is ambiguous.
 func TestTLSSettingsAreCheckedBeforeConnecting(t *testing.T) {
 	ctx := context.Background()
