@@ -308,6 +308,121 @@ async fn a_login_gives_a_session_token_and_every_failed_login_looks_the_same() {
     assert_eq!(messages[0], messages[1]);
 }
 
+/// A REST login of `user` from the local address `from` (any of 127.0.0.0/8 reaches the
+/// broker): status, `Retry-After` and body.
+async fn login_from(
+    broker: &TestBroker,
+    from: &str,
+    user: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let client = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{}/v1/auth/login", broker.http_url()))
+        .json(&json!({"user": user, "password": password}))
+        .send()
+        .await
+        .expect("HTTP request");
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        response.status(),
+        retry_after,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn failed_logins_back_off_per_address_and_user_even_for_the_right_password() {
+    let (broker, admin) = auth_broker(&[]);
+    for name in ["alice", "bob"] {
+        let (status, body) = post(
+            &broker,
+            "/v1/users",
+            Some(&admin),
+            json!({"name": name, "password": "correct horse"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut auth = AuthClient::new(channel(&broker).await);
+    let login = |user: &str, password: &str| pb::LoginRequest {
+        user: user.into(),
+        password: password.into(),
+    };
+
+    // Five failures are free; the next ones close alice's logins from this address. A refusal
+    // with most of its backoff left is what the rest of the test relies on.
+    let mut failures = 0;
+    let hint_ms = loop {
+        let refused = auth.login(login("alice", "wrong")).await.unwrap_err();
+        match refused.code() {
+            tonic::Code::Unauthenticated => {
+                failures += 1;
+                assert!(failures <= 12, "still no backoff after {failures} failures");
+            }
+            tonic::Code::ResourceExhausted => {
+                assert!(failures > 5, "only {failures} failures before the backoff");
+                let hint: u64 = refused
+                    .metadata()
+                    .get("retry-after-ms")
+                    .expect("a retry hint")
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(hint <= 60_000, "{hint}");
+                if hint >= 250 {
+                    break hint;
+                }
+            }
+            other => panic!("unexpected {other:?}: {refused:?}"),
+        }
+    };
+    assert!(hint_ms >= 250);
+
+    // The right password does not help while the backoff lasts, on gRPC or REST.
+    let refused = auth
+        .login(login("alice", "correct horse"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.metadata().get("retry-after-ms").is_some());
+    let (status, retry_after, body) =
+        login_from(&broker, "127.0.0.1", "alice", "correct horse").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["name"], "RESOURCE_EXHAUSTED");
+    let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&seconds), "{seconds}");
+
+    // Another user from this address, and alice from another address, are not affected.
+    let (status, _, body) = login_from(&broker, "127.0.0.1", "bob", "correct horse").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = login_from(&broker, "127.0.0.2", "alice", "correct horse").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A success forgets the failures before it: four, a success, five more are all free.
+    for _ in 0..4 {
+        let reply = login_from(&broker, "127.0.0.3", "alice", "wrong").await;
+        assert_eq!(reply.0, StatusCode::UNAUTHORIZED, "{reply:?}");
+    }
+    let reply = login_from(&broker, "127.0.0.3", "alice", "correct horse").await;
+    assert_eq!(reply.0, StatusCode::OK, "{reply:?}");
+    for _ in 0..5 {
+        let reply = login_from(&broker, "127.0.0.3", "alice", "wrong").await;
+        assert_eq!(reply.0, StatusCode::UNAUTHORIZED, "{reply:?}");
+    }
+}
+
 #[tokio::test]
 async fn revoked_and_expired_tokens_and_sessions_are_refused() {
     let (broker, admin) = auth_broker(&[("RAPIDMQ_AUTH__SESSION_TTL_MS", "1500")]);

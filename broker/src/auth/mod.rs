@@ -8,6 +8,7 @@
 //!   recovery and, later, on Raft followers).
 //! - `token`: `rmq_<id>_<secret>` tokens, stored as SHA-256 and compared in constant time.
 //! - `password`: argon2id hashing, used only by logins and user admin.
+//! - `backoff`: failed logins back off per `(peer IP, tenant, user)`.
 //! - `layer`: the one tower [`AuthLayer`] on both servers, which turns a request's credentials
 //!   into a [`Principal`] in its extensions.
 //! - `bootstrap`: the first admin, from an environment variable or a file.
@@ -15,6 +16,7 @@
 //! [`Auth`] holds the in-memory state: users and tokens by key, and an `epoch` bumped per
 //! change so that open streams can re-check their caller. No lock is held across `.await`.
 
+mod backoff;
 mod bootstrap;
 mod command;
 mod layer;
@@ -35,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::principal::{Credential, Principal, PrincipalKind, TenantId};
 use crate::storage::{Cf, Store};
 
+pub use backoff::{LoginBackoff, LoginKey};
 pub use bootstrap::{BOOTSTRAP_ADMIN, BootstrapSecret};
 pub use command::AuthCommand;
 pub use layer::{AuthLayer, GrpcReject, HttpReject, SESSION_COOKIE};
@@ -89,6 +92,7 @@ pub struct Auth {
     tokens: RwLock<HashMap<String, Arc<TokenRecord>>>,
     epoch: watch::Sender<u64>,
     password_checks: Arc<Semaphore>,
+    login_backoff: LoginBackoff,
 }
 
 impl Auth {
@@ -99,6 +103,7 @@ impl Auth {
             tokens: RwLock::new(HashMap::new()),
             epoch: watch::channel(0).0,
             password_checks: Arc::new(Semaphore::new(config.max_concurrent_password_checks)),
+            login_backoff: LoginBackoff::default(),
         }
     }
 
@@ -306,6 +311,11 @@ impl Auth {
     /// One permit per password check running (`auth.max_concurrent_password_checks`).
     pub fn password_checks(&self) -> &Arc<Semaphore> {
         &self.password_checks
+    }
+
+    /// Recent failed logins, per `(peer IP, tenant, user)`.
+    pub fn login_backoff(&self) -> &LoginBackoff {
+        &self.login_backoff
     }
 }
 

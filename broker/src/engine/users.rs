@@ -4,17 +4,18 @@
 //! the metadata lock.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rapidmq_proto::ErrorCode;
 
 use super::{Engine, MetaCommand};
 use crate::auth::{
-    self, Action, Auth, AuthCommand, BOOTSTRAP_ADMIN, BootstrapSecret, Resource, Token, TokenKind,
-    TokenRecord, UserRecord, password,
+    self, Action, Auth, AuthCommand, BOOTSTRAP_ADMIN, BootstrapSecret, LoginKey, Resource, Token,
+    TokenKind, TokenRecord, UserRecord, password,
 };
 use crate::error::{Error, Result, check_name};
 use crate::principal::{DEFAULT_TENANT, Principal};
+use crate::tls::PeerInfo;
 
 /// How often expired session tokens are deleted.
 pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -269,7 +270,19 @@ impl Engine {
     /// Checks a password and hands out a session token (`auth.session_ttl_ms`). Every failure
     /// (unknown user, wrong password, no password, disabled) is the same `UNAUTHENTICATED`, and
     /// unknown users are checked against a dummy hash so the answer takes as long.
-    pub async fn login(&self, name: &str, password: String) -> Result<IssuedToken> {
+    ///
+    /// After a few failures of the same user from the same address, that pair backs off
+    /// (`auth::backoff`): its logins are refused with `RESOURCE_EXHAUSTED` and a retry hint
+    /// before any password is checked.
+    pub async fn login(
+        &self,
+        name: &str,
+        password: String,
+        peer: &PeerInfo,
+    ) -> Result<IssuedToken> {
+        let (tenant, user) = auth::split_user_name(name);
+        let key = LoginKey::new(peer.remote.map(|a| a.ip()), tenant, user);
+        self.auth.login_backoff().check(&key, Instant::now())?;
         let Ok(_permit) = self.auth.password_checks().clone().try_acquire_owned() else {
             return Err(Error::new(
                 ErrorCode::ResourceExhausted,
@@ -277,7 +290,6 @@ impl Engine {
             )
             .with_retry_after(Duration::from_millis(100)));
         };
-        let (tenant, user) = auth::split_user_name(name);
         let phc = self
             .auth
             .user(tenant, user)
@@ -287,9 +299,11 @@ impl Engine {
             .await
             .map_err(|err| Error::internal(format!("password check failed: {err}")))?;
         if !ok {
-            tracing::info!(user = name, "login refused");
+            let backoff = self.auth.login_backoff().failed(key, Instant::now());
+            tracing::info!(user = name, peer = ?peer.remote, ?backoff, "login refused");
             return Err(Error::bad_credentials());
         }
+        self.auth.login_backoff().succeeded(&key);
         let token = Token::generate()?;
         let now = auth::now_ms();
         let record = TokenRecord {

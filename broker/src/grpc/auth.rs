@@ -10,6 +10,7 @@ use tracing::instrument;
 use super::principal;
 use crate::engine::Engine;
 use crate::principal::{Credential, PrincipalKind};
+use crate::tls::PeerInfo;
 
 pub struct AuthService {
     engine: Arc<Engine>,
@@ -28,8 +29,13 @@ impl Auth for AuthService {
     /// Public: the layer lets it through without credentials.
     #[instrument(skip_all, fields(user = %request.get_ref().user))]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let peer = request
+            .extensions()
+            .get::<PeerInfo>()
+            .cloned()
+            .unwrap_or_else(PeerInfo::unknown);
         let r = request.into_inner();
-        let issued = self.engine.login(&r.user, r.password).await?;
+        let issued = self.engine.login(&r.user, r.password, &peer).await?;
         Ok(Response::new(pb::LoginResponse {
             token: issued.token.to_string(),
             token_id: issued.record.id,

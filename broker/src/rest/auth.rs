@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use super::RestState;
 use super::error::{ApiError, Json, Problem};
 use crate::auth::SESSION_COOKIE;
 use crate::principal::{Credential, Principal, PrincipalKind};
+use crate::tls::PeerInfo;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +34,8 @@ pub struct LoginResult {
 
 /// Checks a password and returns a session token; also sets it as the `rapidmq_session`
 /// cookie (`HttpOnly; SameSite=Strict`), which the broker accepts on `GET` and `HEAD` only (the
-/// dashboard). Every failure is the same `UNAUTHENTICATED`.
+/// dashboard). Every failure is the same `UNAUTHENTICATED`; after five in a row for a user from
+/// one address, that address backs off (`RESOURCE_EXHAUSTED` with `Retry-After`).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
     security(()),
     responses(
@@ -42,9 +45,11 @@ pub struct LoginResult {
 #[tracing::instrument(skip_all, fields(user = %body.user))]
 pub async fn login(
     State(state): State<Arc<RestState>>,
+    peer: Option<Extension<ConnectInfo<PeerInfo>>>,
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
-    let issued = state.engine.login(&body.user, body.password).await?;
+    let peer = peer.map_or_else(PeerInfo::unknown, |Extension(ConnectInfo(peer))| peer);
+    let issued = state.engine.login(&body.user, body.password, &peer).await?;
     let ttl_s = state.engine.auth().config().session_ttl_ms / 1000;
     let secure = if state.tls { "; Secure" } else { "" };
     let cookie = format!(

@@ -21,6 +21,17 @@ pub struct PeerInfo {
     pub client_certificate: Option<Arc<CertificateDer<'static>>>,
 }
 
+impl PeerInfo {
+    /// A peer the transport told nothing about (a request served in-process).
+    pub fn unknown() -> PeerInfo {
+        PeerInfo {
+            remote: None,
+            tls: false,
+            client_certificate: None,
+        }
+    }
+}
+
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Acceptor>>
     for PeerInfo
 {
