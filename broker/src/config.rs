@@ -344,6 +344,9 @@ pub struct AuthConfig {
     /// Password checks (argon2id, ~20-50 ms of CPU each) running at once; more logins are
     /// refused with `RESOURCE_EXHAUSTED`.
     pub max_concurrent_password_checks: usize,
+    /// Password logins are accepted over plaintext connections from other hosts (by default
+    /// they need TLS, or a loopback peer).
+    pub allow_plaintext_passwords: bool,
     /// A file holding the first admin's token (`rmq_...`), read when no admin exists yet.
     pub bootstrap_admin_token_file: PathBuf,
     /// A file holding the first admin's password, read when no admin exists yet.
@@ -358,6 +361,7 @@ impl Default for AuthConfig {
             metrics_open: false,
             docs_open: false,
             max_concurrent_password_checks: 2,
+            allow_plaintext_passwords: false,
             bootstrap_admin_token_file: PathBuf::new(),
             bootstrap_admin_password_file: PathBuf::new(),
         }

@@ -424,6 +424,41 @@ async fn failed_logins_back_off_per_address_and_user_even_for_the_right_password
 }
 
 #[tokio::test]
+async fn plaintext_password_logins_from_this_host_still_work_without_allowing_plaintext() {
+    // Non-loopback peers need TLS unless auth.allow_plaintext_passwords (unit-tested on
+    // PeerInfo: a test can only reach the broker over loopback). Loopback stays open, over
+    // any of 127.0.0.0/8, on gRPC and REST, with the setting explicitly off.
+    let (broker, admin) = auth_broker(&[("RAPIDMQ_AUTH__ALLOW_PLAINTEXT_PASSWORDS", "false")]);
+    let (status, body) = post(
+        &broker,
+        "/v1/users",
+        Some(&admin),
+        json!({"name": "alice", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for from in ["127.0.0.1", "127.0.0.9"] {
+        let (status, _, body) = login_from(&broker, from, "alice", "correct horse").await;
+        assert_eq!(status, StatusCode::OK, "from {from}: {body}");
+    }
+    let session = AuthClient::new(channel(&broker).await)
+        .login(pb::LoginRequest {
+            user: "alice".into(),
+            password: "correct horse".into(),
+        })
+        .await
+        .expect("a loopback login over plaintext gRPC")
+        .into_inner();
+    assert_eq!(
+        grpc_whoami(&broker, Some(&session.token))
+            .await
+            .unwrap()
+            .user,
+        "alice"
+    );
+}
+
+#[tokio::test]
 async fn revoked_and_expired_tokens_and_sessions_are_refused() {
     let (broker, admin) = auth_broker(&[("RAPIDMQ_AUTH__SESSION_TTL_MS", "1500")]);
     let (status, created) = post(

@@ -271,6 +271,10 @@ impl Engine {
     /// (unknown user, wrong password, no password, disabled) is the same `UNAUTHENTICATED`, and
     /// unknown users are checked against a dummy hash so the answer takes as long.
     ///
+    /// A login over a plaintext connection from another host is refused with
+    /// `PERMISSION_DENIED` unless `auth.allow_plaintext_passwords`: the password crossed the
+    /// network in clear text.
+    ///
     /// After a few failures of the same user from the same address, that pair backs off
     /// (`auth::backoff`): its logins are refused with `RESOURCE_EXHAUSTED` and a retry hint
     /// before any password is checked.
@@ -280,6 +284,9 @@ impl Engine {
         password: String,
         peer: &PeerInfo,
     ) -> Result<IssuedToken> {
+        if !peer.may_send_passwords(self.auth.config().allow_plaintext_passwords) {
+            return Err(plaintext_password_refused());
+        }
         let (tenant, user) = auth::split_user_name(name);
         let key = LoginKey::new(peer.remote.map(|a| a.ip()), tenant, user);
         self.auth.login_backoff().check(&key, Instant::now())?;
@@ -335,6 +342,14 @@ impl Engine {
             Err(err) => tracing::warn!(cause = %err, "deleting expired sessions failed"),
         }
     }
+}
+
+/// A password sent in clear text from another host: refused before it is checked, whatever it is.
+fn plaintext_password_refused() -> Error {
+    Error::new(
+        ErrorCode::PermissionDenied,
+        "password logins over plaintext connections are accepted only from this host: connect with TLS (https://), or use an API token; the broker's operator can set auth.allow_plaintext_passwords",
+    )
 }
 
 fn user_not_found(name: &str) -> Error {

@@ -22,6 +22,17 @@ pub struct PeerInfo {
 }
 
 impl PeerInfo {
+    /// Whether a password may be sent over this connection: it is encrypted, or it comes from
+    /// this host (loopback). An unknown peer is neither. `allow_plaintext` is
+    /// `auth.allow_plaintext_passwords`.
+    pub fn may_send_passwords(&self, allow_plaintext: bool) -> bool {
+        allow_plaintext
+            || self.tls
+            || self
+                .remote
+                .is_some_and(|addr| addr.ip().to_canonical().is_loopback())
+    }
+
     /// A peer the transport told nothing about (a request served in-process).
     pub fn unknown() -> PeerInfo {
         PeerInfo {
@@ -37,5 +48,50 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Acce
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, Acceptor>) -> PeerInfo {
         stream.io().peer_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(remote: &str, tls: bool) -> PeerInfo {
+        PeerInfo {
+            remote: Some(remote.parse().unwrap()),
+            tls,
+            client_certificate: None,
+        }
+    }
+
+    #[test]
+    fn passwords_need_tls_or_a_loopback_peer_unless_plaintext_is_allowed() {
+        for loopback in [
+            "127.0.0.1:5000",
+            "127.9.9.9:5000",
+            "[::1]:5000",
+            "[::ffff:127.0.0.1]:5000",
+        ] {
+            assert!(
+                peer(loopback, false).may_send_passwords(false),
+                "{loopback}"
+            );
+        }
+        for remote in [
+            "10.0.0.7:5000",
+            "[2001:db8::1]:5000",
+            "[::ffff:10.0.0.7]:5000",
+        ] {
+            assert!(!peer(remote, false).may_send_passwords(false), "{remote}");
+            assert!(
+                peer(remote, true).may_send_passwords(false),
+                "{remote} over TLS"
+            );
+            assert!(
+                peer(remote, false).may_send_passwords(true),
+                "{remote} allowed"
+            );
+        }
+        assert!(!PeerInfo::unknown().may_send_passwords(false));
+        assert!(PeerInfo::unknown().may_send_passwords(true));
     }
 }
