@@ -17,6 +17,9 @@ pub struct Error {
     /// When the client should retry (an overloaded broker says so); sent as gRPC metadata
     /// `retry-after-ms` and HTTP `Retry-After`.
     retry_after: Option<std::time::Duration>,
+    /// An `UNAUTHENTICATED` for a token whose secret matched but that has expired; sent as
+    /// `rapidmq-auth-reason: expired` so that a client with a password logs in again.
+    credentials_expired: bool,
 }
 
 /// Result alias for the broker.
@@ -28,7 +31,19 @@ impl Error {
             code,
             message: message.into(),
             retry_after: None,
+            credentials_expired: false,
         }
+    }
+
+    /// The same error, marked as an expired credential (`rapidmq-auth-reason: expired`).
+    pub fn with_credentials_expired(mut self) -> Error {
+        self.credentials_expired = true;
+        self
+    }
+
+    /// Whether the credential was right but has expired.
+    pub fn credentials_expired(&self) -> bool {
+        self.credentials_expired
     }
 
     /// The same error with a retry hint.

@@ -554,6 +554,58 @@ async fn revoked_and_expired_tokens_and_sessions_are_refused() {
     assert_unauthenticated(&get(&broker, "/v1/topics", Some(&session)).await);
 }
 
+/// The `rapidmq-auth-reason` of a REST answer with `token`, and of a gRPC one.
+async fn auth_reasons(broker: &TestBroker, token: &str) -> (Option<String>, Option<String>) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/topics", broker.http_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("HTTP request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let rest = response
+        .headers()
+        .get("rapidmq-auth-reason")
+        .map(|v| v.to_str().unwrap().to_string());
+    let status = grpc_list_topics(broker, Some(token)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let grpc = status
+        .metadata()
+        .get("rapidmq-auth-reason")
+        .map(|v| v.to_str().unwrap().to_string());
+    (rest, grpc)
+}
+
+#[tokio::test]
+async fn only_an_expired_token_with_the_right_secret_is_answered_with_the_reason_expired() {
+    let (broker, admin) = auth_broker(&[]);
+    let (status, created) = post(
+        &broker,
+        "/v1/users/admin/tokens",
+        Some(&admin),
+        json!({"ttl_ms": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let expired = created["token"].as_str().unwrap().to_string();
+    eventually("a 1 ms token is refused", || async {
+        get(&broker, "/v1/topics", Some(&expired)).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    let reason = Some("expired".to_string());
+    assert_eq!(
+        auth_reasons(&broker, &expired).await,
+        (reason.clone(), reason)
+    );
+
+    // The same id with another secret, an unknown token, a malformed one: no reason at all.
+    let other = Token::generate().unwrap().to_string();
+    let wrong_secret = format!("{}{}", &expired[..17], &other[17..]);
+    for token in [wrong_secret.as_str(), other.as_str(), "rmq_nope"] {
+        assert_eq!(auth_reasons(&broker, token).await, (None, None), "{token}");
+    }
+}
+
 #[tokio::test]
 async fn users_and_tokens_survive_a_restart_and_deleting_a_user_revokes_its_tokens() {
     let (mut broker, admin) = auth_broker(&[]);

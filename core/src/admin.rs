@@ -30,10 +30,13 @@ macro_rules! admin_call {
             .runtime()
             .run(async move {
                 client
-                    .unary(move |ch| async move {
-                        v1::admin_client::AdminClient::new(ch)
-                            .$method(request)
-                            .await
+                    .unary(move |ch| {
+                        let request = request.clone();
+                        async move {
+                            v1::admin_client::AdminClient::new(ch)
+                                .$method(request)
+                                .await
+                        }
                     })
                     .await
             })

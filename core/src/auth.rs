@@ -1,7 +1,9 @@
 //! Credentials on the wire (docs/adr/0004-security.md §11): every request of a client carries
 //! `authorization: Bearer <token>` from one slot, which holds the API token or the current
 //! session token. With user and password the client logs in at connect and again at 80 % of the
-//! session's life, on the client's runtime; with any credentials `connect` asks the broker
+//! session's life, on the client's runtime, and once more when the broker answers a call with
+//! `rapidmq-auth-reason: expired` (the session ran out, say while the machine slept), after which
+//! the call is made again; with any credentials `connect` asks the broker
 //! who the client is, so wrong credentials fail at connect rather than at the first request.
 
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tonic::{Code, Status};
 
 use crate::error::{Error, Result};
 
@@ -32,6 +35,11 @@ impl Bearer {
         *self.value.write() = Some(value);
         Ok(())
     }
+
+    /// What requests carry now.
+    pub(crate) fn current(&self) -> Option<MetadataValue<Ascii>> {
+        self.value.read().clone()
+    }
 }
 
 impl Interceptor for Bearer {
@@ -44,6 +52,15 @@ impl Interceptor for Bearer {
         }
         Ok(request)
     }
+}
+
+/// Whether the broker refused a call because its token, with the right secret, has expired.
+pub(crate) fn session_expired(status: &Status) -> bool {
+    status.code() == Code::Unauthenticated
+        && status
+            .metadata()
+            .get(rapidmq_proto::AUTH_REASON_METADATA)
+            .is_some_and(|v| v.as_bytes() == rapidmq_proto::AUTH_REASON_EXPIRED.as_bytes())
 }
 
 /// When to log in again: at 80 % of the time left, at least 1 s from now.
@@ -67,6 +84,31 @@ mod tests {
         assert_eq!(refresh_delay(0, 10_000).as_millis(), 8_000);
         assert_eq!(refresh_delay(10_000, 10_100).as_millis(), 1_000);
         assert_eq!(refresh_delay(10_000, 5_000).as_millis(), 1_000);
+    }
+
+    #[test]
+    fn only_an_unauthenticated_answer_with_the_reason_expired_means_the_session_expired() {
+        let with_reason = |code, reason: &'static str| {
+            let mut status = Status::new(code, "invalid or expired credentials");
+            status.metadata_mut().insert(
+                rapidmq_proto::AUTH_REASON_METADATA,
+                MetadataValue::from_static(reason),
+            );
+            status
+        };
+        assert!(session_expired(&with_reason(
+            Code::Unauthenticated,
+            "expired"
+        )));
+        assert!(!session_expired(&with_reason(
+            Code::Unauthenticated,
+            "other"
+        )));
+        assert!(!session_expired(&with_reason(
+            Code::PermissionDenied,
+            "expired"
+        )));
+        assert!(!session_expired(&Status::unauthenticated("no reason")));
     }
 
     #[test]

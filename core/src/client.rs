@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::v1;
 use rapidmq_proto::v1::messaging_client::MessagingClient;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::admin::Admin;
@@ -54,6 +55,9 @@ struct ClientInner {
     close_result: tokio::sync::OnceCell<Result<()>>,
     /// The token every request carries (an API token, or the session of a login).
     bearer: Bearer,
+    /// Held while logging in again after an expired session, so that concurrent calls that saw
+    /// the same expiry log in once.
+    relogin: tokio::sync::Mutex<()>,
 }
 
 /// A producer or consumer that [`Client::close`] closes.
@@ -113,6 +117,7 @@ impl Client {
                 closed: AtomicBool::new(false),
                 close_result: tokio::sync::OnceCell::new(),
                 bearer: Bearer::default(),
+                relogin: tokio::sync::Mutex::new(()),
             }),
         };
         let probe = client.clone();
@@ -146,11 +151,11 @@ impl Client {
             user: user.to_string(),
             password: password.to_string(),
         };
-        let session = self
-            .unary(
-                move |ch| async move { v1::auth_client::AuthClient::new(ch).login(request).await },
-            )
-            .await?;
+        let login = move |ch| {
+            let request = request.clone();
+            async move { v1::auth_client::AuthClient::new(ch).login(request).await }
+        };
+        let session = self.unary_once(&login).await.0?;
         self.inner.bearer.set(&session.token)?;
         Ok(session.expires_at_ms)
     }
@@ -406,8 +411,11 @@ impl Client {
         &self,
         request: v1::PublishRequest,
     ) -> Result<v1::PublishResponse> {
-        self.unary(move |ch| async move { MessagingClient::new(ch).publish(request).await })
-            .await
+        self.unary(move |ch| {
+            let request = request.clone();
+            async move { MessagingClient::new(ch).publish(request).await }
+        })
+        .await
     }
 
     /// A messaging client on the current connection, with its generation.
@@ -422,16 +430,43 @@ impl Client {
     }
 
     /// One unary call with the request timeout; a connection failure resets the connection.
+    ///
+    /// When the broker says the session expired (`rapidmq-auth-reason: expired`), a client with
+    /// a user and password logs in again and makes the call once more: the broker refused the
+    /// first one before doing anything, so even a publish is safe to repeat.
     pub(crate) async fn unary<T, F, Fut>(&self, call: F) -> Result<T>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let (generation, channel) = self.channel().await?;
+        let sent = self.inner.bearer.current();
+        match self.unary_once(&call).await {
+            (Err(err), true) if self.renew_expired_session(sent).await => {
+                tracing::debug!(cause = %err, "session expired; logged in again, calling again");
+                self.unary_once(&call).await.0
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// One attempt of [`Client::unary`]; also says whether the session had expired.
+    async fn unary_once<T, F, Fut>(&self, call: &F) -> (Result<T>, bool)
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let (generation, channel) = match self.channel().await {
+            Ok(current) => current,
+            Err(err) => return (Err(err), false),
+        };
         let timeout = self.inner.config.request_timeout;
+        let mut expired = false;
         let result = match tokio::time::timeout(timeout, call(self.conn(channel))).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(Error::from(status)),
+            Ok(Err(status)) => {
+                expired = auth::session_expired(&status);
+                Err(Error::from(status))
+            }
             Err(_) => Err(Error::Timeout {
                 message: format!("no response within {timeout:?}"),
             }),
@@ -439,7 +474,28 @@ impl Client {
         if let Err(err) = &result {
             self.on_failure(generation, err);
         }
-        result
+        (result, expired)
+    }
+
+    /// Logs in again after the broker said that the session sent as `sent` has expired; true
+    /// when a new session is in the slot. Only a client with a user and password can; calls
+    /// that saw the same expiry at once log in once.
+    async fn renew_expired_session(&self, sent: Option<MetadataValue<Ascii>>) -> bool {
+        let Some(Credentials::UserPassword { user, password }) = &self.inner.config.credentials
+        else {
+            return false;
+        };
+        let _one = self.inner.relogin.lock().await;
+        if self.inner.bearer.current() != sent {
+            return true;
+        }
+        match self.login(user, password).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(cause = %err, "logging in again after the session expired failed");
+                false
+            }
+        }
     }
 
     /// A unary call retried under the default retry policy; for idempotent calls only.

@@ -20,6 +20,12 @@ pub const ERROR_NAME_METADATA: &str = "rapidmq-error-name";
 /// gRPC metadata key carrying how long to wait before retrying, in ms, on a refusal that says
 /// when (`RESOURCE_EXHAUSTED` from the publish byte budget).
 pub const RETRY_AFTER_METADATA: &str = "retry-after-ms";
+/// gRPC metadata key (and HTTP header) on an `UNAUTHENTICATED` answer saying why, sent only
+/// as [`AUTH_REASON_EXPIRED`]: every other failure looks alike.
+pub const AUTH_REASON_METADATA: &str = "rapidmq-auth-reason";
+/// [`AUTH_REASON_METADATA`] when the token's secret matched but the token has expired: a client
+/// with a user and password logs in again.
+pub const AUTH_REASON_EXPIRED: &str = "expired";
 
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $grpc:ident, $http:literal, $retriable:literal; )*) => {

@@ -13,7 +13,10 @@
 mod error_code;
 mod partition;
 
-pub use error_code::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode, RETRY_AFTER_METADATA};
+pub use error_code::{
+    AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode,
+    RETRY_AFTER_METADATA,
+};
 pub use partition::partition_for_key;
 
 /// Generated code for the `rapidmq.v1` protobuf package.

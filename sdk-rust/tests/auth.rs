@@ -1,5 +1,6 @@
 //! Credentials against a broker with `--auth` (docs/security.md): an API token, a user and
-//! password (with its session renewed before it expires), wrong credentials failing at connect
+//! password (with its session renewed before it expires, and logging in again on a call after
+//! it has), wrong credentials failing at connect
 //! with `UNAUTHENTICATED`, and users and tokens managed through the admin API (C23).
 
 mod common;
@@ -141,6 +142,49 @@ async fn a_user_and_password_log_in_and_the_session_is_renewed_before_it_expires
             .unwrap_err();
             assert_eq!(err.code(), ErrorCode::Unauthenticated, "{user}: {err}");
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_and_password_client_whose_session_expired_logs_in_again_on_its_next_call() {
+    guarded("expired session", async {
+        // Sessions live 250 ms and the client renews no sooner than 1 s after a login, so from
+        // 250 ms to 1 s the client holds an expired session, as after a suspend.
+        let broker = broker(&[
+            ("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD", "correct horse"),
+            ("RAPIDMQ_AUTH__SESSION_TTL_MS", "250"),
+        ]);
+        let client = connect(
+            &broker,
+            Some(Credentials::UserPassword {
+                user: "admin".into(),
+                password: "correct horse".into(),
+            }),
+        )
+        .await
+        .expect("log in as admin");
+        let admin = client.admin();
+        let sessions = admin.list_tokens(Some("admin".into())).await.unwrap();
+        let expiry = sessions
+            .iter()
+            .filter_map(|t| t.expires_at_ms)
+            .max()
+            .expect("a session");
+        eventually("the session expires", || async { now_ms() > expiry }).await;
+
+        // The broker answers `rapidmq-auth-reason: expired`; the client logs in and calls again.
+        admin
+            .list_topics()
+            .await
+            .expect("the client logged in again after its session expired");
+        let sessions = admin.list_tokens(Some("admin".into())).await.unwrap();
+        assert!(
+            sessions
+                .iter()
+                .any(|t| t.expires_at_ms.unwrap_or(0) > expiry),
+            "a new session: {sessions:?}"
+        );
     })
     .await;
 }

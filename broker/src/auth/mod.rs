@@ -75,6 +75,12 @@ impl Error {
         Error::new(ErrorCode::Unauthenticated, BAD_CREDENTIALS)
     }
 
+    /// A token whose secret matched but that has expired: the same answer as
+    /// [`Error::bad_credentials`], plus `rapidmq-auth-reason: expired`.
+    pub fn expired_credentials() -> Error {
+        Error::bad_credentials().with_credentials_expired()
+    }
+
     /// No credentials were presented where they are needed.
     pub fn credentials_required() -> Error {
         Error::new(
@@ -184,7 +190,8 @@ impl Auth {
     }
 
     /// The caller that `bearer` (`rmq_<id>_<secret>`) identifies, or the one
-    /// `UNAUTHENTICATED` answer for any token that does not work.
+    /// `UNAUTHENTICATED` answer for any token that does not work; only a right secret of an
+    /// expired token says so ([`Error::credentials_expired`]).
     pub fn authenticate(&self, bearer: &str) -> Result<Principal> {
         let token: Token = bearer.trim().parse()?;
         let record = self
@@ -193,8 +200,11 @@ impl Auth {
             .get(token.id())
             .cloned()
             .ok_or_else(Error::bad_credentials)?;
-        if !token.matches(&record.secret_sha256) || record.expired(now_ms()) {
+        if !token.matches(&record.secret_sha256) {
             return Err(Error::bad_credentials());
+        }
+        if record.expired(now_ms()) {
+            return Err(Error::expired_credentials());
         }
         let user = self.user(&record.tenant, &record.user);
         if user.is_none_or(|user| user.disabled) {
@@ -270,12 +280,12 @@ impl Auth {
         tokens
     }
 
-    /// Ids of the session tokens that have expired by `now_ms` (for the sweeper).
-    pub fn expired_sessions(&self, now_ms: u64) -> Vec<String> {
+    /// Ids of the session tokens that had expired by `before_ms` (for the sweeper).
+    pub fn expired_sessions(&self, before_ms: u64) -> Vec<String> {
         self.tokens
             .read()
             .values()
-            .filter(|t| t.kind == TokenKind::Session && t.expired(now_ms))
+            .filter(|t| t.kind == TokenKind::Session && t.expired(before_ms))
             .map(|t| t.id.clone())
             .collect()
     }
@@ -287,14 +297,19 @@ impl Auth {
             Some(Credential::Token(id) | Credential::Session(id)) if self.enabled() => id,
             _ => return Ok(()),
         };
-        let valid = self.token(id).is_some_and(|t| {
-            !t.expired(now_ms()) && self.user(&t.tenant, &t.user).is_some_and(|u| !u.disabled)
-        });
-        if valid {
-            Ok(())
-        } else {
-            Err(Error::bad_credentials())
+        let Some(token) = self.token(id) else {
+            return Err(Error::bad_credentials());
+        };
+        if self
+            .user(&token.tenant, &token.user)
+            .is_none_or(|u| u.disabled)
+        {
+            return Err(Error::bad_credentials());
         }
+        if token.expired(now_ms()) {
+            return Err(Error::expired_credentials());
+        }
+        Ok(())
     }
 
     /// What an open stream of `principal` watches to end when its credential stops working

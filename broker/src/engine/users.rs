@@ -19,6 +19,9 @@ use crate::tls::PeerInfo;
 
 /// How often expired session tokens are deleted.
 pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long an expired session is kept before the sweeper deletes it, so that a client using it
+/// (say, one that was suspended) is told `rapidmq-auth-reason: expired` and logs in again.
+pub const EXPIRED_SESSION_KEPT: Duration = Duration::from_secs(3600);
 
 /// A token as handed to its owner: the full secret, shown once, and its record.
 pub struct IssuedToken {
@@ -332,7 +335,10 @@ impl Engine {
 
     /// Deletes the session tokens that have expired.
     pub(super) async fn sweep_sessions(&self) {
-        let ids = self.auth.expired_sessions(auth::now_ms());
+        let kept = u64::try_from(EXPIRED_SESSION_KEPT.as_millis()).unwrap_or(u64::MAX);
+        let ids = self
+            .auth
+            .expired_sessions(auth::now_ms().saturating_sub(kept));
         if ids.is_empty() {
             return;
         }

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use rapidmq_proto::v1::admin_server::AdminServer;
 use rapidmq_proto::v1::auth_server::AuthServer;
 use rapidmq_proto::v1::messaging_server::MessagingServer;
-use rapidmq_proto::{ERROR_CODE_METADATA, ERROR_NAME_METADATA, RETRY_AFTER_METADATA};
+use rapidmq_proto::{
+    AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ERROR_CODE_METADATA, ERROR_NAME_METADATA,
+    RETRY_AFTER_METADATA,
+};
 use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic::metadata::MetadataValue;
@@ -67,6 +70,12 @@ impl From<Error> for Status {
         if let Some(after) = err.retry_after() {
             let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
             metadata.insert(RETRY_AFTER_METADATA, MetadataValue::from(ms));
+        }
+        if err.credentials_expired() {
+            metadata.insert(
+                AUTH_REASON_METADATA,
+                MetadataValue::from_static(AUTH_REASON_EXPIRED),
+            );
         }
         status
     }

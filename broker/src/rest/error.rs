@@ -14,7 +14,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rapidmq_proto::ErrorCode;
+use rapidmq_proto::{AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ErrorCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
@@ -51,6 +51,8 @@ pub struct ApiError {
     detail: String,
     /// Sent as `Retry-After` (whole seconds, rounded up).
     retry_after: Option<std::time::Duration>,
+    /// Sent as `rapidmq-auth-reason: expired`.
+    credentials_expired: bool,
 }
 
 impl ApiError {
@@ -61,6 +63,7 @@ impl ApiError {
             status: status_of(code),
             detail: detail.into(),
             retry_after: None,
+            credentials_expired: false,
         }
     }
 
@@ -72,6 +75,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             retry_after: None,
+            credentials_expired: false,
         }
     }
 
@@ -117,6 +121,7 @@ impl From<Error> for ApiError {
         }
         let mut api = ApiError::new(code, err.message());
         api.retry_after = err.retry_after();
+        api.credentials_expired = err.credentials_expired();
         api
     }
 }
@@ -144,6 +149,12 @@ impl IntoResponse for ApiError {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
+        }
+        if self.credentials_expired {
+            response.headers_mut().insert(
+                AUTH_REASON_METADATA,
+                HeaderValue::from_static(AUTH_REASON_EXPIRED),
+            );
         }
         response
     }
