@@ -347,6 +347,9 @@ pub struct AuthConfig {
     /// Password logins are accepted over plaintext connections from other hosts (by default
     /// they need TLS, or a loopback peer).
     pub allow_plaintext_passwords: bool,
+    /// Which field of a verified client certificate names its user, as `[tenant/]user`; a
+    /// bearer token on the same request wins.
+    pub mtls_identity: MtlsIdentity,
     /// A file holding the first admin's token (`rmq_...`), read when no admin exists yet.
     pub bootstrap_admin_token_file: PathBuf,
     /// A file holding the first admin's password, read when no admin exists yet.
@@ -362,10 +365,28 @@ impl Default for AuthConfig {
             docs_open: false,
             max_concurrent_password_checks: 2,
             allow_plaintext_passwords: false,
+            mtls_identity: MtlsIdentity::Off,
             bootstrap_admin_token_file: PathBuf::new(),
             bootstrap_admin_password_file: PathBuf::new(),
         }
     }
+}
+
+/// `auth.mtls_identity`: the client-certificate field read as `[tenant/]user`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MtlsIdentity {
+    /// Certificates name no one.
+    #[default]
+    Off,
+    /// The subject's common name.
+    SubjectCn,
+    /// The first DNS subject alternative name.
+    SanDns,
+    /// The first email (rfc822Name) subject alternative name.
+    SanEmail,
+    /// The first URI subject alternative name of the form `rapidmq:[tenant/]user`.
+    SanUri,
 }
 
 /// `tls.client_auth`: whether clients must present a certificate (mutual TLS).

@@ -51,6 +51,8 @@ pub enum Credential {
     Token(String),
     /// A session token from a login, by id.
     Session(String),
+    /// A verified client certificate (`auth.mtls_identity`).
+    Certificate,
 }
 
 /// The authenticated caller of a request.

@@ -525,8 +525,55 @@ async fn dev_certs_give_a_working_mutual_tls_setup() {
     );
     let alice = tls_config(&read("ca.pem"))
         .identity(Identity::from_pem(read("client.pem"), read("client.key")));
-    let mut c = connect_tls(&broker, alice).await.unwrap();
+    let mut c = connect_tls(&broker, alice.clone()).await.unwrap();
     list_topics(&mut c).await.unwrap();
+    drop(broker);
+
+    // With auth and `auth.mtls_identity = subject_cn` the client certificate is user `alice`.
+    let admin = rapidmq_broker::auth::Token::generate().unwrap().to_string();
+    let broker = start(
+        vec![
+            "--tls-cert-file".into(),
+            file("server.pem"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-client-ca-file".into(),
+            file("ca.pem"),
+            "--tls-client-auth".into(),
+            "required".into(),
+            "--auth".into(),
+        ],
+        vec![
+            ("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", admin.as_str()),
+            ("RAPIDMQ_AUTH__MTLS_IDENTITY", "subject_cn"),
+        ],
+    );
+    assert_eq!(
+        whoami_over_tls(&broker, alice.clone(), None)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::Unauthenticated,
+        "the user must exist"
+    );
+    let mut request = tonic::Request::new(pb::CreateUserRequest {
+        name: "alice".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    connect_tls(&broker, alice.clone())
+        .await
+        .unwrap()
+        .admin
+        .create_user(request)
+        .await
+        .unwrap();
+    assert_eq!(
+        whoami_over_tls(&broker, alice, None).await.unwrap(),
+        "alice"
+    );
 }
 
 /// Runs the `rapidmq` CLI with `args` (and `env`), returning (success, stdout, stderr).
@@ -766,4 +813,105 @@ async fn trace_reaches_an_https_listener_with_the_tls_flags() {
         run(&[&tls[..2], &["trace", "--http", &plain, "--msg-id", "m-1"]].concat());
     assert!(!ok);
     assert!(stderr.contains("use https://"), "{stderr}");
+}
+
+/// `WhoAmI` over TLS with `tls` (and `token`, when given): the user, or the refusal.
+async fn whoami_over_tls(
+    broker: &TestBroker,
+    tls: ClientTlsConfig,
+    token: Option<&str>,
+) -> Result<String, tonic::Status> {
+    let channel = Channel::from_shared(format!("https://{}", broker.grpc_addr()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|err| tonic::Status::unavailable(format!("{err:?}")))?;
+    let mut request = tonic::Request::new(pb::WhoAmIRequest {});
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let me = rapidmq_proto::v1::auth_client::AuthClient::new(channel)
+        .who_am_i(request)
+        .await?
+        .into_inner();
+    Ok(me.user)
+}
+
+#[tokio::test]
+async fn with_mtls_identity_a_client_certificate_names_an_existing_user_and_a_token_wins() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    let admin = rapidmq_broker::auth::Token::generate().unwrap().to_string();
+    let mut args = files.mtls_args("optional");
+    args.push("--auth".into());
+    let broker = start(
+        args,
+        vec![
+            ("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", admin.as_str()),
+            ("RAPIDMQ_AUTH__MTLS_IDENTITY", "subject_cn"),
+        ],
+    );
+    let base = format!("https://{}", http_addr(&broker));
+    let created = https(&ca.pem)
+        .post(format!("{base}/v1/users"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+
+    let with_cert = |leaf: &Leaf| {
+        tls_config(&ca.pem).identity(Identity::from_pem(&leaf.cert_pem, &leaf.key_pem))
+    };
+    let alice = ca.client("alice");
+    assert_eq!(
+        whoami_over_tls(&broker, with_cert(&alice), None)
+            .await
+            .unwrap(),
+        "alice"
+    );
+    assert_eq!(
+        whoami_over_tls(&broker, with_cert(&alice), Some(&admin))
+            .await
+            .unwrap(),
+        "admin",
+        "a bearer token on the same request wins"
+    );
+    let refused = whoami_over_tls(&broker, with_cert(&ca.client("mallory")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let anonymous = whoami_over_tls(&broker, tls_config(&ca.pem), None).await;
+    assert_eq!(
+        anonymous.map_err(|s| s.code()),
+        Err(tonic::Code::Unauthenticated),
+        "no certificate, no token: anonymous, refused"
+    );
+
+    // REST reads the same certificate.
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", alice.cert_pem, alice.key_pem).as_bytes())
+            .unwrap();
+    let rest = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap())
+        .identity(identity)
+        .build()
+        .unwrap();
+    let me: serde_json::Value = rest
+        .get(format!("{base}/v1/auth/whoami"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"], "alice", "{me}");
+    assert_eq!(me["kind"], "user", "{me}");
 }

@@ -1,8 +1,8 @@
 //! The one authentication layer, on both servers (docs/adr/0004-security.md §4).
 //!
 //! Per request it reads, in order, `authorization: Bearer rmq_…` (gRPC metadata is the same
-//! HTTP/2 header) and the `rapidmq_session` cookie (HTTP `GET`/`HEAD` only, so a cross-site form
-//! cannot use it), verifies the credential and inserts a [`Principal`] into the request's
+//! HTTP/2 header), the `rapidmq_session` cookie (HTTP `GET`/`HEAD` only, so a cross-site form
+//! cannot use it) and the verified client certificate (`auth.mtls_identity`), verifies the credential and inserts a [`Principal`] into the request's
 //! extensions. Bad credentials are answered here, `UNAUTHENTICATED` / 401 with the stable code;
 //! missing ones give [`Principal::anonymous`], which [`Auth::authorize`] refuses when auth is on.
 //! With auth off every request is anonymous, whatever it carries.
@@ -17,6 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, Response, header};
 use axum::response::IntoResponse;
 use futures::future::BoxFuture;
@@ -25,6 +26,7 @@ use tower::{Layer, Service};
 use super::{Action, Auth, Resource};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
+use crate::tls::PeerInfo;
 
 /// The cookie a login sets for browsers (the dashboard).
 pub const SESSION_COOKIE: &str = "rapidmq_session";
@@ -120,11 +122,20 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // gRPC requests carry the connection's `PeerInfo`, axum ones `ConnectInfo<PeerInfo>`.
+        let extensions = request.extensions();
+        let peer = extensions.get::<PeerInfo>().or_else(|| {
+            extensions
+                .get::<ConnectInfo<PeerInfo>>()
+                .map(|ConnectInfo(peer)| peer)
+        });
+        let certificate = peer.and_then(|p| p.client_certificate.as_deref());
         let decided = decide(
             &self.auth,
             request.method(),
             request.uri().path(),
             request.headers(),
+            certificate.map(|c| c.as_ref()),
         );
         // The service that was polled ready serves this request; its clone waits for the next.
         let clone = self.inner.clone();
@@ -170,7 +181,13 @@ fn route(method: &Method, path: &str) -> Route {
 }
 
 /// The principal of a request, or why it is refused.
-fn decide(auth: &Auth, method: &Method, path: &str, headers: &HeaderMap) -> Result<Principal> {
+fn decide(
+    auth: &Auth,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    certificate: Option<&[u8]>,
+) -> Result<Principal> {
     if !auth.enabled() {
         return Ok(Principal::anonymous());
     }
@@ -180,9 +197,15 @@ fn decide(auth: &Auth, method: &Method, path: &str, headers: &HeaderMap) -> Resu
         // client from logging in again.
         return Ok(Principal::anonymous());
     }
+    // A bearer token (or the session cookie) wins over the client certificate.
     let principal = match credential(method, headers)? {
         Some(token) => auth.authenticate(token)?,
-        None => Principal::anonymous(),
+        None => match certificate {
+            Some(der) => auth
+                .authenticate_certificate(der)?
+                .unwrap_or_else(Principal::anonymous),
+            None => Principal::anonymous(),
+        },
     };
     let config = auth.config();
     let check = match route {

@@ -11,6 +11,7 @@
 //! - `backoff`: failed logins back off per `(peer IP, tenant, user)`.
 //! - `layer`: the one tower [`AuthLayer`] on both servers, which turns a request's credentials
 //!   into a [`Principal`] in its extensions.
+//! - `mtls`: the user a verified client certificate names (`auth.mtls_identity`).
 //! - `bootstrap`: the first admin, from an environment variable or a file.
 //!
 //! [`Auth`] holds the in-memory state: users and tokens by key, and an `epoch` bumped per
@@ -20,6 +21,7 @@ mod backoff;
 mod bootstrap;
 mod command;
 mod layer;
+mod mtls;
 pub mod password;
 mod records;
 pub mod token;
@@ -222,6 +224,29 @@ impl Auth {
         ))
     }
 
+    /// The user a verified client certificate (DER) names under `auth.mtls_identity`: `None`
+    /// when the mode is off or the certificate has no such field, `UNAUTHENTICATED` when the
+    /// user does not exist, is disabled, or the certificate has expired.
+    pub fn authenticate_certificate(&self, der: &[u8]) -> Result<Option<Principal>> {
+        let Some((name, not_after)) = mtls::identity(der, self.config.mtls_identity) else {
+            return Ok(None);
+        };
+        let (tenant, user) = split_user_name(&name);
+        if self.user(tenant, user).is_none_or(|u| u.disabled) {
+            return Err(Error::bad_credentials());
+        }
+        let expires_at_ms = u64::try_from(not_after.as_millis()).unwrap_or(u64::MAX);
+        if expires_at_ms <= now_ms() {
+            return Err(Error::bad_credentials());
+        }
+        Ok(Some(Principal::user(
+            TenantId::new(tenant.to_string()),
+            user.to_string(),
+            Credential::Certificate,
+            Some(expires_at_ms),
+        )))
+    }
+
     /// Whether `principal` may do `action` to `resource`. With auth off everything is allowed,
     /// and so is the broker's own work; anonymous callers are refused with `UNAUTHENTICATED`.
     ///
@@ -295,6 +320,14 @@ impl Auth {
     pub fn still_valid(&self, principal: &Principal) -> Result<()> {
         let id = match principal.credential() {
             Some(Credential::Token(id) | Credential::Session(id)) if self.enabled() => id,
+            Some(Credential::Certificate) if self.enabled() => {
+                let user = self.user(principal.tenant().as_str(), principal.name().unwrap_or(""));
+                let expired = principal.expires_at_ms().is_some_and(|at| at <= now_ms());
+                if user.is_none_or(|u| u.disabled) || expired {
+                    return Err(Error::bad_credentials());
+                }
+                return Ok(());
+            }
             _ => return Ok(()),
         };
         let Some(token) = self.token(id) else {

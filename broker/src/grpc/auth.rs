@@ -47,7 +47,7 @@ impl Auth for AuthService {
         let principal = principal(&self.engine, &request)?;
         let token_id = match principal.credential() {
             Some(Credential::Token(id) | Credential::Session(id)) => id.clone(),
-            None => String::new(),
+            Some(Credential::Certificate) | None => String::new(),
         };
         let kind = match principal.kind() {
             PrincipalKind::Anonymous => "anonymous",

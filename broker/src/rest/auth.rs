@@ -88,7 +88,7 @@ pub struct WhoAmI {
 pub async fn whoami(principal: Principal, State(state): State<Arc<RestState>>) -> Json<WhoAmI> {
     let token_id = match principal.credential() {
         Some(Credential::Token(id) | Credential::Session(id)) => Some(id.clone()),
-        None => None,
+        Some(Credential::Certificate) | None => None,
     };
     let kind = match principal.kind() {
         PrincipalKind::Anonymous => "anonymous",
