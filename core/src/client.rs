@@ -477,6 +477,36 @@ impl Client {
         (result, expired)
     }
 
+    /// The token the client sends on new calls and streams now; a stream keeps it to tell, when
+    /// it ends, whether its session has been replaced since ([`Client::stream_ended`]).
+    pub(crate) fn current_session(&self) -> Option<MetadataValue<Ascii>> {
+        self.inner.bearer.current()
+    }
+
+    /// The error for a stream that the broker ended with `status`, after
+    /// [`Client::on_failure`]. A stream lives on the session it was opened with, so it ends
+    /// when that session expires even though the client renewed it meanwhile: when the broker
+    /// says so (`rapidmq-auth-reason: expired`) and the client holds a newer session, or gets
+    /// one by logging in again, the answer is a retriable `UNAVAILABLE`, and the consumer or
+    /// producer reopens the stream on the new session instead of ending for good.
+    pub(crate) async fn stream_ended(
+        &self,
+        generation: u64,
+        status: tonic::Status,
+        opened_with: Option<MetadataValue<Ascii>>,
+    ) -> Error {
+        let expired = auth::session_expired(&status);
+        let err = Error::from(status);
+        self.on_failure(generation, &err);
+        if expired && self.renew_expired_session(opened_with).await {
+            tracing::debug!(cause = %err, "stream session expired; reopening on the new session");
+            return Error::unavailable(
+                "the stream's session expired; reopening it on a new session",
+            );
+        }
+        err
+    }
+
     /// Logs in again after the broker said that the session sent as `sent` has expired; true
     /// when a new session is in the slot. Only a client with a user and password can; calls
     /// that saw the same expiry at once log in once.

@@ -189,6 +189,89 @@ async fn a_user_and_password_client_whose_session_expired_logs_in_again_on_its_n
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_and_password_client_keeps_its_streams_when_the_session_they_opened_with_expires() {
+    guarded("streams across sessions", async {
+        // A stream lives on the session it was opened with and ends when that one expires
+        // (2 s here), although the client renewed it at 80 %: the consumer and the producer must
+        // reopen their streams on the new session instead of failing with UNAUTHENTICATED.
+        let broker = broker(&[
+            ("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD", "correct horse"),
+            ("RAPIDMQ_AUTH__SESSION_TTL_MS", "2000"),
+        ]);
+        let client = connect(
+            &broker,
+            Some(Credentials::UserPassword {
+                user: "admin".into(),
+                password: "correct horse".into(),
+            }),
+        )
+        .await
+        .expect("log in as admin");
+        let admin = client.admin();
+        admin
+            .create_topic(
+                "orders",
+                TopicConfig {
+                    partitions: 1,
+                    ..TopicConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+        let first_expiry = admin
+            .list_tokens(Some("admin".into()))
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.expires_at_ms)
+            .min()
+            .expect("a session");
+        let consumer = client
+            .consumer("orders")
+            .subscription("sessions")
+            .start(rapidmq::StartPosition::Earliest)
+            .subscribe()
+            .await
+            .unwrap();
+        let producer = client.producer("orders").build().await.unwrap();
+
+        // Publish steadily from before the first session expires until well after, so requests
+        // are in flight on the producer's stream when the broker ends it.
+        let mut receipts = Vec::new();
+        let mut sent = 0u32;
+        while now_ms() < first_expiry + 500 {
+            let message = rapidmq::Message::new(sent.to_string());
+            receipts.push(producer.send(message).await.unwrap());
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await; // pacing, not synchronisation
+        }
+        for receipt in receipts {
+            receipt
+                .await
+                .expect("a publish across the session change is acknowledged");
+        }
+
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < sent as usize {
+            let messages = consumer
+                .poll(1000, Duration::from_secs(1))
+                .await
+                .expect("the consumer outlives the session it subscribed with");
+            for m in messages {
+                let value: u32 = std::str::from_utf8(&m.value).unwrap().parse().unwrap();
+                seen.insert(value);
+            }
+        }
+        assert_eq!(seen.len(), sent as usize);
+        assert!(
+            consumer.stats().reconnects >= 1,
+            "the consume stream was reopened on the new session"
+        );
+    })
+    .await;
+}
+
 fn now_ms() -> u64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     u64::try_from(now.as_millis()).unwrap()

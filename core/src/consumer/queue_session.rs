@@ -143,6 +143,8 @@ impl QueueSession {
     }
 
     async fn stream(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> End {
+        // The session this stream is opened with (see `Client::stream_ended`).
+        let opened_with = self.client.current_session();
         let (generation, mut messaging) = match self.client.messaging().await {
             Ok(connected) => connected,
             Err(err) => return End::Lost(err),
@@ -173,8 +175,10 @@ impl QueueSession {
         let mut responses = match opened {
             Ok(Ok(response)) => response.into_inner(),
             Ok(Err(status)) => {
-                let err = Error::from(status);
-                self.client.on_failure(generation, &err);
+                let err = self
+                    .client
+                    .stream_ended(generation, status, opened_with.clone())
+                    .await;
                 return End::Lost(err);
             }
             Err(_) => {
@@ -195,8 +199,7 @@ impl QueueSession {
                     }
                     Ok(None) => return End::Lost(Error::unavailable("the broker ended the consume stream")),
                     Err(status) => {
-                        let err = Error::from(status);
-                        self.client.on_failure(generation, &err);
+                        let err = self.client.stream_ended(generation, status, opened_with.clone()).await;
                         return End::Lost(err);
                     }
                 },

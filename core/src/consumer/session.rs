@@ -142,6 +142,8 @@ impl Session {
     /// Opens one stream and serves it until it ends.
     #[allow(clippy::needless_update)] // wire structs tolerate additive proto fields
     async fn stream(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> End {
+        // The session this stream is opened with (see `Client::stream_ended`).
+        let opened_with = self.client.current_session();
         let (generation, mut messaging) = match self.client.messaging().await {
             Ok(connected) => connected,
             Err(err) => return End::Lost(err),
@@ -172,8 +174,10 @@ impl Session {
         let mut responses = match opened {
             Ok(Ok(response)) => response.into_inner(),
             Ok(Err(status)) => {
-                let err = Error::from(status);
-                self.client.on_failure(generation, &err);
+                let err = self
+                    .client
+                    .stream_ended(generation, status, opened_with.clone())
+                    .await;
                 return End::Lost(err);
             }
             Err(_) => {
@@ -194,8 +198,7 @@ impl Session {
                     }
                     Ok(None) => return End::Lost(Error::unavailable("the broker ended the consume stream")),
                     Err(status) => {
-                        let err = Error::from(status);
-                        self.client.on_failure(generation, &err);
+                        let err = self.client.stream_ended(generation, status, opened_with.clone()).await;
                         return End::Lost(err);
                     }
                 },

@@ -59,6 +59,8 @@ async fn serve(
     rx: mpsc::UnboundedReceiver<v1::PublishStreamRequest>,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Error {
+    // The session this stream is opened with (see `Client::stream_ended`).
+    let opened_with = client.current_session();
     let (generation, mut messaging) = match client.messaging().await {
         Ok(connected) => connected,
         Err(err) => return err,
@@ -71,8 +73,9 @@ async fn serve(
     let mut responses = match opened {
         Ok(Ok(response)) => response.into_inner(),
         Ok(Err(status)) => {
-            let err = Error::from(status);
-            client.on_failure(generation, &err);
+            let err = client
+                .stream_ended(generation, status, opened_with.clone())
+                .await;
             return err;
         }
         Err(_) => {
@@ -99,8 +102,9 @@ async fn serve(
             }
             Ok(None) => return Error::unavailable("the broker ended the publish stream"),
             Err(status) => {
-                let err = Error::from(status);
-                client.on_failure(generation, &err);
+                let err = client
+                    .stream_ended(generation, status, opened_with.clone())
+                    .await;
                 return err;
             }
         }
