@@ -7,7 +7,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rapidmq_broker::auth::Token;
@@ -105,19 +105,6 @@ async fn grpc_whoami(
         .who_am_i(with_token(pb::WhoAmIRequest {}, token))
         .await
         .map(tonic::Response::into_inner)
-}
-
-/// Polls until `condition` holds, bounded by PATIENCE (for an expiry, which no event announces).
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "{what}: not after {PATIENCE:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[test]
@@ -837,6 +824,20 @@ async fn the_cli_manages_users_and_tokens_with_a_token_from_the_environment() {
 }
 
 /// Creates an API token for `admin` with `admin`'s token; returns the token and its id.
+/// The stable code a consume stream ends with: its in-stream error or its status.
+async fn consume_end_code(consume: &mut tonic::Streaming<pb::ConsumeResponse>) -> u32 {
+    loop {
+        match consume.message().await {
+            Ok(Some(pb::ConsumeResponse {
+                kind: Some(pb::consume_response::Kind::Error(err)),
+            })) => return err.code,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without an error"),
+            Err(status) => return error_code(&status).code(),
+        }
+    }
+}
+
 async fn admin_token(broker: &TestBroker, admin: &str) -> (String, String) {
     let (status, created) = post(broker, "/v1/users/admin/tokens", Some(admin), json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -898,20 +899,9 @@ async fn a_revoked_or_expired_token_ends_its_open_consume_and_publish_streams_wi
         "{first:?}"
     );
     revoke(&broker, &admin, &id).await;
-    let ended = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            match consume.message().await {
-                Ok(Some(pb::ConsumeResponse {
-                    kind: Some(pb::consume_response::Kind::Error(err)),
-                })) => return err.code,
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("the stream ended without an error"),
-                Err(status) => return error_code(&status).code(),
-            }
-        }
-    })
-    .await
-    .expect("the consume stream ends within 2 s of the revocation");
+    let ended = tokio::time::timeout(Duration::from_secs(2), consume_end_code(&mut consume))
+        .await
+        .expect("the consume stream ends within 2 s of the revocation");
     assert_eq!(ended, 6001);
     drop(tx);
 
@@ -979,20 +969,9 @@ async fn a_revoked_or_expired_token_ends_its_open_consume_and_publish_streams_wi
         .await
         .expect("consume before the expiry")
         .into_inner();
-    let ended = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match consume.message().await {
-                Ok(Some(pb::ConsumeResponse {
-                    kind: Some(pb::consume_response::Kind::Error(err)),
-                })) => return err.code,
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("the stream ended without an error"),
-                Err(status) => return error_code(&status).code(),
-            }
-        }
-    })
-    .await
-    .expect("the consume stream ends within 2 s of the token's expiry");
+    let ended = tokio::time::timeout(Duration::from_secs(3), consume_end_code(&mut consume))
+        .await
+        .expect("the consume stream ends within 2 s of the token's expiry");
     assert_eq!(ended, 6001);
     drop(tx);
 }

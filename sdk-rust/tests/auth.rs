@@ -42,6 +42,17 @@ async fn connect(broker: &TestBroker, credentials: Option<Credentials>) -> rapid
     builder.connect().await
 }
 
+/// A client logged in as the bootstrap admin with the password `correct horse`.
+async fn connect_as_admin(broker: &TestBroker) -> Client {
+    let credentials = Credentials::UserPassword {
+        user: "admin".into(),
+        password: "correct horse".into(),
+    };
+    connect(broker, Some(credentials))
+        .await
+        .expect("log in as admin")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_token_authenticates_every_call_and_a_wrong_one_fails_at_connect() {
     guarded("token", async {
@@ -98,15 +109,7 @@ async fn a_user_and_password_log_in_and_the_session_is_renewed_before_it_expires
             ("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD", "correct horse"),
             ("RAPIDMQ_AUTH__SESSION_TTL_MS", "1500"),
         ]);
-        let client = connect(
-            &broker,
-            Some(Credentials::UserPassword {
-                user: "admin".into(),
-                password: "correct horse".into(),
-            }),
-        )
-        .await
-        .expect("log in as admin");
+        let client = connect_as_admin(&broker).await;
         let admin = client.admin();
         admin.list_topics().await.unwrap();
         let sessions = || async {
@@ -155,15 +158,7 @@ async fn a_user_and_password_client_whose_session_expired_logs_in_again_on_its_n
             ("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD", "correct horse"),
             ("RAPIDMQ_AUTH__SESSION_TTL_MS", "250"),
         ]);
-        let client = connect(
-            &broker,
-            Some(Credentials::UserPassword {
-                user: "admin".into(),
-                password: "correct horse".into(),
-            }),
-        )
-        .await
-        .expect("log in as admin");
+        let client = connect_as_admin(&broker).await;
         let admin = client.admin();
         let sessions = admin.list_tokens(Some("admin".into())).await.unwrap();
         let expiry = sessions
@@ -199,15 +194,7 @@ async fn a_user_and_password_client_keeps_its_streams_when_the_session_they_open
             ("RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD", "correct horse"),
             ("RAPIDMQ_AUTH__SESSION_TTL_MS", "2000"),
         ]);
-        let client = connect(
-            &broker,
-            Some(Credentials::UserPassword {
-                user: "admin".into(),
-                password: "correct horse".into(),
-            }),
-        )
-        .await
-        .expect("log in as admin");
+        let client = connect_as_admin(&broker).await;
         let admin = client.admin();
         admin
             .create_topic(
