@@ -526,3 +526,34 @@ async fn cancelled_polls_lose_no_deliveries_and_each_is_acked_once() {
     assert_eq!((stats.polled, stats.acked), (TOTAL, TOTAL), "{stats:?}");
     consumer.close().await.unwrap();
 }
+
+/// A backlog of larger messages reaches a queue consumer with the default prefetch: the broker
+/// splits what the credits allow into responses a client can decode, rather than one response
+/// of every claimed message (8 MiB here, twice gRPC's usual 4 MiB limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_large_messages_arrives_in_responses_of_bounded_size() {
+    const TOTAL: usize = 1000;
+    const SIZE: usize = 8 << 10;
+    let env = Env::start().await;
+    let topic = env.topic(2).await;
+    send_all(
+        &env,
+        &topic,
+        (0..TOTAL)
+            .map(|i| Message::new(format!("{i:08}{}", "x".repeat(SIZE - 8))))
+            .collect(),
+    )
+    .await;
+    let consumer = worker(&env, &topic, "big").subscribe().await.unwrap();
+    let delivered = receive(&consumer, TOTAL).await;
+    let mut seen: Vec<usize> = delivered
+        .iter()
+        .map(|d| {
+            assert_eq!(d.message.value.len(), SIZE);
+            text(&d.message.value)[..8].parse().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..TOTAL).collect::<Vec<_>>());
+    consumer.close().await.unwrap();
+}

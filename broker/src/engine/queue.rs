@@ -34,6 +34,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use prost::Message as _;
 use rapidmq_proto::v1 as pb;
 
 /// The time as the queue rules see it: `mono_ms` (monotonic, for ack deadlines and nack delays)
@@ -144,6 +145,45 @@ impl Slot {
         self.message
             .clone()
             .expect("an unsettled slot keeps its message")
+    }
+}
+
+/// What claims may still take for one delivery: `messages` more messages and `bytes` more
+/// encoded bytes, except that the first message always fits (a message larger than the budget
+/// must still go out, alone). One budget can span the claims on several partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    messages: usize,
+    bytes: usize,
+    taken: usize,
+}
+
+impl Budget {
+    pub fn new(messages: usize, bytes: usize) -> Budget {
+        Budget {
+            messages,
+            bytes,
+            taken: 0,
+        }
+    }
+
+    /// A budget of `messages` messages of any size.
+    pub fn messages(messages: usize) -> Budget {
+        Budget::new(messages, usize::MAX)
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.messages == 0 || (self.taken > 0 && self.bytes == 0)
+    }
+
+    fn take(&mut self, size: usize) -> bool {
+        let fits = self.messages > 0 && (self.taken == 0 || size <= self.bytes);
+        if fits {
+            self.messages -= 1;
+            self.bytes = self.bytes.saturating_sub(size);
+            self.taken += 1;
+        }
+        fits
     }
 }
 
@@ -290,12 +330,12 @@ impl QueuePartition {
         self.advance_floor();
     }
 
-    /// Claims up to `max` messages for `member`, highest priority first: expired ones met on
+    /// Claims what `budget` allows for `member`, highest priority first: expired ones met on
     /// the way are settled, ones past `max_deliveries` are returned for dead-lettering, the
     /// rest go in flight until `now + ack_deadline_ms`.
     pub fn claim(
         &mut self,
-        max: usize,
+        budget: &mut Budget,
         clock: Clock,
         member: u64,
         ack_deadline_ms: u64,
@@ -308,7 +348,7 @@ impl QueuePartition {
         let mut claimed = Vec::new();
         let mut dead = Vec::new();
         let mut expired = 0;
-        while claimed.len() < max {
+        while !budget.exhausted() {
             let Some(&(_, offset)) = self.ready.first() else {
                 break;
             };
@@ -328,6 +368,9 @@ impl QueuePartition {
                     message,
                 });
                 continue;
+            }
+            if !budget.take(message.message.encoded_len()) {
+                break;
             }
             let delivery_id = next_delivery_id();
             self.set_state(
@@ -737,14 +780,59 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_stops_at_its_byte_budget_but_always_takes_one_message() {
+        let mut q = QueuePartition::new(0);
+        let sized = |len: usize| {
+            Arc::new(QueuedMessage {
+                message: pb::Message {
+                    value: vec![b'x'; len].into(),
+                    ..Default::default()
+                },
+                append_time_ms: 1_000,
+                base_timestamp_ms: 1_000,
+            })
+        };
+        q.load([
+            (0, sized(100)),
+            (1, sized(100)),
+            (2, sized(100)),
+            (3, sized(1_000)),
+        ]);
+        let size = sized(100).message.encoded_len();
+        let mut id = ids();
+        let (c, _) = q.claim(
+            &mut Budget::new(10, 2 * size + 1),
+            at(0),
+            1,
+            30_000,
+            5,
+            &mut id,
+        );
+        assert_eq!(c.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![0, 1]);
+        let (c, _) = q.claim(&mut Budget::new(10, 1), at(0), 1, 30_000, 5, &mut id);
+        assert_eq!(c.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![2]);
+        let (c, _) = q.claim(&mut Budget::new(10, 1), at(0), 1, 30_000, 5, &mut id);
+        assert_eq!(
+            c.iter().map(|c| c.offset).collect::<Vec<_>>(),
+            vec![3],
+            "one larger than the budget still goes"
+        );
+        q.assert_consistent();
+    }
+
+    #[test]
     fn each_message_is_claimed_once_until_acked() {
         let mut q = loaded(3);
         let mut id = ids();
-        let (a, _) = q.claim(2, at(10), 1, 30_000, 5, &mut id);
-        let (b, _) = q.claim(5, at(10), 2, 30_000, 5, &mut id);
+        let (a, _) = q.claim(&mut Budget::messages(2), at(10), 1, 30_000, 5, &mut id);
+        let (b, _) = q.claim(&mut Budget::messages(5), at(10), 2, 30_000, 5, &mut id);
         assert_eq!(a.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(b.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![2]);
-        assert!(q.claim(5, at(10), 3, 30_000, 5, &mut id).0.is_empty());
+        assert!(
+            q.claim(&mut Budget::messages(5), at(10), 3, 30_000, 5, &mut id)
+                .0
+                .is_empty()
+        );
         assert_eq!(q.ack(0, a[0].delivery_id), Settle::Done);
         assert_eq!(
             q.ack(0, a[0].delivery_id),
@@ -763,10 +851,14 @@ mod tests {
     fn an_unacked_message_comes_back_after_its_deadline_unless_extended() {
         let mut q = loaded(2);
         let mut id = ids();
-        let (first, _) = q.claim(2, at(0), 1, 1_000, 5, &mut id);
-        assert!(q.claim(2, at(999), 2, 1_000, 5, &mut id).0.is_empty());
+        let (first, _) = q.claim(&mut Budget::messages(2), at(0), 1, 1_000, 5, &mut id);
+        assert!(
+            q.claim(&mut Budget::messages(2), at(999), 2, 1_000, 5, &mut id)
+                .0
+                .is_empty()
+        );
         assert_eq!(q.extend(1, first[1].delivery_id, 500, 5_000), Settle::Done);
-        let (again, _) = q.claim(2, at(1_000), 2, 1_000, 5, &mut id);
+        let (again, _) = q.claim(&mut Budget::messages(2), at(1_000), 2, 1_000, 5, &mut id);
         assert_eq!(again.len(), 1, "only the unextended message is redelivered");
         assert_eq!((again[0].offset, again[0].attempt), (0, 2));
         assert_eq!(
@@ -782,13 +874,15 @@ mod tests {
     fn nack_delays_redelivery_and_the_last_allowed_attempt_dead_letters() {
         let mut q = loaded(1);
         let mut id = ids();
-        let (c, _) = q.claim(1, at(0), 1, 30_000, 2, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(1), at(0), 1, 30_000, 2, &mut id);
         assert_eq!(q.nack(0, c[0].delivery_id, 0, 2_000, 2), Settle::Done);
         assert!(
-            q.claim(1, at(1_999), 1, 30_000, 2, &mut id).0.is_empty(),
+            q.claim(&mut Budget::messages(1), at(1_999), 1, 30_000, 2, &mut id)
+                .0
+                .is_empty(),
             "not before the delay"
         );
-        let (c, _) = q.claim(1, at(2_000), 1, 30_000, 2, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(1), at(2_000), 1, 30_000, 2, &mut id);
         assert_eq!(c[0].attempt, 2);
         let Settle::DeadLetter(dead) = q.nack(0, c[0].delivery_id, 2_000, 0, 2) else {
             panic!("expected a dead letter")
@@ -809,7 +903,7 @@ mod tests {
             (2, message(5, 0)),
             (3, message(9, 0)),
         ]);
-        let (c, _) = q.claim(4, at(0), 1, 30_000, 5, &mut ids());
+        let (c, _) = q.claim(&mut Budget::messages(4), at(0), 1, 30_000, 5, &mut ids());
         assert_eq!(
             c.iter().map(|c| c.offset).collect::<Vec<_>>(),
             vec![1, 3, 2, 0]
@@ -820,7 +914,14 @@ mod tests {
     fn expired_messages_are_never_delivered_and_are_counted() {
         let mut q = QueuePartition::new(0);
         q.load([(0, message(0, 500)), (1, message(0, 0))]);
-        let (c, _) = q.claim(2, at(1_600), 1, 30_000, 5, &mut ids());
+        let (c, _) = q.claim(
+            &mut Budget::messages(2),
+            at(1_600),
+            1,
+            30_000,
+            5,
+            &mut ids(),
+        );
         assert_eq!(c.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![1]);
         assert_eq!(q.counters.expired, 1);
     }
@@ -829,7 +930,7 @@ mod tests {
     fn a_restored_state_above_the_recovered_log_is_clamped_to_it() {
         let mut q = loaded(4);
         let mut id = ids();
-        let (c, _) = q.claim(3, at(0), 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(3), at(0), 1, 30_000, 5, &mut id);
         q.ack(0, c[0].delivery_id);
         q.ack(2, c[2].delivery_id);
         let encoded = q.encode();
@@ -848,7 +949,7 @@ mod tests {
         let mut restored = QueuePartition::decode(&encoded).unwrap();
         assert_eq!(restored.clamp_to(2), Some(3));
         restored.load((1..4).map(|o| (o, message(0, 0))));
-        let (c, _) = restored.claim(10, at(0), 2, 30_000, 5, &mut id);
+        let (c, _) = restored.claim(&mut Budget::messages(10), at(0), 2, 30_000, 5, &mut id);
         let got: Vec<(u64, u32)> = c.iter().map(|c| (c.offset, c.attempt)).collect();
         assert_eq!(got, vec![(1, 2), (2, 1), (3, 1)]);
 
@@ -862,14 +963,14 @@ mod tests {
     fn persisted_state_redelivers_only_unsettled_messages_with_their_attempts() {
         let mut q = loaded(4);
         let mut id = ids();
-        let (c, _) = q.claim(3, at(0), 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(3), at(0), 1, 30_000, 5, &mut id);
         q.ack(0, c[0].delivery_id);
         q.ack(2, c[2].delivery_id);
         let encoded = q.encode();
         let mut restored = QueuePartition::decode(&encoded).unwrap();
         assert_eq!(restored.floor(), 1);
         restored.load((1..4).map(|o| (o, message(0, 0))));
-        let (c, _) = restored.claim(10, at(0), 2, 30_000, 5, &mut id);
+        let (c, _) = restored.claim(&mut Budget::messages(10), at(0), 2, 30_000, 5, &mut id);
         let got: Vec<(u64, u32)> = c.iter().map(|c| (c.offset, c.attempt)).collect();
         assert_eq!(
             got,
@@ -882,9 +983,9 @@ mod tests {
     fn a_leaving_member_gives_its_messages_back_at_once() {
         let mut q = loaded(2);
         let mut id = ids();
-        q.claim(1, at(0), 7, 30_000, 5, &mut id);
+        q.claim(&mut Budget::messages(1), at(0), 7, 30_000, 5, &mut id);
         assert!(q.release_member(7));
-        let (c, _) = q.claim(2, at(0), 8, 30_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(2), at(0), 8, 30_000, 5, &mut id);
         assert_eq!(c.len(), 2);
     }
 
@@ -892,9 +993,13 @@ mod tests {
     fn an_overdue_receipt_still_acks_until_the_message_is_claimed_again() {
         let mut q = loaded(1);
         let mut id = ids();
-        let (c, _) = q.claim(1, at(0), 1, 1_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(1), at(0), 1, 1_000, 5, &mut id);
         assert!(q.has_available(1_000), "the deadline passed");
-        assert!(q.claim(0, at(1_000), 2, 1_000, 5, &mut id).0.is_empty());
+        assert!(
+            q.claim(&mut Budget::messages(0), at(1_000), 2, 1_000, 5, &mut id)
+                .0
+                .is_empty()
+        );
         assert_eq!(
             q.in_flight(),
             1,
@@ -935,8 +1040,14 @@ mod tests {
                     q.load(batch);
                 }
                 1 | 2 => {
-                    let (claimed, dead) =
-                        q.claim(next(8) as usize, at(now), next(3), 300, 4, &mut id);
+                    let (claimed, dead) = q.claim(
+                        &mut Budget::messages(next(8) as usize),
+                        at(now),
+                        next(3),
+                        300,
+                        4,
+                        &mut id,
+                    );
                     out.extend(claimed);
                     for letter in dead {
                         q.dead_lettered(letter.offset, next(4) > 0);
@@ -974,14 +1085,14 @@ mod tests {
     fn a_claim_that_never_reached_the_consumer_is_taken_back_without_an_attempt() {
         let mut q = loaded(2);
         let mut id = ids();
-        let (c, _) = q.claim(2, at(0), 1, 30_000, 1, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(2), at(0), 1, 30_000, 1, &mut id);
         assert!(q.unclaim(0, c[0].delivery_id));
         // The member left before the second receipt was taken back: it still counts no attempt.
         q.release_member(1);
         assert!(q.unclaim(1, c[1].delivery_id));
         assert!(!q.unclaim(1, c[1].delivery_id), "only once");
         q.assert_consistent();
-        let (again, dead) = q.claim(2, at(0), 2, 30_000, 1, &mut id);
+        let (again, dead) = q.claim(&mut Budget::messages(2), at(0), 2, 30_000, 1, &mut id);
         assert!(
             dead.is_empty(),
             "max_deliveries 1: nothing was delivered yet"
@@ -1005,12 +1116,16 @@ mod tests {
     fn a_wall_clock_step_does_not_make_deliveries_overdue() {
         let mut q = loaded(1);
         let mut id = ids();
-        let (c, _) = q.claim(1, at(1_000), 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(1), at(1_000), 1, 30_000, 5, &mut id);
         let stepped = Clock {
             mono_ms: 2_000,
             wall_ms: 1_000 + 3_600_000,
         };
-        assert!(q.claim(1, stepped, 2, 30_000, 5, &mut id).0.is_empty());
+        assert!(
+            q.claim(&mut Budget::messages(1), stepped, 2, 30_000, 5, &mut id)
+                .0
+                .is_empty()
+        );
         assert!(!q.has_available(stepped.mono_ms));
         assert_eq!(q.ack(0, c[0].delivery_id), Settle::Done);
     }
@@ -1019,11 +1134,11 @@ mod tests {
     fn a_parked_message_does_not_count_against_the_window() {
         let mut q = loaded(1);
         let mut id = ids();
-        let (c, _) = q.claim(1, at(0), 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(1), at(0), 1, 30_000, 5, &mut id);
         let day = 24 * 3_600_000;
         assert_eq!(q.nack(0, c[0].delivery_id, 0, day, 5), Settle::Done);
         q.load((1..1_001).map(|o| (o, message(0, 0))));
-        let (c, _) = q.claim(1_000, at(1), 1, 30_000, 5, &mut id);
+        let (c, _) = q.claim(&mut Budget::messages(1_000), at(1), 1, 30_000, 5, &mut id);
         assert_eq!(c.len(), 1_000, "the messages behind the parked one flow");
         for d in &c {
             q.ack(d.offset, d.delivery_id);

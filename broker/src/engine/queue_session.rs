@@ -22,7 +22,7 @@ use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use tokio::sync::watch;
 
-use super::queue::{Clock, QueuedMessage, Settle};
+use super::queue::{Budget, Clock, QueuedMessage, Settle};
 use super::subscription::{QueueRuntime, Subscription};
 use super::topic::Topic;
 use super::{Engine, TopicState};
@@ -36,6 +36,11 @@ const WINDOW: usize = 8192;
 /// Batches read per window refill.
 const REFILL_BATCHES: usize = 32;
 const REFILL_BYTES: usize = 4 << 20;
+/// Encoded message bytes handed out per claim (one delivery), past its first message: a
+/// delivery must fit the transport's message limit (gRPC clients refuse more than 4 MiB unless
+/// told otherwise), and what sits in a transport's buffers is out of reach of the other members
+/// until the consumer reads it or hangs up.
+const DELIVERY_BYTES: usize = 256 << 10;
 
 /// One message handed to a queue consumer.
 #[derive(Debug, Clone)]
@@ -197,16 +202,17 @@ impl QueueSession {
     fn claim(&mut self, engine: &Engine, max: usize) -> Vec<QueueDelivery> {
         let n = self.topic.partitions.len();
         let mut out = Vec::new();
+        let mut budget = Budget::new(max, DELIVERY_BYTES);
         let clock = Clock::now();
         for i in 0..n {
-            if out.len() >= max {
+            if budget.exhausted() {
                 break;
             }
             let p = (self.round_robin + i) % n;
             let queue = self.queue();
             let settings = &queue.settings;
             let (claimed, dead) = queue.partitions[p].lock().claim(
-                max - out.len(),
+                &mut budget,
                 clock,
                 self.member,
                 settings.ack_deadline_ms,
