@@ -32,11 +32,7 @@ macro_rules! admin_call {
                 client
                     .unary(move |ch| {
                         let request = request.clone();
-                        async move {
-                            v1::admin_client::AdminClient::new(ch)
-                                .$method(request)
-                                .await
-                        }
+                        async move { crate::client::admin_client(ch).$method(request).await }
                     })
                     .await
             })
@@ -52,11 +48,7 @@ macro_rules! admin_call {
                 client
                     .unary_with_retries(move |ch| {
                         let request = request.clone();
-                        async move {
-                            v1::admin_client::AdminClient::new(ch)
-                                .$method(request)
-                                .await
-                        }
+                        async move { crate::client::admin_client(ch).$method(request).await }
                     })
                     .await
             })

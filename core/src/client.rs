@@ -389,7 +389,7 @@ impl Client {
                 let response = client
                     .unary_with_retries(move |ch| {
                         let request = request.clone();
-                        async move { MessagingClient::new(ch).fetch(request).await }
+                        async move { messaging_client(ch).fetch(request).await }
                     })
                     .await?;
                 let mut messages = Vec::new();
@@ -413,7 +413,7 @@ impl Client {
     ) -> Result<v1::PublishResponse> {
         self.unary(move |ch| {
             let request = request.clone();
-            async move { MessagingClient::new(ch).publish(request).await }
+            async move { messaging_client(ch).publish(request).await }
         })
         .await
     }
@@ -421,7 +421,7 @@ impl Client {
     /// A messaging client on the current connection, with its generation.
     pub(crate) async fn messaging(&self) -> Result<(u64, MessagingClient<Conn>)> {
         let (generation, channel) = self.channel().await?;
-        Ok((generation, MessagingClient::new(self.conn(channel))))
+        Ok((generation, messaging_client(self.conn(channel))))
     }
 
     /// The connection with the client's token on every request.
@@ -673,4 +673,17 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Responses are as large as the broker makes them: it bounds each one by its
+/// `limits.max_request_bytes`, and a single message may be up to `limits.max_message_bytes`
+/// (8 MiB by default), past tonic's default decoding limit of 4 MiB.
+const MAX_RESPONSE_BYTES: usize = usize::MAX;
+
+pub(crate) fn messaging_client(conn: Conn) -> MessagingClient<Conn> {
+    MessagingClient::new(conn).max_decoding_message_size(MAX_RESPONSE_BYTES)
+}
+
+pub(crate) fn admin_client(conn: Conn) -> v1::admin_client::AdminClient<Conn> {
+    v1::admin_client::AdminClient::new(conn).max_decoding_message_size(MAX_RESPONSE_BYTES)
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{Env, guarded, publish_values};
-use rapidmq::{ErrorCode, Message, StartPosition};
+use rapidmq::{ErrorCode, Message, StartPosition, TopicConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefetch_100_never_buffers_more_than_100_messages_ahead_of_poll() {
@@ -329,4 +329,44 @@ async fn cancelled_polls_lose_no_messages() {
     let stats = consumer.stats();
     assert_eq!(stats.polled, TOTAL, "{stats:?}");
     consumer.close().await.unwrap();
+}
+
+/// Every message the broker accepts can be read back: one of 5 MiB (a topic may allow up to
+/// 8 MiB by default) goes through a consumer and a fetch, past gRPC's usual 4 MiB response limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_larger_than_4_mib_is_consumed_and_fetched() {
+    const SIZE: usize = 5 << 20;
+    let env = Env::start().await;
+    let topic = env
+        .topic_with(TopicConfig {
+            partitions: 1,
+            max_message_bytes: Some(6 << 20),
+            ..TopicConfig::default()
+        })
+        .await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    let receipt = producer.send(Message::new(vec![7u8; SIZE])).await.unwrap();
+    guarded("receipt", receipt).await.unwrap();
+    producer.close().await.unwrap();
+
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("large")
+        .start(StartPosition::Earliest)
+        .subscribe()
+        .await
+        .unwrap();
+    let messages = guarded("poll", consumer.poll(1, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].value.len(), SIZE);
+    consumer.close().await.unwrap();
+
+    let fetched = guarded("fetch", env.client.fetch(&topic, 0, 0, 1))
+        .await
+        .unwrap();
+    assert_eq!(fetched.messages.len(), 1);
+    assert_eq!(fetched.messages[0].value.len(), SIZE);
 }
