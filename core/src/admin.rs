@@ -10,6 +10,7 @@ use rapidmq_proto::v1;
 use crate::client::Client;
 use crate::convert;
 use crate::error::{Error, Result};
+use crate::roles::{BindingScope, Permission, RoleBinding, RoleInfo};
 use crate::types::{
     BrokerStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, QueueSettings, StartPosition,
     SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
@@ -357,5 +358,78 @@ impl Admin {
     pub async fn revoke_tokens(&self, ids: Vec<String>) -> Result<()> {
         let request = v1::RevokeTokensRequest { ids };
         admin_call!(self, revoke_tokens, request, once).map(|_| ())
+    }
+
+    /// Creates a custom role in the caller's tenant from permissions in their text form
+    /// (`allow publish,describe topic:orders.*`, see [`crate::roles`]). Errors:
+    /// `ROLE_ALREADY_EXISTS` (the built-in names are taken), `INVALID_NAME`, `INVALID_ARGUMENT`.
+    pub async fn create_role(
+        &self,
+        name: impl Into<String>,
+        permissions: &[String],
+    ) -> Result<RoleInfo> {
+        let permissions = permissions
+            .iter()
+            .map(|text| text.parse::<Permission>().map(|p| v1::Permission::from(&p)))
+            .collect::<Result<Vec<_>>>()?;
+        let request = v1::CreateRoleRequest {
+            name: name.into(),
+            permissions,
+        };
+        RoleInfo::try_from(admin_call!(self, create_role, request, once)?)
+    }
+
+    /// Deletes a custom role and its bindings. Errors: `ROLE_NOT_FOUND`, `INVALID_ARGUMENT`
+    /// (a built-in role).
+    pub async fn delete_role(&self, name: impl Into<String>) -> Result<()> {
+        let request = v1::DeleteRoleRequest { name: name.into() };
+        admin_call!(self, delete_role, request, once).map(|_| ())
+    }
+
+    /// The built-in and custom roles of the caller's tenant, by name.
+    pub async fn list_roles(&self) -> Result<Vec<RoleInfo>> {
+        admin_call!(self, list_roles, v1::ListRolesRequest {}, retried)?
+            .roles
+            .into_iter()
+            .map(RoleInfo::try_from)
+            .collect()
+    }
+
+    /// Binds `role` to `user`, in the tenant or (`cluster`, by a cluster admin only) across the
+    /// broker. Binding twice is not an error. Errors: `USER_NOT_FOUND`, `ROLE_NOT_FOUND`.
+    pub async fn bind_role(
+        &self,
+        user: impl Into<String>,
+        role: impl Into<String>,
+        scope: BindingScope,
+    ) -> Result<RoleBinding> {
+        let request = v1::BindRoleRequest {
+            user: user.into(),
+            role: role.into(),
+            scope: v1::BindingScope::from(scope) as i32,
+        };
+        admin_call!(self, bind_role, request, once).map(RoleBinding::from)
+    }
+
+    /// Removes a binding. Errors: `ROLE_NOT_FOUND` (no such binding), `USER_NOT_FOUND`.
+    pub async fn unbind_role(
+        &self,
+        user: impl Into<String>,
+        role: impl Into<String>,
+    ) -> Result<()> {
+        let request = v1::UnbindRoleRequest {
+            user: user.into(),
+            role: role.into(),
+        };
+        admin_call!(self, unbind_role, request, once).map(|_| ())
+    }
+
+    /// The role bindings of the caller's tenant (of one user when `user` is set).
+    pub async fn list_role_bindings(&self, user: Option<String>) -> Result<Vec<RoleBinding>> {
+        let request = v1::ListRoleBindingsRequest {
+            user: user.unwrap_or_default(),
+        };
+        admin_call!(self, list_role_bindings, request, retried)
+            .map(|r| r.bindings.into_iter().map(RoleBinding::from).collect())
     }
 }

@@ -38,6 +38,7 @@ pub mod defaults;
 mod error;
 mod producer;
 mod retry;
+pub mod roles;
 mod runtime;
 pub mod trace;
 mod types;
@@ -53,6 +54,7 @@ pub use consumer::{
 pub use error::{Error, Result};
 pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::ErrorCode;
+pub use roles::{Permission, RoleBinding, RoleInfo};
 pub use runtime::Runtime;
 pub use types::{
     BrokerStatus, CreatedToken, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,

@@ -142,12 +142,17 @@ error_codes! {
     /// No credentials where they are needed, or credentials that do not work (unknown, wrong,
     /// expired or revoked: one answer for all of them).
     Unauthenticated = 6001, "UNAUTHENTICATED", Unauthenticated, 401, false;
-    /// The principal may not do this (reserved for roles and ACLs).
+    /// No role bound to the caller allows this action on this resource (or one denies it).
     PermissionDenied = 6002, "PERMISSION_DENIED", PermissionDenied, 403, false;
     /// The named user does not exist in the caller's tenant.
     UserNotFound = 6005, "USER_NOT_FOUND", NotFound, 404, false;
     /// A user with this name already exists in the caller's tenant.
     UserAlreadyExists = 6006, "USER_ALREADY_EXISTS", AlreadyExists, 409, false;
+    /// The named role does not exist in the caller's tenant (built-in or custom).
+    RoleNotFound = 6007, "ROLE_NOT_FOUND", NotFound, 404, false;
+    /// A role with this name already exists in the caller's tenant (the built-in names are
+    /// taken).
+    RoleAlreadyExists = 6008, "ROLE_ALREADY_EXISTS", AlreadyExists, 409, false;
     /// The named token does not exist (or was revoked) in the caller's tenant.
     TokenNotFound = 6009, "TOKEN_NOT_FOUND", NotFound, 404, false;
     /// The client's TLS handshake with the broker failed: the broker's certificate is not

@@ -307,4 +307,40 @@ impl Admin for AdminService {
             .await?;
         Ok(Response::new(pb::RevokeTokensResponse {}))
     }
+
+    async fn create_role(&self, _request: Request<pb::CreateRoleRequest>) -> Reply<pb::RoleInfo> {
+        Err(Status::unimplemented("roles: slice 3 in progress"))
+    }
+
+    async fn delete_role(
+        &self,
+        _request: Request<pb::DeleteRoleRequest>,
+    ) -> Reply<pb::DeleteRoleResponse> {
+        Err(Status::unimplemented("roles: slice 3 in progress"))
+    }
+
+    async fn list_roles(
+        &self,
+        _request: Request<pb::ListRolesRequest>,
+    ) -> Reply<pb::ListRolesResponse> {
+        Err(Status::unimplemented("roles: slice 3 in progress"))
+    }
+
+    async fn bind_role(&self, _request: Request<pb::BindRoleRequest>) -> Reply<pb::RoleBinding> {
+        Err(Status::unimplemented("roles: slice 3 in progress"))
+    }
+
+    async fn unbind_role(
+        &self,
+        _request: Request<pb::UnbindRoleRequest>,
+    ) -> Reply<pb::UnbindRoleResponse> {
+        Err(Status::unimplemented("roles: slice 3 in progress"))
+    }
+
+    async fn list_role_bindings(
+        &self,
+        _request: Request<pb::ListRoleBindingsRequest>,
+    ) -> Reply<pb::ListRoleBindingsResponse> {
+        Err(Status::unimplemented("roles: slice 3 in progress"))
+    }
 }
