@@ -78,6 +78,9 @@ impl Messaging for MessagingService {
         request: Request<Streaming<pb::PublishStreamRequest>>,
     ) -> Result<Response<Self::PublishStreamStream>, Status> {
         let principal = principal(&request)?;
+        // Each request is checked for `Publish` on its topic; an anonymous caller is refused
+        // the stream itself.
+        self.engine.authenticated(&principal)?;
         let mut inbound = request.into_inner();
         let engine = self.engine.clone();
         let budget = self.budget.clone();
