@@ -912,8 +912,9 @@ struct Matrix {
     channel: Channel,
     http: reqwest::Client,
     admin: String,
-    /// Tokens of users holding exactly a set of permissions, by that set.
-    callers: HashMap<Vec<String>, String>,
+    /// Users (and their tokens) holding exactly a set of permissions, by that set. Each user's
+    /// one role has the user's name.
+    callers: HashMap<Vec<String>, (String, String)>,
 }
 
 impl Matrix {
@@ -1107,8 +1108,13 @@ impl Matrix {
     /// The token of a user whose one role holds exactly `permissions` (text form); no role for
     /// none. Bound at cluster scope when a permission is on the cluster.
     async fn caller(&mut self, permissions: Vec<String>) -> String {
-        if let Some(token) = self.callers.get(&permissions) {
-            return token.clone();
+        self.caller_and_name(permissions).await.1
+    }
+
+    /// [`Matrix::caller`]'s user name (also its role's) and token.
+    async fn caller_and_name(&mut self, permissions: Vec<String>) -> (String, String) {
+        if let Some(caller) = self.callers.get(&permissions) {
+            return caller.clone();
         }
         let name = format!("authz-caller-{}", self.callers.len());
         let admin = self.admin.clone();
@@ -1156,8 +1162,9 @@ impl Matrix {
             .expect("create a caller's token")
             .into_inner()
             .token;
-        self.callers.insert(permissions, token.clone());
-        token
+        self.callers
+            .insert(permissions, (name.clone(), token.clone()));
+        (name, token)
     }
 }
 
@@ -1420,5 +1427,148 @@ async fn every_operation_refuses_callers_without_the_permission_it_needs() {
         failures.len(),
         failures.join("\n"),
         matrix.broker.log()
+    );
+}
+
+/// The next answer on a Consume stream that is an error, as an outcome (`None` if the stream
+/// ended without one).
+async fn next_error(inbound: &mut tonic::Streaming<pb::ConsumeResponse>) -> Option<Outcome> {
+    loop {
+        match inbound.message().await {
+            Ok(Some(pb::ConsumeResponse {
+                kind: Some(pb::consume_response::Kind::Error(error)),
+            })) => return Some(error_outcome(&error)),
+            Ok(Some(_)) => continue,
+            Ok(None) => return None,
+            Err(status) => return Some(status_outcome(&status)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_consumer_ends_with_permission_denied_when_its_role_is_unbound() {
+    let mut matrix = Matrix::start().await;
+    let mut names = Names::existing("");
+    matrix.fixtures(&mut names).await;
+    let (user, token) = matrix
+        .caller_and_name(vec![grant("consume subscription")])
+        .await;
+    let subscribe = pb::ConsumeRequest {
+        kind: Some(pb::consume_request::Kind::Subscribe(pb::Subscribe {
+            topic: names.topic.clone(),
+            subscription: names.sub.clone(),
+            credits: 100,
+            consumer_name: "authz".into(),
+            ..Default::default()
+        })),
+    };
+    // Kept open: the stream must end because of the unbinding, not because the client left.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(subscribe).await.expect("queue Subscribe");
+    let mut inbound = MessagingClient::new(matrix.channel.clone())
+        .consume(with_token(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            Some(&token),
+        ))
+        .await
+        .expect("the consumer may subscribe")
+        .into_inner();
+    let first = inbound.message().await.expect("a first answer");
+    assert!(
+        matches!(
+            first,
+            Some(pb::ConsumeResponse {
+                kind: Some(pb::consume_response::Kind::Subscribed(_))
+            })
+        ),
+        "{first:?}"
+    );
+    let unbind = pb::UnbindRoleRequest {
+        user: user.clone(),
+        role: user,
+    };
+    matrix
+        .admin()
+        .unbind_role(with_token(unbind, Some(&matrix.admin)))
+        .await
+        .expect("unbind the consumer's role");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(2), next_error(&mut inbound))
+        .await
+        .expect("the consumer ends within 2 s of losing its role");
+    let ended = ended.expect("the stream ends with an error");
+    assert_eq!(ended.code, Some(ErrorCode::PermissionDenied), "{ended:?}");
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_a_queue_subscription_into_existence_needs_create_and_publish_on_its_dead_letters()
+ {
+    let mut matrix = Matrix::start().await;
+    let mut names = Names::existing("");
+    matrix.fixtures(&mut names).await;
+    let subscribe = |subscription: &str, queue: bool| {
+        let (mode, settings) = match queue {
+            true => (
+                pb::SubscriptionMode::Queue,
+                Some(pb::QueueSettings::default()),
+            ),
+            false => (pb::SubscriptionMode::Stream, None),
+        };
+        pb::ConsumeRequest {
+            kind: Some(pb::consume_request::Kind::Subscribe(pb::Subscribe {
+                topic: names.topic.clone(),
+                subscription: subscription.into(),
+                mode: mode.into(),
+                queue: settings,
+                credits: 1,
+                consumer_name: "authz".into(),
+                ..Default::default()
+            })),
+        }
+    };
+    let channel = matrix.channel.clone();
+    let consume = async |token: &str, request: pb::ConsumeRequest| {
+        let outbound = futures::stream::iter(vec![request]);
+        match MessagingClient::new(channel.clone())
+            .consume(with_token(outbound, Some(token)))
+            .await
+        {
+            Ok(_) => None,
+            Err(status) => Some(status_outcome(&status).code),
+        }
+    };
+    let consumer = matrix.caller(vec![grant("consume subscription")]).await;
+    let creator = matrix
+        .caller(vec![
+            grant("consume subscription"),
+            grant("create subscription"),
+        ])
+        .await;
+    let dead_letterer = matrix
+        .caller(vec![
+            grant("consume subscription"),
+            grant("create subscription"),
+            grant("publish topic"),
+        ])
+        .await;
+    let denied = Some(Some(ErrorCode::PermissionDenied));
+    // Joining an existing subscription needs only `consume`; creating one needs `create`.
+    assert_eq!(consume(&consumer, subscribe(&names.sub, false)).await, None);
+    assert_eq!(
+        consume(&consumer, subscribe("new-stream", false)).await,
+        denied
+    );
+    assert_eq!(
+        consume(&creator, subscribe("new-stream", false)).await,
+        None
+    );
+    // A new queue subscription also makes the broker write its dead letters: `publish` there.
+    assert_eq!(
+        consume(&creator, subscribe("new-queue", true)).await,
+        denied
+    );
+    assert_eq!(
+        consume(&dead_letterer, subscribe("new-queue", true)).await,
+        None
     );
 }
