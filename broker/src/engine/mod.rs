@@ -38,6 +38,7 @@ mod queue_session;
 mod recovery;
 mod rest_support;
 mod retention;
+mod roles;
 mod scheduler;
 mod session;
 mod slice;
@@ -68,6 +69,7 @@ pub use partition::{AppendAck, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use rest_support::Settlement;
+pub use roles::RoleInfo;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
 pub use topic::{
