@@ -337,7 +337,7 @@ async fn an_open_consumer_ends_with_permission_denied_when_its_role_is_unbound()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribing_a_queue_subscription_into_existence_needs_create_and_publish_on_its_dead_letters()
+async fn subscribing_needs_consume_and_creating_by_subscribing_needs_create_and_publish_on_dead_letters()
  {
     let mut matrix = Matrix::start().await;
     let mut names = Names::existing("");
@@ -387,7 +387,11 @@ async fn subscribing_a_queue_subscription_into_existence_needs_create_and_publis
             grant("publish topic"),
         ])
         .await;
+    let tailer = matrix.caller(vec![grant("consume topic")]).await;
     let denied = Some(Some(ErrorCode::PermissionDenied));
+    // A tail without a subscription consumes the topic itself.
+    assert_eq!(consume(&consumer, subscribe("", false)).await, denied);
+    assert_eq!(consume(&tailer, subscribe("", false)).await, None);
     // Joining an existing subscription needs only `consume`; creating one needs `create`.
     assert_eq!(consume(&consumer, subscribe(&names.sub, false)).await, None);
     assert_eq!(
