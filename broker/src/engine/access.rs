@@ -63,7 +63,7 @@ pub(super) enum Grant {
 }
 
 impl Grant {
-    fn resource(&self) -> Resource<'_> {
+    pub(super) fn resource(&self) -> Resource<'_> {
         match self {
             Grant::Topic(topic) => Resource::Topic(topic),
             Grant::Subscription { topic, name } => Resource::Subscription { topic, name },

@@ -239,11 +239,7 @@ impl Engine {
             },
             None => Grant::Topic(topic.to_string()),
         };
-        let resource = match subscription {
-            Some(name) => Resource::Subscription { topic, name },
-            None => Resource::Topic(topic),
-        };
-        self.authorize(principal, Action::Consume, resource)?;
+        self.authorize(principal, Action::Consume, grant.resource())?;
         let live = self.topic(principal, topic)?;
         let closed = self
             .topic_closed(principal, topic)
