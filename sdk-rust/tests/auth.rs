@@ -302,6 +302,14 @@ async fn users_and_tokens_are_managed_and_a_revoked_token_is_refused() {
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::UserAlreadyExists);
 
+        // A user may do only what a role bound to it allows (deny by default).
+        for user in ["alice", "ci-bot"] {
+            admin
+                .bind_role(user, "viewer", BindingScope::Tenant)
+                .await
+                .unwrap();
+        }
+
         let created = admin
             .create_token(
                 Some("ci-bot".into()),
