@@ -452,11 +452,12 @@ async fn roles_and_bindings_are_managed_through_the_admin_api() {
         let admin = client.admin();
 
         let roles = admin.list_roles().await.unwrap();
-        let builtin: Vec<_> = roles
+        let mut builtin: Vec<_> = roles
             .iter()
             .filter(|r| r.builtin)
             .map(|r| r.name.as_str())
             .collect();
+        builtin.sort_unstable();
         assert_eq!(builtin, ["admin", "consumer", "producer", "viewer"]);
         assert_eq!(roles.len(), 4, "{roles:?}");
         assert_eq!(
