@@ -111,6 +111,9 @@ def test_users_and_tokens_are_managed_and_a_revoked_token_is_refused(start_broke
         assert [u.name for u in admin.list_users()] == ["admin", "alice", "ci-bot"]
         with pytest.raises(rapidmq.UserAlreadyExistsError):
             admin.create_user("alice", "again")
+        # A user may do only what a role bound to it allows (deny by default).
+        for user in ("alice", "ci-bot"):
+            admin.bind_role(user, "viewer")
 
         created = admin.create_token("ci-bot", "deploys", ttl=3600.0)
         assert created.token.startswith("rmq_") and created.info.user == "ci-bot"
