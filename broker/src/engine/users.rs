@@ -70,7 +70,7 @@ impl Engine {
                 tracing::warn!(
                     user = BOOTSTRAP_ADMIN,
                     tenant = DEFAULT_TENANT,
-                    "upgraded a data directory from before roles: user `admin` is bound to role `admin` at cluster scope; every other user has no role until one is bound (rapidmq role bind)"
+                    "upgraded a data directory from before roles: user `admin` is bound to role `admin` at cluster scope; every other user has no role until one is bound (Admin.BindRole, POST /v1/role-bindings)"
                 );
             }
             return Ok(());
