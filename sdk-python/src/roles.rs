@@ -30,11 +30,12 @@ impl From<core::RoleInfo> for RoleInfo {
 #[pymethods]
 impl RoleInfo {
     fn __repr__(&self) -> String {
+        let permissions: Vec<String> = self.permissions.iter().map(|p| format!("'{p}'")).collect();
         format!(
-            "RoleInfo(name='{}', builtin={}, permissions={:?})",
+            "RoleInfo(name='{}', builtin={}, permissions=[{}])",
             self.name,
             if self.builtin { "True" } else { "False" },
-            self.permissions
+            permissions.join(", ")
         )
     }
 }
