@@ -136,6 +136,9 @@ enum Command {
     /// API tokens: generate one locally, or create, list and revoke them.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
+    /// Roles of your tenant and their bindings to users (a broker with --auth).
+    #[command(subcommand)]
+    Role(cmd::role::RoleCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -228,6 +231,7 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Whoami(a) => cmd::whoami::run(ctx, a).await,
             Command::User(c) => cmd::user::run(ctx, c).await,
             Command::Token(c) => cmd::token::run(ctx, c).await,
+            Command::Role(c) => cmd::role::run(ctx, c).await,
             Command::Serve(_)
             | Command::BenchGrpc(_)
             | Command::Completions(_)

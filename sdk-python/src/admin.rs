@@ -1,10 +1,12 @@
-//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, and the caller, users and
-//! API tokens of a broker with authentication on.
+//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, and the caller, users,
+//! API tokens, roles and role bindings of a broker with authentication on.
 
 use pyo3::prelude::*;
+use rapidmq_core::roles::BindingScope;
 use rapidmq_core::{self as core, Runtime, TopicConfig};
 
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
+use crate::roles::{RoleBinding, RoleInfo};
 use crate::runtime::{ProcessLocal, bridge};
 use crate::types::{BrokerStatus, DeadLetterPage, DeadLetterReplay, SubscriptionInfo, TopicInfo};
 use crate::users::{CreatedToken, Identity, TokenInfo, UserInfo};
@@ -385,6 +387,99 @@ impl Admin {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
             admin.revoke_tokens(ids).await
+        })
+    }
+
+    /// Creates a custom role from permissions in their text form
+    /// (`allow publish,describe topic:orders.*`).
+    #[pyo3(signature = (name, permissions, asyncio=false))]
+    fn create_role(
+        &self,
+        py: Python<'_>,
+        name: String,
+        permissions: Vec<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .create_role(name, &permissions)
+                .await
+                .map(RoleInfo::from)
+        })
+    }
+
+    /// Deletes a custom role and its bindings.
+    #[pyo3(signature = (name, asyncio=false))]
+    fn delete_role(&self, py: Python<'_>, name: String, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.delete_role(name).await
+        })
+    }
+
+    /// The built-in and custom roles of the caller's tenant.
+    #[pyo3(signature = (asyncio=false))]
+    fn list_roles(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let roles = admin.list_roles().await?;
+            Ok(roles.into_iter().map(RoleInfo::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Binds `role` to `user` at `scope` (`"tenant"` or `"cluster"`).
+    #[pyo3(signature = (user, role, scope="tenant", asyncio=false))]
+    fn bind_role(
+        &self,
+        py: Python<'_>,
+        user: String,
+        role: String,
+        scope: &str,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let scope = scope
+            .parse::<BindingScope>()
+            .map_err(crate::errors::to_py_err)?;
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .bind_role(user, role, scope)
+                .await
+                .map(RoleBinding::from)
+        })
+    }
+
+    /// Removes a binding.
+    #[pyo3(signature = (user, role, asyncio=false))]
+    fn unbind_role(
+        &self,
+        py: Python<'_>,
+        user: String,
+        role: String,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.unbind_role(user, role).await
+        })
+    }
+
+    /// The role bindings of the caller's tenant (of one user when set).
+    #[pyo3(signature = (user=None, asyncio=false))]
+    fn list_role_bindings(
+        &self,
+        py: Python<'_>,
+        user: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let bindings = admin.list_role_bindings(user).await?;
+            Ok(bindings
+                .into_iter()
+                .map(RoleBinding::from)
+                .collect::<Vec<_>>())
         })
     }
 }

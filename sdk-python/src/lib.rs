@@ -11,7 +11,8 @@
 //!   error-code table those classes are generated from.
 //! - `convert.rs`: Python values to core messages, positions, durations and configs; the core's
 //!   defaults for the Python config classes.
-//! - `types.rs`: result types (`Delivery`, `ReceivedMessage`, `TopicInfo`, ...).
+//! - `types.rs`: result types (`Delivery`, `ReceivedMessage`, `TopicInfo`, ...); `users.rs`
+//!   and `roles.rs`: the caller, users, tokens, roles and role bindings.
 //! - `client.rs`, `producer.rs`, `consumer.rs` (stream mode), `queue.rs` (queue mode),
 //!   `admin.rs`: one class each over the core's.
 //!
@@ -26,6 +27,7 @@ mod convert;
 mod errors;
 mod producer;
 mod queue;
+mod roles;
 mod runtime;
 mod types;
 mod users;
@@ -69,5 +71,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<users::UserInfo>()?;
     m.add_class::<users::TokenInfo>()?;
     m.add_class::<users::CreatedToken>()?;
+    m.add_class::<roles::RoleInfo>()?;
+    m.add_class::<roles::RoleBinding>()?;
     Ok(())
 }

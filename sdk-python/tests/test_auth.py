@@ -1,8 +1,8 @@
 """C23 auth-and-acls (docs/sdk-conformance.md) against brokers started with ``--auth``: an API
 token authenticates every call and a wrong one fails at connect; a user and password log in and
-the session is renewed before it expires; users and tokens are managed through the admin API and
-a revoked token is refused. Tokens come from ``rapidmq token generate``, as in the other SDKs'
-suites."""
+the session is renewed before it expires; users, tokens, roles and bindings are managed through
+the admin API and a revoked token is refused; a user's roles decide what it may do
+(PERMISSION_DENIED). Tokens come from ``rapidmq token generate``, as in the other SDKs' suites."""
 
 from __future__ import annotations
 
@@ -111,6 +111,9 @@ def test_users_and_tokens_are_managed_and_a_revoked_token_is_refused(start_broke
         assert [u.name for u in admin.list_users()] == ["admin", "alice", "ci-bot"]
         with pytest.raises(rapidmq.UserAlreadyExistsError):
             admin.create_user("alice", "again")
+        # A user may do only what a role bound to it allows (deny by default).
+        for user in ("alice", "ci-bot"):
+            admin.bind_role(user, "viewer")
 
         created = admin.create_token("ci-bot", "deploys", ttl=3600.0)
         assert created.token.startswith("rmq_") and created.info.user == "ci-bot"
@@ -185,3 +188,126 @@ def test_a_revoked_token_ends_an_open_consumer(start_broker):
                     while time.monotonic() < deadline:
                         consumer.poll(1, 0.5)
                 assert_unauthenticated(err)
+
+
+def test_roles_and_bindings_are_managed_through_the_admin_api(start_broker):
+    """C23: the four built-in roles, a custom role, bindings (idempotent, listed, removed with
+    their role or user) and the errors of each."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        roles = {r.name: r for r in admin.list_roles()}
+        assert sorted(roles) == ["admin", "consumer", "producer", "viewer"]
+        assert all(r.builtin for r in roles.values())
+        assert roles["producer"].permissions == ["allow publish,describe topic:*"]
+        assert repr(roles["producer"]) == (
+            "RoleInfo(name='producer', builtin=True, permissions=['allow publish,describe topic:*'])"
+        )
+
+        texts = ["allow publish,describe topic:orders.*", "deny publish topic:orders.audit"]
+        writer = admin.create_role("orders-writer", texts)
+        assert (writer.name, writer.builtin, writer.permissions) == ("orders-writer", False, texts)
+        listed = {r.name: r for r in admin.list_roles()}
+        assert listed["orders-writer"].permissions == texts
+        for taken in ("orders-writer", "admin"):
+            with pytest.raises(rapidmq.RoleAlreadyExistsError):
+                admin.create_role(taken, texts)
+        with pytest.raises(rapidmq.InvalidArgumentError, match="publsh"):
+            admin.create_role("typo", ["allow publsh topic:orders"])
+
+        [bootstrap] = admin.list_role_bindings("admin")
+        assert (bootstrap.tenant, bootstrap.user, bootstrap.role, bootstrap.scope) == (
+            "default",
+            "admin",
+            "admin",
+            "cluster",
+        )
+
+        admin.create_user("ci-bot")
+        bound = admin.bind_role("ci-bot", "orders-writer")
+        assert (bound.user, bound.role, bound.scope) == ("ci-bot", "orders-writer", "tenant")
+        admin.bind_role("ci-bot", "orders-writer")  # twice: not an error
+        admin.bind_role("ci-bot", "viewer", scope="tenant")
+
+        def roles_of(user: str) -> list:
+            return sorted(b.role for b in admin.list_role_bindings(user))
+
+        assert roles_of("ci-bot") == ["orders-writer", "viewer"]
+        assert len(admin.list_role_bindings()) == 3
+        with pytest.raises(rapidmq.RoleNotFoundError):
+            admin.bind_role("ci-bot", "no-such-role")
+        with pytest.raises(rapidmq.UserNotFoundError):
+            admin.bind_role("nobody", "viewer")
+        with pytest.raises(rapidmq.InvalidArgumentError, match="scope"):
+            admin.bind_role("ci-bot", "viewer", scope="galaxy")
+
+        admin.unbind_role("ci-bot", "viewer")
+        with pytest.raises(rapidmq.RoleNotFoundError):
+            admin.unbind_role("ci-bot", "viewer")
+        with pytest.raises(rapidmq.InvalidArgumentError):
+            admin.delete_role("admin")
+        admin.delete_role("orders-writer")
+        assert roles_of("ci-bot") == []
+        with pytest.raises(rapidmq.RoleNotFoundError):
+            admin.delete_role("orders-writer")
+
+        admin.bind_role("ci-bot", "producer")
+        admin.delete_user("ci-bot")
+        assert all(b.user != "ci-bot" for b in admin.list_role_bindings())
+
+
+def test_a_user_bound_to_consumer_can_consume_and_is_denied_publishing(start_broker):
+    """C23, PERMISSION_DENIED: a user with the built-in ``consumer`` role reads a topic, and
+    its publishes and role administration are refused with PermissionDeniedError."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        topic = unique_topic()
+        admin.create_topic(topic, 1)
+        with client.producer(topic) as producer:
+            producer.send("order-1").result()
+        admin.create_user("reader", "s3cret")
+        admin.bind_role("reader", "consumer")
+
+        with rapidmq.Client(broker.url, user="reader", password="s3cret") as reader:
+            with pytest.raises(rapidmq.PermissionDeniedError) as err:
+                with reader.producer(topic) as producer:
+                    producer.send("forged").result()
+            assert err.value.code == 6002 and not err.value.retriable
+            assert topic in str(err.value)
+
+            with reader.consumer(topic, "billing", start="earliest") as consumer:
+                assert [m.value for m in consumer.poll(1, 10.0)] == [b"order-1"]
+
+            with pytest.raises(rapidmq.PermissionDeniedError):
+                reader.admin().create_role("mine", ["allow all topic:*"])
+            with pytest.raises(rapidmq.PermissionDeniedError):
+                reader.admin().list_roles()
+
+
+@pytest.mark.asyncio
+async def test_the_asyncio_admin_manages_roles_and_bindings(start_broker):
+    """C23 through ``rapidmq.aio``: the role calls as coroutines."""
+    token = generate_token()
+    broker = start_broker("--auth", env={"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN": token})
+    async with await rapidmq.aio.Client.connect(broker.url, token=token) as client:
+        admin = client.admin()
+        assert sorted(r.name for r in await admin.list_roles()) == [
+            "admin",
+            "consumer",
+            "producer",
+            "viewer",
+        ]
+        role = await admin.create_role("auditor", ["allow describe tenant"])
+        assert role.permissions == ["allow describe tenant"]
+        await admin.create_user("eve")
+        binding = await admin.bind_role("eve", "auditor")
+        assert (binding.user, binding.role, binding.scope) == ("eve", "auditor", "tenant")
+        assert [b.role for b in await admin.list_role_bindings("eve")] == ["auditor"]
+        await admin.unbind_role("eve", "auditor")
+        assert await admin.list_role_bindings("eve") == []
+        await admin.delete_role("auditor")
+        with pytest.raises(rapidmq.RoleNotFoundError):
+            await admin.delete_role("auditor")

@@ -14,7 +14,8 @@
 //! - [`QueueConsumerBuilder`] → [`QueueConsumer`]: `poll` deliveries with attempt counts and
 //!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode).
 //! - [`Admin`]: topics, subscriptions (with queue settings and stats), lag, dead letters, broker
-//!   status.
+//!   status; users, tokens, and roles ([`RoleInfo`], [`Permission`]) bound to users
+//!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on.
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -50,14 +51,15 @@
 use std::time::Duration;
 
 pub use rapidmq_core::defaults;
+pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
     Admin, BrokerStatus, Consumer, ConsumerStats, CreatedToken, Credentials, DeadLetter,
     DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult,
-    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, Producer, ProducerStats,
-    PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
-    Receipt, ReceivedMessage, Result, RetryPolicy, Runtime, SendReceipt, SendStatus, StartPosition,
-    Storage, SubscriptionInfo, SubscriptionMode, TlsConfig, TokenInfo, TopicConfig, TopicInfo,
-    UserInfo,
+    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, Permission, Producer,
+    ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
+    QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime,
+    SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TlsConfig,
+    TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 

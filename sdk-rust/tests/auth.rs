@@ -1,15 +1,17 @@
 //! Credentials against a broker with `--auth` (docs/security.md): an API token, a user and
 //! password (with its session renewed before it expires, and logging in again on a call after
 //! it has), wrong credentials failing at connect
-//! with `UNAUTHENTICATED`, and users and tokens managed through the admin API (C23).
+//! with `UNAUTHENTICATED`, users, tokens, roles and bindings managed through the admin API, and
+//! a user's bound roles deciding what it may do (`PERMISSION_DENIED`) (C23).
 
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{eventually, guarded};
-use rapidmq::{Client, Credentials, ErrorCode, TopicConfig};
-use rapidmq_core::roles::BindingScope;
+use rapidmq::{
+    BindingScope, Client, Credentials, ErrorCode, Permission, RoleBinding, RoleInfo, TopicConfig,
+};
 use rapidmq_testkit::{BrokerOptions, TestBroker};
 
 /// A fresh `rmq_` token from `rapidmq token generate`.
@@ -410,6 +412,252 @@ async fn a_revoked_token_ends_an_open_consumer() {
             }
         };
         assert_eq!(err.code(), ErrorCode::Unauthenticated, "{err}");
+    })
+    .await;
+}
+
+/// `p` with its actions in a fixed order, so permissions compare whatever order the broker
+/// lists actions in.
+fn normalized(p: &Permission) -> Permission {
+    let mut p = p.clone();
+    p.actions.sort_by_key(|a| a.as_str());
+    p
+}
+
+/// The permissions of `role` in `roles`, normalized.
+fn permissions_of(roles: &[RoleInfo], role: &str) -> Vec<Permission> {
+    let role = roles
+        .iter()
+        .find(|r| r.name == role)
+        .unwrap_or_else(|| panic!("no role `{role}` in {roles:?}"));
+    role.permissions.iter().map(normalized).collect()
+}
+
+/// Parsed and normalized permissions from their text form.
+fn parsed(texts: &[&str]) -> Vec<Permission> {
+    texts
+        .iter()
+        .map(|t| normalized(&t.parse::<Permission>().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_and_bindings_are_managed_through_the_admin_api() {
+    guarded("roles", async {
+        let token = generate_token();
+        let broker = broker(&[("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", &token)]);
+        let client = connect(&broker, Some(Credentials::Token(token)))
+            .await
+            .unwrap();
+        let admin = client.admin();
+
+        let roles = admin.list_roles().await.unwrap();
+        let mut builtin: Vec<_> = roles
+            .iter()
+            .filter(|r| r.builtin)
+            .map(|r| r.name.as_str())
+            .collect();
+        builtin.sort_unstable();
+        assert_eq!(builtin, ["admin", "consumer", "producer", "viewer"]);
+        assert_eq!(roles.len(), 4, "{roles:?}");
+        assert_eq!(
+            permissions_of(&roles, "producer"),
+            parsed(&["allow publish,describe topic:*"])
+        );
+        assert_eq!(
+            permissions_of(&roles, "consumer"),
+            parsed(&[
+                "allow consume,describe topic:*",
+                "allow consume,describe,create subscription:*"
+            ])
+        );
+
+        let texts = [
+            "allow publish,describe topic:orders.*".to_string(),
+            "deny publish topic:orders.audit".to_string(),
+        ];
+        let writer = admin.create_role("orders-writer", &texts).await.unwrap();
+        assert!(!writer.builtin);
+        let shown: Vec<String> = writer.permissions.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, texts);
+        let roles = admin.list_roles().await.unwrap();
+        assert_eq!(
+            permissions_of(&roles, "orders-writer"),
+            parsed(&[&texts[0], &texts[1]])
+        );
+        for taken in ["orders-writer", "admin"] {
+            let err = admin.create_role(taken, &texts).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::RoleAlreadyExists, "{taken}: {err}");
+        }
+        let err = admin
+            .create_role("typo", &["allow publsh topic:orders".to_string()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(err.to_string().contains("publsh"), "{err}");
+
+        // The bootstrap admin is a cluster admin.
+        let bindings = admin
+            .list_role_bindings(Some("admin".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            bindings,
+            [RoleBinding {
+                tenant: "default".into(),
+                user: "admin".into(),
+                role: "admin".into(),
+                scope: BindingScope::Cluster,
+            }]
+        );
+
+        admin.create_user("ci-bot", None).await.unwrap();
+        let bound = admin
+            .bind_role("ci-bot", "orders-writer", BindingScope::Tenant)
+            .await
+            .unwrap();
+        assert_eq!(
+            (bound.user.as_str(), bound.role.as_str()),
+            ("ci-bot", "orders-writer")
+        );
+        assert_eq!(bound.scope, BindingScope::Tenant);
+        admin
+            .bind_role("ci-bot", "orders-writer", BindingScope::Tenant)
+            .await
+            .expect("binding twice is not an error");
+        admin
+            .bind_role("ci-bot", "viewer", BindingScope::Tenant)
+            .await
+            .unwrap();
+        let roles_of = |user: &'static str| {
+            let admin = admin.clone();
+            async move {
+                let mut roles: Vec<String> = admin
+                    .list_role_bindings(Some(user.into()))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|b| b.role)
+                    .collect();
+                roles.sort();
+                roles
+            }
+        };
+        assert_eq!(roles_of("ci-bot").await, ["orders-writer", "viewer"]);
+        let everyone = admin.list_role_bindings(None).await.unwrap();
+        assert_eq!(everyone.len(), 3, "{everyone:?}");
+        for (user, role, code) in [
+            ("ci-bot", "no-such-role", ErrorCode::RoleNotFound),
+            ("nobody", "viewer", ErrorCode::UserNotFound),
+        ] {
+            let err = admin
+                .bind_role(user, role, BindingScope::Tenant)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), code, "{user} {role}: {err}");
+        }
+
+        admin.unbind_role("ci-bot", "viewer").await.unwrap();
+        let err = admin.unbind_role("ci-bot", "viewer").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RoleNotFound, "{err}");
+        assert_eq!(roles_of("ci-bot").await, ["orders-writer"]);
+
+        let err = admin.delete_role("admin").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        admin.delete_role("orders-writer").await.unwrap();
+        assert!(roles_of("ci-bot").await.is_empty());
+        let err = admin.delete_role("orders-writer").await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RoleNotFound, "{err}");
+
+        admin
+            .bind_role("ci-bot", "producer", BindingScope::Tenant)
+            .await
+            .unwrap();
+        admin.delete_user("ci-bot").await.unwrap();
+        let left = admin.list_role_bindings(None).await.unwrap();
+        assert!(left.iter().all(|b| b.user != "ci-bot"), "{left:?}");
+    })
+    .await;
+}
+
+/// C23, PERMISSION_DENIED: a user bound to `consumer` can consume but not publish, nor
+/// administer roles.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_bound_to_consumer_can_consume_and_is_denied_publishing() {
+    guarded("permission denied", async {
+        let token = generate_token();
+        let broker = broker(&[("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", &token)]);
+        let client = connect(&broker, Some(Credentials::Token(token)))
+            .await
+            .unwrap();
+        let admin = client.admin();
+        admin
+            .create_topic(
+                "orders",
+                TopicConfig {
+                    partitions: 1,
+                    ..TopicConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+        let producer = client.producer("orders").build().await.unwrap();
+        let receipt = producer
+            .send(rapidmq::Message::new("order-1"))
+            .await
+            .unwrap();
+        guarded("admin's publish", receipt).await.unwrap();
+        admin
+            .create_user("reader", Some("s3cret".into()))
+            .await
+            .unwrap();
+        admin
+            .bind_role("reader", "consumer", BindingScope::Tenant)
+            .await
+            .unwrap();
+
+        let reader = connect(
+            &broker,
+            Some(Credentials::UserPassword {
+                user: "reader".into(),
+                password: "s3cret".into(),
+            }),
+        )
+        .await
+        .unwrap();
+        let denied = async {
+            let producer = reader.producer("orders").build().await?;
+            let receipt = producer.send(rapidmq::Message::new("forged")).await?;
+            receipt.await
+        };
+        let err = denied.await.expect_err("a consumer published");
+        assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+        assert!(!err.is_retriable());
+        assert!(err.to_string().contains("orders"), "{err}");
+
+        let consumer = reader
+            .consumer("orders")
+            .subscription("billing")
+            .start(rapidmq::StartPosition::Earliest)
+            .subscribe()
+            .await
+            .unwrap();
+        let messages = consumer.poll(10, Duration::from_secs(10)).await.unwrap();
+        let values: Vec<_> = messages.iter().map(|m| common::text(&m.value)).collect();
+        assert_eq!(values, ["order-1"]);
+
+        let err = reader
+            .admin()
+            .create_role("mine", &["allow all topic:*".to_string()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+        let roles = reader.admin().list_roles().await;
+        assert_eq!(
+            roles.unwrap_err().code(),
+            ErrorCode::PermissionDenied,
+            "consumer grants nothing on the tenant"
+        );
     })
     .await;
 }

@@ -15,6 +15,7 @@
 //! - `tls.rs`: `tls dev-certs` (offline: writes development certificates)
 //! - `whoami.rs`, `user.rs`, `token.rs`: who you are, users and API tokens (`token generate`
 //!   is offline)
+//! - `role.rs`: roles and their bindings to users
 //! - `bench/`: the load generator
 
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod completions;
 pub mod consume;
 pub mod dlq;
 pub mod publish;
+pub mod role;
 pub mod status;
 pub mod sub;
 pub mod tls;

@@ -11,19 +11,23 @@ use crate::output::{self, Stdout};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UserCommand {
-    /// Create a user (with a password from RAPIDMQ_PASSWORD or --password-stdin, or none).
+    /// Create a user (with a password from RAPIDMQ_PASSWORD or --password-stdin, or none),
+    /// optionally bound to roles.
     #[command(after_help = "Examples:\n  \
-        RAPIDMQ_PASSWORD=… rapidmq user create alice\n  \
-        rapidmq user create ci-bot          # tokens only: rapidmq token create --user ci-bot")]
+        RAPIDMQ_PASSWORD=… rapidmq user create alice --role consumer\n  \
+        rapidmq user create ci-bot --role producer   # tokens only: rapidmq token create --user ci-bot")]
     Create {
         name: String,
         #[command(flatten)]
         password: PasswordArgs,
+        /// A role to bind in your tenant once the user exists; repeat for more.
+        #[arg(long = "role")]
+        roles: Vec<String>,
     },
     /// List the users of your tenant.
     #[command(visible_alias = "list")]
     Ls,
-    /// Delete a user and revoke its tokens.
+    /// Delete a user, revoke its tokens and remove its role bindings.
     #[command(visible_alias = "delete")]
     Rm { name: String },
     /// Set a user's password (from RAPIDMQ_PASSWORD or --password-stdin).
@@ -62,12 +66,33 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
     let admin = ctx.connect().await?.admin();
     let mut out = Stdout::new();
     match command {
-        UserCommand::Create { name, password } => {
+        UserCommand::Create {
+            name,
+            password,
+            roles,
+        } => {
             let user = admin.create_user(&name, password.read()?).await.cli(ctx)?;
+            for role in &roles {
+                admin
+                    .bind_role(&name, role, rapidmq::BindingScope::Tenant)
+                    .await
+                    .cli(ctx)
+                    .map_err(|err| {
+                        err.context(format!(
+                            "created user {name} but could not bind role {role}"
+                        ))
+                    })?;
+            }
             if ctx.json() {
-                out.json_pretty(&json!({"tenant": user.tenant, "name": user.name, "has_password": user.has_password}))?;
-            } else {
+                out.json_pretty(&json!({"tenant": user.tenant, "name": user.name, "has_password": user.has_password, "roles": roles}))?;
+            } else if roles.is_empty() {
                 out.line(format!("created user {}", user.name))?;
+            } else {
+                out.line(format!(
+                    "created user {} with roles {}",
+                    user.name,
+                    roles.join(", ")
+                ))?;
             }
         }
         UserCommand::Ls => {
@@ -93,7 +118,9 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Rm { name } => {
             admin.delete_user(&name).await.cli(ctx)?;
             if !ctx.json() {
-                out.line(format!("deleted user {name} and revoked its tokens"))?;
+                out.line(format!(
+                    "deleted user {name}, revoked its tokens and removed its role bindings"
+                ))?;
             }
         }
         UserCommand::Passwd { name, password } => {

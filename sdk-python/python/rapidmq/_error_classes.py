@@ -258,6 +258,22 @@ class UserAlreadyExistsError(AuthError):
     retriable = False
 
 
+class RoleNotFoundError(AuthError):
+    """``ROLE_NOT_FOUND`` (6007); HTTP 404; not retriable."""
+
+    code = 6007
+    name = "ROLE_NOT_FOUND"
+    retriable = False
+
+
+class RoleAlreadyExistsError(AuthError):
+    """``ROLE_ALREADY_EXISTS`` (6008); HTTP 409; not retriable."""
+
+    code = 6008
+    name = "ROLE_ALREADY_EXISTS"
+    retriable = False
+
+
 class TokenNotFoundError(AuthError):
     """``TOKEN_NOT_FOUND`` (6009); HTTP 404; not retriable."""
 
@@ -306,6 +322,8 @@ BY_CODE: Dict[int, Type[RapidMQError]] = {
     6002: PermissionDeniedError,
     6005: UserNotFoundError,
     6006: UserAlreadyExistsError,
+    6007: RoleNotFoundError,
+    6008: RoleAlreadyExistsError,
     6009: TokenNotFoundError,
     6010: TlsHandshakeFailedError,
 }
@@ -341,6 +359,8 @@ __all__ = [
     "PermissionDeniedError",
     "UserNotFoundError",
     "UserAlreadyExistsError",
+    "RoleNotFoundError",
+    "RoleAlreadyExistsError",
     "TokenNotFoundError",
     "TlsHandshakeFailedError",
 ]

@@ -147,6 +147,17 @@ class CreatedToken:
     token: str
     info: TokenInfo
 
+class RoleInfo:
+    name: str
+    builtin: bool
+    permissions: List[str]
+
+class RoleBinding:
+    tenant: str
+    user: str
+    role: str
+    scope: str
+
 class BrokerStatus:
     version: str
     uptime_ms: int
@@ -257,6 +268,12 @@ class Admin:
     def create_token(self, user: Optional[str] = None, description: str = "", ttl: Optional[float] = None, asyncio: bool = False) -> Any: ...
     def list_tokens(self, user: Optional[str] = None, asyncio: bool = False) -> Any: ...
     def revoke_tokens(self, ids: List[str], asyncio: bool = False) -> Any: ...
+    def create_role(self, name: str, permissions: List[str], asyncio: bool = False) -> Any: ...
+    def delete_role(self, name: str, asyncio: bool = False) -> Any: ...
+    def list_roles(self, asyncio: bool = False) -> Any: ...
+    def bind_role(self, user: str, role: str, scope: str = "tenant", asyncio: bool = False) -> Any: ...
+    def unbind_role(self, user: str, role: str, asyncio: bool = False) -> Any: ...
+    def list_role_bindings(self, user: Optional[str] = None, asyncio: bool = False) -> Any: ...
 
 class QueueMessage:
     """One delivery of a queue message."""

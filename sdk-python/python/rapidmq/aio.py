@@ -40,6 +40,8 @@ from ._native import (
     QueueConsumerStats,
     QueueMessage,
     ReceivedMessage,
+    RoleBinding,
+    RoleInfo,
     SendReceipt,
     SubscriptionInfo,
     TokenInfo,
@@ -442,6 +444,24 @@ class Admin:
 
     async def revoke_tokens(self, ids: Sequence[str]) -> None:
         await self._native.revoke_tokens(list(ids), asyncio=True)
+
+    async def create_role(self, name: str, permissions: Sequence[str]) -> RoleInfo:
+        return await self._native.create_role(name, list(permissions), asyncio=True)
+
+    async def delete_role(self, name: str) -> None:
+        await self._native.delete_role(name, asyncio=True)
+
+    async def list_roles(self) -> List[RoleInfo]:
+        return await self._native.list_roles(asyncio=True)
+
+    async def bind_role(self, user: str, role: str, scope: str = "tenant") -> RoleBinding:
+        return await self._native.bind_role(user, role, scope, asyncio=True)
+
+    async def unbind_role(self, user: str, role: str) -> None:
+        await self._native.unbind_role(user, role, asyncio=True)
+
+    async def list_role_bindings(self, user: Optional[str] = None) -> List[RoleBinding]:
+        return await self._native.list_role_bindings(user, asyncio=True)
 
 
 __all__ = ["Admin", "Client", "Consumer", "Producer", "QueueConsumer"]

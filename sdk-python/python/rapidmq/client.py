@@ -36,6 +36,8 @@ from ._native import (
     QueueConsumerStats,
     QueueMessage,
     ReceivedMessage,
+    RoleBinding,
+    RoleInfo,
     SendReceipt,
     SubscriptionInfo,
     TokenInfo,
@@ -583,7 +585,8 @@ class Admin:
         return self._native.create_user(name, password)
 
     def delete_user(self, name: str) -> None:
-        """Deletes a user and revokes its tokens. Raises UserNotFoundError."""
+        """Deletes a user, revokes its tokens and removes its role bindings. Raises
+        UserNotFoundError."""
         self._native.delete_user(name)
 
     def list_users(self) -> List[UserInfo]:
@@ -614,3 +617,36 @@ class Admin:
     def revoke_tokens(self, ids: Sequence[str]) -> None:
         """Revokes tokens by id, at once. Raises TokenNotFoundError."""
         self._native.revoke_tokens(list(ids))
+
+    def create_role(self, name: str, permissions: Sequence[str]) -> RoleInfo:
+        """Creates a custom role in the caller's tenant from permissions in their text form:
+        ``"allow publish,describe topic:orders.*"``, ``"deny consume
+        subscription:orders.*/audit-*"``, ``"allow describe tenant"``. Raises
+        RoleAlreadyExistsError (also for a built-in name), InvalidNameError;
+        InvalidArgumentError for a permission that does not parse, before anything is sent."""
+        return self._native.create_role(name, list(permissions))
+
+    def delete_role(self, name: str) -> None:
+        """Deletes a custom role and its bindings. Raises RoleNotFoundError;
+        InvalidArgumentError for a built-in role."""
+        self._native.delete_role(name)
+
+    def list_roles(self) -> List[RoleInfo]:
+        """The built-in (``admin``, ``consumer``, ``producer``, ``viewer``) and custom roles of
+        the caller's tenant, by name, with their permissions as text."""
+        return self._native.list_roles()
+
+    def bind_role(self, user: str, role: str, scope: str = "tenant") -> RoleBinding:
+        """Binds ``role`` to ``user`` in the caller's tenant, or with ``scope="cluster"``
+        across the broker (a cluster admin only). Binding twice is not an error. Raises
+        UserNotFoundError, RoleNotFoundError, PermissionDeniedError."""
+        return self._native.bind_role(user, role, scope)
+
+    def unbind_role(self, user: str, role: str) -> None:
+        """Removes a binding. Raises RoleNotFoundError when ``user`` does not have ``role``,
+        UserNotFoundError."""
+        self._native.unbind_role(user, role)
+
+    def list_role_bindings(self, user: Optional[str] = None) -> List[RoleBinding]:
+        """The role bindings of the caller's tenant, or of one user."""
+        return self._native.list_role_bindings(user)
