@@ -419,3 +419,21 @@ func TestRolesAndBindingsAreManagedThroughTheAdminAPI(t *testing.T) {
 		t.Fatalf("delete a built-in role: %v", err)
 	}
 }
+
+// C23: role administration needs admin on the tenant; a viewer may neither create a role nor
+// bind itself one (PERMISSION_DENIED), and can still ask who it is.
+func TestAViewerMayNotGrantItselfARole(t *testing.T) {
+	b, client := adminWithToken(t)
+	auditor := userWithToken(t, b, client.Admin(), "auditor", "viewer").Admin()
+	ctx := ctxT(t)
+	if me, err := auditor.WhoAmI(ctx); err != nil || me.User != "auditor" {
+		t.Fatalf("whoami: %+v %v", me, err)
+	}
+	_, err := auditor.CreateRole(ctx, "everything", []string{"allow all topic:*"})
+	assertPermissionDenied(t, "a viewer creates a role", err, "auditor")
+	_, err = auditor.BindRole(ctx, "auditor", "admin", rapidmq.ScopeTenant)
+	assertPermissionDenied(t, "a viewer binds itself admin", err, "auditor")
+	if bound, err := client.Admin().ListRoleBindings(ctx, "auditor"); err != nil || len(bound) != 1 || bound[0].Role != "viewer" {
+		t.Fatalf("the auditor's bindings: %+v %v", bound, err)
+	}
+}

@@ -311,4 +311,18 @@ class AuthTest {
         assertThrows(RoleNotFoundException.class, () -> admin.deleteRole("orders-writer"));
         assertThrows(InvalidArgumentException.class, () -> admin.deleteRole("consumer"));
     }
+
+    @Test
+    void aViewerMayNotGrantItselfARole() throws Exception {
+        // C23: role administration needs admin on the tenant; a viewer can still ask who it is
+        RapidMQClient client = adminClient();
+        Admin admin = client.admin();
+        admin.createUser("auditor");
+        admin.bindRole("auditor", "viewer");
+        Admin auditor = withToken(brokers.get(0), admin.createToken("auditor", "C23").token()).admin();
+        assertEquals("auditor", auditor.whoAmI().user());
+        assertPermissionDenied(() -> auditor.createRole("everything", List.of("allow all topic:*")), "auditor");
+        assertPermissionDenied(() -> auditor.bindRole("auditor", "admin"), "auditor");
+        assertEquals(List.of("viewer"), admin.listRoleBindings("auditor").stream().map(RoleBinding::role).toList());
+    }
 }
