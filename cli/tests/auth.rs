@@ -90,6 +90,21 @@ fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
     request
 }
 
+/// Binds `role` to `user` (in the tenant) as `admin`: a user may do only what a role allows.
+async fn bind(broker: &TestBroker, admin: &str, user: &str, role: &str) {
+    AdminClient::new(channel(broker).await)
+        .bind_role(with_token(
+            pb::BindRoleRequest {
+                user: user.into(),
+                role: role.into(),
+                scope: pb::BindingScope::Tenant.into(),
+            },
+            Some(admin),
+        ))
+        .await
+        .expect("bind a role");
+}
+
 async fn grpc_list_topics(broker: &TestBroker, token: Option<&str>) -> Result<(), tonic::Status> {
     AdminClient::new(channel(broker).await)
         .list_topics(with_token(pb::ListTopicsRequest {}, token))
@@ -227,6 +242,7 @@ async fn a_login_gives_a_session_token_and_every_failed_login_looks_the_same() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{user}");
     assert_eq!(user["has_password"], true);
+    bind(&broker, &admin, "alice", "viewer").await;
 
     let (status, session) = post(
         &broker,
@@ -424,6 +440,7 @@ async fn plaintext_password_logins_from_this_host_still_work_without_allowing_pl
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    bind(&broker, &admin, "alice", "viewer").await;
     for from in ["127.0.0.1", "127.0.0.9"] {
         let (status, _, body) = login_from(&broker, from, "alice", "correct horse").await;
         assert_eq!(status, StatusCode::OK, "from {from}: {body}");
@@ -522,6 +539,7 @@ async fn revoked_and_expired_tokens_and_sessions_are_refused() {
         json!({"name": "bob", "password": "pw"}),
     )
     .await;
+    bind(&broker, &admin, "bob", "viewer").await;
     let (_, session) = post(
         &broker,
         "/v1/auth/login",
@@ -603,6 +621,7 @@ async fn users_and_tokens_survive_a_restart_and_deleting_a_user_revokes_its_toke
         json!({"name": "carol", "password": "pw1"}),
     )
     .await;
+    bind(&broker, &admin, "carol", "viewer").await;
     let (_, created) = post(&broker, "/v1/users/carol/tokens", Some(&admin), json!({})).await;
     let carol = created["token"].as_str().unwrap().to_string();
     let (status, _) = rest(
@@ -757,6 +776,7 @@ async fn the_cli_manages_users_and_tokens_with_a_token_from_the_environment() {
         b"s3cret\n",
     ));
     stdout_of(&run(&as_admin, &["user", "create", "ci-bot"], b""));
+    bind(&broker, &admin, "ci-bot", "viewer").await;
     let users: Value = serde_json::from_str(&stdout_of(&run(
         &as_admin,
         &["user", "ls", "-o", "json"],

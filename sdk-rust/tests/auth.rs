@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{eventually, guarded};
 use rapidmq::{Client, Credentials, ErrorCode, TopicConfig};
+use rapidmq_core::roles::BindingScope;
 use rapidmq_testkit::{BrokerOptions, TestBroker};
 
 /// A fresh `rmq_` token from `rapidmq token generate`.
@@ -298,6 +299,14 @@ async fn users_and_tokens_are_managed_and_a_revoked_token_is_refused() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::UserAlreadyExists);
+
+        // A user may do only what a role bound to it allows (deny by default).
+        for user in ["alice", "ci-bot"] {
+            admin
+                .bind_role(user, "viewer", BindingScope::Tenant)
+                .await
+                .unwrap();
+        }
 
         let created = admin
             .create_token(

@@ -6,47 +6,78 @@
 
 use bytes::Bytes;
 
-use super::records::{TokenRecord, UserRecord, token_key, user_key};
+use super::records::{
+    BindingRecord, RoleRecord, TokenRecord, UserRecord, binding_key, role_key, token_key, user_key,
+};
 use crate::storage::{Cf, WriteBatch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthCommand {
-    /// Creates or replaces a user (a new password replaces the whole record), with tokens
-    /// created in the same batch (the bootstrap admin's token).
+    /// Creates or replaces a user (a new password replaces the whole record), with tokens and
+    /// bindings created in the same batch (the bootstrap admin's token and its `admin` role).
     PutUser {
         user: UserRecord,
         tokens: Vec<TokenRecord>,
+        bindings: Vec<BindingRecord>,
     },
-    /// Deletes a user and the tokens it owns (listed by the engine).
+    /// Deletes a user, the tokens it owns and the roles bound to it (listed by the engine).
     DeleteUser {
         tenant: String,
         name: String,
         tokens: Vec<String>,
+        /// Names of the roles bound to the user.
+        bindings: Vec<String>,
     },
     PutToken(TokenRecord),
     /// Revocations, and the sweep of expired sessions.
     DeleteTokens {
         ids: Vec<String>,
     },
+    /// Creates a custom role.
+    PutRole(RoleRecord),
+    /// Deletes a custom role and its bindings (the users it is bound to, listed by the engine).
+    DeleteRole {
+        tenant: String,
+        name: String,
+        bindings: Vec<String>,
+    },
+    /// Binds a role to a user, or changes the scope of a binding.
+    PutBinding(BindingRecord),
+    DeleteBinding {
+        tenant: String,
+        user: String,
+        role: String,
+    },
 }
 
 impl AuthCommand {
     pub fn write_to(&self, batch: &mut WriteBatch) {
         match self {
-            AuthCommand::PutUser { user, tokens } => {
+            AuthCommand::PutUser {
+                user,
+                tokens,
+                bindings,
+            } => {
                 batch.put(Cf::Meta, user_key(&user.tenant, &user.name), json(user));
                 for token in tokens {
                     batch.put(Cf::Meta, token_key(&token.id), json(token));
+                }
+                for binding in bindings {
+                    put_binding(batch, binding);
                 }
             }
             AuthCommand::DeleteUser {
                 tenant,
                 name,
                 tokens,
+                bindings,
             } => {
                 batch.delete(Cf::Meta, user_key(tenant, name));
                 for id in tokens {
                     batch.delete(Cf::Meta, token_key(id));
+                }
+                for role in bindings {
+                    batch.delete(Cf::Meta, binding_key(tenant, name, role));
                 }
             }
             AuthCommand::PutToken(token) => {
@@ -57,11 +88,36 @@ impl AuthCommand {
                     batch.delete(Cf::Meta, token_key(id));
                 }
             }
+            AuthCommand::PutRole(role) => {
+                batch.put(Cf::Meta, role_key(&role.tenant, &role.name), json(role));
+            }
+            AuthCommand::DeleteRole {
+                tenant,
+                name,
+                bindings,
+            } => {
+                batch.delete(Cf::Meta, role_key(tenant, name));
+                for user in bindings {
+                    batch.delete(Cf::Meta, binding_key(tenant, user, name));
+                }
+            }
+            AuthCommand::PutBinding(binding) => put_binding(batch, binding),
+            AuthCommand::DeleteBinding { tenant, user, role } => {
+                batch.delete(Cf::Meta, binding_key(tenant, user, role));
+            }
         }
     }
 }
 
+fn put_binding(batch: &mut WriteBatch, binding: &BindingRecord) {
+    batch.put(
+        Cf::Meta,
+        binding_key(&binding.tenant, &binding.user, &binding.role),
+        json(binding),
+    );
+}
+
 fn json<T: serde::Serialize>(record: &T) -> Bytes {
-    // Records are plain structs of strings and numbers: serialising them cannot fail.
+    // Records are plain structs of strings, numbers and enums: serialising them cannot fail.
     Bytes::from(serde_json::to_vec(record).expect("auth records serialise"))
 }

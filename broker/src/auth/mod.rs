@@ -1,8 +1,9 @@
 //! Authentication (docs/adr/0004-security.md §3–§5): who a request comes from.
 //!
 //! Layout:
-//! - `records`: the durable [`UserRecord`] and [`TokenRecord`], JSON in the `meta` column
-//!   family under `user/<tenant>/<user>` and `token/<id>`.
+//! - `records`: the durable [`UserRecord`], [`TokenRecord`], [`RoleRecord`] and
+//!   [`BindingRecord`], JSON in the `meta` column family under `user/<tenant>/<user>`,
+//!   `token/<id>`, `role/<tenant>/<role>` and `binding/<tenant>/<user>/<role>`.
 //! - `command`: [`AuthCommand`], the plain-data change that `Engine::apply_auth` writes in one
 //!   fsynced batch and [`Auth::apply`] applies to memory, from the command alone (the same at
 //!   recovery and, later, on Raft followers).
@@ -13,17 +14,25 @@
 //!   into a [`Principal`] in its extensions.
 //! - `mtls`: the user a verified client certificate names (`auth.mtls_identity`).
 //! - `bootstrap`: the first admin, from an environment variable or a file.
+//! - `roles`: [`Permission`]s, the built-in roles and the checks a custom role passes.
+//! - `pattern`: the literal, prefix and glob (`*`, `?`) matching of permission patterns.
+//! - `acl`: custom roles, bindings and each user's compiled ACL, which [`Auth::authorize`]
+//!   evaluates (deny wins, else allow, else denied).
 //!
-//! [`Auth`] holds the in-memory state: users and tokens by key, and an `epoch` bumped per
-//! change so that open streams can re-check their caller. No lock is held across `.await`.
+//! [`Auth`] holds the in-memory state: users and tokens by key, the [`acl::AclSnapshot`]
+//! (copy-on-write), and an `epoch` bumped per change so that open streams can re-check their
+//! caller. No lock is held across `.await`.
 
+mod acl;
 mod backoff;
 mod bootstrap;
 mod command;
 mod layer;
 mod mtls;
 pub mod password;
+mod pattern;
 mod records;
+pub mod roles;
 pub mod token;
 
 use std::collections::HashMap;
@@ -43,11 +52,18 @@ pub use backoff::{LoginBackoff, LoginKey};
 pub use bootstrap::{BOOTSTRAP_ADMIN, BootstrapSecret};
 pub use command::AuthCommand;
 pub use layer::{AuthLayer, GrpcReject, HttpReject, SESSION_COOKIE};
-pub use records::{TOKEN_PREFIX, TokenKind, TokenRecord, USER_PREFIX, UserRecord};
+pub use records::{
+    BINDING_PREFIX, BindingRecord, BindingScope, ROLE_PREFIX, RoleRecord, TOKEN_PREFIX, TokenKind,
+    TokenRecord, USER_PREFIX, UserRecord,
+};
+pub use roles::{Effect, PatternType, Permission, ResourceType};
 pub use token::Token;
 
+pub use acl::AclSnapshot;
+
 /// What a caller wants to do (docs/adr/0004-security.md §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Publish,
     Consume,
@@ -58,6 +74,30 @@ pub enum Action {
     Admin,
 }
 
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Publish,
+        Action::Consume,
+        Action::Create,
+        Action::Delete,
+        Action::Alter,
+        Action::Describe,
+        Action::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Publish => "publish",
+            Action::Consume => "consume",
+            Action::Create => "create",
+            Action::Delete => "delete",
+            Action::Alter => "alter",
+            Action::Describe => "describe",
+            Action::Admin => "admin",
+        }
+    }
+}
+
 /// What a caller wants to do it to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource<'a> {
@@ -65,6 +105,17 @@ pub enum Resource<'a> {
     Subscription { topic: &'a str, name: &'a str },
     Tenant,
     Cluster,
+}
+
+impl std::fmt::Display for Resource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::Topic(name) => write!(f, "topic `{name}`"),
+            Resource::Subscription { topic, name } => write!(f, "subscription `{topic}/{name}`"),
+            Resource::Tenant => f.write_str("the tenant"),
+            Resource::Cluster => f.write_str("the cluster"),
+        }
+    }
 }
 
 /// The one answer to every credential that does not work (unknown, wrong, expired, malformed,
@@ -90,14 +141,24 @@ impl Error {
             "this request needs credentials: send `authorization: Bearer rmq_...` (a token from `rapidmq token create`, or a session from a login)",
         )
     }
+
+    /// No role bound to `user` allows `action` on `resource`, or one denies it. The text names
+    /// only what the caller sent.
+    pub fn permission_denied(user: &str, action: Action, resource: Resource<'_>) -> Error {
+        Error::new(
+            ErrorCode::PermissionDenied,
+            format!("user `{user}` may not {} on {resource}", action.as_str()),
+        )
+    }
 }
 
-/// Users and tokens in memory, derived from the store at startup and from each applied
-/// [`AuthCommand`] afterwards.
+/// Users, tokens, roles and bindings in memory, derived from the store at startup and from each
+/// applied [`AuthCommand`] afterwards.
 pub struct Auth {
     config: AuthConfig,
     users: RwLock<HashMap<(String, String), Arc<UserRecord>>>,
     tokens: RwLock<HashMap<String, Arc<TokenRecord>>>,
+    acl: RwLock<Arc<AclSnapshot>>,
     epoch: watch::Sender<u64>,
     password_checks: Arc<Semaphore>,
     login_backoff: LoginBackoff,
@@ -109,6 +170,7 @@ impl Auth {
             config: config.clone(),
             users: RwLock::new(HashMap::new()),
             tokens: RwLock::new(HashMap::new()),
+            acl: RwLock::new(Arc::default()),
             epoch: watch::channel(0).0,
             password_checks: Arc::new(Semaphore::new(config.max_concurrent_password_checks)),
             login_backoff: LoginBackoff::default(),
@@ -124,26 +186,25 @@ impl Auth {
         &self.config
     }
 
-    /// Reads every user and token record of `store` into memory (at startup), through the same
-    /// [`Auth::apply`] as live changes.
+    /// Reads every user, token, role and binding record of `store` into memory (at startup),
+    /// through the same [`Auth::apply`] as live changes. Roles come before the bindings that
+    /// name them.
     pub fn recover(&self, store: &dyn Store) -> Result<()> {
-        for (_, value) in store.scan(Cf::Meta, USER_PREFIX, &prefix_end(USER_PREFIX), usize::MAX)? {
-            let user: UserRecord = serde_json::from_slice(&value)
-                .map_err(|err| Error::internal(format!("unreadable user record: {err}")))?;
+        for user in scan::<UserRecord>(store, USER_PREFIX, "user")? {
             self.apply(&AuthCommand::PutUser {
                 user,
                 tokens: Vec::new(),
+                bindings: Vec::new(),
             });
         }
-        for (_, value) in store.scan(
-            Cf::Meta,
-            TOKEN_PREFIX,
-            &prefix_end(TOKEN_PREFIX),
-            usize::MAX,
-        )? {
-            let token: TokenRecord = serde_json::from_slice(&value)
-                .map_err(|err| Error::internal(format!("unreadable token record: {err}")))?;
+        for token in scan(store, TOKEN_PREFIX, "token")? {
             self.apply(&AuthCommand::PutToken(token));
+        }
+        for role in scan(store, ROLE_PREFIX, "role")? {
+            self.apply(&AuthCommand::PutRole(role));
+        }
+        for binding in scan(store, BINDING_PREFIX, "binding")? {
+            self.apply(&AuthCommand::PutBinding(binding));
         }
         Ok(())
     }
@@ -152,23 +213,42 @@ impl Auth {
     /// recovery) calls it.
     pub fn apply(&self, command: &AuthCommand) {
         match command {
-            AuthCommand::PutUser { user, tokens } => {
+            AuthCommand::PutUser {
+                user,
+                tokens,
+                bindings,
+            } => {
                 let key = (user.tenant.clone(), user.name.clone());
                 self.users.write().insert(key, Arc::new(user.clone()));
                 let mut map = self.tokens.write();
                 for token in tokens {
                     map.insert(token.id.clone(), Arc::new(token.clone()));
                 }
+                if !bindings.is_empty() {
+                    let mut acl = self.acl.write();
+                    let acl = Arc::make_mut(&mut acl);
+                    for binding in bindings {
+                        acl.put_binding(binding);
+                    }
+                }
             }
             AuthCommand::DeleteUser {
                 tenant,
                 name,
                 tokens,
+                bindings,
             } => {
                 self.users.write().remove(&(tenant.clone(), name.clone()));
                 let mut map = self.tokens.write();
                 for id in tokens {
                     map.remove(id);
+                }
+                if !bindings.is_empty() {
+                    let mut acl = self.acl.write();
+                    let acl = Arc::make_mut(&mut acl);
+                    for role in bindings {
+                        acl.delete_binding(tenant, name, role);
+                    }
                 }
             }
             AuthCommand::PutToken(token) => {
@@ -182,11 +262,28 @@ impl Auth {
                     map.remove(id);
                 }
             }
+            AuthCommand::PutRole(role) => {
+                Arc::make_mut(&mut self.acl.write()).put_role(role.clone());
+            }
+            AuthCommand::DeleteRole {
+                tenant,
+                name,
+                bindings,
+            } => {
+                Arc::make_mut(&mut self.acl.write()).delete_role(tenant, name, bindings);
+            }
+            AuthCommand::PutBinding(binding) => {
+                Arc::make_mut(&mut self.acl.write()).put_binding(binding);
+            }
+            AuthCommand::DeleteBinding { tenant, user, role } => {
+                Arc::make_mut(&mut self.acl.write()).delete_binding(tenant, user, role);
+            }
         }
         self.epoch.send_modify(|epoch| *epoch += 1);
     }
 
-    /// Changes each time users or tokens change (open streams re-check their caller on it).
+    /// Changes each time users, tokens, roles or bindings change (open streams re-check their
+    /// caller on it).
     pub fn epoch(&self) -> watch::Receiver<u64> {
         self.epoch.subscribe()
     }
@@ -247,25 +344,49 @@ impl Auth {
         )))
     }
 
-    /// Whether `principal` may do `action` to `resource`. With auth off everything is allowed,
-    /// and so is the broker's own work; anonymous callers are refused with `UNAUTHENTICATED`.
+    /// Whether `principal` may do `action` to `resource` (docs/adr/0004-security.md §6). With
+    /// auth off everything is allowed, and so is the broker's own work; anonymous callers are
+    /// refused with `UNAUTHENTICATED`. A user may do what the roles bound to it allow: those
+    /// bound in its tenant and at cluster scope, the cluster itself only through the latter. A
+    /// matching deny refuses, else a matching allow permits, else `PERMISSION_DENIED`.
     ///
-    /// Until roles and ACLs land (slice 3 of the security work) any authenticated user may do
-    /// anything in its tenant.
+    /// Runs on every publish: a read lock for two hash lookups, then the user's compiled ACL.
     pub fn authorize(
         &self,
         principal: &Principal,
         action: Action,
         resource: Resource<'_>,
     ) -> Result<()> {
-        let _ = (action, resource);
-        if !self.enabled() {
+        self.authenticated(principal)?;
+        if principal.kind() != PrincipalKind::User || !self.enabled() {
             return Ok(());
         }
-        match principal.kind() {
-            PrincipalKind::System | PrincipalKind::User => Ok(()),
-            PrincipalKind::Anonymous => Err(Error::credentials_required()),
+        let name = principal.name().unwrap_or_default();
+        let acl = self
+            .acl
+            .read()
+            .user(principal.tenant().as_str(), name)
+            .cloned();
+        if acl.is_some_and(|acl| acl.permits(action, resource)) {
+            Ok(())
+        } else {
+            Err(Error::permission_denied(name, action, resource))
         }
+    }
+
+    /// Whether `principal` may act at all: anything but an anonymous caller while auth is on.
+    /// What a user may do to its own account (who am I, its password, its tokens) needs no
+    /// more.
+    pub fn authenticated(&self, principal: &Principal) -> Result<()> {
+        if self.enabled() && principal.kind() == PrincipalKind::Anonymous {
+            return Err(Error::credentials_required());
+        }
+        Ok(())
+    }
+
+    /// The current roles and bindings, for the admin operations to read.
+    pub fn acl(&self) -> Arc<AclSnapshot> {
+        self.acl.read().clone()
     }
 
     pub fn user(&self, tenant: &str, name: &str) -> Option<Arc<UserRecord>> {
@@ -402,6 +523,22 @@ impl CredentialWatch {
     }
 }
 
+/// Every record under `prefix`, parsed.
+fn scan<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &[u8],
+    what: &str,
+) -> Result<Vec<T>> {
+    store
+        .scan(Cf::Meta, prefix, &prefix_end(prefix), usize::MAX)?
+        .into_iter()
+        .map(|(_, value)| {
+            serde_json::from_slice(&value)
+                .map_err(|err| Error::internal(format!("unreadable {what} record: {err}")))
+        })
+        .collect()
+}
+
 /// `alice` (tenant `default`) or `acme/alice`.
 pub fn split_user_name(name: &str) -> (&str, &str) {
     match name.split_once('/') {
@@ -423,4 +560,189 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStore;
+
+    fn auth(enabled: bool) -> Auth {
+        Auth::new(&AuthConfig {
+            enabled,
+            ..AuthConfig::default()
+        })
+    }
+
+    fn user(name: &str) -> Principal {
+        Principal::user(
+            TenantId::default(),
+            name.to_string(),
+            Credential::Token(format!("{name}-token")),
+            None,
+        )
+    }
+
+    fn bind(name: &str, role: &str, scope: BindingScope) -> AuthCommand {
+        AuthCommand::PutBinding(BindingRecord {
+            tenant: "default".into(),
+            user: name.into(),
+            role: role.into(),
+            scope,
+        })
+    }
+
+    #[test]
+    fn authorize_allows_with_auth_off_and_the_system_and_refuses_anonymous_callers() {
+        let orders = Resource::Topic("orders");
+        let off = auth(false);
+        for principal in [Principal::anonymous(), user("alice")] {
+            off.authorize(&principal, Action::Delete, orders).unwrap();
+        }
+        let on = auth(true);
+        on.authorize(
+            &Principal::system(TenantId::default()),
+            Action::Admin,
+            Resource::Cluster,
+        )
+        .unwrap();
+        let err = on
+            .authorize(&Principal::anonymous(), Action::Describe, orders)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unauthenticated);
+    }
+
+    #[test]
+    fn a_user_may_do_only_what_its_roles_allow_and_is_told_what_it_asked() {
+        let auth = auth(true);
+        let alice = user("alice");
+        let err = auth
+            .authorize(&alice, Action::Publish, Resource::Topic("orders"))
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied);
+        assert_eq!(
+            err.message(),
+            "user `alice` may not publish on topic `orders`"
+        );
+
+        let epoch = *auth.epoch().borrow();
+        auth.apply(&bind("alice", "producer", BindingScope::Tenant));
+        assert!(*auth.epoch().borrow() > epoch, "open streams re-check");
+        auth.authorize(&alice, Action::Publish, Resource::Topic("orders"))
+            .unwrap();
+        let sub = Resource::Subscription {
+            topic: "orders",
+            name: "billing",
+        };
+        let err = auth.authorize(&alice, Action::Consume, sub).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "user `alice` may not consume on subscription `orders/billing`"
+        );
+        // Another tenant's alice has no roles.
+        let other = Principal::user(
+            TenantId::new("acme"),
+            "alice".into(),
+            Credential::Certificate,
+            None,
+        );
+        assert!(
+            auth.authorize(&other, Action::Publish, Resource::Topic("orders"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn roles_and_bindings_are_recovered_from_what_the_commands_wrote() {
+        let store = MemStore::new();
+        let before = auth(true);
+        let commands = [
+            AuthCommand::PutUser {
+                user: UserRecord {
+                    tenant: "default".into(),
+                    name: "bob".into(),
+                    password_phc: None,
+                    disabled: false,
+                    created_at_ms: 1,
+                },
+                tokens: Vec::new(),
+                bindings: vec![BindingRecord {
+                    tenant: "default".into(),
+                    user: "bob".into(),
+                    role: "viewer".into(),
+                    scope: BindingScope::Tenant,
+                }],
+            },
+            AuthCommand::PutRole(RoleRecord {
+                tenant: "default".into(),
+                name: "writer".into(),
+                permissions: vec![
+                    Permission::new(
+                        Effect::Allow,
+                        vec![Action::Publish],
+                        ResourceType::Topic,
+                        "orders.".into(),
+                        Some(PatternType::Prefix),
+                    )
+                    .unwrap(),
+                ],
+                created_at_ms: 2,
+            }),
+            bind("bob", "writer", BindingScope::Tenant),
+            bind("bob", "admin", BindingScope::Cluster),
+            AuthCommand::DeleteBinding {
+                tenant: "default".into(),
+                user: "bob".into(),
+                role: "admin".into(),
+            },
+        ];
+        for command in &commands {
+            let mut batch = crate::storage::WriteBatch::new();
+            command.write_to(&mut batch);
+            store.write(batch, true).unwrap();
+            before.apply(command);
+        }
+        let after = auth(true);
+        after.recover(&store).unwrap();
+        let bob = user("bob");
+        for auth in [&before, &after] {
+            auth.authorize(&bob, Action::Publish, Resource::Topic("orders.eu"))
+                .unwrap();
+            auth.authorize(&bob, Action::Describe, Resource::Tenant)
+                .unwrap();
+            assert!(
+                auth.authorize(&bob, Action::Admin, Resource::Cluster)
+                    .is_err()
+            );
+            let roles: Vec<_> = auth
+                .acl()
+                .bindings("default", Some("bob"))
+                .map(|b| b.role)
+                .collect();
+            assert_eq!(roles, ["viewer", "writer"]);
+        }
+
+        // Deleting the role and the user takes their bindings with them, on disk too.
+        for command in [
+            AuthCommand::DeleteRole {
+                tenant: "default".into(),
+                name: "writer".into(),
+                bindings: vec!["bob".into()],
+            },
+            AuthCommand::DeleteUser {
+                tenant: "default".into(),
+                name: "bob".into(),
+                tokens: Vec::new(),
+                bindings: vec!["viewer".into()],
+            },
+        ] {
+            let mut batch = crate::storage::WriteBatch::new();
+            command.write_to(&mut batch);
+            store.write(batch, true).unwrap();
+        }
+        let end = auth(true);
+        end.recover(&store).unwrap();
+        assert!(!end.acl().has_bindings());
+        assert!(end.acl().role("default", "writer").is_none());
+    }
 }

@@ -35,6 +35,7 @@ mod queue_session;
 mod recovery;
 mod rest_support;
 mod retention;
+mod roles;
 mod scheduler;
 mod session;
 mod slice;
@@ -65,6 +66,7 @@ pub use partition::{AppendAck, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use rest_support::Settlement;
+pub use roles::RoleInfo;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
 pub use topic::{

@@ -2,6 +2,10 @@
 //! an [`AuthCommand`] through [`Engine::apply_auth`]; everything random or clock-dependent is
 //! fixed before the command is built, and password hashing runs on the blocking pool outside
 //! the metadata lock.
+//!
+//! Administering users and tokens needs `Admin` on the tenant, and `Admin` on the cluster too
+//! when the user administered holds a cluster-scope binding (or a tenant admin could take over
+//! a cluster admin's account). A user's own password and tokens need only its credentials.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,11 +13,13 @@ use std::time::{Duration, Instant};
 use rapidmq_proto::ErrorCode;
 
 use super::{Engine, MetaCommand};
+use crate::auth::roles::ADMIN_ROLE;
 use crate::auth::{
-    self, Action, Auth, AuthCommand, BOOTSTRAP_ADMIN, BootstrapSecret, LoginKey, Resource, Token,
-    TokenKind, TokenRecord, UserRecord, password,
+    self, Action, Auth, AuthCommand, BOOTSTRAP_ADMIN, BindingRecord, BindingScope, BootstrapSecret,
+    LoginKey, Resource, Token, TokenKind, TokenRecord, UserRecord, password,
 };
 use crate::error::{Error, Result, check_name};
+use crate::principal::PrincipalKind;
 use crate::principal::{DEFAULT_TENANT, Principal};
 use crate::tls::PeerInfo;
 
@@ -36,7 +42,7 @@ impl Engine {
 
     /// Writes an auth change in one fsynced batch, then applies it to memory (which bumps the
     /// epoch). The one way users and tokens change. Call with `meta_lock` held.
-    async fn apply_auth_locked(&self, command: AuthCommand) -> Result<()> {
+    pub(super) async fn apply_auth_locked(&self, command: AuthCommand) -> Result<()> {
         self.apply(MetaCommand::Auth(command.clone())).await?;
         self.auth.apply(&command);
         Ok(())
@@ -47,13 +53,24 @@ impl Engine {
         self.apply_auth_locked(command).await
     }
 
-    /// With auth on: creates the first admin from `secret` when none exists, refuses to go on
-    /// without one, and ignores a leftover secret with a warning.
+    /// With auth on: creates the first admin from `secret` when none exists, bound to `admin`
+    /// at cluster scope in the same command, refuses to go on without one, and ignores a
+    /// leftover secret with a warning. A data directory from before roles (users, and no
+    /// binding at all) gets that binding here, once.
     pub async fn bootstrap_admin(&self, secret: Option<BootstrapSecret>) -> Result<()> {
         if self.auth.user(DEFAULT_TENANT, BOOTSTRAP_ADMIN).is_some() {
             if secret.is_some() {
                 tracing::warn!(
                     "a bootstrap admin secret is set but user `admin` already exists: ignoring it; remove it from the environment or config"
+                );
+            }
+            if !self.auth.acl().has_bindings() {
+                self.apply_auth(AuthCommand::PutBinding(bootstrap_binding()))
+                    .await?;
+                tracing::warn!(
+                    user = BOOTSTRAP_ADMIN,
+                    tenant = DEFAULT_TENANT,
+                    "upgraded a data directory from before roles: user `admin` is bound to role `admin` at cluster scope; every other user has no role until one is bound (rapidmq role bind)"
                 );
             }
             return Ok(());
@@ -83,11 +100,17 @@ impl Engine {
                 user.password_phc = Some(hash_password(password).await?);
             }
         }
-        self.apply_auth(AuthCommand::PutUser { user, tokens })
-            .await?;
+        self.apply_auth(AuthCommand::PutUser {
+            user,
+            tokens,
+            bindings: vec![bootstrap_binding()],
+        })
+        .await?;
         tracing::info!(
             user = BOOTSTRAP_ADMIN,
             tenant = DEFAULT_TENANT,
+            role = ADMIN_ROLE,
+            scope = "cluster",
             "bootstrap admin created"
         );
         Ok(())
@@ -124,6 +147,7 @@ impl Engine {
         self.apply_auth_locked(AuthCommand::PutUser {
             user,
             tokens: Vec::new(),
+            bindings: Vec::new(),
         })
         .await?;
         tracing::info!(user = name, "user created");
@@ -132,7 +156,7 @@ impl Engine {
             .ok_or_else(|| user_not_found(name))
     }
 
-    /// Deletes a user and every token it owns.
+    /// Deletes a user, every token it owns and every role bound to it.
     pub async fn delete_user(&self, principal: &Principal, name: &str) -> Result<()> {
         self.auth
             .authorize(principal, Action::Admin, Resource::Tenant)?;
@@ -141,34 +165,43 @@ impl Engine {
         if self.auth.user(&tenant, name).is_none() {
             return Err(user_not_found(name));
         }
+        self.check_user_admin(principal, name)?;
         let tokens = self
             .auth
             .tokens(&tenant, Some(name))
             .iter()
             .map(|t| t.id.clone())
             .collect();
+        let bindings = self
+            .auth
+            .acl()
+            .bindings(&tenant, Some(name))
+            .map(|b| b.role)
+            .collect();
         self.apply_auth_locked(AuthCommand::DeleteUser {
             tenant,
             name: name.to_string(),
             tokens,
+            bindings,
         })
         .await?;
         tracing::info!(user = name, "user deleted");
         Ok(())
     }
 
+    /// Sets a user's password: the caller's own, or, as an admin, anyone's.
     pub async fn set_password(
         &self,
         principal: &Principal,
         name: &str,
         password: String,
     ) -> Result<()> {
-        self.auth
-            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        self.check_own_or_admin(principal, name)?;
         let tenant = principal.tenant().to_string();
         if self.auth.user(&tenant, name).is_none() {
             return Err(user_not_found(name));
         }
+        self.check_own_or_user_admin(principal, name)?;
         let phc = hash_password(password).await?;
         let _guard = self.meta_lock.lock().await;
         let current = self
@@ -180,6 +213,7 @@ impl Engine {
         self.apply_auth_locked(AuthCommand::PutUser {
             user,
             tokens: Vec::new(),
+            bindings: Vec::new(),
         })
         .await?;
         tracing::info!(user = name, "password set");
@@ -188,12 +222,12 @@ impl Engine {
 
     pub fn list_users(&self, principal: &Principal) -> Result<Vec<Arc<UserRecord>>> {
         self.auth
-            .authorize(principal, Action::Describe, Resource::Tenant)?;
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
         Ok(self.auth.users(principal.tenant().as_str()))
     }
 
     /// A new API token for `user` (the caller itself when `None`), expiring after `ttl_ms`
-    /// when set.
+    /// when set. A user may create its own; others' need an admin.
     pub async fn create_token(
         &self,
         principal: &Principal,
@@ -201,12 +235,15 @@ impl Engine {
         description: &str,
         ttl_ms: Option<u64>,
     ) -> Result<IssuedToken> {
-        self.auth
-            .authorize(principal, Action::Admin, Resource::Tenant)?;
         let name = match user.or(principal.name()) {
             Some(name) if !name.is_empty() => name.to_string(),
-            _ => return Err(Error::invalid("name the user the token is for")),
+            _ => {
+                self.auth
+                    .authorize(principal, Action::Admin, Resource::Tenant)?;
+                return Err(Error::invalid("name the user the token is for"));
+            }
         };
+        self.check_own_or_admin(principal, &name)?;
         let tenant = principal.tenant().to_string();
         let token = Token::generate()?;
         let now = auth::now_ms();
@@ -227,20 +264,26 @@ impl Engine {
         if self.auth.user(&tenant, &name).is_none() {
             return Err(user_not_found(&name));
         }
+        self.check_own_or_user_admin(principal, &name)?;
         self.apply_auth_locked(AuthCommand::PutToken(record.clone()))
             .await?;
         tracing::info!(user = %name, token = %record.id, "token created");
         Ok(IssuedToken { token, record })
     }
 
-    /// The tokens of the caller's tenant (of one user when `user` is set).
+    /// The tokens of the caller's tenant (of one user when `user` is set): a user may list its
+    /// own.
     pub fn list_tokens(
         &self,
         principal: &Principal,
         user: Option<&str>,
     ) -> Result<Vec<Arc<TokenRecord>>> {
-        self.auth
-            .authorize(principal, Action::Describe, Resource::Tenant)?;
+        match user {
+            Some(name) => self.check_own_or_admin(principal, name)?,
+            None => self
+                .auth
+                .authorize(principal, Action::Admin, Resource::Tenant)?,
+        }
         let tenant = principal.tenant().as_str();
         if let Some(name) = user
             && self.auth.user(tenant, name).is_none()
@@ -250,19 +293,37 @@ impl Engine {
         Ok(self.auth.tokens(tenant, user))
     }
 
-    /// Revokes tokens of the caller's tenant by id (API and session tokens alike).
+    /// Revokes tokens of the caller's tenant by id (API and session tokens alike): a user may
+    /// revoke its own; others' need an admin.
     pub async fn revoke_tokens(&self, principal: &Principal, ids: &[String]) -> Result<()> {
-        self.auth
-            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        self.auth.authenticated(principal)?;
         let tenant = principal.tenant().as_str();
         let _guard = self.meta_lock.lock().await;
-        for id in ids {
-            if self.auth.token(id).is_none_or(|t| t.tenant != tenant) {
+        let owners: Vec<Option<String>> = ids
+            .iter()
+            .map(|id| {
+                self.auth
+                    .token(id)
+                    .filter(|t| t.tenant == tenant)
+                    .map(|t| t.user.clone())
+            })
+            .collect();
+        // Whether a token exists is told only to its owner and to admins.
+        if !owners
+            .iter()
+            .all(|o| o.as_deref().is_some_and(|u| is_self(principal, u)))
+        {
+            self.auth
+                .authorize(principal, Action::Admin, Resource::Tenant)?;
+        }
+        for (id, owner) in ids.iter().zip(&owners) {
+            let Some(owner) = owner else {
                 return Err(Error::new(
                     ErrorCode::TokenNotFound,
                     format!("token `{id}` does not exist"),
                 ));
-            }
+            };
+            self.check_own_or_user_admin(principal, owner)?;
         }
         self.apply_auth_locked(AuthCommand::DeleteTokens { ids: ids.to_vec() })
             .await?;
@@ -333,6 +394,41 @@ impl Engine {
         Ok(IssuedToken { token, record })
     }
 
+    /// Checks, before any lookup, that `principal` is user `name` or a tenant admin.
+    fn check_own_or_admin(&self, principal: &Principal, name: &str) -> Result<()> {
+        if is_self(principal, name) {
+            self.auth.authenticated(principal)
+        } else {
+            self.auth
+                .authorize(principal, Action::Admin, Resource::Tenant)
+        }
+    }
+
+    /// Once user `name` is known to exist: [`Engine::check_user_admin`] unless it is the caller.
+    fn check_own_or_user_admin(&self, principal: &Principal, name: &str) -> Result<()> {
+        if is_self(principal, name) {
+            return Ok(());
+        }
+        self.check_user_admin(principal, name)
+    }
+
+    /// A tenant admin may administer user `name`, unless it holds a cluster-scope binding:
+    /// then only a cluster admin may (its password, tokens, deletion, bindings).
+    pub(super) fn check_user_admin(&self, principal: &Principal, name: &str) -> Result<()> {
+        self.auth
+            .authorize(principal, Action::Admin, Resource::Tenant)?;
+        let cluster_bound = self
+            .auth
+            .acl()
+            .bindings(principal.tenant().as_str(), Some(name))
+            .any(|b| b.scope == BindingScope::Cluster);
+        if cluster_bound {
+            self.auth
+                .authorize(principal, Action::Admin, Resource::Cluster)?;
+        }
+        Ok(())
+    }
+
     /// Deletes the session tokens that have expired.
     pub(super) async fn sweep_sessions(&self) {
         let kept = u64::try_from(EXPIRED_SESSION_KEPT.as_millis()).unwrap_or(u64::MAX);
@@ -358,7 +454,22 @@ fn plaintext_password_refused() -> Error {
     )
 }
 
-fn user_not_found(name: &str) -> Error {
+/// Whether `principal` is user `name` (of its own tenant).
+fn is_self(principal: &Principal, name: &str) -> bool {
+    principal.kind() == PrincipalKind::User && principal.name() == Some(name)
+}
+
+/// The bootstrap admin's role: `admin` at cluster scope.
+fn bootstrap_binding() -> BindingRecord {
+    BindingRecord {
+        tenant: DEFAULT_TENANT.to_string(),
+        user: BOOTSTRAP_ADMIN.to_string(),
+        role: ADMIN_ROLE.to_string(),
+        scope: BindingScope::Cluster,
+    }
+}
+
+pub(super) fn user_not_found(name: &str) -> Error {
     Error::new(
         ErrorCode::UserNotFound,
         format!("user `{name}` does not exist"),

@@ -1,4 +1,5 @@
-//! The `Admin` service: topics, subscriptions, broker status, users and tokens.
+//! The `Admin` service: topics, subscriptions, broker status, users, tokens, roles and
+//! bindings.
 
 use std::sync::Arc;
 
@@ -308,39 +309,79 @@ impl Admin for AdminService {
         Ok(Response::new(pb::RevokeTokensResponse {}))
     }
 
-    async fn create_role(&self, _request: Request<pb::CreateRoleRequest>) -> Reply<pb::RoleInfo> {
-        Err(Status::unimplemented("roles: slice 3 in progress"))
+    #[instrument(skip_all, fields(role = %request.get_ref().name))]
+    async fn create_role(&self, request: Request<pb::CreateRoleRequest>) -> Reply<pb::RoleInfo> {
+        let principal = principal(&self.engine, &request)?;
+        let r = request.into_inner();
+        let permissions = r
+            .permissions
+            .into_iter()
+            .map(convert::permission)
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        let role = self
+            .engine
+            .create_role(&principal, &r.name, permissions)
+            .await?;
+        Ok(Response::new(role.into()))
     }
 
+    #[instrument(skip_all, fields(role = %request.get_ref().name))]
     async fn delete_role(
         &self,
-        _request: Request<pb::DeleteRoleRequest>,
+        request: Request<pb::DeleteRoleRequest>,
     ) -> Reply<pb::DeleteRoleResponse> {
-        Err(Status::unimplemented("roles: slice 3 in progress"))
+        let principal = principal(&self.engine, &request)?;
+        self.engine
+            .delete_role(&principal, &request.get_ref().name)
+            .await?;
+        Ok(Response::new(pb::DeleteRoleResponse {}))
     }
 
     async fn list_roles(
         &self,
-        _request: Request<pb::ListRolesRequest>,
+        request: Request<pb::ListRolesRequest>,
     ) -> Reply<pb::ListRolesResponse> {
-        Err(Status::unimplemented("roles: slice 3 in progress"))
+        let principal = principal(&self.engine, &request)?;
+        let roles = self.engine.list_roles(&principal)?;
+        Ok(Response::new(pb::ListRolesResponse {
+            roles: roles.into_iter().map(Into::into).collect(),
+        }))
     }
 
-    async fn bind_role(&self, _request: Request<pb::BindRoleRequest>) -> Reply<pb::RoleBinding> {
-        Err(Status::unimplemented("roles: slice 3 in progress"))
+    #[instrument(skip_all, fields(user = %request.get_ref().user, role = %request.get_ref().role))]
+    async fn bind_role(&self, request: Request<pb::BindRoleRequest>) -> Reply<pb::RoleBinding> {
+        let principal = principal(&self.engine, &request)?;
+        let r = request.into_inner();
+        let scope = convert::binding_scope(r.scope)?;
+        let binding = self
+            .engine
+            .bind_role(&principal, &r.user, &r.role, scope)
+            .await?;
+        Ok(Response::new(binding.into()))
     }
 
+    #[instrument(skip_all, fields(user = %request.get_ref().user, role = %request.get_ref().role))]
     async fn unbind_role(
         &self,
-        _request: Request<pb::UnbindRoleRequest>,
+        request: Request<pb::UnbindRoleRequest>,
     ) -> Reply<pb::UnbindRoleResponse> {
-        Err(Status::unimplemented("roles: slice 3 in progress"))
+        let principal = principal(&self.engine, &request)?;
+        let r = request.get_ref();
+        self.engine
+            .unbind_role(&principal, &r.user, &r.role)
+            .await?;
+        Ok(Response::new(pb::UnbindRoleResponse {}))
     }
 
     async fn list_role_bindings(
         &self,
-        _request: Request<pb::ListRoleBindingsRequest>,
+        request: Request<pb::ListRoleBindingsRequest>,
     ) -> Reply<pb::ListRoleBindingsResponse> {
-        Err(Status::unimplemented("roles: slice 3 in progress"))
+        let principal = principal(&self.engine, &request)?;
+        let user = Some(request.get_ref().user.as_str()).filter(|u| !u.is_empty());
+        let bindings = self.engine.list_role_bindings(&principal, user)?;
+        Ok(Response::new(pb::ListRoleBindingsResponse {
+            bindings: bindings.into_iter().map(Into::into).collect(),
+        }))
     }
 }

@@ -2,6 +2,10 @@
 
 use rapidmq_proto::v1 as pb;
 
+use crate::auth::{
+    Action, BindingRecord, BindingScope, Effect, PatternType, Permission, ResourceType,
+};
+use crate::engine::RoleInfo;
 use crate::engine::{
     AckDurability, DeadLetterInfo, Delivery, DurabilityMode, MemberStatus, PublishAck,
     QueueDelivery, QueueSettings, QueueSpec, StartPosition, StorageKind, SubscriptionMode,
@@ -288,6 +292,119 @@ impl From<&crate::auth::TokenRecord> for pb::TokenInfo {
             description: t.description.clone(),
             created_at_ms: t.created_at_ms,
             expires_at_ms: t.expires_at_ms.unwrap_or(0),
+        }
+    }
+}
+
+/// A permission as a request sent it; unset or unknown enums are `INVALID_ARGUMENT`, and
+/// [`Permission::new`] checks the rest.
+pub fn permission(p: pb::Permission) -> Result<Permission> {
+    let unset = |what: &str| Error::invalid(format!("a permission needs {what}"));
+    let effect = match pb::Effect::try_from(p.effect) {
+        Ok(pb::Effect::Allow) => Effect::Allow,
+        Ok(pb::Effect::Deny) => Effect::Deny,
+        _ => return Err(unset("an effect: allow or deny")),
+    };
+    let actions = p
+        .actions
+        .iter()
+        .map(|&a| match pb::Action::try_from(a) {
+            Ok(pb::Action::Publish) => Ok(Action::Publish),
+            Ok(pb::Action::Consume) => Ok(Action::Consume),
+            Ok(pb::Action::Create) => Ok(Action::Create),
+            Ok(pb::Action::Delete) => Ok(Action::Delete),
+            Ok(pb::Action::Alter) => Ok(Action::Alter),
+            Ok(pb::Action::Describe) => Ok(Action::Describe),
+            Ok(pb::Action::Admin) => Ok(Action::Admin),
+            _ => Err(Error::invalid(format!("unknown action {a}"))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let resource = match pb::ResourceType::try_from(p.resource) {
+        Ok(pb::ResourceType::Topic) => ResourceType::Topic,
+        Ok(pb::ResourceType::Subscription) => ResourceType::Subscription,
+        Ok(pb::ResourceType::Tenant) => ResourceType::Tenant,
+        Ok(pb::ResourceType::Cluster) => ResourceType::Cluster,
+        _ => {
+            return Err(unset(
+                "a resource type: topic, subscription, tenant or cluster",
+            ));
+        }
+    };
+    let pattern_type = match pb::PatternType::try_from(p.pattern_type) {
+        Ok(pb::PatternType::Literal) => Some(PatternType::Literal),
+        Ok(pb::PatternType::Prefix) => Some(PatternType::Prefix),
+        Ok(pb::PatternType::Glob) => Some(PatternType::Glob),
+        _ => None,
+    };
+    Permission::new(effect, actions, resource, p.pattern, pattern_type)
+}
+
+impl From<&Permission> for pb::Permission {
+    fn from(p: &Permission) -> pb::Permission {
+        let action = |a: Action| match a {
+            Action::Publish => pb::Action::Publish,
+            Action::Consume => pb::Action::Consume,
+            Action::Create => pb::Action::Create,
+            Action::Delete => pb::Action::Delete,
+            Action::Alter => pb::Action::Alter,
+            Action::Describe => pb::Action::Describe,
+            Action::Admin => pb::Action::Admin,
+        };
+        let effect = match p.effect {
+            Effect::Allow => pb::Effect::Allow,
+            Effect::Deny => pb::Effect::Deny,
+        };
+        let resource = match p.resource {
+            ResourceType::Topic => pb::ResourceType::Topic,
+            ResourceType::Subscription => pb::ResourceType::Subscription,
+            ResourceType::Tenant => pb::ResourceType::Tenant,
+            ResourceType::Cluster => pb::ResourceType::Cluster,
+        };
+        let pattern_type = match p.pattern_type {
+            PatternType::Literal => pb::PatternType::Literal,
+            PatternType::Prefix => pb::PatternType::Prefix,
+            PatternType::Glob => pb::PatternType::Glob,
+        };
+        pb::Permission {
+            effect: effect.into(),
+            actions: p.actions.iter().map(|&a| action(a).into()).collect(),
+            resource: resource.into(),
+            pattern: p.pattern.clone(),
+            pattern_type: pattern_type.into(),
+        }
+    }
+}
+
+impl From<RoleInfo> for pb::RoleInfo {
+    fn from(r: RoleInfo) -> pb::RoleInfo {
+        pb::RoleInfo {
+            name: r.name,
+            builtin: r.builtin,
+            permissions: r.permissions.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Unset is the tenant.
+pub fn binding_scope(scope: i32) -> Result<BindingScope> {
+    match pb::BindingScope::try_from(scope) {
+        Ok(pb::BindingScope::Unspecified | pb::BindingScope::Tenant) => Ok(BindingScope::Tenant),
+        Ok(pb::BindingScope::Cluster) => Ok(BindingScope::Cluster),
+        Err(_) => Err(Error::invalid(format!("unknown binding scope {scope}"))),
+    }
+}
+
+impl From<BindingRecord> for pb::RoleBinding {
+    fn from(b: BindingRecord) -> pb::RoleBinding {
+        let scope = match b.scope {
+            BindingScope::Tenant => pb::BindingScope::Tenant,
+            BindingScope::Cluster => pb::BindingScope::Cluster,
+        };
+        pb::RoleBinding {
+            tenant: b.tenant,
+            user: b.user,
+            role: b.role,
+            scope: scope.into(),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - `sse`, `websocket`: live consumption over Server-Sent Events and WebSocket (`live` opens
 //!   their session); `consumers` keeps the queue sessions of long-polling consumers.
 //! - `flow`: recent message-flow events of traced messages.
-//! - `auth`: login and who-am-I; `users`: users and their API tokens.
+//! - `auth`: login and who-am-I; `users`: users and their API tokens; `roles`: roles and
+//!   their bindings to users.
 //! - `messages`: messages as JSON. `openapi`: the OpenAPI document and the docs page.
 //! - `error`: problem documents, and the extractors that turn axum's rejections into them.
 
@@ -27,6 +28,7 @@ mod messages;
 pub mod openapi;
 mod params;
 mod publish;
+mod roles;
 mod sse;
 mod status;
 mod strict;
@@ -135,6 +137,10 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
             get(users::tokens).post(users::create_token),
         )
         .route("/v1/tokens/{id}", delete(users::revoke))
+        .route("/v1/roles", get(roles::list).post(roles::create))
+        .route("/v1/roles/{role}", delete(roles::delete))
+        .route("/v1/role-bindings", get(roles::bindings).post(roles::bind))
+        .route("/v1/role-bindings/{user}/{role}", delete(roles::unbind))
         .route("/v1/topics", get(topics::list).post(topics::create))
         .route(
             topic,

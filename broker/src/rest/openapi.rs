@@ -10,15 +10,16 @@
 
 use axum::Router;
 use serde_json::{Value, json};
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::messages::BASE64_PATTERN;
 use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
-    acks, auth, consume, dlq, fetch, flow, publish, sse, status, subscriptions, topics, users,
-    websocket,
+    acks, auth, consume, dlq, fetch, flow, publish, roles, sse, status, subscriptions, topics,
+    users, websocket,
 };
 
 #[derive(OpenApi)]
@@ -43,7 +44,10 @@ use super::{
         auth::login, auth::whoami,
         users::list, users::create, users::delete, users::set_password, users::tokens,
         users::create_token, users::revoke,
+        roles::list, roles::create, roles::delete, roles::bindings, roles::bind, roles::unbind,
     ),
+    modifiers(&SecuritySchemes),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
     tags(
         (name = "broker", description = "Broker status"),
         (name = "topics", description = "Create, list, describe and delete topics"),
@@ -51,11 +55,41 @@ use super::{
         (name = "publish", description = "Publish one message or a batch"),
         (name = "consume", description = "Fetch by offset, long-poll, SSE, WebSocket; ack, nack, extend, commit"),
         (name = "dead letters", description = "List and replay dead letters"),
-        (name = "auth", description = "Log in, who am I, users and API tokens (docs/security.md)"),
+        (name = "auth", description = "Log in, who am I, users, API tokens, roles and role bindings (docs/security.md)"),
         (name = "observability", description = "Message-flow events of traced messages (metrics are at /metrics, outside this API)"),
     )
 )]
 pub struct ApiDoc;
+
+/// How callers authenticate (docs/adr/0004-security.md §10): a bearer token (`rmq_…`, an API
+/// token or a session from a login) on every operation, or the session cookie on `GET`s. The
+/// public operations (the login) say `security: []`.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rmq_<id>_<secret>")
+                    .description(Some(
+                        "An API token (`rapidmq token create`) or a session token from POST /v1/auth/login",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookieAuth",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "The session a login sets; accepted on GET and HEAD only",
+            ))),
+        );
+    }
+}
 
 /// The document as this broker serves it: the generated one, plus what the derives cannot say.
 /// - The bounds this broker's `limits` set: most partitions of a topic, the largest
@@ -271,6 +305,36 @@ mod tests {
         let max = &operation_parameter(&doc, "post", replay, "max")["schema"];
         assert_eq!(max["minimum"], 1);
         assert_eq!(max["maximum"], crate::engine::MAX_REPLAY);
+    }
+
+    #[test]
+    fn every_operation_needs_credentials_but_the_login() {
+        let doc = json(&LimitsConfig::default());
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+        assert_eq!(schemes["cookieAuth"]["in"], "cookie");
+        assert_eq!(schemes["cookieAuth"]["name"], crate::auth::SESSION_COOKIE);
+        assert_eq!(
+            doc["security"],
+            json!([{"bearerAuth": []}, {"cookieAuth": []}])
+        );
+        let mut public = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if op.get("security") == Some(&json!([{}])) {
+                    public.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert_eq!(public, ["post /v1/auth/login"]);
+        for path in ["/v1/roles", "/v1/role-bindings"] {
+            assert!(doc["paths"][path]["get"].is_object(), "{path}");
+            assert!(doc["paths"][path]["post"].is_object(), "{path}");
+        }
+        assert_eq!(
+            doc["components"]["schemas"]["Permission"]["properties"]["effect"]["$ref"],
+            "#/components/schemas/Effect"
+        );
     }
 
     /// Every integer carries the `format` whose range `strict` enforces.
