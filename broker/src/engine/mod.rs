@@ -3,6 +3,8 @@
 //! [`Principal`] and map [`Error`]s by their stable code.
 //!
 //! Layout:
+//! - `access`: authorization; every entry point checks one action on one resource first
+//!   (docs/adr/0004-security.md §6), and open consumers re-check on auth changes.
 //! - `partition`: the per-partition single writer (group commit), tail cache and reads.
 //! - `tail_cache`: each partition's cache of recent batches, all under one broker-wide budget.
 //! - `batch`: validation of producer batches and the stored-batch header.
@@ -20,6 +22,7 @@
 //! - `observe`: what the engine tells `crate::observability` (scrape-time snapshots, delivery
 //!   counting, flow events).
 
+mod access;
 pub mod batch;
 mod command;
 mod dedup;
@@ -75,7 +78,7 @@ pub use topic::{
 };
 pub use users::IssuedToken;
 
-use crate::auth::Auth;
+use crate::auth::{Action, Auth, Resource};
 use crate::config::Config;
 use crate::error::{Error, Result, check_name};
 use crate::observability::{FlowLog, Metrics};
@@ -621,6 +624,7 @@ impl Engine {
         name: &str,
         spec: TopicSpec,
     ) -> Result<TopicStatus> {
+        self.authorize(principal, Action::Create, Resource::Topic(name))?;
         check_name("topic", name)?;
         let settings = self.resolve_settings(spec)?;
         let _guard = self.meta_lock.lock().await;
@@ -695,6 +699,7 @@ impl Engine {
         name: &str,
         spec: TopicSpec,
     ) -> Result<TopicStatus> {
+        self.authorize(principal, Action::Alter, Resource::Topic(name))?;
         let _guard = self.meta_lock.lock().await;
         let topic = self.topic(principal, name)?;
         let current = topic.settings();
@@ -754,23 +759,30 @@ impl Engine {
         Ok(TopicStatus::from(&*topic))
     }
 
-    pub fn list_topics(&self, principal: &Principal) -> Vec<TopicStatus> {
+    /// The topics of the caller's tenant that it may describe (never refused, but for
+    /// anonymous callers while auth is on).
+    pub fn list_topics(&self, principal: &Principal) -> Result<Vec<TopicStatus>> {
+        self.authenticated(principal)?;
         let mut topics: Vec<TopicStatus> = self
             .topics
             .read()
             .iter()
-            .filter(|((tenant, _), _)| tenant == principal.tenant())
+            .filter(|((tenant, name), _)| {
+                tenant == principal.tenant() && self.visible(principal, Resource::Topic(name))
+            })
             .map(|(_, live)| TopicStatus::from(&*live.topic))
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
-        topics
+        Ok(topics)
     }
 
     pub fn describe_topic(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
+        self.authorize(principal, Action::Describe, Resource::Topic(name))?;
         Ok(TopicStatus::from(&*self.topic(principal, name)?))
     }
 
     pub async fn delete_topic(&self, principal: &Principal, name: &str) -> Result<()> {
+        self.authorize(principal, Action::Delete, Resource::Topic(name))?;
         check_name("topic", name)?;
         let _guard = self.meta_lock.lock().await;
         let live = self
@@ -805,6 +817,7 @@ impl Engine {
         principal: &Principal,
         params: PublishParams,
     ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
+        self.authorize(principal, Action::Publish, Resource::Topic(&params.topic))?;
         let topic = self.topic(principal, &params.topic)?;
         let partition = topic.partition(params.partition).ok_or_else(|| {
             Error::new(
@@ -927,6 +940,13 @@ impl Engine {
         .instrument(span))
     }
 
+    /// How many partitions a topic about to be published to has (REST spreads keyless messages
+    /// over them): needs `Publish` on it, not `Describe`.
+    pub fn publish_partitions(&self, principal: &Principal, topic: &str) -> Result<u32> {
+        self.authorize(principal, Action::Publish, Resource::Topic(topic))?;
+        Ok(self.topic(principal, topic)?.partitions.len() as u32)
+    }
+
     /// Publishes one batch and waits for its acknowledgement.
     pub async fn publish(
         &self,
@@ -946,6 +966,7 @@ impl Engine {
         max_messages: u32,
         max_wait: Duration,
     ) -> Result<FetchResult> {
+        self.authorize(principal, Action::Consume, Resource::Topic(topic))?;
         let topic = self.topic(principal, topic)?;
         let shared = topic
             .partition(partition)
@@ -1010,7 +1031,8 @@ impl Engine {
 
     // ---- broker ----
 
-    pub fn status(&self, principal: &Principal) -> EngineStatus {
+    pub fn status(&self, principal: &Principal) -> Result<EngineStatus> {
+        self.authorize(principal, Action::Describe, Resource::Tenant)?;
         let topics = self.topics.read();
         let mine = topics
             .iter()
@@ -1018,12 +1040,12 @@ impl Engine {
         let (count, subscriptions) = mine.fold((0u32, 0u32), |(t, s), (_, live)| {
             (t + 1, s + live.topic.subscriptions.read().len() as u32)
         });
-        EngineStatus {
+        Ok(EngineStatus {
             uptime: self.started.elapsed(),
             topics: count,
             subscriptions,
             fsyncs: self.disk.fsyncs(),
-        }
+        })
     }
 
     /// fsyncs issued by the disk store so far.

@@ -14,6 +14,8 @@ use super::session::Delivery;
 use super::subscriptions::subscription_status;
 use super::topic::{Topic, TopicStatus};
 use super::{Engine, now_ms};
+use crate::auth::Resource;
+use crate::error::Result;
 use crate::observability::flow::FlowPlace;
 use crate::observability::{
     FlowEvent, FlowKind, FlowLog, FlowQuery, Metrics, Observation, SubscriptionObservation,
@@ -221,9 +223,14 @@ impl Engine {
         }
     }
 
-    /// Recent flow events of the caller's tenant matching `query`.
-    pub fn flow_events(&self, principal: &Principal, query: &FlowQuery) -> Vec<FlowEvent> {
-        self.flow.query(principal.tenant().as_str(), query)
+    /// Recent flow events of the caller's tenant matching `query`, on topics it may describe
+    /// (never refused but for anonymous callers while auth is on).
+    pub fn flow_events(&self, principal: &Principal, query: &FlowQuery) -> Result<Vec<FlowEvent>> {
+        self.authenticated(principal)?;
+        let visible = |e: &FlowEvent| self.visible(principal, Resource::Topic(&e.topic));
+        Ok(self
+            .flow
+            .query_visible(principal.tenant().as_str(), query, visible))
     }
 
     /// Every tenant's topics and subscriptions, for `/metrics` and the dashboard.

@@ -22,11 +22,11 @@ use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use tokio::sync::watch;
 
+use super::access::AccessWatch;
 use super::queue::{Budget, Clock, QueuedMessage, Settle};
 use super::subscription::{QueueRuntime, Subscription};
 use super::topic::Topic;
 use super::{Engine, TopicState};
-use crate::auth::CredentialWatch;
 use crate::error::{Error, Result};
 
 /// Messages kept loaded per partition: bounds what is ready, delayed or in flight (awaiting an
@@ -68,8 +68,8 @@ pub struct QueueSession {
     topic_state: watch::Receiver<TopicState>,
     closed: watch::Receiver<bool>,
     round_robin: usize,
-    /// Ends the session when the caller's credential stops working.
-    credential: Option<CredentialWatch>,
+    /// Ends the session when the caller's credential or its grant to consume stops working.
+    credential: Option<AccessWatch>,
 }
 
 impl QueueSession {
@@ -98,8 +98,8 @@ impl QueueSession {
         }
     }
 
-    /// Ends the session once `credential` stops working (revoked or expired).
-    pub(super) fn watching(mut self, credential: Option<CredentialWatch>) -> QueueSession {
+    /// Ends the session once `credential` stops working (revoked, expired, or a role lost).
+    pub(super) fn watching(mut self, credential: Option<AccessWatch>) -> QueueSession {
         self.credential = credential;
         self
     }

@@ -7,6 +7,7 @@ use rapidmq_proto::ErrorCode;
 use super::queue::{Settle, mono_now_ms};
 use super::queue_session::{check_extension, check_nack_delay};
 use super::{Engine, ReceiptRef};
+use crate::auth::{Action, Resource};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 
@@ -36,6 +37,11 @@ impl Engine {
         receipts: &[ReceiptRef],
         how: Settlement,
     ) -> Result<usize> {
+        let resource = Resource::Subscription {
+            topic,
+            name: subscription,
+        };
+        self.authorize(principal, Action::Consume, resource)?;
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, subscription)?;
         let Some(queue) = &sub.queue else {

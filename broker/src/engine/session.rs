@@ -22,6 +22,7 @@ use super::TopicState;
 use prost::Message as _;
 use rapidmq_proto::v1 as pb;
 
+use super::access::AccessWatch;
 use super::batch::{FLAG_TTL, StoredBatch};
 use super::now_ms;
 use super::observe::Observer;
@@ -29,7 +30,6 @@ use super::partition::PartitionShared;
 use super::slice;
 use super::subscription::MemberHandle;
 use super::topic::Topic;
-use crate::auth::CredentialWatch;
 use crate::error::{Error, Result};
 use crate::observability::TopicCounters;
 
@@ -106,13 +106,13 @@ pub struct StreamSession {
     round_robin: usize,
     topic_closed: watch::Receiver<TopicState>,
     observer: Observer,
-    /// Ends the session when the caller's credential stops working.
-    credential: Option<CredentialWatch>,
+    /// Ends the session when the caller's credential or its grant to consume stops working.
+    credential: Option<AccessWatch>,
 }
 
 impl StreamSession {
-    /// Ends the session once `credential` stops working (revoked or expired).
-    pub(super) fn watching(mut self, credential: Option<CredentialWatch>) -> StreamSession {
+    /// Ends the session once `credential` stops working (revoked, expired, or a role lost).
+    pub(super) fn watching(mut self, credential: Option<AccessWatch>) -> StreamSession {
         self.credential = credential;
         self
     }

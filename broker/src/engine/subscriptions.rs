@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use rapidmq_proto::ErrorCode;
 
+use super::access::Grant;
 use super::subscription::{Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{
     Engine, MetaCommand, QueueSession, QueueSettings, QueueSpec, Session, StartPosition,
     StreamSession, SubscriptionMode, SubscriptionStatus, now_ms, queue,
 };
+use crate::auth::{Action, Resource};
 use crate::error::{Error, Result, check_name};
 use crate::principal::{Principal, TenantId};
 
@@ -33,8 +35,13 @@ impl Engine {
         Ok(offsets)
     }
 
+    /// The subscription `name` of `topic`, created if it does not exist (or refused if it does
+    /// and `must_create`). Creating needs `Create` on it, and in queue mode `Publish` on its
+    /// dead-letter topic, which the broker then writes as the system principal.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn get_or_create_subscription(
         &self,
+        principal: &Principal,
         topic: &Arc<Topic>,
         name: &str,
         mode: SubscriptionMode,
@@ -62,11 +69,20 @@ impl Engine {
             }
             return Ok(existing.clone());
         }
+        let resource = Resource::Subscription {
+            topic: topic.name(),
+            name,
+        };
+        self.authorize(principal, Action::Create, resource)?;
         self.check_subscription_quota(&topic.tenant)?;
         let queue = match mode {
             SubscriptionMode::Stream => None,
             SubscriptionMode::Queue => {
-                Some(self.resolve_queue_settings(topic, queue.cloned().unwrap_or_default())?)
+                let settings =
+                    self.resolve_queue_settings(topic, queue.cloned().unwrap_or_default())?;
+                let dead_letters = Resource::Topic(&settings.dead_letter_topic);
+                self.authorize(principal, Action::Publish, dead_letters)?;
+                Some(settings)
             }
         };
         let cursors = self.resolve_start(topic, start).await?;
@@ -216,6 +232,18 @@ impl Engine {
         queue: Option<&QueueSpec>,
         consumer_name: &str,
     ) -> Result<Session> {
+        let grant = match subscription {
+            Some(name) => Grant::Subscription {
+                topic: topic.to_string(),
+                name: name.to_string(),
+            },
+            None => Grant::Topic(topic.to_string()),
+        };
+        let resource = match subscription {
+            Some(name) => Resource::Subscription { topic, name },
+            None => Resource::Topic(topic),
+        };
+        self.authorize(principal, Action::Consume, resource)?;
         let live = self.topic(principal, topic)?;
         let closed = self
             .topic_closed(principal, topic)
@@ -226,28 +254,28 @@ impl Engine {
         match (subscription, mode) {
             (Some(name), SubscriptionMode::Stream) => {
                 let sub = self
-                    .get_or_create_subscription(&live, name, mode, start, None, false)
+                    .get_or_create_subscription(principal, &live, name, mode, start, None, false)
                     .await?;
                 let member = sub.join(consumer_name);
                 Ok(Session::Stream(
                     StreamSession::member(live, member, closed, self.observer())
-                        .watching(self.auth.watch(principal)),
+                        .watching(self.access_watch(principal, grant)),
                 ))
             }
             (Some(name), SubscriptionMode::Queue) => {
                 let sub = self
-                    .get_or_create_subscription(&live, name, mode, start, queue, false)
+                    .get_or_create_subscription(principal, &live, name, mode, start, queue, false)
                     .await?;
                 Ok(Session::Queue(
                     QueueSession::new(live, sub, consumer_name, closed)
-                        .watching(self.auth.watch(principal)),
+                        .watching(self.access_watch(principal, grant)),
                 ))
             }
             (None, SubscriptionMode::Stream) => {
                 let starts = self.resolve_start(&live, start).await?;
                 Ok(Session::Stream(
                     StreamSession::ephemeral(live, starts, closed, self.observer())
-                        .watching(self.auth.watch(principal)),
+                        .watching(self.access_watch(principal, grant)),
                 ))
             }
             (None, SubscriptionMode::Queue) => {
@@ -259,6 +287,24 @@ impl Engine {
     /// Commits offsets (next offset to consume) for a subscription. With `member`, only the
     /// partitions that member owns may be committed.
     pub async fn commit(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+        offsets: &[(u32, u64)],
+        member: Option<&str>,
+    ) -> Result<()> {
+        let resource = Resource::Subscription {
+            topic,
+            name: subscription,
+        };
+        self.authorize(principal, Action::Consume, resource)?;
+        self.move_cursor(principal, topic, subscription, offsets, member)
+            .await
+    }
+
+    /// [`Engine::commit`] for callers that checked their own action (a seek, a replay).
+    pub(super) async fn move_cursor(
         &self,
         principal: &Principal,
         topic: &str,
@@ -344,20 +390,34 @@ impl Engine {
         start: StartPosition,
         queue: Option<&QueueSpec>,
     ) -> Result<SubscriptionStatus> {
+        self.authorize(
+            principal,
+            Action::Create,
+            Resource::Subscription { topic, name },
+        )?;
         let live = self.topic(principal, topic)?;
         let sub = self
-            .get_or_create_subscription(&live, name, mode, start, queue, true)
+            .get_or_create_subscription(principal, &live, name, mode, start, queue, true)
             .await?;
         Ok(subscription_status(&live, &sub))
     }
 
+    /// The subscriptions (of one topic, or of every topic of the caller's tenant) that the
+    /// caller may describe. Never refused but for anonymous callers while auth is on; a topic
+    /// that does not exist is `TOPIC_NOT_FOUND` only to callers who may describe it, so the
+    /// answer tells no one else whether it exists.
     pub fn list_subscriptions(
         &self,
         principal: &Principal,
         topic: Option<&str>,
     ) -> Result<Vec<SubscriptionStatus>> {
+        self.authenticated(principal)?;
         let topics = match topic {
-            Some(name) => vec![self.topic(principal, name)?],
+            Some(name) => match self.topic(principal, name) {
+                Ok(topic) => vec![topic],
+                Err(err) if self.visible(principal, Resource::Topic(name)) => return Err(err),
+                Err(_) => Vec::new(),
+            },
             None => {
                 let mut all: Vec<Arc<Topic>> = self
                     .topics
@@ -376,6 +436,13 @@ impl Engine {
                 t.subscriptions
                     .read()
                     .values()
+                    .filter(|s| {
+                        let resource = Resource::Subscription {
+                            topic: t.name(),
+                            name: s.name(),
+                        };
+                        self.visible(principal, resource)
+                    })
                     .map(|s| subscription_status(t, s))
                     .collect::<Vec<_>>()
             })
@@ -388,9 +455,31 @@ impl Engine {
         topic: &str,
         name: &str,
     ) -> Result<SubscriptionStatus> {
+        self.authorize(
+            principal,
+            Action::Describe,
+            Resource::Subscription { topic, name },
+        )?;
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, name)?;
         Ok(subscription_status(&live, &sub))
+    }
+
+    /// The mode of a subscription about to be consumed (REST polls and live sessions, which
+    /// consume in the subscription's own mode): needs `Consume` on it, not `Describe`.
+    pub fn consume_mode(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<SubscriptionMode> {
+        self.authorize(
+            principal,
+            Action::Consume,
+            Resource::Subscription { topic, name },
+        )?;
+        let live = self.topic(principal, topic)?;
+        Ok(self.subscription(&live, name)?.record.mode)
     }
 
     /// Moves a subscription's committed offsets; live members resume from there.
@@ -402,6 +491,11 @@ impl Engine {
         position: StartPosition,
         partition: Option<u32>,
     ) -> Result<SubscriptionStatus> {
+        self.authorize(
+            principal,
+            Action::Alter,
+            Resource::Subscription { topic, name },
+        )?;
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, name)?;
         if let Some(p) = partition
@@ -420,7 +514,8 @@ impl Engine {
             .map(|(p, o)| (p as u32, o))
             .filter(|(p, _)| partition.is_none_or(|only| only == *p))
             .collect();
-        self.commit(principal, topic, name, &offsets, None).await?;
+        self.move_cursor(principal, topic, name, &offsets, None)
+            .await?;
         sub.reset_members();
         Ok(subscription_status(&live, &sub))
     }
@@ -431,6 +526,11 @@ impl Engine {
         topic: &str,
         name: &str,
     ) -> Result<()> {
+        self.authorize(
+            principal,
+            Action::Delete,
+            Resource::Subscription { topic, name },
+        )?;
         let live = self.topic(principal, topic)?;
         let _guard = self.meta_lock.lock().await;
         let sub = self.subscription(&live, name)?;

@@ -27,7 +27,7 @@ type Reply<T> = Result<Response<T>, Status>;
 impl Admin for AdminService {
     #[instrument(skip_all, fields(topic = %request.get_ref().name))]
     async fn create_topic(&self, request: Request<pb::CreateTopicRequest>) -> Reply<pb::TopicInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let spec = convert::topic_spec(r.config)?;
         let topic = self.engine.create_topic(&principal, &r.name, spec).await?;
@@ -36,7 +36,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(topic = %request.get_ref().name))]
     async fn alter_topic(&self, request: Request<pb::AlterTopicRequest>) -> Reply<pb::TopicInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let spec = convert::topic_spec(r.config)?;
         let topic = self.engine.alter_topic(&principal, &r.name, spec).await?;
@@ -47,10 +47,10 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListTopicsRequest>,
     ) -> Reply<pb::ListTopicsResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let topics = self
             .engine
-            .list_topics(&principal)
+            .list_topics(&principal)?
             .into_iter()
             .map(Into::into)
             .collect();
@@ -61,7 +61,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DescribeTopicRequest>,
     ) -> Reply<pb::TopicInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         Ok(Response::new(
             self.engine
                 .describe_topic(&principal, &request.get_ref().name)?
@@ -74,7 +74,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteTopicRequest>,
     ) -> Reply<pb::DeleteTopicResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         self.engine
             .delete_topic(&principal, &request.get_ref().name)
             .await?;
@@ -86,7 +86,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::CreateSubscriptionRequest>,
     ) -> Reply<pb::SubscriptionInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let mode = convert::subscription_mode(r.mode)?;
         let start = convert::start_position(r.start)?;
@@ -108,7 +108,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListSubscriptionsRequest>,
     ) -> Reply<pb::ListSubscriptionsResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let topic = &request.get_ref().topic;
         let subs = self
             .engine
@@ -122,7 +122,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DescribeSubscriptionRequest>,
     ) -> Reply<pb::SubscriptionInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.get_ref();
         Ok(Response::new(
             self.engine
@@ -136,7 +136,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::SeekSubscriptionRequest>,
     ) -> Reply<pb::SubscriptionInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let position = convert::start_position(r.position)?;
         let sub = self
@@ -151,7 +151,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteSubscriptionRequest>,
     ) -> Reply<pb::DeleteSubscriptionResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.get_ref();
         self.engine
             .delete_subscription(&principal, &r.topic, &r.name)
@@ -164,7 +164,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Reply<pb::ListDeadLettersResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let max = if r.max == 0 {
             DEFAULT_PAGE
@@ -191,7 +191,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ReplayDeadLettersRequest>,
     ) -> Reply<pb::ReplayDeadLettersResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let max = if r.max == 0 {
             DEFAULT_REPLAY
@@ -209,8 +209,8 @@ impl Admin for AdminService {
     }
 
     async fn get_status(&self, request: Request<pb::GetStatusRequest>) -> Reply<pb::BrokerStatus> {
-        let principal = principal(&self.engine, &request)?;
-        let status = self.engine.status(&principal);
+        let principal = principal(&request)?;
+        let status = self.engine.status(&principal)?;
         Ok(Response::new(pb::BrokerStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_ms: status.uptime.as_millis() as u64,
@@ -223,7 +223,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(user = %request.get_ref().name))]
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::UserInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let password = Some(r.password).filter(|p| !p.is_empty());
         let user = self
@@ -238,7 +238,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Reply<pb::DeleteUserResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         self.engine
             .delete_user(&principal, &request.get_ref().name)
             .await?;
@@ -249,7 +249,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let users = self.engine.list_users(&principal)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.iter().map(|u| pb::UserInfo::from(&**u)).collect(),
@@ -261,7 +261,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::SetPasswordRequest>,
     ) -> Reply<pb::SetPasswordResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         self.engine
             .set_password(&principal, &r.name, r.password)
@@ -273,7 +273,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::CreateTokenRequest>,
     ) -> Reply<pb::CreateTokenResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let user = Some(r.user.as_str()).filter(|u| !u.is_empty());
         let issued = self
@@ -290,7 +290,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListTokensRequest>,
     ) -> Reply<pb::ListTokensResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let user = Some(request.get_ref().user.as_str()).filter(|u| !u.is_empty());
         let tokens = self.engine.list_tokens(&principal, user)?;
         Ok(Response::new(pb::ListTokensResponse {
@@ -302,7 +302,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::RevokeTokensRequest>,
     ) -> Reply<pb::RevokeTokensResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         self.engine
             .revoke_tokens(&principal, &request.get_ref().ids)
             .await?;

@@ -44,7 +44,8 @@ impl Auth for AuthService {
     }
 
     async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> Reply<pb::WhoAmIResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
+        self.engine.authenticated(&principal)?;
         let token_id = match principal.credential() {
             Some(Credential::Token(id) | Credential::Session(id)) => id.clone(),
             Some(Credential::Certificate) | None => String::new(),

@@ -60,7 +60,7 @@ impl Messaging for MessagingService {
         &self,
         request: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let partition = request.partition;
         let _permit = self.budget.try_acquire(request.batch.len())?;
@@ -77,7 +77,10 @@ impl Messaging for MessagingService {
         &self,
         request: Request<Streaming<pb::PublishStreamRequest>>,
     ) -> Result<Response<Self::PublishStreamStream>, Status> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
+        // Each request is checked for `Publish` on its topic; an anonymous caller is refused
+        // the stream itself.
+        self.engine.authenticated(&principal)?;
         let mut inbound = request.into_inner();
         let engine = self.engine.clone();
         let budget = self.budget.clone();
@@ -169,7 +172,7 @@ impl Messaging for MessagingService {
         &self,
         request: Request<Streaming<pb::ConsumeRequest>>,
     ) -> Result<Response<Self::ConsumeStream>, Status> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let stream = consume::start(self.engine.clone(), principal, request.into_inner()).await?;
         Ok(Response::new(stream))
     }
@@ -179,7 +182,7 @@ impl Messaging for MessagingService {
         &self,
         request: Request<pb::FetchRequest>,
     ) -> Result<Response<pb::FetchResponse>, Status> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let result = self
             .engine
@@ -208,7 +211,7 @@ impl Messaging for MessagingService {
         &self,
         request: Request<pb::CommitOffsetRequest>,
     ) -> Result<Response<pb::CommitOffsetResponse>, Status> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let offsets: Vec<(u32, u64)> = r.offsets.iter().map(|o| (o.partition, o.offset)).collect();
         self.engine

@@ -29,7 +29,6 @@ use tower::load_shed::error::Overloaded;
 use tower::util::MapErrLayer;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::auth::{Action, Resource};
 use crate::budget::PublishBudget;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -40,11 +39,10 @@ pub use auth::AuthService;
 pub use messaging::MessagingService;
 
 /// The caller of a request, which the authentication layer (`crate::auth::AuthLayer`) put in
-/// its extensions, once [`crate::auth::Auth::authorize`] lets it act in its tenant at all.
-/// Until roles land (slice 3 of the security work) that refuses only anonymous callers while
-/// auth is on; per-operation checks then move into the engine's entry points.
-fn principal<T>(engine: &Engine, request: &tonic::Request<T>) -> Result<Principal, Status> {
-    let principal = request
+/// its extensions. What it may do is checked by the engine operation it calls
+/// (docs/adr/0004-security.md §6), which also refuses anonymous callers while auth is on.
+fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, Status> {
+    request
         .extensions()
         .get::<Principal>()
         .cloned()
@@ -52,11 +50,7 @@ fn principal<T>(engine: &Engine, request: &tonic::Request<T>) -> Result<Principa
             Status::from(Error::internal(
                 "the request passed no authentication layer",
             ))
-        })?;
-    engine
-        .auth()
-        .authorize(&principal, Action::Describe, Resource::Tenant)?;
-    Ok(principal)
+        })
 }
 
 impl From<Error> for Status {

@@ -228,8 +228,20 @@ impl FlowLog {
 
     /// Events of `tenant` matching every given field, oldest first, at most `limit` (the newest).
     pub fn query(&self, tenant: &str, query: &FlowQuery) -> Vec<FlowEvent> {
+        self.query_visible(tenant, query, |_| true)
+    }
+
+    /// [`FlowLog::query`] over the events `visible` keeps (the caller may describe their topic),
+    /// so hidden events do not use up the limit.
+    pub fn query_visible(
+        &self,
+        tenant: &str,
+        query: &FlowQuery,
+        visible: impl Fn(&FlowEvent) -> bool,
+    ) -> Vec<FlowEvent> {
         let matches = |e: &FlowEvent| {
             e.tenant == tenant
+                && visible(e)
                 && query
                     .msg_id
                     .as_ref()

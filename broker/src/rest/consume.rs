@@ -72,8 +72,7 @@ pub async fn poll(
     let consumer = query.consumer.unwrap_or_else(|| "rest".to_string());
     let mode = state
         .engine
-        .describe_subscription(&principal, &topic, &subscription)?
-        .mode;
+        .consume_mode(&principal, &topic, &subscription)?;
     match mode {
         SubscriptionMode::Queue => {
             let deliveries = state

@@ -19,7 +19,9 @@ use super::error::ApiError;
 use crate::engine::{Engine, QueueDelivery, QueueSession, Session, SubscriptionMode};
 use crate::principal::Principal;
 
-type Key = (String, String, String, String);
+/// Tenant, user, topic, subscription, consumer: a session opened for one user is never handed to
+/// another, whose own grant (and credential) then keeps it open.
+type Key = (String, Option<String>, String, String, String);
 
 struct Consumer {
     session: tokio::sync::Mutex<QueueSession>,
@@ -55,6 +57,7 @@ impl QueueConsumers {
     ) -> Result<Vec<QueueDelivery>, ApiError> {
         let key: Key = (
             principal.tenant().to_string(),
+            principal.name().map(str::to_string),
             topic.to_string(),
             subscription.to_string(),
             consumer.to_string(),
@@ -104,7 +107,7 @@ impl QueueConsumers {
                 ),
             ));
         }
-        let (_, topic, subscription, consumer) = key;
+        let (_, _, topic, subscription, consumer) = key;
         let session = engine
             .subscribe(
                 principal,
@@ -138,7 +141,7 @@ impl QueueConsumers {
     pub fn forget_subscription(&self, topic: &str, subscription: &str) {
         self.consumers
             .lock()
-            .retain(|(_, t, s, _), _| !(t == topic && s == subscription));
+            .retain(|(_, _, t, s, _), _| !(t == topic && s == subscription));
     }
 
     /// Drops consumers idle for longer than the idle timeout; returns how many.

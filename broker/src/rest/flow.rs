@@ -129,7 +129,7 @@ pub async fn list(
         topic: query.topic,
         limit: params::in_range("limit", query.limit, 100, 1, MAX_EVENTS)? as usize,
     };
-    let events = state.engine.flow_events(&principal, &query);
+    let events = state.engine.flow_events(&principal, &query)?;
     Ok(Json(FlowEvents {
         events: events.into_iter().map(Into::into).collect(),
         capacity: state.engine.flow().capacity() as u64,

@@ -17,9 +17,7 @@ pub async fn open(
     subscription: &str,
     consumer: &str,
 ) -> Result<Session, ApiError> {
-    let mode = engine
-        .describe_subscription(principal, topic, subscription)?
-        .mode;
+    let mode = engine.consume_mode(principal, topic, subscription)?;
     Ok(engine
         .subscribe(
             principal,

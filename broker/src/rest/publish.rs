@@ -120,11 +120,7 @@ async fn publish(
             groups.insert(p, ((0..messages.len() as u32).collect(), messages));
         }
         None => {
-            let partitions = state
-                .engine
-                .describe_topic(principal, topic)?
-                .settings
-                .partitions;
+            let partitions = state.engine.publish_partitions(principal, topic)?;
             let round_robin = state.round_robin.fetch_add(1, Ordering::Relaxed) % partitions;
             if messages.is_empty() {
                 groups.insert(round_robin, Default::default());

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::RestState;
-use super::error::{Json, Problem};
+use super::error::{ApiError, Json, Problem};
 use crate::principal::Principal;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -27,14 +27,17 @@ pub struct BrokerStatus {
         (status = 200, description = "Status", body = BrokerStatus),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: Principal, State(state): State<Arc<RestState>>) -> Json<BrokerStatus> {
-    let status = state.engine.status(&principal);
-    Json(BrokerStatus {
+pub async fn get(
+    principal: Principal,
+    State(state): State<Arc<RestState>>,
+) -> Result<Json<BrokerStatus>, ApiError> {
+    let status = state.engine.status(&principal)?;
+    Ok(Json(BrokerStatus {
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_ms: status.uptime.as_millis() as u64,
         topics: status.topics,
         subscriptions: status.subscriptions,
         node_id: "single".to_string(),
         fsyncs: status.fsyncs,
-    })
+    }))
 }

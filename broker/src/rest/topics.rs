@@ -223,11 +223,14 @@ pub async fn create(
         (status = 200, description = "The topics, by name", body = TopicList),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(principal: Principal, State(state): State<Arc<RestState>>) -> Json<TopicList> {
-    let topics = state.engine.list_topics(&principal);
-    Json(TopicList {
+pub async fn list(
+    principal: Principal,
+    State(state): State<Arc<RestState>>,
+) -> Result<Json<TopicList>, ApiError> {
+    let topics = state.engine.list_topics(&principal)?;
+    Ok(Json(TopicList {
         topics: topics.into_iter().map(Into::into).collect(),
-    })
+    }))
 }
 
 /// Describes a topic: settings and partitions.

@@ -14,6 +14,7 @@ use rapidmq_proto::v1 as pb;
 use super::super::subscription::Subscription;
 use super::super::topic::Topic;
 use super::{DeadLetterInfo, REPLAY_CURSOR};
+use crate::auth::{Action, Resource};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::principal::Principal;
@@ -143,6 +144,7 @@ impl Engine {
         max: usize,
         page_token: Option<&str>,
     ) -> Result<DeadLetterPage> {
+        self.authorize(principal, Action::Consume, Resource::Topic(dlq_topic))?;
         let max = check_page_size(max)?;
         let topic = self.topic(principal, dlq_topic)?;
         let token = page_token

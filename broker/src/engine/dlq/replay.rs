@@ -22,6 +22,7 @@ use super::super::subscription::Subscription;
 use super::super::topic::Topic;
 use super::page::{pending_from, read_page};
 use super::{DeadLetterInfo, HEADER_PREFIX, MAX_PAGE, REPLAY_CURSOR};
+use crate::auth::{Action, Resource};
 use crate::engine::{Engine, PublishParams, StartPosition, SubscriptionMode, now_ms};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
@@ -66,6 +67,8 @@ impl Engine {
         dlq_topic: &str,
         max: usize,
     ) -> Result<ReplayOutcome> {
+        // And `Publish` on each original topic, which `begin_publish` checks per letter.
+        self.authorize(principal, Action::Consume, Resource::Topic(dlq_topic))?;
         if max == 0 || max > MAX_REPLAY {
             return Err(Error::invalid(format!(
                 "`max` is {max}; one replay publishes 1 to {MAX_REPLAY} dead letters: call again \
@@ -168,7 +171,7 @@ impl Engine {
             }
         }
         if !commits.is_empty() {
-            self.commit(principal, topic.name(), REPLAY_CURSOR, &commits, None)
+            self.move_cursor(principal, topic.name(), REPLAY_CURSOR, &commits, None)
                 .await?;
         }
         match failure {
@@ -186,6 +189,8 @@ impl Engine {
         if letter.original_topic.is_empty() {
             return Ok(None);
         }
+        let resource = Resource::Topic(&letter.original_topic);
+        self.authorize(principal, Action::Publish, resource)?;
         let original = self.topic(principal, &letter.original_topic)?;
         let partitions = original.partitions.len() as u32;
         let partition = if letter.message.key.is_empty() {
@@ -199,6 +204,7 @@ impl Engine {
     /// The replay cursor of `topic`, created (from the earliest offset) by the first replay.
     async fn replay_cursor(&self, topic: &Arc<Topic>) -> Result<Arc<Subscription>> {
         self.get_or_create_subscription(
+            &Principal::system(topic.tenant.clone()),
             topic,
             REPLAY_CURSOR,
             SubscriptionMode::Stream,
