@@ -406,7 +406,8 @@ fn rules() -> Vec<Rule> {
                     user: n.user.clone(),
                 }
             }),
-        ),
+        )
+        .note(OWN),
         // ---- gRPC Auth ----
         rule(
             "/rapidmq.v1.Auth/Login",
@@ -483,6 +484,39 @@ fn rules() -> Vec<Rule> {
             http("/v1/tokens/{id}"),
         )
         .note(OWN),
+        rule("GET /v1/roles", ADMIN_TENANT, http("/v1/roles")),
+        rule(
+            "POST /v1/roles",
+            ADMIN_TENANT,
+            http_json(
+                "/v1/roles",
+                r#"{"name": "{role}", "permissions": [{"effect": "allow", "actions": ["describe"], "resource": "topic", "pattern": "t", "pattern_type": "literal"}]}"#,
+            ),
+        ),
+        destructive(
+            "DELETE /v1/roles/{role}",
+            ADMIN_TENANT,
+            http("/v1/roles/{role}"),
+        ),
+        rule(
+            "GET /v1/role-bindings",
+            ADMIN_TENANT,
+            http("/v1/role-bindings?user={user}"),
+        )
+        .note(OWN),
+        rule(
+            "POST /v1/role-bindings",
+            ADMIN_TENANT,
+            http_json(
+                "/v1/role-bindings",
+                r#"{"user": "{user}", "role": "{role}"}"#,
+            ),
+        ),
+        destructive(
+            "DELETE /v1/role-bindings/{user}/{role}",
+            ADMIN_TENANT,
+            http("/v1/role-bindings/{user}/{role}"),
+        ),
         rule("GET /v1/topics", Filtered("{topic}"), http("/v1/topics")),
         rule(
             "POST /v1/topics",

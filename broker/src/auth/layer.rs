@@ -9,9 +9,9 @@
 //!
 //! Routes that reach no engine call are checked here, from a route table: the login is public;
 //! the OpenAPI document, the docs page and gRPC reflection need a caller unless
-//! `auth.docs_open`; `/metrics` unless `auth.metrics_open`; and the dashboard. Every other
-//! route is checked where its handler takes the principal (`grpc::principal`, `rest`'s
-//! extractor). `/healthz` and `/readyz` are mounted outside this layer.
+//! `auth.docs_open`; `/metrics` (unless `auth.metrics_open`) and the dashboard need `Describe` on
+//! the cluster. Every other route is checked by the engine operation its handler calls
+//! (docs/adr/0004-security.md §6). `/healthz` and `/readyz` are mounted outside this layer.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -208,14 +208,16 @@ fn decide(
         },
     };
     let config = auth.config();
-    let check = match route {
-        Route::Public | Route::Engine => false,
-        Route::Docs => !config.docs_open,
-        Route::Metrics => !config.metrics_open,
-        Route::Dashboard => true,
-    };
-    if check {
-        auth.authorize(&principal, Action::Describe, Resource::Cluster)?;
+    match route {
+        Route::Public | Route::Engine => {}
+        // Any caller may read the API's documentation; only the cluster's operators its
+        // metrics and dashboard, whose series name every tenant's topics.
+        Route::Docs if !config.docs_open => auth.authenticated(&principal)?,
+        Route::Docs => {}
+        Route::Metrics if config.metrics_open => {}
+        Route::Metrics | Route::Dashboard => {
+            auth.authorize(&principal, Action::Describe, Resource::Cluster)?
+        }
     }
     Ok(principal)
 }

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use crate::auth::{Action, Auth, CredentialWatch, Resource};
-use crate::error::{Error, Result};
-use crate::principal::{Principal, PrincipalKind};
+use crate::error::Result;
+use crate::principal::Principal;
 
 use super::Engine;
 
@@ -29,10 +29,7 @@ impl Engine {
     /// Refuses anonymous callers while auth is on; any authenticated caller passes. For the
     /// operations that need no permission (lists, which filter instead; WhoAmI).
     pub fn authenticated(&self, principal: &Principal) -> Result<()> {
-        if self.auth.enabled() && principal.kind() == PrincipalKind::Anonymous {
-            return Err(Error::credentials_required());
-        }
-        Ok(())
+        self.auth.authenticated(principal)
     }
 
     /// Whether a list shows an item to `principal`: it may describe it.

@@ -311,7 +311,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(role = %request.get_ref().name))]
     async fn create_role(&self, request: Request<pb::CreateRoleRequest>) -> Reply<pb::RoleInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let permissions = r
             .permissions
@@ -330,7 +330,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> Reply<pb::DeleteRoleResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         self.engine
             .delete_role(&principal, &request.get_ref().name)
             .await?;
@@ -341,7 +341,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> Reply<pb::ListRolesResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let roles = self.engine.list_roles(&principal)?;
         Ok(Response::new(pb::ListRolesResponse {
             roles: roles.into_iter().map(Into::into).collect(),
@@ -350,7 +350,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(user = %request.get_ref().user, role = %request.get_ref().role))]
     async fn bind_role(&self, request: Request<pb::BindRoleRequest>) -> Reply<pb::RoleBinding> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.into_inner();
         let scope = convert::binding_scope(r.scope)?;
         let binding = self
@@ -365,7 +365,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::UnbindRoleRequest>,
     ) -> Reply<pb::UnbindRoleResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let r = request.get_ref();
         self.engine
             .unbind_role(&principal, &r.user, &r.role)
@@ -377,7 +377,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListRoleBindingsRequest>,
     ) -> Reply<pb::ListRoleBindingsResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = principal(&request)?;
         let user = Some(request.get_ref().user.as_str()).filter(|u| !u.is_empty());
         let bindings = self.engine.list_role_bindings(&principal, user)?;
         Ok(Response::new(pb::ListRoleBindingsResponse {
