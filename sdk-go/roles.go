@@ -88,7 +88,7 @@ func (a *Admin) DeleteRole(ctx context.Context, name string) error {
 	})
 }
 
-// ListRoles lists the built-in and custom roles of the caller's tenant, by name.
+// ListRoles lists the built-in and custom roles of the caller's tenant.
 func (a *Admin) ListRoles(ctx context.Context) ([]RoleInfo, error) {
 	var list *C.RapidmqRoleList
 	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {

@@ -248,7 +248,7 @@ public final class Admin implements AutoCloseable {
         Native.await(() -> admin.deleteRole(name));
     }
 
-    /** The built-in ({@code admin}, {@code producer}, {@code consumer}, {@code viewer}) and custom roles, by name. */
+    /** The built-in ({@code admin}, {@code producer}, {@code consumer}, {@code viewer}) and custom roles of the caller's tenant. */
     public List<RoleInfo> listRoles() {
         return Native.await(admin::listRoles);
     }
