@@ -65,6 +65,10 @@ const (
 	CodeUserNotFound Code = 6005
 	// CodeUserAlreadyExists is USER_ALREADY_EXISTS.
 	CodeUserAlreadyExists Code = 6006
+	// CodeRoleNotFound is ROLE_NOT_FOUND.
+	CodeRoleNotFound Code = 6007
+	// CodeRoleAlreadyExists is ROLE_ALREADY_EXISTS.
+	CodeRoleAlreadyExists Code = 6008
 	// CodeTokenNotFound is TOKEN_NOT_FOUND.
 	CodeTokenNotFound Code = 6009
 	// CodeTlsHandshakeFailed is TLS_HANDSHAKE_FAILED.
@@ -133,6 +137,10 @@ var (
 	ErrUserNotFound error = &Error{Code: CodeUserNotFound, Message: "user not found"}
 	// ErrUserAlreadyExists matches errors with code USER_ALREADY_EXISTS.
 	ErrUserAlreadyExists error = &Error{Code: CodeUserAlreadyExists, Message: "user already exists"}
+	// ErrRoleNotFound matches errors with code ROLE_NOT_FOUND.
+	ErrRoleNotFound error = &Error{Code: CodeRoleNotFound, Message: "role not found"}
+	// ErrRoleAlreadyExists matches errors with code ROLE_ALREADY_EXISTS.
+	ErrRoleAlreadyExists error = &Error{Code: CodeRoleAlreadyExists, Message: "role already exists"}
 	// ErrTokenNotFound matches errors with code TOKEN_NOT_FOUND.
 	ErrTokenNotFound error = &Error{Code: CodeTokenNotFound, Message: "token not found"}
 	// ErrTlsHandshakeFailed matches errors with code TLS_HANDSHAKE_FAILED.
@@ -170,6 +178,8 @@ var codeNames = map[Code]string{
 	CodePermissionDenied:          "PERMISSION_DENIED",
 	CodeUserNotFound:              "USER_NOT_FOUND",
 	CodeUserAlreadyExists:         "USER_ALREADY_EXISTS",
+	CodeRoleNotFound:              "ROLE_NOT_FOUND",
+	CodeRoleAlreadyExists:         "ROLE_ALREADY_EXISTS",
 	CodeTokenNotFound:             "TOKEN_NOT_FOUND",
 	CodeTlsHandshakeFailed:        "TLS_HANDSHAKE_FAILED",
 }
@@ -213,6 +223,8 @@ var byCode = map[Code]error{
 	CodePermissionDenied:          ErrPermissionDenied,
 	CodeUserNotFound:              ErrUserNotFound,
 	CodeUserAlreadyExists:         ErrUserAlreadyExists,
+	CodeRoleNotFound:              ErrRoleNotFound,
+	CodeRoleAlreadyExists:         ErrRoleAlreadyExists,
 	CodeTokenNotFound:             ErrTokenNotFound,
 	CodeTlsHandshakeFailed:        ErrTlsHandshakeFailed,
 }

@@ -145,6 +145,19 @@ func (p *pins) bytes(b []byte) C.RapidmqStr {
 	return C.RapidmqStr{ptr: (*C.char)(unsafe.Pointer(&b[0])), len: C.size_t(len(b))}
 }
 
+// strs pins each string and returns the array of views (nil when empty) and its length; the
+// array is Go memory holding pinned pointers, which cgo allows.
+func (p *pins) strs(ss []string) (*C.RapidmqStr, C.size_t) {
+	if len(ss) == 0 {
+		return nil, 0
+	}
+	list := make([]C.RapidmqStr, len(ss))
+	for i, s := range ss {
+		list[i] = p.str(s)
+	}
+	return &list[0], C.size_t(len(list))
+}
+
 // goString copies a library-owned view.
 func goString(s C.RapidmqSlice) string {
 	if s.len == 0 {

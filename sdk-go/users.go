@@ -190,15 +190,8 @@ func (a *Admin) RevokeToken(ctx context.Context, id string) error {
 func (a *Admin) RevokeTokens(ctx context.Context, ids ...string) error {
 	var p pins
 	defer p.Unpin()
-	list := make([]C.RapidmqStr, len(ids))
-	for i, id := range ids {
-		list[i] = p.str(id)
-	}
-	var first *C.RapidmqStr
-	if len(list) > 0 {
-		first = &list[0]
-	}
+	list, n := p.strs(ids)
 	return a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
-		return C.rapidmq_admin_revoke_tokens(h, first, C.size_t(len(list)), cancel, cerr)
+		return C.rapidmq_admin_revoke_tokens(h, list, n, cancel, cerr)
 	})
 }

@@ -7,7 +7,7 @@ use crate::arena::{Arena, Owned};
 use crate::buffer::{RapidmqSlice, RapidmqStr};
 use crate::cancel::RapidmqCancel;
 use crate::client::{RapidmqClient, client_of};
-use crate::error::{FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
+use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 use crate::runtime::block_on;
 use crate::types::{
     RapidmqBrokerStatus, RapidmqDeadLetter, RapidmqQueueSettings, RapidmqStart,
@@ -74,6 +74,24 @@ where
 
 pub(crate) fn text(s: RapidmqStr, what: &str) -> FfiResult<String> {
     unsafe { s.read_string(what) }
+}
+
+/// An empty string is "not set".
+pub(crate) fn optional(s: RapidmqStr, what: &str) -> FfiResult<Option<String>> {
+    let s = text(s, what)?;
+    Ok((!s.is_empty()).then_some(s))
+}
+
+/// The `len` strings at `items` (NULL allowed when `len` is 0).
+pub(crate) fn texts(items: *const RapidmqStr, len: usize, what: &str) -> FfiResult<Vec<String>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if items.is_null() {
+        return Err(FfiError::null(what));
+    }
+    let raw = unsafe { std::slice::from_raw_parts(items, len) };
+    raw.iter().map(|s| text(*s, what)).collect()
 }
 
 fn topic_out(out: *mut *mut RapidmqTopicInfo, info: core::TopicInfo) -> FfiResult<()> {

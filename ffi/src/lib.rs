@@ -7,7 +7,7 @@
 //!   (`runtime.rs`), `RapidmqClient` (`client.rs`), `RapidmqProducer` (`producer.rs`),
 //!   `RapidmqConsumer` (`consumer.rs`), `RapidmqQueueConsumer` and `RapidmqReceipt` (`queue.rs`),
 //!   `RapidmqCancel` (`cancel.rs`). Admin calls take the client (`admin.rs`; the caller,
-//!   users and API tokens in `users.rs`).
+//!   users and API tokens in `users.rs`; roles and bindings in `roles.rs`).
 //! - **Names** are `rapidmq_<object>_<verb>`.
 //! - **Errors** (`error.rs`): fallible functions return a `RapidmqStatus` and fill an optional
 //!   `RapidmqError` (`{code, kind, retriable, message}`); the message is a Rust-owned buffer
@@ -37,6 +37,7 @@ mod consumer;
 mod error;
 mod producer;
 mod queue;
+mod roles;
 mod runtime;
 mod types;
 mod users;
@@ -50,6 +51,7 @@ pub use consumer::*;
 pub use error::*;
 pub use producer::*;
 pub use queue::*;
+pub use roles::*;
 pub use runtime::*;
 pub use types::*;
 pub use users::*;

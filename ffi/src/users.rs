@@ -4,12 +4,12 @@
 
 use rapidmq_core as core;
 
-use crate::admin::{admin_call, text};
+use crate::admin::{admin_call, optional, text, texts};
 use crate::arena::{Arena, Owned};
 use crate::buffer::{RapidmqSlice, RapidmqStr};
 use crate::cancel::RapidmqCancel;
 use crate::client::RapidmqClient;
-use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
+use crate::error::{RapidmqError, RapidmqStatus, guard, guard_or, put};
 
 /// The caller as the broker sees it; free with `rapidmq_identity_free`.
 #[repr(C)]
@@ -102,12 +102,6 @@ fn token_info(arena: &mut Arena, t: core::TokenInfo) -> RapidmqTokenInfo {
         has_expiry: t.expires_at_ms.is_some(),
         expires_at_ms: t.expires_at_ms.unwrap_or(0),
     }
-}
-
-/// An empty string is "not set".
-fn optional(s: RapidmqStr, what: &str) -> FfiResult<Option<String>> {
-    let s = text(s, what)?;
-    Ok((!s.is_empty()).then_some(s))
 }
 
 /// Who the caller is; free with `rapidmq_identity_free`.
@@ -296,18 +290,7 @@ pub unsafe extern "C" fn rapidmq_admin_revoke_tokens(
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
-        if len > 0 && ids.is_null() {
-            return Err(FfiError::null("ids"));
-        }
-        let raw = if len == 0 {
-            &[][..]
-        } else {
-            unsafe { std::slice::from_raw_parts(ids, len) }
-        };
-        let ids = raw
-            .iter()
-            .map(|id| text(*id, "id"))
-            .collect::<FfiResult<Vec<_>>>()?;
+        let ids = texts(ids, len, "ids")?;
         admin_call(
             client,
             cancel,

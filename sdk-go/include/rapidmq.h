@@ -59,6 +59,14 @@ typedef enum RapidmqErrorKind {
   RAPIDMQ_ERROR_KIND_TLS_HANDSHAKE = 10,
 } RapidmqErrorKind;
 
+// Where a bound role applies (`rapidmq_admin_bind_role`, `RapidmqRoleBinding.scope`).
+typedef enum RapidmqBindingScope {
+  // In the user's tenant.
+  RAPIDMQ_BINDING_SCOPE_TENANT = 0,
+  // Across the broker (`admin` bound here is a cluster admin).
+  RAPIDMQ_BINDING_SCOPE_CLUSTER = 1,
+} RapidmqBindingScope;
+
 // Durability values (`RapidmqTopicConfig.durability`, `RapidmqDelivery.durability`).
 typedef enum RapidmqDurability {
   // Not reported / the broker's default.
@@ -760,6 +768,47 @@ typedef struct RapidmqQueueConsumerStats {
   uint64_t reconnects;
 } RapidmqQueueConsumerStats;
 
+// A role: built-in (`admin`, `producer`, `consumer`, `viewer`) or custom to the tenant.
+typedef struct RapidmqRoleInfo {
+  // The role name.
+  struct RapidmqSlice name;
+  // Built-in roles cannot be changed or deleted.
+  bool builtin;
+  // Its permissions in their text form (`allow publish,describe topic:orders.*`).
+  const struct RapidmqSlice *permissions;
+  // Number of permissions.
+  size_t permissions_len;
+} RapidmqRoleInfo;
+
+// Roles returned by `rapidmq_admin_list_roles`; free with `rapidmq_role_list_free`.
+typedef struct RapidmqRoleList {
+  // The roles, by name.
+  const struct RapidmqRoleInfo *items;
+  // Number of roles.
+  size_t len;
+} RapidmqRoleList;
+
+// A role bound to a user.
+typedef struct RapidmqRoleBinding {
+  // The user's tenant.
+  struct RapidmqSlice tenant;
+  // The user.
+  struct RapidmqSlice user;
+  // The role.
+  struct RapidmqSlice role;
+  // A `RapidmqBindingScope`.
+  uint32_t scope;
+} RapidmqRoleBinding;
+
+// Bindings returned by `rapidmq_admin_list_role_bindings`; free with
+// `rapidmq_role_binding_list_free`.
+typedef struct RapidmqRoleBindingList {
+  // The bindings.
+  const struct RapidmqRoleBinding *items;
+  // Number of bindings.
+  size_t len;
+} RapidmqRoleBindingList;
+
 // The caller as the broker sees it; free with `rapidmq_identity_free`.
 typedef struct RapidmqIdentity {
   // The caller's tenant.
@@ -1445,6 +1494,102 @@ void rapidmq_error_list_free(struct RapidmqErrorList *list);
 // `consumer` is NULL or live; `out` is NULL or writable.
 bool rapidmq_queue_consumer_stats(const struct RapidmqQueueConsumer *consumer,
                                   struct RapidmqQueueConsumerStats *out);
+
+// Creates a custom role in the caller's tenant with the `len` permissions at `permissions`,
+// each in its text form (`allow publish,describe topic:orders.*`); free the result with
+// `rapidmq_role_info_free`. Errors: `ROLE_ALREADY_EXISTS` (built-in names are taken),
+// `INVALID_NAME`, `INVALID_ARGUMENT` (a permission that does not parse).
+//
+// # Safety
+// `client` is live; `name` is readable; `permissions` points at `len` readable strings; `out`
+// is writable.
+enum RapidmqStatus rapidmq_admin_create_role(const struct RapidmqClient *client,
+                                             struct RapidmqStr name,
+                                             const struct RapidmqStr *permissions,
+                                             size_t len,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqRoleInfo **out,
+                                             struct RapidmqError *err);
+
+// Deletes a custom role and its bindings. Errors: `ROLE_NOT_FOUND`, `INVALID_ARGUMENT` (a
+// built-in role).
+//
+// # Safety
+// `client` is live; `name` is readable.
+enum RapidmqStatus rapidmq_admin_delete_role(const struct RapidmqClient *client,
+                                             struct RapidmqStr name,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqError *err);
+
+// The built-in and custom roles of the caller's tenant, by name; free with
+// `rapidmq_role_list_free`.
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_list_roles(const struct RapidmqClient *client,
+                                            const struct RapidmqCancel *cancel,
+                                            struct RapidmqRoleList **out,
+                                            struct RapidmqError *err);
+
+// Binds `role` to `user` at `scope` (a `RapidmqBindingScope`; cluster scope needs a cluster
+// admin); binding twice is not an error. Free the result with `rapidmq_role_binding_free`.
+// Errors: `USER_NOT_FOUND`, `ROLE_NOT_FOUND`.
+//
+// # Safety
+// `client` is live; strings are readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_bind_role(const struct RapidmqClient *client,
+                                           struct RapidmqStr user,
+                                           struct RapidmqStr role,
+                                           uint32_t scope,
+                                           const struct RapidmqCancel *cancel,
+                                           struct RapidmqRoleBinding **out,
+                                           struct RapidmqError *err);
+
+// Removes the binding of `role` to `user`. Errors: `ROLE_NOT_FOUND` (no such binding),
+// `USER_NOT_FOUND`.
+//
+// # Safety
+// `client` is live; strings are readable.
+enum RapidmqStatus rapidmq_admin_unbind_role(const struct RapidmqClient *client,
+                                             struct RapidmqStr user,
+                                             struct RapidmqStr role,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqError *err);
+
+// The role bindings of the caller's tenant, or of `user` (empty: all); free with
+// `rapidmq_role_binding_list_free`.
+//
+// # Safety
+// `client` is live; `user` is readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_list_role_bindings(const struct RapidmqClient *client,
+                                                    struct RapidmqStr user,
+                                                    const struct RapidmqCancel *cancel,
+                                                    struct RapidmqRoleBindingList **out,
+                                                    struct RapidmqError *err);
+
+// Frees a role. NULL is ignored.
+//
+// # Safety
+// `info` is NULL or was returned by this library and not freed already.
+void rapidmq_role_info_free(struct RapidmqRoleInfo *info);
+
+// Frees a role list. NULL is ignored.
+//
+// # Safety
+// `list` is NULL or was returned by this library and not freed already.
+void rapidmq_role_list_free(struct RapidmqRoleList *list);
+
+// Frees a role binding. NULL is ignored.
+//
+// # Safety
+// `binding` is NULL or was returned by this library and not freed already.
+void rapidmq_role_binding_free(struct RapidmqRoleBinding *binding);
+
+// Frees a role binding list. NULL is ignored.
+//
+// # Safety
+// `list` is NULL or was returned by this library and not freed already.
+void rapidmq_role_binding_list_free(struct RapidmqRoleBindingList *list);
 
 // Starts a runtime with `worker_threads` threads (0: one per CPU) and writes its handle to
 // `out`. Free it with `rapidmq_runtime_free`.

@@ -13,7 +13,8 @@
 //! - `config.rs`: client, producer and consumer options with the core's defaults.
 //! - `types.rs`: records and enums, converted from and to the core's domain types.
 //! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
-//!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`.
+//!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`, `roles.rs` roles and
+//!   their bindings.
 
 uniffi::setup_scaffolding!();
 
@@ -24,6 +25,7 @@ mod consumer;
 mod error;
 mod producer;
 mod queue;
+mod roles;
 mod runtime;
 mod types;
 mod users;
@@ -38,5 +40,6 @@ pub use consumer::NativeConsumer;
 pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
 pub use producer::{NativeProducer, NativeSendReceipt, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
+pub use roles::{BindingScope, RoleBinding, RoleInfo};
 pub use types::*;
 pub use users::{CreatedToken, Identity, TokenInfo, UserInfo};

@@ -1,11 +1,14 @@
 package io.rapidmq;
 
+import io.rapidmq.ffi.BindingScope;
 import io.rapidmq.ffi.BrokerStatus;
 import io.rapidmq.ffi.DeadLetterPage;
 import io.rapidmq.ffi.DeadLetterReplay;
 import io.rapidmq.ffi.Identity;
 import io.rapidmq.ffi.NativeAdmin;
 import io.rapidmq.ffi.QueueSettings;
+import io.rapidmq.ffi.RoleBinding;
+import io.rapidmq.ffi.RoleInfo;
 import io.rapidmq.ffi.SubscriptionInfo;
 import io.rapidmq.ffi.TokenInfo;
 import io.rapidmq.ffi.TopicInfo;
@@ -15,8 +18,8 @@ import java.util.List;
 
 /**
  * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters,
- * broker status, and the caller, users and API tokens of a broker with authentication on. Every
- * call blocks; failures are the {@link RapidMQException} subclass of their
+ * broker status, and the caller, users, API tokens, roles and role bindings of a broker with
+ * authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
  * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
  * when it is garbage-collected.
  */
@@ -227,6 +230,56 @@ public final class Admin implements AutoCloseable {
     /** Revokes tokens by id, at once; {@link TokenNotFoundException}. */
     public void revokeTokens(List<String> ids) {
         Native.await(() -> admin.revokeTokens(List.copyOf(ids)));
+    }
+
+    /**
+     * Creates a custom role in the caller's tenant from permissions in their text form,
+     * {@code allow|deny ACTIONS RESOURCE}: {@code "allow publish,describe topic:orders.*"},
+     * {@code "deny consume topic:audit.*"}, {@code "allow describe tenant"} (docs/security.md).
+     * {@link RoleAlreadyExistsException} (the built-in names are taken), {@link InvalidNameException},
+     * {@link InvalidArgumentException} (a permission that does not parse).
+     */
+    public RoleInfo createRole(String name, List<String> permissions) {
+        return Native.await(() -> admin.createRole(name, List.copyOf(permissions)));
+    }
+
+    /** Deletes a custom role and its bindings; {@link RoleNotFoundException}, {@link InvalidArgumentException} (built-in). */
+    public void deleteRole(String name) {
+        Native.await(() -> admin.deleteRole(name));
+    }
+
+    /** The built-in ({@code admin}, {@code producer}, {@code consumer}, {@code viewer}) and custom roles of the caller's tenant. */
+    public List<RoleInfo> listRoles() {
+        return Native.await(admin::listRoles);
+    }
+
+    /**
+     * Binds {@code role} to {@code user} in the tenant or ({@link BindingScope#CLUSTER}, by a
+     * cluster admin only) across the broker. Binding twice is not an error;
+     * {@link UserNotFoundException}, {@link RoleNotFoundException}.
+     */
+    public RoleBinding bindRole(String user, String role, BindingScope scope) {
+        return Native.await(() -> admin.bindRole(user, role, scope));
+    }
+
+    /** Binds {@code role} to {@code user} in the caller's tenant. */
+    public RoleBinding bindRole(String user, String role) {
+        return bindRole(user, role, BindingScope.TENANT);
+    }
+
+    /** Removes a binding; {@link RoleNotFoundException} (no such binding), {@link UserNotFoundException}. */
+    public void unbindRole(String user, String role) {
+        Native.await(() -> admin.unbindRole(user, role));
+    }
+
+    /** The role bindings of the caller's tenant. */
+    public List<RoleBinding> listRoleBindings() {
+        return listRoleBindings(null);
+    }
+
+    /** The role bindings of {@code user} ({@code null}: everyone in the tenant). */
+    public List<RoleBinding> listRoleBindings(String user) {
+        return Native.await(() -> admin.listRoleBindings(user));
     }
 
     /** Releases the native handle; later calls on this object fail. */
