@@ -8,7 +8,7 @@ use rapidmq_proto::v1::admin_server::Admin;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::{convert, principal};
+use super::{authenticated, convert, principal};
 use crate::engine::{DEFAULT_PAGE, DEFAULT_REPLAY, Engine};
 
 pub struct AdminService {
@@ -22,6 +22,10 @@ impl AdminService {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+// Users, tokens, roles and bindings are authorized in the engine (`Admin` on the tenant, or
+// only credentials for the caller's own account), so their handlers take the caller with
+// `authenticated`.
 
 #[tonic::async_trait]
 impl Admin for AdminService {
@@ -223,7 +227,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(user = %request.get_ref().name))]
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::UserInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let r = request.into_inner();
         let password = Some(r.password).filter(|p| !p.is_empty());
         let user = self
@@ -238,7 +242,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Reply<pb::DeleteUserResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         self.engine
             .delete_user(&principal, &request.get_ref().name)
             .await?;
@@ -249,7 +253,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let users = self.engine.list_users(&principal)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.iter().map(|u| pb::UserInfo::from(&**u)).collect(),
@@ -261,7 +265,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::SetPasswordRequest>,
     ) -> Reply<pb::SetPasswordResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let r = request.into_inner();
         self.engine
             .set_password(&principal, &r.name, r.password)
@@ -273,7 +277,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::CreateTokenRequest>,
     ) -> Reply<pb::CreateTokenResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let r = request.into_inner();
         let user = Some(r.user.as_str()).filter(|u| !u.is_empty());
         let issued = self
@@ -290,7 +294,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListTokensRequest>,
     ) -> Reply<pb::ListTokensResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let user = Some(request.get_ref().user.as_str()).filter(|u| !u.is_empty());
         let tokens = self.engine.list_tokens(&principal, user)?;
         Ok(Response::new(pb::ListTokensResponse {
@@ -302,7 +306,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::RevokeTokensRequest>,
     ) -> Reply<pb::RevokeTokensResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         self.engine
             .revoke_tokens(&principal, &request.get_ref().ids)
             .await?;
@@ -311,7 +315,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(role = %request.get_ref().name))]
     async fn create_role(&self, request: Request<pb::CreateRoleRequest>) -> Reply<pb::RoleInfo> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let r = request.into_inner();
         let permissions = r
             .permissions
@@ -330,7 +334,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> Reply<pb::DeleteRoleResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         self.engine
             .delete_role(&principal, &request.get_ref().name)
             .await?;
@@ -341,7 +345,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> Reply<pb::ListRolesResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let roles = self.engine.list_roles(&principal)?;
         Ok(Response::new(pb::ListRolesResponse {
             roles: roles.into_iter().map(Into::into).collect(),
@@ -350,7 +354,7 @@ impl Admin for AdminService {
 
     #[instrument(skip_all, fields(user = %request.get_ref().user, role = %request.get_ref().role))]
     async fn bind_role(&self, request: Request<pb::BindRoleRequest>) -> Reply<pb::RoleBinding> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let r = request.into_inner();
         let scope = convert::binding_scope(r.scope)?;
         let binding = self
@@ -365,7 +369,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::UnbindRoleRequest>,
     ) -> Reply<pb::UnbindRoleResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let r = request.get_ref();
         self.engine
             .unbind_role(&principal, &r.user, &r.role)
@@ -377,7 +381,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListRoleBindingsRequest>,
     ) -> Reply<pb::ListRoleBindingsResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let user = Some(request.get_ref().user.as_str()).filter(|u| !u.is_empty());
         let bindings = self.engine.list_role_bindings(&principal, user)?;
         Ok(Response::new(pb::ListRoleBindingsResponse {

@@ -7,7 +7,7 @@ use rapidmq_proto::v1::auth_server::Auth;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::principal;
+use super::authenticated;
 use crate::engine::Engine;
 use crate::principal::{Credential, PrincipalKind};
 use crate::tls::PeerInfo;
@@ -43,8 +43,9 @@ impl Auth for AuthService {
         }))
     }
 
+    /// Needs credentials, no role.
     async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> Reply<pb::WhoAmIResponse> {
-        let principal = principal(&self.engine, &request)?;
+        let principal = authenticated(&self.engine, &request)?;
         let token_id = match principal.credential() {
             Some(Credential::Token(id) | Credential::Session(id)) => id.clone(),
             Some(Credential::Certificate) | None => String::new(),

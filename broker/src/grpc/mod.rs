@@ -44,6 +44,16 @@ pub use messaging::MessagingService;
 /// Until roles land (slice 3 of the security work) that refuses only anonymous callers while
 /// auth is on; per-operation checks then move into the engine's entry points.
 fn principal<T>(engine: &Engine, request: &tonic::Request<T>) -> Result<Principal, Status> {
+    let principal = authenticated(engine, request)?;
+    engine
+        .auth()
+        .authorize(&principal, Action::Describe, Resource::Tenant)?;
+    Ok(principal)
+}
+
+/// The caller of a request that needs only credentials (who am I): anonymous callers are
+/// refused while auth is on, and no role is needed.
+fn authenticated<T>(engine: &Engine, request: &tonic::Request<T>) -> Result<Principal, Status> {
     let principal = request
         .extensions()
         .get::<Principal>()
@@ -53,9 +63,7 @@ fn principal<T>(engine: &Engine, request: &tonic::Request<T>) -> Result<Principa
                 "the request passed no authentication layer",
             ))
         })?;
-    engine
-        .auth()
-        .authorize(&principal, Action::Describe, Resource::Tenant)?;
+    engine.auth().authenticated(&principal)?;
     Ok(principal)
 }
 

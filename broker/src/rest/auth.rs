@@ -85,7 +85,12 @@ pub struct WhoAmI {
         (status = 200, description = "The caller", body = WhoAmI),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn whoami(principal: Principal, State(state): State<Arc<RestState>>) -> Json<WhoAmI> {
+pub async fn whoami(
+    Extension(principal): Extension<Principal>,
+    State(state): State<Arc<RestState>>,
+) -> Result<Json<WhoAmI>, ApiError> {
+    // Credentials are enough: no role is needed to ask who one is.
+    state.engine.auth().authenticated(&principal)?;
     let token_id = match principal.credential() {
         Some(Credential::Token(id) | Credential::Session(id)) => Some(id.clone()),
         Some(Credential::Certificate) | None => None,
@@ -95,12 +100,12 @@ pub async fn whoami(principal: Principal, State(state): State<Arc<RestState>>) -
         PrincipalKind::User => "user",
         PrincipalKind::System => "system",
     };
-    Json(WhoAmI {
+    Ok(Json(WhoAmI {
         tenant: principal.tenant().to_string(),
         user: principal.name().map(str::to_string),
         kind: kind.to_string(),
         token_id,
         expires_at_ms: principal.expires_at_ms(),
         auth_enabled: state.engine.auth().enabled(),
-    })
+    }))
 }
