@@ -673,3 +673,80 @@ async fn a_data_dir_without_any_binding_gets_the_bootstrap_admin_bound_once() {
     let mut admin = As::new(&broker, &token).await;
     assert_code(admin.roles().await, ErrorCode::PermissionDenied);
 }
+
+#[tokio::test]
+async fn a_user_without_a_role_may_say_who_it_is_and_do_nothing_else() {
+    let (broker, token) = auth_broker();
+    let mut admin = As::new(&broker, &token).await;
+    let mut nobody = user_with(&broker, &mut admin, "nobody", &[]).await;
+
+    let mut auth = rapidmq_proto::v1::auth_client::AuthClient::new(
+        Channel::from_shared(broker.grpc_url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let me = auth
+        .who_am_i(nobody.request(pb::WhoAmIRequest {}))
+        .await
+        .expect("whoami needs no role")
+        .into_inner();
+    assert_eq!(me.user, "nobody");
+    let (status, me) = rest(
+        &broker,
+        reqwest::Method::GET,
+        "/v1/auth/whoami",
+        &nobody.token,
+        None,
+    )
+    .await;
+    assert_eq!((status, &me["user"]), (StatusCode::OK, &json!("nobody")));
+
+    let request = nobody.request(pb::CreateTopicRequest {
+        name: "orders".into(),
+        config: Some(topic_config(1)),
+    });
+    let refused = nobody.admin.create_topic(request).await;
+    assert_code(refused, ErrorCode::PermissionDenied);
+    assert_code(nobody.roles().await, ErrorCode::PermissionDenied);
+    // Its own account needs no role.
+    assert!(nobody.bindings(Some("nobody")).await.unwrap().is_empty());
+    nobody.token_for("nobody").await.unwrap();
+    nobody.set_password("nobody", "pw").await.unwrap();
+    let (status, tokens) = rest(
+        &broker,
+        reqwest::Method::GET,
+        "/v1/users/nobody/tokens",
+        &nobody.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 2);
+
+    // Without credentials, nothing of it.
+    let mut anonymous = AdminClient::new(
+        Channel::from_shared(broker.grpc_url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    assert_code(
+        anonymous.list_roles(pb::ListRolesRequest {}).await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_code(
+        anonymous
+            .list_role_bindings(pb::ListRoleBindingsRequest {
+                user: "nobody".into(),
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    let response = reqwest::get(format!("{}/v1/role-bindings", broker.http_url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

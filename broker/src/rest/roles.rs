@@ -1,10 +1,12 @@
 //! `/v1/roles` and `/v1/role-bindings`: the roles of the caller's tenant and their bindings to
 //! users (the role `Admin` RPCs). Permissions are JSON objects with lowercase strings:
 //! `{"effect": "allow", "actions": ["publish"], "resource": "topic", "pattern": "orders.",
-//! "pattern_type": "prefix"}`.
+//! "pattern_type": "prefix"}`. The engine authorizes each operation, so the handlers take the
+//! caller as the authentication layer left it.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -256,7 +258,7 @@ impl From<BindingRecord> for RoleBinding {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
 ) -> Result<Json<RoleList>, ApiError> {
     let roles = state.engine.list_roles(&principal)?;
@@ -273,7 +275,7 @@ pub async fn list(
     ))]
 #[tracing::instrument(skip_all, fields(role = %body.name))]
 pub async fn create(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Json(body): Json<CreateRole>,
 ) -> Result<(StatusCode, Json<Role>), ApiError> {
@@ -298,7 +300,7 @@ pub async fn create(
     ))]
 #[tracing::instrument(skip_all, fields(role = %role))]
 pub async fn delete(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path(role): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -313,7 +315,7 @@ pub async fn delete(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn bindings(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Query(params): Query<BindingParams>,
 ) -> Result<Json<RoleBindingList>, ApiError> {
@@ -333,7 +335,7 @@ pub async fn bindings(
     ))]
 #[tracing::instrument(skip_all, fields(user = %body.user, role = %body.role))]
 pub async fn bind(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Json(body): Json<BindRole>,
 ) -> Result<(StatusCode, Json<RoleBinding>), ApiError> {
@@ -360,7 +362,7 @@ pub async fn bind(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user, role = %role))]
 pub async fn unbind(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path((user, role)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {

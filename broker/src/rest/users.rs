@@ -1,8 +1,10 @@
 //! `/v1/users` and `/v1/tokens`: users of the caller's tenant and their API tokens (the user
-//! and token `Admin` RPCs).
+//! and token `Admin` RPCs). The engine authorizes each (an admin, or the caller's own account),
+//! so the handlers take the caller as the authentication layer left it.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -112,7 +114,7 @@ pub struct CreatedToken {
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
 ) -> Result<Json<UserList>, ApiError> {
     let users = state.engine.list_users(&principal)?;
@@ -129,7 +131,7 @@ pub async fn list(
     ))]
 #[tracing::instrument(skip_all, fields(user = %body.name))]
 pub async fn create(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Json(body): Json<CreateUser>,
 ) -> Result<(StatusCode, Json<UserInfo>), ApiError> {
@@ -149,7 +151,7 @@ pub async fn create(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user))]
 pub async fn delete(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -166,7 +168,7 @@ pub async fn delete(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user))]
 pub async fn set_password(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path(user): Path<String>,
     Json(body): Json<SetPassword>,
@@ -186,7 +188,7 @@ pub async fn set_password(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn tokens(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path(user): Path<String>,
 ) -> Result<Json<TokenList>, ApiError> {
@@ -205,7 +207,7 @@ pub async fn tokens(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user))]
 pub async fn create_token(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path(user): Path<String>,
     Json(body): Json<CreateToken>,
@@ -236,7 +238,7 @@ pub async fn create_token(
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke(
-    principal: Principal,
+    Extension(principal): Extension<Principal>,
     State(state): State<Arc<RestState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
