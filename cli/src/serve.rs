@@ -41,8 +41,8 @@ pub struct ServeArgs {
     /// Whether clients present a certificate [default: none].
     #[arg(long, value_name = "MODE", value_parser = ["none", "optional", "required"])]
     tls_client_auth: Option<String>,
-    /// Require credentials on every request (auth.enabled; preview until roles land). The first
-    /// start creates user `admin` from RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN (see `rapidmq token
+    /// Require credentials on every request and a role for every action (auth.enabled). The
+    /// first start creates user `admin` (a cluster admin) from RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN (see `rapidmq token
     /// generate`) or RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD.
     #[arg(long)]
     auth: bool,

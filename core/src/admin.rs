@@ -386,7 +386,8 @@ impl Admin {
         admin_call!(self, delete_role, request, once).map(|_| ())
     }
 
-    /// The built-in and custom roles of the caller's tenant, by name.
+    /// The roles of the caller's tenant: the built-ins (admin, producer, consumer, viewer), then the
+    /// custom ones by name.
     pub async fn list_roles(&self) -> Result<Vec<RoleInfo>> {
         admin_call!(self, list_roles, v1::ListRolesRequest {}, retried)?
             .roles
