@@ -10,12 +10,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use rapidmq_proto::ErrorCode;
+use rapidmq_proto::{AUTH_REASON_METADATA, ErrorCode};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -182,7 +182,14 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            // A browser hides response headers not listed here: a web client needs
+            // `rapidmq-auth-reason: expired` to know it should log in again, and `retry-after`
+            // to know when to retry.
+            .expose_headers([
+                HeaderName::from_static(AUTH_REASON_METADATA),
+                header::RETRY_AFTER,
+            ]),
     )
 }
 

@@ -243,6 +243,38 @@ async fn cors_is_off_by_default_and_follows_the_config() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_client_can_read_why_its_session_was_refused() {
+    // Without `access-control-expose-headers` a browser hides `rapidmq-auth-reason: expired`,
+    // so a web client could not tell an expired session (log in again) from bad credentials.
+    let broker = TestBroker::start_with(BrokerOptions {
+        env: vec![(
+            "RAPIDMQ_HTTP__CORS_ALLOWED_ORIGINS".into(),
+            "[\"https://app.example\"]".into(),
+        )],
+        ..Default::default()
+    });
+    let rest = Rest::new(&broker);
+    let response = rest
+        .http
+        .get(rest.url("/v1/topics"))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = response
+        .headers()
+        .get("access-control-expose-headers")
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .unwrap_or_default();
+    for header in ["rapidmq-auth-reason", "retry-after"] {
+        assert!(
+            exposed.split(',').any(|h| h.trim() == header),
+            "{header} not in {exposed:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_answers_are_gzipped_when_the_client_accepts_it() {
     let broker = TestBroker::start();
     let rest = Rest::new(&broker);
