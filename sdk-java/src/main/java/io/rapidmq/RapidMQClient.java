@@ -7,7 +7,6 @@ import io.rapidmq.ffi.NativeClient;
 import io.rapidmq.ffi.OutgoingMessage;
 import io.rapidmq.ffi.PublishAck;
 import io.rapidmq.ffi.RapidmqUniffi;
-import io.rapidmq.ffi.TlsOptions;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -169,12 +168,9 @@ public final class RapidMQClient implements AutoCloseable {
         }
 
         /**
-         * TLS settings for {@code https://} endpoints (without them the system roots are trusted).
-         * Each PEM is a file ({@code *Path}, read again at every reconnect) or inline text
-         * ({@code *Pem}), not both:
-         * {@code new TlsOptions(caCertPath, caCertPem, clientCertPath, clientCertPem, clientKeyPath,
-         * clientKeyPem, serverName)}, {@code null} for unset. Set with an {@code http://} endpoint
-         * it is an {@link InvalidArgumentException}, so TLS is never silently off.
+         * TLS settings for {@code https://} endpoints (without them the system roots are trusted);
+         * see {@link TlsOptions}. Set with an {@code http://} endpoint it is an
+         * {@link InvalidArgumentException}, so TLS is never silently off.
          */
         public Builder tls(TlsOptions tls) {
             this.tls = tls;
@@ -206,7 +202,8 @@ public final class RapidMQClient implements AutoCloseable {
 
         /** {@link #connect()} as a future. */
         public CompletableFuture<RapidMQClient> connectAsync() {
-            ClientOptions options = new ClientOptions(endpoints, connectTimeout, requestTimeout, tls, credentials);
+            ClientOptions options = new ClientOptions(endpoints, connectTimeout, requestTimeout,
+                    tls != null ? tls.toNative() : null, credentials);
             return Native.bridge(RapidmqUniffi.connect(options)).thenApply(RapidMQClient::new);
         }
 

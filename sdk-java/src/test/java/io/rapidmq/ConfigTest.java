@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.rapidmq.ffi.TlsOptions;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -39,6 +38,19 @@ class ConfigTest {
                 .userPassword("alice", "secret").connect());
         assertFalse(RapidMQClient.builder().token("secret").toString().contains("secret"));
         assertFalse(RapidMQClient.builder().userPassword("alice", "secret").toString().contains("secret"));
+    }
+
+    @Test
+    void tlsOptionsNeverPrintThePrivateKey() {
+        String key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        TlsOptions tls = new TlsOptions("ca.pem", null, "client.pem", null, null, key, "broker.internal");
+        String shown = tls.toString();
+        assertFalse(shown.contains("PRIVATE KEY"), shown);
+        assertFalse(shown.contains("MIIEvQ"), shown);
+        assertTrue(shown.contains("clientKeyPem=***"), shown);
+        assertTrue(shown.contains("ca.pem") && shown.contains("broker.internal"), shown);
+        assertEquals(key, tls.clientKeyPem());
+        assertFalse(RapidMQClient.builder().tls(tls).token("secret").toString().contains("PRIVATE KEY"));
     }
 
     @Test
