@@ -2,6 +2,8 @@
 
 use std::os::raw::c_char;
 
+use zeroize::{Zeroize, Zeroizing};
+
 /// A borrowed UTF-8 string or byte string passed *into* the library: pointer and length, not
 /// NUL-terminated. Valid for the duration of the call only; `ptr` may be NULL when `len` is 0.
 #[repr(C)]
@@ -28,6 +30,25 @@ impl RapidmqStr {
         let bytes = unsafe { self.bytes() };
         String::from_utf8(bytes.to_vec())
             .map_err(|_| crate::error::FfiError::invalid(format!("{what} is not valid UTF-8")))
+    }
+
+    /// [`read_string`](Self::read_string) for a secret (token, password, private key): the copy
+    /// is wiped when dropped, also when it is not UTF-8 or an error drops it before it reaches
+    /// the core. Move it out with `std::mem::take` to hand it over.
+    pub(crate) unsafe fn read_secret(
+        &self,
+        what: &str,
+    ) -> Result<Zeroizing<String>, crate::error::FfiError> {
+        let bytes = unsafe { self.bytes() };
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(s) => Ok(Zeroizing::new(s)),
+            Err(e) => {
+                e.into_bytes().zeroize();
+                Err(crate::error::FfiError::invalid(format!(
+                    "{what} is not valid UTF-8"
+                )))
+            }
+        }
     }
 }
 

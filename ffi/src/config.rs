@@ -250,24 +250,31 @@ impl RapidmqClientConfig {
                 let s = unsafe { s.read_string(what) }?;
                 Ok((!s.is_empty()).then_some(s))
             };
+            let secret = |s: &RapidmqStr, what: &str| -> FfiResult<Option<String>> {
+                let mut s = unsafe { s.read_secret(what) }?;
+                Ok((!s.is_empty()).then(|| std::mem::take(&mut *s)))
+            };
             config.tls = Some(core::TlsConfig {
                 ca_cert_path: opt(&tls.ca_cert_path, "ca_cert_path")?,
                 ca_cert_pem: opt(&tls.ca_cert_pem, "ca_cert_pem")?,
                 client_cert_path: opt(&tls.client_cert_path, "client_cert_path")?,
                 client_cert_pem: opt(&tls.client_cert_pem, "client_cert_pem")?,
                 client_key_path: opt(&tls.client_key_path, "client_key_path")?,
-                client_key_pem: opt(&tls.client_key_pem, "client_key_pem")?,
                 server_name: opt(&tls.server_name, "server_name")?,
+                // Last, so no later error drops it unwiped.
+                client_key_pem: secret(&tls.client_key_pem, "client_key_pem")?,
             });
         }
-        let token = unsafe { self.token.read_string("token") }?;
+        // Secrets are wiped if an error drops them here; on success they move to the core.
+        let mut token = unsafe { self.token.read_secret("token") }?;
         let user = unsafe { self.user.read_string("user") }?;
         if !token.is_empty() {
-            config.credentials = Some(core::Credentials::Token(token));
+            config.credentials = Some(core::Credentials::Token(std::mem::take(&mut *token)));
         } else if !user.is_empty() {
+            let mut password = unsafe { self.password.read_secret("password") }?;
             config.credentials = Some(core::Credentials::UserPassword {
                 user,
-                password: unsafe { self.password.read_string("password") }?,
+                password: std::mem::take(&mut *password),
             });
         }
         Ok(config)

@@ -3,6 +3,7 @@
 //! function; a token's secret is only in `RapidmqCreatedToken`.
 
 use rapidmq_core as core;
+use zeroize::Zeroizing;
 
 use crate::admin::{admin_call, optional, text, texts};
 use crate::arena::{Arena, Owned};
@@ -141,7 +142,9 @@ pub unsafe extern "C" fn rapidmq_admin_create_user(
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
-        let (name, password) = (text(name, "name")?, optional(password, "password")?);
+        let name = text(name, "name")?;
+        let mut password = unsafe { password.read_secret("password") }?;
+        let password = (!password.is_empty()).then(|| std::mem::take(&mut *password));
         let user = admin_call(client, cancel, |a| async move {
             a.create_user(name, password).await
         })?;
@@ -208,7 +211,8 @@ pub unsafe extern "C" fn rapidmq_admin_set_password(
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
-        let (name, password) = (text(name, "name")?, text(password, "password")?);
+        let name = text(name, "name")?;
+        let password = std::mem::take(&mut *unsafe { password.read_secret("password") }?);
         admin_call(client, cancel, |a| async move {
             a.set_password(name, password).await
         })
@@ -239,7 +243,8 @@ pub unsafe extern "C" fn rapidmq_admin_create_token(
         })?;
         let mut arena = Arena::default();
         let view = RapidmqCreatedToken {
-            token: arena.bytes(created.token),
+            // Wiped when the caller frees the result.
+            token: arena.bytes(Zeroizing::new(created.token)),
             info: token_info(&mut arena, created.info),
         };
         put(out, "out", Owned::into_raw(view, arena))
