@@ -181,7 +181,13 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
             // A browser hides response headers not listed here: a web client needs
             // `rapidmq-auth-reason: expired` to know it should log in again, and `retry-after`

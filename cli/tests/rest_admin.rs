@@ -274,6 +274,44 @@ async fn a_browser_client_can_read_why_its_session_was_refused() {
     }
 }
 
+/// A browser asks before a cross-origin PUT (set a password) or PATCH (alter a topic): the
+/// preflight must allow every method the REST API serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_may_send_every_method_the_api_serves() {
+    let broker = TestBroker::start_with(BrokerOptions {
+        env: vec![(
+            "RAPIDMQ_HTTP__CORS_ALLOWED_ORIGINS".into(),
+            "[\"https://app.example\"]".into(),
+        )],
+        ..Default::default()
+    });
+    let rest = Rest::new(&broker);
+    for (method, path) in [
+        ("PUT", "/v1/users/alice/password"),
+        ("PATCH", "/v1/topics/orders"),
+        ("DELETE", "/v1/topics/orders"),
+        ("POST", "/v1/topics"),
+    ] {
+        let response = rest
+            .http
+            .request(reqwest::Method::OPTIONS, rest.url(path))
+            .header("Origin", "https://app.example")
+            .header("Access-Control-Request-Method", method)
+            .send()
+            .await
+            .unwrap();
+        let allowed = response
+            .headers()
+            .get("access-control-allow-methods")
+            .map(|v| v.to_str().unwrap().to_ascii_uppercase())
+            .unwrap_or_default();
+        assert!(
+            allowed.split(',').any(|m| m.trim() == method),
+            "{method} {path}: preflight allows {allowed:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_answers_are_gzipped_when_the_client_accepts_it() {
     let broker = TestBroker::start();
