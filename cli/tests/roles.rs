@@ -433,6 +433,25 @@ async fn roles_and_bindings_are_managed_over_rest_with_lowercase_permissions() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["name"], "INVALID_ARGUMENT");
+    let (status, role) = post(
+        "/v1/roles",
+        json!({"name": "plain", "permissions": [{"effect": "allow", "actions": ["publish"], "resource": "topic", "pattern": "orders"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
+    assert_eq!(
+        role["permissions"][0]["pattern_type"], "literal",
+        "an absent pattern type is literal"
+    );
+    let (status, _) = rest(
+        &broker,
+        reqwest::Method::DELETE,
+        "/v1/roles/plain",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, problem) = post(
         "/v1/roles",
         json!({"name": "producer", "permissions": [permission]}),

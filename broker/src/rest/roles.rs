@@ -86,7 +86,7 @@ pub struct Permission {
     /// empty for the tenant and the cluster.
     #[serde(default)]
     pub pattern: String,
-    /// Required for topics and subscriptions.
+    /// For topics and subscriptions; absent: `literal`. Absent for the tenant and the cluster.
     pub pattern_type: Option<PatternType>,
 }
 
@@ -177,6 +177,7 @@ impl TryFrom<Permission> for auth::Permission {
     type Error = crate::Error;
 
     fn try_from(p: Permission) -> crate::error::Result<auth::Permission> {
+        let named = matches!(p.resource, ResourceType::Topic | ResourceType::Subscription);
         auth::Permission::new(
             match p.effect {
                 Effect::Allow => auth::Effect::Allow,
@@ -190,11 +191,13 @@ impl TryFrom<Permission> for auth::Permission {
                 ResourceType::Cluster => auth::ResourceType::Cluster,
             },
             p.pattern,
-            p.pattern_type.map(|t| match t {
-                PatternType::Literal => auth::PatternType::Literal,
-                PatternType::Prefix => auth::PatternType::Prefix,
-                PatternType::Glob => auth::PatternType::Glob,
-            }),
+            p.pattern_type
+                .or(named.then_some(PatternType::Literal))
+                .map(|t| match t {
+                    PatternType::Literal => auth::PatternType::Literal,
+                    PatternType::Prefix => auth::PatternType::Prefix,
+                    PatternType::Glob => auth::PatternType::Glob,
+                }),
         )
     }
 }
