@@ -18,3 +18,12 @@ test-bench-smoke: build
 	$(CARGO) build -p rapidmq-bench
 	QUICK=1 SIZES=100 STRICT=1 RESULTS=$(CARGO_TARGET_DIR)/bench-smoke.jsonl \
 	  scripts/bench-peers.sh $(DEBUG_BIN) $(CARGO_TARGET_DIR)/debug/rapidmq-bench
+
+# make bench-security: what TLS and --auth cost on the publish path (docs/benchmarks.md "TLS and
+# authentication (issue 16)"): builds the release binary, then runs `rapidmq bench pub` against
+# plaintext, TLS, auth and TLS + auth brokers, RUNS times alternating (5 by default, about two
+# minutes), and prints the table. Not part of `make test`; the bench against a TLS + auth broker
+# is (cli/tests/tls.rs, a few thousand messages on the debug build).
+.PHONY: bench-security
+bench-security: release
+	scripts/bench-security.sh $(RELEASE_BIN)

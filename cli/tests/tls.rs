@@ -585,6 +585,7 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         .env_remove("RAPIDMQ_TLS_CERT")
         .env_remove("RAPIDMQ_TLS_KEY")
         .env_remove("RAPIDMQ_TLS_SERVER_NAME")
+        .env_remove("RAPIDMQ_TOKEN")
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -652,6 +653,49 @@ async fn the_cli_talks_tls_with_ca_and_server_name_flags() {
     );
     assert!(!ok);
     assert!(stderr.contains("use https://"), "{stderr}");
+}
+
+/// The benchmark's path to a locked-down broker (ADR 0004 slice 6): `rapidmq bench` takes the
+/// global `--tls-*` and `--token` options like every client command. A smoke run, bounded to a
+/// few thousand messages; `make bench-security` is the measurement.
+#[test]
+fn bench_publishes_to_a_tls_and_auth_broker_and_reports_every_message() {
+    let ca = Ca::new("test ca");
+    let files = Files::new(&ca, &ca.server(1));
+    std::fs::write(files.path("ca.pem"), &ca.pem).unwrap();
+    let ca_file = files.path("ca.pem").display().to_string();
+    let admin = rapidmq_broker::auth::Token::generate().unwrap().to_string();
+    let mut args = files.args();
+    args.push("--auth".into());
+    let broker = start(
+        args,
+        vec![("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", admin.as_str())],
+    );
+    let server = format!("https://{}", broker.grpc_addr());
+    let bench = [
+        "bench", "pub", "--count", "3000", "--batch", "500", "--json",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = vec!["--server", server.as_str(), "--tls-ca", ca_file.as_str()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&bench);
+        cli(&args, &[])
+    };
+
+    let (ok, stdout, stderr) = with(&["--token", &admin]);
+    assert!(ok, "{stderr}\n{}", broker.log());
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["count"], 3000, "{report}");
+    let publish = &report["phases"][0];
+    assert_eq!(publish["name"], "publish", "{report}");
+    assert_eq!(publish["messages"], 3000, "{report}");
+    assert_eq!(publish["latency"]["samples"], 3000, "{report}");
+    assert!(publish["msgs_per_sec"].as_f64().unwrap() > 0.0, "{report}");
+
+    // The same without the token is refused, not run anonymously.
+    let (ok, _, stderr) = with(&[]);
+    assert!(!ok);
+    assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
 }
 
 #[tokio::test]
