@@ -328,9 +328,11 @@ async fn an_open_consumer_ends_with_permission_denied_when_its_role_is_unbound()
         .unbind_role(with_token(unbind, Some(&matrix.admin)))
         .await
         .expect("unbind the consumer's role");
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(2), next_error(&mut inbound))
+    // The unbinding wakes the stream at once (the auth epoch); the bound only keeps a broken
+    // broker from hanging the suite, and is generous for a loaded CI machine.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), next_error(&mut inbound))
         .await
-        .expect("the consumer ends within 2 s of losing its role");
+        .expect("the consumer ends after losing its role");
     let ended = ended.expect("the stream ends with an error");
     assert_eq!(ended.code, Some(ErrorCode::PermissionDenied), "{ended:?}");
     drop(tx);
