@@ -61,6 +61,10 @@ const (
 	CodeUnauthenticated Code = 6001
 	// CodePermissionDenied is PERMISSION_DENIED.
 	CodePermissionDenied Code = 6002
+	// CodeTenantNotFound is TENANT_NOT_FOUND.
+	CodeTenantNotFound Code = 6003
+	// CodeTenantNotEmpty is TENANT_NOT_EMPTY.
+	CodeTenantNotEmpty Code = 6004
 	// CodeUserNotFound is USER_NOT_FOUND.
 	CodeUserNotFound Code = 6005
 	// CodeUserAlreadyExists is USER_ALREADY_EXISTS.
@@ -73,6 +77,8 @@ const (
 	CodeTokenNotFound Code = 6009
 	// CodeTlsHandshakeFailed is TLS_HANDSHAKE_FAILED.
 	CodeTlsHandshakeFailed Code = 6010
+	// CodeTenantAlreadyExists is TENANT_ALREADY_EXISTS.
+	CodeTenantAlreadyExists Code = 6011
 )
 
 // Sentinels, one per code, for errors.Is; they match every kind of error with their code.
@@ -133,6 +139,10 @@ var (
 	ErrUnauthenticated error = &Error{Code: CodeUnauthenticated, Message: "unauthenticated"}
 	// ErrPermissionDenied matches errors with code PERMISSION_DENIED.
 	ErrPermissionDenied error = &Error{Code: CodePermissionDenied, Message: "permission denied"}
+	// ErrTenantNotFound matches errors with code TENANT_NOT_FOUND.
+	ErrTenantNotFound error = &Error{Code: CodeTenantNotFound, Message: "tenant not found"}
+	// ErrTenantNotEmpty matches errors with code TENANT_NOT_EMPTY.
+	ErrTenantNotEmpty error = &Error{Code: CodeTenantNotEmpty, Message: "tenant not empty"}
 	// ErrUserNotFound matches errors with code USER_NOT_FOUND.
 	ErrUserNotFound error = &Error{Code: CodeUserNotFound, Message: "user not found"}
 	// ErrUserAlreadyExists matches errors with code USER_ALREADY_EXISTS.
@@ -145,6 +155,8 @@ var (
 	ErrTokenNotFound error = &Error{Code: CodeTokenNotFound, Message: "token not found"}
 	// ErrTlsHandshakeFailed matches errors with code TLS_HANDSHAKE_FAILED.
 	ErrTlsHandshakeFailed error = &Error{Code: CodeTlsHandshakeFailed, Message: "tls handshake failed"}
+	// ErrTenantAlreadyExists matches errors with code TENANT_ALREADY_EXISTS.
+	ErrTenantAlreadyExists error = &Error{Code: CodeTenantAlreadyExists, Message: "tenant already exists"}
 )
 
 var codeNames = map[Code]string{
@@ -176,12 +188,15 @@ var codeNames = map[Code]string{
 	CodeTimeout:                   "TIMEOUT",
 	CodeUnauthenticated:           "UNAUTHENTICATED",
 	CodePermissionDenied:          "PERMISSION_DENIED",
+	CodeTenantNotFound:            "TENANT_NOT_FOUND",
+	CodeTenantNotEmpty:            "TENANT_NOT_EMPTY",
 	CodeUserNotFound:              "USER_NOT_FOUND",
 	CodeUserAlreadyExists:         "USER_ALREADY_EXISTS",
 	CodeRoleNotFound:              "ROLE_NOT_FOUND",
 	CodeRoleAlreadyExists:         "ROLE_ALREADY_EXISTS",
 	CodeTokenNotFound:             "TOKEN_NOT_FOUND",
 	CodeTlsHandshakeFailed:        "TLS_HANDSHAKE_FAILED",
+	CodeTenantAlreadyExists:       "TENANT_ALREADY_EXISTS",
 }
 
 var codeRetriable = map[Code]bool{
@@ -221,10 +236,13 @@ var byCode = map[Code]error{
 	CodeTimeout:                   ErrTimeout,
 	CodeUnauthenticated:           ErrUnauthenticated,
 	CodePermissionDenied:          ErrPermissionDenied,
+	CodeTenantNotFound:            ErrTenantNotFound,
+	CodeTenantNotEmpty:            ErrTenantNotEmpty,
 	CodeUserNotFound:              ErrUserNotFound,
 	CodeUserAlreadyExists:         ErrUserAlreadyExists,
 	CodeRoleNotFound:              ErrRoleNotFound,
 	CodeRoleAlreadyExists:         ErrRoleAlreadyExists,
 	CodeTokenNotFound:             ErrTokenNotFound,
 	CodeTlsHandshakeFailed:        ErrTlsHandshakeFailed,
+	CodeTenantAlreadyExists:       ErrTenantAlreadyExists,
 }

@@ -20,6 +20,11 @@ pub const ERROR_NAME_METADATA: &str = "rapidmq-error-name";
 /// gRPC metadata key carrying how long to wait before retrying, in ms, on a refusal that says
 /// when (`RESOURCE_EXHAUSTED` from the publish byte budget).
 pub const RETRY_AFTER_METADATA: &str = "retry-after-ms";
+/// gRPC metadata key (and HTTP header) on a `RESOURCE_EXHAUSTED` answer from a tenant quota,
+/// naming the quota (a `TenantQuotas` field name, e.g. `publish_bytes_per_sec`).
+pub const QUOTA_METADATA: &str = "rapidmq-quota";
+/// gRPC metadata key (and HTTP header) with which a cluster admin acts inside another tenant.
+pub const TENANT_METADATA: &str = "rapidmq-tenant";
 /// gRPC metadata key (and HTTP header) on an `UNAUTHENTICATED` answer saying why, sent only
 /// as [`AUTH_REASON_EXPIRED`]: every other failure looks alike.
 pub const AUTH_REASON_METADATA: &str = "rapidmq-auth-reason";
@@ -144,6 +149,10 @@ error_codes! {
     Unauthenticated = 6001, "UNAUTHENTICATED", Unauthenticated, 401, false;
     /// No role bound to the caller allows this action on this resource (or one denies it).
     PermissionDenied = 6002, "PERMISSION_DENIED", PermissionDenied, 403, false;
+    /// The named tenant does not exist, or the caller may not see it (the same answer).
+    TenantNotFound = 6003, "TENANT_NOT_FOUND", NotFound, 404, false;
+    /// The tenant still has topics or users: delete them first.
+    TenantNotEmpty = 6004, "TENANT_NOT_EMPTY", FailedPrecondition, 409, false;
     /// The named user does not exist in the caller's tenant.
     UserNotFound = 6005, "USER_NOT_FOUND", NotFound, 404, false;
     /// A user with this name already exists in the caller's tenant.
@@ -161,6 +170,8 @@ error_codes! {
     /// HTTP columns are what a transport reports for a failed handshake). Retrying cannot fix a
     /// certificate.
     TlsHandshakeFailed = 6010, "TLS_HANDSHAKE_FAILED", Unavailable, 503, false;
+    /// A tenant with this name already exists.
+    TenantAlreadyExists = 6011, "TENANT_ALREADY_EXISTS", AlreadyExists, 409, false;
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -15,7 +15,7 @@ mod partition;
 
 pub use error_code::{
     AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ERROR_CODE_METADATA, ERROR_NAME_METADATA, ErrorCode,
-    RETRY_AFTER_METADATA,
+    QUOTA_METADATA, RETRY_AFTER_METADATA, TENANT_METADATA,
 };
 pub use partition::partition_for_key;
 

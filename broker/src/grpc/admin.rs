@@ -384,4 +384,45 @@ impl Admin for AdminService {
             bindings: bindings.into_iter().map(Into::into).collect(),
         }))
     }
+
+    // Tenants (issue 16, slice 4) and the audit log (slice 5) are being built on their branches;
+    // until they land the broker refuses these calls.
+    async fn create_tenant(&self, _: Request<pb::CreateTenantRequest>) -> Reply<pb::TenantInfo> {
+        Err(Status::unimplemented("tenants are not built yet"))
+    }
+
+    async fn delete_tenant(
+        &self,
+        _: Request<pb::DeleteTenantRequest>,
+    ) -> Reply<pb::DeleteTenantResponse> {
+        Err(Status::unimplemented("tenants are not built yet"))
+    }
+
+    async fn list_tenants(
+        &self,
+        _: Request<pb::ListTenantsRequest>,
+    ) -> Reply<pb::ListTenantsResponse> {
+        Err(Status::unimplemented("tenants are not built yet"))
+    }
+
+    async fn describe_tenant(
+        &self,
+        _: Request<pb::DescribeTenantRequest>,
+    ) -> Reply<pb::TenantInfo> {
+        Err(Status::unimplemented("tenants are not built yet"))
+    }
+
+    async fn set_tenant_quotas(
+        &self,
+        _: Request<pb::SetTenantQuotasRequest>,
+    ) -> Reply<pb::TenantInfo> {
+        Err(Status::unimplemented("tenants are not built yet"))
+    }
+
+    async fn list_audit_events(
+        &self,
+        _: Request<pb::ListAuditEventsRequest>,
+    ) -> Reply<pb::ListAuditEventsResponse> {
+        Err(Status::unimplemented("the audit log is not built yet"))
+    }
 }

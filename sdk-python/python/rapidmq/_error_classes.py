@@ -242,6 +242,22 @@ class PermissionDeniedError(AuthError):
     retriable = False
 
 
+class TenantNotFoundError(AuthError):
+    """``TENANT_NOT_FOUND`` (6003); HTTP 404; not retriable."""
+
+    code = 6003
+    name = "TENANT_NOT_FOUND"
+    retriable = False
+
+
+class TenantNotEmptyError(AuthError):
+    """``TENANT_NOT_EMPTY`` (6004); HTTP 409; not retriable."""
+
+    code = 6004
+    name = "TENANT_NOT_EMPTY"
+    retriable = False
+
+
 class UserNotFoundError(AuthError):
     """``USER_NOT_FOUND`` (6005); HTTP 404; not retriable."""
 
@@ -290,6 +306,14 @@ class TlsHandshakeFailedError(AuthError):
     retriable = False
 
 
+class TenantAlreadyExistsError(AuthError):
+    """``TENANT_ALREADY_EXISTS`` (6011); HTTP 409; not retriable."""
+
+    code = 6011
+    name = "TENANT_ALREADY_EXISTS"
+    retriable = False
+
+
 #: The class of each code.
 BY_CODE: Dict[int, Type[RapidMQError]] = {
     1001: InvalidArgumentError,
@@ -320,12 +344,15 @@ BY_CODE: Dict[int, Type[RapidMQError]] = {
     5005: TimeoutError,
     6001: UnauthenticatedError,
     6002: PermissionDeniedError,
+    6003: TenantNotFoundError,
+    6004: TenantNotEmptyError,
     6005: UserNotFoundError,
     6006: UserAlreadyExistsError,
     6007: RoleNotFoundError,
     6008: RoleAlreadyExistsError,
     6009: TokenNotFoundError,
     6010: TlsHandshakeFailedError,
+    6011: TenantAlreadyExistsError,
 }
 
 __all__ = [
@@ -357,10 +384,13 @@ __all__ = [
     "TimeoutError",
     "UnauthenticatedError",
     "PermissionDeniedError",
+    "TenantNotFoundError",
+    "TenantNotEmptyError",
     "UserNotFoundError",
     "UserAlreadyExistsError",
     "RoleNotFoundError",
     "RoleAlreadyExistsError",
     "TokenNotFoundError",
     "TlsHandshakeFailedError",
+    "TenantAlreadyExistsError",
 ]
