@@ -242,7 +242,10 @@ fn acting_tenant(auth: &Auth, principal: Principal, headers: &HeaderMap) -> Resu
     let name = value
         .to_str()
         .map_err(|_| Error::invalid("the rapidmq-tenant header is not a tenant name"))?;
-    if name == principal.tenant().as_str() {
+    // An anonymous caller is refused as such wherever it asks to act.
+    if name == principal.tenant().as_str()
+        || (auth.enabled() && principal.kind() == PrincipalKind::Anonymous)
+    {
         return Ok(principal);
     }
     let may_switch = !auth.enabled()
