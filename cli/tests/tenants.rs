@@ -563,6 +563,63 @@ async fn a_consumer_is_held_to_its_tenant_s_consume_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_fetch_over_the_consume_rate_waits_within_its_max_wait_or_answers_nothing() {
+    let (broker, root) = auth_broker(&[]);
+    let channel = channel(&broker).await;
+    let mut admin = AdminClient::new(channel.clone());
+    let mut messaging = MessagingClient::new(channel.clone());
+    let token = tenant_with_admin(
+        &mut admin,
+        &root,
+        "acme",
+        pb::TenantQuotas {
+            consume_bytes_per_sec: Some(100_000),
+            ..Default::default()
+        },
+    )
+    .await;
+    create_topic(&mut admin, &token, "events", one_partition())
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        publish(&mut messaging, &token, "events", batch_of(10, 1000))
+            .await
+            .unwrap();
+    }
+    let mut fetch = async |offset: u64, max_wait_ms: u32| {
+        messaging
+            .fetch(request(
+                pb::FetchRequest {
+                    topic: "events".into(),
+                    partition: 0,
+                    offset,
+                    max_messages: 1000,
+                    max_wait_ms,
+                },
+                &token,
+                None,
+            ))
+            .await
+            .expect("fetch")
+            .into_inner()
+    };
+    // 200 KB at once puts the tenant ~2 s into debt.
+    let first = fetch(0, 0).await;
+    let count: u32 = first.batches.iter().map(|b| b.count - b.skip).sum();
+    assert_eq!(count, 200);
+    let refused = fetch(0, 0).await;
+    assert!(refused.batches.is_empty(), "{refused:?}");
+    let started = Instant::now();
+    let waited = fetch(0, 10_000).await;
+    assert!(!waited.batches.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tenants_and_quotas_survive_a_restart_and_only_an_empty_tenant_is_deleted() {
     let (mut broker, root) = auth_broker(&[]);
     let mut admin = AdminClient::new(channel(&broker).await);

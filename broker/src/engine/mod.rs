@@ -1024,6 +1024,15 @@ impl Engine {
         };
         let mut watch = shared.watch_high_watermark();
         let max_wait = max_wait.min(MAX_FETCH_WAIT);
+        // Over its tenant's consume rate a fetch waits, within its `max_wait`, and answers
+        // nothing if the tenant is still over it then.
+        if !topic.quota.consume_pause(Some(max_wait)).await {
+            return Ok(FetchResult {
+                deliveries: Vec::new(),
+                high_watermark: shared.high_watermark(),
+                log_start_offset: shared.log_start(),
+            });
+        }
         if offset >= hw && !max_wait.is_zero() {
             let _ = tokio::time::timeout(max_wait, watch.wait_for(|&hw| hw > offset)).await;
         }
@@ -1050,6 +1059,7 @@ impl Engine {
                 .then_some(batch.value_bytes)
                 .flatten();
             self.observe_delivery(&topic, None, &delivery, batch.flags, known);
+            topic.quota.consumed(delivery.payload.len() as u64);
             deliveries.push(delivery);
         }
         Ok(FetchResult {

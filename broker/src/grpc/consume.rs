@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use prost::Message as _;
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use rapidmq_proto::v1::consume_request::Kind as In;
@@ -168,14 +167,8 @@ async fn run(
     tx: OutboundTx,
     mut credits: u32,
 ) {
-    // Over its tenant's consume rate the session sends nothing until this passes.
-    let quota = engine.tenant_runtime(&principal);
-    let mut paused_until: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            () = tokio::time::sleep_until(paused_until.unwrap_or_else(tokio::time::Instant::now)), if paused_until.is_some() => {
-                paused_until = None;
-            }
             message = inbound.message() => {
                 let request = match message {
                     Ok(Some(request)) => request,
@@ -207,7 +200,7 @@ async fn run(
             event = async {
                 let permit = tx.reserve().await;
                 (permit, next(&engine, &mut *session, credits).await)
-            }, if paused_until.is_none() => {
+            } => {
                 let (Ok(permit), event) = event else { return };
                 let (response, used, claims) = match event {
                     Ok(next) => next,
@@ -217,13 +210,8 @@ async fn run(
                     }
                 };
                 credits -= used;
-                let response = pb::ConsumeResponse { kind: Some(response) };
-                let delay = quota.consume_delay(response.encoded_len() as u64);
-                if !delay.is_zero() {
-                    paused_until = Some(tokio::time::Instant::now() + delay);
-                }
                 permit.send(Outgoing {
-                    response: Ok(response),
+                    response: Ok(pb::ConsumeResponse { kind: Some(response) }),
                     claims,
                 });
             }

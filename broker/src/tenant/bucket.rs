@@ -57,6 +57,16 @@ impl Bucket {
         state.debt()
     }
 
+    /// How long until the bucket is out of debt (zero when it is not in debt).
+    pub fn debt(&self) -> Duration {
+        let mut state = self.state.lock();
+        if state.rate == 0 {
+            return Duration::ZERO;
+        }
+        state.refill(Instant::now());
+        state.debt()
+    }
+
     /// Takes `n` units unless the bucket is in debt, else says how long until it is not.
     /// For callers that refuse rather than wait (unary and REST publishes).
     pub fn try_take(&self, n: u64) -> Result<(), Duration> {

@@ -98,9 +98,21 @@ impl TenantRuntime {
             .map_err(|wait| over_rate(Quota::PublishMsgsPerSec, wait))
     }
 
-    /// How long a delivery of `bytes` waits to keep to the consume rate (counted now).
-    pub fn consume_delay(&self, bytes: u64) -> Duration {
-        self.consume_bytes.take(bytes)
+    /// Waits while the tenant is over its consume rate, at most `within` (`None`: as long as
+    /// it takes). Whether the tenant may consume now. Cancel-safe.
+    pub async fn consume_pause(&self, within: Option<Duration>) -> bool {
+        let debt = self.consume_bytes.debt();
+        if debt.is_zero() {
+            return true;
+        }
+        let wait = within.map_or(debt, |within| debt.min(within));
+        tokio::time::sleep(wait).await;
+        wait == debt
+    }
+
+    /// Counts `bytes` delivered against the consume rate.
+    pub fn consumed(&self, bytes: u64) {
+        self.consume_bytes.take(bytes);
     }
 
     /// Refuses a publish while the tenant stores its `storage_bytes` quota or more. The stored
