@@ -48,6 +48,7 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     pub tls: TlsConfig,
     pub auth: AuthConfig,
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -66,6 +67,7 @@ impl Default for Config {
             observability: ObservabilityConfig::default(),
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -177,6 +179,22 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             check_interval_ms: 30_000,
+        }
+    }
+}
+
+/// The audit log (docs/security.md, "Audit log").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Records older than this are deleted (hourly); 0 keeps them forever.
+    pub retention_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_ms: 90 * 24 * 3600 * 1000,
         }
     }
 }
