@@ -281,6 +281,40 @@ mod tests {
         assert!(c.add(failure("1.2.3.4:1", "default/x"), t0).is_some());
     }
 
+    #[tokio::test]
+    async fn a_full_queue_counts_what_it_drops_and_the_writer_records_how_many() {
+        use crate::audit::{AuditQuery, SINGLE_NODE, page};
+        use crate::storage::MemStore;
+
+        let metrics = Arc::new(Metrics::new(true, 10, Duration::from_secs(1)));
+        let (sink, failures) = AuditSink::channel(metrics.clone());
+        for _ in 0..CHANNEL_CAPACITY + 3 {
+            sink.record(failure("1.2.3.4:1", "default/x"));
+        }
+        assert_eq!(metrics.audit_dropped.load(Ordering::Relaxed), 3);
+
+        let store = Arc::new(MemStore::new());
+        let (stop, stopping) = watch::channel(false);
+        stop.send_replace(true);
+        let stamp = Arc::new(Stamp::new(SINGLE_NODE, None));
+        run(failures, stamp, store.clone(), stopping).await;
+
+        let records = page(&*store, &AuditQuery::default()).unwrap().records;
+        let summary: Vec<(&str, u64)> = records
+            .iter()
+            .map(|(_, r)| (r.action.as_str(), r.count))
+            .collect();
+        let queued = CHANNEL_CAPACITY as u64;
+        assert_eq!(
+            summary,
+            [
+                ("auth.login", 1),
+                ("auth.login", queued - 1),
+                ("audit.dropped", 3)
+            ]
+        );
+    }
+
     #[test]
     fn stopping_flushes_every_open_window() {
         let mut c = Coalescer::default();
