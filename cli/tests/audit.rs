@@ -278,6 +278,18 @@ async fn the_export_is_json_lines_and_a_tenant_admin_sees_only_its_tenant() {
     let tenant_admin = user_with_role(&mut admin, &token, "carol", "admin").await;
     let viewer = user_with_role(&mut admin, &token, "victor", "viewer").await;
 
+    // A token the broker does not know: recorded by its id, never its secret.
+    let stranger = Token::generate().unwrap();
+    let (status, _) = rest(
+        &broker,
+        reqwest::Method::GET,
+        "/v1/topics",
+        Some(&stranger.to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let stranger_actor = format!("token:{}", stranger.id());
     // Without `admin` on the tenant: refused, and the refusal is recorded.
     let (status, _) = rest(
         &broker,
@@ -295,9 +307,19 @@ async fn the_export_is_json_lines_and_a_tenant_admin_sees_only_its_tenant() {
                 && e["actor"] == "default/victor"
                 && e["outcome"] == "denied"
         });
-        denied && all.iter().any(|e| e["tenant"] == "acme")
+        let token_failed = all
+            .iter()
+            .any(|e| e["action"] == "auth.token" && e["actor"] == stranger_actor.as_str());
+        denied && token_failed && all.iter().any(|e| e["tenant"] == "acme")
     })
     .await;
+    let secret = stranger.to_string();
+    let secret = secret.rsplit('_').next().unwrap();
+    let all = audit(&broker, &token, "").await;
+    assert!(
+        !serde_json::to_string(&all).unwrap().contains(secret),
+        "no token secret is recorded"
+    );
 
     // The cluster admin sees both tenants; the tenant admin only `default`.
     let all = audit(&broker, &token, "").await;
