@@ -165,6 +165,7 @@ pub async fn run(
 ) {
     let mut coalescer = Coalescer::default();
     let mut pending: Vec<AuditEntry> = Vec::new();
+    let mut failing = false;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -199,7 +200,7 @@ pub async fn run(
         if dropped > 0 {
             pending.push(stamp.entry(dropped_record(dropped), now.1, dropped));
         }
-        commit(&store, &mut pending).await;
+        commit(&store, &mut pending, &mut failing).await;
         if last {
             return;
         }
@@ -221,8 +222,9 @@ fn dropped_record(dropped: u64) -> Audit {
 }
 
 /// Writes `pending` in one fsynced batch; on failure keeps them for the next commit (at most
-/// [`MAX_PENDING`]).
-async fn commit(store: &Arc<dyn Store>, pending: &mut Vec<AuditEntry>) {
+/// [`MAX_PENDING`]; beyond that the newest are lost). `failing` logs a failing store once, not
+/// every 100 ms.
+async fn commit(store: &Arc<dyn Store>, pending: &mut Vec<AuditEntry>, failing: &mut bool) {
     if pending.is_empty() {
         return;
     }
@@ -232,9 +234,14 @@ async fn commit(store: &Arc<dyn Store>, pending: &mut Vec<AuditEntry>) {
     }
     let store = store.clone();
     match tokio::task::spawn_blocking(move || store.write(batch, true)).await {
-        Ok(Ok(())) => pending.clear(),
+        Ok(Ok(())) => {
+            pending.clear();
+            *failing = false;
+        }
         Ok(Err(err)) => {
-            tracing::error!(cause = %err, records = pending.len(), "writing audit records failed; retried on the next commit");
+            if !std::mem::replace(failing, true) {
+                tracing::error!(cause = %err, records = pending.len(), "writing audit records failed; retried every commit until the store recovers");
+            }
             pending.truncate(MAX_PENDING);
         }
         Err(err) => tracing::error!(cause = %err, "audit write task failed"),
