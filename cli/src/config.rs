@@ -130,7 +130,7 @@ impl Context {
 /// A broker URL as a context stores it: `host:port` becomes `http://host:port`; anything but
 /// an `http://` or `https://` URL with a host is an error.
 pub fn broker_url(url: &str) -> anyhow::Result<String> {
-    let url = url.trim().trim_end_matches('/');
+    let url = url.trim();
     let full = if url.contains("://") {
         url.to_string()
     } else {
@@ -150,7 +150,7 @@ pub fn broker_url(url: &str) -> anyhow::Result<String> {
     if parsed.path() != "/" || parsed.query().is_some() {
         bail!("`{url}` has a path: give only scheme://host:port");
     }
-    Ok(full)
+    Ok(full.trim_end_matches('/').to_string())
 }
 
 /// Context names are like tenant names (and tenants are checked with it): `[A-Za-z0-9._-]`, 1
