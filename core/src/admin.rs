@@ -11,6 +11,7 @@ use crate::client::Client;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::roles::{BindingScope, Permission, RoleBinding, RoleInfo};
+use crate::tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas};
 use crate::types::{
     BrokerStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, QueueSettings, StartPosition,
     SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
@@ -432,5 +433,68 @@ impl Admin {
         };
         admin_call!(self, list_role_bindings, request, retried)
             .map(|r| r.bindings.into_iter().map(RoleBinding::from).collect())
+    }
+
+    /// Creates a tenant (a cluster admin only); `None` quotas take the broker's defaults.
+    /// Errors: `TENANT_ALREADY_EXISTS`, `INVALID_NAME`, `PERMISSION_DENIED`.
+    pub async fn create_tenant(
+        &self,
+        name: impl Into<String>,
+        quotas: &TenantQuotas,
+    ) -> Result<TenantInfo> {
+        let request = v1::CreateTenantRequest {
+            name: name.into(),
+            quotas: Some(quotas.into()),
+        };
+        admin_call!(self, create_tenant, request, once).map(TenantInfo::from)
+    }
+
+    /// Deletes an empty tenant (a cluster admin only). Errors: `TENANT_NOT_FOUND`,
+    /// `TENANT_NOT_EMPTY` (it still has topics or users), `INVALID_ARGUMENT` (`default`).
+    pub async fn delete_tenant(&self, name: impl Into<String>) -> Result<()> {
+        let request = v1::DeleteTenantRequest { name: name.into() };
+        admin_call!(self, delete_tenant, request, once).map(|_| ())
+    }
+
+    /// Every tenant, by name (a cluster admin only).
+    pub async fn list_tenants(&self) -> Result<Vec<TenantInfo>> {
+        admin_call!(self, list_tenants, v1::ListTenantsRequest {}, retried)
+            .map(|r| r.tenants.into_iter().map(TenantInfo::from).collect())
+    }
+
+    /// A tenant's quotas in effect and its usage; `None`: the caller's tenant.
+    /// Errors: `TENANT_NOT_FOUND`.
+    pub async fn describe_tenant(&self, name: Option<String>) -> Result<TenantInfo> {
+        let request = v1::DescribeTenantRequest {
+            name: name.unwrap_or_default(),
+        };
+        admin_call!(self, describe_tenant, request, retried).map(TenantInfo::from)
+    }
+
+    /// Changes some of a tenant's quotas (a cluster admin only): the `Some` fields of `quotas`
+    /// replace, the names in `reset` go back to the broker's defaults, the rest stay.
+    /// Errors: `TENANT_NOT_FOUND`, `INVALID_ARGUMENT` (an unknown name in `reset`).
+    pub async fn set_tenant_quotas(
+        &self,
+        name: impl Into<String>,
+        quotas: &TenantQuotas,
+        reset: &[String],
+    ) -> Result<TenantInfo> {
+        let request = v1::SetTenantQuotasRequest {
+            name: name.into(),
+            quotas: Some(quotas.into()),
+            reset: reset.to_vec(),
+        };
+        admin_call!(self, set_tenant_quotas, request, once).map(TenantInfo::from)
+    }
+
+    /// One page of the audit log, oldest first: the caller's tenant for a tenant admin, every
+    /// tenant for a cluster admin.
+    pub async fn list_audit_events(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let request = v1::ListAuditEventsRequest::from(query);
+        admin_call!(self, list_audit_events, request, retried).map(|r| AuditPage {
+            events: r.events.into_iter().map(AuditEvent::from).collect(),
+            next_page_token: Some(r.next_page_token).filter(|t| !t.is_empty()),
+        })
     }
 }

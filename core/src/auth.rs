@@ -20,13 +20,30 @@ use crate::error::{Error, Result};
 /// The connection as every call uses it: the shared channel plus the bearer token.
 pub(crate) type Conn = InterceptedService<Channel, Bearer>;
 
-/// The token slot; clones share it.
+/// The token slot, and the tenant the client acts in; clones share them.
 #[derive(Clone, Default)]
 pub(crate) struct Bearer {
     value: Arc<RwLock<Option<MetadataValue<Ascii>>>>,
+    /// `rapidmq-tenant`, for a cluster admin acting in another tenant.
+    tenant: Option<MetadataValue<Ascii>>,
 }
 
 impl Bearer {
+    /// Sends `rapidmq-tenant: <tenant>` with every request (a name `ClientConfig::validate`
+    /// has checked).
+    pub(crate) fn in_tenant(tenant: Option<&str>) -> Result<Bearer> {
+        let tenant = tenant
+            .map(|t| {
+                t.parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| Error::invalid(format!("tenant `{t}` cannot be sent as a header")))
+            })
+            .transpose()?;
+        Ok(Bearer {
+            value: Arc::default(),
+            tenant,
+        })
+    }
+
     /// Sends `token` with every request from now on.
     pub(crate) fn set(&self, token: &str) -> Result<()> {
         let value = format!("Bearer {token}")
@@ -49,6 +66,11 @@ impl Interceptor for Bearer {
     ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = self.value.read().clone() {
             request.metadata_mut().insert("authorization", value);
+        }
+        if let Some(tenant) = &self.tenant {
+            request
+                .metadata_mut()
+                .insert(rapidmq_proto::TENANT_METADATA, tenant.clone());
         }
         Ok(request)
     }

@@ -103,6 +103,7 @@ impl Client {
     }
 
     async fn open(runtime: Runtime, config: ClientConfig) -> Result<Client> {
+        let bearer = Bearer::in_tenant(config.tenant.as_deref())?;
         let client = Client {
             inner: Arc::new(ClientInner {
                 runtime: runtime.clone(),
@@ -116,7 +117,7 @@ impl Client {
                 closing: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 close_result: tokio::sync::OnceCell::new(),
-                bearer: Bearer::default(),
+                bearer,
                 relogin: tokio::sync::Mutex::new(()),
             }),
         };

@@ -119,6 +119,9 @@ pub struct ClientConfig {
     pub tls: Option<TlsConfig>,
     /// Credentials; `None` for a broker without authentication.
     pub credentials: Option<Credentials>,
+    /// The tenant to act in, sent as `rapidmq-tenant` with every request; only a cluster admin
+    /// may name one other than its own. `None`: the credentials' tenant.
+    pub tenant: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -129,6 +132,7 @@ impl Default for ClientConfig {
             request_timeout: defaults::REQUEST_TIMEOUT,
             tls: None,
             credentials: None,
+            tenant: None,
         }
     }
 }
@@ -156,6 +160,17 @@ impl ClientConfig {
         }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid("timeouts must be greater than zero"));
+        }
+        if let Some(tenant) = &self.tenant {
+            let valid = (1..=64).contains(&tenant.len())
+                && tenant
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !valid {
+                return Err(Error::invalid(format!(
+                    "tenant `{tenant}` is not a tenant name: 1 to 64 of A-Z, a-z, 0-9, `.`, `_`, `-`"
+                )));
+            }
         }
         Ok(())
     }
@@ -332,6 +347,24 @@ mod tests {
         };
         assert!(config.validate().is_ok());
         assert!(ClientConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_tenant_must_be_a_tenant_name() {
+        let in_tenant = |tenant: &str| ClientConfig {
+            tenant: Some(tenant.into()),
+            ..ClientConfig::default()
+        };
+        assert!(in_tenant("acme-eu.1_x").validate().is_ok());
+        for bad in ["", "a/b", "a b", &"x".repeat(65)] {
+            assert!(
+                matches!(
+                    in_tenant(bad).validate(),
+                    Err(Error::InvalidArgument { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

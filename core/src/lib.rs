@@ -40,6 +40,7 @@ mod producer;
 mod retry;
 pub mod roles;
 mod runtime;
+pub mod tenants;
 pub mod trace;
 mod types;
 
@@ -56,6 +57,7 @@ pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::ErrorCode;
 pub use roles::{Permission, RoleBinding, RoleInfo};
 pub use runtime::Runtime;
+pub use tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas, TenantUsage};
 pub use types::{
     BrokerStatus, CreatedToken, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
     MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,

@@ -108,6 +108,7 @@ impl From<ClientOptions> for core::ClientConfig {
                     core::Credentials::UserPassword { user, password }
                 }
             }),
+            tenant: None,
         }
     }
 }
