@@ -158,6 +158,7 @@ fn main() -> std::process::ExitCode {
             server_name: cli.tls_server_name.clone(),
         },
         token: cli.token.clone(),
+        tenant: None,
     };
     let selected = cli.context.as_deref();
     let result = match cli.command {
@@ -200,6 +201,7 @@ fn given_on_command_line(args: ConnectionArgs, matches: &ArgMatches) -> Connecti
             server_name: given("tls_server_name", args.tls.server_name),
         },
         token: given("token", args.token),
+        tenant: args.tenant,
     }
 }
 

@@ -531,3 +531,49 @@ fn a_context_with_a_ca_and_credentials_reaches_a_tls_and_auth_broker() {
     let err = home.rapidmq(&["--context", "no-ca", "whoami"]).failure();
     assert!(err.contains("TLS"), "{err}");
 }
+
+/// Answers one HTTP request with an empty flow-event list and returns the request's head.
+fn capture_one_request(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
+    use std::io::{Read as _, Write as _};
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let body = r#"{"events":[],"capacity":1}"#;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8(head).unwrap().to_ascii_lowercase()
+    })
+}
+
+/// The broker side of tenants is not in this branch yet, so what is checked here is the wire:
+/// a context's tenant and token go with the REST request as `rapidmq-tenant` and a bearer token.
+#[test]
+fn a_contexts_tenant_and_token_go_with_rest_requests() {
+    let home = Home::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = format!("http://{}", listener.local_addr().unwrap());
+    let request = capture_one_request(listener);
+    home.rapidmq(&[
+        "context", "add", "acme", "--http", &http, "--tenant", "acme", "--token", SECRET, "--use",
+    ])
+    .success();
+    home.rapidmq(&["trace", "--msg-id", "m-1"]).success();
+    let head = request.join().unwrap();
+    assert!(head.starts_with("get /v1/flow-events?"), "{head}");
+    assert!(head.contains("\r\nrapidmq-tenant: acme\r\n"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "\r\nauthorization: bearer {}\r\n",
+            SECRET.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+}

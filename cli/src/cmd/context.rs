@@ -52,6 +52,7 @@ pub struct AddArgs {
     #[arg(long, value_name = "URL")]
     http: Option<String>,
     /// The tenant to act in, sent as `rapidmq-tenant` (cluster admins).
+    // When the CLI gains a global `--tenant`, this becomes that flag, as --server is.
     #[arg(long, value_name = "TENANT")]
     tenant: Option<String>,
     /// A file whose first line is the token (kept out of the contexts file).
@@ -211,7 +212,8 @@ fn new_context(args: AddArgs, given: ConnectionArgs) -> anyhow::Result<config::C
     if kinds.into_iter().filter(|&given| given).count() > 1 {
         bail!("give one credential: --token, --token-file or --user");
     }
-    if let Some(tenant) = &args.tenant {
+    let tenant = args.tenant.or(given.tenant);
+    if let Some(tenant) = &tenant {
         config::check_name(tenant).context("--tenant")?;
     }
     let url = |flag: &str, url: Option<String>| {
@@ -225,7 +227,7 @@ fn new_context(args: AddArgs, given: ConnectionArgs) -> anyhow::Result<config::C
         cert: absolute(given.tls.cert)?,
         key: absolute(given.tls.key)?,
         server_name: given.tls.server_name,
-        tenant: args.tenant,
+        tenant,
         token: given.token,
         token_file: absolute(args.token_file)?,
         user: args.user,

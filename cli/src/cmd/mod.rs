@@ -58,7 +58,7 @@ pub struct Ctx {
     /// A token from `--token` / `RAPIDMQ_TOKEN` or the context, or the context's user with a
     /// password from `RAPIDMQ_PASSWORD` or the terminal.
     pub credentials: Option<rapidmq::Credentials>,
-    /// The tenant to act in (the context's `tenant`), sent as `rapidmq-tenant`.
+    /// The tenant to act in (the context's `tenant`), sent as `rapidmq-tenant` on gRPC and REST.
     pub tenant: Option<String>,
     /// The broker's REST URL from the context; `trace --http` and `RAPIDMQ_HTTP` come first.
     pub http: Option<String>,
@@ -80,6 +80,8 @@ pub struct ConnectionArgs {
     pub server: Option<String>,
     pub tls: TlsArgs,
     pub token: Option<String>,
+    /// The tenant to act in; `None` until the CLI has a `--tenant` flag of its own.
+    pub tenant: Option<String>,
 }
 
 impl ConnectionArgs {
@@ -111,7 +113,7 @@ impl ConnectionArgs {
         };
         let mut ctx = Ctx::new(&server, format).with_tls(tls);
         ctx.credentials = credentials;
-        ctx.tenant = context.tenant;
+        ctx.tenant = self.tenant.or(context.tenant);
         ctx.http = context.http;
         Ok(ctx)
     }
@@ -320,6 +322,9 @@ impl Ctx {
             .connect_timeout(Duration::from_secs(3));
         if let Some(credentials) = &self.credentials {
             builder = builder.credentials(credentials.clone());
+        }
+        if let Some(tenant) = &self.tenant {
+            builder = builder.tenant(tenant.clone());
         }
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
