@@ -160,7 +160,7 @@ fn main() -> std::process::ExitCode {
         token: cli.token.clone(),
         tenant: None,
     };
-    let selected = cli.context.as_deref();
+    let selected = cli.context.as_deref().filter(|name| !name.is_empty());
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),

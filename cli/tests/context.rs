@@ -211,6 +211,13 @@ fn contexts_are_added_listed_used_shown_and_removed() {
         .run(&["context", "show"], &[("RAPIDMQ_CONTEXT", "prod")])
         .success();
     assert!(by_env.contains("acme"), "{by_env}");
+    let empty = home
+        .run(&["context", "show"], &[("RAPIDMQ_CONTEXT", "")])
+        .success();
+    assert!(
+        empty.contains("local"),
+        "an empty RAPIDMQ_CONTEXT is unset: {empty}"
+    );
 
     let removed = home.rapidmq(&["context", "rm", "local"]).success();
     assert!(removed.contains("no context is current now"), "{removed}");
@@ -522,6 +529,11 @@ fn a_context_with_a_ca_and_credentials_reaches_a_tls_and_auth_broker() {
             .unwrap()
             .contains("bobs-password")
     );
+
+    // An http:// server with the context's TLS settings is a mistake, said as such.
+    let plain = format!("http://{}", broker.grpc_addr());
+    let err = home.rapidmq(&["--server", &plain, "whoami"]).failure();
+    assert!(err.contains("context `admin` has TLS settings"), "{err}");
 
     // Without the context's CA the broker's certificate is not trusted.
     home.rapidmq(&[

@@ -101,6 +101,21 @@ impl ConnectionArgs {
             Some(token) => Some(rapidmq::Credentials::Token(token)),
             None => context_credentials(name, &context)?,
         };
+        let context_tls = [
+            &context.ca,
+            &context.cert,
+            &context.key,
+            &context.server_name,
+        ]
+        .iter()
+        .any(|field| field.is_some());
+        if let Some(server) = &self.server {
+            if context_tls && server.starts_with("http://") {
+                anyhow::bail!(
+                    "`{server}` (--server or RAPIDMQ_SERVER) is http:// but context `{name}` has TLS settings: use https://, or another context (--context)"
+                );
+            }
+        }
         let server = self
             .server
             .or(context.server)
