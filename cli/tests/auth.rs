@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -125,7 +125,7 @@ async fn grpc_whoami(
 #[test]
 fn a_broker_with_auth_and_no_bootstrap_secret_refuses_to_start_and_says_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(rapidmq_testkit::broker_binary())
+    let output = rapidmq_testkit::cli_command()
         .arg("serve")
         .arg("--auth")
         .arg("--data-dir")
@@ -719,7 +719,7 @@ fn cli(
     stdin: &[u8],
 ) -> std::process::Output {
     use std::io::Write as _;
-    let mut child = Command::new(rapidmq_testkit::broker_binary())
+    let mut child = rapidmq_testkit::cli_command()
         .args(["--server", broker.grpc_addr()])
         .args(args)
         .env_remove("RAPIDMQ_TOKEN")

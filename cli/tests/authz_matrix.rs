@@ -310,7 +310,7 @@ async fn check_foreign(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_cluster_admins_act_in_another_tenant_and_others_cannot_tell_which_exist() {
-    let mut matrix = Matrix::start().await;
+    let matrix = Matrix::start().await;
     let mut names = Names::existing("");
     matrix.fixtures(&mut names).await;
     let stranger = matrix.foreign_admin().await;

@@ -12,7 +12,7 @@ fn rapidmq(broker: &TestBroker, args: &[&str]) -> Output {
 }
 
 fn rapidmq_with_stdin(broker: &TestBroker, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(broker_binary())
+    let mut child = rapidmq_testkit::cli_command()
         .args(args)
         .env("RAPIDMQ_SERVER", broker.grpc_url())
         .stdin(Stdio::piped())
@@ -33,7 +33,7 @@ fn rapidmq_with_stdin(broker: &TestBroker, args: &[&str], stdin: &[u8]) -> Outpu
 
 /// Runs `rapidmq ARGS` without a broker (help, completions); it must succeed.
 fn ok_offline(args: &[&str]) -> String {
-    let output = Command::new(broker_binary())
+    let output = rapidmq_testkit::cli_command()
         .args(args)
         .output()
         .expect("run rapidmq");
@@ -240,7 +240,7 @@ fn unknown_topic_reports_its_error_code_and_a_readable_message() {
 
 #[test]
 fn unreachable_broker_error_says_how_to_start_one() {
-    let output = Command::new(broker_binary())
+    let output = rapidmq_testkit::cli_command()
         .args(["--server", "127.0.0.1:1", "topic", "list"])
         .output()
         .expect("run rapidmq");

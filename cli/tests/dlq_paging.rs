@@ -12,13 +12,13 @@ mod common;
 mod rest_common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use bytes::Bytes;
 use common::{Clients, connect, create_topic, error_code, publish_raw, topic_config};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
-use rapidmq_testkit::{BrokerOptions, TestBroker, broker_binary};
+use rapidmq_testkit::{BrokerOptions, TestBroker};
 use rest_common::Rest;
 use serde_json::Value;
 
@@ -524,7 +524,7 @@ async fn cli(broker: &TestBroker, args: &[&str]) -> Output {
     let server = broker.grpc_url();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(broker_binary())
+        rapidmq_testkit::cli_command()
             .args(&args)
             .env("RAPIDMQ_SERVER", server)
             .output()

@@ -419,7 +419,7 @@ async fn a_traceparent_arrives_unchanged_and_its_flow_events_can_be_queried() {
     assert_eq!(none["events"], json!([]));
 
     // The same through the command line.
-    let output = std::process::Command::new(rapidmq_testkit::broker_binary())
+    let output = rapidmq_testkit::cli_command()
         .args([
             "trace",
             "--http",
@@ -434,7 +434,7 @@ async fn a_traceparent_arrives_unchanged_and_its_flow_events_can_be_queried() {
     assert!(output.status.success(), "{output:?}");
     let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed, by_id["events"]);
-    let table = std::process::Command::new(rapidmq_testkit::broker_binary())
+    let table = rapidmq_testkit::cli_command()
         .args(["trace", "--http", &broker.http_url(), "--key", "order-7"])
         .output()
         .unwrap();

@@ -2,7 +2,7 @@
 //! (docs/cli.md#role): creating, listing, binding, unbinding and deleting roles, in tables and
 //! JSON, and the broker's refusals reaching the shell with their codes.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use rapidmq_broker::auth::Token;
 use rapidmq_testkit::{BrokerOptions, TestBroker};
@@ -20,7 +20,7 @@ fn auth_broker() -> (TestBroker, String) {
 
 /// Runs the CLI against `broker` with `token`.
 fn cli(broker: &TestBroker, token: &str, args: &[&str]) -> Output {
-    Command::new(rapidmq_testkit::broker_binary())
+    rapidmq_testkit::cli_command()
         .args(["--server", broker.grpc_addr()])
         .args(args)
         .env("RAPIDMQ_TOKEN", token)

@@ -4,7 +4,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
 use common::*;
 use tokio_stream::StreamExt;
@@ -77,7 +76,7 @@ fn check_config_accepts_a_good_file_and_names_the_bad_field() {
         "data_dir = \"/tmp/x\"\n[storage]\nfsync_interval_ms = 20\n",
     )
     .unwrap();
-    let out = Command::new(rapidmq_testkit::broker_binary())
+    let out = rapidmq_testkit::cli_command()
         .args(["serve", "--check-config", "--config"])
         .arg(&good)
         .output()
@@ -91,7 +90,7 @@ fn check_config_accepts_a_good_file_and_names_the_bad_field() {
 
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[storage]\nfsync_intervl_ms = 20\n").unwrap();
-    let out = Command::new(rapidmq_testkit::broker_binary())
+    let out = rapidmq_testkit::cli_command()
         .args(["serve", "--check-config", "--config"])
         .arg(&bad)
         .output()
@@ -103,7 +102,7 @@ fn check_config_accepts_a_good_file_and_names_the_bad_field() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = Command::new(rapidmq_testkit::broker_binary())
+    let out = rapidmq_testkit::cli_command()
         .args(["serve", "--check-config"])
         .env("RAPIDMQ_GRPC_LISTEN", "not-an-address")
         .output()

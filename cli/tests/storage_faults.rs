@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
-use rapidmq_testkit::broker_binary;
 
 /// Size of the tmpfs the broker's data directory lives on.
 const DISK_MB: u64 = 48;
@@ -326,7 +325,7 @@ async fn rapidmq_publish_gives_up_on_a_failing_disk_with_the_storage_error() {
     let line = format!("{}\n", "x".repeat(VALUE_BYTES));
     let input = line.repeat(512);
     let started = Instant::now();
-    let mut child = Command::new(broker_binary())
+    let mut child = rapidmq_testkit::cli_command()
         .args(["publish", "filled"])
         .env("RAPIDMQ_SERVER", broker.grpc_url())
         .stdin(Stdio::piped())

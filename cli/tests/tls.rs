@@ -456,7 +456,7 @@ fn start_at(kind: pb::StartKind) -> pb::StartPosition {
 fn a_broker_with_unreadable_tls_files_refuses_to_start_and_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing-cert.pem");
-    let output = std::process::Command::new(rapidmq_testkit::broker_binary())
+    let output = rapidmq_testkit::cli_command()
         .args([
             "serve",
             "--grpc-listen",
@@ -485,7 +485,7 @@ async fn dev_certs_give_a_working_mutual_tls_setup() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("certs");
     let dev_certs = || {
-        std::process::Command::new(rapidmq_testkit::broker_binary())
+        rapidmq_testkit::cli_command()
             .args(["tls", "dev-certs", "--client", "alice", "--out"])
             .arg(&out)
             .output()
@@ -578,7 +578,7 @@ async fn dev_certs_give_a_working_mutual_tls_setup() {
 
 /// Runs the `rapidmq` CLI with `args` (and `env`), returning (success, stdout, stderr).
 fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let out = std::process::Command::new(rapidmq_testkit::broker_binary())
+    let out = rapidmq_testkit::cli_command()
         .args(args)
         .env_remove("RAPIDMQ_SERVER")
         .env_remove("RAPIDMQ_TLS_CA")

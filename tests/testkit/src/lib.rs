@@ -230,6 +230,24 @@ pub fn broker_binary() -> PathBuf {
     })
 }
 
+/// The `rapidmq` CLI, isolated from the user running the tests: its named contexts are read
+/// from an empty config directory, so a developer's current context (another server, TLS, a
+/// token) cannot leak into a test's commands. Tests of contexts themselves set their own.
+pub fn cli_command() -> Command {
+    static CONFIG_HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let home = CONFIG_HOME.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("rapidmq-test-config-")
+            .tempdir()
+            .expect("a temporary config directory")
+    });
+    let mut command = Command::new(broker_binary());
+    command
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("RAPIDMQ_CONTEXT");
+    command
+}
+
 /// One step of the readiness wait: the loop in `launch` re-checks the ready file and the child
 /// process after each step, so this bounds how often they are checked, not how long the test waits.
 fn wait_for_file_event(_path: &Path) {
