@@ -684,7 +684,7 @@ async fn tenants_and_quotas_survive_a_restart_and_only_an_empty_tenant_is_delete
     let gone = admin.delete_tenant(delete("acme")).await.unwrap_err();
     assert_eq!(error_code(&gone), ErrorCode::TenantNotFound);
     let refused = admin.delete_tenant(delete("default")).await.unwrap_err();
-    assert_eq!(error_code(&refused), ErrorCode::InvalidArgument);
+    assert_eq!(error_code(&refused), ErrorCode::PermissionDenied);
     let created = admin
         .create_tenant(request(
             pb::CreateTenantRequest {

@@ -450,7 +450,7 @@ impl Admin {
     }
 
     /// Deletes an empty tenant (a cluster admin only). Errors: `TENANT_NOT_FOUND`,
-    /// `TENANT_NOT_EMPTY` (it still has topics or users), `INVALID_ARGUMENT` (`default`).
+    /// `TENANT_NOT_EMPTY` (it still has topics or users), `PERMISSION_DENIED` (`default`).
     pub async fn delete_tenant(&self, name: impl Into<String>) -> Result<()> {
         let request = v1::DeleteTenantRequest { name: name.into() };
         admin_call!(self, delete_tenant, request, once).map(|_| ())

@@ -152,7 +152,10 @@ impl Engine {
         self.authorize(principal, Action::Admin, Resource::Cluster)?;
         check_tenant_name(name)?;
         if name == DEFAULT_TENANT {
-            return Err(Error::invalid("the `default` tenant cannot be deleted"));
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                "the `default` tenant cannot be deleted",
+            ));
         }
         let _guard = self.meta_lock.lock().await;
         if !self.tenants.exists(name) {

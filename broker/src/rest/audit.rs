@@ -8,6 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -28,11 +29,13 @@ pub struct AuditParams {
     /// Only actions starting with this, e.g. `auth.` or `topic.delete`.
     pub action_prefix: Option<String>,
     /// Only this outcome: `ok`, `failed` or `denied`.
+    #[param(pattern = "^(ok|failed|denied)?$")]
     pub outcome: Option<String>,
     /// Most records per page (1 to 1000, default 100); the export ignores it.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// From a previous page's `next_page_token`.
+    #[param(pattern = "^([0-9a-f]{2})*$")]
     pub page_token: Option<String>,
 }
 
@@ -180,7 +183,9 @@ pub async fn export(
                 }
             }
         }
-    });
+    })
+    // The compression layer polls a body once more after its end.
+    .fuse();
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(pages),

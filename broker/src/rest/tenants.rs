@@ -14,7 +14,7 @@ use super::RestState;
 use super::error::{ApiError, Json, Path, Problem};
 use crate::engine::TenantStatus;
 use crate::principal::Principal;
-use crate::tenant::TenantQuotas;
+use crate::tenant::{Quota, TenantQuotas};
 
 /// Per-tenant limits; 0 is unlimited. Rates are per broker node. In a request an absent field
 /// keeps its value (or the broker's default); in an answer every field is the value in effect.
@@ -71,9 +71,36 @@ pub struct SetQuotas {
     /// Fields set here replace the tenant's values.
     #[serde(default)]
     pub quotas: Quotas,
-    /// Quota names that go back to the broker's defaults.
+    /// Quotas that go back to the broker's defaults.
     #[serde(default)]
-    pub reset: Vec<String>,
+    pub reset: Vec<QuotaName>,
+}
+
+/// A quota, by the name `rapidmq-quota` uses.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaName {
+    PublishBytesPerSec,
+    PublishMsgsPerSec,
+    ConsumeBytesPerSec,
+    StorageBytes,
+    MaxTopics,
+    MaxPartitions,
+    MaxConnections,
+}
+
+impl From<QuotaName> for Quota {
+    fn from(q: QuotaName) -> Quota {
+        match q {
+            QuotaName::PublishBytesPerSec => Quota::PublishBytesPerSec,
+            QuotaName::PublishMsgsPerSec => Quota::PublishMsgsPerSec,
+            QuotaName::ConsumeBytesPerSec => Quota::ConsumeBytesPerSec,
+            QuotaName::StorageBytes => Quota::StorageBytes,
+            QuotaName::MaxTopics => Quota::MaxTopics,
+            QuotaName::MaxPartitions => Quota::MaxPartitions,
+            QuotaName::MaxConnections => Quota::MaxConnections,
+        }
+    }
 }
 
 impl From<Quotas> for TenantQuotas {
@@ -199,9 +226,14 @@ pub async fn set_quotas(
     Path(tenant): Path<String>,
     Json(body): Json<SetQuotas>,
 ) -> Result<Json<Tenant>, ApiError> {
+    let reset: Vec<String> = body
+        .reset
+        .into_iter()
+        .map(|q| Quota::from(q).name().to_string())
+        .collect();
     let tenant = state
         .engine
-        .set_tenant_quotas(&principal, &tenant, body.quotas.into(), &body.reset)
+        .set_tenant_quotas(&principal, &tenant, body.quotas.into(), &reset)
         .await?;
     Ok(Json(tenant.into()))
 }
