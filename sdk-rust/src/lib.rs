@@ -15,7 +15,10 @@
 //!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode).
 //! - [`Admin`]: topics, subscriptions (with queue settings and stats), lag, dead letters, broker
 //!   status; users, tokens, and roles ([`RoleInfo`], [`Permission`]) bound to users
-//!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on.
+//!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on; for cluster
+//!   admins, tenants with their quotas and usage ([`TenantInfo`], [`TenantQuotas`],
+//!   [`TenantUsage`]); and the audit log ([`AuditQuery`] → [`AuditPage`] of [`AuditEvent`]s).
+//!   [`ClientBuilder::tenant`] makes a cluster admin act inside another tenant.
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -53,12 +56,13 @@ use std::time::Duration;
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
-    Admin, BrokerStatus, Consumer, ConsumerStats, CreatedToken, Credentials, DeadLetter,
-    DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult,
-    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, Permission, Producer,
-    ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
-    QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime,
-    SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TlsConfig,
+    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, Consumer, ConsumerStats, CreatedToken,
+    Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error,
+    ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo,
+    Permission, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
+    QueueMessage, QueueSettings, QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy,
+    RoleBinding, RoleInfo, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
+    SubscriptionInfo, SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig,
     TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
@@ -219,6 +223,28 @@ impl ClientBuilder {
     /// checks them, failing with `UNAUTHENTICATED` when the broker refuses them.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.config.credentials = Some(credentials);
+        self
+    }
+
+    /// The tenant to act in, sent as `rapidmq-tenant` with every request. Only a cluster admin
+    /// may name a tenant other than its own; for anyone else, and for a tenant that does not
+    /// exist, requests fail with `TENANT_NOT_FOUND`. By default the credentials' tenant.
+    /// `connect` fails with [`Error::InvalidArgument`] for a name that is not a tenant name
+    /// (`[A-Za-z0-9._-]{1,64}`).
+    ///
+    /// ```no_run
+    /// # async fn demo(token: String) -> rapidmq::Result<()> {
+    /// let acme = rapidmq::Client::builder()
+    ///     .credentials(rapidmq::Credentials::Token(token))
+    ///     .tenant("acme")
+    ///     .connect()
+    ///     .await?;
+    /// acme.admin().create_user("alice", None).await?; // acme/alice
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.config.tenant = Some(tenant.into());
         self
     }
 
