@@ -90,6 +90,10 @@ pub struct Cli {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// The tenant to act in (a cluster admin acting inside another tenant); your token's own
+    /// by default.
+    #[arg(long, global = true, env = "RAPIDMQ_TENANT", value_name = "NAME")]
+    tenant: Option<String>,
     /// Output format: table (people) or json (scripts); `consume` also takes raw.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -139,6 +143,12 @@ enum Command {
     /// Roles of your tenant and their bindings to users (a broker with --auth).
     #[command(subcommand)]
     Role(cmd::role::RoleCommand),
+    /// Tenants, their quotas and usage (cluster admins; a tenant's admins may show their own).
+    #[command(subcommand)]
+    Tenant(cmd::tenant::TenantCommand),
+    /// The audit log: failed logins, denials and every admin change.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -151,6 +161,7 @@ fn main() -> std::process::ExitCode {
     };
     let mut ctx = Ctx::new(&cli.server, cli.output).with_tls(tls);
     ctx.token = cli.token.clone();
+    ctx.tenant = cli.tenant.clone();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),
@@ -232,6 +243,8 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::User(c) => cmd::user::run(ctx, c).await,
             Command::Token(c) => cmd::token::run(ctx, c).await,
             Command::Role(c) => cmd::role::run(ctx, c).await,
+            Command::Tenant(c) => cmd::tenant::run(ctx, c).await,
+            Command::Audit(c) => cmd::audit::run(ctx, c).await,
             Command::Serve(_)
             | Command::BenchGrpc(_)
             | Command::Completions(_)

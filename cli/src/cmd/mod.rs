@@ -16,8 +16,11 @@
 //! - `whoami.rs`, `user.rs`, `token.rs`: who you are, users and API tokens (`token generate`
 //!   is offline)
 //! - `role.rs`: roles and their bindings to users
+//! - `tenant.rs`: tenants, their quotas and usage (cluster admins)
+//! - `audit.rs`: the audit log, as a table or exported as JSON lines
 //! - `bench/`: the load generator
 
+pub mod audit;
 pub mod bench;
 pub mod completions;
 pub mod consume;
@@ -26,6 +29,7 @@ pub mod publish;
 pub mod role;
 pub mod status;
 pub mod sub;
+pub mod tenant;
 pub mod tls;
 pub mod token;
 pub mod topic;
@@ -51,6 +55,9 @@ pub struct Ctx {
     pub tls: Option<rapidmq::TlsConfig>,
     /// The API or session token from `--token` / `RAPIDMQ_TOKEN`.
     pub token: Option<String>,
+    /// The tenant to act in from `--tenant` / `RAPIDMQ_TENANT` (sent as `rapidmq-tenant`);
+    /// `None`: the token's own.
+    pub tenant: Option<String>,
 }
 
 /// The global TLS flags.
@@ -84,6 +91,7 @@ impl Ctx {
             format,
             tls: None,
             token: None,
+            tenant: None,
         }
     }
 
@@ -110,7 +118,8 @@ impl Ctx {
     /// `--tls-key` are presented for mutual TLS, and `--tls-server-name` is the name the
     /// certificate is verified against (the request then goes to `base`'s address under that
     /// name, as `curl --connect-to` does). TLS flags with an `http://` URL are an error, so TLS
-    /// is never silently off. Returns the client and the URL to send requests to.
+    /// is never silently off. `--tenant` goes with every request as `rapidmq-tenant`. Returns
+    /// the client and the URL to send requests to.
     pub async fn http_client(
         &self,
         base: &str,
@@ -158,6 +167,13 @@ impl Ctx {
                 builder = builder.resolve_to_addrs(name, &addrs);
             }
         }
+        if let Some(tenant) = &self.tenant {
+            let value = reqwest::header::HeaderValue::from_str(tenant)
+                .with_context(|| format!("--tenant `{tenant}` is not a tenant name"))?;
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(rapidmq_proto::TENANT_METADATA, value);
+            builder = builder.default_headers(headers);
+        }
         let client = builder.build().context("cannot build the HTTP client")?;
         Ok((client, url))
     }
@@ -169,6 +185,9 @@ impl Ctx {
             .connect_timeout(Duration::from_secs(3));
         if let Some(token) = &self.token {
             builder = builder.credentials(rapidmq::Credentials::Token(token.clone()));
+        }
+        if let Some(tenant) = &self.tenant {
+            builder = builder.tenant(tenant.clone());
         }
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
@@ -214,6 +233,12 @@ fn describe(err: rapidmq::Error, ctx: &Ctx) -> anyhow::Error {
                 ErrorCode::SubscriptionNotFound => "; `rapidmq sub list` shows the subscriptions",
                 ErrorCode::TopicAlreadyExists | ErrorCode::SubscriptionAlreadyExists => "",
                 ErrorCode::InvalidName => " (names are [A-Za-z0-9._-], 1 to 200 characters)",
+                ErrorCode::TenantNotFound if ctx.tenant.is_some() => {
+                    "; check --tenant / RAPIDMQ_TENANT (only a cluster admin may name another tenant)"
+                }
+                ErrorCode::TenantNotEmpty => {
+                    "; delete its topics and users first (`rapidmq --tenant NAME topic list`, `user ls`)"
+                }
                 _ => "",
             };
             anyhow!("{code}: {message}{hint}")
