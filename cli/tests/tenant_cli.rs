@@ -122,7 +122,10 @@ fn a_cluster_admin_creates_fills_limits_empties_and_deletes_a_tenant() {
     assert_eq!(listed, ["acme", "beta", "default"]);
     let table = stdout_of(&run(&["tenant", "ls"]));
     assert!(
-        table.contains("TENANT") && table.lines().any(|l| l.starts_with("acme")),
+        table.contains("TENANT")
+            && table
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some("acme")),
         "{table}"
     );
 
