@@ -292,3 +292,44 @@ fn audit_export_writes_every_record_as_one_json_object_per_line() {
         "{piped}"
     );
 }
+
+#[test]
+fn a_tenant_admin_sees_only_its_tenants_records_and_a_cluster_admin_all() {
+    let (broker, admin) = auth_broker();
+    let run = |args: &[&str]| cli(&broker, &admin, args);
+    stdout_of(&run(&["tenant", "create", "acme"]));
+    stdout_of(&run(&[
+        "--tenant", "acme", "user", "create", "boss", "--role", "admin",
+    ]));
+    let created = json_of(&run(&[
+        "--tenant", "acme", "token", "create", "--user", "boss", "-o", "json",
+    ]));
+    let boss = created["token"].as_str().unwrap();
+    stdout_of(&run(&["topic", "create", "outside"]));
+    stdout_of(&cli(&broker, boss, &["topic", "create", "inside"]));
+
+    let seen_by_boss = events(&json_of(&cli(
+        &broker,
+        boss,
+        &["audit", "ls", "--all", "-o", "json"],
+    )));
+    assert!(
+        seen_by_boss
+            .iter()
+            .any(|e| is(e, "topic.create", "topic:inside", "ok") && e["actor"] == "acme/boss"),
+        "{seen_by_boss:#?}"
+    );
+    assert!(
+        seen_by_boss.iter().all(|e| e["tenant"] == "acme"),
+        "{seen_by_boss:#?}"
+    );
+    let seen_by_admin = events(&json_of(&run(&["audit", "ls", "--all", "-o", "json"])));
+    for target in ["topic:inside", "topic:outside"] {
+        assert!(
+            seen_by_admin
+                .iter()
+                .any(|e| is(e, "topic.create", target, "ok")),
+            "{target}: {seen_by_admin:#?}"
+        );
+    }
+}
