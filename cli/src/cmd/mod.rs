@@ -236,6 +236,7 @@ fn describe(err: rapidmq::Error, ctx: &Ctx) -> anyhow::Error {
                 ErrorCode::TenantNotFound if ctx.tenant.is_some() => {
                     "; check --tenant / RAPIDMQ_TENANT (only a cluster admin may name another tenant)"
                 }
+                ErrorCode::TenantNotFound => "; `rapidmq tenant ls` shows the tenants",
                 ErrorCode::TenantNotEmpty => {
                     "; delete its topics and users first (`rapidmq --tenant NAME topic list`, `user ls`)"
                 }
