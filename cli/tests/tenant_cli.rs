@@ -196,7 +196,7 @@ fn a_cluster_admin_creates_fills_limits_empties_and_deletes_a_tenant() {
         "--publish-msgs-per-sec",
         "500",
         "--reset",
-        "publish-bytes-per-sec,storage-bytes",
+        "publish-bytes-per-sec,storage_bytes",
         "-o",
         "json",
     ]));

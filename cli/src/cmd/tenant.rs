@@ -58,7 +58,7 @@ pub enum QuotaCommand {
             long,
             value_name = "QUOTA",
             value_delimiter = ',',
-            value_parser = clap::builder::PossibleValuesParser::new(QUOTA_FLAGS),
+            value_parser = quota_names(),
         )]
         reset: Vec<String>,
     },
@@ -74,6 +74,14 @@ const QUOTA_FLAGS: [&str; 7] = [
     "max-partitions",
     "max-connections",
 ];
+
+/// `--reset` values: the flag spellings, and (hidden) the API's with `_`.
+fn quota_names() -> clap::builder::PossibleValuesParser {
+    let names = QUOTA_FLAGS.into_iter().zip(TenantQuotas::NAMES);
+    clap::builder::PossibleValuesParser::new(
+        names.map(|(flag, name)| clap::builder::PossibleValue::new(flag).alias(name)),
+    )
+}
 
 /// One flag per quota; `unlimited` (or 0) lifts it.
 #[derive(Debug, Default, clap::Args)]
