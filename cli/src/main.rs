@@ -93,6 +93,10 @@ pub struct Cli {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// The tenant to act in (a cluster admin acting inside another tenant); your token's own
+    /// by default.
+    #[arg(long, global = true, env = "RAPIDMQ_TENANT", value_name = "NAME")]
+    tenant: Option<String>,
     /// Output format: table (people) or json (scripts); `consume` also takes raw.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -145,6 +149,12 @@ enum Command {
     /// Named contexts: the server, TLS files, credential and tenant of each broker you use.
     #[command(subcommand)]
     Context(cmd::context::ContextCommand),
+    /// Tenants, their quotas and usage (cluster admins; a tenant's admins may show their own).
+    #[command(subcommand)]
+    Tenant(cmd::tenant::TenantCommand),
+    /// The audit log: failed logins, denials and every admin change.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -158,7 +168,7 @@ fn main() -> std::process::ExitCode {
             server_name: cli.tls_server_name.clone(),
         },
         token: cli.token.clone(),
-        tenant: None,
+        tenant: cli.tenant.clone(),
     };
     let selected = cli.context.as_deref().filter(|name| !name.is_empty());
     let result = match cli.command {
@@ -201,7 +211,7 @@ fn given_on_command_line(args: ConnectionArgs, matches: &ArgMatches) -> Connecti
             server_name: given("tls_server_name", args.tls.server_name),
         },
         token: given("token", args.token),
-        tenant: args.tenant,
+        tenant: given("tenant", args.tenant),
     }
 }
 
@@ -271,6 +281,8 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::User(c) => cmd::user::run(ctx, c).await,
             Command::Token(c) => cmd::token::run(ctx, c).await,
             Command::Role(c) => cmd::role::run(ctx, c).await,
+            Command::Tenant(c) => cmd::tenant::run(ctx, c).await,
+            Command::Audit(c) => cmd::audit::run(ctx, c).await,
             Command::Serve(_)
             | Command::BenchGrpc(_)
             | Command::Completions(_)

@@ -15,7 +15,10 @@
 //!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode).
 //! - [`Admin`]: topics, subscriptions (with queue settings and stats), lag, dead letters, broker
 //!   status; users, tokens, and roles ([`RoleInfo`], [`Permission`]) bound to users
-//!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on.
+//!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on; for cluster
+//!   admins, tenants with their quotas and usage ([`TenantInfo`], [`TenantQuotas`],
+//!   [`TenantUsage`]); and the audit log ([`AuditQuery`] → [`AuditPage`] of [`AuditEvent`]s).
+//!   [`ClientBuilder::tenant`] makes a cluster admin act inside another tenant.
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -53,12 +56,13 @@ use std::time::Duration;
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
-    Admin, BrokerStatus, Consumer, ConsumerStats, CreatedToken, Credentials, DeadLetter,
-    DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult,
-    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, Permission, Producer,
-    ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
-    QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime,
-    SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TlsConfig,
+    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, Consumer, ConsumerStats, CreatedToken,
+    Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error,
+    ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo,
+    Permission, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
+    QueueMessage, QueueSettings, QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy,
+    RoleBinding, RoleInfo, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
+    SubscriptionInfo, SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig,
     TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};

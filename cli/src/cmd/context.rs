@@ -2,9 +2,9 @@
 //! kept in `~/.config/rapidmq/config.toml` (`crate::config`), like `nats context` or
 //! `rpk profile`. These commands are offline: they only edit the file.
 //!
-//! `context add` takes the global `--server`, `--tls-*` and `--token` flags as the context's
-//! values (only as given on its command line, never from the environment), plus `--http`,
-//! `--tenant`, `--token-file` and `--user` of its own. [`connection`] is how every client command
+//! `context add` takes the global `--server`, `--tls-*`, `--token` and `--tenant` flags as the
+//! context's values (only as given on its command line, never from the environment), plus
+//! `--http`, `--token-file` and `--user` of its own. [`connection`] is how every client command
 //! finds its settings: flags and environment over the selected context over the defaults.
 
 use std::path::Path;
@@ -51,10 +51,6 @@ pub struct AddArgs {
     /// The broker's REST URL (`rapidmq trace`).
     #[arg(long, value_name = "URL")]
     http: Option<String>,
-    /// The tenant to act in, sent as `rapidmq-tenant` (cluster admins).
-    // When the CLI gains a global `--tenant`, this becomes that flag, as --server is.
-    #[arg(long, value_name = "TENANT")]
-    tenant: Option<String>,
     /// A file whose first line is the token (kept out of the contexts file).
     #[arg(long, value_name = "FILE")]
     token_file: Option<String>,
@@ -212,7 +208,7 @@ fn new_context(args: AddArgs, given: ConnectionArgs) -> anyhow::Result<config::C
     if kinds.into_iter().filter(|&given| given).count() > 1 {
         bail!("give one credential: --token, --token-file or --user");
     }
-    let tenant = args.tenant.or(given.tenant);
+    let tenant = given.tenant;
     if let Some(tenant) = &tenant {
         config::check_name(tenant).context("--tenant")?;
     }

@@ -18,8 +18,11 @@
 //! - `role.rs`: roles and their bindings to users
 //! - `context.rs`: `context add|ls|use|show|rm`, the named contexts of `crate::config`
 //!   (offline); [`ConnectionArgs::resolve`] layers flags and environment over the selected one
+//! - `tenant.rs`: tenants, their quotas and usage (cluster admins)
+//! - `audit.rs`: the audit log, as a table or exported as JSON lines
 //! - `bench/`: the load generator
 
+pub mod audit;
 pub mod bench;
 pub mod completions;
 pub mod consume;
@@ -29,6 +32,7 @@ pub mod publish;
 pub mod role;
 pub mod status;
 pub mod sub;
+pub mod tenant;
 pub mod tls;
 pub mod token;
 pub mod topic;
@@ -80,7 +84,7 @@ pub struct ConnectionArgs {
     pub server: Option<String>,
     pub tls: TlsArgs,
     pub token: Option<String>,
-    /// The tenant to act in; `None` until the CLI has a `--tenant` flag of its own.
+    /// The tenant to act in, from `--tenant` / `RAPIDMQ_TENANT`.
     pub tenant: Option<String>,
 }
 
@@ -412,6 +416,13 @@ fn describe(err: rapidmq::Error, ctx: &Ctx) -> anyhow::Error {
                 ErrorCode::SubscriptionNotFound => "; `rapidmq sub list` shows the subscriptions",
                 ErrorCode::TopicAlreadyExists | ErrorCode::SubscriptionAlreadyExists => "",
                 ErrorCode::InvalidName => " (names are [A-Za-z0-9._-], 1 to 200 characters)",
+                ErrorCode::TenantNotFound if ctx.tenant.is_some() => {
+                    "; check --tenant / RAPIDMQ_TENANT (only a cluster admin may name another tenant)"
+                }
+                ErrorCode::TenantNotFound => "; `rapidmq tenant ls` shows the tenants",
+                ErrorCode::TenantNotEmpty => {
+                    "; delete its topics and users first (`rapidmq --tenant NAME topic list`, `user ls`)"
+                }
                 _ => "",
             };
             anyhow!("{code}: {message}{hint}")
