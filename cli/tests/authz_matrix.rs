@@ -343,6 +343,22 @@ async fn only_cluster_admins_act_in_another_tenant_and_others_cannot_tell_which_
             format!("tenant `{tenant}` does not exist")
         );
     }
+    // Describing another tenant: anonymous is refused as anonymous, a tenant admin gets the
+    // answer for a missing tenant.
+    let mut admin_client = matrix.admin();
+    for (token, code) in [
+        (None, ErrorCode::Unauthenticated),
+        (Some(stranger.as_str()), ErrorCode::TenantNotFound),
+    ] {
+        let request = pb::DescribeTenantRequest {
+            name: "default".into(),
+        };
+        let status = admin_client
+            .describe_tenant(with_token(request, token))
+            .await
+            .unwrap_err();
+        assert_eq!(status_outcome(&status).code, Some(code), "{status:?}");
+    }
     // Its own tenant by name is fine; this tenant's topics are not in it.
     let own = topics(&stranger, Some("other"))
         .await

@@ -565,8 +565,46 @@ fn capture_one_request(listener: std::net::TcpListener) -> std::thread::JoinHand
     })
 }
 
-/// The broker side of tenants is not in this branch yet, so what is checked here is the wire:
-/// a context's tenant and token go with the REST request as `rapidmq-tenant` and a bearer token.
+/// A cluster admin's context with a tenant works inside that tenant; `--tenant` on the command
+/// line wins over it.
+#[test]
+fn a_contexts_tenant_is_where_its_commands_act() {
+    let home = Home::new();
+    let admin = rapidmq_broker::auth::Token::generate().unwrap().to_string();
+    let broker = TestBroker::start_with(BrokerOptions {
+        env: vec![("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN".into(), admin.clone())],
+        args: vec!["--auth".into()],
+    });
+    let server = broker.grpc_url();
+    let as_admin = |args: &[&str]| {
+        let mut all = vec!["--server", &server, "--token", &admin];
+        all.extend_from_slice(args);
+        home.rapidmq(&all).success()
+    };
+    as_admin(&["tenant", "create", "acme"]);
+    as_admin(&["--tenant", "acme", "topic", "create", "only-in-acme"]);
+    as_admin(&["topic", "create", "only-in-default"]);
+    home.rapidmq(&[
+        "context", "add", "acme", "--server", &server, "--token", &admin, "--tenant", "acme",
+        "--use",
+    ])
+    .success();
+    let listed = home.rapidmq(&["topic", "list"]).success();
+    assert!(
+        listed.contains("only-in-acme") && !listed.contains("only-in-default"),
+        "{listed}"
+    );
+    let listed = home
+        .rapidmq(&["--tenant", "default", "topic", "list"])
+        .success();
+    assert!(
+        listed.contains("only-in-default") && !listed.contains("only-in-acme"),
+        "{listed}"
+    );
+}
+
+/// What a context sends on the wire: its tenant and token go with a REST request as
+/// `rapidmq-tenant` and a bearer token.
 #[test]
 fn a_contexts_tenant_and_token_go_with_rest_requests() {
     let home = Home::new();

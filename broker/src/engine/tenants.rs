@@ -206,6 +206,8 @@ impl Engine {
         principal: &Principal,
         name: Option<&str>,
     ) -> Result<TenantStatus> {
+        // An anonymous caller is refused as such, whichever tenant it names.
+        self.authenticated(principal)?;
         let own = principal.tenant().as_str();
         let name = name.filter(|n| !n.is_empty()).unwrap_or(own);
         if name == own {

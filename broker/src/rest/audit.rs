@@ -17,9 +17,10 @@ use super::error::{ApiError, Json, Problem, Query};
 use crate::audit::{self, AuditQuery, AuditRecord, MAX_LIMIT};
 use crate::principal::Principal;
 
+/// Which records: every filter is optional.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AuditParams {
+pub struct AuditFilters {
     /// Only records at or after this time, ms since the epoch.
     pub since_ms: Option<u64>,
     /// Only records before this time, ms since the epoch.
@@ -31,7 +32,13 @@ pub struct AuditParams {
     /// Only this outcome: `ok`, `failed` or `denied`.
     #[param(pattern = "^(ok|failed|denied)?$")]
     pub outcome: Option<String>,
-    /// Most records per page (1 to 1000, default 100); the export ignores it.
+}
+
+/// One page of records.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditPageParams {
+    /// Most records per page (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// From a previous page's `next_page_token`.
@@ -39,19 +46,13 @@ pub struct AuditParams {
     pub page_token: Option<String>,
 }
 
-impl AuditParams {
+impl AuditFilters {
     fn query(self) -> Result<AuditQuery, ApiError> {
         let outcome = self
             .outcome
             .filter(|o| !o.is_empty())
             .map(|o| audit::parse_outcome(&o))
             .transpose()?;
-        if self.limit.is_some_and(|l| l == 0 || l > MAX_LIMIT) {
-            return Err(crate::error::Error::invalid(format!(
-                "limit is between 1 and {MAX_LIMIT}"
-            ))
-            .into());
-        }
         Ok(AuditQuery {
             since_ms: self.since_ms,
             until_ms: self.until_ms,
@@ -59,9 +60,23 @@ impl AuditParams {
             action_prefix: self.action_prefix.filter(|a| !a.is_empty()),
             outcome,
             tenant: None,
-            limit: self.limit.unwrap_or(0),
-            page_token: self.page_token.filter(|t| !t.is_empty()),
+            limit: 0,
+            page_token: None,
         })
+    }
+}
+
+impl AuditPageParams {
+    fn apply(self, query: &mut AuditQuery) -> Result<(), ApiError> {
+        if self.limit.is_some_and(|l| l == 0 || l > MAX_LIMIT) {
+            return Err(crate::error::Error::invalid(format!(
+                "limit is between 1 and {MAX_LIMIT}"
+            ))
+            .into());
+        }
+        query.limit = self.limit.unwrap_or(0);
+        query.page_token = self.page_token.filter(|t| !t.is_empty());
+        Ok(())
     }
 }
 
@@ -124,7 +139,7 @@ pub struct AuditEvents {
 /// A page of the audit log, oldest first: needs `Admin` on the tenant; a cluster admin sees
 /// every tenant's records.
 #[utoipa::path(get, path = "/v1/audit", tag = "auth",
-    params(AuditParams),
+    params(AuditFilters, AuditPageParams),
     responses(
         (status = 200, description = "Matching records, oldest first", body = AuditEvents),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
@@ -132,9 +147,12 @@ pub struct AuditEvents {
 pub async fn list(
     principal: Principal,
     State(state): State<Arc<RestState>>,
-    Query(params): Query<AuditParams>,
+    Query(filters): Query<AuditFilters>,
+    Query(page): Query<AuditPageParams>,
 ) -> Result<Json<AuditEvents>, ApiError> {
-    let page = state.engine.list_audit(&principal, params.query()?).await?;
+    let mut query = filters.query()?;
+    page.apply(&mut query)?;
+    let page = state.engine.list_audit(&principal, query).await?;
     Ok(Json(AuditEvents {
         events: page
             .records
@@ -148,7 +166,7 @@ pub async fn list(
 /// Every matching record of the audit log, oldest first, as JSON lines (one `AuditEvent` per
 /// line), streamed; `limit` and `page_token` are ignored.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "auth",
-    params(AuditParams),
+    params(AuditFilters),
     responses(
         (status = 200, description = "One AuditEvent JSON object per line", body = String, content_type = "application/x-ndjson"),
         (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
@@ -156,11 +174,10 @@ pub async fn list(
 pub async fn export(
     principal: Principal,
     State(state): State<Arc<RestState>>,
-    Query(params): Query<AuditParams>,
+    Query(filters): Query<AuditFilters>,
 ) -> Result<Response, ApiError> {
-    let mut query = params.query()?;
+    let mut query = filters.query()?;
     query.limit = MAX_LIMIT;
-    query.page_token = None;
     // The first page is read before answering, so a refusal is a problem document, not a
     // broken stream.
     let first = state.engine.list_audit(&principal, query.clone()).await?;
