@@ -48,6 +48,8 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     pub tls: TlsConfig,
     pub auth: AuthConfig,
+    /// Quotas of every tenant that does not set its own (docs/security.md#tenants-and-quotas).
+    pub quota_defaults: QuotaDefaults,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             observability: ObservabilityConfig::default(),
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
+            quota_defaults: QuotaDefaults::default(),
         }
     }
 }
@@ -327,6 +330,20 @@ impl TlsConfig {
     pub fn enabled(&self) -> bool {
         !self.cert_file.as_os_str().is_empty()
     }
+}
+
+/// The quotas a tenant has unless it sets its own; 0 means unlimited. Rates are per node.
+/// `limits.max_topics_per_tenant` stays a ceiling over every tenant's `max_topics`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaDefaults {
+    pub publish_bytes_per_sec: u64,
+    pub publish_msgs_per_sec: u64,
+    pub consume_bytes_per_sec: u64,
+    pub storage_bytes: u64,
+    pub max_topics: u64,
+    pub max_partitions: u64,
+    pub max_connections: u64,
 }
 
 /// Authentication (docs/security.md). Off by default: every request is anonymous in `default`.

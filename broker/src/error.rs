@@ -20,6 +20,8 @@ pub struct Error {
     /// An `UNAUTHENTICATED` for a token whose secret matched but that has expired; sent as
     /// `rapidmq-auth-reason: expired` so that a client with a password logs in again.
     credentials_expired: bool,
+    /// The tenant quota that refused the request (`rapidmq-quota`).
+    quota: Option<&'static str>,
 }
 
 /// Result alias for the broker.
@@ -32,7 +34,23 @@ impl Error {
             message: message.into(),
             retry_after: None,
             credentials_expired: false,
+            quota: None,
         }
+    }
+
+    /// The same error, naming the tenant quota that refused the request.
+    pub fn with_quota(mut self, quota: &'static str) -> Error {
+        self.quota = Some(quota);
+        self
+    }
+
+    /// The tenant quota that refused the request, if one did.
+    pub fn quota(&self) -> Option<&'static str> {
+        self.quota
+    }
+
+    pub fn resource_exhausted(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::ResourceExhausted, message)
     }
 
     /// The same error, marked as an expired credential (`rapidmq-auth-reason: expired`).

@@ -15,7 +15,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use rapidmq_proto::{AUTH_REASON_METADATA, ErrorCode};
+use rapidmq_proto::{AUTH_REASON_METADATA, ErrorCode, QUOTA_METADATA, TENANT_METADATA};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -188,12 +188,17 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 Method::PATCH,
                 Method::DELETE,
             ])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static(TENANT_METADATA),
+            ])
             // A browser hides response headers not listed here: a web client needs
             // `rapidmq-auth-reason: expired` to know it should log in again, and `retry-after`
             // to know when to retry.
             .expose_headers([
                 HeaderName::from_static(AUTH_REASON_METADATA),
+                HeaderName::from_static(QUOTA_METADATA),
                 header::RETRY_AFTER,
             ]),
     )

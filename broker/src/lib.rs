@@ -13,6 +13,7 @@
 //!   `dashboard`: the live dashboard served at `/`.
 //! - `budget`: the broker-wide byte budget of publishes in flight (backpressure).
 //! - [`auth`]: users, tokens and logins, and the layer that authenticates every request.
+//! - [`tenant`]: tenants, their quotas (token buckets, stored bytes, connections).
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
@@ -29,6 +30,7 @@ pub mod principal;
 pub mod rest;
 mod server;
 pub mod storage;
+pub mod tenant;
 pub mod tls;
 
 pub use config::Config;

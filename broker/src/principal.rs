@@ -58,7 +58,12 @@ pub enum Credential {
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The tenant the caller acts in: its own, or (a cluster admin with `rapidmq-tenant`)
+    /// another.
     tenant: TenantId,
+    /// The caller's own tenant while it acts in another: its user record and role bindings
+    /// live there.
+    home: Option<TenantId>,
     name: Option<String>,
     kind: PrincipalKind,
     credential: Option<Credential>,
@@ -71,6 +76,7 @@ impl Principal {
     pub fn anonymous() -> Principal {
         Principal {
             tenant: TenantId::default(),
+            home: None,
             name: None,
             kind: PrincipalKind::Anonymous,
             credential: None,
@@ -82,6 +88,7 @@ impl Principal {
     pub fn system(tenant: TenantId) -> Principal {
         Principal {
             tenant,
+            home: None,
             name: Some("rapidmq".to_string()),
             kind: PrincipalKind::System,
             credential: None,
@@ -98,6 +105,7 @@ impl Principal {
     ) -> Principal {
         Principal {
             tenant,
+            home: None,
             name: Some(name),
             kind: PrincipalKind::User,
             credential: Some(credential),
@@ -105,8 +113,23 @@ impl Principal {
         }
     }
 
+    /// The tenant the caller acts in: where the names it sends resolve.
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
+    }
+
+    /// The caller's own tenant, where its user and role bindings live.
+    pub fn home_tenant(&self) -> &TenantId {
+        self.home.as_ref().unwrap_or(&self.tenant)
+    }
+
+    /// The same caller acting in `tenant` (the authentication layer decides who may).
+    pub(crate) fn acting_in(mut self, tenant: TenantId) -> Principal {
+        if tenant != self.tenant {
+            let home = std::mem::replace(&mut self.tenant, tenant);
+            self.home.get_or_insert(home);
+        }
+        self
     }
 
     /// The user name, or `None` for anonymous callers.

@@ -9,7 +9,9 @@
 //! - anonymous → `UNAUTHENTICATED` / 401 (but public operations);
 //! - a user without roles, and one whose role has everything but the action needed →
 //!   `PERMISSION_DENIED` / 403, the same answer for an existing and a nonexistent name;
-//! - a user whose role grants exactly what the row needs → no auth error.
+//! - a user whose role grants exactly what the row needs → no auth error;
+//! - the admin of another tenant → the same answer for this tenant's names as for names that
+//!   exist nowhere, and lists without them.
 //!
 //! Lists are never refused: they show only what the caller may describe.
 //!
@@ -172,10 +174,28 @@ async fn every_operation_refuses_callers_without_the_permission_it_needs() {
     matrix.fixtures(&mut names).await;
     let ghost = Names::ghost();
     let nobody = matrix.caller(Vec::new()).await;
+    let stranger = matrix.foreign_admin().await;
     let mut failures = Vec::new();
+    // Lists first, before the rows below have the stranger create same-named things of its own.
+    for rule in &rules {
+        if let Filtered(shown) = rule.check {
+            let shown = names.fill(shown);
+            let listed = matrix.run(rule, &names, Some(&stranger)).await;
+            // Refusing (a list of a topic it cannot name) is fine; showing is not.
+            if listed.body.contains(&shown) || listed.message.contains(&shown) {
+                failures.push(format!(
+                    "{}: another tenant's admin got {listed:?} (looking for {shown})",
+                    rule.op
+                ));
+            }
+        }
+    }
     let mut fresh = 0;
     for rule in &rules {
         let op = rule.op;
+        if !matches!(rule.check, Public) {
+            check_foreign(&matrix, rule, &names, &ghost, &stranger, &mut failures).await;
+        }
         let anonymous = matrix.run(rule, &names, None).await;
         match rule.check {
             Public => {
@@ -263,6 +283,107 @@ async fn every_operation_refuses_callers_without_the_permission_it_needs() {
         failures.len(),
         failures.join("\n"),
         matrix.broker.log()
+    );
+}
+
+/// The admin of another tenant gets the same answer for this tenant's names as for names that
+/// exist nowhere: whatever it may do in its own tenant, nothing here is visible or reachable.
+async fn check_foreign(
+    matrix: &Matrix,
+    rule: &Rule,
+    names: &Names,
+    ghost: &Names,
+    stranger: &str,
+    failures: &mut Vec<String>,
+) {
+    let there = matrix.run(rule, names, Some(stranger)).await.blank(names);
+    let not_there = matrix.run(rule, ghost, Some(stranger)).await.blank(ghost);
+    let answer = |o: &Outcome| (o.code, o.status, o.message.clone());
+    if answer(&there) != answer(&not_there) {
+        failures.push(format!(
+            "{}: another tenant's admin is answered differently for this tenant's names: \
+             {there:?} vs {not_there:?}",
+            rule.op
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_cluster_admins_act_in_another_tenant_and_others_cannot_tell_which_exist() {
+    let mut matrix = Matrix::start().await;
+    let mut names = Names::existing("");
+    matrix.fixtures(&mut names).await;
+    let stranger = matrix.foreign_admin().await;
+    let topics = |token: &str, tenant: Option<&str>| {
+        let mut request = with_token(pb::ListTopicsRequest::default(), Some(token));
+        if let Some(tenant) = tenant {
+            request = in_tenant(request, tenant);
+        }
+        let mut admin = matrix.admin();
+        async move {
+            admin.list_topics(request).await.map(|r| {
+                r.into_inner()
+                    .topics
+                    .into_iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>()
+            })
+        }
+    };
+    // A tenant admin naming another tenant, existing or not, gets one answer.
+    for tenant in ["default", "no-such-tenant"] {
+        let status = topics(&stranger, Some(tenant)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+        assert_eq!(
+            status_outcome(&status).code,
+            Some(ErrorCode::TenantNotFound)
+        );
+        assert_eq!(
+            status.message(),
+            format!("tenant `{tenant}` does not exist")
+        );
+    }
+    // Its own tenant by name is fine; this tenant's topics are not in it.
+    let own = topics(&stranger, Some("other"))
+        .await
+        .expect("its own tenant");
+    assert!(!own.contains(&names.topic), "{own:?}");
+    // A cluster admin acts in `other`, and sees there what `other` has.
+    let admin = matrix.admin.clone();
+    let mut client = matrix.admin();
+    client
+        .create_topic(in_tenant(
+            with_token(
+                pb::CreateTopicRequest {
+                    name: "only-in-other".into(),
+                    config: None,
+                },
+                Some(&admin),
+            ),
+            "other",
+        ))
+        .await
+        .expect("a cluster admin creates a topic in `other`");
+    let seen = topics(&admin, Some("other")).await.expect("list `other`");
+    assert_eq!(seen, vec!["only-in-other".to_string()]);
+    let home = topics(&admin, None).await.expect("list `default`");
+    assert!(home.contains(&names.topic) && !home.contains(&"only-in-other".to_string()));
+    let own = topics(&stranger, None).await.expect("list its own");
+    assert_eq!(own, vec!["only-in-other".to_string()]);
+    // A tenant with topics or users is not deleted.
+    let status = client
+        .delete_tenant(with_token(
+            pb::DeleteTenantRequest {
+                name: "other".into(),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_outcome(&status).code,
+        Some(ErrorCode::TenantNotEmpty),
+        "{status:?}"
     );
 }
 

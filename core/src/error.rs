@@ -43,6 +43,9 @@ pub enum Error {
         /// How long the broker asked the client to wait before retrying (an overloaded
         /// broker's `RESOURCE_EXHAUSTED`); the core's retries wait at least this long.
         retry_after: Option<Duration>,
+        /// The tenant quota that refused the request (`rapidmq-quota`, e.g.
+        /// `publish_bytes_per_sec`): the core waits it out without spending retries.
+        quota: Option<String>,
     },
     /// No broker could be reached, or the connection broke during the request.
     #[error("broker unavailable: {message}")]
@@ -121,6 +124,14 @@ impl Error {
         }
     }
 
+    /// The tenant quota that refused the request, if one did.
+    pub fn quota(&self) -> Option<&str> {
+        match self {
+            Error::Broker { quota, .. } => quota.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The [`Error::TlsHandshake`] for a failed connection to `endpoint`, if a TLS error
     /// (`rustls::Error`) is behind `err`; `None` for any other failure. For tools that open
     /// their own TLS connections to the broker (the CLI's HTTP client), so they report
@@ -186,6 +197,10 @@ impl From<Status> for Error {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_millis);
+        let quota = metadata
+            .get(rapidmq_proto::QUOTA_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         if code.is_none()
             && let Some(tls) = tls_failure("the broker", &status)
         {
@@ -199,6 +214,7 @@ impl From<Status> for Error {
                 message,
                 retriable: code.is_retriable(),
                 retry_after,
+                quota,
             };
         }
         match status.code() {
@@ -222,6 +238,7 @@ impl From<Status> for Error {
                     message,
                     retriable: code.is_retriable(),
                     retry_after,
+                    quota,
                 }
             }
         }
@@ -304,6 +321,7 @@ impl From<rapidmq_proto::v1::Error> for Error {
             retriable: err.retriable,
             retry_after: (err.retry_after_ms > 0)
                 .then(|| Duration::from_millis(u64::from(err.retry_after_ms))),
+            quota: None,
         }
     }
 }

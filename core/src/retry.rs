@@ -40,8 +40,14 @@ impl Backoff {
 
     /// The delay before retrying after `err`: uniformly in `[0, ceiling]` (full jitter), but at
     /// least the broker's retry hint; `None` when the budget (retry count or total time) is
-    /// spent.
+    /// spent. A tenant quota's refusal is throttling, not failure: it waits the hint and spends
+    /// no retry, bounded by the total time only.
     pub(crate) fn next_delay(&mut self, err: &Error) -> Option<Duration> {
+        if err.quota().is_some() {
+            let delay = err.retry_after().unwrap_or(self.policy.initial_backoff);
+            return (self.started.elapsed() + delay <= self.policy.delivery_timeout)
+                .then_some(delay);
+        }
         if self.retries >= self.policy.max_retries {
             return None;
         }
@@ -142,7 +148,31 @@ mod tests {
             message: "busy".into(),
             retriable: true,
             retry_after,
+            quota: None,
         }
+    }
+
+    #[test]
+    fn a_quota_refusal_waits_its_hint_without_spending_retries() {
+        let mut backoff = Backoff::new(policy(1));
+        let throttled = Error::Broker {
+            code: ErrorCode::ResourceExhausted,
+            message: "over quota".into(),
+            retriable: true,
+            retry_after: Some(Duration::from_millis(7)),
+            quota: Some("publish_bytes_per_sec".into()),
+        };
+        for _ in 0..10 {
+            assert_eq!(
+                backoff.next_delay(&throttled),
+                Some(Duration::from_millis(7))
+            );
+        }
+        assert!(
+            backoff.next_delay(&busy(None)).is_some(),
+            "the one retry is still there"
+        );
+        assert!(backoff.next_delay(&busy(None)).is_none());
     }
 
     #[test]
@@ -219,6 +249,7 @@ mod tests {
                     message: "big".into(),
                     retriable: false,
                     retry_after: None,
+                    quota: None,
                 })
             },
         )

@@ -25,8 +25,10 @@ use tower::{Layer, Service};
 
 use super::{Action, Auth, Resource};
 use crate::error::{Error, Result};
-use crate::principal::Principal;
+use crate::principal::{Principal, PrincipalKind, TenantId};
+use crate::tenant::ConnectionTenant;
 use crate::tls::PeerInfo;
+use rapidmq_proto::TENANT_METADATA;
 
 /// The cookie a login sets for browsers (the dashboard).
 pub const SESSION_COOKIE: &str = "rapidmq_session";
@@ -130,13 +132,21 @@ where
                 .map(|ConnectInfo(peer)| peer)
         });
         let certificate = peer.and_then(|p| p.client_certificate.as_deref());
+        let connection = peer.map(|p| p.tenant.clone());
         let decided = decide(
             &self.auth,
             request.method(),
             request.uri().path(),
             request.headers(),
             certificate.map(|c| c.as_ref()),
-        );
+        )
+        .and_then(|principal| {
+            let principal = acting_tenant(&self.auth, principal, request.headers())?;
+            if let Some(connection) = connection {
+                count_connection(&self.auth, &principal, &connection)?;
+            }
+            Ok(principal)
+        });
         // The service that was polled ready serves this request; its clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -220,6 +230,45 @@ fn decide(
         }
     }
     Ok(principal)
+}
+
+/// The principal acting in the tenant `rapidmq-tenant` names, if it names one. Only a cluster
+/// admin (anyone, with auth off) may act in another tenant; for every other caller a foreign
+/// tenant is answered as a missing one, so the header cannot probe which tenants exist.
+fn acting_tenant(auth: &Auth, principal: Principal, headers: &HeaderMap) -> Result<Principal> {
+    let Some(value) = headers.get(TENANT_METADATA) else {
+        return Ok(principal);
+    };
+    let name = value
+        .to_str()
+        .map_err(|_| Error::invalid("the rapidmq-tenant header is not a tenant name"))?;
+    // An anonymous caller is refused as such wherever it asks to act.
+    if name == principal.tenant().as_str()
+        || (auth.enabled() && principal.kind() == PrincipalKind::Anonymous)
+    {
+        return Ok(principal);
+    }
+    let may_switch = !auth.enabled()
+        || auth
+            .authorize(&principal, Action::Admin, Resource::Cluster)
+            .is_ok();
+    if !may_switch || !auth.tenants().exists(name) {
+        return Err(Error::tenant_not_found(name));
+    }
+    Ok(principal.acting_in(TenantId::new(name)))
+}
+
+/// Counts the request's connection towards the tenant it acts in, from its first request
+/// with credentials (any request, with auth off), refusing it past `max_connections`.
+fn count_connection(
+    auth: &Auth,
+    principal: &Principal,
+    connection: &ConnectionTenant,
+) -> Result<()> {
+    if auth.enabled() && principal.kind() != PrincipalKind::User {
+        return Ok(());
+    }
+    connection.count(&auth.tenants().runtime(principal.tenant().as_str()))
 }
 
 /// The token a request presents: a bearer token, else (on safe methods) the session cookie.

@@ -47,6 +47,7 @@ use crate::config::AuthConfig;
 use crate::error::{Error, Result};
 use crate::principal::{Credential, Principal, PrincipalKind, TenantId};
 use crate::storage::{Cf, Store};
+use crate::tenant::Tenants;
 
 pub use backoff::{LoginBackoff, LoginKey};
 pub use bootstrap::{BOOTSTRAP_ADMIN, BootstrapSecret};
@@ -54,7 +55,7 @@ pub use command::AuthCommand;
 pub use layer::{AuthLayer, GrpcReject, HttpReject, SESSION_COOKIE};
 pub use records::{
     BINDING_PREFIX, BindingRecord, BindingScope, ROLE_PREFIX, RoleRecord, TOKEN_PREFIX, TokenKind,
-    TokenRecord, USER_PREFIX, UserRecord,
+    TokenRecord, USER_PREFIX, UserRecord, role_key,
 };
 pub use roles::{Effect, PatternType, Permission, ResourceType};
 pub use token::Token;
@@ -162,10 +163,12 @@ pub struct Auth {
     epoch: watch::Sender<u64>,
     password_checks: Arc<Semaphore>,
     login_backoff: LoginBackoff,
+    /// For the layer, which resolves `rapidmq-tenant` and counts connections per tenant.
+    tenants: Arc<Tenants>,
 }
 
 impl Auth {
-    pub fn new(config: &AuthConfig) -> Auth {
+    pub fn new(config: &AuthConfig, tenants: Arc<Tenants>) -> Auth {
         Auth {
             config: config.clone(),
             users: RwLock::new(HashMap::new()),
@@ -174,7 +177,12 @@ impl Auth {
             epoch: watch::channel(0).0,
             password_checks: Arc::new(Semaphore::new(config.max_concurrent_password_checks)),
             login_backoff: LoginBackoff::default(),
+            tenants,
         }
+    }
+
+    pub fn tenants(&self) -> &Arc<Tenants> {
+        &self.tenants
     }
 
     /// Whether requests need credentials.
@@ -365,7 +373,7 @@ impl Auth {
         let acl = self
             .acl
             .read()
-            .user(principal.tenant().as_str(), name)
+            .user(principal.home_tenant().as_str(), name)
             .cloned();
         if acl.is_some_and(|acl| acl.permits(action, resource)) {
             Ok(())
@@ -442,7 +450,10 @@ impl Auth {
         let id = match principal.credential() {
             Some(Credential::Token(id) | Credential::Session(id)) if self.enabled() => id,
             Some(Credential::Certificate) if self.enabled() => {
-                let user = self.user(principal.tenant().as_str(), principal.name().unwrap_or(""));
+                let user = self.user(
+                    principal.home_tenant().as_str(),
+                    principal.name().unwrap_or(""),
+                );
                 let expired = principal.expires_at_ms().is_some_and(|at| at <= now_ms());
                 if user.is_none_or(|u| u.disabled) || expired {
                     return Err(Error::bad_credentials());
@@ -524,7 +535,7 @@ impl CredentialWatch {
 }
 
 /// Every record under `prefix`, parsed.
-fn scan<T: serde::de::DeserializeOwned>(
+pub(crate) fn scan<T: serde::de::DeserializeOwned>(
     store: &dyn Store,
     prefix: &[u8],
     what: &str,
@@ -568,10 +579,13 @@ mod tests {
     use crate::storage::MemStore;
 
     fn auth(enabled: bool) -> Auth {
-        Auth::new(&AuthConfig {
-            enabled,
-            ..AuthConfig::default()
-        })
+        Auth::new(
+            &AuthConfig {
+                enabled,
+                ..AuthConfig::default()
+            },
+            Arc::new(Tenants::new(Default::default())),
+        )
     }
 
     fn user(name: &str) -> Principal {

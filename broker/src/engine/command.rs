@@ -14,6 +14,7 @@ use super::subscription::SubscriptionRecord;
 use super::topic::TopicRecord;
 use crate::auth::AuthCommand;
 use crate::storage::{Cf, WriteBatch};
+use crate::tenant::{TenantRecord, tenant_key};
 
 #[derive(Debug, Clone)]
 pub enum MetaCommand {
@@ -59,6 +60,13 @@ pub enum MetaCommand {
     },
     /// A change to users or tokens (`crate::auth`), written beside the topics in `meta`.
     Auth(AuthCommand),
+    /// Creates a tenant or replaces its quotas.
+    PutTenant(TenantRecord),
+    /// Deletes an empty tenant and its custom roles (listed by the engine).
+    DeleteTenant {
+        name: String,
+        roles: Vec<String>,
+    },
 }
 
 impl MetaCommand {
@@ -66,6 +74,15 @@ impl MetaCommand {
         let mut batch = WriteBatch::new();
         match self {
             MetaCommand::Auth(command) => command.write_to(&mut batch),
+            MetaCommand::PutTenant(record) => {
+                batch.put(Cf::Meta, tenant_key(&record.name), json(record));
+            }
+            MetaCommand::DeleteTenant { name, roles } => {
+                batch.delete(Cf::Meta, tenant_key(name));
+                for role in roles {
+                    batch.delete(Cf::Meta, crate::auth::role_key(name, role));
+                }
+            }
             MetaCommand::CreateTopic(record) => {
                 batch.put(
                     Cf::Meta,

@@ -45,6 +45,7 @@ mod slice;
 mod subscription;
 mod subscriptions;
 mod tail_cache;
+mod tenants;
 mod topic;
 mod users;
 
@@ -72,6 +73,7 @@ pub use rest_support::Settlement;
 pub use roles::RoleInfo;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
+pub use tenants::{TenantStatus, TenantUsage};
 pub use topic::{
     AckDurability, DurabilityMode, PartitionStatus, StorageKind, TopicSettings, TopicSpec,
     TopicStatus,
@@ -84,6 +86,7 @@ use crate::error::{Error, Result, check_name};
 use crate::observability::{FlowLog, Metrics};
 use crate::principal::{Principal, TenantId};
 use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store, fault};
+use crate::tenant::Tenants;
 use health::Health;
 use partition::{Partition, PartitionOptions};
 use subscription::{Subscription, SubscriptionRecord};
@@ -214,6 +217,8 @@ pub struct Engine {
     tail_budget: Arc<tail_cache::TailBudget>,
     /// Users and tokens; changed only through [`Engine::apply_auth`].
     auth: Arc<Auth>,
+    /// Tenants and their quotas; changed only through [`Engine::apply_tenant`].
+    tenants: Arc<Tenants>,
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -254,7 +259,9 @@ impl Engine {
             o.flow_all_messages,
         ));
         let tail_budget = tail_cache::TailBudget::new(config.storage.tail_cache_bytes);
-        let auth = Arc::new(Auth::new(&config.auth));
+        let tenants = Arc::new(Tenants::new(config.quota_defaults));
+        tenants::recover(&tenants, &*disk)?;
+        let auth = Arc::new(Auth::new(&config.auth, tenants.clone()));
         auth.recover(&*disk)?;
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
@@ -275,6 +282,7 @@ impl Engine {
             health: Arc::new(Health::default()),
             tail_budget,
             auth,
+            tenants,
         });
         engine.recover()?;
         engine.start_background();
@@ -363,6 +371,7 @@ impl Engine {
 
     fn open_topic(&self, record: TopicRecord) -> Result<Arc<Topic>> {
         let settings = &record.settings;
+        let quota = self.tenants.runtime(&record.tenant);
         let (store, blocking_io): (Arc<dyn Store>, bool) = match settings.storage {
             StorageKind::Disk => (self.disk.clone(), true),
             StorageKind::Memory => (self.memory.clone(), false),
@@ -375,6 +384,7 @@ impl Engine {
             dirty: self.buffered_dirty.clone(),
             metrics: self.metrics.clone(),
             health: self.health.clone(),
+            tenant_storage: quota.storage_counter(),
         };
         let partitions = (0..settings.partitions)
             .map(|p| {
@@ -392,6 +402,7 @@ impl Engine {
         Ok(Arc::new(Topic {
             counters,
             tenant: TenantId::new(record.tenant.clone()),
+            quota,
             settings: RwLock::new(record.settings.clone()),
             record,
             partitions,
@@ -635,7 +646,7 @@ impl Engine {
                 format!("topic `{name}` already exists"),
             ));
         }
-        self.check_topic_quota(principal.tenant())?;
+        self.check_topic_quota(principal.tenant(), settings.partitions)?;
         let record = TopicRecord {
             id: self.next_topic_id.fetch_add(1, Ordering::Relaxed),
             tenant: principal.tenant().to_string(),
@@ -817,6 +828,18 @@ impl Engine {
         principal: &Principal,
         params: PublishParams,
     ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
+        self.begin_publish_paced(principal, params, None).await
+    }
+
+    /// [`Engine::begin_publish`] for a stream, which keeps to its tenant's publish rates by
+    /// waiting rather than being refused: `pace` is set to how long to wait before reading the
+    /// stream's next request. Without `pace` a publish over the rates is refused.
+    pub async fn begin_publish_paced(
+        &self,
+        principal: &Principal,
+        params: PublishParams,
+        pace: Option<&mut Duration>,
+    ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
         self.authorize(principal, Action::Publish, Resource::Topic(&params.topic))?;
         let topic = self.topic(principal, &params.topic)?;
         let partition = topic.partition(params.partition).ok_or_else(|| {
@@ -839,6 +862,13 @@ impl Engine {
         let started = Instant::now();
         let mut summary = batch::validate(&params.batch, &limits)?;
         publish::check_sequence(params.producer_id, params.base_sequence, summary.count)?;
+        // Quotas come before the partition queue, so a throttled tenant holds nothing there.
+        topic.quota.check_storage(self.storage_retry_after())?;
+        let (messages, bytes) = (u64::from(summary.count), params.batch.len() as u64);
+        match pace {
+            Some(pace) => *pace = topic.quota.publish_delay(messages, bytes),
+            None => topic.quota.admit_publish(messages, bytes)?,
+        }
         summary.traced |= self.flow.all_messages;
         let traced_payload = (summary.traced && self.flow.enabled()).then(|| params.batch.clone());
         let target = publish::Target {
@@ -994,6 +1024,15 @@ impl Engine {
         };
         let mut watch = shared.watch_high_watermark();
         let max_wait = max_wait.min(MAX_FETCH_WAIT);
+        // Over its tenant's consume rate a fetch waits, within its `max_wait`, and answers
+        // nothing if the tenant is still over it then.
+        if !topic.quota.consume_pause(Some(max_wait)).await {
+            return Ok(FetchResult {
+                deliveries: Vec::new(),
+                high_watermark: shared.high_watermark(),
+                log_start_offset: shared.log_start(),
+            });
+        }
         if offset >= hw && !max_wait.is_zero() {
             let _ = tokio::time::timeout(max_wait, watch.wait_for(|&hw| hw > offset)).await;
         }
@@ -1020,6 +1059,7 @@ impl Engine {
                 .then_some(batch.value_bytes)
                 .flatten();
             self.observe_delivery(&topic, None, &delivery, batch.flags, known);
+            topic.quota.consumed(delivery.payload.len() as u64);
             deliveries.push(delivery);
         }
         Ok(FetchResult {

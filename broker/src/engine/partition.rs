@@ -60,6 +60,9 @@ pub struct PartitionOptions {
     pub dirty: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// The bytes the tenant stores, which this partition's bytes are part of (its storage
+    /// quota).
+    pub tenant_storage: Arc<AtomicU64>,
 }
 
 /// Called with the base offset once an append is stored, before readers can see it (so flow
@@ -153,6 +156,8 @@ pub struct PartitionShared {
     hw: watch::Sender<u64>,
     log_start: AtomicU64,
     bytes: AtomicU64,
+    /// The tenant's total, moved with `bytes`.
+    tenant_storage: Arc<AtomicU64>,
     tail: Arc<TailCache>,
     /// What an ack guarantees; a topic's durability can be altered while it runs.
     ack: parking_lot::Mutex<AckDurability>,
@@ -176,6 +181,7 @@ impl Partition {
         runtime: &tokio::runtime::Handle,
     ) -> Result<Partition> {
         let (log_start, high_watermark, bytes) = recover(&*store, topic_id, index)?;
+        options.tenant_storage.fetch_add(bytes, Ordering::Relaxed);
         let (hw, _) = watch::channel(high_watermark);
         let shared = Arc::new(PartitionShared {
             topic_id,
@@ -185,6 +191,7 @@ impl Partition {
             hw,
             log_start: AtomicU64::new(log_start),
             bytes: AtomicU64::new(bytes),
+            tenant_storage: options.tenant_storage.clone(),
             tail: TailCache::new(options.tail_budget.clone()),
             ack: parking_lot::Mutex::new(options.ack),
         });
@@ -246,6 +253,15 @@ impl Partition {
     }
 }
 
+/// A partition that goes (its topic deleted, the broker stopping) no longer counts towards its
+/// tenant's storage.
+impl Drop for PartitionShared {
+    fn drop(&mut self) {
+        self.tenant_storage
+            .fetch_sub(self.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
 impl PartitionShared {
     /// What acks of this partition guarantee.
     pub fn ack(&self) -> AckDurability {
@@ -275,6 +291,24 @@ impl PartitionShared {
     /// Bytes stored for this partition.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn add_bytes(&self, added: u64) {
+        self.bytes.fetch_add(added, Ordering::Relaxed);
+        self.tenant_storage.fetch_add(added, Ordering::Relaxed);
+    }
+
+    fn remove_bytes(&self, removed: u64) {
+        let removed = removed.min(self.bytes());
+        self.bytes.fetch_sub(removed, Ordering::Relaxed);
+        self.tenant_storage.fetch_sub(removed, Ordering::Relaxed);
+    }
+
+    /// Sets the bytes to what a recovery counted, moving the tenant's total by the difference.
+    fn set_bytes(&self, bytes: u64) {
+        let before = self.bytes.swap(bytes, Ordering::Relaxed);
+        self.tenant_storage.fetch_add(bytes, Ordering::Relaxed);
+        self.tenant_storage.fetch_sub(before, Ordering::Relaxed);
     }
 
     /// Committed batches from the one holding `from` (or the first retained one, if `from` is
@@ -547,7 +581,7 @@ impl Writer {
                 let hw = high_watermark.max(shared.high_watermark());
                 self.next_offset = hw;
                 self.cleanup_from = None;
-                shared.bytes.store(bytes, Ordering::Relaxed);
+                shared.set_bytes(bytes);
                 shared.hw.send_if_modified(|current| {
                     let moved = *current < hw;
                     *current = hw.max(*current);
@@ -745,7 +779,7 @@ impl Writer {
             } else if sync {
                 metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
             }
-            shared.bytes.fetch_add(added, Ordering::Relaxed);
+            shared.add_bytes(added);
             for (hook, base_offset) in hooks {
                 hook(base_offset);
             }
@@ -840,9 +874,7 @@ impl Writer {
             return Ok(());
         }
         shared.log_start.store(cut, Ordering::Release);
-        shared
-            .bytes
-            .fetch_sub(removed.min(shared.bytes()), Ordering::Relaxed);
+        shared.remove_bytes(removed);
         shared.tail.truncate(cut);
         Ok(())
     }
@@ -925,6 +957,7 @@ mod tests {
             dirty: Arc::default(),
             metrics: Arc::new(Metrics::new(false, 10, Duration::from_secs(1))),
             health: Arc::default(),
+            tenant_storage: Arc::default(),
         }
     }
 

@@ -153,12 +153,16 @@ impl QueueSession {
                 hw.borrow_and_update();
             }
             if credits > 0 {
+                // Over its tenant's consume rate, nothing is claimed until it is back under.
+                self.topic.quota.consume_pause(None).await;
                 for p in 0..self.topic.partitions.len() {
                     self.refill(p).await?;
                 }
                 // No await from here to the return: a claim is never dropped half-way.
                 let delivered = self.claim(engine, credits as usize);
                 if !delivered.is_empty() {
+                    let bytes = delivered.iter().map(|d| d.message.message.encoded_len());
+                    self.topic.quota.consumed(bytes.sum::<usize>() as u64);
                     return Ok(delivered);
                 }
             }

@@ -227,10 +227,15 @@ impl StreamSession {
                 subscription = self.subscription_name(),
                 credits,
             );
+            // Over its tenant's consume rate, nothing is read until the tenant is back under.
+            if credits > 0 {
+                self.topic.quota.consume_pause(None).await;
+            }
             if credits > 0
                 && let Some((delivery, flags, known_bytes)) =
                     self.deliver(credits).instrument(span).await?
             {
+                self.topic.quota.consumed(delivery.payload.len() as u64);
                 self.observer.delivered(
                     &self.topic,
                     self.subscription_name(),

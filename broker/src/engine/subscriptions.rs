@@ -158,26 +158,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Refuses a new topic when the tenant has `limits.max_topics_per_tenant`.
-    pub(super) fn check_topic_quota(&self, tenant: &TenantId) -> Result<()> {
-        let max = self.config.limits.max_topics_per_tenant;
-        let count = self
-            .topics
-            .read()
-            .keys()
-            .filter(|(t, _)| t == tenant)
-            .count();
-        if count >= max {
-            return Err(Error::new(
-                ErrorCode::ResourceExhausted,
-                format!(
-                    "the tenant has {count} topics, the most it may have (limits.max_topics_per_tenant); delete one first"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     fn resolve_queue_settings(&self, topic: &Topic, spec: QueueSpec) -> Result<QueueSettings> {
         let defaults = &self.config.queue;
         let max_deliveries = spec

@@ -12,6 +12,7 @@ use super::partition::Partition;
 use super::subscription::Subscription;
 use crate::observability::TopicCounters;
 use crate::principal::TenantId;
+use crate::tenant::TenantRuntime;
 
 /// Where a topic's messages live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -99,6 +100,8 @@ pub struct Topic {
     pub record: TopicRecord,
     pub(super) settings: RwLock<TopicSettings>,
     pub tenant: TenantId,
+    /// The tenant's quotas and what it spends, resolved once.
+    pub quota: Arc<TenantRuntime>,
     pub partitions: Vec<Partition>,
     pub subscriptions: RwLock<BTreeMap<String, Arc<Subscription>>>,
     pub dedup: Dedup,

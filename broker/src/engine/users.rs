@@ -455,8 +455,11 @@ fn plaintext_password_refused() -> Error {
 }
 
 /// Whether `principal` is user `name` (of its own tenant).
+/// Whether user `name` of the tenant the caller acts in is the caller itself.
 fn is_self(principal: &Principal, name: &str) -> bool {
-    principal.kind() == PrincipalKind::User && principal.name() == Some(name)
+    principal.kind() == PrincipalKind::User
+        && principal.name() == Some(name)
+        && principal.home_tenant() == principal.tenant()
 }
 
 /// The bootstrap admin's role: `admin` at cluster scope.

@@ -385,38 +385,68 @@ impl Admin for AdminService {
         }))
     }
 
-    // Tenants (issue 16, slice 4) and the audit log (slice 5) are being built on their branches;
-    // until they land the broker refuses these calls.
-    async fn create_tenant(&self, _: Request<pb::CreateTenantRequest>) -> Reply<pb::TenantInfo> {
-        Err(Status::unimplemented("tenants are not built yet"))
+    #[instrument(skip_all, fields(tenant = %request.get_ref().name))]
+    async fn create_tenant(
+        &self,
+        request: Request<pb::CreateTenantRequest>,
+    ) -> Reply<pb::TenantInfo> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let quotas = convert::tenant_quotas(r.quotas.unwrap_or_default());
+        let tenant = self
+            .engine
+            .create_tenant(&principal, &r.name, quotas)
+            .await?;
+        Ok(Response::new(tenant.into()))
     }
 
+    #[instrument(skip_all, fields(tenant = %request.get_ref().name))]
     async fn delete_tenant(
         &self,
-        _: Request<pb::DeleteTenantRequest>,
+        request: Request<pb::DeleteTenantRequest>,
     ) -> Reply<pb::DeleteTenantResponse> {
-        Err(Status::unimplemented("tenants are not built yet"))
+        let principal = principal(&request)?;
+        self.engine
+            .delete_tenant(&principal, &request.get_ref().name)
+            .await?;
+        Ok(Response::new(pb::DeleteTenantResponse {}))
     }
 
     async fn list_tenants(
         &self,
-        _: Request<pb::ListTenantsRequest>,
+        request: Request<pb::ListTenantsRequest>,
     ) -> Reply<pb::ListTenantsResponse> {
-        Err(Status::unimplemented("tenants are not built yet"))
+        let principal = principal(&request)?;
+        let tenants = self.engine.list_tenants(&principal)?;
+        Ok(Response::new(pb::ListTenantsResponse {
+            tenants: tenants.into_iter().map(Into::into).collect(),
+        }))
     }
 
     async fn describe_tenant(
         &self,
-        _: Request<pb::DescribeTenantRequest>,
+        request: Request<pb::DescribeTenantRequest>,
     ) -> Reply<pb::TenantInfo> {
-        Err(Status::unimplemented("tenants are not built yet"))
+        let principal = principal(&request)?;
+        let tenant = self
+            .engine
+            .describe_tenant(&principal, Some(request.get_ref().name.as_str()))?;
+        Ok(Response::new(tenant.into()))
     }
 
+    #[instrument(skip_all, fields(tenant = %request.get_ref().name))]
     async fn set_tenant_quotas(
         &self,
-        _: Request<pb::SetTenantQuotasRequest>,
+        request: Request<pb::SetTenantQuotasRequest>,
     ) -> Reply<pb::TenantInfo> {
-        Err(Status::unimplemented("tenants are not built yet"))
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let quotas = convert::tenant_quotas(r.quotas.unwrap_or_default());
+        let tenant = self
+            .engine
+            .set_tenant_quotas(&principal, &r.name, quotas, &r.reset)
+            .await?;
+        Ok(Response::new(tenant.into()))
     }
 
     async fn list_audit_events(

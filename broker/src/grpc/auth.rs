@@ -56,7 +56,7 @@ impl Auth for AuthService {
             PrincipalKind::System => "system",
         };
         Ok(Response::new(pb::WhoAmIResponse {
-            tenant: principal.tenant().to_string(),
+            tenant: principal.home_tenant().to_string(),
             user: principal.name().unwrap_or_default().to_string(),
             kind: kind.to_string(),
             token_id,

@@ -5,13 +5,14 @@ use rapidmq_proto::v1 as pb;
 use crate::auth::{
     Action, BindingRecord, BindingScope, Effect, PatternType, Permission, ResourceType,
 };
-use crate::engine::RoleInfo;
 use crate::engine::{
     AckDurability, DeadLetterInfo, Delivery, DurabilityMode, MemberStatus, PublishAck,
     QueueDelivery, QueueSettings, QueueSpec, StartPosition, StorageKind, SubscriptionMode,
     SubscriptionStatus, TopicSpec, TopicStatus,
 };
+use crate::engine::{RoleInfo, TenantStatus};
 use crate::error::{Error, Result};
+use crate::tenant::TenantQuotas;
 
 impl From<AckDurability> for pb::Durability {
     fn from(ack: AckDurability) -> pb::Durability {
@@ -405,6 +406,45 @@ impl From<BindingRecord> for pb::RoleBinding {
             user: b.user,
             role: b.role,
             scope: scope.into(),
+        }
+    }
+}
+
+pub fn tenant_quotas(q: pb::TenantQuotas) -> TenantQuotas {
+    TenantQuotas {
+        publish_bytes_per_sec: q.publish_bytes_per_sec,
+        publish_msgs_per_sec: q.publish_msgs_per_sec,
+        consume_bytes_per_sec: q.consume_bytes_per_sec,
+        storage_bytes: q.storage_bytes,
+        max_topics: q.max_topics,
+        max_partitions: q.max_partitions,
+        max_connections: q.max_connections,
+    }
+}
+
+impl From<TenantStatus> for pb::TenantInfo {
+    fn from(t: TenantStatus) -> Self {
+        let q = t.quotas;
+        let u = t.usage;
+        pb::TenantInfo {
+            name: t.name,
+            quotas: Some(pb::TenantQuotas {
+                publish_bytes_per_sec: Some(q.publish_bytes_per_sec),
+                publish_msgs_per_sec: Some(q.publish_msgs_per_sec),
+                consume_bytes_per_sec: Some(q.consume_bytes_per_sec),
+                storage_bytes: Some(q.storage_bytes),
+                max_topics: Some(q.max_topics),
+                max_partitions: Some(q.max_partitions),
+                max_connections: Some(q.max_connections),
+            }),
+            usage: Some(pb::TenantUsage {
+                topics: u.topics,
+                partitions: u.partitions,
+                storage_bytes: u.storage_bytes,
+                connections: u.connections,
+                users: u.users,
+            }),
+            created_at_ms: t.created_at_ms,
         }
     }
 }

@@ -95,12 +95,20 @@ impl Messaging for MessagingService {
             let mut pending = FuturesUnordered::new();
             let mut waiting: Option<(u64, pb::PublishRequest)> = None;
             let mut inbound_open = true;
+            // Over its tenant's publish rates the stream is not read until this passes: the
+            // producer is slowed, not failed, and holds no budget meanwhile.
+            let mut pace = Duration::ZERO;
+            let mut paused_until: Option<tokio::time::Instant> = None;
             // A revoked or expired credential ends the stream (docs/adr/0004-security.md §5).
             let mut credential = engine.auth().watch(&principal);
             loop {
                 let waiting_bytes = waiting.as_ref().map_or(0, |(_, r)| r.batch.len());
                 let started = tokio::select! {
-                    next = inbound.next(), if inbound_open && waiting.is_none() && pending.len() < max_inflight => {
+                    () = tokio::time::sleep_until(paused_until.unwrap_or_else(tokio::time::Instant::now)), if paused_until.is_some() => {
+                        paused_until = None;
+                        continue;
+                    }
+                    next = inbound.next(), if inbound_open && waiting.is_none() && paused_until.is_none() && pending.len() < max_inflight => {
                         match next {
                             Some(Ok(item)) => {
                                 let id = item.correlation_id;
@@ -110,7 +118,7 @@ impl Messaging for MessagingService {
                                     continue;
                                 };
                                 match budget.try_acquire(request.batch.len()) {
-                                    Ok(permit) => begin(&engine, &principal, id, request, permit).await,
+                                    Ok(permit) => begin(&engine, &principal, id, request, permit, &mut pace).await,
                                     Err(_) => {
                                         waiting = Some((id, request));
                                         continue;
@@ -130,7 +138,7 @@ impl Messaging for MessagingService {
                     }
                     permit = budget.acquire(waiting_bytes), if waiting.is_some() => {
                         let Some((id, request)) = waiting.take() else { continue };
-                        begin(&engine, &principal, id, request, permit).await
+                        begin(&engine, &principal, id, request, permit, &mut pace).await
                     }
                     Some((id, partition, result)) = pending.next(), if !pending.is_empty() => {
                         let response = match result {
@@ -153,6 +161,9 @@ impl Messaging for MessagingService {
                     }
                     else => return,
                 };
+                if !pace.is_zero() {
+                    paused_until = Some(tokio::time::Instant::now() + std::mem::take(&mut pace));
+                }
                 match started {
                     Ok(ack) => pending.push(ack),
                     Err((id, err)) => {
@@ -222,16 +233,19 @@ impl Messaging for MessagingService {
 }
 
 /// Queues one stream request on its partition, holding `permit` until its ack is ready.
+/// Starts a stream's publish; `pace` is set to how long the stream waits before reading its
+/// next request, to keep to the tenant's publish rates.
 async fn begin(
     engine: &Engine,
     principal: &Principal,
     id: u64,
     request: pb::PublishRequest,
     permit: PublishPermit,
+    pace: &mut Duration,
 ) -> Result<impl Future<Output = (u64, u32, Result<PublishAck, Error>)> + use<>, (u64, Error)> {
     let partition = request.partition;
     match engine
-        .begin_publish(principal, publish_params(request))
+        .begin_publish_paced(principal, publish_params(request), Some(pace))
         .await
     {
         Ok(ack) => Ok(async move {

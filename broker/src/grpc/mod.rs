@@ -17,7 +17,7 @@ use rapidmq_proto::v1::auth_server::AuthServer;
 use rapidmq_proto::v1::messaging_server::MessagingServer;
 use rapidmq_proto::{
     AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ERROR_CODE_METADATA, ERROR_NAME_METADATA,
-    RETRY_AFTER_METADATA,
+    QUOTA_METADATA, RETRY_AFTER_METADATA,
 };
 use tokio::sync::Semaphore;
 use tonic::Status;
@@ -64,6 +64,9 @@ impl From<Error> for Status {
         if let Some(after) = err.retry_after() {
             let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
             metadata.insert(RETRY_AFTER_METADATA, MetadataValue::from(ms));
+        }
+        if let Some(quota) = err.quota() {
+            metadata.insert(QUOTA_METADATA, MetadataValue::from_static(quota));
         }
         if err.credentials_expired() {
             metadata.insert(

@@ -100,7 +100,7 @@ pub async fn whoami(
         PrincipalKind::System => "system",
     };
     Ok(Json(WhoAmI {
-        tenant: principal.tenant().to_string(),
+        tenant: principal.home_tenant().to_string(),
         user: principal.name().map(str::to_string),
         kind: kind.to_string(),
         token_id,

@@ -14,7 +14,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rapidmq_proto::{AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ErrorCode};
+use rapidmq_proto::{AUTH_REASON_EXPIRED, AUTH_REASON_METADATA, ErrorCode, QUOTA_METADATA};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
@@ -41,6 +41,10 @@ pub struct Problem {
     pub code: u32,
     /// The stable error name, e.g. `TOPIC_NOT_FOUND`.
     pub name: String,
+    /// On `RESOURCE_EXHAUSTED` from a tenant quota: which one (e.g. `publish_bytes_per_sec`),
+    /// also sent as the `rapidmq-quota` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 }
 
 /// An error answered as problem+json.
@@ -53,6 +57,8 @@ pub struct ApiError {
     retry_after: Option<std::time::Duration>,
     /// Sent as `rapidmq-auth-reason: expired`.
     credentials_expired: bool,
+    /// Sent as `rapidmq-quota` and the problem member `quota`.
+    quota: Option<&'static str>,
 }
 
 impl ApiError {
@@ -64,6 +70,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             credentials_expired: false,
+            quota: None,
         }
     }
 
@@ -76,6 +83,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             credentials_expired: false,
+            quota: None,
         }
     }
 
@@ -91,6 +99,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.code(),
             name: self.code.name().to_string(),
+            quota: self.quota.map(str::to_string),
         }
     }
 }
@@ -122,6 +131,7 @@ impl From<Error> for ApiError {
         let mut api = ApiError::new(code, err.message());
         api.retry_after = err.retry_after();
         api.credentials_expired = err.credentials_expired();
+        api.quota = err.quota();
         api
     }
 }
@@ -149,6 +159,11 @@ impl IntoResponse for ApiError {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
+        }
+        if let Some(quota) = self.quota {
+            response
+                .headers_mut()
+                .insert(QUOTA_METADATA, HeaderValue::from_static(quota));
         }
         if self.credentials_expired {
             response.headers_mut().insert(

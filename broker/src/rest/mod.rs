@@ -33,6 +33,7 @@ mod sse;
 mod status;
 mod strict;
 mod subscriptions;
+mod tenants;
 mod topics;
 mod users;
 mod websocket;
@@ -42,7 +43,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -132,6 +133,12 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
         .route("/v1/roles/{role}", delete(roles::delete))
         .route("/v1/role-bindings", get(roles::bindings).post(roles::bind))
         .route("/v1/role-bindings/{user}/{role}", delete(roles::unbind))
+        .route("/v1/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            "/v1/tenants/{tenant}",
+            get(tenants::describe).delete(tenants::delete),
+        )
+        .route("/v1/tenants/{tenant}/quotas", patch(tenants::set_quotas))
         .route("/v1/topics", get(topics::list).post(topics::create))
         .route(
             topic,

@@ -18,8 +18,8 @@ use super::messages::BASE64_PATTERN;
 use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
-    acks, auth, consume, dlq, fetch, flow, publish, roles, sse, status, subscriptions, topics,
-    users, websocket,
+    acks, auth, consume, dlq, fetch, flow, publish, roles, sse, status, subscriptions, tenants,
+    topics, users, websocket,
 };
 
 #[derive(OpenApi)]
@@ -45,6 +45,7 @@ use super::{
         users::list, users::create, users::delete, users::set_password, users::tokens,
         users::create_token, users::revoke,
         roles::list, roles::create, roles::delete, roles::bindings, roles::bind, roles::unbind,
+        tenants::list, tenants::create, tenants::describe, tenants::delete, tenants::set_quotas,
     ),
     modifiers(&SecuritySchemes),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
@@ -56,6 +57,7 @@ use super::{
         (name = "consume", description = "Fetch by offset, long-poll, SSE, WebSocket; ack, nack, extend, commit"),
         (name = "dead letters", description = "List and replay dead letters"),
         (name = "auth", description = "Log in, who am I, users, API tokens, roles and role bindings (docs/security.md)"),
+        (name = "tenants", description = "Tenants and their quotas; cluster admins act in one with the `rapidmq-tenant` header (docs/security.md)"),
         (name = "observability", description = "Message-flow events of traced messages (metrics are at /metrics, outside this API)"),
     )
 )]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rustls::pki_types::CertificateDer;
 
 use super::Acceptor;
+use crate::tenant::ConnectionTenant;
 
 /// The peer of a served connection.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct PeerInfo {
     /// The leaf of the client certificate that the handshake verified against
     /// `tls.client_ca_file` (mutual TLS); `None` without one.
     pub client_certificate: Option<Arc<CertificateDer<'static>>>,
+    /// The tenant the connection counts towards (`max_connections`), shared by its requests.
+    pub tenant: ConnectionTenant,
 }
 
 impl PeerInfo {
@@ -39,6 +42,7 @@ impl PeerInfo {
             remote: None,
             tls: false,
             client_certificate: None,
+            tenant: ConnectionTenant::default(),
         }
     }
 }
@@ -60,6 +64,7 @@ mod tests {
             remote: Some(remote.parse().unwrap()),
             tls,
             client_certificate: None,
+            tenant: ConnectionTenant::default(),
         }
     }
 

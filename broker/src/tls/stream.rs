@@ -11,6 +11,7 @@ use tonic::transport::server::Connected as _;
 
 use super::PeerInfo;
 use crate::observability::connections::Counted;
+use crate::tenant::ConnectionTenant;
 
 /// An accepted connection: plain when TLS is off, otherwise after a finished handshake.
 pub enum MaybeTls {
@@ -32,6 +33,7 @@ impl MaybeTls {
                 remote,
                 tls: false,
                 client_certificate: None,
+                tenant: ConnectionTenant::default(),
             },
             MaybeTls::Tls(stream) => PeerInfo {
                 remote,
@@ -42,6 +44,7 @@ impl MaybeTls {
                     .peer_certificates()
                     .and_then(|chain| chain.first())
                     .map(|leaf| Arc::new(leaf.clone().into_owned())),
+                tenant: ConnectionTenant::default(),
             },
         }
     }

@@ -33,6 +33,8 @@ pub struct Names {
     pub token_id: String,
     /// A custom role, bound to `user`.
     pub role: String,
+    /// A tenant (empty: no topics or users in it).
+    pub tenant: String,
 }
 
 impl Names {
@@ -45,6 +47,7 @@ impl Names {
             user: format!("authz-victim{suffix}"),
             token_id: String::new(),
             role: format!("authz-role{suffix}"),
+            tenant: format!("authz-tenant{suffix}"),
         }
     }
 
@@ -58,6 +61,7 @@ impl Names {
             user: "ghost-user".into(),
             token_id: "ghostghostgh".into(),
             role: "ghost-role".into(),
+            tenant: "ghost-tenant".into(),
         }
     }
 
@@ -70,6 +74,7 @@ impl Names {
             .replace("{user}", &self.user)
             .replace("{id}", &self.token_id)
             .replace("{role}", &self.role)
+            .replace("{tenant}", &self.tenant)
     }
 
     /// `text` with these names replaced by placeholders, so that answers about existing and
@@ -83,6 +88,7 @@ impl Names {
             (&self.user, "{user}"),
             (&self.token_id, "{id}"),
             (&self.role, "{role}"),
+            (&self.tenant, "{tenant}"),
         ]
         .iter()
         .filter(|(name, _)| !name.is_empty())
@@ -191,6 +197,15 @@ pub fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
             format!("Bearer {token}").parse().expect("a valid header"),
         );
     }
+    request
+}
+
+/// The request, acting in `tenant` (`rapidmq-tenant`).
+pub fn in_tenant<T>(mut request: tonic::Request<T>, tenant: &str) -> tonic::Request<T> {
+    request.metadata_mut().insert(
+        rapidmq_proto::TENANT_METADATA,
+        tenant.parse().expect("a valid header"),
+    );
     request
 }
 
@@ -476,6 +491,57 @@ impl Matrix {
             .bind_role(with_token(bind, Some(admin)))
             .await
             .expect("bind a role");
+        let tenant = pb::CreateTenantRequest {
+            name: n.tenant.clone(),
+            quotas: None,
+        };
+        client
+            .create_tenant(with_token(tenant, Some(admin)))
+            .await
+            .expect("create a tenant");
+    }
+
+    /// The token of `stranger`, the admin (bound at tenant scope) of another tenant, `other`:
+    /// whatever it may do in its tenant, nothing of this one may reach it.
+    pub async fn foreign_admin(&self) -> String {
+        let mut client = self.admin();
+        let admin = Some(self.admin.as_str());
+        let tenant = pb::CreateTenantRequest {
+            name: "other".into(),
+            quotas: None,
+        };
+        client
+            .create_tenant(with_token(tenant, admin))
+            .await
+            .expect("create tenant `other`");
+        let in_other = |request| in_tenant(with_token(request, admin), "other");
+        let user = pb::CreateUserRequest {
+            name: "stranger".into(),
+            password: String::new(),
+        };
+        client
+            .create_user(in_other(user))
+            .await
+            .expect("create other/stranger");
+        let bind = pb::BindRoleRequest {
+            user: "stranger".into(),
+            role: "admin".into(),
+            scope: pb::BindingScope::Tenant.into(),
+        };
+        client
+            .bind_role(in_tenant(with_token(bind, admin), "other"))
+            .await
+            .expect("make other/stranger its tenant's admin");
+        let token = pb::CreateTokenRequest {
+            user: "stranger".into(),
+            ..Default::default()
+        };
+        client
+            .create_token(in_tenant(with_token(token, admin), "other"))
+            .await
+            .expect("a token for other/stranger")
+            .into_inner()
+            .token
     }
 
     /// The token of a user whose one role holds exactly `permissions` (text form); no role for

@@ -107,6 +107,10 @@ pub use Check::{Authenticated, Filtered, Needs, Public};
 pub const PUBLISH_TOPIC: Check = Needs(&["publish topic"]);
 pub const CONSUME_SUB: Check = Needs(&["consume subscription"]);
 pub const ADMIN_TENANT: Check = Needs(&["admin tenant"]);
+pub const ADMIN_CLUSTER: Check = Needs(&["admin cluster"]);
+
+pub const OTHER_TENANT: &str = "the caller's own tenant; another one needs `admin` on the \
+     cluster, and without it is answered `TENANT_NOT_FOUND`, as a missing one";
 
 pub const SUBSCRIBE: &str = "creating the subscription by subscribing also needs `create` on it (and \
      in queue mode `publish` on its dead-letter topic); a tail without a subscription needs \
@@ -384,6 +388,50 @@ pub fn rules() -> Vec<Rule> {
             }),
         )
         .note(OWN),
+        rule(
+            "/rapidmq.v1.Admin/CreateTenant",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, create_tenant, |n| pb::CreateTenantRequest {
+                name: n.tenant.clone(),
+                quotas: None,
+            }),
+        ),
+        destructive(
+            "/rapidmq.v1.Admin/DeleteTenant",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, delete_tenant, |n| pb::DeleteTenantRequest {
+                name: n.tenant.clone(),
+            }),
+        ),
+        rule(
+            "/rapidmq.v1.Admin/ListTenants",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, list_tenants, |n| pb::ListTenantsRequest {}),
+        ),
+        rule(
+            "/rapidmq.v1.Admin/DescribeTenant",
+            Needs(&["describe tenant"]),
+            unary!(AdminClient, describe_tenant, |n| {
+                pb::DescribeTenantRequest {
+                    name: String::new(),
+                }
+            }),
+        )
+        .note(OTHER_TENANT),
+        rule(
+            "/rapidmq.v1.Admin/SetTenantQuotas",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, set_tenant_quotas, |n| {
+                pb::SetTenantQuotasRequest {
+                    name: n.tenant.clone(),
+                    quotas: Some(pb::TenantQuotas {
+                        max_topics: Some(5),
+                        ..Default::default()
+                    }),
+                    reset: Vec::new(),
+                }
+            }),
+        ),
         // ---- gRPC Auth ----
         rule(
             "/rapidmq.v1.Auth/Login",
@@ -492,6 +540,31 @@ pub fn rules() -> Vec<Rule> {
             "DELETE /v1/role-bindings/{user}/{role}",
             ADMIN_TENANT,
             http("/v1/role-bindings/{user}/{role}"),
+        ),
+        rule("GET /v1/tenants", ADMIN_CLUSTER, http("/v1/tenants")),
+        rule(
+            "POST /v1/tenants",
+            ADMIN_CLUSTER,
+            http_json("/v1/tenants", r#"{"name": "{tenant}"}"#),
+        ),
+        rule(
+            "GET /v1/tenants/{tenant}",
+            Needs(&["describe tenant"]),
+            http("/v1/tenants/default"),
+        )
+        .note(OTHER_TENANT),
+        destructive(
+            "DELETE /v1/tenants/{tenant}",
+            ADMIN_CLUSTER,
+            http("/v1/tenants/{tenant}"),
+        ),
+        rule(
+            "PATCH /v1/tenants/{tenant}/quotas",
+            ADMIN_CLUSTER,
+            http_json(
+                "/v1/tenants/{tenant}/quotas",
+                r#"{"quotas": {"max_topics": 5}}"#,
+            ),
         ),
         rule("GET /v1/topics", Filtered("{topic}"), http("/v1/topics")),
         rule(

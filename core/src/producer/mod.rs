@@ -203,6 +203,7 @@ impl Producer {
                     message: "the producer buffer is full".into(),
                     retriable: true,
                     retry_after: None,
+                    quota: None,
                 },
             })?;
         self.enqueue(message, permit)
