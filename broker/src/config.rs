@@ -50,6 +50,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Quotas of every tenant that does not set its own (docs/security.md#tenants-and-quotas).
     pub quota_defaults: QuotaDefaults,
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             quota_defaults: QuotaDefaults::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -180,6 +182,22 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             check_interval_ms: 30_000,
+        }
+    }
+}
+
+/// The audit log (docs/security.md, "Audit log").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Records older than this are deleted (hourly); 0 keeps them forever.
+    pub retention_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_ms: 90 * 24 * 3600 * 1000,
         }
     }
 }

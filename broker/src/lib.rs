@@ -17,6 +17,7 @@
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
+pub mod audit;
 pub mod auth;
 mod budget;
 pub mod config;

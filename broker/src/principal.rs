@@ -3,6 +3,7 @@
 //! authentication off every request is anonymous in `default`.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 /// The tenant every single-node broker starts with.
 pub const DEFAULT_TENANT: &str = "default";
@@ -55,6 +56,14 @@ pub enum Credential {
     Certificate,
 }
 
+/// Where a request came from, for the audit log: the client's address (when the socket knows
+/// it) and the transport, `grpc` or `http`. Empty for the broker's own work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Source {
+    pub addr: Option<SocketAddr>,
+    pub transport: &'static str,
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -69,6 +78,8 @@ pub struct Principal {
     credential: Option<Credential>,
     /// When the credential stops being valid, in ms since the epoch.
     expires_at_ms: Option<u64>,
+    /// Set by the authentication layer.
+    source: Source,
 }
 
 impl Principal {
@@ -81,6 +92,7 @@ impl Principal {
             kind: PrincipalKind::Anonymous,
             credential: None,
             expires_at_ms: None,
+            source: Source::default(),
         }
     }
 
@@ -93,6 +105,7 @@ impl Principal {
             kind: PrincipalKind::System,
             credential: None,
             expires_at_ms: None,
+            source: Source::default(),
         }
     }
 
@@ -110,6 +123,7 @@ impl Principal {
             kind: PrincipalKind::User,
             credential: Some(credential),
             expires_at_ms,
+            source: Source::default(),
         }
     }
 
@@ -149,5 +163,15 @@ impl Principal {
     /// When the credential expires, in ms since the epoch; `None` if it does not.
     pub fn expires_at_ms(&self) -> Option<u64> {
         self.expires_at_ms
+    }
+
+    /// Where the request came from (the authentication layer sets it).
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    pub fn with_source(mut self, source: Source) -> Principal {
+        self.source = source;
+        self
     }
 }

@@ -7,6 +7,10 @@
 //! missing ones give [`Principal::anonymous`], which [`Auth::authorize`] refuses when auth is on.
 //! With auth off every request is anonymous, whatever it carries.
 //!
+//! Every principal carries the request's [`Source`] (the client's address and the transport)
+//! for the audit log; a credential that does not work is recorded there (`auth.token`,
+//! `auth.certificate`), without its secret.
+//!
 //! Routes that reach no engine call are checked here, from a route table: the login is public;
 //! the OpenAPI document, the docs page and gRPC reflection need a caller unless
 //! `auth.docs_open`; `/metrics` (unless `auth.metrics_open`) and the dashboard need `Describe` on
@@ -23,9 +27,10 @@ use axum::response::IntoResponse;
 use futures::future::BoxFuture;
 use tower::{Layer, Service};
 
-use super::{Action, Auth, Resource};
+use super::{Action, Auth, Resource, Token, mtls, split_user_name};
 use crate::error::{Error, Result};
-use crate::principal::{Principal, PrincipalKind, TenantId};
+use crate::observability::Transport;
+use crate::principal::{DEFAULT_TENANT, Principal, PrincipalKind, Source, TenantId};
 use crate::tenant::ConnectionTenant;
 use crate::tls::PeerInfo;
 use rapidmq_proto::TENANT_METADATA;
@@ -36,6 +41,8 @@ pub const SESSION_COOKIE: &str = "rapidmq_session";
 /// How a server answers a refused request.
 pub trait Reject: Send + Sync + 'static {
     type Body;
+    /// The transport a request came in on, for the audit log.
+    const TRANSPORT: Transport;
     fn reject(err: Error) -> Response<Self::Body>;
 }
 
@@ -44,6 +51,7 @@ pub struct GrpcReject;
 
 impl Reject for GrpcReject {
     type Body = tonic::body::Body;
+    const TRANSPORT: Transport = Transport::Grpc;
     fn reject(err: Error) -> Response<tonic::body::Body> {
         tonic::Status::from(err).into_http()
     }
@@ -54,6 +62,7 @@ pub struct HttpReject;
 
 impl Reject for HttpReject {
     type Body = axum::body::Body;
+    const TRANSPORT: Transport = Transport::Http;
     fn reject(err: Error) -> Response<axum::body::Body> {
         crate::rest::error::ApiError::from(err).into_response()
     }
@@ -133,12 +142,17 @@ where
         });
         let certificate = peer.and_then(|p| p.client_certificate.as_deref());
         let connection = peer.map(|p| p.tenant.clone());
+        let source = Source {
+            addr: peer.and_then(|p| p.remote),
+            transport: R::TRANSPORT.label(),
+        };
         let decided = decide(
             &self.auth,
             request.method(),
             request.uri().path(),
             request.headers(),
             certificate.map(|c| c.as_ref()),
+            source,
         )
         .and_then(|principal| {
             let principal = acting_tenant(&self.auth, principal, request.headers())?;
@@ -146,7 +160,8 @@ where
                 count_connection(&self.auth, &principal, &connection)?;
             }
             Ok(principal)
-        });
+        })
+        .map(|principal| principal.with_source(source));
         // The service that was polled ready serves this request; its clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -197,6 +212,7 @@ fn decide(
     path: &str,
     headers: &HeaderMap,
     certificate: Option<&[u8]>,
+    source: Source,
 ) -> Result<Principal> {
     if !auth.enabled() {
         return Ok(Principal::anonymous());
@@ -208,15 +224,29 @@ fn decide(
         return Ok(Principal::anonymous());
     }
     // A bearer token (or the session cookie) wins over the client certificate.
-    let principal = match credential(method, headers)? {
-        Some(token) => auth.authenticate(token)?,
+    let presented = credential(method, headers).inspect_err(|_| {
+        auth.record_failure(
+            source,
+            DEFAULT_TENANT,
+            "anonymous".into(),
+            "auth.token",
+            String::new(),
+            "malformed authorization header",
+        )
+    })?;
+    let principal = match presented {
+        Some(token) => auth
+            .authenticate(token)
+            .inspect_err(|err| token_failed(auth, token, err, source))?,
         None => match certificate {
             Some(der) => auth
-                .authenticate_certificate(der)?
+                .authenticate_certificate(der)
+                .inspect_err(|_| certificate_failed(auth, der, source))?
                 .unwrap_or_else(Principal::anonymous),
             None => Principal::anonymous(),
         },
     };
+    let principal = principal.with_source(source);
     let config = auth.config();
     match route {
         Route::Public | Route::Engine => {}
@@ -269,6 +299,52 @@ fn count_connection(
         return Ok(());
     }
     connection.count(&auth.tenants().runtime(principal.tenant().as_str()))
+}
+
+/// Records a bearer token that does not work, by its id (never its secret): in its owner's
+/// tenant when the id exists (a wrong secret), else in `default`.
+fn token_failed(auth: &Auth, bearer: &str, err: &Error, source: Source) {
+    let Ok(token) = bearer.trim().parse::<Token>() else {
+        let reason = "malformed token";
+        auth.record_failure(
+            source,
+            DEFAULT_TENANT,
+            "anonymous".into(),
+            "auth.token",
+            String::new(),
+            reason,
+        );
+        return;
+    };
+    let id = token.id();
+    let tenant = auth
+        .token(id)
+        .map_or(DEFAULT_TENANT.to_string(), |t| t.tenant.clone());
+    let reason = if err.credentials_expired() {
+        "expired token"
+    } else {
+        "invalid token"
+    };
+    let actor = format!("token:{id}");
+    auth.record_failure(source, &tenant, actor.clone(), "auth.token", actor, reason);
+}
+
+/// Records a verified client certificate whose user does not exist, is disabled, or whose
+/// certificate has expired.
+fn certificate_failed(auth: &Auth, der: &[u8], source: Source) {
+    let name = mtls::identity(der, auth.config().mtls_identity).map(|(name, _)| name);
+    let name = name.unwrap_or_default();
+    let (tenant, user) = split_user_name(&name);
+    let actor = format!("{tenant}/{user}");
+    let reason = "certificate names no usable user, or has expired";
+    auth.record_failure(
+        source,
+        tenant,
+        actor.clone(),
+        "auth.certificate",
+        format!("user:{actor}"),
+        reason,
+    );
 }
 
 /// The token a request presents: a bearer token, else (on safe methods) the session cookie.

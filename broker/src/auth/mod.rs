@@ -43,6 +43,7 @@ use parking_lot::RwLock;
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{Semaphore, watch};
 
+use crate::audit::{Audit, AuditSink, Outcome};
 use crate::config::AuthConfig;
 use crate::error::{Error, Result};
 use crate::principal::{Credential, Principal, PrincipalKind, TenantId};
@@ -165,10 +166,13 @@ pub struct Auth {
     login_backoff: LoginBackoff,
     /// For the layer, which resolves `rapidmq-tenant` and counts connections per tenant.
     tenants: Arc<Tenants>,
+    /// Where authentication failures and denials are recorded.
+    audit: AuditSink,
 }
 
 impl Auth {
-    pub fn new(config: &AuthConfig, tenants: Arc<Tenants>) -> Auth {
+    /// `audit` records the failures and denials (`AuditSink::detached` records nothing).
+    pub fn new(config: &AuthConfig, tenants: Arc<Tenants>, audit: AuditSink) -> Auth {
         Auth {
             config: config.clone(),
             users: RwLock::new(HashMap::new()),
@@ -178,11 +182,17 @@ impl Auth {
             password_checks: Arc::new(Semaphore::new(config.max_concurrent_password_checks)),
             login_backoff: LoginBackoff::default(),
             tenants,
+            audit,
         }
     }
 
     pub fn tenants(&self) -> &Arc<Tenants> {
         &self.tenants
+    }
+
+    /// Where authentication failures and denials go (the audit log's writer).
+    pub fn audit(&self) -> &AuditSink {
+        &self.audit
     }
 
     /// Whether requests need credentials.
@@ -359,7 +369,35 @@ impl Auth {
     /// matching deny refuses, else a matching allow permits, else `PERMISSION_DENIED`.
     ///
     /// Runs on every publish: a read lock for two hash lookups, then the user's compiled ACL.
+    /// A `PERMISSION_DENIED` is recorded in the audit log (`authz.denied`); [`Auth::check`]
+    /// gives the same answer without recording it.
     pub fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource<'_>,
+    ) -> Result<()> {
+        let result = self.check(principal, action, resource);
+        if let Err(err) = &result
+            && err.code() == ErrorCode::PermissionDenied
+        {
+            let target = match resource {
+                Resource::Topic(name) => format!("topic:{name}"),
+                Resource::Subscription { topic, name } => format!("subscription:{topic}/{name}"),
+                Resource::Tenant => format!("tenant:{}", principal.tenant()),
+                Resource::Cluster => "cluster".to_string(),
+            };
+            let mut denial = Audit::new(principal, "authz.denied", target)
+                .detail(format!("may not {}", action.as_str()));
+            denial.outcome = Outcome::Denied;
+            self.audit.record(denial);
+        }
+        result
+    }
+
+    /// What [`Auth::authorize`] answers, unrecorded: for lists, which filter instead of
+    /// refusing, and for probes such as "is this a cluster admin".
+    pub fn check(
         &self,
         principal: &Principal,
         action: Action,
@@ -380,6 +418,29 @@ impl Auth {
         } else {
             Err(Error::permission_denied(name, action, resource))
         }
+    }
+
+    /// Records a failed authentication of `actor` (`tenant/user`, `token:<id>`, `anonymous`)
+    /// in `tenant`: `action` is `auth.login`, `auth.token` or `auth.certificate`, `reason`
+    /// never holds a secret.
+    pub fn record_failure(
+        &self,
+        source: crate::principal::Source,
+        tenant: &str,
+        actor: String,
+        action: &'static str,
+        target: String,
+        reason: &str,
+    ) {
+        self.audit.record(Audit {
+            tenant: tenant.to_string(),
+            actor,
+            source: source.into(),
+            action,
+            target,
+            outcome: Outcome::Failed,
+            detail: reason.to_string(),
+        });
     }
 
     /// Whether `principal` may act at all: anything but an anonymous caller while auth is on.
@@ -585,6 +646,7 @@ mod tests {
                 ..AuthConfig::default()
             },
             Arc::new(Tenants::new(Default::default())),
+            AuditSink::detached(),
         )
     }
 

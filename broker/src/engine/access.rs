@@ -35,7 +35,7 @@ impl Engine {
     /// Whether a list shows an item to `principal`: it may describe it.
     pub(super) fn visible(&self, principal: &Principal, resource: Resource<'_>) -> bool {
         self.auth
-            .authorize(principal, Action::Describe, resource)
+            .check(principal, Action::Describe, resource)
             .is_ok()
     }
 

@@ -12,6 +12,7 @@ use super::keys;
 use super::queue::QueuePartition;
 use super::subscription::SubscriptionRecord;
 use super::topic::TopicRecord;
+use crate::audit::AuditEntry;
 use crate::auth::AuthCommand;
 use crate::storage::{Cf, WriteBatch};
 use crate::tenant::{TenantRecord, tenant_key};
@@ -67,12 +68,38 @@ pub enum MetaCommand {
         name: String,
         roles: Vec<String>,
     },
+    /// An admin change with its audit record, written in the same batch
+    /// ([`MetaCommand::audited`]).
+    Audited {
+        command: Box<MetaCommand>,
+        entry: AuditEntry,
+    },
 }
 
 impl MetaCommand {
+    /// This command with `entry`, its stamped audit record, written in the same batch.
+    pub fn audited(self, entry: AuditEntry) -> MetaCommand {
+        MetaCommand::Audited {
+            command: Box::new(self),
+            entry,
+        }
+    }
+
+    /// The change itself, without its audit record.
+    pub fn unaudited(&self) -> &MetaCommand {
+        match self {
+            MetaCommand::Audited { command, .. } => command.unaudited(),
+            command => command,
+        }
+    }
+
     pub fn to_write_batch(&self) -> WriteBatch {
         let mut batch = WriteBatch::new();
         match self {
+            MetaCommand::Audited { command, entry } => {
+                batch = command.to_write_batch();
+                entry.write_to(&mut batch);
+            }
             MetaCommand::Auth(command) => command.write_to(&mut batch),
             MetaCommand::PutTenant(record) => {
                 batch.put(Cf::Meta, tenant_key(&record.name), json(record));

@@ -12,7 +12,11 @@
 //! - `topic`, `subscription`: live objects and their durable records.
 //! - `session`: a consumer session over a subscription (or an ephemeral tail).
 //! - `command`: metadata commands; [`Engine::apply`] is the one path by which metadata and
-//!   committed offsets change on disk. Partition data changes only through its writer.
+//!   committed offsets change on disk, and [`Engine::apply_audited`] the same with the audit
+//!   record of an admin change in the same write. Partition data changes only through its
+//!   writer.
+//! - `audit`: the audit log's side of the engine: stamping, the writer and retention tasks,
+//!   queries.
 //! - `retention`: the background task that enforces retention limits.
 //! - `recovery`: what opening the engine repairs: the next topic id, and cursors and queue
 //!   state above a recovered log.
@@ -23,6 +27,7 @@
 //!   counting, flow events).
 
 mod access;
+mod audit;
 pub mod batch;
 mod command;
 mod dedup;
@@ -80,6 +85,7 @@ pub use topic::{
 };
 pub use users::IssuedToken;
 
+use crate::audit::{Audit, AuditLog, AuditSink};
 use crate::auth::{Action, Auth, Resource};
 use crate::config::Config;
 use crate::error::{Error, Result, check_name};
@@ -219,6 +225,9 @@ pub struct Engine {
     auth: Arc<Auth>,
     /// Tenants and their quotas; changed only through [`Engine::apply_tenant`].
     tenants: Arc<Tenants>,
+    audit: AuditLog,
+    /// The failures the audit writer takes, until it starts.
+    audit_failures: Mutex<Option<crate::audit::Failures>>,
 }
 
 /// How often a failed disk store is probed for recovery.
@@ -261,7 +270,15 @@ impl Engine {
         let tail_budget = tail_cache::TailBudget::new(config.storage.tail_cache_bytes);
         let tenants = Arc::new(Tenants::new(config.quota_defaults));
         tenants::recover(&tenants, &*disk)?;
-        let auth = Arc::new(Auth::new(&config.auth, tenants.clone()));
+        let (sink, audit_failures) = AuditSink::channel(metrics.clone());
+        let audit = AuditLog {
+            stamp: Arc::new(crate::audit::recover_stamp(
+                &*disk,
+                crate::audit::SINGLE_NODE,
+            )?),
+            sink: sink.clone(),
+        };
+        let auth = Arc::new(Auth::new(&config.auth, tenants.clone(), sink));
         auth.recover(&*disk)?;
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
@@ -283,6 +300,8 @@ impl Engine {
             tail_budget,
             auth,
             tenants,
+            audit,
+            audit_failures: Mutex::new(Some(audit_failures)),
         });
         engine.recover()?;
         engine.start_background();
@@ -453,6 +472,12 @@ impl Engine {
                 |engine| async move { engine.probe_storage().await },
             ),
             scheduler_task,
+            self.start_audit_writer(),
+            self.every(
+                "audit-retention",
+                audit::RETENTION_INTERVAL,
+                |engine| async move { engine.expire_audit().await },
+            ),
         ];
         self.background.lock().extend(tasks);
     }
@@ -596,7 +621,9 @@ impl Engine {
     /// offsets change on disk.
     pub async fn apply(&self, command: MetaCommand) -> Result<()> {
         let batch = command.to_write_batch();
-        let also_memory = matches!(command, MetaCommand::DeleteTopic { .. }).then(|| batch.clone());
+        // A deleted memory topic's data goes too (its audit record stays on disk only).
+        let also_memory = matches!(command.unaudited(), MetaCommand::DeleteTopic { .. })
+            .then(|| command.unaudited().to_write_batch());
         let disk = self.disk.clone();
         tokio::task::spawn_blocking(move || disk.write(batch, true))
             .await
@@ -605,6 +632,13 @@ impl Engine {
             self.memory.write(batch, false)?;
         }
         Ok(())
+    }
+
+    /// Applies `command` with the audit record of the change (`audit`, stamped here with its
+    /// time and key) in the same fsynced write: no change exists without its record.
+    pub async fn apply_audited(&self, command: MetaCommand, audit: Audit) -> Result<()> {
+        let entry = self.audit.stamp.entry(audit, crate::auth::now_ms(), 1);
+        self.apply(command.audited(entry)).await
     }
 
     fn topic(&self, principal: &Principal, name: &str) -> Result<Arc<Topic>> {
@@ -654,7 +688,10 @@ impl Engine {
             settings,
             created_at_ms: now_ms(),
         };
-        self.apply(MetaCommand::CreateTopic(record.clone())).await?;
+        let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
+            .detail(format!("{} partitions", record.settings.partitions));
+        self.apply_audited(MetaCommand::CreateTopic(record.clone()), audit)
+            .await?;
         let topic = self.open_topic(record)?;
         let status = TopicStatus::from(&*topic);
         let (closed, _) = watch::channel(TopicState::Open);
@@ -761,7 +798,9 @@ impl Engine {
             settings: settings.clone(),
             ..topic.record.clone()
         };
-        self.apply(MetaCommand::AlterTopic(record)).await?;
+        let audit = Audit::new(principal, "topic.alter", format!("topic:{name}"));
+        self.apply_audited(MetaCommand::AlterTopic(record), audit)
+            .await?;
         *topic.settings.write() = settings.clone();
         for partition in &topic.partitions {
             partition.shared().set_ack(settings.ack_durability());
@@ -811,7 +850,8 @@ impl Engine {
             partition.close().await;
         }
         let scheduled = self.scheduled_keys(record.id).await?;
-        self.apply(MetaCommand::DeleteTopic { record, scheduled })
+        let audit = Audit::new(principal, "topic.delete", format!("topic:{name}"));
+        self.apply_audited(MetaCommand::DeleteTopic { record, scheduled }, audit)
             .await?;
         self.metrics.remove_topic(principal.tenant().as_str(), name);
         tracing::info!(topic = name, "topic deleted");

@@ -1,6 +1,6 @@
 //! Roles and bindings: the engine side of authorization (`crate::auth::roles`,
-//! docs/security.md). Every change is an [`AuthCommand`] through `Engine::apply_auth`, under
-//! `meta_lock`, with its cascades listed.
+//! docs/security.md). Every change is an [`AuthCommand`] with its audit record through
+//! `Engine::apply_auth_audited`, under `meta_lock`, with its cascades listed.
 //!
 //! All of it needs `Admin` on the tenant, checked first; a binding at cluster scope (creating,
 //! changing or removing one) needs `Admin` on the cluster too. A user may list its own
@@ -10,6 +10,7 @@ use rapidmq_proto::ErrorCode;
 
 use super::Engine;
 use super::users::user_not_found;
+use crate::audit::Audit;
 use crate::auth::roles::{self, BUILTIN_ROLES};
 use crate::auth::{
     self, Action, AuthCommand, BindingRecord, BindingScope, Permission, Resource, RoleRecord,
@@ -61,7 +62,14 @@ impl Engine {
             builtin: false,
             permissions: role.permissions.clone(),
         };
-        self.apply_auth_locked(AuthCommand::PutRole(role)).await?;
+        let audit = Audit::new(
+            principal,
+            "role.create",
+            format!("role:{}/{name}", role.tenant),
+        )
+        .detail(serde_json::to_string(&info.permissions).unwrap_or_default());
+        self.apply_auth_audited(AuthCommand::PutRole(role), audit)
+            .await?;
         tracing::info!(role = name, "role created");
         Ok(info)
     }
@@ -90,12 +98,14 @@ impl Engine {
                 .authorize(principal, Action::Admin, Resource::Cluster)?;
         }
         let count = bindings.len();
-        self.apply_auth_locked(AuthCommand::DeleteRole {
+        let audit = Audit::new(principal, "role.delete", format!("role:{tenant}/{name}"))
+            .detail(format!("{count} bindings removed"));
+        let command = AuthCommand::DeleteRole {
             tenant,
             name: name.to_string(),
             bindings: bindings.into_iter().map(|b| b.user).collect(),
-        })
-        .await?;
+        };
+        self.apply_auth_audited(command, audit).await?;
         tracing::info!(role = name, bindings = count, "role deleted");
         Ok(())
     }
@@ -156,7 +166,13 @@ impl Engine {
             }
             _ => {}
         }
-        self.apply_auth_locked(AuthCommand::PutBinding(binding.clone()))
+        let audit = Audit::new(
+            principal,
+            "role.bind",
+            format!("user:{}/{user}", binding.tenant),
+        )
+        .detail(format!("role {role} at {} scope", scope.as_str()));
+        self.apply_auth_audited(AuthCommand::PutBinding(binding.clone()), audit)
             .await?;
         tracing::info!(user, role, scope = scope.as_str(), "role bound");
         Ok(binding)
@@ -182,12 +198,14 @@ impl Engine {
             self.auth
                 .authorize(principal, Action::Admin, Resource::Cluster)?;
         }
-        self.apply_auth_locked(AuthCommand::DeleteBinding {
+        let audit = Audit::new(principal, "role.unbind", format!("user:{tenant}/{user}"))
+            .detail(format!("role {role}"));
+        let command = AuthCommand::DeleteBinding {
             tenant,
             user: user.to_string(),
             role: role.to_string(),
-        })
-        .await?;
+        };
+        self.apply_auth_audited(command, audit).await?;
         tracing::info!(user, role, "role unbound");
         Ok(())
     }

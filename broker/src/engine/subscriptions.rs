@@ -12,6 +12,7 @@ use super::{
     Engine, MetaCommand, QueueSession, QueueSettings, QueueSpec, Session, StartPosition,
     StreamSession, SubscriptionMode, SubscriptionStatus, now_ms, queue,
 };
+use crate::audit::Audit;
 use crate::auth::{Action, Resource};
 use crate::error::{Error, Result, check_name};
 use crate::principal::{Principal, TenantId};
@@ -92,12 +93,21 @@ impl Engine {
             created_at_ms: now_ms(),
             queue,
         };
-        self.apply(MetaCommand::CreateSubscription {
+        let audit = Audit::new(
+            principal,
+            "subscription.create",
+            format!("subscription:{}/{name}", topic.name()),
+        )
+        .detail(match mode {
+            SubscriptionMode::Stream => "stream mode",
+            SubscriptionMode::Queue => "queue mode",
+        });
+        let command = MetaCommand::CreateSubscription {
             topic_id: topic.id(),
             record: record.clone(),
             cursors: cursors.clone(),
-        })
-        .await?;
+        };
+        self.apply_audited(command, audit).await?;
         let sub = Arc::new(Subscription::new(record, topic.id(), cursors));
         topic
             .subscriptions
@@ -275,7 +285,7 @@ impl Engine {
             name: subscription,
         };
         self.authorize(principal, Action::Consume, resource)?;
-        self.move_cursor(principal, topic, subscription, offsets, member)
+        self.move_cursor(principal, topic, subscription, offsets, member, None)
             .await
     }
 
@@ -287,6 +297,7 @@ impl Engine {
         subscription: &str,
         offsets: &[(u32, u64)],
         member: Option<&str>,
+        audit: Option<Audit>,
     ) -> Result<()> {
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, subscription)?;
@@ -326,12 +337,12 @@ impl Engine {
             }
         }
         let Some(queue) = &sub.queue else {
-            self.apply(MetaCommand::SetCursors {
+            let command = MetaCommand::SetCursors {
                 topic_id: live.id(),
                 subscription: subscription.to_string(),
                 offsets: offsets.to_vec(),
-            })
-            .await?;
+            };
+            self.apply_maybe_audited(command, audit).await?;
             for &(p, offset) in offsets {
                 sub.set_committed(p, offset);
             }
@@ -341,12 +352,12 @@ impl Engine {
         // and the fresh ack state are one write. The metadata lock keeps an interval flush of
         // the old state from landing after it.
         let _guard = self.meta_lock.lock().await;
-        self.apply(MetaCommand::SeekQueue {
+        let command = MetaCommand::SeekQueue {
             topic_id: live.id(),
             subscription: subscription.to_string(),
             offsets: offsets.to_vec(),
-        })
-        .await?;
+        };
+        self.apply_maybe_audited(command, audit).await?;
         for &(p, offset) in offsets {
             sub.set_committed(p, offset);
             if let Some(state) = queue.partitions.get(p as usize) {
@@ -490,7 +501,14 @@ impl Engine {
             .map(|(p, o)| (p as u32, o))
             .filter(|(p, _)| partition.is_none_or(|only| only == *p))
             .collect();
-        self.move_cursor(principal, topic, name, &offsets, None)
+        let moved: Vec<String> = offsets.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+        let audit = Audit::new(
+            principal,
+            "subscription.seek",
+            format!("subscription:{topic}/{name}"),
+        )
+        .detail(format!("partition:offset {}", moved.join(",")));
+        self.move_cursor(principal, topic, name, &offsets, None, Some(audit))
             .await?;
         sub.reset_members();
         Ok(subscription_status(&live, &sub))
@@ -510,11 +528,16 @@ impl Engine {
         let live = self.topic(principal, topic)?;
         let _guard = self.meta_lock.lock().await;
         let sub = self.subscription(&live, name)?;
-        self.apply(MetaCommand::DeleteSubscription {
+        let audit = Audit::new(
+            principal,
+            "subscription.delete",
+            format!("subscription:{topic}/{name}"),
+        );
+        let command = MetaCommand::DeleteSubscription {
             topic_id: live.id(),
             name: name.to_string(),
-        })
-        .await?;
+        };
+        self.apply_audited(command, audit).await?;
         live.subscriptions.write().remove(name);
         sub.close();
         tracing::info!(topic, subscription = name, "subscription deleted");

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rapidmq_proto::ErrorCode;
 
 use super::{Engine, MetaCommand};
+use crate::audit::Audit;
 use crate::auth::roles::ADMIN_ROLE;
 use crate::auth::{
     self, Action, Auth, AuthCommand, BOOTSTRAP_ADMIN, BindingRecord, BindingScope, BootstrapSecret,
@@ -20,7 +21,7 @@ use crate::auth::{
 };
 use crate::error::{Error, Result, check_name};
 use crate::principal::PrincipalKind;
-use crate::principal::{DEFAULT_TENANT, Principal};
+use crate::principal::{DEFAULT_TENANT, Principal, Source};
 use crate::tls::PeerInfo;
 
 /// How often expired session tokens are deleted.
@@ -144,12 +145,13 @@ impl Engine {
             disabled: false,
             created_at_ms: auth::now_ms(),
         };
-        self.apply_auth_locked(AuthCommand::PutUser {
+        let audit = Audit::new(principal, "user.create", format!("user:{tenant}/{name}"));
+        let command = AuthCommand::PutUser {
             user,
             tokens: Vec::new(),
             bindings: Vec::new(),
-        })
-        .await?;
+        };
+        self.apply_auth_audited(command, audit).await?;
         tracing::info!(user = name, "user created");
         self.auth
             .user(&tenant, name)
@@ -178,13 +180,14 @@ impl Engine {
             .bindings(&tenant, Some(name))
             .map(|b| b.role)
             .collect();
-        self.apply_auth_locked(AuthCommand::DeleteUser {
+        let audit = Audit::new(principal, "user.delete", format!("user:{tenant}/{name}"));
+        let command = AuthCommand::DeleteUser {
             tenant,
             name: name.to_string(),
             tokens,
             bindings,
-        })
-        .await?;
+        };
+        self.apply_auth_audited(command, audit).await?;
         tracing::info!(user = name, "user deleted");
         Ok(())
     }
@@ -210,12 +213,13 @@ impl Engine {
             .ok_or_else(|| user_not_found(name))?;
         let mut user = UserRecord::clone(&current);
         user.password_phc = Some(phc);
-        self.apply_auth_locked(AuthCommand::PutUser {
+        let audit = Audit::new(principal, "user.password", format!("user:{tenant}/{name}"));
+        let command = AuthCommand::PutUser {
             user,
             tokens: Vec::new(),
             bindings: Vec::new(),
-        })
-        .await?;
+        };
+        self.apply_auth_audited(command, audit).await?;
         tracing::info!(user = name, "password set");
         Ok(())
     }
@@ -265,7 +269,9 @@ impl Engine {
             return Err(user_not_found(&name));
         }
         self.check_own_or_user_admin(principal, &name)?;
-        self.apply_auth_locked(AuthCommand::PutToken(record.clone()))
+        let audit = Audit::new(principal, "token.create", format!("token:{}", record.id))
+            .detail(format!("for user {tenant}/{name}"));
+        self.apply_auth_audited(AuthCommand::PutToken(record.clone()), audit)
             .await?;
         tracing::info!(user = %name, token = %record.id, "token created");
         Ok(IssuedToken { token, record })
@@ -325,7 +331,9 @@ impl Engine {
             };
             self.check_own_or_user_admin(principal, owner)?;
         }
-        self.apply_auth_locked(AuthCommand::DeleteTokens { ids: ids.to_vec() })
+        let targets: Vec<String> = ids.iter().map(|id| format!("token:{id}")).collect();
+        let audit = Audit::new(principal, "token.revoke", targets.join(","));
+        self.apply_auth_audited(AuthCommand::DeleteTokens { ids: ids.to_vec() }, audit)
             .await?;
         tracing::info!(tokens = ?ids, "tokens revoked");
         Ok(())
@@ -342,18 +350,32 @@ impl Engine {
     /// After a few failures of the same user from the same address, that pair backs off
     /// (`auth::backoff`): its logins are refused with `RESOURCE_EXHAUSTED` and a retry hint
     /// before any password is checked.
+    ///
+    /// Every refusal is recorded in the audit log (`auth.login`, outcome `failed`), coalesced
+    /// per address, user and reason; `source` is where the login came from.
     pub async fn login(
         &self,
         name: &str,
         password: String,
         peer: &PeerInfo,
+        source: Source,
     ) -> Result<IssuedToken> {
+        let (tenant, user) = auth::split_user_name(name);
+        let failed = |reason: &str| {
+            let actor = format!("{tenant}/{user}");
+            let target = format!("user:{actor}");
+            self.auth
+                .record_failure(source, tenant, actor, "auth.login", target, reason);
+        };
         if !peer.may_send_passwords(self.auth.config().allow_plaintext_passwords) {
+            failed("plaintext password refused");
             return Err(plaintext_password_refused());
         }
-        let (tenant, user) = auth::split_user_name(name);
         let key = LoginKey::new(peer.remote.map(|a| a.ip()), tenant, user);
-        self.auth.login_backoff().check(&key, Instant::now())?;
+        self.auth
+            .login_backoff()
+            .check(&key, Instant::now())
+            .inspect_err(|_| failed("backing off after repeated failures"))?;
         let Ok(_permit) = self.auth.password_checks().clone().try_acquire_owned() else {
             return Err(Error::new(
                 ErrorCode::ResourceExhausted,
@@ -371,6 +393,7 @@ impl Engine {
             .map_err(|err| Error::internal(format!("password check failed: {err}")))?;
         if !ok {
             let backoff = self.auth.login_backoff().failed(key, Instant::now());
+            failed("invalid credentials");
             tracing::info!(user = name, peer = ?peer.remote, ?backoff, "login refused");
             return Err(Error::bad_credentials());
         }

@@ -1,5 +1,5 @@
-//! The `Admin` service: topics, subscriptions, broker status, users, tokens, roles and
-//! bindings.
+//! The `Admin` service: topics, subscriptions, broker status, users, tokens, roles, bindings
+//! and the audit log.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::{convert, principal};
+use crate::audit::{self, AuditQuery};
 use crate::engine::{DEFAULT_PAGE, DEFAULT_REPLAY, Engine};
 
 pub struct AdminService {
@@ -451,8 +452,31 @@ impl Admin for AdminService {
 
     async fn list_audit_events(
         &self,
-        _: Request<pb::ListAuditEventsRequest>,
+        request: Request<pb::ListAuditEventsRequest>,
     ) -> Reply<pb::ListAuditEventsResponse> {
-        Err(Status::unimplemented("the audit log is not built yet"))
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+        let query = AuditQuery {
+            since_ms: r.since_ms,
+            until_ms: r.until_ms,
+            actor: nonempty(r.actor),
+            action_prefix: nonempty(r.action_prefix),
+            outcome: nonempty(r.outcome)
+                .map(|o| audit::parse_outcome(&o))
+                .transpose()?,
+            tenant: None,
+            limit: r.limit,
+            page_token: nonempty(r.page_token),
+        };
+        let page = self.engine.list_audit(&principal, query).await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: page
+                .records
+                .into_iter()
+                .map(|(id, record)| convert::audit_event(id, record))
+                .collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
     }
 }

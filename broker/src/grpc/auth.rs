@@ -9,7 +9,8 @@ use tracing::instrument;
 
 use super::principal;
 use crate::engine::Engine;
-use crate::principal::{Credential, PrincipalKind};
+use crate::observability::Transport;
+use crate::principal::{Credential, PrincipalKind, Source};
 use crate::tls::PeerInfo;
 
 pub struct AuthService {
@@ -34,8 +35,15 @@ impl Auth for AuthService {
             .get::<PeerInfo>()
             .cloned()
             .unwrap_or_else(PeerInfo::unknown);
+        let source = Source {
+            addr: peer.remote,
+            transport: Transport::Grpc.label(),
+        };
         let r = request.into_inner();
-        let issued = self.engine.login(&r.user, r.password, &peer).await?;
+        let issued = self
+            .engine
+            .login(&r.user, r.password, &peer, source)
+            .await?;
         Ok(Response::new(pb::LoginResponse {
             token: issued.token.to_string(),
             token_id: issued.record.id,

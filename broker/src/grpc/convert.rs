@@ -1,5 +1,6 @@
 //! Conversions between wire types (`rapidmq_proto::v1`) and engine types, kept in one place.
 
+use crate::audit::AuditRecord;
 use rapidmq_proto::v1 as pb;
 
 use crate::auth::{
@@ -446,5 +447,23 @@ impl From<TenantStatus> for pb::TenantInfo {
             }),
             created_at_ms: t.created_at_ms,
         }
+    }
+}
+
+/// An audit record as `Admin.ListAuditEvents` returns it; `id` is the hex of its key.
+pub fn audit_event(id: String, record: AuditRecord) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id,
+        ts_ms: record.ts_ms,
+        node: u32::from(record.node),
+        tenant: record.tenant,
+        actor: record.actor,
+        source_addr: record.source.addr,
+        transport: record.source.transport,
+        action: record.action,
+        target: record.target,
+        outcome: record.outcome.as_str().to_string(),
+        detail: record.detail,
+        count: record.count,
     }
 }

@@ -244,6 +244,15 @@ impl Collector for EngineCollector {
             plain(load(&m.recovery_clamps)),
             counter,
         )?;
+        family(
+            e,
+            "audit_dropped",
+            "Authentication failures and denials not recorded in the audit log because its queue was full.",
+            None,
+            Counter,
+            plain(load(&m.audit_dropped)),
+            counter,
+        )?;
 
         // Connections and errors.
         family(

@@ -213,6 +213,8 @@ pub struct Metrics {
     pub storage_errors: AtomicU64,
     /// Cursors and queue states clamped to a recovered log at startup.
     pub recovery_clamps: AtomicU64,
+    /// Authentication failures and denials not recorded in the audit log: its queue was full.
+    pub audit_dropped: AtomicU64,
     /// Messages per group commit.
     pub group_commit_messages: AtomicHistogram,
     /// KiB per group commit.
@@ -249,6 +251,7 @@ impl Metrics {
             slow_fsyncs: AtomicU64::new(0),
             storage_errors: AtomicU64::new(0),
             recovery_clamps: AtomicU64::new(0),
+            audit_dropped: AtomicU64::new(0),
             group_commit_messages: AtomicHistogram::sizes(),
             group_commit_kib: AtomicHistogram::sizes(),
             connections: [AtomicI64::new(0), AtomicI64::new(0)],

@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use super::RestState;
 use super::error::{ApiError, Json, Problem};
 use crate::auth::SESSION_COOKIE;
-use crate::principal::{Credential, Principal, PrincipalKind};
+use crate::observability::Transport;
+use crate::principal::{Credential, Principal, PrincipalKind, Source};
 use crate::tls::PeerInfo;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -49,7 +50,14 @@ pub async fn login(
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
     let peer = peer.map_or_else(PeerInfo::unknown, |Extension(ConnectInfo(peer))| peer);
-    let issued = state.engine.login(&body.user, body.password, &peer).await?;
+    let source = Source {
+        addr: peer.remote,
+        transport: Transport::Http.label(),
+    };
+    let issued = state
+        .engine
+        .login(&body.user, body.password, &peer, source)
+        .await?;
     let ttl_s = state.engine.auth().config().session_ttl_ms / 1000;
     let secure = if state.tls { "; Secure" } else { "" };
     let cookie = format!(

@@ -11,11 +11,13 @@
 //!   their session); `consumers` keeps the queue sessions of long-polling consumers.
 //! - `flow`: recent message-flow events of traced messages.
 //! - `auth`: login and who-am-I; `users`: users and their API tokens; `roles`: roles and
-//!   their bindings to users.
+//!   their bindings to users; `audit`: the audit log, a page at a time or exported as JSON
+//!   lines.
 //! - `messages`: messages as JSON. `openapi`: the OpenAPI document and the docs page.
 //! - `error`: problem documents, and the extractors that turn axum's rejections into them.
 
 mod acks;
+mod audit;
 mod auth;
 mod consume;
 mod consumers;
@@ -129,6 +131,8 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
             get(users::tokens).post(users::create_token),
         )
         .route("/v1/tokens/{id}", delete(users::revoke))
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/export", get(audit::export))
         .route("/v1/roles", get(roles::list).post(roles::create))
         .route("/v1/roles/{role}", delete(roles::delete))
         .route("/v1/role-bindings", get(roles::bindings).post(roles::bind))

@@ -18,8 +18,8 @@ use super::messages::BASE64_PATTERN;
 use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
-    acks, auth, consume, dlq, fetch, flow, publish, roles, sse, status, subscriptions, tenants,
-    topics, users, websocket,
+    acks, audit, auth, consume, dlq, fetch, flow, publish, roles, sse, status, subscriptions,
+    tenants, topics, users, websocket,
 };
 
 #[derive(OpenApi)]
@@ -46,6 +46,7 @@ use super::{
         users::create_token, users::revoke,
         roles::list, roles::create, roles::delete, roles::bindings, roles::bind, roles::unbind,
         tenants::list, tenants::create, tenants::describe, tenants::delete, tenants::set_quotas,
+        audit::list, audit::export,
     ),
     modifiers(&SecuritySchemes),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
@@ -56,7 +57,7 @@ use super::{
         (name = "publish", description = "Publish one message or a batch"),
         (name = "consume", description = "Fetch by offset, long-poll, SSE, WebSocket; ack, nack, extend, commit"),
         (name = "dead letters", description = "List and replay dead letters"),
-        (name = "auth", description = "Log in, who am I, users, API tokens, roles and role bindings (docs/security.md)"),
+        (name = "auth", description = "Log in, who am I, users, API tokens, roles, role bindings and the audit log (docs/security.md)"),
         (name = "tenants", description = "Tenants and their quotas; cluster admins act in one with the `rapidmq-tenant` header (docs/security.md)"),
         (name = "observability", description = "Message-flow events of traced messages (metrics are at /metrics, outside this API)"),
     )

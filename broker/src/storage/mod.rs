@@ -1,6 +1,7 @@
 //! Storage: the [`Store`] trait and its two implementations.
 //!
 //! - [`RocksStore`]: embedded RocksDB, one column family per concern ([`Cf`]). Everything durable.
+//!   Opening a data directory from an older version creates the column families it lacks.
 //! - [`MemStore`]: ordered in-memory maps with the same interface, for `memory` topics (never
 //!   written to disk) and for tests.
 //!
@@ -39,11 +40,13 @@ pub enum Cf {
     Schedule,
     /// `msg-id` dedup records per `(topic_id, msg-id)`.
     Dedup,
+    /// The audit log, keyed by `(ts_ms, node, seq)` (`crate::audit`).
+    Audit,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 8] = [
+    pub const ALL: [Cf; 9] = [
         Cf::Log,
         Cf::Index,
         Cf::Meta,
@@ -52,6 +55,7 @@ impl Cf {
         Cf::Acks,
         Cf::Schedule,
         Cf::Dedup,
+        Cf::Audit,
     ];
 
     /// The RocksDB column family name.
@@ -65,6 +69,7 @@ impl Cf {
             Cf::Acks => "acks",
             Cf::Schedule => "schedule",
             Cf::Dedup => "dedup",
+            Cf::Audit => "audit",
         }
     }
 }

@@ -101,3 +101,33 @@ fn rocksdb_data_survives_reopen() {
     let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
     assert_eq!(store.get(Cf::Cursors, b"sub").unwrap().unwrap(), &b"42"[..]);
 }
+
+#[test]
+fn an_older_data_dir_gains_the_column_families_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A store from before the audit log: every column family but `audit`.
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let older = Cf::ALL
+            .iter()
+            .filter(|&&cf| cf != Cf::Audit)
+            .map(|cf| cf.name());
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), older).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"topic", b"kept")
+            .unwrap();
+    }
+    let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+    assert_eq!(
+        store.get(Cf::Meta, b"topic").unwrap().unwrap(),
+        &b"kept"[..]
+    );
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::Audit, b"record".to_vec(), &b"{}"[..]);
+    store.write(batch, true).unwrap();
+    assert_eq!(
+        store.get(Cf::Audit, b"record").unwrap().unwrap(),
+        &b"{}"[..]
+    );
+}

@@ -119,6 +119,7 @@ pub const QUEUE_DLQ: &str = "queue mode: + `publish` on its dead-letter topic";
 pub const DLQ: &str = "on the dead-letter topic";
 pub const OWN: &str = "one's own: authenticated";
 pub const REPLAY: &str = "`consume` on the dead-letter topic + `publish` on each original topic";
+pub const AUDIT: &str = "the tenant's records; `admin cluster` sees every tenant's";
 
 /// Every operation and what it needs (docs/adr/0004-security.md §6).
 pub fn rules() -> Vec<Rule> {
@@ -307,6 +308,14 @@ pub fn rules() -> Vec<Rule> {
             ADMIN_TENANT,
             unary!(AdminClient, list_users, |n| pb::ListUsersRequest {}),
         ),
+        rule(
+            "/rapidmq.v1.Admin/ListAuditEvents",
+            ADMIN_TENANT,
+            unary!(AdminClient, list_audit_events, |n| {
+                pb::ListAuditEventsRequest::default()
+            }),
+        )
+        .note(AUDIT),
         rule(
             "/rapidmq.v1.Admin/SetPassword",
             ADMIN_TENANT,
@@ -508,6 +517,13 @@ pub fn rules() -> Vec<Rule> {
             http("/v1/tokens/{id}"),
         )
         .note(OWN),
+        rule("GET /v1/audit", ADMIN_TENANT, http("/v1/audit")).note(AUDIT),
+        rule(
+            "GET /v1/audit/export",
+            ADMIN_TENANT,
+            http("/v1/audit/export"),
+        )
+        .note(AUDIT),
         rule("GET /v1/roles", ADMIN_TENANT, http("/v1/roles")),
         rule(
             "POST /v1/roles",

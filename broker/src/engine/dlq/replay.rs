@@ -171,7 +171,7 @@ impl Engine {
             }
         }
         if !commits.is_empty() {
-            self.move_cursor(principal, topic.name(), REPLAY_CURSOR, &commits, None)
+            self.move_cursor(principal, topic.name(), REPLAY_CURSOR, &commits, None, None)
                 .await?;
         }
         match failure {
