@@ -7,20 +7,23 @@
 //!   completions), which all go through the `rapidmq` SDK.
 //! - `output.rs`: tables, JSON and a stdout that exits cleanly on a closed pipe.
 //! - `parse.rs`: durations, sizes, positions and headers as the command line writes them.
+//! - `config.rs`: the named contexts file (`rapidmq context`).
 //!
 //! Errors print as `error: …` on stderr with exit status 1; usage errors come from clap with
 //! status 2; a closed stdout (`| head`) ends the command quietly with status 0.
 
 mod bench_grpc;
 mod cmd;
+mod config;
 mod logging;
 mod output;
 mod parse;
 mod serve;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches as _, Parser, Subcommand};
 
-use crate::cmd::Ctx;
+use crate::cmd::{ConnectionArgs, Ctx};
 use crate::output::Format;
 
 /// RapidMQ: a durable message broker with pub/sub and work queues on the same topics.
@@ -36,19 +39,19 @@ use crate::output::Format;
         seq 10 | rapidmq publish orders\n  \
         rapidmq consume orders --output json\n  \
         rapidmq --server 10.0.0.5:7420 status\n  \
+        rapidmq context add prod --server https://10.0.0.5:7420 --tls-ca ca.pem --use\n  \
         rapidmq bench pubsub --duration 10s\n\n\
         Docs: docs/cli.md"
 )]
 pub struct Cli {
-    /// Broker gRPC address (http://host:port, https://host:port for TLS, or host:port).
-    #[arg(
-        long,
-        global = true,
-        env = "RAPIDMQ_SERVER",
-        default_value = rapidmq::defaults::ENDPOINT,
-        value_name = "URL"
-    )]
-    server: String,
+    /// Broker gRPC address (http://host:port, https://host:port for TLS, or host:port)
+    /// [default: the context's, else http://127.0.0.1:7420].
+    #[arg(long, global = true, env = "RAPIDMQ_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The named context to use instead of the current one (`rapidmq context ls`); flags and
+    /// environment variables override its settings one by one.
+    #[arg(long, global = true, env = "RAPIDMQ_CONTEXT", value_name = "NAME")]
+    context: Option<String>,
     /// CA certificates (PEM) to verify an https:// broker with; the system roots by default.
     /// The TLS flags all start with `--tls-`, so none can shadow a subcommand's own flag
     /// (`publish --key` is the message key).
@@ -139,25 +142,39 @@ enum Command {
     /// Roles of your tenant and their bindings to users (a broker with --auth).
     #[command(subcommand)]
     Role(cmd::role::RoleCommand),
+    /// Named contexts: the server, TLS files, credential and tenant of each broker you use.
+    #[command(subcommand)]
+    Context(cmd::context::ContextCommand),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = parse();
-    let tls = cmd::TlsArgs {
-        ca: cli.tls_ca.clone(),
-        cert: cli.tls_cert.clone(),
-        key: cli.tls_key.clone(),
-        server_name: cli.tls_server_name.clone(),
+    let (cli, matches) = parse();
+    let args = ConnectionArgs {
+        server: cli.server.clone(),
+        tls: cmd::TlsArgs {
+            ca: cli.tls_ca.clone(),
+            cert: cli.tls_cert.clone(),
+            key: cli.tls_key.clone(),
+            server_name: cli.tls_server_name.clone(),
+        },
+        token: cli.token.clone(),
+        tenant: None,
     };
-    let mut ctx = Ctx::new(&cli.server, cli.output).with_tls(tls);
-    ctx.token = cli.token.clone();
+    let selected = cli.context.as_deref().filter(|name| !name.is_empty());
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::BenchGrpc(args) => bench_grpc::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Tls(command) => cmd::tls::run(command),
         Command::Token(cmd::token::TokenCommand::Generate) => cmd::token::generate(),
-        command => client_command(&ctx, command),
+        Command::Context(command) => cmd::context::run(
+            command,
+            given_on_command_line(args, &matches),
+            selected,
+            cli.output,
+        ),
+        command => cmd::context::connection(args, selected, cli.output)
+            .and_then(|ctx| client_command(&ctx, command)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -169,11 +186,33 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The connection options that were written on the command line, not taken from the
+/// environment (what `context add` stores).
+fn given_on_command_line(args: ConnectionArgs, matches: &ArgMatches) -> ConnectionArgs {
+    let given = |id: &str, value: Option<String>| {
+        value.filter(|_| matches.value_source(id) == Some(ValueSource::CommandLine))
+    };
+    ConnectionArgs {
+        server: given("server", args.server),
+        tls: cmd::TlsArgs {
+            ca: given("tls_ca", args.tls.ca),
+            cert: given("tls_cert", args.tls.cert),
+            key: given("tls_key", args.tls.key),
+            server_name: given("tls_server_name", args.tls.server_name),
+        },
+        token: given("token", args.token),
+        tenant: args.tenant,
+    }
+}
+
 /// Parses the command line; a usage error always ends with the usage of the (sub)command it is
-/// about, which clap leaves out for invalid values.
-fn parse() -> Cli {
-    let err = match Cli::try_parse() {
-        Ok(cli) => return cli,
+/// about, which clap leaves out for invalid values. The matches say where each value came from.
+fn parse() -> (Cli, ArgMatches) {
+    let err = match Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)))
+    {
+        Ok(parsed) => return parsed,
         Err(err) => err,
     };
     use clap::error::ErrorKind;
@@ -235,7 +274,8 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Serve(_)
             | Command::BenchGrpc(_)
             | Command::Completions(_)
-            | Command::Tls(_) => Ok(()),
+            | Command::Tls(_)
+            | Command::Context(_) => Ok(()),
         }
     });
     // Do not wait for background tasks (e.g. a stdin reader blocked on a terminal).

@@ -697,4 +697,39 @@ async fn tenants_and_quotas_survive_a_restart_and_only_an_empty_tenant_is_delete
         .await
         .unwrap_err();
     assert_eq!(error_code(&created), ErrorCode::TenantAlreadyExists);
+
+    // Each change is in the audit log, filed under the tenant it changed.
+    let events = admin
+        .list_audit_events(request(
+            pb::ListAuditEventsRequest {
+                action_prefix: "tenant.".into(),
+                ..Default::default()
+            },
+            &root,
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let seen: Vec<(&str, &str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.tenant.as_str(),
+                e.actor.as_str(),
+                e.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("tenant.create", "acme", "default/admin", "ok"),
+            ("tenant.quotas", "acme", "default/admin", "ok"),
+            ("tenant.delete", "acme", "default/admin", "ok"),
+        ]
+    );
+    assert_eq!(events[1].detail, "max_topics=7 storage_bytes=default");
 }

@@ -222,6 +222,28 @@ impl ClientBuilder {
         self
     }
 
+    /// The tenant to act in, sent as `rapidmq-tenant` with every request. Only a cluster admin
+    /// may name a tenant other than its own; for anyone else, and for a tenant that does not
+    /// exist, requests fail with `TENANT_NOT_FOUND`. By default the credentials' tenant.
+    /// `connect` fails with [`Error::InvalidArgument`] for a name that is not a tenant name
+    /// (`[A-Za-z0-9._-]{1,64}`).
+    ///
+    /// ```no_run
+    /// # async fn demo(token: String) -> rapidmq::Result<()> {
+    /// let acme = rapidmq::Client::builder()
+    ///     .credentials(rapidmq::Credentials::Token(token))
+    ///     .tenant("acme")
+    ///     .connect()
+    ///     .await?;
+    /// acme.admin().create_user("alice", None).await?; // acme/alice
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.config.tenant = Some(tenant.into());
+        self
+    }
+
     /// The runtime the client's tasks run on. By default, the tokio runtime `connect` is called
     /// from.
     pub fn runtime(mut self, runtime: Runtime) -> Self {

@@ -134,7 +134,7 @@ pub fn actor(principal: &Principal) -> String {
     match principal.kind() {
         PrincipalKind::Anonymous => "anonymous".to_string(),
         PrincipalKind::System => SYSTEM_ACTOR.to_string(),
-        // Its own tenant, where the user lives, also while it acts in another.
+        // A cluster admin acting in another tenant is still its home tenant's user.
         PrincipalKind::User => format!(
             "{}/{}",
             principal.home_tenant(),

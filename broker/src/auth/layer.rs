@@ -154,14 +154,14 @@ where
             certificate.map(|c| c.as_ref()),
             source,
         )
+        .map(|principal| principal.with_source(source))
         .and_then(|principal| {
             let principal = acting_tenant(&self.auth, principal, request.headers())?;
             if let Some(connection) = connection {
                 count_connection(&self.auth, &principal, &connection)?;
             }
             Ok(principal)
-        })
-        .map(|principal| principal.with_source(source));
+        });
         // The service that was polled ready serves this request; its clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rapidmq_proto::ErrorCode;
 
 use super::{Engine, MetaCommand, now_ms};
+use crate::audit::Audit;
 use crate::auth::{Action, AuthCommand, Resource};
 use crate::error::{Error, Result};
 use crate::principal::{DEFAULT_TENANT, Principal, TenantId};
@@ -41,6 +42,15 @@ pub fn recover(tenants: &Tenants, store: &dyn Store) -> Result<()> {
         tenants.put(record);
     }
     Ok(())
+}
+
+/// The quotas set, as `name=value` pairs for an audit record.
+fn quota_detail(quotas: &TenantQuotas) -> String {
+    Quota::ALL
+        .iter()
+        .filter_map(|&q| quotas.get(q).map(|v| format!("{}={v}", q.name())))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `[A-Za-z0-9._-]{1,64}`.
@@ -82,9 +92,16 @@ impl Engine {
         self.tenants.runtime(principal.tenant().as_str())
     }
 
-    /// Writes a tenant change and applies it to memory. Callers hold `meta_lock`.
-    async fn apply_tenant(&self, command: MetaCommand) -> Result<()> {
-        self.apply(command.clone()).await?;
+    /// Writes a tenant change with its audit record and applies it to memory. Callers hold
+    /// `meta_lock`. The record is filed under the tenant changed.
+    async fn apply_tenant(&self, command: MetaCommand, audit: Audit) -> Result<()> {
+        let tenant = match &command {
+            MetaCommand::PutTenant(record) => record.name.clone(),
+            MetaCommand::DeleteTenant { name, .. } => name.clone(),
+            _ => unreachable!("apply_tenant takes tenant commands"),
+        };
+        self.apply_audited(command.clone(), audit.in_tenant(tenant))
+            .await?;
         match command {
             MetaCommand::PutTenant(record) => self.tenants.put(record),
             MetaCommand::DeleteTenant { name, roles } => {
@@ -122,7 +139,10 @@ impl Engine {
             quotas,
             created_at_ms: u64::try_from(now_ms()).unwrap_or(0),
         };
-        self.apply_tenant(MetaCommand::PutTenant(record)).await?;
+        let audit = Audit::new(principal, "tenant.create", format!("tenant:{name}"))
+            .detail(quota_detail(&quotas));
+        self.apply_tenant(MetaCommand::PutTenant(record), audit)
+            .await?;
         tracing::info!(tenant = name, "tenant created");
         self.tenant_status(name)
     }
@@ -154,10 +174,14 @@ impl Engine {
             .roles(name)
             .map(|role| role.name.clone())
             .collect();
-        self.apply_tenant(MetaCommand::DeleteTenant {
-            name: name.to_string(),
-            roles,
-        })
+        let audit = Audit::new(principal, "tenant.delete", format!("tenant:{name}"));
+        self.apply_tenant(
+            MetaCommand::DeleteTenant {
+                name: name.to_string(),
+                roles,
+            },
+            audit,
+        )
         .await?;
         tracing::info!(tenant = name, "tenant deleted");
         Ok(())
@@ -221,10 +245,15 @@ impl Engine {
                 record.quotas.set(quota, Some(value));
             }
         }
+        let mut detail = quota_detail(&set);
         for quota in reset {
             record.quotas.set(quota, None);
+            detail.push_str(&format!(" {}=default", quota.name()));
         }
-        self.apply_tenant(MetaCommand::PutTenant(record)).await?;
+        let audit = Audit::new(principal, "tenant.quotas", format!("tenant:{name}"))
+            .detail(detail.trim_start());
+        self.apply_tenant(MetaCommand::PutTenant(record), audit)
+            .await?;
         tracing::info!(tenant = name, "tenant quotas changed");
         self.tenant_status(name)
     }

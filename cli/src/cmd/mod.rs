@@ -2,8 +2,8 @@
 //! type plus an async `run(ctx, args)`.
 //!
 //! Every command talks to the broker through the `rapidmq` SDK (and so through the shared client
-//! core), never through raw gRPC. [`Ctx`] carries the global options (`--server`, `--output`)
-//! and connects; [`SdkResult::cli`] turns SDK errors into messages a person understands,
+//! core), never through raw gRPC. [`Ctx`] carries the global options (`--server`, TLS,
+//! credentials, `--output`) and connects; [`SdkResult::cli`] turns SDK errors into messages a person understands,
 //! keeping the stable error code (e.g. `TOPIC_NOT_FOUND (2001)`) in front.
 //!
 //! - `topic.rs`: `topic create|list|describe|delete|alter`
@@ -16,11 +16,14 @@
 //! - `whoami.rs`, `user.rs`, `token.rs`: who you are, users and API tokens (`token generate`
 //!   is offline)
 //! - `role.rs`: roles and their bindings to users
+//! - `context.rs`: `context add|ls|use|show|rm`, the named contexts of `crate::config`
+//!   (offline); [`ConnectionArgs::resolve`] layers flags and environment over the selected one
 //! - `bench/`: the load generator
 
 pub mod bench;
 pub mod completions;
 pub mod consume;
+pub mod context;
 pub mod dlq;
 pub mod publish;
 pub mod role;
@@ -38,19 +41,27 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use rapidmq::{Client, ErrorCode};
 
+use crate::config;
 use crate::output::Format;
 
-/// What every client command gets: the broker address and the output format.
+/// What every client command gets: the broker address, TLS, credentials and output format,
+/// each from a flag, the environment, the selected context or the default, in that order.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     /// The broker's gRPC URL, normalised to `http://host:port` (or kept `https://`).
     pub server: String,
     pub format: Format,
-    /// TLS settings from `--tls-ca`, `--tls-cert`, `--tls-key` and `--tls-server-name`; `None`
-    /// when none is given (an `https://` server is then verified against the system roots).
+    /// TLS settings from `--tls-ca`, `--tls-cert`, `--tls-key` and `--tls-server-name` (or the
+    /// context); `None` when none is given (an `https://` server is then verified against the
+    /// system roots).
     pub tls: Option<rapidmq::TlsConfig>,
-    /// The API or session token from `--token` / `RAPIDMQ_TOKEN`.
-    pub token: Option<String>,
+    /// A token from `--token` / `RAPIDMQ_TOKEN` or the context, or the context's user with a
+    /// password from `RAPIDMQ_PASSWORD` or the terminal.
+    pub credentials: Option<rapidmq::Credentials>,
+    /// The tenant to act in (the context's `tenant`), sent as `rapidmq-tenant` on gRPC and REST.
+    pub tenant: Option<String>,
+    /// The broker's REST URL from the context; `trace --http` and `RAPIDMQ_HTTP` come first.
+    pub http: Option<String>,
 }
 
 /// The global TLS flags.
@@ -60,6 +71,112 @@ pub struct TlsArgs {
     pub cert: Option<String>,
     pub key: Option<String>,
     pub server_name: Option<String>,
+}
+
+/// The global connection options as given on the command line or in the environment (clap
+/// ranks those two), before the context fills in what they leave out.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectionArgs {
+    pub server: Option<String>,
+    pub tls: TlsArgs,
+    pub token: Option<String>,
+    /// The tenant to act in; `None` until the CLI has a `--tenant` flag of its own.
+    pub tenant: Option<String>,
+}
+
+impl ConnectionArgs {
+    /// The settings to connect with: these arguments over `context`'s over the defaults
+    /// (docs/adr/0004-security.md §12). A context's `token_file` is read and its `user`'s
+    /// password taken from `RAPIDMQ_PASSWORD` or prompted for here, once per command.
+    pub fn resolve(
+        self,
+        context: Option<(&str, &config::Context)>,
+        format: Format,
+    ) -> anyhow::Result<Ctx> {
+        let (name, context) = match context {
+            Some((name, context)) => (name, context.clone()),
+            None => ("", config::Context::default()),
+        };
+        let credentials = match self.token {
+            Some(token) => Some(rapidmq::Credentials::Token(token)),
+            None => context_credentials(name, &context)?,
+        };
+        let context_tls = [
+            &context.ca,
+            &context.cert,
+            &context.key,
+            &context.server_name,
+        ]
+        .iter()
+        .any(|field| field.is_some());
+        if let Some(server) = &self.server {
+            if context_tls && server.starts_with("http://") {
+                anyhow::bail!(
+                    "`{server}` (--server or RAPIDMQ_SERVER) is http:// but context `{name}` has TLS settings: use https://, or another context (--context)"
+                );
+            }
+        }
+        let server = self
+            .server
+            .or(context.server)
+            .unwrap_or_else(|| rapidmq::defaults::ENDPOINT.to_string());
+        let tls = TlsArgs {
+            ca: self.tls.ca.or(context.ca),
+            cert: self.tls.cert.or(context.cert),
+            key: self.tls.key.or(context.key),
+            server_name: self.tls.server_name.or(context.server_name),
+        };
+        let mut ctx = Ctx::new(&server, format).with_tls(tls);
+        ctx.credentials = credentials;
+        ctx.tenant = self.tenant.or(context.tenant);
+        ctx.http = context.http;
+        Ok(ctx)
+    }
+}
+
+/// The credentials a context names: its token, the first line of its token file, or its user
+/// with a password from `RAPIDMQ_PASSWORD` or the terminal (never from the file).
+fn context_credentials(
+    name: &str,
+    context: &config::Context,
+) -> anyhow::Result<Option<rapidmq::Credentials>> {
+    Ok(match context.credential() {
+        None => None,
+        Some(config::Credential::Token(token)) => Some(rapidmq::Credentials::Token(token.into())),
+        Some(config::Credential::TokenFile(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("context `{name}`: cannot read the token file `{path}`")
+            })?;
+            let token = text.lines().next().unwrap_or_default().trim();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "context `{name}`: the token file `{path}` is empty"
+            );
+            Some(rapidmq::Credentials::Token(token.into()))
+        }
+        Some(config::Credential::User(user)) => Some(rapidmq::Credentials::UserPassword {
+            user: user.into(),
+            password: password_for(name, user)?,
+        }),
+    })
+}
+
+/// `RAPIDMQ_PASSWORD`, or a prompt on the terminal without echo.
+fn password_for(context: &str, user: &str) -> anyhow::Result<String> {
+    if let Some(password) = std::env::var("RAPIDMQ_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(password);
+    }
+    let password = rpassword::prompt_password(format!("password for {user} (context {context}): "))
+        .with_context(|| {
+            format!(
+                "context `{context}` logs in as {user}: set RAPIDMQ_PASSWORD or run on a terminal"
+            )
+        })?;
+    anyhow::ensure!(!password.is_empty(), "no password given for {user}");
+    Ok(password)
 }
 
 /// A PEM file named by `flag`.
@@ -83,7 +200,9 @@ impl Ctx {
             server,
             format,
             tls: None,
-            token: None,
+            credentials: None,
+            tenant: None,
+            http: None,
         }
     }
 
@@ -105,17 +224,67 @@ impl Ctx {
         self
     }
 
+    /// The REST URL to use: `flag` (`--http` or `RAPIDMQ_HTTP`), else the context's, else
+    /// `default`; `host:port` means `http://`.
+    pub fn http_base(&self, flag: Option<&str>, default: &str) -> String {
+        let base = flag
+            .or(self.http.as_deref())
+            .unwrap_or(default)
+            .trim_end_matches('/');
+        if base.contains("://") {
+            base.to_string()
+        } else {
+            format!("http://{base}")
+        }
+    }
+
     /// An HTTP client for the broker's HTTP listener at `base` (`http://` or `https://`), with
     /// the TLS flags applied as for gRPC: `--tls-ca` replaces the system roots, `--tls-cert` and
     /// `--tls-key` are presented for mutual TLS, and `--tls-server-name` is the name the
     /// certificate is verified against (the request then goes to `base`'s address under that
     /// name, as `curl --connect-to` does). TLS flags with an `http://` URL are an error, so TLS
-    /// is never silently off. Returns the client and the URL to send requests to.
+    /// is never silently off. Every request carries the credentials (a user logs in first, at
+    /// `/v1/auth/login`) and the tenant. Returns the client and the URL to send requests to.
     pub async fn http_client(
         &self,
         base: &str,
         timeout: Duration,
     ) -> anyhow::Result<(reqwest::Client, reqwest::Url)> {
+        let (builder, url) = self.http_builder(base, timeout).await?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(tenant) = &self.tenant {
+            let value = reqwest::header::HeaderValue::from_str(tenant)
+                .with_context(|| format!("tenant `{tenant}` cannot be sent in a header"))?;
+            headers.insert(rapidmq_proto::TENANT_METADATA, value);
+        }
+        let token = match &self.credentials {
+            None => None,
+            Some(rapidmq::Credentials::Token(token)) => Some(token.clone()),
+            Some(rapidmq::Credentials::UserPassword { user, password }) => {
+                let (login, _) = self.http_builder(base, timeout).await?;
+                let login = login.build().context("cannot build the HTTP client")?;
+                Some(rest_login(&login, &url, user, password).await?)
+            }
+        };
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("the token cannot be sent in a header")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let client = builder
+            .default_headers(headers)
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok((client, url))
+    }
+
+    /// A client builder with the TLS settings applied, and the URL to send requests to.
+    async fn http_builder(
+        &self,
+        base: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(reqwest::ClientBuilder, reqwest::Url)> {
         let mut url = reqwest::Url::parse(base).with_context(|| format!("bad URL `{base}`"))?;
         let mut builder = reqwest::Client::builder().timeout(timeout);
         if let Some(tls) = &self.tls {
@@ -158,8 +327,7 @@ impl Ctx {
                 builder = builder.resolve_to_addrs(name, &addrs);
             }
         }
-        let client = builder.build().context("cannot build the HTTP client")?;
-        Ok((client, url))
+        Ok((builder, url))
     }
 
     /// Connects to the broker.
@@ -167,8 +335,11 @@ impl Ctx {
         let mut builder = Client::builder()
             .endpoint(self.server.clone())
             .connect_timeout(Duration::from_secs(3));
-        if let Some(token) = &self.token {
-            builder = builder.credentials(rapidmq::Credentials::Token(token.clone()));
+        if let Some(credentials) = &self.credentials {
+            builder = builder.credentials(credentials.clone());
+        }
+        if let Some(tenant) = &self.tenant {
+            builder = builder.tenant(tenant.clone());
         }
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.clone());
@@ -188,6 +359,33 @@ impl Ctx {
         }
         Ok(())
     }
+}
+
+/// Logs in at the REST API for a session token (what the core does at connect for gRPC).
+async fn rest_login(
+    http: &reqwest::Client,
+    base: &reqwest::Url,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let url = format!("{}/v1/auth/login", base.as_str().trim_end_matches('/'));
+    let response = http
+        .post(&url)
+        .json(&serde_json::json!({"user": user, "password": password}))
+        .send()
+        .await
+        .with_context(|| format!("cannot log in as {user} at {base}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let name = body["name"].as_str().unwrap_or("ERROR");
+        let detail = body["detail"].as_str().unwrap_or("login failed");
+        anyhow::bail!("{name}: {detail} (logging in as {user})");
+    }
+    body["token"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{base} answered a login without a token"))
 }
 
 /// Turns SDK errors into CLI errors.

@@ -2,9 +2,9 @@
 //! deduplicated, delivered, dead-lettered), found by `msg-id` header, key or traceparent.
 //!
 //! Flow events are served by the REST API (`GET /v1/flow-events`) on the broker's HTTP
-//! listener, so this command talks HTTP to `--http`, not gRPC to `--server`. An `https://`
-//! listener is reached with the same TLS flags as gRPC (`--tls-ca`, `--tls-cert`, `--tls-key`,
-//! `--tls-server-name`).
+//! listener, so this command talks HTTP to `--http` (or the context's `http`), not gRPC to
+//! `--server`. An `https://` listener is reached with the same TLS flags as gRPC (`--tls-ca`,
+//! `--tls-cert`, `--tls-key`, `--tls-server-name`), and the credentials go along.
 
 use std::time::Duration;
 
@@ -43,9 +43,10 @@ pub struct TraceArgs {
     /// Most events to show, the newest (1 to 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
-    /// The broker's HTTP listener (`https://` uses the --tls-* flags).
-    #[arg(long, env = "RAPIDMQ_HTTP", default_value = DEFAULT_HTTP, value_name = "URL")]
-    http: String,
+    /// The broker's HTTP listener (`https://` uses the --tls-* flags) [default: the context's
+    /// `http`, else http://127.0.0.1:7421].
+    #[arg(long, env = "RAPIDMQ_HTTP", value_name = "URL")]
+    http: Option<String>,
 }
 
 /// A failed request: a TLS handshake failure says what to fix (as for gRPC); anything else
@@ -61,11 +62,7 @@ fn http_error(base: &str, err: reqwest::Error) -> anyhow::Error {
 
 pub async fn run(ctx: &Ctx, args: TraceArgs) -> anyhow::Result<()> {
     ctx.table_or_json()?;
-    let base = if args.http.contains("://") {
-        args.http.trim_end_matches('/').to_string()
-    } else {
-        format!("http://{}", args.http.trim_end_matches('/'))
-    };
+    let base = ctx.http_base(args.http.as_deref(), DEFAULT_HTTP);
     let mut query: Vec<(&str, String)> = vec![("limit", args.limit.to_string())];
     for (name, value) in [
         ("msg_id", &args.msg_id),
