@@ -62,3 +62,30 @@ func TestAdminChangesAreAuditedFilteredAndPaged(t *testing.T) {
 		t.Fatalf("second page: %+v", next)
 	}
 }
+
+func TestTenantChangesAreAuditedWithTheirActor(t *testing.T) {
+	_, client := adminWithToken(t)
+	admin := client.Admin()
+	ctx := ctxT(t)
+	me, err := admin.WhoAmI(ctx)
+	if err != nil {
+		t.Fatalf("whoami: %v", err)
+	}
+	if _, err := admin.CreateTenant(ctx, "acme", rapidmq.TenantQuotas{MaxTopics: rapidmq.Ptr[uint64](10)}); err != nil {
+		t.Fatalf("create acme: %v", err)
+	}
+	if err := admin.DeleteTenant(ctx, "acme"); err != nil {
+		t.Fatalf("delete acme: %v", err)
+	}
+	page := auditedAs(t, admin, rapidmq.AuditQuery{ActionPrefix: "tenant."})
+	var actions []string
+	for _, e := range page.Events {
+		actions = append(actions, e.Action)
+		if e.Actor != me.Tenant+"/"+me.User || e.Target != "tenant:acme" || e.Outcome != "ok" {
+			t.Fatalf("a tenant record: %+v", e)
+		}
+	}
+	if len(actions) != 2 || actions[0] != "tenant.create" || actions[1] != "tenant.delete" {
+		t.Fatalf("tenant.* records: %+v", page.Events)
+	}
+}

@@ -53,3 +53,17 @@ async def test_the_asyncio_admin_lists_audit_events(start_broker) -> None:  # ty
         assert [(e.action, e.target) for e in page.events] == [
             ("role.create", "role:default/orders-writer")
         ]
+
+
+def test_tenant_changes_are_audited_with_their_actor(start_broker) -> None:  # type: ignore[no-untyped-def]
+    broker, token = admin_broker(start_broker)
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        me = admin.whoami()
+        admin.create_tenant("acme", rapidmq.TenantQuotas(max_topics=10))
+        admin.delete_tenant("acme")
+        page = admin.list_audit_events(action_prefix="tenant.")
+        assert [(e.action, e.actor, e.target, e.outcome) for e in page.events] == [
+            ("tenant.create", f"{me.tenant}/{me.user}", "tenant:acme", "ok"),
+            ("tenant.delete", f"{me.tenant}/{me.user}", "tenant:acme", "ok"),
+        ]

@@ -155,4 +155,17 @@ class TenantTest {
                 new AuditQueryBuilder().actionPrefix("role.create").limit(1).pageToken(first.nextPageToken()).build());
         assertEquals(List.of(page.events().get(1)), next.events());
     }
+
+    @Test
+    void tenantChangesAreAuditedWithTheirActor() throws Exception {
+        Admin admin = adminClient().admin();
+        Identity me = admin.whoAmI();
+        admin.createTenant("acme", new TenantQuotasBuilder().maxTopics(10).build());
+        admin.deleteTenant("acme");
+        AuditPage page = admin.listAuditEvents(new AuditQueryBuilder().actionPrefix("tenant.").build());
+        String actor = me.tenant() + "/" + me.user();
+        assertEquals(List.of(List.of("tenant.create", actor, "tenant:acme", "ok"),
+                List.of("tenant.delete", actor, "tenant:acme", "ok")),
+                page.events().stream().map(e -> List.of(e.action(), e.actor(), e.target(), e.outcome())).toList());
+    }
 }
