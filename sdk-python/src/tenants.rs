@@ -2,13 +2,14 @@
 //! every step, so `None` (leave it, or the broker's default) and `0` (unlimited) stay apart.
 
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use rapidmq_core as core;
 
 /// A tenant's limits. In a request `None` leaves a quota as it is (or at the broker's default);
 /// in a `TenantInfo` every one is set, to the value in effect. `0` means unlimited. Rates are
 /// per broker node.
-#[pyclass(module = "rapidmq", name = "TenantQuotas", frozen, get_all, eq)]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[pyclass(module = "rapidmq", name = "TenantQuotas", frozen, get_all, eq, hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct TenantQuotas {
     publish_bytes_per_sec: Option<u64>,
     publish_msgs_per_sec: Option<u64>,
@@ -50,7 +51,10 @@ impl TenantQuotas {
 
     /// The quota names, as the broker, the CLI and `reset` spell them.
     #[classattr]
-    const NAMES: [&'static str; 7] = core::TenantQuotas::NAMES;
+    #[allow(non_snake_case)]
+    fn NAMES(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+        PyTuple::new(py, core::TenantQuotas::NAMES)
+    }
 
     fn __repr__(&self) -> String {
         let set: Vec<String> = core::TenantQuotas::from(self)
@@ -90,8 +94,8 @@ impl From<&TenantQuotas> for core::TenantQuotas {
 }
 
 /// What a tenant uses now, on the node that answered.
-#[pyclass(module = "rapidmq", name = "TenantUsage", frozen, get_all, eq)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[pyclass(module = "rapidmq", name = "TenantUsage", frozen, get_all, eq, hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TenantUsage {
     topics: u64,
     partitions: u64,
@@ -154,8 +158,8 @@ impl TenantInfo {
 }
 
 /// One audit record; repeated failures from one source are coalesced into one with a `count`.
-#[pyclass(module = "rapidmq", name = "AuditEvent", frozen, get_all, eq)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[pyclass(module = "rapidmq", name = "AuditEvent", frozen, get_all, eq, hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct AuditEvent {
     /// Opaque and ordered.
     id: String,

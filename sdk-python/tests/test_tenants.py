@@ -29,7 +29,8 @@ def test_tenant_quotas_keep_none_and_zero_apart() -> None:
     assert quotas != rapidmq.TenantQuotas(storage_bytes=1 << 30)
     assert repr(quotas) == "TenantQuotas(storage_bytes=1073741824, max_topics=0)"
     assert rapidmq.TenantQuotas.NAMES[0] == "publish_bytes_per_sec"
-    assert len(rapidmq.TenantQuotas.NAMES) == 7
+    assert len(rapidmq.TenantQuotas.NAMES) == 7 and isinstance(rapidmq.TenantQuotas.NAMES, tuple)
+    assert len({quotas, rapidmq.TenantQuotas(max_topics=0, storage_bytes=1 << 30)}) == 1
 
 
 def test_tenants_and_their_quotas_are_managed_through_the_admin_api(start_broker) -> None:  # type: ignore[no-untyped-def]

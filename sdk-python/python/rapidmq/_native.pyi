@@ -159,7 +159,7 @@ class RoleBinding:
     scope: str
 
 class TenantQuotas:
-    NAMES: List[str]
+    NAMES: Tuple[str, ...]
     publish_bytes_per_sec: Optional[int]
     publish_msgs_per_sec: Optional[int]
     consume_bytes_per_sec: Optional[int]
