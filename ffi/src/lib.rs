@@ -7,7 +7,8 @@
 //!   (`runtime.rs`), `RapidmqClient` (`client.rs`), `RapidmqProducer` (`producer.rs`),
 //!   `RapidmqConsumer` (`consumer.rs`), `RapidmqQueueConsumer` and `RapidmqReceipt` (`queue.rs`),
 //!   `RapidmqCancel` (`cancel.rs`). Admin calls take the client (`admin.rs`; the caller,
-//!   users and API tokens in `users.rs`; roles and bindings in `roles.rs`).
+//!   users and API tokens in `users.rs`; roles and bindings in `roles.rs`; tenants, quotas
+//!   and the audit log in `tenants.rs`).
 //! - **Names** are `rapidmq_<object>_<verb>`.
 //! - **Errors** (`error.rs`): fallible functions return a `RapidmqStatus` and fill an optional
 //!   `RapidmqError` (`{code, kind, retriable, message}`); the message is a Rust-owned buffer
@@ -39,6 +40,7 @@ mod producer;
 mod queue;
 mod roles;
 mod runtime;
+mod tenants;
 mod types;
 mod users;
 
@@ -53,5 +55,6 @@ pub use producer::*;
 pub use queue::*;
 pub use roles::*;
 pub use runtime::*;
+pub use tenants::*;
 pub use types::*;
 pub use users::*;

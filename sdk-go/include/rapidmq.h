@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Number of quotas: the length of `RapidmqTenantQuotas.quotas`.
+#define RAPIDMQ_QUOTA_COUNT 7
+
 // What a fallible function returns. On `RAPIDMQ_STATUS_ERROR` the `RapidmqError` out-parameter
 // (when not NULL) says what went wrong, and no other out-parameter was written.
 typedef enum RapidmqStatus {
@@ -78,6 +81,26 @@ typedef enum RapidmqDurability {
   // Held in memory only.
   RAPIDMQ_DURABILITY_MEMORY = 3,
 } RapidmqDurability;
+
+// A quota's slot in `RapidmqTenantQuotas.quotas`. The names are the broker's and the CLI's
+// (`publish_bytes_per_sec`, ...), also the value of `reset` in
+// `rapidmq_admin_set_tenant_quotas`.
+typedef enum RapidmqQuota {
+  // `publish_bytes_per_sec`: bytes published per second, per node.
+  RAPIDMQ_QUOTA_PUBLISH_BYTES_PER_SEC = 0,
+  // `publish_msgs_per_sec`: messages published per second, per node.
+  RAPIDMQ_QUOTA_PUBLISH_MSGS_PER_SEC = 1,
+  // `consume_bytes_per_sec`: bytes consumed per second, per node.
+  RAPIDMQ_QUOTA_CONSUME_BYTES_PER_SEC = 2,
+  // `storage_bytes`: bytes stored in the tenant's partitions.
+  RAPIDMQ_QUOTA_STORAGE_BYTES = 3,
+  // `max_topics`.
+  RAPIDMQ_QUOTA_MAX_TOPICS = 4,
+  // `max_partitions`.
+  RAPIDMQ_QUOTA_MAX_PARTITIONS = 5,
+  // `max_connections`: open client connections in the tenant.
+  RAPIDMQ_QUOTA_MAX_CONNECTIONS = 6,
+} RapidmqQuota;
 
 // What the broker did with a sent message (`RapidmqDelivery.status`).
 typedef enum RapidmqSendStatus {
@@ -808,6 +831,118 @@ typedef struct RapidmqRoleBindingList {
   // Number of bindings.
   size_t len;
 } RapidmqRoleBindingList;
+
+// One quota: `set` false means unset (a request leaves it as it is or at the broker's
+// default); a set `value` of 0 means unlimited.
+typedef struct RapidmqQuotaValue {
+  // Whether `value` is set.
+  bool set;
+  // The limit (0: unlimited).
+  uint64_t value;
+} RapidmqQuotaValue;
+
+// A tenant's quotas, indexed by `RapidmqQuota`. In a `RapidmqTenantInfo` every one is set, to
+// the value in effect. Rates are per broker node.
+typedef struct RapidmqTenantQuotas {
+  // The quotas, in `RapidmqQuota` order.
+  struct RapidmqQuotaValue quotas[RAPIDMQ_QUOTA_COUNT];
+} RapidmqTenantQuotas;
+
+// What a tenant uses now, on the node that answered.
+typedef struct RapidmqTenantUsage {
+  // Topics.
+  uint64_t topics;
+  // Partitions over all its topics.
+  uint64_t partitions;
+  // Bytes stored in its partitions.
+  uint64_t storage_bytes;
+  // Open client connections.
+  uint64_t connections;
+  // Users.
+  uint64_t users;
+} RapidmqTenantUsage;
+
+// A tenant, its quotas in effect and its usage.
+typedef struct RapidmqTenantInfo {
+  // The tenant name.
+  struct RapidmqSlice name;
+  // The quotas in effect (all set; 0: unlimited).
+  struct RapidmqTenantQuotas quotas;
+  // What it uses now.
+  struct RapidmqTenantUsage usage;
+  // When it was created, ms since the Unix epoch (0 for `default`).
+  uint64_t created_at_ms;
+} RapidmqTenantInfo;
+
+// Tenants returned by `rapidmq_admin_list_tenants`; free with `rapidmq_tenant_list_free`.
+typedef struct RapidmqTenantList {
+  // The tenants, by name.
+  const struct RapidmqTenantInfo *items;
+  // Number of tenants.
+  size_t len;
+} RapidmqTenantList;
+
+// Which audit records `rapidmq_admin_list_audit_events` lists; every filter is optional (an
+// empty string or a `has_*` of false: any).
+typedef struct RapidmqAuditQuery {
+  // Whether `since_ms` is set.
+  bool has_since_ms;
+  // Inclusive lower bound on `ts_ms`.
+  uint64_t since_ms;
+  // Whether `until_ms` is set.
+  bool has_until_ms;
+  // Exclusive upper bound on `ts_ms`.
+  uint64_t until_ms;
+  // `tenant/user`, `token:<id>` or `anonymous`.
+  struct RapidmqStr actor;
+  // e.g. `auth.` or `topic.delete`.
+  struct RapidmqStr action_prefix;
+  // `ok`, `denied` or `failed`.
+  struct RapidmqStr outcome;
+  // At most this many per page (0: 100; the broker caps it at 1000).
+  uint32_t limit;
+  // The `next_page_token` of the previous page; empty: from the start.
+  struct RapidmqStr page_token;
+} RapidmqAuditQuery;
+
+// One audit record; repeated failures from one source are coalesced into one with a `count`.
+typedef struct RapidmqAuditEvent {
+  // Opaque and ordered.
+  struct RapidmqSlice id;
+  // When, ms since the Unix epoch.
+  uint64_t ts_ms;
+  // The node that recorded it.
+  uint32_t node;
+  // The tenant acted in.
+  struct RapidmqSlice tenant;
+  // `tenant/user`, `token:<id>` or `anonymous`.
+  struct RapidmqSlice actor;
+  // The client's address.
+  struct RapidmqSlice source_addr;
+  // `grpc` or `http`.
+  struct RapidmqSlice transport;
+  // Dotted and stable, e.g. `auth.login`, `role.bind`, `tenant.create`.
+  struct RapidmqSlice action;
+  // What it acted on, e.g. `topic:orders`.
+  struct RapidmqSlice target;
+  // `ok`, `denied` or `failed`.
+  struct RapidmqSlice outcome;
+  // Free text.
+  struct RapidmqSlice detail;
+  // How many occurrences this record stands for.
+  uint64_t count;
+} RapidmqAuditEvent;
+
+// One page of audit records returned by `rapidmq_admin_list_audit_events`, oldest first; free
+// with `rapidmq_audit_page_free`.
+typedef struct RapidmqAuditPage {
+  // The records.
+  const struct RapidmqAuditEvent *items;
+  // Number of records.
+  size_t len;
+  // Pass it as `page_token` for the next page; empty when there is nothing more.
+  struct RapidmqSlice next_page_token;
+} RapidmqAuditPage;
 
 // The caller as the broker sees it; free with `rapidmq_identity_free`.
 typedef struct RapidmqIdentity {
@@ -1613,6 +1748,97 @@ void rapidmq_runtime_shutdown(const struct RapidmqRuntime *runtime, uint64_t tim
 // # Safety
 // `runtime` is NULL or a live handle.
 void rapidmq_runtime_free(struct RapidmqRuntime *runtime);
+
+// Creates a tenant (a cluster admin only) with `quotas` (NULL or unset ones: the broker's
+// defaults); free the result with `rapidmq_tenant_info_free`. Errors: `TENANT_ALREADY_EXISTS`,
+// `INVALID_NAME`, `PERMISSION_DENIED`.
+//
+// # Safety
+// `client` is live; `name` and `quotas` (or NULL) are readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_create_tenant(const struct RapidmqClient *client,
+                                               struct RapidmqStr name,
+                                               const struct RapidmqTenantQuotas *quotas,
+                                               const struct RapidmqCancel *cancel,
+                                               struct RapidmqTenantInfo **out,
+                                               struct RapidmqError *err);
+
+// Deletes an empty tenant (a cluster admin only). Errors: `TENANT_NOT_FOUND`,
+// `TENANT_NOT_EMPTY` (it still has topics or users), `INVALID_ARGUMENT` (`default`).
+//
+// # Safety
+// `client` is live; `name` is readable.
+enum RapidmqStatus rapidmq_admin_delete_tenant(const struct RapidmqClient *client,
+                                               struct RapidmqStr name,
+                                               const struct RapidmqCancel *cancel,
+                                               struct RapidmqError *err);
+
+// Every tenant, by name (a cluster admin only); free with `rapidmq_tenant_list_free`.
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_list_tenants(const struct RapidmqClient *client,
+                                              const struct RapidmqCancel *cancel,
+                                              struct RapidmqTenantList **out,
+                                              struct RapidmqError *err);
+
+// A tenant's quotas in effect and its usage; `name` empty: the caller's tenant. Free with
+// `rapidmq_tenant_info_free`. Errors: `TENANT_NOT_FOUND`.
+//
+// # Safety
+// `client` is live; `name` is readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_describe_tenant(const struct RapidmqClient *client,
+                                                 struct RapidmqStr name,
+                                                 const struct RapidmqCancel *cancel,
+                                                 struct RapidmqTenantInfo **out,
+                                                 struct RapidmqError *err);
+
+// Changes some of a tenant's quotas (a cluster admin only): the set ones in `quotas` (NULL:
+// none) replace, the `reset_len` names at `reset` (`publish_bytes_per_sec`, ...) go back to the
+// broker's defaults, the rest stay. Free the result with `rapidmq_tenant_info_free`. Errors:
+// `TENANT_NOT_FOUND`, `INVALID_ARGUMENT` (an unknown name in `reset`).
+//
+// # Safety
+// `client` is live; `name`, `quotas` (or NULL) and the `reset_len` strings at `reset` are
+// readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_set_tenant_quotas(const struct RapidmqClient *client,
+                                                   struct RapidmqStr name,
+                                                   const struct RapidmqTenantQuotas *quotas,
+                                                   const struct RapidmqStr *reset,
+                                                   size_t reset_len,
+                                                   const struct RapidmqCancel *cancel,
+                                                   struct RapidmqTenantInfo **out,
+                                                   struct RapidmqError *err);
+
+// One page of the audit log, oldest first, filtered by `query` (NULL: everything from the
+// start): the caller's tenant for a tenant admin, every tenant for a cluster admin. Free the
+// page with `rapidmq_audit_page_free`. Errors: `PERMISSION_DENIED`, `INVALID_ARGUMENT` (a page
+// token the broker did not issue).
+//
+// # Safety
+// `client` is live; `query` (or NULL) and its strings are readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_list_audit_events(const struct RapidmqClient *client,
+                                                   const struct RapidmqAuditQuery *query,
+                                                   const struct RapidmqCancel *cancel,
+                                                   struct RapidmqAuditPage **out,
+                                                   struct RapidmqError *err);
+
+// Frees a tenant. NULL is ignored.
+//
+// # Safety
+// `info` is NULL or was returned by this library and not freed already.
+void rapidmq_tenant_info_free(struct RapidmqTenantInfo *info);
+
+// Frees a tenant list. NULL is ignored.
+//
+// # Safety
+// `list` is NULL or was returned by this library and not freed already.
+void rapidmq_tenant_list_free(struct RapidmqTenantList *list);
+
+// Frees a page of audit records. NULL is ignored.
+//
+// # Safety
+// `page` is NULL or was returned by this library and not freed already.
+void rapidmq_audit_page_free(struct RapidmqAuditPage *page);
 
 // Who the caller is; free with `rapidmq_identity_free`.
 //

@@ -1,5 +1,6 @@
 //! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, and the caller, users,
-//! API tokens, roles and role bindings of a broker with authentication on.
+//! API tokens, roles and role bindings, tenants and their quotas, and the audit log of a broker
+//! with authentication on.
 
 use pyo3::prelude::*;
 use rapidmq_core::roles::BindingScope;
@@ -8,6 +9,7 @@ use rapidmq_core::{self as core, Runtime, TopicConfig};
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
 use crate::roles::{RoleBinding, RoleInfo};
 use crate::runtime::{ProcessLocal, bridge};
+use crate::tenants::{AuditPage, TenantInfo, TenantQuotas};
 use crate::types::{BrokerStatus, DeadLetterPage, DeadLetterReplay, SubscriptionInfo, TopicInfo};
 use crate::users::{CreatedToken, Identity, TokenInfo, UserInfo};
 
@@ -480,6 +482,118 @@ impl Admin {
                 .into_iter()
                 .map(RoleBinding::from)
                 .collect::<Vec<_>>())
+        })
+    }
+    /// Creates a tenant (a cluster admin only); `None` quotas take the broker's defaults.
+    #[pyo3(signature = (name, quotas=None, asyncio=false))]
+    fn create_tenant(
+        &self,
+        py: Python<'_>,
+        name: String,
+        quotas: Option<PyRef<'_, TenantQuotas>>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let quotas = quotas
+            .map(|q| core::TenantQuotas::from(&*q))
+            .unwrap_or_default();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .create_tenant(name, &quotas)
+                .await
+                .map(TenantInfo::from)
+        })
+    }
+
+    /// Deletes an empty tenant (a cluster admin only).
+    #[pyo3(signature = (name, asyncio=false))]
+    fn delete_tenant(&self, py: Python<'_>, name: String, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.delete_tenant(name).await
+        })
+    }
+
+    /// Every tenant, by name (a cluster admin only).
+    #[pyo3(signature = (asyncio=false))]
+    fn list_tenants(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let tenants = admin.list_tenants().await?;
+            Ok(tenants
+                .into_iter()
+                .map(TenantInfo::from)
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// A tenant's quotas in effect and its usage (`None`: the caller's tenant).
+    #[pyo3(signature = (name=None, asyncio=false))]
+    fn describe_tenant(
+        &self,
+        py: Python<'_>,
+        name: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.describe_tenant(name).await.map(TenantInfo::from)
+        })
+    }
+
+    /// Changes some of a tenant's quotas: the set ones replace, those named in `reset` go back to
+    /// the broker's defaults, the rest stay.
+    #[pyo3(signature = (name, quotas=None, reset=Vec::new(), asyncio=false))]
+    fn set_tenant_quotas(
+        &self,
+        py: Python<'_>,
+        name: String,
+        quotas: Option<PyRef<'_, TenantQuotas>>,
+        reset: Vec<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let quotas = quotas
+            .map(|q| core::TenantQuotas::from(&*q))
+            .unwrap_or_default();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .set_tenant_quotas(name, &quotas, &reset)
+                .await
+                .map(TenantInfo::from)
+        })
+    }
+
+    /// One page of the audit log, oldest first; every filter is optional.
+    #[pyo3(signature = (
+        since_ms=None, until_ms=None, actor=None, action_prefix=None, outcome=None, limit=None,
+        page_token=None, asyncio=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_audit_events(
+        &self,
+        py: Python<'_>,
+        since_ms: Option<u64>,
+        until_ms: Option<u64>,
+        actor: Option<String>,
+        action_prefix: Option<String>,
+        outcome: Option<String>,
+        limit: Option<u32>,
+        page_token: Option<String>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let query = core::AuditQuery {
+            since_ms,
+            until_ms,
+            actor,
+            action_prefix,
+            outcome,
+            limit,
+            page_token,
+        };
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.list_audit_events(&query).await.map(AuditPage::from)
         })
     }
 }

@@ -12,7 +12,8 @@
 //! - `convert.rs`: Python values to core messages, positions, durations and configs; the core's
 //!   defaults for the Python config classes.
 //! - `types.rs`: result types (`Delivery`, `ReceivedMessage`, `TopicInfo`, ...); `users.rs`
-//!   and `roles.rs`: the caller, users, tokens, roles and role bindings.
+//!   and `roles.rs`: the caller, users, tokens, roles and role bindings; `tenants.rs`: tenants,
+//!   their quotas and the audit log.
 //! - `client.rs`, `producer.rs`, `consumer.rs` (stream mode), `queue.rs` (queue mode),
 //!   `admin.rs`: one class each over the core's.
 //!
@@ -29,6 +30,7 @@ mod producer;
 mod queue;
 mod roles;
 mod runtime;
+mod tenants;
 mod types;
 mod users;
 
@@ -73,5 +75,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<users::CreatedToken>()?;
     m.add_class::<roles::RoleInfo>()?;
     m.add_class::<roles::RoleBinding>()?;
+    m.add_class::<tenants::TenantQuotas>()?;
+    m.add_class::<tenants::TenantUsage>()?;
+    m.add_class::<tenants::TenantInfo>()?;
+    m.add_class::<tenants::AuditEvent>()?;
+    m.add_class::<tenants::AuditPage>()?;
     Ok(())
 }

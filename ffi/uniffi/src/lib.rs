@@ -14,7 +14,7 @@
 //! - `types.rs`: records and enums, converted from and to the core's domain types.
 //! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
 //!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`, `roles.rs` roles and
-//!   their bindings.
+//!   their bindings, `tenants.rs` tenants, their quotas and the audit log.
 
 uniffi::setup_scaffolding!();
 
@@ -27,6 +27,7 @@ mod producer;
 mod queue;
 mod roles;
 mod runtime;
+mod tenants;
 mod types;
 mod users;
 
@@ -41,5 +42,8 @@ pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
 pub use producer::{NativeProducer, NativeSendReceipt, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
 pub use roles::{BindingScope, RoleBinding, RoleInfo};
+pub use tenants::{
+    AuditEvent, AuditPage, AuditQuery, Quota, TenantInfo, TenantQuotas, TenantUsage,
+};
 pub use types::*;
 pub use users::{CreatedToken, Identity, TokenInfo, UserInfo};

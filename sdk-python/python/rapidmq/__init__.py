@@ -19,6 +19,8 @@ import atexit as _atexit
 
 from . import _native
 from ._native import (
+    AuditEvent,
+    AuditPage,
     BrokerStatus,
     ConsumerStats,
     CreatedToken,
@@ -42,12 +44,16 @@ from ._native import (
     RoleInfo,
     SendReceipt,
     SubscriptionInfo,
+    TenantInfo,
+    TenantQuotas,
+    TenantUsage,
     TokenInfo,
     TopicInfo,
     TopicSettings,
     UserInfo,
     __version__,
 )
+from .audit import AuditQuery
 from .client import Admin, Client, Consumer, Producer, QueueConsumer
 from .config import (
     DEFAULTS,
@@ -67,6 +73,9 @@ from . import aio  # noqa: E402  (after the sync names it re-uses)
 
 __all__ = [
     "Admin",
+    "AuditEvent",
+    "AuditPage",
+    "AuditQuery",
     "BrokerStatus",
     "Client",
     "ClientConfig",
@@ -102,6 +111,9 @@ __all__ = [
     "SendReceipt",
     "StartPosition",
     "SubscriptionInfo",
+    "TenantInfo",
+    "TenantQuotas",
+    "TenantUsage",
     "TlsConfig",
     "TokenInfo",
     "TopicInfo",

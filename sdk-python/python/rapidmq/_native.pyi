@@ -158,6 +158,48 @@ class RoleBinding:
     role: str
     scope: str
 
+class TenantQuotas:
+    NAMES: Tuple[str, ...]
+    publish_bytes_per_sec: Optional[int]
+    publish_msgs_per_sec: Optional[int]
+    consume_bytes_per_sec: Optional[int]
+    storage_bytes: Optional[int]
+    max_topics: Optional[int]
+    max_partitions: Optional[int]
+    max_connections: Optional[int]
+    def __init__(self, *, publish_bytes_per_sec: Optional[int] = None, publish_msgs_per_sec: Optional[int] = None, consume_bytes_per_sec: Optional[int] = None, storage_bytes: Optional[int] = None, max_topics: Optional[int] = None, max_partitions: Optional[int] = None, max_connections: Optional[int] = None) -> None: ...
+
+class TenantUsage:
+    topics: int
+    partitions: int
+    storage_bytes: int
+    connections: int
+    users: int
+
+class TenantInfo:
+    name: str
+    quotas: TenantQuotas
+    usage: TenantUsage
+    created_at_ms: int
+
+class AuditEvent:
+    id: str
+    ts_ms: int
+    node: int
+    tenant: str
+    actor: str
+    source_addr: str
+    transport: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    count: int
+
+class AuditPage:
+    events: List[AuditEvent]
+    next_page_token: Optional[str]
+
 class BrokerStatus:
     version: str
     uptime_ms: int
@@ -274,6 +316,12 @@ class Admin:
     def bind_role(self, user: str, role: str, scope: str = "tenant", asyncio: bool = False) -> Any: ...
     def unbind_role(self, user: str, role: str, asyncio: bool = False) -> Any: ...
     def list_role_bindings(self, user: Optional[str] = None, asyncio: bool = False) -> Any: ...
+    def create_tenant(self, name: str, quotas: Optional[TenantQuotas] = None, asyncio: bool = False) -> Any: ...
+    def delete_tenant(self, name: str, asyncio: bool = False) -> Any: ...
+    def list_tenants(self, asyncio: bool = False) -> Any: ...
+    def describe_tenant(self, name: Optional[str] = None, asyncio: bool = False) -> Any: ...
+    def set_tenant_quotas(self, name: str, quotas: Optional[TenantQuotas] = None, reset: List[str] = ..., asyncio: bool = False) -> Any: ...
+    def list_audit_events(self, since_ms: Optional[int] = None, until_ms: Optional[int] = None, actor: Optional[str] = None, action_prefix: Optional[str] = None, outcome: Optional[str] = None, limit: Optional[int] = None, page_token: Optional[str] = None, asyncio: bool = False) -> Any: ...
 
 class QueueMessage:
     """One delivery of a queue message."""

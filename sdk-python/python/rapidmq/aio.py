@@ -25,9 +25,11 @@ from .config import (
     _merge,
     _to_native,
 )
+from .audit import AuditQuery, _audit_filters
 from .errors import RapidMQError
 from .message import Headers, Message, Payload
 from ._native import (
+    AuditPage,
     BrokerStatus,
     ConsumerStats,
     CreatedToken,
@@ -44,6 +46,8 @@ from ._native import (
     RoleInfo,
     SendReceipt,
     SubscriptionInfo,
+    TenantInfo,
+    TenantQuotas,
     TokenInfo,
     TopicInfo,
     UserInfo,
@@ -463,5 +467,27 @@ class Admin:
     async def list_role_bindings(self, user: Optional[str] = None) -> List[RoleBinding]:
         return await self._native.list_role_bindings(user, asyncio=True)
 
+
+    async def create_tenant(self, name: str, quotas: Optional[TenantQuotas] = None) -> TenantInfo:
+        return await self._native.create_tenant(name, quotas, asyncio=True)
+
+    async def delete_tenant(self, name: str) -> None:
+        await self._native.delete_tenant(name, asyncio=True)
+
+    async def list_tenants(self) -> List[TenantInfo]:
+        return await self._native.list_tenants(asyncio=True)
+
+    async def describe_tenant(self, name: Optional[str] = None) -> TenantInfo:
+        return await self._native.describe_tenant(name, asyncio=True)
+
+    async def set_tenant_quotas(
+        self, name: str, quotas: Optional[TenantQuotas] = None, reset: Sequence[str] = ()
+    ) -> TenantInfo:
+        return await self._native.set_tenant_quotas(name, quotas, list(reset), asyncio=True)
+
+    async def list_audit_events(
+        self, query: Optional[AuditQuery] = None, **filters: Any
+    ) -> AuditPage:
+        return await self._native.list_audit_events(**_audit_filters(query, filters), asyncio=True)
 
 __all__ = ["Admin", "Client", "Consumer", "Producer", "QueueConsumer"]

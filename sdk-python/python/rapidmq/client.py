@@ -21,9 +21,11 @@ from .config import (
     _merge,
     _to_native,
 )
+from .audit import AuditQuery, _audit_filters
 from .errors import RapidMQError
 from .message import Headers, Message, Payload
 from ._native import (
+    AuditPage,
     BrokerStatus,
     ConsumerStats,
     CreatedToken,
@@ -40,6 +42,8 @@ from ._native import (
     RoleInfo,
     SendReceipt,
     SubscriptionInfo,
+    TenantInfo,
+    TenantQuotas,
     TokenInfo,
     TopicInfo,
     UserInfo,
@@ -435,8 +439,9 @@ class QueueConsumer(_Closeable):
 
 
 class Admin:
-    """Topics, subscriptions, lag, dead letters and broker status; the caller, users and API
-    tokens of a broker with authentication on."""
+    """Topics, subscriptions, lag, dead letters and broker status; the caller, users, API
+    tokens, roles, tenants and their quotas, and the audit log of a broker with authentication
+    on."""
 
     def __init__(self, native: _native.Admin) -> None:
         self._native = native
@@ -650,3 +655,42 @@ class Admin:
     def list_role_bindings(self, user: Optional[str] = None) -> List[RoleBinding]:
         """The role bindings of the caller's tenant, or of one user."""
         return self._native.list_role_bindings(user)
+
+    def create_tenant(self, name: str, quotas: Optional[TenantQuotas] = None) -> TenantInfo:
+        """Creates a tenant (a cluster admin only). Quotas left ``None`` take the broker's
+        defaults; ``0`` is unlimited: ``create_tenant("acme",
+        quotas=TenantQuotas(max_topics=10, storage_bytes=0))``. Raises
+        TenantAlreadyExistsError, InvalidNameError, PermissionDeniedError."""
+        return self._native.create_tenant(name, quotas)
+
+    def delete_tenant(self, name: str) -> None:
+        """Deletes an empty tenant (a cluster admin only). Raises TenantNotFoundError,
+        TenantNotEmptyError (it still has topics or users); InvalidArgumentError for
+        ``default``."""
+        self._native.delete_tenant(name)
+
+    def list_tenants(self) -> List[TenantInfo]:
+        """Every tenant, by name, with its quotas in effect and usage (a cluster admin only)."""
+        return self._native.list_tenants()
+
+    def describe_tenant(self, name: Optional[str] = None) -> TenantInfo:
+        """A tenant's quotas in effect (every one set; ``0``: unlimited) and its usage;
+        ``None``: the caller's tenant. Raises TenantNotFoundError."""
+        return self._native.describe_tenant(name)
+
+    def set_tenant_quotas(
+        self, name: str, quotas: Optional[TenantQuotas] = None, reset: Sequence[str] = ()
+    ) -> TenantInfo:
+        """Changes some of a tenant's quotas (a cluster admin only): the ones set in ``quotas``
+        replace, those named in ``reset`` (``TenantQuotas.NAMES``) go back to the broker's
+        defaults, the rest stay. Returns the tenant with the quotas now in effect. Raises
+        TenantNotFoundError; InvalidArgumentError for an unknown name in ``reset``."""
+        return self._native.set_tenant_quotas(name, quotas, list(reset))
+
+    def list_audit_events(self, query: Optional[AuditQuery] = None, **filters: Any) -> AuditPage:
+        """One page of the audit log, oldest first: the caller's tenant for a tenant admin,
+        every tenant for a cluster admin. Filter with an :class:`AuditQuery` or its fields as
+        keywords (``list_audit_events(action_prefix="tenant.", limit=10)``); pass the page's
+        ``next_page_token`` as ``page_token`` for the next one. Raises PermissionDeniedError;
+        InvalidArgumentError for a page token the broker did not issue."""
+        return self._native.list_audit_events(**_audit_filters(query, filters))

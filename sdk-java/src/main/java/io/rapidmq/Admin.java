@@ -1,15 +1,20 @@
 package io.rapidmq;
 
+import io.rapidmq.ffi.AuditPage;
+import io.rapidmq.ffi.AuditQuery;
 import io.rapidmq.ffi.BindingScope;
 import io.rapidmq.ffi.BrokerStatus;
 import io.rapidmq.ffi.DeadLetterPage;
 import io.rapidmq.ffi.DeadLetterReplay;
 import io.rapidmq.ffi.Identity;
 import io.rapidmq.ffi.NativeAdmin;
+import io.rapidmq.ffi.Quota;
 import io.rapidmq.ffi.QueueSettings;
 import io.rapidmq.ffi.RoleBinding;
 import io.rapidmq.ffi.RoleInfo;
 import io.rapidmq.ffi.SubscriptionInfo;
+import io.rapidmq.ffi.TenantInfo;
+import io.rapidmq.ffi.TenantQuotas;
 import io.rapidmq.ffi.TokenInfo;
 import io.rapidmq.ffi.TopicInfo;
 import io.rapidmq.ffi.UserInfo;
@@ -18,8 +23,8 @@ import java.util.List;
 
 /**
  * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters,
- * broker status, and the caller, users, API tokens, roles and role bindings of a broker with
- * authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
+ * broker status, and the caller, users, API tokens, roles and role bindings, tenants and their
+ * quotas, and the audit log of a broker with authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
  * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
  * when it is garbage-collected.
  */
@@ -280,6 +285,78 @@ public final class Admin implements AutoCloseable {
     /** The role bindings of {@code user} ({@code null}: everyone in the tenant). */
     public List<RoleBinding> listRoleBindings(String user) {
         return Native.await(() -> admin.listRoleBindings(user));
+    }
+
+    /**
+     * Creates a tenant (a cluster admin only) with {@code quotas} (build them with
+     * {@link TenantQuotasBuilder}; a {@code null} quota takes the broker's default, 0 is
+     * unlimited). {@link TenantAlreadyExistsException}, {@link InvalidNameException},
+     * {@link PermissionDeniedException}.
+     */
+    public TenantInfo createTenant(String name, TenantQuotas quotas) {
+        return Native.await(() -> admin.createTenant(name, quotas));
+    }
+
+    /** Creates a tenant with the broker's default quotas. */
+    public TenantInfo createTenant(String name) {
+        return createTenant(name, new TenantQuotasBuilder().build());
+    }
+
+    /**
+     * Deletes an empty tenant (a cluster admin only); {@link TenantNotFoundException},
+     * {@link TenantNotEmptyException} (it still has topics or users),
+     * {@link InvalidArgumentException} ({@code default}).
+     */
+    public void deleteTenant(String name) {
+        Native.await(() -> admin.deleteTenant(name));
+    }
+
+    /** Every tenant, by name (a cluster admin only). */
+    public List<TenantInfo> listTenants() {
+        return Native.await(admin::listTenants);
+    }
+
+    /**
+     * A tenant's quotas in effect (every one set; 0: unlimited) and its usage; {@code null}: the
+     * caller's tenant. {@link TenantNotFoundException}.
+     */
+    public TenantInfo describeTenant(String name) {
+        return Native.await(() -> admin.describeTenant(name));
+    }
+
+    /** The caller's tenant, its quotas in effect and its usage. */
+    public TenantInfo describeTenant() {
+        return describeTenant(null);
+    }
+
+    /**
+     * Changes some of a tenant's quotas (a cluster admin only): the non-null ones in
+     * {@code quotas} replace, those in {@code reset} go back to the broker's defaults, the rest
+     * stay. Returns the quotas now in effect; {@link TenantNotFoundException}.
+     */
+    public TenantInfo setTenantQuotas(String name, TenantQuotas quotas, List<Quota> reset) {
+        return Native.await(() -> admin.setTenantQuotas(name, quotas, List.copyOf(reset)));
+    }
+
+    /** Changes some of a tenant's quotas and keeps the others. */
+    public TenantInfo setTenantQuotas(String name, TenantQuotas quotas) {
+        return setTenantQuotas(name, quotas, List.of());
+    }
+
+    /**
+     * One page of the audit log, oldest first, filtered by {@code query} (build it with
+     * {@link AuditQueryBuilder}): the caller's tenant for a tenant admin, every tenant for a
+     * cluster admin. Pass {@code nextPageToken()} on for the next page (it is {@code null} at the
+     * end). {@link PermissionDeniedException}, {@link InvalidArgumentException} (a page token the
+     * broker did not issue).
+     */
+    public AuditPage listAuditEvents(AuditQuery query) {
+        return Native.await(() -> admin.listAuditEvents(query));
+    }
+
+    /** The first page of the whole audit log the caller may read. */
+    public AuditPage listAuditEvents() {
+        return listAuditEvents(new AuditQueryBuilder().build());
     }
 
     /** Releases the native handle; later calls on this object fail. */

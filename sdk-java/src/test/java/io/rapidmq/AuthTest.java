@@ -61,7 +61,7 @@ class AuthTest {
     }
 
     /** A fresh {@code rmq_} token from {@code rapidmq token generate}. */
-    private static String generateToken() throws Exception {
+    static String generateToken() throws Exception {
         Process p = new ProcessBuilder(Broker.binary(), "token", "generate").start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), out);
