@@ -3,7 +3,8 @@
 //! [`AuditSink::record`] never waits: it puts the failure in a bounded channel
 //! ([`CHANNEL_CAPACITY`]) or, when that is full, counts it as dropped
 //! (`rapidmq_audit_dropped_total`). The [`run`] task takes them out, coalesces them per
-//! `(source IP, actor, action, reason)` ([`Coalescer`]) and commits what it has every
+//! `(source IP, actor, action, reason)` ([`Coalescer`]), at most [`MAX_KEYS_PER_SOURCE`] of them
+//! per source IP and window (the rest fold into one record), and commits what it has every
 //! [`COMMIT_INTERVAL`], fsynced, with one "N dropped" record when some were dropped. The first
 //! failure of a key is written at once; the repeats within [`WINDOW`] become one record with
 //! their `count`, so a flood costs a handful of records, not one per attempt.
@@ -30,6 +31,12 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// Entries the writer keeps while the store refuses writes; more are counted as dropped.
 const MAX_PENDING: usize = CHANNEL_CAPACITY;
+/// Distinct failures (actors, reasons) one source IP gets a record of per window; beyond
+/// that they fold into one record for the source, so a flood that varies the user name or the
+/// token costs as little as one that repeats them.
+pub const MAX_KEYS_PER_SOURCE: usize = 100;
+/// What stands for the actor and the reason of failures folded per source.
+const MANY: &str = "*";
 
 /// Where failures and denials are reported. Cheap to clone; never blocks.
 #[derive(Clone)]
@@ -113,17 +120,32 @@ struct Window {
 #[derive(Default)]
 pub struct Coalescer {
     windows: HashMap<CoalesceKey, Window>,
+    /// Open windows per source IP, to hold each to [`MAX_KEYS_PER_SOURCE`].
+    per_source: HashMap<String, usize>,
 }
 
 impl Coalescer {
     /// Takes one failure seen at `now`: the first of its key is returned, to be written at once;
     /// a repeat is counted.
-    pub fn add(&mut self, audit: Audit, now: Instant) -> Option<Audit> {
-        let key = CoalesceKey::of(&audit);
+    pub fn add(&mut self, mut audit: Audit, now: Instant) -> Option<Audit> {
+        let mut key = CoalesceKey::of(&audit);
+        if !self.windows.contains_key(&key)
+            && self.per_source.get(&key.addr).copied().unwrap_or(0) >= MAX_KEYS_PER_SOURCE
+        {
+            key.actor = MANY.to_string();
+            key.reason = MANY.to_string();
+            audit.actor = MANY.to_string();
+            audit.target = String::new();
+            audit.detail = format!(
+                "more than {MAX_KEYS_PER_SOURCE} different failures from this address within {} s",
+                WINDOW.as_secs()
+            );
+        }
         if let Some(window) = self.windows.get_mut(&key) {
             window.repeats += 1;
             return None;
         }
+        *self.per_source.entry(key.addr.clone()).or_default() += 1;
         self.windows.insert(
             key,
             Window {
@@ -152,6 +174,10 @@ impl Coalescer {
             window.opened = now;
             !all
         });
+        self.per_source.clear();
+        for key in self.windows.keys() {
+            *self.per_source.entry(key.addr.clone()).or_default() += 1;
+        }
         out
     }
 }
@@ -286,6 +312,30 @@ mod tests {
         // Quiet for a window: forgotten, so the next failure is written at once.
         assert!(c.due(t0 + WINDOW * 3, false).is_empty());
         assert!(c.add(failure("1.2.3.4:1", "default/x"), t0).is_some());
+    }
+
+    #[test]
+    fn a_flood_that_varies_the_name_folds_into_one_record_per_source() {
+        let mut c = Coalescer::default();
+        let t0 = Instant::now();
+        let written = (0..5_000)
+            .filter_map(|i| c.add(failure("1.2.3.4:1", &format!("default/u{i}")), t0))
+            .collect::<Vec<_>>();
+        assert_eq!(written.len(), MAX_KEYS_PER_SOURCE + 1);
+        let folded = written.last().unwrap();
+        assert_eq!(folded.actor, MANY);
+        assert!(folded.detail.contains("more than 100"), "{}", folded.detail);
+        // Another source is not held back by this one.
+        assert!(c.add(failure("5.6.7.8:1", "default/u1"), t0).is_some());
+        let due = c.due(t0 + WINDOW, false);
+        let counted: u64 = due.iter().map(|(_, n)| n).sum();
+        assert_eq!(counted, 5_000 - MAX_KEYS_PER_SOURCE as u64 - 1);
+        // The next window starts afresh for the source.
+        c.due(t0 + WINDOW * 3, false);
+        assert!(
+            c.add(failure("1.2.3.4:1", "default/new"), t0 + WINDOW * 3)
+                .is_some()
+        );
     }
 
     #[tokio::test]
