@@ -90,6 +90,24 @@ def test_tenants_and_their_quotas_are_managed_through_the_admin_api(start_broker
             admin.delete_tenant("default")
 
 
+def test_a_cluster_admin_acts_inside_a_tenant_with_the_tenant_option(start_broker) -> None:  # type: ignore[no-untyped-def]
+    broker, token = admin_broker(start_broker)
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        admin.create_tenant("acme")
+        with rapidmq.Client(broker.url, token=token, tenant="acme") as inside:
+            assert inside.config.tenant == "acme"
+            inside.admin().create_topic("orders")
+        assert admin.describe_tenant("acme").usage.topics == 1
+        assert "orders" not in [t.name for t in admin.list_topics()]
+
+        with pytest.raises(rapidmq.TenantNotFoundError):
+            with rapidmq.Client(broker.url, token=token, tenant="no-such") as missing:
+                missing.admin().list_topics()
+        with pytest.raises(rapidmq.InvalidArgumentError):
+            rapidmq.Client(broker.url, token=token, tenant="a/b")
+
+
 @pytest.mark.asyncio
 async def test_the_asyncio_admin_manages_tenants(start_broker) -> None:  # type: ignore[no-untyped-def]
     broker, token = admin_broker(start_broker)
