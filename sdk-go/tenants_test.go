@@ -114,7 +114,7 @@ func TestTenantsAndTheirQuotasAreManagedThroughTheAdminAPI(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	if err := admin.DeleteTenant(ctx, "default"); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+	if err := admin.DeleteTenant(ctx, "default"); !errors.Is(err, rapidmq.ErrPermissionDenied) {
 		t.Fatalf("delete default: %v", err)
 	}
 }

@@ -86,7 +86,7 @@ def test_tenants_and_their_quotas_are_managed_through_the_admin_api(start_broker
             admin.delete_tenant("acme")
         with pytest.raises(rapidmq.TenantNotFoundError):
             admin.set_tenant_quotas("acme", rapidmq.TenantQuotas(max_topics=1))
-        with pytest.raises(rapidmq.InvalidArgumentError):
+        with pytest.raises(rapidmq.PermissionDeniedError):
             admin.delete_tenant("default")
 
 

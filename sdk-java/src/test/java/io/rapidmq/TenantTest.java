@@ -144,7 +144,7 @@ class TenantTest {
         assertThrows(TenantNotFoundException.class, () -> admin.deleteTenant("acme"));
         assertThrows(TenantNotFoundException.class,
                 () -> admin.setTenantQuotas("acme", new TenantQuotasBuilder().maxTopics(1).build()));
-        assertThrows(InvalidArgumentException.class, () -> admin.deleteTenant("default"));
+        assertThrows(PermissionDeniedException.class, () -> admin.deleteTenant("default"));
     }
 
     @Test
