@@ -44,6 +44,7 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		token:              p.str(cfg.Token),
 		user:               p.str(cfg.User),
 		password:           p.str(cfg.Password),
+		tenant:             p.str(cfg.Tenant),
 	}
 	if len(endpoints) > 0 {
 		p.Pin(&endpoints[0])

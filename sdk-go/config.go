@@ -69,12 +69,18 @@ type ClientConfig struct {
 	// User and Password log in at connect; the session is renewed before it expires.
 	// Password is never printed.
 	User, Password string
+	// Tenant is the tenant to act in, sent as rapidmq-tenant with every request (empty: the
+	// credentials' tenant). Only a cluster admin may name a tenant other than its own; for
+	// anyone else, and for a tenant that does not exist, requests fail with
+	// [ErrTenantNotFound]. [Connect] fails with [ErrInvalidArgument] for a name that is not a
+	// tenant name ([A-Za-z0-9._-]{1,64}).
+	Tenant string
 }
 
 // String prints the configuration without its secrets (Token and Password show as ***).
 func (c ClientConfig) String() string {
-	return fmt.Sprintf("ClientConfig{Endpoints:%v ConnectTimeout:%v RequestTimeout:%v TLS:%t Token:%s User:%q Password:%s}",
-		c.Endpoints, c.ConnectTimeout, c.RequestTimeout, c.TLS != nil, masked(c.Token), c.User, masked(c.Password))
+	return fmt.Sprintf("ClientConfig{Endpoints:%v ConnectTimeout:%v RequestTimeout:%v TLS:%t Token:%s User:%q Password:%s Tenant:%q}",
+		c.Endpoints, c.ConnectTimeout, c.RequestTimeout, c.TLS != nil, masked(c.Token), c.User, masked(c.Password), c.Tenant)
 }
 
 // GoString is [ClientConfig.String], so %#v does not print the secrets either.

@@ -114,7 +114,7 @@ func TestTenantsAndTheirQuotasAreManagedThroughTheAdminAPI(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	if err := admin.DeleteTenant(ctx, "default"); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+	if err := admin.DeleteTenant(ctx, "default"); !errors.Is(err, rapidmq.ErrPermissionDenied) {
 		t.Fatalf("delete default: %v", err)
 	}
 }
@@ -126,4 +126,62 @@ func sameQuotas(a, b rapidmq.TenantQuotas) bool {
 	return eq(a.PublishBytesPerSec, b.PublishBytesPerSec) && eq(a.PublishMsgsPerSec, b.PublishMsgsPerSec) &&
 		eq(a.ConsumeBytesPerSec, b.ConsumeBytesPerSec) && eq(a.StorageBytes, b.StorageBytes) &&
 		eq(a.MaxTopics, b.MaxTopics) && eq(a.MaxPartitions, b.MaxPartitions) && eq(a.MaxConnections, b.MaxConnections)
+}
+
+// connectIn connects with the bootstrap admin's token, acting in tenant.
+func connectIn(t *testing.T, b *Broker, token, tenant string) (*rapidmq.Client, error) {
+	t.Helper()
+	cfg := rapidmq.NewClientConfig(b.URL())
+	cfg.Token, cfg.Tenant = token, tenant
+	client, err := rapidmq.Connect(ctxT(t), cfg)
+	if err == nil {
+		t.Cleanup(func() { _ = client.Close() })
+	}
+	return client, err
+}
+
+func TestAClusterAdminActsInsideATenantWithTheTenantOption(t *testing.T) {
+	token := generateToken(t)
+	b := startBrokerEnv(t, []string{"RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN=" + token}, "--auth")
+	client, err := connectIn(t, b, token, "")
+	if err != nil {
+		t.Fatalf("connect as admin: %v", err)
+	}
+	ctx := ctxT(t)
+	if _, err := client.Admin().CreateTenant(ctx, "acme", rapidmq.TenantQuotas{}); err != nil {
+		t.Fatalf("create acme: %v", err)
+	}
+
+	inside, err := connectIn(t, b, token, "acme")
+	if err != nil {
+		t.Fatalf("connect in acme: %v", err)
+	}
+	if _, err := inside.Admin().CreateTopic(ctx, "orders", partitions(1)); err != nil {
+		t.Fatalf("create a topic in acme: %v", err)
+	}
+	acme, err := client.Admin().DescribeTenant(ctx, "acme")
+	if err != nil || acme.Usage.Topics != 1 {
+		t.Fatalf("describe acme: %+v %v", acme, err)
+	}
+	topics, err := client.Admin().ListTopics(ctx)
+	if err != nil {
+		t.Fatalf("list topics in default: %v", err)
+	}
+	for _, topic := range topics {
+		if topic.Name == "orders" {
+			t.Fatalf("acme's topic is listed in default: %+v", topics)
+		}
+	}
+
+	var e *rapidmq.Error
+	missing, err := connectIn(t, b, token, "no-such")
+	if err == nil {
+		_, err = missing.Admin().ListTopics(ctx)
+	}
+	if !errors.Is(err, rapidmq.ErrTenantNotFound) || !errors.As(err, &e) || e.Code != 6003 {
+		t.Fatalf("act in a missing tenant: %v", err)
+	}
+	if _, err := connectIn(t, b, token, "a/b"); !errors.Is(err, rapidmq.ErrInvalidArgument) {
+		t.Fatalf("connect with a tenant that is not a tenant name: %v", err)
+	}
 }

@@ -53,6 +53,11 @@ pub struct RapidmqClientConfig {
     pub user: RapidmqStr,
     /// The password of `user`.
     pub password: RapidmqStr,
+    /// The tenant to act in (empty: the credentials' tenant), sent as `rapidmq-tenant` with every
+    /// request. Only a cluster admin may name a tenant other than its own; for anyone else, and
+    /// for a tenant that does not exist, requests fail with `TENANT_NOT_FOUND`. Connecting fails
+    /// with `INVALID_ARGUMENT` for a name that is not a tenant name (`[A-Za-z0-9._-]{1,64}`).
+    pub tenant: RapidmqStr,
 }
 
 /// Retry (and reconnect) policy: exponential backoff with full jitter within a budget.
@@ -162,6 +167,7 @@ pub unsafe extern "C" fn rapidmq_client_config_default(out: *mut RapidmqClientCo
             token: NO_STR,
             user: NO_STR,
             password: NO_STR,
+            tenant: NO_STR,
         };
         true
     })
@@ -277,6 +283,8 @@ impl RapidmqClientConfig {
                 password: std::mem::take(&mut *password),
             });
         }
+        let tenant = unsafe { self.tenant.read_string("tenant") }?;
+        config.tenant = (!tenant.is_empty()).then_some(tenant);
         Ok(config)
     }
 }

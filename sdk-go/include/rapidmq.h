@@ -518,6 +518,11 @@ typedef struct RapidmqClientConfig {
   struct RapidmqStr user;
   // The password of `user`.
   struct RapidmqStr password;
+  // The tenant to act in (empty: the credentials' tenant), sent as `rapidmq-tenant` with every
+  // request. Only a cluster admin may name a tenant other than its own; for anyone else, and
+  // for a tenant that does not exist, requests fail with `TENANT_NOT_FOUND`. Connecting fails
+  // with `INVALID_ARGUMENT` for a name that is not a tenant name (`[A-Za-z0-9._-]{1,64}`).
+  struct RapidmqStr tenant;
 } RapidmqClientConfig;
 
 // A header passed in: key (UTF-8) and value.

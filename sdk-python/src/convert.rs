@@ -200,7 +200,7 @@ impl<'py> Fields<'_, 'py> {
 }
 
 /// A client config from `{endpoints, connect_timeout, request_timeout, tls, token, user,
-/// password}`.
+/// password, tenant}`.
 pub(crate) fn client_config(d: &Bound<'_, PyDict>) -> PyResult<ClientConfig> {
     let f = Fields(d);
     let mut config = ClientConfig::default();
@@ -231,6 +231,7 @@ pub(crate) fn client_config(d: &Bound<'_, PyDict>) -> PyResult<ClientConfig> {
             password: f.get("password")?.unwrap_or_default(),
         });
     }
+    config.tenant = f.get("tenant")?;
     Ok(config)
 }
 

@@ -86,8 +86,26 @@ def test_tenants_and_their_quotas_are_managed_through_the_admin_api(start_broker
             admin.delete_tenant("acme")
         with pytest.raises(rapidmq.TenantNotFoundError):
             admin.set_tenant_quotas("acme", rapidmq.TenantQuotas(max_topics=1))
-        with pytest.raises(rapidmq.InvalidArgumentError):
+        with pytest.raises(rapidmq.PermissionDeniedError):
             admin.delete_tenant("default")
+
+
+def test_a_cluster_admin_acts_inside_a_tenant_with_the_tenant_option(start_broker) -> None:  # type: ignore[no-untyped-def]
+    broker, token = admin_broker(start_broker)
+    with rapidmq.Client(broker.url, token=token) as client:
+        admin = client.admin()
+        admin.create_tenant("acme")
+        with rapidmq.Client(broker.url, token=token, tenant="acme") as inside:
+            assert inside.config.tenant == "acme"
+            inside.admin().create_topic("orders")
+        assert admin.describe_tenant("acme").usage.topics == 1
+        assert "orders" not in [t.name for t in admin.list_topics()]
+
+        with pytest.raises(rapidmq.TenantNotFoundError):
+            with rapidmq.Client(broker.url, token=token, tenant="no-such") as missing:
+                missing.admin().list_topics()
+        with pytest.raises(rapidmq.InvalidArgumentError):
+            rapidmq.Client(broker.url, token=token, tenant="a/b")
 
 
 @pytest.mark.asyncio

@@ -93,6 +93,11 @@ pub struct ClientOptions {
     pub tls: Option<TlsOptions>,
     /// Credentials; `None` for a broker without authentication.
     pub credentials: Option<Credentials>,
+    /// The tenant to act in, sent as `rapidmq-tenant` with every request. Only a cluster admin
+    /// may name a tenant other than its own; for anyone else, and for a tenant that does not
+    /// exist, requests fail with `TENANT_NOT_FOUND`. `None`: the credentials' tenant. Connecting
+    /// fails with `INVALID_ARGUMENT` for a name that is not a tenant name (`[A-Za-z0-9._-]{1,64}`).
+    pub tenant: Option<String>,
 }
 
 impl From<ClientOptions> for core::ClientConfig {
@@ -108,7 +113,7 @@ impl From<ClientOptions> for core::ClientConfig {
                     core::Credentials::UserPassword { user, password }
                 }
             }),
-            tenant: None,
+            tenant: o.tenant,
         }
     }
 }
@@ -244,6 +249,7 @@ pub fn default_client_options() -> ClientOptions {
         request_timeout: config.request_timeout,
         tls: None,
         credentials: None,
+        tenant: config.tenant,
     }
 }
 

@@ -99,7 +99,13 @@ class ClientConfig:
     ``tls`` applies to ``https://`` endpoints; set with an ``http://`` endpoint it is an
     ``InvalidArgumentError``, so TLS is never silently off. ``token`` (an API token) is sent
     on every call; ``user``/``password`` log in at connect and the session is renewed before it
-    expires. Secrets never appear in the repr."""
+    expires. Secrets never appear in the repr.
+
+    ``tenant`` is the tenant to act in, sent as ``rapidmq-tenant`` with every request (``None``:
+    the credentials' tenant). Only a cluster admin may name a tenant other than its own; for
+    anyone else, and for a tenant that does not exist, requests raise ``TenantNotFoundError``.
+    Connecting raises ``InvalidArgumentError`` for a name that is not a tenant name
+    (``[A-Za-z0-9._-]{1,64}``)."""
 
     endpoints: Tuple[str, ...] = tuple(_C["endpoints"])
     connect_timeout: float = _C["connect_timeout"]
@@ -108,6 +114,7 @@ class ClientConfig:
     token: Optional[str] = field(default=None, repr=False)
     user: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
+    tenant: Optional[str] = None
 
 
 @dataclass(frozen=True)

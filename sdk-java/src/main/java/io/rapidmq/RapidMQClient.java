@@ -142,11 +142,13 @@ public final class RapidMQClient implements AutoCloseable {
         private Duration requestTimeout;
         private TlsOptions tls;
         private Credentials credentials;
+        private String tenant;
 
         private Builder(ClientOptions d) {
             endpoints = d.endpoints();
             connectTimeout = d.connectTimeout();
             requestTimeout = d.requestTimeout();
+            tenant = d.tenant();
         }
 
         /** gRPC endpoints ({@code http://host:port}, or {@code https://host:port} for TLS), tried in order. */
@@ -190,6 +192,18 @@ public final class RapidMQClient implements AutoCloseable {
         }
 
         /**
+         * The tenant to act in, sent as {@code rapidmq-tenant} with every request. Only a cluster
+         * admin may name a tenant other than its own; for anyone else, and for a tenant that does
+         * not exist, requests fail with {@link TenantNotFoundException}. By default the
+         * credentials' tenant. {@link #connect()} fails with {@link InvalidArgumentException} for
+         * a name that is not a tenant name ({@code [A-Za-z0-9._-]{1,64}}).
+         */
+        public Builder tenant(String tenant) {
+            this.tenant = tenant;
+            return this;
+        }
+
+        /**
          * Validates the settings and connects to the first reachable endpoint. Fails with
          * {@link InvalidArgumentException} for bad settings, {@link UnavailableException}
          * (retriable) when no endpoint answers, {@link TlsHandshakeFailedException} (not
@@ -203,7 +217,7 @@ public final class RapidMQClient implements AutoCloseable {
         /** {@link #connect()} as a future. */
         public CompletableFuture<RapidMQClient> connectAsync() {
             ClientOptions options = new ClientOptions(endpoints, connectTimeout, requestTimeout,
-                    tls != null ? tls.toNative() : null, credentials);
+                    tls != null ? tls.toNative() : null, credentials, tenant);
             return Native.bridge(RapidmqUniffi.connect(options)).thenApply(RapidMQClient::new);
         }
 
@@ -211,7 +225,7 @@ public final class RapidMQClient implements AutoCloseable {
         public String toString() {
             return "RapidMQClient.Builder(endpoints=" + endpoints + ", connectTimeout=" + connectTimeout
                     + ", requestTimeout=" + requestTimeout + ", tls=" + (tls != null) + ", credentials="
-                    + (credentials != null ? "***" : "none") + ")";
+                    + (credentials != null ? "***" : "none") + ", tenant=" + tenant + ")";
         }
     }
 }

@@ -62,6 +62,30 @@ class TenantTest {
         return client;
     }
 
+    /** Connects with {@code token}, acting in {@code tenant}. */
+    private RapidMQClient connectIn(Broker broker, String token, String tenant) {
+        RapidMQClient client = RapidMQClient.builder().endpoints(broker.url()).token(token).tenant(tenant).connect();
+        clients.add(client);
+        return client;
+    }
+
+    @Test
+    void aClusterAdminActsInsideATenantWithTheTenantOption() throws Exception {
+        String token = AuthTest.generateToken();
+        Broker broker = new Broker(List.of("--auth"), Map.of("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN", token));
+        brokers.add(broker);
+        Admin admin = connectIn(broker, token, null).admin();
+        admin.createTenant("acme");
+
+        connectIn(broker, token, "acme").admin().createTopic("orders");
+        assertEquals(1L, admin.describeTenant("acme").usage().topics());
+        assertTrue(admin.listTopics().stream().noneMatch(t -> t.name().equals("orders")),
+                "acme's topic is not listed in default");
+
+        assertThrows(TenantNotFoundException.class, () -> connectIn(broker, token, "no-such").admin().listTopics());
+        assertThrows(InvalidArgumentException.class, () -> connectIn(broker, token, "a/b"));
+    }
+
     private static void assertAllSet(TenantInfo info) {
         TenantQuotas q = info.quotas();
         Stream.of(q.publishBytesPerSec(), q.publishMsgsPerSec(), q.consumeBytesPerSec(), q.storageBytes(), q.maxTopics(),
@@ -120,7 +144,7 @@ class TenantTest {
         assertThrows(TenantNotFoundException.class, () -> admin.deleteTenant("acme"));
         assertThrows(TenantNotFoundException.class,
                 () -> admin.setTenantQuotas("acme", new TenantQuotasBuilder().maxTopics(1).build()));
-        assertThrows(InvalidArgumentException.class, () -> admin.deleteTenant("default"));
+        assertThrows(PermissionDeniedException.class, () -> admin.deleteTenant("default"));
     }
 
     @Test
