@@ -17,8 +17,7 @@ use std::sync::OnceLock;
 
 use crate::types::Message;
 
-/// The W3C trace-context header.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+pub use rapidmq_proto::TRACEPARENT_HEADER;
 
 /// Returns the application's current traceparent, if it has a current span.
 pub type TraceparentProvider = fn() -> Option<String>;

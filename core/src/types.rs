@@ -91,8 +91,7 @@ impl Message {
     }
 }
 
-/// The header carrying an application message id, used by per-topic msg-id dedup.
-pub const MSG_ID_HEADER: &str = "msg-id";
+pub use rapidmq_proto::MSG_ID_HEADER;
 
 /// What the broker guaranteed when it acknowledged a write (or, in a topic config, asks for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

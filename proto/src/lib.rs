@@ -6,6 +6,8 @@
 //!   instead of copying it.
 //! - [`partition_for_key`]: the partition function, shared by the broker and the client core.
 //! - [`ErrorCode`]: the stable error-code table. Codes are API; their message text is not.
+//! - [`MSG_ID_HEADER`], [`TRACEPARENT_HEADER`]: the message headers the broker and the clients
+//!   give a meaning to, named once here.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 //!
 //! This crate does no I/O and needs no runtime.
@@ -18,6 +20,13 @@ pub use error_code::{
     QUOTA_METADATA, RETRY_AFTER_METADATA, TENANT_METADATA,
 };
 pub use partition::partition_for_key;
+
+/// The message header carrying an application message id: the broker deduplicates on it per
+/// topic (`dedup_window_ms`), and message-flow events can be looked up by it.
+pub const MSG_ID_HEADER: &str = "msg-id";
+
+/// The W3C trace-context header: kept unchanged on a message, and marks it as traced.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// Generated code for the `rapidmq.v1` protobuf package.
 #[allow(clippy::all, missing_docs)]

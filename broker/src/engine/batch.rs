@@ -136,11 +136,7 @@ pub struct Limits {
     pub max_delay_ms: u64,
 }
 
-/// The header that marks an application-level message id.
-pub const MSG_ID_HEADER: &str = "msg-id";
-
-/// The W3C trace-context header; kept unchanged, and marks the message as traced.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+pub use rapidmq_proto::{MSG_ID_HEADER, TRACEPARENT_HEADER};
 
 /// Per-batch index entry: message count, append time and stored size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

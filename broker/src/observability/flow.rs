@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use rapidmq_proto::v1 as pb;
 use serde::Serialize;
 
-pub use crate::engine::batch::TRACEPARENT_HEADER;
+pub use rapidmq_proto::TRACEPARENT_HEADER;
 
 /// What happened to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,7 +96,7 @@ impl Traced {
         for header in &message.headers {
             if header.key == TRACEPARENT_HEADER {
                 traced.traceparent = Some(String::from_utf8_lossy(&header.value).into_owned());
-            } else if header.key == crate::engine::batch::MSG_ID_HEADER {
+            } else if header.key == rapidmq_proto::MSG_ID_HEADER {
                 traced.msg_id = Some(String::from_utf8_lossy(&header.value).into_owned());
             }
         }
