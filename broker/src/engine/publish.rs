@@ -1,4 +1,6 @@
-//! Turning a validated producer batch into an [`AppendRequest`].
+//! The publish path: [`Engine::begin_publish`] (and its paced form for streams) checks the
+//! caller, the partition, the batch and the tenant's quotas, then turns the batch into an
+//! [`AppendRequest`] queued on the partition.
 //!
 //! The common case stores the producer's bytes as they are. Two features need the broker to
 //! look inside: delayed messages (`deliver_at_ms`/`delay_ms`) go to the persisted schedule
@@ -6,15 +8,22 @@
 //! the window are dropped. Such batches are decoded, split and the rest re-encoded; everything —
 //! log batch, schedule entries, dedup records — is still committed in one write.
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use prost::Message as _;
+use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
+use tracing::Instrument as _;
 
-use super::batch::{BatchSummary, FLAG_TRACED, FLAG_TTL, MSG_ID_HEADER, TRACEPARENT_HEADER};
+use super::batch::{self, BatchSummary, FLAG_TRACED, FLAG_TTL, MSG_ID_HEADER, TRACEPARENT_HEADER};
 use super::dedup::Dedup;
-use super::keys;
-use super::partition::AppendRequest;
+use super::partition::{AppendRequest, now_ms};
+use super::{Engine, PublishAck, PublishParams, keys, observe};
+use crate::auth::{Action, Resource};
 use crate::error::{Error, Result};
+use crate::principal::Principal;
 use crate::storage::Cf;
 
 /// An append ready to queue, and what the producer's ack must report besides offsets.
@@ -207,6 +216,174 @@ fn common_base(timestamps: impl Iterator<Item = i64> + Clone) -> i64 {
         lowest
     } else {
         i64::try_from(i128::from(lowest) + (1i128 << 63)).unwrap_or(0)
+    }
+}
+
+impl Engine {
+    /// Validates a batch and queues it for the partition's next group commit. The returned future
+    /// resolves with the acknowledgement. Queueing happens before this returns, so callers that
+    /// queue in order get offsets in that order.
+    pub async fn begin_publish(
+        &self,
+        principal: &Principal,
+        params: PublishParams,
+    ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
+        self.begin_publish_paced(principal, params, None).await
+    }
+
+    /// [`Engine::begin_publish`] for a stream, which keeps to its tenant's publish rates by
+    /// waiting rather than being refused: `pace` is set to how long to wait before reading the
+    /// stream's next request. Without `pace` a publish over the rates is refused.
+    pub async fn begin_publish_paced(
+        &self,
+        principal: &Principal,
+        params: PublishParams,
+        pace: Option<&mut Duration>,
+    ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
+        self.authorize(principal, Action::Publish, Resource::Topic(&params.topic))?;
+        let topic = self.topic(principal, &params.topic)?;
+        let partition = topic.partition(params.partition).ok_or_else(|| {
+            Error::new(
+                ErrorCode::PartitionNotFound,
+                format!(
+                    "topic `{}` has {} partitions; there is no partition {}",
+                    params.topic,
+                    topic.partitions.len(),
+                    params.partition
+                ),
+            )
+        })?;
+        let now = now_ms();
+        let limits = batch::Limits {
+            max_message_bytes: topic.settings().max_message_bytes,
+            now_ms: now,
+            max_delay_ms: self.config.limits.max_delay_ms,
+        };
+        let started = Instant::now();
+        let mut summary = batch::validate(&params.batch, &limits)?;
+        check_sequence(params.producer_id, params.base_sequence, summary.count)?;
+        // Quotas come before the partition queue, so a throttled tenant holds nothing there.
+        topic.quota.check_storage(self.storage_retry_after())?;
+        let (messages, bytes) = (u64::from(summary.count), params.batch.len() as u64);
+        match pace {
+            Some(pace) => *pace = topic.quota.publish_delay(messages, bytes),
+            None => topic.quota.admit_publish(messages, bytes)?,
+        }
+        summary.traced |= self.flow.all_messages;
+        let traced_payload = (summary.traced && self.flow.enabled()).then(|| params.batch.clone());
+        let target = Target {
+            topic_id: topic.id(),
+            partition: params.partition,
+            dedup_window_ms: topic.settings().dedup_window_ms,
+            dedup: &topic.dedup,
+        };
+        let prepared = prepare(&target, params.batch, summary, now)?;
+        let mut request = prepared.request;
+        if request.count == summary.count {
+            request.value_bytes = Some(summary.value_bytes);
+        }
+        request.producer_id = params.producer_id;
+        request.base_sequence = params.base_sequence;
+        if let Some(payload) = traced_payload {
+            let (flow, topic, deduplicated) = (
+                self.flow.clone(),
+                topic.clone(),
+                prepared.deduplicated.clone(),
+            );
+            let partition = params.partition;
+            request.on_commit = Some(Box::new(move |base_offset| {
+                observe::record_publish(
+                    &flow,
+                    &topic,
+                    partition,
+                    &payload,
+                    base_offset,
+                    &deduplicated,
+                );
+            }));
+        }
+        let rx = match partition.append(request).await {
+            Ok(rx) => rx,
+            Err(err) => {
+                topic.dedup.release(&prepared.reserved);
+                return Err(err);
+            }
+        };
+        if prepared.scheduled > 0 {
+            self.schedule_wake.notify_one();
+        }
+        let (scheduled, deduplicated, reserved) =
+            (prepared.scheduled, prepared.deduplicated, prepared.reserved);
+        // Covers the wait for the group commit; the writer's `commit` span has the write itself.
+        let span = tracing::debug_span!(
+            "publish",
+            tenant = %principal.tenant(),
+            topic = %params.topic,
+            partition = params.partition,
+            messages = summary.count,
+            traced = summary.traced,
+        );
+        let metrics = self.metrics.clone();
+        let deduplicated_bytes = prepared.deduplicated_bytes;
+        Ok(async move {
+            let result = rx
+                .await
+                .map_err(|_| {
+                    Error::unavailable("the partition writer stopped before answering; retry")
+                })
+                .and_then(|r| r);
+            if metrics.enabled
+                && let Ok(ack) = &result
+                && !ack.duplicate
+            {
+                let counters = &topic.counters;
+                let dropped = deduplicated.len() as u64;
+                counters
+                    .messages_in
+                    .fetch_add(u64::from(summary.count) - dropped, Ordering::Relaxed);
+                counters
+                    .bytes_in
+                    .fetch_add(summary.value_bytes - deduplicated_bytes, Ordering::Relaxed);
+                if dropped > 0 {
+                    counters.dedup_hits.fetch_add(dropped, Ordering::Relaxed);
+                }
+                metrics.publish_latency.observe_duration(started.elapsed());
+            }
+            match result {
+                // A duplicate is answered as its original was, not as this retry was split.
+                Ok(ack) if ack.duplicate => Ok(PublishAck {
+                    deduplicated: ack.deduplicated.clone(),
+                    ack,
+                    scheduled,
+                }),
+                Ok(ack) => Ok(PublishAck {
+                    ack,
+                    scheduled,
+                    deduplicated,
+                }),
+                Err(err) => {
+                    topic.dedup.release(&reserved);
+                    Err(err)
+                }
+            }
+        }
+        .instrument(span))
+    }
+
+    /// How many partitions a topic about to be published to has (REST spreads keyless messages
+    /// over them): needs `Publish` on it, not `Describe`.
+    pub fn publish_partitions(&self, principal: &Principal, topic: &str) -> Result<u32> {
+        self.authorize(principal, Action::Publish, Resource::Topic(topic))?;
+        Ok(self.topic(principal, topic)?.partitions.len() as u32)
+    }
+
+    /// Publishes one batch and waits for its acknowledgement.
+    pub async fn publish(
+        &self,
+        principal: &Principal,
+        params: PublishParams,
+    ) -> Result<PublishAck> {
+        self.begin_publish(principal, params).await?.await
     }
 }
 

@@ -1,0 +1,212 @@
+//! Topic administration: create (with the tenant's count quotas), alter, list, describe and
+//! delete, each one metadata command through [`Engine::apply_audited`].
+
+use std::sync::atomic::Ordering;
+
+use rapidmq_proto::ErrorCode;
+use tokio::sync::watch;
+
+use super::command::MetaCommand;
+use super::topic::{StorageKind, TopicRecord, TopicSettings, TopicSpec, TopicStatus};
+use super::{Engine, LiveTopic, TopicState, now_ms};
+use crate::audit::Audit;
+use crate::auth::{Action, Resource};
+use crate::error::{Error, Result, check_name};
+use crate::principal::Principal;
+
+impl Engine {
+    pub async fn create_topic(
+        &self,
+        principal: &Principal,
+        name: &str,
+        spec: TopicSpec,
+    ) -> Result<TopicStatus> {
+        self.authorize(principal, Action::Create, Resource::Topic(name))?;
+        check_name("topic", name)?;
+        let settings = self.resolve_settings(spec)?;
+        let _guard = self.meta_lock.lock().await;
+        let key = (principal.tenant().clone(), name.to_string());
+        if self.topics.read().contains_key(&key) {
+            return Err(Error::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic `{name}` already exists"),
+            ));
+        }
+        self.check_topic_quota(principal.tenant(), settings.partitions)?;
+        let record = TopicRecord {
+            id: self.next_topic_id.fetch_add(1, Ordering::Relaxed),
+            tenant: principal.tenant().to_string(),
+            name: name.to_string(),
+            settings,
+            created_at_ms: now_ms(),
+        };
+        let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
+            .detail(format!("{} partitions", record.settings.partitions));
+        self.apply_audited(MetaCommand::CreateTopic(record.clone()), audit)
+            .await?;
+        let topic = self.open_topic(record)?;
+        let status = TopicStatus::from(&*topic);
+        let (closed, _) = watch::channel(TopicState::Open);
+        self.topics.write().insert(key, LiveTopic { topic, closed });
+        tracing::info!(
+            topic = name,
+            partitions = status.partitions.len(),
+            "topic created"
+        );
+        Ok(status)
+    }
+
+    fn resolve_settings(&self, spec: TopicSpec) -> Result<TopicSettings> {
+        let d = &self.config.topic_defaults;
+        let limits = &self.config.limits;
+        let partitions = spec.partitions.unwrap_or(d.partitions);
+        if partitions == 0 || partitions > limits.max_partitions {
+            return Err(Error::new(
+                ErrorCode::InvalidPartitionCount,
+                format!(
+                    "a topic has 1 to {} partitions, not {partitions}",
+                    limits.max_partitions
+                ),
+            ));
+        }
+        let max_message_bytes = spec.max_message_bytes.unwrap_or(d.max_message_bytes);
+        if max_message_bytes == 0 || max_message_bytes > limits.max_message_bytes {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                format!(
+                    "max_message_bytes must be between 1 and {}, not {max_message_bytes}",
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        Ok(TopicSettings {
+            partitions,
+            retention_ms: spec.retention_ms.unwrap_or(d.retention_ms),
+            retention_bytes: spec.retention_bytes.unwrap_or(d.retention_bytes),
+            retention_messages: spec.retention_messages.unwrap_or(d.retention_messages),
+            max_message_bytes,
+            storage: spec.storage.unwrap_or_default(),
+            durability: spec.durability.unwrap_or_default(),
+            dedup_window_ms: spec.dedup_window_ms.unwrap_or(0),
+        })
+    }
+
+    /// Changes a topic's retention, max message size, durability or dedup window. The partition
+    /// count and the storage kind cannot change.
+    pub async fn alter_topic(
+        &self,
+        principal: &Principal,
+        name: &str,
+        spec: TopicSpec,
+    ) -> Result<TopicStatus> {
+        self.authorize(principal, Action::Alter, Resource::Topic(name))?;
+        let _guard = self.meta_lock.lock().await;
+        let topic = self.topic(principal, name)?;
+        let current = topic.settings();
+        if spec.partitions.is_some_and(|p| p != current.partitions) {
+            return Err(Error::new(
+                ErrorCode::InvalidPartitionCount,
+                format!(
+                    "topic `{name}` keeps its {} partitions: the partition count cannot be altered",
+                    current.partitions
+                ),
+            ));
+        }
+        if spec.storage.is_some_and(|s| s != current.storage) {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                "the storage of a topic cannot be altered",
+            ));
+        }
+        if spec.durability.is_some() && current.storage == StorageKind::Memory {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                "a memory topic has no durability setting",
+            ));
+        }
+        let limits = &self.config.limits;
+        let max_message_bytes = spec.max_message_bytes.unwrap_or(current.max_message_bytes);
+        if max_message_bytes == 0 || max_message_bytes > limits.max_message_bytes {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                format!(
+                    "max_message_bytes must be between 1 and {}, not {max_message_bytes}",
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        let settings = TopicSettings {
+            retention_ms: spec.retention_ms.unwrap_or(current.retention_ms),
+            retention_bytes: spec.retention_bytes.unwrap_or(current.retention_bytes),
+            retention_messages: spec
+                .retention_messages
+                .unwrap_or(current.retention_messages),
+            max_message_bytes,
+            durability: spec.durability.unwrap_or(current.durability),
+            dedup_window_ms: spec.dedup_window_ms.unwrap_or(current.dedup_window_ms),
+            ..current
+        };
+        let record = TopicRecord {
+            settings: settings.clone(),
+            ..topic.record.clone()
+        };
+        let audit = Audit::new(principal, "topic.alter", format!("topic:{name}"));
+        self.apply_audited(MetaCommand::AlterTopic(record), audit)
+            .await?;
+        *topic.settings.write() = settings.clone();
+        for partition in &topic.partitions {
+            partition.shared().set_ack(settings.ack_durability());
+        }
+        tracing::info!(topic = name, "topic altered");
+        Ok(TopicStatus::from(&*topic))
+    }
+
+    /// The topics of the caller's tenant that it may describe (never refused, but for
+    /// anonymous callers while auth is on).
+    pub fn list_topics(&self, principal: &Principal) -> Result<Vec<TopicStatus>> {
+        self.authenticated(principal)?;
+        let mut topics: Vec<TopicStatus> = self
+            .topics
+            .read()
+            .iter()
+            .filter(|((tenant, name), _)| {
+                tenant == principal.tenant() && self.visible(principal, Resource::Topic(name))
+            })
+            .map(|(_, live)| TopicStatus::from(&*live.topic))
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    pub fn describe_topic(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
+        self.authorize(principal, Action::Describe, Resource::Topic(name))?;
+        Ok(TopicStatus::from(&*self.topic(principal, name)?))
+    }
+
+    pub async fn delete_topic(&self, principal: &Principal, name: &str) -> Result<()> {
+        self.authorize(principal, Action::Delete, Resource::Topic(name))?;
+        check_name("topic", name)?;
+        let _guard = self.meta_lock.lock().await;
+        let live = self
+            .topics
+            .write()
+            .remove(&(principal.tenant().clone(), name.to_string()))
+            .ok_or_else(|| Error::topic_not_found(name))?;
+        live.closed.send_replace(TopicState::Deleted);
+        for sub in live.topic.subscriptions.read().values() {
+            sub.close();
+        }
+        let record = live.topic.record.clone();
+        // Wait for the writers to finish what they had queued, so nothing lands after the delete.
+        for partition in &live.topic.partitions {
+            partition.close().await;
+        }
+        let scheduled = self.scheduled_keys(record.id).await?;
+        let audit = Audit::new(principal, "topic.delete", format!("topic:{name}"));
+        self.apply_audited(MetaCommand::DeleteTopic { record, scheduled }, audit)
+            .await?;
+        self.metrics.remove_topic(principal.tenant().as_str(), name);
+        tracing::info!(topic = name, "topic deleted");
+        Ok(())
+    }
+}
