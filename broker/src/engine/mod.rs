@@ -5,7 +5,8 @@
 //! Layout:
 //! - `access`: authorization; every entry point checks one action on one resource first
 //!   (docs/adr/0004-security.md §6), and open consumers re-check on auth changes.
-//! - `partition`: the per-partition single writer (group commit), tail cache and reads.
+//! - `partition`: one partition: its single writer task (`partition/writer.rs`, group commit),
+//!   tail cache and reads.
 //! - `tail_cache`: each partition's cache of recent batches, all under one broker-wide budget.
 //! - `batch`: validation of producer batches and the stored-batch header.
 //! - `topics`: topic administration (create, alter, list, describe, delete).
