@@ -493,19 +493,19 @@ async fn a_connection_quota_refuses_a_second_connection_until_the_first_closes()
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_consumer_is_held_to_its_tenant_s_consume_rate() {
+/// A broker whose tenant `acme` may consume 100 KB/s, with `batches` batches of 10 KB
+/// published to its topic `events`; the token of `acme/app` and a messaging client.
+async fn consume_limited(batches: usize) -> (TestBroker, String, MessagingClient<Channel>) {
     let (broker, root) = auth_broker(&[]);
     let channel = channel(&broker).await;
     let mut admin = AdminClient::new(channel.clone());
-    let mut messaging = MessagingClient::new(channel.clone());
-    const RATE: u64 = 100_000;
+    let mut messaging = MessagingClient::new(channel);
     let token = tenant_with_admin(
         &mut admin,
         &root,
         "acme",
         pb::TenantQuotas {
-            consume_bytes_per_sec: Some(RATE),
+            consume_bytes_per_sec: Some(100_000),
             ..Default::default()
         },
     )
@@ -513,12 +513,18 @@ async fn a_consumer_is_held_to_its_tenant_s_consume_rate() {
     create_topic(&mut admin, &token, "events", one_partition())
         .await
         .unwrap();
-    // 300 KB in 30 batches of 10 KB.
-    for _ in 0..30 {
+    for _ in 0..batches {
         publish(&mut messaging, &token, "events", batch_of(10, 1000))
             .await
             .unwrap();
     }
+    (broker, token, messaging)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_is_held_to_its_tenant_s_consume_rate() {
+    // 300 KB in 30 batches of 10 KB, under 100 KB/s.
+    let (_broker, token, mut messaging) = consume_limited(30).await;
     let started = Instant::now();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(pb::ConsumeRequest {
@@ -564,28 +570,7 @@ async fn a_consumer_is_held_to_its_tenant_s_consume_rate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fetch_over_the_consume_rate_waits_within_its_max_wait_or_answers_nothing() {
-    let (broker, root) = auth_broker(&[]);
-    let channel = channel(&broker).await;
-    let mut admin = AdminClient::new(channel.clone());
-    let mut messaging = MessagingClient::new(channel.clone());
-    let token = tenant_with_admin(
-        &mut admin,
-        &root,
-        "acme",
-        pb::TenantQuotas {
-            consume_bytes_per_sec: Some(100_000),
-            ..Default::default()
-        },
-    )
-    .await;
-    create_topic(&mut admin, &token, "events", one_partition())
-        .await
-        .unwrap();
-    for _ in 0..20 {
-        publish(&mut messaging, &token, "events", batch_of(10, 1000))
-            .await
-            .unwrap();
-    }
+    let (_broker, token, mut messaging) = consume_limited(20).await;
     let mut fetch = async |offset: u64, max_wait_ms: u32| {
         messaging
             .fetch(request(
