@@ -565,3 +565,85 @@ async fn a_producer_flush_on_a_failing_disk_ends_after_its_retry_budget() {
     }
     drop(fault);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_delete_the_disk_refuses_leaves_the_topic_whole() {
+    let (broker, fault) = Fault::start();
+    let mut c = connect(&broker).await;
+    create_topic(&mut c, "filled", topic_config(1)).await;
+    create_topic(&mut c, "kept", topic_config(1)).await;
+    let before: Vec<Msg> = (0..5).map(|i| msg("", format!("before-{i}"))).collect();
+    publish(&mut c, "kept", 0, &before).await.unwrap();
+    let mut reader = Consumer::open(&mut c, "kept", "reader", start(pb::StartKind::Earliest), 5)
+        .await
+        .unwrap();
+    let got = reader.receive(5).await;
+    reader.commit(&next_offsets(&got)).await;
+    eventually("the commit is stored", || {
+        let mut admin = c.admin.clone();
+        async move {
+            let info = admin
+                .describe_subscription(pb::DescribeSubscriptionRequest {
+                    topic: "kept".into(),
+                    name: "reader".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            info.total_lag == 0
+        }
+    })
+    .await;
+
+    // The disk fills up, so the delete cannot be written: it fails, and the topic stays.
+    fault.inject();
+    let mut outcomes = Outcomes::default();
+    while outcomes.publish(&mut c).await.is_ok() {
+        assert!(outcomes.next_id < 4 * DISK_MB * 4, "the disk never filled");
+    }
+    let refused = c
+        .admin
+        .delete_topic(pb::DeleteTopicRequest {
+            name: "kept".into(),
+        })
+        .await
+        .expect_err("a delete the disk refuses fails");
+    assert_eq!(error_code(&refused), ErrorCode::StorageError, "{refused:?}");
+    let described = c
+        .admin
+        .describe_topic(pb::DescribeTopicRequest {
+            name: "kept".into(),
+        })
+        .await
+        .expect("the topic whose delete failed is still there");
+    assert_eq!(described.into_inner().partitions.len(), 1);
+
+    // Once the disk has room, the topic takes writes and its subscription resumes where it
+    // committed, as if the delete had never been asked for.
+    fault.clear();
+    eventually("the broker is ready again", || async {
+        readyz(&broker).await.0 == 200
+    })
+    .await;
+    let after = [msg("", "after")];
+    let ack = publish(&mut c, "kept", 0, &after)
+        .await
+        .expect("the topic takes writes after the failed delete");
+    assert_eq!(ack.base_offset, 5, "at the offset after what it held");
+    drop(reader);
+    let mut reader = Consumer::open(&mut c, "kept", "reader", start(pb::StartKind::Earliest), 5)
+        .await
+        .expect("the subscription is still there");
+    let resumed = reader.receive(1).await;
+    assert_eq!(resumed[0].offset, 5, "it resumes after its commit");
+    assert_eq!(&resumed[0].msg.value[..], b"after");
+
+    // And the delete, asked again, goes through.
+    c.admin
+        .delete_topic(pb::DeleteTopicRequest {
+            name: "kept".into(),
+        })
+        .await
+        .expect("the delete works once the disk has room");
+    drop(fault);
+}

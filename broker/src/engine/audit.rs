@@ -17,29 +17,14 @@ use crate::storage::Store;
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl Engine {
-    /// Writes an auth change and its audit record in one fsynced batch, then applies the change
-    /// to memory. Call with `meta_lock` held.
+    /// Applies an auth change with its audit record in the same write. Call with `meta_lock`
+    /// held.
     pub(super) async fn apply_auth_audited(
         &self,
         command: AuthCommand,
         audit: Audit,
     ) -> Result<()> {
-        self.apply_audited(MetaCommand::Auth(command.clone()), audit)
-            .await?;
-        self.auth.apply(&command);
-        Ok(())
-    }
-
-    /// [`Engine::apply_audited`] when there is a record, else [`Engine::apply`].
-    pub(super) async fn apply_maybe_audited(
-        &self,
-        command: MetaCommand,
-        audit: Option<Audit>,
-    ) -> Result<()> {
-        match audit {
-            Some(audit) => self.apply_audited(command, audit).await,
-            None => self.apply(command).await,
-        }
+        self.apply_audited(MetaCommand::Auth(command), audit).await
     }
 
     /// Starts the task that writes authentication failures and denials (`audit::run`),

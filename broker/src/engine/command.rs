@@ -1,15 +1,17 @@
-//! Metadata commands: every durable change to topics, subscriptions and committed offsets is one
-//! of these, turned into one atomic [`WriteBatch`] by [`MetaCommand::to_write_batch`].
+//! Metadata commands: every durable change to topics, subscriptions, users, roles and tenants
+//! is one of these pure-data entries. [`MetaCommand::to_write_batch`] turns one into one atomic
+//! [`WriteBatch`], and `Engine::apply` (`apply.rs`) writes it and then makes its in-memory
+//! effects, so replaying the same commands rebuilds the same state.
 //!
 //! The translation is deterministic: ids, offsets and timestamps are fixed by the engine before
-//! the command is built. That is what lets a cluster replicate the same commands through Raft
-//! later without touching the engine. Appends and truncations have the same shape per partition
-//! (see `partition.rs`).
+//! the command is built. That is what lets a cluster replicate the same commands through its
+//! metadata raft group. A partition's own state (committed offsets, queue ack state) is not
+//! here: those are partition entries (`partition/entry.rs`).
 
 use bytes::Bytes;
 
 use super::keys;
-use super::queue::QueuePartition;
+use super::partition::{ConsumerChange, PartitionEntry};
 use super::subscription::SubscriptionRecord;
 use super::topic::TopicRecord;
 use crate::audit::AuditEntry;
@@ -40,24 +42,6 @@ pub enum MetaCommand {
     DeleteSubscription {
         topic_id: u32,
         name: String,
-    },
-    SetCursors {
-        topic_id: u32,
-        subscription: String,
-        offsets: Vec<(u32, u64)>,
-    },
-    /// A seek of a queue subscription: each partition's cursor and a fresh ack state starting
-    /// at the same offset (nothing settled above it, no attempts), written together.
-    SeekQueue {
-        topic_id: u32,
-        subscription: String,
-        offsets: Vec<(u32, u64)>,
-    },
-    /// Queue-mode ack state of some partitions of a subscription.
-    SetQueueState {
-        topic_id: u32,
-        subscription: String,
-        states: Vec<(u32, Bytes)>,
     },
     /// A change to users or tokens (`crate::auth`), written beside the topics in `meta`.
     Auth(AuthCommand),
@@ -160,12 +144,11 @@ impl MetaCommand {
                     keys::subscription_meta_key(*topic_id, &record.name),
                     json(record),
                 );
-                for (partition, offset) in cursors.iter().enumerate() {
-                    batch.put(
-                        Cf::Cursors,
-                        keys::cursor_key(*topic_id, &record.name, partition as u32),
-                        offset_value(*offset),
-                    );
+                // The starting cursors, as partition entries.
+                for (partition, &offset) in cursors.iter().enumerate() {
+                    let change = ConsumerChange::Commit(offset);
+                    PartitionEntry::new(*topic_id, partition as u32, &record.name, change)
+                        .write_to(&mut batch);
                 }
             }
             MetaCommand::DeleteSubscription { topic_id, name } => {
@@ -173,43 +156,6 @@ impl MetaCommand {
                 let prefix = keys::cursor_prefix(*topic_id, name);
                 batch.delete_range(Cf::Cursors, prefix.clone(), keys::prefix_end(&prefix));
                 batch.delete_range(Cf::Acks, prefix.clone(), keys::prefix_end(&prefix));
-            }
-            MetaCommand::SeekQueue {
-                topic_id,
-                subscription,
-                offsets,
-            } => {
-                for &(partition, offset) in offsets {
-                    let key = keys::cursor_key(*topic_id, subscription, partition);
-                    batch.put(Cf::Cursors, key.clone(), offset_value(offset));
-                    batch.put(Cf::Acks, key, QueuePartition::new(offset).encode());
-                }
-            }
-            MetaCommand::SetQueueState {
-                topic_id,
-                subscription,
-                states,
-            } => {
-                for (partition, state) in states {
-                    batch.put(
-                        Cf::Acks,
-                        keys::cursor_key(*topic_id, subscription, *partition),
-                        state.clone(),
-                    );
-                }
-            }
-            MetaCommand::SetCursors {
-                topic_id,
-                subscription,
-                offsets,
-            } => {
-                for (partition, offset) in offsets {
-                    batch.put(
-                        Cf::Cursors,
-                        keys::cursor_key(*topic_id, subscription, *partition),
-                        offset_value(*offset),
-                    );
-                }
             }
         }
         batch
@@ -219,15 +165,6 @@ impl MetaCommand {
 fn json<T: serde::Serialize>(record: &T) -> Bytes {
     // Records are plain structs of strings and numbers: serialising them cannot fail.
     Bytes::from(serde_json::to_vec(record).expect("metadata records serialise"))
-}
-
-fn offset_value(offset: u64) -> Bytes {
-    Bytes::copy_from_slice(&offset.to_be_bytes())
-}
-
-/// Decodes a committed offset written by [`MetaCommand::SetCursors`].
-pub fn decode_offset(value: &[u8]) -> Option<u64> {
-    value.try_into().ok().map(u64::from_be_bytes)
 }
 
 /// Decodes the next topic id written by [`MetaCommand::CreateTopic`].
@@ -325,32 +262,5 @@ mod tests {
         assert!(has(Cf::Schedule, &other), "another topic's stays");
         assert!(has(Cf::Dedup, &keys::dedup_key(8, b"x")));
         assert!(has(Cf::Acks, &keys::cursor_key(8, "s", 0)));
-    }
-
-    #[test]
-    fn a_queue_seek_writes_the_cursor_and_a_fresh_ack_state_together() {
-        let store = MemStore::new();
-        let key = keys::cursor_key(1, "workers", 0);
-        let mut settled = QueuePartition::new(10);
-        apply(
-            &store,
-            MetaCommand::SetQueueState {
-                topic_id: 1,
-                subscription: "workers".into(),
-                states: vec![(0, settled.encode())],
-            },
-        );
-        apply(
-            &store,
-            MetaCommand::SeekQueue {
-                topic_id: 1,
-                subscription: "workers".into(),
-                offsets: vec![(0, 0)],
-            },
-        );
-        let cursor = store.get(Cf::Cursors, &key).unwrap().unwrap();
-        assert_eq!(decode_offset(&cursor), Some(0));
-        let state = store.get(Cf::Acks, &key).unwrap().unwrap();
-        assert_eq!(QueuePartition::decode(&state).unwrap().floor(), 0);
     }
 }

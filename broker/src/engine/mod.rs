@@ -17,10 +17,12 @@
 //! - `producer`: idempotent-producer sequence state.
 //! - `topic`, `subscription`: live objects and their durable records.
 //! - `session`: a consumer session over a subscription (or an ephemeral tail).
-//! - `command`: metadata commands; [`Engine::apply`] is the one path by which metadata and
-//!   committed offsets change on disk, and [`Engine::apply_audited`] the same with the audit
-//!   record of an admin change in the same write. Partition data changes only through its
-//!   writer.
+//! - `command`: metadata commands, pure data (topics, subscriptions, users, roles, tenants).
+//! - `apply`: the one apply path: [`Engine::apply`] writes a metadata command and makes its
+//!   in-memory effects, [`Engine::apply_audited`] the same with the audit record of an admin
+//!   change in the same write, and `apply_partition` the same for partition entries (committed
+//!   offsets, queue ack state: `partition/entry.rs`). A partition's log changes only through
+//!   its writer.
 //! - `audit`: the audit log's side of the engine: stamping, the writer and retention tasks,
 //!   queries.
 //! - `retention`: the background task that enforces retention limits.
@@ -33,6 +35,7 @@
 //!   counting, flow events).
 
 mod access;
+mod apply;
 mod audit;
 pub mod batch;
 mod command;
@@ -78,7 +81,7 @@ pub use dlq::{
     DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, DeadLetterPage, MAX_PAGE, MAX_REPLAY,
     ReplayOutcome,
 };
-pub use partition::{AppendAck, now_ms};
+pub use partition::{AppendAck, ConsumerChange, PartitionEntry, now_ms};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use rest_support::Settlement;
@@ -92,7 +95,7 @@ pub use topic::{
 };
 pub use users::IssuedToken;
 
-use crate::audit::{Audit, AuditLog, AuditSink};
+use crate::audit::{AuditLog, AuditSink};
 use crate::auth::{Action, Auth, Resource};
 use crate::config::Config;
 use crate::error::{Error, Result, check_name};
@@ -199,6 +202,9 @@ pub enum TopicState {
     Deleted,
     /// The broker is shutting down.
     Stopping,
+    /// A delete of the topic failed after it had been fenced: it serves again as a new live
+    /// topic, and sessions of the old one end (to subscribe again).
+    Reopened,
 }
 
 struct LiveTopic {
@@ -212,6 +218,9 @@ pub struct Engine {
     disk: Arc<RocksStore>,
     memory: Arc<MemStore>,
     topics: RwLock<HashMap<TopicKey, LiveTopic>>,
+    /// The same topics by id, for entries (which name topics by id). Changed with `topics`, in
+    /// `apply.rs` only; taken before `topics` when both are.
+    topic_ids: RwLock<HashMap<u32, TopicKey>>,
     next_topic_id: AtomicU32,
     /// Serialises metadata changes (create/delete topic or subscription).
     meta_lock: tokio::sync::Mutex<()>,
@@ -293,6 +302,7 @@ impl Engine {
             disk,
             memory: Arc::new(MemStore::new()),
             topics: RwLock::new(HashMap::new()),
+            topic_ids: RwLock::new(HashMap::new()),
             next_topic_id: AtomicU32::new(1),
             meta_lock: tokio::sync::Mutex::new(()),
             runtime,
@@ -349,7 +359,7 @@ impl Engine {
                             .disk
                             .get(Cf::Cursors, &key)?
                             .as_deref()
-                            .and_then(command::decode_offset)
+                            .and_then(partition::decode_offset)
                             .unwrap_or(0))
                     })
                     .collect::<Result<Vec<u64>>>()?;
@@ -386,11 +396,7 @@ impl Engine {
                     .insert(sub.name().to_string(), sub);
             }
             tracing::info!(topic = %topic.name(), partitions = topic.partitions.len(), "topic recovered");
-            let (closed, _) = watch::channel(TopicState::Open);
-            self.topics.write().insert(
-                (topic.tenant.clone(), topic.name().to_string()),
-                LiveTopic { topic, closed },
-            );
+            self.insert_topic(topic);
         }
         Ok(())
     }
@@ -582,12 +588,14 @@ impl Engine {
                     continue;
                 }
                 let flushed: Vec<u32> = states.iter().map(|(p, _)| *p).collect();
-                let command = MetaCommand::SetQueueState {
-                    topic_id: topic.id(),
-                    subscription: sub.name().to_string(),
-                    states,
-                };
-                if let Err(err) = self.apply(command).await {
+                let entries: Vec<PartitionEntry> = states
+                    .into_iter()
+                    .map(|(p, state)| {
+                        let change = ConsumerChange::QueueState(state);
+                        PartitionEntry::new(topic.id(), p, sub.name(), change)
+                    })
+                    .collect();
+                if let Err(err) = self.apply_partition(&entries, None).await {
                     tracing::error!(topic = %topic.name(), subscription = %sub.name(), cause = %err, "persisting queue ack state failed; retried on the next interval");
                     // Not dropped: the state stays dirty, so the next interval writes it again.
                     for p in flushed {
@@ -622,30 +630,6 @@ impl Engine {
                 }
             }
         }
-    }
-
-    /// Applies a metadata command: one atomic, fsynced write. The one way metadata and committed
-    /// offsets change on disk.
-    pub async fn apply(&self, command: MetaCommand) -> Result<()> {
-        let batch = command.to_write_batch();
-        // A deleted memory topic's data goes too (its audit record stays on disk only).
-        let also_memory = matches!(command.unaudited(), MetaCommand::DeleteTopic { .. })
-            .then(|| command.unaudited().to_write_batch());
-        let disk = self.disk.clone();
-        tokio::task::spawn_blocking(move || disk.write(batch, true))
-            .await
-            .map_err(|err| Error::internal(format!("storage task failed: {err}")))??;
-        if let Some(batch) = also_memory {
-            self.memory.write(batch, false)?;
-        }
-        Ok(())
-    }
-
-    /// Applies `command` with the audit record of the change (`audit`, stamped here with its
-    /// time and key) in the same fsynced write: no change exists without its record.
-    pub async fn apply_audited(&self, command: MetaCommand, audit: Audit) -> Result<()> {
-        let entry = self.audit.stamp.entry(audit, crate::auth::now_ms(), 1);
-        self.apply(command.audited(entry)).await
     }
 
     fn topic(&self, principal: &Principal, name: &str) -> Result<Arc<Topic>> {
@@ -735,14 +719,6 @@ impl Engine {
         })
         .await
         .map_err(|err| Error::internal(format!("schedule scan failed: {err}")))?
-    }
-
-    fn topic_by_id(&self, id: u32) -> Option<Arc<Topic>> {
-        self.topics
-            .read()
-            .values()
-            .find(|live| live.topic.id() == id)
-            .map(|live| live.topic.clone())
     }
 
     fn topics_snapshot(&self) -> Vec<Arc<Topic>> {

@@ -140,6 +140,11 @@ impl QueueSession {
                 TopicState::Stopping => {
                     return Err(Error::unavailable("the broker is shutting down"));
                 }
+                TopicState::Reopened => {
+                    return Err(Error::unavailable(
+                        "the topic was reopened after a failed delete: subscribe again",
+                    ));
+                }
             }
             if let Some(credential) = &self.credential {
                 credential.check()?;

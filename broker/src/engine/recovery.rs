@@ -13,16 +13,23 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::partition::{ConsumerChange, PartitionEntry};
 use super::queue::QueuePartition;
 use super::topic::Topic;
-use super::{Engine, MetaCommand, command, keys, scheduler};
+use super::{Engine, command, keys, scheduler};
 use crate::error::Result;
-use crate::storage::{Cf, Store as _};
+use crate::storage::{Cf, Store as _, WriteBatch};
 
 impl Engine {
-    /// Writes a metadata command from a blocking context, before the engine serves anything.
-    fn apply_during_recovery(&self, command: MetaCommand) -> Result<()> {
-        self.disk.write(command.to_write_batch(), true)?;
+    /// Writes repairs of partition entries from a blocking context, before the engine serves
+    /// anything. Their in-memory effects are the caller's: it builds the live subscription
+    /// from the repaired values.
+    fn write_during_recovery(&self, entries: &[PartitionEntry]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for entry in entries {
+            entry.write_to(&mut batch);
+        }
+        self.disk.write(batch, true)?;
         Ok(())
     }
 
@@ -87,15 +94,17 @@ impl Engine {
                 );
                 self.metrics.recovery_clamps.fetch_add(1, Ordering::Relaxed);
                 *cursor = to;
-                offsets.push((p as u32, to));
+                let change = ConsumerChange::Commit(to);
+                offsets.push(PartitionEntry::new(
+                    topic.id(),
+                    p as u32,
+                    subscription,
+                    change,
+                ));
             }
         }
         if !offsets.is_empty() {
-            self.apply_during_recovery(MetaCommand::SetCursors {
-                topic_id: topic.id(),
-                subscription: subscription.to_string(),
-                offsets,
-            })?;
+            self.write_during_recovery(&offsets)?;
         }
         let Some(states) = queue else {
             return Ok(());
@@ -115,15 +124,17 @@ impl Engine {
                     "queue ack state above the recovered log; clamped to its high watermark"
                 );
                 self.metrics.recovery_clamps.fetch_add(1, Ordering::Relaxed);
-                changed.push((p as u32, state.encode()));
+                let change = ConsumerChange::QueueState(state.encode());
+                changed.push(PartitionEntry::new(
+                    topic.id(),
+                    p as u32,
+                    subscription,
+                    change,
+                ));
             }
         }
         if !changed.is_empty() {
-            self.apply_during_recovery(MetaCommand::SetQueueState {
-                topic_id: topic.id(),
-                subscription: subscription.to_string(),
-                states: changed,
-            })?;
+            self.write_during_recovery(&changed)?;
         }
         Ok(())
     }

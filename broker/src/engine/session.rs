@@ -217,6 +217,11 @@ impl StreamSession {
                 TopicState::Stopping => {
                     return Err(Error::unavailable("the broker is shutting down"));
                 }
+                TopicState::Reopened => {
+                    return Err(Error::unavailable(
+                        "the topic was reopened after a failed delete: subscribe again",
+                    ));
+                }
             }
             if let Some(credential) = &self.credential {
                 credential.check()?;

@@ -9,8 +9,8 @@ use super::access::Grant;
 use super::subscription::{Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{
-    Engine, MetaCommand, QueueSession, QueueSettings, QueueSpec, Session, StartPosition,
-    StreamSession, SubscriptionMode, SubscriptionStatus, now_ms, queue,
+    ConsumerChange, Engine, MetaCommand, PartitionEntry, QueueSession, QueueSettings, QueueSpec,
+    Session, StartPosition, StreamSession, SubscriptionMode, SubscriptionStatus, now_ms,
 };
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
@@ -108,11 +108,7 @@ impl Engine {
             cursors: cursors.clone(),
         };
         self.apply_audited(command, audit).await?;
-        let sub = Arc::new(Subscription::new(record, topic.id(), cursors));
-        topic
-            .subscriptions
-            .write()
-            .insert(name.to_string(), sub.clone());
+        let sub = self.subscription(topic, name)?;
         tracing::info!(topic = %topic.name(), subscription = name, "subscription created");
         Ok(sub)
     }
@@ -336,36 +332,18 @@ impl Engine {
                 ));
             }
         }
-        let Some(queue) = &sub.queue else {
-            let command = MetaCommand::SetCursors {
-                topic_id: live.id(),
-                subscription: subscription.to_string(),
-                offsets: offsets.to_vec(),
-            };
-            self.apply_maybe_audited(command, audit).await?;
-            for &(p, offset) in offsets {
-                sub.set_committed(p, offset);
-            }
-            return Ok(());
+        let (change, _guard): (fn(u64) -> ConsumerChange, _) = match &sub.queue {
+            None => (ConsumerChange::Commit, None),
+            // A seek on a queue subscription restarts its delivery state at the offset: the
+            // cursor and the fresh ack state are one write. The metadata lock keeps an interval
+            // flush of the old state from landing after it.
+            Some(_) => (ConsumerChange::SeekQueue, Some(self.meta_lock.lock().await)),
         };
-        // A seek on a queue subscription restarts its delivery state at the offset: the cursor
-        // and the fresh ack state are one write. The metadata lock keeps an interval flush of
-        // the old state from landing after it.
-        let _guard = self.meta_lock.lock().await;
-        let command = MetaCommand::SeekQueue {
-            topic_id: live.id(),
-            subscription: subscription.to_string(),
-            offsets: offsets.to_vec(),
-        };
-        self.apply_maybe_audited(command, audit).await?;
-        for &(p, offset) in offsets {
-            sub.set_committed(p, offset);
-            if let Some(state) = queue.partitions.get(p as usize) {
-                *state.lock() = queue::QueuePartition::new(offset);
-            }
-        }
-        queue.changed.notify_waiters();
-        Ok(())
+        let entries: Vec<PartitionEntry> = offsets
+            .iter()
+            .map(|&(p, offset)| PartitionEntry::new(live.id(), p, subscription, change(offset)))
+            .collect();
+        self.apply_partition(&entries, audit).await
     }
 
     pub async fn create_subscription(
@@ -527,7 +505,7 @@ impl Engine {
         )?;
         let live = self.topic(principal, topic)?;
         let _guard = self.meta_lock.lock().await;
-        let sub = self.subscription(&live, name)?;
+        self.subscription(&live, name)?;
         let audit = Audit::new(
             principal,
             "subscription.delete",
@@ -538,8 +516,6 @@ impl Engine {
             name: name.to_string(),
         };
         self.apply_audited(command, audit).await?;
-        live.subscriptions.write().remove(name);
-        sub.close();
         tracing::info!(topic, subscription = name, "subscription deleted");
         Ok(())
     }

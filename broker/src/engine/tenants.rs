@@ -9,7 +9,7 @@ use rapidmq_proto::ErrorCode;
 
 use super::{Engine, MetaCommand, now_ms};
 use crate::audit::Audit;
-use crate::auth::{Action, AuthCommand, Resource};
+use crate::auth::{Action, Resource};
 use crate::error::{Error, Result};
 use crate::principal::{DEFAULT_TENANT, Principal, TenantId};
 use crate::storage::Store;
@@ -92,31 +92,15 @@ impl Engine {
         self.tenants.runtime(principal.tenant().as_str())
     }
 
-    /// Writes a tenant change with its audit record and applies it to memory. Callers hold
-    /// `meta_lock`. The record is filed under the tenant changed.
+    /// Applies a tenant change with its audit record, filed under the tenant changed. Callers
+    /// hold `meta_lock`.
     async fn apply_tenant(&self, command: MetaCommand, audit: Audit) -> Result<()> {
         let tenant = match &command {
             MetaCommand::PutTenant(record) => record.name.clone(),
             MetaCommand::DeleteTenant { name, .. } => name.clone(),
             _ => unreachable!("apply_tenant takes tenant commands"),
         };
-        self.apply_audited(command.clone(), audit.in_tenant(tenant))
-            .await?;
-        match command {
-            MetaCommand::PutTenant(record) => self.tenants.put(record),
-            MetaCommand::DeleteTenant { name, roles } => {
-                for role in roles {
-                    self.auth.apply(&AuthCommand::DeleteRole {
-                        tenant: name.clone(),
-                        name: role,
-                        bindings: Vec::new(),
-                    });
-                }
-                self.tenants.delete(&name);
-            }
-            _ => unreachable!("apply_tenant takes tenant commands"),
-        }
-        Ok(())
+        self.apply_audited(command, audit.in_tenant(tenant)).await
     }
 
     pub async fn create_tenant(

@@ -1,18 +1,17 @@
 //! Topic administration: create (with the tenant's count quotas), alter, list, describe and
 //! delete, each one metadata command through [`Engine::apply_audited`].
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rapidmq_proto::ErrorCode;
-use tokio::sync::watch;
-
 use super::command::MetaCommand;
-use super::topic::{StorageKind, TopicRecord, TopicSettings, TopicSpec, TopicStatus};
-use super::{Engine, LiveTopic, TopicState, now_ms};
+use super::topic::{StorageKind, Topic, TopicRecord, TopicSettings, TopicSpec, TopicStatus};
+use super::{Engine, TopicState, now_ms};
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
 use crate::error::{Error, Result, check_name};
 use crate::principal::Principal;
+use rapidmq_proto::ErrorCode;
 
 impl Engine {
     pub async fn create_topic(
@@ -42,12 +41,13 @@ impl Engine {
         };
         let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
             .detail(format!("{} partitions", record.settings.partitions));
-        self.apply_audited(MetaCommand::CreateTopic(record.clone()), audit)
+        let id = record.id;
+        self.apply_audited(MetaCommand::CreateTopic(record), audit)
             .await?;
-        let topic = self.open_topic(record)?;
+        let topic = self
+            .topic_by_id(id)
+            .ok_or_else(|| Error::internal("a created topic is not live"))?;
         let status = TopicStatus::from(&*topic);
-        let (closed, _) = watch::channel(TopicState::Open);
-        self.topics.write().insert(key, LiveTopic { topic, closed });
         tracing::info!(
             topic = name,
             partitions = status.partitions.len(),
@@ -153,10 +153,6 @@ impl Engine {
         let audit = Audit::new(principal, "topic.alter", format!("topic:{name}"));
         self.apply_audited(MetaCommand::AlterTopic(record), audit)
             .await?;
-        *topic.settings.write() = settings.clone();
-        for partition in &topic.partitions {
-            partition.shared().set_ack(settings.ack_durability());
-        }
         tracing::info!(topic = name, "topic altered");
         Ok(TopicStatus::from(&*topic))
     }
@@ -183,30 +179,46 @@ impl Engine {
         Ok(TopicStatus::from(&*self.topic(principal, name)?))
     }
 
+    /// Deletes a topic and everything of it. The topic is first fenced: its writers finish
+    /// what they had queued and stop, so nothing lands after the delete. If the delete then
+    /// cannot be written, the topic is reopened whole and the error returned.
     pub async fn delete_topic(&self, principal: &Principal, name: &str) -> Result<()> {
         self.authorize(principal, Action::Delete, Resource::Topic(name))?;
         check_name("topic", name)?;
         let _guard = self.meta_lock.lock().await;
-        let live = self
-            .topics
-            .write()
-            .remove(&(principal.tenant().clone(), name.to_string()))
-            .ok_or_else(|| Error::topic_not_found(name))?;
-        live.closed.send_replace(TopicState::Deleted);
-        for sub in live.topic.subscriptions.read().values() {
-            sub.close();
-        }
-        let record = live.topic.record.clone();
-        // Wait for the writers to finish what they had queued, so nothing lands after the delete.
-        for partition in &live.topic.partitions {
+        let topic = self.topic(principal, name)?;
+        for partition in &topic.partitions {
             partition.close().await;
         }
-        let scheduled = self.scheduled_keys(record.id).await?;
-        let audit = Audit::new(principal, "topic.delete", format!("topic:{name}"));
-        self.apply_audited(MetaCommand::DeleteTopic { record, scheduled }, audit)
-            .await?;
-        self.metrics.remove_topic(principal.tenant().as_str(), name);
+        let record = topic.record.clone();
+        let deleted = async {
+            let scheduled = self.scheduled_keys(record.id).await?;
+            let audit = Audit::new(principal, "topic.delete", format!("topic:{name}"));
+            self.apply_audited(MetaCommand::DeleteTopic { record, scheduled }, audit)
+                .await
+        };
+        if let Err(err) = deleted.await {
+            self.reopen_fenced(&topic)?;
+            tracing::warn!(topic = name, cause = %err, "topic delete failed; the topic is reopened");
+            return Err(err);
+        }
         tracing::info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    /// Brings back a topic fenced for a delete that failed: its partitions reopen from the
+    /// store, its subscriptions (with their cursors and queue state) move to the new live
+    /// topic, and sessions of the old one end so their consumers subscribe again.
+    fn reopen_fenced(&self, fenced: &Arc<Topic>) -> Result<()> {
+        let record = TopicRecord {
+            settings: fenced.settings(),
+            ..fenced.record.clone()
+        };
+        let topic = self.open_topic(record)?;
+        *topic.subscriptions.write() = std::mem::take(&mut *fenced.subscriptions.write());
+        if let Some(old) = self.insert_topic(topic) {
+            old.closed.send_replace(TopicState::Reopened);
+        }
         Ok(())
     }
 }

@@ -44,9 +44,7 @@ impl Engine {
     /// Writes an auth change in one fsynced batch, then applies it to memory (which bumps the
     /// epoch). The one way users and tokens change. Call with `meta_lock` held.
     pub(super) async fn apply_auth_locked(&self, command: AuthCommand) -> Result<()> {
-        self.apply(MetaCommand::Auth(command.clone())).await?;
-        self.auth.apply(&command);
-        Ok(())
+        self.apply(MetaCommand::Auth(command)).await
     }
 
     pub async fn apply_auth(&self, command: AuthCommand) -> Result<()> {

@@ -20,6 +20,7 @@
 //!
 //! `writer`: the writer task; this module: the handle, the shared state and the reads.
 
+mod entry;
 mod writer;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use super::topic::AckDurability;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
 use crate::storage::{Cf, Store, WriteBatch};
+pub use entry::{ConsumerChange, PartitionEntry, decode_offset};
 use writer::Writer;
 
 /// Requests queued per partition before publishers wait.

@@ -1,0 +1,189 @@
+//! The one apply path. Every durable change to topics, subscriptions, users, roles, tenants and
+//! committed offsets is an entry: a metadata command ([`MetaCommand`]) or partition entries
+//! ([`PartitionEntry`]). Applying one writes it in one fsynced batch and then makes its
+//! in-memory effects, in that order and in one function per kind, so that nothing else changes
+//! that state and a replica applying the same entries rebuilds the same state
+//! (docs/adr/0005-clustering.md).
+//!
+//! What stays with the callers is the leader's side: validating, authorizing, fixing ids and
+//! times before the entry is built, and fencing a topic before its delete (`topics.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::watch;
+
+use super::command::MetaCommand;
+use super::partition::{ConsumerChange, PartitionEntry};
+use super::queue::QueuePartition;
+use super::subscription::Subscription;
+use super::topic::Topic;
+use super::{Engine, LiveTopic, TopicState};
+use crate::audit::Audit;
+use crate::auth::AuthCommand;
+use crate::error::{Error, Result};
+use crate::storage::{Store as _, WriteBatch};
+
+impl Engine {
+    /// Applies a metadata command: one atomic, fsynced write, then its in-memory effects. The
+    /// one way topics, subscriptions, users, roles and tenants change.
+    pub async fn apply(&self, command: MetaCommand) -> Result<()> {
+        self.write_to_disk(command.to_write_batch()).await?;
+        let change = command.unaudited();
+        if let MetaCommand::DeleteTopic { .. } = change {
+            // A deleted memory topic's data goes too (its audit record stays on disk only).
+            self.memory.write(change.to_write_batch(), false)?;
+        }
+        self.apply_in_memory(change).await
+    }
+
+    /// Applies `command` with the audit record of the change (`audit`, stamped here with its
+    /// time and key) in the same fsynced write: no change exists without its record.
+    pub async fn apply_audited(&self, command: MetaCommand, audit: Audit) -> Result<()> {
+        let entry = self.audit.stamp.entry(audit, crate::auth::now_ms(), 1);
+        self.apply(command.audited(entry)).await
+    }
+
+    /// Applies partition entries (with the audit record of an admin seek, if any) in one
+    /// fsynced write, then their in-memory effects. The one way committed offsets and queue
+    /// ack state change.
+    pub(super) async fn apply_partition(
+        &self,
+        entries: &[PartitionEntry],
+        audit: Option<Audit>,
+    ) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for entry in entries {
+            entry.write_to(&mut batch);
+        }
+        if let Some(audit) = audit {
+            let record = self.audit.stamp.entry(audit, crate::auth::now_ms(), 1);
+            record.write_to(&mut batch);
+        }
+        self.write_to_disk(batch).await?;
+        for entry in entries {
+            self.apply_partition_in_memory(entry);
+        }
+        Ok(())
+    }
+
+    async fn write_to_disk(&self, batch: WriteBatch) -> Result<()> {
+        let disk = self.disk.clone();
+        tokio::task::spawn_blocking(move || disk.write(batch, true))
+            .await
+            .map_err(|err| Error::internal(format!("storage task failed: {err}")))??;
+        Ok(())
+    }
+
+    /// The in-memory effects of a metadata command whose write has succeeded.
+    async fn apply_in_memory(&self, command: &MetaCommand) -> Result<()> {
+        match command {
+            MetaCommand::Audited { command, .. } => Box::pin(self.apply_in_memory(command)).await?,
+            MetaCommand::CreateTopic(record) => {
+                // A replica learns the next id from the records it applies.
+                self.next_topic_id
+                    .fetch_max(record.id + 1, Ordering::Relaxed);
+                let topic = self.open_topic(record.clone())?;
+                self.insert_topic(topic);
+            }
+            MetaCommand::AlterTopic(record) => {
+                if let Some(topic) = self.topic_by_id(record.id) {
+                    *topic.settings.write() = record.settings.clone();
+                    for partition in &topic.partitions {
+                        partition.shared().set_ack(record.settings.ack_durability());
+                    }
+                }
+            }
+            MetaCommand::DeleteTopic { record, .. } => {
+                if let Some(live) = self.remove_topic(record.id) {
+                    live.closed.send_replace(TopicState::Deleted);
+                    for sub in live.topic.subscriptions.read().values() {
+                        sub.close();
+                    }
+                    // Already stopped on the node that fenced the topic for its delete.
+                    for partition in &live.topic.partitions {
+                        partition.close().await;
+                    }
+                }
+                self.metrics.remove_topic(&record.tenant, &record.name);
+            }
+            MetaCommand::CreateSubscription {
+                topic_id,
+                record,
+                cursors,
+            } => {
+                if let Some(topic) = self.topic_by_id(*topic_id) {
+                    let sub = Subscription::new(record.clone(), *topic_id, cursors.clone());
+                    topic
+                        .subscriptions
+                        .write()
+                        .insert(record.name.clone(), Arc::new(sub));
+                }
+            }
+            MetaCommand::DeleteSubscription { topic_id, name } => {
+                let removed = self
+                    .topic_by_id(*topic_id)
+                    .and_then(|topic| topic.subscriptions.write().remove(name));
+                if let Some(sub) = removed {
+                    sub.close();
+                }
+            }
+            MetaCommand::Auth(command) => self.auth.apply(command),
+            MetaCommand::PutTenant(record) => self.tenants.put(record.clone()),
+            MetaCommand::DeleteTenant { name, roles } => {
+                for role in roles {
+                    self.auth.apply(&AuthCommand::DeleteRole {
+                        tenant: name.clone(),
+                        name: role.clone(),
+                        bindings: Vec::new(),
+                    });
+                }
+                self.tenants.delete(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The in-memory effect of a partition entry whose write has succeeded.
+    fn apply_partition_in_memory(&self, entry: &PartitionEntry) {
+        let Some(sub) = self
+            .topic_by_id(entry.topic_id)
+            .and_then(|topic| topic.subscriptions.read().get(&entry.subscription).cloned())
+        else {
+            return;
+        };
+        match &entry.change {
+            ConsumerChange::Commit(offset) => sub.set_committed(entry.partition, *offset),
+            ConsumerChange::SeekQueue(offset) => {
+                sub.set_committed(entry.partition, *offset);
+                if let Some(queue) = &sub.queue {
+                    if let Some(state) = queue.partitions.get(entry.partition as usize) {
+                        *state.lock() = QueuePartition::new(*offset);
+                    }
+                    queue.changed.notify_waiters();
+                }
+            }
+            // The node that wrote it holds this state already, and more: acks taken since, and
+            // the leases of messages in flight. A replica will decode it into its state here.
+            ConsumerChange::QueueState(_) => {}
+        }
+    }
+
+    /// Makes `topic` live: found by name and by id, serving sessions.
+    pub(super) fn insert_topic(&self, topic: Arc<Topic>) -> Option<LiveTopic> {
+        let (closed, _) = watch::channel(TopicState::Open);
+        let key = (topic.tenant.clone(), topic.name().to_string());
+        self.topic_ids.write().insert(topic.id(), key.clone());
+        self.topics.write().insert(key, LiveTopic { topic, closed })
+    }
+
+    fn remove_topic(&self, id: u32) -> Option<LiveTopic> {
+        let key = self.topic_ids.write().remove(&id)?;
+        self.topics.write().remove(&key)
+    }
+
+    pub(super) fn topic_by_id(&self, id: u32) -> Option<Arc<Topic>> {
+        let key = self.topic_ids.read().get(&id).cloned()?;
+        self.topics.read().get(&key).map(|live| live.topic.clone())
+    }
+}

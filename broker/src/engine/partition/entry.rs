@@ -1,0 +1,120 @@
+//! Partition entries: the durable changes to one partition's consumer state (a stream
+//! subscription's committed offset, a queue subscription's ack state). They are pure data,
+//! keyed by topic id, partition and subscription name, and turned into store writes by
+//! [`PartitionEntry::write_to`]; [`crate::engine::Engine::apply_partition`] writes them and
+//! makes their in-memory effects.
+//!
+//! They are kept apart from the metadata commands (`engine/command.rs`) on purpose: with
+//! clustering, each one is an entry of its partition's raft group and never travels through
+//! the metadata log (docs/adr/0005-clustering.md). A partition's other entries, appends and
+//! retention trims, are carried by its writer task (`writer.rs`).
+
+use bytes::Bytes;
+
+use crate::engine::keys;
+use crate::engine::queue::QueuePartition;
+use crate::storage::{Cf, WriteBatch};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionEntry {
+    pub topic_id: u32,
+    pub partition: u32,
+    pub subscription: String,
+    pub change: ConsumerChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerChange {
+    /// A stream subscription's committed offset: the next offset it will be given.
+    Commit(u64),
+    /// A seek of a queue subscription: its cursor and a fresh ack state starting at the same
+    /// offset (nothing settled above it, no attempts), written together.
+    SeekQueue(u64),
+    /// Queue-mode ack state (`QueuePartition::encode`). The partition's leader keeps the live
+    /// state in memory and writes this snapshot of it on an interval; the leases of messages
+    /// in flight are soft state that only the leader has.
+    QueueState(Bytes),
+}
+
+impl PartitionEntry {
+    pub fn new(
+        topic_id: u32,
+        partition: u32,
+        subscription: &str,
+        change: ConsumerChange,
+    ) -> PartitionEntry {
+        PartitionEntry {
+            topic_id,
+            partition,
+            subscription: subscription.to_string(),
+            change,
+        }
+    }
+
+    /// Adds this entry's store writes to `batch`.
+    pub fn write_to(&self, batch: &mut WriteBatch) {
+        let key = keys::cursor_key(self.topic_id, &self.subscription, self.partition);
+        match &self.change {
+            ConsumerChange::Commit(offset) => batch.put(Cf::Cursors, key, offset_value(*offset)),
+            ConsumerChange::SeekQueue(offset) => {
+                batch.put(Cf::Cursors, key.clone(), offset_value(*offset));
+                batch.put(Cf::Acks, key, QueuePartition::new(*offset).encode());
+            }
+            ConsumerChange::QueueState(state) => batch.put(Cf::Acks, key, state.clone()),
+        }
+    }
+}
+
+fn offset_value(offset: u64) -> Bytes {
+    Bytes::copy_from_slice(&offset.to_be_bytes())
+}
+
+/// Decodes a committed offset written by [`ConsumerChange::Commit`].
+pub fn decode_offset(value: &[u8]) -> Option<u64> {
+    value.try_into().ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{MemStore, Store};
+
+    fn apply(store: &MemStore, entry: PartitionEntry) {
+        let mut batch = WriteBatch::new();
+        entry.write_to(&mut batch);
+        store.write(batch, true).unwrap();
+    }
+
+    #[test]
+    fn a_queue_seek_writes_the_cursor_and_a_fresh_ack_state_together() {
+        let store = MemStore::new();
+        let key = keys::cursor_key(1, "workers", 0);
+        let mut settled = QueuePartition::new(10);
+        let state = ConsumerChange::QueueState(settled.encode());
+        apply(&store, PartitionEntry::new(1, 0, "workers", state));
+        apply(
+            &store,
+            PartitionEntry::new(1, 0, "workers", ConsumerChange::SeekQueue(0)),
+        );
+        let cursor = store.get(Cf::Cursors, &key).unwrap().unwrap();
+        assert_eq!(decode_offset(&cursor), Some(0));
+        let state = store.get(Cf::Acks, &key).unwrap().unwrap();
+        assert_eq!(QueuePartition::decode(&state).unwrap().floor(), 0);
+    }
+
+    #[test]
+    fn a_commit_is_stored_under_its_partition_only() {
+        let store = MemStore::new();
+        apply(
+            &store,
+            PartitionEntry::new(3, 1, "readers", ConsumerChange::Commit(42)),
+        );
+        let get = |p| {
+            store
+                .get(Cf::Cursors, &keys::cursor_key(3, "readers", p))
+                .unwrap()
+        };
+        assert_eq!(get(1).as_deref().and_then(decode_offset), Some(42));
+        assert_eq!(get(0), None);
+    }
+}
