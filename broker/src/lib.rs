@@ -5,6 +5,7 @@
 //! - [`engine`]: topics, partitions (group commit, tail cache), subscriptions, retention. Knows
 //!   nothing of transports; every call takes a [`Principal`].
 //! - [`storage`]: the `Store` trait with RocksDB and in-memory implementations.
+//! - [`cluster`]: raft storage for the raft groups (log store, state machine, key layout).
 //! - `grpc`: tonic services over the engine (plus server reflection).
 //! - `http`: the HTTP listener: health and readiness, and the REST API (`rest`) with its
 //!   hygiene layers.
@@ -20,6 +21,7 @@
 pub mod audit;
 pub mod auth;
 mod budget;
+pub mod cluster;
 pub mod config;
 mod dashboard;
 pub mod engine;

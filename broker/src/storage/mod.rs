@@ -42,11 +42,16 @@ pub enum Cf {
     Dedup,
     /// The audit log, keyed by `(ts_ms, node, seq)` (`crate::audit`).
     Audit,
+    /// Raft log entries of every raft group, keyed by `(group_id, raft_index)` (`crate::cluster`).
+    RaftLog,
+    /// Per raft group: vote, committed and last purged log ids, applied state and the current
+    /// snapshot (`crate::cluster::keys`).
+    RaftState,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Log,
         Cf::Index,
         Cf::Meta,
@@ -56,6 +61,8 @@ impl Cf {
         Cf::Schedule,
         Cf::Dedup,
         Cf::Audit,
+        Cf::RaftLog,
+        Cf::RaftState,
     ];
 
     /// The RocksDB column family name.
@@ -70,6 +77,8 @@ impl Cf {
             Cf::Schedule => "schedule",
             Cf::Dedup => "dedup",
             Cf::Audit => "audit",
+            Cf::RaftLog => "raft_log",
+            Cf::RaftState => "raft_state",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The RocksDB [`Store`].
 //!
 //! Tuning, by column family:
-//! - `log` holds whole encoded batches (tens of KB each at batch 1000). Values go to blob files,
+//! - `log` and `raft_log` hold whole encoded batches (tens of KB each at batch 1000). Values go to blob files,
 //!   so compaction moves only small references, and a large write buffer absorbs bursts.
 //! - the others hold small values and use the defaults with a modest write buffer.
 //!
@@ -206,7 +206,7 @@ fn open_db(path: &Path, tuning: &RocksTuning) -> Result<DB, StorageError> {
         let mut opts = Options::default();
         opts.set_block_based_table_factory(&table);
         match cf {
-            Cf::Log => {
+            Cf::Log | Cf::RaftLog => {
                 opts.set_write_buffer_size(tuning.log_write_buffer_bytes);
                 opts.set_max_write_buffer_number(4);
                 opts.set_enable_blob_files(true);

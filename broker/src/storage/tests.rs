@@ -131,3 +131,37 @@ fn an_older_data_dir_gains_the_column_families_it_lacks() {
         &b"{}"[..]
     );
 }
+
+#[test]
+fn a_data_dir_from_before_clustering_gains_the_raft_column_families() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A single-node store from before `crate::cluster`: no `raft_log`, no `raft_state`.
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let older = Cf::ALL
+            .iter()
+            .filter(|&&cf| !matches!(cf, Cf::RaftLog | Cf::RaftState))
+            .map(|cf| cf.name());
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), older).unwrap();
+        db.put_cf(db.cf_handle("log").unwrap(), b"batch", b"kept")
+            .unwrap();
+    }
+    let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+    assert_eq!(store.get(Cf::Log, b"batch").unwrap().unwrap(), &b"kept"[..]);
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::RaftLog, vec![0; 16], &b"entry"[..]);
+    batch.put(Cf::RaftState, vec![0; 9], &b"vote"[..]);
+    store.write(batch, true).unwrap();
+    drop(store);
+    let store = RocksStore::open(dir.path(), &RocksTuning::default()).unwrap();
+    assert_eq!(
+        store.get(Cf::RaftLog, &[0; 16]).unwrap().unwrap(),
+        &b"entry"[..]
+    );
+    assert_eq!(
+        store.get(Cf::RaftState, &[0; 9]).unwrap().unwrap(),
+        &b"vote"[..]
+    );
+}

@@ -1,0 +1,67 @@
+//! Raft storage for RapidMQ's raft groups (issue 17, docs/adr/0005-clustering.md).
+//!
+//! Every node runs one openraft group for metadata and one per partition replica it holds. All of
+//! them share the node's one [`Store`](crate::storage::Store): nothing here names RocksDB.
+//!
+//! - [`keys`]: the key layout: `group_id u64 BE | raft_index u64 BE` in `raft_log`, one small
+//!   record per group and kind in `raft_state`. Big-endian keeps RocksDB's order numeric.
+//! - [`LogStore`]: openraft's `RaftLogStorage` for one group: entries, vote, committed and last
+//!   purged log ids. `append` reports "flushed" only after the synced write returned.
+//! - [`GroupStateMachine`]: openraft's `RaftStateMachine` for one group, over an [`Apply`] that
+//!   the engine implements: last applied log id and membership are written in the same batch as
+//!   the application's own changes; snapshots are stored and installed whole.
+//!
+//! Entries and records are encoded with `postcard` (serde, compact, a stable wire format), never
+//! JSON. Store calls block, so they run on the blocking pool.
+
+pub mod keys;
+mod log_store;
+mod state_machine;
+
+pub use keys::GroupId;
+pub use log_store::LogStore;
+pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::storage::{Cf, StorageError, Store};
+
+/// Encodes a log entry or a raft state record.
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    postcard::to_stdvec(value).map_err(|err| StorageError(format!("encode raft record: {err}")))
+}
+
+/// Decodes what [`encode`] wrote.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
+    postcard::from_bytes(bytes).map_err(|err| StorageError(format!("decode raft record: {err}")))
+}
+
+/// Reads and decodes `group`'s `kind` record from `raft_state`.
+fn read_state<T: DeserializeOwned>(
+    store: &dyn Store,
+    group: GroupId,
+    kind: keys::StateKey,
+) -> Result<Option<T>, StorageError> {
+    store
+        .get(Cf::RaftState, &keys::state(group, kind))?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+}
+
+/// Runs a blocking store call on the blocking pool.
+async fn blocking<T, F>(store: &Arc<dyn Store>, call: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StorageError> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || call(&*store))
+        .await
+        .map_err(|err| StorageError(format!("raft storage task: {err}")))?
+}
+
+#[cfg(test)]
+mod tests;
