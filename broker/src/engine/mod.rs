@@ -25,9 +25,11 @@
 //!   its writer.
 //! - `audit`: the audit log's side of the engine: stamping, the writer and retention tasks,
 //!   queries.
-//! - `retention`: the background task that enforces retention limits.
-//! - `recovery`: what opening the engine repairs: the next topic id, and cursors and queue
-//!   state above a recovered log.
+//! - `background`: the background tasks (scheduler, fsync of buffered topics, queue ack-state
+//!   flush, retention, session sweep, storage probe, audit retention) and readiness.
+//! - `retention`: what the retention task enforces.
+//! - `recovery`: opening the engine: every stored topic and subscription made live, and what
+//!   that repairs (the next topic id, and cursors and queue state above a recovered log).
 //! - `health`: supervision of background tasks (a panic is caught, logged as a health event and
 //!   the task carries on) and the storage probe behind `/readyz`.
 //! - `keys`: the storage key layout.
@@ -37,6 +39,7 @@
 mod access;
 mod apply;
 mod audit;
+mod background;
 pub mod batch;
 mod command;
 mod dedup;
@@ -101,11 +104,10 @@ use crate::config::Config;
 use crate::error::{Error, Result, check_name};
 use crate::observability::{FlowLog, Metrics};
 use crate::principal::{Principal, TenantId};
-use crate::storage::{Cf, MemStore, RocksStore, RocksTuning, Store, fault};
+use crate::storage::{MemStore, RocksStore, RocksTuning, Store};
 use crate::tenant::Tenants;
 use health::Health;
 use partition::{Partition, PartitionOptions};
-use subscription::{Subscription, SubscriptionRecord};
 use topic::{Topic, TopicRecord};
 
 /// Longest a Fetch long-polls, whatever it asks for.
@@ -246,9 +248,6 @@ pub struct Engine {
     audit_failures: Mutex<Option<crate::audit::Failures>>,
 }
 
-/// How often a failed disk store is probed for recovery.
-const STORAGE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
-
 impl Engine {
     /// Opens the store under `config.data_dir`, recovers every topic and starts the background
     /// tasks (buffered fsync, retention). Blocks on storage: call it from a blocking context.
@@ -325,82 +324,6 @@ impl Engine {
         Ok(engine)
     }
 
-    fn recover(&self) -> Result<()> {
-        let prefix = keys::TOPIC_META_PREFIX;
-        let records = self
-            .disk
-            .scan(Cf::Meta, prefix, &keys::prefix_end(prefix), usize::MAX)?;
-        let records = records
-            .into_iter()
-            .map(|(_, value)| {
-                serde_json::from_slice::<TopicRecord>(&value)
-                    .map_err(|err| Error::internal(format!("unreadable topic record: {err}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let max_id = records.iter().map(|record| record.id).max();
-        self.next_topic_id
-            .store(self.recovered_next_topic_id(max_id)?, Ordering::Relaxed);
-        for record in records {
-            let topic = self.open_topic(record)?;
-            let sub_prefix = keys::subscription_meta_prefix(topic.id());
-            for (_, value) in self.disk.scan(
-                Cf::Meta,
-                &sub_prefix,
-                &keys::prefix_end(&sub_prefix),
-                usize::MAX,
-            )? {
-                let record: SubscriptionRecord = serde_json::from_slice(&value).map_err(|err| {
-                    Error::internal(format!("unreadable subscription record: {err}"))
-                })?;
-                let mut cursors = (0..topic.settings().partitions)
-                    .map(|p| {
-                        let key = keys::cursor_key(topic.id(), &record.name, p);
-                        Ok(self
-                            .disk
-                            .get(Cf::Cursors, &key)?
-                            .as_deref()
-                            .and_then(partition::decode_offset)
-                            .unwrap_or(0))
-                    })
-                    .collect::<Result<Vec<u64>>>()?;
-                let mut states = match &record.queue {
-                    Some(_) => {
-                        let mut states = Vec::with_capacity(cursors.len());
-                        for (p, &floor) in cursors.iter().enumerate() {
-                            let key = keys::cursor_key(topic.id(), &record.name, p as u32);
-                            let state = self
-                                .disk
-                                .get(Cf::Acks, &key)?
-                                .as_deref()
-                                .and_then(queue::QueuePartition::decode);
-                            states.push(state.unwrap_or_else(|| queue::QueuePartition::new(floor)));
-                        }
-                        Some(states)
-                    }
-                    None => None,
-                };
-                self.clamp_to_recovered_log(
-                    &topic,
-                    &record.name,
-                    &mut cursors,
-                    states.as_deref_mut(),
-                )?;
-                let queue =
-                    record.queue.clone().zip(states).map(|(settings, states)| {
-                        subscription::QueueRuntime::new(settings, states)
-                    });
-                let sub = Arc::new(Subscription::with_queue(record, topic.id(), cursors, queue));
-                topic
-                    .subscriptions
-                    .write()
-                    .insert(sub.name().to_string(), sub);
-            }
-            tracing::info!(topic = %topic.name(), partitions = topic.partitions.len(), "topic recovered");
-            self.insert_topic(topic);
-        }
-        Ok(())
-    }
-
     fn open_topic(&self, record: TopicRecord) -> Result<Arc<Topic>> {
         let settings = &record.settings;
         let quota = self.tenants.runtime(&record.tenant);
@@ -442,194 +365,6 @@ impl Engine {
             dedup: dedup::Dedup::new(store),
             replays: tokio::sync::Mutex::new(()),
         }))
-    }
-
-    fn start_background(self: &Arc<Self>) {
-        let storage = &self.config.storage;
-        let (health, stopping) = (self.health.clone(), self.stopping.subscribe());
-        let (engine, wake) = (Arc::downgrade(self), self.schedule_wake.clone());
-        let scheduler_task = self.runtime.spawn(async move {
-            health::supervise(&health, "scheduler", stopping.clone(), || {
-                let (engine, wake, stopping) = (engine.clone(), wake.clone(), stopping.clone());
-                async move {
-                    fault::panic_point("scheduler");
-                    scheduler::run(engine, wake, stopping).await
-                }
-            })
-            .await
-        });
-        let tasks = [
-            self.every(
-                "fsync",
-                Duration::from_millis(storage.fsync_interval_ms),
-                |engine| async move { engine.sync_buffered().await },
-            ),
-            self.every(
-                "queue-flush",
-                Duration::from_millis(self.config.queue.ack_flush_interval_ms),
-                |engine| async move { engine.flush_queue_state().await },
-            ),
-            self.every(
-                "retention",
-                Duration::from_millis(self.config.retention.check_interval_ms),
-                |engine| async move { retention::enforce_all(&engine).await },
-            ),
-            self.every(
-                "session-sweep",
-                users::SESSION_SWEEP_INTERVAL,
-                |engine| async move { engine.sweep_sessions().await },
-            ),
-            self.every(
-                "storage-probe",
-                STORAGE_PROBE_INTERVAL,
-                |engine| async move { engine.probe_storage().await },
-            ),
-            scheduler_task,
-            self.start_audit_writer(),
-            self.every(
-                "audit-retention",
-                audit::RETENTION_INTERVAL,
-                |engine| async move { engine.expire_audit().await },
-            ),
-        ];
-        self.background.lock().extend(tasks);
-    }
-
-    /// Runs `work` every `interval` until the engine stops or is dropped. A panic in one run is
-    /// caught and logged as a health event (`task`), and the next tick runs it again.
-    fn every<F, Fut>(
-        self: &Arc<Self>,
-        task: &'static str,
-        interval: Duration,
-        work: F,
-    ) -> JoinHandle<()>
-    where
-        F: Fn(Arc<Engine>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send,
-    {
-        let engine = Arc::downgrade(self);
-        let mut stopping = self.stopping.subscribe();
-        let health = self.health.clone();
-        self.runtime.spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = stopping.changed() => return,
-                }
-                let Some(engine) = engine.upgrade() else {
-                    return;
-                };
-                let work = work(engine);
-                let run = async move {
-                    fault::panic_point(task);
-                    work.await
-                };
-                health::catch(&health, task, run).await;
-            }
-        })
-    }
-
-    /// While the disk store is failing writes: tries to recover it (a probe write, or a reopen
-    /// once the filesystem has room), and reports the broker ready again when that works.
-    async fn probe_storage(&self) {
-        if self.disk.failure().is_none() {
-            return;
-        }
-        let disk = self.disk.clone();
-        match tokio::task::spawn_blocking(move || disk.recover()).await {
-            Ok(Ok(())) => tracing::warn!(
-                target: "rapidmq::health",
-                event = "storage_recovered",
-                "storage accepts writes again: ready"
-            ),
-            Ok(Err(err)) => tracing::debug!(cause = %err, "storage is still failing writes"),
-            Err(err) => tracing::error!(cause = %err, "storage probe task failed"),
-        }
-    }
-
-    /// Why the broker cannot take writes now (`/readyz` answers 503 with it), or `None`.
-    pub fn not_ready_reason(&self) -> Option<&'static str> {
-        self.disk
-            .failure()
-            .map(|_| "storage is failing writes (see the broker log)")
-    }
-
-    /// Panics caught in background tasks since the broker started.
-    pub fn task_panics(&self) -> u64 {
-        self.health.task_panics()
-    }
-
-    /// Makes changed queue-mode ack state durable: one write for all of it. Holds the metadata
-    /// lock, so a state encoded here cannot land on disk after a seek, or a delete of its
-    /// subscription or topic, that came later.
-    async fn flush_queue_state(&self) {
-        if self.disk.failure().is_some() {
-            // Kept dirty: flushed once the store has recovered.
-            return;
-        }
-        let _guard = self.meta_lock.lock().await;
-        for topic in self.topics_snapshot() {
-            let subs: Vec<Arc<Subscription>> =
-                topic.subscriptions.read().values().cloned().collect();
-            for sub in subs {
-                let Some(queue) = &sub.queue else { continue };
-                let states: Vec<(u32, Bytes)> = queue
-                    .partitions
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(p, q)| {
-                        let mut q = q.lock();
-                        q.is_dirty().then(|| (p as u32, q.encode()))
-                    })
-                    .collect();
-                if states.is_empty() {
-                    continue;
-                }
-                let flushed: Vec<u32> = states.iter().map(|(p, _)| *p).collect();
-                let entries: Vec<PartitionEntry> = states
-                    .into_iter()
-                    .map(|(p, state)| {
-                        let change = ConsumerChange::QueueState(state);
-                        PartitionEntry::new(topic.id(), p, sub.name(), change)
-                    })
-                    .collect();
-                if let Err(err) = self.apply_partition(&entries, None).await {
-                    tracing::error!(topic = %topic.name(), subscription = %sub.name(), cause = %err, "persisting queue ack state failed; retried on the next interval");
-                    // Not dropped: the state stays dirty, so the next interval writes it again.
-                    for p in flushed {
-                        queue.partitions[p as usize].lock().mark_dirty();
-                    }
-                }
-            }
-        }
-    }
-
-    async fn sync_buffered(&self) {
-        if self.disk.failure().is_some() {
-            // Kept dirty: synced once the store has recovered.
-            return;
-        }
-        if self.buffered_dirty.swap(false, Ordering::AcqRel) {
-            let disk = self.disk.clone();
-            let started = Instant::now();
-            match tokio::task::spawn_blocking(move || disk.sync()).await {
-                Ok(Ok(())) => self
-                    .metrics
-                    .fsync_done(started.elapsed(), "interval fsync of buffered topics"),
-                Ok(Err(err)) => {
-                    // Not dropped: the next interval syncs again.
-                    self.buffered_dirty.store(true, Ordering::Release);
-                    self.metrics
-                        .storage_error(&err, "interval fsync of buffered topics")
-                }
-                Err(err) => {
-                    self.buffered_dirty.store(true, Ordering::Release);
-                    tracing::error!(cause = %err, "fsync task failed")
-                }
-            }
-        }
     }
 
     fn topic(&self, principal: &Principal, name: &str) -> Result<Arc<Topic>> {

@@ -1,4 +1,5 @@
-//! What recovery repairs after the topics are reopened ([`Engine::recover`] drives it).
+//! Opening the engine: [`Engine::recover`] reopens every stored topic and subscription, and
+//! repairs what needs it.
 //!
 //! - **Topic ids.** The next id is stored with every topic creation (`next_topic_id` in the
 //!   metadata) and never goes back, so a topic created after a delete and a restart cannot
@@ -9,18 +10,98 @@
 //!   They are clamped to the high watermark, the clamped value is persisted (fsynced), and each
 //!   clamp is logged as a `cursor_clamped` or `queue_state_clamped` health event.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::partition::{ConsumerChange, PartitionEntry};
-use super::queue::QueuePartition;
-use super::topic::Topic;
+use super::partition::{self, ConsumerChange, PartitionEntry};
+use super::queue::{self, QueuePartition};
+use super::subscription::{self, Subscription, SubscriptionRecord};
+use super::topic::{Topic, TopicRecord};
 use super::{Engine, command, keys, scheduler};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::{Cf, Store as _, WriteBatch};
 
 impl Engine {
+    /// Opens every stored topic with its subscriptions, their cursors and queue state, repairing
+    /// what is above a recovered log, and makes them live.
+    pub(super) fn recover(&self) -> Result<()> {
+        let prefix = keys::TOPIC_META_PREFIX;
+        let records = self
+            .disk
+            .scan(Cf::Meta, prefix, &keys::prefix_end(prefix), usize::MAX)?;
+        let records = records
+            .into_iter()
+            .map(|(_, value)| {
+                serde_json::from_slice::<TopicRecord>(&value)
+                    .map_err(|err| Error::internal(format!("unreadable topic record: {err}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let max_id = records.iter().map(|record| record.id).max();
+        self.next_topic_id
+            .store(self.recovered_next_topic_id(max_id)?, Ordering::Relaxed);
+        for record in records {
+            let topic = self.open_topic(record)?;
+            let sub_prefix = keys::subscription_meta_prefix(topic.id());
+            for (_, value) in self.disk.scan(
+                Cf::Meta,
+                &sub_prefix,
+                &keys::prefix_end(&sub_prefix),
+                usize::MAX,
+            )? {
+                let record: SubscriptionRecord = serde_json::from_slice(&value).map_err(|err| {
+                    Error::internal(format!("unreadable subscription record: {err}"))
+                })?;
+                let mut cursors = (0..topic.settings().partitions)
+                    .map(|p| {
+                        let key = keys::cursor_key(topic.id(), &record.name, p);
+                        Ok(self
+                            .disk
+                            .get(Cf::Cursors, &key)?
+                            .as_deref()
+                            .and_then(partition::decode_offset)
+                            .unwrap_or(0))
+                    })
+                    .collect::<Result<Vec<u64>>>()?;
+                let mut states = match &record.queue {
+                    Some(_) => {
+                        let mut states = Vec::with_capacity(cursors.len());
+                        for (p, &floor) in cursors.iter().enumerate() {
+                            let key = keys::cursor_key(topic.id(), &record.name, p as u32);
+                            let state = self
+                                .disk
+                                .get(Cf::Acks, &key)?
+                                .as_deref()
+                                .and_then(queue::QueuePartition::decode);
+                            states.push(state.unwrap_or_else(|| queue::QueuePartition::new(floor)));
+                        }
+                        Some(states)
+                    }
+                    None => None,
+                };
+                self.clamp_to_recovered_log(
+                    &topic,
+                    &record.name,
+                    &mut cursors,
+                    states.as_deref_mut(),
+                )?;
+                let queue =
+                    record.queue.clone().zip(states).map(|(settings, states)| {
+                        subscription::QueueRuntime::new(settings, states)
+                    });
+                let sub = Arc::new(Subscription::with_queue(record, topic.id(), cursors, queue));
+                topic
+                    .subscriptions
+                    .write()
+                    .insert(sub.name().to_string(), sub);
+            }
+            tracing::info!(topic = %topic.name(), partitions = topic.partitions.len(), "topic recovered");
+            self.insert_topic(topic);
+        }
+        Ok(())
+    }
+
     /// Writes repairs of partition entries from a blocking context, before the engine serves
     /// anything. Their in-memory effects are the caller's: it builds the live subscription
     /// from the repaired values.
