@@ -1,6 +1,6 @@
 //! What the engine tells `crate::observability`: scrape-time snapshots of every tenant's topics
-//! and subscriptions, counting of deliveries (messages, value bytes, end-to-end latency) and the
-//! flow events of traced messages.
+//! and subscriptions (the engine is the observability [`Source`]), counting of deliveries
+//! (messages, value bytes, end-to-end latency) and the flow events of traced messages.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,13 +13,13 @@ use super::queue_session::QueueDelivery;
 use super::session::Delivery;
 use super::subscriptions::subscription_status;
 use super::topic::{Topic, TopicStatus};
-use super::{Engine, now_ms};
+use super::{Engine, SubscriptionMode, SubscriptionStatus, now_ms};
 use crate::auth::Resource;
 use crate::error::Result;
 use crate::observability::flow::FlowPlace;
 use crate::observability::{
-    FlowEvent, FlowKind, FlowLog, FlowQuery, Metrics, Observation, SubscriptionObservation,
-    TopicObservation, Traced,
+    FlowEvent, FlowKind, FlowLog, FlowQuery, Metrics, Mode, Observation, PartitionObservation,
+    QueueObservation, Source, SubscriptionObservation, TopicObservation, Traced,
 };
 use crate::principal::Principal;
 
@@ -42,6 +42,7 @@ impl Observer {
         flags: u8,
         known_bytes: Option<u64>,
     ) {
+        let now = now_ms();
         if self.metrics.enabled {
             let counters = &topic.counters;
             counters
@@ -51,7 +52,7 @@ impl Observer {
                 batch::value_bytes(&delivery.payload, delivery.skip, delivery.count)
             });
             counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
-            let age_ms = now_ms().saturating_sub(delivery.append_time_ms).max(0);
+            let age_ms = now.saturating_sub(delivery.append_time_ms).max(0);
             self.metrics
                 .end_to_end_latency
                 .observe(age_ms as f64 / 1000.0);
@@ -76,7 +77,7 @@ impl Observer {
                     subscription,
                     attempt: None,
                 };
-                self.flow.record(FlowKind::Delivered, place, &traced);
+                self.flow.record(now, FlowKind::Delivered, place, &traced);
             }
         }
     }
@@ -95,6 +96,7 @@ pub(super) fn record_publish(
     let Ok(decoded) = pb::MessageBatch::decode(payload.clone()) else {
         return;
     };
+    let now = now_ms();
     let mut offset = base_offset;
     for (i, message) in decoded.messages.iter().enumerate() {
         let (kind, at) = if deduplicated.contains(&(i as u32)) {
@@ -113,7 +115,7 @@ pub(super) fn record_publish(
                 offset: at,
                 ..Default::default()
             };
-            flow.record(kind, place, &traced);
+            flow.record(now, kind, place, &traced);
         }
     }
 }
@@ -125,11 +127,6 @@ impl Engine {
 
     pub fn flow(&self) -> &Arc<FlowLog> {
         &self.flow
-    }
-
-    /// `(bytes cached now, limit)` of the tail caches of all partitions together.
-    pub fn tail_cache_bytes(&self) -> (usize, usize) {
-        (self.tail_budget.used(), self.tail_budget.limit())
     }
 
     pub(crate) fn observer(&self) -> Observer {
@@ -161,6 +158,7 @@ impl Engine {
         if deliveries.is_empty() {
             return;
         }
+        let now = now_ms();
         if self.metrics.enabled {
             let counters = &topic.counters;
             let bytes: u64 = deliveries
@@ -171,7 +169,6 @@ impl Engine {
                 .messages_out
                 .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
             counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
-            let now = now_ms();
             for d in deliveries {
                 let age_ms = now.saturating_sub(d.message.append_time_ms).max(0);
                 self.metrics
@@ -192,7 +189,7 @@ impl Engine {
                     subscription: Some(subscription),
                     attempt: Some(d.attempt),
                 };
-                self.flow.record(FlowKind::Delivered, place, &traced);
+                self.flow.record(now, FlowKind::Delivered, place, &traced);
             }
         }
     }
@@ -219,7 +216,8 @@ impl Engine {
                 subscription: Some(subscription),
                 attempt: Some(attempt),
             };
-            self.flow.record(FlowKind::DeadLettered, place, &traced);
+            self.flow
+                .record(now_ms(), FlowKind::DeadLettered, place, &traced);
         }
     }
 
@@ -232,13 +230,26 @@ impl Engine {
             .flow
             .query_visible(principal.tenant().as_str(), query, visible))
     }
+}
+
+impl Source for Engine {
+    fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn flow(&self) -> &Arc<FlowLog> {
+        &self.flow
+    }
 
     /// Every tenant's topics and subscriptions, for `/metrics` and the dashboard.
-    pub fn observe(&self) -> Observation {
+    fn observe(&self) -> Observation {
         let mut topics: Vec<Arc<Topic>> = self.topics_snapshot();
         topics.sort_by(|a, b| (a.tenant.as_str(), a.name()).cmp(&(b.tenant.as_str(), b.name())));
         let mut observation = Observation {
+            time_ms: now_ms(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            tail_cache_bytes: self.tail_budget.used() as u64,
+            tail_cache_limit: self.tail_budget.limit() as u64,
             ..Default::default()
         };
         for topic in topics {
@@ -246,18 +257,28 @@ impl Engine {
             let own_series = self.metrics.has_own_series(&tenant, topic.name());
             let status = TopicStatus::from(&*topic);
             for sub in topic.subscriptions.read().values() {
-                observation.subscriptions.push(SubscriptionObservation {
-                    tenant: tenant.clone(),
+                let status = subscription_status(&topic, sub);
+                observation.subscriptions.push(observed(
+                    tenant.clone(),
                     own_series,
-                    status: subscription_status(&topic, sub),
-                    rebalances: sub.rebalances(),
-                });
+                    status,
+                    sub.rebalances(),
+                ));
             }
             observation.topics.push(TopicObservation {
                 tenant,
                 name: status.name,
                 own_series,
-                partitions: status.partitions,
+                partitions: status
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionObservation {
+                        partition: p.partition,
+                        log_start_offset: p.log_start_offset,
+                        high_watermark: p.high_watermark,
+                        bytes: p.bytes,
+                    })
+                    .collect(),
             });
         }
         let seen: Vec<_> = observation
@@ -265,12 +286,11 @@ impl Engine {
             .iter()
             .filter(|s| s.own_series)
             .map(|s| {
-                let status = &s.status;
                 (
                     s.tenant.as_str(),
-                    status.topic.as_str(),
-                    status.name.as_str(),
-                    status.cursors.len(),
+                    s.topic.as_str(),
+                    s.name.as_str(),
+                    s.lag.len(),
                 )
             })
             .collect();
@@ -283,5 +303,33 @@ impl Engine {
             s.own_series = own.next().unwrap_or(false);
         }
         observation
+    }
+}
+
+/// A subscription's admin snapshot as observability sees it.
+fn observed(
+    tenant: String,
+    own_series: bool,
+    status: SubscriptionStatus,
+    rebalances: u64,
+) -> SubscriptionObservation {
+    SubscriptionObservation {
+        tenant,
+        mode: match status.mode {
+            SubscriptionMode::Stream => Mode::Stream,
+            SubscriptionMode::Queue => Mode::Queue,
+        },
+        own_series,
+        lag: status.cursors.iter().map(|c| (c.0, c.3)).collect(),
+        members: status.members.len(),
+        queue: status.queue.map(|(_, in_flight, q)| QueueObservation {
+            in_flight,
+            redeliveries: q.redeliveries,
+            dead_lettered: q.dead_lettered,
+            expired: q.expired,
+        }),
+        rebalances,
+        topic: status.topic,
+        name: status.name,
     }
 }
