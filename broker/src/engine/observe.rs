@@ -13,8 +13,9 @@ use super::queue_session::QueueDelivery;
 use super::session::Delivery;
 use super::subscriptions::subscription_status;
 use super::topic::{Topic, TopicStatus};
-use super::{Engine, SubscriptionMode, SubscriptionStatus, now_ms};
+use super::{Engine, SubscriptionMode, SubscriptionStatus};
 use crate::auth::Resource;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::observability::flow::FlowPlace;
 use crate::observability::{
@@ -28,6 +29,7 @@ use crate::principal::Principal;
 pub(crate) struct Observer {
     pub metrics: Arc<Metrics>,
     pub flow: Arc<FlowLog>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Observer {
@@ -42,7 +44,7 @@ impl Observer {
         flags: u8,
         known_bytes: Option<u64>,
     ) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if self.metrics.enabled {
             let counters = &topic.counters;
             counters
@@ -83,10 +85,11 @@ impl Observer {
     }
 }
 
-/// Records the flow events of a committed publish: each traced message was published at its
-/// offset, scheduled, or dropped as a duplicate.
+/// Records the flow events of a publish committed at `time_ms`: each traced message was
+/// published at its offset, scheduled, or dropped as a duplicate.
 pub(super) fn record_publish(
     flow: &FlowLog,
+    time_ms: i64,
     topic: &Topic,
     partition: u32,
     payload: &bytes::Bytes,
@@ -96,7 +99,6 @@ pub(super) fn record_publish(
     let Ok(decoded) = pb::MessageBatch::decode(payload.clone()) else {
         return;
     };
-    let now = now_ms();
     let mut offset = base_offset;
     for (i, message) in decoded.messages.iter().enumerate() {
         let (kind, at) = if deduplicated.contains(&(i as u32)) {
@@ -115,7 +117,7 @@ pub(super) fn record_publish(
                 offset: at,
                 ..Default::default()
             };
-            flow.record(now, kind, place, &traced);
+            flow.record(time_ms, kind, place, &traced);
         }
     }
 }
@@ -133,6 +135,7 @@ impl Engine {
         Observer {
             metrics: self.metrics.clone(),
             flow: self.flow.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -158,7 +161,7 @@ impl Engine {
         if deliveries.is_empty() {
             return;
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if self.metrics.enabled {
             let counters = &topic.counters;
             let bytes: u64 = deliveries
@@ -217,7 +220,7 @@ impl Engine {
                 attempt: Some(attempt),
             };
             self.flow
-                .record(now_ms(), FlowKind::DeadLettered, place, &traced);
+                .record(self.clock.now_ms(), FlowKind::DeadLettered, place, &traced);
         }
     }
 
@@ -246,7 +249,7 @@ impl Source for Engine {
         let mut topics: Vec<Arc<Topic>> = self.topics_snapshot();
         topics.sort_by(|a, b| (a.tenant.as_str(), a.name()).cmp(&(b.tenant.as_str(), b.name())));
         let mut observation = Observation {
-            time_ms: now_ms(),
+            time_ms: self.clock.now_ms(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             tail_cache_bytes: self.tail_budget.used() as u64,
             tail_cache_limit: self.tail_budget.limit() as u64,

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::command::MetaCommand;
 use super::topic::{StorageKind, TopicRecord, TopicSettings, TopicSpec, TopicStatus};
-use super::{Engine, LiveTopic, TopicState, now_ms};
+use super::{Engine, LiveTopic, TopicState};
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
 use crate::error::{Error, Result, check_name};
@@ -38,7 +38,7 @@ impl Engine {
             tenant: principal.tenant().to_string(),
             name: name.to_string(),
             settings,
-            created_at_ms: now_ms(),
+            created_at_ms: self.clock.now_ms(),
         };
         let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
             .detail(format!("{} partitions", record.settings.partitions));
