@@ -12,6 +12,7 @@
 //! - `rest`: the REST adapter over the engine (JSON under `/v1`, SSE, WebSocket, OpenAPI).
 //! - [`observability`]: metrics (`/metrics`), message-flow events, connection counting;
 //!   `dashboard`: the live dashboard served at `/`.
+//! - [`clock`]: wall-clock time, one `Clock` the engine holds (a manual one in tests).
 //! - `budget`: the broker-wide byte budget of publishes in flight (backpressure).
 //! - [`auth`]: users, tokens and logins, and the layer that authenticates every request.
 //! - [`tenant`]: tenants, their quotas (token buckets, stored bytes, connections).
@@ -21,6 +22,7 @@
 pub mod audit;
 pub mod auth;
 mod budget;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 mod dashboard;

@@ -228,7 +228,7 @@ fn encode_batch(count: usize, size: usize, delay_ms: u64) -> Bytes {
                 ..Default::default()
             })
             .collect(),
-        base_timestamp_ms: rapidmq_broker::engine::now_ms(),
+        base_timestamp_ms: crate::parse::now_ms(),
         compression: 0,
     };
     Bytes::from(batch.encode_to_vec())

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use prost::Message as _;
+use rapidmq_broker::clock::{Clock, SystemClock};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 
@@ -226,7 +227,7 @@ async fn delayed_messages_with_extreme_timestamps_come_due_with_their_timestamps
     create_topic(&mut c, "later", topic_config(1)).await;
 
     // Two batches due at the same moment, so the broker merges them into one appended batch.
-    let due = rapidmq_broker::engine::now_ms() + 1_500;
+    let due = SystemClock.now_ms() + 1_500;
     for (value, base) in [("earliest", i64::MIN), ("latest", i64::MAX)] {
         let batch = pb::MessageBatch {
             messages: vec![pb::Message {

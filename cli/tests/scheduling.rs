@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use rapidmq_broker::clock::{Clock, SystemClock};
 use rapidmq_proto::v1 as pb;
 
 async fn high_watermark(c: &mut Clients, topic: &str) -> u64 {
@@ -182,7 +183,7 @@ async fn delays_reach_queue_consumers_when_due() {
     let mut q = QueueConsumer::open(&mut c, "retries", "w", queue_settings(30_000, 5), 10)
         .await
         .unwrap();
-    let due = rapidmq_broker::engine::now_ms() + 1_500;
+    let due = SystemClock.now_ms() + 1_500;
     publish_raw(
         &mut c,
         "retries",
@@ -195,9 +196,6 @@ async fn delays_reach_queue_consumers_when_due() {
     .await
     .unwrap();
     let got = q.receive(1).await;
-    assert!(
-        rapidmq_broker::engine::now_ms() >= due,
-        "not before deliver_at"
-    );
+    assert!(SystemClock.now_ms() >= due, "not before deliver_at");
     assert_eq!(got[0].message.as_ref().unwrap().deliver_at_ms, due);
 }

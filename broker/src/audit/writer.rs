@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::record::{Audit, AuditEntry, AuditSource, Outcome, SYSTEM_ACTOR, Stamp};
-use crate::auth::now_ms;
+use crate::clock::{self, Clock};
 use crate::observability::Metrics;
 use crate::storage::{Store, WriteBatch};
 
@@ -44,19 +44,22 @@ pub struct AuditSink {
     tx: Option<mpsc::Sender<(Audit, u64)>>,
     dropped: Arc<AtomicU64>,
     metrics: Option<Arc<Metrics>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl AuditSink {
     /// A sink and the receiving end for [`run`].
-    pub fn channel(metrics: Arc<Metrics>) -> (AuditSink, Failures) {
+    /// Records are stamped with `clock`'s time.
+    pub fn channel(metrics: Arc<Metrics>, clock: Arc<dyn Clock>) -> (AuditSink, Failures) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
         let sink = AuditSink {
             tx: Some(tx),
             dropped: dropped.clone(),
             metrics: Some(metrics),
+            clock: clock.clone(),
         };
-        (sink, Failures { rx, dropped })
+        (sink, Failures { rx, dropped, clock })
     }
 
     /// A sink that records nothing (unit tests of other modules).
@@ -65,13 +68,15 @@ impl AuditSink {
             tx: None,
             dropped: Arc::default(),
             metrics: None,
+            clock: clock::system(),
         }
     }
 
     /// Queues a failure or denial for the writer, or counts it as dropped if the queue is full.
     pub fn record(&self, audit: Audit) {
         let Some(tx) = &self.tx else { return };
-        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send((audit, now_ms())) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send((audit, unix_ms(&*self.clock)))
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             if let Some(metrics) = &self.metrics {
                 metrics.audit_dropped.fetch_add(1, Ordering::Relaxed);
@@ -84,6 +89,12 @@ impl AuditSink {
 pub struct Failures {
     rx: mpsc::Receiver<(Audit, u64)>,
     dropped: Arc<AtomicU64>,
+    clock: Arc<dyn Clock>,
+}
+
+/// `clock`'s time as audit records count it (`u64`).
+fn unix_ms(clock: &dyn Clock) -> u64 {
+    u64::try_from(clock.now_ms()).unwrap_or(0)
 }
 
 /// What identifies repeats of one failure.
@@ -218,7 +229,7 @@ pub async fn run(
                 }
             }
         }
-        let now = (Instant::now(), now_ms());
+        let now = (Instant::now(), unix_ms(&*failures.clock));
         for (audit, count) in coalescer.due(now.0, last) {
             pending.push(stamp.entry(audit, now.1, count));
         }
@@ -344,7 +355,7 @@ mod tests {
         use crate::storage::MemStore;
 
         let metrics = Arc::new(Metrics::new(true, 10, Duration::from_secs(1)));
-        let (sink, failures) = AuditSink::channel(metrics.clone());
+        let (sink, failures) = AuditSink::channel(metrics.clone(), clock::system());
         for _ in 0..CHANNEL_CAPACITY + 3 {
             sink.record(failure("1.2.3.4:1", "default/x"));
         }

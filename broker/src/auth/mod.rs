@@ -37,13 +37,13 @@ pub mod token;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{Semaphore, watch};
 
 use crate::audit::{Audit, AuditSink, Outcome};
+use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::error::{Error, Result};
 use crate::principal::{Credential, Principal, PrincipalKind, TenantId};
@@ -168,11 +168,18 @@ pub struct Auth {
     tenants: Arc<Tenants>,
     /// Where authentication failures and denials are recorded.
     audit: AuditSink,
+    /// Token and certificate expiry are checked against it.
+    clock: Arc<dyn Clock>,
 }
 
 impl Auth {
     /// `audit` records the failures and denials (`AuditSink::detached` records nothing).
-    pub fn new(config: &AuthConfig, tenants: Arc<Tenants>, audit: AuditSink) -> Auth {
+    pub fn new(
+        config: &AuthConfig,
+        tenants: Arc<Tenants>,
+        audit: AuditSink,
+        clock: Arc<dyn Clock>,
+    ) -> Auth {
         Auth {
             config: config.clone(),
             users: RwLock::new(HashMap::new()),
@@ -183,6 +190,7 @@ impl Auth {
             login_backoff: LoginBackoff::default(),
             tenants,
             audit,
+            clock,
         }
     }
 
@@ -320,7 +328,7 @@ impl Auth {
         if !token.matches(&record.secret_sha256) {
             return Err(Error::bad_credentials());
         }
-        if record.expired(now_ms()) {
+        if record.expired(self.now_ms()) {
             return Err(Error::expired_credentials());
         }
         let user = self.user(&record.tenant, &record.user);
@@ -351,7 +359,7 @@ impl Auth {
             return Err(Error::bad_credentials());
         }
         let expires_at_ms = u64::try_from(not_after.as_millis()).unwrap_or(u64::MAX);
-        if expires_at_ms <= now_ms() {
+        if expires_at_ms <= self.now_ms() {
             return Err(Error::bad_credentials());
         }
         Ok(Some(Principal::user(
@@ -515,7 +523,9 @@ impl Auth {
                     principal.home_tenant().as_str(),
                     principal.name().unwrap_or(""),
                 );
-                let expired = principal.expires_at_ms().is_some_and(|at| at <= now_ms());
+                let expired = principal
+                    .expires_at_ms()
+                    .is_some_and(|at| at <= self.now_ms());
                 if user.is_none_or(|u| u.disabled) || expired {
                     return Err(Error::bad_credentials());
                 }
@@ -532,7 +542,7 @@ impl Auth {
         {
             return Err(Error::bad_credentials());
         }
-        if token.expired(now_ms()) {
+        if token.expired(self.now_ms()) {
             return Err(Error::expired_credentials());
         }
         Ok(())
@@ -558,6 +568,11 @@ impl Auth {
     pub fn login_backoff(&self) -> &LoginBackoff {
         &self.login_backoff
     }
+
+    /// The clock's time as auth and audit records count it (ms since the Unix epoch, `u64`).
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now_ms()).unwrap_or(0)
+    }
 }
 
 /// Ends open streams whose credential stops working (docs/adr/0004-security.md §5): a
@@ -580,7 +595,7 @@ impl CredentialWatch {
     pub async fn changed(&mut self) {
         let expiry = match self.principal.expires_at_ms() {
             Some(at) => futures::future::Either::Left(tokio::time::sleep(
-                std::time::Duration::from_millis(at.saturating_sub(now_ms())),
+                std::time::Duration::from_millis(at.saturating_sub(self.auth.now_ms())),
             )),
             None => futures::future::Either::Right(std::future::pending()),
         };
@@ -628,12 +643,6 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,6 +656,7 @@ mod tests {
             },
             Arc::new(Tenants::new(Default::default())),
             AuditSink::detached(),
+            crate::clock::system(),
         )
     }
 

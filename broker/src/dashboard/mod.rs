@@ -72,7 +72,7 @@ fn stream(
     engine: Arc<Engine>,
     interval: Duration,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let sampler = Sampler::new(&engine);
+    let sampler = Sampler::new(&*engine);
     // The first snapshot goes out one interval in, so its rates cover a whole interval.
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -80,7 +80,7 @@ fn stream(
         (engine, sampler, ticker),
         move |(engine, mut sampler, mut ticker)| async move {
             ticker.tick().await;
-            let overview = sampler.sample(&engine);
+            let overview = sampler.sample(&*engine);
             let event = Event::default()
                 .event("overview")
                 .json_data(&overview)

@@ -40,7 +40,7 @@ impl Engine {
     /// Applies `command` with the audit record of the change (`audit`, stamped here with its
     /// time and key) in the same fsynced write: no change exists without its record.
     pub async fn apply_audited(&self, command: MetaCommand, audit: Audit) -> Result<()> {
-        let entry = self.audit.stamp.entry(audit, crate::auth::now_ms(), 1);
+        let entry = self.audit.stamp.entry(audit, self.auth.now_ms(), 1);
         self.apply(command.audited(entry)).await
     }
 
@@ -57,7 +57,7 @@ impl Engine {
             entry.write_to(&mut batch);
         }
         if let Some(audit) = audit {
-            let record = self.audit.stamp.entry(audit, crate::auth::now_ms(), 1);
+            let record = self.audit.stamp.entry(audit, self.auth.now_ms(), 1);
             record.write_to(&mut batch);
         }
         self.write_to_disk(batch).await?;

@@ -51,7 +51,7 @@ impl Engine {
         if retention == 0 || self.disk.failure().is_some() {
             return;
         }
-        let before = crate::auth::now_ms().saturating_sub(retention);
+        let before = self.auth.now_ms().saturating_sub(retention);
         let disk = self.disk.clone();
         match tokio::task::spawn_blocking(move || audit::expire(&*disk, before)).await {
             Ok(Ok(())) => tracing::debug!(before_ms = before, "expired audit records deleted"),

@@ -84,7 +84,7 @@ pub use dlq::{
     DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, DeadLetterPage, MAX_PAGE, MAX_REPLAY,
     ReplayOutcome,
 };
-pub use partition::{AppendAck, ConsumerChange, PartitionEntry, now_ms};
+pub use partition::{AppendAck, ConsumerChange, PartitionEntry};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use rest_support::Settlement;
@@ -100,6 +100,7 @@ pub use users::IssuedToken;
 
 use crate::audit::{AuditLog, AuditSink};
 use crate::auth::{Action, Auth, Resource};
+use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::error::{Error, Result, check_name};
 use crate::observability::{FlowLog, Metrics};
@@ -235,6 +236,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     flow: Arc<FlowLog>,
     health: Arc<Health>,
+    /// Wall-clock time, for everything the engine stamps or compares with it.
+    clock: Arc<dyn Clock>,
     /// The engine itself, for work that must outlive the request that started it (dead letters).
     this: std::sync::Weak<Engine>,
     /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
@@ -252,6 +255,15 @@ impl Engine {
     /// Opens the store under `config.data_dir`, recovers every topic and starts the background
     /// tasks (buffered fsync, retention). Blocks on storage: call it from a blocking context.
     pub fn open(config: Config, runtime: tokio::runtime::Handle) -> Result<Arc<Engine>> {
+        Engine::open_with_clock(config, runtime, clock::system())
+    }
+
+    /// [`Engine::open`] on `clock` instead of the system's wall clock.
+    pub fn open_with_clock(
+        config: Config,
+        runtime: tokio::runtime::Handle,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Engine>> {
         std::fs::create_dir_all(&config.data_dir).map_err(|err| {
             Error::new(
                 ErrorCode::StorageError,
@@ -285,7 +297,7 @@ impl Engine {
         let tail_budget = tail_cache::TailBudget::new(config.storage.tail_cache_bytes);
         let tenants = Arc::new(Tenants::new(config.quota_defaults));
         tenants::recover(&tenants, &*disk)?;
-        let (sink, audit_failures) = AuditSink::channel(metrics.clone());
+        let (sink, audit_failures) = AuditSink::channel(metrics.clone(), clock.clone());
         let audit = AuditLog {
             stamp: Arc::new(crate::audit::recover_stamp(
                 &*disk,
@@ -293,7 +305,12 @@ impl Engine {
             )?),
             sink: sink.clone(),
         };
-        let auth = Arc::new(Auth::new(&config.auth, tenants.clone(), sink));
+        let auth = Arc::new(Auth::new(
+            &config.auth,
+            tenants.clone(),
+            sink,
+            clock.clone(),
+        ));
         auth.recover(&*disk)?;
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
@@ -313,6 +330,7 @@ impl Engine {
             metrics,
             flow,
             health: Arc::new(Health::default()),
+            clock,
             tail_budget,
             auth,
             tenants,
@@ -322,6 +340,11 @@ impl Engine {
         engine.recover()?;
         engine.start_background();
         Ok(engine)
+    }
+
+    /// The wall clock the engine stamps and compares times with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     fn open_topic(&self, record: TopicRecord) -> Result<Arc<Topic>> {
@@ -339,6 +362,7 @@ impl Engine {
             dirty: self.buffered_dirty.clone(),
             metrics: self.metrics.clone(),
             health: self.health.clone(),
+            clock: self.clock.clone(),
             tenant_storage: quota.storage_counter(),
         };
         let partitions = (0..settings.partitions)

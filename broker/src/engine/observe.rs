@@ -1,6 +1,6 @@
 //! What the engine tells `crate::observability`: scrape-time snapshots of every tenant's topics
-//! and subscriptions, counting of deliveries (messages, value bytes, end-to-end latency) and the
-//! flow events of traced messages.
+//! and subscriptions (the engine is the observability [`Source`]), counting of deliveries
+//! (messages, value bytes, end-to-end latency) and the flow events of traced messages.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,13 +13,14 @@ use super::queue_session::QueueDelivery;
 use super::session::Delivery;
 use super::subscriptions::subscription_status;
 use super::topic::{Topic, TopicStatus};
-use super::{Engine, now_ms};
+use super::{Engine, SubscriptionMode, SubscriptionStatus};
 use crate::auth::Resource;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::observability::flow::FlowPlace;
 use crate::observability::{
-    FlowEvent, FlowKind, FlowLog, FlowQuery, Metrics, Observation, SubscriptionObservation,
-    TopicObservation, Traced,
+    FlowEvent, FlowKind, FlowLog, FlowQuery, Metrics, Mode, Observation, PartitionObservation,
+    QueueObservation, Source, SubscriptionObservation, TopicObservation, Traced,
 };
 use crate::principal::Principal;
 
@@ -28,6 +29,7 @@ use crate::principal::Principal;
 pub(crate) struct Observer {
     pub metrics: Arc<Metrics>,
     pub flow: Arc<FlowLog>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Observer {
@@ -42,6 +44,7 @@ impl Observer {
         flags: u8,
         known_bytes: Option<u64>,
     ) {
+        let now = self.clock.now_ms();
         if self.metrics.enabled {
             let counters = &topic.counters;
             counters
@@ -51,7 +54,7 @@ impl Observer {
                 batch::value_bytes(&delivery.payload, delivery.skip, delivery.count)
             });
             counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
-            let age_ms = now_ms().saturating_sub(delivery.append_time_ms).max(0);
+            let age_ms = now.saturating_sub(delivery.append_time_ms).max(0);
             self.metrics
                 .end_to_end_latency
                 .observe(age_ms as f64 / 1000.0);
@@ -76,16 +79,17 @@ impl Observer {
                     subscription,
                     attempt: None,
                 };
-                self.flow.record(FlowKind::Delivered, place, &traced);
+                self.flow.record(now, FlowKind::Delivered, place, &traced);
             }
         }
     }
 }
 
-/// Records the flow events of a committed publish: each traced message was published at its
-/// offset, scheduled, or dropped as a duplicate.
+/// Records the flow events of a publish committed at `time_ms`: each traced message was
+/// published at its offset, scheduled, or dropped as a duplicate.
 pub(super) fn record_publish(
     flow: &FlowLog,
+    time_ms: i64,
     topic: &Topic,
     partition: u32,
     payload: &bytes::Bytes,
@@ -113,7 +117,7 @@ pub(super) fn record_publish(
                 offset: at,
                 ..Default::default()
             };
-            flow.record(kind, place, &traced);
+            flow.record(time_ms, kind, place, &traced);
         }
     }
 }
@@ -127,15 +131,11 @@ impl Engine {
         &self.flow
     }
 
-    /// `(bytes cached now, limit)` of the tail caches of all partitions together.
-    pub fn tail_cache_bytes(&self) -> (usize, usize) {
-        (self.tail_budget.used(), self.tail_budget.limit())
-    }
-
     pub(crate) fn observer(&self) -> Observer {
         Observer {
             metrics: self.metrics.clone(),
             flow: self.flow.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -161,6 +161,7 @@ impl Engine {
         if deliveries.is_empty() {
             return;
         }
+        let now = self.clock.now_ms();
         if self.metrics.enabled {
             let counters = &topic.counters;
             let bytes: u64 = deliveries
@@ -171,7 +172,6 @@ impl Engine {
                 .messages_out
                 .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
             counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
-            let now = now_ms();
             for d in deliveries {
                 let age_ms = now.saturating_sub(d.message.append_time_ms).max(0);
                 self.metrics
@@ -192,7 +192,7 @@ impl Engine {
                     subscription: Some(subscription),
                     attempt: Some(d.attempt),
                 };
-                self.flow.record(FlowKind::Delivered, place, &traced);
+                self.flow.record(now, FlowKind::Delivered, place, &traced);
             }
         }
     }
@@ -219,7 +219,8 @@ impl Engine {
                 subscription: Some(subscription),
                 attempt: Some(attempt),
             };
-            self.flow.record(FlowKind::DeadLettered, place, &traced);
+            self.flow
+                .record(self.clock.now_ms(), FlowKind::DeadLettered, place, &traced);
         }
     }
 
@@ -232,13 +233,26 @@ impl Engine {
             .flow
             .query_visible(principal.tenant().as_str(), query, visible))
     }
+}
+
+impl Source for Engine {
+    fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn flow(&self) -> &Arc<FlowLog> {
+        &self.flow
+    }
 
     /// Every tenant's topics and subscriptions, for `/metrics` and the dashboard.
-    pub fn observe(&self) -> Observation {
+    fn observe(&self) -> Observation {
         let mut topics: Vec<Arc<Topic>> = self.topics_snapshot();
         topics.sort_by(|a, b| (a.tenant.as_str(), a.name()).cmp(&(b.tenant.as_str(), b.name())));
         let mut observation = Observation {
+            time_ms: self.clock.now_ms(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            tail_cache_bytes: self.tail_budget.used() as u64,
+            tail_cache_limit: self.tail_budget.limit() as u64,
             ..Default::default()
         };
         for topic in topics {
@@ -246,18 +260,28 @@ impl Engine {
             let own_series = self.metrics.has_own_series(&tenant, topic.name());
             let status = TopicStatus::from(&*topic);
             for sub in topic.subscriptions.read().values() {
-                observation.subscriptions.push(SubscriptionObservation {
-                    tenant: tenant.clone(),
+                let status = subscription_status(&topic, sub);
+                observation.subscriptions.push(observed(
+                    tenant.clone(),
                     own_series,
-                    status: subscription_status(&topic, sub),
-                    rebalances: sub.rebalances(),
-                });
+                    status,
+                    sub.rebalances(),
+                ));
             }
             observation.topics.push(TopicObservation {
                 tenant,
                 name: status.name,
                 own_series,
-                partitions: status.partitions,
+                partitions: status
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionObservation {
+                        partition: p.partition,
+                        log_start_offset: p.log_start_offset,
+                        high_watermark: p.high_watermark,
+                        bytes: p.bytes,
+                    })
+                    .collect(),
             });
         }
         let seen: Vec<_> = observation
@@ -265,12 +289,11 @@ impl Engine {
             .iter()
             .filter(|s| s.own_series)
             .map(|s| {
-                let status = &s.status;
                 (
                     s.tenant.as_str(),
-                    status.topic.as_str(),
-                    status.name.as_str(),
-                    status.cursors.len(),
+                    s.topic.as_str(),
+                    s.name.as_str(),
+                    s.lag.len(),
                 )
             })
             .collect();
@@ -283,5 +306,33 @@ impl Engine {
             s.own_series = own.next().unwrap_or(false);
         }
         observation
+    }
+}
+
+/// A subscription's admin snapshot as observability sees it.
+fn observed(
+    tenant: String,
+    own_series: bool,
+    status: SubscriptionStatus,
+    rebalances: u64,
+) -> SubscriptionObservation {
+    SubscriptionObservation {
+        tenant,
+        mode: match status.mode {
+            SubscriptionMode::Stream => Mode::Stream,
+            SubscriptionMode::Queue => Mode::Queue,
+        },
+        own_series,
+        lag: status.cursors.iter().map(|c| (c.0, c.3)).collect(),
+        members: status.members.len(),
+        queue: status.queue.map(|(_, in_flight, q)| QueueObservation {
+            in_flight,
+            redeliveries: q.redeliveries,
+            dead_lettered: q.dead_lettered,
+            expired: q.expired,
+        }),
+        rebalances,
+        topic: status.topic,
+        name: status.name,
     }
 }

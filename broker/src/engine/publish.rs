@@ -19,9 +19,10 @@ use tracing::Instrument as _;
 
 use super::batch::{self, BatchSummary, FLAG_TRACED, FLAG_TTL, MSG_ID_HEADER, TRACEPARENT_HEADER};
 use super::dedup::Dedup;
-use super::partition::{AppendRequest, now_ms};
+use super::partition::AppendRequest;
 use super::{Engine, PublishAck, PublishParams, keys, observe};
 use crate::auth::{Action, Resource};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 use crate::storage::Cf;
@@ -158,7 +159,7 @@ fn rand_nonce() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // Time-seeded so keys written by an earlier run of the broker never collide with new ones.
     let seq = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = super::now_ms() as u64;
+    let now = SystemClock.now_ms() as u64;
     (now << 20) ^ seq
 }
 
@@ -253,7 +254,7 @@ impl Engine {
                 ),
             )
         })?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let limits = batch::Limits {
             max_message_bytes: topic.settings().max_message_bytes,
             now_ms: now,
@@ -285,8 +286,9 @@ impl Engine {
         request.producer_id = params.producer_id;
         request.base_sequence = params.base_sequence;
         if let Some(payload) = traced_payload {
-            let (flow, topic, deduplicated) = (
+            let (flow, clock, topic, deduplicated) = (
                 self.flow.clone(),
+                self.clock.clone(),
                 topic.clone(),
                 prepared.deduplicated.clone(),
             );
@@ -294,6 +296,7 @@ impl Engine {
             request.on_commit = Some(Box::new(move |base_offset| {
                 observe::record_publish(
                     &flow,
+                    clock.now_ms(),
                     &topic,
                     partition,
                     &payload,

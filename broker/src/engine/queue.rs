@@ -46,12 +46,13 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// The current time. The monotonic part counts from the first call in this process (plus
-    /// one, so it is never 0, which means "now" in a ready slot).
-    pub fn now() -> Clock {
+    /// The current time, `wall_ms` read from the engine's clock. The monotonic part counts
+    /// from the first call in this process (plus one, so it is never 0, which means "now" in a
+    /// ready slot).
+    pub fn now(wall_ms: i64) -> Clock {
         Clock {
             mono_ms: mono_now_ms(),
-            wall_ms: super::now_ms(),
+            wall_ms,
         }
     }
 }

@@ -212,7 +212,7 @@ impl QueueSession {
         let n = self.topic.partitions.len();
         let mut out = Vec::new();
         let mut budget = Budget::new(max, DELIVERY_BYTES);
-        let clock = Clock::now();
+        let clock = Clock::now(engine.clock.now_ms());
         for i in 0..n {
             if budget.exhausted() {
                 break;

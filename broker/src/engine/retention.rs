@@ -7,8 +7,11 @@
 //! more than `retention_bytes`. Truncation goes through the partition's writer, like appends.
 
 use super::Engine;
-use super::partition::{Partition, now_ms};
+use std::sync::Arc;
+
+use super::partition::Partition;
 use super::topic::TopicSettings;
+use crate::clock::Clock;
 use crate::error::Result;
 
 const SCAN_CHUNK: usize = 1024;
@@ -18,26 +21,30 @@ const SCAN_CHUNK: usize = 1024;
 pub async fn enforce_all(engine: &Engine) {
     let producer_ttl = engine.config.storage.producer_state_ttl_ms;
     for topic in engine.topics_snapshot() {
-        let expired = topic.clone();
+        let (expired, clock) = (topic.clone(), engine.clock.clone());
         let purged = tokio::task::spawn_blocking(move || {
-            expired.dedup.purge_expired(expired.id(), now_ms())
+            expired.dedup.purge_expired(expired.id(), clock.now_ms())
         })
         .await;
         if let Ok(Err(err)) = purged {
             tracing::warn!(topic = %topic.name(), cause = %err, "purging expired msg-id records failed");
         }
         for partition in &topic.partitions {
-            if let Err(err) = expire_producers(partition, producer_ttl).await {
+            if let Err(err) = expire_producers(partition, producer_ttl, &engine.clock).await {
                 tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
             }
-            if let Err(err) = enforce(partition, &topic.settings()).await {
+            if let Err(err) = enforce(partition, &topic.settings(), &engine.clock).await {
                 tracing::warn!(topic = %topic.name(), partition = partition.shared().index, cause = %err, "retention check failed");
             }
         }
     }
 }
 
-async fn enforce(partition: &Partition, settings: &TopicSettings) -> Result<()> {
+async fn enforce(
+    partition: &Partition,
+    settings: &TopicSettings,
+    clock: &Arc<dyn Clock>,
+) -> Result<()> {
     if settings.retention_ms == 0
         && settings.retention_bytes == 0
         && settings.retention_messages == 0
@@ -46,13 +53,14 @@ async fn enforce(partition: &Partition, settings: &TopicSettings) -> Result<()> 
     }
     let shared = partition.shared().clone();
     let settings = settings.clone();
-    let scanner = shared.clone();
+    let (scanner, clock) = (shared.clone(), clock.clone());
     let cut = shared
         .blocking(move || {
             let hw = scanner.high_watermark();
             let mut bytes = scanner.bytes();
-            let oldest_kept =
-                now_ms().saturating_sub(i64::try_from(settings.retention_ms).unwrap_or(i64::MAX));
+            let oldest_kept = clock
+                .now_ms()
+                .saturating_sub(i64::try_from(settings.retention_ms).unwrap_or(i64::MAX));
             let mut cut = scanner.log_start();
             loop {
                 let entries = scanner.scan_index(cut, SCAN_CHUNK)?;
@@ -87,14 +95,83 @@ async fn enforce(partition: &Partition, settings: &TopicSettings) -> Result<()> 
 
 /// Deletes idempotent-producer state not written for `ttl_ms`, so producers that come and go do
 /// not accumulate forever. A producer that writes again later simply starts afresh.
-async fn expire_producers(partition: &Partition, ttl_ms: u64) -> Result<()> {
+async fn expire_producers(
+    partition: &Partition,
+    ttl_ms: u64,
+    clock: &Arc<dyn Clock>,
+) -> Result<()> {
     let shared = partition.shared().clone();
-    let scanner = shared.clone();
+    let (scanner, clock) = (shared.clone(), clock.clone());
     shared
         .blocking(move || {
-            let cutoff = now_ms().saturating_sub(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+            let cutoff = clock
+                .now_ms()
+                .saturating_sub(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
             let expired = scanner.expired_producers(cutoff)?;
             scanner.delete_producers(expired)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use prost::Message as _;
+    use rapidmq_proto::v1 as pb;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::engine::{PublishParams, TopicSpec};
+    use crate::principal::Principal;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_age_out_by_the_engine_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let (runtime, engine_clock) = (tokio::runtime::Handle::current(), clock.clone());
+        let engine = tokio::task::spawn_blocking(move || {
+            Engine::open_with_clock(config, runtime, engine_clock)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let principal = Principal::anonymous();
+        let spec = TopicSpec {
+            retention_ms: Some(60_000),
+            ..TopicSpec::default()
+        };
+        engine.create_topic(&principal, "t", spec).await.unwrap();
+        let batch = pb::MessageBatch {
+            messages: vec![pb::Message {
+                value: Bytes::from_static(b"v"),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let params = PublishParams {
+            topic: "t".into(),
+            partition: 0,
+            producer_id: 0,
+            base_sequence: 0,
+            batch: batch.encode_to_vec().into(),
+        };
+        let ack = engine.publish(&principal, params).await.unwrap();
+        assert_eq!(ack.ack.append_time_ms, 1_000_000);
+        let log_start =
+            || engine.describe_topic(&principal, "t").unwrap().partitions[0].log_start_offset;
+
+        clock.advance(60_000);
+        enforce_all(&engine).await;
+        assert_eq!(log_start(), 0, "kept while not older than retention_ms");
+        clock.advance(1);
+        enforce_all(&engine).await;
+        assert_eq!(log_start(), 1, "dropped once the clock passed retention_ms");
+        engine.begin_shutdown();
+        engine.shutdown().await;
+    }
 }

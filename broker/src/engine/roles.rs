@@ -13,7 +13,7 @@ use super::users::user_not_found;
 use crate::audit::Audit;
 use crate::auth::roles::{self, BUILTIN_ROLES};
 use crate::auth::{
-    self, Action, AuthCommand, BindingRecord, BindingScope, Permission, Resource, RoleRecord,
+    Action, AuthCommand, BindingRecord, BindingScope, Permission, Resource, RoleRecord,
 };
 use crate::error::{Error, Result, check_name};
 use crate::principal::{Principal, PrincipalKind};
@@ -55,7 +55,7 @@ impl Engine {
             tenant,
             name: name.to_string(),
             permissions,
-            created_at_ms: auth::now_ms(),
+            created_at_ms: self.auth.now_ms(),
         };
         let info = RoleInfo {
             name: role.name.clone(),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use super::partition::{AppendRequest, now_ms};
+use super::partition::AppendRequest;
 use super::{Engine, keys, publish};
 use crate::error::Result;
 use crate::storage::{Cf, Store, WriteBatch};
@@ -33,6 +33,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 type DueGroup = (Vec<Vec<u8>>, Vec<Bytes>);
 
 pub async fn run(engine: Weak<Engine>, wake: Arc<Notify>, mut stopping: watch::Receiver<bool>) {
+    let Some(clock) = engine.upgrade().map(|engine| engine.clock.clone()) else {
+        return;
+    };
     loop {
         let next_due = {
             let Some(engine) = engine.upgrade() else {
@@ -47,7 +50,7 @@ pub async fn run(engine: Weak<Engine>, wake: Arc<Notify>, mut stopping: watch::R
             }
         };
         let sleep = next_due
-            .map(|due| Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64))
+            .map(|due| Duration::from_millis(due.saturating_sub(clock.now_ms()).max(0) as u64))
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
         tokio::select! {
@@ -113,7 +116,7 @@ impl Engine {
 
     async fn release_due_in(&self, store: Arc<dyn Store>) -> Result<Option<i64>> {
         loop {
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let upper = keys::schedule_key(now + 1, 0, 0, 0);
             let scan_store = store.clone();
             let due = tokio::task::spawn_blocking(move || {

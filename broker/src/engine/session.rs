@@ -24,12 +24,12 @@ use rapidmq_proto::v1 as pb;
 
 use super::access::AccessWatch;
 use super::batch::{FLAG_TTL, StoredBatch};
-use super::now_ms;
 use super::observe::Observer;
 use super::partition::PartitionShared;
 use super::slice;
 use super::subscription::MemberHandle;
 use super::topic::Topic;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::observability::TopicCounters;
 
@@ -299,7 +299,9 @@ impl StreamSession {
                 continue;
             };
             cursor.hw.borrow_and_update();
-            if let Some(delivery) = take(cursor, credits, &self.topic.counters).await? {
+            if let Some(delivery) =
+                take(cursor, credits, &self.topic.counters, &*self.observer.clock).await?
+            {
                 self.round_robin = (self.round_robin + i + 1) % order.len();
                 return Ok(Some(delivery));
             }
@@ -334,11 +336,12 @@ impl StreamSession {
 }
 
 /// Hands out up to `credits` messages from the batch holding the cursor's next offset, skipping
-/// messages whose TTL has passed.
+/// messages whose TTL has passed by `clock`.
 async fn take(
     cursor: &mut Cursor,
     credits: u32,
     counters: &TopicCounters,
+    clock: &dyn Clock,
 ) -> Result<Option<(Delivery, u8, Option<u64>)>> {
     loop {
         let log_start = cursor.shared.log_start();
@@ -368,7 +371,7 @@ async fn take(
         let mut next = cursor.next.max(batch.base_offset);
         let mut end = batch.end_offset();
         if batch.flags & FLAG_TTL != 0 {
-            let expired = expired_messages(&batch, now_ms())?;
+            let expired = expired_messages(&batch, clock.now_ms())?;
             let index = |offset: u64| (offset - batch.base_offset) as usize;
             let from = next;
             while next < end && expired[index(next)] {

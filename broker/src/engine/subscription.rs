@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use super::queue::{QueueCounters, QueuePartition};
+use crate::clock::{Clock, SystemClock};
 
 /// How a subscription hands out messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -71,7 +72,7 @@ impl QueueRuntime {
     /// millisecond the same ids, so one's receipt could ack the other's delivery.)
     pub fn next_delivery_id(&self) -> u64 {
         static NEXT: LazyLock<AtomicU64> =
-            LazyLock::new(|| AtomicU64::new((super::now_ms() as u64) << 16));
+            LazyLock::new(|| AtomicU64::new((SystemClock.now_ms() as u64) << 16));
         NEXT.fetch_add(1, Ordering::Relaxed)
     }
 

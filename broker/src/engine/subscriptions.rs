@@ -10,7 +10,7 @@ use super::subscription::{Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{
     ConsumerChange, Engine, MetaCommand, PartitionEntry, QueueSession, QueueSettings, QueueSpec,
-    Session, StartPosition, StreamSession, SubscriptionMode, SubscriptionStatus, now_ms,
+    Session, StartPosition, StreamSession, SubscriptionMode, SubscriptionStatus,
 };
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
@@ -90,7 +90,7 @@ impl Engine {
         let record = SubscriptionRecord {
             name: name.to_string(),
             mode,
-            created_at_ms: now_ms(),
+            created_at_ms: self.clock.now_ms(),
             queue,
         };
         let audit = Audit::new(

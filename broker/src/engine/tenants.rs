@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rapidmq_proto::ErrorCode;
 
-use super::{Engine, MetaCommand, now_ms};
+use super::{Engine, MetaCommand};
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
 use crate::error::{Error, Result};
@@ -121,7 +121,7 @@ impl Engine {
         let record = TenantRecord {
             name: name.to_string(),
             quotas,
-            created_at_ms: u64::try_from(now_ms()).unwrap_or(0),
+            created_at_ms: self.auth.now_ms(),
         };
         let audit = Audit::new(principal, "tenant.create", format!("tenant:{name}"))
             .detail(quota_detail(&quotas));

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::command::MetaCommand;
 use super::topic::{StorageKind, Topic, TopicRecord, TopicSettings, TopicSpec, TopicStatus};
-use super::{Engine, TopicState, now_ms};
+use super::{Engine, TopicState};
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
 use crate::error::{Error, Result, check_name};
@@ -37,7 +37,7 @@ impl Engine {
             tenant: principal.tenant().to_string(),
             name: name.to_string(),
             settings,
-            created_at_ms: now_ms(),
+            created_at_ms: self.clock.now_ms(),
         };
         let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
             .detail(format!("{} partitions", record.settings.partitions));

@@ -74,7 +74,7 @@ impl Engine {
             }
             return Ok(());
         }
-        let now = auth::now_ms();
+        let now = self.auth.now_ms();
         let mut user = UserRecord {
             tenant: DEFAULT_TENANT.to_string(),
             name: BOOTSTRAP_ADMIN.to_string(),
@@ -141,7 +141,7 @@ impl Engine {
             name: name.to_string(),
             password_phc,
             disabled: false,
-            created_at_ms: auth::now_ms(),
+            created_at_ms: self.auth.now_ms(),
         };
         let audit = Audit::new(principal, "user.create", format!("user:{tenant}/{name}"));
         let command = AuthCommand::PutUser {
@@ -248,7 +248,7 @@ impl Engine {
         self.check_own_or_admin(principal, &name)?;
         let tenant = principal.tenant().to_string();
         let token = Token::generate()?;
-        let now = auth::now_ms();
+        let now = self.auth.now_ms();
         let record = TokenRecord {
             id: token.id().to_string(),
             tenant: tenant.clone(),
@@ -397,7 +397,7 @@ impl Engine {
         }
         self.auth.login_backoff().succeeded(&key);
         let token = Token::generate()?;
-        let now = auth::now_ms();
+        let now = self.auth.now_ms();
         let record = TokenRecord {
             id: token.id().to_string(),
             tenant: tenant.to_string(),
@@ -455,7 +455,7 @@ impl Engine {
         let kept = u64::try_from(EXPIRED_SESSION_KEPT.as_millis()).unwrap_or(u64::MAX);
         let ids = self
             .auth
-            .expired_sessions(auth::now_ms().saturating_sub(kept));
+            .expired_sessions(self.auth.now_ms().saturating_sub(kept));
         if ids.is_empty() {
             return;
         }

@@ -1,5 +1,5 @@
 //! `/metrics`: the Prometheus text exposition, encoded by `prometheus-client` from a collector
-//! that reads the broker's atomics and asks the engine for scrape-time figures.
+//! that reads the broker's atomics and asks its [`Source`] (the engine) for scrape-time figures.
 //!
 //! Every metric is named `rapidmq_*`; counters end in `_total`. The full list, with labels, is
 //! in `docs/observability.md`.
@@ -13,25 +13,24 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::metrics::{self, HistogramSnapshot, OVERFLOW_LABEL, Transport};
-use crate::engine::{Engine, SubscriptionMode};
+use super::{Mode, Source};
 
 /// The content type of the exposition (OpenMetrics text, which Prometheus scrapes natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels = Vec<(&'static str, String)>;
 
-/// Reads the engine on every scrape.
+/// Reads the source on every scrape.
 #[derive(Debug)]
-struct EngineCollector {
-    engine: Weak<Engine>,
+struct SourceCollector {
+    source: Weak<dyn Source>,
 }
 
-/// The registry behind `/metrics`.
-pub fn registry(engine: &Arc<Engine>) -> Registry {
+/// The registry behind `/metrics`. It holds `source` weakly: once that is gone, scrapes are empty.
+pub fn registry<S: Source + 'static>(source: &Arc<S>) -> Registry {
+    let source: Weak<dyn Source> = Arc::downgrade(source) as Weak<S>;
     let mut registry = Registry::with_prefix("rapidmq");
-    registry.register_collector(Box::new(EngineCollector {
-        engine: Arc::downgrade(engine),
-    }));
+    registry.register_collector(Box::new(SourceCollector { source }));
     registry
 }
 
@@ -84,13 +83,13 @@ fn histogram(m: &mut MetricEncoder, h: &HistogramSnapshot) -> std::fmt::Result {
     m.encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)
 }
 
-impl Collector for EngineCollector {
+impl Collector for SourceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let Some(engine) = self.engine.upgrade() else {
+        let Some(source) = self.source.upgrade() else {
             return Ok(());
         };
-        let m = engine.metrics().clone();
-        let observation = engine.observe();
+        let m = source.metrics().clone();
+        let observation = source.observe();
         let e = &mut encoder;
         use MetricType::{Counter, Gauge, Histogram};
 
@@ -336,17 +335,11 @@ impl Collector for EngineCollector {
         let mut other = [0u64; 5];
         let mut counts: std::collections::BTreeMap<&'static str, u64> = Default::default();
         let mut rebalances: Vec<(Labels, u64)> = Vec::new();
-        for observed in &observation.subscriptions {
-            let (tenant, own, sub) = (&observed.tenant, observed.own_series, &observed.status);
-            let mode = match sub.mode {
-                SubscriptionMode::Stream => "stream",
-                SubscriptionMode::Queue => "queue",
-            };
-            *counts.entry(mode).or_default() += 1;
-            let (flight, q) = match &sub.queue {
-                Some((_, flight, q)) => (*flight, *q),
-                None => (0, Default::default()),
-            };
+        for sub in &observation.subscriptions {
+            let (tenant, own) = (&sub.tenant, sub.own_series);
+            *counts.entry(sub.mode.label()).or_default() += 1;
+            let q = sub.queue.unwrap_or_default();
+            let flight = q.in_flight;
             if !own {
                 other[0] += sub.total_lag();
                 other[1] += flight;
@@ -362,14 +355,14 @@ impl Collector for EngineCollector {
                     ("subscription", sub.name.clone()),
                 ]
             };
-            for &(partition, _, _, l) in &sub.cursors {
+            for &(partition, l) in &sub.lag {
                 let mut with_partition = labels();
                 with_partition.push(("partition", partition.to_string()));
                 lag.push((with_partition, l));
             }
-            members.push((labels(), sub.members.len() as u64));
-            if sub.mode == SubscriptionMode::Stream {
-                rebalances.push((labels(), observed.rebalances));
+            members.push((labels(), sub.members as u64));
+            if sub.mode == Mode::Stream {
+                rebalances.push((labels(), sub.rebalances));
             }
             if sub.queue.is_some() {
                 in_flight.push((labels(), flight));
@@ -480,14 +473,13 @@ impl Collector for EngineCollector {
             [(Labels::new(), observation.uptime_ms as f64 / 1000.0)],
             |s, v| s.encode_gauge(&v),
         )?;
-        let (cached, limit) = engine.tail_cache_bytes();
         family(
             e,
             "tail_cache",
             "Bytes of recent batches cached in memory, across partitions.",
             Some(&Unit::Bytes),
             Gauge,
-            [(Labels::new(), cached as u64)],
+            [(Labels::new(), observation.tail_cache_bytes)],
             |s, v| s.encode_gauge(&v),
         )?;
         family(
@@ -496,10 +488,10 @@ impl Collector for EngineCollector {
             "The tail cache's broker-wide budget (storage.tail_cache_bytes).",
             Some(&Unit::Bytes),
             Gauge,
-            [(Labels::new(), limit as u64)],
+            [(Labels::new(), observation.tail_cache_limit)],
             |s, v| s.encode_gauge(&v),
         )?;
-        let flow = engine.flow();
+        let flow = source.flow();
         family(
             e,
             "flow_events_capacity",

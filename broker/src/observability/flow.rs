@@ -182,13 +182,14 @@ impl FlowLog {
         self.capacity
     }
 
-    pub fn record(&self, kind: FlowKind, place: FlowPlace<'_>, traced: &Traced) {
+    /// Records that `kind` happened at `time_ms` (ms since the Unix epoch, by the engine's clock).
+    pub fn record(&self, time_ms: i64, kind: FlowKind, place: FlowPlace<'_>, traced: &Traced) {
         if !self.enabled() {
             return;
         }
         let event = FlowEvent {
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
-            time_ms: crate::engine::now_ms(),
+            time_ms,
             kind,
             tenant: place.tenant.to_string(),
             topic: place.topic.to_string(),
@@ -308,7 +309,7 @@ mod tests {
                 key: Some(format!("k{i}")),
                 traceparent: None,
             };
-            log.record(FlowKind::Published, place(), &traced);
+            log.record(1_000 + i, FlowKind::Published, place(), &traced);
         }
         let by_id = FlowQuery {
             msg_id: Some("m0".into()),
@@ -337,7 +338,7 @@ mod tests {
             key: Some(key),
             traceparent: None,
         };
-        log.record(FlowKind::Published, place, &traced);
+        log.record(1_000, FlowKind::Published, place, &traced);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::Source;
 use super::metrics::{self, HistogramSnapshot, Transport};
-use crate::engine::{Engine, SubscriptionMode};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
@@ -94,7 +94,7 @@ fn quantile_ms(now: &HistogramSnapshot, before: &HistogramSnapshot, q: f64) -> O
 }
 
 impl Sampler {
-    pub fn new(engine: &Engine) -> Sampler {
+    pub fn new(source: &dyn Source) -> Sampler {
         let mut sampler = Sampler {
             at: Instant::now(),
             topics: HashMap::new(),
@@ -104,12 +104,12 @@ impl Sampler {
             fsync: HistogramSnapshot::default(),
             health: (0, 0),
         };
-        sampler.sample(engine);
+        sampler.sample(source);
         sampler
     }
 
-    pub fn sample(&mut self, engine: &Engine) -> Overview {
-        let m = engine.metrics();
+    pub fn sample(&mut self, source: &dyn Source) -> Overview {
+        let m = source.metrics();
         let now = Instant::now();
         let dt = now.duration_since(self.at).as_secs_f64().max(1e-3);
         self.at = now;
@@ -147,7 +147,7 @@ impl Sampler {
         totals.connections_grpc = m.connections(Transport::Grpc);
         totals.connections_http = m.connections(Transport::Http);
 
-        let observation = engine.observe();
+        let observation = source.observe();
         let topics = observation
             .topics
             .iter()
@@ -180,25 +180,18 @@ impl Sampler {
         let subscriptions = observation
             .subscriptions
             .iter()
-            .map(|o| {
-                let s = &o.status;
-                let (in_flight, redeliveries, dead_lettered) = match &s.queue {
-                    Some((_, flight, q)) => (*flight, q.redeliveries, q.dead_lettered),
-                    None => (0, 0, 0),
-                };
+            .map(|s| {
+                let q = s.queue.unwrap_or_default();
                 SubscriptionRow {
-                    tenant: o.tenant.clone(),
+                    tenant: s.tenant.clone(),
                     topic: s.topic.clone(),
                     name: s.name.clone(),
-                    mode: match s.mode {
-                        SubscriptionMode::Stream => "stream",
-                        SubscriptionMode::Queue => "queue",
-                    },
+                    mode: s.mode.label(),
                     lag: s.total_lag(),
-                    members: s.members.len(),
-                    in_flight,
-                    redeliveries,
-                    dead_lettered,
+                    members: s.members,
+                    in_flight: q.in_flight,
+                    redeliveries: q.redeliveries,
+                    dead_lettered: q.dead_lettered,
                 }
             })
             .collect();
@@ -215,14 +208,14 @@ impl Sampler {
             fsync_p99_ms: quantile_ms(&fsync, &self.fsync, 0.99),
             errors: metrics::error_counts().iter().map(|e| e.2).sum(),
             metrics_enabled: m.enabled,
-            flow_events_capacity: engine.flow().capacity(),
+            flow_events_capacity: source.flow().capacity(),
         };
         self.publish = publish;
         self.end_to_end = end_to_end;
         self.fsync = fsync;
 
         Overview {
-            time_ms: crate::engine::now_ms(),
+            time_ms: observation.time_ms,
             uptime_ms: observation.uptime_ms,
             interval_s: dt,
             totals,

@@ -20,7 +20,7 @@ use super::RestState;
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageIn;
 use super::topics::Durability;
-use crate::engine::{PublishAck, PublishParams, now_ms};
+use crate::engine::{PublishAck, PublishParams};
 use crate::principal::Principal;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -142,7 +142,7 @@ async fn publish(
         .map(|(p, (indexes, messages))| {
             let batch = pb::MessageBatch {
                 messages,
-                base_timestamp_ms: now_ms(),
+                base_timestamp_ms: state.engine.clock().now_ms(),
                 compression: pb::Compression::None as i32,
             };
             (p, indexes, batch.encode_to_vec().into())

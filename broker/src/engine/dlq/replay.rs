@@ -23,7 +23,7 @@ use super::super::topic::Topic;
 use super::page::{pending_from, read_page};
 use super::{DeadLetterInfo, HEADER_PREFIX, MAX_PAGE, REPLAY_CURSOR};
 use crate::auth::{Action, Resource};
-use crate::engine::{Engine, PublishParams, StartPosition, SubscriptionMode, now_ms};
+use crate::engine::{Engine, PublishParams, StartPosition, SubscriptionMode};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 
@@ -125,7 +125,7 @@ impl Engine {
                 Some((original, partition)) => {
                     let batch = pb::MessageBatch {
                         messages: std::mem::take(&mut run.messages),
-                        base_timestamp_ms: now_ms(),
+                        base_timestamp_ms: self.clock.now_ms(),
                         compression: 0,
                     };
                     let params = PublishParams {

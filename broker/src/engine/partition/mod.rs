@@ -38,6 +38,7 @@ use super::keys;
 use super::producer::ProducerState;
 use super::tail_cache::{TailBudget, TailCache};
 use super::topic::AckDurability;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
 use crate::storage::{Cf, Store, WriteBatch};
@@ -66,6 +67,8 @@ pub struct PartitionOptions {
     pub dirty: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// Stamps append times and ages producer state.
+    pub clock: Arc<dyn Clock>,
     /// The bytes the tenant stores, which this partition's bytes are part of (its storage
     /// quota).
     pub tenant_storage: Arc<AtomicU64>,
@@ -508,14 +511,6 @@ fn recover(store: &dyn Store, topic_id: u32, index: u32) -> Result<(u64, u64, u6
     Ok((first.unwrap_or(high_watermark), high_watermark, bytes))
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,6 +580,7 @@ mod tests {
             dirty: Arc::default(),
             metrics: Arc::new(Metrics::new(false, 10, Duration::from_secs(1))),
             health: Arc::default(),
+            clock: crate::clock::system(),
             tenant_storage: Arc::default(),
         }
     }

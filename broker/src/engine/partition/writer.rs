@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AppendAck, AppendRequest, Command, CommitHook, INDEX_CHUNK, MAX_CACHED_PRODUCERS,
-    PartitionOptions, PartitionShared, now_ms, recover,
+    PartitionOptions, PartitionShared, recover,
 };
 use crate::engine::batch::{self, IndexEntry, StoredBatch};
 use crate::engine::health;
@@ -132,7 +132,7 @@ impl Writer {
         let mut answers: Vec<(Reply, Result<AppendAck>)> = Vec::with_capacity(group.len());
         let mut written = Vec::with_capacity(group.len());
         let mut hooks: Vec<(CommitHook, u64)> = Vec::new();
-        let now = now_ms();
+        let now = self.options.clock.now_ms();
 
         for (mut request, reply) in group {
             if request.producer_id != 0 {
