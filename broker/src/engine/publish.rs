@@ -19,13 +19,12 @@ use tracing::Instrument as _;
 
 use super::batch::{self, BatchSummary, FLAG_TRACED, FLAG_TTL, MSG_ID_HEADER, TRACEPARENT_HEADER};
 use super::dedup::Dedup;
-use super::partition::AppendRequest;
+use super::partition::{AppendExtra, AppendRequest};
 use super::{Engine, PublishAck, PublishParams, keys, observe};
 use crate::auth::{Action, Resource};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
-use crate::storage::Cf;
 
 /// An append ready to queue, and what the producer's ack must report besides offsets.
 pub struct Prepared {
@@ -92,11 +91,10 @@ pub fn prepare(
                 deduplicated_bytes += message.value.len() as u64;
                 continue;
             }
-            request.extra.put(
-                Cf::Dedup,
-                keys::dedup_key(target.topic_id, &id),
-                Bytes::copy_from_slice(&expires.to_be_bytes()),
-            );
+            request.extras.push(AppendExtra::Dedup {
+                msg_id: id.clone(),
+                expires_ms: expires,
+            });
             reserved.push(id);
         }
         let due = if message.delay_ms > 0 {
@@ -113,9 +111,8 @@ pub fn prepare(
                 compression: 0,
             };
             let key = keys::schedule_key(due, target.topic_id, target.partition, rand_nonce());
-            request
-                .extra
-                .put(Cf::Schedule, key, Bytes::from(single.encode_to_vec()));
+            let batch = Bytes::from(single.encode_to_vec());
+            request.extras.push(AppendExtra::Schedule { key, batch });
             prepared_scheduled += 1;
         } else {
             immediate.push(message);

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use super::partition::AppendRequest;
+use super::partition::{AppendExtra, AppendRequest};
 use super::{Engine, keys, publish};
 use crate::error::Result;
 use crate::storage::{Cf, Store, WriteBatch};
@@ -151,9 +151,10 @@ impl Engine {
                 };
                 let (payload, count, flags) = publish::merge_due(&batches)?;
                 let mut request = AppendRequest::batch(payload, count, flags);
-                for key in keys_due {
-                    request.extra.delete(Cf::Schedule, key);
-                }
+                request.extras = keys_due
+                    .into_iter()
+                    .map(|key| AppendExtra::Unschedule { key })
+                    .collect();
                 let ack = partition.append(request).await?;
                 ack.await
                     .map_err(|_| crate::error::Error::unavailable("the partition is closing"))??;

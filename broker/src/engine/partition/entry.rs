@@ -7,7 +7,8 @@
 //! They are kept apart from the metadata commands (`engine/command.rs`) on purpose: with
 //! clustering, each one is an entry of its partition's raft group and never travels through
 //! the metadata log (docs/adr/0005-clustering.md). A partition's other entries, appends and
-//! retention trims, are carried by its writer task (`writer.rs`).
+//! retention trims, are carried by its writer task (`writer.rs`); what an append commits
+//! besides its batch is data too ([`AppendExtra`]), never raw store writes.
 
 use bytes::Bytes;
 
@@ -61,6 +62,36 @@ impl PartitionEntry {
                 batch.put(Cf::Acks, key, QueuePartition::new(*offset).encode());
             }
             ConsumerChange::QueueState(state) => batch.put(Cf::Acks, key, state.clone()),
+        }
+    }
+}
+
+/// What an append commits atomically with its batch, in the same write (with clustering, in
+/// the same entry of the partition's group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendExtra {
+    /// A msg-id dedup record of the partition's topic: the id is taken until `expires_ms`.
+    Dedup { msg_id: Bytes, expires_ms: i64 },
+    /// A delayed message of this partition, stored until it is due. The key
+    /// (`keys::schedule_key`) holds the due time, the partition and a nonce fixed by the leader.
+    Schedule { key: Vec<u8>, batch: Bytes },
+    /// A delayed message released by this append: its schedule entry goes.
+    Unschedule { key: Vec<u8> },
+}
+
+impl AppendExtra {
+    /// Adds this extra's store writes, for a partition of topic `topic_id`, to `batch`.
+    pub fn write_to(&self, topic_id: u32, batch: &mut WriteBatch) {
+        match self {
+            AppendExtra::Dedup { msg_id, expires_ms } => batch.put(
+                Cf::Dedup,
+                keys::dedup_key(topic_id, msg_id),
+                Bytes::copy_from_slice(&expires_ms.to_be_bytes()),
+            ),
+            AppendExtra::Schedule { key, batch: value } => {
+                batch.put(Cf::Schedule, key.clone(), value.clone())
+            }
+            AppendExtra::Unschedule { key } => batch.delete(Cf::Schedule, key.clone()),
         }
     }
 }

@@ -42,7 +42,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
 use crate::storage::{Cf, Store, WriteBatch};
-pub use entry::{ConsumerChange, PartitionEntry, decode_offset};
+pub use entry::{AppendExtra, ConsumerChange, PartitionEntry, decode_offset};
 use writer::Writer;
 
 /// Requests queued per partition before publishers wait.
@@ -93,9 +93,9 @@ pub struct AppendRequest {
     pub sequence_span: u32,
     /// Indexes of the producer's messages dropped as msg-id duplicates (remembered for retries).
     pub deduplicated: Vec<u32>,
-    /// More changes committed atomically with the append: schedule entries and their removal,
+    /// More changes committed atomically with the append: delayed messages and their release,
     /// msg-id dedup records.
-    pub extra: WriteBatch,
+    pub extras: Vec<AppendExtra>,
     /// Runs after the commit, before the high watermark moves.
     pub on_commit: Option<CommitHook>,
     /// Sum of the messages' value lengths, when the payload is the producer's batch unsplit
@@ -126,7 +126,7 @@ impl AppendRequest {
             base_sequence: 0,
             sequence_span: count,
             deduplicated: Vec::new(),
-            extra: WriteBatch::new(),
+            extras: Vec::new(),
             on_commit: None,
             value_bytes: None,
         }

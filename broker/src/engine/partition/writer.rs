@@ -211,7 +211,9 @@ impl Writer {
                     value_bytes: request.value_bytes,
                 }));
             }
-            ops.extend(std::mem::take(&mut request.extra));
+            for extra in request.extras.drain(..) {
+                extra.write_to(self.shared.topic_id, &mut ops);
+            }
             if request.producer_id != 0 {
                 let state = self
                     .producers
