@@ -20,6 +20,8 @@ pub struct Counts {
     /// Queue deliveries of a message delivered before.
     pub queue_redeliveries: usize,
     pub crashes: usize,
+    /// Consumer sessions cut by a link fault.
+    pub session_cuts: usize,
 }
 
 /// The one checker: fed the history in order (all at once, or in pieces as it is recorded), it
@@ -36,9 +38,11 @@ pub struct Checker {
     pub(super) keyed: BTreeMap<(u32, String), Vec<String>>,
     /// Acknowledged messages: when, and where (None: scheduled).
     pub(super) acked: HashMap<String, (Duration, u32, Option<u64>)>,
-    /// What each offset holds, and when it was first seen there.
-    pub(super) at_offset: HashMap<(u32, u64), (String, Duration)>,
+    /// What each offset holds, when it was first seen there, and whether it is known committed.
+    pub(super) at_offset: HashMap<(u32, u64), Held>,
     pub(super) placed: HashMap<String, (u32, u64)>,
+    /// When each run crashed or had its session cut: acks of the run sent shortly before may be
+    /// lost.
     pub(super) crashes: HashMap<u32, Duration>,
     pub(super) queue_acks: HashMap<String, Vec<(u32, Duration)>>,
     pub(super) queue_deliveries: HashMap<String, Vec<(u32, Duration)>>,
@@ -48,6 +52,25 @@ pub struct Checker {
     pub(super) stream_max: HashMap<u32, u64>,
     pub(super) commits: HashMap<u32, u64>,
     pub(super) last_read: Option<Vec<LogEntry>>,
+    /// Each node's last full read: its ends and what it held below them.
+    pub(super) node_reads: BTreeMap<u32, NodeRead>,
+}
+
+/// What one offset holds, as far as the history shows.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    pub(super) id: String,
+    pub(super) seen: Duration,
+    /// Acknowledged to its producer, or read below a node's commit point; otherwise only a
+    /// consumer saw it there.
+    pub(super) committed: bool,
+}
+
+/// A node's last full read, as the replica comparison needs it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NodeRead {
+    pub(super) ends: BTreeMap<u32, u64>,
+    pub(super) ids: HashMap<(u32, u64), String>,
 }
 
 /// Replays `records` with a new [`Checker`] and returns every violation found.
@@ -77,6 +100,7 @@ impl Checker {
             stream_max: HashMap::new(),
             commits: HashMap::new(),
             last_read: None,
+            node_reads: BTreeMap::new(),
         }
     }
 
@@ -194,7 +218,7 @@ impl Checker {
                 self.acked
                     .insert(id.clone(), (self.now, *partition, *offset));
                 if let Some(offset) = offset {
-                    self.place(*partition, *offset, id, "its publish ack");
+                    self.place(*partition, *offset, id, "its publish ack", true);
                 }
             }
             Event::PublishFailed { .. } => self.counts.failed += 1,
@@ -211,7 +235,7 @@ impl Checker {
                 partition,
                 offset,
             } => {
-                self.place(*partition, *offset, id, "a queue ack");
+                self.place(*partition, *offset, id, "a queue ack", false);
                 self.queue_acks
                     .entry(id.clone())
                     .or_default()
@@ -229,10 +253,19 @@ impl Checker {
                     *last = *offset;
                 }
             }
-            Event::LogRead { began, entries } => self.log_read(*began, entries),
+            Event::LogRead {
+                node,
+                began,
+                ends,
+                entries,
+            } => self.log_read(*node, *began, ends, entries),
             Event::Crash { run } => {
                 self.counts.crashes += 1;
                 self.crashes.insert(*run, self.now);
+            }
+            Event::SessionCut { run } => {
+                self.counts.session_cuts += 1;
+                self.crashes.entry(*run).or_insert(self.now);
             }
         }
     }

@@ -1,5 +1,6 @@
 //! What a chaos test records: the [`Event`]s its clients observe, stamped into a [`History`].
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,9 @@ pub enum Event {
     /// The send of `id` failed for good (it may or may not be stored).
     PublishFailed { id: String, error: String },
     /// A consumer connected to broker run `run` returned a message from `poll`. `wall_ms` is the
-    /// client's clock when it did.
+    /// client's clock when it did. (`run` is the test's tag for what a delivery belongs to: the
+    /// broker run when brokers crash, the consumer session when links fail; a run ends with a
+    /// [`Event::Crash`] or an [`Event::SessionCut`].)
     Delivered {
         consumer: ConsumerKind,
         run: u32,
@@ -61,14 +64,23 @@ pub enum Event {
     },
     /// The subscription's committed offset of `partition`, read back from the broker.
     CommitObserved { partition: u32, offset: u64 },
-    /// The whole log, read from offset 0 up to the high watermark. The read began at `began`
-    /// ([`History::now`] before it started): what was acknowledged or seen by then must be in it.
+    /// The whole log as node `node` holds it (a single broker is node 0), read from each
+    /// partition's start up to `ends[partition]` (exclusive): the node's commit point, which the
+    /// read reached. Entries at or above their partition's end (a replica's uncommitted tail)
+    /// are neither required nor compared; a partition without an end is committed throughout. The read began at `began` ([`History::now`] before it
+    /// started): what was acknowledged or seen by then, below the ends, must be in it.
     LogRead {
+        node: u32,
         began: Duration,
+        ends: BTreeMap<u32, u64>,
         entries: Vec<LogEntry>,
     },
     /// Broker run `run` is about to be killed with SIGKILL.
     Crash { run: u32 },
+    /// The connections of consumer session `run` are about to be cut by a link fault: for the
+    /// queue ack rule this is the session's crash (acks sent shortly before may be lost, and its
+    /// deliveries come back to the next session). The first cut of a session counts.
+    SessionCut { run: u32 },
     /// Broker run `run` is ready.
     Started { run: u32 },
 }

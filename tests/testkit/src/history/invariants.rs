@@ -1,37 +1,8 @@
 //! The invariants themselves: each method checks one family of observations.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use super::{Checker, ConsumerKind, Invariant, LogEntry, Rules, Violation};
 
 impl Checker {
-    /// Associates `(partition, offset)` with `id`; each side must have one partner only.
-    pub(super) fn place(&mut self, partition: u32, offset: u64, id: &str, source: &str) {
-        if let Some((held, _)) = self.at_offset.get(&(partition, offset)) {
-            if held != id {
-                let held = held.clone();
-                self.violation(
-                    Invariant::DuplicateOffset,
-                    format!("{partition}:{offset} holds {held}, but {source} says {id}"),
-                );
-            }
-            return;
-        }
-        if let Some(&(p, o)) = self.placed.get(id) {
-            if (p, o) != (partition, offset) {
-                self.violation(
-                    Invariant::DuplicateOffset,
-                    format!("{id} is stored at {p}:{o} and, by {source}, at {partition}:{offset}"),
-                );
-            }
-            return;
-        }
-        self.at_offset
-            .insert((partition, offset), (id.to_string(), self.now));
-        self.placed.insert(id.to_string(), (partition, offset));
-    }
-
     pub(super) fn check_appended_after_due(&mut self, entry: &LogEntry, seen_ms: Option<i64>) {
         let Some(due) = self.sent.get(&entry.id).copied().flatten() else {
             return;
@@ -87,7 +58,7 @@ impl Checker {
         if !self.known(id, "delivered") {
             return;
         }
-        self.place(*partition, *offset, id, "a delivery");
+        self.place(*partition, *offset, id, "a delivery", false);
         self.check_appended_after_due(entry, Some(wall_ms));
         self.delivered_to
             .entry(consumer)
@@ -179,48 +150,6 @@ impl Checker {
                 ),
             );
         }
-    }
-
-    pub(super) fn log_read(&mut self, began: Duration, entries: &[LogEntry]) {
-        let by_offset: HashMap<(u32, u64), &LogEntry> = entries
-            .iter()
-            .map(|e| ((e.partition, e.offset), e))
-            .collect();
-        // Everything acknowledged or seen at an offset before this read began is still there.
-        let mut expected: Vec<((u32, u64), String)> = self
-            .at_offset
-            .iter()
-            .filter(|(_, (_, seen))| *seen <= began)
-            .map(|(&at, (id, _))| (at, id.clone()))
-            .collect();
-        expected.sort();
-        for ((partition, offset), id) in expected {
-            match by_offset.get(&(partition, offset)) {
-                None => {
-                    let how = match self.acked.get(&id) {
-                        Some((at, _, _)) => format!("acknowledged at {at:?}"),
-                        None => "seen earlier".into(),
-                    };
-                    self.violation(
-                        Invariant::AckedMessageLost,
-                        format!("{id} at {partition}:{offset} ({how}) is missing"),
-                    );
-                }
-                Some(entry) if entry.id != id => self.violation(
-                    Invariant::DuplicateOffset,
-                    format!("{partition}:{offset} held {id}, now holds {}", entry.id),
-                ),
-                Some(_) => {}
-            }
-        }
-        for entry in entries {
-            if self.known(&entry.id, "read") {
-                self.place(entry.partition, entry.offset, &entry.id, "a log read");
-                self.check_appended_after_due(entry, None);
-            }
-        }
-        self.counts.stored = entries.len();
-        self.last_read = Some(entries.to_vec());
     }
 
     pub(super) fn key_order_violations(&self) -> Vec<Violation> {

@@ -40,9 +40,17 @@ fn entry(id: &str, partition: u32, offset: u64) -> LogEntry {
     }
 }
 
+/// A full read of the single broker (node 0) with no commit points: all of it is committed.
 fn read(began_ms: u64, entries: &[(&str, u32, u64)]) -> Event {
+    node_read(0, began_ms, &[], entries)
+}
+
+/// A full read of `node` whose commit points are `ends` (partition, end).
+fn node_read(node: u32, began_ms: u64, ends: &[(u32, u64)], entries: &[(&str, u32, u64)]) -> Event {
     Event::LogRead {
+        node,
         began: Duration::from_millis(began_ms),
+        ends: ends.iter().copied().collect(),
         entries: entries.iter().map(|&(id, p, o)| entry(id, p, o)).collect(),
     }
 }
@@ -389,4 +397,99 @@ fn the_history_stamps_events_in_order() {
     assert_eq!(records.len(), 3);
     assert!(records.windows(2).all(|w| w[0].at <= w[1].at));
     assert!(history.drain().is_empty());
+}
+
+#[test]
+fn replicas_that_agree_below_their_commit_points_pass() {
+    let mut history = good_history();
+    history.push(at(3_000, sent("c", None)));
+    // Node 1 lags: its commit point is 1, and its tail above it holds something else.
+    history.push(at(
+        3_100,
+        node_read(1, 3_100, &[(0, 1)], &[("a", 0, 0), ("c", 0, 1)]),
+    ));
+    history.push(at(3_200, acked("c", 0, 2)));
+    history.push(at(
+        3_300,
+        node_read(
+            2,
+            3_300,
+            &[(0, 3)],
+            &[("a", 0, 0), ("b", 0, 1), ("c", 0, 2)],
+        ),
+    ));
+    assert_eq!(invariants(&history, Completeness::Partial), vec![]);
+}
+
+#[test]
+fn two_nodes_holding_different_messages_below_both_commit_points_are_reported() {
+    let mut history = good_history();
+    history.push(at(3_000, sent("c", None)));
+    history.push(at(
+        3_100,
+        node_read(1, 3_100, &[(0, 2)], &[("a", 0, 0), ("c", 0, 1)]),
+    ));
+    let found = check(&history, &RULES, Completeness::Partial);
+    let invariants: Vec<Invariant> = found.iter().map(|v| v.invariant).collect();
+    assert_eq!(invariants, vec![Invariant::ReplicaDiverged], "{found:?}");
+    assert!(found[0].detail.contains("node 1") && found[0].detail.contains("node 0"));
+}
+
+#[test]
+fn a_delivered_message_replaced_or_gone_in_a_later_read_is_an_uncommitted_read() {
+    let mut history = good_history();
+    history.push(at(3_000, sent("x", None)));
+    history.push(at(3_001, sent("y", None)));
+    history.push(at(3_010, delivered(ConsumerKind::Stream, 1, "x", 0, 2)));
+    let mut replaced = history.clone();
+    replaced.push(at(3_100, acked("y", 0, 2)));
+    replaced.push(at(
+        3_200,
+        read(3_200, &[("a", 0, 0), ("b", 0, 1), ("y", 0, 2)]),
+    ));
+    assert_eq!(
+        invariants(&replaced, Completeness::Partial),
+        vec![Invariant::UncommittedRead]
+    );
+    let mut gone = history.clone();
+    gone.push(at(
+        3_100,
+        node_read(0, 3_100, &[(0, 3)], &[("a", 0, 0), ("b", 0, 1)]),
+    ));
+    assert_eq!(
+        invariants(&gone, Completeness::Partial),
+        vec![Invariant::UncommittedRead]
+    );
+    // The same delivery confirmed by the read is fine.
+    history.push(at(
+        3_100,
+        read(3_100, &[("a", 0, 0), ("b", 0, 1), ("x", 0, 2)]),
+    ));
+    assert_eq!(invariants(&history, Completeness::Partial), vec![]);
+}
+
+#[test]
+fn a_queue_ack_sent_just_before_its_session_was_cut_may_be_lost() {
+    let mut history = good_history();
+    history.push(at(3_000, delivered(ConsumerKind::Queue(0), 7, "b", 0, 1)));
+    history.push(at(3_010, queue_ack(7, "b", 0, 1)));
+    let redelivered = at(4_000, delivered(ConsumerKind::Queue(0), 8, "b", 0, 1));
+    // Cut 100 ms after the ack: inside the window, the ack may not have arrived.
+    let mut cut_soon = history.clone();
+    cut_soon.push(at(3_110, Event::SessionCut { run: 7 }));
+    cut_soon.push(redelivered.clone());
+    assert_eq!(invariants(&cut_soon, Completeness::Partial), vec![]);
+    // Cut long after the ack, or never: the broker had it.
+    let mut cut_late = history.clone();
+    cut_late.push(at(3_900, Event::SessionCut { run: 7 }));
+    cut_late.push(redelivered.clone());
+    assert_eq!(
+        invariants(&cut_late, Completeness::Partial),
+        vec![Invariant::AckedQueueMessageRedelivered]
+    );
+    history.push(redelivered);
+    assert_eq!(
+        invariants(&history, Completeness::Partial),
+        vec![Invariant::AckedQueueMessageRedelivered]
+    );
 }
