@@ -1,11 +1,11 @@
-//! A recorded history of what clients saw while a broker was being crashed, and one checker
-//! over it.
+//! A recorded history of what clients saw while faults were injected (brokers crashed, links
+//! cut), and one checker over it.
 //!
-//! A chaos test records an [`Event`] for everything its clients observe: a publish sent and
+//! A fault test records an [`Event`] for everything its clients observe: a publish sent and
 //! acknowledged (with its offset), a delivery to a stream or queue consumer, a queue ack sent, a
 //! committed offset read back, a full read of the log from one node, a `kill -9`, a restart and
-//! a consumer session cut by a link fault. [`History`]
-//! stamps each event with the time since the history began, in the order they were recorded.
+//! a consumer session cut by a link fault. [`History`] stamps each event with the time since
+//! the history began, in the order they were recorded.
 //! [`check`] then replays the whole history and reports every [`Violation`] of the durability
 //! contract (`docs/durability.md`):
 //!
@@ -19,7 +19,7 @@
 //! | `StreamGap` | a stream subscription delivers each partition's offsets one after the other, and resumes after a crash no further than one past what it had delivered |
 //! | `CommitWentBack` | a subscription's committed offset never decreases |
 //! | `AckedQueueMessageRedelivered` | a queue message whose ack was sent at least [`Rules::queue_ack_window`] before the crash (or session cut) of its run, or in a run not ended yet, is never delivered again |
-//! | `QueueDeliveredTwice` | within one broker run, a queue message is delivered again only after its ack deadline |
+//! | `QueueDeliveredTwice` | within one run (a broker run, or a consumer session), a queue message is delivered again only after its ack deadline |
 //! | `DelayedDeliveredEarly` | a delayed message is neither appended nor delivered before its delivery time |
 //! | `UnknownMessage` | everything read was published by the test |
 //! | `NotDelivered` | (final check only) every stored or acknowledged message reached the stream and the queue subscription |
@@ -31,7 +31,8 @@
 //! Layout: `event` holds what is recorded ([`Event`], [`History`]); `checker` the
 //! [`Checker`] and what it keeps; `reads` where messages are stored (placing them at offsets,
 //! full reads, replicas compared); `invariants` the consumer-side checks, one method per
-//! invariant family; this file the vocabulary of the verdict ([`Rules`], [`Invariant`], [`Violation`]).
+//! invariant family; this file the vocabulary of the verdict ([`Rules`], [`Invariant`],
+//! [`Violation`]).
 
 mod checker;
 mod event;
