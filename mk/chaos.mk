@@ -14,7 +14,7 @@ chaos: build-deps
 	  $(CARGO) test -p rapidmq-cli --test chaos -- --nocapture
 
 # make link-faults: the link-fault test (cli/tests/link_faults.rs) with 300 s of random link
-# faults (reset, blackhole, one-way cuts, delay) instead of the 30 s that `make test` runs.
+# faults (reset, blackhole, one-way cuts, delay, broker pauses) instead of the 30 s that `make test` runs.
 # LINK_SEED=N replays a schedule; LINK_SECS=N changes the duration.
 .PHONY: link-faults
 LINK_SECS ?= 300

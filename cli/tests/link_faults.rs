@@ -1,7 +1,7 @@
 //! The link-fault test: one broker behind an in-process TCP proxy (`rapidmq_testkit::proxy`).
 //! Idempotent producers, a stream subscription and a queue consumer of the Rust SDK all reach
 //! the broker through the proxy, while a seeded nemesis resets the link, blackholes it, cuts it
-//! one way (either way) and delays it, at random. Between faults, a client that bypasses the
+//! one way (either way), delays it, or pauses the broker (SIGSTOP/SIGCONT), at random. Between faults, a client that bypasses the
 //! proxy reads the whole log; at the end, after a drain over a healed link, one checker
 //! (`rapidmq_testkit::history`) replays everything the clients observed: no acknowledged message
 //! lost, none stored twice, per-key order kept, no committed offset going back, no acknowledged
@@ -63,14 +63,14 @@ async fn random_link_faults_break_no_invariant_of_the_durability_contract() {
          RAPIDMQ_LINK_SECS={secs})"
     );
     let started = Instant::now();
-    let broker = tokio::task::block_in_place(|| {
+    let mut broker = tokio::task::block_in_place(|| {
         TestBroker::start_with(BrokerOptions {
             // The broker's log is printed when the test fails; keep it to what matters.
             env: vec![("RAPIDMQ_LOG".into(), "rapidmq=info,warn".into())],
             args: vec![],
         })
     });
-    let (tally, counts, violations) = run(&broker, seed, Duration::from_secs(secs)).await;
+    let (tally, counts, violations) = run(&mut broker, seed, Duration::from_secs(secs)).await;
     let summary = Summary {
         name: "link faults",
         seed,
@@ -97,7 +97,7 @@ fn assert_clean(violations: &[Violation], seed: u64, secs: u64) {
 /// what the checker counted and the violations it found (of the partial check that failed
 /// early, or of the final one).
 async fn run(
-    broker: &TestBroker,
+    broker: &mut TestBroker,
     seed: u64,
     faults_for: Duration,
 ) -> (Tally, Counts, Vec<Violation>) {
@@ -132,16 +132,26 @@ async fn run(
     let mut tally = Tally::default();
     let end = Instant::now() + faults_for;
     while Instant::now() < end {
-        let fault = random_fault(&mut schedule);
-        tally.count(fault);
-        if !matches!(fault, Fault::Delay(_)) {
+        let nemesis = Nemesis::random(&mut schedule);
+        tally.count(nemesis);
+        if nemesis.cuts_sessions() {
             let queue_session = consumers.queues[0].stats().reconnects as u32;
             history.record(Event::SessionCut { run: queue_session });
         }
         // The schedule: how long the fault holds, then how long the link passes.
-        proxy.set(fault);
-        tokio::time::sleep(Duration::from_millis(schedule.random_range(300..2000))).await;
-        proxy.set(Fault::Pass);
+        let hold = Duration::from_millis(schedule.random_range(300..2000));
+        match nemesis {
+            Nemesis::Link(fault) => {
+                proxy.set(fault);
+                tokio::time::sleep(hold).await;
+                proxy.set(Fault::Pass);
+            }
+            Nemesis::Pause => {
+                tokio::task::block_in_place(|| broker.pause());
+                tokio::time::sleep(hold).await;
+                tokio::task::block_in_place(|| broker.resume());
+            }
+        }
         tokio::time::sleep(Duration::from_millis(schedule.random_range(300..1500))).await;
         read_log(&direct, &history, 0).await;
         checker.feed(&history.drain());
@@ -204,15 +214,35 @@ async fn close(client: Client) {
         .expect("close a client");
 }
 
-fn random_fault(rng: &mut StdRng) -> Fault {
-    match rng.random_range(0..5) {
-        0 => Fault::Reset,
-        1 => Fault::Blackhole,
-        2 => Fault::OneWay(Direction::ToTarget),
-        3 => Fault::OneWay(Direction::FromTarget),
-        _ => Fault::Delay(Duration::from_millis(
-            rng.random_range(10..=MAX_DELAY.as_millis() as u64),
-        )),
+/// One fault the nemesis injects.
+#[derive(Debug, Clone, Copy)]
+enum Nemesis {
+    /// The link between the clients and the broker misbehaves.
+    Link(Fault),
+    /// The broker is frozen (SIGSTOP), its connections open, then thawed.
+    Pause,
+}
+
+impl Nemesis {
+    fn random(rng: &mut StdRng) -> Nemesis {
+        Nemesis::Link(match rng.random_range(0..6) {
+            0 => Fault::Reset,
+            1 => Fault::Blackhole,
+            2 => Fault::OneWay(Direction::ToTarget),
+            3 => Fault::OneWay(Direction::FromTarget),
+            4 => Fault::Delay(Duration::from_millis(
+                rng.random_range(10..=MAX_DELAY.as_millis() as u64),
+            )),
+            _ => return Nemesis::Pause,
+        })
+    }
+
+    /// Whether it ends the consumers' sessions (connections reset now, or when the link heals).
+    fn cuts_sessions(self) -> bool {
+        matches!(
+            self,
+            Nemesis::Link(Fault::Reset | Fault::Blackhole | Fault::OneWay(_))
+        )
     }
 }
 
@@ -221,14 +251,15 @@ fn random_fault(rng: &mut StdRng) -> Fault {
 struct Tally(BTreeMap<&'static str, u32>);
 
 impl Tally {
-    fn count(&mut self, fault: Fault) {
-        let kind = match fault {
-            Fault::Pass => "pass",
-            Fault::Reset => "reset",
-            Fault::Blackhole => "blackhole",
-            Fault::OneWay(Direction::ToTarget) => "cut to broker",
-            Fault::OneWay(Direction::FromTarget) => "cut from broker",
-            Fault::Delay(_) => "delay",
+    fn count(&mut self, nemesis: Nemesis) {
+        let kind = match nemesis {
+            Nemesis::Link(Fault::Pass) => "pass",
+            Nemesis::Link(Fault::Reset) => "reset",
+            Nemesis::Link(Fault::Blackhole) => "blackhole",
+            Nemesis::Link(Fault::OneWay(Direction::ToTarget)) => "cut to broker",
+            Nemesis::Link(Fault::OneWay(Direction::FromTarget)) => "cut from broker",
+            Nemesis::Link(Fault::Delay(_)) => "delay",
+            Nemesis::Pause => "broker pause",
         };
         *self.0.entry(kind).or_default() += 1;
     }
@@ -241,7 +272,7 @@ impl Tally {
 impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kinds: Vec<String> = self.0.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        write!(f, "{} link faults ({})", self.total(), kinds.join(", "))
+        write!(f, "{} faults ({})", self.total(), kinds.join(", "))
     }
 }
 
