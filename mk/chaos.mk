@@ -12,3 +12,15 @@ chaos: build-deps
 	RAPIDMQ_BIN=$(CHAOS_BIN) RAPIDMQ_CHAOS_CYCLES=$(CHAOS_CYCLES) \
 	  $(if $(CHAOS_SEED),RAPIDMQ_CHAOS_SEED=$(CHAOS_SEED)) \
 	  $(CARGO) test -p rapidmq-cli --test chaos -- --nocapture
+
+# make link-faults: the link-fault test (cli/tests/link_faults.rs) with 300 s of random link
+# faults (reset, blackhole, one-way cuts, delay, broker pauses) instead of the 30 s that `make test` runs.
+# LINK_SEED=N replays a schedule; LINK_SECS=N changes the duration.
+.PHONY: link-faults
+LINK_SECS ?= 300
+
+link-faults: build-deps
+	$(CARGO) build -p rapidmq-cli
+	RAPIDMQ_BIN=$(CHAOS_BIN) RAPIDMQ_LINK_SECS=$(LINK_SECS) \
+	  $(if $(LINK_SEED),RAPIDMQ_LINK_SEED=$(LINK_SEED)) \
+	  $(CARGO) test -p rapidmq-cli --test link_faults -- --nocapture

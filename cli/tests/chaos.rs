@@ -15,42 +15,30 @@
 //! live across runs (their client follows the broker to its new port), so their retries after a
 //! crash exercise idempotence.
 
+mod workload;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rapidmq::{
-    Client, Durability, Message, Producer, QueueConsumer, ReceivedMessage, StartPosition,
-    TopicConfig,
-};
+use rapidmq::Client;
 use rapidmq_testkit::history::{
-    Checker, Completeness, ConsumerKind, Counts, Event, History, LogEntry, Rules, Violation,
-    summarize,
+    Checker, Completeness, Counts, Event, History, Rules, Violation, summarize,
 };
 use rapidmq_testkit::{BrokerOptions, TestBroker};
-use tokio::task::JoinHandle;
+use workload::{
+    ACK_DEADLINE, Consumers, GUARD, QUEUE_SUBSCRIPTION, RunTag, Summary, TOPIC, connect,
+    create_topic, env_number, guarded, observe_commits, produce, read_log,
+};
 
 /// Kills in `make test`: about a minute in a debug build on two cores (20 cycles took 30 s).
 const DEFAULT_CYCLES: u32 = 40;
-const TOPIC: &str = "chaos";
-const PARTITIONS: u32 = 3;
-const STREAM_SUBSCRIPTION: &str = "audit";
-const QUEUE_SUBSCRIPTION: &str = "work";
 const PRODUCERS: u32 = 2;
 const QUEUE_CONSUMERS: u32 = 2;
-/// Messages per producer window; every 8th message is delayed (and has no key).
-const WINDOW: u64 = 8;
-/// A producer sends one window per tick, so the log stays small enough to read in full after
-/// every restart.
-const PRODUCER_TICK: Duration = Duration::from_millis(30);
 /// `queue.ack_flush_interval_ms` of the broker under test.
 const ACK_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-/// Longer than the whole test: within one broker run no queue message may come back.
-const ACK_DEADLINE: Duration = Duration::from_secs(600);
-/// The bound on every wait for the broker or the clients; reaching it fails the test.
-const GUARD: Duration = Duration::from_secs(120);
 
 /// What the checker allows: acks sent within the last two flush intervals before a crash, plus
 /// 300 ms for the ack's transit and the flush's own fsync, may be lost (docs/durability.md,
@@ -73,8 +61,9 @@ async fn kill_9_at_random_points_breaks_no_invariant_of_the_durability_contract(
     let started = Instant::now();
     let (counts, violations, cycles_run) = run(seed, cycles).await;
     let summary = Summary {
+        name: "chaos",
         seed,
-        cycles: cycles_run,
+        faults: format!("{cycles_run} kill -9 cycles"),
         elapsed: started.elapsed(),
         counts,
         violations: violations.len(),
@@ -87,16 +76,6 @@ async fn kill_9_at_random_points_breaks_no_invariant_of_the_durability_contract(
         violations.len(),
         summarize(&violations, 10)
     );
-}
-
-fn env_number(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value} is not a number")),
-    )
 }
 
 /// Runs `cycles` kill/restart cycles and the final drain; returns what the checker counted, the
@@ -118,22 +97,11 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
     let history = Arc::new(History::new());
     let mut checker = Checker::new(rules());
     history.record(Event::Started { run: 0 });
-    let client = connect(&broker).await;
-    client
-        .admin()
-        .create_topic(
-            TOPIC,
-            TopicConfig {
-                partitions: PARTITIONS,
-                durability: Durability::Fsync,
-                ..TopicConfig::default()
-            },
-        )
-        .await
-        .expect("create the chaos topic");
+    let client = connect(broker.grpc_url()).await;
+    create_topic(&client).await;
 
     let mut schedule = StdRng::seed_from_u64(seed);
-    let mut consumers = RunConsumers::start(&broker, &history, 0).await;
+    let mut consumers = start_consumers(&broker, &history, 0).await;
     let stop_producers = Arc::new(AtomicBool::new(false));
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {
@@ -160,7 +128,7 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
             .set_endpoints([broker.grpc_url()])
             .expect("point the producers at the restarted broker");
 
-        read_log(&client, &history).await;
+        read_log(&client, &history, 0).await;
         observe_commits(&client, &history).await;
         checker.feed(&history.drain());
         let violations = checker.violations(Completeness::Partial);
@@ -169,7 +137,7 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
             stop_producers.store(true, Ordering::Relaxed);
             return (checker.counts(), violations, run + 1);
         }
-        consumers = RunConsumers::start(&broker, &history, run + 1).await;
+        consumers = start_consumers(&broker, &history, run + 1).await;
     }
 
     // The final drain: no more kills; everything stored must reach both subscriptions.
@@ -183,7 +151,7 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
     // acknowledged message is in it (or the guard passes; the final check reports what is not).
     let deadline = Instant::now() + GUARD;
     loop {
-        read_log(&client, &history).await;
+        read_log(&client, &history, 0).await;
         checker.feed(&history.drain());
         if checker.acked_missing_from_last_read().is_empty() || Instant::now() >= deadline {
             break;
@@ -227,11 +195,17 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
     (checker.counts(), violations, cycles)
 }
 
+/// The consumers of broker run `run`, on their own client.
+async fn start_consumers(broker: &TestBroker, history: &Arc<History>, run: u32) -> Consumers {
+    let queues = vec![RunTag::Broker(run); QUEUE_CONSUMERS as usize];
+    Consumers::start(broker.grpc_url(), history, RunTag::Broker(run), &queues).await
+}
+
 /// What the broker and the consumers say when the drain did not finish: the queue
 /// subscription's counters, each consumer's, and the broker's warnings.
 async fn report_stall(
     client: &Client,
-    consumers: &RunConsumers,
+    consumers: &Consumers,
     broker: &TestBroker,
     undelivered: &[String],
 ) {
@@ -263,353 +237,4 @@ async fn report_stall(
         warnings.len(),
         warnings[warnings.len().saturating_sub(30)..].join("\n")
     );
-}
-
-async fn connect(broker: &TestBroker) -> Client {
-    Client::builder()
-        .endpoint(broker.grpc_url())
-        .connect_timeout(Duration::from_secs(1))
-        .request_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .expect("connect to the broker")
-}
-
-async fn guarded<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(GUARD, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn entry(message: &ReceivedMessage) -> LogEntry {
-    LogEntry {
-        partition: message.partition,
-        offset: message.offset,
-        id: String::from_utf8_lossy(&message.value).into_owned(),
-        append_time_ms: message.append_time_ms,
-    }
-}
-
-/// One producer: a window of messages per tick, every receipt awaited before the next window.
-/// Keyed messages go to `p<producer>-k<n>`; every [`WINDOW`]th message is delayed by 50 ms to
-/// 1.5 s instead.
-async fn produce(
-    producer_no: u32,
-    producer: Producer,
-    history: Arc<History>,
-    mut rng: StdRng,
-    stop: Arc<AtomicBool>,
-) {
-    let mut seq = 0u64;
-    let mut tick = tokio::time::interval(PRODUCER_TICK);
-    while !stop.load(Ordering::Relaxed) {
-        tick.tick().await;
-        let mut receipts = Vec::new();
-        for _ in 0..WINDOW {
-            let id = format!("{producer_no}:{seq}");
-            let (message, key, deliver_at_ms) = if seq % WINDOW == WINDOW - 1 {
-                let due = now_ms() + rng.random_range(50..1500);
-                let at = UNIX_EPOCH + Duration::from_millis(due as u64);
-                (
-                    Message::new(id.clone()).with_deliver_at(at),
-                    None,
-                    Some(due),
-                )
-            } else {
-                let key = format!("p{producer_no}-k{}", seq % 5);
-                (
-                    Message::new(id.clone()).with_key(key.clone()),
-                    Some(key),
-                    None,
-                )
-            };
-            seq += 1;
-            history.record(Event::PublishSent {
-                producer: producer_no,
-                id: id.clone(),
-                key,
-                deliver_at_ms,
-            });
-            match producer.send(message).await {
-                Ok(receipt) => receipts.push((id, receipt)),
-                Err(err) => history.record(Event::PublishFailed {
-                    id,
-                    error: err.to_string(),
-                }),
-            }
-        }
-        for (id, receipt) in receipts {
-            history.record(match receipt.await {
-                Ok(delivery) => Event::PublishAcked {
-                    id,
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                },
-                Err(err) => Event::PublishFailed {
-                    id,
-                    error: err.to_string(),
-                },
-            });
-        }
-    }
-    producer.flush().await.ok();
-}
-
-/// The consumers connected to one broker run, on their own client.
-struct RunConsumers {
-    client: Client,
-    stream: rapidmq::Consumer,
-    queues: Vec<QueueConsumer>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl RunConsumers {
-    async fn start(broker: &TestBroker, history: &Arc<History>, run: u32) -> RunConsumers {
-        let client = connect(broker).await;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stream = client
-            .consumer(TOPIC)
-            .subscription(STREAM_SUBSCRIPTION)
-            .start(StartPosition::Earliest)
-            .prefetch(500)
-            .commit_interval(Duration::from_millis(50))
-            .subscribe()
-            .await
-            .expect("subscribe the stream consumer");
-        let mut tasks = vec![tokio::spawn(consume_stream(
-            stream.clone(),
-            client.clone(),
-            Arc::clone(history),
-            run,
-            Arc::clone(&stop),
-        ))];
-        let mut queues = Vec::new();
-        for n in 0..QUEUE_CONSUMERS {
-            let queue = client
-                .queue_consumer(TOPIC)
-                .subscription(QUEUE_SUBSCRIPTION)
-                .start(StartPosition::Earliest)
-                .ack_deadline(ACK_DEADLINE)
-                .max_deliveries(10_000)
-                .prefetch(100)
-                .ack_interval(Duration::from_millis(20))
-                .subscribe()
-                .await
-                .expect("subscribe a queue consumer");
-            tasks.push(tokio::spawn(consume_queue(
-                n,
-                queue.clone(),
-                Arc::clone(history),
-                run,
-                Arc::clone(&stop),
-            )));
-            queues.push(queue);
-        }
-        RunConsumers {
-            client,
-            stream,
-            queues,
-            stop,
-            tasks,
-        }
-    }
-
-    /// Stops the consumer tasks and closes the run's client, so nothing of this run reaches the
-    /// next broker.
-    async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            let _ = guarded("a consumer task to stop", task).await;
-        }
-        guarded("the consumer client to close", self.client.close())
-            .await
-            .expect("close the consumer client");
-    }
-
-    /// At the end of a run that is not killed: commit and ack what was consumed, then stop.
-    async fn commit_and_stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            let _ = guarded("a consumer task to stop", task).await;
-        }
-        let _ = self.stream.commit().await;
-        for queue in &self.queues {
-            let _ = queue.flush().await;
-        }
-        guarded("the consumer client to close", self.client.close())
-            .await
-            .expect("close the consumer client");
-    }
-}
-
-async fn consume_stream(
-    consumer: rapidmq::Consumer,
-    client: Client,
-    history: Arc<History>,
-    run: u32,
-    stop: Arc<AtomicBool>,
-) {
-    let admin = client.admin();
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(messages) = consumer.poll(500, Duration::from_millis(100)).await else {
-            return;
-        };
-        if messages.is_empty() {
-            continue;
-        }
-        let wall_ms = now_ms();
-        history.record_all(messages.iter().map(|m| Event::Delivered {
-            consumer: ConsumerKind::Stream,
-            run,
-            entry: entry(m),
-            wall_ms,
-        }));
-        for m in &messages {
-            if consumer.ack(m).is_err() {
-                return;
-            }
-        }
-        if consumer.commit().await.is_err() {
-            return;
-        }
-        // Read the committed offsets back while the broker may be dying: each answer is a
-        // point the checker holds later answers to.
-        let read = tokio::time::timeout(
-            Duration::from_secs(1),
-            admin.describe_subscription(TOPIC, STREAM_SUBSCRIPTION),
-        )
-        .await;
-        if let Ok(Ok(info)) = read {
-            history.record_all(info.cursors.iter().map(|c| Event::CommitObserved {
-                partition: c.partition,
-                offset: c.committed_offset,
-            }));
-        }
-    }
-}
-
-async fn consume_queue(
-    consumer_no: u32,
-    consumer: QueueConsumer,
-    history: Arc<History>,
-    run: u32,
-    stop: Arc<AtomicBool>,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        let session = consumer.stats().reconnects;
-        let Ok(deliveries) = consumer.poll(100, Duration::from_millis(100)).await else {
-            return;
-        };
-        if deliveries.is_empty() {
-            continue;
-        }
-        let wall_ms = now_ms();
-        history.record_all(deliveries.iter().map(|d| Event::Delivered {
-            consumer: ConsumerKind::Queue(consumer_no),
-            run,
-            entry: entry(&d.message),
-            wall_ms,
-        }));
-        for d in &deliveries {
-            if consumer.ack(&d.receipt).is_err() {
-                return;
-            }
-        }
-        // An ack counts as sent once `flush` handed it to the stream of the session the
-        // deliveries came from; after a reconnect the client drops it as stale.
-        let flushed = consumer.flush().await.is_ok();
-        if flushed && consumer.stats().reconnects == session {
-            history.record_all(deliveries.iter().map(|d| Event::QueueAckSent {
-                run,
-                id: entry(&d.message).id,
-                partition: d.message.partition,
-                offset: d.message.offset,
-            }));
-        }
-    }
-}
-
-/// Reads the whole log (every partition from 0 to its high watermark) and records it.
-async fn read_log(client: &Client, history: &History) {
-    let began = history.now();
-    let topic = guarded("describe_topic", client.admin().describe_topic(TOPIC))
-        .await
-        .expect("describe the chaos topic");
-    let mut entries = Vec::new();
-    for partition in &topic.partitions {
-        let mut offset = partition.log_start_offset;
-        while offset < partition.high_watermark {
-            let fetched = guarded(
-                "fetch",
-                client.fetch(TOPIC, partition.partition, offset, 2000),
-            )
-            .await
-            .expect("fetch the log");
-            let Some(last) = fetched.messages.last() else {
-                panic!(
-                    "fetch of partition {} at {offset} returned nothing below the high \
-                     watermark {}",
-                    partition.partition, partition.high_watermark
-                );
-            };
-            offset = last.offset + 1;
-            entries.extend(fetched.messages.iter().map(entry));
-        }
-    }
-    history.record(Event::LogRead { began, entries });
-}
-
-async fn observe_commits(client: &Client, history: &History) {
-    let info = guarded(
-        "describe_subscription",
-        client
-            .admin()
-            .describe_subscription(TOPIC, STREAM_SUBSCRIPTION),
-    )
-    .await
-    .expect("describe the stream subscription");
-    history.record_all(info.cursors.iter().map(|c| Event::CommitObserved {
-        partition: c.partition,
-        offset: c.committed_offset,
-    }));
-}
-
-/// What a chaos run did, for the test output and docs/durability.md.
-struct Summary {
-    seed: u64,
-    cycles: u32,
-    elapsed: Duration,
-    counts: Counts,
-    violations: usize,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let c = &self.counts;
-        write!(
-            f,
-            "chaos summary: seed {}, {} kill -9 cycles in {:.1} s; {} messages sent, {} acked \
-             ({} of them scheduled), {} failed, {} stored; {} stream deliveries, {} queue \
-             deliveries ({} redeliveries); {} violation(s)",
-            self.seed,
-            self.cycles,
-            self.elapsed.as_secs_f64(),
-            c.sent,
-            c.acked,
-            c.scheduled,
-            c.failed,
-            c.stored,
-            c.stream_deliveries,
-            c.queue_deliveries,
-            c.queue_redeliveries,
-            self.violations
-        )
-    }
 }

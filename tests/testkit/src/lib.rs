@@ -12,15 +12,19 @@
 //! 2. wait for `FILE` to appear: the broker writes it atomically (write + rename) once both
 //!    listeners are bound and storage is open, as JSON `{"grpc": "127.0.0.1:PORT", "http":
 //!    "127.0.0.1:PORT", "pid": N}`;
-//! 3. stop it with SIGTERM (graceful) or SIGKILL (crash tests).
+//! 3. stop it with SIGTERM (graceful) or SIGKILL (crash tests); SIGSTOP/SIGCONT pause and
+//!    resume it.
 //!
 //! The binary is found through `RAPIDMQ_BIN`, or else next to the test executable in Cargo's
 //! target directory (`target/<profile>/rapidmq`), which `make test` builds first.
 //!
 //! [`history`] records what clients observe while brokers are crashed and checks it against the
-//! durability contract (the chaos test, `cli/tests/chaos.rs`).
+//! durability contract (the chaos tests, `cli/tests/chaos.rs` and `cli/tests/link_faults.rs`);
+//! [`proxy`] is a TCP proxy for one link whose faults (reset, blackhole, one-way cut, delay) a
+//! test sets at run time.
 
 pub mod history;
+pub mod proxy;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,7 @@ pub struct TestBroker {
     options: BrokerOptions,
     grpc: String,
     http: String,
+    paused: bool,
 }
 
 impl TestBroker {
@@ -70,6 +75,7 @@ impl TestBroker {
             options,
             grpc: String::new(),
             http: String::new(),
+            paused: false,
         };
         broker.launch();
         broker
@@ -107,14 +113,70 @@ impl TestBroker {
 
     /// `kill -9`: the process gets no chance to flush anything.
     pub fn kill(&mut self) {
+        self.paused = false;
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// Graceful stop with SIGTERM; waits for the process to exit.
+    /// SIGSTOP: the process is frozen, its sockets stay open and nothing answers (a node that
+    /// hangs, as in a long GC pause or a stuck disk), until [`TestBroker::resume`].
+    /// Returns once every thread of the process is stopped (the signal is delivered
+    /// asynchronously).
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+        self.paused = self.child.is_some();
+        self.wait_for_threads(|stopped| stopped, "stop");
+    }
+
+    /// SIGCONT: a paused broker carries on where it stopped. Returns once no thread of the
+    /// process is stopped any more.
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+        self.paused = false;
+        self.wait_for_threads(|stopped| !stopped, "resume");
+    }
+
+    /// Waits (bounded) until `state` holds for every thread of the process, by their state in
+    /// `/proc` (`T`: stopped by a signal).
+    fn wait_for_threads(&self, state: impl Fn(bool) -> bool, what: &str) {
+        let Some(pid) = self.pid() else { return };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let threads = thread_states(pid);
+            if !threads.is_empty() && threads.iter().all(|&s| state(s == 'T')) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker {pid} did not {what}: thread states {threads:?}"
+            );
+            wait_for_file_event(Path::new("/proc"));
+        }
+    }
+
+    /// Whether the broker is paused by [`TestBroker::pause`].
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let status = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill {signal} {pid} failed: {status}");
+        }
+    }
+
+    /// Graceful stop with SIGTERM; waits for the process to exit. A paused broker is resumed
+    /// first, or it would never handle the signal.
     pub fn stop(&mut self) {
+        if self.paused {
+            self.resume();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
@@ -246,6 +308,19 @@ pub fn cli_command() -> Command {
         .env("XDG_CONFIG_HOME", home.path())
         .env_remove("RAPIDMQ_CONTEXT");
     command
+}
+
+/// The state letter of each thread of process `pid` (from `/proc/PID/task/*/stat`).
+pub fn thread_states(pid: u32) -> Vec<char> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("stat")).ok())
+        // The command name in parentheses may hold spaces: the state follows its `)`.
+        .filter_map(|stat| stat.rfind(')').and_then(|i| stat[i + 2..].chars().next()))
+        .collect()
 }
 
 /// One step of the readiness wait: the loop in `launch` re-checks the ready file and the child
