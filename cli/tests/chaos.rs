@@ -29,8 +29,8 @@ use rapidmq_testkit::history::{
 };
 use rapidmq_testkit::{BrokerOptions, TestBroker};
 use workload::{
-    ACK_DEADLINE, Consumers, GUARD, QUEUE_SUBSCRIPTION, RunTag, Summary, TOPIC, connect,
-    create_topic, env_number, guarded, observe_commits, produce, read_log,
+    ACK_DEADLINE, Consumers, QUEUE_SUBSCRIPTION, RunTag, Summary, TOPIC, connect, create_topic,
+    drain, env_number, guarded, observe_commits, produce, read_log,
 };
 
 /// Kills in `make test`: about a minute in a debug build on two cores (20 cycles took 30 s).
@@ -147,18 +147,8 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
             .await
             .expect("producer task");
     }
-    // Delayed messages are due at most 1.5 s after the last send: read the log until every
-    // acknowledged message is in it (or the guard passes; the final check reports what is not).
-    let deadline = Instant::now() + GUARD;
-    loop {
-        read_log(&client, &history, 0).await;
-        checker.feed(&history.drain());
-        if checker.acked_missing_from_last_read().is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Then wait (bounded) until both subscriptions have received everything in that read.
+    // Read the log until every acknowledged message is in it, then wait (bounded) until both
+    // subscriptions have received everything in that read (`drain`).
     //
     // Found by `make chaos` on 3 December (seed 16748971886351285216, 100 cycles, debug broker
     // of main at 7a6050f): after the last restart, 28 stored and acknowledged messages, among
@@ -175,15 +165,7 @@ async fn run(seed: u64, cycles: u32) -> (Counts, Vec<Violation>, u32) {
     // future when an ack or credit arrives, losing the claimed messages.
     // A broker bug (see docs/durability.md, "Chaos testing"), left to the queue fixes of
     // issue 15: this check stays as strict as it is.
-    let deadline = Instant::now() + GUARD;
-    loop {
-        checker.feed(&history.drain());
-        if checker.undelivered().is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let undelivered = checker.undelivered();
+    let undelivered = drain(&client, &history, &mut checker).await;
     if !undelivered.is_empty() {
         report_stall(&client, &consumers, &broker, &undelivered).await;
     }

@@ -35,7 +35,7 @@ use rapidmq_testkit::history::{
 use rapidmq_testkit::proxy::{Direction, Fault, LinkProxy};
 use rapidmq_testkit::{BrokerOptions, TestBroker};
 use workload::{
-    ACK_DEADLINE, Consumers, GUARD, RunTag, Summary, connect, create_topic, env_number, guarded,
+    ACK_DEADLINE, Consumers, RunTag, Summary, connect, create_topic, drain, env_number, guarded,
     observe_commits, produce, read_log,
 };
 
@@ -174,25 +174,7 @@ async fn run(
             .await
             .expect("producer task");
     }
-    // Delayed messages are due at most 1.5 s after the last send.
-    let deadline = Instant::now() + GUARD;
-    loop {
-        read_log(&direct, &history, 0).await;
-        checker.feed(&history.drain());
-        if checker.acked_missing_from_last_read().is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let deadline = Instant::now() + GUARD;
-    loop {
-        checker.feed(&history.drain());
-        if checker.undelivered().is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let undelivered = checker.undelivered();
+    let undelivered = drain(&direct, &history, &mut checker).await;
     if !undelivered.is_empty() {
         report_stall(&direct, &consumers, &undelivered).await;
     }

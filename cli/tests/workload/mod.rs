@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -19,7 +19,7 @@ use rapidmq::{
     Client, Durability, Message, Producer, QueueConsumer, ReceivedMessage, StartPosition,
     TopicConfig,
 };
-use rapidmq_testkit::history::{ConsumerKind, Counts, Event, History, LogEntry};
+use rapidmq_testkit::history::{Checker, ConsumerKind, Counts, Event, History, LogEntry};
 use tokio::task::JoinHandle;
 
 pub const TOPIC: &str = "chaos";
@@ -404,6 +404,31 @@ pub async fn read_log(client: &Client, history: &History, node: u32) {
         ends,
         entries,
     });
+}
+
+/// The drain after the faults, once producers have stopped: reads the log until every
+/// acknowledged message is in it (delayed messages are due at most 1.5 s after the last send),
+/// then waits until both subscriptions have received everything in that read. Each wait is
+/// bounded by [`GUARD`]; the final check reports what is still missing. Returns what never
+/// reached a subscription.
+pub async fn drain(client: &Client, history: &History, checker: &mut Checker) -> Vec<String> {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        read_log(client, history, 0).await;
+        checker.feed(&history.drain());
+        if checker.acked_missing_from_last_read().is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + GUARD;
+    loop {
+        checker.feed(&history.drain());
+        if checker.undelivered().is_empty() || Instant::now() >= deadline {
+            return checker.undelivered();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn observe_commits(client: &Client, history: &History) {
