@@ -11,6 +11,9 @@
 //!   the engine implements: last applied log id and membership are written in the same batch as
 //!   the application's own changes; snapshots are stored and installed whole.
 //!
+//! Built on openraft `=0.10.0-alpha.37` (pinned: pre-vote exists only in 0.10). The storage
+//! traits return `io::Error`; `io_err` carries a `StorageError` into one.
+//!
 //! Entries and records are encoded with `postcard` (serde, compact, a stable wire format), never
 //! JSON. Store calls block, so they run on the blocking pool.
 
@@ -24,10 +27,24 @@ pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};
 
 use std::sync::Arc;
 
+use openraft::RaftTypeConfig;
+use openraft::type_config::alias::{DefaultEntryOf, EntryPayloadOf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::storage::{Cf, StorageError, Store};
+
+/// The openraft types of a group whose entries are openraft's own `Entry` with an
+/// `EntryPayload` (blank, normal or membership), which is what the state machine reads.
+pub trait GroupConfig:
+    RaftTypeConfig<Entry = DefaultEntryOf<Self>, Payload = EntryPayloadOf<Self>>
+{
+}
+
+impl<C> GroupConfig for C where
+    C: RaftTypeConfig<Entry = DefaultEntryOf<C>, Payload = EntryPayloadOf<C>>
+{
+}
 
 /// Encodes a log entry or a raft state record.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
@@ -37,6 +54,11 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
 /// Decodes what [`encode`] wrote.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     postcard::from_bytes(bytes).map_err(|err| StorageError(format!("decode raft record: {err}")))
+}
+
+/// A storage error as the `io::Error` openraft's storage traits return.
+fn io_err(err: impl std::borrow::Borrow<StorageError>) -> std::io::Error {
+    std::io::Error::other(err.borrow().to_string())
 }
 
 /// Reads and decodes `group`'s `kind` record from `raft_state`.
