@@ -4,20 +4,21 @@
 //! lives in the [`Apply`] the engine implements (metadata commands for the metadata group,
 //! partition entries for a partition's group).
 //!
-//! **Apply is one write.** The changes an [`Apply`] makes for a run of entries (up to
-//! `APPLY_CHUNK` of them) go into one [`WriteBatch`] together with the group's new applied
-//! record, so after a crash the disk holds either all of a run or none of it, and openraft re-applies from the applied log id on disk
-//! (up to the committed id the log store saved). Memory is changed as entries are applied, before
-//! the write: a failed write is a fatal storage error, the raft group stops, and the node rebuilds
-//! memory from disk when it restarts. The write is not synced: the entries are already durable
-//! in the raft log, and RocksDB replays its write-ahead log in order, so a synced write that
-//! follows (a snapshot, a vote, an append) makes every earlier apply durable too.
-//! openraft 0.10 hands the entries as a stream of `(entry, responder)`; each client's reply is
-//! sent once its entry's write has returned.
+//! **Write, then apply.** The entries of a run (up to `APPLY_CHUNK` of them) are first written:
+//! the [`Apply`] puts each one's disk changes into one [`WriteBatch`], together with the group's
+//! new applied record, so after a crash the disk holds either all of a run or none of it, and
+//! openraft re-applies from the applied log id on disk (up to the committed id the log store
+//! saved). Only after that write returned does memory change: the [`Apply`] applies each entry,
+//! the applied log id and membership advance, and each client's reply is sent. A failed write is
+//! a storage error that stops the group, with memory still matching the disk. The write is not
+//! synced: the entries are already durable in the raft log, and RocksDB replays its write-ahead
+//! log in order, so a synced write that follows (a snapshot, a vote, an append) makes every
+//! earlier apply durable too. openraft 0.10 hands the entries as a stream of
+//! `(entry, responder)`.
 //!
 //! **Snapshots** are the [`Apply`]'s encoded state plus the raft meta, stored whole in
-//! `raft_state` (synced) and installed whole. Streaming the retained batches of a partition in
-//! chunks is for the partition groups, later.
+//! `raft_state` (synced) and installed whole, in the same two phases. Streaming the retained
+//! batches of a partition in chunks is for the partition groups, later.
 
 use std::io;
 use std::sync::Arc;
@@ -41,20 +42,54 @@ type Meta<C> = SnapshotMetaOf<C>;
 const APPLY_CHUNK: usize = 1024;
 
 /// What a group's committed entries mean: the engine implements it per kind of group.
+///
+/// Applying is two phases, as everywhere in the engine (docs/ARCHITECTURE.md): first every
+/// entry of a run is **written** into one [`WriteBatch`] (`write`, which cannot change memory:
+/// it takes `&self`); the batch is written with the group's applied log id; only after that
+/// write succeeded is each entry **applied** to memory (`apply`, in log order), and its reply
+/// sent. A failed write changes nothing in memory: the group stops with a storage error, and
+/// memory still matches the disk.
+///
+/// **State carried between writes.** The writes of a run see the memory as it was before the
+/// run, so an entry whose disk changes depend on the entries before it in the same run (the
+/// next offset to assign, a producer's last sequence) reads and advances that in
+/// [`Apply::Staged`]: `stage` makes it from the applied state at the start of a run, each
+/// `write` advances it, and the same value goes on to the `apply` calls of the run, which can
+/// take what the write fixed (say, the base offset of an entry) instead of computing it again.
 pub trait Apply<C: GroupConfig>: Send + Sync + 'static {
-    /// Applies one committed payload: changes memory and puts its disk changes in `batch`,
-    /// which is written with the group's applied log id once the run of entries is applied.
-    fn apply(&mut self, log_id: &LogIdOf<C>, data: &C::D, batch: &mut WriteBatch) -> C::R;
+    /// What the writes of one run carry from entry to entry and hand on to the applies.
+    type Staged: Send;
 
-    /// The response for an entry without a payload (a blank or a membership entry).
+    /// Starts a run of committed entries from the state applied so far.
+    fn stage(&self) -> Self::Staged;
+
+    /// Phase one: puts the disk changes of the payload at `log_id` in `batch`, advancing
+    /// `staged`. An error is a storage failure (the group stops), never a refusal of the entry:
+    /// an entry that cannot take effect still commits, and its reply says so.
+    fn write(
+        &self,
+        staged: &mut Self::Staged,
+        log_id: &LogIdOf<C>,
+        data: &C::D,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError>;
+
+    /// Phase two, once the run's batch is on disk: makes the payload's in-memory effects and
+    /// returns the client's reply.
+    fn apply(&mut self, staged: &mut Self::Staged, log_id: &LogIdOf<C>, data: C::D) -> C::R;
+
+    /// The reply for an entry without a payload (a blank or a membership entry), in phase two.
     fn no_payload(&mut self, log_id: &LogIdOf<C>) -> C::R;
 
     /// The state a snapshot carries, encoded.
     fn snapshot(&self) -> Result<Vec<u8>, StorageError>;
 
-    /// Replaces the state with a snapshot's: memory now, disk changes in `batch` (written with
-    /// the snapshot and the new applied log id).
-    fn restore(&mut self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError>;
+    /// Phase one of installing a snapshot: puts the disk changes that replace the state with
+    /// `snapshot`'s in `batch` (written, synced, with the snapshot and its applied log id).
+    fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError>;
+
+    /// Phase two of installing a snapshot, once that batch is on disk: replaces the memory.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError>;
 }
 
 /// The raft state machine of one group.
@@ -94,44 +129,69 @@ where
         &self.app
     }
 
-    fn put_applied(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
-        let applied = encode(&(&self.applied, &self.membership))?;
-        batch.put(
-            Cf::RaftState,
-            keys::state(self.group, StateKey::Applied).to_vec(),
-            applied,
-        );
-        Ok(())
-    }
-
-    /// Applies one chunk of committed entries: one batch write, then the replies.
+    /// Applies one chunk of committed entries: writes them all in one batch with the new applied
+    /// record, then, once that write returned, applies them to memory and sends the replies.
     async fn apply_chunk(&mut self, chunk: Vec<EntryResponder<C>>) -> Result<(), io::Error> {
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        let applied = Some(last.log_id.clone());
+        let mut membership = None;
+        let mut staged = self.app.stage();
         let mut batch = WriteBatch::new();
-        let mut replies = Vec::with_capacity(chunk.len());
+        for (entry, _) in &chunk {
+            match &entry.payload {
+                EntryPayload::Normal(data) => self
+                    .app
+                    .write(&mut staged, &entry.log_id, data, &mut batch)
+                    .map_err(io_err)?,
+                EntryPayload::Blank => {}
+                EntryPayload::Membership(config) => {
+                    membership = Some(StoredMembership::new(
+                        Some(entry.log_id.clone()),
+                        config.clone(),
+                    ));
+                }
+            }
+        }
+        let membership = membership.as_ref().unwrap_or(&self.membership);
+        put_applied::<C>(&mut batch, self.group, &applied, membership).map_err(io_err)?;
+        blocking(&self.store, move |store| store.write(batch, false))
+            .await
+            .map_err(io_err)?;
+
         for (entry, responder) in chunk {
             let log_id = entry.log_id;
             let reply = match entry.payload {
-                EntryPayload::Normal(data) => self.app.apply(&log_id, &data, &mut batch),
+                EntryPayload::Normal(data) => self.app.apply(&mut staged, &log_id, data),
                 EntryPayload::Blank => self.app.no_payload(&log_id),
-                EntryPayload::Membership(membership) => {
-                    self.membership = StoredMembership::new(Some(log_id.clone()), membership);
+                EntryPayload::Membership(config) => {
+                    self.membership = StoredMembership::new(Some(log_id.clone()), config);
                     self.app.no_payload(&log_id)
                 }
             };
             self.applied = Some(log_id);
-            replies.push((responder, reply));
-        }
-        self.put_applied(&mut batch).map_err(io_err)?;
-        blocking(&self.store, move |store| store.write(batch, false))
-            .await
-            .map_err(io_err)?;
-        for (responder, reply) in replies {
             if let Some(responder) = responder {
                 responder.send(reply);
             }
         }
         Ok(())
     }
+}
+
+/// Puts `group`'s applied record (last applied log id and membership) in `batch`.
+fn put_applied<C: GroupConfig>(
+    batch: &mut WriteBatch,
+    group: GroupId,
+    applied: &Option<LogIdOf<C>>,
+    membership: &Membership<C>,
+) -> Result<(), StorageError> {
+    batch.put(
+        Cf::RaftState,
+        keys::state(group, StateKey::Applied).to_vec(),
+        encode(&(applied, membership))?,
+    );
+    Ok(())
 }
 
 impl<C, A> RaftStateMachine<C> for GroupStateMachine<C, A>
@@ -171,10 +231,14 @@ where
 
     async fn install_snapshot(&mut self, meta: &Meta<C>, data: Vec<u8>) -> Result<(), io::Error> {
         let mut batch = WriteBatch::new();
-        self.app.restore(&data, &mut batch).map_err(io_err)?;
-        self.applied = meta.last_log_id.clone();
-        self.membership = meta.last_membership.clone();
-        self.put_applied(&mut batch).map_err(io_err)?;
+        self.app.write_restore(&data, &mut batch).map_err(io_err)?;
+        put_applied::<C>(
+            &mut batch,
+            self.group,
+            &meta.last_log_id,
+            &meta.last_membership,
+        )
+        .map_err(io_err)?;
         let stored = encode(&(meta, &data)).map_err(io_err)?;
         batch.put(
             Cf::RaftState,
@@ -187,7 +251,11 @@ where
             store.write(batch, true)
         })
         .await
-        .map_err(io_err)
+        .map_err(io_err)?;
+        self.app.restore(&data).map_err(io_err)?;
+        self.applied = meta.last_log_id.clone();
+        self.membership = meta.last_membership.clone();
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, Vec<u8>>>, io::Error> {

@@ -1,10 +1,12 @@
 //! openraft's storage suite on both stores, and the behaviour the suite does not see: groups
 //! sharing a store, payloads applied atomically with the applied log id, snapshot data.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use futures::stream;
+use openraft::entry::RaftEntry;
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::log::{StoreBuilder, Suite};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
@@ -34,25 +36,46 @@ openraft::declare_raft_types!(
         R = Held,
 );
 
-/// Keeps notes by raft index, in memory and under `Cf::Meta` `note/<group>/<index>`.
+/// Keeps notes in the order they were applied, in memory and under `Cf::Meta`
+/// `note/<group>/<position>`. Positions are assigned at apply and are not raft indexes (blank
+/// and membership entries take none), as offsets will be: a run's writes carry the next
+/// position in [`Apply::Staged`].
 #[derive(Debug, Default)]
-struct Notes {
+pub(super) struct Notes {
     group: GroupId,
-    notes: BTreeMap<u64, String>,
+    notes: Vec<String>,
 }
 
-fn note_key(group: GroupId, index: u64) -> Vec<u8> {
-    format!("note/{group}/{index:020}").into_bytes()
+fn note_key(group: GroupId, position: usize) -> Vec<u8> {
+    format!("note/{group}/{position:020}").into_bytes()
 }
 
 impl Apply<TestConfig> for Notes {
-    fn apply(&mut self, log_id: &LogIdOf<TestConfig>, data: &Note, batch: &mut WriteBatch) -> Held {
-        self.notes.insert(log_id.index, data.0.clone());
+    /// The position the next note written in this run takes.
+    type Staged = usize;
+
+    fn stage(&self) -> usize {
+        self.notes.len()
+    }
+
+    fn write(
+        &self,
+        next: &mut usize,
+        _log_id: &LogIdOf<TestConfig>,
+        data: &Note,
+        batch: &mut WriteBatch,
+    ) -> Result<(), crate::storage::StorageError> {
         batch.put(
             Cf::Meta,
-            note_key(self.group, log_id.index),
+            note_key(self.group, *next),
             data.0.clone().into_bytes(),
         );
+        *next += 1;
+        Ok(())
+    }
+
+    fn apply(&mut self, _next: &mut usize, _log_id: &LogIdOf<TestConfig>, data: Note) -> Held {
+        self.notes.push(data.0);
         Held(self.notes.len())
     }
 
@@ -64,19 +87,20 @@ impl Apply<TestConfig> for Notes {
         encode(&self.notes)
     }
 
-    fn restore(
-        &mut self,
+    fn write_restore(
+        &self,
         snapshot: &[u8],
         batch: &mut WriteBatch,
     ) -> Result<(), crate::storage::StorageError> {
-        self.notes = decode(snapshot)?;
-        for (index, note) in &self.notes {
-            batch.put(
-                Cf::Meta,
-                note_key(self.group, *index),
-                note.clone().into_bytes(),
-            );
+        let notes: Vec<String> = decode(snapshot)?;
+        for (position, note) in notes.into_iter().enumerate() {
+            batch.put(Cf::Meta, note_key(self.group, position), note.into_bytes());
         }
+        Ok(())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), crate::storage::StorageError> {
+        self.notes = decode(snapshot)?;
         Ok(())
     }
 }
@@ -238,12 +262,91 @@ async fn the_log_vote_and_applied_state_survive_a_reopen() {
     );
     let (applied, _) = machine.applied_state().await.unwrap();
     assert_eq!(applied, Some(log_id(4, 2)));
-    // The payload's own write went in the same batch as the applied log id.
+    // The payloads' own writes went in the same batch as the applied log id, each note at the
+    // position the run's staging gave it.
     assert_eq!(
-        store.get(Cf::Meta, &note_key(GROUP, 2)).unwrap().unwrap(),
+        store.get(Cf::Meta, &note_key(GROUP, 0)).unwrap().unwrap(),
+        &b"n1"[..]
+    );
+    assert_eq!(
+        store.get(Cf::Meta, &note_key(GROUP, 1)).unwrap().unwrap(),
         &b"n2"[..]
     );
-    assert!(store.get(Cf::Meta, &note_key(GROUP, 3)).unwrap().is_none());
+    assert!(store.get(Cf::Meta, &note_key(GROUP, 2)).unwrap().is_none());
+}
+
+/// A memory store whose writes fail while `failing` is set.
+struct FlakyStore {
+    inner: MemStore,
+    failing: AtomicBool,
+}
+
+impl Store for FlakyStore {
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), crate::storage::StorageError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(crate::storage::StorageError("disk gone".into()));
+        }
+        self.inner.write(batch, sync)
+    }
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Bytes>, crate::storage::StorageError> {
+        self.inner.get(cf, key)
+    }
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Bytes)>, crate::storage::StorageError> {
+        self.inner.scan(cf, from, to, limit)
+    }
+    fn seek_prev(
+        &self,
+        cf: Cf,
+        lower: &[u8],
+        at: &[u8],
+    ) -> Result<Option<(Vec<u8>, Bytes)>, crate::storage::StorageError> {
+        self.inner.seek_prev(cf, lower, at)
+    }
+    fn sync(&self) -> Result<(), crate::storage::StorageError> {
+        Ok(())
+    }
+    fn fsyncs(&self) -> u64 {
+        0
+    }
+}
+
+#[tokio::test]
+async fn memory_changes_only_after_the_runs_write_succeeded() {
+    let flaky = Arc::new(FlakyStore {
+        inner: MemStore::new(),
+        failing: AtomicBool::new(false),
+    });
+    let store: Arc<dyn Store> = flaky.clone();
+    let (mut log, mut machine) = open_group(&store, GROUP);
+    let run = vec![
+        entry(1, 1, "n1"),
+        EntryOf::<TestConfig>::new_blank(log_id(1, 2)),
+        entry(1, 3, "n3"),
+    ];
+    log.blocking_append(run.clone()).await.unwrap();
+
+    flaky.failing.store(true, Ordering::SeqCst);
+    let entries = run.clone().into_iter().map(|entry| Ok((entry, None)));
+    let failed = machine.apply(stream::iter(entries)).await;
+    assert!(failed.is_err(), "a failed write fails the apply");
+    assert!(machine.app().notes.is_empty(), "memory is untouched");
+    assert_eq!(machine.applied_state().await.unwrap().0, None);
+
+    flaky.failing.store(false, Ordering::SeqCst);
+    apply(&mut machine, run).await;
+    assert_eq!(machine.app().notes, ["n1", "n3"]);
+    assert_eq!(machine.applied_state().await.unwrap().0, Some(log_id(1, 3)));
+    // The blank took no position: the run's writes carried the next position from n1 to n3.
+    assert_eq!(
+        store.get(Cf::Meta, &note_key(GROUP, 1)).unwrap().unwrap(),
+        &b"n3"[..]
+    );
 }
 
 #[tokio::test]
@@ -273,7 +376,7 @@ async fn an_installed_snapshot_carries_the_application_state() {
     assert_eq!(follower.app().notes, leader.app().notes);
     assert_eq!(follower.app().notes.len(), 4);
     assert_eq!(
-        store.get(Cf::Meta, &note_key(2, 4)).unwrap().unwrap(),
+        store.get(Cf::Meta, &note_key(2, 3)).unwrap().unwrap(),
         &b"n4"[..]
     );
     let current = follower.get_current_snapshot().await.unwrap().unwrap();
