@@ -19,11 +19,23 @@
 
 pub mod keys;
 mod log_store;
+pub mod network;
+pub mod service;
 mod state_machine;
+pub mod wire;
 
 pub use keys::GroupId;
 pub use log_store::LogStore;
+pub use network::{GroupNetwork, NodeId, Peers};
+pub use service::{Groups, group_config};
 pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};
+
+/// The generated `Cluster` service (`proto/rapidmq/cluster/v1/cluster.proto`, built by
+/// `build.rs`).
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("rapidmq.cluster.v1");
+}
 
 use std::sync::Arc;
 
