@@ -1,4 +1,5 @@
-//! Raft storage for RapidMQ's raft groups (issue 17, docs/adr/0005-clustering.md).
+//! Raft storage and node-to-node transport for RapidMQ's raft groups (issue 17,
+//! docs/adr/0005-clustering.md).
 //!
 //! Every node runs one openraft group for metadata and one per partition replica it holds. All of
 //! them share the node's one [`Store`](crate::storage::Store): nothing here names RocksDB.
@@ -9,7 +10,12 @@
 //!   purged log ids. `append` reports "flushed" only after the synced write returned.
 //! - [`GroupStateMachine`]: openraft's `RaftStateMachine` for one group, over an [`Apply`] that
 //!   the engine implements: last applied log id and membership are written in the same batch as
-//!   the application's own changes; snapshots are stored and installed whole.
+//!   the application's own changes, and memory changes only after that write; snapshots are
+//!   stored and installed whole.
+//! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
+//!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
+//!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
+//!   which also runs the node's one heartbeat task, so idle groups' heartbeats coalesce.
 //!
 //! Built on openraft `=0.10.0-alpha.37` (pinned: pre-vote exists only in 0.10). The storage
 //! traits return `io::Error`; `io_err` carries a `StorageError` into one.
