@@ -16,16 +16,16 @@ use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{LogId, OptionalSend, RaftLogId, RaftTypeConfig, StorageIOError, Vote};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::type_config::alias::{LogIdOf, VoteOf};
+use openraft::{OptionalSend, RaftTypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::keys::{self, GroupId, StateKey};
-use super::{blocking, decode, encode, read_state};
+use super::{blocking, decode, encode, io_err, read_state};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
-
-type RaftResult<T, C> = Result<T, openraft::StorageError<<C as RaftTypeConfig>::NodeId>>;
 
 /// The raft log, vote and log pointers of one group.
 pub struct LogStore<C> {
@@ -103,12 +103,7 @@ async fn write_synced_then_report(
     flushed: impl FnOnce(Result<(), io::Error>),
 ) -> Result<(), StorageError> {
     let result = blocking(store, move |store| store.write(batch, true)).await;
-    flushed(
-        result
-            .as_ref()
-            .map(|_| ())
-            .map_err(|err| io::Error::other(err.to_string())),
-    );
+    flushed(result.as_ref().map(|_| ()).map_err(io_err));
     result
 }
 
@@ -131,14 +126,6 @@ fn index_bounds(range: &impl RangeBounds<u64>) -> Option<(u64, Option<u64>)> {
     }
 }
 
-fn read_err<C: RaftTypeConfig>(err: StorageError) -> openraft::StorageError<C::NodeId> {
-    StorageIOError::read_logs(&err).into()
-}
-
-fn write_err<C: RaftTypeConfig>(err: StorageError) -> openraft::StorageError<C::NodeId> {
-    StorageIOError::write_logs(&err).into()
-}
-
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig,
@@ -147,7 +134,7 @@ where
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> RaftResult<Vec<C::Entry>, C> {
+    ) -> Result<Vec<C::Entry>, io::Error> {
         let Some((from, to)) = index_bounds(&range) else {
             return Ok(Vec::new());
         };
@@ -160,7 +147,11 @@ where
                 .collect()
         })
         .await
-        .map_err(read_err::<C>)
+        .map_err(io_err)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+        self.get_state(StateKey::Vote).await.map_err(io_err)
     }
 }
 
@@ -171,21 +162,20 @@ where
 {
     type LogReader = LogStore<C>;
 
-    async fn get_log_state(&mut self) -> RaftResult<LogState<C>, C> {
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
         let group = self.group;
         let (last_purged, last_entry) = blocking(&self.store, move |store| {
-            let last_purged: Option<LogId<C::NodeId>> =
-                read_state(store, group, StateKey::LastPurged)?;
+            let last_purged: Option<LogIdOf<C>> = read_state(store, group, StateKey::LastPurged)?;
             let (lower, _) = keys::entry_range(group, 0, None);
             let last = store.seek_prev(Cf::RaftLog, &lower, &keys::entry(group, u64::MAX))?;
             let last = match last {
-                Some((_, value)) => Some(decode::<C::Entry>(&value)?.get_log_id().clone()),
+                Some((_, value)) => Some(decode::<C::Entry>(&value)?.log_id()),
                 None => None,
             };
             Ok((last_purged, last))
         })
         .await
-        .map_err(read_err::<C>)?;
+        .map_err(io_err)?;
         Ok(LogState {
             last_log_id: last_entry.or_else(|| last_purged.clone()),
             last_purged_log_id: last_purged,
@@ -196,74 +186,67 @@ where
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> RaftResult<(), C> {
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
         self.put_state(StateKey::Vote, vote, true)
             .await
-            .map_err(|err| StorageIOError::write_vote(&err).into())
+            .map_err(io_err)
     }
 
-    async fn read_vote(&mut self) -> RaftResult<Option<Vote<C::NodeId>>, C> {
-        self.get_state(StateKey::Vote)
-            .await
-            .map_err(|err| StorageIOError::read_vote(&err).into())
-    }
-
-    async fn save_committed(&mut self, committed: Option<LogId<C::NodeId>>) -> RaftResult<(), C> {
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         self.put_state(StateKey::Committed, &committed, false)
             .await
-            .map_err(write_err::<C>)
+            .map_err(io_err)
     }
 
-    async fn read_committed(&mut self) -> RaftResult<Option<LogId<C::NodeId>>, C> {
-        let committed: Option<Option<LogId<C::NodeId>>> = self
-            .get_state(StateKey::Committed)
-            .await
-            .map_err(read_err::<C>)?;
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        let committed: Option<Option<LogIdOf<C>>> =
+            self.get_state(StateKey::Committed).await.map_err(io_err)?;
         Ok(committed.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> RaftResult<(), C>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut batch = WriteBatch::new();
         for entry in entries {
-            let key = keys::entry(self.group, entry.get_log_id().index);
-            batch.put(
-                Cf::RaftLog,
-                key.to_vec(),
-                encode(&entry).map_err(write_err::<C>)?,
-            );
+            let key = keys::entry(self.group, entry.index());
+            batch.put(Cf::RaftLog, key.to_vec(), encode(&entry).map_err(io_err)?);
         }
-        write_synced_then_report(&self.store, batch, |result| {
-            callback.log_io_completed(result)
-        })
-        .await
-        .map_err(write_err::<C>)
+        write_synced_then_report(&self.store, batch, |result| callback.io_completed(result))
+            .await
+            .map_err(io_err)
     }
 
-    async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> RaftResult<(), C> {
-        let (from, to) = keys::entry_range(self.group, log_id.index, None);
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        let from = match last_log_id {
+            None => 0,
+            Some(last) => match last.index.checked_add(1) {
+                Some(from) => from,
+                None => return Ok(()),
+            },
+        };
+        let (from, to) = keys::entry_range(self.group, from, None);
         let mut batch = WriteBatch::new();
         batch.delete_range(Cf::RaftLog, from, to);
         blocking(&self.store, move |store| store.write(batch, true))
             .await
-            .map_err(write_err::<C>)
+            .map_err(io_err)
     }
 
-    async fn purge(&mut self, log_id: LogId<C::NodeId>) -> RaftResult<(), C> {
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
         let (from, to) = keys::entry_range(self.group, 0, log_id.index.checked_add(1));
         let mut batch = WriteBatch::new();
         batch.put(
             Cf::RaftState,
             keys::state(self.group, StateKey::LastPurged).to_vec(),
-            encode(&log_id).map_err(write_err::<C>)?,
+            encode(&log_id).map_err(io_err)?,
         );
         batch.delete_range(Cf::RaftLog, from, to);
         blocking(&self.store, move |store| store.write(batch, true))
             .await
-            .map_err(write_err::<C>)
+            .map_err(io_err)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Raft storage for RapidMQ's raft groups (issue 17, docs/adr/0005-clustering.md).
+//! Raft storage and node-to-node transport for RapidMQ's raft groups (issue 17,
+//! docs/adr/0005-clustering.md).
 //!
 //! Every node runs one openraft group for metadata and one per partition replica it holds. All of
 //! them share the node's one [`Store`](crate::storage::Store): nothing here names RocksDB.
@@ -9,25 +10,59 @@
 //!   purged log ids. `append` reports "flushed" only after the synced write returned.
 //! - [`GroupStateMachine`]: openraft's `RaftStateMachine` for one group, over an [`Apply`] that
 //!   the engine implements: last applied log id and membership are written in the same batch as
-//!   the application's own changes; snapshots are stored and installed whole.
+//!   the application's own changes, and memory changes only after that write; snapshots are
+//!   stored and installed whole.
+//! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
+//!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
+//!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
+//!   which also runs the node's one heartbeat task, so idle groups' heartbeats coalesce.
+//!
+//! Built on openraft `=0.10.0-alpha.37` (pinned: pre-vote exists only in 0.10). The storage
+//! traits return `io::Error`; `io_err` carries a `StorageError` into one.
 //!
 //! Entries and records are encoded with `postcard` (serde, compact, a stable wire format), never
 //! JSON. Store calls block, so they run on the blocking pool.
 
 pub mod keys;
 mod log_store;
+pub mod network;
+pub mod service;
 mod state_machine;
+pub mod wire;
 
 pub use keys::GroupId;
 pub use log_store::LogStore;
+pub use network::{GroupNetwork, NodeId, Peers};
+pub use service::{Groups, group_config};
 pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};
+
+/// The generated `Cluster` service (`proto/rapidmq/cluster/v1/cluster.proto`, built by
+/// `build.rs`).
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("rapidmq.cluster.v1");
+}
 
 use std::sync::Arc;
 
+use openraft::RaftTypeConfig;
+use openraft::type_config::alias::{DefaultEntryOf, EntryPayloadOf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::storage::{Cf, StorageError, Store};
+
+/// The openraft types of a group whose entries are openraft's own `Entry` with an
+/// `EntryPayload` (blank, normal or membership), which is what the state machine reads.
+pub trait GroupConfig:
+    RaftTypeConfig<Entry = DefaultEntryOf<Self>, Payload = EntryPayloadOf<Self>>
+{
+}
+
+impl<C> GroupConfig for C where
+    C: RaftTypeConfig<Entry = DefaultEntryOf<C>, Payload = EntryPayloadOf<C>>
+{
+}
 
 /// Encodes a log entry or a raft state record.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
@@ -37,6 +72,11 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
 /// Decodes what [`encode`] wrote.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     postcard::from_bytes(bytes).map_err(|err| StorageError(format!("decode raft record: {err}")))
+}
+
+/// A storage error as the `io::Error` openraft's storage traits return.
+fn io_err(err: impl std::borrow::Borrow<StorageError>) -> std::io::Error {
+    std::io::Error::other(err.borrow().to_string())
 }
 
 /// Reads and decodes `group`'s `kind` record from `raft_state`.

@@ -4,61 +4,99 @@
 //! lives in the [`Apply`] the engine implements (metadata commands for the metadata group,
 //! partition entries for a partition's group).
 //!
-//! **Apply is one write.** The changes an [`Apply`] makes for a run of entries go into one
-//! [`WriteBatch`] together with the group's new applied record, so after a crash the disk holds
-//! either all of a run or none of it, and openraft re-applies from the applied log id on disk
-//! (up to the committed id the log store saved). Memory is changed as entries are applied, before
-//! the write: a failed write is a fatal storage error, the raft group stops, and the node rebuilds
-//! memory from disk when it restarts. The write is not synced: the entries are already durable
-//! in the raft log, and RocksDB replays its write-ahead log in order, so a synced write that
-//! follows (a snapshot, a vote, an append) makes every earlier apply durable too.
+//! **Write, then apply.** The entries of a run (up to `APPLY_CHUNK` of them) are first written:
+//! the [`Apply`] puts each one's disk changes into one [`WriteBatch`], together with the group's
+//! new applied record, so after a crash the disk holds either all of a run or none of it, and
+//! openraft re-applies from the applied log id on disk (up to the committed id the log store
+//! saved). Only after that write returned does memory change: the [`Apply`] applies each entry,
+//! the applied log id and membership advance, and each client's reply is sent. A failed write is
+//! a storage error that stops the group, with memory still matching the disk. The write is not
+//! synced: the entries are already durable in the raft log, and RocksDB replays its write-ahead
+//! log in order, so a synced write that follows (a snapshot, a vote, an append) makes every
+//! earlier apply durable too. openraft 0.10 hands the entries as a stream of
+//! `(entry, responder)`.
 //!
 //! **Snapshots** are the [`Apply`]'s encoded state plus the raft meta, stored whole in
-//! `raft_state` (synced) and installed whole. Streaming the retained batches of a partition in
-//! chunks is for the partition groups, later.
+//! `raft_state` (synced) and installed whole, in the same two phases. Streaming the retained
+//! batches of a partition in chunks is for the partition groups, later.
 
-use std::io::Cursor;
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures::{Stream, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 
-use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftTypeConfig, SnapshotMeta, StorageIOError,
-    StoredMembership,
-};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
 use super::keys::{self, GroupId, StateKey};
-use super::{blocking, encode, read_state};
+use super::{GroupConfig, blocking, encode, io_err, read_state};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
-type RaftResult<T, C> = Result<T, openraft::StorageError<<C as RaftTypeConfig>::NodeId>>;
-type Membership<C> = StoredMembership<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>;
-type Meta<C> = SnapshotMeta<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>;
+type Membership<C> = StoredMembershipOf<C>;
+type Meta<C> = SnapshotMetaOf<C>;
+
+/// How many committed entries one batch write covers at most: a follower catching up applies
+/// long runs, and each chunk is one write.
+const APPLY_CHUNK: usize = 1024;
 
 /// What a group's committed entries mean: the engine implements it per kind of group.
-pub trait Apply<C: RaftTypeConfig>: Send + Sync + 'static {
-    /// Applies one committed payload: changes memory and puts its disk changes in `batch`,
-    /// which is written with the group's applied log id once the run of entries is applied.
-    fn apply(&mut self, log_id: &LogId<C::NodeId>, data: &C::D, batch: &mut WriteBatch) -> C::R;
+///
+/// Applying is two phases, as everywhere in the engine (docs/ARCHITECTURE.md): first every
+/// entry of a run is **written** into one [`WriteBatch`] (`write`, which cannot change memory:
+/// it takes `&self`); the batch is written with the group's applied log id; only after that
+/// write succeeded is each entry **applied** to memory (`apply`, in log order), and its reply
+/// sent. A failed write changes nothing in memory: the group stops with a storage error, and
+/// memory still matches the disk.
+///
+/// **State carried between writes.** The writes of a run see the memory as it was before the
+/// run, so an entry whose disk changes depend on the entries before it in the same run (the
+/// next offset to assign, a producer's last sequence) reads and advances that in
+/// [`Apply::Staged`]: `stage` makes it from the applied state at the start of a run, each
+/// `write` advances it, and the same value goes on to the `apply` calls of the run, which can
+/// take what the write fixed (say, the base offset of an entry) instead of computing it again.
+pub trait Apply<C: GroupConfig>: Send + Sync + 'static {
+    /// What the writes of one run carry from entry to entry and hand on to the applies.
+    type Staged: Send;
 
-    /// The response for an entry without a payload (a blank or a membership entry).
-    fn no_payload(&mut self, log_id: &LogId<C::NodeId>) -> C::R;
+    /// Starts a run of committed entries from the state applied so far.
+    fn stage(&self) -> Self::Staged;
+
+    /// Phase one: puts the disk changes of the payload at `log_id` in `batch`, advancing
+    /// `staged`. An error is a storage failure (the group stops), never a refusal of the entry:
+    /// an entry that cannot take effect still commits, and its reply says so.
+    fn write(
+        &self,
+        staged: &mut Self::Staged,
+        log_id: &LogIdOf<C>,
+        data: &C::D,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError>;
+
+    /// Phase two, once the run's batch is on disk: makes the payload's in-memory effects and
+    /// returns the client's reply.
+    fn apply(&mut self, staged: &mut Self::Staged, log_id: &LogIdOf<C>, data: C::D) -> C::R;
+
+    /// The reply for an entry without a payload (a blank or a membership entry), in phase two.
+    fn no_payload(&mut self, log_id: &LogIdOf<C>) -> C::R;
 
     /// The state a snapshot carries, encoded.
     fn snapshot(&self) -> Result<Vec<u8>, StorageError>;
 
-    /// Replaces the state with a snapshot's: memory now, disk changes in `batch` (written with
-    /// the snapshot and the new applied log id).
-    fn restore(&mut self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError>;
+    /// Phase one of installing a snapshot: puts the disk changes that replace the state with
+    /// `snapshot`'s in `batch` (written, synced, with the snapshot and its applied log id).
+    fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError>;
+
+    /// Phase two of installing a snapshot, once that batch is on disk: replaces the memory.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError>;
 }
 
 /// The raft state machine of one group.
-pub struct GroupStateMachine<C: RaftTypeConfig, A> {
+pub struct GroupStateMachine<C: GroupConfig, A> {
     store: Arc<dyn Store>,
     group: GroupId,
-    applied: Option<LogId<C::NodeId>>,
+    applied: Option<LogIdOf<C>>,
     membership: Membership<C>,
     app: A,
     /// Held while the current snapshot is replaced: openraft builds snapshots in a task of their
@@ -68,7 +106,7 @@ pub struct GroupStateMachine<C: RaftTypeConfig, A> {
 
 impl<C, A> GroupStateMachine<C, A>
 where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    C: GroupConfig,
     A: Apply<C>,
 {
     /// The state machine of `group`, with the applied log id and membership it last wrote.
@@ -91,68 +129,93 @@ where
         &self.app
     }
 
-    fn put_applied(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
-        let applied = encode(&(&self.applied, &self.membership))?;
-        batch.put(
-            Cf::RaftState,
-            keys::state(self.group, StateKey::Applied).to_vec(),
-            applied,
-        );
-        Ok(())
-    }
-}
-
-fn sm_read_err<C: RaftTypeConfig>(err: StorageError) -> openraft::StorageError<C::NodeId> {
-    StorageIOError::read_state_machine(&err).into()
-}
-
-fn sm_write_err<C: RaftTypeConfig>(err: StorageError) -> openraft::StorageError<C::NodeId> {
-    StorageIOError::write_state_machine(&err).into()
-}
-
-fn snapshot_err<C: RaftTypeConfig>(err: StorageError) -> openraft::StorageError<C::NodeId> {
-    StorageIOError::write_snapshot(None, &err).into()
-}
-
-impl<C, A> RaftStateMachine<C> for GroupStateMachine<C, A>
-where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
-    A: Apply<C>,
-{
-    type SnapshotBuilder = SnapshotBuilder<C>;
-
-    async fn applied_state(&mut self) -> RaftResult<(Option<LogId<C::NodeId>>, Membership<C>), C> {
-        Ok((self.applied.clone(), self.membership.clone()))
-    }
-
-    async fn apply<I>(&mut self, entries: I) -> RaftResult<Vec<C::R>, C>
-    where
-        I: IntoIterator<Item = C::Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
+    /// Applies one chunk of committed entries: writes them all in one batch with the new applied
+    /// record, then, once that write returned, applies them to memory and sends the replies.
+    async fn apply_chunk(&mut self, chunk: Vec<EntryResponder<C>>) -> Result<(), io::Error> {
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        let applied = Some(last.log_id.clone());
+        let mut membership = None;
+        let mut staged = self.app.stage();
         let mut batch = WriteBatch::new();
-        let mut replies = Vec::new();
-        for entry in entries {
+        for (entry, _) in &chunk {
+            match &entry.payload {
+                EntryPayload::Normal(data) => self
+                    .app
+                    .write(&mut staged, &entry.log_id, data, &mut batch)
+                    .map_err(io_err)?,
+                EntryPayload::Blank => {}
+                EntryPayload::Membership(config) => {
+                    membership = Some(StoredMembership::new(
+                        Some(entry.log_id.clone()),
+                        config.clone(),
+                    ));
+                }
+            }
+        }
+        let membership = membership.as_ref().unwrap_or(&self.membership);
+        put_applied::<C>(&mut batch, self.group, &applied, membership).map_err(io_err)?;
+        blocking(&self.store, move |store| store.write(batch, false))
+            .await
+            .map_err(io_err)?;
+
+        for (entry, responder) in chunk {
             let log_id = entry.log_id;
             let reply = match entry.payload {
-                EntryPayload::Normal(data) => self.app.apply(&log_id, &data, &mut batch),
+                EntryPayload::Normal(data) => self.app.apply(&mut staged, &log_id, data),
                 EntryPayload::Blank => self.app.no_payload(&log_id),
-                EntryPayload::Membership(membership) => {
-                    self.membership = StoredMembership::new(Some(log_id.clone()), membership);
+                EntryPayload::Membership(config) => {
+                    self.membership = StoredMembership::new(Some(log_id.clone()), config);
                     self.app.no_payload(&log_id)
                 }
             };
             self.applied = Some(log_id);
-            replies.push(reply);
+            if let Some(responder) = responder {
+                responder.send(reply);
+            }
         }
-        if replies.is_empty() {
-            return Ok(replies);
+        Ok(())
+    }
+}
+
+/// Puts `group`'s applied record (last applied log id and membership) in `batch`.
+fn put_applied<C: GroupConfig>(
+    batch: &mut WriteBatch,
+    group: GroupId,
+    applied: &Option<LogIdOf<C>>,
+    membership: &Membership<C>,
+) -> Result<(), StorageError> {
+    batch.put(
+        Cf::RaftState,
+        keys::state(group, StateKey::Applied).to_vec(),
+        encode(&(applied, membership))?,
+    );
+    Ok(())
+}
+
+impl<C, A> RaftStateMachine<C> for GroupStateMachine<C, A>
+where
+    C: GroupConfig,
+    A: Apply<C>,
+{
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = SnapshotBuilder<C>;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogIdOf<C>>, Membership<C>), io::Error> {
+        Ok((self.applied.clone(), self.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<C>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut chunks = entries.try_ready_chunks(APPLY_CHUNK);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|err| err.1)?;
+            self.apply_chunk(chunk).await?;
         }
-        self.put_applied(&mut batch).map_err(sm_write_err::<C>)?;
-        blocking(&self.store, move |store| store.write(batch, false))
-            .await
-            .map_err(sm_write_err::<C>)?;
-        Ok(replies)
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -166,24 +229,17 @@ where
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> RaftResult<Box<Cursor<Vec<u8>>>, C> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        meta: &Meta<C>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> RaftResult<(), C> {
-        let data = snapshot.into_inner();
+    async fn install_snapshot(&mut self, meta: &Meta<C>, data: Vec<u8>) -> Result<(), io::Error> {
         let mut batch = WriteBatch::new();
-        self.app
-            .restore(&data, &mut batch)
-            .map_err(snapshot_err::<C>)?;
-        self.applied = meta.last_log_id.clone();
-        self.membership = meta.last_membership.clone();
-        self.put_applied(&mut batch).map_err(snapshot_err::<C>)?;
-        let stored = encode(&(meta, &data)).map_err(snapshot_err::<C>)?;
+        self.app.write_restore(&data, &mut batch).map_err(io_err)?;
+        put_applied::<C>(
+            &mut batch,
+            self.group,
+            &meta.last_log_id,
+            &meta.last_membership,
+        )
+        .map_err(io_err)?;
+        let stored = encode(&(meta, &data)).map_err(io_err)?;
         batch.put(
             Cf::RaftState,
             keys::state(self.group, StateKey::Snapshot).to_vec(),
@@ -195,61 +251,48 @@ where
             store.write(batch, true)
         })
         .await
-        .map_err(snapshot_err::<C>)
+        .map_err(io_err)?;
+        self.app.restore(&data).map_err(io_err)?;
+        self.applied = meta.last_log_id.clone();
+        self.membership = meta.last_membership.clone();
+        Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> RaftResult<Option<Snapshot<C>>, C> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, Vec<u8>>>, io::Error> {
         let group = self.group;
         let stored: Option<(Meta<C>, Vec<u8>)> = blocking(&self.store, move |store| {
             read_state(store, group, StateKey::Snapshot)
         })
         .await
-        .map_err(sm_read_err::<C>)?;
-        Ok(stored.map(|(meta, data)| Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        }))
+        .map_err(io_err)?;
+        Ok(stored.map(|(meta, snapshot)| SnapshotOf::<C, Vec<u8>> { meta, snapshot }))
     }
 }
 
 /// Builds a snapshot from the state a group's state machine had when the builder was made.
-pub struct SnapshotBuilder<C: RaftTypeConfig> {
+pub struct SnapshotBuilder<C: GroupConfig> {
     store: Arc<dyn Store>,
     group: GroupId,
-    applied: Option<LogId<C::NodeId>>,
+    applied: Option<LogIdOf<C>>,
     membership: Membership<C>,
     data: Result<Vec<u8>, StorageError>,
     snapshot_lock: Arc<Mutex<()>>,
 }
 
-/// Tells snapshots of the same log id apart within a process; the time tells them apart across
-/// restarts.
-static SNAPSHOT_SEQ: AtomicU64 = AtomicU64::new(0);
+impl<C: GroupConfig> RaftSnapshotBuilder<C> for SnapshotBuilder<C> {
+    type SnapshotData = Vec<u8>;
 
-impl<C> RaftSnapshotBuilder<C> for SnapshotBuilder<C>
-where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
-{
-    async fn build_snapshot(&mut self) -> RaftResult<Snapshot<C>, C> {
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, Vec<u8>>, io::Error> {
         let data = match &self.data {
             Ok(data) => data.clone(),
-            Err(err) => return Err(snapshot_err::<C>(StorageError(err.0.clone()))),
+            Err(err) => return Err(io_err(err)),
         };
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let index = self.applied.as_ref().map_or(0, |id| id.index);
         let meta = Meta::<C> {
             last_log_id: self.applied.clone(),
             last_membership: self.membership.clone(),
-            snapshot_id: format!(
-                "{}-{index}-{millis}-{}",
-                self.group,
-                SNAPSHOT_SEQ.fetch_add(1, Ordering::Relaxed)
-            ),
         };
         let mut batch = WriteBatch::new();
-        let stored = encode(&(&meta, &data)).map_err(snapshot_err::<C>)?;
+        let stored = encode(&(&meta, &data)).map_err(io_err)?;
         batch.put(
             Cf::RaftState,
             keys::state(self.group, StateKey::Snapshot).to_vec(),
@@ -268,10 +311,10 @@ where
             store.write(batch, true)
         })
         .await
-        .map_err(snapshot_err::<C>)?;
-        Ok(Snapshot {
+        .map_err(io_err)?;
+        Ok(SnapshotOf::<C, Vec<u8>> {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: data,
         })
     }
 }

@@ -1,13 +1,16 @@
 //! openraft's storage suite on both stores, and the behaviour the suite does not see: groups
 //! sharing a store, payloads applied atomically with the applied log id, snapshot data.
 
-use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
+use futures::stream;
+use openraft::entry::RaftEntry;
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
-use openraft::testing::{StoreBuilder, Suite};
-use openraft::{Entry, EntryPayload, LogId, RaftSnapshotBuilder};
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::{EntryPayload, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::*;
@@ -17,6 +20,12 @@ use crate::storage::{MemStore, RocksStore, RocksTuning, WriteBatch};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note(String);
 
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// How many notes the group held after applying an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held(usize);
@@ -25,34 +34,52 @@ openraft::declare_raft_types!(
     pub TestConfig:
         D = Note,
         R = Held,
-        SnapshotData = Cursor<Vec<u8>>,
 );
 
-type NodeId = u64;
-
-/// Keeps notes by raft index, in memory and under `Cf::Meta` `note/<group>/<index>`.
+/// Keeps notes in the order they were applied, in memory and under `Cf::Meta`
+/// `note/<group>/<position>`. Positions are assigned at apply and are not raft indexes (blank
+/// and membership entries take none), as offsets will be: a run's writes carry the next
+/// position in [`Apply::Staged`].
 #[derive(Debug, Default)]
-struct Notes {
+pub(super) struct Notes {
     group: GroupId,
-    notes: BTreeMap<u64, String>,
+    notes: Vec<String>,
 }
 
-fn note_key(group: GroupId, index: u64) -> Vec<u8> {
-    format!("note/{group}/{index:020}").into_bytes()
+fn note_key(group: GroupId, position: usize) -> Vec<u8> {
+    format!("note/{group}/{position:020}").into_bytes()
 }
 
 impl Apply<TestConfig> for Notes {
-    fn apply(&mut self, log_id: &LogId<NodeId>, data: &Note, batch: &mut WriteBatch) -> Held {
-        self.notes.insert(log_id.index, data.0.clone());
+    /// The position the next note written in this run takes.
+    type Staged = usize;
+
+    fn stage(&self) -> usize {
+        self.notes.len()
+    }
+
+    fn write(
+        &self,
+        next: &mut usize,
+        _log_id: &LogIdOf<TestConfig>,
+        data: &Note,
+        batch: &mut WriteBatch,
+    ) -> Result<(), crate::storage::StorageError> {
         batch.put(
             Cf::Meta,
-            note_key(self.group, log_id.index),
+            note_key(self.group, *next),
             data.0.clone().into_bytes(),
         );
+        *next += 1;
+        Ok(())
+    }
+
+    fn apply(&mut self, _next: &mut usize, _log_id: &LogIdOf<TestConfig>, data: Note) -> Held {
+        self.notes.push(data.0);
         Held(self.notes.len())
     }
 
-    fn no_payload(&mut self, _log_id: &LogId<NodeId>) -> Held {
+    fn no_payload(&mut self, _log_id: &LogIdOf<TestConfig>) -> Held {
         Held(self.notes.len())
     }
 
@@ -60,19 +87,20 @@ impl Apply<TestConfig> for Notes {
         encode(&self.notes)
     }
 
-    fn restore(
-        &mut self,
+    fn write_restore(
+        &self,
         snapshot: &[u8],
         batch: &mut WriteBatch,
     ) -> Result<(), crate::storage::StorageError> {
-        self.notes = decode(snapshot)?;
-        for (index, note) in &self.notes {
-            batch.put(
-                Cf::Meta,
-                note_key(self.group, *index),
-                note.clone().into_bytes(),
-            );
+        let notes: Vec<String> = decode(snapshot)?;
+        for (position, note) in notes.into_iter().enumerate() {
+            batch.put(Cf::Meta, note_key(self.group, position), note.into_bytes());
         }
+        Ok(())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), crate::storage::StorageError> {
+        self.notes = decode(snapshot)?;
         Ok(())
     }
 }
@@ -92,11 +120,25 @@ fn open_group(store: &Arc<dyn Store>, group: GroupId) -> (Log, Machine) {
     (LogStore::new(Arc::clone(store), group), machine)
 }
 
-fn entry(term: u64, index: u64, note: &str) -> Entry<TestConfig> {
-    Entry {
-        log_id: openraft::testing::log_id(term, 0, index),
+fn log_id(term: u64, index: u64) -> LogIdOf<TestConfig> {
+    openraft::testing::log_id::<TestConfig>(term, 0, index)
+}
+
+fn vote(term: u64, node: u64) -> VoteOf<TestConfig> {
+    VoteOf::<TestConfig>::new(term, node)
+}
+
+fn entry(term: u64, index: u64, note: &str) -> EntryOf<TestConfig> {
+    EntryOf::<TestConfig> {
+        log_id: log_id(term, index),
         payload: EntryPayload::Normal(Note(note.to_string())),
     }
+}
+
+/// Applies `entries` as openraft does, without responders.
+async fn apply(machine: &mut Machine, entries: Vec<EntryOf<TestConfig>>) {
+    let entries = entries.into_iter().map(|entry| Ok((entry, None)));
+    machine.apply(stream::iter(entries)).await.unwrap();
 }
 
 /// Fills the groups just below and above [`GROUP`], whose keys sit next to its own (255 and 257
@@ -106,8 +148,8 @@ async fn fill_neighbours(store: &Arc<dyn Store>) {
         let (mut log, _) = open_group(store, group);
         let entries = (0..=30).map(|i| entry(9, i, "neighbour"));
         log.blocking_append(entries).await.unwrap();
-        log.save_vote(&openraft::Vote::new(9, 1)).await.unwrap();
-        log.purge(openraft::testing::log_id(9, 0, 0)).await.unwrap();
+        log.save_vote(&vote(9, 1)).await.unwrap();
+        log.purge(log_id(9, 0)).await.unwrap();
     }
 }
 
@@ -116,7 +158,7 @@ struct RocksBuilder;
 impl StoreBuilder<TestConfig, Log, Machine, tempfile::TempDir> for RocksBuilder {
     async fn build(
         &self,
-    ) -> Result<(tempfile::TempDir, Log, Machine), openraft::StorageError<NodeId>> {
+    ) -> Result<(tempfile::TempDir, Log, Machine), openraft::StorageError<TestConfig>> {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(RocksStore::open(dir.path(), &RocksTuning::default()).unwrap());
@@ -129,7 +171,7 @@ impl StoreBuilder<TestConfig, Log, Machine, tempfile::TempDir> for RocksBuilder 
 struct MemBuilder;
 
 impl StoreBuilder<TestConfig, Log, Machine> for MemBuilder {
-    async fn build(&self) -> Result<((), Log, Machine), openraft::StorageError<NodeId>> {
+    async fn build(&self) -> Result<((), Log, Machine), openraft::StorageError<TestConfig>> {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
         fill_neighbours(&store).await;
         let (log, machine) = open_group(&store, GROUP);
@@ -137,14 +179,14 @@ impl StoreBuilder<TestConfig, Log, Machine> for MemBuilder {
     }
 }
 
-#[test]
-fn openraft_storage_suite_passes_on_rocksdb() {
-    Suite::test_all(RocksBuilder).unwrap();
+#[tokio::test]
+async fn openraft_storage_suite_passes_on_rocksdb() {
+    Suite::test_all(RocksBuilder).await.unwrap();
 }
 
-#[test]
-fn openraft_storage_suite_passes_on_the_memory_store() {
-    Suite::test_all(MemBuilder).unwrap();
+#[tokio::test]
+async fn openraft_storage_suite_passes_on_the_memory_store() {
+    Suite::test_all(MemBuilder).await.unwrap();
 }
 
 fn rocks(dir: &tempfile::TempDir) -> Arc<dyn Store> {
@@ -163,15 +205,11 @@ async fn groups_sharing_a_store_keep_their_logs_and_votes_apart() {
     two.blocking_append((0..5).map(|i| entry(2, i, "two")))
         .await
         .unwrap();
-    one.save_vote(&openraft::Vote::new(1, 1)).await.unwrap();
-    two.save_vote(&openraft::Vote::new(2, 2)).await.unwrap();
+    one.save_vote(&vote(1, 1)).await.unwrap();
+    two.save_vote(&vote(2, 2)).await.unwrap();
 
-    one.purge(openraft::testing::log_id(1, 0, 255))
-        .await
-        .unwrap();
-    two.truncate(openraft::testing::log_id(2, 0, 3))
-        .await
-        .unwrap();
+    one.purge(log_id(1, 255)).await.unwrap();
+    two.truncate_after(Some(log_id(2, 2))).await.unwrap();
 
     let left: Vec<u64> = one
         .try_get_log_entries(..)
@@ -192,17 +230,11 @@ async fn groups_sharing_a_store_keep_their_logs_and_votes_apart() {
             .iter()
             .all(|e| e.payload == EntryPayload::Normal(Note("two".into())))
     );
-    assert_eq!(
-        one.read_vote().await.unwrap(),
-        Some(openraft::Vote::new(1, 1))
-    );
-    assert_eq!(
-        two.read_vote().await.unwrap(),
-        Some(openraft::Vote::new(2, 2))
-    );
+    assert_eq!(one.read_vote().await.unwrap(), Some(vote(1, 1)));
+    assert_eq!(two.read_vote().await.unwrap(), Some(vote(2, 2)));
     let state = two.get_log_state().await.unwrap();
     assert_eq!(state.last_purged_log_id, None);
-    assert_eq!(state.last_log_id, Some(openraft::testing::log_id(2, 0, 2)));
+    assert_eq!(state.last_log_id, Some(log_id(2, 2)));
 }
 
 #[tokio::test]
@@ -214,36 +246,107 @@ async fn the_log_vote_and_applied_state_survive_a_reopen() {
         log.blocking_append((1..=3).map(|i| entry(4, i, &format!("n{i}"))))
             .await
             .unwrap();
-        log.save_vote(&openraft::Vote::new(4, 7)).await.unwrap();
-        log.save_committed(Some(openraft::testing::log_id(4, 0, 3)))
-            .await
-            .unwrap();
+        log.save_vote(&vote(4, 7)).await.unwrap();
+        log.save_committed(Some(log_id(4, 3))).await.unwrap();
         let entries = log.try_get_log_entries(1..=2).await.unwrap();
-        let replies = machine.apply(entries).await.unwrap();
-        assert_eq!(replies, [Held(1), Held(2)]);
+        apply(&mut machine, entries).await;
+        assert_eq!(machine.app().notes.len(), 2);
     }
     let store = rocks(&dir);
     let (mut log, mut machine) = open_group(&store, GROUP);
-    assert_eq!(
-        log.read_vote().await.unwrap(),
-        Some(openraft::Vote::new(4, 7))
-    );
-    assert_eq!(
-        log.read_committed().await.unwrap(),
-        Some(openraft::testing::log_id(4, 0, 3))
-    );
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote(4, 7)));
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(4, 3)));
     assert_eq!(
         log.get_log_state().await.unwrap().last_log_id,
-        Some(openraft::testing::log_id(4, 0, 3))
+        Some(log_id(4, 3))
     );
     let (applied, _) = machine.applied_state().await.unwrap();
-    assert_eq!(applied, Some(openraft::testing::log_id(4, 0, 2)));
-    // The payload's own write went in the same batch as the applied log id.
+    assert_eq!(applied, Some(log_id(4, 2)));
+    // The payloads' own writes went in the same batch as the applied log id, each note at the
+    // position the run's staging gave it.
     assert_eq!(
-        store.get(Cf::Meta, &note_key(GROUP, 2)).unwrap().unwrap(),
+        store.get(Cf::Meta, &note_key(GROUP, 0)).unwrap().unwrap(),
+        &b"n1"[..]
+    );
+    assert_eq!(
+        store.get(Cf::Meta, &note_key(GROUP, 1)).unwrap().unwrap(),
         &b"n2"[..]
     );
-    assert!(store.get(Cf::Meta, &note_key(GROUP, 3)).unwrap().is_none());
+    assert!(store.get(Cf::Meta, &note_key(GROUP, 2)).unwrap().is_none());
+}
+
+/// A memory store whose writes fail while `failing` is set.
+struct FlakyStore {
+    inner: MemStore,
+    failing: AtomicBool,
+}
+
+impl Store for FlakyStore {
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), crate::storage::StorageError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(crate::storage::StorageError("disk gone".into()));
+        }
+        self.inner.write(batch, sync)
+    }
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Bytes>, crate::storage::StorageError> {
+        self.inner.get(cf, key)
+    }
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Bytes)>, crate::storage::StorageError> {
+        self.inner.scan(cf, from, to, limit)
+    }
+    fn seek_prev(
+        &self,
+        cf: Cf,
+        lower: &[u8],
+        at: &[u8],
+    ) -> Result<Option<(Vec<u8>, Bytes)>, crate::storage::StorageError> {
+        self.inner.seek_prev(cf, lower, at)
+    }
+    fn sync(&self) -> Result<(), crate::storage::StorageError> {
+        Ok(())
+    }
+    fn fsyncs(&self) -> u64 {
+        0
+    }
+}
+
+#[tokio::test]
+async fn memory_changes_only_after_the_runs_write_succeeded() {
+    let flaky = Arc::new(FlakyStore {
+        inner: MemStore::new(),
+        failing: AtomicBool::new(false),
+    });
+    let store: Arc<dyn Store> = flaky.clone();
+    let (mut log, mut machine) = open_group(&store, GROUP);
+    let run = vec![
+        entry(1, 1, "n1"),
+        EntryOf::<TestConfig>::new_blank(log_id(1, 2)),
+        entry(1, 3, "n3"),
+    ];
+    log.blocking_append(run.clone()).await.unwrap();
+
+    flaky.failing.store(true, Ordering::SeqCst);
+    let entries = run.clone().into_iter().map(|entry| Ok((entry, None)));
+    let failed = machine.apply(stream::iter(entries)).await;
+    assert!(failed.is_err(), "a failed write fails the apply");
+    assert!(machine.app().notes.is_empty(), "memory is untouched");
+    assert_eq!(machine.applied_state().await.unwrap().0, None);
+
+    flaky.failing.store(false, Ordering::SeqCst);
+    apply(&mut machine, run).await;
+    assert_eq!(machine.app().notes, ["n1", "n3"]);
+    assert_eq!(machine.applied_state().await.unwrap().0, Some(log_id(1, 3)));
+    // The blank took no position: the run's writes carried the next position from n1 to n3.
+    assert_eq!(
+        store.get(Cf::Meta, &note_key(GROUP, 1)).unwrap().unwrap(),
+        &b"n3"[..]
+    );
 }
 
 #[tokio::test]
@@ -257,7 +360,7 @@ async fn an_installed_snapshot_carries_the_application_state() {
         .await
         .unwrap();
     let entries = leader_log.try_get_log_entries(1..5).await.unwrap();
-    leader.apply(entries).await.unwrap();
+    apply(&mut leader, entries).await;
 
     let snapshot = leader
         .get_snapshot_builder()
@@ -265,24 +368,22 @@ async fn an_installed_snapshot_carries_the_application_state() {
         .build_snapshot()
         .await
         .unwrap();
-    let mut receiving = follower.begin_receiving_snapshot().await.unwrap();
-    *receiving = *snapshot.snapshot;
     follower
-        .install_snapshot(&snapshot.meta, receiving)
+        .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
         .await
         .unwrap();
 
     assert_eq!(follower.app().notes, leader.app().notes);
     assert_eq!(follower.app().notes.len(), 4);
     assert_eq!(
-        store.get(Cf::Meta, &note_key(2, 4)).unwrap().unwrap(),
+        store.get(Cf::Meta, &note_key(2, 3)).unwrap().unwrap(),
         &b"n4"[..]
     );
     let current = follower.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta, snapshot.meta);
     assert_eq!(
         follower.applied_state().await.unwrap().0,
-        Some(openraft::testing::log_id(1, 0, 4))
+        Some(log_id(1, 4))
     );
 }
 
@@ -295,15 +396,9 @@ async fn a_snapshot_built_before_a_newer_install_does_not_replace_it() {
     log.blocking_append((1..=4).map(|i| entry(1, i, &format!("n{i}"))))
         .await
         .unwrap();
-    follower
-        .apply(log.try_get_log_entries(1..=2).await.unwrap())
-        .await
-        .unwrap();
+    apply(&mut follower, log.try_get_log_entries(1..=2).await.unwrap()).await;
     let mut stale = follower.get_snapshot_builder().await;
-    leader
-        .apply(log.try_get_log_entries(1..=4).await.unwrap())
-        .await
-        .unwrap();
+    apply(&mut leader, log.try_get_log_entries(1..=4).await.unwrap()).await;
     let newer = leader
         .get_snapshot_builder()
         .await
@@ -316,10 +411,7 @@ async fn a_snapshot_built_before_a_newer_install_does_not_replace_it() {
         .unwrap();
 
     let built = stale.build_snapshot().await.unwrap();
-    assert_eq!(
-        built.meta.last_log_id,
-        Some(openraft::testing::log_id(1, 0, 2))
-    );
+    assert_eq!(built.meta.last_log_id, Some(log_id(1, 2)));
     let current = follower.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(
         current.meta, newer.meta,

@@ -1,0 +1,506 @@
+//! The client side of node-to-node raft traffic: every group's messages to one peer share one
+//! queue, and one sender task per peer sends what is queued as one `Cluster.Raft` RPC.
+//!
+//! **Coalescing without a timer.** A group's network client ([`GroupClient`]) encodes its
+//! message, puts it on the target peer's queue and awaits the answer. The peer's sender task
+//! takes everything queued, sends it as one RPC, routes each answer back, and only then looks at
+//! the queue again: whatever the groups queued while that RPC was in flight goes out together
+//! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
+//! round to each peer, not a thousand, and nothing waits for a linger.
+//!
+//! One lazy tonic `Channel` per peer (connected on first use, reconnected by tonic). An RPC
+//! that fails answers each of its messages with `Unreachable`, so openraft backs off.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
+use openraft::raft::{VoteRequest, VoteResponse};
+use openraft::type_config::alias::{SnapshotOf, VoteOf};
+use openraft::{BasicNode, RaftNetworkV2, RaftTypeConfig};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+use super::keys::GroupId;
+use super::proto::RaftBatch;
+use super::proto::cluster_client::ClusterClient;
+use super::wire::{Answers, RaftAnswer, RaftMessage, Requests};
+use super::{decode, encode};
+
+/// A node's id in the cluster (the same in every group).
+pub type NodeId = u64;
+
+/// How long one `Cluster.Raft` RPC may take before its messages fail; a stopped peer (SIGSTOP,
+/// a dead link) must not hold every group's traffic to it forever.
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a queued message got no answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SendFailure(String);
+
+/// A message waiting on a peer's queue.
+struct Queued {
+    group: GroupId,
+    message: Vec<u8>,
+    answer: oneshot::Sender<Result<Vec<u8>, SendFailure>>,
+}
+
+/// How much traffic this node sent to its peers.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// `Cluster.Raft` RPCs sent.
+    pub rpcs: AtomicU64,
+    /// Raft messages they carried (all groups).
+    pub messages: AtomicU64,
+}
+
+/// The queues to this node's peers, one sender task each. Cloned into every group's network.
+#[derive(Clone)]
+pub struct Peers {
+    inner: Arc<PeersInner>,
+}
+
+struct PeersInner {
+    peers: Mutex<HashMap<NodeId, Peer>>,
+    traffic: Arc<Traffic>,
+}
+
+struct Peer {
+    addr: String,
+    queue: mpsc::UnboundedSender<Queued>,
+    sender: JoinHandle<()>,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Peers::new()
+    }
+}
+
+impl Peers {
+    /// No peers yet: a peer's queue and sender task start with the first message to it.
+    pub fn new() -> Peers {
+        Peers {
+            inner: Arc::new(PeersInner {
+                peers: Mutex::new(HashMap::new()),
+                traffic: Arc::default(),
+            }),
+        }
+    }
+
+    /// What this node sent so far.
+    pub fn traffic(&self) -> &Traffic {
+        &self.inner.traffic
+    }
+
+    /// The queue to node `id` at `addr` (`host:port` of its cluster listener), starting its
+    /// sender task if there is none yet, or a new one if the node moved.
+    fn queue(&self, id: NodeId, addr: &str) -> mpsc::UnboundedSender<Queued> {
+        let mut peers = self.inner.peers.lock();
+        if let Some(peer) = peers.get(&id)
+            && peer.addr == addr
+            && !peer.queue.is_closed()
+        {
+            return peer.queue.clone();
+        }
+        let (queue, queued) = mpsc::unbounded_channel();
+        let sender = tokio::spawn(send_batches(
+            addr.to_string(),
+            queued,
+            Arc::clone(&self.inner.traffic),
+        ));
+        let peer = Peer {
+            addr: addr.to_string(),
+            queue: queue.clone(),
+            sender,
+        };
+        if let Some(old) = peers.insert(id, peer) {
+            old.sender.abort();
+        }
+        queue
+    }
+
+    /// Stops every sender task; messages still queued or in flight fail as unreachable.
+    pub fn close(&self) {
+        for (_, peer) in self.inner.peers.lock().drain() {
+            peer.sender.abort();
+        }
+    }
+}
+
+/// A peer's sender task: takes everything queued, sends it as one RPC, routes the answers, and
+/// again, until every queue handle is gone.
+async fn send_batches(
+    addr: String,
+    mut queued: mpsc::UnboundedReceiver<Queued>,
+    traffic: Arc<Traffic>,
+) {
+    let mut client = Endpoint::from_shared(format!("http://{addr}"))
+        .map(|endpoint| {
+            let channel: Channel = endpoint
+                .connect_timeout(RPC_TIMEOUT)
+                .timeout(RPC_TIMEOUT)
+                .connect_lazy();
+            ClusterClient::new(channel)
+        })
+        .map_err(|err| err.to_string());
+    while let Some(first) = queued.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = queued.try_recv() {
+            batch.push(more);
+        }
+        // A caller that gave up (timed out) needs no answer.
+        batch.retain(|message| !message.answer.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let answers = match &mut client {
+            Ok(client) => send_one(client, &batch, &traffic).await,
+            Err(err) => Err(format!("bad peer address {addr}: {err}")),
+        };
+        match answers {
+            Ok(answers) => {
+                for (message, answer) in batch.into_iter().zip(answers) {
+                    let _ = message.answer.send(answer.map_err(SendFailure));
+                }
+            }
+            Err(err) => {
+                tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
+                for message in batch {
+                    let _ = message.answer.send(Err(SendFailure(err.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Sends `batch` as one RPC and decodes the answers, one per message.
+async fn send_one(
+    client: &mut ClusterClient<Channel>,
+    batch: &[Queued],
+    traffic: &Traffic,
+) -> Result<Answers, String> {
+    let requests: Requests = batch
+        .iter()
+        .map(|message| (message.group, message.message.clone()))
+        .collect();
+    let payload = encode(&requests).map_err(|err| err.to_string())?;
+    traffic.rpcs.fetch_add(1, Ordering::Relaxed);
+    traffic
+        .messages
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let response = client
+        .raft(RaftBatch {
+            payload: payload.into(),
+        })
+        .await
+        .map_err(|status| format!("{}: {}", status.code(), status.message()))?;
+    let answers: Answers = decode(&response.into_inner().payload).map_err(|err| err.to_string())?;
+    if answers.len() != batch.len() {
+        return Err(format!(
+            "{} answers to {} messages",
+            answers.len(),
+            batch.len()
+        ));
+    }
+    Ok(answers)
+}
+
+/// openraft's network factory for one group on this node: its clients put their messages on
+/// the shared peer queues.
+pub struct GroupNetwork<C> {
+    id: NodeId,
+    group: GroupId,
+    peers: Peers,
+    _config: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> GroupNetwork<C> {
+    /// The network of `group` on node `id`.
+    pub fn new(id: NodeId, group: GroupId, peers: Peers) -> GroupNetwork<C> {
+        GroupNetwork {
+            id,
+            group,
+            peers,
+            _config: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C> RaftNetworkFactory<C> for GroupNetwork<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
+{
+    type Network = GroupClient<C>;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> GroupClient<C> {
+        GroupClient {
+            id: self.id,
+            target,
+            group: self.group,
+            queue: self.peers.queue(target, &node.addr),
+            _config: std::marker::PhantomData,
+        }
+    }
+}
+
+/// One group's raft messages to one peer.
+pub struct GroupClient<C> {
+    id: NodeId,
+    target: NodeId,
+    group: GroupId,
+    queue: mpsc::UnboundedSender<Queued>,
+    _config: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> GroupClient<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
+{
+    /// Queues `message`, awaits its answer for at most `ttl`.
+    async fn call(
+        &self,
+        message: RaftMessage<C>,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> Result<RaftAnswer<C>, RPCError<C>> {
+        let message = encode(&message).map_err(|err| RPCError::Network(NetworkError::new(&err)))?;
+        let (answer, answered) = oneshot::channel();
+        let queued = Queued {
+            group: self.group,
+            message,
+            answer,
+        };
+        let unreachable = |why: String| RPCError::Unreachable(Unreachable::new(&SendFailure(why)));
+        if self.queue.send(queued).is_err() {
+            return Err(unreachable("the peer's sender stopped".into()));
+        }
+        let answer = match tokio::time::timeout(ttl, answered).await {
+            Err(_) => {
+                return Err(RPCError::Timeout(Timeout {
+                    action,
+                    id: self.id,
+                    target: self.target,
+                    timeout: ttl,
+                }));
+            }
+            Ok(Err(_)) => return Err(unreachable("the peer's sender stopped".into())),
+            Ok(Ok(answer)) => answer.map_err(|err| unreachable(err.0))?,
+        };
+        decode(&answer).map_err(|err| RPCError::Network(NetworkError::new(&err)))
+    }
+}
+
+fn unexpected<C: RaftTypeConfig>() -> RPCError<C> {
+    RPCError::Network(NetworkError::new(&SendFailure(
+        "answer of another kind".into(),
+    )))
+}
+
+impl<C> RaftNetworkV2<C> for GroupClient<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
+{
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        request: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
+        let message = RaftMessage::Append(request);
+        match self
+            .call(message, RPCTypes::AppendEntries, option.hard_ttl())
+            .await?
+        {
+            RaftAnswer::Append(answer) => Ok(answer),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        request: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        match self
+            .call(
+                RaftMessage::Vote(request),
+                RPCTypes::Vote,
+                option.hard_ttl(),
+            )
+            .await?
+        {
+            RaftAnswer::Vote(answer) => Ok(answer),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        request: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        let message = RaftMessage::PreVote(request);
+        match self
+            .call(message, RPCTypes::Vote, option.hard_ttl())
+            .await?
+        {
+            RaftAnswer::Vote(answer) => Ok(answer),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<C>,
+        snapshot: SnapshotOf<C, Vec<u8>>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let message = RaftMessage::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot,
+        };
+        let call = self.call(message, RPCTypes::InstallSnapshot, option.hard_ttl());
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            answer = call => match answer? {
+                RaftAnswer::Snapshot(answer) => Ok(answer),
+                _ => Err(unexpected::<C>().into()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::{BoxFuture, join_all};
+    use tokio::net::TcpListener;
+    use tokio::sync::Notify;
+    use tokio_stream::wrappers::TcpListenerStream;
+
+    use super::*;
+    use crate::cluster::Groups;
+    use crate::cluster::wire::GroupHandle;
+
+    /// Answers each message with the group id followed by the message; the group built with a
+    /// gate holds its first answer until the test opens it.
+    struct Echo {
+        group: GroupId,
+        entered: Arc<Notify>,
+        gate: Option<Arc<Notify>>,
+    }
+
+    impl GroupHandle for Echo {
+        fn handle(&self, message: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async move {
+                if let Some(gate) = &self.gate {
+                    self.entered.notify_one();
+                    gate.notified().await;
+                }
+                let mut answer = self.group.to_be_bytes().to_vec();
+                answer.extend(message);
+                Ok(answer)
+            })
+        }
+
+        fn heartbeat(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn queue_message(
+        queue: &mpsc::UnboundedSender<Queued>,
+        group: GroupId,
+    ) -> oneshot::Receiver<Result<Vec<u8>, SendFailure>> {
+        let (answer, answered) = oneshot::channel();
+        let message = format!("to {group}").into_bytes();
+        assert!(
+            queue
+                .send(Queued {
+                    group,
+                    message,
+                    answer
+                })
+                .is_ok()
+        );
+        answered
+    }
+
+    #[tokio::test]
+    async fn messages_queued_during_an_rpc_go_out_together_in_the_next_one() {
+        let groups = Groups::new();
+        let entered = Arc::new(Notify::new());
+        let gate = Arc::new(Notify::new());
+        for group in 0..=20 {
+            let gate = (group == 0).then(|| Arc::clone(&gate));
+            let entered = Arc::clone(&entered);
+            groups.insert(
+                group,
+                Arc::new(Echo {
+                    group,
+                    entered,
+                    gate,
+                }),
+            );
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = groups.service();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+
+        let peers = Peers::new();
+        let queue = peers.queue(2, &addr.to_string());
+        let first = queue_message(&queue, 0);
+        entered.notified().await; // the first RPC is now in flight, held by group 0
+        let rest: Vec<_> = (1..=20).map(|group| queue_message(&queue, group)).collect();
+        gate.notify_one();
+
+        let mut answers = vec![first.await.unwrap().unwrap()];
+        for answer in join_all(rest).await {
+            answers.push(answer.unwrap().unwrap());
+        }
+        for (group, answer) in (0..=20u64).zip(&answers) {
+            let mut want = group.to_be_bytes().to_vec();
+            want.extend(format!("to {group}").into_bytes());
+            assert_eq!(*answer, want, "group {group} got its own answer");
+        }
+        let traffic = peers.traffic();
+        assert_eq!(
+            traffic.rpcs.load(Ordering::Relaxed),
+            2,
+            "one RPC, then the rest in one"
+        );
+        assert_eq!(traffic.messages.load(Ordering::Relaxed), 21);
+
+        peers.close();
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_is_down_fails_the_messages_as_unreachable() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let peers = Peers::new();
+        let queue = peers.queue(2, &addr.to_string());
+        let answer = queue_message(&queue, 7).await.unwrap();
+        assert!(answer.is_err(), "no answer from a closed port: {answer:?}");
+        peers.close();
+    }
+}

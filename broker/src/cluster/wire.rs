@@ -1,0 +1,109 @@
+//! What the `Cluster` service's `RaftBatch` carries (see `proto/rapidmq/cluster/v1/cluster.proto`).
+//!
+//! A request's payload is a postcard-encoded [`Requests`]: for each raft message, the group it is
+//! for and the message itself, encoded on its own ([`RaftMessage`] of that group's type config).
+//! The answer's payload is a postcard-encoded [`Answers`], one per request, in the same order.
+//! Encoding each message apart keeps the transport ignorant of type configs, so groups of
+//! different kinds (metadata, partitions) share one batch.
+
+use futures::future::BoxFuture;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
+use openraft::raft::{VoteRequest, VoteResponse};
+use openraft::storage::RaftStateMachine;
+use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::{Raft, RaftTypeConfig};
+use serde::{Deserialize, Serialize};
+
+use super::keys::GroupId;
+use super::{decode, encode};
+
+/// A request's payload: `(group, encoded RaftMessage)` for each message.
+pub type Requests = Vec<(GroupId, Vec<u8>)>;
+
+/// An answer's payload: the encoded [`RaftAnswer`] for each request, or why the node could not
+/// hand it to its group (not hosted here, shut down).
+pub type Answers = Vec<Result<Vec<u8>, String>>;
+
+/// One raft message from a group's leader or candidate to the same group on another node.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum RaftMessage<C: RaftTypeConfig> {
+    /// Entries to replicate, or none: a heartbeat.
+    Append(AppendEntriesRequest<C>),
+    /// A candidate asks for a vote.
+    Vote(VoteRequest<C>),
+    /// A node asks whether it would win an election, before it raises its term.
+    PreVote(VoteRequest<C>),
+    /// A whole snapshot, for a follower behind the leader's purged log.
+    Snapshot {
+        vote: VoteOf<C>,
+        meta: SnapshotMetaOf<C>,
+        data: Vec<u8>,
+    },
+}
+
+/// The answer of a group to a [`RaftMessage`] of the same kind.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum RaftAnswer<C: RaftTypeConfig> {
+    Append(AppendEntriesResponse<C>),
+    Vote(VoteResponse<C>),
+    Snapshot(SnapshotResponse<C>),
+}
+
+/// A raft group hosted on this node, as the `Cluster` service sees it: whatever its type
+/// config, it takes an encoded [`RaftMessage`] and returns an encoded [`RaftAnswer`].
+pub trait GroupHandle: Send + Sync + 'static {
+    /// Hands `message` to the group and encodes its answer; `Err` when the group cannot answer
+    /// (it stopped).
+    fn handle(&self, message: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+
+    /// Sends a heartbeat to the group's followers if this node leads it (the node's heartbeat
+    /// task calls it for every group at once, so the heartbeats of all groups are coalesced).
+    fn heartbeat(&self) -> BoxFuture<'_, ()>;
+}
+
+impl<C, SM> GroupHandle for Raft<C, SM>
+where
+    C: RaftTypeConfig,
+    SM: RaftStateMachine<C, SnapshotData = Vec<u8>>,
+{
+    fn handle(&self, message: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let message: RaftMessage<C> = decode(&message).map_err(|err| err.to_string())?;
+            let answer = match message {
+                RaftMessage::Append(request) => {
+                    RaftAnswer::Append(self.append_entries(request).await.map_err(err_text)?)
+                }
+                RaftMessage::Vote(request) => {
+                    RaftAnswer::Vote(self.vote(request).await.map_err(err_text)?)
+                }
+                RaftMessage::PreVote(request) => {
+                    RaftAnswer::Vote(self.pre_vote(request).await.map_err(err_text)?)
+                }
+                RaftMessage::Snapshot { vote, meta, data } => {
+                    let snapshot = SnapshotOf::<C, Vec<u8>> {
+                        meta,
+                        snapshot: data,
+                    };
+                    let answer = self.install_full_snapshot(vote, snapshot).await;
+                    RaftAnswer::Snapshot(answer.map_err(err_text)?)
+                }
+            };
+            encode(&answer).map_err(|err| err.to_string())
+        })
+    }
+
+    fn heartbeat(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.is_leader() {
+                // A stopped group has nothing to send; its own error surfaces elsewhere.
+                let _ = self.trigger().heartbeat().await;
+            }
+        })
+    }
+}
+
+fn err_text(err: impl std::fmt::Display) -> String {
+    err.to_string()
+}
