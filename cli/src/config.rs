@@ -198,13 +198,13 @@ impl Config {
                 .check(name)
                 .with_context(|| format!("in `{}`", path.display()))?;
         }
-        if let Some(current) = &config.current {
-            if !config.contexts.contains_key(current) {
-                bail!(
-                    "`{}`: the current context `{current}` does not exist; `rapidmq context use` another",
-                    path.display()
-                );
-            }
+        if let Some(current) = &config.current
+            && !config.contexts.contains_key(current)
+        {
+            bail!(
+                "`{}`: the current context `{current}` does not exist; `rapidmq context use` another",
+                path.display()
+            );
         }
         Ok(config)
     }

@@ -303,7 +303,7 @@ async fn dead_lettering_while_consumers_come_and_go_burns_and_strands_nothing() 
                             // nothing is on the wire to us) and our acks applied: the broker
                             // answers requests in order, so the error for a receipt that names
                             // nothing comes after the acks took effect.
-                            if got == granted && (responses + id) % 3 == 0 {
+                            if got == granted && (responses + id).is_multiple_of(3) {
                                 q.ack(vec![pb::Receipt {
                                     partition: 0,
                                     offset: u64::MAX,

@@ -51,10 +51,10 @@ pub unsafe extern "C" fn rapidmq_runtime_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_runtime_shutdown(runtime: *const RapidmqRuntime, timeout_ms: u64) {
     guard_or((), || {
-        if let Some(rt) = unsafe { runtime.as_ref() } {
-            if tokio::runtime::Handle::try_current().is_err() {
-                rt.runtime.shutdown(Duration::from_millis(timeout_ms));
-            }
+        if let Some(rt) = unsafe { runtime.as_ref() }
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            rt.runtime.shutdown(Duration::from_millis(timeout_ms));
         }
     })
 }

@@ -265,7 +265,7 @@ where
         round += 1;
         // Mostly tiny budgets (cancelled while waiting or just as messages arrive), sometimes a
         // real one so the loop always makes progress.
-        let budget = if round % 4 == 0 {
+        let budget = if round.is_multiple_of(4) {
             Duration::from_millis(50)
         } else {
             Duration::from_micros(round % 300)

@@ -494,7 +494,7 @@ async fn cancelled_polls_lose_no_deliveries_and_each_is_acked_once() {
     guarded("polls with cancellations", async {
         while consumer.stats().polled < TOTAL {
             round += 1;
-            let budget = if round % 4 == 0 {
+            let budget = if round.is_multiple_of(4) {
                 Duration::from_millis(50)
             } else {
                 Duration::from_micros(round % 300)

@@ -121,7 +121,7 @@ fn encode_token(key: &[u8]) -> String {
 
 fn decode_token(token: &str) -> Result<Vec<u8>> {
     let bad = || Error::new(ErrorCode::InvalidArgument, "invalid page_token");
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(bad());
     }
     (0..token.len())

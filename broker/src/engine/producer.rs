@@ -152,7 +152,11 @@ mod tests {
             base_offset: offset,
             count,
             append_time_ms: 1,
-            deduplicated: if seq % 4 == 0 { vec![1, 3] } else { Vec::new() },
+            deduplicated: if seq.is_multiple_of(4) {
+                vec![1, 3]
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -286,7 +286,7 @@ mod tests {
             let body = s.trim_end_matches('=');
             let pad = s.len() - body.len();
             let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
-            if s.len() % 4 != 0 || pad > 2 || !body.chars().all(alphabet) {
+            if !s.len().is_multiple_of(4) || pad > 2 || !body.chars().all(alphabet) {
                 return false;
             }
             let last = body.chars().last();

@@ -113,12 +113,13 @@ impl ConnectionArgs {
         ]
         .iter()
         .any(|field| field.is_some());
-        if let Some(server) = &self.server {
-            if context_tls && server.starts_with("http://") {
-                anyhow::bail!(
-                    "`{server}` (--server or RAPIDMQ_SERVER) is http:// but context `{name}` has TLS settings: use https://, or another context (--context)"
-                );
-            }
+        if let Some(server) = &self.server
+            && context_tls
+            && server.starts_with("http://")
+        {
+            anyhow::bail!(
+                "`{server}` (--server or RAPIDMQ_SERVER) is http:// but context `{name}` has TLS settings: use https://, or another context (--context)"
+            );
         }
         let server = self
             .server

@@ -54,10 +54,10 @@ impl AckTracker {
 
     /// A message was handed to the application.
     pub(crate) fn polled(&mut self, partition: u32, offset: u64) {
-        if let Some(acks) = self.partitions.get_mut(&partition) {
-            if offset >= acks.position {
-                acks.pending.insert(offset, false);
-            }
+        if let Some(acks) = self.partitions.get_mut(&partition)
+            && offset >= acks.position
+        {
+            acks.pending.insert(offset, false);
         }
     }
 
