@@ -124,6 +124,7 @@ impl Broker {
             limits.max_request_bytes,
             limits.max_inflight_per_stream,
             publish_budget.clone(),
+            cluster.clone(),
         );
 
         warn_if_exposed_without_tls(&listeners, tls.is_some());

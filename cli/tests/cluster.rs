@@ -156,6 +156,33 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
         .find(|s| s["node_id"].as_u64() == Some(leader))
         .expect("the restarted node answers");
     println!("node {leader} rejoined: {me}");
+
+    // The CLI reads the same status over gRPC (Admin.GetClusterStatus), as JSON and as a table.
+    let node = &nodes[killed];
+    let json = cli_status(node, &["--output", "json"]);
+    let json: Value = serde_json::from_str(&json).expect("cluster status --output json is JSON");
+    assert_eq!(json["mode"], "cluster");
+    assert_eq!(json["node_id"].as_u64(), Some(leader));
+    assert_eq!(json["leader_id"].as_u64(), Some(new_leader));
+    assert_eq!(json["nodes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(json["nodes"][killed]["grpc_addr"], node.grpc_addr());
+    let table = cli_status(node, &[]);
+    println!("{table}");
+    assert!(table.contains("leader"), "{table}");
+}
+
+fn cli_status(node: &TestBroker, extra: &[&str]) -> String {
+    let output = rapidmq_testkit::cli_command()
+        .args(["--server", node.grpc_addr(), "cluster", "status"])
+        .args(extra)
+        .output()
+        .expect("run rapidmq cluster status");
+    assert!(
+        output.status.success(),
+        "rapidmq cluster status: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 #[test]
@@ -167,6 +194,10 @@ fn single_node_mode_says_so() {
         .expect("GET /v1/cluster answers");
     assert_eq!(body["mode"], "single-node");
     assert!(body["node_id"].is_null());
+    let json = cli_status(&broker, &["--output", "json"]);
+    let json: Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["mode"], "single-node");
+    assert!(cli_status(&broker, &[]).contains("single node"));
 }
 
 #[test]
