@@ -140,3 +140,49 @@ impl Apply<MetaConfig> for NodeTable {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStore;
+
+    fn node(port: u16) -> NodeInfo {
+        NodeInfo {
+            grpc_addr: format!("127.0.0.1:{port}"),
+            http_addr: format!("127.0.0.1:{}", port + 1),
+        }
+    }
+
+    fn register(table: &mut NodeTable, store: &dyn Store, id: u64, info: NodeInfo) {
+        let log_id = openraft::testing::log_id::<MetaConfig>(1, 0, id);
+        let command = MetaCommand::RegisterNode { id, node: info };
+        let mut batch = WriteBatch::new();
+        table.write(&mut (), &log_id, &command, &mut batch).unwrap();
+        store.write(batch, true).unwrap();
+        table.apply(&mut (), &log_id, command);
+    }
+
+    #[test]
+    fn the_node_table_is_restored_from_the_store_and_from_a_snapshot() {
+        let store = MemStore::new();
+        let mut table = NodeTable::open(&store).unwrap();
+        register(&mut table, &store, 1, node(7000));
+        register(&mut table, &store, 2, node(7100));
+        register(&mut table, &store, 1, node(7200));
+        let expected: BTreeMap<u64, NodeInfo> = [(1, node(7200)), (2, node(7100))].into();
+        assert_eq!(*table.table().read(), expected);
+        assert_eq!(*NodeTable::open(&store).unwrap().table().read(), expected);
+
+        // A snapshot replaces another node's table whole, on disk and in memory.
+        let snapshot = table.snapshot().unwrap();
+        let other = MemStore::new();
+        let mut stale = NodeTable::open(&other).unwrap();
+        register(&mut stale, &other, 3, node(7300));
+        let mut batch = WriteBatch::new();
+        stale.write_restore(&snapshot, &mut batch).unwrap();
+        other.write(batch, true).unwrap();
+        stale.restore(&snapshot).unwrap();
+        assert_eq!(*stale.table().read(), expected);
+        assert_eq!(*NodeTable::open(&other).unwrap().table().read(), expected);
+    }
+}
