@@ -226,7 +226,7 @@ impl Broker {
                 }
             }
         }
-        if let Some(cluster) = cluster.and_then(Arc::into_inner) {
+        if let Some(cluster) = &cluster {
             cluster.shutdown().await;
         }
         engine.shutdown().await;

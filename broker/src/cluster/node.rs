@@ -15,6 +15,7 @@ use openraft::Instant as _;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState};
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -44,7 +45,7 @@ pub struct ClusterNode {
     network: Peers,
     election_timeout: Duration,
     tasks: Vec<JoinHandle<()>>,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 /// What [`ClusterNode::status`] reports.
@@ -165,7 +166,7 @@ impl ClusterNode {
             network,
             election_timeout: Duration::from_millis(cluster.election_timeout_min_ms),
             tasks: vec![heartbeats, register],
-            server: Some((stop, server)),
+            server: Mutex::new(Some((stop, server))),
         })
     }
 
@@ -210,15 +211,17 @@ impl ClusterNode {
         }
     }
 
-    /// Stops the tasks, the metadata group and the listener.
-    pub async fn shutdown(mut self) {
+    /// Stops the tasks, the metadata group and the listener. Takes `&self`: the transports
+    /// may still hold the handle when the broker shuts down.
+    pub async fn shutdown(&self) {
         for task in &self.tasks {
             task.abort();
         }
         if let Err(err) = self.raft.shutdown().await {
             tracing::warn!(cause = %err, "stopping the metadata group");
         }
-        if let Some((stop, server)) = self.server.take() {
+        let server = self.server.lock().take();
+        if let Some((stop, server)) = server {
             let _ = stop.send(());
             let _ = server.await;
         }
