@@ -12,6 +12,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod cluster;
+pub use cluster::{ClusterConfig, PeerList};
+
 /// `RAPIDMQ_*` variables whose first segment names a config field. Others (`RAPIDMQ_LOG`,
 /// `RAPIDMQ_SERVER`, a user's own) are not config and are left alone; a wrong field inside a
 /// known section (`RAPIDMQ_STORAGE__TYPO`) is still an error.
@@ -51,6 +54,8 @@ pub struct Config {
     /// Quotas of every tenant that does not set its own (docs/security.md#tenants-and-quotas).
     pub quota_defaults: QuotaDefaults,
     pub audit: AuditConfig,
+    /// Cluster mode; without peers the broker runs alone, with no raft.
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -71,6 +76,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             quota_defaults: QuotaDefaults::default(),
             audit: AuditConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -597,7 +603,7 @@ impl Config {
         if tls.handshake_timeout_ms == 0 {
             return invalid("tls.handshake_timeout_ms must be at least 1");
         }
-        Ok(())
+        self.cluster.validate()
     }
 }
 

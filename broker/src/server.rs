@@ -11,11 +11,14 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::auth::{AuthLayer, BootstrapSecret, GrpcReject};
 use crate::budget::PublishBudget;
+use crate::cluster::node::ClusterNode;
+use crate::cluster::node_table::NodeInfo;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::observability::Transport;
 use crate::observability::connections::{ConnectionSlots, CountedListener};
+use crate::rest::cluster::ClusterHandle;
 use crate::tls::{Acceptor, PeerInfo, Protocol, Reloader};
 use crate::{grpc, http};
 
@@ -100,6 +103,7 @@ impl Broker {
             config,
             tls,
         } = self;
+        let cluster = start_cluster(&config, &engine, &listeners).await?;
         let ready = Arc::new(AtomicBool::new(true));
         let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -120,6 +124,7 @@ impl Broker {
             limits.max_request_bytes,
             limits.max_inflight_per_stream,
             publish_budget.clone(),
+            cluster.clone(),
         );
 
         warn_if_exposed_without_tls(&listeners, tls.is_some());
@@ -188,6 +193,7 @@ impl Broker {
                 publish_budget,
                 requests,
             )
+            .layer(axum::Extension(cluster.clone()))
             .into_make_service_with_connect_info::<PeerInfo>(),
         )
         .with_graceful_shutdown(async move {
@@ -220,9 +226,34 @@ impl Broker {
                 }
             }
         }
+        if let Some(cluster) = &cluster {
+            cluster.shutdown().await;
+        }
         engine.shutdown().await;
         Ok(())
     }
+}
+
+/// In cluster mode, joins the cluster: its listener, the metadata group, this node's entry
+/// in the node table (docs/adr/0005-clustering.md). `None` in single-node mode.
+async fn start_cluster(
+    config: &Config,
+    engine: &Arc<Engine>,
+    listeners: &Listeners,
+) -> Result<ClusterHandle> {
+    if !config.cluster.enabled() {
+        return Ok(None);
+    }
+    let addr = |addr: std::io::Result<SocketAddr>| {
+        addr.map(|a| a.to_string())
+            .map_err(|err| Error::internal(format!("listener address: {err}")))
+    };
+    let me = NodeInfo {
+        grpc_addr: addr(listeners.grpc_addr())?,
+        http_addr: addr(listeners.http_addr())?,
+    };
+    let node = ClusterNode::start(&config.cluster, engine.disk_store(), me).await?;
+    Ok(Some(Arc::new(node)))
 }
 
 /// Says how requests are authenticated: with auth off, that every request runs as anonymous,

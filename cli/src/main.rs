@@ -123,6 +123,9 @@ enum Command {
     Dlq(cmd::dlq::DlqCommand),
     /// Show the broker's version, uptime and counts.
     Status(cmd::status::StatusArgs),
+    /// Cluster mode: the metadata leader and the node table.
+    #[command(subcommand)]
+    Cluster(cmd::cluster::ClusterCommand),
     /// Show the broker's recent flow events of a message (by msg-id, key or traceparent).
     Trace(cmd::trace::TraceArgs),
     /// Load-test the broker through the client SDK.
@@ -275,6 +278,7 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Consume(a) => cmd::consume::run(ctx, a).await,
             Command::Dlq(c) => cmd::dlq::run(ctx, c).await,
             Command::Status(a) => cmd::status::run(ctx, a).await,
+            Command::Cluster(c) => cmd::cluster::run(ctx, c).await,
             Command::Trace(a) => cmd::trace::run(ctx, a).await,
             Command::Bench(a) => cmd::bench::run(ctx, a).await,
             Command::Whoami(a) => cmd::whoami::run(ctx, a).await,

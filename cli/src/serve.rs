@@ -14,7 +14,7 @@ use crate::logging;
 /// Options of `rapidmq serve`. Flags override `RAPIDMQ_*` variables, which override the file.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  rapidmq serve\n  rapidmq serve --data-dir /var/lib/rapidmq --grpc-listen 0.0.0.0:7420\n  rapidmq serve --config rapidmq.toml --check-config\n\nEvery config field can also be set as RAPIDMQ_<FIELD>, with __ between sections,\ne.g. RAPIDMQ_STORAGE__FSYNC_INTERVAL_MS=50. Logs: RAPIDMQ_LOG=rapidmq=debug,\nRAPIDMQ_LOG_FORMAT=json."
+    after_help = "Examples:\n  rapidmq serve\n  rapidmq serve --data-dir /var/lib/rapidmq --grpc-listen 0.0.0.0:7420\n  rapidmq serve --config rapidmq.toml --check-config\n  rapidmq serve --node-id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003\n\nEvery config field can also be set as RAPIDMQ_<FIELD>, with __ between sections,\ne.g. RAPIDMQ_STORAGE__FSYNC_INTERVAL_MS=50. Logs: RAPIDMQ_LOG=rapidmq=debug,\nRAPIDMQ_LOG_FORMAT=json."
 )]
 pub struct ServeArgs {
     /// TOML config file.
@@ -46,6 +46,16 @@ pub struct ServeArgs {
     /// generate`) or RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD.
     #[arg(long)]
     auth: bool,
+    /// Cluster mode: this node's id, one of --peers (cluster.node_id).
+    #[arg(long, value_name = "ID")]
+    node_id: Option<u64>,
+    /// Cluster mode: every node, this one included, as id=host:port cluster addresses,
+    /// comma-separated (cluster.peers). Without peers the broker runs alone.
+    #[arg(long, value_name = "ID=ADDR,...")]
+    peers: Option<String>,
+    /// Where this node listens for the other nodes [default: its address in --peers].
+    #[arg(long, value_name = "ADDR")]
+    cluster_addr: Option<String>,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -67,6 +77,25 @@ struct FlagOverrides {
     tls: TlsOverrides,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<AuthOverrides>,
+    #[serde(skip_serializing_if = "ClusterOverrides::is_empty")]
+    cluster: ClusterOverrides,
+}
+
+/// `--node-id`, `--peers`, `--cluster-addr`, layered over the `[cluster]` section.
+#[derive(Serialize)]
+struct ClusterOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peers: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_addr: Option<String>,
+}
+
+impl ClusterOverrides {
+    fn is_empty(&self) -> bool {
+        self.node_id.is_none() && self.peers.is_none() && self.cluster_addr.is_none()
+    }
 }
 
 /// `--auth`, layered over the `[auth]` section.
@@ -109,6 +138,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             client_auth: args.tls_client_auth.clone(),
         },
         auth: args.auth.then_some(AuthOverrides { enabled: true }),
+        cluster: ClusterOverrides {
+            node_id: args.node_id,
+            peers: args.peers.clone(),
+            cluster_addr: args.cluster_addr.clone(),
+        },
     };
     let config =
         Config::load(args.config.as_deref(), overrides).context("invalid configuration")?;

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::roles::{BindingScope, Permission, RoleBinding, RoleInfo};
 use crate::tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas};
 use crate::types::{
-    BrokerStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, QueueSettings, StartPosition,
-    SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    BrokerStatus, ClusterStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, QueueSettings,
+    StartPosition, SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -275,6 +275,18 @@ impl Admin {
     /// Broker version, uptime and counts.
     pub async fn status(&self) -> Result<BrokerStatus> {
         admin_call!(self, get_status, v1::GetStatusRequest {}, retried).map(BrokerStatus::from)
+    }
+
+    /// The cluster as the answering node sees it: its metadata leader and term and the node
+    /// table. A single-node broker answers `mode = "single-node"`.
+    pub async fn cluster_status(&self) -> Result<ClusterStatus> {
+        admin_call!(
+            self,
+            get_cluster_status,
+            v1::GetClusterStatusRequest {},
+            retried
+        )
+        .map(ClusterStatus::from)
     }
 
     /// The caller as the broker sees it: `(tenant, user)`, the user empty when anonymous

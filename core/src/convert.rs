@@ -239,6 +239,29 @@ impl From<v1::BrokerStatus> for BrokerStatus {
     }
 }
 
+impl From<v1::ClusterStatus> for ClusterStatus {
+    fn from(s: v1::ClusterStatus) -> Self {
+        ClusterStatus {
+            mode: s.mode,
+            node_id: s.node_id,
+            leader_id: s.leader_id,
+            term: s.term,
+            last_applied: s.last_applied,
+            nodes: s
+                .nodes
+                .into_iter()
+                .map(|n| ClusterNode {
+                    id: n.id,
+                    cluster_addr: n.cluster_addr,
+                    grpc_addr: n.grpc_addr,
+                    http_addr: n.http_addr,
+                    reachable: n.reachable,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl From<v1::PublishResponse> for PublishAck {
     fn from(r: v1::PublishResponse) -> Self {
         PublishAck {

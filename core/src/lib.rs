@@ -59,8 +59,9 @@ pub use roles::{Permission, RoleBinding, RoleInfo};
 pub use runtime::Runtime;
 pub use tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas, TenantUsage};
 pub use types::{
-    BrokerStatus, CreatedToken, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
-    MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,
-    QueueStats, ReceivedMessage, SendStatus, StartPosition, Storage, SubscriptionInfo,
-    SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    BrokerStatus, ClusterNode, ClusterStatus, CreatedToken, DeadLetter, DeadLetterPage,
+    DeadLetterReplay, Delivery, Durability, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor,
+    PartitionInfo, PublishAck, QueueSettings, QueueStats, ReceivedMessage, SendStatus,
+    StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo,
+    UserInfo,
 };

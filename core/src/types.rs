@@ -395,6 +395,38 @@ pub struct BrokerStatus {
     pub node_id: String,
 }
 
+/// The cluster as the node that answered sees it ([`Admin::cluster_status`](crate::Admin)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// `single-node` (the other fields empty) or `cluster`.
+    pub mode: String,
+    /// The answering node's id.
+    pub node_id: u64,
+    /// The metadata group's leader, if there is one.
+    pub leader_id: Option<u64>,
+    /// The metadata group's term.
+    pub term: u64,
+    /// The metadata group's last applied index on the answering node.
+    pub last_applied: Option<u64>,
+    /// The node table.
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// A node of the cluster's node table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// Node id.
+    pub id: u64,
+    /// Node-to-node address.
+    pub cluster_addr: String,
+    /// Client gRPC address; empty until the node registered.
+    pub grpc_addr: String,
+    /// Client HTTP address; empty until the node registered.
+    pub http_addr: String,
+    /// Whether the answering node currently hears from it.
+    pub reachable: bool,
+}
+
 /// A user of the caller's tenant (a broker with authentication on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {

@@ -12,6 +12,8 @@
 //!   the engine implements: last applied log id and membership are written in the same batch as
 //!   the application's own changes, and memory changes only after that write; snapshots are
 //!   stored and installed whole.
+//! - [`node`], [`node_table`]: a broker process in cluster mode: its listener, the metadata
+//!   group and its first content, the node table (`RegisterNode`).
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -26,6 +28,8 @@
 pub mod keys;
 mod log_store;
 pub mod network;
+pub mod node;
+pub mod node_table;
 pub mod service;
 mod state_machine;
 pub mod wire;

@@ -418,6 +418,10 @@ mod tests {
         fn heartbeat(&self) -> BoxFuture<'_, ()> {
             Box::pin(async {})
         }
+
+        fn propose(&self, _command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async { Err("an echo takes no commands".to_string()) })
+        }
     }
 
     fn queue_message(

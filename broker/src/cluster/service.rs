@@ -124,4 +124,17 @@ impl Cluster for ClusterService {
             payload: payload.into(),
         }))
     }
+
+    async fn propose(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
+        let (group, command): (GroupId, Vec<u8>) = decode(&request.into_inner().payload)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let answer: Result<Vec<u8>, String> = match self.groups.get(group) {
+            Some(handle) => handle.propose(command).await,
+            None => Err(format!("group {group} is not hosted on this node")),
+        };
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
 }

@@ -61,6 +61,10 @@ pub trait GroupHandle: Send + Sync + 'static {
     /// Sends a heartbeat to the group's followers if this node leads it (the node's heartbeat
     /// task calls it for every group at once, so the heartbeats of all groups are coalesced).
     fn heartbeat(&self) -> BoxFuture<'_, ()>;
+
+    /// Writes an encoded command (the group's `C::D`) through this node, which must lead the
+    /// group, and encodes its result (`C::R`); `Err` says why not (not the leader, stopped).
+    fn propose(&self, command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>>;
 }
 
 impl<C, SM> GroupHandle for Raft<C, SM>
@@ -100,6 +104,14 @@ where
                 // A stopped group has nothing to send; its own error surfaces elsewhere.
                 let _ = self.trigger().heartbeat().await;
             }
+        })
+    }
+
+    fn propose(&self, command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let command: C::D = decode(&command).map_err(|err| err.to_string())?;
+            let written = self.client_write(command).await.map_err(err_text)?;
+            encode(&written.data).map_err(|err| err.to_string())
         })
     }
 }

@@ -430,6 +430,11 @@ impl Engine {
         })
     }
 
+    /// The disk store, which cluster mode's raft groups share (broker/src/cluster/).
+    pub fn disk_store(&self) -> Arc<dyn Store> {
+        self.disk.clone()
+    }
+
     /// fsyncs issued by the disk store so far.
     pub fn fsyncs(&self) -> u64 {
         self.disk.fsyncs()

@@ -10,15 +10,18 @@ use tracing::instrument;
 
 use super::{convert, principal};
 use crate::audit::{self, AuditQuery};
+use crate::auth::{Action, Resource};
 use crate::engine::{DEFAULT_PAGE, DEFAULT_REPLAY, Engine};
+use crate::rest::cluster::ClusterHandle;
 
 pub struct AdminService {
     engine: Arc<Engine>,
+    cluster: ClusterHandle,
 }
 
 impl AdminService {
-    pub fn new(engine: Arc<Engine>) -> AdminService {
-        AdminService { engine }
+    pub fn new(engine: Arc<Engine>, cluster: ClusterHandle) -> AdminService {
+        AdminService { engine, cluster }
     }
 }
 
@@ -219,6 +222,35 @@ impl Admin for AdminService {
             subscriptions: status.subscriptions,
             node_id: "single".to_string(),
             fsyncs: status.fsyncs,
+        }))
+    }
+
+    async fn get_cluster_status(
+        &self,
+        request: Request<pb::GetClusterStatusRequest>,
+    ) -> Reply<pb::ClusterStatus> {
+        let principal = principal(&request)?;
+        self.engine
+            .auth()
+            .authorize(&principal, Action::Describe, Resource::Cluster)?;
+        let status = crate::rest::cluster::status(self.cluster.as_deref());
+        Ok(Response::new(pb::ClusterStatus {
+            mode: status.mode,
+            node_id: status.node_id.unwrap_or_default(),
+            leader_id: status.leader_id,
+            term: status.term,
+            last_applied: status.last_applied,
+            nodes: status
+                .nodes
+                .into_iter()
+                .map(|n| pb::ClusterNode {
+                    id: n.id,
+                    cluster_addr: n.cluster_addr,
+                    grpc_addr: n.grpc_addr,
+                    http_addr: n.http_addr,
+                    reachable: n.reachable,
+                })
+                .collect(),
         }))
     }
 

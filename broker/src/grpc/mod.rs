@@ -10,6 +10,7 @@ mod consume;
 mod convert;
 mod messaging;
 
+use crate::rest::cluster::ClusterHandle;
 use std::sync::Arc;
 
 use rapidmq_proto::v1::admin_server::AdminServer;
@@ -84,6 +85,7 @@ pub fn services(
     max_request_bytes: usize,
     max_inflight_per_stream: usize,
     budget: PublishBudget,
+    cluster: ClusterHandle,
 ) -> (
     MessagingServer<MessagingService>,
     AdminServer<AdminService>,
@@ -96,7 +98,7 @@ pub fn services(
     ))
     .max_decoding_message_size(max_request_bytes)
     .max_encoding_message_size(max_request_bytes);
-    let admin = AdminServer::new(AdminService::new(engine.clone()))
+    let admin = AdminServer::new(AdminService::new(engine.clone(), cluster))
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
     let auth = AuthServer::new(AuthService::new(engine))

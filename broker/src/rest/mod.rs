@@ -19,6 +19,7 @@
 mod acks;
 mod audit;
 mod auth;
+pub mod cluster;
 mod consume;
 mod consumers;
 mod dlq;
@@ -120,6 +121,7 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
     let sub = "/v1/topics/{topic}/subscriptions/{subscription}";
     Router::new()
         .route("/v1/status", get(status::get))
+        .route("/v1/cluster", get(cluster::get))
         .route("/v1/flow-events", get(flow::list))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/whoami", get(auth::whoami))

@@ -18,8 +18,8 @@ use super::messages::BASE64_PATTERN;
 use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
-    acks, audit, auth, consume, dlq, fetch, flow, publish, roles, sse, status, subscriptions,
-    tenants, topics, users, websocket,
+    acks, audit, auth, cluster, consume, dlq, fetch, flow, publish, roles, sse, status,
+    subscriptions, tenants, topics, users, websocket,
 };
 
 #[derive(OpenApi)]
@@ -31,6 +31,7 @@ use super::{
     ),
     paths(
         status::get,
+        cluster::get,
         topics::create, topics::list, topics::describe, topics::alter, topics::delete,
         subscriptions::list_all, subscriptions::list, subscriptions::create,
         subscriptions::describe, subscriptions::seek, subscriptions::delete,

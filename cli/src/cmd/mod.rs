@@ -12,6 +12,7 @@
 //! - `dlq.rs`: `dlq list|replay` (dead letters of queue subscriptions)
 //! - `trace.rs`: flow events of a traced message (REST, on the HTTP listener)
 //! - `status.rs`, `completions.rs`
+//! - `cluster.rs`: `cluster status` (metadata leader and node table)
 //! - `tls.rs`: `tls dev-certs` (offline: writes development certificates)
 //! - `whoami.rs`, `user.rs`, `token.rs`: who you are, users and API tokens (`token generate`
 //!   is offline)
@@ -24,6 +25,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod cluster;
 pub mod completions;
 pub mod consume;
 pub mod context;

@@ -287,6 +287,13 @@ pub fn rules() -> Vec<Rule> {
             Needs(&["describe tenant"]),
             unary!(AdminClient, get_status, |n| pb::GetStatusRequest {}),
         ),
+        rule(
+            "/rapidmq.v1.Admin/GetClusterStatus",
+            Needs(&["describe cluster"]),
+            unary!(AdminClient, get_cluster_status, |n| {
+                pb::GetClusterStatusRequest {}
+            }),
+        ),
         // ---- gRPC Admin: users, tokens, roles ----
         rule(
             "/rapidmq.v1.Admin/CreateUser",
@@ -460,6 +467,11 @@ pub fn rules() -> Vec<Rule> {
             "GET /v1/status",
             Needs(&["describe tenant"]),
             http("/v1/status"),
+        ),
+        rule(
+            "GET /v1/cluster",
+            Needs(&["describe cluster"]),
+            http("/v1/cluster"),
         ),
         rule(
             "GET /v1/flow-events",

@@ -1,0 +1,294 @@
+//! A broker process in cluster mode: its `Cluster` listener, the metadata group (group
+//! [`METADATA`] on the broker's own store), the heartbeat task, and the registration of this
+//! node's client addresses in the node table.
+//!
+//! The lowest node id of `cluster.peers` initializes the membership when the group never was
+//! (openraft refuses a second initialize: that is the normal restart). Every node, once a leader
+//! exists, proposes `RegisterNode` with its addresses until the table holds them; a follower
+//! sends it to the leader with `Cluster.Propose`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::Instant as _;
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{InitializeError, RaftError};
+use openraft::{BasicNode, Raft, ServerState};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
+use super::proto::RaftBatch;
+use super::proto::cluster_client::ClusterClient;
+use super::{
+    GroupNetwork, GroupStateMachine, Groups, LogStore, Peers, decode, encode, group_config,
+};
+use crate::config::ClusterConfig;
+use crate::error::{Error, Result};
+use crate::storage::Store;
+
+type MetaRaft = Raft<MetaConfig, GroupStateMachine<MetaConfig, NodeTable>>;
+
+/// How long a failed registration waits before it tries again.
+const RETRY: Duration = Duration::from_millis(300);
+
+/// This node's part of the cluster, running until [`ClusterNode::shutdown`].
+pub struct ClusterNode {
+    id: u64,
+    raft: MetaRaft,
+    table: Table,
+    peers: BTreeMap<u64, String>,
+    network: Peers,
+    election_timeout: Duration,
+    tasks: Vec<JoinHandle<()>>,
+    server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// What [`ClusterNode::status`] reports.
+#[derive(Debug, Clone)]
+pub struct ClusterStatus {
+    pub node_id: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub last_applied: Option<u64>,
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// A node of the table, or of the peers not registered yet.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub id: u64,
+    pub cluster_addr: String,
+    /// Empty until the node registered.
+    pub grpc_addr: String,
+    pub http_addr: String,
+    /// As this node sees it: itself always; a leader, each follower that acked within an
+    /// election timeout; a follower, the leader it follows (and no one else).
+    pub reachable: bool,
+}
+
+impl ClusterNode {
+    /// Listens on `cluster.cluster_addr`, opens the metadata group on `store` and starts the
+    /// heartbeat and registration tasks. `me` is this node's client-facing addresses.
+    pub async fn start(
+        cluster: &ClusterConfig,
+        store: Arc<dyn Store>,
+        me: NodeInfo,
+    ) -> Result<ClusterNode> {
+        let invalid = |err: crate::config::ConfigError| Error::invalid(err.to_string());
+        let peers = cluster.peer_map().map_err(invalid)?;
+        let listen = cluster.listen_addr().map_err(invalid)?;
+        let id = cluster.node_id;
+        let listener = TcpListener::bind(listen).await.map_err(|err| {
+            Error::unavailable(format!("cannot bind cluster address {listen}: {err}"))
+        })?;
+
+        let mut config = group_config("rapidmq");
+        config.heartbeat_interval = cluster.heartbeat_ms;
+        config.election_timeout_min = cluster.election_timeout_min_ms;
+        config.election_timeout_max = cluster.election_timeout_max_ms;
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|err| Error::invalid(format!("cluster timeouts: {err}")))?,
+        );
+        let app_store = Arc::clone(&store);
+        let app = tokio::task::spawn_blocking(move || NodeTable::open(&*app_store))
+            .await
+            .map_err(|err| Error::internal(format!("opening the node table: {err}")))?
+            .map_err(|err| Error::internal(err.to_string()))?;
+        let table = app.table();
+        let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
+            .map_err(|err| Error::internal(err.to_string()))?;
+        let network = Peers::new();
+        let raft = Raft::new(
+            id,
+            config,
+            GroupNetwork::new(id, METADATA, network.clone()),
+            LogStore::new(store, METADATA),
+            machine,
+        )
+        .await
+        .map_err(|err| Error::internal(format!("starting the metadata group: {err}")))?;
+
+        let groups = Groups::new();
+        groups.insert(METADATA, Arc::new(raft.clone()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = groups.service();
+        let server = tokio::spawn(async move {
+            let incoming = TcpListenerStream::new(listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(cause = %err, "cluster listener failed");
+            }
+        });
+        let heartbeats = groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms));
+
+        if peers.keys().next() == Some(&id) {
+            let members: BTreeMap<u64, BasicNode> = peers
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(node_id = id, "initialized the metadata group"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                    tracing::debug!("the metadata group was initialized before")
+                }
+                Err(err) => {
+                    return Err(Error::internal(format!(
+                        "initializing the metadata group: {err}"
+                    )));
+                }
+            }
+        }
+        let register = tokio::spawn(register(
+            id,
+            me,
+            raft.clone(),
+            Arc::clone(&table),
+            peers.clone(),
+        ));
+        tracing::info!(node_id = id, %listen, peers = peers.len(), "cluster mode");
+        Ok(ClusterNode {
+            id,
+            raft,
+            table,
+            peers,
+            network,
+            election_timeout: Duration::from_millis(cluster.election_timeout_min_ms),
+            tasks: vec![heartbeats, register],
+            server: Mutex::new(Some((stop, server))),
+        })
+    }
+
+    /// The metadata group as this node sees it.
+    pub fn status(&self) -> ClusterStatus {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let leading = metrics.state == ServerState::Leader;
+        let table = self.table.read().clone();
+        let mut ids: Vec<u64> = self.peers.keys().copied().collect();
+        ids.extend(table.keys().filter(|id| !self.peers.contains_key(id)));
+        ids.sort_unstable();
+        let nodes = ids
+            .into_iter()
+            .map(|id| {
+                let reachable = if id == self.id {
+                    true
+                } else if leading {
+                    metrics
+                        .heartbeat
+                        .as_ref()
+                        .and_then(|acks| acks.get(&id).copied().flatten())
+                        .is_some_and(|acked| acked.elapsed() < self.election_timeout)
+                } else {
+                    metrics.current_leader == Some(id)
+                };
+                let info = table.get(&id);
+                NodeStatus {
+                    id,
+                    cluster_addr: self.peers.get(&id).cloned().unwrap_or_default(),
+                    grpc_addr: info.map(|n| n.grpc_addr.clone()).unwrap_or_default(),
+                    http_addr: info.map(|n| n.http_addr.clone()).unwrap_or_default(),
+                    reachable,
+                }
+            })
+            .collect();
+        ClusterStatus {
+            node_id: self.id,
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_applied: metrics.last_applied.map(|log_id| log_id.index),
+            nodes,
+        }
+    }
+
+    /// Stops the tasks, the metadata group and the listener. Takes `&self`: the transports
+    /// may still hold the handle when the broker shuts down.
+    pub async fn shutdown(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Err(err) = self.raft.shutdown().await {
+            tracing::warn!(cause = %err, "stopping the metadata group");
+        }
+        let server = self.server.lock().take();
+        if let Some((stop, server)) = server {
+            let _ = stop.send(());
+            let _ = server.await;
+        }
+        self.network.close();
+    }
+}
+
+/// Proposes `RegisterNode` for this node until the table holds `me`.
+async fn register(
+    id: u64,
+    me: NodeInfo,
+    raft: MetaRaft,
+    table: Table,
+    peers: BTreeMap<u64, String>,
+) {
+    let command = MetaCommand::RegisterNode {
+        id,
+        node: me.clone(),
+    };
+    let mut metrics = raft.metrics();
+    loop {
+        if table.read().get(&id) == Some(&me) {
+            tracing::info!(node_id = id, "registered in the node table");
+            return;
+        }
+        let leader = metrics.borrow_watched().current_leader;
+        let Some(leader) = leader else {
+            // No leader yet: wait until the metrics change.
+            if metrics.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let written = if leader == id {
+            raft.client_write(command.clone())
+                .await
+                .map(|_| ())
+                .map_err(|err| err.to_string())
+        } else {
+            match peers.get(&leader) {
+                Some(addr) => propose(addr, &command).await,
+                None => Err(format!("leader {leader} is not one of the peers")),
+            }
+        };
+        if let Err(err) = written {
+            tracing::debug!(cause = %err, leader, "registering in the node table; retrying");
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// Sends `command` to the metadata leader at `addr` (its cluster address).
+async fn propose(addr: &str, command: &MetaCommand) -> std::result::Result<(), String> {
+    let text = |err: &dyn std::fmt::Display| err.to_string();
+    let mut client = ClusterClient::connect(format!("http://{addr}"))
+        .await
+        .map_err(|err| text(&err))?;
+    let payload = encode(&(METADATA, encode(command).map_err(|err| text(&err))?))
+        .map_err(|err| text(&err))?;
+    let answer = client
+        .propose(RaftBatch {
+            payload: payload.into(),
+        })
+        .await
+        .map_err(|err| text(&err))?
+        .into_inner();
+    let answer: std::result::Result<Vec<u8>, String> =
+        decode(&answer.payload).map_err(|err| text(&err))?;
+    answer.map(|_| ())
+}

@@ -1,0 +1,222 @@
+//! Cluster mode with real processes: three `rapidmq serve` nodes, each with its own data
+//! directory, form the metadata group, register in the node table, elect a new leader when the
+//! leader is killed (`kill -9`), and take the old leader back when it restarts.
+//!
+//! Every wait polls `GET /v1/cluster` of the running nodes until the condition holds, bounded
+//! by `PATIENCE`; no fixed sleep.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{BrokerOptions, PATIENCE, TestBroker};
+use serde_json::Value;
+
+/// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
+/// every peer's address before any node starts. (Another process could take a port in
+/// between; nothing else on this machine binds ports in that window by design of the tests.)
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
+}
+
+async fn status(client: &reqwest::Client, node: &TestBroker) -> Option<Value> {
+    let response = client
+        .get(format!("{}/v1/cluster", node.http_url()))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    response.json().await.ok()
+}
+
+/// The leader every node of `nodes` reports, once they all report the same one, with every
+/// node of `ids` in the table, registered at its current client addresses.
+async fn agreed_leader(
+    client: &reqwest::Client,
+    nodes: &[&TestBroker],
+    ids: &BTreeSet<u64>,
+    not: Option<u64>,
+) -> (u64, Vec<Value>) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let mut statuses = Vec::new();
+        for node in nodes {
+            if let Some(status) = status(client, node).await {
+                statuses.push(status);
+            }
+        }
+        let leaders: BTreeSet<Option<u64>> =
+            statuses.iter().map(|s| s["leader_id"].as_u64()).collect();
+        let complete = statuses.len() == nodes.len()
+            && leaders.len() == 1
+            && statuses.iter().all(|s| {
+                let table: BTreeSet<u64> = s["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| !n["grpc_addr"].as_str().unwrap_or_default().is_empty())
+                    .filter_map(|n| n["id"].as_u64())
+                    .collect();
+                table == *ids
+            })
+            && nodes.iter().all(|node| {
+                statuses[0]["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n["http_addr"].as_str() == node.http_url().strip_prefix("http://"))
+            });
+        let leader = leaders.first().copied().flatten();
+        if complete
+            && let Some(leader) = leader
+            && Some(leader) != not
+        {
+            return (leader, statuses);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not agree on a leader with the whole table; last statuses: {statuses:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_elect_register_fail_over_and_rejoin() {
+    let ports = free_ports(3);
+    let peers = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<TestBroker> = (1..=3u64)
+        .map(|id| {
+            TestBroker::start_with(BrokerOptions {
+                args: vec![
+                    "--node-id".into(),
+                    id.to_string(),
+                    "--peers".into(),
+                    peers.clone(),
+                ],
+                ..BrokerOptions::default()
+            })
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let all: BTreeSet<u64> = [1, 2, 3].into();
+
+    let (leader, statuses) =
+        agreed_leader(&client, &nodes.iter().collect::<Vec<_>>(), &all, None).await;
+    assert_eq!(statuses[0]["mode"], "cluster");
+    let term = statuses[0]["term"].as_u64().unwrap();
+    println!("three nodes agree: leader {leader}, term {term}");
+
+    // kill -9 the leader: the other two elect a new one.
+    let killed = (leader - 1) as usize;
+    nodes[killed].kill();
+    let failover = Instant::now();
+    let survivors: Vec<&TestBroker> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != killed)
+        .map(|(_, n)| n)
+        .collect();
+    let (new_leader, statuses) = agreed_leader(&client, &survivors, &all, Some(leader)).await;
+    let failover = failover.elapsed();
+    println!(
+        "failover: node {new_leader} leads {} ms after node {leader} was killed",
+        failover.as_millis()
+    );
+    assert!(statuses.iter().all(|s| s["term"].as_u64().unwrap() > term));
+    assert!(
+        failover < Duration::from_secs(15),
+        "failover took {failover:?}"
+    );
+
+    // The old leader restarts (new client ports, same data) and rejoins: the same leader, the
+    // whole table with its new addresses.
+    nodes[killed].start_again();
+    let (rejoined, statuses) =
+        agreed_leader(&client, &nodes.iter().collect::<Vec<_>>(), &all, None).await;
+    assert_eq!(
+        rejoined, new_leader,
+        "the restarted node follows the new leader"
+    );
+    let me = statuses
+        .iter()
+        .find(|s| s["node_id"].as_u64() == Some(leader))
+        .expect("the restarted node answers");
+    println!("node {leader} rejoined: {me}");
+
+    // The CLI reads the same status over gRPC (Admin.GetClusterStatus), as JSON and as a table.
+    let node = &nodes[killed];
+    let json = cli_status(node, &["--output", "json"]);
+    let json: Value = serde_json::from_str(&json).expect("cluster status --output json is JSON");
+    assert_eq!(json["mode"], "cluster");
+    assert_eq!(json["node_id"].as_u64(), Some(leader));
+    assert_eq!(json["leader_id"].as_u64(), Some(new_leader));
+    assert_eq!(json["nodes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(json["nodes"][killed]["grpc_addr"], node.grpc_addr());
+    let table = cli_status(node, &[]);
+    println!("{table}");
+    assert!(table.contains("leader"), "{table}");
+}
+
+fn cli_status(node: &TestBroker, extra: &[&str]) -> String {
+    let output = rapidmq_testkit::cli_command()
+        .args(["--server", node.grpc_addr(), "cluster", "status"])
+        .args(extra)
+        .output()
+        .expect("run rapidmq cluster status");
+    assert!(
+        output.status.success(),
+        "rapidmq cluster status: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn single_node_mode_says_so() {
+    let broker = TestBroker::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let body = runtime
+        .block_on(status(&reqwest::Client::new(), &broker))
+        .expect("GET /v1/cluster answers");
+    assert_eq!(body["mode"], "single-node");
+    assert!(body["node_id"].is_null());
+    let json = cli_status(&broker, &["--output", "json"]);
+    let json: Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["mode"], "single-node");
+    assert!(cli_status(&broker, &[]).contains("single node"));
+}
+
+#[test]
+fn bad_peers_are_refused_with_the_reason() {
+    let output = rapidmq_testkit::cli_command()
+        .args([
+            "serve",
+            "--node-id",
+            "4",
+            "--peers",
+            "1=127.0.0.1:7001",
+            "--check-config",
+        ])
+        .output()
+        .expect("run rapidmq");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("node_id 4 is not one of cluster.peers"),
+        "{stderr}"
+    );
+}
