@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::output::Stdout;
+
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  rapidmq bench-grpc --messages 1000000 --size 100 --batch 1000 --durability fsync"
@@ -179,29 +181,31 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         publish,
         consume,
     };
+    let mut out = Stdout::new();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out.json_pretty(&report)?;
     } else {
-        println!(
+        out.line(format!(
             "{} producer(s) x {} in flight, {} B messages, batch {}, durability {}",
             report.producers, report.inflight, report.size, report.batch, report.durability
-        );
-        println!(
+        ))?;
+        out.line(format!(
             "{:<8} {:>10} {:>8} {:>12} {:>9} {:>10}",
             "phase", "messages", "secs", "msgs/s", "MB/s", "fsyncs/s"
-        );
+        ))?;
         for (name, p) in [
             ("publish", Some(&report.publish)),
             ("consume", report.consume.as_ref()),
         ] {
             if let Some(p) = p {
-                println!(
+                out.line(format!(
                     "{:<8} {:>10} {:>8.2} {:>12.0} {:>9.1} {:>10.0}",
                     name, p.messages, p.seconds, p.msgs_per_sec, p.mb_per_sec, p.fsyncs_per_sec
-                );
+                ))?;
             }
         }
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `rapidmq serve`: load the config, bind, announce the bound addresses, serve until SIGINT or
 //! SIGTERM.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use rapidmq_broker::{Broker, Config, Listeners};
 use serde::Serialize;
 
 use crate::logging;
+use crate::output::Stdout;
 
 /// Options of `rapidmq serve`. Flags override `RAPIDMQ_*` variables, which override the file.
 #[derive(Debug, clap::Args)]
@@ -147,8 +149,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config =
         Config::load(args.config.as_deref(), overrides).context("invalid configuration")?;
     if args.check_config {
-        println!("configuration is valid:\n");
-        print!("{}", toml_string(&config)?);
+        // Through `Stdout`, not `print!`: `--check-config | head` must not panic.
+        let mut out = Stdout::new();
+        out.line("configuration is valid:\n")?;
+        out.line(toml_string(&config)?.trim_end())?;
+        out.flush()?;
         return Ok(());
     }
     let _logging = logging::init_with_export(
@@ -204,13 +209,16 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
     let tls = broker.tls_reloader();
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%grpc, %http, tls = tls.is_some(), data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "rapidmq ready");
-    println!("rapidmq {} ready", env!("CARGO_PKG_VERSION"));
-    println!(
-        "  gRPC  {grpc}{}",
-        if tls.is_some() { "  (TLS)" } else { "" }
+    // The banner is for whoever watches; a closed stdout (`rapidmq serve | head -1`, a
+    // supervisor that dropped the pipe) must not take the broker down, so its errors are
+    // ignored rather than panicking as `println!` would.
+    let tls_note = if tls.is_some() { "  (TLS)" } else { "" };
+    let _ = write!(
+        std::io::stdout().lock(),
+        "rapidmq {} ready\n  gRPC  {grpc}{tls_note}\n  HTTP  {scheme}://{http}  (/healthz, /readyz)\n  data  {}\n",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display()
     );
-    println!("  HTTP  {scheme}://{http}  (/healthz, /readyz)");
-    println!("  data  {}", config.data_dir.display());
     if let Some(path) = ready_file {
         let body = serde_json::json!({ "grpc": grpc.to_string(), "http": http.to_string(), "pid": std::process::id(), "tls": tls.is_some() });
         let tmp = path.with_extension("tmp");

@@ -111,6 +111,78 @@ fn check_config_accepts_a_good_file_and_names_the_bad_field() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A pipe whose reading end is already closed: every write to it fails with EPIPE, as when
+/// the output goes to `head` that has exited.
+fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer.into()
+}
+
+#[test]
+fn check_config_and_token_generate_into_a_closed_pipe_exit_cleanly() {
+    for args in [&["serve", "--check-config"][..], &["token", "generate"][..]] {
+        let out = rapidmq_testkit::cli_command()
+            .args(args)
+            .stdout(closed_pipe())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("panicked"),
+            "rapidmq {args:?} into a closed pipe: {:?}\n{stderr}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn a_broker_whose_stdout_is_closed_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready_file = dir.path().join("ready.json");
+    let mut child = rapidmq_testkit::cli_command()
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--ready-file")
+        .arg(&ready_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(closed_pipe())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready_file) {
+            break text;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("the broker exited ({status}) before it was ready:\n{stderr}");
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let http = format!("http://{}", ready["http"].as_str().unwrap());
+    assert_eq!(http_get(&http, "/healthz").0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn json_logs_when_asked() {
     let broker = TestBroker::start_with(BrokerOptions {

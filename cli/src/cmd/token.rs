@@ -46,8 +46,9 @@ pub enum TokenCommand {
 /// `generate`, which needs no broker.
 pub fn generate() -> anyhow::Result<()> {
     let token = rapidmq_broker::auth::Token::generate()?;
-    println!("{token}");
-    Ok(())
+    let mut out = Stdout::new();
+    out.line(token.to_string())?;
+    Ok(out.flush()?)
 }
 
 pub async fn run(ctx: &Ctx, command: TokenCommand) -> anyhow::Result<()> {
