@@ -215,14 +215,20 @@ fn expired_messages_are_never_delivered_and_are_counted() {
     assert_eq!(q.counters.expired, 1);
 }
 
-#[test]
-fn a_restored_state_above_the_recovered_log_is_clamped_to_it() {
+/// The encoded state of four loaded messages of which 0, 1 and 2 were claimed and 0 and 2
+/// acked, and the delivery-id source that claimed them.
+fn claimed_three_acked_0_and_2() -> (bytes::Bytes, impl FnMut() -> u64) {
     let mut q = loaded(4);
     let mut id = ids();
     let (c, _) = q.claim(&mut Budget::messages(3), at(0), 1, 30_000, 5, &mut id);
     q.ack(0, c[0].delivery_id);
     q.ack(2, c[2].delivery_id);
-    let encoded = q.encode();
+    (q.encode(), id)
+}
+
+#[test]
+fn a_restored_state_above_the_recovered_log_is_clamped_to_it() {
+    let (encoded, mut id) = claimed_three_acked_0_and_2();
 
     // The whole log is gone (a memory topic after a restart): a fresh state at 0.
     let mut restored = QueuePartition::decode(&encoded).unwrap();
@@ -250,12 +256,7 @@ fn a_restored_state_above_the_recovered_log_is_clamped_to_it() {
 
 #[test]
 fn persisted_state_redelivers_only_unsettled_messages_with_their_attempts() {
-    let mut q = loaded(4);
-    let mut id = ids();
-    let (c, _) = q.claim(&mut Budget::messages(3), at(0), 1, 30_000, 5, &mut id);
-    q.ack(0, c[0].delivery_id);
-    q.ack(2, c[2].delivery_id);
-    let encoded = q.encode();
+    let (encoded, mut id) = claimed_three_acked_0_and_2();
     let mut restored = QueuePartition::decode(&encoded).unwrap();
     assert_eq!(restored.floor(), 1);
     restored.load((1..4).map(|o| (o, message(0, 0))));
