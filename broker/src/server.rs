@@ -253,6 +253,8 @@ async fn start_cluster(
         http_addr: addr(listeners.http_addr())?,
     };
     let node = ClusterNode::start(&config.cluster, engine.disk_store(), me).await?;
+    // Ends by itself when the group shuts down.
+    drop(node.report_to(Arc::clone(engine.metrics())));
     Ok(Some(Arc::new(node)))
 }
 

@@ -142,6 +142,36 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
         "failover took {failover:?}"
     );
 
+    // The new leader says so in its metrics; a survivor counts the change it saw.
+    let metrics = scrape(&client, &nodes[(new_leader - 1) as usize]).await;
+    assert_eq!(
+        sample(&metrics, "rapidmq_cluster_leader{group=\"metadata\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    let follower = survivors
+        .iter()
+        .find(|n| n.grpc_addr() != nodes[(new_leader - 1) as usize].grpc_addr())
+        .expect("a surviving follower");
+    let metrics = scrape(&client, follower).await;
+    assert_eq!(
+        sample(&metrics, "rapidmq_cluster_leader{group=\"metadata\"}"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "rapidmq_cluster_has_leader{group=\"metadata\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "rapidmq_cluster_leader_changes_total{group=\"metadata\"}"
+        ) >= Some(1.0),
+        "the follower saw node {leader} give way to node {new_leader}: {metrics}"
+    );
+
     // The old leader restarts (new client ports, same data) and rejoins: the same leader, the
     // whole table with its new addresses.
     nodes[killed].start_again();
@@ -157,6 +187,30 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
         .expect("the restarted node answers");
     println!("node {leader} rejoined: {me}");
 
+    // The leader sees both followers caught up; the dashboard's overview carries the group.
+    let leader_node = &nodes[(new_leader - 1) as usize];
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let metrics = scrape(&client, leader_node).await;
+        let lags: Vec<Option<f64>> = (1..=3u64)
+            .filter(|id| *id != new_leader)
+            .map(|id| {
+                sample(
+                    &metrics,
+                    &format!("rapidmq_cluster_replication_lag{{group=\"metadata\",peer=\"{id}\"}}"),
+                )
+            })
+            .collect();
+        if lags.iter().all(|lag| *lag == Some(0.0)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "followers' replication lag never reached 0: {lags:?}\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // The CLI reads the same status over gRPC (Admin.GetClusterStatus), as JSON and as a table.
     let node = &nodes[killed];
     let json = cli_status(node, &["--output", "json"]);
@@ -169,6 +223,26 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
     let table = cli_status(node, &[]);
     println!("{table}");
     assert!(table.contains("leader"), "{table}");
+}
+
+/// The node's `/metrics` text.
+async fn scrape(client: &reqwest::Client, node: &TestBroker) -> String {
+    client
+        .get(format!("{}/metrics", node.http_url()))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("a metrics body")
+}
+
+/// The value of the sample `series` (name and labels as exported) in `metrics`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 fn cli_status(node: &TestBroker, extra: &[&str]) -> String {

@@ -24,7 +24,6 @@ const PATIENCE_MS = 60_000;
 
 let broker;
 let brokerLog = "";
-let dataDir;
 let addresses;
 
 /** Resolves once `file` exists, watching its directory (no polling sleeps). */
@@ -57,29 +56,49 @@ function exited(child) {
   });
 }
 
-before(async () => {
-  assert.ok(BIN, "set RAPIDMQ_BIN to the rapidmq binary");
-  dataDir = mkdtempSync(join(tmpdir(), "rapidmq-dashboard-"));
-  const ready = join(dataDir, "ready.json");
-  broker = spawn(BIN, [
+/** Starts `rapidmq serve` with `extraArgs` in its own temporary directory; resolves once ready. */
+async function launch(extraArgs = []) {
+  const dir = mkdtempSync(join(tmpdir(), "rapidmq-dashboard-"));
+  const ready = join(dir, "ready.json");
+  const child = spawn(BIN, [
     "serve",
-    "--data-dir", join(dataDir, "data"),
+    "--data-dir", join(dir, "data"),
     "--grpc-listen", "127.0.0.1:0",
     "--http-listen", "127.0.0.1:0",
     "--ready-file", ready,
+    ...extraArgs,
   ], { stdio: ["ignore", "pipe", "pipe"] });
-  broker.stdout.on("data", (d) => (brokerLog += d));
-  broker.stderr.on("data", (d) => (brokerLog += d));
+  child.stdout.on("data", (d) => (brokerLog += d));
+  child.stderr.on("data", (d) => (brokerLog += d));
   await waitForFile(ready, PATIENCE_MS);
-  addresses = JSON.parse(readFileSync(ready, "utf8"));
+  return { child, dir, addresses: JSON.parse(readFileSync(ready, "utf8")) };
+}
+
+async function stop(launched) {
+  if (launched.child.exitCode === null) {
+    launched.child.kill("SIGTERM");
+    await exited(launched.child);
+  }
+  rmSync(launched.dir, { recursive: true, force: true });
+}
+
+function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Root in a container has no user namespaces for the sandbox; /dev/shm may be tiny.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+  });
+}
+
+before(async () => {
+  assert.ok(BIN, "set RAPIDMQ_BIN to the rapidmq binary");
+  broker = await launch();
+  addresses = broker.addresses;
 });
 
 after(async () => {
-  if (broker && broker.exitCode === null) {
-    broker.kill("SIGTERM");
-    await exited(broker);
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (broker) await stop(broker);
 });
 
 test("the dashboard shows live rates and the bench topic while a bench runs, fetching nothing from other hosts", async () => {
@@ -97,12 +116,7 @@ test("the dashboard shows live rates and the bench topic while a bench runs, fet
   bench.stdout.on("data", (d) => (benchLog += d));
   bench.stderr.on("data", (d) => (benchLog += d));
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Root in a container has no user namespaces for the sandbox; /dev/shm may be tiny.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-  });
+  const browser = await launchBrowser();
   const requested = [];
   try {
     const context = await browser.newContext({ viewport: { width: 1400, height: 1100 } });
@@ -147,6 +161,8 @@ test("the dashboard shows live rates and the bench topic while a bench runs, fet
     assert.ok(await page.locator(`#subscriptions tr[data-subscription^="${TOPIC}/"]`).count() >= 1);
     assert.match(await page.locator("#health").getAttribute("data-status"), /^(ok|degraded)$/);
     assert.equal(await page.locator("#health-table tr:first-child td.num").textContent(), "0");
+    // A single node has no cluster section.
+    assert.equal(await page.locator("#cluster-section").isHidden(), true);
 
     mkdirSync(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, "dashboard.png");
@@ -169,5 +185,29 @@ test("the dashboard shows live rates and the bench topic while a bench runs, fet
       bench.kill("SIGTERM");
       await exited(bench);
     }
+  }
+});
+
+test("in cluster mode the dashboard shows the metadata group as this node sees it", async () => {
+  // A one-member cluster: it elects itself, with no other process to start.
+  const node = await launch(["--node-id", "1", "--peers", "1=127.0.0.1:0"]);
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://${node.addresses.http}/`, { waitUntil: "load" });
+    const row = page.locator('#cluster tr[data-group="metadata"]');
+    await row.waitFor({ timeout: PATIENCE_MS });
+    await page.waitForFunction(() => {
+      const r = document.querySelector('#cluster tr[data-group="metadata"]');
+      return r && r.cells[2].textContent === "1 (this node)";
+    }, null, { timeout: PATIENCE_MS });
+    const cells = await row.locator("td").allTextContents();
+    assert.equal(cells[1], "1", "this node's id");
+    assert.ok(Number(cells[3]) >= 1, `term ${cells[3]}`);
+    assert.equal(cells[6], "no followers");
+    assert.equal(await page.locator("#cluster-section").isVisible(), true);
+  } finally {
+    await browser.close();
+    await stop(node);
   }
 });

@@ -14,6 +14,8 @@
 //!   stored and installed whole.
 //! - [`node`], [`node_table`]: a broker process in cluster mode: its listener, the metadata
 //!   group and its first content, the node table (`RegisterNode`).
+//! - [`observe`]: a task per group that pushes its figures (term, leader, leader changes,
+//!   replication lag) to the broker's metrics, for `/metrics` and the dashboard.
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -30,6 +32,7 @@ mod log_store;
 pub mod network;
 pub mod node;
 pub mod node_table;
+pub mod observe;
 pub mod service;
 mod state_machine;
 pub mod wire;

@@ -211,6 +211,11 @@ impl ClusterNode {
         }
     }
 
+    /// Reports the metadata group's figures to `metrics` until the group shuts down.
+    pub fn report_to(&self, metrics: Arc<crate::observability::Metrics>) -> JoinHandle<()> {
+        super::observe::spawn::<MetaConfig>("metadata", self.raft.metrics(), metrics)
+    }
+
     /// Stops the tasks, the metadata group and the listener. Takes `&self`: the transports
     /// may still hold the handle when the broker shuts down.
     pub async fn shutdown(&self) {

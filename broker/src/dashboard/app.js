@@ -160,6 +160,22 @@ function render(o) {
     cell(row, s.mode === "queue" ? s.dead_lettered : "–", true);
   }), 8, "no subscriptions yet");
 
+  // Cluster mode only: each raft group as this node sees it.
+  const groups = o.cluster || [];
+  $("cluster-section").hidden = groups.length === 0;
+  fillTable("cluster", groups.map((g) => (row) => {
+    row.dataset.group = g.group;
+    cell(row, g.group);
+    cell(row, g.node_id, true);
+    cell(row, g.leader == null ? "none (election)" : g.leader === g.node_id ? g.leader + " (this node)" : g.leader, true);
+    cell(row, g.term, true);
+    cell(row, g.applied_index.toLocaleString(), true);
+    cell(row, g.leader_changes, true);
+    cell(row, g.leader === g.node_id
+      ? g.replication_lag.map(([peer, lag]) => "node " + peer + ": " + (lag == null ? "not yet" : lag)).join(", ") || "no followers"
+      : "known on the leader");
+  }), 7, "");
+
   const h = o.health;
   const badge = $("health");
   badge.dataset.status = h.status;

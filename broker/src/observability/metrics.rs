@@ -14,6 +14,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rapidmq_proto::ErrorCode;
 
+use super::cluster::GroupFigures;
+
 /// The label value shared by topics past the series limit.
 pub const OVERFLOW_LABEL: &str = "_other";
 
@@ -222,6 +224,9 @@ pub struct Metrics {
     pub connections: [AtomicI64; 2],
     /// fsyncs slower than this are logged as health events.
     pub slow_fsync: Duration,
+    /// Cluster mode: the raft groups as this node sees them, replaced whole by the cluster on
+    /// every change (`observability::cluster`). Empty in single-node mode.
+    cluster: Mutex<Vec<GroupFigures>>,
 }
 
 /// Subscriptions that have their own label sets, keyed by `(tenant, topic, subscription)`, with
@@ -256,6 +261,7 @@ impl Metrics {
             group_commit_kib: AtomicHistogram::sizes(),
             connections: [AtomicI64::new(0), AtomicI64::new(0)],
             slow_fsync,
+            cluster: Mutex::default(),
         }
     }
 
@@ -382,6 +388,20 @@ impl Metrics {
 
     pub fn connection_closed(&self, transport: Transport) {
         self.connections[transport as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Replaces what is known of `figures.group`.
+    pub fn set_cluster_group(&self, figures: GroupFigures) {
+        let mut groups = self.cluster.lock();
+        match groups.iter_mut().find(|g| g.group == figures.group) {
+            Some(known) => *known = figures,
+            None => groups.push(figures),
+        }
+    }
+
+    /// The raft groups as last reported; empty in single-node mode.
+    pub fn cluster_groups(&self) -> Vec<GroupFigures> {
+        self.cluster.lock().clone()
     }
 
     pub fn connections(&self, transport: Transport) -> i64 {

@@ -15,6 +15,7 @@
 //! hands over scrape-time figures as an [`Observation`] through [`Source`], which it
 //! implements. Nothing here names the engine (an Architecture Invariant, checked by a test).
 
+pub mod cluster;
 pub mod connections;
 pub mod exposition;
 pub mod flow;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Source;
+use super::cluster::GroupFigures;
 use super::metrics::{self, HistogramSnapshot, Transport};
 
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +21,8 @@ pub struct Overview {
     pub topics: Vec<TopicRow>,
     pub subscriptions: Vec<SubscriptionRow>,
     pub health: Health,
+    /// Cluster mode: each raft group as this node sees it; empty on a single node.
+    pub cluster: Vec<GroupFigures>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -222,6 +225,7 @@ impl Sampler {
             topics,
             subscriptions,
             health,
+            cluster: m.cluster_groups(),
         }
     }
 }
