@@ -71,6 +71,11 @@ pub struct Peers {
 
 struct PeersInner {
     peers: Mutex<HashMap<NodeId, Peer>>,
+    /// Where this node reaches a peer, from its own `cluster.peers`: it wins over the address
+    /// in the group's membership, which the node that initialized the group wrote from *its*
+    /// view. Nodes that see each other through different addresses (NAT, a proxy per link in
+    /// the fault tests) each use their own.
+    routes: HashMap<NodeId, String>,
     traffic: Arc<Traffic>,
 }
 
@@ -89,9 +94,16 @@ impl Default for Peers {
 impl Peers {
     /// No peers yet: a peer's queue and sender task start with the first message to it.
     pub fn new() -> Peers {
+        Peers::with_routes(HashMap::new())
+    }
+
+    /// Like [`Peers::new`], reaching the nodes of `routes` at those addresses whatever the
+    /// membership says.
+    pub fn with_routes(routes: HashMap<NodeId, String>) -> Peers {
         Peers {
             inner: Arc::new(PeersInner {
                 peers: Mutex::new(HashMap::new()),
+                routes,
                 traffic: Arc::default(),
             }),
         }
@@ -102,9 +114,11 @@ impl Peers {
         &self.inner.traffic
     }
 
-    /// The queue to node `id` at `addr` (`host:port` of its cluster listener), starting its
+    /// The queue to node `id` at `addr` (`host:port` of its cluster listener, unless this node
+    /// routes it elsewhere), starting its
     /// sender task if there is none yet, or a new one if the node moved.
     fn queue(&self, id: NodeId, addr: &str) -> mpsc::UnboundedSender<Queued> {
+        let addr = self.inner.routes.get(&id).map_or(addr, String::as_str);
         let mut peers = self.inner.peers.lock();
         if let Some(peer) = peers.get(&id)
             && peer.addr == addr

@@ -104,7 +104,7 @@ impl ClusterNode {
         let table = app.table();
         let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
             .map_err(|err| Error::internal(err.to_string()))?;
-        let network = Peers::new();
+        let network = Peers::with_routes(peers.clone().into_iter().collect());
         let raft = Raft::new(
             id,
             config,
