@@ -33,8 +33,10 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use crate::config::peer_host;
 use crate::tls::Reloader;
 
-/// How many handshakes on the cluster listener may be in progress at once.
-const MAX_HANDSHAKES: usize = 64;
+/// How many handshakes on the cluster listener may be in progress at once. Each is bounded by
+/// the handshake timeout; the bound is high so that clients stalling their handshakes delay a
+/// node's new connection only once they fill it, and open connections not at all.
+const MAX_HANDSHAKES: usize = 1024;
 
 /// Whether and how node-to-node traffic is secured. Cloned into every peer channel.
 #[derive(Clone)]
