@@ -238,6 +238,9 @@ async fn three_tls_nodes_form_a_cluster_and_the_cluster_port_refuses_strangers()
     let all: BTreeSet<u64> = [1, 2, 3].into();
     let leader = agreed_leader(&https(&ca.pem), &nodes, &all).await;
     println!("three TLS nodes agree: leader {leader}");
+    for node in &nodes {
+        assert!(!node.log().contains("cluster listener is unauthenticated"));
+    }
 
     // `rapidmq cluster status` over TLS lists every node, registered.
     let node = &nodes[0];
