@@ -13,7 +13,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod cluster;
-pub use cluster::{ClusterConfig, PeerList};
+pub use cluster::{ClusterConfig, PeerList, peer_host};
 
 /// `RAPIDMQ_*` variables whose first segment names a config field. Others (`RAPIDMQ_LOG`,
 /// `RAPIDMQ_SERVER`, a user's own) are not config and are left alone; a wrong field inside a
@@ -603,7 +603,7 @@ impl Config {
         if tls.handshake_timeout_ms == 0 {
             return invalid("tls.handshake_timeout_ms must be at least 1");
         }
-        self.cluster.validate()
+        self.cluster.validate(tls.enabled())
     }
 }
 

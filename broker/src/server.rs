@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::auth::{AuthLayer, BootstrapSecret, GrpcReject};
 use crate::budget::PublishBudget;
+use crate::cluster::NodeTls;
 use crate::cluster::node::ClusterNode;
 use crate::cluster::node_table::NodeInfo;
 use crate::config::Config;
@@ -60,7 +61,11 @@ impl Broker {
     /// Loads the TLS files (if configured), then opens storage and recovers every topic. Bad
     /// TLS files fail it before storage is touched.
     pub async fn open(config: Config) -> Result<Broker> {
-        let tls = Reloader::load(&config.tls)
+        let cluster_ca = config
+            .cluster
+            .enabled()
+            .then_some(config.cluster.ca_file.as_path());
+        let tls = Reloader::load_with_cluster_ca(&config.tls, cluster_ca)
             .map_err(|err| Error::invalid(format!("TLS configuration: {err}")))?;
         let runtime = tokio::runtime::Handle::current();
         let engine_config = config.clone();
@@ -103,7 +108,7 @@ impl Broker {
             config,
             tls,
         } = self;
-        let cluster = start_cluster(&config, &engine, &listeners).await?;
+        let cluster = start_cluster(&config, &engine, &listeners, tls.clone()).await?;
         let ready = Arc::new(AtomicBool::new(true));
         let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -240,6 +245,7 @@ async fn start_cluster(
     config: &Config,
     engine: &Arc<Engine>,
     listeners: &Listeners,
+    tls: Option<Arc<Reloader>>,
 ) -> Result<ClusterHandle> {
     if !config.cluster.enabled() {
         return Ok(None);
@@ -252,7 +258,8 @@ async fn start_cluster(
         grpc_addr: addr(listeners.grpc_addr())?,
         http_addr: addr(listeners.http_addr())?,
     };
-    let node = ClusterNode::start(&config.cluster, engine.disk_store(), me).await?;
+    let tls = NodeTls::new(tls, Duration::from_millis(config.tls.handshake_timeout_ms));
+    let node = ClusterNode::start(&config.cluster, tls, engine.disk_store(), me).await?;
     // Ends by itself when the group shuts down.
     drop(node.report_to(Arc::clone(engine.metrics())));
     Ok(Some(Arc::new(node)))

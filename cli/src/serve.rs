@@ -58,6 +58,14 @@ pub struct ServeArgs {
     /// Where this node listens for the other nodes [default: its address in --peers].
     #[arg(long, value_name = "ADDR")]
     cluster_addr: Option<String>,
+    /// PEM CA that every node's certificate chains to (cluster.ca_file). Needed in cluster mode
+    /// with TLS on: nodes then talk mutual TLS and accept only certificates from this CA.
+    #[arg(long, value_name = "FILE")]
+    cluster_ca_file: Option<PathBuf>,
+    /// With TLS off, allow non-loopback cluster addresses: node-to-node traffic is then
+    /// plaintext and unauthenticated (cluster.insecure).
+    #[arg(long)]
+    cluster_insecure: bool,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -83,7 +91,8 @@ struct FlagOverrides {
     cluster: ClusterOverrides,
 }
 
-/// `--node-id`, `--peers`, `--cluster-addr`, layered over the `[cluster]` section.
+/// `--node-id`, `--peers`, `--cluster-addr`, `--cluster-ca-file`, `--cluster-insecure`,
+/// layered over the `[cluster]` section.
 #[derive(Serialize)]
 struct ClusterOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,11 +101,19 @@ struct ClusterOverrides {
     peers: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    insecure: Option<bool>,
 }
 
 impl ClusterOverrides {
     fn is_empty(&self) -> bool {
-        self.node_id.is_none() && self.peers.is_none() && self.cluster_addr.is_none()
+        self.node_id.is_none()
+            && self.peers.is_none()
+            && self.cluster_addr.is_none()
+            && self.ca_file.is_none()
+            && self.insecure.is_none()
     }
 }
 
@@ -144,6 +161,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             node_id: args.node_id,
             peers: args.peers.clone(),
             cluster_addr: args.cluster_addr.clone(),
+            ca_file: args.cluster_ca_file.clone(),
+            insecure: args.cluster_insecure.then_some(true),
         },
     };
     let config =

@@ -117,6 +117,14 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
     let (leader, statuses) =
         agreed_leader(&client, &nodes.iter().collect::<Vec<_>>(), &all, None).await;
     assert_eq!(statuses[0]["mode"], "cluster");
+    for node in &nodes {
+        let log = node.log();
+        assert_eq!(
+            log.matches("cluster listener is unauthenticated").count(),
+            1,
+            "TLS off: one warning at start; log: {log}"
+        );
+    }
     let term = statuses[0]["term"].as_u64().unwrap();
     println!("three nodes agree: leader {leader}, term {term}");
 

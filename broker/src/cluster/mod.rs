@@ -16,6 +16,8 @@
 //!   group and its first content, the node table (`RegisterNode`).
 //! - [`observe`]: a task per group that pushes its figures (term, leader, leader changes,
 //!   replication lag) to the broker's metrics, for `/metrics` and the dashboard.
+//! - [`tls`]: how nodes serve and reach each other: mutual TLS against the cluster CA when the
+//!   broker's TLS is on, plaintext otherwise.
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -35,6 +37,7 @@ pub mod node_table;
 pub mod observe;
 pub mod service;
 mod state_machine;
+pub mod tls;
 pub mod wire;
 
 pub use keys::GroupId;
@@ -42,6 +45,7 @@ pub use log_store::LogStore;
 pub use network::{GroupNetwork, NodeId, Peers};
 pub use service::{Groups, group_config};
 pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};
+pub use tls::NodeTls;
 
 /// The generated `Cluster` service (`proto/rapidmq/cluster/v1/cluster.proto`, built by
 /// `build.rs`).

@@ -8,8 +8,9 @@
 //! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
 //! round to each peer, not a thousand, and nothing waits for a linger.
 //!
-//! One lazy tonic `Channel` per peer (connected on first use, reconnected by tonic). An RPC
-//! that fails answers each of its messages with `Unreachable`, so openraft backs off.
+//! One lazy tonic `Channel` per peer (connected on first use, reconnected by tonic), over TLS
+//! when the node's [`NodeTls`] says so. An RPC that fails answers each of its messages with
+//! `Unreachable`, so openraft backs off.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,11 +28,12 @@ use openraft::{BasicNode, RaftNetworkV2, RaftTypeConfig};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::keys::GroupId;
 use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
+use super::tls::NodeTls;
 use super::wire::{Answers, RaftAnswer, RaftMessage, Requests};
 use super::{decode, encode};
 
@@ -40,7 +42,7 @@ pub type NodeId = u64;
 
 /// How long one `Cluster.Raft` RPC may take before its messages fail; a stopped peer (SIGSTOP,
 /// a dead link) must not hold every group's traffic to it forever.
-const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a queued message got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,7 @@ struct PeersInner {
     /// the fault tests) each use their own.
     routes: HashMap<NodeId, String>,
     traffic: Arc<Traffic>,
+    tls: NodeTls,
 }
 
 struct Peer {
@@ -93,18 +96,20 @@ impl Default for Peers {
 
 impl Peers {
     /// No peers yet: a peer's queue and sender task start with the first message to it.
+    /// Plaintext channels.
     pub fn new() -> Peers {
-        Peers::with_routes(HashMap::new())
+        Peers::with(NodeTls::plaintext(), HashMap::new())
     }
 
-    /// Like [`Peers::new`], reaching the nodes of `routes` at those addresses whatever the
-    /// membership says.
-    pub fn with_routes(routes: HashMap<NodeId, String>) -> Peers {
+    /// As [`Peers::new`], with channels secured as `tls` says, reaching the nodes of `routes`
+    /// at those addresses whatever the membership says.
+    pub fn with(tls: NodeTls, routes: HashMap<NodeId, String>) -> Peers {
         Peers {
             inner: Arc::new(PeersInner {
                 peers: Mutex::new(HashMap::new()),
                 routes,
                 traffic: Arc::default(),
+                tls,
             }),
         }
     }
@@ -127,8 +132,14 @@ impl Peers {
             return peer.queue.clone();
         }
         let (queue, queued) = mpsc::unbounded_channel();
+        let client = self
+            .inner
+            .tls
+            .channel(addr, RPC_TIMEOUT)
+            .map(ClusterClient::new);
         let sender = tokio::spawn(send_batches(
             addr.to_string(),
+            client,
             queued,
             Arc::clone(&self.inner.traffic),
         ));
@@ -151,22 +162,14 @@ impl Peers {
     }
 }
 
-/// A peer's sender task: takes everything queued, sends it as one RPC, routes the answers, and
-/// again, until every queue handle is gone.
+/// A peer's sender task: takes everything queued, sends it as one RPC on `client`, routes the
+/// answers, and again, until every queue handle is gone.
 async fn send_batches(
     addr: String,
+    mut client: Result<ClusterClient<Channel>, String>,
     mut queued: mpsc::UnboundedReceiver<Queued>,
     traffic: Arc<Traffic>,
 ) {
-    let mut client = Endpoint::from_shared(format!("http://{addr}"))
-        .map(|endpoint| {
-            let channel: Channel = endpoint
-                .connect_timeout(RPC_TIMEOUT)
-                .timeout(RPC_TIMEOUT)
-                .connect_lazy();
-            ClusterClient::new(channel)
-        })
-        .map_err(|err| err.to_string());
     while let Some(first) = queued.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = queued.try_recv() {
@@ -179,7 +182,7 @@ async fn send_batches(
         }
         let answers = match &mut client {
             Ok(client) => send_one(client, &batch, &traffic).await,
-            Err(err) => Err(format!("bad peer address {addr}: {err}")),
+            Err(err) => Err(err.clone()),
         };
         match answers {
             Ok(answers) => {

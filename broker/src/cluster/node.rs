@@ -19,13 +19,13 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
+use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
 use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
 use super::{
-    GroupNetwork, GroupStateMachine, Groups, LogStore, Peers, decode, encode, group_config,
+    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, decode, encode, group_config,
 };
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
@@ -73,9 +73,11 @@ pub struct NodeStatus {
 
 impl ClusterNode {
     /// Listens on `cluster.cluster_addr`, opens the metadata group on `store` and starts the
-    /// heartbeat and registration tasks. `me` is this node's client-facing addresses.
+    /// heartbeat and registration tasks. `me` is this node's client-facing addresses; `tls`
+    /// secures the listener and the connections to the peers.
     pub async fn start(
         cluster: &ClusterConfig,
+        tls: NodeTls,
         store: Arc<dyn Store>,
         me: NodeInfo,
     ) -> Result<ClusterNode> {
@@ -104,7 +106,7 @@ impl ClusterNode {
         let table = app.table();
         let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
             .map_err(|err| Error::internal(err.to_string()))?;
-        let network = Peers::with_routes(peers.clone().into_iter().collect());
+        let network = Peers::with(tls.clone(), peers.clone().into_iter().collect());
         let raft = Raft::new(
             id,
             config,
@@ -118,12 +120,11 @@ impl ClusterNode {
         let groups = Groups::new();
         groups.insert(METADATA, Arc::new(raft.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = groups.service();
+        let router = tonic::transport::Server::builder().add_service(groups.service());
+        let server_tls = tls.clone();
         let server = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
-            let served = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
+            let served = server_tls
+                .serve(router, listener, async {
                     let _ = stopped.await;
                 })
                 .await;
@@ -156,6 +157,7 @@ impl ClusterNode {
             raft.clone(),
             Arc::clone(&table),
             peers.clone(),
+            tls,
         ));
         tracing::info!(node_id = id, %listen, peers = peers.len(), "cluster mode");
         Ok(ClusterNode {
@@ -241,6 +243,7 @@ async fn register(
     raft: MetaRaft,
     table: Table,
     peers: BTreeMap<u64, String>,
+    tls: NodeTls,
 ) {
     let command = MetaCommand::RegisterNode {
         id,
@@ -267,7 +270,7 @@ async fn register(
                 .map_err(|err| err.to_string())
         } else {
             match peers.get(&leader) {
-                Some(addr) => propose(addr, &command).await,
+                Some(addr) => propose(&tls, addr, &command).await,
                 None => Err(format!("leader {leader} is not one of the peers")),
             }
         };
@@ -279,11 +282,13 @@ async fn register(
 }
 
 /// Sends `command` to the metadata leader at `addr` (its cluster address).
-async fn propose(addr: &str, command: &MetaCommand) -> std::result::Result<(), String> {
+async fn propose(
+    tls: &NodeTls,
+    addr: &str,
+    command: &MetaCommand,
+) -> std::result::Result<(), String> {
     let text = |err: &dyn std::fmt::Display| err.to_string();
-    let mut client = ClusterClient::connect(format!("http://{addr}"))
-        .await
-        .map_err(|err| text(&err))?;
+    let mut client = ClusterClient::new(tls.channel(addr, RPC_TIMEOUT)?);
     let payload = encode(&(METADATA, encode(command).map_err(|err| text(&err))?))
         .map_err(|err| text(&err))?;
     let answer = client

@@ -2,7 +2,8 @@
 //! means single-node mode: no raft, no cluster listener.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -24,6 +25,13 @@ pub struct ClusterConfig {
     /// A follower that heard nothing for a random time in this range starts an election.
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// PEM CA certificates that every node's certificate (`tls.cert_file`) chains to. Needed in
+    /// cluster mode when TLS is on: the cluster listener then requires a client certificate
+    /// signed by it, and this node verifies its peers' certificates against it.
+    pub ca_file: PathBuf,
+    /// With TLS off, allow cluster addresses other than loopback: node-to-node traffic is then
+    /// plaintext and unauthenticated. Off by default.
+    pub insecure: bool,
 }
 
 impl Default for ClusterConfig {
@@ -35,6 +43,8 @@ impl Default for ClusterConfig {
             heartbeat_ms: 300,
             election_timeout_min_ms: 1500,
             election_timeout_max_ms: 3000,
+            ca_file: PathBuf::new(),
+            insecure: false,
         }
     }
 }
@@ -120,8 +130,9 @@ impl ClusterConfig {
         })
     }
 
-    /// Checks a cluster-mode section; single-node mode needs nothing.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks a cluster-mode section; single-node mode needs nothing. `tls` is whether the
+    /// broker's TLS is on (`tls.cert_file`), which decides how the cluster listener is secured.
+    pub fn validate(&self, tls: bool) -> Result<(), ConfigError> {
         if !self.enabled() {
             return Ok(());
         }
@@ -147,8 +158,66 @@ impl ClusterConfig {
                     .to_string(),
             ));
         }
+        self.validate_security(tls)
+    }
+
+    /// TLS on: a cluster CA is needed. TLS off: every cluster address is loopback, unless
+    /// `insecure` says that plaintext between hosts is meant.
+    fn validate_security(&self, tls: bool) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let has_ca = !self.ca_file.as_os_str().is_empty();
+        if tls {
+            if !has_ca {
+                return invalid(
+                    "cluster mode with TLS on needs cluster.ca_file (--cluster-ca-file): the CA \
+                     that signs every node's certificate; the cluster listener requires it"
+                        .to_string(),
+                );
+            }
+            if self.insecure {
+                return invalid(
+                    "cluster.insecure applies only with TLS off; remove it, the cluster listener \
+                     uses TLS"
+                        .to_string(),
+                );
+            }
+            return Ok(());
+        }
+        if has_ca {
+            return invalid("cluster.ca_file needs tls.cert_file and tls.key_file".to_string());
+        }
+        if self.insecure {
+            return Ok(());
+        }
+        let listen = self.listen_addr()?.to_string();
+        let peers = self.peer_map()?;
+        let addrs = std::iter::once(listen.as_str()).chain(peers.values().map(String::as_str));
+        if let Some(addr) = addrs.into_iter().find(|addr| !is_loopback(addr)) {
+            return invalid(format!(
+                "cluster address `{addr}` is not loopback and TLS is off: node-to-node traffic \
+                 would be plaintext and unauthenticated; set tls.cert_file, tls.key_file and \
+                 cluster.ca_file, or cluster.insecure = true (--cluster-insecure) to allow it"
+            ));
+        }
         Ok(())
     }
+}
+
+/// Whether the host of `host:port` is this machine: `localhost` or a loopback IP.
+fn is_loopback(addr: &str) -> bool {
+    let host = peer_host(addr);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// The host of a `host:port` cluster address, without the brackets of an IPv6 literal.
+pub fn peer_host(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -166,7 +235,7 @@ mod tests {
     #[test]
     fn peers_parse_from_a_string_a_list_or_a_table() {
         let text = cluster(2, "1=127.0.0.1:7001, 2=127.0.0.1:7002");
-        text.validate().unwrap();
+        text.validate(false).unwrap();
         assert_eq!(text.peer_map().unwrap()[&2], "127.0.0.1:7002");
         assert_eq!(text.listen_addr().unwrap().to_string(), "127.0.0.1:7002");
         let list: PeerList = serde_json::from_value(serde_json::json!(["1=a:1", "2=b:2"])).unwrap();
@@ -174,16 +243,74 @@ mod tests {
             serde_json::from_value(serde_json::json!({"1": "a:1", "2": "b:2"})).unwrap();
         assert_eq!(list, table);
         assert!(!ClusterConfig::default().enabled());
-        ClusterConfig::default().validate().unwrap();
+        ClusterConfig::default().validate(false).unwrap();
     }
 
     #[test]
     fn bad_peers_are_refused_with_the_reason() {
-        let message = |c: ClusterConfig| c.validate().unwrap_err().to_string();
+        let message = |c: ClusterConfig| c.validate(false).unwrap_err().to_string();
         assert!(message(cluster(4, "1=127.0.0.1:7001")).contains("not one of cluster.peers"));
         assert!(message(cluster(1, "1=a:1,1=b:2")).contains("appears twice"));
         assert!(message(cluster(1, "1=nowhere")).contains("not host:port"));
         assert!(message(cluster(1, "x=a:1")).contains("not a node id"));
         assert!(message(cluster(1, "1=localhost:7001")).contains("cluster_addr"));
+    }
+
+    #[test]
+    fn tls_on_needs_a_cluster_ca_and_no_insecure() {
+        let mut c = cluster(1, "1=10.0.0.1:7001,2=10.0.0.2:7001");
+        let err = c.validate(true).unwrap_err().to_string();
+        assert!(err.contains("cluster.ca_file"), "{err}");
+        c.ca_file = PathBuf::from("cluster-ca.pem");
+        c.validate(true).unwrap();
+        c.insecure = true;
+        let err = c.validate(true).unwrap_err().to_string();
+        assert!(err.contains("cluster.insecure"), "{err}");
+    }
+
+    #[test]
+    fn tls_off_keeps_the_cluster_on_loopback_unless_insecure() {
+        cluster(1, "1=127.0.0.1:7001,2=127.0.0.2:7002,3=[::1]:7003")
+            .validate(false)
+            .unwrap();
+        let mut local_name = cluster(1, "1=localhost:7001,2=LOCALHOST:7002");
+        local_name.cluster_addr = "127.0.0.1:7001".to_string();
+        local_name.validate(false).unwrap();
+
+        for (peers, listen, bad) in [
+            ("1=10.0.0.1:7001", "", "10.0.0.1:7001"),
+            ("1=127.0.0.1:7001,2=10.0.0.2:7001", "", "10.0.0.2:7001"),
+            (
+                "1=127.0.0.1:7001,2=node2.example:7001",
+                "",
+                "node2.example:7001",
+            ),
+            ("1=127.0.0.1:7001", "0.0.0.0:7001", "0.0.0.0:7001"),
+        ] {
+            let mut c = cluster(1, peers);
+            c.cluster_addr = listen.to_string();
+            let err = c.validate(false).unwrap_err().to_string();
+            assert!(
+                err.contains(bad) && err.contains("cluster.insecure"),
+                "{err}"
+            );
+            c.insecure = true;
+            c.validate(false).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_cluster_ca_without_tls_is_refused() {
+        let mut c = cluster(1, "1=127.0.0.1:7001");
+        c.ca_file = PathBuf::from("cluster-ca.pem");
+        let err = c.validate(false).unwrap_err().to_string();
+        assert!(err.contains("tls.cert_file"), "{err}");
+    }
+
+    #[test]
+    fn hosts_drop_the_port_and_ipv6_brackets() {
+        assert_eq!(peer_host("127.0.0.1:7001"), "127.0.0.1");
+        assert_eq!(peer_host("[::1]:7001"), "::1");
+        assert_eq!(peer_host("node1.example:7001"), "node1.example");
     }
 }

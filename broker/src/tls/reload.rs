@@ -1,19 +1,21 @@
 //! Loading the `[tls]` files into a `rustls::ServerConfig`, and swapping in a new one when they
-//! change.
+//! change. In cluster mode the same certificate also secures node-to-node traffic: with
+//! `cluster.ca_file` the reloader builds the cluster listener's config (a client certificate
+//! chaining to that CA required) and the client config this node connects to its peers with.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use rustls::RootCertStore;
-use rustls::ServerConfig;
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::sync::watch;
 
 use super::accept::Protocol;
@@ -33,6 +35,8 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
     #[error("tls.client_ca_file: {0}")]
     ClientVerifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("cluster.ca_file: {0}")]
+    ClusterVerifier(rustls::server::VerifierBuilderError),
 }
 
 /// The file contents a config was built from; a poll compares them to decide whether to reload.
@@ -41,12 +45,15 @@ struct Files {
     cert: Vec<u8>,
     key: Vec<u8>,
     client_ca: Option<Vec<u8>>,
+    cluster_ca: Option<Vec<u8>>,
 }
 
-/// One config per listener: they differ only in ALPN.
+/// One config per listener: the client listeners' differ only in ALPN.
 struct Configs {
     grpc: Arc<ServerConfig>,
     http: Arc<ServerConfig>,
+    /// With a cluster CA: the cluster listener's config and the one to connect to peers with.
+    cluster: Option<(Arc<ServerConfig>, Arc<ClientConfig>)>,
 }
 
 /// The current TLS configuration of both listeners. A handshake takes the current one
@@ -54,6 +61,8 @@ struct Configs {
 /// connections already open keep theirs.
 pub struct Reloader {
     settings: TlsConfig,
+    /// `cluster.ca_file` in cluster mode.
+    cluster_ca: Option<PathBuf>,
     provider: Arc<CryptoProvider>,
     current: RwLock<Arc<Configs>>,
     /// The contents last tried, good or bad: a bad file is reported once, not at every poll.
@@ -63,14 +72,25 @@ pub struct Reloader {
 impl Reloader {
     /// Loads the files named in `settings`; `None` when TLS is off.
     pub fn load(settings: &TlsConfig) -> Result<Option<Arc<Reloader>>, TlsError> {
+        Reloader::load_with_cluster_ca(settings, None)
+    }
+
+    /// As [`Reloader::load`], and with `cluster_ca` (`cluster.ca_file`) the configs that
+    /// secure node-to-node traffic too.
+    pub fn load_with_cluster_ca(
+        settings: &TlsConfig,
+        cluster_ca: Option<&Path>,
+    ) -> Result<Option<Arc<Reloader>>, TlsError> {
         if !settings.enabled() {
             return Ok(None);
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let files = read_files(settings)?;
-        let configs = build(settings, &provider, &files, None)?;
+        let cluster_ca = cluster_ca.map(Path::to_owned);
+        let files = read_files(settings, cluster_ca.as_deref())?;
+        let configs = build(settings, cluster_ca.as_deref(), &provider, &files, None)?;
         Ok(Some(Arc::new(Reloader {
             settings: settings.clone(),
+            cluster_ca,
             provider,
             current: RwLock::new(Arc::new(configs)),
             last_tried: Mutex::new(files),
@@ -86,6 +106,27 @@ impl Reloader {
         }
     }
 
+    /// The cluster listener's config: this node's certificate, and a client certificate that
+    /// chains to the cluster CA required. `None` when loaded without a cluster CA.
+    pub fn cluster_server_config(&self) -> Option<Arc<ServerConfig>> {
+        self.current
+            .read()
+            .cluster
+            .as_ref()
+            .map(|(server, _)| server.clone())
+    }
+
+    /// The config to connect to a peer's cluster listener with: this node's certificate as the
+    /// client certificate, the peer's verified against the cluster CA. `None` when loaded
+    /// without a cluster CA.
+    pub fn cluster_client_config(&self) -> Option<Arc<ClientConfig>> {
+        self.current
+            .read()
+            .cluster
+            .as_ref()
+            .map(|(_, client)| client.clone())
+    }
+
     /// Re-reads the files and swaps in the new config (SIGHUP). On any error the old config
     /// stays, and the error is logged and returned.
     pub fn reload(&self) -> Result<(), TlsError> {
@@ -98,13 +139,14 @@ impl Reloader {
     }
 
     fn reload_inner(&self, force: bool) -> Result<(), TlsError> {
-        let result = read_files(&self.settings).and_then(|files| {
+        let result = read_files(&self.settings, self.cluster_ca.as_deref()).and_then(|files| {
             let mut last = self.last_tried.lock();
             if !force && *last == files {
                 return Ok(false);
             }
             let built = build(
                 &self.settings,
+                self.cluster_ca.as_deref(),
                 &self.provider,
                 &files,
                 Some(&self.current.read().grpc),
@@ -157,9 +199,10 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn read_files(settings: &TlsConfig) -> Result<Files, TlsError> {
+fn read_files(settings: &TlsConfig, cluster_ca: Option<&Path>) -> Result<Files, TlsError> {
     let ca = &settings.client_ca_file;
     Ok(Files {
+        cluster_ca: cluster_ca.map(read).transpose()?,
         cert: read(&settings.cert_file)?,
         key: read(&settings.key_file)?,
         client_ca: if ca.as_os_str().is_empty() {
@@ -192,6 +235,7 @@ fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>,
 /// `previous` lends its session cache, so resumption survives a reload.
 fn build(
     settings: &TlsConfig,
+    cluster_ca: Option<&Path>,
     provider: &Arc<CryptoProvider>,
     files: &Files,
     previous: Option<&Arc<ServerConfig>>,
@@ -199,7 +243,11 @@ fn build(
     let chain = certificates(&settings.cert_file, &files.cert)?;
     let key = PrivateKeyDer::from_pem_slice(&files.key)
         .map_err(|err| pem_error(&settings.key_file, err))?;
-    let certified = CertifiedKey::from_der(chain, key, provider)?;
+    let certified = Arc::new(CertifiedKey::from_der(chain, key, provider)?);
+    let cluster = match (cluster_ca, &files.cluster_ca) {
+        (Some(path), Some(pem)) => Some(build_cluster(path, pem, provider, &certified)?),
+        _ => None,
+    };
 
     let verifier: Arc<dyn ClientCertVerifier> = match &files.client_ca {
         None => WebPkiClientVerifier::no_client_auth(),
@@ -232,7 +280,41 @@ fn build(
     Ok(Configs {
         grpc: Arc::new(grpc),
         http: Arc::new(http),
+        cluster,
     })
+}
+
+/// Both ends of node-to-node TLS: each node presents `certified` as a server and as a client,
+/// and trusts only certificates chaining to the cluster CA (`pem`, read from `path`). HTTP/2
+/// only, as the cluster listener serves gRPC.
+fn build_cluster(
+    path: &Path,
+    pem: &[u8],
+    provider: &Arc<CryptoProvider>,
+    certified: &Arc<CertifiedKey>,
+) -> Result<(Arc<ServerConfig>, Arc<ClientConfig>), TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(path, pem)? {
+        roots.add(cert)?;
+    }
+    let roots = Arc::new(roots);
+    let clients = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(TlsError::ClusterVerifier)?;
+    let mut server = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(clients)
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
+    server.alpn_protocols = vec![b"h2".to_vec()];
+    let servers = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(TlsError::ClusterVerifier)?;
+    let mut client = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_webpki_verifier(servers)
+        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    Ok((Arc::new(server), Arc::new(client)))
 }
 
 #[cfg(test)]
@@ -326,5 +408,34 @@ mod tests {
             reloader.server_config(Protocol::Grpc).alpn_protocols,
             [b"h2".to_vec()]
         );
+    }
+
+    #[test]
+    fn a_cluster_ca_adds_the_node_to_node_configs_and_reloads_with_them() {
+        let files = files();
+        let plain = Reloader::load(&files.settings).unwrap().unwrap();
+        assert!(plain.cluster_server_config().is_none());
+        assert!(plain.cluster_client_config().is_none());
+
+        let ca = files.dir.path().join("cluster-ca.pem");
+        let missing = Reloader::load_with_cluster_ca(&files.settings, Some(&ca))
+            .err()
+            .expect("a missing cluster CA fails at start");
+        assert!(missing.to_string().contains("cluster-ca.pem"), "{missing}");
+
+        std::fs::write(&ca, self_signed().0).unwrap();
+        let reloader = Reloader::load_with_cluster_ca(&files.settings, Some(&ca))
+            .unwrap()
+            .unwrap();
+        let server = reloader.cluster_server_config().expect("cluster listener");
+        let client = reloader.cluster_client_config().expect("peer connections");
+        assert_eq!(server.alpn_protocols, [b"h2".to_vec()]);
+        assert_eq!(client.alpn_protocols, [b"h2".to_vec()]);
+        assert!(client.client_auth_cert_resolver.has_certs());
+
+        std::fs::write(&ca, self_signed().0).unwrap();
+        reloader.reload_if_changed().unwrap();
+        let reloaded = reloader.cluster_server_config().unwrap();
+        assert!(!Arc::ptr_eq(&server, &reloaded));
     }
 }
