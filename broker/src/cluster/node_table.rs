@@ -97,7 +97,7 @@ impl Apply<MetaConfig> for NodeTable {
 
     fn stage(&self) {}
 
-    fn write(
+    async fn write(
         &self,
         _staged: &mut (),
         _log_id: &LogIdOf<MetaConfig>,
@@ -110,7 +110,7 @@ impl Apply<MetaConfig> for NodeTable {
         Ok(())
     }
 
-    fn apply(&mut self, _staged: &mut (), _log_id: &LogIdOf<MetaConfig>, data: MetaCommand) {
+    async fn apply(&mut self, _staged: &mut (), _log_id: &LogIdOf<MetaConfig>, data: MetaCommand) {
         match data {
             MetaCommand::RegisterNode { id, node } => {
                 self.table.write().insert(id, node);
@@ -135,7 +135,7 @@ impl Apply<MetaConfig> for NodeTable {
         Ok(())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+    async fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
         *self.table.write() = decode(snapshot)?;
         Ok(())
     }
@@ -157,9 +157,9 @@ mod tests {
         let log_id = openraft::testing::log_id::<MetaConfig>(1, 0, id);
         let command = MetaCommand::RegisterNode { id, node: info };
         let mut batch = WriteBatch::new();
-        table.write(&mut (), &log_id, &command, &mut batch).unwrap();
+        futures::executor::block_on(table.write(&mut (), &log_id, &command, &mut batch)).unwrap();
         store.write(batch, true).unwrap();
-        table.apply(&mut (), &log_id, command);
+        futures::executor::block_on(table.apply(&mut (), &log_id, command));
     }
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
         let mut batch = WriteBatch::new();
         stale.write_restore(&snapshot, &mut batch).unwrap();
         other.write(batch, true).unwrap();
-        stale.restore(&snapshot).unwrap();
+        futures::executor::block_on(stale.restore(&snapshot)).unwrap();
         assert_eq!(*stale.table().read(), expected);
         assert_eq!(*NodeTable::open(&other).unwrap().table().read(), expected);
     }
