@@ -54,6 +54,9 @@ pub struct Broker {
     engine: Arc<Engine>,
     config: Config,
     tls: Option<Arc<Reloader>>,
+    /// Cluster mode with auth on: the bootstrap admin's secret, proposed once the metadata
+    /// group runs ([`Engine::bootstrap_admin_in_cluster`]).
+    bootstrap: Option<Option<BootstrapSecret>>,
 }
 
 impl Broker {
@@ -67,9 +70,14 @@ impl Broker {
         let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config, runtime))
             .await
             .map_err(|err| Error::internal(format!("opening storage failed: {err}")))??;
+        let mut bootstrap = None;
         if config.auth.enabled {
             let secret = BootstrapSecret::from_env_and_config(&config.auth)?;
-            engine.bootstrap_admin(secret).await?;
+            if config.cluster.enabled() {
+                bootstrap = Some(secret);
+            } else {
+                engine.bootstrap_admin(secret).await?;
+            }
         } else if BootstrapSecret::is_set(&config.auth) {
             tracing::warn!(
                 "a bootstrap admin secret is set but authentication is off: ignoring it"
@@ -79,6 +87,7 @@ impl Broker {
             engine,
             config,
             tls,
+            bootstrap,
         })
     }
 
@@ -102,8 +111,11 @@ impl Broker {
             engine,
             config,
             tls,
+            bootstrap,
         } = self;
         let cluster = start_cluster(&config, &engine, &listeners).await?;
+        let bootstrap =
+            bootstrap.map(|secret| tokio::spawn(engine.clone().bootstrap_admin_in_cluster(secret)));
         let ready = Arc::new(AtomicBool::new(true));
         let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -226,6 +238,9 @@ impl Broker {
                 }
             }
         }
+        if let Some(bootstrap) = bootstrap {
+            bootstrap.abort();
+        }
         if let Some(cluster) = &cluster {
             cluster.shutdown().await;
         }
@@ -252,7 +267,7 @@ async fn start_cluster(
         grpc_addr: addr(listeners.grpc_addr())?,
         http_addr: addr(listeners.http_addr())?,
     };
-    let node = ClusterNode::start(&config.cluster, engine.disk_store(), me).await?;
+    let node = ClusterNode::start(&config.cluster, Arc::clone(engine), me).await?;
     Ok(Some(Arc::new(node)))
 }
 

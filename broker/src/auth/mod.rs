@@ -219,6 +219,7 @@ impl Auth {
         for user in scan::<UserRecord>(store, USER_PREFIX, "user")? {
             self.apply(&AuthCommand::PutUser {
                 user,
+                create: false,
                 tokens: Vec::new(),
                 bindings: Vec::new(),
             });
@@ -243,6 +244,7 @@ impl Auth {
                 user,
                 tokens,
                 bindings,
+                ..
             } => {
                 let key = (user.tenant.clone(), user.name.clone());
                 self.users.write().insert(key, Arc::new(user.clone()));
@@ -744,6 +746,7 @@ mod tests {
         let before = auth(true);
         let commands = [
             AuthCommand::PutUser {
+                create: true,
                 user: UserRecord {
                     tenant: "default".into(),
                     name: "bob".into(),

@@ -9,6 +9,7 @@
 //! here: those are partition entries (`partition/entry.rs`).
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::partition::{ConsumerChange, PartitionEntry};
@@ -19,7 +20,8 @@ use crate::auth::AuthCommand;
 use crate::storage::{Cf, WriteBatch};
 use crate::tenant::{TenantRecord, tenant_key};
 
-#[derive(Debug, Clone)]
+/// Serde (postcard) carries it through the cluster's metadata group (`cluster::metadata`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaCommand {
     /// Writes a new topic's record and moves the next topic id past its id, so the id is never
     /// handed out again, even after the topic is deleted and the broker restarts.

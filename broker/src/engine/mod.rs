@@ -28,6 +28,10 @@
 //! - `background`: the background tasks (scheduler, fsync of buffered topics, queue ack-state
 //!   flush, retention, session sweep, storage probe, audit retention) and readiness.
 //! - `retention`: what the retention task enforces.
+//! - `replicated`: cluster mode's side of the one apply path: [`Engine::apply`] proposes to
+//!   the metadata group ([`MetaLog`]), whose state machine decides each committed command
+//!   against the applied state (conflicts, ids) and applies it through the same in-memory
+//!   effects; snapshots of the replicated records.
 //! - `recovery`: opening the engine: every stored topic and subscription made live, and what
 //!   that repairs (the next topic id, and cursors and queue state above a recovered log).
 //! - `health`: supervision of background tasks (a panic is caught, logged as a health event and
@@ -54,6 +58,7 @@ mod publish;
 mod queue;
 mod queue_session;
 mod recovery;
+mod replicated;
 mod rest_support;
 mod retention;
 mod roles;
@@ -87,6 +92,7 @@ pub use dlq::{
 pub use partition::{AppendAck, ConsumerChange, PartitionEntry};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
+pub use replicated::{Decision, MetaLog, Run};
 pub use rest_support::Settlement;
 pub use roles::RoleInfo;
 pub use session::{Delivery, SessionEvent, StreamSession};
@@ -227,6 +233,9 @@ pub struct Engine {
     next_topic_id: AtomicU32,
     /// Serialises metadata changes (create/delete topic or subscription).
     meta_lock: tokio::sync::Mutex<()>,
+    /// Cluster mode: the metadata group, where [`Engine::apply`] proposes (`replicated.rs`).
+    /// Unset in single-node mode.
+    meta_log: std::sync::OnceLock<Arc<dyn MetaLog>>,
     runtime: tokio::runtime::Handle,
     started: Instant,
     buffered_dirty: Arc<AtomicBool>,
@@ -321,6 +330,7 @@ impl Engine {
             topic_ids: RwLock::new(HashMap::new()),
             next_topic_id: AtomicU32::new(1),
             meta_lock: tokio::sync::Mutex::new(()),
+            meta_log: std::sync::OnceLock::new(),
             runtime,
             started: Instant::now(),
             buffered_dirty: Arc::new(AtomicBool::new(false)),
