@@ -36,7 +36,7 @@ impl std::fmt::Display for MetaCommand {
                     node.grpc_addr, node.http_addr
                 )
             }
-            MetaCommand::Engine(command) => write!(f, "engine {:?}", command.unaudited()),
+            MetaCommand::Engine(command) => write!(f, "engine: {}", command.kind()),
         }
     }
 }

@@ -79,6 +79,22 @@ impl MetaCommand {
         }
     }
 
+    /// What kind of change this is, for logs (never the records: they may hold secrets'
+    /// hashes).
+    pub fn kind(&self) -> &'static str {
+        match self.unaudited() {
+            MetaCommand::CreateTopic(_) => "create topic",
+            MetaCommand::AlterTopic(_) => "alter topic",
+            MetaCommand::DeleteTopic { .. } => "delete topic",
+            MetaCommand::CreateSubscription { .. } => "create subscription",
+            MetaCommand::DeleteSubscription { .. } => "delete subscription",
+            MetaCommand::Auth(_) => "auth change",
+            MetaCommand::PutTenant(_) => "put tenant",
+            MetaCommand::DeleteTenant { .. } => "delete tenant",
+            MetaCommand::Audited { .. } => "audited change",
+        }
+    }
+
     pub fn to_write_batch(&self) -> WriteBatch {
         let mut batch = WriteBatch::new();
         match self {

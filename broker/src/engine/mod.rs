@@ -307,11 +307,14 @@ impl Engine {
         let tenants = Arc::new(Tenants::new(config.quota_defaults));
         tenants::recover(&tenants, &*disk)?;
         let (sink, audit_failures) = AuditSink::channel(metrics.clone(), clock.clone());
+        // In a cluster every node writes every node's audited changes: the node id in the key
+        // keeps two nodes' records of the same millisecond apart.
+        let node = match config.cluster.enabled() {
+            true => u16::try_from(config.cluster.node_id).unwrap_or(u16::MAX),
+            false => crate::audit::SINGLE_NODE,
+        };
         let audit = AuditLog {
-            stamp: Arc::new(crate::audit::recover_stamp(
-                &*disk,
-                crate::audit::SINGLE_NODE,
-            )?),
+            stamp: Arc::new(crate::audit::recover_stamp(&*disk, node)?),
             sink: sink.clone(),
         };
         let auth = Arc::new(Auth::new(

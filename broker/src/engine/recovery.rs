@@ -95,7 +95,7 @@ impl Engine {
                 }
                 None => None,
             };
-            self.clamp_to_recovered_log(&topic, &record.name, &mut cursors, states.as_deref_mut())?;
+            self.clamp_to_recovered_log(topic, &record.name, &mut cursors, states.as_deref_mut())?;
             let queue = record
                 .queue
                 .clone()

@@ -33,6 +33,7 @@ use super::topic::TopicRecord;
 use super::{Engine, TopicState, keys, scheduler, tenants};
 use crate::auth::{AuthCommand, BINDING_PREFIX, ROLE_PREFIX, TOKEN_PREFIX, USER_PREFIX};
 use crate::error::{Error, Result};
+use crate::principal::TenantId;
 use crate::storage::{Cf, Store as _, WriteBatch};
 use crate::tenant::TENANT_PREFIX;
 
@@ -250,10 +251,8 @@ impl Engine {
             None => self
                 .topics
                 .read()
-                .iter()
-                .find_map(|((tenant, name), live)| {
-                    (tenant.as_str() == key.0 && *name == key.1).then(|| live.topic.id())
-                }),
+                .get(&(TenantId::new(key.0.clone()), key.1.clone()))
+                .map(|live| live.topic.id()),
         }
     }
 
