@@ -2,7 +2,8 @@
 //! a topic and a subscription created through one node exist on every node, a delete through
 //! another removes them everywhere, a node killed (`kill -9`) while a topic is created has it
 //! after its restart, and two creates of one topic name through two nodes at once end with one
-//! topic, the same on every node, and `ALREADY_EXISTS` for the other.
+//! topic, the same on every node, and `ALREADY_EXISTS` for the other. With auth on, user
+//! `admin` is created once per cluster, whichever node's bootstrap secret wins.
 //!
 //! Every wait polls the nodes until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -27,6 +28,11 @@ fn free_ports(count: usize) -> Vec<u16> {
 }
 
 fn start_cluster() -> Vec<TestBroker> {
+    start_cluster_with(|_| BrokerOptions::default())
+}
+
+/// Three nodes; `options` gives each node's own (by id), the cluster flags are added.
+fn start_cluster_with(options: impl Fn(u64) -> BrokerOptions) -> Vec<TestBroker> {
     let peers = free_ports(3)
         .iter()
         .enumerate()
@@ -35,15 +41,14 @@ fn start_cluster() -> Vec<TestBroker> {
         .join(",");
     (1..=3u64)
         .map(|id| {
-            TestBroker::start_with(BrokerOptions {
-                args: vec![
-                    "--node-id".into(),
-                    id.to_string(),
-                    "--peers".into(),
-                    peers.clone(),
-                ],
-                ..BrokerOptions::default()
-            })
+            let mut options = options(id);
+            options.args.extend([
+                "--node-id".into(),
+                id.to_string(),
+                "--peers".into(),
+                peers.clone(),
+            ]);
+            TestBroker::start_with(options)
         })
         .collect()
 }
@@ -212,4 +217,59 @@ async fn topics_and_subscriptions_are_the_same_on_every_node() {
     })
     .await;
     println!("race won with {} partitions", winner.0);
+}
+
+/// Whether `token` authenticates on `node` (`GET /v1/auth/whoami`).
+async fn admits(node: &TestBroker, token: &str) -> bool {
+    reqwest::Client::new()
+        .get(format!("{}/v1/auth/whoami", node.http_url()))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_admin_is_created_once_per_cluster() {
+    // Nodes 1 and 2 each have a bootstrap token of their own; node 3 has none.
+    let tokens: Vec<String> = (0..2)
+        .map(|_| rapidmq_broker::auth::Token::generate().unwrap().to_string())
+        .collect();
+    let nodes = start_cluster_with(|id| BrokerOptions {
+        env: match tokens.get(id as usize - 1) {
+            Some(token) => vec![("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN".into(), token.clone())],
+            None => Vec::new(),
+        },
+        args: vec!["--auth".into()],
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let winner = loop {
+        tick.tick().await;
+        let mut admitted = Vec::new();
+        for token in &tokens {
+            let mut everywhere = true;
+            for node in &nodes {
+                everywhere &= admits(node, token).await;
+            }
+            admitted.push(everywhere);
+        }
+        if let Some(winner) = admitted.iter().position(|&a| a) {
+            break winner;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no bootstrap token works on every node"
+        );
+    };
+    let loser = &tokens[1 - winner];
+    for node in &nodes {
+        assert!(
+            !admits(node, loser).await,
+            "node {}'s bootstrap token works too: admin was created twice",
+            2 - winner
+        );
+    }
+    println!("node {}'s bootstrap token made user admin", winner + 1);
 }
