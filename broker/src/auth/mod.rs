@@ -236,6 +236,17 @@ impl Auth {
         Ok(())
     }
 
+    /// Replaces users, tokens, roles and bindings with what `store` holds (a cluster node
+    /// installed a metadata snapshot). Open sessions re-check on the epoch bump.
+    pub fn reload(&self, store: &dyn Store) -> Result<()> {
+        self.users.write().clear();
+        self.tokens.write().clear();
+        *self.acl.write() = Arc::default();
+        self.recover(store)?;
+        self.epoch.send_modify(|epoch| *epoch += 1);
+        Ok(())
+    }
+
     /// Applies a written command to memory and bumps the epoch. Only `Engine::apply_auth` (and
     /// recovery) calls it.
     pub fn apply(&self, command: &AuthCommand) {

@@ -35,7 +35,7 @@ use crate::auth::{AuthCommand, BINDING_PREFIX, ROLE_PREFIX, TOKEN_PREFIX, USER_P
 use crate::error::{Error, Result};
 use crate::principal::TenantId;
 use crate::storage::{Cf, Store as _, WriteBatch};
-use crate::tenant::TENANT_PREFIX;
+use crate::tenant::{TENANT_PREFIX, tenant_key};
 
 /// Where cluster mode's metadata commands go instead of the engine's own write: the metadata
 /// raft group. `propose` returns once the command is applied on this node, with the refusal the
@@ -317,7 +317,8 @@ impl Engine {
 
     /// Phase two of installing a snapshot, once its records are on disk: topics the snapshot
     /// does not hold are closed, the others opened or given their settings, each topic's
-    /// subscriptions made those on disk, and users, roles and tenants read again.
+    /// subscriptions made those on disk, and users, tokens, roles, bindings and tenants
+    /// replaced by those on disk.
     pub async fn restore_metadata(&self) -> Result<()> {
         let records = self.metadata_records()?;
         let topics = topic_records(&records)?;
@@ -368,7 +369,13 @@ impl Engine {
         }
         let next = self.recovered_next_topic_id(kept.last().copied())?;
         self.next_topic_id.store(next, Ordering::Relaxed);
-        self.auth.recover(&*self.disk)?;
+        self.auth.reload(&*self.disk)?;
+        let kept: BTreeSet<Vec<u8>> = records.iter().map(|(key, _)| key.clone()).collect();
+        for tenant in self.tenants.records() {
+            if !kept.contains(&tenant_key(&tenant.name)) {
+                self.tenants.delete(&tenant.name);
+            }
+        }
         tenants::recover(&self.tenants, &*self.disk)?;
         Ok(())
     }
@@ -495,6 +502,21 @@ mod tests {
         }
     }
 
+    fn create_user(name: &str, created_at_ms: u64) -> MetaCommand {
+        MetaCommand::Auth(AuthCommand::PutUser {
+            user: crate::auth::UserRecord {
+                tenant: "default".into(),
+                name: name.into(),
+                password_phc: None,
+                disabled: false,
+                created_at_ms,
+            },
+            create: true,
+            tokens: Vec::new(),
+            bindings: Vec::new(),
+        })
+    }
+
     fn subscribe(topic_id: u32, name: &str) -> MetaCommand {
         MetaCommand::CreateSubscription {
             topic_id,
@@ -530,6 +552,8 @@ mod tests {
             },
             MetaCommand::CreateTopic(record(1, "later", 1)),
             subscribe(2, "audit"),
+            create_user("alice", 1),
+            create_user("alice", 2),
         ];
         let mut replicas = vec![replica().await, replica().await];
         for replica in &mut replicas {
@@ -548,9 +572,18 @@ mod tests {
             ("later".to_string(), (3, 1, BTreeSet::new())),
         ]
         .into();
+        let alice = |replica: &Replica| {
+            let user = replica.engine.auth.user("default", "alice");
+            user.map(|user| user.created_at_ms)
+        };
         for replica in &replicas {
             assert_eq!(replica.topics(), expected);
             assert_eq!(replica.engine.next_topic_id.load(Ordering::Relaxed), 4);
+            assert_eq!(
+                alice(replica),
+                Some(1),
+                "the second create of alice is refused"
+            );
         }
 
         // A node that joins after the log was purged gets it all from a snapshot, over a stale
@@ -563,8 +596,17 @@ mod tests {
             .await
             .unwrap();
         let mut joiner = replica().await;
+        let stale_tenant = crate::tenant::TenantRecord {
+            name: "stale".into(),
+            quotas: Default::default(),
+            created_at_ms: 0,
+        };
         joiner
-            .apply(&[MetaCommand::CreateTopic(record(1, "stale", 1))])
+            .apply(&[
+                MetaCommand::CreateTopic(record(1, "stale", 1)),
+                create_user("stale", 0),
+                MetaCommand::PutTenant(stale_tenant),
+            ])
             .await;
         joiner
             .machine
@@ -573,6 +615,9 @@ mod tests {
             .unwrap();
         assert_eq!(joiner.topics(), expected);
         assert_eq!(joiner.engine.next_topic_id.load(Ordering::Relaxed), 4);
+        assert_eq!(alice(&joiner), Some(1));
+        assert!(joiner.engine.auth.user("default", "stale").is_none());
+        assert!(!joiner.engine.tenants.exists("stale"));
 
         for replica in replicas {
             replica.stop().await;
