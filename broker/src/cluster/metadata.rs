@@ -2,7 +2,7 @@
 //! [`Proposer`] through which the engine's metadata commands reach the group.
 //!
 //! **Apply.** A `RegisterNode` changes the node table. An engine command goes through the
-//! engine's two phases (`engine/replicated.rs`): `write` has the engine decide it against the
+//! engine's two phases (`engine/replicated/`): `write` has the engine decide it against the
 //! applied state and the entries before it in the run (a refused entry writes nothing), and
 //! puts the decided command's batch (`MetaCommand::to_write_batch`) in the run's batch; `apply`
 //! makes its in-memory effects and replies with the index and the refusal, if any. The run's

@@ -22,7 +22,7 @@ pub enum MetaCommand {
     /// Node `id` serves clients at these addresses (replaces what it registered before).
     RegisterNode { id: u64, node: NodeInfo },
     /// A change to the engine's metadata (topics, subscriptions, users, roles, tenants), which
-    /// every node's engine applies (`engine/replicated.rs`).
+    /// every node's engine applies (`engine/replicated/`).
     Engine(engine::MetaCommand),
 }
 

@@ -30,7 +30,7 @@ impl Engine {
     ///
     /// In cluster mode the command is proposed to the metadata group instead, and this returns
     /// once the group applied it on this node, through the same in-memory effects
-    /// (`replicated.rs`), or refused it there (a conflict with a concurrent change through
+    /// (`replicated/`), or refused it there (a conflict with a concurrent change through
     /// another node).
     pub async fn apply(&self, command: MetaCommand) -> Result<()> {
         if let Some(log) = self.meta_log() {

@@ -233,7 +233,7 @@ pub struct Engine {
     next_topic_id: AtomicU32,
     /// Serialises metadata changes (create/delete topic or subscription).
     meta_lock: tokio::sync::Mutex<()>,
-    /// Cluster mode: the metadata group, where [`Engine::apply`] proposes (`replicated.rs`).
+    /// Cluster mode: the metadata group, where [`Engine::apply`] proposes (`replicated/`).
     /// Unset in single-node mode.
     meta_log: std::sync::OnceLock<Arc<dyn MetaLog>>,
     runtime: tokio::runtime::Handle,

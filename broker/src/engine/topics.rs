@@ -33,7 +33,7 @@ impl Engine {
         }
         self.check_topic_quota(principal.tenant(), settings.partitions)?;
         let record = TopicRecord {
-            // A cluster's metadata group gives the id at apply (`replicated.rs`).
+            // A cluster's metadata group gives the id at apply (`replicated/`).
             id: if self.replicated() {
                 0
             } else {
