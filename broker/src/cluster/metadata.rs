@@ -219,9 +219,7 @@ impl Proposer {
                 "forwarding to the metadata leader, node {leader} at {addr}: {err}"
             ))
         })?;
-        let reply: std::result::Result<MetaReply, String> =
-            decode(&answer).map_err(|err| err.to_string());
-        let reply = reply.map_err(Error::internal)?;
+        let reply: MetaReply = decode(&answer).map_err(|err| Error::internal(err.to_string()))?;
         self.raft
             .wait(Some(LEADER_WAIT))
             .applied_index_at_least(Some(reply.index), "a forwarded metadata entry")
