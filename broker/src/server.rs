@@ -55,6 +55,9 @@ pub struct Broker {
     engine: Arc<Engine>,
     config: Config,
     tls: Option<Arc<Reloader>>,
+    /// Cluster mode with auth on: the bootstrap admin's secret, proposed once the metadata
+    /// group runs ([`Engine::bootstrap_admin_in_cluster`]).
+    bootstrap: Option<Option<BootstrapSecret>>,
 }
 
 impl Broker {
@@ -72,9 +75,14 @@ impl Broker {
         let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config, runtime))
             .await
             .map_err(|err| Error::internal(format!("opening storage failed: {err}")))??;
+        let mut bootstrap = None;
         if config.auth.enabled {
             let secret = BootstrapSecret::from_env_and_config(&config.auth)?;
-            engine.bootstrap_admin(secret).await?;
+            if config.cluster.enabled() {
+                bootstrap = Some(secret);
+            } else {
+                engine.bootstrap_admin(secret).await?;
+            }
         } else if BootstrapSecret::is_set(&config.auth) {
             tracing::warn!(
                 "a bootstrap admin secret is set but authentication is off: ignoring it"
@@ -84,6 +92,7 @@ impl Broker {
             engine,
             config,
             tls,
+            bootstrap,
         })
     }
 
@@ -107,8 +116,11 @@ impl Broker {
             engine,
             config,
             tls,
+            bootstrap,
         } = self;
         let cluster = start_cluster(&config, &engine, &listeners, tls.clone()).await?;
+        let bootstrap =
+            bootstrap.map(|secret| tokio::spawn(engine.clone().bootstrap_admin_in_cluster(secret)));
         let ready = Arc::new(AtomicBool::new(true));
         let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -231,6 +243,9 @@ impl Broker {
                 }
             }
         }
+        if let Some(bootstrap) = bootstrap {
+            bootstrap.abort();
+        }
         if let Some(cluster) = &cluster {
             cluster.shutdown().await;
         }
@@ -259,7 +274,7 @@ async fn start_cluster(
         http_addr: addr(listeners.http_addr())?,
     };
     let tls = NodeTls::new(tls, Duration::from_millis(config.tls.handshake_timeout_ms));
-    let node = ClusterNode::start(&config.cluster, tls, engine.disk_store(), me).await?;
+    let node = ClusterNode::start(&config.cluster, tls, Arc::clone(engine), me).await?;
     // Ends by itself when the group shuts down.
     drop(node.report_to(Arc::clone(engine.metrics())));
     Ok(Some(Arc::new(node)))

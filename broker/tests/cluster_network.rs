@@ -82,7 +82,7 @@ impl Apply<Cfg> for Notes {
         self.notes.lock().len()
     }
 
-    fn write(
+    async fn write(
         &self,
         next: &mut usize,
         _log_id: &LogIdOf<Cfg>,
@@ -95,7 +95,7 @@ impl Apply<Cfg> for Notes {
         Ok(())
     }
 
-    fn apply(&mut self, _next: &mut usize, _log_id: &LogIdOf<Cfg>, data: Note) -> usize {
+    async fn apply(&mut self, _next: &mut usize, _log_id: &LogIdOf<Cfg>, data: Note) -> usize {
         let mut notes = self.notes.lock();
         notes.push(data.0);
         notes.len()
@@ -119,7 +119,7 @@ impl Apply<Cfg> for Notes {
         Ok(())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+    async fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
         *self.notes.lock() =
             serde_json::from_slice(snapshot).map_err(|err| StorageError(err.to_string()))?;
         Ok(())

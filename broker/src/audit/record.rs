@@ -144,7 +144,7 @@ pub fn actor(principal: &Principal) -> String {
 }
 
 /// A record with its key, ready to be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub key: [u8; KEY_LEN],
     pub record: AuditRecord,

@@ -18,6 +18,7 @@ pub const TOKEN_ENV: &str = "RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN";
 pub const PASSWORD_ENV: &str = "RAPIDMQ_BOOTSTRAP_ADMIN_PASSWORD";
 
 /// The secret the first admin is created with.
+#[derive(Clone)]
 pub enum BootstrapSecret {
     Token(Token),
     Password(String),

@@ -5,18 +5,23 @@
 //! command anywhere gives the same state.
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use super::records::{
     BindingRecord, RoleRecord, TokenRecord, UserRecord, binding_key, role_key, token_key, user_key,
 };
 use crate::storage::{Cf, WriteBatch};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthCommand {
     /// Creates or replaces a user (a new password replaces the whole record), with tokens and
     /// bindings created in the same batch (the bootstrap admin's token and its `admin` role).
+    /// `create`: the user must not exist yet. The proposer checks that before it builds the
+    /// command; in a cluster the metadata group checks it again at apply, where a concurrent
+    /// creation through another node (or the bootstrap admin made by every node) is refused.
     PutUser {
         user: UserRecord,
+        create: bool,
         tokens: Vec<TokenRecord>,
         bindings: Vec<BindingRecord>,
     },
@@ -57,6 +62,7 @@ impl AuthCommand {
                 user,
                 tokens,
                 bindings,
+                ..
             } => {
                 batch.put(Cf::Meta, user_key(&user.tenant, &user.name), json(user));
                 for token in tokens {

@@ -219,6 +219,7 @@ impl Auth {
         for user in scan::<UserRecord>(store, USER_PREFIX, "user")? {
             self.apply(&AuthCommand::PutUser {
                 user,
+                create: false,
                 tokens: Vec::new(),
                 bindings: Vec::new(),
             });
@@ -235,6 +236,17 @@ impl Auth {
         Ok(())
     }
 
+    /// Replaces users, tokens, roles and bindings with what `store` holds (a cluster node
+    /// installed a metadata snapshot). Open sessions re-check on the epoch bump.
+    pub fn reload(&self, store: &dyn Store) -> Result<()> {
+        self.users.write().clear();
+        self.tokens.write().clear();
+        *self.acl.write() = Arc::default();
+        self.recover(store)?;
+        self.epoch.send_modify(|epoch| *epoch += 1);
+        Ok(())
+    }
+
     /// Applies a written command to memory and bumps the epoch. Only `Engine::apply_auth` (and
     /// recovery) calls it.
     pub fn apply(&self, command: &AuthCommand) {
@@ -243,6 +255,7 @@ impl Auth {
                 user,
                 tokens,
                 bindings,
+                ..
             } => {
                 let key = (user.tenant.clone(), user.name.clone());
                 self.users.write().insert(key, Arc::new(user.clone()));
@@ -744,6 +757,7 @@ mod tests {
         let before = auth(true);
         let commands = [
             AuthCommand::PutUser {
+                create: true,
                 user: UserRecord {
                     tenant: "default".into(),
                     name: "bob".into(),

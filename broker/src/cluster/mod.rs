@@ -12,8 +12,10 @@
 //!   the engine implements: last applied log id and membership are written in the same batch as
 //!   the application's own changes, and memory changes only after that write; snapshots are
 //!   stored and installed whole.
-//! - [`node`], [`node_table`]: a broker process in cluster mode: its listener, the metadata
-//!   group and its first content, the node table (`RegisterNode`).
+//! - [`node`], [`node_table`], [`metadata`]: a broker process in cluster mode: its listener,
+//!   the metadata group, its entries (`RegisterNode`, and the engine's metadata commands), its
+//!   state machine's application (the node table plus the engine) and the proposer through
+//!   which the engine's `apply` reaches the group.
 //! - [`observe`]: a task per group that pushes its figures (term, leader, leader changes,
 //!   replication lag) to the broker's metrics, for `/metrics` and the dashboard.
 //! - [`tls`]: how nodes serve and reach each other: mutual TLS against the cluster CA when the
@@ -31,6 +33,7 @@
 
 pub mod keys;
 mod log_store;
+pub mod metadata;
 pub mod network;
 pub mod node;
 pub mod node_table;

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
 use super::proto::RaftBatch;
@@ -28,10 +29,10 @@ use super::{
     GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, decode, encode, group_config,
 };
 use crate::config::ClusterConfig;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::storage::Store;
 
-type MetaRaft = Raft<MetaConfig, GroupStateMachine<MetaConfig, NodeTable>>;
+pub(super) type MetaRaft = Raft<MetaConfig, GroupStateMachine<MetaConfig, Metadata>>;
 
 /// How long a failed registration waits before it tries again.
 const RETRY: Duration = Duration::from_millis(300);
@@ -72,15 +73,18 @@ pub struct NodeStatus {
 }
 
 impl ClusterNode {
-    /// Listens on `cluster.cluster_addr`, opens the metadata group on `store` and starts the
-    /// heartbeat and registration tasks. `me` is this node's client-facing addresses; `tls`
-    /// secures the listener and the connections to the peers.
+    /// Listens on `cluster.cluster_addr`, opens the metadata group on the engine's store and
+    /// starts the heartbeat and registration tasks. `me` is this node's client-facing
+    /// addresses; `tls` secures the listener and the connections to the peers. From here on
+    /// the engine's metadata commands are proposed to the group ([`Engine::set_meta_log`]),
+    /// which applies them into `engine` on every node.
     pub async fn start(
         cluster: &ClusterConfig,
         tls: NodeTls,
-        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
         me: NodeInfo,
     ) -> Result<ClusterNode> {
+        let store = engine.disk_store();
         let invalid = |err: crate::config::ConfigError| Error::invalid(err.to_string());
         let peers = cluster.peer_map().map_err(invalid)?;
         let listen = cluster.listen_addr().map_err(invalid)?;
@@ -99,11 +103,12 @@ impl ClusterNode {
                 .map_err(|err| Error::invalid(format!("cluster timeouts: {err}")))?,
         );
         let app_store = Arc::clone(&store);
-        let app = tokio::task::spawn_blocking(move || NodeTable::open(&*app_store))
+        let nodes = tokio::task::spawn_blocking(move || NodeTable::open(&*app_store))
             .await
             .map_err(|err| Error::internal(format!("opening the node table: {err}")))?
             .map_err(|err| Error::internal(err.to_string()))?;
-        let table = app.table();
+        let table = nodes.table();
+        let app = Metadata::new(nodes, Arc::clone(&engine));
         let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
             .map_err(|err| Error::internal(err.to_string()))?;
         let network = Peers::with(tls.clone(), peers.clone().into_iter().collect());
@@ -116,6 +121,12 @@ impl ClusterNode {
         )
         .await
         .map_err(|err| Error::internal(format!("starting the metadata group: {err}")))?;
+        engine.set_meta_log(Arc::new(Proposer::new(
+            id,
+            raft.clone(),
+            peers.clone(),
+            tls.clone(),
+        )));
 
         let groups = Groups::new();
         groups.insert(METADATA, Arc::new(raft.clone()));
@@ -270,7 +281,7 @@ async fn register(
                 .map_err(|err| err.to_string())
         } else {
             match peers.get(&leader) {
-                Some(addr) => propose(&tls, addr, &command).await,
+                Some(addr) => propose(&tls, addr, &command).await.map(|_| ()),
                 None => Err(format!("leader {leader} is not one of the peers")),
             }
         };
@@ -281,12 +292,13 @@ async fn register(
     }
 }
 
-/// Sends `command` to the metadata leader at `addr` (its cluster address).
-async fn propose(
+/// Sends `command` to the metadata leader at `addr` (its cluster address); returns its encoded
+/// reply.
+pub(super) async fn propose(
     tls: &NodeTls,
     addr: &str,
     command: &MetaCommand,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Vec<u8>, String> {
     let text = |err: &dyn std::fmt::Display| err.to_string();
     let mut client = ClusterClient::new(tls.channel(addr, RPC_TIMEOUT)?);
     let payload = encode(&(METADATA, encode(command).map_err(|err| text(&err))?))
@@ -300,5 +312,5 @@ async fn propose(
         .into_inner();
     let answer: std::result::Result<Vec<u8>, String> =
         decode(&answer.payload).map_err(|err| text(&err))?;
-    answer.map(|_| ())
+    answer
 }

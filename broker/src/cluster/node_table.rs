@@ -1,27 +1,29 @@
-//! The metadata group's state machine (group [`METADATA`]), whose first content is the node
-//! table: each node's client-facing addresses, as it registered them through raft.
-//!
-//! Engine metadata (topics, subscriptions, ...) does not go through raft yet (next slice of
-//! ADR 5); it stays in each node's own engine.
+//! The metadata group's entries and replies (group [`METADATA`]), and its first content: the
+//! node table, each node's client-facing addresses as it registered them through raft. The
+//! state machine's application, node table plus engine, is [`super::metadata::Metadata`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use openraft::type_config::alias::LogIdOf;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::{Apply, GroupId, decode, encode};
+use super::{GroupId, decode, encode};
+use crate::engine;
+use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
 /// The metadata group's id.
 pub const METADATA: GroupId = 0;
 
 /// A command of the metadata group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaCommand {
     /// Node `id` serves clients at these addresses (replaces what it registered before).
     RegisterNode { id: u64, node: NodeInfo },
+    /// A change to the engine's metadata (topics, subscriptions, users, roles, tenants), which
+    /// every node's engine applies (`engine/replicated/`).
+    Engine(engine::MetaCommand),
 }
 
 impl std::fmt::Display for MetaCommand {
@@ -33,6 +35,46 @@ impl std::fmt::Display for MetaCommand {
                     "register node {id} ({}, {})",
                     node.grpc_addr, node.http_addr
                 )
+            }
+            MetaCommand::Engine(command) => write!(f, "engine: {}", command.kind()),
+        }
+    }
+}
+
+/// The reply to a metadata entry: the index it was applied at (a follower that forwarded it
+/// waits until it applied that far itself) and, when the apply refused it, why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaReply {
+    pub index: u64,
+    /// The refusal's error code (its stable name) and message.
+    pub refused: Option<(String, String)>,
+}
+
+impl MetaReply {
+    /// The entry at `index` took effect.
+    pub fn applied(index: u64) -> MetaReply {
+        MetaReply {
+            index,
+            refused: None,
+        }
+    }
+
+    /// The entry at `index` was refused with `err`.
+    pub fn refused(index: u64, err: &Error) -> MetaReply {
+        MetaReply {
+            index,
+            refused: Some((err.code().name().to_string(), err.message().to_string())),
+        }
+    }
+
+    /// The refusal as the error the proposer returns.
+    pub fn into_result(self) -> crate::error::Result<()> {
+        match self.refused {
+            None => Ok(()),
+            Some((code, message)) => {
+                let code = rapidmq_proto::ErrorCode::from_name(&code)
+                    .unwrap_or(rapidmq_proto::ErrorCode::Internal);
+                Err(Error::new(code, message))
             }
         }
     }
@@ -49,7 +91,7 @@ openraft::declare_raft_types!(
     /// The metadata group's openraft types.
     pub MetaConfig:
         D = MetaCommand,
-        R = (),
+        R = MetaReply,
 );
 
 /// The node table, shared between the state machine and whoever reads it.
@@ -92,39 +134,34 @@ impl NodeTable {
     }
 }
 
-impl Apply<MetaConfig> for NodeTable {
-    type Staged = ();
-
-    fn stage(&self) {}
-
-    fn write(
+impl NodeTable {
+    /// Puts `RegisterNode`'s record in `batch`.
+    pub fn write_register(
         &self,
-        _staged: &mut (),
-        _log_id: &LogIdOf<MetaConfig>,
-        data: &MetaCommand,
+        id: u64,
+        node: &NodeInfo,
         batch: &mut WriteBatch,
     ) -> Result<(), StorageError> {
-        match data {
-            MetaCommand::RegisterNode { id, node } => batch.put(Cf::Meta, key(*id), encode(node)?),
-        }
+        batch.put(Cf::Meta, key(id), encode(node)?);
         Ok(())
     }
 
-    fn apply(&mut self, _staged: &mut (), _log_id: &LogIdOf<MetaConfig>, data: MetaCommand) {
-        match data {
-            MetaCommand::RegisterNode { id, node } => {
-                self.table.write().insert(id, node);
-            }
-        }
+    /// `RegisterNode`'s in-memory effect, once written.
+    pub fn apply_register(&self, id: u64, node: NodeInfo) {
+        self.table.write().insert(id, node);
     }
 
-    fn no_payload(&mut self, _log_id: &LogIdOf<MetaConfig>) {}
-
-    fn snapshot(&self) -> Result<Vec<u8>, StorageError> {
+    /// The table, encoded for a snapshot.
+    pub fn snapshot(&self) -> Result<Vec<u8>, StorageError> {
         encode(&*self.table.read())
     }
 
-    fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError> {
+    /// Puts in `batch` what replaces the table on disk with `snapshot`'s.
+    pub fn write_restore(
+        &self,
+        snapshot: &[u8],
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
         let table: BTreeMap<u64, NodeInfo> = decode(snapshot)?;
         for id in self.table.read().keys() {
             batch.delete(Cf::Meta, key(*id));
@@ -135,7 +172,8 @@ impl Apply<MetaConfig> for NodeTable {
         Ok(())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+    /// Replaces the table in memory with `snapshot`'s, once written.
+    pub fn restore(&self, snapshot: &[u8]) -> Result<(), StorageError> {
         *self.table.write() = decode(snapshot)?;
         Ok(())
     }
@@ -154,12 +192,10 @@ mod tests {
     }
 
     fn register(table: &mut NodeTable, store: &dyn Store, id: u64, info: NodeInfo) {
-        let log_id = openraft::testing::log_id::<MetaConfig>(1, 0, id);
-        let command = MetaCommand::RegisterNode { id, node: info };
         let mut batch = WriteBatch::new();
-        table.write(&mut (), &log_id, &command, &mut batch).unwrap();
+        table.write_register(id, &info, &mut batch).unwrap();
         store.write(batch, true).unwrap();
-        table.apply(&mut (), &log_id, command);
+        table.apply_register(id, info);
     }
 
     #[test]

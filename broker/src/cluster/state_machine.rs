@@ -65,18 +65,25 @@ pub trait Apply<C: GroupConfig>: Send + Sync + 'static {
 
     /// Phase one: puts the disk changes of the payload at `log_id` in `batch`, advancing
     /// `staged`. An error is a storage failure (the group stops), never a refusal of the entry:
-    /// an entry that cannot take effect still commits, and its reply says so.
+    /// an entry that cannot take effect still commits, and its reply says so. Async, for work
+    /// that must come before the write, such as stopping a topic's writers before its delete.
     fn write(
         &self,
         staged: &mut Self::Staged,
         log_id: &LogIdOf<C>,
         data: &C::D,
         batch: &mut WriteBatch,
-    ) -> Result<(), StorageError>;
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Phase two, once the run's batch is on disk: makes the payload's in-memory effects and
-    /// returns the client's reply.
-    fn apply(&mut self, staged: &mut Self::Staged, log_id: &LogIdOf<C>, data: C::D) -> C::R;
+    /// returns the client's reply. Async: the engine's in-memory effects await (closing a
+    /// deleted topic's partitions).
+    fn apply(
+        &mut self,
+        staged: &mut Self::Staged,
+        log_id: &LogIdOf<C>,
+        data: C::D,
+    ) -> impl Future<Output = C::R> + Send;
 
     /// The reply for an entry without a payload (a blank or a membership entry), in phase two.
     fn no_payload(&mut self, log_id: &LogIdOf<C>) -> C::R;
@@ -89,7 +96,8 @@ pub trait Apply<C: GroupConfig>: Send + Sync + 'static {
     fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError>;
 
     /// Phase two of installing a snapshot, once that batch is on disk: replaces the memory.
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError>;
+    fn restore(&mut self, snapshot: &[u8])
+    -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
 /// The raft state machine of one group.
@@ -136,14 +144,17 @@ where
             return Ok(());
         };
         let applied = Some(last.log_id.clone());
+        // Apart: a responder is not `Sync`, so the writes (which await) borrow the entries only.
+        let (entries, responders): (Vec<_>, Vec<_>) = chunk.into_iter().unzip();
         let mut membership = None;
         let mut staged = self.app.stage();
         let mut batch = WriteBatch::new();
-        for (entry, _) in &chunk {
+        for entry in &entries {
             match &entry.payload {
                 EntryPayload::Normal(data) => self
                     .app
                     .write(&mut staged, &entry.log_id, data, &mut batch)
+                    .await
                     .map_err(io_err)?,
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(config) => {
@@ -160,10 +171,10 @@ where
             .await
             .map_err(io_err)?;
 
-        for (entry, responder) in chunk {
+        for (entry, responder) in entries.into_iter().zip(responders) {
             let log_id = entry.log_id;
             let reply = match entry.payload {
-                EntryPayload::Normal(data) => self.app.apply(&mut staged, &log_id, data),
+                EntryPayload::Normal(data) => self.app.apply(&mut staged, &log_id, data).await,
                 EntryPayload::Blank => self.app.no_payload(&log_id),
                 EntryPayload::Membership(config) => {
                     self.membership = StoredMembership::new(Some(log_id.clone()), config);
@@ -252,7 +263,7 @@ where
         })
         .await
         .map_err(io_err)?;
-        self.app.restore(&data).map_err(io_err)?;
+        self.app.restore(&data).await.map_err(io_err)?;
         self.applied = meta.last_log_id.clone();
         self.membership = meta.last_membership.clone();
         Ok(())

@@ -58,7 +58,7 @@ impl Apply<TestConfig> for Notes {
         self.notes.len()
     }
 
-    fn write(
+    async fn write(
         &self,
         next: &mut usize,
         _log_id: &LogIdOf<TestConfig>,
@@ -74,7 +74,12 @@ impl Apply<TestConfig> for Notes {
         Ok(())
     }
 
-    fn apply(&mut self, _next: &mut usize, _log_id: &LogIdOf<TestConfig>, data: Note) -> Held {
+    async fn apply(
+        &mut self,
+        _next: &mut usize,
+        _log_id: &LogIdOf<TestConfig>,
+        data: Note,
+    ) -> Held {
         self.notes.push(data.0);
         Held(self.notes.len())
     }
@@ -99,7 +104,7 @@ impl Apply<TestConfig> for Notes {
         Ok(())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), crate::storage::StorageError> {
+    async fn restore(&mut self, snapshot: &[u8]) -> Result<(), crate::storage::StorageError> {
         self.notes = decode(snapshot)?;
         Ok(())
     }

@@ -27,8 +27,21 @@ use crate::storage::{Store as _, WriteBatch};
 impl Engine {
     /// Applies a metadata command: one atomic, fsynced write, then its in-memory effects. The
     /// one way topics, subscriptions, users, roles and tenants change.
+    ///
+    /// In cluster mode the command is proposed to the metadata group instead, and this returns
+    /// once the group applied it on this node, through the same in-memory effects
+    /// (`replicated/`), or refused it there (a conflict with a concurrent change through
+    /// another node).
     pub async fn apply(&self, command: MetaCommand) -> Result<()> {
+        if let Some(log) = self.meta_log() {
+            return log.propose(command).await;
+        }
         self.write_to_disk(command.to_write_batch()).await?;
+        self.apply_written(&command).await
+    }
+
+    /// The in-memory effects of a metadata command whose write has succeeded.
+    pub(super) async fn apply_written(&self, command: &MetaCommand) -> Result<()> {
         let change = command.unaudited();
         if let MetaCommand::DeleteTopic { .. } = change {
             // A deleted memory topic's data goes too (its audit record stays on disk only).
@@ -75,7 +88,7 @@ impl Engine {
         Ok(())
     }
 
-    /// The in-memory effects of a metadata command whose write has succeeded.
+    /// The in-memory effects of a metadata command (not audited) whose write has succeeded.
     async fn apply_in_memory(&self, command: &MetaCommand) -> Result<()> {
         match command {
             MetaCommand::Audited { command, .. } => Box::pin(self.apply_in_memory(command)).await?,
@@ -177,7 +190,7 @@ impl Engine {
         self.topics.write().insert(key, LiveTopic { topic, closed })
     }
 
-    fn remove_topic(&self, id: u32) -> Option<LiveTopic> {
+    pub(super) fn remove_topic(&self, id: u32) -> Option<LiveTopic> {
         let key = self.topic_ids.write().remove(&id)?;
         self.topics.write().remove(&key)
     }

@@ -9,6 +9,7 @@
 //! here: those are partition entries (`partition/entry.rs`).
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::partition::{ConsumerChange, PartitionEntry};
@@ -19,7 +20,8 @@ use crate::auth::AuthCommand;
 use crate::storage::{Cf, WriteBatch};
 use crate::tenant::{TenantRecord, tenant_key};
 
-#[derive(Debug, Clone)]
+/// Serde (postcard) carries it through the cluster's metadata group (`cluster::metadata`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaCommand {
     /// Writes a new topic's record and moves the next topic id past its id, so the id is never
     /// handed out again, even after the topic is deleted and the broker restarts.
@@ -74,6 +76,22 @@ impl MetaCommand {
         match self {
             MetaCommand::Audited { command, .. } => command.unaudited(),
             command => command,
+        }
+    }
+
+    /// What kind of change this is, for logs (never the records: they may hold secrets'
+    /// hashes).
+    pub fn kind(&self) -> &'static str {
+        match self.unaudited() {
+            MetaCommand::CreateTopic(_) => "create topic",
+            MetaCommand::AlterTopic(_) => "alter topic",
+            MetaCommand::DeleteTopic { .. } => "delete topic",
+            MetaCommand::CreateSubscription { .. } => "create subscription",
+            MetaCommand::DeleteSubscription { .. } => "delete subscription",
+            MetaCommand::Auth(_) => "auth change",
+            MetaCommand::PutTenant(_) => "put tenant",
+            MetaCommand::DeleteTenant { .. } => "delete tenant",
+            MetaCommand::Audited { .. } => "audited change",
         }
     }
 

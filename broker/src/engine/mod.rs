@@ -28,6 +28,10 @@
 //! - `background`: the background tasks (scheduler, fsync of buffered topics, queue ack-state
 //!   flush, retention, session sweep, storage probe, audit retention) and readiness.
 //! - `retention`: what the retention task enforces.
+//! - `replicated`: cluster mode's side of the one apply path: [`Engine::apply`] proposes to
+//!   the metadata group ([`MetaLog`]), whose state machine decides each committed command
+//!   against the applied state (conflicts, ids) and applies it through the same in-memory
+//!   effects; snapshots of the replicated records.
 //! - `recovery`: opening the engine: every stored topic and subscription made live, and what
 //!   that repairs (the next topic id, and cursors and queue state above a recovered log).
 //! - `health`: supervision of background tasks (a panic is caught, logged as a health event and
@@ -54,6 +58,7 @@ mod publish;
 mod queue;
 mod queue_session;
 mod recovery;
+mod replicated;
 mod rest_support;
 mod retention;
 mod roles;
@@ -87,6 +92,7 @@ pub use dlq::{
 pub use partition::{AppendAck, ConsumerChange, PartitionEntry};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
+pub use replicated::{Decision, MetaLog, Run};
 pub use rest_support::Settlement;
 pub use roles::RoleInfo;
 pub use session::{Delivery, SessionEvent, StreamSession};
@@ -227,6 +233,9 @@ pub struct Engine {
     next_topic_id: AtomicU32,
     /// Serialises metadata changes (create/delete topic or subscription).
     meta_lock: tokio::sync::Mutex<()>,
+    /// Cluster mode: the metadata group, where [`Engine::apply`] proposes (`replicated/`).
+    /// Unset in single-node mode.
+    meta_log: std::sync::OnceLock<Arc<dyn MetaLog>>,
     runtime: tokio::runtime::Handle,
     started: Instant,
     buffered_dirty: Arc<AtomicBool>,
@@ -298,11 +307,14 @@ impl Engine {
         let tenants = Arc::new(Tenants::new(config.quota_defaults));
         tenants::recover(&tenants, &*disk)?;
         let (sink, audit_failures) = AuditSink::channel(metrics.clone(), clock.clone());
+        // In a cluster every node writes every node's audited changes: the node id in the key
+        // keeps two nodes' records of the same millisecond apart.
+        let node = match config.cluster.enabled() {
+            true => u16::try_from(config.cluster.node_id).unwrap_or(u16::MAX),
+            false => crate::audit::SINGLE_NODE,
+        };
         let audit = AuditLog {
-            stamp: Arc::new(crate::audit::recover_stamp(
-                &*disk,
-                crate::audit::SINGLE_NODE,
-            )?),
+            stamp: Arc::new(crate::audit::recover_stamp(&*disk, node)?),
             sink: sink.clone(),
         };
         let auth = Arc::new(Auth::new(
@@ -321,6 +333,7 @@ impl Engine {
             topic_ids: RwLock::new(HashMap::new()),
             next_topic_id: AtomicU32::new(1),
             meta_lock: tokio::sync::Mutex::new(()),
+            meta_log: std::sync::OnceLock::new(),
             runtime,
             started: Instant::now(),
             buffered_dirty: Arc::new(AtomicBool::new(false)),

@@ -43,54 +43,7 @@ impl Engine {
             .store(self.recovered_next_topic_id(max_id)?, Ordering::Relaxed);
         for record in records {
             let topic = self.open_topic(record)?;
-            let sub_prefix = keys::subscription_meta_prefix(topic.id());
-            for (_, value) in self.disk.scan(
-                Cf::Meta,
-                &sub_prefix,
-                &keys::prefix_end(&sub_prefix),
-                usize::MAX,
-            )? {
-                let record: SubscriptionRecord = serde_json::from_slice(&value).map_err(|err| {
-                    Error::internal(format!("unreadable subscription record: {err}"))
-                })?;
-                let mut cursors = (0..topic.settings().partitions)
-                    .map(|p| {
-                        let key = keys::cursor_key(topic.id(), &record.name, p);
-                        Ok(self
-                            .disk
-                            .get(Cf::Cursors, &key)?
-                            .as_deref()
-                            .and_then(partition::decode_offset)
-                            .unwrap_or(0))
-                    })
-                    .collect::<Result<Vec<u64>>>()?;
-                let mut states = match &record.queue {
-                    Some(_) => {
-                        let mut states = Vec::with_capacity(cursors.len());
-                        for (p, &floor) in cursors.iter().enumerate() {
-                            let key = keys::cursor_key(topic.id(), &record.name, p as u32);
-                            let state = self
-                                .disk
-                                .get(Cf::Acks, &key)?
-                                .as_deref()
-                                .and_then(queue::QueuePartition::decode);
-                            states.push(state.unwrap_or_else(|| queue::QueuePartition::new(floor)));
-                        }
-                        Some(states)
-                    }
-                    None => None,
-                };
-                self.clamp_to_recovered_log(
-                    &topic,
-                    &record.name,
-                    &mut cursors,
-                    states.as_deref_mut(),
-                )?;
-                let queue =
-                    record.queue.clone().zip(states).map(|(settings, states)| {
-                        subscription::QueueRuntime::new(settings, states)
-                    });
-                let sub = Arc::new(Subscription::with_queue(record, topic.id(), cursors, queue));
+            for sub in self.recover_subscriptions(&topic)? {
                 topic
                     .subscriptions
                     .write()
@@ -100,6 +53,62 @@ impl Engine {
             self.insert_topic(topic);
         }
         Ok(())
+    }
+
+    /// The stored subscriptions of `topic`, with their cursors and queue state, repaired above
+    /// a recovered log (which persists the repair).
+    pub(super) fn recover_subscriptions(&self, topic: &Topic) -> Result<Vec<Arc<Subscription>>> {
+        let mut subs = Vec::new();
+        let sub_prefix = keys::subscription_meta_prefix(topic.id());
+        for (_, value) in self.disk.scan(
+            Cf::Meta,
+            &sub_prefix,
+            &keys::prefix_end(&sub_prefix),
+            usize::MAX,
+        )? {
+            let record: SubscriptionRecord = serde_json::from_slice(&value)
+                .map_err(|err| Error::internal(format!("unreadable subscription record: {err}")))?;
+            let mut cursors = (0..topic.settings().partitions)
+                .map(|p| {
+                    let key = keys::cursor_key(topic.id(), &record.name, p);
+                    Ok(self
+                        .disk
+                        .get(Cf::Cursors, &key)?
+                        .as_deref()
+                        .and_then(partition::decode_offset)
+                        .unwrap_or(0))
+                })
+                .collect::<Result<Vec<u64>>>()?;
+            let mut states = match &record.queue {
+                Some(_) => {
+                    let mut states = Vec::with_capacity(cursors.len());
+                    for (p, &floor) in cursors.iter().enumerate() {
+                        let key = keys::cursor_key(topic.id(), &record.name, p as u32);
+                        let state = self
+                            .disk
+                            .get(Cf::Acks, &key)?
+                            .as_deref()
+                            .and_then(queue::QueuePartition::decode);
+                        states.push(state.unwrap_or_else(|| queue::QueuePartition::new(floor)));
+                    }
+                    Some(states)
+                }
+                None => None,
+            };
+            self.clamp_to_recovered_log(topic, &record.name, &mut cursors, states.as_deref_mut())?;
+            let queue = record
+                .queue
+                .clone()
+                .zip(states)
+                .map(|(settings, states)| subscription::QueueRuntime::new(settings, states));
+            subs.push(Arc::new(Subscription::with_queue(
+                record,
+                topic.id(),
+                cursors,
+                queue,
+            )));
+        }
+        Ok(subs)
     }
 
     /// Writes repairs of partition entries from a blocking context, before the engine serves

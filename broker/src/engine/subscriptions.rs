@@ -107,7 +107,12 @@ impl Engine {
             record: record.clone(),
             cursors: cursors.clone(),
         };
-        self.apply_audited(command, audit).await?;
+        match self.apply_audited(command, audit).await {
+            Ok(()) => {}
+            // In a cluster, created meanwhile through another node: subscribe to that one.
+            Err(err) if !must_create && err.code() == ErrorCode::SubscriptionAlreadyExists => {}
+            Err(err) => return Err(err),
+        }
         let sub = self.subscription(topic, name)?;
         tracing::info!(topic = %topic.name(), subscription = name, "subscription created");
         Ok(sub)

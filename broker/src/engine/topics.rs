@@ -33,7 +33,12 @@ impl Engine {
         }
         self.check_topic_quota(principal.tenant(), settings.partitions)?;
         let record = TopicRecord {
-            id: self.next_topic_id.fetch_add(1, Ordering::Relaxed),
+            // A cluster's metadata group gives the id at apply (`replicated/`).
+            id: if self.replicated() {
+                0
+            } else {
+                self.next_topic_id.fetch_add(1, Ordering::Relaxed)
+            },
             tenant: principal.tenant().to_string(),
             name: name.to_string(),
             settings,
@@ -41,12 +46,11 @@ impl Engine {
         };
         let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
             .detail(format!("{} partitions", record.settings.partitions));
-        let id = record.id;
         self.apply_audited(MetaCommand::CreateTopic(record), audit)
             .await?;
         let topic = self
-            .topic_by_id(id)
-            .ok_or_else(|| Error::internal("a created topic is not live"))?;
+            .topic(principal, name)
+            .map_err(|_| Error::internal("a created topic is not live"))?;
         let status = TopicStatus::from(&*topic);
         tracing::info!(
             topic = name,
@@ -198,6 +202,10 @@ impl Engine {
                 .await
         };
         if let Err(err) = deleted.await {
+            if self.topic_by_id(topic.id()).is_none() {
+                // Deleted all the same (in a cluster, by a delete through another node).
+                return Err(err);
+            }
             self.reopen_fenced(&topic)?;
             tracing::warn!(topic = name, cause = %err, "topic delete failed; the topic is reopened");
             return Err(err);

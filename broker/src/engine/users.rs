@@ -30,6 +30,9 @@ pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// (say, one that was suspended) is told `rapidmq-auth-reason: expired` and logs in again.
 pub const EXPIRED_SESSION_KEPT: Duration = Duration::from_secs(3600);
 
+/// How long cluster mode's bootstrap waits before it proposes user `admin` again.
+const BOOTSTRAP_RETRY: Duration = Duration::from_secs(1);
+
 /// A token as handed to its owner: the full secret, shown once, and its record.
 pub struct IssuedToken {
     pub token: Token,
@@ -101,6 +104,7 @@ impl Engine {
         }
         self.apply_auth(AuthCommand::PutUser {
             user,
+            create: true,
             tokens,
             bindings: vec![bootstrap_binding()],
         })
@@ -113,6 +117,29 @@ impl Engine {
             "bootstrap admin created"
         );
         Ok(())
+    }
+
+    /// Cluster mode's [`Engine::bootstrap_admin`], once the metadata group runs: user `admin`
+    /// is created once per cluster. A node with a secret proposes it, retrying while the group
+    /// has no leader; the group refuses all but the first (`PutUser::create`), which every node
+    /// then has. A node without a secret leaves it to one that has.
+    pub async fn bootstrap_admin_in_cluster(self: Arc<Self>, secret: Option<BootstrapSecret>) {
+        loop {
+            if secret.is_none() && self.auth.user(DEFAULT_TENANT, BOOTSTRAP_ADMIN).is_none() {
+                tracing::warn!(
+                    "no bootstrap admin secret on this node: user `admin` comes from a node of the cluster that has one"
+                );
+                return;
+            }
+            match self.bootstrap_admin(secret.clone()).await {
+                Ok(()) => return,
+                Err(err) if err.code() == ErrorCode::UserAlreadyExists => return,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "creating the bootstrap admin through the metadata group; retrying")
+                }
+            }
+            tokio::time::sleep(BOOTSTRAP_RETRY).await;
+        }
     }
 
     pub async fn create_user(
@@ -146,6 +173,7 @@ impl Engine {
         let audit = Audit::new(principal, "user.create", format!("user:{tenant}/{name}"));
         let command = AuthCommand::PutUser {
             user,
+            create: true,
             tokens: Vec::new(),
             bindings: Vec::new(),
         };
@@ -214,6 +242,7 @@ impl Engine {
         let audit = Audit::new(principal, "user.password", format!("user:{tenant}/{name}"));
         let command = AuthCommand::PutUser {
             user,
+            create: false,
             tokens: Vec::new(),
             bindings: Vec::new(),
         };
