@@ -18,8 +18,12 @@
 //! replays it). A panic inside a group commit is caught (`health::catch`): the writer reloads
 //! the partition's state from the store and carries on, so the partition never stops answering.
 //!
-//! `writer`: the writer task; this module: the handle, the shared state and the reads.
+//! `commit`: what an append becomes (offsets, producer state, disk changes) and how a written
+//! commit is made visible, shared with a partition group's state machine
+//! (`cluster/partition_group.rs`); `writer`: the writer task; this module: the handle, the
+//! shared state and the reads.
 
+pub(crate) mod commit;
 mod entry;
 mod writer;
 
@@ -42,6 +46,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
 use crate::storage::{Cf, Store, WriteBatch};
+use commit::{LogCursor, LogState};
 pub use entry::{AppendExtra, ConsumerChange, PartitionEntry, decode_offset};
 use writer::Writer;
 
@@ -208,10 +213,14 @@ impl Partition {
         let writer = Writer {
             shared: shared.clone(),
             rx,
-            next_offset: high_watermark,
-            last_append_time_ms: 0,
-            producers: LruCache::unbounded(),
-            cleanup_from: None,
+            log: LogState {
+                cursor: LogCursor {
+                    next_offset: high_watermark,
+                    last_append_time_ms: 0,
+                },
+                producers: LruCache::unbounded(),
+                cleanup_from: None,
+            },
             task: format!("partition writer {topic_id}/{index}").into(),
             options,
         };
