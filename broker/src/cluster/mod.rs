@@ -12,6 +12,9 @@
 //!   the engine implements: last applied log id and membership are written in the same batch as
 //!   the application's own changes, and memory changes only after that write; snapshots are
 //!   stored and installed whole.
+//! - [`partition_group`]: a partition's group: its entries (appends, trims) applied on every
+//!   replica with the single-node writer's commit logic, so offsets and idempotent-producer
+//!   answers are the same on every replica.
 //! - [`node`], [`node_table`]: a broker process in cluster mode: its listener, the metadata
 //!   group and its first content, the node table (`RegisterNode`).
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
@@ -30,6 +33,7 @@ mod log_store;
 pub mod network;
 pub mod node;
 pub mod node_table;
+pub mod partition_group;
 pub mod service;
 mod state_machine;
 pub mod wire;

@@ -20,10 +20,14 @@ use rapidmq_proto::ErrorCode;
 
 use super::{AppendAck, AppendExtra, PartitionShared, keys};
 use crate::engine::batch::{self, IndexEntry, StoredBatch};
-use crate::engine::producer::{ProducerState, RecentBatch, SequenceCheck};
+use crate::engine::producer::{RecentBatch, SequenceCheck};
 use crate::engine::topic::AckDurability;
 use crate::error::{Error, Result};
 use crate::storage::{Cf, WriteBatch};
+
+/// The keys and producer state a partition group's snapshot writes, as the writer lays them out.
+pub use crate::engine::keys::{log_key, offset_of_log_key, producer_key, watermark_key};
+pub use crate::engine::producer::ProducerState;
 
 /// Where the next append goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -337,6 +341,15 @@ impl PartitionShared {
             Bytes::copy_from_slice(&high_watermark.to_be_bytes()),
         );
         Ok((removed, cut))
+    }
+
+    /// Replaces what readers see with an installed snapshot's state: the log start, the high
+    /// watermark; the tail cache is dropped (reads go to the store).
+    pub fn restored(&self, log_start: u64, high_watermark: u64) {
+        self.tail.clear();
+        self.log_start
+            .store(log_start, std::sync::atomic::Ordering::Release);
+        self.hw.send_replace(high_watermark);
     }
 
     /// Makes a written trim visible: the new log start, the bytes it freed, the tail cache.

@@ -194,21 +194,16 @@ impl Partition {
         options: PartitionOptions,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Partition> {
-        let (log_start, high_watermark, bytes) = recover(&*store, topic_id, index)?;
-        options.tenant_storage.fetch_add(bytes, Ordering::Relaxed);
-        let (hw, _) = watch::channel(high_watermark);
-        let shared = Arc::new(PartitionShared {
+        let shared = PartitionShared::open(
             topic_id,
             index,
             store,
             blocking_io,
-            hw,
-            log_start: AtomicU64::new(log_start),
-            bytes: AtomicU64::new(bytes),
-            tenant_storage: options.tenant_storage.clone(),
-            tail: TailCache::new(options.tail_budget.clone()),
-            ack: parking_lot::Mutex::new(options.ack),
-        });
+            options.tail_budget.clone(),
+            options.tenant_storage.clone(),
+            options.ack,
+        )?;
+        let high_watermark = shared.high_watermark();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = Writer {
             shared: shared.clone(),
@@ -281,6 +276,39 @@ impl Drop for PartitionShared {
 }
 
 impl PartitionShared {
+    /// The shared state of partition `index` of topic `topic_id`, recovered from `store`.
+    /// Blocks on storage.
+    pub fn open(
+        topic_id: u32,
+        index: u32,
+        store: Arc<dyn Store>,
+        blocking_io: bool,
+        tail_budget: Arc<TailBudget>,
+        tenant_storage: Arc<AtomicU64>,
+        ack: AckDurability,
+    ) -> Result<Arc<PartitionShared>> {
+        let (log_start, high_watermark, bytes) = recover(&*store, topic_id, index)?;
+        tenant_storage.fetch_add(bytes, Ordering::Relaxed);
+        let (hw, _) = watch::channel(high_watermark);
+        Ok(Arc::new(PartitionShared {
+            topic_id,
+            index,
+            store,
+            blocking_io,
+            hw,
+            log_start: AtomicU64::new(log_start),
+            bytes: AtomicU64::new(bytes),
+            tenant_storage,
+            tail: TailCache::new(tail_budget),
+            ack: parking_lot::Mutex::new(ack),
+        }))
+    }
+
+    /// The store this partition lives in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// What acks of this partition guarantee.
     pub fn ack(&self) -> AckDurability {
         *self.ack.lock()
