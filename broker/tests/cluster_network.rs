@@ -3,6 +3,8 @@
 //! Everything waits on openraft's metrics with a timeout, never on a sleep; the one fixed
 //! duration is the idle window whose RPCs are counted.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,24 +12,19 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use openraft::Raft;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::type_config::alias::LogIdOf;
-use openraft::{BasicNode, Raft, ServerState};
 use parking_lot::Mutex;
 use rapidmq_broker::cluster::{
-    Apply, GroupId, GroupNetwork, GroupStateMachine, Groups, LogStore, Peers, group_config,
-    service::HEARTBEAT,
+    Apply, GroupId, GroupNetwork, GroupStateMachine, LogStore, group_config, service::HEARTBEAT,
 };
 use rapidmq_broker::storage::{Cf, RocksStore, RocksTuning, StorageError, Store, WriteBatch};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use support::{Host, WAIT, members};
 
 const GROUPS: u64 = 50;
 const NODES: u64 = 3;
-const WAIT: Duration = Duration::from_secs(30);
 
 /// A note to keep.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,23 +126,17 @@ impl Apply<Cfg> for Notes {
 /// One node: its store, its server, its groups.
 struct Node {
     id: u64,
-    addr: SocketAddr,
+    host: Host,
     store: Arc<dyn Store>,
-    peers: Peers,
     rafts: BTreeMap<GroupId, Raft<Cfg, Machine>>,
     notes: BTreeMap<GroupId, Arc<Mutex<Vec<String>>>>,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-    heartbeats: Option<JoinHandle<()>>,
 }
 
 impl Node {
     /// Starts node `id` on `store`: its server on `addr` (port 0 the first time, the same
     /// address on a restart) and every group, from what the store holds.
     async fn start(id: u64, store: Arc<dyn Store>, addr: SocketAddr) -> Node {
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let groups = Groups::new();
-        let peers = Peers::new();
+        let host = Host::start(id, addr).await;
         let config = Arc::new(group_config("test").validate().unwrap());
         let mut rafts = BTreeMap::new();
         let mut notes = BTreeMap::new();
@@ -156,57 +147,35 @@ impl Node {
             let raft = Raft::new(
                 id,
                 Arc::clone(&config),
-                GroupNetwork::new(id, group, peers.clone()),
+                GroupNetwork::new(id, group, host.peers.clone()),
                 LogStore::new(Arc::clone(&store), group),
                 machine,
             )
             .await
             .unwrap();
-            groups.insert(group, Arc::new(raft.clone()));
+            host.groups.insert(group, Arc::new(raft.clone()));
             rafts.insert(group, raft);
         }
-        let (stop, stopped) = oneshot::channel::<()>();
-        let service = groups.service();
-        let server = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        let heartbeats = groups.drive_heartbeats(HEARTBEAT);
         Node {
             id,
-            addr,
+            host,
             store,
-            peers,
             rafts,
             notes,
-            server: Some((stop, server)),
-            heartbeats: Some(heartbeats),
         }
     }
 
     /// Stops everything the node runs; its store stays, as a disk does.
     async fn stop(&mut self) {
-        if let Some(heartbeats) = self.heartbeats.take() {
-            heartbeats.abort();
-        }
         for raft in self.rafts.values() {
             raft.shutdown().await.unwrap();
         }
         self.rafts.clear();
-        if let Some((stop, server)) = self.server.take() {
-            let _ = stop.send(());
-            server.await.unwrap();
-        }
-        self.peers.close();
+        self.host.stop().await;
     }
 
     fn rpcs(&self) -> (u64, u64) {
-        let traffic = self.peers.traffic();
+        let traffic = self.host.peers.traffic();
         (
             traffic.rpcs.load(Ordering::Relaxed),
             traffic.messages.load(Ordering::Relaxed),
@@ -214,49 +183,13 @@ impl Node {
     }
 }
 
-fn members(nodes: &[Node]) -> BTreeMap<u64, BasicNode> {
-    nodes
-        .iter()
-        .map(|node| (node.id, BasicNode::new(node.addr)))
-        .collect()
-}
-
 /// The leader of `group` as the running nodes agree on it, once they do.
 async fn leader(nodes: &[Node], group: GroupId) -> u64 {
-    let running: Vec<&Node> = nodes.iter().filter(|n| !n.rafts.is_empty()).collect();
-    let ids: Vec<u64> = running.iter().map(|n| n.id).collect();
-    let first = &running[0].rafts[&group];
-    let metrics = first
-        .wait(Some(WAIT))
-        .metrics(
-            |m| m.current_leader.is_some_and(|l| ids.contains(&l)),
-            format!("group {group} has a running leader"),
-        )
-        .await
-        .unwrap();
-    let leader = metrics.current_leader.unwrap();
-    // A candidate names itself before it won: the leader is the one that says it leads, and
-    // it takes writes once a quorum acked it (its lease).
-    let leading = running.iter().find(|n| n.id == leader).unwrap();
-    leading.rafts[&group]
-        .wait(Some(WAIT))
-        .metrics(
-            |m| m.state == ServerState::Leader && m.last_quorum_acked.is_some(),
-            format!("node {leader} leads group {group} with a quorum"),
-        )
-        .await
-        .unwrap();
-    for node in &running[1..] {
-        node.rafts[&group]
-            .wait(Some(WAIT))
-            .current_leader(
-                leader,
-                format!("node {} follows {leader} in group {group}", node.id),
-            )
-            .await
-            .unwrap();
-    }
-    leader
+    let running: Vec<(u64, &Raft<Cfg, Machine>)> = nodes
+        .iter()
+        .filter_map(|n| n.rafts.get(&group).map(|raft| (n.id, raft)))
+        .collect();
+    support::leader(&running).await
 }
 
 /// Writes `note` to `group` through its leader, finding the leader again if it moved.
@@ -321,7 +254,7 @@ async fn three_nodes_replicate_fail_over_catch_up_and_coalesce_heartbeats() {
     }
 
     // Every group is initialised on a different node in turn, so leadership starts spread.
-    let members = members(&nodes);
+    let members = members(nodes.iter().map(|n| &n.host));
     for group in 1..=GROUPS {
         let node = &nodes[(group % NODES) as usize];
         node.rafts[&group]
@@ -384,7 +317,7 @@ async fn three_nodes_replicate_fail_over_catch_up_and_coalesce_heartbeats() {
 
     // Node 3 stops (server, groups, heartbeats); the other two elect leaders for the groups it
     // led and keep committing.
-    let addr3 = nodes[2].addr;
+    let addr3 = nodes[2].host.addr;
     nodes[2].stop().await;
     let failover = Instant::now();
     write_everywhere(&nodes, "second", 2).await;

@@ -20,6 +20,9 @@
 //!   replication lag) to the broker's metrics, for `/metrics` and the dashboard.
 //! - [`tls`]: how nodes serve and reach each other: mutual TLS against the cluster CA when the
 //!   broker's TLS is on, plaintext otherwise.
+//! - [`partition_group`]: a partition's group: its entries (appends, trims) applied on every
+//!   replica with the single-node writer's commit logic, so offsets and idempotent-producer
+//!   answers are the same on every replica.
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -38,6 +41,7 @@ pub mod network;
 pub mod node;
 pub mod node_table;
 pub mod observe;
+pub mod partition_group;
 pub mod service;
 mod state_machine;
 pub mod tls;

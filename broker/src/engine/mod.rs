@@ -89,7 +89,9 @@ pub use dlq::{
     DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, DeadLetterPage, MAX_PAGE, MAX_REPLAY,
     ReplayOutcome,
 };
-pub use partition::{AppendAck, ConsumerChange, PartitionEntry};
+/// What an append becomes, shared with a partition group's state machine.
+pub(crate) use partition::commit;
+pub use partition::{AppendAck, AppendExtra, ConsumerChange, PartitionEntry, PartitionShared};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use replicated::{Decision, MetaLog, Run};
@@ -97,6 +99,7 @@ pub use rest_support::Settlement;
 pub use roles::RoleInfo;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
+pub use tail_cache::TailBudget;
 pub use tenants::{TenantStatus, TenantUsage};
 pub use topic::{
     AckDurability, DurabilityMode, PartitionStatus, StorageKind, TopicSettings, TopicSpec,

@@ -68,7 +68,7 @@ impl PartitionEntry {
 
 /// What an append commits atomically with its batch, in the same write (with clustering, in
 /// the same entry of the partition's group).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AppendExtra {
     /// A msg-id dedup record of the partition's topic: the id is taken until `expires_ms`.
     Dedup { msg_id: Bytes, expires_ms: i64 },

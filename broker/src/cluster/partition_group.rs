@@ -1,0 +1,454 @@
+//! A partition's raft group: its openraft types ([`PartitionConfig`]), its entries
+//! ([`PartitionCommand`], pure data) and its state machine's [`Apply`] ([`PartitionGroup`]).
+//!
+//! Every replica applies the same committed entries with the single-node writer's own logic
+//! (`engine/partition/commit.rs`): `write` runs the idempotent-producer sequence check, assigns
+//! offsets and append times (offsets are assigned at apply, they are not raft indexes) and fills
+//! the run's batch; `apply` publishes to the partition's readers (high watermark, tail cache)
+//! and returns the ack, or the sequence error, as the reply. Offsets come only from the entries
+//! applied before, and append times from the leader (carried in the entry), so every replica
+//! stores the same batches at the same offsets; producer state is applied everywhere too, so a
+//! producer's retry proposed to whichever replica leads next is answered as a duplicate with the
+//! original offsets.
+//!
+//! A trim (retention) carries the leader's cutoff; each replica cuts at the same batch boundary
+//! (the batches and their offsets being the same everywhere).
+//!
+//! **Known gaps of this first cut** (ADR 5 §3 is the target):
+//! - Each batch is stored twice: in the raft log (`Cf::RaftLog`, as the entry's payload) and,
+//!   at apply, in `Cf::Log` with its `Cf::Index` entry, as the single-node writer stores it, so
+//!   reads work unchanged. The index entry does not carry the raft index yet, and the raft log is
+//!   not purged by a trim.
+//! - A snapshot holds the partition state only: the producers, the next offset, the last append
+//!   time and the log start. The retained batches are NOT in it: a replica that installs a
+//!   snapshot has no batches below the snapshot's next offset unless it held them already.
+//!   Streaming them in chunks is next.
+//! - A trim's plan reads the index from the store inside `write`, on the raft task (trims are
+//!   rare and read index entries only).
+//! - After a restart, the last append time starts from 0 (as the single-node writer's does), so
+//!   a replica that restarted can stamp an earlier time than one that did not if the leader's
+//!   clock went backwards.
+//! - The ack's durability is the partition's setting; what a majority commit guarantees per
+//!   durability (ADR 5 §3) is for the produce path through the group, next.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use bytes::Bytes;
+use openraft::type_config::alias::LogIdOf;
+use serde::{Deserialize, Serialize};
+
+use super::{decode, encode};
+use crate::engine::commit::{
+    self, Append, LogCursor, ProducerState, ProducerStates, Span, Staged, Target, log_key,
+    offset_of_log_key, producer_key, watermark_key,
+};
+use crate::engine::{AckDurability, AppendExtra, PartitionShared, TailBudget};
+use crate::error::Error;
+use crate::storage::{Cf, StorageError, Store, WriteBatch};
+
+use super::Apply;
+
+openraft::declare_raft_types!(
+    /// The openraft types of a partition's group.
+    pub PartitionConfig:
+        D = PartitionCommand,
+        R = PartitionReply,
+);
+
+/// An entry of a partition's group: pure data, fixed by the leader before it is proposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionCommand {
+    /// Appends one producer batch.
+    Append(AppendCommand),
+    /// Drops every batch that ends at or before `before` (retention; the leader's cutoff).
+    Trim { before: u64 },
+}
+
+impl fmt::Display for PartitionCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartitionCommand::Append(append) => write!(
+                f,
+                "append {} messages (producer {} sequence {})",
+                append.count, append.producer_id, append.base_sequence
+            ),
+            PartitionCommand::Trim { before } => write!(f, "trim before {before}"),
+        }
+    }
+}
+
+/// What an `AppendRequest` carries minus its hooks, plus the leader's append time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendCommand {
+    /// The validated, encoded `MessageBatch`; empty when `count` is 0.
+    pub payload: Bytes,
+    pub count: u32,
+    /// Stored-batch header flags.
+    pub flags: u8,
+    /// 0 when the producer is not idempotent.
+    pub producer_id: u64,
+    pub base_sequence: u64,
+    pub sequence_span: u32,
+    /// Indexes of the producer's messages dropped as msg-id duplicates.
+    pub deduplicated: Vec<u32>,
+    /// Changes committed with the append (msg-id dedup records, delayed messages).
+    pub extras: Vec<AppendExtra>,
+    pub value_bytes: Option<u64>,
+    /// The leader's clock when it proposed the append: every replica stamps from it.
+    pub append_time_ms: i64,
+}
+
+/// The reply to a partition entry, once applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionReply {
+    /// Stored at these offsets; `duplicate` when it was a retry of a stored batch, answered
+    /// with the original's offsets.
+    Appended {
+        base_offset: u64,
+        count: u32,
+        append_time_ms: i64,
+        duplicate: bool,
+        deduplicated: Vec<u32>,
+    },
+    /// Refused by the idempotent-producer sequence check (`OUT_OF_ORDER_SEQUENCE`); nothing was
+    /// stored.
+    OutOfOrder(String),
+    /// Trimmed: the partition's log start now.
+    Trimmed { log_start: u64 },
+    /// A blank or membership entry.
+    Nothing,
+}
+
+/// A partition's group state: what its entries are applied to.
+pub struct PartitionGroup {
+    shared: Arc<PartitionShared>,
+    producer_state_ttl_ms: u64,
+    cursor: LogCursor,
+    /// Every producer's state, all in memory: the replicas' `write` cannot wait on the store.
+    producers: HashMap<u64, ProducerState>,
+}
+
+/// What the writes of one run carry to the next and to the applies.
+pub struct Run {
+    cursor: LogCursor,
+    log_start: u64,
+    /// Producer states this run changed (`None`: expired), over the applied ones.
+    producers: HashMap<u64, Option<ProducerState>>,
+    /// The batches this run appended, for a trim later in the run.
+    appended: Vec<Span>,
+    outcomes: VecDeque<Outcome>,
+    /// Whether the run's state was made the applied state (at its first apply).
+    merged: bool,
+}
+
+enum Outcome {
+    Append(Staged, Vec<Arc<crate::engine::batch::StoredBatch>>),
+    Trim { removed: u64, cut: u64 },
+}
+
+/// A run's producer states over the applied ones.
+struct Overlay<'a> {
+    applied: &'a HashMap<u64, ProducerState>,
+    run: &'a mut HashMap<u64, Option<ProducerState>>,
+}
+
+impl ProducerStates for Overlay<'_> {
+    fn get(&mut self, id: u64) -> Option<&ProducerState> {
+        match self.run.get(&id) {
+            Some(state) => state.as_ref(),
+            None => self.applied.get(&id),
+        }
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.run.insert(id, None);
+    }
+
+    fn entry(&mut self, id: u64) -> &mut ProducerState {
+        let applied = self.applied;
+        self.run
+            .entry(id)
+            .or_insert_with(|| applied.get(&id).cloned())
+            .get_or_insert_with(ProducerState::default)
+    }
+}
+
+/// What a partition's snapshot holds (the retained batches are not in it yet: module doc).
+#[derive(Debug, Serialize, Deserialize)]
+struct PartitionSnapshot {
+    next_offset: u64,
+    last_append_time_ms: i64,
+    log_start: u64,
+    /// `(producer id, ProducerState::encode)`.
+    producers: Vec<(u64, Vec<u8>)>,
+}
+
+/// What a partition group needs besides its store.
+#[derive(Debug, Clone)]
+pub struct GroupOptions {
+    pub ack: AckDurability,
+    pub tail_budget: Arc<TailBudget>,
+    pub tenant_storage: Arc<AtomicU64>,
+    pub producer_state_ttl_ms: u64,
+}
+
+impl PartitionGroup {
+    /// The group state of partition `partition` of topic `topic_id`, recovered from `store`:
+    /// the log as applied so far and every producer's state. Blocks.
+    pub fn open(
+        store: Arc<dyn Store>,
+        topic_id: u32,
+        partition: u32,
+        options: GroupOptions,
+    ) -> Result<PartitionGroup, Error> {
+        let shared = PartitionShared::open(
+            topic_id,
+            partition,
+            Arc::clone(&store),
+            true,
+            options.tail_budget,
+            options.tenant_storage,
+            options.ack,
+        )?;
+        let (from, to) = producer_range(topic_id, partition);
+        let mut producers = HashMap::new();
+        for (key, value) in store.scan(Cf::Producers, &from, &to, usize::MAX)? {
+            if let (Some(id), Some(state)) =
+                (offset_of_log_key(&key), ProducerState::decode(&value))
+            {
+                producers.insert(id, state);
+            }
+        }
+        Ok(PartitionGroup {
+            cursor: LogCursor {
+                next_offset: shared.high_watermark(),
+                last_append_time_ms: 0,
+            },
+            shared,
+            producer_state_ttl_ms: options.producer_state_ttl_ms,
+            producers,
+        })
+    }
+
+    /// The partition as its readers see it.
+    pub fn shared(&self) -> &Arc<PartitionShared> {
+        &self.shared
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            topic_id: self.shared.topic_id,
+            partition: self.shared.index,
+            durability: self.shared.ack(),
+            producer_state_ttl_ms: self.producer_state_ttl_ms,
+        }
+    }
+
+    /// Makes the run's log state the applied one, once, at the run's first apply.
+    fn merge(&mut self, run: &mut Run) {
+        if run.merged {
+            return;
+        }
+        run.merged = true;
+        self.cursor = run.cursor;
+        for (id, state) in run.producers.drain() {
+            match state {
+                Some(state) => self.producers.insert(id, state),
+                None => self.producers.remove(&id),
+            };
+        }
+    }
+}
+
+/// The `Cf::Producers` key range of a partition.
+fn producer_range(topic_id: u32, partition: u32) -> (Vec<u8>, Vec<u8>) {
+    (
+        producer_key(topic_id, partition, 0),
+        producer_key(topic_id, partition, u64::MAX),
+    )
+}
+
+fn storage(err: Error) -> StorageError {
+    StorageError(err.to_string())
+}
+
+impl Apply<PartitionConfig> for PartitionGroup {
+    type Staged = Run;
+
+    fn stage(&self) -> Run {
+        Run {
+            cursor: self.cursor,
+            log_start: self.shared.log_start(),
+            producers: HashMap::new(),
+            appended: Vec::new(),
+            outcomes: VecDeque::new(),
+            merged: false,
+        }
+    }
+
+    fn write(
+        &self,
+        run: &mut Run,
+        _log_id: &LogIdOf<PartitionConfig>,
+        data: &PartitionCommand,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
+        match data {
+            PartitionCommand::Append(append) => {
+                let mut stored = Vec::with_capacity(1);
+                let mut producers = Overlay {
+                    applied: &self.producers,
+                    run: &mut run.producers,
+                };
+                let staged = commit::stage_append(
+                    &self.target(),
+                    &mut run.cursor,
+                    &mut producers,
+                    Append {
+                        payload: &append.payload,
+                        count: append.count,
+                        flags: append.flags,
+                        producer_id: append.producer_id,
+                        base_sequence: append.base_sequence,
+                        sequence_span: append.sequence_span,
+                        deduplicated: append.deduplicated.clone(),
+                        extras: &append.extras,
+                        value_bytes: append.value_bytes,
+                    },
+                    append.append_time_ms,
+                    batch,
+                    &mut stored,
+                );
+                run.appended.extend(stored.iter().map(|b| Span {
+                    base_offset: b.base_offset,
+                    count: b.count,
+                    stored_len: b.stored_len() as u32,
+                }));
+                run.outcomes.push_back(Outcome::Append(staged, stored));
+            }
+            PartitionCommand::Trim { before } => {
+                let before = (*before).min(run.cursor.next_offset);
+                let (removed, cut) = if before <= run.log_start {
+                    (0, run.log_start)
+                } else {
+                    self.shared
+                        .plan_trim(
+                            run.log_start,
+                            before,
+                            run.cursor.next_offset,
+                            &run.appended,
+                            batch,
+                        )
+                        .map_err(storage)?
+                };
+                run.log_start = run.log_start.max(cut);
+                run.outcomes.push_back(Outcome::Trim { removed, cut });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        run: &mut Run,
+        _log_id: &LogIdOf<PartitionConfig>,
+        _data: PartitionCommand,
+    ) -> PartitionReply {
+        self.merge(run);
+        match run.outcomes.pop_front() {
+            Some(Outcome::Append(Staged::Appended(ack), stored)) => {
+                let added = commit::stored_bytes(&stored);
+                let end = ack.base_offset + u64::from(ack.count);
+                if end > self.shared.high_watermark() {
+                    self.shared.publish(stored, added, end);
+                }
+                appended(ack)
+            }
+            Some(Outcome::Append(Staged::Duplicate(ack), _)) => appended(ack),
+            Some(Outcome::Append(Staged::Refused(err), _)) => {
+                PartitionReply::OutOfOrder(err.to_string())
+            }
+            Some(Outcome::Trim { removed, cut }) => {
+                self.shared.trimmed(removed, cut);
+                PartitionReply::Trimmed {
+                    log_start: self.shared.log_start(),
+                }
+            }
+            None => PartitionReply::Nothing,
+        }
+    }
+
+    fn no_payload(&mut self, _log_id: &LogIdOf<PartitionConfig>) -> PartitionReply {
+        PartitionReply::Nothing
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StorageError> {
+        let mut producers: Vec<(u64, Vec<u8>)> = self
+            .producers
+            .iter()
+            .map(|(id, state)| (*id, state.encode().to_vec()))
+            .collect();
+        producers.sort_unstable_by_key(|(id, _)| *id);
+        encode(&PartitionSnapshot {
+            next_offset: self.cursor.next_offset,
+            last_append_time_ms: self.cursor.last_append_time_ms,
+            log_start: self.shared.log_start(),
+            producers,
+        })
+    }
+
+    fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError> {
+        let snapshot: PartitionSnapshot = decode(snapshot)?;
+        let (t, p) = (self.shared.topic_id, self.shared.index);
+        let (from, to) = producer_range(t, p);
+        batch.delete_range(Cf::Producers, from, to);
+        for (id, state) in snapshot.producers {
+            batch.put(Cf::Producers, producer_key(t, p, id), Bytes::from(state));
+        }
+        // Batches below the log start are gone on the leader; above it they stay as this
+        // replica holds them (the snapshot does not carry them yet).
+        let lower = log_key(t, p, 0);
+        let start = log_key(t, p, snapshot.log_start);
+        batch.delete_range(Cf::Log, lower.clone(), start.clone());
+        batch.delete_range(Cf::Index, lower, start);
+        batch.put(
+            Cf::Meta,
+            watermark_key(t, p),
+            Bytes::copy_from_slice(&snapshot.next_offset.to_be_bytes()),
+        );
+        Ok(())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+        let snapshot: PartitionSnapshot = decode(snapshot)?;
+        self.cursor = LogCursor {
+            next_offset: snapshot.next_offset,
+            last_append_time_ms: snapshot.last_append_time_ms,
+        };
+        self.producers = snapshot
+            .producers
+            .into_iter()
+            .filter_map(|(id, state)| Some((id, ProducerState::decode(&state)?)))
+            .collect();
+        self.shared
+            .restored(snapshot.log_start, snapshot.next_offset);
+        Ok(())
+    }
+}
+
+fn appended(ack: crate::engine::AppendAck) -> PartitionReply {
+    PartitionReply::Appended {
+        base_offset: ack.base_offset,
+        count: ack.count,
+        append_time_ms: ack.append_time_ms,
+        duplicate: ack.duplicate,
+        deduplicated: ack.deduplicated,
+    }
+}
+
+#[cfg(test)]
+#[path = "partition_group_tests.rs"]
+mod tests;

@@ -1,0 +1,282 @@
+//! One partition group on three nodes in one process (own RocksDB store and `Cluster` server
+//! each, on 127.0.0.1): idempotent producers append through the leader, the leader stops
+//! mid-stream, the producers retry what was not acked to the new leader, the old leader comes
+//! back and catches up. Every replica must end with the same log, index and high watermark, no
+//! acked batch lost, none stored twice, offsets contiguous. Waits are on raft metrics and on
+//! acks, never on a sleep.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use openraft::Raft;
+use openraft::async_runtime::watch::WatchReceiver;
+use parking_lot::RwLock;
+use rapidmq_broker::cluster::partition_group::{
+    AppendCommand, GroupOptions, PartitionCommand, PartitionConfig, PartitionGroup, PartitionReply,
+};
+use rapidmq_broker::cluster::{GroupNetwork, GroupStateMachine, LogStore, group_config};
+use rapidmq_broker::engine::batch::decode_stored;
+use rapidmq_broker::engine::{AckDurability, PartitionShared, TailBudget};
+use rapidmq_broker::storage::{Cf, RocksStore, RocksTuning, Store};
+use support::{Host, WAIT, members};
+use tokio::sync::watch;
+
+const GROUP: u64 = 1;
+const TOPIC: u32 = 9;
+const PRODUCERS: u64 = 4;
+const BATCHES: u64 = 30;
+/// Acked batches (all producers) after which the leader is stopped.
+const STOP_LEADER_AFTER: u64 = 40;
+
+type Machine = GroupStateMachine<PartitionConfig, PartitionGroup>;
+
+/// One replica: its host, its store, its raft (while running), its partition as readers see it.
+struct Node {
+    id: u64,
+    host: Host,
+    store: Arc<dyn Store>,
+    raft: Option<Raft<PartitionConfig, Machine>>,
+    partition: Arc<PartitionShared>,
+}
+
+impl Node {
+    async fn start(id: u64, store: Arc<dyn Store>, addr: SocketAddr) -> Node {
+        let host = Host::start(id, addr).await;
+        let options = GroupOptions {
+            ack: AckDurability::Fsync,
+            tail_budget: TailBudget::new(1 << 20),
+            tenant_storage: Arc::default(),
+            producer_state_ttl_ms: 3_600_000,
+        };
+        let app = PartitionGroup::open(Arc::clone(&store), TOPIC, 0, options).unwrap();
+        let partition = Arc::clone(app.shared());
+        let machine = GroupStateMachine::open(Arc::clone(&store), GROUP, app).unwrap();
+        let config = Arc::new(group_config("test").validate().unwrap());
+        let raft = Raft::new(
+            id,
+            config,
+            GroupNetwork::new(id, GROUP, host.peers.clone()),
+            LogStore::new(Arc::clone(&store), GROUP),
+            machine,
+        )
+        .await
+        .unwrap();
+        host.groups.insert(GROUP, Arc::new(raft.clone()));
+        Node {
+            id,
+            host,
+            store,
+            raft: Some(raft),
+            partition,
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(raft) = self.raft.take() {
+            raft.shutdown().await.unwrap();
+        }
+        self.host.stop().await;
+    }
+
+    /// `(key, value)` of every entry of the partition in `cf`.
+    fn contents(&self, cf: Cf) -> Vec<(Vec<u8>, Bytes)> {
+        let lower = [TOPIC.to_be_bytes(), 0u32.to_be_bytes()].concat();
+        let upper = [TOPIC.to_be_bytes(), 1u32.to_be_bytes()].concat();
+        self.store.scan(cf, &lower, &upper, usize::MAX).unwrap()
+    }
+}
+
+/// The running replicas, as producers find them.
+type Running = Arc<RwLock<Vec<(u64, Raft<PartitionConfig, Machine>)>>>;
+
+/// Proposes `command` at the leader until one applies it, finding the leader again after any
+/// error (a stopped leader, a leader change, a follower asked).
+async fn propose(running: &Running, command: PartitionCommand) -> PartitionReply {
+    for _ in 0..20 {
+        let replicas = running.read().clone();
+        let refs: Vec<(u64, &Raft<PartitionConfig, Machine>)> =
+            replicas.iter().map(|(id, raft)| (*id, raft)).collect();
+        let leader = match support::try_leader(&refs).await {
+            Ok(leader) => leader,
+            Err(err) => {
+                eprintln!("finding the leader: {err}; retrying");
+                continue;
+            }
+        };
+        let (_, raft) = refs.iter().find(|(id, _)| *id == leader).unwrap();
+        match raft.client_write(command.clone()).await {
+            Ok(written) => return written.data,
+            Err(err) => eprintln!("propose via node {leader}: {err}; retrying"),
+        }
+    }
+    panic!("no leader applied {command}");
+}
+
+fn append(producer_id: u64, sequence: u64) -> PartitionCommand {
+    PartitionCommand::Append(AppendCommand {
+        payload: Bytes::from(format!("producer {producer_id} sequence {sequence}")),
+        count: 1 + (sequence % 3) as u32,
+        flags: 0,
+        producer_id,
+        base_sequence: (0..sequence).map(|s| 1 + s % 3).sum(),
+        sequence_span: 1 + (sequence % 3) as u32,
+        deduplicated: Vec::new(),
+        extras: Vec::new(),
+        value_bytes: None,
+        append_time_ms: 1_000 + sequence as i64,
+    })
+}
+
+/// One producer: its batches in order, one in flight, each retried until acked. Returns the
+/// acked `(base_offset, count)` per batch.
+async fn produce(running: Running, producer_id: u64, acked: watch::Sender<u64>) -> Vec<(u64, u32)> {
+    let mut offsets = Vec::new();
+    for sequence in 0..BATCHES {
+        match propose(&running, append(producer_id, sequence)).await {
+            PartitionReply::Appended {
+                base_offset, count, ..
+            } => offsets.push((base_offset, count)),
+            other => panic!("producer {producer_id} batch {sequence}: {other:?}"),
+        }
+        acked.send_modify(|n| *n += 1);
+    }
+    offsets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_agree_and_retries_after_a_leader_change_are_stored_once() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let store: Arc<dyn Store> =
+            Arc::new(RocksStore::open(dir.path(), &RocksTuning::default()).unwrap());
+        let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        nodes.push(Node::start(i as u64 + 1, store, any_port).await);
+    }
+    let members = members(nodes.iter().map(|n| &n.host));
+    nodes[0]
+        .raft
+        .as_ref()
+        .unwrap()
+        .initialize(members)
+        .await
+        .unwrap();
+    let running: Running = Arc::new(RwLock::new(
+        nodes
+            .iter()
+            .map(|n| (n.id, n.raft.clone().unwrap()))
+            .collect(),
+    ));
+
+    // Producers append concurrently; once some are acked, the leader stops mid-stream.
+    let (acked, mut acked_rx) = watch::channel(0u64);
+    let producers: Vec<_> = (1..=PRODUCERS)
+        .map(|id| tokio::spawn(produce(Arc::clone(&running), id, acked.clone())))
+        .collect();
+    // Bounded, so a producer that failed ends the test instead of hanging it.
+    tokio::time::timeout(4 * WAIT, acked_rx.wait_for(|n| *n >= STOP_LEADER_AFTER))
+        .await
+        .expect("producers make progress")
+        .unwrap();
+    let old_leader = {
+        let replicas = running.read().clone();
+        let refs: Vec<_> = replicas.iter().map(|(id, raft)| (*id, raft)).collect();
+        support::leader(&refs).await
+    };
+    running.write().retain(|(id, _)| *id != old_leader);
+    let stopped = nodes.iter().position(|n| n.id == old_leader).unwrap();
+    eprintln!("stopping leader {old_leader}");
+    let addr = nodes[stopped].host.addr;
+    nodes[stopped].stop().await;
+
+    eprintln!("stopped leader {old_leader}");
+    let mut acks: BTreeMap<u64, Vec<(u64, u32)>> = BTreeMap::new();
+    for (id, producer) in (1..=PRODUCERS).zip(join_all(producers).await) {
+        acks.insert(id, producer.unwrap());
+    }
+    assert_eq!(*acked_rx.borrow(), PRODUCERS * BATCHES);
+
+    // A producer whose ack got lost retries to the new leader: the original offsets come back.
+    let (&producer, offsets) = acks.iter().next().unwrap();
+    let last = BATCHES - 1;
+    let retried = propose(&running, append(producer, last)).await;
+    let (base_offset, count) = offsets[last as usize];
+    assert!(
+        matches!(
+            retried,
+            PartitionReply::Appended { base_offset: b, count: c, duplicate: true, .. }
+                if b == base_offset && c == count
+        ),
+        "a retry of a stored batch is answered with its original offsets: {retried:?}"
+    );
+
+    // The old leader comes back from its store and catches up.
+    let store = Arc::clone(&nodes[stopped].store);
+    nodes[stopped] = Node::start(old_leader, store, addr).await;
+    let last_applied = {
+        let replicas = running.read().clone();
+        let (_, raft) = &replicas[0];
+        raft.metrics().borrow_watched().last_applied.unwrap().index
+    };
+    for node in &nodes {
+        node.raft
+            .as_ref()
+            .unwrap()
+            .wait(Some(WAIT))
+            .applied_index_at_least(Some(last_applied), format!("node {} applied", node.id))
+            .await
+            .unwrap();
+    }
+
+    // Every replica holds the same log, index and high watermark.
+    let log = nodes[0].contents(Cf::Log);
+    let index = nodes[0].contents(Cf::Index);
+    let high_watermark = nodes[0].partition.high_watermark();
+    for node in &nodes[1..] {
+        assert_eq!(node.contents(Cf::Log), log, "Cf::Log on node {}", node.id);
+        assert_eq!(
+            node.contents(Cf::Index),
+            index,
+            "Cf::Index on node {}",
+            node.id
+        );
+        assert_eq!(node.partition.high_watermark(), high_watermark);
+    }
+
+    // Each batch is stored once, offsets are contiguous from 0, and every ack points at it.
+    assert_eq!(
+        log.len() as u64,
+        PRODUCERS * BATCHES,
+        "no batch stored twice"
+    );
+    let mut next = 0;
+    let mut payloads = BTreeSet::new();
+    let mut stored_at = BTreeMap::new();
+    for (_, value) in &log {
+        let batch = decode_stored(value.clone()).unwrap();
+        assert_eq!(batch.base_offset, next, "offsets are contiguous");
+        next = batch.end_offset();
+        assert!(payloads.insert(batch.payload.clone()), "stored once");
+        stored_at.insert(batch.base_offset, (batch.payload, batch.count));
+    }
+    assert_eq!(next, high_watermark);
+    for (producer, offsets) in &acks {
+        for (sequence, (base_offset, count)) in offsets.iter().enumerate() {
+            let (payload, stored_count) = &stored_at[base_offset];
+            assert_eq!(
+                payload.as_ref(),
+                format!("producer {producer} sequence {sequence}").as_bytes(),
+                "the acked offset holds the acked batch"
+            );
+            assert_eq!(stored_count, count);
+        }
+    }
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
