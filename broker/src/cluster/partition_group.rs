@@ -289,7 +289,7 @@ impl Apply<PartitionConfig> for PartitionGroup {
         }
     }
 
-    fn write(
+    async fn write(
         &self,
         run: &mut Run,
         _log_id: &LogIdOf<PartitionConfig>,
@@ -351,7 +351,7 @@ impl Apply<PartitionConfig> for PartitionGroup {
         Ok(())
     }
 
-    fn apply(
+    async fn apply(
         &mut self,
         run: &mut Run,
         _log_id: &LogIdOf<PartitionConfig>,
@@ -422,7 +422,7 @@ impl Apply<PartitionConfig> for PartitionGroup {
         Ok(())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+    async fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
         let snapshot: PartitionSnapshot = decode(snapshot)?;
         self.cursor = LogCursor {
             next_offset: snapshot.next_offset,

@@ -37,7 +37,7 @@ fn append(producer_id: u64, base_sequence: u64, count: u32, time: i64) -> Partit
 
 /// Applies `commands` in runs of `run_len` entries, as `GroupStateMachine` does: every write of
 /// a run into one batch, the batch written, then every apply.
-fn apply_in_runs(
+async fn apply_in_runs(
     store: &dyn Store,
     group: &mut PartitionGroup,
     commands: &[PartitionCommand],
@@ -52,11 +52,14 @@ fn apply_in_runs(
         let mut run = group.stage();
         let mut batch = WriteBatch::new();
         for (command, id) in chunk.iter().zip(&ids) {
-            group.write(&mut run, id, command, &mut batch).unwrap();
+            group
+                .write(&mut run, id, command, &mut batch)
+                .await
+                .unwrap();
         }
         store.write(batch, false).unwrap();
         for (command, id) in chunk.iter().zip(&ids) {
-            replies.push(group.apply(&mut run, id, command.clone()));
+            replies.push(group.apply(&mut run, id, command.clone()).await);
         }
     }
     replies
@@ -68,8 +71,8 @@ fn contents(store: &dyn Store, cf: Cf) -> Vec<(Vec<u8>, Bytes)> {
         .unwrap()
 }
 
-#[test]
-fn a_trim_leaves_the_same_log_start_on_every_replica_however_runs_are_cut() {
+#[tokio::test]
+async fn a_trim_leaves_the_same_log_start_on_every_replica_however_runs_are_cut() {
     let commands = vec![
         append(0, 0, 3, 100),
         append(11, 0, 2, 101),
@@ -85,7 +88,7 @@ fn a_trim_leaves_the_same_log_start_on_every_replica_however_runs_are_cut() {
     let mut outcomes = Vec::new();
     for run_len in [1, 2, 3, commands.len()] {
         let (store, mut group) = replica();
-        let replies = apply_in_runs(&*store, &mut group, &commands, run_len);
+        let replies = apply_in_runs(&*store, &mut group, &commands, run_len).await;
         let shared = group.shared();
         outcomes.push((
             replies,
@@ -124,28 +127,28 @@ fn a_trim_leaves_the_same_log_start_on_every_replica_however_runs_are_cut() {
     }
 }
 
-#[test]
-fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
+#[tokio::test]
+async fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
     let (store, mut leader) = replica();
     let commands = [
         append(21, 0, 2, 10),
         append(21, 2, 3, 11),
         PartitionCommand::Trim { before: 2 },
     ];
-    apply_in_runs(&*store, &mut leader, &commands, 2);
+    apply_in_runs(&*store, &mut leader, &commands, 2).await;
     let snapshot = leader.snapshot().unwrap();
 
     let (fresh_store, mut fresh) = replica();
     let mut batch = WriteBatch::new();
     fresh.write_restore(&snapshot, &mut batch).unwrap();
     fresh_store.write(batch, true).unwrap();
-    fresh.restore(&snapshot).unwrap();
+    fresh.restore(&snapshot).await.unwrap();
     assert_eq!(fresh.shared().log_start(), 2);
     assert_eq!(fresh.shared().high_watermark(), 5);
 
     // The producer's retry is a duplicate on the restored replica; its next batch goes on at 5.
     let more = [append(21, 2, 3, 12), append(21, 5, 1, 13)];
-    let replies = apply_in_runs(&*fresh_store, &mut fresh, &more, 2);
+    let replies = apply_in_runs(&*fresh_store, &mut fresh, &more, 2).await;
     assert!(matches!(
         replies[0],
         PartitionReply::Appended {
