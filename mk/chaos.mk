@@ -24,3 +24,16 @@ link-faults: build-deps
 	RAPIDMQ_BIN=$(CHAOS_BIN) RAPIDMQ_LINK_SECS=$(LINK_SECS) \
 	  $(if $(LINK_SEED),RAPIDMQ_LINK_SEED=$(LINK_SEED)) \
 	  $(CARGO) test -p rapidmq-cli --test link_faults -- --nocapture
+
+# make cluster-faults: the cluster fault test (cli/tests/cluster_faults.rs: three cluster-mode
+# brokers, a proxy per node-to-node link, kills, pauses and cut links while clients create
+# topics through random nodes) with 300 s of faults instead of the 20 s that `make test` runs.
+# CLUSTER_FAULT_SEED=N replays a schedule; CLUSTER_FAULT_SECS=N changes the duration.
+.PHONY: cluster-faults
+CLUSTER_FAULT_SECS ?= 300
+
+cluster-faults: build-deps
+	$(CARGO) build -p rapidmq-cli
+	RAPIDMQ_BIN=$(CHAOS_BIN) RAPIDMQ_CLUSTER_FAULT_SECS=$(CLUSTER_FAULT_SECS) \
+	  $(if $(CLUSTER_FAULT_SEED),RAPIDMQ_CLUSTER_FAULT_SEED=$(CLUSTER_FAULT_SEED)) \
+	  $(CARGO) test -p rapidmq-cli --test cluster_faults -- --nocapture
