@@ -10,84 +10,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use common::cluster::{agreed_leader, free_ports, status};
 use common::{BrokerOptions, PATIENCE, TestBroker};
 use serde_json::Value;
-
-/// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
-/// every peer's address before any node starts. (Another process could take a port in
-/// between; nothing else on this machine binds ports in that window by design of the tests.)
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address").port())
-        .collect()
-}
-
-async fn status(client: &reqwest::Client, node: &TestBroker) -> Option<Value> {
-    let response = client
-        .get(format!("{}/v1/cluster", node.http_url()))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
-}
-
-/// The leader every node of `nodes` reports, once they all report the same one, with every
-/// node of `ids` in the table, registered at its current client addresses.
-async fn agreed_leader(
-    client: &reqwest::Client,
-    nodes: &[&TestBroker],
-    ids: &BTreeSet<u64>,
-    not: Option<u64>,
-) -> (u64, Vec<Value>) {
-    let deadline = Instant::now() + PATIENCE;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        let mut statuses = Vec::new();
-        for node in nodes {
-            if let Some(status) = status(client, node).await {
-                statuses.push(status);
-            }
-        }
-        let leaders: BTreeSet<Option<u64>> =
-            statuses.iter().map(|s| s["leader_id"].as_u64()).collect();
-        let complete = statuses.len() == nodes.len()
-            && leaders.len() == 1
-            && statuses.iter().all(|s| {
-                let table: BTreeSet<u64> = s["nodes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|n| !n["grpc_addr"].as_str().unwrap_or_default().is_empty())
-                    .filter_map(|n| n["id"].as_u64())
-                    .collect();
-                table == *ids
-            })
-            && nodes.iter().all(|node| {
-                statuses[0]["nodes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|n| n["http_addr"].as_str() == node.http_url().strip_prefix("http://"))
-            });
-        let leader = leaders.first().copied().flatten();
-        if complete
-            && let Some(leader) = leader
-            && Some(leader) != not
-        {
-            return (leader, statuses);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the nodes did not agree on a leader with the whole table; last statuses: {statuses:#?}"
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_elect_register_fail_over_and_rejoin() {
@@ -114,8 +39,14 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
     let client = reqwest::Client::new();
     let all: BTreeSet<u64> = [1, 2, 3].into();
 
-    let (leader, statuses) =
-        agreed_leader(&client, &nodes.iter().collect::<Vec<_>>(), &all, None).await;
+    let (leader, statuses) = agreed_leader(
+        &client,
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &all,
+        None,
+    )
+    .await;
     assert_eq!(statuses[0]["mode"], "cluster");
     for node in &nodes {
         let log = node.log();
@@ -138,7 +69,8 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
         .filter(|(i, _)| *i != killed)
         .map(|(_, n)| n)
         .collect();
-    let (new_leader, statuses) = agreed_leader(&client, &survivors, &all, Some(leader)).await;
+    let (new_leader, statuses) =
+        agreed_leader(&client, "http", &survivors, &all, Some(leader)).await;
     let failover = failover.elapsed();
     println!(
         "failover: node {new_leader} leads {} ms after node {leader} was killed",
@@ -183,8 +115,14 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
     // The old leader restarts (new client ports, same data) and rejoins: the same leader, the
     // whole table with its new addresses.
     nodes[killed].start_again();
-    let (rejoined, statuses) =
-        agreed_leader(&client, &nodes.iter().collect::<Vec<_>>(), &all, None).await;
+    let (rejoined, statuses) = agreed_leader(
+        &client,
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &all,
+        None,
+    )
+    .await;
     assert_eq!(
         rejoined, new_leader,
         "the restarted node follows the new leader"
@@ -272,7 +210,7 @@ fn single_node_mode_says_so() {
     let broker = TestBroker::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body = runtime
-        .block_on(status(&reqwest::Client::new(), &broker))
+        .block_on(status(&reqwest::Client::new(), &broker, "http"))
         .expect("GET /v1/cluster answers");
     assert_eq!(body["mode"], "single-node");
     assert!(body["node_id"].is_null());

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::cluster::free_ports;
 use common::{BrokerOptions, PATIENCE, TestBroker, error_code};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,17 +48,6 @@ fn env_number(name: &str) -> Option<u64> {
             .parse()
             .unwrap_or_else(|_| panic!("{name}={value} is not a number")),
     )
-}
-
-/// Free ports: bound and released, so every node can be told every address before any starts.
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address").port())
-        .collect()
 }
 
 /// What a client saw of one create attempt.

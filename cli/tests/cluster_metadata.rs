@@ -12,20 +12,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use common::cluster::free_ports;
 use common::{BrokerOptions, Clients, PATIENCE, TestBroker, connect, error_code, topic_config};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
-
-/// Free cluster ports (bound and released at once, as in `cluster.rs`).
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address").port())
-        .collect()
-}
 
 fn start_cluster() -> Vec<TestBroker> {
     start_cluster_with(|_| BrokerOptions::default())

@@ -9,9 +9,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{BrokerOptions, PATIENCE, TestBroker};
+use common::cluster::{agreed_leader, free_ports};
+use common::{BrokerOptions, TestBroker};
 use rapidmq_broker::cluster::proto::RaftBatch;
 use rapidmq_broker::cluster::proto::cluster_client::ClusterClient;
 use rcgen::{
@@ -96,18 +97,6 @@ impl NodeFiles {
     }
 }
 
-/// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
-/// every peer's address before any node starts (as in `cluster.rs`).
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address").port())
-        .collect()
-}
-
 fn https(ca_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .use_rustls_tls()
@@ -115,57 +104,6 @@ fn https(ca_pem: &str) -> reqwest::Client {
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
         .build()
         .unwrap()
-}
-
-async fn status(client: &reqwest::Client, node: &TestBroker) -> Option<Value> {
-    let addr = node.http_url().trim_start_matches("http://").to_string();
-    let response = client
-        .get(format!("https://{addr}/v1/cluster"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
-}
-
-/// Waits until every node reports the same leader and a node table with all of `ids`
-/// registered; returns that leader.
-async fn agreed_leader(client: &reqwest::Client, nodes: &[TestBroker], ids: &BTreeSet<u64>) -> u64 {
-    let deadline = Instant::now() + PATIENCE;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        let mut statuses = Vec::new();
-        for node in nodes {
-            if let Some(status) = status(client, node).await {
-                statuses.push(status);
-            }
-        }
-        let leaders: BTreeSet<Option<u64>> =
-            statuses.iter().map(|s| s["leader_id"].as_u64()).collect();
-        let registered = |s: &Value| -> BTreeSet<u64> {
-            s["nodes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|n| !n["grpc_addr"].as_str().unwrap_or_default().is_empty())
-                .filter_map(|n| n["id"].as_u64())
-                .collect()
-        };
-        if statuses.len() == nodes.len()
-            && leaders.len() == 1
-            && statuses.iter().all(|s| registered(s) == *ids)
-            && let Some(Some(leader)) = leaders.first().copied()
-        {
-            return leader;
-        }
-        if Instant::now() >= deadline {
-            for (i, node) in nodes.iter().enumerate() {
-                eprintln!("--- node {} log ---\n{}", i + 1, node.log());
-            }
-            panic!("the nodes did not agree on a leader with the whole table: {statuses:#?}");
-        }
-    }
 }
 
 /// One `Cluster.Raft` call carrying no messages to the cluster listener at `addr`, over TLS
@@ -236,7 +174,15 @@ async fn three_tls_nodes_form_a_cluster_and_the_cluster_port_refuses_strangers()
         .collect();
 
     let all: BTreeSet<u64> = [1, 2, 3].into();
-    let leader = agreed_leader(&https(&ca.pem), &nodes, &all).await;
+    let leader = agreed_leader(
+        &https(&ca.pem),
+        "https",
+        &nodes.iter().collect::<Vec<_>>(),
+        &all,
+        None,
+    )
+    .await
+    .0;
     println!("three TLS nodes agree: leader {leader}");
     for node in &nodes {
         assert!(!node.log().contains("cluster listener is unauthenticated"));
@@ -301,7 +247,18 @@ async fn three_tls_nodes_form_a_cluster_and_the_cluster_port_refuses_strangers()
     println!("plaintext: {err}");
 
     // The cluster still stands after the intruders.
-    assert_eq!(agreed_leader(&https(&ca.pem), &nodes, &all).await, leader);
+    assert_eq!(
+        agreed_leader(
+            &https(&ca.pem),
+            "https",
+            &nodes.iter().collect::<Vec<_>>(),
+            &all,
+            None
+        )
+        .await
+        .0,
+        leader
+    );
 }
 
 /// `serve --check-config` with `extra` flags: its stderr, the run expected to fail.

@@ -16,6 +16,8 @@ use tonic::transport::Channel;
 
 pub use rapidmq_testkit::{BrokerOptions, TestBroker};
 
+pub mod cluster;
+
 /// How long a test waits for an expected event before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,90 @@
+//! Pieces shared by the cluster-mode tests (`cluster*.rs`): ports for the cluster listeners,
+//! and waiting until the nodes agree on a leader.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{PATIENCE, TestBroker};
+
+/// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
+/// every peer's address before any node starts. (Another process could take a port in
+/// between; nothing else on this machine binds ports in that window by design of the tests.)
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
+}
+
+/// `GET /v1/cluster` of `node` over `scheme` (`http` or `https`), if it answers.
+pub async fn status(client: &reqwest::Client, node: &TestBroker, scheme: &str) -> Option<Value> {
+    let addr = node.http_url().trim_start_matches("http://").to_string();
+    let response = client
+        .get(format!("{scheme}://{addr}/v1/cluster"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    response.json().await.ok()
+}
+
+/// The leader every node of `nodes` reports, once they all report the same one (other than
+/// `not`), with every node of `ids` in the table, registered at its current client addresses;
+/// and their statuses.
+pub async fn agreed_leader(
+    client: &reqwest::Client,
+    scheme: &str,
+    nodes: &[&TestBroker],
+    ids: &BTreeSet<u64>,
+    not: Option<u64>,
+) -> (u64, Vec<Value>) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let mut statuses = Vec::new();
+        for node in nodes {
+            if let Some(status) = status(client, node, scheme).await {
+                statuses.push(status);
+            }
+        }
+        let leaders: BTreeSet<Option<u64>> =
+            statuses.iter().map(|s| s["leader_id"].as_u64()).collect();
+        let registered = |s: &Value| -> BTreeSet<u64> {
+            s["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| !n["grpc_addr"].as_str().unwrap_or_default().is_empty())
+                .filter_map(|n| n["id"].as_u64())
+                .collect()
+        };
+        let complete = statuses.len() == nodes.len()
+            && leaders.len() == 1
+            && statuses.iter().all(|s| registered(s) == *ids)
+            && nodes.iter().all(|node| {
+                statuses[0]["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n["http_addr"].as_str() == node.http_url().strip_prefix("http://"))
+            });
+        if complete
+            && let Some(Some(leader)) = leaders.first().copied()
+            && Some(leader) != not
+        {
+            return (leader, statuses);
+        }
+        if Instant::now() >= deadline {
+            for (i, node) in nodes.iter().enumerate() {
+                eprintln!("--- node {} log ---\n{}", i + 1, node.log());
+            }
+            panic!("the nodes did not agree on a leader with the whole table: {statuses:#?}");
+        }
+    }
+}
