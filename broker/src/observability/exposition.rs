@@ -12,7 +12,6 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::cluster::GroupFigures;
 use super::metrics::{self, HistogramSnapshot, OVERFLOW_LABEL, Transport};
 use super::{Mode, Source};
 
@@ -47,12 +46,12 @@ fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
     a.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn counter(m: &mut MetricEncoder, v: u64) -> std::fmt::Result {
+pub(super) fn counter(m: &mut MetricEncoder, v: u64) -> std::fmt::Result {
     m.encode_counter::<NoLabelSet, _, u64>(&v, None)
 }
 
 /// One metric family: a descriptor and its labelled samples.
-fn family<V>(
+pub(super) fn family<V>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -285,7 +284,7 @@ impl Collector for SourceCollector {
         // Cluster mode: each raft group as this node sees it (nothing in single-node mode).
         let groups = m.cluster_groups();
         if !groups.is_empty() {
-            cluster_families(e, &groups)?;
+            super::cluster::families(e, &groups)?;
         }
 
         // Storage per topic (own series, then the overflow set summed).
@@ -528,77 +527,4 @@ impl Collector for SourceCollector {
         )?;
         Ok(())
     }
-}
-
-/// The `cluster_*` families, one sample per raft group (`group` label), and one per follower
-/// for the replication lag a leader sees.
-fn cluster_families(e: &mut DescriptorEncoder, groups: &[GroupFigures]) -> std::fmt::Result {
-    use MetricType::{Counter, Gauge};
-    let by_group = |pick: fn(&GroupFigures) -> u64| {
-        groups
-            .iter()
-            .map(move |g| (vec![("group", g.group.to_string())], pick(g)))
-    };
-    let gauge = |s: &mut MetricEncoder, v: u64| s.encode_gauge(&(v as i64));
-    family(
-        e,
-        "cluster_term",
-        "The raft term this node is in, per group.",
-        None,
-        Gauge,
-        by_group(|g| g.term),
-        gauge,
-    )?;
-    family(
-        e,
-        "cluster_leader",
-        "1 when this node leads the group, else 0.",
-        None,
-        Gauge,
-        by_group(|g| u64::from(g.leading())),
-        gauge,
-    )?;
-    family(
-        e,
-        "cluster_has_leader",
-        "1 when this node knows a leader of the group, else 0 (an election is under way or the node is cut off).",
-        None,
-        Gauge,
-        by_group(|g| u64::from(g.leader.is_some())),
-        gauge,
-    )?;
-    family(
-        e,
-        "cluster_leader_changes",
-        "Times the group's leader changed to another node, as this node saw it.",
-        None,
-        Counter,
-        by_group(|g| g.leader_changes),
-        counter,
-    )?;
-    family(
-        e,
-        "cluster_applied_index",
-        "The last raft log index applied on this node, per group.",
-        None,
-        Gauge,
-        by_group(|g| g.applied_index),
-        gauge,
-    )?;
-    family(
-        e,
-        "cluster_replication_lag",
-        "On a leader: log entries each follower is behind (followers that acknowledged nothing yet are left out).",
-        None,
-        Gauge,
-        groups.iter().flat_map(|g| {
-            g.replication_lag.iter().filter_map(|&(peer, lag)| {
-                Some((
-                    vec![("group", g.group.to_string()), ("peer", peer.to_string())],
-                    lag?,
-                ))
-            })
-        }),
-        gauge,
-    )
 }
