@@ -1,9 +1,11 @@
 //! One partition group on three nodes in one process (own RocksDB store and `Cluster` server
 //! each, on 127.0.0.1): idempotent producers append through the leader, the leader stops
 //! mid-stream, the producers retry what was not acked to the new leader, the old leader comes
-//! back and catches up. Every replica must end with the same log, index and high watermark, no
-//! acked batch lost, none stored twice, offsets contiguous. Waits are on raft metrics and on
-//! acks, never on a sleep.
+//! back and catches up. Every replica must end with the same batches, index and high watermark,
+//! no acked batch lost, none stored twice, offsets contiguous, each batch only in the raft log.
+//! A replica that joins after the leader snapshotted and purged its log catches up by a
+//! snapshot, sent in chunks, and serves every retained batch at the same offsets. Waits are on
+//! raft metrics and on acks, never on a sleep.
 
 mod support;
 
@@ -13,14 +15,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::join_all;
-use openraft::Raft;
 use openraft::async_runtime::watch::WatchReceiver;
+use openraft::{BasicNode, Raft};
 use parking_lot::RwLock;
 use rapidmq_broker::cluster::partition_group::{
     AppendCommand, GroupOptions, PartitionCommand, PartitionConfig, PartitionGroup, PartitionReply,
 };
 use rapidmq_broker::cluster::{GroupNetwork, GroupStateMachine, LogStore, group_config};
-use rapidmq_broker::engine::batch::decode_stored;
 use rapidmq_broker::engine::{AckDurability, PartitionShared, TailBudget};
 use rapidmq_broker::storage::{Cf, RocksStore, RocksTuning, Store};
 use support::{Host, WAIT, members};
@@ -32,6 +33,8 @@ const PRODUCERS: u64 = 4;
 const BATCHES: u64 = 30;
 /// Acked batches (all producers) after which the leader is stopped.
 const STOP_LEADER_AFTER: u64 = 40;
+/// Snapshot chunk size: every snapshot of these tests takes several.
+const CHUNK: usize = 4096;
 
 type Machine = GroupStateMachine<PartitionConfig, PartitionGroup>;
 
@@ -48,6 +51,7 @@ impl Node {
     async fn start(id: u64, store: Arc<dyn Store>, addr: SocketAddr) -> Node {
         let host = Host::start(id, addr).await;
         let options = GroupOptions {
+            group: GROUP,
             ack: AckDurability::Fsync,
             tail_budget: TailBudget::new(1 << 20),
             tenant_storage: Arc::default(),
@@ -60,8 +64,8 @@ impl Node {
         let raft = Raft::new(
             id,
             config,
-            GroupNetwork::new(id, GROUP, host.peers.clone()),
-            LogStore::new(Arc::clone(&store), GROUP),
+            GroupNetwork::new(id, GROUP, host.peers.clone()).with_snapshot_chunk(CHUNK),
+            LogStore::for_partition(Arc::clone(&store), GROUP),
             machine,
         )
         .await
@@ -81,6 +85,35 @@ impl Node {
             raft.shutdown().await.unwrap();
         }
         self.host.stop().await;
+    }
+
+    /// Every batch a reader gets from offset 0 `(base offset, count, payload)`, from the store
+    /// (a partition opened afresh: its tail cache is empty).
+    async fn batches(&self) -> Vec<(u64, u32, Bytes)> {
+        let shared = PartitionShared::open(
+            TOPIC,
+            0,
+            Arc::clone(&self.store),
+            true,
+            TailBudget::new(1 << 20),
+            Arc::default(),
+            AckDurability::Fsync,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            let batches = shared.read(from, 1000, usize::MAX).await.unwrap();
+            let Some(last) = batches.last() else {
+                return out;
+            };
+            from = last.end_offset();
+            out.extend(
+                batches
+                    .iter()
+                    .map(|b| (b.base_offset, b.count, b.payload.clone())),
+            );
+        }
     }
 
     /// `(key, value)` of every entry of the partition in `cf`.
@@ -118,8 +151,17 @@ async fn propose(running: &Running, command: PartitionCommand) -> PartitionReply
 }
 
 fn append(producer_id: u64, sequence: u64) -> PartitionCommand {
+    sized_append(producer_id, sequence, 0)
+}
+
+/// An append whose payload is padded to at least `len` bytes.
+fn sized_append(producer_id: u64, sequence: u64, len: usize) -> PartitionCommand {
+    let mut payload = format!("producer {producer_id} sequence {sequence}");
+    while payload.len() < len {
+        payload.push('.');
+    }
     PartitionCommand::Append(AppendCommand {
-        payload: Bytes::from(format!("producer {producer_id} sequence {sequence}")),
+        payload: Bytes::from(payload),
         count: 1 + (sequence % 3) as u32,
         flags: 0,
         producer_id,
@@ -233,12 +275,18 @@ async fn replicas_agree_and_retries_after_a_leader_change_are_stored_once() {
             .unwrap();
     }
 
-    // Every replica holds the same log, index and high watermark.
-    let log = nodes[0].contents(Cf::Log);
+    // Every replica holds the same batches, index and high watermark, the batches only in the
+    // raft log.
+    let log = nodes[0].batches().await;
     let index = nodes[0].contents(Cf::Index);
     let high_watermark = nodes[0].partition.high_watermark();
-    for node in &nodes[1..] {
-        assert_eq!(node.contents(Cf::Log), log, "Cf::Log on node {}", node.id);
+    for node in &nodes {
+        assert!(
+            node.contents(Cf::Log).is_empty(),
+            "no Cf::Log copy on node {}",
+            node.id
+        );
+        assert_eq!(node.batches().await, log, "batches on node {}", node.id);
         assert_eq!(
             node.contents(Cf::Index),
             index,
@@ -257,12 +305,11 @@ async fn replicas_agree_and_retries_after_a_leader_change_are_stored_once() {
     let mut next = 0;
     let mut payloads = BTreeSet::new();
     let mut stored_at = BTreeMap::new();
-    for (_, value) in &log {
-        let batch = decode_stored(value.clone()).unwrap();
-        assert_eq!(batch.base_offset, next, "offsets are contiguous");
-        next = batch.end_offset();
-        assert!(payloads.insert(batch.payload.clone()), "stored once");
-        stored_at.insert(batch.base_offset, (batch.payload, batch.count));
+    for (base_offset, count, payload) in &log {
+        assert_eq!(*base_offset, next, "offsets are contiguous");
+        next = base_offset + u64::from(*count);
+        assert!(payloads.insert(payload.clone()), "stored once");
+        stored_at.insert(*base_offset, (payload.clone(), *count));
     }
     assert_eq!(next, high_watermark);
     for (producer, offsets) in &acks {
@@ -276,6 +323,139 @@ async fn replicas_agree_and_retries_after_a_leader_change_are_stored_once() {
             assert_eq!(stored_count, count);
         }
     }
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
+
+/// Starts nodes with fresh stores (in `dirs`) and initializes the group on them.
+async fn start_group(dirs: &[tempfile::TempDir]) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let store: Arc<dyn Store> =
+            Arc::new(RocksStore::open(dir.path(), &RocksTuning::default()).unwrap());
+        let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        nodes.push(Node::start(i as u64 + 1, store, any_port).await);
+    }
+    let members = members(nodes.iter().map(|n| &n.host));
+    let first = nodes[0].raft.as_ref().unwrap();
+    first.initialize(members).await.unwrap();
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_joins_after_a_purge_catches_up_by_a_chunked_snapshot() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = start_group(&dirs[..3]).await;
+    let running: Running = Arc::new(RwLock::new(
+        nodes
+            .iter()
+            .map(|n| (n.id, n.raft.clone().unwrap()))
+            .collect(),
+    ));
+    for sequence in 0..40 {
+        let reply = propose(&running, sized_append(1, sequence, 300)).await;
+        assert!(matches!(
+            reply,
+            PartitionReply::Appended {
+                duplicate: false,
+                ..
+            }
+        ));
+    }
+    // Retention drops the first batches (those ending at or before offset 20).
+    let trimmed = propose(&running, PartitionCommand::Trim { before: 20 }).await;
+    let PartitionReply::Trimmed { log_start } = trimmed else {
+        panic!("trim: {trimmed:?}");
+    };
+    assert!(log_start > 0 && log_start <= 20);
+
+    // The leader snapshots and purges its log: the entries of retained batches stay.
+    let leader_id = {
+        let replicas = running.read().clone();
+        let refs: Vec<_> = replicas.iter().map(|(id, raft)| (*id, raft)).collect();
+        support::leader(&refs).await
+    };
+    let leader = nodes.iter().find(|n| n.id == leader_id).unwrap();
+    let raft = leader.raft.clone().unwrap();
+    let applied = raft.metrics().borrow_watched().last_applied.unwrap().index;
+    raft.trigger().snapshot().await.unwrap();
+    raft.wait(Some(WAIT))
+        .metrics(
+            |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
+            "the leader snapshotted",
+        )
+        .await
+        .unwrap();
+    raft.trigger().purge_log(applied).await.unwrap();
+    raft.wait(Some(WAIT))
+        .metrics(
+            |m| m.purged.as_ref().is_some_and(|p| p.index >= applied),
+            "the leader purged its log",
+        )
+        .await
+        .unwrap();
+    let retained = leader.batches().await;
+    assert_eq!(retained.first().map(|b| b.0), Some(log_start));
+    let retained_offsets: u64 = retained.iter().map(|b| u64::from(b.1)).sum();
+    assert_eq!(
+        log_start + retained_offsets,
+        leader.partition.high_watermark()
+    );
+    let (lower, upper) = (GROUP.to_be_bytes(), (GROUP + 1).to_be_bytes());
+    let raft_log = leader
+        .store
+        .scan(Cf::RaftLog, &lower, &upper, usize::MAX)
+        .unwrap();
+    assert!(
+        raft_log.len() >= retained.len(),
+        "the purge kept the entries of the retained batches ({} entries, {} batches)",
+        raft_log.len(),
+        retained.len()
+    );
+
+    // A fourth replica joins: the leader's log starts after the purge, so a snapshot it is.
+    let store: Arc<dyn Store> =
+        Arc::new(RocksStore::open(dirs[3].path(), &RocksTuning::default()).unwrap());
+    let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let late = Node::start(4, store, any_port).await;
+    raft.add_learner(4, BasicNode::new(late.host.addr), true)
+        .await
+        .unwrap();
+    let late_raft = late.raft.clone().unwrap();
+    late_raft
+        .wait(Some(WAIT))
+        .applied_index_at_least(Some(applied), "the late replica caught up")
+        .await
+        .unwrap();
+    let installed: usize = late.contents(Cf::Log).iter().map(|(_, v)| v.len()).sum();
+    assert!(
+        installed > 2 * CHUNK,
+        "the snapshot took several chunks: {installed} bytes of batches"
+    );
+    assert_eq!(
+        late.batches().await,
+        retained,
+        "every retained batch at its offset"
+    );
+    assert_eq!(late.partition.log_start(), log_start);
+
+    // Appends after the join reach it through the log; its reads cross from the installed
+    // batches to the raft log's.
+    let reply = propose(&running, sized_append(1, 40, 300)).await;
+    let PartitionReply::Appended { base_offset, .. } = reply else {
+        panic!("append: {reply:?}");
+    };
+    let mut high_watermark = late.partition.watch_high_watermark();
+    tokio::time::timeout(WAIT, high_watermark.wait_for(|hw| *hw > base_offset))
+        .await
+        .expect("the late replica applies the append")
+        .unwrap();
+    let after = late.batches().await;
+    assert_eq!(after.last().map(|b| b.0), Some(base_offset));
+    assert_eq!(after, leader.batches().await);
+
+    nodes.push(late);
     for node in &mut nodes {
         node.stop().await;
     }

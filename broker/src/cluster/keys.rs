@@ -53,6 +53,9 @@ pub enum StateKey {
     Applied = 4,
     /// The state machine's current snapshot: its meta and data.
     Snapshot = 5,
+    /// A partition group's raft index below which no entry holds a retained batch (written by
+    /// its trims and snapshot installs): what a purge may delete ([`crate::cluster::Purge`]).
+    RetainedFrom = 6,
 }
 
 /// The `raft_state` key of `group`'s record `kind`.

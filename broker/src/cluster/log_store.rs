@@ -7,6 +7,14 @@
 //! only means fewer entries are re-applied at startup, and RocksDB's write-ahead log is replayed
 //! in order, so it can never come back ahead of the entries it points at.
 //!
+//! **Purging** is a per-group policy ([`Purge`]). The metadata group's state machine holds
+//! everything its entries made, so a purge deletes them. A partition group's entries ARE the
+//! partition's batches (each stored once, docs/adr/0005-clustering.md §3): a purge records the
+//! purged log id but deletes only the entries below the group's `RetainedFrom` record, which its
+//! trims and snapshot installs move; a trim deletes the entries of the batches it drops, but
+//! only those openraft purged already (it may still send the others to a lagging follower).
+//! Either way an entry goes once both openraft and the partition are done with it.
+//!
 //! openraft serialises the calls of one group (`&mut self`); groups share the store but never a
 //! key, so they need no ordering between them.
 
@@ -27,10 +35,21 @@ use super::keys::{self, GroupId, StateKey};
 use super::{blocking, decode, encode, io_err, read_state};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
+/// What a group's `purge` deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// Every purged entry (the metadata group: its state machine holds what they made).
+    Delete,
+    /// Only purged entries below the group's `RetainedFrom` record: a partition group, whose
+    /// entries hold the batches the partition still retains.
+    KeepRetained,
+}
+
 /// The raft log, vote and log pointers of one group.
 pub struct LogStore<C> {
     store: Arc<dyn Store>,
     group: GroupId,
+    purge: Purge,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -39,6 +58,7 @@ impl<C> Clone for LogStore<C> {
         LogStore {
             store: Arc::clone(&self.store),
             group: self.group,
+            purge: self.purge,
             _config: PhantomData,
         }
     }
@@ -48,6 +68,7 @@ impl<C> Debug for LogStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogStore")
             .field("group", &self.group)
+            .field("purge", &self.purge)
             .finish()
     }
 }
@@ -57,11 +78,23 @@ where
     C: RaftTypeConfig,
     C::Entry: Serialize + DeserializeOwned,
 {
-    /// The log of `group` in `store`. Opening reads nothing: openraft asks for the log state.
+    /// The log of `group` in `store`, whose purges delete entries ([`Purge::Delete`]).
+    /// Opening reads nothing: openraft asks for the log state.
     pub fn new(store: Arc<dyn Store>, group: GroupId) -> LogStore<C> {
+        LogStore::with_purge(store, group, Purge::Delete)
+    }
+
+    /// The log of a partition group: its purges keep the entries of retained batches.
+    pub fn for_partition(store: Arc<dyn Store>, group: GroupId) -> LogStore<C> {
+        LogStore::with_purge(store, group, Purge::KeepRetained)
+    }
+
+    /// The log of `group` in `store`, purged as `purge` says.
+    pub fn with_purge(store: Arc<dyn Store>, group: GroupId, purge: Purge) -> LogStore<C> {
         LogStore {
             store,
             group,
+            purge,
             _config: PhantomData,
         }
     }
@@ -236,17 +269,29 @@ where
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
-        let (from, to) = keys::entry_range(self.group, 0, log_id.index.checked_add(1));
+        let (group, purge) = (self.group, self.purge);
         let mut batch = WriteBatch::new();
         batch.put(
             Cf::RaftState,
-            keys::state(self.group, StateKey::LastPurged).to_vec(),
+            keys::state(group, StateKey::LastPurged).to_vec(),
             encode(&log_id).map_err(io_err)?,
         );
-        batch.delete_range(Cf::RaftLog, from, to);
-        blocking(&self.store, move |store| store.write(batch, true))
-            .await
-            .map_err(io_err)
+        let purged_to = log_id.index.checked_add(1);
+        blocking(&self.store, move |store| {
+            let to = match purge {
+                Purge::Delete => purged_to,
+                Purge::KeepRetained => {
+                    let retained_from: u64 =
+                        read_state(store, group, StateKey::RetainedFrom)?.unwrap_or(0);
+                    Some(purged_to.map_or(retained_from, |to| to.min(retained_from)))
+                }
+            };
+            let (from, to) = keys::entry_range(group, 0, to);
+            batch.delete_range(Cf::RaftLog, from, to);
+            store.write(batch, true)
+        })
+        .await
+        .map_err(io_err)
     }
 }
 

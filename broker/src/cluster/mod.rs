@@ -48,7 +48,7 @@ pub mod tls;
 pub mod wire;
 
 pub use keys::GroupId;
-pub use log_store::LogStore;
+pub use log_store::{LogStore, Purge};
 pub use network::{GroupNetwork, NodeId, Peers};
 pub use service::{Groups, group_config};
 pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};

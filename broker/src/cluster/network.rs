@@ -8,6 +8,10 @@
 //! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
 //! round to each peer, not a thousand, and nothing waits for a linger.
 //!
+//! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
+//! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
+//! their head; the receiver reassembles them ([`Groups`](super::Groups)).
+//!
 //! One lazy tonic `Channel` per peer (connected on first use, reconnected by tonic), over TLS
 //! when the node's [`NodeTls`] says so. An RPC that fails answers each of its messages with
 //! `Unreachable`, so openraft backs off.
@@ -34,7 +38,7 @@ use super::keys::GroupId;
 use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
 use super::tls::NodeTls;
-use super::wire::{Answers, RaftAnswer, RaftMessage, Requests};
+use super::wire::{Answers, Frame, RaftAnswer, RaftMessage, SnapshotHead};
 use super::{decode, encode};
 
 /// A node's id in the cluster (the same in every group).
@@ -44,6 +48,12 @@ pub type NodeId = u64;
 /// a dead link) must not hold every group's traffic to it forever.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many bytes of a snapshot one message carries, unless the group network says otherwise.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Tells snapshot transfers apart on the receiver (a new one replaces an unfinished one).
+static TRANSFERS: AtomicU64 = AtomicU64::new(1);
+
 /// Why a queued message got no answer.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -52,7 +62,7 @@ struct SendFailure(String);
 /// A message waiting on a peer's queue.
 struct Queued {
     group: GroupId,
-    message: Vec<u8>,
+    message: Frame,
     answer: oneshot::Sender<Result<Vec<u8>, SendFailure>>,
 }
 
@@ -206,9 +216,10 @@ async fn send_one(
     batch: &[Queued],
     traffic: &Traffic,
 ) -> Result<Answers, String> {
-    let requests: Requests = batch
+    // Borrowed: encodes as `Requests` does, without copying the frames.
+    let requests: Vec<(GroupId, &Frame)> = batch
         .iter()
-        .map(|message| (message.group, message.message.clone()))
+        .map(|message| (message.group, &message.message))
         .collect();
     let payload = encode(&requests).map_err(|err| err.to_string())?;
     traffic.rpcs.fetch_add(1, Ordering::Relaxed);
@@ -238,6 +249,7 @@ pub struct GroupNetwork<C> {
     id: NodeId,
     group: GroupId,
     peers: Peers,
+    snapshot_chunk: usize,
     _config: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -248,8 +260,15 @@ impl<C> GroupNetwork<C> {
             id,
             group,
             peers,
+            snapshot_chunk: SNAPSHOT_CHUNK,
             _config: std::marker::PhantomData,
         }
+    }
+
+    /// The same, sending snapshots in chunks of `bytes` (at least 1).
+    pub fn with_snapshot_chunk(mut self, bytes: usize) -> GroupNetwork<C> {
+        self.snapshot_chunk = bytes.max(1);
+        self
     }
 }
 
@@ -265,6 +284,7 @@ where
             target,
             group: self.group,
             queue: self.peers.queue(target, &node.addr),
+            snapshot_chunk: self.snapshot_chunk,
             _config: std::marker::PhantomData,
         }
     }
@@ -276,6 +296,7 @@ pub struct GroupClient<C> {
     target: NodeId,
     group: GroupId,
     queue: mpsc::UnboundedSender<Queued>,
+    snapshot_chunk: usize,
     _config: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -291,6 +312,52 @@ where
         ttl: Duration,
     ) -> Result<RaftAnswer<C>, RPCError<C>> {
         let message = encode(&message).map_err(|err| RPCError::Network(NetworkError::new(&err)))?;
+        let answer = self.send(Frame::Message(message), action, ttl).await?;
+        decode(&answer).map_err(|err| RPCError::Network(NetworkError::new(&err)))
+    }
+
+    /// Sends `snapshot` as chunks, then its head, each awaited for at most `ttl`.
+    async fn send_snapshot(
+        &self,
+        vote: VoteOf<C>,
+        snapshot: SnapshotOf<C, Vec<u8>>,
+        ttl: Duration,
+    ) -> Result<RaftAnswer<C>, RPCError<C>> {
+        let transfer = TRANSFERS.fetch_add(1, Ordering::Relaxed);
+        let action = RPCTypes::InstallSnapshot;
+        let data = snapshot.snapshot;
+        let mut offset = 0;
+        for chunk in data.chunks(self.snapshot_chunk) {
+            let frame = Frame::Chunk {
+                transfer,
+                offset: offset as u64,
+                data: chunk.to_vec(),
+            };
+            self.send(frame, action, ttl).await?;
+            offset += chunk.len();
+        }
+        let head = SnapshotHead::<C> {
+            vote,
+            meta: snapshot.meta,
+        };
+        let head = encode(&head).map_err(|err| RPCError::Network(NetworkError::new(&err)))?;
+        let frame = Frame::Snapshot {
+            transfer,
+            total: data.len() as u64,
+            head,
+        };
+        drop(data);
+        let answer = self.send(frame, action, ttl).await?;
+        decode(&answer).map_err(|err| RPCError::Network(NetworkError::new(&err)))
+    }
+
+    /// Queues `message`, awaits its raw answer for at most `ttl`.
+    async fn send(
+        &self,
+        message: Frame,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> Result<Vec<u8>, RPCError<C>> {
         let (answer, answered) = oneshot::channel();
         let queued = Queued {
             group: self.group,
@@ -313,7 +380,7 @@ where
             Ok(Err(_)) => return Err(unreachable("the peer's sender stopped".into())),
             Ok(Ok(answer)) => answer.map_err(|err| unreachable(err.0))?,
         };
-        decode(&answer).map_err(|err| RPCError::Network(NetworkError::new(&err)))
+        Ok(answer)
     }
 }
 
@@ -384,12 +451,7 @@ where
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
-        let message = RaftMessage::Snapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot,
-        };
-        let call = self.call(message, RPCTypes::InstallSnapshot, option.hard_ttl());
+        let call = self.send_snapshot(vote, snapshot, option.hard_ttl());
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
             answer = call => match answer? {
@@ -436,6 +498,14 @@ mod tests {
             Box::pin(async {})
         }
 
+        fn install_snapshot(
+            &self,
+            head: Vec<u8>,
+            data: Vec<u8>,
+        ) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async move { Ok([head, data].concat()) })
+        }
+
         fn propose(&self, _command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
             Box::pin(async { Err("an echo takes no commands".to_string()) })
         }
@@ -446,7 +516,7 @@ mod tests {
         group: GroupId,
     ) -> oneshot::Receiver<Result<Vec<u8>, SendFailure>> {
         let (answer, answered) = oneshot::channel();
-        let message = format!("to {group}").into_bytes();
+        let message = Frame::Message(format!("to {group}").into_bytes());
         assert!(
             queue
                 .send(Queued {

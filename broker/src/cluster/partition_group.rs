@@ -37,19 +37,25 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
-use openraft::type_config::alias::LogIdOf;
+use openraft::EntryPayload;
+use openraft::type_config::alias::{EntryOf, LogIdOf};
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode};
+use super::keys::{self, GroupId, StateKey};
+use super::{decode, encode, read_state};
+use crate::engine::batch::{IndexEntry, RaftLocation, StoredBatch};
 use crate::engine::commit::{
     self, Append, LogCursor, ProducerState, ProducerStates, Span, Staged, Target, log_key,
-    offset_of_log_key, producer_key, watermark_key,
+    offset_of_log_key, producer_key,
 };
 use crate::engine::{AckDurability, AppendExtra, PartitionShared, TailBudget};
 use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
 use super::Apply;
+
+#[path = "partition_snapshot.rs"]
+mod snapshot;
 
 openraft::declare_raft_types!(
     /// The openraft types of a partition's group.
@@ -124,6 +130,7 @@ pub enum PartitionReply {
 
 /// A partition's group state: what its entries are applied to.
 pub struct PartitionGroup {
+    group: GroupId,
     shared: Arc<PartitionShared>,
     producer_state_ttl_ms: u64,
     cursor: LogCursor,
@@ -137,15 +144,15 @@ pub struct Run {
     log_start: u64,
     /// Producer states this run changed (`None`: expired), over the applied ones.
     producers: HashMap<u64, Option<ProducerState>>,
-    /// The batches this run appended, for a trim later in the run.
-    appended: Vec<Span>,
+    /// The batches this run appended, for a trim later in the run, with the raft index of each.
+    appended: Vec<(Span, u64)>,
     outcomes: VecDeque<Outcome>,
     /// Whether the run's state was made the applied state (at its first apply).
     merged: bool,
 }
 
 enum Outcome {
-    Append(Staged, Vec<Arc<crate::engine::batch::StoredBatch>>),
+    Append(Staged, Vec<Arc<StoredBatch>>),
     Trim { removed: u64, cut: u64 },
 }
 
@@ -176,19 +183,11 @@ impl ProducerStates for Overlay<'_> {
     }
 }
 
-/// What a partition's snapshot holds (the retained batches are not in it yet: module doc).
-#[derive(Debug, Serialize, Deserialize)]
-struct PartitionSnapshot {
-    next_offset: u64,
-    last_append_time_ms: i64,
-    log_start: u64,
-    /// `(producer id, ProducerState::encode)`.
-    producers: Vec<(u64, Vec<u8>)>,
-}
-
 /// What a partition group needs besides its store.
 #[derive(Debug, Clone)]
 pub struct GroupOptions {
+    /// The group's id: its raft log entries are `group | index` in `Cf::RaftLog`.
+    pub group: GroupId,
     pub ack: AckDurability,
     pub tail_budget: Arc<TailBudget>,
     pub tenant_storage: Arc<AtomicU64>,
@@ -223,6 +222,7 @@ impl PartitionGroup {
             }
         }
         Ok(PartitionGroup {
+            group: options.group,
             cursor: LogCursor {
                 next_offset: shared.high_watermark(),
                 last_append_time_ms: 0,
@@ -271,6 +271,61 @@ fn producer_range(topic_id: u32, partition: u32) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The append a raft log entry of a partition group holds (`None`: a trim, a blank or a
+/// membership entry): where a replicated partition's reads find a batch's payload.
+pub fn entry_append(entry: &[u8]) -> Result<Option<AppendCommand>, Error> {
+    let entry: EntryOf<PartitionConfig> =
+        decode(entry).map_err(|err| Error::internal(err.to_string()))?;
+    Ok(match entry.payload {
+        EntryPayload::Normal(PartitionCommand::Append(append)) => Some(append),
+        _ => None,
+    })
+}
+
+impl PartitionGroup {
+    /// Puts the deletion of the raft log entries below the first batch still retained after a
+    /// trim to `cut` (the trim at raft index `trim_index`) in `batch`, and records that index
+    /// as the group's `RetainedFrom`. Only entries openraft purged already go now; a later purge
+    /// deletes the rest (`log_store.rs`). Reads the store (trims are rare).
+    fn trim_raft_log(
+        &self,
+        run: &Run,
+        cut: u64,
+        trim_index: u64,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
+        let store = self.shared.store();
+        let first_retained = match run.appended.iter().find(|(s, _)| s.base_offset == cut) {
+            Some((_, index)) => Some(*index),
+            None => {
+                let key = log_key(self.shared.topic_id, self.shared.index, cut);
+                match store.get(Cf::Index, &key)? {
+                    Some(value) => match IndexEntry::decode(&value).map_err(storage)?.raft {
+                        Some(raft) => Some(raft.index),
+                        // Written by a snapshot install: no raft entry below the install's
+                        // holds a retained batch, and `RetainedFrom` says so already.
+                        None => return Ok(()),
+                    },
+                    None => None,
+                }
+            }
+        };
+        // No batch left: everything up to the trim itself is done with.
+        let retained_from = first_retained.unwrap_or(trim_index + 1);
+        let purged: Option<LogIdOf<PartitionConfig>> =
+            read_state(&**store, self.group, StateKey::LastPurged)?;
+        let to = purged.map_or(0, |purged| (purged.index + 1).min(retained_from));
+        let (from, to) = keys::entry_range(self.group, 0, Some(to));
+        batch.delete_range(Cf::RaftLog, from, to);
+        batch.put(
+            Cf::RaftState,
+            keys::state(self.group, StateKey::RetainedFrom).to_vec(),
+            encode(&retained_from)?,
+        );
+        Ok(())
+    }
+}
+
 fn storage(err: Error) -> StorageError {
     StorageError(err.to_string())
 }
@@ -292,7 +347,7 @@ impl Apply<PartitionConfig> for PartitionGroup {
     async fn write(
         &self,
         run: &mut Run,
-        _log_id: &LogIdOf<PartitionConfig>,
+        log_id: &LogIdOf<PartitionConfig>,
         data: &PartitionCommand,
         batch: &mut WriteBatch,
     ) -> Result<(), StorageError> {
@@ -317,16 +372,22 @@ impl Apply<PartitionConfig> for PartitionGroup {
                         deduplicated: append.deduplicated.clone(),
                         extras: &append.extras,
                         value_bytes: append.value_bytes,
+                        raft: Some(RaftLocation {
+                            group: self.group,
+                            index: log_id.index,
+                        }),
                     },
                     append.append_time_ms,
                     batch,
                     &mut stored,
                 );
-                run.appended.extend(stored.iter().map(|b| Span {
+                let span = |b: &Arc<StoredBatch>| Span {
                     base_offset: b.base_offset,
                     count: b.count,
                     stored_len: b.stored_len() as u32,
-                }));
+                };
+                run.appended
+                    .extend(stored.iter().map(|b| (span(b), log_id.index)));
                 run.outcomes.push_back(Outcome::Append(staged, stored));
             }
             PartitionCommand::Trim { before } => {
@@ -334,15 +395,21 @@ impl Apply<PartitionConfig> for PartitionGroup {
                 let (removed, cut) = if before <= run.log_start {
                     (0, run.log_start)
                 } else {
-                    self.shared
+                    let pending: Vec<Span> = run.appended.iter().map(|(span, _)| *span).collect();
+                    let planned = self
+                        .shared
                         .plan_trim(
                             run.log_start,
                             before,
                             run.cursor.next_offset,
-                            &run.appended,
+                            &pending,
                             batch,
                         )
-                        .map_err(storage)?
+                        .map_err(storage)?;
+                    if planned.1 > run.log_start {
+                        self.trim_raft_log(run, planned.1, log_id.index, batch)?;
+                    }
+                    planned
                 };
                 run.log_start = run.log_start.max(cut);
                 run.outcomes.push_back(Outcome::Trim { removed, cut });
@@ -386,55 +453,17 @@ impl Apply<PartitionConfig> for PartitionGroup {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StorageError> {
-        let mut producers: Vec<(u64, Vec<u8>)> = self
-            .producers
-            .iter()
-            .map(|(id, state)| (*id, state.encode().to_vec()))
-            .collect();
-        producers.sort_unstable_by_key(|(id, _)| *id);
-        encode(&PartitionSnapshot {
-            next_offset: self.cursor.next_offset,
-            last_append_time_ms: self.cursor.last_append_time_ms,
-            log_start: self.shared.log_start(),
-            producers,
-        })
+        snapshot::build(&self.shared, self.cursor, &self.producers)
     }
 
     fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError> {
-        let snapshot: PartitionSnapshot = decode(snapshot)?;
-        let (t, p) = (self.shared.topic_id, self.shared.index);
-        let (from, to) = producer_range(t, p);
-        batch.delete_range(Cf::Producers, from, to);
-        for (id, state) in snapshot.producers {
-            batch.put(Cf::Producers, producer_key(t, p, id), Bytes::from(state));
-        }
-        // Batches below the log start are gone on the leader; above it they stay as this
-        // replica holds them (the snapshot does not carry them yet).
-        let lower = log_key(t, p, 0);
-        let start = log_key(t, p, snapshot.log_start);
-        batch.delete_range(Cf::Log, lower.clone(), start.clone());
-        batch.delete_range(Cf::Index, lower, start);
-        batch.put(
-            Cf::Meta,
-            watermark_key(t, p),
-            Bytes::copy_from_slice(&snapshot.next_offset.to_be_bytes()),
-        );
-        Ok(())
+        snapshot::write_restore(&self.shared, snapshot, batch)
     }
 
     async fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
-        let snapshot: PartitionSnapshot = decode(snapshot)?;
-        self.cursor = LogCursor {
-            next_offset: snapshot.next_offset,
-            last_append_time_ms: snapshot.last_append_time_ms,
-        };
-        self.producers = snapshot
-            .producers
-            .into_iter()
-            .filter_map(|(id, state)| Some((id, ProducerState::decode(&state)?)))
-            .collect();
-        self.shared
-            .restored(snapshot.log_start, snapshot.next_offset);
+        let restored = snapshot::restore(&self.shared, snapshot)?;
+        self.cursor = restored.cursor;
+        self.producers = restored.producers;
         Ok(())
     }
 }

@@ -1,12 +1,21 @@
 //! Partition group state machines applied directly (no raft): replicas that split the same
-//! committed entries into different runs end in the same state.
+//! committed entries into different runs end in the same state; each batch is stored once, in
+//! the raft log, and reads serve the bytes a single-node partition would.
+
+use lru::LruCache;
+use openraft::entry::RaftEntry;
+use openraft::storage::RaftLogStorage;
 
 use super::*;
+use crate::cluster::LogStore;
 use crate::engine::TailBudget;
 use crate::storage::MemStore;
 
+const GROUP: GroupId = 42;
+
 fn options() -> GroupOptions {
     GroupOptions {
+        group: GROUP,
         ack: AckDurability::Fsync,
         tail_budget: TailBudget::new(1 << 20),
         tenant_storage: Arc::default(),
@@ -35,8 +44,13 @@ fn append(producer_id: u64, base_sequence: u64, count: u32, time: i64) -> Partit
     })
 }
 
+fn log_id(index: u64) -> LogIdOf<PartitionConfig> {
+    openraft::testing::log_id::<PartitionConfig>(1, 0, index)
+}
+
 /// Applies `commands` in runs of `run_len` entries, as `GroupStateMachine` does: every write of
-/// a run into one batch, the batch written, then every apply.
+/// a run into one batch, the batch written, then every apply. Entry `i` (from 0) is raft index
+/// `i + 1`, appended to the raft log first, as the log store does.
 async fn apply_in_runs(
     store: &dyn Store,
     group: &mut PartitionGroup,
@@ -46,9 +60,14 @@ async fn apply_in_runs(
     let mut replies = Vec::new();
     for (chunk_index, chunk) in commands.chunks(run_len).enumerate() {
         let first = (chunk_index * run_len) as u64 + 1;
-        let ids: Vec<_> = (0..chunk.len() as u64)
-            .map(|i| openraft::testing::log_id::<PartitionConfig>(1, 0, first + i))
-            .collect();
+        let ids: Vec<_> = (0..chunk.len() as u64).map(|i| log_id(first + i)).collect();
+        let mut entries = WriteBatch::new();
+        for (command, id) in chunk.iter().zip(&ids) {
+            let entry = EntryOf::<PartitionConfig>::new_normal(*id, command.clone());
+            let key = keys::entry(GROUP, id.index).to_vec();
+            entries.put(Cf::RaftLog, key, encode(&entry).unwrap());
+        }
+        store.write(entries, true).unwrap();
         let mut run = group.stage();
         let mut batch = WriteBatch::new();
         for (command, id) in chunk.iter().zip(&ids) {
@@ -116,8 +135,8 @@ async fn a_trim_leaves_the_same_log_start_on_every_replica_however_runs_are_cut(
             deduplicated: Vec::new(),
         }
     );
-    assert_eq!(log.len(), 3, "[9,10) [10,12) [12,16) remain");
-    assert_eq!(index.len(), 3);
+    assert!(log.is_empty(), "each batch is stored once, in the raft log");
+    assert_eq!(index.len(), 3, "[9,10) [10,12) [12,16) remain");
     for (i, other) in outcomes.iter().enumerate().skip(1) {
         assert_eq!(&other.0, replies, "replies of replica {i}");
         assert_eq!(other.1, *log_start, "log start of replica {i}");
@@ -165,4 +184,278 @@ async fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
             ..
         }
     ));
+}
+
+/// A batch as a reader gets it: offsets, time, flags, payload.
+type Read = (u64, u32, i64, u8, Bytes);
+
+/// Every batch a reader of `store`'s partition gets from offset 0, from the store (a partition
+/// opened afresh: its tail cache is empty).
+async fn read_all(store: &Arc<dyn Store>) -> Vec<Read> {
+    let shared = PartitionShared::open(
+        7,
+        0,
+        Arc::clone(store),
+        false,
+        TailBudget::new(1 << 20),
+        Arc::default(),
+        AckDurability::Fsync,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        let batches = shared.read(from, 1000, usize::MAX).await.unwrap();
+        let Some(last) = batches.last() else {
+            return out;
+        };
+        from = last.end_offset();
+        out.extend(batches.iter().map(|b| {
+            let payload = b.payload.clone();
+            (b.base_offset, b.count, b.append_time_ms, b.flags, payload)
+        }));
+    }
+}
+
+/// The store of a single-node partition that committed the appends of `commands` with the
+/// writer's own commit (`stage_append`, batches in `Cf::Log`), at the same append times.
+fn single_node(commands: &[PartitionCommand]) -> Arc<dyn Store> {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let target = Target {
+        topic_id: 7,
+        partition: 0,
+        durability: AckDurability::Fsync,
+        producer_state_ttl_ms: 60_000,
+    };
+    let mut cursor = LogCursor::default();
+    let mut producers: LruCache<u64, ProducerState> = LruCache::unbounded();
+    for command in commands {
+        let PartitionCommand::Append(a) = command else {
+            continue;
+        };
+        let mut batch = WriteBatch::new();
+        let append = Append {
+            payload: &a.payload,
+            count: a.count,
+            flags: a.flags,
+            producer_id: a.producer_id,
+            base_sequence: a.base_sequence,
+            sequence_span: a.sequence_span,
+            deduplicated: a.deduplicated.clone(),
+            extras: &a.extras,
+            value_bytes: a.value_bytes,
+            raft: None,
+        };
+        let now = a.append_time_ms;
+        let mut stored = Vec::new();
+        commit::stage_append(
+            &target,
+            &mut cursor,
+            &mut producers,
+            append,
+            now,
+            &mut batch,
+            &mut stored,
+        );
+        store.write(batch, false).unwrap();
+    }
+    store
+}
+
+fn raft_indexes(store: &dyn Store) -> Vec<u64> {
+    let (from, to) = keys::entry_range(GROUP, 0, None);
+    let entries = store.scan(Cf::RaftLog, &from, &to, usize::MAX).unwrap();
+    entries
+        .iter()
+        .filter_map(|(key, _)| keys::entry_index(key))
+        .collect()
+}
+
+fn flagged(mut command: PartitionCommand, flags: u8) -> PartitionCommand {
+    if let PartitionCommand::Append(append) = &mut command {
+        append.flags = flags;
+    }
+    command
+}
+
+#[tokio::test]
+async fn a_replicated_partition_stores_each_batch_once_and_reads_the_single_node_bytes() {
+    let commands = vec![
+        append(0, 0, 3, 100),
+        flagged(append(11, 0, 2, 101), 1),
+        append(11, 0, 2, 102), // a retry: stored nothing
+        append(12, 0, 5, 99),  // the clock went back: stamped 101
+    ];
+    let (store, mut group) = replica();
+    apply_in_runs(&*store, &mut group, &commands, 2).await;
+
+    assert!(contents(&*store, Cf::Log).is_empty(), "no Cf::Log copy");
+    let located: Vec<(u64, Option<u64>)> = group
+        .shared()
+        .scan_index(0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(base, entry)| (base, entry.raft.map(|r| r.index)))
+        .collect();
+    assert_eq!(
+        located,
+        [(0, Some(1)), (3, Some(2)), (5, Some(4))],
+        "offsets stay offsets; each index entry names its raft entry"
+    );
+
+    let reference = single_node(&commands);
+    let want = read_all(&reference).await;
+    assert_eq!(want.len(), 3);
+    assert_eq!(
+        read_all(&store).await,
+        want,
+        "the same batches, byte for byte"
+    );
+    // And a read from the middle of a batch starts at that batch.
+    let shared = PartitionShared::open(
+        7,
+        0,
+        Arc::clone(&store),
+        false,
+        TailBudget::new(1 << 20),
+        Arc::default(),
+        AckDurability::Fsync,
+    )
+    .unwrap();
+    let from_4 = shared.read(4, 10, usize::MAX).await.unwrap();
+    assert_eq!(from_4[0].base_offset, 3);
+    assert_eq!(
+        shared.bytes(),
+        PartitionShared::open(
+            7,
+            0,
+            reference,
+            false,
+            TailBudget::new(1 << 20),
+            Arc::default(),
+            AckDurability::Fsync,
+        )
+        .unwrap()
+        .bytes(),
+        "stored bytes count as if in Cf::Log"
+    );
+}
+
+#[tokio::test]
+async fn a_trim_deletes_the_raft_entries_below_the_cut_once_purged() {
+    let commands = vec![
+        append(0, 0, 3, 100),
+        append(0, 0, 2, 101),
+        append(0, 0, 4, 102),
+        append(0, 0, 1, 103),
+    ];
+    let (store, mut group) = replica();
+    apply_in_runs(&*store, &mut group, &commands, 4).await;
+    let mut log: LogStore<PartitionConfig> = LogStore::for_partition(Arc::clone(&store), GROUP);
+
+    // openraft purges after a snapshot: the entries hold retained batches and stay.
+    log.purge(log_id(3)).await.unwrap();
+    assert_eq!(
+        raft_indexes(&*store),
+        [1, 2, 3, 4],
+        "a purge keeps retained batches"
+    );
+
+    // Trim before 5: [0,3) and [3,5) go, and their raft entries 1 and 2 with them.
+    let trim = [PartitionCommand::Trim { before: 6 }];
+    let replies = apply_after(&*store, &mut group, &trim, 5).await;
+    assert_eq!(replies, [PartitionReply::Trimmed { log_start: 5 }]);
+    assert_eq!(raft_indexes(&*store), [3, 4, 5]);
+    assert_eq!(contents(&*store, Cf::Index).len(), 2);
+    let reads = read_all(&store).await;
+    let offsets: Vec<u64> = reads.iter().map(|r| r.0).collect();
+    assert_eq!(offsets, [5, 9], "reads after the trim still work");
+
+    // Trimming the rest deletes only what openraft purged (up to 3); the next purge the rest.
+    let trim = [PartitionCommand::Trim { before: 100 }];
+    apply_after(&*store, &mut group, &trim, 6).await;
+    assert_eq!(
+        raft_indexes(&*store),
+        [4, 5, 6],
+        "not purged yet: kept for replication"
+    );
+    assert!(contents(&*store, Cf::Index).is_empty());
+    log.purge(log_id(6)).await.unwrap();
+    assert!(raft_indexes(&*store).is_empty(), "purged and trimmed: gone");
+    assert!(read_all(&store).await.is_empty());
+}
+
+/// Applies `commands` as one run, the first at raft index `first`.
+async fn apply_after(
+    store: &dyn Store,
+    group: &mut PartitionGroup,
+    commands: &[PartitionCommand],
+    first: u64,
+) -> Vec<PartitionReply> {
+    let mut run = group.stage();
+    let mut batch = WriteBatch::new();
+    for (i, command) in commands.iter().enumerate() {
+        let entry =
+            EntryOf::<PartitionConfig>::new_normal(log_id(first + i as u64), command.clone());
+        let key = keys::entry(GROUP, first + i as u64).to_vec();
+        batch.put(Cf::RaftLog, key, encode(&entry).unwrap());
+    }
+    for (i, command) in commands.iter().enumerate() {
+        let id = log_id(first + i as u64);
+        group
+            .write(&mut run, &id, command, &mut batch)
+            .await
+            .unwrap();
+    }
+    store.write(batch, false).unwrap();
+    let mut replies = Vec::new();
+    for (i, command) in commands.iter().enumerate() {
+        let id = log_id(first + i as u64);
+        replies.push(group.apply(&mut run, &id, command.clone()).await);
+    }
+    replies
+}
+
+#[tokio::test]
+async fn a_snapshot_carries_the_retained_batches_to_a_replica_that_held_other_ones() {
+    let (store, mut leader) = replica();
+    let commands = [
+        append(0, 0, 3, 100),
+        append(31, 0, 2, 101),
+        append(31, 2, 4, 102),
+        PartitionCommand::Trim { before: 3 },
+    ];
+    apply_in_runs(&*store, &mut leader, &commands, 3).await;
+    let want = read_all(&store).await;
+    assert_eq!(want.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 5]);
+    let snapshot = leader.snapshot().unwrap();
+
+    // A replica that held a different history installs it: only the snapshot's batches remain.
+    let (replica_store, mut replica) = replica();
+    apply_in_runs(&*replica_store, &mut replica, &[append(0, 0, 20, 5)], 1).await;
+    let mut batch = WriteBatch::new();
+    replica.write_restore(&snapshot, &mut batch).unwrap();
+    replica_store.write(batch, true).unwrap();
+    replica.restore(&snapshot).await.unwrap();
+    assert_eq!(replica.shared().log_start(), 3);
+    assert_eq!(replica.shared().high_watermark(), 9);
+    assert_eq!(replica.shared().bytes(), leader.shared().bytes());
+    assert_eq!(
+        read_all(&replica_store).await,
+        want,
+        "every retained batch at its offset"
+    );
+    assert_eq!(
+        contents(&*replica_store, Cf::Log).len(),
+        2,
+        "installed the single-node way"
+    );
+
+    // Appends after the install live in the raft log again; reads cross from one to the other.
+    let more = [append(31, 6, 1, 103)];
+    apply_after(&*replica_store, &mut replica, &more, 10).await;
+    apply_after(&*store, &mut leader, &more, 10).await;
+    let after = read_all(&replica_store).await;
+    assert_eq!(after.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 5, 9]);
+    assert_eq!(after, read_all(&store).await);
 }

@@ -5,6 +5,10 @@
 //! handle (all at once: a vote in one group never waits behind another group's append), and the
 //! answers go back together in one response, in the order of the messages.
 //!
+//! A snapshot comes in chunks ([`Frame`]): the registry appends each to its group's transfer
+//! and hands the reassembled data to the group with the last frame. One transfer per group at a
+//! time: a transfer that starts anew (its first chunk) replaces whatever was left of another.
+//!
 //! The registry also runs the node's one heartbeat task. Groups are built with openraft's own
 //! heartbeat off ([`group_config`]); every heartbeat interval the task asks every group this
 //! node leads to send its heartbeat at once, so the peer queues coalesce them (see
@@ -16,13 +20,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tonic::{Request, Response, Status};
 
 use super::keys::GroupId;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
-use super::wire::{Answers, GroupHandle, Requests};
+use super::wire::{Answers, Frame, GroupHandle, Requests};
 use super::{decode, encode};
 
 /// The raft settings of every group (ADR 5 §4): heartbeat every 300 ms, sent by the node's
@@ -33,6 +37,8 @@ pub fn group_config(cluster_name: &str) -> openraft::Config {
         heartbeat_interval: HEARTBEAT.as_millis() as u64,
         election_timeout_min: 1500,
         election_timeout_max: 3000,
+        // Per snapshot frame: the last one waits for the install (a synced write).
+        install_snapshot_timeout: 10_000,
         enable_heartbeat: false,
         enable_pre_vote: Some(true),
         ..openraft::Config::default()
@@ -46,6 +52,8 @@ pub const HEARTBEAT: Duration = Duration::from_millis(300);
 #[derive(Default)]
 pub struct Groups {
     groups: RwLock<HashMap<GroupId, Arc<dyn GroupHandle>>>,
+    /// Snapshot data received so far, per group: `(transfer, bytes)`.
+    transfers: Mutex<HashMap<GroupId, (u64, Vec<u8>)>>,
 }
 
 impl Groups {
@@ -98,13 +106,73 @@ impl Groups {
 
     /// Answers the messages of one batch, each from its group, all at once.
     async fn answer(&self, requests: Requests) -> Answers {
-        join_all(requests.into_iter().map(|(group, message)| async move {
-            match self.get(group) {
-                Some(handle) => handle.handle(message).await,
-                None => Err(format!("group {group} is not hosted on this node")),
+        join_all(requests.into_iter().map(|(group, frame)| async move {
+            let Some(handle) = self.get(group) else {
+                return Err(format!("group {group} is not hosted on this node"));
+            };
+            match frame {
+                Frame::Message(message) => handle.handle(message).await,
+                Frame::Chunk {
+                    transfer,
+                    offset,
+                    data,
+                } => self
+                    .add_chunk(group, transfer, offset, data)
+                    .map(|()| Vec::new()),
+                Frame::Snapshot {
+                    transfer,
+                    total,
+                    head,
+                } => {
+                    let data = self.take_transfer(group, transfer, total)?;
+                    handle.install_snapshot(head, data).await
+                }
             }
         }))
         .await
+    }
+
+    /// Appends a chunk to `group`'s snapshot transfer (a new one when `offset` is 0).
+    fn add_chunk(
+        &self,
+        group: GroupId,
+        transfer: u64,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
+        let mut transfers = self.transfers.lock();
+        if offset == 0 {
+            transfers.insert(group, (transfer, data));
+            return Ok(());
+        }
+        match transfers.get_mut(&group) {
+            Some((current, received))
+                if *current == transfer && received.len() as u64 == offset =>
+            {
+                received.extend_from_slice(&data);
+                Ok(())
+            }
+            _ => Err(format!(
+                "snapshot chunk at {offset} of transfer {transfer} of group {group} does not follow what was received"
+            )),
+        }
+    }
+
+    /// The whole data of `group`'s snapshot transfer, if all `total` bytes came.
+    fn take_transfer(&self, group: GroupId, transfer: u64, total: u64) -> Result<Vec<u8>, String> {
+        let mut transfers = self.transfers.lock();
+        match transfers.remove(&group) {
+            Some((current, data)) if current == transfer && data.len() as u64 == total => Ok(data),
+            None if total == 0 => Ok(Vec::new()),
+            other => {
+                if let Some(other) = other.filter(|(current, _)| *current != transfer) {
+                    transfers.insert(group, other);
+                }
+                Err(format!(
+                    "snapshot transfer {transfer} of group {group} is incomplete"
+                ))
+            }
+        }
     }
 }
 

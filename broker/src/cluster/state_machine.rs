@@ -17,8 +17,9 @@
 //! `(entry, responder)`.
 //!
 //! **Snapshots** are the [`Apply`]'s encoded state plus the raft meta, stored whole in
-//! `raft_state` (synced) and installed whole, in the same two phases. Streaming the retained
-//! batches of a partition in chunks is for the partition groups, later.
+//! `raft_state` (synced) and installed whole, in the same two phases (a partition group's
+//! carries its retained batches; the network sends it to a peer in chunks). Installing one also
+//! records that no entry up to its last log id is needed any more (`RetainedFrom`).
 
 use std::io;
 use std::sync::Arc;
@@ -256,6 +257,15 @@ where
             keys::state(self.group, StateKey::Snapshot).to_vec(),
             stored,
         );
+        // The snapshot replaces every entry up to its last log id: none of them holds anything
+        // the state machine still needs (a partition group's purge may now delete them).
+        if let Some(last) = &meta.last_log_id {
+            batch.put(
+                Cf::RaftState,
+                keys::state(self.group, StateKey::RetainedFrom).to_vec(),
+                encode(&last.index.saturating_add(1)).map_err(io_err)?,
+            );
+        }
         let lock = Arc::clone(&self.snapshot_lock);
         blocking(&self.store, move |store| {
             let _replacing = lock.lock();

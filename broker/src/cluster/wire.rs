@@ -1,7 +1,10 @@
 //! What the `Cluster` service's `RaftBatch` carries (see `proto/rapidmq/cluster/v1/cluster.proto`).
 //!
 //! A request's payload is a postcard-encoded [`Requests`]: for each raft message, the group it is
-//! for and the message itself, encoded on its own ([`RaftMessage`] of that group's type config).
+//! for and the message itself, encoded on its own ([`RaftMessage`] of that group's type config),
+//! as a [`Frame`]. A snapshot travels in several frames: its data in chunks of a configured
+//! size, each answered once it is appended to the group's transfer, then its head (vote and
+//! meta), answered once the reassembled snapshot is installed.
 //! The answer's payload is a postcard-encoded [`Answers`], one per request, in the same order.
 //! Encoding each message apart keeps the transport ignorant of type configs, so groups of
 //! different kinds (metadata, partitions) share one batch.
@@ -17,8 +20,28 @@ use serde::{Deserialize, Serialize};
 use super::keys::GroupId;
 use super::{decode, encode};
 
-/// A request's payload: `(group, encoded RaftMessage)` for each message.
-pub type Requests = Vec<(GroupId, Vec<u8>)>;
+/// A request's payload: `(group, frame)` for each message.
+pub type Requests = Vec<(GroupId, Frame)>;
+
+/// What a request carries for one group.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Frame {
+    /// An encoded [`RaftMessage`].
+    Message(Vec<u8>),
+    /// The next piece of snapshot `transfer`'s data, starting at byte `offset`.
+    Chunk {
+        transfer: u64,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// The end of snapshot `transfer`: its encoded [`SnapshotHead`]; the data is the `total`
+    /// bytes of its chunks.
+    Snapshot {
+        transfer: u64,
+        total: u64,
+        head: Vec<u8>,
+    },
+}
 
 /// An answer's payload: the encoded [`RaftAnswer`] for each request, or why the node could not
 /// hand it to its group (not hosted here, shut down).
@@ -34,12 +57,15 @@ pub enum RaftMessage<C: RaftTypeConfig> {
     Vote(VoteRequest<C>),
     /// A node asks whether it would win an election, before it raises its term.
     PreVote(VoteRequest<C>),
-    /// A whole snapshot, for a follower behind the leader's purged log.
-    Snapshot {
-        vote: VoteOf<C>,
-        meta: SnapshotMetaOf<C>,
-        data: Vec<u8>,
-    },
+}
+
+/// What a snapshot, for a follower behind the leader's purged log, carries besides its data
+/// (which comes in [`Frame::Chunk`]s).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct SnapshotHead<C: RaftTypeConfig> {
+    pub vote: VoteOf<C>,
+    pub meta: SnapshotMetaOf<C>,
 }
 
 /// The answer of a group to a [`RaftMessage`] of the same kind.
@@ -61,6 +87,14 @@ pub trait GroupHandle: Send + Sync + 'static {
     /// Sends a heartbeat to the group's followers if this node leads it (the node's heartbeat
     /// task calls it for every group at once, so the heartbeats of all groups are coalesced).
     fn heartbeat(&self) -> BoxFuture<'_, ()>;
+
+    /// Installs a snapshot: `head` is its encoded [`SnapshotHead`], `data` its reassembled
+    /// data; the answer is an encoded [`RaftAnswer::Snapshot`].
+    fn install_snapshot(
+        &self,
+        head: Vec<u8>,
+        data: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, String>>;
 
     /// Writes an encoded command (the group's `C::D`) through this node, which must lead the
     /// group, and encodes its result (`C::R`); `Err` says why not (not the leader, stopped).
@@ -85,15 +119,24 @@ where
                 RaftMessage::PreVote(request) => {
                     RaftAnswer::Vote(self.pre_vote(request).await.map_err(err_text)?)
                 }
-                RaftMessage::Snapshot { vote, meta, data } => {
-                    let snapshot = SnapshotOf::<C, Vec<u8>> {
-                        meta,
-                        snapshot: data,
-                    };
-                    let answer = self.install_full_snapshot(vote, snapshot).await;
-                    RaftAnswer::Snapshot(answer.map_err(err_text)?)
-                }
             };
+            encode(&answer).map_err(|err| err.to_string())
+        })
+    }
+
+    fn install_snapshot(
+        &self,
+        head: Vec<u8>,
+        data: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let head: SnapshotHead<C> = decode(&head).map_err(|err| err.to_string())?;
+            let snapshot = SnapshotOf::<C, Vec<u8>> {
+                meta: head.meta,
+                snapshot: data,
+            };
+            let answer = self.install_full_snapshot(head.vote, snapshot).await;
+            let answer = RaftAnswer::<C>::Snapshot(answer.map_err(err_text)?);
             encode(&answer).map_err(|err| err.to_string())
         })
     }

@@ -138,32 +138,59 @@ pub struct Limits {
 
 pub use rapidmq_proto::{MSG_ID_HEADER, TRACEPARENT_HEADER};
 
-/// Per-batch index entry: message count, append time and stored size.
+/// Per-batch index entry: message count, append time and stored size, and for a replicated
+/// partition where the batch lives in the raft log.
+///
+/// Encoded as 16 bytes (`count u32 | append time i64 | stored len u32`), the single-node layout,
+/// or 32 when the batch is stored once, as its raft log entry (`... | group u64 | raft index
+/// u64`): the batch is then not in `Cf::Log` (docs/adr/0005-clustering.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     pub count: u32,
     pub append_time_ms: i64,
+    /// What the batch would occupy as a `Cf::Log` value (header and payload), wherever it lives.
     pub stored_len: u32,
+    /// Where a replicated partition's batch lives: `None` when it is in `Cf::Log`.
+    pub raft: Option<RaftLocation>,
+}
+
+/// The raft log entry holding a batch: key `group | index` in `Cf::RaftLog`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftLocation {
+    pub group: u64,
+    pub index: u64,
 }
 
 impl IndexEntry {
     pub fn encode(&self) -> Bytes {
-        let mut buf = BytesMut::with_capacity(16);
+        let mut buf = BytesMut::with_capacity(32);
         buf.put_u32(self.count);
         buf.put_i64(self.append_time_ms);
         buf.put_u32(self.stored_len);
+        if let Some(raft) = self.raft {
+            buf.put_u64(raft.group);
+            buf.put_u64(raft.index);
+        }
         buf.freeze()
     }
 
     pub fn decode(mut value: &[u8]) -> Result<IndexEntry> {
-        if value.len() != 16 {
+        if value.len() != 16 && value.len() != 32 {
             return Err(Error::internal("index entry has an unknown format"));
         }
-        Ok(IndexEntry {
+        let mut entry = IndexEntry {
             count: value.get_u32(),
             append_time_ms: value.get_i64(),
             stored_len: value.get_u32(),
-        })
+            raft: None,
+        };
+        if value.has_remaining() {
+            entry.raft = Some(RaftLocation {
+                group: value.get_u64(),
+                index: value.get_u64(),
+            });
+        }
+        Ok(entry)
     }
 }
 

@@ -6,7 +6,7 @@
 //! - **stage** ([`stage_append`]): given the partition's log state (the next offset, the last
 //!   append time, the producers' sequence state), decide what one append becomes: a sequence
 //!   check, then offsets and an append time, the disk changes in the [`WriteBatch`] (the stored
-//!   batch in `Cf::Log`, its `Cf::Index` entry, the producer's state in `Cf::Producers`, the
+//!   batch in `Cf::Log` unless a raft log entry holds it, its `Cf::Index` entry, the producer's state in `Cf::Producers`, the
 //!   [`AppendExtra`]s) and the batch to publish. It touches no memory readers see.
 //! - **publish** ([`PartitionShared::publish`]): once the write succeeded, make it visible:
 //!   bytes, tail cache, high watermark. When the write failed, the owner of the log state rolls
@@ -19,7 +19,7 @@ use lru::LruCache;
 use rapidmq_proto::ErrorCode;
 
 use super::{AppendAck, AppendExtra, PartitionShared, keys};
-use crate::engine::batch::{self, IndexEntry, StoredBatch};
+use crate::engine::batch::{self, IndexEntry, RaftLocation, StoredBatch};
 use crate::engine::producer::{RecentBatch, SequenceCheck};
 use crate::engine::topic::AckDurability;
 use crate::error::{Error, Result};
@@ -120,6 +120,9 @@ pub struct Append<'a> {
     pub deduplicated: Vec<u32>,
     pub extras: &'a [AppendExtra],
     pub value_bytes: Option<u64>,
+    /// The raft log entry that holds the batch (a replicated partition): only its index entry
+    /// is written, pointing there; `None` writes the batch to `Cf::Log`.
+    pub raft: Option<RaftLocation>,
 }
 
 /// What staging made of one append.
@@ -207,9 +210,12 @@ pub fn stage_append(
             count: append.count,
             append_time_ms,
             stored_len: value.len() as u32,
+            raft: append.raft,
         };
         ops.put(Cf::Index, key.clone(), entry.encode());
-        ops.put(Cf::Log, key, value.clone());
+        if append.raft.is_none() {
+            ops.put(Cf::Log, key, value.clone());
+        }
         stored.push(Arc::new(StoredBatch {
             flags: append.flags,
             base_offset,
@@ -344,9 +350,10 @@ impl PartitionShared {
     }
 
     /// Replaces what readers see with an installed snapshot's state: the log start, the high
-    /// watermark; the tail cache is dropped (reads go to the store).
-    pub fn restored(&self, log_start: u64, high_watermark: u64) {
+    /// watermark, the bytes stored; the tail cache is dropped (reads go to the store).
+    pub fn restored(&self, log_start: u64, high_watermark: u64, bytes: u64) {
         self.tail.clear();
+        self.set_bytes(bytes);
         self.log_start
             .store(log_start, std::sync::atomic::Ordering::Release);
         self.hw.send_replace(high_watermark);

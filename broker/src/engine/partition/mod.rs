@@ -20,11 +20,13 @@
 //!
 //! `commit`: what an append becomes (offsets, producer state, disk changes) and how a written
 //! commit is made visible, shared with a partition group's state machine
-//! (`cluster/partition_group.rs`); `writer`: the writer task; this module: the handle, the
-//! shared state and the reads.
+//! (`cluster/partition_group.rs`); `writer`: the writer task; `located`: reads of batches a
+//! replicated partition keeps in its raft log; this module: the handle, the shared state and
+//! the reads.
 
 pub(crate) mod commit;
 mod entry;
+mod located;
 mod writer;
 
 use std::sync::Arc;
@@ -429,6 +431,11 @@ impl PartitionShared {
                     break 'scan;
                 }
             }
+        }
+        if out.is_empty() {
+            // Nothing in `Cf::Log` from there: a replicated partition's batches are in its
+            // raft log, where the index entries point (`located.rs`).
+            return self.read_indexed(start, from, hw, max_batches, max_bytes);
         }
         Ok(out)
     }

@@ -153,6 +153,7 @@ impl Writer {
                 deduplicated: std::mem::take(&mut request.deduplicated),
                 extras: &request.extras,
                 value_bytes: request.value_bytes,
+                raft: None,
             };
             let staged = commit::stage_append(
                 &target,
