@@ -457,5 +457,17 @@ async fn a_snapshot_carries_the_retained_batches_to_a_replica_that_held_other_on
     apply_after(&*store, &mut leader, &more, 10).await;
     let after = read_all(&replica_store).await;
     assert_eq!(after.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 5, 9]);
+    let located: Vec<(u64, Option<u64>)> = replica
+        .shared()
+        .scan_index(0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(base, entry)| (base, entry.raft.map(|r| r.index)))
+        .collect();
+    assert_eq!(
+        located,
+        [(3, None), (5, None), (9, Some(10))],
+        "installed batches in Cf::Log; offset 9 is raft index 10 on this replica"
+    );
     assert_eq!(after, read_all(&store).await);
 }

@@ -206,3 +206,77 @@ impl Cluster for ClusterService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::future::BoxFuture;
+
+    use super::*;
+
+    /// Answers an installed snapshot with its head followed by its data.
+    struct Installs;
+
+    impl GroupHandle for Installs {
+        fn handle(&self, message: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async move { Ok(message) })
+        }
+
+        fn heartbeat(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+
+        fn install_snapshot(
+            &self,
+            head: Vec<u8>,
+            data: Vec<u8>,
+        ) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async move { Ok([head, data].concat()) })
+        }
+
+        fn propose(&self, _command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async { Err("no commands".to_string()) })
+        }
+    }
+
+    fn chunk(transfer: u64, offset: u64, data: &[u8]) -> Requests {
+        let data = data.to_vec();
+        vec![(
+            5,
+            Frame::Chunk {
+                transfer,
+                offset,
+                data,
+            },
+        )]
+    }
+
+    fn end(transfer: u64, total: u64) -> Requests {
+        let head = b"head:".to_vec();
+        vec![(
+            5,
+            Frame::Snapshot {
+                transfer,
+                total,
+                head,
+            },
+        )]
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_sent_in_chunks_is_installed_whole_and_a_gap_is_refused() {
+        let groups = Groups::new();
+        groups.insert(5, Arc::new(Installs));
+        assert_eq!(groups.answer(chunk(9, 0, b"abc")).await, [Ok(Vec::new())]);
+        assert_eq!(groups.answer(chunk(9, 3, b"de")).await, [Ok(Vec::new())]);
+        let gap = groups.answer(chunk(9, 9, b"x")).await;
+        assert!(gap[0].is_err(), "a chunk that skips bytes: {gap:?}");
+        assert_eq!(groups.answer(end(9, 5)).await, [Ok(b"head:abcde".to_vec())]);
+
+        // A transfer that starts anew replaces an unfinished one; an incomplete one is refused.
+        groups.answer(chunk(10, 0, b"old")).await;
+        groups.answer(chunk(11, 0, b"new")).await;
+        assert!(groups.answer(end(10, 3)).await[0].is_err(), "replaced");
+        assert!(groups.answer(end(11, 4)).await[0].is_err(), "incomplete");
+        assert_eq!(groups.answer(end(12, 0)).await, [Ok(b"head:".to_vec())]);
+    }
+}
