@@ -14,17 +14,25 @@
 //! A trim (retention) carries the leader's cutoff; each replica cuts at the same batch boundary
 //! (the batches and their offsets being the same everywhere).
 //!
-//! **Known gaps of this first cut** (ADR 5 §3 is the target):
-//! - Each batch is stored twice: in the raft log (`Cf::RaftLog`, as the entry's payload) and,
-//!   at apply, in `Cf::Log` with its `Cf::Index` entry, as the single-node writer stores it, so
-//!   reads work unchanged. The index entry does not carry the raft index yet, and the raft log is
-//!   not purged by a trim.
-//! - A snapshot holds the partition state only: the producers, the next offset, the last append
-//!   time and the log start. The retained batches are NOT in it: a replica that installs a
-//!   snapshot has no batches below the snapshot's next offset unless it held them already.
-//!   Streaming them in chunks is next.
-//! - A trim's plan reads the index from the store inside `write`, on the raft task (trims are
-//!   rare and read index entries only).
+//! **Each batch is stored once**, as its raft log entry (`Cf::RaftLog`, `group | index`): at
+//! apply only its `Cf::Index` entry is written, carrying that raft location, and reads follow it
+//! (`engine/partition/located.rs`). The group's log store purges with [`Purge::KeepRetained`]
+//! (`log_store.rs`): entries stay until a trim drops their batches. A trim deletes, in its write
+//! batch, the index entries it drops and the raft log entries below the first batch it keeps
+//! (those openraft purged already; a later purge deletes the rest), and records that raft index
+//! as the group's `RetainedFrom`.
+//!
+//! **Snapshots** carry the partition state and every retained batch (`partition_snapshot.rs`);
+//! installing one writes the batches to `Cf::Log` with plain index entries.
+//!
+//! **Known gaps** (ADR 5 §3 is the target):
+//! - A snapshot is built on the state machine's task (reading every retained batch) and stored
+//!   whole in `raft_state`: one more copy of the retained batches per snapshot, and applies
+//!   wait while it is built. Building it from a store snapshot off the task is next.
+//! - A trim's plan reads the index (and the purged log id) from the store inside `write`, on
+//!   the raft task (trims are rare and read index entries only).
+//! - Raft log entries that hold no batch (blank, membership, duplicates, refused appends) stay
+//!   until a trim passes them.
 //! - After a restart, the last append time starts from 0 (as the single-node writer's does), so
 //!   a replica that restarted can stamp an earlier time than one that did not if the leader's
 //!   clock went backwards.
@@ -41,6 +49,8 @@ use openraft::EntryPayload;
 use openraft::type_config::alias::{EntryOf, LogIdOf};
 use serde::{Deserialize, Serialize};
 
+#[cfg(doc)]
+use super::Purge;
 use super::keys::{self, GroupId, StateKey};
 use super::{decode, encode, read_state};
 use crate::engine::batch::{IndexEntry, RaftLocation, StoredBatch};
