@@ -25,6 +25,8 @@ use support::{Host, WAIT, members};
 
 const GROUPS: u64 = 50;
 const NODES: u64 = 3;
+/// Snapshot chunk size: tiny, so group 1's snapshot takes several.
+const CHUNK: usize = 16;
 
 /// A note to keep.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +149,7 @@ impl Node {
             let raft = Raft::new(
                 id,
                 Arc::clone(&config),
-                GroupNetwork::new(id, group, host.peers.clone()),
+                GroupNetwork::new(id, group, host.peers.clone()).with_snapshot_chunk(CHUNK),
                 LogStore::new(Arc::clone(&store), group),
                 machine,
             )
@@ -330,6 +332,36 @@ async fn three_nodes_replicate_fail_over_catch_up_and_coalesce_heartbeats() {
         assert_eq!(nodes[2].notes[&group].lock().len(), 3, "node 3 was stopped");
     }
 
+    // Group 1's leader snapshots and purges its log: node 3 can only catch up by a snapshot,
+    // which goes in chunks; the purge deletes the entries (a metadata-like group's policy).
+    let id = leader(&nodes[..2], 1).await;
+    let raft = nodes.iter().find(|n| n.id == id).unwrap().rafts[&1].clone();
+    let applied = raft.metrics().borrow_watched().last_applied.unwrap().index;
+    raft.trigger().snapshot().await.unwrap();
+    raft.wait(Some(WAIT))
+        .metrics(
+            |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
+            "group 1 snapshotted",
+        )
+        .await
+        .unwrap();
+    raft.trigger().purge_log(applied).await.unwrap();
+    raft.wait(Some(WAIT))
+        .metrics(
+            |m| m.purged.as_ref().is_some_and(|p| p.index >= applied),
+            "group 1 purged its log",
+        )
+        .await
+        .unwrap();
+    let store = &nodes.iter().find(|n| n.id == id).unwrap().store;
+    let (lower, upper) = (1u64.to_be_bytes(), 2u64.to_be_bytes());
+    let entries = store.scan(Cf::RaftLog, &lower, &upper, usize::MAX).unwrap();
+    assert!(
+        entries.is_empty(),
+        "purged entries deleted: {}",
+        entries.len()
+    );
+
     // Node 3 comes back on the same address from its own store and catches up.
     let store3 = Arc::clone(&nodes[2].store);
     nodes[2] = Node::start(3, store3, addr3).await;
@@ -352,6 +384,11 @@ async fn three_nodes_replicate_fail_over_catch_up_and_coalesce_heartbeats() {
         back.elapsed()
     );
     assert_same_notes(&nodes, 5);
+    let installed = nodes[2].rafts[&1].metrics().borrow_watched().snapshot;
+    assert!(
+        installed.is_some_and(|s| s.index >= applied),
+        "node 3 caught up group 1 by a snapshot: {installed:?}"
+    );
 
     write_everywhere(&nodes, "third", 1).await;
     assert_same_notes(&nodes, 6);
