@@ -1,5 +1,5 @@
 //! Adding and removing nodes of a running cluster with real processes (`rapidmq cluster
-//! add-node|remove-node`): a fourth node started to join waits as "not a member yet", is added
+//! add-node|remove-node`): a fourth node started with `--join` waits as "not a member yet", is added
 //! through a follower (forwarded to the leader), catches up (it lists the topic created before
 //! it joined) and votes: with one of the original nodes killed, the other three keep a leader
 //! and a create through the new node succeeds; the killed node is then removed.
@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::cluster::{
-    agreed_leader, cluster_cli, cluster_cli_ok, free_ports, peer_list, start_node, status,
+    agreed_leader, cluster_cli, cluster_cli_ok, free_ports, peer_list, start_node, start_node_with,
+    status,
 };
 use common::{PATIENCE, TestBroker, connect, create_topic, topic_config};
 use rapidmq_proto::v1 as pb;
@@ -76,43 +77,47 @@ fn stderr(output: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
+    // Nodes 2, 3 and 4 form the cluster; node 1 joins later. Its id is the lowest of its
+    // --peers, which would have it initialize a group of its own: --join says not to.
     let ports = free_ports(4);
-    let three = peer_list(&ports[..3]);
-    let mut nodes: Vec<TestBroker> = (1..=3u64).map(|id| start_node(id, &three)).collect();
+    let all_peers = peer_list(&ports);
+    let three = all_peers.split(',').skip(1).collect::<Vec<_>>().join(",");
+    let mut nodes: BTreeMap<u64, TestBroker> =
+        (2..=4u64).map(|id| (id, start_node(id, &three))).collect();
     let client = reqwest::Client::new();
     let (leader, _) = agreed_leader(
         &client,
         "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
+        &nodes.values().collect::<Vec<_>>(),
+        &[2, 3, 4].into(),
         None,
     )
     .await;
-    let mut clients = connect(&nodes[0]).await;
+    let mut clients = connect(&nodes[&2]).await;
     create_topic(&mut clients, "before-join", topic_config(2)).await;
 
-    // Node 4 starts with every node in --peers, itself included: it does not initialize a
+    // Node 1 starts with every node in --peers, itself included: it does not initialize a
     // group of its own, and says it is not a member yet.
-    nodes.push(start_node(4, &peer_list(&ports)));
-    let waiting = until_status(&client, &nodes[3], "node 4 waiting to join", |s| {
+    nodes.insert(1, start_node_with(1, &all_peers, &["--join"]));
+    let waiting = until_status(&client, &nodes[&1], "node 1 waiting to join", |s| {
         s["membership"] == "not a member yet"
     })
     .await;
     assert!(members(&waiting).is_empty(), "{waiting:#}");
     assert!(waiting["leader_id"].is_null(), "{waiting:#}");
-    let listed = cluster_cli_ok(&nodes[3], &["status"]);
+    let listed = cluster_cli_ok(&nodes[&1], &["status"]);
     assert!(listed.contains("not a member yet"), "{listed}");
 
     // Added through a follower, which forwards to the leader.
-    let follower = (1..=3u64).find(|id| *id != leader).unwrap();
-    let addr4 = format!("127.0.0.1:{}", ports[3]);
+    let follower = (2..=4u64).find(|id| *id != leader).unwrap();
+    let addr1 = format!("127.0.0.1:{}", ports[0]);
     let added = cluster_cli(
-        &nodes[(follower - 1) as usize],
+        &nodes[&follower],
         &[
             "add-node",
-            "4",
+            "1",
             "--cluster-addr",
-            &addr4,
+            &addr1,
             "--output",
             "json",
         ],
@@ -126,32 +131,31 @@ async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
     );
     assert!(added["note"].is_null(), "{added:#}");
 
-    // Every node lists four voters, node 4 registered; node 4 caught up on the topic.
-    let all: Vec<&TestBroker> = nodes.iter().collect();
+    // Every node lists four voters, node 1 registered; node 1 caught up on the topic.
+    let all: Vec<&TestBroker> = nodes.values().collect();
     let (_, statuses) = agreed_leader(&client, "http", &all, &[1, 2, 3, 4].into(), None).await;
     for status in &statuses {
         let voters: Vec<(u64, String)> = (1..=4).map(|id| (id, "voter".into())).collect();
         assert_eq!(members(status), voters, "{status:#}");
         assert_eq!(status["membership"], "voter", "{status:#}");
     }
-    let names = topic_names(&nodes[3]).await.expect("node 4 answers");
+    let names = topic_names(&nodes[&1]).await.expect("node 1 answers");
     assert!(names.contains("before-join"), "{names:?}");
-    let table = cluster_cli_ok(&nodes[3], &["status"]);
+    let table = cluster_cli_ok(&nodes[&1], &["status"]);
     println!("{table}");
     assert!(table.contains("voter"), "{table}");
 
     // Adding it again changes nothing and says so.
-    let again = cluster_cli_ok(&nodes[0], &["add-node", "4", "--cluster-addr", &addr4]);
+    let again = cluster_cli_ok(&nodes[&2], &["add-node", "1", "--cluster-addr", &addr1]);
     assert!(again.contains("already a voter"), "{again}");
 
-    // kill -9 an original node (the leader): the other three, node 4 among them, elect one.
+    // kill -9 an original node (the leader): the other three, node 1 among them, elect one.
     let killed = statuses[0]["leader_id"].as_u64().unwrap();
-    assert_ne!(killed, 4, "a new learner does not lead");
-    nodes[(killed - 1) as usize].kill();
+    assert_ne!(killed, 1, "a new learner does not lead");
+    nodes.get_mut(&killed).unwrap().kill();
     let survivors: Vec<&TestBroker> = nodes
         .iter()
-        .enumerate()
-        .filter(|(i, _)| *i as u64 + 1 != killed)
+        .filter(|(id, _)| **id != killed)
         .map(|(_, n)| n)
         .collect();
     let (new_leader, _) = agreed_leader(
@@ -163,16 +167,16 @@ async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
     )
     .await;
     println!("node {killed} killed; node {new_leader} leads");
-    let mut through_four = connect(&nodes[3]).await;
-    create_topic(&mut through_four, "after-kill", topic_config(1)).await;
+    let mut through_new = connect(&nodes[&1]).await;
+    create_topic(&mut through_new, "after-kill", topic_config(1)).await;
     assert!(
-        topic_names(&nodes[3])
+        topic_names(&nodes[&1])
             .await
             .is_some_and(|t| t.contains("after-kill"))
     );
 
     // Remove the killed node: three voters, on every survivor.
-    let removed = cluster_cli_ok(&nodes[3], &["remove-node", &killed.to_string()]);
+    let removed = cluster_cli_ok(&nodes[&1], &["remove-node", &killed.to_string()]);
     assert!(
         removed.contains(&format!("node {killed} removed")),
         "{removed}"
@@ -185,14 +189,14 @@ async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
     }
 
     // A node that is not a member, and a bad address, are refused with the reason.
-    let unknown = cluster_cli(&nodes[3], &["remove-node", "9"]);
+    let unknown = cluster_cli(&nodes[&1], &["remove-node", "9"]);
     assert!(!unknown.status.success());
     assert!(
         stderr(&unknown).contains("node 9 is not a member of the metadata group"),
         "{}",
         stderr(&unknown)
     );
-    let bad = cluster_cli(&nodes[3], &["add-node", "5", "--cluster-addr", "nowhere"]);
+    let bad = cluster_cli(&nodes[&1], &["add-node", "5", "--cluster-addr", "nowhere"]);
     assert!(!bad.status.success());
     assert!(
         stderr(&bad).contains("cluster address `nowhere` is not host:port"),

@@ -7,9 +7,9 @@
 //! exists, proposes `RegisterNode` with its addresses until the table holds them; a follower
 //! sends it to the leader with `Cluster.Propose`.
 //!
-//! A node whose id is not the lowest of its `cluster.peers` never initializes: a node started
-//! to join a running cluster waits, "not a member yet", until `rapidmq cluster add-node` adds
-//! it ([`members`](super::members)). Status lists the group's membership as this node knows it.
+//! A node started with `cluster.join` (`--join`), or whose id is not the lowest of its
+//! `cluster.peers`, never initializes: a node started to join a running cluster waits, "not a
+//! member yet", until `rapidmq cluster add-node` adds it ([`members`](super::members)). Status lists the group's membership as this node knows it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -160,7 +160,7 @@ impl ClusterNode {
         });
         let heartbeats = groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms));
 
-        if peers.keys().next() == Some(&id) {
+        if !cluster.join && peers.keys().next() == Some(&id) {
             let members: BTreeMap<u64, BasicNode> = peers
                 .iter()
                 .map(|(id, addr)| (*id, BasicNode::new(addr)))

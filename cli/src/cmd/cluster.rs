@@ -18,7 +18,7 @@ pub enum ClusterCommand {
     Status,
     /// Add a node to the metadata group, through any node: it joins as a learner, catches up
     /// (progress on stderr), then becomes a voter. Start the node first (`rapidmq serve
-    /// --node-id ID --peers ...`, the existing nodes and itself); it waits as "not a member
+    /// --node-id ID --join --peers ...`, the existing nodes and itself); it waits as "not a member
     /// yet". Adding a voter again changes nothing.
     #[command(after_help = "Examples:\n  rapidmq cluster add-node 4 --cluster-addr 10.0.0.4:7400")]
     AddNode {

@@ -35,13 +35,20 @@ pub fn peer_list(ports: &[u16]) -> String {
 
 /// Starts node `id` of a cluster with these `--peers`.
 pub fn start_node(id: u64, peers: &str) -> TestBroker {
+    start_node_with(id, peers, &[])
+}
+
+/// [`start_node`] with more flags (`--join`).
+pub fn start_node_with(id: u64, peers: &str, extra: &[&str]) -> TestBroker {
+    let mut args = vec![
+        "--node-id".into(),
+        id.to_string(),
+        "--peers".into(),
+        peers.to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     TestBroker::start_with(BrokerOptions {
-        args: vec![
-            "--node-id".into(),
-            id.to_string(),
-            "--peers".into(),
-            peers.to_string(),
-        ],
+        args,
         ..BrokerOptions::default()
     })
 }
