@@ -1,8 +1,9 @@
 //! Adding and removing nodes of a running cluster with real processes (`rapidmq cluster
-//! add-node|remove-node`): a fourth node started with `--join` waits as "not a member yet", is added
-//! through a follower (forwarded to the leader), catches up (it lists the topic created before
-//! it joined) and votes: with one of the original nodes killed, the other three keep a leader
-//! and a create through the new node succeeds; the killed node is then removed.
+//! add-node|remove-node`): a fourth node started with `--join` waits as "not a member yet",
+//! is added through a follower (forwarded to the leader), catches up (it lists the topic
+//! created before it joined) and votes: with one of the original nodes killed, the other three
+//! keep a leader and a create through the new node succeeds; the killed node is then removed,
+//! and a running one, which then says it was removed.
 //!
 //! Every wait polls the nodes until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -187,6 +188,16 @@ async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
         let ids: BTreeSet<u64> = members(status).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, remaining, "{status:#}");
     }
+
+    // Remove a running node too: two voters left, with a warning; the removed node keeps
+    // running, takes no part, and says it was removed.
+    let live = remaining.iter().copied().find(|id| *id != 1).unwrap();
+    let removed = cluster_cli_ok(&nodes[&1], &["remove-node", &live.to_string()]);
+    assert!(removed.contains("2 voters"), "the warning: {removed}");
+    until_status(&client, &nodes[&live], "the removed node to say so", |s| {
+        s["membership"] == "removed"
+    })
+    .await;
 
     // A node that is not a member, and a bad address, are refused with the reason.
     let unknown = cluster_cli(&nodes[&1], &["remove-node", "9"]);

@@ -9,7 +9,10 @@
 //!
 //! **Remove.** The leader proposes the voters without the node (`retain = false`: it leaves the
 //! membership). Refused when no voter would remain; the answer warns when fewer than three
-//! remain (the group then tolerates no failure).
+//! remain (the group then tolerates no failure). The leader stops replicating to a removed node
+//! once the change commits, so the node may never see the entry that leaves it out: the leader
+//! then tells it (`MemberChange::Removed`, best effort), and its status says `removed` until it
+//! sees a newer membership (it was added again).
 //!
 //! **Any node.** A node that does not lead the group forwards the change to the leader with
 //! `Cluster.ChangeMembers` and returns its answer. Only the metadata group's membership changes
@@ -22,6 +25,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::{BasicNode, ChangeMembers};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::node::{MetaRaft, leader_addr};
@@ -37,6 +41,9 @@ pub const CATCH_UP: Duration = Duration::from_secs(60);
 /// How long a forwarded change may take: the catch-up plus the two membership entries.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How long the leader tries to tell a removed node.
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A membership change, as a node forwards it to the leader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MemberChange {
@@ -44,6 +51,8 @@ pub enum MemberChange {
     Add { id: u64, addr: String },
     /// Remove node `id` from the group.
     Remove { id: u64 },
+    /// From the leader to node `id`: the group no longer has it.
+    Removed { id: u64 },
 }
 
 /// What a change did: the voters afterwards and a note for the operator (already a voter,
@@ -60,6 +69,9 @@ pub struct Members {
     raft: MetaRaft,
     peers: BTreeMap<u64, String>,
     tls: NodeTls,
+    /// Set when this node learnt it was removed: the index of the membership entry it knew
+    /// then (0: none).
+    removed_at: Mutex<Option<u64>>,
 }
 
 impl Members {
@@ -69,7 +81,31 @@ impl Members {
             raft,
             peers,
             tls,
+            removed_at: Mutex::new(None),
         }
+    }
+
+    /// Whether this node was removed from the group, and has seen no membership since
+    /// (`membership_index`: the index of the membership entry it knows now, 0 for none).
+    pub fn removed(&self, membership_index: u64) -> bool {
+        self.removed_at
+            .lock()
+            .is_some_and(|at| membership_index <= at)
+    }
+
+    fn note_removed(&self) {
+        let known = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone();
+        let index = known.log_id().as_ref().map_or(0, |log_id| log_id.index);
+        *self.removed_at.lock() = Some(index);
+        tracing::warn!(
+            node_id = self.id,
+            "removed from the metadata group: this node takes no part any more"
+        );
     }
 
     /// Makes `change` through the leader: here if this node leads the group, else forwarded.
@@ -91,6 +127,12 @@ impl Members {
         match change {
             MemberChange::Add { id, addr } => self.add(id, addr).await,
             MemberChange::Remove { id } => self.remove(id).await,
+            MemberChange::Removed { id } => {
+                if id == self.id {
+                    self.note_removed();
+                }
+                Ok(Changed::default())
+            }
         }
     }
 
@@ -186,6 +228,13 @@ impl Members {
             .await
             .map_err(raft_error)?;
         tracing::info!(node_id = id, "removed from the metadata group");
+        if id == self.id {
+            self.note_removed();
+        } else if let Some(addr) = leader_addr(&self.raft, &self.peers, id)
+            .or_else(|| membership.get_node(&id).map(|node| node.addr.clone()))
+        {
+            tokio::spawn(tell_removed(self.tls.clone(), addr, id));
+        }
         let voters: Vec<u64> = match &changed.membership {
             Some(membership) => membership.voter_ids().collect(),
             None => voters.into_iter().filter(|v| *v != id).collect(),
@@ -226,6 +275,24 @@ impl Members {
     }
 }
 
+/// Tells node `id` at `addr` that it was removed; a node that is down never hears it.
+async fn tell_removed(tls: NodeTls, addr: String, id: u64) {
+    let told = async {
+        let channel = tls.channel(&addr, NOTICE_TIMEOUT)?;
+        let payload = encode(&MemberChange::Removed { id }).map_err(|err| err.to_string())?;
+        ClusterClient::new(channel)
+            .change_members(RaftBatch {
+                payload: payload.into(),
+            })
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok::<(), String>(())
+    };
+    if let Err(err) = told.await {
+        tracing::info!(node_id = id, %addr, cause = %err, "could not tell a removed node");
+    }
+}
+
 /// A forwarded change's answer: what it did, or its error's code name and message.
 type Answer = std::result::Result<Changed, (String, String)>;
 
@@ -241,7 +308,8 @@ impl MembersHandle for Members {
         Box::pin(async move {
             let change: MemberChange = decode(&request).map_err(|err| err.to_string())?;
             let leading = self.raft.metrics().borrow_watched().current_leader == Some(self.id);
-            let answer: Answer = if leading {
+            let notice = matches!(change, MemberChange::Removed { .. });
+            let answer: Answer = if leading || notice {
                 self.lead(change)
                     .await
                     .map_err(|err| (err.code().name().to_string(), err.message().to_string()))

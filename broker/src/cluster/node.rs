@@ -207,7 +207,14 @@ impl ClusterNode {
         let table = self.table.read().clone();
         let membership = metrics.membership_config.membership();
         let voters: Vec<u64> = membership.voter_ids().collect();
-        let mine = if voters.contains(&self.id) {
+        let membership_index = metrics
+            .membership_config
+            .log_id()
+            .as_ref()
+            .map_or(0, |log_id| log_id.index);
+        let mine = if self.members.removed(membership_index) {
+            "removed"
+        } else if voters.contains(&self.id) {
             "voter"
         } else if membership.get_node(&self.id).is_some() {
             "learner"
