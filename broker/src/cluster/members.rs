@@ -358,3 +358,35 @@ fn few_voters(voters: usize) -> String {
 fn raft_error(err: impl std::fmt::Display) -> Error {
     Error::unavailable(format!("metadata group membership: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_add_needs_a_node_id_and_a_host_and_port() {
+        assert!(check_addr(4, "127.0.0.1:7004").is_ok());
+        assert!(check_addr(4, "node-4.internal:7004").is_ok());
+        for (id, addr) in [
+            (0, "127.0.0.1:7004"),
+            (4, "nowhere"),
+            (4, ":7004"),
+            (4, "h:99999"),
+        ] {
+            let err = check_addr(id, addr).unwrap_err();
+            assert_eq!(
+                err.code(),
+                rapidmq_proto::ErrorCode::InvalidArgument,
+                "{addr}"
+            );
+        }
+    }
+
+    #[test]
+    fn fewer_than_three_voters_are_warned_about() {
+        assert_eq!(few_voters(3), "");
+        assert_eq!(few_voters(5), "");
+        assert!(few_voters(2).contains("2 voters"));
+        assert!(few_voters(1).contains("1 voter:"));
+    }
+}
