@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// plaintext and unauthenticated (cluster.insecure).
     #[arg(long)]
     cluster_insecure: bool,
+    /// Join a running cluster (cluster.join): never initialize the metadata group; wait, "not a
+    /// member yet", until `rapidmq cluster add-node` adds this node.
+    #[arg(long)]
+    join: bool,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -92,7 +96,7 @@ struct FlagOverrides {
 }
 
 /// `--node-id`, `--peers`, `--cluster-addr`, `--cluster-ca-file`, `--cluster-insecure`,
-/// layered over the `[cluster]` section.
+/// `--join`, layered over the `[cluster]` section.
 #[derive(Serialize)]
 struct ClusterOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +109,8 @@ struct ClusterOverrides {
     ca_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     insecure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    join: Option<bool>,
 }
 
 impl ClusterOverrides {
@@ -114,6 +120,7 @@ impl ClusterOverrides {
             && self.cluster_addr.is_none()
             && self.ca_file.is_none()
             && self.insecure.is_none()
+            && self.join.is_none()
     }
 }
 
@@ -163,6 +170,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             cluster_addr: args.cluster_addr.clone(),
             ca_file: args.cluster_ca_file.clone(),
             insecure: args.cluster_insecure.then_some(true),
+            join: args.join.then_some(true),
         },
     };
     let config =

@@ -10,32 +10,14 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::cluster::{agreed_leader, free_ports, status};
-use common::{BrokerOptions, PATIENCE, TestBroker};
+use common::cluster::{agreed_leader, cluster_cli_ok, free_ports, peer_list, start_node, status};
+use common::{PATIENCE, TestBroker};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_elect_register_fail_over_and_rejoin() {
-    let ports = free_ports(3);
-    let peers = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes: Vec<TestBroker> = (1..=3u64)
-        .map(|id| {
-            TestBroker::start_with(BrokerOptions {
-                args: vec![
-                    "--node-id".into(),
-                    id.to_string(),
-                    "--peers".into(),
-                    peers.clone(),
-                ],
-                ..BrokerOptions::default()
-            })
-        })
-        .collect();
+    let peers = peer_list(&free_ports(3));
+    let mut nodes: Vec<TestBroker> = (1..=3u64).map(|id| start_node(id, &peers)).collect();
     let client = reqwest::Client::new();
     let all: BTreeSet<u64> = [1, 2, 3].into();
 
@@ -192,17 +174,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 }
 
 fn cli_status(node: &TestBroker, extra: &[&str]) -> String {
-    let output = rapidmq_testkit::cli_command()
-        .args(["--server", node.grpc_addr(), "cluster", "status"])
-        .args(extra)
-        .output()
-        .expect("run rapidmq cluster status");
-    assert!(
-        output.status.success(),
-        "rapidmq cluster status: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
+    cluster_cli_ok(node, &[&["status"], extra].concat())
 }
 
 #[test]

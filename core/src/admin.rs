@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::roles::{BindingScope, Permission, RoleBinding, RoleInfo};
 use crate::tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas};
 use crate::types::{
-    BrokerStatus, ClusterStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, QueueSettings,
-    StartPosition, SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    BrokerStatus, ClusterStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, MembershipChange,
+    QueueSettings, StartPosition, SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig,
+    TopicInfo, UserInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -287,6 +288,35 @@ impl Admin {
             retried
         )
         .map(ClusterStatus::from)
+    }
+
+    /// Adds node `id`, reached by the other nodes at `cluster_addr`, to the metadata group
+    /// (through its leader): a learner until it caught up, then a voter. Blocks until then, up
+    /// to the request timeout. Errors: `INVALID_ARGUMENT` (single-node mode, bad address),
+    /// `UNAVAILABLE` (no leader; the node did not catch up: it stays a learner, add it again).
+    pub async fn add_node(
+        &self,
+        id: u64,
+        cluster_addr: impl Into<String>,
+    ) -> Result<MembershipChange> {
+        let request = v1::AddNodeRequest {
+            node_id: id,
+            cluster_addr: cluster_addr.into(),
+        };
+        admin_call!(self, add_node, request, once).map(|c| MembershipChange {
+            voters: c.voters,
+            note: c.note,
+        })
+    }
+
+    /// Removes node `id` from the metadata group. Errors: `INVALID_ARGUMENT` (not a member,
+    /// the last voter, single-node mode), `UNAVAILABLE` (no leader).
+    pub async fn remove_node(&self, id: u64) -> Result<MembershipChange> {
+        let request = v1::RemoveNodeRequest { node_id: id };
+        admin_call!(self, remove_node, request, once).map(|c| MembershipChange {
+            voters: c.voters,
+            note: c.note,
+        })
     }
 
     /// The caller as the broker sees it: `(tenant, user)`, the user empty when anonymous

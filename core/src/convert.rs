@@ -247,6 +247,7 @@ impl From<v1::ClusterStatus> for ClusterStatus {
             leader_id: s.leader_id,
             term: s.term,
             last_applied: s.last_applied,
+            membership: s.membership,
             nodes: s
                 .nodes
                 .into_iter()
@@ -256,6 +257,8 @@ impl From<v1::ClusterStatus> for ClusterStatus {
                     grpc_addr: n.grpc_addr,
                     http_addr: n.http_addr,
                     reachable: n.reachable,
+                    role: n.role,
+                    matched: n.matched,
                 })
                 .collect(),
         }

@@ -408,8 +408,20 @@ pub struct ClusterStatus {
     pub term: u64,
     /// The metadata group's last applied index on the answering node.
     pub last_applied: Option<u64>,
-    /// The node table.
+    /// The answering node's part in the metadata group: `voter`, `learner`, `not a member yet`
+    /// or `removed` (empty in single-node mode).
+    pub membership: String,
+    /// The metadata group's members, with their addresses from the node table.
     pub nodes: Vec<ClusterNode>,
+}
+
+/// What [`Admin::add_node`](crate::Admin) or `remove_node` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// The metadata group's voters afterwards.
+    pub voters: Vec<u64>,
+    /// For the operator (already a voter, few voters left); empty when there is nothing to say.
+    pub note: String,
 }
 
 /// A node of the cluster's node table.
@@ -425,6 +437,10 @@ pub struct ClusterNode {
     pub http_addr: String,
     /// Whether the answering node currently hears from it.
     pub reachable: bool,
+    /// `voter` or `learner` (being added, catching up).
+    pub role: String,
+    /// The last raft index the leader knows the node has (answered by the leader only).
+    pub matched: Option<u64>,
 }
 
 /// A user of the caller's tenant (a broker with authentication on).

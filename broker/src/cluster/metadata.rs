@@ -28,7 +28,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::type_config::alias::LogIdOf;
 use serde::{Deserialize, Serialize};
 
-use super::node::{MetaRaft, propose};
+use super::node::{MetaRaft, leader_addr, propose};
 use super::node_table::{MetaCommand, MetaConfig, MetaReply, NodeTable};
 use super::{Apply, NodeTls, decode, encode};
 use crate::engine::{self, Decision, Engine, MetaLog, Run};
@@ -217,10 +217,10 @@ impl Proposer {
                 Err(err) => Err(Error::unavailable(format!("metadata group: {err}"))),
             };
         }
-        let addr = self.peers.get(&leader).ok_or_else(|| {
-            Error::unavailable(format!("metadata leader {leader} is not one of the peers"))
+        let addr = leader_addr(&self.raft, &self.peers, leader).ok_or_else(|| {
+            Error::unavailable(format!("no address for the metadata leader, node {leader}"))
         })?;
-        let answer = propose(&self.tls, addr, &entry).await.map_err(|err| {
+        let answer = propose(&self.tls, &addr, &entry).await.map_err(|err| {
             Error::unavailable(format!(
                 "forwarding to the metadata leader, node {leader} at {addr}: {err}"
             ))

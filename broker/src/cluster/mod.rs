@@ -16,6 +16,9 @@
 //!   the metadata group, its entries (`RegisterNode`, and the engine's metadata commands), its
 //!   state machine's application (the node table plus the engine) and the proposer through
 //!   which the engine's `apply` reaches the group.
+//! - [`members`]: adding and removing nodes of the metadata group (`cluster add-node`,
+//!   `remove-node`): learner, catch-up, promotion by joint consensus, forwarded to the leader
+//!   with `Cluster.ChangeMembers`.
 //! - [`observe`]: a task per group that pushes its figures (term, leader, leader changes,
 //!   replication lag) to the broker's metrics, for `/metrics` and the dashboard.
 //! - [`tls`]: how nodes serve and reach each other: mutual TLS against the cluster CA when the
@@ -36,6 +39,7 @@
 
 pub mod keys;
 mod log_store;
+pub mod members;
 pub mod metadata;
 pub mod network;
 pub mod node;

@@ -6,6 +6,10 @@
 //! (openraft refuses a second initialize: that is the normal restart). Every node, once a leader
 //! exists, proposes `RegisterNode` with its addresses until the table holds them; a follower
 //! sends it to the leader with `Cluster.Propose`.
+//!
+//! A node started with `cluster.join` (`--join`), or whose id is not the lowest of its
+//! `cluster.peers`, never initializes: a node started to join a running cluster waits, "not a
+//! member yet", until `rapidmq cluster add-node` adds it ([`members`](super::members)). Status lists the group's membership as this node knows it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::members::{MemberChange, Members};
 use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
@@ -44,6 +49,7 @@ pub struct ClusterNode {
     table: Table,
     peers: BTreeMap<u64, String>,
     network: Peers,
+    members: Arc<Members>,
     election_timeout: Duration,
     tasks: Vec<JoinHandle<()>>,
     server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
@@ -56,6 +62,9 @@ pub struct ClusterStatus {
     pub leader: Option<u64>,
     pub term: u64,
     pub last_applied: Option<u64>,
+    /// This node's part in the group: `voter`, `learner`, `not a member yet` (it never was),
+    /// or `removed` (the membership it last saw leaves it out).
+    pub membership: String,
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -70,6 +79,10 @@ pub struct NodeStatus {
     /// As this node sees it: itself always; a leader, each follower that acked within an
     /// election timeout; a follower, the leader it follows (and no one else).
     pub reachable: bool,
+    /// `voter` or `learner`.
+    pub role: String,
+    /// The last log index the leader knows the node has (known on the leader only).
+    pub matched: Option<u64>,
 }
 
 impl ClusterNode {
@@ -128,8 +141,10 @@ impl ClusterNode {
             tls.clone(),
         )));
 
+        let members = Arc::new(Members::new(id, raft.clone(), peers.clone(), tls.clone()));
         let groups = Groups::new();
         groups.insert(METADATA, Arc::new(raft.clone()));
+        groups.set_members(members.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder().add_service(groups.service());
         let server_tls = tls.clone();
@@ -145,7 +160,7 @@ impl ClusterNode {
         });
         let heartbeats = groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms));
 
-        if peers.keys().next() == Some(&id) {
+        if !cluster.join && peers.keys().next() == Some(&id) {
             let members: BTreeMap<u64, BasicNode> = peers
                 .iter()
                 .map(|(id, addr)| (*id, BasicNode::new(addr)))
@@ -177,23 +192,41 @@ impl ClusterNode {
             table,
             peers,
             network,
+            members,
             election_timeout: Duration::from_millis(cluster.election_timeout_min_ms),
             tasks: vec![heartbeats, register],
             server: Mutex::new(Some((stop, server))),
         })
     }
 
-    /// The metadata group as this node sees it.
+    /// The metadata group as this node sees it: its membership, each member with its
+    /// addresses as the node table holds them.
     pub fn status(&self) -> ClusterStatus {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let leading = metrics.state == ServerState::Leader;
         let table = self.table.read().clone();
-        let mut ids: Vec<u64> = self.peers.keys().copied().collect();
-        ids.extend(table.keys().filter(|id| !self.peers.contains_key(id)));
-        ids.sort_unstable();
-        let nodes = ids
-            .into_iter()
-            .map(|id| {
+        let membership = metrics.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        let membership_index = metrics
+            .membership_config
+            .log_id()
+            .as_ref()
+            .map_or(0, |log_id| log_id.index);
+        let mine = if self.members.removed(membership_index) {
+            "removed"
+        } else if voters.contains(&self.id) {
+            "voter"
+        } else if membership.get_node(&self.id).is_some() {
+            "learner"
+        } else if membership.nodes().next().is_none() {
+            "not a member yet"
+        } else {
+            "removed"
+        };
+        let replication = metrics.replication.as_ref();
+        let nodes = membership
+            .nodes()
+            .map(|(&id, node)| {
                 let reachable = if id == self.id {
                     true
                 } else if leading {
@@ -208,10 +241,23 @@ impl ClusterNode {
                 let info = table.get(&id);
                 NodeStatus {
                     id,
-                    cluster_addr: self.peers.get(&id).cloned().unwrap_or_default(),
+                    cluster_addr: self.peers.get(&id).cloned().unwrap_or(node.addr.clone()),
                     grpc_addr: info.map(|n| n.grpc_addr.clone()).unwrap_or_default(),
                     http_addr: info.map(|n| n.http_addr.clone()).unwrap_or_default(),
                     reachable,
+                    role: if voters.contains(&id) {
+                        "voter"
+                    } else {
+                        "learner"
+                    }
+                    .to_string(),
+                    matched: if id == self.id && leading {
+                        metrics.last_log_index
+                    } else {
+                        replication
+                            .and_then(|r| r.get(&id).cloned().flatten())
+                            .map(|log_id| log_id.index)
+                    },
                 }
             })
             .collect();
@@ -220,8 +266,25 @@ impl ClusterNode {
             leader: metrics.current_leader,
             term: metrics.current_term,
             last_applied: metrics.last_applied.map(|log_id| log_id.index),
+            membership: mine.to_string(),
             nodes,
         }
+    }
+
+    /// Adds node `id`, reached at `cluster_addr`, to the metadata group as a voter, through
+    /// the leader ([`members`](super::members)).
+    pub async fn add_node(&self, id: u64, cluster_addr: String) -> Result<super::members::Changed> {
+        self.members
+            .change(MemberChange::Add {
+                id,
+                addr: cluster_addr,
+            })
+            .await
+    }
+
+    /// Removes node `id` from the metadata group, through the leader.
+    pub async fn remove_node(&self, id: u64) -> Result<super::members::Changed> {
+        self.members.change(MemberChange::Remove { id }).await
     }
 
     /// Reports the metadata group's figures to `metrics` until the group shuts down.
@@ -280,9 +343,9 @@ async fn register(
                 .map(|_| ())
                 .map_err(|err| err.to_string())
         } else {
-            match peers.get(&leader) {
-                Some(addr) => propose(&tls, addr, &command).await.map(|_| ()),
-                None => Err(format!("leader {leader} is not one of the peers")),
+            match leader_addr(&raft, &peers, leader) {
+                Some(addr) => propose(&tls, &addr, &command).await.map(|_| ()),
+                None => Err(format!("no address for the leader, node {leader}")),
             }
         };
         if let Err(err) = written {
@@ -290,6 +353,24 @@ async fn register(
             tokio::time::sleep(RETRY).await;
         }
     }
+}
+
+/// Where this node reaches node `id`: its own `cluster.peers` first, else the address the
+/// group's membership holds (a node added with `cluster add-node`).
+pub(super) fn leader_addr(
+    raft: &MetaRaft,
+    peers: &BTreeMap<u64, String>,
+    id: u64,
+) -> Option<String> {
+    if let Some(addr) = peers.get(&id) {
+        return Some(addr.clone());
+    }
+    let metrics = raft.metrics().borrow_watched().clone();
+    metrics
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .map(|node| node.addr.clone())
 }
 
 /// Sends `command` to the metadata leader at `addr` (its cluster address); returns its encoded

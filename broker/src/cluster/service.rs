@@ -24,6 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use tonic::{Request, Response, Status};
 
 use super::keys::GroupId;
+use super::members::MembersHandle;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
 use super::wire::{Answers, Frame, GroupHandle, Requests};
@@ -54,6 +55,8 @@ pub struct Groups {
     groups: RwLock<HashMap<GroupId, Arc<dyn GroupHandle>>>,
     /// Snapshot data received so far, per group: `(transfer, bytes)`.
     transfers: Mutex<HashMap<GroupId, (u64, Vec<u8>)>>,
+    /// Where `Cluster.ChangeMembers` goes (the metadata group's membership).
+    members: RwLock<Option<Arc<dyn MembersHandle>>>,
 }
 
 impl Groups {
@@ -70,6 +73,11 @@ impl Groups {
     /// Stops routing messages to `group`.
     pub fn remove(&self, group: GroupId) -> Option<Arc<dyn GroupHandle>> {
         self.groups.write().remove(&group)
+    }
+
+    /// Answers `Cluster.ChangeMembers` with `members`.
+    pub fn set_members(&self, members: Arc<dyn MembersHandle>) {
+        *self.members.write() = Some(members);
     }
 
     fn get(&self, group: GroupId) -> Option<Arc<dyn GroupHandle>> {
@@ -201,6 +209,22 @@ impl Cluster for ClusterService {
             None => Err(format!("group {group} is not hosted on this node")),
         };
         let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
+    async fn change_members(
+        &self,
+        request: Request<RaftBatch>,
+    ) -> Result<Response<RaftBatch>, Status> {
+        let members = self.groups.members.read().clone();
+        let members =
+            members.ok_or_else(|| Status::unavailable("membership changes are not served yet"))?;
+        let payload = members
+            .change(request.into_inner().payload.to_vec())
+            .await
+            .map_err(Status::invalid_argument)?;
         Ok(Response::new(RaftBatch {
             payload: payload.into(),
         }))

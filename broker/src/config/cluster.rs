@@ -32,6 +32,9 @@ pub struct ClusterConfig {
     /// With TLS off, allow cluster addresses other than loopback: node-to-node traffic is then
     /// plaintext and unauthenticated. Off by default.
     pub insecure: bool,
+    /// This node joins a running cluster: it never initializes the metadata group (even with
+    /// the lowest id of `peers`) and waits until `rapidmq cluster add-node` adds it.
+    pub join: bool,
 }
 
 impl Default for ClusterConfig {
@@ -45,6 +48,7 @@ impl Default for ClusterConfig {
             election_timeout_max_ms: 3000,
             ca_file: PathBuf::new(),
             insecure: false,
+            join: false,
         }
     }
 }

@@ -240,6 +240,7 @@ impl Admin for AdminService {
             leader_id: status.leader_id,
             term: status.term,
             last_applied: status.last_applied,
+            membership: status.membership,
             nodes: status
                 .nodes
                 .into_iter()
@@ -249,8 +250,48 @@ impl Admin for AdminService {
                     grpc_addr: n.grpc_addr,
                     http_addr: n.http_addr,
                     reachable: n.reachable,
+                    role: n.role,
+                    matched: n.matched,
                 })
                 .collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(node_id = request.get_ref().node_id))]
+    async fn add_node(&self, request: Request<pb::AddNodeRequest>) -> Reply<pb::MembershipChange> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let changed = crate::rest::cluster::add_node(
+            &self.engine,
+            &principal,
+            self.cluster.as_deref(),
+            r.node_id,
+            r.cluster_addr,
+        )
+        .await?;
+        Ok(Response::new(pb::MembershipChange {
+            voters: changed.voters,
+            note: changed.note,
+        }))
+    }
+
+    #[instrument(skip_all, fields(node_id = request.get_ref().node_id))]
+    async fn remove_node(
+        &self,
+        request: Request<pb::RemoveNodeRequest>,
+    ) -> Reply<pb::MembershipChange> {
+        let principal = principal(&request)?;
+        let id = request.into_inner().node_id;
+        let changed = crate::rest::cluster::remove_node(
+            &self.engine,
+            &principal,
+            self.cluster.as_deref(),
+            id,
+        )
+        .await?;
+        Ok(Response::new(pb::MembershipChange {
+            voters: changed.voters,
+            note: changed.note,
         }))
     }
 

@@ -1,16 +1,21 @@
-//! `/v1/cluster`: the cluster as this node sees it (the `Admin.GetClusterStatus` RPC).
+//! `/v1/cluster`: the cluster as this node sees it (the `Admin.GetClusterStatus` RPC), and
+//! `/v1/cluster/nodes`: adding and removing nodes of the metadata group (`Admin.AddNode`,
+//! `Admin.RemoveNode`; the gRPC service calls [`add_node`] and [`remove_node`] too).
 
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::RestState;
-use super::error::{ApiError, Json, Problem};
+use super::error::{ApiError, Json, Path, Problem};
 use crate::auth::{Action, Resource};
+use crate::cluster::members::Changed;
 use crate::cluster::node::ClusterNode;
+use crate::error::{Error, Result};
 use crate::principal::Principal;
 
 /// The node's cluster handle, or `None` in single-node mode (an extension of the router).
@@ -27,6 +32,10 @@ pub struct ClusterStatus {
     pub term: u64,
     /// The metadata group's last applied raft index on this node.
     pub last_applied: Option<u64>,
+    /// This node's part in the metadata group: `voter`, `learner`, `not a member yet` (started
+    /// to join, not added yet) or `removed`. Empty in single-node mode.
+    pub membership: String,
+    /// The metadata group's members as this node knows them.
     pub nodes: Vec<ClusterNodeStatus>,
 }
 
@@ -40,6 +49,38 @@ pub struct ClusterNodeStatus {
     /// Whether this node currently hears from it (a leader: acked within an election
     /// timeout; a follower: it is the leader it follows; itself: always).
     pub reachable: bool,
+    /// `voter` or `learner` (a node being added, catching up).
+    pub role: String,
+    /// The last raft index the leader knows the node has; only the leader knows.
+    pub matched: Option<u64>,
+}
+
+/// `POST /v1/cluster/nodes`: the node to add.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddNode {
+    /// The new node's id (its `--node-id`).
+    pub id: u64,
+    /// Its cluster listener, `host:port`.
+    pub cluster_addr: String,
+}
+
+/// What an add or a remove did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MembershipChange {
+    /// The metadata group's voters afterwards.
+    pub voters: Vec<u64>,
+    /// Already a voter, or few voters left; empty when there is nothing to say.
+    pub note: String,
+}
+
+impl From<Changed> for MembershipChange {
+    fn from(changed: Changed) -> Self {
+        MembershipChange {
+            voters: changed.voters,
+            note: changed.note,
+        }
+    }
 }
 
 /// The cluster's status as this node sees it.
@@ -69,6 +110,7 @@ pub fn status(cluster: Option<&ClusterNode>) -> ClusterStatus {
             leader_id: None,
             term: 0,
             last_applied: None,
+            membership: String::new(),
             nodes: Vec::new(),
         };
     };
@@ -79,6 +121,7 @@ pub fn status(cluster: Option<&ClusterNode>) -> ClusterStatus {
         leader_id: status.leader,
         term: status.term,
         last_applied: status.last_applied,
+        membership: status.membership,
         nodes: status
             .nodes
             .into_iter()
@@ -88,7 +131,92 @@ pub fn status(cluster: Option<&ClusterNode>) -> ClusterStatus {
                 grpc_addr: n.grpc_addr,
                 http_addr: n.http_addr,
                 reachable: n.reachable,
+                role: n.role,
+                matched: n.matched,
             })
             .collect(),
     }
+}
+
+/// Adds a node to the metadata group, through its leader: a learner until it caught up, then a
+/// voter. Blocks until it is a voter (or its catch-up timed out).
+#[utoipa::path(post, path = "/v1/cluster/nodes", tag = "broker", request_body = AddNode,
+    responses(
+        (status = 200, description = "The node is a voter", body = MembershipChange),
+        (status = "default", description = "An error (RFC 9457); INVALID_ARGUMENT in single-node mode or for a bad address", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(node_id = body.id))]
+pub async fn add(
+    principal: Principal,
+    State(state): State<Arc<RestState>>,
+    Extension(cluster): Extension<ClusterHandle>,
+    Json(body): Json<AddNode>,
+) -> Result<Json<MembershipChange>, ApiError> {
+    let changed = add_node(
+        &state.engine,
+        &principal,
+        cluster.as_deref(),
+        body.id,
+        body.cluster_addr,
+    )
+    .await?;
+    Ok(Json(changed.into()))
+}
+
+/// Removes a node from the metadata group. Refused for a node that is not a member and for the
+/// last voter.
+#[utoipa::path(delete, path = "/v1/cluster/nodes/{id}", tag = "broker",
+    params(("id" = u64, Path, description = "Node id")),
+    responses(
+        (status = 200, description = "Removed", body = MembershipChange),
+        (status = "default", description = "An error (RFC 9457); INVALID_ARGUMENT for a node that is not a member, for the last voter and in single-node mode", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(node_id = id))]
+pub async fn remove(
+    principal: Principal,
+    State(state): State<Arc<RestState>>,
+    Extension(cluster): Extension<ClusterHandle>,
+    Path(id): Path<u64>,
+) -> Result<(StatusCode, Json<MembershipChange>), ApiError> {
+    let changed = remove_node(&state.engine, &principal, cluster.as_deref(), id).await?;
+    Ok((StatusCode::OK, Json(changed.into())))
+}
+
+/// `Admin.AddNode` and `POST /v1/cluster/nodes`: cluster admins only.
+pub async fn add_node(
+    engine: &crate::engine::Engine,
+    principal: &Principal,
+    cluster: Option<&ClusterNode>,
+    id: u64,
+    cluster_addr: String,
+) -> Result<Changed> {
+    let cluster = cluster_admin(engine, principal, cluster)?;
+    cluster.add_node(id, cluster_addr).await
+}
+
+/// `Admin.RemoveNode` and `DELETE /v1/cluster/nodes/{id}`: cluster admins only.
+pub async fn remove_node(
+    engine: &crate::engine::Engine,
+    principal: &Principal,
+    cluster: Option<&ClusterNode>,
+    id: u64,
+) -> Result<Changed> {
+    let cluster = cluster_admin(engine, principal, cluster)?;
+    cluster.remove_node(id).await
+}
+
+fn cluster_admin<'a>(
+    engine: &crate::engine::Engine,
+    principal: &Principal,
+    cluster: Option<&'a ClusterNode>,
+) -> Result<&'a ClusterNode> {
+    engine
+        .auth()
+        .authorize(principal, Action::Admin, Resource::Cluster)?;
+    cluster.ok_or_else(|| {
+        Error::invalid(
+            "not in cluster mode: this broker runs as a single node (start it with --node-id \
+             and --peers)",
+        )
+    })
 }

@@ -122,6 +122,8 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
     Router::new()
         .route("/v1/status", get(status::get))
         .route("/v1/cluster", get(cluster::get))
+        .route("/v1/cluster/nodes", post(cluster::add))
+        .route("/v1/cluster/nodes/{id}", delete(cluster::remove))
         .route("/v1/flow-events", get(flow::list))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/whoami", get(auth::whoami))

@@ -32,6 +32,8 @@ use super::{
     paths(
         status::get,
         cluster::get,
+        cluster::add,
+        cluster::remove,
         topics::create, topics::list, topics::describe, topics::alter, topics::delete,
         subscriptions::list_all, subscriptions::list, subscriptions::create,
         subscriptions::describe, subscriptions::seek, subscriptions::delete,

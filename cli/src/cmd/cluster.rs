@@ -1,5 +1,7 @@
 //! `rapidmq cluster status`: the cluster as the node answering sees it (metadata leader, term,
-//! node table).
+//! members); `rapidmq cluster add-node|remove-node`: the metadata group's membership.
+
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -14,12 +16,134 @@ pub enum ClusterCommand {
         after_help = "Examples:\n  rapidmq cluster status\n  rapidmq cluster status --output json"
     )]
     Status,
+    /// Add a node to the metadata group, through any node: it joins as a learner, catches up
+    /// (progress on stderr), then becomes a voter. Start the node first (`rapidmq serve
+    /// --node-id ID --join --peers ...`, the existing nodes and itself); it waits as "not a member
+    /// yet". Adding a voter again changes nothing.
+    #[command(after_help = "Examples:\n  rapidmq cluster add-node 4 --cluster-addr 10.0.0.4:7400")]
+    AddNode {
+        /// The new node's id (its --node-id).
+        id: u64,
+        /// The new node's cluster listener, host:port, as the other nodes reach it.
+        #[arg(long)]
+        cluster_addr: String,
+    },
+    /// Remove a node from the metadata group. The last voter cannot be removed; fewer than 3
+    /// voters tolerate no failure (a warning says so). The removed node may keep running: it
+    /// takes no part, and its status says "removed".
+    #[command(after_help = "Examples:\n  rapidmq cluster remove-node 4")]
+    RemoveNode {
+        /// The node's id.
+        id: u64,
+    },
 }
+
+/// How long `add-node` waits for the broker: its catch-up (60 s on the leader) and the two
+/// membership entries.
+const ADD_TIMEOUT: Duration = Duration::from_secs(100);
 
 pub async fn run(ctx: &Ctx, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Status => status(ctx).await,
+        ClusterCommand::AddNode { id, cluster_addr } => add_node(ctx, id, &cluster_addr).await,
+        ClusterCommand::RemoveNode { id } => remove_node(ctx, id).await,
     }
+}
+
+async fn add_node(ctx: &Ctx, id: u64, cluster_addr: &str) -> anyhow::Result<()> {
+    ctx.table_or_json()?;
+    let client = ctx.connect_waiting(ADD_TIMEOUT).await?;
+    let admin = client.admin();
+    let adding = admin.add_node(id, cluster_addr);
+    tokio::pin!(adding);
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.tick().await;
+    let changed = loop {
+        tokio::select! {
+            changed = &mut adding => break changed.cli(ctx)?,
+            _ = ticks.tick() => {
+                let seen = client.admin().cluster_status().await.ok().map(|status| {
+                    let node = status.nodes.iter().find(|n| n.id == id);
+                    let last = status
+                        .nodes
+                        .iter()
+                        .find(|n| Some(n.id) == status.leader_id)
+                        .and_then(|n| n.matched);
+                    Seen {
+                        role: node.map(|n| n.role.clone()),
+                        matched: node.and_then(|n| n.matched),
+                        last,
+                    }
+                });
+                eprintln!("{}", catch_up_line(id, seen, started.elapsed()));
+            }
+        }
+    };
+    print_change(
+        ctx,
+        &changed.voters,
+        &changed.note,
+        &format!("node {id} is a voter"),
+    )
+}
+
+/// What the answering node's status says of the node being added.
+struct Seen {
+    role: Option<String>,
+    matched: Option<u64>,
+    /// The leader's last log index (known when the answering node leads).
+    last: Option<u64>,
+}
+
+/// One progress line of `add-node`: the node's role and, on the leader, how far it caught up.
+fn catch_up_line(id: u64, seen: Option<Seen>, waited: Duration) -> String {
+    let secs = waited.as_secs();
+    let Some(seen) = seen else {
+        return format!("adding node {id}… ({secs}s)");
+    };
+    match (seen.role, seen.matched, seen.last) {
+        (Some(role), Some(matched), Some(last)) => {
+            format!("node {id}: {role}, caught up to index {matched} of {last} ({secs}s)")
+        }
+        (Some(role), _, _) => format!("node {id}: {role}, catching up… ({secs}s)"),
+        (None, _, _) => format!("adding node {id}: not a member yet… ({secs}s)"),
+    }
+}
+
+async fn remove_node(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
+    ctx.table_or_json()?;
+    let client = ctx.connect().await?;
+    let changed = client.admin().remove_node(id).await.cli(ctx)?;
+    print_change(
+        ctx,
+        &changed.voters,
+        &changed.note,
+        &format!("node {id} removed"),
+    )
+}
+
+fn print_change(ctx: &Ctx, voters: &[u64], note: &str, done: &str) -> anyhow::Result<()> {
+    let mut out = Stdout::new();
+    let listed = voters
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ctx.json() {
+        out.json_pretty(&json!({
+            "voters": voters,
+            "note": (!note.is_empty()).then_some(note),
+        }))?;
+    } else {
+        let mut rows = vec![("Done", done.to_string()), ("Voters", listed)];
+        if !note.is_empty() {
+            rows.push(("Note", note.to_string()));
+        }
+        output::print_table(&mut out, &output::properties(rows))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 async fn status(ctx: &Ctx) -> anyhow::Result<()> {
@@ -39,6 +163,8 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
                     "grpc_addr": n.grpc_addr,
                     "http_addr": n.http_addr,
                     "reachable": n.reachable,
+                    "role": n.role,
+                    "matched": n.matched,
                 })
             })
             .collect();
@@ -49,6 +175,7 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             "leader_id": status.leader_id,
             "term": status.term,
             "last_applied": status.last_applied,
+            "membership": (!single).then_some(&status.membership),
             "nodes": nodes,
         }))?;
     } else if single {
@@ -66,12 +193,15 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             ("Leader", or_dash(status.leader_id)),
             ("Term", status.term.to_string()),
             ("Applied", or_dash(status.last_applied)),
+            ("Membership", status.membership.clone()),
         ]);
         output::print_table(&mut out, &summary)?;
         let mut table = output::table(["NODE", "ROLE", "CLUSTER", "GRPC", "HTTP", "REACHABLE"]);
         for n in &status.nodes {
             let role = if Some(n.id) == status.leader_id {
                 "leader"
+            } else if n.role == "learner" {
+                "learner"
             } else {
                 "follower"
             };

@@ -12,7 +12,7 @@
 //! - `dlq.rs`: `dlq list|replay` (dead letters of queue subscriptions)
 //! - `trace.rs`: flow events of a traced message (REST, on the HTTP listener)
 //! - `status.rs`, `completions.rs`
-//! - `cluster.rs`: `cluster status` (metadata leader and node table)
+//! - `cluster.rs`: `cluster status` (metadata leader and members), `add-node`, `remove-node`
 //! - `tls.rs`: `tls dev-certs` (offline: writes development certificates)
 //! - `whoami.rs`, `user.rs`, `token.rs`: who you are, users and API tokens (`token generate`
 //!   is offline)
@@ -339,9 +339,17 @@ impl Ctx {
 
     /// Connects to the broker.
     pub async fn connect(&self) -> anyhow::Result<Client> {
+        self.connect_waiting(rapidmq::defaults::REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// Connects to the broker, with calls that may take up to `request_timeout` (an operation
+    /// that blocks until the cluster did something, such as `cluster add-node`).
+    pub async fn connect_waiting(&self, request_timeout: Duration) -> anyhow::Result<Client> {
         let mut builder = Client::builder()
             .endpoint(self.server.clone())
-            .connect_timeout(Duration::from_secs(3));
+            .connect_timeout(Duration::from_secs(3))
+            .request_timeout(request_timeout);
         if let Some(credentials) = &self.credentials {
             builder = builder.credentials(credentials.clone());
         }

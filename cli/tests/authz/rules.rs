@@ -294,6 +294,22 @@ pub fn rules() -> Vec<Rule> {
                 pb::GetClusterStatusRequest {}
             }),
         ),
+        // A single-node broker answers the right role INVALID_ARGUMENT (not in cluster mode).
+        rule(
+            "/rapidmq.v1.Admin/AddNode",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, add_node, |n| pb::AddNodeRequest {
+                node_id: 2,
+                cluster_addr: "127.0.0.1:7002".into(),
+            }),
+        ),
+        rule(
+            "/rapidmq.v1.Admin/RemoveNode",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, remove_node, |n| pb::RemoveNodeRequest {
+                node_id: 2
+            }),
+        ),
         // ---- gRPC Admin: users, tokens, roles ----
         rule(
             "/rapidmq.v1.Admin/CreateUser",
@@ -472,6 +488,19 @@ pub fn rules() -> Vec<Rule> {
             "GET /v1/cluster",
             Needs(&["describe cluster"]),
             http("/v1/cluster"),
+        ),
+        rule(
+            "POST /v1/cluster/nodes",
+            ADMIN_CLUSTER,
+            http_json(
+                "/v1/cluster/nodes",
+                r#"{"id": 2, "cluster_addr": "127.0.0.1:7002"}"#,
+            ),
+        ),
+        rule(
+            "DELETE /v1/cluster/nodes/{id}",
+            ADMIN_CLUSTER,
+            http("/v1/cluster/nodes/2"),
         ),
         rule(
             "GET /v1/flow-events",

@@ -1,12 +1,14 @@
 //! Pieces shared by the cluster-mode tests (`cluster*.rs`): ports for the cluster listeners,
-//! and waiting until the nodes agree on a leader.
+//! starting a node, running `rapidmq cluster …` against one, and waiting until the nodes agree
+//! on a leader.
 
 use std::collections::BTreeSet;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{PATIENCE, TestBroker};
+use super::{BrokerOptions, PATIENCE, TestBroker};
 
 /// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
 /// every peer's address before any node starts. (Another process could take a port in
@@ -19,6 +21,56 @@ pub fn free_ports(count: usize) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().expect("local address").port())
         .collect()
+}
+
+/// `--peers` for nodes `1..=ports.len()`, node `i + 1` at `127.0.0.1:ports[i]`.
+pub fn peer_list(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Starts node `id` of a cluster with these `--peers`.
+pub fn start_node(id: u64, peers: &str) -> TestBroker {
+    start_node_with(id, peers, &[])
+}
+
+/// [`start_node`] with more flags (`--join`).
+pub fn start_node_with(id: u64, peers: &str, extra: &[&str]) -> TestBroker {
+    let mut args = vec![
+        "--node-id".into(),
+        id.to_string(),
+        "--peers".into(),
+        peers.to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    TestBroker::start_with(BrokerOptions {
+        args,
+        ..BrokerOptions::default()
+    })
+}
+
+/// Runs `rapidmq --server <node> cluster <args>`.
+pub fn cluster_cli(node: &TestBroker, args: &[&str]) -> Output {
+    rapidmq_testkit::cli_command()
+        .args(["--server", node.grpc_addr(), "cluster"])
+        .args(args)
+        .output()
+        .expect("run rapidmq cluster")
+}
+
+/// [`cluster_cli`]'s stdout, asserting it succeeded.
+pub fn cluster_cli_ok(node: &TestBroker, args: &[&str]) -> String {
+    let output = cluster_cli(node, args);
+    assert!(
+        output.status.success(),
+        "rapidmq cluster {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 /// `GET /v1/cluster` of `node` over `scheme` (`http` or `https`), if it answers.
