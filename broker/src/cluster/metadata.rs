@@ -244,4 +244,9 @@ impl MetaLog for Proposer {
     fn propose(&self, command: engine::MetaCommand) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.propose_entry(command))
     }
+
+    /// The configured peers: the same on every node (`--peers`).
+    fn voters(&self) -> Vec<u64> {
+        self.peers.keys().copied().collect()
+    }
 }

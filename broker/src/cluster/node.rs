@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
+use super::partitions::PartitionHosting;
 use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
 use super::{
@@ -112,6 +113,18 @@ impl ClusterNode {
         let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
             .map_err(|err| Error::internal(err.to_string()))?;
         let network = Peers::with(tls.clone(), peers.clone().into_iter().collect());
+        let groups = Groups::new();
+        // Before the metadata group applies anything: topics open on their partition groups.
+        let hosting = PartitionHosting::new(
+            id,
+            Arc::clone(&store),
+            Arc::clone(&groups),
+            network.clone(),
+            Arc::clone(&config),
+            peers.clone(),
+            tls.clone(),
+        );
+        engine.set_partition_host(Arc::new(hosting)).await?;
         let raft = Raft::new(
             id,
             config,
@@ -128,7 +141,6 @@ impl ClusterNode {
             tls.clone(),
         )));
 
-        let groups = Groups::new();
         groups.insert(METADATA, Arc::new(raft.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder().add_service(groups.service());

@@ -207,15 +207,24 @@ impl PartitionGroup {
         let shared = PartitionShared::open(
             topic_id,
             partition,
-            Arc::clone(&store),
+            store,
             true,
             options.tail_budget,
             options.tenant_storage,
             options.ack,
         )?;
-        let (from, to) = producer_range(topic_id, partition);
+        PartitionGroup::with_shared(shared, options.producer_state_ttl_ms)
+    }
+
+    /// The group state over `shared`, a partition opened from its store (the engine's, in a
+    /// broker process), with every producer's state recovered. Blocks.
+    pub fn with_shared(
+        shared: Arc<PartitionShared>,
+        producer_state_ttl_ms: u64,
+    ) -> Result<PartitionGroup, Error> {
+        let (from, to) = producer_range(shared.topic_id, shared.index);
         let mut producers = HashMap::new();
-        for (key, value) in store.scan(Cf::Producers, &from, &to, usize::MAX)? {
+        for (key, value) in shared.store().scan(Cf::Producers, &from, &to, usize::MAX)? {
             if let (Some(id), Some(state)) =
                 (offset_of_log_key(&key), ProducerState::decode(&value))
             {
@@ -228,7 +237,7 @@ impl PartitionGroup {
                 last_append_time_ms: 0,
             },
             shared,
-            producer_state_ttl_ms: options.producer_state_ttl_ms,
+            producer_state_ttl_ms,
             producers,
         })
     }

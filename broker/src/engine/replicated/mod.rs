@@ -42,6 +42,12 @@ use crate::tenant::{TENANT_PREFIX, tenant_key};
 /// group's apply gave it, if any.
 pub trait MetaLog: Send + Sync + 'static {
     fn propose(&self, command: MetaCommand) -> BoxFuture<'_, Result<()>>;
+
+    /// The voting nodes new topics are placed on ([`placement`]), the same on every node.
+    /// None: topics are not placed (their partitions stay node-local).
+    fn voters(&self) -> Vec<u64> {
+        Vec::new()
+    }
 }
 
 /// What the decisions of one run of entries carry from entry to entry: the changes of the
@@ -49,6 +55,8 @@ pub trait MetaLog: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Run {
     next_topic_id: u32,
+    /// Who new topics are placed on ([`MetaLog::voters`]).
+    voters: Vec<u64>,
     /// `(tenant, name)` → the topic's id, or `None` once deleted in this run.
     topics: HashMap<(String, String), Option<u32>>,
     /// Topic id → whether it exists after this run's entries so far.
@@ -99,6 +107,7 @@ impl Engine {
     pub fn stage_replicated(&self) -> Run {
         Run {
             next_topic_id: self.next_topic_id.load(Ordering::Relaxed),
+            voters: self.meta_log().map(|log| log.voters()).unwrap_or_default(),
             ..Run::default()
         }
     }
@@ -127,14 +136,17 @@ impl Engine {
                         format!("topic `{}` already exists", record.name),
                     ));
                 }
-                let id = run.next_topic_id;
-                run.next_topic_id += 1;
-                run.topics.insert(key, Some(id));
-                run.topic_ids.insert(id, true);
-                MetaCommand::CreateTopic(TopicRecord {
-                    id,
+                let mut placed = TopicRecord {
+                    id: run.next_topic_id,
                     ..record.clone()
-                })
+                };
+                if let Err(refused) = placement::place(&mut placed, &run.voters) {
+                    return Ok(Decision::Refuse(refused));
+                }
+                run.next_topic_id += 1;
+                run.topics.insert(key, Some(placed.id));
+                run.topic_ids.insert(placed.id, true);
+                MetaCommand::CreateTopic(placed)
             }
             MetaCommand::AlterTopic(record) => {
                 if !self.topic_id_in_run(run, record.id) {
@@ -398,3 +410,6 @@ fn topic_records(records: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<TopicRecord>> {
 
 #[cfg(test)]
 mod tests;
+
+mod hosting;
+pub mod placement;
