@@ -87,7 +87,9 @@ pub struct TopicSpec {
     pub replication_factor: Option<u32>,
 }
 
-/// The durable description of a topic (metadata column family, JSON).
+/// The durable description of a topic (metadata column family, JSON; postcard in the metadata
+/// group's log, so no field may be skipped when serialized: older JSON records without a field
+/// read it as its default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicRecord {
     pub id: u32,
@@ -97,12 +99,12 @@ pub struct TopicRecord {
     pub created_at_ms: i64,
     /// Cluster mode: the replication factor asked for (absent: the default), then, once the
     /// metadata group placed the topic, the one it has.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub replication_factor: Option<u32>,
     /// Cluster mode: each partition's replicas, node ids, the preferred leader first (decided
     /// at apply, `engine/replicated/placement.rs`). Empty in single-node mode and for
     /// `memory` topics, whose partitions stay node-local.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub replicas: Vec<Vec<u64>>,
 }
 

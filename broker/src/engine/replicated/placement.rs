@@ -137,6 +137,24 @@ mod tests {
     }
 
     #[test]
+    fn placed_records_round_trip_in_the_log_and_older_records_read_unplaced() {
+        let mut topic = record(3, 2, Some(2));
+        place(&mut topic, &[1, 2, 3]).unwrap();
+        let logged: TopicRecord =
+            postcard::from_bytes(&postcard::to_stdvec(&topic).unwrap()).unwrap();
+        assert_eq!(logged, topic, "the metadata group's log encoding");
+        let json: TopicRecord =
+            serde_json::from_str(&serde_json::to_string(&topic).unwrap()).unwrap();
+        assert_eq!(json, topic, "the topic record in the store");
+        let mut older = serde_json::to_value(record(3, 2, None)).unwrap();
+        let fields = older.as_object_mut().unwrap();
+        fields.remove("replicas");
+        fields.remove("replication_factor");
+        let older: TopicRecord = serde_json::from_value(older).unwrap();
+        assert!(older.replicas.is_empty() && older.replication_factor.is_none());
+    }
+
+    #[test]
     fn memory_topics_and_voterless_logs_are_not_placed() {
         let mut topic = record(1, 2, None);
         topic.settings.storage = StorageKind::Memory;
