@@ -15,8 +15,8 @@
 //! retries (a retried create may then find its topic there: `ALREADY_EXISTS`).
 //!
 //! **Snapshots** carry the node table and the engine's replicated records (topics,
-//! subscriptions, users, tokens, roles, bindings, tenants, the next topic id). Partition data
-//! (messages, offsets) is not replicated: each node keeps its own partitions of every topic.
+//! subscriptions, users, tokens, roles, bindings, tenants, the next topic id). Messages go
+//! through each partition's own group (`partitions.rs`); consumer cursors stay node-local.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

@@ -28,8 +28,9 @@
 //! - After a restart, the last append time starts from 0 (as the single-node writer's does), so
 //!   a replica that restarted can stamp an earlier time than one that did not if the leader's
 //!   clock went backwards.
-//! - The ack's durability is the partition's setting; what a majority commit guarantees per
-//!   durability (ADR 5 §3) is for the produce path through the group, next.
+//! - The ack's durability is the partition's setting; an ack through the group
+//!   (`partition_writer.rs`) also means a majority of the replicas hold the entry, but the
+//!   apply's own write is not synced per durability yet (ADR 5 §3).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -10,9 +10,10 @@
 //!   run ([`Run`]), and either refuses it (the proposer gets the error: a concurrent create of
 //!   the same topic through another node, a delete of a topic that is gone) or fixes what only
 //!   the applied state can fix: a new topic's id (from the applied `next_topic_id`, so every
-//!   node gives the same id), and for this node's own partition data, which is not replicated:
-//!   the delayed messages a topic delete removes and a new subscription's starting cursors
-//!   (clamped to this node's high watermarks). A topic being deleted is fenced here, on every
+//!   node gives the same id) and its placement ([`placement`]: replication factor and each
+//!   partition's replicas), and for what this node holds: the delayed messages a topic delete
+//!   removes and a new subscription's starting cursors (clamped to this node's high
+//!   watermarks; cursors are node-local). A topic being deleted is fenced here, on every
 //!   node: its writers stop before the delete is written.
 //! - **Apply** ([`Engine::apply_replicated`], phase two, once the batch is on disk): the
 //!   in-memory effects, the same function single-node mode runs after its own write.
