@@ -28,9 +28,10 @@
 //! - After a restart, the last append time starts from 0 (as the single-node writer's does), so
 //!   a replica that restarted can stamp an earlier time than one that did not if the leader's
 //!   clock went backwards.
-//! - The ack's durability is the partition's setting; an ack through the group
-//!   (`partition_writer.rs`) also means a majority of the replicas hold the entry, but the
-//!   apply's own write is not synced per durability yet (ADR 5 §3).
+//! - The ack reports the partition's durability setting; an ack through the group
+//!   (`partition_writer.rs`) means more: a majority of the replicas synced the entry in their
+//!   raft log (the log store syncs every append), whatever the setting. Per-durability commit
+//!   rules (ADR 5 §3) are not built yet.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
