@@ -186,7 +186,7 @@ pub struct Partition {
     backend: Backend,
 }
 
-/// Who takes a partition's writes.
+/// Who takes a partition's writes (the group's side: `replicated.rs`).
 enum Backend {
     /// The single-node writer task.
     Writer {
@@ -240,36 +240,6 @@ impl Partition {
                 task: Mutex::new(Some(handle)),
             },
         })
-    }
-
-    /// A partition whose writes go to its raft group, `log`, which applies into `shared`.
-    pub fn in_group(shared: Arc<PartitionShared>, log: Arc<dyn replicated::GroupLog>) -> Partition {
-        Partition {
-            shared,
-            backend: Backend::Group(log),
-        }
-    }
-
-    /// Whether this node may write on its own to the partition now (retention, delayed
-    /// messages): always for the single-node writer, only on the leader for a group.
-    pub fn writes_here(&self) -> bool {
-        match &self.backend {
-            Backend::Writer { .. } => true,
-            Backend::Group(log) => log.leads(),
-        }
-    }
-
-    /// Cluster mode: the partition group's leader as this node knows it.
-    pub fn leader(&self) -> Option<u64> {
-        match &self.backend {
-            Backend::Writer { .. } => None,
-            Backend::Group(log) => log.leader(),
-        }
-    }
-
-    /// Whether the partition is backed by a raft group.
-    pub fn replicated(&self) -> bool {
-        matches!(self.backend, Backend::Group(_))
     }
 
     pub fn shared(&self) -> &Arc<PartitionShared> {

@@ -15,8 +15,40 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{AppendAck, AppendRequest, PartitionOptions, PartitionShared};
+use super::{AppendAck, AppendRequest, Backend, Partition, PartitionOptions, PartitionShared};
 use crate::error::Result;
+
+impl Partition {
+    /// A partition whose writes go to its raft group, `log`, which applies into `shared`.
+    pub fn in_group(shared: Arc<PartitionShared>, log: Arc<dyn GroupLog>) -> Partition {
+        Partition {
+            shared,
+            backend: Backend::Group(log),
+        }
+    }
+
+    /// Whether this node may write on its own to the partition now (retention, delayed
+    /// messages): always for the single-node writer, only on the leader for a group.
+    pub fn writes_here(&self) -> bool {
+        match &self.backend {
+            Backend::Writer { .. } => true,
+            Backend::Group(log) => log.leads(),
+        }
+    }
+
+    /// Cluster mode: the partition group's leader as this node knows it.
+    pub fn leader(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(log) => log.leader(),
+        }
+    }
+
+    /// Whether the partition is backed by a raft group.
+    pub fn replicated(&self) -> bool {
+        matches!(self.backend, Backend::Group(_))
+    }
+}
 
 /// The write side of a partition backed by its raft group.
 pub trait GroupLog: Send + Sync + 'static {
