@@ -284,7 +284,7 @@ async fn partitions_are_replicated_and_survive_the_loss_of_their_leader() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replication_factor_above_the_voters_is_refused() {
+async fn a_replication_factor_above_the_voters_is_refused_and_below_it_outsiders_forward() {
     let nodes = start_nodes(3, |_| BrokerOptions::default());
     let create = |name: &str, rf: &str| {
         rapidmq_testkit::cli_command()
@@ -344,4 +344,48 @@ async fn a_replication_factor_above_the_voters_is_refused() {
         })
         .collect();
     assert_eq!(firsts.len(), 3);
+
+    // A node that is not a replica of partition 0 forwards its appends to the replicas.
+    let replicas: BTreeSet<u64> = info["partitions"][0]["replicas"]
+        .as_array()
+        .expect("replicas")
+        .iter()
+        .map(|id| id.as_u64().expect("node id"))
+        .collect();
+    let outsider = (1..=3u64)
+        .find(|id| !replicas.contains(id))
+        .expect("RF 2 of 3 leaves one node out");
+    let mut via = connect(&nodes[outsider as usize - 1]).await;
+    let request = pb::PublishRequest {
+        topic: "narrow".into(),
+        partition: 0,
+        batch: encode(&[msg("k", "from an outsider")]),
+        ..Default::default()
+    };
+    let ack = while_unavailable("publish through a non-replica", || {
+        let mut messaging = via.messaging.clone();
+        let request = request.clone();
+        async move { messaging.publish(request).await }
+    })
+    .await
+    .expect("a non-replica forwards the append")
+    .into_inner();
+    let replica = &nodes[*replicas.first().expect("a replica") as usize - 1];
+    let mut clients = connect(replica).await;
+    let fetched = clients
+        .messaging
+        .fetch(pb::FetchRequest {
+            topic: "narrow".into(),
+            partition: 0,
+            offset: ack.base_offset,
+            max_messages: 1,
+            max_wait_ms: PATIENCE.as_millis() as u32,
+        })
+        .await
+        .expect("fetch")
+        .into_inner();
+    let received: Vec<_> = fetched.batches.iter().flat_map(decode).collect();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].offset, ack.base_offset);
+    assert_eq!(&received[0].msg.value[..], b"from an outsider");
 }
