@@ -355,7 +355,7 @@ async fn a_replication_factor_above_the_voters_is_refused_and_below_it_outsiders
     let outsider = (1..=3u64)
         .find(|id| !replicas.contains(id))
         .expect("RF 2 of 3 leaves one node out");
-    let mut via = connect(&nodes[outsider as usize - 1]).await;
+    let via = connect(&nodes[outsider as usize - 1]).await;
     let request = pb::PublishRequest {
         topic: "narrow".into(),
         partition: 0,
