@@ -627,3 +627,31 @@ fn bench_queue_can_send_each_ack_on_its_own_and_only_in_queue_mode() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_single_node_broker_keeps_one_copy_and_refuses_more() {
+    let broker = TestBroker::start();
+    let refused = rapidmq(
+        &broker,
+        &["topic", "create", "copies", "--replication-factor", "2"],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("INVALID_TOPIC_CONFIG"), "{stderr}");
+
+    let stdout = ok(
+        &broker,
+        &[
+            "topic",
+            "create",
+            "copies",
+            "--replication-factor",
+            "1",
+            "-o",
+            "json",
+        ],
+    );
+    let topic: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(topic["config"]["replication_factor"], Value::Null);
+    assert_eq!(topic["partitions"][0]["replicas"], serde_json::json!([]));
+}

@@ -18,7 +18,8 @@ async fn partition_info(c: &mut Clients, topic: &str) -> pb::PartitionInfo {
         .await
         .unwrap()
         .into_inner()
-        .partitions[0]
+        .partitions
+        .swap_remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,6 +82,7 @@ impl From<TopicConfig> for v1::TopicConfig {
             storage: v1::Storage::from(c.storage) as i32,
             durability: v1::Durability::from(c.durability) as i32,
             dedup_window_ms: c.dedup_window_ms,
+            replication_factor: c.replication_factor,
             ..Default::default()
         }
     }
@@ -98,6 +99,7 @@ impl From<v1::TopicConfig> for TopicConfig {
             storage: storage(c.storage),
             durability: durability(c.durability),
             dedup_window_ms: c.dedup_window_ms,
+            replication_factor: c.replication_factor,
         }
     }
 }
@@ -109,6 +111,8 @@ impl From<v1::PartitionInfo> for PartitionInfo {
             log_start_offset: p.log_start_offset,
             high_watermark: p.high_watermark,
             bytes: p.bytes,
+            replicas: p.replicas,
+            leader: (p.leader != 0).then_some(p.leader),
         }
     }
 }

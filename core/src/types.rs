@@ -226,10 +226,13 @@ pub struct TopicConfig {
     pub durability: Durability,
     /// Messages whose `msg-id` header was seen within this window are dropped (0: off).
     pub dedup_window_ms: Option<u64>,
+    /// Cluster mode: copies of each partition (`None`: min(3, voting nodes)). A single-node
+    /// broker accepts 1 only.
+    pub replication_factor: Option<u32>,
 }
 
 /// One partition of a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
     /// The partition.
     pub partition: u32,
@@ -239,6 +242,10 @@ pub struct PartitionInfo {
     pub high_watermark: u64,
     /// Stored bytes.
     pub bytes: u64,
+    /// Cluster mode: the nodes holding the partition, preferred leader first; empty otherwise.
+    pub replicas: Vec<u64>,
+    /// Cluster mode: the partition group's leader as the answering node knows it.
+    pub leader: Option<u64>,
 }
 
 /// A topic as the broker describes it.

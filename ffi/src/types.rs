@@ -386,6 +386,8 @@ impl RapidmqTopicConfig {
             },
             durability: durability_in(self.durability)?,
             dedup_window_ms: self.has_dedup_window_ms.then_some(self.dedup_window_ms),
+            // Not exposed through the C ABI yet: the broker's default.
+            replication_factor: None,
         })
     }
 

@@ -55,6 +55,8 @@ impl Admin {
         let admin = self.core.get()?.clone();
         let config = TopicConfig {
             dedup_window_ms,
+            // Not exposed to Python yet: the broker's default.
+            replication_factor: None,
             partitions,
             retention_ms,
             retention_bytes,

@@ -9,6 +9,12 @@
 /// The id of one raft group (the metadata group or one partition's group).
 pub type GroupId = u64;
 
+/// The group of partition `partition` of topic `topic_id`: `topic_id << 32 | partition`.
+/// Topic ids start at 1, so no partition's group is the metadata group (0).
+pub fn partition_group(topic_id: u32, partition: u32) -> GroupId {
+    (u64::from(topic_id) << 32) | u64::from(partition)
+}
+
 /// The `raft_log` key of entry `index` of `group`.
 pub fn entry(group: GroupId, index: u64) -> [u8; 16] {
     let mut key = [0; 16];
@@ -122,6 +128,14 @@ mod tests {
             (lower, upper),
             (entry(5, 10).to_vec(), entry(5, 12).to_vec())
         );
+    }
+
+    #[test]
+    fn partition_groups_are_distinct_and_never_the_metadata_group() {
+        assert_eq!(partition_group(1, 0), 1 << 32);
+        assert_eq!(partition_group(1, 7), (1 << 32) + 7);
+        assert_ne!(partition_group(1, u32::MAX), partition_group(2, 0));
+        assert_ne!(partition_group(1, 0), 0);
     }
 
     #[test]

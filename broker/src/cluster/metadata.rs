@@ -15,8 +15,8 @@
 //! retries (a retried create may then find its topic there: `ALREADY_EXISTS`).
 //!
 //! **Snapshots** carry the node table and the engine's replicated records (topics,
-//! subscriptions, users, tokens, roles, bindings, tenants, the next topic id). Partition data
-//! (messages, offsets) is not replicated: each node keeps its own partitions of every topic.
+//! subscriptions, users, tokens, roles, bindings, tenants, the next topic id). Messages go
+//! through each partition's own group (`partitions.rs`); consumer cursors stay node-local.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::type_config::alias::LogIdOf;
+use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 
 use super::node::{MetaRaft, leader_addr, propose};
@@ -81,6 +81,13 @@ impl Apply<MetaConfig> for Metadata {
             run: self.engine.stage_replicated(),
             decisions: VecDeque::new(),
         }
+    }
+
+    /// New topics are placed on the voters as of their entry's place in the log.
+    fn membership(&self, staged: &mut Staged, membership: &StoredMembershipOf<MetaConfig>) {
+        staged
+            .run
+            .set_voters(membership.membership().voter_ids().collect());
     }
 
     async fn write(

@@ -26,6 +26,10 @@
 //! - [`partition_group`]: a partition's group: its entries (appends, trims) applied on every
 //!   replica with the single-node writer's commit logic, so offsets and idempotent-producer
 //!   answers are the same on every replica.
+//! - [`partitions`], [`partition_writer`]: the partition groups a broker process hosts (one
+//!   per partition it is a replica of, opened and dropped with their topics), and the
+//!   engine's write side of a partition over its group: appends proposed on the leader or
+//!   forwarded to it with `Cluster.Propose`, trims (retention) on the leader only.
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -46,6 +50,8 @@ pub mod node;
 pub mod node_table;
 pub mod observe;
 pub mod partition_group;
+pub mod partition_writer;
+pub mod partitions;
 pub mod service;
 mod state_machine;
 pub mod tls;

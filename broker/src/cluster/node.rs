@@ -28,6 +28,7 @@ use super::members::{MemberChange, Members};
 use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
+use super::partitions::{Addresses, PartitionHosting};
 use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
 use super::{
@@ -125,6 +126,19 @@ impl ClusterNode {
         let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
             .map_err(|err| Error::internal(err.to_string()))?;
         let network = Peers::with(tls.clone(), peers.clone().into_iter().collect());
+        let groups = Groups::new();
+        // Before the metadata group applies anything: topics open on their partition groups.
+        let addresses = Arc::new(Addresses::new(peers.clone()));
+        let hosting = PartitionHosting::new(
+            id,
+            Arc::clone(&store),
+            Arc::clone(&groups),
+            network.clone(),
+            Arc::clone(&config),
+            Arc::clone(&addresses),
+            tls.clone(),
+        );
+        engine.set_partition_host(Arc::new(hosting)).await?;
         let raft = Raft::new(
             id,
             config,
@@ -134,6 +148,7 @@ impl ClusterNode {
         )
         .await
         .map_err(|err| Error::internal(format!("starting the metadata group: {err}")))?;
+        addresses.set_metadata(raft.clone());
         engine.set_meta_log(Arc::new(Proposer::new(
             id,
             raft.clone(),
@@ -142,7 +157,6 @@ impl ClusterNode {
         )));
 
         let members = Arc::new(Members::new(id, raft.clone(), peers.clone(), tls.clone()));
-        let groups = Groups::new();
         groups.insert(METADATA, Arc::new(raft.clone()));
         groups.set_members(members.clone());
         let (stop, stopped) = oneshot::channel::<()>();

@@ -36,8 +36,10 @@
 //! - After a restart, the last append time starts from 0 (as the single-node writer's does), so
 //!   a replica that restarted can stamp an earlier time than one that did not if the leader's
 //!   clock went backwards.
-//! - The ack's durability is the partition's setting; what a majority commit guarantees per
-//!   durability (ADR 5 §3) is for the produce path through the group, next.
+//! - The ack reports the partition's durability setting; an ack through the group
+//!   (`partition_writer.rs`) means more: a majority of the replicas synced the entry in their
+//!   raft log (the log store syncs every append), whatever the setting. Per-durability commit
+//!   rules (ADR 5 §3) are not built yet.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -216,15 +218,25 @@ impl PartitionGroup {
         let shared = PartitionShared::open(
             topic_id,
             partition,
-            Arc::clone(&store),
+            store,
             true,
             options.tail_budget,
             options.tenant_storage,
             options.ack,
         )?;
-        let (from, to) = producer_range(topic_id, partition);
+        PartitionGroup::with_shared(options.group, shared, options.producer_state_ttl_ms)
+    }
+
+    /// The group state over `shared`, a partition opened from its store (the engine's, in a
+    /// broker process), with every producer's state recovered. Blocks.
+    pub fn with_shared(
+        group: GroupId,
+        shared: Arc<PartitionShared>,
+        producer_state_ttl_ms: u64,
+    ) -> Result<PartitionGroup, Error> {
+        let (from, to) = producer_range(shared.topic_id, shared.index);
         let mut producers = HashMap::new();
-        for (key, value) in store.scan(Cf::Producers, &from, &to, usize::MAX)? {
+        for (key, value) in shared.store().scan(Cf::Producers, &from, &to, usize::MAX)? {
             if let (Some(id), Some(state)) =
                 (offset_of_log_key(&key), ProducerState::decode(&value))
             {
@@ -232,13 +244,13 @@ impl PartitionGroup {
             }
         }
         Ok(PartitionGroup {
-            group: options.group,
+            group,
             cursor: LogCursor {
                 next_offset: shared.high_watermark(),
                 last_append_time_ms: 0,
             },
             shared,
-            producer_state_ttl_ms: options.producer_state_ttl_ms,
+            producer_state_ttl_ms,
             producers,
         })
     }

@@ -86,6 +86,11 @@ pub trait Apply<C: GroupConfig>: Send + Sync + 'static {
         data: C::D,
     ) -> impl Future<Output = C::R> + Send;
 
+    /// Phase one of a membership entry, and of every run with the membership applied before
+    /// it: the group's members as of that point of the log, the same on every replica (unlike
+    /// the membership openraft reports, which takes effect when appended, before it commits).
+    fn membership(&self, _staged: &mut Self::Staged, _membership: &StoredMembershipOf<C>) {}
+
     /// The reply for an entry without a payload (a blank or a membership entry), in phase two.
     fn no_payload(&mut self, log_id: &LogIdOf<C>) -> C::R;
 
@@ -149,6 +154,7 @@ where
         let (entries, responders): (Vec<_>, Vec<_>) = chunk.into_iter().unzip();
         let mut membership = None;
         let mut staged = self.app.stage();
+        self.app.membership(&mut staged, &self.membership);
         let mut batch = WriteBatch::new();
         for entry in &entries {
             match &entry.payload {
@@ -159,10 +165,9 @@ where
                     .map_err(io_err)?,
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(config) => {
-                    membership = Some(StoredMembership::new(
-                        Some(entry.log_id.clone()),
-                        config.clone(),
-                    ));
+                    let stored = StoredMembership::new(Some(entry.log_id.clone()), config.clone());
+                    self.app.membership(&mut staged, &stored);
+                    membership = Some(stored);
                 }
             }
         }

@@ -118,6 +118,7 @@ impl Engine {
                         partition.close().await;
                     }
                 }
+                self.drop_partition_groups(record).await;
                 self.metrics.remove_topic(&record.tenant, &record.name);
             }
             MetaCommand::CreateSubscription {

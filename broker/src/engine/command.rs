@@ -212,6 +212,8 @@ mod tests {
                 dedup_window_ms: 0,
             },
             created_at_ms: 0,
+            replication_factor: None,
+            replicas: Vec::new(),
         }
     }
 

@@ -91,7 +91,11 @@ pub use dlq::{
 };
 /// What an append becomes, shared with a partition group's state machine.
 pub(crate) use partition::commit;
-pub use partition::{AppendAck, AppendExtra, ConsumerChange, PartitionEntry, PartitionShared};
+pub use partition::replicated::{GroupLog, PartitionHost};
+pub use partition::{
+    AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
+    PartitionOptions, PartitionShared,
+};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use replicated::{Decision, MetaLog, Run};
@@ -117,7 +121,6 @@ use crate::principal::{Principal, TenantId};
 use crate::storage::{MemStore, RocksStore, RocksTuning, Store};
 use crate::tenant::Tenants;
 use health::Health;
-use partition::{Partition, PartitionOptions};
 use topic::{Topic, TopicRecord};
 
 /// Longest a Fetch long-polls, whatever it asks for.
@@ -239,6 +242,9 @@ pub struct Engine {
     /// Cluster mode: the metadata group, where [`Engine::apply`] proposes (`replicated/`).
     /// Unset in single-node mode.
     meta_log: std::sync::OnceLock<Arc<dyn MetaLog>>,
+    /// Cluster mode: opens the raft groups of placed topics' partitions
+    /// (`replicated/hosting.rs`).
+    partition_host: std::sync::OnceLock<Arc<dyn partition::replicated::PartitionHost>>,
     runtime: tokio::runtime::Handle,
     started: Instant,
     buffered_dirty: Arc<AtomicBool>,
@@ -337,6 +343,7 @@ impl Engine {
             next_topic_id: AtomicU32::new(1),
             meta_lock: tokio::sync::Mutex::new(()),
             meta_log: std::sync::OnceLock::new(),
+            partition_host: std::sync::OnceLock::new(),
             runtime,
             started: Instant::now(),
             buffered_dirty: Arc::new(AtomicBool::new(false)),
@@ -381,18 +388,7 @@ impl Engine {
             clock: self.clock.clone(),
             tenant_storage: quota.storage_counter(),
         };
-        let partitions = (0..settings.partitions)
-            .map(|p| {
-                Partition::open(
-                    record.id,
-                    p,
-                    store.clone(),
-                    blocking_io,
-                    options.clone(),
-                    &self.runtime,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let partitions = self.open_partitions(&record, &store, blocking_io, &options)?;
         let counters = self.metrics.topic(&record.tenant, &record.name);
         Ok(Arc::new(Topic {
             counters,

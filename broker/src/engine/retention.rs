@@ -4,7 +4,8 @@
 //!
 //! A batch is dropped when all its messages are past a limit: older than `retention_ms` (batches
 //! share one append time), outside the newest `retention_messages`, or while the partition holds
-//! more than `retention_bytes`. Truncation goes through the partition's writer, like appends.
+//! more than `retention_bytes`. Truncation goes through the partition's writer, like appends; in
+//! cluster mode, only on a partition group's leader, which proposes it to the group.
 
 use super::Engine;
 use std::sync::Arc;
@@ -30,7 +31,16 @@ pub async fn enforce_all(engine: &Engine) {
             tracing::warn!(topic = %topic.name(), cause = %err, "purging expired msg-id records failed");
         }
         for partition in &topic.partitions {
-            if let Err(err) = expire_producers(partition, producer_ttl, &engine.clock).await {
+            // A partition group's leader proposes the trim, with its cutoff, and every replica
+            // applies it; followers never truncate on their own. A group's producer state lives
+            // in the group (on every replica, from its entries): this task does not expire it
+            // behind the group's back.
+            if !partition.writes_here() {
+                continue;
+            }
+            if !partition.replicated()
+                && let Err(err) = expire_producers(partition, producer_ttl, &engine.clock).await
+            {
                 tracing::warn!(topic = %topic.name(), cause = %err, "expiring producer state failed");
             }
             if let Err(err) = enforce(partition, &topic.settings(), &engine.clock).await {

@@ -11,6 +11,10 @@
 //! Deleting a topic deletes its pending entries in the same write as the rest of the topic
 //! ([`scheduled_keys`] finds them), and topic ids are never reused, so a delayed message can
 //! only ever reach the topic it was published to.
+//!
+//! In cluster mode a partition group's delayed messages are scheduled and released through the
+//! group (the extras of its appends), so they are on every replica; only the group's leader
+//! releases them, and followers leave them alone.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -129,6 +133,7 @@ impl Engine {
             if due.is_empty() {
                 break;
             }
+            let mut released = false;
             let mut groups: BTreeMap<(u32, u32), DueGroup> = BTreeMap::new();
             for (key, value) in due {
                 let Some((_, topic_id, partition)) = keys::parse_schedule_key(&key) else {
@@ -147,8 +152,15 @@ impl Engine {
                         orphans.delete(Cf::Schedule, key);
                     }
                     store.write(orphans, false)?;
+                    released = true;
                     continue;
                 };
+                // A partition group's delayed messages are released by its leader, through the
+                // group (the release deletes the schedule keys on every replica); a follower
+                // leaves them to it.
+                if !partition.writes_here() {
+                    continue;
+                }
                 let (payload, count, flags) = publish::merge_due(&batches)?;
                 let mut request = AppendRequest::batch(payload, count, flags);
                 request.extras = keys_due
@@ -164,6 +176,11 @@ impl Engine {
                     count,
                     "delayed messages are due"
                 );
+                released = true;
+            }
+            if !released {
+                // Only other nodes' to release: look again after the usual pause.
+                return Ok(None);
             }
         }
         let first = store.scan(Cf::Schedule, &[], &[0xff; 25], 1)?;

@@ -82,9 +82,14 @@ pub struct TopicSpec {
     pub storage: Option<StorageKind>,
     pub durability: Option<DurabilityMode>,
     pub dedup_window_ms: Option<u64>,
+    /// Replicas per partition in cluster mode (absent: min(3, voters)); above 1 is refused in
+    /// single-node mode.
+    pub replication_factor: Option<u32>,
 }
 
-/// The durable description of a topic (metadata column family, JSON).
+/// The durable description of a topic (metadata column family, JSON; postcard in the metadata
+/// group's log, so no field may be skipped when serialized: older JSON records without a field
+/// read it as its default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicRecord {
     pub id: u32,
@@ -92,6 +97,15 @@ pub struct TopicRecord {
     pub name: String,
     pub settings: TopicSettings,
     pub created_at_ms: i64,
+    /// Cluster mode: the replication factor asked for (absent: the default), then, once the
+    /// metadata group placed the topic, the one it has.
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
+    /// Cluster mode: each partition's replicas, node ids, the preferred leader first (decided
+    /// at apply, `engine/replicated/placement.rs`). Empty in single-node mode and for
+    /// `memory` topics, whose partitions stay node-local.
+    #[serde(default)]
+    pub replicas: Vec<Vec<u64>>,
 }
 
 /// A live topic.
@@ -133,12 +147,16 @@ impl Topic {
 }
 
 /// A snapshot of one partition for admin answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionStatus {
     pub partition: u32,
     pub log_start_offset: u64,
     pub high_watermark: u64,
     pub bytes: u64,
+    /// Cluster mode: the partition's replicas, preferred leader first; empty otherwise.
+    pub replicas: Vec<u64>,
+    /// Cluster mode: the partition group's leader as this node knows it.
+    pub leader: Option<u64>,
 }
 
 /// A snapshot of a topic for admin answers.
@@ -148,6 +166,8 @@ pub struct TopicStatus {
     pub settings: TopicSettings,
     pub partitions: Vec<PartitionStatus>,
     pub created_at_ms: i64,
+    /// Cluster mode: the topic's replication factor; `None` otherwise.
+    pub replication_factor: Option<u32>,
 }
 
 impl From<&Topic> for TopicStatus {
@@ -156,6 +176,7 @@ impl From<&Topic> for TopicStatus {
             name: topic.record.name.clone(),
             settings: topic.settings(),
             created_at_ms: topic.record.created_at_ms,
+            replication_factor: topic.record.replication_factor,
             partitions: topic
                 .partitions
                 .iter()
@@ -166,6 +187,13 @@ impl From<&Topic> for TopicStatus {
                         log_start_offset: s.log_start(),
                         high_watermark: s.high_watermark(),
                         bytes: s.bytes(),
+                        replicas: topic
+                            .record
+                            .replicas
+                            .get(s.index as usize)
+                            .cloned()
+                            .unwrap_or_default(),
+                        leader: p.leader(),
                     }
                 })
                 .collect(),

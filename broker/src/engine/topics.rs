@@ -22,6 +22,7 @@ impl Engine {
     ) -> Result<TopicStatus> {
         self.authorize(principal, Action::Create, Resource::Topic(name))?;
         check_name("topic", name)?;
+        let replication_factor = self.check_replication_factor(spec.replication_factor)?;
         let settings = self.resolve_settings(spec)?;
         let _guard = self.meta_lock.lock().await;
         let key = (principal.tenant().clone(), name.to_string());
@@ -43,6 +44,8 @@ impl Engine {
             name: name.to_string(),
             settings,
             created_at_ms: self.clock.now_ms(),
+            replication_factor,
+            replicas: Vec::new(),
         };
         let audit = Audit::new(principal, "topic.create", format!("topic:{name}"))
             .detail(format!("{} partitions", record.settings.partitions));
@@ -114,6 +117,16 @@ impl Engine {
                     "topic `{name}` keeps its {} partitions: the partition count cannot be altered",
                     current.partitions
                 ),
+            ));
+        }
+        let placed = topic.record.replication_factor;
+        if spec
+            .replication_factor
+            .is_some_and(|rf| rf != placed.unwrap_or(1))
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidTopicConfig,
+                "the replication factor of a topic cannot be altered",
             ));
         }
         if spec.storage.is_some_and(|s| s != current.storage) {
@@ -217,7 +230,7 @@ impl Engine {
     /// Brings back a topic fenced for a delete that failed: its partitions reopen from the
     /// store, its subscriptions (with their cursors and queue state) move to the new live
     /// topic, and sessions of the old one end so their consumers subscribe again.
-    fn reopen_fenced(&self, fenced: &Arc<Topic>) -> Result<()> {
+    pub(super) fn reopen_fenced(&self, fenced: &Arc<Topic>) -> Result<()> {
         let record = TopicRecord {
             settings: fenced.settings(),
             ..fenced.record.clone()

@@ -107,6 +107,7 @@ pub fn topic_spec(config: Option<pb::TopicConfig>) -> Result<TopicSpec> {
         storage,
         durability,
         dedup_window_ms: c.dedup_window_ms,
+        replication_factor: c.replication_factor,
     })
 }
 
@@ -193,6 +194,7 @@ impl From<TopicStatus> for pb::TopicInfo {
                 } as i32,
                 durability: pb::Durability::from(s.ack_durability()) as i32,
                 dedup_window_ms: Some(s.dedup_window_ms),
+                replication_factor: t.replication_factor,
             }),
             partitions: t
                 .partitions
@@ -202,6 +204,8 @@ impl From<TopicStatus> for pb::TopicInfo {
                     log_start_offset: p.log_start_offset,
                     high_watermark: p.high_watermark,
                     bytes: p.bytes,
+                    replicas: p.replicas.clone(),
+                    leader: p.leader.unwrap_or(0),
                 })
                 .collect(),
             created_at_ms: t.created_at_ms,

@@ -62,6 +62,10 @@ pub struct TopicConfig {
     pub durability: Option<DurabilitySetting>,
     /// Messages with a `msg-id` header seen within this window are dropped. 0: off.
     pub dedup_window_ms: Option<u64>,
+    /// Cluster mode: copies of each partition, on distinct nodes (absent: min(3, voting
+    /// nodes); more is refused). A single-node broker accepts 1 only.
+    #[schema(minimum = 1)]
+    pub replication_factor: Option<u32>,
 }
 
 /// A topic's settings, every one reported.
@@ -77,6 +81,9 @@ pub struct TopicSettingsInfo {
     pub durability: Durability,
     /// Messages with a `msg-id` header seen within this window are dropped. 0: off.
     pub dedup_window_ms: u64,
+    /// Cluster mode: copies of each partition; absent in single-node mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
 }
 
 impl From<TopicConfig> for TopicSpec {
@@ -97,6 +104,7 @@ impl From<TopicConfig> for TopicSpec {
             }),
             durability,
             dedup_window_ms: c.dedup_window_ms,
+            replication_factor: c.replication_factor,
         }
     }
 }
@@ -129,6 +137,7 @@ impl From<AlterTopic> for TopicConfig {
             max_message_bytes: a.max_message_bytes,
             durability: a.durability,
             dedup_window_ms: a.dedup_window_ms,
+            replication_factor: None,
         }
     }
 }
@@ -149,6 +158,13 @@ pub struct PartitionInfo {
     pub log_start_offset: u64,
     pub high_watermark: u64,
     pub bytes: u64,
+    /// Cluster mode: the nodes holding the partition, preferred leader first; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<u64>,
+    /// Cluster mode: the partition group's leader as the answering node knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -180,6 +196,7 @@ impl From<TopicStatus> for TopicInfo {
                 },
                 durability: s.ack_durability().into(),
                 dedup_window_ms: s.dedup_window_ms,
+                replication_factor: t.replication_factor,
             },
             name: t.name,
             partitions: t
@@ -190,6 +207,8 @@ impl From<TopicStatus> for TopicInfo {
                     log_start_offset: p.log_start_offset,
                     high_watermark: p.high_watermark,
                     bytes: p.bytes,
+                    replicas: p.replicas.clone(),
+                    leader: p.leader,
                 })
                 .collect(),
             created_at_ms: t.created_at_ms,

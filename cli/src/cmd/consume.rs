@@ -423,6 +423,8 @@ mod tests {
                     log_start_offset: low,
                     high_watermark: high,
                     bytes: 0,
+                    replicas: Vec::new(),
+                    leader: None,
                 })
                 .collect(),
             created_at_ms: 0,

@@ -16,12 +16,17 @@ pub enum TopicCommand {
         rapidmq topic create orders --partitions 8 --retention-time 7d --retention-bytes 10GiB\n  \
         rapidmq topic create metrics --storage memory\n  \
         rapidmq topic create audit --durability fsync --max-message-bytes 1MiB\n  \
-        rapidmq topic create payments --dedup-window 10m   # drop repeated msg-id headers")]
+        rapidmq topic create payments --dedup-window 10m   # drop repeated msg-id headers\n  \
+        rapidmq topic create orders --replication-factor 3   # cluster mode")]
     Create {
         /// Topic name: [A-Za-z0-9._-], 1 to 200 characters.
         name: String,
         #[command(flatten)]
         settings: TopicSettings,
+        /// Cluster mode: copies of each partition, on distinct nodes [default: min(3, voting
+        /// nodes)]. A single-node broker accepts 1 only.
+        #[arg(long, value_name = "N")]
+        replication_factor: Option<u32>,
         /// Storage: disk (durable) or memory (lost on restart).
         #[arg(long, value_enum)]
         storage: Option<StorageArg>,
@@ -120,6 +125,7 @@ impl TopicSettings {
             },
             durability: self.durability.map(Into::into).unwrap_or_default(),
             dedup_window_ms: self.dedup_window.map(HumanDuration::as_millis_u64),
+            replication_factor: None,
         })
     }
 }
@@ -134,9 +140,16 @@ pub async fn run(ctx: &Ctx, command: TopicCommand) -> anyhow::Result<()> {
             name,
             settings,
             storage,
+            replication_factor,
             if_not_exists,
         } => {
-            let config = settings.config(storage)?;
+            if replication_factor == Some(0) {
+                bail!("--replication-factor must be at least 1");
+            }
+            let config = TopicConfig {
+                replication_factor,
+                ..settings.config(storage)?
+            };
             let info = match admin.create_topic(name.clone(), config).await {
                 Err(err)
                     if if_not_exists && err.code() == rapidmq::ErrorCode::TopicAlreadyExists =>
@@ -278,14 +291,26 @@ fn describe_table(out: &mut Stdout, info: &TopicInfo) -> std::io::Result<()> {
     ]);
     output::print_table(out, &props)?;
     out.line("")?;
-    let mut table = output::table(["PARTITION", "START OFFSET", "HIGH WATERMARK", "SIZE"]);
+    // Cluster mode: each partition's replicas, preferred leader first.
+    let placed = info.partitions.iter().any(|p| !p.replicas.is_empty());
+    let mut header = vec!["PARTITION", "START OFFSET", "HIGH WATERMARK", "SIZE"];
+    if placed {
+        header.extend(["REPLICAS", "LEADER"]);
+    }
+    let mut table = output::table(header);
     for p in &info.partitions {
-        table.add_row(vec![
+        let mut row = vec![
             p.partition.to_string(),
             p.log_start_offset.to_string(),
             p.high_watermark.to_string(),
             human_bytes(p.bytes),
-        ]);
+        ];
+        if placed {
+            let ids: Vec<String> = p.replicas.iter().map(u64::to_string).collect();
+            row.push(ids.join(","));
+            row.push(p.leader.map_or_else(|| "-".into(), |id| id.to_string()));
+        }
+        table.add_row(row);
     }
     output::print_table(out, &table)
 }
@@ -305,6 +330,7 @@ pub fn topic_json(t: &TopicInfo) -> serde_json::Value {
             "storage": storage_name(c.storage),
             "durability": durability_name(c.durability),
             "dedup_window_ms": c.dedup_window_ms,
+            "replication_factor": c.replication_factor,
         },
         "messages": messages(t),
         "partitions": t.partitions.iter().map(|p| json!({
@@ -312,6 +338,8 @@ pub fn topic_json(t: &TopicInfo) -> serde_json::Value {
             "log_start_offset": p.log_start_offset,
             "high_watermark": p.high_watermark,
             "bytes": p.bytes,
+            "replicas": p.replicas,
+            "leader": p.leader,
         })).collect::<Vec<_>>(),
     })
 }

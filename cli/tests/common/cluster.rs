@@ -140,3 +140,26 @@ pub async fn agreed_leader(
         }
     }
 }
+
+/// `count` nodes of one cluster (ids 1..=count, every one a peer), each started with
+/// `options(id)` plus the cluster flags.
+pub fn start_nodes(count: u64, options: impl Fn(u64) -> super::BrokerOptions) -> Vec<TestBroker> {
+    let peers = free_ports(count as usize)
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    (1..=count)
+        .map(|id| {
+            let mut options = options(id);
+            options.args.extend([
+                "--node-id".into(),
+                id.to_string(),
+                "--peers".into(),
+                peers.clone(),
+            ]);
+            TestBroker::start_with(options)
+        })
+        .collect()
+}

@@ -353,6 +353,8 @@ impl From<TopicConfig> for core::TopicConfig {
             },
             durability: c.durability.into(),
             dedup_window_ms: c.dedup_window_ms,
+            // Not exposed to the bindings yet: the broker's default.
+            replication_factor: None,
         }
     }
 }

@@ -22,11 +22,14 @@
 //! commit is made visible, shared with a partition group's state machine
 //! (`cluster/partition_group.rs`); `writer`: the writer task; `located`: reads of batches a
 //! replicated partition keeps in its raft log; this module: the handle, the shared state and
-//! the reads.
+//! the reads. `replicated`: in cluster mode, the handle's writes go to the partition's raft
+//! group instead of the writer ([`replicated::GroupLog`]); the reads are the same, from the
+//! state the group applied.
 
 pub(crate) mod commit;
 mod entry;
 mod located;
+pub mod replicated;
 mod writer;
 
 use std::sync::Arc;
@@ -182,8 +185,18 @@ pub struct PartitionShared {
 /// A partition: the handle through which the engine appends and reads.
 pub struct Partition {
     shared: Arc<PartitionShared>,
-    tx: mpsc::Sender<Command>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    backend: Backend,
+}
+
+/// Who takes a partition's writes (the group's side: `replicated.rs`).
+enum Backend {
+    /// The single-node writer task.
+    Writer {
+        tx: mpsc::Sender<Command>,
+        task: Mutex<Option<JoinHandle<()>>>,
+    },
+    /// The partition's raft group (cluster mode).
+    Group(Arc<dyn replicated::GroupLog>),
 }
 
 impl Partition {
@@ -224,8 +237,10 @@ impl Partition {
         let handle = runtime.spawn(writer.run());
         Ok(Partition {
             shared,
-            tx,
-            writer: Mutex::new(Some(handle)),
+            backend: Backend::Writer {
+                tx,
+                task: Mutex::new(Some(handle)),
+            },
         })
     }
 
@@ -238,9 +253,12 @@ impl Partition {
         &self,
         request: AppendRequest,
     ) -> Result<oneshot::Receiver<Result<AppendAck>>> {
+        let tx = match &self.backend {
+            Backend::Writer { tx, .. } => tx,
+            Backend::Group(log) => return log.append(request).await,
+        };
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Append(request, reply))
+        tx.send(Command::Append(request, reply))
             .await
             .map_err(|_| Error::unavailable("the partition is closing"))?;
         Ok(rx)
@@ -248,9 +266,12 @@ impl Partition {
 
     /// Drops every batch that ends at or before `before` (retention).
     pub async fn truncate(&self, before: u64) -> Result<()> {
+        let tx = match &self.backend {
+            Backend::Writer { tx, .. } => tx,
+            Backend::Group(log) => return log.truncate(before).await,
+        };
         let (done, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Truncate { before, done })
+        tx.send(Command::Truncate { before, done })
             .await
             .map_err(|_| Error::unavailable("the partition is closing"))?;
         rx.await
@@ -260,8 +281,12 @@ impl Partition {
     /// Stops the writer after it has committed everything already queued; later appends fail
     /// with `UNAVAILABLE`.
     pub async fn close(&self) {
-        let _ = self.tx.send(Command::Stop).await;
-        let handle = self.writer.lock().take();
+        let (tx, task) = match &self.backend {
+            Backend::Writer { tx, task } => (tx, task),
+            Backend::Group(log) => return log.close().await,
+        };
+        let _ = tx.send(Command::Stop).await;
+        let handle = task.lock().take();
         if let Some(handle) = handle {
             let _ = handle.await;
         }

@@ -10,9 +10,10 @@
 //!   run ([`Run`]), and either refuses it (the proposer gets the error: a concurrent create of
 //!   the same topic through another node, a delete of a topic that is gone) or fixes what only
 //!   the applied state can fix: a new topic's id (from the applied `next_topic_id`, so every
-//!   node gives the same id), and for this node's own partition data, which is not replicated:
-//!   the delayed messages a topic delete removes and a new subscription's starting cursors
-//!   (clamped to this node's high watermarks). A topic being deleted is fenced here, on every
+//!   node gives the same id) and its placement ([`placement`]: replication factor and each
+//!   partition's replicas), and for what this node holds: the delayed messages a topic delete
+//!   removes and a new subscription's starting cursors (clamped to this node's high
+//!   watermarks; cursors are node-local). A topic being deleted is fenced here, on every
 //!   node: its writers stop before the delete is written.
 //! - **Apply** ([`Engine::apply_replicated`], phase two, once the batch is on disk): the
 //!   in-memory effects, the same function single-node mode runs after its own write.
@@ -49,6 +50,9 @@ pub trait MetaLog: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Run {
     next_topic_id: u32,
+    /// Who new topics are placed on: the metadata group's voters as of the entry being decided
+    /// ([`Run::set_voters`]); empty (topics not placed) outside cluster mode.
+    voters: Vec<u64>,
     /// `(tenant, name)` → the topic's id, or `None` once deleted in this run.
     topics: HashMap<(String, String), Option<u32>>,
     /// Topic id → whether it exists after this run's entries so far.
@@ -76,6 +80,15 @@ const REPLICATED: [&[u8]; 7] = [
     BINDING_PREFIX,
     TENANT_PREFIX,
 ];
+
+impl Run {
+    /// The metadata group's voters from here on in the log (its state machine says, at the
+    /// start of each run and at each membership entry, so every node places alike).
+    pub fn set_voters(&mut self, mut voters: Vec<u64>) {
+        voters.sort_unstable();
+        self.voters = voters;
+    }
+}
 
 impl Engine {
     /// Makes this engine a replica: from now on [`Engine::apply`] proposes to `log`. Set once,
@@ -127,14 +140,17 @@ impl Engine {
                         format!("topic `{}` already exists", record.name),
                     ));
                 }
-                let id = run.next_topic_id;
-                run.next_topic_id += 1;
-                run.topics.insert(key, Some(id));
-                run.topic_ids.insert(id, true);
-                MetaCommand::CreateTopic(TopicRecord {
-                    id,
+                let mut placed = TopicRecord {
+                    id: run.next_topic_id,
                     ..record.clone()
-                })
+                };
+                if let Err(refused) = placement::place(&mut placed, &run.voters) {
+                    return Ok(Decision::Refuse(refused));
+                }
+                run.next_topic_id += 1;
+                run.topics.insert(key, Some(placed.id));
+                run.topic_ids.insert(placed.id, true);
+                MetaCommand::CreateTopic(placed)
             }
             MetaCommand::AlterTopic(record) => {
                 if !self.topic_id_in_run(run, record.id) {
@@ -398,3 +414,6 @@ fn topic_records(records: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<TopicRecord>> {
 
 #[cfg(test)]
 mod tests;
+
+mod hosting;
+pub mod placement;

@@ -101,6 +101,8 @@ fn record(id: u32, name: &str, partitions: u32) -> TopicRecord {
             dedup_window_ms: 0,
         },
         created_at_ms: 0,
+        replication_factor: None,
+        replicas: Vec::new(),
     }
 }
 

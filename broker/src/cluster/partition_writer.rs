@@ -1,0 +1,537 @@
+//! The write side of a partition in cluster mode: the engine's [`GroupLog`] over the
+//! partition's raft group (docs/clustering.md "The produce path").
+//!
+//! **Order.** Appends and trims queue on one channel per partition, as the single-node writer's
+//! do, and one task takes them in order. On the group's leader it proposes each with
+//! `client_write_ff` (queued in raft in that order, many in flight: the task does not wait for
+//! a commit before proposing the next) and a waiter answers each once its entry is applied.
+//! On a follower, or on a node that is not a replica, the task forwards everything queued as
+//! one `Cluster.Propose` to the leader (one in flight per partition, so an idempotent
+//! producer's batches keep their order), where [`PartitionHandle::propose`] proposes them the
+//! same way and answers once all are applied there.
+//!
+//! **Time.** An append is stamped with the leader's clock: the node that proposes it, or, for a
+//! forwarded one, the leader that receives it ([`PartitionHandle::propose`] stamps again). The
+//! group's apply keeps append times monotonic per partition.
+//!
+//! **Acks.** The entry's [`PartitionReply`] becomes the [`AppendAck`]; a sequence refusal the
+//! same `OUT_OF_ORDER_SEQUENCE` error as single-node mode. An ack means the entry is committed
+//! (on a majority of the replicas) and applied on the leader. Reads on every replica come from
+//! its applied state, so a reader never sees above the commit index.
+//!
+//! **Ordering change of `on_commit`.** The single-node writer runs an append's hook after its
+//! write and before the high watermark moves; here it runs when the reply arrives, after the
+//! entry was applied (on the leader; for a forwarded append, possibly before this node applied
+//! it), so a consumer may see a message before its publish's flow event is recorded.
+//!
+//! **Failures.** No leader within [`PROPOSAL_TIMEOUT`], or a leader that cannot be reached in
+//! that time, is `UNAVAILABLE` naming the group. A forward that failed is sent again (to the
+//! leader known then) until that timeout: an idempotent producer's retry is answered as a
+//! duplicate by the group; a non-idempotent append may then be stored twice.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use openraft::Raft;
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::ClientWriteError;
+use openraft::impls::ProgressResponder;
+use openraft::raft::ClientWriteResponse;
+use parking_lot::Mutex;
+use rapidmq_proto::ErrorCode;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::keys::GroupId;
+use super::network::RPC_TIMEOUT;
+use super::partition_group::PartitionGroup;
+use super::partition_group::{AppendCommand, PartitionCommand, PartitionConfig, PartitionReply};
+use super::partitions::Addresses;
+use super::proto::RaftBatch;
+use super::proto::cluster_client::ClusterClient;
+use super::wire::GroupHandle;
+use super::{GroupStateMachine, NodeTls, decode, encode};
+use crate::clock::Clock;
+use crate::engine::{AppendAck, AppendRequest, CommitHook, GroupLog, PartitionShared};
+use crate::error::{Error, Result};
+
+/// A partition group's raft.
+pub type PartitionRaft = Raft<PartitionConfig, GroupStateMachine<PartitionConfig, PartitionGroup>>;
+
+/// How long an append waits for its group to have a reachable leader.
+pub const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Entries proposed or forwarded together at most.
+const MAX_BATCH: usize = 256;
+/// Requests queued per partition before publishers wait (as the single-node writer).
+const QUEUE_DEPTH: usize = 4096;
+/// How long a forward that failed waits before it is sent again.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// What the engine queued.
+enum Op {
+    Append(AppendRequest, oneshot::Sender<Result<AppendAck>>),
+    Trim(u64, oneshot::Sender<Result<()>>),
+    Stop,
+}
+
+/// Who waits for an entry's reply.
+enum Waiter {
+    Append(Option<CommitHook>, oneshot::Sender<Result<AppendAck>>),
+    Trim(oneshot::Sender<Result<()>>),
+}
+
+/// Where a group and its writer live: this node's id, the replicas and how to reach them.
+#[derive(Clone)]
+pub struct Route {
+    pub me: u64,
+    pub group: GroupId,
+    pub topic_id: u32,
+    pub partition: u32,
+    /// The group's replicas, preferred leader first.
+    pub replicas: Vec<u64>,
+    /// Where each node's cluster listener is.
+    pub addresses: Arc<Addresses>,
+    pub tls: NodeTls,
+}
+
+impl Route {
+    fn name(&self) -> String {
+        format!(
+            "partition group {} (topic id {} partition {})",
+            self.group, self.topic_id, self.partition
+        )
+    }
+}
+
+/// The engine's [`GroupLog`] of one partition.
+pub struct GroupWriter {
+    tx: mpsc::Sender<Op>,
+    raft: Arc<OnceLock<PartitionRaft>>,
+    me: u64,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl GroupWriter {
+    /// Starts the writer task of `route`'s partition. `raft` is set once the group runs on
+    /// this node (never, on a node that is not a replica); `started` resolves then, and the
+    /// task runs `stopped` after its last answer (shuts the group down).
+    pub fn spawn(
+        route: Route,
+        shared: Arc<PartitionShared>,
+        clock: Arc<dyn Clock>,
+        raft: Arc<OnceLock<PartitionRaft>>,
+        started: BoxFuture<'static, ()>,
+        stopped: BoxFuture<'static, ()>,
+    ) -> GroupWriter {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let me = route.me;
+        let task = Task {
+            route,
+            shared,
+            clock,
+            raft: Arc::clone(&raft),
+        };
+        let handle = tokio::spawn(async move {
+            started.await;
+            task.run(rx).await;
+            stopped.await;
+        });
+        GroupWriter {
+            tx,
+            raft,
+            me,
+            task: Mutex::new(Some(handle)),
+        }
+    }
+}
+
+fn closing() -> Error {
+    Error::unavailable("the partition is closing")
+}
+
+impl GroupLog for GroupWriter {
+    fn append(
+        &self,
+        request: AppendRequest,
+    ) -> BoxFuture<'_, Result<oneshot::Receiver<Result<AppendAck>>>> {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(Op::Append(request, reply))
+                .await
+                .map_err(|_| closing())?;
+            Ok(rx)
+        })
+    }
+
+    fn truncate(&self, before: u64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if !self.leads() {
+                return Ok(());
+            }
+            let (done, rx) = oneshot::channel();
+            self.tx
+                .send(Op::Trim(before, done))
+                .await
+                .map_err(|_| closing())?;
+            rx.await.map_err(|_| closing())?
+        })
+    }
+
+    fn leads(&self) -> bool {
+        self.leader() == Some(self.me)
+    }
+
+    fn leader(&self) -> Option<u64> {
+        let raft = self.raft.get()?;
+        raft.metrics().borrow_watched().current_leader
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.tx.send(Op::Stop).await;
+            let handle = self.task.lock().take();
+            if let Some(handle) = handle {
+                let _ = handle.await;
+            }
+        })
+    }
+}
+
+/// The writer task's state.
+struct Task {
+    route: Route,
+    shared: Arc<PartitionShared>,
+    clock: Arc<dyn Clock>,
+    raft: Arc<OnceLock<PartitionRaft>>,
+}
+
+impl Task {
+    async fn run(&self, mut rx: mpsc::Receiver<Op>) {
+        let mut stop = false;
+        while !stop {
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut ops = vec![first];
+            while ops.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            let mut pending = Vec::with_capacity(ops.len());
+            for op in ops {
+                match op {
+                    Op::Append(request, reply) => {
+                        let (command, hook) = append_command(request, self.clock.now_ms());
+                        pending.push((command, Waiter::Append(hook, reply)));
+                    }
+                    Op::Trim(before, done) => {
+                        pending.push((PartitionCommand::Trim { before }, Waiter::Trim(done)));
+                    }
+                    Op::Stop => stop = true,
+                }
+            }
+            if !pending.is_empty() {
+                self.submit(pending).await;
+            }
+        }
+    }
+
+    /// Proposes `pending` on this node if it leads the group, else forwards it to the leader,
+    /// until every entry is answered or [`PROPOSAL_TIMEOUT`] passed.
+    async fn submit(&self, mut pending: Vec<(PartitionCommand, Waiter)>) {
+        let deadline = Instant::now() + PROPOSAL_TIMEOUT;
+        let mut tried = 0usize;
+        let mut last_error = String::from("no leader");
+        while !pending.is_empty() {
+            if Instant::now() >= deadline {
+                let err = Error::unavailable(format!(
+                    "{} has no reachable leader after {:?}: {last_error}",
+                    self.route.name(),
+                    PROPOSAL_TIMEOUT
+                ));
+                for (_, waiter) in pending {
+                    waiter.fail(err.clone());
+                }
+                return;
+            }
+            let target = match self.raft.get() {
+                Some(raft) => {
+                    let leader = raft.metrics().borrow_watched().current_leader;
+                    match leader {
+                        Some(leader) => leader,
+                        None => {
+                            wait_for_leader(raft, deadline).await;
+                            continue;
+                        }
+                    }
+                }
+                // Not a replica: the replicas in turn, the preferred leader first.
+                None => self.route.replicas[tried % self.route.replicas.len().max(1)],
+            };
+            tried += 1;
+            if target == self.route.me
+                && let Some(raft) = self.raft.get()
+            {
+                let (commands, waiters): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+                let replies = propose_in_order(raft, commands).await;
+                let shared = Arc::clone(&self.shared);
+                let name = self.route.name();
+                // Answered as entries apply, while the task takes the next ones.
+                tokio::spawn(async move {
+                    for (reply, waiter) in replies.into_iter().zip(waiters) {
+                        let reply = match reply {
+                            Ok(rx) => rx.await.map_err(|_| "the group stopped".to_string()),
+                            Err(err) => Err(err),
+                        }
+                        .and_then(|written| written);
+                        waiter.answer(&shared, reply, &name);
+                    }
+                });
+                return;
+            }
+            match self.forward(target, &pending).await {
+                Ok(answers) => {
+                    let mut retry = Vec::new();
+                    for ((command, waiter), answer) in pending.into_iter().zip(answers) {
+                        match answer {
+                            Ok(reply) => waiter.answer(&self.shared, Ok(reply), &self.route.name()),
+                            Err(err) => {
+                                last_error = err;
+                                retry.push((command, waiter));
+                            }
+                        }
+                    }
+                    pending = retry;
+                }
+                Err(err) => last_error = err,
+            }
+            if !pending.is_empty() {
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+
+    /// Sends `pending`'s commands to `leader` in one `Cluster.Propose`; its answer per command.
+    async fn forward(
+        &self,
+        leader: u64,
+        pending: &[(PartitionCommand, Waiter)],
+    ) -> std::result::Result<Vec<std::result::Result<PartitionReply, String>>, String> {
+        let addr = self
+            .route
+            .addresses
+            .get(leader)
+            .ok_or_else(|| format!("node {leader} has no known cluster address"))?;
+        let commands: Vec<&PartitionCommand> = pending.iter().map(|(c, _)| c).collect();
+        let text = |err: &dyn std::fmt::Display| format!("forwarding to node {leader}: {err}");
+        let inner = encode(&commands).map_err(|err| text(&err))?;
+        let payload = encode(&(self.route.group, inner)).map_err(|err| text(&err))?;
+        let mut client = ClusterClient::new(self.route.tls.channel(&addr, RPC_TIMEOUT)?);
+        let answer = client
+            .propose(RaftBatch {
+                payload: payload.into(),
+            })
+            .await
+            .map_err(|err| text(&err))?
+            .into_inner();
+        let answer: std::result::Result<Vec<u8>, String> =
+            decode(&answer.payload).map_err(|err| text(&err))?;
+        let answers: Vec<std::result::Result<PartitionReply, String>> =
+            decode(&answer?).map_err(|err| text(&err))?;
+        if answers.len() != pending.len() {
+            return Err(format!(
+                "node {leader} answered {} of {} entries",
+                answers.len(),
+                pending.len()
+            ));
+        }
+        Ok(answers)
+    }
+}
+
+/// Waits until `raft` knows a leader, its metrics change, or `deadline`.
+async fn wait_for_leader(raft: &PartitionRaft, deadline: Instant) {
+    let mut metrics = raft.metrics();
+    let _ = tokio::time::timeout_at(deadline, metrics.changed()).await;
+}
+
+type Written = std::result::Result<PartitionReply, String>;
+
+/// Proposes `commands` on `raft` in order, each with its own responder, without waiting for
+/// any to commit; the receivers of their replies, in the same order.
+async fn propose_in_order(
+    raft: &PartitionRaft,
+    commands: Vec<PartitionCommand>,
+) -> Vec<std::result::Result<oneshot::Receiver<Written>, String>> {
+    let mut replies = Vec::with_capacity(commands.len());
+    for command in commands {
+        let (responder, rx) = ProgressResponder::<PartitionConfig, _>::complete_only();
+        if let Err(err) = raft.client_write_ff(command, Some(responder)).await {
+            replies.push(Err(err.to_string()));
+            continue;
+        }
+        let (tx, reply) = oneshot::channel();
+        tokio::spawn(async move {
+            let written = match rx.await {
+                Ok(written) => written_reply(written),
+                Err(_) => Err("the group stopped".to_string()),
+            };
+            let _ = tx.send(written);
+        });
+        replies.push(Ok(reply));
+    }
+    replies
+}
+
+fn written_reply(
+    written: std::result::Result<
+        ClientWriteResponse<PartitionConfig>,
+        ClientWriteError<PartitionConfig>,
+    >,
+) -> Written {
+    match written {
+        Ok(response) => Ok(response.data),
+        Err(ClientWriteError::ForwardToLeader(forward)) => Err(format!(
+            "not the leader any more (now node {:?})",
+            forward.leader_id
+        )),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+impl Waiter {
+    fn fail(self, err: Error) {
+        match self {
+            Waiter::Append(_, reply) => {
+                let _ = reply.send(Err(err));
+            }
+            Waiter::Trim(done) => {
+                let _ = done.send(Err(err));
+            }
+        }
+    }
+
+    /// Answers with the entry's reply: the ack (after the hook), the sequence refusal, or the
+    /// group's failure as `UNAVAILABLE`.
+    fn answer(self, shared: &PartitionShared, written: Written, name: &str) {
+        let reply = match written {
+            Ok(reply) => reply,
+            Err(err) => return self.fail(Error::unavailable(format!("{name}: {err}"))),
+        };
+        match (self, reply) {
+            (
+                Waiter::Append(hook, tx),
+                PartitionReply::Appended {
+                    base_offset,
+                    count,
+                    append_time_ms,
+                    duplicate,
+                    deduplicated,
+                },
+            ) => {
+                if let Some(hook) = hook.filter(|_| !duplicate) {
+                    hook(base_offset);
+                }
+                let _ = tx.send(Ok(AppendAck {
+                    base_offset,
+                    count,
+                    append_time_ms,
+                    durability: shared.ack(),
+                    duplicate,
+                    deduplicated,
+                }));
+            }
+            (Waiter::Append(_, tx), PartitionReply::OutOfOrder(message)) => {
+                let _ = tx.send(Err(Error::new(ErrorCode::OutOfOrderSequence, message)));
+            }
+            (Waiter::Trim(done), PartitionReply::Trimmed { .. }) => {
+                let _ = done.send(Ok(()));
+            }
+            (waiter, other) => waiter.fail(Error::internal(format!(
+                "{name}: unexpected reply {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The entry of an append: the request's data stamped with `now`, and its hook apart.
+fn append_command(request: AppendRequest, now: i64) -> (PartitionCommand, Option<CommitHook>) {
+    let AppendRequest {
+        payload,
+        count,
+        flags,
+        producer_id,
+        base_sequence,
+        sequence_span,
+        deduplicated,
+        extras,
+        on_commit,
+        value_bytes,
+    } = request;
+    let command = AppendCommand {
+        payload,
+        count,
+        flags,
+        producer_id,
+        base_sequence,
+        sequence_span,
+        deduplicated,
+        extras,
+        value_bytes,
+        append_time_ms: now,
+    };
+    (PartitionCommand::Append(command), on_commit)
+}
+
+/// A partition group as the `Cluster` service sees it: its raft, plus a `propose` that takes
+/// the forwarded entries of a partition's writer (an encoded `Vec<PartitionCommand>`), stamps
+/// appends with this leader's clock, proposes them in order and answers each once applied (an
+/// encoded `Vec<Result<PartitionReply, String>>`).
+pub struct PartitionHandle {
+    pub raft: PartitionRaft,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl GroupHandle for PartitionHandle {
+    fn handle(&self, message: Vec<u8>) -> BoxFuture<'_, std::result::Result<Vec<u8>, String>> {
+        self.raft.handle(message)
+    }
+
+    fn heartbeat(&self) -> BoxFuture<'_, ()> {
+        GroupHandle::heartbeat(&self.raft)
+    }
+
+    fn install_snapshot(
+        &self,
+        head: Vec<u8>,
+        data: Vec<u8>,
+    ) -> BoxFuture<'_, std::result::Result<Vec<u8>, String>> {
+        self.raft.install_snapshot(head, data)
+    }
+
+    fn propose(&self, command: Vec<u8>) -> BoxFuture<'_, std::result::Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let mut commands: Vec<PartitionCommand> =
+                decode(&command).map_err(|err| err.to_string())?;
+            let now = self.clock.now_ms();
+            for command in &mut commands {
+                if let PartitionCommand::Append(append) = command {
+                    append.append_time_ms = now;
+                }
+            }
+            let mut answers = Vec::with_capacity(commands.len());
+            for reply in propose_in_order(&self.raft, commands).await {
+                answers.push(match reply {
+                    Ok(rx) => rx.await.unwrap_or_else(|_| Err("the group stopped".into())),
+                    Err(err) => Err(err),
+                });
+            }
+            encode(&answers).map_err(|err| err.to_string())
+        })
+    }
+}

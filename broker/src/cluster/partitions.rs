@@ -1,0 +1,232 @@
+//! The partition groups a broker process hosts in cluster mode: the engine's
+//! [`PartitionHost`] (docs/clustering.md "Hosting").
+//!
+//! The metadata group places each topic (`engine/replicated/placement.rs`); when a node applies
+//! the topic (or finds it at start) the engine asks this host to open each partition:
+//!
+//! - On a replica, the partition's group starts: its [`PartitionGroup`] over the partition the
+//!   engine's readers use, its [`GroupStateMachine`] and [`LogStore`] on the node's store, its
+//!   raft registered in the node's [`Groups`] (so the coalescing network and the node's one
+//!   heartbeat task carry it). Every replica initializes the group with the replica set
+//!   (openraft accepts the same membership on every node; "already initialized" is the normal
+//!   restart), so the group elects a leader as soon as a majority of its replicas run.
+//! - On a node that is not a replica (more voters than the replication factor), nothing starts:
+//!   its writer only forwards appends to the replicas, and it serves no reads of the partition.
+//!
+//! Either way the engine's handle writes through a [`GroupWriter`]. Closing the handle stops
+//! the group on this node; a deleted topic's groups also lose their raft log and state
+//! ([`PartitionHost::delete`]; the partition's batches go with the topic's own delete).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use futures::future::BoxFuture;
+use openraft::error::{InitializeError, RaftError};
+use openraft::{BasicNode, Raft};
+
+use super::keys::{self, GroupId, StateKey};
+use super::node::{MetaRaft, leader_addr};
+use super::partition_group::{PartitionConfig, PartitionGroup};
+use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Route};
+use super::{GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking};
+use crate::engine::{GroupLog, PartitionHost, PartitionOptions, PartitionShared};
+use crate::error::{Error, Result};
+use crate::storage::{Cf, Store, WriteBatch};
+
+/// Where each node's cluster listener is: the configured `--peers`, then the metadata group's
+/// membership, which also knows the nodes added later (`cluster add-node`).
+#[derive(Default)]
+pub struct Addresses {
+    peers: BTreeMap<u64, String>,
+    metadata: OnceLock<MetaRaft>,
+}
+
+impl Addresses {
+    /// The addresses of `peers`; the metadata group's are known once [`Addresses::set_metadata`]
+    /// has run.
+    pub fn new(peers: BTreeMap<u64, String>) -> Addresses {
+        Addresses {
+            peers,
+            metadata: OnceLock::new(),
+        }
+    }
+
+    /// From now on, nodes that are not peers are looked up in `raft`'s membership.
+    pub fn set_metadata(&self, raft: MetaRaft) {
+        let _ = self.metadata.set(raft);
+    }
+
+    /// Node `id`'s cluster address, if it is known.
+    pub fn get(&self, id: u64) -> Option<String> {
+        match self.metadata.get() {
+            Some(raft) => leader_addr(raft, &self.peers, id),
+            None => self.peers.get(&id).cloned(),
+        }
+    }
+}
+
+/// This node's partition groups.
+#[derive(Clone)]
+pub struct PartitionHosting {
+    me: u64,
+    store: Arc<dyn Store>,
+    groups: Arc<Groups>,
+    network: Peers,
+    config: Arc<openraft::Config>,
+    addresses: Arc<Addresses>,
+    tls: NodeTls,
+}
+
+impl PartitionHosting {
+    /// Hosts groups on `store` for node `me`, their raft messages routed by `groups` and sent
+    /// through `network`, with the metadata group's raft settings `config`; nodes are found at
+    /// `addresses`, reached with `tls`.
+    pub fn new(
+        me: u64,
+        store: Arc<dyn Store>,
+        groups: Arc<Groups>,
+        network: Peers,
+        config: Arc<openraft::Config>,
+        addresses: Arc<Addresses>,
+        tls: NodeTls,
+    ) -> PartitionHosting {
+        PartitionHosting {
+            me,
+            store,
+            groups,
+            network,
+            config,
+            addresses,
+            tls,
+        }
+    }
+
+    /// Starts `group` on this node and sets it in `slot`; initializes it with `replicas`.
+    async fn start(
+        &self,
+        group: GroupId,
+        machine: GroupStateMachine<PartitionConfig, PartitionGroup>,
+        replicas: Vec<u64>,
+        options: &PartitionOptions,
+        slot: &OnceLock<PartitionRaft>,
+    ) -> Result<()> {
+        let raft = Raft::new(
+            self.me,
+            Arc::clone(&self.config),
+            GroupNetwork::new(self.me, group, self.network.clone()),
+            LogStore::for_partition(Arc::clone(&self.store), group),
+            machine,
+        )
+        .await
+        .map_err(|err| Error::internal(format!("starting partition group {group}: {err}")))?;
+        self.groups.insert(
+            group,
+            Arc::new(PartitionHandle {
+                raft: raft.clone(),
+                clock: Arc::clone(&options.clock),
+            }),
+        );
+        let _ = slot.set(raft.clone());
+        let members: BTreeMap<u64, BasicNode> = replicas
+            .iter()
+            .map(|id| {
+                let addr = self.addresses.get(*id).unwrap_or_default();
+                (*id, BasicNode::new(addr))
+            })
+            .collect();
+        match raft.initialize(members).await {
+            Ok(()) => tracing::debug!(group, "initialized a partition group"),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(err) => {
+                return Err(Error::internal(format!(
+                    "initializing partition group {group}: {err}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PartitionHost for PartitionHosting {
+    fn open(
+        &self,
+        topic_id: u32,
+        index: u32,
+        replicas: &[u64],
+        shared: Arc<PartitionShared>,
+        options: &PartitionOptions,
+    ) -> Result<Arc<dyn GroupLog>> {
+        let group = keys::partition_group(topic_id, index);
+        let route = Route {
+            me: self.me,
+            group,
+            topic_id,
+            partition: index,
+            replicas: replicas.to_vec(),
+            addresses: Arc::clone(&self.addresses),
+            tls: self.tls.clone(),
+        };
+        let slot: Arc<OnceLock<PartitionRaft>> = Arc::default();
+        if !replicas.contains(&self.me) {
+            let writer = GroupWriter::spawn(
+                route,
+                shared,
+                Arc::clone(&options.clock),
+                slot,
+                Box::pin(async {}),
+                Box::pin(async {}),
+            );
+            return Ok(Arc::new(writer));
+        }
+        let app =
+            PartitionGroup::with_shared(group, Arc::clone(&shared), options.producer_state_ttl_ms)?;
+        let machine = GroupStateMachine::open(Arc::clone(&self.store), group, app)
+            .map_err(|err| Error::internal(err.to_string()))?;
+        let host = self.clone();
+        let (start_slot, stop_slot) = (Arc::clone(&slot), Arc::clone(&slot));
+        let (replicas, start_options) = (replicas.to_vec(), options.clone());
+        let started = Box::pin(async move {
+            if let Err(err) = host
+                .start(group, machine, replicas, &start_options, &start_slot)
+                .await
+            {
+                tracing::error!(cause = %err, group, "partition group did not start");
+            }
+        });
+        let groups = Arc::clone(&self.groups);
+        let stopped = Box::pin(async move {
+            groups.remove(group);
+            if let Some(raft) = stop_slot.get()
+                && let Err(err) = raft.shutdown().await
+            {
+                tracing::warn!(cause = %err, group, "stopping a partition group");
+            }
+        });
+        let writer = GroupWriter::spawn(
+            route,
+            shared,
+            Arc::clone(&options.clock),
+            slot,
+            started,
+            stopped,
+        );
+        Ok(Arc::new(writer))
+    }
+
+    fn delete(&self, topic_id: u32, index: u32) -> BoxFuture<'_, Result<()>> {
+        let group = keys::partition_group(topic_id, index);
+        Box::pin(async move {
+            let mut batch = WriteBatch::new();
+            let (from, to) = keys::entry_range(group, 0, None);
+            batch.delete_range(Cf::RaftLog, from, to);
+            batch.delete_range(
+                Cf::RaftState,
+                keys::state(group, StateKey::Vote).to_vec(),
+                keys::state(group + 1, StateKey::Vote).to_vec(),
+            );
+            blocking(&self.store, move |store| store.write(batch, true))
+                .await
+                .map_err(|err| Error::internal(err.to_string()))
+        })
+    }
+}

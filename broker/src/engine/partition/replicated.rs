@@ -1,0 +1,94 @@
+//! A partition whose log is a raft group (cluster mode, docs/clustering.md).
+//!
+//! The engine keeps one [`Partition`](super::Partition) handle per partition, whatever backs
+//! it: the single-node writer (`writer.rs`), or, for a partition placed on the cluster's nodes,
+//! a [`GroupLog`] that the cluster layer implements (`cluster/partitions.rs`): appends and
+//! trims become entries of the partition's group, proposed on its leader (or forwarded to it),
+//! and applied on every replica into the same [`PartitionShared`] the readers use. So
+//! publishing, fetching, sessions and queues do not know which one they talk to.
+//!
+//! The engine opens the groups through the node's [`PartitionHost`], set once by cluster mode
+//! ([`Engine::set_partition_host`](crate::engine::Engine::set_partition_host)).
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use super::{AppendAck, AppendRequest, Backend, Partition, PartitionOptions, PartitionShared};
+use crate::error::Result;
+
+impl Partition {
+    /// A partition whose writes go to its raft group, `log`, which applies into `shared`.
+    pub fn in_group(shared: Arc<PartitionShared>, log: Arc<dyn GroupLog>) -> Partition {
+        Partition {
+            shared,
+            backend: Backend::Group(log),
+        }
+    }
+
+    /// Whether this node may write on its own to the partition now (retention, delayed
+    /// messages): always for the single-node writer, only on the leader for a group.
+    pub fn writes_here(&self) -> bool {
+        match &self.backend {
+            Backend::Writer { .. } => true,
+            Backend::Group(log) => log.leads(),
+        }
+    }
+
+    /// Cluster mode: the partition group's leader as this node knows it.
+    pub fn leader(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(log) => log.leader(),
+        }
+    }
+
+    /// Whether the partition is backed by a raft group.
+    pub fn replicated(&self) -> bool {
+        matches!(self.backend, Backend::Group(_))
+    }
+}
+
+/// The write side of a partition backed by its raft group.
+pub trait GroupLog: Send + Sync + 'static {
+    /// Queues an append (in call order: an idempotent producer's batches stay in order); the
+    /// receiver resolves once the entry is applied on the node that proposed it, or failed.
+    fn append(
+        &self,
+        request: AppendRequest,
+    ) -> BoxFuture<'_, Result<oneshot::Receiver<Result<AppendAck>>>>;
+
+    /// Proposes a trim (retention) with this node's cutoff, if this node leads the group; a
+    /// follower does nothing (followers never truncate on their own).
+    fn truncate(&self, before: u64) -> BoxFuture<'_, Result<()>>;
+
+    /// Whether this node leads the group now: only the leader runs retention and releases
+    /// delayed messages.
+    fn leads(&self) -> bool;
+
+    /// The group's leader as this node knows it (none while an election runs, or on a node
+    /// that is not a replica).
+    fn leader(&self) -> Option<u64>;
+
+    /// Answers what is queued, then stops the group on this node (its data stays).
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Opens and drops this node's partition groups.
+pub trait PartitionHost: Send + Sync + 'static {
+    /// Starts the group of partition `index` of topic `topic_id`, whose replicas are
+    /// `replicas`, applying into `shared` (this node is one of the replicas, or only forwards
+    /// appends to them). Blocks on storage; the group itself starts in the background.
+    fn open(
+        &self,
+        topic_id: u32,
+        index: u32,
+        replicas: &[u64],
+        shared: Arc<PartitionShared>,
+        options: &PartitionOptions,
+    ) -> Result<Arc<dyn GroupLog>>;
+
+    /// Drops the raft log and state of a deleted partition's group (closed before).
+    fn delete(&self, topic_id: u32, index: u32) -> BoxFuture<'_, Result<()>>;
+}

@@ -1,0 +1,95 @@
+//! Which backend a partition gets: in cluster mode a placed topic's partitions are backed by
+//! their raft groups, opened through the node's [`PartitionHost`]; everything else (single-node
+//! mode, `memory` topics) by the single-node writer.
+
+use std::sync::Arc;
+
+use super::super::Engine;
+use super::super::partition::replicated::PartitionHost;
+use super::super::partition::{Partition, PartitionOptions, PartitionShared};
+use super::super::topic::{Topic, TopicRecord};
+use crate::error::Result;
+use crate::storage::Store;
+
+impl Engine {
+    /// Makes this node host the partition groups of placed topics, through `host`. Set once
+    /// by cluster mode, before the metadata group starts applying: topics recovered at start
+    /// (opened with the single-node writer) are reopened on their groups here, and topics
+    /// applied later open on theirs.
+    pub async fn set_partition_host(&self, host: Arc<dyn PartitionHost>) -> Result<()> {
+        if self.partition_host.set(host).is_err() {
+            tracing::warn!("the partition host was set twice; keeping the first");
+            return Ok(());
+        }
+        let placed: Vec<Arc<Topic>> = self
+            .topics
+            .read()
+            .values()
+            .map(|live| Arc::clone(&live.topic))
+            .filter(|topic| self.host_for(&topic.record).is_some())
+            .collect();
+        for topic in placed {
+            for partition in &topic.partitions {
+                partition.close().await;
+            }
+            self.reopen_fenced(&topic)?;
+        }
+        Ok(())
+    }
+
+    /// The host of `record`'s partition groups: set, and the topic placed.
+    fn host_for(&self, record: &TopicRecord) -> Option<&Arc<dyn PartitionHost>> {
+        self.partition_host
+            .get()
+            .filter(|_| !record.replicas.is_empty())
+    }
+
+    /// Opens `record`'s partitions on `store`, each on its group or its own writer.
+    pub(in crate::engine) fn open_partitions(
+        &self,
+        record: &TopicRecord,
+        store: &Arc<dyn Store>,
+        blocking_io: bool,
+        options: &PartitionOptions,
+    ) -> Result<Vec<Partition>> {
+        let host = self.host_for(record);
+        (0..record.settings.partitions)
+            .map(|p| {
+                let Some(host) = host else {
+                    return Partition::open(
+                        record.id,
+                        p,
+                        Arc::clone(store),
+                        blocking_io,
+                        options.clone(),
+                        &self.runtime,
+                    );
+                };
+                let shared = PartitionShared::open(
+                    record.id,
+                    p,
+                    Arc::clone(store),
+                    blocking_io,
+                    options.tail_budget.clone(),
+                    options.tenant_storage.clone(),
+                    options.ack,
+                )?;
+                let replicas = record.replicas.get(p as usize).map_or(&[][..], |r| &r[..]);
+                let log = host.open(record.id, p, replicas, Arc::clone(&shared), options)?;
+                Ok(Partition::in_group(shared, log))
+            })
+            .collect()
+    }
+
+    /// Drops the raft data of a deleted topic's partition groups (closed before).
+    pub(in crate::engine) async fn drop_partition_groups(&self, record: &TopicRecord) {
+        let Some(host) = self.host_for(record) else {
+            return;
+        };
+        for p in 0..record.settings.partitions {
+            if let Err(err) = host.delete(record.id, p).await {
+                tracing::warn!(cause = %err, topic_id = record.id, partition = p, "dropping a partition group's raft data");
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Partition data through the partition groups, with three real `rapidmq serve` processes: a
+//! topic's partitions are placed on every node (replication factor 3 by default), an idempotent
+//! producer publishes through node 1, and nodes 2 and 3 serve the same messages at the same
+//! offsets. Then the node leading partition 0 is killed (`kill -9`), the producer carries on
+//! through a survivor that does not lead partition 0 (its appends are forwarded to the new
+//! leader), and both survivors serve every acknowledged message at its acknowledged offset,
+//! none twice. A replication factor above the voters is refused with its stable code.
+//!
+//! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::start_nodes;
+use common::{
+    BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg,
+    topic_config,
+};
+use rapidmq_proto::ErrorCode;
+use rapidmq_proto::v1 as pb;
+use serde_json::Value;
+
+const TOPIC: &str = "orders";
+const PARTITIONS: u32 = 3;
+const PRODUCER: u64 = 77;
+/// Messages per batch.
+const BATCH: u64 = 4;
+/// Batches per partition before the leader of partition 0 is killed, and after.
+const BEFORE: u64 = 8;
+const AFTER: u64 = 8;
+
+/// What the producer had acknowledged: per partition, offset → value.
+type Acked = BTreeMap<u32, BTreeMap<u64, String>>;
+
+/// Retries `attempt` while it fails with `UNAVAILABLE` (no leader yet, a leader just lost),
+/// bounded by `PATIENCE`; any other outcome is returned.
+async fn while_unavailable<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match attempt().await {
+            Err(status)
+                if error_code(&status) == ErrorCode::Unavailable && Instant::now() < deadline =>
+            {
+                eprintln!("{what}: {}; retrying", status.message());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Publishes batch `index` of `partition` through `clients` as the idempotent producer, the
+/// same sequence on every retry, and records the acked offsets.
+async fn publish(clients: &mut Clients, acked: &mut Acked, partition: u32, index: u64) {
+    let values: Vec<String> = (0..BATCH)
+        .map(|i| format!("p{partition}-m{}", index * BATCH + i))
+        .collect();
+    let messages: Vec<_> = values.iter().map(|v| msg("k", v.clone())).collect();
+    let request = pb::PublishRequest {
+        topic: TOPIC.into(),
+        partition,
+        producer_id: PRODUCER,
+        base_sequence: index * BATCH,
+        batch: encode(&messages),
+    };
+    let answer = while_unavailable("publish", || {
+        let mut messaging = clients.messaging.clone();
+        let request = request.clone();
+        async move { messaging.publish(request).await }
+    })
+    .await
+    .unwrap_or_else(|status| panic!("publish p{partition} batch {index}: {status:?}"))
+    .into_inner();
+    assert_eq!(answer.count as u64, BATCH);
+    let offsets = acked.entry(partition).or_default();
+    for (i, value) in values.into_iter().enumerate() {
+        offsets.insert(answer.base_offset + i as u64, value);
+    }
+}
+
+/// Everything `node` serves of `partition`, offset → value, once it serves `count` messages.
+async fn served(node: &TestBroker, partition: u32, count: usize) -> BTreeMap<u64, String> {
+    let mut clients = connect(node).await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut seen = BTreeMap::new();
+        let mut offset = 0;
+        loop {
+            let fetched = clients
+                .messaging
+                .fetch(pb::FetchRequest {
+                    topic: TOPIC.into(),
+                    partition,
+                    offset,
+                    max_messages: 1000,
+                    max_wait_ms: 0,
+                })
+                .await
+                .expect("fetch")
+                .into_inner();
+            let received: Vec<_> = fetched.batches.iter().flat_map(decode).collect();
+            let Some(last) = received.last() else {
+                break;
+            };
+            offset = last.offset + 1;
+            for r in received {
+                let value = String::from_utf8(r.msg.value.to_vec()).expect("utf-8 value");
+                assert!(
+                    seen.insert(r.offset, value).is_none(),
+                    "offset {} served twice",
+                    r.offset
+                );
+            }
+        }
+        if seen.len() >= count {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} serves {} of {count} messages of partition {partition}",
+            node.grpc_url(),
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `rapidmq topic describe TOPIC --output json` against `node`.
+fn describe(node: &TestBroker) -> Value {
+    let output = rapidmq_testkit::cli_command()
+        .args(["topic", "describe", TOPIC, "--output", "json"])
+        .env("RAPIDMQ_SERVER", node.grpc_url())
+        .output()
+        .expect("run rapidmq");
+    assert!(
+        output.status.success(),
+        "describe: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("describe prints JSON")
+}
+
+/// Each partition's replicas as `node` describes them.
+fn placement(node: &TestBroker) -> Vec<Vec<u64>> {
+    describe(node)["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            p["replicas"]
+                .as_array()
+                .expect("replicas")
+                .iter()
+                .map(|id| id.as_u64().expect("node id"))
+                .collect()
+        })
+        .collect()
+}
+
+/// The leader of partition `partition` once every node of `nodes` names the same one, other
+/// than `not`.
+async fn partition_leader(nodes: &[&TestBroker], partition: u32, not: Option<u64>) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let leaders: BTreeSet<Option<u64>> = nodes
+            .iter()
+            .map(|node| describe(node)["partitions"][partition as usize]["leader"].as_u64())
+            .collect();
+        if leaders.len() == 1
+            && let Some(Some(leader)) = leaders.first().copied()
+            && Some(leader) != not
+        {
+            return leader;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no agreed leader of partition {partition}: {leaders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks that `node` serves exactly what was acked, at the acked offsets.
+async fn serves_what_was_acked(node: &TestBroker, acked: &Acked) {
+    for (partition, offsets) in acked {
+        let seen = served(node, *partition, offsets.len()).await;
+        assert_eq!(
+            &seen,
+            offsets,
+            "{} serves partition {partition} as acked",
+            node.grpc_url()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_replicated_and_survive_the_loss_of_their_leader() {
+    let mut nodes = start_nodes(3, |_| BrokerOptions::default());
+    let mut via_1 = connect(&nodes[0]).await;
+    let created = while_unavailable("create topic", || {
+        let mut admin = via_1.admin.clone();
+        async move {
+            admin
+                .create_topic(pb::CreateTopicRequest {
+                    name: TOPIC.into(),
+                    config: Some(topic_config(PARTITIONS)),
+                })
+                .await
+        }
+    })
+    .await
+    .expect("create topic")
+    .into_inner();
+    assert_eq!(created.config.and_then(|c| c.replication_factor), Some(3));
+
+    // Placed on every node, first replicas spread; every node describes the same placement.
+    let placed = placement(&nodes[0]);
+    assert_eq!(placed.len(), PARTITIONS as usize);
+    for replicas in &placed {
+        let set: BTreeSet<u64> = replicas.iter().copied().collect();
+        assert_eq!(set, BTreeSet::from([1, 2, 3]), "{placed:?}");
+    }
+    let firsts: BTreeSet<u64> = placed.iter().map(|r| r[0]).collect();
+    assert_eq!(firsts.len(), 3, "preferred leaders spread: {placed:?}");
+    for node in &nodes[1..] {
+        assert_eq!(placement(node), placed);
+    }
+
+    // Through node 1; nodes 2 and 3 serve the same messages at the same offsets.
+    let mut acked = Acked::new();
+    for index in 0..BEFORE {
+        for partition in 0..PARTITIONS {
+            publish(&mut via_1, &mut acked, partition, index).await;
+        }
+    }
+    for node in &nodes {
+        serves_what_was_acked(node, &acked).await;
+    }
+
+    // Kill -9 the leader of partition 0; carry on through a survivor that does not lead it.
+    let all: Vec<&TestBroker> = nodes.iter().collect();
+    let old = partition_leader(&all, 0, None).await;
+    eprintln!("killing node {old}, the leader of partition 0");
+    nodes[old as usize - 1].kill();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i + 1 != old as usize).collect();
+    let new = partition_leader(
+        &survivors.iter().map(|i| &nodes[*i]).collect::<Vec<_>>(),
+        0,
+        Some(old),
+    )
+    .await;
+    let through = survivors
+        .iter()
+        .copied()
+        .find(|i| *i as u64 + 1 != new)
+        .expect("a survivor that does not lead partition 0");
+    eprintln!(
+        "partition 0 now led by node {new}; publishing through node {}",
+        through + 1
+    );
+    let mut via = connect(&nodes[through]).await;
+    for index in BEFORE..BEFORE + AFTER {
+        for partition in 0..PARTITIONS {
+            publish(&mut via, &mut acked, partition, index).await;
+        }
+    }
+
+    // Every acked message, at its acked offset, on both survivors; none twice.
+    for partition in 0..PARTITIONS {
+        let offsets = &acked[&partition];
+        assert_eq!(offsets.len() as u64, (BEFORE + AFTER) * BATCH);
+        let values: BTreeSet<&String> = offsets.values().collect();
+        assert_eq!(values.len(), offsets.len(), "no message acked twice");
+    }
+    for i in &survivors {
+        serves_what_was_acked(&nodes[*i], &acked).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replication_factor_above_the_voters_is_refused_and_below_it_outsiders_forward() {
+    let nodes = start_nodes(3, |_| BrokerOptions::default());
+    let create = |name: &str, rf: &str| {
+        rapidmq_testkit::cli_command()
+            .args(["topic", "create", name, "--replication-factor", rf])
+            .args(["--partitions", "3", "--output", "json"])
+            .env("RAPIDMQ_SERVER", nodes[1].grpc_url())
+            .output()
+            .expect("run rapidmq")
+    };
+    // The first create may meet a metadata group still electing: retried while unavailable.
+    let deadline = Instant::now() + PATIENCE;
+    let refused = loop {
+        let output = create("wide", "4");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        if !stderr.contains("UNAVAILABLE") || Instant::now() >= deadline {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!refused.status.success(), "RF 4 on 3 nodes is refused");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("INVALID_TOPIC_CONFIG"), "{stderr}");
+
+    // Through gRPC: the stable code, as an INVALID_ARGUMENT.
+    let mut clients = connect(&nodes[2]).await;
+    let mut config = topic_config(1);
+    config.replication_factor = Some(4);
+    let status = clients
+        .admin
+        .create_topic(pb::CreateTopicRequest {
+            name: "wide".into(),
+            config: Some(config),
+        })
+        .await
+        .expect_err("RF 4 on 3 nodes is refused");
+    assert_eq!(error_code(&status), ErrorCode::InvalidTopicConfig);
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    // RF 2: two replicas per partition, on distinct nodes, first replicas spread.
+    let placed = create("narrow", "2");
+    assert!(
+        placed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&placed.stderr)
+    );
+    let info: Value = serde_json::from_slice(&placed.stdout).expect("JSON");
+    assert_eq!(info["config"]["replication_factor"], 2);
+    let firsts: BTreeSet<u64> = info["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            let replicas = p["replicas"].as_array().expect("replicas");
+            assert_eq!(replicas.len(), 2);
+            assert_ne!(replicas[0], replicas[1]);
+            replicas[0].as_u64().expect("node id")
+        })
+        .collect();
+    assert_eq!(firsts.len(), 3);
+
+    // A node that is not a replica of partition 0 forwards its appends to the replicas.
+    let replicas: BTreeSet<u64> = info["partitions"][0]["replicas"]
+        .as_array()
+        .expect("replicas")
+        .iter()
+        .map(|id| id.as_u64().expect("node id"))
+        .collect();
+    let outsider = (1..=3u64)
+        .find(|id| !replicas.contains(id))
+        .expect("RF 2 of 3 leaves one node out");
+    let via = connect(&nodes[outsider as usize - 1]).await;
+    let request = pb::PublishRequest {
+        topic: "narrow".into(),
+        partition: 0,
+        batch: encode(&[msg("k", "from an outsider")]),
+        ..Default::default()
+    };
+    let ack = while_unavailable("publish through a non-replica", || {
+        let mut messaging = via.messaging.clone();
+        let request = request.clone();
+        async move { messaging.publish(request).await }
+    })
+    .await
+    .expect("a non-replica forwards the append")
+    .into_inner();
+    let replica = &nodes[*replicas.first().expect("a replica") as usize - 1];
+    let mut clients = connect(replica).await;
+    let fetched = clients
+        .messaging
+        .fetch(pb::FetchRequest {
+            topic: "narrow".into(),
+            partition: 0,
+            offset: ack.base_offset,
+            max_messages: 1,
+            max_wait_ms: PATIENCE.as_millis() as u32,
+        })
+        .await
+        .expect("fetch")
+        .into_inner();
+    let received: Vec<_> = fetched.batches.iter().flat_map(decode).collect();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].offset, ack.base_offset);
+    assert_eq!(&received[0].msg.value[..], b"from an outsider");
+}
