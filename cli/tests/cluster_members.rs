@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use common::cluster::{
     agreed_leader, cluster_cli, cluster_cli_ok, free_ports, peer_list, start_node, start_node_with,
-    status,
+    status, while_unavailable,
 };
-use common::{PATIENCE, TestBroker, connect, create_topic, topic_config};
+use common::{
+    PATIENCE, TestBroker, connect, create_topic, decode, encode, eventually, msg, topic_config,
+};
 use rapidmq_proto::v1 as pb;
 use serde_json::Value;
 
@@ -32,6 +34,28 @@ async fn topic_names(node: &TestBroker) -> Option<BTreeSet<String>> {
         .ok()?
         .into_inner();
     Some(listed.topics.into_iter().map(|t| t.name).collect())
+}
+
+/// Topic `name` as `node` describes it, once `node` has applied its creation.
+async fn topic_info(node: &TestBroker, name: &str) -> pb::TopicInfo {
+    let mut clients = connect(node).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let described = clients
+            .admin
+            .describe_topic(pb::DescribeTopicRequest { name: name.into() })
+            .await;
+        match described {
+            Ok(info) => return info.into_inner(),
+            Err(status) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never listed `{name}`: {status}",
+                node.grpc_url()
+            ),
+        }
+    }
 }
 
 /// Waits until `node`'s status satisfies `check`; returns that status.
@@ -145,6 +169,64 @@ async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
     let table = cluster_cli_ok(&nodes[&1], &["status"]);
     println!("{table}");
     assert!(table.contains("voter"), "{table}");
+
+    // New topics are placed on the group's voters, node 1 among them (it is in no other
+    // node's --peers): a factor of 4 is accepted through node 2, every node places it alike,
+    // and node 1 serves what is published through node 2.
+    let mut four = topic_config(1);
+    four.replication_factor = Some(4);
+    create_topic(&mut clients, "on-four", four).await;
+    let mut placed = BTreeSet::new();
+    for node in nodes.values() {
+        let info = topic_info(node, "on-four").await;
+        placed.insert(info.partitions[0].replicas.clone());
+    }
+    assert_eq!(
+        placed.len(),
+        1,
+        "nodes place the topic differently: {placed:?}"
+    );
+    assert_eq!(
+        placed
+            .first()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<BTreeSet<u64>>(),
+        (1..=4).collect()
+    );
+    let through_two = clients.messaging.clone();
+    while_unavailable("publish to the four replicas", || {
+        let mut through_two = through_two.clone();
+        async move {
+            through_two
+                .publish(pb::PublishRequest {
+                    topic: "on-four".into(),
+                    batch: encode(&[msg("k", "v")]),
+                    ..Default::default()
+                })
+                .await
+        }
+    })
+    .await
+    .expect("publish through node 2");
+    let on_one = connect(&nodes[&1]).await.messaging;
+    eventually("node 1 to serve the message", || {
+        let mut on_one = on_one.clone();
+        async move {
+            let fetched = on_one
+                .fetch(pb::FetchRequest {
+                    topic: "on-four".into(),
+                    partition: 0,
+                    offset: 0,
+                    max_messages: 10,
+                    max_wait_ms: 0,
+                })
+                .await;
+            fetched.is_ok_and(|f| f.into_inner().batches.iter().flat_map(decode).count() == 1)
+        }
+    })
+    .await;
 
     // Adding it again changes nothing and says so.
     let again = cluster_cli_ok(&nodes[&2], &["add-node", "1", "--cluster-addr", &addr1]);

@@ -13,7 +13,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::start_nodes;
+use common::cluster::{start_nodes, while_unavailable};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg,
     topic_config,
@@ -33,27 +33,6 @@ const AFTER: u64 = 8;
 
 /// What the producer had acknowledged: per partition, offset → value.
 type Acked = BTreeMap<u32, BTreeMap<u64, String>>;
-
-/// Retries `attempt` while it fails with `UNAVAILABLE` (no leader yet, a leader just lost),
-/// bounded by `PATIENCE`; any other outcome is returned.
-async fn while_unavailable<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, tonic::Status>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match attempt().await {
-            Err(status)
-                if error_code(&status) == ErrorCode::Unavailable && Instant::now() < deadline =>
-            {
-                eprintln!("{what}: {}; retrying", status.message());
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
-}
 
 /// Publishes batch `index` of `partition` through `clients` as the idempotent producer, the
 /// same sequence on every retry, and records the acked offsets.

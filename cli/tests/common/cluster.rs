@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use rapidmq_proto::ErrorCode;
 use serde_json::Value;
 
-use super::{BrokerOptions, PATIENCE, TestBroker};
+use super::{BrokerOptions, PATIENCE, TestBroker, error_code};
 
 /// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
 /// every peer's address before any node starts. (Another process could take a port in
@@ -162,4 +163,25 @@ pub fn start_nodes(count: u64, options: impl Fn(u64) -> super::BrokerOptions) ->
             TestBroker::start_with(options)
         })
         .collect()
+}
+
+/// Retries `attempt` while it fails with `UNAVAILABLE` (no leader yet, a leader just lost),
+/// bounded by `PATIENCE`; any other outcome is returned.
+pub async fn while_unavailable<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match attempt().await {
+            Err(status)
+                if error_code(&status) == ErrorCode::Unavailable && Instant::now() < deadline =>
+            {
+                eprintln!("{what}: {}; retrying", status.message());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
 }
