@@ -57,6 +57,8 @@ const (
 	CodeResourceExhausted Code = 5004
 	// CodeTimeout is TIMEOUT.
 	CodeTimeout Code = 5005
+	// CodeNodeNotFound is NODE_NOT_FOUND.
+	CodeNodeNotFound Code = 5006
 	// CodeUnauthenticated is UNAUTHENTICATED.
 	CodeUnauthenticated Code = 6001
 	// CodePermissionDenied is PERMISSION_DENIED.
@@ -135,6 +137,8 @@ var (
 	ErrResourceExhausted error = &Error{Code: CodeResourceExhausted, Message: "resource exhausted"}
 	// ErrTimeout matches errors with code TIMEOUT.
 	ErrTimeout error = &Error{Code: CodeTimeout, Message: "timeout"}
+	// ErrNodeNotFound matches errors with code NODE_NOT_FOUND.
+	ErrNodeNotFound error = &Error{Code: CodeNodeNotFound, Message: "node not found"}
 	// ErrUnauthenticated matches errors with code UNAUTHENTICATED.
 	ErrUnauthenticated error = &Error{Code: CodeUnauthenticated, Message: "unauthenticated"}
 	// ErrPermissionDenied matches errors with code PERMISSION_DENIED.
@@ -186,6 +190,7 @@ var codeNames = map[Code]string{
 	CodeUnavailable:               "UNAVAILABLE",
 	CodeResourceExhausted:         "RESOURCE_EXHAUSTED",
 	CodeTimeout:                   "TIMEOUT",
+	CodeNodeNotFound:              "NODE_NOT_FOUND",
 	CodeUnauthenticated:           "UNAUTHENTICATED",
 	CodePermissionDenied:          "PERMISSION_DENIED",
 	CodeTenantNotFound:            "TENANT_NOT_FOUND",
@@ -234,6 +239,7 @@ var byCode = map[Code]error{
 	CodeUnavailable:               ErrUnavailable,
 	CodeResourceExhausted:         ErrResourceExhausted,
 	CodeTimeout:                   ErrTimeout,
+	CodeNodeNotFound:              ErrNodeNotFound,
 	CodeUnauthenticated:           ErrUnauthenticated,
 	CodePermissionDenied:          ErrPermissionDenied,
 	CodeTenantNotFound:            ErrTenantNotFound,

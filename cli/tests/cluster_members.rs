@@ -285,7 +285,8 @@ async fn a_fourth_node_joins_catches_up_votes_and_a_killed_node_is_removed() {
     let unknown = cluster_cli(&nodes[&1], &["remove-node", "9"]);
     assert!(!unknown.status.success());
     assert!(
-        stderr(&unknown).contains("node 9 is not a member of the metadata group"),
+        stderr(&unknown).contains("node 9 is not a member of the metadata group")
+            && stderr(&unknown).contains("NODE_NOT_FOUND (5006)"),
         "{}",
         stderr(&unknown)
     );

@@ -309,8 +309,8 @@ impl Admin {
         })
     }
 
-    /// Removes node `id` from the metadata group. Errors: `INVALID_ARGUMENT` (not a member,
-    /// the last voter, single-node mode), `UNAVAILABLE` (no leader).
+    /// Removes node `id` from the metadata group. Errors: `NODE_NOT_FOUND` (not a member),
+    /// `INVALID_ARGUMENT` (the last voter, single-node mode), `UNAVAILABLE` (no leader).
     pub async fn remove_node(&self, id: u64) -> Result<MembershipChange> {
         let request = v1::RemoveNodeRequest { node_id: id };
         admin_call!(self, remove_node, request, once).map(|c| MembershipChange {

@@ -8,7 +8,7 @@
 //!   `RapidmqConsumer` (`consumer.rs`), `RapidmqQueueConsumer` and `RapidmqReceipt` (`queue.rs`),
 //!   `RapidmqCancel` (`cancel.rs`). Admin calls take the client (`admin.rs`; the caller,
 //!   users and API tokens in `users.rs`; roles and bindings in `roles.rs`; tenants, quotas
-//!   and the audit log in `tenants.rs`).
+//!   and the audit log in `tenants.rs`; cluster status and membership in `cluster.rs`).
 //! - **Names** are `rapidmq_<object>_<verb>`.
 //! - **Errors** (`error.rs`): fallible functions return a `RapidmqStatus` and fill an optional
 //!   `RapidmqError` (`{code, kind, retriable, message}`); the message is a Rust-owned buffer
@@ -33,6 +33,7 @@ mod arena;
 mod buffer;
 mod cancel;
 mod client;
+mod cluster;
 mod config;
 mod consumer;
 mod error;
@@ -48,6 +49,7 @@ pub use admin::*;
 pub use buffer::*;
 pub use cancel::*;
 pub use client::*;
+pub use cluster::*;
 pub use config::*;
 pub use consumer::*;
 pub use error::*;

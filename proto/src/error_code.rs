@@ -8,7 +8,7 @@
 //! | 2000–2999 | topics and partitions |
 //! | 3000–3999 | publishing |
 //! | 4000–4999 | subscriptions and consuming |
-//! | 5000–5999 | the broker (storage, overload, shutdown) |
+//! | 5000–5999 | the broker (storage, overload, shutdown, cluster nodes) |
 //! | 6000–6999 | security: authentication, authorisation, TLS |
 
 use tonic::Code;
@@ -143,6 +143,9 @@ error_codes! {
     ResourceExhausted = 5004, "RESOURCE_EXHAUSTED", ResourceExhausted, 429, true;
     /// The operation did not finish in time.
     Timeout = 5005, "TIMEOUT", DeadlineExceeded, 504, true;
+    /// The node is not a member of the cluster's metadata group (removing a node that never
+    /// joined or was already removed).
+    NodeNotFound = 5006, "NODE_NOT_FOUND", NotFound, 404, false;
 
     /// No credentials where they are needed, or credentials that do not work (unknown, wrong,
     /// expired or revoked: one answer for all of them).

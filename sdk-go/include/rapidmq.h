@@ -587,6 +587,61 @@ typedef struct RapidmqFetchResult {
   uint64_t log_start_offset;
 } RapidmqFetchResult;
 
+// A node of the cluster's node table.
+typedef struct RapidmqClusterNode {
+  // Node id.
+  uint64_t id;
+  // Node-to-node address.
+  struct RapidmqSlice cluster_addr;
+  // Client gRPC address; empty until the node registered.
+  struct RapidmqSlice grpc_addr;
+  // Client HTTP address; empty until the node registered.
+  struct RapidmqSlice http_addr;
+  // Whether the answering node currently hears from it.
+  bool reachable;
+  // `voter` or `learner`.
+  struct RapidmqSlice role;
+  // Whether `matched` is set (answered by the leader only).
+  bool has_matched;
+  // The last raft index the leader knows the node has.
+  uint64_t matched;
+} RapidmqClusterNode;
+
+// The cluster as the answering node sees it; free with `rapidmq_cluster_status_free`.
+typedef struct RapidmqClusterStatus {
+  // `single-node` (the other fields empty) or `cluster`.
+  struct RapidmqSlice mode;
+  // The answering node's id.
+  uint64_t node_id;
+  // Whether the metadata group has a leader (`leader_id` is set).
+  bool has_leader;
+  // The metadata group's leader.
+  uint64_t leader_id;
+  // The metadata group's term.
+  uint64_t term;
+  // Whether `last_applied` is set.
+  bool has_last_applied;
+  // The metadata group's last applied index on the answering node.
+  uint64_t last_applied;
+  // `voter`, `learner`, `not a member yet` or `removed` (empty in single-node mode).
+  struct RapidmqSlice membership;
+  // The metadata group's members.
+  const struct RapidmqClusterNode *nodes;
+  // Number of nodes.
+  size_t nodes_len;
+} RapidmqClusterStatus;
+
+// What `rapidmq_admin_add_node` or `rapidmq_admin_remove_node` did; free with
+// `rapidmq_membership_change_free`.
+typedef struct RapidmqMembershipChange {
+  // The metadata group's voters afterwards.
+  const uint64_t *voters;
+  // Number of voters.
+  size_t voters_len;
+  // For the operator (already a voter, few voters left); empty when there is nothing to say.
+  struct RapidmqSlice note;
+} RapidmqMembershipChange;
+
 // Retry (and reconnect) policy: exponential backoff with full jitter within a budget.
 typedef struct RapidmqRetryPolicy {
   // First backoff ceiling, ms.
@@ -1325,6 +1380,54 @@ enum RapidmqStatus rapidmq_client_fetch(const struct RapidmqClient *client,
 // # Safety
 // `result` is NULL or was returned by this library and not freed already.
 void rapidmq_fetch_result_free(struct RapidmqFetchResult *result);
+
+// The cluster as the answering node sees it: metadata leader, term and node table; free with
+// `rapidmq_cluster_status_free`. A single-node broker answers mode `single-node`.
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_cluster_status(const struct RapidmqClient *client,
+                                                const struct RapidmqCancel *cancel,
+                                                struct RapidmqClusterStatus **out,
+                                                struct RapidmqError *err);
+
+// Adds node `id`, reached by the other nodes at `cluster_addr`, to the metadata group; blocks
+// until it is a voter, up to the request timeout. Free the result with
+// `rapidmq_membership_change_free`. Errors: `INVALID_ARGUMENT` (single-node mode, bad
+// address), `UNAVAILABLE` (no leader; the node did not catch up).
+//
+// # Safety
+// `client` is live; `cluster_addr` is readable; `out` is writable.
+enum RapidmqStatus rapidmq_admin_add_node(const struct RapidmqClient *client,
+                                          uint64_t id,
+                                          struct RapidmqStr cluster_addr,
+                                          const struct RapidmqCancel *cancel,
+                                          struct RapidmqMembershipChange **out,
+                                          struct RapidmqError *err);
+
+// Removes node `id` from the metadata group. Free the result with
+// `rapidmq_membership_change_free`. Errors: `NODE_NOT_FOUND` (not a member),
+// `INVALID_ARGUMENT` (the last voter, single-node mode), `UNAVAILABLE` (no leader).
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_remove_node(const struct RapidmqClient *client,
+                                             uint64_t id,
+                                             const struct RapidmqCancel *cancel,
+                                             struct RapidmqMembershipChange **out,
+                                             struct RapidmqError *err);
+
+// Frees a cluster status. NULL is ignored.
+//
+// # Safety
+// `status` is NULL or was returned by this library and not freed already.
+void rapidmq_cluster_status_free(struct RapidmqClusterStatus *status);
+
+// Frees a membership change. NULL is ignored.
+//
+// # Safety
+// `change` is NULL or was returned by this library and not freed already.
+void rapidmq_membership_change_free(struct RapidmqMembershipChange *change);
 
 // Fills `out` with the core's client defaults (the default endpoint is used when
 // `endpoints_len` is 0). Returns false when `out` is NULL.

@@ -1,11 +1,12 @@
-//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, and the caller, users,
-//! API tokens, roles and role bindings, tenants and their quotas, and the audit log of a broker
-//! with authentication on.
+//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, cluster status and
+//! membership, and the caller, users, API tokens, roles and role bindings, tenants and their
+//! quotas, and the audit log of a broker with authentication on.
 
 use pyo3::prelude::*;
 use rapidmq_core::roles::BindingScope;
 use rapidmq_core::{self as core, Runtime, TopicConfig};
 
+use crate::cluster::{ClusterStatus, MembershipChange};
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
 use crate::roles::{RoleBinding, RoleInfo};
 use crate::runtime::{ProcessLocal, bridge};
@@ -284,6 +285,42 @@ impl Admin {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
             admin.status().await.map(BrokerStatus::from)
+        })
+    }
+
+    /// The cluster as the answering node sees it.
+    #[pyo3(signature = (asyncio=false))]
+    fn cluster_status(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.cluster_status().await.map(ClusterStatus::from)
+        })
+    }
+
+    /// Adds node `id`, reached by the other nodes at `cluster_addr`, to the metadata group.
+    #[pyo3(signature = (id, cluster_addr, asyncio=false))]
+    fn add_node(
+        &self,
+        py: Python<'_>,
+        id: u64,
+        cluster_addr: String,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin
+                .add_node(id, cluster_addr)
+                .await
+                .map(MembershipChange::from)
+        })
+    }
+
+    /// Removes node `id` from the metadata group.
+    #[pyo3(signature = (id, asyncio=false))]
+    fn remove_node(&self, py: Python<'_>, id: u64, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.remove_node(id).await.map(MembershipChange::from)
         })
     }
 

@@ -13,7 +13,7 @@
 //!   defaults for the Python config classes.
 //! - `types.rs`: result types (`Delivery`, `ReceivedMessage`, `TopicInfo`, ...); `users.rs`
 //!   and `roles.rs`: the caller, users, tokens, roles and role bindings; `tenants.rs`: tenants,
-//!   their quotas and the audit log.
+//!   their quotas and the audit log; `cluster.rs`: the cluster status and membership changes.
 //! - `client.rs`, `producer.rs`, `consumer.rs` (stream mode), `queue.rs` (queue mode),
 //!   `admin.rs`: one class each over the core's.
 //!
@@ -23,6 +23,7 @@
 
 mod admin;
 mod client;
+mod cluster;
 mod consumer;
 mod convert;
 mod errors;
@@ -61,6 +62,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::MemberInfo>()?;
     m.add_class::<types::SubscriptionInfo>()?;
     m.add_class::<types::BrokerStatus>()?;
+    m.add_class::<cluster::ClusterStatus>()?;
+    m.add_class::<cluster::ClusterNode>()?;
+    m.add_class::<cluster::MembershipChange>()?;
     m.add_class::<types::ProducerStats>()?;
     m.add_class::<types::ConsumerStats>()?;
     m.add_class::<types::FetchResult>()?;

@@ -18,7 +18,10 @@
 //!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on; for cluster
 //!   admins, tenants with their quotas and usage ([`TenantInfo`], [`TenantQuotas`],
 //!   [`TenantUsage`]); and the audit log ([`AuditQuery`] → [`AuditPage`] of [`AuditEvent`]s).
-//!   [`ClientBuilder::tenant`] makes a cluster admin act inside another tenant.
+//!   [`ClientBuilder::tenant`] makes a cluster admin act inside another tenant. Cluster
+//!   administration: `cluster_status` ([`ClusterStatus`] with its [`ClusterNode`]s; mode
+//!   `single-node` on a broker not in cluster mode), `add_node` and `remove_node`
+//!   ([`MembershipChange`]; `NODE_NOT_FOUND` for a node that is not a member).
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -56,14 +59,14 @@ use std::time::Duration;
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
-    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, Consumer, ConsumerStats, CreatedToken,
-    Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error,
-    ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo, Message, PartitionCursor, PartitionInfo,
-    Permission, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
-    QueueMessage, QueueSettings, QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy,
-    RoleBinding, RoleInfo, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
-    SubscriptionInfo, SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig,
-    TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, ClusterNode, ClusterStatus, Consumer,
+    ConsumerStats, CreatedToken, Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay,
+    Delivery, Durability, Error, ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo,
+    MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer, ProducerStats,
+    PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
+    Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime, SendReceipt,
+    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TenantInfo,
+    TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 

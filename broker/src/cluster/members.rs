@@ -206,9 +206,10 @@ impl Members {
             .clone();
         let membership = membership.membership();
         if membership.get_node(&id).is_none() {
-            return Err(Error::invalid(format!(
-                "node {id} is not a member of the metadata group"
-            )));
+            return Err(Error::new(
+                rapidmq_proto::ErrorCode::NodeNotFound,
+                format!("node {id} is not a member of the metadata group"),
+            ));
         }
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let change = if voters.contains(&id) {

@@ -169,7 +169,7 @@ pub async fn add(
     params(("id" = u64, Path, description = "Node id")),
     responses(
         (status = 200, description = "Removed", body = MembershipChange),
-        (status = "default", description = "An error (RFC 9457); INVALID_ARGUMENT for a node that is not a member, for the last voter and in single-node mode", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "An error (RFC 9457); NODE_NOT_FOUND for a node that is not a member, INVALID_ARGUMENT for the last voter and in single-node mode", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(node_id = id))]
 pub async fn remove(

@@ -14,12 +14,14 @@
 //! - `types.rs`: records and enums, converted from and to the core's domain types.
 //! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
 //!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`, `roles.rs` roles and
-//!   their bindings, `tenants.rs` tenants, their quotas and the audit log.
+//!   their bindings, `tenants.rs` tenants, their quotas and the audit log, `cluster.rs` the
+//!   cluster status and the metadata group's membership.
 
 uniffi::setup_scaffolding!();
 
 mod admin;
 mod client;
+mod cluster;
 mod config;
 mod consumer;
 mod error;
@@ -33,6 +35,7 @@ mod users;
 
 pub use admin::NativeAdmin;
 pub use client::{NativeClient, connect};
+pub use cluster::{ClusterNode, ClusterStatus, MembershipChange};
 pub use config::{
     ClientOptions, ConsumerOptions, Credentials, ProducerOptions, RetryOptions, TlsOptions,
     default_client_options, default_consumer_options, default_producer_options,

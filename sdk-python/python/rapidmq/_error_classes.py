@@ -226,6 +226,14 @@ class TimeoutError(BrokerError, builtins.TimeoutError):
     retriable = True
 
 
+class NodeNotFoundError(BrokerError):
+    """``NODE_NOT_FOUND`` (5006); HTTP 404; not retriable."""
+
+    code = 5006
+    name = "NODE_NOT_FOUND"
+    retriable = False
+
+
 class UnauthenticatedError(AuthError):
     """``UNAUTHENTICATED`` (6001); HTTP 401; not retriable."""
 
@@ -342,6 +350,7 @@ BY_CODE: Dict[int, Type[RapidMQError]] = {
     5003: UnavailableError,
     5004: ResourceExhaustedError,
     5005: TimeoutError,
+    5006: NodeNotFoundError,
     6001: UnauthenticatedError,
     6002: PermissionDeniedError,
     6003: TenantNotFoundError,
@@ -382,6 +391,7 @@ __all__ = [
     "UnavailableError",
     "ResourceExhaustedError",
     "TimeoutError",
+    "NodeNotFoundError",
     "UnauthenticatedError",
     "PermissionDeniedError",
     "TenantNotFoundError",

@@ -207,6 +207,28 @@ class BrokerStatus:
     subscriptions: int
     node_id: str
 
+class ClusterNode:
+    id: int
+    cluster_addr: str
+    grpc_addr: str
+    http_addr: str
+    reachable: bool
+    role: str
+    matched: Optional[int]
+
+class ClusterStatus:
+    mode: str
+    node_id: int
+    leader_id: Optional[int]
+    term: int
+    last_applied: Optional[int]
+    membership: str
+    nodes: List[ClusterNode]
+
+class MembershipChange:
+    voters: List[int]
+    note: str
+
 class ProducerStats:
     messages_sent: int
     messages_acked: int
@@ -302,6 +324,9 @@ class Admin:
     def list_dead_letters(self, dead_letter_topic: str, max: int = 0, page_token: Optional[str] = None, asyncio: bool = False) -> Any: ...
     def replay_dead_letters(self, dead_letter_topic: str, max: Optional[int] = None, asyncio: bool = False) -> Any: ...
     def status(self, asyncio: bool = False) -> Any: ...
+    def cluster_status(self, asyncio: bool = False) -> Any: ...
+    def add_node(self, id: int, cluster_addr: str, asyncio: bool = False) -> Any: ...
+    def remove_node(self, id: int, asyncio: bool = False) -> Any: ...
     def whoami(self, asyncio: bool = False) -> Any: ...
     def create_user(self, name: str, password: Optional[str] = None, asyncio: bool = False) -> Any: ...
     def delete_user(self, name: str, asyncio: bool = False) -> Any: ...

@@ -31,12 +31,14 @@ from .message import Headers, Message, Payload
 from ._native import (
     AuditPage,
     BrokerStatus,
+    ClusterStatus,
     ConsumerStats,
     CreatedToken,
     DeadLetterPage,
     DeadLetterReplay,
     FetchResult,
     Identity,
+    MembershipChange,
     ProducerStats,
     PublishAck,
     QueueConsumerStats,
@@ -419,6 +421,15 @@ class Admin:
 
     async def status(self) -> BrokerStatus:
         return await self._native.status(asyncio=True)
+
+    async def cluster_status(self) -> ClusterStatus:
+        return await self._native.cluster_status(asyncio=True)
+
+    async def add_node(self, id: int, cluster_addr: str) -> MembershipChange:
+        return await self._native.add_node(id, cluster_addr, asyncio=True)
+
+    async def remove_node(self, id: int) -> MembershipChange:
+        return await self._native.remove_node(id, asyncio=True)
 
     async def whoami(self) -> Identity:
         return await self._native.whoami(asyncio=True)

@@ -27,12 +27,14 @@ from .message import Headers, Message, Payload
 from ._native import (
     AuditPage,
     BrokerStatus,
+    ClusterStatus,
     ConsumerStats,
     CreatedToken,
     DeadLetterPage,
     DeadLetterReplay,
     FetchResult,
     Identity,
+    MembershipChange,
     ProducerStats,
     PublishAck,
     QueueConsumerStats,
@@ -579,6 +581,25 @@ class Admin:
     def status(self) -> BrokerStatus:
         """Broker version, uptime and counts."""
         return self._native.status()
+
+    def cluster_status(self) -> ClusterStatus:
+        """The cluster as the answering node sees it: ``mode`` (``"cluster"``, or
+        ``"single-node"`` with the other fields empty), ``node_id``, ``leader_id``, ``term``,
+        ``last_applied``, ``membership`` and the ``nodes`` of the metadata group."""
+        return self._native.cluster_status()
+
+    def add_node(self, id: int, cluster_addr: str) -> MembershipChange:
+        """Adds node ``id``, reached by the other nodes at ``cluster_addr``, to the metadata
+        group: a learner until it caught up, then a voter; blocks until then, up to the request
+        timeout. Returns the ``voters`` afterwards and a ``note``. Raises InvalidArgumentError
+        (single-node mode, bad address), UnavailableError (no leader; not caught up)."""
+        return self._native.add_node(id, cluster_addr)
+
+    def remove_node(self, id: int) -> MembershipChange:
+        """Removes node ``id`` from the metadata group. Raises NodeNotFoundError (not a member),
+        InvalidArgumentError (the last voter, single-node mode), UnavailableError (no
+        leader)."""
+        return self._native.remove_node(id)
 
     def whoami(self) -> Identity:
         """The caller as the broker sees it: ``tenant`` and ``user`` (empty when anonymous)."""

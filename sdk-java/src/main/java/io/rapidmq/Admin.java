@@ -4,9 +4,11 @@ import io.rapidmq.ffi.AuditPage;
 import io.rapidmq.ffi.AuditQuery;
 import io.rapidmq.ffi.BindingScope;
 import io.rapidmq.ffi.BrokerStatus;
+import io.rapidmq.ffi.ClusterStatus;
 import io.rapidmq.ffi.DeadLetterPage;
 import io.rapidmq.ffi.DeadLetterReplay;
 import io.rapidmq.ffi.Identity;
+import io.rapidmq.ffi.MembershipChange;
 import io.rapidmq.ffi.NativeAdmin;
 import io.rapidmq.ffi.Quota;
 import io.rapidmq.ffi.QueueSettings;
@@ -23,7 +25,7 @@ import java.util.List;
 
 /**
  * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters,
- * broker status, and the caller, users, API tokens, roles and role bindings, tenants and their
+ * broker and cluster status, cluster membership, and the caller, users, API tokens, roles and role bindings, tenants and their
  * quotas, and the audit log of a broker with authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
  * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
  * when it is garbage-collected.
@@ -169,6 +171,34 @@ public final class Admin implements AutoCloseable {
     /** Broker version, uptime and counts. */
     public BrokerStatus status() {
         return Native.await(admin::status);
+    }
+
+    /**
+     * The cluster as the answering node sees it: {@code mode()} ("cluster", or "single-node"
+     * with the other fields empty), {@code nodeId()}, {@code leaderId()} (null without a leader),
+     * {@code term()}, {@code membership()} and the metadata group's {@code nodes()}.
+     */
+    public ClusterStatus clusterStatus() {
+        return Native.await(admin::clusterStatus);
+    }
+
+    /**
+     * Adds node {@code id}, reached by the other nodes at {@code clusterAddr}, to the metadata
+     * group: a learner until it caught up, then a voter; blocks until then, up to the request
+     * timeout. Fails with {@link InvalidArgumentException} (single-node mode, bad address),
+     * {@link UnavailableException} (no leader; the node did not catch up).
+     */
+    public MembershipChange addNode(long id, String clusterAddr) {
+        return Native.await(() -> admin.addNode(id, clusterAddr));
+    }
+
+    /**
+     * Removes node {@code id} from the metadata group. Fails with {@link NodeNotFoundException}
+     * (not a member), {@link InvalidArgumentException} (the last voter, single-node mode),
+     * {@link UnavailableException} (no leader).
+     */
+    public MembershipChange removeNode(long id) {
+        return Native.await(() -> admin.removeNode(id));
     }
 
     /** The caller as the broker sees it: tenant and user (empty when anonymous). */

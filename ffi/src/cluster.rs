@@ -1,0 +1,196 @@
+//! Cluster administration on a client: the cluster as the answering node sees it, and adding and
+//! removing nodes of the metadata group (`rapidmq_core::Admin::{cluster_status, add_node,
+//! remove_node}`). A single-node broker answers `cluster_status` with mode `single-node`.
+
+use rapidmq_core as core;
+
+use crate::admin::{admin_call, text};
+use crate::arena::{Arena, Owned};
+use crate::buffer::{RapidmqSlice, RapidmqStr};
+use crate::cancel::RapidmqCancel;
+use crate::client::RapidmqClient;
+use crate::error::{RapidmqError, RapidmqStatus, guard, guard_or, put};
+
+/// A node of the cluster's node table.
+#[repr(C)]
+pub struct RapidmqClusterNode {
+    /// Node id.
+    pub id: u64,
+    /// Node-to-node address.
+    pub cluster_addr: RapidmqSlice,
+    /// Client gRPC address; empty until the node registered.
+    pub grpc_addr: RapidmqSlice,
+    /// Client HTTP address; empty until the node registered.
+    pub http_addr: RapidmqSlice,
+    /// Whether the answering node currently hears from it.
+    pub reachable: bool,
+    /// `voter` or `learner`.
+    pub role: RapidmqSlice,
+    /// Whether `matched` is set (answered by the leader only).
+    pub has_matched: bool,
+    /// The last raft index the leader knows the node has.
+    pub matched: u64,
+}
+
+/// The cluster as the answering node sees it; free with `rapidmq_cluster_status_free`.
+#[repr(C)]
+pub struct RapidmqClusterStatus {
+    /// `single-node` (the other fields empty) or `cluster`.
+    pub mode: RapidmqSlice,
+    /// The answering node's id.
+    pub node_id: u64,
+    /// Whether the metadata group has a leader (`leader_id` is set).
+    pub has_leader: bool,
+    /// The metadata group's leader.
+    pub leader_id: u64,
+    /// The metadata group's term.
+    pub term: u64,
+    /// Whether `last_applied` is set.
+    pub has_last_applied: bool,
+    /// The metadata group's last applied index on the answering node.
+    pub last_applied: u64,
+    /// `voter`, `learner`, `not a member yet` or `removed` (empty in single-node mode).
+    pub membership: RapidmqSlice,
+    /// The metadata group's members.
+    pub nodes: *const RapidmqClusterNode,
+    /// Number of nodes.
+    pub nodes_len: usize,
+}
+
+/// What `rapidmq_admin_add_node` or `rapidmq_admin_remove_node` did; free with
+/// `rapidmq_membership_change_free`.
+#[repr(C)]
+pub struct RapidmqMembershipChange {
+    /// The metadata group's voters afterwards.
+    pub voters: *const u64,
+    /// Number of voters.
+    pub voters_len: usize,
+    /// For the operator (already a voter, few voters left); empty when there is nothing to say.
+    pub note: RapidmqSlice,
+}
+
+fn cluster_status(arena: &mut Arena, s: core::ClusterStatus) -> RapidmqClusterStatus {
+    let nodes = s
+        .nodes
+        .into_iter()
+        .map(|n| RapidmqClusterNode {
+            id: n.id,
+            cluster_addr: arena.bytes(n.cluster_addr),
+            grpc_addr: arena.bytes(n.grpc_addr),
+            http_addr: arena.bytes(n.http_addr),
+            reachable: n.reachable,
+            role: arena.bytes(n.role),
+            has_matched: n.matched.is_some(),
+            matched: n.matched.unwrap_or_default(),
+        })
+        .collect();
+    let (nodes, nodes_len) = arena.array(nodes);
+    RapidmqClusterStatus {
+        mode: arena.bytes(s.mode),
+        node_id: s.node_id,
+        has_leader: s.leader_id.is_some(),
+        leader_id: s.leader_id.unwrap_or_default(),
+        term: s.term,
+        has_last_applied: s.last_applied.is_some(),
+        last_applied: s.last_applied.unwrap_or_default(),
+        membership: arena.bytes(s.membership),
+        nodes,
+        nodes_len,
+    }
+}
+
+fn membership_change(change: core::MembershipChange) -> *mut RapidmqMembershipChange {
+    let mut arena = Arena::default();
+    let (voters, voters_len) = arena.array(change.voters);
+    let view = RapidmqMembershipChange {
+        voters,
+        voters_len,
+        note: arena.bytes(change.note),
+    };
+    Owned::into_raw(view, arena)
+}
+
+/// The cluster as the answering node sees it: metadata leader, term and node table; free with
+/// `rapidmq_cluster_status_free`. A single-node broker answers mode `single-node`.
+///
+/// # Safety
+/// `client` is live; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_admin_cluster_status(
+    client: *const RapidmqClient,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqClusterStatus,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let status = admin_call(client, cancel, |a| async move { a.cluster_status().await })?;
+        let mut arena = Arena::default();
+        let view = cluster_status(&mut arena, status);
+        put(out, "out", Owned::into_raw(view, arena))
+    })
+}
+
+/// Adds node `id`, reached by the other nodes at `cluster_addr`, to the metadata group; blocks
+/// until it is a voter, up to the request timeout. Free the result with
+/// `rapidmq_membership_change_free`. Errors: `INVALID_ARGUMENT` (single-node mode, bad
+/// address), `UNAVAILABLE` (no leader; the node did not catch up).
+///
+/// # Safety
+/// `client` is live; `cluster_addr` is readable; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_admin_add_node(
+    client: *const RapidmqClient,
+    id: u64,
+    cluster_addr: RapidmqStr,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqMembershipChange,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let addr = text(cluster_addr, "cluster_addr")?;
+        let change = admin_call(
+            client,
+            cancel,
+            |a| async move { a.add_node(id, addr).await },
+        )?;
+        put(out, "out", membership_change(change))
+    })
+}
+
+/// Removes node `id` from the metadata group. Free the result with
+/// `rapidmq_membership_change_free`. Errors: `NODE_NOT_FOUND` (not a member),
+/// `INVALID_ARGUMENT` (the last voter, single-node mode), `UNAVAILABLE` (no leader).
+///
+/// # Safety
+/// `client` is live; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_admin_remove_node(
+    client: *const RapidmqClient,
+    id: u64,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqMembershipChange,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let change = admin_call(client, cancel, |a| async move { a.remove_node(id).await })?;
+        put(out, "out", membership_change(change))
+    })
+}
+
+/// Frees a cluster status. NULL is ignored.
+///
+/// # Safety
+/// `status` is NULL or was returned by this library and not freed already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_cluster_status_free(status: *mut RapidmqClusterStatus) {
+    guard_or((), || unsafe { Owned::free(status) })
+}
+
+/// Frees a membership change. NULL is ignored.
+///
+/// # Safety
+/// `change` is NULL or was returned by this library and not freed already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_membership_change_free(change: *mut RapidmqMembershipChange) {
+    guard_or((), || unsafe { Owned::free(change) })
+}

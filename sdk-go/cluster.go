@@ -1,0 +1,134 @@
+package rapidmq
+
+/*
+#include "rapidmq.h"
+*/
+import "C"
+
+import "context"
+
+// ClusterStatus is the cluster as the node that answered sees it. A broker in single-node mode
+// answers Mode "single-node" with the other fields empty.
+type ClusterStatus struct {
+	// Mode is "single-node" or "cluster".
+	Mode string
+	// NodeID is the answering node's id.
+	NodeID uint64
+	// LeaderID is the metadata group's leader; nil when there is none.
+	LeaderID *uint64
+	// Term is the metadata group's term.
+	Term uint64
+	// LastApplied is the metadata group's last applied index on the answering node.
+	LastApplied *uint64
+	// Membership is the answering node's part: "voter", "learner", "not a member yet" or
+	// "removed" ("" in single-node mode).
+	Membership string
+	// Nodes are the metadata group's members.
+	Nodes []ClusterNode
+}
+
+// ClusterNode is a node of the cluster's node table.
+type ClusterNode struct {
+	ID uint64
+	// ClusterAddr is the node-to-node address.
+	ClusterAddr string
+	// GRPCAddr and HTTPAddr are the client addresses; "" until the node registered.
+	GRPCAddr string
+	HTTPAddr string
+	// Reachable says whether the answering node currently hears from it.
+	Reachable bool
+	// Role is "voter" or "learner".
+	Role string
+	// Matched is the last raft index the leader knows the node has (set by the leader only).
+	Matched *uint64
+}
+
+// MembershipChange is what [Admin.AddNode] or [Admin.RemoveNode] did.
+type MembershipChange struct {
+	// Voters are the metadata group's voters afterwards.
+	Voters []uint64
+	// Note is for the operator (already a voter, few voters left); "" when there is nothing to say.
+	Note string
+}
+
+// ClusterStatus is the cluster as the answering node sees it: its metadata leader and term and
+// the node table.
+func (a *Admin) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
+	var s *C.RapidmqClusterStatus
+	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_admin_cluster_status(h, cancel, &s, cerr)
+	})
+	if err != nil {
+		return ClusterStatus{}, err
+	}
+	defer C.rapidmq_cluster_status_free(s)
+	out := ClusterStatus{
+		Mode:       goString(s.mode),
+		NodeID:     uint64(s.node_id),
+		Term:       uint64(s.term),
+		Membership: goString(s.membership),
+		Nodes:      []ClusterNode{},
+	}
+	if s.has_leader {
+		out.LeaderID = Ptr(uint64(s.leader_id))
+	}
+	if s.has_last_applied {
+		out.LastApplied = Ptr(uint64(s.last_applied))
+	}
+	for _, n := range items(s.nodes, s.nodes_len) {
+		node := ClusterNode{
+			ID:          uint64(n.id),
+			ClusterAddr: goString(n.cluster_addr),
+			GRPCAddr:    goString(n.grpc_addr),
+			HTTPAddr:    goString(n.http_addr),
+			Reachable:   bool(n.reachable),
+			Role:        goString(n.role),
+		}
+		if n.has_matched {
+			node.Matched = Ptr(uint64(n.matched))
+		}
+		out.Nodes = append(out.Nodes, node)
+	}
+	return out, nil
+}
+
+// AddNode adds node id, reached by the other nodes at clusterAddr, to the metadata group: a
+// learner until it caught up, then a voter; it blocks until then, up to the request timeout.
+// Errors: [ErrInvalidArgument] (single-node mode, bad address), [ErrUnavailable] (no leader;
+// the node did not catch up: it stays a learner, add it again).
+func (a *Admin) AddNode(ctx context.Context, id uint64, clusterAddr string) (MembershipChange, error) {
+	var p pins
+	defer p.Unpin()
+	addr := p.str(clusterAddr)
+	var c *C.RapidmqMembershipChange
+	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_admin_add_node(h, C.uint64_t(id), addr, cancel, &c, cerr)
+	})
+	if err != nil {
+		return MembershipChange{}, err
+	}
+	return membershipChangeFromC(c), nil
+}
+
+// RemoveNode removes node id from the metadata group. Errors: [ErrNodeNotFound] (not a member),
+// [ErrInvalidArgument] (the last voter, single-node mode), [ErrUnavailable] (no leader).
+func (a *Admin) RemoveNode(ctx context.Context, id uint64) (MembershipChange, error) {
+	var c *C.RapidmqMembershipChange
+	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_admin_remove_node(h, C.uint64_t(id), cancel, &c, cerr)
+	})
+	if err != nil {
+		return MembershipChange{}, err
+	}
+	return membershipChangeFromC(c), nil
+}
+
+// membershipChangeFromC copies c and frees it.
+func membershipChangeFromC(c *C.RapidmqMembershipChange) MembershipChange {
+	defer C.rapidmq_membership_change_free(c)
+	out := MembershipChange{Voters: []uint64{}, Note: goString(c.note)}
+	for _, v := range items(c.voters, c.voters_len) {
+		out.Voters = append(out.Voters, uint64(v))
+	}
+	return out
+}
