@@ -63,6 +63,7 @@ use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
 use super::Apply;
+use super::wire::{SnapshotSink, SnapshotSource};
 
 #[path = "partition_snapshot.rs"]
 mod snapshot;
@@ -146,6 +147,8 @@ pub struct PartitionGroup {
     cursor: LogCursor,
     /// Every producer's state, all in memory: the replicas' `write` cannot wait on the store.
     producers: HashMap<u64, ProducerState>,
+    /// Snapshot transfers being received.
+    staging: Arc<snapshot::Staging>,
 }
 
 /// What the writes of one run carry to the next and to the applies.
@@ -237,6 +240,7 @@ impl PartitionGroup {
                 next_offset: shared.high_watermark(),
                 last_append_time_ms: 0,
             },
+            staging: Arc::new(snapshot::Staging::new(Arc::clone(&shared))),
             shared,
             producer_state_ttl_ms: options.producer_state_ttl_ms,
             producers,
@@ -246,6 +250,20 @@ impl PartitionGroup {
     /// The partition as its readers see it.
     pub fn shared(&self) -> &Arc<PartitionShared> {
         &self.shared
+    }
+
+    /// Where this group's network reads the batches of a snapshot it sends
+    /// ([`GroupNetwork::with_snapshot_source`](super::GroupNetwork::with_snapshot_source)).
+    pub fn snapshot_source(&self) -> Arc<dyn SnapshotSource> {
+        Arc::new(snapshot::Source {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Where the node's `Cluster` service writes the batches of a snapshot this replica
+    /// receives ([`Groups::insert_snapshot_sink`](super::Groups::insert_snapshot_sink)).
+    pub fn snapshot_sink(&self) -> Arc<dyn SnapshotSink> {
+        Arc::clone(&self.staging) as Arc<dyn SnapshotSink>
     }
 
     fn target(&self) -> Target {
@@ -467,11 +485,11 @@ impl Apply<PartitionConfig> for PartitionGroup {
     }
 
     fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError> {
-        snapshot::write_restore(&self.shared, snapshot, batch)
+        snapshot::write_restore(&self.shared, &self.staging, snapshot, batch)
     }
 
     async fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
-        let restored = snapshot::restore(&self.shared, snapshot)?;
+        let restored = snapshot::restore(&self.shared, &self.staging, snapshot)?;
         self.cursor = restored.cursor;
         self.producers = restored.producers;
         Ok(())

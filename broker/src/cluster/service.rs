@@ -8,6 +8,9 @@
 //! A snapshot comes in chunks ([`Frame`]): the registry appends each to its group's transfer
 //! and hands the reassembled data to the group with the last frame. One transfer per group at a
 //! time: a transfer that starts anew (its first chunk) replaces whatever was left of another.
+//! What a partition group's snapshot streams ([`Frame::Stream`], its batches) goes to the
+//! group's [`SnapshotSink`] as it arrives (written to the store, not held); the last frame seals
+//! it before the install, and whatever the install did not take is abandoned after it.
 //!
 //! The registry also runs the node's one heartbeat task. Groups are built with openraft's own
 //! heartbeat off ([`group_config`]); every heartbeat interval the task asks every group this
@@ -26,7 +29,7 @@ use tonic::{Request, Response, Status};
 use super::keys::GroupId;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
-use super::wire::{Answers, Frame, GroupHandle, Requests};
+use super::wire::{Answers, Frame, GroupHandle, Requests, SnapshotSink};
 use super::{decode, encode};
 
 /// The raft settings of every group (ADR 5 §4): heartbeat every 300 ms, sent by the node's
@@ -54,6 +57,8 @@ pub struct Groups {
     groups: RwLock<HashMap<GroupId, Arc<dyn GroupHandle>>>,
     /// Snapshot data received so far, per group: `(transfer, bytes)`.
     transfers: Mutex<HashMap<GroupId, (u64, Vec<u8>)>>,
+    /// Where the groups that stream snapshots (partition groups) take what they stream.
+    sinks: RwLock<HashMap<GroupId, Arc<dyn SnapshotSink>>>,
 }
 
 impl Groups {
@@ -67,9 +72,19 @@ impl Groups {
         self.groups.write().insert(group, handle);
     }
 
+    /// Streamed snapshot chunks for `group` ([`Frame::Stream`]) now go to `sink`.
+    pub fn insert_snapshot_sink(&self, group: GroupId, sink: Arc<dyn SnapshotSink>) {
+        self.sinks.write().insert(group, sink);
+    }
+
     /// Stops routing messages to `group`.
     pub fn remove(&self, group: GroupId) -> Option<Arc<dyn GroupHandle>> {
+        self.sinks.write().remove(&group);
         self.groups.write().remove(&group)
+    }
+
+    fn sink(&self, group: GroupId) -> Option<Arc<dyn SnapshotSink>> {
+        self.sinks.read().get(&group).cloned()
     }
 
     fn get(&self, group: GroupId) -> Option<Arc<dyn GroupHandle>> {
@@ -125,7 +140,26 @@ impl Groups {
                     head,
                 } => {
                     let data = self.take_transfer(group, transfer, total)?;
-                    handle.install_snapshot(head, data).await
+                    let Some(sink) = self.sink(group) else {
+                        return handle.install_snapshot(head, data).await;
+                    };
+                    on_sink(&sink, move |sink| sink.seal(transfer)).await?;
+                    let installed = handle.install_snapshot(head, data).await;
+                    // Whatever the install did not take (refused, failed) is cleaned up.
+                    on_sink(&sink, move |sink| sink.abandon(transfer)).await?;
+                    installed
+                }
+                Frame::Stream {
+                    transfer,
+                    chunk,
+                    data,
+                } => {
+                    let Some(sink) = self.sink(group) else {
+                        return Err(format!("group {group} takes no streamed snapshots"));
+                    };
+                    on_sink(&sink, move |sink| sink.stage(transfer, chunk, &data))
+                        .await
+                        .map(|()| Vec::new())
                 }
             }
         }))
@@ -174,6 +208,17 @@ impl Groups {
             }
         }
     }
+}
+
+/// Runs a blocking call on a group's snapshot sink on the blocking pool.
+async fn on_sink<F>(sink: &Arc<dyn SnapshotSink>, call: F) -> Result<(), String>
+where
+    F: FnOnce(&dyn SnapshotSink) -> Result<(), String> + Send + 'static,
+{
+    let sink = Arc::clone(sink);
+    tokio::task::spawn_blocking(move || call(&*sink))
+        .await
+        .map_err(|err| format!("snapshot sink task: {err}"))?
 }
 
 /// The `Cluster` gRPC service.
