@@ -22,13 +22,14 @@
 //! (those openraft purged already; a later purge deletes the rest), and records that raft index
 //! as the group's `RetainedFrom`.
 //!
-//! **Snapshots** carry the partition state and every retained batch (`partition_snapshot.rs`);
-//! installing one writes the batches to `Cf::Log` with plain index entries.
+//! **Snapshots** are the partition's small state plus the log range it names
+//! (`partition_snapshot.rs`): built from memory, stored small; the batches stream from the
+//! store when sent ([`PartitionGroup::snapshot_source`]) and are written as they arrive
+//! ([`PartitionGroup::snapshot_sink`]); installing switches to them with plain index entries.
 //!
 //! **Known gaps** (ADR 5 §3 is the target):
-//! - A snapshot is built on the state machine's task (reading every retained batch) and stored
-//!   whole in `raft_state`: one more copy of the retained batches per snapshot, and applies
-//!   wait while it is built. Building it from a store snapshot off the task is next.
+//! - Batches staged by a transfer the receiver's crash abandoned stay in `Cf::Log` until an
+//!   install deletes them (those outside its range) or another transfer rewrites them.
 //! - A trim's plan reads the index (and the purged log id) from the store inside `write`, on
 //!   the raft task (trims are rare and read index entries only).
 //! - Raft log entries that hold no batch (blank, membership, duplicates, refused appends) stay

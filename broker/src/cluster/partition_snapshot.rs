@@ -197,7 +197,8 @@ impl Staging {
 impl SnapshotSink for Staging {
     fn stage(&self, transfer: u64, chunk: u64, data: &[u8]) -> Result<(), String> {
         let mut current = self.transfer.lock();
-        if current.as_ref().is_none_or(|t| t.id != transfer) {
+        // A first chunk starts anew, whatever was staged (another leader's transfer, say).
+        if chunk == 0 || current.as_ref().is_none_or(|t| t.id != transfer) {
             if chunk != 0 {
                 return Err(format!("snapshot chunk {chunk} of an unknown transfer"));
             }

@@ -324,4 +324,59 @@ mod tests {
         assert!(groups.answer(end(11, 4)).await[0].is_err(), "incomplete");
         assert_eq!(groups.answer(end(12, 0)).await, [Ok(b"head:".to_vec())]);
     }
+
+    /// Records what a group's snapshot sink is asked.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<String>>);
+
+    impl SnapshotSink for Recording {
+        fn stage(&self, transfer: u64, chunk: u64, data: &[u8]) -> Result<(), String> {
+            let data = String::from_utf8_lossy(data);
+            self.0
+                .lock()
+                .push(format!("stage {transfer}/{chunk} {data}"));
+            Ok(())
+        }
+
+        fn seal(&self, transfer: u64) -> Result<(), String> {
+            self.0.lock().push(format!("seal {transfer}"));
+            Ok(())
+        }
+
+        fn abandon(&self, transfer: u64) -> Result<(), String> {
+            self.0.lock().push(format!("abandon {transfer}"));
+            Ok(())
+        }
+    }
+
+    fn stream(transfer: u64, chunk: u64, data: &[u8]) -> Requests {
+        let data = data.to_vec();
+        vec![(
+            5,
+            Frame::Stream {
+                transfer,
+                chunk,
+                data,
+            },
+        )]
+    }
+
+    #[tokio::test]
+    async fn streamed_chunks_go_to_the_sink_which_is_sealed_before_the_install_and_cleaned_after() {
+        let groups = Groups::new();
+        groups.insert(5, Arc::new(Installs));
+        let refused = groups.answer(stream(3, 0, b"batches")).await;
+        assert!(refused[0].is_err(), "no sink: {refused:?}");
+
+        let sink = Arc::new(Recording::default());
+        groups.insert_snapshot_sink(5, Arc::clone(&sink) as Arc<dyn SnapshotSink>);
+        assert_eq!(groups.answer(stream(3, 0, b"one")).await, [Ok(Vec::new())]);
+        assert_eq!(groups.answer(stream(3, 1, b"two")).await, [Ok(Vec::new())]);
+        groups.answer(chunk(3, 0, b"state")).await;
+        assert_eq!(groups.answer(end(3, 5)).await, [Ok(b"head:state".to_vec())]);
+        assert_eq!(
+            *sink.0.lock(),
+            ["stage 3/0 one", "stage 3/1 two", "seal 3", "abandon 3"]
+        );
+    }
 }
