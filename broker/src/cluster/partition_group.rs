@@ -28,8 +28,9 @@
 //! ([`PartitionGroup::snapshot_sink`]); installing switches to them with plain index entries.
 //!
 //! **Known gaps** (ADR 5 §3 is the target):
-//! - Batches staged by a transfer the receiver's crash abandoned stay in `Cf::Log` until an
-//!   install deletes them (those outside its range) or another transfer rewrites them.
+//! - Batches staged by a transfer the receiver's crash abandoned (its staging is in memory)
+//!   stay in `Cf::Log` until a trim passes them, an install deletes them (those outside its
+//!   range) or another transfer rewrites them: space, never wrong reads (the index decides).
 //! - A trim's plan reads the index (and the purged log id) from the store inside `write`, on
 //!   the raft task (trims are rare and read index entries only).
 //! - Raft log entries that hold no batch (blank, membership, duplicates, refused appends) stay

@@ -118,6 +118,11 @@ async fn an_abandoned_transfer_leaves_the_replica_serving_its_old_state() {
     assert!(sink.stage(2, 2, &chunks[2]).is_err(), "abandoned");
     assert_eq!(state(&replica_store).await, before);
     assert_eq!(replica.shared().high_watermark(), 5);
+    let mut staged_again = WriteBatch::new();
+    assert!(
+        replica.write_restore(&second, &mut staged_again).is_err(),
+        "an abandoned transfer cannot be installed"
+    );
 
     // A sender that stopped mid-way: the next transfer replaces its staged batches.
     sink.stage(3, 0, &chunks[0]).unwrap();
