@@ -28,9 +28,6 @@
 //! ([`PartitionGroup::snapshot_sink`]); installing switches to them with plain index entries.
 //!
 //! **Known gaps** (ADR 5 §3 is the target):
-//! - Batches staged by a transfer the receiver's crash abandoned (its staging is in memory)
-//!   stay in `Cf::Log` until a trim passes them, an install deletes them (those outside its
-//!   range) or another transfer rewrites them: space, never wrong reads (the index decides).
 //! - A trim's plan reads the index (and the purged log id) from the store inside `write`, on
 //!   the raft task (trims are rare and read index entries only).
 //! - Raft log entries that hold no batch (blank, membership, duplicates, refused appends) stay
@@ -242,7 +239,7 @@ impl PartitionGroup {
                 next_offset: shared.high_watermark(),
                 last_append_time_ms: 0,
             },
-            staging: Arc::new(snapshot::Staging::new(Arc::clone(&shared))),
+            staging: Arc::new(snapshot::Staging::open(Arc::clone(&shared), options.group)?),
             shared,
             producer_state_ttl_ms: options.producer_state_ttl_ms,
             producers,

@@ -27,7 +27,9 @@
 //! the single-node way: the leader's raft indexes mean nothing in this replica's raft log.
 //! An abandoned transfer (a chunk gap, a transfer that starts anew, an install openraft
 //! refused) deletes the values it staged, except those the replica's index still serves from
-//! `Cf::Log`: the replica keeps serving its old state throughout.
+//! `Cf::Log`: the replica keeps serving its old state throughout. The staged range is recorded
+//! in `raft_state` with each chunk ([`StateKey::SnapshotStaging`]), so what a crash abandoned
+//! is deleted the same way when the group opens again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +38,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode};
+use super::keys::{self, GroupId, StateKey};
+use super::{decode, encode, read_state};
 use crate::cluster::wire::{SnapshotSink, SnapshotSource};
 use crate::engine::PartitionShared;
 use crate::engine::batch::{self, IndexEntry};
@@ -136,6 +139,8 @@ struct Transfer {
     next_chunk: u64,
     /// `(base offset, plain index entry)` of every batch staged, in offset order.
     staged: Vec<(u64, IndexEntry)>,
+    /// The offsets `[from, to)` staged, as recorded in `raft_state`.
+    range: Option<(u64, u64)>,
     /// Its last chunk came: it waits for the install.
     sealed: bool,
 }
@@ -143,40 +148,75 @@ struct Transfer {
 /// Receives a partition's snapshot transfers into its store; see the module doc.
 pub struct Staging {
     shared: Arc<PartitionShared>,
+    /// The `raft_state` key of the staged range ([`StateKey::SnapshotStaging`]).
+    record: Vec<u8>,
     transfer: Mutex<Option<Transfer>>,
     /// What an install wrote, for its second phase: `(log start, bytes)`.
     installed: Mutex<Option<(u64, u64)>>,
 }
 
 impl Staging {
-    pub(super) fn new(shared: Arc<PartitionShared>) -> Staging {
-        Staging {
+    /// The staging of `shared`'s group `group`, after cleaning up what a transfer that a crash
+    /// abandoned staged. Blocks.
+    pub(super) fn open(
+        shared: Arc<PartitionShared>,
+        group: GroupId,
+    ) -> Result<Staging, StorageError> {
+        let staging = Staging {
+            record: keys::state(group, StateKey::SnapshotStaging).to_vec(),
             shared,
             transfer: Mutex::new(None),
             installed: Mutex::new(None),
+        };
+        let store = staging.shared.store();
+        if let Some(range) = read_state::<(u64, u64)>(&**store, group, StateKey::SnapshotStaging)? {
+            let mut batch = WriteBatch::new();
+            staging.put_clean(range, &mut batch)?;
+            store.write(batch, false)?;
         }
+        Ok(staging)
     }
 
-    /// Deletes what `transfer` staged, except values the partition's index serves from
-    /// `Cf::Log` (the same bytes, written by an earlier install).
-    fn clean(&self, transfer: Transfer) -> Result<(), String> {
+    /// Puts the deletion of the `Cf::Log` values in `[from, to)` in `batch`, except those the
+    /// partition's index serves from `Cf::Log` (the same bytes, written by an earlier install),
+    /// and of the staged range's record. Reads the index only.
+    fn put_clean(
+        &self,
+        (from, to): (u64, u64),
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
         let (t, p) = (self.shared.topic_id, self.shared.index);
         let store = self.shared.store();
-        let mut batch = WriteBatch::new();
-        for (base, _) in transfer.staged {
-            let key = log_key(t, p, base);
-            let plain = match store.get(Cf::Index, &key).map_err(|err| err.to_string())? {
-                Some(value) => IndexEntry::decode(&value)
-                    .map_err(|err| err.to_string())?
-                    .raft
-                    .is_none(),
-                None => false,
-            };
-            if !plain {
-                batch.delete(Cf::Log, key);
+        let index = store.scan(
+            Cf::Index,
+            &log_key(t, p, from),
+            &log_key(t, p, to),
+            usize::MAX,
+        )?;
+        let mut gap_from = log_key(t, p, from);
+        for (key, value) in index {
+            let entry = IndexEntry::decode(&value).map_err(|err| StorageError(err.to_string()))?;
+            if entry.raft.is_none() {
+                batch.delete_range(Cf::Log, gap_from, key.clone());
+                // Just past this key: the next offset's key.
+                gap_from = key;
+                gap_from.push(0);
             }
         }
-        store.write(batch, false).map_err(|err| err.to_string())
+        batch.delete_range(Cf::Log, gap_from, log_key(t, p, to));
+        batch.delete(Cf::RaftState, self.record.clone());
+        Ok(())
+    }
+
+    /// Deletes what `transfer` staged (see [`Staging::put_clean`]).
+    fn clean(&self, transfer: Transfer) -> Result<(), String> {
+        let Some(range) = transfer.range else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::new();
+        self.put_clean(range, &mut batch)
+            .and_then(|()| self.shared.store().write(batch, false))
+            .map_err(|err| err.to_string())
     }
 
     /// The sealed transfer's staged batches, taken for an install.
@@ -241,7 +281,17 @@ impl SnapshotSink for Staging {
             staged.push((base, entry));
             batch.put(Cf::Log, log_key(t, p, base), value);
         }
-        // Recorded before the write, so a failed write's values are cleaned too.
+        // Recorded before the write, so a failed write's values are cleaned too; on disk with
+        // them, so a crash's are cleaned when the group opens again.
+        if let (Some(first), Some(last)) = (staged.first(), staged.last()) {
+            let end = last.0 + u64::from(last.1.count);
+            let range = staging.range.map_or((first.0, end), |(from, to)| {
+                (from.min(first.0), to.max(end))
+            });
+            staging.range = Some(range);
+            let record = encode(&range).map_err(|err| err.to_string())?;
+            batch.put(Cf::RaftState, self.record.clone(), record);
+        }
         staging.staged.extend(staged);
         staging.next_chunk += 1;
         self.shared
@@ -324,6 +374,7 @@ pub(super) fn write_restore(
         watermark_key(t, p),
         Bytes::copy_from_slice(&head.next_offset.to_be_bytes()),
     );
+    batch.delete(Cf::RaftState, staging.record.clone());
     *staging.installed.lock() = Some((start, bytes));
     Ok(())
 }

@@ -107,15 +107,16 @@ async fn an_abandoned_transfer_leaves_the_replica_serving_its_old_state() {
     apply_after(&*store, &mut leader, &appends(5, 10), 6).await;
     let second = leader.snapshot().unwrap();
     let chunks = chunks(&leader, &second);
-    assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+    assert!(chunks.len() >= 5, "{} chunks", chunks.len());
 
     let before = state(&replica_store).await;
     // A gap abandons the transfer: what it staged goes, what the replica served stays.
     let sink = replica.snapshot_sink();
     sink.stage(2, 0, &chunks[0]).unwrap();
     sink.stage(2, 1, &chunks[1]).unwrap();
-    assert!(sink.stage(2, 3, &chunks[3]).is_err(), "a chunk gap");
-    assert!(sink.stage(2, 2, &chunks[2]).is_err(), "abandoned");
+    sink.stage(2, 2, &chunks[2]).unwrap();
+    assert!(sink.stage(2, 4, &chunks[4]).is_err(), "a chunk gap");
+    assert!(sink.stage(2, 3, &chunks[3]).is_err(), "abandoned");
     assert_eq!(state(&replica_store).await, before);
     assert_eq!(replica.shared().high_watermark(), 5);
     let mut staged_again = WriteBatch::new();
@@ -131,6 +132,17 @@ async fn an_abandoned_transfer_leaves_the_replica_serving_its_old_state() {
     sink.stage(4, 0, &chunks[0]).unwrap();
     sink.abandon(4).unwrap();
     assert_eq!(state(&replica_store).await, before);
+
+    // A receiver that crashed mid-transfer cleans up when its group opens again.
+    for (chunk, data) in chunks[..chunks.len() - 1].iter().enumerate() {
+        sink.stage(6, chunk as u64, data).unwrap();
+    }
+    assert_ne!(state(&replica_store).await.0, before.0, "staged in Cf::Log");
+    let reopened = PartitionGroup::open(Arc::clone(&replica_store), 7, 0, options()).unwrap();
+    assert_eq!(state(&replica_store).await, before);
+    let record = keys::state(GROUP, StateKey::SnapshotStaging);
+    assert_eq!(replica_store.get(Cf::RaftState, &record).unwrap(), None);
+    drop(reopened);
 
     // An install without its transfer is refused; a whole transfer installs.
     let mut batch = WriteBatch::new();
