@@ -24,6 +24,7 @@ use rapidmq_broker::cluster::partition_group::{
 use rapidmq_broker::cluster::{GroupNetwork, GroupStateMachine, LogStore, group_config};
 use rapidmq_broker::engine::{AckDurability, PartitionShared, TailBudget};
 use rapidmq_broker::storage::{Cf, RocksStore, RocksTuning, Store};
+use support::gate::{Gate, Gated};
 use support::{Host, WAIT, members};
 use tokio::sync::watch;
 
@@ -45,11 +46,18 @@ struct Node {
     store: Arc<dyn Store>,
     raft: Option<Raft<PartitionConfig, Machine>>,
     partition: Arc<PartitionShared>,
+    /// Holds the batch reads of `store` when closed.
+    gate: Arc<Gate>,
 }
 
 impl Node {
     async fn start(id: u64, store: Arc<dyn Store>, addr: SocketAddr) -> Node {
         let host = Host::start(id, addr).await;
+        let gate = Arc::new(Gate::default());
+        let store: Arc<dyn Store> = Arc::new(Gated {
+            inner: store,
+            gate: Arc::clone(&gate),
+        });
         let options = GroupOptions {
             group: GROUP,
             ack: AckDurability::Fsync,
@@ -59,24 +67,29 @@ impl Node {
         };
         let app = PartitionGroup::open(Arc::clone(&store), TOPIC, 0, options).unwrap();
         let partition = Arc::clone(app.shared());
+        let (source, sink) = (app.snapshot_source(), app.snapshot_sink());
         let machine = GroupStateMachine::open(Arc::clone(&store), GROUP, app).unwrap();
         let config = Arc::new(group_config("test").validate().unwrap());
         let raft = Raft::new(
             id,
             config,
-            GroupNetwork::new(id, GROUP, host.peers.clone()).with_snapshot_chunk(CHUNK),
+            GroupNetwork::new(id, GROUP, host.peers.clone())
+                .with_snapshot_chunk(CHUNK)
+                .with_snapshot_source(source),
             LogStore::for_partition(Arc::clone(&store), GROUP),
             machine,
         )
         .await
         .unwrap();
         host.groups.insert(GROUP, Arc::new(raft.clone()));
+        host.groups.insert_snapshot_sink(GROUP, sink);
         Node {
             id,
             host,
             store,
             raft: Some(raft),
             partition,
+            gate,
         }
     }
 
@@ -460,3 +473,6 @@ async fn a_replica_that_joins_after_a_purge_catches_up_by_a_chunked_snapshot() {
         node.stop().await;
     }
 }
+
+#[path = "partition_group/snapshot.rs"]
+mod snapshot;

@@ -62,6 +62,9 @@ pub enum StateKey {
     /// A partition group's raft index below which no entry holds a retained batch (written by
     /// its trims and snapshot installs): what a purge may delete ([`crate::cluster::Purge`]).
     RetainedFrom = 6,
+    /// The offsets `[from, to)` a partition group's snapshot transfer in progress wrote to
+    /// `Cf::Log`, so that one a crash abandoned is cleaned up when the group opens again.
+    SnapshotStaging = 7,
 }
 
 /// The `raft_state` key of `group`'s record `kind`.

@@ -10,8 +10,9 @@
 //!   purged log ids. `append` reports "flushed" only after the synced write returned.
 //! - [`GroupStateMachine`]: openraft's `RaftStateMachine` for one group, over an [`Apply`] that
 //!   the engine implements: last applied log id and membership are written in the same batch as
-//!   the application's own changes, and memory changes only after that write; snapshots are
-//!   stored and installed whole.
+//!   the application's own changes, and memory changes only after that write; a snapshot's
+//!   data is stored and installed whole (a partition group's is a small record whose batches
+//!   stream beside it, `wire::SnapshotSource`/`SnapshotSink`).
 //! - [`node`], [`node_table`], [`metadata`]: a broker process in cluster mode: its listener,
 //!   the metadata group, its entries (`RegisterNode`, and the engine's metadata commands), its
 //!   state machine's application (the node table plus the engine) and the proposer through

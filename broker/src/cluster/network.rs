@@ -10,7 +10,10 @@
 //!
 //! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
 //! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
-//! their head; the receiver reassembles them ([`Groups`](super::Groups)).
+//! their head; the receiver reassembles them ([`Groups`](super::Groups)). A group with a
+//! [`SnapshotSource`] (a partition group: its snapshot data is a small record naming a log
+//! range) first streams what the data names, read from the store one chunk at a time while the
+//! previous one is in flight, so the sender holds one chunk, never the whole log.
 //!
 //! One lazy tonic `Channel` per peer (connected on first use, reconnected by tonic), over TLS
 //! when the node's [`NodeTls`] says so. An RPC that fails answers each of its messages with
@@ -38,7 +41,7 @@ use super::keys::GroupId;
 use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
 use super::tls::NodeTls;
-use super::wire::{Answers, Frame, RaftAnswer, RaftMessage, SnapshotHead};
+use super::wire::{Answers, Frame, RaftAnswer, RaftMessage, SnapshotHead, SnapshotSource};
 use super::{decode, encode};
 
 /// A node's id in the cluster (the same in every group).
@@ -250,6 +253,7 @@ pub struct GroupNetwork<C> {
     group: GroupId,
     peers: Peers,
     snapshot_chunk: usize,
+    source: Option<Arc<dyn SnapshotSource>>,
     _config: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -261,8 +265,16 @@ impl<C> GroupNetwork<C> {
             group,
             peers,
             snapshot_chunk: SNAPSHOT_CHUNK,
+            source: None,
             _config: std::marker::PhantomData,
         }
+    }
+
+    /// The same, streaming what each snapshot's data names from `source` (a partition group's
+    /// batches) before the data.
+    pub fn with_snapshot_source(mut self, source: Arc<dyn SnapshotSource>) -> GroupNetwork<C> {
+        self.source = Some(source);
+        self
     }
 
     /// The same, sending snapshots in chunks of `bytes` (at least 1).
@@ -285,6 +297,7 @@ where
             group: self.group,
             queue: self.peers.queue(target, &node.addr),
             snapshot_chunk: self.snapshot_chunk,
+            source: self.source.clone(),
             _config: std::marker::PhantomData,
         }
     }
@@ -297,6 +310,7 @@ pub struct GroupClient<C> {
     group: GroupId,
     queue: mpsc::UnboundedSender<Queued>,
     snapshot_chunk: usize,
+    source: Option<Arc<dyn SnapshotSource>>,
     _config: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -326,6 +340,33 @@ where
         let transfer = TRANSFERS.fetch_add(1, Ordering::Relaxed);
         let action = RPCTypes::InstallSnapshot;
         let data = snapshot.snapshot;
+        if let Some(source) = &self.source {
+            let data = Arc::new(data.clone());
+            let (mut from, mut chunk) = (None, 0);
+            loop {
+                let (source, data, max) =
+                    (Arc::clone(source), Arc::clone(&data), self.snapshot_chunk);
+                let (bytes, next) =
+                    tokio::task::spawn_blocking(move || source.read(&data, from, max))
+                        .await
+                        .map_err(|err| err.to_string())
+                        .and_then(|read| read)
+                        .map_err(|err| RPCError::Network(NetworkError::new(&SendFailure(err))))?;
+                if !bytes.is_empty() {
+                    let frame = Frame::Stream {
+                        transfer,
+                        chunk,
+                        data: bytes,
+                    };
+                    self.send(frame, action, ttl).await?;
+                    chunk += 1;
+                }
+                match next {
+                    Some(next) => from = Some(next),
+                    None => break,
+                }
+            }
+        }
         let mut offset = 0;
         for chunk in data.chunks(self.snapshot_chunk) {
             let frame = Frame::Chunk {
@@ -463,135 +504,5 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use futures::future::{BoxFuture, join_all};
-    use tokio::net::TcpListener;
-    use tokio::sync::Notify;
-    use tokio_stream::wrappers::TcpListenerStream;
-
-    use super::*;
-    use crate::cluster::Groups;
-    use crate::cluster::wire::GroupHandle;
-
-    /// Answers each message with the group id followed by the message; the group built with a
-    /// gate holds its first answer until the test opens it.
-    struct Echo {
-        group: GroupId,
-        entered: Arc<Notify>,
-        gate: Option<Arc<Notify>>,
-    }
-
-    impl GroupHandle for Echo {
-        fn handle(&self, message: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
-            Box::pin(async move {
-                if let Some(gate) = &self.gate {
-                    self.entered.notify_one();
-                    gate.notified().await;
-                }
-                let mut answer = self.group.to_be_bytes().to_vec();
-                answer.extend(message);
-                Ok(answer)
-            })
-        }
-
-        fn heartbeat(&self) -> BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-
-        fn install_snapshot(
-            &self,
-            head: Vec<u8>,
-            data: Vec<u8>,
-        ) -> BoxFuture<'_, Result<Vec<u8>, String>> {
-            Box::pin(async move { Ok([head, data].concat()) })
-        }
-
-        fn propose(&self, _command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
-            Box::pin(async { Err("an echo takes no commands".to_string()) })
-        }
-    }
-
-    fn queue_message(
-        queue: &mpsc::UnboundedSender<Queued>,
-        group: GroupId,
-    ) -> oneshot::Receiver<Result<Vec<u8>, SendFailure>> {
-        let (answer, answered) = oneshot::channel();
-        let message = Frame::Message(format!("to {group}").into_bytes());
-        assert!(
-            queue
-                .send(Queued {
-                    group,
-                    message,
-                    answer
-                })
-                .is_ok()
-        );
-        answered
-    }
-
-    #[tokio::test]
-    async fn messages_queued_during_an_rpc_go_out_together_in_the_next_one() {
-        let groups = Groups::new();
-        let entered = Arc::new(Notify::new());
-        let gate = Arc::new(Notify::new());
-        for group in 0..=20 {
-            let gate = (group == 0).then(|| Arc::clone(&gate));
-            let entered = Arc::clone(&entered);
-            groups.insert(
-                group,
-                Arc::new(Echo {
-                    group,
-                    entered,
-                    gate,
-                }),
-            );
-        }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let service = groups.service();
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(TcpListenerStream::new(listener)),
-        );
-
-        let peers = Peers::new();
-        let queue = peers.queue(2, &addr.to_string());
-        let first = queue_message(&queue, 0);
-        entered.notified().await; // the first RPC is now in flight, held by group 0
-        let rest: Vec<_> = (1..=20).map(|group| queue_message(&queue, group)).collect();
-        gate.notify_one();
-
-        let mut answers = vec![first.await.unwrap().unwrap()];
-        for answer in join_all(rest).await {
-            answers.push(answer.unwrap().unwrap());
-        }
-        for (group, answer) in (0..=20u64).zip(&answers) {
-            let mut want = group.to_be_bytes().to_vec();
-            want.extend(format!("to {group}").into_bytes());
-            assert_eq!(*answer, want, "group {group} got its own answer");
-        }
-        let traffic = peers.traffic();
-        assert_eq!(
-            traffic.rpcs.load(Ordering::Relaxed),
-            2,
-            "one RPC, then the rest in one"
-        );
-        assert_eq!(traffic.messages.load(Ordering::Relaxed), 21);
-
-        peers.close();
-        server.abort();
-    }
-
-    #[tokio::test]
-    async fn a_peer_that_is_down_fails_the_messages_as_unreachable() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let peers = Peers::new();
-        let queue = peers.queue(2, &addr.to_string());
-        let answer = queue_message(&queue, 7).await.unwrap();
-        assert!(answer.is_err(), "no answer from a closed port: {answer:?}");
-        peers.close();
-    }
-}
+#[path = "network_tests.rs"]
+mod tests;

@@ -22,13 +22,12 @@
 //! (those openraft purged already; a later purge deletes the rest), and records that raft index
 //! as the group's `RetainedFrom`.
 //!
-//! **Snapshots** carry the partition state and every retained batch (`partition_snapshot.rs`);
-//! installing one writes the batches to `Cf::Log` with plain index entries.
+//! **Snapshots** are the partition's small state plus the log range it names
+//! (`partition_snapshot.rs`): built from memory, stored small; the batches stream from the
+//! store when sent ([`PartitionGroup::snapshot_source`]) and are written as they arrive
+//! ([`PartitionGroup::snapshot_sink`]); installing switches to them with plain index entries.
 //!
 //! **Known gaps** (ADR 5 §3 is the target):
-//! - A snapshot is built on the state machine's task (reading every retained batch) and stored
-//!   whole in `raft_state`: one more copy of the retained batches per snapshot, and applies
-//!   wait while it is built. Building it from a store snapshot off the task is next.
 //! - A trim's plan reads the index (and the purged log id) from the store inside `write`, on
 //!   the raft task (trims are rare and read index entries only).
 //! - Raft log entries that hold no batch (blank, membership, duplicates, refused appends) stay
@@ -65,6 +64,7 @@ use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
 use super::Apply;
+use super::wire::{SnapshotSink, SnapshotSource};
 
 #[path = "partition_snapshot.rs"]
 mod snapshot;
@@ -148,6 +148,8 @@ pub struct PartitionGroup {
     cursor: LogCursor,
     /// Every producer's state, all in memory: the replicas' `write` cannot wait on the store.
     producers: HashMap<u64, ProducerState>,
+    /// Snapshot transfers being received.
+    staging: Arc<snapshot::Staging>,
 }
 
 /// What the writes of one run carry to the next and to the applies.
@@ -249,6 +251,7 @@ impl PartitionGroup {
                 next_offset: shared.high_watermark(),
                 last_append_time_ms: 0,
             },
+            staging: Arc::new(snapshot::Staging::open(Arc::clone(&shared), group)?),
             shared,
             producer_state_ttl_ms,
             producers,
@@ -258,6 +261,20 @@ impl PartitionGroup {
     /// The partition as its readers see it.
     pub fn shared(&self) -> &Arc<PartitionShared> {
         &self.shared
+    }
+
+    /// Where this group's network reads the batches of a snapshot it sends
+    /// ([`GroupNetwork::with_snapshot_source`](super::GroupNetwork::with_snapshot_source)).
+    pub fn snapshot_source(&self) -> Arc<dyn SnapshotSource> {
+        Arc::new(snapshot::Source {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Where the node's `Cluster` service writes the batches of a snapshot this replica
+    /// receives ([`Groups::insert_snapshot_sink`](super::Groups::insert_snapshot_sink)).
+    pub fn snapshot_sink(&self) -> Arc<dyn SnapshotSink> {
+        Arc::clone(&self.staging) as Arc<dyn SnapshotSink>
     }
 
     fn target(&self) -> Target {
@@ -479,11 +496,11 @@ impl Apply<PartitionConfig> for PartitionGroup {
     }
 
     fn write_restore(&self, snapshot: &[u8], batch: &mut WriteBatch) -> Result<(), StorageError> {
-        snapshot::write_restore(&self.shared, snapshot, batch)
+        snapshot::write_restore(&self.shared, &self.staging, snapshot, batch)
     }
 
     async fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
-        let restored = snapshot::restore(&self.shared, snapshot)?;
+        let restored = snapshot::restore(&self.shared, &self.staging, snapshot)?;
         self.cursor = restored.cursor;
         self.producers = restored.producers;
         Ok(())

@@ -158,6 +158,7 @@ async fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
     let snapshot = leader.snapshot().unwrap();
 
     let (fresh_store, mut fresh) = replica();
+    transfer(&leader, &fresh, &snapshot, 1);
     let mut batch = WriteBatch::new();
     fresh.write_restore(&snapshot, &mut batch).unwrap();
     fresh_store.write(batch, true).unwrap();
@@ -184,6 +185,35 @@ async fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
             ..
         }
     ));
+}
+
+/// Sends `leader`'s `snapshot` to `replica` as the network does: its batches read from the
+/// leader's store in chunks of about `CHUNK` bytes, staged on the replica, then sealed.
+fn transfer(leader: &PartitionGroup, replica: &PartitionGroup, snapshot: &[u8], id: u64) {
+    let sink = replica.snapshot_sink();
+    for (chunk, data) in chunks(leader, snapshot).iter().enumerate() {
+        sink.stage(id, chunk as u64, data).unwrap();
+    }
+    sink.seal(id).unwrap();
+}
+
+/// How many bytes the snapshot chunks of these tests carry (a few batches each).
+const CHUNK: usize = 64;
+
+/// The chunks `leader` streams for `snapshot`.
+fn chunks(leader: &PartitionGroup, snapshot: &[u8]) -> Vec<Vec<u8>> {
+    let source = leader.snapshot_source();
+    let (mut from, mut out) = (None, Vec::new());
+    loop {
+        let (data, next) = source.read(snapshot, from, CHUNK).unwrap();
+        if !data.is_empty() {
+            out.push(data);
+        }
+        match next {
+            Some(next) => from = Some(next),
+            None => return out,
+        }
+    }
 }
 
 /// A batch as a reader gets it: offsets, time, flags, payload.
@@ -433,6 +463,7 @@ async fn a_snapshot_carries_the_retained_batches_to_a_replica_that_held_other_on
     // A replica that held a different history installs it: only the snapshot's batches remain.
     let (replica_store, mut replica) = replica();
     apply_in_runs(&*replica_store, &mut replica, &[append(0, 0, 20, 5)], 1).await;
+    transfer(&leader, &replica, &snapshot, 1);
     let mut batch = WriteBatch::new();
     replica.write_restore(&snapshot, &mut batch).unwrap();
     replica_store.write(batch, true).unwrap();
@@ -471,3 +502,6 @@ async fn a_snapshot_carries_the_retained_batches_to_a_replica_that_held_other_on
     );
     assert_eq!(after, read_all(&store).await);
 }
+
+#[path = "partition_snapshot_tests.rs"]
+mod snapshot;

@@ -1,34 +1,55 @@
-//! A partition group's snapshot: its state (producers, next offset, last append time, log
-//! start) and every batch it retains, from the log start on, as a single-node partition stores
-//! it in `Cf::Log` (header and payload).
+//! A partition group's snapshot: its small state (producers, next offset = the applied point,
+//! last append time, log start) plus a *range* of its log, `[log start, next offset)`, whose
+//! batches are read from the store only while the snapshot is sent.
 //!
-//! Layout (postcard): a [`Head`], then `Head::batches` records `(base offset, stored value)`.
-//! Built straight into one buffer, batch by batch, and read back record by record, borrowing
-//! from the snapshot, so no second copy of the batches is held while either happens.
+//! **Building** one captures that state from memory on the state machine's task: no batch is
+//! read, and what `raft_state` stores is this small record ([`Head`], a few bytes per
+//! producer), never a copy of the log. Batches are immutable once applied, so the sender reads
+//! them later, when it streams ([`Source`]): chunk by chunk, through the index
+//! (`engine/partition/located.rs`), in bounded memory, while applies go on.
 //!
-//! **Installing** replaces everything the replica held for the partition: its producers, its
-//! index, its batches. The batches go to `Cf::Log` with plain index entries, the single-node
-//! way: the leader's raft indexes mean nothing in this replica's raft log, which the snapshot
-//! replaces (openraft purges it after the install), so there is no raft log entry the index
-//! could point at. Batches appended after the install live in the raft log again, and reads
-//! follow each index entry to wherever its batch is (`engine/partition/located.rs`).
+//! **Trims racing a send.** A batch a trim removed since the snapshot was built is simply not
+//! sent (trims cut a prefix, so everything before it is gone too). The receiver keeps the last
+//! contiguous run of batches that ends at the snapshot's next offset: its log start is the first
+//! batch of that run, the snapshot's or later. That is safe: the later cut comes from a trim
+//! that is a later entry of the log, which the receiver applies anyway after the install (a
+//! no-op then, its log start being there already), and retention allows cutting earlier than
+//! asked. For the same reason the leader need not keep raft log entries for a snapshot in
+//! flight: the purge keeps every entry holding a retained batch (`Purge::KeepRetained`), and
+//! only trims delete them, which the rule above absorbs.
+//!
+//! **Receiving** ([`Staging`]): each chunk's batches are written to `Cf::Log` at their offsets
+//! as they arrive (contents at a committed offset are the same on every replica, so a batch the
+//! replica already holds is overwritten with itself); only their index entries are kept in
+//! memory (a few bytes per batch). Installing switches the partition in one write batch: index
+//! entries, producers, watermark (with the applied log id, `state_machine.rs`), and deletes
+//! every `Cf::Log` value outside the snapshot's run. The batches go in with plain index entries,
+//! the single-node way: the leader's raft indexes mean nothing in this replica's raft log.
+//! An abandoned transfer (a chunk gap, a transfer that starts anew, an install openraft
+//! refused) deletes the values it staged, except those the replica's index still serves from
+//! `Cf::Log`: the replica keeps serving its old state throughout. The staged range is recorded
+//! in `raft_state` with each chunk ([`StateKey::SnapshotStaging`]), so what a crash abandoned
+//! is deleted the same way when the group opens again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::encode;
+use super::keys::{self, GroupId, StateKey};
+use super::{decode, encode, read_state};
+use crate::cluster::wire::{SnapshotSink, SnapshotSource};
 use crate::engine::PartitionShared;
 use crate::engine::batch::{self, IndexEntry};
 use crate::engine::commit::{LogCursor, ProducerState, log_key, producer_key, watermark_key};
-use crate::error::Error;
 use crate::storage::{Cf, StorageError, WriteBatch};
 
-/// How many index entries one scan of a snapshot build reads.
-const INDEX_CHUNK: usize = 4096;
+/// How many index entries one scan of a send reads.
+const INDEX_CHUNK: usize = 1024;
 
-/// What a snapshot holds before its batches.
+/// A partition snapshot as stored and installed: the state, and the log range it names.
 #[derive(Debug, Serialize, Deserialize)]
 struct Head {
     next_offset: u64,
@@ -36,8 +57,6 @@ struct Head {
     log_start: u64,
     /// `(producer id, ProducerState::encode)`.
     producers: Vec<(u64, Vec<u8>)>,
-    /// How many `(base offset, stored value)` records follow.
-    batches: u64,
 }
 
 /// The state a restored snapshot gives the group.
@@ -46,97 +65,297 @@ pub(super) struct Restored {
     pub producers: HashMap<u64, ProducerState>,
 }
 
-fn storage(err: Error) -> StorageError {
-    StorageError(err.to_string())
-}
-
-/// Encodes the partition's snapshot: `cursor` and `producers` as applied, the batches from the
-/// store. Blocks on the store.
+/// Encodes the partition's snapshot: `cursor` and `producers` as applied, the log start now.
+/// Reads nothing from the store.
 pub(super) fn build(
     shared: &PartitionShared,
     cursor: LogCursor,
     producers: &HashMap<u64, ProducerState>,
 ) -> Result<Vec<u8>, StorageError> {
-    let log_start = shared.log_start();
-    let mut entries = Vec::new();
-    let mut from = log_start;
-    'scan: loop {
-        let chunk = shared.scan_index(from, INDEX_CHUNK).map_err(storage)?;
-        if chunk.is_empty() {
-            break;
-        }
-        for (base, entry) in chunk {
-            if base >= cursor.next_offset {
-                break 'scan;
-            }
-            from = base + u64::from(entry.count);
-            entries.push((base, entry));
-        }
-    }
     let mut producers: Vec<(u64, Vec<u8>)> = producers
         .iter()
         .map(|(id, state)| (*id, state.encode().to_vec()))
         .collect();
     producers.sort_unstable_by_key(|(id, _)| *id);
-    let mut out = encode(&Head {
+    encode(&Head {
         next_offset: cursor.next_offset,
         last_append_time_ms: cursor.last_append_time_ms,
-        log_start,
+        log_start: shared.log_start(),
         producers,
-        batches: entries.len() as u64,
-    })?;
-    for (base, entry) in entries {
-        let value = shared
-            .stored_value(base, &entry)
-            .map_err(storage)?
-            .ok_or_else(|| StorageError(format!("the batch at offset {base} is missing")))?;
-        out = postcard::to_extend(&(base, &value[..]), out)
-            .map_err(|err| StorageError(format!("encode snapshot batch: {err}")))?;
-    }
-    Ok(out)
+    })
 }
 
-/// The head of `snapshot` and its batch records `(base offset, stored value)`.
-fn read(snapshot: &[u8]) -> Result<(Head, Records<'_>), StorageError> {
-    let (head, rest): (Head, &[u8]) = postcard::take_from_bytes(snapshot)
-        .map_err(|err| StorageError(format!("decode snapshot head: {err}")))?;
-    let left = head.batches;
-    Ok((head, Records { rest, left }))
+/// Reads a snapshot's batches from the partition's store, for the sender.
+pub struct Source {
+    pub(super) shared: Arc<PartitionShared>,
 }
 
-/// A snapshot's batch records, read one at a time.
-struct Records<'a> {
-    rest: &'a [u8],
-    left: u64,
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = Result<(u64, &'a [u8]), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
-            return None;
+impl SnapshotSource for Source {
+    fn read(
+        &self,
+        snapshot: &[u8],
+        from: Option<u64>,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, Option<u64>), String> {
+        let head: Head = decode(snapshot).map_err(|err| err.to_string())?;
+        let mut cursor = from.unwrap_or(head.log_start);
+        let mut out = Vec::new();
+        while cursor < head.next_offset {
+            let entries = self
+                .shared
+                .scan_index(cursor, INDEX_CHUNK)
+                .map_err(|err| err.to_string())?;
+            if entries.is_empty() {
+                break;
+            }
+            for (base, entry) in entries {
+                if base >= head.next_offset {
+                    return Ok((out, None));
+                }
+                cursor = base + u64::from(entry.count);
+                // Gone: a trim removed it since the index was read.
+                let Some(value) = self
+                    .shared
+                    .stored_value(base, &entry)
+                    .map_err(|err| err.to_string())?
+                else {
+                    continue;
+                };
+                out = postcard::to_extend(&(base, &value[..]), out)
+                    .map_err(|err| format!("encode snapshot batch: {err}"))?;
+                if out.len() >= max_bytes {
+                    return Ok((out, Some(cursor)));
+                }
+            }
         }
-        self.left -= 1;
-        Some(
-            postcard::take_from_bytes::<(u64, &[u8])>(self.rest)
-                .map(|(record, rest)| {
-                    self.rest = rest;
-                    record
-                })
-                .map_err(|err| StorageError(format!("decode snapshot batch: {err}"))),
-        )
+        Ok((out, None))
     }
+}
+
+/// A snapshot transfer being received: its batches are in `Cf::Log` already.
+#[derive(Default)]
+struct Transfer {
+    id: u64,
+    next_chunk: u64,
+    /// `(base offset, plain index entry)` of every batch staged, in offset order.
+    staged: Vec<(u64, IndexEntry)>,
+    /// The offsets `[from, to)` staged, as recorded in `raft_state`.
+    range: Option<(u64, u64)>,
+    /// Its last chunk came: it waits for the install.
+    sealed: bool,
+}
+
+/// Receives a partition's snapshot transfers into its store; see the module doc.
+pub struct Staging {
+    shared: Arc<PartitionShared>,
+    /// The `raft_state` key of the staged range ([`StateKey::SnapshotStaging`]).
+    record: Vec<u8>,
+    transfer: Mutex<Option<Transfer>>,
+    /// What an install wrote, for its second phase: `(log start, bytes)`.
+    installed: Mutex<Option<(u64, u64)>>,
+}
+
+impl Staging {
+    /// The staging of `shared`'s group `group`, after cleaning up what a transfer that a crash
+    /// abandoned staged. Blocks.
+    pub(super) fn open(
+        shared: Arc<PartitionShared>,
+        group: GroupId,
+    ) -> Result<Staging, StorageError> {
+        let staging = Staging {
+            record: keys::state(group, StateKey::SnapshotStaging).to_vec(),
+            shared,
+            transfer: Mutex::new(None),
+            installed: Mutex::new(None),
+        };
+        let store = staging.shared.store();
+        if let Some(range) = read_state::<(u64, u64)>(&**store, group, StateKey::SnapshotStaging)? {
+            let mut batch = WriteBatch::new();
+            staging.put_clean(range, &mut batch)?;
+            store.write(batch, false)?;
+        }
+        Ok(staging)
+    }
+
+    /// Puts the deletion of the `Cf::Log` values in `[from, to)` in `batch`, except those the
+    /// partition's index serves from `Cf::Log` (the same bytes, written by an earlier install),
+    /// and of the staged range's record. Reads the index only.
+    fn put_clean(
+        &self,
+        (from, to): (u64, u64),
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
+        let (t, p) = (self.shared.topic_id, self.shared.index);
+        let store = self.shared.store();
+        let index = store.scan(
+            Cf::Index,
+            &log_key(t, p, from),
+            &log_key(t, p, to),
+            usize::MAX,
+        )?;
+        let mut gap_from = log_key(t, p, from);
+        for (key, value) in index {
+            let entry = IndexEntry::decode(&value).map_err(|err| StorageError(err.to_string()))?;
+            if entry.raft.is_none() {
+                batch.delete_range(Cf::Log, gap_from, key.clone());
+                // Just past this key: the next offset's key.
+                gap_from = key;
+                gap_from.push(0);
+            }
+        }
+        batch.delete_range(Cf::Log, gap_from, log_key(t, p, to));
+        batch.delete(Cf::RaftState, self.record.clone());
+        Ok(())
+    }
+
+    /// Deletes what `transfer` staged (see [`Staging::put_clean`]).
+    fn clean(&self, transfer: Transfer) -> Result<(), String> {
+        let Some(range) = transfer.range else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::new();
+        self.put_clean(range, &mut batch)
+            .and_then(|()| self.shared.store().write(batch, false))
+            .map_err(|err| err.to_string())
+    }
+
+    /// The sealed transfer's staged batches, taken for an install.
+    fn take_sealed(&self) -> Result<Vec<(u64, IndexEntry)>, StorageError> {
+        let mut current = self.transfer.lock();
+        match current.take() {
+            Some(transfer) if transfer.sealed => Ok(transfer.staged),
+            other => {
+                *current = other;
+                Err(StorageError(
+                    "no snapshot transfer was received for this install".into(),
+                ))
+            }
+        }
+    }
+}
+
+impl SnapshotSink for Staging {
+    fn stage(&self, transfer: u64, chunk: u64, data: &[u8]) -> Result<(), String> {
+        let mut current = self.transfer.lock();
+        // A first chunk starts anew, whatever was staged (another leader's transfer, say).
+        if chunk == 0 || current.as_ref().is_none_or(|t| t.id != transfer) {
+            if chunk != 0 {
+                return Err(format!("snapshot chunk {chunk} of an unknown transfer"));
+            }
+            if let Some(old) = current.take() {
+                self.clean(old)?;
+            }
+            *current = Some(Transfer {
+                id: transfer,
+                ..Transfer::default()
+            });
+        }
+        let Some(staging) = current.as_mut() else {
+            return Err("no transfer".into());
+        };
+        if chunk != staging.next_chunk || staging.sealed {
+            let expected = staging.next_chunk;
+            if let Some(old) = current.take() {
+                self.clean(old)?;
+            }
+            return Err(format!(
+                "snapshot chunk {chunk} of transfer {transfer} where {expected} was due: abandoned"
+            ));
+        }
+        let (t, p) = (self.shared.topic_id, self.shared.index);
+        let mut batch = WriteBatch::new();
+        let mut rest = data;
+        let mut staged = Vec::new();
+        while !rest.is_empty() {
+            let ((base, value), tail): ((u64, &[u8]), &[u8]) = postcard::take_from_bytes(rest)
+                .map_err(|err| format!("decode snapshot batch: {err}"))?;
+            rest = tail;
+            let value = Bytes::copy_from_slice(value);
+            let stored = batch::decode_stored(value.clone()).map_err(|err| err.to_string())?;
+            let entry = IndexEntry {
+                count: stored.count,
+                append_time_ms: stored.append_time_ms,
+                stored_len: value.len() as u32,
+                raft: None,
+            };
+            staged.push((base, entry));
+            batch.put(Cf::Log, log_key(t, p, base), value);
+        }
+        // Recorded before the write, so a failed write's values are cleaned too; on disk with
+        // them, so a crash's are cleaned when the group opens again.
+        if let (Some(first), Some(last)) = (staged.first(), staged.last()) {
+            let end = last.0 + u64::from(last.1.count);
+            let range = staging.range.map_or((first.0, end), |(from, to)| {
+                (from.min(first.0), to.max(end))
+            });
+            staging.range = Some(range);
+            let record = encode(&range).map_err(|err| err.to_string())?;
+            batch.put(Cf::RaftState, self.record.clone(), record);
+        }
+        staging.staged.extend(staged);
+        staging.next_chunk += 1;
+        self.shared
+            .store()
+            .write(batch, false)
+            .map_err(|err| err.to_string())
+    }
+
+    fn seal(&self, transfer: u64) -> Result<(), String> {
+        let mut current = self.transfer.lock();
+        match current.as_mut() {
+            Some(staging) if staging.id == transfer => staging.sealed = true,
+            _ => {
+                // No batch came (an empty range, or all trimmed meanwhile).
+                if let Some(old) = current.take() {
+                    self.clean(old)?;
+                }
+                *current = Some(Transfer {
+                    id: transfer,
+                    sealed: true,
+                    ..Transfer::default()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn abandon(&self, transfer: u64) -> Result<(), String> {
+        let mut current = self.transfer.lock();
+        if current.as_ref().is_some_and(|t| t.id == transfer)
+            && let Some(old) = current.take()
+        {
+            self.clean(old)?;
+        }
+        Ok(())
+    }
+}
+
+/// The first offset of the last contiguous run of `staged` batches that ends at `end` (`end`
+/// when there is none), and the bytes of that run.
+fn last_run(staged: &[(u64, IndexEntry)], end: u64) -> (u64, u64) {
+    let (mut start, mut bytes) = (end, 0u64);
+    for (base, entry) in staged.iter().rev() {
+        if base + u64::from(entry.count) != start {
+            break;
+        }
+        start = *base;
+        bytes += u64::from(entry.stored_len);
+    }
+    (start, bytes)
 }
 
 /// Puts the disk changes that replace the partition with `snapshot`'s in `batch`: producers,
-/// every batch and index entry (the ones held before deleted), the watermark record.
+/// the index entries of the staged batches it keeps (those held before deleted), the deletion
+/// of every `Cf::Log` value outside them, the watermark record.
 pub(super) fn write_restore(
     shared: &PartitionShared,
+    staging: &Staging,
     snapshot: &[u8],
     batch: &mut WriteBatch,
 ) -> Result<(), StorageError> {
-    let (head, records) = read(snapshot)?;
+    let head: Head = decode(snapshot)?;
+    let staged = staging.take_sealed()?;
+    let (start, bytes) = last_run(&staged, head.next_offset);
     let (t, p) = (shared.topic_id, shared.index);
     let (from, to) = (producer_key(t, p, 0), producer_key(t, p, u64::MAX));
     batch.delete_range(Cf::Producers, from, to);
@@ -144,37 +363,35 @@ pub(super) fn write_restore(
         batch.put(Cf::Producers, producer_key(t, p, id), Bytes::from(state));
     }
     let (lower, upper) = (log_key(t, p, 0), log_key(t, p, u64::MAX));
-    batch.delete_range(Cf::Log, lower.clone(), upper.clone());
-    batch.delete_range(Cf::Index, lower, upper);
-    for record in records {
-        let (base, value) = record?;
-        let value = Bytes::copy_from_slice(value);
-        let stored = batch::decode_stored(value.clone()).map_err(storage)?;
-        let entry = IndexEntry {
-            count: stored.count,
-            append_time_ms: stored.append_time_ms,
-            stored_len: value.len() as u32,
-            raft: None,
-        };
+    batch.delete_range(Cf::Index, lower.clone(), upper.clone());
+    batch.delete_range(Cf::Log, lower, log_key(t, p, start));
+    batch.delete_range(Cf::Log, log_key(t, p, head.next_offset), upper);
+    for (base, entry) in staged.into_iter().filter(|(base, _)| *base >= start) {
         batch.put(Cf::Index, log_key(t, p, base), entry.encode());
-        batch.put(Cf::Log, log_key(t, p, base), value);
     }
     batch.put(
         Cf::Meta,
         watermark_key(t, p),
         Bytes::copy_from_slice(&head.next_offset.to_be_bytes()),
     );
+    batch.delete(Cf::RaftState, staging.record.clone());
+    *staging.installed.lock() = Some((start, bytes));
     Ok(())
 }
 
 /// Makes an installed `snapshot` what readers see, and returns the group's state from it.
-pub(super) fn restore(shared: &PartitionShared, snapshot: &[u8]) -> Result<Restored, StorageError> {
-    let (head, records) = read(snapshot)?;
-    let mut bytes = 0u64;
-    for record in records {
-        bytes += record?.1.len() as u64;
-    }
-    shared.restored(head.log_start, head.next_offset, bytes);
+pub(super) fn restore(
+    shared: &PartitionShared,
+    staging: &Staging,
+    snapshot: &[u8],
+) -> Result<Restored, StorageError> {
+    let head: Head = decode(snapshot)?;
+    let (log_start, bytes) = staging
+        .installed
+        .lock()
+        .take()
+        .ok_or_else(|| StorageError("restore without a written install".into()))?;
+    shared.restored(log_start, head.next_offset, bytes);
     Ok(Restored {
         cursor: LogCursor {
             next_offset: head.next_offset,

@@ -110,10 +110,17 @@ impl PartitionHosting {
         options: &PartitionOptions,
         slot: &OnceLock<PartitionRaft>,
     ) -> Result<()> {
+        // Snapshots stream the partition's batches: read from the store when sent, written to
+        // it as they arrive.
+        let (source, sink) = {
+            let app = machine.app();
+            (app.snapshot_source(), app.snapshot_sink())
+        };
+        self.groups.insert_snapshot_sink(group, sink);
         let raft = Raft::new(
             self.me,
             Arc::clone(&self.config),
-            GroupNetwork::new(self.me, group, self.network.clone()),
+            GroupNetwork::new(self.me, group, self.network.clone()).with_snapshot_source(source),
             LogStore::for_partition(Arc::clone(&self.store), group),
             machine,
         )

@@ -8,6 +8,9 @@
 //! A snapshot comes in chunks ([`Frame`]): the registry appends each to its group's transfer
 //! and hands the reassembled data to the group with the last frame. One transfer per group at a
 //! time: a transfer that starts anew (its first chunk) replaces whatever was left of another.
+//! What a partition group's snapshot streams ([`Frame::Stream`], its batches) goes to the
+//! group's [`SnapshotSink`] as it arrives (written to the store, not held); the last frame seals
+//! it before the install, and whatever the install did not take is abandoned after it.
 //!
 //! The registry also runs the node's one heartbeat task. Groups are built with openraft's own
 //! heartbeat off ([`group_config`]); every heartbeat interval the task asks every group this
@@ -27,7 +30,7 @@ use super::keys::GroupId;
 use super::members::MembersHandle;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
-use super::wire::{Answers, Frame, GroupHandle, Requests};
+use super::wire::{Answers, Frame, GroupHandle, Requests, SnapshotSink};
 use super::{decode, encode};
 
 /// The raft settings of every group (ADR 5 §4): heartbeat every 300 ms, sent by the node's
@@ -57,6 +60,8 @@ pub struct Groups {
     transfers: Mutex<HashMap<GroupId, (u64, Vec<u8>)>>,
     /// Where `Cluster.ChangeMembers` goes (the metadata group's membership).
     members: RwLock<Option<Arc<dyn MembersHandle>>>,
+    /// Where the groups that stream snapshots (partition groups) take what they stream.
+    sinks: RwLock<HashMap<GroupId, Arc<dyn SnapshotSink>>>,
 }
 
 impl Groups {
@@ -70,14 +75,24 @@ impl Groups {
         self.groups.write().insert(group, handle);
     }
 
+    /// Streamed snapshot chunks for `group` ([`Frame::Stream`]) now go to `sink`.
+    pub fn insert_snapshot_sink(&self, group: GroupId, sink: Arc<dyn SnapshotSink>) {
+        self.sinks.write().insert(group, sink);
+    }
+
     /// Stops routing messages to `group`.
     pub fn remove(&self, group: GroupId) -> Option<Arc<dyn GroupHandle>> {
+        self.sinks.write().remove(&group);
         self.groups.write().remove(&group)
     }
 
     /// Answers `Cluster.ChangeMembers` with `members`.
     pub fn set_members(&self, members: Arc<dyn MembersHandle>) {
         *self.members.write() = Some(members);
+    }
+
+    fn sink(&self, group: GroupId) -> Option<Arc<dyn SnapshotSink>> {
+        self.sinks.read().get(&group).cloned()
     }
 
     fn get(&self, group: GroupId) -> Option<Arc<dyn GroupHandle>> {
@@ -133,7 +148,26 @@ impl Groups {
                     head,
                 } => {
                     let data = self.take_transfer(group, transfer, total)?;
-                    handle.install_snapshot(head, data).await
+                    let Some(sink) = self.sink(group) else {
+                        return handle.install_snapshot(head, data).await;
+                    };
+                    on_sink(&sink, move |sink| sink.seal(transfer)).await?;
+                    let installed = handle.install_snapshot(head, data).await;
+                    // Whatever the install did not take (refused, failed) is cleaned up.
+                    on_sink(&sink, move |sink| sink.abandon(transfer)).await?;
+                    installed
+                }
+                Frame::Stream {
+                    transfer,
+                    chunk,
+                    data,
+                } => {
+                    let Some(sink) = self.sink(group) else {
+                        return Err(format!("group {group} takes no streamed snapshots"));
+                    };
+                    on_sink(&sink, move |sink| sink.stage(transfer, chunk, &data))
+                        .await
+                        .map(|()| Vec::new())
                 }
             }
         }))
@@ -182,6 +216,17 @@ impl Groups {
             }
         }
     }
+}
+
+/// Runs a blocking call on a group's snapshot sink on the blocking pool.
+async fn on_sink<F>(sink: &Arc<dyn SnapshotSink>, call: F) -> Result<(), String>
+where
+    F: FnOnce(&dyn SnapshotSink) -> Result<(), String> + Send + 'static,
+{
+    let sink = Arc::clone(sink);
+    tokio::task::spawn_blocking(move || call(&*sink))
+        .await
+        .map_err(|err| format!("snapshot sink task: {err}"))?
 }
 
 /// The `Cluster` gRPC service.
@@ -302,5 +347,60 @@ mod tests {
         assert!(groups.answer(end(10, 3)).await[0].is_err(), "replaced");
         assert!(groups.answer(end(11, 4)).await[0].is_err(), "incomplete");
         assert_eq!(groups.answer(end(12, 0)).await, [Ok(b"head:".to_vec())]);
+    }
+
+    /// Records what a group's snapshot sink is asked.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<String>>);
+
+    impl SnapshotSink for Recording {
+        fn stage(&self, transfer: u64, chunk: u64, data: &[u8]) -> Result<(), String> {
+            let data = String::from_utf8_lossy(data);
+            self.0
+                .lock()
+                .push(format!("stage {transfer}/{chunk} {data}"));
+            Ok(())
+        }
+
+        fn seal(&self, transfer: u64) -> Result<(), String> {
+            self.0.lock().push(format!("seal {transfer}"));
+            Ok(())
+        }
+
+        fn abandon(&self, transfer: u64) -> Result<(), String> {
+            self.0.lock().push(format!("abandon {transfer}"));
+            Ok(())
+        }
+    }
+
+    fn stream(transfer: u64, chunk: u64, data: &[u8]) -> Requests {
+        let data = data.to_vec();
+        vec![(
+            5,
+            Frame::Stream {
+                transfer,
+                chunk,
+                data,
+            },
+        )]
+    }
+
+    #[tokio::test]
+    async fn streamed_chunks_go_to_the_sink_which_is_sealed_before_the_install_and_cleaned_after() {
+        let groups = Groups::new();
+        groups.insert(5, Arc::new(Installs));
+        let refused = groups.answer(stream(3, 0, b"batches")).await;
+        assert!(refused[0].is_err(), "no sink: {refused:?}");
+
+        let sink = Arc::new(Recording::default());
+        groups.insert_snapshot_sink(5, Arc::clone(&sink) as Arc<dyn SnapshotSink>);
+        assert_eq!(groups.answer(stream(3, 0, b"one")).await, [Ok(Vec::new())]);
+        assert_eq!(groups.answer(stream(3, 1, b"two")).await, [Ok(Vec::new())]);
+        groups.answer(chunk(3, 0, b"state")).await;
+        assert_eq!(groups.answer(end(3, 5)).await, [Ok(b"head:state".to_vec())]);
+        assert_eq!(
+            *sink.0.lock(),
+            ["stage 3/0 one", "stage 3/1 two", "seal 3", "abandon 3"]
+        );
     }
 }

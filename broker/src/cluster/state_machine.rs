@@ -16,10 +16,11 @@
 //! earlier apply durable too. openraft 0.10 hands the entries as a stream of
 //! `(entry, responder)`.
 //!
-//! **Snapshots** are the [`Apply`]'s encoded state plus the raft meta, stored whole in
-//! `raft_state` (synced) and installed whole, in the same two phases (a partition group's
-//! carries its retained batches; the network sends it to a peer in chunks). Installing one also
-//! records that no entry up to its last log id is needed any more (`RetainedFrom`).
+//! **Snapshots** are the [`Apply`]'s encoded state plus the raft meta, stored in `raft_state`
+//! (synced) and installed in the same two phases. A partition group's is a small record naming
+//! its log range (its batches stream beside it, from the store, see `partition_snapshot.rs`),
+//! so building one reads no batch and costs the apply task nothing. Installing one also records
+//! that no entry up to its last log id is needed any more (`RetainedFrom`).
 
 use std::io;
 use std::sync::Arc;
@@ -94,7 +95,8 @@ pub trait Apply<C: GroupConfig>: Send + Sync + 'static {
     /// The reply for an entry without a payload (a blank or a membership entry), in phase two.
     fn no_payload(&mut self, log_id: &LogIdOf<C>) -> C::R;
 
-    /// The state a snapshot carries, encoded.
+    /// The state a snapshot carries, encoded. Runs on the state machine's task: it must be
+    /// cheap (no store reads of the log).
     fn snapshot(&self) -> Result<Vec<u8>, StorageError>;
 
     /// Phase one of installing a snapshot: puts the disk changes that replace the state with

@@ -41,6 +41,42 @@ pub enum Frame {
         total: u64,
         head: Vec<u8>,
     },
+    /// Chunk number `chunk` of what snapshot `transfer` streams besides its data (a partition
+    /// group's batches, read by a [`SnapshotSource`]), for the group's [`SnapshotSink`]. Sent
+    /// before the data's chunks.
+    Stream {
+        transfer: u64,
+        chunk: u64,
+        data: Vec<u8>,
+    },
+}
+
+/// Where a group's sender reads what its snapshots stream besides their data: a partition
+/// group's snapshot data names a log range, whose batches come from the store as they are sent.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// The next chunk (about `max_bytes`) of what the snapshot whose data is `snapshot` streams,
+    /// from `from` (`None`: its start), and where the next chunk starts (`None`: it ended).
+    /// Blocks on the store.
+    fn read(
+        &self,
+        snapshot: &[u8],
+        from: Option<u64>,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, Option<u64>), String>;
+}
+
+/// Where a group's receiver puts what a snapshot streams, chunk by chunk, before its install.
+/// Blocking calls (they write to the store).
+pub trait SnapshotSink: Send + Sync + 'static {
+    /// Takes chunk `chunk` of `transfer` (chunk 0 starts a transfer, abandoning any other); a
+    /// chunk out of order abandons the transfer and is refused.
+    fn stage(&self, transfer: u64, chunk: u64, data: &[u8]) -> Result<(), String>;
+
+    /// Every chunk of `transfer` came: the install that follows takes them.
+    fn seal(&self, transfer: u64) -> Result<(), String>;
+
+    /// Cleans up whatever `transfer` staged that no install took.
+    fn abandon(&self, transfer: u64) -> Result<(), String>;
 }
 
 /// An answer's payload: the encoded [`RaftAnswer`] for each request, or why the node could not

@@ -15,6 +15,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+#[allow(dead_code)] // Used by the partition group tests only.
+pub mod gate;
+
 /// How long any wait on raft metrics may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
