@@ -18,7 +18,7 @@ use std::time::Duration;
 use openraft::Instant as _;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{InitializeError, RaftError};
-use openraft::{BasicNode, Raft, ServerState};
+use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -111,6 +111,8 @@ impl ClusterNode {
         config.heartbeat_interval = cluster.heartbeat_ms;
         config.election_timeout_min = cluster.election_timeout_min_ms;
         config.election_timeout_max = cluster.election_timeout_max_ms;
+        config.snapshot_policy = SnapshotPolicy::LogsSinceLast(cluster.snapshot_every_entries);
+        config.max_in_snapshot_log_to_keep = cluster.snapshot_every_entries;
         let config = Arc::new(
             config
                 .validate()

@@ -283,6 +283,11 @@ where
         self.app.restore(&data).await.map_err(io_err)?;
         self.applied = meta.last_log_id.clone();
         self.membership = meta.last_membership.clone();
+        tracing::info!(
+            group = self.group,
+            last = ?meta.last_log_id.as_ref().map(|id| id.index),
+            "installed a snapshot from the leader"
+        );
         Ok(())
     }
 

@@ -35,6 +35,9 @@ pub struct ClusterConfig {
     /// This node joins a running cluster: it never initializes the metadata group (even with
     /// the lowest id of `peers`) and waits until `rapidmq cluster add-node` adds it.
     pub join: bool,
+    /// Entries a group applies between two snapshots; each snapshot lets the group forget that
+    /// many older entries (a follower further behind catches up by snapshot).
+    pub snapshot_every_entries: u64,
 }
 
 impl Default for ClusterConfig {
@@ -49,6 +52,7 @@ impl Default for ClusterConfig {
             ca_file: PathBuf::new(),
             insecure: false,
             join: false,
+            snapshot_every_entries: 5000,
         }
     }
 }
@@ -153,6 +157,11 @@ impl ClusterConfig {
             )));
         }
         self.listen_addr()?;
+        if self.snapshot_every_entries == 0 {
+            return Err(ConfigError::Invalid(
+                "cluster: snapshot_every_entries must be at least 1".into(),
+            ));
+        }
         if self.heartbeat_ms == 0
             || self.election_timeout_min_ms <= self.heartbeat_ms
             || self.election_timeout_max_ms <= self.election_timeout_min_ms
