@@ -111,7 +111,6 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
     config.replication_factor = Some(3);
     while_unavailable("create topic", || {
         let mut admin = first.admin.clone();
-        let config = config.clone();
         async move {
             admin
                 .create_topic(pb::CreateTopicRequest {
