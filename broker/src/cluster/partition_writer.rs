@@ -110,6 +110,7 @@ pub struct GroupWriter {
     tx: mpsc::Sender<Op>,
     raft: Arc<OnceLock<PartitionRaft>>,
     me: u64,
+    replica: bool,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -127,6 +128,7 @@ impl GroupWriter {
     ) -> GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let me = route.me;
+        let replica = route.replicas.contains(&me);
         let task = Task {
             route,
             shared,
@@ -142,6 +144,7 @@ impl GroupWriter {
             tx,
             raft,
             me,
+            replica,
             task: Mutex::new(Some(handle)),
         }
     }
@@ -187,6 +190,16 @@ impl GroupLog for GroupWriter {
     fn leader(&self) -> Option<u64> {
         let raft = self.raft.get()?;
         raft.metrics().borrow_watched().current_leader
+    }
+
+    fn term(&self) -> u64 {
+        self.raft
+            .get()
+            .map_or(0, |raft| raft.metrics().borrow_watched().current_term)
+    }
+
+    fn is_replica(&self) -> bool {
+        self.replica
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
