@@ -29,6 +29,7 @@
 //! leader known then) until that timeout: an idempotent producer's retry is answered as a
 //! duplicate by the group; a non-idempotent append may then be stored twice.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -56,6 +57,16 @@ use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
 use crate::engine::{AppendAck, AppendRequest, CommitHook, GroupLog, PartitionShared};
 use crate::error::{Error, Result};
+
+/// Appends this process forwarded to another node's group leader (it did not lead the
+/// group): `rapidmq_cluster_forwarded_appends_total`. Clients that route to leaders keep it
+/// still (docs/clustering.md "Client routing").
+static FORWARDED_APPENDS: AtomicU64 = AtomicU64::new(0);
+
+/// How many appends this process forwarded to a group leader on another node.
+pub fn forwarded_appends() -> u64 {
+    FORWARDED_APPENDS.load(Ordering::Relaxed)
+}
 
 /// A partition group's raft.
 pub type PartitionRaft = Raft<PartitionConfig, GroupStateMachine<PartitionConfig, PartitionGroup>>;
@@ -363,6 +374,11 @@ impl Task {
                 pending.len()
             ));
         }
+        let appends = commands
+            .iter()
+            .filter(|c| matches!(c, PartitionCommand::Append(_)))
+            .count();
+        FORWARDED_APPENDS.fetch_add(appends as u64, Ordering::Relaxed);
         Ok(answers)
     }
 }
