@@ -274,3 +274,120 @@ async fn the_producer_sends_to_each_leader_and_survives_the_loss_of_one() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
+    let nodes = start_nodes(3, |_| BrokerOptions::default());
+    let via_1 = connect(&nodes[0]).await;
+    let mut config = topic_config(1);
+    config.replication_factor = Some(2);
+    while_unavailable("create topic", || {
+        let mut admin = via_1.admin.clone();
+        let config = config.clone();
+        async move {
+            admin
+                .create_topic(pb::CreateTopicRequest {
+                    name: TOPIC.into(),
+                    config: Some(config),
+                })
+                .await
+        }
+    })
+    .await
+    .expect("create topic");
+    // A node that is not a replica does not follow the group's elections: ask a replica.
+    let mut known = None;
+    let deadline = Instant::now() + PATIENCE;
+    while known.is_none() {
+        for node in &nodes {
+            // A node that has not applied the topic yet does not know it.
+            let Ok(answer) = connect(node)
+                .await
+                .messaging
+                .get_metadata(pb::GetMetadataRequest {
+                    topics: vec![TOPIC.into()],
+                })
+                .await
+            else {
+                continue;
+            };
+            let answer = answer.into_inner();
+            let led = answer.topics[0].partitions[0].leader != 0;
+            if led && answer.nodes.iter().all(|n| !n.grpc_addr.is_empty()) {
+                known = Some(answer);
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no node names a leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let known = known.expect("metadata");
+    let partition = &known.topics[0].partitions[0];
+    let outsider = (1..=3u64)
+        .find(|id| !partition.replicas.contains(id))
+        .expect("RF 2 of 3 leaves one node out");
+    let mut clients = connect(&nodes[outsider as usize - 1]).await;
+    let status = clients
+        .messaging
+        .fetch(pb::FetchRequest {
+            topic: TOPIC.into(),
+            partition: 0,
+            offset: 0,
+            max_messages: 10,
+            max_wait_ms: 0,
+        })
+        .await
+        .expect_err("a node without a replica cannot serve a fetch");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let hint = rapidmq_proto::hint::decode_hint(status.details())
+        .unwrap_or_else(|| panic!("no leader hint in {status:?}"));
+    assert_eq!((hint.topic.as_str(), hint.partition), (TOPIC, 0));
+    // Not following the group, it names the preferred leader (its first replica).
+    assert_eq!(hint.leader, partition.replicas[0], "{hint:?}");
+    let leader_addr = &known
+        .nodes
+        .iter()
+        .find(|n| n.id == hint.leader)
+        .expect("the leader in the node table")
+        .grpc_addr;
+    assert_eq!(&hint.grpc_addr, leader_addr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_broker_leads_everything_and_keeps_the_client_on_its_connection() {
+    let broker = TestBroker::start();
+    let mut clients = connect(&broker).await;
+    clients
+        .admin
+        .create_topic(pb::CreateTopicRequest {
+            name: TOPIC.into(),
+            config: Some(topic_config(2)),
+        })
+        .await
+        .expect("create topic");
+    let answer = clients
+        .messaging
+        .get_metadata(pb::GetMetadataRequest { topics: Vec::new() })
+        .await
+        .expect("GetMetadata")
+        .into_inner();
+    assert_eq!(answer.nodes.len(), 1);
+    assert_eq!(answer.nodes[0].id, 1);
+    assert!(answer.nodes[0].grpc_addr.is_empty());
+    assert_eq!(answer.topics.len(), 1);
+    for (i, p) in answer.topics[0].partitions.iter().enumerate() {
+        assert_eq!((p.partition, p.leader, p.term), (i as u32, 1, 0));
+        assert!(p.replicas.is_empty());
+    }
+    let missing = clients
+        .messaging
+        .get_metadata(pb::GetMetadataRequest {
+            topics: vec!["nope".into()],
+        })
+        .await
+        .expect_err("an unknown topic is refused");
+    assert_eq!(
+        common::error_code(&missing),
+        rapidmq_proto::ErrorCode::TopicNotFound
+    );
+}

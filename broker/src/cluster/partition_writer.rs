@@ -122,6 +122,7 @@ pub struct GroupWriter {
     raft: Arc<OnceLock<PartitionRaft>>,
     me: u64,
     replica: bool,
+    preferred: Option<u64>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -140,6 +141,7 @@ impl GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let me = route.me;
         let replica = route.replicas.contains(&me);
+        let preferred = route.replicas.first().copied();
         let task = Task {
             route,
             shared,
@@ -156,6 +158,7 @@ impl GroupWriter {
             raft,
             me,
             replica,
+            preferred,
             task: Mutex::new(Some(handle)),
         }
     }
@@ -211,6 +214,10 @@ impl GroupLog for GroupWriter {
 
     fn is_replica(&self) -> bool {
         self.replica
+    }
+
+    fn preferred_leader(&self) -> Option<u64> {
+        self.preferred
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

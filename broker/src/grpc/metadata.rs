@@ -29,7 +29,15 @@ pub fn get_metadata(
     };
     let (nodes, single) = match cluster {
         Some(cluster) => (node_list(&cluster.nodes()), false),
-        None => (Vec::new(), true),
+        // The node the client is connected to; no address, so the client stays on its seed.
+        None => (
+            vec![pb::NodeMetadata {
+                id: SINGLE_NODE_ID,
+                grpc_addr: String::new(),
+                http_addr: String::new(),
+            }],
+            true,
+        ),
     };
     Ok(pb::GetMetadataResponse {
         nodes,

@@ -54,6 +54,13 @@ impl Partition {
         }
     }
 
+    fn preferred_leader(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(log) => log.preferred_leader(),
+        }
+    }
+
     /// Whether this node holds the partition's data: always for the single-node writer.
     pub fn is_replica(&self) -> bool {
         match &self.backend {
@@ -73,7 +80,10 @@ impl Partition {
             topic: topic.to_string(),
             partition: self.shared.index,
             term: self.term(),
-            leader: self.leader().unwrap_or(0),
+            leader: self
+                .leader()
+                .or_else(|| self.preferred_leader())
+                .unwrap_or(0),
             grpc_addr: String::new(),
         };
         err.with_leader_hint(hint)
@@ -112,6 +122,10 @@ pub trait GroupLog: Send + Sync + 'static {
 
     /// Whether this node is one of the group's replicas (holds the partition's data).
     fn is_replica(&self) -> bool;
+
+    /// The group's preferred leader (its first replica): the best guess of a node that is not
+    /// a replica and so does not follow the group's elections.
+    fn preferred_leader(&self) -> Option<u64>;
 
     /// Answers what is queued, then stops the group on this node (its data stays).
     fn close(&self) -> BoxFuture<'_, ()>;
