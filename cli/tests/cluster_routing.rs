@@ -283,7 +283,6 @@ async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
     config.replication_factor = Some(2);
     while_unavailable("create topic", || {
         let mut admin = via_1.admin.clone();
-        let config = config.clone();
         async move {
             admin
                 .create_topic(pb::CreateTopicRequest {
