@@ -5,6 +5,7 @@
 //! failures) are logged where they happen; the message sent to clients stays generic.
 
 use rapidmq_proto::ErrorCode;
+use rapidmq_proto::v1::LeaderHint;
 
 use crate::storage::StorageError;
 
@@ -22,6 +23,9 @@ pub struct Error {
     credentials_expired: bool,
     /// The tenant quota that refused the request (`rapidmq-quota`).
     quota: Option<&'static str>,
+    /// Cluster mode: where the partition this request was for is led (an `UNAVAILABLE` from a
+    /// node that cannot serve it); sent in the gRPC status details (docs/errors.md).
+    leader_hint: Option<Box<LeaderHint>>,
 }
 
 /// Result alias for the broker.
@@ -35,7 +39,24 @@ impl Error {
             retry_after: None,
             credentials_expired: false,
             quota: None,
+            leader_hint: None,
         }
+    }
+
+    /// The same error, telling the client where the partition is led.
+    pub fn with_leader_hint(mut self, hint: LeaderHint) -> Error {
+        self.leader_hint = Some(Box::new(hint));
+        self
+    }
+
+    /// Where the partition this error is about is led, if the node said.
+    pub fn leader_hint(&self) -> Option<&LeaderHint> {
+        self.leader_hint.as_deref()
+    }
+
+    /// The leader hint, to fill in what only the transport knows (the leader's address).
+    pub fn leader_hint_mut(&mut self) -> Option<&mut LeaderHint> {
+        self.leader_hint.as_deref_mut()
     }
 
     /// The same error, naming the tenant quota that refused the request.

@@ -27,6 +27,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::producer::Producer;
 use crate::retry;
+use crate::routing::Routes;
 use crate::runtime::Runtime;
 use crate::types::{Message, PublishAck, ReceivedMessage};
 
@@ -58,6 +59,8 @@ struct ClientInner {
     /// Held while logging in again after an expired session, so that concurrent calls that saw
     /// the same expiry log in once.
     relogin: tokio::sync::Mutex<()>,
+    /// Where partitions are led, and a connection per node (client routing).
+    routes: Routes,
 }
 
 /// A producer or consumer that [`Client::close`] closes.
@@ -119,6 +122,7 @@ impl Client {
                 close_result: tokio::sync::OnceCell::new(),
                 bearer,
                 relogin: tokio::sync::Mutex::new(()),
+                routes: Routes::default(),
             }),
         };
         let probe = client.clone();
@@ -417,6 +421,62 @@ impl Client {
             async move { messaging_client(ch).publish(request).await }
         })
         .await
+    }
+
+    /// Where partitions are led, as this client knows it.
+    pub(crate) fn routes(&self) -> &Routes {
+        &self.inner.routes
+    }
+
+    /// Asks the seed connection where `topic`'s partitions are led (runs on the core runtime).
+    /// A broker that cannot say (an older one, without `GetMetadata`) leaves the topic on the
+    /// seed connection; so does any other failure, until an answer marks the topic stale again.
+    pub(crate) async fn refresh_routes(&self, topic: &str) {
+        let request = v1::GetMetadataRequest {
+            topics: vec![topic.to_string()],
+        };
+        let answer = self
+            .unary(move |ch| {
+                let request = request.clone();
+                async move { messaging_client(ch).get_metadata(request).await }
+            })
+            .await;
+        let metadata = answer.unwrap_or_else(|err| {
+            tracing::debug!(topic, cause = %err, "no metadata; publishing through the seed");
+            v1::GetMetadataResponse {
+                nodes: Vec::new(),
+                topics: vec![v1::TopicMetadata {
+                    name: topic.to_string(),
+                    partitions: Vec::new(),
+                }],
+            }
+        });
+        self.inner.routes.learn(&metadata);
+    }
+
+    /// A messaging client on node `node`'s connection (`addr` is its client gRPC address),
+    /// connecting first if there is none; same TLS and credentials as the seed connection.
+    pub(crate) async fn node_messaging(
+        &self,
+        node: u64,
+        addr: &str,
+    ) -> Result<MessagingClient<Conn>> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(closed_error());
+        }
+        let channel = match self.inner.routes.channel(node) {
+            Some(channel) => channel,
+            None => {
+                let tls = self
+                    .endpoints()
+                    .first()
+                    .is_some_and(|e| e.starts_with("https://"));
+                let scheme = if tls { "https" } else { "http" };
+                let channel = self.connect_to(&format!("{scheme}://{addr}")).await?;
+                self.inner.routes.keep_channel(node, channel)
+            }
+        };
+        Ok(messaging_client(self.conn(channel)))
     }
 
     /// A messaging client on the current connection, with its generation.

@@ -379,6 +379,7 @@ mod tests {
             message: "moved".into(),
             retriable: false,
             retry_after_ms: 0,
+            leader_hint: None,
         });
         assert_eq!(err.code(), ErrorCode::NotPartitionOwner);
         assert!(!err.is_retriable());
@@ -401,6 +402,7 @@ mod tests {
             message: "busy".into(),
             retriable: true,
             retry_after_ms: 100,
+            leader_hint: None,
         });
         assert_eq!(err.retry_after(), Some(Duration::from_millis(100)));
         assert_eq!(Error::unavailable("x").retry_after(), None);

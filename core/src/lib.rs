@@ -39,6 +39,7 @@ mod error;
 mod producer;
 mod retry;
 pub mod roles;
+mod routing;
 mod runtime;
 pub mod tenants;
 pub mod trace;

@@ -13,6 +13,7 @@
 //! This crate does no I/O and needs no runtime.
 
 mod error_code;
+pub mod hint;
 mod partition;
 
 pub use error_code::{

@@ -217,6 +217,11 @@ impl ClusterNode {
 
     /// The metadata group as this node sees it: its membership, each member with its
     /// addresses as the node table holds them.
+    /// The node table: each registered node's client addresses (`GetMetadata`, leader hints).
+    pub fn nodes(&self) -> BTreeMap<u64, NodeInfo> {
+        self.table.read().clone()
+    }
+
     pub fn status(&self) -> ClusterStatus {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let leading = metrics.state == ServerState::Leader;

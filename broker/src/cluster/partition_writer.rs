@@ -29,6 +29,7 @@
 //! leader known then) until that timeout: an idempotent producer's retry is answered as a
 //! duplicate by the group; a non-idempotent append may then be stored twice.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -56,6 +57,16 @@ use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
 use crate::engine::{AppendAck, AppendRequest, CommitHook, GroupLog, PartitionShared};
 use crate::error::{Error, Result};
+
+/// Appends this process forwarded to another node's group leader (it did not lead the
+/// group): `rapidmq_cluster_forwarded_appends_total`. Clients that route to leaders keep it
+/// still (docs/clustering.md "Client routing").
+static FORWARDED_APPENDS: AtomicU64 = AtomicU64::new(0);
+
+/// How many appends this process forwarded to a group leader on another node.
+pub fn forwarded_appends() -> u64 {
+    FORWARDED_APPENDS.load(Ordering::Relaxed)
+}
 
 /// A partition group's raft.
 pub type PartitionRaft = Raft<PartitionConfig, GroupStateMachine<PartitionConfig, PartitionGroup>>;
@@ -110,6 +121,8 @@ pub struct GroupWriter {
     tx: mpsc::Sender<Op>,
     raft: Arc<OnceLock<PartitionRaft>>,
     me: u64,
+    replica: bool,
+    preferred: Option<u64>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -127,6 +140,8 @@ impl GroupWriter {
     ) -> GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let me = route.me;
+        let replica = route.replicas.contains(&me);
+        let preferred = route.replicas.first().copied();
         let task = Task {
             route,
             shared,
@@ -142,6 +157,8 @@ impl GroupWriter {
             tx,
             raft,
             me,
+            replica,
+            preferred,
             task: Mutex::new(Some(handle)),
         }
     }
@@ -187,6 +204,20 @@ impl GroupLog for GroupWriter {
     fn leader(&self) -> Option<u64> {
         let raft = self.raft.get()?;
         raft.metrics().borrow_watched().current_leader
+    }
+
+    fn term(&self) -> u64 {
+        self.raft
+            .get()
+            .map_or(0, |raft| raft.metrics().borrow_watched().current_term)
+    }
+
+    fn is_replica(&self) -> bool {
+        self.replica
+    }
+
+    fn preferred_leader(&self) -> Option<u64> {
+        self.preferred
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -350,6 +381,11 @@ impl Task {
                 pending.len()
             ));
         }
+        let appends = commands
+            .iter()
+            .filter(|c| matches!(c, PartitionCommand::Append(_)))
+            .count();
+        FORWARDED_APPENDS.fetch_add(appends as u64, Ordering::Relaxed);
         Ok(answers)
     }
 }

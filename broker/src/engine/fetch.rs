@@ -23,16 +23,20 @@ impl Engine {
     ) -> Result<FetchResult> {
         self.authorize(principal, Action::Consume, Resource::Topic(topic))?;
         let topic = self.topic(principal, topic)?;
-        let shared = topic
-            .partition(partition)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::PartitionNotFound,
-                    format!("topic `{}` has no partition {partition}", topic.name()),
-                )
-            })?
-            .shared()
-            .clone();
+        let handle = topic.partition(partition).ok_or_else(|| {
+            Error::new(
+                ErrorCode::PartitionNotFound,
+                format!("topic `{}` has no partition {partition}", topic.name()),
+            )
+        })?;
+        if !handle.is_replica() {
+            let err = Error::unavailable(format!(
+                "this node holds no replica of partition {partition} of topic `{}`",
+                topic.name()
+            ));
+            return Err(handle.hinted(err, topic.name()));
+        }
+        let shared = handle.shared().clone();
         let hw = shared.high_watermark();
         if offset > hw {
             return Err(Error::new(

@@ -306,7 +306,7 @@ impl Engine {
             Ok(rx) => rx,
             Err(err) => {
                 topic.dedup.release(&prepared.reserved);
-                return Err(err);
+                return Err(partition.hinted(err, &params.topic));
             }
         };
         if prepared.scheduled > 0 {
@@ -325,6 +325,7 @@ impl Engine {
         );
         let metrics = self.metrics.clone();
         let deduplicated_bytes = prepared.deduplicated_bytes;
+        let index = params.partition;
         Ok(async move {
             let result = rx
                 .await
@@ -363,7 +364,10 @@ impl Engine {
                 }),
                 Err(err) => {
                     topic.dedup.release(&reserved);
-                    Err(err)
+                    Err(match topic.partition(index) {
+                        Some(partition) => partition.hinted(err, topic.name()),
+                        None => err,
+                    })
                 }
             }
         }

@@ -157,6 +157,8 @@ pub struct PartitionStatus {
     pub replicas: Vec<u64>,
     /// Cluster mode: the partition group's leader as this node knows it.
     pub leader: Option<u64>,
+    /// Cluster mode: the partition group's raft term as this node knows it; 0 otherwise.
+    pub term: u64,
 }
 
 /// A snapshot of a topic for admin answers.
@@ -194,6 +196,7 @@ impl From<&Topic> for TopicStatus {
                             .cloned()
                             .unwrap_or_default(),
                         leader: p.leader(),
+                        term: p.term(),
                     }
                 })
                 .collect(),

@@ -265,6 +265,7 @@ impl From<&Error> for pb::Error {
             message: err.message().to_string(),
             retriable: code.is_retriable(),
             retry_after_ms: err.retry_after().map_or(0, millis_u32),
+            leader_hint: err.leader_hint().cloned(),
         }
     }
 }

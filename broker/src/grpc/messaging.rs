@@ -14,12 +14,14 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
 use super::convert::publish_response;
+use super::metadata::{get_metadata, with_leader_address};
 use super::{consume, principal};
 use crate::auth::CredentialWatch;
 use crate::budget::{PublishBudget, PublishPermit};
 use crate::engine::{Engine, PublishAck, PublishParams};
 use crate::error::Error;
 use crate::principal::Principal;
+use crate::rest::cluster::ClusterHandle;
 
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -27,6 +29,7 @@ pub struct MessagingService {
     engine: Arc<Engine>,
     max_inflight_per_stream: usize,
     budget: PublishBudget,
+    cluster: ClusterHandle,
 }
 
 impl MessagingService {
@@ -34,11 +37,13 @@ impl MessagingService {
         engine: Arc<Engine>,
         max_inflight_per_stream: usize,
         budget: PublishBudget,
+        cluster: ClusterHandle,
     ) -> MessagingService {
         MessagingService {
             engine,
             max_inflight_per_stream,
             budget,
+            cluster,
         }
     }
 }
@@ -67,7 +72,8 @@ impl Messaging for MessagingService {
         let ack = self
             .engine
             .publish(&principal, publish_params(request))
-            .await?;
+            .await
+            .map_err(|err| with_leader_address(err, &self.cluster))?;
         Ok(Response::new(publish_response(partition, ack)))
     }
 
@@ -84,6 +90,7 @@ impl Messaging for MessagingService {
         let mut inbound = request.into_inner();
         let engine = self.engine.clone();
         let budget = self.budget.clone();
+        let cluster = self.cluster.clone();
         let max_inflight = self.max_inflight_per_stream;
         let (tx, rx) = mpsc::channel(max_inflight);
         tokio::spawn(async move {
@@ -146,7 +153,7 @@ impl Messaging for MessagingService {
                                 correlation_id: id,
                                 result: Some(pb::publish_stream_response::Result::Ok(publish_response(partition, ack))),
                             },
-                            Err(err) => stream_error(id, &err),
+                            Err(err) => stream_error(id, &with_leader_address(err, &cluster)),
                         };
                         if tx.send(Ok(response)).await.is_err() { return; }
                         continue;
@@ -167,6 +174,7 @@ impl Messaging for MessagingService {
                 match started {
                     Ok(ack) => pending.push(ack),
                     Err((id, err)) => {
+                        let err = with_leader_address(err, &cluster);
                         if tx.send(Ok(stream_error(id, &err))).await.is_err() {
                             return;
                         }
@@ -205,7 +213,8 @@ impl Messaging for MessagingService {
                 r.max_messages,
                 Duration::from_millis(u64::from(r.max_wait_ms)),
             )
-            .await?;
+            .await
+            .map_err(|err| with_leader_address(err, &self.cluster))?;
         Ok(Response::new(pb::FetchResponse {
             batches: result
                 .deliveries
@@ -229,6 +238,16 @@ impl Messaging for MessagingService {
             .commit(&principal, &r.topic, &r.subscription, &offsets, None)
             .await?;
         Ok(Response::new(pb::CommitOffsetResponse {}))
+    }
+
+    async fn get_metadata(
+        &self,
+        request: Request<pb::GetMetadataRequest>,
+    ) -> Result<Response<pb::GetMetadataResponse>, Status> {
+        let principal = principal(&request)?;
+        let topics = request.into_inner().topics;
+        let answer = get_metadata(&self.engine, &self.cluster, &principal, &topics)?;
+        Ok(Response::new(answer))
     }
 }
 

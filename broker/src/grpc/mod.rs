@@ -9,6 +9,7 @@ mod auth;
 mod consume;
 mod convert;
 mod messaging;
+mod metadata;
 
 use crate::rest::cluster::ClusterHandle;
 use std::sync::Arc;
@@ -58,7 +59,14 @@ impl From<Error> for Status {
     fn from(err: Error) -> Status {
         let code = err.code();
         crate::observability::metrics::count_error(crate::observability::Transport::Grpc, code);
-        let mut status = Status::new(code.grpc_code(), err.message().to_string());
+        let mut status = match err.leader_hint() {
+            Some(hint) => {
+                let details =
+                    rapidmq_proto::hint::encode_hint(code.grpc_code() as i32, err.message(), hint);
+                Status::with_details(code.grpc_code(), err.message(), details.into())
+            }
+            None => Status::new(code.grpc_code(), err.message().to_string()),
+        };
         let metadata = status.metadata_mut();
         metadata.insert(ERROR_CODE_METADATA, MetadataValue::from(code.code()));
         metadata.insert(ERROR_NAME_METADATA, MetadataValue::from_static(code.name()));
@@ -95,6 +103,7 @@ pub fn services(
         engine.clone(),
         max_inflight_per_stream,
         budget,
+        cluster.clone(),
     ))
     .max_decoding_message_size(max_request_bytes)
     .max_encoding_message_size(max_request_bytes);

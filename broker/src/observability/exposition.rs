@@ -285,6 +285,18 @@ impl Collector for SourceCollector {
         let groups = m.cluster_groups();
         if !groups.is_empty() {
             super::cluster::families(e, &groups)?;
+            family(
+                e,
+                "cluster_forwarded_appends",
+                "Appends this node forwarded to a partition group's leader on another node (clients that route to leaders keep it still).",
+                None,
+                Counter,
+                [(
+                    Vec::new(),
+                    crate::cluster::partition_writer::forwarded_appends(),
+                )],
+                counter,
+            )?;
         }
 
         // Storage per topic (own series, then the overflow set summed).

@@ -121,6 +121,14 @@ impl Producer {
             .or(Some(topic.config.partitions))
             .filter(|&n| n > 0)
             .ok_or_else(|| Error::protocol("the broker described a topic with no partitions"))?;
+        // Where the partitions are led, so that the first batches go to their leaders.
+        if client.routes().needs_metadata(&config.topic) {
+            let (learner, topic) = (client.clone(), config.topic.clone());
+            client
+                .runtime()
+                .run(async move { learner.refresh_routes(&topic).await })
+                .await?;
+        }
         let (commands, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let faults = Arc::new(Faults::default());

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use rapidmq_proto::{ErrorCode, v1};
@@ -87,7 +87,13 @@ pub(crate) struct Owner {
     faults: Arc<Faults>,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
-    stream: Option<StreamHandle>,
+    /// The open publish streams: to the seed (`None`) and to partition leaders (their node).
+    streams: HashMap<Option<u64>, StreamHandle>,
+    /// Per partition, where its requests go while any is on the wire: a partition changes
+    /// leader only when quiet, so an idempotent producer's batches stay in order.
+    targets: Vec<Option<(u64, String)>>,
+    /// Set while the topic's metadata is being asked for.
+    refreshing: Arc<AtomicBool>,
     next_stream: u64,
     outstanding: HashMap<u64, Outstanding>,
     next_correlation: u64,
@@ -129,7 +135,9 @@ impl Owner {
             faults,
             events_tx,
             events_rx,
-            stream: None,
+            streams: HashMap::new(),
+            targets: vec![None; n],
+            refreshing: Arc::new(AtomicBool::new(false)),
             next_stream: 0,
             outstanding: HashMap::new(),
             next_correlation: 0,
@@ -175,7 +183,7 @@ impl Owner {
                 _ = sleep_until(deadline), if deadline.is_some() => self.expire_requests(),
             }
         }
-        self.stream = None;
+        self.streams.clear();
         self.take_intake(true);
         commands.close();
         // Anything that raced with close (sent after it) fails rather than hangs.
@@ -339,18 +347,28 @@ impl Owner {
         self.refresh_blocked(index);
     }
 
-    /// Writes flight `slot` of `partition` to the publish stream (opening one if needed).
+    /// Writes flight `slot` of `partition` to the publish stream of the partition's leader, or
+    /// of the seed connection when its leader is not known (opening one if needed).
     fn send(&mut self, partition: u32, slot: usize) {
         let index = partition as usize;
-        if self.stream.is_none() {
+        if self.windows[index].quiet() {
+            self.targets[index] = self.client.routes().leader(&self.config.topic, partition);
+        }
+        let target = self.targets[index].clone();
+        let key = target.as_ref().map(|(node, _)| *node);
+        if !self.streams.contains_key(&key) {
             self.next_stream += 1;
-            self.stream = Some(StreamHandle::open(
+            let stream = StreamHandle::open(
                 &self.client,
                 self.next_stream,
+                target,
                 self.events_tx.clone(),
-            ));
+            );
+            self.streams.insert(key, stream);
         }
-        let Some(stream) = &self.stream else { return };
+        let Some(stream) = self.streams.get(&key) else {
+            return;
+        };
         let correlation_id = self.next_correlation;
         self.next_correlation += 1;
         let flight = &mut self.windows[index].flights[slot];
@@ -403,13 +421,29 @@ impl Owner {
                 self.answer(request.partition, request.batch, result);
             }
             Event::Lost { stream, error } => {
-                if self.stream.as_ref().is_some_and(|s| s.id == stream) {
-                    self.stream = None;
-                }
+                self.streams.retain(|_, s| s.id != stream);
                 self.fail_stream(stream, &error);
             }
         }
+        self.refresh_routes();
         self.resolve_flush_waiters();
+    }
+
+    /// Asks for the topic's metadata again, in the background, when an answer said the known
+    /// routes are stale (one request at a time; sends meanwhile use what is known).
+    fn refresh_routes(&self) {
+        let topic = &self.config.topic;
+        if !self.client.routes().needs_metadata(topic)
+            || self.refreshing.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let (client, topic, refreshing) =
+            (self.client.clone(), topic.clone(), self.refreshing.clone());
+        self.client.runtime().spawn(async move {
+            client.refresh_routes(&topic).await;
+            refreshing.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Fails every request outstanding on `stream` with `error`.
@@ -435,7 +469,10 @@ impl Owner {
         if !self.outstanding.values().any(|o| o.sent + timeout <= now) {
             return;
         }
-        if let Some(stream) = self.stream.take() {
+        for (node, stream) in std::mem::take(&mut self.streams) {
+            if let Some(node) = node {
+                self.client.routes().node_failed(node);
+            }
             self.fail_stream(
                 stream.id,
                 &Error::Timeout {

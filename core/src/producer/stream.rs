@@ -1,6 +1,9 @@
 //! The producer's `PublishStream`: one ordered bidi stream per connection. The owner task writes
 //! requests (tagged with a correlation id) into it; this task reads the answers and reports them,
 //! and reports once when the stream ends, so the owner can fail what was outstanding on it.
+//!
+//! A stream goes to the seed connection, or to one node (a partition leader, client routing).
+//! An error answer with a leader hint teaches the client's routes before the owner retries.
 
 use rapidmq_proto::v1::{self, publish_stream_response};
 use tokio::sync::mpsc;
@@ -29,10 +32,17 @@ pub(crate) struct StreamHandle {
 
 impl StreamHandle {
     /// Opens stream `id` in the background; requests may be written at once and go out when it
-    /// is open.
-    pub(crate) fn open(client: &Client, id: u64, events: mpsc::UnboundedSender<Event>) -> Self {
+    /// is open. `node` is the node to open it on (its id and address), `None` for the seed.
+    pub(crate) fn open(
+        client: &Client,
+        id: u64,
+        node: Option<(u64, String)>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
         let (requests, rx) = mpsc::unbounded_channel();
-        let task = client.runtime().spawn(run(client.clone(), id, rx, events));
+        let task = client
+            .runtime()
+            .spawn(run(client.clone(), id, node, rx, events));
         StreamHandle { id, requests, task }
     }
 }
@@ -46,10 +56,14 @@ impl Drop for StreamHandle {
 async fn run(
     client: Client,
     id: u64,
+    node: Option<(u64, String)>,
     rx: mpsc::UnboundedReceiver<v1::PublishStreamRequest>,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let error = serve(&client, rx, &events).await;
+    let error = match node {
+        None => serve(&client, rx, &events).await,
+        Some((node, addr)) => serve_node(&client, node, &addr, rx, &events).await,
+    };
     tracing::debug!(stream = id, cause = %error, "publish stream ended");
     let _ = events.send(Event::Lost { stream: id, error });
 }
@@ -87,16 +101,7 @@ async fn serve(
     loop {
         match responses.message().await {
             Ok(Some(answer)) => {
-                let result = match answer.result {
-                    Some(publish_stream_response::Result::Ok(ok)) => Ok(ok),
-                    Some(publish_stream_response::Result::Error(err)) => Err(Error::from(err)),
-                    None => Err(Error::protocol("publish stream answer without a result")),
-                };
-                let event = Event::Answer {
-                    correlation_id: answer.correlation_id,
-                    result,
-                };
-                if events.send(event).is_err() {
+                if !report(client, answer, events) {
                     return Error::closed("the producer stopped");
                 }
             }
@@ -109,4 +114,91 @@ async fn serve(
             }
         }
     }
+}
+
+/// A publish stream on node `node`'s own connection.
+async fn serve_node(
+    client: &Client,
+    node: u64,
+    addr: &str,
+    rx: mpsc::UnboundedReceiver<v1::PublishStreamRequest>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Error {
+    let failed = |err: Error| {
+        if err.is_connection_failure() {
+            client.routes().node_failed(node);
+        }
+        err
+    };
+    let mut messaging = match client.node_messaging(node, addr).await {
+        Ok(messaging) => messaging,
+        Err(err) => return failed(err),
+    };
+    let opened = tokio::time::timeout(
+        client.config().request_timeout,
+        messaging.publish_stream(UnboundedReceiverStream::new(rx)),
+    )
+    .await;
+    let mut responses = match opened {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => return failed(Error::from(status)),
+        Err(_) => {
+            return failed(Error::unavailable(format!(
+                "opening the publish stream on node {node} timed out"
+            )));
+        }
+    };
+    loop {
+        match responses.message().await {
+            Ok(Some(answer)) => {
+                if !report(client, answer, events) {
+                    return Error::closed("the producer stopped");
+                }
+            }
+            Ok(None) => return failed(Error::unavailable("the node ended the publish stream")),
+            Err(status) => return failed(Error::from(status)),
+        }
+    }
+}
+
+/// Reports one answer to the owner, after adopting the leader hint of an error answer (or
+/// marking the topic's routes stale when an `UNAVAILABLE` or `NOT_FOUND` came without one);
+/// false when the owner is gone.
+fn report(
+    client: &Client,
+    answer: v1::PublishStreamResponse,
+    events: &mpsc::UnboundedSender<Event>,
+) -> bool {
+    let result = match answer.result {
+        Some(publish_stream_response::Result::Ok(ok)) => Ok(ok),
+        Some(publish_stream_response::Result::Error(mut err)) => {
+            match err.leader_hint.take() {
+                Some(hint) => {
+                    if client.routes().adopt(&hint) {
+                        tracing::debug!(topic = %hint.topic, partition = hint.partition, leader = hint.leader, term = hint.term, "adopted a leader hint");
+                    }
+                }
+                None => {
+                    let code = rapidmq_proto::ErrorCode::from_code(err.code);
+                    if matches!(
+                        code,
+                        Some(
+                            rapidmq_proto::ErrorCode::Unavailable
+                                | rapidmq_proto::ErrorCode::TopicNotFound
+                                | rapidmq_proto::ErrorCode::PartitionNotFound
+                        )
+                    ) {
+                        client.routes().mark_all_stale();
+                    }
+                }
+            }
+            Err(Error::from(err))
+        }
+        None => Err(Error::protocol("publish stream answer without a result")),
+    };
+    let event = Event::Answer {
+        correlation_id: answer.correlation_id,
+        result,
+    };
+    events.send(event).is_ok()
 }

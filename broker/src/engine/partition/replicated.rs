@@ -16,7 +16,9 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use super::{AppendAck, AppendRequest, Backend, Partition, PartitionOptions, PartitionShared};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use rapidmq_proto::ErrorCode;
+use rapidmq_proto::v1::LeaderHint;
 
 impl Partition {
     /// A partition whose writes go to its raft group, `log`, which applies into `shared`.
@@ -42,6 +44,49 @@ impl Partition {
             Backend::Writer { .. } => None,
             Backend::Group(log) => log.leader(),
         }
+    }
+
+    /// Cluster mode: the partition group's raft term as this node knows it; 0 otherwise.
+    pub fn term(&self) -> u64 {
+        match &self.backend {
+            Backend::Writer { .. } => 0,
+            Backend::Group(log) => log.term(),
+        }
+    }
+
+    fn preferred_leader(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(log) => log.preferred_leader(),
+        }
+    }
+
+    /// Whether this node holds the partition's data: always for the single-node writer.
+    pub fn is_replica(&self) -> bool {
+        match &self.backend {
+            Backend::Writer { .. } => true,
+            Backend::Group(log) => log.is_replica(),
+        }
+    }
+
+    /// `err` with a [`LeaderHint`] when it is an `UNAVAILABLE` of a partition backed by a raft
+    /// group: the leader and term this node knows (the transport adds the leader's address).
+    pub fn hinted(&self, err: Error, topic: &str) -> Error {
+        if err.code() != ErrorCode::Unavailable || !self.replicated() || err.leader_hint().is_some()
+        {
+            return err;
+        }
+        let hint = LeaderHint {
+            topic: topic.to_string(),
+            partition: self.shared.index,
+            term: self.term(),
+            leader: self
+                .leader()
+                .or_else(|| self.preferred_leader())
+                .unwrap_or(0),
+            grpc_addr: String::new(),
+        };
+        err.with_leader_hint(hint)
     }
 
     /// Whether the partition is backed by a raft group.
@@ -70,6 +115,17 @@ pub trait GroupLog: Send + Sync + 'static {
     /// The group's leader as this node knows it (none while an election runs, or on a node
     /// that is not a replica).
     fn leader(&self) -> Option<u64>;
+
+    /// The group's current raft term as this node knows it (0 on a node that is not a
+    /// replica): a client keeps the leader of the newest term it heard of.
+    fn term(&self) -> u64;
+
+    /// Whether this node is one of the group's replicas (holds the partition's data).
+    fn is_replica(&self) -> bool;
+
+    /// The group's preferred leader (its first replica): the best guess of a node that is not
+    /// a replica and so does not follow the group's elections.
+    fn preferred_leader(&self) -> Option<u64>;
 
     /// Answers what is queued, then stops the group on this node (its data stays).
     fn close(&self) -> BoxFuture<'_, ()>;
