@@ -40,6 +40,7 @@ use super::proto::cluster_client::ClusterClient;
 use super::tls::NodeTls;
 use super::wire::{Answers, Frame, RaftAnswer, RaftMessage, SnapshotHead};
 use super::{decode, encode};
+use crate::observability::cluster::ClusterCounters;
 
 /// A node's id in the cluster (the same in every group).
 pub type NodeId = u64;
@@ -66,14 +67,9 @@ struct Queued {
     answer: oneshot::Sender<Result<Vec<u8>, SendFailure>>,
 }
 
-/// How much traffic this node sent to its peers.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    /// `Cluster.Raft` RPCs sent.
-    pub rpcs: AtomicU64,
-    /// Raft messages they carried (all groups).
-    pub messages: AtomicU64,
-}
+/// How much traffic this node sent to its peers (to one peer, in [`ClusterCounters`]):
+/// `rpcs` is `Cluster.Raft` RPCs sent, `messages` the raft messages they carried.
+pub use crate::observability::cluster::PeerTraffic as Traffic;
 
 /// The queues to this node's peers, one sender task each. Cloned into every group's network.
 #[derive(Clone)]
@@ -89,6 +85,8 @@ struct PeersInner {
     /// the fault tests) each use their own.
     routes: HashMap<NodeId, String>,
     traffic: Arc<Traffic>,
+    /// The same, per peer, for the node's metrics.
+    counters: Arc<ClusterCounters>,
     tls: NodeTls,
 }
 
@@ -114,11 +112,21 @@ impl Peers {
     /// As [`Peers::new`], with channels secured as `tls` says, reaching the nodes of `routes`
     /// at those addresses whatever the membership says.
     pub fn with(tls: NodeTls, routes: HashMap<NodeId, String>) -> Peers {
+        Peers::counted(tls, routes, Arc::default())
+    }
+
+    /// As [`Peers::with`], counting what is sent to each peer in `counters`.
+    pub fn counted(
+        tls: NodeTls,
+        routes: HashMap<NodeId, String>,
+        counters: Arc<ClusterCounters>,
+    ) -> Peers {
         Peers {
             inner: Arc::new(PeersInner {
                 peers: Mutex::new(HashMap::new()),
                 routes,
                 traffic: Arc::default(),
+                counters,
                 tls,
             }),
         }
@@ -151,7 +159,10 @@ impl Peers {
             addr.to_string(),
             client,
             queued,
-            Arc::clone(&self.inner.traffic),
+            [
+                Arc::clone(&self.inner.traffic),
+                self.inner.counters.peer(id),
+            ],
         ));
         let peer = Peer {
             addr: addr.to_string(),
@@ -178,7 +189,7 @@ async fn send_batches(
     addr: String,
     mut client: Result<ClusterClient<Channel>, String>,
     mut queued: mpsc::UnboundedReceiver<Queued>,
-    traffic: Arc<Traffic>,
+    traffic: [Arc<Traffic>; 2],
 ) {
     while let Some(first) = queued.recv().await {
         let mut batch = vec![first];
@@ -214,7 +225,7 @@ async fn send_batches(
 async fn send_one(
     client: &mut ClusterClient<Channel>,
     batch: &[Queued],
-    traffic: &Traffic,
+    traffic: &[Arc<Traffic>; 2],
 ) -> Result<Answers, String> {
     // Borrowed: encodes as `Requests` does, without copying the frames.
     let requests: Vec<(GroupId, &Frame)> = batch
@@ -222,10 +233,12 @@ async fn send_one(
         .map(|message| (message.group, &message.message))
         .collect();
     let payload = encode(&requests).map_err(|err| err.to_string())?;
-    traffic.rpcs.fetch_add(1, Ordering::Relaxed);
-    traffic
-        .messages
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    for count in traffic {
+        count.rpcs.fetch_add(1, Ordering::Relaxed);
+        count
+            .messages
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
     let response = client
         .raft(RaftBatch {
             payload: payload.into(),

@@ -285,6 +285,7 @@ impl Collector for SourceCollector {
         let groups = m.cluster_groups();
         if !groups.is_empty() {
             super::cluster::families(e, &groups)?;
+            super::cluster::counter_families(e, &m.cluster_counters)?;
         }
 
         // Storage per topic (own series, then the overflow set summed).
