@@ -6,7 +6,8 @@
 //! takes everything queued, sends it as one RPC, routes each answer back, and only then looks at
 //! the queue again: whatever the groups queued while that RPC was in flight goes out together
 //! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
-//! round to each peer, not a thousand, and nothing waits for a linger.
+//! round to each peer, not a thousand, and nothing waits for a linger. Up to [`IN_FLIGHT`]
+//! RPCs may be in flight to a peer, so a slow one does not hold every other group's messages.
 //!
 //! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
 //! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
@@ -48,6 +49,13 @@ pub type NodeId = u64;
 /// How long one `Cluster.Raft` RPC may take before its messages fail; a stopped peer (SIGSTOP,
 /// a dead link) must not hold every group's traffic to it forever.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `Cluster.Raft` RPCs in flight to one peer at most. More than one, so that heartbeats and
+/// votes queued behind a slow RPC (a batch of appends and votes that each wait for a synced
+/// write, hundreds of groups starting at once) do not wait for all of it: with one, a thousand
+/// groups starting together on a busy node delayed heartbeats past the election timeout and
+/// elections fed more elections (docs/clustering.md "Many partitions").
+pub const IN_FLIGHT: usize = 2;
 
 /// How many bytes of a snapshot one message carries, unless the group network says otherwise.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
@@ -183,15 +191,25 @@ impl Peers {
     }
 }
 
-/// A peer's sender task: takes everything queued, sends it as one RPC on `client`, routes the
-/// answers, and again, until every queue handle is gone.
+/// A peer's sender task: takes everything queued, sends it as one RPC on `client` (its own
+/// task, at most [`IN_FLIGHT`] at once), and again, until every queue handle is gone.
 async fn send_batches(
     addr: String,
-    mut client: Result<ClusterClient<Channel>, String>,
+    client: Result<ClusterClient<Channel>, String>,
     mut queued: mpsc::UnboundedReceiver<Queued>,
     traffic: [Arc<Traffic>; 2],
 ) {
-    while let Some(first) = queued.recv().await {
+    // Aborting this task (the peer moved, the node stops) aborts its RPCs in flight too.
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= IN_FLIGHT {
+            in_flight.join_next().await;
+            continue;
+        }
+        let Some(first) = queued.recv().await else {
+            break;
+        };
         let mut batch = vec![first];
         while let Ok(more) = queued.try_recv() {
             batch.push(more);
@@ -201,21 +219,34 @@ async fn send_batches(
         if batch.is_empty() {
             continue;
         }
-        let answers = match &mut client {
-            Ok(client) => send_one(client, &batch, &traffic).await,
-            Err(err) => Err(err.clone()),
-        };
-        match answers {
-            Ok(answers) => {
-                for (message, answer) in batch.into_iter().zip(answers) {
-                    let _ = message.answer.send(answer.map_err(SendFailure));
-                }
+        let (addr, client, traffic) = (addr.clone(), client.clone(), traffic.clone());
+        in_flight.spawn(send_and_answer(addr, client, batch, traffic));
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Sends `batch` on `client` as one RPC and hands each message its answer (all the RPC's
+/// error if it failed).
+async fn send_and_answer(
+    addr: String,
+    client: Result<ClusterClient<Channel>, String>,
+    batch: Vec<Queued>,
+    traffic: [Arc<Traffic>; 2],
+) {
+    let answers = match client {
+        Ok(mut client) => send_one(&mut client, &batch, &traffic).await,
+        Err(err) => Err(err),
+    };
+    match answers {
+        Ok(answers) => {
+            for (message, answer) in batch.into_iter().zip(answers) {
+                let _ = message.answer.send(answer.map_err(SendFailure));
             }
-            Err(err) => {
-                tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
-                for message in batch {
-                    let _ = message.answer.send(Err(SendFailure(err.clone())));
-                }
+        }
+        Err(err) => {
+            tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
+            for message in batch {
+                let _ = message.answer.send(Err(SendFailure(err.clone())));
             }
         }
     }
