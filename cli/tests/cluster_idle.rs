@@ -123,7 +123,13 @@ async fn idle_partition_groups_neither_elect_nor_send_more_than_heartbeats() {
     let hold = Duration::from_secs(env_or("RAPIDMQ_IDLE_SECONDS", 20));
     let per_topic = partitions / TOPICS;
     let partitions = per_topic * TOPICS;
-    let nodes = start_nodes(3, |_| BrokerOptions::default());
+    // The broker's own logs as in production; the test harness's default also logs openraft at
+    // info, a line per election step and failed heartbeat of every group: with a thousand groups
+    // that alone kept two debug-build cores busy enough to delay heartbeats.
+    let nodes = start_nodes(3, |_| BrokerOptions {
+        env: vec![("RAPIDMQ_LOG".into(), "rapidmq=info,openraft=warn".into())],
+        ..BrokerOptions::default()
+    });
     let client = reqwest::Client::new();
 
     let started = Instant::now();
