@@ -30,11 +30,11 @@ const TOPICS: u32 = 10;
 /// `cluster.heartbeat_ms`).
 const HEARTBEAT: Duration = Duration::from_millis(300);
 /// `Cluster.Raft` RPCs a node may send one peer per heartbeat interval while idle. The node's
-/// heartbeat task asks all its leaders at once; the peer's sender task sends the first queued
-/// heartbeat at once and whatever queued meanwhile in the next RPC, so one or two RPCs carry a
-/// tick's heartbeats. Three leaves room for a tick split across an RPC in flight; a thousand
-/// uncoalesced groups would send hundreds.
-const RPCS_PER_TICK: f64 = 3.0;
+/// heartbeat task asks all its leaders at once; their heartbeats reach the peer queue over a
+/// few milliseconds, and the peer's sender sends what is queued whenever no RPC is in flight:
+/// the first heartbeat of a round alone, the rest in the next one or two. Four is the bound,
+/// whatever the number of groups; a thousand uncoalesced groups would send hundreds.
+const RPCS_PER_TICK: f64 = 4.0;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -6,8 +6,8 @@
 //! takes everything queued, sends it as one RPC, routes each answer back, and only then looks at
 //! the queue again: whatever the groups queued while that RPC was in flight goes out together
 //! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
-//! round to each peer, not a thousand, and nothing waits for a linger. Up to [`IN_FLIGHT`]
-//! RPCs may be in flight to a peer, so a slow one does not hold every other group's messages.
+//! round to each peer, not a thousand, and nothing waits for a linger ([`IN_FLIGHT`] RPCs
+//! in flight to a peer at most).
 //!
 //! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
 //! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
@@ -50,12 +50,12 @@ pub type NodeId = u64;
 /// a dead link) must not hold every group's traffic to it forever.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `Cluster.Raft` RPCs in flight to one peer at most. More than one, so that heartbeats and
-/// votes queued behind a slow RPC (a batch of appends and votes that each wait for a synced
-/// write, hundreds of groups starting at once) do not wait for all of it: with one, a thousand
-/// groups starting together on a busy node delayed heartbeats past the election timeout and
-/// elections fed more elections (docs/clustering.md "Many partitions").
-pub const IN_FLIGHT: usize = 2;
+/// `Cluster.Raft` RPCs in flight to one peer at most. One: what queues meanwhile goes in the
+/// next, so idle rounds cost about one RPC each. Two were tried against a thousand groups
+/// starting at once (heartbeats stuck behind a slow batch of votes and appends): it did not
+/// stop that election churn, and idle it split each round into three or four RPCs
+/// (docs/clustering.md "Many partitions").
+pub const IN_FLIGHT: usize = 1;
 
 /// How many bytes of a snapshot one message carries, unless the group network says otherwise.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
