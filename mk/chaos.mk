@@ -37,3 +37,17 @@ cluster-faults: build-deps
 	RAPIDMQ_BIN=$(CHAOS_BIN) RAPIDMQ_CLUSTER_FAULT_SECS=$(CLUSTER_FAULT_SECS) \
 	  $(if $(CLUSTER_FAULT_SEED),RAPIDMQ_CLUSTER_FAULT_SEED=$(CLUSTER_FAULT_SEED)) \
 	  $(CARGO) test -p rapidmq-cli --test cluster_faults -- --nocapture
+
+# make cluster-idle: the idle-partitions test (cli/tests/cluster_idle.rs: three cluster-mode
+# brokers, topics totalling 1000 partitions with replication factor 3, then 600 s without
+# traffic: no elections, Cluster.Raft RPCs per peer bounded by the heartbeat) instead of the
+# 300 partitions for 20 s that `make test` runs. IDLE_PARTITIONS=N and IDLE_SECS=N change them.
+# The result of a run is recorded in docs/clustering.md ("Many partitions").
+.PHONY: cluster-idle
+IDLE_PARTITIONS ?= 1000
+IDLE_SECS ?= 600
+
+cluster-idle: build-deps
+	$(CARGO) build -p rapidmq-cli
+	RAPIDMQ_BIN=$(CHAOS_BIN) RAPIDMQ_IDLE_PARTITIONS=$(IDLE_PARTITIONS) RAPIDMQ_IDLE_SECONDS=$(IDLE_SECS) \
+	  $(CARGO) test -p rapidmq-cli --test cluster_idle -- --nocapture

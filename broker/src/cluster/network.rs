@@ -6,7 +6,8 @@
 //! takes everything queued, sends it as one RPC, routes each answer back, and only then looks at
 //! the queue again: whatever the groups queued while that RPC was in flight goes out together
 //! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
-//! round to each peer, not a thousand, and nothing waits for a linger.
+//! round to each peer, not a thousand, and nothing waits for a linger ([`IN_FLIGHT`] RPCs
+//! in flight to a peer at most).
 //!
 //! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
 //! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
@@ -43,6 +44,7 @@ use super::proto::cluster_client::ClusterClient;
 use super::tls::NodeTls;
 use super::wire::{Answers, Frame, RaftAnswer, RaftMessage, SnapshotHead, SnapshotSource};
 use super::{decode, encode};
+use crate::observability::cluster::ClusterCounters;
 
 /// A node's id in the cluster (the same in every group).
 pub type NodeId = u64;
@@ -50,6 +52,13 @@ pub type NodeId = u64;
 /// How long one `Cluster.Raft` RPC may take before its messages fail; a stopped peer (SIGSTOP,
 /// a dead link) must not hold every group's traffic to it forever.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `Cluster.Raft` RPCs in flight to one peer at most. One: what queues meanwhile goes in the
+/// next, so idle rounds cost about one RPC each. Two were tried against a thousand groups
+/// starting at once (heartbeats stuck behind a slow batch of votes and appends): it did not
+/// stop that election churn, and idle it split each round into three or four RPCs
+/// (docs/clustering.md "Many partitions").
+pub const IN_FLIGHT: usize = 1;
 
 /// How many bytes of a snapshot one message carries, unless the group network says otherwise.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
@@ -69,14 +78,9 @@ struct Queued {
     answer: oneshot::Sender<Result<Vec<u8>, SendFailure>>,
 }
 
-/// How much traffic this node sent to its peers.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    /// `Cluster.Raft` RPCs sent.
-    pub rpcs: AtomicU64,
-    /// Raft messages they carried (all groups).
-    pub messages: AtomicU64,
-}
+/// How much traffic this node sent to its peers (to one peer, in [`ClusterCounters`]):
+/// `rpcs` is `Cluster.Raft` RPCs sent, `messages` the raft messages they carried.
+pub use crate::observability::cluster::PeerTraffic as Traffic;
 
 /// The queues to this node's peers, one sender task each. Cloned into every group's network.
 #[derive(Clone)]
@@ -92,6 +96,8 @@ struct PeersInner {
     /// the fault tests) each use their own.
     routes: HashMap<NodeId, String>,
     traffic: Arc<Traffic>,
+    /// The same, per peer, for the node's metrics.
+    counters: Arc<ClusterCounters>,
     tls: NodeTls,
 }
 
@@ -117,11 +123,21 @@ impl Peers {
     /// As [`Peers::new`], with channels secured as `tls` says, reaching the nodes of `routes`
     /// at those addresses whatever the membership says.
     pub fn with(tls: NodeTls, routes: HashMap<NodeId, String>) -> Peers {
+        Peers::counted(tls, routes, Arc::default())
+    }
+
+    /// As [`Peers::with`], counting what is sent to each peer in `counters`.
+    pub fn counted(
+        tls: NodeTls,
+        routes: HashMap<NodeId, String>,
+        counters: Arc<ClusterCounters>,
+    ) -> Peers {
         Peers {
             inner: Arc::new(PeersInner {
                 peers: Mutex::new(HashMap::new()),
                 routes,
                 traffic: Arc::default(),
+                counters,
                 tls,
             }),
         }
@@ -154,7 +170,10 @@ impl Peers {
             addr.to_string(),
             client,
             queued,
-            Arc::clone(&self.inner.traffic),
+            [
+                Arc::clone(&self.inner.traffic),
+                self.inner.counters.peer(id),
+            ],
         ));
         let peer = Peer {
             addr: addr.to_string(),
@@ -175,15 +194,25 @@ impl Peers {
     }
 }
 
-/// A peer's sender task: takes everything queued, sends it as one RPC on `client`, routes the
-/// answers, and again, until every queue handle is gone.
+/// A peer's sender task: takes everything queued, sends it as one RPC on `client` (its own
+/// task, at most [`IN_FLIGHT`] at once), and again, until every queue handle is gone.
 async fn send_batches(
     addr: String,
-    mut client: Result<ClusterClient<Channel>, String>,
+    client: Result<ClusterClient<Channel>, String>,
     mut queued: mpsc::UnboundedReceiver<Queued>,
-    traffic: Arc<Traffic>,
+    traffic: [Arc<Traffic>; 2],
 ) {
-    while let Some(first) = queued.recv().await {
+    // Aborting this task (the peer moved, the node stops) aborts its RPCs in flight too.
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= IN_FLIGHT {
+            in_flight.join_next().await;
+            continue;
+        }
+        let Some(first) = queued.recv().await else {
+            break;
+        };
         let mut batch = vec![first];
         while let Ok(more) = queued.try_recv() {
             batch.push(more);
@@ -193,21 +222,34 @@ async fn send_batches(
         if batch.is_empty() {
             continue;
         }
-        let answers = match &mut client {
-            Ok(client) => send_one(client, &batch, &traffic).await,
-            Err(err) => Err(err.clone()),
-        };
-        match answers {
-            Ok(answers) => {
-                for (message, answer) in batch.into_iter().zip(answers) {
-                    let _ = message.answer.send(answer.map_err(SendFailure));
-                }
+        let (addr, client, traffic) = (addr.clone(), client.clone(), traffic.clone());
+        in_flight.spawn(send_and_answer(addr, client, batch, traffic));
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Sends `batch` on `client` as one RPC and hands each message its answer (all the RPC's
+/// error if it failed).
+async fn send_and_answer(
+    addr: String,
+    client: Result<ClusterClient<Channel>, String>,
+    batch: Vec<Queued>,
+    traffic: [Arc<Traffic>; 2],
+) {
+    let answers = match client {
+        Ok(mut client) => send_one(&mut client, &batch, &traffic).await,
+        Err(err) => Err(err),
+    };
+    match answers {
+        Ok(answers) => {
+            for (message, answer) in batch.into_iter().zip(answers) {
+                let _ = message.answer.send(answer.map_err(SendFailure));
             }
-            Err(err) => {
-                tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
-                for message in batch {
-                    let _ = message.answer.send(Err(SendFailure(err.clone())));
-                }
+        }
+        Err(err) => {
+            tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
+            for message in batch {
+                let _ = message.answer.send(Err(SendFailure(err.clone())));
             }
         }
     }
@@ -217,7 +259,7 @@ async fn send_batches(
 async fn send_one(
     client: &mut ClusterClient<Channel>,
     batch: &[Queued],
-    traffic: &Traffic,
+    traffic: &[Arc<Traffic>; 2],
 ) -> Result<Answers, String> {
     // Borrowed: encodes as `Requests` does, without copying the frames.
     let requests: Vec<(GroupId, &Frame)> = batch
@@ -225,10 +267,12 @@ async fn send_one(
         .map(|message| (message.group, &message.message))
         .collect();
     let payload = encode(&requests).map_err(|err| err.to_string())?;
-    traffic.rpcs.fetch_add(1, Ordering::Relaxed);
-    traffic
-        .messages
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    for count in traffic {
+        count.rpcs.fetch_add(1, Ordering::Relaxed);
+        count
+            .messages
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
     let response = client
         .raft(RaftBatch {
             payload: payload.into(),

@@ -127,7 +127,9 @@ impl ClusterNode {
         let app = Metadata::new(nodes, Arc::clone(&engine));
         let machine = GroupStateMachine::open(Arc::clone(&store), METADATA, app)
             .map_err(|err| Error::internal(err.to_string()))?;
-        let network = Peers::with(tls.clone(), peers.clone().into_iter().collect());
+        let counters = Arc::clone(&engine.metrics().cluster_counters);
+        let routes = peers.clone().into_iter().collect();
+        let network = Peers::counted(tls.clone(), routes, Arc::clone(&counters));
         let groups = Groups::new();
         // Before the metadata group applies anything: topics open on their partition groups.
         let addresses = Arc::new(Addresses::new(peers.clone()));
@@ -139,6 +141,7 @@ impl ClusterNode {
             Arc::clone(&config),
             Arc::clone(&addresses),
             tls.clone(),
+            counters,
         );
         engine.set_partition_host(Arc::new(hosting)).await?;
         let raft = Raft::new(

@@ -31,6 +31,7 @@ use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Route
 use super::{GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking};
 use crate::engine::{GroupLog, PartitionHost, PartitionOptions, PartitionShared};
 use crate::error::{Error, Result};
+use crate::observability::cluster::ClusterCounters;
 use crate::storage::{Cf, Store, WriteBatch};
 
 /// Where each node's cluster listener is: the configured `--peers`, then the metadata group's
@@ -75,12 +76,15 @@ pub struct PartitionHosting {
     config: Arc<openraft::Config>,
     addresses: Arc<Addresses>,
     tls: NodeTls,
+    /// Where the groups' leaders and elections are summed for the node's metrics.
+    counters: Arc<ClusterCounters>,
 }
 
 impl PartitionHosting {
     /// Hosts groups on `store` for node `me`, their raft messages routed by `groups` and sent
     /// through `network`, with the metadata group's raft settings `config`; nodes are found at
-    /// `addresses`, reached with `tls`.
+    /// `addresses`, reached with `tls`; their leaders and elections are summed in `counters`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         me: u64,
         store: Arc<dyn Store>,
@@ -89,8 +93,10 @@ impl PartitionHosting {
         config: Arc<openraft::Config>,
         addresses: Arc<Addresses>,
         tls: NodeTls,
+        counters: Arc<ClusterCounters>,
     ) -> PartitionHosting {
         PartitionHosting {
+            counters,
             me,
             store,
             groups,
@@ -126,6 +132,10 @@ impl PartitionHosting {
         )
         .await
         .map_err(|err| Error::internal(format!("starting partition group {group}: {err}")))?;
+        drop(super::observe::spawn_partition::<PartitionConfig>(
+            raft.metrics(),
+            Arc::clone(&self.counters),
+        ));
         self.groups.insert(
             group,
             Arc::new(PartitionHandle {

@@ -112,11 +112,18 @@ impl Groups {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                for group in groups.all() {
-                    group.heartbeat().await;
-                }
+                groups.heartbeat_all().await;
             }
         })
+    }
+
+    /// One heartbeat round: every group asked at once, not one after another. Asking a group
+    /// is a round trip to its raft task; a thousand in a row on a busy node stretched the round
+    /// past the interval (the idle test, `cli/tests/cluster_idle.rs`), and at once the peer
+    /// queues also receive the round's heartbeats together, to go out in one or two RPCs.
+    async fn heartbeat_all(&self) {
+        let groups = self.all();
+        join_all(groups.iter().map(|group| group.heartbeat())).await;
     }
 
     /// The `Cluster` gRPC service over these groups.

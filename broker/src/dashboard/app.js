@@ -175,6 +175,19 @@ function render(o) {
       ? g.replication_lag.map(([peer, lag]) => "node " + peer + ": " + (lag == null ? "not yet" : lag)).join(", ") || "no followers"
       : "known on the leader");
   }), 7, "");
+  // The partition groups, summed (one row however many there are).
+  const p = o.cluster_partitions;
+  if (groups.length > 0 && p) {
+    const row = $("cluster").tBodies[0].insertRow();
+    row.dataset.group = "partitions";
+    cell(row, "partitions (" + p.groups + ")");
+    cell(row, groups[0].node_id, true);
+    cell(row, p.leading + " led here, " + p.leaderless + " leaderless", true);
+    cell(row, p.elections + " elections", true);
+    cell(row, "–", true);
+    cell(row, p.leader_changes, true);
+    cell(row, "RPCs sent: " + p.traffic.map(([peer, rpcs, msgs]) => "node " + peer + ": " + rpcs.toLocaleString() + " (" + msgs.toLocaleString() + " messages)").join(", "));
+  }
 
   const h = o.health;
   const badge = $("health");

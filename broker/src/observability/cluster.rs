@@ -3,10 +3,16 @@
 //! `overview`; [`families`] writes them as the `rapidmq_cluster_*` metrics. Single-node mode
 //! never sets it, and nothing cluster-related is exported then.
 //!
-//! Only the metadata group reports so far; partition groups will report aggregates (leaders
-//! held, the worst replication lag), never one series per group, to keep label cardinality
-//! bounded with thousands of partitions.
+//! The metadata group reports per group; partition groups report aggregates only
+//! ([`ClusterCounters`]: groups hosted, groups without a known leader, leader changes and terms
+//! started, summed), never one series per group, to keep label cardinality bounded with
+//! thousands of partitions. Node-to-node traffic is counted per peer.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 use serde::Serialize;
@@ -37,6 +43,130 @@ impl GroupFigures {
     pub fn leading(&self) -> bool {
         self.leader == Some(self.node_id)
     }
+}
+
+/// Counters the cluster bumps as things happen: the partition groups this node hosts, summed,
+/// and the `Cluster.Raft` traffic it sent, per peer.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    /// Partition groups running on this node.
+    pub partition_groups: AtomicI64,
+    /// Of those, the ones that know no leader (an election under way, or cut off).
+    pub partition_groups_leaderless: AtomicI64,
+    /// Of those, the ones this node leads.
+    pub partition_groups_leading: AtomicI64,
+    /// Times a partition group's leader changed to another node, as this node saw it (the
+    /// rule of [`GroupFigures::leader_changes`]), summed over the groups.
+    pub partition_leader_changes: AtomicU64,
+    /// Times a partition group's term rose on this node (an election started, here or by a
+    /// peer that won it; with pre-vote a term only rises for an election that could win),
+    /// summed over the groups; a group's first term is not counted.
+    pub partition_elections: AtomicU64,
+    peers: Mutex<BTreeMap<u64, Arc<PeerTraffic>>>,
+}
+
+/// What this node sent to one peer.
+#[derive(Debug, Default)]
+pub struct PeerTraffic {
+    /// `Cluster.Raft` RPCs.
+    pub rpcs: AtomicU64,
+    /// Raft messages they carried (all groups).
+    pub messages: AtomicU64,
+}
+
+impl ClusterCounters {
+    /// The traffic counters of peer `id`.
+    pub fn peer(&self, id: u64) -> Arc<PeerTraffic> {
+        Arc::clone(self.peers.lock().entry(id).or_default())
+    }
+
+    /// `(peer, rpcs, messages)` of every peer sent to so far.
+    pub fn traffic(&self) -> Vec<(u64, u64, u64)> {
+        self.peers
+            .lock()
+            .iter()
+            .map(|(id, t)| {
+                let rpcs = t.rpcs.load(Ordering::Relaxed);
+                (*id, rpcs, t.messages.load(Ordering::Relaxed))
+            })
+            .collect()
+    }
+}
+
+/// The partition and traffic families of [`ClusterCounters`].
+pub(super) fn counter_families(e: &mut DescriptorEncoder, c: &ClusterCounters) -> std::fmt::Result {
+    use MetricType::{Counter, Gauge};
+    let gauge = |s: &mut MetricEncoder, v: u64| s.encode_gauge(&(v as i64));
+    let load = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;
+    let single = |v: u64| std::iter::once((Vec::new(), v));
+    family(
+        e,
+        "cluster_partition_groups",
+        "Partition groups this node hosts (replicas it runs).",
+        None,
+        Gauge,
+        single(load(&c.partition_groups)),
+        gauge,
+    )?;
+    family(
+        e,
+        "cluster_partition_groups_leaderless",
+        "Partition groups on this node that know no leader.",
+        None,
+        Gauge,
+        single(load(&c.partition_groups_leaderless)),
+        gauge,
+    )?;
+    family(
+        e,
+        "cluster_partition_groups_leading",
+        "Partition groups this node leads.",
+        None,
+        Gauge,
+        single(load(&c.partition_groups_leading)),
+        gauge,
+    )?;
+    family(
+        e,
+        "cluster_partition_leader_changes",
+        "Times a partition group's leader changed to another node, as this node saw it, summed over its groups.",
+        None,
+        Counter,
+        single(c.partition_leader_changes.load(Ordering::Relaxed)),
+        counter,
+    )?;
+    family(
+        e,
+        "cluster_partition_elections",
+        "Times a partition group's raft term rose on this node (elections), summed over its groups.",
+        None,
+        Counter,
+        single(c.partition_elections.load(Ordering::Relaxed)),
+        counter,
+    )?;
+    let traffic = c.traffic();
+    family(
+        e,
+        "cluster_rpcs",
+        "Cluster.Raft RPCs this node sent, per peer (each carries the raft messages of many groups).",
+        None,
+        Counter,
+        traffic
+            .iter()
+            .map(|&(peer, rpcs, _)| (vec![("peer", peer.to_string())], rpcs)),
+        counter,
+    )?;
+    family(
+        e,
+        "cluster_raft_messages",
+        "Raft messages (appends, heartbeats, votes, snapshot chunks) this node sent, per peer.",
+        None,
+        Counter,
+        traffic
+            .iter()
+            .map(|&(peer, _, messages)| (vec![("peer", peer.to_string())], messages)),
+        counter,
+    )
 }
 
 /// The `cluster_*` families, one sample per raft group (`group` label), and one per follower

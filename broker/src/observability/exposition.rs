@@ -297,6 +297,7 @@ impl Collector for SourceCollector {
                 )],
                 counter,
             )?;
+            super::cluster::counter_families(e, &m.cluster_counters)?;
         }
 
         // Storage per topic (own series, then the overflow set summed).

@@ -14,7 +14,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rapidmq_proto::ErrorCode;
 
-use super::cluster::GroupFigures;
+use super::cluster::{ClusterCounters, GroupFigures};
 
 /// The label value shared by topics past the series limit.
 pub const OVERFLOW_LABEL: &str = "_other";
@@ -227,6 +227,8 @@ pub struct Metrics {
     /// Cluster mode: the raft groups as this node sees them, replaced whole by the cluster on
     /// every change (`observability::cluster`). Empty in single-node mode.
     cluster: Mutex<Vec<GroupFigures>>,
+    /// Cluster mode: partition groups summed, and node-to-node traffic per peer.
+    pub cluster_counters: Arc<ClusterCounters>,
 }
 
 /// Subscriptions that have their own label sets, keyed by `(tenant, topic, subscription)`, with
@@ -262,6 +264,7 @@ impl Metrics {
             connections: [AtomicI64::new(0), AtomicI64::new(0)],
             slow_fsync,
             cluster: Mutex::default(),
+            cluster_counters: Arc::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Source;
-use super::cluster::GroupFigures;
+use super::cluster::{ClusterCounters, GroupFigures};
 use super::metrics::{self, HistogramSnapshot, Transport};
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +23,34 @@ pub struct Overview {
     pub health: Health,
     /// Cluster mode: each raft group as this node sees it; empty on a single node.
     pub cluster: Vec<GroupFigures>,
+    /// Cluster mode: the partition groups summed, and the traffic to each peer.
+    pub cluster_partitions: PartitionSummary,
+}
+
+/// [`ClusterCounters`] as read now.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PartitionSummary {
+    pub groups: i64,
+    pub leading: i64,
+    pub leaderless: i64,
+    pub leader_changes: u64,
+    pub elections: u64,
+    /// `(peer, Cluster.Raft RPCs, raft messages)` sent so far.
+    pub traffic: Vec<(u64, u64, u64)>,
+}
+
+impl PartitionSummary {
+    fn of(c: &ClusterCounters) -> PartitionSummary {
+        let load = |a: &std::sync::atomic::AtomicI64| a.load(Ordering::Relaxed);
+        PartitionSummary {
+            groups: load(&c.partition_groups),
+            leading: load(&c.partition_groups_leading),
+            leaderless: load(&c.partition_groups_leaderless),
+            leader_changes: c.partition_leader_changes.load(Ordering::Relaxed),
+            elections: c.partition_elections.load(Ordering::Relaxed),
+            traffic: c.traffic(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -226,6 +254,7 @@ impl Sampler {
             subscriptions,
             health,
             cluster: m.cluster_groups(),
+            cluster_partitions: PartitionSummary::of(&m.cluster_counters),
         }
     }
 }
