@@ -210,6 +210,15 @@ async fn partitions_are_replicated_and_survive_the_loss_of_their_leader() {
     for node in &nodes[1..] {
         assert_eq!(placement(node), placed);
     }
+    // A new group elects its preferred leader: leaders are spread like the first replicas.
+    let all: Vec<&TestBroker> = nodes.iter().collect();
+    for (partition, replicas) in (0..).zip(&placed) {
+        assert_eq!(
+            partition_leader(&all, partition, None).await,
+            replicas[0],
+            "partition {partition} led by its first replica"
+        );
+    }
 
     // Through node 1; nodes 2 and 3 serve the same messages at the same offsets.
     let mut acked = Acked::new();
@@ -223,7 +232,6 @@ async fn partitions_are_replicated_and_survive_the_loss_of_their_leader() {
     }
 
     // Kill -9 the leader of partition 0; carry on through a survivor that does not lead it.
-    let all: Vec<&TestBroker> = nodes.iter().collect();
     let old = partition_leader(&all, 0, None).await;
     eprintln!("killing node {old}, the leader of partition 0");
     nodes[old as usize - 1].kill();

@@ -7,9 +7,11 @@
 //! - On a replica, the partition's group starts: its [`PartitionGroup`] over the partition the
 //!   engine's readers use, its [`GroupStateMachine`] and [`LogStore`] on the node's store, its
 //!   raft registered in the node's [`Groups`] (so the coalescing network and the node's one
-//!   heartbeat task carry it). Every replica initializes the group with the replica set
-//!   (openraft accepts the same membership on every node; "already initialized" is the normal
-//!   restart), so the group elects a leader as soon as a majority of its replicas run.
+//!   heartbeat task carry it). The preferred leader (the first replica) initializes a new
+//!   group with the replica set and campaigns at once; the others initialize it too, with the
+//!   same membership (openraft accepts that), if no leader reached them within two election
+//!   timeouts. So a new group elects its preferred leader, and new groups do not campaign from
+//!   every replica at once; "already initialized" is the normal restart.
 //! - On a node that is not a replica (more voters than the replication factor), nothing starts:
 //!   its writer only forwards appends to the replicas, and it serves no reads of the partition.
 //!
@@ -19,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use openraft::error::{InitializeError, RaftError};
@@ -151,16 +154,51 @@ impl PartitionHosting {
                 (*id, BasicNode::new(addr))
             })
             .collect();
-        match raft.initialize(members).await {
-            Ok(()) => tracing::debug!(group, "initialized a partition group"),
-            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-            Err(err) => {
-                return Err(Error::internal(format!(
-                    "initializing partition group {group}: {err}"
-                )));
+        // The preferred leader (the first replica) initializes a new group at once and
+        // campaigns; the other replicas initialize only if no leader reached them by then
+        // (`FALLBACK` election timeouts: the preferred one may be down). So a new group elects
+        // its preferred leader, which spreads leaders as placement intends, and a thousand new
+        // groups do not all campaign from every replica at once. openraft accepts the same
+        // membership on every replica, so a late initialize changes nothing; "already
+        // initialized" is a restart, or a leader that got there first.
+        if replicas.first() == Some(&self.me) {
+            if initialize(&raft, group, members).await? {
+                // A new group: nobody else campaigns yet, nothing to disrupt.
+                let _ = raft.trigger().elect(false).await;
             }
+        } else {
+            let wait = Duration::from_millis(self.config.election_timeout_max * FALLBACK);
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Err(err) = initialize(&raft, group, members).await {
+                    tracing::debug!(group, cause = %err, "partition group not initialized");
+                }
+            });
         }
         Ok(())
+    }
+}
+
+/// Election timeouts a replica other than the preferred leader waits before it initializes a
+/// new group itself.
+const FALLBACK: u64 = 2;
+
+/// Initializes `raft` with `members`; whether it was new (not initialized before).
+async fn initialize(
+    raft: &PartitionRaft,
+    group: GroupId,
+    members: BTreeMap<u64, BasicNode>,
+) -> Result<bool> {
+    match raft.initialize(members).await {
+        Ok(()) => {
+            tracing::debug!(group, "initialized a partition group");
+            Ok(true)
+        }
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(false),
+        Err(err) => Err(Error::internal(format!(
+            "initializing partition group {group}: {err}"
+        ))),
     }
 }
 
