@@ -155,6 +155,13 @@ pub fn rules() -> Vec<Rule> {
             }),
         ),
         rule(
+            "/rapidmq.v1.Messaging/GetMetadata",
+            Needs(&["describe topic"]),
+            unary!(MessagingClient, get_metadata, |n| pb::GetMetadataRequest {
+                topics: vec![n.topic.clone()],
+            }),
+        ),
+        rule(
             "/rapidmq.v1.Messaging/CommitOffset",
             CONSUME_SUB,
             unary!(MessagingClient, commit_offset, |n| {
