@@ -312,7 +312,7 @@ async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
             };
             let answer = answer.into_inner();
             let led = answer.topics[0].partitions[0].leader != 0;
-            if led && answer.nodes.iter().all(|n| !n.grpc_addr.is_empty()) {
+            if led && everyone_registered(&answer) {
                 known = Some(answer);
                 break;
             }
@@ -326,6 +326,22 @@ async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
         .find(|id| !partition.replicas.contains(id))
         .expect("RF 2 of 3 leaves one node out");
     let mut clients = connect(&nodes[outsider as usize - 1]).await;
+    // The hint's address comes from the outsider's own node table: wait until it knows every node
+    // (nodes register themselves through the metadata log after they start).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = clients
+            .messaging
+            .get_metadata(pb::GetMetadataRequest { topics: Vec::new() })
+            .await
+            .expect("GetMetadata on the outsider")
+            .into_inner();
+        if everyone_registered(&answer) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the outsider never learned every node: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let status = clients
         .messaging
         .fetch(pb::FetchRequest {
@@ -389,4 +405,9 @@ async fn a_single_node_broker_leads_everything_and_keeps_the_client_on_its_conne
         common::error_code(&missing),
         rapidmq_proto::ErrorCode::TopicNotFound
     );
+}
+
+/// Whether an answer's node table holds all three nodes, each with its address.
+fn everyone_registered(answer: &pb::GetMetadataResponse) -> bool {
+    answer.nodes.len() == 3 && answer.nodes.iter().all(|n| !n.grpc_addr.is_empty())
 }

@@ -66,13 +66,18 @@ async fn competing_consumers_share_the_work_and_each_message_is_acked_once() {
                     ),
                 }
             }
-            mine
+            // Kept open until every task is done: a stream closed with acks still on the
+            // wire gives its unacked messages back for redelivery (at-least-once), and another
+            // consumer would receive them again.
+            (mine, consumer)
         }));
     }
     let mut per_offset: HashMap<u64, usize> = HashMap::new();
     let mut shares = Vec::new();
+    let mut open = Vec::new();
     for task in tasks {
-        let mine = task.await.unwrap();
+        let (mine, consumer) = task.await.unwrap();
+        open.push(consumer);
         shares.push(mine.len());
         for (offset, value) in mine {
             assert_eq!(value, format!("task-{offset}"));
