@@ -340,7 +340,10 @@ async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
         if everyone_registered(&answer) {
             break;
         }
-        assert!(Instant::now() < deadline, "the outsider never learned every node: {answer:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the outsider never learned every node: {answer:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let status = clients
