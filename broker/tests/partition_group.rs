@@ -22,7 +22,9 @@ use rapidmq_broker::cluster::partition_group::{
     AppendCommand, GroupOptions, PartitionCommand, PartitionConfig, PartitionGroup, PartitionReply,
 };
 use rapidmq_broker::cluster::{GroupNetwork, GroupStateMachine, LogStore, group_config};
-use rapidmq_broker::engine::{AckDurability, PartitionShared, TailBudget};
+use rapidmq_broker::engine::{
+    AckDurability, ConsumerState, PartitionEntry, PartitionShared, TailBudget,
+};
 use rapidmq_broker::storage::{Cf, RocksStore, RocksTuning, Store};
 use support::gate::{Gate, Gated};
 use support::{Host, WAIT, members};
@@ -38,6 +40,14 @@ const STOP_LEADER_AFTER: u64 = 40;
 const CHUNK: usize = 4096;
 
 type Machine = GroupStateMachine<PartitionConfig, PartitionGroup>;
+
+/// This test's group carries appends only: no subscription takes consumer entries.
+#[derive(Debug)]
+struct NoSubscriptions;
+
+impl ConsumerState for NoSubscriptions {
+    fn applied(&self, _entry: &PartitionEntry) {}
+}
 
 /// One replica: its host, its store, its raft (while running), its partition as readers see it.
 struct Node {
@@ -64,6 +74,7 @@ impl Node {
             tail_budget: TailBudget::new(1 << 20),
             tenant_storage: Arc::default(),
             producer_state_ttl_ms: 3_600_000,
+            consumers: Arc::new(NoSubscriptions),
         };
         let app = PartitionGroup::open(Arc::clone(&store), TOPIC, 0, options).unwrap();
         let partition = Arc::clone(app.shared());

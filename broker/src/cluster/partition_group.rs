@@ -14,6 +14,12 @@
 //! A trim (retention) carries the leader's cutoff; each replica cuts at the same batch boundary
 //! (the batches and their offsets being the same everywhere).
 //!
+//! **Consumer entries** (a stream subscription's committed offset, a queue subscription's seek)
+//! are the engine's own [`PartitionEntry`] values: every replica writes them with
+//! [`PartitionEntry::write_to`] and, once written, hands them to the engine's subscriptions
+//! ([`ConsumerState`], the code single-node mode runs after its own write), so a consumer
+//! resumes from its commit on whichever replica it reconnects to.
+//!
 //! **Each batch is stored once**, as its raft log entry (`Cf::RaftLog`, `group | index`): at
 //! apply only its `Cf::Index` entry is written, carrying that raft location, and reads follow it
 //! (`engine/partition/located.rs`). The group's log store purges with [`Purge::KeepRetained`]
@@ -22,8 +28,8 @@
 //! (those openraft purged already; a later purge deletes the rest), and records that raft index
 //! as the group's `RetainedFrom`.
 //!
-//! **Snapshots** are the partition's small state plus the log range it names
-//! (`partition_snapshot.rs`): built from memory, stored small; the batches stream from the
+//! **Snapshots** are the partition's small state (with its subscriptions' cursors) plus the
+//! log range it names (`partition_snapshot.rs`): built without reading the log, stored small; the batches stream from the
 //! store when sent ([`PartitionGroup::snapshot_source`]) and are written as they arrive
 //! ([`PartitionGroup::snapshot_sink`]); installing switches to them with plain index entries.
 //!
@@ -59,7 +65,9 @@ use crate::engine::commit::{
     self, Append, LogCursor, ProducerState, ProducerStates, Span, Staged, Target, log_key,
     offset_of_log_key, producer_key,
 };
-use crate::engine::{AckDurability, AppendExtra, PartitionShared, TailBudget};
+use crate::engine::{
+    AckDurability, AppendExtra, ConsumerState, PartitionEntry, PartitionShared, TailBudget,
+};
 use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
@@ -83,6 +91,8 @@ pub enum PartitionCommand {
     Append(AppendCommand),
     /// Drops every batch that ends at or before `before` (retention; the leader's cutoff).
     Trim { before: u64 },
+    /// Consumer state of this partition: committed offsets, queue seeks.
+    Consumer(Vec<PartitionEntry>),
 }
 
 impl fmt::Display for PartitionCommand {
@@ -94,6 +104,9 @@ impl fmt::Display for PartitionCommand {
                 append.count, append.producer_id, append.base_sequence
             ),
             PartitionCommand::Trim { before } => write!(f, "trim before {before}"),
+            PartitionCommand::Consumer(entries) => {
+                write!(f, "{} consumer entries", entries.len())
+            }
         }
     }
 }
@@ -136,6 +149,9 @@ pub enum PartitionReply {
     OutOfOrder(String),
     /// Trimmed: the partition's log start now.
     Trimmed { log_start: u64 },
+    /// Consumer entries applied, at this raft index (a node that forwarded them waits until
+    /// it applied that far too).
+    Consumed { index: u64 },
     /// A blank or membership entry.
     Nothing,
 }
@@ -150,6 +166,8 @@ pub struct PartitionGroup {
     producers: HashMap<u64, ProducerState>,
     /// Snapshot transfers being received.
     staging: Arc<snapshot::Staging>,
+    /// Where applied consumer entries take effect in memory.
+    consumers: Arc<dyn ConsumerState>,
 }
 
 /// What the writes of one run carry to the next and to the applies.
@@ -168,6 +186,7 @@ pub struct Run {
 enum Outcome {
     Append(Staged, Vec<Arc<StoredBatch>>),
     Trim { removed: u64, cut: u64 },
+    Consumer,
 }
 
 /// A run's producer states over the applied ones.
@@ -206,6 +225,7 @@ pub struct GroupOptions {
     pub tail_budget: Arc<TailBudget>,
     pub tenant_storage: Arc<AtomicU64>,
     pub producer_state_ttl_ms: u64,
+    pub consumers: Arc<dyn ConsumerState>,
 }
 
 impl PartitionGroup {
@@ -226,15 +246,22 @@ impl PartitionGroup {
             options.tenant_storage,
             options.ack,
         )?;
-        PartitionGroup::with_shared(options.group, shared, options.producer_state_ttl_ms)
+        PartitionGroup::with_shared(
+            options.group,
+            shared,
+            options.producer_state_ttl_ms,
+            options.consumers,
+        )
     }
 
     /// The group state over `shared`, a partition opened from its store (the engine's, in a
-    /// broker process), with every producer's state recovered. Blocks.
+    /// broker process), with every producer's state recovered; its consumer entries take
+    /// effect in `consumers`. Blocks.
     pub fn with_shared(
         group: GroupId,
         shared: Arc<PartitionShared>,
         producer_state_ttl_ms: u64,
+        consumers: Arc<dyn ConsumerState>,
     ) -> Result<PartitionGroup, Error> {
         let (from, to) = producer_range(shared.topic_id, shared.index);
         let mut producers = HashMap::new();
@@ -255,6 +282,7 @@ impl PartitionGroup {
             shared,
             producer_state_ttl_ms,
             producers,
+            consumers,
         })
     }
 
@@ -453,6 +481,12 @@ impl Apply<PartitionConfig> for PartitionGroup {
                 run.log_start = run.log_start.max(cut);
                 run.outcomes.push_back(Outcome::Trim { removed, cut });
             }
+            PartitionCommand::Consumer(entries) => {
+                for entry in entries {
+                    entry.write_to(batch);
+                }
+                run.outcomes.push_back(Outcome::Consumer);
+            }
         }
         Ok(())
     }
@@ -460,8 +494,8 @@ impl Apply<PartitionConfig> for PartitionGroup {
     async fn apply(
         &mut self,
         run: &mut Run,
-        _log_id: &LogIdOf<PartitionConfig>,
-        _data: PartitionCommand,
+        log_id: &LogIdOf<PartitionConfig>,
+        data: PartitionCommand,
     ) -> PartitionReply {
         self.merge(run);
         match run.outcomes.pop_front() {
@@ -481,6 +515,16 @@ impl Apply<PartitionConfig> for PartitionGroup {
                 self.shared.trimmed(removed, cut);
                 PartitionReply::Trimmed {
                     log_start: self.shared.log_start(),
+                }
+            }
+            Some(Outcome::Consumer) => {
+                if let PartitionCommand::Consumer(entries) = &data {
+                    for entry in entries {
+                        self.consumers.applied(entry);
+                    }
+                }
+                PartitionReply::Consumed {
+                    index: log_id.index,
                 }
             }
             None => PartitionReply::Nothing,
@@ -503,6 +547,9 @@ impl Apply<PartitionConfig> for PartitionGroup {
         let restored = snapshot::restore(&self.shared, &self.staging, snapshot)?;
         self.cursor = restored.cursor;
         self.producers = restored.producers;
+        for entry in &restored.consumers {
+            self.consumers.applied(entry);
+        }
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Partition group state machines applied directly (no raft): replicas that split the same
 //! committed entries into different runs end in the same state; each batch is stored once, in
-//! the raft log, and reads serve the bytes a single-node partition would.
+//! the raft log, and reads serve the bytes a single-node partition would; consumer entries
+//! apply alike everywhere and travel in snapshots.
 
 use lru::LruCache;
 use openraft::entry::RaftEntry;
@@ -8,10 +9,20 @@ use openraft::storage::RaftLogStorage;
 
 use super::*;
 use crate::cluster::LogStore;
-use crate::engine::TailBudget;
+use crate::engine::{ConsumerChange, TailBudget, decode_offset, keys as engine_keys};
 use crate::storage::MemStore;
 
 const GROUP: GroupId = 42;
+
+/// The consumer entries a replica handed to the engine, in order.
+#[derive(Debug, Default)]
+struct Recorded(parking_lot::Mutex<Vec<PartitionEntry>>);
+
+impl ConsumerState for Recorded {
+    fn applied(&self, entry: &PartitionEntry) {
+        self.0.lock().push(entry.clone());
+    }
+}
 
 fn options() -> GroupOptions {
     GroupOptions {
@@ -20,13 +31,25 @@ fn options() -> GroupOptions {
         tail_budget: TailBudget::new(1 << 20),
         tenant_storage: Arc::default(),
         producer_state_ttl_ms: 60_000,
+        consumers: Arc::new(Recorded::default()),
     }
 }
 
 fn replica() -> (Arc<dyn Store>, PartitionGroup) {
-    let store: Arc<dyn Store> = Arc::new(MemStore::new());
-    let group = PartitionGroup::open(Arc::clone(&store), 7, 0, options()).unwrap();
+    let (store, group, _) = recorded_replica();
     (store, group)
+}
+
+/// A replica, and what it hands to the engine's subscriptions.
+fn recorded_replica() -> (Arc<dyn Store>, PartitionGroup, Arc<Recorded>) {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let recorded = Arc::new(Recorded::default());
+    let options = GroupOptions {
+        consumers: Arc::clone(&recorded) as Arc<dyn ConsumerState>,
+        ..options()
+    };
+    let group = PartitionGroup::open(Arc::clone(&store), 7, 0, options).unwrap();
+    (store, group, recorded)
 }
 
 fn append(producer_id: u64, base_sequence: u64, count: u32, time: i64) -> PartitionCommand {
@@ -185,6 +208,89 @@ async fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
             ..
         }
     ));
+}
+
+fn consumer(subscription: &str, change: ConsumerChange) -> PartitionEntry {
+    PartitionEntry::new(7, 0, subscription, change)
+}
+
+/// Every committed offset `store` holds for topic 7, `(subscription, partition, offset)`.
+fn stored_cursors(store: &dyn Store) -> Vec<(String, u32, u64)> {
+    let (from, to) = (engine_keys::topic_start(7), engine_keys::topic_end(7));
+    store
+        .scan(Cf::Cursors, &from, &to, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(key, value)| {
+            let (name, partition) = engine_keys::parse_cursor_key(&key).unwrap();
+            (name.to_string(), partition, decode_offset(&value).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapshot() {
+    let commits = vec![
+        consumer("readers", ConsumerChange::Commit(2)),
+        consumer("audit", ConsumerChange::Commit(1)),
+    ];
+    let later = vec![
+        consumer("readers", ConsumerChange::Commit(5)),
+        consumer("workers", ConsumerChange::SeekQueue(4)),
+    ];
+    let commands = vec![
+        append(0, 0, 3, 100),
+        PartitionCommand::Consumer(commits.clone()),
+        append(0, 3, 2, 101),
+        PartitionCommand::Consumer(later.clone()),
+    ];
+    let applied: Vec<PartitionEntry> = commits.iter().chain(&later).cloned().collect();
+    let cursors = vec![
+        ("audit".to_string(), 0, 1),
+        ("readers".to_string(), 0, 5),
+        ("workers".to_string(), 0, 4),
+    ];
+    let mut replicas = Vec::new();
+    for run_len in [1, 3, commands.len()] {
+        let (store, mut group, recorded) = recorded_replica();
+        let replies = apply_in_runs(&*store, &mut group, &commands, run_len).await;
+        assert_eq!(replies[1], PartitionReply::Consumed { index: 2 });
+        assert_eq!(replies[3], PartitionReply::Consumed { index: 4 });
+        assert_eq!(stored_cursors(&*store), cursors, "run length {run_len}");
+        assert_eq!(*recorded.0.lock(), applied, "run length {run_len}");
+        let acks = store
+            .get(Cf::Acks, &engine_keys::cursor_key(7, "workers", 0))
+            .unwrap();
+        assert!(
+            acks.is_some(),
+            "a queue seek writes its fresh ack state too"
+        );
+        replicas.push((store, group));
+    }
+
+    // A replica that missed all of it (and holds a stale cursor of its own) installs the
+    // snapshot: it stores and applies every subscription's cursor.
+    let (_, leader) = &replicas[0];
+    let snapshot = leader.snapshot().unwrap();
+    let (fresh_store, mut fresh, recorded) = recorded_replica();
+    let stale = [PartitionCommand::Consumer(vec![consumer(
+        "readers",
+        ConsumerChange::Commit(1),
+    )])];
+    apply_in_runs(&*fresh_store, &mut fresh, &stale, 1).await;
+    recorded.0.lock().clear();
+    transfer(leader, &fresh, &snapshot, 1);
+    let mut batch = WriteBatch::new();
+    fresh.write_restore(&snapshot, &mut batch).unwrap();
+    fresh_store.write(batch, true).unwrap();
+    fresh.restore(&snapshot).await.unwrap();
+    assert_eq!(stored_cursors(&*fresh_store), cursors);
+    let restored: Vec<PartitionEntry> = cursors
+        .iter()
+        .map(|(name, _, offset)| consumer(name, ConsumerChange::Commit(*offset)))
+        .collect();
+    assert_eq!(*recorded.0.lock(), restored);
+    assert_eq!(fresh.shared().high_watermark(), 5);
 }
 
 /// Sends `leader`'s `snapshot` to `replica` as the network does: its batches read from the

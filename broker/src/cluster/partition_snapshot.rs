@@ -1,10 +1,12 @@
 //! A partition group's snapshot: its small state (producers, next offset = the applied point,
-//! last append time, log start) plus a *range* of its log, `[log start, next offset)`, whose
-//! batches are read from the store only while the snapshot is sent.
+//! last append time, log start, every subscription's committed offset) plus a *range* of its
+//! log, `[log start, next offset)`, whose batches are read from the store only while the
+//! snapshot is sent.
 //!
-//! **Building** one captures that state from memory on the state machine's task: no batch is
-//! read, and what `raft_state` stores is this small record ([`Head`], a few bytes per
-//! producer), never a copy of the log. Batches are immutable once applied, so the sender reads
+//! **Building** one captures that state on the state machine's task: the log state from
+//! memory, the cursors from the store (one short scan of the topic's cursors, which hold what
+//! the group applied so far); no batch is read, and what `raft_state` stores is this small
+//! record ([`Head`], a few bytes per producer and subscription), never a copy of the log. Batches are immutable once applied, so the sender reads
 //! them later, when it streams ([`Source`]): chunk by chunk, through the index
 //! (`engine/partition/located.rs`), in bounded memory, while applies go on.
 //!
@@ -22,7 +24,7 @@
 //! as they arrive (contents at a committed offset are the same on every replica, so a batch the
 //! replica already holds is overwritten with itself); only their index entries are kept in
 //! memory (a few bytes per batch). Installing switches the partition in one write batch: index
-//! entries, producers, watermark (with the applied log id, `state_machine.rs`), and deletes
+//! entries, producers, cursors, watermark (with the applied log id, `state_machine.rs`), and deletes
 //! every `Cf::Log` value outside the snapshot's run. The batches go in with plain index entries,
 //! the single-node way: the leader's raft indexes mean nothing in this replica's raft log.
 //! An abandoned transfer (a chunk gap, a transfer that starts anew, an install openraft
@@ -41,9 +43,11 @@ use serde::{Deserialize, Serialize};
 use super::keys::{self, GroupId, StateKey};
 use super::{decode, encode, read_state};
 use crate::cluster::wire::{SnapshotSink, SnapshotSource};
-use crate::engine::PartitionShared;
 use crate::engine::batch::{self, IndexEntry};
 use crate::engine::commit::{LogCursor, ProducerState, log_key, producer_key, watermark_key};
+use crate::engine::{
+    ConsumerChange, PartitionEntry, PartitionShared, decode_offset, keys as engine_keys,
+};
 use crate::storage::{Cf, StorageError, WriteBatch};
 
 /// How many index entries one scan of a send reads.
@@ -57,16 +61,49 @@ struct Head {
     log_start: u64,
     /// `(producer id, ProducerState::encode)`.
     producers: Vec<(u64, Vec<u8>)>,
+    /// `(subscription, committed offset)` of every subscription with a cursor on the partition.
+    cursors: Vec<(String, u64)>,
+}
+
+impl Head {
+    /// The cursors as the entries that set them.
+    fn cursor_entries(&self, shared: &PartitionShared) -> Vec<PartitionEntry> {
+        self.cursors
+            .iter()
+            .map(|(name, offset)| {
+                let change = ConsumerChange::Commit(*offset);
+                PartitionEntry::new(shared.topic_id, shared.index, name, change)
+            })
+            .collect()
+    }
 }
 
 /// The state a restored snapshot gives the group.
 pub(super) struct Restored {
     pub cursor: LogCursor,
     pub producers: HashMap<u64, ProducerState>,
+    /// The subscriptions' cursors, written: their in-memory effects are the caller's.
+    pub consumers: Vec<PartitionEntry>,
 }
 
-/// Encodes the partition's snapshot: `cursor` and `producers` as applied, the log start now.
-/// Reads nothing from the store.
+/// The committed offset of every subscription on `shared`'s partition, by name, from the
+/// store: one scan of the topic's cursors (a key per subscription and partition).
+fn cursors(shared: &PartitionShared) -> Result<Vec<(String, u64)>, StorageError> {
+    let topic = shared.topic_id;
+    let from = engine_keys::topic_start(topic);
+    let to = engine_keys::topic_end(topic);
+    let scanned = shared.store().scan(Cf::Cursors, &from, &to, usize::MAX)?;
+    Ok(scanned
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let (name, partition) = engine_keys::parse_cursor_key(&key)?;
+            (partition == shared.index).then_some((name.to_string(), decode_offset(&value)?))
+        })
+        .collect())
+}
+
+/// Encodes the partition's snapshot: `cursor` and `producers` as applied, the log start now,
+/// the subscriptions' cursors as stored. Reads no batch.
 pub(super) fn build(
     shared: &PartitionShared,
     cursor: LogCursor,
@@ -82,6 +119,7 @@ pub(super) fn build(
         last_append_time_ms: cursor.last_append_time_ms,
         log_start: shared.log_start(),
         producers,
+        cursors: cursors(shared)?,
     })
 }
 
@@ -346,7 +384,8 @@ fn last_run(staged: &[(u64, IndexEntry)], end: u64) -> (u64, u64) {
 
 /// Puts the disk changes that replace the partition with `snapshot`'s in `batch`: producers,
 /// the index entries of the staged batches it keeps (those held before deleted), the deletion
-/// of every `Cf::Log` value outside them, the watermark record.
+/// of every `Cf::Log` value outside them, the subscriptions' cursors (a subscription the
+/// snapshot does not name keeps its own), the watermark record.
 pub(super) fn write_restore(
     shared: &PartitionShared,
     staging: &Staging,
@@ -359,8 +398,9 @@ pub(super) fn write_restore(
     let (t, p) = (shared.topic_id, shared.index);
     let (from, to) = (producer_key(t, p, 0), producer_key(t, p, u64::MAX));
     batch.delete_range(Cf::Producers, from, to);
-    for (id, state) in head.producers {
-        batch.put(Cf::Producers, producer_key(t, p, id), Bytes::from(state));
+    for (id, state) in &head.producers {
+        let state = Bytes::copy_from_slice(state);
+        batch.put(Cf::Producers, producer_key(t, p, *id), state);
     }
     let (lower, upper) = (log_key(t, p, 0), log_key(t, p, u64::MAX));
     batch.delete_range(Cf::Index, lower.clone(), upper.clone());
@@ -368,6 +408,9 @@ pub(super) fn write_restore(
     batch.delete_range(Cf::Log, log_key(t, p, head.next_offset), upper);
     for (base, entry) in staged.into_iter().filter(|(base, _)| *base >= start) {
         batch.put(Cf::Index, log_key(t, p, base), entry.encode());
+    }
+    for entry in head.cursor_entries(shared) {
+        entry.write_to(batch);
     }
     batch.put(
         Cf::Meta,
@@ -392,7 +435,9 @@ pub(super) fn restore(
         .take()
         .ok_or_else(|| StorageError("restore without a written install".into()))?;
     shared.restored(log_start, head.next_offset, bytes);
+    let consumers = head.cursor_entries(shared);
     Ok(Restored {
+        consumers,
         cursor: LogCursor {
             next_offset: head.next_offset,
             last_append_time_ms: head.last_append_time_ms,

@@ -10,6 +10,12 @@
 //! producer's batches keep their order), where [`PartitionHandle::propose`] proposes them the
 //! same way and answers once all are applied there.
 //!
+//! **Consumer entries** (commits, queue seeks) queue on the same channel and go the same way.
+//! Proposed on the leader, they are answered once applied there; forwarded from a follower,
+//! the follower then waits until it applied them too ([`GroupLog::consume`]), so the node a
+//! consumer committed through shows its commit; a node that is not a replica answers once the
+//! leader applied them.
+//!
 //! **Time.** An append is stamped with the leader's clock: the node that proposes it, or, for a
 //! forwarded one, the leader that receives it ([`PartitionHandle::propose`] stamps again). The
 //! group's apply keeps append times monotonic per partition.
@@ -55,7 +61,9 @@ use super::proto::cluster_client::ClusterClient;
 use super::wire::GroupHandle;
 use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
-use crate::engine::{AppendAck, AppendRequest, CommitHook, GroupLog, PartitionShared};
+use crate::engine::{
+    AppendAck, AppendRequest, CommitHook, GroupLog, PartitionEntry, PartitionShared,
+};
 use crate::error::{Error, Result};
 
 /// Appends this process forwarded to another node's group leader (it did not lead the
@@ -84,6 +92,7 @@ const RETRY: Duration = Duration::from_millis(100);
 enum Op {
     Append(AppendRequest, oneshot::Sender<Result<AppendAck>>),
     Trim(u64, oneshot::Sender<Result<()>>),
+    Consume(Vec<PartitionEntry>, oneshot::Sender<Result<u64>>),
     Stop,
 }
 
@@ -91,6 +100,8 @@ enum Op {
 enum Waiter {
     Append(Option<CommitHook>, oneshot::Sender<Result<AppendAck>>),
     Trim(oneshot::Sender<Result<()>>),
+    /// Answered with the entry's raft index.
+    Consume(oneshot::Sender<Result<u64>>),
 }
 
 /// Where a group and its writer live: this node's id, the replicas and how to reach them.
@@ -197,6 +208,29 @@ impl GroupLog for GroupWriter {
         })
     }
 
+    fn consume(&self, entries: Vec<PartitionEntry>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let (done, rx) = oneshot::channel();
+            self.tx
+                .send(Op::Consume(entries, done))
+                .await
+                .map_err(|_| closing())?;
+            let index = rx.await.map_err(|_| closing())??;
+            let Some(raft) = self.raft.get() else {
+                return Ok(());
+            };
+            raft.wait(Some(PROPOSAL_TIMEOUT))
+                .applied_index_at_least(Some(index), "a forwarded consumer entry")
+                .await
+                .map(drop)
+                .map_err(|err| {
+                    Error::unavailable(format!(
+                        "consumer entry {index} not applied here yet: {err}"
+                    ))
+                })
+        })
+    }
+
     fn leads(&self) -> bool {
         self.leader() == Some(self.me)
     }
@@ -262,6 +296,10 @@ impl Task {
                     }
                     Op::Trim(before, done) => {
                         pending.push((PartitionCommand::Trim { before }, Waiter::Trim(done)));
+                    }
+                    Op::Consume(entries, done) => {
+                        let command = PartitionCommand::Consumer(entries);
+                        pending.push((command, Waiter::Consume(done)));
                     }
                     Op::Stop => stop = true,
                 }
@@ -449,6 +487,9 @@ impl Waiter {
             Waiter::Trim(done) => {
                 let _ = done.send(Err(err));
             }
+            Waiter::Consume(done) => {
+                let _ = done.send(Err(err));
+            }
         }
     }
 
@@ -487,6 +528,9 @@ impl Waiter {
             }
             (Waiter::Trim(done), PartitionReply::Trimmed { .. }) => {
                 let _ = done.send(Ok(()));
+            }
+            (Waiter::Consume(done), PartitionReply::Consumed { index }) => {
+                let _ = done.send(Ok(index));
             }
             (waiter, other) => waiter.fail(Error::internal(format!(
                 "{name}: unexpected reply {other:?}"

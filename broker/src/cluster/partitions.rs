@@ -32,7 +32,7 @@ use super::node::{MetaRaft, leader_addr};
 use super::partition_group::{PartitionConfig, PartitionGroup};
 use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Route};
 use super::{GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking};
-use crate::engine::{GroupLog, PartitionHost, PartitionOptions, PartitionShared};
+use crate::engine::{ConsumerState, GroupLog, PartitionHost, PartitionOptions, PartitionShared};
 use crate::error::{Error, Result};
 use crate::observability::cluster::ClusterCounters;
 use crate::storage::{Cf, Store, WriteBatch};
@@ -209,6 +209,7 @@ impl PartitionHost for PartitionHosting {
         index: u32,
         replicas: &[u64],
         shared: Arc<PartitionShared>,
+        consumers: Arc<dyn ConsumerState>,
         options: &PartitionOptions,
     ) -> Result<Arc<dyn GroupLog>> {
         let group = keys::partition_group(topic_id, index);
@@ -233,8 +234,12 @@ impl PartitionHost for PartitionHosting {
             );
             return Ok(Arc::new(writer));
         }
-        let app =
-            PartitionGroup::with_shared(group, Arc::clone(&shared), options.producer_state_ttl_ms)?;
+        let app = PartitionGroup::with_shared(
+            group,
+            Arc::clone(&shared),
+            options.producer_state_ttl_ms,
+            consumers,
+        )?;
         let machine = GroupStateMachine::open(Arc::clone(&self.store), group, app)
             .map_err(|err| Error::internal(err.to_string()))?;
         let host = self.clone();

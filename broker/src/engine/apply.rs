@@ -8,13 +8,14 @@
 //! What stays with the callers is the leader's side: validating, authorizing, fixing ids and
 //! times before the entry is built, and fencing a topic before its delete (`topics.rs`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tokio::sync::watch;
 
 use super::command::MetaCommand;
-use super::partition::{ConsumerChange, PartitionEntry};
+use super::partition::{ConsumerChange, Partition, PartitionEntry};
 use super::queue::QueuePartition;
 use super::subscription::Subscription;
 use super::topic::Topic;
@@ -60,24 +61,75 @@ impl Engine {
     /// Applies partition entries (with the audit record of an admin seek, if any) in one
     /// fsynced write, then their in-memory effects. The one way committed offsets and queue
     /// ack state change.
+    ///
+    /// In cluster mode the commits and seeks of a replicated partition are proposed to its
+    /// group instead, each partition's on its own, and this returns once every one is applied
+    /// on this node (on the leader, from a node that is not a replica); the group's apply on
+    /// every replica writes them and makes the same in-memory effects. Queue ack state stays
+    /// this node's own (docs/clustering.md "Not yet"), and so does the audit record, written
+    /// once the proposals are applied.
     pub(super) async fn apply_partition(
         &self,
         entries: &[PartitionEntry],
         audit: Option<Audit>,
     ) -> Result<()> {
+        let local = match self.partition_host.get() {
+            None => Cow::Borrowed(entries),
+            Some(_) => Cow::Owned(self.propose_consumer_entries(entries).await?),
+        };
         let mut batch = WriteBatch::new();
-        for entry in entries {
+        for entry in local.iter() {
             entry.write_to(&mut batch);
         }
         if let Some(audit) = audit {
             let record = self.audit.stamp.entry(audit, self.auth.now_ms(), 1);
             record.write_to(&mut batch);
         }
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.write_to_disk(batch).await?;
-        for entry in entries {
+        for entry in local.iter() {
             self.apply_partition_in_memory(entry);
         }
         Ok(())
+    }
+
+    /// Cluster mode: proposes the commits and seeks of replicated partitions among `entries`
+    /// to their groups, all partitions at once, and waits for every one; the entries left for
+    /// this node to write itself.
+    async fn propose_consumer_entries(
+        &self,
+        entries: &[PartitionEntry],
+    ) -> Result<Vec<PartitionEntry>> {
+        let mut local = Vec::new();
+        let mut grouped: Vec<(Arc<Topic>, u32, Vec<PartitionEntry>)> = Vec::new();
+        for entry in entries {
+            let topic = self.topic_by_id(entry.topic_id).filter(|topic| {
+                !matches!(entry.change, ConsumerChange::QueueState(_))
+                    && topic
+                        .partition(entry.partition)
+                        .is_some_and(Partition::replicated)
+            });
+            let Some(topic) = topic else {
+                local.push(entry.clone());
+                continue;
+            };
+            let group = grouped
+                .iter_mut()
+                .find(|(t, p, _)| t.id() == entry.topic_id && *p == entry.partition);
+            match group {
+                Some((_, _, group)) => group.push(entry.clone()),
+                None => grouped.push((topic, entry.partition, vec![entry.clone()])),
+            }
+        }
+        let proposals = grouped.iter().filter_map(|(topic, partition, entries)| {
+            topic.partition(*partition)?.consume(entries.clone())
+        });
+        for applied in futures::future::join_all(proposals).await {
+            applied?;
+        }
+        Ok(local)
     }
 
     async fn write_to_disk(&self, batch: WriteBatch) -> Result<()> {
@@ -158,8 +210,9 @@ impl Engine {
         Ok(())
     }
 
-    /// The in-memory effect of a partition entry whose write has succeeded.
-    fn apply_partition_in_memory(&self, entry: &PartitionEntry) {
+    /// The in-memory effect of a partition entry whose write has succeeded (here, or by a
+    /// partition group's apply on this replica).
+    pub(in crate::engine) fn apply_partition_in_memory(&self, entry: &PartitionEntry) {
         let Some(sub) = self
             .topic_by_id(entry.topic_id)
             .and_then(|topic| topic.subscriptions.read().get(&entry.subscription).cloned())

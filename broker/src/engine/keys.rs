@@ -54,6 +54,16 @@ pub fn cursor_key(topic_id: u32, subscription: &str, partition: u32) -> Vec<u8> 
     key
 }
 
+/// The subscription name and partition of a [`cursor_key`].
+pub fn parse_cursor_key(key: &[u8]) -> Option<(&str, u32)> {
+    let (head, partition) = key.split_at_checked(key.len().checked_sub(4)?)?;
+    let name = head.get(4..)?.strip_suffix(&[0])?;
+    Some((
+        std::str::from_utf8(name).ok()?,
+        u32::from_be_bytes(partition.try_into().ok()?),
+    ))
+}
+
 /// The key just past every key starting with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -157,5 +167,6 @@ mod tests {
         assert!(a.starts_with(&cursor_prefix(1, "orders")));
         assert!(!cursor_key(1, "orders2", 3).starts_with(&cursor_prefix(1, "orders")));
         assert!(a < prefix_end(&cursor_prefix(1, "orders")));
+        assert_eq!(parse_cursor_key(&a), Some(("orders", 3)));
     }
 }

@@ -50,7 +50,7 @@ mod dedup;
 mod dlq;
 mod fetch;
 mod health;
-mod keys;
+pub(crate) mod keys;
 mod observe;
 mod partition;
 mod producer;
@@ -91,10 +91,10 @@ pub use dlq::{
 };
 /// What an append becomes, shared with a partition group's state machine.
 pub(crate) use partition::commit;
-pub use partition::replicated::{GroupLog, PartitionHost};
+pub use partition::replicated::{ConsumerState, GroupLog, PartitionHost};
 pub use partition::{
     AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
-    PartitionOptions, PartitionShared,
+    PartitionOptions, PartitionShared, decode_offset,
 };
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};

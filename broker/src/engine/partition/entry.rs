@@ -5,8 +5,10 @@
 //! makes their in-memory effects.
 //!
 //! They are kept apart from the metadata commands (`engine/command.rs`) on purpose: with
-//! clustering, each one is an entry of its partition's raft group and never travels through
-//! the metadata log (docs/adr/0005-clustering.md). A partition's other entries, appends and
+//! clustering, a replicated partition's commits and seeks are entries of its partition's raft
+//! group (`PartitionCommand::Consumer`), applied on every replica with this same
+//! [`PartitionEntry::write_to`], and never travel through the metadata log
+//! (docs/adr/0005-clustering.md). A partition's other entries, appends and
 //! retention trims, are carried by its writer task (`writer.rs`); what an append commits
 //! besides its batch is data too ([`AppendExtra`]), never raw store writes.
 
@@ -16,7 +18,7 @@ use crate::engine::keys;
 use crate::engine::queue::QueuePartition;
 use crate::storage::{Cf, WriteBatch};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionEntry {
     pub topic_id: u32,
     pub partition: u32,
@@ -24,7 +26,7 @@ pub struct PartitionEntry {
     pub change: ConsumerChange,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConsumerChange {
     /// A stream subscription's committed offset: the next offset it will be given.
     Commit(u64),

@@ -9,13 +9,19 @@
 //!
 //! The engine opens the groups through the node's [`PartitionHost`], set once by cluster mode
 //! ([`Engine::set_partition_host`](crate::engine::Engine::set_partition_host)).
+//!
+//! Consumer state goes the same way: a replicated partition's commits and queue seeks are
+//! proposed to its group ([`GroupLog::consume`]), and every replica's apply writes them and
+//! hands them to the engine's subscriptions through [`ConsumerState`].
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{AppendAck, AppendRequest, Backend, Partition, PartitionOptions, PartitionShared};
+use super::{
+    AppendAck, AppendRequest, Backend, Partition, PartitionEntry, PartitionOptions, PartitionShared,
+};
 use crate::error::{Error, Result};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1::LeaderHint;
@@ -93,6 +99,16 @@ impl Partition {
     pub fn replicated(&self) -> bool {
         matches!(self.backend, Backend::Group(_))
     }
+
+    /// Cluster mode: proposes consumer entries of this partition to its group
+    /// ([`GroupLog::consume`]). `None` for the single-node writer: the engine writes those
+    /// itself.
+    pub fn consume(&self, entries: Vec<PartitionEntry>) -> Option<BoxFuture<'_, Result<()>>> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(log) => Some(log.consume(entries)),
+        }
+    }
 }
 
 /// The write side of a partition backed by its raft group.
@@ -103,6 +119,11 @@ pub trait GroupLog: Send + Sync + 'static {
         &self,
         request: AppendRequest,
     ) -> BoxFuture<'_, Result<oneshot::Receiver<Result<AppendAck>>>>;
+
+    /// Proposes consumer entries of this partition (commits, queue seeks), in call order with
+    /// the appends and trims. Resolves once they are applied on this node, or, on a node that
+    /// is not a replica (which applies nothing of the group), once applied on the leader.
+    fn consume(&self, entries: Vec<PartitionEntry>) -> BoxFuture<'_, Result<()>>;
 
     /// Proposes a trim (retention) with this node's cutoff, if this node leads the group; a
     /// follower does nothing (followers never truncate on their own).
@@ -131,17 +152,27 @@ pub trait GroupLog: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
+/// Where a partition group's replicas make the in-memory effects of the consumer entries they
+/// applied (their writes are the entries' own [`PartitionEntry::write_to`]): the engine's
+/// subscriptions, with the code single-node mode runs after its write.
+pub trait ConsumerState: std::fmt::Debug + Send + Sync + 'static {
+    /// The in-memory effects of `entry`, written already.
+    fn applied(&self, entry: &PartitionEntry);
+}
+
 /// Opens and drops this node's partition groups.
 pub trait PartitionHost: Send + Sync + 'static {
     /// Starts the group of partition `index` of topic `topic_id`, whose replicas are
-    /// `replicas`, applying into `shared` (this node is one of the replicas, or only forwards
-    /// appends to them). Blocks on storage; the group itself starts in the background.
+    /// `replicas`, applying into `shared` and `consumers` (this node is one of the replicas, or
+    /// only forwards appends to them). Blocks on storage; the group itself starts in the
+    /// background.
     fn open(
         &self,
         topic_id: u32,
         index: u32,
         replicas: &[u64],
         shared: Arc<PartitionShared>,
+        consumers: Arc<dyn ConsumerState>,
         options: &PartitionOptions,
     ) -> Result<Arc<dyn GroupLog>>;
 

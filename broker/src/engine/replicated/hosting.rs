@@ -2,11 +2,11 @@
 //! their raft groups, opened through the node's [`PartitionHost`]; everything else (single-node
 //! mode, `memory` topics) by the single-node writer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::super::Engine;
-use super::super::partition::replicated::PartitionHost;
-use super::super::partition::{Partition, PartitionOptions, PartitionShared};
+use super::super::partition::replicated::{ConsumerState, PartitionHost};
+use super::super::partition::{Partition, PartitionEntry, PartitionOptions, PartitionShared};
 use super::super::topic::{Topic, TopicRecord};
 use crate::error::Result;
 use crate::storage::Store;
@@ -75,7 +75,15 @@ impl Engine {
                     options.ack,
                 )?;
                 let replicas = record.replicas.get(p as usize).map_or(&[][..], |r| &r[..]);
-                let log = host.open(record.id, p, replicas, Arc::clone(&shared), options)?;
+                let consumers = Arc::new(Subscriptions(self.this.clone()));
+                let log = host.open(
+                    record.id,
+                    p,
+                    replicas,
+                    Arc::clone(&shared),
+                    consumers,
+                    options,
+                )?;
                 Ok(Partition::in_group(shared, log))
             })
             .collect()
@@ -90,6 +98,19 @@ impl Engine {
             if let Err(err) = host.delete(record.id, p).await {
                 tracing::warn!(cause = %err, topic_id = record.id, partition = p, "dropping a partition group's raft data");
             }
+        }
+    }
+}
+
+/// The engine's subscriptions as a partition group's [`ConsumerState`]: weak, since the engine
+/// owns the groups.
+#[derive(Debug)]
+struct Subscriptions(Weak<Engine>);
+
+impl ConsumerState for Subscriptions {
+    fn applied(&self, entry: &PartitionEntry) {
+        if let Some(engine) = self.0.upgrade() {
+            engine.apply_partition_in_memory(entry);
         }
     }
 }

@@ -1,0 +1,234 @@
+//! Consumer cursors are replicated through their partition's group, with real processes: three
+//! nodes, a topic with three replicas, a stream subscription. A consumer commits through the
+//! partition's leader and every node reports the commit; the leader is killed (-9) and a
+//! consumer through another node resumes from the commit and commits more (through the new
+//! leader's election); the old leader, restarted, reports that later commit too.
+//!
+//! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{agreed_leader, start_nodes, while_unavailable};
+use common::{
+    BrokerOptions, Clients, Consumer, PATIENCE, TestBroker, connect, encode, eventually, msg,
+    start, topic_config,
+};
+use rapidmq_proto::v1 as pb;
+
+const TOPIC: &str = "cursors";
+const SUBSCRIPTION: &str = "readers";
+/// Messages published, in one batch.
+const MESSAGES: u64 = 20;
+/// What the consumer through node 1 commits.
+const FIRST_COMMIT: u64 = 8;
+/// What the consumer through node 2 commits after node 1 died.
+const SECOND_COMMIT: u64 = 15;
+
+/// The committed offset of partition 0 `clients`' node reports (none while it does not know
+/// the subscription or cannot answer).
+async fn committed(clients: &Clients) -> Option<u64> {
+    let info = clients
+        .admin
+        .clone()
+        .describe_subscription(pb::DescribeSubscriptionRequest {
+            topic: TOPIC.into(),
+            name: SUBSCRIPTION.into(),
+        })
+        .await
+        .ok()?
+        .into_inner();
+    info.cursors
+        .iter()
+        .find(|c| c.partition == 0)
+        .map(|c| c.committed_offset)
+}
+
+/// The leader of partition 0 that `clients`' node knows, once it knows one.
+async fn partition_leader(clients: &Clients) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let metadata = clients
+            .messaging
+            .clone()
+            .get_metadata(pb::GetMetadataRequest {
+                topics: vec![TOPIC.into()],
+            })
+            .await;
+        let leader = metadata.ok().and_then(|m| {
+            let topic = m.into_inner().topics.into_iter().next()?;
+            topic
+                .partitions
+                .iter()
+                .find(|p| p.partition == 0)
+                .map(|p| p.leader)
+        });
+        match leader {
+            Some(leader) if leader != 0 => return leader,
+            _ => assert!(Instant::now() < deadline, "partition 0 has no leader"),
+        }
+    }
+}
+
+/// Waits until every node of `clients` reports `offset` as the committed one.
+async fn everywhere_committed(clients: &[(u64, &Clients)], offset: u64) {
+    for (id, clients) in clients {
+        eventually(&format!("node {id} reports offset {offset}"), || async {
+            committed(clients).await == Some(offset)
+        })
+        .await;
+    }
+}
+
+async fn setup(nodes: &[TestBroker]) -> Clients {
+    agreed_leader(
+        &reqwest::Client::new(),
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &[1, 2, 3].into(),
+        None,
+    )
+    .await;
+    let first = connect(&nodes[0]).await;
+    let mut config = topic_config(1);
+    config.replication_factor = Some(3);
+    while_unavailable("create topic", || {
+        let mut admin = first.admin.clone();
+        async move {
+            admin
+                .create_topic(pb::CreateTopicRequest {
+                    name: TOPIC.into(),
+                    config: Some(config),
+                })
+                .await
+        }
+    })
+    .await
+    .expect("create topic");
+    while_unavailable("create subscription", || {
+        let mut admin = first.admin.clone();
+        async move {
+            admin
+                .create_subscription(pb::CreateSubscriptionRequest {
+                    topic: TOPIC.into(),
+                    name: SUBSCRIPTION.into(),
+                    mode: pb::SubscriptionMode::Stream as i32,
+                    start: Some(start(pb::StartKind::Earliest)),
+                    queue: None,
+                })
+                .await
+        }
+    })
+    .await
+    .expect("create subscription");
+    let messages: Vec<_> = (0..MESSAGES)
+        .map(|i| msg(format!("k{i}"), format!("message {i}")))
+        .collect();
+    while_unavailable("publish", || {
+        let mut messaging = first.messaging.clone();
+        let batch = encode(&messages);
+        async move {
+            messaging
+                .publish(pb::PublishRequest {
+                    topic: TOPIC.into(),
+                    partition: 0,
+                    batch,
+                    ..Default::default()
+                })
+                .await
+        }
+    })
+    .await
+    .expect("publish");
+    first
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replica() {
+    let mut nodes = start_nodes(3, |_| BrokerOptions::default());
+    let seed = setup(&nodes).await;
+    // A: the partition's leader; B and C the other replicas.
+    let a = partition_leader(&seed).await;
+    let (b, c) = match a {
+        1 => (2, 3),
+        2 => (1, 3),
+        _ => (1, 2),
+    };
+    let node = |id: u64| (id - 1) as usize;
+    let mut through_a = connect(&nodes[node(a)]).await;
+    let through_b = connect(&nodes[node(b)]).await;
+    let through_c = connect(&nodes[node(c)]).await;
+
+    // A consumer through A reads from the start and commits part of it.
+    let mut consumer = Consumer::open(
+        &mut through_a,
+        TOPIC,
+        SUBSCRIPTION,
+        start(pb::StartKind::Earliest),
+        MESSAGES as u32,
+    )
+    .await
+    .expect("consume through the leader");
+    assert_eq!(consumer.assignment, vec![(0, 0)]);
+    let received = consumer.receive(MESSAGES as usize).await;
+    assert_eq!(received.len() as u64, MESSAGES);
+    consumer.commit(&[(0, FIRST_COMMIT)]).await;
+    everywhere_committed(
+        &[(a, &through_a), (b, &through_b), (c, &through_c)],
+        FIRST_COMMIT,
+    )
+    .await;
+
+    // A dies without a word; a consumer through B resumes from the commit.
+    drop(consumer);
+    nodes[node(a)].kill();
+    let mut resuming = connect(&nodes[node(b)]).await;
+    let mut resumed = Consumer::open(
+        &mut resuming,
+        TOPIC,
+        SUBSCRIPTION,
+        start(pb::StartKind::Earliest),
+        MESSAGES as u32,
+    )
+    .await
+    .expect("consume through another replica");
+    assert_eq!(resumed.assignment, vec![(0, FIRST_COMMIT)]);
+    let rest = resumed.receive((MESSAGES - FIRST_COMMIT) as usize).await;
+    assert_eq!(
+        rest.first().map(|r| r.offset),
+        Some(FIRST_COMMIT),
+        "delivery resumes at the commit"
+    );
+    // The partition elects a new leader without A: the commit waits for one.
+    while_unavailable("commit through B", || {
+        let mut messaging = through_b.messaging.clone();
+        async move {
+            messaging
+                .commit_offset(pb::CommitOffsetRequest {
+                    topic: TOPIC.into(),
+                    subscription: SUBSCRIPTION.into(),
+                    offsets: vec![pb::PartitionOffset {
+                        partition: 0,
+                        offset: SECOND_COMMIT,
+                    }],
+                })
+                .await
+        }
+    })
+    .await
+    .expect("commit through B");
+    assert_eq!(
+        committed(&through_b).await,
+        Some(SECOND_COMMIT),
+        "the node a commit went through shows it once it returned"
+    );
+    everywhere_committed(&[(c, &through_c)], SECOND_COMMIT).await;
+
+    // A, back, catches up with the commit it missed.
+    nodes[node(a)].restart();
+    let through_a = connect(&nodes[node(a)]).await;
+    everywhere_committed(&[(a, &through_a)], SECOND_COMMIT).await;
+}
