@@ -1,6 +1,7 @@
 //! A broker process in cluster mode: its `Cluster` listener, the metadata group (group
-//! [`METADATA`] on the broker's own store), the heartbeat task, and the registration of this
-//! node's client addresses in the node table.
+//! [`METADATA`] on the broker's own store), the heartbeat task, the leader-balance rounds
+//! ([`leaders`]), and the registration of this node's client addresses in the
+//! node table.
 //!
 //! The lowest node id of `cluster.peers` initializes the membership when the group never was
 //! (openraft refuses a second initialize: that is the normal restart). Every node, once a leader
