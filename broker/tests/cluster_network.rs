@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use openraft::Raft;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::type_config::alias::LogIdOf;
+use openraft::{Raft, ServerState};
 use parking_lot::Mutex;
 use rapidmq_broker::cluster::{
     Apply, GroupId, GroupNetwork, GroupStateMachine, LogStore, group_config, service::HEARTBEAT,
@@ -389,6 +389,31 @@ async fn three_nodes_replicate_fail_over_catch_up_and_coalesce_heartbeats() {
         installed.is_some_and(|s| s.index >= applied),
         "node 3 caught up group 1 by a snapshot: {installed:?}"
     );
+
+    // Group 1's leader hands it to another node: the transfer travels on the peer queues, so
+    // the target campaigns at once and the others vote for it, well before any follower's
+    // election timeout (without it, a new leader comes only after one, and may be any node).
+    let from = leader(&nodes, 1).await;
+    let to = if from == 3 { 1 } else { 3 };
+    let handing = Instant::now();
+    let raft = &nodes.iter().find(|n| n.id == from).unwrap().rafts[&1];
+    raft.trigger().transfer_leader(to).await.unwrap();
+    nodes[to as usize - 1].rafts[&1]
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.state == ServerState::Leader,
+            format!("node {to} leads group 1"),
+        )
+        .await
+        .unwrap();
+    let took = handing.elapsed();
+    println!("group 1 handed from node {from} to node {to} in {took:?}");
+    let election_timeout = Duration::from_millis(group_config("test").election_timeout_min);
+    assert!(
+        took < election_timeout,
+        "a transfer, not an election after a timeout: {took:?}"
+    );
+    assert_eq!(leader(&nodes, 1).await, to);
 
     write_everywhere(&nodes, "third", 1).await;
     assert_same_notes(&nodes, 6);

@@ -13,9 +13,9 @@ use crate::error::{Error, Result};
 use crate::roles::{BindingScope, Permission, RoleBinding, RoleInfo};
 use crate::tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas};
 use crate::types::{
-    BrokerStatus, ClusterStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, MembershipChange,
-    QueueSettings, StartPosition, SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig,
-    TopicInfo, UserInfo,
+    BrokerStatus, ClusterStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, LeaderRebalance,
+    MembershipChange, QueueSettings, StartPosition, SubscriptionInfo, SubscriptionMode, TokenInfo,
+    TopicConfig, TopicInfo, UserInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -316,6 +316,17 @@ impl Admin {
         admin_call!(self, remove_node, request, once).map(|c| MembershipChange {
             voters: c.voters,
             note: c.note,
+        })
+    }
+
+    /// Hands each partition's leadership back to its preferred replica, on every node, where
+    /// that replica is caught up and reachable; how many transfers started. A single-node broker
+    /// answers 0. Errors: `PERMISSION_DENIED` (not a cluster admin).
+    pub async fn rebalance_leaders(&self) -> Result<LeaderRebalance> {
+        let request = v1::RebalanceLeadersRequest {};
+        admin_call!(self, rebalance_leaders, request, once).map(|r| LeaderRebalance {
+            transfers: r.transfers,
+            unreachable: r.unreachable,
         })
     }
 

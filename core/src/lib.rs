@@ -61,8 +61,8 @@ pub use runtime::Runtime;
 pub use tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas, TenantUsage};
 pub use types::{
     BrokerStatus, ClusterNode, ClusterStatus, CreatedToken, DeadLetter, DeadLetterPage,
-    DeadLetterReplay, Delivery, Durability, MSG_ID_HEADER, MemberInfo, MembershipChange, Message,
-    PartitionCursor, PartitionInfo, PublishAck, QueueSettings, QueueStats, ReceivedMessage,
-    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig,
-    TopicInfo, UserInfo,
+    DeadLetterReplay, Delivery, Durability, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
+    MembershipChange, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,
+    QueueStats, ReceivedMessage, SendStatus, StartPosition, Storage, SubscriptionInfo,
+    SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };

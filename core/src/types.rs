@@ -431,6 +431,16 @@ pub struct MembershipChange {
     pub note: String,
 }
 
+/// What [`Admin::rebalance_leaders`](crate::Admin) started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderRebalance {
+    /// Leadership transfers started, summed over the nodes (each completes within about an
+    /// election timeout).
+    pub transfers: u64,
+    /// Nodes that could not be asked (down or unreachable).
+    pub unreachable: Vec<u64>,
+}
+
 /// A node of the cluster's node table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNode {

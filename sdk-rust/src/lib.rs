@@ -21,7 +21,9 @@
 //!   [`ClientBuilder::tenant`] makes a cluster admin act inside another tenant. Cluster
 //!   administration: `cluster_status` ([`ClusterStatus`] with its [`ClusterNode`]s; mode
 //!   `single-node` on a broker not in cluster mode), `add_node` and `remove_node`
-//!   ([`MembershipChange`]; `NODE_NOT_FOUND` for a node that is not a member).
+//!   ([`MembershipChange`]; `NODE_NOT_FOUND` for a node that is not a member), and
+//!   `rebalance_leaders` ([`LeaderRebalance`]: partition leadership back to the preferred
+//!   replicas).
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -61,12 +63,12 @@ pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, Resourc
 pub use rapidmq_core::{
     Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, ClusterNode, ClusterStatus, Consumer,
     ConsumerStats, CreatedToken, Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay,
-    Delivery, Durability, Error, ErrorCode, FetchResult, MSG_ID_HEADER, MemberInfo,
-    MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer, ProducerStats,
-    PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
-    Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime, SendReceipt,
-    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TenantInfo,
-    TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    Delivery, Durability, Error, ErrorCode, FetchResult, LeaderRebalance, MSG_ID_HEADER,
+    MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer,
+    ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
+    QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime,
+    SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
+    TenantInfo, TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 

@@ -31,6 +31,9 @@
 //!   per partition it is a replica of, opened and dropped with their topics), and the
 //!   engine's write side of a partition over its group: appends proposed on the leader or
 //!   forwarded to it with `Cluster.Propose`, trims (retention) on the leader only.
+//! - [`leaders`]: leadership returning to each partition's preferred replica after a failover:
+//!   a periodic round on every node, and `rapidmq cluster rebalance-leaders` (`Cluster.RebalanceLeaders`
+//!   asks every node for a round at once).
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -43,6 +46,7 @@
 //! JSON. Store calls block, so they run on the blocking pool.
 
 pub mod keys;
+pub mod leaders;
 mod log_store;
 pub mod members;
 pub mod metadata;

@@ -30,7 +30,7 @@ use openraft::error::{
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
-use openraft::raft::{VoteRequest, VoteResponse};
+use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse};
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{BasicNode, RaftNetworkV2, RaftTypeConfig};
 use parking_lot::Mutex;
@@ -525,6 +525,23 @@ where
             .await?
         {
             RaftAnswer::Vote(answer) => Ok(answer),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// openraft's default answers `Unreachable`: the target would then wait for the old
+    /// leader's lease to run out before it campaigns. Sent on the peer's queue like any message.
+    async fn transfer_leader(
+        &mut self,
+        request: TransferLeaderRequest<C>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
+        let message = RaftMessage::TransferLeader(request);
+        match self
+            .call(message, RPCTypes::TransferLeader, option.hard_ttl())
+            .await?
+        {
+            RaftAnswer::TransferLeader(answer) => Ok(answer),
             _ => Err(unexpected()),
         }
     }

@@ -1,6 +1,7 @@
 //! A broker process in cluster mode: its `Cluster` listener, the metadata group (group
-//! [`METADATA`] on the broker's own store), the heartbeat task, and the registration of this
-//! node's client addresses in the node table.
+//! [`METADATA`] on the broker's own store), the heartbeat task, the leader-balance rounds
+//! ([`leaders`]), and the registration of this node's client addresses in the
+//! node table.
 //!
 //! The lowest node id of `cluster.peers` initializes the membership when the group never was
 //! (openraft refuses a second initialize: that is the normal restart). Every node, once a leader
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::join_all;
 use openraft::Instant as _;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{InitializeError, RaftError};
@@ -24,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::leaders::{self, LeaderBalance};
 use super::members::{MemberChange, Members};
 use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
@@ -51,6 +54,8 @@ pub struct ClusterNode {
     peers: BTreeMap<u64, String>,
     network: Peers,
     members: Arc<Members>,
+    balance: Arc<LeaderBalance>,
+    tls: NodeTls,
     election_timeout: Duration,
     tasks: Vec<JoinHandle<()>>,
     server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
@@ -67,6 +72,15 @@ pub struct ClusterStatus {
     /// or `removed` (the membership it last saw leaves it out).
     pub membership: String,
     pub nodes: Vec<NodeStatus>,
+}
+
+/// What [`ClusterNode::rebalance_leaders`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rebalanced {
+    /// Leadership transfers started, on all nodes.
+    pub transfers: u64,
+    /// Nodes that could not be asked (down, unreachable).
+    pub unreachable: Vec<u64>,
 }
 
 /// A node of the table, or of the peers not registered yet.
@@ -133,6 +147,14 @@ impl ClusterNode {
         let groups = Groups::new();
         // Before the metadata group applies anything: topics open on their partition groups.
         let addresses = Arc::new(Addresses::new(peers.clone()));
+        let rebalance = Duration::from_millis(cluster.leader_rebalance_interval_ms);
+        let balance = Arc::new(LeaderBalance::new(
+            id,
+            Duration::from_millis(cluster.election_timeout_min_ms),
+            rebalance,
+            Arc::clone(&counters),
+        ));
+        groups.set_balance(Arc::clone(&balance));
         let hosting = PartitionHosting::new(
             id,
             Arc::clone(&store),
@@ -142,6 +164,7 @@ impl ClusterNode {
             Arc::clone(&addresses),
             tls.clone(),
             counters,
+            Arc::clone(&balance),
         );
         engine.set_partition_host(Arc::new(hosting)).await?;
         let raft = Raft::new(
@@ -177,7 +200,10 @@ impl ClusterNode {
                 tracing::error!(cause = %err, "cluster listener failed");
             }
         });
-        let heartbeats = groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms));
+        let mut tasks = vec![groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms))];
+        if !rebalance.is_zero() {
+            tasks.push(balance.drive(rebalance));
+        }
 
         if !cluster.join && peers.keys().next() == Some(&id) {
             let members: BTreeMap<u64, BasicNode> = peers
@@ -196,14 +222,14 @@ impl ClusterNode {
                 }
             }
         }
-        let register = tokio::spawn(register(
+        tasks.push(tokio::spawn(register(
             id,
             me,
             raft.clone(),
             Arc::clone(&table),
             peers.clone(),
-            tls,
-        ));
+            tls.clone(),
+        )));
         tracing::info!(node_id = id, %listen, peers = peers.len(), "cluster mode");
         Ok(ClusterNode {
             id,
@@ -212,8 +238,10 @@ impl ClusterNode {
             peers,
             network,
             members,
+            balance,
+            tls,
             election_timeout: Duration::from_millis(cluster.election_timeout_min_ms),
-            tasks: vec![heartbeats, register],
+            tasks,
             server: Mutex::new(Some((stop, server))),
         })
     }
@@ -309,6 +337,41 @@ impl ClusterNode {
     /// Removes node `id` from the metadata group, through the leader.
     pub async fn remove_node(&self, id: u64) -> Result<super::members::Changed> {
         self.members.change(MemberChange::Remove { id }).await
+    }
+
+    /// Hands partition leadership back to preferred replicas now, on every node: a round here,
+    /// and one on each other voter of the metadata group, asked at once. Transfers started, and
+    /// the nodes that could not be asked.
+    pub async fn rebalance_leaders(&self) -> Rebalanced {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let others: Vec<u64> = metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .filter(|&id| id != self.id)
+            .collect();
+        let asked = others.iter().map(|&id| async move {
+            let answer = match leader_addr(&self.raft, &self.peers, id) {
+                Some(addr) => leaders::ask(&self.tls, &addr).await,
+                None => Err(format!("no cluster address for node {id}")),
+            };
+            answer.map_err(|err| {
+                tracing::warn!(node_id = id, cause = %err, "asking a node to rebalance leaders");
+                id
+            })
+        });
+        let (here, there) = tokio::join!(self.balance.round(), join_all(asked));
+        let mut rebalanced = Rebalanced {
+            transfers: here as u64,
+            unreachable: Vec::new(),
+        };
+        for answer in there {
+            match answer {
+                Ok(started) => rebalanced.transfers += started,
+                Err(id) => rebalanced.unreachable.push(id),
+            }
+        }
+        rebalanced
     }
 
     /// Reports the metadata group's figures to `metrics` until the group shuts down.

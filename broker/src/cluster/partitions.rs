@@ -28,6 +28,7 @@ use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Raft};
 
 use super::keys::{self, GroupId, StateKey};
+use super::leaders::LeaderBalance;
 use super::node::{MetaRaft, leader_addr};
 use super::partition_group::{PartitionConfig, PartitionGroup};
 use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Route};
@@ -81,12 +82,15 @@ pub struct PartitionHosting {
     tls: NodeTls,
     /// Where the groups' leaders and elections are summed for the node's metrics.
     counters: Arc<ClusterCounters>,
+    /// Hands the groups this node leads back to their preferred replicas.
+    balance: Arc<LeaderBalance>,
 }
 
 impl PartitionHosting {
     /// Hosts groups on `store` for node `me`, their raft messages routed by `groups` and sent
     /// through `network`, with the metadata group's raft settings `config`; nodes are found at
-    /// `addresses`, reached with `tls`; their leaders and elections are summed in `counters`.
+    /// `addresses`, reached with `tls`; their leaders and elections are summed in `counters`;
+    /// each running group is known to `balance`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         me: u64,
@@ -97,9 +101,11 @@ impl PartitionHosting {
         addresses: Arc<Addresses>,
         tls: NodeTls,
         counters: Arc<ClusterCounters>,
+        balance: Arc<LeaderBalance>,
     ) -> PartitionHosting {
         PartitionHosting {
             counters,
+            balance,
             me,
             store,
             groups,
@@ -147,6 +153,7 @@ impl PartitionHosting {
             }),
         );
         let _ = slot.set(raft.clone());
+        self.balance.insert(group, raft.clone(), &replicas);
         let members: BTreeMap<u64, BasicNode> = replicas
             .iter()
             .map(|id| {
@@ -253,9 +260,10 @@ impl PartitionHost for PartitionHosting {
                 tracing::error!(cause = %err, group, "partition group did not start");
             }
         });
-        let groups = Arc::clone(&self.groups);
+        let (groups, balance) = (Arc::clone(&self.groups), Arc::clone(&self.balance));
         let stopped = Box::pin(async move {
             groups.remove(group);
+            balance.remove(group);
             if let Some(raft) = stop_slot.get()
                 && let Err(err) = raft.shutdown().await
             {

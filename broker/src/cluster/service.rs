@@ -27,6 +27,7 @@ use parking_lot::{Mutex, RwLock};
 use tonic::{Request, Response, Status};
 
 use super::keys::GroupId;
+use super::leaders::LeaderBalance;
 use super::members::MembersHandle;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
@@ -62,6 +63,8 @@ pub struct Groups {
     members: RwLock<Option<Arc<dyn MembersHandle>>>,
     /// Where the groups that stream snapshots (partition groups) take what they stream.
     sinks: RwLock<HashMap<GroupId, Arc<dyn SnapshotSink>>>,
+    /// Where `Cluster.RebalanceLeaders` goes.
+    balance: RwLock<Option<Arc<LeaderBalance>>>,
 }
 
 impl Groups {
@@ -89,6 +92,11 @@ impl Groups {
     /// Answers `Cluster.ChangeMembers` with `members`.
     pub fn set_members(&self, members: Arc<dyn MembersHandle>) {
         *self.members.write() = Some(members);
+    }
+
+    /// Answers `Cluster.RebalanceLeaders` with a round of `balance`.
+    pub fn set_balance(&self, balance: Arc<LeaderBalance>) {
+        *self.balance.write() = Some(balance);
     }
 
     fn sink(&self, group: GroupId) -> Option<Arc<dyn SnapshotSink>> {
@@ -277,6 +285,20 @@ impl Cluster for ClusterService {
             .change(request.into_inner().payload.to_vec())
             .await
             .map_err(Status::invalid_argument)?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
+    async fn rebalance_leaders(
+        &self,
+        _request: Request<RaftBatch>,
+    ) -> Result<Response<RaftBatch>, Status> {
+        let balance = self.groups.balance.read().clone();
+        let balance =
+            balance.ok_or_else(|| Status::unavailable("partitions are not hosted yet"))?;
+        let started = balance.round().await as u64;
+        let payload = encode(&started).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(RaftBatch {
             payload: payload.into(),
         }))

@@ -11,7 +11,7 @@
 
 use futures::future::BoxFuture;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
-use openraft::raft::{VoteRequest, VoteResponse};
+use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse};
 use openraft::storage::RaftStateMachine;
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::{Raft, RaftTypeConfig};
@@ -93,6 +93,9 @@ pub enum RaftMessage<C: RaftTypeConfig> {
     Vote(VoteRequest<C>),
     /// A node asks whether it would win an election, before it raises its term.
     PreVote(VoteRequest<C>),
+    /// The leader hands leadership to a caught-up voter (sent to every voter: the others stop
+    /// waiting for the old leader's lease, the target campaigns at once).
+    TransferLeader(TransferLeaderRequest<C>),
 }
 
 /// What a snapshot, for a follower behind the leader's purged log, carries besides its data
@@ -111,6 +114,7 @@ pub enum RaftAnswer<C: RaftTypeConfig> {
     Append(AppendEntriesResponse<C>),
     Vote(VoteResponse<C>),
     Snapshot(SnapshotResponse<C>),
+    TransferLeader(TransferLeaderResponse<C>),
 }
 
 /// A raft group hosted on this node, as the `Cluster` service sees it: whatever its type
@@ -155,6 +159,11 @@ where
                 RaftMessage::PreVote(request) => {
                     RaftAnswer::Vote(self.pre_vote(request).await.map_err(err_text)?)
                 }
+                RaftMessage::TransferLeader(request) => RaftAnswer::TransferLeader(
+                    self.handle_transfer_leader(request)
+                        .await
+                        .map_err(err_text)?,
+                ),
             };
             encode(&answer).map_err(|err| err.to_string())
         })

@@ -38,6 +38,9 @@ pub struct ClusterConfig {
     /// Entries a group applies between two snapshots; each snapshot lets the group forget that
     /// many older entries (a follower further behind catches up by snapshot).
     pub snapshot_every_entries: u64,
+    /// How often this node hands the partition groups it leads back to their preferred
+    /// replicas, once those are caught up (after a failover); 0 turns it off.
+    pub leader_rebalance_interval_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -53,6 +56,7 @@ impl Default for ClusterConfig {
             insecure: false,
             join: false,
             snapshot_every_entries: 5000,
+            leader_rebalance_interval_ms: 10_000,
         }
     }
 }

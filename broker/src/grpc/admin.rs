@@ -275,6 +275,24 @@ impl Admin for AdminService {
         }))
     }
 
+    #[instrument(skip_all)]
+    async fn rebalance_leaders(
+        &self,
+        request: Request<pb::RebalanceLeadersRequest>,
+    ) -> Reply<pb::RebalanceLeadersResponse> {
+        let principal = principal(&request)?;
+        let rebalanced = crate::rest::cluster::rebalance_leaders(
+            &self.engine,
+            &principal,
+            self.cluster.as_deref(),
+        )
+        .await?;
+        Ok(Response::new(pb::RebalanceLeadersResponse {
+            transfers: rebalanced.transfers,
+            unreachable: rebalanced.unreachable,
+        }))
+    }
+
     #[instrument(skip_all, fields(node_id = request.get_ref().node_id))]
     async fn remove_node(
         &self,

@@ -62,6 +62,9 @@ pub struct ClusterCounters {
     /// peer that won it; with pre-vote a term only rises for an election that could win),
     /// summed over the groups; a group's first term is not counted.
     pub partition_elections: AtomicU64,
+    /// Leadership transfers this node started, handing a partition group back to its preferred
+    /// replica (`cluster/leaders.rs`).
+    pub leader_transfers: AtomicU64,
     peers: Mutex<BTreeMap<u64, Arc<PeerTraffic>>>,
 }
 
@@ -142,6 +145,15 @@ pub(super) fn counter_families(e: &mut DescriptorEncoder, c: &ClusterCounters) -
         None,
         Counter,
         single(c.partition_elections.load(Ordering::Relaxed)),
+        counter,
+    )?;
+    family(
+        e,
+        "cluster_leader_transfers",
+        "Leadership transfers this node started, handing a partition group back to its preferred replica.",
+        None,
+        Counter,
+        single(c.leader_transfers.load(Ordering::Relaxed)),
         counter,
     )?;
     let traffic = c.traffic();

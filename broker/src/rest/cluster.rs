@@ -1,6 +1,8 @@
-//! `/v1/cluster`: the cluster as this node sees it (the `Admin.GetClusterStatus` RPC), and
+//! `/v1/cluster`: the cluster as this node sees it (the `Admin.GetClusterStatus` RPC),
 //! `/v1/cluster/nodes`: adding and removing nodes of the metadata group (`Admin.AddNode`,
-//! `Admin.RemoveNode`; the gRPC service calls [`add_node`] and [`remove_node`] too).
+//! `Admin.RemoveNode`; the gRPC service calls [`add_node`] and [`remove_node`] too), and
+//! `/v1/cluster/rebalance-leaders`: partition leadership back to the preferred replicas
+//! (`Admin.RebalanceLeaders`, through [`rebalance_leaders`]).
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use super::RestState;
 use super::error::{ApiError, Json, Path, Problem};
 use crate::auth::{Action, Resource};
 use crate::cluster::members::Changed;
-use crate::cluster::node::ClusterNode;
+use crate::cluster::node::{ClusterNode, Rebalanced};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 
@@ -79,6 +81,25 @@ impl From<Changed> for MembershipChange {
         MembershipChange {
             voters: changed.voters,
             note: changed.note,
+        }
+    }
+}
+
+/// What `POST /v1/cluster/rebalance-leaders` started.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RebalanceLeaders {
+    /// Leadership transfers started, summed over the nodes (each completes within about an
+    /// election timeout).
+    pub transfers: u64,
+    /// Nodes that could not be asked (down or unreachable).
+    pub unreachable: Vec<u64>,
+}
+
+impl From<Rebalanced> for RebalanceLeaders {
+    fn from(rebalanced: Rebalanced) -> Self {
+        RebalanceLeaders {
+            transfers: rebalanced.transfers,
+            unreachable: rebalanced.unreachable,
         }
     }
 }
@@ -180,6 +201,39 @@ pub async fn remove(
 ) -> Result<(StatusCode, Json<MembershipChange>), ApiError> {
     let changed = remove_node(&state.engine, &principal, cluster.as_deref(), id).await?;
     Ok((StatusCode::OK, Json(changed.into())))
+}
+
+/// Hands each partition's leadership back to its preferred replica where that replica is caught
+/// up and reachable, on every node, now. A single-node broker answers 0.
+#[utoipa::path(post, path = "/v1/cluster/rebalance-leaders", tag = "broker",
+    responses(
+        (status = 200, description = "Transfers started", body = RebalanceLeaders),
+        (status = "default", description = "An error (RFC 9457)", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn rebalance(
+    principal: Principal,
+    State(state): State<Arc<RestState>>,
+    Extension(cluster): Extension<ClusterHandle>,
+) -> Result<Json<RebalanceLeaders>, ApiError> {
+    let rebalanced = rebalance_leaders(&state.engine, &principal, cluster.as_deref()).await?;
+    Ok(Json(rebalanced.into()))
+}
+
+/// `Admin.RebalanceLeaders` and `POST /v1/cluster/rebalance-leaders`: cluster admins only. A
+/// single node leads every partition it has, its preferred leader: nothing to move, 0.
+pub async fn rebalance_leaders(
+    engine: &crate::engine::Engine,
+    principal: &Principal,
+    cluster: Option<&ClusterNode>,
+) -> Result<Rebalanced> {
+    engine
+        .auth()
+        .authorize(principal, Action::Admin, Resource::Cluster)?;
+    match cluster {
+        Some(cluster) => Ok(cluster.rebalance_leaders().await),
+        None => Ok(Rebalanced::default()),
+    }
 }
 
 /// `Admin.AddNode` and `POST /v1/cluster/nodes`: cluster admins only.

@@ -34,6 +34,7 @@ use super::{
         cluster::get,
         cluster::add,
         cluster::remove,
+        cluster::rebalance,
         topics::create, topics::list, topics::describe, topics::alter, topics::delete,
         subscriptions::list_all, subscriptions::list, subscriptions::create,
         subscriptions::describe, subscriptions::seek, subscriptions::delete,

@@ -1,5 +1,6 @@
 //! `rapidmq cluster status`: the cluster as the node answering sees it (metadata leader, term,
-//! members); `rapidmq cluster add-node|remove-node`: the metadata group's membership.
+//! members); `rapidmq cluster add-node|remove-node`: the metadata group's membership;
+//! `rapidmq cluster rebalance-leaders`: partition leadership back to the preferred replicas.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,13 @@ pub enum ClusterCommand {
         /// The node's id.
         id: u64,
     },
+    /// Hand each partition's leadership back to its preferred replica (its first), on every
+    /// node, where that replica is caught up and reachable: after a failover the surviving nodes
+    /// lead the partitions of the node that was down. Nodes also do this on their own every
+    /// `cluster.leader_rebalance_interval_ms`. Prints how many transfers started; each
+    /// completes within about an election timeout (`topic describe` shows the leaders).
+    #[command(after_help = "Examples:\n  rapidmq cluster rebalance-leaders")]
+    RebalanceLeaders,
 }
 
 /// How long `add-node` waits for the broker: its catch-up (60 s on the leader) and the two
@@ -47,7 +55,35 @@ pub async fn run(ctx: &Ctx, command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Status => status(ctx).await,
         ClusterCommand::AddNode { id, cluster_addr } => add_node(ctx, id, &cluster_addr).await,
         ClusterCommand::RemoveNode { id } => remove_node(ctx, id).await,
+        ClusterCommand::RebalanceLeaders => rebalance_leaders(ctx).await,
     }
+}
+
+async fn rebalance_leaders(ctx: &Ctx) -> anyhow::Result<()> {
+    ctx.table_or_json()?;
+    let client = ctx.connect().await?;
+    let rebalance = client.admin().rebalance_leaders().await.cli(ctx)?;
+    let mut out = Stdout::new();
+    if ctx.json() {
+        out.json_pretty(&json!({
+            "transfers": rebalance.transfers,
+            "unreachable": rebalance.unreachable,
+        }))?;
+    } else {
+        let mut rows = vec![("Transfers", rebalance.transfers.to_string())];
+        if !rebalance.unreachable.is_empty() {
+            let listed = rebalance
+                .unreachable
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            rows.push(("Unreachable", listed));
+        }
+        output::print_table(&mut out, &output::properties(rows))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 async fn add_node(ctx: &Ctx, id: u64, cluster_addr: &str) -> anyhow::Result<()> {

@@ -317,6 +317,14 @@ pub fn rules() -> Vec<Rule> {
                 node_id: 2
             }),
         ),
+        // A single-node broker answers the right role 0 transfers.
+        rule(
+            "/rapidmq.v1.Admin/RebalanceLeaders",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, rebalance_leaders, |n| {
+                pb::RebalanceLeadersRequest {}
+            }),
+        ),
         // ---- gRPC Admin: users, tokens, roles ----
         rule(
             "/rapidmq.v1.Admin/CreateUser",
@@ -508,6 +516,11 @@ pub fn rules() -> Vec<Rule> {
             "DELETE /v1/cluster/nodes/{id}",
             ADMIN_CLUSTER,
             http("/v1/cluster/nodes/2"),
+        ),
+        rule(
+            "POST /v1/cluster/rebalance-leaders",
+            ADMIN_CLUSTER,
+            http("/v1/cluster/rebalance-leaders"),
         ),
         rule(
             "GET /v1/flow-events",

@@ -1,0 +1,299 @@
+//! Leadership returning to each partition's preferred replica (docs/clustering.md "Leader
+//! balance").
+//!
+//! Placement makes a partition's first replica its preferred leader, so the first replicas, and
+//! with them the leaders, spread over the nodes. A failover moves leadership to the survivors,
+//! and nothing moved it back: after a node restarted, the others kept leading its partitions.
+//! Here each node, for every group it leads whose preferred leader is another node, hands the
+//! leadership back (openraft's `transfer_leader`, sent over the peer queues,
+//! `network.rs`) once that replica is back, that is:
+//!
+//! - a voter of the group,
+//! - acknowledged a heartbeat within an election timeout (it is up and reachable), and
+//! - caught up: its matched log index is at most [`CAUGHT_UP`] entries behind the leader's last
+//!   one (the target waits for the rest before it campaigns; openraft refuses it if it cannot).
+//!
+//! A transfer stops the old leader proposing at once and the target campaigns without waiting
+//! for a lease: leadership moves in about one round trip plus a synced vote. To avoid flapping a
+//! group gets at most one transfer per round interval (and at least two election timeouts apart:
+//! time for a transfer that did not take to end in an ordinary election), and
+//! a round starts at most [`PER_ROUND`] transfers, so a node that took over hundreds of groups
+//! returns them in steps rather than in one burst of elections.
+//!
+//! Each node runs its rounds on its own (`cluster.leader_rebalance_interval_ms`; 0 turns them
+//! off), and `rapidmq cluster rebalance-leaders` runs one at once on every node
+//! ([`LeaderBalance::round`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use openraft::Instant as _;
+use openraft::ServerState;
+use openraft::async_runtime::watch::WatchReceiver;
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::keys::GroupId;
+use super::network::RPC_TIMEOUT;
+use super::partition_writer::PartitionRaft;
+use super::proto::RaftBatch;
+use super::proto::cluster_client::ClusterClient;
+use super::{NodeTls, decode};
+use crate::observability::cluster::ClusterCounters;
+
+/// How many entries behind the leader's last log index the preferred replica may be and still
+/// count as caught up: a busy partition's follower is always a few in-flight appends behind.
+pub const CAUGHT_UP: u64 = 64;
+
+/// Transfers one round starts at most.
+pub const PER_ROUND: usize = 32;
+
+/// A partition group this node runs, and its preferred leader.
+struct Hosted {
+    raft: PartitionRaft,
+    preferred: u64,
+    /// When this node last handed the group's leadership over.
+    transferred: Option<Instant>,
+}
+
+/// The partition groups of this node, for the return of their leadership.
+pub struct LeaderBalance {
+    me: u64,
+    groups: Mutex<HashMap<GroupId, Hosted>>,
+    /// A replica that acknowledged a heartbeat within this long is reachable.
+    healthy_within: Duration,
+    /// At most one transfer per group in this long.
+    gap: Duration,
+    counters: Arc<ClusterCounters>,
+}
+
+/// What the leader of a group knows of its preferred replica, from its raft metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Whether this node leads the group.
+    pub leading: bool,
+    /// The leader's last log index.
+    pub last_index: u64,
+    /// Whether the preferred replica is a voter of the group.
+    pub voter: bool,
+    /// The last log index the leader knows the preferred replica has.
+    pub matched: Option<u64>,
+    /// How long ago the preferred replica last acknowledged a heartbeat.
+    pub acked_ago: Option<Duration>,
+}
+
+impl Standing {
+    /// Whether leadership may go to the preferred replica now: it votes, it answered within
+    /// `healthy_within` and it is caught up.
+    pub fn ready(&self, healthy_within: Duration) -> bool {
+        self.leading
+            && self.voter
+            && self.acked_ago.is_some_and(|ago| ago < healthy_within)
+            && self
+                .matched
+                .is_some_and(|matched| matched + CAUGHT_UP >= self.last_index)
+    }
+}
+
+impl LeaderBalance {
+    /// The balance of node `me`'s groups: a replica is reachable when it acknowledged a
+    /// heartbeat within `election_timeout`; a group is handed over at most once per `interval`
+    /// (at least two election timeouts). Transfers are counted in `counters`.
+    pub fn new(
+        me: u64,
+        election_timeout: Duration,
+        interval: Duration,
+        counters: Arc<ClusterCounters>,
+    ) -> LeaderBalance {
+        LeaderBalance {
+            me,
+            groups: Mutex::new(HashMap::new()),
+            healthy_within: election_timeout,
+            gap: interval.max(election_timeout * 2),
+            counters,
+        }
+    }
+
+    /// `group` runs here as `raft`; `replicas[0]` is its preferred leader.
+    pub fn insert(&self, group: GroupId, raft: PartitionRaft, replicas: &[u64]) {
+        let Some(&preferred) = replicas.first() else {
+            return;
+        };
+        let hosted = Hosted {
+            raft,
+            preferred,
+            transferred: None,
+        };
+        self.groups.lock().insert(group, hosted);
+    }
+
+    /// `group` stopped on this node.
+    pub fn remove(&self, group: GroupId) {
+        self.groups.lock().remove(&group);
+    }
+
+    /// Hands the leadership of each group this node leads back to its preferred replica where
+    /// that one is ready and the group was not handed over within the gap, [`PER_ROUND`] at
+    /// most; how many transfers it started.
+    pub async fn round(&self) -> usize {
+        let now = Instant::now();
+        let due: Vec<(GroupId, PartitionRaft, u64)> = {
+            let mut groups = self.groups.lock();
+            let mut due = Vec::new();
+            for (group, hosted) in groups.iter_mut() {
+                if due.len() == PER_ROUND {
+                    break;
+                }
+                let recent = hosted
+                    .transferred
+                    .is_some_and(|at| now.duration_since(at) < self.gap);
+                if hosted.preferred == self.me || recent {
+                    continue;
+                }
+                if standing(&hosted.raft, self.me, hosted.preferred).ready(self.healthy_within) {
+                    hosted.transferred = Some(now);
+                    due.push((*group, hosted.raft.clone(), hosted.preferred));
+                }
+            }
+            due
+        };
+        let mut started = 0;
+        for (group, raft, to) in due {
+            match raft.trigger().transfer_leader(to).await {
+                Ok(()) => {
+                    tracing::info!(group, to, "handing partition leadership back");
+                    started += 1;
+                }
+                Err(err) => tracing::debug!(group, cause = %err, "leadership transfer"),
+            }
+        }
+        self.counters
+            .leader_transfers
+            .fetch_add(started as u64, Ordering::Relaxed);
+        started
+    }
+
+    /// Runs a [`round`](LeaderBalance::round) every `interval` until the handle is aborted.
+    pub fn drive(self: &Arc<Self>, interval: Duration) -> JoinHandle<()> {
+        let balance = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate: nothing is to return right after a start.
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                balance.round().await;
+            }
+        })
+    }
+}
+
+/// Asks the node whose cluster listener is `addr` for a round now (`Cluster.RebalanceLeaders`);
+/// how many transfers it started.
+pub async fn ask(tls: &NodeTls, addr: &str) -> Result<u64, String> {
+    let text = |err: &dyn std::fmt::Display| format!("node at {addr}: {err}");
+    let mut client = ClusterClient::new(tls.channel(addr, RPC_TIMEOUT)?);
+    let answer = client
+        .rebalance_leaders(RaftBatch::default())
+        .await
+        .map_err(|err| text(&err))?
+        .into_inner();
+    decode(&answer.payload).map_err(|err| text(&err))
+}
+
+/// What `raft`'s metrics on node `me` say of replica `preferred`.
+fn standing(raft: &PartitionRaft, me: u64, preferred: u64) -> Standing {
+    let metrics = raft.metrics().borrow_watched().clone();
+    let leading = metrics.state == ServerState::Leader && metrics.current_leader == Some(me);
+    let voter = metrics
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|id| id == preferred);
+    let matched = metrics
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&preferred).cloned().flatten())
+        .map(|log_id| log_id.index);
+    let acked_ago = metrics
+        .heartbeat
+        .as_ref()
+        .and_then(|acks| acks.get(&preferred).copied().flatten())
+        .map(|acked| acked.elapsed());
+    Standing {
+        leading,
+        last_index: metrics.last_log_index.unwrap_or(0),
+        voter,
+        matched,
+        acked_ago,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(1500);
+
+    fn back() -> Standing {
+        Standing {
+            leading: true,
+            last_index: 1000,
+            voter: true,
+            matched: Some(1000),
+            acked_ago: Some(Duration::from_millis(300)),
+        }
+    }
+
+    #[test]
+    fn a_caught_up_reachable_preferred_replica_gets_the_leadership_back() {
+        assert!(back().ready(TIMEOUT));
+        let close = Standing {
+            matched: Some(1000 - CAUGHT_UP),
+            ..back()
+        };
+        assert!(close.ready(TIMEOUT), "a few appends in flight");
+    }
+
+    #[test]
+    fn a_replica_that_is_behind_silent_or_not_a_voter_does_not() {
+        let behind = Standing {
+            matched: Some(1000 - CAUGHT_UP - 1),
+            ..back()
+        };
+        let never_matched = Standing {
+            matched: None,
+            ..back()
+        };
+        let silent = Standing {
+            acked_ago: Some(TIMEOUT),
+            ..back()
+        };
+        let never_acked = Standing {
+            acked_ago: None,
+            ..back()
+        };
+        let learner = Standing {
+            voter: false,
+            ..back()
+        };
+        let follower = Standing {
+            leading: false,
+            ..back()
+        };
+        for standing in [
+            behind,
+            never_matched,
+            silent,
+            never_acked,
+            learner,
+            follower,
+        ] {
+            assert!(!standing.ready(TIMEOUT), "{standing:?}");
+        }
+    }
+}
