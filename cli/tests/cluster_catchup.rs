@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{agreed_leader, start_nodes, while_unavailable};
+use common::cluster::{agreed_leader, create_cluster_topic, start_nodes, while_unavailable};
 use common::{BrokerOptions, Clients, PATIENCE, TestBroker, connect, encode, msg, topic_config};
 use rapidmq_proto::v1 as pb;
 
@@ -109,19 +109,7 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
     let mut first = connect(&nodes[0]).await;
     let mut config = topic_config(1);
     config.replication_factor = Some(3);
-    while_unavailable("create topic", || {
-        let mut admin = first.admin.clone();
-        async move {
-            admin
-                .create_topic(pb::CreateTopicRequest {
-                    name: TOPIC.into(),
-                    config: Some(config),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create topic");
+    create_cluster_topic(&first, TOPIC, config).await;
     publish(&first, 0).await;
 
     // Node 3 goes down; the other two take many more batches than a group keeps.

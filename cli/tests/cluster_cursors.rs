@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{agreed_leader, start_nodes, while_unavailable};
+use common::cluster::{agreed_leader, create_cluster_topic, start_nodes, while_unavailable};
 use common::{
     BrokerOptions, Clients, Consumer, PATIENCE, TestBroker, connect, encode, eventually, msg,
     start, topic_config,
@@ -95,19 +95,7 @@ async fn setup(nodes: &[TestBroker]) -> Clients {
     let first = connect(&nodes[0]).await;
     let mut config = topic_config(1);
     config.replication_factor = Some(3);
-    while_unavailable("create topic", || {
-        let mut admin = first.admin.clone();
-        async move {
-            admin
-                .create_topic(pb::CreateTopicRequest {
-                    name: TOPIC.into(),
-                    config: Some(config),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create topic");
+    create_cluster_topic(&first, TOPIC, config).await;
     while_unavailable("create subscription", || {
         let mut admin = first.admin.clone();
         async move {

@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{cluster_cli_ok, start_nodes, while_unavailable};
+use common::cluster::{cluster_cli_ok, create_cluster_topic, start_nodes, while_unavailable};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, error_code, msg, topic_config,
 };
@@ -44,19 +44,7 @@ fn cluster(interval_ms: u64) -> Vec<TestBroker> {
 /// Creates the topic through `node`, retrying while the metadata group has no leader.
 async fn create(node: &TestBroker) {
     let clients = connect(node).await;
-    while_unavailable("create topic", || {
-        let mut admin = clients.admin.clone();
-        async move {
-            admin
-                .create_topic(pb::CreateTopicRequest {
-                    name: TOPIC.into(),
-                    config: Some(topic_config(PARTITIONS)),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create topic");
+    create_cluster_topic(&clients, TOPIC, topic_config(PARTITIONS)).await;
 }
 
 /// The topic's partitions as `node` knows them; none while it has not applied the topic yet.

@@ -13,7 +13,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::{start_nodes, while_unavailable};
+use common::cluster::{create_cluster_topic, start_nodes, while_unavailable};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg,
     topic_config,
@@ -182,20 +182,7 @@ async fn serves_what_was_acked(node: &TestBroker, acked: &Acked) {
 async fn partitions_are_replicated_and_survive_the_loss_of_their_leader() {
     let mut nodes = start_nodes(3, |_| BrokerOptions::default());
     let mut via_1 = connect(&nodes[0]).await;
-    let created = while_unavailable("create topic", || {
-        let mut admin = via_1.admin.clone();
-        async move {
-            admin
-                .create_topic(pb::CreateTopicRequest {
-                    name: TOPIC.into(),
-                    config: Some(topic_config(PARTITIONS)),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create topic")
-    .into_inner();
+    let created = create_cluster_topic(&via_1, TOPIC, topic_config(PARTITIONS)).await;
     assert_eq!(created.config.and_then(|c| c.replication_factor), Some(3));
 
     // Placed on every node, first replicas spread; every node describes the same placement.

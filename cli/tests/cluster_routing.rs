@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{start_nodes, while_unavailable};
+use common::cluster::{create_cluster_topic, start_nodes};
 use common::{BrokerOptions, PATIENCE, TestBroker, connect, decode, topic_config};
 use rapidmq::{Client, Message};
 use rapidmq_proto::partition_for_key;
@@ -157,19 +157,7 @@ async fn publish(
 async fn the_producer_sends_to_each_leader_and_survives_the_loss_of_one() {
     let mut nodes = start_nodes(3, |_| BrokerOptions::default());
     let via_1 = connect(&nodes[0]).await;
-    while_unavailable("create topic", || {
-        let mut admin = via_1.admin.clone();
-        async move {
-            admin
-                .create_topic(pb::CreateTopicRequest {
-                    name: TOPIC.into(),
-                    config: Some(topic_config(PARTITIONS)),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create topic");
+    create_cluster_topic(&via_1, TOPIC, topic_config(PARTITIONS)).await;
 
     let known = metadata(&nodes[0], None).await;
     let leaders: Vec<u64> = known.topics[0]
@@ -282,19 +270,7 @@ async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
     let via_1 = connect(&nodes[0]).await;
     let mut config = topic_config(1);
     config.replication_factor = Some(2);
-    while_unavailable("create topic", || {
-        let mut admin = via_1.admin.clone();
-        async move {
-            admin
-                .create_topic(pb::CreateTopicRequest {
-                    name: TOPIC.into(),
-                    config: Some(config),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create topic");
+    create_cluster_topic(&via_1, TOPIC, config).await;
     // A node that is not a replica does not follow the group's elections: ask a replica.
     let mut known = None;
     let deadline = Instant::now() + PATIENCE;

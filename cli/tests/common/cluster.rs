@@ -185,3 +185,23 @@ where
         }
     }
 }
+
+/// Creates topic `name` through `clients`, retrying while the metadata group has no leader.
+pub async fn create_cluster_topic(
+    clients: &super::Clients,
+    name: &str,
+    config: rapidmq_proto::v1::TopicConfig,
+) -> rapidmq_proto::v1::TopicInfo {
+    let request = rapidmq_proto::v1::CreateTopicRequest {
+        name: name.into(),
+        config: Some(config),
+    };
+    while_unavailable("create topic", || {
+        let mut admin = clients.admin.clone();
+        let request = request.clone();
+        async move { admin.create_topic(request).await }
+    })
+    .await
+    .unwrap_or_else(|status| panic!("create topic {name}: {status:?}"))
+    .into_inner()
+}
