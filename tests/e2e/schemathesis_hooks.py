@@ -44,11 +44,26 @@ def _refused_by_state(case, problem):
     ):
         return True
     # `durability` sent to alter a memory topic, which has none.
+    detail = str(problem.get("detail", ""))
+    if (
+        name == "INVALID_ARGUMENT"
+        and case.operation.label in ("POST /v1/cluster/nodes", "DELETE /v1/cluster/nodes/{id}")
+        and "not in cluster mode" in detail
+    ):
+        return True
     body = case.body if isinstance(case.body, dict) else {}
+    config = body.get("config") if isinstance(body.get("config"), dict) else {}
+    if (
+        name == "INVALID_TOPIC_CONFIG"
+        and case.operation.label == "POST /v1/topics"
+        and (config.get("replication_factor") or 0) > 1
+        and "replication" in detail
+    ):
+        return True
     return (
         name == "INVALID_TOPIC_CONFIG"
         and case.operation.label == "PATCH /v1/topics/{topic}"
-        and body.get("durability") is not None
+        and (body.get("durability") is not None or body.get("replication_factor") is not None)
     )
 
 
