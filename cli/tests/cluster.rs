@@ -40,6 +40,13 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
     }
     let term = statuses[0]["term"].as_u64().unwrap();
     println!("three nodes agree: leader {leader}, term {term}");
+    // The broker's own status names the node it runs as.
+    for (i, node) in nodes.iter().enumerate() {
+        assert_eq!(
+            broker_status(&client, node).await["node_id"],
+            (i + 1).to_string()
+        );
+    }
 
     // kill -9 the leader: the other two elect a new one.
     let killed = (leader - 1) as usize;
@@ -186,6 +193,8 @@ fn single_node_mode_says_so() {
         .expect("GET /v1/cluster answers");
     assert_eq!(body["mode"], "single-node");
     assert!(body["node_id"].is_null());
+    let status = runtime.block_on(broker_status(&reqwest::Client::new(), &broker));
+    assert_eq!(status["node_id"], "single");
     let json = cli_status(&broker, &["--output", "json"]);
     let json: Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(json["mode"], "single-node");
@@ -211,4 +220,16 @@ fn bad_peers_are_refused_with_the_reason() {
         stderr.contains("node_id 4 is not one of cluster.peers"),
         "{stderr}"
     );
+}
+
+/// `GET /v1/status` of `node`.
+async fn broker_status(client: &reqwest::Client, node: &TestBroker) -> Value {
+    client
+        .get(format!("{}/v1/status", node.http_url()))
+        .send()
+        .await
+        .expect("GET /v1/status")
+        .json()
+        .await
+        .expect("GET /v1/status is JSON")
 }

@@ -253,6 +253,11 @@ impl ClusterNode {
         self.table.read().clone()
     }
 
+    /// This node's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn status(&self) -> ClusterStatus {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let leading = metrics.state == ServerState::Leader;

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::RestState;
+use super::cluster::ClusterHandle;
 use super::error::{ApiError, Json, Problem};
 use crate::principal::Principal;
 
@@ -16,6 +18,7 @@ pub struct BrokerStatus {
     pub uptime_ms: u64,
     pub topics: u32,
     pub subscriptions: u32,
+    /// The node's id in cluster mode (`"2"`), `"single"` on a single-node broker.
     pub node_id: String,
     /// fsyncs the disk store has issued since the broker started.
     pub fsyncs: u64,
@@ -30,6 +33,7 @@ pub struct BrokerStatus {
 pub async fn get(
     principal: Principal,
     State(state): State<Arc<RestState>>,
+    Extension(cluster): Extension<ClusterHandle>,
 ) -> Result<Json<BrokerStatus>, ApiError> {
     let status = state.engine.status(&principal)?;
     Ok(Json(BrokerStatus {
@@ -37,7 +41,9 @@ pub async fn get(
         uptime_ms: status.uptime.as_millis() as u64,
         topics: status.topics,
         subscriptions: status.subscriptions,
-        node_id: "single".to_string(),
+        node_id: cluster
+            .as_deref()
+            .map_or_else(|| "single".to_string(), |c| c.id().to_string()),
         fsyncs: status.fsyncs,
     }))
 }
