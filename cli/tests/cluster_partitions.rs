@@ -110,19 +110,27 @@ async fn served(node: &TestBroker, partition: u32, count: usize) -> BTreeMap<u64
     }
 }
 
-/// `rapidmq topic describe TOPIC --output json` against `node`.
+/// `rapidmq topic describe TOPIC --output json` against `node`, once `node` has applied the
+/// topic's create (a create answers once the metadata leader applied it; a follower applies it
+/// a moment later, and until then says `TOPIC_NOT_FOUND`).
 fn describe(node: &TestBroker) -> Value {
-    let output = rapidmq_testkit::cli_command()
-        .args(["topic", "describe", TOPIC, "--output", "json"])
-        .env("RAPIDMQ_SERVER", node.grpc_url())
-        .output()
-        .expect("run rapidmq");
-    assert!(
-        output.status.success(),
-        "describe: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("describe prints JSON")
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let output = rapidmq_testkit::cli_command()
+            .args(["topic", "describe", TOPIC, "--output", "json"])
+            .env("RAPIDMQ_SERVER", node.grpc_url())
+            .output()
+            .expect("run rapidmq");
+        if output.status.success() {
+            return serde_json::from_slice(&output.stdout).expect("describe prints JSON");
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("TOPIC_NOT_FOUND") && Instant::now() < deadline,
+            "describe: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Each partition's replicas as `node` describes them.
