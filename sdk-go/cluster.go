@@ -51,6 +51,15 @@ type MembershipChange struct {
 	Note string
 }
 
+// LeaderRebalance is what [Admin.RebalanceLeaders] started.
+type LeaderRebalance struct {
+	// Transfers are the leadership transfers started, summed over the nodes (each completes
+	// within about an election timeout).
+	Transfers uint64
+	// Unreachable are the nodes that could not be asked (down or unreachable).
+	Unreachable []uint64
+}
+
 // ClusterStatus is the cluster as the answering node sees it: its metadata leader and term and
 // the node table.
 func (a *Admin) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
@@ -121,6 +130,26 @@ func (a *Admin) RemoveNode(ctx context.Context, id uint64) (MembershipChange, er
 		return MembershipChange{}, err
 	}
 	return membershipChangeFromC(c), nil
+}
+
+// RebalanceLeaders hands each partition's leadership back to its preferred replica, on every
+// node, where that replica is caught up and reachable (nodes also do it on their own every
+// cluster.leader_rebalance_interval_ms). A broker in single-node mode answers 0 transfers.
+// Errors: [ErrPermissionDenied] (not a cluster admin).
+func (a *Admin) RebalanceLeaders(ctx context.Context) (LeaderRebalance, error) {
+	var r *C.RapidmqLeaderRebalance
+	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_admin_rebalance_leaders(h, cancel, &r, cerr)
+	})
+	if err != nil {
+		return LeaderRebalance{}, err
+	}
+	defer C.rapidmq_leader_rebalance_free(r)
+	out := LeaderRebalance{Transfers: uint64(r.transfers), Unreachable: []uint64{}}
+	for _, id := range items(r.unreachable, r.unreachable_len) {
+		out.Unreachable = append(out.Unreachable, uint64(id))
+	}
+	return out, nil
 }
 
 // membershipChangeFromC copies c and frees it.

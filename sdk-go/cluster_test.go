@@ -24,7 +24,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func TestAOneNodeClusterReportsItselfAndRefusesBadRemovals(t *testing.T) {
+func TestAOneNodeClusterReportsItselfRefusesBadRemovalsAndRebalancesNothing(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	b := startBrokerWith(t, "--node-id", "1", "--peers", "1="+addr)
 	admin := connect(t, b).Admin()
@@ -57,6 +57,11 @@ func TestAOneNodeClusterReportsItselfAndRefusesBadRemovals(t *testing.T) {
 	if after, err := admin.ClusterStatus(ctx); err != nil || len(after.Nodes) != 1 || after.Nodes[0].Role != "voter" {
 		t.Fatalf("after the refusal: %+v %v", after, err)
 	}
+
+	// The only voter leads every partition it hosts and has no other node to ask.
+	if r, err := admin.RebalanceLeaders(ctx); err != nil || r.Transfers != 0 || len(r.Unreachable) != 0 {
+		t.Fatalf("rebalance leaders: %+v %v", r, err)
+	}
 }
 
 func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
@@ -73,5 +78,8 @@ func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
 	}
 	if _, err := admin.AddNode(ctx, 2, "127.0.0.1:7002"); code(err) != rapidmq.CodeInvalidArgument {
 		t.Fatalf("add-node in single-node mode: %v", err)
+	}
+	if r, err := admin.RebalanceLeaders(ctx); err != nil || r.Transfers != 0 || len(r.Unreachable) != 0 {
+		t.Fatalf("rebalance leaders in single-node mode: %+v %v", r, err)
 	}
 }

@@ -1,6 +1,7 @@
-//! Cluster administration on a client: the cluster as the answering node sees it, and adding and
-//! removing nodes of the metadata group (`rapidmq_core::Admin::{cluster_status, add_node,
-//! remove_node}`). A single-node broker answers `cluster_status` with mode `single-node`.
+//! Cluster administration on a client: the cluster as the answering node sees it, adding and
+//! removing nodes of the metadata group, and handing partition leadership back to the preferred
+//! replicas (`rapidmq_core::Admin::{cluster_status, add_node, remove_node, rebalance_leaders}`).
+//! A single-node broker answers `cluster_status` with mode `single-node`.
 
 use rapidmq_core as core;
 
@@ -67,6 +68,18 @@ pub struct RapidmqMembershipChange {
     pub voters_len: usize,
     /// For the operator (already a voter, few voters left); empty when there is nothing to say.
     pub note: RapidmqSlice,
+}
+
+/// What `rapidmq_admin_rebalance_leaders` started; free with `rapidmq_leader_rebalance_free`.
+#[repr(C)]
+pub struct RapidmqLeaderRebalance {
+    /// Leadership transfers started, summed over the nodes (each completes within about an
+    /// election timeout).
+    pub transfers: u64,
+    /// Nodes that could not be asked (down or unreachable).
+    pub unreachable: *const u64,
+    /// Number of unreachable nodes.
+    pub unreachable_len: usize,
 }
 
 fn cluster_status(arena: &mut Arena, s: core::ClusterStatus) -> RapidmqClusterStatus {
@@ -177,6 +190,36 @@ pub unsafe extern "C" fn rapidmq_admin_remove_node(
     })
 }
 
+/// Hands each partition's leadership back to its preferred replica, on every node, where that
+/// replica is caught up and reachable. Free the result with `rapidmq_leader_rebalance_free`. A
+/// single-node broker answers 0 transfers. Errors: `PERMISSION_DENIED` (not a cluster admin).
+///
+/// # Safety
+/// `client` is live; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_admin_rebalance_leaders(
+    client: *const RapidmqClient,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqLeaderRebalance,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let rebalance = admin_call(
+            client,
+            cancel,
+            |a| async move { a.rebalance_leaders().await },
+        )?;
+        let mut arena = Arena::default();
+        let (unreachable, unreachable_len) = arena.array(rebalance.unreachable);
+        let view = RapidmqLeaderRebalance {
+            transfers: rebalance.transfers,
+            unreachable,
+            unreachable_len,
+        };
+        put(out, "out", Owned::into_raw(view, arena))
+    })
+}
+
 /// Frees a cluster status. NULL is ignored.
 ///
 /// # Safety
@@ -193,4 +236,13 @@ pub unsafe extern "C" fn rapidmq_cluster_status_free(status: *mut RapidmqCluster
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_membership_change_free(change: *mut RapidmqMembershipChange) {
     guard_or((), || unsafe { Owned::free(change) })
+}
+
+/// Frees a leader rebalance. NULL is ignored.
+///
+/// # Safety
+/// `rebalance` is NULL or was returned by this library and not freed already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_leader_rebalance_free(rebalance: *mut RapidmqLeaderRebalance) {
+    guard_or((), || unsafe { Owned::free(rebalance) })
 }

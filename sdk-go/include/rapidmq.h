@@ -642,6 +642,17 @@ typedef struct RapidmqMembershipChange {
   struct RapidmqSlice note;
 } RapidmqMembershipChange;
 
+// What `rapidmq_admin_rebalance_leaders` started; free with `rapidmq_leader_rebalance_free`.
+typedef struct RapidmqLeaderRebalance {
+  // Leadership transfers started, summed over the nodes (each completes within about an
+  // election timeout).
+  uint64_t transfers;
+  // Nodes that could not be asked (down or unreachable).
+  const uint64_t *unreachable;
+  // Number of unreachable nodes.
+  size_t unreachable_len;
+} RapidmqLeaderRebalance;
+
 // Retry (and reconnect) policy: exponential backoff with full jitter within a budget.
 typedef struct RapidmqRetryPolicy {
   // First backoff ceiling, ms.
@@ -1417,6 +1428,17 @@ enum RapidmqStatus rapidmq_admin_remove_node(const struct RapidmqClient *client,
                                              struct RapidmqMembershipChange **out,
                                              struct RapidmqError *err);
 
+// Hands each partition's leadership back to its preferred replica, on every node, where that
+// replica is caught up and reachable. Free the result with `rapidmq_leader_rebalance_free`. A
+// single-node broker answers 0 transfers. Errors: `PERMISSION_DENIED` (not a cluster admin).
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_admin_rebalance_leaders(const struct RapidmqClient *client,
+                                                   const struct RapidmqCancel *cancel,
+                                                   struct RapidmqLeaderRebalance **out,
+                                                   struct RapidmqError *err);
+
 // Frees a cluster status. NULL is ignored.
 //
 // # Safety
@@ -1428,6 +1450,12 @@ void rapidmq_cluster_status_free(struct RapidmqClusterStatus *status);
 // # Safety
 // `change` is NULL or was returned by this library and not freed already.
 void rapidmq_membership_change_free(struct RapidmqMembershipChange *change);
+
+// Frees a leader rebalance. NULL is ignored.
+//
+// # Safety
+// `rebalance` is NULL or was returned by this library and not freed already.
+void rapidmq_leader_rebalance_free(struct RapidmqLeaderRebalance *rebalance);
 
 // Fills `out` with the core's client defaults (the default endpoint is used when
 // `endpoints_len` is 0). Returns false when `out` is NULL.

@@ -1,12 +1,12 @@
-//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, cluster status and
-//! membership, and the caller, users, API tokens, roles and role bindings, tenants and their
-//! quotas, and the audit log of a broker with authentication on.
+//! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, cluster status,
+//! membership and leader rebalance, and the caller, users, API tokens, roles and role bindings,
+//! tenants and their quotas, and the audit log of a broker with authentication on.
 
 use pyo3::prelude::*;
 use rapidmq_core::roles::BindingScope;
 use rapidmq_core::{self as core, Runtime, TopicConfig};
 
-use crate::cluster::{ClusterStatus, MembershipChange};
+use crate::cluster::{ClusterStatus, LeaderRebalance, MembershipChange};
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
 use crate::roles::{RoleBinding, RoleInfo};
 use crate::runtime::{ProcessLocal, bridge};
@@ -321,6 +321,15 @@ impl Admin {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
             admin.remove_node(id).await.map(MembershipChange::from)
+        })
+    }
+
+    /// Hands each partition's leadership back to its preferred replica, on every node.
+    #[pyo3(signature = (asyncio=false))]
+    fn rebalance_leaders(&self, py: Python<'_>, asyncio: bool) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.rebalance_leaders().await.map(LeaderRebalance::from)
         })
     }
 

@@ -1,5 +1,6 @@
 //! Cluster administration results as Python classes: the cluster as the answering node sees it,
-//! and what adding or removing a node of the metadata group did.
+//! what adding or removing a node of the metadata group did, and what a leader rebalance
+//! started.
 
 use pyo3::prelude::*;
 use rapidmq_core as core;
@@ -93,6 +94,27 @@ impl MembershipChange {
     }
 }
 
+/// What `rebalance_leaders` started.
+#[pyclass(module = "rapidmq", name = "LeaderRebalance", frozen, get_all)]
+#[derive(Debug, Clone)]
+pub(crate) struct LeaderRebalance {
+    /// Leadership transfers started, summed over the nodes (each completes within about an
+    /// election timeout).
+    transfers: u64,
+    /// Nodes that could not be asked (down or unreachable).
+    unreachable: Vec<u64>,
+}
+
+#[pymethods]
+impl LeaderRebalance {
+    fn __repr__(&self) -> String {
+        format!(
+            "LeaderRebalance(transfers={}, unreachable={:?})",
+            self.transfers, self.unreachable
+        )
+    }
+}
+
 impl From<core::ClusterStatus> for ClusterStatus {
     fn from(s: core::ClusterStatus) -> Self {
         ClusterStatus {
@@ -126,6 +148,15 @@ impl From<core::MembershipChange> for MembershipChange {
         MembershipChange {
             voters: c.voters,
             note: c.note,
+        }
+    }
+}
+
+impl From<core::LeaderRebalance> for LeaderRebalance {
+    fn from(r: core::LeaderRebalance) -> Self {
+        LeaderRebalance {
+            transfers: r.transfers,
+            unreachable: r.unreachable,
         }
     }
 }

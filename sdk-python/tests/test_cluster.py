@@ -18,7 +18,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_one_node_cluster_reports_itself_and_refuses_bad_removals(start_broker) -> None:
+def test_a_one_node_cluster_reports_itself_refuses_bad_removals_and_rebalances_nothing(
+    start_broker,
+) -> None:
     port = free_port()
     broker = start_broker("--node-id", "1", "--peers", f"1=127.0.0.1:{port}")
     with rapidmq.Client(broker.url) as client:
@@ -42,6 +44,11 @@ def test_a_one_node_cluster_reports_itself_and_refuses_bad_removals(start_broker
         assert last.value.code == 1001 and "last voter" in str(last.value)
         assert admin.cluster_status().nodes[0].role == "voter"
 
+        # The only voter leads every partition it hosts and has no other node to ask.
+        rebalance = admin.rebalance_leaders()
+        assert isinstance(rebalance, rapidmq.LeaderRebalance)
+        assert (rebalance.transfers, rebalance.unreachable) == (0, [])
+
 
 def test_a_single_node_broker_says_so(client: rapidmq.Client) -> None:
     admin = client.admin()
@@ -52,6 +59,8 @@ def test_a_single_node_broker_says_so(client: rapidmq.Client) -> None:
         admin.remove_node(1)
     with pytest.raises(rapidmq.InvalidArgumentError):
         admin.add_node(2, "127.0.0.1:7002")
+    rebalance = admin.rebalance_leaders()
+    assert (rebalance.transfers, rebalance.unreachable) == (0, [])
 
 
 @pytest.mark.asyncio
@@ -61,3 +70,5 @@ async def test_the_asyncio_admin_has_the_cluster_calls(broker) -> None:
         assert status.mode == "single-node"
         with pytest.raises(rapidmq.InvalidArgumentError):
             await client.admin().remove_node(9)
+        rebalance = await client.admin().rebalance_leaders()
+        assert (rebalance.transfers, rebalance.unreachable) == (0, [])

@@ -1,6 +1,7 @@
 //! Cluster administration (docs/configuration.md, cluster section): the records and the
-//! `NativeAdmin` calls for the cluster status and the metadata group's membership. A single-node
-//! broker answers `cluster_status` with mode `single-node`.
+//! `NativeAdmin` calls for the cluster status, the metadata group's membership and handing
+//! partition leadership back to the preferred replicas. A single-node broker answers
+//! `cluster_status` with mode `single-node`.
 
 use rapidmq_core as core;
 
@@ -54,6 +55,16 @@ pub struct MembershipChange {
     pub note: String,
 }
 
+/// What `rebalance_leaders` started.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LeaderRebalance {
+    /// Leadership transfers started, summed over the nodes (each completes within about an
+    /// election timeout).
+    pub transfers: u64,
+    /// Nodes that could not be asked (down or unreachable).
+    pub unreachable: Vec<u64>,
+}
+
 impl From<core::ClusterStatus> for ClusterStatus {
     fn from(s: core::ClusterStatus) -> Self {
         ClusterStatus {
@@ -91,6 +102,15 @@ impl From<core::MembershipChange> for MembershipChange {
     }
 }
 
+impl From<core::LeaderRebalance> for LeaderRebalance {
+    fn from(r: core::LeaderRebalance) -> Self {
+        LeaderRebalance {
+            transfers: r.transfers,
+            unreachable: r.unreachable,
+        }
+    }
+}
+
 #[uniffi::export]
 impl NativeAdmin {
     /// The cluster as the answering node sees it.
@@ -116,6 +136,15 @@ impl NativeAdmin {
         let admin = self.core.clone();
         on_runtime(&self.runtime, async move {
             admin.remove_node(id).await.map(Into::into)
+        })
+        .await
+    }
+
+    /// Hands each partition's leadership back to its preferred replica, on every node.
+    pub async fn rebalance_leaders(&self) -> Result<LeaderRebalance> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            admin.rebalance_leaders().await.map(Into::into)
         })
         .await
     }

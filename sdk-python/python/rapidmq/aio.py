@@ -38,6 +38,7 @@ from ._native import (
     DeadLetterReplay,
     FetchResult,
     Identity,
+    LeaderRebalance,
     MembershipChange,
     ProducerStats,
     PublishAck,
@@ -430,6 +431,9 @@ class Admin:
 
     async def remove_node(self, id: int) -> MembershipChange:
         return await self._native.remove_node(id, asyncio=True)
+
+    async def rebalance_leaders(self) -> LeaderRebalance:
+        return await self._native.rebalance_leaders(asyncio=True)
 
     async def whoami(self) -> Identity:
         return await self._native.whoami(asyncio=True)

@@ -34,6 +34,7 @@ from ._native import (
     DeadLetterReplay,
     FetchResult,
     Identity,
+    LeaderRebalance,
     MembershipChange,
     ProducerStats,
     PublishAck,
@@ -600,6 +601,15 @@ class Admin:
         InvalidArgumentError (the last voter, single-node mode), UnavailableError (no
         leader)."""
         return self._native.remove_node(id)
+
+    def rebalance_leaders(self) -> LeaderRebalance:
+        """Hands each partition's leadership back to its preferred replica, on every node, where
+        that replica is caught up and reachable (as nodes do on their own every
+        ``cluster.leader_rebalance_interval_ms``). Returns the ``transfers`` started, each done
+        within about an election timeout, and the nodes that could not be asked
+        (``unreachable``); a single-node broker answers 0. Raises PermissionDeniedError (not a
+        cluster admin)."""
+        return self._native.rebalance_leaders()
 
     def whoami(self) -> Identity:
         """The caller as the broker sees it: ``tenant`` and ``user`` (empty when anonymous)."""

@@ -8,6 +8,7 @@ import io.rapidmq.ffi.ClusterStatus;
 import io.rapidmq.ffi.DeadLetterPage;
 import io.rapidmq.ffi.DeadLetterReplay;
 import io.rapidmq.ffi.Identity;
+import io.rapidmq.ffi.LeaderRebalance;
 import io.rapidmq.ffi.MembershipChange;
 import io.rapidmq.ffi.NativeAdmin;
 import io.rapidmq.ffi.Quota;
@@ -25,8 +26,9 @@ import java.util.List;
 
 /**
  * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters,
- * broker and cluster status, cluster membership, and the caller, users, API tokens, roles and role bindings, tenants and their
- * quotas, and the audit log of a broker with authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
+ * broker and cluster status, cluster membership, partition leader rebalance, and the caller, users,
+ * API tokens, roles and role bindings, tenants and their quotas, and the audit log of a broker with
+ * authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
  * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
  * when it is garbage-collected.
  */
@@ -199,6 +201,18 @@ public final class Admin implements AutoCloseable {
      */
     public MembershipChange removeNode(long id) {
         return Native.await(() -> admin.removeNode(id));
+    }
+
+    /**
+     * Hands each partition's leadership back to its preferred replica, on every node, where that
+     * replica is caught up and reachable (nodes also do it on their own every {@code
+     * cluster.leader_rebalance_interval_ms}). Returns the {@code transfers()} started, each done
+     * within about an election timeout, and the {@code unreachable()} nodes that could not be
+     * asked; a single-node broker answers 0. Fails with {@link PermissionDeniedException} (not a
+     * cluster admin).
+     */
+    public LeaderRebalance rebalanceLeaders() {
+        return Native.await(admin::rebalanceLeaders);
     }
 
     /** The caller as the broker sees it: tenant and user (empty when anonymous). */

@@ -1,5 +1,6 @@
 package io.rapidmq;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.rapidmq.ffi.ClusterNode;
 import io.rapidmq.ffi.ClusterStatus;
+import io.rapidmq.ffi.LeaderRebalance;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -61,7 +63,7 @@ class ClusterTest {
     }
 
     @Test
-    void aOneNodeClusterReportsItselfAndRefusesBadRemovals() throws Exception {
+    void aOneNodeClusterReportsItselfRefusesBadRemovalsAndRebalancesNothing() throws Exception {
         String addr = "127.0.0.1:" + freePort();
         Admin admin = adminOf(List.of("--node-id", "1", "--peers", "1=" + addr));
         BrokerTest.eventually("node 1 to lead", () -> Long.valueOf(1).equals(admin.clusterStatus().leaderId()));
@@ -84,6 +86,9 @@ class ClusterTest {
         InvalidArgumentException last = assertThrows(InvalidArgumentException.class, () -> admin.removeNode(1));
         assertTrue(last.detail().contains("last voter"), last.detail());
         assertEquals("voter", admin.clusterStatus().nodes().get(0).role());
+
+        // The only voter leads every partition it hosts and has no other node to ask.
+        assertRebalancedNothing(admin.rebalanceLeaders());
     }
 
     @Test
@@ -96,5 +101,11 @@ class ClusterTest {
         assertEquals(List.of(), status.nodes());
         assertThrows(InvalidArgumentException.class, () -> admin.removeNode(1));
         assertThrows(InvalidArgumentException.class, () -> admin.addNode(2, "127.0.0.1:7002"));
+        assertRebalancedNothing(admin.rebalanceLeaders());
+    }
+
+    private static void assertRebalancedNothing(LeaderRebalance rebalance) {
+        assertEquals(0L, rebalance.transfers());
+        assertArrayEquals(new long[0], rebalance.unreachable());
     }
 }
