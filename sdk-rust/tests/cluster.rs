@@ -1,6 +1,6 @@
 //! Cluster administration through the Rust SDK: a one-node cluster (`serve --node-id 1 --peers
-//! 1=127.0.0.1:PORT`) reports itself and refuses bad removals with their codes; a broker in
-//! single-node mode says so.
+//! 1=127.0.0.1:PORT`) reports itself, refuses bad removals with their codes and has no leader
+//! to move; a broker in single-node mode says so.
 
 mod common;
 
@@ -15,7 +15,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_node_cluster_reports_itself_and_refuses_bad_removals() {
+async fn a_one_node_cluster_reports_itself_refuses_bad_removals_and_rebalances_nothing() {
     let addr = format!("127.0.0.1:{}", free_port());
     let broker = tokio::task::block_in_place(|| {
         TestBroker::start_with(BrokerOptions {
@@ -65,6 +65,9 @@ async fn a_one_node_cluster_reports_itself_and_refuses_bad_removals() {
     assert_eq!(last.code(), ErrorCode::InvalidArgument);
     assert!(last.to_string().contains("last voter"), "{last}");
     assert_eq!(admin.cluster_status().await.unwrap().nodes[0].role, "voter");
+    // The one node leads every partition it has and has no other node to ask.
+    let rebalance = admin.rebalance_leaders().await.unwrap();
+    assert_eq!((rebalance.transfers, rebalance.unreachable), (0, vec![]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,4 +91,6 @@ async fn a_single_node_broker_says_it_is_not_in_cluster_mode() {
         .await
         .expect_err("not in cluster mode");
     assert_eq!(added.code(), ErrorCode::InvalidArgument);
+    let rebalance = admin.rebalance_leaders().await.unwrap();
+    assert_eq!((rebalance.transfers, rebalance.unreachable), (0, vec![]));
 }
