@@ -9,12 +9,9 @@
 mod common;
 
 use common::cluster::{
-    agreed_leader, create_cluster_topic, partition_leader, start_nodes, while_unavailable,
+    committed_offset, one_replicated_partition, partition_leader, start_nodes, while_unavailable,
 };
-use common::{
-    BrokerOptions, Clients, Consumer, TestBroker, connect, encode, eventually, msg, start,
-    topic_config,
-};
+use common::{BrokerOptions, Clients, Consumer, TestBroker, connect, eventually, msg, start};
 use rapidmq_proto::v1 as pb;
 
 const TOPIC: &str = "cursors";
@@ -26,23 +23,9 @@ const FIRST_COMMIT: u64 = 8;
 /// What the consumer through node 2 commits after node 1 died.
 const SECOND_COMMIT: u64 = 15;
 
-/// The committed offset of partition 0 `clients`' node reports (none while it does not know
-/// the subscription or cannot answer).
+/// The committed offset of partition 0 `clients`' node reports.
 async fn committed(clients: &Clients) -> Option<u64> {
-    let info = clients
-        .admin
-        .clone()
-        .describe_subscription(pb::DescribeSubscriptionRequest {
-            topic: TOPIC.into(),
-            name: SUBSCRIPTION.into(),
-        })
-        .await
-        .ok()?
-        .into_inner();
-    info.cursors
-        .iter()
-        .find(|c| c.partition == 0)
-        .map(|c| c.committed_offset)
+    committed_offset(clients, TOPIC, SUBSCRIPTION, 0).await
 }
 
 /// Waits until every node of `clients` reports `offset` as the committed one.
@@ -56,54 +39,17 @@ async fn everywhere_committed(clients: &[(u64, &Clients)], offset: u64) {
 }
 
 async fn setup(nodes: &[TestBroker]) -> Clients {
-    agreed_leader(
-        &reqwest::Client::new(),
-        "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
-        None,
-    )
-    .await;
-    let first = connect(&nodes[0]).await;
-    let mut config = topic_config(1);
-    config.replication_factor = Some(3);
-    create_cluster_topic(&first, TOPIC, config).await;
-    while_unavailable("create subscription", || {
-        let mut admin = first.admin.clone();
-        async move {
-            admin
-                .create_subscription(pb::CreateSubscriptionRequest {
-                    topic: TOPIC.into(),
-                    name: SUBSCRIPTION.into(),
-                    mode: pb::SubscriptionMode::Stream as i32,
-                    start: Some(start(pb::StartKind::Earliest)),
-                    queue: None,
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create subscription");
+    let subscription = pb::CreateSubscriptionRequest {
+        topic: TOPIC.into(),
+        name: SUBSCRIPTION.into(),
+        mode: pb::SubscriptionMode::Stream as i32,
+        start: Some(start(pb::StartKind::Earliest)),
+        queue: None,
+    };
     let messages: Vec<_> = (0..MESSAGES)
         .map(|i| msg(format!("k{i}"), format!("message {i}")))
         .collect();
-    while_unavailable("publish", || {
-        let mut messaging = first.messaging.clone();
-        let batch = encode(&messages);
-        async move {
-            messaging
-                .publish(pb::PublishRequest {
-                    topic: TOPIC.into(),
-                    partition: 0,
-                    batch,
-                    ..Default::default()
-                })
-                .await
-        }
-    })
-    .await
-    .expect("publish");
-    first
+    one_replicated_partition(nodes, TOPIC, subscription, &messages).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,12 +13,10 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::cluster::{
-    agreed_leader, create_cluster_topic, partition_leader, start_nodes, while_unavailable,
-};
+use common::cluster::{committed_offset, one_replicated_partition, partition_leader, start_nodes};
 use common::{
-    BrokerOptions, Clients, QueueConsumer, connect, encode, eventually, msg, queue_settings,
-    receipt, topic_config, value_of,
+    BrokerOptions, Clients, QueueConsumer, connect, eventually, msg, queue_settings, receipt,
+    start, value_of,
 };
 use rapidmq_proto::v1 as pb;
 
@@ -32,20 +30,7 @@ const ACK_DEADLINE_MS: u64 = 120_000;
 
 /// The queue floor (lowest unsettled offset) of partition 0 that `clients`' node reports.
 async fn floor(clients: &Clients) -> Option<u64> {
-    let info = clients
-        .admin
-        .clone()
-        .describe_subscription(pb::DescribeSubscriptionRequest {
-            topic: TOPIC.into(),
-            name: SUBSCRIPTION.into(),
-        })
-        .await
-        .ok()?
-        .into_inner();
-    info.cursors
-        .iter()
-        .find(|c| c.partition == 0)
-        .map(|c| c.committed_offset)
+    committed_offset(clients, TOPIC, SUBSCRIPTION, 0).await
 }
 
 async fn open(clients: &mut Clients) -> QueueConsumer {
@@ -79,51 +64,15 @@ async fn only_the_leader_delivers_and_a_new_leader_redelivers_only_what_was_not_
         )],
         ..BrokerOptions::default()
     });
-    agreed_leader(
-        &reqwest::Client::new(),
-        "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
-        None,
-    )
-    .await;
-    let seed = connect(&nodes[0]).await;
-    let mut config = topic_config(1);
-    config.replication_factor = Some(3);
-    create_cluster_topic(&seed, TOPIC, config).await;
-    while_unavailable("create subscription", || {
-        let mut admin = seed.admin.clone();
-        async move {
-            admin
-                .create_subscription(pb::CreateSubscriptionRequest {
-                    topic: TOPIC.into(),
-                    name: SUBSCRIPTION.into(),
-                    mode: pb::SubscriptionMode::Queue as i32,
-                    start: Some(common::start(pb::StartKind::Earliest)),
-                    queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create subscription");
+    let subscription = pb::CreateSubscriptionRequest {
+        topic: TOPIC.into(),
+        name: SUBSCRIPTION.into(),
+        mode: pb::SubscriptionMode::Queue as i32,
+        start: Some(start(pb::StartKind::Earliest)),
+        queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
+    };
     let messages: Vec<_> = (0..MESSAGES).map(|i| msg("", format!("job {i}"))).collect();
-    while_unavailable("publish", || {
-        let mut messaging = seed.messaging.clone();
-        let batch = encode(&messages);
-        async move {
-            messaging
-                .publish(pb::PublishRequest {
-                    topic: TOPIC.into(),
-                    partition: 0,
-                    batch,
-                    ..Default::default()
-                })
-                .await
-        }
-    })
-    .await
-    .expect("publish");
+    let seed = one_replicated_partition(&nodes, TOPIC, subscription, &messages).await;
 
     let leader = partition_leader(&seed, TOPIC, 0).await;
     let node = |id: u64| (id - 1) as usize;

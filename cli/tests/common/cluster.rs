@@ -237,3 +237,73 @@ pub async fn partition_leader(clients: &super::Clients, topic: &str, partition: 
         }
     }
 }
+
+/// The committed offset of `partition` (for a queue subscription, its floor: the lowest offset
+/// not settled) that `clients`' node reports for `subscription` of `topic` (none while it does
+/// not know the subscription or cannot answer).
+pub async fn committed_offset(
+    clients: &super::Clients,
+    topic: &str,
+    subscription: &str,
+    partition: u32,
+) -> Option<u64> {
+    let info = clients
+        .admin
+        .clone()
+        .describe_subscription(rapidmq_proto::v1::DescribeSubscriptionRequest {
+            topic: topic.into(),
+            name: subscription.into(),
+        })
+        .await
+        .ok()?
+        .into_inner();
+    info.cursors
+        .iter()
+        .find(|c| c.partition == partition)
+        .map(|c| c.committed_offset)
+}
+
+/// Three started `nodes` made ready for a test of one replicated partition: waits until they
+/// agree on a metadata leader, then through node 1 creates `topic` (one partition, three
+/// replicas), `subscription`, and publishes `messages` to it in one batch (each step retried
+/// while the cluster has no leader for it). Returns node 1's clients.
+pub async fn one_replicated_partition(
+    nodes: &[TestBroker],
+    topic: &str,
+    subscription: rapidmq_proto::v1::CreateSubscriptionRequest,
+    messages: &[super::Msg],
+) -> super::Clients {
+    use rapidmq_proto::v1 as pb;
+    agreed_leader(
+        &reqwest::Client::new(),
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &[1, 2, 3].into(),
+        None,
+    )
+    .await;
+    let first = super::connect(&nodes[0]).await;
+    let mut config = super::topic_config(1);
+    config.replication_factor = Some(3);
+    create_cluster_topic(&first, topic, config).await;
+    while_unavailable("create subscription", || {
+        let mut admin = first.admin.clone();
+        let request = subscription.clone();
+        async move { admin.create_subscription(request).await }
+    })
+    .await
+    .expect("create subscription");
+    while_unavailable("publish", || {
+        let mut messaging = first.messaging.clone();
+        let request = pb::PublishRequest {
+            topic: topic.into(),
+            partition: 0,
+            batch: super::encode(messages),
+            ..Default::default()
+        };
+        async move { messaging.publish(request).await }
+    })
+    .await
+    .expect("publish");
+    first
+}
