@@ -442,7 +442,7 @@ impl Client {
             })
             .await;
         let metadata = answer.unwrap_or_else(|err| {
-            tracing::debug!(topic, cause = %err, "no metadata; publishing through the seed");
+            tracing::debug!(topic, cause = %err, "no metadata; using the seed connection");
             v1::GetMetadataResponse {
                 nodes: Vec::new(),
                 topics: vec![v1::TopicMetadata {

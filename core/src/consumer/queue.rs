@@ -320,12 +320,14 @@ impl QueueConsumer {
         } else {
             nodes.iter().map(|&node| Target::Node(node)).collect()
         };
-        let mut readies = Vec::with_capacity(targets.len());
-        for target in targets {
-            let (ready_tx, ready_rx) = oneshot::channel();
-            start_session(&client, &config, &shared, &tasks, target, Some(ready_tx));
-            readies.push(ready_rx);
-        }
+        let (targets, readies): (Vec<_>, Vec<_>) = targets
+            .into_iter()
+            .map(|target| {
+                let (ready_tx, ready_rx) = oneshot::channel();
+                ((target, Some(ready_tx)), ready_rx)
+            })
+            .unzip();
+        start_sessions(&client, &config, &shared, &tasks, targets);
         let consumer = QueueConsumer {
             inner: Arc::new(Inner {
                 client: client.clone(),
@@ -506,30 +508,39 @@ async fn discover(client: &Client, topic: &str) -> Result<Vec<u64>> {
         .await
 }
 
-/// Spawns a session task reading from `target` and lists it in `tasks`.
-fn start_session(
+/// Spawns a session task reading from each target (with its `ready`, if any) and lists them in
+/// `tasks`; none once the consumer has ended (its last session gone). They count as running
+/// before any starts, so that one ending at once does not end the consumer.
+fn start_sessions(
     client: &Client,
     config: &ConsumerConfig,
     shared: &Arc<QueueShared>,
     tasks: &Mutex<Tasks>,
-    target: Target,
-    ready: Option<oneshot::Sender<Result<()>>>,
+    targets: Vec<(Target, Option<oneshot::Sender<Result<()>>>)>,
 ) {
-    let (commands, rx) = mpsc::unbounded_channel();
-    let node = match target {
-        Target::Seed => None,
-        Target::Node(node) => Some(node),
-    };
-    shared.state.lock().running += 1;
-    let session = QueueSession::new(
-        client.clone(),
-        config.clone(),
-        shared.clone(),
-        target,
-        commands.downgrade(),
-    );
-    tasks.lock().senders.push((node, commands));
-    client.runtime().spawn(session.run(rx, ready));
+    {
+        let mut state = shared.state.lock();
+        if state.closed {
+            return;
+        }
+        state.running += targets.len();
+    }
+    for (target, ready) in targets {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let node = match target {
+            Target::Seed => None,
+            Target::Node(node) => Some(node),
+        };
+        let session = QueueSession::new(
+            client.clone(),
+            config.clone(),
+            shared.clone(),
+            target,
+            commands.downgrade(),
+        );
+        tasks.lock().senders.push((node, commands));
+        client.runtime().spawn(session.run(rx, ready));
+    }
 }
 
 /// Waits for the first sessions until one has subscribed. When none does, the error (a fatal
@@ -658,10 +669,14 @@ fn start_joined(
             .filter(|n| !known.contains(n))
             .collect()
     };
-    for node in joined {
+    for &node in &joined {
         tracing::info!(node, topic = %config.topic, "a node joined; reading the queue from it too");
-        start_session(client, config, shared, &tasks, Target::Node(node), None);
     }
+    let targets = joined
+        .into_iter()
+        .map(|n| (Target::Node(n), None))
+        .collect();
+    start_sessions(client, config, shared, &tasks, targets);
     true
 }
 
