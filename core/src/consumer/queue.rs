@@ -14,7 +14,7 @@
 //! [`QueueConsumer::take_stream_errors`].
 //!
 //! **One session per node.** In a cluster a node delivers only the partitions it leads
-//! (docs/clustering.md, "Queue consumers"), so the consumer learns the nodes from `GetMetadata`
+//! (docs/clustering.md, "Client routing"), so the consumer learns the nodes from `GetMetadata`
 //! and runs one session (one `Consume` stream, on that node's own connection) per node with a
 //! client address, all feeding the one buffer `poll` reads. Each session has its own credit
 //! window (the configured prefetch) and its own outbox: a receipt names the session that
