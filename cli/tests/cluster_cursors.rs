@@ -8,12 +8,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::cluster::{agreed_leader, create_cluster_topic, start_nodes, while_unavailable};
+use common::cluster::{
+    agreed_leader, create_cluster_topic, partition_leader, start_nodes, while_unavailable,
+};
 use common::{
-    BrokerOptions, Clients, Consumer, PATIENCE, TestBroker, connect, encode, eventually, msg,
-    start, topic_config,
+    BrokerOptions, Clients, Consumer, TestBroker, connect, encode, eventually, msg, start,
+    topic_config,
 };
 use rapidmq_proto::v1 as pb;
 
@@ -43,34 +43,6 @@ async fn committed(clients: &Clients) -> Option<u64> {
         .iter()
         .find(|c| c.partition == 0)
         .map(|c| c.committed_offset)
-}
-
-/// The leader of partition 0 that `clients`' node knows, once it knows one.
-async fn partition_leader(clients: &Clients) -> u64 {
-    let deadline = Instant::now() + PATIENCE;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        let metadata = clients
-            .messaging
-            .clone()
-            .get_metadata(pb::GetMetadataRequest {
-                topics: vec![TOPIC.into()],
-            })
-            .await;
-        let leader = metadata.ok().and_then(|m| {
-            let topic = m.into_inner().topics.into_iter().next()?;
-            topic
-                .partitions
-                .iter()
-                .find(|p| p.partition == 0)
-                .map(|p| p.leader)
-        });
-        match leader {
-            Some(leader) if leader != 0 => return leader,
-            _ => assert!(Instant::now() < deadline, "partition 0 has no leader"),
-        }
-    }
 }
 
 /// Waits until every node of `clients` reports `offset` as the committed one.
@@ -139,7 +111,7 @@ async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replic
     let mut nodes = start_nodes(3, |_| BrokerOptions::default());
     let seed = setup(&nodes).await;
     // A: the partition's leader; B and C the other replicas.
-    let a = partition_leader(&seed).await;
+    let a = partition_leader(&seed, TOPIC, 0).await;
     let (b, c) = match a {
         1 => (2, 3),
         2 => (1, 3),

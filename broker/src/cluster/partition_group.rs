@@ -66,7 +66,8 @@ use crate::engine::commit::{
     offset_of_log_key, producer_key,
 };
 use crate::engine::{
-    AckDurability, AppendExtra, ConsumerState, PartitionEntry, PartitionShared, TailBudget,
+    AckDurability, AppendExtra, ConsumerChange, ConsumerState, PartitionEntry, PartitionShared,
+    TailBudget,
 };
 use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
@@ -93,6 +94,21 @@ pub enum PartitionCommand {
     Trim { before: u64 },
     /// Consumer state of this partition: committed offsets, queue seeks.
     Consumer(Vec<PartitionEntry>),
+}
+
+impl PartitionCommand {
+    /// Whether only the leader may propose it, never forward it: queue ack state, which holds
+    /// what the node delivering the partition (its leader) settled. Forwarded by a deposed
+    /// leader, it would land after the new leader's first entry and replace, on the replicas,
+    /// what the new leader settled since.
+    pub fn leader_only(&self) -> bool {
+        match self {
+            PartitionCommand::Consumer(entries) => entries
+                .iter()
+                .any(|entry| matches!(entry.change, ConsumerChange::QueueState(_))),
+            PartitionCommand::Append(_) | PartitionCommand::Trim { .. } => false,
+        }
+    }
 }
 
 impl fmt::Display for PartitionCommand {

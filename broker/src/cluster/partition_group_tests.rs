@@ -3,6 +3,7 @@
 //! the raft log, and reads serve the bytes a single-node partition would; consumer entries
 //! apply alike everywhere and travel in snapshots.
 
+use bytes::BufMut;
 use lru::LruCache;
 use openraft::entry::RaftEntry;
 use openraft::storage::RaftLogStorage;
@@ -234,9 +235,17 @@ async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapsh
         consumer("readers", ConsumerChange::Commit(2)),
         consumer("audit", ConsumerChange::Commit(1)),
     ];
+    // The leader's queue ack state after the seek: offset 4 acked on its first attempt.
+    let mut acked = bytes::BytesMut::new();
+    acked.put_u64(4);
+    acked.put_u32(1);
+    acked.put_u64(4);
+    acked.put_u32(1 | 1 << 31);
+    let acked = acked.freeze();
     let later = vec![
         consumer("readers", ConsumerChange::Commit(5)),
         consumer("workers", ConsumerChange::SeekQueue(4)),
+        consumer("workers", ConsumerChange::QueueState(acked.clone())),
     ];
     let commands = vec![
         append(0, 0, 3, 100),
@@ -261,15 +270,16 @@ async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapsh
         let acks = store
             .get(Cf::Acks, &engine_keys::cursor_key(7, "workers", 0))
             .unwrap();
-        assert!(
-            acks.is_some(),
-            "a queue seek writes its fresh ack state too"
+        assert_eq!(
+            acks.as_ref(),
+            Some(&acked),
+            "the ack state applied last is stored"
         );
         replicas.push((store, group));
     }
 
     // A replica that missed all of it (and holds a stale cursor of its own) installs the
-    // snapshot: it stores and applies every subscription's cursor.
+    // snapshot: it stores and applies every subscription's cursor and queue ack state.
     let (_, leader) = &replicas[0];
     let snapshot = leader.snapshot().unwrap();
     let (fresh_store, mut fresh, recorded) = recorded_replica();
@@ -288,8 +298,16 @@ async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapsh
     let restored: Vec<PartitionEntry> = cursors
         .iter()
         .map(|(name, _, offset)| consumer(name, ConsumerChange::Commit(*offset)))
+        .chain([consumer(
+            "workers",
+            ConsumerChange::QueueState(acked.clone()),
+        )])
         .collect();
     assert_eq!(*recorded.0.lock(), restored);
+    let acks = fresh_store
+        .get(Cf::Acks, &engine_keys::cursor_key(7, "workers", 0))
+        .unwrap();
+    assert_eq!(acks, Some(acked), "the queue ack state travels too");
     assert_eq!(fresh.shared().high_watermark(), 5);
 }
 

@@ -63,17 +63,25 @@ struct Head {
     producers: Vec<(u64, Vec<u8>)>,
     /// `(subscription, committed offset)` of every subscription with a cursor on the partition.
     cursors: Vec<(String, u64)>,
+    /// `(subscription, QueuePartition::encode)` of every queue subscription with ack state on
+    /// the partition, as the leader last proposed it.
+    acks: Vec<(String, Vec<u8>)>,
 }
 
 impl Head {
-    /// The cursors as the entries that set them.
+    /// The cursors and queue ack states as the entries that set them.
     fn cursor_entries(&self, shared: &PartitionShared) -> Vec<PartitionEntry> {
-        self.cursors
+        let commits = self
+            .cursors
             .iter()
-            .map(|(name, offset)| {
-                let change = ConsumerChange::Commit(*offset);
-                PartitionEntry::new(shared.topic_id, shared.index, name, change)
-            })
+            .map(|(name, offset)| (name, ConsumerChange::Commit(*offset)));
+        let acks = self.acks.iter().map(|(name, state)| {
+            let state = Bytes::copy_from_slice(state);
+            (name, ConsumerChange::QueueState(state))
+        });
+        commits
+            .chain(acks)
+            .map(|(name, change)| PartitionEntry::new(shared.topic_id, shared.index, name, change))
             .collect()
     }
 }
@@ -87,23 +95,35 @@ pub(super) struct Restored {
 }
 
 /// The committed offset of every subscription on `shared`'s partition, by name, from the
-/// store: one scan of the topic's cursors (a key per subscription and partition).
+/// store.
 fn cursors(shared: &PartitionShared) -> Result<Vec<(String, u64)>, StorageError> {
+    Ok(subscription_values(shared, Cf::Cursors)?
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, decode_offset(&value)?)))
+        .collect())
+}
+
+/// What `cf` holds for each subscription on `shared`'s partition, by name: one scan of the
+/// topic's keys there (a key per subscription and partition, `keys::cursor_key`).
+fn subscription_values(
+    shared: &PartitionShared,
+    cf: Cf,
+) -> Result<Vec<(String, Bytes)>, StorageError> {
     let topic = shared.topic_id;
     let from = engine_keys::topic_start(topic);
     let to = engine_keys::topic_end(topic);
-    let scanned = shared.store().scan(Cf::Cursors, &from, &to, usize::MAX)?;
+    let scanned = shared.store().scan(cf, &from, &to, usize::MAX)?;
     Ok(scanned
         .into_iter()
         .filter_map(|(key, value)| {
             let (name, partition) = engine_keys::parse_cursor_key(&key)?;
-            (partition == shared.index).then_some((name.to_string(), decode_offset(&value)?))
+            (partition == shared.index).then(|| (name.to_string(), value))
         })
         .collect())
 }
 
 /// Encodes the partition's snapshot: `cursor` and `producers` as applied, the log start now,
-/// the subscriptions' cursors as stored. Reads no batch.
+/// the subscriptions' cursors and queue ack states as stored. Reads no batch.
 pub(super) fn build(
     shared: &PartitionShared,
     cursor: LogCursor,
@@ -120,6 +140,10 @@ pub(super) fn build(
         log_start: shared.log_start(),
         producers,
         cursors: cursors(shared)?,
+        acks: subscription_values(shared, Cf::Acks)?
+            .into_iter()
+            .map(|(name, state)| (name, state.to_vec()))
+            .collect(),
     })
 }
 
@@ -384,8 +408,8 @@ fn last_run(staged: &[(u64, IndexEntry)], end: u64) -> (u64, u64) {
 
 /// Puts the disk changes that replace the partition with `snapshot`'s in `batch`: producers,
 /// the index entries of the staged batches it keeps (those held before deleted), the deletion
-/// of every `Cf::Log` value outside them, the subscriptions' cursors (a subscription the
-/// snapshot does not name keeps its own), the watermark record.
+/// of every `Cf::Log` value outside them, the subscriptions' cursors and queue ack states (a
+/// subscription the snapshot does not name keeps its own), the watermark record.
 pub(super) fn write_restore(
     shared: &PartitionShared,
     staging: &Staging,

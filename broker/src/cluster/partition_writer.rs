@@ -235,6 +235,20 @@ impl GroupLog for GroupWriter {
         self.leader() == Some(self.me)
     }
 
+    fn leads_applied(&self) -> bool {
+        let Some(raft) = self.raft.get() else {
+            return false;
+        };
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let me = Some(self.me);
+        metrics.current_leader == me
+            && metrics.last_applied.as_ref().is_some_and(|applied| {
+                let by = applied.committed_leader_id();
+                by.term == metrics.current_term && Some(by.node_id) == me
+            })
+    }
+
     fn leader(&self) -> Option<u64> {
         let raft = self.raft.get()?;
         raft.metrics().borrow_watched().current_leader
@@ -361,6 +375,19 @@ impl Task {
                         waiter.answer(&shared, reply, &name);
                     }
                 });
+                return;
+            }
+            let (leader_only, forwarded): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|(command, _)| command.leader_only());
+            pending = forwarded;
+            for (_, waiter) in leader_only {
+                waiter.fail(Error::unavailable(format!(
+                    "{}: this node no longer leads the group (queue ack state is proposed by the leader only)",
+                    self.route.name()
+                )));
+            }
+            if pending.is_empty() {
                 return;
             }
             match self.forward(target, &pending).await {

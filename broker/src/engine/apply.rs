@@ -65,9 +65,9 @@ impl Engine {
     /// In cluster mode the commits and seeks of a replicated partition are proposed to its
     /// group instead, each partition's on its own, and this returns once every one is applied
     /// on this node (on the leader, from a node that is not a replica); the group's apply on
-    /// every replica writes them and makes the same in-memory effects. Queue ack state stays
-    /// this node's own (docs/clustering.md "Not yet"), and so does the audit record, written
-    /// once the proposals are applied.
+    /// every replica writes them and makes the same in-memory effects. Queue ack state is
+    /// proposed only by the partition's leader, which alone delivers it. The audit record stays
+    /// this node's own, written once the proposals are applied.
     pub(super) async fn apply_partition(
         &self,
         entries: &[PartitionEntry],
@@ -95,9 +95,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Cluster mode: proposes the commits and seeks of replicated partitions among `entries`
-    /// to their groups, all partitions at once, and waits for every one; the entries left for
-    /// this node to write itself.
+    /// Cluster mode: proposes the entries of replicated partitions among `entries` to their
+    /// groups, all partitions at once, and waits for every one; the entries left for this node
+    /// to write itself (those of partitions that are not replicated).
     async fn propose_consumer_entries(
         &self,
         entries: &[PartitionEntry],
@@ -106,10 +106,9 @@ impl Engine {
         let mut grouped: Vec<(Arc<Topic>, u32, Vec<PartitionEntry>)> = Vec::new();
         for entry in entries {
             let topic = self.topic_by_id(entry.topic_id).filter(|topic| {
-                !matches!(entry.change, ConsumerChange::QueueState(_))
-                    && topic
-                        .partition(entry.partition)
-                        .is_some_and(Partition::replicated)
+                topic
+                    .partition(entry.partition)
+                    .is_some_and(Partition::replicated)
             });
             let Some(topic) = topic else {
                 local.push(entry.clone());
@@ -123,9 +122,21 @@ impl Engine {
                 None => grouped.push((topic, entry.partition, vec![entry.clone()])),
             }
         }
-        let proposals = grouped.iter().filter_map(|(topic, partition, entries)| {
-            topic.partition(*partition)?.consume(entries.clone())
-        });
+        let proposals = grouped
+            .iter()
+            .map(|(topic, partition, entries)| async move {
+                match topic
+                    .partition(*partition)
+                    .and_then(|p| p.consume(entries.clone()))
+                {
+                    Some(proposed) => proposed.await,
+                    // Grouped above only when the partition exists and is replicated.
+                    None => Err(Error::internal(format!(
+                        "partition {partition} of {} took no consumer entry",
+                        topic.name()
+                    ))),
+                }
+            });
         for applied in futures::future::join_all(proposals).await {
             applied?;
         }
@@ -213,10 +224,10 @@ impl Engine {
     /// The in-memory effect of a partition entry whose write has succeeded (here, or by a
     /// partition group's apply on this replica).
     pub(in crate::engine) fn apply_partition_in_memory(&self, entry: &PartitionEntry) {
-        let Some(sub) = self
-            .topic_by_id(entry.topic_id)
-            .and_then(|topic| topic.subscriptions.read().get(&entry.subscription).cloned())
-        else {
+        let Some(topic) = self.topic_by_id(entry.topic_id) else {
+            return;
+        };
+        let Some(sub) = topic.subscriptions.read().get(&entry.subscription).cloned() else {
             return;
         };
         match &entry.change {
@@ -230,9 +241,27 @@ impl Engine {
                     queue.changed.notify_waiters();
                 }
             }
-            // The node that wrote it holds this state already, and more: acks taken since, and
-            // the leases of messages in flight. A replica will decode it into its state here.
-            ConsumerChange::QueueState(_) => {}
+            ConsumerChange::QueueState(state) => {
+                // The node that delivers the partition wrote it, and holds this state already
+                // and more: acks taken since, and the leases of messages in flight. Every other
+                // replica of a group takes it: it is what this node delivers from once it leads.
+                let delivered_here = topic
+                    .partition(entry.partition)
+                    .is_none_or(Partition::delivers_queue);
+                let Some(queue) = sub.queue.as_ref().filter(|_| !delivered_here) else {
+                    return;
+                };
+                let Some(slot) = queue.partitions.get(entry.partition as usize) else {
+                    return;
+                };
+                match QueuePartition::decode(state) {
+                    Some(state) => *slot.lock() = state,
+                    None => {
+                        tracing::error!(topic = %topic.name(), subscription = %sub.name(), partition = entry.partition, "replicated queue ack state does not decode; kept the one before")
+                    }
+                }
+                queue.changed.notify_waiters();
+            }
         }
     }
 

@@ -13,6 +13,11 @@
 //! cannot cancel half-way. A transport that buffers deliveries before they reach the consumer
 //! wraps them in an [`Undelivered`] guard: dropped unsent, it takes the claims back without
 //! counting an attempt.
+//!
+//! In cluster mode a replicated partition is delivered only by its group's leader
+//! ([`crate::engine::partition::Partition::delivers_queue`]), from the ack state the group
+//! replicates; a session on another node skips it, and so two consumers connected to different
+//! nodes never hold the same message (clients read from every node, docs/clustering.md).
 
 use std::sync::Arc;
 
@@ -41,6 +46,9 @@ const REFILL_BYTES: usize = 4 << 20;
 /// told otherwise), and what sits in a transport's buffers is out of reach of the other members
 /// until the consumer reads it or hangs up.
 const DELIVERY_BYTES: usize = 256 << 10;
+/// How often a session looks again at partitions another node delivers (cluster mode: a queue
+/// partition is delivered by its group's leader only), to take them over once this node leads.
+const LEADERSHIP_CHECK_MS: i64 = 250;
 
 /// One message handed to a queue consumer.
 #[derive(Debug, Clone)]
@@ -177,7 +185,15 @@ impl QueueSession {
                 .iter()
                 .filter_map(|q| q.lock().next_timer())
                 .min();
-            let sleep = match timer {
+            // A partition led elsewhere is looked at again every `LEADERSHIP_CHECK_MS`: this node
+            // delivers it once it leads it.
+            let led_elsewhere = self
+                .topic
+                .partitions
+                .iter()
+                .any(|p| !p.delivers_queue())
+                .then(|| now + LEADERSHIP_CHECK_MS);
+            let sleep = match timer.into_iter().chain(led_elsewhere).min() {
                 Some(at) => Either::Left(tokio::time::sleep(std::time::Duration::from_millis(
                     at.saturating_sub(now).max(1) as u64,
                 ))),
@@ -218,6 +234,9 @@ impl QueueSession {
                 break;
             }
             let p = (self.round_robin + i) % n;
+            if !self.topic.partitions[p].delivers_queue() {
+                continue;
+            }
             let queue = self.queue();
             let settings = &queue.settings;
             let (claimed, dead) = queue.partitions[p].lock().claim(
@@ -246,7 +265,11 @@ impl QueueSession {
 
     /// Loads more of partition `p` from the log when its window runs low.
     async fn refill(&self, p: usize) -> Result<()> {
-        let shared = self.topic.partitions[p].shared().clone();
+        let partition = &self.topic.partitions[p];
+        if !partition.delivers_queue() {
+            return Ok(());
+        }
+        let shared = partition.shared().clone();
         let read_pos = {
             let mut q = self.queue().partitions[p].lock();
             q.skip_to(shared.log_start());

@@ -205,3 +205,35 @@ pub async fn create_cluster_topic(
     .unwrap_or_else(|status| panic!("create topic {name}: {status:?}"))
     .into_inner()
 }
+
+/// The leader of `partition` of `topic` that `clients`' node knows, once it knows one
+/// (bounded by `PATIENCE`).
+pub async fn partition_leader(clients: &super::Clients, topic: &str, partition: u32) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let metadata = clients
+            .messaging
+            .clone()
+            .get_metadata(rapidmq_proto::v1::GetMetadataRequest {
+                topics: vec![topic.into()],
+            })
+            .await;
+        let leader = metadata.ok().and_then(|m| {
+            let topic = m.into_inner().topics.into_iter().next()?;
+            topic
+                .partitions
+                .iter()
+                .find(|p| p.partition == partition)
+                .map(|p| p.leader)
+        });
+        match leader {
+            Some(leader) if leader != 0 => return leader,
+            _ => assert!(
+                Instant::now() < deadline,
+                "partition {partition} of {topic} has no leader"
+            ),
+        }
+    }
+}

@@ -44,6 +44,17 @@ impl Partition {
         }
     }
 
+    /// Whether this node hands out the partition's queue messages now: always for the
+    /// single-node writer; for a group, only on its leader once it has applied every entry of
+    /// earlier terms, so that its queue ack state is the group's (the last one proposed by the
+    /// leader before it) and no other node delivers the partition.
+    pub fn delivers_queue(&self) -> bool {
+        match &self.backend {
+            Backend::Writer { .. } => true,
+            Backend::Group(log) => log.leads_applied(),
+        }
+    }
+
     /// Cluster mode: the partition group's leader as this node knows it.
     pub fn leader(&self) -> Option<u64> {
         match &self.backend {
@@ -132,6 +143,10 @@ pub trait GroupLog: Send + Sync + 'static {
     /// Whether this node leads the group now: only the leader runs retention and releases
     /// delayed messages.
     fn leads(&self) -> bool;
+
+    /// Whether this node leads the group and has applied an entry of its own term, and so
+    /// every entry of the terms before: what it applied is all the group has committed.
+    fn leads_applied(&self) -> bool;
 
     /// The group's leader as this node knows it (none while an election runs, or on a node
     /// that is not a replica).
