@@ -442,7 +442,7 @@ impl Client {
             })
             .await;
         let metadata = answer.unwrap_or_else(|err| {
-            tracing::debug!(topic, cause = %err, "no metadata; publishing through the seed");
+            tracing::debug!(topic, cause = %err, "no metadata; using the seed connection");
             v1::GetMetadataResponse {
                 nodes: Vec::new(),
                 topics: vec![v1::TopicMetadata {
@@ -556,9 +556,38 @@ impl Client {
         status: tonic::Status,
         opened_with: Option<MetadataValue<Ascii>>,
     ) -> Error {
+        self.stream_failed(status, opened_with, |err| self.on_failure(generation, err))
+            .await
+    }
+
+    /// [`Client::stream_ended`] for a stream on node `node`'s own connection
+    /// ([`Client::node_messaging`]): a connection failure drops that node's connection, not the
+    /// seed's.
+    pub(crate) async fn node_stream_ended(
+        &self,
+        node: u64,
+        status: tonic::Status,
+        opened_with: Option<MetadataValue<Ascii>>,
+    ) -> Error {
+        self.stream_failed(status, opened_with, |err| {
+            if err.is_connection_failure() {
+                self.inner.routes.node_failed(node);
+            }
+        })
+        .await
+    }
+
+    /// The error for a stream ended with `status`, after `on_failure` has dropped whichever
+    /// connection it broke; a retriable one when its expired session has been renewed.
+    async fn stream_failed(
+        &self,
+        status: tonic::Status,
+        opened_with: Option<MetadataValue<Ascii>>,
+        on_failure: impl FnOnce(&Error),
+    ) -> Error {
         let expired = auth::session_expired(&status);
         let err = Error::from(status);
-        self.on_failure(generation, &err);
+        on_failure(&err);
         if expired && self.renew_expired_session(opened_with).await {
             tracing::debug!(cause = %err, "stream session expired; reopening on the new session");
             return Error::unavailable(

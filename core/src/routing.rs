@@ -105,6 +105,18 @@ impl Routes {
         Some((leader.node, addr.clone()))
     }
 
+    /// Every node with a client address, by id: none on a single-node broker or an older one.
+    pub(crate) fn nodes(&self) -> Vec<u64> {
+        let mut nodes: Vec<u64> = self.state.lock().nodes.keys().copied().collect();
+        nodes.sort_unstable();
+        nodes
+    }
+
+    /// Node `node`'s client address, if known.
+    pub(crate) fn node_addr(&self, node: u64) -> Option<String> {
+        self.state.lock().nodes.get(&node).cloned()
+    }
+
     /// The leader known for a partition (node 0 and term 0 when none).
     #[cfg(test)]
     pub(crate) fn known(&self, topic: &str, partition: u32) -> Leader {
@@ -238,6 +250,16 @@ mod tests {
         assert!(!routes.needs_metadata("orders"));
         assert_eq!(routes.leader("orders", 0), None);
         assert_eq!(routes.leader("other", 0), None);
+        assert!(routes.nodes().is_empty());
+    }
+
+    #[test]
+    fn nodes_are_listed_by_id_with_their_addresses() {
+        let routes = Routes::default();
+        routes.learn(&metadata(1, 4));
+        assert_eq!(routes.nodes(), vec![1, 2, 3]);
+        assert_eq!(routes.node_addr(2).as_deref(), Some("127.0.0.1:9002"));
+        assert_eq!(routes.node_addr(4), None);
     }
 
     #[test]

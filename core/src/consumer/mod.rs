@@ -9,7 +9,9 @@
 //!   its committed offset.
 //! - `acks.rs`: per-partition ack tracking that turns acks into commit positions.
 //! - `queue.rs` and `queue_session.rs`: the queue-mode surface (deliveries with attempt counts
-//!   and receipts; `ack`, `nack`, `extend_deadline`) and its session task, built the same way.
+//!   and receipts; `ack`, `nack`, `extend_deadline`) and its session tasks, built the same way
+//!   but with one session per cluster node (a node delivers the partitions it leads), all
+//!   feeding one buffer; one session on the seed connection on a single node.
 //! - this file: the stream-mode pull-based surface ([`Consumer::poll`], [`Consumer::ack`], ...), which only
 //!   touches the shared buffer under a short lock and sends commands to the session.
 //!
@@ -18,6 +20,8 @@
 //! many as it takes out of the buffer, so buffered + granted-but-undelivered never exceeds
 //! `prefetch`. Messages dropped from the buffer (revoked partitions) are granted back too. After a
 //! reconnect the buffer starts empty and credits from polls of the old session are discarded.
+//! A queue consumer keeps the invariant per session: each has its own window of `prefetch`,
+//! and a poll grants each session back what it took of that session's deliveries.
 
 mod acks;
 mod queue;

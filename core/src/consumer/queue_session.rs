@@ -1,13 +1,17 @@
-//! The queue consumer's session task: owns the queue-mode `Consume` stream, reconnects it, and
-//! sends batched acks, nacks and deadline extensions.
+//! The queue consumer's session task: owns one queue-mode `Consume` stream (on the seed
+//! connection, or on one cluster node's), reconnects it, and sends batched acks, nacks and
+//! deadline extensions of the deliveries it received.
 
 use std::sync::Arc;
 
+use rapidmq_proto::v1::messaging_client::MessagingClient;
 use rapidmq_proto::v1::{self, consume_request, consume_response};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::metadata::{Ascii, MetadataValue};
 
 use super::queue::{Outbox, QueueMessage, QueueShared, Receipt};
+use crate::auth::Conn;
 use crate::client::Client;
 use crate::config::ConsumerConfig;
 use crate::convert;
@@ -15,6 +19,15 @@ use crate::defaults;
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
 use crate::types::SubscriptionMode;
+
+/// Where a session reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The seed connection (a single-node broker, or one without `GetMetadata`).
+    Seed,
+    /// Cluster node `id`, on its own connection: it delivers the partitions it leads.
+    Node(u64),
+}
 
 pub(crate) enum Command {
     /// Credits earned by a poll in session `session`.
@@ -42,6 +55,11 @@ pub(crate) struct QueueSession {
     client: Client,
     config: ConsumerConfig,
     shared: Arc<QueueShared>,
+    target: Target,
+    /// This task's own commands, registered with each stream it opens.
+    commands: mpsc::WeakUnboundedSender<Command>,
+    /// The open stream's session id.
+    session: Option<u64>,
     ready: Option<oneshot::Sender<Result<()>>>,
     backoff: Backoff,
 }
@@ -51,22 +69,29 @@ impl QueueSession {
         client: Client,
         config: ConsumerConfig,
         shared: Arc<QueueShared>,
+        target: Target,
+        commands: mpsc::WeakUnboundedSender<Command>,
     ) -> QueueSession {
         QueueSession {
             backoff: Backoff::new(config.reconnect),
             client,
             config,
             shared,
+            target,
+            commands,
+            session: None,
             ready: None,
         }
     }
 
+    /// Runs until closed or a fatal error. The first outcome (subscribed, or the error before)
+    /// goes to `ready`; a retriable first error does not end the task, the subscriber decides.
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        ready: oneshot::Sender<Result<()>>,
+        ready: Option<oneshot::Sender<Result<()>>>,
     ) {
-        self.ready = Some(ready);
+        self.ready = ready;
         loop {
             let err = match self.stream(&mut commands).await {
                 End::Closed(reply) => {
@@ -78,18 +103,18 @@ impl QueueSession {
                 }
                 End::Lost(err) => err,
             };
+            self.end_session();
+            self.shared.rediscover.notify_one();
             if let Some(ready) = self.ready.take() {
-                let _ = ready.send(Err(err));
-                self.finish(None);
-                return;
+                let _ = ready.send(Err(err.clone()));
             }
             if !err.is_retriable() {
-                tracing::warn!(cause = %err, topic = %self.config.topic, "queue subscription ended");
+                tracing::warn!(cause = %err, topic = %self.config.topic, target = ?self.target, "queue subscription ended");
                 self.finish(Some(err));
                 return;
             }
-            tracing::info!(cause = %err, topic = %self.config.topic, "queue consume stream lost; reconnecting");
-            self.reset_session();
+            tracing::info!(cause = %err, topic = %self.config.topic, target = ?self.target, "queue consume stream lost; reconnecting");
+            self.shared.state.lock().stats.reconnects += 1;
             let sleep = tokio::time::sleep(self.backoff.next_unbounded_delay());
             tokio::pin!(sleep);
             loop {
@@ -119,54 +144,89 @@ impl QueueSession {
         }
     }
 
-    fn finish(&self, fatal: Option<Error>) {
+    /// This task is done: the consumer ends with the last one (with `fatal`, if that one
+    /// failed); an earlier one's fatal error is kept as a stream error.
+    fn finish(&mut self, fatal: Option<Error>) {
+        self.end_session();
         let mut state = self.shared.state.lock();
-        state.closed = true;
-        state.fatal = fatal;
-        state.buffer.clear();
+        state.running -= 1;
+        if state.running == 0 {
+            state.closed = true;
+            state.fatal = fatal;
+            state.buffer.clear();
+        } else if let Some(err) = fatal {
+            state.keep_error(err);
+        }
         drop(state);
         self.shared.notify.notify_waiters();
     }
 
-    /// A new stream: buffered deliveries and unsent receipts belong to the old one. The broker
-    /// redelivers those messages; their receipts are stale from now on.
-    fn reset_session(&self) {
-        let mut state = self.shared.state.lock();
-        state.session += 1;
-        state.buffer.clear();
-        let outbox = std::mem::take(&mut state.outbox);
-        let dropped = outbox.acks.len()
-            + outbox.nacks.values().map(Vec::len).sum::<usize>()
-            + outbox.extends.values().map(Vec::len).sum::<usize>();
-        state.stats.stale_receipts += dropped as u64;
-        state.stats.reconnects += 1;
+    /// The stream is gone: its buffered deliveries and unsent receipts go with it.
+    fn end_session(&mut self) {
+        if let Some(id) = self.session.take() {
+            self.shared.state.lock().end_session(id);
+        }
+    }
+
+    /// A messaging client on the target's connection; the seed connection's generation.
+    async fn connect(&self) -> Result<(Option<u64>, MessagingClient<Conn>)> {
+        match self.target {
+            Target::Seed => {
+                let (generation, messaging) = self.client.messaging().await?;
+                Ok((Some(generation), messaging))
+            }
+            Target::Node(node) => {
+                let addr = self.client.routes().node_addr(node).ok_or_else(|| {
+                    Error::unavailable(format!("no client address known for node {node}"))
+                })?;
+                let messaging = self.client.node_messaging(node, &addr).await?;
+                Ok((None, messaging))
+            }
+        }
+    }
+
+    /// The error for the stream ended with `status`, after dropping the connection it broke.
+    async fn ended(
+        &self,
+        generation: Option<u64>,
+        status: tonic::Status,
+        opened_with: Option<MetadataValue<Ascii>>,
+    ) -> Error {
+        match self.target {
+            Target::Node(node) => {
+                self.client
+                    .node_stream_ended(node, status, opened_with)
+                    .await
+            }
+            Target::Seed => {
+                let generation = generation.unwrap_or_default();
+                self.client
+                    .stream_ended(generation, status, opened_with)
+                    .await
+            }
+        }
     }
 
     async fn stream(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> End {
         // The session this stream is opened with (see `Client::stream_ended`).
         let opened_with = self.client.current_session();
-        let (generation, mut messaging) = match self.client.messaging().await {
+        let (generation, mut messaging) = match self.connect().await {
             Ok(connected) => connected,
             Err(err) => return End::Lost(err),
         };
         let (requests, rx) = mpsc::unbounded_channel();
-        let session = {
-            let state = self.shared.state.lock();
-            let _ = requests.send(request(consume_request::Kind::Subscribe(v1::Subscribe {
-                topic: self.config.topic.clone(),
-                subscription: self.config.subscription.clone(),
-                mode: v1::SubscriptionMode::from(SubscriptionMode::Queue) as i32,
-                start: Some(self.config.start.into()),
-                credits: self
-                    .config
-                    .prefetch
-                    .saturating_sub(state.buffer.len() as u32)
-                    .max(1),
-                consumer_name: self.config.consumer_name.clone(),
-                queue: Some(self.config.queue.clone().into()),
-            })));
-            state.session
-        };
+        let _ = requests.send(request(consume_request::Kind::Subscribe(v1::Subscribe {
+            topic: self.config.topic.clone(),
+            subscription: self.config.subscription.clone(),
+            mode: v1::SubscriptionMode::from(SubscriptionMode::Queue) as i32,
+            start: Some(self.config.start.into()),
+            // A new stream has nothing buffered: a whole window of its own.
+            credits: self.config.prefetch.max(1),
+            consumer_name: self.config.consumer_name.clone(),
+            queue: Some(self.config.queue.clone().into()),
+        })));
+        let session = self.shared.state.lock().open_session(self.commands.clone());
+        self.session = Some(session);
         let opened = tokio::time::timeout(
             self.client.config().request_timeout,
             messaging.consume(UnboundedReceiverStream::new(rx)),
@@ -175,11 +235,7 @@ impl QueueSession {
         let mut responses = match opened {
             Ok(Ok(response)) => response.into_inner(),
             Ok(Err(status)) => {
-                let err = self
-                    .client
-                    .stream_ended(generation, status, opened_with.clone())
-                    .await;
-                return End::Lost(err);
+                return End::Lost(self.ended(generation, status, opened_with).await);
             }
             Err(_) => {
                 return End::Lost(Error::Timeout {
@@ -199,8 +255,7 @@ impl QueueSession {
                     }
                     Ok(None) => return End::Lost(Error::unavailable("the broker ended the consume stream")),
                     Err(status) => {
-                        let err = self.client.stream_ended(generation, status, opened_with.clone()).await;
-                        return End::Lost(err);
+                        return End::Lost(self.ended(generation, status, opened_with.clone()).await);
                     }
                 },
                 command = commands.recv() => match command {
@@ -260,7 +315,10 @@ impl QueueSession {
             extends,
         } = {
             let mut state = self.shared.state.lock();
-            let outbox = std::mem::take(&mut state.outbox);
+            let Some(live) = self.session.and_then(|id| state.sessions.get_mut(&id)) else {
+                return;
+            };
+            let outbox = std::mem::take(&mut live.outbox);
             let stats = &mut state.stats;
             stats.acked += outbox.acks.len() as u64;
             stats.nacked += outbox.nacks.values().map(Vec::len).sum::<usize>() as u64;
