@@ -322,6 +322,36 @@ async fn a_node_without_a_replica_answers_a_fetch_with_a_leader_hint() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // REST says the same as GetMetadata: the nodes with their addresses, the replicas.
+    let rest: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/metadata?topics={TOPIC}",
+            nodes[outsider as usize - 1].http_url()
+        ))
+        .send()
+        .await
+        .expect("GET /v1/metadata")
+        .json()
+        .await
+        .expect("a JSON answer");
+    let rest_nodes: Vec<(u64, &str)> = rest["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| (n["id"].as_u64().unwrap(), n["grpc_addr"].as_str().unwrap()))
+        .collect();
+    let grpc_nodes: Vec<(u64, &str)> = known
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.grpc_addr.as_str()))
+        .collect();
+    assert_eq!(rest_nodes, grpc_nodes, "{rest}");
+    assert_eq!(rest["topics"][0]["name"], TOPIC, "{rest}");
+    assert_eq!(
+        rest["topics"][0]["partitions"][0]["replicas"],
+        serde_json::json!(partition.replicas),
+        "{rest}"
+    );
     let status = clients
         .messaging
         .fetch(pb::FetchRequest {
@@ -385,6 +415,37 @@ async fn a_single_node_broker_leads_everything_and_keeps_the_client_on_its_conne
         common::error_code(&missing),
         rapidmq_proto::ErrorCode::TopicNotFound
     );
+    // And over REST: node 1 leads both partitions; an unknown topic is a 404.
+    let http = reqwest::Client::new();
+    let rest: serde_json::Value = http
+        .get(format!("{}/v1/metadata", broker.http_url()))
+        .send()
+        .await
+        .expect("GET /v1/metadata")
+        .json()
+        .await
+        .expect("a JSON answer");
+    assert_eq!(
+        rest,
+        serde_json::json!({
+            "nodes": [{"id": 1, "grpc_addr": "", "http_addr": ""}],
+            "topics": [{"name": TOPIC, "partitions": [
+                {"partition": 0, "leader": 1, "term": 0, "replicas": []},
+                {"partition": 1, "leader": 1, "term": 0, "replicas": []},
+            ]}],
+        })
+    );
+    let missing = http
+        .get(format!(
+            "{}/v1/metadata?topics={TOPIC},nope",
+            broker.http_url()
+        ))
+        .send()
+        .await
+        .expect("GET /v1/metadata?topics=…");
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    let problem: serde_json::Value = missing.json().await.expect("a problem document");
+    assert_eq!(problem["name"], "TOPIC_NOT_FOUND", "{problem}");
 }
 
 /// Whether an answer's node table holds all three nodes, each with its address.

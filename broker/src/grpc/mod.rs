@@ -9,7 +9,7 @@ mod auth;
 mod consume;
 mod convert;
 mod messaging;
-mod metadata;
+pub(crate) mod metadata;
 
 use crate::rest::cluster::ClusterHandle;
 use std::sync::Arc;

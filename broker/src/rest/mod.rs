@@ -28,6 +28,7 @@ mod fetch;
 mod flow;
 mod live;
 mod messages;
+mod metadata;
 pub mod openapi;
 mod params;
 mod publish;
@@ -122,6 +123,7 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
     Router::new()
         .route("/v1/status", get(status::get))
         .route("/v1/cluster", get(cluster::get))
+        .route("/v1/metadata", get(metadata::get))
         .route("/v1/cluster/nodes", post(cluster::add))
         .route("/v1/cluster/nodes/{id}", delete(cluster::remove))
         .route("/v1/cluster/rebalance-leaders", post(cluster::rebalance))

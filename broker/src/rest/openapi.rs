@@ -18,7 +18,7 @@ use super::messages::BASE64_PATTERN;
 use crate::config::{LimitsConfig, QueueConfig};
 
 use super::{
-    acks, audit, auth, cluster, consume, dlq, fetch, flow, publish, roles, sse, status,
+    acks, audit, auth, cluster, consume, dlq, fetch, flow, metadata, publish, roles, sse, status,
     subscriptions, tenants, topics, users, websocket,
 };
 
@@ -35,6 +35,7 @@ use super::{
         cluster::add,
         cluster::remove,
         cluster::rebalance,
+        metadata::get,
         topics::create, topics::list, topics::describe, topics::alter, topics::delete,
         subscriptions::list_all, subscriptions::list, subscriptions::create,
         subscriptions::describe, subscriptions::seek, subscriptions::delete,

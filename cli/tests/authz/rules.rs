@@ -523,6 +523,11 @@ pub fn rules() -> Vec<Rule> {
             http("/v1/cluster/rebalance-leaders"),
         ),
         rule(
+            "GET /v1/metadata",
+            Needs(&["describe topic"]),
+            http("/v1/metadata?topics={topic}"),
+        ),
+        rule(
             "GET /v1/flow-events",
             Filtered("{topic}"),
             http("/v1/flow-events"),
