@@ -2,16 +2,22 @@
 //! nodes, a topic with three replicas, a stream subscription. A consumer commits through the
 //! partition's leader and every node reports the commit; the leader is killed (-9) and a
 //! consumer through another node resumes from the commit and commits more (through the new
-//! leader's election); the old leader, restarted, reports that later commit too.
+//! leader's election); the old leader, restarted, reports that later commit too. A
+//! subscription created at `latest` through a node without a replica starts at the end of the
+//! log on every replica.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
 mod common;
 
 use common::cluster::{
-    committed_offset, one_replicated_partition, partition_leader, start_nodes, while_unavailable,
+    agreed_leader, committed_offset, create_cluster_topic, one_replicated_partition,
+    partition_leader, start_nodes, while_unavailable,
 };
-use common::{BrokerOptions, Clients, Consumer, TestBroker, connect, eventually, msg, start};
+use common::{
+    BrokerOptions, Clients, Consumer, TestBroker, connect, encode, eventually, msg, start,
+    topic_config,
+};
 use rapidmq_proto::v1 as pb;
 
 const TOPIC: &str = "cursors";
@@ -137,4 +143,75 @@ async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replic
     nodes[node(a)].restart();
     let through_a = connect(&nodes[node(a)]).await;
     everywhere_committed(&[(a, &through_a)], SECOND_COMMIT).await;
+}
+
+/// A subscription created at `latest` through a node that holds no replica of the partition
+/// (its own log is empty) starts at the end of the log on every replica: the start is fixed by
+/// the partition's group, not by the node the create went through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_created_at_latest_through_a_node_without_a_replica_starts_at_the_end() {
+    let nodes = start_nodes(3, |_| BrokerOptions::default());
+    agreed_leader(
+        &reqwest::Client::new(),
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &[1, 2, 3].into(),
+        None,
+    )
+    .await;
+    let first = connect(&nodes[0]).await;
+    let mut config = topic_config(1);
+    config.replication_factor = Some(2);
+    let created = create_cluster_topic(&first, TOPIC, config).await;
+    let replicas = created.partitions[0].replicas.clone();
+    assert_eq!(replicas.len(), 2, "{created:?}");
+    let outsider = (1..=3u64)
+        .find(|id| !replicas.contains(id))
+        .expect("RF 2 of 3 leaves one node out");
+    let messages: Vec<_> = (0..MESSAGES)
+        .map(|i| msg(format!("k{i}"), format!("message {i}")))
+        .collect();
+    while_unavailable("publish", || {
+        let mut messaging = first.messaging.clone();
+        let request = pb::PublishRequest {
+            topic: TOPIC.into(),
+            partition: 0,
+            batch: encode(&messages),
+            ..Default::default()
+        };
+        async move { messaging.publish(request).await }
+    })
+    .await
+    .expect("publish");
+
+    let through = connect(&nodes[outsider as usize - 1]).await;
+    eventually("the outsider knows the topic", || async {
+        through
+            .admin
+            .clone()
+            .describe_topic(pb::DescribeTopicRequest { name: TOPIC.into() })
+            .await
+            .is_ok()
+    })
+    .await;
+    while_unavailable("create subscription", || {
+        let mut admin = through.admin.clone();
+        async move {
+            admin
+                .create_subscription(pb::CreateSubscriptionRequest {
+                    topic: TOPIC.into(),
+                    name: SUBSCRIPTION.into(),
+                    mode: pb::SubscriptionMode::Stream as i32,
+                    start: Some(start(pb::StartKind::Latest)),
+                    queue: None,
+                })
+                .await
+        }
+    })
+    .await
+    .expect("create subscription through the outsider");
+    for &id in &replicas {
+        let clients = connect(&nodes[id as usize - 1]).await;
+        everywhere_committed(&[(id, &clients)], MESSAGES).await;
+    }
 }

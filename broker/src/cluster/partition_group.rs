@@ -201,8 +201,12 @@ pub struct Run {
 
 enum Outcome {
     Append(Staged, Vec<Arc<StoredBatch>>),
-    Trim { removed: u64, cut: u64 },
-    Consumer,
+    Trim {
+        removed: u64,
+        cut: u64,
+    },
+    /// The entries as written (a start resolved).
+    Consumer(Vec<PartitionEntry>),
 }
 
 /// A run's producer states over the applied ones.
@@ -498,10 +502,15 @@ impl Apply<PartitionConfig> for PartitionGroup {
                 run.outcomes.push_back(Outcome::Trim { removed, cut });
             }
             PartitionCommand::Consumer(entries) => {
-                for entry in entries {
+                // A new subscription's start is fixed here, against the log as of this entry.
+                let entries: Vec<PartitionEntry> = entries
+                    .iter()
+                    .map(|entry| entry.resolved(run.log_start, run.cursor.next_offset))
+                    .collect();
+                for entry in &entries {
                     entry.write_to(batch);
                 }
-                run.outcomes.push_back(Outcome::Consumer);
+                run.outcomes.push_back(Outcome::Consumer(entries));
             }
         }
         Ok(())
@@ -511,7 +520,7 @@ impl Apply<PartitionConfig> for PartitionGroup {
         &mut self,
         run: &mut Run,
         log_id: &LogIdOf<PartitionConfig>,
-        data: PartitionCommand,
+        _data: PartitionCommand,
     ) -> PartitionReply {
         self.merge(run);
         match run.outcomes.pop_front() {
@@ -533,11 +542,9 @@ impl Apply<PartitionConfig> for PartitionGroup {
                     log_start: self.shared.log_start(),
                 }
             }
-            Some(Outcome::Consumer) => {
-                if let PartitionCommand::Consumer(entries) = &data {
-                    for entry in entries {
-                        self.consumers.applied(entry);
-                    }
+            Some(Outcome::Consumer(entries)) => {
+                for entry in &entries {
+                    self.consumers.applied(entry);
                 }
                 PartitionReply::Consumed {
                     index: log_id.index,

@@ -262,6 +262,8 @@ impl Engine {
                 }
                 queue.changed.notify_waiters();
             }
+            // Resolved into a commit or a seek before it is applied (`PartitionEntry::resolved`).
+            ConsumerChange::Start { .. } => {}
         }
     }
 

@@ -94,7 +94,7 @@ pub(crate) use partition::commit;
 pub use partition::replicated::{ConsumerState, GroupLog, PartitionHost};
 pub use partition::{
     AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
-    PartitionOptions, PartitionShared, decode_offset,
+    PartitionOptions, PartitionShared, StartAt, decode_offset,
 };
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};

@@ -10,7 +10,7 @@ use super::subscription::{Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{
     ConsumerChange, Engine, MetaCommand, PartitionEntry, QueueSession, QueueSettings, QueueSpec,
-    Session, StartPosition, StreamSession, SubscriptionMode, SubscriptionStatus,
+    Session, StartAt, StartPosition, StreamSession, SubscriptionMode, SubscriptionStatus,
 };
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
@@ -108,7 +108,10 @@ impl Engine {
             cursors: cursors.clone(),
         };
         match self.apply_audited(command, audit).await {
-            Ok(()) => {}
+            Ok(()) => {
+                self.start_in_groups(topic, name, mode, start, &cursors)
+                    .await
+            }
             // In a cluster, created meanwhile through another node: subscribe to that one.
             Err(err) if !must_create && err.code() == ErrorCode::SubscriptionAlreadyExists => {}
             Err(err) => return Err(err),
@@ -116,6 +119,45 @@ impl Engine {
         let sub = self.subscription(topic, name)?;
         tracing::info!(topic = %topic.name(), subscription = name, "subscription created");
         Ok(sub)
+    }
+
+    /// Cluster mode: fixes a just created subscription's start on each replicated partition
+    /// through the partition's group ([`ConsumerChange::Start`]). The metadata apply started
+    /// it from each node's own log (a node that is not a replica, or lags, would start
+    /// `latest` early); the group's entry puts it at the same offset on every replica. A
+    /// timestamp start keeps the offset this node found for it. Not fatal: when a group
+    /// cannot take the entry, that partition keeps the start each replica gave it (logged).
+    async fn start_in_groups(
+        &self,
+        topic: &Topic,
+        name: &str,
+        mode: SubscriptionMode,
+        start: StartPosition,
+        cursors: &[u64],
+    ) {
+        if self.partition_host.get().is_none() {
+            return;
+        }
+        let queue = mode == SubscriptionMode::Queue;
+        let entries: Vec<PartitionEntry> = topic
+            .partitions
+            .iter()
+            .zip(cursors)
+            .filter(|(partition, _)| partition.replicated())
+            .map(|(partition, &cursor)| {
+                let at = match start {
+                    StartPosition::Latest => StartAt::Latest,
+                    StartPosition::Earliest => StartAt::Earliest,
+                    StartPosition::Offset(offset) => StartAt::Offset(offset),
+                    StartPosition::Timestamp(_) => StartAt::Offset(cursor),
+                };
+                let change = ConsumerChange::Start { at, queue };
+                PartitionEntry::new(topic.id(), partition.shared().index, name, change)
+            })
+            .collect();
+        if let Err(err) = self.apply_partition(&entries, None).await {
+            tracing::warn!(topic = %topic.name(), subscription = name, cause = %err, "a new subscription's start could not be fixed through its partitions' groups; each replica keeps the start it found in its own log");
+        }
     }
 
     /// Refuses a new subscription when the tenant has `limits.max_subscriptions_per_tenant`.

@@ -37,6 +37,24 @@ pub enum ConsumerChange {
     /// state in memory and writes this snapshot of it on an interval; the leases of messages
     /// in flight are soft state that only the leader has.
     QueueState(Bytes),
+    /// Cluster mode: a new subscription's starting cursor on a replicated partition, fixed by
+    /// the partition's group where the entry applies ([`PartitionEntry::resolved`]), so every
+    /// replica starts the subscription at the same offset whatever its own log held when the
+    /// subscription's metadata applied. Becomes a [`ConsumerChange::Commit`] (stream) or a
+    /// [`ConsumerChange::SeekQueue`] (queue) before it is written.
+    Start { at: StartAt, queue: bool },
+}
+
+/// Where [`ConsumerChange::Start`] puts a cursor, in the partition's log as of the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum StartAt {
+    /// The end of the log: the next offset appended.
+    Latest,
+    /// The log start.
+    Earliest,
+    /// This offset, clamped to the log (a timestamp start is resolved to one by the node that
+    /// creates the subscription).
+    Offset(u64),
 }
 
 impl PartitionEntry {
@@ -54,7 +72,31 @@ impl PartitionEntry {
         }
     }
 
-    /// Adds this entry's store writes to `batch`.
+    /// This entry with a [`ConsumerChange::Start`] fixed against a log that runs from
+    /// `log_start` to `next_offset` (the partition as of the entry, the same on every replica);
+    /// any other entry as it is.
+    pub fn resolved(&self, log_start: u64, next_offset: u64) -> PartitionEntry {
+        let ConsumerChange::Start { at, queue } = self.change else {
+            return self.clone();
+        };
+        let offset = match at {
+            StartAt::Latest => next_offset,
+            StartAt::Earliest => log_start,
+            StartAt::Offset(offset) => offset.clamp(log_start, next_offset.max(log_start)),
+        };
+        let change = if queue {
+            ConsumerChange::SeekQueue(offset)
+        } else {
+            ConsumerChange::Commit(offset)
+        };
+        PartitionEntry {
+            change,
+            ..self.clone()
+        }
+    }
+
+    /// Adds this entry's store writes to `batch`. A [`ConsumerChange::Start`] writes nothing:
+    /// it is [resolved](PartitionEntry::resolved) into a cursor first.
     pub fn write_to(&self, batch: &mut WriteBatch) {
         let key = keys::cursor_key(self.topic_id, &self.subscription, self.partition);
         match &self.change {
@@ -64,6 +106,7 @@ impl PartitionEntry {
                 batch.put(Cf::Acks, key, QueuePartition::new(*offset).encode());
             }
             ConsumerChange::QueueState(state) => batch.put(Cf::Acks, key, state.clone()),
+            ConsumerChange::Start { .. } => {}
         }
     }
 }
@@ -149,5 +192,28 @@ mod tests {
         };
         assert_eq!(get(1).as_deref().and_then(decode_offset), Some(42));
         assert_eq!(get(0), None);
+    }
+
+    #[test]
+    fn a_start_is_fixed_against_the_log_as_of_its_entry() {
+        let start = |at, queue| PartitionEntry::new(7, 0, "s", ConsumerChange::Start { at, queue });
+        let change = |at, queue| start(at, queue).resolved(5, 12).change;
+        assert_eq!(change(StartAt::Latest, false), ConsumerChange::Commit(12));
+        assert_eq!(change(StartAt::Earliest, false), ConsumerChange::Commit(5));
+        assert_eq!(change(StartAt::Offset(2), false), ConsumerChange::Commit(5));
+        assert_eq!(
+            change(StartAt::Offset(9), true),
+            ConsumerChange::SeekQueue(9)
+        );
+        assert_eq!(
+            change(StartAt::Offset(99), true),
+            ConsumerChange::SeekQueue(12)
+        );
+        let commit = PartitionEntry::new(7, 0, "s", ConsumerChange::Commit(3));
+        assert_eq!(
+            commit.resolved(5, 12),
+            commit,
+            "other entries stay as they are"
+        );
     }
 }

@@ -52,7 +52,7 @@ use crate::error::{Error, Result};
 use crate::observability::Metrics;
 use crate::storage::{Cf, Store, WriteBatch};
 use commit::{LogCursor, LogState};
-pub use entry::{AppendExtra, ConsumerChange, PartitionEntry, decode_offset};
+pub use entry::{AppendExtra, ConsumerChange, PartitionEntry, StartAt, decode_offset};
 use writer::Writer;
 
 /// Requests queued per partition before publishers wait.
