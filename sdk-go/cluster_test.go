@@ -1,14 +1,17 @@
 package rapidmq_test
 
 // Cluster administration through the core: a one-node cluster (serve --node-id 1 --peers
-// 1=127.0.0.1:PORT) and a broker in single-node mode.
+// 1=127.0.0.1:PORT) and a broker in single-node mode; C24 cluster-failover with three nodes.
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	rapidmq "github.com/rapidmq/rapidmq/sdk-go"
 )
@@ -81,5 +84,184 @@ func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
 	}
 	if r, err := admin.RebalanceLeaders(ctx); err != nil || r.Transfers != 0 || len(r.Unreachable) != 0 {
 		t.Fatalf("rebalance leaders in single-node mode: %+v %v", r, err)
+	}
+}
+
+const (
+	failoverMessages = 300
+	failoverKeys     = 10
+	// failoverWindow receipts are awaited together; the kill lands while one window is on the
+	// wire.
+	failoverWindow = 30
+)
+
+// restPartition is a partition as GET /v1/topics/{name} shows it in cluster mode.
+type restPartition struct {
+	Leader   uint64   `json:"leader"`
+	Replicas []uint64 `json:"replicas"`
+}
+
+// C24 cluster-failover: three nodes, a topic of three partitions replicated three times
+// (fsync), a client connected to node 1 only. A producer sends keyed messages (each
+// partition's batches to its leader) and a queue consumer acks what it polls (one stream per
+// node); a third of the way in, a node other than node 1 that leads a partition is killed
+// (kill -9). Every send is appended (the core follows the new leader and retries
+// idempotently), the consumer gets every message, and the log holds each once, each key's
+// messages in send order.
+func TestAProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKilled(t *testing.T) {
+	nodes := startCluster(t, 3)
+	client := connect(t, nodes[0])
+	admin := client.Admin()
+	ctx := ctxT(t)
+	eventually(t, "a leader and three registered voters", func() bool {
+		s, err := admin.ClusterStatus(ctx)
+		if err != nil || s.LeaderID == nil || len(s.Nodes) != 3 {
+			return false
+		}
+		for _, n := range s.Nodes {
+			if n.Role != "voter" || n.GRPCAddr == "" {
+				return false
+			}
+		}
+		return true
+	})
+	const topic = "failover"
+	cfg := rapidmq.TopicConfig{Partitions: 3, Durability: rapidmq.DurabilityFsync}
+	if _, err := admin.CreateTopic(ctx, topic, cfg); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	partitions := func() []restPartition {
+		var info struct {
+			Partitions []restPartition `json:"partitions"`
+		}
+		restGet(t, nodes[0], "/v1/topics/"+topic, &info)
+		return info.Partitions
+	}
+	eventually(t, "a leader of every partition on three replicas", func() bool {
+		for _, p := range partitions() {
+			if p.Leader == 0 || len(p.Replicas) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	queueCfg := rapidmq.NewConsumerConfig(topic, "failover")
+	queueCfg.Start = rapidmq.Earliest
+	queueCfg.CommitInterval = 20 * time.Millisecond
+	queue, err := client.SubscribeQueue(ctx, queueCfg)
+	if err != nil {
+		t.Fatalf("subscribe queue: %v", err)
+	}
+	t.Cleanup(func() { _ = queue.Close() })
+	seen := make(map[int]bool)
+	var consumeErr error
+	var consuming sync.WaitGroup
+	consuming.Add(1)
+	go func() {
+		defer consuming.Done()
+		for len(seen) < failoverMessages {
+			got, err := queue.Poll(ctx, 100, 30*time.Second)
+			if err != nil || len(got) == 0 {
+				consumeErr = fmt.Errorf("queue consumer stalled at %d: %v", len(seen), err)
+				return
+			}
+			for _, m := range got {
+				i, _ := strconv.Atoi(string(m.Value))
+				seen[i] = true
+				if err := queue.Ack(m); err != nil {
+					consumeErr = fmt.Errorf("ack: %w", err)
+					return
+				}
+			}
+		}
+		consumeErr = queue.Flush(ctx)
+	}()
+
+	producer := newProducer(t, client, rapidmq.NewProducerConfig(topic))
+	receipts := make(map[int]rapidmq.Delivery)
+	var victim uint64
+	for start := 0; start < failoverMessages; start += failoverWindow {
+		var window []*rapidmq.SendFuture
+		for i := start; i < min(start+failoverWindow, failoverMessages); i++ {
+			m := rapidmq.Message{Key: []byte(fmt.Sprintf("k%d", i%failoverKeys)), Value: []byte(strconv.Itoa(i))}
+			f, err := producer.SendAsync(ctx, m)
+			if err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+			window = append(window, f)
+		}
+		if victim == 0 && start >= failoverMessages/3 {
+			// A node other than node 1 that leads a partition, or node 2 if node 1 leads them
+			// all: the scenario kills a node either way.
+			victim = 2
+			for _, p := range partitions() {
+				if p.Leader != 1 {
+					victim = p.Leader
+					break
+				}
+			}
+			t.Logf("killing node %d", victim)
+			nodes[victim-1].Kill()
+		}
+		for j, f := range window {
+			d, err := f.Wait(ctx)
+			if err != nil || d.Status != rapidmq.SendAppended {
+				t.Fatalf("message %d: %+v %v", start+j, d, err)
+			}
+			receipts[start+j] = d
+		}
+	}
+	if err := producer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("producer stats: %+v", producer.Stats())
+
+	consuming.Wait()
+	if consumeErr != nil {
+		t.Fatal(consumeErr)
+	}
+	for i := range failoverMessages {
+		if !seen[i] {
+			t.Fatalf("the queue consumer never got %d", i)
+		}
+	}
+	t.Logf("queue consumer stats: %+v", queue.Stats())
+
+	// Node 1 is a replica of every partition: once it has applied every acked append it serves
+	// the whole log, and a retried batch appended twice would show as more messages.
+	eventually(t, "node 1 to serve every acked message", func() bool {
+		return len(readLog(t, client, topic)) >= failoverMessages
+	})
+	log := readLog(t, client, topic)
+	type position struct {
+		partition uint32
+		offset    uint64
+	}
+	at := make(map[position]int)
+	logged := make(map[int]bool)
+	lastOfKey := make(map[string]int)
+	for _, m := range log {
+		i, err := strconv.Atoi(string(m.Value))
+		if err != nil {
+			t.Fatalf("value %q", m.Value)
+		}
+		if logged[i] {
+			t.Fatalf("%d is in the log twice (again at %d:%d)", i, m.Partition, m.Offset)
+		}
+		logged[i] = true
+		if before, ok := lastOfKey[string(m.Key)]; ok && before >= i {
+			t.Fatalf("key %s: %d after %d", m.Key, i, before)
+		}
+		lastOfKey[string(m.Key)] = i
+		at[position{m.Partition, m.Offset}] = i
+	}
+	if len(log) != failoverMessages {
+		t.Fatalf("the log holds %d messages, want %d", len(log), failoverMessages)
+	}
+	for i, d := range receipts {
+		if v, ok := at[position{d.Partition, d.Offset}]; !ok || v != i {
+			t.Fatalf("receipt of %d names %d:%d", i, d.Partition, d.Offset)
+		}
 	}
 }

@@ -17,10 +17,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -49,6 +52,8 @@ type Broker struct {
 	env []string
 	// GRPC is host:port of the gRPC listener.
 	GRPC string
+	// HTTP is host:port of the HTTP listener (REST, for what the SDK does not show).
+	HTTP string
 }
 
 // URL is the gRPC endpoint, e.g. http://127.0.0.1:40123.
@@ -133,9 +138,10 @@ func (b *Broker) launch() {
 		if data, err := os.ReadFile(b.readyFile); err == nil {
 			var ready struct {
 				GRPC string `json:"grpc"`
+				HTTP string `json:"http"`
 			}
 			if json.Unmarshal(data, &ready) == nil && ready.GRPC != "" {
-				b.GRPC = ready.GRPC
+				b.GRPC, b.HTTP = ready.GRPC, ready.HTTP
 				return
 			}
 		}
@@ -180,6 +186,46 @@ func (b *Broker) Restart() {
 func (b *Broker) log() string {
 	data, _ := os.ReadFile(b.logPath)
 	return string(data)
+}
+
+// startCluster starts count cluster-mode nodes (ids 1..count, every one a peer of the others).
+// The cluster ports are bound and released first, so every node is told every peer's address
+// before any node starts.
+func startCluster(t testing.TB, count int) []*Broker {
+	t.Helper()
+	listeners := make([]net.Listener, count)
+	peers := make([]string, count)
+	for i := range listeners {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners[i] = l
+		peers[i] = fmt.Sprintf("%d=%s", i+1, l.Addr())
+	}
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	list := strings.Join(peers, ",")
+	nodes := make([]*Broker, count)
+	for i := range nodes {
+		nodes[i] = startBrokerWith(t, "--node-id", strconv.Itoa(i+1), "--peers", list)
+	}
+	return nodes
+}
+
+// restGet decodes the JSON answer of GET path on b's HTTP listener into out.
+func restGet(t testing.TB, b *Broker, path string, out any) {
+	t.Helper()
+	client := http.Client{Timeout: 5 * time.Second}
+	response, err := client.Get("http://" + b.HTTP + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer response.Body.Close()
+	if err := json.NewDecoder(response.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
 }
 
 // ctxT is a context bounded by the hang guard.

@@ -18,9 +18,11 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from typing import Iterator, Mapping, Optional, Sequence
 
 import pytest
@@ -188,6 +190,30 @@ def start_broker(request):  # type: ignore[no-untyped-def]
                 b.kill()
                 if failed is not None and failed.failed:
                     print(f"---- broker log ({b.log_path}) ----\n{b.log()}")
+
+
+def start_cluster(start_broker, count: int):  # type: ignore[no-untyped-def]
+    """``count`` cluster-mode nodes (ids ``1..count``, every one a peer of the others) started
+    with the ``start_broker`` fixture. The cluster ports are bound and released first, so every
+    node is told every peer's address before any node starts."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        peers = ",".join(
+            f"{id}=127.0.0.1:{s.getsockname()[1]}" for id, s in enumerate(sockets, start=1)
+        )
+    finally:
+        for s in sockets:
+            s.close()
+    return [start_broker("--node-id", str(id), "--peers", peers) for id in range(1, count + 1)]
+
+
+def rest_get(broker: Broker, path: str):  # type: ignore[no-untyped-def]
+    """``GET path`` on the broker's HTTP listener, as JSON (what the SDK does not show, such as a
+    partition's leader in cluster mode)."""
+    with urllib.request.urlopen(f"http://{broker.http}{path}", timeout=5) as response:
+        return json.load(response)
 
 
 @pytest.fixture

@@ -1,14 +1,15 @@
 """Cluster administration through the core: a one-node cluster (``serve --node-id 1 --peers
-1=127.0.0.1:PORT``) and a broker in single-node mode."""
+1=127.0.0.1:PORT``) and a broker in single-node mode; C24 cluster-failover with three nodes."""
 
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
 import rapidmq
-from conftest import eventually
+from conftest import GUARD, eventually, read_log, rest_get, start_cluster
 
 
 def free_port() -> int:
@@ -72,3 +73,113 @@ async def test_the_asyncio_admin_has_the_cluster_calls(broker) -> None:
             await client.admin().remove_node(9)
         rebalance = await client.admin().rebalance_leaders()
         assert (rebalance.transfers, rebalance.unreachable) == (0, [])
+
+
+FAILOVER_MESSAGES = 300
+FAILOVER_KEYS = 10
+#: Receipts awaited together; the kill lands while one window is on the wire.
+FAILOVER_WINDOW = 30
+
+
+def test_a_producer_and_a_queue_consumer_through_node_1_carry_on_when_a_partition_leader_is_killed(
+    start_broker,
+) -> None:
+    """C24 cluster-failover: three nodes, a topic of three partitions replicated three times
+    (fsync), a client connected to node 1 only. A producer sends keyed messages (each
+    partition's batches to its leader) and a queue consumer acks what it polls (one stream per
+    node); a third of the way in, a node other than node 1 that leads a partition is killed
+    (``kill -9``). Every send is appended (the core follows the new leader and retries
+    idempotently), the consumer gets every message, and the log holds each once, each key's
+    messages in send order."""
+    nodes = start_cluster(start_broker, 3)
+    with rapidmq.Client(nodes[0].url) as client:
+        admin = client.admin()
+
+        def cluster_formed() -> bool:
+            status = admin.cluster_status()
+            return (
+                status.leader_id is not None
+                and len(status.nodes) == 3
+                and all(n.role == "voter" and n.grpc_addr for n in status.nodes)
+            )
+
+        eventually("a leader and three registered voters", cluster_formed)
+        topic = "failover"
+        admin.create_topic(topic, 3, durability="fsync")
+
+        def partitions() -> list:
+            return rest_get(nodes[0], f"/v1/topics/{topic}")["partitions"]
+
+        eventually(
+            "a leader of every partition on three replicas",
+            lambda: all(p.get("leader") and len(p["replicas"]) == 3 for p in partitions()),
+        )
+
+        queue = client.queue_consumer(topic, "failover", start="earliest", commit_interval=0.02)
+        seen = set()
+        failures = []
+
+        def consume() -> None:
+            try:
+                while len(seen) < FAILOVER_MESSAGES:
+                    got = queue.poll(100, 30.0)
+                    assert got, f"queue consumer stalled at {len(seen)}"
+                    for d in got:
+                        seen.add(int(d.value))
+                        queue.ack(d)
+                queue.flush()
+            except BaseException as e:  # surfaced by the main thread
+                failures.append(e)
+
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+
+        producer = client.producer(topic)
+        receipts = {}
+        victim = None
+        for start in range(0, FAILOVER_MESSAGES, FAILOVER_WINDOW):
+            window = [
+                (i, producer.send(str(i), key=f"k{i % FAILOVER_KEYS}"))
+                for i in range(start, min(start + FAILOVER_WINDOW, FAILOVER_MESSAGES))
+            ]
+            if victim is None and start >= FAILOVER_MESSAGES // 3:
+                # A node other than node 1 that leads a partition, or node 2 if node 1 leads
+                # them all: the scenario kills a node either way.
+                victim = next((p["leader"] for p in partitions() if p["leader"] != 1), 2)
+                print(f"killing node {victim}")
+                nodes[victim - 1].kill()
+            for i, receipt in window:
+                delivery = receipt.result()
+                assert delivery.status == "appended", (i, delivery)
+                receipts[i] = delivery
+        producer.close()
+        print("producer stats:", producer.stats())
+
+        consumer.join(GUARD)
+        assert not consumer.is_alive(), f"the queue consumer stalled at {len(seen)}"
+        assert not failures, failures
+        assert seen == set(range(FAILOVER_MESSAGES)), "the queue consumer got every message"
+        print("queue consumer stats:", queue.stats())
+        queue.close()
+
+        # Node 1 is a replica of every partition: once it has applied every acked append it
+        # serves the whole log, and a retried batch appended twice would show as more messages.
+        eventually(
+            "node 1 to serve every acked message",
+            lambda: len(read_log(client, topic)) >= FAILOVER_MESSAGES,
+        )
+        log = read_log(client, topic)
+        at = {}
+        logged = set()
+        last_of_key = {}
+        for m in log:
+            i = int(m.value)
+            assert i not in logged, f"{i} is in the log twice (again at {m.partition}:{m.offset})"
+            logged.add(i)
+            key = m.key.decode()
+            assert last_of_key.get(key, -1) < i, f"key {key}: {i} after {last_of_key[key]}"
+            last_of_key[key] = i
+            at[(m.partition, m.offset)] = i
+        assert len(log) == FAILOVER_MESSAGES
+        for i, delivery in receipts.items():
+            assert at.get((delivery.partition, delivery.offset)) == i, (i, delivery)

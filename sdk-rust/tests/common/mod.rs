@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rapidmq::{Client, Message, Producer, ReceivedMessage, TopicConfig};
-use rapidmq_testkit::TestBroker;
+use rapidmq_testkit::{BrokerOptions, TestBroker};
 
 /// Upper bound for anything a test waits on; reaching it fails the test.
 pub const GUARD: Duration = Duration::from_secs(60);
@@ -73,28 +73,61 @@ impl Env {
 
     /// Every message of every partition, read back with Fetch.
     pub async fn read_log(&self, topic: &str) -> Vec<ReceivedMessage> {
-        let info = self
-            .client
-            .admin()
-            .describe_topic(topic)
-            .await
-            .expect("describe");
-        let mut all = Vec::new();
-        for p in info.partitions {
-            let mut offset = p.log_start_offset;
-            while offset < p.high_watermark {
-                let fetched = self
-                    .client
-                    .fetch(topic, p.partition, offset, 1000)
-                    .await
-                    .expect("fetch");
-                let last = fetched.messages.last().map(|m| m.offset).expect("progress");
-                offset = last + 1;
-                all.extend(fetched.messages);
-            }
-        }
-        all
+        read_log(&self.client, topic).await
     }
+}
+
+/// Every message of every partition of `topic` as `client`'s node serves it, read back with
+/// Fetch, each partition in offset order.
+pub async fn read_log(client: &Client, topic: &str) -> Vec<ReceivedMessage> {
+    let info = client
+        .admin()
+        .describe_topic(topic)
+        .await
+        .expect("describe");
+    let mut all = Vec::new();
+    for p in info.partitions {
+        let mut offset = p.log_start_offset;
+        while offset < p.high_watermark {
+            let fetched = client
+                .fetch(topic, p.partition, offset, 1000)
+                .await
+                .expect("fetch");
+            let last = fetched.messages.last().map(|m| m.offset).expect("progress");
+            offset = last + 1;
+            all.extend(fetched.messages);
+        }
+    }
+    all
+}
+
+/// Starts `count` cluster-mode nodes (ids `1..=count`, every one a peer of the others), each
+/// on its own ephemeral ports and data directory. The cluster ports are bound and released
+/// first, so every node is told every peer's address before any node starts.
+pub fn start_cluster(count: u64) -> Vec<TestBroker> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    let peers = listeners
+        .iter()
+        .zip(1..)
+        .map(|(l, id)| format!("{id}={}", l.local_addr().expect("local address")))
+        .collect::<Vec<_>>()
+        .join(",");
+    drop(listeners);
+    (1..=count)
+        .map(|id| {
+            TestBroker::start_with(BrokerOptions {
+                args: vec![
+                    "--node-id".into(),
+                    id.to_string(),
+                    "--peers".into(),
+                    peers.clone(),
+                ],
+                ..BrokerOptions::default()
+            })
+        })
+        .collect()
 }
 
 /// Awaits `future`, failing the test if it takes longer than [`GUARD`].

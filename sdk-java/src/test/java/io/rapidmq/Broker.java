@@ -2,6 +2,12 @@ package io.rapidmq;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -88,6 +94,51 @@ final class Broker implements AutoCloseable {
 
     String http() {
         return http;
+    }
+
+    /**
+     * {@code count} cluster-mode nodes (ids 1..count, every one a peer of the others). The cluster
+     * ports are bound and released first, so every node is told every peer's address before any
+     * node starts.
+     */
+    static List<Broker> cluster(int count) {
+        List<String> peers = new ArrayList<>();
+        List<ServerSocket> sockets = new ArrayList<>();
+        try {
+            for (int id = 1; id <= count; id++) {
+                ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                sockets.add(socket);
+                peers.add(id + "=127.0.0.1:" + socket.getLocalPort());
+            }
+            for (ServerSocket socket : sockets) {
+                socket.close();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        List<Broker> nodes = new ArrayList<>();
+        for (int id = 1; id <= count; id++) {
+            nodes.add(new Broker(List.of("--node-id", Integer.toString(id), "--peers", String.join(",", peers))));
+        }
+        return nodes;
+    }
+
+    /** The body of {@code GET path} on the HTTP listener (REST, for what the SDK does not show). */
+    String restGet(String path) {
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://" + http + path))
+                .timeout(Duration.ofSeconds(5)).build();
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() != 200) {
+                throw new IllegalStateException("GET " + path + ": " + response.statusCode() + " " + response.body());
+            }
+            return response.body();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
     }
 
     void launch() {

@@ -93,6 +93,11 @@ abstract class BrokerTest {
 
     /** Every message of every partition, read back with Fetch. */
     List<ReceivedMessage> readLog(String topic) {
+        return readLog(client, topic);
+    }
+
+    /** Every message of every partition as {@code client}'s node serves it, read back with Fetch. */
+    static List<ReceivedMessage> readLog(RapidMQClient client, String topic) {
         TopicInfo info = client.admin().describeTopic(topic);
         List<ReceivedMessage> out = new ArrayList<>();
         for (PartitionInfo p : info.partitions()) {

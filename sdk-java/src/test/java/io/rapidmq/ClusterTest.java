@@ -1,19 +1,37 @@
 package io.rapidmq;
 
+import static io.rapidmq.BrokerTest.GUARD;
+import static io.rapidmq.BrokerTest.eventually;
+import static io.rapidmq.BrokerTest.text;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.rapidmq.ffi.ClusterNode;
 import io.rapidmq.ffi.ClusterStatus;
+import io.rapidmq.ffi.Delivery;
+import io.rapidmq.ffi.Durability;
 import io.rapidmq.ffi.LeaderRebalance;
+import io.rapidmq.ffi.ReceivedMessage;
+import io.rapidmq.ffi.SendStatus;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -22,9 +40,17 @@ import org.junit.jupiter.api.extension.TestWatcher;
 
 /**
  * Cluster administration through the core: a one-node cluster ({@code serve --node-id 1 --peers
- * 1=127.0.0.1:PORT}) and a broker in single-node mode.
+ * 1=127.0.0.1:PORT}) and a broker in single-node mode; C24 cluster-failover with three nodes.
  */
 class ClusterTest {
+    private static final int FAILOVER_MESSAGES = 300;
+    private static final int FAILOVER_KEYS = 10;
+    /** Receipts awaited together; the kill lands while one window is on the wire. */
+    private static final int FAILOVER_WINDOW = 30;
+    /** A partition's number, {@code replicas} and {@code leader} in a REST topic answer. */
+    private static final Pattern PARTITION =
+            Pattern.compile("\\{\"partition\":(\\d+)[^}]*\"replicas\":\\[([\\d,]*)\\][^}]*\"leader\":(\\d+)");
+
     private final List<Broker> brokers = new ArrayList<>();
     private final List<AutoCloseable> clients = new ArrayList<>();
     private final StringBuilder logs = new StringBuilder();
@@ -102,6 +128,127 @@ class ClusterTest {
         assertThrows(InvalidArgumentException.class, () -> admin.removeNode(1));
         assertThrows(InvalidArgumentException.class, () -> admin.addNode(2, "127.0.0.1:7002"));
         assertRebalancedNothing(admin.rebalanceLeaders());
+    }
+
+    /**
+     * C24 cluster-failover: three nodes, a topic of three partitions replicated three times
+     * (fsync), a client connected to node 1 only. A producer sends keyed messages (each
+     * partition's batches to its leader) and a queue consumer acks what it polls (one stream per
+     * node); a third of the way in, a node other than node 1 that leads a partition is killed
+     * ({@code kill -9}). Every send is appended (the core follows the new leader and retries
+     * idempotently), the consumer gets every message, and the log holds each once, each key's
+     * messages in send order.
+     */
+    @Test
+    void aProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKilled() throws Exception {
+        List<Broker> nodes = Broker.cluster(3);
+        brokers.addAll(nodes);
+        RapidMQClient client = RapidMQClient.connect(nodes.get(0).url());
+        clients.add(client);
+        Admin admin = client.admin();
+        eventually("a leader and three registered voters", () -> {
+            ClusterStatus s = admin.clusterStatus();
+            return s.leaderId() != null && s.nodes().size() == 3
+                    && s.nodes().stream().allMatch(n -> n.role().equals("voter") && !n.grpcAddr().isEmpty());
+        });
+        String topic = "failover";
+        admin.createTopic(topic, TopicSettings.partitions(3).withDurability(Durability.FSYNC));
+        eventually("a leader of every partition on three replicas", () -> {
+            Map<Integer, Long> leaders = leaders(nodes.get(0), topic);
+            return leaders.size() == 3 && !leaders.containsValue(0L);
+        });
+
+        QueueConsumer queue = client.queueConsumer(ConsumerConfig.builder(topic, "failover")
+                .start(StartPosition.earliest()).commitInterval(Duration.ofMillis(20)).build());
+        clients.add(0, queue); // closed before the client
+        Set<Integer> seen = ConcurrentHashMap.newKeySet();
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        Thread consume = new Thread(() -> {
+            try {
+                while (seen.size() < FAILOVER_MESSAGES) {
+                    List<QueueMessage> got = queue.poll(100, Duration.ofSeconds(30));
+                    assertFalse(got.isEmpty(), "queue consumer stalled at " + seen.size());
+                    for (QueueMessage m : got) {
+                        seen.add(Integer.parseInt(text(m.value())));
+                        queue.ack(m);
+                    }
+                }
+                queue.flush();
+            } catch (Throwable e) {
+                failures.add(e);
+            }
+        });
+        consume.start();
+
+        Producer producer = client.producer(topic);
+        clients.add(0, producer);
+        Map<Integer, Delivery> receipts = new HashMap<>();
+        long victim = 0;
+        for (int start = 0; start < FAILOVER_MESSAGES; start += FAILOVER_WINDOW) {
+            Map<Integer, CompletableFuture<Delivery>> window = new HashMap<>();
+            for (int i = start; i < Math.min(start + FAILOVER_WINDOW, FAILOVER_MESSAGES); i++) {
+                Message message = Message.builder(Integer.toString(i)).key("k" + (i % FAILOVER_KEYS)).build();
+                window.put(i, producer.sendAsync(message));
+            }
+            if (victim == 0 && start >= FAILOVER_MESSAGES / 3) {
+                // A node other than node 1 that leads a partition, or node 2 if node 1 leads them
+                // all: the scenario kills a node either way.
+                victim = leaders(nodes.get(0), topic).values().stream().filter(l -> l != 1).findFirst().orElse(2L);
+                System.out.println("killing node " + victim);
+                nodes.get((int) victim - 1).kill();
+            }
+            for (var entry : window.entrySet()) {
+                Delivery d = BrokerTest.get(entry.getValue());
+                assertEquals(SendStatus.APPENDED, d.status(), "message " + entry.getKey());
+                receipts.put(entry.getKey(), d);
+            }
+        }
+        producer.close();
+        System.out.println("producer stats: " + producer.stats());
+
+        BrokerTest.join(consume);
+        assertTrue(failures.isEmpty(), failures.toString());
+        Set<Integer> sent = new HashSet<>();
+        for (int i = 0; i < FAILOVER_MESSAGES; i++) {
+            sent.add(i);
+        }
+        assertEquals(sent, seen, "the queue consumer got every message");
+        System.out.println("queue consumer stats: " + queue.stats());
+        queue.close();
+
+        // Node 1 is a replica of every partition: once it has applied every acked append it
+        // serves the whole log, and a retried batch appended twice would show as more messages.
+        eventually("node 1 to serve every acked message",
+                () -> BrokerTest.readLog(client, topic).size() >= FAILOVER_MESSAGES);
+        List<ReceivedMessage> log = BrokerTest.readLog(client, topic);
+        Map<String, Integer> at = new HashMap<>();
+        Set<Integer> logged = new HashSet<>();
+        Map<String, Integer> lastOfKey = new HashMap<>();
+        for (ReceivedMessage m : log) {
+            int i = Integer.parseInt(text(m.value()));
+            assertTrue(logged.add(i), i + " is in the log twice (again at " + m.partition() + ":" + m.offset() + ")");
+            String key = text(m.key());
+            Integer before = lastOfKey.put(key, i);
+            assertTrue(before == null || before < i, "key " + key + ": " + i + " after " + before);
+            at.put(m.partition() + ":" + m.offset(), i);
+        }
+        assertEquals(FAILOVER_MESSAGES, log.size());
+        for (var entry : receipts.entrySet()) {
+            Delivery d = entry.getValue();
+            assertEquals(entry.getKey(), at.get(d.partition() + ":" + d.offset()), "receipt " + d);
+        }
+    }
+
+    /** Partition to leader (0 while unknown) as {@code node} knows them, from its REST topic answer. */
+    private static Map<Integer, Long> leaders(Broker node, String topic) {
+        Map<Integer, Long> leaders = new HashMap<>();
+        Matcher m = PARTITION.matcher(node.restGet("/v1/topics/" + topic));
+        while (m.find()) {
+            if (m.group(2).split(",").length == 3) {
+                leaders.put(Integer.parseInt(m.group(1)), Long.parseLong(m.group(3)));
+            }
+        }
+        return leaders;
     }
 
     private static void assertRebalancedNothing(LeaderRebalance rebalance) {
