@@ -222,6 +222,15 @@ impl NemesisRun {
         } else {
             BTreeSet::new()
         };
+        println!(
+            "cluster nemesis: at {:.3} s: {} node {} (other {}, {:?}), held {} ms",
+            self.history.now().as_secs_f64(),
+            fault.name(),
+            fault.node + 1,
+            fault.other + 1,
+            fault.kind,
+            fault.hold.as_millis()
+        );
         self.history.record(Event::LeadersMayMove);
         self.cluster.begin(fault);
         if fault.kind == FaultKind::Kill {
@@ -254,6 +263,10 @@ impl NemesisRun {
         }
         self.await_leaders().await;
         self.history.record(Event::LeadersSettled);
+        println!(
+            "cluster nemesis: at {:.3} s: healed; the nodes agree on every leader",
+            self.history.now().as_secs_f64()
+        );
     }
 
     /// Partitions whose leader, as any node that answers says, is `node`.
