@@ -91,6 +91,9 @@ async fn replicated_partitions_under_kills_pauses_and_cut_links_break_no_invaria
     };
     println!("{summary}");
     println!("cluster nemesis: {}", run.failover_report());
+    if !violations.is_empty() {
+        run.report_nodes().await;
+    }
     assert!(
         violations.is_empty(),
         "cluster nemesis: {} violation(s) with seed {seed} (replay: RAPIDMQ_NEMESIS_SEED={seed} \
@@ -380,6 +383,41 @@ impl NemesisRun {
         violations
     }
 
+    /// What each node says of the partitions (log start, high watermark, leader), and the
+    /// broker's own warnings and errors of each node's log (not openraft's RPC timeouts, which
+    /// every cut link causes), for a failed run.
+    async fn report_nodes(&self) {
+        for (node, url) in self.cluster.urls().iter().enumerate() {
+            let described = describe(url).await;
+            let partitions: Vec<String> = described
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| {
+                    format!(
+                        "{}: {}..{} leader {}",
+                        p.partition, p.log_start_offset, p.high_watermark, p.leader
+                    )
+                })
+                .collect();
+            println!(
+                "cluster nemesis: node {} partitions: {}",
+                node + 1,
+                partitions.join(", ")
+            );
+            let log = self.cluster.nodes[node].log();
+            let own: Vec<&str> = log
+                .lines()
+                .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains("openraft"))
+                .collect();
+            println!(
+                "cluster nemesis: node {}: {} warnings/errors of its own, the last ones:\n{}",
+                node + 1,
+                own.len(),
+                own[own.len().saturating_sub(15)..].join("\n")
+            );
+        }
+    }
+
     fn failover_report(&self) -> String {
         let mut times = self.failovers.clone();
         times.sort();
@@ -439,9 +477,8 @@ async fn create_topic(client: &Client, partitions: u32) {
     }
 }
 
-/// Each partition's leader as the node at `url` knows it (0: none), or `None` if it does not
-/// answer.
-async fn leaders(url: &str) -> Option<BTreeMap<u32, u64>> {
+/// The topic as the node at `url` describes it, or `None` if it does not answer.
+async fn describe(url: &str) -> Option<pb::TopicInfo> {
     let channel = Endpoint::from_shared(url.to_string())
         .ok()?
         .connect_timeout(Duration::from_secs(1))
@@ -452,8 +489,14 @@ async fn leaders(url: &str) -> Option<BTreeMap<u32, u64>> {
     let topic = AdminClient::new(channel)
         .describe_topic(pb::DescribeTopicRequest { name: TOPIC.into() })
         .await
-        .ok()?
-        .into_inner();
+        .ok()?;
+    Some(topic.into_inner())
+}
+
+/// Each partition's leader as the node at `url` knows it (0: none), or `None` if it does not
+/// answer.
+async fn leaders(url: &str) -> Option<BTreeMap<u32, u64>> {
+    let topic = describe(url).await?;
     Some(
         topic
             .partitions
