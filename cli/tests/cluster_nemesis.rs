@@ -120,8 +120,6 @@ struct NemesisRun {
     producers: Vec<tokio::task::JoinHandle<()>>,
     stop_producers: Arc<AtomicBool>,
     stream: Option<Consumers>,
-    /// The node the stream consumer's client tries first.
-    stream_first: usize,
     /// The queue consumer through each node.
     queues: Vec<Option<Consumers>>,
     pending_failovers: Vec<Failover>,
@@ -155,7 +153,6 @@ impl NemesisRun {
             producers: Vec::new(),
             stop_producers: Arc::new(AtomicBool::new(false)),
             stream: None,
-            stream_first: schedule.random_range(0..NODES),
             queues: (0..NODES).map(|_| None).collect(),
             pending_failovers: Vec::new(),
             failovers: Vec::new(),
@@ -165,7 +162,7 @@ impl NemesisRun {
         for node in 0..NODES {
             run.start_queue_consumer(node).await;
         }
-        let stream_client = connect_to(rotated(&urls, run.stream_first)).await;
+        let stream_client = connect_to(rotated(&urls, schedule.random_range(0..NODES))).await;
         run.stream = Some(
             Consumers::on(
                 stream_client,
@@ -256,10 +253,14 @@ impl NemesisRun {
                     .set_endpoints(rotated(&urls, n))
                     .expect("point a producer at the nodes");
             }
+            // The restarted node goes last: the stream consumer reads its committed offsets
+            // back through its client's first node, and a replica still catching up shows
+            // the commits it has not applied yet as older ones (docs/clustering.md, "What a
+            // failover loses"): the read must go where the commits go.
             if let Some(stream) = &self.stream {
                 stream
                     .client
-                    .set_endpoints(rotated(&urls, self.stream_first))
+                    .set_endpoints(rotated(&urls, fault.node + 1))
                     .expect("point the stream consumer at the nodes");
             }
             self.start_queue_consumer(fault.node).await;
