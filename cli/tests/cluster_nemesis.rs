@@ -54,14 +54,14 @@ const ACK_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the checker allows: queue acks of the last flush intervals before a leader window
 /// (plus the proposal's replication under a delayed link and the fsync) may be lost; a window
-/// closes 2 s after the nodes agree on every leader (a new leader delivers once it applied an
+/// closes 1 s after the nodes agree on every leader (a new leader delivers once it applied an
 /// entry of its term and its consume sessions notice, every 250 ms; a deposed leader's consumer
 /// may still ack to it meanwhile).
 fn rules() -> Rules {
     Rules {
         queue_ack_window: 2 * ACK_FLUSH_INTERVAL + Duration::from_millis(800),
         queue_ack_deadline: ACK_DEADLINE,
-        leader_settle: Duration::from_secs(2),
+        leader_settle: Duration::from_secs(1),
     }
 }
 
