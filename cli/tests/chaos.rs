@@ -47,6 +47,7 @@ fn rules() -> Rules {
     Rules {
         queue_ack_window: 2 * ACK_FLUSH_INTERVAL + Duration::from_millis(300),
         queue_ack_deadline: ACK_DEADLINE,
+        leader_settle: Duration::ZERO,
     }
 }
 
@@ -208,7 +209,10 @@ async fn report_stall(
             queue.take_stream_errors()
         );
     }
-    println!("chaos: stream consumer: {:?}", consumers.stream.stats());
+    println!(
+        "chaos: stream consumer: {:?}",
+        consumers.stream.as_ref().map(|s| s.stats())
+    );
     let log = broker.log();
     let warnings: Vec<&str> = log
         .lines()

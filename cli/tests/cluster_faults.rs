@@ -1,6 +1,5 @@
 //! Cluster mode under faults: three `rapidmq serve` processes whose node-to-node links each run
-//! through their own in-process TCP proxy (node i reaches node j through proxy i→j: each node's
-//! `--peers` names the proxies as its view of the others). While two clients create topics
+//! through their own in-process TCP proxy (`common::nemesis`). While two clients create topics
 //! through random nodes (a quarter of the attempts reuse a recent name, so creates race), a
 //! seeded nemesis kills a node (-9) and restarts it, pauses one (SIGSTOP/SIGCONT), cuts a link
 //! (both ways, one way, reset, delayed) or isolates a node from both others.
@@ -23,18 +22,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::free_ports;
-use common::{BrokerOptions, PATIENCE, TestBroker, error_code};
+use common::nemesis::{NODES, NemesisFault, ProxiedCluster};
+use common::{PATIENCE, error_code};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use rapidmq_proto::v1::admin_client::AdminClient;
-use rapidmq_testkit::proxy::{Direction, Fault, LinkProxy};
 use tonic::transport::Endpoint;
 
 const DEFAULT_FAULT_SECS: u64 = 20;
-const NODES: usize = 3;
 /// Retention markers start here, so a marker is never a broker default.
 const MARKER_BASE: u64 = 7_000_000_000;
 /// How long one create may take before the client counts it as unknown.
@@ -65,63 +62,6 @@ struct Attempt {
     marker: u64,
     node: usize,
     outcome: Outcome,
-}
-
-/// The three nodes, and the proxy of every directed link.
-struct Cluster {
-    nodes: Vec<TestBroker>,
-    /// `links[(i, j)]`: how node i reaches node j.
-    links: BTreeMap<(usize, usize), LinkProxy>,
-    /// Each node's client gRPC URL; a restarted node gets new client ports.
-    urls: Arc<Mutex<Vec<String>>>,
-}
-
-impl Cluster {
-    async fn start() -> Cluster {
-        let ports = free_ports(NODES);
-        let real = |j: usize| format!("127.0.0.1:{}", ports[j]);
-        let mut links = BTreeMap::new();
-        for i in 0..NODES {
-            for j in (0..NODES).filter(|j| *j != i) {
-                let target = real(j).parse().expect("an address");
-                let proxy = LinkProxy::start(target).await.expect("start a link proxy");
-                links.insert((i, j), proxy);
-            }
-        }
-        let nodes: Vec<TestBroker> = (0..NODES)
-            .map(|i| {
-                let peers = (0..NODES)
-                    .map(|j| {
-                        let addr = if j == i {
-                            real(j)
-                        } else {
-                            links[&(i, j)].addr().to_string()
-                        };
-                        format!("{}={addr}", j + 1)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let options = BrokerOptions {
-                    args: vec![
-                        "--node-id".into(),
-                        (i + 1).to_string(),
-                        "--peers".into(),
-                        peers,
-                    ],
-                    ..BrokerOptions::default()
-                };
-                tokio::task::block_in_place(|| TestBroker::start_with(options))
-            })
-            .collect();
-        let urls = Arc::new(Mutex::new(nodes.iter().map(TestBroker::grpc_url).collect()));
-        Cluster { nodes, links, urls }
-    }
-
-    fn heal_links(&self) {
-        for proxy in self.links.values() {
-            proxy.set(Fault::Pass);
-        }
-    }
 }
 
 async fn admin(url: &str) -> Option<AdminClient<tonic::transport::Channel>> {
@@ -243,7 +183,7 @@ async fn metadata_survives_kills_pauses_and_cut_links() {
     let secs = env_number("RAPIDMQ_CLUSTER_FAULT_SECS").unwrap_or(DEFAULT_FAULT_SECS);
     println!("cluster faults: seed {seed}, {secs} s of faults");
     let mut schedule = StdRng::seed_from_u64(seed);
-    let mut cluster = Cluster::start().await;
+    let mut cluster = ProxiedCluster::start(&[]).await;
 
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let next = Arc::new(AtomicU64::new(0));
@@ -263,63 +203,12 @@ async fn metadata_survives_kills_pauses_and_cut_links() {
     let end = Instant::now() + Duration::from_secs(secs);
     let mut faults: BTreeMap<&str, u32> = BTreeMap::new();
     while Instant::now() < end {
-        let hold = Duration::from_millis(schedule.random_range(300..3000));
-        let node = schedule.random_range(0..NODES);
-        let other = (node + schedule.random_range(1..NODES)) % NODES;
-        let kind = match schedule.random_range(0..7) {
-            0 => {
-                cluster.nodes[node].kill();
-                tokio::time::sleep(hold).await;
-                tokio::task::block_in_place(|| cluster.nodes[node].start_again());
-                cluster.urls.lock().unwrap()[node] = cluster.nodes[node].grpc_url();
-                "kill -9 and restart"
-            }
-            1 => {
-                tokio::task::block_in_place(|| cluster.nodes[node].pause());
-                tokio::time::sleep(hold).await;
-                tokio::task::block_in_place(|| cluster.nodes[node].resume());
-                "pause"
-            }
-            2 => {
-                for j in (0..NODES).filter(|j| *j != node) {
-                    cluster.links[&(node, j)].set(Fault::Blackhole);
-                    cluster.links[&(j, node)].set(Fault::Blackhole);
-                }
-                tokio::time::sleep(hold).await;
-                "isolate a node"
-            }
-            3 => {
-                cluster.links[&(node, other)].set(Fault::Blackhole);
-                cluster.links[&(other, node)].set(Fault::Blackhole);
-                tokio::time::sleep(hold).await;
-                "cut a link both ways"
-            }
-            4 => {
-                let direction = if schedule.random_bool(0.5) {
-                    Direction::ToTarget
-                } else {
-                    Direction::FromTarget
-                };
-                cluster.links[&(node, other)].set(Fault::OneWay(direction));
-                tokio::time::sleep(hold).await;
-                "cut a link one way"
-            }
-            5 => {
-                let delay = Duration::from_millis(schedule.random_range(20..200));
-                cluster.links[&(node, other)].set(Fault::Delay(delay));
-                cluster.links[&(other, node)].set(Fault::Delay(delay));
-                tokio::time::sleep(hold).await;
-                "delay a link"
-            }
-            _ => {
-                cluster.links[&(node, other)].set(Fault::Reset);
-                cluster.links[&(other, node)].set(Fault::Reset);
-                "reset a link"
-            }
-        };
-        cluster.heal_links();
-        *faults.entry(kind).or_default() += 1;
-        tokio::time::sleep(Duration::from_millis(schedule.random_range(200..1000))).await;
+        let fault = NemesisFault::next(&mut schedule);
+        cluster.begin(&fault);
+        tokio::time::sleep(fault.hold).await;
+        cluster.end(&fault);
+        *faults.entry(fault.name()).or_default() += 1;
+        tokio::time::sleep(fault.quiet).await;
     }
     stop.store(true, Ordering::Relaxed);
     for client in clients {
@@ -327,7 +216,7 @@ async fn metadata_survives_kills_pauses_and_cut_links() {
     }
     println!("faults: {faults:?}");
 
-    let urls = cluster.urls.lock().unwrap().clone();
+    let urls = cluster.urls();
     let topics = converged(&urls).await;
     let attempts = attempts.lock().unwrap().clone();
     let count = |o: Outcome| attempts.iter().filter(|a| a.outcome == o).count();

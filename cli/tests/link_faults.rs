@@ -51,6 +51,7 @@ fn rules() -> Rules {
     Rules {
         queue_ack_window: 2 * MAX_DELAY + Duration::from_millis(600),
         queue_ack_deadline: ACK_DEADLINE,
+        leader_settle: Duration::ZERO,
     }
 }
 
@@ -279,6 +280,6 @@ async fn report_stall(client: &Client, consumers: &Consumers, undelivered: &[Str
     }
     println!(
         "link faults: stream consumer: {:?}",
-        consumers.stream.stats()
+        consumers.stream.as_ref().map(|s| s.stats())
     );
 }

@@ -17,6 +17,7 @@ use tonic::transport::Channel;
 pub use rapidmq_testkit::{BrokerOptions, TestBroker};
 
 pub mod cluster;
+pub mod nemesis;
 
 /// How long a test waits for an expected event before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);

@@ -186,7 +186,8 @@ impl RunTag {
 /// A stream consumer and queue consumers on their own client, recording what they observe.
 pub struct Consumers {
     pub client: Client,
-    pub stream: rapidmq::Consumer,
+    /// The stream consumer, unless these are queue consumers only.
+    pub stream: Option<rapidmq::Consumer>,
     pub queues: Vec<QueueConsumer>,
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
@@ -200,24 +201,45 @@ impl Consumers {
         stream_tag: RunTag,
         queue_tags: &[RunTag],
     ) -> Consumers {
-        let client = connect(endpoint).await;
+        Consumers::on(
+            connect(endpoint).await,
+            history,
+            Some(stream_tag),
+            queue_tags,
+        )
+        .await
+    }
+
+    /// Subscribes on `client`: the stream consumer if `stream_tag` is given, and a queue
+    /// consumer per `queue_tags` entry.
+    pub async fn on(
+        client: Client,
+        history: &Arc<History>,
+        stream_tag: Option<RunTag>,
+        queue_tags: &[RunTag],
+    ) -> Consumers {
         let stop = Arc::new(AtomicBool::new(false));
-        let stream = client
-            .consumer(TOPIC)
-            .subscription(STREAM_SUBSCRIPTION)
-            .start(StartPosition::Earliest)
-            .prefetch(500)
-            .commit_interval(Duration::from_millis(50))
-            .subscribe()
-            .await
-            .expect("subscribe the stream consumer");
-        let mut tasks = vec![tokio::spawn(consume_stream(
-            stream.clone(),
-            client.clone(),
-            Arc::clone(history),
-            stream_tag,
-            Arc::clone(&stop),
-        ))];
+        let mut tasks = Vec::new();
+        let mut stream = None;
+        if let Some(tag) = stream_tag {
+            let consumer = client
+                .consumer(TOPIC)
+                .subscription(STREAM_SUBSCRIPTION)
+                .start(StartPosition::Earliest)
+                .prefetch(500)
+                .commit_interval(Duration::from_millis(50))
+                .subscribe()
+                .await
+                .expect("subscribe the stream consumer");
+            tasks.push(tokio::spawn(consume_stream(
+                consumer.clone(),
+                client.clone(),
+                Arc::clone(history),
+                tag,
+                Arc::clone(&stop),
+            )));
+            stream = Some(consumer);
+        }
         let mut queues = Vec::new();
         for (n, &tag) in queue_tags.iter().enumerate() {
             let queue = client
@@ -266,7 +288,9 @@ impl Consumers {
         for task in self.tasks {
             let _ = guarded("a consumer task to stop", task).await;
         }
-        let _ = self.stream.commit().await;
+        if let Some(stream) = &self.stream {
+            let _ = stream.commit().await;
+        }
         for queue in &self.queues {
             let _ = queue.flush().await;
         }

@@ -22,6 +22,8 @@ pub struct Counts {
     pub crashes: usize,
     /// Consumer sessions cut by a link fault.
     pub session_cuts: usize,
+    /// Leader windows opened (cluster faults).
+    pub leader_windows: usize,
 }
 
 /// The one checker: fed the history in order (all at once, or in pieces as it is recorded), it
@@ -54,6 +56,8 @@ pub struct Checker {
     pub(super) last_read: Option<Vec<LogEntry>>,
     /// Each node's last full read: its ends and what it held below them.
     pub(super) node_reads: BTreeMap<u32, NodeRead>,
+    /// Leader windows: when each opened, and when it was settled (`None`: still open).
+    pub(super) leader_windows: Vec<(Duration, Option<Duration>)>,
 }
 
 /// What one offset holds, as far as the history shows.
@@ -101,6 +105,7 @@ impl Checker {
             commits: HashMap::new(),
             last_read: None,
             node_reads: BTreeMap::new(),
+            leader_windows: Vec::new(),
         }
     }
 
@@ -267,6 +272,25 @@ impl Checker {
                 self.counts.session_cuts += 1;
                 self.crashes.entry(*run).or_insert(self.now);
             }
+            Event::LeadersMayMove => {
+                self.counts.leader_windows += 1;
+                self.leader_windows.push((self.now, None));
+            }
+            Event::LeadersSettled => {
+                let now = self.now;
+                for (_, settled) in self.leader_windows.iter_mut().filter(|w| w.1.is_none()) {
+                    *settled = Some(now);
+                }
+            }
         }
+    }
+
+    /// Whether a leader window overlaps `from..=to`: a partition's leader may have moved in
+    /// between.
+    pub(super) fn leaders_may_have_moved(&self, from: Duration, to: Duration) -> bool {
+        let settle = self.rules.leader_settle;
+        self.leader_windows.iter().any(|&(opened, settled)| {
+            opened <= to && settled.is_none_or(|settled| settled + settle >= from)
+        })
     }
 }

@@ -83,6 +83,15 @@ pub enum Event {
     SessionCut { run: u32 },
     /// Broker run `run` is ready.
     Started { run: u32 },
+    /// A fault (kill, pause, cut link) of a cluster node is about to begin: from now on any
+    /// partition's leader may move, and with it queue delivery (leases are soft state on the
+    /// leader, its last acks may not have been proposed yet). Open until
+    /// [`Event::LeadersSettled`].
+    LeadersMayMove,
+    /// Every fault is healed and every node names the same leader for every partition: the
+    /// windows opened by [`Event::LeadersMayMove`] close
+    /// [`Rules::leader_settle`](super::Rules::leader_settle) from now.
+    LeadersSettled,
 }
 
 /// An event and when it was recorded, as time since the history began.

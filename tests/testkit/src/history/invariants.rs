@@ -116,7 +116,8 @@ impl Checker {
             let protected = match self.crashes.get(&ack_run) {
                 None => true,
                 Some(&crash) => crash >= acked_at + rules.queue_ack_window,
-            };
+            } && !self
+                .leaders_may_have_moved(acked_at, acked_at + rules.queue_ack_window);
             if protected {
                 let crash = self
                     .crashes
@@ -133,13 +134,16 @@ impl Checker {
             }
         }
         let now = self.now;
-        let earlier = self.queue_deliveries.entry(id.to_string()).or_default();
+        let earlier = self.queue_deliveries.get(id).cloned().unwrap_or_default();
         self.counts.queue_redeliveries += usize::from(!earlier.is_empty());
-        let twice = earlier
-            .iter()
-            .find(|&&(r, at)| r == run && now < at + rules.queue_ack_deadline)
-            .copied();
-        earlier.push((run, now));
+        let twice = earlier.iter().find(|&&(r, at)| {
+            r == run && now < at + rules.queue_ack_deadline && !self.leaders_may_have_moved(at, now)
+        });
+        let twice = twice.copied();
+        self.queue_deliveries
+            .entry(id.to_string())
+            .or_default()
+            .push((run, now));
         if let Some((_, at)) = twice {
             self.violation(
                 Invariant::QueueDeliveredTwice,

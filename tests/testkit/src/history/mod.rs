@@ -18,11 +18,20 @@
 //! | `KeyOrder` | the messages one producer sent with one key are stored in the order it sent them |
 //! | `StreamGap` | a stream subscription delivers each partition's offsets one after the other, and resumes after a crash no further than one past what it had delivered |
 //! | `CommitWentBack` | a subscription's committed offset never decreases |
-//! | `AckedQueueMessageRedelivered` | a queue message whose ack was sent at least [`Rules::queue_ack_window`] before the crash (or session cut) of its run, or in a run not ended yet, is never delivered again |
-//! | `QueueDeliveredTwice` | within one run (a broker run, or a consumer session), a queue message is delivered again only after its ack deadline |
+//! | `AckedQueueMessageRedelivered` | a queue message whose ack was sent at least [`Rules::queue_ack_window`] before the crash (or session cut) of its run, or in a run not ended yet, is never delivered again; in a cluster, also not if its ack was sent within a leader window (below) or up to [`Rules::queue_ack_window`] before one opened |
+//! | `QueueDeliveredTwice` | within one run (a broker run, or a consumer session), a queue message is delivered again only after its ack deadline; in a cluster, or when a leader window (below) lies between the two deliveries |
 //! | `DelayedDeliveredEarly` | a delayed message is neither appended nor delivered before its delivery time |
 //! | `UnknownMessage` | everything read was published by the test |
 //! | `NotDelivered` | (final check only) every stored or acknowledged message reached the stream and the queue subscription |
+//!
+//! A *leader window* is the cluster's allowance for a leadership change (docs/clustering.md,
+//! "### Queues"): a replicated partition is delivered by its leader only, which holds the
+//! leases in memory and proposes its ack state every flush interval, so a new leader delivers
+//! again what was in flight on the old one, and acks of the last flush interval, or acks sent to
+//! a node that no longer leads, may be lost. A window opens at [`Event::LeadersMayMove`] (a
+//! fault of any node, conservatively for every partition) and closes [`Rules::leader_settle`]
+//! after the next [`Event::LeadersSettled`]. It relaxes only the two queue invariants above;
+//! outside windows they hold as strictly as within one broker run.
 //!
 //! The [`Checker`] is fed the history in order ([`History::drain`] hands over what was recorded
 //! since the last call) and keeps only what the invariants need; what it reports depends only on
@@ -59,6 +68,11 @@ pub struct Rules {
     /// The queue subscription's ack deadline: within one broker run, a message is delivered
     /// again only after this.
     pub queue_ack_deadline: Duration,
+    /// How long a leader window stays open after [`Event::LeadersSettled`]: a new leader takes
+    /// up queue delivery once it applied an entry of its term and its consume sessions notice
+    /// (every 250 ms), and a deposed leader's consumers may still ack to it. Zero where no
+    /// window is ever opened (a single node).
+    pub leader_settle: Duration,
 }
 
 /// The invariants the [`Checker`] enforces; see the module documentation.

@@ -5,6 +5,7 @@ use super::*;
 const RULES: Rules = Rules {
     queue_ack_window: Duration::from_millis(500),
     queue_ack_deadline: Duration::from_secs(300),
+    leader_settle: Duration::from_secs(1),
 };
 
 fn at(ms: u64, event: Event) -> Record {
@@ -490,6 +491,76 @@ fn a_queue_ack_sent_just_before_its_session_was_cut_may_be_lost() {
     history.push(redelivered);
     assert_eq!(
         invariants(&history, Completeness::Partial),
+        vec![Invariant::AckedQueueMessageRedelivered]
+    );
+}
+
+#[test]
+fn a_queue_message_delivered_again_across_a_leader_window_is_allowed_and_outside_it_reported() {
+    // "b" was delivered at 2 800 in run 1, never acked.
+    let mut history = good_history();
+    let again = |ms| at(ms, delivered(ConsumerKind::Queue(1), 1, "b", 0, 1));
+    let mut no_window = history.clone();
+    no_window.push(again(3_500));
+    assert_eq!(
+        invariants(&no_window, Completeness::Partial),
+        vec![Invariant::QueueDeliveredTwice]
+    );
+    // A fault opened a window between the deliveries: the leader may have moved.
+    history.push(at(3_000, Event::LeadersMayMove));
+    history.push(at(3_100, Event::LeadersSettled));
+    history.push(again(3_500));
+    // Still within `leader_settle` of the settling, and after it but with the window between.
+    history.push(again(5_000));
+    assert_eq!(invariants(&history, Completeness::Partial), vec![]);
+    // Both deliveries after the window closed (4 100): one run again.
+    history.push(again(5_200));
+    assert_eq!(
+        invariants(&history, Completeness::Partial),
+        vec![Invariant::QueueDeliveredTwice]
+    );
+}
+
+#[test]
+fn a_queue_ack_lost_to_a_leader_window_is_allowed_and_outside_it_reported() {
+    // "b" was delivered at 2 800 in run 1; its ack is sent at 2 810 and it comes back at 3 500.
+    let mut history = good_history();
+    history.push(at(2_810, queue_ack(1, "b", 0, 1)));
+    let again = |ms| at(ms, delivered(ConsumerKind::Queue(1), 1, "b", 0, 1));
+    let with_window = |opened: u64| {
+        let mut h = history.clone();
+        h.push(at(opened, Event::LeadersMayMove));
+        h.push(at(opened + 50, Event::LeadersSettled));
+        h.push(again(3_500));
+        h
+    };
+    // The window opened within `queue_ack_window` (500 ms) of the ack: it may be lost.
+    assert_eq!(
+        invariants(&with_window(3_000), Completeness::Partial),
+        vec![]
+    );
+    // Opened later: the ack was flushed before any leader moved; only the lease may come back.
+    assert_eq!(
+        invariants(&with_window(3_400), Completeness::Partial),
+        vec![Invariant::AckedQueueMessageRedelivered]
+    );
+    // No window at all.
+    let mut no_window = history.clone();
+    no_window.push(again(3_500));
+    assert_eq!(
+        invariants(&no_window, Completeness::Partial),
+        vec![
+            Invariant::AckedQueueMessageRedelivered,
+            Invariant::QueueDeliveredTwice
+        ]
+    );
+    // An ack sent after the window closed (settled at 2 870, + 1 s) is as binding as without a
+    // cluster; the delivery again is not twice in one run (the one at 3 500 was in the window).
+    let mut late = with_window(2_820);
+    late.push(at(3_900, queue_ack(1, "b", 0, 1)));
+    late.push(again(4_500));
+    assert_eq!(
+        invariants(&late, Completeness::Partial),
         vec![Invariant::AckedQueueMessageRedelivered]
     );
 }
