@@ -20,6 +20,9 @@ const SCAN_CHUNK: usize = 1024;
 /// One retention pass over every partition: expire old producer state, drop batches past the
 /// limits. Runs every `retention.check_interval_ms`.
 pub async fn enforce_all(engine: &Engine) {
+    if !engine.background_writes_ready() {
+        return;
+    }
     let producer_ttl = engine.config.storage.producer_state_ttl_ms;
     for topic in engine.topics_snapshot() {
         let (expired, clock) = (topic.clone(), engine.clock.clone());

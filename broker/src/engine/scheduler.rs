@@ -109,6 +109,9 @@ fn for_each_scheduled(store: &dyn Store, mut visit: impl FnMut(&[u8], u32)) -> R
 impl Engine {
     /// Appends every due scheduled message; returns the due time of the next pending one.
     pub(super) async fn release_due(&self) -> Result<Option<i64>> {
+        if !self.background_writes_ready() {
+            return Ok(None);
+        }
         let mut next = None;
         for store in [self.disk.clone() as Arc<dyn Store>, self.memory.clone()] {
             if let Some(due) = self.release_due_in(store).await? {

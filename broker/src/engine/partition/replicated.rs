@@ -36,23 +36,23 @@ impl Partition {
     }
 
     /// Whether this node may write on its own to the partition now (retention, delayed
-    /// messages): always for the single-node writer, only on the leader for a group.
+    /// messages): always for the single-node writer; for a group, only on its leader once it
+    /// has applied every entry of earlier terms. A new leader so sees the releases and trims
+    /// its predecessors committed (their schedule keys gone) before it releases anything:
+    /// no delayed message is released twice across a failover.
     pub fn writes_here(&self) -> bool {
-        match &self.backend {
-            Backend::Writer { .. } => true,
-            Backend::Group(log) => log.leads(),
-        }
-    }
-
-    /// Whether this node hands out the partition's queue messages now: always for the
-    /// single-node writer; for a group, only on its leader once it has applied every entry of
-    /// earlier terms, so that its queue ack state is the group's (the last one proposed by the
-    /// leader before it) and no other node delivers the partition.
-    pub fn delivers_queue(&self) -> bool {
         match &self.backend {
             Backend::Writer { .. } => true,
             Backend::Group(log) => log.leads_applied(),
         }
+    }
+
+    /// Whether this node hands out the partition's queue messages now: where it writes on its
+    /// own ([`Partition::writes_here`]), so on a group's leader once it applied every entry of
+    /// earlier terms: its queue ack state is then the group's (the last one proposed by the
+    /// leader before it), and no other node delivers the partition.
+    pub fn delivers_queue(&self) -> bool {
+        self.writes_here()
     }
 
     /// Cluster mode: the partition group's leader as this node knows it.

@@ -37,6 +37,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether the background tasks (delayed releases, retention) may write now. In cluster
+    /// mode not before the partition host is set: until then the topics recovered at start
+    /// sit on single-node writers, and a release or trim through one would change this
+    /// replica alone, outside its group (its log would part from the others').
+    pub(in crate::engine) fn background_writes_ready(&self) -> bool {
+        !self.config.cluster.enabled() || self.partition_host.get().is_some()
+    }
+
     /// The host of `record`'s partition groups: set, and the topic placed.
     fn host_for(&self, record: &TopicRecord) -> Option<&Arc<dyn PartitionHost>> {
         self.partition_host
