@@ -245,6 +245,9 @@ pub struct Engine {
     /// Cluster mode: opens the raft groups of placed topics' partitions
     /// (`replicated/hosting.rs`).
     partition_host: std::sync::OnceLock<Arc<dyn partition::replicated::PartitionHost>>,
+    /// Cluster mode: set once the topics recovered at start are reopened on their groups
+    /// (`Engine::set_partition_host`); background writes wait for it.
+    groups_hosted: AtomicBool,
     runtime: tokio::runtime::Handle,
     started: Instant,
     buffered_dirty: Arc<AtomicBool>,
@@ -344,6 +347,7 @@ impl Engine {
             meta_lock: tokio::sync::Mutex::new(()),
             meta_log: std::sync::OnceLock::new(),
             partition_host: std::sync::OnceLock::new(),
+            groups_hosted: AtomicBool::new(false),
             runtime,
             started: Instant::now(),
             buffered_dirty: Arc::new(AtomicBool::new(false)),

@@ -2,6 +2,7 @@
 //! their raft groups, opened through the node's [`PartitionHost`]; everything else (single-node
 //! mode, `memory` topics) by the single-node writer.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::super::Engine;
@@ -34,15 +35,16 @@ impl Engine {
             }
             self.reopen_fenced(&topic)?;
         }
+        self.groups_hosted.store(true, Ordering::Release);
         Ok(())
     }
 
     /// Whether the background tasks (delayed releases, retention) may write now. In cluster
-    /// mode not before the partition host is set: until then the topics recovered at start
-    /// sit on single-node writers, and a release or trim through one would change this
+    /// mode not before the topics recovered at start are reopened on their groups: until then
+    /// they sit on single-node writers, and a release or trim through one would change this
     /// replica alone, outside its group (its log would part from the others').
     pub(in crate::engine) fn background_writes_ready(&self) -> bool {
-        !self.config.cluster.enabled() || self.partition_host.get().is_some()
+        !self.config.cluster.enabled() || self.groups_hosted.load(Ordering::Acquire)
     }
 
     /// The host of `record`'s partition groups: set, and the topic placed.
