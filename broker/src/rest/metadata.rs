@@ -21,6 +21,7 @@ use crate::principal::Principal;
 pub struct MetadataQuery {
     /// Comma-separated topic names; absent: every topic the caller may describe. A named topic
     /// that does not exist, or that the caller may not describe, fails the request.
+    #[param(pattern = r"^[A-Za-z0-9._-]{1,200}(,[A-Za-z0-9._-]{1,200})*$")]
     pub topics: Option<String>,
 }
 
@@ -104,14 +105,16 @@ pub async fn get(
     Extension(cluster): Extension<ClusterHandle>,
     Query(query): Query<MetadataQuery>,
 ) -> Result<Json<Metadata>, ApiError> {
-    let topics: Vec<String> = query
-        .topics
-        .iter()
-        .flat_map(|names| names.split(','))
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(String::from)
-        .collect();
+    // Each name is checked by the describe below (`INVALID_NAME`), an empty one here.
+    let topics: Vec<String> = match &query.topics {
+        None => Vec::new(),
+        Some(names) => names.split(',').map(String::from).collect(),
+    };
+    if topics.iter().any(String::is_empty) {
+        return Err(ApiError::invalid(
+            "`topics` names topics separated by commas, none of them empty",
+        ));
+    }
     let answer = get_metadata(&state.engine, &cluster, &principal, &topics)?;
     Ok(Json(answer.into()))
 }
