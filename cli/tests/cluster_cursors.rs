@@ -215,3 +215,57 @@ async fn a_subscription_created_at_latest_through_a_node_without_a_replica_start
         everywhere_committed(&[(id, &clients)], MESSAGES).await;
     }
 }
+
+/// A commit that returned is what every replica reports next, at once: a follower that has
+/// not applied it yet (it learns of the commit with the leader's next message) first catches
+/// up with what the group committed (a raft read index, asked of the leader), so neither
+/// `DescribeSubscription` nor a consumer that joins through it sees an older offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_reports_a_commit_as_soon_as_it_returned() {
+    let nodes = start_nodes(3, |_| BrokerOptions::default());
+    let seed = setup(&nodes).await;
+    let leader = partition_leader(&seed, TOPIC, 0).await;
+    let through_leader = connect(&nodes[leader as usize - 1]).await;
+    let mut followers = Vec::new();
+    for id in (1..=3u64).filter(|&id| id != leader) {
+        followers.push((id, connect(&nodes[id as usize - 1]).await));
+    }
+    for offset in 1..=MESSAGES {
+        through_leader
+            .messaging
+            .clone()
+            .commit_offset(pb::CommitOffsetRequest {
+                topic: TOPIC.into(),
+                subscription: SUBSCRIPTION.into(),
+                offsets: vec![pb::PartitionOffset {
+                    partition: 0,
+                    offset,
+                }],
+            })
+            .await
+            .expect("commit through the leader");
+        for (id, clients) in &mut followers {
+            assert_eq!(
+                committed(clients).await,
+                Some(offset),
+                "node {id} reports the commit that returned"
+            );
+            if offset % 5 == 0 {
+                let joined = Consumer::open(
+                    clients,
+                    TOPIC,
+                    SUBSCRIPTION,
+                    start(pb::StartKind::Earliest),
+                    1,
+                )
+                .await
+                .expect("join through a follower");
+                assert_eq!(
+                    joined.assignment,
+                    vec![(0, offset)],
+                    "a consumer joining through node {id} starts at the commit"
+                );
+            }
+        }
+    }
+}

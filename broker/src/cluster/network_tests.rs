@@ -45,6 +45,10 @@ impl GroupHandle for Echo {
     fn propose(&self, _command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
         Box::pin(async { Err("an echo takes no commands".to_string()) })
     }
+
+    fn read_index(&self) -> BoxFuture<'_, Result<u64, String>> {
+        Box::pin(async { Err("an echo has no log".to_string()) })
+    }
 }
 
 fn queue_message(

@@ -131,9 +131,8 @@ impl Route {
 pub struct GroupWriter {
     tx: mpsc::Sender<Op>,
     raft: Arc<OnceLock<PartitionRaft>>,
-    me: u64,
+    route: Route,
     replica: bool,
-    preferred: Option<u64>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -150,11 +149,9 @@ impl GroupWriter {
         stopped: BoxFuture<'static, ()>,
     ) -> GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let me = route.me;
-        let replica = route.replicas.contains(&me);
-        let preferred = route.replicas.first().copied();
+        let replica = route.replicas.contains(&route.me);
         let task = Task {
-            route,
+            route: route.clone(),
             shared,
             clock,
             raft: Arc::clone(&raft),
@@ -167,11 +164,40 @@ impl GroupWriter {
         GroupWriter {
             tx,
             raft,
-            me,
+            route,
             replica,
-            preferred,
             task: Mutex::new(Some(handle)),
         }
+    }
+
+    /// The group's read index from `leader`: asked of this node's raft when it leads, else of
+    /// the leader in a `Cluster.ReadIndex`.
+    async fn read_index(
+        &self,
+        raft: &PartitionRaft,
+        leader: u64,
+    ) -> std::result::Result<u64, String> {
+        if leader == self.route.me {
+            return GroupHandle::read_index(raft).await;
+        }
+        let addr = self
+            .route
+            .addresses
+            .get(leader)
+            .ok_or_else(|| format!("node {leader} has no known cluster address"))?;
+        let text = |err: &dyn std::fmt::Display| format!("read index from node {leader}: {err}");
+        let payload = encode(&self.route.group).map_err(|err| text(&err))?;
+        let mut client = ClusterClient::new(self.route.tls.channel(&addr, RPC_TIMEOUT)?);
+        let answer = client
+            .read_index(RaftBatch {
+                payload: payload.into(),
+            })
+            .await
+            .map_err(|err| text(&err))?
+            .into_inner();
+        let answer: std::result::Result<u64, String> =
+            decode(&answer.payload).map_err(|err| text(&err))?;
+        answer.map_err(|err| text(&err))
     }
 }
 
@@ -231,8 +257,48 @@ impl GroupLog for GroupWriter {
         })
     }
 
+    fn read_barrier(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let Some(raft) = self.raft.get() else {
+                return Ok(());
+            };
+            let deadline = Instant::now() + PROPOSAL_TIMEOUT;
+            let mut last_error = String::from("no leader");
+            while Instant::now() < deadline {
+                let leader = raft.metrics().borrow_watched().current_leader;
+                let Some(leader) = leader else {
+                    wait_for_leader(raft, deadline).await;
+                    continue;
+                };
+                match self.read_index(raft, leader).await {
+                    Ok(index) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        return raft
+                            .wait(Some(left))
+                            .applied_index_at_least(Some(index), "a read index")
+                            .await
+                            .map(drop)
+                            .map_err(|err| {
+                                Error::unavailable(format!(
+                                    "{}: read index {index} not applied here yet: {err}",
+                                    self.route.name()
+                                ))
+                            });
+                    }
+                    Err(err) => last_error = err,
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+            Err(Error::unavailable(format!(
+                "{} cannot confirm what it committed within {:?}: {last_error}",
+                self.route.name(),
+                PROPOSAL_TIMEOUT
+            )))
+        })
+    }
+
     fn leads(&self) -> bool {
-        self.leader() == Some(self.me)
+        self.leader() == Some(self.route.me)
     }
 
     fn leads_applied(&self) -> bool {
@@ -241,7 +307,7 @@ impl GroupLog for GroupWriter {
         };
         let metrics = raft.metrics();
         let metrics = metrics.borrow_watched();
-        let me = Some(self.me);
+        let me = Some(self.route.me);
         metrics.current_leader == me
             && metrics.last_applied.as_ref().is_some_and(|applied| {
                 let by = applied.committed_leader_id();
@@ -265,7 +331,7 @@ impl GroupLog for GroupWriter {
     }
 
     fn preferred_leader(&self) -> Option<u64> {
-        self.preferred
+        self.route.replicas.first().copied()
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -640,5 +706,9 @@ impl GroupHandle for PartitionHandle {
             }
             encode(&answers).map_err(|err| err.to_string())
         })
+    }
+
+    fn read_index(&self) -> BoxFuture<'_, std::result::Result<u64, String>> {
+        GroupHandle::read_index(&self.raft)
     }
 }

@@ -274,6 +274,19 @@ impl Cluster for ClusterService {
         }))
     }
 
+    async fn read_index(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
+        let group: GroupId = decode(&request.into_inner().payload)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let answer: Result<u64, String> = match self.groups.get(group) {
+            Some(handle) => handle.read_index().await,
+            None => Err(format!("group {group} is not hosted on this node")),
+        };
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
     async fn change_members(
         &self,
         request: Request<RaftBatch>,
@@ -333,6 +346,10 @@ mod tests {
 
         fn propose(&self, _command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
             Box::pin(async { Err("no commands".to_string()) })
+        }
+
+        fn read_index(&self) -> BoxFuture<'_, Result<u64, String>> {
+            Box::pin(async { Err("no log".to_string()) })
         }
     }
 

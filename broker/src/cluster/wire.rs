@@ -14,7 +14,7 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotRespon
 use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse};
 use openraft::storage::RaftStateMachine;
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
-use openraft::{Raft, RaftTypeConfig};
+use openraft::{Raft, RaftTypeConfig, ReadPolicy};
 use serde::{Deserialize, Serialize};
 
 use super::keys::GroupId;
@@ -139,6 +139,12 @@ pub trait GroupHandle: Send + Sync + 'static {
     /// Writes an encoded command (the group's `C::D`) through this node, which must lead the
     /// group, and encodes its result (`C::R`); `Err` says why not (not the leader, stopped).
     fn propose(&self, command: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+
+    /// The group's read index, if this node leads it: the raft index a replica must have
+    /// applied to answer a read with everything the group committed before the call
+    /// (openraft's `ReadIndex` policy: a quorum confirms the leadership first). `Err` says why
+    /// not (not the leader, no quorum, stopped).
+    fn read_index(&self) -> BoxFuture<'_, Result<u64, String>>;
 }
 
 impl<C, SM> GroupHandle for Raft<C, SM>
@@ -200,6 +206,16 @@ where
             let command: C::D = decode(&command).map_err(|err| err.to_string())?;
             let written = self.client_write(command).await.map_err(err_text)?;
             encode(&written.data).map_err(|err| err.to_string())
+        })
+    }
+
+    fn read_index(&self) -> BoxFuture<'_, Result<u64, String>> {
+        Box::pin(async move {
+            let (read, _applied) = self
+                .get_read_log_id(ReadPolicy::ReadIndex)
+                .await
+                .map_err(err_text)?;
+            Ok(read.index())
         })
     }
 }

@@ -285,6 +285,13 @@ impl Engine {
                 let sub = self
                     .get_or_create_subscription(principal, &live, name, mode, start, None, false)
                     .await?;
+                // The member starts from the cursors this node has: first the groups' own, so
+                // it does not redeliver (and commit back) what a consumer through another node
+                // committed a moment ago. A partition whose group has no leader now starts
+                // from this node's view rather than keep the others from being consumed.
+                if let Err(err) = self.caught_up(&live).await {
+                    tracing::debug!(topic, subscription = name, %err, "joining with this node's cursors");
+                }
                 let member = sub.join(consumer_name);
                 Ok(Session::Stream(
                     StreamSession::member(live, member, closed, self.observer())
@@ -461,7 +468,10 @@ impl Engine {
             .collect())
     }
 
-    pub fn describe_subscription(
+    /// A subscription's state. In cluster mode this node first catches up with what each
+    /// partition's group committed ([`Engine::caught_up`]): a commit that returned is in the
+    /// answer, whichever node it went through, and no answer is older than one before it.
+    pub async fn describe_subscription(
         &self,
         principal: &Principal,
         topic: &str,
@@ -474,7 +484,21 @@ impl Engine {
         )?;
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, name)?;
+        self.caught_up(&live).await?;
         Ok(subscription_status(&live, &sub))
+    }
+
+    /// Resolves once this node applied everything the groups of `topic`'s replicated
+    /// partitions committed before the call ([`Partition::read_barrier`](super::partition::Partition::read_barrier)), all at once: then
+    /// its cursors and queue floors are the groups'. At once on a single node.
+    pub(super) async fn caught_up(&self, topic: &Topic) -> Result<()> {
+        let barriers = topic.partitions.iter().map(|partition| async move {
+            partition
+                .read_barrier()
+                .await
+                .map_err(|err| partition.hinted(err, topic.name()))
+        });
+        futures::future::try_join_all(barriers).await.map(drop)
     }
 
     /// The mode of a subscription about to be consumed (REST polls and live sessions, which

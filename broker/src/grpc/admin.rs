@@ -130,7 +130,8 @@ impl Admin for AdminService {
         let r = request.get_ref();
         Ok(Response::new(
             self.engine
-                .describe_subscription(&principal, &r.topic, &r.name)?
+                .describe_subscription(&principal, &r.topic, &r.name)
+                .await?
                 .into(),
         ))
     }

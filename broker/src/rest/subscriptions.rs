@@ -329,7 +329,8 @@ pub async fn describe(
     Ok(Json(
         state
             .engine
-            .describe_subscription(&principal, &topic, &name)?
+            .describe_subscription(&principal, &topic, &name)
+            .await?
             .into(),
     ))
 }

@@ -106,6 +106,16 @@ impl Partition {
         err.with_leader_hint(hint)
     }
 
+    /// Cluster mode: resolves once this node applied everything the partition's group
+    /// committed before the call ([`GroupLog::read_barrier`]); at once for the single-node
+    /// writer, which applies what it commits.
+    pub async fn read_barrier(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Writer { .. } => Ok(()),
+            Backend::Group(log) => log.read_barrier().await,
+        }
+    }
+
     /// Whether the partition is backed by a raft group.
     pub fn replicated(&self) -> bool {
         matches!(self.backend, Backend::Group(_))
@@ -135,6 +145,14 @@ pub trait GroupLog: Send + Sync + 'static {
     /// the appends and trims. Resolves once they are applied on this node, or, on a node that
     /// is not a replica (which applies nothing of the group), once applied on the leader.
     fn consume(&self, entries: Vec<PartitionEntry>) -> BoxFuture<'_, Result<()>>;
+
+    /// Resolves once this node applied everything the group committed before the call: the
+    /// group's read index, asked of its leader (a quorum confirms the leadership), is applied
+    /// here. A replica then answers reads of consumer state (cursors, queue floors) as the
+    /// leader would: a follower learns of a commit only with the leader's next message. On a
+    /// node that is not a replica, at once (it holds none of the group's state). `UNAVAILABLE`
+    /// when the group has no leader, or this node cannot catch up, in time.
+    fn read_barrier(&self) -> BoxFuture<'_, Result<()>>;
 
     /// Proposes a trim (retention) with this node's cutoff, if this node leads the group; a
     /// follower does nothing (followers never truncate on their own).
