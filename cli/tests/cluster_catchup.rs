@@ -2,7 +2,9 @@
 //! processes: three nodes snapshot every few entries; one is killed while a partition takes
 //! hundreds of batches; restarted, it installs the leader's snapshot (its log says so) and then
 //! serves exactly what the others serve: the same batches, byte for byte, from the same log
-//! start, and takes part in what comes after.
+//! start, and takes part in what comes after. A replica rebuilt from a snapshot also holds the
+//! partition's pending delayed messages and not those released while it was away: made the
+//! leader, it releases each exactly once.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -10,8 +12,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{agreed_leader, create_cluster_topic, start_nodes, while_unavailable};
-use common::{BrokerOptions, Clients, PATIENCE, TestBroker, connect, encode, msg, topic_config};
+use common::cluster::{
+    agreed_leader, create_cluster_topic, partition_leader, start_nodes, while_unavailable,
+};
+use common::{
+    BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, eventually, msg, raw,
+    topic_config,
+};
+use prost::Message as _;
 use rapidmq_proto::v1 as pb;
 
 const TOPIC: &str = "catchup";
@@ -39,13 +47,14 @@ fn purges(nodes: &[TestBroker]) -> String {
 }
 
 /// Everything `node` serves of partition 0, as fetched (the stored batches), from its log start.
-async fn served(clients: &mut Clients) -> Option<(u64, Vec<pb::DeliveryBatch>)> {
+async fn served(clients: &Clients) -> Option<(u64, Vec<pb::DeliveryBatch>)> {
     let mut batches = Vec::new();
     let mut offset = 0;
     let mut log_start = None;
     loop {
         let fetched = clients
             .messaging
+            .clone()
             .fetch(pb::FetchRequest {
                 topic: TOPIC.into(),
                 partition: 0,
@@ -106,7 +115,7 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
         None,
     )
     .await;
-    let mut first = connect(&nodes[0]).await;
+    let first = connect(&nodes[0]).await;
     let mut config = topic_config(1);
     config.replication_factor = Some(3);
     create_cluster_topic(&first, TOPIC, config).await;
@@ -120,7 +129,7 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
     // Node 1 may follow the partition's leader: it serves an acked batch once it applied it.
     let deadline = Instant::now() + PATIENCE;
     let (start, expected) = loop {
-        let (start, batches) = served(&mut first).await.expect("node 1 serves");
+        let (start, batches) = served(&first).await.expect("node 1 serves");
         let count: u64 = batches.iter().map(|b| u64::from(b.count)).sum();
         if start + count == BATCHES as u64 {
             break (start, batches);
@@ -135,10 +144,10 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
 
     // Back, it installs a snapshot (it is far behind what the leader keeps) and serves the same.
     nodes[2].restart();
-    let mut third = connect(&nodes[2]).await;
+    let third = connect(&nodes[2]).await;
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let seen = served(&mut third).await;
+        let seen = served(&third).await;
         if seen.as_ref() == Some(&(start, expected.clone())) {
             break;
         }
@@ -164,11 +173,161 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
     // It takes part again: a batch published now reaches it too.
     publish(&first, BATCHES).await;
     let (_, after) = loop {
-        let seen = served(&mut third).await.expect("node 3 serves");
+        let seen = served(&third).await.expect("node 3 serves");
         if seen.1.len() > expected.len() || Instant::now() > deadline {
             break seen;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(after.len(), expected.len() + 1);
+}
+
+/// The values `clients`' node serves of partition 0, in offset order.
+async fn served_values(clients: &Clients) -> Vec<String> {
+    let (_, batches) = served(clients).await.unwrap_or_default();
+    batches
+        .iter()
+        .flat_map(decode)
+        .map(|r| String::from_utf8_lossy(&r.msg.value).into_owned())
+        .collect()
+}
+
+/// Publishes one message delayed by `delay_ms` through `clients`' node (retried while the
+/// partition has no leader).
+async fn publish_delayed(clients: &Clients, value: &str, delay_ms: u64) {
+    let batch = pb::MessageBatch {
+        messages: vec![pb::Message {
+            delay_ms,
+            ..raw(value)
+        }],
+        base_timestamp_ms: 0,
+        compression: 0,
+    };
+    while_unavailable("publish a delayed message", || {
+        let mut messaging = clients.messaging.clone();
+        let request = pb::PublishRequest {
+            topic: TOPIC.into(),
+            partition: 0,
+            batch: batch.encode_to_vec().into(),
+            ..Default::default()
+        };
+        async move { messaging.publish(request).await }
+    })
+    .await
+    .expect("publish a delayed message");
+}
+
+/// A replica rebuilt from a snapshot has the partition's schedule as the group has it: the
+/// delayed message published while it was down (its entry purged from the leader's log before
+/// it came back) is pending there, and the one released while it was down is gone. Made the
+/// leader again (it is the preferred replica), it releases the pending one, once, and not the
+/// released one a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_rebuilt_from_a_snapshot_releases_each_delayed_message_once() {
+    /// Released while the preferred replica is down.
+    const EARLY_MS: u64 = 500;
+    /// Due once the preferred replica is back and leads again.
+    const LATE_MS: u64 = 25_000;
+    let mut nodes: Vec<TestBroker> = start_nodes(3, |_| BrokerOptions {
+        env: vec![
+            (
+                "RAPIDMQ_CLUSTER__SNAPSHOT_EVERY_ENTRIES".into(),
+                SNAPSHOT_EVERY.into(),
+            ),
+            // Leadership goes back to the preferred replica soon after it returns.
+            (
+                "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
+                "500".into(),
+            ),
+            ("RAPIDMQ_LOG".into(), format!("info,{PURGE_LOG}=debug")),
+        ],
+        ..BrokerOptions::default()
+    });
+    agreed_leader(
+        &reqwest::Client::new(),
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &[1, 2, 3].into(),
+        None,
+    )
+    .await;
+    let first = connect(&nodes[0]).await;
+    let mut config = topic_config(1);
+    config.replication_factor = Some(3);
+    let created = create_cluster_topic(&first, TOPIC, config).await;
+    let preferred = created.partitions[0].replicas[0];
+    let other = (1..=3u64).find(|&id| id != preferred).expect("three nodes");
+    let node = |id: u64| (id - 1) as usize;
+    let through_other = connect(&nodes[node(other)]).await;
+    eventually("the preferred replica leads", || async {
+        partition_leader(&through_other, TOPIC, 0).await == preferred
+    })
+    .await;
+
+    // "early" is scheduled on every replica, then the preferred one goes down and the others
+    // release it.
+    publish_delayed(&through_other, "early", EARLY_MS).await;
+    nodes[node(preferred)].kill();
+    eventually("a survivor releases the early message", || async {
+        served_values(&through_other).await == ["early"]
+    })
+    .await;
+    // "late" is scheduled, then many batches: the leader purges the entries the preferred
+    // replica missed, the schedule of "late" among them.
+    publish_delayed(&through_other, "late", LATE_MS).await;
+    let late_due = Instant::now() + Duration::from_millis(LATE_MS);
+    for index in 0..BATCHES {
+        publish(&through_other, index).await;
+    }
+
+    // Back, it catches up by snapshot and leads again before "late" is due.
+    nodes[node(preferred)].restart();
+    let through_preferred = connect(&nodes[node(preferred)]).await;
+    // As a survivor sees it: the restarted node reports the leadership it had before it died
+    // until it hears of the newer term.
+    eventually("the preferred replica leads again", || async {
+        partition_leader(&through_other, TOPIC, 0).await == preferred
+            && partition_leader(&through_preferred, TOPIC, 0).await == preferred
+    })
+    .await;
+    assert!(
+        nodes[node(preferred)]
+            .log()
+            .contains("installed a snapshot from the leader"),
+        "node {preferred} caught up from the log, not by snapshot:\n{}",
+        purges(&nodes)
+    );
+    assert!(
+        Instant::now() < late_due,
+        "the preferred replica took the lead only after the late message was due; the test \
+         cannot tell who released it"
+    );
+
+    // It releases "late" once it is due, and never "early" again.
+    let deadline = late_due + PATIENCE;
+    let values = loop {
+        let values = served_values(&through_preferred).await;
+        if values.last().map(String::as_str) == Some("late") {
+            break values;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {preferred} (the leader) never released the late message: it serves {} \
+             messages, the last {:?}",
+            values.len(),
+            values.last()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let count = |value: &str| values.iter().filter(|v| *v == value).count();
+    assert_eq!(
+        (count("early"), count("late"), values.len()),
+        (1, 1, BATCHES + 2),
+        "each delayed message once, with every batch"
+    );
+    // The replicas agree.
+    eventually("the other replica serves the same", || async {
+        served_values(&through_other).await == values
+    })
+    .await;
 }

@@ -1,12 +1,15 @@
 //! A partition group's snapshot: its small state (producers, next offset = the applied point,
-//! last append time, log start, every subscription's committed offset) plus a *range* of its
-//! log, `[log start, next offset)`, whose batches are read from the store only while the
+//! last append time, log start, every subscription's committed offset and queue ack state, the
+//! delayed messages not released yet) plus a *range* of its log, `[log start, next offset)`, whose batches are read from the store only while the
 //! snapshot is sent.
 //!
 //! **Building** one captures that state on the state machine's task: the log state from
 //! memory, the cursors from the store (one short scan of the topic's cursors, which hold what
-//! the group applied so far); no batch is read, and what `raft_state` stores is this small
-//! record ([`Head`], a few bytes per producer and subscription), never a copy of the log. Batches are immutable once applied, so the sender reads
+//! the group applied so far), the pending delayed messages from the store's schedule (which is
+//! keyed by due time first, so this reads all of it, every node's partitions); no batch of the
+//! log is read, and what `raft_state` stores is this record ([`Head`], a few bytes per producer
+//! and subscription, plus the pending delayed messages whole), never a copy of the log.
+//! Batches are immutable once applied, so the sender reads
 //! them later, when it streams ([`Source`]): chunk by chunk, through the index
 //! (`engine/partition/located.rs`), in bounded memory, while applies go on.
 //!
@@ -24,7 +27,9 @@
 //! as they arrive (contents at a committed offset are the same on every replica, so a batch the
 //! replica already holds is overwritten with itself); only their index entries are kept in
 //! memory (a few bytes per batch). Installing switches the partition in one write batch: index
-//! entries, producers, cursors, watermark (with the applied log id, `state_machine.rs`), and deletes
+//! entries, producers, cursors, the schedule (the partition's entries replaced by the
+//! snapshot's: a delayed message the group released while this replica was away is not
+//! released again here), watermark (with the applied log id, `state_machine.rs`), and deletes
 //! every `Cf::Log` value outside the snapshot's run. The batches go in with plain index entries,
 //! the single-node way: the leader's raft indexes mean nothing in this replica's raft log.
 //! An abandoned transfer (a chunk gap, a transfer that starts anew, an install openraft
@@ -47,6 +52,7 @@ use crate::engine::batch::{self, IndexEntry};
 use crate::engine::commit::{LogCursor, ProducerState, log_key, producer_key, watermark_key};
 use crate::engine::{
     ConsumerChange, PartitionEntry, PartitionShared, decode_offset, keys as engine_keys,
+    partition_schedule,
 };
 use crate::storage::{Cf, StorageError, WriteBatch};
 
@@ -66,6 +72,10 @@ struct Head {
     /// `(subscription, QueuePartition::encode)` of every queue subscription with ack state on
     /// the partition, as the leader last proposed it.
     acks: Vec<(String, Vec<u8>)>,
+    /// `(schedule key, batch)` of every delayed message of the partition not released yet: a
+    /// replica rebuilt from the snapshot releases these when it leads, and none the group
+    /// released already.
+    schedule: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Head {
@@ -123,7 +133,8 @@ fn subscription_values(
 }
 
 /// Encodes the partition's snapshot: `cursor` and `producers` as applied, the log start now,
-/// the subscriptions' cursors and queue ack states as stored. Reads no batch.
+/// the subscriptions' cursors and queue ack states and the pending delayed messages as stored.
+/// Reads no batch of the log.
 pub(super) fn build(
     shared: &PartitionShared,
     cursor: LogCursor,
@@ -143,6 +154,10 @@ pub(super) fn build(
         acks: subscription_values(shared, Cf::Acks)?
             .into_iter()
             .map(|(name, state)| (name, state.to_vec()))
+            .collect(),
+        schedule: partition_schedule(shared.store().as_ref(), shared.topic_id, shared.index)?
+            .into_iter()
+            .map(|(key, batch)| (key, batch.to_vec()))
             .collect(),
     })
 }
@@ -409,7 +424,8 @@ fn last_run(staged: &[(u64, IndexEntry)], end: u64) -> (u64, u64) {
 /// Puts the disk changes that replace the partition with `snapshot`'s in `batch`: producers,
 /// the index entries of the staged batches it keeps (those held before deleted), the deletion
 /// of every `Cf::Log` value outside them, the subscriptions' cursors and queue ack states (a
-/// subscription the snapshot does not name keeps its own), the watermark record.
+/// subscription the snapshot does not name keeps its own), the partition's schedule, the
+/// watermark record.
 pub(super) fn write_restore(
     shared: &PartitionShared,
     staging: &Staging,
@@ -435,6 +451,13 @@ pub(super) fn write_restore(
     }
     for entry in head.cursor_entries(shared) {
         entry.write_to(batch);
+    }
+    // The schedule becomes the snapshot's: released entries go, pending ones come.
+    for (key, _) in partition_schedule(shared.store().as_ref(), t, p)? {
+        batch.delete(Cf::Schedule, key);
+    }
+    for (key, value) in &head.schedule {
+        batch.put(Cf::Schedule, key.clone(), Bytes::copy_from_slice(value));
     }
     batch.put(
         Cf::Meta,

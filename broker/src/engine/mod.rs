@@ -101,6 +101,7 @@ pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use replicated::{Decision, MetaLog, Run};
 pub use rest_support::Settlement;
 pub use roles::RoleInfo;
+pub use scheduler::partition_schedule;
 pub use session::{Delivery, SessionEvent, StreamSession};
 pub use subscription::{MemberStatus, QueueSettings, SubscriptionMode};
 pub use tail_cache::TailBudget;

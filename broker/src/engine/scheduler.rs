@@ -26,7 +26,7 @@ use tokio::sync::{Notify, watch};
 use super::partition::{AppendExtra, AppendRequest};
 use super::{Engine, keys, publish};
 use crate::error::Result;
-use crate::storage::{Cf, Store, WriteBatch};
+use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
 /// Entries moved per partition per round.
 const ROUND: usize = 10_000;
@@ -70,7 +70,7 @@ pub async fn run(engine: Weak<Engine>, wake: Arc<Notify>, mut stopping: watch::R
 /// and recovery, never the publish path.
 pub fn scheduled_keys(store: &dyn Store, topic_id: u32) -> Result<Vec<Vec<u8>>> {
     let mut found = Vec::new();
-    for_each_scheduled(store, |key, id| {
+    for_each_scheduled(store, |key, _, id, _| {
         if id == topic_id {
             found.push(key.to_vec());
         }
@@ -81,11 +81,33 @@ pub fn scheduled_keys(store: &dyn Store, topic_id: u32) -> Result<Vec<Vec<u8>>> 
 /// The highest topic id with a pending delayed message in `store`.
 pub fn max_scheduled_topic_id(store: &dyn Store) -> Result<Option<u32>> {
     let mut max = None;
-    for_each_scheduled(store, |_, id| max = max.max(Some(id)))?;
+    for_each_scheduled(store, |_, _, id, _| max = max.max(Some(id)))?;
     Ok(max)
 }
 
-fn for_each_scheduled(store: &dyn Store, mut visit: impl FnMut(&[u8], u32)) -> Result<()> {
+/// The schedule entries `(key, batch)` of partition `partition` of topic `topic_id` in
+/// `store`, in due order: what a partition group's snapshot carries (cluster mode), so a replica
+/// rebuilt from one holds the same pending delayed messages as the group. Reads all of the
+/// schedule, as [`scheduled_keys`] does.
+pub fn partition_schedule(
+    store: &dyn Store,
+    topic_id: u32,
+    partition: u32,
+) -> std::result::Result<Vec<(Vec<u8>, Bytes)>, StorageError> {
+    let mut found = Vec::new();
+    for_each_scheduled(store, |key, value, id, p| {
+        if (id, p) == (topic_id, partition) {
+            found.push((key.to_vec(), value.clone()));
+        }
+    })?;
+    Ok(found)
+}
+
+/// Calls `visit` with every schedule entry of `store`: its key, batch, topic id and partition.
+fn for_each_scheduled(
+    store: &dyn Store,
+    mut visit: impl FnMut(&[u8], &Bytes, u32, u32),
+) -> std::result::Result<(), StorageError> {
     let end = [0xff; 25];
     let mut from = Vec::new();
     loop {
@@ -95,9 +117,9 @@ fn for_each_scheduled(store: &dyn Store, mut visit: impl FnMut(&[u8], u32)) -> R
         };
         from = last.clone();
         from.push(0);
-        for (key, _) in &page {
-            if let Some((_, topic_id, _)) = keys::parse_schedule_key(key) {
-                visit(key, topic_id);
+        for (key, value) in &page {
+            if let Some((_, topic_id, partition)) = keys::parse_schedule_key(key) {
+                visit(key, value, topic_id, partition);
             }
         }
         if page.len() < ROUND {
