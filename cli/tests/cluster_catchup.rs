@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    agreed_leader, create_cluster_topic, partition_leader, start_nodes, while_unavailable,
+    agreed_leader, create_cluster_topic, partition_leader, publish_retrying, start_nodes,
 };
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, eventually, msg, raw,
@@ -75,22 +75,13 @@ async fn served(clients: &Clients) -> Option<(u64, Vec<pb::DeliveryBatch>)> {
 }
 
 async fn publish(clients: &Clients, index: usize) {
-    let messaging = clients.messaging.clone();
-    while_unavailable("publish", || {
-        let mut messaging = messaging.clone();
-        async move {
-            messaging
-                .publish(pb::PublishRequest {
-                    topic: TOPIC.into(),
-                    partition: 0,
-                    batch: encode(&[msg(format!("k{index}"), format!("batch {index}"))]),
-                    ..Default::default()
-                })
-                .await
-        }
-    })
-    .await
-    .expect("publish");
+    let request = pb::PublishRequest {
+        topic: TOPIC.into(),
+        partition: 0,
+        batch: encode(&[msg(format!("k{index}"), format!("batch {index}"))]),
+        ..Default::default()
+    };
+    publish_retrying(clients, request).await.expect("publish");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,18 +194,15 @@ async fn publish_delayed(clients: &Clients, value: &str, delay_ms: u64) {
         base_timestamp_ms: 0,
         compression: 0,
     };
-    while_unavailable("publish a delayed message", || {
-        let mut messaging = clients.messaging.clone();
-        let request = pb::PublishRequest {
-            topic: TOPIC.into(),
-            partition: 0,
-            batch: batch.encode_to_vec().into(),
-            ..Default::default()
-        };
-        async move { messaging.publish(request).await }
-    })
-    .await
-    .expect("publish a delayed message");
+    let request = pb::PublishRequest {
+        topic: TOPIC.into(),
+        partition: 0,
+        batch: batch.encode_to_vec().into(),
+        ..Default::default()
+    };
+    publish_retrying(clients, request)
+        .await
+        .expect("publish a delayed message");
 }
 
 /// A replica rebuilt from a snapshot has the partition's schedule as the group has it: the

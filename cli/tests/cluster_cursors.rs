@@ -12,7 +12,7 @@ mod common;
 
 use common::cluster::{
     agreed_leader, committed_offset, create_cluster_topic, one_replicated_partition,
-    partition_leader, start_nodes, while_unavailable,
+    partition_leader, publish_retrying, start_nodes, while_unavailable,
 };
 use common::{
     BrokerOptions, Clients, Consumer, TestBroker, connect, encode, eventually, msg, start,
@@ -171,18 +171,13 @@ async fn a_subscription_created_at_latest_through_a_node_without_a_replica_start
     let messages: Vec<_> = (0..MESSAGES)
         .map(|i| msg(format!("k{i}"), format!("message {i}")))
         .collect();
-    while_unavailable("publish", || {
-        let mut messaging = first.messaging.clone();
-        let request = pb::PublishRequest {
-            topic: TOPIC.into(),
-            partition: 0,
-            batch: encode(&messages),
-            ..Default::default()
-        };
-        async move { messaging.publish(request).await }
-    })
-    .await
-    .expect("publish");
+    let request = pb::PublishRequest {
+        topic: TOPIC.into(),
+        partition: 0,
+        batch: encode(&messages),
+        ..Default::default()
+    };
+    publish_retrying(&first, request).await.expect("publish");
 
     let through = connect(&nodes[outsider as usize - 1]).await;
     eventually("the outsider knows the topic", || async {

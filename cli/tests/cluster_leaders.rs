@@ -13,11 +13,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{cluster_cli_ok, create_cluster_topic, start_nodes, while_unavailable};
-use common::{
-    BrokerOptions, Clients, PATIENCE, TestBroker, connect, error_code, msg, topic_config,
+use common::cluster::{
+    cluster_cli_ok, create_cluster_topic, led_by_preferred, publish_retrying, start_nodes,
+    topic_metadata,
 };
-use rapidmq_proto::ErrorCode;
+use common::{BrokerOptions, Clients, PATIENCE, TestBroker, connect, msg, topic_config};
 use rapidmq_proto::v1 as pb;
 use serde_json::Value;
 
@@ -49,28 +49,11 @@ async fn create(node: &TestBroker) {
 
 /// The topic's partitions as `node` knows them; none while it has not applied the topic yet.
 async fn partitions(node: &TestBroker) -> Vec<pb::PartitionMetadata> {
-    let mut clients = connect(node).await;
-    let answer = clients
-        .messaging
-        .get_metadata(pb::GetMetadataRequest {
-            topics: vec![TOPIC.into()],
-        })
-        .await;
-    match answer {
-        Ok(answer) => answer
-            .into_inner()
-            .topics
-            .into_iter()
-            .find(|t| t.name == TOPIC)
-            .map(|t| t.partitions)
-            .unwrap_or_default(),
-        Err(status) if error_code(&status) == ErrorCode::TopicNotFound => Vec::new(),
-        Err(status) => panic!("GetMetadata: {status:?}"),
-    }
-}
-
-fn led_by_preferred(p: &pb::PartitionMetadata) -> bool {
-    p.replicas.len() == 3 && p.leader == p.replicas[0]
+    topic_metadata(node, TOPIC)
+        .await
+        .and_then(|answer| answer.topics.into_iter().find(|t| t.name == TOPIC))
+        .map(|t| t.partitions)
+        .unwrap_or_default()
 }
 
 /// Publishes one message to every partition through `clients`, each retried while
@@ -83,13 +66,11 @@ async fn publish_everywhere(clients: &Clients, round: &str) {
             batch: common::encode(&[msg("k", format!("{round}-p{partition}"))]),
             ..Default::default()
         };
-        while_unavailable("publish", || {
-            let mut messaging = clients.messaging.clone();
-            let request = request.clone();
-            async move { messaging.publish(request).await }
-        })
-        .await
-        .unwrap_or_else(|status| panic!("publish {round} to partition {partition}: {status:?}"));
+        publish_retrying(clients, request)
+            .await
+            .unwrap_or_else(|status| {
+                panic!("publish {round} to partition {partition}: {status:?}")
+            });
     }
 }
 

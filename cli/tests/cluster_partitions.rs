@@ -13,7 +13,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_cluster_topic, start_nodes, while_unavailable};
+use common::cluster::{create_cluster_topic, publish_retrying, start_nodes, while_unavailable};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg,
     topic_config,
@@ -48,14 +48,9 @@ async fn publish(clients: &mut Clients, acked: &mut Acked, partition: u32, index
         base_sequence: index * BATCH,
         batch: encode(&messages),
     };
-    let answer = while_unavailable("publish", || {
-        let mut messaging = clients.messaging.clone();
-        let request = request.clone();
-        async move { messaging.publish(request).await }
-    })
-    .await
-    .unwrap_or_else(|status| panic!("publish p{partition} batch {index}: {status:?}"))
-    .into_inner();
+    let answer = publish_retrying(clients, request)
+        .await
+        .unwrap_or_else(|status| panic!("publish p{partition} batch {index}: {status:?}"));
     assert_eq!(answer.count as u64, BATCH);
     let offsets = acked.entry(partition).or_default();
     for (i, value) in values.into_iter().enumerate() {

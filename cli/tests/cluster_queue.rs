@@ -15,11 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_cluster_topic, start_nodes, while_unavailable};
-use common::{BrokerOptions, PATIENCE, TestBroker, connect, error_code, start, topic_config};
+use common::cluster::{
+    create_cluster_topic, key_of_each_partition, led_by_preferred, start_nodes, topic_metadata,
+    while_unavailable,
+};
+use common::{BrokerOptions, PATIENCE, TestBroker, connect, start, topic_config};
 use rapidmq::{Client, Message, QueueConsumer, QueueSettings, StartPosition};
 use rapidmq_proto::v1 as pb;
-use rapidmq_proto::{ErrorCode, partition_for_key};
 
 const TOPIC: &str = "jobs";
 const SUBSCRIPTION: &str = "workers";
@@ -42,34 +44,6 @@ fn cluster() -> Vec<TestBroker> {
     })
 }
 
-/// A key of each partition.
-fn keys() -> Vec<String> {
-    (0..PARTITIONS)
-        .map(|p| {
-            (0..)
-                .map(|i| format!("key-{i}"))
-                .find(|k| partition_for_key(k.as_bytes(), PARTITIONS) == p)
-                .expect("a key of every partition")
-        })
-        .collect()
-}
-
-/// `GetMetadata` of the topic from `node`; none while it has not applied the topic yet.
-async fn metadata(node: &TestBroker) -> Option<pb::GetMetadataResponse> {
-    let mut clients = connect(node).await;
-    let answer = clients
-        .messaging
-        .get_metadata(pb::GetMetadataRequest {
-            topics: vec![TOPIC.into()],
-        })
-        .await;
-    match answer {
-        Ok(answer) => Some(answer.into_inner()),
-        Err(status) if error_code(&status) == ErrorCode::TopicNotFound => None,
-        Err(status) => panic!("GetMetadata: {status:?}"),
-    }
-}
-
 /// Whether `answer` names every node's client address and every partition led by its
 /// preferred (first) replica: a client that learns the cluster from it reaches every leader.
 fn settled(answer: &pb::GetMetadataResponse) -> bool {
@@ -77,10 +51,7 @@ fn settled(answer: &pb::GetMetadataResponse) -> bool {
         answer.nodes.len() == 3 && answer.nodes.iter().all(|n| !n.grpc_addr.is_empty());
     let led_by_preferred = answer.topics.len() == 1
         && answer.topics[0].partitions.len() == PARTITIONS as usize
-        && answer.topics[0]
-            .partitions
-            .iter()
-            .all(|p| p.replicas.len() == 3 && p.leader == p.replicas[0]);
+        && answer.topics[0].partitions.iter().all(led_by_preferred);
     registered && led_by_preferred
 }
 
@@ -90,7 +61,7 @@ async fn until_preferred_leaders(nodes: &[TestBroker]) -> Vec<u64> {
     loop {
         let mut seen = Vec::new();
         for node in nodes {
-            seen.push(metadata(node).await);
+            seen.push(topic_metadata(node, TOPIC).await);
         }
         if seen.iter().all(|m| m.as_ref().is_some_and(settled)) {
             let answer = seen.swap_remove(0).expect("metadata");
@@ -159,7 +130,7 @@ async fn publish(client: &Client, round: usize) -> BTreeSet<String> {
     let producer = client.producer(TOPIC).build().await.expect("producer");
     let mut receipts = Vec::new();
     for i in 0..PER_PARTITION {
-        for (p, key) in keys().iter().enumerate() {
+        for (p, key) in key_of_each_partition(PARTITIONS).iter().enumerate() {
             let value = format!("r{round}-p{p}-m{i}");
             let receipt = producer
                 .send(Message::new(value.clone()).with_key(key.clone()))

@@ -13,10 +13,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_cluster_topic, start_nodes};
+use common::cluster::{create_cluster_topic, key_of_each_partition, start_nodes};
 use common::{BrokerOptions, PATIENCE, TestBroker, connect, decode, topic_config};
 use rapidmq::{Client, Message};
-use rapidmq_proto::partition_for_key;
 use rapidmq_proto::v1 as pb;
 
 const TOPIC: &str = "routed";
@@ -24,18 +23,6 @@ const PARTITIONS: u32 = 3;
 /// Messages per partition before the kill, and while and after it.
 const BEFORE: usize = 30;
 const AFTER: usize = 60;
-
-/// A key of each partition.
-fn keys() -> Vec<String> {
-    (0..PARTITIONS)
-        .map(|p| {
-            (0..)
-                .map(|i| format!("key-{i}"))
-                .find(|k| partition_for_key(k.as_bytes(), PARTITIONS) == p)
-                .expect("a key of every partition")
-        })
-        .collect()
-}
 
 /// `GetMetadata` of the topic from `node`, once it names a leader of every partition and
 /// every node's client address (nodes register in the metadata log after they start: a client
@@ -196,7 +183,7 @@ async fn the_producer_sends_to_each_leader_and_survives_the_loss_of_one() {
         .build()
         .await
         .expect("producer");
-    let keys = keys();
+    let keys = key_of_each_partition(PARTITIONS);
     let mut acked = BTreeMap::new();
     publish(&producer, &keys, 0, BEFORE, &mut acked).await;
     let mut after = 0;

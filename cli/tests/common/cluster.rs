@@ -293,17 +293,65 @@ pub async fn one_replicated_partition(
     })
     .await
     .expect("create subscription");
+    let request = pb::PublishRequest {
+        topic: topic.into(),
+        partition: 0,
+        batch: super::encode(messages),
+        ..Default::default()
+    };
+    publish_retrying(&first, request).await.expect("publish");
+    first
+}
+
+/// Publishes `request` through `clients`' node, sent again while the answer is `UNAVAILABLE`
+/// (an election, a hand-over in progress; bounded by `PATIENCE`): the first other answer.
+pub async fn publish_retrying(
+    clients: &super::Clients,
+    request: rapidmq_proto::v1::PublishRequest,
+) -> Result<rapidmq_proto::v1::PublishResponse, tonic::Status> {
     while_unavailable("publish", || {
-        let mut messaging = first.messaging.clone();
-        let request = pb::PublishRequest {
-            topic: topic.into(),
-            partition: 0,
-            batch: super::encode(messages),
-            ..Default::default()
-        };
+        let mut messaging = clients.messaging.clone();
+        let request = request.clone();
         async move { messaging.publish(request).await }
     })
     .await
-    .expect("publish");
-    first
+    .map(tonic::Response::into_inner)
+}
+
+/// A key of each of `partitions` partitions (the one `partition_for_key` maps there), in
+/// partition order.
+pub fn key_of_each_partition(partitions: u32) -> Vec<String> {
+    (0..partitions)
+        .map(|p| {
+            (0..)
+                .map(|i| format!("key-{i}"))
+                .find(|k| rapidmq_proto::partition_for_key(k.as_bytes(), partitions) == p)
+                .expect("a key of every partition")
+        })
+        .collect()
+}
+
+/// `GetMetadata` of `topic` from `node`; none while the node has not applied the topic yet.
+pub async fn topic_metadata(
+    node: &TestBroker,
+    topic: &str,
+) -> Option<rapidmq_proto::v1::GetMetadataResponse> {
+    let mut clients = super::connect(node).await;
+    let answer = clients
+        .messaging
+        .get_metadata(rapidmq_proto::v1::GetMetadataRequest {
+            topics: vec![topic.into()],
+        })
+        .await;
+    match answer {
+        Ok(answer) => Some(answer.into_inner()),
+        Err(status) if error_code(&status) == ErrorCode::TopicNotFound => None,
+        Err(status) => panic!("GetMetadata: {status:?}"),
+    }
+}
+
+/// Whether a partition (of a topic with three replicas) is led by its preferred replica, the
+/// first.
+pub fn led_by_preferred(p: &rapidmq_proto::v1::PartitionMetadata) -> bool {
+    p.replicas.len() == 3 && p.leader == p.replicas[0]
 }
