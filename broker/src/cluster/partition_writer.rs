@@ -170,6 +170,11 @@ impl GroupWriter {
         }
     }
 
+    /// Whether this node leads the group now, as its raft knows it.
+    fn leads(&self) -> bool {
+        self.leader() == Some(self.route.me)
+    }
+
     /// The group's read index from `leader`: asked of this node's raft when it leads, else of
     /// the leader in a `Cluster.ReadIndex`.
     async fn read_index(
@@ -295,10 +300,6 @@ impl GroupLog for GroupWriter {
                 PROPOSAL_TIMEOUT
             )))
         })
-    }
-
-    fn leads(&self) -> bool {
-        self.leader() == Some(self.route.me)
     }
 
     fn leads_applied(&self) -> bool {

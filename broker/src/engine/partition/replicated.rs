@@ -158,10 +158,6 @@ pub trait GroupLog: Send + Sync + 'static {
     /// follower does nothing (followers never truncate on their own).
     fn truncate(&self, before: u64) -> BoxFuture<'_, Result<()>>;
 
-    /// Whether this node leads the group now: only the leader runs retention and releases
-    /// delayed messages.
-    fn leads(&self) -> bool;
-
     /// Whether this node leads the group and has applied an entry of its own term, and so
     /// every entry of the terms before: what it applied is all the group has committed.
     fn leads_applied(&self) -> bool;
