@@ -47,6 +47,10 @@ struct NoSubscriptions;
 
 impl ConsumerState for NoSubscriptions {
     fn applied(&self, _entry: &PartitionEntry) {}
+
+    fn committed(&self, _topic_id: u32, _partition: u32, _subscription: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// One replica: its host, its store, its raft (while running), its partition as readers see it.

@@ -147,7 +147,8 @@ async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replic
 
 /// A subscription created at `latest` through a node that holds no replica of the partition
 /// (its own log is empty) starts at the end of the log on every replica: the start is fixed by
-/// the partition's group, not by the node the create went through.
+/// the partition's group, not by the node the create went through. That node describes, commits
+/// and seeks the subscription, and describes the topic, as the group has them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_created_at_latest_through_a_node_without_a_replica_starts_at_the_end() {
     let nodes = start_nodes(3, |_| BrokerOptions::default());
@@ -209,6 +210,69 @@ async fn a_subscription_created_at_latest_through_a_node_without_a_replica_start
         let clients = connect(&nodes[id as usize - 1]).await;
         everywhere_committed(&[(id, &clients)], MESSAGES).await;
     }
+
+    // The outsider holds none of the partition, yet describes it as the group has it: asked of
+    // the partition's leader, also right after a commit through the outsider returned.
+    let cursor = |info: pb::SubscriptionInfo| {
+        let cursor = &info.cursors[0];
+        (cursor.committed_offset, cursor.high_watermark)
+    };
+    let describe = || async {
+        through
+            .admin
+            .clone()
+            .describe_subscription(pb::DescribeSubscriptionRequest {
+                topic: TOPIC.into(),
+                name: SUBSCRIPTION.into(),
+            })
+            .await
+            .expect("describe through the outsider")
+            .into_inner()
+    };
+    assert_eq!(cursor(describe().await), (MESSAGES, MESSAGES));
+    through
+        .messaging
+        .clone()
+        .commit_offset(pb::CommitOffsetRequest {
+            topic: TOPIC.into(),
+            subscription: SUBSCRIPTION.into(),
+            offsets: vec![pb::PartitionOffset {
+                partition: 0,
+                offset: FIRST_COMMIT,
+            }],
+        })
+        .await
+        .expect("commit through the outsider");
+    assert_eq!(cursor(describe().await), (FIRST_COMMIT, MESSAGES));
+    // A seek through it resolves `latest` in the group's log, not in its own empty one.
+    let sought = through
+        .admin
+        .clone()
+        .seek_subscription(pb::SeekSubscriptionRequest {
+            topic: TOPIC.into(),
+            name: SUBSCRIPTION.into(),
+            position: Some(start(pb::StartKind::Latest)),
+            partition: None,
+        })
+        .await
+        .expect("seek through the outsider")
+        .into_inner();
+    assert_eq!(cursor(sought), (MESSAGES, MESSAGES));
+    assert_eq!(cursor(describe().await), (MESSAGES, MESSAGES));
+    let topic = through
+        .admin
+        .clone()
+        .describe_topic(pb::DescribeTopicRequest { name: TOPIC.into() })
+        .await
+        .expect("describe the topic through the outsider")
+        .into_inner();
+    let partition = &topic.partitions[0];
+    assert_eq!(
+        (partition.log_start_offset, partition.high_watermark),
+        (0, MESSAGES),
+        "the outsider describes the partition's log as the group has it"
+    );
+    assert!(partition.bytes > 0, "{partition:?}");
 }
 
 /// A commit that returned is what every replica reports next, at once: a follower that has

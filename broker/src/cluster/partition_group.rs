@@ -325,6 +325,12 @@ impl PartitionGroup {
         Arc::clone(&self.staging) as Arc<dyn SnapshotSink>
     }
 
+    /// What the group applies into: the partition's readers' state and the subscriptions', for
+    /// answering `Cluster.ReadView` ([`PartitionHandle`](super::PartitionHandle)).
+    pub fn applied_into(&self) -> (Arc<PartitionShared>, Arc<dyn ConsumerState>) {
+        (Arc::clone(&self.shared), Arc::clone(&self.consumers))
+    }
+
     fn target(&self) -> Target {
         Target {
             topic_id: self.shared.topic_id,

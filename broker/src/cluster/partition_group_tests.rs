@@ -23,6 +23,11 @@ impl ConsumerState for Recorded {
     fn applied(&self, entry: &PartitionEntry) {
         self.0.lock().push(entry.clone());
     }
+
+    /// Records only: no test here reads offsets through it.
+    fn committed(&self, _topic_id: u32, _partition: u32, _subscription: &str) -> Option<u64> {
+        None
+    }
 }
 
 fn options() -> GroupOptions {

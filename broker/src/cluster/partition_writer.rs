@@ -40,11 +40,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use openraft::Raft;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::ClientWriteError;
 use openraft::impls::ProgressResponder;
 use openraft::raft::ClientWriteResponse;
+use openraft::{Raft, ReadPolicy};
 use parking_lot::Mutex;
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
@@ -62,7 +62,8 @@ use super::wire::GroupHandle;
 use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
 use crate::engine::{
-    AppendAck, AppendRequest, CommitHook, GroupLog, PartitionEntry, PartitionShared,
+    AppendAck, AppendRequest, CommitHook, ConsumerState, GroupLog, PartitionEntry, PartitionShared,
+    PartitionView,
 };
 use crate::error::{Error, Result};
 
@@ -173,6 +174,32 @@ impl GroupWriter {
     /// Whether this node leads the group now, as its raft knows it.
     fn leads(&self) -> bool {
         self.leader() == Some(self.route.me)
+    }
+
+    /// The partition as `node` has it after confirming it leads the group (`Cluster.ReadView`).
+    async fn ask_view(
+        &self,
+        node: u64,
+        subscription: &Option<String>,
+    ) -> std::result::Result<PartitionView, String> {
+        let addr = self
+            .route
+            .addresses
+            .get(node)
+            .ok_or_else(|| format!("node {node} has no known cluster address"))?;
+        let text = |err: &dyn std::fmt::Display| format!("view from node {node}: {err}");
+        let payload = encode(&(self.route.group, subscription)).map_err(|err| text(&err))?;
+        let mut client = ClusterClient::new(self.route.tls.channel(&addr, RPC_TIMEOUT)?);
+        let answer = client
+            .read_view(RaftBatch {
+                payload: payload.into(),
+            })
+            .await
+            .map_err(|err| text(&err))?
+            .into_inner();
+        let answer: std::result::Result<Vec<u8>, String> =
+            decode(&answer.payload).map_err(|err| text(&err))?;
+        decode(&answer.map_err(|err| text(&err))?).map_err(|err| text(&err))
     }
 
     /// The group's read index from `leader`: asked of this node's raft when it leads, else of
@@ -296,6 +323,29 @@ impl GroupLog for GroupWriter {
             }
             Err(Error::unavailable(format!(
                 "{} cannot confirm what it committed within {:?}: {last_error}",
+                self.route.name(),
+                PROPOSAL_TIMEOUT
+            )))
+        })
+    }
+
+    fn remote_view(&self, subscription: Option<String>) -> BoxFuture<'_, Result<PartitionView>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + PROPOSAL_TIMEOUT;
+            let mut last_error = String::from("no replica");
+            // The replicas in turn, the preferred leader first: the leader answers.
+            for target in self.route.replicas.iter().cycle() {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                match self.ask_view(*target, &subscription).await {
+                    Ok(view) => return Ok(view),
+                    Err(err) => last_error = err,
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+            Err(Error::unavailable(format!(
+                "{}: no replica described the partition within {:?}: {last_error}",
                 self.route.name(),
                 PROPOSAL_TIMEOUT
             )))
@@ -669,6 +719,9 @@ fn append_command(request: AppendRequest, now: i64) -> (PartitionCommand, Option
 pub struct PartitionHandle {
     pub raft: PartitionRaft,
     pub clock: Arc<dyn Clock>,
+    /// What the group applies into, for [`GroupHandle::read_view`].
+    pub shared: Arc<PartitionShared>,
+    pub consumers: Arc<dyn ConsumerState>,
 }
 
 impl GroupHandle for PartitionHandle {
@@ -711,5 +764,19 @@ impl GroupHandle for PartitionHandle {
 
     fn read_index(&self) -> BoxFuture<'_, std::result::Result<u64, String>> {
         GroupHandle::read_index(&self.raft)
+    }
+
+    fn read_view(
+        &self,
+        subscription: Option<String>,
+    ) -> BoxFuture<'_, std::result::Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.raft
+                .ensure_linearizable(ReadPolicy::ReadIndex)
+                .await
+                .map_err(|err| err.to_string())?;
+            let view = PartitionView::of(&self.shared, &*self.consumers, subscription.as_deref());
+            encode(&view).map_err(|err| err.to_string())
+        })
     }
 }

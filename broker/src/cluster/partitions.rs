@@ -127,9 +127,13 @@ impl PartitionHosting {
     ) -> Result<()> {
         // Snapshots stream the partition's batches: read from the store when sent, written to
         // it as they arrive.
-        let (source, sink) = {
+        let (source, sink, (shared, consumers)) = {
             let app = machine.app();
-            (app.snapshot_source(), app.snapshot_sink())
+            (
+                app.snapshot_source(),
+                app.snapshot_sink(),
+                app.applied_into(),
+            )
         };
         self.groups.insert_snapshot_sink(group, sink);
         let raft = Raft::new(
@@ -150,6 +154,8 @@ impl PartitionHosting {
             Arc::new(PartitionHandle {
                 raft: raft.clone(),
                 clock: Arc::clone(&options.clock),
+                shared,
+                consumers,
             }),
         );
         let _ = slot.set(raft.clone());

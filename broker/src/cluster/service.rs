@@ -287,6 +287,20 @@ impl Cluster for ClusterService {
         }))
     }
 
+    async fn read_view(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
+        let (group, subscription): (GroupId, Option<String>) =
+            decode(&request.into_inner().payload)
+                .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let answer: Result<Vec<u8>, String> = match self.groups.get(group) {
+            Some(handle) => handle.read_view(subscription).await,
+            None => Err(format!("group {group} is not hosted on this node")),
+        };
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
     async fn change_members(
         &self,
         request: Request<RaftBatch>,

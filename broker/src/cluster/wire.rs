@@ -145,6 +145,13 @@ pub trait GroupHandle: Send + Sync + 'static {
     /// (openraft's `ReadIndex` policy: a quorum confirms the leadership first). `Err` says why
     /// not (not the leader, no quorum, stopped).
     fn read_index(&self) -> BoxFuture<'_, Result<u64, String>>;
+
+    /// A partition group's state as this node has it once it confirmed it leads the group and
+    /// applied what it committed (an encoded `PartitionView`); `subscription`'s offset with
+    /// it. Only partition groups answer.
+    fn read_view(&self, _subscription: Option<String>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("not a partition group".to_string()) })
+    }
 }
 
 impl<C, SM> GroupHandle for Raft<C, SM>

@@ -91,7 +91,7 @@ pub use dlq::{
 };
 /// What an append becomes, shared with a partition group's state machine.
 pub(crate) use partition::commit;
-pub use partition::replicated::{ConsumerState, GroupLog, PartitionHost};
+pub use partition::replicated::{ConsumerState, GroupLog, PartitionHost, PartitionView};
 pub use partition::{
     AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
     PartitionOptions, PartitionShared, StartAt, decode_offset,

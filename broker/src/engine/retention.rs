@@ -175,8 +175,13 @@ mod tests {
         };
         let ack = engine.publish(&principal, params).await.unwrap();
         assert_eq!(ack.ack.append_time_ms, 1_000_000);
-        let log_start =
-            || engine.describe_topic(&principal, "t").unwrap().partitions[0].log_start_offset;
+        let log_start = || {
+            engine
+                .topic_status_here(&principal, "t")
+                .unwrap()
+                .partitions[0]
+                .log_start_offset
+        };
 
         clock.advance(60_000);
         enforce_all(&engine).await;

@@ -206,6 +206,18 @@ impl Subscription {
             .map_or(0, |c| c.load(Ordering::Acquire))
     }
 
+    /// What a subscription reports as `partition`'s committed offset: the cursor of a stream
+    /// subscription, the floor (lowest offset not settled) of a queue one.
+    pub fn committed_or_floor(&self, partition: u32) -> u64 {
+        match &self.queue {
+            Some(queue) => queue
+                .partitions
+                .get(partition as usize)
+                .map_or(0, |state| state.lock().floor()),
+            None => self.committed(partition),
+        }
+    }
+
     /// Records a commit that has been made durable.
     pub fn set_committed(&self, partition: u32, offset: u64) {
         if let Some(cursor) = self.cursors.get(partition as usize) {

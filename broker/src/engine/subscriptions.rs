@@ -1,6 +1,7 @@
 //! The subscription half of the engine's service API: creating, joining, committing, seeking
 //! and deleting subscriptions of both modes, and their admin snapshots.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rapidmq_proto::ErrorCode;
@@ -9,8 +10,9 @@ use super::access::Grant;
 use super::subscription::{Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{
-    ConsumerChange, Engine, MetaCommand, PartitionEntry, QueueSession, QueueSettings, QueueSpec,
-    Session, StartAt, StartPosition, StreamSession, SubscriptionMode, SubscriptionStatus,
+    ConsumerChange, Engine, MetaCommand, PartitionEntry, PartitionView, QueueSession,
+    QueueSettings, QueueSpec, Session, StartAt, StartPosition, StreamSession, SubscriptionMode,
+    SubscriptionStatus,
 };
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
@@ -23,13 +25,28 @@ impl Engine {
         topic: &Topic,
         start: StartPosition,
     ) -> Result<Vec<u64>> {
+        // A partition this node holds no replica of is resolved against its group's log.
+        let remote = self.remote_views(topic, None, |_| true).await?;
         let mut offsets = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let shared = partition.shared();
+            let index = shared.index;
+            let (log_start, hw) = remote.get(&index).map_or_else(
+                || (shared.log_start(), shared.high_watermark()),
+                |view| (view.log_start, view.high_watermark),
+            );
             offsets.push(match start {
-                StartPosition::Latest => shared.high_watermark(),
-                StartPosition::Earliest => shared.log_start(),
-                StartPosition::Offset(o) => o.clamp(shared.log_start(), shared.high_watermark()),
+                StartPosition::Latest => hw,
+                StartPosition::Earliest => log_start,
+                StartPosition::Offset(o) => o.clamp(log_start, hw),
+                StartPosition::Timestamp(_) if remote.contains_key(&index) => {
+                    return Err(Error::unavailable(format!(
+                        "this node holds no replica of partition {index} of `{}` to find a \
+                         timestamp in: send the request to one of its replicas (`topic describe` \
+                         lists them)",
+                        topic.name()
+                    )));
+                }
                 StartPosition::Timestamp(ts) => shared.offset_for_timestamp(ts).await?,
             });
         }
@@ -359,6 +376,12 @@ impl Engine {
                 ),
             ));
         }
+        // A partition this node holds no replica of is checked against its group's log.
+        let remote = self
+            .remote_views(&live, None, |p| {
+                offsets.iter().any(|&(asked, _)| asked == p)
+            })
+            .await?;
         for &(p, offset) in offsets {
             let partition = live.partition(p).ok_or_else(|| {
                 Error::new(
@@ -366,7 +389,9 @@ impl Engine {
                     format!("topic `{topic}` has no partition {p}"),
                 )
             })?;
-            let hw = partition.shared().high_watermark();
+            let hw = remote
+                .get(&p)
+                .map_or_else(|| partition.shared().high_watermark(), |v| v.high_watermark);
             if offset > hw {
                 return Err(Error::new(
                     ErrorCode::OffsetOutOfRange,
@@ -485,7 +510,30 @@ impl Engine {
         let live = self.topic(principal, topic)?;
         let sub = self.subscription(&live, name)?;
         self.caught_up(&live).await?;
-        Ok(subscription_status(&live, &sub))
+        let remote = self.remote_views(&live, Some(name), |_| true).await?;
+        Ok(subscription_status_with(&live, &sub, &remote))
+    }
+
+    /// The partitions of `topic` this node holds no replica of, as their groups' leaders have
+    /// them ([`Partition::remote_view`](super::partition::Partition::remote_view)), all asked
+    /// at once, of the partitions `which` picks; with `subscription`, its offsets too. Empty on a
+    /// single node, and where this node replicates every partition.
+    pub(super) async fn remote_views(
+        &self,
+        topic: &Topic,
+        subscription: Option<&str>,
+        which: impl Fn(u32) -> bool,
+    ) -> Result<HashMap<u32, PartitionView>> {
+        let asked = topic.partitions.iter().filter(|p| which(p.shared().index));
+        let views = asked.map(|partition| async move {
+            match partition.remote_view(subscription).await {
+                None => Ok(None),
+                Some(Ok(view)) => Ok(Some((partition.shared().index, view))),
+                Some(Err(err)) => Err(partition.hinted(err, topic.name())),
+            }
+        });
+        let views = futures::future::try_join_all(views).await?;
+        Ok(views.into_iter().flatten().collect())
     }
 
     /// Resolves once this node applied everything the groups of `topic`'s replicated
@@ -560,7 +608,8 @@ impl Engine {
         self.move_cursor(principal, topic, name, &offsets, None, Some(audit))
             .await?;
         sub.reset_members();
-        Ok(subscription_status(&live, &sub))
+        let remote = self.remote_views(&live, Some(name), |_| true).await?;
+        Ok(subscription_status_with(&live, &sub, &remote))
     }
 
     pub async fn delete_subscription(
@@ -593,21 +642,35 @@ impl Engine {
 }
 
 pub(super) fn subscription_status(topic: &Topic, sub: &Subscription) -> SubscriptionStatus {
+    subscription_status_with(topic, sub, &HashMap::new())
+}
+
+/// [`subscription_status`] with the partitions this node holds no replica of as `remote` has
+/// them (their groups' leaders, [`Engine::remote_views`]).
+fn subscription_status_with(
+    topic: &Topic,
+    sub: &Subscription,
+    remote: &HashMap<u32, PartitionView>,
+) -> SubscriptionStatus {
     let cursors = topic
         .partitions
         .iter()
         .map(|p| {
             let s = p.shared();
-            let committed = match &sub.queue {
-                Some(queue) => queue.partitions[s.index as usize].lock().floor(),
-                None => sub.committed(s.index),
+            let local = || sub.committed_or_floor(s.index);
+            let (committed, hw, log_start) = match remote.get(&s.index) {
+                Some(view) => (
+                    view.committed.unwrap_or_else(local),
+                    view.high_watermark,
+                    view.log_start,
+                ),
+                None => (local(), s.high_watermark(), s.log_start()),
             };
-            let hw = s.high_watermark();
             (
                 s.index,
                 committed,
                 hw,
-                hw.saturating_sub(committed.max(s.log_start())),
+                hw.saturating_sub(committed.max(log_start)),
             )
         })
         .collect();

@@ -1,7 +1,7 @@
 //! Topics: settings, the durable record, and the live topic with its partitions and
 //! subscriptions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
 use super::partition::Partition;
+use super::partition::replicated::PartitionView;
 use super::subscription::Subscription;
 use crate::observability::TopicCounters;
 use crate::principal::TenantId;
@@ -170,6 +171,21 @@ pub struct TopicStatus {
     pub created_at_ms: i64,
     /// Cluster mode: the topic's replication factor; `None` otherwise.
     pub replication_factor: Option<u32>,
+}
+
+impl TopicStatus {
+    /// This status with the partitions in `remote` (those this node holds no replica of) as
+    /// their groups' leaders have them.
+    pub fn with_remote(mut self, remote: &HashMap<u32, PartitionView>) -> TopicStatus {
+        for partition in &mut self.partitions {
+            if let Some(view) = remote.get(&partition.partition) {
+                partition.log_start_offset = view.log_start;
+                partition.high_watermark = view.high_watermark;
+                partition.bytes = view.bytes;
+            }
+        }
+        self
+    }
 }
 
 impl From<&Topic> for TopicStatus {

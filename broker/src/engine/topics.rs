@@ -191,7 +191,19 @@ impl Engine {
         Ok(topics)
     }
 
-    pub fn describe_topic(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
+    /// A topic as the admin API describes it. In cluster mode the partitions this node holds
+    /// no replica of are described as their groups' leaders have them (log start, high
+    /// watermark, bytes): this node has none of their data.
+    pub async fn describe_topic(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
+        let status = self.topic_status_here(principal, name)?;
+        let live = self.topic(principal, name)?;
+        let remote = self.remote_views(&live, None, |_| true).await?;
+        Ok(status.with_remote(&remote))
+    }
+
+    /// [`Engine::describe_topic`] from this node's own state alone, asking no other node: the
+    /// placement and the leaders it knows are what `GetMetadata` answers.
+    pub fn topic_status_here(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
         self.authorize(principal, Action::Describe, Resource::Topic(name))?;
         Ok(TopicStatus::from(&*self.topic(principal, name)?))
     }

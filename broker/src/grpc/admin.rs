@@ -68,7 +68,8 @@ impl Admin for AdminService {
         let principal = principal(&request)?;
         Ok(Response::new(
             self.engine
-                .describe_topic(&principal, &request.get_ref().name)?
+                .describe_topic(&principal, &request.get_ref().name)
+                .await?
                 .into(),
         ))
     }

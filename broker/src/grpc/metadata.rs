@@ -24,7 +24,7 @@ pub fn get_metadata(
     } else {
         topics
             .iter()
-            .map(|name| engine.describe_topic(principal, name))
+            .map(|name| engine.topic_status_here(principal, name))
             .collect::<Result<Vec<_>>>()?
     };
     let (nodes, single) = match cluster {

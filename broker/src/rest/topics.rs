@@ -265,7 +265,11 @@ pub async fn describe(
     Path(topic): Path<String>,
 ) -> Result<Json<TopicInfo>, ApiError> {
     Ok(Json(
-        state.engine.describe_topic(&principal, &topic)?.into(),
+        state
+            .engine
+            .describe_topic(&principal, &topic)
+            .await?
+            .into(),
     ))
 }
 

@@ -116,6 +116,18 @@ impl Partition {
         }
     }
 
+    /// Cluster mode, on a node that is not one of the partition's replicas: the partition as
+    /// its group has it ([`GroupLog::remote_view`]). `None` where this node holds the partition
+    /// (the single-node writer, a replica): its own state is the one to read.
+    pub async fn remote_view(&self, subscription: Option<&str>) -> Option<Result<PartitionView>> {
+        match &self.backend {
+            Backend::Group(log) if !log.is_replica() => {
+                Some(log.remote_view(subscription.map(str::to_string)).await)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the partition is backed by a raft group.
     pub fn replicated(&self) -> bool {
         matches!(self.backend, Backend::Group(_))
@@ -154,6 +166,12 @@ pub trait GroupLog: Send + Sync + 'static {
     /// when the group has no leader, or this node cannot catch up, in time.
     fn read_barrier(&self) -> BoxFuture<'_, Result<()>>;
 
+    /// The partition as its group has it, for a node that is not a replica (which holds none
+    /// of its state): asked of the group's leader, which first confirms what the group
+    /// committed (a raft read index). With `subscription`, that subscription's committed offset
+    /// (a queue's floor) too. `UNAVAILABLE` when no replica answers in time.
+    fn remote_view(&self, subscription: Option<String>) -> BoxFuture<'_, Result<PartitionView>>;
+
     /// Proposes a trim (retention) with this node's cutoff, if this node leads the group; a
     /// follower does nothing (followers never truncate on their own).
     fn truncate(&self, before: u64) -> BoxFuture<'_, Result<()>>;
@@ -187,6 +205,38 @@ pub trait GroupLog: Send + Sync + 'static {
 pub trait ConsumerState: std::fmt::Debug + Send + Sync + 'static {
     /// The in-memory effects of `entry`, written already.
     fn applied(&self, entry: &PartitionEntry);
+
+    /// The committed offset (for a queue subscription, its floor) of `subscription` on
+    /// partition `partition` of topic `topic_id`, as this node has it; `None` when it knows no
+    /// such subscription.
+    fn committed(&self, topic_id: u32, partition: u32, subscription: &str) -> Option<u64>;
+}
+
+/// A partition as its group's leader has it ([`GroupLog::remote_view`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionView {
+    pub high_watermark: u64,
+    pub log_start: u64,
+    pub bytes: u64,
+    /// The asked subscription's committed offset (a queue's floor).
+    pub committed: Option<u64>,
+}
+
+impl PartitionView {
+    /// `shared`'s partition as this node has it, with `subscription`'s offset from `consumers`.
+    pub fn of(
+        shared: &PartitionShared,
+        consumers: &dyn ConsumerState,
+        subscription: Option<&str>,
+    ) -> PartitionView {
+        PartitionView {
+            high_watermark: shared.high_watermark(),
+            log_start: shared.log_start(),
+            bytes: shared.bytes(),
+            committed: subscription
+                .and_then(|name| consumers.committed(shared.topic_id, shared.index, name)),
+        }
+    }
 }
 
 /// Opens and drops this node's partition groups.

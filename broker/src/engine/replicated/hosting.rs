@@ -123,4 +123,11 @@ impl ConsumerState for Subscriptions {
             engine.apply_partition_in_memory(entry);
         }
     }
+
+    fn committed(&self, topic_id: u32, partition: u32, subscription: &str) -> Option<u64> {
+        let engine = self.0.upgrade()?;
+        let topic = engine.topic_by_id(topic_id)?;
+        let sub = topic.subscriptions.read().get(subscription).cloned()?;
+        Some(sub.committed_or_floor(partition))
+    }
 }
