@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,20 +211,6 @@ func startCluster(t testing.TB, count int) []*Broker {
 		nodes[i] = startBrokerWith(t, "--node-id", strconv.Itoa(i+1), "--peers", list)
 	}
 	return nodes
-}
-
-// restGet decodes the JSON answer of GET path on b's HTTP listener into out.
-func restGet(t testing.TB, b *Broker, path string, out any) {
-	t.Helper()
-	client := http.Client{Timeout: 5 * time.Second}
-	response, err := client.Get("http://" + b.HTTP + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer response.Body.Close()
-	if err := json.NewDecoder(response.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
 }
 
 // ctxT is a context bounded by the hang guard.
