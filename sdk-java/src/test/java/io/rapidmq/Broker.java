@@ -4,10 +4,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -121,24 +117,6 @@ final class Broker implements AutoCloseable {
             nodes.add(new Broker(List.of("--node-id", Integer.toString(id), "--peers", String.join(",", peers))));
         }
         return nodes;
-    }
-
-    /** The body of {@code GET path} on the HTTP listener (REST, for what the SDK does not show). */
-    String restGet(String path) {
-        HttpRequest request = HttpRequest.newBuilder(URI.create("http://" + http + path))
-                .timeout(Duration.ofSeconds(5)).build();
-        try (HttpClient client = HttpClient.newHttpClient()) {
-            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-            if (response.statusCode() != 200) {
-                throw new IllegalStateException("GET " + path + ": " + response.statusCode() + " " + response.body());
-            }
-            return response.body();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 
     void launch() {
