@@ -51,8 +51,6 @@ type Broker struct {
 	env []string
 	// GRPC is host:port of the gRPC listener.
 	GRPC string
-	// HTTP is host:port of the HTTP listener (REST, for what the SDK does not show).
-	HTTP string
 }
 
 // URL is the gRPC endpoint, e.g. http://127.0.0.1:40123.
@@ -137,10 +135,9 @@ func (b *Broker) launch() {
 		if data, err := os.ReadFile(b.readyFile); err == nil {
 			var ready struct {
 				GRPC string `json:"grpc"`
-				HTTP string `json:"http"`
 			}
 			if json.Unmarshal(data, &ready) == nil && ready.GRPC != "" {
-				b.GRPC, b.HTTP = ready.GRPC, ready.HTTP
+				b.GRPC = ready.GRPC
 				return
 			}
 		}

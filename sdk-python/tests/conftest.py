@@ -58,7 +58,6 @@ class Broker:
         self.log_path = tmp / "broker.log"
         self.process: Optional[subprocess.Popen] = None
         self.grpc = ""
-        self.http = ""
         self.launch()
 
     @property
@@ -109,7 +108,6 @@ class Broker:
             # One step of the readiness wait (re-checks file and process), not a synchronisation.
             self.process_wait_step()
         self.grpc = ready["grpc"]
-        self.http = ready["http"]
 
     def process_wait_step(self) -> None:
         try:

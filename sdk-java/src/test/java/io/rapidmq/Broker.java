@@ -34,7 +34,6 @@ import java.util.stream.Stream;
 final class Broker implements AutoCloseable {
     static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern GRPC = Pattern.compile("\"grpc\"\\s*:\\s*\"([^\"]+)\"");
-    private static final Pattern HTTP = Pattern.compile("\"http\"\\s*:\\s*\"([^\"]+)\"");
 
     private final Path dir;
     private final Path dataDir;
@@ -46,7 +45,6 @@ final class Broker implements AutoCloseable {
     private final Map<String, String> env;
     private Process process;
     private String grpc;
-    private String http;
 
     Broker() {
         this(List.of());
@@ -86,10 +84,6 @@ final class Broker implements AutoCloseable {
     /** The gRPC endpoint with TLS, e.g. {@code https://127.0.0.1:40123}. */
     String httpsUrl() {
         return "https://" + grpc;
-    }
-
-    String http() {
-        return http;
     }
 
     /**
@@ -141,10 +135,8 @@ final class Broker implements AutoCloseable {
                 if (Files.exists(readyFile)) {
                     String ready = Files.readString(readyFile, StandardCharsets.UTF_8);
                     Matcher g = GRPC.matcher(ready);
-                    Matcher h = HTTP.matcher(ready);
-                    if (g.find() && h.find()) {
+                    if (g.find()) {
                         grpc = g.group(1);
-                        http = h.group(1);
                         return;
                     }
                 }
