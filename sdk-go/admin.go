@@ -47,6 +47,9 @@ type TopicConfig struct {
 	Durability Durability
 	// DedupWindow: repeated msg-id headers within this window are dropped (0: off).
 	DedupWindow *time.Duration
+	// ReplicationFactor is the copies of each partition in cluster mode (nil on create:
+	// min(3, voting nodes)); a single-node broker accepts 1 only, and describes nil.
+	ReplicationFactor *uint32
 }
 
 func (t *TopicConfig) c() C.RapidmqTopicConfig {
@@ -70,6 +73,9 @@ func (t *TopicConfig) c() C.RapidmqTopicConfig {
 	if t.DedupWindow != nil {
 		out.has_dedup_window_ms, out.dedup_window_ms = true, ms(*t.DedupWindow)
 	}
+	if t.ReplicationFactor != nil {
+		out.has_replication_factor, out.replication_factor = true, C.uint32_t(*t.ReplicationFactor)
+	}
 	return out
 }
 
@@ -90,6 +96,9 @@ func topicConfigFromC(c *C.RapidmqTopicConfig) TopicConfig {
 	if c.has_dedup_window_ms {
 		out.DedupWindow = Ptr(fromMs(c.dedup_window_ms))
 	}
+	if c.has_replication_factor {
+		out.ReplicationFactor = Ptr(uint32(c.replication_factor))
+	}
 	return out
 }
 
@@ -99,6 +108,29 @@ type PartitionInfo struct {
 	LogStartOffset uint64
 	HighWatermark  uint64
 	Bytes          uint64
+	// Replicas are the nodes holding the partition in cluster mode, preferred leader first;
+	// empty on a single-node broker.
+	Replicas []uint64
+	// Leader is the partition group's leader as the answering node knows it; nil on a
+	// single-node broker, or while the group elects one.
+	Leader *uint64
+}
+
+func partitionFromC(p *C.RapidmqPartitionInfo) PartitionInfo {
+	out := PartitionInfo{
+		Partition:      uint32(p.partition),
+		LogStartOffset: uint64(p.log_start_offset),
+		HighWatermark:  uint64(p.high_watermark),
+		Bytes:          uint64(p.bytes),
+		Replicas:       []uint64{},
+	}
+	for _, id := range items(p.replicas, p.replicas_len) {
+		out.Replicas = append(out.Replicas, uint64(id))
+	}
+	if p.has_leader {
+		out.Leader = Ptr(uint64(p.leader))
+	}
+	return out
 }
 
 // TopicInfo describes a topic.
@@ -112,7 +144,7 @@ type TopicInfo struct {
 func topicFromC(t *C.RapidmqTopicInfo) TopicInfo {
 	out := TopicInfo{Name: goString(t.name), Config: topicConfigFromC(&t.config), CreatedAt: timeFromMs(t.created_at_ms)}
 	for _, p := range items(t.partitions, t.partitions_len) {
-		out.Partitions = append(out.Partitions, PartitionInfo{uint32(p.partition), uint64(p.log_start_offset), uint64(p.high_watermark), uint64(p.bytes)})
+		out.Partitions = append(out.Partitions, partitionFromC(&p))
 	}
 	return out
 }

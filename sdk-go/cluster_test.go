@@ -1,12 +1,14 @@
 package rapidmq_test
 
 // Cluster administration through the core: a one-node cluster (serve --node-id 1 --peers
-// 1=127.0.0.1:PORT) and a broker in single-node mode; C24 cluster-failover with three nodes.
+// 1=127.0.0.1:PORT) and a broker in single-node mode; partition placement (replicas, leaders,
+// the replication factor) on one node and on three; C24 cluster-failover with three nodes.
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,31 +89,47 @@ func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
 	}
 }
 
-const (
-	failoverMessages = 300
-	failoverKeys     = 10
-	// failoverWindow receipts are awaited together; the kill lands while one window is on the
-	// wire.
-	failoverWindow = 30
-)
+func TestASingleNodeBrokerKeepsOneCopyAndNamesNoReplicasOrLeader(t *testing.T) {
+	_, client := setup(t)
+	admin := client.Admin()
+	ctx := ctxT(t)
 
-// restPartition is a partition as GET /v1/topics/{name} shows it in cluster mode.
-type restPartition struct {
-	Leader   uint64   `json:"leader"`
-	Replicas []uint64 `json:"replicas"`
+	created, err := admin.CreateTopic(ctx, "one-copy", rapidmq.TopicConfig{Partitions: 2, ReplicationFactor: rapidmq.Ptr(uint32(1))})
+	if err != nil {
+		t.Fatalf("create with replication factor 1: %v", err)
+	}
+	described, err := admin.DescribeTopic(ctx, "one-copy")
+	if err != nil {
+		t.Fatalf("describe: %v", err)
+	}
+	// A single-node broker places nothing: no factor, no replicas, no partition group leader.
+	for _, info := range []rapidmq.TopicInfo{created, described} {
+		if info.Config.ReplicationFactor != nil || len(info.Partitions) != 2 {
+			t.Fatalf("topic: %+v", info)
+		}
+		for _, p := range info.Partitions {
+			if p.Replicas == nil || len(p.Replicas) != 0 || p.Leader != nil {
+				t.Fatalf("partition %d: replicas %v, leader %v", p.Partition, p.Replicas, p.Leader)
+			}
+		}
+	}
+
+	for rf, says := range map[uint32]string{2: "replication needs cluster mode", 0: "must be at least 1"} {
+		_, err := admin.CreateTopic(ctx, fmt.Sprintf("copies-%d", rf), rapidmq.TopicConfig{Partitions: 1, ReplicationFactor: rapidmq.Ptr(rf)})
+		var e *rapidmq.Error
+		if !errors.Is(err, rapidmq.ErrInvalidTopicConfig) || !errors.As(err, &e) || e.Retriable || !strings.Contains(e.Message, says) {
+			t.Fatalf("replication factor %d: want INVALID_TOPIC_CONFIG (%q), got %v", rf, says, err)
+		}
+	}
+	if topics, err := admin.ListTopics(ctx); err != nil || len(topics) != 1 || topics[0].Name != "one-copy" {
+		t.Fatalf("topics: %+v %v", topics, err)
+	}
 }
 
-// C24 cluster-failover: three nodes, a topic of three partitions replicated three times
-// (fsync), a client connected to node 1 only. A producer sends keyed messages (each
-// partition's batches to its leader) and a queue consumer acks what it polls (one stream per
-// node); a third of the way in, a node other than node 1 that leads a partition is killed
-// (kill -9). Every send is appended (the core follows the new leader and retries
-// idempotently), the consumer gets every message, and the log holds each once, each key's
-// messages in send order.
-func TestAProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKilled(t *testing.T) {
-	nodes := startCluster(t, 3)
-	client := connect(t, nodes[0])
-	admin := client.Admin()
+// waitForThreeVoters waits until the node behind admin knows a metadata leader and three
+// registered voters.
+func waitForThreeVoters(t *testing.T, admin *rapidmq.Admin) {
+	t.Helper()
 	ctx := ctxT(t)
 	eventually(t, "a leader and three registered voters", func() bool {
 		s, err := admin.ClusterStatus(ctx)
@@ -125,21 +143,89 @@ func TestAProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKill
 		}
 		return true
 	})
+}
+
+func TestATopicReplicatedThreeTimesDescribesItsReplicasAndLeaders(t *testing.T) {
+	nodes := startCluster(t, 3)
+	admin := connect(t, nodes[0]).Admin()
+	ctx := ctxT(t)
+	waitForThreeVoters(t, admin)
+
+	created, err := admin.CreateTopic(ctx, "placed", rapidmq.TopicConfig{Partitions: 3, ReplicationFactor: rapidmq.Ptr(uint32(3))})
+	if err != nil || created.Config.ReplicationFactor == nil || *created.Config.ReplicationFactor != 3 {
+		t.Fatalf("create with replication factor 3: %+v %v", created.Config, err)
+	}
+	var info rapidmq.TopicInfo
+	eventually(t, "a leader of every partition", func() bool {
+		info, err = admin.DescribeTopic(ctx, "placed")
+		return err == nil && !slices.ContainsFunc(info.Partitions, func(p rapidmq.PartitionInfo) bool { return p.Leader == nil })
+	})
+	if info.Config.ReplicationFactor == nil || *info.Config.ReplicationFactor != 3 {
+		t.Fatalf("described config: %+v", info.Config)
+	}
+	var preferred []uint64
+	for _, p := range info.Partitions {
+		if !slices.Equal(slices.Sorted(slices.Values(p.Replicas)), []uint64{1, 2, 3}) || !slices.Contains(p.Replicas, *p.Leader) {
+			t.Fatalf("partition %d: replicas %v, leader %d", p.Partition, p.Replicas, *p.Leader)
+		}
+		preferred = append(preferred, p.Replicas[0])
+	}
+	// Each partition's preferred leader (its first replica) is a different node.
+	if slices.Sort(preferred); !slices.Equal(preferred, []uint64{1, 2, 3}) {
+		t.Fatalf("preferred leaders: %v", preferred)
+	}
+	topics, err := admin.ListTopics(ctx)
+	if err != nil || len(topics) != 1 || len(topics[0].Partitions) != 3 {
+		t.Fatalf("topics: %+v %v", topics, err)
+	}
+	for i, p := range topics[0].Partitions {
+		if !slices.Equal(p.Replicas, info.Partitions[i].Replicas) {
+			t.Fatalf("listed partition %d: replicas %v, described %v", i, p.Replicas, info.Partitions[i].Replicas)
+		}
+	}
+
+	_, err = admin.CreateTopic(ctx, "too-many-copies", rapidmq.TopicConfig{Partitions: 1, ReplicationFactor: rapidmq.Ptr(uint32(4))})
+	if !errors.Is(err, rapidmq.ErrInvalidTopicConfig) || !strings.Contains(err.Error(), "more than the cluster's 3 voting nodes") {
+		t.Fatalf("replication factor 4 on three nodes: want INVALID_TOPIC_CONFIG, got %v", err)
+	}
+}
+
+const (
+	failoverMessages = 300
+	failoverKeys     = 10
+	// failoverWindow receipts are awaited together; the kill lands while one window is on the
+	// wire.
+	failoverWindow = 30
+)
+
+// C24 cluster-failover: three nodes, a topic of three partitions replicated three times
+// (fsync), a client connected to node 1 only. A producer sends keyed messages (each
+// partition's batches to its leader) and a queue consumer acks what it polls (one stream per
+// node); a third of the way in, a node other than node 1 that leads a partition is killed
+// (kill -9). Every send is appended (the core follows the new leader and retries
+// idempotently), the consumer gets every message, and the log holds each once, each key's
+// messages in send order.
+func TestAProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKilled(t *testing.T) {
+	nodes := startCluster(t, 3)
+	client := connect(t, nodes[0])
+	admin := client.Admin()
+	ctx := ctxT(t)
+	waitForThreeVoters(t, admin)
 	const topic = "failover"
 	cfg := rapidmq.TopicConfig{Partitions: 3, Durability: rapidmq.DurabilityFsync}
 	if _, err := admin.CreateTopic(ctx, topic, cfg); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	partitions := func() []restPartition {
-		var info struct {
-			Partitions []restPartition `json:"partitions"`
+	partitions := func() []rapidmq.PartitionInfo {
+		info, err := admin.DescribeTopic(ctx, topic)
+		if err != nil {
+			t.Fatalf("describe topic: %v", err)
 		}
-		restGet(t, nodes[0], "/v1/topics/"+topic, &info)
 		return info.Partitions
 	}
 	eventually(t, "a leader of every partition on three replicas", func() bool {
 		for _, p := range partitions() {
-			if p.Leader == 0 || len(p.Replicas) != 3 {
+			if p.Leader == nil || len(p.Replicas) != 3 {
 				return false
 			}
 		}
@@ -196,8 +282,8 @@ func TestAProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKill
 			// all: the scenario kills a node either way.
 			victim = 2
 			for _, p := range partitions() {
-				if p.Leader != 1 {
-					victim = p.Leader
+				if p.Leader != nil && *p.Leader != 1 {
+					victim = *p.Leader
 					break
 				}
 			}

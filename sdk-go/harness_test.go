@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,8 +51,6 @@ type Broker struct {
 	env []string
 	// GRPC is host:port of the gRPC listener.
 	GRPC string
-	// HTTP is host:port of the HTTP listener (REST, for what the SDK does not show).
-	HTTP string
 }
 
 // URL is the gRPC endpoint, e.g. http://127.0.0.1:40123.
@@ -138,10 +135,9 @@ func (b *Broker) launch() {
 		if data, err := os.ReadFile(b.readyFile); err == nil {
 			var ready struct {
 				GRPC string `json:"grpc"`
-				HTTP string `json:"http"`
 			}
 			if json.Unmarshal(data, &ready) == nil && ready.GRPC != "" {
-				b.GRPC, b.HTTP = ready.GRPC, ready.HTTP
+				b.GRPC = ready.GRPC
 				return
 			}
 		}
@@ -212,20 +208,6 @@ func startCluster(t testing.TB, count int) []*Broker {
 		nodes[i] = startBrokerWith(t, "--node-id", strconv.Itoa(i+1), "--peers", list)
 	}
 	return nodes
-}
-
-// restGet decodes the JSON answer of GET path on b's HTTP listener into out.
-func restGet(t testing.TB, b *Broker, path string, out any) {
-	t.Helper()
-	client := http.Client{Timeout: 5 * time.Second}
-	response, err := client.Get("http://" + b.HTTP + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer response.Body.Close()
-	if err := json.NewDecoder(response.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
 }
 
 // ctxT is a context bounded by the hang guard.

@@ -366,6 +366,11 @@ pub struct RapidmqTopicConfig {
     pub has_dedup_window_ms: bool,
     /// Repeated `msg-id`s within this window are dropped (0: off).
     pub dedup_window_ms: u64,
+    /// Whether `replication_factor` is set (on create: else `min(3, voting nodes)`; described:
+    /// cluster mode only).
+    pub has_replication_factor: bool,
+    /// Cluster mode: copies of each partition. A single-node broker accepts 1 only.
+    pub replication_factor: u32,
 }
 
 impl RapidmqTopicConfig {
@@ -386,8 +391,9 @@ impl RapidmqTopicConfig {
             },
             durability: durability_in(self.durability)?,
             dedup_window_ms: self.has_dedup_window_ms.then_some(self.dedup_window_ms),
-            // Not exposed through the C ABI yet: the broker's default.
-            replication_factor: None,
+            replication_factor: self
+                .has_replication_factor
+                .then_some(self.replication_factor),
         })
     }
 
@@ -410,6 +416,8 @@ impl RapidmqTopicConfig {
             durability: durability_out(c.durability),
             has_dedup_window_ms: c.dedup_window_ms.is_some(),
             dedup_window_ms: c.dedup_window_ms.unwrap_or(0),
+            has_replication_factor: c.replication_factor.is_some(),
+            replication_factor: c.replication_factor.unwrap_or(0),
         }
     }
 }
@@ -426,6 +434,15 @@ pub struct RapidmqPartitionInfo {
     pub high_watermark: u64,
     /// Stored bytes.
     pub bytes: u64,
+    /// Cluster mode: the nodes holding the partition, preferred leader first (NULL and 0 on a
+    /// single-node broker).
+    pub replicas: *const u64,
+    /// Number of replicas.
+    pub replicas_len: usize,
+    /// Whether `leader` is set: cluster mode, and the answering node knows the leader.
+    pub has_leader: bool,
+    /// The partition group's leader as the answering node knows it.
+    pub leader: u64,
 }
 
 /// A topic as the broker describes it.
@@ -447,12 +464,19 @@ pub struct RapidmqTopicInfo {
 pub(crate) fn topic_info(arena: &mut Arena, t: core::TopicInfo) -> RapidmqTopicInfo {
     let partitions: Vec<RapidmqPartitionInfo> = t
         .partitions
-        .iter()
-        .map(|p| RapidmqPartitionInfo {
-            partition: p.partition,
-            log_start_offset: p.log_start_offset,
-            high_watermark: p.high_watermark,
-            bytes: p.bytes,
+        .into_iter()
+        .map(|p| {
+            let (replicas, replicas_len) = arena.array(p.replicas);
+            RapidmqPartitionInfo {
+                partition: p.partition,
+                log_start_offset: p.log_start_offset,
+                high_watermark: p.high_watermark,
+                bytes: p.bytes,
+                replicas,
+                replicas_len,
+                has_leader: p.leader.is_some(),
+                leader: p.leader.unwrap_or(0),
+            }
         })
         .collect();
     let (partitions, partitions_len) = arena.array(partitions);

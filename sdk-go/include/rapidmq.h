@@ -207,6 +207,11 @@ typedef struct RapidmqTopicConfig {
   bool has_dedup_window_ms;
   // Repeated `msg-id`s within this window are dropped (0: off).
   uint64_t dedup_window_ms;
+  // Whether `replication_factor` is set (on create: else `min(3, voting nodes)`; described:
+  // cluster mode only).
+  bool has_replication_factor;
+  // Cluster mode: copies of each partition. A single-node broker accepts 1 only.
+  uint32_t replication_factor;
 } RapidmqTopicConfig;
 
 // A view of bytes inside a result object; valid until that object is freed. `ptr` may be NULL
@@ -228,6 +233,15 @@ typedef struct RapidmqPartitionInfo {
   uint64_t high_watermark;
   // Stored bytes.
   uint64_t bytes;
+  // Cluster mode: the nodes holding the partition, preferred leader first (NULL and 0 on a
+  // single-node broker).
+  const uint64_t *replicas;
+  // Number of replicas.
+  size_t replicas_len;
+  // Whether `leader` is set: cluster mode, and the answering node knows the leader.
+  bool has_leader;
+  // The partition group's leader as the answering node knows it.
+  uint64_t leader;
 } RapidmqPartitionInfo;
 
 // A topic as the broker describes it.

@@ -36,7 +36,7 @@ impl Admin {
     #[pyo3(signature = (
         name, partitions=0, retention_ms=None, retention_bytes=None, retention_messages=None,
         max_message_bytes=None, storage="default", durability="unspecified",
-        dedup_window_ms=None, asyncio=false
+        dedup_window_ms=None, replication_factor=None, asyncio=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create_topic(
@@ -51,13 +51,13 @@ impl Admin {
         storage: &str,
         durability: &str,
         dedup_window_ms: Option<u64>,
+        replication_factor: Option<u32>,
         asyncio: bool,
     ) -> PyResult<Py<PyAny>> {
         let admin = self.core.get()?.clone();
         let config = TopicConfig {
             dedup_window_ms,
-            // Not exposed to Python yet: the broker's default.
-            replication_factor: None,
+            replication_factor,
             partitions,
             retention_ms,
             retention_bytes,

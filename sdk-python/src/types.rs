@@ -229,6 +229,8 @@ pub(crate) struct TopicSettings {
     durability: &'static str,
     /// Window in ms within which repeated msg-id headers are dropped (0: off).
     dedup_window_ms: Option<u64>,
+    /// Cluster mode: copies of each partition; `None` on a single-node broker.
+    replication_factor: Option<u32>,
 }
 
 impl From<core::TopicConfig> for TopicSettings {
@@ -242,6 +244,7 @@ impl From<core::TopicConfig> for TopicSettings {
             storage: storage_name(c.storage),
             durability: durability_name(c.durability),
             dedup_window_ms: c.dedup_window_ms,
+            replication_factor: c.replication_factor,
         }
     }
 }
@@ -258,6 +261,10 @@ pub(crate) struct PartitionInfo {
     high_watermark: u64,
     /// Stored bytes.
     bytes: u64,
+    /// Cluster mode: the nodes holding the partition, preferred leader first; empty otherwise.
+    replicas: Vec<u64>,
+    /// Cluster mode: the partition group's leader as the answering node knows it.
+    leader: Option<u64>,
 }
 
 /// A topic as the broker describes it.
@@ -287,6 +294,8 @@ impl From<core::TopicInfo> for TopicInfo {
                     log_start_offset: p.log_start_offset,
                     high_watermark: p.high_watermark,
                     bytes: p.bytes,
+                    replicas: p.replicas,
+                    leader: p.leader,
                 })
                 .collect(),
             created_at_ms: t.created_at_ms,

@@ -22,7 +22,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from typing import Iterator, Mapping, Optional, Sequence
 
 import pytest
@@ -59,7 +58,6 @@ class Broker:
         self.log_path = tmp / "broker.log"
         self.process: Optional[subprocess.Popen] = None
         self.grpc = ""
-        self.http = ""
         self.launch()
 
     @property
@@ -110,7 +108,6 @@ class Broker:
             # One step of the readiness wait (re-checks file and process), not a synchronisation.
             self.process_wait_step()
         self.grpc = ready["grpc"]
-        self.http = ready["http"]
 
     def process_wait_step(self) -> None:
         try:
@@ -207,13 +204,6 @@ def start_cluster(start_broker, count: int):  # type: ignore[no-untyped-def]
         for s in sockets:
             s.close()
     return [start_broker("--node-id", str(id), "--peers", peers) for id in range(1, count + 1)]
-
-
-def rest_get(broker: Broker, path: str):  # type: ignore[no-untyped-def]
-    """``GET path`` on the broker's HTTP listener, as JSON (what the SDK does not show, such as a
-    partition's leader in cluster mode)."""
-    with urllib.request.urlopen(f"http://{broker.http}{path}", timeout=5) as response:
-        return json.load(response)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Cluster administration through the core: a one-node cluster (``serve --node-id 1 --peers
-1=127.0.0.1:PORT``) and a broker in single-node mode; C24 cluster-failover with three nodes."""
+1=127.0.0.1:PORT``) and a broker in single-node mode; partition placement (replicas, leaders,
+the replication factor) on one node and on three; C24 cluster-failover with three nodes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 import pytest
 
 import rapidmq
-from conftest import GUARD, eventually, read_log, rest_get, start_cluster
+from conftest import GUARD, eventually, read_log, start_cluster
 
 
 def free_port() -> int:
@@ -64,6 +65,73 @@ def test_a_single_node_broker_says_so(client: rapidmq.Client) -> None:
     assert (rebalance.transfers, rebalance.unreachable) == (0, [])
 
 
+def test_a_single_node_broker_keeps_one_copy_and_names_no_replicas_or_leader(
+    client: rapidmq.Client,
+) -> None:
+    admin = client.admin()
+    info = admin.create_topic("one-copy", 2, replication_factor=1)
+    # A single-node broker places nothing: no factor, no replicas, no partition group leader.
+    assert info.config.replication_factor is None
+    assert [(p.partition, p.replicas, p.leader) for p in info.partitions] == [
+        (0, [], None),
+        (1, [], None),
+    ]
+    described = admin.describe_topic("one-copy")
+    assert described.config.replication_factor is None
+    assert all(p.replicas == [] and p.leader is None for p in described.partitions)
+
+    for rf, says in [(2, "replication needs cluster mode"), (0, "must be at least 1")]:
+        with pytest.raises(rapidmq.InvalidTopicConfigError) as refused:
+            admin.create_topic(f"copies-{rf}", 1, replication_factor=rf)
+        assert refused.value.code == 2005 and not refused.value.retriable
+        assert says in str(refused.value)
+    assert [t.name for t in admin.list_topics()] == ["one-copy"]
+
+
+def wait_for_three_voters(admin: rapidmq.Admin) -> None:
+    """Until the node behind ``admin`` knows a metadata leader and three registered voters."""
+
+    def formed() -> bool:
+        status = admin.cluster_status()
+        return (
+            status.leader_id is not None
+            and len(status.nodes) == 3
+            and all(n.role == "voter" and n.grpc_addr for n in status.nodes)
+        )
+
+    eventually("a leader and three registered voters", formed)
+
+
+def test_a_topic_replicated_three_times_describes_its_replicas_and_leaders(start_broker) -> None:
+    nodes = start_cluster(start_broker, 3)
+    with rapidmq.Client(nodes[0].url) as client:
+        admin = client.admin()
+        wait_for_three_voters(admin)
+        created = admin.create_topic("placed", 3, replication_factor=3)
+        assert created.config.replication_factor == 3
+
+        def described() -> rapidmq.TopicInfo:
+            return admin.describe_topic("placed")
+
+        eventually(
+            "a leader of every partition",
+            lambda: all(p.leader is not None for p in described().partitions),
+        )
+        info = described()
+        assert info.config.replication_factor == 3
+        for p in info.partitions:
+            assert sorted(p.replicas) == [1, 2, 3], p.replicas
+            assert p.leader in p.replicas, (p.leader, p.replicas)
+        # Each partition's preferred leader (its first replica) is a different node.
+        assert sorted(p.replicas[0] for p in info.partitions) == [1, 2, 3]
+        (listed,) = [t for t in admin.list_topics() if t.name == "placed"]
+        assert [p.replicas for p in listed.partitions] == [p.replicas for p in info.partitions]
+
+        with pytest.raises(rapidmq.InvalidTopicConfigError) as refused:
+            admin.create_topic("too-many-copies", 1, replication_factor=4)
+        assert "more than the cluster's 3 voting nodes" in str(refused.value)
+
+
 @pytest.mark.asyncio
 async def test_the_asyncio_admin_has_the_cluster_calls(broker) -> None:
     async with await rapidmq.aio.Client.connect(broker.url) as client:
@@ -94,25 +162,16 @@ def test_a_producer_and_a_queue_consumer_through_node_1_carry_on_when_a_partitio
     nodes = start_cluster(start_broker, 3)
     with rapidmq.Client(nodes[0].url) as client:
         admin = client.admin()
-
-        def cluster_formed() -> bool:
-            status = admin.cluster_status()
-            return (
-                status.leader_id is not None
-                and len(status.nodes) == 3
-                and all(n.role == "voter" and n.grpc_addr for n in status.nodes)
-            )
-
-        eventually("a leader and three registered voters", cluster_formed)
+        wait_for_three_voters(admin)
         topic = "failover"
         admin.create_topic(topic, 3, durability="fsync")
 
         def partitions() -> list:
-            return rest_get(nodes[0], f"/v1/topics/{topic}")["partitions"]
+            return admin.describe_topic(topic).partitions
 
         eventually(
             "a leader of every partition on three replicas",
-            lambda: all(p.get("leader") and len(p["replicas"]) == 3 for p in partitions()),
+            lambda: all(p.leader and len(p.replicas) == 3 for p in partitions()),
         )
 
         queue = client.queue_consumer(topic, "failover", start="earliest", commit_interval=0.02)
@@ -145,7 +204,7 @@ def test_a_producer_and_a_queue_consumer_through_node_1_carry_on_when_a_partitio
             if victim is None and start >= FAILOVER_MESSAGES // 3:
                 # A node other than node 1 that leads a partition, or node 2 if node 1 leads
                 # them all: the scenario kills a node either way.
-                victim = next((p["leader"] for p in partitions() if p["leader"] != 1), 2)
+                victim = next((p.leader for p in partitions() if p.leader not in (None, 1)), 2)
                 print(f"killing node {victim}")
                 nodes[victim - 1].kill()
             for i, receipt in window:

@@ -336,6 +336,9 @@ pub struct TopicConfig {
     pub durability: Durability,
     /// `msg-id` dedup window, ms (0: off).
     pub dedup_window_ms: Option<u64>,
+    /// Cluster mode: copies of each partition (`None` on create: `min(3, voting nodes)`). A
+    /// single-node broker accepts 1 only, and describes `None`.
+    pub replication_factor: Option<u32>,
 }
 
 impl From<TopicConfig> for core::TopicConfig {
@@ -353,8 +356,7 @@ impl From<TopicConfig> for core::TopicConfig {
             },
             durability: c.durability.into(),
             dedup_window_ms: c.dedup_window_ms,
-            // Not exposed to the bindings yet: the broker's default.
-            replication_factor: None,
+            replication_factor: c.replication_factor,
         }
     }
 }
@@ -374,12 +376,13 @@ impl From<core::TopicConfig> for TopicConfig {
             },
             durability: c.durability.into(),
             dedup_window_ms: c.dedup_window_ms,
+            replication_factor: c.replication_factor,
         }
     }
 }
 
 /// One partition of a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PartitionInfo {
     /// The partition.
     pub partition: u32,
@@ -389,6 +392,10 @@ pub struct PartitionInfo {
     pub high_watermark: u64,
     /// Stored bytes.
     pub bytes: u64,
+    /// Cluster mode: the nodes holding the partition, preferred leader first; empty otherwise.
+    pub replicas: Vec<u64>,
+    /// Cluster mode: the partition group's leader as the answering node knows it.
+    pub leader: Option<u64>,
 }
 
 /// A topic as the broker describes it.
@@ -417,6 +424,8 @@ impl From<core::TopicInfo> for TopicInfo {
                     log_start_offset: p.log_start_offset,
                     high_watermark: p.high_watermark,
                     bytes: p.bytes,
+                    replicas: p.replicas,
+                    leader: p.leader,
                 })
                 .collect(),
             created_at_ms: t.created_at_ms,

@@ -60,12 +60,15 @@ class TopicSettings:
     storage: str
     durability: str
     dedup_window_ms: Optional[int]
+    replication_factor: Optional[int]
 
 class PartitionInfo:
     partition: int
     log_start_offset: int
     high_watermark: int
     bytes: int
+    replicas: List[int]
+    leader: Optional[int]
 
 class TopicInfo:
     name: str
@@ -314,7 +317,7 @@ class Consumer:
     def stats(self) -> ConsumerStats: ...
 
 class Admin:
-    def create_topic(self, name: str, partitions: int = 0, retention_ms: Optional[int] = None, retention_bytes: Optional[int] = None, retention_messages: Optional[int] = None, max_message_bytes: Optional[int] = None, storage: str = "default", durability: str = "unspecified", dedup_window_ms: Optional[int] = None, asyncio: bool = False) -> Any: ...
+    def create_topic(self, name: str, partitions: int = 0, retention_ms: Optional[int] = None, retention_bytes: Optional[int] = None, retention_messages: Optional[int] = None, max_message_bytes: Optional[int] = None, storage: str = "default", durability: str = "unspecified", dedup_window_ms: Optional[int] = None, replication_factor: Optional[int] = None, asyncio: bool = False) -> Any: ...
     def list_topics(self, asyncio: bool = False) -> Any: ...
     def describe_topic(self, name: str, asyncio: bool = False) -> Any: ...
     def delete_topic(self, name: str, asyncio: bool = False) -> Any: ...

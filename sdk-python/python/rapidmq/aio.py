@@ -335,6 +335,7 @@ class Admin:
         storage: str = "default",
         durability: str = "unspecified",
         dedup_window_ms: Optional[int] = None,
+        replication_factor: Optional[int] = None,
     ) -> TopicInfo:
         return await self._native.create_topic(
             name,
@@ -346,6 +347,7 @@ class Admin:
             storage,
             durability,
             dedup_window_ms,
+            replication_factor,
             asyncio=True,
         )
 

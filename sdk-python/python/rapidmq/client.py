@@ -461,10 +461,12 @@ class Admin:
         storage: str = "default",
         durability: str = "unspecified",
         dedup_window_ms: Optional[int] = None,
+        replication_factor: Optional[int] = None,
     ) -> TopicInfo:
         """Creates a topic; 0/None settings take the broker's defaults. ``storage`` is
         ``"default"``, ``"disk"`` or ``"memory"``; ``durability`` ``"unspecified"``, ``"fsync"``,
-        ``"buffered"`` or ``"memory"``.
+        ``"buffered"`` or ``"memory"``. ``replication_factor`` is the copies of each partition
+        in cluster mode (``None``: ``min(3, voting nodes)``); a single-node broker accepts 1 only.
 
         Raises: TopicAlreadyExistsError, InvalidNameError, InvalidPartitionCountError,
         InvalidTopicConfigError.
@@ -479,6 +481,7 @@ class Admin:
             storage,
             durability,
             dedup_window_ms,
+            replication_factor,
         )
 
     def list_topics(self) -> List[TopicInfo]:

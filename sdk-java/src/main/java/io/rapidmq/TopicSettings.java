@@ -18,6 +18,7 @@ public final class TopicSettings {
     private Storage storage = Storage.DEFAULT;
     private Durability durability = Durability.UNSPECIFIED;
     private Long dedupWindowMs;
+    private Integer replicationFactor;
 
     private TopicSettings() {}
 
@@ -79,8 +80,18 @@ public final class TopicSettings {
         return this;
     }
 
+    /**
+     * Cluster mode: copies of each partition (unset: {@code min(3, voting nodes)}; cannot change
+     * on an existing topic). A single-node broker accepts 1 only; more than the voting nodes fails
+     * with {@link InvalidTopicConfigException}.
+     */
+    public TopicSettings withReplicationFactor(int copies) {
+        this.replicationFactor = copies;
+        return this;
+    }
+
     TopicConfig toNative() {
         return new TopicConfig(partitions, retentionMs, retentionBytes, retentionMessages, maxMessageBytes, storage,
-                durability, dedupWindowMs);
+                durability, dedupWindowMs, replicationFactor);
     }
 }

@@ -4,10 +4,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,7 +34,6 @@ import java.util.stream.Stream;
 final class Broker implements AutoCloseable {
     static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern GRPC = Pattern.compile("\"grpc\"\\s*:\\s*\"([^\"]+)\"");
-    private static final Pattern HTTP = Pattern.compile("\"http\"\\s*:\\s*\"([^\"]+)\"");
 
     private final Path dir;
     private final Path dataDir;
@@ -50,7 +45,6 @@ final class Broker implements AutoCloseable {
     private final Map<String, String> env;
     private Process process;
     private String grpc;
-    private String http;
 
     Broker() {
         this(List.of());
@@ -92,10 +86,6 @@ final class Broker implements AutoCloseable {
         return "https://" + grpc;
     }
 
-    String http() {
-        return http;
-    }
-
     /**
      * {@code count} cluster-mode nodes (ids 1..count, every one a peer of the others). The cluster
      * ports are bound and released first, so every node is told every peer's address before any
@@ -123,24 +113,6 @@ final class Broker implements AutoCloseable {
         return nodes;
     }
 
-    /** The body of {@code GET path} on the HTTP listener (REST, for what the SDK does not show). */
-    String restGet(String path) {
-        HttpRequest request = HttpRequest.newBuilder(URI.create("http://" + http + path))
-                .timeout(Duration.ofSeconds(5)).build();
-        try (HttpClient client = HttpClient.newHttpClient()) {
-            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-            if (response.statusCode() != 200) {
-                throw new IllegalStateException("GET " + path + ": " + response.statusCode() + " " + response.body());
-            }
-            return response.body();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
     void launch() {
         if (process != null) {
             throw new IllegalStateException("the broker is still running");
@@ -163,10 +135,8 @@ final class Broker implements AutoCloseable {
                 if (Files.exists(readyFile)) {
                     String ready = Files.readString(readyFile, StandardCharsets.UTF_8);
                     Matcher g = GRPC.matcher(ready);
-                    Matcher h = HTTP.matcher(ready);
-                    if (g.find() && h.find()) {
+                    if (g.find()) {
                         grpc = g.group(1);
-                        http = h.group(1);
                         return;
                     }
                 }

@@ -15,13 +15,16 @@ import io.rapidmq.ffi.ClusterStatus;
 import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.Durability;
 import io.rapidmq.ffi.LeaderRebalance;
+import io.rapidmq.ffi.PartitionInfo;
 import io.rapidmq.ffi.ReceivedMessage;
 import io.rapidmq.ffi.SendStatus;
+import io.rapidmq.ffi.TopicInfo;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -30,8 +33,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -40,16 +41,14 @@ import org.junit.jupiter.api.extension.TestWatcher;
 
 /**
  * Cluster administration through the core: a one-node cluster ({@code serve --node-id 1 --peers
- * 1=127.0.0.1:PORT}) and a broker in single-node mode; C24 cluster-failover with three nodes.
+ * 1=127.0.0.1:PORT}) and a broker in single-node mode; partition placement (replicas, leaders,
+ * the replication factor) on one node and on three; C24 cluster-failover with three nodes.
  */
 class ClusterTest {
     private static final int FAILOVER_MESSAGES = 300;
     private static final int FAILOVER_KEYS = 10;
     /** Receipts awaited together; the kill lands while one window is on the wire. */
     private static final int FAILOVER_WINDOW = 30;
-    /** A partition's number, {@code replicas} and {@code leader} in a REST topic answer. */
-    private static final Pattern PARTITION =
-            Pattern.compile("\\{\"partition\":(\\d+)[^}]*\"replicas\":\\[([\\d,]*)\\][^}]*\"leader\":(\\d+)");
 
     private final List<Broker> brokers = new ArrayList<>();
     private final List<AutoCloseable> clients = new ArrayList<>();
@@ -130,6 +129,77 @@ class ClusterTest {
         assertRebalancedNothing(admin.rebalanceLeaders());
     }
 
+    @Test
+    void aSingleNodeBrokerKeepsOneCopyAndNamesNoReplicasOrLeader() {
+        Admin admin = adminOf(List.of());
+        TopicInfo created = admin.createTopic("one-copy", TopicSettings.partitions(2).withReplicationFactor(1));
+        // A single-node broker places nothing: no factor, no replicas, no partition group leader.
+        for (TopicInfo info : List.of(created, admin.describeTopic("one-copy"))) {
+            assertNull(info.config().replicationFactor());
+            assertEquals(2, info.partitions().size());
+            for (PartitionInfo p : info.partitions()) {
+                assertArrayEquals(new long[0], p.replicas(), "replicas of " + p.partition());
+                assertNull(p.leader(), "leader of " + p.partition());
+            }
+        }
+
+        for (var refusal : Map.of(2, "replication needs cluster mode", 0, "must be at least 1").entrySet()) {
+            TopicSettings settings = TopicSettings.partitions(1).withReplicationFactor(refusal.getKey());
+            InvalidTopicConfigException refused = assertThrows(InvalidTopicConfigException.class,
+                    () -> admin.createTopic("copies-" + refusal.getKey(), settings));
+            assertEquals(2005, refused.code());
+            assertFalse(refused.isRetriable());
+            assertTrue(refused.detail().contains(refusal.getValue()), refused.detail());
+        }
+        assertEquals(List.of("one-copy"), admin.listTopics().stream().map(TopicInfo::name).toList());
+    }
+
+    /** Until the node behind {@code admin} knows a metadata leader and three registered voters. */
+    private static void awaitThreeVoters(Admin admin) throws InterruptedException {
+        eventually("a leader and three registered voters", () -> {
+            ClusterStatus s = admin.clusterStatus();
+            return s.leaderId() != null && s.nodes().size() == 3
+                    && s.nodes().stream().allMatch(n -> n.role().equals("voter") && !n.grpcAddr().isEmpty());
+        });
+    }
+
+    @Test
+    void aTopicReplicatedThreeTimesDescribesItsReplicasAndLeaders() throws Exception {
+        List<Broker> nodes = Broker.cluster(3);
+        brokers.addAll(nodes);
+        RapidMQClient client = RapidMQClient.connect(nodes.get(0).url());
+        clients.add(client);
+        Admin admin = client.admin();
+        awaitThreeVoters(admin);
+
+        TopicInfo created = admin.createTopic("placed", TopicSettings.partitions(3).withReplicationFactor(3));
+        assertEquals(3, created.config().replicationFactor());
+        eventually("a leader of every partition",
+                () -> admin.describeTopic("placed").partitions().stream().allMatch(p -> p.leader() != null));
+        TopicInfo info = admin.describeTopic("placed");
+        assertEquals(3, info.config().replicationFactor());
+        List<Long> preferred = new ArrayList<>();
+        for (PartitionInfo p : info.partitions()) {
+            long[] replicas = p.replicas().clone();
+            Arrays.sort(replicas);
+            assertArrayEquals(new long[] {1, 2, 3}, replicas, "replicas of " + p.partition());
+            assertTrue(Arrays.stream(p.replicas()).anyMatch(r -> r == p.leader()),
+                    "leader " + p.leader() + " of " + p.partition() + " is a replica");
+            preferred.add(p.replicas()[0]);
+        }
+        // Each partition's preferred leader (its first replica) is a different node.
+        assertEquals(Set.of(1L, 2L, 3L), Set.copyOf(preferred));
+        TopicInfo listed =
+                admin.listTopics().stream().filter(t -> t.name().equals("placed")).findFirst().orElseThrow();
+        for (int i = 0; i < 3; i++) {
+            assertArrayEquals(info.partitions().get(i).replicas(), listed.partitions().get(i).replicas());
+        }
+
+        InvalidTopicConfigException refused = assertThrows(InvalidTopicConfigException.class,
+                () -> admin.createTopic("too-many-copies", TopicSettings.partitions(1).withReplicationFactor(4)));
+        assertTrue(refused.detail().contains("more than the cluster's 3 voting nodes"), refused.detail());
+    }
+
     /**
      * C24 cluster-failover: three nodes, a topic of three partitions replicated three times
      * (fsync), a client connected to node 1 only. A producer sends keyed messages (each
@@ -146,17 +216,11 @@ class ClusterTest {
         RapidMQClient client = RapidMQClient.connect(nodes.get(0).url());
         clients.add(client);
         Admin admin = client.admin();
-        eventually("a leader and three registered voters", () -> {
-            ClusterStatus s = admin.clusterStatus();
-            return s.leaderId() != null && s.nodes().size() == 3
-                    && s.nodes().stream().allMatch(n -> n.role().equals("voter") && !n.grpcAddr().isEmpty());
-        });
+        awaitThreeVoters(admin);
         String topic = "failover";
         admin.createTopic(topic, TopicSettings.partitions(3).withDurability(Durability.FSYNC));
-        eventually("a leader of every partition on three replicas", () -> {
-            Map<Integer, Long> leaders = leaders(nodes.get(0), topic);
-            return leaders.size() == 3 && !leaders.containsValue(0L);
-        });
+        eventually("a leader of every partition on three replicas", () -> admin.describeTopic(topic).partitions()
+                .stream().allMatch(p -> p.leader() != null && p.replicas().length == 3));
 
         QueueConsumer queue = client.queueConsumer(ConsumerConfig.builder(topic, "failover")
                 .start(StartPosition.earliest()).commitInterval(Duration.ofMillis(20)).build());
@@ -193,7 +257,8 @@ class ClusterTest {
             if (victim == 0 && start >= FAILOVER_MESSAGES / 3) {
                 // A node other than node 1 that leads a partition, or node 2 if node 1 leads them
                 // all: the scenario kills a node either way.
-                victim = leaders(nodes.get(0), topic).values().stream().filter(l -> l != 1).findFirst().orElse(2L);
+                victim = admin.describeTopic(topic).partitions().stream().map(PartitionInfo::leader)
+                        .filter(l -> l != null && l != 1).findFirst().orElse(2L);
                 System.out.println("killing node " + victim);
                 nodes.get((int) victim - 1).kill();
             }
@@ -237,18 +302,6 @@ class ClusterTest {
             Delivery d = entry.getValue();
             assertEquals(entry.getKey(), at.get(d.partition() + ":" + d.offset()), "receipt " + d);
         }
-    }
-
-    /** Partition to leader (0 while unknown) as {@code node} knows them, from its REST topic answer. */
-    private static Map<Integer, Long> leaders(Broker node, String topic) {
-        Map<Integer, Long> leaders = new HashMap<>();
-        Matcher m = PARTITION.matcher(node.restGet("/v1/topics/" + topic));
-        while (m.find()) {
-            if (m.group(2).split(",").length == 3) {
-                leaders.put(Integer.parseInt(m.group(1)), Long.parseLong(m.group(3)));
-            }
-        }
-        return leaders;
     }
 
     private static void assertRebalancedNothing(LeaderRebalance rebalance) {
