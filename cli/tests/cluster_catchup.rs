@@ -12,12 +12,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{
-    agreed_leader, create_cluster_topic, partition_leader, publish_retrying, start_nodes,
-};
+use common::cluster::{partition_leader, publish_retrying, replicated_topic, start_nodes};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, eventually, msg, raw,
-    topic_config,
 };
 use prost::Message as _;
 use rapidmq_proto::v1 as pb;
@@ -97,19 +94,7 @@ async fn a_replica_that_fell_behind_catches_up_by_snapshot_and_serves_the_same_b
         ],
         ..BrokerOptions::default()
     });
-    let client = reqwest::Client::new();
-    agreed_leader(
-        &client,
-        "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
-        None,
-    )
-    .await;
-    let first = connect(&nodes[0]).await;
-    let mut config = topic_config(1);
-    config.replication_factor = Some(3);
-    create_cluster_topic(&first, TOPIC, config).await;
+    let (first, _) = replicated_topic(&nodes, TOPIC, 3).await;
     publish(&first, 0).await;
 
     // Node 3 goes down; the other two take many more batches than a group keeps.
@@ -231,18 +216,7 @@ async fn a_replica_rebuilt_from_a_snapshot_releases_each_delayed_message_once() 
         ],
         ..BrokerOptions::default()
     });
-    agreed_leader(
-        &reqwest::Client::new(),
-        "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
-        None,
-    )
-    .await;
-    let first = connect(&nodes[0]).await;
-    let mut config = topic_config(1);
-    config.replication_factor = Some(3);
-    let created = create_cluster_topic(&first, TOPIC, config).await;
+    let (_, created) = replicated_topic(&nodes, TOPIC, 3).await;
     let preferred = created.partitions[0].replicas[0];
     let other = (1..=3u64).find(|&id| id != preferred).expect("three nodes");
     let node = |id: u64| (id - 1) as usize;

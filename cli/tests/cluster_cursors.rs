@@ -11,12 +11,11 @@
 mod common;
 
 use common::cluster::{
-    agreed_leader, committed_offset, create_cluster_topic, one_replicated_partition,
-    partition_leader, publish_retrying, start_nodes, while_unavailable,
+    committed_offset, one_replicated_partition, partition_leader, publish_retrying,
+    replicated_topic, start_nodes, while_unavailable,
 };
 use common::{
     BrokerOptions, Clients, Consumer, TestBroker, connect, encode, eventually, msg, start,
-    topic_config,
 };
 use rapidmq_proto::v1 as pb;
 
@@ -32,6 +31,24 @@ const SECOND_COMMIT: u64 = 15;
 /// The committed offset of partition 0 `clients`' node reports.
 async fn committed(clients: &Clients) -> Option<u64> {
     committed_offset(clients, TOPIC, SUBSCRIPTION, 0).await
+}
+
+/// Commits `offset` on partition 0 through `clients`' node (`CommitOffset`).
+async fn commit(
+    clients: &Clients,
+    offset: u64,
+) -> Result<tonic::Response<pb::CommitOffsetResponse>, tonic::Status> {
+    let mut messaging = clients.messaging.clone();
+    messaging
+        .commit_offset(pb::CommitOffsetRequest {
+            topic: TOPIC.into(),
+            subscription: SUBSCRIPTION.into(),
+            offsets: vec![pb::PartitionOffset {
+                partition: 0,
+                offset,
+            }],
+        })
+        .await
 }
 
 /// Waits until every node of `clients` reports `offset` as the committed one.
@@ -115,23 +132,9 @@ async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replic
         "delivery resumes at the commit"
     );
     // The partition elects a new leader without A: the commit waits for one.
-    while_unavailable("commit through B", || {
-        let mut messaging = through_b.messaging.clone();
-        async move {
-            messaging
-                .commit_offset(pb::CommitOffsetRequest {
-                    topic: TOPIC.into(),
-                    subscription: SUBSCRIPTION.into(),
-                    offsets: vec![pb::PartitionOffset {
-                        partition: 0,
-                        offset: SECOND_COMMIT,
-                    }],
-                })
-                .await
-        }
-    })
-    .await
-    .expect("commit through B");
+    while_unavailable("commit through B", || commit(&through_b, SECOND_COMMIT))
+        .await
+        .expect("commit through B");
     assert_eq!(
         committed(&through_b).await,
         Some(SECOND_COMMIT),
@@ -152,18 +155,7 @@ async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replic
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_created_at_latest_through_a_node_without_a_replica_starts_at_the_end() {
     let nodes = start_nodes(3, |_| BrokerOptions::default());
-    agreed_leader(
-        &reqwest::Client::new(),
-        "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
-        None,
-    )
-    .await;
-    let first = connect(&nodes[0]).await;
-    let mut config = topic_config(1);
-    config.replication_factor = Some(2);
-    let created = create_cluster_topic(&first, TOPIC, config).await;
+    let (first, created) = replicated_topic(&nodes, TOPIC, 2).await;
     let replicas = created.partitions[0].replicas.clone();
     assert_eq!(replicas.len(), 2, "{created:?}");
     let outsider = (1..=3u64)
@@ -230,17 +222,7 @@ async fn a_subscription_created_at_latest_through_a_node_without_a_replica_start
             .into_inner()
     };
     assert_eq!(cursor(describe().await), (MESSAGES, MESSAGES));
-    through
-        .messaging
-        .clone()
-        .commit_offset(pb::CommitOffsetRequest {
-            topic: TOPIC.into(),
-            subscription: SUBSCRIPTION.into(),
-            offsets: vec![pb::PartitionOffset {
-                partition: 0,
-                offset: FIRST_COMMIT,
-            }],
-        })
+    commit(&through, FIRST_COMMIT)
         .await
         .expect("commit through the outsider");
     assert_eq!(cursor(describe().await), (FIRST_COMMIT, MESSAGES));
@@ -290,17 +272,7 @@ async fn every_replica_reports_a_commit_as_soon_as_it_returned() {
         followers.push((id, connect(&nodes[id as usize - 1]).await));
     }
     for offset in 1..=MESSAGES {
-        through_leader
-            .messaging
-            .clone()
-            .commit_offset(pb::CommitOffsetRequest {
-                topic: TOPIC.into(),
-                subscription: SUBSCRIPTION.into(),
-                offsets: vec![pb::PartitionOffset {
-                    partition: 0,
-                    offset,
-                }],
-            })
+        commit(&through_leader, offset)
             .await
             .expect("commit through the leader");
         for (id, clients) in &mut followers {

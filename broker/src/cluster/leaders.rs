@@ -36,12 +36,11 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::NodeTls;
 use super::keys::GroupId;
 use super::network::RPC_TIMEOUT;
 use super::partition_writer::PartitionRaft;
-use super::proto::RaftBatch;
-use super::proto::cluster_client::ClusterClient;
-use super::{NodeTls, decode};
+use super::rpc::{self, Rpc};
 use crate::observability::cluster::ClusterCounters;
 
 /// How many entries behind the leader's last log index the preferred replica may be and still
@@ -195,14 +194,9 @@ impl LeaderBalance {
 /// Asks the node whose cluster listener is `addr` for a round now (`Cluster.RebalanceLeaders`);
 /// how many transfers it started.
 pub async fn ask(tls: &NodeTls, addr: &str) -> Result<u64, String> {
-    let text = |err: &dyn std::fmt::Display| format!("node at {addr}: {err}");
-    let mut client = ClusterClient::new(tls.channel(addr, RPC_TIMEOUT)?);
-    let answer = client
-        .rebalance_leaders(RaftBatch::default())
+    rpc::call(tls, addr, RPC_TIMEOUT, Rpc::RebalanceLeaders, &())
         .await
-        .map_err(|err| text(&err))?
-        .into_inner();
-    decode(&answer.payload).map_err(|err| text(&err))
+        .map_err(|err| format!("node at {addr}: {err}"))
 }
 
 /// What `raft`'s metrics on node `me` say of replica `preferred`.

@@ -29,8 +29,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::node::{MetaRaft, leader_addr};
-use super::proto::RaftBatch;
-use super::proto::cluster_client::ClusterClient;
+use super::rpc::{self, Rpc};
 use super::{NodeTls, decode, encode};
 use crate::error::{Error, Result};
 
@@ -255,19 +254,15 @@ impl Members {
                 "forwarding to the metadata leader, node {leader} at {addr}: {err}"
             ))
         };
-        let channel = self
-            .tls
-            .channel(&addr, FORWARD_TIMEOUT)
-            .map_err(|err| unreachable(&err))?;
-        let payload = encode(&change).map_err(|err| unreachable(&err))?;
-        let answer = ClusterClient::new(channel)
-            .change_members(RaftBatch {
-                payload: payload.into(),
-            })
-            .await
-            .map_err(|err| unreachable(&err))?
-            .into_inner();
-        let answer: Answer = decode(&answer.payload).map_err(|err| unreachable(&err))?;
+        let answer: Answer = rpc::call(
+            &self.tls,
+            &addr,
+            FORWARD_TIMEOUT,
+            Rpc::ChangeMembers,
+            &change,
+        )
+        .await
+        .map_err(|err| unreachable(&err))?;
         answer.map_err(|(code, message)| {
             let code = rapidmq_proto::ErrorCode::from_name(&code)
                 .unwrap_or(rapidmq_proto::ErrorCode::Internal);
@@ -278,17 +273,8 @@ impl Members {
 
 /// Tells node `id` at `addr` that it was removed; a node that is down never hears it.
 async fn tell_removed(tls: NodeTls, addr: String, id: u64) {
-    let told = async {
-        let channel = tls.channel(&addr, NOTICE_TIMEOUT)?;
-        let payload = encode(&MemberChange::Removed { id }).map_err(|err| err.to_string())?;
-        ClusterClient::new(channel)
-            .change_members(RaftBatch {
-                payload: payload.into(),
-            })
-            .await
-            .map_err(|err| err.to_string())?;
-        Ok::<(), String>(())
-    };
+    let change = MemberChange::Removed { id };
+    let told = rpc::call::<Answer>(&tls, &addr, NOTICE_TIMEOUT, Rpc::ChangeMembers, &change);
     if let Err(err) = told.await {
         tracing::info!(node_id = id, %addr, cause = %err, "could not tell a removed node");
     }

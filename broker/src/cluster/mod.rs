@@ -57,6 +57,7 @@ pub mod observe;
 pub mod partition_group;
 pub mod partition_writer;
 pub mod partitions;
+mod rpc;
 pub mod service;
 mod state_machine;
 pub mod tls;

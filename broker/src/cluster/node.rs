@@ -32,10 +32,9 @@ use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
 use super::partitions::{Addresses, PartitionHosting};
-use super::proto::RaftBatch;
-use super::proto::cluster_client::ClusterClient;
+use super::rpc::{self, Rpc};
 use super::{
-    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, decode, encode, group_config,
+    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, encode, group_config,
 };
 use crate::config::ClusterConfig;
 use crate::engine::Engine;
@@ -472,18 +471,13 @@ pub(super) async fn propose(
     addr: &str,
     command: &MetaCommand,
 ) -> std::result::Result<Vec<u8>, String> {
-    let text = |err: &dyn std::fmt::Display| err.to_string();
-    let mut client = ClusterClient::new(tls.channel(addr, RPC_TIMEOUT)?);
-    let payload = encode(&(METADATA, encode(command).map_err(|err| text(&err))?))
-        .map_err(|err| text(&err))?;
-    let answer = client
-        .propose(RaftBatch {
-            payload: payload.into(),
-        })
-        .await
-        .map_err(|err| text(&err))?
-        .into_inner();
-    let answer: std::result::Result<Vec<u8>, String> =
-        decode(&answer.payload).map_err(|err| text(&err))?;
-    answer
+    let command = encode(command).map_err(|err| err.to_string())?;
+    rpc::call::<std::result::Result<Vec<u8>, String>>(
+        tls,
+        addr,
+        RPC_TIMEOUT,
+        Rpc::Propose,
+        &(METADATA, command),
+    )
+    .await?
 }

@@ -56,8 +56,7 @@ use super::network::RPC_TIMEOUT;
 use super::partition_group::PartitionGroup;
 use super::partition_group::{AppendCommand, PartitionCommand, PartitionConfig, PartitionReply};
 use super::partitions::Addresses;
-use super::proto::RaftBatch;
-use super::proto::cluster_client::ClusterClient;
+use super::rpc::{self, Rpc};
 use super::wire::GroupHandle;
 use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
@@ -188,17 +187,11 @@ impl GroupWriter {
             .get(node)
             .ok_or_else(|| format!("node {node} has no known cluster address"))?;
         let text = |err: &dyn std::fmt::Display| format!("view from node {node}: {err}");
-        let payload = encode(&(self.route.group, subscription)).map_err(|err| text(&err))?;
-        let mut client = ClusterClient::new(self.route.tls.channel(&addr, RPC_TIMEOUT)?);
-        let answer = client
-            .read_view(RaftBatch {
-                payload: payload.into(),
-            })
-            .await
-            .map_err(|err| text(&err))?
-            .into_inner();
+        let request = (self.route.group, subscription);
         let answer: std::result::Result<Vec<u8>, String> =
-            decode(&answer.payload).map_err(|err| text(&err))?;
+            rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::ReadView, &request)
+                .await
+                .map_err(|err| text(&err))?;
         decode(&answer.map_err(|err| text(&err))?).map_err(|err| text(&err))
     }
 
@@ -218,17 +211,11 @@ impl GroupWriter {
             .get(leader)
             .ok_or_else(|| format!("node {leader} has no known cluster address"))?;
         let text = |err: &dyn std::fmt::Display| format!("read index from node {leader}: {err}");
-        let payload = encode(&self.route.group).map_err(|err| text(&err))?;
-        let mut client = ClusterClient::new(self.route.tls.channel(&addr, RPC_TIMEOUT)?);
-        let answer = client
-            .read_index(RaftBatch {
-                payload: payload.into(),
-            })
-            .await
-            .map_err(|err| text(&err))?
-            .into_inner();
+        let group = self.route.group;
         let answer: std::result::Result<u64, String> =
-            decode(&answer.payload).map_err(|err| text(&err))?;
+            rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::ReadIndex, &group)
+                .await
+                .map_err(|err| text(&err))?;
         answer.map_err(|err| text(&err))
     }
 }
@@ -543,17 +530,11 @@ impl Task {
         let commands: Vec<&PartitionCommand> = pending.iter().map(|(c, _)| c).collect();
         let text = |err: &dyn std::fmt::Display| format!("forwarding to node {leader}: {err}");
         let inner = encode(&commands).map_err(|err| text(&err))?;
-        let payload = encode(&(self.route.group, inner)).map_err(|err| text(&err))?;
-        let mut client = ClusterClient::new(self.route.tls.channel(&addr, RPC_TIMEOUT)?);
-        let answer = client
-            .propose(RaftBatch {
-                payload: payload.into(),
-            })
-            .await
-            .map_err(|err| text(&err))?
-            .into_inner();
+        let request = (self.route.group, inner);
         let answer: std::result::Result<Vec<u8>, String> =
-            decode(&answer.payload).map_err(|err| text(&err))?;
+            rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::Propose, &request)
+                .await
+                .map_err(|err| text(&err))?;
         let answers: Vec<std::result::Result<PartitionReply, String>> =
             decode(&answer?).map_err(|err| text(&err))?;
         if answers.len() != pending.len() {

@@ -206,6 +206,29 @@ pub async fn create_cluster_topic(
     .into_inner()
 }
 
+/// Three started `nodes` made ready for a test of one replicated partition: waits until they
+/// agree on a metadata leader, then through node 1 creates `topic` with one partition and
+/// `replication_factor` replicas. Node 1's clients and the created topic.
+pub async fn replicated_topic(
+    nodes: &[TestBroker],
+    topic: &str,
+    replication_factor: u32,
+) -> (super::Clients, rapidmq_proto::v1::TopicInfo) {
+    agreed_leader(
+        &reqwest::Client::new(),
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &[1, 2, 3].into(),
+        None,
+    )
+    .await;
+    let first = super::connect(&nodes[0]).await;
+    let mut config = super::topic_config(1);
+    config.replication_factor = Some(replication_factor);
+    let created = create_cluster_topic(&first, topic, config).await;
+    (first, created)
+}
+
 /// The leader of `partition` of `topic` that `clients`' node knows, once it knows one
 /// (bounded by `PATIENCE`).
 pub async fn partition_leader(clients: &super::Clients, topic: &str, partition: u32) -> u64 {
@@ -274,18 +297,7 @@ pub async fn one_replicated_partition(
     messages: &[super::Msg],
 ) -> super::Clients {
     use rapidmq_proto::v1 as pb;
-    agreed_leader(
-        &reqwest::Client::new(),
-        "http",
-        &nodes.iter().collect::<Vec<_>>(),
-        &[1, 2, 3].into(),
-        None,
-    )
-    .await;
-    let first = super::connect(&nodes[0]).await;
-    let mut config = super::topic_config(1);
-    config.replication_factor = Some(3);
-    create_cluster_topic(&first, topic, config).await;
+    let (first, _) = replicated_topic(nodes, topic, 3).await;
     while_unavailable("create subscription", || {
         let mut admin = first.admin.clone();
         let request = subscription.clone();

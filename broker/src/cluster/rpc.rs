@@ -1,0 +1,50 @@
+//! One node's calls of another's `Cluster` service besides the raft traffic (which
+//! [`network`](super::network) batches): a postcard-encoded request in a `RaftBatch`, a
+//! postcard-encoded reply in another.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::proto::RaftBatch;
+use super::proto::cluster_client::ClusterClient;
+use super::{NodeTls, decode, encode};
+
+/// The `Cluster` RPCs [`call`] makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Rpc {
+    Propose,
+    ReadIndex,
+    ReadView,
+    ChangeMembers,
+    RebalanceLeaders,
+}
+
+/// Calls `rpc` on the node whose cluster listener is `addr`, within `timeout`, with `request`
+/// encoded, and decodes the reply as a `T`. The error is the bare cause: the caller names the
+/// node and what it asked.
+pub async fn call<T: DeserializeOwned>(
+    tls: &NodeTls,
+    addr: &str,
+    timeout: Duration,
+    rpc: Rpc,
+    request: &impl Serialize,
+) -> Result<T, String> {
+    let text = |err: &dyn Display| err.to_string();
+    let mut client = ClusterClient::new(tls.channel(addr, timeout)?);
+    let request = RaftBatch {
+        payload: encode(request).map_err(|err| text(&err))?.into(),
+    };
+    let reply = match rpc {
+        Rpc::Propose => client.propose(request).await,
+        Rpc::ReadIndex => client.read_index(request).await,
+        Rpc::ReadView => client.read_view(request).await,
+        Rpc::ChangeMembers => client.change_members(request).await,
+        Rpc::RebalanceLeaders => client.rebalance_leaders(request).await,
+    }
+    .map_err(|err| text(&err))?
+    .into_inner();
+    decode(&reply.payload).map_err(|err| text(&err))
+}
