@@ -154,6 +154,18 @@ class ClusterTest {
         assertEquals(List.of("one-copy"), admin.listTopics().stream().map(TopicInfo::name).toList());
     }
 
+    /**
+     * A client of node 1 of {@code nodes} (a three-node cluster), once that node knows a metadata
+     * leader and three registered voters. The nodes and the client are stopped after the test.
+     */
+    private RapidMQClient throughNode1(List<Broker> nodes) throws Exception {
+        brokers.addAll(nodes);
+        RapidMQClient client = RapidMQClient.connect(nodes.get(0).url());
+        clients.add(client);
+        awaitThreeVoters(client.admin());
+        return client;
+    }
+
     /** Until the node behind {@code admin} knows a metadata leader and three registered voters. */
     private static void awaitThreeVoters(Admin admin) throws InterruptedException {
         eventually("a leader and three registered voters", () -> {
@@ -166,11 +178,8 @@ class ClusterTest {
     @Test
     void aTopicReplicatedThreeTimesDescribesItsReplicasAndLeaders() throws Exception {
         List<Broker> nodes = Broker.cluster(3);
-        brokers.addAll(nodes);
-        RapidMQClient client = RapidMQClient.connect(nodes.get(0).url());
-        clients.add(client);
+        RapidMQClient client = throughNode1(nodes);
         Admin admin = client.admin();
-        awaitThreeVoters(admin);
 
         TopicInfo created = admin.createTopic("placed", TopicSettings.partitions(3).withReplicationFactor(3));
         assertEquals(3, created.config().replicationFactor());
@@ -212,11 +221,8 @@ class ClusterTest {
     @Test
     void aProducerAndAQueueConsumerThroughNode1CarryOnWhenAPartitionLeaderIsKilled() throws Exception {
         List<Broker> nodes = Broker.cluster(3);
-        brokers.addAll(nodes);
-        RapidMQClient client = RapidMQClient.connect(nodes.get(0).url());
-        clients.add(client);
+        RapidMQClient client = throughNode1(nodes);
         Admin admin = client.admin();
-        awaitThreeVoters(admin);
         String topic = "failover";
         admin.createTopic(topic, TopicSettings.partitions(3).withDurability(Durability.FSYNC));
         eventually("a leader of every partition on three replicas", () -> admin.describeTopic(topic).partitions()
