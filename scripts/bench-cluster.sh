@@ -49,15 +49,17 @@ mkdir "$root/single"
 serve_in "$root/single" "$BIN"
 pids+=("$pid")
 single=$server
+single_pids=("$pid")
 
 # The cluster ports are chosen before any node starts, since every node is told all of them.
 peers=$(for n in 1 2 3; do echo "$n=127.0.0.1:$(free_port)"; done | paste -sd,)
-nodes=()
+nodes=() cluster_pids=()
 for n in 1 2 3; do
   mkdir "$root/node-$n"
   serve_in "$root/node-$n" "$BIN" --node-id "$n" --peers "$peers"
   pids+=("$pid")
   nodes+=("$server")
+  cluster_pids+=("$pid")
 done
 cluster=${nodes[0]}
 
@@ -87,17 +89,29 @@ cluster_formed || {
   exit 1
 }
 
+# What bounds a run: the machine's CPU ticks (busy, all) from /proc/stat and the CPU ticks the
+# setup's brokers used, so a run can say how busy the two cores were and who kept them busy.
+ticks() { # broker pids…
+  local p total=0
+  for p in "$@"; do total=$((total + $(cut -d' ' -f14,15 "/proc/$p/stat" | tr ' ' +))); done
+  awk -v brokers="$total" '/^cpu / {busy = $2+$3+$4+$7+$8+$9; print busy, busy+$5+$6, brokers}' /proc/stat
+}
+
 run() { # setup round partitions
-  local setup=$1 round=$2 parts=$3 target report describe
-  local topic="bench-cluster-$setup-p$parts-r$round"
-  target=$([[ $setup == single ]] && echo "$single" || echo "$cluster")
+  local setup=$1 round=$2 parts=$3 target report describe before after
+  local topic="bench-cluster-$setup-p$parts-r$round" pids=("${single_pids[@]}")
+  target=$single
+  if [[ $setup == cluster ]]; then target=$cluster pids=("${cluster_pids[@]}"); fi
+  before=$(ticks "${pids[@]}")
   report=$("$BIN" --server "$target" bench pub --topic "$topic" --keep --partitions "$parts" \
     --count "$COUNT" --size 100 --batch 1000 --durability fsync --json)
+  after=$(ticks "${pids[@]}")
   describe=$("$BIN" --server "$target" --output json topic describe "$topic")
   "$BIN" --server "$target" topic delete "$topic" >/dev/null
   python3 -c '
 import json, sys
 setup, round_, report, describe = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+busy, total, brokers = (b - a for a, b in zip(map(int, sys.argv[5].split()), map(int, sys.argv[6].split())))
 rf = describe["config"]["replication_factor"]
 replicas = [len(p["replicas"]) for p in describe["partitions"]]
 if setup == "cluster" and (rf != 3 or replicas != [3] * len(replicas)):
@@ -106,8 +120,9 @@ p = report["phases"][0]
 print(json.dumps({"setup": setup, "round": round_, "partitions": report["partitions"],
                   "rf": rf or 1, "messages": p["messages"], "msgs_per_sec": p["msgs_per_sec"],
                   "p50_ms": p["latency"]["p50_ms"], "p99_ms": p["latency"]["p99_ms"],
-                  "leaders": [q["leader"] for q in describe["partitions"]]}))
-' "$setup" "$round" "$report" "$describe" | tee -a "$results"
+                  "leaders": [q["leader"] for q in describe["partitions"]],
+                  "cpu_busy_pct": round(100 * busy / total), "broker_cpu_pct": round(100 * brokers / total)}))
+' "$setup" "$round" "$report" "$describe" "$before" "$after" | tee -a "$results"
 }
 
 echo "bench-cluster: $BUILT ($(sha256sum "$BIN" | cut -c1-12)), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
@@ -125,14 +140,15 @@ import json, statistics, sys
 runs = [json.loads(line) for line in open(sys.argv[1])]
 pick = lambda setup, parts, key: [r[key] for r in runs if r["setup"] == setup and r["partitions"] == parts]
 print()
-print("| partitions | run | single msgs/s | single p99 ms | cluster msgs/s | cluster p99 ms | cluster leaders |")
-print("|---|---|---|---|---|---|---|")
+print("| partitions | run | single msgs/s | single p99 ms | cluster msgs/s | cluster p99 ms | cluster leaders | CPU busy single / cluster | brokers' share single / cluster |")
+print("|---|---|---|---|---|---|---|---|---|")
 for parts in sorted({r["partitions"] for r in runs}):
     s = [r for r in runs if r["setup"] == "single" and r["partitions"] == parts]
     c = [r for r in runs if r["setup"] == "cluster" and r["partitions"] == parts]
     for a, b in zip(s, c):
         print(f"| {parts} | {a['round']} | {a['msgs_per_sec']:,.0f} | {a['p99_ms']:.2f} "
-              f"| {b['msgs_per_sec']:,.0f} | {b['p99_ms']:.2f} | {','.join(map(str, b['leaders']))} |")
+              f"| {b['msgs_per_sec']:,.0f} | {b['p99_ms']:.2f} | {','.join(map(str, b['leaders']))} "
+              f"| {a['cpu_busy_pct']} % / {b['cpu_busy_pct']} % | {a['broker_cpu_pct']} % / {b['broker_cpu_pct']} % |")
 print()
 print("| partitions | median single msgs/s | median cluster msgs/s | cluster/single | median single p50 / p99 ms | median cluster p50 / p99 ms |")
 print("|---|---|---|---|---|---|")
