@@ -5,7 +5,7 @@
 # (test-bench-smoke: every workload against every system at tiny counts, debug builds, about
 # 15 s, the docs left alone, failing when any run fails), so the drivers don't rot. The same
 # target smokes scripts/bench-cluster.sh (QUICK=1: one node and a 3-node cluster, one run of
-# 20,000 messages each on one partition, debug build, 12–25 s).
+# 20,000 messages each on one partition, debug build, 6–25 s with the load).
 .PHONY: bench-peers
 BENCH_PEERS_BIN := $(CARGO_TARGET_DIR)/release/rapidmq-bench
 
