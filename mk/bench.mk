@@ -3,7 +3,9 @@
 # missing, runs the matrix (10–15 minutes on 2 cores; QUICK=1 for a smoke run of a minute) and
 # rewrites the peers results in docs/benchmarks.md. Not part of `make test`; its smoke run is
 # (test-bench-smoke: every workload against every system at tiny counts, debug builds, about
-# 15 s, the docs left alone, failing when any run fails), so the drivers don't rot.
+# 15 s, the docs left alone, failing when any run fails), so the drivers don't rot. The same
+# target smokes scripts/bench-cluster.sh (QUICK=1: one node and a 3-node cluster, one run of
+# 20,000 messages each on one partition, debug build, 6–25 s with the load).
 .PHONY: bench-peers
 BENCH_PEERS_BIN := $(CARGO_TARGET_DIR)/release/rapidmq-bench
 
@@ -18,6 +20,7 @@ test-bench-smoke: build
 	$(CARGO) build -p rapidmq-bench
 	QUICK=1 SIZES=100 STRICT=1 RESULTS=$(CARGO_TARGET_DIR)/bench-smoke.jsonl \
 	  scripts/bench-peers.sh $(DEBUG_BIN) $(CARGO_TARGET_DIR)/debug/rapidmq-bench
+	QUICK=1 scripts/bench-cluster.sh $(DEBUG_BIN)
 
 # make bench-security: what TLS and --auth cost on the publish path (docs/benchmarks.md "TLS and
 # authentication (issue 16)"): builds the release binary, then runs `rapidmq bench pub` against
@@ -27,3 +30,12 @@ test-bench-smoke: build
 .PHONY: bench-security
 bench-security: release
 	scripts/bench-security.sh $(RELEASE_BIN)
+
+# make bench-cluster: what replication costs on the publish path (docs/benchmarks.md "Cluster:
+# 3 nodes, RF 3, against one node"; issue 17's target: ≥ 50 % of one node's fsync throughput at
+# batch 1000). Builds the release binary, then runs `rapidmq bench pub` against one node and a
+# 3-node RF 3 cluster on this machine, alternating, RUNS times (3 by default) for 1 and 3
+# partitions, and prints the table (about ten minutes on 2 cores).
+.PHONY: bench-cluster
+bench-cluster: release
+	scripts/bench-cluster.sh $(RELEASE_BIN)

@@ -9,23 +9,37 @@ start_broker() {
   local bin=$1
   shift
   work=$(mktemp -d)
-  "$bin" serve --data-dir "$work/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-    --ready-file "$work/ready.json" "$@" >"$work/broker.log" 2>&1 &
-  pid=$!
-  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-  for _ in $(seq 1 600); do
-    [[ -f "$work/ready.json" ]] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/broker.log" >&2; return 1; }
-    sleep 0.05 # readiness poll of the ready file, bounded to 30 s
-  done
-  [[ -f "$work/ready.json" ]] || { echo "broker not ready after 30 s" >&2; return 1; }
-  server="http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$work/ready.json")"
+  pid=
+  trap stop_broker EXIT
+  serve_in "$work" "$bin" "$@"
 }
 
-# Stops the broker start_broker started and removes its work dir.
+# Stops the broker start_broker started and removes its work dir. Also its EXIT trap, so every
+# step tolerates a broker that already exited (errexit holds in traps too).
 stop_broker() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$work"
   trap - EXIT
+}
+
+# Starts `rapidmq serve` in the background with its data, log and ready file in DIR, client
+# listeners on free ports, and waits for the ready file (at most 30 s). Sets `pid` and `server`;
+# stopping it is the caller's (start_broker's trap, or a script's own for several brokers at
+# once, as bench-cluster.sh runs a cluster beside a single node).
+#
+#   serve_in DIR path/to/rapidmq [serve args…]
+serve_in() {
+  local dir=$1 bin=$2
+  shift 2
+  "$bin" serve --data-dir "$dir/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --ready-file "$dir/ready.json" "$@" >"$dir/broker.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    [[ -f "$dir/ready.json" ]] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/broker.log" >&2; return 1; }
+    sleep 0.05 # readiness poll of the ready file, bounded to 30 s
+  done
+  [[ -f "$dir/ready.json" ]] || { echo "broker not ready after 30 s" >&2; return 1; }
+  server="http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$dir/ready.json")"
 }
