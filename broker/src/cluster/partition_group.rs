@@ -97,16 +97,24 @@ pub enum PartitionCommand {
 }
 
 impl PartitionCommand {
-    /// Whether only the leader may propose it, never forward it: queue ack state, which holds
-    /// what the node delivering the partition (its leader) settled. Forwarded by a deposed
-    /// leader, it would land after the new leader's first entry and replace, on the replicas,
-    /// what the new leader settled since.
+    /// Whether only the leader may propose it, never forward it. Queue ack state holds what the
+    /// node delivering the partition (its leader) settled: forwarded by a deposed leader, it
+    /// would land after the new leader's first entry and replace, on the replicas, what the new
+    /// leader settled since. A release of delayed messages (an append that unschedules) was
+    /// decided from the node's own schedule: forwarded by a node that no longer leads, or one
+    /// that restarted still believing it leads its old term and has not caught up, it would
+    /// append again what the leader released meanwhile (the nemesis smoke, seed
+    /// 7247198347424984057: one delayed message at offsets 34 and 35).
     pub fn leader_only(&self) -> bool {
         match self {
             PartitionCommand::Consumer(entries) => entries
                 .iter()
                 .any(|entry| matches!(entry.change, ConsumerChange::QueueState(_))),
-            PartitionCommand::Append(_) | PartitionCommand::Trim { .. } => false,
+            PartitionCommand::Append(append) => append
+                .extras
+                .iter()
+                .any(|extra| matches!(extra, AppendExtra::Unschedule { .. })),
+            PartitionCommand::Trim { .. } => false,
         }
     }
 }

@@ -634,3 +634,33 @@ async fn a_snapshot_carries_the_retained_batches_to_a_replica_that_held_other_on
 
 #[path = "partition_snapshot_tests.rs"]
 mod snapshot;
+
+/// What was decided from the proposing node's own state never goes through another node: a
+/// release of delayed messages (its schedule) and queue ack state (its deliveries). Plain
+/// appends, schedules, commits and trims may be forwarded.
+#[test]
+fn releases_and_queue_state_are_proposed_by_the_leader_only() {
+    let with_extra = |extra: AppendExtra| {
+        let PartitionCommand::Append(mut command) = append(0, 0, 1, 1) else {
+            unreachable!("append builds an append");
+        };
+        command.extras = vec![extra];
+        PartitionCommand::Append(command)
+    };
+    let release = with_extra(AppendExtra::Unschedule { key: vec![1; 24] });
+    let schedule = with_extra(AppendExtra::Schedule {
+        key: vec![1; 24],
+        batch: Bytes::from_static(b"later"),
+    });
+    let state = PartitionCommand::Consumer(vec![consumer(
+        "workers",
+        ConsumerChange::QueueState(Bytes::from_static(b"state")),
+    )]);
+    let commit = PartitionCommand::Consumer(vec![consumer("readers", ConsumerChange::Commit(3))]);
+    assert!(release.leader_only());
+    assert!(state.leader_only());
+    assert!(!append(5, 0, 1, 1).leader_only());
+    assert!(!schedule.leader_only());
+    assert!(!commit.leader_only());
+    assert!(!PartitionCommand::Trim { before: 3 }.leader_only());
+}

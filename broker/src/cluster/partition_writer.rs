@@ -487,7 +487,7 @@ impl Task {
             pending = forwarded;
             for (_, waiter) in leader_only {
                 waiter.fail(Error::unavailable(format!(
-                    "{}: this node no longer leads the group (queue ack state is proposed by the leader only)",
+                    "{}: this node no longer leads the group (queue ack state and releases of delayed messages are proposed by the leader only)",
                     self.route.name()
                 )));
             }
