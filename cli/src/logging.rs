@@ -70,6 +70,23 @@ pub fn init_with_export(json: bool, otlp_endpoint: &str) -> anyhow::Result<Loggi
     Ok(Logging { provider })
 }
 
+/// For the client commands: logs of the client core (retries, reroutes, reconnects) to stderr,
+/// only when `RAPIDMQ_LOG` names a filter (e.g. `RAPIDMQ_LOG=rapidmq_core=debug rapidmq bench
+/// pub ...`); without it a command prints its own output only.
+pub fn init_client() {
+    let Some(filter) = std::env::var("RAPIDMQ_LOG")
+        .ok()
+        .and_then(|spec| EnvFilter::try_new(spec).ok())
+    else {
+        return;
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter);
+    tracing_subscriber::registry().with(fmt).init();
+}
+
 fn otlp_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
     let client = reqwest::blocking::Client::builder()
         .timeout(OTLP_TIMEOUT)

@@ -186,8 +186,11 @@ fn main() -> std::process::ExitCode {
             selected,
             cli.output,
         ),
-        command => cmd::context::connection(args, selected, cli.output)
-            .and_then(|ctx| client_command(&ctx, command)),
+        command => {
+            logging::init_client();
+            cmd::context::connection(args, selected, cli.output)
+                .and_then(|ctx| client_command(&ctx, command))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
