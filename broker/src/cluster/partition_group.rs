@@ -62,7 +62,8 @@ use super::keys::{self, GroupId, StateKey};
 use super::{decode, encode, read_state};
 use crate::engine::batch::{IndexEntry, RaftLocation, StoredBatch};
 use crate::engine::commit::{
-    self, Append, LogCursor, ProducerState, ProducerStates, Span, Staged, Target, log_key,
+    self, Append, LogCursor, NewProducers, ProducerState, ProducerStates, Span, Staged, Target,
+    log_key,
     offset_of_log_key, producer_key,
 };
 use crate::engine::{
@@ -345,6 +346,7 @@ impl PartitionGroup {
             partition: self.shared.index,
             durability: self.shared.ack(),
             producer_state_ttl_ms: self.producer_state_ttl_ms,
+            new_producers: NewProducers::FromZero,
         }
     }
 

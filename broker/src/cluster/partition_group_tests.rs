@@ -175,6 +175,53 @@ async fn a_trim_leaves_the_same_log_start_on_every_replica_however_runs_are_cut(
     }
 }
 
+/// A node that proposed a producer's first batch can lose the leadership before it commits
+/// and forward the producer's next batch to the new leader (bench-cluster, 3 partitions): the
+/// group must not take that one as the first of a new producer, which would store it ahead of
+/// the first and make the first's retry `OUT_OF_ORDER_SEQUENCE` ("stored long ago").
+#[tokio::test]
+async fn a_producer_the_group_does_not_know_must_start_at_sequence_zero() {
+    let (store, mut group) = replica();
+    let commands = [
+        append(31, 1000, 1000, 10), // ahead of its predecessor: refused
+        append(31, 0, 1000, 11),    // the first batch, retried
+        append(31, 1000, 1000, 12), // the second, retried
+    ];
+    let replies = apply_in_runs(&*store, &mut group, &commands, 3).await;
+    assert!(
+        matches!(&replies[0], PartitionReply::OutOfOrder(text) if text.contains("0 was expected")),
+        "{:?}",
+        replies[0]
+    );
+    let offsets: Vec<_> = replies[1..]
+        .iter()
+        .map(|reply| match reply {
+            PartitionReply::Appended {
+                base_offset,
+                duplicate: false,
+                ..
+            } => *base_offset,
+            other => panic!("not appended: {other:?}"),
+        })
+        .collect();
+    assert_eq!(offsets, [0, 1000]);
+
+    // A producer whose state expired is taken at whatever sequence it goes on from.
+    let late = 12 + 60_000 + 1;
+    let replies = apply_after(&*store, &mut group, &[append(31, 7000, 5, late)], 4).await;
+    assert!(
+        matches!(
+            replies[0],
+            PartitionReply::Appended {
+                base_offset: 2000,
+                ..
+            }
+        ),
+        "{:?}",
+        replies[0]
+    );
+}
+
 #[tokio::test]
 async fn a_restored_snapshot_keeps_offsets_log_start_and_producer_dedup() {
     let (store, mut leader) = replica();
@@ -385,6 +432,7 @@ fn single_node(commands: &[PartitionCommand]) -> Arc<dyn Store> {
         partition: 0,
         durability: AckDurability::Fsync,
         producer_state_ttl_ms: 60_000,
+        new_producers: NewProducers::AnySequence,
     };
     let mut cursor = LogCursor::default();
     let mut producers: LruCache<u64, ProducerState> = LruCache::unbounded();

@@ -106,6 +106,24 @@ pub struct Target {
     pub durability: AckDurability,
     /// Producer state unused for longer than this is forgotten.
     pub producer_state_ttl_ms: u64,
+    pub new_producers: NewProducers,
+}
+
+/// What the first batch of a producer the partition keeps no state for may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewProducers {
+    /// Any sequence. Single-node mode: its one writer takes a partition's batches in the order
+    /// they arrive, and its retention pass deletes the state of producers idle for longer than
+    /// `producer_state_ttl_ms`, which then go on from where they were.
+    AnySequence,
+    /// Sequence 0 only. A partition group: a producer's batch can reach the group ahead of the
+    /// batch before it, when the node that proposed that one lost the leadership before it was
+    /// committed and forwarded the next one to the new leader. Taken as a new producer's first
+    /// batch it would be stored ahead of its predecessor, which could then never be stored
+    /// (docs/clustering.md "The produce path"). A group forgets a producer's state only
+    /// when the producer's next batch finds it expired, and takes that batch whatever its
+    /// sequence.
+    FromZero,
 }
 
 /// One append as data: what an `AppendRequest` carries minus its hooks.
@@ -257,13 +275,16 @@ fn sequence_check(
 ) -> SequenceCheck {
     let id = append.producer_id;
     let ttl = i64::try_from(target.producer_state_ttl_ms).unwrap_or(i64::MAX);
-    if producers
-        .get(id)
-        .is_some_and(|state| now.saturating_sub(state.last_write_ms) > ttl)
-    {
-        producers.forget(id);
+    match producers.get(id) {
+        Some(state) if now.saturating_sub(state.last_write_ms) > ttl => {
+            producers.forget(id);
+            SequenceCheck::Append
+        }
+        None if target.new_producers == NewProducers::FromZero && append.base_sequence != 0 => {
+            SequenceCheck::Gap { expected: 0 }
+        }
+        state => ProducerState::check(state, append.base_sequence),
     }
-    ProducerState::check(producers.get(id), append.base_sequence)
 }
 
 /// The bytes `stored` occupies in the store.

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::commit::{self, Append, LogState, Staged, Target};
+use super::commit::{self, Append, LogState, NewProducers, Staged, Target};
 use super::{
     AppendAck, AppendRequest, Command, CommitHook, MAX_CACHED_PRODUCERS, PartitionOptions,
     PartitionShared, recover,
@@ -127,6 +127,7 @@ impl Writer {
             partition: p,
             durability: shared.ack(),
             producer_state_ttl_ms: self.options.producer_state_ttl_ms,
+            new_producers: NewProducers::AnySequence,
         };
         let first_offset = self.log.cursor.next_offset;
         let mut ops = WriteBatch::new();
