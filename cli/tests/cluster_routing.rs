@@ -3,8 +3,10 @@
 //! not lead every partition), sends each partition's batches to its leader directly (no node
 //! forwards an append: `rapidmq_cluster_forwarded_appends_total` stays still). Then a partition
 //! leader other than that node is killed (`kill -9`) while the producer publishes: it carries
-//! on after the election, and the node serves every acknowledged message at its acknowledged
-//! offset, none twice.
+//! on after the election. The killed node comes back and leads its partitions again: the
+//! producer, which still knows the leaders of the failover, goes back to it after the first
+//! forwarded batch (whose ack names the leader). The node serves every acknowledged message at
+//! its acknowledged offset, none twice.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -13,7 +15,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_cluster_topic, key_of_each_partition, start_nodes};
+use common::cluster::{
+    cluster_cli_ok, create_cluster_topic, key_of_each_partition, led_by_preferred, start_nodes,
+};
 use common::{BrokerOptions, PATIENCE, TestBroker, connect, decode, topic_config};
 use rapidmq::{Client, Message};
 use rapidmq_proto::v1 as pb;
@@ -23,6 +27,9 @@ const PARTITIONS: u32 = 3;
 /// Messages per partition before the kill, and while and after it.
 const BEFORE: usize = 30;
 const AFTER: usize = 60;
+/// Rounds of one message per partition, each acked before the next, once the killed node
+/// leads again.
+const RETURNED: usize = 10;
 
 /// `GetMetadata` of the topic from `node`, once it names a leader of every partition and
 /// every node's client address (nodes register in the metadata log after they start: a client
@@ -52,6 +59,25 @@ async fn metadata(node: &TestBroker, not: Option<u64>) -> pb::GetMetadataRespons
             "no leader of every partition: {answer:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `node` sees every partition led by its preferred replica, asking it to hand
+/// leaderships back (`rapidmq cluster rebalance-leaders`) at every poll: until a restarted node
+/// caught up, a rebalance may start nothing.
+async fn preferred_leaders(node: &TestBroker) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        cluster_cli_ok(node, &["rebalance-leaders"]);
+        let answer = metadata(node, None).await;
+        if answer.topics[0].partitions.iter().all(led_by_preferred) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the preferred replicas do not lead: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -228,12 +254,35 @@ async fn the_producer_sends_to_each_leader_and_survives_the_loss_of_one() {
     // After the election: the new leaders are learned and the producer carries on.
     metadata(&nodes[seed_node], Some(victim)).await;
     publish(&producer, &keys, BEFORE + AFTER / 2, AFTER / 2, &mut acked).await;
+
+    // The victim comes back and takes the leadership of its preferred partitions again. The
+    // producer still knows the leaders of the failover, which forward what it sends them: the
+    // ack of the first forwarded batch names the leader, and the producer goes there.
+    tokio::task::block_in_place(|| nodes[victim as usize - 1].start_again());
+    preferred_leaders(&nodes[seed_node]).await;
+    let mut before = 0;
+    for node in &nodes {
+        before += forwarded(&http, node).await;
+    }
+    for round in 0..RETURNED {
+        let from = BEFORE + AFTER + round;
+        publish(&producer, &keys, from, 1, &mut acked).await;
+    }
+    let mut after = 0;
+    for node in &nodes {
+        after += forwarded(&http, node).await;
+    }
+    assert!(
+        after - before <= u64::from(PARTITIONS),
+        "{} of {RETURNED} rounds of batches were forwarded: the producer did not go to the returned leader",
+        after - before
+    );
     producer.close().await.expect("close");
 
     // The seed serves every acked message at its acked offset, and nothing else: none twice.
     for p in 0..PARTITIONS {
         let offsets = &acked[&p];
-        assert_eq!(offsets.len(), BEFORE + AFTER, "partition {p}");
+        assert_eq!(offsets.len(), BEFORE + AFTER + RETURNED, "partition {p}");
         let deadline = Instant::now() + PATIENCE;
         loop {
             let seen = served(&nodes[seed_node], p).await;

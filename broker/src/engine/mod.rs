@@ -81,6 +81,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use rapidmq_proto::ErrorCode;
+use rapidmq_proto::v1::LeaderHint;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -156,6 +157,9 @@ pub struct PublishAck {
     pub scheduled: u32,
     /// Indexes of messages dropped as msg-id duplicates.
     pub deduplicated: Vec<u32>,
+    /// Cluster mode, when this node does not lead the partition (it forwarded the batch): the
+    /// leader it knows, so that a client sends the partition's next batches there.
+    pub leader_hint: Option<LeaderHint>,
 }
 
 /// What Fetch returns.

@@ -324,6 +324,7 @@ impl Engine {
             traced = summary.traced,
         );
         let metrics = self.metrics.clone();
+        let node_id = self.config.cluster.node_id;
         let deduplicated_bytes = prepared.deduplicated_bytes;
         let index = params.partition;
         Ok(async move {
@@ -350,17 +351,24 @@ impl Engine {
                 }
                 metrics.publish_latency.observe_duration(started.elapsed());
             }
+            let leader_hint = || {
+                topic
+                    .partition(index)
+                    .and_then(|partition| partition.leader_elsewhere(topic.name(), node_id))
+            };
             match result {
                 // A duplicate is answered as its original was, not as this retry was split.
                 Ok(ack) if ack.duplicate => Ok(PublishAck {
                     deduplicated: ack.deduplicated.clone(),
                     ack,
                     scheduled,
+                    leader_hint: leader_hint(),
                 }),
                 Ok(ack) => Ok(PublishAck {
                     ack,
                     scheduled,
                     deduplicated,
+                    leader_hint: leader_hint(),
                 }),
                 Err(err) => {
                     topic.dedup.release(&reserved);

@@ -143,6 +143,7 @@ pub fn publish_response(partition: u32, ack: PublishAck) -> pb::PublishResponse 
         append_time_ms: ack.ack.append_time_ms,
         scheduled: ack.scheduled,
         deduplicated: ack.deduplicated,
+        leader_hint: ack.leader_hint,
     }
 }
 

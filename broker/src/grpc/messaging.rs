@@ -13,8 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
-use super::convert::publish_response;
-use super::metadata::{get_metadata, with_leader_address};
+use super::metadata::{get_metadata, publish_answer, with_leader_address};
 use super::{consume, principal};
 use crate::auth::CredentialWatch;
 use crate::budget::{PublishBudget, PublishPermit};
@@ -74,7 +73,7 @@ impl Messaging for MessagingService {
             .publish(&principal, publish_params(request))
             .await
             .map_err(|err| with_leader_address(err, &self.cluster))?;
-        Ok(Response::new(publish_response(partition, ack)))
+        Ok(Response::new(publish_answer(partition, ack, &self.cluster)))
     }
 
     type PublishStreamStream = ResponseStream<pb::PublishStreamResponse>;
@@ -151,7 +150,7 @@ impl Messaging for MessagingService {
                         let response = match result {
                             Ok(ack) => pb::PublishStreamResponse {
                                 correlation_id: id,
-                                result: Some(pb::publish_stream_response::Result::Ok(publish_response(partition, ack))),
+                                result: Some(pb::publish_stream_response::Result::Ok(publish_answer(partition, ack, &cluster))),
                             },
                             Err(err) => stream_error(id, &with_leader_address(err, &cluster)),
                         };

@@ -1,10 +1,11 @@
-//! `Messaging.GetMetadata`, and the leader hints of `UNAVAILABLE` answers: where each
-//! partition's leader is, so that clients send to it (docs/clustering.md "Client routing").
+//! `Messaging.GetMetadata`, and the leader hints of `UNAVAILABLE` answers and of the acks of
+//! forwarded appends: where each partition's leader is, so that clients send to it (docs/clustering.md "Client routing").
 
 use rapidmq_proto::v1 as pb;
 
 use crate::cluster::node_table::NodeInfo;
-use crate::engine::{Engine, TopicStatus};
+use super::convert::publish_response;
+use crate::engine::{Engine, PublishAck, TopicStatus};
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 use crate::rest::cluster::ClusterHandle;
@@ -81,12 +82,32 @@ fn topic_metadata(topic: &TopicStatus, single: bool) -> pb::TopicMetadata {
 
 /// `err` with its leader hint's address filled in from the node table, when it has a hint.
 pub fn with_leader_address(mut err: Error, cluster: &ClusterHandle) -> Error {
-    if let (Some(hint), Some(cluster)) = (err.leader_hint_mut(), cluster)
+    if let Some(hint) = err.leader_hint_mut() {
+        fill_address(hint, cluster);
+    }
+    err
+}
+
+/// The publish ack of `partition`, with its leader hint's address filled in from the node
+/// table, when it has a hint (the append was forwarded).
+pub fn publish_answer(
+    partition: u32,
+    ack: PublishAck,
+    cluster: &ClusterHandle,
+) -> pb::PublishResponse {
+    let mut response = publish_response(partition, ack);
+    if let Some(hint) = &mut response.leader_hint {
+        fill_address(hint, cluster);
+    }
+    response
+}
+
+fn fill_address(hint: &mut pb::LeaderHint, cluster: &ClusterHandle) {
+    if let Some(cluster) = cluster
         && hint.leader != 0
         && hint.grpc_addr.is_empty()
         && let Some(info) = cluster.nodes().get(&hint.leader)
     {
         hint.grpc_addr = info.grpc_addr.clone();
     }
-    err
 }

@@ -3,7 +3,9 @@
 //! and reports once when the stream ends, so the owner can fail what was outstanding on it.
 //!
 //! A stream goes to the seed connection, or to one node (a partition leader, client routing).
-//! An error answer with a leader hint teaches the client's routes before the owner retries.
+//! An error answer with a leader hint teaches the client's routes before the owner retries; so
+//! does the ack of a batch the node forwarded to the partition's leader (the partition's next
+//! batches go to that leader once none of its batches is on the wire).
 
 use rapidmq_proto::v1::{self, publish_stream_response};
 use tokio::sync::mpsc;
@@ -161,7 +163,7 @@ async fn serve_node(
     }
 }
 
-/// Reports one answer to the owner, after adopting the leader hint of an error answer (or
+/// Reports one answer to the owner, after adopting the leader hint of an answer (or
 /// marking the topic's routes stale when an `UNAVAILABLE` or `NOT_FOUND` came without one);
 /// false when the owner is gone.
 fn report(
@@ -170,7 +172,15 @@ fn report(
     events: &mpsc::UnboundedSender<Event>,
 ) -> bool {
     let result = match answer.result {
-        Some(publish_stream_response::Result::Ok(ok)) => Ok(ok),
+        Some(publish_stream_response::Result::Ok(mut ok)) => {
+            // Forwarded by a node that does not lead the partition: its leader is elsewhere.
+            if let Some(hint) = ok.leader_hint.take()
+                && client.routes().adopt(&hint)
+            {
+                tracing::debug!(topic = %hint.topic, partition = hint.partition, leader = hint.leader, term = hint.term, "adopted the leader hint of an ack");
+            }
+            Ok(ok)
+        }
         Some(publish_stream_response::Result::Error(mut err)) => {
             match err.leader_hint.take() {
                 Some(hint) => {

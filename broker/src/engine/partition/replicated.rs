@@ -86,6 +86,20 @@ impl Partition {
         }
     }
 
+    /// Cluster mode, on a replica that knows the group's leader and is not it (node `me`): a
+    /// [`LeaderHint`] naming that leader (the transport adds its address), for the ack of an
+    /// append this node forwarded.
+    pub fn leader_elsewhere(&self, topic: &str, me: u64) -> Option<LeaderHint> {
+        let leader = self.leader().filter(|leader| *leader != me)?;
+        Some(LeaderHint {
+            topic: topic.to_string(),
+            partition: self.shared.index,
+            term: self.term(),
+            leader,
+            grpc_addr: String::new(),
+        })
+    }
+
     /// `err` with a [`LeaderHint`] when it is an `UNAVAILABLE` of a partition backed by a raft
     /// group: the leader and term this node knows (the transport adds the leader's address).
     pub fn hinted(&self, err: Error, topic: &str) -> Error {
