@@ -44,7 +44,7 @@ use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::ClientWriteError;
 use openraft::impls::ProgressResponder;
 use openraft::raft::ClientWriteResponse;
-use openraft::{Raft, ReadPolicy};
+use openraft::{Instant as _, Raft, ReadPolicy, TokioInstant};
 use parking_lot::Mutex;
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
@@ -81,6 +81,10 @@ pub type PartitionRaft = Raft<PartitionConfig, GroupStateMachine<PartitionConfig
 
 /// How long an append waits for its group to have a reachable leader.
 pub const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long after a majority of the voters last acknowledged a heartbeat (timed from when it
+/// was sent) a leader still delivers queue messages: well inside the election timeout's 1.5 s
+/// minimum (`service::group_config`), before which no other replica can have been elected.
+const LEADER_LEASE: Duration = Duration::from_secs(1);
 /// Entries proposed or forwarded together at most.
 const MAX_BATCH: usize = 256;
 /// Requests queued per partition before publishers wait (as the single-node writer).
@@ -351,6 +355,24 @@ impl GroupLog for GroupWriter {
                 let by = applied.committed_leader_id();
                 by.term == metrics.current_term && Some(by.node_id) == me
             })
+    }
+
+    fn holds_lease(&self) -> bool {
+        let Some(raft) = self.raft.get() else {
+            return false;
+        };
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow_watched();
+        if metrics.current_leader != Some(self.route.me) {
+            return false;
+        }
+        if metrics.membership_config.membership().voter_ids().count() == 1 {
+            return true;
+        }
+        metrics
+            .last_quorum_acked
+            .as_ref()
+            .is_some_and(|acked| TokioInstant::now() - **acked < LEADER_LEASE)
     }
 
     fn leader(&self) -> Option<u64> {

@@ -245,9 +245,11 @@ impl Engine {
                 // The node that delivers the partition wrote it, and holds this state already
                 // and more: acks taken since, and the leases of messages in flight. Every other
                 // replica of a group takes it: it is what this node delivers from once it leads.
+                // Whether it leads, not whether it holds the lease: a leader that lost it for a
+                // while still holds the newest state.
                 let delivered_here = topic
                     .partition(entry.partition)
-                    .is_none_or(Partition::delivers_queue);
+                    .is_none_or(Partition::writes_here);
                 let Some(queue) = sub.queue.as_ref().filter(|_| !delivered_here) else {
                     return;
                 };

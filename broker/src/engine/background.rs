@@ -156,12 +156,8 @@ impl Engine {
                     .iter()
                     .enumerate()
                     // In cluster mode, only the node that delivers a partition (its group's
-                    // leader) proposes its state.
-                    .filter(|(p, _)| {
-                        topic
-                            .partition(*p as u32)
-                            .is_some_and(|p| p.delivers_queue())
-                    })
+                    // leader, with or without its lease) proposes its state.
+                    .filter(|(p, _)| topic.partition(*p as u32).is_some_and(|p| p.writes_here()))
                     .filter_map(|(p, q)| {
                         let mut q = q.lock();
                         q.is_dirty().then(|| (p as u32, q.encode()))

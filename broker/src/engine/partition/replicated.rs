@@ -50,9 +50,15 @@ impl Partition {
     /// Whether this node hands out the partition's queue messages now: where it writes on its
     /// own ([`Partition::writes_here`]), so on a group's leader once it applied every entry of
     /// earlier terms: its queue ack state is then the group's (the last one proposed by the
-    /// leader before it), and no other node delivers the partition.
+    /// leader before it). And only while a majority of the replicas acknowledged it as leader
+    /// within the lease ([`GroupLog::holds_lease`]): a leader cut off from the others (or
+    /// restarted, believing it still leads) would deliver from an ack state that a new leader
+    /// elsewhere has moved on from, so no other node delivers the partition at the same time.
     pub fn delivers_queue(&self) -> bool {
-        self.writes_here()
+        match &self.backend {
+            Backend::Writer { .. } => true,
+            Backend::Group(log) => log.leads_applied() && log.holds_lease(),
+        }
     }
 
     /// Cluster mode: the partition group's leader as this node knows it.
@@ -193,6 +199,11 @@ pub trait GroupLog: Send + Sync + 'static {
     /// Whether this node leads the group and has applied an entry of its own term, and so
     /// every entry of the terms before: what it applied is all the group has committed.
     fn leads_applied(&self) -> bool;
+
+    /// Whether a majority of the group's voters acknowledged this node as leader lately enough
+    /// that no other leader can have been elected since: within a lease shorter than the
+    /// election timeout. Always on a group of one voter; never on a node that does not lead.
+    fn holds_lease(&self) -> bool;
 
     /// The group's leader as this node knows it (none while an election runs, or on a node
     /// that is not a replica).
