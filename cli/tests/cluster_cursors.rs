@@ -1,7 +1,7 @@
 //! Consumer cursors are replicated through their partition's group, with real processes: three
 //! nodes, a topic with three replicas, a stream subscription. A consumer commits through the
 //! partition's leader and every node reports the commit; the leader is killed (-9) and a
-//! consumer through another node resumes from the commit and commits more (through the new
+//! consumer through the new leader (the subscription's coordinator) resumes from the commit and commits more (through the new
 //! leader's election); the old leader, restarted, reports that later commit too. A
 //! subscription created at `latest` through a node without a replica starts at the end of the
 //! log on every replica.
@@ -9,6 +9,8 @@
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
 mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::cluster::{
     committed_offset, one_replicated_partition, partition_leader, publish_retrying,
@@ -111,19 +113,19 @@ async fn a_commit_through_the_leader_survives_its_death_and_reaches_every_replic
     )
     .await;
 
-    // A dies without a word; a consumer through B resumes from the commit.
+    // A dies without a word; a consumer through the new leader (which coordinates the
+    // subscription now) resumes from the commit.
     drop(consumer);
     nodes[node(a)].kill();
-    let mut resuming = connect(&nodes[node(b)]).await;
-    let mut resumed = Consumer::open(
-        &mut resuming,
-        TOPIC,
-        SUBSCRIPTION,
-        start(pb::StartKind::Earliest),
-        MESSAGES as u32,
-    )
-    .await
-    .expect("consume through another replica");
+    let new_leader = AtomicU64::new(a);
+    eventually("B or C leads", || async {
+        let seen = partition_leader(&through_b, TOPIC, 0).await;
+        new_leader.store(seen, Ordering::Relaxed);
+        seen != a
+    })
+    .await;
+    let mut resuming = connect(&nodes[node(new_leader.into_inner())]).await;
+    let mut resumed = while_unavailable_consumer(&mut resuming).await;
     assert_eq!(resumed.assignment, vec![(0, FIRST_COMMIT)]);
     let rest = resumed.receive((MESSAGES - FIRST_COMMIT) as usize).await;
     assert_eq!(
@@ -259,14 +261,16 @@ async fn a_subscription_created_at_latest_through_a_node_without_a_replica_start
 
 /// A commit that returned is what every replica reports next, at once: a follower that has
 /// not applied it yet (it learns of the commit with the leader's next message) first catches
-/// up with what the group committed (a raft read index, asked of the leader), so neither
-/// `DescribeSubscription` nor a consumer that joins through it sees an older offset.
+/// up with what the group committed (a raft read index, asked of the leader), so
+/// `DescribeSubscription` through it never shows an older offset. A consumer joins through the
+/// leader, which coordinates the subscription (a join through a follower is refused with a hint
+/// naming the leader), and starts at the commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_reports_a_commit_as_soon_as_it_returned() {
     let nodes = start_nodes(3, |_| BrokerOptions::default());
     let seed = setup(&nodes).await;
     let leader = partition_leader(&seed, TOPIC, 0).await;
-    let through_leader = connect(&nodes[leader as usize - 1]).await;
+    let mut through_leader = connect(&nodes[leader as usize - 1]).await;
     let mut followers = Vec::new();
     for id in (1..=3u64).filter(|&id| id != leader) {
         followers.push((id, connect(&nodes[id as usize - 1]).await));
@@ -282,7 +286,7 @@ async fn every_replica_reports_a_commit_as_soon_as_it_returned() {
                 "node {id} reports the commit that returned"
             );
             if offset % 5 == 0 {
-                let joined = Consumer::open(
+                let refused = Consumer::open(
                     clients,
                     TOPIC,
                     SUBSCRIPTION,
@@ -290,13 +294,53 @@ async fn every_replica_reports_a_commit_as_soon_as_it_returned() {
                     1,
                 )
                 .await
-                .expect("join through a follower");
-                assert_eq!(
-                    joined.assignment,
-                    vec![(0, offset)],
-                    "a consumer joining through node {id} starts at the commit"
-                );
+                .err()
+                .unwrap_or_else(|| panic!("node {id}, a follower, took a member"));
+                assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+                let hint = rapidmq_proto::hint::decode_hint(refused.details())
+                    .unwrap_or_else(|| panic!("no leader hint: {refused:?}"));
+                assert_eq!(hint.leader, leader, "the hint names the coordinator");
             }
+        }
+        if offset % 5 == 0 {
+            let joined = Consumer::open(
+                &mut through_leader,
+                TOPIC,
+                SUBSCRIPTION,
+                start(pb::StartKind::Earliest),
+                1,
+            )
+            .await
+            .expect("join through the leader");
+            assert_eq!(
+                joined.assignment,
+                vec![(0, offset)],
+                "a consumer joining through the leader starts at the commit"
+            );
+        }
+    }
+}
+
+/// Joins the subscription through `clients`' node, again while it answers `UNAVAILABLE` (the
+/// new leader confirms its leadership first).
+async fn while_unavailable_consumer(clients: &mut Clients) -> Consumer {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        match Consumer::open(
+            clients,
+            TOPIC,
+            SUBSCRIPTION,
+            start(pb::StartKind::Earliest),
+            MESSAGES as u32,
+        )
+        .await
+        {
+            Ok(consumer) => return consumer,
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                assert!(std::time::Instant::now() < deadline, "{status:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("join through the new leader: {status:?}"),
         }
     }
 }

@@ -108,7 +108,14 @@ pub struct StreamSession {
     observer: Observer,
     /// Ends the session when the caller's credential or its grant to consume stops working.
     credential: Option<AccessWatch>,
+    /// Cluster mode: the partition whose leader coordinates the subscription
+    /// ([`Engine::stream_coordinator`](super::Engine::stream_coordinator)); the session ends,
+    /// with a hint to the new coordinator, once this node no longer leads it.
+    coordinator: Option<u32>,
 }
+
+/// How often a coordinated session checks that its node still coordinates the subscription.
+const COORDINATOR_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl StreamSession {
     /// Ends the session once `credential` stops working (revoked, expired, or a role lost).
@@ -133,6 +140,7 @@ impl StreamSession {
             topic_closed,
             observer,
             credential: None,
+            coordinator: None,
         }
     }
 
@@ -170,6 +178,33 @@ impl StreamSession {
             topic_closed,
             observer,
             credential: None,
+            coordinator: None,
+        }
+    }
+
+    /// Ends the session once this node no longer leads `partition`, the one whose leader
+    /// coordinates the subscription.
+    pub fn coordinated_by(&mut self, partition: u32) {
+        self.coordinator = Some(partition);
+    }
+
+    /// `UNAVAILABLE`, with a hint to the partition's leader, when this node no longer
+    /// coordinates the subscription.
+    fn check_coordinator(&self) -> Result<()> {
+        let Some(index) = self.coordinator else {
+            return Ok(());
+        };
+        match self.topic.partition(index) {
+            Some(partition) if !partition.leads_with_lease() => Err(partition.hinted(
+                Error::unavailable(format!(
+                    "this node no longer coordinates subscription `{}` of topic `{}` (partition \
+                     {index} is led elsewhere): join again through its leader",
+                    self.subscription_name().unwrap_or_default(),
+                    self.topic.name()
+                )),
+                self.topic.name(),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -226,6 +261,7 @@ impl StreamSession {
             if let Some(credential) = &self.credential {
                 credential.check()?;
             }
+            self.check_coordinator()?;
             let span = tracing::debug_span!(
                 "deliver",
                 topic = %self.topic.name(),
@@ -326,7 +362,12 @@ impl StreamSession {
             Some(credential) => Either::Left(credential.changed()),
             None => Either::Right(future::pending()),
         };
+        let coordinator = match self.coordinator {
+            Some(_) => Either::Left(tokio::time::sleep(COORDINATOR_CHECK)),
+            None => Either::Right(future::pending()),
+        };
         tokio::select! {
+            _ = coordinator => tracing::trace!("session checks its coordination"),
             _ = data => tracing::trace!("session woken by data"),
             _ = assignment => tracing::trace!("session woken by assignment"),
             _ = self.topic_closed.changed() => tracing::trace!("session woken by topic state"),

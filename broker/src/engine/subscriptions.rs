@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rapidmq_proto::ErrorCode;
 
 use super::access::Grant;
+use super::partition::Partition;
 use super::subscription::{Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{
@@ -335,6 +336,41 @@ impl Engine {
                 Err(Error::invalid("a queue subscription needs a name"))
             }
         }
+    }
+
+    /// Cluster mode: the partition of `topic` whose group's leader coordinates stream
+    /// subscription `name`: keeps its members and their assignment, so that members joining
+    /// through different nodes split the partitions instead of each taking all of them
+    /// (docs/clustering.md "Stream consumer groups"). `Some(partition)` when this node is that
+    /// leader (holding its lease); `UNAVAILABLE` with a leader hint naming the coordinator
+    /// otherwise. `None` for a topic not replicated (single-node mode), which every node
+    /// coordinates for itself.
+    pub fn stream_coordinator(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<u32>> {
+        self.authorize(
+            principal,
+            Action::Consume,
+            Resource::Subscription { topic, name },
+        )?;
+        let live = self.topic(principal, topic)?;
+        let Some(index) = coordinator_partition(&live, name) else {
+            return Ok(None);
+        };
+        let partition = &live.partitions[index as usize];
+        if partition.leads_with_lease() {
+            return Ok(Some(index));
+        }
+        Err(partition.hinted(
+            Error::unavailable(format!(
+                "stream subscription `{name}` of topic `{topic}` is coordinated by the leader of \
+                 partition {index}, not this node: join through that node"
+            )),
+            topic,
+        ))
     }
 
     /// Commits offsets (next offset to consume) for a subscription. With `member`, only the
@@ -686,4 +722,15 @@ fn subscription_status_with(
         members: sub.members(),
         created_at_ms: sub.record.created_at_ms,
     }
+}
+
+/// The partition whose group's leader coordinates stream subscription `name` of `topic`:
+/// spread over the partitions by the name's hash, as a key is. `None` when the topic's
+/// partitions are not replicated.
+pub(super) fn coordinator_partition(topic: &Topic, name: &str) -> Option<u32> {
+    if !topic.partitions.iter().any(Partition::replicated) {
+        return None;
+    }
+    let n = u32::try_from(topic.partitions.len()).ok()?;
+    Some(rapidmq_proto::partition_for_key(name.as_bytes(), n))
 }

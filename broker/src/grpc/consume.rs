@@ -26,9 +26,13 @@ use tonic::{Status, Streaming};
 
 use super::convert;
 use super::messaging::ResponseStream;
-use crate::engine::{Engine, ReceiptRef, Session, SessionEvent, StreamSession, Undelivered};
+use super::metadata::with_leader_address;
+use crate::engine::{
+    Engine, ReceiptRef, Session, SessionEvent, StreamSession, SubscriptionMode, Undelivered,
+};
 use crate::error::Error;
 use crate::principal::Principal;
+use crate::rest::cluster::ClusterHandle;
 
 /// Responses buffered per stream before the session waits for the client to read.
 const OUTBOUND_DEPTH: usize = 64;
@@ -37,6 +41,7 @@ pub async fn start(
     engine: Arc<Engine>,
     principal: Principal,
     mut inbound: Streaming<pb::ConsumeRequest>,
+    cluster: ClusterHandle,
 ) -> Result<ResponseStream<pb::ConsumeResponse>, Status> {
     let first = inbound.message().await?.ok_or_else(|| {
         Status::from(Error::new(
@@ -63,7 +68,14 @@ pub async fn start(
     let queue = convert::queue_spec(subscribe.queue);
     let subscription =
         (!subscribe.subscription.is_empty()).then_some(subscribe.subscription.as_str());
-    let session = engine
+    // A stream subscription's members join where it is coordinated (cluster mode).
+    let coordinator = match (subscription, mode) {
+        (Some(name), SubscriptionMode::Stream) => engine
+            .stream_coordinator(&principal, &subscribe.topic, name)
+            .map_err(|err| with_leader_address(err, &cluster))?,
+        _ => None,
+    };
+    let mut session = engine
         .subscribe(
             &principal,
             &subscribe.topic,
@@ -74,6 +86,9 @@ pub async fn start(
             &subscribe.consumer_name,
         )
         .await?;
+    if let (Session::Stream(stream), Some(partition)) = (&mut session, coordinator) {
+        stream.coordinated_by(partition);
+    }
     let (member_id, partitions) = match &session {
         Session::Stream(s) => (
             s.member_id().unwrap_or_default().to_string(),
@@ -106,6 +121,7 @@ pub async fn start(
             inbound,
             tx,
             subscribe.credits,
+            &cluster,
         )
         .await;
         // Dropped with the outbound stream (after what is still buffered), or here if that is
@@ -166,6 +182,7 @@ async fn run(
     mut inbound: Streaming<pb::ConsumeRequest>,
     tx: OutboundTx,
     mut credits: u32,
+    cluster: &ClusterHandle,
 ) {
     loop {
         tokio::select! {
@@ -205,6 +222,7 @@ async fn run(
                 let (response, used, claims) = match event {
                     Ok(next) => next,
                     Err(err) => {
+                        let err = with_leader_address(err, cluster);
                         permit.send(Outgoing::plain(Err(Status::from(err))));
                         return;
                     }

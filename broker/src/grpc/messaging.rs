@@ -191,7 +191,13 @@ impl Messaging for MessagingService {
         request: Request<Streaming<pb::ConsumeRequest>>,
     ) -> Result<Response<Self::ConsumeStream>, Status> {
         let principal = principal(&request)?;
-        let stream = consume::start(self.engine.clone(), principal, request.into_inner()).await?;
+        let stream = consume::start(
+            self.engine.clone(),
+            principal,
+            request.into_inner(),
+            self.cluster.clone(),
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 

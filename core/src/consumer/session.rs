@@ -1,14 +1,22 @@
 //! The consumer's session task: owns the `Consume` stream and reconnects it.
+//!
+//! In a cluster a stream subscription's members join through the node that coordinates it (the
+//! leader of one of the topic's partitions, docs/clustering.md "Stream consumer groups"): a
+//! join through another node, or a stream whose node stopped coordinating, ends with a leader
+//! hint naming the coordinator, and the next stream goes there.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use rapidmq_proto::ErrorCode;
+use rapidmq_proto::v1::messaging_client::MessagingClient;
 use rapidmq_proto::v1::{self, consume_request, consume_response};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::metadata::{Ascii, MetadataValue};
 
 use super::Shared;
+use crate::auth::Conn;
 use crate::client::Client;
 use crate::config::ConsumerConfig;
 use crate::convert;
@@ -41,7 +49,20 @@ pub(crate) struct Session {
     shared: Arc<Shared>,
     ready: Option<oneshot::Sender<Result<()>>>,
     backoff: Backoff,
+    /// Where the stream goes: the seed (`None`), or the node that coordinates the subscription
+    /// (cluster mode: a node that does not answers the join with a hint naming it).
+    target: Option<(u64, String)>,
+    /// The coordinator the last stream's end named, and its client address if the hint had
+    /// it.
+    redirect: Option<(u64, Option<String>)>,
+    /// When the hints followed since the last successful join started: following them is
+    /// bounded by [`REDIRECT_PATIENCE`] (they may lead in a circle while leaders change).
+    redirecting_since: Option<tokio::time::Instant>,
 }
+
+/// How long a consumer follows coordinator hints without a successful join before the usual
+/// error handling applies (the first join then fails): about an election and a lease.
+const REDIRECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Requests = mpsc::UnboundedSender<v1::ConsumeRequest>;
 
@@ -57,6 +78,9 @@ impl Session {
             config,
             shared,
             ready: None,
+            target: None,
+            redirect: None,
+            redirecting_since: None,
         }
     }
 
@@ -77,13 +101,42 @@ impl Session {
                 }
                 End::Lost(err) => err,
             };
-            if let Some(ready) = self.ready.take() {
+            let since = *self
+                .redirecting_since
+                .get_or_insert_with(tokio::time::Instant::now);
+            let redirect = self
+                .redirect
+                .take()
+                .filter(|_| since.elapsed() < REDIRECT_PATIENCE);
+            let redirected = redirect.is_some();
+            if let Some((node, addr)) = redirect {
+                let addr = match addr {
+                    Some(addr) => Some(addr),
+                    // The node that answered did not know the address: the node table does.
+                    None => {
+                        self.client.refresh_routes(&self.config.topic).await;
+                        self.client.routes().node_addr(node)
+                    }
+                };
+                if let Some(target) = addr.map(|addr| (node, addr))
+                    && self.target.as_ref() != Some(&target)
+                {
+                    // The node does not coordinate the subscription: join where it does.
+                    tracing::debug!(cause = %err, node = target.0, addr = %target.1, topic = %self.config.topic, "joining through the subscription's coordinator");
+                    self.target = Some(target);
+                    self.reset_session();
+                    continue;
+                }
+                // The coordinator named itself (it is taking over, its lease not confirmed yet),
+                // or its address is not known yet: join again after the backoff, the first
+                // join included.
+            } else if let Some(ready) = self.ready.take() {
                 // The first subscribe failed: the caller gets the error, no consumer exists.
                 let _ = ready.send(Err(err));
                 self.finish(None);
                 return;
             }
-            if !err.is_retriable() {
+            if !redirected && !err.is_retriable() {
                 tracing::warn!(cause = %err, topic = %self.config.topic, "subscription ended");
                 self.finish(Some(err));
                 return;
@@ -144,9 +197,13 @@ impl Session {
     async fn stream(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> End {
         // The session this stream is opened with (see `Client::stream_ended`).
         let opened_with = self.client.current_session();
-        let (generation, mut messaging) = match self.client.messaging().await {
+        let (generation, mut messaging) = match self.connect().await {
             Ok(connected) => connected,
-            Err(err) => return End::Lost(err),
+            Err(err) => {
+                // The coordinator cannot be reached: the seed names the next one.
+                self.target = None;
+                return End::Lost(err);
+            }
         };
         let (requests, rx) = mpsc::unbounded_channel();
         let session = {
@@ -174,11 +231,7 @@ impl Session {
         let mut responses = match opened {
             Ok(Ok(response)) => response.into_inner(),
             Ok(Err(status)) => {
-                let err = self
-                    .client
-                    .stream_ended(generation, status, opened_with.clone())
-                    .await;
-                return End::Lost(err);
+                return End::Lost(self.ended(generation, status, opened_with.clone()).await);
             }
             Err(_) => {
                 return End::Lost(Error::Timeout {
@@ -198,8 +251,7 @@ impl Session {
                     }
                     Ok(None) => return End::Lost(Error::unavailable("the broker ended the consume stream")),
                     Err(status) => {
-                        let err = self.client.stream_ended(generation, status, opened_with.clone()).await;
-                        return End::Lost(err);
+                        return End::Lost(self.ended(generation, status, opened_with.clone()).await);
                     }
                 },
                 command = commands.recv() => match command {
@@ -226,6 +278,50 @@ impl Session {
                 _ = commit_tick.tick() => self.send_commits(&requests),
             }
         }
+    }
+
+    /// A messaging client on the target's connection; the seed connection's generation.
+    async fn connect(&self) -> Result<(Option<u64>, MessagingClient<Conn>)> {
+        match &self.target {
+            None => {
+                let (generation, messaging) = self.client.messaging().await?;
+                Ok((Some(generation), messaging))
+            }
+            Some((node, addr)) => Ok((None, self.client.node_messaging(*node, addr).await?)),
+        }
+    }
+
+    /// The error for the stream ended with `status`, after dropping the connection it broke.
+    /// A leader hint in it names the node that coordinates the subscription: the next stream
+    /// goes there ([`Session::redirect`]).
+    async fn ended(
+        &mut self,
+        generation: Option<u64>,
+        status: tonic::Status,
+        opened_with: Option<MetadataValue<Ascii>>,
+    ) -> Error {
+        let hint = rapidmq_proto::hint::decode_hint(status.details()).filter(|h| h.leader != 0);
+        let err = match &self.target {
+            Some((node, _)) => {
+                self.client
+                    .node_stream_ended(*node, status, opened_with)
+                    .await
+            }
+            None => {
+                self.client
+                    .stream_ended(generation.unwrap_or_default(), status, opened_with)
+                    .await
+            }
+        };
+        if let Some(hint) = hint {
+            let addr = Some(hint.grpc_addr)
+                .filter(|addr| !addr.is_empty())
+                .or_else(|| self.client.routes().node_addr(hint.leader));
+            self.redirect = Some((hint.leader, addr));
+        } else if err.is_connection_failure() {
+            self.target = None;
+        }
+        err
     }
 
     /// Sends the final commit, half-closes the stream and waits (bounded) for the broker to end
@@ -271,6 +367,7 @@ impl Session {
             Some(consume_response::Kind::Subscribed(subscribed)) => {
                 tracing::debug!(member = %subscribed.member_id, partitions = subscribed.partitions, "subscribed");
                 self.backoff = Backoff::new(self.config.reconnect);
+                self.redirecting_since = None;
                 if let Some(ready) = self.ready.take() {
                     let _ = ready.send(Ok(()));
                 }

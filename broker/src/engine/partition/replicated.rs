@@ -55,6 +55,13 @@ impl Partition {
     /// restarted, believing it still leads) would deliver from an ack state that a new leader
     /// elsewhere has moved on from, so no other node delivers the partition at the same time.
     pub fn delivers_queue(&self) -> bool {
+        self.leads_with_lease()
+    }
+
+    /// Whether this node leads the partition's group, has applied an entry of its own term, and
+    /// holds its lease ([`GroupLog::holds_lease`]): no other node can believe the same. Always
+    /// for the single-node writer.
+    pub fn leads_with_lease(&self) -> bool {
         match &self.backend {
             Backend::Writer { .. } => true,
             Backend::Group(log) => log.leads_applied() && log.holds_lease(),

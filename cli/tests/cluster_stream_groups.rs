@@ -1,0 +1,202 @@
+//! Stream consumer groups in a cluster, with three real `rapidmq serve` processes and the Rust
+//! SDK: the members of one stream subscription, each connected to a different node, split the
+//! topic's partitions between them (none receives a message twice across the group), because
+//! every member joins through the node that coordinates the subscription: the leader of the
+//! partition its name hashes to. Then that node is killed (`kill -9`); the members join again
+//! through the new coordinator and go on splitting the partitions.
+//!
+//! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::{
+    cluster_cli_ok, create_cluster_topic, key_of_each_partition, led_by_preferred, start_nodes,
+    topic_metadata,
+};
+use common::{BrokerOptions, PATIENCE, TestBroker, connect, topic_config};
+use rapidmq::{Client, Consumer, Message};
+
+const TOPIC: &str = "events";
+const PARTITIONS: u32 = 3;
+/// Messages per partition in each phase.
+const MESSAGES: usize = 20;
+
+/// The partitions' leaders (1-based node ids) once every node sees each partition led by its
+/// preferred replica.
+async fn preferred_leaders(nodes: &[TestBroker]) -> Vec<u64> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        cluster_cli_ok(&nodes[0], &["rebalance-leaders"]);
+        let mut seen = Vec::new();
+        for node in nodes {
+            let partitions = topic_metadata(node, TOPIC)
+                .await
+                .and_then(|m| m.topics.into_iter().find(|t| t.name == TOPIC))
+                .map(|t| t.partitions)
+                .unwrap_or_default();
+            seen.push(partitions);
+        }
+        let settled = |p: &Vec<rapidmq_proto::v1::PartitionMetadata>| {
+            p.len() == PARTITIONS as usize && p.iter().all(led_by_preferred)
+        };
+        if seen.iter().all(settled) {
+            return seen[0].iter().map(|p| p.leader).collect();
+        }
+        assert!(Instant::now() < deadline, "preferred leaders never settled: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn publish(client: &Client, phase: &str) -> BTreeSet<String> {
+    let producer = client.producer(TOPIC).build().await.expect("producer");
+    let mut sent = BTreeSet::new();
+    let mut receipts = Vec::new();
+    for i in 0..MESSAGES {
+        for key in key_of_each_partition(PARTITIONS) {
+            let value = format!("{phase}-{key}-{i}");
+            let receipt = producer
+                .send(Message::new(value.clone()).with_key(key))
+                .await
+                .expect("send");
+            receipts.push(receipt);
+            sent.insert(value);
+        }
+    }
+    for receipt in receipts {
+        receipt.await.expect("acked");
+    }
+    producer.close().await.expect("close");
+    sent
+}
+
+/// Polls both members until together they received every value of `expected`; what each
+/// received, value → how many times.
+async fn consume(
+    members: &[&Consumer],
+    expected: &BTreeSet<String>,
+) -> Vec<BTreeMap<String, usize>> {
+    let mut received = vec![BTreeMap::new(); members.len()];
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        for (member, seen) in members.iter().zip(&mut received) {
+            for message in member
+                .poll(100, Duration::from_millis(100))
+                .await
+                .expect("poll")
+            {
+                let value = String::from_utf8(message.value.to_vec()).expect("utf-8");
+                *seen.entry(value).or_insert(0) += 1;
+            }
+        }
+        let all: BTreeSet<&String> = received.iter().flat_map(|r| r.keys()).collect();
+        if expected.iter().all(|v| all.contains(v)) {
+            return received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group received {} of {} messages",
+            all.len(),
+            expected.len()
+        );
+    }
+}
+
+/// Waits until the members' assignments split the partitions: disjoint, all covered.
+async fn split(members: &[&Consumer]) -> Vec<Vec<u32>> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        // Polling drives nothing here (the session task runs on its own); it only waits.
+        let assignments: Vec<Vec<u32>> = members.iter().map(|m| m.assignment()).collect();
+        let total: usize = assignments.iter().map(Vec::len).sum();
+        let union: BTreeSet<u32> = assignments.iter().flatten().copied().collect();
+        if total == PARTITIONS as usize && union.len() == PARTITIONS as usize {
+            return assignments;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the members never split the partitions: {assignments:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_through_different_nodes_split_the_partitions_and_follow_the_coordinator() {
+    let mut nodes = start_nodes(3, |_| BrokerOptions {
+        env: vec![(
+            "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
+            "0".into(),
+        )],
+        ..BrokerOptions::default()
+    });
+    let clients = connect(&nodes[0]).await;
+    create_cluster_topic(&clients, TOPIC, topic_config(PARTITIONS)).await;
+    let leaders = preferred_leaders(&nodes).await;
+    eprintln!("partition leaders: {leaders:?}");
+    // A subscription coordinated by node 3, so that killing it leaves both members' seeds up.
+    let subscription = (0..)
+        .map(|i| format!("group-{i}"))
+        .find(|name| {
+            let p = rapidmq_proto::partition_for_key(name.as_bytes(), PARTITIONS);
+            leaders[p as usize] == 3
+        })
+        .expect("a name that hashes to a partition node 3 leads");
+    eprintln!("subscription {subscription}, coordinated by node 3");
+
+    let through_1 = Client::connect(nodes[0].grpc_url()).await.expect("connect");
+    let through_2 = Client::connect(nodes[1].grpc_url()).await.expect("connect");
+    let subscribe = |client: &Client, name: &'static str| {
+        client
+            .consumer(TOPIC)
+            .subscription(subscription.clone())
+            .consumer_name(name)
+            .subscribe()
+    };
+    let a = subscribe(&through_1, "a").await.expect("subscribe through node 1");
+    let b = subscribe(&through_2, "b").await.expect("subscribe through node 2");
+    let members = [&a, &b];
+    let assignments = split(&members).await;
+    eprintln!("assignments: {assignments:?}");
+
+    let sent = publish(&through_1, "before").await;
+    let received = consume(&members, &sent).await;
+    for (member, seen) in received.iter().enumerate() {
+        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "member {member} received {twice:?} more than once");
+    }
+    let both: Vec<&String> = received[0]
+        .keys()
+        .filter(|v| received[1].contains_key(*v))
+        .collect();
+    assert!(
+        both.is_empty(),
+        "both members received {} messages, e.g. {:?}: they did not split the partitions",
+        both.len(),
+        both.first()
+    );
+
+    // The coordinator dies: both join again through the new one and split the partitions.
+    eprintln!("killing node 3");
+    let reconnects: Vec<u64> = members.iter().map(|m| m.stats().reconnects).collect();
+    nodes[2].kill();
+    let deadline = Instant::now() + PATIENCE;
+    while members
+        .iter()
+        .zip(&reconnects)
+        .any(|(m, before)| m.stats().reconnects == *before)
+    {
+        assert!(Instant::now() < deadline, "a member never noticed the coordinator die");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let assignments = split(&members).await;
+    eprintln!("assignments after the kill: {assignments:?}");
+    let sent = publish(&through_1, "after").await;
+    let received = consume(&members, &sent).await;
+    let got: BTreeSet<&String> = received.iter().flat_map(|r| r.keys()).collect();
+    assert!(sent.iter().all(|v| got.contains(v)), "every message after the kill arrived");
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+}
