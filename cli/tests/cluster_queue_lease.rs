@@ -86,9 +86,7 @@ async fn a_leader_cut_off_from_its_replicas_delivers_nothing_the_new_leader_sett
     // The new leader delivers everything, and settles it.
     let mut consumer = open(&mut survivor).await;
     let delivered = consumer.receive(MESSAGES).await;
-    consumer
-        .ack(delivered.iter().map(receipt).collect())
-        .await;
+    consumer.ack(delivered.iter().map(receipt).collect()).await;
     eventually("the new leader took the acks", || async {
         committed_offset(&survivor, TOPIC, SUBSCRIPTION, 0).await == Some(MESSAGES as u64)
     })
@@ -100,8 +98,7 @@ async fn a_leader_cut_off_from_its_replicas_delivers_nothing_the_new_leader_sett
     let mut again = Vec::new();
     let until = tokio::time::Instant::now() + WATCH;
     while let Some(left) = until.checked_duration_since(tokio::time::Instant::now()) {
-        if let Some(pb::consume_response::Kind::QueueBatch(batch)) = stale.next_within(left).await
-        {
+        if let Some(pb::consume_response::Kind::QueueBatch(batch)) = stale.next_within(left).await {
             again.extend(batch.messages.iter().map(|m| receipt(m).offset));
         }
     }

@@ -45,7 +45,10 @@ async fn preferred_leaders(nodes: &[TestBroker]) -> Vec<u64> {
         if seen.iter().all(settled) {
             return seen[0].iter().map(|p| p.leader).collect();
         }
-        assert!(Instant::now() < deadline, "preferred leaders never settled: {seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "preferred leaders never settled: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -155,8 +158,12 @@ async fn members_through_different_nodes_split_the_partitions_and_follow_the_coo
             .consumer_name(name)
             .subscribe()
     };
-    let a = subscribe(&through_1, "a").await.expect("subscribe through node 1");
-    let b = subscribe(&through_2, "b").await.expect("subscribe through node 2");
+    let a = subscribe(&through_1, "a")
+        .await
+        .expect("subscribe through node 1");
+    let b = subscribe(&through_2, "b")
+        .await
+        .expect("subscribe through node 2");
     let members = [&a, &b];
     let assignments = split(&members).await;
     eprintln!("assignments: {assignments:?}");
@@ -165,7 +172,10 @@ async fn members_through_different_nodes_split_the_partitions_and_follow_the_coo
     let received = consume(&members, &sent).await;
     for (member, seen) in received.iter().enumerate() {
         let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(twice.is_empty(), "member {member} received {twice:?} more than once");
+        assert!(
+            twice.is_empty(),
+            "member {member} received {twice:?} more than once"
+        );
     }
     let both: Vec<&String> = received[0]
         .keys()
@@ -188,7 +198,10 @@ async fn members_through_different_nodes_split_the_partitions_and_follow_the_coo
         .zip(&reconnects)
         .any(|(m, before)| m.stats().reconnects == *before)
     {
-        assert!(Instant::now() < deadline, "a member never noticed the coordinator die");
+        assert!(
+            Instant::now() < deadline,
+            "a member never noticed the coordinator die"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let assignments = split(&members).await;
@@ -196,7 +209,10 @@ async fn members_through_different_nodes_split_the_partitions_and_follow_the_coo
     let sent = publish(&through_1, "after").await;
     let received = consume(&members, &sent).await;
     let got: BTreeSet<&String> = received.iter().flat_map(|r| r.keys()).collect();
-    assert!(sent.iter().all(|v| got.contains(v)), "every message after the kill arrived");
+    assert!(
+        sent.iter().all(|v| got.contains(v)),
+        "every message after the kill arrived"
+    );
     a.close().await.expect("close a");
     b.close().await.expect("close b");
 }

@@ -63,8 +63,7 @@ use super::{decode, encode, read_state};
 use crate::engine::batch::{IndexEntry, RaftLocation, StoredBatch};
 use crate::engine::commit::{
     self, Append, LogCursor, NewProducers, ProducerState, ProducerStates, Span, Staged, Target,
-    log_key,
-    offset_of_log_key, producer_key,
+    log_key, offset_of_log_key, producer_key,
 };
 use crate::engine::{
     AckDurability, AppendExtra, ConsumerChange, ConsumerState, PartitionEntry, PartitionShared,

@@ -3,8 +3,8 @@
 
 use rapidmq_proto::v1 as pb;
 
-use crate::cluster::node_table::NodeInfo;
 use super::convert::publish_response;
+use crate::cluster::node_table::NodeInfo;
 use crate::engine::{Engine, PublishAck, TopicStatus};
 use crate::error::{Error, Result};
 use crate::principal::Principal;

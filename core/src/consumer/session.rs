@@ -50,7 +50,8 @@ pub(crate) struct Session {
     ready: Option<oneshot::Sender<Result<()>>>,
     backoff: Backoff,
     /// Where the stream goes: the seed (`None`), or the node that coordinates the subscription
-    /// (cluster mode: a node that does not answers the join with a hint naming it).
+    /// (cluster mode: a node that does not coordinate it answers the join with a hint naming
+    /// the one that does).
     target: Option<(u64, String)>,
     /// The coordinator the last stream's end named, and its client address if the hint had
     /// it.
