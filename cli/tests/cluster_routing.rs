@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    cluster_cli_ok, create_cluster_topic, key_of_each_partition, led_by_preferred, start_nodes,
+    create_cluster_topic, key_of_each_partition, preferred_leaders, start_nodes,
 };
 use common::{BrokerOptions, PATIENCE, TestBroker, connect, decode, topic_config};
 use rapidmq::{Client, Message};
@@ -59,25 +59,6 @@ async fn metadata(node: &TestBroker, not: Option<u64>) -> pb::GetMetadataRespons
             "no leader of every partition: {answer:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `node` sees every partition led by its preferred replica, asking it to hand
-/// leaderships back (`rapidmq cluster rebalance-leaders`) at every poll: until a restarted node
-/// caught up, a rebalance may start nothing.
-async fn preferred_leaders(node: &TestBroker) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        cluster_cli_ok(node, &["rebalance-leaders"]);
-        let answer = metadata(node, None).await;
-        if answer.topics[0].partitions.iter().all(led_by_preferred) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the preferred replicas do not lead: {answer:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -259,7 +240,7 @@ async fn the_producer_sends_to_each_leader_and_survives_the_loss_of_one() {
     // producer still knows the leaders of the failover, which forward what it sends them: the
     // ack of the first forwarded batch names the leader, and the producer goes there.
     tokio::task::block_in_place(|| nodes[victim as usize - 1].start_again());
-    preferred_leaders(&nodes[seed_node]).await;
+    preferred_leaders(&nodes, TOPIC, PARTITIONS).await;
     let mut before = 0;
     for node in &nodes {
         before += forwarded(&http, node).await;

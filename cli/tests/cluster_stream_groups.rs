@@ -13,45 +13,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    cluster_cli_ok, create_cluster_topic, key_of_each_partition, led_by_preferred, start_nodes,
-    topic_metadata,
+    create_cluster_topic, key_of_each_partition, preferred_leaders, start_nodes,
 };
-use common::{BrokerOptions, PATIENCE, TestBroker, connect, topic_config};
+use common::{BrokerOptions, PATIENCE, connect, topic_config};
 use rapidmq::{Client, Consumer, Message};
 
 const TOPIC: &str = "events";
 const PARTITIONS: u32 = 3;
 /// Messages per partition in each phase.
 const MESSAGES: usize = 20;
-
-/// The partitions' leaders (1-based node ids) once every node sees each partition led by its
-/// preferred replica.
-async fn preferred_leaders(nodes: &[TestBroker]) -> Vec<u64> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        cluster_cli_ok(&nodes[0], &["rebalance-leaders"]);
-        let mut seen = Vec::new();
-        for node in nodes {
-            let partitions = topic_metadata(node, TOPIC)
-                .await
-                .and_then(|m| m.topics.into_iter().find(|t| t.name == TOPIC))
-                .map(|t| t.partitions)
-                .unwrap_or_default();
-            seen.push(partitions);
-        }
-        let settled = |p: &Vec<rapidmq_proto::v1::PartitionMetadata>| {
-            p.len() == PARTITIONS as usize && p.iter().all(led_by_preferred)
-        };
-        if seen.iter().all(settled) {
-            return seen[0].iter().map(|p| p.leader).collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "preferred leaders never settled: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn publish(client: &Client, phase: &str) -> BTreeSet<String> {
     let producer = client.producer(TOPIC).build().await.expect("producer");
@@ -137,7 +107,7 @@ async fn members_through_different_nodes_split_the_partitions_and_follow_the_coo
     });
     let clients = connect(&nodes[0]).await;
     create_cluster_topic(&clients, TOPIC, topic_config(PARTITIONS)).await;
-    let leaders = preferred_leaders(&nodes).await;
+    let leaders = preferred_leaders(&nodes, TOPIC, PARTITIONS).await;
     eprintln!("partition leaders: {leaders:?}");
     // A subscription coordinated by node 3, so that killing it leaves both members' seeds up.
     let subscription = (0..)

@@ -367,3 +367,48 @@ pub async fn topic_metadata(
 pub fn led_by_preferred(p: &rapidmq_proto::v1::PartitionMetadata) -> bool {
     p.replicas.len() == 3 && p.leader == p.replicas[0]
 }
+
+/// Waits until every node of `nodes` sees each of the `partitions` partitions of `topic` led by
+/// its preferred replica, and every node registered with a client address; runs `rapidmq
+/// cluster rebalance-leaders` on the first node at every poll (until a restarted node caught
+/// up, a rebalance may start nothing). The leaders then, by partition.
+pub async fn preferred_leaders(nodes: &[TestBroker], topic: &str, partitions: u32) -> Vec<u64> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        cluster_cli_ok(&nodes[0], &["rebalance-leaders"]);
+        let mut seen = Vec::new();
+        for node in nodes {
+            seen.push(topic_metadata(node, topic).await);
+        }
+        let settled = |answer: &Option<rapidmq_proto::v1::GetMetadataResponse>| {
+            answer.as_ref().is_some_and(|answer| {
+                let led = answer
+                    .topics
+                    .iter()
+                    .find(|t| t.name == topic)
+                    .is_some_and(|t| {
+                        t.partitions.len() == partitions as usize
+                            && t.partitions.iter().all(led_by_preferred)
+                    });
+                let registered = answer.nodes.len() == nodes.len()
+                    && answer.nodes.iter().all(|n| !n.grpc_addr.is_empty());
+                led && registered
+            })
+        };
+        if seen.iter().all(settled) {
+            let answer = seen.swap_remove(0).expect("metadata");
+            let topic = answer.topics.into_iter().find(|t| t.name == topic);
+            return topic
+                .expect("the topic")
+                .partitions
+                .iter()
+                .map(|p| p.leader)
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the preferred replicas do not lead {topic}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
