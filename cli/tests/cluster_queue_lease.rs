@@ -62,6 +62,16 @@ async fn a_leader_cut_off_from_its_replicas_delivers_nothing_the_new_leader_sett
     let seed = one_replicated_partition(&cluster.nodes, TOPIC, subscription, &messages).await;
     let old = partition_leader(&seed, TOPIC, 0).await;
     let index = |id: u64| (id - 1) as usize;
+    // The old leader must know the subscription before it is cut off: a node that has not
+    // applied its creation yet would try to create it, through the metadata leader it cannot
+    // reach, and refuse the consumer.
+    let on_old = connect(&cluster.nodes[index(old)]).await;
+    eventually("the partition's leader knows the subscription", || async {
+        committed_offset(&on_old, TOPIC, SUBSCRIPTION, 0)
+            .await
+            .is_some()
+    })
+    .await;
     let others: Vec<u64> = (1..=NODES as u64).filter(|&id| id != old).collect();
 
     eprintln!("cutting node {old}, the partition's leader, off from nodes {others:?}");
