@@ -192,6 +192,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of fsyncs issued so far (for benchmarks and metrics).
     fn fsyncs(&self) -> u64;
+
+    /// Reads every value with `from <= key < to` and checks it against the checksums it was
+    /// stored with: `Ok(None)` when all of them match, `Ok(Some(what))` when stored data is
+    /// damaged (a flipped byte, a truncated file), `Err` when the read failed otherwise. A
+    /// store that keeps no checksums (memory) finds nothing.
+    fn verify(&self, _cf: Cf, _from: &[u8], _to: &[u8]) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

@@ -330,6 +330,30 @@ impl Store for RocksStore {
         })
     }
 
+    fn verify(&self, cf_: Cf, from: &[u8], to: &[u8]) -> Result<Option<String>, StorageError> {
+        self.with_db(|db| {
+            let mut opts = ReadOptions::default();
+            opts.set_iterate_upper_bound(to.to_vec());
+            // A scan of everything: keep the cache for what readers read.
+            opts.fill_cache(false);
+            opts.set_verify_checksums(true);
+            let mut iter = db.raw_iterator_cf_opt(cf(db, cf_), opts);
+            iter.seek(from);
+            while iter.valid() {
+                // A value in a blob file is read (and its checksum checked) only when asked for.
+                let _ = iter.value();
+                iter.next();
+            }
+            match iter.status() {
+                Ok(()) => Ok(None),
+                Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
+                    Ok(Some(err.into_string()))
+                }
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+
     fn sync(&self) -> Result<(), StorageError> {
         let result = if fault::active("fail-writes") {
             Err(injected())

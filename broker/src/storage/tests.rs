@@ -103,6 +103,49 @@ fn rocksdb_data_survives_reopen() {
 }
 
 #[test]
+fn a_flipped_byte_in_a_blob_file_fails_verification_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuning = RocksTuning {
+        log_write_buffer_bytes: 64 << 10,
+        ..RocksTuning::default()
+    };
+    let all = (vec![0u8], vec![255u8]);
+    {
+        let store = RocksStore::open(dir.path(), &tuning).unwrap();
+        for key in 0..100u8 {
+            let mut batch = WriteBatch::new();
+            // Above `min_blob_bytes`: the value goes to a blob file once flushed.
+            batch.put(Cf::RaftLog, vec![key], vec![key; 8192]);
+            store.write(batch, false).unwrap();
+        }
+        assert_eq!(store.verify(Cf::RaftLog, &all.0, &all.1).unwrap(), None);
+    }
+    let blobs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "blob"))
+        .collect();
+    assert!(!blobs.is_empty(), "nothing was flushed to a blob file");
+    for blob in &blobs {
+        let mut bytes = std::fs::read(blob).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(blob, bytes).unwrap();
+    }
+    let store = RocksStore::open(dir.path(), &tuning).unwrap();
+    let found = store.verify(Cf::RaftLog, &all.0, &all.1).unwrap();
+    assert!(
+        found.as_deref().is_some_and(|f| f.contains("Corruption")),
+        "{found:?}"
+    );
+    assert_eq!(store.verify(Cf::Log, &all.0, &all.1).unwrap(), None);
+    assert_eq!(
+        MemStore::new().verify(Cf::RaftLog, &all.0, &all.1).unwrap(),
+        None
+    );
+}
+
+#[test]
 fn an_older_data_dir_gains_the_column_families_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
     {
