@@ -12,7 +12,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{partition_leader, publish_retrying, replicated_topic, start_nodes};
+use common::cluster::{
+    fetch_all, partition_leader, publish_retrying, replicated_topic, start_nodes,
+};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, eventually, msg, raw,
 };
@@ -45,30 +47,9 @@ fn purges(nodes: &[TestBroker]) -> String {
 
 /// Everything `node` serves of partition 0, as fetched (the stored batches), from its log start.
 async fn served(clients: &Clients) -> Option<(u64, Vec<pb::DeliveryBatch>)> {
-    let mut batches = Vec::new();
-    let mut offset = 0;
-    let mut log_start = None;
-    loop {
-        let fetched = clients
-            .messaging
-            .clone()
-            .fetch(pb::FetchRequest {
-                topic: TOPIC.into(),
-                partition: 0,
-                offset,
-                max_messages: 1000,
-                max_wait_ms: 0,
-            })
-            .await
-            .ok()?
-            .into_inner();
-        let Some(last) = fetched.batches.last() else {
-            return Some((log_start.unwrap_or(offset), batches));
-        };
-        log_start.get_or_insert(fetched.batches[0].base_offset);
-        offset = last.base_offset + u64::from(last.count);
-        batches.extend(fetched.batches);
-    }
+    let batches = fetch_all(clients, TOPIC, 0).await.ok()?;
+    let log_start = batches.first().map_or(0, |batch| batch.base_offset);
+    Some((log_start, batches))
 }
 
 async fn publish(clients: &Clients, index: usize) {

@@ -35,6 +35,18 @@ use super::keys::{self, GroupId, StateKey};
 use super::{blocking, decode, encode, io_err, read_state};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
+/// Puts in `batch` the deletion of `group`'s raft log and of its `raft_state` records from
+/// `from` on (`StateKey::Vote`: all of them; a later kind keeps the vote).
+pub fn drop_group(batch: &mut WriteBatch, group: GroupId, from: StateKey) {
+    let (first, end) = keys::entry_range(group, 0, None);
+    batch.delete_range(Cf::RaftLog, first, end);
+    batch.delete_range(
+        Cf::RaftState,
+        keys::state(group, from).to_vec(),
+        keys::state(group + 1, StateKey::Vote).to_vec(),
+    );
+}
+
 /// What a group's `purge` deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purge {

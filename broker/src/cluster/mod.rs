@@ -34,6 +34,9 @@
 //! - [`leaders`]: leadership returning to each partition's preferred replica after a failover:
 //!   a periodic round on every node, and `rapidmq cluster rebalance-leaders` (`Cluster.RebalanceLeaders`
 //!   asks every node for a round at once).
+//! - [`rebuild`]: a partition replica whose stored batches fail their checksums rebuilds its
+//!   copy from the other replicas: a learner first (so it never counts towards a majority of
+//!   what it dropped), then emptied, caught up by the leader, and a voter again.
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
 //!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
@@ -57,6 +60,7 @@ pub mod observe;
 pub mod partition_group;
 pub mod partition_writer;
 pub mod partitions;
+pub mod rebuild;
 mod rpc;
 pub mod service;
 mod state_machine;
@@ -64,7 +68,7 @@ pub mod tls;
 pub mod wire;
 
 pub use keys::GroupId;
-pub use log_store::{LogStore, Purge};
+pub use log_store::{LogStore, Purge, drop_group};
 pub use network::{GroupNetwork, NodeId, Peers};
 pub use service::{Groups, group_config};
 pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};

@@ -56,6 +56,7 @@ use super::network::RPC_TIMEOUT;
 use super::partition_group::PartitionGroup;
 use super::partition_group::{AppendCommand, PartitionCommand, PartitionConfig, PartitionReply};
 use super::partitions::Addresses;
+use super::rebuild;
 use super::rpc::{self, Rpc};
 use super::wire::GroupHandle;
 use super::{GroupStateMachine, NodeTls, decode, encode};
@@ -134,6 +135,9 @@ impl Route {
 /// The engine's [`GroupLog`] of one partition.
 pub struct GroupWriter {
     tx: mpsc::Sender<Op>,
+    /// Ends a start still under way (a damaged replica waiting to be rebuilt) when the
+    /// partition closes.
+    closing: Arc<tokio::sync::Notify>,
     raft: Arc<OnceLock<PartitionRaft>>,
     route: Route,
     replica: bool,
@@ -160,13 +164,18 @@ impl GroupWriter {
             clock,
             raft: Arc::clone(&raft),
         };
+        let closing = Arc::new(tokio::sync::Notify::new());
+        let closed = Arc::clone(&closing);
         let handle = tokio::spawn(async move {
-            started.await;
-            task.run(rx).await;
+            tokio::select! {
+                () = started => task.run(rx).await,
+                () = closed.notified() => {}
+            }
             stopped.await;
         });
         GroupWriter {
             tx,
+            closing,
             raft,
             route,
             replica,
@@ -396,6 +405,9 @@ impl GroupLog for GroupWriter {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            // A start under way ends here; a running task stops after what is queued (it
+            // dropped its queue already if the start ended, and the send fails at once).
+            self.closing.notify_one();
             let _ = self.tx.send(Op::Stop).await;
             let handle = self.task.lock().take();
             if let Some(handle) = handle {
@@ -781,5 +793,13 @@ impl GroupHandle for PartitionHandle {
             let view = PartitionView::of(&self.shared, &*self.consumers, subscription.as_deref());
             encode(&view).map_err(|err| err.to_string())
         })
+    }
+
+    fn rebuild_replica(
+        &self,
+        node: u64,
+        request: rebuild::Request,
+    ) -> BoxFuture<'_, std::result::Result<bool, String>> {
+        Box::pin(rebuild::answer(&self.raft, node, request))
     }
 }

@@ -20,6 +20,7 @@
 //! ([`PartitionHost::delete`]; the partition's batches go with the topic's own delete).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -32,11 +33,14 @@ use super::leaders::LeaderBalance;
 use super::node::{MetaRaft, leader_addr};
 use super::partition_group::{PartitionConfig, PartitionGroup};
 use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Route};
-use super::{GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking};
+use super::rebuild;
+use super::{
+    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking, drop_group,
+};
 use crate::engine::{ConsumerState, GroupLog, PartitionHost, PartitionOptions, PartitionShared};
 use crate::error::{Error, Result};
 use crate::observability::cluster::ClusterCounters;
-use crate::storage::{Cf, Store, WriteBatch};
+use crate::storage::{Store, WriteBatch};
 
 /// Where each node's cluster listener is: the configured `--peers`, then the metadata group's
 /// membership, which also knows the nodes added later (`cluster add-node`).
@@ -116,15 +120,72 @@ impl PartitionHosting {
         }
     }
 
-    /// Starts `group` on this node and sets it in `slot`; initializes it with `replicas`.
+    /// `machine`, if this node's copy of its partition passes its checksums; otherwise a new
+    /// one over an emptied copy, once the group's leader made this node a learner, which the
+    /// leader then fills again ([`rebuild`]). A partition no other node holds keeps its copy.
+    async fn checked(&self, machine: Machine, copy: &Copy) -> Result<Machine> {
+        let (group, topic_id, partition) =
+            (copy.route.group, copy.route.topic_id, copy.route.partition);
+        let found = blocking(&self.store, move |store| {
+            rebuild::damage(store, group, topic_id, partition)
+        })
+        .await
+        .map_err(|err| Error::internal(format!("checking partition group {group}: {err}")))?;
+        let Some(damage) = found else {
+            return Ok(machine);
+        };
+        if copy.route.replicas.len() < 2 {
+            tracing::error!(
+                topic_id, partition, %damage,
+                "stored batches of the partition are damaged and no other node holds them: \
+                 serving what is intact (reads of the damaged batches fail)"
+            );
+            return Ok(machine);
+        }
+        tracing::error!(
+            topic_id, partition, %damage,
+            "stored batches of the partition are damaged: rebuilding this replica from the others"
+        );
+        self.counters
+            .replica_rebuilds
+            .fetch_add(1, Ordering::Relaxed);
+        // Nothing damaged is served meanwhile: readers see an empty partition.
+        copy.shared.restored(0, 0, 0);
+        drop(machine);
+        rebuild::demote(&copy.route).await;
+        let (store, shared, consumers, ttl) = (
+            Arc::clone(&self.store),
+            Arc::clone(&copy.shared),
+            Arc::clone(&copy.consumers),
+            copy.producer_state_ttl_ms,
+        );
+        let machine = tokio::task::spawn_blocking(move || {
+            rebuild::wipe(store.as_ref(), group, &shared)
+                .map_err(|err| Error::internal(err.to_string()))?;
+            let app = PartitionGroup::with_shared(group, shared, ttl, consumers)?;
+            GroupStateMachine::open(store, group, app)
+                .map_err(|err| Error::internal(err.to_string()))
+        })
+        .await
+        .map_err(|err| Error::internal(format!("rebuilding partition group {group}: {err}")))??;
+        tracing::info!(
+            topic_id,
+            partition,
+            "emptied this replica's copy of the partition: the leader sends it again"
+        );
+        Ok(machine)
+    }
+
+    /// Starts `route`'s group on this node with `machine` and sets it in `slot`; initializes it
+    /// with the route's replicas.
     async fn start(
         &self,
-        group: GroupId,
-        machine: GroupStateMachine<PartitionConfig, PartitionGroup>,
-        replicas: Vec<u64>,
+        machine: Machine,
+        route: &Route,
         options: &PartitionOptions,
         slot: &OnceLock<PartitionRaft>,
     ) -> Result<()> {
+        let (group, replicas) = (route.group, &route.replicas);
         // Snapshots stream the partition's batches: read from the store when sent, written to
         // it as they arrive.
         let (source, sink, (shared, consumers)) = {
@@ -159,7 +220,9 @@ impl PartitionHosting {
             }),
         );
         let _ = slot.set(raft.clone());
-        self.balance.insert(group, raft.clone(), &replicas);
+        self.balance.insert(group, raft.clone(), replicas);
+        // A learner here (its copy rebuilt) asks to vote again once caught up.
+        drop(tokio::spawn(rebuild::rejoin(raft.clone(), route.clone())));
         let members: BTreeMap<u64, BasicNode> = replicas
             .iter()
             .map(|id| {
@@ -191,6 +254,17 @@ impl PartitionHosting {
         }
         Ok(())
     }
+}
+
+/// A partition group's state machine on this node.
+type Machine = GroupStateMachine<PartitionConfig, PartitionGroup>;
+
+/// What rebuilding this node's copy of a partition needs.
+struct Copy {
+    route: Route,
+    shared: Arc<PartitionShared>,
+    consumers: Arc<dyn ConsumerState>,
+    producer_state_ttl_ms: u64,
 }
 
 /// Election timeouts a replica other than the preferred leader waits before it initializes a
@@ -247,6 +321,12 @@ impl PartitionHost for PartitionHosting {
             );
             return Ok(Arc::new(writer));
         }
+        let copy = Copy {
+            route: route.clone(),
+            shared: Arc::clone(&shared),
+            consumers: Arc::clone(&consumers),
+            producer_state_ttl_ms: options.producer_state_ttl_ms,
+        };
         let app = PartitionGroup::with_shared(
             group,
             Arc::clone(&shared),
@@ -257,10 +337,17 @@ impl PartitionHost for PartitionHosting {
             .map_err(|err| Error::internal(err.to_string()))?;
         let host = self.clone();
         let (start_slot, stop_slot) = (Arc::clone(&slot), Arc::clone(&slot));
-        let (replicas, start_options) = (replicas.to_vec(), options.clone());
+        let start_options = options.clone();
         let started = Box::pin(async move {
+            let machine = match host.checked(machine, &copy).await {
+                Ok(machine) => machine,
+                Err(err) => {
+                    tracing::error!(cause = %err, group, "partition group did not start");
+                    return;
+                }
+            };
             if let Err(err) = host
-                .start(group, machine, replicas, &start_options, &start_slot)
+                .start(machine, &copy.route, &start_options, &start_slot)
                 .await
             {
                 tracing::error!(cause = %err, group, "partition group did not start");
@@ -291,13 +378,7 @@ impl PartitionHost for PartitionHosting {
         let group = keys::partition_group(topic_id, index);
         Box::pin(async move {
             let mut batch = WriteBatch::new();
-            let (from, to) = keys::entry_range(group, 0, None);
-            batch.delete_range(Cf::RaftLog, from, to);
-            batch.delete_range(
-                Cf::RaftState,
-                keys::state(group, StateKey::Vote).to_vec(),
-                keys::state(group + 1, StateKey::Vote).to_vec(),
-            );
+            drop_group(&mut batch, group, StateKey::Vote);
             blocking(&self.store, move |store| store.write(batch, true))
                 .await
                 .map_err(|err| Error::internal(err.to_string()))

@@ -20,6 +20,7 @@ pub enum Rpc {
     ReadView,
     ChangeMembers,
     RebalanceLeaders,
+    RebuildReplica,
 }
 
 /// Calls `rpc` on the node whose cluster listener is `addr`, within `timeout`, with `request`
@@ -43,6 +44,7 @@ pub async fn call<T: DeserializeOwned>(
         Rpc::ReadView => client.read_view(request).await,
         Rpc::ChangeMembers => client.change_members(request).await,
         Rpc::RebalanceLeaders => client.rebalance_leaders(request).await,
+        Rpc::RebuildReplica => client.rebuild_replica(request).await,
     }
     .map_err(|err| text(&err))?
     .into_inner();

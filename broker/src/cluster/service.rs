@@ -31,6 +31,7 @@ use super::leaders::LeaderBalance;
 use super::members::MembersHandle;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
+use super::rebuild;
 use super::wire::{Answers, Frame, GroupHandle, Requests, SnapshotSink};
 use super::{decode, encode};
 
@@ -312,6 +313,23 @@ impl Cluster for ClusterService {
             .change(request.into_inner().payload.to_vec())
             .await
             .map_err(Status::invalid_argument)?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
+    async fn rebuild_replica(
+        &self,
+        request: Request<RaftBatch>,
+    ) -> Result<Response<RaftBatch>, Status> {
+        let (group, node, ask): (GroupId, u64, rebuild::Request) =
+            decode(&request.into_inner().payload)
+                .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let answer: Result<bool, String> = match self.groups.get(group) {
+            Some(handle) => handle.rebuild_replica(node, ask).await,
+            None => Err(format!("group {group} is not hosted on this node")),
+        };
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(RaftBatch {
             payload: payload.into(),
         }))

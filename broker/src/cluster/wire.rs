@@ -152,6 +152,16 @@ pub trait GroupHandle: Send + Sync + 'static {
     fn read_view(&self, _subscription: Option<String>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
         Box::pin(async { Err("not a partition group".to_string()) })
     }
+
+    /// The leader's side of a damaged replica's `request` (`Cluster.RebuildReplica`,
+    /// [`rebuild`](super::rebuild)): whether it was done. Only partition groups answer.
+    fn rebuild_replica(
+        &self,
+        _node: u64,
+        _request: super::rebuild::Request,
+    ) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(async { Err("not a partition group".to_string()) })
+    }
 }
 
 impl<C, SM> GroupHandle for Raft<C, SM>

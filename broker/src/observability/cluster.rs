@@ -65,6 +65,9 @@ pub struct ClusterCounters {
     /// Leadership transfers this node started, handing a partition group back to its preferred
     /// replica (`cluster/leaders.rs`).
     pub leader_transfers: AtomicU64,
+    /// Partition replicas this node found damaged (stored batches failing their checksums) and
+    /// rebuilt from the other replicas (`cluster/rebuild.rs`).
+    pub replica_rebuilds: AtomicU64,
     peers: Mutex<BTreeMap<u64, Arc<PeerTraffic>>>,
 }
 
@@ -154,6 +157,15 @@ pub(super) fn counter_families(e: &mut DescriptorEncoder, c: &ClusterCounters) -
         None,
         Counter,
         single(c.leader_transfers.load(Ordering::Relaxed)),
+        counter,
+    )?;
+    family(
+        e,
+        "cluster_replica_rebuilds",
+        "Partition replicas this node found damaged on disk (failing their checksums) and rebuilt from the other replicas.",
+        None,
+        Counter,
+        single(c.replica_rebuilds.load(Ordering::Relaxed)),
         counter,
     )?;
     let traffic = c.traffic();

@@ -315,6 +315,36 @@ pub async fn one_replicated_partition(
     first
 }
 
+/// Every batch `clients`' node serves of `partition` of `topic`, from its log start, as fetched
+/// (the stored batches), or the first fetch's error.
+pub async fn fetch_all(
+    clients: &super::Clients,
+    topic: &str,
+    partition: u32,
+) -> Result<Vec<rapidmq_proto::v1::DeliveryBatch>, tonic::Status> {
+    let mut batches = Vec::new();
+    let mut offset = 0;
+    loop {
+        let fetched = clients
+            .messaging
+            .clone()
+            .fetch(rapidmq_proto::v1::FetchRequest {
+                topic: topic.into(),
+                partition,
+                offset,
+                max_messages: 1000,
+                max_wait_ms: 0,
+            })
+            .await?
+            .into_inner();
+        let Some(last) = fetched.batches.last() else {
+            return Ok(batches);
+        };
+        offset = last.base_offset + u64::from(last.count);
+        batches.extend(fetched.batches);
+    }
+}
+
 /// Publishes `request` through `clients`' node, sent again while the answer is `UNAVAILABLE`
 /// (an election, a hand-over in progress; bounded by `PATIENCE`): the first other answer.
 pub async fn publish_retrying(
