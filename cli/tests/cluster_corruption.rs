@@ -1,8 +1,8 @@
 //! A replica whose stored batches were damaged on disk detects it by checksum and rebuilds the
 //! partition from the other replicas, with real processes: three nodes, one partition with
 //! three replicas, batches large enough to live in RocksDB's blob files (which checksum each
-//! record). One replica is killed, a byte in the middle of each of its blob files is flipped,
-//! and it starts again. It must never serve a damaged batch, and end up serving exactly what
+//! record). One replica is killed, a byte in the middle of each of its blob files is flipped
+//! (or each is cut to half its length), and it starts again. It must never serve a damaged batch, and end up serving exactly what
 //! the others serve, byte for byte; what is published afterwards reaches it too, and it
 //! counts towards a majority again.
 //!
@@ -67,6 +67,16 @@ fn flip_middle_byte(path: &Path) {
     fs::write(path, bytes).expect("write the blob file back");
 }
 
+/// Cuts `path` to half its length.
+fn truncate_to_half(path: &Path) {
+    let len = fs::metadata(path).expect("a blob file's length").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(len / 2))
+        .expect("truncate a blob file");
+}
+
 /// Waits until node 1 serves all `count` batches, and returns them.
 async fn served_by_all(nodes: &[Clients], count: usize) -> Vec<pb::DeliveryBatch> {
     let deadline = Instant::now() + PATIENCE;
@@ -100,10 +110,12 @@ struct Damage {
     /// Whether the damaged replica is the partition's preferred leader (which leads it before
     /// the damage, and again after the rebuild) rather than another replica.
     preferred: bool,
+    /// What happens to each of its blob files: a byte flipped, or cut to half its length.
+    cut: fn(&Path),
 }
 
 /// Three nodes, one partition on all three, [`BATCHES`] batches; then the chosen replica is
-/// killed, a byte of each of its blob files flipped, and it starts again. It never serves a
+/// killed, each of its blob files damaged (`Damage::cut`), and it starts again. It never serves a
 /// batch other than the others', ends up serving the same, takes part in what comes after and
 /// votes again.
 async fn a_damaged_replica_is_rebuilt(damage: Damage) {
@@ -149,7 +161,7 @@ async fn a_damaged_replica_is_rebuilt(damage: Damage) {
     }
     let expected = served_by_all(&clients, BATCHES).await;
 
-    // The victim's disk goes bad while it is down: a byte of every blob file flips.
+    // The victim's disk goes bad while it is down: every blob file is damaged.
     nodes[at(victim)].kill();
     let blobs = files_ending(nodes[at(victim)].data_dir(), ".blob");
     assert!(
@@ -157,7 +169,7 @@ async fn a_damaged_replica_is_rebuilt(damage: Damage) {
         "node {victim} flushed no blob file: the test damages nothing"
     );
     for blob in &blobs {
-        flip_middle_byte(blob);
+        (damage.cut)(blob);
     }
     nodes[at(victim)].start_again();
     let restarted = Instant::now();
@@ -240,6 +252,7 @@ async fn a_follower_with_damaged_batches_never_serves_them_and_is_rebuilt_from_t
     a_damaged_replica_is_rebuilt(Damage {
         snapshot_every: None,
         preferred: false,
+        cut: flip_middle_byte,
     })
     .await;
 }
@@ -249,6 +262,17 @@ async fn a_damaged_preferred_leader_is_rebuilt_by_snapshot_and_leads_again() {
     a_damaged_replica_is_rebuilt(Damage {
         snapshot_every: Some("10"),
         preferred: true,
+        cut: flip_middle_byte,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_with_truncated_blob_files_is_rebuilt() {
+    a_damaged_replica_is_rebuilt(Damage {
+        snapshot_every: None,
+        preferred: false,
+        cut: truncate_to_half,
     })
     .await;
 }

@@ -102,24 +102,30 @@ fn rocksdb_data_survives_reopen() {
     assert_eq!(store.get(Cf::Cursors, b"sub").unwrap().unwrap(), &b"42"[..]);
 }
 
-#[test]
-fn a_flipped_byte_in_a_blob_file_fails_verification_and_nothing_else_does() {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes 100 values of 8 KiB to `Cf::RaftLog` of a store in `dir` with a small write buffer,
+/// which puts most of them in blob files, checks they verify, and closes the store; the tuning
+/// to open it again with.
+fn with_blob_files(dir: &std::path::Path) -> RocksTuning {
     let tuning = RocksTuning {
         log_write_buffer_bytes: 64 << 10,
         ..RocksTuning::default()
     };
-    let all = (vec![0u8], vec![255u8]);
-    {
-        let store = RocksStore::open(dir.path(), &tuning).unwrap();
-        for key in 0..100u8 {
-            let mut batch = WriteBatch::new();
-            // Above `min_blob_bytes`: the value goes to a blob file once flushed.
-            batch.put(Cf::RaftLog, vec![key], vec![key; 8192]);
-            store.write(batch, false).unwrap();
-        }
-        assert_eq!(store.verify(Cf::RaftLog, &all.0, &all.1).unwrap(), None);
+    let store = RocksStore::open(dir, &tuning).unwrap();
+    for key in 0..100u8 {
+        let mut batch = WriteBatch::new();
+        // Above `min_blob_bytes`: the value goes to a blob file once flushed.
+        batch.put(Cf::RaftLog, vec![key], vec![key; 8192]);
+        store.write(batch, false).unwrap();
     }
+    assert_eq!(store.verify(Cf::RaftLog, &[0], &[255]).unwrap(), None);
+    tuning
+}
+
+#[test]
+fn a_flipped_byte_in_a_blob_file_fails_verification_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuning = with_blob_files(dir.path());
+    let all = (vec![0u8], vec![255u8]);
     let blobs: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -142,6 +148,31 @@ fn a_flipped_byte_in_a_blob_file_fails_verification_and_nothing_else_does() {
     assert_eq!(
         MemStore::new().verify(Cf::RaftLog, &all.0, &all.1).unwrap(),
         None
+    );
+}
+
+#[test]
+fn a_truncated_blob_file_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuning = with_blob_files(dir.path());
+    let all = (vec![0u8], vec![255u8]);
+    let mut truncated = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "blob") {
+            let len = std::fs::metadata(&path).unwrap().len();
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(len / 2).unwrap();
+            truncated += 1;
+        }
+    }
+    assert!(truncated > 0, "nothing was flushed to a blob file");
+    // The store opens; reading the cut records fails their check.
+    let store = RocksStore::open(dir.path(), &tuning).unwrap();
+    let found = store.verify(Cf::RaftLog, &all.0, &all.1).unwrap();
+    assert!(
+        found.as_deref().is_some_and(|f| f.contains("Corruption")),
+        "{found:?}"
     );
 }
 
