@@ -123,7 +123,7 @@ impl PartitionHosting {
     /// `machine`, if this node's copy of its partition passes its checksums; otherwise a new
     /// one over an emptied copy, once the group's leader made this node a learner, which the
     /// leader then fills again ([`rebuild`]). A partition no other node holds keeps its copy.
-    async fn checked(&self, machine: Machine, copy: &Copy) -> Result<Machine> {
+    async fn checked(&self, machine: Machine, copy: &LocalCopy) -> Result<Machine> {
         let (group, topic_id, partition) =
             (copy.route.group, copy.route.topic_id, copy.route.partition);
         let found = blocking(&self.store, move |store| {
@@ -260,7 +260,7 @@ impl PartitionHosting {
 type Machine = GroupStateMachine<PartitionConfig, PartitionGroup>;
 
 /// What rebuilding this node's copy of a partition needs.
-struct Copy {
+struct LocalCopy {
     route: Route,
     shared: Arc<PartitionShared>,
     consumers: Arc<dyn ConsumerState>,
@@ -321,7 +321,7 @@ impl PartitionHost for PartitionHosting {
             );
             return Ok(Arc::new(writer));
         }
-        let copy = Copy {
+        let copy = LocalCopy {
             route: route.clone(),
             shared: Arc::clone(&shared),
             consumers: Arc::clone(&consumers),
