@@ -21,10 +21,7 @@ import (
 // freePort is a free port for a cluster listener (bound, then released for the broker to take).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := clusterListeners(t, 1)[0]
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -184,19 +185,37 @@ func (b *Broker) log() string {
 	return string(data)
 }
 
+// clusterListeners binds count free ports for cluster listeners, for the caller to release
+// just before the brokers start. They are picked below the kernel's ephemeral range
+// (32768-60999 on Linux): the brokers bind their gRPC and HTTP listeners to port 0, which the
+// kernel takes from that range, so a cluster port released there could go to another broker's
+// listener first ("cannot bind cluster address ...: Address already in use").
+func clusterListeners(t testing.TB, count int) []net.Listener {
+	t.Helper()
+	const low, span = 20000, 12000
+	next := rand.IntN(span)
+	var listeners []net.Listener
+	for tries := 0; tries < span && len(listeners) < count; tries++ {
+		port := low + next%span
+		next += 7919
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			listeners = append(listeners, l)
+		}
+	}
+	if len(listeners) < count {
+		t.Fatal("no free ports below the ephemeral range")
+	}
+	return listeners
+}
+
 // startCluster starts count cluster-mode nodes (ids 1..count, every one a peer of the others).
 // The cluster ports are bound and released first, so every node is told every peer's address
 // before any node starts.
 func startCluster(t testing.TB, count int) []*Broker {
 	t.Helper()
-	listeners := make([]net.Listener, count)
+	listeners := clusterListeners(t, count)
 	peers := make([]string, count)
-	for i := range listeners {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		listeners[i] = l
+	for i, l := range listeners {
 		peers[i] = fmt.Sprintf("%d=%s", i+1, l.Addr())
 	}
 	for _, l := range listeners {

@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import pathlib
+import random
 import signal
 import socket
 import subprocess
@@ -189,14 +190,35 @@ def start_broker(request):  # type: ignore[no-untyped-def]
                     print(f"---- broker log ({b.log_path}) ----\n{b.log()}")
 
 
+def cluster_sockets(count: int) -> list[socket.socket]:
+    """``count`` sockets bound to free ports for cluster listeners, for the caller to close just
+    before the brokers start. The ports are below the kernel's ephemeral range (32768-60999 on
+    Linux): brokers bind their gRPC and HTTP listeners to port 0, which the kernel takes from that
+    range, so a cluster port released there could go to another broker's listener first."""
+    low, span = 20000, 12000
+    next_port = random.randrange(span)
+    sockets: list[socket.socket] = []
+    for _ in range(span):
+        if len(sockets) == count:
+            break
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", low + next_port % span))
+            sockets.append(s)
+        except OSError:
+            s.close()
+        next_port += 7919
+    if len(sockets) < count:
+        raise RuntimeError("no free ports below the ephemeral range")
+    return sockets
+
+
 def start_cluster(start_broker, count: int):  # type: ignore[no-untyped-def]
     """``count`` cluster-mode nodes (ids ``1..count``, every one a peer of the others) started
     with the ``start_broker`` fixture. The cluster ports are bound and released first, so every
     node is told every peer's address before any node starts."""
-    sockets = [socket.socket() for _ in range(count)]
+    sockets = cluster_sockets(count)
     try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
         peers = ",".join(
             f"{id}=127.0.0.1:{s.getsockname()[1]}" for id, s in enumerate(sockets, start=1)
         )

@@ -4,20 +4,18 @@ the replication factor) on one node and on three; C24 cluster-failover with thre
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
 
 import rapidmq
-from conftest import GUARD, eventually, read_log, start_cluster
+from conftest import GUARD, cluster_sockets, eventually, read_log, start_cluster
 
 
 def free_port() -> int:
     """A free port for the cluster listener (bound, then released for the broker to take)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with cluster_sockets(1)[0] as s:
+        return int(s.getsockname()[1])
 
 
 def test_a_one_node_cluster_reports_itself_refuses_bad_removals_and_rebalances_nothing(

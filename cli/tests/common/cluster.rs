@@ -11,13 +11,35 @@ use serde_json::Value;
 
 use super::{BrokerOptions, PATIENCE, TestBroker, error_code};
 
-/// Free cluster ports: bind 127.0.0.1:0 and release the listener, so each node can be told
-/// every peer's address before any node starts. (Another process could take a port in
-/// between; nothing else on this machine binds ports in that window by design of the tests.)
+/// Free cluster ports, so each node can be told every peer's address before any node starts.
+/// They are picked below the kernel's ephemeral range (32768–60999 on Linux): the brokers bind
+/// their gRPC and HTTP listeners to port 0, which the kernel takes from that range, so a port
+/// released there can go to another broker's listener before the node meant to have it binds
+/// ("cannot bind cluster address … Address already in use"). Below it, only a test picking the
+/// same port at the same moment could take it; each pick is checked by binding it.
 pub fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut next = nanos ^ std::process::id();
+    let mut listeners = Vec::new();
+    for _ in 0..SPAN {
+        if listeners.len() == count {
+            break;
+        }
+        let port = (LOW + next % SPAN) as u16;
+        next = next.wrapping_add(7919);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
+    assert_eq!(
+        listeners.len(),
+        count,
+        "no free ports below the ephemeral range"
+    );
     listeners
         .iter()
         .map(|l| l.local_addr().expect("local address").port())

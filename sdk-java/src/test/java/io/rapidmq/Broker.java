@@ -87,6 +87,31 @@ final class Broker implements AutoCloseable {
     }
 
     /**
+     * {@code count} sockets bound to free ports for cluster listeners, for the caller to close just
+     * before the brokers start. The ports are below the kernel's ephemeral range (32768-60999 on
+     * Linux): brokers bind their gRPC and HTTP listeners to port 0, which the kernel takes from
+     * that range, so a cluster port released there could go to another broker's listener first.
+     */
+    static List<ServerSocket> clusterSockets(int count) {
+        int low = 20000;
+        int span = 12000;
+        int next = java.util.concurrent.ThreadLocalRandom.current().nextInt(span);
+        List<ServerSocket> sockets = new ArrayList<>();
+        for (int tries = 0; tries < span && sockets.size() < count; tries++) {
+            try {
+                sockets.add(new ServerSocket(low + next % span, 1, InetAddress.getLoopbackAddress()));
+            } catch (IOException taken) {
+                // In use: try the next one.
+            }
+            next += 7919;
+        }
+        if (sockets.size() < count) {
+            throw new IllegalStateException("no free ports below the ephemeral range");
+        }
+        return sockets;
+    }
+
+    /**
      * {@code count} cluster-mode nodes (ids 1..count, every one a peer of the others). The cluster
      * ports are bound and released first, so every node is told every peer's address before any
      * node starts.
@@ -95,10 +120,9 @@ final class Broker implements AutoCloseable {
         List<String> peers = new ArrayList<>();
         List<ServerSocket> sockets = new ArrayList<>();
         try {
+            sockets.addAll(clusterSockets(count));
             for (int id = 1; id <= count; id++) {
-                ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-                sockets.add(socket);
-                peers.add(id + "=127.0.0.1:" + socket.getLocalPort());
+                peers.add(id + "=127.0.0.1:" + sockets.get(id - 1).getLocalPort());
             }
             for (ServerSocket socket : sockets) {
                 socket.close();

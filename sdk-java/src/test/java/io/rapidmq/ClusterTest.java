@@ -20,7 +20,6 @@ import io.rapidmq.ffi.ReceivedMessage;
 import io.rapidmq.ffi.SendStatus;
 import io.rapidmq.ffi.TopicInfo;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -82,7 +81,7 @@ class ClusterTest {
 
     /** A free port for the cluster listener (bound, then released for the broker to take). */
     private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+        try (ServerSocket socket = Broker.clusterSockets(1).get(0)) {
             return socket.getLocalPort();
         }
     }
