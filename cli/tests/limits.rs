@@ -287,14 +287,7 @@ async fn the_client_core_retries_a_shedding_broker_after_its_hint() {
     rest.create_subscription("t", json!({"name": "s0"})).await;
     rest.create_subscription("t", json!({"name": "s1"})).await;
     let client = rapidmq::Client::connect(broker.grpc_url()).await.unwrap();
-    let polls: Vec<_> = (0..2)
-        .map(|i| {
-            let request = rest.http.get(rest.url(&format!(
-                "/v1/topics/t/subscriptions/s{i}/messages?wait_ms=5000"
-            )));
-            tokio::spawn(request.send())
-        })
-        .collect();
+    let polls = hold_request_places(&rest, 2, 5000);
     eventually("the broker sheds load", || async {
         let reply = rest.get("/v1/topics").await;
         if reply.status.as_u16() == 429 {
@@ -315,8 +308,34 @@ async fn the_client_core_retries_a_shedding_broker_after_its_hint() {
         started.elapsed()
     );
     for poll in polls {
-        poll.await.unwrap().unwrap();
+        assert_eq!(poll.await.unwrap().status().as_u16(), 200);
     }
+}
+
+/// Holds `n` request places with long-polls of `wait_ms` on the empty subscriptions `s0`..`sn`.
+/// A poll refused because the caller's own probe took a place at the same moment is sent again,
+/// so every place ends up held.
+fn hold_request_places(
+    rest: &Rest,
+    n: usize,
+    wait_ms: u64,
+) -> Vec<tokio::task::JoinHandle<reqwest::Response>> {
+    (0..n)
+        .map(|i| {
+            let http = rest.http.clone();
+            let url = rest.url(&format!(
+                "/v1/topics/t/subscriptions/s{i}/messages?wait_ms={wait_ms}"
+            ));
+            tokio::spawn(async move {
+                loop {
+                    let reply = http.get(&url).send().await.unwrap();
+                    if reply.status().as_u16() != 429 {
+                        return reply;
+                    }
+                }
+            })
+        })
+        .collect()
 }
 
 /// Opens an HTTP/2 connection to the gRPC listener and returns the server's first SETTINGS
@@ -406,15 +425,7 @@ async fn requests_beyond_the_concurrency_limit_are_refused_on_both_transports() 
     rest.create_topic("t", 1).await;
     rest.create_subscription("t", json!({"name": "s0"})).await;
     rest.create_subscription("t", json!({"name": "s1"})).await;
-    // Two long-polls on empty subscriptions hold both permits.
-    let polls: Vec<_> = (0..2)
-        .map(|i| {
-            let request = rest.http.get(rest.url(&format!(
-                "/v1/topics/t/subscriptions/s{i}/messages?wait_ms=15000"
-            )));
-            tokio::spawn(request.send())
-        })
-        .collect();
+    let polls = hold_request_places(&rest, 2, 15000);
     eventually("a third request is refused", || async {
         let reply = rest.get("/v1/topics").await;
         if reply.status.as_u16() == 429 {
