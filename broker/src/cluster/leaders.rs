@@ -69,31 +69,35 @@ pub struct LeaderBalance {
     counters: Arc<ClusterCounters>,
 }
 
-/// What the leader of a group knows of its preferred replica, from its raft metrics.
+/// What the leader of a group knows of one replica, from its raft metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     /// Whether this node leads the group.
     pub leading: bool,
     /// The leader's last log index.
     pub last_index: u64,
-    /// Whether the preferred replica is a voter of the group.
+    /// Whether the replica is a voter of the group.
     pub voter: bool,
-    /// The last log index the leader knows the preferred replica has.
+    /// The last log index the leader knows the replica has.
     pub matched: Option<u64>,
-    /// How long ago the preferred replica last acknowledged a heartbeat.
+    /// How long ago the replica last acknowledged a heartbeat.
     pub acked_ago: Option<Duration>,
 }
 
 impl Standing {
-    /// Whether leadership may go to the preferred replica now: it votes, it answered within
+    /// Whether leadership may go to the replica now: it votes, it answered within
     /// `healthy_within` and it is caught up.
     pub fn ready(&self, healthy_within: Duration) -> bool {
         self.leading
             && self.voter
             && self.acked_ago.is_some_and(|ago| ago < healthy_within)
-            && self
-                .matched
-                .is_some_and(|matched| matched + CAUGHT_UP >= self.last_index)
+            && self.caught_up()
+    }
+
+    /// Whether the replica's matched log index is within [`CAUGHT_UP`] of the leader's last.
+    pub fn caught_up(&self) -> bool {
+        self.matched
+            .is_some_and(|matched| matched + CAUGHT_UP >= self.last_index)
     }
 }
 
@@ -199,24 +203,24 @@ pub async fn ask(tls: &NodeTls, addr: &str) -> Result<u64, String> {
         .map_err(|err| format!("node at {addr}: {err}"))
 }
 
-/// What `raft`'s metrics on node `me` say of replica `preferred`.
-fn standing(raft: &PartitionRaft, me: u64, preferred: u64) -> Standing {
+/// What `raft`'s metrics on node `me` say of replica `replica`.
+pub(super) fn standing(raft: &PartitionRaft, me: u64, replica: u64) -> Standing {
     let metrics = raft.metrics().borrow_watched().clone();
     let leading = metrics.state == ServerState::Leader && metrics.current_leader == Some(me);
     let voter = metrics
         .membership_config
         .membership()
         .voter_ids()
-        .any(|id| id == preferred);
+        .any(|id| id == replica);
     let matched = metrics
         .replication
         .as_ref()
-        .and_then(|r| r.get(&preferred).cloned().flatten())
+        .and_then(|r| r.get(&replica).cloned().flatten())
         .map(|log_id| log_id.index);
     let acked_ago = metrics
         .heartbeat
         .as_ref()
-        .and_then(|acks| acks.get(&preferred).copied().flatten())
+        .and_then(|acks| acks.get(&replica).copied().flatten())
         .map(|acked| acked.elapsed());
     Standing {
         leading,

@@ -221,8 +221,11 @@ impl PartitionHosting {
         );
         let _ = slot.set(raft.clone());
         self.balance.insert(group, raft.clone(), replicas);
-        // A learner here (its copy rebuilt) asks to vote again once caught up.
-        drop(tokio::spawn(rebuild::rejoin(raft.clone(), route.clone())));
+        // A learner here (its copy rebuilt) asks to vote again once caught up. Only a replica
+        // that starts empty or as a learner can be one: a voter holding its log stays a voter.
+        if rebuild::may_rejoin(&raft, self.me) {
+            drop(tokio::spawn(rebuild::rejoin(raft.clone(), route.clone())));
+        }
         let members: BTreeMap<u64, BasicNode> = replicas
             .iter()
             .map(|id| {

@@ -37,7 +37,7 @@ use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, GroupId, StateKey};
-use super::leaders::CAUGHT_UP;
+use super::leaders::standing;
 use super::log_store::drop_group;
 use super::network::RPC_TIMEOUT;
 use super::partition_writer::{PartitionRaft, Route};
@@ -189,13 +189,7 @@ pub async fn answer(raft: &PartitionRaft, node: u64, request: Request) -> Result
             if !membership.learner_ids().any(|id| id == node) {
                 return Err(format!("node {node} is not a learner of the group"));
             }
-            let matched = metrics
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&node).cloned().flatten())
-                .map(|log_id| log_id.index);
-            let last = metrics.last_log_index.unwrap_or(0);
-            if matched.is_none_or(|matched| matched + CAUGHT_UP < last) {
+            if !standing(raft, me, node).caught_up() {
                 return Ok(false);
             }
             raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node])), false)
@@ -207,22 +201,29 @@ pub async fn answer(raft: &PartitionRaft, node: u64, request: Request) -> Result
     }
 }
 
+/// Whether the group `raft` runs on node `me` could make it a learner that [`rejoin`] must
+/// promote: it starts with an empty log (a rebuilt copy, as any new replica) or as a learner.
+pub fn may_rejoin(raft: &PartitionRaft, me: u64) -> bool {
+    let metrics = raft.metrics().borrow_watched().clone();
+    metrics.last_log_index.is_none()
+        || metrics
+            .membership_config
+            .membership()
+            .learner_ids()
+            .any(|id| id == me)
+}
+
 /// Watches the group `raft` runs on this node for as long as it runs: whenever this node is a
 /// learner of it that has applied what a leader sent it since it started, asks the leader to
-/// promote it ([`Request::Promote`]), at most once a [`RETRY`]. It never stops at "a voter":
-/// a replica rebuilding from an empty log passes through the group's older memberships, which
-/// still count it as a voter, before it reaches the one that made it a learner.
+/// promote it ([`Request::Promote`]), once a [`RETRY`] until the leader does. It never stops at
+/// "a voter": a replica rebuilding from an empty log passes through the group's older
+/// memberships, which still count it as a voter, before it reaches the one that made it a
+/// learner. It looks when the group's metrics change, at most once a [`RETRY`], so an idle
+/// group costs nothing.
 pub async fn rejoin(raft: PartitionRaft, route: Route) {
     let mut changes = raft.metrics();
     drop(raft);
     loop {
-        tokio::time::sleep(RETRY).await;
-        // The group stopped on this node: its metrics have no sender any more.
-        while let Some(seen) = changes.changed().now_or_never() {
-            if seen.is_err() {
-                return;
-            }
-        }
         let (learner, applied) = {
             let metrics = changes.borrow_watched();
             let membership = metrics.membership_config.membership();
@@ -233,11 +234,29 @@ pub async fn rejoin(raft: PartitionRaft, route: Route) {
         };
         // Applied: what it has came from a leader after the demotion (it started empty), so
         // the leader's view of its log is current, not the one from before it dropped it.
-        if learner && applied {
-            match ask(&route, Request::Promote).await {
-                Ok(true) => tracing::info!(group = route.group, "a voter of the group again"),
-                Ok(false) => {}
-                Err(why) => tracing::debug!(group = route.group, cause = %why, "promotion"),
+        let waiting = learner
+            && applied
+            && match ask(&route, Request::Promote).await {
+                Ok(true) => {
+                    tracing::info!(group = route.group, "a voter of the group again");
+                    false
+                }
+                Ok(false) => true,
+                Err(why) => {
+                    tracing::debug!(group = route.group, cause = %why, "promotion");
+                    true
+                }
+            };
+        // A learner not yet promoted asks again after a RETRY even if nothing changes here:
+        // the leader may only now have seen it catch up.
+        if !waiting && changes.changed().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(RETRY).await;
+        // The group stopped on this node: its metrics have no sender any more.
+        while let Some(seen) = changes.changed().now_or_never() {
+            if seen.is_err() {
+                return;
             }
         }
     }
