@@ -34,7 +34,8 @@ use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, 
 use super::partitions::{Addresses, PartitionHosting};
 use super::rpc::{self, Rpc};
 use super::{
-    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, encode, group_config,
+    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, answer_timeout_ms, encode,
+    group_config,
 };
 use crate::config::ClusterConfig;
 use crate::engine::Engine;
@@ -121,7 +122,7 @@ impl ClusterNode {
         })?;
 
         let mut config = group_config("rapidmq");
-        config.heartbeat_interval = cluster.heartbeat_ms;
+        config.heartbeat_interval = answer_timeout_ms(cluster.election_timeout_min_ms);
         config.election_timeout_min = cluster.election_timeout_min_ms;
         config.election_timeout_max = cluster.election_timeout_max_ms;
         config.snapshot_policy = SnapshotPolicy::LogsSinceLast(cluster.snapshot_every_entries);

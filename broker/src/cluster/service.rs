@@ -40,7 +40,7 @@ use super::{decode, encode};
 pub fn group_config(cluster_name: &str) -> openraft::Config {
     openraft::Config {
         cluster_name: cluster_name.to_string(),
-        heartbeat_interval: HEARTBEAT.as_millis() as u64,
+        heartbeat_interval: answer_timeout_ms(1500),
         election_timeout_min: 1500,
         election_timeout_max: 3000,
         // Per snapshot frame: the last one waits for the install (a synced write).
@@ -53,6 +53,18 @@ pub fn group_config(cluster_name: &str) -> openraft::Config {
 
 /// How often the node's leaders send heartbeats.
 pub const HEARTBEAT: Duration = Duration::from_millis(300);
+
+/// What goes in openraft's `heartbeat_interval` for groups that elect after
+/// `election_timeout_min` ms: two thirds of it. With openraft's own heartbeat off that setting
+/// is not the cadence (the node's heartbeat task sends every `cluster.heartbeat_ms`) but how
+/// long a heartbeat or an append stream waits for its answer, and a quarter of it (13/64) is
+/// how often each group's election timer ticks. A heartbeat answered late did its job when it
+/// arrived (the follower's timer restarted), so failing it after one cadence, 300 ms, under load
+/// only added warnings and retried appends; and a thousand groups ticking every 60 ms cost a
+/// busy debug node more than their heartbeats.
+pub fn answer_timeout_ms(election_timeout_min: u64) -> u64 {
+    election_timeout_min * 2 / 3
+}
 
 /// The raft groups this node hosts, by group id.
 #[derive(Default)]
