@@ -26,6 +26,7 @@ RUNS=${RUNS:-3}
 COUNT=${COUNT:-10000000}
 PARTITIONS=${PARTITIONS:-1 3}
 source "$(dirname "$0")/lib/broker.sh"
+source "$(dirname "$0")/lib/ports.sh"
 
 root=$(mktemp -d)
 pids=()
@@ -41,10 +42,6 @@ results="$root/results.jsonl"
 BIN="$root/rapidmq"
 cp "$BUILT" "$BIN"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 mkdir "$root/single"
 serve_in "$root/single" "$BIN"
 pids+=("$pid")
@@ -52,7 +49,9 @@ single=$server
 single_pids=("$pid")
 
 # The cluster ports are chosen before any node starts, since every node is told all of them.
-peers=$(for n in 1 2 3; do echo "$n=127.0.0.1:$(free_port)"; done | paste -sd,)
+ports=$(free_ports 3)
+read -r -a ports <<< "$ports"
+peers="1=127.0.0.1:${ports[0]},2=127.0.0.1:${ports[1]},3=127.0.0.1:${ports[2]}"
 nodes=() cluster_pids=()
 for n in 1 2 3; do
   mkdir "$root/node-$n"
