@@ -79,18 +79,13 @@ impl NodeTls {
                 addr = ?listener.local_addr().ok(),
                 "cluster listener is unauthenticated (TLS off): whoever reaches it can vote and write raft entries; set tls.cert_file, tls.key_file and cluster.ca_file"
             );
-            let incoming = TcpListenerStream::new(listener);
+            let incoming = accepted(listener).map(Ok::<_, io::Error>);
             return router
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await;
         };
         let (reloader, timeout) = (Arc::clone(reloader), self.handshake_timeout);
-        let incoming = TcpListenerStream::new(listener)
-            .filter_map(|accepted| async move {
-                accepted
-                    .inspect_err(|err| tracing::debug!(cause = %err, "cluster accept failed"))
-                    .ok()
-            })
+        let incoming = accepted(listener)
             .map(move |tcp| handshake(tcp, Arc::clone(&reloader), timeout))
             .buffer_unordered(MAX_HANDSHAKES)
             .filter_map(|conn| async move { conn.map(Ok::<_, io::Error>) });
@@ -133,6 +128,22 @@ impl NodeTls {
             .origin(origin)
             .connect_with_connector_lazy(connector))
     }
+}
+
+/// The connections `listener` accepts, each with TCP_NODELAY set: tonic's own setting reaches
+/// only listeners it binds itself. Without it, Nagle's algorithm held a small answer (an
+/// append's, a heartbeat's, a forwarded batch's) behind the peer's delayed ACK, up to 40 ms a
+/// round trip, and replicated publishes waited on it (docs/benchmarks.md "Cluster").
+fn accepted(listener: TcpListener) -> impl futures::Stream<Item = TcpStream> {
+    TcpListenerStream::new(listener).filter_map(|accepted| async move {
+        let tcp = accepted
+            .inspect_err(|err| tracing::debug!(cause = %err, "cluster accept failed"))
+            .ok()?;
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(cause = %err, "cannot set TCP_NODELAY on a cluster connection");
+        }
+        Some(tcp)
+    })
 }
 
 /// Handshakes one connection to the cluster listener; `None` when it failed or timed out.
@@ -207,5 +218,21 @@ impl AsyncWrite for NodeConnection {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(self.get_mut().0.as_mut()).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_writes_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(TcpStream::connect(addr));
+        let mut incoming = std::pin::pin!(accepted(listener));
+        let tcp = incoming.next().await.expect("a connection");
+        assert!(tcp.nodelay().unwrap(), "Nagle's algorithm is off");
+        drop(client.await.unwrap().unwrap());
     }
 }
