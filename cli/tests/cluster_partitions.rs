@@ -4,7 +4,9 @@
 //! offsets. Then the node leading partition 0 is killed (`kill -9`), the producer carries on
 //! through a survivor that does not lead partition 0 (its appends are forwarded to the new
 //! leader), and both survivors serve every acknowledged message at its acknowledged offset,
-//! none twice. A replication factor above the voters is refused with its stable code.
+//! none twice. A replication factor above the voters is refused with its stable code. A leader
+//! that lost both other replicas answers a publish `UNAVAILABLE` in bounded time, and the
+//! producer's retry is stored once.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -365,4 +367,51 @@ async fn a_replication_factor_above_the_voters_is_refused_and_below_it_outsiders
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].offset, ack.base_offset);
     assert_eq!(&received[0].msg.value[..], b"from an outsider");
+}
+
+/// A leader cut off from both other replicas cannot commit. A publish to it is answered
+/// `UNAVAILABLE` once the proposal deadline passes (`PROPOSAL_TIMEOUT`, 10 s) instead of waiting
+/// for as long as they stay away. The entry it proposed may still commit when one comes back,
+/// so the producer's retry (same producer, same sequence) is answered with that batch's offset,
+/// and the message is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_its_leader_cannot_commit_fails_in_time_and_its_retry_is_stored_once() {
+    let mut nodes = start_nodes(3, |_| BrokerOptions::default());
+    let via_1 = connect(&nodes[0]).await;
+    create_cluster_topic(&via_1, TOPIC, topic_config(1)).await;
+    let all: Vec<&TestBroker> = nodes.iter().collect();
+    let leader = partition_leader(&all, 0, None).await;
+    let mut via_leader = connect(&nodes[leader as usize - 1]).await;
+    let mut acked = Acked::new();
+    publish(&mut via_leader, &mut acked, 0, 0).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i as u64 + 1 != leader).collect();
+    for i in &others {
+        nodes[*i].kill();
+    }
+
+    let request = pb::PublishRequest {
+        topic: TOPIC.into(),
+        partition: 0,
+        producer_id: PRODUCER,
+        base_sequence: BATCH,
+        batch: encode(&[msg("k", "late")]),
+    };
+    let answer = tokio::time::timeout(PATIENCE, via_leader.messaging.publish(request.clone()))
+        .await
+        .expect("the publish is answered while the other replicas are down");
+    let status = answer.expect_err("nothing commits without a second replica");
+    assert_eq!(error_code(&status), ErrorCode::Unavailable, "{status:?}");
+
+    nodes[others[0]].restart();
+    let retried = publish_retrying(&via_leader, request)
+        .await
+        .expect("the retry once a second replica is back");
+    assert_eq!(retried.base_offset, BATCH, "right after the first batch");
+    let stored = served(&nodes[leader as usize - 1], 0, BATCH as usize + 1).await;
+    assert_eq!(
+        stored.values().filter(|v| *v == "late").count(),
+        1,
+        "stored once: {stored:?}"
+    );
+    assert_eq!(stored.get(&BATCH).map(String::as_str), Some("late"));
 }

@@ -80,7 +80,7 @@ pub fn forwarded_appends() -> u64 {
 /// A partition group's raft.
 pub type PartitionRaft = Raft<PartitionConfig, GroupStateMachine<PartitionConfig, PartitionGroup>>;
 
-/// How long an append waits for its group to have a reachable leader.
+/// How long an append waits for its group to have a reachable leader and to commit it.
 pub const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long after a majority of the voters last acknowledged a heartbeat (timed from when it
 /// was sent) a leader still delivers queue messages: well inside the election timeout's 1.5 s
@@ -502,14 +502,25 @@ impl Task {
                 let replies = propose_in_order(raft, commands).await;
                 let shared = Arc::clone(&self.shared);
                 let name = self.route.name();
-                // Answered as entries apply, while the task takes the next ones.
+                // Answered as entries apply, while the task takes the next ones, and by the
+                // deadline at the latest: a leader that lost every other replica commits
+                // nothing and stays leader (openraft does not step it down). The entry may
+                // still commit once one is back, so the answer is the retryable UNAVAILABLE; an
+                // idempotent producer's retry is then answered with the stored batch.
                 tokio::spawn(async move {
                     for (reply, waiter) in replies.into_iter().zip(waiters) {
                         let reply = match reply {
-                            Ok(rx) => rx.await.map_err(|_| "the group stopped".to_string()),
+                            Ok(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                                Ok(answer) => answer
+                                    .map_err(|_| "the group stopped".to_string())
+                                    .and_then(|written| written),
+                                Err(_) => Err(format!(
+                                    "not committed within {PROPOSAL_TIMEOUT:?}: this node leads \
+                                     the group but too few of its replicas answer"
+                                )),
+                            },
                             Err(err) => Err(err),
-                        }
-                        .and_then(|written| written);
+                        };
                         waiter.answer(&shared, reply, &name);
                     }
                 });
