@@ -12,6 +12,7 @@
 //! - `rest`: the REST adapter over the engine (JSON under `/v1`, SSE, WebSocket, OpenAPI).
 //! - [`observability`]: metrics (`/metrics`), message-flow events, connection counting;
 //!   `dashboard`: the live dashboard served at `/`.
+//! - `net`: what every listener does to the connections it accepts (TCP_NODELAY).
 //! - [`clock`]: wall-clock time, one `Clock` the engine holds (a manual one in tests).
 //! - `budget`: the broker-wide byte budget of publishes in flight (backpressure).
 //! - [`auth`]: users, tokens and logins, and the layer that authenticates every request.
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod error;
 mod grpc;
 mod http;
+mod net;
 pub mod observability;
 pub mod principal;
 pub mod rest;

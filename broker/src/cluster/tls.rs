@@ -130,18 +130,14 @@ impl NodeTls {
     }
 }
 
-/// The connections `listener` accepts, each with TCP_NODELAY set: tonic's own setting reaches
-/// only listeners it binds itself. Without it, Nagle's algorithm held a small answer (an
-/// append's, a heartbeat's, a forwarded batch's) behind the peer's delayed ACK, up to 40 ms a
-/// round trip, and replicated publishes waited on it (docs/benchmarks.md "Cluster").
+/// The connections `listener` accepts, each with TCP_NODELAY set: replicated publishes wait on
+/// small answers (an append's, a heartbeat's, a forwarded batch's).
 fn accepted(listener: TcpListener) -> impl futures::Stream<Item = TcpStream> {
     TcpListenerStream::new(listener).filter_map(|accepted| async move {
         let tcp = accepted
             .inspect_err(|err| tracing::debug!(cause = %err, "cluster accept failed"))
             .ok()?;
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(cause = %err, "cannot set TCP_NODELAY on a cluster connection");
-        }
+        crate::net::send_small_writes_at_once(&tcp, "cluster");
         Some(tcp)
     })
 }
@@ -227,12 +223,15 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_connections_send_small_writes_at_once() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(TcpStream::connect(addr));
-        let mut incoming = std::pin::pin!(accepted(listener));
-        let tcp = incoming.next().await.expect("a connection");
-        assert!(tcp.nodelay().unwrap(), "Nagle's algorithm is off");
-        drop(client.await.unwrap().unwrap());
+        crate::net::assert_accepts_without_nagle(|listener| async move {
+            let mut incoming = std::pin::pin!(accepted(listener));
+            incoming
+                .next()
+                .await
+                .expect("a connection")
+                .nodelay()
+                .unwrap()
+        })
+        .await;
     }
 }

@@ -59,12 +59,7 @@ impl Counted {
         transport: Transport,
         slot: OwnedSemaphorePermit,
     ) -> Counted {
-        // Both listeners are ours, so neither tonic's nor axum's TCP_NODELAY setting reaches
-        // these sockets. Without it, Nagle's algorithm holds a small response (an ack, a
-        // delivery) behind the peer's delayed ACK: the ~40 ms tail in docs/benchmarks.md.
-        if let Err(err) = inner.set_nodelay(true) {
-            tracing::debug!(cause = %err, "cannot set TCP_NODELAY on an accepted connection");
-        }
+        crate::net::send_small_writes_at_once(&inner, "client");
         metrics.connection_opened(transport);
         Counted {
             inner,
@@ -186,19 +181,14 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_connections_send_small_writes_at_once() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(TcpStream::connect(addr));
-        let (stream, _) = listener.accept().await.unwrap();
-        assert!(
-            !stream.nodelay().unwrap(),
-            "accepted sockets start with Nagle on"
-        );
-        let metrics = Arc::new(Metrics::new(true, 10, Duration::from_secs(1)));
-        let counted = ConnectionSlots::new(1)
-            .admit(stream, &metrics, Transport::Grpc)
-            .expect("a free slot");
-        assert!(counted.inner.nodelay().unwrap());
-        drop(client.await.unwrap().unwrap());
+        crate::net::assert_accepts_without_nagle(|listener| async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let metrics = Arc::new(Metrics::new(true, 10, Duration::from_secs(1)));
+            let counted = ConnectionSlots::new(1)
+                .admit(stream, &metrics, Transport::Grpc)
+                .expect("a free slot");
+            counted.inner.nodelay().unwrap()
+        })
+        .await;
     }
 }
