@@ -34,6 +34,7 @@ use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse, VoteRequest,
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{BasicNode, RaftNetworkV2, RaftTypeConfig};
 use parking_lot::Mutex;
+use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -243,7 +244,8 @@ async fn send_and_answer(
     match answers {
         Ok(answers) => {
             for (message, answer) in batch.into_iter().zip(answers) {
-                let _ = message.answer.send(answer.map_err(SendFailure));
+                let answer = answer.map(ByteBuf::into_vec).map_err(SendFailure);
+                let _ = message.answer.send(answer);
             }
         }
         Err(err) => {

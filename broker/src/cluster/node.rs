@@ -22,6 +22,7 @@ use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
+use serde_bytes::ByteBuf;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -473,12 +474,14 @@ pub(super) async fn propose(
     command: &MetaCommand,
 ) -> std::result::Result<Vec<u8>, String> {
     let command = encode(command).map_err(|err| err.to_string())?;
-    rpc::call::<std::result::Result<Vec<u8>, String>>(
+    let request = (METADATA, serde_bytes::Bytes::new(&command));
+    rpc::call::<std::result::Result<ByteBuf, String>>(
         tls,
         addr,
         RPC_TIMEOUT,
         Rpc::Propose,
-        &(METADATA, command),
+        &request,
     )
     .await?
+    .map(ByteBuf::into_vec)
 }

@@ -575,8 +575,8 @@ impl Task {
         let commands: Vec<&PartitionCommand> = pending.iter().map(|(c, _)| c).collect();
         let text = |err: &dyn std::fmt::Display| format!("forwarding to node {leader}: {err}");
         let inner = encode(&commands).map_err(|err| text(&err))?;
-        let request = (self.route.group, inner);
-        let answer: std::result::Result<Vec<u8>, String> =
+        let request = (self.route.group, serde_bytes::Bytes::new(&inner));
+        let answer: std::result::Result<serde_bytes::ByteBuf, String> =
             rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::Propose, &request)
                 .await
                 .map_err(|err| text(&err))?;

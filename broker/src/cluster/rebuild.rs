@@ -204,7 +204,8 @@ pub async fn answer(raft: &PartitionRaft, node: u64, request: Request) -> Result
 /// Whether the group `raft` runs on node `me` could make it a learner that [`rejoin`] must
 /// promote: it starts with an empty log (a rebuilt copy, as any new replica) or as a learner.
 pub fn may_rejoin(raft: &PartitionRaft, me: u64) -> bool {
-    let metrics = raft.metrics().borrow_watched().clone();
+    let watch = raft.metrics();
+    let metrics = watch.borrow_watched();
     metrics.last_log_index.is_none()
         || metrics
             .membership_config

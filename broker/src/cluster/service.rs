@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use parking_lot::{Mutex, RwLock};
+use serde_bytes::ByteBuf;
 use tonic::{Request, Response, Status};
 
 use super::keys::GroupId;
@@ -38,11 +39,12 @@ use super::{decode, encode};
 /// The raft settings of every group (ADR 5 §4): heartbeat every 300 ms, sent by the node's
 /// heartbeat task rather than by each group, elections after 1.5–3 s of silence, pre-vote on.
 pub fn group_config(cluster_name: &str) -> openraft::Config {
+    const ELECTION_TIMEOUT_MIN: u64 = 1500;
     openraft::Config {
         cluster_name: cluster_name.to_string(),
-        heartbeat_interval: answer_timeout_ms(1500),
-        election_timeout_min: 1500,
-        election_timeout_max: 3000,
+        heartbeat_interval: answer_timeout_ms(ELECTION_TIMEOUT_MIN),
+        election_timeout_min: ELECTION_TIMEOUT_MIN,
+        election_timeout_max: 2 * ELECTION_TIMEOUT_MIN,
         // Per snapshot frame: the last one waits for the install (a synced write).
         install_snapshot_timeout: 10_000,
         enable_heartbeat: false,
@@ -57,7 +59,7 @@ pub const HEARTBEAT: Duration = Duration::from_millis(300);
 /// What goes in openraft's `heartbeat_interval` for groups that elect after
 /// `election_timeout_min` ms: two thirds of it. With openraft's own heartbeat off that setting
 /// is not the cadence (the node's heartbeat task sends every `cluster.heartbeat_ms`) but how
-/// long a heartbeat or an append stream waits for its answer, and a quarter of it (13/64) is
+/// long a heartbeat or an append stream waits for its answer, and about a fifth of it (13/64) is
 /// how often each group's election timer ticks. A heartbeat answered late did its job when it
 /// arrived (the follower's timer restarted), so failing it after one cadence, 300 ms, under load
 /// only added warnings and retried appends; and a thousand groups ticking every 60 ms cost a
@@ -200,6 +202,9 @@ impl Groups {
             }
         }))
         .await
+        .into_iter()
+        .map(|answer| answer.map(ByteBuf::from))
+        .collect()
     }
 
     /// Appends a chunk to `group`'s snapshot transfer (a new one when `offset` is 0).
@@ -275,10 +280,10 @@ impl Cluster for ClusterService {
     }
 
     async fn propose(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
-        let (group, command): (GroupId, Vec<u8>) = decode(&request.into_inner().payload)
+        let (group, command): (GroupId, ByteBuf) = decode(&request.into_inner().payload)
             .map_err(|err| Status::invalid_argument(err.to_string()))?;
-        let answer: Result<Vec<u8>, String> = match self.groups.get(group) {
-            Some(handle) => handle.propose(command).await,
+        let answer: Result<ByteBuf, String> = match self.groups.get(group) {
+            Some(handle) => handle.propose(command.into_vec()).await.map(ByteBuf::from),
             None => Err(format!("group {group} is not hosted on this node")),
         };
         let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
@@ -425,18 +430,30 @@ mod tests {
     async fn a_snapshot_sent_in_chunks_is_installed_whole_and_a_gap_is_refused() {
         let groups = Groups::new();
         groups.insert(5, Arc::new(Installs));
-        assert_eq!(groups.answer(chunk(9, 0, b"abc")).await, [Ok(Vec::new())]);
-        assert_eq!(groups.answer(chunk(9, 3, b"de")).await, [Ok(Vec::new())]);
+        assert_eq!(
+            groups.answer(chunk(9, 0, b"abc")).await,
+            [Ok(ByteBuf::new())]
+        );
+        assert_eq!(
+            groups.answer(chunk(9, 3, b"de")).await,
+            [Ok(ByteBuf::new())]
+        );
         let gap = groups.answer(chunk(9, 9, b"x")).await;
         assert!(gap[0].is_err(), "a chunk that skips bytes: {gap:?}");
-        assert_eq!(groups.answer(end(9, 5)).await, [Ok(b"head:abcde".to_vec())]);
+        assert_eq!(
+            groups.answer(end(9, 5)).await,
+            [Ok(ByteBuf::from(b"head:abcde".to_vec()))]
+        );
 
         // A transfer that starts anew replaces an unfinished one; an incomplete one is refused.
         groups.answer(chunk(10, 0, b"old")).await;
         groups.answer(chunk(11, 0, b"new")).await;
         assert!(groups.answer(end(10, 3)).await[0].is_err(), "replaced");
         assert!(groups.answer(end(11, 4)).await[0].is_err(), "incomplete");
-        assert_eq!(groups.answer(end(12, 0)).await, [Ok(b"head:".to_vec())]);
+        assert_eq!(
+            groups.answer(end(12, 0)).await,
+            [Ok(ByteBuf::from(b"head:".to_vec()))]
+        );
     }
 
     /// Records what a group's snapshot sink is asked.
@@ -484,10 +501,19 @@ mod tests {
 
         let sink = Arc::new(Recording::default());
         groups.insert_snapshot_sink(5, Arc::clone(&sink) as Arc<dyn SnapshotSink>);
-        assert_eq!(groups.answer(stream(3, 0, b"one")).await, [Ok(Vec::new())]);
-        assert_eq!(groups.answer(stream(3, 1, b"two")).await, [Ok(Vec::new())]);
+        assert_eq!(
+            groups.answer(stream(3, 0, b"one")).await,
+            [Ok(ByteBuf::new())]
+        );
+        assert_eq!(
+            groups.answer(stream(3, 1, b"two")).await,
+            [Ok(ByteBuf::new())]
+        );
         groups.answer(chunk(3, 0, b"state")).await;
-        assert_eq!(groups.answer(end(3, 5)).await, [Ok(b"head:state".to_vec())]);
+        assert_eq!(
+            groups.answer(end(3, 5)).await,
+            [Ok(ByteBuf::from(b"head:state".to_vec()))]
+        );
         assert_eq!(
             *sink.0.lock(),
             ["stage 3/0 one", "stage 3/1 two", "seal 3", "abandon 3"]

@@ -16,6 +16,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::{Raft, RaftTypeConfig, ReadPolicy};
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use super::keys::GroupId;
 use super::{decode, encode};
@@ -88,8 +89,8 @@ pub trait SnapshotSink: Send + Sync + 'static {
 }
 
 /// An answer's payload: the encoded [`RaftAnswer`] for each request, or why the node could not
-/// hand it to its group (not hosted here, shut down).
-pub type Answers = Vec<Result<Vec<u8>, String>>;
+/// hand it to its group (not hosted here, shut down). Bytes as bytes, like [`Frame`]'s.
+pub type Answers = Vec<Result<ByteBuf, String>>;
 
 /// One raft message from a group's leader or candidate to the same group on another node.
 #[derive(Serialize, Deserialize)]
@@ -263,6 +264,14 @@ mod tests {
             offset: u64,
             data: Vec<u8>,
         },
+    }
+
+    #[test]
+    fn answers_encode_as_sequences_of_bytes_did() {
+        let data: Vec<u8> = (0..=255).collect();
+        let plain: Vec<Result<Vec<u8>, String>> = vec![Ok(data.clone()), Err("gone".into())];
+        let answers: Answers = vec![Ok(ByteBuf::from(data)), Err("gone".into())];
+        assert_eq!(encode(&answers).unwrap(), encode(&plain).unwrap());
     }
 
     #[test]
