@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use super::NodeTls;
 use super::keys::GroupId;
 use super::network::RPC_TIMEOUT;
-use super::partition_writer::PartitionRaft;
+use super::partition_writer::{PartitionRaft, Replicas};
 use super::rpc::{self, Rpc};
 use crate::observability::cluster::ClusterCounters;
 
@@ -53,7 +53,8 @@ pub const PER_ROUND: usize = 32;
 /// A partition group this node runs, and its preferred leader.
 struct Hosted {
     raft: PartitionRaft,
-    preferred: u64,
+    /// The group's replicas: the first is its preferred leader (a replica move changes it).
+    replicas: Replicas,
     /// When this node last handed the group's leadership over.
     transferred: Option<Instant>,
 }
@@ -120,14 +121,11 @@ impl LeaderBalance {
         }
     }
 
-    /// `group` runs here as `raft`; `replicas[0]` is its preferred leader.
-    pub fn insert(&self, group: GroupId, raft: PartitionRaft, replicas: &[u64]) {
-        let Some(&preferred) = replicas.first() else {
-            return;
-        };
+    /// `group` runs here as `raft`; the first of `replicas` is its preferred leader.
+    pub fn insert(&self, group: GroupId, raft: PartitionRaft, replicas: &Replicas) {
         let hosted = Hosted {
             raft,
-            preferred,
+            replicas: replicas.clone(),
             transferred: None,
         };
         self.groups.lock().insert(group, hosted);
@@ -153,12 +151,15 @@ impl LeaderBalance {
                 let recent = hosted
                     .transferred
                     .is_some_and(|at| now.duration_since(at) < self.gap);
-                if hosted.preferred == self.me || recent {
+                let Some(preferred) = hosted.replicas.first() else {
+                    continue;
+                };
+                if preferred == self.me || recent {
                     continue;
                 }
-                if standing(&hosted.raft, self.me, hosted.preferred).ready(self.healthy_within) {
+                if standing(&hosted.raft, self.me, preferred).ready(self.healthy_within) {
                     hosted.transferred = Some(now);
-                    due.push((*group, hosted.raft.clone(), hosted.preferred));
+                    due.push((*group, hosted.raft.clone(), preferred));
                 }
             }
             due

@@ -259,6 +259,17 @@ impl ClusterNode {
         self.id
     }
 
+    /// The metadata group's voters as this node knows them.
+    pub fn voters(&self) -> Vec<u64> {
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
     pub fn status(&self) -> ClusterStatus {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let leading = metrics.state == ServerState::Leader;

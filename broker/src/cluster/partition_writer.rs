@@ -35,6 +35,7 @@
 //! leader known then) until that timeout: an idempotent producer's retry is answered as a
 //! duplicate by the group; a non-idempotent append may then be stored twice.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -44,7 +45,7 @@ use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::ClientWriteError;
 use openraft::impls::ProgressResponder;
 use openraft::raft::ClientWriteResponse;
-use openraft::{Instant as _, Raft, ReadPolicy, TokioInstant};
+use openraft::{ChangeMembers, Instant as _, Raft, ReadPolicy, TokioInstant};
 use parking_lot::Mutex;
 use rapidmq_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
@@ -52,6 +53,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::keys::GroupId;
+use super::leaders::standing;
 use super::network::RPC_TIMEOUT;
 use super::partition_group::PartitionGroup;
 use super::partition_group::{AppendCommand, PartitionCommand, PartitionConfig, PartitionReply};
@@ -63,7 +65,7 @@ use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
 use crate::engine::{
     AppendAck, AppendRequest, CommitHook, ConsumerState, GroupLog, PartitionEntry, PartitionShared,
-    PartitionView,
+    PartitionView, Placement,
 };
 use crate::error::{Error, Result};
 
@@ -116,11 +118,38 @@ pub struct Route {
     pub group: GroupId,
     pub topic_id: u32,
     pub partition: u32,
-    /// The group's replicas, preferred leader first.
-    pub replicas: Vec<u64>,
+    /// The group's replicas, preferred leader first (they change with a replica move).
+    pub replicas: Replicas,
     /// Where each node's cluster listener is.
     pub addresses: Arc<Addresses>,
     pub tls: NodeTls,
+}
+
+/// A partition's replicas, preferred leader first, shared by what routes to them.
+#[derive(Clone, Default)]
+pub struct Replicas(Arc<parking_lot::RwLock<Vec<u64>>>);
+
+impl Replicas {
+    pub fn new(replicas: Vec<u64>) -> Replicas {
+        Replicas(Arc::new(parking_lot::RwLock::new(replicas)))
+    }
+
+    pub fn get(&self) -> Vec<u64> {
+        self.0.read().clone()
+    }
+
+    pub fn set(&self, replicas: &[u64]) {
+        *self.0.write() = replicas.to_vec();
+    }
+
+    /// The preferred leader.
+    pub fn first(&self) -> Option<u64> {
+        self.0.read().first().copied()
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        self.0.read().contains(&id)
+    }
 }
 
 impl Route {
@@ -157,7 +186,7 @@ impl GroupWriter {
         stopped: BoxFuture<'static, ()>,
     ) -> GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let replica = route.replicas.contains(&route.me);
+        let replica = route.replicas.contains(route.me);
         let task = Task {
             route: route.clone(),
             shared,
@@ -334,11 +363,11 @@ impl GroupLog for GroupWriter {
             let deadline = Instant::now() + PROPOSAL_TIMEOUT;
             let mut last_error = String::from("no replica");
             // The replicas in turn, the preferred leader first: the leader answers.
-            for target in self.route.replicas.iter().cycle() {
+            for target in self.route.replicas.get().into_iter().cycle() {
                 if Instant::now() >= deadline {
                     break;
                 }
-                match self.ask_view(*target, &subscription).await {
+                match self.ask_view(target, &subscription).await {
                     Ok(view) => return Ok(view),
                     Err(err) => last_error = err,
                 }
@@ -400,7 +429,24 @@ impl GroupLog for GroupWriter {
     }
 
     fn preferred_leader(&self) -> Option<u64> {
-        self.route.replicas.first().copied()
+        self.route.replicas.first()
+    }
+
+    fn set_replicas(&self, placement: &Placement) {
+        self.route
+            .replicas
+            .set(&super::partitions::routed(placement));
+    }
+
+    fn settle<'a>(&'a self, replicas: &'a [u64]) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let Some(raft) = self.raft.get() else {
+                return Ok(false);
+            };
+            settle(raft, &self.route, replicas)
+                .await
+                .map_err(|err| Error::unavailable(format!("{}: {err}", self.route.name())))
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -492,7 +538,13 @@ impl Task {
                     }
                 }
                 // Not a replica: the replicas in turn, the preferred leader first.
-                None => self.route.replicas[tried % self.route.replicas.len().max(1)],
+                None => {
+                    let replicas = self.route.replicas.get();
+                    replicas
+                        .get(tried % replicas.len().max(1))
+                        .copied()
+                        .unwrap_or_default()
+                }
             };
             tried += 1;
             if target == self.route.me
@@ -599,6 +651,95 @@ impl Task {
 }
 
 /// Waits until `raft` knows a leader, its metrics change, or `deadline`.
+/// One step of taking `raft`'s group to the voters `replicas`, where this node leads it
+/// ([`GroupLog::settle`]): whether the group got there.
+async fn settle(
+    raft: &PartitionRaft,
+    route: &Route,
+    replicas: &[u64],
+) -> std::result::Result<bool, String> {
+    let me = route.me;
+    let metrics = raft.metrics().borrow_watched().clone();
+    if metrics.state != openraft::ServerState::Leader || metrics.current_leader != Some(me) {
+        return Ok(false);
+    }
+    let membership = metrics.membership_config.membership();
+    if membership.get_joint_config().len() > 1 {
+        // A change under way; openraft completes it.
+        return Ok(false);
+    }
+    let wanted: BTreeSet<u64> = replicas.iter().copied().collect();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let learners: BTreeSet<u64> = membership.learner_ids().collect();
+    let text = |err: &dyn std::fmt::Display| err.to_string();
+    let joining: BTreeSet<u64> = wanted.difference(&voters).copied().collect();
+    for &id in joining.difference(&learners) {
+        let addr = route
+            .addresses
+            .get(id)
+            .ok_or_else(|| format!("node {id} has no known cluster address"))?;
+        raft.add_learner(id, openraft::BasicNode::new(addr), false)
+            .await
+            .map_err(|err| text(&err))?;
+        tracing::info!(
+            group = route.group,
+            node = id,
+            "a new replica joins as a learner"
+        );
+    }
+    if !joining.is_empty() {
+        if !joining.iter().all(|&id| standing(raft, me, id).caught_up()) {
+            return Ok(false);
+        }
+        raft.change_membership(ChangeMembers::AddVoterIds(joining.clone()), false)
+            .await
+            .map_err(|err| text(&err))?;
+        tracing::info!(group = route.group, nodes = ?joining, "new replicas caught up: voters now");
+        return Ok(false);
+    }
+    if !wanted.contains(&me) {
+        // Leadership first goes to a new replica: a leader does not remove itself.
+        let to = replicas
+            .iter()
+            .copied()
+            .find(|&id| standing(raft, me, id).ready(RPC_TIMEOUT));
+        if let Some(to) = to {
+            raft.trigger()
+                .transfer_leader(to)
+                .await
+                .map_err(|err| text(&err))?;
+            tracing::info!(
+                group = route.group,
+                to,
+                "handing leadership to a new replica"
+            );
+        }
+        return Ok(false);
+    }
+    let leaving: BTreeSet<u64> = voters.difference(&wanted).copied().collect();
+    if !leaving.is_empty() {
+        raft.change_membership(ChangeMembers::RemoveVoters(leaving.clone()), false)
+            .await
+            .map_err(|err| text(&err))?;
+        tracing::info!(group = route.group, nodes = ?leaving, "old replicas left the group");
+        return Ok(false);
+    }
+    let extra: BTreeSet<u64> = learners.difference(&wanted).copied().collect();
+    if !extra.is_empty() {
+        raft.change_membership(ChangeMembers::RemoveNodes(extra), false)
+            .await
+            .map_err(|err| text(&err))?;
+        return Ok(false);
+    }
+    let at = metrics
+        .membership_config
+        .log_id()
+        .as_ref()
+        .map(|id| id.index);
+    let applied = metrics.last_applied.as_ref().map(|id| id.index);
+    Ok(at <= applied)
+}
+
 async fn wait_for_leader(raft: &PartitionRaft, deadline: Instant) {
     let mut metrics = raft.metrics();
     let _ = tokio::time::timeout_at(deadline, metrics.changed()).await;

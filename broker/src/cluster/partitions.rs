@@ -32,15 +32,17 @@ use super::keys::{self, GroupId, StateKey};
 use super::leaders::LeaderBalance;
 use super::node::{MetaRaft, leader_addr};
 use super::partition_group::{PartitionConfig, PartitionGroup};
-use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Route};
+use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Replicas, Route};
 use super::rebuild;
 use super::{
     GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking, drop_group,
 };
-use crate::engine::{ConsumerState, GroupLog, PartitionHost, PartitionOptions, PartitionShared};
+use crate::engine::{
+    ConsumerState, GroupLog, PartitionHost, PartitionOptions, PartitionShared, Placement,
+};
 use crate::error::{Error, Result};
 use crate::observability::cluster::ClusterCounters;
-use crate::storage::{Store, WriteBatch};
+use crate::storage::{Cf, Store, WriteBatch};
 
 /// Where each node's cluster listener is: the configured `--peers`, then the metadata group's
 /// membership, which also knows the nodes added later (`cluster add-node`).
@@ -134,7 +136,7 @@ impl PartitionHosting {
         let Some(damage) = found else {
             return Ok(machine);
         };
-        if copy.route.replicas.len() < 2 {
+        if copy.route.replicas.get().len() < 2 {
             tracing::error!(
                 topic_id, partition, %damage,
                 "stored batches of the partition are damaged and no other node holds them: \
@@ -184,8 +186,9 @@ impl PartitionHosting {
         route: &Route,
         options: &PartitionOptions,
         slot: &OnceLock<PartitionRaft>,
+        fresh: bool,
     ) -> Result<()> {
-        let (group, replicas) = (route.group, &route.replicas);
+        let (group, replicas) = (route.group, route.replicas.get());
         // Snapshots stream the partition's batches: read from the store when sent, written to
         // it as they arrive.
         let (source, sink, (shared, consumers)) = {
@@ -220,7 +223,7 @@ impl PartitionHosting {
             }),
         );
         let _ = slot.set(raft.clone());
-        self.balance.insert(group, raft.clone(), replicas);
+        self.balance.insert(group, raft.clone(), &route.replicas);
         // A learner here (its copy rebuilt) asks to vote again once caught up. Only a replica
         // that starts empty or as a learner can be one: a voter holding its log stays a voter.
         if rebuild::may_rejoin(&raft, self.me) {
@@ -239,7 +242,12 @@ impl PartitionHosting {
         // its preferred leader, which spreads leaders as placement intends, and a thousand new
         // groups do not all campaign from every replica at once. openraft accepts the same
         // membership on every replica, so a late initialize changes nothing; "already
-        // initialized" is a restart, or a leader that got there first.
+        // initialized" is a restart, or a leader that got there first. A partition whose
+        // replicas moved is never initialized here: its group exists, and a new replica waits
+        // for the leader to add it.
+        if !fresh {
+            return Ok(());
+        }
         if replicas.first() == Some(&self.me) {
             if initialize(&raft, group, members).await? {
                 // A new group: nobody else campaigns yet, nothing to disrupt.
@@ -257,6 +265,19 @@ impl PartitionHosting {
         }
         Ok(())
     }
+}
+
+/// Where a partition's writes are routed: its replicas, preferred leader first, then those it
+/// is moving from (one of which may lead the group until the move hands leadership over).
+pub(super) fn routed(placement: &Placement) -> Vec<u64> {
+    let mut nodes = placement.replicas.clone();
+    nodes.extend(
+        placement
+            .from
+            .iter()
+            .filter(|id| !placement.replicas.contains(id)),
+    );
+    nodes
 }
 
 /// A partition group's state machine on this node.
@@ -293,11 +314,15 @@ async fn initialize(
 }
 
 impl PartitionHost for PartitionHosting {
+    fn node_id(&self) -> u64 {
+        self.me
+    }
+
     fn open(
         &self,
         topic_id: u32,
         index: u32,
-        replicas: &[u64],
+        placement: &Placement,
         shared: Arc<PartitionShared>,
         consumers: Arc<dyn ConsumerState>,
         options: &PartitionOptions,
@@ -308,12 +333,12 @@ impl PartitionHost for PartitionHosting {
             group,
             topic_id,
             partition: index,
-            replicas: replicas.to_vec(),
+            replicas: Replicas::new(routed(placement)),
             addresses: Arc::clone(&self.addresses),
             tls: self.tls.clone(),
         };
         let slot: Arc<OnceLock<PartitionRaft>> = Arc::default();
-        if !replicas.contains(&self.me) {
+        if !placement.hosts(self.me) {
             let writer = GroupWriter::spawn(
                 route,
                 shared,
@@ -339,6 +364,7 @@ impl PartitionHost for PartitionHosting {
         let machine = GroupStateMachine::open(Arc::clone(&self.store), group, app)
             .map_err(|err| Error::internal(err.to_string()))?;
         let host = self.clone();
+        let fresh = !placement.moved;
         let (start_slot, stop_slot) = (Arc::clone(&slot), Arc::clone(&slot));
         let start_options = options.clone();
         let started = Box::pin(async move {
@@ -350,7 +376,7 @@ impl PartitionHost for PartitionHosting {
                 }
             };
             if let Err(err) = host
-                .start(machine, &copy.route, &start_options, &start_slot)
+                .start(machine, &copy.route, &start_options, &start_slot, fresh)
                 .await
             {
                 tracing::error!(cause = %err, group, "partition group did not start");
@@ -375,6 +401,38 @@ impl PartitionHost for PartitionHosting {
             stopped,
         );
         Ok(Arc::new(writer))
+    }
+
+    fn retire<'a>(
+        &'a self,
+        topic_id: u32,
+        index: u32,
+        shared: &'a Arc<PartitionShared>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let group = keys::partition_group(topic_id, index);
+        let (store, shared) = (Arc::clone(&self.store), Arc::clone(shared));
+        Box::pin(async move {
+            let wiped = tokio::task::spawn_blocking(move || {
+                // Nothing applied here: nothing to delete (the common case at a start).
+                if store
+                    .get(Cf::RaftState, &keys::state(group, StateKey::Applied))?
+                    .is_none()
+                {
+                    return Ok(false);
+                }
+                rebuild::wipe(store.as_ref(), group, &shared).map(|()| true)
+            })
+            .await
+            .map_err(|err| Error::internal(format!("deleting partition group {group}: {err}")))?
+            .map_err(|err| Error::internal(err.to_string()))?;
+            if wiped {
+                tracing::info!(
+                    group,
+                    "the partition's replicas moved off this node: its copy is deleted"
+                );
+            }
+            Ok(())
+        })
     }
 
     fn delete(&self, topic_id: u32, index: u32) -> BoxFuture<'_, Result<()>> {

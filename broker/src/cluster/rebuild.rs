@@ -116,7 +116,12 @@ pub fn wipe(
 /// or why no replica took it.
 pub async fn ask(route: &Route, request: Request) -> Result<bool, String> {
     let mut refused = Vec::new();
-    for &node in route.replicas.iter().filter(|&&id| id != route.me) {
+    for node in route
+        .replicas
+        .get()
+        .into_iter()
+        .filter(|&id| id != route.me)
+    {
         let Some(addr) = route.addresses.get(node) else {
             refused.push(format!("node {node}: no known address"));
             continue;

@@ -41,6 +41,9 @@ pub struct ClusterConfig {
     /// How often this node hands the partition groups it leads back to their preferred
     /// replicas, once those are caught up (after a failover); 0 turns it off.
     pub leader_rebalance_interval_ms: u64,
+    /// Whether adding a node (`cluster add-node`) moves partition replicas to it at once, as
+    /// `cluster rebalance` does.
+    pub rebalance_on_join: bool,
 }
 
 impl Default for ClusterConfig {
@@ -57,6 +60,7 @@ impl Default for ClusterConfig {
             join: false,
             snapshot_every_entries: 5000,
             leader_rebalance_interval_ms: 10_000,
+            rebalance_on_join: true,
         }
     }
 }

@@ -162,6 +162,11 @@ impl Engine {
                 let topic = self.open_topic(record.clone())?;
                 self.insert_topic(topic);
             }
+            MetaCommand::MoveReplicas {
+                topic_id,
+                partition,
+                moved,
+            } => self.apply_move(*topic_id, *partition, moved).await,
             MetaCommand::AlterTopic(record) => {
                 if let Some(topic) = self.topic_by_id(record.id) {
                     *topic.settings.write() = record.settings.clone();

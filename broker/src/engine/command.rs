@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::partition::{ConsumerChange, PartitionEntry};
+use super::replicated::Moved;
 use super::subscription::SubscriptionRecord;
 use super::topic::TopicRecord;
 use crate::audit::AuditEntry;
@@ -60,6 +61,14 @@ pub enum MetaCommand {
         command: Box<MetaCommand>,
         entry: AuditEntry,
     },
+    /// Sets where a partition's replicas are (cluster mode, `replicated/moves.rs`): a move's
+    /// start (`moved.from` holds the replicas before it) or its end (`from` empty). Kept beside
+    /// the topic's record, whose replicas stay as placed at create.
+    MoveReplicas {
+        topic_id: u32,
+        partition: u32,
+        moved: Moved,
+    },
 }
 
 impl MetaCommand {
@@ -92,6 +101,7 @@ impl MetaCommand {
             MetaCommand::PutTenant(_) => "put tenant",
             MetaCommand::DeleteTenant { .. } => "delete tenant",
             MetaCommand::Audited { .. } => "audited change",
+            MetaCommand::MoveReplicas { .. } => "move replicas",
         }
     }
 
@@ -141,6 +151,8 @@ impl MetaCommand {
                 batch.delete_range(Cf::Meta, subs.clone(), keys::prefix_end(&subs));
                 let marks = keys::watermark_prefix(id);
                 batch.delete_range(Cf::Meta, marks.clone(), keys::prefix_end(&marks));
+                let moved = keys::replicas_prefix(id);
+                batch.delete_range(Cf::Meta, moved.clone(), keys::prefix_end(&moved));
                 for cf in [
                     Cf::Log,
                     Cf::Index,
@@ -168,6 +180,17 @@ impl MetaCommand {
                     PartitionEntry::new(*topic_id, partition as u32, &record.name, change)
                         .write_to(&mut batch);
                 }
+            }
+            MetaCommand::MoveReplicas {
+                topic_id,
+                partition,
+                moved,
+            } => {
+                batch.put(
+                    Cf::Meta,
+                    keys::replicas_key(*topic_id, *partition),
+                    json(moved),
+                );
             }
             MetaCommand::DeleteSubscription { topic_id, name } => {
                 batch.delete(Cf::Meta, keys::subscription_meta_key(*topic_id, name));
@@ -282,5 +305,46 @@ mod tests {
         assert!(has(Cf::Schedule, &other), "another topic's stays");
         assert!(has(Cf::Dedup, &keys::dedup_key(8, b"x")));
         assert!(has(Cf::Acks, &keys::cursor_key(8, "s", 0)));
+    }
+
+    #[test]
+    fn a_moved_partition_is_kept_beside_its_topic_and_deleted_with_it() {
+        let store = MemStore::new();
+        let moved = |replicas: Vec<u64>, from: Vec<u64>| MetaCommand::MoveReplicas {
+            topic_id: 7,
+            partition: 1,
+            moved: Moved { replicas, from },
+        };
+        apply(&store, moved(vec![2, 3, 4], vec![1, 2, 3]));
+        apply(&store, moved(vec![2, 3, 4], Vec::new()));
+        apply(
+            &store,
+            MetaCommand::MoveReplicas {
+                topic_id: 8,
+                partition: 0,
+                moved: Moved::default(),
+            },
+        );
+        let stored = store
+            .get(Cf::Meta, &keys::replicas_key(7, 1))
+            .unwrap()
+            .expect("kept");
+        let stored: Moved = serde_json::from_slice(&stored).unwrap();
+        assert_eq!((stored.replicas, stored.from), (vec![2, 3, 4], vec![]));
+        apply(
+            &store,
+            MetaCommand::DeleteTopic {
+                record: record(7, "a"),
+                scheduled: Vec::new(),
+            },
+        );
+        let has = |topic, partition| {
+            store
+                .get(Cf::Meta, &keys::replicas_key(topic, partition))
+                .unwrap()
+                .is_some()
+        };
+        assert!(!has(7, 1), "deleted with its topic");
+        assert!(has(8, 0), "another topic's stays");
     }
 }

@@ -9,7 +9,7 @@
 //! | acks | same as cursors | queue state ([`super::queue`]) |
 //! | schedule | `due_ms u64, topic_id, partition, nonce u64` | a one-message `MessageBatch` |
 //! | dedup | `topic_id, msg-id bytes` | expiry, ms since the epoch (`i64`) |
-//! | meta | `topic/<tenant>/<name>`, `sub/<topic_id hex>/<name>`, `watermark/<topic_id hex>/<partition>` | JSON records / `u64` |
+//! | meta | `topic/<tenant>/<name>`, `sub/<topic_id hex>/<name>`, `watermark/<topic_id hex>/<partition>`, `replicas/<topic_id hex>/<partition hex>` | JSON records / `u64` |
 //! | meta | `next_topic_id` | the next topic id to hand out, `u32` (ids are never reused) |
 
 /// Key of the batch at `offset` in a partition's log (and index).
@@ -126,6 +126,17 @@ pub fn watermark_key(topic_id: u32, partition: u32) -> Vec<u8> {
 
 pub fn watermark_prefix(topic_id: u32) -> Vec<u8> {
     format!("watermark/{topic_id:08x}/").into_bytes()
+}
+
+/// Where a moved partition's replicas are kept (cluster mode; `replicated/moves.rs`).
+pub const REPLICAS_PREFIX: &[u8] = b"replicas/";
+
+pub fn replicas_key(topic_id: u32, partition: u32) -> Vec<u8> {
+    format!("replicas/{topic_id:08x}/{partition:08x}").into_bytes()
+}
+
+pub fn replicas_prefix(topic_id: u32) -> Vec<u8> {
+    format!("replicas/{topic_id:08x}/").into_bytes()
 }
 
 #[cfg(test)]

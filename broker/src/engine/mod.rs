@@ -99,7 +99,7 @@ pub use partition::{
 };
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
-pub use replicated::{Decision, MetaLog, Run};
+pub use replicated::{Decision, MetaLog, Moved, Placement, ReplicaMove, Run};
 pub use rest_support::Settlement;
 pub use roles::RoleInfo;
 pub use scheduler::partition_schedule;
@@ -266,6 +266,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// The engine itself, for work that must outlive the request that started it (dead letters).
     this: std::sync::Weak<Engine>,
+    /// Cluster mode: the partitions whose replica moves this node drives
+    /// (`replicated/moves.rs`), by `(topic id, partition)`.
+    movers: Mutex<std::collections::HashSet<(u32, u32)>>,
     /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
     tail_budget: Arc<tail_cache::TailBudget>,
     /// Users and tokens; changed only through [`Engine::apply_auth`].
@@ -343,6 +346,7 @@ impl Engine {
         auth.recover(&*disk)?;
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
+            movers: Mutex::default(),
             config,
             disk,
             memory: Arc::new(MemStore::new()),
@@ -374,6 +378,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The configuration the engine was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The wall clock the engine stamps and compares times with.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -386,20 +395,13 @@ impl Engine {
             StorageKind::Disk => (self.disk.clone(), true),
             StorageKind::Memory => (self.memory.clone(), false),
         };
-        let options = PartitionOptions {
-            ack: settings.ack_durability(),
-            tail_budget: self.tail_budget.clone(),
-            max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
-            producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
-            dirty: self.buffered_dirty.clone(),
-            metrics: self.metrics.clone(),
-            health: self.health.clone(),
-            clock: self.clock.clone(),
-            tenant_storage: quota.storage_counter(),
-        };
-        let partitions = self.open_partitions(&record, &store, blocking_io, &options)?;
+        let options = self.partition_options(&record);
+        let placement = self.load_placement(record.id, &record.replicas, &*store)?;
+        let partitions =
+            self.open_partitions(&record, &placement, &store, blocking_io, &options)?;
         let counters = self.metrics.topic(&record.tenant, &record.name);
         Ok(Arc::new(Topic {
+            placement: RwLock::new(placement),
             counters,
             tenant: TenantId::new(record.tenant.clone()),
             quota,
@@ -410,6 +412,22 @@ impl Engine {
             dedup: dedup::Dedup::new(store),
             replays: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// What `record`'s partitions are opened with.
+    fn partition_options(&self, record: &TopicRecord) -> PartitionOptions {
+        let settings = &record.settings;
+        PartitionOptions {
+            ack: settings.ack_durability(),
+            tail_budget: self.tail_budget.clone(),
+            max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
+            producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,
+            dirty: self.buffered_dirty.clone(),
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            clock: self.clock.clone(),
+            tenant_storage: self.tenants.runtime(&record.tenant).storage_counter(),
+        }
     }
 
     fn topic(&self, principal: &Principal, name: &str) -> Result<Arc<Topic>> {

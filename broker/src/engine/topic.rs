@@ -118,6 +118,9 @@ pub struct Topic {
     /// The tenant's quotas and what it spends, resolved once.
     pub quota: Arc<TenantRuntime>,
     pub partitions: Vec<Partition>,
+    /// Cluster mode: where each partition's replicas are now (the record's as placed at
+    /// create, or as moved since; `replicated/moves.rs`). Empty entries: not placed.
+    pub placement: RwLock<Vec<super::replicated::Placement>>,
     pub subscriptions: RwLock<BTreeMap<String, Arc<Subscription>>>,
     pub dedup: Dedup,
     /// Throughput counters, resolved once (or the shared overflow set).
@@ -206,10 +209,10 @@ impl From<&Topic> for TopicStatus {
                         high_watermark: s.high_watermark(),
                         bytes: s.bytes(),
                         replicas: topic
-                            .record
-                            .replicas
+                            .placement
+                            .read()
                             .get(s.index as usize)
-                            .cloned()
+                            .map(|placement| placement.replicas.clone())
                             .unwrap_or_default(),
                         leader: p.leader(),
                         term: p.term(),

@@ -235,9 +235,10 @@ impl Admin for AdminService {
         self.engine
             .auth()
             .authorize(&principal, Action::Describe, Resource::Cluster)?;
-        let status = crate::rest::cluster::status(self.cluster.as_deref());
+        let status = crate::rest::cluster::status(&self.engine, self.cluster.as_deref());
         Ok(Response::new(pb::ClusterStatus {
             mode: status.mode,
+            moving_partitions: status.moving_partitions,
             node_id: status.node_id.unwrap_or_default(),
             leader_id: status.leader_id,
             term: status.term,
@@ -292,6 +293,35 @@ impl Admin for AdminService {
         Ok(Response::new(pb::RebalanceLeadersResponse {
             transfers: rebalanced.transfers,
             unreachable: rebalanced.unreachable,
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn rebalance_replicas(
+        &self,
+        request: Request<pb::RebalanceReplicasRequest>,
+    ) -> Reply<pb::RebalanceReplicasResponse> {
+        let principal = principal(&request)?;
+        let asked = request.into_inner();
+        let moves = crate::rest::cluster::rebalance_replicas(
+            &self.engine,
+            &principal,
+            self.cluster.as_deref(),
+            &asked.exclude,
+            asked.dry_run,
+        )
+        .await?;
+        Ok(Response::new(pb::RebalanceReplicasResponse {
+            moves: moves
+                .into_iter()
+                .map(|m| pb::ReplicaMove {
+                    tenant: m.tenant,
+                    topic: m.topic,
+                    partition: m.partition,
+                    from: m.from,
+                    to: m.to,
+                })
+                .collect(),
         }))
     }
 

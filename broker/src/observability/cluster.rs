@@ -68,6 +68,9 @@ pub struct ClusterCounters {
     /// Partition replicas this node found damaged (stored batches failing their checksums) and
     /// rebuilt from the other replicas (`cluster/rebuild.rs`).
     pub replica_rebuilds: AtomicU64,
+    /// Partitions whose replicas are moving (`engine/replicated/moves.rs`), as this node
+    /// applied the metadata: the same on every node.
+    pub moving_partitions: AtomicI64,
     peers: Mutex<BTreeMap<u64, Arc<PeerTraffic>>>,
 }
 
@@ -130,6 +133,15 @@ pub(super) fn counter_families(e: &mut DescriptorEncoder, c: &ClusterCounters) -
         None,
         Gauge,
         single(load(&c.partition_groups_leading)),
+        gauge,
+    )?;
+    family(
+        e,
+        "cluster_moving_partitions",
+        "Partitions whose replicas are moving (rapidmq cluster rebalance): started, not complete.",
+        None,
+        Gauge,
+        single(load(&c.moving_partitions)),
         gauge,
     )?;
     family(

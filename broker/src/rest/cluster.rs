@@ -2,7 +2,9 @@
 //! `/v1/cluster/nodes`: adding and removing nodes of the metadata group (`Admin.AddNode`,
 //! `Admin.RemoveNode`; the gRPC service calls [`add_node`] and [`remove_node`] too), and
 //! `/v1/cluster/rebalance-leaders`: partition leadership back to the preferred replicas
-//! (`Admin.RebalanceLeaders`, through [`rebalance_leaders`]).
+//! (`Admin.RebalanceLeaders`, through [`rebalance_leaders`]), and
+//! `/v1/cluster/rebalance-replicas`: partition replicas spread over the nodes
+//! (`Admin.RebalanceReplicas`, through [`rebalance_replicas`]).
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use super::error::{ApiError, Json, Path, Problem};
 use crate::auth::{Action, Resource};
 use crate::cluster::members::Changed;
 use crate::cluster::node::{ClusterNode, Rebalanced};
+use crate::engine::ReplicaMove;
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 
@@ -39,6 +42,8 @@ pub struct ClusterStatus {
     pub membership: String,
     /// The metadata group's members as this node knows them.
     pub nodes: Vec<ClusterNodeStatus>,
+    /// Partitions whose replicas are moving (`rebalance-replicas`): started, not complete.
+    pub moving_partitions: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -95,6 +100,44 @@ pub struct RebalanceLeaders {
     pub unreachable: Vec<u64>,
 }
 
+/// `POST /v1/cluster/rebalance-replicas`: what to plan.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RebalanceReplicasRequest {
+    /// Nodes to move every replica off (before removing them).
+    pub exclude: Vec<u64>,
+    /// Plan only: answer the moves without starting them.
+    pub dry_run: bool,
+}
+
+/// What `POST /v1/cluster/rebalance-replicas` started (or, for a dry run, would start).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RebalanceReplicas {
+    pub moves: Vec<ReplicaMoveBody>,
+}
+
+/// One partition's replicas before and after a move, preferred leader first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaMoveBody {
+    pub tenant: String,
+    pub topic: String,
+    pub partition: u32,
+    pub from: Vec<u64>,
+    pub to: Vec<u64>,
+}
+
+impl From<ReplicaMove> for ReplicaMoveBody {
+    fn from(moved: ReplicaMove) -> Self {
+        ReplicaMoveBody {
+            tenant: moved.tenant,
+            topic: moved.topic,
+            partition: moved.partition,
+            from: moved.from,
+            to: moved.to,
+        }
+    }
+}
+
 impl From<Rebalanced> for RebalanceLeaders {
     fn from(rebalanced: Rebalanced) -> Self {
         RebalanceLeaders {
@@ -119,11 +162,11 @@ pub async fn get(
         .engine
         .auth()
         .authorize(&principal, Action::Describe, Resource::Cluster)?;
-    Ok(Json(status(cluster.as_deref())))
+    Ok(Json(status(&state.engine, cluster.as_deref())))
 }
 
-/// The status of `cluster`, or of a single node.
-pub fn status(cluster: Option<&ClusterNode>) -> ClusterStatus {
+/// The status of `cluster` (`engine` knows the partitions moving), or of a single node.
+pub fn status(engine: &crate::engine::Engine, cluster: Option<&ClusterNode>) -> ClusterStatus {
     let Some(cluster) = cluster else {
         return ClusterStatus {
             mode: "single-node".to_string(),
@@ -133,6 +176,7 @@ pub fn status(cluster: Option<&ClusterNode>) -> ClusterStatus {
             last_applied: None,
             membership: String::new(),
             nodes: Vec::new(),
+            moving_partitions: 0,
         };
     };
     let status = cluster.status();
@@ -143,6 +187,7 @@ pub fn status(cluster: Option<&ClusterNode>) -> ClusterStatus {
         term: status.term,
         last_applied: status.last_applied,
         membership: status.membership,
+        moving_partitions: engine.moving_partitions(),
         nodes: status
             .nodes
             .into_iter()
@@ -236,7 +281,50 @@ pub async fn rebalance_leaders(
     }
 }
 
-/// `Admin.AddNode` and `POST /v1/cluster/nodes`: cluster admins only.
+/// Moves partition replicas so each voting node holds an even share
+/// (docs/clustering.md "Moving replicas").
+#[utoipa::path(post, path = "/v1/cluster/rebalance-replicas", tag = "broker",
+    request_body = RebalanceReplicasRequest,
+    responses(
+        (status = 200, description = "Moves started (planned, for a dry run)", body = RebalanceReplicas),
+        (status = "default", description = "An error (RFC 9457); NODE_NOT_FOUND for an excluded node that is not a voter, INVALID_ARGUMENT in single-node mode or when too few voters remain for a topic's replication factor", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn rebalance_replicas_route(
+    principal: Principal,
+    State(state): State<Arc<RestState>>,
+    Extension(cluster): Extension<ClusterHandle>,
+    Json(body): Json<RebalanceReplicasRequest>,
+) -> Result<Json<RebalanceReplicas>, ApiError> {
+    let moves = rebalance_replicas(
+        &state.engine,
+        &principal,
+        cluster.as_deref(),
+        &body.exclude,
+        body.dry_run,
+    )
+    .await?;
+    Ok(Json(RebalanceReplicas {
+        moves: moves.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// `Admin.RebalanceReplicas` and `POST /v1/cluster/rebalance-replicas`: cluster admins only.
+pub async fn rebalance_replicas(
+    engine: &crate::engine::Engine,
+    principal: &Principal,
+    cluster: Option<&ClusterNode>,
+    exclude: &[u64],
+    dry_run: bool,
+) -> Result<Vec<ReplicaMove>> {
+    let cluster = cluster_admin(engine, principal, cluster)?;
+    engine
+        .rebalance_replicas(principal, &cluster.voters(), exclude, dry_run)
+        .await
+}
+
+/// `Admin.AddNode` and `POST /v1/cluster/nodes`: cluster admins only. With
+/// `cluster.rebalance_on_join`, replicas then move to the new node (said in the note).
 pub async fn add_node(
     engine: &crate::engine::Engine,
     principal: &Principal,
@@ -245,7 +333,25 @@ pub async fn add_node(
     cluster_addr: String,
 ) -> Result<Changed> {
     let cluster = cluster_admin(engine, principal, cluster)?;
-    cluster.add_node(id, cluster_addr).await
+    let mut changed = cluster.add_node(id, cluster_addr).await?;
+    if engine.config().cluster.rebalance_on_join && changed.voters.contains(&id) {
+        let moves = engine
+            .rebalance_replicas(principal, &changed.voters, &[], false)
+            .await?;
+        if !moves.is_empty() {
+            let plural = if moves.len() == 1 { "" } else { "s" };
+            let note = format!(
+                "moving replicas of {} partition{plural} to even the load (cluster status: moving_partitions)",
+                moves.len()
+            );
+            changed.note = if changed.note.is_empty() {
+                note
+            } else {
+                format!("{}; {note}", changed.note)
+            };
+        }
+    }
+    Ok(changed)
 }
 
 /// `Admin.RemoveNode` and `DELETE /v1/cluster/nodes/{id}`: cluster admins only.
@@ -256,6 +362,20 @@ pub async fn remove_node(
     id: u64,
 ) -> Result<Changed> {
     let cluster = cluster_admin(engine, principal, cluster)?;
+    let voters = cluster.voters();
+    // Not a voter, or the last one: the metadata group's answer says why not.
+    let held = if voters.contains(&id) && voters.len() > 1 {
+        engine.partitions_on(id)
+    } else {
+        0
+    };
+    if held > 0 {
+        return Err(Error::invalid(format!(
+            "node {id} still holds replicas of {held} partition(s): move them off first \
+             (`rapidmq cluster remove-node` does; or `rapidmq cluster rebalance --exclude {id}`, \
+             Admin.RebalanceReplicas with exclude, and wait until no partition is moving)"
+        )));
+    }
     cluster.remove_node(id).await
 }
 

@@ -127,6 +127,10 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
         .route("/v1/cluster/nodes", post(cluster::add))
         .route("/v1/cluster/nodes/{id}", delete(cluster::remove))
         .route("/v1/cluster/rebalance-leaders", post(cluster::rebalance))
+        .route(
+            "/v1/cluster/rebalance-replicas",
+            post(cluster::rebalance_replicas_route),
+        )
         .route("/v1/flow-events", get(flow::list))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/whoami", get(auth::whoami))

@@ -35,6 +35,7 @@ use super::{
         cluster::add,
         cluster::remove,
         cluster::rebalance,
+        cluster::rebalance_replicas_route,
         metadata::get,
         topics::create, topics::list, topics::describe, topics::alter, topics::delete,
         subscriptions::list_all, subscriptions::list, subscriptions::create,

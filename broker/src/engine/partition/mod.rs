@@ -195,8 +195,9 @@ enum Backend {
         tx: mpsc::Sender<Command>,
         task: Mutex<Option<JoinHandle<()>>>,
     },
-    /// The partition's raft group (cluster mode).
-    Group(Arc<dyn replicated::GroupLog>),
+    /// The partition's raft group (cluster mode): replaced when this node starts or stops
+    /// holding one of its replicas (a replica move, `replicated/moves.rs`).
+    Group(parking_lot::RwLock<Arc<dyn replicated::GroupLog>>),
 }
 
 impl Partition {
@@ -255,7 +256,10 @@ impl Partition {
     ) -> Result<oneshot::Receiver<Result<AppendAck>>> {
         let tx = match &self.backend {
             Backend::Writer { tx, .. } => tx,
-            Backend::Group(log) => return log.append(request).await,
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                return log.append(request).await;
+            }
         };
         let (reply, rx) = oneshot::channel();
         tx.send(Command::Append(request, reply))
@@ -268,7 +272,10 @@ impl Partition {
     pub async fn truncate(&self, before: u64) -> Result<()> {
         let tx = match &self.backend {
             Backend::Writer { tx, .. } => tx,
-            Backend::Group(log) => return log.truncate(before).await,
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                return log.truncate(before).await;
+            }
         };
         let (done, rx) = oneshot::channel();
         tx.send(Command::Truncate { before, done })
@@ -283,7 +290,10 @@ impl Partition {
     pub async fn close(&self) {
         let (tx, task) = match &self.backend {
             Backend::Writer { tx, task } => (tx, task),
-            Backend::Group(log) => return log.close().await,
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                return log.close().await;
+            }
         };
         let _ = tx.send(Command::Stop).await;
         let handle = task.lock().take();

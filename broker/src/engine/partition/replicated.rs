@@ -31,7 +31,7 @@ impl Partition {
     pub fn in_group(shared: Arc<PartitionShared>, log: Arc<dyn GroupLog>) -> Partition {
         Partition {
             shared,
-            backend: Backend::Group(log),
+            backend: Backend::Group(parking_lot::RwLock::new(log)),
         }
     }
 
@@ -43,7 +43,10 @@ impl Partition {
     pub fn writes_here(&self) -> bool {
         match &self.backend {
             Backend::Writer { .. } => true,
-            Backend::Group(log) => log.leads_applied(),
+            Backend::Group(log) => {
+                let log = log.read();
+                log.leads_applied()
+            }
         }
     }
 
@@ -64,7 +67,10 @@ impl Partition {
     pub fn leads_with_lease(&self) -> bool {
         match &self.backend {
             Backend::Writer { .. } => true,
-            Backend::Group(log) => log.leads_applied() && log.holds_lease(),
+            Backend::Group(log) => {
+                let log = log.read();
+                log.leads_applied() && log.holds_lease()
+            }
         }
     }
 
@@ -72,7 +78,10 @@ impl Partition {
     pub fn leader(&self) -> Option<u64> {
         match &self.backend {
             Backend::Writer { .. } => None,
-            Backend::Group(log) => log.leader(),
+            Backend::Group(log) => {
+                let log = log.read();
+                log.leader()
+            }
         }
     }
 
@@ -80,14 +89,20 @@ impl Partition {
     pub fn term(&self) -> u64 {
         match &self.backend {
             Backend::Writer { .. } => 0,
-            Backend::Group(log) => log.term(),
+            Backend::Group(log) => {
+                let log = log.read();
+                log.term()
+            }
         }
     }
 
     fn preferred_leader(&self) -> Option<u64> {
         match &self.backend {
             Backend::Writer { .. } => None,
-            Backend::Group(log) => log.preferred_leader(),
+            Backend::Group(log) => {
+                let log = log.read();
+                log.preferred_leader()
+            }
         }
     }
 
@@ -95,7 +110,10 @@ impl Partition {
     pub fn is_replica(&self) -> bool {
         match &self.backend {
             Backend::Writer { .. } => true,
-            Backend::Group(log) => log.is_replica(),
+            Backend::Group(log) => {
+                let log = log.read();
+                log.is_replica()
+            }
         }
     }
 
@@ -139,7 +157,10 @@ impl Partition {
     pub async fn read_barrier(&self) -> Result<()> {
         match &self.backend {
             Backend::Writer { .. } => Ok(()),
-            Backend::Group(log) => log.read_barrier().await,
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                log.read_barrier().await
+            }
         }
     }
 
@@ -148,10 +169,34 @@ impl Partition {
     /// (the single-node writer, a replica): its own state is the one to read.
     pub async fn remote_view(&self, subscription: Option<&str>) -> Option<Result<PartitionView>> {
         match &self.backend {
-            Backend::Group(log) if !log.is_replica() => {
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                if log.is_replica() {
+                    return None;
+                }
                 Some(log.remote_view(subscription.map(str::to_string)).await)
             }
             _ => None,
+        }
+    }
+
+    /// Cluster mode: the partition's group log now.
+    pub(in crate::engine) fn group_log(&self) -> Option<Arc<dyn GroupLog>> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(log) => Some(Arc::clone(&log.read())),
+        }
+    }
+
+    /// Cluster mode: makes `log` the partition's group log; the one it replaces, which the
+    /// caller closes.
+    pub(in crate::engine) fn replace_group_log(
+        &self,
+        log: Arc<dyn GroupLog>,
+    ) -> Option<Arc<dyn GroupLog>> {
+        match &self.backend {
+            Backend::Writer { .. } => None,
+            Backend::Group(current) => Some(std::mem::replace(&mut *current.write(), log)),
         }
     }
 
@@ -166,7 +211,10 @@ impl Partition {
     pub fn consume(&self, entries: Vec<PartitionEntry>) -> Option<BoxFuture<'_, Result<()>>> {
         match &self.backend {
             Backend::Writer { .. } => None,
-            Backend::Group(log) => Some(log.consume(entries)),
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                Some(Box::pin(async move { log.consume(entries).await }))
+            }
         }
     }
 }
@@ -227,6 +275,17 @@ pub trait GroupLog: Send + Sync + 'static {
     /// a replica and so does not follow the group's elections.
     fn preferred_leader(&self) -> Option<u64>;
 
+    /// The partition's placement changed (a replica move), this node's part in its group did
+    /// not: where appends are forwarded, and the preferred leader.
+    fn set_replicas(&self, placement: &crate::engine::Placement);
+
+    /// On the group's leader, one step of taking the group's voters to `replicas`: add the
+    /// missing ones as learners; once caught up, make them voters; hand leadership to one of
+    /// them if this node is not; remove the other voters and learners. `Ok(true)` once the
+    /// group's committed voters are `replicas` and it has no other member; `Ok(false)` while
+    /// steps remain, or where this node does not lead the group.
+    fn settle<'a>(&'a self, replicas: &'a [u64]) -> BoxFuture<'a, Result<bool>>;
+
     /// Answers what is queued, then stops the group on this node (its data stays).
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -273,15 +332,18 @@ impl PartitionView {
 
 /// Opens and drops this node's partition groups.
 pub trait PartitionHost: Send + Sync + 'static {
-    /// Starts the group of partition `index` of topic `topic_id`, whose replicas are
-    /// `replicas`, applying into `shared` and `consumers` (this node is one of the replicas, or
-    /// only forwards appends to them). Blocks on storage; the group itself starts in the
-    /// background.
+    /// This node's id.
+    fn node_id(&self) -> u64;
+
+    /// Starts the group of partition `index` of topic `topic_id`, placed as `placement`,
+    /// applying into `shared` and `consumers` where this node runs the group
+    /// ([`Placement::hosts`](crate::engine::Placement::hosts)); elsewhere the log only forwards
+    /// appends to the replicas. Blocks on storage; the group itself starts in the background.
     fn open(
         &self,
         topic_id: u32,
         index: u32,
-        replicas: &[u64],
+        placement: &crate::engine::Placement,
         shared: Arc<PartitionShared>,
         consumers: Arc<dyn ConsumerState>,
         options: &PartitionOptions,
@@ -289,4 +351,14 @@ pub trait PartitionHost: Send + Sync + 'static {
 
     /// Drops the raft log and state of a deleted partition's group (closed before).
     fn delete(&self, topic_id: u32, index: u32) -> BoxFuture<'_, Result<()>>;
+
+    /// Deletes this node's copy of partition `index` of topic `topic_id` and of its group's
+    /// raft log and records but its vote (the group stopped here: its replicas moved off this
+    /// node). `shared` shows an empty partition afterwards.
+    fn retire<'a>(
+        &'a self,
+        topic_id: u32,
+        index: u32,
+        shared: &'a Arc<PartitionShared>,
+    ) -> BoxFuture<'a, Result<()>>;
 }

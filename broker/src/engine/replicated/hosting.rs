@@ -9,6 +9,7 @@ use super::super::Engine;
 use super::super::partition::replicated::{ConsumerState, PartitionHost};
 use super::super::partition::{Partition, PartitionEntry, PartitionOptions, PartitionShared};
 use super::super::topic::{Topic, TopicRecord};
+use super::moves::Placement;
 use crate::error::Result;
 use crate::storage::Store;
 
@@ -58,11 +59,13 @@ impl Engine {
     pub(in crate::engine) fn open_partitions(
         &self,
         record: &TopicRecord,
+        placement: &[Placement],
         store: &Arc<dyn Store>,
         blocking_io: bool,
         options: &PartitionOptions,
     ) -> Result<Vec<Partition>> {
         let host = self.host_for(record);
+        let record_id = record.id;
         (0..record.settings.partitions)
             .map(|p| {
                 let Some(host) = host else {
@@ -84,19 +87,35 @@ impl Engine {
                     options.tenant_storage.clone(),
                     options.ack,
                 )?;
-                let replicas = record.replicas.get(p as usize).map_or(&[][..], |r| &r[..]);
-                let consumers = Arc::new(Subscriptions(self.this.clone()));
+                let placed = placement.get(p as usize).cloned().unwrap_or_default();
                 let log = host.open(
                     record.id,
                     p,
-                    replicas,
+                    &placed,
                     Arc::clone(&shared),
-                    consumers,
+                    self.consumer_state(),
                     options,
                 )?;
+                if placed.moving() && placed.hosts(host.node_id()) {
+                    self.drive_move(record.id, p);
+                }
+                if !placed.hosts(host.node_id()) {
+                    // A copy from before the replicas moved off this node while it was down.
+                    let (host, shared) = (Arc::clone(host), Arc::clone(&shared));
+                    self.runtime.spawn(async move {
+                        if let Err(err) = host.retire(record_id, p, &shared).await {
+                            tracing::warn!(cause = %err, topic_id = record_id, partition = p, "deleting a stale partition copy");
+                        }
+                    });
+                }
                 Ok(Partition::in_group(shared, log))
             })
             .collect()
+    }
+
+    /// The engine's subscriptions, as a partition group applies consumer entries to them.
+    pub(in crate::engine) fn consumer_state(&self) -> Arc<dyn ConsumerState> {
+        Arc::new(Subscriptions(self.this.clone()))
     }
 
     /// Drops the raft data of a deleted topic's partition groups (closed before).

@@ -59,6 +59,8 @@ pub struct Run {
     topic_ids: HashMap<u32, bool>,
     subscriptions: HashMap<(u32, String), bool>,
     users: HashMap<(String, String), bool>,
+    /// `(topic id, partition)` → its placement after a replica move decided in this run.
+    moves: HashMap<(u32, u32), moves::Placement>,
 }
 
 /// What phase one made of a command.
@@ -71,8 +73,9 @@ pub enum Decision {
 }
 
 /// The `Cf::Meta` prefixes of replicated records (snapshots carry them whole).
-const REPLICATED: [&[u8]; 7] = [
+const REPLICATED: [&[u8]; 8] = [
     keys::TOPIC_META_PREFIX,
+    keys::REPLICAS_PREFIX,
     b"sub/",
     USER_PREFIX,
     TOKEN_PREFIX,
@@ -245,6 +248,11 @@ impl Engine {
                 run.users.insert((tenant.clone(), name.clone()), false);
                 command.clone()
             }
+            MetaCommand::MoveReplicas {
+                topic_id,
+                partition,
+                moved,
+            } => return Ok(self.decide_move(run, *topic_id, *partition, moved)),
             // Puts and deletes that replace whole records: the last in log order wins, the
             // same on every node.
             MetaCommand::Auth(_)
@@ -370,6 +378,16 @@ impl Engine {
                 continue;
             };
             *live.settings.write() = record.settings.clone();
+            let placement = self.load_placement(record.id, &record.replicas, &*self.disk)?;
+            for (p, placement) in placement.into_iter().enumerate() {
+                let current = live.placement.read().get(p).cloned();
+                if current.is_some_and(|current| current != placement) {
+                    if let Some(slot) = live.placement.write().get_mut(p) {
+                        *slot = placement.clone();
+                    }
+                    self.rehost(&live, p as u32, &placement).await;
+                }
+            }
             let wanted = self.recover_subscriptions(&live)?;
             let mut subs = live.subscriptions.write();
             subs.retain(|name, sub| {
@@ -416,4 +434,7 @@ fn topic_records(records: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<TopicRecord>> {
 mod tests;
 
 mod hosting;
+pub mod moves;
 pub mod placement;
+
+pub use moves::{Moved, Placement, ReplicaMove};
