@@ -25,6 +25,9 @@ type ClusterStatus struct {
 	Membership string
 	// Nodes are the metadata group's members.
 	Nodes []ClusterNode
+	// MovingPartitions are the partitions whose replicas are moving
+	// ([Admin.RebalanceReplicas]): started, not yet complete.
+	MovingPartitions uint32
 }
 
 // ClusterNode is a node of the cluster's node table.
@@ -60,6 +63,19 @@ type LeaderRebalance struct {
 	Unreachable []uint64
 }
 
+// ReplicaMove is one partition's replicas before and after a move that
+// [Admin.RebalanceReplicas] started (or planned), preferred leader first.
+type ReplicaMove struct {
+	// Tenant is the topic's tenant.
+	Tenant string
+	Topic  string
+	// Partition is the partition index.
+	Partition uint32
+	// From are the replicas before the move, To those after it.
+	From []uint64
+	To   []uint64
+}
+
 // ClusterStatus is the cluster as the answering node sees it: its metadata leader and term and
 // the node table.
 func (a *Admin) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
@@ -72,11 +88,12 @@ func (a *Admin) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	}
 	defer C.rapidmq_cluster_status_free(s)
 	out := ClusterStatus{
-		Mode:       goString(s.mode),
-		NodeID:     uint64(s.node_id),
-		Term:       uint64(s.term),
-		Membership: goString(s.membership),
-		Nodes:      []ClusterNode{},
+		Mode:             goString(s.mode),
+		NodeID:           uint64(s.node_id),
+		Term:             uint64(s.term),
+		Membership:       goString(s.membership),
+		Nodes:            []ClusterNode{},
+		MovingPartitions: uint32(s.moving_partitions),
 	}
 	if s.has_leader {
 		out.LeaderID = Ptr(uint64(s.leader_id))
@@ -148,6 +165,46 @@ func (a *Admin) RebalanceLeaders(ctx context.Context) (LeaderRebalance, error) {
 	out := LeaderRebalance{Transfers: uint64(r.transfers), Unreachable: []uint64{}}
 	for _, id := range items(r.unreachable, r.unreachable_len) {
 		out.Unreachable = append(out.Unreachable, uint64(id))
+	}
+	return out, nil
+}
+
+// RebalanceReplicas moves partition replicas so each voting node holds an even share: replicas
+// on nodes that no longer vote, or on the nodes in exclude (before removing them), go to other
+// voters; then from the nodes holding the most to those holding the fewest; then preferred
+// leaders are spread. It answers the moves started (with dryRun, planned and not started); each
+// completes once its new replicas caught up, and [ClusterStatus.MovingPartitions] counts those
+// under way. Errors: [ErrInvalidArgument] (single-node mode; the voters left are fewer than
+// some topic's replication factor), [ErrNodeNotFound] (an excluded node is not a member),
+// [ErrPermissionDenied] (not a cluster admin).
+func (a *Admin) RebalanceReplicas(ctx context.Context, exclude []uint64, dryRun bool) ([]ReplicaMove, error) {
+	var p pins
+	defer p.Unpin()
+	ids, count := p.u64s(exclude)
+	var list *C.RapidmqReplicaMoveList
+	err := a.call(ctx, func(h *C.RapidmqClient, cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_admin_rebalance_replicas(h, ids, count, C.bool(dryRun), cancel, &list, cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer C.rapidmq_replica_move_list_free(list)
+	out := []ReplicaMove{}
+	for _, m := range items(list.items, list.len) {
+		move := ReplicaMove{
+			Tenant:    goString(m.tenant),
+			Topic:     goString(m.topic),
+			Partition: uint32(m.partition),
+			From:      []uint64{},
+			To:        []uint64{},
+		}
+		for _, id := range items(m.from, m.from_len) {
+			move.From = append(move.From, uint64(id))
+		}
+		for _, id := range items(m.to, m.to_len) {
+			move.To = append(move.To, uint64(id))
+		}
+		out = append(out, move)
 	}
 	return out, nil
 }

@@ -2,7 +2,8 @@ package rapidmq_test
 
 // Cluster administration through the core: a one-node cluster (serve --node-id 1 --peers
 // 1=127.0.0.1:PORT) and a broker in single-node mode; partition placement (replicas, leaders,
-// the replication factor) on one node and on three; C24 cluster-failover with three nodes.
+// the replication factor) on one node and on three, and replica moves on three; C24
+// cluster-failover with three nodes.
 
 import (
 	"errors"
@@ -72,7 +73,7 @@ func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
 	ctx := ctxT(t)
 
 	status, err := admin.ClusterStatus(ctx)
-	if err != nil || status.Mode != "single-node" || status.LeaderID != nil || status.Membership != "" || len(status.Nodes) != 0 {
+	if err != nil || status.Mode != "single-node" || status.LeaderID != nil || status.Membership != "" || len(status.Nodes) != 0 || status.MovingPartitions != 0 {
 		t.Fatalf("status: %+v %v", status, err)
 	}
 	if _, err := admin.RemoveNode(ctx, 1); code(err) != rapidmq.CodeInvalidArgument {
@@ -83,6 +84,9 @@ func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
 	}
 	if r, err := admin.RebalanceLeaders(ctx); err != nil || r.Transfers != 0 || len(r.Unreachable) != 0 {
 		t.Fatalf("rebalance leaders in single-node mode: %+v %v", r, err)
+	}
+	if moves, err := admin.RebalanceReplicas(ctx, nil, false); code(err) != rapidmq.CodeInvalidArgument {
+		t.Fatalf("rebalance replicas in single-node mode: %+v %v", moves, err)
 	}
 }
 
@@ -142,7 +146,7 @@ func waitForThreeVoters(t *testing.T, admin *rapidmq.Admin) {
 	})
 }
 
-func TestATopicReplicatedThreeTimesDescribesItsReplicasAndLeaders(t *testing.T) {
+func TestATopicReplicatedThreeTimesDescribesItsReplicasAndLeadersAndHasNothingToMove(t *testing.T) {
 	nodes := startCluster(t, 3)
 	admin := connect(t, nodes[0]).Admin()
 	ctx := ctxT(t)
@@ -184,6 +188,20 @@ func TestATopicReplicatedThreeTimesDescribesItsReplicasAndLeaders(t *testing.T) 
 	_, err = admin.CreateTopic(ctx, "too-many-copies", rapidmq.TopicConfig{Partitions: 1, ReplicationFactor: rapidmq.Ptr(uint32(4))})
 	if !errors.Is(err, rapidmq.ErrInvalidTopicConfig) || !strings.Contains(err.Error(), "more than the cluster's 3 voting nodes") {
 		t.Fatalf("replication factor 4 on three nodes: want INVALID_TOPIC_CONFIG, got %v", err)
+	}
+
+	// Every node holds a replica of each partition and leads one: nothing to move, nothing
+	// moving; and no node 9 to move replicas off.
+	if moves, err := admin.RebalanceReplicas(ctx, nil, true); err != nil || moves == nil || len(moves) != 0 {
+		t.Fatalf("rebalance replicas (dry run): %+v %v", moves, err)
+	}
+	if status, err := admin.ClusterStatus(ctx); err != nil || status.MovingPartitions != 0 {
+		t.Fatalf("moving partitions: %+v %v", status, err)
+	}
+	_, err = admin.RebalanceReplicas(ctx, []uint64{9}, false)
+	var e *rapidmq.Error
+	if !errors.Is(err, rapidmq.ErrNodeNotFound) || !errors.As(err, &e) || e.Code != 5006 {
+		t.Fatalf("rebalance replicas off node 9: want NODE_NOT_FOUND (5006), got %v", err)
 	}
 }
 

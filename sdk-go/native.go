@@ -158,6 +158,15 @@ func (p *pins) strs(ss []string) (*C.RapidmqStr, C.size_t) {
 	return &list[0], C.size_t(len(list))
 }
 
+// u64s pins ids and returns a pointer to the first (nil when empty) and the count.
+func (p *pins) u64s(ids []uint64) (*C.uint64_t, C.size_t) {
+	if len(ids) == 0 {
+		return nil, 0
+	}
+	p.Pin(&ids[0])
+	return (*C.uint64_t)(unsafe.Pointer(&ids[0])), C.size_t(len(ids))
+}
+
 // goString copies a library-owned view.
 func goString(s C.RapidmqSlice) string {
 	if s.len == 0 {

@@ -14,8 +14,8 @@ use crate::roles::{BindingScope, Permission, RoleBinding, RoleInfo};
 use crate::tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas};
 use crate::types::{
     BrokerStatus, ClusterStatus, CreatedToken, DeadLetterPage, DeadLetterReplay, LeaderRebalance,
-    MembershipChange, QueueSettings, StartPosition, SubscriptionInfo, SubscriptionMode, TokenInfo,
-    TopicConfig, TopicInfo, UserInfo,
+    MembershipChange, QueueSettings, ReplicaMove, StartPosition, SubscriptionInfo,
+    SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 
 /// Admin operations of a [`Client`]. Cheap to clone.
@@ -278,8 +278,8 @@ impl Admin {
         admin_call!(self, get_status, v1::GetStatusRequest {}, retried).map(BrokerStatus::from)
     }
 
-    /// The cluster as the answering node sees it: its metadata leader and term and the node
-    /// table. A single-node broker answers `mode = "single-node"`.
+    /// The cluster as the answering node sees it: its metadata leader and term, the node table
+    /// and how many partitions are moving. A single-node broker answers `mode = "single-node"`.
     pub async fn cluster_status(&self) -> Result<ClusterStatus> {
         admin_call!(
             self,
@@ -328,6 +328,27 @@ impl Admin {
             transfers: r.transfers,
             unreachable: r.unreachable,
         })
+    }
+
+    /// Moves partition replicas so each voting node holds an even share: replicas on nodes that
+    /// no longer vote, or on the nodes in `exclude` (before removing them), go to other voters;
+    /// then from the nodes holding the most to those holding the fewest; then preferred leaders
+    /// are spread. Answers the moves started (with `dry_run`, planned and not started); each
+    /// completes once its new replicas caught up, and [`ClusterStatus::moving_partitions`]
+    /// counts those under way. Errors: `INVALID_ARGUMENT` (single-node mode; the voters left are
+    /// fewer than some topic's replication factor), `NODE_NOT_FOUND` (an excluded node is not a
+    /// member), `PERMISSION_DENIED` (not a cluster admin).
+    pub async fn rebalance_replicas(
+        &self,
+        exclude: &[u64],
+        dry_run: bool,
+    ) -> Result<Vec<ReplicaMove>> {
+        let request = v1::RebalanceReplicasRequest {
+            exclude: exclude.to_vec(),
+            dry_run,
+        };
+        admin_call!(self, rebalance_replicas, request, once)
+            .map(|r| r.moves.into_iter().map(ReplicaMove::from).collect())
     }
 
     /// The caller as the broker sees it: `(tenant, user)`, the user empty when anonymous

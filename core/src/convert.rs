@@ -265,6 +265,19 @@ impl From<v1::ClusterStatus> for ClusterStatus {
                     matched: n.matched,
                 })
                 .collect(),
+            moving_partitions: s.moving_partitions,
+        }
+    }
+}
+
+impl From<v1::ReplicaMove> for ReplicaMove {
+    fn from(m: v1::ReplicaMove) -> Self {
+        ReplicaMove {
+            tenant: m.tenant,
+            topic: m.topic,
+            partition: m.partition,
+            from: m.from,
+            to: m.to,
         }
     }
 }

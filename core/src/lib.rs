@@ -63,6 +63,6 @@ pub use types::{
     BrokerStatus, ClusterNode, ClusterStatus, CreatedToken, DeadLetter, DeadLetterPage,
     DeadLetterReplay, Delivery, Durability, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
     MembershipChange, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,
-    QueueStats, ReceivedMessage, SendStatus, StartPosition, Storage, SubscriptionInfo,
+    QueueStats, ReceivedMessage, ReplicaMove, SendStatus, StartPosition, Storage, SubscriptionInfo,
     SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };

@@ -420,6 +420,9 @@ pub struct ClusterStatus {
     pub membership: String,
     /// The metadata group's members, with their addresses from the node table.
     pub nodes: Vec<ClusterNode>,
+    /// Partitions whose replicas are moving ([`Admin::rebalance_replicas`](crate::Admin)):
+    /// started, not yet complete.
+    pub moving_partitions: u32,
 }
 
 /// What [`Admin::add_node`](crate::Admin) or `remove_node` did.
@@ -439,6 +442,22 @@ pub struct LeaderRebalance {
     pub transfers: u64,
     /// Nodes that could not be asked (down or unreachable).
     pub unreachable: Vec<u64>,
+}
+
+/// One partition's replicas before and after a move that
+/// [`Admin::rebalance_replicas`](crate::Admin) started (or planned), preferred leader first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaMove {
+    /// The topic's tenant.
+    pub tenant: String,
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: u32,
+    /// The replicas before the move.
+    pub from: Vec<u64>,
+    /// The replicas after it.
+    pub to: Vec<u64>,
 }
 
 /// A node of the cluster's node table.

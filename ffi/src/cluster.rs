@@ -1,7 +1,8 @@
 //! Cluster administration on a client: the cluster as the answering node sees it, adding and
-//! removing nodes of the metadata group, and handing partition leadership back to the preferred
-//! replicas (`rapidmq_core::Admin::{cluster_status, add_node, remove_node, rebalance_leaders}`).
-//! A single-node broker answers `cluster_status` with mode `single-node`.
+//! removing nodes of the metadata group, handing partition leadership back to the preferred
+//! replicas and moving partition replicas between nodes (`rapidmq_core::Admin::{cluster_status,
+//! add_node, remove_node, rebalance_leaders, rebalance_replicas}`). A single-node broker answers
+//! `cluster_status` with mode `single-node`.
 
 use rapidmq_core as core;
 
@@ -10,7 +11,7 @@ use crate::arena::{Arena, Owned};
 use crate::buffer::{RapidmqSlice, RapidmqStr};
 use crate::cancel::RapidmqCancel;
 use crate::client::RapidmqClient;
-use crate::error::{RapidmqError, RapidmqStatus, guard, guard_or, put};
+use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 
 /// A node of the cluster's node table.
 #[repr(C)]
@@ -56,6 +57,9 @@ pub struct RapidmqClusterStatus {
     pub nodes: *const RapidmqClusterNode,
     /// Number of nodes.
     pub nodes_len: usize,
+    /// Partitions whose replicas are moving (`rapidmq_admin_rebalance_replicas`): started, not
+    /// yet complete.
+    pub moving_partitions: u32,
 }
 
 /// What `rapidmq_admin_add_node` or `rapidmq_admin_remove_node` did; free with
@@ -80,6 +84,35 @@ pub struct RapidmqLeaderRebalance {
     pub unreachable: *const u64,
     /// Number of unreachable nodes.
     pub unreachable_len: usize,
+}
+
+/// One partition's replicas before and after a move, preferred leader first.
+#[repr(C)]
+pub struct RapidmqReplicaMove {
+    /// The topic's tenant.
+    pub tenant: RapidmqSlice,
+    /// Topic name.
+    pub topic: RapidmqSlice,
+    /// Partition index.
+    pub partition: u32,
+    /// The replicas before the move.
+    pub from: *const u64,
+    /// Number of replicas before the move.
+    pub from_len: usize,
+    /// The replicas after it.
+    pub to: *const u64,
+    /// Number of replicas after the move.
+    pub to_len: usize,
+}
+
+/// The moves `rapidmq_admin_rebalance_replicas` started (or planned); free with
+/// `rapidmq_replica_move_list_free`.
+#[repr(C)]
+pub struct RapidmqReplicaMoveList {
+    /// The moves.
+    pub items: *const RapidmqReplicaMove,
+    /// Number of moves.
+    pub len: usize,
 }
 
 fn cluster_status(arena: &mut Arena, s: core::ClusterStatus) -> RapidmqClusterStatus {
@@ -109,7 +142,33 @@ fn cluster_status(arena: &mut Arena, s: core::ClusterStatus) -> RapidmqClusterSt
         membership: arena.bytes(s.membership),
         nodes,
         nodes_len,
+        moving_partitions: s.moving_partitions,
     }
+}
+
+fn replica_move(arena: &mut Arena, m: core::ReplicaMove) -> RapidmqReplicaMove {
+    let (from, from_len) = arena.array(m.from);
+    let (to, to_len) = arena.array(m.to);
+    RapidmqReplicaMove {
+        tenant: arena.bytes(m.tenant),
+        topic: arena.bytes(m.topic),
+        partition: m.partition,
+        from,
+        from_len,
+        to,
+        to_len,
+    }
+}
+
+/// The `len` node ids at `ids` (NULL allowed when `len` is 0).
+fn node_ids(ids: *const u64, len: usize, what: &str) -> FfiResult<Vec<u64>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if ids.is_null() {
+        return Err(FfiError::null(what));
+    }
+    Ok(unsafe { std::slice::from_raw_parts(ids, len) }.to_vec())
 }
 
 fn membership_change(change: core::MembershipChange) -> *mut RapidmqMembershipChange {
@@ -220,6 +279,43 @@ pub unsafe extern "C" fn rapidmq_admin_rebalance_leaders(
     })
 }
 
+/// Moves partition replicas so each voting node holds an even share: replicas on nodes that no
+/// longer vote, or on the `exclude_len` nodes at `exclude` (before removing them), go to other
+/// voters; then from the nodes holding the most to those holding the fewest; then preferred
+/// leaders are spread. Answers the moves started (with `dry_run`, planned and not started); free
+/// the list with `rapidmq_replica_move_list_free`. Errors: `INVALID_ARGUMENT` (single-node mode;
+/// the voters left are fewer than some topic's replication factor), `NODE_NOT_FOUND` (an
+/// excluded node is not a member), `PERMISSION_DENIED` (not a cluster admin).
+///
+/// # Safety
+/// `client` is live; the `exclude_len` ids at `exclude` (NULL when 0) are readable; `out` is
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_admin_rebalance_replicas(
+    client: *const RapidmqClient,
+    exclude: *const u64,
+    exclude_len: usize,
+    dry_run: bool,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqReplicaMoveList,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let exclude = node_ids(exclude, exclude_len, "exclude")?;
+        let moves = admin_call(client, cancel, |a| async move {
+            a.rebalance_replicas(&exclude, dry_run).await
+        })?;
+        let mut arena = Arena::default();
+        let items: Vec<_> = moves
+            .into_iter()
+            .map(|m| replica_move(&mut arena, m))
+            .collect();
+        let (items, len) = arena.array(items);
+        let view = RapidmqReplicaMoveList { items, len };
+        put(out, "out", Owned::into_raw(view, arena))
+    })
+}
+
 /// Frees a cluster status. NULL is ignored.
 ///
 /// # Safety
@@ -245,4 +341,13 @@ pub unsafe extern "C" fn rapidmq_membership_change_free(change: *mut RapidmqMemb
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_leader_rebalance_free(rebalance: *mut RapidmqLeaderRebalance) {
     guard_or((), || unsafe { Owned::free(rebalance) })
+}
+
+/// Frees a replica move list. NULL is ignored.
+///
+/// # Safety
+/// `moves` is NULL or was returned by this library and not freed already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_replica_move_list_free(moves: *mut RapidmqReplicaMoveList) {
+    guard_or((), || unsafe { Owned::free(moves) })
 }

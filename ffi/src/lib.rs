@@ -8,8 +8,8 @@
 //!   `RapidmqConsumer` (`consumer.rs`), `RapidmqQueueConsumer` and `RapidmqReceipt` (`queue.rs`),
 //!   `RapidmqCancel` (`cancel.rs`). Admin calls take the client (`admin.rs`; the caller,
 //!   users and API tokens in `users.rs`; roles and bindings in `roles.rs`; tenants, quotas
-//!   and the audit log in `tenants.rs`; cluster status, membership and leader rebalance in
-//!   `cluster.rs`).
+//!   and the audit log in `tenants.rs`; cluster status, membership, leader rebalance and
+//!   replica moves in `cluster.rs`).
 //! - **Names** are `rapidmq_<object>_<verb>`.
 //! - **Errors** (`error.rs`): fallible functions return a `RapidmqStatus` and fill an optional
 //!   `RapidmqError` (`{code, kind, retriable, message}`); the message is a Rust-owned buffer

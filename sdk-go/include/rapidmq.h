@@ -643,6 +643,9 @@ typedef struct RapidmqClusterStatus {
   const struct RapidmqClusterNode *nodes;
   // Number of nodes.
   size_t nodes_len;
+  // Partitions whose replicas are moving (`rapidmq_admin_rebalance_replicas`): started, not
+  // yet complete.
+  uint32_t moving_partitions;
 } RapidmqClusterStatus;
 
 // What `rapidmq_admin_add_node` or `rapidmq_admin_remove_node` did; free with
@@ -666,6 +669,33 @@ typedef struct RapidmqLeaderRebalance {
   // Number of unreachable nodes.
   size_t unreachable_len;
 } RapidmqLeaderRebalance;
+
+// One partition's replicas before and after a move, preferred leader first.
+typedef struct RapidmqReplicaMove {
+  // The topic's tenant.
+  struct RapidmqSlice tenant;
+  // Topic name.
+  struct RapidmqSlice topic;
+  // Partition index.
+  uint32_t partition;
+  // The replicas before the move.
+  const uint64_t *from;
+  // Number of replicas before the move.
+  size_t from_len;
+  // The replicas after it.
+  const uint64_t *to;
+  // Number of replicas after the move.
+  size_t to_len;
+} RapidmqReplicaMove;
+
+// The moves `rapidmq_admin_rebalance_replicas` started (or planned); free with
+// `rapidmq_replica_move_list_free`.
+typedef struct RapidmqReplicaMoveList {
+  // The moves.
+  const struct RapidmqReplicaMove *items;
+  // Number of moves.
+  size_t len;
+} RapidmqReplicaMoveList;
 
 // Retry (and reconnect) policy: exponential backoff with full jitter within a budget.
 typedef struct RapidmqRetryPolicy {
@@ -1453,6 +1483,25 @@ enum RapidmqStatus rapidmq_admin_rebalance_leaders(const struct RapidmqClient *c
                                                    struct RapidmqLeaderRebalance **out,
                                                    struct RapidmqError *err);
 
+// Moves partition replicas so each voting node holds an even share: replicas on nodes that no
+// longer vote, or on the `exclude_len` nodes at `exclude` (before removing them), go to other
+// voters; then from the nodes holding the most to those holding the fewest; then preferred
+// leaders are spread. Answers the moves started (with `dry_run`, planned and not started); free
+// the list with `rapidmq_replica_move_list_free`. Errors: `INVALID_ARGUMENT` (single-node mode;
+// the voters left are fewer than some topic's replication factor), `NODE_NOT_FOUND` (an
+// excluded node is not a member), `PERMISSION_DENIED` (not a cluster admin).
+//
+// # Safety
+// `client` is live; the `exclude_len` ids at `exclude` (NULL when 0) are readable; `out` is
+// writable.
+enum RapidmqStatus rapidmq_admin_rebalance_replicas(const struct RapidmqClient *client,
+                                                    const uint64_t *exclude,
+                                                    size_t exclude_len,
+                                                    bool dry_run,
+                                                    const struct RapidmqCancel *cancel,
+                                                    struct RapidmqReplicaMoveList **out,
+                                                    struct RapidmqError *err);
+
 // Frees a cluster status. NULL is ignored.
 //
 // # Safety
@@ -1470,6 +1519,12 @@ void rapidmq_membership_change_free(struct RapidmqMembershipChange *change);
 // # Safety
 // `rebalance` is NULL or was returned by this library and not freed already.
 void rapidmq_leader_rebalance_free(struct RapidmqLeaderRebalance *rebalance);
+
+// Frees a replica move list. NULL is ignored.
+//
+// # Safety
+// `moves` is NULL or was returned by this library and not freed already.
+void rapidmq_replica_move_list_free(struct RapidmqReplicaMoveList *moves);
 
 // Fills `out` with the core's client defaults (the default endpoint is used when
 // `endpoints_len` is 0). Returns false when `out` is NULL.

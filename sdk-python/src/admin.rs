@@ -1,12 +1,12 @@
 //! `rapidmq._native.Admin`: topics, subscriptions, lag, broker status, cluster status,
-//! membership and leader rebalance, and the caller, users, API tokens, roles and role bindings,
+//! membership, leader rebalance and replica moves, and the caller, users, API tokens, roles and role bindings,
 //! tenants and their quotas, and the audit log of a broker with authentication on.
 
 use pyo3::prelude::*;
 use rapidmq_core::roles::BindingScope;
 use rapidmq_core::{self as core, Runtime, TopicConfig};
 
-use crate::cluster::{ClusterStatus, LeaderRebalance, MembershipChange};
+use crate::cluster::{ClusterStatus, LeaderRebalance, MembershipChange, ReplicaMove};
 use crate::convert::{to_durability, to_duration, to_start, to_storage};
 use crate::roles::{RoleBinding, RoleInfo};
 use crate::runtime::{ProcessLocal, bridge};
@@ -330,6 +330,23 @@ impl Admin {
         let admin = self.core.get()?.clone();
         bridge(py, &self.runtime, asyncio, async move {
             admin.rebalance_leaders().await.map(LeaderRebalance::from)
+        })
+    }
+
+    /// Moves partition replicas so each voting node holds an even share, first off the nodes
+    /// in `exclude`; with `dry_run`, only plans. The moves started (or planned).
+    #[pyo3(signature = (exclude=Vec::new(), dry_run=false, asyncio=false))]
+    fn rebalance_replicas(
+        &self,
+        py: Python<'_>,
+        exclude: Vec<u64>,
+        dry_run: bool,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        bridge(py, &self.runtime, asyncio, async move {
+            let moves = admin.rebalance_replicas(&exclude, dry_run).await?;
+            Ok(moves.into_iter().map(ReplicaMove::from).collect::<Vec<_>>())
         })
     }
 

@@ -1,6 +1,6 @@
 //! Cluster administration results as Python classes: the cluster as the answering node sees it,
-//! what adding or removing a node of the metadata group did, and what a leader rebalance
-//! started.
+//! what adding or removing a node of the metadata group did, what a leader rebalance started
+//! and the replica moves a replica rebalance started.
 
 use pyo3::prelude::*;
 use rapidmq_core as core;
@@ -24,6 +24,8 @@ pub(crate) struct ClusterStatus {
     membership: String,
     /// The metadata group's members.
     nodes: Vec<ClusterNode>,
+    /// Partitions whose replicas are moving (`rebalance_replicas`): started, not yet complete.
+    moving_partitions: u32,
 }
 
 #[pymethods]
@@ -31,13 +33,14 @@ impl ClusterStatus {
     fn __repr__(&self) -> String {
         format!(
             "ClusterStatus(mode='{}', node_id={}, leader_id={:?}, term={}, membership='{}', \
-             nodes={})",
+             nodes={}, moving_partitions={})",
             self.mode,
             self.node_id,
             self.leader_id,
             self.term,
             self.membership,
-            self.nodes.len()
+            self.nodes.len(),
+            self.moving_partitions
         )
     }
 }
@@ -115,6 +118,33 @@ impl LeaderRebalance {
     }
 }
 
+/// One partition's replicas before and after a move that `rebalance_replicas` started (or
+/// planned), preferred leader first.
+#[pyclass(module = "rapidmq", name = "ReplicaMove", frozen, get_all)]
+#[derive(Debug, Clone)]
+pub(crate) struct ReplicaMove {
+    /// The topic's tenant.
+    tenant: String,
+    /// Topic name.
+    topic: String,
+    /// Partition index.
+    partition: u32,
+    /// The replicas before the move (`from_`: `from` is a Python keyword).
+    from_: Vec<u64>,
+    /// The replicas after it.
+    to: Vec<u64>,
+}
+
+#[pymethods]
+impl ReplicaMove {
+    fn __repr__(&self) -> String {
+        format!(
+            "ReplicaMove(tenant='{}', topic='{}', partition={}, from_={:?}, to={:?})",
+            self.tenant, self.topic, self.partition, self.from_, self.to
+        )
+    }
+}
+
 impl From<core::ClusterStatus> for ClusterStatus {
     fn from(s: core::ClusterStatus) -> Self {
         ClusterStatus {
@@ -125,6 +155,7 @@ impl From<core::ClusterStatus> for ClusterStatus {
             last_applied: s.last_applied,
             membership: s.membership,
             nodes: s.nodes.into_iter().map(ClusterNode::from).collect(),
+            moving_partitions: s.moving_partitions,
         }
     }
 }
@@ -157,6 +188,18 @@ impl From<core::LeaderRebalance> for LeaderRebalance {
         LeaderRebalance {
             transfers: r.transfers,
             unreachable: r.unreachable,
+        }
+    }
+}
+
+impl From<core::ReplicaMove> for ReplicaMove {
+    fn from(m: core::ReplicaMove) -> Self {
+        ReplicaMove {
+            tenant: m.tenant,
+            topic: m.topic,
+            partition: m.partition,
+            from_: m.from,
+            to: m.to,
         }
     }
 }

@@ -13,8 +13,8 @@
 //!   defaults for the Python config classes.
 //! - `types.rs`: result types (`Delivery`, `ReceivedMessage`, `TopicInfo`, ...); `users.rs`
 //!   and `roles.rs`: the caller, users, tokens, roles and role bindings; `tenants.rs`: tenants,
-//!   their quotas and the audit log; `cluster.rs`: the cluster status, membership changes and
-//!   leader rebalances.
+//!   their quotas and the audit log; `cluster.rs`: the cluster status, membership changes,
+//!   leader rebalances and replica moves.
 //! - `client.rs`, `producer.rs`, `consumer.rs` (stream mode), `queue.rs` (queue mode),
 //!   `admin.rs`: one class each over the core's.
 //!
@@ -67,6 +67,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cluster::ClusterNode>()?;
     m.add_class::<cluster::MembershipChange>()?;
     m.add_class::<cluster::LeaderRebalance>()?;
+    m.add_class::<cluster::ReplicaMove>()?;
     m.add_class::<types::ProducerStats>()?;
     m.add_class::<types::ConsumerStats>()?;
     m.add_class::<types::FetchResult>()?;

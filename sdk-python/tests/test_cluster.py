@@ -1,6 +1,7 @@
 """Cluster administration through the core: a one-node cluster (``serve --node-id 1 --peers
 1=127.0.0.1:PORT``) and a broker in single-node mode; partition placement (replicas, leaders,
-the replication factor) on one node and on three; C24 cluster-failover with three nodes."""
+the replication factor) on one node and on three, and replica moves on three; C24
+cluster-failover with three nodes."""
 
 from __future__ import annotations
 
@@ -55,12 +56,16 @@ def test_a_single_node_broker_says_so(client: rapidmq.Client) -> None:
     status = admin.cluster_status()
     assert status.mode == "single-node"
     assert (status.leader_id, status.membership, status.nodes) == (None, "", [])
+    assert status.moving_partitions == 0
     with pytest.raises(rapidmq.InvalidArgumentError):
         admin.remove_node(1)
     with pytest.raises(rapidmq.InvalidArgumentError):
         admin.add_node(2, "127.0.0.1:7002")
     rebalance = admin.rebalance_leaders()
     assert (rebalance.transfers, rebalance.unreachable) == (0, [])
+    with pytest.raises(rapidmq.InvalidArgumentError) as moved:
+        admin.rebalance_replicas()
+    assert moved.value.code == 1001
 
 
 def test_a_single_node_broker_keeps_one_copy_and_names_no_replicas_or_leader(
@@ -100,7 +105,9 @@ def wait_for_three_voters(admin: rapidmq.Admin) -> None:
     eventually("a leader and three registered voters", formed)
 
 
-def test_a_topic_replicated_three_times_describes_its_replicas_and_leaders(start_broker) -> None:
+def test_a_topic_replicated_three_times_describes_its_replicas_and_leaders_and_has_nothing_to_move(
+    start_broker,
+) -> None:
     nodes = start_cluster(start_broker, 3)
     with rapidmq.Client(nodes[0].url) as client:
         admin = client.admin()
@@ -129,6 +136,14 @@ def test_a_topic_replicated_three_times_describes_its_replicas_and_leaders(start
             admin.create_topic("too-many-copies", 1, replication_factor=4)
         assert "more than the cluster's 3 voting nodes" in str(refused.value)
 
+        # Every node holds a replica of each partition and leads one: nothing to move, nothing
+        # moving; and no node 9 to move replicas off.
+        assert admin.rebalance_replicas(dry_run=True) == []
+        assert admin.cluster_status().moving_partitions == 0
+        with pytest.raises(rapidmq.NodeNotFoundError) as unknown:
+            admin.rebalance_replicas(exclude=[9])
+        assert unknown.value.code == 5006 and unknown.value.name == "NODE_NOT_FOUND"
+
 
 @pytest.mark.asyncio
 async def test_the_asyncio_admin_has_the_cluster_calls(broker) -> None:
@@ -139,6 +154,8 @@ async def test_the_asyncio_admin_has_the_cluster_calls(broker) -> None:
             await client.admin().remove_node(9)
         rebalance = await client.admin().rebalance_leaders()
         assert (rebalance.transfers, rebalance.unreachable) == (0, [])
+        with pytest.raises(rapidmq.InvalidArgumentError):
+            await client.admin().rebalance_replicas(dry_run=True)
 
 
 FAILOVER_MESSAGES = 300

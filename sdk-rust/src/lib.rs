@@ -21,9 +21,11 @@
 //!   [`ClientBuilder::tenant`] makes a cluster admin act inside another tenant. Cluster
 //!   administration: `cluster_status` ([`ClusterStatus`] with its [`ClusterNode`]s; mode
 //!   `single-node` on a broker not in cluster mode), `add_node` and `remove_node`
-//!   ([`MembershipChange`]; `NODE_NOT_FOUND` for a node that is not a member), and
+//!   ([`MembershipChange`]; `NODE_NOT_FOUND` for a node that is not a member),
 //!   `rebalance_leaders` ([`LeaderRebalance`]: partition leadership back to the preferred
-//!   replicas).
+//!   replicas), and `rebalance_replicas` ([`ReplicaMove`]s: partition replicas spread evenly
+//!   over the voters, or moved off nodes about to be removed; `ClusterStatus::moving_partitions`
+//!   counts those under way).
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -66,8 +68,8 @@ pub use rapidmq_core::{
     Delivery, Durability, Error, ErrorCode, FetchResult, LeaderRebalance, MSG_ID_HEADER,
     MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer,
     ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
-    QueueStats, Receipt, ReceivedMessage, Result, RetryPolicy, RoleBinding, RoleInfo, Runtime,
-    SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
+    QueueStats, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy, RoleBinding, RoleInfo,
+    Runtime, SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
     TenantInfo, TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};

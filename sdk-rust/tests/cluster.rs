@@ -1,8 +1,8 @@
 //! Cluster administration through the Rust SDK: a one-node cluster (`serve --node-id 1 --peers
 //! 1=127.0.0.1:PORT`) reports itself, refuses bad removals with their codes and has no leader
-//! to move; a broker in single-node mode says so. Conformance C24 (`cluster-failover`): a
-//! producer and a queue consumer connected to node 1 of three carry on when another node, a
-//! partition leader, is killed.
+//! to move; a broker in single-node mode says so. Conformance C24 (`cluster-failover`): on three
+//! settled nodes there is no replica to move, then a producer and a queue consumer connected to
+//! node 1 carry on when another node, a partition leader, is killed.
 
 mod common;
 
@@ -94,9 +94,10 @@ async fn a_single_node_broker_says_it_is_not_in_cluster_mode() {
         (
             status.leader_id,
             status.membership.as_str(),
-            status.nodes.len()
+            status.nodes.len(),
+            status.moving_partitions
         ),
-        (None, "", 0)
+        (None, "", 0, 0)
     );
     let removed = admin.remove_node(1).await.expect_err("not in cluster mode");
     assert_eq!(removed.code(), ErrorCode::InvalidArgument);
@@ -107,14 +108,21 @@ async fn a_single_node_broker_says_it_is_not_in_cluster_mode() {
     assert_eq!(added.code(), ErrorCode::InvalidArgument);
     let rebalance = admin.rebalance_leaders().await.unwrap();
     assert_eq!((rebalance.transfers, rebalance.unreachable), (0, vec![]));
+    let moved = admin
+        .rebalance_replicas(&[], false)
+        .await
+        .expect_err("not in cluster mode");
+    assert_eq!(moved.code(), ErrorCode::InvalidArgument);
 }
 
 /// C24 `cluster-failover`: three nodes, a topic of three partitions replicated three times
-/// (fsync), a client connected to node 1 only. A producer sends keyed messages (each partition's
-/// batches to its leader) and a queue consumer acks what it polls (one stream per node); a third
-/// of the way in, a node other than node 1 that leads a partition is killed (`kill -9`). Every
-/// send is appended (the core follows the new leader and retries idempotently), the consumer
-/// gets every message, and the log holds each once, each key's messages in send order.
+/// (fsync), a client connected to node 1 only. Settled, the cluster has no replica to move and
+/// none moving, and refuses to move replicas off a node that is not a member. A producer sends
+/// keyed messages (each partition's batches to its leader) and a queue consumer acks what it
+/// polls (one stream per node); a third of the way in, a node other than node 1 that leads a
+/// partition is killed (`kill -9`). Every send is appended (the core follows the new leader and
+/// retries idempotently), the consumer gets every message, and the log holds each once, each
+/// key's messages in send order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_and_a_queue_consumer_through_node_1_carry_on_when_a_partition_leader_is_killed()
 {
@@ -150,6 +158,17 @@ async fn a_producer_and_a_queue_consumer_through_node_1_carry_on_when_a_partitio
         })
     })
     .await;
+
+    // Three partitions of three replicas on three voters, each node the preferred leader of
+    // one: balanced already.
+    let planned = admin.rebalance_replicas(&[], true).await.unwrap();
+    assert_eq!(planned, vec![]);
+    assert_eq!(admin.cluster_status().await.unwrap().moving_partitions, 0);
+    let unknown = admin
+        .rebalance_replicas(&[9], false)
+        .await
+        .expect_err("node 9 is no member");
+    assert_eq!(unknown.code(), ErrorCode::NodeNotFound);
 
     let queue = client
         .queue_consumer(topic)

@@ -1,7 +1,7 @@
 //! Cluster administration (docs/configuration.md, cluster section): the records and the
-//! `NativeAdmin` calls for the cluster status, the metadata group's membership and handing
-//! partition leadership back to the preferred replicas. A single-node broker answers
-//! `cluster_status` with mode `single-node`.
+//! `NativeAdmin` calls for the cluster status, the metadata group's membership, handing
+//! partition leadership back to the preferred replicas and moving partition replicas between
+//! nodes. A single-node broker answers `cluster_status` with mode `single-node`.
 
 use rapidmq_core as core;
 
@@ -26,6 +26,8 @@ pub struct ClusterStatus {
     pub membership: String,
     /// The metadata group's members.
     pub nodes: Vec<ClusterNode>,
+    /// Partitions whose replicas are moving (`rebalance_replicas`): started, not yet complete.
+    pub moving_partitions: u32,
 }
 
 /// A node of the cluster's node table.
@@ -65,6 +67,22 @@ pub struct LeaderRebalance {
     pub unreachable: Vec<u64>,
 }
 
+/// One partition's replicas before and after a move that `rebalance_replicas` started (or
+/// planned), preferred leader first.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReplicaMove {
+    /// The topic's tenant.
+    pub tenant: String,
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: u32,
+    /// The replicas before the move.
+    pub from: Vec<u64>,
+    /// The replicas after it.
+    pub to: Vec<u64>,
+}
+
 impl From<core::ClusterStatus> for ClusterStatus {
     fn from(s: core::ClusterStatus) -> Self {
         ClusterStatus {
@@ -75,6 +93,7 @@ impl From<core::ClusterStatus> for ClusterStatus {
             last_applied: s.last_applied,
             membership: s.membership,
             nodes: s.nodes.into_iter().map(Into::into).collect(),
+            moving_partitions: s.moving_partitions,
         }
     }
 }
@@ -107,6 +126,18 @@ impl From<core::LeaderRebalance> for LeaderRebalance {
         LeaderRebalance {
             transfers: r.transfers,
             unreachable: r.unreachable,
+        }
+    }
+}
+
+impl From<core::ReplicaMove> for ReplicaMove {
+    fn from(m: core::ReplicaMove) -> Self {
+        ReplicaMove {
+            tenant: m.tenant,
+            topic: m.topic,
+            partition: m.partition,
+            from: m.from,
+            to: m.to,
         }
     }
 }
@@ -145,6 +176,21 @@ impl NativeAdmin {
         let admin = self.core.clone();
         on_runtime(&self.runtime, async move {
             admin.rebalance_leaders().await.map(Into::into)
+        })
+        .await
+    }
+
+    /// Moves partition replicas so each voting node holds an even share, first off the nodes
+    /// in `exclude`; with `dry_run`, only plans. The moves started (or planned).
+    pub async fn rebalance_replicas(
+        &self,
+        exclude: Vec<u64>,
+        dry_run: bool,
+    ) -> Result<Vec<ReplicaMove>> {
+        let admin = self.core.clone();
+        on_runtime(&self.runtime, async move {
+            let moves = admin.rebalance_replicas(&exclude, dry_run).await?;
+            Ok(moves.into_iter().map(Into::into).collect())
         })
         .await
     }

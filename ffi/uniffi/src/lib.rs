@@ -15,7 +15,7 @@
 //! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
 //!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`, `roles.rs` roles and
 //!   their bindings, `tenants.rs` tenants, their quotas and the audit log, `cluster.rs` the
-//!   cluster status, the metadata group's membership and leader rebalances.
+//!   cluster status, the metadata group's membership, leader rebalances and replica moves.
 
 uniffi::setup_scaffolding!();
 
@@ -35,7 +35,7 @@ mod users;
 
 pub use admin::NativeAdmin;
 pub use client::{NativeClient, connect};
-pub use cluster::{ClusterNode, ClusterStatus, LeaderRebalance, MembershipChange};
+pub use cluster::{ClusterNode, ClusterStatus, LeaderRebalance, MembershipChange, ReplicaMove};
 pub use config::{
     ClientOptions, ConsumerOptions, Credentials, ProducerOptions, RetryOptions, TlsOptions,
     default_client_options, default_consumer_options, default_producer_options,

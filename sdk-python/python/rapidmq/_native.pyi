@@ -227,6 +227,7 @@ class ClusterStatus:
     last_applied: Optional[int]
     membership: str
     nodes: List[ClusterNode]
+    moving_partitions: int
 
 class MembershipChange:
     voters: List[int]
@@ -235,6 +236,13 @@ class MembershipChange:
 class LeaderRebalance:
     transfers: int
     unreachable: List[int]
+
+class ReplicaMove:
+    tenant: str
+    topic: str
+    partition: int
+    from_: List[int]
+    to: List[int]
 
 class ProducerStats:
     messages_sent: int
@@ -335,6 +343,7 @@ class Admin:
     def add_node(self, id: int, cluster_addr: str, asyncio: bool = False) -> Any: ...
     def remove_node(self, id: int, asyncio: bool = False) -> Any: ...
     def rebalance_leaders(self, asyncio: bool = False) -> Any: ...
+    def rebalance_replicas(self, exclude: List[int] = ..., dry_run: bool = False, asyncio: bool = False) -> Any: ...
     def whoami(self, asyncio: bool = False) -> Any: ...
     def create_user(self, name: str, password: Optional[str] = None, asyncio: bool = False) -> Any: ...
     def delete_user(self, name: str, asyncio: bool = False) -> Any: ...

@@ -45,6 +45,7 @@ from ._native import (
     QueueConsumerStats,
     QueueMessage,
     ReceivedMessage,
+    ReplicaMove,
     RoleBinding,
     RoleInfo,
     SendReceipt,
@@ -436,6 +437,11 @@ class Admin:
 
     async def rebalance_leaders(self) -> LeaderRebalance:
         return await self._native.rebalance_leaders(asyncio=True)
+
+    async def rebalance_replicas(
+        self, exclude: Sequence[int] = (), dry_run: bool = False
+    ) -> List[ReplicaMove]:
+        return await self._native.rebalance_replicas(list(exclude), dry_run, asyncio=True)
 
     async def whoami(self) -> Identity:
         return await self._native.whoami(asyncio=True)

@@ -41,6 +41,7 @@ from ._native import (
     QueueConsumerStats,
     QueueMessage,
     ReceivedMessage,
+    ReplicaMove,
     RoleBinding,
     RoleInfo,
     SendReceipt,
@@ -589,7 +590,9 @@ class Admin:
     def cluster_status(self) -> ClusterStatus:
         """The cluster as the answering node sees it: ``mode`` (``"cluster"``, or
         ``"single-node"`` with the other fields empty), ``node_id``, ``leader_id``, ``term``,
-        ``last_applied``, ``membership`` and the ``nodes`` of the metadata group."""
+        ``last_applied``, ``membership``, the ``nodes`` of the metadata group and
+        ``moving_partitions`` (partitions whose replicas are moving, see
+        :meth:`rebalance_replicas`)."""
         return self._native.cluster_status()
 
     def add_node(self, id: int, cluster_addr: str) -> MembershipChange:
@@ -613,6 +616,21 @@ class Admin:
         (``unreachable``); a single-node broker answers 0. Raises PermissionDeniedError (not a
         cluster admin)."""
         return self._native.rebalance_leaders()
+
+    def rebalance_replicas(
+        self, exclude: Sequence[int] = (), dry_run: bool = False
+    ) -> List[ReplicaMove]:
+        """Moves partition replicas so each voting node holds an even share: replicas on nodes
+        that no longer vote, or on the nodes in ``exclude`` (before removing them), go to other
+        voters; then from the nodes holding the most to those holding the fewest; then
+        preferred leaders are spread. Returns the moves started (``tenant``, ``topic``,
+        ``partition``, the replicas before, ``from_``, and after, ``to``); with ``dry_run``,
+        planned and not started. Each completes once its new replicas caught up;
+        ``cluster_status().moving_partitions`` counts those under way. Raises
+        InvalidArgumentError (single-node mode; the voters left are fewer than some topic's
+        replication factor), NodeNotFoundError (an excluded node is not a member),
+        PermissionDeniedError (not a cluster admin)."""
+        return self._native.rebalance_replicas(list(exclude), dry_run)
 
     def whoami(self) -> Identity:
         """The caller as the broker sees it: ``tenant`` and ``user`` (empty when anonymous)."""

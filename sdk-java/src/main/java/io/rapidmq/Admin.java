@@ -13,6 +13,7 @@ import io.rapidmq.ffi.MembershipChange;
 import io.rapidmq.ffi.NativeAdmin;
 import io.rapidmq.ffi.Quota;
 import io.rapidmq.ffi.QueueSettings;
+import io.rapidmq.ffi.ReplicaMove;
 import io.rapidmq.ffi.RoleBinding;
 import io.rapidmq.ffi.RoleInfo;
 import io.rapidmq.ffi.SubscriptionInfo;
@@ -26,11 +27,11 @@ import java.util.List;
 
 /**
  * Admin operations: topics, subscriptions (with queue settings and stats), lag, dead letters,
- * broker and cluster status, cluster membership, partition leader rebalance, and the caller, users,
- * API tokens, roles and role bindings, tenants and their quotas, and the audit log of a broker with
- * authentication on. Every call blocks; failures are the {@link RapidMQException} subclass of their
- * code. Thread-safe. Closing it is optional: it only releases its native handle now rather than
- * when it is garbage-collected.
+ * broker and cluster status, cluster membership, partition leader rebalance and replica moves, and
+ * the caller, users, API tokens, roles and role bindings, tenants and their quotas, and the audit
+ * log of a broker with authentication on. Every call blocks; failures are the
+ * {@link RapidMQException} subclass of their code. Thread-safe. Closing it is optional: it only
+ * releases its native handle now rather than when it is garbage-collected.
  */
 public final class Admin implements AutoCloseable {
     private final NativeAdmin admin;
@@ -178,7 +179,9 @@ public final class Admin implements AutoCloseable {
     /**
      * The cluster as the answering node sees it: {@code mode()} ("cluster", or "single-node"
      * with the other fields empty), {@code nodeId()}, {@code leaderId()} (null without a leader),
-     * {@code term()}, {@code membership()} and the metadata group's {@code nodes()}.
+     * {@code term()}, {@code membership()}, the metadata group's {@code nodes()} and
+     * {@code movingPartitions()} (partitions whose replicas are moving, see
+     * {@link #rebalanceReplicas(List, boolean)}).
      */
     public ClusterStatus clusterStatus() {
         return Native.await(admin::clusterStatus);
@@ -213,6 +216,28 @@ public final class Admin implements AutoCloseable {
      */
     public LeaderRebalance rebalanceLeaders() {
         return Native.await(admin::rebalanceLeaders);
+    }
+
+    /**
+     * Moves partition replicas so each voting node holds an even share: replicas on nodes that no
+     * longer vote, or on the nodes in {@code exclude} (before removing them), go to other voters;
+     * then from the nodes holding the most to those holding the fewest; then preferred leaders are
+     * spread. Returns the moves started ({@code tenant()}, {@code topic()}, {@code partition()},
+     * the replicas before, {@code from()}, and after, {@code to()}); with {@code dryRun}, planned
+     * and not started. Each completes once its new replicas caught up;
+     * {@code clusterStatus().movingPartitions()} counts those under way. Fails with
+     * {@link InvalidArgumentException} (single-node mode; the voters left are fewer than some
+     * topic's replication factor), {@link NodeNotFoundException} (an excluded node is not a
+     * member), {@link PermissionDeniedException} (not a cluster admin).
+     */
+    public List<ReplicaMove> rebalanceReplicas(List<Long> exclude, boolean dryRun) {
+        long[] ids = exclude.stream().mapToLong(Long::longValue).toArray();
+        return Native.await(() -> admin.rebalanceReplicas(ids, dryRun));
+    }
+
+    /** Moves partition replicas so each voting node holds an even share, now, excluding none. */
+    public List<ReplicaMove> rebalanceReplicas() {
+        return rebalanceReplicas(List.of(), false);
     }
 
     /** The caller as the broker sees it: tenant and user (empty when anonymous). */

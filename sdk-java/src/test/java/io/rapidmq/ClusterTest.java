@@ -41,7 +41,8 @@ import org.junit.jupiter.api.extension.TestWatcher;
 /**
  * Cluster administration through the core: a one-node cluster ({@code serve --node-id 1 --peers
  * 1=127.0.0.1:PORT}) and a broker in single-node mode; partition placement (replicas, leaders,
- * the replication factor) on one node and on three; C24 cluster-failover with three nodes.
+ * the replication factor) on one node and on three, and replica moves on three; C24
+ * cluster-failover with three nodes.
  */
 class ClusterTest {
     private static final int FAILOVER_MESSAGES = 300;
@@ -123,9 +124,12 @@ class ClusterTest {
         assertNull(status.leaderId());
         assertEquals("", status.membership());
         assertEquals(List.of(), status.nodes());
+        assertEquals(0, status.movingPartitions());
         assertThrows(InvalidArgumentException.class, () -> admin.removeNode(1));
         assertThrows(InvalidArgumentException.class, () -> admin.addNode(2, "127.0.0.1:7002"));
         assertRebalancedNothing(admin.rebalanceLeaders());
+        InvalidArgumentException moved = assertThrows(InvalidArgumentException.class, admin::rebalanceReplicas);
+        assertEquals(1001, moved.code());
     }
 
     @Test
@@ -175,7 +179,7 @@ class ClusterTest {
     }
 
     @Test
-    void aTopicReplicatedThreeTimesDescribesItsReplicasAndLeaders() throws Exception {
+    void aTopicReplicatedThreeTimesDescribesItsReplicasAndLeadersAndHasNothingToMove() throws Exception {
         List<Broker> nodes = Broker.cluster(3);
         RapidMQClient client = throughNode1(nodes);
         Admin admin = client.admin();
@@ -206,6 +210,15 @@ class ClusterTest {
         InvalidTopicConfigException refused = assertThrows(InvalidTopicConfigException.class,
                 () -> admin.createTopic("too-many-copies", TopicSettings.partitions(1).withReplicationFactor(4)));
         assertTrue(refused.detail().contains("more than the cluster's 3 voting nodes"), refused.detail());
+
+        // Every node holds a replica of each partition and leads one: nothing to move, nothing
+        // moving; and no node 9 to move replicas off.
+        assertEquals(List.of(), admin.rebalanceReplicas(List.of(), true));
+        assertEquals(0, admin.clusterStatus().movingPartitions());
+        NodeNotFoundException unknown =
+                assertThrows(NodeNotFoundException.class, () -> admin.rebalanceReplicas(List.of(9L), false));
+        assertEquals(5006, unknown.code());
+        assertEquals("NODE_NOT_FOUND", unknown.codeName());
     }
 
     /**
