@@ -1,6 +1,7 @@
 //! `rapidmq cluster status`: the cluster as the node answering sees it (metadata leader, term,
 //! members); `rapidmq cluster add-node|remove-node`: the metadata group's membership;
-//! `rapidmq cluster rebalance-leaders`: partition leadership back to the preferred replicas.
+//! `rapidmq cluster rebalance-leaders`: partition leadership back to the preferred replicas;
+//! `rapidmq cluster rebalance`: partition replicas spread evenly over the nodes.
 
 use std::time::{Duration, Instant};
 
@@ -29,13 +30,35 @@ pub enum ClusterCommand {
         #[arg(long)]
         cluster_addr: String,
     },
-    /// Remove a node from the metadata group. The last voter cannot be removed; fewer than 3
-    /// voters tolerate no failure (a warning says so). The removed node may keep running: it
-    /// takes no part, and its status says "removed".
+    /// Remove a node: first every partition replica it holds moves to the other nodes (as
+    /// `rebalance --exclude ID`; progress on stderr), then it leaves the metadata group. The
+    /// last voter cannot be removed, nor a node whose replicas have nowhere to go (fewer other
+    /// nodes than a topic's replication factor); fewer than 3 voters tolerate no failure (a
+    /// warning says so). The removed node may keep running: it takes no part, and its status
+    /// says "removed".
     #[command(after_help = "Examples:\n  rapidmq cluster remove-node 4")]
     RemoveNode {
         /// The node's id.
         id: u64,
+    },
+    /// Move partition replicas so every voting node holds an even share, and spread the
+    /// preferred leaders: after nodes were added (automatic with `cluster.rebalance_on_join`),
+    /// or to empty nodes (`--exclude`). Each move adds the new replicas as learners, waits until
+    /// they caught up, then changes the partition's group; publishing goes on meanwhile.
+    /// Waits until every move completed (progress on stderr) unless --no-wait.
+    #[command(
+        after_help = "Examples:\n  rapidmq cluster rebalance --dry-run\n  rapidmq cluster rebalance\n  rapidmq cluster rebalance --exclude 3"
+    )]
+    Rebalance {
+        /// Move every replica off these nodes (comma-separated ids).
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<u64>,
+        /// Print the moves without making them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Return once the moves started.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Hand each partition's leadership back to its preferred replica (its first), on every
     /// node, where that replica is caught up and reachable: after a failover the surviving nodes
@@ -56,6 +79,92 @@ pub async fn run(ctx: &Ctx, command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::AddNode { id, cluster_addr } => add_node(ctx, id, &cluster_addr).await,
         ClusterCommand::RemoveNode { id } => remove_node(ctx, id).await,
         ClusterCommand::RebalanceLeaders => rebalance_leaders(ctx).await,
+        ClusterCommand::Rebalance {
+            exclude,
+            dry_run,
+            no_wait,
+        } => rebalance(ctx, &exclude, dry_run, no_wait).await,
+    }
+}
+
+async fn rebalance(ctx: &Ctx, exclude: &[u64], dry_run: bool, no_wait: bool) -> anyhow::Result<()> {
+    ctx.table_or_json()?;
+    let client = ctx.connect().await?;
+    let moves = client
+        .admin()
+        .rebalance_replicas(exclude, dry_run)
+        .await
+        .cli(ctx)?;
+    if !dry_run && !no_wait {
+        wait_for_moves(ctx, &client).await?;
+    }
+    let mut out = Stdout::new();
+    if ctx.json() {
+        let listed: Vec<_> = moves
+            .iter()
+            .map(|m| {
+                json!({
+                    "tenant": m.tenant,
+                    "topic": m.topic,
+                    "partition": m.partition,
+                    "from": m.from,
+                    "to": m.to,
+                })
+            })
+            .collect();
+        out.json_pretty(&json!({ "moves": listed, "dry_run": dry_run }))?;
+    } else if moves.is_empty() {
+        out.line("Nothing to move: every node holds an even share.")?;
+    } else {
+        let mut table = output::table(["TENANT", "TOPIC", "PARTITION", "FROM", "TO"]);
+        let ids = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        for m in &moves {
+            table.add_row(vec![
+                m.tenant.clone(),
+                m.topic.clone(),
+                m.partition.to_string(),
+                ids(&m.from),
+                ids(&m.to),
+            ]);
+        }
+        output::print_table(&mut out, &table)?;
+        let done = match (dry_run, no_wait) {
+            (true, _) => "planned, not started (--dry-run)",
+            (false, true) => "started (`rapidmq cluster status` shows those still moving)",
+            (false, false) => "done",
+        };
+        out.line(format!("{} moves {done}.", moves.len()))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Waits until no partition is moving, printing progress to stderr every few seconds.
+async fn wait_for_moves(ctx: &Ctx, client: &rapidmq::Client) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    let mut said = Instant::now();
+    let mut at_start = None;
+    loop {
+        ticks.tick().await;
+        let moving = client
+            .admin()
+            .cluster_status()
+            .await
+            .cli(ctx)?
+            .moving_partitions;
+        if moving == 0 {
+            return Ok(());
+        }
+        let total = *at_start.get_or_insert(moving);
+        if said.elapsed() >= Duration::from_secs(2) {
+            said = Instant::now();
+            eprintln!(
+                "moving replicas: {} of {total} partitions done, {moving} moving ({}s)",
+                total.saturating_sub(moving),
+                started.elapsed().as_secs()
+            );
+        }
     }
 }
 
@@ -150,6 +259,28 @@ fn catch_up_line(id: u64, seen: Option<Seen>, waited: Duration) -> String {
 async fn remove_node(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
     ctx.table_or_json()?;
     let client = ctx.connect().await?;
+    let voter = client
+        .admin()
+        .cluster_status()
+        .await
+        .cli(ctx)?
+        .nodes
+        .iter()
+        .any(|n| n.id == id && n.role == "voter");
+    if voter {
+        let moves = client
+            .admin()
+            .rebalance_replicas(&[id], false)
+            .await
+            .cli(ctx)?;
+        if !moves.is_empty() {
+            eprintln!(
+                "moving the replicas of {} partitions off node {id}",
+                moves.len()
+            );
+        }
+        wait_for_moves(ctx, &client).await?;
+    }
     let changed = client.admin().remove_node(id).await.cli(ctx)?;
     print_change(
         ctx,
@@ -212,6 +343,7 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             "term": status.term,
             "last_applied": status.last_applied,
             "membership": (!single).then_some(&status.membership),
+            "moving_partitions": status.moving_partitions,
             "nodes": nodes,
         }))?;
     } else if single {
@@ -230,6 +362,7 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             ("Term", status.term.to_string()),
             ("Applied", or_dash(status.last_applied)),
             ("Membership", status.membership.clone()),
+            ("Moving", format!("{} partitions", status.moving_partitions)),
         ]);
         output::print_table(&mut out, &summary)?;
         let mut table = output::table(["NODE", "ROLE", "CLUSTER", "GRPC", "HTTP", "REACHABLE"]);

@@ -317,6 +317,16 @@ pub fn rules() -> Vec<Rule> {
                 node_id: 2
             }),
         ),
+        rule(
+            "/rapidmq.v1.Admin/RebalanceReplicas",
+            ADMIN_CLUSTER,
+            unary!(AdminClient, rebalance_replicas, |n| {
+                pb::RebalanceReplicasRequest {
+                    exclude: Vec::new(),
+                    dry_run: true,
+                }
+            }),
+        ),
         // A single-node broker answers the right role 0 transfers.
         rule(
             "/rapidmq.v1.Admin/RebalanceLeaders",
@@ -521,6 +531,11 @@ pub fn rules() -> Vec<Rule> {
             "POST /v1/cluster/rebalance-leaders",
             ADMIN_CLUSTER,
             http("/v1/cluster/rebalance-leaders"),
+        ),
+        rule(
+            "POST /v1/cluster/rebalance-replicas",
+            ADMIN_CLUSTER,
+            http_json("/v1/cluster/rebalance-replicas", r#"{"dry_run": true}"#),
         ),
         rule(
             "GET /v1/metadata",
