@@ -418,6 +418,11 @@ impl Acked {
 /// Many competing consumers with few credits each, while busy threads in this process compete
 /// for the CPU: no message goes to two consumers (the deadline is far away, nobody leaves), and
 /// every message is acked.
+///
+/// Nobody leaves until the broker has taken every ack: an ack is only queued on the client's
+/// stream, so a consumer that hung up right after its last one could leave with it unsent, and
+/// the broker then rightly gives that consumer's messages to another one (attempt 2, at least
+/// once). Once everything was received, the consumers stop reading but stay connected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn competing_consumers_under_cpu_contention_never_get_the_same_message() {
     const TOTAL: usize = 20_000;
@@ -463,15 +468,18 @@ async fn competing_consumers_under_cpu_contention_never_get_the_same_message() {
     let (done_tx, _) = tokio::sync::watch::channel(0usize);
     let done_tx = Arc::new(done_tx);
     let mut tasks = Vec::new();
-    for mut consumer in consumers {
+    for (i, mut consumer) in consumers.into_iter().enumerate() {
         let done = done_tx.clone();
         tasks.push(tokio::spawn(async move {
-            let mut mine: Vec<(u32, u64, String, u32)> = Vec::new();
+            // (consumer, partition, offset, delivery id, value, attempt)
+            let mut mine: Vec<(usize, u32, u64, u64, String, u32)> = Vec::new();
             let mut finished = done.subscribe();
             loop {
                 let next = tokio::select! {
-                    next = consumer.next_within(PATIENCE) => next,
+                    // Not a delivery already waiting: stop reading once everything arrived.
+                    biased;
                     _ = finished.wait_for(|n| *n >= TOTAL) => break,
+                    next = consumer.next_within(PATIENCE) => next,
                 };
                 match next {
                     Some(pb::consume_response::Kind::QueueBatch(batch)) => {
@@ -479,7 +487,8 @@ async fn competing_consumers_under_cpu_contention_never_get_the_same_message() {
                             batch.messages.iter().map(receipt).collect();
                         for m in &batch.messages {
                             let r = receipt(m);
-                            mine.push((r.partition, r.offset, value_of(m), m.attempt));
+                            let value = value_of(m);
+                            mine.push((i, r.partition, r.offset, r.delivery_id, value, m.attempt));
                         }
                         consumer.ack(receipts.clone()).await;
                         consumer.credit(receipts.len() as u32).await;
@@ -489,17 +498,26 @@ async fn competing_consumers_under_cpu_contention_never_get_the_same_message() {
                     other => panic!("unexpected {other:?} with {} acked", *done.borrow()),
                 }
             }
-            mine
+            // Still connected: what it holds stays its own until the broker has its acks.
+            (mine, consumer)
         }));
     }
-    let mut per_message: HashMap<String, usize> = HashMap::new();
+    /// One delivery as seen: (consumer, partition, offset, delivery id, attempt).
+    type Seen = (usize, u32, u64, u64, u32);
+    let mut per_message: HashMap<String, Vec<Seen>> = HashMap::new();
     let mut redelivered = Vec::new();
+    let mut connected = Vec::new();
     for task in tasks {
-        for (p, o, value, attempt) in task.await.unwrap() {
+        let (mine, consumer) = task.await.unwrap();
+        connected.push(consumer);
+        for (consumer, p, o, delivery_id, value, attempt) in mine {
             if attempt != 1 {
                 redelivered.push((p, o, attempt));
             }
-            *per_message.entry(value).or_default() += 1;
+            per_message
+                .entry(value)
+                .or_default()
+                .push((consumer, p, o, delivery_id, attempt));
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -507,10 +525,22 @@ async fn competing_consumers_under_cpu_contention_never_get_the_same_message() {
         s.join().unwrap();
     }
     publisher.await.unwrap();
-    let twice: Vec<_> = per_message.iter().filter(|(_, n)| **n > 1).collect();
+    // Each with every delivery of it.
+    let twice: Vec<_> = per_message.iter().filter(|(_, d)| d.len() > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert!(redelivered.is_empty(), "redelivered: {redelivered:?}");
     assert_eq!(per_message.len(), TOTAL, "every message was delivered");
+    // Every ack reached the broker, and nothing was handed out again after the end: a message
+    // delivered again would be in flight, unacked.
+    eventually("every ack is taken and nothing is in flight", || {
+        let admin = c.admin.clone();
+        async move {
+            let info = describe(admin, "tasks", "workers").await;
+            info.total_lag == 0 && info.queue_stats.is_some_and(|s| s.in_flight == 0)
+        }
+    })
+    .await;
+    drop(connected);
 }
 
 /// The broker caps nack delays and deadline extensions (24 h by default): above it the request
