@@ -150,24 +150,17 @@ pub fn plan(
         }
     }
     // Then from the most loaded node to the least, while they are more than one apart.
-    for _ in 0..partitions.len() * nodes.len().max(1) {
-        let (Some(most), Some(fewest)) = (most(&load), least(&load, |_| true)) else {
-            break;
-        };
-        if load[&most] <= load[&fewest] + 1 {
-            break;
-        }
+    even_out(&mut load, partitions.len() * nodes.len(), |most, fewest| {
         let Some(replicas) = target
             .iter_mut()
             .find(|r| r.contains(&most) && !r.contains(&fewest))
         else {
-            break;
+            return false;
         };
         let k = replicas.iter().position(|&id| id == most).expect("held");
         replicas[k] = fewest;
-        *load.get_mut(&most).expect("a node") -= 1;
-        *load.get_mut(&fewest).expect("a node") += 1;
-    }
+        true
+    });
     // Then the preferred leaders, by reordering a partition's replicas.
     let mut leads: BTreeMap<u64, usize> = nodes.iter().map(|&id| (id, 0)).collect();
     for replicas in &target {
@@ -175,29 +168,42 @@ pub fn plan(
             *leads.entry(*first).or_default() += 1;
         }
     }
-    for _ in 0..partitions.len() {
-        let (Some(most), Some(fewest)) = (most(&leads), least(&leads, |_| true)) else {
-            break;
-        };
-        if leads[&most] <= leads[&fewest] + 1 {
-            break;
-        }
+    even_out(&mut leads, partitions.len(), |most, fewest| {
         let Some(replicas) = target
             .iter_mut()
             .find(|r| r.first() == Some(&most) && r.contains(&fewest))
         else {
-            break;
+            return false;
         };
         let k = replicas.iter().position(|&id| id == fewest).expect("held");
         replicas.swap(0, k);
-        *leads.get_mut(&most).expect("a node") -= 1;
-        *leads.get_mut(&fewest).expect("a node") += 1;
-    }
+        true
+    });
     Ok(target
         .into_iter()
         .enumerate()
         .filter(|(i, replicas)| *replicas != partitions[*i])
         .collect())
+}
+
+/// Evens out `counts` to at most one apart, in up to `rounds` steps: while the node with the
+/// most is two or more above the node with the fewest, `step(most, fewest)` moves one from the
+/// first to the second, or says it found none to move.
+fn even_out(
+    counts: &mut BTreeMap<u64, usize>,
+    rounds: usize,
+    mut step: impl FnMut(u64, u64) -> bool,
+) {
+    for _ in 0..rounds {
+        let (Some(most), Some(fewest)) = (most(counts), least(counts, |_| true)) else {
+            return;
+        };
+        if counts[&most] <= counts[&fewest] + 1 || !step(most, fewest) {
+            return;
+        }
+        *counts.get_mut(&most).expect("a node") -= 1;
+        *counts.get_mut(&fewest).expect("a node") += 1;
+    }
 }
 
 /// The node with the most, ties to the highest id.
