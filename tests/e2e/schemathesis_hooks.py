@@ -55,7 +55,12 @@ def _refused_by_state(case, problem):
         return True
     if (
         name == "INVALID_ARGUMENT"
-        and case.operation.label in ("POST /v1/cluster/nodes", "DELETE /v1/cluster/nodes/{id}")
+        and case.operation.label
+        in (
+            "POST /v1/cluster/nodes",
+            "DELETE /v1/cluster/nodes/{id}",
+            "POST /v1/cluster/rebalance-replicas",
+        )
         and "not in cluster mode" in detail
     ):
         return True
