@@ -449,18 +449,7 @@ impl Engine {
 
     /// Partitions node `id` holds a replica of, or holds one of while it moves off.
     pub fn partitions_on(&self, id: u64) -> usize {
-        self.topics
-            .read()
-            .values()
-            .map(|live| {
-                live.topic
-                    .placement
-                    .read()
-                    .iter()
-                    .filter(|p| p.hosts(id))
-                    .count()
-            })
-            .sum()
+        self.placements_where(|p| p.hosts(id))
     }
 
     /// Sets the `rapidmq_cluster_moving_partitions` gauge.
@@ -473,6 +462,11 @@ impl Engine {
 
     /// Partitions whose replicas are moving, over every topic.
     pub fn moving_partitions(&self) -> u32 {
+        self.placements_where(Placement::moving) as u32
+    }
+
+    /// Partitions, over every topic, whose placement satisfies `pred`.
+    fn placements_where(&self, pred: impl Fn(&Placement) -> bool) -> usize {
         self.topics
             .read()
             .values()
@@ -481,8 +475,8 @@ impl Engine {
                     .placement
                     .read()
                     .iter()
-                    .filter(|p| p.moving())
-                    .count() as u32
+                    .filter(|p| pred(p))
+                    .count()
             })
             .sum()
     }
