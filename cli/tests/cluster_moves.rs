@@ -312,3 +312,48 @@ async fn a_node_whose_replicas_have_nowhere_to_go_is_not_removed() {
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+/// A move waits for its new replica to catch up, so one whose new node is down does not end:
+/// `rebalance --timeout` gives up waiting (exit status 1, saying how many partitions are still
+/// moving), and the move stays under way for a later rebalance to redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_that_cannot_finish_stops_waiting_at_its_timeout() {
+    let ports = free_ports(4);
+    let peers = peer_list(&ports);
+    let mut nodes: Vec<TestBroker> = (1..=4u64).map(|id| start_node(id, &peers)).collect();
+    let client = reqwest::Client::new();
+    agreed_leader(
+        &client,
+        "http",
+        &nodes.iter().collect::<Vec<_>>(),
+        &[1, 2, 3, 4].into(),
+        None,
+    )
+    .await;
+    let clients = connect(&nodes[0]).await;
+    create_cluster_topic(&clients, TOPIC, topic_config(PARTITIONS)).await;
+    // Four partitions with three replicas each over four nodes: one partition holds node 1
+    // and not node 4, so excluding node 1 moves that replica to node 4, which is down.
+    let before = placement(&nodes[0]).await;
+    assert!(
+        before.iter().any(|r| r.contains(&1) && !r.contains(&4)),
+        "{before:?}"
+    );
+    nodes[3].kill();
+    let waited = cluster_cli(
+        &nodes[0],
+        &["rebalance", "--exclude", "1", "--timeout", "2s"],
+    );
+    assert!(!waited.status.success());
+    let stderr = String::from_utf8_lossy(&waited.stderr);
+    assert!(
+        stderr.contains("still moving after 2s") && stderr.contains("the moves go on"),
+        "{stderr}"
+    );
+    let status = cluster_cli_ok(&nodes[1], &["status", "--output", "json"]);
+    let status: Value = serde_json::from_str(&status).expect("JSON");
+    assert!(
+        status["moving_partitions"].as_u64() >= Some(1),
+        "the moves are still under way: {status:#}"
+    );
+}

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{Ctx, SdkResult};
 use crate::output::{self, Stdout};
+use crate::parse::HumanDuration;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
@@ -36,10 +37,16 @@ pub enum ClusterCommand {
     /// nodes than a topic's replication factor); fewer than 3 voters tolerate no failure (a
     /// warning says so). The removed node may keep running: it takes no part, and its status
     /// says "removed".
-    #[command(after_help = "Examples:\n  rapidmq cluster remove-node 4")]
+    #[command(
+        after_help = "Examples:\n  rapidmq cluster remove-node 4\n  rapidmq cluster remove-node 4 --timeout 30m"
+    )]
     RemoveNode {
         /// The node's id.
         id: u64,
+        /// Give up waiting for the replicas to move off after this long (they go on moving;
+        /// run the command again to remove the node once they moved) [default: no limit].
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<HumanDuration>,
     },
     /// Move partition replicas so every voting node holds an even share, and spread the
     /// preferred leaders: after nodes were added (automatic with `cluster.rebalance_on_join`),
@@ -59,6 +66,10 @@ pub enum ClusterCommand {
         /// Return once the moves started.
         #[arg(long)]
         no_wait: bool,
+        /// Give up waiting after this long; the moves go on (`rapidmq cluster status` shows
+        /// how many partitions are still moving) [default: no limit].
+        #[arg(long, value_name = "DURATION", conflicts_with = "no_wait")]
+        timeout: Option<HumanDuration>,
     },
     /// Hand each partition's leadership back to its preferred replica (its first), on every
     /// node, where that replica is caught up and reachable: after a failover the surviving nodes
@@ -77,17 +88,30 @@ pub async fn run(ctx: &Ctx, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Status => status(ctx).await,
         ClusterCommand::AddNode { id, cluster_addr } => add_node(ctx, id, &cluster_addr).await,
-        ClusterCommand::RemoveNode { id } => remove_node(ctx, id).await,
+        ClusterCommand::RemoveNode { id, timeout } => {
+            remove_node(ctx, id, timeout.map(|t| t.0)).await
+        }
         ClusterCommand::RebalanceLeaders => rebalance_leaders(ctx).await,
         ClusterCommand::Rebalance {
             exclude,
             dry_run,
             no_wait,
-        } => rebalance(ctx, &exclude, dry_run, no_wait).await,
+            timeout,
+        } => {
+            let wait = (!no_wait).then_some(timeout.map(|t| t.0));
+            rebalance(ctx, &exclude, dry_run, wait).await
+        }
     }
 }
 
-async fn rebalance(ctx: &Ctx, exclude: &[u64], dry_run: bool, no_wait: bool) -> anyhow::Result<()> {
+/// `wait`: `None` returns once the moves started; `Some(limit)` waits until they completed, for
+/// at most `limit` when there is one.
+async fn rebalance(
+    ctx: &Ctx,
+    exclude: &[u64],
+    dry_run: bool,
+    wait: Option<Option<Duration>>,
+) -> anyhow::Result<()> {
     ctx.table_or_json()?;
     let client = ctx.connect().await?;
     let moves = client
@@ -95,8 +119,8 @@ async fn rebalance(ctx: &Ctx, exclude: &[u64], dry_run: bool, no_wait: bool) -> 
         .rebalance_replicas(exclude, dry_run)
         .await
         .cli(ctx)?;
-    if !dry_run && !no_wait {
-        wait_for_moves(ctx, &client).await?;
+    if let (false, Some(limit)) = (dry_run, wait) {
+        wait_for_moves(ctx, &client, limit).await?;
     }
     let mut out = Stdout::new();
     if ctx.json() {
@@ -128,10 +152,10 @@ async fn rebalance(ctx: &Ctx, exclude: &[u64], dry_run: bool, no_wait: bool) -> 
             ]);
         }
         output::print_table(&mut out, &table)?;
-        let done = match (dry_run, no_wait) {
+        let done = match (dry_run, wait) {
             (true, _) => "planned, not started (--dry-run)",
-            (false, true) => "started (`rapidmq cluster status` shows those still moving)",
-            (false, false) => "done",
+            (false, None) => "started (`rapidmq cluster status` shows those still moving)",
+            (false, Some(_)) => "done",
         };
         out.line(format!("{} moves {done}.", moves.len()))?;
     }
@@ -139,8 +163,13 @@ async fn rebalance(ctx: &Ctx, exclude: &[u64], dry_run: bool, no_wait: bool) -> 
     Ok(())
 }
 
-/// Waits until no partition is moving, printing progress to stderr every few seconds.
-async fn wait_for_moves(ctx: &Ctx, client: &rapidmq::Client) -> anyhow::Result<()> {
+/// Waits until no partition is moving, printing progress to stderr every few seconds; fails once
+/// `limit` passed with partitions still moving (they go on).
+async fn wait_for_moves(
+    ctx: &Ctx,
+    client: &rapidmq::Client,
+    limit: Option<Duration>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_millis(500));
     let mut said = Instant::now();
@@ -157,6 +186,14 @@ async fn wait_for_moves(ctx: &Ctx, client: &rapidmq::Client) -> anyhow::Result<(
             return Ok(());
         }
         let total = *at_start.get_or_insert(moving);
+        if let Some(limit) = limit.filter(|limit| started.elapsed() >= *limit) {
+            anyhow::bail!(
+                "{moving} of {total} partitions still moving after {}s; the moves go on \
+                 (`rapidmq cluster status` shows how many are left). A move waits for its new \
+                 replicas to catch up: check that every node is up and reachable.",
+                limit.as_secs()
+            );
+        }
         if said.elapsed() >= Duration::from_secs(2) {
             said = Instant::now();
             eprintln!(
@@ -256,7 +293,7 @@ fn catch_up_line(id: u64, seen: Option<Seen>, waited: Duration) -> String {
     }
 }
 
-async fn remove_node(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
+async fn remove_node(ctx: &Ctx, id: u64, timeout: Option<Duration>) -> anyhow::Result<()> {
     ctx.table_or_json()?;
     let client = ctx.connect().await?;
     let voter = client
@@ -279,7 +316,7 @@ async fn remove_node(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
                 moves.len()
             );
         }
-        wait_for_moves(ctx, &client).await?;
+        wait_for_moves(ctx, &client, timeout).await?;
     }
     let changed = client.admin().remove_node(id).await.cli(ctx)?;
     print_change(
