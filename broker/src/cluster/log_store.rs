@@ -2,10 +2,27 @@
 //!
 //! Entries live in `raft_log` under `group | index` (see [`keys`]); the vote, the committed log
 //! id and the last purged log id live in `raft_state`. Every write that changes the log or the
-//! vote is synced before the call returns or reports, so a crash never forgets a vote or an
-//! entry this node acknowledged. `save_committed` is not synced: a committed id lost in a crash
-//! only means fewer entries are re-applied at startup, and RocksDB's write-ahead log is replayed
-//! in order, so it can never come back ahead of the entries it points at.
+//! vote is synced before it is reported, so a crash never forgets a vote or an entry this node
+//! acknowledged. `save_committed` is not synced: a committed id lost in a crash only means fewer
+//! entries are re-applied at startup, and RocksDB's write-ahead log is replayed in order, so it
+//! can never come back ahead of the entries it points at.
+//!
+//! **Appends do not wait for the disk** (openraft's contract for `append`): the entries are kept
+//! in memory ([`Unwritten`]) and queued to the group's writer task, which writes them in order,
+//! synced, several queued appends in one write, and then reports them flushed. Meanwhile
+//! openraft replicates them (its readers take them from memory), so the leader's fsync and its
+//! followers' overlap instead of following each other. Two rules keep that safe:
+//! - The group's apply waits until the entries it applies are in the store
+//!   ([`LogStore::unwritten`], `GroupStateMachine::follow_log`): a partition's readers read a
+//!   batch from its raft entry, and the apply's own write must follow the entries' in RocksDB's
+//!   write-ahead log, so a crash never keeps an applied record without its entry.
+//! - `truncate_after` drops the truncated entries from memory, waits for the writes queued
+//!   before it, then deletes; nothing queued earlier can write a truncated entry back. `purge`
+//!   waits for them the same way.
+//!
+//! A group that stops leaves its writer task to finish the writes queued; [`LogStore::drained`]
+//! resolves once it did, so the caller deletes a group's copy only after its last write. The
+//! task ends once every handle of the log is gone.
 //!
 //! **Purging** is a per-group policy ([`Purge`]). The metadata group's state machine holds
 //! everything its entries made, so a purge deletes them. A partition group's entries ARE the
@@ -18,11 +35,16 @@
 //! openraft serialises the calls of one group (`&mut self`); groups share the store but never a
 //! key, so they need no ordering between them.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -58,25 +80,77 @@ pub enum Purge {
 }
 
 /// The raft log, vote and log pointers of one group.
-pub struct LogStore<C> {
+pub struct LogStore<C: RaftTypeConfig> {
     store: Arc<dyn Store>,
     group: GroupId,
     purge: Purge,
+    unwritten: Arc<Unwritten<C>>,
+    writer: Arc<Writer<C>>,
     _config: PhantomData<fn() -> C>,
 }
 
-impl<C> Clone for LogStore<C> {
+impl<C: RaftTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             store: Arc::clone(&self.store),
             group: self.group,
             purge: self.purge,
+            unwritten: Arc::clone(&self.unwritten),
+            writer: Arc::clone(&self.writer),
             _config: PhantomData,
         }
     }
 }
 
-impl<C> Debug for LogStore<C> {
+/// Entries handed to `append` and not in the store yet, by index; readers take them from here.
+/// They are contiguous: the writer writes appends in order, and a truncation drops a tail.
+struct Unwritten<C: RaftTypeConfig> {
+    entries: Mutex<BTreeMap<u64, C::Entry>>,
+    /// The lowest index in `entries`, `u64::MAX` when none: what the group's apply waits on.
+    lowest: watch::Sender<u64>,
+}
+
+impl<C: RaftTypeConfig> Unwritten<C> {
+    fn new() -> Unwritten<C> {
+        Unwritten {
+            entries: Mutex::new(BTreeMap::new()),
+            lowest: watch::Sender::new(u64::MAX),
+        }
+    }
+
+    /// Applies `change` to the entries and publishes their lowest index.
+    fn update(&self, change: impl FnOnce(&mut BTreeMap<u64, C::Entry>)) {
+        let mut entries = self.entries.lock();
+        change(&mut entries);
+        let lowest = entries.keys().next().copied().unwrap_or(u64::MAX);
+        self.lowest.send_if_modified(|current| {
+            let changed = *current != lowest;
+            *current = lowest;
+            changed
+        });
+    }
+}
+
+/// The queue to a group's writer task, started by the first write.
+struct Writer<C: RaftTypeConfig> {
+    queue: OnceLock<mpsc::UnboundedSender<Queued<C>>>,
+}
+
+/// A write queued to the writer task.
+struct Queued<C: RaftTypeConfig> {
+    batch: WriteBatch,
+    /// The entries it writes, to drop from [`Unwritten`] once written.
+    entries: Vec<LogIdOf<C>>,
+    done: Done<C>,
+}
+
+/// Who learns that a queued write is in the store (synced).
+enum Done<C: RaftTypeConfig> {
+    Flushed(IOFlushed<C>),
+    Reply(oneshot::Sender<Result<(), String>>),
+}
+
+impl<C: RaftTypeConfig> Debug for LogStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogStore")
             .field("group", &self.group)
@@ -88,7 +162,7 @@ impl<C> Debug for LogStore<C> {
 impl<C> LogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Clone + Serialize + DeserializeOwned,
 {
     /// The log of `group` in `store`, whose purges delete entries ([`Purge::Delete`]).
     /// Opening reads nothing: openraft asks for the log state.
@@ -107,7 +181,72 @@ where
             store,
             group,
             purge,
+            unwritten: Arc::new(Unwritten::new()),
+            writer: Arc::new(Writer {
+                queue: OnceLock::new(),
+            }),
             _config: PhantomData,
+        }
+    }
+
+    /// The lowest index of an entry appended but not in the store yet (`u64::MAX`: none). The
+    /// group's state machine applies an entry only once it is lower than that.
+    pub fn unwritten(&self) -> watch::Receiver<u64> {
+        self.unwritten.lowest.subscribe()
+    }
+
+    /// A future that resolves once the group's writer task wrote everything queued by the time
+    /// it is polled: awaited after the group stopped, its last write. Starts the task (call
+    /// it in a runtime).
+    pub fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
+        let queue = self.sender().clone();
+        async move {
+            let (reply, written) = oneshot::channel();
+            let marker = Queued {
+                batch: WriteBatch::new(),
+                entries: Vec::new(),
+                done: Done::Reply(reply),
+            };
+            if queue.send(marker).is_ok() {
+                let _ = written.await;
+            }
+        }
+    }
+
+    /// The queue to the group's writer task, which the first call starts.
+    fn sender(&self) -> &mpsc::UnboundedSender<Queued<C>> {
+        self.writer.queue.get_or_init(|| {
+            let (queue, received) = mpsc::unbounded_channel();
+            drop(tokio::spawn(write_in_order(
+                Arc::downgrade(&self.store),
+                Arc::clone(&self.unwritten),
+                received,
+            )));
+            queue
+        })
+    }
+
+    /// Queues `batch` (writing `entries`) to the group's writer task.
+    fn queue(&self, batch: WriteBatch, entries: Vec<LogIdOf<C>>, done: Done<C>) {
+        let queued = Queued {
+            batch,
+            entries,
+            done,
+        };
+        if let Err(mpsc::error::SendError(queued)) = self.sender().send(queued) {
+            queued
+                .done
+                .report(Err("the raft log's writer stopped".to_string()));
+        }
+    }
+
+    /// Resolves once every write queued before the call is in the store.
+    async fn written(&self) -> Result<(), StorageError> {
+        let (reply, written) = oneshot::channel();
+        self.queue(WriteBatch::new(), Vec::new(), Done::Reply(reply));
+        match written.await {
+            Ok(result) => result.map_err(StorageError),
+            Err(_) => Err(StorageError("the raft log's writer stopped".to_string())),
         }
     }
 
@@ -140,16 +279,55 @@ where
     }
 }
 
-/// Writes `batch` synced, then reports the outcome to `flushed`: the report never comes before
-/// the fsync returned, and a failed write is reported as failed.
-async fn write_synced_then_report(
-    store: &Arc<dyn Store>,
-    batch: WriteBatch,
-    flushed: impl FnOnce(Result<(), io::Error>),
-) -> Result<(), StorageError> {
-    let result = blocking(store, move |store| store.write(batch, true)).await;
-    flushed(result.as_ref().map(|_| ()).map_err(io_err));
-    result
+impl<C: RaftTypeConfig> Done<C> {
+    fn report(self, result: Result<(), String>) {
+        match self {
+            Done::Flushed(flushed) => {
+                flushed.io_completed(result.map_err(|err| io_err(StorageError(err))));
+            }
+            Done::Reply(reply) => {
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// A group's writer task: writes what is queued in order, everything queued by then in one
+/// synced write, then drops the written entries from `unwritten` and reports each: a report
+/// never comes before the fsync returned, and a failed write is reported as failed. Ends once
+/// every handle of the log is gone and the queue is empty. It does not keep the store open.
+async fn write_in_order<C: RaftTypeConfig>(
+    store: Weak<dyn Store>,
+    unwritten: Arc<Unwritten<C>>,
+    mut queue: mpsc::UnboundedReceiver<Queued<C>>,
+) {
+    /// Queued writes taken together at most.
+    const MAX_WRITES: usize = 64;
+    let mut taken = Vec::with_capacity(MAX_WRITES);
+    while queue.recv_many(&mut taken, MAX_WRITES).await > 0 {
+        let mut batch = WriteBatch::new();
+        for queued in &mut taken {
+            batch.extend(std::mem::take(&mut queued.batch));
+        }
+        let result = match store.upgrade() {
+            _ if batch.is_empty() => Ok(()),
+            Some(store) => blocking(&store, move |store| store.write(batch, true))
+                .await
+                .map_err(|err| err.to_string()),
+            None => Err("the store is closed".to_string()),
+        };
+        unwritten.update(|entries| {
+            for log_id in taken.iter().flat_map(|queued| &queued.entries) {
+                // Only the entry this write held: a truncation may have put another there.
+                if entries.get(&log_id.index).map(RaftEntry::log_id).as_ref() == Some(log_id) {
+                    entries.remove(&log_id.index);
+                }
+            }
+        });
+        for queued in taken.drain(..) {
+            queued.done.report(result.clone());
+        }
+    }
 }
 
 /// `[from, to)` raft indexes of a range, `to == None` meaning no upper bound; `None` when the
@@ -174,7 +352,7 @@ fn index_bounds(range: &impl RangeBounds<u64>) -> Option<(u64, Option<u64>)> {
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Clone + Serialize + DeserializeOwned,
 {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
@@ -183,16 +361,33 @@ where
         let Some((from, to)) = index_bounds(&range) else {
             return Ok(Vec::new());
         };
-        let (lower, upper) = keys::entry_range(self.group, from, to);
-        blocking(&self.store, move |store| {
-            store
-                .scan(Cf::RaftLog, &lower, &upper, usize::MAX)?
-                .iter()
-                .map(|(_, value)| decode(value))
+        // The range's tail may not be written yet: those entries come from memory, the ones
+        // below the first of them (all written, since writes go in order) from the store.
+        let unwritten: Vec<C::Entry> = {
+            let entries = self.unwritten.entries.lock();
+            let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
+            entries
+                .range((Bound::Included(from), upper))
+                .map(|(_, entry)| entry.clone())
                 .collect()
-        })
-        .await
-        .map_err(io_err)
+        };
+        let stored_to = unwritten.first().map_or(to, |entry| Some(entry.index()));
+        let mut entries = if stored_to.is_none_or(|stored_to| from < stored_to) {
+            let (lower, upper) = keys::entry_range(self.group, from, stored_to);
+            blocking(&self.store, move |store| {
+                store
+                    .scan(Cf::RaftLog, &lower, &upper, usize::MAX)?
+                    .iter()
+                    .map(|(_, value)| decode::<C::Entry>(value))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(io_err)?
+        } else {
+            Vec::new()
+        };
+        entries.extend(unwritten);
+        Ok(entries)
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
@@ -203,7 +398,7 @@ where
 impl<C> RaftLogStorage<C> for LogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Clone + Serialize + DeserializeOwned,
 {
     type LogReader = LogStore<C>;
 
@@ -221,6 +416,14 @@ where
         })
         .await
         .map_err(io_err)?;
+        let unwritten = self
+            .unwritten
+            .entries
+            .lock()
+            .values()
+            .next_back()
+            .map(RaftEntry::log_id);
+        let last_entry = unwritten.max(last_entry);
         Ok(LogState {
             last_log_id: last_entry.or_else(|| last_purged.clone()),
             last_purged_log_id: last_purged,
@@ -255,13 +458,18 @@ where
         I::IntoIter: OptionalSend,
     {
         let mut batch = WriteBatch::new();
+        let mut appended = Vec::new();
         for entry in entries {
             let key = keys::entry(self.group, entry.index());
             batch.put(Cf::RaftLog, key.to_vec(), encode(&entry).map_err(io_err)?);
+            appended.push(entry);
         }
-        write_synced_then_report(&self.store, batch, |result| callback.io_completed(result))
-            .await
-            .map_err(io_err)
+        let log_ids = appended.iter().map(RaftEntry::log_id).collect();
+        self.unwritten.update(|entries| {
+            entries.extend(appended.into_iter().map(|entry| (entry.index(), entry)));
+        });
+        self.queue(batch, log_ids, Done::Flushed(callback));
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
@@ -272,6 +480,11 @@ where
                 None => return Ok(()),
             },
         };
+        // Readers stop seeing the truncated entries now; the delete follows every write queued
+        // before it, so none of them writes a truncated entry back.
+        self.unwritten
+            .update(|entries| drop(entries.split_off(&from)));
+        self.written().await.map_err(io_err)?;
         let (from, to) = keys::entry_range(self.group, from, None);
         let mut batch = WriteBatch::new();
         batch.delete_range(Cf::RaftLog, from, to);
@@ -281,6 +494,8 @@ where
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
+        // After the writes queued before it, as a truncation: none writes a purged entry back.
+        self.written().await.map_err(io_err)?;
         let (group, purge) = (self.group, self.purge);
         let mut batch = WriteBatch::new();
         batch.put(
@@ -309,21 +524,25 @@ where
 
 #[cfg(test)]
 mod tests {
-    use parking_lot::Mutex;
+    use openraft::type_config::TypeConfigExt;
+    use openraft::type_config::alias::EntryOf;
 
     use super::*;
+    use crate::cluster::partition_group::PartitionConfig;
     use crate::storage::MemStore;
 
     /// A store that records, in one timeline with the test's own events, each write as it
-    /// returns; with `fail`, every write fails.
+    /// returns; with `fail`, every write fails. Each write first takes a ticket from `gate`.
     struct Recording {
         inner: MemStore,
         events: Arc<Mutex<Vec<String>>>,
         fail: bool,
+        gate: Mutex<std::sync::mpsc::Receiver<()>>,
     }
 
     impl Store for Recording {
         fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+            self.gate.lock().recv().expect("the test ended");
             if self.fail {
                 return Err(StorageError("disk gone".into()));
             }
@@ -359,39 +578,139 @@ mod tests {
         }
     }
 
-    fn recording(fail: bool) -> (Arc<dyn Store>, Arc<Mutex<Vec<String>>>) {
+    /// Each `send` lets one write of a [`Recording`] store through.
+    type Gate = std::sync::mpsc::Sender<()>;
+
+    /// The store, its timeline, and its gate.
+    fn recording(fail: bool) -> (Arc<dyn Store>, Arc<Mutex<Vec<String>>>, Gate) {
         let events = Arc::new(Mutex::new(Vec::new()));
+        let (open, gate) = std::sync::mpsc::channel();
         let store = Recording {
             inner: MemStore::new(),
             events: Arc::clone(&events),
             fail,
+            gate: Mutex::new(gate),
         };
-        (Arc::new(store), events)
+        (Arc::new(store), events, open)
     }
 
-    async fn write_and_record(store: &Arc<dyn Store>, events: &Arc<Mutex<Vec<String>>>) -> bool {
-        let mut batch = WriteBatch::new();
-        batch.put(Cf::RaftLog, keys::entry(1, 1).to_vec(), &b"entry"[..]);
-        let report = Arc::clone(events);
-        write_synced_then_report(store, batch, move |result| {
-            report.lock().push(format!("flushed ok={}", result.is_ok()));
-        })
-        .await
-        .is_ok()
+    type Log = LogStore<PartitionConfig>;
+
+    fn blank(index: u64) -> EntryOf<PartitionConfig> {
+        EntryOf::<PartitionConfig>::new_blank(openraft::testing::log_id::<PartitionConfig>(
+            1, 0, index,
+        ))
+    }
+
+    fn indexes(entries: &[EntryOf<PartitionConfig>]) -> Vec<u64> {
+        entries.iter().map(RaftEntry::index).collect()
+    }
+
+    /// The raft indexes of group 1 in the store itself.
+    fn stored(store: &Arc<dyn Store>) -> Vec<u64> {
+        let (lower, upper) = keys::entry_range(1, 0, None);
+        store
+            .scan(Cf::RaftLog, &lower, &upper, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|(_, value)| decode::<EntryOf<PartitionConfig>>(value).unwrap().index())
+            .collect()
+    }
+
+    /// Appends `entries` and returns what their flush report says, once it came.
+    async fn append(
+        log: &mut Log,
+        entries: Vec<EntryOf<PartitionConfig>>,
+    ) -> oneshot::Receiver<Result<(), io::Error>> {
+        let (report, reported) = PartitionConfig::oneshot();
+        log.append(entries, IOFlushed::signal(report))
+            .await
+            .expect("queued");
+        reported
     }
 
     #[tokio::test]
     async fn the_flush_report_comes_after_the_synced_write() {
-        let (store, events) = recording(false);
-        assert!(write_and_record(&store, &events).await);
+        let (store, events, open) = recording(false);
+        let mut log = Log::for_partition(Arc::clone(&store), 1);
+        let reported = append(&mut log, vec![blank(1)]).await;
+        open.send(()).unwrap();
+        let result = reported.await.expect("reported");
+        events.lock().push(format!("flushed ok={}", result.is_ok()));
         assert_eq!(*events.lock(), ["write sync=true", "flushed ok=true"]);
     }
 
     #[tokio::test]
     async fn a_failed_write_is_reported_as_failed() {
-        let (store, events) = recording(true);
-        assert!(!write_and_record(&store, &events).await);
+        let (store, events, open) = recording(true);
+        let mut log = Log::for_partition(Arc::clone(&store), 1);
+        let reported = append(&mut log, vec![blank(1)]).await;
+        open.send(()).unwrap();
+        let result = reported.await.expect("reported");
+        events.lock().push(format!("flushed ok={}", result.is_ok()));
         assert_eq!(*events.lock(), ["flushed ok=false"]);
+        assert_eq!(*log.unwritten().borrow(), u64::MAX, "nothing left waiting");
+    }
+
+    /// openraft's contract for `append`: entries are readable when it returns, before they are
+    /// on disk. The apply waits on `unwritten`; a truncation drops unwritten entries and deletes
+    /// after the writes queued before it, so none comes back; `drained` waits for the last.
+    #[tokio::test]
+    async fn appended_entries_are_read_from_memory_until_written_and_never_outlive_a_truncation() {
+        let (store, _events, open) = recording(false);
+        let mut log = Log::for_partition(Arc::clone(&store), 1);
+        let unwritten = log.unwritten();
+        let mut reader = log.get_log_reader().await;
+
+        let reported = append(&mut log, vec![blank(1), blank(2)]).await;
+        assert_eq!(*unwritten.borrow(), 1, "the apply of entry 1 waits");
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..3).await.unwrap()),
+            [1, 2]
+        );
+        assert!(stored(&store).is_empty(), "not written yet");
+        assert_eq!(
+            log.get_log_state()
+                .await
+                .unwrap()
+                .last_log_id
+                .map(|id| id.index),
+            Some(2)
+        );
+        open.send(()).unwrap();
+        reported.await.unwrap().unwrap();
+        assert_eq!(*unwritten.borrow(), u64::MAX);
+        assert_eq!(stored(&store), [1, 2]);
+
+        // 3 and 4 queued, read from memory after 1 and 2 from the store; then truncated to 2
+        // while still queued.
+        let reported = append(&mut log, vec![blank(3), blank(4)]).await;
+        assert_eq!(*unwritten.borrow(), 3);
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..).await.unwrap()),
+            [1, 2, 3, 4]
+        );
+        open.send(()).unwrap(); // the queued write of 3 and 4
+        open.send(()).unwrap(); // the truncation's delete
+        log.truncate_after(Some(openraft::testing::log_id::<PartitionConfig>(1, 0, 2)))
+            .await
+            .unwrap();
+        reported.await.unwrap().unwrap();
+        assert_eq!(*unwritten.borrow(), u64::MAX);
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..).await.unwrap()),
+            [1, 2]
+        );
+        assert_eq!(stored(&store), [1, 2], "the truncated entries stay deleted");
+
+        // A write still queued when the group stops: `drained` waits for it.
+        let reported = append(&mut log, vec![blank(3)]).await;
+        let drained = log.drained();
+        drop((log, reader));
+        open.send(()).unwrap();
+        drained.await;
+        assert_eq!(stored(&store), [1, 2, 3], "written before drained resolved");
+        reported.await.unwrap().unwrap();
     }
 
     #[test]

@@ -168,11 +168,14 @@ impl ClusterNode {
             Arc::clone(&balance),
         );
         engine.set_partition_host(Arc::new(hosting)).await?;
+        let log = LogStore::new(store, METADATA);
+        let mut machine = machine;
+        machine.follow_log(&log);
         let raft = Raft::new(
             id,
             config,
             GroupNetwork::new(id, METADATA, network.clone()),
-            LogStore::new(store, METADATA),
+            log,
             machine,
         )
         .await

@@ -76,6 +76,9 @@ impl Addresses {
     }
 }
 
+/// Resolves once a started group's log wrote its last queued write ([`LogStore::drained`]).
+type LogStopped = parking_lot::Mutex<Option<futures::future::BoxFuture<'static, ()>>>;
+
 /// This node's partition groups.
 #[derive(Clone)]
 pub struct PartitionHosting {
@@ -186,6 +189,7 @@ impl PartitionHosting {
         route: &Route,
         options: &PartitionOptions,
         slot: &OnceLock<PartitionRaft>,
+        log_stopped: &LogStopped,
         fresh: bool,
     ) -> Result<()> {
         let (group, replicas) = (route.group, route.replicas.get());
@@ -200,11 +204,15 @@ impl PartitionHosting {
             )
         };
         self.groups.insert_snapshot_sink(group, sink);
+        let log = LogStore::for_partition(Arc::clone(&self.store), group);
+        let mut machine = machine;
+        machine.follow_log(&log);
+        *log_stopped.lock() = Some(Box::pin(log.drained()));
         let raft = Raft::new(
             self.me,
             Arc::clone(&self.config),
             GroupNetwork::new(self.me, group, self.network.clone()).with_snapshot_source(source),
-            LogStore::for_partition(Arc::clone(&self.store), group),
+            log,
             machine,
         )
         .await
@@ -366,6 +374,8 @@ impl PartitionHost for PartitionHosting {
         let host = self.clone();
         let fresh = !placement.moved;
         let (start_slot, stop_slot) = (Arc::clone(&slot), Arc::clone(&slot));
+        let log_stopped: Arc<LogStopped> = Arc::default();
+        let start_log = Arc::clone(&log_stopped);
         let start_options = options.clone();
         let started = Box::pin(async move {
             let machine = match host.checked(machine, &copy).await {
@@ -376,7 +386,14 @@ impl PartitionHost for PartitionHosting {
                 }
             };
             if let Err(err) = host
-                .start(machine, &copy.route, &start_options, &start_slot, fresh)
+                .start(
+                    machine,
+                    &copy.route,
+                    &start_options,
+                    &start_slot,
+                    &start_log,
+                    fresh,
+                )
                 .await
             {
                 tracing::error!(cause = %err, group, "partition group did not start");
@@ -390,6 +407,11 @@ impl PartitionHost for PartitionHosting {
                 && let Err(err) = raft.shutdown().await
             {
                 tracing::warn!(cause = %err, group, "stopping a partition group");
+            }
+            // The group's last log writes land before anyone deletes its copy.
+            let log_stopped = log_stopped.lock().take();
+            if let Some(log_stopped) = log_stopped {
+                log_stopped.await;
             }
         });
         let writer = GroupWriter::spawn(

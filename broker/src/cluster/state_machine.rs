@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
@@ -118,6 +119,12 @@ pub struct GroupStateMachine<C: GroupConfig, A> {
     /// Held while the current snapshot is replaced: openraft builds snapshots in a task of their
     /// own, which may finish after a newer snapshot was installed.
     snapshot_lock: Arc<Mutex<()>>,
+    /// The lowest index the group's log has not written yet ([`LogStore::unwritten`]): an entry
+    /// is applied only once it is in the store. `None` applies at once (tests that write the
+    /// log themselves).
+    ///
+    /// [`LogStore::unwritten`]: super::LogStore::unwritten
+    unwritten: Option<watch::Receiver<u64>>,
 }
 
 impl<C, A> GroupStateMachine<C, A>
@@ -137,7 +144,22 @@ where
             membership,
             app,
             snapshot_lock: Arc::default(),
+            unwritten: None,
         })
+    }
+
+    /// Applies entries only once `log` wrote them ([`LogStore::unwritten`]): a partition's
+    /// readers read a batch from its raft entry, and this machine's write must follow the
+    /// entries' in the store's write-ahead log, so a crash never keeps an applied record
+    /// without its entry.
+    ///
+    /// [`LogStore::unwritten`]: super::LogStore::unwritten
+    pub fn follow_log<L>(&mut self, log: &super::LogStore<L>)
+    where
+        L: openraft::RaftTypeConfig,
+        L::Entry: Clone + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.unwritten = Some(log.unwritten());
     }
 
     /// The application state.
@@ -152,6 +174,13 @@ where
             return Ok(());
         };
         let applied = Some(last.log_id.clone());
+        if let Some(unwritten) = &mut self.unwritten {
+            let last = last.log_id.index;
+            unwritten
+                .wait_for(|lowest| *lowest > last)
+                .await
+                .map_err(|_| io::Error::other("the group's raft log stopped"))?;
+        }
         // Apart: a responder is not `Sync`, so the writes (which await) borrow the entries only.
         let (entries, responders): (Vec<_>, Vec<_>) = chunk.into_iter().unzip();
         let mut membership = None;
