@@ -305,6 +305,7 @@ impl Engine {
         let tuning = RocksTuning {
             log_write_buffer_bytes: config.storage.log_write_buffer_bytes,
             block_cache_bytes: config.storage.block_cache_bytes,
+            direct_io_flush: config.storage.direct_io_flush,
             ..RocksTuning::default()
         };
         let disk = Arc::new(RocksStore::open(&config.data_dir.join("store"), &tuning)?);
