@@ -316,7 +316,12 @@ async fn write_in_order<C: RaftTypeConfig>(
                 .map_err(|err| err.to_string()),
             None => Err("the store is closed".to_string()),
         };
+        // A failed write keeps its entries unwritten: the apply never takes an entry that is
+        // not in the store (openraft stops the group on the failure report).
         unwritten.update(|entries| {
+            if result.is_err() {
+                return;
+            }
             for log_id in taken.iter().flat_map(|queued| &queued.entries) {
                 // Only the entry this write held: a truncation may have put another there.
                 if entries.get(&log_id.index).map(RaftEntry::log_id).as_ref() == Some(log_id) {
@@ -649,7 +654,11 @@ mod tests {
         let result = reported.await.expect("reported");
         events.lock().push(format!("flushed ok={}", result.is_ok()));
         assert_eq!(*events.lock(), ["flushed ok=false"]);
-        assert_eq!(*log.unwritten().borrow(), u64::MAX, "nothing left waiting");
+        assert_eq!(
+            *log.unwritten().borrow(),
+            1,
+            "an apply of the entry still waits: it is not in the store"
+        );
     }
 
     /// openraft's contract for `append`: entries are readable when it returns, before they are
