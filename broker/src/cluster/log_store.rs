@@ -85,7 +85,8 @@ pub struct LogStore<C: RaftTypeConfig> {
     group: GroupId,
     purge: Purge,
     unwritten: Arc<Unwritten<C>>,
-    writer: Arc<Writer<C>>,
+    /// The queue to the group's writer task, started by the first write.
+    queue: Arc<OnceLock<mpsc::UnboundedSender<Queued<C>>>>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -96,7 +97,7 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
             group: self.group,
             purge: self.purge,
             unwritten: Arc::clone(&self.unwritten),
-            writer: Arc::clone(&self.writer),
+            queue: Arc::clone(&self.queue),
             _config: PhantomData,
         }
     }
@@ -129,11 +130,6 @@ impl<C: RaftTypeConfig> Unwritten<C> {
             changed
         });
     }
-}
-
-/// The queue to a group's writer task, started by the first write.
-struct Writer<C: RaftTypeConfig> {
-    queue: OnceLock<mpsc::UnboundedSender<Queued<C>>>,
 }
 
 /// A write queued to the writer task.
@@ -182,9 +178,7 @@ where
             group,
             purge,
             unwritten: Arc::new(Unwritten::new()),
-            writer: Arc::new(Writer {
-                queue: OnceLock::new(),
-            }),
+            queue: Arc::default(),
             _config: PhantomData,
         }
     }
@@ -215,7 +209,7 @@ where
 
     /// The queue to the group's writer task, which the first call starts.
     fn sender(&self) -> &mpsc::UnboundedSender<Queued<C>> {
-        self.writer.queue.get_or_init(|| {
+        self.queue.get_or_init(|| {
             let (queue, received) = mpsc::unbounded_channel();
             drop(tokio::spawn(write_in_order(
                 Arc::downgrade(&self.store),

@@ -206,7 +206,7 @@ impl PartitionHosting {
         self.groups.insert_snapshot_sink(group, sink);
         let log = LogStore::for_partition(Arc::clone(&self.store), group);
         let mut machine = machine;
-        machine.follow_log(&log);
+        machine.follow_log(log.unwritten());
         *log_stopped.lock() = Some(Box::pin(log.drained()));
         let raft = Raft::new(
             self.me,

@@ -148,18 +148,14 @@ where
         })
     }
 
-    /// Applies entries only once `log` wrote them ([`LogStore::unwritten`]): a partition's
-    /// readers read a batch from its raft entry, and this machine's write must follow the
-    /// entries' in the store's write-ahead log, so a crash never keeps an applied record
-    /// without its entry.
+    /// Applies an entry only once it is below `unwritten`, the lowest index the group's log has
+    /// not written yet ([`LogStore::unwritten`]): a partition's readers read a batch from its
+    /// raft entry, and this machine's write must follow the entries' in the store's
+    /// write-ahead log, so a crash never keeps an applied record without its entry.
     ///
     /// [`LogStore::unwritten`]: super::LogStore::unwritten
-    pub fn follow_log<L>(&mut self, log: &super::LogStore<L>)
-    where
-        L: openraft::RaftTypeConfig,
-        L::Entry: Clone + serde::Serialize + serde::de::DeserializeOwned,
-    {
-        self.unwritten = Some(log.unwritten());
+    pub fn follow_log(&mut self, unwritten: watch::Receiver<u64>) {
+        self.unwritten = Some(unwritten);
     }
 
     /// The application state.
