@@ -8,17 +8,24 @@
 //! can never come back ahead of the entries it points at.
 //!
 //! **Appends do not wait for the disk** (openraft's contract for `append`): the entries are kept
-//! in memory ([`Unwritten`]) and queued to the group's writer task, which writes them in order,
+//! in memory ([`Held`]) and queued to the group's writer task, which writes them in order,
 //! synced, several queued appends in one write, and then reports them flushed. Meanwhile
 //! openraft replicates them (its readers take them from memory), so the leader's fsync and its
 //! followers' overlap instead of following each other. Two rules keep that safe:
 //! - The group's apply waits until the entries it applies are in the store
-//!   ([`LogStore::unwritten`], `GroupStateMachine::follow_log`): a partition's readers read a
+//!   ([`LogTail::written_through`], `GroupStateMachine::follow_log`): a partition's readers read a
 //!   batch from its raft entry, and the apply's own write must follow the entries' in RocksDB's
 //!   write-ahead log, so a crash never keeps an applied record without its entry.
 //! - `truncate_after` drops the truncated entries from memory, waits for the writes queued
 //!   before it, then deletes; nothing queued earlier can write a truncated entry back. `purge`
 //!   waits for them the same way.
+//!
+//! **Written entries stay in memory until applied.** openraft's apply reads the entries it applies
+//! through the log reader, right after they commit, when they are written already: holding them
+//! until the group applied them ([`LogTail::applied`]) saves every replica reading back and
+//! decoding each entry it just wrote. Entries not applied yet are few (the commit pipeline), and
+//! [`MAX_HELD_WRITTEN_BYTES`] bounds them for a group whose apply falls behind; a reader of an
+//! older entry (a lagging follower's replication) reads the store.
 //!
 //! A group that stops leaves its writer task to finish the writes queued; [`LogStore::drained`]
 //! resolves once it did, so the caller deletes a group's copy only after its last write. The
@@ -84,9 +91,9 @@ pub struct LogStore<C: RaftTypeConfig> {
     store: Arc<dyn Store>,
     group: GroupId,
     purge: Purge,
-    unwritten: Arc<Unwritten<C>>,
-    /// The queue to the group's writer task, started by the first write.
-    queue: Arc<OnceLock<mpsc::UnboundedSender<Queued<C>>>>,
+    held: Arc<Held<C>>,
+    /// The writer task this log's writes go through, maybe shared with other groups' logs.
+    writer: LogWriter,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -96,34 +103,112 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
             store: Arc::clone(&self.store),
             group: self.group,
             purge: self.purge,
-            unwritten: Arc::clone(&self.unwritten),
-            queue: Arc::clone(&self.queue),
+            held: Arc::clone(&self.held),
+            writer: self.writer.clone(),
             _config: PhantomData,
         }
     }
 }
 
-/// Entries handed to `append` and not in the store yet, by index; readers take them from here.
-/// They are contiguous: the writer writes appends in order, and a truncation drops a tail.
-struct Unwritten<C: RaftTypeConfig> {
-    entries: Mutex<BTreeMap<u64, C::Entry>>,
-    /// The lowest index in `entries`, `u64::MAX` when none: what the group's apply waits on.
+/// Encoded bytes of the written, unapplied entries a group holds in memory at most; the oldest go
+/// first (their readers read the store).
+const MAX_HELD_WRITTEN_BYTES: usize = 32 << 20;
+
+/// The entries a log holds in memory, so that its readers need not read them from the store:
+/// every entry appended and not in the store yet, and the written ones the group has not applied
+/// yet. Together they are one contiguous run of indexes that ends at the log's last entry: the
+/// writer writes appends in order, the apply takes entries in order, and a truncation drops a
+/// tail.
+struct Held<C: RaftTypeConfig> {
+    entries: Mutex<HeldEntries<C>>,
+    /// The lowest index not written yet, `u64::MAX` when none: what the group's apply waits on.
     lowest: watch::Sender<u64>,
 }
 
-impl<C: RaftTypeConfig> Unwritten<C> {
-    fn new() -> Unwritten<C> {
-        Unwritten {
-            entries: Mutex::new(BTreeMap::new()),
+struct HeldEntries<C: RaftTypeConfig> {
+    /// Appended, not in the store yet; with each one's encoded size.
+    unwritten: BTreeMap<u64, (C::Entry, usize)>,
+    /// In the store, not applied yet.
+    written: BTreeMap<u64, (C::Entry, usize)>,
+    written_bytes: usize,
+    /// The highest index the group applied (0: none).
+    applied: u64,
+}
+
+impl<C: RaftTypeConfig> HeldEntries<C> {
+    /// Drops the written entries the group applied, then the oldest ones over the bound.
+    fn release(&mut self) {
+        while let Some(entry) = self.written.first_entry() {
+            if *entry.key() > self.applied && self.written_bytes <= MAX_HELD_WRITTEN_BYTES {
+                break;
+            }
+            self.written_bytes -= entry.remove().1;
+        }
+    }
+
+    /// Moves the entries of a write that is in the store to the written ones.
+    fn written(&mut self, log_ids: &[LogIdOf<C>]) {
+        for log_id in log_ids {
+            // Only the entry this write held: a truncation may have put another there.
+            let held = self.unwritten.get(&log_id.index).map(|(e, _)| e.log_id());
+            if held.as_ref() == Some(log_id)
+                && let Some(entry) = self.unwritten.remove(&log_id.index)
+            {
+                self.written_bytes += entry.1;
+                self.written.insert(log_id.index, entry);
+            }
+        }
+        self.release();
+    }
+
+    /// Drops every entry from index `from` on.
+    fn truncate(&mut self, from: u64) {
+        drop(self.unwritten.split_off(&from));
+        let dropped = self.written.split_off(&from);
+        self.written_bytes -= dropped.values().map(|(_, size)| size).sum::<usize>();
+    }
+
+    /// The entries held in `[from, to)`, in order.
+    fn range(&self, from: u64, to: Option<u64>) -> Vec<C::Entry>
+    where
+        C::Entry: Clone,
+    {
+        let range = (
+            Bound::Included(from),
+            to.map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        self.written
+            .range(range)
+            .chain(self.unwritten.range(range))
+            .map(|(_, (entry, _))| entry.clone())
+            .collect()
+    }
+
+    fn last(&self) -> Option<&C::Entry> {
+        let last = self.unwritten.values().next_back();
+        last.or_else(|| self.written.values().next_back())
+            .map(|(entry, _)| entry)
+    }
+}
+
+impl<C: RaftTypeConfig> Held<C> {
+    fn new() -> Held<C> {
+        Held {
+            entries: Mutex::new(HeldEntries {
+                unwritten: BTreeMap::new(),
+                written: BTreeMap::new(),
+                written_bytes: 0,
+                applied: 0,
+            }),
             lowest: watch::Sender::new(u64::MAX),
         }
     }
 
-    /// Applies `change` to the entries and publishes their lowest index.
-    fn update(&self, change: impl FnOnce(&mut BTreeMap<u64, C::Entry>)) {
+    /// Applies `change` to the entries and publishes the lowest unwritten index.
+    fn update(&self, change: impl FnOnce(&mut HeldEntries<C>)) {
         let mut entries = self.entries.lock();
         change(&mut entries);
-        let lowest = entries.keys().next().copied().unwrap_or(u64::MAX);
+        let lowest = entries.unwritten.keys().next().copied().unwrap_or(u64::MAX);
         self.lowest.send_if_modified(|current| {
             let changed = *current != lowest;
             *current = lowest;
@@ -132,12 +217,93 @@ impl<C: RaftTypeConfig> Unwritten<C> {
     }
 }
 
-/// A write queued to the writer task.
-struct Queued<C: RaftTypeConfig> {
+/// What a group's apply needs of its log: when an entry is in the store, and telling the log
+/// which entries it applied, so that it stops holding them.
+pub struct LogTail<C: RaftTypeConfig> {
+    held: Arc<Held<C>>,
+    unwritten: watch::Receiver<u64>,
+}
+
+impl<C: RaftTypeConfig> LogTail<C> {
+    /// Resolves once every entry up to `index` is in the store; fails when the log is gone.
+    pub async fn written_through(&mut self, index: u64) -> Result<(), io::Error> {
+        self.unwritten
+            .wait_for(|lowest| *lowest > index)
+            .await
+            .map(drop)
+            .map_err(|_| io::Error::other("the group's raft log stopped"))
+    }
+
+    /// The group applied every entry up to `index`: the log stops holding them in memory.
+    pub fn applied(&self, index: u64) {
+        self.held.update(|entries| {
+            entries.applied = entries.applied.max(index);
+            entries.release();
+        });
+    }
+}
+
+/// The writer task of one or more groups' logs (a node's partition groups share one): writes
+/// what is queued in order, everything queued by then in one synced write, so groups that
+/// append at once pay one fsync. Started by the first write; clones share it.
+#[derive(Clone)]
+pub struct LogWriter {
+    store: Weak<dyn Store>,
+    queue: Arc<OnceLock<mpsc::UnboundedSender<Queued>>>,
+}
+
+/// What runs once a queued write is in the store, or failed.
+type OnWritten = Box<dyn FnOnce(&Result<(), String>) + Send>;
+
+/// A write queued to the writer task, and what to do once it is in the store (or failed).
+struct Queued {
     batch: WriteBatch,
-    /// The entries it writes, to drop from [`Unwritten`] once written.
-    entries: Vec<LogIdOf<C>>,
-    done: Done<C>,
+    done: OnWritten,
+}
+
+impl LogWriter {
+    /// A writer for logs in `store`. It does not keep the store open.
+    pub fn new(store: &Arc<dyn Store>) -> LogWriter {
+        LogWriter {
+            store: Arc::downgrade(store),
+            queue: Arc::default(),
+        }
+    }
+
+    /// The queue to the writer task, which the first call starts.
+    fn sender(&self) -> &mpsc::UnboundedSender<Queued> {
+        self.queue.get_or_init(|| {
+            let (queue, received) = mpsc::unbounded_channel();
+            drop(tokio::spawn(write_in_order(self.store.clone(), received)));
+            queue
+        })
+    }
+
+    /// Queues `batch`; `done` runs with the write's result.
+    fn queue(&self, batch: WriteBatch, done: OnWritten) {
+        let queued = Queued { batch, done };
+        if let Err(mpsc::error::SendError(queued)) = self.sender().send(queued) {
+            (queued.done)(&Err("the raft log's writer stopped".to_string()));
+        }
+    }
+
+    /// A future that resolves once the writer wrote everything queued by the time it is
+    /// polled. Starts the task (call it in a runtime).
+    fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
+        let queue = self.sender().clone();
+        async move {
+            let (reply, written) = oneshot::channel();
+            let marker = Queued {
+                batch: WriteBatch::new(),
+                done: Box::new(move |_| {
+                    let _ = reply.send(());
+                }),
+            };
+            if queue.send(marker).is_ok() {
+                let _ = written.await;
+            }
+        }
+    }
 }
 
 /// Who learns that a queued write is in the store (synced).
@@ -174,11 +340,11 @@ where
     /// The log of `group` in `store`, purged as `purge` says.
     pub fn with_purge(store: Arc<dyn Store>, group: GroupId, purge: Purge) -> LogStore<C> {
         LogStore {
+            writer: LogWriter::new(&store),
             store,
             group,
             purge,
-            unwritten: Arc::new(Unwritten::new()),
-            queue: Arc::default(),
+            held: Arc::new(Held::new()),
             _config: PhantomData,
         }
     }
@@ -186,52 +352,46 @@ where
     /// The lowest index of an entry appended but not in the store yet (`u64::MAX`: none). The
     /// group's state machine applies an entry only once it is lower than that.
     pub fn unwritten(&self) -> watch::Receiver<u64> {
-        self.unwritten.lowest.subscribe()
+        self.held.lowest.subscribe()
     }
 
-    /// A future that resolves once the group's writer task wrote everything queued by the time
+    /// The handle the group's state machine follows the log with
+    /// (`GroupStateMachine::follow_log`).
+    pub fn tail(&self) -> LogTail<C> {
+        LogTail {
+            held: Arc::clone(&self.held),
+            unwritten: self.unwritten(),
+        }
+    }
+
+    /// Shares `writer` with the other logs that use it (instead of a writer of its own).
+    pub fn sharing(mut self, writer: &LogWriter) -> LogStore<C> {
+        self.writer = writer.clone();
+        self
+    }
+
+    /// A future that resolves once the log's writer task wrote everything queued by the time
     /// it is polled: awaited after the group stopped, its last write. Starts the task (call
     /// it in a runtime).
     pub fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
-        let queue = self.sender().clone();
-        async move {
-            let (reply, written) = oneshot::channel();
-            let marker = Queued {
-                batch: WriteBatch::new(),
-                entries: Vec::new(),
-                done: Done::Reply(reply),
-            };
-            if queue.send(marker).is_ok() {
-                let _ = written.await;
-            }
-        }
+        self.writer.drained()
     }
 
-    /// The queue to the group's writer task, which the first call starts.
-    fn sender(&self) -> &mpsc::UnboundedSender<Queued<C>> {
-        self.queue.get_or_init(|| {
-            let (queue, received) = mpsc::unbounded_channel();
-            drop(tokio::spawn(write_in_order(
-                Arc::downgrade(&self.store),
-                Arc::clone(&self.unwritten),
-                received,
-            )));
-            queue
-        })
-    }
-
-    /// Queues `batch` (writing `entries`) to the group's writer task.
+    /// Queues `batch` (writing `entries`) to the writer task: once written, the entries move
+    /// to the written ones held, then `done` learns the result. A failed write keeps its entries
+    /// unwritten: the apply never takes an entry that is not in the store (openraft stops the
+    /// group on the failure report).
     fn queue(&self, batch: WriteBatch, entries: Vec<LogIdOf<C>>, done: Done<C>) {
-        let queued = Queued {
+        let held = Arc::clone(&self.held);
+        self.writer.queue(
             batch,
-            entries,
-            done,
-        };
-        if let Err(mpsc::error::SendError(queued)) = self.sender().send(queued) {
-            queued
-                .done
-                .report(Err("the raft log's writer stopped".to_string()));
-        }
+            Box::new(move |result| {
+                if result.is_ok() && !entries.is_empty() {
+                    held.update(|held| held.written(&entries));
+                }
+                done.report(result.clone());
+            }),
+        );
     }
 
     /// Resolves once every write queued before the call is in the store.
@@ -286,17 +446,13 @@ impl<C: RaftTypeConfig> Done<C> {
     }
 }
 
-/// A group's writer task: writes what is queued in order, everything queued by then in one
-/// synced write, then drops the written entries from `unwritten` and reports each: a report
-/// never comes before the fsync returned, and a failed write is reported as failed. Ends once
-/// every handle of the log is gone and the queue is empty. It does not keep the store open.
-async fn write_in_order<C: RaftTypeConfig>(
-    store: Weak<dyn Store>,
-    unwritten: Arc<Unwritten<C>>,
-    mut queue: mpsc::UnboundedReceiver<Queued<C>>,
-) {
+/// The writer task: writes what is queued in order, everything queued by then in one synced
+/// write, then runs each one's `done` in order: none runs before the fsync returned, and a failed
+/// write is reported as failed. Ends once every handle of the writer is gone and the queue is
+/// empty. It does not keep the store open.
+async fn write_in_order(store: Weak<dyn Store>, mut queue: mpsc::UnboundedReceiver<Queued>) {
     /// Queued writes taken together at most.
-    const MAX_WRITES: usize = 64;
+    const MAX_WRITES: usize = 256;
     let mut taken = Vec::with_capacity(MAX_WRITES);
     while queue.recv_many(&mut taken, MAX_WRITES).await > 0 {
         let mut batch = WriteBatch::new();
@@ -310,21 +466,8 @@ async fn write_in_order<C: RaftTypeConfig>(
                 .map_err(|err| err.to_string()),
             None => Err("the store is closed".to_string()),
         };
-        // A failed write keeps its entries unwritten: the apply never takes an entry that is
-        // not in the store (openraft stops the group on the failure report).
-        unwritten.update(|entries| {
-            if result.is_err() {
-                return;
-            }
-            for log_id in taken.iter().flat_map(|queued| &queued.entries) {
-                // Only the entry this write held: a truncation may have put another there.
-                if entries.get(&log_id.index).map(RaftEntry::log_id).as_ref() == Some(log_id) {
-                    entries.remove(&log_id.index);
-                }
-            }
-        });
         for queued in taken.drain(..) {
-            queued.done.report(result.clone());
+            (queued.done)(&result);
         }
     }
 }
@@ -360,17 +503,11 @@ where
         let Some((from, to)) = index_bounds(&range) else {
             return Ok(Vec::new());
         };
-        // The range's tail may not be written yet: those entries come from memory, the ones
-        // below the first of them (all written, since writes go in order) from the store.
-        let unwritten: Vec<C::Entry> = {
-            let entries = self.unwritten.entries.lock();
-            let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
-            entries
-                .range((Bound::Included(from), upper))
-                .map(|(_, entry)| entry.clone())
-                .collect()
-        };
-        let stored_to = unwritten.first().map_or(to, |entry| Some(entry.index()));
+        // The range's tail may be held in memory (not written yet, or not applied yet): those
+        // entries come from there, the ones below the first of them (all written, since writes
+        // go in order) from the store.
+        let held = self.held.entries.lock().range(from, to);
+        let stored_to = held.first().map_or(to, |entry| Some(entry.index()));
         let mut entries = if stored_to.is_none_or(|stored_to| from < stored_to) {
             let (lower, upper) = keys::entry_range(self.group, from, stored_to);
             blocking(&self.store, move |store| {
@@ -385,7 +522,7 @@ where
         } else {
             Vec::new()
         };
-        entries.extend(unwritten);
+        entries.extend(held);
         Ok(entries)
     }
 
@@ -415,14 +552,8 @@ where
         })
         .await
         .map_err(io_err)?;
-        let unwritten = self
-            .unwritten
-            .entries
-            .lock()
-            .values()
-            .next_back()
-            .map(RaftEntry::log_id);
-        let last_entry = unwritten.max(last_entry);
+        let held = self.held.entries.lock().last().map(RaftEntry::log_id);
+        let last_entry = held.max(last_entry);
         Ok(LogState {
             last_log_id: last_entry.or_else(|| last_purged.clone()),
             last_purged_log_id: last_purged,
@@ -460,12 +591,14 @@ where
         let mut appended = Vec::new();
         for entry in entries {
             let key = keys::entry(self.group, entry.index());
-            batch.put(Cf::RaftLog, key.to_vec(), encode(&entry).map_err(io_err)?);
-            appended.push(entry);
+            let value = encode(&entry).map_err(io_err)?;
+            appended.push((entry, value.len()));
+            batch.put(Cf::RaftLog, key.to_vec(), value);
         }
-        let log_ids = appended.iter().map(RaftEntry::log_id).collect();
-        self.unwritten.update(|entries| {
-            entries.extend(appended.into_iter().map(|entry| (entry.index(), entry)));
+        let log_ids = appended.iter().map(|(entry, _)| entry.log_id()).collect();
+        self.held.update(|held| {
+            let appended = appended.into_iter().map(|entry| (entry.0.index(), entry));
+            held.unwritten.extend(appended);
         });
         self.queue(batch, log_ids, Done::Flushed(callback));
         Ok(())
@@ -481,8 +614,7 @@ where
         };
         // Readers stop seeing the truncated entries now; the delete follows every write queued
         // before it, so none of them writes a truncated entry back.
-        self.unwritten
-            .update(|entries| drop(entries.split_off(&from)));
+        self.held.update(|held| held.truncate(from));
         self.written().await.map_err(io_err)?;
         let (from, to) = keys::entry_range(self.group, from, None);
         let mut batch = WriteBatch::new();
@@ -495,6 +627,11 @@ where
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
         // After the writes queued before it, as a truncation: none writes a purged entry back.
         self.written().await.map_err(io_err)?;
+        // openraft purges entries applied or covered by an installed snapshot.
+        self.held.update(|held| {
+            held.applied = held.applied.max(log_id.index);
+            held.release();
+        });
         let (group, purge) = (self.group, self.purge);
         let mut batch = WriteBatch::new();
         batch.put(
@@ -559,6 +696,7 @@ mod tests {
             to: &[u8],
             limit: usize,
         ) -> Result<Vec<(Vec<u8>, bytes::Bytes)>, StorageError> {
+            self.events.lock().push("scan".to_string());
             self.inner.scan(cf, from, to, limit)
         }
         fn seek_prev(
@@ -714,6 +852,60 @@ mod tests {
         drained.await;
         assert_eq!(stored(&store), [1, 2, 3], "written before drained resolved");
         reported.await.unwrap().unwrap();
+    }
+
+    /// The apply reads what it applies through the log reader right after the write: those
+    /// reads come from memory until the group applied the entries.
+    #[tokio::test]
+    async fn written_entries_are_read_from_memory_until_applied() {
+        let (store, events, open) = recording(false);
+        let mut log = Log::for_partition(Arc::clone(&store), 1);
+        let mut tail = log.tail();
+        let mut reader = log.get_log_reader().await;
+        let reported = append(&mut log, vec![blank(1), blank(2), blank(3)]).await;
+        open.send(()).unwrap();
+        reported.await.unwrap().unwrap();
+        tail.written_through(3).await.unwrap();
+        assert_eq!(stored(&store), [1, 2, 3]);
+        events.lock().clear();
+
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..4).await.unwrap()),
+            [1, 2, 3]
+        );
+        assert!(
+            events.lock().is_empty(),
+            "no store read: {:?}",
+            events.lock()
+        );
+
+        tail.applied(2);
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..4).await.unwrap()),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            *events.lock(),
+            ["scan"],
+            "1 and 2 from the store, 3 from memory"
+        );
+        events.lock().clear();
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(3..).await.unwrap()),
+            [3]
+        );
+        assert!(events.lock().is_empty());
+
+        // A truncation drops held written entries too.
+        open.send(()).unwrap(); // the truncation's delete
+        log.truncate_after(Some(openraft::testing::log_id::<PartitionConfig>(1, 0, 2)))
+            .await
+            .unwrap();
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..).await.unwrap()),
+            [1, 2]
+        );
+        assert_eq!(stored(&store), [1, 2]);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub mod tls;
 pub mod wire;
 
 pub use keys::GroupId;
-pub use log_store::{LogStore, Purge, drop_group};
+pub use log_store::{LogStore, LogWriter, Purge, drop_group};
 pub use network::{GroupNetwork, NodeId, Peers};
 pub use service::{Groups, answer_timeout_ms, group_config};
 pub use state_machine::{Apply, GroupStateMachine, SnapshotBuilder};

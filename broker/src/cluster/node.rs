@@ -170,7 +170,7 @@ impl ClusterNode {
         engine.set_partition_host(Arc::new(hosting)).await?;
         let log = LogStore::new(store, METADATA);
         let mut machine = machine;
-        machine.follow_log(log.unwritten());
+        machine.follow_log(log.tail());
         let raft = Raft::new(
             id,
             config,

@@ -35,7 +35,8 @@ use super::partition_group::{PartitionConfig, PartitionGroup};
 use super::partition_writer::{GroupWriter, PartitionHandle, PartitionRaft, Replicas, Route};
 use super::rebuild;
 use super::{
-    GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, blocking, drop_group,
+    GroupNetwork, GroupStateMachine, Groups, LogStore, LogWriter, NodeTls, Peers, blocking,
+    drop_group,
 };
 use crate::engine::{
     ConsumerState, GroupLog, PartitionHost, PartitionOptions, PartitionShared, Placement,
@@ -84,6 +85,8 @@ type LogStopped = parking_lot::Mutex<Option<futures::future::BoxFuture<'static, 
 pub struct PartitionHosting {
     me: u64,
     store: Arc<dyn Store>,
+    /// One writer task for every group's raft log: groups that append at once share an fsync.
+    log_writer: LogWriter,
     groups: Arc<Groups>,
     network: Peers,
     config: Arc<openraft::Config>,
@@ -116,6 +119,7 @@ impl PartitionHosting {
             counters,
             balance,
             me,
+            log_writer: LogWriter::new(&store),
             store,
             groups,
             network,
@@ -204,9 +208,9 @@ impl PartitionHosting {
             )
         };
         self.groups.insert_snapshot_sink(group, sink);
-        let log = LogStore::for_partition(Arc::clone(&self.store), group);
+        let log = LogStore::for_partition(Arc::clone(&self.store), group).sharing(&self.log_writer);
         let mut machine = machine;
-        machine.follow_log(log.unwritten());
+        machine.follow_log(log.tail());
         *log_stopped.lock() = Some(Box::pin(log.drained()));
         let raft = Raft::new(
             self.me,

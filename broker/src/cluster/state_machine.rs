@@ -27,13 +27,13 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
-use tokio::sync::watch;
 
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
 use super::keys::{self, GroupId, StateKey};
+use super::log_store::LogTail;
 use super::{GroupConfig, blocking, encode, io_err, read_state};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
 
@@ -119,12 +119,10 @@ pub struct GroupStateMachine<C: GroupConfig, A> {
     /// Held while the current snapshot is replaced: openraft builds snapshots in a task of their
     /// own, which may finish after a newer snapshot was installed.
     snapshot_lock: Arc<Mutex<()>>,
-    /// The lowest index the group's log has not written yet ([`LogStore::unwritten`]): an entry
-    /// is applied only once it is in the store. `None` applies at once (tests that write the
-    /// log themselves).
-    ///
-    /// [`LogStore::unwritten`]: super::LogStore::unwritten
-    unwritten: Option<watch::Receiver<u64>>,
+    /// The group's log as the apply follows it ([`LogTail`]): an entry is applied only once it
+    /// is in the store, and the log stops holding applied entries in memory. `None` applies at
+    /// once (tests that write the log themselves).
+    log: Option<LogTail<C>>,
 }
 
 impl<C, A> GroupStateMachine<C, A>
@@ -144,18 +142,16 @@ where
             membership,
             app,
             snapshot_lock: Arc::default(),
-            unwritten: None,
+            log: None,
         })
     }
 
-    /// Applies an entry only once it is below `unwritten`, the lowest index the group's log has
-    /// not written yet ([`LogStore::unwritten`]): a partition's readers read a batch from its
-    /// raft entry, and this machine's write must follow the entries' in the store's
-    /// write-ahead log, so a crash never keeps an applied record without its entry.
-    ///
-    /// [`LogStore::unwritten`]: super::LogStore::unwritten
-    pub fn follow_log(&mut self, unwritten: watch::Receiver<u64>) {
-        self.unwritten = Some(unwritten);
+    /// Applies an entry only once the group's log wrote it ([`LogTail::written_through`]): a
+    /// partition's readers read a batch from its raft entry, and this machine's write must
+    /// follow the entries' in the store's write-ahead log, so a crash never keeps an applied
+    /// record without its entry. Tells the log what it applied ([`LogTail::applied`]).
+    pub fn follow_log(&mut self, log: LogTail<C>) {
+        self.log = Some(log);
     }
 
     /// The application state.
@@ -170,12 +166,9 @@ where
             return Ok(());
         };
         let applied = Some(last.log_id.clone());
-        if let Some(unwritten) = &mut self.unwritten {
-            let last = last.log_id.index;
-            unwritten
-                .wait_for(|lowest| *lowest > last)
-                .await
-                .map_err(|_| io::Error::other("the group's raft log stopped"))?;
+        let last_index = last.log_id.index;
+        if let Some(log) = &mut self.log {
+            log.written_through(last_index).await?;
         }
         // Apart: a responder is not `Sync`, so the writes (which await) borrow the entries only.
         let (entries, responders): (Vec<_>, Vec<_>) = chunk.into_iter().unzip();
@@ -218,6 +211,9 @@ where
             if let Some(responder) = responder {
                 responder.send(reply);
             }
+        }
+        if let Some(log) = &self.log {
+            log.applied(last_index);
         }
         Ok(())
     }
