@@ -23,12 +23,18 @@ use rapidmq_broker::cluster::partition_group::{
 };
 use rapidmq_broker::cluster::{GroupNetwork, GroupStateMachine, LogStore, group_config};
 use rapidmq_broker::engine::{
-    AckDurability, ConsumerState, PartitionEntry, PartitionShared, TailBudget,
+    AckDurability, ConsumerState, PartitionEntry, PartitionSettings, PartitionShared, TailBudget,
 };
 use rapidmq_broker::storage::{Cf, RocksStore, RocksTuning, Store};
 use support::gate::{Gate, Gated};
 use support::{Host, WAIT, members};
 use tokio::sync::watch;
+
+/// An fsync topic without msg-id dedup.
+const FSYNC: PartitionSettings = PartitionSettings {
+    ack: AckDurability::Fsync,
+    dedup_window_ms: 0,
+};
 
 const GROUP: u64 = 1;
 const TOPIC: u32 = 9;
@@ -74,7 +80,7 @@ impl Node {
         });
         let options = GroupOptions {
             group: GROUP,
-            ack: AckDurability::Fsync,
+            settings: FSYNC,
             tail_budget: TailBudget::new(1 << 20),
             tenant_storage: Arc::default(),
             producer_state_ttl_ms: 3_600_000,
@@ -125,7 +131,7 @@ impl Node {
             true,
             TailBudget::new(1 << 20),
             Arc::default(),
-            AckDurability::Fsync,
+            FSYNC,
         )
         .unwrap();
         let mut out = Vec::new();

@@ -4,7 +4,8 @@
 //! serves exactly what the others serve: the same batches, byte for byte, from the same log
 //! start, and takes part in what comes after. A replica rebuilt from a snapshot also holds the
 //! partition's pending delayed messages and not those released while it was away: made the
-//! leader, it releases each exactly once.
+//! leader, it releases each exactly once. And it knows the `msg-id`s the group accepted while
+//! it was away: made the leader, it drops a retry of one as a duplicate.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -13,10 +14,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    fetch_all, partition_leader, publish_retrying, replicated_topic, start_nodes,
+    fetch_all, partition_leader, publish_retrying, replicated_topic, replicated_topic_with,
+    start_nodes,
 };
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, eventually, msg, raw,
+    topic_config,
 };
 use prost::Message as _;
 use rapidmq_proto::v1 as pb;
@@ -273,4 +276,108 @@ async fn a_replica_rebuilt_from_a_snapshot_releases_each_delayed_message_once() 
         served_values(&through_other).await == values
     })
     .await;
+}
+
+/// Publishes one message with `msg-id` `id` through `clients`' node (retried while the partition
+/// has no leader); the indexes the ack reports as duplicates.
+async fn publish_with_id(clients: &Clients, id: &str) -> Vec<u32> {
+    let batch = pb::MessageBatch {
+        messages: vec![pb::Message {
+            headers: vec![pb::Header {
+                key: "msg-id".into(),
+                value: id.as_bytes().to_vec().into(),
+            }],
+            ..raw(id)
+        }],
+        base_timestamp_ms: 0,
+        compression: 0,
+    };
+    let request = pb::PublishRequest {
+        topic: TOPIC.into(),
+        partition: 0,
+        batch: batch.encode_to_vec().into(),
+        ..Default::default()
+    };
+    publish_retrying(clients, request)
+        .await
+        .expect("publish a message with a msg-id")
+        .deduplicated
+}
+
+/// The `msg-id` dedup records of a topic are written with each publish on every replica; a
+/// replica that missed the publishes (their entries purged from the leader's log before it came
+/// back) gets them with the snapshot's batches. Made the leader, it drops a retry of an id the
+/// group accepted while it was away, as the old leader would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_rebuilt_from_a_snapshot_drops_a_retried_msg_id() {
+    let nodes: Vec<TestBroker> = start_nodes(3, |_| BrokerOptions {
+        env: vec![
+            (
+                "RAPIDMQ_CLUSTER__SNAPSHOT_EVERY_ENTRIES".into(),
+                SNAPSHOT_EVERY.into(),
+            ),
+            (
+                "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
+                "500".into(),
+            ),
+            ("RAPIDMQ_LOG".into(), format!("info,{PURGE_LOG}=debug")),
+        ],
+        ..BrokerOptions::default()
+    });
+    let mut nodes = nodes;
+    let config = pb::TopicConfig {
+        replication_factor: Some(3),
+        dedup_window_ms: Some(600_000),
+        ..topic_config(1)
+    };
+    let (_, created) = replicated_topic_with(&nodes, TOPIC, config).await;
+    let preferred = created.partitions[0].replicas[0];
+    let other = (1..=3u64).find(|&id| id != preferred).expect("three nodes");
+    let node = |id: u64| (id - 1) as usize;
+    let through_other = connect(&nodes[node(other)]).await;
+    eventually("the preferred replica leads", || async {
+        partition_leader(&through_other, TOPIC, 0).await == preferred
+    })
+    .await;
+
+    nodes[node(preferred)].kill();
+    for index in 0..BATCHES {
+        let duplicates = publish_with_id(&through_other, &format!("id-{index}")).await;
+        assert!(duplicates.is_empty(), "id-{index} is new");
+    }
+    assert_eq!(
+        publish_with_id(&through_other, "id-7").await,
+        [0],
+        "the survivors drop a retry"
+    );
+
+    nodes[node(preferred)].restart();
+    let through_preferred = connect(&nodes[node(preferred)]).await;
+    eventually("the preferred replica leads again", || async {
+        partition_leader(&through_other, TOPIC, 0).await == preferred
+            && partition_leader(&through_preferred, TOPIC, 0).await == preferred
+    })
+    .await;
+    assert!(
+        nodes[node(preferred)]
+            .log()
+            .contains("installed a snapshot from the leader"),
+        "node {preferred} caught up from the log, not by snapshot:\n{}",
+        purges(&nodes)
+    );
+
+    assert_eq!(
+        publish_with_id(&through_preferred, "id-7").await,
+        [0],
+        "the rebuilt leader drops a retry of an id the group accepted while it was away"
+    );
+    assert!(
+        publish_with_id(&through_preferred, "id-new")
+            .await
+            .is_empty(),
+        "a new id is stored"
+    );
+    let values = served_values(&through_preferred).await;
+    assert_eq!(values.len(), BATCHES + 1, "each id once");
+    assert_eq!(values.iter().filter(|v| *v == "id-7").count(), 1);
 }

@@ -66,7 +66,7 @@ use crate::engine::commit::{
     log_key, offset_of_log_key, producer_key,
 };
 use crate::engine::{
-    AckDurability, AppendExtra, ConsumerChange, ConsumerState, PartitionEntry, PartitionShared,
+    AppendExtra, ConsumerChange, ConsumerState, PartitionEntry, PartitionSettings, PartitionShared,
     TailBudget,
 };
 use crate::error::Error;
@@ -249,7 +249,7 @@ impl ProducerStates for Overlay<'_> {
 pub struct GroupOptions {
     /// The group's id: its raft log entries are `group | index` in `Cf::RaftLog`.
     pub group: GroupId,
-    pub ack: AckDurability,
+    pub settings: PartitionSettings,
     pub tail_budget: Arc<TailBudget>,
     pub tenant_storage: Arc<AtomicU64>,
     pub producer_state_ttl_ms: u64,
@@ -272,7 +272,7 @@ impl PartitionGroup {
             true,
             options.tail_budget,
             options.tenant_storage,
-            options.ack,
+            options.settings,
         )?;
         PartitionGroup::with_shared(
             options.group,

@@ -10,8 +10,16 @@ use openraft::storage::RaftLogStorage;
 
 use super::*;
 use crate::cluster::LogStore;
-use crate::engine::{ConsumerChange, TailBudget, decode_offset, keys as engine_keys};
+use crate::engine::{
+    AckDurability, ConsumerChange, TailBudget, decode_offset, keys as engine_keys,
+};
 use crate::storage::MemStore;
+
+/// An fsync topic without msg-id dedup.
+const FSYNC: PartitionSettings = PartitionSettings {
+    ack: AckDurability::Fsync,
+    dedup_window_ms: 0,
+};
 
 const GROUP: GroupId = 42;
 
@@ -33,7 +41,7 @@ impl ConsumerState for Recorded {
 fn options() -> GroupOptions {
     GroupOptions {
         group: GROUP,
-        ack: AckDurability::Fsync,
+        settings: FSYNC,
         tail_budget: TailBudget::new(1 << 20),
         tenant_storage: Arc::default(),
         producer_state_ttl_ms: 60_000,
@@ -405,7 +413,7 @@ async fn read_all(store: &Arc<dyn Store>) -> Vec<Read> {
         false,
         TailBudget::new(1 << 20),
         Arc::default(),
-        AckDurability::Fsync,
+        FSYNC,
     )
     .unwrap();
     let mut out = Vec::new();
@@ -526,7 +534,7 @@ async fn a_replicated_partition_stores_each_batch_once_and_reads_the_single_node
         false,
         TailBudget::new(1 << 20),
         Arc::default(),
-        AckDurability::Fsync,
+        FSYNC,
     )
     .unwrap();
     let from_4 = shared.read(4, 10, usize::MAX).await.unwrap();
@@ -540,7 +548,7 @@ async fn a_replicated_partition_stores_each_batch_once_and_reads_the_single_node
             false,
             TailBudget::new(1 << 20),
             Arc::default(),
-            AckDurability::Fsync,
+            FSYNC,
         )
         .unwrap()
         .bytes(),

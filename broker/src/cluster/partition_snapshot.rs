@@ -55,6 +55,8 @@ use crate::engine::{
     partition_schedule,
 };
 use crate::storage::{Cf, StorageError, WriteBatch};
+use prost::Message as _;
+use rapidmq_proto::v1 as pb;
 
 /// How many index entries one scan of a send reads.
 const INDEX_CHUNK: usize = 1024;
@@ -340,6 +342,11 @@ impl SnapshotSink for Staging {
             ));
         }
         let (t, p) = (self.shared.topic_id, self.shared.index);
+        let dedup = DedupRebuild {
+            topic_id: t,
+            window_ms: self.shared.dedup_window_ms(),
+            now_ms: crate::clock::system().now_ms(),
+        };
         let mut batch = WriteBatch::new();
         let mut rest = data;
         let mut staged = Vec::new();
@@ -349,6 +356,7 @@ impl SnapshotSink for Staging {
             rest = tail;
             let value = Bytes::copy_from_slice(value);
             let stored = batch::decode_stored(value.clone()).map_err(|err| err.to_string())?;
+            dedup.put_records(&stored, &mut batch)?;
             let entry = IndexEntry {
                 count: stored.count,
                 append_time_ms: stored.append_time_ms,
@@ -409,6 +417,51 @@ impl SnapshotSink for Staging {
 
 /// The first offset of the last contiguous run of `staged` batches that ends at `end` (`end`
 /// when there is none), and the bytes of that run.
+/// Recreates the `msg-id` dedup records of a snapshot's batches. Each replica writes them when it
+/// applies an append (`AppendExtra::Dedup`), but a replica that receives the batch in a snapshot
+/// never applies that entry: without them, made the leader, it would store a retry of an id the
+/// group accepted while it was away. A record expires a dedup window after the batch's append
+/// time (about when the publish was checked: the append is stamped a moment later); batches
+/// whose window passed, by this node's clock, get none. Records are per topic, and true
+/// whether or not the install follows, so an abandoned transfer leaves them.
+struct DedupRebuild {
+    topic_id: u32,
+    /// The topic's dedup window now (0: off).
+    window_ms: u64,
+    now_ms: i64,
+}
+
+impl DedupRebuild {
+    /// Puts the dedup records of `stored`'s messages in `batch`.
+    fn put_records(
+        &self,
+        stored: &batch::StoredBatch,
+        batch: &mut WriteBatch,
+    ) -> Result<(), String> {
+        let window = i64::try_from(self.window_ms).unwrap_or(i64::MAX);
+        let expires_ms = stored.append_time_ms.saturating_add(window);
+        // Only batches with a msg-id (or traceparent) header are flagged traced.
+        if window == 0 || stored.flags & batch::FLAG_TRACED == 0 || expires_ms <= self.now_ms {
+            return Ok(());
+        }
+        let messages = pb::MessageBatch::decode(stored.payload.clone())
+            .map_err(|err| format!("decode a snapshot batch's messages: {err}"))?;
+        let expiry = Bytes::copy_from_slice(&expires_ms.to_be_bytes());
+        for message in &messages.messages {
+            // The first msg-id header counts, as when the batch was published.
+            if let Some(id) = message
+                .headers
+                .iter()
+                .find(|h| h.key == batch::MSG_ID_HEADER)
+            {
+                let key = engine_keys::dedup_key(self.topic_id, &id.value);
+                batch.put(Cf::Dedup, key, expiry.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
 fn last_run(staged: &[(u64, IndexEntry)], end: u64) -> (u64, u64) {
     let (mut start, mut bytes) = (end, 0u64);
     for (base, entry) in staged.iter().rev() {

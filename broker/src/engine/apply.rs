@@ -171,7 +171,9 @@ impl Engine {
                 if let Some(topic) = self.topic_by_id(record.id) {
                     *topic.settings.write() = record.settings.clone();
                     for partition in &topic.partitions {
-                        partition.shared().set_ack(record.settings.ack_durability());
+                        partition
+                            .shared()
+                            .alter(record.settings.partition_settings());
                     }
                 }
             }

@@ -95,7 +95,7 @@ pub(crate) use partition::commit;
 pub use partition::replicated::{ConsumerState, GroupLog, PartitionHost, PartitionView};
 pub use partition::{
     AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
-    PartitionOptions, PartitionShared, StartAt, decode_offset,
+    PartitionOptions, PartitionSettings, PartitionShared, StartAt, decode_offset,
 };
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
@@ -419,7 +419,7 @@ impl Engine {
     fn partition_options(&self, record: &TopicRecord) -> PartitionOptions {
         let settings = &record.settings;
         PartitionOptions {
-            ack: settings.ack_durability(),
+            settings: settings.partition_settings(),
             tail_budget: self.tail_budget.clone(),
             max_group_commit_bytes: self.config.storage.max_group_commit_bytes,
             producer_state_ttl_ms: self.config.storage.producer_state_ttl_ms,

@@ -8,8 +8,8 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
-use super::partition::Partition;
 use super::partition::replicated::PartitionView;
+use super::partition::{Partition, PartitionSettings};
 use super::subscription::Subscription;
 use crate::observability::TopicCounters;
 use crate::principal::TenantId;
@@ -63,6 +63,14 @@ pub struct TopicSettings {
 }
 
 impl TopicSettings {
+    /// What of these settings the topic's partitions follow.
+    pub fn partition_settings(&self) -> PartitionSettings {
+        PartitionSettings {
+            ack: self.ack_durability(),
+            dedup_window_ms: self.dedup_window_ms,
+        }
+    }
+
     pub fn ack_durability(&self) -> AckDurability {
         match (self.storage, self.durability) {
             (StorageKind::Memory, _) => AckDurability::Memory,

@@ -236,6 +236,17 @@ pub async fn replicated_topic(
     topic: &str,
     replication_factor: u32,
 ) -> (super::Clients, rapidmq_proto::v1::TopicInfo) {
+    let mut config = super::topic_config(1);
+    config.replication_factor = Some(replication_factor);
+    replicated_topic_with(nodes, topic, config).await
+}
+
+/// [`replicated_topic`] with the topic's whole `config`.
+pub async fn replicated_topic_with(
+    nodes: &[TestBroker],
+    topic: &str,
+    config: rapidmq_proto::v1::TopicConfig,
+) -> (super::Clients, rapidmq_proto::v1::TopicInfo) {
     agreed_leader(
         &reqwest::Client::new(),
         "http",
@@ -245,8 +256,6 @@ pub async fn replicated_topic(
     )
     .await;
     let first = super::connect(&nodes[0]).await;
-    let mut config = super::topic_config(1);
-    config.replication_factor = Some(replication_factor);
     let created = create_cluster_topic(&first, topic, config).await;
     (first, created)
 }

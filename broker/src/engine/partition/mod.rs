@@ -64,10 +64,21 @@ const MAX_CACHED_PRODUCERS: usize = 10_000;
 /// Index entries read per store scan.
 const INDEX_CHUNK: usize = 4096;
 
+/// What of its topic's settings a partition follows; an altered topic changes them while the
+/// partition runs ([`PartitionShared::alter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSettings {
+    /// What an ack guarantees.
+    pub ack: AckDurability,
+    /// The topic's `msg-id` dedup window (0: off); a replica rebuilt from a snapshot recreates
+    /// the dedup records of the window from the batches it receives.
+    pub dedup_window_ms: u64,
+}
+
 /// What a partition needs to know about its topic and the broker.
 #[derive(Debug, Clone)]
 pub struct PartitionOptions {
-    pub ack: AckDurability,
+    pub settings: PartitionSettings,
     /// The broker-wide budget this partition's tail cache draws on.
     pub tail_budget: Arc<TailBudget>,
     pub max_group_commit_bytes: usize,
@@ -178,8 +189,8 @@ pub struct PartitionShared {
     /// The tenant's total, moved with `bytes`.
     tenant_storage: Arc<AtomicU64>,
     tail: Arc<TailCache>,
-    /// What an ack guarantees; a topic's durability can be altered while it runs.
-    ack: parking_lot::Mutex<AckDurability>,
+    /// The topic's settings it follows; a topic can be altered while it runs.
+    settings: parking_lot::Mutex<PartitionSettings>,
 }
 
 /// A partition: the handle through which the engine appends and reads.
@@ -217,7 +228,7 @@ impl Partition {
             blocking_io,
             options.tail_budget.clone(),
             options.tenant_storage.clone(),
-            options.ack,
+            options.settings,
         )?;
         let high_watermark = shared.high_watermark();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -322,7 +333,7 @@ impl PartitionShared {
         blocking_io: bool,
         tail_budget: Arc<TailBudget>,
         tenant_storage: Arc<AtomicU64>,
-        ack: AckDurability,
+        settings: PartitionSettings,
     ) -> Result<Arc<PartitionShared>> {
         let (log_start, high_watermark, bytes) = recover(&*store, topic_id, index)?;
         tenant_storage.fetch_add(bytes, Ordering::Relaxed);
@@ -337,7 +348,7 @@ impl PartitionShared {
             bytes: AtomicU64::new(bytes),
             tenant_storage,
             tail: TailCache::new(tail_budget),
-            ack: parking_lot::Mutex::new(ack),
+            settings: parking_lot::Mutex::new(settings),
         }))
     }
 
@@ -348,12 +359,17 @@ impl PartitionShared {
 
     /// What acks of this partition guarantee.
     pub fn ack(&self) -> AckDurability {
-        *self.ack.lock()
+        self.settings.lock().ack
     }
 
-    /// Changes the durability of later group commits (an altered topic).
-    pub fn set_ack(&self, ack: AckDurability) {
-        *self.ack.lock() = ack;
+    /// The topic's `msg-id` dedup window (0: off).
+    pub fn dedup_window_ms(&self) -> u64 {
+        self.settings.lock().dedup_window_ms
+    }
+
+    /// Follows an altered topic: later group commits take its durability.
+    pub fn alter(&self, settings: PartitionSettings) {
+        *self.settings.lock() = settings;
     }
 
     /// One past the last committed offset.

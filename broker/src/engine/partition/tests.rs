@@ -61,7 +61,10 @@ impl Store for LeakyStore {
 
 fn options() -> PartitionOptions {
     PartitionOptions {
-        ack: AckDurability::Fsync,
+        settings: PartitionSettings {
+            ack: AckDurability::Fsync,
+            dedup_window_ms: 0,
+        },
         tail_budget: TailBudget::new(1 << 20),
         max_group_commit_bytes: 1 << 20,
         producer_state_ttl_ms: 60_000,

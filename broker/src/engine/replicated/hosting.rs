@@ -85,7 +85,7 @@ impl Engine {
                     blocking_io,
                     options.tail_budget.clone(),
                     options.tenant_storage.clone(),
-                    options.ack,
+                    options.settings,
                 )?;
                 let placed = placement.get(p as usize).cloned().unwrap_or_default();
                 let log = host.open(
