@@ -44,6 +44,14 @@ impl Routes {
     /// unless the client knows one of a newer term.
     pub(crate) fn learn(&self, metadata: &GetMetadataResponse) {
         let mut state = self.state.lock();
+        // The node table as the cluster has it now: a node removed from the cluster is
+        // forgotten, with its connection. (An answer without nodes, from a failed request or a
+        // broker without `GetMetadata`, says nothing about them.)
+        if !metadata.nodes.is_empty() {
+            let listed: HashSet<u64> = metadata.nodes.iter().map(|node| node.id).collect();
+            state.nodes.retain(|id, _| listed.contains(id));
+            state.channels.retain(|id, _| listed.contains(id));
+        }
         for node in &metadata.nodes {
             if !node.grpc_addr.is_empty() {
                 state.nodes.insert(node.id, node.grpc_addr.clone());
@@ -260,6 +268,22 @@ mod tests {
         assert_eq!(routes.nodes(), vec![1, 2, 3]);
         assert_eq!(routes.node_addr(2).as_deref(), Some("127.0.0.1:9002"));
         assert_eq!(routes.node_addr(4), None);
+    }
+
+    #[test]
+    fn a_node_removed_from_the_cluster_is_forgotten() {
+        let routes = Routes::default();
+        routes.learn(&metadata(1, 4));
+        let mut without_3 = metadata(1, 4);
+        without_3.nodes.retain(|node| node.id != 3);
+        routes.learn(&without_3);
+        assert_eq!(routes.nodes(), vec![1, 2]);
+        assert_eq!(routes.node_addr(3), None);
+        // A failed request (no nodes at all) forgets nothing.
+        let mut failed = metadata(1, 4);
+        failed.nodes.clear();
+        routes.learn(&failed);
+        assert_eq!(routes.nodes(), vec![1, 2]);
     }
 
     #[test]

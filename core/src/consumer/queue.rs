@@ -606,7 +606,7 @@ impl Inner {
                 }
                 client.refresh_routes(&config.topic).await;
                 let nodes = client.routes().nodes();
-                if !start_joined(&client, &config, &shared, &tasks, &nodes) {
+                if !follow_nodes(&client, &config, &shared, &tasks, &nodes) {
                     return;
                 }
             }
@@ -645,9 +645,10 @@ impl Inner {
     }
 }
 
-/// Starts a session on each of `nodes` that has none yet; false when the consumer is closing
-/// or gone.
-fn start_joined(
+/// Follows the cluster's node table `nodes`: starts a session on each node that has none yet,
+/// and closes the session of each node no longer listed (removed from the cluster), which would
+/// otherwise reconnect to it forever. False when the consumer is closing or gone.
+fn follow_nodes(
     client: &Client,
     config: &ConsumerConfig,
     shared: &Arc<QueueShared>,
@@ -657,17 +658,12 @@ fn start_joined(
     let Some(tasks) = tasks.upgrade() else {
         return false;
     };
-    let joined: Vec<u64> = {
-        let tasks = tasks.lock();
+    let (joined, departed) = {
+        let mut tasks = tasks.lock();
         if tasks.closing {
             return false;
         }
-        let known: Vec<u64> = tasks.senders.iter().filter_map(|(n, _)| *n).collect();
-        nodes
-            .iter()
-            .copied()
-            .filter(|n| !known.contains(n))
-            .collect()
+        node_changes(&mut tasks, nodes)
     };
     for &node in &joined {
         tracing::info!(node, topic = %config.topic, "a node joined; reading the queue from it too");
@@ -676,8 +672,39 @@ fn start_joined(
         .into_iter()
         .map(|n| (Target::Node(n), None))
         .collect();
+    // Started before the others close, so the consumer never counts no session running.
     start_sessions(client, config, shared, &tasks, targets);
+    for (node, commands) in departed {
+        tracing::info!(node, topic = %config.topic, "a node left the cluster; no longer reading the queue from it");
+        let (reply, _) = oneshot::channel();
+        let _ = commands.send(Command::Close(reply));
+    }
     true
+}
+
+/// The nodes of `nodes` without a session yet, and the sessions (taken out of `tasks`) of the
+/// nodes `nodes` no longer lists. An empty list (no node table: a single node) closes none.
+fn node_changes(
+    tasks: &mut Tasks,
+    nodes: &[u64],
+) -> (Vec<u64>, Vec<(u64, mpsc::UnboundedSender<Command>)>) {
+    let known: Vec<u64> = tasks.senders.iter().filter_map(|(n, _)| *n).collect();
+    let joined = nodes
+        .iter()
+        .copied()
+        .filter(|n| !known.contains(n))
+        .collect();
+    let mut departed = Vec::new();
+    if !nodes.is_empty() {
+        tasks.senders.retain(|(node, commands)| match node {
+            Some(node) if !nodes.contains(node) => {
+                departed.push((*node, commands.clone()));
+                false
+            }
+            _ => true,
+        });
+    }
+    (joined, departed)
 }
 
 impl Buffered for QueueShared {
@@ -694,6 +721,34 @@ impl Buffered for QueueShared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refreshed node table starts sessions on the nodes that joined and closes those of the
+    /// nodes that left; the seed session of a single node stays.
+    #[test]
+    fn node_changes_follow_the_node_table() {
+        let (one, two, seed) = (
+            mpsc::unbounded_channel().0,
+            mpsc::unbounded_channel().0,
+            mpsc::unbounded_channel().0,
+        );
+        let mut tasks = Tasks {
+            closing: false,
+            senders: vec![(Some(1), one), (Some(2), two)],
+        };
+        let (joined, departed) = node_changes(&mut tasks, &[1, 3]);
+        assert_eq!(joined, [3]);
+        assert_eq!(departed.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2]);
+        let left: Vec<_> = tasks.senders.iter().map(|(n, _)| *n).collect();
+        assert_eq!(left, [Some(1)]);
+
+        let mut single = Tasks {
+            closing: false,
+            senders: vec![(None, seed)],
+        };
+        let (joined, departed) = node_changes(&mut single, &[]);
+        assert!(joined.is_empty() && departed.is_empty());
+        assert_eq!(single.senders.len(), 1);
+    }
 
     fn delivery(session: u64, offset: u64) -> QueueMessage {
         QueueMessage {
