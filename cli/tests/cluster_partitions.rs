@@ -367,6 +367,26 @@ async fn a_replication_factor_above_the_voters_is_refused_and_below_it_outsiders
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].offset, ack.base_offset);
     assert_eq!(&received[0].msg.value[..], b"from an outsider");
+
+    // The outsider lists the topic with the group's figures for partition 0, as it describes
+    // it, not with its own (it holds none of the data).
+    let listed = via
+        .admin
+        .clone()
+        .list_topics(pb::ListTopicsRequest::default())
+        .await
+        .expect("list topics")
+        .into_inner();
+    let narrow = listed
+        .topics
+        .iter()
+        .find(|t| t.name == "narrow")
+        .expect("the topic is listed");
+    assert_eq!(
+        narrow.partitions[0].high_watermark,
+        ack.base_offset + 1,
+        "listed through a node without a replica"
+    );
 }
 
 /// A leader cut off from both other replicas cannot commit. A publish to it is answered

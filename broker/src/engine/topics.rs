@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use futures::StreamExt;
+
 use super::command::MetaCommand;
 use super::topic::{StorageKind, Topic, TopicRecord, TopicSettings, TopicSpec, TopicStatus};
 use super::{Engine, TopicState};
@@ -189,6 +191,33 @@ impl Engine {
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
+    }
+
+    /// [`Engine::list_topics`] with each topic as [`Engine::describe_topic`] has it: in cluster
+    /// mode the partitions this node holds no replica of carry their groups' figures, asked of
+    /// their leaders (a few topics at a time). A partition whose leader cannot be asked keeps
+    /// this node's figures (0), so one unreachable leader does not fail the listing.
+    pub async fn list_topics_described(&self, principal: &Principal) -> Result<Vec<TopicStatus>> {
+        /// Topics whose remote figures are asked at once.
+        const TOPICS_AT_ONCE: usize = 16;
+        let listed = self.list_topics(principal)?;
+        let described = futures::stream::iter(listed)
+            .map(|status| async move {
+                let Ok(live) = self.topic(principal, &status.name) else {
+                    return status;
+                };
+                match self.remote_views(&live, None, |_| true).await {
+                    Ok(remote) => status.with_remote(&remote),
+                    Err(err) => {
+                        tracing::debug!(topic = %status.name, cause = %err, "listing a topic with this node's figures");
+                        status
+                    }
+                }
+            })
+            .buffered(TOPICS_AT_ONCE)
+            .collect()
+            .await;
+        Ok(described)
     }
 
     /// A topic as the admin API describes it. In cluster mode the partitions this node holds

@@ -54,7 +54,8 @@ impl Admin for AdminService {
         let principal = principal(&request)?;
         let topics = self
             .engine
-            .list_topics(&principal)?
+            .list_topics_described(&principal)
+            .await?
             .into_iter()
             .map(Into::into)
             .collect();

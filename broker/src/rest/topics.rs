@@ -246,7 +246,7 @@ pub async fn list(
     principal: Principal,
     State(state): State<Arc<RestState>>,
 ) -> Result<Json<TopicList>, ApiError> {
-    let topics = state.engine.list_topics(&principal)?;
+    let topics = state.engine.list_topics_described(&principal).await?;
     Ok(Json(TopicList {
         topics: topics.into_iter().map(Into::into).collect(),
     }))
