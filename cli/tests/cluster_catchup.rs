@@ -155,11 +155,18 @@ async fn served_values(clients: &Clients) -> Vec<String> {
 /// Publishes one message delayed by `delay_ms` through `clients`' node (retried while the
 /// partition has no leader).
 async fn publish_delayed(clients: &Clients, value: &str, delay_ms: u64) {
+    let message = pb::Message {
+        delay_ms,
+        ..raw(value)
+    };
+    publish_one(clients, message, "a delayed message").await;
+}
+
+/// Publishes `message` alone to partition 0 through `clients`' node (retried while the
+/// partition has no leader); the ack.
+async fn publish_one(clients: &Clients, message: pb::Message, what: &str) -> pb::PublishResponse {
     let batch = pb::MessageBatch {
-        messages: vec![pb::Message {
-            delay_ms,
-            ..raw(value)
-        }],
+        messages: vec![message],
         base_timestamp_ms: 0,
         compression: 0,
     };
@@ -171,7 +178,65 @@ async fn publish_delayed(clients: &Clients, value: &str, delay_ms: u64) {
     };
     publish_retrying(clients, request)
         .await
-        .expect("publish a delayed message");
+        .unwrap_or_else(|err| panic!("publish {what}: {err}"))
+}
+
+/// Three nodes that snapshot every few entries and hand leadership back to a partition's
+/// preferred replica soon after it returns.
+fn snapshotting_nodes() -> Vec<TestBroker> {
+    start_nodes(3, |_| BrokerOptions {
+        env: vec![
+            (
+                "RAPIDMQ_CLUSTER__SNAPSHOT_EVERY_ENTRIES".into(),
+                SNAPSHOT_EVERY.into(),
+            ),
+            (
+                "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
+                "500".into(),
+            ),
+            ("RAPIDMQ_LOG".into(), format!("info,{PURGE_LOG}=debug")),
+        ],
+        ..BrokerOptions::default()
+    })
+}
+
+/// Partition 0's preferred replica, once it leads, and a connection to another node.
+async fn preferred_leading(nodes: &[TestBroker], created: &pb::TopicInfo) -> (u64, Clients) {
+    let preferred = created.partitions[0].replicas[0];
+    let other = (1..=3u64).find(|&id| id != preferred).expect("three nodes");
+    let through_other = connect(&nodes[(other - 1) as usize]).await;
+    eventually("the preferred replica leads", || async {
+        partition_leader(&through_other, TOPIC, 0).await == preferred
+    })
+    .await;
+    (preferred, through_other)
+}
+
+/// Restarts the killed `preferred` replica and waits until it leads partition 0 again, as it
+/// and a survivor (`through_other`) see it (the restarted node reports the leadership it had
+/// before it died until it hears of the newer term); checks it caught up by snapshot. A
+/// connection to it.
+async fn back_by_snapshot(
+    nodes: &mut [TestBroker],
+    preferred: u64,
+    through_other: &Clients,
+) -> Clients {
+    let index = (preferred - 1) as usize;
+    nodes[index].restart();
+    let through_preferred = connect(&nodes[index]).await;
+    eventually("the preferred replica leads again", || async {
+        partition_leader(through_other, TOPIC, 0).await == preferred
+            && partition_leader(&through_preferred, TOPIC, 0).await == preferred
+    })
+    .await;
+    assert!(
+        nodes[index]
+            .log()
+            .contains("installed a snapshot from the leader"),
+        "node {preferred} caught up from the log, not by snapshot:\n{}",
+        purges(nodes)
+    );
+    through_preferred
 }
 
 /// A replica rebuilt from a snapshot has the partition's schedule as the group has it: the
@@ -185,30 +250,10 @@ async fn a_replica_rebuilt_from_a_snapshot_releases_each_delayed_message_once() 
     const EARLY_MS: u64 = 500;
     /// Due once the preferred replica is back and leads again.
     const LATE_MS: u64 = 25_000;
-    let mut nodes: Vec<TestBroker> = start_nodes(3, |_| BrokerOptions {
-        env: vec![
-            (
-                "RAPIDMQ_CLUSTER__SNAPSHOT_EVERY_ENTRIES".into(),
-                SNAPSHOT_EVERY.into(),
-            ),
-            // Leadership goes back to the preferred replica soon after it returns.
-            (
-                "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
-                "500".into(),
-            ),
-            ("RAPIDMQ_LOG".into(), format!("info,{PURGE_LOG}=debug")),
-        ],
-        ..BrokerOptions::default()
-    });
+    let mut nodes = snapshotting_nodes();
     let (_, created) = replicated_topic(&nodes, TOPIC, 3).await;
-    let preferred = created.partitions[0].replicas[0];
-    let other = (1..=3u64).find(|&id| id != preferred).expect("three nodes");
+    let (preferred, through_other) = preferred_leading(&nodes, &created).await;
     let node = |id: u64| (id - 1) as usize;
-    let through_other = connect(&nodes[node(other)]).await;
-    eventually("the preferred replica leads", || async {
-        partition_leader(&through_other, TOPIC, 0).await == preferred
-    })
-    .await;
 
     // "early" is scheduled on every replica, then the preferred one goes down and the others
     // release it.
@@ -227,22 +272,7 @@ async fn a_replica_rebuilt_from_a_snapshot_releases_each_delayed_message_once() 
     }
 
     // Back, it catches up by snapshot and leads again before "late" is due.
-    nodes[node(preferred)].restart();
-    let through_preferred = connect(&nodes[node(preferred)]).await;
-    // As a survivor sees it: the restarted node reports the leadership it had before it died
-    // until it hears of the newer term.
-    eventually("the preferred replica leads again", || async {
-        partition_leader(&through_other, TOPIC, 0).await == preferred
-            && partition_leader(&through_preferred, TOPIC, 0).await == preferred
-    })
-    .await;
-    assert!(
-        nodes[node(preferred)]
-            .log()
-            .contains("installed a snapshot from the leader"),
-        "node {preferred} caught up from the log, not by snapshot:\n{}",
-        purges(&nodes)
-    );
+    let through_preferred = back_by_snapshot(&mut nodes, preferred, &through_other).await;
     assert!(
         Instant::now() < late_due,
         "the preferred replica took the lead only after the late message was due; the test \
@@ -281,26 +311,15 @@ async fn a_replica_rebuilt_from_a_snapshot_releases_each_delayed_message_once() 
 /// Publishes one message with `msg-id` `id` through `clients`' node (retried while the partition
 /// has no leader); the indexes the ack reports as duplicates.
 async fn publish_with_id(clients: &Clients, id: &str) -> Vec<u32> {
-    let batch = pb::MessageBatch {
-        messages: vec![pb::Message {
-            headers: vec![pb::Header {
-                key: "msg-id".into(),
-                value: id.as_bytes().to_vec().into(),
-            }],
-            ..raw(id)
+    let message = pb::Message {
+        headers: vec![pb::Header {
+            key: "msg-id".into(),
+            value: id.as_bytes().to_vec().into(),
         }],
-        base_timestamp_ms: 0,
-        compression: 0,
+        ..raw(id)
     };
-    let request = pb::PublishRequest {
-        topic: TOPIC.into(),
-        partition: 0,
-        batch: batch.encode_to_vec().into(),
-        ..Default::default()
-    };
-    publish_retrying(clients, request)
+    publish_one(clients, message, "a message with a msg-id")
         .await
-        .expect("publish a message with a msg-id")
         .deduplicated
 }
 
@@ -310,35 +329,15 @@ async fn publish_with_id(clients: &Clients, id: &str) -> Vec<u32> {
 /// group accepted while it was away, as the old leader would have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_rebuilt_from_a_snapshot_drops_a_retried_msg_id() {
-    let nodes: Vec<TestBroker> = start_nodes(3, |_| BrokerOptions {
-        env: vec![
-            (
-                "RAPIDMQ_CLUSTER__SNAPSHOT_EVERY_ENTRIES".into(),
-                SNAPSHOT_EVERY.into(),
-            ),
-            (
-                "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
-                "500".into(),
-            ),
-            ("RAPIDMQ_LOG".into(), format!("info,{PURGE_LOG}=debug")),
-        ],
-        ..BrokerOptions::default()
-    });
-    let mut nodes = nodes;
+    let mut nodes = snapshotting_nodes();
     let config = pb::TopicConfig {
         replication_factor: Some(3),
         dedup_window_ms: Some(600_000),
         ..topic_config(1)
     };
     let (_, created) = replicated_topic_with(&nodes, TOPIC, config).await;
-    let preferred = created.partitions[0].replicas[0];
-    let other = (1..=3u64).find(|&id| id != preferred).expect("three nodes");
+    let (preferred, through_other) = preferred_leading(&nodes, &created).await;
     let node = |id: u64| (id - 1) as usize;
-    let through_other = connect(&nodes[node(other)]).await;
-    eventually("the preferred replica leads", || async {
-        partition_leader(&through_other, TOPIC, 0).await == preferred
-    })
-    .await;
 
     nodes[node(preferred)].kill();
     for index in 0..BATCHES {
@@ -351,20 +350,7 @@ async fn a_replica_rebuilt_from_a_snapshot_drops_a_retried_msg_id() {
         "the survivors drop a retry"
     );
 
-    nodes[node(preferred)].restart();
-    let through_preferred = connect(&nodes[node(preferred)]).await;
-    eventually("the preferred replica leads again", || async {
-        partition_leader(&through_other, TOPIC, 0).await == preferred
-            && partition_leader(&through_preferred, TOPIC, 0).await == preferred
-    })
-    .await;
-    assert!(
-        nodes[node(preferred)]
-            .log()
-            .contains("installed a snapshot from the leader"),
-        "node {preferred} caught up from the log, not by snapshot:\n{}",
-        purges(&nodes)
-    );
+    let through_preferred = back_by_snapshot(&mut nodes, preferred, &through_other).await;
 
     assert_eq!(
         publish_with_id(&through_preferred, "id-7").await,
