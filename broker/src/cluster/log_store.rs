@@ -8,8 +8,9 @@
 //! can never come back ahead of the entries it points at.
 //!
 //! **Appends do not wait for the disk** (openraft's contract for `append`): the entries are kept
-//! in memory ([`Held`]) and queued to the group's writer task, which writes them in order,
-//! synced, several queued appends in one write, and then reports them flushed. Meanwhile
+//! in memory ([`Held`]) and queued to the log's writer task ([`LogWriter`]; a node's partition
+//! groups share one), which writes them in order, synced, several queued appends (of any of its
+//! groups) in one write, and then reports them flushed. Meanwhile
 //! openraft replicates them (its readers take them from memory), so the leader's fsync and its
 //! followers' overlap instead of following each other. Two rules keep that safe:
 //! - The group's apply waits until the entries it applies are in the store
@@ -27,9 +28,9 @@
 //! [`MAX_HELD_WRITTEN_BYTES`] bounds them for a group whose apply falls behind; a reader of an
 //! older entry (a lagging follower's replication) reads the store.
 //!
-//! A group that stops leaves its writer task to finish the writes queued; [`LogStore::drained`]
+//! A group that stops leaves the writer task to finish the writes queued; [`LogStore::drained`]
 //! resolves once it did, so the caller deletes a group's copy only after its last write. The
-//! task ends once every handle of the log is gone.
+//! task ends once every handle of the writer is gone.
 //!
 //! **Purging** is a per-group policy ([`Purge`]). The metadata group's state machine holds
 //! everything its entries made, so a purge deletes them. A partition group's entries ARE the

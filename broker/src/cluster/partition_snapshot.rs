@@ -356,7 +356,7 @@ impl SnapshotSink for Staging {
             rest = tail;
             let value = Bytes::copy_from_slice(value);
             let stored = batch::decode_stored(value.clone()).map_err(|err| err.to_string())?;
-            dedup.put_records(&stored, &mut batch)?;
+            dedup.put_records(&stored, &mut batch);
             let entry = IndexEntry {
                 count: stored.count,
                 append_time_ms: stored.append_time_ms,
@@ -432,20 +432,22 @@ struct DedupRebuild {
 }
 
 impl DedupRebuild {
-    /// Puts the dedup records of `stored`'s messages in `batch`.
-    fn put_records(
-        &self,
-        stored: &batch::StoredBatch,
-        batch: &mut WriteBatch,
-    ) -> Result<(), String> {
+    /// Puts the dedup records of `stored`'s messages in `batch`. A batch whose messages do not
+    /// decode (never one the group committed) gets none: the replica still takes its data.
+    fn put_records(&self, stored: &batch::StoredBatch, batch: &mut WriteBatch) {
         let window = i64::try_from(self.window_ms).unwrap_or(i64::MAX);
         let expires_ms = stored.append_time_ms.saturating_add(window);
         // Only batches with a msg-id (or traceparent) header are flagged traced.
         if window == 0 || stored.flags & batch::FLAG_TRACED == 0 || expires_ms <= self.now_ms {
-            return Ok(());
+            return;
         }
-        let messages = pb::MessageBatch::decode(stored.payload.clone())
-            .map_err(|err| format!("decode a snapshot batch's messages: {err}"))?;
+        let messages = match pb::MessageBatch::decode(stored.payload.clone()) {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(topic_id = self.topic_id, base_offset = stored.base_offset, cause = %err, "a snapshot batch's messages do not decode; no dedup records for it");
+                return;
+            }
+        };
         let expiry = Bytes::copy_from_slice(&expires_ms.to_be_bytes());
         for message in &messages.messages {
             // The first msg-id header counts, as when the batch was published.
@@ -458,7 +460,6 @@ impl DedupRebuild {
                 batch.put(Cf::Dedup, key, expiry.clone());
             }
         }
-        Ok(())
     }
 }
 
