@@ -352,7 +352,7 @@ where
 
     /// The lowest index of an entry appended but not in the store yet (`u64::MAX`: none). The
     /// group's state machine applies an entry only once it is lower than that.
-    pub fn unwritten(&self) -> watch::Receiver<u64> {
+    fn unwritten(&self) -> watch::Receiver<u64> {
         self.held.lowest.subscribe()
     }
 
@@ -767,26 +767,29 @@ mod tests {
         reported
     }
 
-    #[tokio::test]
-    async fn the_flush_report_comes_after_the_synced_write() {
-        let (store, events, open) = recording(false);
+    /// Appends one entry to a [`Recording`] store's log (whose writes fail with `fail`), lets
+    /// the write through and adds the flush report to the timeline: the log and the timeline.
+    async fn one_write(fail: bool) -> (Log, Vec<String>) {
+        let (store, events, open) = recording(fail);
         let mut log = Log::for_partition(Arc::clone(&store), 1);
         let reported = append(&mut log, vec![blank(1)]).await;
         open.send(()).unwrap();
         let result = reported.await.expect("reported");
         events.lock().push(format!("flushed ok={}", result.is_ok()));
-        assert_eq!(*events.lock(), ["write sync=true", "flushed ok=true"]);
+        let timeline = events.lock().clone();
+        (log, timeline)
+    }
+
+    #[tokio::test]
+    async fn the_flush_report_comes_after_the_synced_write() {
+        let (_, timeline) = one_write(false).await;
+        assert_eq!(timeline, ["write sync=true", "flushed ok=true"]);
     }
 
     #[tokio::test]
     async fn a_failed_write_is_reported_as_failed() {
-        let (store, events, open) = recording(true);
-        let mut log = Log::for_partition(Arc::clone(&store), 1);
-        let reported = append(&mut log, vec![blank(1)]).await;
-        open.send(()).unwrap();
-        let result = reported.await.expect("reported");
-        events.lock().push(format!("flushed ok={}", result.is_ok()));
-        assert_eq!(*events.lock(), ["flushed ok=false"]);
+        let (log, timeline) = one_write(true).await;
+        assert_eq!(timeline, ["flushed ok=false"]);
         assert_eq!(
             *log.unwritten().borrow(),
             1,

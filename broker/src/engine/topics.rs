@@ -179,18 +179,11 @@ impl Engine {
     /// The topics of the caller's tenant that it may describe (never refused, but for
     /// anonymous callers while auth is on).
     pub fn list_topics(&self, principal: &Principal) -> Result<Vec<TopicStatus>> {
-        self.authenticated(principal)?;
-        let mut topics: Vec<TopicStatus> = self
-            .topics
-            .read()
+        let topics = self.visible_topics(principal)?;
+        Ok(topics
             .iter()
-            .filter(|((tenant, name), _)| {
-                tenant == principal.tenant() && self.visible(principal, Resource::Topic(name))
-            })
-            .map(|(_, live)| TopicStatus::from(&*live.topic))
-            .collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(topics)
+            .map(|topic| TopicStatus::from(&**topic))
+            .collect())
     }
 
     /// [`Engine::list_topics`] with each topic as [`Engine::describe_topic`] has it: in cluster
@@ -200,19 +193,13 @@ impl Engine {
     pub async fn list_topics_described(&self, principal: &Principal) -> Result<Vec<TopicStatus>> {
         /// Topics whose remote figures are asked at once.
         const TOPICS_AT_ONCE: usize = 16;
-        let listed = self.list_topics(principal)?;
-        let described = futures::stream::iter(listed)
-            .map(|status| async move {
-                let Ok(live) = self.topic(principal, &status.name) else {
-                    return status;
-                };
-                match self.remote_views(&live, None, |_| true).await {
-                    Ok(remote) => status.with_remote(&remote),
-                    Err(err) => {
-                        tracing::debug!(topic = %status.name, cause = %err, "listing a topic with this node's figures");
-                        status
-                    }
-                }
+        let topics = self.visible_topics(principal)?;
+        let described = futures::stream::iter(topics)
+            .map(|topic| async move {
+                self.with_group_figures(&topic).await.unwrap_or_else(|err| {
+                    tracing::debug!(topic = %topic.name(), cause = %err, "listing a topic with this node's figures");
+                    TopicStatus::from(&*topic)
+                })
             })
             .buffered(TOPICS_AT_ONCE)
             .collect()
@@ -220,14 +207,36 @@ impl Engine {
         Ok(described)
     }
 
+    /// The topics of the caller's tenant that it may describe, by name.
+    fn visible_topics(&self, principal: &Principal) -> Result<Vec<Arc<Topic>>> {
+        self.authenticated(principal)?;
+        let mut topics: Vec<Arc<Topic>> = self
+            .topics
+            .read()
+            .iter()
+            .filter(|((tenant, name), _)| {
+                tenant == principal.tenant() && self.visible(principal, Resource::Topic(name))
+            })
+            .map(|(_, live)| Arc::clone(&live.topic))
+            .collect();
+        topics.sort_by(|a, b| a.name().cmp(b.name()));
+        Ok(topics)
+    }
+
     /// A topic as the admin API describes it. In cluster mode the partitions this node holds
     /// no replica of are described as their groups' leaders have them (log start, high
     /// watermark, bytes): this node has none of their data.
     pub async fn describe_topic(&self, principal: &Principal, name: &str) -> Result<TopicStatus> {
-        let status = self.topic_status_here(principal, name)?;
-        let live = self.topic(principal, name)?;
-        let remote = self.remote_views(&live, None, |_| true).await?;
-        Ok(status.with_remote(&remote))
+        self.authorize(principal, Action::Describe, Resource::Topic(name))?;
+        let topic = self.topic(principal, name)?;
+        self.with_group_figures(&topic).await
+    }
+
+    /// `topic`'s status with the partitions this node holds no replica of as their groups'
+    /// leaders have them.
+    async fn with_group_figures(&self, topic: &Topic) -> Result<TopicStatus> {
+        let remote = self.remote_views(topic, None, |_| true).await?;
+        Ok(TopicStatus::from(topic).with_remote(&remote))
     }
 
     /// [`Engine::describe_topic`] from this node's own state alone, asking no other node: the
