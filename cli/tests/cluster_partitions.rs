@@ -15,11 +15,16 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_cluster_topic, publish_retrying, start_nodes, while_unavailable};
+use bytes::Bytes;
+use common::cluster::{
+    create_cluster_topic, fetch_all, partition_leader as known_leader, publish_retrying,
+    replicated_topic_with, start_nodes, while_unavailable,
+};
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg,
     topic_config,
 };
+use prost::Message as _;
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1 as pb;
 use serde_json::Value;
@@ -434,4 +439,142 @@ async fn a_publish_its_leader_cannot_commit_fails_in_time_and_its_retry_is_store
         "stored once: {stored:?}"
     );
     assert_eq!(stored.get(&BATCH).map(String::as_str), Some("late"));
+}
+
+/// A batch of one message with `msg-id` `id` (its value too).
+fn with_msg_id(id: &str) -> Bytes {
+    pb::MessageBatch {
+        messages: vec![pb::Message {
+            value: Bytes::from(id.to_string()),
+            headers: vec![pb::Header {
+                key: "msg-id".into(),
+                value: Bytes::from(id.to_string()),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// Publishes message `id` (as its `msg-id`) to partition 0 of `topic` through `clients`' node;
+/// the indexes the broker dropped as duplicates.
+async fn publish_msg_id(clients: &Clients, topic: &str, id: &str) -> Vec<u32> {
+    let request = pb::PublishRequest {
+        topic: topic.into(),
+        partition: 0,
+        batch: with_msg_id(id),
+        ..Default::default()
+    };
+    publish_retrying(clients, request)
+        .await
+        .unwrap_or_else(|status| panic!("publish {id}: {status:?}"))
+        .deduplicated
+}
+
+/// On a topic with a `msg-id` dedup window, a retry is dropped whichever node it reaches: the
+/// partition's leader, a replica that follows, or a node that holds no replica (the check
+/// runs on the leader, which has every id the group accepted). And a stream of an idempotent
+/// producer's batches through a node that does not lead keeps its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_msg_id_is_dropped_through_any_node() {
+    const TOPIC: &str = "ids";
+    let nodes = start_nodes(3, |_| BrokerOptions::default());
+    let config = pb::TopicConfig {
+        replication_factor: Some(2),
+        dedup_window_ms: Some(600_000),
+        ..topic_config(1)
+    };
+    let (first, created) = replicated_topic_with(&nodes, TOPIC, config).await;
+    drop(first);
+    let replicas = &created.partitions[0].replicas;
+    let replica_clients = connect(&nodes[replicas[0] as usize - 1]).await;
+    let leader = known_leader(&replica_clients, TOPIC, 0).await;
+    let follower = *replicas.iter().find(|&&id| id != leader).expect("RF 2");
+    let outsider = (1..=3u64)
+        .find(|id| !replicas.contains(id))
+        .expect("RF 2 of 3 leaves one node out");
+    let via = |id: u64| connect(&nodes[id as usize - 1]);
+    let (leader, follower, outsider) =
+        (via(leader).await, via(follower).await, via(outsider).await);
+
+    assert!(
+        publish_msg_id(&leader, TOPIC, "x").await.is_empty(),
+        "x is new"
+    );
+    assert_eq!(
+        publish_msg_id(&outsider, TOPIC, "x").await,
+        [0],
+        "a node without a replica drops a retry of x"
+    );
+    assert_eq!(
+        publish_msg_id(&follower, TOPIC, "x").await,
+        [0],
+        "so does the follower"
+    );
+    assert!(
+        publish_msg_id(&outsider, TOPIC, "y").await.is_empty(),
+        "y is new"
+    );
+    assert_eq!(publish_msg_id(&follower, TOPIC, "y").await, [0]);
+    assert_eq!(publish_msg_id(&leader, TOPIC, "y").await, [0]);
+
+    // An idempotent producer's stream through the node without a replica: every batch
+    // acknowledged, at offsets in the order sent.
+    const STREAMED: u64 = 40;
+    let (tx, rx) = tokio::sync::mpsc::channel(STREAMED as usize);
+    for sequence in 0..STREAMED {
+        tx.send(pb::PublishStreamRequest {
+            correlation_id: sequence,
+            request: Some(pb::PublishRequest {
+                topic: TOPIC.into(),
+                partition: 0,
+                producer_id: PRODUCER,
+                base_sequence: sequence,
+                batch: with_msg_id(&format!("s-{sequence}")),
+            }),
+        })
+        .await
+        .expect("queue a request");
+    }
+    drop(tx);
+    let mut acks = outsider
+        .messaging
+        .clone()
+        .publish_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("open a publish stream")
+        .into_inner();
+    let mut offsets = Vec::new();
+    while let Some(answer) = acks.message().await.expect("the stream answers") {
+        match answer.result {
+            Some(pb::publish_stream_response::Result::Ok(ack)) => {
+                assert!(
+                    ack.deduplicated.is_empty(),
+                    "s-{} is new",
+                    answer.correlation_id
+                );
+                offsets.push((answer.correlation_id, ack.base_offset));
+            }
+            other => panic!("batch {}: {other:?}", answer.correlation_id),
+        }
+    }
+    assert_eq!(offsets.len() as u64, STREAMED);
+    offsets.sort();
+    assert!(
+        offsets.windows(2).all(|w| w[0].1 < w[1].1),
+        "offsets in the order sent: {offsets:?}"
+    );
+
+    let stored: Vec<String> = fetch_all(&leader, TOPIC, 0)
+        .await
+        .expect("fetch from the leader")
+        .iter()
+        .flat_map(decode)
+        .map(|m| String::from_utf8_lossy(&m.msg.value).to_string())
+        .collect();
+    let mut expected = vec!["x".to_string(), "y".to_string()];
+    expected.extend((0..STREAMED).map(|s| format!("s-{s}")));
+    assert_eq!(stored, expected, "each id stored once, in order");
 }

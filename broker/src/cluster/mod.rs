@@ -48,6 +48,7 @@
 //! Entries and records are encoded with `postcard` (serde, compact, a stable wire format), never
 //! JSON. Store calls block, so they run on the blocking pool.
 
+mod forward;
 pub mod keys;
 pub mod leaders;
 mod log_store;

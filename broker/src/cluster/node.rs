@@ -146,6 +146,7 @@ impl ClusterNode {
         let routes = peers.clone().into_iter().collect();
         let network = Peers::counted(tls.clone(), routes, Arc::clone(&counters));
         let groups = Groups::new();
+        groups.publisher().set(&engine);
         // Before the metadata group applies anything: topics open on their partition groups.
         let addresses = Arc::new(Addresses::new(peers.clone()));
         let rebalance = Duration::from_millis(cluster.leader_rebalance_interval_ms);

@@ -52,6 +52,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::forward::Forwarder;
 use super::keys::GroupId;
 use super::leaders::standing;
 use super::network::RPC_TIMEOUT;
@@ -60,12 +61,13 @@ use super::partition_group::{AppendCommand, PartitionCommand, PartitionConfig, P
 use super::partitions::Addresses;
 use super::rebuild;
 use super::rpc::{self, Rpc};
+use super::service::Publisher;
 use super::wire::GroupHandle;
 use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
 use crate::engine::{
-    AppendAck, AppendRequest, CommitHook, ConsumerState, GroupLog, PartitionEntry, PartitionShared,
-    PartitionView, Placement,
+    AppendAck, AppendRequest, CommitHook, ConsumerState, ForwardedPublish, GroupLog,
+    PartitionEntry, PartitionShared, PartitionView, Placement, PublishAck,
 };
 use crate::error::{Error, Result};
 
@@ -93,13 +95,16 @@ const MAX_BATCH: usize = 256;
 /// Requests queued per partition before publishers wait (as the single-node writer).
 const QUEUE_DEPTH: usize = 4096;
 /// How long a forward that failed waits before it is sent again.
-const RETRY: Duration = Duration::from_millis(100);
+pub(super) const RETRY: Duration = Duration::from_millis(100);
 
 /// What the engine queued.
-enum Op {
+pub(super) enum Op {
     Append(AppendRequest, oneshot::Sender<Result<AppendAck>>),
     Trim(u64, oneshot::Sender<Result<()>>),
     Consume(Vec<PartitionEntry>, oneshot::Sender<Result<u64>>),
+    /// Answered once what was queued before it is proposed, or forwarded and answered
+    /// ([`Forwarder`]).
+    Barrier(oneshot::Sender<()>),
     Stop,
 }
 
@@ -123,6 +128,8 @@ pub struct Route {
     /// Where each node's cluster listener is.
     pub addresses: Arc<Addresses>,
     pub tls: NodeTls,
+    /// The engine, for the publishes this node forwards and then leads itself ([`Forwarder`]).
+    pub publisher: Publisher,
 }
 
 /// A partition's replicas, preferred leader first, shared by what routes to them.
@@ -153,7 +160,7 @@ impl Replicas {
 }
 
 impl Route {
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         format!(
             "partition group {} (topic id {} partition {})",
             self.group, self.topic_id, self.partition
@@ -171,6 +178,8 @@ pub struct GroupWriter {
     route: Route,
     replica: bool,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Where publishes for the leader's msg-id check queue; started by the first.
+    forwarder: OnceLock<Forwarder>,
 }
 
 impl GroupWriter {
@@ -209,6 +218,7 @@ impl GroupWriter {
             route,
             replica,
             task: Mutex::new(Some(handle)),
+            forwarder: OnceLock::new(),
         }
     }
 
@@ -262,11 +272,27 @@ impl GroupWriter {
     }
 }
 
-fn closing() -> Error {
+pub(super) fn closing() -> Error {
     Error::unavailable("the partition is closing")
 }
 
 impl GroupLog for GroupWriter {
+    fn publishes_via_leader(&self) -> bool {
+        !self.leads() || self.forwarder.get().is_some_and(Forwarder::busy)
+    }
+
+    fn forward_publish(
+        &self,
+        publish: ForwardedPublish,
+    ) -> BoxFuture<'_, Result<oneshot::Receiver<Result<PublishAck>>>> {
+        Box::pin(async move {
+            let forwarder = self.forwarder.get_or_init(|| {
+                Forwarder::spawn(self.route.clone(), Arc::clone(&self.raft), self.tx.clone())
+            });
+            forwarder.queue(publish).await
+        })
+    }
+
     fn append(
         &self,
         request: AppendRequest,
@@ -499,6 +525,12 @@ impl Task {
                         let command = PartitionCommand::Consumer(entries);
                         pending.push((command, Waiter::Consume(done)));
                     }
+                    Op::Barrier(done) => {
+                        if !pending.is_empty() {
+                            self.submit(std::mem::take(&mut pending)).await;
+                        }
+                        let _ = done.send(());
+                    }
                     Op::Stop => stop = true,
                 }
             }
@@ -526,25 +558,9 @@ impl Task {
                 }
                 return;
             }
-            let target = match self.raft.get() {
-                Some(raft) => {
-                    let leader = raft.metrics().borrow_watched().current_leader;
-                    match leader {
-                        Some(leader) => leader,
-                        None => {
-                            wait_for_leader(raft, deadline).await;
-                            continue;
-                        }
-                    }
-                }
-                // Not a replica: the replicas in turn, the preferred leader first.
-                None => {
-                    let replicas = self.route.replicas.get();
-                    replicas
-                        .get(tried % replicas.len().max(1))
-                        .copied()
-                        .unwrap_or_default()
-                }
+            let Some(target) = next_target(self.raft.get(), &self.route, tried, deadline).await
+            else {
+                continue;
             };
             tried += 1;
             if target == self.route.me
@@ -647,6 +663,36 @@ impl Task {
             .count();
         FORWARDED_APPENDS.fetch_add(appends as u64, Ordering::Relaxed);
         Ok(answers)
+    }
+}
+
+/// Where the `tried`-th attempt to reach a group's leader goes: the leader this node's `raft`
+/// knows, or, on a node that is not a replica (no `raft`), the replicas in turn, the preferred
+/// leader first. While an election runs, `None` after waiting until `raft` knows a leader, its
+/// metrics change, or `deadline`: ask again.
+pub(super) async fn next_target(
+    raft: Option<&PartitionRaft>,
+    route: &Route,
+    tried: usize,
+    deadline: Instant,
+) -> Option<u64> {
+    match raft {
+        Some(raft) => {
+            let leader = raft.metrics().borrow_watched().current_leader;
+            if leader.is_none() {
+                wait_for_leader(raft, deadline).await;
+            }
+            leader
+        }
+        None => {
+            let replicas = route.replicas.get();
+            Some(
+                replicas
+                    .get(tried % replicas.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
+            )
+        }
     }
 }
 

@@ -348,6 +348,7 @@ impl PartitionHost for PartitionHosting {
             replicas: Replicas::new(routed(placement)),
             addresses: Arc::clone(&self.addresses),
             tls: self.tls.clone(),
+            publisher: self.groups.publisher().clone(),
         };
         let slot: Arc<OnceLock<PartitionRaft>> = Arc::default();
         if !placement.hosts(self.me) {

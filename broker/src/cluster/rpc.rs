@@ -21,6 +21,7 @@ pub enum Rpc {
     ChangeMembers,
     RebalanceLeaders,
     RebuildReplica,
+    Publish,
 }
 
 /// Calls `rpc` on the node whose cluster listener is `addr`, within `timeout`, with `request`
@@ -45,6 +46,7 @@ pub async fn call<T: DeserializeOwned>(
         Rpc::ChangeMembers => client.change_members(request).await,
         Rpc::RebalanceLeaders => client.rebalance_leaders(request).await,
         Rpc::RebuildReplica => client.rebuild_replica(request).await,
+        Rpc::Publish => client.publish(request).await,
     }
     .map_err(|err| text(&err))?
     .into_inner();

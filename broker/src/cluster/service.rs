@@ -19,7 +19,7 @@
 //! many there are.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -35,6 +35,7 @@ use super::proto::cluster_server::{Cluster, ClusterServer};
 use super::rebuild;
 use super::wire::{Answers, Frame, GroupHandle, Requests, SnapshotSink};
 use super::{decode, encode};
+use crate::engine::{Engine, ForwardedAnswer, ForwardedPublish};
 
 /// The raft settings of every group (ADR 5 §4): heartbeat every 300 ms, sent by the node's
 /// heartbeat task rather than by each group, elections after 1.5–3 s of silence, pre-vote on.
@@ -80,6 +81,47 @@ pub struct Groups {
     sinks: RwLock<HashMap<GroupId, Arc<dyn SnapshotSink>>>,
     /// Where `Cluster.RebalanceLeaders` goes.
     balance: RwLock<Option<Arc<LeaderBalance>>>,
+    /// Where `Cluster.Publish` goes.
+    publisher: Publisher,
+}
+
+/// The engine, for the publishes another node hands to this one as their producers sent them
+/// (`Cluster.Publish`, [`forward`](super::forward)); set once the engine runs. Weak: the engine
+/// holds the groups.
+#[derive(Clone, Default)]
+pub struct Publisher(Arc<OnceLock<Weak<Engine>>>);
+
+impl Publisher {
+    pub fn set(&self, engine: &Arc<Engine>) {
+        let _ = self.0.set(Arc::downgrade(engine));
+    }
+
+    /// The engine, unless it is not set yet or stopped.
+    pub fn engine(&self) -> Option<Arc<Engine>> {
+        self.0.get().and_then(Weak::upgrade)
+    }
+
+    /// Publishes `publishes` on this node in their order (each queued on its partition before
+    /// the next), then waits for all: the answer of each.
+    pub async fn publish(
+        &self,
+        publishes: Vec<ForwardedPublish>,
+    ) -> Result<Vec<ForwardedAnswer>, String> {
+        let engine = self
+            .engine()
+            .ok_or_else(|| "this node takes no publishes yet".to_string())?;
+        let mut queued = Vec::with_capacity(publishes.len());
+        for publish in publishes {
+            queued.push(engine.begin_forwarded_publish(publish).await);
+        }
+        Ok(join_all(queued.into_iter().map(|queued| async move {
+            match queued {
+                Ok(ack) => ForwardedAnswer::from(ack.await),
+                Err(err) => ForwardedAnswer::from(Err(err)),
+            }
+        }))
+        .await)
+    }
 }
 
 impl Groups {
@@ -107,6 +149,11 @@ impl Groups {
     /// Answers `Cluster.ChangeMembers` with `members`.
     pub fn set_members(&self, members: Arc<dyn MembersHandle>) {
         *self.members.write() = Some(members);
+    }
+
+    /// Where `Cluster.Publish` publishes.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
     }
 
     /// Answers `Cluster.RebalanceLeaders` with a round of `balance`.
@@ -361,6 +408,16 @@ impl Cluster for ClusterService {
             balance.ok_or_else(|| Status::unavailable("partitions are not hosted yet"))?;
         let started = balance.round().await as u64;
         let payload = encode(&started).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
+    async fn publish(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
+        let publishes: Vec<ForwardedPublish> = decode(&request.into_inner().payload)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let answer = self.groups.publisher.publish(publishes).await;
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(RaftBatch {
             payload: payload.into(),
         }))

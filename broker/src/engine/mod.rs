@@ -97,6 +97,7 @@ pub use partition::{
     AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
     PartitionOptions, PartitionSettings, PartitionShared, StartAt, decode_offset,
 };
+pub use publish::{ForwardedAnswer, ForwardedPublish};
 pub use queue::{QueueCounters, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use replicated::{Decision, MetaLog, Moved, Placement, ReplicaMove, Run};
@@ -139,7 +140,7 @@ pub enum StartPosition {
 }
 
 /// One producer batch for one partition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PublishParams {
     pub topic: String,
     pub partition: u32,

@@ -8,23 +8,27 @@
 //! the window are dropped. Such batches are decoded, split and the rest re-encoded; everything —
 //! log batch, schedule entries, dedup records — is still committed in one write.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use prost::Message as _;
+use futures::future::Either;
+use prost::Message;
 use rapidmq_proto::ErrorCode;
-use rapidmq_proto::v1 as pb;
+use rapidmq_proto::v1::{self as pb, LeaderHint};
+use serde::{Deserialize, Serialize};
 use tracing::Instrument as _;
 
 use super::batch::{self, BatchSummary, FLAG_TRACED, FLAG_TTL, MSG_ID_HEADER, TRACEPARENT_HEADER};
 use super::dedup::Dedup;
-use super::partition::{AppendExtra, AppendRequest};
+use super::partition::{AppendAck, AppendExtra, AppendRequest, Partition};
+use super::topic::Topic;
 use super::{Engine, PublishAck, PublishParams, keys, observe};
 use crate::auth::{Action, Resource};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::principal::Principal;
+use crate::principal::{Principal, TenantId};
 
 /// An append ready to queue, and what the producer's ack must report besides offsets.
 pub struct Prepared {
@@ -150,6 +154,103 @@ pub fn check_sequence(producer_id: u64, base_sequence: u64, count: u32) -> Resul
     Ok(())
 }
 
+/// `params`' partition of `topic`.
+fn topic_partition<'t>(topic: &'t Topic, params: &PublishParams) -> Result<&'t Partition> {
+    topic.partition(params.partition).ok_or_else(|| {
+        Error::new(
+            ErrorCode::PartitionNotFound,
+            format!(
+                "topic `{}` has {} partitions; there is no partition {}",
+                params.topic,
+                topic.partitions.len(),
+                params.partition
+            ),
+        )
+    })
+}
+
+/// A producer batch one node hands to the leader of its partition as the producer sent it
+/// (`Cluster.Publish`), for the leader's msg-id dedup check. The node that took it authorised
+/// it and charged its tenant's quotas.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedPublish {
+    pub tenant: String,
+    pub params: PublishParams,
+}
+
+/// The leader's answer to a [`ForwardedPublish`], as it travels back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ForwardedAnswer {
+    Ack {
+        ack: AppendAck,
+        scheduled: u32,
+        deduplicated: Vec<u32>,
+    },
+    Error {
+        /// The stable [`ErrorCode`] number.
+        code: u32,
+        message: String,
+        retry_after_ms: Option<u64>,
+        /// An encoded `LeaderHint`.
+        leader_hint: Option<Vec<u8>>,
+    },
+}
+
+impl From<Result<PublishAck>> for ForwardedAnswer {
+    fn from(result: Result<PublishAck>) -> ForwardedAnswer {
+        match result {
+            Ok(ack) => ForwardedAnswer::Ack {
+                ack: ack.ack,
+                scheduled: ack.scheduled,
+                deduplicated: ack.deduplicated,
+            },
+            Err(err) => ForwardedAnswer::Error {
+                code: err.code().code(),
+                message: err.message().to_string(),
+                retry_after_ms: err
+                    .retry_after()
+                    .map(|after| u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
+                leader_hint: err.leader_hint().map(Message::encode_to_vec),
+            },
+        }
+    }
+}
+
+impl From<ForwardedAnswer> for Result<PublishAck> {
+    /// The ack without a leader hint: the node that forwarded adds its own.
+    fn from(answer: ForwardedAnswer) -> Result<PublishAck> {
+        match answer {
+            ForwardedAnswer::Ack {
+                ack,
+                scheduled,
+                deduplicated,
+            } => Ok(PublishAck {
+                ack,
+                scheduled,
+                deduplicated,
+                leader_hint: None,
+            }),
+            ForwardedAnswer::Error {
+                code,
+                message,
+                retry_after_ms,
+                leader_hint,
+            } => {
+                let code = ErrorCode::from_code(code).unwrap_or(ErrorCode::Internal);
+                let mut err = Error::new(code, message);
+                if let Some(after) = retry_after_ms {
+                    err = err.with_retry_after(Duration::from_millis(after));
+                }
+                if let Some(hint) = leader_hint.and_then(|hint| LeaderHint::decode(&hint[..]).ok())
+                {
+                    err = err.with_leader_hint(hint);
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
 /// A nonce that keeps schedule keys with the same due time, topic and partition apart.
 fn rand_nonce() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,6 +333,11 @@ impl Engine {
     /// [`Engine::begin_publish`] for a stream, which keeps to its tenant's publish rates by
     /// waiting rather than being refused: `pace` is set to how long to wait before reading the
     /// stream's next request. Without `pace` a publish over the rates is refused.
+    ///
+    /// Cluster mode, on a topic with a dedup window: a batch with msg-ids goes to the
+    /// partition's leader as it was sent ([`ForwardedPublish`]) where this node does not lead,
+    /// for the leader's dedup check: only the leader has every id the group accepted, and the
+    /// ids its appends in flight reserved.
     pub async fn begin_publish_paced(
         &self,
         principal: &Principal,
@@ -240,26 +346,10 @@ impl Engine {
     ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
         self.authorize(principal, Action::Publish, Resource::Topic(&params.topic))?;
         let topic = self.topic(principal, &params.topic)?;
-        let partition = topic.partition(params.partition).ok_or_else(|| {
-            Error::new(
-                ErrorCode::PartitionNotFound,
-                format!(
-                    "topic `{}` has {} partitions; there is no partition {}",
-                    params.topic,
-                    topic.partitions.len(),
-                    params.partition
-                ),
-            )
-        })?;
+        let partition = topic_partition(&topic, &params)?;
         let now = self.clock.now_ms();
-        let limits = batch::Limits {
-            max_message_bytes: topic.settings().max_message_bytes,
-            now_ms: now,
-            max_delay_ms: self.config.limits.max_delay_ms,
-        };
         let started = Instant::now();
-        let mut summary = batch::validate(&params.batch, &limits)?;
-        check_sequence(params.producer_id, params.base_sequence, summary.count)?;
+        let summary = self.check_batch(&topic, &params, now)?;
         // Quotas come before the partition queue, so a throttled tenant holds nothing there.
         topic.quota.check_storage(self.storage_retry_after())?;
         let (messages, bytes) = (u64::from(summary.count), params.batch.len() as u64);
@@ -267,6 +357,88 @@ impl Engine {
             Some(pace) => *pace = topic.quota.publish_delay(messages, bytes),
             None => topic.quota.admit_publish(messages, bytes)?,
         }
+        if summary.msg_ids
+            && topic.settings().dedup_window_ms > 0
+            && partition.publishes_via_leader()
+        {
+            let index = params.partition;
+            let forwarded = ForwardedPublish {
+                tenant: principal.tenant().to_string(),
+                params,
+            };
+            let rx = partition
+                .forward_publish(forwarded)
+                .await
+                .map_err(|err| partition.hinted(err, topic.name()))?;
+            let node_id = self.config.cluster.node_id;
+            return Ok(Either::Left(async move {
+                let answer = rx.await.unwrap_or_else(|_| {
+                    Err(Error::unavailable(
+                        "the partition closed before the leader answered; retry",
+                    ))
+                });
+                let partition = topic.partition(index);
+                match answer {
+                    Ok(mut ack) => {
+                        ack.leader_hint = partition.and_then(|partition| {
+                            partition.leader_elsewhere(topic.name(), node_id)
+                        });
+                        Ok(ack)
+                    }
+                    Err(err) => Err(match partition {
+                        Some(partition) => partition.hinted(err, topic.name()),
+                        None => err,
+                    }),
+                }
+            }));
+        }
+        let queued = self
+            .queue_publish(principal.tenant(), topic, params, summary, now, started)
+            .await?;
+        Ok(Either::Right(queued))
+    }
+
+    /// Publishes a batch another node handed to this one as its producer sent it (that node
+    /// authorised it and charged its tenant's quotas): as [`Engine::begin_publish`] from there
+    /// on, dedup check included, on this node whether or not it still leads the partition.
+    pub async fn begin_forwarded_publish(
+        &self,
+        forwarded: ForwardedPublish,
+    ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
+        let tenant = TenantId::new(forwarded.tenant);
+        let params = forwarded.params;
+        let topic = self.topic(&Principal::system(tenant.clone()), &params.topic)?;
+        topic_partition(&topic, &params)?;
+        let now = self.clock.now_ms();
+        let summary = self.check_batch(&topic, &params, now)?;
+        self.queue_publish(&tenant, topic, params, summary, now, Instant::now())
+            .await
+    }
+
+    /// Validates `params`' batch against `topic`'s limits and its producer sequence.
+    fn check_batch(&self, topic: &Topic, params: &PublishParams, now: i64) -> Result<BatchSummary> {
+        let limits = batch::Limits {
+            max_message_bytes: topic.settings().max_message_bytes,
+            now_ms: now,
+            max_delay_ms: self.config.limits.max_delay_ms,
+        };
+        let summary = batch::validate(&params.batch, &limits)?;
+        check_sequence(params.producer_id, params.base_sequence, summary.count)?;
+        Ok(summary)
+    }
+
+    /// Queues a checked batch on its partition (`topic_partition` found it): dedup check,
+    /// delayed messages split off, then the append. The future resolves with the ack.
+    async fn queue_publish(
+        &self,
+        tenant: &TenantId,
+        topic: Arc<Topic>,
+        params: PublishParams,
+        mut summary: BatchSummary,
+        now: i64,
+        started: Instant,
+    ) -> Result<impl Future<Output = Result<PublishAck>> + use<>> {
+        let partition = topic_partition(&topic, &params)?;
         summary.traced |= self.flow.all_messages;
         let traced_payload = (summary.traced && self.flow.enabled()).then(|| params.batch.clone());
         let target = Target {
@@ -317,7 +489,7 @@ impl Engine {
         // Covers the wait for the group commit; the writer's `commit` span has the write itself.
         let span = tracing::debug_span!(
             "publish",
-            tenant = %principal.tenant(),
+            tenant = %tenant,
             topic = %params.topic,
             partition = params.partition,
             messages = summary.count,

@@ -37,7 +37,7 @@ pub enum DurabilityMode {
 }
 
 /// What an acknowledgement guarantees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AckDurability {
     Fsync,
     Buffered,

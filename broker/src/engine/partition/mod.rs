@@ -155,7 +155,7 @@ impl AppendRequest {
 }
 
 /// The acknowledgement of an append.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AppendAck {
     pub base_offset: u64,
     pub count: u32,

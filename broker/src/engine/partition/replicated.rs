@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use super::{
     AppendAck, AppendRequest, Backend, Partition, PartitionEntry, PartitionOptions, PartitionShared,
 };
+use crate::engine::{ForwardedPublish, PublishAck};
 use crate::error::{Error, Result};
 use rapidmq_proto::ErrorCode;
 use rapidmq_proto::v1::LeaderHint;
@@ -205,6 +206,31 @@ impl Partition {
         matches!(self.backend, Backend::Group(_))
     }
 
+    /// Whether a publish that needs the leader's msg-id check goes to the leader as it was sent
+    /// ([`GroupLog::publishes_via_leader`]): never for the single-node writer.
+    pub fn publishes_via_leader(&self) -> bool {
+        match &self.backend {
+            Backend::Writer { .. } => false,
+            Backend::Group(log) => log.read().publishes_via_leader(),
+        }
+    }
+
+    /// Queues `publish` for the partition group's leader ([`GroupLog::forward_publish`]).
+    pub async fn forward_publish(
+        &self,
+        publish: ForwardedPublish,
+    ) -> Result<oneshot::Receiver<Result<PublishAck>>> {
+        match &self.backend {
+            Backend::Writer { .. } => Err(Error::internal(
+                "a single-node partition has no leader to forward to",
+            )),
+            Backend::Group(log) => {
+                let log = Arc::clone(&log.read());
+                log.forward_publish(publish).await
+            }
+        }
+    }
+
     /// Cluster mode: proposes consumer entries of this partition to its group
     /// ([`GroupLog::consume`]). `None` for the single-node writer: the engine writes those
     /// itself.
@@ -227,6 +253,22 @@ pub trait GroupLog: Send + Sync + 'static {
         &self,
         request: AppendRequest,
     ) -> BoxFuture<'_, Result<oneshot::Receiver<Result<AppendAck>>>>;
+
+    /// Whether this node hands publishes that need the leader's msg-id check to the group's
+    /// leader as they were sent ([`GroupLog::forward_publish`]): where it does not lead the
+    /// group, and while publishes it handed on are unanswered, so that later ones do not
+    /// overtake them.
+    fn publishes_via_leader(&self) -> bool;
+
+    /// Queues `publish` for the group's leader (in call order, after the appends queued
+    /// before it), which publishes it as its producer sent it
+    /// ([`Engine::begin_forwarded_publish`](crate::engine::Engine::begin_forwarded_publish));
+    /// this node does, if it leads by then. The receiver resolves with the leader's answer
+    /// (without a leader hint).
+    fn forward_publish(
+        &self,
+        publish: ForwardedPublish,
+    ) -> BoxFuture<'_, Result<oneshot::Receiver<Result<PublishAck>>>>;
 
     /// Proposes consumer entries of this partition (commits, queue seeks), in call order with
     /// the appends and trims. Resolves once they are applied on this node, or, on a node that
