@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    create_cluster_topic, key_of_each_partition, preferred_leaders, start_nodes,
+    create_cluster_topic, key_of_each_partition, partition_leader, preferred_leaders, start_nodes,
 };
 use common::{BrokerOptions, PATIENCE, connect, topic_config};
 use rapidmq::{Client, Consumer, Message};
@@ -24,11 +24,21 @@ const PARTITIONS: u32 = 3;
 const MESSAGES: usize = 20;
 
 async fn publish(client: &Client, phase: &str) -> BTreeSet<String> {
-    let producer = client.producer(TOPIC).build().await.expect("producer");
+    publish_to(client, TOPIC, PARTITIONS, phase).await
+}
+
+/// Publishes `MESSAGES` to each of `topic`'s `partitions`, values named after `phase`.
+async fn publish_to(
+    client: &Client,
+    topic: &str,
+    partitions: u32,
+    phase: &str,
+) -> BTreeSet<String> {
+    let producer = client.producer(topic).build().await.expect("producer");
     let mut sent = BTreeSet::new();
     let mut receipts = Vec::new();
     for i in 0..MESSAGES {
-        for key in key_of_each_partition(PARTITIONS) {
+        for key in key_of_each_partition(partitions) {
             let value = format!("{phase}-{key}-{i}");
             let receipt = producer
                 .send(Message::new(value.clone()).with_key(key))
@@ -185,4 +195,97 @@ async fn members_through_different_nodes_split_the_partitions_and_follow_the_coo
     );
     a.close().await.expect("close a");
     b.close().await.expect("close b");
+}
+
+/// A subscription through `client` as member `name`, once it is assigned all `partitions`.
+async fn sole_member(
+    client: &Client,
+    topic: &str,
+    subscription: &str,
+    partitions: u32,
+) -> Consumer {
+    let member = client
+        .consumer(topic)
+        .subscription(subscription)
+        .consumer_name("sole")
+        .auto_commit(true)
+        .subscribe()
+        .await
+        .expect("subscribe");
+    let deadline = Instant::now() + PATIENCE;
+    while member.assignment().len() != partitions as usize {
+        assert!(
+            Instant::now() < deadline,
+            "the member was never assigned every partition: {:?}",
+            member.assignment()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    member
+}
+
+/// With more nodes than the replication factor, the node that coordinates a subscription
+/// holds no replica of some partitions: its member still gets every message of those (read
+/// from their leaders), and a member that joins again resumes from the offsets the group
+/// committed on them rather than from the subscription's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_without_a_replica_serves_those_partitions_from_their_leaders() {
+    const WIDE: &str = "wide";
+    const WIDE_PARTITIONS: u32 = 4;
+    let nodes = start_nodes(4, |_| BrokerOptions {
+        env: vec![(
+            "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
+            "0".into(),
+        )],
+        ..BrokerOptions::default()
+    });
+    let clients = connect(&nodes[0]).await;
+    let mut config = topic_config(WIDE_PARTITIONS);
+    config.replication_factor = Some(3);
+    let created = create_cluster_topic(&clients, WIDE, config).await;
+    let subscription = "group-0";
+    let coordinating = rapidmq_proto::partition_for_key(subscription.as_bytes(), WIDE_PARTITIONS);
+    // Asked of a replica: a node that is not one does not follow the group's elections.
+    let replica = created.partitions[coordinating as usize].replicas[0];
+    let coordinator = partition_leader(
+        &connect(&nodes[replica as usize - 1]).await,
+        WIDE,
+        coordinating,
+    )
+    .await;
+    let outside: Vec<u32> = created
+        .partitions
+        .iter()
+        .filter(|p| !p.replicas.contains(&coordinator))
+        .map(|p| p.partition)
+        .collect();
+    eprintln!("coordinator node {coordinator} holds no replica of partitions {outside:?}");
+    assert!(
+        !outside.is_empty(),
+        "RF 3 of 4 nodes leaves the coordinator out of some partition"
+    );
+
+    let client = Client::connect(nodes[0].grpc_url()).await.expect("connect");
+    let member = sole_member(&client, WIDE, subscription, WIDE_PARTITIONS).await;
+    let sent = publish_to(&client, WIDE, WIDE_PARTITIONS, "first").await;
+    let received = consume(&[&member], &sent).await;
+    let twice: Vec<_> = received[0].iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "received more than once: {twice:?}");
+    member
+        .close()
+        .await
+        .expect("close, committing what it received");
+
+    // Joined again: only what was published since.
+    let sent = publish_to(&client, WIDE, WIDE_PARTITIONS, "second").await;
+    let member = sole_member(&client, WIDE, subscription, WIDE_PARTITIONS).await;
+    let received = consume(&[&member], &sent).await;
+    let again: Vec<&String> = received[0].keys().filter(|v| !sent.contains(*v)).collect();
+    assert!(
+        again.is_empty(),
+        "{} messages of before were delivered again, e.g. {:?}",
+        again.len(),
+        again.first()
+    );
+    member.close().await.expect("close");
 }

@@ -62,12 +62,12 @@ use super::partitions::Addresses;
 use super::rebuild;
 use super::rpc::{self, Rpc};
 use super::service::Publisher;
-use super::wire::GroupHandle;
+use super::wire::{GroupHandle, ReadAnswer, ReadAsk};
 use super::{GroupStateMachine, NodeTls, decode, encode};
 use crate::clock::Clock;
 use crate::engine::{
     AppendAck, AppendRequest, CommitHook, ConsumerState, ForwardedPublish, GroupLog,
-    PartitionEntry, PartitionShared, PartitionView, Placement, PublishAck,
+    PartitionEntry, PartitionShared, PartitionView, Placement, PublishAck, RemoteRead,
 };
 use crate::error::{Error, Result};
 
@@ -94,6 +94,9 @@ const LEADER_LEASE: Duration = Duration::from_secs(1);
 const MAX_BATCH: usize = 256;
 /// Requests queued per partition before publishers wait (as the single-node writer).
 const QUEUE_DEPTH: usize = 4096;
+/// Batches a remote read answers at most, and the longest it waits for one.
+const READ_BATCHES: usize = 64;
+const MAX_READ_WAIT: Duration = Duration::from_secs(5);
 /// How long a forward that failed waits before it is sent again.
 pub(super) const RETRY: Duration = Duration::from_millis(100);
 
@@ -180,6 +183,8 @@ pub struct GroupWriter {
     task: Mutex<Option<JoinHandle<()>>>,
     /// Where publishes for the leader's msg-id check queue; started by the first.
     forwarder: OnceLock<Forwarder>,
+    /// The node that last answered a remote read as the group's leader (0: none yet).
+    read_from: AtomicU64,
 }
 
 impl GroupWriter {
@@ -219,6 +224,7 @@ impl GroupWriter {
             replica,
             task: Mutex::new(Some(handle)),
             forwarder: OnceLock::new(),
+            read_from: AtomicU64::new(0),
         }
     }
 
@@ -244,6 +250,32 @@ impl GroupWriter {
             rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::ReadView, &request)
                 .await
                 .map_err(|err| text(&err))?;
+        decode(&answer.map_err(|err| text(&err))?).map_err(|err| text(&err))
+    }
+
+    /// Batches of the partition from `node`, if it leads the group (`Cluster.ReadBatches`).
+    async fn ask_batches(
+        &self,
+        node: u64,
+        ask: ReadAsk,
+        wait: Duration,
+    ) -> std::result::Result<ReadAnswer, String> {
+        let addr = self
+            .route
+            .addresses
+            .get(node)
+            .ok_or_else(|| format!("node {node} has no known cluster address"))?;
+        let text = |err: &dyn std::fmt::Display| format!("read from node {node}: {err}");
+        let request = (self.route.group, ask);
+        let answer: std::result::Result<Vec<u8>, String> = rpc::call(
+            &self.route.tls,
+            &addr,
+            wait + RPC_TIMEOUT,
+            Rpc::ReadBatches,
+            &request,
+        )
+        .await
+        .map_err(|err| text(&err))?;
         decode(&answer.map_err(|err| text(&err))?).map_err(|err| text(&err))
     }
 
@@ -403,6 +435,50 @@ impl GroupLog for GroupWriter {
                 "{}: no replica described the partition within {:?}: {last_error}",
                 self.route.name(),
                 PROPOSAL_TIMEOUT
+            )))
+        })
+    }
+
+    fn read_remote(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<RemoteRead>> {
+        Box::pin(async move {
+            let ask = ReadAsk {
+                from,
+                max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
+                wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
+            };
+            let replicas = self.route.replicas.get();
+            let mut target = match self.read_from.load(Ordering::Relaxed) {
+                0 => self.leader().or_else(|| replicas.first().copied()),
+                known => Some(known),
+            };
+            let mut last_error = String::from("no replica");
+            // Each replica once, and the leader one of them names.
+            for attempt in 0..=replicas.len() {
+                let node = target
+                    .or_else(|| replicas.get(attempt % replicas.len().max(1)).copied())
+                    .unwrap_or_default();
+                target = None;
+                match self.ask_batches(node, ask, wait).await {
+                    Ok(ReadAnswer::Read(read)) => {
+                        self.read_from.store(node, Ordering::Relaxed);
+                        return Ok(read);
+                    }
+                    Ok(ReadAnswer::NotLeader(leader)) => {
+                        last_error = format!("node {node} does not lead the group");
+                        target = leader.filter(|&leader| leader != node);
+                    }
+                    Err(err) => last_error = err,
+                }
+            }
+            self.read_from.store(0, Ordering::Relaxed);
+            Err(Error::unavailable(format!(
+                "{}: no replica answered a read as its leader: {last_error}",
+                self.route.name()
             )))
         })
     }
@@ -990,6 +1066,37 @@ impl GroupHandle for PartitionHandle {
                 .map_err(|err| err.to_string())?;
             let view = PartitionView::of(&self.shared, &*self.consumers, subscription.as_deref());
             encode(&view).map_err(|err| err.to_string())
+        })
+    }
+
+    fn read_batches(&self, ask: ReadAsk) -> BoxFuture<'_, std::result::Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let leader = {
+                let metrics = self.raft.metrics();
+                let metrics = metrics.borrow_watched();
+                (metrics.current_leader != Some(metrics.id)).then_some(metrics.current_leader)
+            };
+            if let Some(leader) = leader {
+                return encode(&ReadAnswer::NotLeader(leader)).map_err(|err| err.to_string());
+            }
+            // What this leader applied is committed: no read index needed.
+            let shared = &self.shared;
+            if ask.from >= shared.high_watermark() && ask.wait_ms > 0 {
+                let wait = Duration::from_millis(u64::from(ask.wait_ms)).min(MAX_READ_WAIT);
+                let mut high_watermark = shared.watch_high_watermark();
+                let _ =
+                    tokio::time::timeout(wait, high_watermark.wait_for(|&hw| hw > ask.from)).await;
+            }
+            let batches = shared
+                .read(ask.from, READ_BATCHES, ask.max_bytes as usize)
+                .await
+                .map_err(|err| err.to_string())?;
+            let read = RemoteRead {
+                batches: batches.iter().map(|batch| (**batch).clone()).collect(),
+                high_watermark: shared.high_watermark(),
+                log_start: shared.log_start(),
+            };
+            encode(&ReadAnswer::Read(read)).map_err(|err| err.to_string())
         })
     }
 

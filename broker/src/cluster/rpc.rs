@@ -22,6 +22,7 @@ pub enum Rpc {
     RebalanceLeaders,
     RebuildReplica,
     Publish,
+    ReadBatches,
 }
 
 /// Calls `rpc` on the node whose cluster listener is `addr`, within `timeout`, with `request`
@@ -35,7 +36,9 @@ pub async fn call<T: DeserializeOwned>(
     request: &impl Serialize,
 ) -> Result<T, String> {
     let text = |err: &dyn Display| err.to_string();
-    let mut client = ClusterClient::new(tls.channel(addr, timeout)?);
+    // A stored batch may be larger than tonic's 4 MiB default.
+    let mut client =
+        ClusterClient::new(tls.channel(addr, timeout)?).max_decoding_message_size(usize::MAX);
     let request = RaftBatch {
         payload: encode(request).map_err(|err| text(&err))?.into(),
     };
@@ -47,6 +50,7 @@ pub async fn call<T: DeserializeOwned>(
         Rpc::RebalanceLeaders => client.rebalance_leaders(request).await,
         Rpc::RebuildReplica => client.rebuild_replica(request).await,
         Rpc::Publish => client.publish(request).await,
+        Rpc::ReadBatches => client.read_batches(request).await,
     }
     .map_err(|err| text(&err))?
     .into_inner();

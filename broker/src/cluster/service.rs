@@ -33,7 +33,7 @@ use super::members::MembersHandle;
 use super::proto::RaftBatch;
 use super::proto::cluster_server::{Cluster, ClusterServer};
 use super::rebuild;
-use super::wire::{Answers, Frame, GroupHandle, Requests, SnapshotSink};
+use super::wire::{Answers, Frame, GroupHandle, ReadAsk, Requests, SnapshotSink};
 use super::{decode, encode};
 use crate::engine::{Engine, ForwardedAnswer, ForwardedPublish};
 
@@ -408,6 +408,22 @@ impl Cluster for ClusterService {
             balance.ok_or_else(|| Status::unavailable("partitions are not hosted yet"))?;
         let started = balance.round().await as u64;
         let payload = encode(&started).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
+    async fn read_batches(
+        &self,
+        request: Request<RaftBatch>,
+    ) -> Result<Response<RaftBatch>, Status> {
+        let (group, ask): (GroupId, ReadAsk) = decode(&request.into_inner().payload)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let answer: Result<Vec<u8>, String> = match self.groups.get(group) {
+            Some(handle) => handle.read_batches(ask).await,
+            None => Err(format!("group {group} is not hosted on this node")),
+        };
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(RaftBatch {
             payload: payload.into(),
         }))

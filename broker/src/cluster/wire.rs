@@ -126,6 +126,26 @@ pub enum RaftAnswer<C: RaftTypeConfig> {
     TransferLeader(TransferLeaderResponse<C>),
 }
 
+/// What a node that holds no replica of a partition asks its leader for
+/// (`Cluster.ReadBatches`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ReadAsk {
+    /// The first offset wanted.
+    pub from: u64,
+    /// Bytes of batches at most (at least one batch is answered, whatever its size).
+    pub max_bytes: u32,
+    /// How long the leader waits for a batch past `from` when it has none yet.
+    pub wait_ms: u32,
+}
+
+/// The answer to a [`ReadAsk`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ReadAnswer {
+    Read(crate::engine::RemoteRead),
+    /// This node does not lead the group: the leader it knows.
+    NotLeader(Option<u64>),
+}
+
 /// A raft group hosted on this node, as the `Cluster` service sees it: whatever its type
 /// config, it takes an encoded [`RaftMessage`] and returns an encoded [`RaftAnswer`].
 pub trait GroupHandle: Send + Sync + 'static {
@@ -159,6 +179,12 @@ pub trait GroupHandle: Send + Sync + 'static {
     /// applied what it committed (an encoded `PartitionView`); `subscription`'s offset with
     /// it. Only partition groups answer.
     fn read_view(&self, _subscription: Option<String>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("not a partition group".to_string()) })
+    }
+
+    /// Committed batches of a partition group this node leads (`Cluster.ReadBatches`): an
+    /// encoded [`ReadAnswer`]. Only partition groups answer.
+    fn read_batches(&self, _ask: ReadAsk) -> BoxFuture<'_, Result<Vec<u8>, String>> {
         Box::pin(async { Err("not a partition group".to_string()) })
     }
 

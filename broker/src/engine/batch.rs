@@ -43,7 +43,7 @@ pub const FLAG_TRACED: u8 = 2;
 pub const MAX_PRIORITY: u64 = 9;
 
 /// One batch as stored and served.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoredBatch {
     pub flags: u8,
     pub base_offset: u64,

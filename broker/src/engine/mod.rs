@@ -58,6 +58,7 @@ mod publish;
 mod queue;
 mod queue_session;
 mod recovery;
+mod remote_tail;
 mod replicated;
 mod rest_support;
 mod retention;
@@ -92,7 +93,9 @@ pub use dlq::{
 };
 /// What an append becomes, shared with a partition group's state machine.
 pub(crate) use partition::commit;
-pub use partition::replicated::{ConsumerState, GroupLog, PartitionHost, PartitionView};
+pub use partition::replicated::{
+    ConsumerState, GroupLog, PartitionHost, PartitionView, RemoteRead,
+};
 pub use partition::{
     AppendAck, AppendExtra, AppendRequest, CommitHook, ConsumerChange, PartitionEntry,
     PartitionOptions, PartitionSettings, PartitionShared, StartAt, decode_offset,

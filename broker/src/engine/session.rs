@@ -9,13 +9,14 @@
 //! [`super::slice`]), so reading a large batch a few messages at a time costs the bytes of the
 //! batch once, not once per delivery.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::{self, Either};
 use rapidmq_proto::ErrorCode;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::TopicState;
@@ -25,9 +26,10 @@ use rapidmq_proto::v1 as pb;
 use super::access::AccessWatch;
 use super::batch::{FLAG_TTL, StoredBatch};
 use super::observe::Observer;
-use super::partition::PartitionShared;
+use super::partition::{Partition, PartitionShared};
+use super::remote_tail::RemoteTail;
 use super::slice;
-use super::subscription::MemberHandle;
+use super::subscription::{Assignment, MemberHandle};
 use super::topic::Topic;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -89,11 +91,67 @@ pub enum SessionEvent {
 }
 
 struct Cursor {
-    shared: Arc<PartitionShared>,
+    partition: u32,
+    source: Source,
     next: u64,
     read_ahead: VecDeque<Arc<StoredBatch>>,
+    /// Changes when the source has more: the partition's high watermark, or the remote tail's
+    /// arrivals.
     hw: watch::Receiver<u64>,
 }
+
+/// Where a cursor reads its partition.
+enum Source {
+    /// This node's copy (single node, or a replica).
+    Local(Arc<PartitionShared>),
+    /// Cluster mode, on a node that holds no replica: read ahead from the group's leader.
+    Remote(RemoteTail),
+}
+
+impl Cursor {
+    /// A cursor on `partition` of `topic` from `next`: reading this node's copy, or, on a node
+    /// that holds none, the group leader's.
+    fn open(topic: &Arc<Topic>, partition: &Partition, next: u64) -> Cursor {
+        let index = partition.shared().index;
+        let source = if partition.replicated() && !partition.is_replica() {
+            Source::Remote(RemoteTail::spawn(Arc::clone(topic), index, next))
+        } else {
+            Source::Local(Arc::clone(partition.shared()))
+        };
+        let hw = match &source {
+            Source::Local(shared) => shared.watch_high_watermark(),
+            Source::Remote(tail) => tail.watch(),
+        };
+        Cursor {
+            partition: index,
+            source,
+            next,
+            read_ahead: VecDeque::new(),
+            hw,
+        }
+    }
+
+    fn log_start(&self) -> u64 {
+        match &self.source {
+            Source::Local(shared) => shared.log_start(),
+            Source::Remote(tail) => tail.log_start(),
+        }
+    }
+
+    async fn read(&self) -> Result<Vec<Arc<StoredBatch>>> {
+        match &self.source {
+            Source::Local(shared) => {
+                shared
+                    .read(self.next, READ_AHEAD_BATCHES, READ_AHEAD_BYTES)
+                    .await
+            }
+            Source::Remote(tail) => Ok(tail.take(self.next, READ_AHEAD_BATCHES, READ_AHEAD_BYTES)),
+        }
+    }
+}
+
+/// Offsets to resume from, per partition.
+type Starts = HashMap<u32, u64>;
 
 /// A consumer's session.
 pub struct StreamSession {
@@ -112,6 +170,9 @@ pub struct StreamSession {
     /// ([`Engine::stream_coordinator`](super::Engine::stream_coordinator)); the session ends,
     /// with a hint to the new coordinator, once this node no longer leads it.
     coordinator: Option<u32>,
+    /// Cluster mode: the resume offsets of a new assignment being asked of the leaders of
+    /// partitions this node holds no replica of ([`StreamSession::remote_starts`]).
+    resolving: Option<(u64, JoinHandle<Result<Starts>>)>,
 }
 
 /// How often a coordinated session checks that its node still coordinates the subscription.
@@ -141,6 +202,7 @@ impl StreamSession {
             observer,
             credential: None,
             coordinator: None,
+            resolving: None,
         }
     }
 
@@ -154,19 +216,7 @@ impl StreamSession {
             .partitions
             .iter()
             .zip(starts)
-            .map(|(p, next)| {
-                let shared = p.shared().clone();
-                let hw = shared.watch_high_watermark();
-                (
-                    shared.index,
-                    Cursor {
-                        shared,
-                        next,
-                        read_ahead: VecDeque::new(),
-                        hw,
-                    },
-                )
-            })
+            .map(|(p, next)| (p.shared().index, Cursor::open(&topic, p, next)))
             .collect();
         StreamSession {
             topic,
@@ -179,6 +229,7 @@ impl StreamSession {
             observer,
             credential: None,
             coordinator: None,
+            resolving: None,
         }
     }
 
@@ -238,10 +289,12 @@ impl StreamSession {
                 }
                 let assignment = member.assignments().borrow_and_update().clone();
                 if assignment.generation != self.generation {
+                    let starts = self.remote_starts(&assignment).await?;
                     self.reassign(
                         assignment.generation,
                         &assignment.partitions,
                         assignment.reset,
+                        &starts,
                     );
                     return Ok(self.assigned(assignment.generation));
                 }
@@ -297,7 +350,64 @@ impl StreamSession {
         }
     }
 
-    fn reassign(&mut self, generation: u64, partitions: &[u32], reset: bool) {
+    /// The offsets to resume from on the partitions of `assignment` that this node holds no
+    /// replica of and the session does not read yet (all of them after a reset): the group's
+    /// committed offsets, asked of the partitions' leaders (this node applies none of their
+    /// commits). Cancel-safe: the asking goes on at the next call for the same generation.
+    async fn remote_starts(&mut self, assignment: &Assignment) -> Result<Starts> {
+        let current = matches!(&self.resolving, Some((generation, _)) if *generation == assignment.generation);
+        if !current {
+            let wanted: Vec<u32> = assignment
+                .partitions
+                .iter()
+                .copied()
+                .filter(|p| assignment.reset || !self.cursors.contains_key(p))
+                .filter(|&p| {
+                    self.topic
+                        .partition(p)
+                        .is_some_and(|partition| partition.replicated() && !partition.is_replica())
+                })
+                .collect();
+            let Some(subscription) = self.member.as_ref().map(|m| m.subscription().clone()) else {
+                return Ok(HashMap::new());
+            };
+            if wanted.is_empty() {
+                return Ok(HashMap::new());
+            }
+            let topic = Arc::clone(&self.topic);
+            let asking = async move {
+                let (topic, subscription) = (&topic, &subscription);
+                let views = wanted.iter().map(|&p| {
+                    let name = subscription.name();
+                    async move {
+                        let Some(partition) = topic.partition(p) else {
+                            return Ok(None);
+                        };
+                        match partition.remote_view(Some(name)).await {
+                            None => Ok(None),
+                            Some(Ok(view)) => {
+                                let committed =
+                                    view.committed.unwrap_or_else(|| subscription.committed(p));
+                                Ok(Some((p, committed.min(view.high_watermark))))
+                            }
+                            Some(Err(err)) => Err(partition.hinted(err, topic.name())),
+                        }
+                    }
+                });
+                let starts = futures::future::try_join_all(views).await?;
+                Ok(starts.into_iter().flatten().collect())
+            };
+            self.resolving = Some((assignment.generation, tokio::spawn(asking)));
+        }
+        let Some((_, asking)) = self.resolving.as_mut() else {
+            return Ok(HashMap::new());
+        };
+        let starts = asking.await;
+        self.resolving = None;
+        starts.map_err(|err| Error::internal(format!("asking for resume offsets: {err}")))?
+    }
+
+    fn reassign(&mut self, generation: u64, partitions: &[u32], reset: bool, starts: &Starts) {
         self.generation = generation;
         self.cursors.retain(|p, _| !reset && partitions.contains(p));
         let Some(member) = self.member.as_ref() else {
@@ -311,19 +421,16 @@ impl StreamSession {
             let Some(partition) = self.topic.partition(p) else {
                 continue;
             };
-            let shared = partition.shared().clone();
-            // A memory topic restarts empty while its cursors live on: never wait past the end.
-            let next = subscription.committed(p).min(shared.high_watermark());
-            let hw = shared.watch_high_watermark();
-            self.cursors.insert(
-                p,
-                Cursor {
-                    shared,
-                    next,
-                    read_ahead: VecDeque::new(),
-                    hw,
-                },
-            );
+            let next = match starts.get(&p) {
+                Some(&next) => next,
+                // A memory topic restarts empty while its cursors live on: never wait past the
+                // end.
+                None => subscription
+                    .committed(p)
+                    .min(partition.shared().high_watermark()),
+            };
+            self.cursors
+                .insert(p, Cursor::open(&self.topic, partition, next));
         }
     }
 
@@ -385,7 +492,7 @@ async fn take(
     clock: &dyn Clock,
 ) -> Result<Option<(Delivery, u8, Option<u64>)>> {
     loop {
-        let log_start = cursor.shared.log_start();
+        let log_start = cursor.log_start();
         if cursor.next < log_start {
             cursor.next = log_start;
         }
@@ -397,10 +504,7 @@ async fn take(
             cursor.read_ahead.pop_front();
         }
         if cursor.read_ahead.is_empty() {
-            let batches = cursor
-                .shared
-                .read(cursor.next, READ_AHEAD_BATCHES, READ_AHEAD_BYTES)
-                .await?;
+            let batches = cursor.read().await?;
             cursor
                 .read_ahead
                 .extend(batches.into_iter().filter(|b| b.end_offset() > cursor.next));
@@ -432,7 +536,7 @@ async fn take(
         if cursor.next >= batch.end_offset() {
             cursor.read_ahead.pop_front();
         }
-        let delivery = Delivery::of(cursor.shared.index, &batch, skip, count);
+        let delivery = Delivery::of(cursor.partition, &batch, skip, count);
         // The whole batch: its value bytes may be known without a walk.
         let known_bytes = (skip == 0 && count == batch.count)
             .then_some(batch.value_bytes)

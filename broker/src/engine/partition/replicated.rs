@@ -231,6 +231,21 @@ impl Partition {
         }
     }
 
+    /// Cluster mode, on a node that holds no replica of the partition: its batches from the
+    /// group's leader ([`GroupLog::read_remote`]). `None` where this node holds the partition.
+    pub async fn read_remote(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        wait: std::time::Duration,
+    ) -> Option<Result<RemoteRead>> {
+        let log = self.group_log()?;
+        if log.is_replica() {
+            return None;
+        }
+        Some(log.read_remote(from, max_bytes, wait).await)
+    }
+
     /// Cluster mode: proposes consumer entries of this partition to its group
     /// ([`GroupLog::consume`]). `None` for the single-node writer: the engine writes those
     /// itself.
@@ -289,6 +304,17 @@ pub trait GroupLog: Send + Sync + 'static {
     /// (a queue's floor) too. `UNAVAILABLE` when no replica answers in time.
     fn remote_view(&self, subscription: Option<String>) -> BoxFuture<'_, Result<PartitionView>>;
 
+    /// Committed batches of the partition from `from` on (up to about `max_bytes`; at least
+    /// one), as its group's leader has them, for a node that is not a replica: waits up to
+    /// `wait` on the leader for one when there is none yet (an empty read then).
+    /// `UNAVAILABLE` when no replica answers as leader.
+    fn read_remote(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        wait: std::time::Duration,
+    ) -> BoxFuture<'_, Result<RemoteRead>>;
+
     /// Proposes a trim (retention) with this node's cutoff, if this node leads the group; a
     /// follower does nothing (followers never truncate on their own).
     fn truncate(&self, before: u64) -> BoxFuture<'_, Result<()>>;
@@ -330,6 +356,15 @@ pub trait GroupLog: Send + Sync + 'static {
 
     /// Answers what is queued, then stops the group on this node (its data stays).
     fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Batches of a partition read from its group's leader ([`GroupLog::read_remote`]), with the
+/// leader's high watermark and log start after the read.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RemoteRead {
+    pub batches: Vec<crate::engine::batch::StoredBatch>,
+    pub high_watermark: u64,
+    pub log_start: u64,
 }
 
 /// Where a partition group's replicas make the in-memory effects of the consumer entries they
