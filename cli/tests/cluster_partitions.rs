@@ -21,7 +21,7 @@ use common::cluster::{
     replicated_topic_with, start_nodes, while_unavailable,
 };
 use common::{
-    BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg,
+    BrokerOptions, Clients, PATIENCE, TestBroker, connect, decode, encode, error_code, msg, start,
     topic_config,
 };
 use prost::Message as _;
@@ -391,6 +391,40 @@ async fn a_replication_factor_above_the_voters_is_refused_and_below_it_outsiders
         narrow.partitions[0].high_watermark,
         ack.base_offset + 1,
         "listed through a node without a replica"
+    );
+
+    // So does it list a subscription: partition 0's high watermark and lag are the group's.
+    let admin = via.admin.clone();
+    while_unavailable("create a subscription", || {
+        let mut admin = admin.clone();
+        async move {
+            admin
+                .create_subscription(pb::CreateSubscriptionRequest {
+                    topic: "narrow".into(),
+                    name: "audit".into(),
+                    mode: pb::SubscriptionMode::Stream as i32,
+                    start: Some(start(pb::StartKind::Earliest)),
+                    queue: None,
+                })
+                .await
+        }
+    })
+    .await
+    .expect("create a subscription");
+    let listed = admin
+        .clone()
+        .list_subscriptions(pb::ListSubscriptionsRequest {
+            topic: "narrow".into(),
+        })
+        .await
+        .expect("list subscriptions")
+        .into_inner();
+    let cursor = &listed.subscriptions[0].cursors[0];
+    assert_eq!(cursor.partition, 0);
+    assert_eq!(
+        (cursor.high_watermark, cursor.lag),
+        (ack.base_offset + 1, ack.base_offset + 1),
+        "subscription listed through a node without a replica"
     );
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt as _;
 use rapidmq_proto::ErrorCode;
 
 use super::access::Grant;
@@ -486,11 +487,18 @@ impl Engine {
     /// caller may describe. Never refused but for anonymous callers while auth is on; a topic
     /// that does not exist is `TOPIC_NOT_FOUND` only to callers who may describe it, so the
     /// answer tells no one else whether it exists.
-    pub fn list_subscriptions(
+    ///
+    /// In cluster mode the partitions this node holds no replica of are listed as their
+    /// groups' leaders have them (high watermark, the subscription's committed offset), as
+    /// describing the subscription does; a leader that cannot be asked leaves this node's
+    /// figures for the subscription rather than failing the listing.
+    pub async fn list_subscriptions(
         &self,
         principal: &Principal,
         topic: Option<&str>,
     ) -> Result<Vec<SubscriptionStatus>> {
+        /// Subscriptions whose remote figures are asked at once.
+        const SUBSCRIPTIONS_AT_ONCE: usize = 16;
         self.authenticated(principal)?;
         let topics = match topic {
             Some(name) => match self.topic(principal, name) {
@@ -510,7 +518,7 @@ impl Engine {
                 all
             }
         };
-        Ok(topics
+        let listed: Vec<(Arc<Topic>, Arc<Subscription>)> = topics
             .iter()
             .flat_map(|t| {
                 t.subscriptions
@@ -523,10 +531,28 @@ impl Engine {
                         };
                         self.visible(principal, resource)
                     })
-                    .map(|s| subscription_status(t, s))
+                    .map(|s| (Arc::clone(t), Arc::clone(s)))
                     .collect::<Vec<_>>()
             })
-            .collect())
+            .collect();
+        Ok(futures::stream::iter(listed)
+            .map(|(topic, sub)| async move {
+                match self.remote_views(&topic, Some(sub.name()), |_| true).await {
+                    Ok(remote) => subscription_status_with(&topic, &sub, &remote),
+                    Err(err) => {
+                        tracing::debug!(
+                            topic = %topic.name(),
+                            subscription = %sub.name(),
+                            cause = %err,
+                            "listing a subscription with this node's figures"
+                        );
+                        subscription_status(&topic, &sub)
+                    }
+                }
+            })
+            .buffered(SUBSCRIPTIONS_AT_ONCE)
+            .collect()
+            .await)
     }
 
     /// A subscription's state. In cluster mode this node first catches up with what each

@@ -118,7 +118,8 @@ impl Admin for AdminService {
         let topic = &request.get_ref().topic;
         let subs = self
             .engine
-            .list_subscriptions(&principal, (!topic.is_empty()).then_some(topic.as_str()))?;
+            .list_subscriptions(&principal, (!topic.is_empty()).then_some(topic.as_str()))
+            .await?;
         Ok(Response::new(pb::ListSubscriptionsResponse {
             subscriptions: subs.into_iter().map(Into::into).collect(),
         }))

@@ -247,7 +247,8 @@ pub async fn list_all(
     let topic = params.topic.filter(|t| !t.is_empty());
     let subs = state
         .engine
-        .list_subscriptions(&principal, topic.as_deref())?;
+        .list_subscriptions(&principal, topic.as_deref())
+        .await?;
     Ok(Json(SubscriptionList {
         subscriptions: subs.into_iter().map(Into::into).collect(),
     }))
@@ -265,7 +266,10 @@ pub async fn list(
     State(state): State<Arc<RestState>>,
     Path(topic): Path<String>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
-    let subs = state.engine.list_subscriptions(&principal, Some(&topic))?;
+    let subs = state
+        .engine
+        .list_subscriptions(&principal, Some(&topic))
+        .await?;
     Ok(Json(SubscriptionList {
         subscriptions: subs.into_iter().map(Into::into).collect(),
     }))
