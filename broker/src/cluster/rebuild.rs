@@ -229,21 +229,32 @@ pub fn may_rejoin(raft: &PartitionRaft, me: u64) -> bool {
 pub async fn rejoin(raft: PartitionRaft, route: Route) {
     let mut changes = raft.metrics();
     drop(raft);
+    // A learner waiting for its promotion; the leader may promote it without being asked (its
+    // own step towards the placement, `GroupLog::settle`), and may then hand it the leadership.
+    let mut promoting = false;
     loop {
-        let (learner, applied) = {
+        let (learner, voter, applied) = {
             let metrics = changes.borrow_watched();
             let membership = metrics.membership_config.membership();
             (
                 membership.learner_ids().any(|id| id == route.me),
+                membership.voter_ids().any(|id| id == route.me),
                 metrics.last_applied.is_some(),
             )
         };
+        if learner && applied {
+            promoting = true;
+        } else if promoting && voter {
+            promoting = false;
+            tracing::info!(group = route.group, "a voter of the group again");
+        }
         // Applied: what it has came from a leader after the demotion (it started empty), so
         // the leader's view of its log is current, not the one from before it dropped it.
         let waiting = learner
             && applied
             && match ask(&route, Request::Promote).await {
                 Ok(true) => {
+                    promoting = false;
                     tracing::info!(group = route.group, "a voter of the group again");
                     false
                 }
