@@ -193,7 +193,15 @@ impl ClusterNode {
         groups.insert(METADATA, Arc::new(raft.clone()));
         groups.set_members(members.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = tonic::transport::Server::builder().add_service(groups.service());
+        let router = tonic::transport::Server::builder()
+            // A replication request carries whole producer batches, often several hundred KiB:
+            // with h2's 64 KiB default window a leader's append stalls for window updates
+            // from the follower it replicates to, a round trip per 64 KiB, and each 16 KiB
+            // frame costs both sides a wakeup (docs/benchmarks.md, "h2 flow control").
+            .initial_stream_window_size(Some(rpc::STREAM_WINDOW))
+            .initial_connection_window_size(Some(rpc::CONNECTION_WINDOW))
+            .max_frame_size(Some(rpc::MAX_FRAME))
+            .add_service(groups.service());
         let server_tls = tls.clone();
         let server = tokio::spawn(async move {
             let served = server_tls

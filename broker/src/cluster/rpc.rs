@@ -12,6 +12,14 @@ use super::proto::RaftBatch;
 use super::proto::cluster_client::ClusterClient;
 use super::{NodeTls, decode, encode};
 
+/// The HTTP/2 flow-control window of one stream of the cluster listener and of a channel to
+/// it: a replication request of a few MiB goes out without waiting for window updates.
+pub const STREAM_WINDOW: u32 = 8 << 20;
+/// The flow-control window of one cluster connection, shared by its streams.
+pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// The largest HTTP/2 frame a node accepts: a 100 KiB batch in a few frames, not seven.
+pub const MAX_FRAME: u32 = 1 << 20;
+
 /// The `Cluster` RPCs [`call`] makes.
 #[derive(Debug, Clone, Copy)]
 pub enum Rpc {

@@ -105,7 +105,11 @@ impl NodeTls {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|err| bad(&err))?
             .connect_timeout(timeout)
-            .timeout(timeout);
+            .timeout(timeout)
+            // Replies carry batches too (reads from a leader, snapshots): the same windows as
+            // the listener's (`node.rs`).
+            .initial_stream_window_size(super::rpc::STREAM_WINDOW)
+            .initial_connection_window_size(super::rpc::CONNECTION_WINDOW);
         let Some(reloader) = &self.reloader else {
             return Ok(endpoint.connect_lazy());
         };
