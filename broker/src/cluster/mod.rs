@@ -103,9 +103,35 @@ impl<C> GroupConfig for C where
 {
 }
 
-/// Encodes a log entry or a raft state record.
+/// Encodes a log entry or a raft state record into a buffer of exactly its size. A replicated
+/// batch is a few hundred KiB: grown as it is written, its buffer would be copied and its fresh
+/// pages faulted in once more at each doubling.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
-    postcard::to_stdvec(value).map_err(|err| StorageError(format!("encode raft record: {err}")))
+    let failed = |err: postcard::Error| StorageError(format!("encode raft record: {err}"));
+    let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(failed)?;
+    postcard::serialize_with_flavor(value, Presized(Vec::with_capacity(size))).map_err(failed)
+}
+
+/// A postcard output into a `Vec` made large enough beforehand.
+struct Presized(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Presized {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Decodes what [`encode`] wrote.

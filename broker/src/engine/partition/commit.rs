@@ -129,7 +129,7 @@ pub enum NewProducers {
 /// One append as data: what an `AppendRequest` carries minus its hooks.
 #[derive(Debug)]
 pub struct Append<'a> {
-    pub payload: &'a [u8],
+    pub payload: &'a Bytes,
     pub count: u32,
     pub flags: u8,
     pub producer_id: u64,
@@ -214,32 +214,39 @@ pub fn stage_append(
     cursor.last_append_time_ms = append_time_ms;
 
     if append.count > 0 {
-        let value = batch::encode_stored(
-            append.flags,
-            base_offset,
-            append.count,
-            append_time_ms,
-            append.producer_id,
-            append.base_sequence,
-            append.payload,
-        );
         let key = keys::log_key(t, p, base_offset);
+        let stored_len = batch::HEADER_LEN + append.payload.len();
         let entry = IndexEntry {
             count: append.count,
             append_time_ms,
-            stored_len: value.len() as u32,
+            stored_len: stored_len as u32,
             raft: append.raft,
         };
         ops.put(Cf::Index, key.clone(), entry.encode());
-        if append.raft.is_none() {
-            ops.put(Cf::Log, key, value.clone());
-        }
+        // A batch the raft log holds is not written again, nor copied: the tail cache shares
+        // the entry's payload.
+        let payload = match append.raft {
+            Some(_) => append.payload.clone(),
+            None => {
+                let value = batch::encode_stored(
+                    append.flags,
+                    base_offset,
+                    append.count,
+                    append_time_ms,
+                    append.producer_id,
+                    append.base_sequence,
+                    append.payload,
+                );
+                ops.put(Cf::Log, key, value.clone());
+                value.slice(batch::HEADER_LEN..)
+            }
+        };
         stored.push(Arc::new(StoredBatch {
             flags: append.flags,
             base_offset,
             count: append.count,
             append_time_ms,
-            payload: value.slice(batch::HEADER_LEN..),
+            payload,
             value_bytes: append.value_bytes,
         }));
     }
