@@ -13,10 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    create_cluster_topic, key_of_each_partition, partition_leader, preferred_leaders, start_nodes,
+    cluster_cli_ok, create_cluster_topic, free_ports, key_of_each_partition, partition_leader,
+    peer_list, preferred_leaders, start_nodes, topic_metadata,
 };
-use common::{BrokerOptions, PATIENCE, connect, topic_config};
+use common::{BrokerOptions, PATIENCE, TestBroker, connect, topic_config};
 use rapidmq::{Client, Consumer, Message};
+use serde_json::Value;
 
 const TOPIC: &str = "events";
 const PARTITIONS: u32 = 3;
@@ -287,5 +289,139 @@ async fn a_coordinator_without_a_replica_serves_those_partitions_from_their_lead
         again.len(),
         again.first()
     );
+    member.close().await.expect("close");
+}
+
+/// A replica that moves off the node coordinating a subscription: the member's session on that
+/// node goes on delivering the partition, read from its leader from where it was, without the
+/// member joining again. Node 4 joins a 3-node cluster (no rebalance on join, no automatic
+/// leader transfers); the subscription is named so that its coordinator loses a replica of
+/// another partition in the rebalance that follows and keeps the one it leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_follows_a_replica_that_moves_off_its_node() {
+    const MOVING: &str = "moving";
+    const MOVING_PARTITIONS: u32 = 3;
+    let ports = free_ports(4);
+    let all = peer_list(&ports);
+    let three = all.split(',').take(3).collect::<Vec<_>>().join(",");
+    let start = |id: u64, peers: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--node-id".to_string(),
+            id.to_string(),
+            "--peers".to_string(),
+            peers.to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        TestBroker::start_with(BrokerOptions {
+            args,
+            env: vec![
+                (
+                    "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
+                    "0".into(),
+                ),
+                ("RAPIDMQ_CLUSTER__REBALANCE_ON_JOIN".into(), "false".into()),
+            ],
+        })
+    };
+    let mut nodes: Vec<TestBroker> = (1..=3).map(|id| start(id, &three, &[])).collect();
+    let clients = connect(&nodes[0]).await;
+    let mut config = topic_config(MOVING_PARTITIONS);
+    config.replication_factor = Some(3);
+    create_cluster_topic(&clients, MOVING, config).await;
+    let leaders = preferred_leaders(&nodes, MOVING, MOVING_PARTITIONS).await;
+    nodes.push(start(4, &all, &["--join"]));
+    cluster_cli_ok(
+        &nodes[0],
+        &[
+            "add-node",
+            "4",
+            "--cluster-addr",
+            &format!("127.0.0.1:{}", ports[3]),
+        ],
+    );
+
+    // Which node loses a replica of which partition, and keeps the partition it leads.
+    let planned: Value = serde_json::from_str(&cluster_cli_ok(
+        &nodes[0],
+        &["rebalance", "--dry-run", "--output", "json"],
+    ))
+    .expect("JSON");
+    let lost: Vec<(u32, u64)> = planned["moves"]
+        .as_array()
+        .expect("moves")
+        .iter()
+        .flat_map(|m| {
+            let ids = |key: &str| -> BTreeSet<u64> {
+                m[key]
+                    .as_array()
+                    .expect("node ids")
+                    .iter()
+                    .map(|id| id.as_u64().expect("node id"))
+                    .collect()
+            };
+            let partition = m["partition"].as_u64().expect("partition") as u32;
+            let (from, to) = (ids("from"), ids("to"));
+            from.difference(&to)
+                .map(|node| (partition, *node))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (moved, coordinator) = lost
+        .iter()
+        .copied()
+        .find(|&(partition, node)| {
+            leaders
+                .iter()
+                .enumerate()
+                .any(|(p, leader)| *leader == node && p as u32 != partition)
+                && !lost
+                    .iter()
+                    .any(|&(p, n)| n == node && leaders[p as usize] == node)
+        })
+        .unwrap_or_else(|| panic!("no node loses a replica and keeps its lead: {planned:#}"));
+    let coordinating = leaders
+        .iter()
+        .position(|leader| *leader == coordinator)
+        .expect("the partition it leads") as u32;
+    let subscription = (0..)
+        .map(|i| format!("group-{i}"))
+        .find(|name| {
+            rapidmq_proto::partition_for_key(name.as_bytes(), MOVING_PARTITIONS) == coordinating
+        })
+        .expect("a name that hashes to the coordinating partition");
+    eprintln!(
+        "leaders {leaders:?}; {subscription} is coordinated by node {coordinator}, which loses its replica of partition {moved}"
+    );
+
+    let client = Client::connect(nodes[0].grpc_url()).await.expect("connect");
+    let member = sole_member(&client, MOVING, &subscription, MOVING_PARTITIONS).await;
+    let sent = publish_to(&client, MOVING, MOVING_PARTITIONS, "before").await;
+    consume(&[&member], &sent).await;
+
+    cluster_cli_ok(&nodes[0], &["rebalance"]);
+    let after = topic_metadata(&nodes[coordinator as usize - 1], MOVING)
+        .await
+        .expect("metadata");
+    let partitions = &after.topics[0].partitions;
+    assert!(
+        !partitions[moved as usize].replicas.contains(&coordinator),
+        "node {coordinator} still holds partition {moved}: {partitions:?}"
+    );
+    assert_eq!(
+        partition_leader(
+            &connect(&nodes[coordinator as usize - 1]).await,
+            MOVING,
+            coordinating
+        )
+        .await,
+        coordinator,
+        "the coordinator changed, so the member joined again elsewhere"
+    );
+
+    // The same session: every message of the moved partition too.
+    let sent = publish_to(&client, MOVING, MOVING_PARTITIONS, "after").await;
+    let received = consume(&[&member], &sent).await;
+    let unexpected: Vec<&String> = received[0].keys().filter(|v| !sent.contains(*v)).collect();
+    assert!(unexpected.is_empty(), "delivered again: {unexpected:?}");
     member.close().await.expect("close");
 }

@@ -131,6 +131,21 @@ impl Cursor {
         }
     }
 
+    /// Follows a replica move: a cursor on this node's copy of a partition that this node no
+    /// longer holds reads the group leader's from where it is ([`Partition::replace_group_log`]
+    /// wakes it).
+    fn follow_moves(&mut self, topic: &Arc<Topic>) {
+        if !matches!(self.source, Source::Local(_)) {
+            return;
+        }
+        if let Some(partition) = topic.partition(self.partition)
+            && partition.replicated()
+            && !partition.is_replica()
+        {
+            *self = Cursor::open(topic, partition, self.next);
+        }
+    }
+
     fn log_start(&self) -> u64 {
         match &self.source {
             Source::Local(shared) => shared.log_start(),
@@ -441,6 +456,7 @@ impl StreamSession {
             let Some(cursor) = self.cursors.get_mut(&p) else {
                 continue;
             };
+            cursor.follow_moves(&self.topic);
             cursor.hw.borrow_and_update();
             if let Some(delivery) =
                 take(cursor, credits, &self.topic.counters, &*self.observer.clock).await?

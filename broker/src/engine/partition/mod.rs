@@ -382,6 +382,11 @@ impl PartitionShared {
         self.hw.subscribe()
     }
 
+    /// Wakes every watcher of the high watermark without moving it.
+    pub fn wake_readers(&self) {
+        self.hw.send_modify(|_| {});
+    }
+
     /// The first offset still retained.
     pub fn log_start(&self) -> u64 {
         self.log_start.load(Ordering::Acquire)

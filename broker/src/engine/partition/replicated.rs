@@ -190,14 +190,19 @@ impl Partition {
     }
 
     /// Cluster mode: makes `log` the partition's group log; the one it replaces, which the
-    /// caller closes.
+    /// caller closes. Wakes the partition's readers, so a stream session reading this node's
+    /// copy looks again at where to read it (the node may no longer hold it).
     pub(in crate::engine) fn replace_group_log(
         &self,
         log: Arc<dyn GroupLog>,
     ) -> Option<Arc<dyn GroupLog>> {
         match &self.backend {
             Backend::Writer { .. } => None,
-            Backend::Group(current) => Some(std::mem::replace(&mut *current.write(), log)),
+            Backend::Group(current) => {
+                let replaced = std::mem::replace(&mut *current.write(), log);
+                self.shared.wake_readers();
+                Some(replaced)
+            }
         }
     }
 
