@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{
     cluster_cli_ok, create_cluster_topic, free_ports, key_of_each_partition, partition_leader,
-    peer_list, preferred_leaders, start_nodes, topic_metadata,
+    peer_list, preferred_leaders, start_node_in_env, start_nodes, topic_metadata,
 };
 use common::{BrokerOptions, PATIENCE, TestBroker, connect, topic_config};
 use rapidmq::{Client, Consumer, Message};
@@ -305,23 +305,12 @@ async fn a_session_follows_a_replica_that_moves_off_its_node() {
     let all = peer_list(&ports);
     let three = all.split(',').take(3).collect::<Vec<_>>().join(",");
     let start = |id: u64, peers: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--node-id".to_string(),
-            id.to_string(),
-            "--peers".to_string(),
-            peers.to_string(),
+        let env = [
+            ("RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS", "0"),
+            ("RAPIDMQ_CLUSTER__REBALANCE_ON_JOIN", "false"),
         ];
-        args.extend(extra.iter().map(|a| a.to_string()));
-        TestBroker::start_with(BrokerOptions {
-            args,
-            env: vec![
-                (
-                    "RAPIDMQ_CLUSTER__LEADER_REBALANCE_INTERVAL_MS".into(),
-                    "0".into(),
-                ),
-                ("RAPIDMQ_CLUSTER__REBALANCE_ON_JOIN".into(), "false".into()),
-            ],
-        })
+        let env = env.map(|(k, v)| (k.to_string(), v.to_string()));
+        start_node_in_env(id, peers, extra, env.to_vec())
     };
     let mut nodes: Vec<TestBroker> = (1..=3).map(|id| start(id, &three, &[])).collect();
     let clients = connect(&nodes[0]).await;

@@ -63,6 +63,16 @@ pub fn start_node(id: u64, peers: &str) -> TestBroker {
 
 /// [`start_node`] with more flags (`--join`).
 pub fn start_node_with(id: u64, peers: &str, extra: &[&str]) -> TestBroker {
+    start_node_in_env(id, peers, extra, Vec::new())
+}
+
+/// [`start_node_with`] with environment variables (settings).
+pub fn start_node_in_env(
+    id: u64,
+    peers: &str,
+    extra: &[&str],
+    env: Vec<(String, String)>,
+) -> TestBroker {
     let mut args = vec![
         "--node-id".into(),
         id.to_string(),
@@ -70,10 +80,7 @@ pub fn start_node_with(id: u64, peers: &str, extra: &[&str]) -> TestBroker {
         peers.to_string(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
-    TestBroker::start_with(BrokerOptions {
-        args,
-        ..BrokerOptions::default()
-    })
+    TestBroker::start_with(BrokerOptions { args, env })
 }
 
 /// Runs `rapidmq --server <node> cluster <args>`.
