@@ -304,7 +304,7 @@ impl PartitionGroup {
             group,
             cursor: LogCursor {
                 next_offset: shared.high_watermark(),
-                last_append_time_ms: 0,
+                last_append_time_ms: shared.last_append_time_ms()?,
             },
             staging: Arc::new(snapshot::Staging::open(Arc::clone(&shared), group)?),
             shared,

@@ -631,6 +631,41 @@ async fn apply_after(
     replies
 }
 
+/// Append times stay monotonic across a restart: a replica that restarted stamps an entry
+/// whose leader's clock is behind the last batch's time as the replicas that did not restart
+/// do (the nemesis of broker/tests/partition_group.rs: `Cf::Index` differed on the restarted
+/// node after a leader change).
+#[tokio::test]
+async fn a_restarted_replica_stamps_append_times_as_the_others_do() {
+    let before = [append(0, 0, 2, 200), append(0, 2, 1, 300)];
+    let after = [append(0, 3, 1, 250)];
+    let (kept_store, mut kept) = replica();
+    apply_after(&*kept_store, &mut kept, &before, 1).await;
+    let (store, mut restarted) = replica();
+    apply_after(&*store, &mut restarted, &before, 1).await;
+    drop(restarted);
+    let mut restarted = PartitionGroup::open(Arc::clone(&store), 7, 0, options()).unwrap();
+
+    let kept_replies = apply_after(&*kept_store, &mut kept, &after, 3).await;
+    let restarted_replies = apply_after(&*store, &mut restarted, &after, 3).await;
+    assert_eq!(
+        kept_replies,
+        vec![PartitionReply::Appended {
+            base_offset: 3,
+            count: 1,
+            append_time_ms: 300,
+            duplicate: false,
+            deduplicated: Vec::new(),
+        }],
+        "a leader's clock behind the log's last time does not take it back"
+    );
+    assert_eq!(restarted_replies, kept_replies);
+    assert_eq!(
+        contents(&*store, Cf::Index),
+        contents(&*kept_store, Cf::Index)
+    );
+}
+
 #[tokio::test]
 async fn a_snapshot_carries_the_retained_batches_to_a_replica_that_held_other_ones() {
     let (store, mut leader) = replica();

@@ -231,6 +231,7 @@ impl Partition {
             options.settings,
         )?;
         let high_watermark = shared.high_watermark();
+        let last_append_time_ms = shared.last_append_time_ms()?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = Writer {
             shared: shared.clone(),
@@ -238,7 +239,7 @@ impl Partition {
             log: LogState {
                 cursor: LogCursor {
                     next_offset: high_watermark,
-                    last_append_time_ms: 0,
+                    last_append_time_ms,
                 },
                 producers: LruCache::unbounded(),
                 cleanup_from: None,
@@ -380,6 +381,26 @@ impl PartitionShared {
     /// A receiver that wakes whenever the high watermark moves.
     pub fn watch_high_watermark(&self) -> watch::Receiver<u64> {
         self.hw.subscribe()
+    }
+
+    /// The append time of the last batch below the high watermark, 0 when none is left: where
+    /// a reopened log's append times go on from, so that they stay monotonic across a restart
+    /// and a partition group's replica that restarted stamps an entry as the others do. A
+    /// log whose every batch was trimmed starts again from 0. Blocks.
+    pub fn last_append_time_ms(&self) -> Result<i64> {
+        let (t, p) = (self.topic_id, self.index);
+        let Some(last) = self.high_watermark().checked_sub(1) else {
+            return Ok(0);
+        };
+        let found = self.store.seek_prev(
+            Cf::Index,
+            &keys::log_key(t, p, 0),
+            &keys::log_key(t, p, last),
+        )?;
+        match found {
+            Some((_, value)) => Ok(IndexEntry::decode(&value)?.append_time_ms),
+            None => Ok(0),
+        }
     }
 
     /// Wakes every watcher of the high watermark without moving it.
