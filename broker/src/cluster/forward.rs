@@ -30,7 +30,7 @@ use super::network::RPC_TIMEOUT;
 use super::partition_writer::{
     Op, PROPOSAL_TIMEOUT, PartitionRaft, RETRY, Route, closing, next_target,
 };
-use super::rpc::{self, Rpc};
+use super::rpc::Rpc;
 use crate::engine::{ForwardedAnswer, ForwardedPublish, PublishAck};
 use crate::error::{Error, Result};
 
@@ -184,20 +184,12 @@ impl Task {
         leader: u64,
         queued: &[Queued],
     ) -> std::result::Result<Vec<ForwardedAnswer>, String> {
-        let addr = self
-            .route
-            .addresses
-            .get(leader)
-            .ok_or_else(|| format!("node {leader} has no known cluster address"))?;
-        let text = |err: &dyn std::fmt::Display| format!("publishing on node {leader}: {err}");
         let publishes: Vec<&ForwardedPublish> = queued.iter().map(|q| &q.publish).collect();
         // The leader answers once its appends committed, or failed after its own deadline.
         let timeout = PROPOSAL_TIMEOUT + RPC_TIMEOUT;
-        let answer: std::result::Result<Vec<ForwardedAnswer>, String> =
-            rpc::call(&self.route.tls, &addr, timeout, Rpc::Publish, &publishes)
-                .await
-                .map_err(|err| text(&err))?;
-        let answers = answer.map_err(|err| text(&err))?;
+        let answers: Vec<ForwardedAnswer> = (self.route)
+            .call(leader, "publishing on", timeout, Rpc::Publish, &publishes)
+            .await?;
         if answers.len() != queued.len() {
             return Err(format!(
                 "node {leader} answered {} of {} publishes",

@@ -195,9 +195,10 @@ impl ClusterNode {
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()
             // A replication request carries whole producer batches, often several hundred KiB:
-            // with h2's 64 KiB default window a leader's append stalls for window updates
-            // from the follower it replicates to, a round trip per 64 KiB, and each 16 KiB
-            // frame costs both sides a wakeup (docs/benchmarks.md, "h2 flow control").
+            // with h2's 64 KiB default window its sender waits for window updates from the
+            // receiver mid-request, and its 16 KiB frames come in many pieces. On one machine
+            // the change was within the noise (docs/benchmarks.md, "fewer copies and wider
+            // HTTP/2 windows"); between machines each update is a network round trip.
             .initial_stream_window_size(Some(rpc::STREAM_WINDOW))
             .initial_connection_window_size(Some(rpc::CONNECTION_WINDOW))
             .max_frame_size(Some(rpc::MAX_FRAME))

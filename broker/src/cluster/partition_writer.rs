@@ -169,6 +169,29 @@ impl Route {
             self.group, self.topic_id, self.partition
         )
     }
+
+    /// Calls `rpc` on `node` within `timeout` with `request`: the node's answer, itself a
+    /// `Result`. Either error names what was asked of which node (`"read from"`: "read from
+    /// node 2: ...").
+    pub(super) async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        node: u64,
+        what: &str,
+        timeout: Duration,
+        rpc: Rpc,
+        request: &impl serde::Serialize,
+    ) -> std::result::Result<T, String> {
+        let text = |err: &dyn std::fmt::Display| format!("{what} node {node}: {err}");
+        let addr = self
+            .addresses
+            .get(node)
+            .ok_or_else(|| format!("node {node} has no known cluster address"))?;
+        let answer: std::result::Result<T, String> =
+            rpc::call(&self.tls, &addr, timeout, rpc, request)
+                .await
+                .map_err(|err| text(&err))?;
+        answer.map_err(|err| text(&err))
+    }
 }
 
 /// The engine's [`GroupLog`] of one partition.
@@ -239,18 +262,11 @@ impl GroupWriter {
         node: u64,
         subscription: &Option<String>,
     ) -> std::result::Result<PartitionView, String> {
-        let addr = self
-            .route
-            .addresses
-            .get(node)
-            .ok_or_else(|| format!("node {node} has no known cluster address"))?;
-        let text = |err: &dyn std::fmt::Display| format!("view from node {node}: {err}");
         let request = (self.route.group, subscription);
-        let answer: std::result::Result<Vec<u8>, String> =
-            rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::ReadView, &request)
-                .await
-                .map_err(|err| text(&err))?;
-        decode(&answer.map_err(|err| text(&err))?).map_err(|err| text(&err))
+        let answer: Vec<u8> = (self.route)
+            .call(node, "view from", RPC_TIMEOUT, Rpc::ReadView, &request)
+            .await?;
+        decode(&answer).map_err(|err| format!("view from node {node}: {err}"))
     }
 
     /// Batches of the partition from `node`, if it leads the group (`Cluster.ReadBatches`).
@@ -260,23 +276,12 @@ impl GroupWriter {
         ask: ReadAsk,
         wait: Duration,
     ) -> std::result::Result<ReadAnswer, String> {
-        let addr = self
-            .route
-            .addresses
-            .get(node)
-            .ok_or_else(|| format!("node {node} has no known cluster address"))?;
-        let text = |err: &dyn std::fmt::Display| format!("read from node {node}: {err}");
         let request = (self.route.group, ask);
-        let answer: std::result::Result<Vec<u8>, String> = rpc::call(
-            &self.route.tls,
-            &addr,
-            wait + RPC_TIMEOUT,
-            Rpc::ReadBatches,
-            &request,
-        )
-        .await
-        .map_err(|err| text(&err))?;
-        decode(&answer.map_err(|err| text(&err))?).map_err(|err| text(&err))
+        let timeout = wait + RPC_TIMEOUT;
+        let answer: Vec<u8> = (self.route)
+            .call(node, "read from", timeout, Rpc::ReadBatches, &request)
+            .await?;
+        decode(&answer).map_err(|err| format!("read from node {node}: {err}"))
     }
 
     /// The group's read index from `leader`: asked of this node's raft when it leads, else of
@@ -289,18 +294,16 @@ impl GroupWriter {
         if leader == self.route.me {
             return GroupHandle::read_index(raft).await;
         }
-        let addr = self
-            .route
-            .addresses
-            .get(leader)
-            .ok_or_else(|| format!("node {leader} has no known cluster address"))?;
-        let text = |err: &dyn std::fmt::Display| format!("read index from node {leader}: {err}");
         let group = self.route.group;
-        let answer: std::result::Result<u64, String> =
-            rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::ReadIndex, &group)
-                .await
-                .map_err(|err| text(&err))?;
-        answer.map_err(|err| text(&err))
+        (self.route)
+            .call(
+                leader,
+                "read index from",
+                RPC_TIMEOUT,
+                Rpc::ReadIndex,
+                &group,
+            )
+            .await
     }
 }
 
@@ -711,21 +714,15 @@ impl Task {
         leader: u64,
         pending: &[(PartitionCommand, Waiter)],
     ) -> std::result::Result<Vec<std::result::Result<PartitionReply, String>>, String> {
-        let addr = self
-            .route
-            .addresses
-            .get(leader)
-            .ok_or_else(|| format!("node {leader} has no known cluster address"))?;
         let commands: Vec<&PartitionCommand> = pending.iter().map(|(c, _)| c).collect();
         let text = |err: &dyn std::fmt::Display| format!("forwarding to node {leader}: {err}");
         let inner = encode(&commands).map_err(|err| text(&err))?;
         let request = (self.route.group, serde_bytes::Bytes::new(&inner));
-        let answer: std::result::Result<serde_bytes::ByteBuf, String> =
-            rpc::call(&self.route.tls, &addr, RPC_TIMEOUT, Rpc::Propose, &request)
-                .await
-                .map_err(|err| text(&err))?;
+        let answer: serde_bytes::ByteBuf = (self.route)
+            .call(leader, "forwarding to", RPC_TIMEOUT, Rpc::Propose, &request)
+            .await?;
         let answers: Vec<std::result::Result<PartitionReply, String>> =
-            decode(&answer?).map_err(|err| text(&err))?;
+            decode(&answer).map_err(|err| text(&err))?;
         if answers.len() != pending.len() {
             return Err(format!(
                 "node {leader} answered {} of {} entries",

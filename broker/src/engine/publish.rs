@@ -575,6 +575,44 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// What a forwarded publish's error says on the leader reaches the node that forwarded it
+    /// as the same error: code, message, when to retry, and which node leads.
+    #[test]
+    fn a_forwarded_error_comes_back_as_it_was() {
+        let hint = LeaderHint {
+            topic: "orders".into(),
+            partition: 2,
+            term: 7,
+            leader: 3,
+            grpc_addr: String::new(),
+        };
+        let refused = Error::new(ErrorCode::ResourceExhausted, "over the tenant's byte quota")
+            .with_retry_after(Duration::from_millis(1500))
+            .with_leader_hint(hint.clone());
+        let sent = ForwardedAnswer::from(Err(refused));
+        let wire = postcard::to_stdvec(&sent).unwrap();
+        let answer: Result<PublishAck> = postcard::from_bytes::<ForwardedAnswer>(&wire)
+            .unwrap()
+            .into();
+        let err = answer.expect_err("an error");
+        assert_eq!(err.code(), ErrorCode::ResourceExhausted);
+        assert_eq!(err.message(), "over the tenant's byte quota");
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(1500)));
+        assert_eq!(err.leader_hint(), Some(&hint));
+
+        // A code this node does not know (a newer leader's) is an internal error, not a panic.
+        let unknown = ForwardedAnswer::Error {
+            code: 9999,
+            message: "something new".into(),
+            retry_after_ms: None,
+            leader_hint: Some(vec![0xff, 0xff]),
+        };
+        let err = Result::<PublishAck>::from(unknown).expect_err("an error");
+        assert_eq!(err.code(), ErrorCode::Internal);
+        assert_eq!(err.message(), "something new");
+        assert_eq!(err.leader_hint(), None, "an undecodable hint is dropped");
+    }
+
     fn due(value: &str, base_timestamp_ms: i64, timestamp_delta_ms: i64) -> Bytes {
         let batch = pb::MessageBatch {
             messages: vec![pb::Message {
