@@ -67,7 +67,7 @@ use crate::engine::commit::{
 };
 use crate::engine::{
     AppendExtra, ConsumerChange, ConsumerState, PartitionEntry, PartitionSettings, PartitionShared,
-    TailBudget,
+    QueuePartition, TailBudget, keys as engine_keys,
 };
 use crate::error::Error;
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
@@ -203,6 +203,9 @@ pub struct Run {
     /// The batches this run appended, for a trim later in the run, with the raft index of each.
     appended: Vec<(Span, u64)>,
     outcomes: VecDeque<Outcome>,
+    /// The epoch of each queue subscription's ack state that this run reset or replaced, over
+    /// the stored ones ([`PartitionGroup::stale_queue_state`]).
+    queue_epochs: HashMap<String, u64>,
     /// Whether the run's state was made the applied state (at its first apply).
     merged: bool,
 }
@@ -349,6 +352,32 @@ impl PartitionGroup {
         }
     }
 
+    /// Whether a queue ack state of epoch `epoch` (`entry`'s) is older than the subscription's
+    /// current one: the leader encoded it before a seek (or a new subscription's start) that
+    /// this group applied first. The leader's interval flush and a seek through any node meet
+    /// only here, so each replica decides it alike, from the entries before it: the run's, else
+    /// the stored state. Skipped, it would put back acks the seek cleared, on every follower
+    /// and on disk; the leader, which holds the seek's state, persists it with its next flush.
+    fn stale_queue_state(
+        &self,
+        run: &Run,
+        entry: &PartitionEntry,
+        epoch: u64,
+    ) -> Result<bool, StorageError> {
+        let current = match run.queue_epochs.get(&entry.subscription) {
+            Some(&current) => current,
+            None => {
+                let key =
+                    engine_keys::cursor_key(entry.topic_id, &entry.subscription, entry.partition);
+                let stored = self.shared.store().get(Cf::Acks, &key)?;
+                stored
+                    .and_then(|state| QueuePartition::encoded_epoch(&state))
+                    .unwrap_or(0)
+            }
+        };
+        Ok(epoch < current)
+    }
+
     /// Makes the run's log state the applied one, once, at the run's first apply.
     fn merge(&mut self, run: &mut Run) {
         if run.merged {
@@ -442,6 +471,7 @@ impl Apply<PartitionConfig> for PartitionGroup {
             producers: HashMap::new(),
             appended: Vec::new(),
             outcomes: VecDeque::new(),
+            queue_epochs: HashMap::new(),
             merged: false,
         }
     }
@@ -517,15 +547,29 @@ impl Apply<PartitionConfig> for PartitionGroup {
                 run.outcomes.push_back(Outcome::Trim { removed, cut });
             }
             PartitionCommand::Consumer(entries) => {
-                // A new subscription's start is fixed here, against the log as of this entry.
-                let entries: Vec<PartitionEntry> = entries
-                    .iter()
-                    .map(|entry| entry.resolved(run.log_start, run.cursor.next_offset))
-                    .collect();
-                for entry in &entries {
+                let mut written = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    // A new subscription's start is fixed here, against the log as of this
+                    // entry; a queue's start or seek gets this entry's index as its epoch.
+                    let entry = entry.resolved(run.log_start, run.cursor.next_offset, log_id.index);
+                    match &entry.change {
+                        ConsumerChange::ResetQueue { epoch, .. } => {
+                            run.queue_epochs.insert(entry.subscription.clone(), *epoch);
+                        }
+                        ConsumerChange::QueueState(state) => {
+                            let epoch = QueuePartition::encoded_epoch(state).unwrap_or(0);
+                            if self.stale_queue_state(run, &entry, epoch)? {
+                                tracing::debug!(group = self.group, subscription = %entry.subscription, epoch, "skipped queue ack state encoded before a seek that applied first");
+                                continue;
+                            }
+                            run.queue_epochs.insert(entry.subscription.clone(), epoch);
+                        }
+                        _ => {}
+                    }
                     entry.write_to(batch);
+                    written.push(entry);
                 }
-                run.outcomes.push_back(Outcome::Consumer(entries));
+                run.outcomes.push_back(Outcome::Consumer(written));
             }
         }
         Ok(())

@@ -295,13 +295,9 @@ async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapsh
         consumer("readers", ConsumerChange::Commit(2)),
         consumer("audit", ConsumerChange::Commit(1)),
     ];
-    // The leader's queue ack state after the seek: offset 4 acked on its first attempt.
-    let mut acked = bytes::BytesMut::new();
-    acked.put_u64(4);
-    acked.put_u32(1);
-    acked.put_u64(4);
-    acked.put_u32(1 | 1 << 31);
-    let acked = acked.freeze();
+    // The leader's queue ack state after the seek (raft index 4, its epoch): offset 4 acked
+    // on its first attempt.
+    let acked = queue_state(4, &[4], 4);
     let later = vec![
         consumer("readers", ConsumerChange::Commit(5)),
         consumer("workers", ConsumerChange::SeekQueue(4)),
@@ -313,7 +309,11 @@ async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapsh
         append(0, 3, 2, 101),
         PartitionCommand::Consumer(later.clone()),
     ];
-    let applied: Vec<PartitionEntry> = commits.iter().chain(&later).cloned().collect();
+    let mut applied: Vec<PartitionEntry> = commits.iter().chain(&later).cloned().collect();
+    applied[3].change = ConsumerChange::ResetQueue {
+        offset: 4,
+        epoch: 4,
+    };
     let cursors = vec![
         ("audit".to_string(), 0, 1),
         ("readers".to_string(), 0, 5),
@@ -369,6 +369,95 @@ async fn consumer_entries_apply_the_same_on_every_replica_and_travel_in_a_snapsh
         .unwrap();
     assert_eq!(acks, Some(acked), "the queue ack state travels too");
     assert_eq!(fresh.shared().high_watermark(), 5);
+}
+
+/// A queue ack state as `QueuePartition::encode` writes it: the floor, the offsets above it
+/// with their attempts (all done here), then the epoch when there is one.
+fn queue_state(floor: u64, done: &[u64], epoch: u64) -> Bytes {
+    let mut state = bytes::BytesMut::new();
+    state.put_u64(floor);
+    state.put_u32(done.len() as u32);
+    for &offset in done {
+        state.put_u64(offset);
+        state.put_u32(1 | 1 << 31);
+    }
+    if epoch != 0 {
+        state.put_u64(epoch);
+    }
+    state.freeze()
+}
+
+/// The leader's interval flush encodes its queue ack state; a seek through another node is
+/// forwarded to the leader and commits first; then the flush commits. The flush's state is
+/// older than the seek and must not put back the acks the seek cleared, on any replica, however
+/// the entries fall into runs; a state the leader encoded after the seek is taken.
+#[tokio::test]
+async fn a_queue_state_encoded_before_a_seek_does_not_undo_it() {
+    let key = engine_keys::cursor_key(7, "workers", 0);
+    // Before the seek: offsets 0 to 2 acked, 3 acked out of order.
+    let before = queue_state(3, &[4], 0);
+    let commands = vec![
+        append(0, 0, 6, 100),
+        PartitionCommand::Consumer(vec![consumer("workers", ConsumerChange::SeekQueue(0))]),
+        PartitionCommand::Consumer(vec![consumer(
+            "workers",
+            ConsumerChange::QueueState(before.clone()),
+        )]),
+    ];
+    for run_len in [1, 2, 3] {
+        let (store, mut group, recorded) = recorded_replica();
+        apply_in_runs(&*store, &mut group, &commands, run_len).await;
+        let acks = store.get(Cf::Acks, &key).unwrap().unwrap();
+        assert_ne!(
+            acks, before,
+            "run length {run_len}: the seek was undone on disk"
+        );
+        assert_eq!(
+            &acks[..12],
+            &queue_state(0, &[], 0)[..],
+            "run length {run_len}"
+        );
+        let cursor = store.get(Cf::Cursors, &key).unwrap().unwrap();
+        assert_eq!(decode_offset(&cursor), Some(0), "run length {run_len}");
+        assert!(
+            !recorded
+                .0
+                .lock()
+                .iter()
+                .any(|entry| matches!(entry.change, ConsumerChange::QueueState(_))),
+            "run length {run_len}: the stale state was applied in memory"
+        );
+    }
+
+    // The seek is raft index 2: a state the leader encoded after it carries that epoch.
+    let after = queue_state(1, &[], 2);
+    let mut later = commands.clone();
+    later.push(PartitionCommand::Consumer(vec![consumer(
+        "workers",
+        ConsumerChange::QueueState(after.clone()),
+    )]));
+    for run_len in [1, 4] {
+        let (store, mut group, recorded) = recorded_replica();
+        apply_in_runs(&*store, &mut group, &later, run_len).await;
+        assert_eq!(store.get(Cf::Acks, &key).unwrap(), Some(after.clone()));
+        let applied: Vec<ConsumerChange> = recorded
+            .0
+            .lock()
+            .iter()
+            .map(|entry| entry.change.clone())
+            .collect();
+        assert_eq!(
+            applied,
+            vec![
+                ConsumerChange::ResetQueue {
+                    offset: 0,
+                    epoch: 2
+                },
+                ConsumerChange::QueueState(after.clone()),
+            ],
+            "run length {run_len}"
+        );
+    }
 }
 
 /// Sends `leader`'s `snapshot` to `replica` as the network does: its batches read from the

@@ -239,14 +239,9 @@ impl Engine {
         };
         match &entry.change {
             ConsumerChange::Commit(offset) => sub.set_committed(entry.partition, *offset),
-            ConsumerChange::SeekQueue(offset) => {
-                sub.set_committed(entry.partition, *offset);
-                if let Some(queue) = &sub.queue {
-                    if let Some(state) = queue.partitions.get(entry.partition as usize) {
-                        *state.lock() = QueuePartition::new(*offset);
-                    }
-                    queue.changed.notify_waiters();
-                }
+            ConsumerChange::SeekQueue(offset) => reset_queue(&sub, entry.partition, *offset, 0),
+            ConsumerChange::ResetQueue { offset, epoch } => {
+                reset_queue(&sub, entry.partition, *offset, *epoch)
             }
             ConsumerChange::QueueState(state) => {
                 // The node that delivers the partition wrote it, and holds this state already
@@ -292,5 +287,17 @@ impl Engine {
     pub(super) fn topic_by_id(&self, id: u32) -> Option<Arc<Topic>> {
         let key = self.topic_ids.read().get(&id).cloned()?;
         self.topics.read().get(&key).map(|live| live.topic.clone())
+    }
+}
+
+/// A queue seek's in-memory effect: the cursor, and a fresh ack state of epoch `epoch` (0 on a
+/// single node) at the same offset.
+fn reset_queue(sub: &Subscription, partition: u32, offset: u64, epoch: u64) {
+    sub.set_committed(partition, offset);
+    if let Some(queue) = &sub.queue {
+        if let Some(state) = queue.partitions.get(partition as usize) {
+            *state.lock() = QueuePartition::reset(offset, epoch);
+        }
+        queue.changed.notify_waiters();
     }
 }

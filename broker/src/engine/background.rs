@@ -139,7 +139,9 @@ impl Engine {
 
     /// Makes changed queue-mode ack state durable: one write for all of it. Holds the metadata
     /// lock, so a state encoded here cannot land on disk after a seek, or a delete of its
-    /// subscription or topic, that came later.
+    /// subscription or topic, that came later through this node. A replicated partition's
+    /// group also skips a state older than a seek that reached it through another node (the
+    /// state's epoch, `PartitionGroup::stale_queue_state`).
     pub(super) async fn flush_queue_state(&self) {
         if self.disk.failure().is_some() {
             // Kept dirty: flushed once the store has recovered.

@@ -101,7 +101,7 @@ pub use partition::{
     PartitionOptions, PartitionSettings, PartitionShared, StartAt, decode_offset,
 };
 pub use publish::{ForwardedAnswer, ForwardedPublish};
-pub use queue::{QueueCounters, QueuedMessage};
+pub use queue::{QueueCounters, QueuePartition, QueuedMessage};
 pub use queue_session::{QueueDelivery, QueueSession, ReceiptRef, Undelivered};
 pub use replicated::{Decision, MetaLog, Moved, Placement, ReplicaMove, Run};
 pub use rest_support::Settlement;

@@ -43,6 +43,12 @@ pub enum ConsumerChange {
     /// subscription's metadata applied. Becomes a [`ConsumerChange::Commit`] (stream) or a
     /// [`ConsumerChange::SeekQueue`] (queue) before it is written.
     Start { at: StartAt, queue: bool },
+    /// What a [`ConsumerChange::SeekQueue`], or a queue's [`ConsumerChange::Start`], becomes
+    /// where a partition group applies it ([`PartitionEntry::resolved`]): the seek, with the
+    /// entry's raft index as the epoch of the fresh ack state
+    /// ([`QueuePartition::epoch`](crate::engine::queue::QueuePartition::epoch)). Never
+    /// proposed.
+    ResetQueue { offset: u64, epoch: u64 },
 }
 
 /// Where [`ConsumerChange::Start`] puts a cursor, in the partition's log as of the entry.
@@ -72,22 +78,33 @@ impl PartitionEntry {
         }
     }
 
-    /// This entry with a [`ConsumerChange::Start`] fixed against a log that runs from
-    /// `log_start` to `next_offset` (the partition as of the entry, the same on every replica);
-    /// any other entry as it is.
-    pub fn resolved(&self, log_start: u64, next_offset: u64) -> PartitionEntry {
-        let ConsumerChange::Start { at, queue } = self.change else {
-            return self.clone();
-        };
-        let offset = match at {
-            StartAt::Latest => next_offset,
-            StartAt::Earliest => log_start,
-            StartAt::Offset(offset) => offset.clamp(log_start, next_offset.max(log_start)),
-        };
-        let change = if queue {
-            ConsumerChange::SeekQueue(offset)
-        } else {
-            ConsumerChange::Commit(offset)
+    /// This entry as a partition group applies it at raft index `index`: a
+    /// [`ConsumerChange::Start`] fixed against a log that runs from `log_start` to
+    /// `next_offset` (the partition as of the entry, the same on every replica), and a queue's
+    /// start or seek as a [`ConsumerChange::ResetQueue`] of epoch `index`; any other entry as
+    /// it is.
+    pub fn resolved(&self, log_start: u64, next_offset: u64, index: u64) -> PartitionEntry {
+        let change = match self.change {
+            ConsumerChange::Start { at, queue } => {
+                let offset = match at {
+                    StartAt::Latest => next_offset,
+                    StartAt::Earliest => log_start,
+                    StartAt::Offset(offset) => offset.clamp(log_start, next_offset.max(log_start)),
+                };
+                if queue {
+                    ConsumerChange::ResetQueue {
+                        offset,
+                        epoch: index,
+                    }
+                } else {
+                    ConsumerChange::Commit(offset)
+                }
+            }
+            ConsumerChange::SeekQueue(offset) => ConsumerChange::ResetQueue {
+                offset,
+                epoch: index,
+            },
+            _ => return self.clone(),
         };
         PartitionEntry {
             change,
@@ -104,6 +121,14 @@ impl PartitionEntry {
             ConsumerChange::SeekQueue(offset) => {
                 batch.put(Cf::Cursors, key.clone(), offset_value(*offset));
                 batch.put(Cf::Acks, key, QueuePartition::new(*offset).encode());
+            }
+            ConsumerChange::ResetQueue { offset, epoch } => {
+                batch.put(Cf::Cursors, key.clone(), offset_value(*offset));
+                batch.put(
+                    Cf::Acks,
+                    key,
+                    QueuePartition::reset(*offset, *epoch).encode(),
+                );
             }
             ConsumerChange::QueueState(state) => batch.put(Cf::Acks, key, state.clone()),
             ConsumerChange::Start { .. } => {}
@@ -197,23 +222,43 @@ mod tests {
     #[test]
     fn a_start_is_fixed_against_the_log_as_of_its_entry() {
         let start = |at, queue| PartitionEntry::new(7, 0, "s", ConsumerChange::Start { at, queue });
-        let change = |at, queue| start(at, queue).resolved(5, 12).change;
+        let change = |at, queue| start(at, queue).resolved(5, 12, 30).change;
+        let reset = |offset| ConsumerChange::ResetQueue { offset, epoch: 30 };
         assert_eq!(change(StartAt::Latest, false), ConsumerChange::Commit(12));
         assert_eq!(change(StartAt::Earliest, false), ConsumerChange::Commit(5));
         assert_eq!(change(StartAt::Offset(2), false), ConsumerChange::Commit(5));
-        assert_eq!(
-            change(StartAt::Offset(9), true),
-            ConsumerChange::SeekQueue(9)
-        );
-        assert_eq!(
-            change(StartAt::Offset(99), true),
-            ConsumerChange::SeekQueue(12)
-        );
+        assert_eq!(change(StartAt::Offset(9), true), reset(9));
+        assert_eq!(change(StartAt::Offset(99), true), reset(12));
+        let seek = PartitionEntry::new(7, 0, "s", ConsumerChange::SeekQueue(7));
+        assert_eq!(seek.resolved(5, 12, 30).change, reset(7));
         let commit = PartitionEntry::new(7, 0, "s", ConsumerChange::Commit(3));
         assert_eq!(
-            commit.resolved(5, 12),
+            commit.resolved(5, 12, 30),
             commit,
             "other entries stay as they are"
         );
+    }
+
+    #[test]
+    fn a_replicated_seek_stores_its_epoch_with_the_fresh_ack_state() {
+        let store = MemStore::new();
+        let key = keys::cursor_key(1, "workers", 0);
+        let reset = ConsumerChange::ResetQueue {
+            offset: 4,
+            epoch: 17,
+        };
+        apply(&store, PartitionEntry::new(1, 0, "workers", reset));
+        let state = store.get(Cf::Acks, &key).unwrap().unwrap();
+        assert_eq!(QueuePartition::encoded_epoch(&state), Some(17));
+        let restored = QueuePartition::decode(&state).unwrap();
+        assert_eq!((restored.floor(), restored.epoch()), (4, 17));
+        // A single node's seek writes the state as it always did: no epoch.
+        apply(
+            &store,
+            PartitionEntry::new(1, 0, "workers", ConsumerChange::SeekQueue(4)),
+        );
+        let state = store.get(Cf::Acks, &key).unwrap().unwrap();
+        assert_eq!(state.len(), 12);
+        assert_eq!(QueuePartition::encoded_epoch(&state), Some(0));
     }
 }

@@ -172,6 +172,12 @@ pub struct QueuePartition {
     /// Restored `(attempts, done)` for offsets not loaded yet.
     restored: HashMap<u64, (u32, bool)>,
     dirty: bool,
+    /// Which reset this state descends from: in cluster mode, the raft index of the seek (or
+    /// queue start) that began it, carried by every state the leader persists from then on; 0
+    /// on a single node. A replicated partition skips a persisted state older than its
+    /// current one ([`QueuePartition::encoded_epoch`]): a leader's interval flush that encoded
+    /// the state before a seek and was committed after it.
+    epoch: u64,
     pub counters: QueueCounters,
 }
 
@@ -183,6 +189,19 @@ impl QueuePartition {
             read_pos: floor,
             ..Default::default()
         }
+    }
+
+    /// A fresh state whose first message is `floor`, begun by the reset of epoch `epoch`
+    /// (the raft index of a seek or queue start applied by a partition group).
+    pub fn reset(floor: u64, epoch: u64) -> QueuePartition {
+        QueuePartition {
+            epoch,
+            ..QueuePartition::new(floor)
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn floor(&self) -> u64 {

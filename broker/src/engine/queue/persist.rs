@@ -1,6 +1,8 @@
 //! The persisted form of a queue partition (the `acks` column family): the floor, then for
 //! each offset above it that is done or has been delivered, its attempt count and whether it is
-//! done. Restoring it redelivers only unsettled messages, with their attempt counts.
+//! done. Restoring it redelivers only unsettled messages, with their attempt counts. A state
+//! begun by a replicated reset ends with its epoch (8 bytes more); a single node's states never
+//! carry one, so they read as they always did.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -18,14 +20,29 @@ impl QueuePartition {
             .map(|(&o, s)| (o, s.attempts, s.state == SlotState::Done))
             .chain(self.restored.iter().map(|(&o, &(a, d))| (o, a, d)))
             .collect();
-        let mut buf = BytesMut::with_capacity(12 + entries.len() * 12);
+        let mut buf = BytesMut::with_capacity(20 + entries.len() * 12);
         buf.put_u64(self.floor);
         buf.put_u32(entries.len() as u32);
         for (offset, attempts, done) in entries {
             buf.put_u64(offset);
             buf.put_u32(attempts | if done { 1 << 31 } else { 0 });
         }
+        if self.epoch != 0 {
+            buf.put_u64(self.epoch);
+        }
         buf.freeze()
+    }
+
+    /// The epoch of a persisted state ([`QueuePartition::epoch`]) without decoding the rest;
+    /// `None` when `value` is not one.
+    pub fn encoded_epoch(value: &[u8]) -> Option<u64> {
+        let n = u32::from_be_bytes(value.get(8..12)?.try_into().ok()?) as usize;
+        let trailer = value.get(12 + n.checked_mul(12)?..)?;
+        match trailer.len() {
+            0 => Some(0),
+            8 => Some(u64::from_be_bytes(trailer.try_into().ok()?)),
+            _ => None,
+        }
     }
 
     /// Fits a state just restored by [`QueuePartition::decode`] to a log recovered up to
@@ -44,7 +61,7 @@ impl QueuePartition {
             return None;
         }
         if self.floor > high_watermark {
-            *self = QueuePartition::new(high_watermark);
+            *self = QueuePartition::reset(high_watermark, self.epoch);
         } else {
             self.restored.retain(|&offset, _| offset < high_watermark);
         }
@@ -57,12 +74,10 @@ impl QueuePartition {
         if value.len() < 12 {
             return None;
         }
+        let epoch = QueuePartition::encoded_epoch(value)?;
         let floor = value.get_u64();
         let n = value.get_u32() as usize;
-        if value.len() != n * 12 {
-            return None;
-        }
-        let mut state = QueuePartition::new(floor);
+        let mut state = QueuePartition::reset(floor, epoch);
         for _ in 0..n {
             let offset = value.get_u64();
             let raw = value.get_u32();
