@@ -5,6 +5,9 @@
 //! partition its name hashes to. Then that node is killed (`kill -9`); the members join again
 //! through the new coordinator and go on splitting the partitions.
 //!
+//! With more nodes than the replication factor, the coordinator serves the partitions it holds
+//! no replica of from their leaders, to SDK members and to REST polls alike.
+//!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
 mod common;
@@ -290,6 +293,73 @@ async fn a_coordinator_without_a_replica_serves_those_partitions_from_their_lead
         again.first()
     );
     member.close().await.expect("close");
+
+    // REST polls through the coordinator read those partitions from their leaders too, from
+    // the committed offsets, and their commits move the group's offsets.
+    let sent = publish_to(&client, WIDE, WIDE_PARTITIONS, "third").await;
+    let rest = &nodes[coordinator as usize - 1];
+    let received = rest_poll_until(rest, WIDE, subscription, &sent).await;
+    let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "REST received more than once: {twice:?}");
+    let stale: Vec<&String> = received.keys().filter(|v| !sent.contains(*v)).collect();
+    assert!(
+        stale.is_empty(),
+        "REST got messages committed before, e.g. {:?}",
+        stale.first()
+    );
+}
+
+/// Long-polls stream subscription `subscription` of `topic` over `node`'s REST API, committing
+/// what each poll returned, until every value of `expected` arrived; value → times received.
+async fn rest_poll_until(
+    node: &TestBroker,
+    topic: &str,
+    subscription: &str,
+    expected: &BTreeSet<String>,
+) -> BTreeMap<String, usize> {
+    let http = reqwest::Client::new();
+    let base = format!(
+        "{}/v1/topics/{topic}/subscriptions/{subscription}",
+        node.http_url()
+    );
+    let mut received = BTreeMap::new();
+    let deadline = Instant::now() + PATIENCE;
+    while !expected.iter().all(|v| received.contains_key(v)) {
+        assert!(
+            Instant::now() < deadline,
+            "REST polls received {} of {} messages",
+            received.len(),
+            expected.len()
+        );
+        let answer: Value = http
+            .get(format!("{base}/messages?max=1000&wait_ms=500"))
+            .send()
+            .await
+            .expect("poll")
+            .error_for_status()
+            .expect("poll answered")
+            .json()
+            .await
+            .expect("poll JSON");
+        for message in answer["messages"].as_array().expect("messages") {
+            let value = message["value"]
+                .as_str()
+                .expect("a UTF-8 value")
+                .to_string();
+            *received.entry(value).or_insert(0) += 1;
+        }
+        let commit = &answer["commit"];
+        if !commit.as_array().expect("commit").is_empty() {
+            http.post(format!("{base}/commit"))
+                .json(&serde_json::json!({ "offsets": commit }))
+                .send()
+                .await
+                .expect("commit")
+                .error_for_status()
+                .expect("commit answered");
+        }
+    }
+    received
 }
 
 /// A replica that moves off the node coordinating a subscription: the member's session on that
