@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::cluster::{
     agreed_leader, cluster_cli, cluster_cli_ok, create_cluster_topic, fetch_all, free_ports,
-    key_of_each_partition, peer_list, publish_retrying, start_node, start_node_with,
+    key_of_each_partition, peer_list, publish_retrying, start_node, start_node_in_env,
 };
 use common::{PATIENCE, TestBroker, connect, decode, encode, msg, topic_config};
 use rapidmq_proto::v1 as pb;
@@ -65,6 +65,40 @@ async fn settled(node: &TestBroker) -> Value {
             node.log()
         );
     }
+}
+
+/// Reads `rapidmq_cluster_moves_stepping` and `rapidmq_cluster_moves_waiting` from each of
+/// `nodes` (HTTP base URLs) every 20 ms until `stop`; the most each node showed of each.
+async fn watch_move_slots(
+    nodes: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let client = reqwest::Client::new();
+    let (mut stepping, mut waiting) = (BTreeMap::new(), BTreeMap::new());
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        for node in &nodes {
+            let Ok(answer) = client.get(format!("{node}/metrics")).send().await else {
+                continue;
+            };
+            let text = answer.text().await.unwrap_or_default();
+            for (name, most) in [
+                ("rapidmq_cluster_moves_stepping ", &mut stepping),
+                ("rapidmq_cluster_moves_waiting ", &mut waiting),
+            ] {
+                if let Some(value) = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                {
+                    let seen = most.entry(node.clone()).or_insert(0);
+                    *seen = (*seen).max(value);
+                }
+            }
+        }
+    }
+    (stepping, waiting)
 }
 
 /// Every message of every partition, as each replica of it serves it: asserts the replicas
@@ -142,8 +176,16 @@ async fn replicas_move_to_an_added_node_and_off_a_removed_one_without_losing_a_w
     let ports = free_ports(4);
     let all_peers = peer_list(&ports);
     let three = all_peers.split(',').take(3).collect::<Vec<_>>().join(",");
-    let mut nodes: BTreeMap<u64, TestBroker> =
-        (1..=3u64).map(|id| (id, start_node(id, &three))).collect();
+    // One move at a time per leader, so that the moves queue and go through their slots.
+    let one_slot = || {
+        vec![(
+            "RAPIDMQ_CLUSTER__MAX_CONCURRENT_MOVES".to_string(),
+            "1".to_string(),
+        )]
+    };
+    let mut nodes: BTreeMap<u64, TestBroker> = (1..=3u64)
+        .map(|id| (id, start_node_in_env(id, &three, &[], one_slot())))
+        .collect();
     let client = reqwest::Client::new();
     agreed_leader(
         &client,
@@ -163,7 +205,10 @@ async fn replicas_move_to_an_added_node_and_off_a_removed_one_without_losing_a_w
     let producer = tokio::spawn(publish_until(connect(&nodes[&2]).await, Arc::clone(&stop)));
 
     // Node 4 joins; adding it moves replicas to it.
-    nodes.insert(4, start_node_with(4, &all_peers, &["--join"]));
+    nodes.insert(4, start_node_in_env(4, &all_peers, &["--join"], one_slot()));
+    let watched: Vec<String> = nodes.values().map(TestBroker::http_url).collect();
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let slots = tokio::spawn(watch_move_slots(watched, Arc::clone(&stop_watching)));
     let addr4 = format!("127.0.0.1:{}", ports[3]);
     let added = cluster_cli(
         &nodes[&1],
@@ -231,6 +276,18 @@ async fn replicas_move_to_an_added_node_and_off_a_removed_one_without_losing_a_w
     assert_eq!(
         load(&after_remove),
         BTreeMap::from([(2, 4), (3, 4), (4, 4)])
+    );
+
+    stop_watching.store(true, Ordering::Relaxed);
+    let (stepping, waiting) = slots.await.expect("slot watcher");
+    println!("moves stepping at once, most per node: {stepping:?}; waiting: {waiting:?}");
+    assert!(
+        stepping.values().all(|&most| most <= 1),
+        "a node took steps of more moves at once than its one slot: {stepping:?}"
+    );
+    assert!(
+        stepping.values().any(|&most| most == 1),
+        "no node was ever seen moving a replica: {stepping:?}"
     );
 
     stop.store(true, Ordering::Relaxed);

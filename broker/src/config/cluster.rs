@@ -44,6 +44,9 @@ pub struct ClusterConfig {
     /// Whether adding a node (`cluster add-node`) moves partition replicas to it at once, as
     /// `cluster rebalance` does.
     pub rebalance_on_join: bool,
+    /// Replica moves this node takes steps of at once, among the partitions it leads (the
+    /// leader sends the new replicas their copy); the others wait their turn. 0: no limit.
+    pub max_concurrent_moves: u32,
 }
 
 impl Default for ClusterConfig {
@@ -61,6 +64,7 @@ impl Default for ClusterConfig {
             snapshot_every_entries: 5000,
             leader_rebalance_interval_ms: 10_000,
             rebalance_on_join: true,
+            max_concurrent_moves: 4,
         }
     }
 }

@@ -273,6 +273,9 @@ pub struct Engine {
     /// Cluster mode: the partitions whose replica moves this node drives
     /// (`replicated/moves.rs`), by `(topic id, partition)`.
     movers: Mutex<std::collections::HashSet<(u32, u32)>>,
+    /// Cluster mode: the moves this node may take steps of at once (`cluster.max_concurrent_moves`;
+    /// `None`: no limit).
+    move_slots: Option<Arc<tokio::sync::Semaphore>>,
     /// Shared by every partition's tail cache (`storage.tail_cache_bytes`).
     tail_budget: Arc<tail_cache::TailBudget>,
     /// Users and tokens; changed only through [`Engine::apply_auth`].
@@ -352,6 +355,10 @@ impl Engine {
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
             movers: Mutex::default(),
+            move_slots: (config.cluster.max_concurrent_moves > 0).then(|| {
+                let slots = config.cluster.max_concurrent_moves as usize;
+                Arc::new(tokio::sync::Semaphore::new(slots))
+            }),
             config,
             disk,
             memory: Arc::new(MemStore::new()),

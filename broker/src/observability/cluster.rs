@@ -71,6 +71,11 @@ pub struct ClusterCounters {
     /// Partitions whose replicas are moving (`engine/replicated/moves.rs`), as this node
     /// applied the metadata: the same on every node.
     pub moving_partitions: AtomicI64,
+    /// Replica moves this node leads and takes steps of now (`cluster.max_concurrent_moves`
+    /// bounds them).
+    pub moves_stepping: AtomicI64,
+    /// Replica moves this node leads that wait for one of those slots.
+    pub moves_waiting: AtomicI64,
     peers: Mutex<BTreeMap<u64, Arc<PeerTraffic>>>,
 }
 
@@ -142,6 +147,24 @@ pub(super) fn counter_families(e: &mut DescriptorEncoder, c: &ClusterCounters) -
         None,
         Gauge,
         single(load(&c.moving_partitions)),
+        gauge,
+    )?;
+    family(
+        e,
+        "cluster_moves_stepping",
+        "Replica moves of partitions this node leads that it takes steps of now (at most cluster.max_concurrent_moves).",
+        None,
+        Gauge,
+        single(load(&c.moves_stepping)),
+        gauge,
+    )?;
+    family(
+        e,
+        "cluster_moves_waiting",
+        "Replica moves of partitions this node leads that wait for a slot (cluster.max_concurrent_moves).",
+        None,
+        Gauge,
+        single(load(&c.moves_waiting)),
         gauge,
     )?;
     family(

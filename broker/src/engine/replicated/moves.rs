@@ -40,6 +40,7 @@ use super::{Decision, Run, refuse};
 use crate::audit::Audit;
 use crate::auth::{Action, Resource};
 use crate::error::{Error, Result};
+use crate::observability::cluster::ClusterCounters;
 use crate::principal::Principal;
 use crate::storage::{Cf, Store};
 
@@ -394,13 +395,16 @@ impl Engine {
     /// Drives the move of partition `p` of topic `topic_id` from this node until it completed
     /// (one task per partition at most): where this node leads the partition's group it takes
     /// the group's membership to the new replicas step by step ([`GroupLog::settle`]), then
-    /// proposes the move's end.
+    /// proposes the move's end. It takes steps only while it holds one of the node's
+    /// `cluster.max_concurrent_moves` slots, taken at its first step as leader and kept until
+    /// the move ends or another node leads the group; moves without a slot wait their turn.
     pub(in crate::engine) fn drive_move(&self, topic_id: u32, p: u32) {
         if !self.movers.lock().insert((topic_id, p)) {
             return;
         }
         self.count_moving();
         let engine = self.this.clone();
+        let mut slot = MoveSlot::new(self);
         self.runtime.spawn(async move {
             let mut interval = tokio::time::interval(STEP);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -418,6 +422,15 @@ impl Engine {
                     engine.count_moving();
                     return;
                 };
+                // Only the group's leader takes steps, and only with a slot, held until the
+                // move ends or another node leads the group.
+                if !log.leads_applied() {
+                    slot.release();
+                    continue;
+                }
+                if !slot.take() {
+                    continue;
+                }
                 match log.settle(&placement.replicas).await {
                     Ok(true) => {
                         let end = MetaCommand::MoveReplicas {
@@ -563,6 +576,80 @@ impl Engine {
             tracing::info!(moves = moves.len(), "replica moves started");
         }
         Ok(moves)
+    }
+}
+
+/// A move's claim on one of the slots `cluster.max_concurrent_moves` gives this node, kept by
+/// the task that drives the move; what it holds or waits for shows in the
+/// `cluster_moves_stepping` and `cluster_moves_waiting` gauges. Dropped with the task (the move
+/// ended), it gives its slot back.
+struct MoveSlot {
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    counters: Arc<ClusterCounters>,
+    state: SlotState,
+}
+
+enum SlotState {
+    Idle,
+    Waiting,
+    /// The permit is `None` where no limit is set.
+    Held {
+        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    },
+}
+
+impl MoveSlot {
+    fn new(engine: &Engine) -> MoveSlot {
+        MoveSlot {
+            slots: engine.move_slots.clone(),
+            counters: Arc::clone(&engine.metrics.cluster_counters),
+            state: SlotState::Idle,
+        }
+    }
+
+    /// Whether the move holds a slot now: takes a free one if it does not.
+    fn take(&mut self) -> bool {
+        if matches!(self.state, SlotState::Held { .. }) {
+            return true;
+        }
+        let permit = match &self.slots {
+            None => None,
+            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    self.set(SlotState::Waiting);
+                    return false;
+                }
+            },
+        };
+        self.set(SlotState::Held { _permit: permit });
+        true
+    }
+
+    /// Gives the slot back, or stops waiting for one (this node no longer leads the group).
+    fn release(&mut self) {
+        self.set(SlotState::Idle);
+    }
+
+    fn set(&mut self, state: SlotState) {
+        let gauge = |state: &SlotState| match state {
+            SlotState::Idle => None,
+            SlotState::Waiting => Some(&self.counters.moves_waiting),
+            SlotState::Held { .. } => Some(&self.counters.moves_stepping),
+        };
+        if let Some(gauge) = gauge(&self.state) {
+            gauge.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(gauge) = gauge(&state) {
+            gauge.fetch_add(1, Ordering::Relaxed);
+        }
+        self.state = state;
+    }
+}
+
+impl Drop for MoveSlot {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
