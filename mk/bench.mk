@@ -5,7 +5,9 @@
 # (test-bench-smoke: every workload against every system at tiny counts, debug builds, about
 # 15 s, the docs left alone, failing when any run fails), so the drivers don't rot. The same
 # target smokes scripts/bench-cluster.sh (QUICK=1: one node and a 3-node cluster, one run of
-# 20,000 messages each on one partition, debug build, 6–25 s with the load).
+# 20,000 messages each on one partition, debug build, 6–25 s with the load) and
+# scripts/bench-moves.sh (QUICK=1: 4 partitions of 20 MB, one rebalance onto a fourth node,
+# about 10 s).
 .PHONY: bench-peers
 BENCH_PEERS_BIN := $(CARGO_TARGET_DIR)/release/rapidmq-bench
 
@@ -21,6 +23,7 @@ test-bench-smoke: build
 	QUICK=1 SIZES=100 STRICT=1 RESULTS=$(CARGO_TARGET_DIR)/bench-smoke.jsonl \
 	  scripts/bench-peers.sh $(DEBUG_BIN) $(CARGO_TARGET_DIR)/debug/rapidmq-bench
 	QUICK=1 scripts/bench-cluster.sh $(DEBUG_BIN)
+	QUICK=1 scripts/bench-moves.sh $(DEBUG_BIN)
 
 # make bench-security: what TLS and --auth cost on the publish path (docs/benchmarks.md "TLS and
 # authentication (issue 16)"): builds the release binary, then runs `rapidmq bench pub` against
@@ -39,3 +42,11 @@ bench-security: release
 .PHONY: bench-cluster
 bench-cluster: release
 	scripts/bench-cluster.sh $(RELEASE_BIN)
+
+# make bench-moves: how long moving partition replicas takes and what it costs a publisher
+# meanwhile (docs/benchmarks.md "Moving replicas"). Builds the release binary, then for each
+# cluster.max_concurrent_moves in SLOTS (1, 4, no limit) fills a 3-node cluster's topic,
+# adds a fourth node and times `cluster rebalance` (a few minutes on 2 cores).
+.PHONY: bench-moves
+bench-moves: release
+	scripts/bench-moves.sh $(RELEASE_BIN)
