@@ -31,8 +31,7 @@ source "$(dirname "$0")/lib/ports.sh"
 root=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_brokers
   rm -rf "$root"
 }
 trap cleanup EXIT

@@ -29,13 +29,8 @@ source "$(dirname "$0")/lib/ports.sh"
 
 root=$(mktemp -d)
 pids=()
-stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
 cleanup() {
-  stop_all
+  stop_brokers
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -125,7 +120,7 @@ print(json.dumps({"slots": slots, "partitions": partitions, "moves": moved,
                   "secs": round(secs, 2), "mb_per_sec": round(moved_bytes / 1e6 / secs, 1),
                   "publisher_during": during}))
 PY
-  stop_all
+  stop_brokers
 }
 
 echo "bench-moves: $BUILT ($(sha256sum "$BIN" | cut -c1-12)), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"

@@ -43,3 +43,12 @@ serve_in() {
   [[ -f "$dir/ready.json" ]] || { echo "broker not ready after 30 s" >&2; return 1; }
   server="http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$dir/ready.json")"
 }
+
+# Stops every broker whose pid is in the array `pids` (serve_in's, collected by a script that
+# runs several at once) and empties it; brokers that already exited are skipped.
+stop_brokers() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
