@@ -28,18 +28,7 @@ PARTITIONS=${PARTITIONS:-1 3}
 source "$(dirname "$0")/lib/broker.sh"
 source "$(dirname "$0")/lib/ports.sh"
 
-root=$(mktemp -d)
-pids=()
-cleanup() {
-  stop_brokers
-  rm -rf "$root"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-results="$root/results.jsonl"
-# A copy, so that a rebuild of the target dir during the run cannot change what is measured.
-BIN="$root/rapidmq"
-cp "$BUILT" "$BIN"
+bench_setup "$BUILT"
 
 mkdir "$root/single"
 serve_in "$root/single" "$BIN"

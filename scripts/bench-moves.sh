@@ -27,18 +27,7 @@ SIZE=1000
 source "$(dirname "$0")/lib/broker.sh"
 source "$(dirname "$0")/lib/ports.sh"
 
-root=$(mktemp -d)
-pids=()
-cleanup() {
-  stop_brokers
-  rm -rf "$root"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-results="$root/results.jsonl"
-# A copy, so that a rebuild of the target dir during the run cannot change what is measured.
-BIN="$root/rapidmq"
-cp "$BUILT" "$BIN"
+bench_setup "$BUILT"
 
 # Whether every node of `nodes` names the same metadata leader and counts `voters` voters.
 formed() { # voters

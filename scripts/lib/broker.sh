@@ -52,3 +52,19 @@ stop_brokers() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
 }
+
+# The set-up of a script that runs several brokers from one binary: a work dir `root` removed on
+# exit (Ctrl-C included) with every broker in `pids` stopped, `results` (a JSON-lines file in
+# it), and `BIN`, a copy of BUILT, so that a rebuild of the target dir during the run cannot
+# change what is measured.
+#
+#   bench_setup path/to/rapidmq
+bench_setup() {
+  root=$(mktemp -d)
+  pids=()
+  trap 'stop_brokers; rm -rf "$root"' EXIT
+  trap 'exit 130' INT TERM
+  results="$root/results.jsonl"
+  BIN="$root/rapidmq"
+  cp "$1" "$BIN"
+}
