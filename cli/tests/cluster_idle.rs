@@ -6,7 +6,7 @@
 //! - no partition group elects (`rapidmq_cluster_partition_elections_total`, terms started) or
 //!   changes leader (`rapidmq_cluster_partition_leader_changes_total`) on any node, and every
 //!   group still knows its leader at every scrape (`rapidmq_cluster_partition_groups_leaderless`);
-//! - each node's `Cluster.Raft` RPCs to each peer stay within [`RPCS_PER_TICK`] per heartbeat
+//! - each node's raft batches to each peer stay within [`RPCS_PER_TICK`] per heartbeat
 //!   interval (300 ms), however many groups it leads: heartbeats of all groups to one peer are
 //!   coalesced (`cluster/network.rs`, `Groups::drive_heartbeats`).
 //!
@@ -29,7 +29,7 @@ const TOPICS: u32 = 10;
 /// The heartbeat interval of every group (`cluster/service.rs` `HEARTBEAT`, the default
 /// `cluster.heartbeat_ms`).
 const HEARTBEAT: Duration = Duration::from_millis(300);
-/// `Cluster.Raft` RPCs a node may send one peer per heartbeat interval while idle. The node's
+/// Raft batches a node may send one peer per heartbeat interval while idle. The node's
 /// heartbeat task asks all its leaders at once; their heartbeats reach the peer queue over a
 /// few milliseconds, and the peer's sender sends what is queued whenever no RPC is in flight:
 /// the first heartbeat of a round alone, the rest in the next one or two. Four is the bound,

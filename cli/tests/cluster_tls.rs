@@ -106,8 +106,8 @@ fn https(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// One `Cluster.Raft` call carrying no messages to the cluster listener at `addr`, over TLS
-/// with `tls` or in plaintext without: `Ok` only when the listener served it.
+/// One batch of no messages on a `Cluster.RaftStream` to the cluster listener at `addr`, over
+/// TLS with `tls` or in plaintext without: `Ok` only when the listener answered it.
 async fn cluster_rpc(addr: &str, tls: Option<ClientTlsConfig>) -> Result<(), String> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}"))
@@ -118,14 +118,20 @@ async fn cluster_rpc(addr: &str, tls: Option<ClientTlsConfig>) -> Result<(), Str
         endpoint = endpoint.tls_config(tls).map_err(|err| format!("{err:?}"))?;
     }
     let channel = endpoint.connect().await.map_err(|err| format!("{err:?}"))?;
-    ClusterClient::new(channel)
-        .raft(RaftBatch {
-            // postcard's encoding of an empty list of messages: its length, 0.
-            payload: vec![0u8].into(),
-        })
+    let batch = RaftBatch {
+        // postcard's encoding of an empty list of messages: its length, 0.
+        payload: vec![0u8].into(),
+    };
+    let mut answers = ClusterClient::new(channel)
+        .raft_stream(futures::stream::iter([batch]))
         .await
-        .map(|_| ())
-        .map_err(|status| format!("{status:?}"))
+        .map_err(|status| format!("{status:?}"))?
+        .into_inner();
+    match answers.message().await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("the stream ended without an answer".into()),
+        Err(status) => Err(format!("{status:?}")),
+    }
 }
 
 /// A TLS client of the cluster port that trusts the cluster CA, with `identity` as its client

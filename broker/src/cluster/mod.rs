@@ -39,7 +39,7 @@
 //!   what it dropped), then emptied, caught up by the leader, and a voter again.
 //! - [`network`], [`service`], [`wire`]: node-to-node raft traffic. Each group's messages to a
 //!   peer go on that peer's one queue, and one sender task per peer sends what is queued as one
-//!   `Cluster.Raft` RPC; the server hands each message to its group's `Raft` ([`Groups`]),
+//!   request on its `Cluster.RaftStream` to the peer; the server hands each message to its group's `Raft` ([`Groups`]),
 //!   which also runs the node's one heartbeat task, so idle groups' heartbeats coalesce.
 //!
 //! Built on openraft `=0.10.0-alpha.37` (pinned: pre-vote exists only in 0.10). The storage

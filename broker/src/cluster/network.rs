@@ -1,13 +1,21 @@
 //! The client side of node-to-node raft traffic: every group's messages to one peer share one
-//! queue, and one sender task per peer sends what is queued as one `Cluster.Raft` RPC.
+//! queue, and one sender task per peer sends what is queued as one request on the stream it
+//! keeps open to the peer (`Cluster.RaftStream`).
 //!
 //! **Coalescing without a timer.** A group's network client ([`GroupClient`]) encodes its
 //! message, puts it on the target peer's queue and awaits the answer. The peer's sender task
-//! takes everything queued, sends it as one RPC, routes each answer back, and only then looks at
-//! the queue again: whatever the groups queued while that RPC was in flight goes out together
-//! in the next one. So a node with a thousand groups sends a handful of RPCs per heartbeat
-//! round to each peer, not a thousand, and nothing waits for a linger ([`IN_FLIGHT`] RPCs
-//! in flight to a peer at most).
+//! takes everything queued, sends it as one batch, routes each answer back, and only then looks
+//! at the queue again: whatever the groups queued while that batch was in flight goes out
+//! together in the next one. So a node with a thousand groups sends a handful of batches per
+//! heartbeat round to each peer, not a thousand, and nothing waits for a linger ([`IN_FLIGHT`]
+//! batches in flight to a peer at most).
+//!
+//! **One stream per peer.** The batches go as messages of one long-lived bidirectional stream,
+//! not one RPC each: a batch costs HTTP/2 data frames, not a request's headers, trailers and a
+//! task on each side (5 % less CPU in the brokers, docs/benchmarks.md "One raft stream per
+//! peer"). A batch that fails or is not answered within [`RPC_TIMEOUT`] closes the stream, and
+//! the next batch opens a new one; the receiving node ends its side of every stream when it
+//! shuts down.
 //!
 //! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
 //! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
@@ -17,7 +25,7 @@
 //! previous one is in flight, so the sender holds one chunk, never the whole log.
 //!
 //! One lazy tonic `Channel` per peer (connected on first use, reconnected by tonic), over TLS
-//! when the node's [`NodeTls`] says so. An RPC that fails answers each of its messages with
+//! when the node's [`NodeTls`] says so. A batch that fails answers each of its messages with
 //! `Unreachable`, so openraft backs off.
 
 use std::collections::HashMap;
@@ -50,15 +58,16 @@ use crate::observability::cluster::ClusterCounters;
 /// A node's id in the cluster (the same in every group).
 pub type NodeId = u64;
 
-/// How long one `Cluster.Raft` RPC may take before its messages fail; a stopped peer (SIGSTOP,
-/// a dead link) must not hold every group's traffic to it forever.
+/// How long one batch may wait for its answer before its messages fail (and the stream to the
+/// peer is closed); a stopped peer (SIGSTOP, a dead link) must not hold every group's traffic
+/// to it forever.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `Cluster.Raft` RPCs in flight to one peer at most. One: what queues meanwhile goes in the
-/// next, so idle rounds cost about one RPC each. Two were tried against a thousand groups
+/// Batches in flight on the stream to one peer at most. One: what queues meanwhile goes in the
+/// next, so idle rounds cost about one batch each. Two were tried against a thousand groups
 /// starting at once (heartbeats stuck behind a slow batch of votes and appends): it did not
-/// stop that election churn, and idle it split each round into three or four RPCs
-/// (docs/clustering.md "Many partitions").
+/// stop that election churn, and idle it split each round into three or four RPCs (each batch
+/// was an RPC of its own then; docs/clustering.md "Many partitions").
 pub const IN_FLIGHT: usize = 1;
 
 /// How many bytes of a snapshot one message carries, unless the group network says otherwise.
@@ -80,7 +89,7 @@ struct Queued {
 }
 
 /// How much traffic this node sent to its peers (to one peer, in [`ClusterCounters`]):
-/// `rpcs` is `Cluster.Raft` RPCs sent, `messages` the raft messages they carried.
+/// `rpcs` is batches sent (one round trip each), `messages` the raft messages they carried.
 pub use crate::observability::cluster::PeerTraffic as Traffic;
 
 /// The queues to this node's peers, one sender task each. Cloned into every group's network.
@@ -195,25 +204,18 @@ impl Peers {
     }
 }
 
-/// A peer's sender task: takes everything queued, sends it as one RPC on `client` (its own
-/// task, at most [`IN_FLIGHT`] at once), and again, until every queue handle is gone.
+/// A peer's sender task: takes everything queued, sends it as one batch on the peer's
+/// `Cluster.RaftStream`, hands each message its answer, and again, until every queue handle is
+/// gone. One batch is in flight at a time ([`IN_FLIGHT`]).
 async fn send_batches(
     addr: String,
     client: Result<ClusterClient<Channel>, String>,
     mut queued: mpsc::UnboundedReceiver<Queued>,
     traffic: [Arc<Traffic>; 2],
 ) {
-    // Aborting this task (the peer moved, the node stops) aborts its RPCs in flight too.
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        while in_flight.try_join_next().is_some() {}
-        if in_flight.len() >= IN_FLIGHT {
-            in_flight.join_next().await;
-            continue;
-        }
-        let Some(first) = queued.recv().await else {
-            break;
-        };
+    // Dropped with this task (the peer moved, the node stops): the peer sees the stream reset.
+    let mut stream = None;
+    while let Some(first) = queued.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = queued.try_recv() {
             batch.push(more);
@@ -223,43 +225,33 @@ async fn send_batches(
         if batch.is_empty() {
             continue;
         }
-        let (addr, client, traffic) = (addr.clone(), client.clone(), traffic.clone());
-        in_flight.spawn(send_and_answer(addr, client, batch, traffic));
-    }
-    while in_flight.join_next().await.is_some() {}
-}
-
-/// Sends `batch` on `client` as one RPC and hands each message its answer (all the RPC's
-/// error if it failed).
-async fn send_and_answer(
-    addr: String,
-    client: Result<ClusterClient<Channel>, String>,
-    batch: Vec<Queued>,
-    traffic: [Arc<Traffic>; 2],
-) {
-    let answers = match client {
-        Ok(mut client) => send_one(&mut client, &batch, &traffic).await,
-        Err(err) => Err(err),
-    };
-    match answers {
-        Ok(answers) => {
-            for (message, answer) in batch.into_iter().zip(answers) {
-                let answer = answer.map(ByteBuf::into_vec).map_err(SendFailure);
-                let _ = message.answer.send(answer);
+        let answers = match &client {
+            Ok(client) => send_one(client, &mut stream, &batch, &traffic).await,
+            Err(err) => Err(err.clone()),
+        };
+        match answers {
+            Ok(answers) => {
+                for (message, answer) in batch.into_iter().zip(answers) {
+                    let answer = answer.map(ByteBuf::into_vec).map_err(SendFailure);
+                    let _ = message.answer.send(answer);
+                }
             }
-        }
-        Err(err) => {
-            tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
-            for message in batch {
-                let _ = message.answer.send(Err(SendFailure(err.clone())));
+            Err(err) => {
+                tracing::debug!(peer = %addr, cause = %err, "cluster RPC failed");
+                for message in batch {
+                    let _ = message.answer.send(Err(SendFailure(err.clone())));
+                }
             }
         }
     }
 }
 
-/// Sends `batch` as one RPC and decodes the answers, one per message.
+/// Sends `batch` on the peer's stream (opened first if there is none) and decodes the answers,
+/// one per message. A batch that fails, or gets no answer within [`RPC_TIMEOUT`], closes the
+/// stream: the next batch opens another, and no answer can come late for the wrong batch.
 async fn send_one(
-    client: &mut ClusterClient<Channel>,
+    client: &ClusterClient<Channel>,
+    stream: &mut Option<RaftStream>,
     batch: &[Queued],
     traffic: &[Arc<Traffic>; 2],
 ) -> Result<Answers, String> {
@@ -275,14 +267,27 @@ async fn send_one(
             .messages
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
-    let response = client
-        .raft(RaftBatch {
-            payload: payload.into(),
-        })
-        .await
-        .map_err(|status| format!("{}: {}", status.code(), status.message()))?;
-    let answers: Answers = decode(&response.into_inner().payload).map_err(|err| err.to_string())?;
+    let exchange = async {
+        if stream.is_none() {
+            *stream = Some(RaftStream::open(client.clone()).await?);
+        }
+        let open = stream.as_mut().expect("opened above");
+        open.exchange(payload).await
+    };
+    let answer = match tokio::time::timeout(RPC_TIMEOUT, exchange).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) => {
+            *stream = None;
+            return Err(err);
+        }
+        Err(_) => {
+            *stream = None;
+            return Err(format!("no answer within {RPC_TIMEOUT:?}"));
+        }
+    };
+    let answers: Answers = decode(&answer.payload).map_err(|err| err.to_string())?;
     if answers.len() != batch.len() {
+        *stream = None;
         return Err(format!(
             "{} answers to {} messages",
             answers.len(),
@@ -290,6 +295,42 @@ async fn send_one(
         ));
     }
     Ok(answers)
+}
+
+/// An open `Cluster.RaftStream` to a peer: batches go out on the request stream, their answers
+/// come back on the response stream in the same order. One stream carries every batch to the
+/// peer, so a batch costs HTTP/2 data frames, not a new request with its headers, trailers and
+/// a task on each side (docs/clustering.md "The raft stream").
+struct RaftStream {
+    requests: mpsc::Sender<RaftBatch>,
+    answers: tonic::Streaming<RaftBatch>,
+}
+
+impl RaftStream {
+    async fn open(mut client: ClusterClient<Channel>) -> Result<RaftStream, String> {
+        let (requests, outgoing) = mpsc::channel(IN_FLIGHT);
+        let answers = client
+            .raft_stream(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+            .await
+            .map_err(|status| format!("{}: {}", status.code(), status.message()))?
+            .into_inner();
+        Ok(RaftStream { requests, answers })
+    }
+
+    /// Sends one batch and awaits its answer.
+    async fn exchange(&mut self, payload: Vec<u8>) -> Result<RaftBatch, String> {
+        let batch = RaftBatch {
+            payload: payload.into(),
+        };
+        if self.requests.send(batch).await.is_err() {
+            return Err("the stream to the peer closed".into());
+        }
+        match self.answers.message().await {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err("the peer closed the stream".into()),
+            Err(status) => Err(format!("{}: {}", status.code(), status.message())),
+        }
+    }
 }
 
 /// openraft's network factory for one group on this node: its clients put their messages on

@@ -88,7 +88,8 @@ async fn messages_queued_during_an_rpc_go_out_together_in_the_next_one() {
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = groups.service();
+    let (_open, closing) = tokio::sync::watch::channel(false);
+    let service = groups.service(closing);
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)

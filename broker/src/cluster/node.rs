@@ -24,7 +24,7 @@ use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
 use serde_bytes::ByteBuf;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::leaders::{self, LeaderBalance};
@@ -59,7 +59,7 @@ pub struct ClusterNode {
     tls: NodeTls,
     election_timeout: Duration,
     tasks: Vec<JoinHandle<()>>,
-    server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+    server: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
 }
 
 /// What [`ClusterNode::status`] reports.
@@ -192,7 +192,7 @@ impl ClusterNode {
         let members = Arc::new(Members::new(id, raft.clone(), peers.clone(), tls.clone()));
         groups.insert(METADATA, Arc::new(raft.clone()));
         groups.set_members(members.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop, mut stopped) = watch::channel(false);
         let router = tonic::transport::Server::builder()
             // A replication request carries whole producer batches, often several hundred KiB:
             // with h2's 64 KiB default window its sender waits for window updates from the
@@ -202,12 +202,12 @@ impl ClusterNode {
             .initial_stream_window_size(Some(rpc::STREAM_WINDOW))
             .initial_connection_window_size(Some(rpc::CONNECTION_WINDOW))
             .max_frame_size(Some(rpc::MAX_FRAME))
-            .add_service(groups.service());
+            .add_service(groups.service(stop.subscribe()));
         let server_tls = tls.clone();
         let server = tokio::spawn(async move {
             let served = server_tls
-                .serve(router, listener, async {
-                    let _ = stopped.await;
+                .serve(router, listener, async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
                 })
                 .await;
             if let Err(err) = served {
@@ -420,7 +420,7 @@ impl ClusterNode {
         }
         let server = self.server.lock().take();
         if let Some((stop, server)) = server {
-            let _ = stop.send(());
+            let _ = stop.send(true);
             let _ = server.await;
         }
         self.network.close();

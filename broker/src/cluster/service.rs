@@ -1,9 +1,10 @@
 //! The server side of node-to-node raft traffic: the `Cluster` gRPC service and the registry of
 //! the groups this node hosts.
 //!
-//! A `Cluster.Raft` RPC carries the messages of many groups; each goes to its group's `Raft`
-//! handle (all at once: a vote in one group never waits behind another group's append), and the
-//! answers go back together in one response, in the order of the messages.
+//! Each request on a peer's `Cluster.RaftStream` carries the messages of many groups; each goes
+//! to its group's `Raft` handle (all at once: a vote in one group never waits behind another
+//! group's append), and the answers go back together in one response, in the order of the
+//! messages. A stream's requests are answered one after another, in the order they came.
 //!
 //! A snapshot comes in chunks ([`Frame`]): the registry appends each to its group's transfer
 //! and hands the reassembled data to the group with the last frame. One transfer per group at a
@@ -19,13 +20,16 @@
 //! many there are.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::future::join_all;
+use futures::{Stream, StreamExt};
 use parking_lot::{Mutex, RwLock};
 use serde_bytes::ByteBuf;
-use tonic::{Request, Response, Status};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status, Streaming};
 
 use super::keys::GroupId;
 use super::leaders::LeaderBalance;
@@ -196,10 +200,16 @@ impl Groups {
         join_all(groups.iter().map(|group| group.heartbeat())).await;
     }
 
-    /// The `Cluster` gRPC service over these groups.
-    pub fn service(self: &Arc<Self>) -> ClusterServer<ClusterService> {
+    /// The `Cluster` gRPC service over these groups. Its raft streams end once `closing` turns
+    /// true (or its sender is gone): a peer keeps its stream open for as long as it runs, and
+    /// the listener's graceful shutdown waits for every stream to end.
+    pub fn service(
+        self: &Arc<Self>,
+        closing: watch::Receiver<bool>,
+    ) -> ClusterServer<ClusterService> {
         ClusterServer::new(ClusterService {
             groups: Arc::clone(self),
+            closing,
         })
         .max_decoding_message_size(usize::MAX)
     }
@@ -312,18 +322,36 @@ where
 /// The `Cluster` gRPC service.
 pub struct ClusterService {
     groups: Arc<Groups>,
+    closing: watch::Receiver<bool>,
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn raft(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
-        let requests: Requests = decode(&request.into_inner().payload)
-            .map_err(|err| Status::invalid_argument(err.to_string()))?;
-        let answers = self.groups.answer(requests).await;
-        let payload = encode(&answers).map_err(|err| Status::internal(err.to_string()))?;
-        Ok(Response::new(RaftBatch {
-            payload: payload.into(),
-        }))
+    type RaftStreamStream = Pin<Box<dyn Stream<Item = Result<RaftBatch, Status>> + Send + 'static>>;
+
+    async fn raft_stream(
+        &self,
+        request: Request<Streaming<RaftBatch>>,
+    ) -> Result<Response<Self::RaftStreamStream>, Status> {
+        let groups = Arc::clone(&self.groups);
+        let mut closing = self.closing.clone();
+        let closed = async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        };
+        // One batch after another: the answers go back in the order the batches came.
+        let answers = request.into_inner().take_until(closed).then(move |batch| {
+            let groups = Arc::clone(&groups);
+            async move {
+                let requests: Requests = decode(&batch?.payload)
+                    .map_err(|err| Status::invalid_argument(err.to_string()))?;
+                let answers = groups.answer(requests).await;
+                let payload = encode(&answers).map_err(|err| Status::internal(err.to_string()))?;
+                Ok(RaftBatch {
+                    payload: payload.into(),
+                })
+            }
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn propose(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {

@@ -46,7 +46,7 @@ impl GroupFigures {
 }
 
 /// Counters the cluster bumps as things happen: the partition groups this node hosts, summed,
-/// and the `Cluster.Raft` traffic it sent, per peer.
+/// and the raft traffic it sent, per peer.
 #[derive(Debug, Default)]
 pub struct ClusterCounters {
     /// Partition groups running on this node.
@@ -82,7 +82,7 @@ pub struct ClusterCounters {
 /// What this node sent to one peer.
 #[derive(Debug, Default)]
 pub struct PeerTraffic {
-    /// `Cluster.Raft` RPCs.
+    /// Raft batches (requests on the `Cluster.RaftStream` to the peer, one round trip each).
     pub rpcs: AtomicU64,
     /// Raft messages they carried (all groups).
     pub messages: AtomicU64,
@@ -207,7 +207,7 @@ pub(super) fn counter_families(e: &mut DescriptorEncoder, c: &ClusterCounters) -
     family(
         e,
         "cluster_rpcs",
-        "Cluster.Raft RPCs this node sent, per peer (each carries the raft messages of many groups).",
+        "Raft batches this node sent, per peer: requests on its stream to the peer, each carrying the raft messages of many groups.",
         None,
         Counter,
         traffic

@@ -35,7 +35,7 @@ pub struct PartitionSummary {
     pub leaderless: i64,
     pub leader_changes: u64,
     pub elections: u64,
-    /// `(peer, Cluster.Raft RPCs, raft messages)` sent so far.
+    /// `(peer, raft batches, raft messages)` sent so far.
     pub traffic: Vec<(u64, u64, u64)>,
 }
 

@@ -11,7 +11,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::{BasicNode, Raft, RaftTypeConfig, ServerState};
 use rapidmq_broker::cluster::{Groups, Peers, service::HEARTBEAT};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -27,7 +27,7 @@ pub struct Host {
     pub addr: SocketAddr,
     pub groups: Arc<Groups>,
     pub peers: Peers,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     heartbeats: Option<JoinHandle<()>>,
 }
 
@@ -39,13 +39,13 @@ impl Host {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let groups = Groups::new();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let service = groups.service();
+        let (stop, mut stopped) = watch::channel(false);
+        let service = groups.service(stop.subscribe());
         let server = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                    let _ = stopped.await;
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
                 })
                 .await
                 .unwrap();
@@ -67,7 +67,7 @@ impl Host {
             heartbeats.abort();
         }
         if let Some((stop, server)) = self.server.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
             server.await.unwrap();
         }
         self.peers.close();
