@@ -20,6 +20,7 @@
 //! - [`config`]: file + environment + flags.
 //! - [`error`]: the one error type, carrying a stable `ErrorCode`.
 
+pub mod allocator;
 pub mod audit;
 pub mod auth;
 mod budget;

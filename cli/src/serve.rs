@@ -183,10 +183,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
+    // Before any thread starts (the log exporter's, the runtime's).
+    let allocator_tuned = rapidmq_broker::allocator::keep_freed_memory();
     let _logging = logging::init_with_export(
         config.log_format == LogFormat::Json,
         &config.observability.otlp_endpoint,
     )?;
+    if !allocator_tuned {
+        tracing::debug!("allocator thresholds left at the C library's defaults");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rapidmq")
