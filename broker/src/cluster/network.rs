@@ -12,10 +12,9 @@
 //!
 //! **One stream per peer.** The batches go as messages of one long-lived bidirectional stream,
 //! not one RPC each: a batch costs HTTP/2 data frames, not a request's headers, trailers and a
-//! task on each side (5 % less CPU in the brokers, docs/benchmarks.md "One raft stream per
-//! peer"). A batch that fails or is not answered within [`RPC_TIMEOUT`] closes the stream, and
-//! the next batch opens a new one; the receiving node ends its side of every stream when it
-//! shuts down.
+//! task on each side (5 % less CPU in the brokers: docs/benchmarks.md, "Cluster", 2026-12-06).
+//! A stream that fails is replaced (see [`send_one`]); the receiving node ends its side of every
+//! stream when it shuts down.
 //!
 //! **Snapshots** go in chunks of the group network's snapshot chunk size (1 MiB unless set),
 //! each a message of its own on the peer's queue (so other groups' traffic interleaves), then
@@ -33,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use openraft::error::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
 };
@@ -246,9 +246,13 @@ async fn send_batches(
     }
 }
 
-/// Sends `batch` on the peer's stream (opened first if there is none) and decodes the answers,
-/// one per message. A batch that fails, or gets no answer within [`RPC_TIMEOUT`], closes the
-/// stream: the next batch opens another, and no answer can come late for the wrong batch.
+/// Sends `batch` on the peer's stream and decodes the answers, one per message. A stream that
+/// fails is replaced: a batch that fails on a stream it did not open (the peer restarted or shut
+/// down since the last batch) goes again at once on a new one, so a peer's restart costs no
+/// batch; a batch that fails on a new stream, or gets no answer within [`RPC_TIMEOUT`], fails,
+/// and the next batch opens another stream, so no answer can come late for the wrong batch.
+/// (Raft messages bear going twice: an append, a vote or a heartbeat is answered the same the
+/// second time, and a snapshot chunk out of place fails its transfer, which openraft retries.)
 async fn send_one(
     client: &ClusterClient<Channel>,
     stream: &mut Option<RaftStream>,
@@ -260,7 +264,7 @@ async fn send_one(
         .iter()
         .map(|message| (message.group, &message.message))
         .collect();
-    let payload = encode(&requests).map_err(|err| err.to_string())?;
+    let payload = Bytes::from(encode(&requests).map_err(|err| err.to_string())?);
     for count in traffic {
         count.rpcs.fetch_add(1, Ordering::Relaxed);
         count
@@ -268,10 +272,15 @@ async fn send_one(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
     let exchange = async {
-        if stream.is_none() {
-            *stream = Some(RaftStream::open(client.clone()).await?);
+        if let Some(open) = stream.as_mut() {
+            match open.exchange(payload.clone()).await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => {
+                    tracing::debug!(cause = %err, "raft stream to a peer failed, reopening")
+                }
+            }
         }
-        let open = stream.as_mut().expect("opened above");
+        let open = stream.insert(RaftStream::open(client.clone()).await?);
         open.exchange(payload).await
     };
     let answer = match tokio::time::timeout(RPC_TIMEOUT, exchange).await {
@@ -285,7 +294,13 @@ async fn send_one(
             return Err(format!("no answer within {RPC_TIMEOUT:?}"));
         }
     };
-    let answers: Answers = decode(&answer.payload).map_err(|err| err.to_string())?;
+    let answers: Answers = match decode(&answer.payload) {
+        Ok(answers) => answers,
+        Err(err) => {
+            *stream = None;
+            return Err(err.to_string());
+        }
+    };
     if answers.len() != batch.len() {
         *stream = None;
         return Err(format!(
@@ -300,7 +315,7 @@ async fn send_one(
 /// An open `Cluster.RaftStream` to a peer: batches go out on the request stream, their answers
 /// come back on the response stream in the same order. One stream carries every batch to the
 /// peer, so a batch costs HTTP/2 data frames, not a new request with its headers, trailers and
-/// a task on each side (docs/clustering.md "The raft stream").
+/// a task on each side.
 struct RaftStream {
     requests: mpsc::Sender<RaftBatch>,
     answers: tonic::Streaming<RaftBatch>,
@@ -318,10 +333,8 @@ impl RaftStream {
     }
 
     /// Sends one batch and awaits its answer.
-    async fn exchange(&mut self, payload: Vec<u8>) -> Result<RaftBatch, String> {
-        let batch = RaftBatch {
-            payload: payload.into(),
-        };
+    async fn exchange(&mut self, payload: Bytes) -> Result<RaftBatch, String> {
+        let batch = RaftBatch { payload };
         if self.requests.send(batch).await.is_err() {
             return Err("the stream to the peer closed".into());
         }

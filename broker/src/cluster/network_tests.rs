@@ -135,3 +135,68 @@ async fn a_peer_that_is_down_fails_the_messages_as_unreachable() {
     assert!(answer.is_err(), "no answer from a closed port: {answer:?}");
     peers.close();
 }
+
+/// Serves `groups` on `listener` until `closing` turns true.
+fn serve_until(
+    groups: &Arc<Groups>,
+    listener: TcpListener,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let service = groups.service(closing.clone());
+    let mut closed = closing;
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = closed.wait_for(|closing| *closing).await;
+            })
+            .await
+            .unwrap();
+    })
+}
+
+#[tokio::test]
+async fn a_peer_that_restarted_gets_the_next_batch_on_a_new_stream() {
+    let groups = Groups::new();
+    for group in [1, 2] {
+        let entered = Arc::new(Notify::new());
+        groups.insert(
+            group,
+            Arc::new(Echo {
+                group,
+                entered,
+                gate: None,
+            }),
+        );
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let server = serve_until(&groups, listener, closed);
+
+    let peers = Peers::new();
+    let queue = peers.queue(2, &addr.to_string());
+    let first = queue_message(&queue, 1).await.unwrap();
+    assert!(first.is_ok(), "{first:?}");
+
+    // The peer shuts down (ending its side of the stream, or its shutdown would wait for the
+    // sender forever) and starts again on the same address.
+    closing.send(true).unwrap();
+    server.await.unwrap();
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let (_open, closed) = tokio::sync::watch::channel(false);
+    let server = serve_until(&groups, listener, closed);
+
+    let second = queue_message(&queue, 2).await.unwrap();
+    let mut want = 2u64.to_be_bytes().to_vec();
+    want.extend(b"to 2");
+    assert_eq!(
+        second.unwrap(),
+        want,
+        "answered on a new stream, not failed"
+    );
+    assert_eq!(peers.traffic().rpcs.load(Ordering::Relaxed), 2);
+
+    peers.close();
+    server.abort();
+}
