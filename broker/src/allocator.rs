@@ -6,7 +6,7 @@
 //! top of a heap back to the kernel above a trim threshold of twice that, so each such buffer
 //! came back as fresh pages, and every page is a fault and a zeroing: 26 page faults per batch
 //! on each node of a 3-node cluster, none of them needed. With the thresholds below it is 3, and
-//! the brokers spend 3–4 % less CPU per message (docs/benchmarks.md, "Cluster", 2026-12-06).
+//! the brokers spent 3–8 % less CPU per message (docs/benchmarks.md, "Cluster", 2026-12-06).
 //! The cost is memory the process keeps instead of returning: at most [`TRIM_THRESHOLD`] free at
 //! the top of each heap.
 
