@@ -261,14 +261,37 @@ impl Drop for TestBroker {
         self.kill();
         let _ = fs::remove_file(self.data_dir.path().with_extension("ready"));
         if std::thread::panicking() {
-            eprintln!(
-                "---- broker log ({}) ----\n{}",
-                self.log_path.display(),
-                self.log()
-            );
+            let log = self.log();
+            // First what panicked in the broker, if anything: CI keeps only part of a long
+            // failure's output, and a panic deep in a long log would be cut away.
+            let panics = panic_reports(&log);
+            if !panics.is_empty() {
+                eprintln!(
+                    "---- panics in the broker ({}) ----\n{panics}",
+                    self.log_path.display()
+                );
+            }
+            eprintln!("---- broker log ({}) ----\n{log}", self.log_path.display());
         }
         let _ = fs::remove_file(&self.log_path);
     }
+}
+
+/// Each panic a broker's `log` reports ("thread '…' panicked at …"), with the lines after it
+/// that give the message and where it came from.
+fn panic_reports(log: &str) -> String {
+    const LINES_AFTER: usize = 6;
+    let lines: Vec<&str> = log.lines().collect();
+    let mut reports = String::new();
+    for (at, line) in lines.iter().enumerate() {
+        if line.contains(" panicked at ") {
+            for line in &lines[at..lines.len().min(at + 1 + LINES_AFTER)] {
+                reports.push_str(line);
+                reports.push('\n');
+            }
+        }
+    }
+    reports
 }
 
 /// The `rapidmq` binary under test.
@@ -327,4 +350,22 @@ pub fn thread_states(pid: u32) -> Vec<char> {
 /// process after each step, so this bounds how often they are checked, not how long the test waits.
 fn wait_for_file_event(_path: &Path) {
     std::thread::park_timeout(Duration::from_millis(5));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_reports;
+
+    #[test]
+    fn a_panic_in_a_broker_log_is_reported_with_its_message() {
+        let log = "INFO ready\n\
+                   thread 'tokio-runtime-worker' panicked at openraft/src/a.rs:1:2:\n\
+                   the message\n\
+                   INFO later\n";
+        let reports = panic_reports(log);
+        assert!(reports.starts_with("thread 'tokio-runtime-worker' panicked at"));
+        assert!(reports.contains("the message"), "{reports}");
+        assert!(!reports.contains("INFO ready"), "{reports}");
+        assert_eq!(panic_reports("INFO ready\nINFO later\n"), "");
+    }
 }
