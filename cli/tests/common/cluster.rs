@@ -17,7 +17,16 @@ use super::{BrokerOptions, PATIENCE, TestBroker, error_code};
 /// released there can go to another broker's listener before the node meant to have it binds
 /// ("cannot bind cluster address … Address already in use"). Below it, only a test picking the
 /// same port at the same moment could take it; each pick is checked by binding it.
+///
+/// A port is handed out once per test process: the tests of a file run at once, and a node that
+/// is down (killed, paused, stopped) leaves its port free while its cluster still sends to it.
+/// Another test's node listening there got those raft messages, for groups with the same ids,
+/// and both clusters' groups broke (a leader's raft panicked: CI, 6 December 2026).
 pub fn free_ports(count: usize) -> Vec<u16> {
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     const LOW: u32 = 20_000;
     const SPAN: u32 = 12_000;
     let nanos = std::time::SystemTime::now()
@@ -31,7 +40,11 @@ pub fn free_ports(count: usize) -> Vec<u16> {
         }
         let port = (LOW + next % SPAN) as u16;
         next = next.wrapping_add(7919);
+        if handed_out.contains(&port) {
+            continue;
+        }
         if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            handed_out.insert(port);
             listeners.push(listener);
         }
     }
