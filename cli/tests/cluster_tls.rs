@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::cluster::{agreed_leader, free_ports};
 use common::{BrokerOptions, TestBroker};
+use rapidmq_broker::cluster::identity;
 use rapidmq_broker::cluster::proto::RaftBatch;
 use rapidmq_broker::cluster::proto::cluster_client::ClusterClient;
 use rcgen::{
@@ -108,7 +109,11 @@ fn https(ca_pem: &str) -> reqwest::Client {
 
 /// One batch of no messages on a `Cluster.RaftStream` to the cluster listener at `addr`, over
 /// TLS with `tls` or in plaintext without: `Ok` only when the listener answered it.
-async fn cluster_rpc(addr: &str, tls: Option<ClientTlsConfig>) -> Result<(), String> {
+async fn cluster_rpc(
+    addr: &str,
+    tls: Option<ClientTlsConfig>,
+    cluster_id: Option<&str>,
+) -> Result<(), String> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}"))
         .unwrap()
@@ -122,8 +127,14 @@ async fn cluster_rpc(addr: &str, tls: Option<ClientTlsConfig>) -> Result<(), Str
         // postcard's encoding of an empty list of messages: its length, 0.
         payload: vec![0u8].into(),
     };
+    let mut request = tonic::Request::new(futures::stream::iter([batch]));
+    if let Some(id) = cluster_id {
+        request
+            .metadata_mut()
+            .insert(identity::HEADER, id.parse().unwrap());
+    }
     let mut answers = ClusterClient::new(channel)
-        .raft_stream(futures::stream::iter([batch]))
+        .raft_stream(request)
         .await
         .map_err(|status| format!("{status:?}"))?
         .into_inner();
@@ -229,25 +240,50 @@ async fn three_tls_nodes_form_a_cluster_and_the_cluster_port_refuses_strangers()
     // served (so the refusals below are about the certificate, not the harness) ...
     let port = &addrs[0];
     let member = ca.node("a fourth node");
-    cluster_rpc(port, Some(cluster_client_tls(&ca, Some(&member))))
+    let founded: std::collections::BTreeMap<u64, String> = (1..=3u64).zip(addrs.clone()).collect();
+    let cluster_id = identity::founding_id(&founded);
+    cluster_rpc(
+        port,
+        Some(cluster_client_tls(&ca, Some(&member))),
+        Some(&cluster_id),
+    )
+    .await
+    .expect("a certificate of the cluster CA is accepted");
+
+    // ... though not for a request of another cluster, or of none (docs/clustering.md
+    // "Cluster identity") ...
+    let err = cluster_rpc(
+        port,
+        Some(cluster_client_tls(&ca, Some(&member))),
+        Some("0123456789abcdef0123456789abcdef"),
+    )
+    .await
+    .expect_err("another cluster: refused");
+    assert!(err.contains("FailedPrecondition"), "{err}");
+    let err = cluster_rpc(port, Some(cluster_client_tls(&ca, Some(&member))), None)
         .await
-        .expect("a certificate of the cluster CA is accepted");
+        .expect_err("no cluster: refused");
+    assert!(err.contains("FailedPrecondition"), "{err}");
 
     // ... one without a client certificate is not ...
-    let err = cluster_rpc(port, Some(cluster_client_tls(&ca, None)))
+    let err = cluster_rpc(port, Some(cluster_client_tls(&ca, None)), Some(&cluster_id))
         .await
         .expect_err("no client certificate: refused");
     println!("no client certificate: {err}");
 
     // ... nor one whose certificate comes from another CA ...
     let stranger = Ca::new("another ca").node("stranger");
-    let err = cluster_rpc(port, Some(cluster_client_tls(&ca, Some(&stranger))))
-        .await
-        .expect_err("a certificate of another CA: refused");
+    let err = cluster_rpc(
+        port,
+        Some(cluster_client_tls(&ca, Some(&stranger))),
+        Some(&cluster_id),
+    )
+    .await
+    .expect_err("a certificate of another CA: refused");
     println!("another CA: {err}");
 
     // ... nor a plaintext one.
-    let err = cluster_rpc(port, None)
+    let err = cluster_rpc(port, None, Some(&cluster_id))
         .await
         .expect_err("plaintext: refused");
     println!("plaintext: {err}");

@@ -65,6 +65,9 @@ pub enum StateKey {
     /// The offsets `[from, to)` a partition group's snapshot transfer in progress wrote to
     /// `Cf::Log`, so that one a crash abandoned is cleaned up when the group opens again.
     SnapshotStaging = 7,
+    /// The cluster this node belongs to (the metadata group's record only;
+    /// [`crate::cluster::identity`]).
+    ClusterId = 8,
 }
 
 /// The `raft_state` key of `group`'s record `kind`.

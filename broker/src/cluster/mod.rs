@@ -49,6 +49,7 @@
 //! JSON. Store calls block, so they run on the blocking pool.
 
 mod forward;
+pub mod identity;
 pub mod keys;
 pub mod leaders;
 mod log_store;

@@ -45,12 +45,10 @@ use parking_lot::Mutex;
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 use super::keys::GroupId;
 use super::proto::RaftBatch;
-use super::proto::cluster_client::ClusterClient;
-use super::tls::NodeTls;
+use super::tls::{NodeTls, PeerClient};
 use super::wire::{Answers, Frame, RaftAnswer, RaftMessage, SnapshotHead, SnapshotSource};
 use super::{decode, encode};
 use crate::observability::cluster::ClusterCounters;
@@ -171,11 +169,7 @@ impl Peers {
             return peer.queue.clone();
         }
         let (queue, queued) = mpsc::unbounded_channel();
-        let client = self
-            .inner
-            .tls
-            .channel(addr, RPC_TIMEOUT)
-            .map(ClusterClient::new);
+        let client = self.inner.tls.client(addr, RPC_TIMEOUT);
         let sender = tokio::spawn(send_batches(
             addr.to_string(),
             client,
@@ -209,7 +203,7 @@ impl Peers {
 /// gone. One batch is in flight at a time ([`IN_FLIGHT`]).
 async fn send_batches(
     addr: String,
-    client: Result<ClusterClient<Channel>, String>,
+    client: Result<PeerClient, String>,
     mut queued: mpsc::UnboundedReceiver<Queued>,
     traffic: [Arc<Traffic>; 2],
 ) {
@@ -254,7 +248,7 @@ async fn send_batches(
 /// (Raft messages bear going twice: an append, a vote or a heartbeat is answered the same the
 /// second time, and a snapshot chunk out of place fails its transfer, which openraft retries.)
 async fn send_one(
-    client: &ClusterClient<Channel>,
+    client: &PeerClient,
     stream: &mut Option<RaftStream>,
     batch: &[Queued],
     traffic: &[Arc<Traffic>; 2],
@@ -322,7 +316,7 @@ struct RaftStream {
 }
 
 impl RaftStream {
-    async fn open(mut client: ClusterClient<Channel>) -> Result<RaftStream, String> {
+    async fn open(mut client: PeerClient) -> Result<RaftStream, String> {
         let (requests, outgoing) = mpsc::channel(IN_FLIGHT);
         let answers = client
             .raft_stream(tokio_stream::wrappers::ReceiverStream::new(outgoing))

@@ -27,6 +27,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use tonic::service::interceptor::InterceptedService;
+
+use super::identity::ClusterIdentity;
 use super::leaders::{self, LeaderBalance};
 use super::members::{MemberChange, Members};
 use super::metadata::{Metadata, Proposer};
@@ -121,6 +124,21 @@ impl ClusterNode {
         let listener = TcpListener::bind(listen).await.map_err(|err| {
             Error::unavailable(format!("cannot bind cluster address {listen}: {err}"))
         })?;
+        let identity = {
+            let (store, peers, join) = (Arc::clone(&store), peers.clone(), cluster.join);
+            let configured = cluster.id.clone();
+            tokio::task::spawn_blocking(move || {
+                ClusterIdentity::open(store, &configured, &peers, join)
+            })
+            .await
+            .map_err(|err| Error::internal(format!("reading the cluster id: {err}")))?
+            .map_err(Error::invalid)?
+        };
+        match identity.id() {
+            Some(cluster_id) => tracing::info!(cluster_id, "cluster identity"),
+            None => tracing::info!("no cluster id yet: taken from the cluster that adds this node"),
+        }
+        let tls = tls.with_identity(identity.clone());
 
         let mut config = group_config("rapidmq");
         config.heartbeat_interval = answer_timeout_ms(cluster.election_timeout_min_ms);
@@ -202,7 +220,10 @@ impl ClusterNode {
             .initial_stream_window_size(Some(rpc::STREAM_WINDOW))
             .initial_connection_window_size(Some(rpc::CONNECTION_WINDOW))
             .max_frame_size(Some(rpc::MAX_FRAME))
-            .add_service(groups.service(stop.subscribe()));
+            .add_service(InterceptedService::new(
+                groups.service(stop.subscribe()),
+                identity.check(),
+            ));
         let server_tls = tls.clone();
         let server = tokio::spawn(async move {
             let served = server_tls

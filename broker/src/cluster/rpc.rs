@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::proto::RaftBatch;
-use super::proto::cluster_client::ClusterClient;
 use super::{NodeTls, decode, encode};
 
 /// The HTTP/2 flow-control window of one stream of the cluster listener and of a channel to
@@ -45,8 +44,9 @@ pub async fn call<T: DeserializeOwned>(
 ) -> Result<T, String> {
     let text = |err: &dyn Display| err.to_string();
     // A stored batch may be larger than tonic's 4 MiB default.
-    let mut client =
-        ClusterClient::new(tls.channel(addr, timeout)?).max_decoding_message_size(usize::MAX);
+    let mut client = tls
+        .client(addr, timeout)?
+        .max_decoding_message_size(usize::MAX);
     let request = RaftBatch {
         payload: encode(request).map_err(|err| text(&err))?.into(),
     };

@@ -30,6 +30,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::{Connected, Router, TcpConnectInfo};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use tonic::service::interceptor::InterceptedService;
+
+use super::identity::ClusterIdentity;
+use super::proto::cluster_client::ClusterClient;
 use crate::config::peer_host;
 use crate::tls::Reloader;
 
@@ -38,13 +42,19 @@ use crate::tls::Reloader;
 /// node's new connection only once they fill it, and open connections not at all.
 const MAX_HANDSHAKES: usize = 1024;
 
-/// Whether and how node-to-node traffic is secured. Cloned into every peer channel.
+/// Whether and how node-to-node traffic is secured, and which cluster it speaks for. Cloned into
+/// every peer channel.
 #[derive(Clone)]
 pub struct NodeTls {
     /// `None`: plaintext.
     reloader: Option<Arc<Reloader>>,
     handshake_timeout: Duration,
+    /// Stamped on every request to a peer ([`NodeTls::client`]).
+    identity: ClusterIdentity,
 }
+
+/// A client of a peer's `Cluster` service: each request carries this node's cluster id.
+pub type PeerClient = ClusterClient<InterceptedService<Channel, ClusterIdentity>>;
 
 impl NodeTls {
     /// Plaintext both ways.
@@ -52,6 +62,7 @@ impl NodeTls {
         NodeTls {
             reloader: None,
             handshake_timeout: Duration::ZERO,
+            identity: ClusterIdentity::default(),
         }
     }
 
@@ -62,7 +73,24 @@ impl NodeTls {
         NodeTls {
             reloader,
             handshake_timeout,
+            identity: ClusterIdentity::default(),
         }
+    }
+
+    /// The same, speaking for the cluster `identity` names.
+    pub fn with_identity(mut self, identity: ClusterIdentity) -> NodeTls {
+        self.identity = identity;
+        self
+    }
+
+    /// A client of the cluster listener at `addr` over [`NodeTls::channel`], whose requests
+    /// carry this node's cluster id.
+    pub fn client(&self, addr: &str, timeout: Duration) -> Result<PeerClient, String> {
+        let channel = self.channel(addr, timeout)?;
+        Ok(ClusterClient::with_interceptor(
+            channel,
+            self.identity.clone(),
+        ))
     }
 
     /// Serves `router` on `listener` until `shutdown` resolves. With TLS, only connections whose

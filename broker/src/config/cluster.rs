@@ -35,6 +35,10 @@ pub struct ClusterConfig {
     /// This node joins a running cluster: it never initializes the metadata group (even with
     /// the lowest id of `peers`) and waits until `rapidmq cluster add-node` adds it.
     pub join: bool,
+    /// The cluster's id, the same on every node; empty: the founding nodes derive it from
+    /// `peers` (which then must be the same list on each), a joining node takes the cluster's
+    /// (docs/clustering.md "Cluster identity").
+    pub id: String,
     /// Entries a group applies between two snapshots; each snapshot lets the group forget that
     /// many older entries (a follower further behind catches up by snapshot).
     pub snapshot_every_entries: u64,
@@ -61,6 +65,7 @@ impl Default for ClusterConfig {
             ca_file: PathBuf::new(),
             insecure: false,
             join: false,
+            id: String::new(),
             snapshot_every_entries: 5000,
             leader_rebalance_interval_ms: 10_000,
             rebalance_on_join: true,

@@ -40,6 +40,7 @@ impl ProxiedCluster {
                 links.insert((i, j), proxy);
             }
         }
+        let cluster_id = format!("proxied-{}", real(0).replace([':', '.'], "-"));
         let nodes: Vec<TestBroker> = (0..NODES)
             .map(|i| {
                 let peers = (0..NODES)
@@ -53,8 +54,12 @@ impl ProxiedCluster {
                     })
                     .collect::<Vec<_>>()
                     .join(",");
+                // Each node names its peers by its own proxies, so the lists differ: the
+                // cluster id is set rather than derived from them.
+                let mut env = env.to_vec();
+                env.push(("RAPIDMQ_CLUSTER__ID".into(), cluster_id.clone()));
                 let options = BrokerOptions {
-                    env: env.to_vec(),
+                    env,
                     args: vec![
                         "--node-id".into(),
                         (i + 1).to_string(),
