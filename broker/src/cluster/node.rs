@@ -26,7 +26,6 @@ use serde_bytes::ByteBuf;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
 use tonic::service::interceptor::InterceptedService;
 
 use super::identity::ClusterIdentity;

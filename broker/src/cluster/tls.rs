@@ -10,7 +10,8 @@
 //! poll) applies to every node-to-node connection opened after it.
 //!
 //! [`NodeTls::serve`] is the listener side, [`NodeTls::channel`] the client side (the per-peer
-//! channels of [`Peers`](super::Peers) and `Cluster.Propose`).
+//! channels of [`Peers`](super::Peers) and `Cluster.Propose`, through [`NodeTls::client`],
+//! which also stamps the cluster id on each request).
 
 use std::future::Future;
 use std::io;
@@ -27,10 +28,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::{Connected, Router, TcpConnectInfo};
 use tonic::transport::{Channel, Endpoint, Uri};
-
-use tonic::service::interceptor::InterceptedService;
 
 use super::identity::ClusterIdentity;
 use super::proto::cluster_client::ClusterClient;
