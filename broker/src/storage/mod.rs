@@ -16,6 +16,8 @@ pub mod fault;
 mod memory;
 mod rocks;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 pub use memory::MemStore;
@@ -159,6 +161,11 @@ impl From<rocksdb::Error> for StorageError {
     }
 }
 
+/// Told of every read that found stored data damaged (a value failing the checksum it was
+/// stored with: a flipped byte, a truncated file): the column family and the key the read
+/// asked for (a scan's first key). Called on the reading thread; it must not block.
+pub type DamageSink = Arc<dyn Fn(Cf, &[u8]) + Send + Sync>;
+
 /// A key-ordered store with atomic multi-column-family writes.
 ///
 /// Calls block (RocksDB does disk I/O); async callers run them on the blocking pool.
@@ -200,6 +207,11 @@ pub trait Store: Send + Sync + 'static {
     fn verify(&self, _cf: Cf, _from: &[u8], _to: &[u8]) -> Result<Option<String>, StorageError> {
         Ok(None)
     }
+
+    /// From now on, every `get`, `scan` or `seek_prev` that fails because stored data is
+    /// damaged also tells `sink` (set once; later calls are ignored). The read still fails
+    /// as before. A store that keeps no checksums (memory) never calls it.
+    fn on_damage(&self, _sink: DamageSink) {}
 }
 
 #[cfg(test)]

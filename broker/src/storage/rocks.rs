@@ -16,6 +16,7 @@
 //! database (recovery replays the write-ahead log: nothing acknowledged is lost).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -25,7 +26,7 @@ use rocksdb::{
     IteratorMode, Options, ReadOptions, WriteOptions,
 };
 
-use super::{Cf, Op, StorageError, Store, WriteBatch, fault};
+use super::{Cf, DamageSink, Op, StorageError, Store, WriteBatch, fault};
 
 /// Room beyond the write-ahead logs' size that a reopen wants free (recovery flushes the
 /// replayed logs to table files).
@@ -67,6 +68,8 @@ pub struct RocksStore {
     fsyncs: AtomicU64,
     /// The cause of the first write or sync that failed since the store last recovered.
     failure: Mutex<Option<String>>,
+    /// Told of reads that found damaged data ([`Store::on_damage`]).
+    damage: OnceLock<DamageSink>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -86,6 +89,7 @@ impl RocksStore {
             db: RwLock::new(Some(open_db(path, tuning)?)),
             fsyncs: AtomicU64::new(0),
             failure: Mutex::new(None),
+            damage: OnceLock::new(),
         })
     }
 
@@ -146,6 +150,17 @@ impl RocksStore {
         drop(db.take());
         *db = Some(open_db(&self.path, &self.tuning)?);
         Ok(())
+    }
+
+    /// The error of a read of `key` in `cf` that RocksDB failed with `err`; a checksum that did
+    /// not match (RocksDB's `Corruption`) is also told to the damage sink.
+    fn read_failed(&self, cf: Cf, key: &[u8], err: rocksdb::Error) -> StorageError {
+        if err.kind() == rocksdb::ErrorKind::Corruption
+            && let Some(sink) = self.damage.get()
+        {
+            sink(cf, key);
+        }
+        err.into()
     }
 
     /// Runs `f` on the open database; a store being reopened answers with an error.
@@ -317,7 +332,12 @@ impl Store for RocksStore {
     }
 
     fn get(&self, cf_: Cf, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
-        self.with_db(|db| Ok(db.get_cf(cf(db, cf_), key)?.map(Bytes::from)))
+        self.with_db(|db| {
+            let value = db
+                .get_cf(cf(db, cf_), key)
+                .map_err(|err| self.read_failed(cf_, key, err))?;
+            Ok(value.map(Bytes::from))
+        })
     }
 
     fn scan(
@@ -337,7 +357,7 @@ impl Store for RocksStore {
             );
             let mut out = Vec::new();
             for item in iter.take(limit) {
-                let (key, value) = item?;
+                let (key, value) = item.map_err(|err| self.read_failed(cf_, from, err))?;
                 out.push((key.into_vec(), Bytes::from(value.into_vec())));
             }
             Ok(out)
@@ -362,7 +382,8 @@ impl Store for RocksStore {
                     return Ok(Some((key, value)));
                 }
             }
-            iter.status()?;
+            iter.status()
+                .map_err(|err| self.read_failed(cf_, at, err))?;
             Ok(None)
         })
     }
@@ -391,6 +412,12 @@ impl Store for RocksStore {
         })
     }
 
+    fn on_damage(&self, sink: DamageSink) {
+        if self.damage.set(sink).is_err() {
+            tracing::warn!("a second damage sink for the store; keeping the first");
+        }
+    }
+
     fn sync(&self) -> Result<(), StorageError> {
         let result = if fault::active("fail-writes") {
             Err(injected())
@@ -413,6 +440,8 @@ impl Store for RocksStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -474,5 +503,74 @@ mod tests {
             })
             .count();
         assert!(blobs > 0, "flushed to blob files");
+    }
+
+    #[test]
+    fn a_read_of_a_damaged_value_fails_and_tells_the_damage_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let tuning = RocksTuning {
+            log_write_buffer_bytes: 64 << 10,
+            ..RocksTuning::default()
+        };
+        let store = RocksStore::open(dir.path(), &tuning).unwrap();
+        /// The reads the sink was told of.
+        type Told = Arc<Mutex<Vec<(Cf, Vec<u8>)>>>;
+        let told: Told = Arc::default();
+        let sink = Arc::clone(&told);
+        store.on_damage(Arc::new(move |cf, key: &[u8]| {
+            sink.lock().push((cf, key.to_vec()));
+        }));
+        for key in 0..40u8 {
+            let mut batch = WriteBatch::new();
+            batch.put(Cf::RaftLog, vec![key], vec![key; 8192]);
+            store.write(batch, false).unwrap();
+        }
+        {
+            let guard = store.db.read();
+            let db = guard.as_ref().unwrap();
+            db.flush_cf(cf(db, Cf::RaftLog)).unwrap();
+        }
+        let blobs: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "blob"))
+            .collect();
+        assert!(!blobs.is_empty(), "flushed to blob files");
+        for blob in &blobs {
+            let mut bytes = std::fs::read(blob).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+            std::fs::write(blob, bytes).unwrap();
+        }
+
+        let mut failed = Vec::new();
+        for key in 0..40u8 {
+            match store.get(Cf::RaftLog, &[key]) {
+                Ok(value) => assert_eq!(value.unwrap(), &[key; 8192][..], "never other bytes"),
+                Err(_) => failed.push((Cf::RaftLog, vec![key])),
+            }
+        }
+        assert!(
+            !failed.is_empty(),
+            "a flipped byte in every blob file damaged no value"
+        );
+        assert_eq!(
+            *told.lock(),
+            failed,
+            "each failed get, and only those, is told"
+        );
+
+        told.lock().clear();
+        assert!(store.scan(Cf::RaftLog, &[0], &[255], 100).is_err());
+        assert_eq!(
+            *told.lock(),
+            vec![(Cf::RaftLog, vec![0])],
+            "a scan tells its first key"
+        );
+        // Other failures (a closed store) are not damage.
+        told.lock().clear();
+        drop(store.db.write().take());
+        assert!(store.get(Cf::RaftLog, &[0]).is_err());
+        assert!(told.lock().is_empty());
     }
 }
