@@ -1,10 +1,11 @@
 //! A replica whose stored batches were damaged on disk detects it by checksum and rebuilds the
 //! partition from the other replicas, with real processes: three nodes, one partition with
 //! three replicas, batches large enough to live in RocksDB's blob files (which checksum each
-//! record). One replica is killed, a byte in the middle of each of its blob files is flipped
-//! (or each is cut to half its length), and it starts again. It must never serve a damaged batch, and end up serving exactly what
-//! the others serve, byte for byte; what is published afterwards reaches it too, and it
-//! counts towards a majority again.
+//! record). A byte in the middle of each of one replica's blob files is flipped (or each is
+//! cut to half its length), either while it is killed, before it starts again, or while it
+//! runs, before a consumer reads from it. It must never serve a damaged batch, and end up
+//! serving exactly what the others serve, byte for byte; what is published afterwards reaches
+//! it too, and it counts towards a majority again.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
@@ -112,17 +113,26 @@ struct Damage {
     preferred: bool,
     /// What happens to each of its blob files: a byte flipped, or cut to half its length.
     cut: fn(&Path),
+    /// Whether the files are damaged while the replica runs (found by the next read of them)
+    /// rather than while it is down (found at its start).
+    running: bool,
 }
 
-/// Three nodes, one partition on all three, [`BATCHES`] batches; then the chosen replica is
-/// killed, each of its blob files damaged (`Damage::cut`), and it starts again. It never serves a
-/// batch other than the others', ends up serving the same, takes part in what comes after and
-/// votes again.
+/// Three nodes, one partition on all three, [`BATCHES`] batches; then each of the chosen
+/// replica's blob files is damaged (`Damage::cut`), while it is down or while it runs
+/// (`Damage::running`). It never serves a batch other than the others', ends up serving the
+/// same, takes part in what comes after and votes again.
 async fn a_damaged_replica_is_rebuilt(damage: Damage) {
     let mut env = vec![
         (
             "RAPIDMQ_STORAGE__LOG_WRITE_BUFFER_BYTES".to_string(),
             WRITE_BUFFER.to_string(),
+        ),
+        // Reads come from the store, not from the batches kept in memory for consumers that
+        // keep up: a read of damaged data finds it.
+        (
+            "RAPIDMQ_STORAGE__TAIL_CACHE_BYTES".to_string(),
+            "0".to_string(),
         ),
         // Leadership goes back to the preferred replica soon after it votes again.
         (
@@ -161,8 +171,11 @@ async fn a_damaged_replica_is_rebuilt(damage: Damage) {
     }
     let expected = served_by_all(&clients, BATCHES).await;
 
-    // The victim's disk goes bad while it is down: every blob file is damaged.
-    nodes[at(victim)].kill();
+    // The victim's disk goes bad, while it is down or while it runs: every blob file is
+    // damaged.
+    if !damage.running {
+        nodes[at(victim)].kill();
+    }
     let blobs = files_ending(nodes[at(victim)].data_dir(), ".blob");
     assert!(
         !blobs.is_empty(),
@@ -171,9 +184,11 @@ async fn a_damaged_replica_is_rebuilt(damage: Damage) {
     for blob in &blobs {
         (damage.cut)(blob);
     }
-    nodes[at(victim)].start_again();
+    if !damage.running {
+        nodes[at(victim)].start_again();
+        clients[at(victim)] = connect(&nodes[at(victim)]).await;
+    }
     let restarted = Instant::now();
-    clients[at(victim)] = connect(&nodes[at(victim)]).await;
 
     // It never serves a damaged batch: what it serves is what the others serve, or a prefix of
     // it while it catches up, or nothing. And it ends up serving all of it.
@@ -203,6 +218,12 @@ async fn a_damaged_replica_is_rebuilt(damage: Damage) {
         log.contains("stored batches of the partition are damaged"),
         "node {victim} did not report the damage it found:\n{log}"
     );
+    if damage.running {
+        assert!(
+            log.contains("a read found this replica's copy of the partition damaged"),
+            "node {victim} did not rebuild on the read that found the damage:\n{log}"
+        );
+    }
     if damage.snapshot_every.is_some() {
         assert!(
             log.contains("installed a snapshot from the leader"),
@@ -224,8 +245,13 @@ async fn a_damaged_replica_is_rebuilt(damage: Damage) {
     })
     .await;
     eprintln!(
-        "node {victim} rebuilt and voting again {:.1} s after its start",
-        restarted.elapsed().as_secs_f64()
+        "node {victim} rebuilt and voting again {:.1} s after its {}",
+        restarted.elapsed().as_secs_f64(),
+        if damage.running {
+            "files were damaged"
+        } else {
+            "start"
+        }
     );
     if damage.preferred {
         eventually("the rebuilt preferred replica leads again", || async {
@@ -253,6 +279,7 @@ async fn a_follower_with_damaged_batches_never_serves_them_and_is_rebuilt_from_t
         snapshot_every: None,
         preferred: false,
         cut: flip_middle_byte,
+        running: false,
     })
     .await;
 }
@@ -263,6 +290,7 @@ async fn a_damaged_preferred_leader_is_rebuilt_by_snapshot_and_leads_again() {
         snapshot_every: Some("10"),
         preferred: true,
         cut: flip_middle_byte,
+        running: false,
     })
     .await;
 }
@@ -273,6 +301,29 @@ async fn a_follower_with_truncated_blob_files_is_rebuilt() {
         snapshot_every: None,
         preferred: false,
         cut: truncate_to_half,
+        running: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_follower_that_reads_damaged_batches_is_rebuilt_without_a_restart() {
+    a_damaged_replica_is_rebuilt(Damage {
+        snapshot_every: None,
+        preferred: false,
+        cut: flip_middle_byte,
+        running: true,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_leader_whose_blob_files_are_cut_is_rebuilt_by_snapshot_and_leads_again() {
+    a_damaged_replica_is_rebuilt(Damage {
+        snapshot_every: Some("10"),
+        preferred: true,
+        cut: truncate_to_half,
+        running: true,
     })
     .await;
 }

@@ -35,6 +35,7 @@ use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
 use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, Table};
 use super::partitions::{Addresses, PartitionHosting};
+use super::rebuild;
 use super::rpc::{self, Rpc};
 use super::{
     GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, answer_timeout_ms, encode,
@@ -186,6 +187,7 @@ impl ClusterNode {
             Arc::clone(&balance),
         );
         engine.set_partition_host(Arc::new(hosting)).await?;
+        let damage = rebuild::watch_damage(&store, Arc::downgrade(&engine));
         let log = LogStore::new(store, METADATA);
         let mut machine = machine;
         machine.follow_log(log.tail());
@@ -234,7 +236,10 @@ impl ClusterNode {
                 tracing::error!(cause = %err, "cluster listener failed");
             }
         });
-        let mut tasks = vec![groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms))];
+        let mut tasks = vec![
+            groups.drive_heartbeats(Duration::from_millis(cluster.heartbeat_ms)),
+            damage,
+        ];
         if !rebalance.is_zero() {
             tasks.push(balance.drive(rebalance));
         }

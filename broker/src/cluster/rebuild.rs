@@ -2,12 +2,15 @@
 //! (docs/clustering.md "Damaged data").
 //!
 //! **Finding it.** Before a partition group starts on a node, the node reads every batch it
-//! holds of the partition (its raft log entries and the batches a snapshot install put in the
-//! log column family) and checks each against the checksums RocksDB stored with it
-//! ([`damage`]): a flipped byte or a truncated file fails that check. A read that finds damage
-//! later, while the group runs, fails instead of returning the bytes; a leader that cannot read
-//! an entry stops the group on its node rather than send it (openraft's storage errors are
-//! fatal to the group), so damage is never served or replicated, and the next start rebuilds.
+//! holds of the partition (its raft log entries, the batches a snapshot install put in the
+//! log column family, and their index entries) and checks each against the checksums RocksDB
+//! stored with it ([`damage`]): a flipped byte or a truncated file fails that check. A read
+//! that finds damage later, while the group runs, fails instead of returning the bytes (a
+//! consumer's fetch gets `STORAGE_ERROR`; a leader that cannot read an entry stops the group
+//! on its node rather than send it, since openraft's storage errors are fatal to the group),
+//! so damage is never served or replicated. The store tells [`watch_damage`] of that read,
+//! and the group stops on this node and starts again the way it does at a start, checked
+//! ([`Engine::rebuild_damaged`]): the running replica rebuilds without a restart.
 //!
 //! **Rebuilding**, safely. A replica that drops its log must not count towards a majority of
 //! what it no longer holds: were it to vote as before, a leader lacking an entry it had
@@ -28,8 +31,9 @@
 //! [`rejoin`] once caught up. A partition with no other replica cannot be rebuilt: the node
 //! says so and serves what is intact (reads of the damaged batches fail).
 
-use std::collections::BTreeSet;
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use openraft::async_runtime::watch::WatchReceiver;
@@ -40,12 +44,14 @@ use super::keys::{self, GroupId, StateKey};
 use super::leaders::standing;
 use super::log_store::drop_group;
 use super::network::RPC_TIMEOUT;
+use super::node_table::METADATA;
 use super::partition_writer::{PartitionRaft, Route};
 use super::rpc::{self, Rpc};
-use crate::engine::PartitionShared;
 use crate::engine::commit::{log_key, producer_key, watermark_key};
 use crate::engine::partition_schedule;
+use crate::engine::{Engine, PartitionShared};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
+use tokio::task::JoinHandle;
 
 /// What a replica asks the leader of its group (`Cluster.RebuildReplica`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,9 +82,73 @@ pub fn damage(
         log_key(topic_id, partition, 0),
         log_key(topic_id, partition, u64::MAX),
     );
+    if let Some(found) = store.verify(Cf::Log, &from, &to)? {
+        return Ok(Some(format!("batches: {found}")));
+    }
     Ok(store
-        .verify(Cf::Log, &from, &to)?
-        .map(|found| format!("batches: {found}")))
+        .verify(Cf::Index, &from, &to)?
+        .map(|found| format!("index: {found}")))
+}
+
+/// How long after a damaged partition's rebuild started reads that find it damaged again are
+/// taken as the same damage (reads under way when it started, or the rebuild still waiting for
+/// a leader) rather than a reason to start over.
+const REBUILD_QUIET: Duration = Duration::from_secs(30);
+
+/// The partition group whose data the key `key` of `cf` belongs to, if it is a partition's:
+/// batches, index entries and raft log entries all start with `topic_id | partition`, which is
+/// the group id ([`keys::partition_group`]).
+fn damaged_group(cf: Cf, key: &[u8]) -> Option<GroupId> {
+    if !matches!(cf, Cf::Log | Cf::Index | Cf::RaftLog) {
+        return None;
+    }
+    let prefix: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    Some(GroupId::from_be_bytes(prefix))
+}
+
+/// From now on, a read of `store` that finds a partition's stored data damaged while the node
+/// runs has `engine` rebuild this node's copy of that partition ([`Engine::rebuild_damaged`]),
+/// once per [`REBUILD_QUIET`] at most. Damage to anything else (the metadata group's log, the
+/// node's own records) is logged: no other replica can hand it back while the node runs.
+pub fn watch_damage(store: &Arc<dyn Store>, engine: Weak<Engine>) -> JoinHandle<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    store.on_damage(Arc::new(move |cf, key: &[u8]| {
+        let _ = tx.send((cf, damaged_group(cf, key)));
+    }));
+    tokio::spawn(async move {
+        let mut started: HashMap<GroupId, Instant> = HashMap::new();
+        let mut told = false;
+        while let Some((cf, group)) = rx.recv().await {
+            let Some(group) = group.filter(|&group| group != METADATA) else {
+                if !std::mem::replace(&mut told, true) {
+                    tracing::error!(
+                        column_family = cf.name(),
+                        "a read found stored data damaged outside the partitions' batches: \
+                         other replicas cannot rebuild it (docs/clustering.md, \"Damaged data\")"
+                    );
+                }
+                continue;
+            };
+            if started
+                .get(&group)
+                .is_some_and(|at| at.elapsed() < REBUILD_QUIET)
+            {
+                continue;
+            }
+            started.insert(group, Instant::now());
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            let (topic_id, partition) = ((group >> 32) as u32, group as u32);
+            tracing::error!(
+                topic_id,
+                partition,
+                "a read found this replica's copy of the partition damaged: its group starts \
+                 again here, checked"
+            );
+            tokio::spawn(async move { engine.rebuild_damaged(topic_id, partition).await });
+        }
+    })
 }
 
 /// Deletes this node's copy of `shared`'s partition and of its group `group`: the raft log and

@@ -273,6 +273,9 @@ pub struct Engine {
     /// Cluster mode: the partitions whose replica moves this node drives
     /// (`replicated/moves.rs`), by `(topic id, partition)`.
     movers: Mutex<std::collections::HashSet<(u32, u32)>>,
+    /// Cluster mode: held while a partition's group log is swapped for another (a replica move,
+    /// a damaged copy rebuilt), so two swaps of one partition never interleave.
+    rehosting: tokio::sync::Mutex<()>,
     /// Cluster mode: the moves this node may take steps of at once (`cluster.max_concurrent_moves`;
     /// `None`: no limit).
     move_slots: Option<Arc<tokio::sync::Semaphore>>,
@@ -355,6 +358,7 @@ impl Engine {
         let engine = Arc::new_cyclic(|this| Engine {
             this: this.clone(),
             movers: Mutex::default(),
+            rehosting: tokio::sync::Mutex::new(()),
             move_slots: (config.cluster.max_concurrent_moves > 0).then(|| {
                 let slots = config.cluster.max_concurrent_moves as usize;
                 Arc::new(tokio::sync::Semaphore::new(slots))

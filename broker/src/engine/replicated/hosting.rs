@@ -113,6 +113,59 @@ impl Engine {
             .collect()
     }
 
+    /// Rebuilds this node's copy of partition `p` of topic `topic_id`, which a read found
+    /// damaged while the partition's group ran here: the group stops on this node and starts
+    /// again the way it does at a start, checked ([`PartitionHost::open`]), so the damage is
+    /// found, the group's leader makes this node a learner, the copy is emptied and the leader
+    /// sends it again (docs/clustering.md "Damaged data"). Nothing happens where the node holds
+    /// no replica of the partition.
+    pub async fn rebuild_damaged(&self, topic_id: u32, p: u32) {
+        let Some(host) = self.partition_host.get() else {
+            return;
+        };
+        let _swapping = self.rehosting.lock().await;
+        let Some(topic) = self.topic_by_id(topic_id) else {
+            return;
+        };
+        let Some(partition) = topic.partitions.get(p as usize) else {
+            return;
+        };
+        let Some(log) = partition.group_log().filter(|log| log.is_replica()) else {
+            return;
+        };
+        log.close().await;
+        let placement = topic
+            .placement
+            .read()
+            .get(p as usize)
+            .cloned()
+            .unwrap_or_default();
+        let options = self.partition_options(&topic.record);
+        let opened = host.open(
+            topic_id,
+            p,
+            &placement,
+            Arc::clone(partition.shared()),
+            self.consumer_state(),
+            &options,
+        );
+        let new = match opened {
+            Ok(new) => new,
+            Err(err) => {
+                tracing::error!(cause = %err, topic_id, partition = p, "a damaged partition's group did not start again");
+                return;
+            }
+        };
+        partition.replace_group_log(Arc::clone(&new));
+        // Deleted meanwhile: the delete closed the group log it found, not this one.
+        let live = self
+            .topic_by_id(topic_id)
+            .is_some_and(|now| Arc::ptr_eq(&now, &topic));
+        if !live {
+            new.close().await;
+        }
+    }
+
     /// The engine's subscriptions, as a partition group applies consumer entries to them.
     pub(in crate::engine) fn consumer_state(&self) -> Arc<dyn ConsumerState> {
         Arc::new(Subscriptions(self.this.clone()))

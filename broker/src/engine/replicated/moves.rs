@@ -348,6 +348,7 @@ impl Engine {
         let Some(partition) = topic.partitions.get(p as usize) else {
             return;
         };
+        let _swapping = self.rehosting.lock().await;
         let Some(log) = partition.group_log() else {
             return;
         };
