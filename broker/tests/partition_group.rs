@@ -495,5 +495,7 @@ async fn a_replica_that_joins_after_a_purge_catches_up_by_a_chunked_snapshot() {
     }
 }
 
+#[path = "partition_group/joint.rs"]
+mod joint;
 #[path = "partition_group/snapshot.rs"]
 mod snapshot;

@@ -20,18 +20,30 @@
 //! a round starts at most [`PER_ROUND`] transfers, so a node that took over hundreds of groups
 //! returns them in steps rather than in one burst of elections.
 //!
+//! - and the group is not halfway through a membership change (a joint configuration).
+//!
 //! Each node runs its rounds on its own (`cluster.leader_rebalance_interval_ms`; 0 turns them
 //! off), and `rapidmq cluster rebalance-leaders` runs one at once on every node
 //! ([`LeaderBalance::round`]).
+//!
+//! **Membership changes left halfway.** openraft changes a group's voters in two entries: a
+//! joint configuration (a majority of the old voters *and* of the new ones), then the new one
+//! alone, proposed by the leader once the first committed. A leader that loses the leadership in
+//! between (an election, a transfer, a restart) leaves the group joint, and no later leader
+//! finishes it on its own: the group then needs a majority of both sets for every write and
+//! election, and a move of its replicas waits forever. So, once a second, each node finishes
+//! the joint configuration of every group it leads that has been applied and still joint at two
+//! looks in a row ([`LeaderBalance::finish_joint_changes`]): the second step of a change in
+//! progress follows its first within milliseconds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use openraft::Instant as _;
-use openraft::ServerState;
 use openraft::async_runtime::watch::WatchReceiver;
+use openraft::{ChangeMembers, ServerState};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -55,6 +67,9 @@ struct Hosted {
     raft: PartitionRaft,
     /// The group's replicas: the first is its preferred leader (a replica move changes it).
     replicas: Replicas,
+    /// The log index of the joint configuration the group had, applied, when this node last
+    /// looked ([`LeaderBalance::finish_joint_changes`]).
+    joint_seen: Option<u64>,
     /// When this node last handed the group's leadership over.
     transferred: Option<Instant>,
 }
@@ -79,6 +94,9 @@ pub struct Standing {
     pub last_index: u64,
     /// Whether the replica is a voter of the group.
     pub voter: bool,
+    /// Whether the group's membership is one set of voters, not a joint configuration halfway
+    /// through a change.
+    pub uniform: bool,
     /// The last log index the leader knows the replica has.
     pub matched: Option<u64>,
     /// How long ago the replica last acknowledged a heartbeat.
@@ -87,10 +105,12 @@ pub struct Standing {
 
 impl Standing {
     /// Whether leadership may go to the replica now: it votes, it answered within
-    /// `healthy_within` and it is caught up.
+    /// `healthy_within` and it is caught up, and no membership change is halfway (a transfer
+    /// then would leave it joint).
     pub fn ready(&self, healthy_within: Duration) -> bool {
         self.leading
             && self.voter
+            && self.uniform
             && self.acked_ago.is_some_and(|ago| ago < healthy_within)
             && self.caught_up()
     }
@@ -126,6 +146,7 @@ impl LeaderBalance {
         let hosted = Hosted {
             raft,
             replicas: replicas.clone(),
+            joint_seen: None,
             transferred: None,
         };
         self.groups.lock().insert(group, hosted);
@@ -180,6 +201,57 @@ impl LeaderBalance {
         started
     }
 
+    /// Finishes the membership changes left halfway in the groups this node leads: each whose
+    /// membership is a joint configuration, applied here, that it also was at the last call
+    /// (the same entry) gets the change's second step, the new voters alone. How many it
+    /// started.
+    pub fn finish_joint_changes(&self) -> usize {
+        let mut stuck = Vec::new();
+        for (group, hosted) in self.groups.lock().iter_mut() {
+            let joint = applied_joint(&hosted.raft, self.me);
+            if joint.is_some() && joint == hosted.joint_seen {
+                stuck.push((*group, hosted.raft.clone()));
+                hosted.joint_seen = None;
+            } else {
+                hosted.joint_seen = joint;
+            }
+        }
+        let started = stuck.len();
+        for (group, raft) in stuck {
+            tokio::spawn(async move {
+                // Adding no voter to a joint configuration makes its newer set the membership.
+                // The voters it leaves out stay learners: a replica being rebuilt was demoted
+                // to one to be sent everything again, and a move removes the learners it does
+                // not want at its last step.
+                let change = ChangeMembers::AddVoterIds(BTreeSet::new());
+                match raft.change_membership(change, true).await {
+                    Ok(_) => tracing::info!(
+                        group,
+                        "finished a membership change a former leader left halfway"
+                    ),
+                    Err(err) => {
+                        tracing::debug!(group, cause = %err, "finishing a joint membership")
+                    }
+                }
+            });
+        }
+        started
+    }
+
+    /// Runs [`finish_joint_changes`](LeaderBalance::finish_joint_changes) every `interval`
+    /// until the handle is aborted.
+    pub fn drive_joint_changes(self: &Arc<Self>, interval: Duration) -> JoinHandle<()> {
+        let balance = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                balance.finish_joint_changes();
+            }
+        })
+    }
+
     /// Runs a [`round`](LeaderBalance::round) every `interval` until the handle is aborted.
     pub fn drive(self: &Arc<Self>, interval: Duration) -> JoinHandle<()> {
         let balance = Arc::clone(self);
@@ -204,15 +276,27 @@ pub async fn ask(tls: &NodeTls, addr: &str) -> Result<u64, String> {
         .map_err(|err| format!("node at {addr}: {err}"))
 }
 
+/// The log index of `raft`'s membership where node `me` leads the group and that membership
+/// is a joint configuration it has applied (committed, not a change this leader has just
+/// proposed).
+fn applied_joint(raft: &PartitionRaft, me: u64) -> Option<u64> {
+    let watch = raft.metrics();
+    let metrics = watch.borrow_watched();
+    let leading = metrics.state == ServerState::Leader && metrics.current_leader == Some(me);
+    let config = &metrics.membership_config;
+    let index = config.log_id().as_ref().map(|id| id.index)?;
+    let applied = metrics.last_applied.as_ref().map(|id| id.index);
+    (leading && config.membership().get_joint_config().len() > 1 && Some(index) <= applied)
+        .then_some(index)
+}
+
 /// What `raft`'s metrics on node `me` say of replica `replica`.
 pub(super) fn standing(raft: &PartitionRaft, me: u64, replica: u64) -> Standing {
     let metrics = raft.metrics().borrow_watched().clone();
     let leading = metrics.state == ServerState::Leader && metrics.current_leader == Some(me);
-    let voter = metrics
-        .membership_config
-        .membership()
-        .voter_ids()
-        .any(|id| id == replica);
+    let membership = metrics.membership_config.membership();
+    let voter = membership.voter_ids().any(|id| id == replica);
+    let uniform = membership.get_joint_config().len() == 1;
     let matched = metrics
         .replication
         .as_ref()
@@ -227,6 +311,7 @@ pub(super) fn standing(raft: &PartitionRaft, me: u64, replica: u64) -> Standing 
         leading,
         last_index: metrics.last_log_index.unwrap_or(0),
         voter,
+        uniform,
         matched,
         acked_ago,
     }
@@ -243,6 +328,7 @@ mod tests {
             leading: true,
             last_index: 1000,
             voter: true,
+            uniform: true,
             matched: Some(1000),
             acked_ago: Some(Duration::from_millis(300)),
         }
@@ -284,6 +370,10 @@ mod tests {
             leading: false,
             ..back()
         };
+        let mid_change = Standing {
+            uniform: false,
+            ..back()
+        };
         for standing in [
             behind,
             never_matched,
@@ -291,6 +381,7 @@ mod tests {
             never_acked,
             learner,
             follower,
+            mid_change,
         ] {
             assert!(!standing.ready(TIMEOUT), "{standing:?}");
         }

@@ -243,6 +243,7 @@ impl ClusterNode {
         if !rebalance.is_zero() {
             tasks.push(balance.drive(rebalance));
         }
+        tasks.push(balance.drive_joint_changes(Duration::from_secs(1)));
 
         if !cluster.join && peers.keys().next() == Some(&id) {
             let members: BTreeMap<u64, BasicNode> = peers

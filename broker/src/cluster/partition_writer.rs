@@ -784,7 +784,8 @@ async fn settle(
     }
     let membership = metrics.membership_config.membership();
     if membership.get_joint_config().len() > 1 {
-        // A change under way; openraft completes it.
+        // A change under way: the leader that started it finishes it, or, if it lost the
+        // leadership halfway, the leader after it (`LeaderBalance::finish_joint_changes`).
         return Ok(false);
     }
     let wanted: BTreeSet<u64> = replicas.iter().copied().collect();
