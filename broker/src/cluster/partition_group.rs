@@ -42,7 +42,7 @@
 //!   a replica that restarted can stamp an earlier time than one that did not if the leader's
 //!   clock went backwards.
 //! - The ack reports the partition's durability setting; an ack through the group
-//!   (`partition_writer.rs`) means more: a majority of the replicas synced the entry in their
+//!   (`partition_writer/`) means more: a majority of the replicas synced the entry in their
 //!   raft log (the log store syncs every append), whatever the setting. Per-durability commit
 //!   rules (ADR 5 §3) are not built yet.
 
