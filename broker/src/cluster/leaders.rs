@@ -43,7 +43,8 @@ use std::time::Duration;
 
 use openraft::Instant as _;
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::{ChangeMembers, ServerState};
+use openraft::storage::RaftStateMachine;
+use openraft::{ChangeMembers, Raft, RaftTypeConfig, ServerState};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -67,9 +68,9 @@ struct Hosted {
     raft: PartitionRaft,
     /// The group's replicas: the first is its preferred leader (a replica move changes it).
     replicas: Replicas,
-    /// The log index of the joint configuration the group had, applied, when this node last
-    /// looked ([`LeaderBalance::finish_joint_changes`]).
-    joint_seen: Option<u64>,
+    /// Whether the group was left halfway through a membership change
+    /// ([`LeaderBalance::finish_joint_changes`]).
+    joint: JointWatch,
     /// When this node last handed the group's leadership over.
     transferred: Option<Instant>,
 }
@@ -146,7 +147,7 @@ impl LeaderBalance {
         let hosted = Hosted {
             raft,
             replicas: replicas.clone(),
-            joint_seen: None,
+            joint: JointWatch::default(),
             transferred: None,
         };
         self.groups.lock().insert(group, hosted);
@@ -208,32 +209,16 @@ impl LeaderBalance {
     pub fn finish_joint_changes(&self) -> usize {
         let mut stuck = Vec::new();
         for (group, hosted) in self.groups.lock().iter_mut() {
-            let joint = applied_joint(&hosted.raft, self.me);
-            if joint.is_some() && joint == hosted.joint_seen {
+            if hosted.joint.stuck(&hosted.raft, self.me) {
                 stuck.push((*group, hosted.raft.clone()));
-                hosted.joint_seen = None;
-            } else {
-                hosted.joint_seen = joint;
             }
         }
         let started = stuck.len();
         for (group, raft) in stuck {
-            tokio::spawn(async move {
-                // Adding no voter to a joint configuration makes its newer set the membership.
-                // The voters it leaves out stay learners: a replica being rebuilt was demoted
-                // to one to be sent everything again, and a move removes the learners it does
-                // not want at its last step.
-                let change = ChangeMembers::AddVoterIds(BTreeSet::new());
-                match raft.change_membership(change, true).await {
-                    Ok(_) => tracing::info!(
-                        group,
-                        "finished a membership change a former leader left halfway"
-                    ),
-                    Err(err) => {
-                        tracing::debug!(group, cause = %err, "finishing a joint membership")
-                    }
-                }
-            });
+            // The voters the change leaves out stay learners: a replica being rebuilt was
+            // demoted to one to be sent everything again, and a move removes the learners it
+            // does not want at its last step.
+            tokio::spawn(async move { finish_joint(&raft, group, true).await });
         }
         started
     }
@@ -276,18 +261,55 @@ pub async fn ask(tls: &NodeTls, addr: &str) -> Result<u64, String> {
         .map_err(|err| format!("node at {addr}: {err}"))
 }
 
-/// The log index of `raft`'s membership where node `me` leads the group and that membership
-/// is a joint configuration it has applied (committed, not a change this leader has just
-/// proposed).
-fn applied_joint(raft: &PartitionRaft, me: u64) -> Option<u64> {
-    let watch = raft.metrics();
-    let metrics = watch.borrow_watched();
-    let leading = metrics.state == ServerState::Leader && metrics.current_leader == Some(me);
-    let config = &metrics.membership_config;
-    let index = config.log_id().as_ref().map(|id| id.index)?;
-    let applied = metrics.last_applied.as_ref().map(|id| id.index);
-    (leading && config.membership().get_joint_config().len() > 1 && Some(index) <= applied)
-        .then_some(index)
+/// Looks, now and then, whether a group was left halfway through a membership change.
+#[derive(Debug, Default)]
+pub struct JointWatch {
+    /// The log index of the joint configuration the group had, applied, at the last look.
+    seen: Option<u64>,
+}
+
+impl JointWatch {
+    /// Whether node `me` leads `raft`'s group and its membership is a joint configuration it
+    /// has applied (committed, not a change just proposed), the same one as at the last look.
+    /// The next look starts over.
+    pub fn stuck<C, SM>(&mut self, raft: &Raft<C, SM>, me: u64) -> bool
+    where
+        C: RaftTypeConfig<NodeId = u64>,
+        SM: RaftStateMachine<C>,
+    {
+        let joint = {
+            let watch = raft.metrics();
+            let metrics = watch.borrow_watched();
+            let leading =
+                metrics.state == ServerState::Leader && metrics.current_leader == Some(me);
+            let config = &metrics.membership_config;
+            let index = config.log_id().as_ref().map(|id| id.index());
+            let applied = metrics.last_applied.as_ref().map(|id| id.index());
+            let joint = config.membership().get_joint_config().len() > 1;
+            index.filter(|_| leading && joint && index <= applied)
+        };
+        let stuck = joint.is_some() && joint == self.seen;
+        self.seen = if stuck { None } else { joint };
+        stuck
+    }
+}
+
+/// Gives the group `raft` leads the second step of the membership change it was left halfway
+/// through: adding no voter to a joint configuration makes its newer set of voters the
+/// membership; with `retain`, the voters it leaves out stay learners.
+pub async fn finish_joint<C, SM>(raft: &Raft<C, SM>, group: GroupId, retain: bool)
+where
+    C: RaftTypeConfig<NodeId = u64>,
+    SM: RaftStateMachine<C>,
+{
+    let change = ChangeMembers::AddVoterIds(BTreeSet::new());
+    match raft.change_membership(change, retain).await {
+        Ok(_) => tracing::info!(
+            group,
+            "finished a membership change a former leader left halfway"
+        ),
+        Err(err) => tracing::debug!(group, cause = %err, "finishing a joint membership"),
+    }
 }
 
 /// What `raft`'s metrics on node `me` say of replica `replica`.

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
 use super::identity::ClusterIdentity;
-use super::leaders::{self, LeaderBalance};
+use super::leaders::{self, JointWatch, LeaderBalance};
 use super::members::{MemberChange, Members};
 use super::metadata::{Metadata, Proposer};
 use super::network::RPC_TIMEOUT;
@@ -243,7 +243,8 @@ impl ClusterNode {
         if !rebalance.is_zero() {
             tasks.push(balance.drive(rebalance));
         }
-        tasks.push(balance.drive_joint_changes(Duration::from_secs(1)));
+        tasks.push(balance.drive_joint_changes(JOINT_LOOKS));
+        tasks.push(finish_metadata_joint(raft.clone(), id));
 
         if !cluster.join && peers.keys().next() == Some(&id) {
             let members: BTreeMap<u64, BasicNode> = peers
@@ -451,6 +452,26 @@ impl ClusterNode {
         }
         self.network.close();
     }
+}
+
+/// How often a node looks for groups it leads that a membership change left joint.
+const JOINT_LOOKS: Duration = Duration::from_secs(1);
+
+/// Finishes, while node `me` leads the metadata group, a membership change (`cluster add-node`,
+/// `remove-node`) that a former leader left joint (`leaders.rs`, "Membership changes left
+/// halfway"); a removed voter leaves the group, as `remove-node` asks.
+fn finish_metadata_joint(raft: MetaRaft, me: u64) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut joint = JointWatch::default();
+        let mut looks = tokio::time::interval(JOINT_LOOKS);
+        looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            looks.tick().await;
+            if joint.stuck(&raft, me) {
+                leaders::finish_joint(&raft, METADATA, false).await;
+            }
+        }
+    })
 }
 
 /// Proposes `RegisterNode` for this node until the table holds `me`.
