@@ -17,6 +17,9 @@ use crate::storage::{Store as _, fault};
 
 /// How often a failing disk store is probed for recovery.
 const STORAGE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a flush of queue ack state waits before it says so: a partition group that cannot
+/// commit (no quorum) holds it up until its proposal times out.
+const SLOW_QUEUE_FLUSH: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// Starts every background task of the engine, each supervised (`health`).
@@ -137,9 +140,11 @@ impl Engine {
         self.health.task_panics()
     }
 
-    /// Makes changed queue-mode ack state durable: one write for all of it. Holds the metadata
-    /// lock, so a state encoded here cannot land on disk after a seek, or a delete of its
-    /// subscription or topic, that came later through this node. A replicated partition's
+    /// Makes changed queue-mode ack state durable: one write for all of it. Holds the queue
+    /// state lock, so a state encoded here cannot land on disk after a seek, or a delete of its
+    /// subscription or topic, that came later through this node; other metadata changes do not
+    /// wait for it (in cluster mode it waits up to `PROPOSAL_TIMEOUT` for a partition group
+    /// that has lost its quorum). A replicated partition's
     /// group also skips a state older than a seek that reached it through another node (the
     /// state's epoch, `PartitionGroup::stale_queue_state`).
     pub(super) async fn flush_queue_state(&self) {
@@ -147,7 +152,7 @@ impl Engine {
             // Kept dirty: flushed once the store has recovered.
             return;
         }
-        let _guard = self.meta_lock.lock().await;
+        let _guard = self.queue_state_lock.lock().await;
         for topic in self.topics_snapshot() {
             let subs: Vec<Arc<Subscription>> =
                 topic.subscriptions.read().values().cloned().collect();
@@ -176,7 +181,16 @@ impl Engine {
                         PartitionEntry::new(topic.id(), p, sub.name(), change)
                     })
                     .collect();
-                if let Err(err) = self.apply_partition(&entries, None).await {
+                let persisted = self.apply_partition(&entries, None);
+                tokio::pin!(persisted);
+                let persisted = tokio::select! {
+                    persisted = &mut persisted => persisted,
+                    () = tokio::time::sleep(SLOW_QUEUE_FLUSH) => {
+                        tracing::warn!(topic = %topic.name(), subscription = %sub.name(), "persisting queue ack state waits for the partition's group (has it lost its quorum?)");
+                        persisted.await
+                    }
+                };
+                if let Err(err) = persisted {
                     tracing::error!(topic = %topic.name(), subscription = %sub.name(), cause = %err, "persisting queue ack state failed; retried on the next interval");
                     // Not dropped: the state stays dirty, so the next interval writes it again.
                     for p in flushed {

@@ -248,6 +248,11 @@ pub struct Engine {
     next_topic_id: AtomicU32,
     /// Serialises metadata changes (create/delete topic or subscription).
     meta_lock: tokio::sync::Mutex<()>,
+    /// Orders the interval flush of queue ack state with what must not be undone by a state
+    /// encoded before it: a queue seek, a delete of the subscription or its topic (taken after
+    /// `meta_lock` where both are). Apart from `meta_lock`, so a flush waiting for a partition
+    /// group without a quorum holds up no other metadata change.
+    queue_state_lock: tokio::sync::Mutex<()>,
     /// Cluster mode: the metadata group, where [`Engine::apply`] proposes (`replicated/`).
     /// Unset in single-node mode.
     meta_log: std::sync::OnceLock<Arc<dyn MetaLog>>,
@@ -370,6 +375,7 @@ impl Engine {
             topic_ids: RwLock::new(HashMap::new()),
             next_topic_id: AtomicU32::new(1),
             meta_lock: tokio::sync::Mutex::new(()),
+            queue_state_lock: tokio::sync::Mutex::new(()),
             meta_log: std::sync::OnceLock::new(),
             partition_host: std::sync::OnceLock::new(),
             groups_hosted: AtomicBool::new(false),

@@ -451,9 +451,12 @@ impl Engine {
         let (change, _guard): (fn(u64) -> ConsumerChange, _) = match &sub.queue {
             None => (ConsumerChange::Commit, None),
             // A seek on a queue subscription restarts its delivery state at the offset: the
-            // cursor and the fresh ack state are one write. The metadata lock keeps an interval
+            // cursor and the fresh ack state are one write. The queue state lock keeps an interval
             // flush of the old state from landing after it.
-            Some(_) => (ConsumerChange::SeekQueue, Some(self.meta_lock.lock().await)),
+            Some(_) => (
+                ConsumerChange::SeekQueue,
+                Some(self.queue_state_lock.lock().await),
+            ),
         };
         let entries: Vec<PartitionEntry> = offsets
             .iter()
@@ -687,6 +690,7 @@ impl Engine {
         )?;
         let live = self.topic(principal, topic)?;
         let _guard = self.meta_lock.lock().await;
+        let _flushes = self.queue_state_lock.lock().await;
         self.subscription(&live, name)?;
         let audit = Audit::new(
             principal,

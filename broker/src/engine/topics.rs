@@ -253,6 +253,7 @@ impl Engine {
         self.authorize(principal, Action::Delete, Resource::Topic(name))?;
         check_name("topic", name)?;
         let _guard = self.meta_lock.lock().await;
+        let _flushes = self.queue_state_lock.lock().await;
         let topic = self.topic(principal, name)?;
         for partition in &topic.partitions {
             partition.close().await;
