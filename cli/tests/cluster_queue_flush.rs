@@ -14,8 +14,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::cluster::{
-    agreed_leader, committed_offset, create_cluster_topic, partition_leader, publish_retrying,
-    start_nodes, while_unavailable,
+    agreed_leader, committed_offset, create_cluster_topic, create_subscription_retrying,
+    partition_leader, publish_retrying, start_nodes,
 };
 use common::{
     BrokerOptions, QueueConsumer, connect, encode, eventually, msg, queue_settings, receipt, start,
@@ -51,22 +51,14 @@ async fn a_flush_stuck_on_a_partition_without_quorum_holds_up_no_other_metadata_
     config.replication_factor = Some(3);
     let created = create_cluster_topic(&first, TOPIC, config).await;
     let replicas = created.partitions[0].replicas.clone();
-    while_unavailable("create subscription", || {
-        let mut admin = first.admin.clone();
-        async move {
-            admin
-                .create_subscription(pb::CreateSubscriptionRequest {
-                    topic: TOPIC.into(),
-                    name: SUBSCRIPTION.into(),
-                    mode: pb::SubscriptionMode::Queue as i32,
-                    start: Some(start(pb::StartKind::Earliest)),
-                    queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
-                })
-                .await
-        }
-    })
-    .await
-    .expect("create subscription");
+    let subscription = pb::CreateSubscriptionRequest {
+        topic: TOPIC.into(),
+        name: SUBSCRIPTION.into(),
+        mode: pb::SubscriptionMode::Queue as i32,
+        start: Some(start(pb::StartKind::Earliest)),
+        queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
+    };
+    create_subscription_retrying(&first, subscription).await;
     let publish = pb::PublishRequest {
         topic: TOPIC.into(),
         partition: 0,

@@ -349,13 +349,7 @@ pub async fn one_replicated_partition(
 ) -> super::Clients {
     use rapidmq_proto::v1 as pb;
     let (first, _) = replicated_topic(nodes, topic, 3).await;
-    while_unavailable("create subscription", || {
-        let mut admin = first.admin.clone();
-        let request = subscription.clone();
-        async move { admin.create_subscription(request).await }
-    })
-    .await
-    .expect("create subscription");
+    create_subscription_retrying(&first, subscription).await;
     let request = pb::PublishRequest {
         topic: topic.into(),
         partition: 0,
@@ -364,6 +358,21 @@ pub async fn one_replicated_partition(
     };
     publish_retrying(&first, request).await.expect("publish");
     first
+}
+
+/// Creates the subscription `request` asks for through `clients`' node, retried while the
+/// cluster has no metadata leader.
+pub async fn create_subscription_retrying(
+    clients: &super::Clients,
+    request: rapidmq_proto::v1::CreateSubscriptionRequest,
+) {
+    while_unavailable("create subscription", || {
+        let mut admin = clients.admin.clone();
+        let request = request.clone();
+        async move { admin.create_subscription(request).await }
+    })
+    .await
+    .expect("create subscription");
 }
 
 /// Every batch `clients`' node serves of `partition` of `topic`, from its log start, as fetched
