@@ -327,3 +327,57 @@ async fn a_running_leader_whose_blob_files_are_cut_is_rebuilt_by_snapshot_and_le
     })
     .await;
 }
+
+/// A partition with one replica has nothing to rebuild from: the running node that reads its
+/// damaged batches refuses them, keeps its group running (no restart loop) and takes new
+/// publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_single_replica_with_damaged_batches_keeps_serving_what_is_intact() {
+    let env = vec![
+        (
+            "RAPIDMQ_STORAGE__LOG_WRITE_BUFFER_BYTES".to_string(),
+            WRITE_BUFFER.to_string(),
+        ),
+        (
+            "RAPIDMQ_STORAGE__TAIL_CACHE_BYTES".to_string(),
+            "0".to_string(),
+        ),
+    ];
+    let nodes: Vec<TestBroker> = start_nodes(3, |_| BrokerOptions {
+        env: env.clone(),
+        ..BrokerOptions::default()
+    });
+    let (first, created) = replicated_topic(&nodes, TOPIC, 1).await;
+    let holder = created.partitions[0].replicas[0];
+    let node = &nodes[(holder - 1) as usize];
+    let clients = connect(node).await;
+    for index in 0..BATCHES {
+        publish(&first, index).await;
+    }
+    let blobs = files_ending(node.data_dir(), ".blob");
+    assert!(
+        !blobs.is_empty(),
+        "node {holder} flushed no blob file: the test damages nothing"
+    );
+    for blob in &blobs {
+        flip_middle_byte(blob);
+    }
+
+    let seen = served(&clients).await;
+    assert!(
+        seen.is_err(),
+        "node {holder} served damaged batches: {:?}",
+        seen.map(|b| b.len())
+    );
+    eventually("the node reports the damage it cannot rebuild", || async {
+        node.log()
+            .contains("no other node holds it: serving what is intact")
+    })
+    .await;
+    publish(&first, BATCHES).await;
+    let log = node.log();
+    assert!(
+        !log.contains("its group starts again here"),
+        "node {holder} restarted the group of a partition no other node holds:\n{log}"
+    );
+}

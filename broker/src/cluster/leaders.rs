@@ -9,9 +9,10 @@
 //! `network.rs`) once that replica is back, that is:
 //!
 //! - a voter of the group,
-//! - acknowledged a heartbeat within an election timeout (it is up and reachable), and
+//! - acknowledged a heartbeat within an election timeout (it is up and reachable),
 //! - caught up: its matched log index is at most [`CAUGHT_UP`] entries behind the leader's last
-//!   one (the target waits for the rest before it campaigns; openraft refuses it if it cannot).
+//!   one (the target waits for the rest before it campaigns; openraft refuses it if it cannot),
+//! - and the group is not halfway through a membership change (a joint configuration).
 //!
 //! A transfer stops the old leader proposing at once and the target campaigns without waiting
 //! for a lease: leadership moves in about one round trip plus a synced vote. To avoid flapping a
@@ -19,8 +20,6 @@
 //! time for a transfer that did not take to end in an ordinary election), and
 //! a round starts at most [`PER_ROUND`] transfers, so a node that took over hundreds of groups
 //! returns them in steps rather than in one burst of elections.
-//!
-//! - and the group is not halfway through a membership change (a joint configuration).
 //!
 //! Each node runs its rounds on its own (`cluster.leader_rebalance_interval_ms`; 0 turns them
 //! off), and `rapidmq cluster rebalance-leaders` runs one at once on every node

@@ -39,6 +39,7 @@ use futures::FutureExt as _;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
 
 use super::keys::{self, GroupId, StateKey};
 use super::leaders::standing;
@@ -51,7 +52,6 @@ use crate::engine::commit::{log_key, producer_key, watermark_key};
 use crate::engine::partition_schedule;
 use crate::engine::{Engine, PartitionShared};
 use crate::storage::{Cf, StorageError, Store, WriteBatch};
-use tokio::task::JoinHandle;
 
 /// What a replica asks the leader of its group (`Cluster.RebuildReplica`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,12 +140,6 @@ pub fn watch_damage(store: &Arc<dyn Store>, engine: Weak<Engine>) -> JoinHandle<
                 return;
             };
             let (topic_id, partition) = ((group >> 32) as u32, group as u32);
-            tracing::error!(
-                topic_id,
-                partition,
-                "a read found this replica's copy of the partition damaged: its group starts \
-                 again here, checked"
-            );
             tokio::spawn(async move { engine.rebuild_damaged(topic_id, partition).await });
         }
     })

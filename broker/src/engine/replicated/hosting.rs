@@ -2,6 +2,7 @@
 //! their raft groups, opened through the node's [`PartitionHost`]; everything else (single-node
 //! mode, `memory` topics) by the single-node writer.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
@@ -118,7 +119,8 @@ impl Engine {
     /// again the way it does at a start, checked ([`PartitionHost::open`]), so the damage is
     /// found, the group's leader makes this node a learner, the copy is emptied and the leader
     /// sends it again (docs/clustering.md "Damaged data"). Nothing happens where the node holds
-    /// no replica of the partition.
+    /// no replica of the partition, and where no other node holds one: the group keeps running
+    /// and serves what is intact.
     pub async fn rebuild_damaged(&self, topic_id: u32, p: u32) {
         let Some(host) = self.partition_host.get() else {
             return;
@@ -133,13 +135,34 @@ impl Engine {
         let Some(log) = partition.group_log().filter(|log| log.is_replica()) else {
             return;
         };
-        log.close().await;
         let placement = topic
             .placement
             .read()
             .get(p as usize)
             .cloned()
             .unwrap_or_default();
+        let holders: BTreeSet<u64> = placement
+            .replicas
+            .iter()
+            .chain(&placement.from)
+            .copied()
+            .collect();
+        if holders.len() < 2 {
+            tracing::error!(
+                topic_id,
+                partition = p,
+                "a read found this replica's copy of the partition damaged and no other node \
+                 holds it: serving what is intact (reads of the damaged batches fail)"
+            );
+            return;
+        }
+        tracing::error!(
+            topic_id,
+            partition = p,
+            "a read found this replica's copy of the partition damaged: its group starts again \
+             here, checked"
+        );
+        log.close().await;
         let options = self.partition_options(&topic.record);
         let opened = host.open(
             topic_id,
