@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::cluster::{committed_offset, one_replicated_partition, partition_leader, start_nodes};
 use common::{
-    BrokerOptions, Clients, QueueConsumer, connect, eventually, msg, queue_settings, receipt,
-    start, value_of,
+    BrokerOptions, Clients, QueueConsumer, connect, eventually, msg, queue_settings,
+    queue_subscription, receipt, value_of,
 };
 use rapidmq_proto::v1 as pb;
 
@@ -64,13 +64,7 @@ async fn only_the_leader_delivers_and_a_new_leader_redelivers_only_what_was_not_
         )],
         ..BrokerOptions::default()
     });
-    let subscription = pb::CreateSubscriptionRequest {
-        topic: TOPIC.into(),
-        name: SUBSCRIPTION.into(),
-        mode: pb::SubscriptionMode::Queue as i32,
-        start: Some(start(pb::StartKind::Earliest)),
-        queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
-    };
+    let subscription = queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5);
     let messages: Vec<_> = (0..MESSAGES).map(|i| msg("", format!("job {i}"))).collect();
     let seed = one_replicated_partition(&nodes, TOPIC, subscription, &messages).await;
 

@@ -18,8 +18,8 @@ use common::cluster::{
     partition_leader, publish_retrying, start_nodes,
 };
 use common::{
-    BrokerOptions, QueueConsumer, connect, encode, eventually, msg, queue_settings, receipt, start,
-    topic_config,
+    BrokerOptions, QueueConsumer, connect, encode, eventually, msg, queue_settings,
+    queue_subscription, receipt, topic_config,
 };
 use rapidmq_proto::v1 as pb;
 
@@ -51,13 +51,7 @@ async fn a_flush_stuck_on_a_partition_without_quorum_holds_up_no_other_metadata_
     config.replication_factor = Some(3);
     let created = create_cluster_topic(&first, TOPIC, config).await;
     let replicas = created.partitions[0].replicas.clone();
-    let subscription = pb::CreateSubscriptionRequest {
-        topic: TOPIC.into(),
-        name: SUBSCRIPTION.into(),
-        mode: pb::SubscriptionMode::Queue as i32,
-        start: Some(start(pb::StartKind::Earliest)),
-        queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
-    };
+    let subscription = queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5);
     create_subscription_retrying(&first, subscription).await;
     let publish = pb::PublishRequest {
         topic: TOPIC.into(),

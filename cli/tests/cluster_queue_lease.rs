@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use common::cluster::{committed_offset, one_replicated_partition, partition_leader};
 use common::nemesis::{NODES, ProxiedCluster};
-use common::{QueueConsumer, connect, eventually, msg, queue_settings, receipt, start};
+use common::{
+    QueueConsumer, connect, eventually, msg, queue_settings, queue_subscription, receipt,
+};
 use rapidmq_proto::v1 as pb;
 use rapidmq_testkit::proxy::Fault;
 
@@ -51,13 +53,7 @@ async fn a_leader_cut_off_from_its_replicas_delivers_nothing_the_new_leader_sett
         "0".to_string(),
     )];
     let cluster = ProxiedCluster::start(&env).await;
-    let subscription = pb::CreateSubscriptionRequest {
-        topic: TOPIC.into(),
-        name: SUBSCRIPTION.into(),
-        mode: pb::SubscriptionMode::Queue as i32,
-        start: Some(start(pb::StartKind::Earliest)),
-        queue: Some(queue_settings(ACK_DEADLINE_MS, 5)),
-    };
+    let subscription = queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5);
     let messages: Vec<_> = (0..MESSAGES).map(|i| msg("", format!("job {i}"))).collect();
     let seed = one_replicated_partition(&cluster.nodes, TOPIC, subscription, &messages).await;
     let old = partition_leader(&seed, TOPIC, 0).await;

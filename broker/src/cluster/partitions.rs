@@ -279,19 +279,6 @@ impl PartitionHosting {
     }
 }
 
-/// Where a partition's writes are routed: its replicas, preferred leader first, then those it
-/// is moving from (one of which may lead the group until the move hands leadership over).
-pub(super) fn routed(placement: &Placement) -> Vec<u64> {
-    let mut nodes = placement.replicas.clone();
-    nodes.extend(
-        placement
-            .from
-            .iter()
-            .filter(|id| !placement.replicas.contains(id)),
-    );
-    nodes
-}
-
 /// A partition group's state machine on this node.
 type Machine = GroupStateMachine<PartitionConfig, PartitionGroup>;
 
@@ -345,7 +332,7 @@ impl PartitionHost for PartitionHosting {
             group,
             topic_id,
             partition: index,
-            replicas: Replicas::new(routed(placement)),
+            replicas: Replicas::new(placement.members()),
             addresses: Arc::clone(&self.addresses),
             tls: self.tls.clone(),
             publisher: self.groups.publisher().clone(),

@@ -335,6 +335,23 @@ pub fn queue_settings(ack_deadline_ms: u64, max_deliveries: u32) -> pb::QueueSet
     }
 }
 
+/// The request for a queue subscription `name` of `topic` from its earliest message, with
+/// `ack_deadline_ms` and `max_deliveries`.
+pub fn queue_subscription(
+    topic: &str,
+    name: &str,
+    ack_deadline_ms: u64,
+    max_deliveries: u32,
+) -> pb::CreateSubscriptionRequest {
+    pb::CreateSubscriptionRequest {
+        topic: topic.into(),
+        name: name.into(),
+        mode: pb::SubscriptionMode::Queue as i32,
+        start: Some(start(pb::StartKind::Earliest)),
+        queue: Some(queue_settings(ack_deadline_ms, max_deliveries)),
+    }
+}
+
 impl QueueConsumer {
     pub async fn open(
         c: &mut Clients,

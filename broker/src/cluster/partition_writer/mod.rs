@@ -454,9 +454,7 @@ impl GroupLog for GroupWriter {
     }
 
     fn set_replicas(&self, placement: &Placement) {
-        self.route
-            .replicas
-            .set(&super::partitions::routed(placement));
+        self.route.replicas.set(&placement.members());
     }
 
     fn settle<'a>(&'a self, replicas: &'a [u64]) -> BoxFuture<'a, Result<bool>> {

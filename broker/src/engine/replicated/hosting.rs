@@ -2,7 +2,6 @@
 //! their raft groups, opened through the node's [`PartitionHost`]; everything else (single-node
 //! mode, `memory` topics) by the single-node writer.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
@@ -141,13 +140,7 @@ impl Engine {
             .get(p as usize)
             .cloned()
             .unwrap_or_default();
-        let holders: BTreeSet<u64> = placement
-            .replicas
-            .iter()
-            .chain(&placement.from)
-            .copied()
-            .collect();
-        if holders.len() < 2 {
+        if placement.members().len() < 2 {
             tracing::error!(
                 topic_id,
                 partition = p,
