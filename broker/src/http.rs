@@ -41,8 +41,9 @@ pub fn router(
     config: &Config,
     publish_budget: PublishBudget,
     requests: Arc<Semaphore>,
+    cluster: rest::cluster::ClusterHandle,
 ) -> Router {
-    let api = rest::router(engine.clone(), config, publish_budget)
+    let api = rest::router(engine.clone(), config, publish_budget, cluster)
         .method_not_allowed_fallback(method_not_allowed)
         // A request beyond `limits.max_concurrent_requests` is refused at once, not queued.
         .layer(

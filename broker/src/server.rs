@@ -209,6 +209,7 @@ impl Broker {
                 &config,
                 publish_budget,
                 requests,
+                cluster.clone(),
             )
             .layer(axum::Extension(cluster.clone()))
             .into_make_service_with_connect_info::<PeerInfo>(),

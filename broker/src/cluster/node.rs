@@ -13,7 +13,7 @@
 //! member yet", until `rapidmq cluster add-node` adds it ([`members`](super::members)). Status lists the group's membership as this node knows it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -37,6 +37,7 @@ use super::node_table::{METADATA, MetaCommand, MetaConfig, NodeInfo, NodeTable, 
 use super::partitions::{Addresses, PartitionHosting};
 use super::rebuild;
 use super::rpc::{self, Rpc};
+use super::service::RelayHandler;
 use super::{
     GroupNetwork, GroupStateMachine, Groups, LogStore, NodeTls, Peers, answer_timeout_ms, encode,
     group_config,
@@ -59,6 +60,8 @@ pub struct ClusterNode {
     network: Peers,
     members: Arc<Members>,
     balance: Arc<LeaderBalance>,
+    groups: Arc<Groups>,
+    addresses: Arc<Addresses>,
     tls: NodeTls,
     election_timeout: Duration,
     tasks: Vec<JoinHandle<()>>,
@@ -280,11 +283,36 @@ impl ClusterNode {
             network,
             members,
             balance,
+            groups,
+            addresses,
             tls,
             election_timeout: Duration::from_millis(cluster.election_timeout_min_ms),
             tasks,
             server: Mutex::new(Some((stop, server))),
         })
+    }
+
+    /// Serves `Cluster.Relay` with `handler` (this node's REST layer) while it lives.
+    pub fn serve_relay(&self, handler: Weak<dyn RelayHandler>) {
+        self.groups.set_relay(handler);
+    }
+
+    /// Hands `ask` to node `node`'s REST layer (`Cluster.Relay`) and returns its answer, within
+    /// `timeout`. The error names the node.
+    pub async fn relay(
+        &self,
+        node: u64,
+        ask: Vec<u8>,
+        timeout: Duration,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let addr = self
+            .addresses
+            .get(node)
+            .ok_or_else(|| format!("node {node} has no known cluster address"))?;
+        let answer: ByteBuf = rpc::call(&self.tls, &addr, timeout, Rpc::Relay, &ByteBuf::from(ask))
+            .await
+            .map_err(|err| format!("node {node}: {err}"))?;
+        Ok(answer.into_vec())
     }
 
     /// The metadata group as this node sees it: its membership, each member with its

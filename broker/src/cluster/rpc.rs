@@ -30,6 +30,7 @@ pub enum Rpc {
     RebuildReplica,
     Publish,
     ReadBatches,
+    Relay,
 }
 
 /// Calls `rpc` on the node whose cluster listener is `addr`, within `timeout`, with `request`
@@ -59,6 +60,7 @@ pub async fn call<T: DeserializeOwned>(
         Rpc::RebuildReplica => client.rebuild_replica(request).await,
         Rpc::Publish => client.publish(request).await,
         Rpc::ReadBatches => client.read_batches(request).await,
+        Rpc::Relay => client.relay(request).await,
     }
     .map_err(|err| text(&err))?
     .into_inner();

@@ -87,6 +87,15 @@ pub struct Groups {
     balance: RwLock<Option<Arc<LeaderBalance>>>,
     /// Where `Cluster.Publish` goes.
     publisher: Publisher,
+    /// Where `Cluster.Relay` goes: this node's REST layer, once it runs.
+    relay: RwLock<Option<Weak<dyn RelayHandler>>>,
+}
+
+/// This node's REST layer, serving the requests of another node's REST clients that need
+/// partitions this node leads (`Cluster.Relay`, `crate::rest::relay`). The request and the
+/// answer are that layer's own encoding: the cluster passes bytes.
+pub trait RelayHandler: Send + Sync + 'static {
+    fn relay(&self, ask: Vec<u8>) -> futures::future::BoxFuture<'_, Vec<u8>>;
 }
 
 /// The engine, for the publishes another node hands to this one as their producers sent them
@@ -163,6 +172,11 @@ impl Groups {
     /// Answers `Cluster.RebalanceLeaders` with a round of `balance`.
     pub fn set_balance(&self, balance: Arc<LeaderBalance>) {
         *self.balance.write() = Some(balance);
+    }
+
+    /// Answers `Cluster.Relay` with `handler`, while it lives.
+    pub fn set_relay(&self, handler: Weak<dyn RelayHandler>) {
+        *self.relay.write() = Some(handler);
     }
 
     fn sink(&self, group: GroupId) -> Option<Arc<dyn SnapshotSink>> {
@@ -451,6 +465,19 @@ impl Cluster for ClusterService {
             Some(handle) => handle.read_batches(ask).await,
             None => Err(format!("group {group} is not hosted on this node")),
         };
+        let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(RaftBatch {
+            payload: payload.into(),
+        }))
+    }
+
+    async fn relay(&self, request: Request<RaftBatch>) -> Result<Response<RaftBatch>, Status> {
+        let ask: ByteBuf = decode(&request.into_inner().payload)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let handler = self.groups.relay.read().as_ref().and_then(Weak::upgrade);
+        let handler =
+            handler.ok_or_else(|| Status::unavailable("this node serves no REST requests yet"))?;
+        let answer = ByteBuf::from(handler.relay(ask.into_vec()).await);
         let payload = encode(&answer).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(RaftBatch {
             payload: payload.into(),

@@ -1,6 +1,7 @@
 //! Engine calls for adapters without a long-lived consumer connection (REST): settling queue
 //! deliveries by receipt. A receipt names a delivery, not a session, so an ack may arrive on any
-//! request; it takes effect exactly as it would on the Consume stream that received it.
+//! request; it takes effect exactly as it would on the Consume stream that received it. And,
+//! in cluster mode, which node serves what a REST request needs (`crate::rest::relay`).
 
 use rapidmq_proto::ErrorCode;
 
@@ -12,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::principal::Principal;
 
 /// What to do with the deliveries named by receipts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Settlement {
     Ack,
     /// Redeliver after `delay_ms` (or dead-letter on the last allowed attempt).
@@ -97,5 +98,69 @@ impl Engine {
             queue.changed.notify_waiters();
         }
         Ok(unknown)
+    }
+
+    /// Cluster mode: the other nodes that lead partitions of `topic` as this node knows them,
+    /// each once, in id order. Empty for a topic whose partitions are not replicated.
+    pub fn other_leaders(&self, principal: &Principal, topic: &str) -> Result<Vec<u64>> {
+        let live = self.topic(principal, topic)?;
+        let me = self.config.cluster.node_id;
+        let mut leaders: Vec<u64> = live
+            .partitions
+            .iter()
+            .filter(|p| p.replicated() && !p.leads_with_lease())
+            .filter_map(|p| p.leader())
+            .filter(|&leader| leader != me)
+            .collect();
+        leaders.sort_unstable();
+        leaders.dedup();
+        Ok(leaders)
+    }
+
+    /// Cluster mode: the node that leads `partition` of `topic`, where that is not this node.
+    /// `None` where this node leads it, the topic is not replicated, or there is no such
+    /// partition (this node then answers for it); `UNAVAILABLE` when this node knows no leader.
+    pub fn leader_elsewhere(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<u64>> {
+        let live = self.topic(principal, topic)?;
+        let Some(p) = live.partitions.get(partition as usize) else {
+            return Ok(None);
+        };
+        if !p.replicated() || p.leads_with_lease() {
+            return Ok(None);
+        }
+        match p.leader() {
+            Some(leader) if leader == self.config.cluster.node_id => Ok(None),
+            Some(leader) => Ok(Some(leader)),
+            None => Err(Error::unavailable(format!(
+                "partition {partition} of topic `{topic}` has no leader now; retry"
+            ))),
+        }
+    }
+
+    /// Cluster mode: the node that coordinates stream subscription `name` of `topic`
+    /// ([`Engine::stream_coordinator`]), where that is not this node. `None` where this node
+    /// coordinates it or the topic is not replicated; `UNAVAILABLE` when the coordinating
+    /// partition has no leader this node knows.
+    pub fn coordinator_elsewhere(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<u64>> {
+        self.authorize(
+            principal,
+            Action::Consume,
+            Resource::Subscription { topic, name },
+        )?;
+        let live = self.topic(principal, topic)?;
+        match super::subscriptions::coordinator_partition(&live, name) {
+            Some(index) => self.leader_elsewhere(principal, topic, index),
+            None => Ok(None),
+        }
     }
 }

@@ -70,17 +70,24 @@ pub fn receipts(receipts: &[Receipt]) -> Vec<ReceiptRef> {
 }
 
 async fn settle(
-    state: &RestState,
+    state: &Arc<RestState>,
     principal: &Principal,
     topic: &str,
     subscription: &str,
     list: &[Receipt],
     how: Settlement,
 ) -> Result<StatusCode, ApiError> {
-    let unknown = state
-        .engine
-        .settle(principal, topic, subscription, &receipts(list), how)
-        .await?;
+    let unknown = match &state.cluster {
+        Some(cluster) => {
+            super::relay::settle(state, cluster, principal, topic, subscription, list, how).await?
+        }
+        None => {
+            state
+                .engine
+                .settle(principal, topic, subscription, &receipts(list), how)
+                .await?
+        }
+    };
     unknown_receipts(unknown)?;
     Ok(StatusCode::NO_CONTENT)
 }

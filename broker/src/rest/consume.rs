@@ -8,6 +8,8 @@
 //!   gets them again.
 //! - Queue mode: the request claims through the consumer's session kept between requests (see
 //!   `consumers`); the messages carry receipts for the ack, nack and extend endpoints.
+//! - Cluster mode: a queue poll also claims from the partitions other nodes lead, and a stream
+//!   poll joins the group on its coordinator, through those nodes (`relay`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,12 +25,12 @@ use super::acks::PartitionOffset;
 use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
 use super::subscriptions::Mode;
-use super::{RestState, params};
+use super::{RestState, params, relay};
 use crate::engine::{Session, SessionEvent, SubscriptionMode};
 use crate::principal::Principal;
 
 /// Time a poll gets to read stored messages even with `wait_ms=0`.
-const MIN_POLL: Duration = Duration::from_millis(100);
+pub(super) const MIN_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -73,37 +75,82 @@ pub async fn poll(
     let mode = state
         .engine
         .consume_mode(&principal, &topic, &subscription)?;
+    let Some(cluster) = &state.cluster else {
+        return Ok(Json(
+            poll_here(
+                &state,
+                &principal,
+                mode,
+                &topic,
+                &subscription,
+                &consumer,
+                max,
+                deadline,
+            )
+            .await?,
+        ));
+    };
+    let ask = relay::Poll {
+        topic: &topic,
+        subscription: &subscription,
+        consumer: &consumer,
+        max,
+        deadline,
+    };
+    Ok(Json(match mode {
+        SubscriptionMode::Queue => PollResult {
+            mode: Mode::Queue,
+            messages: relay::poll_queue(&state, cluster, &principal, ask).await?,
+            commit: Vec::new(),
+        },
+        SubscriptionMode::Stream => relay::poll_stream(&state, cluster, &principal, ask).await?,
+    }))
+}
+
+/// A poll served by this node alone: a queue's partitions this node leads, or a stream
+/// subscription's group joined here.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn poll_here(
+    state: &RestState,
+    principal: &Principal,
+    mode: SubscriptionMode,
+    topic: &str,
+    subscription: &str,
+    consumer: &str,
+    max: u32,
+    deadline: Instant,
+) -> Result<PollResult, ApiError> {
     match mode {
         SubscriptionMode::Queue => {
             let deliveries = state
                 .consumers
                 .poll(
                     &state.engine,
-                    &principal,
-                    &topic,
-                    &subscription,
-                    &consumer,
+                    principal,
+                    topic,
+                    subscription,
+                    consumer,
                     max,
                     deadline,
                 )
                 .await?;
-            Ok(Json(PollResult {
+            Ok(PollResult {
                 mode: Mode::Queue,
                 messages: deliveries.iter().map(MessageOut::from_queue).collect(),
                 commit: Vec::new(),
-            }))
+            })
         }
         SubscriptionMode::Stream => {
             let session = state
                 .engine
                 .subscribe(
-                    &principal,
-                    &topic,
-                    Some(&subscription),
+                    principal,
+                    topic,
+                    Some(subscription),
                     SubscriptionMode::Stream,
                     Default::default(),
                     None,
-                    &consumer,
+                    consumer,
                 )
                 .await?;
             let Session::Stream(mut session) = session else {
@@ -138,14 +185,14 @@ pub async fn poll(
                     messages.extend(MessageOut::from_delivery(&delivery)?);
                 }
             }
-            Ok(Json(PollResult {
+            Ok(PollResult {
                 mode: Mode::Stream,
                 messages,
                 commit: commit
                     .into_iter()
                     .map(|(partition, offset)| PartitionOffset { partition, offset })
                     .collect(),
-            }))
+            })
         }
     }
 }

@@ -87,6 +87,14 @@ impl ApiError {
         }
     }
 
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn invalid(detail: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::InvalidArgument, detail)
     }

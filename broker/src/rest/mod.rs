@@ -32,6 +32,7 @@ mod metadata;
 pub mod openapi;
 mod params;
 mod publish;
+mod relay;
 mod roles;
 mod sse;
 mod status;
@@ -73,6 +74,11 @@ pub struct RestState {
     live_sessions: Arc<Semaphore>,
     /// Whether the listener serves TLS (the session cookie is then `Secure`).
     tls: bool,
+    /// This node's part of the cluster (`None` in single-node mode): REST requests that need
+    /// partitions other nodes lead are relayed to them (`relay`).
+    cluster: cluster::ClusterHandle,
+    /// Which source of a queue poll gets the rest of its `max` next (`relay`).
+    relay_turn: std::sync::atomic::AtomicUsize,
 }
 
 impl RestState {
@@ -105,7 +111,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 
 /// The `/v1` routes. Must be called inside a tokio runtime (it starts the sweeper of idle
 /// queue consumers, which ends when the router is dropped).
-pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudget) -> Router {
+pub fn router(
+    engine: Arc<Engine>,
+    config: &Config,
+    publish_budget: PublishBudget,
+    cluster: cluster::ClusterHandle,
+) -> Router {
     let http = &config.http;
     let idle = Duration::from_millis(http.consumer_idle_timeout_ms);
     let state = Arc::new(RestState {
@@ -116,7 +127,14 @@ pub fn router(engine: Arc<Engine>, config: &Config, publish_budget: PublishBudge
         publish_budget,
         live_sessions: Arc::new(Semaphore::new(config.limits.max_live_sessions)),
         tls: config.tls.enabled(),
+        cluster,
+        relay_turn: Default::default(),
     });
+    if let Some(node) = &state.cluster {
+        let handler: std::sync::Weak<dyn crate::cluster::service::RelayHandler> =
+            Arc::downgrade(&state) as _;
+        node.serve_relay(handler);
+    }
     QueueConsumers::spawn_sweeper(Arc::downgrade(&state), |s: &RestState| &s.consumers, idle);
     let topic = "/v1/topics/{topic}";
     let sub = "/v1/topics/{topic}/subscriptions/{subscription}";

@@ -1,0 +1,314 @@
+//! REST in cluster mode, with three real `rapidmq serve` processes: a REST client that talks to
+//! one node only gets what the whole cluster holds (docs/clustering.md "REST in cluster mode").
+//!
+//! - Queue: a topic with one partition led by each node. Long-polls through one node receive
+//!   the messages of all three partitions, each once; their acks through that node reach every
+//!   partition's leader (each partition's queue floor moves to its end). Nacks through a third
+//!   node redeliver, as second attempts, to a consumer polling through a second.
+//! - Stream: a long-poll through a node that does not coordinate the subscription joins the
+//!   group on the coordinator, which lists it as a member while the poll waits.
+//!
+//! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use common::cluster::{
+    create_subscription_retrying, key_of_each_partition, preferred_leaders, replicated_topic_with,
+    start_nodes,
+};
+use common::{
+    BrokerOptions, Clients, PATIENCE, TestBroker, connect, eventually, queue_subscription,
+    topic_config,
+};
+use rapidmq_proto::v1 as pb;
+use serde_json::{Value, json};
+
+const PARTITIONS: u32 = 3;
+/// Messages per partition.
+const MESSAGES: usize = 20;
+/// Long enough that nothing is redelivered on its own during the test.
+const ACK_DEADLINE_MS: u64 = 120_000;
+
+fn options(_: u64) -> BrokerOptions {
+    BrokerOptions::default()
+}
+
+fn subscription_url(node: &TestBroker, topic: &str, subscription: &str) -> String {
+    format!(
+        "{}/v1/topics/{topic}/subscriptions/{subscription}",
+        node.http_url()
+    )
+}
+
+/// Publishes `MESSAGES` to each partition of `topic` through `node`, values named after
+/// `phase`; the values sent.
+async fn publish(node: &TestBroker, topic: &str, phase: &str, count: usize) -> BTreeSet<String> {
+    let client = rapidmq::Client::connect(node.grpc_url())
+        .await
+        .expect("connect the SDK");
+    let producer = client.producer(topic).build().await.expect("producer");
+    let mut sent = BTreeSet::new();
+    let mut receipts = Vec::new();
+    for i in 0..count {
+        for key in key_of_each_partition(PARTITIONS) {
+            let value = format!("{phase}-{key}-{i}");
+            let receipt = producer
+                .send(rapidmq::Message::new(value.clone()).with_key(key))
+                .await
+                .expect("send");
+            receipts.push(receipt);
+            sent.insert(value);
+        }
+    }
+    for receipt in receipts {
+        receipt.await.expect("acked");
+    }
+    producer.close().await.expect("close");
+    sent
+}
+
+/// What REST long-polls of `consumer` through `node` returned until every value of `expected`
+/// arrived: value → the messages carrying it.
+async fn poll_until(
+    node: &TestBroker,
+    topic: &str,
+    subscription: &str,
+    consumer: &str,
+    expected: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<Value>> {
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/messages?max=1000&wait_ms=500&consumer={consumer}",
+        subscription_url(node, topic, subscription)
+    );
+    let mut received: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let deadline = Instant::now() + PATIENCE;
+    while !expected.iter().all(|v| received.contains_key(v)) {
+        assert!(
+            Instant::now() < deadline,
+            "REST polls through {} received {} of {} messages",
+            node.http_url(),
+            received.len(),
+            expected.len()
+        );
+        let answer: Value = http
+            .get(&url)
+            .send()
+            .await
+            .expect("poll")
+            .error_for_status()
+            .expect("poll answered")
+            .json()
+            .await
+            .expect("poll JSON");
+        for message in answer["messages"].as_array().expect("messages") {
+            let value = message["value"].as_str().expect("a UTF-8 value");
+            received
+                .entry(value.to_string())
+                .or_default()
+                .push(message.clone());
+        }
+    }
+    received
+}
+
+/// Settles (`ack`, `nack`) the receipts of `messages` through `node`'s REST API.
+async fn settle(
+    node: &TestBroker,
+    topic: &str,
+    subscription: &str,
+    how: &str,
+    messages: &[&Value],
+) {
+    let receipts: Vec<&Value> = messages.iter().map(|m| &m["receipt"]).collect();
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/{how}",
+            subscription_url(node, topic, subscription)
+        ))
+        .json(&json!({ "receipts": receipts }))
+        .send()
+        .await
+        .expect(how);
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    assert_eq!(status, 204, "{how} through {}: {body}", node.http_url());
+}
+
+/// The queue floor (lowest unsettled offset) of each partition as `clients`' node describes
+/// the subscription.
+async fn floors(clients: &Clients, topic: &str, subscription: &str) -> Vec<u64> {
+    let Ok(info) = clients
+        .admin
+        .clone()
+        .describe_subscription(pb::DescribeSubscriptionRequest {
+            topic: topic.into(),
+            name: subscription.into(),
+        })
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut cursors = info.into_inner().cursors;
+    cursors.sort_by_key(|c| c.partition);
+    cursors.iter().map(|c| c.committed_offset).collect()
+}
+
+/// Three nodes with `topic` (three partitions, three replicas), each partition led by its
+/// preferred replica, one per node. Node 1's clients.
+async fn spread_topic(nodes: &[TestBroker], topic: &str) -> Clients {
+    let mut config = topic_config(PARTITIONS);
+    config.replication_factor = Some(3);
+    let (clients, _) = replicated_topic_with(nodes, topic, config).await;
+    let leaders: BTreeSet<u64> = preferred_leaders(nodes, topic, PARTITIONS)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(leaders, [1, 2, 3].into(), "one partition led by each node");
+    clients
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_queue_consumer_of_one_node_gets_and_settles_every_partition() {
+    const TOPIC: &str = "jobs";
+    const SUBSCRIPTION: &str = "workers";
+    let nodes = start_nodes(3, options);
+    let clients = spread_topic(&nodes, TOPIC).await;
+    create_subscription_retrying(
+        &clients,
+        queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5),
+    )
+    .await;
+    let sent = publish(&nodes[0], TOPIC, "first", MESSAGES).await;
+
+    // Every message of every partition through node 1, each once.
+    let received = poll_until(&nodes[0], TOPIC, SUBSCRIPTION, "w", &sent).await;
+    let twice: Vec<_> = received.iter().filter(|(_, m)| m.len() > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let partitions: BTreeSet<u64> = received
+        .values()
+        .map(|m| m[0]["partition"].as_u64().expect("partition"))
+        .collect();
+    assert_eq!(partitions, [0, 1, 2].into());
+    let messages: Vec<&Value> = received.values().map(|m| &m[0]).collect();
+    assert!(messages.iter().all(|m| m["attempt"] == 1));
+
+    // Their acks through node 1 reach each partition's leader.
+    settle(&nodes[0], TOPIC, SUBSCRIPTION, "ack", &messages).await;
+    let end = vec![MESSAGES as u64; PARTITIONS as usize];
+    for node in &nodes {
+        let clients = connect(node).await;
+        eventually("every partition's queue floor at its end", || async {
+            floors(&clients, TOPIC, SUBSCRIPTION).await == end
+        })
+        .await;
+    }
+
+    // Nacked through node 3, what node 2's consumer got comes again, to node 3's consumer.
+    let sent = publish(&nodes[1], TOPIC, "second", 1).await;
+    let first = poll_until(&nodes[1], TOPIC, SUBSCRIPTION, "x", &sent).await;
+    let messages: Vec<&Value> = first.values().map(|m| &m[0]).collect();
+    settle(&nodes[2], TOPIC, SUBSCRIPTION, "nack", &messages).await;
+    let again = poll_until(&nodes[2], TOPIC, SUBSCRIPTION, "y", &sent).await;
+    let attempts: Vec<&Value> = again.values().map(|m| &m[0]["attempt"]).collect();
+    assert!(
+        attempts.iter().all(|a| **a == 2),
+        "redelivered as second attempts: {attempts:?}"
+    );
+    let messages: Vec<&Value> = again.values().map(|m| &m[0]).collect();
+    settle(&nodes[0], TOPIC, SUBSCRIPTION, "ack", &messages).await;
+    let end = vec![MESSAGES as u64 + 1; PARTITIONS as usize];
+    eventually(
+        "every partition's queue floor past the nacked messages",
+        || async { floors(&clients, TOPIC, SUBSCRIPTION).await == end },
+    )
+    .await;
+}
+
+/// The members of stream subscription `subscription` of `topic` that `node` lists.
+async fn members(node: &TestBroker, topic: &str, subscription: &str) -> Vec<String> {
+    let answer = reqwest::Client::new()
+        .get(subscription_url(node, topic, subscription))
+        .send()
+        .await
+        .expect("describe");
+    let Ok(answer) = answer.error_for_status() else {
+        return Vec::new();
+    };
+    let described: Value = answer.json().await.expect("describe JSON");
+    described["members"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .filter_map(|m| m["consumer_name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_stream_poll_joins_the_group_on_the_coordinator() {
+    const TOPIC: &str = "events";
+    let nodes = start_nodes(3, options);
+    let clients = spread_topic(&nodes, TOPIC).await;
+    // A subscription coordinated by node 3 (the leader of the partition its name hashes to),
+    // polled through node 1.
+    let leaders = preferred_leaders(&nodes, TOPIC, PARTITIONS).await;
+    let subscription = (0..)
+        .map(|i| format!("readers-{i}"))
+        .find(|name| {
+            let partition = rapidmq_proto::partition_for_key(name.as_bytes(), PARTITIONS);
+            leaders[partition as usize] == 3
+        })
+        .expect("a name coordinated by node 3");
+    create_subscription_retrying(
+        &clients,
+        pb::CreateSubscriptionRequest {
+            topic: TOPIC.into(),
+            name: subscription.clone(),
+            mode: pb::SubscriptionMode::Stream as i32,
+            start: None,
+            queue: None,
+        },
+    )
+    .await;
+    let url = format!(
+        "{}/messages?wait_ms=10000&consumer=far-reader",
+        subscription_url(&nodes[0], TOPIC, &subscription)
+    );
+    let poll = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .expect("poll")
+            .error_for_status()
+            .expect("poll answered")
+            .json::<Value>()
+            .await
+            .expect("poll JSON")
+    });
+    eventually(
+        "the coordinator lists the REST poll as a member",
+        || async {
+            members(&nodes[2], TOPIC, &subscription)
+                .await
+                .contains(&"far-reader".to_string())
+        },
+    )
+    .await;
+    // A message published meanwhile ends the poll, from whichever partition it went to.
+    let sent = publish(&nodes[1], TOPIC, "late", 1).await;
+    let answer = poll.await.expect("the poll task");
+    let got: BTreeSet<String> = answer["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["value"].as_str().expect("value").to_string())
+        .collect();
+    assert!(!got.is_empty() && got.is_subset(&sent), "{answer}");
+}
