@@ -7,10 +7,14 @@
 //!   node redeliver, as second attempts, to a consumer polling through a second.
 //! - Stream: a long-poll through a node that does not coordinate the subscription joins the
 //!   group on the coordinator, which lists it as a member while the poll waits.
+//! - Live sessions of a queue subscription: Server-Sent Events through one node carry the
+//!   messages of all three partitions; a WebSocket through another acks one of what it got
+//!   and closes, and the others are handed back at once, well before their ack deadline.
 //!
 //! Every wait polls until the condition holds, bounded by `PATIENCE`; no fixed sleep.
 
 mod common;
+mod rest_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -23,8 +27,11 @@ use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, eventually, queue_subscription,
     topic_config,
 };
+use futures::{SinkExt, StreamExt};
 use rapidmq_proto::v1 as pb;
+use rest_common::{Rest, SseReader};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
 
 const PARTITIONS: u32 = 3;
 /// Messages per partition.
@@ -311,4 +318,98 @@ async fn a_rest_stream_poll_joins_the_group_on_the_coordinator() {
         .map(|m| m["value"].as_str().expect("value").to_string())
         .collect();
     assert!(!got.is_empty() && got.is_subset(&sent), "{answer}");
+}
+
+/// The next JSON frame of `socket` that is not a ping.
+async fn frame<S>(socket: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<Frame, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let next = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket is open")
+            .expect("the socket reads");
+        if let Frame::Text(text) = next {
+            return serde_json::from_str(text.as_str()).expect("a JSON frame");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_queue_sessions_of_one_node_get_every_partition_and_hand_back_what_they_held() {
+    const TOPIC: &str = "tasks";
+    const SUBSCRIPTION: &str = "workers";
+    let nodes = start_nodes(3, options);
+    let clients = spread_topic(&nodes, TOPIC).await;
+    create_subscription_retrying(
+        &clients,
+        queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5),
+    )
+    .await;
+
+    // Server-Sent Events through node 1: every message of every partition, each once.
+    let rest = Rest::new(&nodes[0]);
+    let path = format!("/v1/topics/{TOPIC}/subscriptions/{SUBSCRIPTION}/events?consumer=sse");
+    let mut events = SseReader::open(&rest, &path).await;
+    let sent = publish(&nodes[1], TOPIC, "sse", MESSAGES).await;
+    let got = events.messages(sent.len()).await;
+    let values: BTreeSet<String> = got
+        .iter()
+        .map(|m| m["value"].as_str().expect("value").to_string())
+        .collect();
+    assert_eq!(values, sent, "each message once");
+    let messages: Vec<&Value> = got.iter().collect();
+    settle(&nodes[1], TOPIC, SUBSCRIPTION, "ack", &messages).await;
+    drop(events);
+    let end = vec![MESSAGES as u64; PARTITIONS as usize];
+    eventually("every partition's queue floor at its end", || async {
+        floors(&clients, TOPIC, SUBSCRIPTION).await == end
+    })
+    .await;
+
+    // A WebSocket through node 3 gets one message of each partition, acks one and closes.
+    let sent = publish(&nodes[1], TOPIC, "ws", 1).await;
+    let url = format!(
+        "{}/v1/topics/{TOPIC}/subscriptions/{SUBSCRIPTION}/ws?consumer=ws&credits=10",
+        nodes[2].http_url().replacen("http", "ws", 1)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("open the WebSocket");
+    let mut held: Vec<Value> = Vec::new();
+    while held.len() < sent.len() {
+        let frame = frame(&mut socket).await;
+        assert_eq!(frame["type"], "messages", "{frame}");
+        held.extend(
+            frame["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .cloned(),
+        );
+    }
+    let acked = held.remove(0);
+    let ack = json!({"op": "ack", "id": 1, "receipts": [acked["receipt"]]});
+    socket
+        .send(Frame::Text(ack.to_string().into()))
+        .await
+        .expect("send the ack");
+    let done = frame(&mut socket).await;
+    assert_eq!(done, json!({"type": "done", "id": 1}));
+    socket.close(None).await.expect("close the WebSocket");
+
+    // What it held and did not ack comes back to a poll through node 2, as second attempts,
+    // long before the ack deadline; what it acked does not.
+    let expected: BTreeSet<String> = held
+        .iter()
+        .map(|m| m["value"].as_str().expect("value").to_string())
+        .collect();
+    let again = poll_until(&nodes[1], TOPIC, SUBSCRIPTION, "after", &expected).await;
+    assert!(
+        !again.contains_key(acked["value"].as_str().expect("value")),
+        "the acked message came again"
+    );
+    assert!(again.values().all(|m| m[0]["attempt"] == 2), "{again:?}");
 }

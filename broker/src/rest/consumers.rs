@@ -137,6 +137,19 @@ impl QueueConsumers {
             .clone())
     }
 
+    /// Drops `consumer`'s session of `subscription` (opened for `principal`): what it holds
+    /// and was not acked goes back to the others once no request uses it.
+    pub fn close(&self, principal: &Principal, topic: &str, subscription: &str, consumer: &str) {
+        let key: Key = (
+            principal.tenant().to_string(),
+            principal.name().map(str::to_string),
+            topic.to_string(),
+            subscription.to_string(),
+            consumer.to_string(),
+        );
+        self.consumers.lock().remove(&key);
+    }
+
     /// Drops the consumers of a deleted subscription.
     pub fn forget_subscription(&self, topic: &str, subscription: &str) {
         self.consumers

@@ -21,7 +21,6 @@
 //! the cluster reach `Cluster.Relay`. Requests and answers are JSON (the REST types' own
 //! encoding). A node asked does not relay further.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -81,6 +80,14 @@ enum Ask {
         max: u32,
         wait_ms: u64,
     },
+    /// Closes the session of a queue consumer (named as in `QueuePoll`): what it claimed and
+    /// was not acked goes back to the others.
+    CloseQueue {
+        tenant: String,
+        topic: String,
+        subscription: String,
+        consumer: String,
+    },
 }
 
 /// The answer to an [`Ask`].
@@ -90,6 +97,7 @@ enum Answer {
     /// How many receipts named nothing in flight.
     Settled(usize),
     Polled(PollResult),
+    Closed,
     Failed {
         code: u32,
         detail: String,
@@ -162,6 +170,17 @@ impl RestState {
                     .settle(&system(tenant), &topic, &subscription, &refs, how)
                     .await?;
                 Ok(Answer::Settled(unknown))
+            }
+            Ask::CloseQueue {
+                tenant,
+                topic,
+                subscription,
+                consumer,
+            } => {
+                let principal = system(tenant);
+                self.consumers
+                    .close(&principal, &topic, &subscription, &consumer);
+                Ok(Answer::Closed)
             }
             Ask::StreamPoll {
                 tenant,
@@ -238,10 +257,7 @@ pub async fn poll_queue(
     principal: &Principal,
     poll: Poll<'_>,
 ) -> Result<Vec<MessageOut>, ApiError> {
-    let remote_consumer = match principal.name() {
-        Some(user) => format!("{} via node {} for {user}", poll.consumer, cluster.id()),
-        None => format!("{} via node {}", poll.consumer, cluster.id()),
-    };
+    let remote_consumer = remote_consumer(cluster, principal, poll.consumer);
     loop {
         let now = Instant::now();
         let round_end = poll.deadline.min(now + ROUND).max(now + MIN_POLL);
@@ -314,6 +330,49 @@ pub async fn poll_queue(
     }
 }
 
+/// The name a queue consumer's claims through another node are made under there.
+fn remote_consumer(cluster: &ClusterNode, principal: &Principal, consumer: &str) -> String {
+    match principal.name() {
+        Some(user) => format!("{consumer} via node {} for {user}", cluster.id()),
+        None => format!("{consumer} via node {}", cluster.id()),
+    }
+}
+
+/// Closes the sessions `poll`'s consumer claimed through, here and on the nodes that lead
+/// partitions of the topic now, so what they hold and was not acked goes back at once rather
+/// than when they are idle long enough. A node that cannot be asked keeps its session until
+/// then.
+pub async fn close_queue(
+    state: &RestState,
+    cluster: &ClusterNode,
+    principal: &Principal,
+    poll: Poll<'_>,
+) {
+    state
+        .consumers
+        .close(principal, poll.topic, poll.subscription, poll.consumer);
+    let Ok(others) = state.engine.other_leaders(principal, poll.topic) else {
+        return;
+    };
+    let request = Ask::CloseQueue {
+        tenant: principal.tenant().to_string(),
+        topic: poll.topic.to_string(),
+        subscription: poll.subscription.to_string(),
+        consumer: remote_consumer(cluster, principal, poll.consumer),
+    };
+    let request = &request;
+    let closes = others.into_iter().map(|node| async move {
+        if let Err(err) = ask(cluster, node, request, Duration::ZERO).await {
+            tracing::debug!(
+                node,
+                cause = err.detail(),
+                "a REST queue session on another node was left to its idle timeout"
+            );
+        }
+    });
+    join_all(closes).await;
+}
+
 /// `max` split over `sources`: each gets as many as the others, the first `max % sources`
 /// from `turn` on one more (so a poll of fewer messages than sources asks a different source
 /// each time).
@@ -369,7 +428,7 @@ pub async fn poll_stream(
 /// nothing in flight; a node's failure is the answer (the receipts of the others are settled
 /// all the same).
 pub async fn settle(
-    state: &Arc<RestState>,
+    state: &RestState,
     cluster: &ClusterNode,
     principal: &Principal,
     topic: &str,

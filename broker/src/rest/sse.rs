@@ -48,8 +48,7 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let consumer = query.consumer.unwrap_or_else(|| "rest-sse".to_string());
     let permit = state.live_session_permit()?;
-    let mut session =
-        live::open(&state.engine, &principal, &topic, &subscription, &consumer).await?;
+    let mut session = live::open(&state, &principal, &topic, &subscription, &consumer).await?;
     let (tx, rx) = mpsc::channel::<Event>(DEPTH);
     let engine = state.engine.clone();
     tokio::spawn(async move {
@@ -73,7 +72,7 @@ pub async fn events(
                     }
                 }
                 Err(err) => {
-                    let problem = ApiError::from(err).problem();
+                    let problem = err.problem();
                     if let Ok(event) = Event::default().event("error").json_data(&problem) {
                         let _ = tx.send(event).await;
                     }

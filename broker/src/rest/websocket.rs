@@ -24,9 +24,10 @@ use utoipa::IntoParams;
 
 use super::acks::{PartitionOffset, receipts, unknown_receipts};
 use super::error::{ApiError, Path, Problem, Query};
+use super::live::Live;
 use super::messages::{MessageOut, Receipt};
 use super::{RestState, live};
-use crate::engine::{Engine, Session};
+use crate::engine::{Session, Settlement};
 use crate::principal::Principal;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -126,13 +127,12 @@ pub async fn socket(
     }
     let consumer = query.consumer.unwrap_or_else(|| "rest-ws".to_string());
     let permit = state.live_session_permit()?;
-    let session = live::open(&state.engine, &principal, &topic, &subscription, &consumer).await?;
-    let engine = state.engine.clone();
+    let session = live::open(&state, &principal, &topic, &subscription, &consumer).await?;
     Ok(upgrade.on_upgrade(move |socket| async move {
         let _permit = permit;
         run(
             socket,
-            engine,
+            state,
             principal,
             topic,
             subscription,
@@ -151,13 +151,14 @@ fn text(frame: &ServerFrame) -> Message {
 
 async fn run(
     socket: WebSocket,
-    engine: Arc<Engine>,
+    state: Arc<RestState>,
     principal: Principal,
     topic: String,
     subscription: String,
-    mut session: Session,
+    mut session: Live,
     mut credits: u32,
 ) {
+    let engine = &state.engine;
     let (mut sink, mut inbound) = socket.split();
     loop {
         let reply = tokio::select! {
@@ -187,7 +188,7 @@ async fn run(
                         credits = credits.saturating_add(messages);
                         Ok(())
                     }
-                    other => settle(&engine, &principal, &topic, &subscription, &session, other).await,
+                    other => settle(&state, &principal, &topic, &subscription, &session, other).await,
                 };
                 match (outcome, id) {
                     (Ok(()), Some(id)) => Some(ServerFrame::Done { id }),
@@ -195,7 +196,7 @@ async fn run(
                     (Err(err), id) => Some(ServerFrame::Error { id, problem: err.problem() }),
                 }
             }
-            result = live::next(&engine, &mut session, credits), if credits > 0 => {
+            result = live::next(engine, &mut session, credits), if credits > 0 => {
                 match result {
                     Ok(messages) if messages.is_empty() => None,
                     Ok(messages) => {
@@ -203,7 +204,7 @@ async fn run(
                         Some(ServerFrame::Messages { messages })
                     }
                     Err(err) => {
-                        let problem = ApiError::from(err).problem();
+                        let problem = err.problem();
                         let _ = sink.send(text(&ServerFrame::Error { id: None, problem })).await;
                         let _ = sink.close().await;
                         return;
@@ -221,13 +222,20 @@ async fn run(
 
 /// Acks, nacks, extensions and commits, checked against the session's mode as on gRPC.
 async fn settle(
-    engine: &Engine,
+    state: &RestState,
     principal: &Principal,
     topic: &str,
     subscription: &str,
-    session: &Session,
+    session: &Live,
     frame: ClientFrame,
 ) -> Result<(), ApiError> {
+    let engine = &state.engine;
+    let session = match session {
+        Live::Here(session) => &**session,
+        Live::Relayed(_) => {
+            return settle_relayed(state, principal, topic, subscription, frame).await;
+        }
+    };
     match (session, frame) {
         (Session::Queue(queue), ClientFrame::Ack { receipts: r, .. }) => {
             unknown_receipts(queue.ack(&receipts(&r)))
@@ -255,14 +263,48 @@ async fn settle(
                 .commit(principal, topic, subscription, &offsets, stream.member_id())
                 .await?)
         }
-        (Session::Queue(_), ClientFrame::Commit { .. }) => Err(ApiError::new(
-            ErrorCode::SubscriptionModeMismatch,
-            "this is a queue subscription: ack messages instead of committing offsets",
-        )),
+        (Session::Queue(_), ClientFrame::Commit { .. }) => Err(queue_commit()),
         (Session::Stream(_), _) => Err(ApiError::new(
             ErrorCode::SubscriptionModeMismatch,
             "ack, nack and deadline extension are for queue subscriptions; stream subscriptions commit offsets",
         )),
         (_, ClientFrame::Credit { .. }) => Ok(()),
     }
+}
+
+fn queue_commit() -> ApiError {
+    ApiError::new(
+        ErrorCode::SubscriptionModeMismatch,
+        "this is a queue subscription: ack messages instead of committing offsets",
+    )
+}
+
+/// Settling through a relayed queue session (cluster mode): each receipt on its partition's
+/// leader, as the ack endpoint does.
+async fn settle_relayed(
+    state: &RestState,
+    principal: &Principal,
+    topic: &str,
+    subscription: &str,
+    frame: ClientFrame,
+) -> Result<(), ApiError> {
+    let (list, how) = match frame {
+        ClientFrame::Ack { receipts, .. } => (receipts, Settlement::Ack),
+        ClientFrame::Nack {
+            receipts, delay_ms, ..
+        } => (receipts, Settlement::Nack { delay_ms }),
+        ClientFrame::Extend {
+            receipts,
+            extend_ms,
+            ..
+        } => (receipts, Settlement::Extend { extend_ms }),
+        ClientFrame::Commit { .. } => return Err(queue_commit()),
+        ClientFrame::Credit { .. } => return Ok(()),
+    };
+    let Some(cluster) = &state.cluster else {
+        return Err(crate::Error::internal("a relayed session outside cluster mode").into());
+    };
+    let unknown =
+        super::relay::settle(state, cluster, principal, topic, subscription, &list, how).await?;
+    unknown_receipts(unknown)
 }
