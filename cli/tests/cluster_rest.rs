@@ -7,6 +7,8 @@
 //!   node redeliver, as second attempts, to a consumer polling through a second.
 //! - Stream: a long-poll through a node that does not coordinate the subscription joins the
 //!   group on the coordinator, which lists it as a member while the poll waits.
+//! - With auth on, the same through a user's token: the node a poll reaches authorises it, and
+//!   the others serve their share for that user; a request without a token is refused.
 //! - Live sessions of a queue subscription: Server-Sent Events through one node carry the
 //!   messages of all three partitions; a WebSocket through another acks one of what it got
 //!   and closes, and the others are handed back at once, well before their ack deadline.
@@ -412,4 +414,150 @@ async fn live_queue_sessions_of_one_node_get_every_partition_and_hand_back_what_
         "the acked message came again"
     );
     assert!(again.values().all(|m| m[0]["attempt"] == 2), "{again:?}");
+}
+
+/// `request` with `token`, sent; status and JSON body (`Null` when empty).
+async fn send_with(request: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let answer = request.send().await.expect("REST request");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// Sends what `request` makes until it is not refused as `UNAVAILABLE` (the cluster has no
+/// leader for it yet), bounded by `PATIENCE`; its status and body.
+async fn while_unavailable(
+    what: &str,
+    token: &str,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> (u16, Value) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = send_with(request(), Some(token)).await;
+        if status != 503 {
+            return (status, body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still unavailable: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await; // retry pace of a refused request
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_a_users_rest_queue_poll_of_one_node_gets_every_partition() {
+    const TOPIC: &str = "secured";
+    const SUBSCRIPTION: &str = "workers";
+    let token = rapidmq_broker::auth::Token::generate()
+        .expect("a token")
+        .to_string();
+    let nodes = start_nodes(3, |id| BrokerOptions {
+        env: match id {
+            1 => vec![("RAPIDMQ_BOOTSTRAP_ADMIN_TOKEN".into(), token.clone())],
+            _ => Vec::new(),
+        },
+        args: vec!["--auth".into()],
+    });
+    let http = reqwest::Client::new();
+    for node in &nodes {
+        eventually("the bootstrap admin is known on every node", || async {
+            let whoami = http.get(format!("{}/v1/auth/whoami", node.http_url()));
+            send_with(whoami, Some(&token)).await.0 == 200
+        })
+        .await;
+    }
+    let first = &nodes[0];
+    let (status, body) = while_unavailable("create the topic", &token, || {
+        http.post(format!("{}/v1/topics", first.http_url())).json(
+            &json!({"name": TOPIC, "config": {"partitions": PARTITIONS, "replication_factor": 3}}),
+        )
+    })
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Each node leads one partition, so a poll through node 1 needs the other two.
+    eventually("one partition led by each node", || async {
+        let metadata = http.get(format!("{}/v1/metadata?topics={TOPIC}", first.http_url()));
+        let (_, body) = send_with(metadata, Some(&token)).await;
+        let leaders: BTreeSet<u64> = body["topics"][0]["partitions"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|p| p["leader"].as_u64()).collect())
+            .unwrap_or_default();
+        leaders == [1, 2, 3].into()
+    })
+    .await;
+    let (status, body) = while_unavailable("create the subscription", &token, || {
+        http.post(format!(
+            "{}/v1/topics/{TOPIC}/subscriptions",
+            first.http_url()
+        ))
+        .json(
+            &json!({"name": SUBSCRIPTION, "mode": "queue", "start": {"kind": "earliest"},
+                "queue": {"ack_deadline_ms": ACK_DEADLINE_MS, "max_deliveries": 5}}),
+        )
+    })
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut sent = BTreeSet::new();
+    let mut messages = Vec::new();
+    for key in key_of_each_partition(PARTITIONS) {
+        for i in 0..MESSAGES {
+            let value = format!("secured-{key}-{i}");
+            messages.push(json!({"key": key, "value": value}));
+            sent.insert(value);
+        }
+    }
+    let (status, body) = while_unavailable("publish", &token, || {
+        http.post(format!("{}/v1/topics/{TOPIC}/messages", first.http_url()))
+            .json(&json!({ "messages": messages }))
+    })
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let base = subscription_url(first, TOPIC, SUBSCRIPTION);
+    let poll = format!("{base}/messages?max=1000&wait_ms=500&consumer=w");
+    let (status, _) = send_with(http.get(&poll), None).await;
+    assert_eq!(status, 401, "a poll without a token is refused");
+    let mut received: BTreeMap<String, Value> = BTreeMap::new();
+    let deadline = Instant::now() + PATIENCE;
+    while received.len() < sent.len() {
+        assert!(
+            Instant::now() < deadline,
+            "received {} of {}",
+            received.len(),
+            sent.len()
+        );
+        let (status, body) = send_with(http.get(&poll), Some(&token)).await;
+        assert_eq!(status, 200, "{body}");
+        for message in body["messages"].as_array().expect("messages") {
+            let value = message["value"].as_str().expect("value").to_string();
+            assert!(
+                received.insert(value, message.clone()).is_none(),
+                "twice: {message}"
+            );
+        }
+    }
+    assert_eq!(received.keys().cloned().collect::<BTreeSet<_>>(), sent);
+    let receipts: Vec<&Value> = received.values().map(|m| &m["receipt"]).collect();
+    let ack = http
+        .post(format!("{base}/ack"))
+        .json(&json!({ "receipts": receipts }));
+    let (status, body) = send_with(ack, Some(&token)).await;
+    assert_eq!(status, 204, "{body}");
+    eventually("every partition's queue floor at its end", || async {
+        let (_, body) = send_with(http.get(&base), Some(&token)).await;
+        let floors: Vec<u64> = body["cursors"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|c| c["committed_offset"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        floors == vec![MESSAGES as u64; PARTITIONS as usize]
+    })
+    .await;
 }
