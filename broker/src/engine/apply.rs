@@ -15,15 +15,16 @@ use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 use super::command::MetaCommand;
+use super::keys;
 use super::partition::{ConsumerChange, Partition, PartitionEntry};
 use super::queue::QueuePartition;
-use super::subscription::Subscription;
+use super::subscription::{QueueRuntime, Subscription, SubscriptionRecord};
 use super::topic::Topic;
 use super::{Engine, LiveTopic, TopicState};
 use crate::audit::Audit;
 use crate::auth::AuthCommand;
 use crate::error::{Error, Result};
-use crate::storage::{Store as _, WriteBatch};
+use crate::storage::{Cf, Store as _, WriteBatch};
 
 impl Engine {
     /// Applies a metadata command: one atomic, fsynced write, then its in-memory effects. The
@@ -197,7 +198,7 @@ impl Engine {
                 cursors,
             } => {
                 if let Some(topic) = self.topic_by_id(*topic_id) {
-                    let sub = Subscription::new(record.clone(), *topic_id, cursors.clone());
+                    let sub = self.created_subscription(*topic_id, record, cursors)?;
                     topic
                         .subscriptions
                         .write()
@@ -269,6 +270,44 @@ impl Engine {
             // Resolved into a commit or a seek before it is applied (`PartitionEntry::resolved`).
             ConsumerChange::Start { .. } => {}
         }
+    }
+
+    /// The live state of a subscription whose creation applied: from its starting `cursors`,
+    /// and for a queue, from the ack state a partition group stored for it if there is one (in
+    /// cluster mode a partition's group can apply the subscription's `Start` entry on this node
+    /// before the metadata group's creation does; its state carries the start's epoch, which the
+    /// group's replicas compare the leader's later flushes against).
+    fn created_subscription(
+        &self,
+        topic_id: u32,
+        record: &SubscriptionRecord,
+        cursors: &[u64],
+    ) -> Result<Subscription> {
+        let Some(settings) = &record.queue else {
+            return Ok(Subscription::new(
+                record.clone(),
+                topic_id,
+                cursors.to_vec(),
+            ));
+        };
+        let mut states = Vec::with_capacity(cursors.len());
+        for (p, &floor) in cursors.iter().enumerate() {
+            let key = keys::cursor_key(topic_id, &record.name, p as u32);
+            let stored = self.disk.get(Cf::Acks, &key)?;
+            states.push(
+                stored
+                    .as_deref()
+                    .and_then(QueuePartition::decode)
+                    .unwrap_or_else(|| QueuePartition::new(floor)),
+            );
+        }
+        let queue = QueueRuntime::new(settings.clone(), states);
+        Ok(Subscription::with_queue(
+            record.clone(),
+            topic_id,
+            cursors.to_vec(),
+            Some(queue),
+        ))
     }
 
     /// Makes `topic` live: found by name and by id, serving sessions.

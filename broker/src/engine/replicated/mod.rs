@@ -200,18 +200,26 @@ impl Engine {
                 }
                 run.subscriptions.insert(key, true);
                 // This node's partitions are its own: a start past its log is its log's end.
+                // Where a partition's group already fixed the start (its `Start` entry applied
+                // on this node before this one: the proposer's metadata ran ahead), that start
+                // is kept, not written over with this node's own.
                 let topic = self.topic_by_id(*topic_id);
-                let cursors = cursors
-                    .iter()
-                    .enumerate()
-                    .map(|(p, &offset)| {
-                        let high = topic
-                            .as_ref()
-                            .and_then(|t| t.partitions.get(p))
-                            .map_or(0, |partition| partition.shared().high_watermark());
-                        offset.min(high)
-                    })
-                    .collect();
+                let mut fixed = Vec::with_capacity(cursors.len());
+                for (p, &offset) in cursors.iter().enumerate() {
+                    let key = keys::cursor_key(*topic_id, &record.name, p as u32);
+                    let stored = self.disk.get(Cf::Cursors, &key)?;
+                    let high = topic
+                        .as_ref()
+                        .and_then(|t| t.partitions.get(p))
+                        .map_or(0, |partition| partition.shared().high_watermark());
+                    fixed.push(
+                        stored
+                            .as_deref()
+                            .and_then(crate::engine::partition::decode_offset)
+                            .unwrap_or(offset.min(high)),
+                    );
+                }
+                let cursors = fixed;
                 MetaCommand::CreateSubscription {
                     topic_id: *topic_id,
                     record: record.clone(),

@@ -228,3 +228,50 @@ async fn conflicting_entries_resolve_the_same_on_every_replica_and_through_a_sna
     }
     joiner.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_start_its_partition_group_applied_first_survives_the_subscriptions_creation() {
+    let mut node = replica().await;
+    node.apply(&[MetaCommand::CreateTopic(record(1, "jobs", 2))])
+        .await;
+    // The partitions' groups apply the new subscription's start (epoch: the raft index of the
+    // `Start` entry) before this node's metadata group applies the subscription itself.
+    let mut batch = WriteBatch::default();
+    for partition in 0..2 {
+        let start = crate::engine::partition::ConsumerChange::ResetQueue {
+            offset: 0,
+            epoch: 42,
+        };
+        crate::engine::partition::PartitionEntry::new(1, partition, "workers", start)
+            .write_to(&mut batch);
+    }
+    node.engine.disk_store().write(batch, true).unwrap();
+    node.apply(&[MetaCommand::CreateSubscription {
+        topic_id: 1,
+        record: SubscriptionRecord {
+            name: "workers".into(),
+            mode: SubscriptionMode::Queue,
+            created_at_ms: 0,
+            queue: Some(crate::engine::subscription::QueueSettings {
+                ack_deadline_ms: 30_000,
+                max_deliveries: 5,
+                dead_letter_topic: "jobs.dlq".into(),
+            }),
+        },
+        cursors: vec![0, 0],
+    }])
+    .await;
+    let topic = node.engine.topic_by_id(1).expect("the topic");
+    let sub = topic
+        .subscriptions
+        .read()
+        .get("workers")
+        .cloned()
+        .expect("the subscription");
+    let queue = sub.queue.as_ref().expect("a queue");
+    // The leader's flushes carry this epoch; with 0 every replica would skip them as older
+    // than the start.
+    let epochs: Vec<u64> = queue.partitions.iter().map(|q| q.lock().epoch()).collect();
+    assert_eq!(epochs, [42, 42]);
+    node.stop().await;
+}
