@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use common::cluster::{
-    create_subscription_retrying, key_of_each_partition, preferred_leaders, replicated_topic_with,
-    start_nodes,
+    create_subscription_retrying, key_of_each_partition, preferred_leaders,
+    publish_to_each_partition, replicated_topic_with, start_nodes,
 };
 use common::{
     BrokerOptions, Clients, PATIENCE, TestBroker, connect, eventually, queue_subscription,
@@ -52,31 +52,13 @@ fn subscription_url(node: &TestBroker, topic: &str, subscription: &str) -> Strin
     )
 }
 
-/// Publishes `MESSAGES` to each partition of `topic` through `node`, values named after
-/// `phase`; the values sent.
+/// Publishes `count` messages to each partition of `topic` through `node`, values named
+/// after `phase`; the values sent.
 async fn publish(node: &TestBroker, topic: &str, phase: &str, count: usize) -> BTreeSet<String> {
     let client = rapidmq::Client::connect(node.grpc_url())
         .await
         .expect("connect the SDK");
-    let producer = client.producer(topic).build().await.expect("producer");
-    let mut sent = BTreeSet::new();
-    let mut receipts = Vec::new();
-    for i in 0..count {
-        for key in key_of_each_partition(PARTITIONS) {
-            let value = format!("{phase}-{key}-{i}");
-            let receipt = producer
-                .send(rapidmq::Message::new(value.clone()).with_key(key))
-                .await
-                .expect("send");
-            receipts.push(receipt);
-            sent.insert(value);
-        }
-    }
-    for receipt in receipts {
-        receipt.await.expect("acked");
-    }
-    producer.close().await.expect("close");
-    sent
+    publish_to_each_partition(&client, topic, PARTITIONS, phase, count).await
 }
 
 /// What REST long-polls of `consumer` through `node` returned until every value of `expected`
@@ -88,9 +70,21 @@ async fn poll_until(
     consumer: &str,
     expected: &BTreeSet<String>,
 ) -> BTreeMap<String, Vec<Value>> {
+    poll_until_by(node, topic, subscription, consumer, expected, 1000).await
+}
+
+/// [`poll_until`] with polls of at most `max` messages (each answer checked to keep to it).
+async fn poll_until_by(
+    node: &TestBroker,
+    topic: &str,
+    subscription: &str,
+    consumer: &str,
+    expected: &BTreeSet<String>,
+    max: usize,
+) -> BTreeMap<String, Vec<Value>> {
     let http = reqwest::Client::new();
     let url = format!(
-        "{}/messages?max=1000&wait_ms=500&consumer={consumer}",
+        "{}/messages?max={max}&wait_ms=500&consumer={consumer}",
         subscription_url(node, topic, subscription)
     );
     let mut received: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -113,7 +107,13 @@ async fn poll_until(
             .json()
             .await
             .expect("poll JSON");
-        for message in answer["messages"].as_array().expect("messages") {
+        let messages = answer["messages"].as_array().expect("messages");
+        assert!(
+            messages.len() <= max,
+            "{} messages for max={max}",
+            messages.len()
+        );
+        for message in messages {
             let value = message["value"].as_str().expect("a UTF-8 value");
             received
                 .entry(value.to_string())
@@ -166,6 +166,28 @@ async fn floors(clients: &Clients, topic: &str, subscription: &str) -> Vec<u64> 
     cursors.iter().map(|c| c.committed_offset).collect()
 }
 
+/// Waits until `clients`' node reports each partition's queue floor at `end`.
+async fn floors_reach(clients: &Clients, topic: &str, subscription: &str, end: &[u64]) {
+    eventually(
+        "every partition's queue floor where it should be",
+        || async { floors(clients, topic, subscription).await == end },
+    )
+    .await;
+}
+
+/// Three nodes with queue subscription `subscription` of `topic`, whose partitions are led one
+/// by each node ([`spread_topic`]). Node 1's clients.
+async fn queue_on_three_nodes(topic: &str, subscription: &str) -> (Vec<TestBroker>, Clients) {
+    let nodes = start_nodes(3, options);
+    let clients = spread_topic(&nodes, topic).await;
+    create_subscription_retrying(
+        &clients,
+        queue_subscription(topic, subscription, ACK_DEADLINE_MS, 5),
+    )
+    .await;
+    (nodes, clients)
+}
+
 /// Three nodes with `topic` (three partitions, three replicas), each partition led by its
 /// preferred replica, one per node. Node 1's clients.
 async fn spread_topic(nodes: &[TestBroker], topic: &str) -> Clients {
@@ -184,13 +206,7 @@ async fn spread_topic(nodes: &[TestBroker], topic: &str) -> Clients {
 async fn a_rest_queue_consumer_of_one_node_gets_and_settles_every_partition() {
     const TOPIC: &str = "jobs";
     const SUBSCRIPTION: &str = "workers";
-    let nodes = start_nodes(3, options);
-    let clients = spread_topic(&nodes, TOPIC).await;
-    create_subscription_retrying(
-        &clients,
-        queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5),
-    )
-    .await;
+    let (nodes, clients) = queue_on_three_nodes(TOPIC, SUBSCRIPTION).await;
     let sent = publish(&nodes[0], TOPIC, "first", MESSAGES).await;
 
     // Every message of every partition through node 1, each once.
@@ -209,16 +225,13 @@ async fn a_rest_queue_consumer_of_one_node_gets_and_settles_every_partition() {
     settle(&nodes[0], TOPIC, SUBSCRIPTION, "ack", &messages).await;
     let end = vec![MESSAGES as u64; PARTITIONS as usize];
     for node in &nodes {
-        let clients = connect(node).await;
-        eventually("every partition's queue floor at its end", || async {
-            floors(&clients, TOPIC, SUBSCRIPTION).await == end
-        })
-        .await;
+        floors_reach(&connect(node).await, TOPIC, SUBSCRIPTION, &end).await;
     }
 
     // Nacked through node 3, what node 2's consumer got comes again, to node 3's consumer.
     let sent = publish(&nodes[1], TOPIC, "second", 1).await;
-    let first = poll_until(&nodes[1], TOPIC, SUBSCRIPTION, "x", &sent).await;
+    // One message a poll, fewer than the three nodes asked: the nodes take turns.
+    let first = poll_until_by(&nodes[1], TOPIC, SUBSCRIPTION, "x", &sent, 1).await;
     let messages: Vec<&Value> = first.values().map(|m| &m[0]).collect();
     settle(&nodes[2], TOPIC, SUBSCRIPTION, "nack", &messages).await;
     let again = poll_until(&nodes[2], TOPIC, SUBSCRIPTION, "y", &sent).await;
@@ -230,11 +243,7 @@ async fn a_rest_queue_consumer_of_one_node_gets_and_settles_every_partition() {
     let messages: Vec<&Value> = again.values().map(|m| &m[0]).collect();
     settle(&nodes[0], TOPIC, SUBSCRIPTION, "ack", &messages).await;
     let end = vec![MESSAGES as u64 + 1; PARTITIONS as usize];
-    eventually(
-        "every partition's queue floor past the nacked messages",
-        || async { floors(&clients, TOPIC, SUBSCRIPTION).await == end },
-    )
-    .await;
+    floors_reach(&clients, TOPIC, SUBSCRIPTION, &end).await;
 }
 
 /// The members of stream subscription `subscription` of `topic` that `node` lists.
@@ -343,13 +352,7 @@ where
 async fn live_queue_sessions_of_one_node_get_every_partition_and_hand_back_what_they_held() {
     const TOPIC: &str = "tasks";
     const SUBSCRIPTION: &str = "workers";
-    let nodes = start_nodes(3, options);
-    let clients = spread_topic(&nodes, TOPIC).await;
-    create_subscription_retrying(
-        &clients,
-        queue_subscription(TOPIC, SUBSCRIPTION, ACK_DEADLINE_MS, 5),
-    )
-    .await;
+    let (nodes, clients) = queue_on_three_nodes(TOPIC, SUBSCRIPTION).await;
 
     // Server-Sent Events through node 1: every message of every partition, each once.
     let rest = Rest::new(&nodes[0]);
@@ -366,10 +369,7 @@ async fn live_queue_sessions_of_one_node_get_every_partition_and_hand_back_what_
     settle(&nodes[1], TOPIC, SUBSCRIPTION, "ack", &messages).await;
     drop(events);
     let end = vec![MESSAGES as u64; PARTITIONS as usize];
-    eventually("every partition's queue floor at its end", || async {
-        floors(&clients, TOPIC, SUBSCRIPTION).await == end
-    })
-    .await;
+    floors_reach(&clients, TOPIC, SUBSCRIPTION, &end).await;
 
     // A WebSocket through node 3 gets one message of each partition, acks one and closes.
     let sent = publish(&nodes[1], TOPIC, "ws", 1).await;

@@ -16,11 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    cluster_cli_ok, create_cluster_topic, free_ports, key_of_each_partition, partition_leader,
-    peer_list, preferred_leaders, start_node_in_env, start_nodes, topic_metadata,
+    cluster_cli_ok, create_cluster_topic, free_ports, partition_leader, peer_list,
+    preferred_leaders, publish_to_each_partition, start_node_in_env, start_nodes, topic_metadata,
 };
 use common::{BrokerOptions, PATIENCE, TestBroker, connect, topic_config};
-use rapidmq::{Client, Consumer, Message};
+use rapidmq::{Client, Consumer};
 use serde_json::Value;
 
 const TOPIC: &str = "events";
@@ -29,35 +29,7 @@ const PARTITIONS: u32 = 3;
 const MESSAGES: usize = 20;
 
 async fn publish(client: &Client, phase: &str) -> BTreeSet<String> {
-    publish_to(client, TOPIC, PARTITIONS, phase).await
-}
-
-/// Publishes `MESSAGES` to each of `topic`'s `partitions`, values named after `phase`.
-async fn publish_to(
-    client: &Client,
-    topic: &str,
-    partitions: u32,
-    phase: &str,
-) -> BTreeSet<String> {
-    let producer = client.producer(topic).build().await.expect("producer");
-    let mut sent = BTreeSet::new();
-    let mut receipts = Vec::new();
-    for i in 0..MESSAGES {
-        for key in key_of_each_partition(partitions) {
-            let value = format!("{phase}-{key}-{i}");
-            let receipt = producer
-                .send(Message::new(value.clone()).with_key(key))
-                .await
-                .expect("send");
-            receipts.push(receipt);
-            sent.insert(value);
-        }
-    }
-    for receipt in receipts {
-        receipt.await.expect("acked");
-    }
-    producer.close().await.expect("close");
-    sent
+    publish_to_each_partition(client, TOPIC, PARTITIONS, phase, MESSAGES).await
 }
 
 /// Polls both members until together they received every value of `expected`; what each
@@ -272,7 +244,7 @@ async fn a_coordinator_without_a_replica_serves_those_partitions_from_their_lead
 
     let client = Client::connect(nodes[0].grpc_url()).await.expect("connect");
     let member = sole_member(&client, WIDE, subscription, WIDE_PARTITIONS).await;
-    let sent = publish_to(&client, WIDE, WIDE_PARTITIONS, "first").await;
+    let sent = publish_to_each_partition(&client, WIDE, WIDE_PARTITIONS, "first", MESSAGES).await;
     let received = consume(&[&member], &sent).await;
     let twice: Vec<_> = received[0].iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "received more than once: {twice:?}");
@@ -282,7 +254,7 @@ async fn a_coordinator_without_a_replica_serves_those_partitions_from_their_lead
         .expect("close, committing what it received");
 
     // Joined again: only what was published since.
-    let sent = publish_to(&client, WIDE, WIDE_PARTITIONS, "second").await;
+    let sent = publish_to_each_partition(&client, WIDE, WIDE_PARTITIONS, "second", MESSAGES).await;
     let member = sole_member(&client, WIDE, subscription, WIDE_PARTITIONS).await;
     let received = consume(&[&member], &sent).await;
     let again: Vec<&String> = received[0].keys().filter(|v| !sent.contains(*v)).collect();
@@ -296,7 +268,7 @@ async fn a_coordinator_without_a_replica_serves_those_partitions_from_their_lead
 
     // REST polls through the coordinator read those partitions from their leaders too, from
     // the committed offsets, and their commits move the group's offsets.
-    let sent = publish_to(&client, WIDE, WIDE_PARTITIONS, "third").await;
+    let sent = publish_to_each_partition(&client, WIDE, WIDE_PARTITIONS, "third", MESSAGES).await;
     let rest = &nodes[coordinator as usize - 1];
     let received = rest_poll_until(rest, WIDE, subscription, &sent).await;
     let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
@@ -454,7 +426,8 @@ async fn a_session_follows_a_replica_that_moves_off_its_node() {
 
     let client = Client::connect(nodes[0].grpc_url()).await.expect("connect");
     let member = sole_member(&client, MOVING, &subscription, MOVING_PARTITIONS).await;
-    let sent = publish_to(&client, MOVING, MOVING_PARTITIONS, "before").await;
+    let sent =
+        publish_to_each_partition(&client, MOVING, MOVING_PARTITIONS, "before", MESSAGES).await;
     consume(&[&member], &sent).await;
 
     cluster_cli_ok(&nodes[0], &["rebalance"]);
@@ -478,7 +451,8 @@ async fn a_session_follows_a_replica_that_moves_off_its_node() {
     );
 
     // The same session: every message of the moved partition too.
-    let sent = publish_to(&client, MOVING, MOVING_PARTITIONS, "after").await;
+    let sent =
+        publish_to_each_partition(&client, MOVING, MOVING_PARTITIONS, "after", MESSAGES).await;
     let received = consume(&[&member], &sent).await;
     let unexpected: Vec<&String> = received[0].keys().filter(|v| !sent.contains(*v)).collect();
     assert!(unexpected.is_empty(), "delivered again: {unexpected:?}");

@@ -152,14 +152,8 @@ impl Engine {
         topic: &str,
         name: &str,
     ) -> Result<Option<u64>> {
-        self.authorize(
-            principal,
-            Action::Consume,
-            Resource::Subscription { topic, name },
-        )?;
-        let live = self.topic(principal, topic)?;
-        match super::subscriptions::coordinator_partition(&live, name) {
-            Some(index) => self.leader_elsewhere(principal, topic, index),
+        match self.coordinating_partition(principal, topic, name)? {
+            Some((_, index)) => self.leader_elsewhere(principal, topic, index),
             None => Ok(None),
         }
     }

@@ -352,13 +352,7 @@ impl Engine {
         topic: &str,
         name: &str,
     ) -> Result<Option<u32>> {
-        self.authorize(
-            principal,
-            Action::Consume,
-            Resource::Subscription { topic, name },
-        )?;
-        let live = self.topic(principal, topic)?;
-        let Some(index) = coordinator_partition(&live, name) else {
+        let Some((live, index)) = self.coordinating_partition(principal, topic, name)? else {
             return Ok(None);
         };
         let partition = &live.partitions[index as usize];
@@ -372,6 +366,23 @@ impl Engine {
             )),
             topic,
         ))
+    }
+
+    /// The partition of `topic` whose group's leader coordinates stream subscription `name`,
+    /// once the caller may consume it; `None` for a topic not replicated.
+    pub(super) fn coordinating_partition(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<(Arc<Topic>, u32)>> {
+        self.authorize(
+            principal,
+            Action::Consume,
+            Resource::Subscription { topic, name },
+        )?;
+        let live = self.topic(principal, topic)?;
+        Ok(coordinator_partition(&live, name).map(|index| (live, index)))
     }
 
     /// Commits offsets (next offset to consume) for a subscription. With `member`, only the

@@ -23,6 +23,16 @@ use crate::principal::Principal;
 /// another, whose own grant (and credential) then keeps it open.
 type Key = (String, Option<String>, String, String, String);
 
+fn key(principal: &Principal, topic: &str, subscription: &str, consumer: &str) -> Key {
+    (
+        principal.tenant().to_string(),
+        principal.name().map(str::to_string),
+        topic.to_string(),
+        subscription.to_string(),
+        consumer.to_string(),
+    )
+}
+
 struct Consumer {
     session: tokio::sync::Mutex<QueueSession>,
     last_used: Mutex<Instant>,
@@ -55,13 +65,7 @@ impl QueueConsumers {
         max: u32,
         deadline: Instant,
     ) -> Result<Vec<QueueDelivery>, ApiError> {
-        let key: Key = (
-            principal.tenant().to_string(),
-            principal.name().map(str::to_string),
-            topic.to_string(),
-            subscription.to_string(),
-            consumer.to_string(),
-        );
+        let key = key(principal, topic, subscription, consumer);
         let entry = self.get_or_join(engine, principal, &key).await?;
         let mut session = match tokio::time::timeout_at(deadline, entry.session.lock()).await {
             Ok(session) => session,
@@ -140,14 +144,9 @@ impl QueueConsumers {
     /// Drops `consumer`'s session of `subscription` (opened for `principal`): what it holds
     /// and was not acked goes back to the others once no request uses it.
     pub fn close(&self, principal: &Principal, topic: &str, subscription: &str, consumer: &str) {
-        let key: Key = (
-            principal.tenant().to_string(),
-            principal.name().map(str::to_string),
-            topic.to_string(),
-            subscription.to_string(),
-            consumer.to_string(),
-        );
-        self.consumers.lock().remove(&key);
+        self.consumers
+            .lock()
+            .remove(&key(principal, topic, subscription, consumer));
     }
 
     /// Drops the consumers of a deleted subscription.

@@ -56,15 +56,8 @@ pub struct Poll<'a> {
 /// What one node asks another's REST layer.
 #[derive(Debug, Serialize, Deserialize)]
 enum Ask {
-    QueuePoll {
-        tenant: String,
-        topic: String,
-        subscription: String,
-        /// The consumer's name there (see the module docs).
-        consumer: String,
-        max: u32,
-        wait_ms: u64,
-    },
+    /// Claims for a queue consumer, named there as in the module docs.
+    QueuePoll(Relayed),
     Settle {
         tenant: String,
         topic: String,
@@ -72,14 +65,8 @@ enum Ask {
         receipts: Vec<Receipt>,
         how: Settlement,
     },
-    StreamPoll {
-        tenant: String,
-        topic: String,
-        subscription: String,
-        consumer: String,
-        max: u32,
-        wait_ms: u64,
-    },
+    /// A stream poll, on the subscription's coordinator.
+    StreamPoll(Relayed),
     /// Closes the session of a queue consumer (named as in `QueuePoll`): what it claimed and
     /// was not acked goes back to the others.
     CloseQueue {
@@ -88,6 +75,42 @@ enum Ask {
         subscription: String,
         consumer: String,
     },
+}
+
+/// A long-poll as another node relays it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Relayed {
+    tenant: String,
+    topic: String,
+    subscription: String,
+    consumer: String,
+    max: u32,
+    wait_ms: u64,
+}
+
+impl Relayed {
+    /// `poll` of `principal` for `consumer`, waiting until `until` there.
+    fn new(
+        principal: &Principal,
+        poll: Poll<'_>,
+        consumer: String,
+        max: u32,
+        until: Instant,
+    ) -> Relayed {
+        let wait = until.saturating_duration_since(Instant::now());
+        Relayed {
+            tenant: principal.tenant().to_string(),
+            topic: poll.topic.to_string(),
+            subscription: poll.subscription.to_string(),
+            consumer,
+            max,
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    fn wait(&self) -> Duration {
+        Duration::from_millis(self.wait_ms)
+    }
 }
 
 /// The answer to an [`Ask`].
@@ -132,31 +155,14 @@ impl RestState {
     /// Serves another node's [`Ask`] with this node alone.
     async fn serve(&self, ask: Ask) -> Result<Answer, ApiError> {
         let system = |tenant: String| Principal::system(TenantId::new(tenant));
-        let deadline = |wait_ms: u64| Instant::now() + Duration::from_millis(wait_ms).max(MIN_POLL);
         match ask {
-            Ask::QueuePoll {
-                tenant,
-                topic,
-                subscription,
-                consumer,
-                max,
-                wait_ms,
-            } => {
-                let principal = system(tenant);
-                let mode = SubscriptionMode::Queue;
-                let polled = poll_here(
-                    self,
-                    &principal,
-                    mode,
-                    &topic,
-                    &subscription,
-                    &consumer,
-                    max,
-                    deadline(wait_ms),
-                )
-                .await?;
+            Ask::QueuePoll(poll) => {
+                let polled = self.serve_poll(SubscriptionMode::Queue, poll).await?;
                 Ok(Answer::Messages(polled.messages))
             }
+            Ask::StreamPoll(poll) => Ok(Answer::Polled(
+                self.serve_poll(SubscriptionMode::Stream, poll).await?,
+            )),
             Ask::Settle {
                 tenant,
                 topic,
@@ -182,31 +188,27 @@ impl RestState {
                     .close(&principal, &topic, &subscription, &consumer);
                 Ok(Answer::Closed)
             }
-            Ask::StreamPoll {
-                tenant,
-                topic,
-                subscription,
-                consumer,
-                max,
-                wait_ms,
-            } => {
-                let principal = system(tenant);
-                let mode = SubscriptionMode::Stream;
-                Ok(Answer::Polled(
-                    poll_here(
-                        self,
-                        &principal,
-                        mode,
-                        &topic,
-                        &subscription,
-                        &consumer,
-                        max,
-                        deadline(wait_ms),
-                    )
-                    .await?,
-                ))
-            }
         }
+    }
+
+    async fn serve_poll(
+        &self,
+        mode: SubscriptionMode,
+        poll: Relayed,
+    ) -> Result<PollResult, ApiError> {
+        let principal = Principal::system(TenantId::new(poll.tenant.clone()));
+        let deadline = Instant::now() + poll.wait().max(MIN_POLL);
+        poll_here(
+            self,
+            &principal,
+            mode,
+            &poll.topic,
+            &poll.subscription,
+            &poll.consumer,
+            poll.max,
+            deadline,
+        )
+        .await
     }
 }
 
@@ -278,7 +280,7 @@ pub async fn poll_queue(
             .map(|(&source, share)| {
                 let remote_consumer = remote_consumer.clone();
                 async move {
-                    match source {
+                    let claimed = match source {
                         Source::Here => poll_here(
                             state,
                             principal,
@@ -292,25 +294,23 @@ pub async fn poll_queue(
                         .await
                         .map(|polled| polled.messages),
                         Source::Node(node) => {
-                            let wait = round_end.saturating_duration_since(Instant::now());
-                            let request = Ask::QueuePoll {
-                                tenant: principal.tenant().to_string(),
-                                topic: poll.topic.to_string(),
-                                subscription: poll.subscription.to_string(),
-                                consumer: remote_consumer,
-                                max: share,
-                                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                            };
-                            match ask(cluster, node, &request, wait).await? {
-                                Answer::Messages(messages) => Ok(messages),
-                                _ => Err(unexpected(node)),
+                            let request =
+                                Relayed::new(principal, poll, remote_consumer, share, round_end);
+                            let wait = request.wait();
+                            let request = Ask::QueuePoll(request);
+                            match ask(cluster, node, &request, wait).await {
+                                Ok(Answer::Messages(messages)) => Ok(messages),
+                                Ok(_) => Err(unexpected(node)),
+                                Err(err) => Err(err),
                             }
                         }
-                    }
+                    };
+                    (claimed, source)
                 }
             });
         let mut messages = Vec::new();
-        for (claimed, source) in join_all(claims).await.into_iter().zip(&sources) {
+        // Sources without a share this round were not asked: each answer names its source.
+        for (claimed, source) in join_all(claims).await {
             match (claimed, source) {
                 (Ok(claimed), _) => messages.extend(claimed),
                 // This node's own refusal (no such subscription, not allowed) is the answer.
@@ -409,15 +409,15 @@ pub async fn poll_stream(
         )
         .await;
     };
-    let wait = poll.deadline.saturating_duration_since(Instant::now());
-    let request = Ask::StreamPoll {
-        tenant: principal.tenant().to_string(),
-        topic: poll.topic.to_string(),
-        subscription: poll.subscription.to_string(),
-        consumer: poll.consumer.to_string(),
-        max: poll.max,
-        wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-    };
+    let request = Relayed::new(
+        principal,
+        poll,
+        poll.consumer.to_string(),
+        poll.max,
+        poll.deadline,
+    );
+    let wait = request.wait();
+    let request = Ask::StreamPoll(request);
     match ask(cluster, node, &request, wait).await? {
         Answer::Polled(polled) => Ok(polled),
         _ => Err(unexpected(node)),

@@ -502,3 +502,33 @@ pub async fn preferred_leaders(nodes: &[TestBroker], topic: &str, partitions: u3
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Publishes `count` messages to each of `topic`'s `partitions` through `client` (one key per
+/// partition), values named after `phase`, and waits for every ack; the values sent.
+pub async fn publish_to_each_partition(
+    client: &rapidmq::Client,
+    topic: &str,
+    partitions: u32,
+    phase: &str,
+    count: usize,
+) -> BTreeSet<String> {
+    let producer = client.producer(topic).build().await.expect("producer");
+    let mut sent = BTreeSet::new();
+    let mut receipts = Vec::new();
+    for i in 0..count {
+        for key in key_of_each_partition(partitions) {
+            let value = format!("{phase}-{key}-{i}");
+            let receipt = producer
+                .send(rapidmq::Message::new(value.clone()).with_key(key))
+                .await
+                .expect("send");
+            receipts.push(receipt);
+            sent.insert(value);
+        }
+    }
+    for receipt in receipts {
+        receipt.await.expect("acked");
+    }
+    producer.close().await.expect("close");
+    sent
+}
