@@ -9,6 +9,7 @@
 //! session ends, which hands back what was claimed and not acked, as a session of this node
 //! alone does.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -135,6 +136,8 @@ impl Relayed {
             let Some(cluster) = state.cluster.clone() else {
                 return;
             };
+            // The other nodes where this session's consumer may hold a session.
+            let mut nodes = BTreeSet::new();
             'asks: while let Some(max) = asked.recv().await {
                 let claim = loop {
                     let poll = relay::Poll {
@@ -147,7 +150,7 @@ impl Relayed {
                     // Once the session is gone, a claim cut short is handed back by the
                     // closing below, with everything else its sessions hold.
                     let claimed = tokio::select! {
-                        claimed = relay::poll_queue(&state, &cluster, &principal, poll) => claimed,
+                        claimed = relay::poll_queue_noting(&state, &cluster, &principal, poll, &mut nodes) => claimed,
                         () = answer.closed() => break 'asks,
                     };
                     match claimed {
@@ -167,7 +170,7 @@ impl Relayed {
                 max: 0,
                 deadline: Instant::now(),
             };
-            relay::close_queue(&state, &cluster, &principal, poll).await;
+            relay::close_queue(&state, &cluster, &principal, poll, &nodes).await;
         });
         Relayed {
             asks,

@@ -21,6 +21,7 @@
 //! the cluster reach `Cluster.Relay`. Requests and answers are JSON (the REST types' own
 //! encoding). A node asked does not relay further.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -259,6 +260,18 @@ pub async fn poll_queue(
     principal: &Principal,
     poll: Poll<'_>,
 ) -> Result<Vec<MessageOut>, ApiError> {
+    poll_queue_noting(state, cluster, principal, poll, &mut BTreeSet::new()).await
+}
+
+/// [`poll_queue`], adding each other node it asked to `asked` (where the consumer may now hold
+/// a session, for [`close_queue`]).
+pub async fn poll_queue_noting(
+    state: &RestState,
+    cluster: &ClusterNode,
+    principal: &Principal,
+    poll: Poll<'_>,
+    asked: &mut BTreeSet<u64>,
+) -> Result<Vec<MessageOut>, ApiError> {
     let remote_consumer = remote_consumer(cluster, principal, poll.consumer);
     loop {
         let now = Instant::now();
@@ -273,6 +286,11 @@ pub async fn poll_queue(
         );
         let turn = state.relay_turn.fetch_add(1, Ordering::Relaxed);
         let shares = shares(poll.max, sources.len(), turn);
+        for (source, share) in sources.iter().zip(&shares) {
+            if let (Source::Node(node), 1..) = (source, share) {
+                asked.insert(*node);
+            }
+        }
         let claims = sources
             .iter()
             .zip(shares)
@@ -338,22 +356,19 @@ fn remote_consumer(cluster: &ClusterNode, principal: &Principal, consumer: &str)
     }
 }
 
-/// Closes the sessions `poll`'s consumer claimed through, here and on the nodes that lead
-/// partitions of the topic now, so what they hold and was not acked goes back at once rather
-/// than when they are idle long enough. A node that cannot be asked keeps its session until
-/// then.
+/// Closes the sessions `poll`'s consumer claimed through, here and on the nodes in `asked`
+/// ([`poll_queue_noting`]), so what they hold and was not acked goes back at once rather than
+/// when they are idle long enough. A node that cannot be asked keeps its session until then.
 pub async fn close_queue(
     state: &RestState,
     cluster: &ClusterNode,
     principal: &Principal,
     poll: Poll<'_>,
+    asked: &BTreeSet<u64>,
 ) {
     state
         .consumers
         .close(principal, poll.topic, poll.subscription, poll.consumer);
-    let Ok(others) = state.engine.other_leaders(principal, poll.topic) else {
-        return;
-    };
     let request = Ask::CloseQueue {
         tenant: principal.tenant().to_string(),
         topic: poll.topic.to_string(),
@@ -361,7 +376,7 @@ pub async fn close_queue(
         consumer: remote_consumer(cluster, principal, poll.consumer),
     };
     let request = &request;
-    let closes = others.into_iter().map(|node| async move {
+    let closes = asked.iter().map(|&node| async move {
         if let Err(err) = ask(cluster, node, request, Duration::ZERO).await {
             tracing::debug!(
                 node,
