@@ -330,6 +330,10 @@ mod tests {
         let any = peers(&[(1, "a:1")]);
         let named = ClusterIdentity::open(Arc::clone(&store), "orders-eu", &any, true).unwrap();
         assert_eq!(named.id(), Some("orders-eu"));
+        // A joining node told its cluster's id takes no other from a first request.
+        let stranger = named.admit(Some("orders-us")).unwrap_err();
+        assert_eq!(stranger.code(), tonic::Code::FailedPrecondition);
+        named.admit(Some("orders-eu")).unwrap();
         let err = ClusterIdentity::open(store, "no spaces", &any, false)
             .err()
             .expect("refused");
