@@ -457,12 +457,12 @@ impl GroupLog for GroupWriter {
         self.route.replicas.set(&placement.members());
     }
 
-    fn settle<'a>(&'a self, replicas: &'a [u64]) -> BoxFuture<'a, Result<bool>> {
+    fn settle<'a>(&'a self, replicas: &'a [u64], from: &'a [u64]) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let Some(raft) = self.raft.get() else {
                 return Ok(false);
             };
-            settle::settle(raft, &self.route, replicas)
+            settle::settle(raft, &self.route, replicas, from)
                 .await
                 .map_err(|err| Error::unavailable(format!("{}: {err}", self.route.name())))
         })

@@ -15,6 +15,7 @@ pub(super) async fn settle(
     raft: &PartitionRaft,
     route: &Route,
     replicas: &[u64],
+    from: &[u64],
 ) -> std::result::Result<bool, String> {
     let me = route.me;
     let metrics = raft.metrics().borrow_watched().clone();
@@ -57,11 +58,18 @@ pub(super) async fn settle(
         return Ok(false);
     }
     if !wanted.contains(&me) {
-        // Leadership first goes to a new replica: a leader does not remove itself.
+        // Leadership first goes to a replica of the new set: a leader does not remove itself.
+        // One that was a replica before the move if one is ready: a node the move added is
+        // still taking in the data of every partition moving onto it, and the appends it would
+        // lead would wait behind those writes. The leader balancer hands the group to its
+        // preferred replica later (`cluster/leaders.rs`).
+        let ready = |id: &u64| standing(raft, me, *id).ready(RPC_TIMEOUT);
         let to = replicas
             .iter()
             .copied()
-            .find(|&id| standing(raft, me, id).ready(RPC_TIMEOUT));
+            .filter(|id| from.contains(id))
+            .find(ready)
+            .or_else(|| replicas.iter().copied().find(ready));
         if let Some(to) = to {
             raft.trigger()
                 .transfer_leader(to)

@@ -354,10 +354,11 @@ pub trait GroupLog: Send + Sync + 'static {
 
     /// On the group's leader, one step of taking the group's voters to `replicas`: add the
     /// missing ones as learners; once caught up, make them voters; hand leadership to one of
-    /// them if this node is not; remove the other voters and learners. `Ok(true)` once the
-    /// group's committed voters are `replicas` and it has no other member; `Ok(false)` while
-    /// steps remain, or where this node does not lead the group.
-    fn settle<'a>(&'a self, replicas: &'a [u64]) -> BoxFuture<'a, Result<bool>>;
+    /// them if this node is not (one that was a replica before the move, `from`, if one is
+    /// ready); remove the other voters and learners. `Ok(true)` once the group's committed
+    /// voters are `replicas` and it has no other member; `Ok(false)` while steps remain, or
+    /// where this node does not lead the group.
+    fn settle<'a>(&'a self, replicas: &'a [u64], from: &'a [u64]) -> BoxFuture<'a, Result<bool>>;
 
     /// Answers what is queued, then stops the group on this node (its data stays).
     fn close(&self) -> BoxFuture<'_, ()>;

@@ -432,7 +432,7 @@ impl Engine {
                 if !slot.take() {
                     continue;
                 }
-                match log.settle(&placement.replicas).await {
+                match log.settle(&placement.replicas, &placement.from).await {
                     Ok(true) => {
                         let end = MetaCommand::MoveReplicas {
                             topic_id,
