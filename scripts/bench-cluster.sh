@@ -13,6 +13,7 @@
 #
 #   scripts/bench-cluster.sh path/to/release/rapidmq
 #   RUNS=3 COUNT=10000000 PARTITIONS="1 3"   (the defaults)
+#   INFLIGHT=N   batches in flight per partition for both set-ups (default: the SDK's)
 #   QUICK=1   a smoke run: 20000 messages, 1 run, 1 partition (make test's test-bench-smoke, debug
 #             build). One partition: 3-partition runs on a fresh cluster topic once failed now and
 #             then with OUT_OF_ORDER_SEQUENCE (docs/benchmarks.md "Cluster: 3 nodes, RF 3, against
@@ -92,7 +93,8 @@ run() { # setup round partitions
   if [[ $setup == cluster ]]; then target=$cluster pids=("${cluster_pids[@]}"); fi
   before=$(ticks "${pids[@]}")
   report=$("$BIN" --server "$target" bench pub --topic "$topic" --keep --partitions "$parts" \
-    --count "$COUNT" --size 100 --batch 1000 --durability fsync --json)
+    --count "$COUNT" --size 100 --batch 1000 --durability fsync ${INFLIGHT:+--inflight "$INFLIGHT"} \
+    --json)
   after=$(ticks "${pids[@]}")
   describe=$("$BIN" --server "$target" --output json topic describe "$topic")
   "$BIN" --server "$target" topic delete "$topic" >/dev/null
