@@ -6,7 +6,10 @@
 //!   partition's leader (each partition's queue floor moves to its end). Nacks through a third
 //!   node redeliver, as second attempts, to a consumer polling through a second.
 //! - Stream: a long-poll through a node that does not coordinate the subscription joins the
-//!   group on the coordinator, which lists it as a member while the poll waits.
+//!   group on the coordinator, which lists it as a member while the poll waits. Server-Sent
+//!   Events through one node and a WebSocket through another join the group there too and split
+//!   the partitions: each message reaches one of them, once; the WebSocket's commit is made as
+//!   its member; closing the events stream hands its partitions to the WebSocket.
 //! - With auth on, the same through a user's token: the node a poll reaches authorises it, and
 //!   the others serve their share for that user; a request without a token is refused.
 //! - Live sessions of a queue subscription: Server-Sent Events through one node carry the
@@ -246,47 +249,60 @@ async fn a_rest_queue_consumer_of_one_node_gets_and_settles_every_partition() {
     floors_reach(&clients, TOPIC, SUBSCRIPTION, &end).await;
 }
 
-/// The members of stream subscription `subscription` of `topic` that `node` lists.
-async fn members(node: &TestBroker, topic: &str, subscription: &str) -> Vec<String> {
+/// The members of stream subscription `subscription` of `topic` that `node` lists, with the
+/// partitions assigned to each.
+async fn assignment(
+    node: &TestBroker,
+    topic: &str,
+    subscription: &str,
+) -> BTreeMap<String, Vec<u32>> {
     let answer = reqwest::Client::new()
         .get(subscription_url(node, topic, subscription))
         .send()
         .await
         .expect("describe");
     let Ok(answer) = answer.error_for_status() else {
-        return Vec::new();
+        return BTreeMap::new();
     };
     let described: Value = answer.json().await.expect("describe JSON");
     described["members"]
         .as_array()
-        .map(|members| {
-            members
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let name = m["consumer_name"]
+                .as_str()
+                .expect("consumer_name")
+                .to_string();
+            let partitions = m["partitions"].as_array().expect("partitions");
+            let partitions = partitions
                 .iter()
-                .filter_map(|m| m["consumer_name"].as_str().map(str::to_string))
-                .collect()
+                .map(|p| p.as_u64().expect("a partition") as u32);
+            (name, partitions.collect())
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rest_stream_poll_joins_the_group_on_the_coordinator() {
-    const TOPIC: &str = "events";
-    let nodes = start_nodes(3, options);
-    let clients = spread_topic(&nodes, TOPIC).await;
-    // A subscription coordinated by node 3 (the leader of the partition its name hashes to),
-    // polled through node 1.
-    let leaders = preferred_leaders(&nodes, TOPIC, PARTITIONS).await;
+/// A stream subscription of `topic` that node `coordinator` coordinates (it leads the
+/// partition the name hashes to), created; its name.
+async fn stream_coordinated_by(
+    nodes: &[TestBroker],
+    clients: &Clients,
+    topic: &str,
+    coordinator: u64,
+) -> String {
+    let leaders = preferred_leaders(nodes, topic, PARTITIONS).await;
     let subscription = (0..)
         .map(|i| format!("readers-{i}"))
         .find(|name| {
             let partition = rapidmq_proto::partition_for_key(name.as_bytes(), PARTITIONS);
-            leaders[partition as usize] == 3
+            leaders[partition as usize] == coordinator
         })
-        .expect("a name coordinated by node 3");
+        .expect("a name coordinated by the node");
     create_subscription_retrying(
-        &clients,
+        clients,
         pb::CreateSubscriptionRequest {
-            topic: TOPIC.into(),
+            topic: topic.into(),
             name: subscription.clone(),
             mode: pb::SubscriptionMode::Stream as i32,
             start: None,
@@ -294,6 +310,16 @@ async fn a_rest_stream_poll_joins_the_group_on_the_coordinator() {
         },
     )
     .await;
+    subscription
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_stream_poll_joins_the_group_on_the_coordinator() {
+    const TOPIC: &str = "events";
+    let nodes = start_nodes(3, options);
+    let clients = spread_topic(&nodes, TOPIC).await;
+    // A subscription coordinated by node 3, polled through node 1.
+    let subscription = stream_coordinated_by(&nodes, &clients, TOPIC, 3).await;
     let url = format!(
         "{}/messages?wait_ms=10000&consumer=far-reader",
         subscription_url(&nodes[0], TOPIC, &subscription)
@@ -313,9 +339,9 @@ async fn a_rest_stream_poll_joins_the_group_on_the_coordinator() {
     eventually(
         "the coordinator lists the REST poll as a member",
         || async {
-            members(&nodes[2], TOPIC, &subscription)
+            assignment(&nodes[2], TOPIC, &subscription)
                 .await
-                .contains(&"far-reader".to_string())
+                .contains_key("far-reader")
         },
     )
     .await;
@@ -414,6 +440,114 @@ async fn live_queue_sessions_of_one_node_get_every_partition_and_hand_back_what_
         "the acked message came again"
     );
     assert!(again.values().all(|m| m[0]["attempt"] == 2), "{again:?}");
+}
+
+/// The partitions assigned to the member of `assigned` whose name starts with `prefix`.
+fn assigned_to(assigned: &BTreeMap<String, Vec<u32>>, prefix: &str) -> Option<BTreeSet<u32>> {
+    assigned
+        .iter()
+        .find(|(name, _)| name.starts_with(prefix))
+        .map(|(_, partitions)| partitions.iter().copied().collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_sessions_through_other_nodes_split_the_group_on_its_coordinator() {
+    const TOPIC: &str = "feed";
+    let nodes = start_nodes(3, options);
+    let clients = spread_topic(&nodes, TOPIC).await;
+    let subscription = stream_coordinated_by(&nodes, &clients, TOPIC, 3).await;
+
+    // Server-Sent Events through node 1 and a WebSocket through node 2: both join the one
+    // group on node 3, which splits the three partitions between them.
+    let path = format!("/v1/topics/{TOPIC}/subscriptions/{subscription}/events?consumer=sse");
+    let mut events = SseReader::open(&Rest::new(&nodes[0]), &path).await;
+    let url = format!(
+        "{}/v1/topics/{TOPIC}/subscriptions/{subscription}/ws?consumer=ws&credits=1000",
+        nodes[1].http_url().replacen("http", "ws", 1)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("open the WebSocket");
+    let split = |assigned: &BTreeMap<String, Vec<u32>>| {
+        let sse = assigned_to(assigned, "sse (live session ")?;
+        let ws = assigned_to(assigned, "ws (live session ")?;
+        let whole = sse.is_disjoint(&ws) && sse.union(&ws).count() == PARTITIONS as usize;
+        (whole && !sse.is_empty() && !ws.is_empty()).then_some((sse, ws))
+    };
+    eventually(
+        "node 3 splits the partitions between the two sessions",
+        || async { split(&assignment(&nodes[2], TOPIC, &subscription).await).is_some() },
+    )
+    .await;
+    let (sse_partitions, ws_partitions) =
+        split(&assignment(&nodes[2], TOPIC, &subscription).await).expect("the split holds");
+
+    // Each session gets the messages of its own partitions, so each message comes once.
+    let sent = publish(&nodes[0], TOPIC, "live", MESSAGES).await;
+    let mut got = events.messages(sse_partitions.len() * MESSAGES).await;
+    let for_sse = got.len();
+    while got.len() < sent.len() {
+        let frame = frame(&mut socket).await;
+        assert_eq!(frame["type"], "messages", "{frame}");
+        got.extend(
+            frame["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .cloned(),
+        );
+    }
+    for (i, message) in got.iter().enumerate() {
+        let partition = message["partition"].as_u64().expect("partition") as u32;
+        let own = if i < for_sse {
+            &sse_partitions
+        } else {
+            &ws_partitions
+        };
+        assert!(
+            own.contains(&partition),
+            "a message of partition {partition} came to the other session: {message}"
+        );
+    }
+    let values: BTreeSet<String> = got
+        .iter()
+        .map(|m| m["value"].as_str().expect("value").to_string())
+        .collect();
+    assert_eq!(values, sent, "every message");
+    assert_eq!(got.len(), sent.len(), "each message once");
+
+    // The WebSocket commits as its member on node 3.
+    let offsets: Vec<Value> = ws_partitions
+        .iter()
+        .map(|p| json!({"partition": p, "offset": MESSAGES}))
+        .collect();
+    let commit = json!({"op": "commit", "id": 7, "offsets": offsets});
+    socket
+        .send(Frame::Text(commit.to_string().into()))
+        .await
+        .expect("send the commit");
+    assert_eq!(frame(&mut socket).await, json!({"type": "done", "id": 7}));
+    eventually("the commit reaches the WebSocket's partitions", || async {
+        let committed = floors(&clients, TOPIC, &subscription).await;
+        ws_partitions
+            .iter()
+            .all(|p| committed.get(*p as usize) == Some(&(MESSAGES as u64)))
+    })
+    .await;
+
+    // Closing the Server-Sent Events ends its membership on node 3: the WebSocket's session
+    // takes every partition.
+    drop(events);
+    eventually(
+        "the WebSocket's session is the only member, with every partition",
+        || async {
+            let assigned = assignment(&nodes[2], TOPIC, &subscription).await;
+            assigned.len() == 1
+                && assigned_to(&assigned, "ws (live session ").is_some_and(|p| p.len() == 3)
+        },
+    )
+    .await;
+    socket.close(None).await.expect("close the WebSocket");
 }
 
 /// `request` with `token`, sent; status and JSON body (`Null` when empty).

@@ -26,7 +26,7 @@ use super::error::{ApiError, Json, Path, Problem, Query};
 use super::messages::MessageOut;
 use super::subscriptions::Mode;
 use super::{RestState, params, relay};
-use crate::engine::{Session, SessionEvent, SubscriptionMode};
+use crate::engine::{Session, SessionEvent, StreamSession, SubscriptionMode};
 use crate::principal::Principal;
 
 /// Time a poll gets to read stored messages even with `wait_ms=0`.
@@ -158,41 +158,62 @@ pub(super) async fn poll_here(
                     crate::Error::internal("a stream subscribe returned a queue session").into(),
                 );
             };
-            let mut messages: Vec<MessageOut> = Vec::new();
-            let mut commit: BTreeMap<u32, u64> = BTreeMap::new();
-            loop {
-                let remaining = max - messages.len() as u32;
-                if remaining == 0 {
-                    break;
-                }
-                // Wait for the first messages; after that take only what is ready now.
-                let event = if messages.is_empty() {
-                    match tokio::time::timeout_at(deadline, session.next(remaining)).await {
-                        Ok(event) => event?,
-                        Err(_) => break,
-                    }
-                } else {
-                    match session.next(remaining).now_or_never() {
-                        Some(event) => event?,
-                        None => break,
-                    }
-                };
-                if let SessionEvent::Delivery(delivery) = event {
-                    commit.insert(
-                        delivery.partition,
-                        delivery.base_offset + u64::from(delivery.skip + delivery.count),
-                    );
-                    messages.extend(MessageOut::from_delivery(&delivery)?);
-                }
-            }
+            let taken = take_stream(&mut session, max, deadline).await?;
             Ok(PollResult {
                 mode: Mode::Stream,
-                messages,
-                commit: commit
-                    .into_iter()
-                    .map(|(partition, offset)| PartitionOffset { partition, offset })
-                    .collect(),
+                messages: taken.messages,
+                commit: taken.commit,
             })
         }
     }
+}
+
+/// What [`take_stream`] took: the messages, and the offsets to commit once they are processed.
+#[derive(Debug, Default)]
+pub(super) struct Taken {
+    pub messages: Vec<MessageOut>,
+    pub commit: Vec<PartitionOffset>,
+}
+
+/// Up to `max` messages of a stream session: waits until `deadline` for the first delivery,
+/// then takes only what is ready now. Assignment changes are skipped.
+pub(super) async fn take_stream(
+    session: &mut StreamSession,
+    max: u32,
+    deadline: Instant,
+) -> Result<Taken, ApiError> {
+    let mut messages: Vec<MessageOut> = Vec::new();
+    let mut commit: BTreeMap<u32, u64> = BTreeMap::new();
+    loop {
+        let remaining = max - messages.len() as u32;
+        if remaining == 0 {
+            break;
+        }
+        // Wait for the first messages; after that take only what is ready now.
+        let event = if messages.is_empty() {
+            match tokio::time::timeout_at(deadline, session.next(remaining)).await {
+                Ok(event) => event?,
+                Err(_) => break,
+            }
+        } else {
+            match session.next(remaining).now_or_never() {
+                Some(event) => event?,
+                None => break,
+            }
+        };
+        if let SessionEvent::Delivery(delivery) = event {
+            commit.insert(
+                delivery.partition,
+                delivery.base_offset + u64::from(delivery.skip + delivery.count),
+            );
+            messages.extend(MessageOut::from_delivery(&delivery)?);
+        }
+    }
+    Ok(Taken {
+        messages,
+        commit: commit
+            .into_iter()
+            .map(|(partition, offset)| PartitionOffset { partition, offset })
+            .collect(),
+    })
 }

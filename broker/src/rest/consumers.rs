@@ -1,11 +1,14 @@
-//! REST queue consumers: the queue sessions that long-poll requests claim messages through.
+//! REST consumers kept between requests: the queue sessions that long-poll requests claim
+//! messages through, and (cluster mode) the stream sessions that another node's live session
+//! takes messages through on the subscription's coordinator.
 //!
 //! A queue session must outlive the request that claimed messages, because dropping it gives its
-//! in-flight messages back to the other consumers. So each `(topic, subscription, consumer)`
-//! keeps one engine session here between requests. The map is bounded (`http.max_consumers`,
-//! beyond which a new consumer gets `RESOURCE_EXHAUSTED`), and a consumer idle for
-//! `http.consumer_idle_timeout_ms` is dropped, releasing whatever it still had in flight. See
-//! `docs/adr/0003-rest-consumers.md`.
+//! in-flight messages back to the other consumers; a live stream session relayed from another
+//! node keeps its group membership and its position between that node's requests. So each
+//! `(topic, subscription, consumer)` keeps one engine session here between requests. The map is
+//! bounded (`http.max_consumers`, beyond which a new consumer gets `RESOURCE_EXHAUSTED`), and a
+//! consumer idle for `http.consumer_idle_timeout_ms` is dropped, releasing whatever it still
+//! had in flight. See `docs/adr/0003-rest-consumers.md`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -13,10 +16,12 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rapidmq_proto::ErrorCode;
+use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 
+use super::consume::{Taken, take_stream};
 use super::error::ApiError;
-use crate::engine::{Engine, QueueDelivery, QueueSession, Session, SubscriptionMode};
+use crate::engine::{Engine, QueueDelivery, Session, SubscriptionMode};
 use crate::principal::Principal;
 
 /// Tenant, user, topic, subscription, consumer: a session opened for one user is never handed to
@@ -34,19 +39,21 @@ fn key(principal: &Principal, topic: &str, subscription: &str, consumer: &str) -
 }
 
 struct Consumer {
-    session: tokio::sync::Mutex<QueueSession>,
+    session: Arc<tokio::sync::Mutex<Session>>,
+    /// A stream session's group member id, readable while a take holds the session.
+    member: Option<String>,
     last_used: Mutex<Instant>,
 }
 
-pub struct QueueConsumers {
+pub struct Consumers {
     consumers: Mutex<HashMap<Key, Arc<Consumer>>>,
     max: usize,
     idle: Duration,
 }
 
-impl QueueConsumers {
-    pub fn new(max: usize, idle: Duration) -> QueueConsumers {
-        QueueConsumers {
+impl Consumers {
+    pub fn new(max: usize, idle: Duration) -> Consumers {
+        Consumers {
             consumers: Mutex::new(HashMap::new()),
             max,
             idle,
@@ -66,13 +73,15 @@ impl QueueConsumers {
         deadline: Instant,
     ) -> Result<Vec<QueueDelivery>, ApiError> {
         let key = key(principal, topic, subscription, consumer);
-        let entry = self.get_or_join(engine, principal, &key).await?;
-        let mut session = match tokio::time::timeout_at(deadline, entry.session.lock()).await {
-            Ok(session) => session,
-            // Another request of the same consumer held the session the whole time.
-            Err(_) => return Ok(Vec::new()),
+        let mode = SubscriptionMode::Queue;
+        let Some((entry, mut session)) = self.lock(engine, principal, &key, mode, deadline).await?
+        else {
+            return Ok(Vec::new());
         };
-        *entry.last_used.lock() = Instant::now();
+        let Session::Queue(session) = &mut *session else {
+            self.consumers.lock().remove(&key);
+            return Err(mode_changed());
+        };
         let result = tokio::time::timeout_at(deadline, session.next(engine, max)).await;
         *entry.last_used.lock() = Instant::now();
         match result {
@@ -85,7 +94,6 @@ impl QueueConsumers {
                 Ok(deliveries)
             }
             Ok(Err(err)) => {
-                drop(session);
                 self.consumers.lock().remove(&key);
                 Err(err.into())
             }
@@ -93,11 +101,92 @@ impl QueueConsumers {
         }
     }
 
+    /// Takes up to `max` messages from `consumer`'s stream session of `subscription`, joining
+    /// its group on the first call; waits until `deadline` for the first. The session keeps
+    /// its position between calls. A session that fails (this node stopped coordinating the
+    /// group) is dropped with its membership.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn take_stream(
+        &self,
+        engine: &Engine,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+        consumer: &str,
+        max: u32,
+        deadline: Instant,
+    ) -> Result<Taken, ApiError> {
+        let key = key(principal, topic, subscription, consumer);
+        let mode = SubscriptionMode::Stream;
+        let Some((entry, mut session)) = self.lock(engine, principal, &key, mode, deadline).await?
+        else {
+            return Ok(Taken::default());
+        };
+        let Session::Stream(session) = &mut *session else {
+            self.consumers.lock().remove(&key);
+            return Err(mode_changed());
+        };
+        let result = take_stream(session, max, deadline).await;
+        *entry.last_used.lock() = Instant::now();
+        if result.is_err() {
+            self.consumers.lock().remove(&key);
+        }
+        result
+    }
+
+    /// Commits `offsets` as `consumer`'s stream session of `subscription` (its group member):
+    /// refused for partitions no longer assigned to it, and with `UNAVAILABLE` when this node
+    /// holds no such session (dropped when idle, or never joined here).
+    pub async fn commit_stream(
+        &self,
+        engine: &Engine,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+        consumer: &str,
+        offsets: &[(u32, u64)],
+    ) -> Result<(), ApiError> {
+        let key = key(principal, topic, subscription, consumer);
+        let Some(entry) = self.consumers.lock().get(&key).cloned() else {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the live session's group membership ended on the coordinator; open a new one",
+            ));
+        };
+        let Some(member) = &entry.member else {
+            return Err(mode_changed());
+        };
+        *entry.last_used.lock() = Instant::now();
+        Ok(engine
+            .commit(principal, topic, subscription, offsets, Some(member))
+            .await?)
+    }
+
+    /// `key`'s consumer (joined in `mode` if new) and its session, locked: `None` when another
+    /// request of the same consumer held it until `deadline`.
+    async fn lock(
+        &self,
+        engine: &Engine,
+        principal: &Principal,
+        key: &Key,
+        mode: SubscriptionMode,
+        deadline: Instant,
+    ) -> Result<Option<(Arc<Consumer>, OwnedMutexGuard<Session>)>, ApiError> {
+        let entry = self.get_or_join(engine, principal, key, mode).await?;
+        let locked = tokio::time::timeout_at(deadline, entry.session.clone().lock_owned()).await;
+        let Ok(session) = locked else {
+            return Ok(None);
+        };
+        *entry.last_used.lock() = Instant::now();
+        Ok(Some((entry, session)))
+    }
+
     async fn get_or_join(
         &self,
         engine: &Engine,
         principal: &Principal,
         key: &Key,
+        mode: SubscriptionMode,
     ) -> Result<Arc<Consumer>, ApiError> {
         if let Some(entry) = self.consumers.lock().get(key) {
             return Ok(entry.clone());
@@ -106,7 +195,7 @@ impl QueueConsumers {
             return Err(ApiError::new(
                 ErrorCode::ResourceExhausted,
                 format!(
-                    "the broker already serves {} REST queue consumers (http.max_consumers); retry later",
+                    "the broker already serves {} REST consumers (http.max_consumers); retry later",
                     self.max
                 ),
             ));
@@ -117,19 +206,19 @@ impl QueueConsumers {
                 principal,
                 topic,
                 Some(subscription),
-                SubscriptionMode::Queue,
+                mode,
                 Default::default(),
                 None,
                 consumer,
             )
             .await?;
-        let Session::Queue(session) = session else {
-            return Err(
-                crate::Error::internal("a queue subscribe returned a stream session").into(),
-            );
+        let member = match &session {
+            Session::Stream(stream) => stream.member_id().map(str::to_string),
+            Session::Queue(_) => None,
         };
         let entry = Arc::new(Consumer {
-            session: tokio::sync::Mutex::new(session),
+            session: Arc::new(tokio::sync::Mutex::new(session)),
+            member,
             last_used: Mutex::new(Instant::now()),
         });
         // A concurrent first request may have joined meanwhile: keep the first, drop ours.
@@ -141,8 +230,9 @@ impl QueueConsumers {
             .clone())
     }
 
-    /// Drops `consumer`'s session of `subscription` (opened for `principal`): what it holds
-    /// and was not acked goes back to the others once no request uses it.
+    /// Drops `consumer`'s session of `subscription` (opened for `principal`): what a queue
+    /// session holds and was not acked goes back to the others, and a stream session leaves
+    /// its group, once no request uses it.
     pub fn close(&self, principal: &Principal, topic: &str, subscription: &str, consumer: &str) {
         self.consumers
             .lock()
@@ -170,7 +260,7 @@ impl QueueConsumers {
     /// Sweeps every half idle timeout until `owner` is dropped.
     pub fn spawn_sweeper<T: Send + Sync + 'static>(
         owner: Weak<T>,
-        consumers: impl Fn(&T) -> &QueueConsumers + Send + 'static,
+        consumers: impl Fn(&T) -> &Consumers + Send + 'static,
         idle: Duration,
     ) {
         tokio::spawn(async move {
@@ -180,9 +270,18 @@ impl QueueConsumers {
                 let Some(owner) = owner.upgrade() else { return };
                 let dropped = consumers(&owner).sweep(Instant::now());
                 if dropped > 0 {
-                    tracing::debug!(dropped, "idle REST queue consumers dropped");
+                    tracing::debug!(dropped, "idle REST consumers dropped");
                 }
             }
         });
     }
+}
+
+/// The subscription was deleted and created again in the other mode while its consumer was
+/// kept here.
+fn mode_changed() -> ApiError {
+    ApiError::new(
+        ErrorCode::SubscriptionModeMismatch,
+        "the subscription changed mode; poll again",
+    )
 }

@@ -1,13 +1,20 @@
 //! One live consumer session for the streaming transports (Server-Sent Events, WebSocket): open
 //! it on an existing subscription in the subscription's own mode, then take messages from it.
 //!
-//! In cluster mode a queue subscription's session claims through relayed polls
-//! ([`relay::poll_queue`]), so that it gets every partition, not only those the node it reached
-//! leads: a task claims when asked and keeps what it claimed until it is taken, so taking stays
-//! cancel-safe. Its claims are made as `<consumer> (live session <n>)`, apart from the
-//! long-polls of the same consumer, and the sessions behind them are closed when the live
-//! session ends, which hands back what was claimed and not acked, as a session of this node
-//! alone does.
+//! In cluster mode a session reaches past the node it was opened on:
+//! - a queue subscription's session claims through relayed polls ([`relay::poll_queue`]), so
+//!   that it gets every partition, not only those this node leads;
+//! - a stream subscription's session, where another node coordinates the subscription, takes
+//!   its messages from a stream session kept for it there ([`relay::take_stream`]), so that it
+//!   is a member of the one group and splits the partitions with the other members.
+//!
+//! A task claims (or takes) when asked and keeps what it got until it is taken, so taking stays
+//! cancel-safe. It works as `<consumer> (live session <n>)`, apart from the long-polls of the
+//! same consumer, and the sessions behind it are closed when the live session ends: what a
+//! queue session claimed and was not acked goes back, and a stream session leaves its group,
+//! as a session of this node alone does. A stream session whose coordinator stops
+//! coordinating ends with the error, as one on this node does; the client opens a new one,
+//! which resumes from the committed offsets.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,6 +29,7 @@ use super::RestState;
 use super::error::ApiError;
 use super::messages::MessageOut;
 use super::relay;
+use crate::cluster::node::ClusterNode;
 use crate::engine::{Engine, Session, SessionEvent, SubscriptionMode};
 use crate::error::Error;
 use crate::principal::Principal;
@@ -33,7 +41,8 @@ const CLAIM_WAIT: Duration = Duration::from_secs(10);
 pub enum Live {
     /// A session of this node's engine (boxed: it is large beside the other).
     Here(Box<Session>),
-    /// Cluster mode, a queue subscription: claims on every node leading its partitions.
+    /// Cluster mode: a queue subscription's session claiming on every node leading its
+    /// partitions, or a stream subscription's session on its coordinator elsewhere.
     Relayed(Relayed),
 }
 
@@ -47,14 +56,21 @@ pub async fn open(
 ) -> Result<Live, ApiError> {
     let engine = &state.engine;
     let mode = engine.consume_mode(principal, topic, subscription)?;
-    if mode == SubscriptionMode::Queue && state.cluster.is_some() {
-        return Ok(Live::Relayed(Relayed::start(
-            Arc::clone(state),
-            principal.clone(),
-            topic,
-            subscription,
-            consumer,
-        )));
+    if state.cluster.is_some() {
+        let source = match mode {
+            SubscriptionMode::Queue => Some(Source::Queue(BTreeSet::new())),
+            SubscriptionMode::Stream => engine
+                .coordinator_elsewhere(principal, topic, subscription)?
+                .map(Source::Stream),
+        };
+        if let Some(source) = source {
+            return Ok(Live::Relayed(Relayed::start(
+                Arc::clone(state),
+                principal.clone(),
+                (topic, subscription, consumer),
+                source,
+            )));
+        }
     }
     Ok(Live::Here(Box::new(
         engine
@@ -110,34 +126,82 @@ async fn next_here(
     }
 }
 
-/// A relayed queue session: the task that claims, asked for how many at a time.
+/// Where a relayed session gets its messages.
+enum Source {
+    /// Claims through relayed queue polls; the other nodes asked so far, where its consumer
+    /// may hold a session.
+    Queue(BTreeSet<u64>),
+    /// Takes from the stream session kept for it on this node, the subscription's coordinator.
+    Stream(u64),
+}
+
+impl Source {
+    async fn claim(
+        &mut self,
+        state: &RestState,
+        cluster: &ClusterNode,
+        principal: &Principal,
+        poll: relay::Poll<'_>,
+    ) -> Result<Vec<MessageOut>, ApiError> {
+        match self {
+            Source::Queue(nodes) => {
+                relay::poll_queue_noting(state, cluster, principal, poll, nodes).await
+            }
+            Source::Stream(node) => relay::take_stream(cluster, *node, principal, poll).await,
+        }
+    }
+
+    /// Closes the sessions behind it.
+    async fn close(
+        &self,
+        state: &RestState,
+        cluster: &ClusterNode,
+        principal: &Principal,
+        poll: relay::Poll<'_>,
+    ) {
+        match self {
+            Source::Queue(nodes) => {
+                relay::close_queue(state, cluster, principal, poll, nodes).await;
+            }
+            Source::Stream(node) => relay::close_stream(cluster, *node, principal, poll).await,
+        }
+    }
+}
+
+/// A relayed session: the task that claims, asked for how many at a time.
 pub struct Relayed {
     asks: mpsc::Sender<u32>,
     claimed: mpsc::Receiver<Result<Vec<MessageOut>, ApiError>>,
     /// Whether an ask is out that `claimed` has not answered yet.
     asked: bool,
+    /// The coordinator a stream session takes from; `None` for a queue session.
+    pub coordinator: Option<u64>,
+    /// The name its sessions elsewhere go under (before the node's suffix).
+    pub consumer: String,
 }
 
 impl Relayed {
     fn start(
         state: Arc<RestState>,
         principal: Principal,
-        topic: &str,
-        subscription: &str,
-        consumer: &str,
+        (topic, subscription, consumer): (&str, &str, &str),
+        mut source: Source,
     ) -> Relayed {
         static SESSIONS: AtomicU64 = AtomicU64::new(1);
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let consumer = format!("{consumer} (live session {n})");
+        let coordinator = match source {
+            Source::Stream(node) => Some(node),
+            Source::Queue(_) => None,
+        };
         let (topic, subscription) = (topic.to_string(), subscription.to_string());
         let (asks, mut asked) = mpsc::channel::<u32>(1);
         let (answer, claimed) = mpsc::channel(1);
+        let name = consumer.clone();
         tokio::spawn(async move {
             let Some(cluster) = state.cluster.clone() else {
                 return;
             };
-            // The other nodes where this session's consumer may hold a session.
-            let mut nodes = BTreeSet::new();
             'asks: while let Some(max) = asked.recv().await {
                 let claim = loop {
                     let poll = relay::Poll {
@@ -150,7 +214,7 @@ impl Relayed {
                     // Once the session is gone, a claim cut short is handed back by the
                     // closing below, with everything else its sessions hold.
                     let claimed = tokio::select! {
-                        claimed = relay::poll_queue_noting(&state, &cluster, &principal, poll, &mut nodes) => claimed,
+                        claimed = source.claim(&state, &cluster, &principal, poll) => claimed,
                         () = answer.closed() => break 'asks,
                     };
                     match claimed {
@@ -170,12 +234,14 @@ impl Relayed {
                 max: 0,
                 deadline: Instant::now(),
             };
-            relay::close_queue(&state, &cluster, &principal, poll, &nodes).await;
+            source.close(&state, &cluster, &principal, poll).await;
         });
         Relayed {
             asks,
             claimed,
             asked: false,
+            coordinator,
+            consumer: name,
         }
     }
 

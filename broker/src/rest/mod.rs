@@ -8,7 +8,8 @@
 //! - `fetch`: read a partition by offset. `consume`: long-poll a subscription. `acks`: ack,
 //!   nack, extend (queue mode) and commit (stream mode).
 //! - `sse`, `websocket`: live consumption over Server-Sent Events and WebSocket (`live` opens
-//!   their session); `consumers` keeps the queue sessions of long-polling consumers.
+//!   their session); `consumers` keeps the queue sessions of long-polling consumers, and the
+//!   stream sessions other nodes' live sessions take messages through.
 //! - `flow`: recent message-flow events of traced messages.
 //! - `auth`: login and who-am-I; `users`: users and their API tokens; `roles`: roles and
 //!   their bindings to users; `audit`: the audit log, a page at a time or exported as JSON
@@ -59,12 +60,12 @@ use crate::budget::PublishBudget;
 use crate::config::Config;
 use crate::engine::{Engine, MAX_FETCH_WAIT};
 use crate::principal::Principal;
-use consumers::QueueConsumers;
+use consumers::Consumers;
 
 /// What the handlers share.
 pub struct RestState {
     engine: Arc<Engine>,
-    consumers: QueueConsumers,
+    consumers: Consumers,
     /// Picks the partition of keyless messages published without one.
     round_robin: AtomicU32,
     /// Longest a long-poll or fetch waits: below the request timeout.
@@ -121,7 +122,7 @@ pub fn router(
     let idle = Duration::from_millis(http.consumer_idle_timeout_ms);
     let state = Arc::new(RestState {
         engine,
-        consumers: QueueConsumers::new(http.max_consumers, idle),
+        consumers: Consumers::new(http.max_consumers, idle),
         round_robin: AtomicU32::new(0),
         max_wait: MAX_FETCH_WAIT.min(Duration::from_millis(http.request_timeout_ms) / 2),
         publish_budget,
@@ -135,7 +136,7 @@ pub fn router(
             Arc::downgrade(&state) as _;
         node.serve_relay(handler);
     }
-    QueueConsumers::spawn_sweeper(Arc::downgrade(&state), |s: &RestState| &s.consumers, idle);
+    Consumers::spawn_sweeper(Arc::downgrade(&state), |s: &RestState| &s.consumers, idle);
     let topic = "/v1/topics/{topic}";
     let sub = "/v1/topics/{topic}/subscriptions/{subscription}";
     Router::new()

@@ -15,6 +15,10 @@
 //! - **Stream polls** join the subscription's group on its coordinator (the leader of the
 //!   partition its name hashes to), so REST pollers through different nodes, and SDK members,
 //!   split the partitions.
+//! - **Live stream sessions** (Server-Sent Events, WebSocket) take their messages from a
+//!   stream session kept for them on the coordinator (`consumers`, named `<consumer> via node
+//!   <n>[ for <user>]` there), which holds their group membership and position between takes;
+//!   their commits are made there as that member, and the session is closed when they end.
 //!
 //! The node asked serves the request as its own REST layer would, inside the caller's tenant,
 //! as the broker (`Principal::system`): the asking node authorised the caller, and only nodes of
@@ -31,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::RestState;
+use super::acks::PartitionOffset;
 use super::consume::{MIN_POLL, PollResult, poll_here};
 use super::error::ApiError;
 use super::messages::{MessageOut, Receipt};
@@ -68,13 +73,25 @@ enum Ask {
     },
     /// A stream poll, on the subscription's coordinator.
     StreamPoll(Relayed),
-    /// Closes the session of a queue consumer (named as in `QueuePoll`): what it claimed and
-    /// was not acked goes back to the others.
-    CloseQueue {
+    /// Closes the kept session of a consumer (named as in `QueuePoll`): what a queue session
+    /// claimed and was not acked goes back to the others; a stream session leaves its group.
+    #[serde(rename = "CloseQueue")]
+    Close {
         tenant: String,
         topic: String,
         subscription: String,
         consumer: String,
+    },
+    /// Takes messages from a live stream session kept on the coordinator (named as in
+    /// `QueuePoll`), joining the group on the first take.
+    StreamTake(Relayed),
+    /// Commits as the member of such a kept stream session.
+    StreamCommit {
+        tenant: String,
+        topic: String,
+        subscription: String,
+        consumer: String,
+        offsets: Vec<PartitionOffset>,
     },
 }
 
@@ -122,6 +139,7 @@ enum Answer {
     Settled(usize),
     Polled(PollResult),
     Closed,
+    Committed,
     Failed {
         code: u32,
         detail: String,
@@ -178,7 +196,7 @@ impl RestState {
                     .await?;
                 Ok(Answer::Settled(unknown))
             }
-            Ask::CloseQueue {
+            Ask::Close {
                 tenant,
                 topic,
                 subscription,
@@ -188,6 +206,44 @@ impl RestState {
                 self.consumers
                     .close(&principal, &topic, &subscription, &consumer);
                 Ok(Answer::Closed)
+            }
+            Ask::StreamTake(take) => {
+                let principal = system(take.tenant.clone());
+                let deadline = Instant::now() + take.wait().max(MIN_POLL);
+                let taken = self
+                    .consumers
+                    .take_stream(
+                        &self.engine,
+                        &principal,
+                        &take.topic,
+                        &take.subscription,
+                        &take.consumer,
+                        take.max,
+                        deadline,
+                    )
+                    .await?;
+                Ok(Answer::Messages(taken.messages))
+            }
+            Ask::StreamCommit {
+                tenant,
+                topic,
+                subscription,
+                consumer,
+                offsets,
+            } => {
+                let offsets: Vec<(u32, u64)> =
+                    offsets.iter().map(|o| (o.partition, o.offset)).collect();
+                self.consumers
+                    .commit_stream(
+                        &self.engine,
+                        &system(tenant),
+                        &topic,
+                        &subscription,
+                        &consumer,
+                        &offsets,
+                    )
+                    .await?;
+                Ok(Answer::Committed)
             }
         }
     }
@@ -348,7 +404,8 @@ pub async fn poll_queue_noting(
     }
 }
 
-/// The name a queue consumer's claims through another node are made under there.
+/// The name a consumer's session kept on another node (queue claims, live stream sessions) goes
+/// under there.
 fn remote_consumer(cluster: &ClusterNode, principal: &Principal, consumer: &str) -> String {
     match principal.name() {
         Some(user) => format!("{consumer} via node {} for {user}", cluster.id()),
@@ -369,7 +426,7 @@ pub async fn close_queue(
     state
         .consumers
         .close(principal, poll.topic, poll.subscription, poll.consumer);
-    let request = Ask::CloseQueue {
+    let request = Ask::Close {
         tenant: principal.tenant().to_string(),
         topic: poll.topic.to_string(),
         subscription: poll.subscription.to_string(),
@@ -436,6 +493,64 @@ pub async fn poll_stream(
     match ask(cluster, node, &request, wait).await? {
         Answer::Polled(polled) => Ok(polled),
         _ => Err(unexpected(node)),
+    }
+}
+
+/// A live stream session's next messages, from the stream session kept for `poll`'s consumer
+/// on `node`, the subscription's coordinator (joined there on the first take).
+pub async fn take_stream(
+    cluster: &ClusterNode,
+    node: u64,
+    principal: &Principal,
+    poll: Poll<'_>,
+) -> Result<Vec<MessageOut>, ApiError> {
+    let consumer = remote_consumer(cluster, principal, poll.consumer);
+    let request = Relayed::new(principal, poll, consumer, poll.max, poll.deadline);
+    let wait = request.wait();
+    match ask(cluster, node, &Ask::StreamTake(request), wait).await? {
+        Answer::Messages(messages) => Ok(messages),
+        _ => Err(unexpected(node)),
+    }
+}
+
+/// Commits `offsets` as the member of the stream session kept for `consumer` on `node`
+/// ([`take_stream`]).
+pub async fn commit_stream(
+    cluster: &ClusterNode,
+    node: u64,
+    principal: &Principal,
+    (topic, subscription, consumer): (&str, &str, &str),
+    offsets: Vec<PartitionOffset>,
+) -> Result<(), ApiError> {
+    let request = Ask::StreamCommit {
+        tenant: principal.tenant().to_string(),
+        topic: topic.to_string(),
+        subscription: subscription.to_string(),
+        consumer: remote_consumer(cluster, principal, consumer),
+        offsets,
+    };
+    match ask(cluster, node, &request, Duration::ZERO).await? {
+        Answer::Committed => Ok(()),
+        _ => Err(unexpected(node)),
+    }
+}
+
+/// Closes the stream session kept for `poll`'s consumer on `node` ([`take_stream`]): it
+/// leaves the group, whose other members take its partitions. A node that cannot be asked
+/// keeps it until it is idle for `http.consumer_idle_timeout_ms`.
+pub async fn close_stream(cluster: &ClusterNode, node: u64, principal: &Principal, poll: Poll<'_>) {
+    let request = Ask::Close {
+        tenant: principal.tenant().to_string(),
+        topic: poll.topic.to_string(),
+        subscription: poll.subscription.to_string(),
+        consumer: remote_consumer(cluster, principal, poll.consumer),
+    };
+    if let Err(err) = ask(cluster, node, &request, Duration::ZERO).await {
+        tracing::debug!(
+            node,
+            cause = err.detail(),
+            "a live stream session on the coordinator was left to its idle timeout"
+        );
     }
 }
 

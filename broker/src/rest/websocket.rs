@@ -232,9 +232,20 @@ async fn settle(
     let engine = &state.engine;
     let session = match session {
         Live::Here(session) => &**session,
-        Live::Relayed(_) => {
-            return settle_relayed(state, principal, topic, subscription, frame).await;
-        }
+        Live::Relayed(relayed) => match relayed.coordinator {
+            Some(node) => {
+                return commit_relayed(
+                    state,
+                    principal,
+                    (topic, subscription),
+                    relayed,
+                    node,
+                    frame,
+                )
+                .await;
+            }
+            None => return settle_relayed(state, principal, topic, subscription, frame).await,
+        },
     };
     match (session, frame) {
         (Session::Queue(queue), ClientFrame::Ack { receipts: r, .. }) => {
@@ -264,12 +275,38 @@ async fn settle(
                 .await?)
         }
         (Session::Queue(_), ClientFrame::Commit { .. }) => Err(queue_commit()),
-        (Session::Stream(_), _) => Err(ApiError::new(
-            ErrorCode::SubscriptionModeMismatch,
-            "ack, nack and deadline extension are for queue subscriptions; stream subscriptions commit offsets",
-        )),
+        (Session::Stream(_), _) => Err(stream_settle()),
         (_, ClientFrame::Credit { .. }) => Ok(()),
     }
+}
+
+fn stream_settle() -> ApiError {
+    ApiError::new(
+        ErrorCode::SubscriptionModeMismatch,
+        "ack, nack and deadline extension are for queue subscriptions; stream subscriptions commit offsets",
+    )
+}
+
+/// Committing through a relayed stream session (cluster mode): on the coordinator `node`, as
+/// the group member its kept session is.
+async fn commit_relayed(
+    state: &RestState,
+    principal: &Principal,
+    (topic, subscription): (&str, &str),
+    relayed: &live::Relayed,
+    node: u64,
+    frame: ClientFrame,
+) -> Result<(), ApiError> {
+    let offsets = match frame {
+        ClientFrame::Commit { offsets, .. } => offsets,
+        ClientFrame::Credit { .. } => return Ok(()),
+        _ => return Err(stream_settle()),
+    };
+    let Some(cluster) = &state.cluster else {
+        return Err(crate::Error::internal("a relayed session outside cluster mode").into());
+    };
+    let names = (topic, subscription, relayed.consumer.as_str());
+    super::relay::commit_stream(cluster, node, principal, names, offsets).await
 }
 
 fn queue_commit() -> ApiError {
