@@ -396,6 +396,16 @@ async fn live_queue_sessions_of_one_node_get_every_partition_and_hand_back_what_
     drop(events);
     let end = vec![MESSAGES as u64; PARTITIONS as usize];
     floors_reach(&clients, TOPIC, SUBSCRIPTION, &end).await;
+    // Its sessions end on every node before the WebSocket's claims, which they would share.
+    eventually("no node lists a session of the events stream", || async {
+        let mut left = false;
+        for node in &nodes {
+            let members = assignment(node, TOPIC, SUBSCRIPTION).await;
+            left |= members.keys().any(|name| name.starts_with("sse"));
+        }
+        !left
+    })
+    .await;
 
     // A WebSocket through node 3 gets one message of each partition, acks one and closes.
     let sent = publish(&nodes[1], TOPIC, "ws", 1).await;

@@ -34,8 +34,9 @@ use crate::engine::{Engine, Session, SessionEvent, SubscriptionMode};
 use crate::error::Error;
 use crate::principal::Principal;
 
-/// How long one relayed claim waits for messages before the task claims again.
-const CLAIM_WAIT: Duration = Duration::from_secs(10);
+/// How long one take from a stream session on the coordinator waits for messages before the
+/// task takes again; also about how long a closed live session stays a member there.
+const TAKE_WAIT: Duration = Duration::from_secs(1);
 
 /// A live session.
 pub enum Live {
@@ -136,6 +137,16 @@ enum Source {
 }
 
 impl Source {
+    /// How long one claim waits: the task claims again after it, and a live session that ends
+    /// lets the claim in flight finish before it closes the sessions behind it.
+    fn wait(&self) -> Duration {
+        match self {
+            // One round of relayed polls, as a long-poll makes them.
+            Source::Queue(_) => relay::ROUND,
+            Source::Stream(_) => TAKE_WAIT,
+        }
+    }
+
     async fn claim(
         &mut self,
         state: &RestState,
@@ -209,13 +220,21 @@ impl Relayed {
                         subscription: &subscription,
                         consumer: &consumer,
                         max,
-                        deadline: Instant::now() + CLAIM_WAIT,
+                        deadline: Instant::now() + source.wait(),
                     };
-                    // Once the session is gone, a claim cut short is handed back by the
-                    // closing below, with everything else its sessions hold.
+                    let claiming = source.claim(&state, &cluster, &principal, poll);
+                    tokio::pin!(claiming);
                     let claimed = tokio::select! {
-                        claimed = source.claim(&state, &cluster, &principal, poll) => claimed,
-                        () = answer.closed() => break 'asks,
+                        claimed = &mut claiming => claimed,
+                        () = answer.closed() => {
+                            // The session is gone. The claim in flight finishes first (within
+                            // its short wait): cut short, its request could still reach its
+                            // node after the close below, join there again and keep what it
+                            // claims until that session is idle. What it claims is handed
+                            // back by the close, with everything else its sessions hold.
+                            let _ = claiming.await;
+                            break 'asks;
+                        }
                     };
                     match claimed {
                         Ok(messages) if messages.is_empty() => {}
