@@ -28,6 +28,10 @@ type ClusterStatus struct {
 	// MovingPartitions are the partitions whose replicas are moving
 	// ([Admin.RebalanceReplicas]): started, not yet complete.
 	MovingPartitions uint32
+	// ClusterID is the cluster's identity, which a node joining it can be given
+	// (RAPIDMQ_CLUSTER__ID) so that it refuses other clusters; "" in single-node mode and on a
+	// joining node that has not learned it yet.
+	ClusterID string
 }
 
 // ClusterNode is a node of the cluster's node table.
@@ -94,6 +98,7 @@ func (a *Admin) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 		Membership:       goString(s.membership),
 		Nodes:            []ClusterNode{},
 		MovingPartitions: uint32(s.moving_partitions),
+		ClusterID:        goString(s.cluster_id),
 	}
 	if s.has_leader {
 		out.LeaderID = Ptr(uint64(s.leader_id))

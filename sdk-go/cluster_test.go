@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,10 @@ func TestAOneNodeClusterReportsItselfRefusesBadRemovalsAndRebalancesNothing(t *t
 	if status.Mode != "cluster" || status.NodeID != 1 || status.Membership != "voter" || status.Term < 1 {
 		t.Fatalf("status: %+v", status)
 	}
+	// The id the founding node derived from its peers: 128 bits in hex.
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(status.ClusterID) {
+		t.Fatalf("cluster id: %q", status.ClusterID)
+	}
 	if len(status.Nodes) != 1 || status.Nodes[0].ID != 1 || status.Nodes[0].Role != "voter" || status.Nodes[0].ClusterAddr != addr {
 		t.Fatalf("nodes: %+v", status.Nodes)
 	}
@@ -73,7 +78,7 @@ func TestASingleNodeBrokerSaysItIsNotInClusterMode(t *testing.T) {
 	ctx := ctxT(t)
 
 	status, err := admin.ClusterStatus(ctx)
-	if err != nil || status.Mode != "single-node" || status.LeaderID != nil || status.Membership != "" || len(status.Nodes) != 0 || status.MovingPartitions != 0 {
+	if err != nil || status.Mode != "single-node" || status.LeaderID != nil || status.Membership != "" || len(status.Nodes) != 0 || status.MovingPartitions != 0 || status.ClusterID != "" {
 		t.Fatalf("status: %+v %v", status, err)
 	}
 	if _, err := admin.RemoveNode(ctx, 1); code(err) != rapidmq.CodeInvalidArgument {

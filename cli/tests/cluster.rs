@@ -155,9 +155,27 @@ async fn three_processes_elect_register_fail_over_and_rejoin() {
     assert_eq!(json["leader_id"].as_u64(), Some(new_leader));
     assert_eq!(json["nodes"].as_array().map(Vec::len), Some(3));
     assert_eq!(json["nodes"][killed]["grpc_addr"], node.grpc_addr());
+    // Every node names the same cluster id: the one the founding nodes derived from `--peers`.
+    let id = json["cluster_id"]
+        .as_str()
+        .expect("a cluster id")
+        .to_string();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    for other in &nodes {
+        let json: Value = serde_json::from_str(&cli_status(other, &["--output", "json"]))
+            .expect("cluster status --output json is JSON");
+        assert_eq!(json["cluster_id"].as_str(), Some(id.as_str()), "{json}");
+    }
     let table = cli_status(node, &[]);
     println!("{table}");
     assert!(table.contains("leader"), "{table}");
+    assert!(
+        table.contains(&id),
+        "the table shows the cluster id: {table}"
+    );
 }
 
 /// The node's `/metrics` text.

@@ -266,6 +266,7 @@ impl From<v1::ClusterStatus> for ClusterStatus {
                 })
                 .collect(),
             moving_partitions: s.moving_partitions,
+            cluster_id: s.cluster_id,
         }
     }
 }

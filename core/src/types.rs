@@ -423,6 +423,10 @@ pub struct ClusterStatus {
     /// Partitions whose replicas are moving ([`Admin::rebalance_replicas`](crate::Admin)):
     /// started, not yet complete.
     pub moving_partitions: u32,
+    /// The cluster's identity, which a node joining it can be given (`cluster.id`, or
+    /// `RAPIDMQ_CLUSTER__ID`) so that it refuses other clusters. Empty in single-node mode and
+    /// on a joining node that has not learned it yet.
+    pub cluster_id: String,
 }
 
 /// What [`Admin::add_node`](crate::Admin) or `remove_node` did.

@@ -60,6 +60,9 @@ pub struct RapidmqClusterStatus {
     /// Partitions whose replicas are moving (`rapidmq_admin_rebalance_replicas`): started, not
     /// yet complete.
     pub moving_partitions: u32,
+    /// The cluster's identity; empty in single-node mode and on a joining node that has not
+    /// learned it yet.
+    pub cluster_id: RapidmqSlice,
 }
 
 /// What `rapidmq_admin_add_node` or `rapidmq_admin_remove_node` did; free with
@@ -143,6 +146,7 @@ fn cluster_status(arena: &mut Arena, s: core::ClusterStatus) -> RapidmqClusterSt
         nodes,
         nodes_len,
         moving_partitions: s.moving_partitions,
+        cluster_id: arena.bytes(s.cluster_id),
     }
 }
 

@@ -646,6 +646,9 @@ typedef struct RapidmqClusterStatus {
   // Partitions whose replicas are moving (`rapidmq_admin_rebalance_replicas`): started, not
   // yet complete.
   uint32_t moving_partitions;
+  // The cluster's identity; empty in single-node mode and on a joining node that has not
+  // learned it yet.
+  struct RapidmqSlice cluster_id;
 } RapidmqClusterStatus;
 
 // What `rapidmq_admin_add_node` or `rapidmq_admin_remove_node` did; free with

@@ -26,6 +26,9 @@ pub(crate) struct ClusterStatus {
     nodes: Vec<ClusterNode>,
     /// Partitions whose replicas are moving (`rebalance_replicas`): started, not yet complete.
     moving_partitions: u32,
+    /// The cluster's identity (empty in single-node mode, and on a joining node that has not
+    /// learned it yet).
+    cluster_id: String,
 }
 
 #[pymethods]
@@ -33,14 +36,15 @@ impl ClusterStatus {
     fn __repr__(&self) -> String {
         format!(
             "ClusterStatus(mode='{}', node_id={}, leader_id={:?}, term={}, membership='{}', \
-             nodes={}, moving_partitions={})",
+             nodes={}, moving_partitions={}, cluster_id='{}')",
             self.mode,
             self.node_id,
             self.leader_id,
             self.term,
             self.membership,
             self.nodes.len(),
-            self.moving_partitions
+            self.moving_partitions,
+            self.cluster_id
         )
     }
 }
@@ -156,6 +160,7 @@ impl From<core::ClusterStatus> for ClusterStatus {
             membership: s.membership,
             nodes: s.nodes.into_iter().map(ClusterNode::from).collect(),
             moving_partitions: s.moving_partitions,
+            cluster_id: s.cluster_id,
         }
     }
 }

@@ -5,6 +5,7 @@ cluster-failover with three nodes."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -31,6 +32,8 @@ def test_a_one_node_cluster_reports_itself_refuses_bad_removals_and_rebalances_n
         assert isinstance(status, rapidmq.ClusterStatus)
         assert (status.mode, status.node_id, status.membership) == ("cluster", 1, "voter")
         assert status.term >= 1
+        # The id the founding node derived from its peers: 128 bits in hex.
+        assert re.fullmatch("[0-9a-f]{32}", status.cluster_id), status
         assert [(n.id, n.role, n.cluster_addr) for n in status.nodes] == [
             (1, "voter", f"127.0.0.1:{port}")
         ]
@@ -56,7 +59,7 @@ def test_a_single_node_broker_says_so(client: rapidmq.Client) -> None:
     status = admin.cluster_status()
     assert status.mode == "single-node"
     assert (status.leader_id, status.membership, status.nodes) == (None, "", [])
-    assert status.moving_partitions == 0
+    assert (status.moving_partitions, status.cluster_id) == (0, "")
     with pytest.raises(rapidmq.InvalidArgumentError):
         admin.remove_node(1)
     with pytest.raises(rapidmq.InvalidArgumentError):

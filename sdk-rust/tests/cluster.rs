@@ -59,6 +59,15 @@ async fn a_one_node_cluster_reports_itself_refuses_bad_removals_and_rebalances_n
         ("cluster", 1, "voter")
     );
     assert!(status.term >= 1, "{status:?}");
+    // The id the founding node derived from its peers: 128 bits in hex.
+    assert!(
+        status.cluster_id.len() == 32
+            && status
+                .cluster_id
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "{status:?}"
+    );
     let nodes: Vec<_> = status
         .nodes
         .iter()
@@ -95,9 +104,10 @@ async fn a_single_node_broker_says_it_is_not_in_cluster_mode() {
             status.leader_id,
             status.membership.as_str(),
             status.nodes.len(),
-            status.moving_partitions
+            status.moving_partitions,
+            status.cluster_id.as_str()
         ),
-        (None, "", 0, 0)
+        (None, "", 0, 0, "")
     );
     let removed = admin.remove_node(1).await.expect_err("not in cluster mode");
     assert_eq!(removed.code(), ErrorCode::InvalidArgument);

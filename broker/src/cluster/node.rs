@@ -79,6 +79,8 @@ pub struct ClusterStatus {
     /// or `removed` (the membership it last saw leaves it out).
     pub membership: String,
     pub nodes: Vec<NodeStatus>,
+    /// The cluster's id; `None` on a joining node that has not learned it yet.
+    pub cluster_id: Option<String>,
 }
 
 /// What [`ClusterNode::rebalance_leaders`] did.
@@ -405,6 +407,7 @@ impl ClusterNode {
             last_applied: metrics.last_applied.map(|log_id| log_id.index),
             membership: mine.to_string(),
             nodes,
+            cluster_id: self.tls.identity().id().map(str::to_string),
         }
     }
 

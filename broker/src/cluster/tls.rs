@@ -83,6 +83,11 @@ impl NodeTls {
         self
     }
 
+    /// The cluster this node speaks for.
+    pub fn identity(&self) -> &ClusterIdentity {
+        &self.identity
+    }
+
     /// A client of the cluster listener at `addr` over [`NodeTls::channel`], whose requests
     /// carry this node's cluster id.
     pub fn client(&self, addr: &str, timeout: Duration) -> Result<PeerClient, String> {

@@ -241,6 +241,7 @@ impl Admin for AdminService {
         Ok(Response::new(pb::ClusterStatus {
             mode: status.mode,
             moving_partitions: status.moving_partitions,
+            cluster_id: status.cluster_id.unwrap_or_default(),
             node_id: status.node_id.unwrap_or_default(),
             leader_id: status.leader_id,
             term: status.term,

@@ -44,6 +44,10 @@ pub struct ClusterStatus {
     pub nodes: Vec<ClusterNodeStatus>,
     /// Partitions whose replicas are moving (`rebalance-replicas`): started, not complete.
     pub moving_partitions: u32,
+    /// The cluster's identity, which a node joining it can be given (`cluster.id`) so that it
+    /// refuses other clusters; absent in single-node mode and on a joining node that has not
+    /// learned it yet.
+    pub cluster_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -177,6 +181,7 @@ pub fn status(engine: &crate::engine::Engine, cluster: Option<&ClusterNode>) -> 
             membership: String::new(),
             nodes: Vec::new(),
             moving_partitions: 0,
+            cluster_id: None,
         };
     };
     let status = cluster.status();
@@ -188,6 +193,7 @@ pub fn status(engine: &crate::engine::Engine, cluster: Option<&ClusterNode>) -> 
         last_applied: status.last_applied,
         membership: status.membership,
         moving_partitions: engine.moving_partitions(),
+        cluster_id: status.cluster_id,
         nodes: status
             .nodes
             .into_iter()

@@ -381,6 +381,7 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             "last_applied": status.last_applied,
             "membership": (!single).then_some(&status.membership),
             "moving_partitions": status.moving_partitions,
+            "cluster_id": (!status.cluster_id.is_empty()).then_some(&status.cluster_id),
             "nodes": nodes,
         }))?;
     } else if single {
@@ -391,6 +392,10 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         output::print_table(&mut out, &table)?;
     } else {
         let or_dash = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        let or_unknown = |id: &str| match id {
+            "" => "not known yet (a joining node learns it from the cluster)".to_string(),
+            id => id.to_string(),
+        };
         let summary = output::properties([
             ("Server", ctx.server.clone()),
             ("Mode", status.mode.clone()),
@@ -400,6 +405,7 @@ async fn status(ctx: &Ctx) -> anyhow::Result<()> {
             ("Applied", or_dash(status.last_applied)),
             ("Membership", status.membership.clone()),
             ("Moving", format!("{} partitions", status.moving_partitions)),
+            ("Cluster id", or_unknown(&status.cluster_id)),
         ]);
         output::print_table(&mut out, &summary)?;
         let mut table = output::table(["NODE", "ROLE", "CLUSTER", "GRPC", "HTTP", "REACHABLE"]);

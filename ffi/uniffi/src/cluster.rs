@@ -28,6 +28,9 @@ pub struct ClusterStatus {
     pub nodes: Vec<ClusterNode>,
     /// Partitions whose replicas are moving (`rebalance_replicas`): started, not yet complete.
     pub moving_partitions: u32,
+    /// The cluster's identity; empty in single-node mode and on a joining node that has not
+    /// learned it yet.
+    pub cluster_id: String,
 }
 
 /// A node of the cluster's node table.
@@ -94,6 +97,7 @@ impl From<core::ClusterStatus> for ClusterStatus {
             membership: s.membership,
             nodes: s.nodes.into_iter().map(Into::into).collect(),
             moving_partitions: s.moving_partitions,
+            cluster_id: s.cluster_id,
         }
     }
 }

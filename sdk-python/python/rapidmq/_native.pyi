@@ -228,6 +228,7 @@ class ClusterStatus:
     membership: str
     nodes: List[ClusterNode]
     moving_partitions: int
+    cluster_id: str
 
 class MembershipChange:
     voters: List[int]

@@ -590,9 +590,11 @@ class Admin:
     def cluster_status(self) -> ClusterStatus:
         """The cluster as the answering node sees it: ``mode`` (``"cluster"``, or
         ``"single-node"`` with the other fields empty), ``node_id``, ``leader_id``, ``term``,
-        ``last_applied``, ``membership``, the ``nodes`` of the metadata group and
+        ``last_applied``, ``membership``, the ``nodes`` of the metadata group,
         ``moving_partitions`` (partitions whose replicas are moving, see
-        :meth:`rebalance_replicas`)."""
+        :meth:`rebalance_replicas`) and ``cluster_id`` (the cluster's identity, which a node
+        joining it can be given as ``RAPIDMQ_CLUSTER__ID`` so that it refuses other clusters;
+        empty in single-node mode and on a joining node that has not learned it yet)."""
         return self._native.cluster_status()
 
     def add_node(self, id: int, cluster_addr: str) -> MembershipChange:

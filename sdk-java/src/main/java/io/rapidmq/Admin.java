@@ -179,9 +179,11 @@ public final class Admin implements AutoCloseable {
     /**
      * The cluster as the answering node sees it: {@code mode()} ("cluster", or "single-node"
      * with the other fields empty), {@code nodeId()}, {@code leaderId()} (null without a leader),
-     * {@code term()}, {@code membership()}, the metadata group's {@code nodes()} and
+     * {@code term()}, {@code membership()}, the metadata group's {@code nodes()},
      * {@code movingPartitions()} (partitions whose replicas are moving, see
-     * {@link #rebalanceReplicas(List, boolean)}).
+     * {@link #rebalanceReplicas(List, boolean)}) and {@code clusterId()} (the cluster's identity,
+     * which a node joining it can be given as {@code RAPIDMQ_CLUSTER__ID} so that it refuses
+     * other clusters; empty in single-node mode and on a joining node that has not learned it).
      */
     public ClusterStatus clusterStatus() {
         return Native.await(admin::clusterStatus);

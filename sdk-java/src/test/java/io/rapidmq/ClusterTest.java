@@ -98,6 +98,8 @@ class ClusterTest {
         assertEquals(1L, status.nodeId());
         assertEquals("voter", status.membership());
         assertTrue(status.term() >= 1, "term " + status.term());
+        // The id the founding node derived from its peers: 128 bits in hex.
+        assertTrue(status.clusterId().matches("[0-9a-f]{32}"), "cluster id " + status.clusterId());
         assertEquals(1, status.nodes().size());
         ClusterNode node = status.nodes().get(0);
         assertEquals(List.of(1L, "voter", addr), List.of(node.id(), node.role(), node.clusterAddr()));
@@ -125,6 +127,7 @@ class ClusterTest {
         assertEquals("", status.membership());
         assertEquals(List.of(), status.nodes());
         assertEquals(0, status.movingPartitions());
+        assertEquals("", status.clusterId());
         assertThrows(InvalidArgumentException.class, () -> admin.removeNode(1));
         assertThrows(InvalidArgumentException.class, () -> admin.addNode(2, "127.0.0.1:7002"));
         assertRebalancedNothing(admin.rebalanceLeaders());
