@@ -222,6 +222,16 @@ impl LeaderBalance {
         started
     }
 
+    /// The groups this node hosts (tests).
+    #[cfg(test)]
+    pub(super) fn hosted(&self) -> Vec<PartitionRaft> {
+        self.groups
+            .lock()
+            .values()
+            .map(|hosted| hosted.raft.clone())
+            .collect()
+    }
+
     /// Runs [`finish_joint_changes`](LeaderBalance::finish_joint_changes) every `interval`
     /// until the handle is aborted.
     pub fn drive_joint_changes(self: &Arc<Self>, interval: Duration) -> JoinHandle<()> {

@@ -587,3 +587,7 @@ pub(super) async fn propose(
     .await?
     .map(ByteBuf::into_vec)
 }
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

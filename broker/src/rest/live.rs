@@ -132,7 +132,8 @@ enum Source {
     /// Claims through relayed queue polls; the other nodes asked so far, where its consumer
     /// may hold a session.
     Queue(BTreeSet<u64>),
-    /// Takes from the stream session kept for it on this node, the subscription's coordinator.
+    /// Takes from the stream session kept for it on the named node, the subscription's
+    /// coordinator.
     Stream(u64),
 }
 
