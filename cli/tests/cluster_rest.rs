@@ -9,7 +9,8 @@
 //!   group on the coordinator, which lists it as a member while the poll waits. Server-Sent
 //!   Events through one node and a WebSocket through another join the group there too and split
 //!   the partitions: each message reaches one of them, once; the WebSocket's commit is made as
-//!   its member; closing the events stream hands its partitions to the WebSocket.
+//!   its member; closing the events stream hands its partitions to the WebSocket. With auth on,
+//!   revoking the token of such an events stream ends it.
 //! - With auth on, the same through a user's token: the node a poll reaches authorises it, and
 //!   the others serve their share for that user; a request without a token is refused.
 //! - Live sessions of a queue subscription: Server-Sent Events through one node carry the
@@ -592,10 +593,9 @@ async fn while_unavailable(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_auth_a_users_rest_queue_poll_of_one_node_gets_every_partition() {
-    const TOPIC: &str = "secured";
-    const SUBSCRIPTION: &str = "workers";
+/// Three nodes with auth on, node 1 bootstrapped with an admin token, once every node knows
+/// it; the token.
+async fn nodes_with_auth() -> (Vec<TestBroker>, String) {
     let token = rapidmq_broker::auth::Token::generate()
         .expect("a token")
         .to_string();
@@ -614,6 +614,101 @@ async fn with_auth_a_users_rest_queue_poll_of_one_node_gets_every_partition() {
         })
         .await;
     }
+    (nodes, token)
+}
+
+/// The leader of each partition of `topic` as `node` knows it, with `token`; those it knows.
+async fn partition_leaders(node: &TestBroker, topic: &str, token: &str) -> Vec<u64> {
+    let metadata =
+        reqwest::Client::new().get(format!("{}/v1/metadata?topics={topic}", node.http_url()));
+    let (_, body) = send_with(metadata, Some(token)).await;
+    body["topics"][0]["partitions"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["leader"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_a_live_stream_session_through_another_node_ends_when_its_token_is_revoked() {
+    const TOPIC: &str = "guarded";
+    let (nodes, admin) = nodes_with_auth().await;
+    let http = reqwest::Client::new();
+    let first = &nodes[0];
+    let (status, body) = while_unavailable("create the topic", &admin, || {
+        http.post(format!("{}/v1/topics", first.http_url())).json(
+            &json!({"name": TOPIC, "config": {"partitions": PARTITIONS, "replication_factor": 3}}),
+        )
+    })
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // A subscription coordinated by another node than node 1, where the session is opened.
+    eventually("every partition has a leader", || async {
+        partition_leaders(first, TOPIC, &admin).await.len() == PARTITIONS as usize
+    })
+    .await;
+    let leaders = partition_leaders(first, TOPIC, &admin).await;
+    let subscription = (0..)
+        .map(|i| format!("readers-{i}"))
+        .find(|name| {
+            let partition = rapidmq_proto::partition_for_key(name.as_bytes(), PARTITIONS);
+            leaders[partition as usize] != 1
+        })
+        .expect("a name coordinated elsewhere");
+    let (status, body) = while_unavailable("create the subscription", &admin, || {
+        http.post(format!(
+            "{}/v1/topics/{TOPIC}/subscriptions",
+            first.http_url()
+        ))
+        .json(&json!({"name": subscription, "mode": "stream", "start": {"kind": "earliest"}}))
+    })
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Server-Sent Events through node 1 with a token of their own; a message comes through.
+    let tokens = http.post(format!("{}/v1/users/admin/tokens", first.http_url()));
+    let (status, created) = send_with(tokens.json(&json!({})), Some(&admin)).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().expect("the token");
+    let id = created["info"]["id"].as_str().expect("the token's id");
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {token}").parse().expect("a header value");
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+    let rest = Rest {
+        http: reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client"),
+        base: first.http_url(),
+    };
+    let path = format!("/v1/topics/{TOPIC}/subscriptions/{subscription}/events?consumer=sse");
+    let mut events = SseReader::open(&rest, &path).await;
+    let (status, body) = while_unavailable("publish", &admin, || {
+        http.post(format!("{}/v1/topics/{TOPIC}/messages", first.http_url()))
+            .json(&json!({"messages": [{"value": "before"}]}))
+    })
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = events.messages(1).await;
+    assert_eq!(got[0]["value"], "before");
+
+    // Revoked, the token ends the session: the coordinator's session runs as the broker, so
+    // the node the client reached checks the caller.
+    let revoke = http.delete(format!("{}/v1/tokens/{id}", first.http_url()));
+    let (status, _) = send_with(revoke, Some(&admin)).await;
+    assert_eq!(status, 204);
+    let (event, problem) = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("the session ends in time");
+    assert_eq!(event, "error", "{problem}");
+    assert_eq!(problem["name"], "UNAUTHENTICATED", "{problem}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_a_users_rest_queue_poll_of_one_node_gets_every_partition() {
+    const TOPIC: &str = "secured";
+    const SUBSCRIPTION: &str = "workers";
+    let (nodes, token) = nodes_with_auth().await;
+    let http = reqwest::Client::new();
     let first = &nodes[0];
     let (status, body) = while_unavailable("create the topic", &token, || {
         http.post(format!("{}/v1/topics", first.http_url())).json(

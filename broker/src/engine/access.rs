@@ -39,6 +39,23 @@ impl Engine {
             .is_ok()
     }
 
+    /// What a consumer of `subscription` served by another node watches here (a REST live
+    /// session that takes from the subscription's coordinator, whose session runs as the
+    /// broker) to end when `principal`'s credential stops working or it loses `Consume` on the
+    /// subscription; `None` when nothing can end it (auth off, not a user).
+    pub fn consume_watch(
+        &self,
+        principal: &Principal,
+        topic: &str,
+        subscription: &str,
+    ) -> Option<AccessWatch> {
+        let grant = Grant::Subscription {
+            topic: topic.to_string(),
+            name: subscription.to_string(),
+        };
+        self.access_watch(principal, grant)
+    }
+
     /// What an open consumer of `principal` watches to end when its credential stops working or
     /// it loses `Consume` on `grant`; `None` when nothing can end it (auth off, not a user).
     pub(super) fn access_watch(&self, principal: &Principal, grant: Grant) -> Option<AccessWatch> {

@@ -86,6 +86,7 @@ use rapidmq_proto::v1::LeaderHint;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use access::AccessWatch;
 pub use command::MetaCommand;
 pub use dlq::{
     DEFAULT_PAGE, DEFAULT_REPLAY, DeadLetterInfo, DeadLetterPage, MAX_PAGE, MAX_REPLAY,

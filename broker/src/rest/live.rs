@@ -30,7 +30,7 @@ use super::error::ApiError;
 use super::messages::MessageOut;
 use super::relay;
 use crate::cluster::node::ClusterNode;
-use crate::engine::{Engine, Session, SessionEvent, SubscriptionMode};
+use crate::engine::{AccessWatch, Engine, Session, SessionEvent, SubscriptionMode};
 use crate::error::Error;
 use crate::principal::Principal;
 
@@ -62,7 +62,11 @@ pub async fn open(
             SubscriptionMode::Queue => Some(Source::Queue(BTreeSet::new())),
             SubscriptionMode::Stream => engine
                 .coordinator_elsewhere(principal, topic, subscription)?
-                .map(Source::Stream),
+                .map(|node| {
+                    let access = engine.consume_watch(principal, topic, subscription);
+                    let access = access.map(Box::new);
+                    Source::Stream(node, access)
+                }),
         };
         if let Some(source) = source {
             return Ok(Live::Relayed(Relayed::start(
@@ -133,8 +137,9 @@ enum Source {
     /// may hold a session.
     Queue(BTreeSet<u64>),
     /// Takes from the stream session kept for it on the named node, the subscription's
-    /// coordinator.
-    Stream(u64),
+    /// coordinator. That session runs as the broker, so the caller's credential and grant are
+    /// checked here before each take (`None`: nothing can end them).
+    Stream(u64, Option<Box<AccessWatch>>),
 }
 
 impl Source {
@@ -144,7 +149,7 @@ impl Source {
         match self {
             // One round of relayed polls, as a long-poll makes them.
             Source::Queue(_) => relay::ROUND,
-            Source::Stream(_) => TAKE_WAIT,
+            Source::Stream(..) => TAKE_WAIT,
         }
     }
 
@@ -159,7 +164,12 @@ impl Source {
             Source::Queue(nodes) => {
                 relay::poll_queue_noting(state, cluster, principal, poll, nodes).await
             }
-            Source::Stream(node) => relay::take_stream(cluster, *node, principal, poll).await,
+            Source::Stream(node, access) => {
+                if let Some(access) = access {
+                    access.check()?;
+                }
+                relay::take_stream(cluster, *node, principal, poll).await
+            }
         }
     }
 
@@ -175,7 +185,7 @@ impl Source {
             Source::Queue(nodes) => {
                 relay::close_queue(state, cluster, principal, poll, nodes).await;
             }
-            Source::Stream(node) => relay::close_stream(cluster, *node, principal, poll).await,
+            Source::Stream(node, _) => relay::close_stream(cluster, *node, principal, poll).await,
         }
     }
 }
@@ -203,7 +213,7 @@ impl Relayed {
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let consumer = format!("{consumer} (live session {n})");
         let coordinator = match source {
-            Source::Stream(node) => Some(node),
+            Source::Stream(node, _) => Some(node),
             Source::Queue(_) => None,
         };
         let (topic, subscription) = (topic.to_string(), subscription.to_string());
