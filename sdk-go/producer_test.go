@@ -91,6 +91,33 @@ func TestKeyedMessagesLandOnThePartitionOfTheSharedFunction(t *testing.T) {
 	}
 }
 
+// C25 empty-key-round-trip.
+func TestAnEmptyKeyIsAKeyAndStaysApartFromNoKey(t *testing.T) {
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(8))
+	p := newProducer(t, client, rapidmq.NewProducerConfig(topic))
+	d, err := p.Send(ctxT(t), rapidmq.Message{Key: []byte{}, Value: []byte("empty")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint32(xxh3.Hash(nil) % 8); d.Partition != want {
+		t.Fatalf("empty key on %d, want %d", d.Partition, want)
+	}
+	if _, err := p.Send(ctxT(t), rapidmq.Message{Value: []byte("none")}); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]byte{}
+	for _, m := range readLog(t, client, topic) {
+		keys[string(m.Value)] = m.Key
+	}
+	if k, ok := keys["empty"]; !ok || k == nil || len(k) != 0 {
+		t.Fatalf("empty key read back as %#v (present %v)", k, ok)
+	}
+	if k, ok := keys["none"]; !ok || k != nil {
+		t.Fatalf("no key read back as %#v (present %v)", k, ok)
+	}
+}
+
 // C05 non-retriable-errors-at-once (size).
 func TestMessageTooLargeFailsAtOnceWithItsCodeAndNoRetries(t *testing.T) {
 	_, client := setup(t)

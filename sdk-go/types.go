@@ -110,7 +110,7 @@ type ReceivedMessage struct {
 	Topic     string
 	Partition uint32
 	Offset    uint64
-	// Key is nil when the producer set none (the wire does not tell an empty key from none).
+	// Key is nil when the producer set none; an empty key set by any SDK arrives empty (non-nil).
 	Key     []byte
 	Value   []byte
 	Headers []Header

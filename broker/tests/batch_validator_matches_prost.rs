@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 use proptest::collection::vec;
+use proptest::option;
 use proptest::prelude::*;
 use prost::Message as _;
 use rapidmq_broker::engine::batch::{
@@ -154,7 +155,11 @@ fn header() -> impl Strategy<Value = Header> {
 
 fn message() -> impl Strategy<Value = Message> {
     (
-        (small_bytes(), small_bytes(), vec(header(), 0..3)),
+        (
+            option::of(small_bytes()),
+            small_bytes(),
+            vec(header(), 0..3),
+        ),
         (interesting_i64(), interesting_i64(), interesting_i64()),
         prop_oneof![0u32..12, any::<u32>()],
         prop_oneof![Just(0u64), 0..2 * MAX_DELAY_MS, any::<u64>()],

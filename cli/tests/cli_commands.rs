@@ -122,6 +122,20 @@ fn publish_receipts_in_json_name_partition_and_offset() {
 }
 
 #[test]
+fn an_empty_key_is_published_and_shown_apart_from_no_key() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "keys", "-p", "1"]);
+    ok(&broker, &["publish", "keys", "empty", "--key", ""]);
+    ok(&broker, &["publish", "keys", "none"]);
+    let stdout = ok(&broker, &["consume", "keys", "-o", "json"]);
+    let messages = json_lines(&stdout);
+    assert_eq!(messages[0]["value"], "empty");
+    assert_eq!(messages[0]["key"], "", "an empty key is a key");
+    assert_eq!(messages[1]["value"], "none");
+    assert!(messages[1]["key"].is_null(), "{}", messages[1]);
+}
+
+#[test]
 fn a_named_subscription_resumes_where_the_last_consume_stopped() {
     let broker = TestBroker::start();
     ok(&broker, &["topic", "create", "resume", "-p", "1"]);

@@ -266,7 +266,7 @@ async fn a_page_stops_at_about_two_mebibytes_and_replay_reads_page_after_page() 
     for first in (0..40).step_by(5) {
         let batch = (first..first + 5)
             .map(|i| pb::Message {
-                key: Bytes::from(format!("{i:03}")),
+                key: Some(Bytes::from(format!("{i:03}"))),
                 value: Bytes::from(vec![b'x'; LETTER]),
                 ..dead_letter(0, i)
             })

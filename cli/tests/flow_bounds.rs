@@ -25,7 +25,7 @@ async fn traced_messages_with_long_keys_keep_the_flow_ring_within_its_byte_budge
     create_topic(&mut c, "traced", topic_config(1)).await;
     for i in 0..MESSAGES {
         let message = pb::Message {
-            key: Bytes::from(format!("{i:03}{}", "k".repeat(KEY_LEN))),
+            key: Some(Bytes::from(format!("{i:03}{}", "k".repeat(KEY_LEN)))),
             value: Bytes::from_static(b"v"),
             headers: vec![pb::Header {
                 key: "msg-id".into(),

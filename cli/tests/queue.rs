@@ -159,7 +159,7 @@ async fn nack_with_delay_redelivers_no_sooner_and_the_last_attempt_goes_to_the_d
         "mail",
         0,
         vec![pb::Message {
-            key: "k1".into(),
+            key: Some("k1".into()),
             ..raw("poison")
         }],
     )

@@ -119,6 +119,50 @@ async fn keyed_messages_land_on_the_key_partition_and_keyless_ones_round_robin()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_key_is_a_key_and_a_missing_one_is_none() {
+    let broker = TestBroker::start();
+    let rest = Rest::new(&broker);
+    rest.create_topic("t", 8).await;
+    let expected = rapidmq_proto::partition_for_key(b"", 8);
+    let empty = rest
+        .post("/v1/topics/t/message", json!({"value": "empty", "key": ""}))
+        .await
+        .ok();
+    assert_eq!(
+        empty["partition"], expected,
+        "an empty key has its partition"
+    );
+    let base64 = rest
+        .post(
+            "/v1/topics/t/message",
+            json!({"value": "empty64", "key_base64": ""}),
+        )
+        .await
+        .ok();
+    assert_eq!(base64["partition"], expected);
+    rest.post(
+        &format!("/v1/topics/t/message?partition={expected}"),
+        json!({"value": "none"}),
+    )
+    .await
+    .ok();
+
+    let fetched = rest
+        .get(&format!("/v1/topics/t/partitions/{expected}/messages"))
+        .await
+        .ok();
+    let messages = fetched["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3);
+    for m in &messages[..2] {
+        assert_eq!(m["key"], "", "{m}");
+        assert_eq!(m["key_base64"], "", "{m}");
+    }
+    assert_eq!(messages[2]["value"], "none");
+    assert!(messages[2].get("key").is_none(), "{}", messages[2]);
+    assert!(messages[2].get("key_base64").is_none(), "{}", messages[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_returns_stream_messages_and_resumes_from_the_commit() {
     let broker = TestBroker::start();
     let rest = Rest::new(&broker);
@@ -331,7 +375,7 @@ async fn messages_published_over_grpc_are_consumed_over_rest() {
         0,
         vec![
             pb::Message {
-                key: Bytes::from_static(b"k"),
+                key: Some(Bytes::from_static(b"k")),
                 value: Bytes::from_static(b"from grpc"),
                 headers: vec![pb::Header {
                     key: "h".into(),

@@ -324,7 +324,7 @@ pub(crate) fn message_to_wire(
     timestamp_ms: i64,
 ) -> v1::Message {
     v1::Message {
-        key: msg.key.unwrap_or_default(),
+        key: msg.key,
         value: msg.value,
         headers: msg
             .headers
@@ -356,7 +356,7 @@ pub(crate) fn received(
         topic: topic.to_string(),
         partition,
         offset,
-        key: (!m.key.is_empty()).then_some(m.key),
+        key: m.key,
         value: m.value,
         headers: m.headers.into_iter().map(|h| (h.key, h.value)).collect(),
         // Brokers refuse batches where this overflows; saturate for anything stored before.

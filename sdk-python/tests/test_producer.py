@@ -47,6 +47,19 @@ def test_keyed_messages_land_on_the_partition_of_the_shared_function(client, mak
             assert delivery.partition == xxhash.xxh3_64_intdigest(key.encode()) % 8, key
 
 
+def test_an_empty_key_is_a_key_and_stays_apart_from_no_key(client, make_topic):
+    """C25 empty-key-round-trip: an empty key hashes like any key and is read back empty; no
+    key is read back as None."""
+    topic = make_topic(8)
+    with client.producer(topic) as producer:
+        delivery = producer.send("empty", key=b"").result()
+        assert delivery.partition == xxhash.xxh3_64_intdigest(b"") % 8
+        producer.send("none").result()
+    keys = {m.value: m.key for m in read_log(client, topic)}
+    assert keys[b"empty"] == b""
+    assert keys[b"none"] is None
+
+
 def test_message_too_large_fails_at_once_with_its_code_and_no_retries(client, make_topic):
     """C05 non-retriable-errors-at-once (size)."""
     topic = make_topic(1, max_message_bytes=1024)

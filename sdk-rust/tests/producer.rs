@@ -197,3 +197,30 @@ async fn a_resent_batch_is_deduplicated_across_a_broker_restart() {
         .expect_err("a gap in the sequence");
     assert_eq!(err.code(), ErrorCode::OutOfOrderSequence);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_key_is_a_key_and_stays_apart_from_no_key() {
+    let env = Env::start().await;
+    let topic = env.topic(8).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    let empty = producer
+        .send(Message::new("empty").with_key(""))
+        .await
+        .unwrap();
+    let empty = guarded("receipt", empty).await.unwrap();
+    assert_eq!(
+        empty.partition,
+        rapidmq_proto::partition_for_key(b"", 8),
+        "an empty key goes to its own partition, as any key"
+    );
+    let none = producer.send(Message::new("none")).await.unwrap();
+    guarded("receipt", none).await.unwrap();
+
+    let log = env.read_log(&topic).await;
+    let key_of = |value: &str| {
+        let m = log.iter().find(|m| &m.value[..] == value.as_bytes());
+        m.expect("read back").key.clone()
+    };
+    assert_eq!(key_of("empty").as_deref(), Some(&b""[..]));
+    assert_eq!(key_of("none"), None);
+}

@@ -611,7 +611,7 @@ mod tests {
             messages: ["a", "bbb", "cccccc"]
                 .iter()
                 .map(|v| Message {
-                    key: Bytes::from_static(b"key"),
+                    key: Some(Bytes::from_static(b"key")),
                     value: Bytes::copy_from_slice(v.as_bytes()),
                     headers: vec![Header {
                         key: TRACEPARENT_HEADER.into(),
@@ -699,7 +699,7 @@ mod tests {
             messages: values
                 .iter()
                 .map(|v| Message {
-                    key: Bytes::from_static(b"k"),
+                    key: Some(Bytes::from_static(b"k")),
                     value: Bytes::copy_from_slice(v),
                     headers: vec![Header {
                         key: "h".into(),

@@ -57,7 +57,7 @@ mod tests {
         pb::MessageBatch {
             messages: (0..n)
                 .map(|i| pb::Message {
-                    key: Bytes::from(format!("k{i}")),
+                    key: Some(Bytes::from(format!("k{i}"))),
                     value: Bytes::from(format!("value {i}")),
                     priority: (i % 3) as u32,
                     ..Default::default()

@@ -103,8 +103,8 @@ impl Traced {
         if traced.traceparent.is_none() && traced.msg_id.is_none() && !all {
             return None;
         }
-        if !message.key.is_empty() {
-            traced.key = Some(String::from_utf8_lossy(&message.key).into_owned());
+        if let Some(key) = &message.key {
+            traced.key = Some(String::from_utf8_lossy(key).into_owned());
         }
         Some(traced)
     }
@@ -274,7 +274,7 @@ mod tests {
 
     fn message(headers: &[(&str, &str)], key: &str) -> pb::Message {
         pb::Message {
-            key: key.as_bytes().to_vec().into(),
+            key: Some(key.as_bytes().to_vec().into()),
             headers: headers
                 .iter()
                 .map(|(k, v)| pb::Header {

@@ -51,6 +51,8 @@ pub struct MessageIn {
     pub value: Option<String>,
     #[serde(default)]
     pub value_base64: Option<String>,
+    /// The key as UTF-8: messages with the same key go to the same partition. `""` is an empty
+    /// key, which is a key; without `key` and `key_base64` the message has none.
     #[serde(default)]
     pub key: Option<String>,
     #[serde(default)]
@@ -75,18 +77,29 @@ pub struct MessageIn {
     pub priority: Option<u32>,
 }
 
-fn bytes_of(field: &str, text: Option<String>, base64: Option<String>) -> Result<Bytes, ApiError> {
+/// The bytes given as `field` (UTF-8) or `field_base64`; `None` when neither is given, which
+/// for a key is no key (an empty string is an empty key).
+fn given_bytes(
+    field: &str,
+    text: Option<String>,
+    base64: Option<String>,
+) -> Result<Option<Bytes>, ApiError> {
     match (text, base64) {
         (Some(_), Some(_)) => Err(ApiError::invalid(format!(
             "give `{field}` or `{field}_base64`, not both"
         ))),
-        (Some(text), None) => Ok(Bytes::from(text)),
+        (Some(text), None) => Ok(Some(Bytes::from(text))),
         (None, Some(encoded)) => BASE64
             .decode(encoded.as_bytes())
-            .map(Bytes::from)
+            .map(|bytes| Some(Bytes::from(bytes)))
             .map_err(|err| ApiError::invalid(format!("`{field}_base64` is not base64: {err}"))),
-        (None, None) => Ok(Bytes::new()),
+        (None, None) => Ok(None),
     }
+}
+
+/// The bytes of a value: neither field given is an empty value.
+fn bytes_of(field: &str, text: Option<String>, base64: Option<String>) -> Result<Bytes, ApiError> {
+    given_bytes(field, text, base64).map(Option::unwrap_or_default)
 }
 
 impl MessageIn {
@@ -104,7 +117,7 @@ impl MessageIn {
             })
             .collect::<Result<_, ApiError>>()?;
         Ok(pb::Message {
-            key: bytes_of("key", self.key, self.key_base64)?,
+            key: given_bytes("key", self.key, self.key_base64)?,
             value: bytes_of("value", self.value, self.value_base64)?,
             headers,
             timestamp_delta_ms: 0,
@@ -180,8 +193,8 @@ impl MessageOut {
         MessageOut {
             partition,
             offset,
-            key: (!m.key.is_empty()).then(|| text(&m.key)).flatten(),
-            key_base64: (!m.key.is_empty()).then(|| BASE64.encode(&m.key)),
+            key: m.key.as_deref().and_then(text),
+            key_base64: m.key.as_ref().map(|key| BASE64.encode(key)),
             value: text(&m.value),
             value_base64: BASE64.encode(&m.value),
             headers: m
@@ -263,7 +276,7 @@ mod tests {
         .into_pb()
         .unwrap();
         assert_eq!(&m.value[..], b"hi");
-        assert_eq!(&m.key[..], &[0xff, 0x00]);
+        assert_eq!(m.key.as_deref(), Some(&[0xff, 0x00][..]));
 
         let both = MessageIn {
             value: Some("a".into()),
@@ -309,7 +322,7 @@ mod tests {
     fn consumed_binary_values_come_as_base64_only() {
         let m = pb::Message {
             value: Bytes::from_static(&[0xff, 0xfe]),
-            key: Bytes::from_static(b"k"),
+            key: Some(Bytes::from_static(b"k")),
             ..Default::default()
         };
         let out = MessageOut::new(0, 7, &m, 100, 200);

@@ -126,10 +126,9 @@ async fn publish(
                 groups.insert(round_robin, Default::default());
             }
             for (i, m) in messages.into_iter().enumerate() {
-                let p = if m.key.is_empty() {
-                    round_robin
-                } else {
-                    rapidmq_proto::partition_for_key(&m.key, partitions)
+                let p = match &m.key {
+                    Some(key) => rapidmq_proto::partition_for_key(key, partitions),
+                    None => round_robin,
                 };
                 let group = groups.entry(p).or_default();
                 group.0.push(i as u32);

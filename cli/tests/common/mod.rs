@@ -68,7 +68,7 @@ pub async fn create_topic(c: &mut Clients, name: &str, config: pb::TopicConfig) 
         .into_inner()
 }
 
-/// A test message: key and value.
+/// A test message: key (empty: none) and value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Msg {
     pub key: Bytes,
@@ -87,7 +87,7 @@ pub fn encode(messages: &[Msg]) -> Bytes {
         messages: messages
             .iter()
             .map(|m| pb::Message {
-                key: m.key.clone(),
+                key: (!m.key.is_empty()).then(|| m.key.clone()),
                 value: m.value.clone(),
                 headers: vec![pb::Header {
                     key: "test".into(),
@@ -141,7 +141,7 @@ pub fn decode(batch: &pb::DeliveryBatch) -> Vec<Received> {
             partition: batch.partition,
             offset: batch.base_offset + i as u64,
             msg: Msg {
-                key: m.key,
+                key: m.key.unwrap_or_default(),
                 value: m.value,
             },
         })

@@ -184,10 +184,9 @@ impl Engine {
         add(HEADER_OFFSET, letter.offset.to_string());
         add(HEADER_REASON, letter.reason.to_string());
         add(HEADER_ATTEMPTS, letter.attempts.to_string());
-        let target = if message.key.is_empty() {
-            0
-        } else {
-            partition_for_key(&message.key, dlq.partitions.len() as u32)
+        let target = match &message.key {
+            Some(key) => partition_for_key(key, dlq.partitions.len() as u32),
+            None => 0,
         };
         let batch = pb::MessageBatch {
             messages: vec![message],

@@ -193,10 +193,9 @@ impl Engine {
         self.authorize(principal, Action::Publish, resource)?;
         let original = self.topic(principal, &letter.original_topic)?;
         let partitions = original.partitions.len() as u32;
-        let partition = if letter.message.key.is_empty() {
-            letter.original_partition.min(partitions - 1)
-        } else {
-            partition_for_key(&letter.message.key, partitions)
+        let partition = match &letter.message.key {
+            Some(key) => partition_for_key(key, partitions),
+            None => letter.original_partition.min(partitions - 1),
         };
         Ok(Some((letter.original_topic.clone(), partition)))
     }

@@ -1,8 +1,10 @@
 package io.rapidmq;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,9 +14,12 @@ import io.rapidmq.ffi.ProducerStats;
 import io.rapidmq.ffi.PublishAck;
 import io.rapidmq.ffi.ReceivedMessage;
 import io.rapidmq.ffi.SendStatus;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.LongStream;
 import net.openhft.hashing.LongHashFunction;
@@ -70,6 +75,26 @@ class ProducerTest extends BrokerTest {
                 assertEquals(Long.remainderUnsigned(hash, 8), delivery.partition(), key);
             }
         }
+    }
+
+    @Test
+    void anEmptyKeyIsAKeyAndStaysApartFromNoKey() {
+        // C25 empty-key-round-trip: an empty key hashes like any key and is read back empty; no
+        // key is read back as null.
+        String topic = makeTopic(8);
+        try (Producer producer = client.producer(topic)) {
+            Delivery delivery = producer.send(Message.builder("empty").key(new byte[0]).build());
+            long hash = LongHashFunction.xx3().hashBytes(new byte[0]);
+            assertEquals(Long.remainderUnsigned(hash, 8), delivery.partition());
+            producer.send(Message.of("none"));
+        }
+        Map<String, byte[]> keys = new HashMap<>();
+        for (ReceivedMessage m : readLog(topic)) {
+            keys.put(new String(m.value(), StandardCharsets.UTF_8), m.key());
+        }
+        assertArrayEquals(new byte[0], keys.get("empty"));
+        assertTrue(keys.containsKey("none"));
+        assertNull(keys.get("none"));
     }
 
     @Test
