@@ -45,7 +45,7 @@ build-deps:
 SDK_TESTS :=
 -include mk/*.mk
 
-test: deps lint test-rust test-python $(SDK_TESTS) test-e2e
+test: deps lint test-rust test-python $(SDK_TESTS) test-cross test-e2e
 	@echo "make test: every suite passed"
 
 lint: deps

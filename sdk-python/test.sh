@@ -3,6 +3,7 @@
 # Idempotent: the venv and the build are reused when up to date.
 #
 #   RAPIDMQ_BIN=/path/to/rapidmq sdk-python/test.sh [pytest args...]
+#   sdk-python/test.sh --setup    only build the venv and the extension (tests/cross/run.sh)
 #
 # Environment:
 #   RAPIDMQ_BIN       the rapidmq binary the tests start (required)
@@ -15,12 +16,16 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${RAPIDMQ_PY_VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
 
-if [[ -z "${RAPIDMQ_BIN:-}" ]]; then
+setup_only=false
+if [[ "${1:-}" == "--setup" ]]; then
+    setup_only=true
+elif [[ -z "${RAPIDMQ_BIN:-}" ]]; then
     echo "sdk-python/test.sh: set RAPIDMQ_BIN to the rapidmq binary" >&2
     exit 2
+else
+    RAPIDMQ_BIN="$(cd "$(dirname "$RAPIDMQ_BIN")" && pwd)/$(basename "$RAPIDMQ_BIN")"
+    export RAPIDMQ_BIN
 fi
-RAPIDMQ_BIN="$(cd "$(dirname "$RAPIDMQ_BIN")" && pwd)/$(basename "$RAPIDMQ_BIN")"
-export RAPIDMQ_BIN
 
 if [[ ! -x "$venv/bin/python" ]]; then
     if ! "$python" -m venv "$venv" 2>/dev/null; then
@@ -37,6 +42,7 @@ fi
 # Build the extension (release: the benchmarks and the 10k-message tests want optimised code)
 # and install the package in development mode into the venv.
 (cd "$here" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --release --quiet)
+$setup_only && exit 0
 
 cd "$here"
 exec "$venv/bin/python" -m pytest -q "$@"

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Cross-language fidelity (`make test-cross`, part of `make test`). One broker; each SDK (Rust,
+# Python, Go, Java) publishes the messages of messages.txt, in order, to its own 1-partition
+# topic; then each SDK reads back every SDK's topic with Fetch and checks it holds exactly those
+# messages at offsets 0, 1, 2, ...: keys with their presence (an empty key is a key, not none),
+# values (empty, not UTF-8), headers (order, repeated and non-ASCII names, empty values).
+#
+# A decoy topic holds the fixture with its empty key dropped (published by the Rust side), and
+# every reader must refuse it: the proof that each tells an empty key from none.
+#
+#   RAPIDMQ_BIN=<rapidmq> CROSS_RUST=<the `cross` example of sdk-rust> tests/cross/run.sh
+#
+# Needs what `make test-cross` builds first: the Python venv (sdk-python/test.sh --setup), sdk-go's
+# native library (make go-native), the Java SDK in ~/.m2 (make java); `go` on PATH and JAVA_HOME a
+# JDK 22 or newer. MVN_FLAGS are passed to Maven.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${RAPIDMQ_BIN:?RAPIDMQ_BIN must point at the rapidmq binary}"
+: "${CROSS_RUST:?CROSS_RUST must point at the cross example of sdk-rust}"
+fixture=$here/messages.txt
+python=${RAPIDMQ_PY_VENV:-$root/sdk-python/.venv}/bin/python
+java=${JAVA_HOME:+$JAVA_HOME/bin/}java
+jar=${MAVEN_REPO:-$HOME/.m2/repository}/io/rapidmq/rapidmq/0.1.0/rapidmq-0.1.0.jar
+[[ -x $python ]] || { echo "cross: $python is missing; run sdk-python/test.sh --setup" >&2; exit 1; }
+[[ -f $jar ]] || { echo "cross: $jar is missing; run 'make java' first" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+broker_pid=
+cleanup() {
+    if [[ -n $broker_pid ]]; then
+        kill -TERM "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "cross: building the Go and Java sides"
+(cd "$root/sdk-go" && go build -o "$tmp/cross-go" ./cmd/cross)
+mvn ${MVN_FLAGS:--B -q --no-transfer-progress} -f "$here/java/pom.xml" compile
+
+"$RAPIDMQ_BIN" serve --data-dir "$tmp/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --ready-file "$tmp/ready.json" >"$tmp/broker.log" 2>&1 </dev/null &
+broker_pid=$!
+# Readiness: the ready file appears once both listeners are bound; bounded at 60 s.
+for ((i = 0; i < 6000; i++)); do
+    [[ -s $tmp/ready.json ]] && break
+    kill -0 "$broker_pid" 2>/dev/null || { cat "$tmp/broker.log" >&2; echo "cross: the broker exited" >&2; exit 1; }
+    sleep 0.01
+done
+[[ -s $tmp/ready.json ]] || { cat "$tmp/broker.log" >&2; echo "cross: the broker did not get ready" >&2; exit 1; }
+endpoint=http://$(sed -n 's/.*"grpc"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$tmp/ready.json")
+
+# side LANG ARGS...: runs that SDK's program (publish|verify endpoint topic fixture).
+side() {
+    local lang=$1
+    shift
+    case $lang in
+        rust) "$CROSS_RUST" "$@" ;;
+        python) "$python" "$here/cross.py" "$@" ;;
+        go) "$tmp/cross-go" "$@" ;;
+        java) "$java" --enable-native-access=ALL-UNNAMED -cp "$jar:$here/java/target/classes" io.rapidmq.cross.Cross "$@" ;;
+    esac
+}
+create() { "$RAPIDMQ_BIN" --server "$endpoint" topic create "$1" -p 1 >/dev/null; }
+
+langs=(rust python go java)
+for lang in "${langs[@]}"; do
+    create "cross-$lang"
+    side "$lang" publish "$endpoint" "cross-$lang" "$fixture"
+    echo "cross: $lang published $(grep -vc '^#' "$fixture") messages to cross-$lang"
+done
+
+# The decoy: the fixture's empty key (`k:` alone) made no key (`-`).
+grep -q '^k: ' "$fixture" || { echo "cross: the fixture has no empty key" >&2; exit 1; }
+sed '0,/^k: /s//- /' "$fixture" >"$tmp/decoy.txt"
+create cross-decoy
+side rust publish "$endpoint" cross-decoy "$tmp/decoy.txt"
+
+failed=0
+printf '%-22s' "reader \\ writer"; printf '%-8s' "${langs[@]}" decoy; echo
+for reader in "${langs[@]}"; do
+    printf '%-22s' "$reader"
+    for writer in "${langs[@]}"; do
+        if side "$reader" verify "$endpoint" "cross-$writer" "$fixture" 2>"$tmp/err"; then
+            printf '%-8s' ok
+        else
+            printf '%-8s' FAIL
+            failed=$((failed + 1))
+            cat "$tmp/err" >>"$tmp/failures"
+        fi
+    done
+    # Refused for the right reason: message 1, the one whose key the decoy dropped.
+    if side "$reader" verify "$endpoint" cross-decoy "$fixture" 2>"$tmp/err"; then
+        printf '%-8s' FAIL
+        failed=$((failed + 1))
+        echo "$reader accepted the decoy (an empty key read as none)" >>"$tmp/failures"
+    elif ! grep -q "message 1:" "$tmp/err"; then
+        printf '%-8s' FAIL
+        failed=$((failed + 1))
+        { echo "$reader refused the decoy for another reason:"; cat "$tmp/err"; } >>"$tmp/failures"
+    else
+        printf '%-8s' refused
+    fi
+    echo
+done
+if ((failed > 0)); then
+    cat "$tmp/failures" >&2
+    echo "cross: $failed checks failed" >&2
+    exit 1
+fi
+echo "cross: every SDK read what every SDK wrote, byte for byte"
