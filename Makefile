@@ -51,6 +51,8 @@ test: deps lint test-rust test-python $(SDK_TESTS) test-cross test-e2e
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@# Every public operation of the client core in every SDK (tests/drift/check.py).
+	python3 tests/drift/check.py
 	@# One TLS crypto provider, ring (docs/adr/0004-security.md §1): with aws-lc-rs also built,
 	@# rustls' builder() panics unless a provider is installed process-wide.
 	@if $(CARGO) tree --workspace -i aws-lc-sys >/dev/null 2>&1; then \

@@ -76,6 +76,29 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	return client, nil
 }
 
+// Endpoints returns the endpoints the client connects to: the configured ones, or those of the
+// last [Client.SetEndpoints].
+func (c *Client) Endpoints() []string {
+	defer runtime.KeepAlive(c)
+	var list *C.RapidmqEndpointList
+	var cerr C.RapidmqError
+	if check(context.Background(), C.rapidmq_client_endpoints(c.h, &list, &cerr), &cerr) != nil {
+		return nil
+	}
+	defer C.rapidmq_endpoint_list_free(list)
+	out := make([]string, 0, int(list.len))
+	for _, e := range items(list.items, list.len) {
+		out = append(out, goString(e))
+	}
+	return out
+}
+
+// IsClosed reports whether [Client.Close] was called.
+func (c *Client) IsClosed() bool {
+	defer runtime.KeepAlive(c)
+	return bool(C.rapidmq_client_is_closed(c.h))
+}
+
 // SetEndpoints replaces the endpoints (e.g. after the broker moved); the producers and
 // consumers of this client follow.
 func (c *Client) SetEndpoints(endpoints ...string) error {

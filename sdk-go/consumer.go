@@ -118,6 +118,14 @@ func (c *Consumer) Ack(m ReceivedMessage) error {
 	return check(context.Background(), C.rapidmq_consumer_ack(c.h, C.uint32_t(m.Partition), C.uint64_t(m.Offset), &cerr), &cerr)
 }
 
+// AckOffset acknowledges the message at offset of partition, as [Consumer.Ack] does for a
+// polled message.
+func (c *Consumer) AckOffset(partition uint32, offset uint64) error {
+	defer runtime.KeepAlive(c)
+	var cerr C.RapidmqError
+	return check(context.Background(), C.rapidmq_consumer_ack(c.h, C.uint32_t(partition), C.uint64_t(offset), &cerr), &cerr)
+}
+
 // Nack is a queue-mode feature: in stream mode it always fails with [ErrUnsupported]. Use a
 // [QueueConsumer].
 func (c *Consumer) Nack(m ReceivedMessage, delay time.Duration) error {

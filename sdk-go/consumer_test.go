@@ -146,7 +146,13 @@ func TestOutOfOrderAcksCommitOnlyUpToTheFirstUnackedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range pollUntil(t, c, 10, 10) {
-		if m.Offset != 4 {
+		switch {
+		case m.Offset == 4:
+		case m.Offset%2 == 1: // by position, as an application that kept only offsets would
+			if err := c.AckOffset(m.Partition, m.Offset); err != nil {
+				t.Fatal(err)
+			}
+		default:
 			if err := c.Ack(m); err != nil {
 				t.Fatal(err)
 			}

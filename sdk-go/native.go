@@ -16,6 +16,14 @@ void rapidmq_go_send_trampoline(void *user_data, const RapidmqSendResult *result
 	rapidmqGoSendDone((uintptr_t)user_data, (RapidmqSendResult *)result);
 }
 
+// try_send with the Go callback; the cgo.Handle travels as the user data.
+RapidmqStatus rapidmq_go_producer_try_send(const RapidmqProducer *producer,
+                                           const RapidmqMessage *message, uintptr_t handle,
+                                           bool *queued, RapidmqError *err) {
+	return rapidmq_producer_try_send(producer, message, rapidmq_go_send_trampoline,
+	                                 (void *)handle, queued, err);
+}
+
 // Sends with the Go callback; the cgo.Handle travels as the user data.
 RapidmqStatus rapidmq_go_producer_send(const RapidmqProducer *producer,
                                               const RapidmqMessage *message,

@@ -9,6 +9,9 @@ extern RapidmqStatus rapidmq_go_producer_send(const RapidmqProducer *producer,
                                               const RapidmqMessage *message,
                                               const RapidmqCancel *cancel, uintptr_t handle,
                                               RapidmqError *err);
+extern RapidmqStatus rapidmq_go_producer_try_send(const RapidmqProducer *producer,
+                                                  const RapidmqMessage *message, uintptr_t handle,
+                                                  bool *queued, RapidmqError *err);
 */
 import "C"
 
@@ -182,6 +185,29 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 		return nil, err
 	}
 	return future, nil
+}
+
+// TrySend is [Producer.SendAsync] without the wait: when the producer already buffers
+// MaxBufferedMessages it returns (nil, false, nil) and queues nothing. [Producer.Flush] waits
+// for its future too.
+//
+// Errors here: [ErrClosed] after Close.
+func (p *Producer) TrySend(m Message) (*SendFuture, bool, error) {
+	defer runtime.KeepAlive(p)
+	future := &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
+	var pn pins
+	defer pn.Unpin()
+	cm := messageC(&pn, &m)
+	handle := cgo.NewHandle(future)
+	var queued C.bool
+	var cerr C.RapidmqError
+	status := uint32(C.rapidmq_go_producer_try_send(p.h, &cm, C.uintptr_t(handle), &queued, &cerr))
+	if err := check(context.Background(), status, &cerr); err != nil || !bool(queued) {
+		handle.Delete()
+		p.calls.done(future.epoch)
+		return nil, false, err
+	}
+	return future, true, nil
 }
 
 // Send queues m and waits for its receipt (see [Producer.SendAsync]). When ctx ends first it

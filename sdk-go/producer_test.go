@@ -91,6 +91,61 @@ func TestKeyedMessagesLandOnThePartitionOfTheSharedFunction(t *testing.T) {
 	}
 }
 
+func TestTrySendReportsAFullBufferAndQueuesNothing(t *testing.T) {
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(1))
+	cfg := rapidmq.NewProducerConfig(topic)
+	cfg.Linger = time.Hour
+	cfg.MaxBufferedMessages = 10
+	p := newProducer(t, client, cfg)
+	var futures []*rapidmq.SendFuture
+	for i := range 10 {
+		f, queued, err := p.TrySend(text(strconv.Itoa(i)))
+		if err != nil || !queued {
+			t.Fatalf("send %d: queued %v, %v", i, queued, err)
+		}
+		futures = append(futures, f)
+	}
+	if f, queued, err := p.TrySend(text("no room")); err != nil || queued || f != nil {
+		t.Fatalf("a full buffer: %v %v %v", f, queued, err)
+	}
+	if err := p.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range futures {
+		if d, err := f.Wait(ctxT(t)); err != nil || d.Offset != uint64(i) {
+			t.Fatalf("send %d: %+v %v", i, d, err)
+		}
+	}
+	late, queued, err := p.TrySend(text("room again"))
+	if err != nil || !queued {
+		t.Fatalf("room again: %v %v", queued, err)
+	}
+	if err := p.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := late.Wait(ctxT(t)); err != nil || d.Offset != 10 {
+		t.Fatalf("late: %+v %v", d, err)
+	}
+	if n := len(readLog(t, client, topic)); n != 11 {
+		t.Fatalf("log holds %d", n)
+	}
+}
+
+func TestIsClosedFollowsClose(t *testing.T) {
+	broker, _ := setup(t)
+	client := connect(t, broker)
+	if client.IsClosed() {
+		t.Fatal("closed before Close")
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !client.IsClosed() {
+		t.Fatal("open after Close")
+	}
+}
+
 // C25 empty-key-round-trip.
 func TestAnEmptyKeyIsAKeyAndStaysApartFromNoKey(t *testing.T) {
 	_, client := setup(t)
@@ -195,6 +250,9 @@ func TestAResentBatchIsDeduplicatedAcrossABrokerRestart(t *testing.T) {
 	broker.CrashAndRestart()
 	if err := client.SetEndpoints(broker.URL()); err != nil {
 		t.Fatal(err)
+	}
+	if got := client.Endpoints(); len(got) != 1 || got[0] != broker.URL() {
+		t.Fatalf("endpoints %q, want %q", got, broker.URL())
 	}
 	again, err := client.PublishBatch(ctxT(t), topic, 0, producerID, 0, batch)
 	if err != nil || !again.Duplicate || again.BaseOffset != 0 || again.Count != 5 {

@@ -11,33 +11,31 @@ from rapidmq import StartPosition, TopicAlreadyExistsError, aio
 
 
 async def main(url: str, topic: str, count: int) -> None:
-    async with await aio.Client.connect(url) as client:
+    async with aio.Client.connect(url) as client:
         try:
             await client.admin().create_topic(topic, partitions=2)
         except TopicAlreadyExistsError:
             pass
 
         async def produce() -> None:
-            async with await client.producer(topic) as producer:
+            async with client.producer(topic) as producer:
                 receipts = [await producer.send(f"event {i}") for i in range(count)]
                 for receipt in receipts:
                     await receipt
 
         async def consume() -> int:
             seen = 0
-            async with await client.consumer(
+            async with client.consumer(
                 topic, "async-reader", start=StartPosition.EARLIEST
             ) as consumer:
-                while seen < count:
-                    messages = await consumer.poll(100, timeout=5.0)
-                    if not messages:
+                async for message in consumer:  # one at a time, as they come
+                    consumer.ack(message)
+                    seen += 1
+                    if seen == count:
                         break
-                    for message in messages:
-                        consumer.ack(message)
-                    seen += len(messages)
             return seen
 
-        _, seen = await asyncio.gather(produce(), consume())
+        _, seen = await asyncio.wait_for(asyncio.gather(produce(), consume()), timeout=60)
         print(f"produced {count}, consumed {seen}")
 
 

@@ -539,6 +539,14 @@ typedef struct RapidmqClientConfig {
   struct RapidmqStr tenant;
 } RapidmqClientConfig;
 
+// Endpoints returned by `rapidmq_client_endpoints`; free with `rapidmq_endpoint_list_free`.
+typedef struct RapidmqEndpointList {
+  // The endpoints (UTF-8), in order.
+  const struct RapidmqSlice *items;
+  // Number of endpoints.
+  size_t len;
+} RapidmqEndpointList;
+
 // A header passed in: key (UTF-8) and value.
 typedef struct RapidmqHeaderIn {
   // The key, UTF-8.
@@ -1377,6 +1385,27 @@ enum RapidmqStatus rapidmq_client_connect(const struct RapidmqRuntime *runtime,
                                           struct RapidmqClient **out,
                                           struct RapidmqError *err);
 
+// The endpoints the client connects to: the configured ones, or those of the last
+// `rapidmq_client_set_endpoints`.
+//
+// # Safety
+// `client` is live; `out` is writable.
+enum RapidmqStatus rapidmq_client_endpoints(const struct RapidmqClient *client,
+                                            struct RapidmqEndpointList **out,
+                                            struct RapidmqError *err);
+
+// Frees an endpoint list. NULL is ignored.
+//
+// # Safety
+// `list` is NULL or was returned by this library and not freed already.
+void rapidmq_endpoint_list_free(struct RapidmqEndpointList *list);
+
+// Whether `rapidmq_client_close` was called on this client (false for NULL).
+//
+// # Safety
+// `client` is NULL or live.
+bool rapidmq_client_is_closed(const struct RapidmqClient *client);
+
 // Replaces the endpoints (e.g. after a broker moved); producers and consumers follow.
 //
 // # Safety
@@ -1676,6 +1705,20 @@ enum RapidmqStatus rapidmq_producer_send(const struct RapidmqProducer *producer,
                                          RapidmqSendCallback callback,
                                          void *user_data,
                                          struct RapidmqError *err);
+
+// Like `rapidmq_producer_send`, but never waits: when the producer already buffers
+// `max_buffered_messages`, it writes false to `queued`, queues nothing and never calls the
+// callback. Otherwise it writes true and the callback is called exactly once, as for
+// `rapidmq_producer_send`.
+//
+// # Safety
+// `producer` is live; `message` is readable; `callback` is not NULL; `queued` is writable.
+enum RapidmqStatus rapidmq_producer_try_send(const struct RapidmqProducer *producer,
+                                             const struct RapidmqMessage *message,
+                                             RapidmqSendCallback callback,
+                                             void *user_data,
+                                             bool *queued,
+                                             struct RapidmqError *err);
 
 // Sends `message` and blocks until its receipt resolves (or `cancel` is triggered: the message
 // may still be published); writes where it went to `out`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rapidmq_core::{self as core, Client, Runtime};
 
 use crate::arena::{Arena, Owned};
-use crate::buffer::RapidmqStr;
+use crate::buffer::{RapidmqSlice, RapidmqStr};
 use crate::cancel::RapidmqCancel;
 use crate::config::RapidmqClientConfig;
 use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
@@ -60,6 +60,59 @@ pub unsafe extern "C" fn rapidmq_client_connect(
             "out",
             Box::into_raw(Box::new(RapidmqClient { client })),
         )
+    })
+}
+
+/// Endpoints returned by `rapidmq_client_endpoints`; free with `rapidmq_endpoint_list_free`.
+#[repr(C)]
+pub struct RapidmqEndpointList {
+    /// The endpoints (UTF-8), in order.
+    pub items: *const RapidmqSlice,
+    /// Number of endpoints.
+    pub len: usize,
+}
+
+/// The endpoints the client connects to: the configured ones, or those of the last
+/// `rapidmq_client_set_endpoints`.
+///
+/// # Safety
+/// `client` is live; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_client_endpoints(
+    client: *const RapidmqClient,
+    out: *mut *mut RapidmqEndpointList,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let endpoints = client_of(client)?.client.endpoints();
+        let mut arena = Arena::default();
+        let items: Vec<_> = endpoints.into_iter().map(|e| arena.bytes(e)).collect();
+        let (items, len) = arena.array(items);
+        put(
+            out,
+            "out",
+            Owned::into_raw(RapidmqEndpointList { items, len }, arena),
+        )
+    })
+}
+
+/// Frees an endpoint list. NULL is ignored.
+///
+/// # Safety
+/// `list` is NULL or was returned by this library and not freed already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_endpoint_list_free(list: *mut RapidmqEndpointList) {
+    guard_or((), || unsafe { Owned::free(list) })
+}
+
+/// Whether `rapidmq_client_close` was called on this client (false for NULL).
+///
+/// # Safety
+/// `client` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_client_is_closed(client: *const RapidmqClient) -> bool {
+    guard_or(false, || {
+        client_of(client).is_ok_and(|c| c.client.is_closed())
     })
 }
 

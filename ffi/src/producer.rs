@@ -120,40 +120,82 @@ pub unsafe extern "C" fn rapidmq_producer_send(
         let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
         let message = unsafe { message.read_core() }?;
         let receipt = enqueue(producer, message, cancel)?;
-        let user_data = UserData(user_data);
-        producer.client().runtime().handle().spawn(async move {
-            let outcome = receipt.await;
-            let user_data = user_data;
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut result = RapidmqSendResult {
-                    status: RapidmqStatus::RAPIDMQ_STATUS_OK,
-                    delivery: RapidmqDelivery {
-                        partition: 0,
-                        offset: 0,
-                        status: 0,
-                        durability: 0,
-                    },
-                    error: RapidmqError {
-                        code: 0,
-                        kind: RapidmqErrorKind::RAPIDMQ_ERROR_KIND_NONE,
-                        retriable: false,
-                        message: RapidmqBytes::EMPTY,
-                    },
-                };
-                match outcome {
-                    Ok(delivery) => result.delivery = delivery.into(),
-                    Err(e) => {
-                        result.status = RapidmqStatus::RAPIDMQ_STATUS_ERROR;
-                        FfiError::from(e).write(&mut result.error);
-                    }
-                }
-                // SAFETY: the caller's callback, with the caller's user data.
-                unsafe { callback(user_data.0, &result) };
-                unsafe { crate::error::rapidmq_error_clear(&mut result.error) };
-            }));
-        });
+        report(producer, receipt, callback, UserData(user_data));
         Ok(())
     })
+}
+
+/// Like `rapidmq_producer_send`, but never waits: when the producer already buffers
+/// `max_buffered_messages`, it writes false to `queued`, queues nothing and never calls the
+/// callback. Otherwise it writes true and the callback is called exactly once, as for
+/// `rapidmq_producer_send`.
+///
+/// # Safety
+/// `producer` is live; `message` is readable; `callback` is not NULL; `queued` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_producer_try_send(
+    producer: *const RapidmqProducer,
+    message: *const RapidmqMessage,
+    callback: RapidmqSendCallback,
+    user_data: *mut c_void,
+    queued: *mut bool,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let producer = producer_of(producer)?;
+        let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
+        let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
+        let message = unsafe { message.read_core() }?;
+        match producer.try_send(message) {
+            Err(e) if e.code() == ErrorCode::ResourceExhausted => put(queued, "queued", false),
+            Err(e) => Err(e.into()),
+            Ok(receipt) => {
+                put(queued, "queued", true)?;
+                report(producer, receipt, callback, UserData(user_data));
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Calls `callback(user_data, result)` once, from a runtime thread, when `receipt` resolves.
+fn report(
+    producer: &core::Producer,
+    receipt: core::SendReceipt,
+    callback: unsafe extern "C" fn(*mut c_void, *const RapidmqSendResult),
+    user_data: UserData,
+) {
+    producer.client().runtime().handle().spawn(async move {
+        let outcome = receipt.await;
+        let user_data = user_data;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut result = RapidmqSendResult {
+                status: RapidmqStatus::RAPIDMQ_STATUS_OK,
+                delivery: RapidmqDelivery {
+                    partition: 0,
+                    offset: 0,
+                    status: 0,
+                    durability: 0,
+                },
+                error: RapidmqError {
+                    code: 0,
+                    kind: RapidmqErrorKind::RAPIDMQ_ERROR_KIND_NONE,
+                    retriable: false,
+                    message: RapidmqBytes::EMPTY,
+                },
+            };
+            match outcome {
+                Ok(delivery) => result.delivery = delivery.into(),
+                Err(e) => {
+                    result.status = RapidmqStatus::RAPIDMQ_STATUS_ERROR;
+                    FfiError::from(e).write(&mut result.error);
+                }
+            }
+            // SAFETY: the caller's callback, with the caller's user data.
+            unsafe { callback(user_data.0, &result) };
+            unsafe { crate::error::rapidmq_error_clear(&mut result.error) };
+        }));
+    });
 }
 
 /// Sends `message` and blocks until its receipt resolves (or `cancel` is triggered: the message

@@ -32,6 +32,40 @@ impl Admin {
 
 #[pymethods]
 impl Admin {
+    /// Changes a topic's retention, max message size, durability or dedup window; `None`
+    /// settings (and durability `"unspecified"`) keep their value.
+    #[pyo3(signature = (
+        name, retention_ms=None, retention_bytes=None, retention_messages=None,
+        max_message_bytes=None, durability="unspecified", dedup_window_ms=None, asyncio=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn alter_topic(
+        &self,
+        py: Python<'_>,
+        name: String,
+        retention_ms: Option<u64>,
+        retention_bytes: Option<u64>,
+        retention_messages: Option<u64>,
+        max_message_bytes: Option<u32>,
+        durability: &str,
+        dedup_window_ms: Option<u64>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let admin = self.core.get()?.clone();
+        let changes = TopicConfig {
+            retention_ms,
+            retention_bytes,
+            retention_messages,
+            max_message_bytes,
+            durability: to_durability(durability)?,
+            dedup_window_ms,
+            ..TopicConfig::default()
+        };
+        bridge(py, &self.runtime, asyncio, async move {
+            admin.alter_topic(name, changes).await.map(TopicInfo::from)
+        })
+    }
+
     /// Creates a topic; `None` settings take the broker's defaults.
     #[pyo3(signature = (
         name, partitions=0, retention_ms=None, retention_bytes=None, retention_messages=None,

@@ -62,6 +62,11 @@ impl Client {
         Ok(self.core()?.endpoints())
     }
 
+    /// Whether `close` was called.
+    fn is_closed(&self) -> PyResult<bool> {
+        Ok(self.core()?.is_closed())
+    }
+
     /// Replaces the endpoints; producers and consumers follow on their next reconnect.
     fn set_endpoints(&self, endpoints: Vec<String>) -> PyResult<()> {
         self.core()?.set_endpoints(endpoints).map_err(to_py_err)

@@ -24,6 +24,17 @@ def test_topics_can_be_created_listed_described_and_deleted(client):
     assert admin.status().topics == 0
 
 
+def test_alter_topic_changes_what_it_names_and_keeps_the_rest(client, make_topic):
+    topic = make_topic(2, retention_ms=60_000, max_message_bytes=4096)
+    info = client.admin().alter_topic(topic, retention_ms=120_000, dedup_window_ms=5_000)
+    assert (info.config.retention_ms, info.config.dedup_window_ms) == (120_000, 5_000)
+    described = client.admin().describe_topic(topic).config
+    assert (described.retention_ms, described.dedup_window_ms) == (120_000, 5_000)
+    assert (described.partitions, described.max_message_bytes) == (2, 4096), "kept"
+    with pytest.raises(rapidmq.TopicNotFoundError):
+        client.admin().alter_topic("no-such-topic", retention_ms=1)
+
+
 def test_bad_names_and_counts_are_rejected_with_stable_codes(client):
     """C12 bad-input-errors."""
     admin = client.admin()

@@ -79,6 +79,52 @@ async def test_asyncio_producer_waits_for_room_when_its_buffer_is_full(broker):
 
 
 @pytest.mark.asyncio
+async def test_asyncio_try_send_alter_topic_and_is_closed(broker):
+    client = await aio.Client.connect(broker.url)
+    topic = unique_topic()
+    await client.admin().create_topic(topic, 1)
+    info = await client.admin().alter_topic(topic, retention_messages=500)
+    assert info.config.retention_messages == 500
+    async with await client.producer(topic, linger=3600.0, max_buffered_messages=3) as producer:
+        receipts = [producer.try_send(str(i)) for i in range(3)]
+        assert None not in receipts
+        assert producer.try_send("full") is None
+        await producer.flush()
+        assert [(await r).offset for r in receipts] == [0, 1, 2]
+    assert not client.is_closed()
+    await client.close()
+    assert client.is_closed()
+
+
+@pytest.mark.asyncio
+async def test_asyncio_opens_in_async_with_without_await_and_iterates_with_async_for(broker):
+    async with aio.Client.connect(broker.url) as client:
+        topic = unique_topic()
+        await client.admin().create_topic(topic, 2)
+        async with client.producer(topic) as producer:
+            for i in range(20):
+                await producer.send(str(i))
+        assert producer.stats().messages_acked == 20, "closing the producer flushed it"
+        async with client.consumer(topic, "iterate", start="earliest") as consumer:
+            seen = []
+            async for message in consumer:
+                seen.append(int(message.value))
+                if len(seen) == 20:
+                    break
+        assert sorted(seen) == list(range(20))
+        assert [m async for m in consumer] == [], "iteration ends once the consumer is closed"
+        async with client.queue_consumer(topic, "jobs", start="earliest") as worker:
+            done = []
+            async for delivery in worker:
+                worker.ack(delivery)
+                done.append(int(delivery.value))
+                if len(done) == 20:
+                    break
+        assert sorted(done) == list(range(20))
+    assert client.is_closed()
+
+
+@pytest.mark.asyncio
 async def test_asyncio_queue_consumer_acks_and_nacks(broker):
     async with await aio.Client.connect(broker.url) as client:
         topic = unique_topic()

@@ -14,6 +14,7 @@ def test_client_close_flushes_producers_commits_consumers_and_later_calls_raise(
         publish_values(setup, 20)
 
     other = rapidmq.Client(broker.url)
+    assert not other.is_closed()
     producer = other.producer(topic, linger=3600.0)
     consumer = other.consumer(topic, "closing", start="earliest", commit_interval=3600.0)
     polled = []
@@ -26,6 +27,7 @@ def test_client_close_flushes_producers_commits_consumers_and_later_calls_raise(
 
     other.close()
 
+    assert other.is_closed()
     assert all(r.done() for r in receipts), "close flushed the producer"
     assert [r.result().offset for r in receipts] == list(range(20, 70))
     assert client.admin().lag(topic, "closing") == 50, "close committed the 20 acks"

@@ -127,3 +127,36 @@ def test_an_ephemeral_consumer_tails_new_messages_only(client, make_topic):
             assert tail.subscription == ""
             producer.send("new").result()
             assert [m.value for m in poll_until(tail, 1)] == [b"new"]
+
+
+def test_iterating_a_consumer_takes_only_what_it_yields_and_ends_on_close(client, make_topic):
+    topic = make_topic(1)
+    with client.producer(topic) as producer:
+        publish_values(producer, 50)
+    consumer = client.consumer(topic, "iterate", start="earliest", auto_commit=True)
+    seen = []
+    for message in consumer:
+        seen.append(int(message.value))
+        if len(seen) == 20:
+            break
+    assert seen == list(range(20))
+    consumer.close()
+    assert list(consumer) == [], "iteration ends once the consumer is closed"
+    # Auto-commit counts what the consumer hands out as acknowledged: iteration that took more
+    # than it yielded would commit messages the loop never saw.
+    assert client.admin().lag(topic, "iterate") == 30
+
+
+def test_iterating_a_queue_consumer_yields_deliveries_to_ack(client, make_topic):
+    topic = make_topic(2)
+    with client.producer(topic) as producer:
+        publish_values(producer, 10)
+    with client.queue_consumer(topic, "iterate-jobs", start="earliest") as worker:
+        done = []
+        for delivery in worker:
+            assert delivery.attempt == 1
+            worker.ack(delivery)
+            done.append(int(delivery.value))
+            if len(done) == 10:
+                break
+    assert sorted(done) == list(range(10))

@@ -60,6 +60,21 @@ def test_an_empty_key_is_a_key_and_stays_apart_from_no_key(client, make_topic):
     assert keys[b"none"] is None
 
 
+def test_try_send_returns_none_when_the_buffer_is_full_and_queues_nothing(client, make_topic):
+    topic = make_topic(1)
+    with client.producer(topic, linger=3600.0, max_buffered_messages=10) as producer:
+        receipts = [producer.try_send(str(i)) for i in range(10)]
+        assert all(r is not None for r in receipts), "room for ten"
+        assert producer.try_send("no room") is None
+        producer.flush()
+        assert [r.result().offset for r in receipts] == list(range(10))
+        late = producer.try_send(rapidmq.Message("room again"))
+        assert late is not None
+        producer.flush()
+        assert late.result().offset == 10
+    assert [m.value for m in read_log(client, topic)][-1] == b"room again"
+
+
 def test_message_too_large_fails_at_once_with_its_code_and_no_retries(client, make_topic):
     """C05 non-retriable-errors-at-once (size)."""
     topic = make_topic(1, max_message_bytes=1024)

@@ -130,6 +130,12 @@ impl Client {
         self.core.admin()
     }
 
+    /// The endpoints this client connects to (the seeds, or those of the last
+    /// [`Client::set_endpoints`]).
+    pub fn endpoints(&self) -> Vec<String> {
+        self.core.endpoints()
+    }
+
     /// Replaces the endpoints; producers and consumers of this client follow on their next
     /// reconnect.
     pub fn set_endpoints<I, S>(&self, endpoints: I) -> Result<()>
@@ -139,6 +145,23 @@ impl Client {
     {
         self.core
             .set_endpoints(endpoints.into_iter().map(Into::into).collect())
+    }
+
+    /// Publishes one batch to one partition in a single attempt: no batching, no retries. The
+    /// raw path for tools and tests; a [`Producer`] is what applications use. `producer_id` 0
+    /// disables idempotence; otherwise a repeated `(producer_id, base_sequence)` is answered as a
+    /// duplicate with the original offsets.
+    pub async fn publish_batch(
+        &self,
+        topic: impl Into<String>,
+        partition: u32,
+        producer_id: u64,
+        base_sequence: u64,
+        messages: Vec<Message>,
+    ) -> Result<PublishAck> {
+        self.core
+            .publish_batch(topic, partition, producer_id, base_sequence, messages)
+            .await
     }
 
     /// Reads up to `max_messages` from one partition starting at `offset`.

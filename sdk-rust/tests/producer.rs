@@ -162,7 +162,6 @@ async fn a_resent_batch_is_deduplicated_across_a_broker_restart() {
     let producer_id = 0x5EED_u64;
     let first = env
         .client
-        .core()
         .publish_batch(&topic, 0, producer_id, 0, batch())
         .await
         .unwrap();
@@ -172,9 +171,7 @@ async fn a_resent_batch_is_deduplicated_across_a_broker_restart() {
 
     let again = guarded(
         "resend",
-        env.client
-            .core()
-            .publish_batch(&topic, 0, producer_id, 0, batch()),
+        env.client.publish_batch(&topic, 0, producer_id, 0, batch()),
     )
     .await
     .unwrap();
@@ -184,14 +181,12 @@ async fn a_resent_batch_is_deduplicated_across_a_broker_restart() {
 
     let next = env
         .client
-        .core()
         .publish_batch(&topic, 0, producer_id, 5, batch())
         .await
         .unwrap();
     assert_eq!((next.base_offset, next.duplicate), (5, false));
     let err = env
         .client
-        .core()
         .publish_batch(&topic, 0, producer_id, 20, batch())
         .await
         .expect_err("a gap in the sequence");

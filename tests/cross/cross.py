@@ -19,7 +19,8 @@ Expected = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
 
 def parse(line: str) -> Expected:
     tokens = line.split(" ")
-    key = None if tokens[0] == "-" else base64.b64decode(tokens[0].removeprefix("k:"), validate=True)
+    key_token = tokens[0]
+    key = None if key_token == "-" else base64.b64decode(key_token.removeprefix("k:"), validate=True)
     assert tokens[1].startswith("v:"), f"no value token in {line!r}"
     value = base64.b64decode(tokens[1][2:], validate=True)
     headers = []

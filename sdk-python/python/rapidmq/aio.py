@@ -12,10 +12,28 @@ nothing blocks the loop.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, List, Optional, Sequence, Type, Union
+from typing import (
+    Any,
+    Coroutine,
+    Generator,
+    Generic,
+    List,
+    Optional,
+    Sequence,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from . import _native
-from .client import Endpoints, _client_config, _closed, _message_args, _raw_batch
+from .client import (
+    _ITERATION_WAIT,
+    Endpoints,
+    _client_config,
+    _closed,
+    _message_args,
+    _raw_batch,
+)
 from .config import (
     ClientConfig,
     ConsumerConfig,
@@ -26,7 +44,7 @@ from .config import (
     _to_native,
 )
 from .audit import AuditQuery, _audit_filters
-from .errors import RapidMQError
+from .errors import ClosedError, RapidMQError
 from .message import Headers, Message, Payload
 from ._native import (
     AuditPage,
@@ -74,6 +92,38 @@ class _AsyncCloseable:
         await self.close()
 
 
+_Opened = TypeVar("_Opened", bound=_AsyncCloseable)
+
+
+class _Opening(Generic[_Opened]):
+    """What ``connect``, ``producer``, ``consumer`` and ``queue_consumer`` return: ``await`` it for
+    the object, or open it in ``async with`` directly, which closes the object on exit::
+
+        async with client.producer("orders") as producer: ...
+        producer = await client.producer("orders")
+    """
+
+    def __init__(self, opening: Coroutine[Any, Any, _Opened]) -> None:
+        self._opening = opening
+        self._opened: Optional[_Opened] = None
+
+    def __await__(self) -> Generator[Any, None, _Opened]:
+        return self._opening.__await__()
+
+    async def __aenter__(self) -> _Opened:
+        self._opened = await self._opening
+        return self._opened
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._opened is not None:
+            await self._opened.close()
+
+
 class Client(_AsyncCloseable):
     """A connection to a broker; create it with ``await Client.connect(...)``."""
 
@@ -82,15 +132,19 @@ class Client(_AsyncCloseable):
         self.config = config
 
     @classmethod
-    async def connect(
+    def connect(
         cls,
         endpoints: Optional[Endpoints] = None,
         *,
         config: Optional[ClientConfig] = None,
         **options: Any,
-    ) -> "Client":
-        """Connects (see :class:`rapidmq.Client` for the arguments and errors)."""
-        config = _client_config(endpoints, config, options)
+    ) -> "_Opening[Client]":
+        """Connects (see :class:`rapidmq.Client` for the arguments and errors): ``await`` it, or
+        ``async with Client.connect(...) as client``."""
+        return _Opening(cls._connect(_client_config(endpoints, config, options)))
+
+    @classmethod
+    async def _connect(cls, config: ClientConfig) -> "Client":
         native = await _native.connect(_to_native(config), asyncio=True)
         return cls(native, config)
 
@@ -108,37 +162,54 @@ class Client(_AsyncCloseable):
         """Replaces the endpoints; producers and consumers follow on their next reconnect."""
         self.native.set_endpoints([endpoints] if isinstance(endpoints, str) else list(endpoints))
 
-    async def producer(
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native is None or self._native.is_closed()
+
+    def producer(
         self, topic: str, config: Optional[ProducerConfig] = None, **options: Any
-    ) -> "Producer":
-        """A producer for ``topic`` (see :meth:`rapidmq.Client.producer`)."""
-        config = _merge(config, ProducerConfig, options)
+    ) -> "_Opening[Producer]":
+        """A producer for ``topic`` (see :meth:`rapidmq.Client.producer`): ``await`` it, or
+        ``async with client.producer(...) as producer``."""
+        return _Opening(self._producer(topic, _merge(config, ProducerConfig, options)))
+
+    async def _producer(self, topic: str, config: ProducerConfig) -> "Producer":
         native = await self.native.producer(topic, _to_native(config), asyncio=True)
         return Producer(native, config)
 
-    async def consumer(
+    def consumer(
         self,
         topic: str,
         subscription: str = "",
         config: Optional[ConsumerConfig] = None,
         **options: Any,
-    ) -> "Consumer":
-        """Subscribes (see :meth:`rapidmq.Client.consumer`)."""
+    ) -> "_Opening[Consumer]":
+        """Subscribes (see :meth:`rapidmq.Client.consumer`): ``await`` it, or ``async with``."""
         config = _merge(config, ConsumerConfig, options)
+        return _Opening(self._consumer(topic, subscription, config))
+
+    async def _consumer(self, topic: str, subscription: str, config: ConsumerConfig) -> "Consumer":
         native = await self.native.subscribe(
             topic, subscription, _to_native(config), asyncio=True
         )
         return Consumer(native, config)
 
-    async def queue_consumer(
+    def queue_consumer(
         self,
         topic: str,
         subscription: str,
         config: Optional[ConsumerConfig] = None,
         **options: Any,
+    ) -> "_Opening[QueueConsumer]":
+        """Joins a queue-mode subscription (see :meth:`rapidmq.Client.queue_consumer`):
+        ``await`` it, or ``async with``."""
+        return _Opening(
+            self._queue_consumer(topic, subscription, _merge(config, ConsumerConfig, options))
+        )
+
+    async def _queue_consumer(
+        self, topic: str, subscription: str, config: ConsumerConfig
     ) -> "QueueConsumer":
-        """Joins a queue-mode subscription (see :meth:`rapidmq.Client.queue_consumer`)."""
-        config = _merge(config, ConsumerConfig, options)
         native = await self.native.subscribe_queue(
             topic, subscription, _to_native(config), asyncio=True
         )
@@ -222,6 +293,26 @@ class Producer(_AsyncCloseable):
             receipt = await self._native.send_async(*args)
         return receipt
 
+    def try_send(
+        self,
+        value: Union[Payload, Message],
+        *,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> Optional[SendReceipt]:
+        """Like :meth:`send`, but returns ``None`` at once (and queues nothing) when the buffer
+        is full."""
+        if isinstance(value, Message):
+            return self._native.try_send(*_message_args(value, {}))
+        return self._native.try_send(
+            value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
+        )
+
     async def flush(self) -> None:
         """Sends every batch now and waits for everything sent before."""
         await self._native.flush(asyncio=True)
@@ -252,6 +343,19 @@ class Consumer(_AsyncCloseable):
     async def poll(self, max_messages: int, timeout: float) -> List[ReceivedMessage]:
         """Up to ``max_messages`` messages, waiting up to ``timeout`` seconds for the first."""
         return await self._native.poll(max_messages, timeout, asyncio=True)
+
+    def __aiter__(self) -> "Consumer":
+        """``async for message in consumer:`` (see :meth:`rapidmq.Consumer.__iter__`)."""
+        return self
+
+    async def __anext__(self) -> ReceivedMessage:
+        while True:
+            try:
+                taken = await self._native.poll(1, _ITERATION_WAIT, asyncio=True)
+            except ClosedError:
+                raise StopAsyncIteration from None
+            if taken:
+                return taken[0]
 
     def ack(self, message: ReceivedMessage) -> None:
         """Acknowledges a polled message (never waits)."""
@@ -295,6 +399,19 @@ class QueueConsumer(_AsyncCloseable):
 
     async def poll(self, max_messages: int, timeout: float) -> List[QueueMessage]:
         return await self._native.poll(max_messages, timeout, asyncio=True)
+
+    def __aiter__(self) -> "QueueConsumer":
+        """``async for delivery in consumer:`` (see :meth:`rapidmq.QueueConsumer.__iter__`)."""
+        return self
+
+    async def __anext__(self) -> QueueMessage:
+        while True:
+            try:
+                taken = await self._native.poll(1, _ITERATION_WAIT, asyncio=True)
+            except ClosedError:
+                raise StopAsyncIteration from None
+            if taken:
+                return taken[0]
 
     def ack(self, message: QueueMessage) -> None:
         self._native.ack(message)
@@ -357,6 +474,28 @@ class Admin:
 
     async def describe_topic(self, name: str) -> TopicInfo:
         return await self._native.describe_topic(name, asyncio=True)
+
+    async def alter_topic(
+        self,
+        name: str,
+        *,
+        retention_ms: Optional[int] = None,
+        retention_bytes: Optional[int] = None,
+        retention_messages: Optional[int] = None,
+        max_message_bytes: Optional[int] = None,
+        durability: str = "unspecified",
+        dedup_window_ms: Optional[int] = None,
+    ) -> TopicInfo:
+        return await self._native.alter_topic(
+            name,
+            retention_ms,
+            retention_bytes,
+            retention_messages,
+            max_message_bytes,
+            durability,
+            dedup_window_ms,
+            asyncio=True,
+        )
 
     async def delete_topic(self, name: str) -> None:
         await self._native.delete_topic(name, asyncio=True)

@@ -9,7 +9,7 @@ convert arguments and results.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, List, Optional, Sequence, Type, Union
+from typing import Any, Iterator, List, Optional, Sequence, Type, Union
 
 from . import _native
 from .config import (
@@ -22,7 +22,7 @@ from .config import (
     _to_native,
 )
 from .audit import AuditQuery, _audit_filters
-from .errors import RapidMQError
+from .errors import ClosedError, RapidMQError
 from .message import Headers, Message, Payload
 from ._native import (
     AuditPage,
@@ -62,6 +62,11 @@ def _client_config(
     if endpoints is not None:
         options["endpoints"] = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
     return _merge(config, ClientConfig, options)
+
+
+# How long one wait of an iterating consumer lasts before it waits again (it never ends an
+# iteration by itself; Ctrl-C interrupts a wait within about 50 ms).
+_ITERATION_WAIT = 60.0
 
 
 def _message_args(message: Message, _options: Any) -> Any:
@@ -140,6 +145,10 @@ class Client(_Closeable):
     def set_endpoints(self, endpoints: Endpoints) -> None:
         """Replaces the endpoints; producers and consumers follow on their next reconnect."""
         self.native.set_endpoints([endpoints] if isinstance(endpoints, str) else list(endpoints))
+
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native is None or self._native.is_closed()
 
     def producer(
         self, topic: str, config: Optional[ProducerConfig] = None, **options: Any
@@ -298,6 +307,26 @@ class Producer(_Closeable):
             value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
         )
 
+    def try_send(
+        self,
+        value: Union[Payload, Message],
+        *,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> Optional[SendReceipt]:
+        """Like :meth:`send`, but never blocks: returns ``None`` (and queues nothing) when
+        ``max_buffered_messages`` are already buffered."""
+        if isinstance(value, Message):
+            return self._native.try_send(*_message_args(value, {}))
+        return self._native.try_send(
+            value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
+        )
+
     def flush(self) -> None:
         """Sends every batch now and waits until every message sent before completed."""
         self._native.flush()
@@ -345,6 +374,20 @@ class Consumer(_Closeable):
             :class:`ClosedError` after :meth:`close`.
         """
         return self._native.poll(max_messages, timeout)
+
+    def __iter__(self) -> Iterator[ReceivedMessage]:
+        """``for message in consumer:`` — each message as it comes, waiting as long as it takes;
+        the loop ends once the consumer is closed, and raises the error that ends the
+        subscription. Messages are taken one at a time, as they are yielded (with auto-commit,
+        one counts as acknowledged then), so leaving the loop leaves the rest for the next
+        poll."""
+        while True:
+            try:
+                taken = self._native.poll(1, _ITERATION_WAIT)
+            except ClosedError:
+                return
+            if taken:
+                yield taken[0]
 
     def ack(self, message: ReceivedMessage) -> None:
         """Acknowledges a polled message."""
@@ -408,6 +451,18 @@ class QueueConsumer(_Closeable):
     def poll(self, max_messages: int, timeout: float) -> List[QueueMessage]:
         """Up to ``max_messages`` deliveries, waiting up to ``timeout`` seconds for the first."""
         return self._native.poll(max_messages, timeout)
+
+    def __iter__(self) -> Iterator[QueueMessage]:
+        """``for delivery in consumer:`` — each delivery as it comes, waiting as long as it
+        takes; ends once the consumer is closed (see :meth:`Consumer.__iter__`). Ack, nack or
+        extend each."""
+        while True:
+            try:
+                taken = self._native.poll(1, _ITERATION_WAIT)
+            except ClosedError:
+                return
+            if taken:
+                yield taken[0]
 
     def ack(self, message: QueueMessage) -> None:
         """Acknowledges a delivery (batched: sent on the ack interval, once 256 are
@@ -492,6 +547,32 @@ class Admin:
     def describe_topic(self, name: str) -> TopicInfo:
         """One topic with its partitions. Raises TopicNotFoundError."""
         return self._native.describe_topic(name)
+
+    def alter_topic(
+        self,
+        name: str,
+        *,
+        retention_ms: Optional[int] = None,
+        retention_bytes: Optional[int] = None,
+        retention_messages: Optional[int] = None,
+        max_message_bytes: Optional[int] = None,
+        durability: str = "unspecified",
+        dedup_window_ms: Optional[int] = None,
+    ) -> TopicInfo:
+        """Changes a topic's retention, max message size, durability or dedup window and returns
+        the topic as it is now; ``None`` settings (and ``"unspecified"``) keep their value.
+
+        Raises: TopicNotFoundError, InvalidTopicConfigError.
+        """
+        return self._native.alter_topic(
+            name,
+            retention_ms,
+            retention_bytes,
+            retention_messages,
+            max_message_bytes,
+            durability,
+            dedup_window_ms,
+        )
 
     def delete_topic(self, name: str) -> None:
         """Deletes a topic and its subscriptions. Raises TopicNotFoundError."""

@@ -61,6 +61,7 @@ impl Env {
         self.client
             .set_endpoints([self.broker.grpc_url()])
             .expect("new endpoint");
+        assert_eq!(self.client.endpoints(), [self.broker.grpc_url()]);
     }
 
     /// Graceful restart (SIGTERM), then the new address.

@@ -6,6 +6,7 @@ import io.rapidmq.ffi.NativeSendReceipt;
 import io.rapidmq.ffi.ProducerStats;
 import io.rapidmq.ffi.SendCompletion;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -74,6 +75,26 @@ public final class Producer implements AutoCloseable {
         });
         collect();
         return future;
+    }
+
+    /**
+     * Like {@link #sendAsync}, but never waits for room in the buffer: empty (and nothing queued)
+     * when {@code maxBufferedMessages} are already buffered. {@link #flush()} waits for its
+     * future too.
+     */
+    public Optional<CompletableFuture<Delivery>> trySend(Message message) {
+        NativeSendReceipt receipt = Native.call(() -> producer.trySend(message.toNative()));
+        if (receipt == null) {
+            return Optional.empty();
+        }
+        long id = nextId.getAndIncrement();
+        CompletableFuture<Delivery> future = Native.bridge(receipt.delivery());
+        pending.put(id, future);
+        future.whenComplete((delivery, error) -> {
+            pending.remove(id);
+            receipt.close();
+        });
+        return Optional.of(future);
     }
 
     /** Starts collecting outcomes unless a collection is running. */

@@ -78,6 +78,31 @@ class ProducerTest extends BrokerTest {
     }
 
     @Test
+    void trySendIsEmptyWhenTheBufferIsFullAndQueuesNothing() {
+        String topic = makeTopic(1);
+        ProducerConfig config = ProducerConfig.builder(topic)
+                .linger(Duration.ofHours(1))
+                .maxBufferedMessages(10)
+                .build();
+        try (Producer producer = client.producer(config)) {
+            List<CompletableFuture<Delivery>> sent = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                sent.add(producer.trySend(Message.of("m" + i)).orElseThrow());
+            }
+            assertTrue(producer.trySend(Message.of("no room")).isEmpty());
+            producer.flush();
+            for (int i = 0; i < 10; i++) {
+                assertTrue(sent.get(i).isDone(), "flush waited for it");
+                assertEquals((long) i, sent.get(i).join().offset());
+            }
+            CompletableFuture<Delivery> late = producer.trySend(Message.of("room again")).orElseThrow();
+            producer.flush();
+            assertEquals(10L, late.join().offset());
+        }
+        assertEquals(11, readLog(topic).size());
+    }
+
+    @Test
     void anEmptyKeyIsAKeyAndStaysApartFromNoKey() {
         // C25 empty-key-round-trip: an empty key hashes like any key and is read back empty; no
         // key is read back as null.
