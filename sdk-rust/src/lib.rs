@@ -10,9 +10,12 @@
 //!   the message's `(partition, offset)`.
 //!   Messages can carry a delay, a delivery time, a TTL and a priority; a receipt says whether the
 //!   message was appended (with its offset), scheduled or dropped as a `msg-id` duplicate.
-//! - [`ConsumerBuilder`] → [`Consumer`]: `poll`, `ack`, `commit` (stream mode).
+//! - [`ConsumerBuilder`] → [`Consumer`]: `poll`, `ack`, `commit` (stream mode); also a
+//!   `futures::Stream` of its messages (`while let Some(m) = consumer.next().await`), which
+//!   takes one message at a time as it yields it.
 //! - [`QueueConsumerBuilder`] → [`QueueConsumer`]: `poll` deliveries with attempt counts and
-//!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode).
+//!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode); also a `Stream` of its
+//!   deliveries.
 //! - [`Admin`]: topics, subscriptions (with queue settings and stats), lag, dead letters, broker
 //!   status; users, tokens, and roles ([`RoleInfo`], [`Permission`]) bound to users
 //!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on; for cluster

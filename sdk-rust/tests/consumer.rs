@@ -370,3 +370,45 @@ async fn a_message_larger_than_4_mib_is_consumed_and_fetched() {
     assert_eq!(fetched.messages.len(), 1);
     assert_eq!(fetched.messages[0].value.len(), SIZE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_is_a_stream_that_takes_only_what_it_yields_and_ends_on_close() {
+    use futures::StreamExt;
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 100).await;
+
+    // Auto-commit counts what the consumer hands out as acknowledged: a stream that took more
+    // than it yielded would commit messages the application never saw.
+    let mut consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("stream")
+        .start(StartPosition::Earliest)
+        .auto_commit(true)
+        .subscribe()
+        .await
+        .unwrap();
+    for expected in 0..30u64 {
+        let message = guarded("next", consumer.next()).await;
+        let message = message.expect("not ended").expect("a message");
+        assert_eq!(message.offset, expected);
+        assert_eq!(&message.value[..], expected.to_string().as_bytes());
+    }
+    consumer.close().await.unwrap();
+    assert!(
+        consumer.next().await.is_none(),
+        "the stream ends once closed"
+    );
+    let info = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "stream")
+        .await
+        .unwrap();
+    assert_eq!(
+        info.cursors[0].committed_offset, 30,
+        "exactly what was yielded"
+    );
+}

@@ -557,3 +557,47 @@ async fn a_backlog_of_large_messages_arrives_in_responses_of_bounded_size() {
     assert_eq!(seen, (0..TOTAL).collect::<Vec<_>>());
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_consumer_is_a_stream_of_deliveries_to_ack() {
+    use futures::StreamExt;
+    let env = Env::start().await;
+    let topic = env.topic(2).await;
+    send_all(
+        &env,
+        &topic,
+        (0..20).map(|i| Message::new(format!("job {i}"))).collect(),
+    )
+    .await;
+    let mut consumer = worker(&env, &topic, "stream-workers")
+        .subscribe()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let delivery = guarded("next", consumer.next()).await;
+        let delivery = delivery.expect("not ended").expect("a delivery");
+        assert_eq!(delivery.attempt, 1);
+        consumer.ack(&delivery.receipt).unwrap();
+        seen.push(text(&delivery.message.value));
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("job {i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    consumer.close().await.unwrap();
+    assert!(
+        consumer.next().await.is_none(),
+        "the stream ends once closed"
+    );
+    eventually("every delivery acked", || async {
+        let info = env
+            .client
+            .admin()
+            .describe_subscription(&topic, "stream-workers")
+            .await
+            .unwrap();
+        info.total_lag == 0 && info.queue_stats.is_some_and(|s| s.in_flight == 0)
+    })
+    .await;
+}

@@ -24,6 +24,7 @@
 //! and a poll grants each session back what it took of that session's deliveries.
 
 mod acks;
+mod next;
 mod queue;
 mod queue_session;
 mod session;
@@ -87,9 +88,45 @@ pub(crate) struct Shared {
 }
 
 /// A stream-mode consumer. Cheap to clone; clones share the buffer.
+///
+/// It is also a [`futures::Stream`] of its messages, one at a time, waiting as long as it takes;
+/// the stream ends once the consumer is closed, and yields the error that ends a subscription
+/// once before it ends. It takes a message from the buffer only as it yields it (with
+/// auto-commit, the message counts as acknowledged then), so a stream dropped mid-way leaves the
+/// rest buffered. Ack what it yields as after [`Consumer::poll`] (or let auto-commit do it).
+///
+/// ```no_run
+/// # async fn demo(mut consumer: rapidmq_core::Consumer) -> rapidmq_core::Result<()> {
+/// use futures::StreamExt;
+/// while let Some(message) = consumer.next().await {
+///     let message = message?;
+///     consumer.ack(&message)?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Consumer {
     inner: Arc<ConsumerInner>,
+    next: next::Next<ReceivedMessage>,
+}
+
+impl futures::Stream for Consumer {
+    type Item = Result<ReceivedMessage>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let inner = self.inner.clone();
+        self.next.poll_next(cx, move || {
+            let consumer = Consumer {
+                inner: inner.clone(),
+                next: Default::default(),
+            };
+            Box::pin(async move { consumer.poll(1, Duration::MAX).await })
+        })
+    }
 }
 
 struct ConsumerInner {
@@ -137,6 +174,7 @@ impl Consumer {
                 shared,
                 commands,
             }),
+            next: next::Next::default(),
         };
         let weak: std::sync::Weak<dyn Closable> = Arc::downgrade(&consumer.inner) as _;
         if let Err(err) = client.register(weak) {
@@ -238,7 +276,14 @@ impl Consumer {
 
 impl Closable for ConsumerInner {
     fn close(self: Arc<Self>) -> BoxFuture<'static, Result<()>> {
-        Box::pin(async move { Consumer { inner: self }.close().await })
+        Box::pin(async move {
+            Consumer {
+                inner: self,
+                next: Default::default(),
+            }
+            .close()
+            .await
+        })
     }
 
     fn is_producer(&self) -> bool {

@@ -275,9 +275,31 @@ struct Tasks {
 }
 
 /// A queue-mode consumer. Cheap to clone; clones share the buffer.
+///
+/// It is also a [`futures::Stream`] of its deliveries, one at a time, waiting as long as it
+/// takes, like [`crate::Consumer`]'s; ack, nack or extend what it yields by its receipt.
 #[derive(Clone)]
 pub struct QueueConsumer {
     inner: Arc<Inner>,
+    next: super::next::Next<QueueMessage>,
+}
+
+impl futures::Stream for QueueConsumer {
+    type Item = Result<QueueMessage>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let inner = self.inner.clone();
+        self.next.poll_next(cx, move || {
+            let consumer = QueueConsumer {
+                inner: inner.clone(),
+                next: Default::default(),
+            };
+            Box::pin(async move { consumer.poll(1, Duration::MAX).await })
+        })
+    }
 }
 
 struct Inner {
@@ -335,6 +357,7 @@ impl QueueConsumer {
                 shared,
                 tasks,
             }),
+            next: Default::default(),
         };
         if let Err(err) = ready(readies).await {
             consumer.close().await?;
@@ -567,7 +590,14 @@ async fn ready(readies: Vec<oneshot::Receiver<Result<()>>>) -> Result<()> {
 
 impl Closable for Inner {
     fn close(self: Arc<Self>) -> BoxFuture<'static, Result<()>> {
-        Box::pin(async move { QueueConsumer { inner: self }.close().await })
+        Box::pin(async move {
+            QueueConsumer {
+                inner: self,
+                next: Default::default(),
+            }
+            .close()
+            .await
+        })
     }
 
     fn is_producer(&self) -> bool {
