@@ -146,13 +146,15 @@ pub unsafe extern "C" fn rapidmq_producer_try_send(
         let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
         let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
         let message = unsafe { message.read_core() }?;
+        if queued.is_null() {
+            return Err(FfiError::null("queued")); // before anything is queued
+        }
         match producer.try_send(message) {
             Err(e) if e.code() == ErrorCode::ResourceExhausted => put(queued, "queued", false),
             Err(e) => Err(e.into()),
             Ok(receipt) => {
-                put(queued, "queued", true)?;
                 report(producer, receipt, callback, UserData(user_data));
-                Ok(())
+                put(queued, "queued", true)
             }
         }
     })
