@@ -1,12 +1,16 @@
 package rapidmq_test
 
-// Queue mode (C15, C20, C21, C22): per-message acks, nack with delay, deadlines, dead letters,
+// Queue mode (C15, C20, C21, C22, C26): per-message acks, nack with delay, deadlines, dead letters,
 // priority, restarts and bad input. Waiting for a delay or a deadline is time passing by design.
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -404,5 +408,115 @@ func TestQueueSettingsAreCreatedAndDescribedAndBadOnesGetTheirCodes(t *testing.T
 	_, err = p.Send(ctx, rapidmq.Message{Value: []byte("far"), DeliverAt: time.Now().AddDate(10, 0, 0)})
 	if !errors.Is(err, rapidmq.ErrDeliverAtOutOfRange) {
 		t.Fatalf("far deliver_at: %v", err)
+	}
+}
+
+// C26 queue-handler.
+func TestAHandlerAcksWhatItHandlesAndNacksFailuresWithBackoffUntilDeadLettered(t *testing.T) {
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(2))
+	p := newProducer(t, client, rapidmq.NewProducerConfig(topic))
+	for i := range 18 {
+		if _, err := p.SendAsync(ctxT(t), text(fmt.Sprintf("ok-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []string{"flaky", "poison"} {
+		if _, err := p.SendAsync(ctxT(t), text(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	q := worker(t, client, queueConfig(topic, "handled", rapidmq.QueueSettings{MaxDeliveries: rapidmq.Ptr(uint32(3))}))
+
+	type attempt struct {
+		n  uint32
+		at time.Time
+	}
+	var mu sync.Mutex
+	handled := map[string][]attempt{}
+	var running, most atomic.Int32
+	cfg := rapidmq.NewRunConfig()
+	cfg.Concurrency, cfg.RetryBackoff, cfg.MaxRetryBackoff = 4, 200*time.Millisecond, 5*time.Second
+	ctx, stop := context.WithCancel(ctxT(t))
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- q.Run(ctx, cfg, func(ctx context.Context, m rapidmq.QueueMessage) error {
+			now := running.Add(1)
+			defer running.Add(-1)
+			for old := most.Load(); now > old && !most.CompareAndSwap(old, now); old = most.Load() {
+			}
+			value := string(m.Value)
+			mu.Lock()
+			handled[value] = append(handled[value], attempt{m.Attempt, time.Now()})
+			mu.Unlock()
+			switch {
+			case value == "poison":
+				return errors.New("always fails")
+			case value == "flaky" && m.Attempt == 1:
+				panic("fails once") // a panic is a failure too
+			}
+			return nil
+		})
+	}()
+
+	dlq := topic + ".dlq"
+	eventually(t, "the poison message is dead-lettered", func() bool {
+		page, err := client.Admin().ListDeadLetters(ctxT(t), dlq, 10, "")
+		return err == nil && len(page.DeadLetters) == 1
+	})
+	eventually(t, "everything else is handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 20 && len(handled["flaky"]) == 2
+	})
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(guard):
+		t.Fatal("Run did not return")
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	attempts := func(v string) []uint32 {
+		var out []uint32
+		for _, a := range handled[v] {
+			out = append(out, a.n)
+		}
+		return out
+	}
+	for i := range 18 {
+		if got := attempts(fmt.Sprintf("ok-%d", i)); !slices.Equal(got, []uint32{1}) {
+			t.Fatalf("ok-%d attempts %v", i, got)
+		}
+	}
+	flaky, poison := handled["flaky"], handled["poison"]
+	if got := attempts("flaky"); !slices.Equal(got, []uint32{1, 2}) || flaky[1].at.Sub(flaky[0].at) < 200*time.Millisecond {
+		t.Fatalf("flaky %v", flaky)
+	}
+	if got := attempts("poison"); !slices.Equal(got, []uint32{1, 2, 3}) ||
+		poison[1].at.Sub(poison[0].at) < 200*time.Millisecond || poison[2].at.Sub(poison[1].at) < 400*time.Millisecond {
+		t.Fatalf("poison %v", poison)
+	}
+	page, err := client.Admin().ListDeadLetters(ctxT(t), dlq, 10, "")
+	if err != nil || string(page.DeadLetters[0].Message.Value) != "poison" || page.DeadLetters[0].Attempts != 3 {
+		t.Fatalf("dead letters %+v %v", page, err)
+	}
+	if m := most.Load(); m > 4 {
+		t.Fatalf("%d handled at once, want at most 4", m)
+	}
+	if d := cfg.RetryDelay(3); d != 800*time.Millisecond {
+		t.Fatalf("retry delay of attempt 3: %v", d)
+	}
+	info, err := client.Admin().DescribeSubscription(ctxT(t), topic, "handled")
+	if err != nil || info.QueueStats == nil || info.QueueStats.InFlight != 0 {
+		t.Fatalf("after the run: %+v %v", info, err)
 	}
 }

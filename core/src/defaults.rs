@@ -51,3 +51,10 @@ pub const ACK_INTERVAL: Duration = COMMIT_INTERVAL;
 pub const ACK_BATCH: usize = 256;
 /// How long `close` waits for the final commit to reach the broker.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Queue handlers (`run` in every SDK): deliveries handled at once.
+pub const HANDLER_CONCURRENCY: usize = 1;
+/// Queue handlers: a failed delivery comes back after this delay at its first failure, doubled
+/// at each later one ([`crate::retry_delay`]).
+pub const HANDLER_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// Queue handlers: the longest delay before a failed delivery comes back.
+pub const HANDLER_MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);

@@ -51,7 +51,8 @@ pub use config::{
     ClientConfig, ConsumerConfig, Credentials, ProducerConfig, RetryPolicy, TlsConfig,
 };
 pub use consumer::{
-    Consumer, ConsumerStats, QueueConsumer, QueueConsumerStats, QueueMessage, Receipt,
+    Consumer, ConsumerStats, QueueConsumer, QueueConsumerStats, QueueMessage, Receipt, RunConfig,
+    retry_delay,
 };
 pub use error::{Error, Result};
 pub use producer::{Faults, Producer, ProducerStats, SendReceipt};

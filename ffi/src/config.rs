@@ -324,3 +324,54 @@ impl RapidmqConsumerConfig {
         Ok(config)
     }
 }
+
+/// How a queue consumer's handler loop treats deliveries (`QueueConsumer.Run` in Go): the core's
+/// semantics, docs/sdk-conformance.md C26.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RapidmqRunConfig {
+    /// Deliveries handled at once.
+    pub concurrency: u64,
+    /// The delay before a failed delivery comes back, at its first failure, ms.
+    pub retry_backoff_ms: u64,
+    /// The longest such delay, ms.
+    pub max_retry_backoff_ms: u64,
+}
+
+/// Fills `out` with the core's handler defaults. Returns false when `out` is NULL.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_run_config_default(out: *mut RapidmqRunConfig) -> bool {
+    guard_or(false, || {
+        let Some(out) = (unsafe { out.as_mut() }) else {
+            return false;
+        };
+        let d = core::RunConfig::default();
+        *out = RapidmqRunConfig {
+            concurrency: d.concurrency as u64,
+            retry_backoff_ms: millis(d.retry_backoff),
+            max_retry_backoff_ms: millis(d.max_retry_backoff),
+        };
+        true
+    })
+}
+
+/// The delay, in ms, before a delivery whose handler failed at `attempt` comes back:
+/// `retry_backoff_ms` doubled per earlier attempt, at most `max_retry_backoff_ms` (0: the core's
+/// default for either). The core's `retry_delay`, so every SDK backs off the same way.
+#[unsafe(no_mangle)]
+pub extern "C" fn rapidmq_handler_retry_delay_ms(
+    attempt: u32,
+    retry_backoff_ms: u64,
+    max_retry_backoff_ms: u64,
+) -> u64 {
+    guard_or(0, || {
+        millis(core::retry_delay(
+            attempt,
+            Duration::from_millis(retry_backoff_ms),
+            Duration::from_millis(max_retry_backoff_ms),
+        ))
+    })
+}

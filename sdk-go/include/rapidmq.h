@@ -764,6 +764,17 @@ typedef struct RapidmqConsumerConfig {
   struct RapidmqRetryPolicy reconnect;
 } RapidmqConsumerConfig;
 
+// How a queue consumer's handler loop treats deliveries (`QueueConsumer.Run` in Go): the core's
+// semantics, docs/sdk-conformance.md C26.
+typedef struct RapidmqRunConfig {
+  // Deliveries handled at once.
+  uint64_t concurrency;
+  // The delay before a failed delivery comes back, at its first failure, ms.
+  uint64_t retry_backoff_ms;
+  // The longest such delay, ms.
+  uint64_t max_retry_backoff_ms;
+} RapidmqRunConfig;
+
 // Messages returned by `rapidmq_consumer_poll`; free with `rapidmq_message_batch_free`.
 typedef struct RapidmqMessageBatch {
   // The messages.
@@ -1577,6 +1588,19 @@ bool rapidmq_producer_config_default(struct RapidmqProducerConfig *out);
 // # Safety
 // `out` is NULL or writable.
 bool rapidmq_consumer_config_default(struct RapidmqConsumerConfig *out);
+
+// Fills `out` with the core's handler defaults. Returns false when `out` is NULL.
+//
+// # Safety
+// `out` is NULL or writable.
+bool rapidmq_run_config_default(struct RapidmqRunConfig *out);
+
+// The delay, in ms, before a delivery whose handler failed at `attempt` comes back:
+// `retry_backoff_ms` doubled per earlier attempt, at most `max_retry_backoff_ms` (0: the core's
+// default for either). The core's `retry_delay`, so every SDK backs off the same way.
+uint64_t rapidmq_handler_retry_delay_ms(uint32_t attempt,
+                                        uint64_t retry_backoff_ms,
+                                        uint64_t max_retry_backoff_ms);
 
 // Subscribes (stream mode) and writes the handle to `out` once the broker confirmed.
 // Errors: `TOPIC_NOT_FOUND`, `SUBSCRIPTION_MODE_MISMATCH`, `INVALID_ARGUMENT`.

@@ -330,9 +330,37 @@ pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         rapidmq_core::defaults::CLOSE_TIMEOUT.as_secs_f64(),
     )?;
 
+    let run = rapidmq_core::RunConfig::default();
+    let r = PyDict::new(py);
+    r.set_item("concurrency", run.concurrency)?;
+    r.set_item("retry_backoff", run.retry_backoff.as_secs_f64())?;
+    r.set_item("max_retry_backoff", run.max_retry_backoff.as_secs_f64())?;
+
     let all = PyDict::new(py);
     all.set_item("client", c)?;
     all.set_item("producer", p)?;
     all.set_item("consumer", s)?;
+    all.set_item("run", r)?;
     Ok(all)
+}
+
+/// The delay, in seconds, before a delivery whose handler failed at `attempt` comes back: the
+/// core's `retry_delay` (`retry_backoff` doubled per earlier attempt, at most
+/// `max_retry_backoff`), so every SDK backs off the same way.
+#[pyfunction]
+pub(crate) fn retry_delay(
+    attempt: u32,
+    retry_backoff: f64,
+    max_retry_backoff: f64,
+) -> PyResult<f64> {
+    let seconds = |s: f64, what: &str| {
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| invalid(format!("{what}: {s} is not a duration")))
+    };
+    let delay = rapidmq_core::retry_delay(
+        attempt,
+        seconds(retry_backoff, "retry_backoff")?,
+        seconds(max_retry_backoff, "max_retry_backoff")?,
+    );
+    Ok(delay.as_secs_f64())
 }

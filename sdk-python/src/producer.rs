@@ -256,6 +256,29 @@ impl SendReceipt {
         self.result_async(py)?.call_method0("__await__")
     }
 
+    /// Calls `callback(delivery, error)` once the outcome is known: `(Delivery, None)`, or
+    /// `(None, the RapidMQError)`. It runs on one of the core's threads (attached to the
+    /// interpreter), at once if the outcome is known already; an exception it raises goes to
+    /// `sys.unraisablehook`.
+    fn add_done_callback(&self, callback: Py<PyAny>) {
+        let inner = self.inner.clone();
+        self.runtime.handle().spawn(async move {
+            let outcome = inner.await;
+            Python::attach(|py| {
+                let args = match outcome {
+                    Ok(delivery) => match Py::new(py, Delivery::from(delivery)) {
+                        Ok(delivery) => (delivery.into_any(), py.None()),
+                        Err(err) => return err.write_unraisable(py, Some(callback.bind(py))),
+                    },
+                    Err(err) => (py.None(), to_py_err(err).into_value(py).into_any()),
+                };
+                if let Err(err) = callback.call1(py, args) {
+                    err.write_unraisable(py, Some(callback.bind(py)));
+                }
+            });
+        });
+    }
+
     fn __repr__(&self) -> String {
         match self.inner.peek() {
             Some(Ok(d)) => format!(

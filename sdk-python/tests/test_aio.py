@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import time
 
 import pytest
 
@@ -192,3 +194,52 @@ async def test_asyncio_dead_letters_are_listed_by_page_and_replayed_with_remaini
             assert sorted(d.value for d in back) == [b"a", b"b", b"c"]
             for d in back:
                 worker.ack(d)
+
+
+@pytest.mark.asyncio
+async def test_asyncio_handler_acks_what_it_handles_and_nacks_failures_with_backoff(broker):
+    """C26 queue-handler (the asyncio run)."""
+    from test_queue import _check_handled, _handled_messages
+
+    async with aio.Client.connect(broker.url) as client:
+        topic = unique_topic()
+        admin = client.admin()
+        await admin.create_topic(topic, 2)
+        async with client.producer(topic) as producer:
+            for value in _handled_messages():
+                await producer.send(value)
+        queue = rapidmq.QueueConfig(max_deliveries=3)
+        consumer = await client.queue_consumer(topic, "handled", start="earliest", queue=queue)
+        handled: dict = collections.defaultdict(list)
+        running = [0, 0]
+
+        async def handler(delivery):  # type: ignore[no-untyped-def]
+            value = delivery.value.decode()
+            running[0] += 1
+            running[1] = max(running)
+            handled[value].append((delivery.attempt, time.monotonic()))
+            await asyncio.sleep(0)  # let other deliveries start meanwhile
+            running[0] -= 1
+            if value == "poison" or (value == "flaky" and delivery.attempt == 1):
+                raise RuntimeError("fails")
+
+        stop = asyncio.Event()
+        settings = {"concurrency": 4, "retry_backoff": 0.2, "max_retry_backoff": 5.0}
+        run = asyncio.ensure_future(consumer.run(handler, stop=stop, **settings))
+        dlq = f"{topic}.dlq"
+
+        async def dead_lettered() -> bool:
+            try:
+                return len((await admin.list_dead_letters(dlq, 10)).dead_letters) == 1
+            except rapidmq.TopicNotFoundError:
+                return False
+
+        deadline = time.monotonic() + 60
+        while not (await dead_lettered() and len(handled) == 20 and len(handled["flaky"]) == 2):
+            assert time.monotonic() < deadline, f"handled so far: {dict(handled)}"
+            await asyncio.sleep(0.02)  # a poll pace: each check observes
+        stop.set()
+        await asyncio.wait_for(run, 60)
+        with rapidmq.Client(broker.url) as checker:
+            _check_handled(handled, checker.admin(), dlq, running[1])
+        await consumer.close()

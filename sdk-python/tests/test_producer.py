@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 import xxhash
 
 import rapidmq
-from conftest import publish_values, read_log
+from conftest import GUARD, publish_values, read_log
 from rapidmq import _native
 
 
@@ -166,3 +169,47 @@ def test_a_closed_producer_refuses_sends_with_closed_error(client, make_topic):
 
 def test_native_module_is_private_and_receipts_are_shared_by_sync_and_async():
     assert rapidmq.SendReceipt is _native.SendReceipt
+
+
+def test_on_delivery_is_called_once_with_the_delivery_or_the_error(
+    client, make_topic, monkeypatch
+):
+    topic = make_topic(1, max_message_bytes=1024)
+    outcomes: dict = {}
+    arrived = threading.Semaphore(0)
+
+    def recorder(name):  # type: ignore[no-untyped-def]
+        def on_delivery(delivery, error):  # type: ignore[no-untyped-def]
+            outcomes.setdefault(name, []).append((delivery, error))
+            arrived.release()
+
+        return on_delivery
+
+    raised = []
+
+    def unraisable(hook_args):  # type: ignore[no-untyped-def]
+        raised.append(hook_args.exc_value)
+        arrived.release()
+
+    monkeypatch.setattr(sys, "unraisablehook", unraisable)
+
+    def failing(delivery, error):  # type: ignore[no-untyped-def]
+        raise ValueError("from the callback")
+
+    with client.producer(topic) as producer:
+        producer.send("ok", on_delivery=recorder("ok"))
+        producer.flush()
+        producer.send(b"\0" * 4096, on_delivery=recorder("too large"))
+        producer.flush()
+        producer.try_send("tried", on_delivery=recorder("tried"))
+        producer.send("raises", on_delivery=failing)
+        producer.flush()
+    for _ in range(4):
+        assert arrived.acquire(timeout=GUARD), f"callbacks so far: {outcomes} {raised}"
+    (ok,) = outcomes["ok"]
+    assert ok[1] is None and ok[0].offset == 0
+    (too_large,) = outcomes["too large"]
+    assert too_large[0] is None and isinstance(too_large[1], rapidmq.MessageTooLargeError)
+    (tried,) = outcomes["tried"]
+    assert tried[1] is None and tried[0].offset == 1
+    assert [type(e) for e in raised] == [ValueError], "a raising callback goes to the hook"

@@ -231,3 +231,75 @@ def test_queue_settings_are_created_and_described_and_bad_ones_get_their_codes(c
         assert err.value.code == 3005
         with pytest.raises(rapidmq.DeliverAtOutOfRangeError):
             producer.send("far", deliver_at_ms=int(time.time() * 1000) + 10 * 365 * 86_400_000).result()
+
+
+def _check_handled(handled, admin, dlq, most):  # type: ignore[no-untyped-def]
+    """The outcome C26 asks for, from ``handled``: value -> [(attempt, monotonic time)]."""
+    for i in range(18):
+        assert [a for a, _ in handled[f"ok-{i}"]] == [1], f"ok-{i}"
+    flaky, poison = handled["flaky"], handled["poison"]
+    assert [a for a, _ in flaky] == [1, 2]
+    assert flaky[1][1] - flaky[0][1] >= 0.2, "backoff of attempt 1"
+    assert [a for a, _ in poison] == [1, 2, 3]
+    assert poison[1][1] - poison[0][1] >= 0.2, "backoff of attempt 1"
+    assert poison[2][1] - poison[1][1] >= 0.4, "doubled for attempt 2"
+    (letter,) = admin.list_dead_letters(dlq, 10).dead_letters
+    assert (letter.message.value, letter.attempts) == (b"poison", 3)
+    assert most <= 4, f"at most 4 at once, saw {most}"
+    assert rapidmq.retry_delay(3, 0.2, 5.0) == pytest.approx(0.8)
+
+
+def _handled_messages():  # type: ignore[no-untyped-def]
+    return [f"ok-{i}" for i in range(18)] + ["flaky", "poison"]
+
+
+def test_a_handler_acks_what_it_handles_and_nacks_failures_with_backoff_until_dead_lettered(
+    client, make_topic
+):
+    """C26 queue-handler (the thread-pool run)."""
+    topic = make_topic(2)
+    send_all(client, topic, _handled_messages())
+    q = worker(client, topic, "handled", max_deliveries=3)
+    handled = collections.defaultdict(list)
+    lock = threading.Lock()
+    running = [0, 0]  # now, most
+
+    def handler(delivery):  # type: ignore[no-untyped-def]
+        value = delivery.value.decode()
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+            handled[value].append((delivery.attempt, time.monotonic()))
+        try:
+            if value == "poison" or (value == "flaky" and delivery.attempt == 1):
+                raise RuntimeError("fails")
+        finally:
+            with lock:
+                running[0] -= 1
+
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=q.run,
+        args=(handler,),
+        kwargs={"concurrency": 4, "retry_backoff": 0.2, "max_retry_backoff": 5.0, "stop": stop},
+    )
+    runner.start()
+    admin = client.admin()
+    dlq = f"{topic}.dlq"
+
+    def dead_lettered():  # type: ignore[no-untyped-def]
+        try:
+            return len(admin.list_dead_letters(dlq, 10).dead_letters) == 1
+        except rapidmq.TopicNotFoundError:
+            return False
+
+    eventually("the poison message is dead-lettered", dead_lettered)
+    eventually(
+        "everything else is handled", lambda: len(handled) == 20 and len(handled["flaky"]) == 2
+    )
+    stop.set()
+    runner.join(GUARD)
+    assert not runner.is_alive(), "run returned"
+    _check_handled(handled, admin, dlq, running[1])
+    assert admin.describe_subscription(topic, "handled").queue_stats.in_flight == 0
+    q.close()

@@ -15,7 +15,8 @@
 //!   takes one message at a time as it yields it.
 //! - [`QueueConsumerBuilder`] → [`QueueConsumer`]: `poll` deliveries with attempt counts and
 //!   receipts, `ack`, `nack(delay)`, `extend_deadline` (queue mode); also a `Stream` of its
-//!   deliveries.
+//!   deliveries; `run(RunConfig, stop, handler)` is the handler loop every SDK has (ack on `Ok`,
+//!   nack with [`retry_delay`] on `Err`, at most `concurrency` at once).
 //! - [`Admin`]: topics, subscriptions (with queue settings and stats), lag, dead letters, broker
 //!   status; users, tokens, and roles ([`RoleInfo`], [`Permission`]) bound to users
 //!   ([`RoleBinding`], [`BindingScope`]) when the broker has authentication on; for cluster
@@ -72,8 +73,9 @@ pub use rapidmq_core::{
     MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer,
     ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
     QueueStats, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy, RoleBinding, RoleInfo,
-    Runtime, SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode,
-    TenantInfo, TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    RunConfig, Runtime, SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo,
+    SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig,
+    TopicInfo, UserInfo, retry_delay,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 

@@ -601,3 +601,125 @@ async fn a_queue_consumer_is_a_stream_of_deliveries_to_ack() {
     })
     .await;
 }
+
+/// Each value a handler saw, with the attempt and time of each call.
+type Attempts = HashMap<String, Vec<(u32, Instant)>>;
+
+/// C26 queue-handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_acks_what_it_handles_and_nacks_failures_with_backoff_until_dead_lettered() {
+    use rapidmq::RunConfig;
+    let env = Env::start().await;
+    let topic = env.topic(2).await;
+    let mut messages: Vec<Message> = (0..18).map(|i| Message::new(format!("ok-{i}"))).collect();
+    messages.push(Message::new("flaky"));
+    messages.push(Message::new("poison"));
+    send_all(&env, &topic, messages).await;
+    let consumer = worker(&env, &topic, "handled")
+        .max_deliveries(3)
+        .subscribe()
+        .await
+        .unwrap();
+
+    let handled: Arc<std::sync::Mutex<Attempts>> = Arc::default();
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let config = RunConfig {
+        concurrency: 4,
+        retry_backoff: Duration::from_millis(200),
+        max_retry_backoff: Duration::from_secs(5),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = {
+        let (consumer, handled) = (consumer.clone(), handled.clone());
+        let (running, most) = (running.clone(), most.clone());
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.await;
+            };
+            consumer
+                .run(config, stop, move |delivery| {
+                    let (handled, running, most) = (handled.clone(), running.clone(), most.clone());
+                    async move {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        let value = text(&delivery.message.value);
+                        let attempt = delivery.attempt;
+                        let entry = (attempt, Instant::now());
+                        handled
+                            .lock()
+                            .unwrap()
+                            .entry(value.clone())
+                            .or_default()
+                            .push(entry);
+                        tokio::task::yield_now().await; // let other deliveries start meanwhile
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        match value.as_str() {
+                            "poison" => Err("always fails"),
+                            "flaky" if attempt == 1 => Err("fails once"),
+                            _ => Ok(()),
+                        }
+                    }
+                })
+                .await
+        })
+    };
+
+    let dlq = format!("{topic}.dlq");
+    let admin = env.client.admin();
+    eventually("the poison message is dead-lettered", || {
+        let (admin, dlq) = (admin.clone(), dlq.clone());
+        async move {
+            admin
+                .list_dead_letters(dlq, 10, None)
+                .await
+                .is_ok_and(|p| p.dead_letters.len() == 1)
+        }
+    })
+    .await;
+    eventually("everything else is handled", || {
+        let handled = handled.clone();
+        async move { handled.lock().unwrap().len() == 20 }
+    })
+    .await;
+    stop.send(()).unwrap();
+    guarded("run stops", run).await.unwrap().unwrap();
+
+    let handled = handled.lock().unwrap().clone();
+    for i in 0..18 {
+        let attempts: Vec<u32> = handled[&format!("ok-{i}")].iter().map(|a| a.0).collect();
+        assert_eq!(attempts, [1], "ok-{i} handled once");
+    }
+    let flaky = &handled["flaky"];
+    assert_eq!(flaky.iter().map(|a| a.0).collect::<Vec<_>>(), [1, 2]);
+    assert!(
+        flaky[1].1 - flaky[0].1 >= Duration::from_millis(200),
+        "backoff of attempt 1"
+    );
+    let poison = &handled["poison"];
+    assert_eq!(poison.iter().map(|a| a.0).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(
+        poison[1].1 - poison[0].1 >= Duration::from_millis(200),
+        "backoff of attempt 1"
+    );
+    assert!(
+        poison[2].1 - poison[1].1 >= Duration::from_millis(400),
+        "doubled for attempt 2"
+    );
+    let letters = admin.list_dead_letters(&dlq, 10, None).await.unwrap();
+    assert_eq!(text(&letters.dead_letters[0].message.value), "poison");
+    assert_eq!(letters.dead_letters[0].attempts, 3);
+    assert!(most.load(Ordering::SeqCst) <= 4, "at most 4 at once");
+    let info = admin
+        .describe_subscription(&topic, "handled")
+        .await
+        .unwrap();
+    assert_eq!(
+        info.queue_stats.expect("queue stats").in_flight,
+        0,
+        "all settled"
+    );
+    assert_eq!(
+        rapidmq::retry_delay(3, config.retry_backoff, config.max_retry_backoff),
+        Duration::from_millis(800)
+    );
+}

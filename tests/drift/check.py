@@ -32,13 +32,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = {
-    "Client": "core/src/client.rs",
-    "Admin": "core/src/admin.rs",
-    "Producer": "core/src/producer/mod.rs",
-    "Consumer": "core/src/consumer/mod.rs",
-    "QueueConsumer": "core/src/consumer/queue.rs",
-}
+CORE_TYPES = ("Client", "Admin", "Producer", "Consumer", "QueueConsumer")
 SDKS = ("rust", "python", "go", "java")
 JAVA_TYPES = {"Client": "RapidMQClient"}
 PYTHON_FILES = ("client.py", "aio.py")
@@ -76,6 +70,12 @@ def camel(name: str, upper: bool) -> str:
     return head + "".join(p.capitalize() for p in parts[1:])
 
 
+def core_ops(type_name: str) -> set[str]:
+    """The `pub fn`s of the core's `impl type_name` blocks, wherever in core/src they are."""
+    paths = sorted((ROOT / "core/src").rglob("*.rs"))
+    return {op for path in paths for op in rust_ops(path.read_text(), type_name)}
+
+
 def go_sources() -> list[str]:
     """The Go SDK's package sources, tests left out."""
     paths = sorted((ROOT / "sdk-go").glob("*.go"))
@@ -89,7 +89,7 @@ def sdk_ops(sdk: str, type_name: str) -> dict[str, set[str]]:
         lib = (ROOT / "sdk-rust/src/lib.rs").read_text()
         reexported = re.search(r"pub use rapidmq_core::\{([^}]*)\}", lib)
         if reexported and type_name in re.split(r"[\s,]+", reexported.group(1)):
-            return {"lib.rs": rust_ops((ROOT / CORE[type_name]).read_text(), type_name)}
+            return {"lib.rs": core_ops(type_name)}
         return {"lib.rs": rust_ops(lib, type_name)}
     if sdk == "python":
         package = ROOT / "sdk-python/python/rapidmq"
@@ -143,10 +143,10 @@ def check() -> list[str]:
     problems: list[str] = []
     listed = exceptions()
     used: set[tuple[str, str]] = set()
-    core_ops = set()
-    for type_name, path in CORE.items():
-        for op in sorted(rust_ops((ROOT / path).read_text(), type_name)):
-            core_ops.add(f"{type_name}::{op}")
+    operations = set()
+    for type_name in CORE_TYPES:
+        for op in sorted(core_ops(type_name)):
+            operations.add(f"{type_name}::{op}")
             for sdk in SDKS:
                 key = (f"{type_name}::{op}", sdk)
                 name = conventional(sdk, op)
@@ -168,7 +168,7 @@ def check() -> list[str]:
                         problems.append(f"{sdk}: {type_name}::{op} missing ({says}, in {place})")
     for key in sorted(set(listed) - used):
         problems.append(f"exceptions.txt: {key[0]} {key[1]} is not an operation of the core")
-    if not core_ops:
+    if not operations:
         problems.append("no core operations found: the parser is out of date")
     return problems
 

@@ -24,11 +24,13 @@
 //! and a poll grants each session back what it took of that session's deliveries.
 
 mod acks;
+mod handler;
 mod next;
 mod queue;
 mod queue_session;
 mod session;
 
+pub use self::handler::{RunConfig, retry_delay};
 pub use self::queue::{QueueConsumer, QueueConsumerStats, QueueMessage, Receipt};
 
 use std::collections::VecDeque;

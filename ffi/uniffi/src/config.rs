@@ -292,3 +292,42 @@ pub fn default_consumer_options(topic: String, subscription: String) -> Consumer
 pub fn max_in_flight_per_partition_limit() -> u64 {
     defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT as u64
 }
+
+/// How a queue consumer's handler loop treats deliveries (`QueueConsumer.listen` in Java): the
+/// core's semantics, docs/sdk-conformance.md C26.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct RunOptions {
+    /// Deliveries handled at once.
+    pub concurrency: u32,
+    /// The delay before a failed delivery comes back, at its first failure, ms.
+    pub retry_backoff_ms: u64,
+    /// The longest such delay, ms.
+    pub max_retry_backoff_ms: u64,
+}
+
+/// The core's handler defaults.
+#[uniffi::export]
+pub fn default_run_options() -> RunOptions {
+    let d = core::RunConfig::default();
+    RunOptions {
+        concurrency: u32::try_from(d.concurrency).unwrap_or(u32::MAX),
+        retry_backoff_ms: u64::try_from(d.retry_backoff.as_millis()).unwrap_or(u64::MAX),
+        max_retry_backoff_ms: u64::try_from(d.max_retry_backoff.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// The delay, in ms, before a delivery whose handler failed at `attempt` comes back (the core's
+/// `retry_delay`; 0 for either backoff: the core's default).
+#[uniffi::export]
+pub fn handler_retry_delay_ms(
+    attempt: u32,
+    retry_backoff_ms: u64,
+    max_retry_backoff_ms: u64,
+) -> u64 {
+    let delay = core::retry_delay(
+        attempt,
+        Duration::from_millis(retry_backoff_ms),
+        Duration::from_millis(max_retry_backoff_ms),
+    );
+    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
+}

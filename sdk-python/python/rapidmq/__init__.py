@@ -59,7 +59,7 @@ from ._native import (
     __version__,
 )
 from .audit import AuditQuery
-from .client import Admin, Client, Consumer, Producer, QueueConsumer
+from .client import Admin, Client, Consumer, Producer, QueueConsumer, retry_delay
 from .config import (
     DEFAULTS,
     ClientConfig,
@@ -130,6 +130,7 @@ __all__ = [
     "TopicSettings",
     "UserInfo",
     "aio",
+    "retry_delay",
     "__version__",
     *_errors_all,
 ]

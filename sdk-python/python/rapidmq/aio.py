@@ -11,9 +11,12 @@ nothing blocks the loop.
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import (
     Any,
+    Awaitable,
+    Callable,
     Coroutine,
     Generator,
     Generic,
@@ -28,13 +31,18 @@ from typing import (
 from . import _native
 from .client import (
     _ITERATION_WAIT,
+    _RUN_WAIT,
+    retry_delay,
     Endpoints,
+    OnDelivery,
     _client_config,
     _closed,
     _message_args,
+    _notify,
     _raw_batch,
 )
 from .config import (
+    RUN_DEFAULTS,
     ClientConfig,
     ConsumerConfig,
     ProducerConfig,
@@ -281,9 +289,12 @@ class Producer(_AsyncCloseable):
         deliver_at_ms: Optional[int] = None,
         ttl: Optional[float] = None,
         priority: Optional[int] = None,
+        on_delivery: Optional[OnDelivery] = None,
     ) -> SendReceipt:
         """Queues a message and returns its receipt; ``await receipt`` gives the
-        :class:`Delivery`. Waits (without blocking the loop) only while the buffer is full."""
+        :class:`Delivery`. Waits (without blocking the loop) only while the buffer is full.
+        ``on_delivery(delivery, error)`` runs on one of the core's threads once the outcome is
+        known (use ``loop.call_soon_threadsafe`` to reach the loop)."""
         if isinstance(value, Message):
             args = _message_args(value, {})
         else:
@@ -291,7 +302,7 @@ class Producer(_AsyncCloseable):
         receipt = self._native.try_send(*args)
         if receipt is None:
             receipt = await self._native.send_async(*args)
-        return receipt
+        return _notify(receipt, on_delivery)
 
     def try_send(
         self,
@@ -304,14 +315,16 @@ class Producer(_AsyncCloseable):
         deliver_at_ms: Optional[int] = None,
         ttl: Optional[float] = None,
         priority: Optional[int] = None,
+        on_delivery: Optional[OnDelivery] = None,
     ) -> Optional[SendReceipt]:
         """Like :meth:`send`, but returns ``None`` at once (and queues nothing) when the buffer
         is full."""
         if isinstance(value, Message):
-            return self._native.try_send(*_message_args(value, {}))
-        return self._native.try_send(
+            return _notify(self._native.try_send(*_message_args(value, {})), on_delivery)
+        receipt = self._native.try_send(
             value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
         )
+        return _notify(receipt, on_delivery)
 
     async def flush(self) -> None:
         """Sends every batch now and waits for everything sent before."""
@@ -424,6 +437,77 @@ class QueueConsumer(_AsyncCloseable):
 
     async def flush(self) -> None:
         await self._native.flush(asyncio=True)
+
+    async def run(
+        self,
+        handler: Callable[[QueueMessage], Awaitable[Any]],
+        *,
+        concurrency: int = RUN_DEFAULTS["concurrency"],
+        retry_backoff: float = RUN_DEFAULTS["retry_backoff"],
+        max_retry_backoff: float = RUN_DEFAULTS["max_retry_backoff"],
+        stop: Optional[asyncio.Event] = None,
+    ) -> None:
+        """Awaits ``handler(delivery)`` on each delivery, at most ``concurrency`` at once, as
+        :meth:`rapidmq.QueueConsumer.run` does (return: ack; exception: nack with
+        :func:`rapidmq.retry_delay`). Returns once ``stop`` is set or the consumer is closed,
+        after the deliveries being handled finished and pending acks were flushed. Cancelling
+        it cancels the handlers running; their deliveries come back after the ack deadline."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        slots = asyncio.Semaphore(concurrency)
+        failures: List[RapidMQError] = []
+        handling: set = set()
+
+        async def handle(delivery: QueueMessage) -> None:
+            try:
+                try:
+                    await handler(delivery)
+                except Exception:
+                    delay = retry_delay(delivery.attempt, retry_backoff, max_retry_backoff)
+                    self.nack(delivery, delay)
+                else:
+                    self.ack(delivery)
+            except ClosedError:
+                pass  # closed meanwhile: the delivery comes back
+            except RapidMQError as err:
+                failures.append(err)
+            finally:
+                slots.release()
+
+        try:
+            while not (stop is not None and stop.is_set()) and not failures:
+                await slots.acquire()
+                free = 1
+                while free < concurrency and not slots.locked():
+                    await slots.acquire()
+                    free += 1
+                try:
+                    deliveries = await self._native.poll(free, _RUN_WAIT, asyncio=True)
+                except RapidMQError as err:
+                    for _ in range(free):
+                        slots.release()
+                    if not isinstance(err, ClosedError):
+                        failures.append(err)
+                    break
+                for _ in range(free - len(deliveries)):
+                    slots.release()
+                for delivery in deliveries:
+                    task = asyncio.ensure_future(handle(delivery))
+                    handling.add(task)
+                    task.add_done_callback(handling.discard)
+        except asyncio.CancelledError:
+            for task in handling:
+                task.cancel()
+            raise
+        finally:
+            if handling:
+                await asyncio.gather(*handling, return_exceptions=True)
+        try:
+            await self.flush()
+        except ClosedError:
+            pass
+        if failures:
+            raise failures[0]
 
     async def close(self) -> None:
         await self._native.close(asyncio=True)

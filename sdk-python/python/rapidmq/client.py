@@ -8,11 +8,14 @@ convert arguments and results.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Iterator, List, Optional, Sequence, Type, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Type, Union
 
 from . import _native
 from .config import (
+    RUN_DEFAULTS,
     ClientConfig,
     ConsumerConfig,
     ProducerConfig,
@@ -31,6 +34,7 @@ from ._native import (
     ConsumerStats,
     CreatedToken,
     DeadLetterPage,
+    Delivery,
     DeadLetterReplay,
     FetchResult,
     Identity,
@@ -55,6 +59,16 @@ from ._native import (
 
 Endpoints = Union[str, Sequence[str]]
 
+# ``on_delivery(delivery, error)``: called once a send's outcome is known (exactly one is None).
+OnDelivery = Callable[[Optional[Delivery], Optional[RapidMQError]], Any]
+
+
+def _notify(receipt: Optional[SendReceipt], on_delivery: Optional[OnDelivery]) -> Any:
+    """Registers ``on_delivery`` on a receipt (when there is one) and returns the receipt."""
+    if receipt is not None and on_delivery is not None:
+        receipt.add_done_callback(on_delivery)
+    return receipt
+
 
 def _client_config(
     endpoints: Optional[Endpoints], config: Optional[ClientConfig], options: Any
@@ -63,6 +77,16 @@ def _client_config(
         options["endpoints"] = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
     return _merge(config, ClientConfig, options)
 
+
+def retry_delay(attempt: int, retry_backoff: float, max_retry_backoff: float) -> float:
+    """The delay, in seconds, before a delivery whose handler failed at ``attempt`` comes back:
+    ``retry_backoff`` doubled per earlier attempt, at most ``max_retry_backoff``. The core's, so
+    every SDK backs off the same way."""
+    return _native.retry_delay(attempt, retry_backoff, max_retry_backoff)
+
+
+# How long one poll of QueueConsumer.run waits before it checks again whether to stop.
+_RUN_WAIT = 1.0
 
 # How long one wait of an iterating consumer lasts before it waits again (it never ends an
 # iteration by itself; Ctrl-C interrupts a wait within about 50 ms).
@@ -292,20 +316,24 @@ class Producer(_Closeable):
         deliver_at_ms: Optional[int] = None,
         ttl: Optional[float] = None,
         priority: Optional[int] = None,
+        on_delivery: Optional[OnDelivery] = None,
     ) -> SendReceipt:
         """Queues a message (a payload plus keyword fields, or a :class:`Message`) and returns
         its :class:`SendReceipt` at once; ``receipt.result()`` waits for the
         :class:`Delivery`. Blocks only while ``max_buffered_messages`` are already buffered.
+        ``on_delivery(delivery, error)`` is called once the outcome is known (exactly one of
+        them is None), on one of the core's threads: keep it short.
 
         Raises:
             ClosedError: after :meth:`close`. Broker refusals (``MessageTooLargeError``,
             ``TopicNotFoundError`` ...) come out of ``receipt.result()``.
         """
         if isinstance(value, Message):
-            return self._native.send(*_message_args(value, {}))
-        return self._native.send(
+            return _notify(self._native.send(*_message_args(value, {})), on_delivery)
+        receipt = self._native.send(
             value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
         )
+        return _notify(receipt, on_delivery)
 
     def try_send(
         self,
@@ -318,14 +346,16 @@ class Producer(_Closeable):
         deliver_at_ms: Optional[int] = None,
         ttl: Optional[float] = None,
         priority: Optional[int] = None,
+        on_delivery: Optional[OnDelivery] = None,
     ) -> Optional[SendReceipt]:
         """Like :meth:`send`, but never blocks: returns ``None`` (and queues nothing) when
         ``max_buffered_messages`` are already buffered."""
         if isinstance(value, Message):
-            return self._native.try_send(*_message_args(value, {}))
-        return self._native.try_send(
+            return _notify(self._native.try_send(*_message_args(value, {})), on_delivery)
+        receipt = self._native.try_send(
             value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
         )
+        return _notify(receipt, on_delivery)
 
     def flush(self) -> None:
         """Sends every batch now and waits until every message sent before completed."""
@@ -480,6 +510,74 @@ class QueueConsumer(_Closeable):
     def flush(self) -> None:
         """Sends the pending acks now."""
         self._native.flush()
+
+    def run(
+        self,
+        handler: Callable[[QueueMessage], Any],
+        *,
+        concurrency: int = RUN_DEFAULTS["concurrency"],
+        retry_backoff: float = RUN_DEFAULTS["retry_backoff"],
+        max_retry_backoff: float = RUN_DEFAULTS["max_retry_backoff"],
+        stop: Optional[threading.Event] = None,
+    ) -> None:
+        """Calls ``handler(delivery)`` on each delivery, at most ``concurrency`` at once (in a
+        thread pool): a return acks it, an exception nacks it with :func:`retry_delay` of its
+        attempt (``retry_backoff`` seconds, doubled per earlier attempt, at most
+        ``max_retry_backoff``), so it comes back later and, after the subscription's
+        ``max_deliveries``, is dead-lettered. The semantics are every SDK's
+        (docs/sdk-conformance.md, C26).
+
+        Returns once ``stop`` is set or the consumer is closed, after the deliveries being
+        handled finished and pending acks were flushed; raises the error that ended the
+        subscription."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        slots = threading.BoundedSemaphore(concurrency)
+        failures: List[RapidMQError] = []
+
+        def handle(delivery: QueueMessage) -> None:
+            try:
+                try:
+                    handler(delivery)
+                except Exception:
+                    delay = retry_delay(delivery.attempt, retry_backoff, max_retry_backoff)
+                    self.nack(delivery, delay)
+                else:
+                    self.ack(delivery)
+            except ClosedError:
+                pass  # closed meanwhile: the delivery comes back
+            except RapidMQError as err:
+                failures.append(err)
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="rapidmq-handler") as pool:
+            while not (stop is not None and stop.is_set()) and not failures:
+                slots.acquire()
+                free = 1
+                while free < concurrency and slots.acquire(blocking=False):
+                    free += 1
+                try:
+                    deliveries = self._native.poll(free, _RUN_WAIT)
+                except RapidMQError as err:
+                    deliveries = []
+                    if not isinstance(err, ClosedError):
+                        failures.append(err)
+                    stop_polling = True
+                else:
+                    stop_polling = False
+                for _ in range(free - len(deliveries)):
+                    slots.release()
+                for delivery in deliveries:
+                    pool.submit(handle, delivery)
+                if stop_polling:
+                    break
+        try:
+            self.flush()
+        except ClosedError:
+            pass
+        if failures:
+            raise failures[0]
 
     def close(self) -> None:
         """Sends the pending acks and leaves the subscription."""

@@ -12,12 +12,14 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from . import _native
 
-#: The core's defaults: ``{"client": {...}, "producer": {...}, "consumer": {...}}``.
+#: The core's defaults: ``{"client": {...}, "producer": {...}, "consumer": {...}, "run": {...}}``.
 DEFAULTS: Dict[str, Dict[str, Any]] = _native.defaults()
 
 _C = DEFAULTS["client"]
 _P = DEFAULTS["producer"]
 _S = DEFAULTS["consumer"]
+#: The core's queue-handler defaults (``QueueConsumer.run``): concurrency and retry backoff.
+RUN_DEFAULTS: Dict[str, Any] = DEFAULTS["run"]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import io.rapidmq.ffi.QueueConsumerStats;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 
 /**
  * A queue-mode subscription: messages go one by one to any live consumer and are acknowledged
@@ -59,6 +60,21 @@ public final class QueueConsumer implements AutoCloseable {
     /** Pushes the delivery's ack deadline {@code extension} from now. */
     public void extendDeadline(QueueMessage message, Duration extension) {
         Native.run(() -> consumer.extendDeadline(message.receipt(), extension));
+    }
+
+    /**
+     * Pushes each delivery to {@code listener} on {@code executor}, at most
+     * {@code settings.concurrency()} at once: returning acks it, throwing nacks it with
+     * {@link RunSettings#retryDelay} of its attempt (dead-lettered after the subscription's
+     * {@code maxDeliveries}). The returned {@link Listening} stops it.
+     */
+    public Listening listen(MessageListener listener, Executor executor, RunSettings settings) {
+        return new Listening(this, listener, executor, settings);
+    }
+
+    /** {@link #listen(MessageListener, Executor, RunSettings)} with the core's defaults. */
+    public Listening listen(MessageListener listener, Executor executor) {
+        return listen(listener, executor, RunSettings.defaults());
     }
 
     /** Sends pending acks now. */

@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
- * Queue mode (C15, C20, C21, C22): per-message acks, nack with delay, deadlines, dead letters,
+ * Queue mode (C15, C20, C21, C22, C26): per-message acks, nack with delay, deadlines, dead letters,
  * priority, restarts and bad input. Waiting for a delay or a deadline is time passing by design.
  */
 class QueueTest extends BrokerTest {
@@ -107,6 +107,72 @@ class QueueTest extends BrokerTest {
         SubscriptionInfo info = client.admin().describeSubscription(topic, "pool");
         assertEquals(SubscriptionMode.QUEUE, info.mode());
         assertEquals(0, info.queueStats().inFlight());
+    }
+
+    @Test
+    void aListenerAcksWhatItHandlesAndNacksFailuresWithBackoffUntilDeadLettered() throws Exception {
+        // C26 queue-handler
+        String topic = makeTopic(2);
+        List<String> values = new ArrayList<>();
+        for (int i = 0; i < 18; i++) {
+            values.add("ok-" + i);
+        }
+        values.add("flaky");
+        values.add("poison");
+        sendAllValues(topic, values.toArray(String[]::new));
+        QueueConsumer q = client.queueConsumer(worker(topic, "handled").maxDeliveries(3).build());
+        record Attempt(int n, long at) {}
+        Map<String, List<Attempt>> handled = new ConcurrentHashMap<>();
+        AtomicInteger running = new AtomicInteger();
+        AtomicInteger most = new AtomicInteger();
+        RunSettings settings = RunSettings.defaults().withConcurrency(4)
+                .withRetryBackoff(Duration.ofMillis(200), Duration.ofSeconds(5));
+        Admin admin = client.admin();
+        String dlq = topic + ".dlq";
+        try (var executor = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            Listening listening = q.listen(message -> {
+                int now = running.incrementAndGet();
+                most.accumulateAndGet(now, Math::max);
+                try {
+                    String value = text(message.value());
+                    handled.computeIfAbsent(value, v -> new CopyOnWriteArrayList<>())
+                            .add(new Attempt(message.attempt(), System.nanoTime()));
+                    if (value.equals("poison") || (value.equals("flaky") && message.attempt() == 1)) {
+                        throw new IllegalStateException("fails");
+                    }
+                } finally {
+                    running.decrementAndGet();
+                }
+            }, executor, settings);
+            eventually("the poison message is dead-lettered", () -> {
+                try {
+                    return admin.listDeadLetters(dlq, 10).deadLetters().size() == 1;
+                } catch (TopicNotFoundException e) {
+                    return false;
+                }
+            });
+            eventually("everything else is handled",
+                    () -> handled.size() == 20 && handled.get("flaky").size() == 2);
+            listening.close();
+            assertTrue(listening.done().isDone());
+        }
+        for (int i = 0; i < 18; i++) {
+            assertEquals(List.of(1), handled.get("ok-" + i).stream().map(Attempt::n).toList(), "ok-" + i);
+        }
+        List<Attempt> flaky = handled.get("flaky");
+        assertEquals(List.of(1, 2), flaky.stream().map(Attempt::n).toList());
+        assertTrue(flaky.get(1).at() - flaky.get(0).at() >= Duration.ofMillis(200).toNanos());
+        List<Attempt> poison = handled.get("poison");
+        assertEquals(List.of(1, 2, 3), poison.stream().map(Attempt::n).toList());
+        assertTrue(poison.get(1).at() - poison.get(0).at() >= Duration.ofMillis(200).toNanos());
+        assertTrue(poison.get(2).at() - poison.get(1).at() >= Duration.ofMillis(400).toNanos());
+        DeadLetter letter = admin.listDeadLetters(dlq, 10).deadLetters().get(0);
+        assertEquals("poison", text(letter.message().value()));
+        assertEquals(3, letter.attempts());
+        assertTrue(most.get() <= 4, "at most 4 at once, saw " + most.get());
+        assertEquals(Duration.ofMillis(800), settings.retryDelay(3));
+        assertEquals(0, admin.describeSubscription(topic, "handled").queueStats().inFlight());
+        q.close();
     }
 
     @Test
