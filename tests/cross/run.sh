@@ -26,32 +26,16 @@ jar=${MAVEN_REPO:-$HOME/.m2/repository}/io/rapidmq/rapidmq/0.1.0/rapidmq-0.1.0.j
 [[ -x $python ]] || { echo "cross: $python is missing; run sdk-python/test.sh --setup" >&2; exit 1; }
 [[ -f $jar ]] || { echo "cross: $jar is missing; run 'make java' first" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-broker_pid=
-cleanup() {
-    if [[ -n $broker_pid ]]; then
-        kill -TERM "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+# One broker for the whole check (scripts/lib/broker.sh: free ports, a fresh data dir, the ready
+# file); its work dir, removed on exit, also holds this run's files.
+source "$root/scripts/lib/broker.sh"
+start_broker "$RAPIDMQ_BIN"
+endpoint=$server
+tmp=$work
 
 echo "cross: building the Go and Java sides"
 (cd "$root/sdk-go" && go build -o "$tmp/cross-go" ./cmd/cross)
 mvn ${MVN_FLAGS:--B -q --no-transfer-progress} -f "$here/java/pom.xml" compile
-
-"$RAPIDMQ_BIN" serve --data-dir "$tmp/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-    --ready-file "$tmp/ready.json" >"$tmp/broker.log" 2>&1 </dev/null &
-broker_pid=$!
-# Readiness: the ready file appears once both listeners are bound; bounded at 60 s.
-for ((i = 0; i < 6000; i++)); do
-    [[ -s $tmp/ready.json ]] && break
-    kill -0 "$broker_pid" 2>/dev/null || { cat "$tmp/broker.log" >&2; echo "cross: the broker exited" >&2; exit 1; }
-    sleep 0.01
-done
-[[ -s $tmp/ready.json ]] || { cat "$tmp/broker.log" >&2; echo "cross: the broker did not get ready" >&2; exit 1; }
-endpoint=http://$(sed -n 's/.*"grpc"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$tmp/ready.json")
 
 # side LANG ARGS...: runs that SDK's program (publish|verify endpoint topic fixture).
 side() {

@@ -37,9 +37,9 @@ from .client import (
     OnDelivery,
     _client_config,
     _closed,
-    _message_args,
     _notify,
     _raw_batch,
+    _send_args,
 )
 from .config import (
     RUN_DEFAULTS,
@@ -98,6 +98,18 @@ class _AsyncCloseable:
         tb: Optional[TracebackType],
     ) -> None:
         await self.close()
+
+
+async def _next_one(native: Any) -> Any:
+    """The next item of ``async for`` over a consumer: one message (or delivery) per poll,
+    waiting as long as it takes; ``StopAsyncIteration`` once the consumer is closed."""
+    while True:
+        try:
+            taken = await native.poll(1, _ITERATION_WAIT, asyncio=True)
+        except ClosedError:
+            raise StopAsyncIteration from None
+        if taken:
+            return taken[0]
 
 
 _Opened = TypeVar("_Opened", bound=_AsyncCloseable)
@@ -295,10 +307,8 @@ class Producer(_AsyncCloseable):
         :class:`Delivery`. Waits (without blocking the loop) only while the buffer is full.
         ``on_delivery(delivery, error)`` runs on one of the core's threads once the outcome is
         known (use ``loop.call_soon_threadsafe`` to reach the loop)."""
-        if isinstance(value, Message):
-            args = _message_args(value, {})
-        else:
-            args = (value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        args = _send_args(value, fields)
         receipt = self._native.try_send(*args)
         if receipt is None:
             receipt = await self._native.send_async(*args)
@@ -319,12 +329,8 @@ class Producer(_AsyncCloseable):
     ) -> Optional[SendReceipt]:
         """Like :meth:`send`, but returns ``None`` at once (and queues nothing) when the buffer
         is full."""
-        if isinstance(value, Message):
-            return _notify(self._native.try_send(*_message_args(value, {})), on_delivery)
-        receipt = self._native.try_send(
-            value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
-        )
-        return _notify(receipt, on_delivery)
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return _notify(self._native.try_send(*_send_args(value, fields)), on_delivery)
 
     async def flush(self) -> None:
         """Sends every batch now and waits for everything sent before."""
@@ -362,13 +368,7 @@ class Consumer(_AsyncCloseable):
         return self
 
     async def __anext__(self) -> ReceivedMessage:
-        while True:
-            try:
-                taken = await self._native.poll(1, _ITERATION_WAIT, asyncio=True)
-            except ClosedError:
-                raise StopAsyncIteration from None
-            if taken:
-                return taken[0]
+        return await _next_one(self._native)
 
     def ack(self, message: ReceivedMessage) -> None:
         """Acknowledges a polled message (never waits)."""
@@ -418,13 +418,7 @@ class QueueConsumer(_AsyncCloseable):
         return self
 
     async def __anext__(self) -> QueueMessage:
-        while True:
-            try:
-                taken = await self._native.poll(1, _ITERATION_WAIT, asyncio=True)
-            except ClosedError:
-                raise StopAsyncIteration from None
-            if taken:
-                return taken[0]
+        return await _next_one(self._native)
 
     def ack(self, message: QueueMessage) -> None:
         self._native.ack(message)

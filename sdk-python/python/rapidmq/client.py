@@ -78,6 +78,26 @@ def _client_config(
     return _merge(config, ClientConfig, options)
 
 
+def _one_at_a_time(native: Any) -> Iterator[Any]:
+    """What iterating a consumer yields: one message (or delivery) per poll, waiting as long as
+    it takes, until the consumer is closed."""
+    while True:
+        try:
+            taken = native.poll(1, _ITERATION_WAIT)
+        except ClosedError:
+            return
+        if taken:
+            yield taken[0]
+
+
+def _send_args(value: Any, fields: Sequence[Any]) -> Sequence[Any]:
+    """The native send's arguments: a :class:`Message`'s, or the value and its keyword fields
+    (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)."""
+    if isinstance(value, Message):
+        return _message_args(value, {})
+    return (value, *fields)
+
+
 def retry_delay(attempt: int, retry_backoff: float, max_retry_backoff: float) -> float:
     """The delay, in seconds, before a delivery whose handler failed at ``attempt`` comes back:
     ``retry_backoff`` doubled per earlier attempt, at most ``max_retry_backoff``. The core's, so
@@ -328,12 +348,8 @@ class Producer(_Closeable):
             ClosedError: after :meth:`close`. Broker refusals (``MessageTooLargeError``,
             ``TopicNotFoundError`` ...) come out of ``receipt.result()``.
         """
-        if isinstance(value, Message):
-            return _notify(self._native.send(*_message_args(value, {})), on_delivery)
-        receipt = self._native.send(
-            value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
-        )
-        return _notify(receipt, on_delivery)
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return _notify(self._native.send(*_send_args(value, fields)), on_delivery)
 
     def try_send(
         self,
@@ -350,12 +366,8 @@ class Producer(_Closeable):
     ) -> Optional[SendReceipt]:
         """Like :meth:`send`, but never blocks: returns ``None`` (and queues nothing) when
         ``max_buffered_messages`` are already buffered."""
-        if isinstance(value, Message):
-            return _notify(self._native.try_send(*_message_args(value, {})), on_delivery)
-        receipt = self._native.try_send(
-            value, key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority
-        )
-        return _notify(receipt, on_delivery)
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return _notify(self._native.try_send(*_send_args(value, fields)), on_delivery)
 
     def flush(self) -> None:
         """Sends every batch now and waits until every message sent before completed."""
@@ -411,13 +423,7 @@ class Consumer(_Closeable):
         subscription. Messages are taken one at a time, as they are yielded (with auto-commit,
         one counts as acknowledged then), so leaving the loop leaves the rest for the next
         poll."""
-        while True:
-            try:
-                taken = self._native.poll(1, _ITERATION_WAIT)
-            except ClosedError:
-                return
-            if taken:
-                yield taken[0]
+        return _one_at_a_time(self._native)
 
     def ack(self, message: ReceivedMessage) -> None:
         """Acknowledges a polled message."""
@@ -486,13 +492,7 @@ class QueueConsumer(_Closeable):
         """``for delivery in consumer:`` — each delivery as it comes, waiting as long as it
         takes; ends once the consumer is closed (see :meth:`Consumer.__iter__`). Ack, nack or
         extend each."""
-        while True:
-            try:
-                taken = self._native.poll(1, _ITERATION_WAIT)
-            except ClosedError:
-                return
-            if taken:
-                yield taken[0]
+        return _one_at_a_time(self._native)
 
     def ack(self, message: QueueMessage) -> None:
         """Acknowledges a delivery (batched: sent on the ack interval, once 256 are
