@@ -26,6 +26,15 @@ fn producer_of<'a>(producer: *const RapidmqProducer) -> FfiResult<&'a core::Prod
         .ok_or_else(|| FfiError::null("producer"))
 }
 
+/// The core message a send passes in, or an error for NULL or an invalid one.
+///
+/// # Safety
+/// `message` is NULL or readable.
+unsafe fn message_of(message: *const RapidmqMessage) -> FfiResult<core::Message> {
+    let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
+    unsafe { message.read_core() }
+}
+
 /// The outcome of one send, handed to a `RapidmqSendCallback`. Valid only during the callback:
 /// copy what you need (the error message is freed when the callback returns).
 #[repr(C)]
@@ -117,8 +126,7 @@ pub unsafe extern "C" fn rapidmq_producer_send(
     guard(err, || {
         let producer = producer_of(producer)?;
         let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
-        let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
-        let message = unsafe { message.read_core() }?;
+        let message = unsafe { message_of(message) }?;
         let receipt = enqueue(producer, message, cancel)?;
         report(producer, receipt, callback, UserData(user_data));
         Ok(())
@@ -144,8 +152,7 @@ pub unsafe extern "C" fn rapidmq_producer_try_send(
     guard(err, || {
         let producer = producer_of(producer)?;
         let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
-        let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
-        let message = unsafe { message.read_core() }?;
+        let message = unsafe { message_of(message) }?;
         if queued.is_null() {
             return Err(FfiError::null("queued")); // before anything is queued
         }
@@ -215,8 +222,7 @@ pub unsafe extern "C" fn rapidmq_producer_send_wait(
 ) -> RapidmqStatus {
     guard(err, || {
         let producer = producer_of(producer)?;
-        let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
-        let message = unsafe { message.read_core() }?;
+        let message = unsafe { message_of(message) }?;
         let receipt = enqueue(producer, message, cancel)?;
         let delivery = block_on(producer.client().runtime(), cancel, receipt)?;
         put(out, "out", delivery.into())

@@ -120,12 +120,9 @@ impl futures::Stream for Consumer {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        let inner = self.inner.clone();
+        let consumer = self.clone(); // a clone starts without the take in flight
         self.next.poll_next(cx, move || {
-            let consumer = Consumer {
-                inner: inner.clone(),
-                next: Default::default(),
-            };
+            let consumer = consumer.clone();
             Box::pin(async move { consumer.poll(1, Duration::MAX).await })
         })
     }
