@@ -336,6 +336,15 @@ impl Buffered for Shared {
     }
 }
 
+/// The commit and ack timer of a session: first due one `period` after the session starts, not
+/// at once as `tokio::time::interval`'s first tick is. An immediate tick that a busy runtime
+/// served late sent acks gathered meanwhile below the ack batch, ahead of the interval.
+pub(crate) fn every(period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
 /// A consumer buffer a poll can wait on.
 pub(crate) trait Buffered: Send + Sync + 'static {
     /// Notified (`notify_waiters`) when messages arrive or the consumer ends.

@@ -243,8 +243,7 @@ impl QueueSession {
                 });
             }
         };
-        let mut ack_tick = tokio::time::interval(self.config.commit_interval);
-        ack_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ack_tick = super::every(self.config.commit_interval);
         loop {
             tokio::select! {
                 message = responses.message() => match message {

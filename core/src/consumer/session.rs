@@ -240,8 +240,7 @@ impl Session {
                 });
             }
         };
-        let mut commit_tick = tokio::time::interval(self.config.commit_interval);
-        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut commit_tick = super::every(self.config.commit_interval);
         loop {
             tokio::select! {
                 message = responses.message() => match message {
