@@ -26,6 +26,7 @@ use crate::consumer::{Consumer, QueueConsumer};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::producer::Producer;
+use crate::request::Requests;
 use crate::retry;
 use crate::routing::Routes;
 use crate::runtime::Runtime;
@@ -61,6 +62,8 @@ struct ClientInner {
     relogin: tokio::sync::Mutex<()>,
     /// Where partitions are led, and a connection per node (client routing).
     routes: Routes,
+    /// The inbox and producers of request/reply.
+    requests: Requests,
 }
 
 /// A producer or consumer that [`Client::close`] closes.
@@ -123,6 +126,7 @@ impl Client {
                 bearer,
                 relogin: tokio::sync::Mutex::new(()),
                 routes: Routes::default(),
+                requests: Requests::default(),
             }),
         };
         let probe = client.clone();
@@ -280,6 +284,7 @@ impl Client {
                 }
             }
         }
+        self.delete_inbox().await;
         self.inner.closed.store(true, Ordering::SeqCst);
         *self.inner.channel.lock() = None;
         tracing::debug!("client closed");
@@ -421,6 +426,11 @@ impl Client {
             async move { messaging_client(ch).publish(request).await }
         })
         .await
+    }
+
+    /// Request/reply's inbox and producers.
+    pub(crate) fn requests(&self) -> &Requests {
+        &self.inner.requests
     }
 
     /// Where partitions are led, as this client knows it.

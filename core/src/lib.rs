@@ -16,6 +16,8 @@
 //!   batched into commits, reconnect and resubscribe; [`QueueConsumer`]: queue-mode
 //!   subscriptions with attempt counts, receipts, batched acks, `nack(delay)` and deadline
 //!   extension.
+//! - Request/reply (`request.rs`): [`Client::request`] sends a message with a `reply-to` inbox
+//!   and a `correlation-id` and waits for the answer a responder sends with [`Client::reply`].
 //! - [`Admin`] (`admin.rs`): topics, subscriptions (queue settings and stats), lag, dead letters,
 //!   broker status.
 //! - [`Error`] (`error.rs`): one error type; every error carries the stable
@@ -37,6 +39,7 @@ mod convert;
 pub mod defaults;
 mod error;
 mod producer;
+mod request;
 mod retry;
 pub mod roles;
 mod routing;
@@ -56,7 +59,7 @@ pub use consumer::{
 };
 pub use error::{Error, Result};
 pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
-pub use rapidmq_proto::ErrorCode;
+pub use rapidmq_proto::{CORRELATION_ID_HEADER, ErrorCode, REPLY_TO_HEADER};
 pub use roles::{Permission, RoleBinding, RoleInfo};
 pub use runtime::Runtime;
 pub use tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas, TenantUsage};

@@ -6,7 +6,8 @@
 //!   instead of copying it.
 //! - [`partition_for_key`]: the partition function, shared by the broker and the client core.
 //! - [`ErrorCode`]: the stable error-code table. Codes are API; their message text is not.
-//! - [`MSG_ID_HEADER`], [`TRACEPARENT_HEADER`]: the message headers the broker and the clients
+//! - [`MSG_ID_HEADER`], [`TRACEPARENT_HEADER`], [`REPLY_TO_HEADER`], [`CORRELATION_ID_HEADER`]:
+//!   the message headers the broker and the clients
 //!   give a meaning to, named once here.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 //!
@@ -28,6 +29,13 @@ pub const MSG_ID_HEADER: &str = "msg-id";
 
 /// The W3C trace-context header: kept unchanged on a message, and marks it as traced.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// The topic a request's reply goes to (the requester's inbox); set by the client core's
+/// `request`, read by its `reply`.
+pub const REPLY_TO_HEADER: &str = "reply-to";
+
+/// What ties a reply to its request: set on a request, copied onto its reply.
+pub const CORRELATION_ID_HEADER: &str = "correlation-id";
 
 /// Generated code for the `rapidmq.v1` protobuf package.
 #[allow(clippy::all, missing_docs)]

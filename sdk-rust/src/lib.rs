@@ -67,15 +67,15 @@ use std::time::Duration;
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
-    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, ClusterNode, ClusterStatus, Consumer,
-    ConsumerStats, CreatedToken, Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay,
-    Delivery, Durability, Error, ErrorCode, FetchResult, LeaderRebalance, MSG_ID_HEADER,
-    MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer,
-    ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
-    QueueStats, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy, RoleBinding, RoleInfo,
-    RunConfig, Runtime, SendReceipt, SendStatus, StartPosition, Storage, SubscriptionInfo,
-    SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig,
-    TopicInfo, UserInfo, retry_delay,
+    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, CORRELATION_ID_HEADER, ClusterNode,
+    ClusterStatus, Consumer, ConsumerStats, CreatedToken, Credentials, DeadLetter, DeadLetterPage,
+    DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult, LeaderRebalance,
+    MSG_ID_HEADER, MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo,
+    Permission, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
+    QueueMessage, QueueSettings, QueueStats, REPLY_TO_HEADER, Receipt, ReceivedMessage,
+    ReplicaMove, Result, RetryPolicy, RoleBinding, RoleInfo, RunConfig, Runtime, SendReceipt,
+    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TenantInfo,
+    TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo, retry_delay,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 
@@ -180,6 +180,49 @@ impl Client {
         self.core
             .fetch(topic, partition, offset, max_messages, Duration::ZERO)
             .await
+    }
+
+    /// Sends `message` to `topic` as a request and returns the first reply, waiting at most
+    /// `timeout` for both. The message goes out with a `reply-to` header (this client's inbox,
+    /// made on the first request) and a unique `correlation-id`; a responder answers with
+    /// [`Client::reply`]. Fails with [`Error::Timeout`] when no reply came in time.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo(client: rapidmq::Client) -> rapidmq::Result<()> {
+    /// let reply = client
+    ///     .request("prices", rapidmq::Message::new("EURUSD"), Duration::from_secs(2))
+    ///     .await?;
+    /// println!("{:?}", reply.value);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn request(
+        &self,
+        topic: impl Into<String>,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<ReceivedMessage> {
+        self.core.request(topic, message, timeout).await
+    }
+
+    /// Answers `request` (a message sent with [`Client::request`], as any consumer received
+    /// it) with `reply`: sends it to the request's `reply-to` topic with its `correlation-id`,
+    /// and returns once the broker stored it. Fails with `INVALID_ARGUMENT` for a message that
+    /// was not sent as a request.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo(client: rapidmq::Client, consumer: rapidmq::QueueConsumer) -> rapidmq::Result<()> {
+    /// for delivery in consumer.poll(10, Duration::from_secs(1)).await? {
+    ///     client.reply(&delivery.message, rapidmq::Message::new("1.0842")).await?;
+    ///     consumer.ack(&delivery.receipt)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reply(&self, request: &ReceivedMessage, reply: Message) -> Result<Delivery> {
+        self.core.reply(&request.headers, reply).await
     }
 
     /// Closes every producer (flushing) and consumer (final commits and acks) made from this
