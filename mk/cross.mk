@@ -1,6 +1,7 @@
 # Cross-language fidelity (tests/cross/run.sh): every SDK publishes the same fixture messages,
 # then every SDK reads back what every SDK published and checks it byte for byte (keys with
-# their presence, values, headers in order, offsets). `make test` runs it after the SDK suites.
+# their presence, values, headers in order, offsets), and every SDK sends requests to every SDK's
+# responder and checks the echoed replies. `make test` runs it after the SDK suites.
 #
 #   make test-cross   builds what each side needs (the Rust example, the Python venv, the Go
 #                     native library, the Java jar in ~/.m2), then runs the check against

@@ -175,16 +175,21 @@ func messageC(p *pins, m *Message) C.RapidmqMessage {
 		c.has_ttl = true
 		c.ttl_ms = ms(m.TTL)
 	}
-	if len(m.Headers) > 0 {
-		headers := make([]C.RapidmqHeaderIn, len(m.Headers))
-		for i, h := range m.Headers {
-			headers[i] = C.RapidmqHeaderIn{key: p.str(h.Key), value: p.bytes(h.Value)}
-		}
-		p.Pin(&headers[0])
-		c.headers = &headers[0]
-		c.headers_len = C.size_t(len(headers))
-	}
+	c.headers, c.headers_len = headersC(p, m.Headers)
 	return c
+}
+
+// headersC pins the headers and returns the array of views (nil when empty) and its length.
+func headersC(p *pins, headers []Header) (*C.RapidmqHeaderIn, C.size_t) {
+	if len(headers) == 0 {
+		return nil, 0
+	}
+	list := make([]C.RapidmqHeaderIn, len(headers))
+	for i, h := range headers {
+		list[i] = C.RapidmqHeaderIn{key: p.str(h.Key), value: p.bytes(h.Value)}
+	}
+	p.Pin(&list[0])
+	return &list[0], C.size_t(len(list))
 }
 
 // PublishBatch publishes messages to one partition in a single attempt, without batching or
@@ -217,6 +222,48 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, partition uint3
 		Scheduled:  uint32(ack.scheduled),
 		Durability: Durability(ack.durability),
 	}, nil
+}
+
+// Request sends msg to topic as a request and returns the first reply, waiting at most
+// timeout (above 0) for the send and the reply together. The request goes out with a reply-to
+// header (this client's inbox topic, made on the first request) and a unique correlation-id;
+// a responder answers with [Client.Reply]. No reply in time is an error matching [ErrTimeout];
+// ctx cancels the wait.
+func (c *Client) Request(ctx context.Context, topic string, msg Message, timeout time.Duration) (ReceivedMessage, error) {
+	defer runtime.KeepAlive(c)
+	var p pins
+	defer p.Unpin()
+	t := p.str(topic)
+	m := messageC(&p, &msg)
+	var res *C.RapidmqReply
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_client_request(c.h, t, &m, ms(timeout), cancel, &res, cerr)
+	})
+	if err != nil {
+		return ReceivedMessage{}, err
+	}
+	defer C.rapidmq_reply_free(res)
+	return receivedFromC(&res.message), nil
+}
+
+// Reply answers request (a message sent with [Client.Request], as any consumer received it)
+// with reply: it goes to the request's reply-to topic with its correlation-id, and Reply
+// returns once the broker stored it. A message that was not sent as a request is an error
+// matching [ErrInvalidArgument]; a requester that has closed since, [ErrTopicNotFound].
+func (c *Client) Reply(ctx context.Context, request ReceivedMessage, reply Message) (Delivery, error) {
+	defer runtime.KeepAlive(c)
+	var p pins
+	defer p.Unpin()
+	headers, n := headersC(&p, request.Headers)
+	m := messageC(&p, &reply)
+	var d C.RapidmqDelivery
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return C.rapidmq_client_reply(c.h, headers, n, &m, cancel, &d, cerr)
+	})
+	if err != nil {
+		return Delivery{}, err
+	}
+	return deliveryFromC(d), nil
 }
 
 // FetchResult holds messages read by [Client.Fetch].

@@ -14,6 +14,13 @@ import (
 // drop a repeated id (the receipt says [SendDeduplicated]).
 const MsgIDHeader = "msg-id"
 
+// ReplyToHeader names the topic a request's reply goes to (the requester's inbox); set by
+// [Client.Request], read by [Client.Reply].
+const ReplyToHeader = "reply-to"
+
+// CorrelationIDHeader ties a reply to its request: set on a request, copied onto its reply.
+const CorrelationIDHeader = "correlation-id"
+
 // Header is one application header; keys may repeat.
 type Header struct {
 	Key   string

@@ -76,13 +76,15 @@ impl Drop for Waiting<'_> {
 }
 
 impl Client {
-    /// Sends `message` to `topic` as a request and returns the first reply to it, waiting at
-    /// most `timeout` for the send and the reply together.
+    /// Sends `message` to `topic` as a request and returns the first reply, waiting at most
+    /// `timeout` for the send and the reply together.
     ///
     /// The message is sent with two headers, replacing any of the same names it carries:
     /// `reply-to` (this client's inbox topic) and `correlation-id` (unique per request). A
     /// responder answers with [`Client::reply`]. The first request makes the inbox (a topic
-    /// create and a subscribe); later ones reuse it.
+    /// create and a subscribe), and the first to a topic its producer, before `timeout` starts;
+    /// each of those calls is bounded by the client's request timeout. Once the timeout starts,
+    /// the request is queued for sending: it is sent even when no reply comes in time.
     ///
     /// Errors: [`Error::InvalidArgument`] for a zero timeout, `TOPIC_NOT_FOUND`,
     /// [`Error::Timeout`] when no reply came in time, and whatever the send failed with.
@@ -98,9 +100,13 @@ impl Client {
         }
         self.check_open()?;
         let client = self.clone();
+        // Abortable: a caller that gives up (a cancelled coroutine, a Go context) stops waiting
+        // for the reply here too.
         self.runtime()
-            .run(async move {
-                let exchange = client.exchange(&topic, message);
+            .run_abortable(async move {
+                let inbox = client.inbox().await?;
+                let producer = client.producer_for(&topic).await?;
+                let exchange = inbox.exchange(&producer, message);
                 tokio::time::timeout(timeout, exchange)
                     .await
                     .unwrap_or_else(|_| {
@@ -148,24 +154,6 @@ impl Client {
         self.runtime()
             .run(async move { client.send_one(&reply_to, reply).await })
             .await?
-    }
-
-    /// Sends the request and waits for its reply (runs on the core runtime).
-    async fn exchange(&self, topic: &str, message: Message) -> Result<ReceivedMessage> {
-        let inbox = self.inbox().await?;
-        let id = format!("{:032x}", rand::random::<u128>());
-        let (tx, rx) = oneshot::channel();
-        inbox.waiting.lock().insert(id.clone(), tx);
-        let _waiting = Waiting {
-            inbox: &inbox,
-            id: id.clone(),
-        };
-        let message = with_header(message, REPLY_TO_HEADER, Bytes::from(inbox.topic.clone()));
-        let message = with_header(message, CORRELATION_ID_HEADER, Bytes::from(id));
-        self.send_one(topic, message).await?;
-        rx.await.map_err(|_| {
-            Error::unavailable("the inbox stopped reading before the reply came; retry the request")
-        })
     }
 
     /// Sends one message through this client's producer for `topic` and waits for its ack.
@@ -272,6 +260,24 @@ impl Client {
 }
 
 impl Inbox {
+    /// Sends the request through `producer` and waits for its reply here (runs on the core
+    /// runtime).
+    async fn exchange(&self, producer: &Producer, message: Message) -> Result<ReceivedMessage> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().insert(id.clone(), tx);
+        let _waiting = Waiting {
+            inbox: self,
+            id: id.clone(),
+        };
+        let message = with_header(message, REPLY_TO_HEADER, Bytes::from(self.topic.clone()));
+        let message = with_header(message, CORRELATION_ID_HEADER, Bytes::from(id));
+        producer.send(message).await?.await?;
+        rx.await.map_err(|_| {
+            Error::unavailable("the inbox stopped reading before the reply came; retry the request")
+        })
+    }
+
     /// Hands `reply` to the request waiting for its correlation id, if one still is.
     fn deliver(&self, reply: ReceivedMessage) {
         let id = reply

@@ -12,7 +12,8 @@ use crate::config::RapidmqClientConfig;
 use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 use crate::runtime::{RapidmqRuntime, block_on, runtime_of};
 use crate::types::{
-    RapidmqMessage, RapidmqPublishAck, RapidmqReceivedMessage, messages_in, received,
+    RapidmqDelivery, RapidmqHeaderIn, RapidmqMessage, RapidmqPublishAck, RapidmqReceivedMessage,
+    headers_in, messages_in, received,
 };
 
 /// A connection to a broker, shared by the producers and consumers made from it.
@@ -281,4 +282,90 @@ pub unsafe extern "C" fn rapidmq_client_fetch(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rapidmq_fetch_result_free(result: *mut RapidmqFetchResult) {
     guard_or((), || unsafe { Owned::free(result) })
+}
+
+/// A reply returned by `rapidmq_client_request`; free with `rapidmq_reply_free`.
+#[repr(C)]
+pub struct RapidmqReply {
+    /// The reply, as read from the requester's inbox topic.
+    pub message: RapidmqReceivedMessage,
+}
+
+/// Sends `message` to `topic` as a request and waits at most `timeout_ms` (above 0) for the
+/// send and the first reply together. The request goes out with a `reply-to` header (this
+/// client's inbox topic, made on the first request) and a unique `correlation-id`.
+///
+/// Errors: `INVALID_ARGUMENT` for a zero timeout, `TOPIC_NOT_FOUND`, a timeout when no reply
+/// came in time.
+///
+/// # Safety
+/// `client` is live; `topic` and `message` are readable; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_client_request(
+    client: *const RapidmqClient,
+    topic: RapidmqStr,
+    message: *const RapidmqMessage,
+    timeout_ms: u64,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqReply,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let client = client_of(client)?.client.clone();
+        let topic = unsafe { topic.read_string("topic") }?;
+        let message = unsafe { messages_in(message, 1) }?.remove(0);
+        let rt = client.runtime().clone();
+        let reply = block_on(&rt, cancel, async move {
+            client
+                .request(topic, message, Duration::from_millis(timeout_ms))
+                .await
+        })?;
+        let mut arena = Arena::default();
+        let view = RapidmqReply {
+            message: received(&mut arena, reply),
+        };
+        put(out, "out", Owned::into_raw(view, arena))
+    })
+}
+
+/// Frees a reply. NULL is ignored.
+///
+/// # Safety
+/// `reply` is NULL or was returned by this library and not freed already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_reply_free(reply: *mut RapidmqReply) {
+    guard_or((), || unsafe { Owned::free(reply) })
+}
+
+/// Answers a request: sends `reply` to the `reply-to` topic named in the request's headers
+/// (`request_headers`, as received), with its `correlation-id`, and waits for the broker's ack.
+///
+/// Errors: `INVALID_ARGUMENT` when the headers lack either (the message was not sent as a
+/// request); `TOPIC_NOT_FOUND` when the requester's inbox is gone (it closed).
+///
+/// # Safety
+/// `client` is live; `request_headers` (`request_headers_len` of them) and `reply` are
+/// readable; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_client_reply(
+    client: *const RapidmqClient,
+    request_headers: *const RapidmqHeaderIn,
+    request_headers_len: usize,
+    reply: *const RapidmqMessage,
+    cancel: *const RapidmqCancel,
+    out: *mut RapidmqDelivery,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let client = client_of(client)?.client.clone();
+        let headers = unsafe { headers_in(request_headers, request_headers_len) }?;
+        let reply = unsafe { messages_in(reply, 1) }?.remove(0);
+        let rt = client.runtime().clone();
+        let delivery = block_on(
+            &rt,
+            cancel,
+            async move { client.reply(&headers, reply).await },
+        )?;
+        put(out, "out", delivery.into())
+    })
 }

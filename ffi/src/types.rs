@@ -52,17 +52,7 @@ pub struct RapidmqMessage {
 impl RapidmqMessage {
     /// The core message. Safety: the pointers are valid as documented.
     pub(crate) unsafe fn read_core(&self) -> FfiResult<core::Message> {
-        let mut headers = Vec::with_capacity(self.headers_len);
-        if self.headers_len > 0 {
-            if self.headers.is_null() {
-                return Err(FfiError::null("message headers"));
-            }
-            let raw = unsafe { std::slice::from_raw_parts(self.headers, self.headers_len) };
-            for h in raw {
-                let key = unsafe { h.key.read_string("header key") }?;
-                headers.push((key, Bytes::copy_from_slice(unsafe { h.value.bytes() })));
-            }
-        }
+        let headers = unsafe { headers_in(self.headers, self.headers_len) }?;
         Ok(core::Message {
             key: self
                 .has_key
@@ -76,6 +66,26 @@ impl RapidmqMessage {
             priority: self.priority,
         })
     }
+}
+
+/// Reads `len` headers at `headers`. Safety: they are readable as documented.
+pub(crate) unsafe fn headers_in(
+    headers: *const RapidmqHeaderIn,
+    len: usize,
+) -> FfiResult<Vec<(String, Bytes)>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if headers.is_null() {
+        return Err(FfiError::null("message headers"));
+    }
+    let raw = unsafe { std::slice::from_raw_parts(headers, len) };
+    raw.iter()
+        .map(|h| {
+            let key = unsafe { h.key.read_string("header key") }?;
+            Ok((key, Bytes::copy_from_slice(unsafe { h.value.bytes() })))
+        })
+        .collect()
 }
 
 /// Reads `len` messages at `messages`.

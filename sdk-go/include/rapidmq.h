@@ -609,6 +609,24 @@ typedef struct RapidmqFetchResult {
   uint64_t log_start_offset;
 } RapidmqFetchResult;
 
+// A reply returned by `rapidmq_client_request`; free with `rapidmq_reply_free`.
+typedef struct RapidmqReply {
+  // The reply, as read from the requester's inbox topic.
+  struct RapidmqReceivedMessage message;
+} RapidmqReply;
+
+// Where a sent message went.
+typedef struct RapidmqDelivery {
+  // The partition.
+  uint32_t partition;
+  // The offset; meaningful only when `status` is `RAPIDMQ_SEND_APPENDED`.
+  uint64_t offset;
+  // A `RapidmqSendStatus`.
+  uint32_t status;
+  // A `RapidmqDurability`.
+  uint32_t durability;
+} RapidmqDelivery;
+
 // A node of the cluster's node table.
 typedef struct RapidmqClusterNode {
   // Node id.
@@ -814,18 +832,6 @@ typedef struct RapidmqErrorCodeInfo {
   // The HTTP status the REST API sends it with.
   uint16_t http_status;
 } RapidmqErrorCodeInfo;
-
-// Where a sent message went.
-typedef struct RapidmqDelivery {
-  // The partition.
-  uint32_t partition;
-  // The offset; meaningful only when `status` is `RAPIDMQ_SEND_APPENDED`.
-  uint64_t offset;
-  // A `RapidmqSendStatus`.
-  uint32_t status;
-  // A `RapidmqDurability`.
-  uint32_t durability;
-} RapidmqDelivery;
 
 // The outcome of one send, handed to a `RapidmqSendCallback`. Valid only during the callback:
 // copy what you need (the error message is freed when the callback returns).
@@ -1478,6 +1484,46 @@ enum RapidmqStatus rapidmq_client_fetch(const struct RapidmqClient *client,
 // # Safety
 // `result` is NULL or was returned by this library and not freed already.
 void rapidmq_fetch_result_free(struct RapidmqFetchResult *result);
+
+// Sends `message` to `topic` as a request and waits at most `timeout_ms` (above 0) for the
+// send and the first reply together. The request goes out with a `reply-to` header (this
+// client's inbox topic, made on the first request) and a unique `correlation-id`.
+//
+// Errors: `INVALID_ARGUMENT` for a zero timeout, `TOPIC_NOT_FOUND`, a timeout when no reply
+// came in time.
+//
+// # Safety
+// `client` is live; `topic` and `message` are readable; `out` is writable.
+enum RapidmqStatus rapidmq_client_request(const struct RapidmqClient *client,
+                                          struct RapidmqStr topic,
+                                          const struct RapidmqMessage *message,
+                                          uint64_t timeout_ms,
+                                          const struct RapidmqCancel *cancel,
+                                          struct RapidmqReply **out,
+                                          struct RapidmqError *err);
+
+// Frees a reply. NULL is ignored.
+//
+// # Safety
+// `reply` is NULL or was returned by this library and not freed already.
+void rapidmq_reply_free(struct RapidmqReply *reply);
+
+// Answers a request: sends `reply` to the `reply-to` topic named in the request's headers
+// (`request_headers`, as received), with its `correlation-id`, and waits for the broker's ack.
+//
+// Errors: `INVALID_ARGUMENT` when the headers lack either (the message was not sent as a
+// request); `TOPIC_NOT_FOUND` when the requester's inbox is gone (it closed).
+//
+// # Safety
+// `client` is live; `request_headers` (`request_headers_len` of them) and `reply` are
+// readable; `out` is writable.
+enum RapidmqStatus rapidmq_client_reply(const struct RapidmqClient *client,
+                                        const struct RapidmqHeaderIn *request_headers,
+                                        size_t request_headers_len,
+                                        const struct RapidmqMessage *reply,
+                                        const struct RapidmqCancel *cancel,
+                                        struct RapidmqDelivery *out,
+                                        struct RapidmqError *err);
 
 // The cluster as the answering node sees it: metadata leader, term and node table; free with
 // `rapidmq_cluster_status_free`. A single-node broker answers mode `single-node`.

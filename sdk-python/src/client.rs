@@ -13,7 +13,7 @@ use crate::errors::to_py_err;
 use crate::producer::Producer;
 use crate::queue::QueueConsumer;
 use crate::runtime::{ProcessLocal, bridge, runtime};
-use crate::types::{FetchResult, PublishAck};
+use crate::types::{Delivery, FetchResult, PublishAck, ReceivedMessage};
 
 /// `(value, key, headers, timestamp_ms)` of `publish_batch`.
 type RawMessage<'py> = (
@@ -200,6 +200,89 @@ impl Client {
                 .fetch(topic, partition, offset, max_messages, max_wait)
                 .await
                 .map(FetchResult::from)
+        })
+    }
+
+    /// Sends a message (`value` and the fields of `Producer.send`) to `topic` as a request and
+    /// returns the first reply (a `ReceivedMessage`), waiting at most `timeout` seconds for the
+    /// send and the reply together. The core sets the `reply-to` and `correlation-id` headers.
+    #[pyo3(signature = (
+        topic, timeout, value, key=None, headers=None, timestamp_ms=None, delay=None,
+        deliver_at_ms=None, ttl=None, priority=None, *, asyncio=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        timeout: f64,
+        value: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        timestamp_ms: Option<i64>,
+        delay: Option<f64>,
+        deliver_at_ms: Option<i64>,
+        ttl: Option<f64>,
+        priority: Option<u8>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let client = self.core()?.clone();
+        let timeout = to_duration(timeout, "timeout")?;
+        let options = MessageOptions {
+            key,
+            headers,
+            timestamp_ms,
+            delay,
+            deliver_at_ms,
+            ttl,
+            priority,
+        };
+        let message = to_message(value, &options)?;
+        bridge(py, &client.runtime().clone(), asyncio, async move {
+            let inner = client.request(topic, message, timeout).await?;
+            Ok(ReceivedMessage { inner })
+        })
+    }
+
+    /// Answers `request` (a received message that was sent with `request`) with a message
+    /// (`value` and the fields of `Producer.send`): sends it to the request's `reply-to` topic
+    /// with its `correlation-id`, and returns the `Delivery` once the broker stored it.
+    #[pyo3(signature = (
+        request, value, key=None, headers=None, timestamp_ms=None, delay=None,
+        deliver_at_ms=None, ttl=None, priority=None, *, asyncio=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn reply(
+        &self,
+        py: Python<'_>,
+        request: &ReceivedMessage,
+        value: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        timestamp_ms: Option<i64>,
+        delay: Option<f64>,
+        deliver_at_ms: Option<i64>,
+        ttl: Option<f64>,
+        priority: Option<u8>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let client = self.core()?.clone();
+        let options = MessageOptions {
+            key,
+            headers,
+            timestamp_ms,
+            delay,
+            deliver_at_ms,
+            ttl,
+            priority,
+        };
+        let message = to_message(value, &options)?;
+        let request_headers = request.inner.headers.clone();
+        bridge(py, &client.runtime().clone(), asyncio, async move {
+            client
+                .reply(&request_headers, message)
+                .await
+                .map(Delivery::from)
         })
     }
 

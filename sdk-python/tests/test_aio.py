@@ -243,3 +243,46 @@ async def test_asyncio_handler_acks_what_it_handles_and_nacks_failures_with_back
         with rapidmq.Client(broker.url) as checker:
             _check_handled(handled, checker.admin(), dlq, running[1])
         await consumer.close()
+
+
+@pytest.mark.asyncio
+async def test_asyncio_request_and_reply(broker):
+    """C27 request-reply on the event loop: concurrent requests, a responder task, a timeout."""
+    requests = 10
+    async with aio.Client.connect(broker.url) as client, aio.Client.connect(broker.url) as other:
+        topic = unique_topic()
+        await client.admin().create_topic(topic, 2)
+
+        async def respond() -> list:
+            answered = []
+            async with other.queue_consumer(topic, "responders", start="earliest") as consumer:
+                while len(answered) < requests:
+                    for delivery in await consumer.poll(requests - len(answered), 30.0):
+                        n = next(v for k, v in delivery.message.headers if k == "n")
+                        await other.reply(delivery, delivery.value.upper(), headers=[("n", n)])
+                        consumer.ack(delivery)
+                        answered.append(delivery.message)
+            return answered
+
+        answering = asyncio.ensure_future(respond())
+        asks = (
+            client.request(topic, f"ask-{i}", headers={"n": str(i)}, timeout=30.0)
+            for i in range(requests)
+        )
+        replies = await asyncio.wait_for(asyncio.gather(*asks), 60)
+        answered = await asyncio.wait_for(answering, 60)
+        for i, reply in enumerate(replies):
+            assert reply.value == f"ASK-{i}".encode()
+            assert ("n", str(i).encode()) in reply.headers, f"reply {i} went to the wrong request"
+            assert reply.topic.startswith("_inbox.")
+
+        # Answering a request again reaches its inbox (and is dropped there): a Delivery.
+        delivery = await other.reply(answered[0], rapidmq.Message("answered twice"))
+        assert isinstance(delivery, rapidmq.Delivery) and delivery.status == "appended"
+        with pytest.raises(rapidmq.InvalidArgumentError):
+            await other.reply(replies[0], "a reply is no request")
+
+        quiet = unique_topic()
+        await client.admin().create_topic(quiet, 1)
+        with pytest.raises(rapidmq.TimeoutError):
+            await client.request(quiet, "anyone?", timeout=0.2)

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{Env, guarded, text};
 use rapidmq::{
-    CORRELATION_ID_HEADER, Client, Error, ErrorCode, Message, REPLY_TO_HEADER, StartPosition,
+    CORRELATION_ID_HEADER, Client, Error, ErrorCode, Message, REPLY_TO_HEADER, ReceivedMessage,
+    StartPosition,
 };
 
 /// Answers `count` requests on `topic` with their value upper-cased and the request's
@@ -43,6 +44,24 @@ async fn respond(client: Client, topic: String, count: usize) {
         }
     }
     consumer.close().await.unwrap();
+}
+
+/// The first message of `topic` (one partition), waiting for it: a request that timed out was
+/// still queued for sending, but may not have reached the broker yet.
+async fn first_message(env: &Env, topic: &str) -> ReceivedMessage {
+    let reader = env
+        .client
+        .consumer(topic)
+        .start(StartPosition::Earliest)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut got = guarded("first message", reader.poll(1, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    reader.close().await.unwrap();
+    assert_eq!(got.len(), 1, "no message on {topic}");
+    got.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,13 +125,7 @@ async fn a_request_nobody_answers_times_out_and_a_late_reply_is_dropped() {
     // The unanswered request is still on the topic; answering it now reaches nobody, and the
     // requester's next request gets its own reply, not the late one.
     let responder = Client::connect(env.broker.grpc_url()).await.unwrap();
-    let late = env
-        .client
-        .fetch(&topic, 0, 0, 1)
-        .await
-        .unwrap()
-        .messages
-        .remove(0);
+    let late = first_message(&env, &topic).await;
     responder.reply(&late, Message::new("late")).await.unwrap();
     let topic2 = topic.clone();
     let answering = tokio::spawn({
@@ -149,13 +162,7 @@ async fn a_message_that_is_no_request_cannot_be_replied_to() {
     guarded("send", producer.send(Message::new("plain")).await.unwrap())
         .await
         .unwrap();
-    let plain = env
-        .client
-        .fetch(&topic, 0, 0, 1)
-        .await
-        .unwrap()
-        .messages
-        .remove(0);
+    let plain = first_message(&env, &topic).await;
     let err = env
         .client
         .reply(&plain, Message::new("x"))
@@ -188,13 +195,7 @@ async fn closing_the_requester_deletes_its_inbox() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    let request = env
-        .client
-        .fetch(&topic, 0, 0, 1)
-        .await
-        .unwrap()
-        .messages
-        .remove(0);
+    let request = first_message(&env, &topic).await;
     let inbox = request
         .headers
         .iter()

@@ -2,7 +2,12 @@
 messages of a fixture, or reads a topic back and checks it holds exactly those messages, byte for
 byte (key presence, value, headers in order) and at offsets 0, 1, 2, ...
 
-    python cross.py publish|verify <endpoint> <topic> <fixture>
+Request/reply: ``request`` sends each fixture message as a request and checks that the reply
+echoes it byte for byte; ``respond`` answers ``requesters`` times the fixture's requests on a
+queue subscription, echoing each (its key, value and headers but reply-to and correlation-id).
+
+    python cross.py publish|verify|request <endpoint> <topic> <fixture>
+    python cross.py respond <endpoint> <topic> <fixture> <requesters>
 
 The fixture format is described at the top of tests/cross/messages.txt.
 """
@@ -55,15 +60,48 @@ def verify(client: rapidmq.Client, topic: str, messages: list[Expected]) -> None
         assert seen == expected, f"message {index}: read {seen!r}, sent {expected!r}"
 
 
+def echoed(m) -> Expected:
+    """``m`` without the headers request/reply adds."""
+    added = (rapidmq.REPLY_TO_HEADER, rapidmq.CORRELATION_ID_HEADER)
+    headers = [(name, bytes(value)) for name, value in m.headers if name not in added]
+    return m.key, m.value, headers
+
+
+def request(client: rapidmq.Client, topic: str, messages: list[Expected]) -> None:
+    for index, (key, value, headers) in enumerate(messages):
+        reply = client.request(topic, value, key=key, headers=headers, timeout=30.0)
+        seen = echoed(reply)
+        assert seen == (key, value, headers), f"request {index}: the reply was {seen!r}"
+
+
+def respond(client: rapidmq.Client, topic: str, count: int) -> None:
+    with client.queue_consumer(topic, "responders", start=rapidmq.StartPosition.EARLIEST) as consumer:
+        answered = 0
+        while answered < count:
+            deliveries = consumer.poll(count - answered, timeout=60.0)
+            assert deliveries, f"answered {answered} of {count} requests"
+            for delivery in deliveries:
+                key, value, headers = echoed(delivery.message)
+                client.reply(delivery, value, key=key, headers=headers)
+                consumer.ack(delivery)
+                answered += 1
+
+
 def main() -> int:
-    if len(sys.argv) != 5 or sys.argv[1] not in ("publish", "verify"):
-        print("usage: cross.py publish|verify <endpoint> <topic> <fixture>", file=sys.stderr)
+    args = sys.argv[1:]
+    respond_args = len(args) == 5 and args[0] == "respond" and args[4].isdigit()
+    if not respond_args and (len(args) != 4 or args[0] not in ("publish", "verify", "request")):
+        print("usage: cross.py publish|verify|request <endpoint> <topic> <fixture>", file=sys.stderr)
+        print("       cross.py respond <endpoint> <topic> <fixture> <requesters>", file=sys.stderr)
         return 2
-    command, endpoint, topic, path = sys.argv[1:]
+    command, endpoint, topic, path = args[:4]
     messages = fixture(path)
     try:
         with rapidmq.Client(endpoint) as client:
-            (publish if command == "publish" else verify)(client, topic, messages)
+            if command == "respond":
+                respond(client, topic, int(args[4]) * len(messages))
+            else:
+                {"publish": publish, "verify": verify, "request": request}[command](client, topic, messages)
     except (AssertionError, rapidmq.RapidMQError) as err:
         print(f"python {command} {topic}: {err}", file=sys.stderr)
         return 1

@@ -8,6 +8,10 @@
 # A decoy topic holds the fixture with its empty key dropped (published by the Rust side), and
 # every reader must refuse it: the proof that each tells an empty key from none.
 #
+# Request/reply across every pair: each SDK answers on its own topic (a queue subscription),
+# echoing each request; every SDK sends each fixture message as a request to every responder
+# and checks that the reply is that message, byte for byte.
+#
 #   RAPIDMQ_BIN=<rapidmq> CROSS_RUST=<the `cross` example of sdk-rust> tests/cross/run.sh
 #
 # Needs what `make test-cross` builds first: the Python venv (sdk-python/test.sh --setup), sdk-go's
@@ -37,7 +41,8 @@ echo "cross: building the Go and Java sides"
 (cd "$root/sdk-go" && go build -o "$tmp/cross-go" ./cmd/cross)
 mvn ${MVN_FLAGS:--B -q --no-transfer-progress} -f "$here/java/pom.xml" compile
 
-# side LANG ARGS...: runs that SDK's program (publish|verify endpoint topic fixture).
+# side LANG ARGS...: runs that SDK's program (publish|verify|request endpoint topic fixture, or
+# respond endpoint topic fixture requesters).
 side() {
     local lang=$1
     shift
@@ -90,9 +95,39 @@ for reader in "${langs[@]}"; do
     fi
     echo
 done
+
+# Request/reply: the responders run in the background, each answering every requester.
+declare -A responding
+for responder in "${langs[@]}"; do
+    create "rr-$responder"
+    side "$responder" respond "$endpoint" "rr-$responder" "$fixture" "${#langs[@]}" \
+        2>"$tmp/respond-$responder.err" &
+    responding[$responder]=$!
+done
+printf '%-22s' "requester \\ responder"; printf '%-8s' "${langs[@]}"; echo
+for requester in "${langs[@]}"; do
+    printf '%-22s' "$requester"
+    for responder in "${langs[@]}"; do
+        if side "$requester" request "$endpoint" "rr-$responder" "$fixture" 2>"$tmp/err"; then
+            printf '%-8s' ok
+        else
+            printf '%-8s' FAIL
+            failed=$((failed + 1))
+            cat "$tmp/err" >>"$tmp/failures"
+        fi
+    done
+    echo
+done
+for responder in "${langs[@]}"; do
+    if ! wait "${responding[$responder]}"; then
+        failed=$((failed + 1))
+        cat "$tmp/respond-$responder.err" >>"$tmp/failures"
+    fi
+done
+
 if ((failed > 0)); then
     cat "$tmp/failures" >&2
     echo "cross: $failed checks failed" >&2
     exit 1
 fi
-echo "cross: every SDK read what every SDK wrote, byte for byte"
+echo "cross: every SDK read what every SDK wrote, byte for byte, and answered every SDK's requests"

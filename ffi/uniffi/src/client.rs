@@ -1,5 +1,5 @@
 //! `NativeClient`: a connection to a broker, the factory of producers, consumers and the admin
-//! API, and the raw `publish_batch` / `fetch` calls.
+//! API, the raw `publish_batch` / `fetch` calls, and request/reply (`request` / `reply`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,9 @@ use crate::error::Result;
 use crate::producer::NativeProducer;
 use crate::queue::NativeQueueConsumer;
 use crate::runtime::{on_runtime, runtime};
-use crate::types::{FetchResult, OutgoingMessage, PublishAck};
+use crate::types::{
+    Delivery, FetchResult, Header, OutgoingMessage, PublishAck, ReceivedMessage, headers_to_core,
+};
 
 /// Validates `options` and connects to the first reachable endpoint.
 #[uniffi::export]
@@ -142,6 +144,47 @@ impl NativeClient {
                 .fetch(topic, partition, offset, max_messages, max_wait)
                 .await
                 .map(FetchResult::from)
+        })
+        .await
+    }
+
+    /// Sends `message` to `topic` as a request and returns the first reply, waiting at most
+    /// `timeout` for the send and the reply together. The message goes out with a `reply-to`
+    /// header (this client's inbox topic, made on the first request) and a unique
+    /// `correlation-id`. Fails with `TIMEOUT` when no reply came in time, `INVALID_ARGUMENT` for
+    /// a zero timeout, `TOPIC_NOT_FOUND`. Cancelling the call abandons the request; a reply that
+    /// comes later is dropped.
+    pub async fn request(
+        &self,
+        topic: String,
+        message: OutgoingMessage,
+        timeout: Duration,
+    ) -> Result<ReceivedMessage> {
+        let client = self.core.clone();
+        let message = core::Message::from(message);
+        on_runtime(&self.runtime, async move {
+            client
+                .request(topic, message, timeout)
+                .await
+                .map(ReceivedMessage::from)
+        })
+        .await
+    }
+
+    /// Sends `reply` to the requester of the message whose headers are `request_headers` (its
+    /// `reply-to` topic, with its `correlation-id`); returns once the broker stored it. Fails
+    /// with `INVALID_ARGUMENT` when the headers lack either (the message was not sent as a
+    /// request), `TOPIC_NOT_FOUND` when the requester's inbox is gone (it closed).
+    pub async fn reply(
+        &self,
+        request_headers: Vec<Header>,
+        reply: OutgoingMessage,
+    ) -> Result<Delivery> {
+        let client = self.core.clone();
+        let headers = headers_to_core(request_headers);
+        let reply = core::Message::from(reply);
+        on_runtime(&self.runtime, async move {
+            client.reply(&headers, reply).await.map(Delivery::from)
         })
         .await
     }

@@ -16,7 +16,7 @@ pub struct Header {
     pub value: Vec<u8>,
 }
 
-fn headers_to_core(headers: Vec<Header>) -> Vec<(String, Bytes)> {
+pub(crate) fn headers_to_core(headers: Vec<Header>) -> Vec<(String, Bytes)> {
     headers
         .into_iter()
         .map(|h| (h.key, Bytes::from(h.value)))

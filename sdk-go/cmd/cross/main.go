@@ -2,7 +2,12 @@
 // publishes the messages of a fixture, or reads a topic back and checks it holds exactly those
 // messages, byte for byte (key presence, value, headers in order) and at offsets 0, 1, 2, ...
 //
-//	go run ./cmd/cross publish|verify <endpoint> <topic> <fixture>
+// Request/reply: request sends each fixture message as a request and checks that the reply
+// echoes it byte for byte; respond answers requesters times the fixture's requests on a queue
+// subscription, echoing each (its key, value and headers but reply-to and correlation-id).
+//
+//	go run ./cmd/cross publish|verify|request <endpoint> <topic> <fixture>
+//	go run ./cmd/cross respond <endpoint> <topic> <fixture> <requesters>
 //
 // The fixture format is described at the top of tests/cross/messages.txt.
 package main
@@ -14,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,33 +27,102 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 5 || (os.Args[1] != "publish" && os.Args[1] != "verify") {
-		fmt.Fprintln(os.Stderr, "usage: cross publish|verify <endpoint> <topic> <fixture>")
+	requesters := 0
+	usage := len(os.Args) != 5
+	if len(os.Args) == 6 && os.Args[1] == "respond" {
+		n, err := strconv.Atoi(os.Args[5])
+		requesters, usage = n, err != nil
+	}
+	if usage {
+		fmt.Fprintln(os.Stderr, "usage: cross publish|verify|request <endpoint> <topic> <fixture>\n       cross respond <endpoint> <topic> <fixture> <requesters>")
 		os.Exit(2)
 	}
 	command, endpoint, topic, path := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
-	if err := run(command, endpoint, topic, path); err != nil {
+	if err := run(command, endpoint, topic, path, requesters); err != nil {
 		fmt.Fprintf(os.Stderr, "go %s %s: %v\n", command, topic, err)
 		os.Exit(1)
 	}
 }
 
-func run(command, endpoint, topic, path string) error {
+func run(command, endpoint, topic, path string, requesters int) error {
 	messages, err := fixture(path)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	client, err := rapidmq.Connect(ctx, rapidmq.NewClientConfig(endpoint))
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	if command == "publish" {
+	switch command {
+	case "publish":
 		return publish(ctx, client, topic, messages)
+	case "verify":
+		return verify(ctx, client, topic, messages)
+	case "request":
+		return request(ctx, client, topic, messages)
+	case "respond":
+		return respond(ctx, client, topic, requesters*len(messages))
 	}
-	return verify(ctx, client, topic, messages)
+	return fmt.Errorf("unknown command %q", command)
+}
+
+// echoed is m as a message to send, without the headers request/reply adds.
+func echoed(m rapidmq.ReceivedMessage) rapidmq.Message {
+	out := rapidmq.Message{Key: m.Key, Value: m.Value}
+	for _, h := range m.Headers {
+		if h.Key != rapidmq.ReplyToHeader && h.Key != rapidmq.CorrelationIDHeader {
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	return out
+}
+
+func request(ctx context.Context, client *rapidmq.Client, topic string, messages []rapidmq.Message) error {
+	for i, m := range messages {
+		reply, err := client.Request(ctx, topic, m, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		echo := echoed(reply)
+		reply.Headers = echo.Headers
+		if !same(reply, m) {
+			return fmt.Errorf("request %d: the reply was key %#v value %q headers %q, the request key %#v value %q headers %q",
+				i, reply.Key, reply.Value, reply.Headers, m.Key, m.Value, m.Headers)
+		}
+	}
+	return nil
+}
+
+func respond(ctx context.Context, client *rapidmq.Client, topic string, count int) error {
+	cfg := rapidmq.NewConsumerConfig(topic, "responders")
+	cfg.Start = rapidmq.Earliest
+	q, err := client.SubscribeQueue(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	for answered := 0; answered < count; {
+		deliveries, err := q.Poll(ctx, count-answered, time.Minute)
+		if err != nil {
+			return err
+		}
+		if len(deliveries) == 0 {
+			return fmt.Errorf("answered %d of %d requests", answered, count)
+		}
+		for _, d := range deliveries {
+			if _, err := client.Reply(ctx, d.ReceivedMessage, echoed(d.ReceivedMessage)); err != nil {
+				return err
+			}
+			if err := q.Ack(d); err != nil {
+				return err
+			}
+			answered++
+		}
+	}
+	return q.Close()
 }
 
 func decode(text string) ([]byte, error) {

@@ -19,6 +19,8 @@ import atexit as _atexit
 
 from . import _native
 from ._native import (
+    CORRELATION_ID_HEADER,
+    REPLY_TO_HEADER,
     AuditEvent,
     AuditPage,
     BrokerStatus,
@@ -82,6 +84,7 @@ __all__ = [
     "AuditPage",
     "AuditQuery",
     "BrokerStatus",
+    "CORRELATION_ID_HEADER",
     "Client",
     "ClientConfig",
     "ClusterNode",
@@ -113,6 +116,7 @@ __all__ = [
     "QueueMessage",
     "QueueSettings",
     "QueueStats",
+    "REPLY_TO_HEADER",
     "ReceivedMessage",
     "ReplicaMove",
     "RetryPolicy",

@@ -4,6 +4,8 @@
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 __version__: str
+REPLY_TO_HEADER: str
+CORRELATION_ID_HEADER: str
 
 def connect(config: Dict[str, Any], asyncio: bool = False) -> Any: ...
 def defaults() -> Dict[str, Dict[str, Any]]: ...
@@ -301,6 +303,35 @@ class Client:
         offset: int,
         max_messages: int,
         max_wait: float,
+        asyncio: bool = False,
+    ) -> Any: ...
+    def request(
+        self,
+        topic: str,
+        timeout: float,
+        value: Any,
+        key: Any = None,
+        headers: Any = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+        *,
+        asyncio: bool = False,
+    ) -> Any: ...
+    def reply(
+        self,
+        request: ReceivedMessage,
+        value: Any,
+        key: Any = None,
+        headers: Any = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+        *,
         asyncio: bool = False,
     ) -> Any: ...
 

@@ -39,6 +39,7 @@ from .client import (
     _closed,
     _notify,
     _raw_batch,
+    _request_message,
     _send_args,
 )
 from .config import (
@@ -62,6 +63,7 @@ from ._native import (
     CreatedToken,
     DeadLetterPage,
     DeadLetterReplay,
+    Delivery,
     FetchResult,
     Identity,
     LeaderRebalance,
@@ -264,6 +266,61 @@ class Client(_AsyncCloseable):
         """Reads from one partition (see :meth:`rapidmq.Client.fetch`)."""
         return await self.native.fetch(
             topic, partition, offset, max_messages, max_wait, asyncio=True
+        )
+
+    async def request(
+        self,
+        topic: str,
+        value: Union[Payload, Message],
+        *,
+        timeout: float,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> ReceivedMessage:
+        """Sends a request to ``topic`` and returns the first reply, waiting at most ``timeout``
+        seconds (see :meth:`rapidmq.Client.request`); nothing blocks the loop, and any number
+        of requests may be awaited at once.
+
+        >>> reply = await client.request("prices", "EURUSD", timeout=2.0)
+
+        Raises:
+            TimeoutError: no reply came within ``timeout``.
+            InvalidArgumentError: ``timeout`` is not above zero.
+            TopicNotFoundError: ``topic`` does not exist.
+        """
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return await self.native.request(topic, timeout, *_send_args(value, fields), asyncio=True)
+
+    async def reply(
+        self,
+        request: Union[ReceivedMessage, QueueMessage],
+        value: Union[Payload, Message],
+        *,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> Delivery:
+        """Answers ``request`` (a message sent with :meth:`request`; a
+        :class:`ReceivedMessage` or a :class:`QueueMessage`) and returns the
+        :class:`Delivery` once the broker stored the reply (see
+        :meth:`rapidmq.Client.reply`).
+
+        Raises:
+            InvalidArgumentError: ``request`` was not sent as a request.
+            TopicNotFoundError: the requester's inbox is gone (it closed).
+        """
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return await self.native.reply(
+            _request_message(request), *_send_args(value, fields), asyncio=True
         )
 
     async def close(self) -> None:

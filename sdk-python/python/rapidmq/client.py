@@ -98,6 +98,13 @@ def _send_args(value: Any, fields: Sequence[Any]) -> Sequence[Any]:
     return (value, *fields)
 
 
+def _request_message(request: Union[ReceivedMessage, QueueMessage]) -> ReceivedMessage:
+    """The message a reply answers: a received message as it is, a queue delivery's message."""
+    if isinstance(request, QueueMessage):
+        return request.message
+    return request
+
+
 def retry_delay(attempt: int, retry_backoff: float, max_retry_backoff: float) -> float:
     """The delay, in seconds, before a delivery whose handler failed at ``attempt`` comes back:
     ``retry_backoff`` doubled per earlier attempt, at most ``max_retry_backoff``. The core's, so
@@ -274,6 +281,73 @@ class Client(_Closeable):
         """Reads up to ``max_messages`` from ``partition`` starting at ``offset``, waiting up to
         ``max_wait`` seconds when there is nothing yet."""
         return self.native.fetch(topic, partition, offset, max_messages, max_wait)
+
+    def request(
+        self,
+        topic: str,
+        value: Union[Payload, Message],
+        *,
+        timeout: float,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> ReceivedMessage:
+        """Sends a message (a payload plus keyword fields, or a :class:`Message`, as
+        :meth:`Producer.send` takes it) to ``topic`` as a request and returns the first reply,
+        waiting at most ``timeout`` seconds for the send and the reply together.
+
+        The message goes out with two headers, replacing any of the same names it has:
+        ``reply-to`` (this client's inbox topic, ``_inbox.<hex>``, made by the first request and
+        deleted by :meth:`close`) and a unique ``correlation-id``. A responder answers with
+        :meth:`reply`. Any number of threads may wait on requests of one client at once; each
+        gets the reply to its own. Blocks with the GIL released; Ctrl-C interrupts.
+
+        >>> reply = client.request("prices", "EURUSD", timeout=2.0)
+        >>> reply.value
+        b'1.0842'
+
+        Raises:
+            TimeoutError: no reply came within ``timeout`` (a late reply is dropped).
+            InvalidArgumentError: ``timeout`` is not above zero.
+            TopicNotFoundError: ``topic`` does not exist.
+        """
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return self.native.request(topic, timeout, *_send_args(value, fields))
+
+    def reply(
+        self,
+        request: Union[ReceivedMessage, QueueMessage],
+        value: Union[Payload, Message],
+        *,
+        key: Optional[Payload] = None,
+        headers: Optional[Headers] = None,
+        timestamp_ms: Optional[int] = None,
+        delay: Optional[float] = None,
+        deliver_at_ms: Optional[int] = None,
+        ttl: Optional[float] = None,
+        priority: Optional[int] = None,
+    ) -> Delivery:
+        """Answers ``request`` (a message sent with :meth:`request`, as a consumer received it:
+        a :class:`ReceivedMessage` or a queue consumer's :class:`QueueMessage`) with a message
+        (a payload plus keyword fields, or a :class:`Message`): sends it to the request's
+        ``reply-to`` topic with its ``correlation-id``, and returns the :class:`Delivery` once
+        the broker stored it.
+
+        >>> for job in responders.poll(10, timeout=1.0):
+        ...     client.reply(job, "1.0842")
+        ...     responders.ack(job)
+
+        Raises:
+            InvalidArgumentError: ``request`` was not sent as a request (it lacks the
+                ``reply-to`` or ``correlation-id`` header).
+            TopicNotFoundError: the requester's inbox is gone (it closed).
+        """
+        fields = (key, headers, timestamp_ms, delay, deliver_at_ms, ttl, priority)
+        return self.native.reply(_request_message(request), *_send_args(value, fields))
 
     def close(self) -> None:
         """Closes every producer (flushing what is buffered) and every consumer (sending final

@@ -18,6 +18,18 @@ public final class Message {
     /** The header carrying an application message id, used by per-topic msg-id dedup. */
     public static final String MSG_ID_HEADER = "msg-id";
 
+    /**
+     * The header {@link RapidMQClient#request} sets to the requester's inbox topic, where
+     * {@link RapidMQClient#reply} sends the reply.
+     */
+    public static final String REPLY_TO_HEADER = "reply-to";
+
+    /**
+     * The header {@link RapidMQClient#request} sets to an id unique per request, and
+     * {@link RapidMQClient#reply} copies onto the reply.
+     */
+    public static final String CORRELATION_ID_HEADER = "correlation-id";
+
     private final OutgoingMessage message;
 
     private Message(OutgoingMessage message) {

@@ -2,14 +2,17 @@ package io.rapidmq;
 
 import io.rapidmq.ffi.ClientOptions;
 import io.rapidmq.ffi.Credentials;
+import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.FetchResult;
 import io.rapidmq.ffi.NativeClient;
 import io.rapidmq.ffi.OutgoingMessage;
 import io.rapidmq.ffi.PublishAck;
 import io.rapidmq.ffi.RapidmqUniffi;
+import io.rapidmq.ffi.ReceivedMessage;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -108,6 +111,65 @@ public final class RapidMQClient implements AutoCloseable {
     /** Reads up to {@code max} messages of {@code partition} from {@code offset}, waiting up to {@code maxWait}. */
     public FetchResult fetch(String topic, int partition, long offset, int max, Duration maxWait) {
         return Native.await(() -> client.fetch(topic, partition, offset, max, maxWait));
+    }
+
+    /**
+     * Sends {@code request} to {@code topic} as a request and returns the first reply, waiting at
+     * most {@code timeout} for the send and the reply together. The message goes out with a
+     * {@code reply-to} header (this client's inbox topic {@code _inbox.<hex>}, made on the first
+     * request and deleted by {@link #close()}) and a unique {@code correlation-id}, replacing any
+     * headers of those names it carries; a responder answers with {@link #reply}. The reply is read
+     * from the inbox, so its {@link ReceivedMessage#topic()} is the inbox topic.
+     *
+     * <pre>{@code
+     * ReceivedMessage reply = client.request("prices", Message.of("EURUSD"), Duration.ofSeconds(2));
+     * }</pre>
+     *
+     * <p>Fails with {@link TimeoutException} (retriable) when no reply came in time,
+     * {@link InvalidArgumentException} for a zero timeout, {@link TopicNotFoundException}, and
+     * whatever the send failed with. A reply that comes after the timeout is dropped.
+     */
+    public ReceivedMessage request(String topic, Message request, Duration timeout) {
+        return Native.await(requestAsync(topic, request, timeout));
+    }
+
+    /**
+     * {@link #request} as a future. Cancelling it (or {@code orTimeout}) abandons the request: the
+     * native call is cancelled and a reply that comes later is dropped.
+     */
+    public CompletableFuture<ReceivedMessage> requestAsync(String topic, Message request, Duration timeout) {
+        Objects.requireNonNull(topic, "topic");
+        Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(timeout, "timeout");
+        return Native.bridge(client.request(topic, request.toNative(), timeout));
+    }
+
+    /**
+     * Answers {@code request} (a message sent with {@link #request}, as any consumer or
+     * {@link #fetch} received it; for a queue delivery pass {@link QueueMessage#message()}) with
+     * {@code reply}: sends it to the request's {@code reply-to} topic with its
+     * {@code correlation-id}, and returns once the broker stored it.
+     *
+     * <pre>{@code
+     * for (QueueMessage delivery : consumer.poll(10, Duration.ofSeconds(1))) {
+     *     client.reply(delivery.message(), Message.of("1.0842"));
+     *     consumer.ack(delivery);
+     * }
+     * }</pre>
+     *
+     * <p>Fails with {@link InvalidArgumentException} for a message that was not sent as a request
+     * (it lacks either header), {@link TopicNotFoundException} when the requester's inbox is gone
+     * (it closed), and whatever the send failed with.
+     */
+    public Delivery reply(ReceivedMessage request, Message reply) {
+        return Native.await(replyAsync(request, reply));
+    }
+
+    /** {@link #reply} as a future. */
+    public CompletableFuture<Delivery> replyAsync(ReceivedMessage request, Message reply) {
+        Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(reply, "reply");
+        return Native.bridge(client.reply(request.headers(), reply.toNative()));
     }
 
     /** Whether {@link #close()} was called. */

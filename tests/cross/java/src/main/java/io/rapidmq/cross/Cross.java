@@ -1,9 +1,13 @@
 package io.rapidmq.cross;
 
+import io.rapidmq.ConsumerConfig;
 import io.rapidmq.Message;
 import io.rapidmq.Producer;
+import io.rapidmq.QueueConsumer;
+import io.rapidmq.QueueMessage;
 import io.rapidmq.RapidMQClient;
 import io.rapidmq.RapidMQException;
+import io.rapidmq.StartPosition;
 import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.FetchResult;
 import io.rapidmq.ffi.Header;
@@ -23,9 +27,15 @@ import java.util.List;
  * of a fixture, or reads a topic back and checks it holds exactly those messages, byte for byte
  * (key presence, value, headers in order) and at offsets 0, 1, 2, ...
  *
+ * <p>Request/reply: {@code request} sends each fixture message as a request and checks that the
+ * reply echoes it byte for byte; {@code respond} answers {@code requesters} times the fixture's
+ * requests on a queue subscription, echoing each (its key, value and headers but {@code reply-to}
+ * and {@code correlation-id}).
+ *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp rapidmq-0.1.0.jar:classes \
- *     io.rapidmq.cross.Cross publish|verify endpoint topic fixture
+ *     io.rapidmq.cross.Cross publish|verify|request endpoint topic fixture
+ * java ... io.rapidmq.cross.Cross respond endpoint topic fixture requesters
  * </pre>
  *
  * The fixture format is described at the top of tests/cross/messages.txt.
@@ -47,6 +57,11 @@ public final class Cross {
         }
 
         boolean matches(ReceivedMessage m) {
+            return matches(new Expected(m.key(), m.value(), m.headers()));
+        }
+
+        /** Same key presence and bytes, value and headers in order. */
+        boolean matches(Expected m) {
             if ((m.key() == null) != (key == null) || (key != null && !Arrays.equals(m.key(), key))) {
                 return false;
             }
@@ -122,17 +137,56 @@ public final class Cross {
         }
     }
 
+    /** {@code m} without the headers request/reply adds. */
+    static Expected echoed(ReceivedMessage m) {
+        List<Header> headers = m.headers().stream()
+                .filter(h -> !h.key().equals(Message.REPLY_TO_HEADER) && !h.key().equals(Message.CORRELATION_ID_HEADER))
+                .toList();
+        return new Expected(m.key(), m.value(), headers);
+    }
+
+    static void request(RapidMQClient client, String topic, List<Expected> messages) {
+        for (int i = 0; i < messages.size(); i++) {
+            ReceivedMessage reply = client.request(topic, messages.get(i).message(), Duration.ofSeconds(30));
+            if (!messages.get(i).matches(echoed(reply))) {
+                throw new IllegalStateException("request " + i + ": the reply was key " + Arrays.toString(reply.key())
+                        + " value " + Arrays.toString(reply.value()) + " headers " + reply.headers());
+            }
+        }
+    }
+
+    static void respond(RapidMQClient client, String topic, int count) {
+        ConsumerConfig config = ConsumerConfig.builder(topic, "responders").start(StartPosition.earliest()).build();
+        try (QueueConsumer consumer = client.queueConsumer(config)) {
+            int answered = 0;
+            while (answered < count) {
+                List<QueueMessage> deliveries = consumer.poll(count - answered, Duration.ofMinutes(1));
+                if (deliveries.isEmpty()) {
+                    throw new IllegalStateException("answered " + answered + " of " + count + " requests");
+                }
+                for (QueueMessage delivery : deliveries) {
+                    client.reply(delivery.message(), echoed(delivery.message()).message());
+                    consumer.ack(delivery);
+                    answered++;
+                }
+            }
+        }
+    }
+
     public static void main(String[] args) throws IOException {
-        if (args.length != 4 || !(args[0].equals("publish") || args[0].equals("verify"))) {
-            System.err.println("usage: Cross publish|verify <endpoint> <topic> <fixture>");
+        boolean respond = args.length == 5 && args[0].equals("respond");
+        if (!respond && (args.length != 4 || !List.of("publish", "verify", "request").contains(args[0]))) {
+            System.err.println("usage: Cross publish|verify|request <endpoint> <topic> <fixture>");
+            System.err.println("       Cross respond <endpoint> <topic> <fixture> <requesters>");
             System.exit(2);
         }
         List<Expected> messages = fixture(args[3]);
         try (RapidMQClient client = RapidMQClient.connect(args[1])) {
-            if (args[0].equals("publish")) {
-                publish(client, args[2], messages);
-            } else {
-                verify(client, args[2], messages);
+            switch (args[0]) {
+                case "publish" -> publish(client, args[2], messages);
+                case "verify" -> verify(client, args[2], messages);
+                case "request" -> request(client, args[2], messages);
+                default -> respond(client, args[2], Integer.parseInt(args[4]) * messages.size());
             }
         } catch (IllegalStateException | RapidMQException e) {
             System.err.println("java " + args[0] + " " + args[2] + ": " + e.getMessage());
