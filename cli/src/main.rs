@@ -118,6 +118,10 @@ enum Command {
     Publish(cmd::publish::PublishArgs),
     /// Print messages of a topic.
     Consume(cmd::consume::ConsumeArgs),
+    /// Send a request and print its reply.
+    Request(cmd::request::RequestArgs),
+    /// Answer the requests on a topic (a queue subscription), with a value or an echo.
+    Reply(cmd::request::ReplyArgs),
     /// Inspect and replay dead letters (queue mode).
     #[command(subcommand)]
     Dlq(cmd::dlq::DlqCommand),
@@ -279,6 +283,8 @@ fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             Command::Sub(c) => cmd::sub::run(ctx, c).await,
             Command::Publish(a) => cmd::publish::run(ctx, a).await,
             Command::Consume(a) => cmd::consume::run(ctx, a).await,
+            Command::Request(a) => cmd::request::run_request(ctx, a).await,
+            Command::Reply(a) => cmd::request::run_reply(ctx, a).await,
             Command::Dlq(c) => cmd::dlq::run(ctx, c).await,
             Command::Status(a) => cmd::status::run(ctx, a).await,
             Command::Cluster(c) => cmd::cluster::run(ctx, c).await,

@@ -136,6 +136,111 @@ fn an_empty_key_is_published_and_shown_apart_from_no_key() {
 }
 
 #[test]
+fn request_prints_the_reply_that_reply_sends_and_times_out_without_one() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "prices", "-p", "1"]);
+    // Nobody answers: a timeout error, and the request still went out.
+    let alone = rapidmq(
+        &broker,
+        &["request", "prices", "first", "--timeout", "200ms"],
+    );
+    assert!(!alone.status.success());
+    assert!(
+        text(&alone.stderr).contains("timed out"),
+        "{}",
+        text(&alone.stderr)
+    );
+
+    // A requester waiting, then a responder answering every request stored so far: the
+    // unanswered first one reaches nobody (its requester has gone), the second gets its reply.
+    let requester = std::thread::spawn({
+        let url = broker.grpc_url();
+        move || {
+            rapidmq_testkit::cli_command()
+                .args([
+                    "request",
+                    "prices",
+                    "EURUSD",
+                    "--key",
+                    "fx",
+                    "--timeout",
+                    "60s",
+                ])
+                .args(["-o", "json"])
+                .env("RAPIDMQ_SERVER", url)
+                .output()
+                .expect("run rapidmq request")
+        }
+    });
+    let answered = rapidmq(
+        &broker,
+        &[
+            "reply", "prices", "--echo", "--from", "earliest", "-n", "1", "-o", "json",
+        ],
+    );
+    let log = text(&answered.stderr);
+    assert!(answered.status.success(), "{log}");
+    assert!(log.contains("offset 0: the requester has gone"), "{log}");
+    let requests = json_lines(&text(&answered.stdout));
+    assert_eq!(requests.len(), 1, "one request answered");
+    assert_eq!(requests[0]["value"], "EURUSD");
+    let reply = requester.join().expect("requester");
+    assert!(reply.status.success(), "{}", text(&reply.stderr));
+    let reply = &json_lines(&text(&reply.stdout))[0];
+    assert_eq!(reply["value"], "EURUSD", "an echo: {reply}");
+    assert_eq!(reply["key"], "fx", "{reply}");
+    assert!(
+        reply["topic"].as_str().unwrap().starts_with("_inbox."),
+        "{reply}"
+    );
+}
+
+#[test]
+fn reply_nacks_a_message_that_is_no_request() {
+    let broker = TestBroker::start();
+    ok(&broker, &["topic", "create", "mixed", "-p", "1"]);
+    ok(&broker, &["publish", "mixed", "plain"]);
+    // The plain message is nacked; with max deliveries 1 that dead-letters it, so it does not
+    // come back. The request after it is answered, which ends `reply -n 1`.
+    ok(
+        &broker,
+        &[
+            "sub",
+            "create",
+            "mixed",
+            "r",
+            "--mode",
+            "queue",
+            "--from",
+            "earliest",
+            "--max-deliveries",
+            "1",
+        ],
+    );
+    let requester = std::thread::spawn({
+        let url = broker.grpc_url();
+        move || {
+            rapidmq_testkit::cli_command()
+                .args(["request", "mixed", "q", "--timeout", "60s"])
+                .env("RAPIDMQ_SERVER", url)
+                .output()
+                .expect("run rapidmq request")
+        }
+    });
+    let answered = rapidmq(&broker, &["reply", "mixed", "yes", "-s", "r", "-n", "1"]);
+    let log = text(&answered.stderr);
+    assert!(answered.status.success(), "{log}");
+    assert!(
+        log.contains("offset 0: not a request (no reply-to); nacked"),
+        "{log}"
+    );
+    assert_eq!(text(&answered.stdout), "q\n", "the request it answered");
+    let reply = requester.join().expect("requester");
+    assert!(reply.status.success(), "{}", text(&reply.stderr));
+    assert_eq!(text(&reply.stdout), "yes\n");
+}
+
+#[test]
 fn a_named_subscription_resumes_where_the_last_consume_stopped() {
     let broker = TestBroker::start();
     ok(&broker, &["topic", "create", "resume", "-p", "1"]);
@@ -427,6 +532,8 @@ fn every_subcommand_help_shows_examples() {
         &["sub", "delete", "--help"],
         &["publish", "--help"],
         &["consume", "--help"],
+        &["request", "--help"],
+        &["reply", "--help"],
         &["dlq", "list", "--help"],
         &["dlq", "replay", "--help"],
         &["status", "--help"],

@@ -119,6 +119,51 @@ async fn keyed_messages_land_on_the_key_partition_and_keyless_ones_round_robin()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_over_rest_answers_an_sdk_request_through_its_headers() {
+    let broker = TestBroker::start();
+    let rest = Rest::new(&broker);
+    rest.create_topic("prices", 1).await;
+    let client = rapidmq::Client::connect(broker.grpc_url()).await.unwrap();
+    let requester = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let request = rapidmq::Message::new("EURUSD");
+            client
+                .request("prices", request, std::time::Duration::from_secs(60))
+                .await
+        }
+    });
+
+    let fetched = rest
+        .get("/v1/topics/prices/partitions/0/messages?offset=0&max=1&wait_ms=30000")
+        .await
+        .ok();
+    let request = &fetched["messages"][0];
+    assert_eq!(request["value"], "EURUSD");
+    let header = |name: &str| {
+        request["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["key"] == name)
+            .map(|h| h["value"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {name} header in {request}"))
+    };
+    let inbox = header(rapidmq::REPLY_TO_HEADER);
+    let correlation = header(rapidmq::CORRELATION_ID_HEADER);
+    rest.post(
+        &format!("/v1/topics/{inbox}/message"),
+        json!({"value": "1.0842", "headers": [{"key": "correlation-id", "value": correlation}]}),
+    )
+    .await
+    .ok();
+
+    let reply = requester.await.unwrap().unwrap();
+    assert_eq!(reply.value, Bytes::from_static(b"1.0842"));
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_key_is_a_key_and_a_missing_one_is_none() {
     let broker = TestBroker::start();
     let rest = Rest::new(&broker);

@@ -22,6 +22,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::bail;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use rapidmq::{Consumer, QueueConsumer, ReceivedMessage, StartPosition};
 use serde_json::json;
 use tokio::time::Instant;
@@ -287,7 +289,7 @@ async fn consume_queue(
     }
 }
 
-fn write_message(
+pub(crate) fn write_message(
     format: Format,
     m: &ReceivedMessage,
     attempt: u32,
@@ -325,30 +327,10 @@ fn put_bytes(object: &mut serde_json::Value, field: &str, bytes: Option<&[u8]>) 
     match bytes.map(std::str::from_utf8) {
         None => object[field] = serde_json::Value::Null,
         Some(Ok(text)) => object[field] = json!(text),
-        Some(Err(_)) => object[format!("{field}_base64")] = json!(base64(bytes.unwrap_or(&[]))),
-    }
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
+        Some(Err(_)) => {
+            object[format!("{field}_base64")] = json!(STANDARD.encode(bytes.unwrap_or(&[])))
         }
     }
-    out
 }
 
 /// The end of the log as it was when the command started: per partition, the high watermark to
@@ -403,12 +385,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_the_standard_alphabet_and_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(&[0xff, 0xfe, 0x00, 0x01]), "//4AAQ==");
+    fn bytes_are_text_when_utf8_base64_otherwise_and_null_when_absent() {
+        let mut object = json!({});
+        put_bytes(&mut object, "value", Some(b"caf\xc3\xa9"));
+        put_bytes(&mut object, "key", Some(&[0xff, 0xfe, 0x00, 0x01]));
+        put_bytes(&mut object, "none", None);
+        assert_eq!(
+            object,
+            json!({ "value": "café", "key_base64": "//4AAQ==", "none": null })
+        );
     }
 
     fn topic(partitions: &[(u64, u64)]) -> rapidmq::TopicInfo {

@@ -9,6 +9,7 @@
 //! - `topic.rs`: `topic create|list|describe|delete|alter`
 //! - `sub.rs`: `sub create|list|describe|seek|delete`
 //! - `publish.rs`, `consume.rs`: messages from and to the shell
+//! - `request.rs`: `request` and `reply`, request/reply from the shell
 //! - `dlq.rs`: `dlq list|replay` (dead letters of queue subscriptions)
 //! - `trace.rs`: flow events of a traced message (REST, on the HTTP listener)
 //! - `status.rs`, `completions.rs`
@@ -31,6 +32,7 @@ pub mod consume;
 pub mod context;
 pub mod dlq;
 pub mod publish;
+pub mod request;
 pub mod role;
 pub mod status;
 pub mod sub;
