@@ -59,7 +59,9 @@ pub use consumer::{
 };
 pub use error::{Error, Result};
 pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
-pub use rapidmq_proto::{CORRELATION_ID_HEADER, ErrorCode, REPLY_TO_HEADER};
+pub use rapidmq_proto::{
+    CONTENT_TYPE_HEADER, CORRELATION_ID_HEADER, ErrorCode, JSON_CONTENT_TYPE, REPLY_TO_HEADER,
+};
 pub use roles::{Permission, RoleBinding, RoleInfo};
 pub use runtime::Runtime;
 pub use tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas, TenantUsage};

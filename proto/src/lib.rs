@@ -6,8 +6,8 @@
 //!   instead of copying it.
 //! - [`partition_for_key`]: the partition function, shared by the broker and the client core.
 //! - [`ErrorCode`]: the stable error-code table. Codes are API; their message text is not.
-//! - [`MSG_ID_HEADER`], [`TRACEPARENT_HEADER`], [`REPLY_TO_HEADER`], [`CORRELATION_ID_HEADER`]:
-//!   the message headers the broker and the clients
+//! - [`MSG_ID_HEADER`], [`TRACEPARENT_HEADER`], [`REPLY_TO_HEADER`], [`CORRELATION_ID_HEADER`],
+//!   [`CONTENT_TYPE_HEADER`]: the message headers the broker and the clients
 //!   give a meaning to, named once here.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 //!
@@ -36,6 +36,13 @@ pub const REPLY_TO_HEADER: &str = "reply-to";
 
 /// What ties a reply to its request: set on a request, copied onto its reply.
 pub const CORRELATION_ID_HEADER: &str = "correlation-id";
+
+/// The media type of a message's value, when its producer says (the SDKs' JSON helpers set
+/// [`JSON_CONTENT_TYPE`]); informative only: the broker and the cores never read it.
+pub const CONTENT_TYPE_HEADER: &str = "content-type";
+
+/// The `content-type` of a value written by an SDK's JSON helper.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// Generated code for the `rapidmq.v1` protobuf package.
 #[allow(clippy::all, missing_docs)]
