@@ -76,7 +76,13 @@ type Error struct {
 	Retriable bool
 	// Message is the detail text (not API: do not match on it).
 	Message string
+	// cause is the Go error behind one raised by the SDK itself (a JSON decoding error).
+	cause error
 }
+
+// Unwrap returns the Go error behind an error the SDK raised itself (e.g. the encoding/json
+// error of [ReceivedMessage.DecodeJSON]); nil for errors from the core or the broker.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Error renders "rapidmq: TOPIC_NOT_FOUND (2001): detail".
 func (e *Error) Error() string {

@@ -30,6 +30,8 @@
 //!   replicas), and `rebalance_replicas` ([`ReplicaMove`]s: partition replicas spread evenly
 //!   over the voters, or moved off nodes about to be removed; `ClusterStatus::moving_partitions`
 //!   counts those under way).
+//! - [`json_message`] and [`JsonExt::json`] (feature `json`, on by default): values as JSON
+//!   through serde, marked `content-type: application/json`.
 //! - [`Error`]: every error carries a stable [`ErrorCode`] and says whether it is retriable.
 //!
 //! ```no_run
@@ -67,17 +69,23 @@ use std::time::Duration;
 pub use rapidmq_core::defaults;
 pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
-    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, CORRELATION_ID_HEADER, ClusterNode,
-    ClusterStatus, Consumer, ConsumerStats, CreatedToken, Credentials, DeadLetter, DeadLetterPage,
-    DeadLetterReplay, Delivery, Durability, Error, ErrorCode, FetchResult, LeaderRebalance,
-    MSG_ID_HEADER, MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo,
-    Permission, Producer, ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats,
-    QueueMessage, QueueSettings, QueueStats, REPLY_TO_HEADER, Receipt, ReceivedMessage,
-    ReplicaMove, Result, RetryPolicy, RoleBinding, RoleInfo, RunConfig, Runtime, SendReceipt,
-    SendStatus, StartPosition, Storage, SubscriptionInfo, SubscriptionMode, TenantInfo,
-    TenantQuotas, TenantUsage, TlsConfig, TokenInfo, TopicConfig, TopicInfo, UserInfo, retry_delay,
+    Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, CONTENT_TYPE_HEADER,
+    CORRELATION_ID_HEADER, ClusterNode, ClusterStatus, Consumer, ConsumerStats, CreatedToken,
+    Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error,
+    ErrorCode, FetchResult, JSON_CONTENT_TYPE, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
+    MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer, ProducerStats,
+    PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
+    REPLY_TO_HEADER, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy, RoleBinding,
+    RoleInfo, RunConfig, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
+    SubscriptionInfo, SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig,
+    TokenInfo, TopicConfig, TopicInfo, UserInfo, retry_delay,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
+
+#[cfg(feature = "json")]
+mod json;
+#[cfg(feature = "json")]
+pub use json::{JsonExt, json_message};
 
 /// A connection to a RapidMQ broker. Cheap to clone.
 #[derive(Debug, Clone)]
