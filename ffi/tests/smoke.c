@@ -134,6 +134,16 @@ int main(int argc, char **argv) {
   pthread_mutex_unlock(&waiter.lock);
   CHECK(waiter.status == RAPIDMQ_STATUS_OK && waiter.offset == 3, "the callback got offset 3");
 
+  /* try_send checks its out-parameter before it queues anything: had it queued the message, it
+     would be offset 4, which the consumer below never reads, and the lag would not be 0. */
+  RapidmqMessage refused = {0};
+  refused.value = str("never sent");
+  CHECK(rapidmq_producer_try_send(producer, &refused, on_sent, &waiter, NULL, &err) ==
+                RAPIDMQ_STATUS_ERROR &&
+            err.code == 1001,
+        "try_send without somewhere to say whether it queued is refused");
+  rapidmq_error_clear(&err);
+
   RapidmqProducerStats stats;
   CHECK(rapidmq_producer_stats(producer, &stats) && stats.messages_acked == 4, "4 acked");
   ok(rapidmq_producer_close(producer, NULL, &err), &err, "producer_close");
