@@ -50,3 +50,18 @@ bench-cluster: release
 .PHONY: bench-moves
 bench-moves: release
 	scripts/bench-moves.sh $(RELEASE_BIN)
+
+# make bench-sdks: every SDK's producer and consumer against one release broker, in one run, as
+# ratios of the Rust SDK's (docs/benchmarks.md "SDKs side by side", issue 18). Builds the release
+# broker, the Rust example, the Go native library and the Java jar in release (the Python
+# extension is always built in release), then runs scripts/bench-sdks.sh (1,000,000 messages per
+# SDK and phase; MESSAGES=… to change). Not part of `make test`; test-cross runs it at 2,000
+# messages on the debug builds, as its smoke.
+.PHONY: bench-sdks
+bench-sdks: release java-deps
+	$(MAKE) go-native GO_NATIVE_PROFILE=release
+	$(CARGO) build --release -p rapidmq --example throughput
+	sdk-python/test.sh --setup
+	@$(JAVA_ENV) && RAPIDMQ_CARGO_PROFILE=release mvn $(JAVA_MVN_FLAGS) -q -f sdk-java/pom.xml install -DskipTests
+	@$(GO_ENV) && $(JAVA_ENV) && MVN_FLAGS="$(JAVA_MVN_FLAGS) -q" RESULTS=$(CARGO_TARGET_DIR)/bench-sdks.jsonl \
+	  scripts/bench-sdks.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/examples/throughput

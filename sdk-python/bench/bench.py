@@ -2,8 +2,11 @@
 
     RAPIDMQ_BIN=/path/to/rapidmq sdk-python/.venv/bin/python sdk-python/bench/bench.py \
         [--count 200000] [--size 100] [--rust /path/to/rust-producer]
+    sdk-python/.venv/bin/python sdk-python/bench/bench.py --endpoint URL [--count N] [--size B]
 
-Starts a broker with the shared launch protocol (tests/conftest.py), then measures on fresh
+Starts a broker with the shared launch protocol (tests/conftest.py), or uses the one at
+``--endpoint`` (scripts/bench-sdks.sh, which runs every SDK against one broker), then measures on
+fresh
 1-partition topics with default producer settings (linger 5 ms, 1000-message batches, fsync):
 - Python producer: `send` of COUNT SIZE-byte messages, then every receipt's result;
 - Rust producer (sdk-rust, built from bench/rust-producer in release) the same workload;
@@ -60,12 +63,31 @@ def rust_producer(binary: str, url: str, topic: str, count: int, size: int) -> f
     return float(json.loads(out.stdout.strip().splitlines()[-1])["msgs_per_s"])
 
 
+def against(endpoint: str, count: int, size: int) -> None:
+    """The Python rows of scripts/bench-sdks.sh: one line per phase, `python <phase>: N msgs/s`."""
+    suffix = int(time.time() * 1000)
+    with rapidmq.Client(endpoint) as client:
+        admin = client.admin()
+        warmup, topic = f"py-warmup-{suffix}", f"py-bench-{suffix}"
+        admin.create_topic(warmup, 1)
+        admin.create_topic(topic, 1)
+        python_producer(client, warmup, max(1, count // 10), size)
+        print(f"python publish: {python_producer(client, topic, count, size):.0f} msgs/s", flush=True)
+        print(f"python consume: {python_consumer(client, topic, count):.0f} msgs/s", flush=True)
+        for name in (warmup, topic):
+            admin.delete_topic(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--rust", help="the rust-producer binary (cargo build --release)")
+    parser.add_argument("--endpoint", help="measure against this broker; start none")
     args = parser.parse_args()
+    if args.endpoint:
+        against(args.endpoint, args.count, args.size)
+        return
     with tempfile.TemporaryDirectory(prefix="rapidmq-py-bench-") as tmp:
         broker = Broker(pathlib.Path(tmp))
         try:
