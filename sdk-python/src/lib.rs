@@ -43,6 +43,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("REPLY_TO_HEADER", rapidmq_core::REPLY_TO_HEADER)?;
     m.add("CORRELATION_ID_HEADER", rapidmq_core::CORRELATION_ID_HEADER)?;
+    m.add("CONTENT_TYPE_HEADER", rapidmq_core::CONTENT_TYPE_HEADER)?;
+    m.add("JSON_CONTENT_TYPE", rapidmq_core::JSON_CONTENT_TYPE)?;
     m.add_function(wrap_pyfunction!(client::connect, m)?)?;
     m.add_function(wrap_pyfunction!(convert::defaults, m)?)?;
     m.add_function(wrap_pyfunction!(convert::retry_delay, m)?)?;

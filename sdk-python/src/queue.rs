@@ -8,7 +8,7 @@ use rapidmq_core::{self as core, Runtime};
 use crate::convert::to_duration;
 use crate::errors::to_py_err;
 use crate::runtime::{ProcessLocal, bridge};
-use crate::types::ReceivedMessage;
+use crate::types::{ReceivedMessage, decode_json};
 
 /// A member of a queue-mode subscription.
 #[pyclass(module = "rapidmq._native", name = "QueueConsumer", frozen)]
@@ -58,6 +58,17 @@ impl QueueMessage {
     #[getter]
     fn key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.inner.message.key.as_ref().map(|k| PyBytes::new(py, k))
+    }
+
+    /// The message's value parsed as JSON, or the dataclass `cls` built from it (shortcut for
+    /// `message.json(cls)`).
+    #[pyo3(signature = (cls=None))]
+    fn json<'py>(
+        &self,
+        py: Python<'py>,
+        cls: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        decode_json(py, &self.inner.message.value, cls)
     }
 
     /// The partition.

@@ -3,6 +3,7 @@
 //! milliseconds since the epoch as in the core.
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 use rapidmq_core as core;
 
@@ -120,6 +121,24 @@ impl PublishAck {
     }
 }
 
+/// `rapidmq._json._decode`, looked up once.
+static DECODE_JSON: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A message value parsed as JSON, or the dataclass `cls` built from it: `rapidmq._json` does
+/// it (Python's `json` module and `dataclasses`), and raises its `InvalidArgumentError`s.
+pub(crate) fn decode_json<'py>(
+    py: Python<'py>,
+    value: &[u8],
+    cls: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let decode = DECODE_JSON.get_or_try_init(py, || {
+        py.import("rapidmq._json")?
+            .getattr("_decode")
+            .map(Bound::unbind)
+    })?;
+    decode.bind(py).call1((PyBytes::new(py, value), cls))
+}
+
 /// A consumed message. `key`, `value` and header values are `bytes`.
 #[pyclass(module = "rapidmq", name = "ReceivedMessage", frozen)]
 pub(crate) struct ReceivedMessage {
@@ -196,6 +215,17 @@ impl ReceivedMessage {
     #[getter]
     fn priority(&self) -> u8 {
         self.inner.priority
+    }
+
+    /// The value parsed as JSON; with `cls`, a dataclass, that dataclass built from it (C28).
+    /// Raises `InvalidArgumentError` when the value is not JSON or `cls` cannot be built from it.
+    #[pyo3(signature = (cls=None))]
+    fn json<'py>(
+        &self,
+        py: Python<'py>,
+        cls: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        decode_json(py, &self.inner.value, cls)
     }
 
     fn __repr__(&self) -> String {

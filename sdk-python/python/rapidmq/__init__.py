@@ -9,6 +9,8 @@ batching, retries, idempotence, flow control, commits and reconnects all run in 
 - asyncio API: :mod:`rapidmq.aio`.
 - Configuration: :class:`ClientConfig`, :class:`ProducerConfig`, :class:`ConsumerConfig` show
   the core's defaults.
+- JSON: :func:`json_message` writes a value (dataclasses too) as a :class:`Message`;
+  ``message.json()`` / ``message.json(SomeDataclass)`` reads a received one back.
 - Errors: :class:`RapidMQError` and one subclass per stable error code (:mod:`rapidmq.errors`).
 
 Objects created before ``fork()`` raise :class:`ForkError` in the child; create a new
@@ -19,7 +21,9 @@ import atexit as _atexit
 
 from . import _native
 from ._native import (
+    CONTENT_TYPE_HEADER,
     CORRELATION_ID_HEADER,
+    JSON_CONTENT_TYPE,
     REPLY_TO_HEADER,
     AuditEvent,
     AuditPage,
@@ -75,6 +79,7 @@ from .config import (
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .message import Message
+from ._json import json_message
 
 from . import aio  # noqa: E402  (after the sync names it re-uses)
 
@@ -84,6 +89,7 @@ __all__ = [
     "AuditPage",
     "AuditQuery",
     "BrokerStatus",
+    "CONTENT_TYPE_HEADER",
     "CORRELATION_ID_HEADER",
     "Client",
     "ClientConfig",
@@ -100,6 +106,7 @@ __all__ = [
     "Delivery",
     "FetchResult",
     "Identity",
+    "JSON_CONTENT_TYPE",
     "LeaderRebalance",
     "MembershipChange",
     "MemberInfo",
@@ -134,6 +141,7 @@ __all__ = [
     "TopicSettings",
     "UserInfo",
     "aio",
+    "json_message",
     "retry_delay",
     "__version__",
     *_errors_all,

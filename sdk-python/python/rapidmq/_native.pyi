@@ -1,11 +1,28 @@
 """Type stubs of the private native module (PyO3 over rapidmq-core). Use the public classes of
 ``rapidmq`` and ``rapidmq.aio``; these are their building blocks."""
 
-from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Generator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    overload,
+)
+
+_T = TypeVar("_T")
 
 __version__: str
 REPLY_TO_HEADER: str
 CORRELATION_ID_HEADER: str
+CONTENT_TYPE_HEADER: str
+JSON_CONTENT_TYPE: str
 
 def connect(config: Dict[str, Any], asyncio: bool = False) -> Any: ...
 def defaults() -> Dict[str, Dict[str, Any]]: ...
@@ -54,6 +71,13 @@ class ReceivedMessage:
     deliver_at_ms: Optional[int]
     ttl: Optional[float]
     priority: int
+    @overload
+    def json(self) -> Any:
+        """The value parsed as JSON. Raises ``InvalidArgumentError`` when it is not JSON."""
+    @overload
+    def json(self, cls: Type[_T]) -> _T:
+        """The dataclass ``cls`` built from the value parsed as JSON. Raises
+        ``InvalidArgumentError`` when it is not JSON or ``cls`` cannot be built from it."""
 
 class TopicSettings:
     partitions: int
@@ -410,6 +434,12 @@ class QueueMessage:
     key: Optional[bytes]
     partition: int
     offset: int
+    @overload
+    def json(self) -> Any:
+        """``message.json()``: the value parsed as JSON."""
+    @overload
+    def json(self, cls: Type[_T]) -> _T:
+        """``message.json(cls)``: the dataclass ``cls`` built from the value parsed as JSON."""
 
 class QueueConsumerStats:
     received: int
