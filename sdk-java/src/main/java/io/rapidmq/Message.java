@@ -12,7 +12,8 @@ import java.util.Objects;
 /**
  * A message to publish: a value, and optionally a key, headers, a timestamp, a delay or delivery
  * time, a time to live and a priority. Immutable; build one with {@link #of(String)},
- * {@link #of(byte[])} or {@link #builder(byte[])}.
+ * {@link #of(byte[])} or {@link #builder(byte[])}, or with {@link Json#message(Object)} or
+ * {@link Json#builder(Object)} for a value encoded as JSON.
  */
 public final class Message {
     /** The header carrying an application message id, used by per-topic msg-id dedup. */
@@ -29,6 +30,16 @@ public final class Message {
      * {@link RapidMQClient#reply} copies onto the reply.
      */
     public static final String CORRELATION_ID_HEADER = "correlation-id";
+
+    /**
+     * The header naming the media type of the value, when its producer says; informative only:
+     * the broker and the client core never read it. {@link Json} sets it to
+     * {@value #JSON_CONTENT_TYPE}.
+     */
+    public static final String CONTENT_TYPE_HEADER = "content-type";
+
+    /** The {@value #CONTENT_TYPE_HEADER} of a value written by {@link Json}. */
+    public static final String JSON_CONTENT_TYPE = "application/json";
 
     private final OutgoingMessage message;
 
@@ -91,6 +102,8 @@ public final class Message {
         private final byte[] value;
         private byte[] key;
         private final List<Header> headers = new ArrayList<>();
+        /** Appended after {@link #headers} at {@link #build()} (the content type of {@link Json}). */
+        private Header lastHeader;
         private Long timestampMs;
         private Duration delay;
         private Long deliverAtMs;
@@ -110,6 +123,12 @@ public final class Message {
         /** Sets the key as UTF-8. */
         public Builder key(String key) {
             return key(key.getBytes(StandardCharsets.UTF_8));
+        }
+
+        /** Sets the header that {@link #build()} appends after every other one. */
+        Builder lastHeader(String name, String value) {
+            this.lastHeader = new Header(name, value.getBytes(StandardCharsets.UTF_8));
+            return this;
         }
 
         /** Appends a header; names may repeat. */
@@ -173,7 +192,12 @@ public final class Message {
 
         /** The message. */
         public Message build() {
-            return new Message(new OutgoingMessage(key, value, List.copyOf(headers), timestampMs, delay, deliverAtMs,
+            List<Header> all = headers;
+            if (lastHeader != null) {
+                all = new ArrayList<>(headers);
+                all.add(lastHeader);
+            }
+            return new Message(new OutgoingMessage(key, value, List.copyOf(all), timestampMs, delay, deliverAtMs,
                     ttl, (byte) priority));
         }
     }
