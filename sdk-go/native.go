@@ -8,30 +8,6 @@ package rapidmq
 #cgo darwin,arm64 LDFLAGS: ${SRCDIR}/lib/darwin_arm64/librapidmq_ffi.a -framework CoreFoundation -framework Security -lresolv
 #include <stdint.h>
 #include "rapidmq.h"
-
-// Implemented in Go (callback.go).
-extern void rapidmqGoSendDone(uintptr_t handle, RapidmqSendResult *result);
-
-void rapidmq_go_send_trampoline(void *user_data, const RapidmqSendResult *result) {
-	rapidmqGoSendDone((uintptr_t)user_data, (RapidmqSendResult *)result);
-}
-
-// try_send with the Go callback; the cgo.Handle travels as the user data.
-RapidmqStatus rapidmq_go_producer_try_send(const RapidmqProducer *producer,
-                                           const RapidmqMessage *message, uintptr_t handle,
-                                           bool *queued, RapidmqError *err) {
-	return rapidmq_producer_try_send(producer, message, rapidmq_go_send_trampoline,
-	                                 (void *)handle, queued, err);
-}
-
-// Sends with the Go callback; the cgo.Handle travels as the user data.
-RapidmqStatus rapidmq_go_producer_send(const RapidmqProducer *producer,
-                                              const RapidmqMessage *message,
-                                              const RapidmqCancel *cancel, uintptr_t handle,
-                                              RapidmqError *err) {
-	return rapidmq_producer_send(producer, message, cancel, rapidmq_go_send_trampoline,
-	                             (void *)handle, err);
-}
 */
 import "C"
 

@@ -1,24 +1,14 @@
 package rapidmq
 
 /*
-#include <stdint.h>
+#include <stdbool.h>
 #include "rapidmq.h"
-
-// Declared in native.go's preamble.
-extern RapidmqStatus rapidmq_go_producer_send(const RapidmqProducer *producer,
-                                              const RapidmqMessage *message,
-                                              const RapidmqCancel *cancel, uintptr_t handle,
-                                              RapidmqError *err);
-extern RapidmqStatus rapidmq_go_producer_try_send(const RapidmqProducer *producer,
-                                                  const RapidmqMessage *message, uintptr_t handle,
-                                                  bool *queued, RapidmqError *err);
 */
 import "C"
 
 import (
 	"context"
 	"runtime"
-	"runtime/cgo"
 	"sync"
 )
 
@@ -28,11 +18,12 @@ type Producer struct {
 	h     *C.RapidmqProducer
 	topic string
 	calls *callbacks
+	sends *sendQueue
 }
 
-// callbacks counts the futures whose native callback has not run yet, per flush epoch, so that
-// Flush and Close return only once every future of a message sent before them is complete (the
-// core has completed the receipts; their callbacks may still be on their way).
+// callbacks counts the futures not complete yet, per flush epoch, so that Flush and Close return
+// only once every future of a message sent before them is complete (the core has completed the
+// receipts; their outcomes may still be on their way through the send queue).
 type callbacks struct {
 	mu      sync.Mutex
 	settled *sync.Cond
@@ -106,8 +97,13 @@ func (c *Client) NewProducer(ctx context.Context, cfg ProducerConfig) (*Producer
 	if err != nil {
 		return nil, err
 	}
-	producer := &Producer{h: h, topic: cfg.Topic, calls: newCallbacks()}
-	runtime.AddCleanup(producer, func(h *C.RapidmqProducer) { C.rapidmq_producer_free(h) }, h)
+	sends := newSendQueue()
+	producer := &Producer{h: h, topic: cfg.Topic, calls: newCallbacks(), sends: sends}
+	runtime.AddCleanup(producer, func(h *C.RapidmqProducer) {
+		// Freeing the producer fails its pending sends; the queue hands those over, then ends.
+		C.rapidmq_producer_free(h)
+		sends.stop()
+	}, h)
 	return producer, nil
 }
 
@@ -170,17 +166,28 @@ func (f *SendFuture) Result() (d Delivery, err error, ok bool) {
 //
 // Errors here: [ErrClosed] after Close, ctx.Err().
 func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	defer runtime.KeepAlive(p)
 	future := &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
 	var pn pins
 	defer pn.Unpin()
 	cm := messageC(&pn, &m)
-	handle := cgo.NewHandle(future)
-	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
-		return uint32(C.rapidmq_go_producer_send(p.h, &cm, cancel, C.uintptr_t(handle), cerr))
-	})
+	token := p.sends.add(future)
+	// The common case first: room in the buffer, one native call and no cancel handle. Only a
+	// full buffer takes the cancellable, blocking path.
+	var queued C.bool
+	var cerr C.RapidmqError
+	status := uint32(C.rapidmq_producer_try_send_to(p.h, &cm, p.sends.q, C.uint64_t(token), &queued, &cerr))
+	err := check(ctx, status, &cerr)
+	if err == nil && !bool(queued) {
+		err = blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+			return uint32(C.rapidmq_producer_send_to(p.h, &cm, cancel, p.sends.q, C.uint64_t(token), cerr))
+		})
+	}
 	if err != nil {
-		handle.Delete()
+		p.sends.forget(token)
 		p.calls.done(future.epoch)
 		return nil, err
 	}
@@ -198,12 +205,12 @@ func (p *Producer) TrySend(m Message) (*SendFuture, bool, error) {
 	var pn pins
 	defer pn.Unpin()
 	cm := messageC(&pn, &m)
-	handle := cgo.NewHandle(future)
+	token := p.sends.add(future)
 	var queued C.bool
 	var cerr C.RapidmqError
-	status := uint32(C.rapidmq_go_producer_try_send(p.h, &cm, C.uintptr_t(handle), &queued, &cerr))
+	status := uint32(C.rapidmq_producer_try_send_to(p.h, &cm, p.sends.q, C.uint64_t(token), &queued, &cerr))
 	if err := check(context.Background(), status, &cerr); err != nil || !bool(queued) {
-		handle.Delete()
+		p.sends.forget(token)
 		p.calls.done(future.epoch)
 		return nil, false, err
 	}

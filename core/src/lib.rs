@@ -58,7 +58,7 @@ pub use consumer::{
     retry_delay,
 };
 pub use error::{Error, Result};
-pub use producer::{Faults, Producer, ProducerStats, SendReceipt};
+pub use producer::{Completion, Completions, Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::{
     CONTENT_TYPE_HEADER, CORRELATION_ID_HEADER, ErrorCode, JSON_CONTENT_TYPE, REPLY_TO_HEADER,
 };

@@ -21,7 +21,9 @@
 //! - **Blocking and async**: every operation has a blocking form that takes an optional
 //!   `RapidmqCancel` (trigger it from another thread to interrupt the call: it fails with kind
 //!   `RAPIDMQ_ERROR_KIND_CANCELLED`). Sends also have a callback form,
-//!   `callback(user_data, result)`, called from a core runtime thread when the receipt resolves.
+//!   `callback(user_data, result)`, called from a core runtime thread when the receipt resolves,
+//!   and a completion-queue form (`completions.rs`): sends carry a token, and the caller takes
+//!   outcomes many at a time with `rapidmq_completions_wait`, with no callback per message.
 //! - **Panics never cross the boundary**: every export runs under `catch_unwind` (`guard` in
 //!   `error.rs`) and reports a panic as an `INTERNAL` error of kind `RAPIDMQ_ERROR_KIND_PANIC`.
 //! - Conversions between C structs and core types live in `types.rs` and `config.rs`.
@@ -35,6 +37,7 @@ mod buffer;
 mod cancel;
 mod client;
 mod cluster;
+mod completions;
 mod config;
 mod consumer;
 mod error;
@@ -51,6 +54,7 @@ pub use buffer::*;
 pub use cancel::*;
 pub use client::*;
 pub use cluster::*;
+pub use completions::*;
 pub use config::*;
 pub use consumer::*;
 pub use error::*;

@@ -20,7 +20,7 @@ pub struct RapidmqProducer {
     producer: core::Producer,
 }
 
-fn producer_of<'a>(producer: *const RapidmqProducer) -> FfiResult<&'a core::Producer> {
+pub(crate) fn producer_of<'a>(producer: *const RapidmqProducer) -> FfiResult<&'a core::Producer> {
     unsafe { producer.as_ref() }
         .map(|p| &p.producer)
         .ok_or_else(|| FfiError::null("producer"))
@@ -30,7 +30,7 @@ fn producer_of<'a>(producer: *const RapidmqProducer) -> FfiResult<&'a core::Prod
 ///
 /// # Safety
 /// `message` is NULL or readable.
-unsafe fn message_of(message: *const RapidmqMessage) -> FfiResult<core::Message> {
+pub(crate) unsafe fn message_of(message: *const RapidmqMessage) -> FfiResult<core::Message> {
     let message = unsafe { message.as_ref() }.ok_or_else(|| FfiError::null("message"))?;
     unsafe { message.read_core() }
 }
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn rapidmq_producer_new(
 
 /// Queues `message` without waiting for room when possible; waits (cancellably) while the
 /// producer buffers `max_buffered_messages`.
-fn enqueue(
+pub(crate) fn enqueue(
     producer: &core::Producer,
     message: core::Message,
     cancel: *const RapidmqCancel,
@@ -178,33 +178,39 @@ fn report(
         let outcome = receipt.await;
         let user_data = user_data;
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut result = RapidmqSendResult {
-                status: RapidmqStatus::RAPIDMQ_STATUS_OK,
-                delivery: RapidmqDelivery {
-                    partition: 0,
-                    offset: 0,
-                    status: 0,
-                    durability: 0,
-                },
-                error: RapidmqError {
-                    code: 0,
-                    kind: RapidmqErrorKind::RAPIDMQ_ERROR_KIND_NONE,
-                    retriable: false,
-                    message: RapidmqBytes::EMPTY,
-                },
-            };
-            match outcome {
-                Ok(delivery) => result.delivery = delivery.into(),
-                Err(e) => {
-                    result.status = RapidmqStatus::RAPIDMQ_STATUS_ERROR;
-                    FfiError::from(e).write(&mut result.error);
-                }
-            }
+            let mut result = send_result(outcome);
             // SAFETY: the caller's callback, with the caller's user data.
             unsafe { callback(user_data.0, &result) };
             unsafe { crate::error::rapidmq_error_clear(&mut result.error) };
         }));
     });
+}
+
+/// A send's outcome for C; an error's message is the library's until `rapidmq_error_clear`.
+pub(crate) fn send_result(outcome: core::Result<core::Delivery>) -> RapidmqSendResult {
+    let mut result = RapidmqSendResult {
+        status: RapidmqStatus::RAPIDMQ_STATUS_OK,
+        delivery: RapidmqDelivery {
+            partition: 0,
+            offset: 0,
+            status: 0,
+            durability: 0,
+        },
+        error: RapidmqError {
+            code: 0,
+            kind: RapidmqErrorKind::RAPIDMQ_ERROR_KIND_NONE,
+            retriable: false,
+            message: RapidmqBytes::EMPTY,
+        },
+    };
+    match outcome {
+        Ok(delivery) => result.delivery = delivery.into(),
+        Err(e) => {
+            result.status = RapidmqStatus::RAPIDMQ_STATUS_ERROR;
+            FfiError::from(e).write(&mut result.error);
+        }
+    }
+    result
 }
 
 /// Sends `message` and blocks until its receipt resolves (or `cancel` is triggered: the message

@@ -150,6 +150,9 @@ typedef struct RapidmqCancel RapidmqCancel;
 // A connection to a broker, shared by the producers and consumers made from it.
 typedef struct RapidmqClient RapidmqClient;
 
+// A queue of send outcomes; free with `rapidmq_completions_free`.
+typedef struct RapidmqCompletions RapidmqCompletions;
+
 // A member of a stream subscription.
 typedef struct RapidmqConsumer RapidmqConsumer;
 
@@ -726,6 +729,26 @@ typedef struct RapidmqReplicaMoveList {
   size_t len;
 } RapidmqReplicaMoveList;
 
+// The outcome of one send, handed to a `RapidmqSendCallback`. Valid only during the callback:
+// copy what you need (the error message is freed when the callback returns).
+typedef struct RapidmqSendResult {
+  // `RAPIDMQ_STATUS_OK` with `delivery`, or `RAPIDMQ_STATUS_ERROR` with `error`.
+  enum RapidmqStatus status;
+  // Where the message went.
+  struct RapidmqDelivery delivery;
+  // Why it failed.
+  struct RapidmqError error;
+} RapidmqSendResult;
+
+// The outcome of one send taken by `rapidmq_completions_wait`, with the token it was sent with.
+// A failed one's `result.error` holds a message the caller frees with `rapidmq_error_clear`.
+typedef struct RapidmqCompletion {
+  // The token given to the send.
+  uint64_t token;
+  // Where the message went, or why it failed.
+  struct RapidmqSendResult result;
+} RapidmqCompletion;
+
 // Retry (and reconnect) policy: exponential backoff with full jitter within a budget.
 typedef struct RapidmqRetryPolicy {
   // First backoff ceiling, ms.
@@ -832,17 +855,6 @@ typedef struct RapidmqErrorCodeInfo {
   // The HTTP status the REST API sends it with.
   uint16_t http_status;
 } RapidmqErrorCodeInfo;
-
-// The outcome of one send, handed to a `RapidmqSendCallback`. Valid only during the callback:
-// copy what you need (the error message is freed when the callback returns).
-typedef struct RapidmqSendResult {
-  // `RAPIDMQ_STATUS_OK` with `delivery`, or `RAPIDMQ_STATUS_ERROR` with `error`.
-  enum RapidmqStatus status;
-  // Where the message went.
-  struct RapidmqDelivery delivery;
-  // Why it failed.
-  struct RapidmqError error;
-} RapidmqSendResult;
 
 // Called once per `rapidmq_producer_send`, from a runtime thread, when the receipt resolves.
 // It must return quickly and must not make blocking RapidMQ calls.
@@ -1614,6 +1626,77 @@ void rapidmq_leader_rebalance_free(struct RapidmqLeaderRebalance *rebalance);
 // # Safety
 // `moves` is NULL or was returned by this library and not freed already.
 void rapidmq_replica_move_list_free(struct RapidmqReplicaMoveList *moves);
+
+// A new, empty queue. Any number of producers may send to one queue.
+struct RapidmqCompletions *rapidmq_completions_new(void);
+
+// Wakes every `rapidmq_completions_wait`; later waits return what is left, then nothing.
+//
+// # Safety
+// `completions` is NULL or live.
+void rapidmq_completions_close(const struct RapidmqCompletions *completions);
+
+// Frees the queue. Sends still pending keep their outcome alive until they complete, then
+// drop it. NULL is ignored.
+//
+// # Safety
+// `completions` is NULL or a live queue no other call is using.
+void rapidmq_completions_free(struct RapidmqCompletions *completions);
+
+// Takes up to `max` outcomes into `items`, waiting at most `timeout_ms` for the first, and
+// writes how many to `n` (0: none came in time, or the queue is closed and drained).
+//
+// # Safety
+// `completions` is live; `items` has room for `max`; `n` is writable.
+enum RapidmqStatus rapidmq_completions_wait(const struct RapidmqCompletions *completions,
+                                            struct RapidmqCompletion *items,
+                                            size_t max,
+                                            uint64_t timeout_ms,
+                                            size_t *n,
+                                            struct RapidmqError *err);
+
+// Sends `message`; its outcome goes to `completions` with `token`. Blocks only while the
+// producer's buffer is full (interruptible through `cancel`). When this fails, no outcome
+// comes.
+//
+// # Safety
+// `producer` and `completions` are live; `message` is readable.
+enum RapidmqStatus rapidmq_producer_send_to(const struct RapidmqProducer *producer,
+                                            const struct RapidmqMessage *message,
+                                            const struct RapidmqCancel *cancel,
+                                            const struct RapidmqCompletions *completions,
+                                            uint64_t token,
+                                            struct RapidmqError *err);
+
+// Like `rapidmq_producer_send_to`, but never waits: when the producer already buffers
+// `max_buffered_messages`, it writes false to `queued` and queues nothing (no outcome comes).
+//
+// # Safety
+// `producer` and `completions` are live; `message` is readable; `queued` is writable.
+enum RapidmqStatus rapidmq_producer_try_send_to(const struct RapidmqProducer *producer,
+                                                const struct RapidmqMessage *message,
+                                                const struct RapidmqCompletions *completions,
+                                                uint64_t token,
+                                                bool *queued,
+                                                struct RapidmqError *err);
+
+// Sends `len` messages in one call; message `i`'s outcome goes to `completions` with token
+// `first_token + i`. Blocks only while the producer's buffer is full (interruptible through
+// `cancel`). Writes to `sent` how many were queued, in order: all of them on success; on an
+// error (a cancel, a closed producer) those before it, whose outcomes still come. An invalid
+// message queues none.
+//
+// # Safety
+// `producer` and `completions` are live; `messages` holds `len` readable messages; `sent` is
+// writable.
+enum RapidmqStatus rapidmq_producer_send_batch_to(const struct RapidmqProducer *producer,
+                                                  const struct RapidmqMessage *messages,
+                                                  size_t len,
+                                                  const struct RapidmqCancel *cancel,
+                                                  const struct RapidmqCompletions *completions,
+                                                  uint64_t first_token,
+                                                  size_t *sent,
+                                                  struct RapidmqError *err);
 
 // Fills `out` with the core's client defaults (the default endpoint is used when
 // `endpoints_len` is 0). Returns false when `out` is NULL.

@@ -10,6 +10,8 @@
 //!   Everything else the owner holds alone.
 //! - `receipt.rs`: send receipts as slots of shared blocks, completed by the owner, instead of a
 //!   channel per message.
+//! - `completions.rs`: [`Completions`], a queue the bindings hand receipts to, so outcomes
+//!   reach them many at a time, without a task or a callback per message.
 //! - `stats.rs`: counters ([`ProducerStats`]).
 //! - `flight.rs`: the in-flight window of one partition.
 //! - `stream.rs`: the `PublishStream` task of the current connection.
@@ -42,6 +44,7 @@
 //! says which ([`crate::SendStatus`]); only appended messages have an offset.
 
 mod accumulator;
+mod completions;
 mod flight;
 mod owner;
 mod placement;
@@ -56,6 +59,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use self::accumulator::Pending;
+pub use self::completions::{Completion, Completions};
 use self::owner::{Command, Owner};
 pub use self::receipt::SendReceipt;
 use self::receipt::Slots;

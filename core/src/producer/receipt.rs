@@ -4,7 +4,8 @@
 //! oneshot channel per send). The owner task completes a slot through its [`Reply`]; the
 //! application waits on the same slot through its [`SendReceipt`]. A `Reply` dropped without
 //! completing (the producer stopped) fails its receipt with [`Error::Closed`], as a dropped
-//! channel sender would.
+//! channel sender would. A receipt handed to a [`Completions`] queue
+//! ([`SendReceipt::complete_into`]) is completed by pushing its outcome there instead.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
+use super::completions::{Completion, Completions};
 use crate::error::{Error, Result};
 use crate::types::Delivery;
 
@@ -24,6 +26,8 @@ struct SlotState {
     result: Option<Result<Delivery>>,
     waker: Option<Waker>,
     completed: bool,
+    /// Where the outcome goes instead of `result`, with its token.
+    sink: Option<(Arc<Completions>, u64)>,
 }
 
 /// A block of receipt slots.
@@ -85,6 +89,11 @@ impl Reply {
             return;
         }
         slot.completed = true;
+        if let Some((completions, token)) = slot.sink.take() {
+            drop(slot);
+            completions.push(Completion { token, result });
+            return;
+        }
         slot.result = Some(result);
         let waker = slot.waker.take();
         drop(slot);
@@ -109,6 +118,23 @@ pub struct SendReceipt {
 }
 
 impl SendReceipt {
+    /// Hands the outcome to `completions` with `token` instead of to this receipt: at once if it
+    /// is known already, else when the producer completes the send. For the bindings, which
+    /// take outcomes in batches rather than awaiting each receipt.
+    pub fn complete_into(self, completions: &Arc<Completions>, token: u64) {
+        let mut slot = self.block.slots[self.index].lock();
+        let result = match slot.result.take() {
+            Some(result) => result,
+            None if slot.completed => Err(stopped()),
+            None => {
+                slot.sink = Some((completions.clone(), token));
+                return;
+            }
+        };
+        drop(slot);
+        completions.push(Completion { token, result });
+    }
+
     /// The result if it is known already; `None` while the batch is pending.
     pub fn try_result(&mut self) -> Option<Result<Delivery>> {
         let mut slot = self.block.slots[self.index].lock();
@@ -142,5 +168,44 @@ impl Future for SendReceipt {
 impl std::fmt::Debug for SendReceipt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendReceipt").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::types::{Durability, SendStatus};
+
+    fn appended(offset: u64) -> Result<Delivery> {
+        Ok(Delivery {
+            partition: 0,
+            offset: Some(offset),
+            durability: Durability::Fsync,
+            status: SendStatus::Appended,
+        })
+    }
+
+    #[test]
+    fn a_receipt_handed_to_a_queue_gets_its_outcome_there_whenever_it_completes() {
+        let completions = Arc::new(Completions::new());
+        let mut slots = Slots::default();
+        let (early_reply, early) = slots.next();
+        let (late_reply, late) = slots.next();
+        let (dropped_reply, dropped) = slots.next();
+        early_reply.send(appended(0));
+        early.complete_into(&completions, 10);
+        late.complete_into(&completions, 11);
+        dropped.complete_into(&completions, 12);
+        late_reply.send(appended(1));
+        drop(dropped_reply);
+
+        let outcomes: Vec<(u64, Option<u64>)> = completions
+            .wait(10, Duration::ZERO)
+            .into_iter()
+            .map(|c| (c.token, c.result.ok().and_then(|d| d.offset)))
+            .collect();
+        assert_eq!(outcomes, vec![(10, Some(0)), (11, Some(1)), (12, None)]);
     }
 }
