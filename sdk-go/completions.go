@@ -40,6 +40,18 @@ func (s *sendQueue) add(f *SendFuture) uint64 {
 	return s.next
 }
 
+// addAll registers futures under consecutive tokens and returns the first.
+func (s *sendQueue) addAll(futures []*SendFuture) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.next + 1
+	for _, f := range futures {
+		s.next++
+		s.futures[s.next] = f
+	}
+	return first
+}
+
 // forget drops the future of a send that was not queued (no outcome will come for it).
 func (s *sendQueue) forget(token uint64) {
 	s.mu.Lock()

@@ -194,6 +194,45 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 	return future, nil
 }
 
+// SendBatch queues messages, in order, in one native call, and returns a future per message
+// (see [Producer.SendAsync]): the cheaper way to send many messages at once. It waits only
+// while the producer's buffer is full, and ctx bounds that wait. On an error it returns the
+// futures of the messages queued before it (they complete as usual) with the error; an invalid
+// message queues none.
+//
+// Errors here: [ErrClosed] after Close, [ErrInvalidArgument] for an invalid message, ctx.Err().
+func (p *Producer) SendBatch(ctx context.Context, messages []Message) ([]*SendFuture, error) {
+	if len(messages) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	defer runtime.KeepAlive(p)
+	futures := make([]*SendFuture, len(messages))
+	for i := range futures {
+		futures[i] = &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
+	}
+	var pn pins
+	defer pn.Unpin()
+	list := messagesC(&pn, messages)
+	pn.Pin(&list[0])
+	first := p.sends.addAll(futures)
+	var sent C.size_t
+	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		return uint32(C.rapidmq_producer_send_batch_to(p.h, &list[0], C.size_t(len(list)), cancel,
+			p.sends.q, C.uint64_t(first), &sent, cerr))
+	})
+	for i := int(sent); i < len(futures); i++ {
+		p.sends.forget(first + uint64(i))
+		p.calls.done(futures[i].epoch)
+	}
+	if err != nil {
+		return futures[:sent], err
+	}
+	return futures, nil
+}
+
 // TrySend is [Producer.SendAsync] without the wait: when the producer already buffers
 // MaxBufferedMessages it returns (nil, false, nil) and queues nothing. [Producer.Flush] waits
 // for its future too.

@@ -146,6 +146,40 @@ func TestIsClosedFollowsClose(t *testing.T) {
 	}
 }
 
+// SendBatch queues many messages in one native call, in order.
+func TestSendBatchQueuesManyMessagesInOrderAndNoneAfterClose(t *testing.T) {
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(1))
+	p := newProducer(t, client, rapidmq.NewProducerConfig(topic))
+	var futures []*rapidmq.SendFuture
+	for chunk := range 5 {
+		messages := make([]rapidmq.Message, 1000)
+		for i := range messages {
+			messages[i] = text(strconv.Itoa(chunk*1000 + i))
+		}
+		fs, err := p.SendBatch(ctxT(t), messages)
+		if err != nil || len(fs) != len(messages) {
+			t.Fatalf("chunk %d: %d futures, %v", chunk, len(fs), err)
+		}
+		futures = append(futures, fs...)
+	}
+	for i, f := range futures {
+		if d, err := f.Wait(ctxT(t)); err != nil || d.Offset != uint64(i) {
+			t.Fatalf("message %d: %+v, %v", i, d, err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := p.SendBatch(ctxT(t), []rapidmq.Message{text("late")})
+	if !errors.Is(err, rapidmq.ErrClosed) || len(fs) != 0 {
+		t.Fatalf("after close: %d futures, %v", len(fs), err)
+	}
+	if got := readLog(t, client, topic); len(got) != 5000 || string(got[4999].Value) != "4999" {
+		t.Fatalf("the log holds %d messages", len(got))
+	}
+}
+
 // C25 empty-key-round-trip.
 func TestAnEmptyKeyIsAKeyAndStaysApartFromNoKey(t *testing.T) {
 	_, client := setup(t)

@@ -6,7 +6,8 @@
 //	go run ./cmd/throughput -messages 1000000 -size 100
 //
 // It creates a fresh 1-partition topic (fsync, the broker default, like `rapidmq bench`),
-// sends -messages keyless messages of -size bytes as fast as SendAsync accepts them, reports
+// sends -messages keyless messages of -size bytes as fast as SendAsync accepts them (or
+// SendBatch, -batch at a time), reports
 // messages/s once every future resolved, then consumes them all from the earliest offset with
 // Poll(-poll, default 1000) and reports messages/s. The topic is deleted afterwards.
 package main
@@ -31,6 +32,7 @@ func main() {
 	messages := flag.Int("messages", 1_000_000, "messages to send and consume")
 	pollMax := flag.Int("poll", 1000, "messages per Poll (the consumer's prefetch is the core default)")
 	size := flag.Int("size", 100, "message size in bytes")
+	batch := flag.Int("batch", 1, "messages per SendBatch call (1: one SendAsync per message)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Go side to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -45,14 +47,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(endpoint, *messages, *size, *pollMax); err != nil {
+	if err := run(endpoint, *messages, *size, *pollMax, *batch); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint string, messages, size, pollMax int) error {
+func run(endpoint string, messages, size, pollMax, batch int) error {
 	ctx := context.Background()
 	client, err := rapidmq.Connect(ctx, rapidmq.NewClientConfig(endpoint))
 	if err != nil {
@@ -85,12 +87,28 @@ func run(endpoint string, messages, size, pollMax int) error {
 		acked <- nil
 	}()
 	started := time.Now()
-	for range messages {
-		f, err := producer.SendAsync(ctx, rapidmq.Message{Value: value})
-		if err != nil {
-			return err
+	if batch > 1 {
+		chunk := make([]rapidmq.Message, batch)
+		for i := range chunk {
+			chunk[i] = rapidmq.Message{Value: value}
 		}
-		futures <- f
+		for sent := 0; sent < messages; sent += batch {
+			fs, err := producer.SendBatch(ctx, chunk[:min(batch, messages-sent)])
+			if err != nil {
+				return err
+			}
+			for _, f := range fs {
+				futures <- f
+			}
+		}
+	} else {
+		for range messages {
+			f, err := producer.SendAsync(ctx, rapidmq.Message{Value: value})
+			if err != nil {
+				return err
+			}
+			futures <- f
+		}
 	}
 	close(futures)
 	if err := <-acked; err != nil {
