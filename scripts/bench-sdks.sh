@@ -13,7 +13,8 @@
 # MAVEN_REPO, MVN_FLAGS. The programs are
 # the SDKs' own throughput benchmarks: sdk-rust/examples/throughput.rs and `rapidmq bench sub`
 # (the Rust SDK's consumer), sdk-go/cmd/throughput, examples/java Throughput, and
-# sdk-python/bench/bench.py. Go, Java and Python warm up on a tenth of the messages first.
+# sdk-python/bench/bench.py (their own output goes to stderr; `tee -a`, so a log file that
+# holds both is not truncated). Go, Java and Python warm up on a tenth of the messages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 broker=$(realpath "$1")
@@ -35,26 +36,26 @@ echo "bench-sdks: $messages x 100 B per SDK and phase, broker at $server, $(npro
 rate() { sed -n "s/^$1.* \([0-9][0-9.]*\) msgs\/s.*/\1/p" | tail -1; }
 
 echo "bench-sdks: rust"
-rust_pub=$(RAPIDMQ_ENDPOINT=$server "$rust" publish "$messages" 100 | tee /dev/stderr | rate "publish:")
+rust_pub=$(RAPIDMQ_ENDPOINT=$server "$rust" publish "$messages" 100 | tee -a /dev/stderr | rate "publish:")
 rust_sub=$("$broker" bench sub --server "$server" --count "$messages" --size 100 --json |
   "$python" -c 'import json, sys; print(round(json.load(sys.stdin)["msgs_per_sec"]))')
 echo "rust consume: $rust_sub msgs/s" >&2
 
 echo "bench-sdks: go"
 go_out=$(cd sdk-go && go run ./cmd/throughput -endpoint "$server" -messages "$messages" -size 100 |
-  tee /dev/stderr)
+  tee -a /dev/stderr)
 go_pub=$(rate "go publish:" <<<"$go_out")
 go_sub=$(rate "go consume:" <<<"$go_out")
 
 echo "bench-sdks: java"
 java_out=$("$java" --enable-native-access=ALL-UNNAMED -cp "$jar:examples/java/target/classes" \
-  io.rapidmq.examples.Throughput "$server" "$messages" 100 | tee /dev/stderr)
+  io.rapidmq.examples.Throughput "$server" "$messages" 100 | tee -a /dev/stderr)
 java_pub=$(rate "java publish:" <<<"$java_out")
 java_sub=$(rate "java consume:" <<<"$java_out")
 
 echo "bench-sdks: python"
 py_out=$("$python" sdk-python/bench/bench.py --endpoint "$server" --count "$messages" --size 100 |
-  tee /dev/stderr)
+  tee -a /dev/stderr)
 py_pub=$(rate "python publish:" <<<"$py_out")
 py_sub=$(rate "python consume:" <<<"$py_out")
 

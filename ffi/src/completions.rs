@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rapidmq_core::{self as core, ErrorCode};
+use rapidmq_core as core;
 
 use crate::cancel::RapidmqCancel;
 use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 use crate::producer::{
-    RapidmqProducer, RapidmqSendResult, enqueue, message_of, producer_of, send_result,
+    RapidmqProducer, RapidmqSendResult, enqueue, message_of, producer_of, send_result, try_enqueue,
 };
 use crate::types::{RapidmqMessage, messages_in};
 
@@ -153,17 +153,10 @@ pub unsafe extern "C" fn rapidmq_producer_try_send_to(
         let producer = producer_of(producer)?;
         let queue = queue_of(completions)?;
         let message = unsafe { message_of(message) }?;
-        if queued.is_null() {
-            return Err(FfiError::null("queued")); // before anything is queued
+        if let Some(receipt) = try_enqueue(producer, message, queued)? {
+            receipt.complete_into(queue, token);
         }
-        match producer.try_send(message) {
-            Err(e) if e.code() == ErrorCode::ResourceExhausted => put(queued, "queued", false),
-            Err(e) => Err(e.into()),
-            Ok(receipt) => {
-                receipt.complete_into(queue, token);
-                put(queued, "queued", true)
-            }
-        }
+        Ok(())
     })
 }
 

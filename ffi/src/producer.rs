@@ -153,18 +153,30 @@ pub unsafe extern "C" fn rapidmq_producer_try_send(
         let producer = producer_of(producer)?;
         let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
         let message = unsafe { message_of(message) }?;
-        if queued.is_null() {
-            return Err(FfiError::null("queued")); // before anything is queued
+        if let Some(receipt) = try_enqueue(producer, message, queued)? {
+            report(producer, receipt, callback, UserData(user_data));
         }
-        match producer.try_send(message) {
-            Err(e) if e.code() == ErrorCode::ResourceExhausted => put(queued, "queued", false),
-            Err(e) => Err(e.into()),
-            Ok(receipt) => {
-                report(producer, receipt, callback, UserData(user_data));
-                put(queued, "queued", true)
-            }
-        }
+        Ok(())
     })
+}
+
+/// The try-send forms' common part: queues `message` unless the buffer is full, and writes to
+/// `queued` whether it did. `queued` is checked before anything is queued.
+pub(crate) fn try_enqueue(
+    producer: &core::Producer,
+    message: core::Message,
+    queued: *mut bool,
+) -> FfiResult<Option<core::SendReceipt>> {
+    if queued.is_null() {
+        return Err(FfiError::null("queued"));
+    }
+    let receipt = match producer.try_send(message) {
+        Err(e) if e.code() == ErrorCode::ResourceExhausted => None,
+        Err(e) => return Err(e.into()),
+        Ok(receipt) => Some(receipt),
+    };
+    put(queued, "queued", receipt.is_some())?;
+    Ok(receipt)
 }
 
 /// Calls `callback(user_data, result)` once, from a runtime thread, when `receipt` resolves.

@@ -69,17 +69,21 @@ create cross-decoy
 side rust publish "$endpoint" cross-decoy "$tmp/decoy.txt"
 
 failed=0
+# cell COMMAND…: one cell of a table: ok, or FAIL with the command's stderr kept for the end.
+cell() {
+    if "$@" 2>"$tmp/err"; then
+        printf '%-8s' ok
+    else
+        printf '%-8s' FAIL
+        failed=$((failed + 1))
+        cat "$tmp/err" >>"$tmp/failures"
+    fi
+}
 printf '%-22s' "reader \\ writer"; printf '%-8s' "${langs[@]}" decoy; echo
 for reader in "${langs[@]}"; do
     printf '%-22s' "$reader"
     for writer in "${langs[@]}"; do
-        if side "$reader" verify "$endpoint" "cross-$writer" "$fixture" 2>"$tmp/err"; then
-            printf '%-8s' ok
-        else
-            printf '%-8s' FAIL
-            failed=$((failed + 1))
-            cat "$tmp/err" >>"$tmp/failures"
-        fi
+        cell side "$reader" verify "$endpoint" "cross-$writer" "$fixture"
     done
     # Refused for the right reason: message 1, the one whose key the decoy dropped.
     if side "$reader" verify "$endpoint" cross-decoy "$fixture" 2>"$tmp/err"; then
@@ -108,13 +112,7 @@ printf '%-22s' "requester \\ responder"; printf '%-8s' "${langs[@]}"; echo
 for requester in "${langs[@]}"; do
     printf '%-22s' "$requester"
     for responder in "${langs[@]}"; do
-        if side "$requester" request "$endpoint" "rr-$responder" "$fixture" 2>"$tmp/err"; then
-            printf '%-8s' ok
-        else
-            printf '%-8s' FAIL
-            failed=$((failed + 1))
-            cat "$tmp/err" >>"$tmp/failures"
-        fi
+        cell side "$requester" request "$endpoint" "rr-$responder" "$fixture"
     done
     echo
 done
