@@ -83,8 +83,9 @@ impl Client {
     /// `reply-to` (this client's inbox topic) and `correlation-id` (unique per request). A
     /// responder answers with [`Client::reply`]. The first request makes the inbox (a topic
     /// create and a subscribe), and the first to a topic its producer, before `timeout` starts;
-    /// each of those calls is bounded by the client's request timeout. Once the timeout starts,
-    /// the request is queued for sending: it is sent even when no reply comes in time.
+    /// each of those calls is bounded by the client's request timeout. A request queued for
+    /// sending (at once, unless the producer's buffer is full) is sent even when no reply comes
+    /// in time.
     ///
     /// Errors: [`Error::InvalidArgument`] for a zero timeout, `TOPIC_NOT_FOUND`,
     /// [`Error::Timeout`] when no reply came in time, and whatever the send failed with.
