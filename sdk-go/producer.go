@@ -169,29 +169,36 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	future, _, err := p.send(ctx, m, true)
+	return future, err
+}
+
+// send queues m with a new future: first without waiting (room in the buffer: one native call,
+// no cancel handle); when the buffer is full and wait is set, through the cancellable, blocking
+// call. Without wait, a full buffer returns (nil, false, nil).
+func (p *Producer) send(ctx context.Context, m Message, wait bool) (*SendFuture, bool, error) {
 	defer runtime.KeepAlive(p)
 	future := &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
 	var pn pins
 	defer pn.Unpin()
 	cm := messageC(&pn, &m)
 	token := p.sends.add(future)
-	// The common case first: room in the buffer, one native call and no cancel handle. Only a
-	// full buffer takes the cancellable, blocking path.
 	var queued C.bool
 	var cerr C.RapidmqError
 	status := uint32(C.rapidmq_producer_try_send_to(p.h, &cm, p.sends.q, C.uint64_t(token), &queued, &cerr))
 	err := check(ctx, status, &cerr)
-	if err == nil && !bool(queued) {
+	if err == nil && !bool(queued) && wait {
 		err = blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 			return uint32(C.rapidmq_producer_send_to(p.h, &cm, cancel, p.sends.q, C.uint64_t(token), cerr))
 		})
+		queued = C.bool(err == nil)
 	}
-	if err != nil {
+	if err != nil || !bool(queued) {
 		p.sends.forget(token)
 		p.calls.done(future.epoch)
-		return nil, err
+		return nil, false, err
 	}
-	return future, nil
+	return future, true, nil
 }
 
 // SendBatch queues messages, in order, in one native call, and returns a future per message
@@ -239,21 +246,7 @@ func (p *Producer) SendBatch(ctx context.Context, messages []Message) ([]*SendFu
 //
 // Errors here: [ErrClosed] after Close.
 func (p *Producer) TrySend(m Message) (*SendFuture, bool, error) {
-	defer runtime.KeepAlive(p)
-	future := &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
-	var pn pins
-	defer pn.Unpin()
-	cm := messageC(&pn, &m)
-	token := p.sends.add(future)
-	var queued C.bool
-	var cerr C.RapidmqError
-	status := uint32(C.rapidmq_producer_try_send_to(p.h, &cm, p.sends.q, C.uint64_t(token), &queued, &cerr))
-	if err := check(context.Background(), status, &cerr); err != nil || !bool(queued) {
-		p.sends.forget(token)
-		p.calls.done(future.epoch)
-		return nil, false, err
-	}
-	return future, true, nil
+	return p.send(context.Background(), m, false)
 }
 
 // Send queues m and waits for its receipt (see [Producer.SendAsync]). When ctx ends first it
