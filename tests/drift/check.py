@@ -9,8 +9,8 @@ its naming convention, on its own type of the same role:
 
     rust    sdk-rust/src/lib.rs       `pub fn name` / `pub async fn name` in `impl Type`, or the
             core's own type re-exported (`pub use rapidmq_core::{Type, ...}`)
-    python  python/rapidmq/client.py  `def name` in `class Type` (the sync API), and in aio.py
-            (the asyncio API)
+    python  python/rapidmq/client.py  `def name` in `class Type` (the sync API; its Admin is in
+            admin.py), and in aio.py (the asyncio API)
     go      sdk-go/*.go               `func (x *Type) Name(`
     java    io/rapidmq/Type.java      a public method `name(` (camelCase)
 
@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE_TYPES = ("Client", "Admin", "Producer", "Consumer", "QueueConsumer")
 SDKS = ("rust", "python", "go", "java")
 JAVA_TYPES = {"Client": "RapidMQClient"}
-PYTHON_FILES = ("client.py", "aio.py")
+# The Python SDK's two APIs and the files of each.
+PYTHON_APIS = {"client.py": ("client.py", "admin.py"), "aio.py": ("aio.py",)}
 
 
 def rust_ops(text: str, type_name: str) -> set[str]:
@@ -93,7 +94,10 @@ def sdk_ops(sdk: str, type_name: str) -> dict[str, set[str]]:
         return {"lib.rs": rust_ops(lib, type_name)}
     if sdk == "python":
         package = ROOT / "sdk-python/python/rapidmq"
-        return {f: python_ops((package / f).read_text(), type_name) for f in PYTHON_FILES}
+        return {
+            api: set().union(*(python_ops((package / f).read_text(), type_name) for f in files))
+            for api, files in PYTHON_APIS.items()
+        }
     if sdk == "go":
         method = rf"^func \(\w+ \*{type_name}\) (\w+)\("
         return {"sdk-go": {m for text in go_sources() for m in re.findall(method, text, re.M)}}
