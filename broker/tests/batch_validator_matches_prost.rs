@@ -21,7 +21,8 @@ use rapidmq_broker::engine::batch::{
     self, BatchSummary, Limits, MSG_ID_HEADER, TRACEPARENT_HEADER,
 };
 use rapidmq_proto::ErrorCode;
-use rapidmq_proto::v1::{Header, Message, MessageBatch};
+use rapidmq_proto::batch::{self as batch_codec, BatchError};
+use rapidmq_proto::v1::{Compression, Header, Message, MessageBatch};
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
 const DEFAULT_CASES: u32 = 2_000;
@@ -40,9 +41,13 @@ fn config() -> ProptestConfig {
     }
 }
 
+/// The most a compressed batch may expand to, small so generated frames cross it.
+const MAX_BATCH_BYTES: usize = 4096;
+
 fn limits(max_message_bytes: u32) -> Limits {
     Limits {
         max_message_bytes,
+        max_batch_bytes: MAX_BATCH_BYTES,
         now_ms: NOW_MS,
         max_delay_ms: MAX_DELAY_MS,
     }
@@ -59,9 +64,20 @@ enum Expected {
 }
 
 fn expected(bytes: &[u8], limits: &Limits) -> Expected {
-    let Ok(decoded) = MessageBatch::decode(bytes) else {
-        return Expected::Undecodable;
-    };
+    // What every reader of a stored batch decodes it with (decompressing compressed messages).
+    let decoded =
+        match batch_codec::decode_with_limit(Bytes::copy_from_slice(bytes), limits.max_batch_bytes)
+        {
+            Ok(decoded) => decoded,
+            // The batch decodes, but names no codec, mixes plain and compressed messages, or
+            // expands too far: refused, and not as malformed.
+            Err(
+                BatchError::UnknownCompression(_) | BatchError::Mixed | BatchError::TooLarge { .. },
+            ) => {
+                return Expected::Refuse;
+            }
+            Err(BatchError::Decode(_) | BatchError::Corrupt(_)) => return Expected::Undecodable,
+        };
     let horizon = NOW_MS + MAX_DELAY_MS as i64;
     let mut summary = BatchSummary {
         count: decoded.messages.len() as u32,
@@ -89,7 +105,7 @@ fn expected(bytes: &[u8], limits: &Limits) -> Expected {
         summary.traced |= has(MSG_ID_HEADER) || has(TRACEPARENT_HEADER);
         summary.value_bytes += m.value.len() as u64;
     }
-    if decoded.messages.is_empty() || decoded.compression != 0 {
+    if decoded.messages.is_empty() {
         return Expected::Refuse;
     }
     Expected::Accept(summary)
@@ -185,16 +201,39 @@ fn message() -> impl Strategy<Value = Message> {
         )
 }
 
+/// Valid batches, plain or (as producers send them) with their messages in a compressed frame;
+/// now and then a compression value with the messages left plain, or an unknown one.
 fn message_batch() -> impl Strategy<Value = MessageBatch> {
     (
         vec(message(), 0..4),
         interesting_i64(),
-        prop_oneof![3 => Just(0i32), 1 => any::<i32>()],
+        prop_oneof![3 => Just(0i32), 1 => Just(1), 1 => Just(2), 1 => any::<i32>()],
+        prop_oneof![4 => Just(true), 1 => Just(false)],
     )
-        .prop_map(|(messages, base_timestamp_ms, compression)| MessageBatch {
-            messages,
-            base_timestamp_ms,
-            compression,
+        .prop_map(|(messages, base_timestamp_ms, compression, pack)| {
+            match Compression::try_from(compression) {
+                Ok(codec) if codec != Compression::None && pack => {
+                    let inner = MessageBatch {
+                        messages,
+                        ..Default::default()
+                    };
+                    MessageBatch {
+                        base_timestamp_ms,
+                        compression,
+                        compressed: Bytes::from(batch_codec::compress(
+                            codec,
+                            &inner.encode_to_vec(),
+                        )),
+                        ..Default::default()
+                    }
+                }
+                _ => MessageBatch {
+                    messages,
+                    base_timestamp_ms,
+                    compression,
+                    ..Default::default()
+                },
+            }
         })
 }
 

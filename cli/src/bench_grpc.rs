@@ -234,6 +234,7 @@ fn encode_batch(count: usize, size: usize, delay_ms: u64) -> Bytes {
             .collect(),
         base_timestamp_ms: crate::parse::now_ms(),
         compression: 0,
+        ..Default::default()
     };
     Bytes::from(batch.encode_to_vec())
 }
@@ -312,7 +313,7 @@ async fn consume(channel: Channel, topic: &str, expected: u64) -> anyhow::Result
             bail!("consume stream ended early")
         };
         if let Some(pb::consume_response::Kind::Batch(batch)) = response.kind {
-            let decoded = pb::MessageBatch::decode(batch.batch)?;
+            let decoded = rapidmq_proto::batch::decode(batch.batch)?;
             let delivered = decoded
                 .messages
                 .len()

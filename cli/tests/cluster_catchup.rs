@@ -169,6 +169,7 @@ async fn publish_one(clients: &Clients, message: pb::Message, what: &str) -> pb:
         messages: vec![message],
         base_timestamp_ms: 0,
         compression: 0,
+        ..Default::default()
     };
     let request = pb::PublishRequest {
         topic: TOPIC.into(),

@@ -39,6 +39,7 @@ fn one(message: pb::Message) -> pb::MessageBatch {
         messages: vec![message],
         base_timestamp_ms: 1_700_000_000_000,
         compression: 0,
+        ..Default::default()
     }
 }
 
@@ -187,6 +188,7 @@ async fn producer_timestamps_beyond_i64_are_refused() {
             }],
             base_timestamp_ms: base,
             compression: 0,
+            ..Default::default()
         };
         let err = publish_batch(&mut c, "ts", batch, 0, 0)
             .await
@@ -206,6 +208,7 @@ async fn producer_timestamps_beyond_i64_are_refused() {
             }],
             base_timestamp_ms: base,
             compression: 0,
+            ..Default::default()
         };
         publish_batch(&mut c, "ts", batch, 0, 0)
             .await
@@ -236,6 +239,7 @@ async fn delayed_messages_with_extreme_timestamps_come_due_with_their_timestamps
             }],
             base_timestamp_ms: base,
             compression: 0,
+            ..Default::default()
         };
         let ack = publish_batch(&mut c, "later", batch, 0, 0).await.unwrap();
         assert_eq!(ack.scheduled, 1);

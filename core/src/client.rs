@@ -30,7 +30,7 @@ use crate::request::Requests;
 use crate::retry;
 use crate::routing::Routes;
 use crate::runtime::Runtime;
-use crate::types::{Message, PublishAck, ReceivedMessage};
+use crate::types::{Compression, Message, PublishAck, ReceivedMessage};
 
 /// A connection to a RapidMQ broker. Cheap to clone; clones share the connection.
 #[derive(Clone)]
@@ -358,10 +358,13 @@ impl Client {
             convert::check_timestamp(m)?;
         }
         let now = now_ms();
-        let batch = convert::encode_batch(messages.into_iter().map(|m| {
-            let ts = m.timestamp_ms.unwrap_or(now);
-            (m, ts)
-        }));
+        let batch = convert::encode_batch(
+            messages.into_iter().map(|m| {
+                let ts = m.timestamp_ms.unwrap_or(now);
+                (m, ts)
+            }),
+            Compression::None,
+        );
         let request = v1::PublishRequest {
             topic: topic.into(),
             partition,
@@ -784,6 +787,11 @@ pub(crate) fn messaging_client(conn: Conn) -> MessagingClient<Conn> {
     MessagingClient::new(conn).max_decoding_message_size(MAX_RESPONSE_BYTES)
 }
 
+/// Admin answers (topic and subscription lists, dead-letter and audit pages) come gzipped when
+/// the broker offers it: they are repetitive and can be large. Requests go plain (they are
+/// small), as do messaging calls, whose batches carry their own compression.
 pub(crate) fn admin_client(conn: Conn) -> v1::admin_client::AdminClient<Conn> {
-    v1::admin_client::AdminClient::new(conn).max_decoding_message_size(MAX_RESPONSE_BYTES)
+    v1::admin_client::AdminClient::new(conn)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::defaults;
 use crate::error::{Error, Result};
-use crate::types::{QueueSettings, StartPosition};
+use crate::types::{Compression, QueueSettings, StartPosition};
 
 /// TLS settings for `https://` endpoints. TLS is on exactly for `https://` endpoints; with
 /// `tls: None` they are verified against the system roots. Each PEM can be given as a file
@@ -223,6 +223,8 @@ pub struct ProducerConfig {
     pub idempotence: bool,
     /// Retries of failed publishes.
     pub retry: RetryPolicy,
+    /// How each batch's messages are packed: none, LZ4 or Zstandard.
+    pub compression: Compression,
 }
 
 impl ProducerConfig {
@@ -238,6 +240,7 @@ impl ProducerConfig {
             max_buffered_messages: defaults::MAX_BUFFERED_MESSAGES,
             idempotence: defaults::IDEMPOTENCE,
             retry: RetryPolicy::default(),
+            compression: defaults::COMPRESSION,
         }
     }
 

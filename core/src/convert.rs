@@ -2,7 +2,6 @@
 //! kept together so the boundary is in one place. Decoding delivered batches lives here too.
 
 use bytes::Bytes;
-use prost::Message as _;
 use rapidmq_proto::v1;
 
 use crate::error::{Error, Result};
@@ -371,18 +370,21 @@ pub(crate) fn received(
     }
 }
 
-/// Encodes messages (each with its resolved timestamp) as one `MessageBatch`.
-pub(crate) fn encode_batch(messages: impl ExactSizeIterator<Item = (Message, i64)>) -> Bytes {
+/// Encodes messages (each with its resolved timestamp) as one `MessageBatch`, compressed with
+/// `compression` when that makes it smaller.
+pub(crate) fn encode_batch(
+    messages: impl ExactSizeIterator<Item = (Message, i64)>,
+    compression: Compression,
+) -> Bytes {
     let mut messages = messages.peekable();
     let base_timestamp_ms = messages.peek().map(|(_, ts)| *ts).unwrap_or_default();
     let mut wire = Vec::with_capacity(messages.len());
     wire.extend(messages.map(|(m, ts)| message_to_wire(m, base_timestamp_ms, ts)));
-    let batch = v1::MessageBatch {
-        messages: wire,
+    Bytes::from(rapidmq_proto::batch::encode(
+        wire,
         base_timestamp_ms,
-        compression: v1::Compression::None as i32,
-    };
-    Bytes::from(batch.encode_to_vec())
+        compression.to_wire(),
+    ))
 }
 
 /// The messages a `DeliveryBatch` delivers: `[skip, skip + count)` of the stored batch, with
@@ -391,7 +393,7 @@ pub(crate) fn decode_delivery(
     topic: &str,
     delivery: v1::DeliveryBatch,
 ) -> Result<Vec<ReceivedMessage>> {
-    let batch = v1::MessageBatch::decode(delivery.batch)
+    let batch = rapidmq_proto::batch::decode(delivery.batch)
         .map_err(|e| Error::protocol(format!("undecodable delivery batch: {e}")))?;
     let skip = delivery.skip as usize;
     let end = skip + delivery.count as usize;
@@ -454,28 +456,43 @@ impl From<v1::TokenInfo> for TokenInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
 
     #[test]
     fn delivery_takes_the_skipped_window_with_offsets_from_the_batch_index() {
-        let messages: Vec<(Message, i64)> = (0..5)
-            .map(|i| (Message::new(format!("m{i}")).with_key("k"), 1000 + i))
-            .collect();
-        let delivery = v1::DeliveryBatch {
-            partition: 3,
-            base_offset: 100,
-            skip: 2,
-            count: 2,
-            append_time_ms: 5,
-            batch: encode_batch(messages.into_iter()),
-        };
-        let got = decode_delivery("t", delivery).expect("decodes");
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].offset, 102);
-        assert_eq!(got[0].value, Bytes::from("m2"));
-        assert_eq!(got[0].timestamp_ms, 1002);
-        assert_eq!(got[1].offset, 103);
-        assert_eq!(got[1].partition, 3);
-        assert_eq!(got[1].key.as_deref(), Some(&b"k"[..]));
+        for compression in Compression::ALL {
+            let messages: Vec<(Message, i64)> = (0..5)
+                .map(|i| {
+                    (
+                        Message::new(format!("message {i} of five")).with_key("k"),
+                        1000 + i,
+                    )
+                })
+                .collect();
+            let batch = encode_batch(messages.into_iter(), compression);
+            let wire = v1::MessageBatch::decode(batch.clone()).unwrap();
+            assert_eq!(
+                wire.compression,
+                compression.to_wire() as i32,
+                "{compression}"
+            );
+            let delivery = v1::DeliveryBatch {
+                partition: 3,
+                base_offset: 100,
+                skip: 2,
+                count: 2,
+                append_time_ms: 5,
+                batch,
+            };
+            let got = decode_delivery("t", delivery).expect("decodes");
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[0].offset, 102);
+            assert_eq!(got[0].value, Bytes::from("message 2 of five"));
+            assert_eq!(got[0].timestamp_ms, 1002);
+            assert_eq!(got[1].offset, 103);
+            assert_eq!(got[1].partition, 3);
+            assert_eq!(got[1].key.as_deref(), Some(&b"k"[..]));
+        }
     }
 
     #[test]
@@ -505,6 +522,7 @@ mod tests {
                 (at(MAX_TIMESTAMP_MS), MAX_TIMESTAMP_MS),
             ]
             .into_iter(),
+            Compression::None,
         );
         let delivery = v1::DeliveryBatch {
             partition: 0,
@@ -527,7 +545,10 @@ mod tests {
             skip: 1,
             count: 5,
             append_time_ms: 0,
-            batch: encode_batch(vec![(Message::new("x"), 0i64)].into_iter()),
+            batch: encode_batch(
+                vec![(Message::new("x"), 0i64)].into_iter(),
+                Compression::None,
+            ),
         };
         assert!(matches!(
             decode_delivery("t", delivery),

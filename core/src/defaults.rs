@@ -28,6 +28,9 @@ pub const MAX_IN_FLIGHT_PER_PARTITION_LIMIT: usize = 8;
 pub const MAX_BUFFERED_MESSAGES: usize = 100_000;
 /// Whether producers are idempotent (producer id + per-partition sequence).
 pub const IDEMPOTENCE: bool = true;
+/// Batch compression: none, since 100 B messages are often too small to gain and the CPU is
+/// better spent publishing (docs/benchmarks.md "Batch compression" has the trade-off).
+pub const COMPRESSION: crate::types::Compression = crate::types::Compression::None;
 
 /// First retry backoff ceiling; each retry doubles it (full jitter picks in `[0, ceiling]`).
 pub const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(50);

@@ -66,9 +66,9 @@ pub use roles::{Permission, RoleBinding, RoleInfo};
 pub use runtime::Runtime;
 pub use tenants::{AuditEvent, AuditPage, AuditQuery, TenantInfo, TenantQuotas, TenantUsage};
 pub use types::{
-    BrokerStatus, ClusterNode, ClusterStatus, CreatedToken, DeadLetter, DeadLetterPage,
-    DeadLetterReplay, Delivery, Durability, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
-    MembershipChange, Message, PartitionCursor, PartitionInfo, PublishAck, QueueSettings,
-    QueueStats, ReceivedMessage, ReplicaMove, SendStatus, StartPosition, Storage, SubscriptionInfo,
-    SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
+    BrokerStatus, ClusterNode, ClusterStatus, Compression, CreatedToken, DeadLetter,
+    DeadLetterPage, DeadLetterReplay, Delivery, Durability, LeaderRebalance, MSG_ID_HEADER,
+    MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo, PublishAck,
+    QueueSettings, QueueStats, ReceivedMessage, ReplicaMove, SendStatus, StartPosition, Storage,
+    SubscriptionInfo, SubscriptionMode, TokenInfo, TopicConfig, TopicInfo, UserInfo,
 };

@@ -107,6 +107,63 @@ pub enum Durability {
     Memory,
 }
 
+/// How a producer packs each batch's messages (docs/adr/0006-batch-compression.md). The broker
+/// stores a compressed batch as sent; consumers' cores decompress it. A batch that would not
+/// shrink is sent plain, so the choice costs nothing on incompressible data beyond the try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// Messages travel and are stored as they are.
+    #[default]
+    None,
+    /// LZ4 frames: cheap on CPU, a moderate ratio.
+    Lz4,
+    /// Zstandard frames (level 3): a better ratio for more CPU.
+    Zstd,
+}
+
+impl Compression {
+    /// Every choice, in the order of [`Compression::name`]'s documentation.
+    pub const ALL: [Compression; 3] = [Compression::None, Compression::Lz4, Compression::Zstd];
+
+    /// `none`, `lz4` or `zstd`: the spelling every SDK, the CLI and the docs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    pub(crate) fn to_wire(self) -> rapidmq_proto::v1::Compression {
+        match self {
+            Compression::None => rapidmq_proto::v1::Compression::None,
+            Compression::Lz4 => rapidmq_proto::v1::Compression::Lz4,
+            Compression::Zstd => rapidmq_proto::v1::Compression::Zstd,
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Compression> {
+        Compression::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                crate::Error::invalid(format!(
+                    "unknown compression `{s}`; choose none, lz4 or zstd"
+                ))
+            })
+    }
+}
+
 /// What the broker did with one sent message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SendStatus {

@@ -4,6 +4,8 @@
 //! - [`v1`]: the prost messages and tonic clients/servers generated from `rapidmq/v1/*.proto`.
 //!   Payloads (`key`, `value`, `batch`) are `bytes::Bytes`, so decoding slices the receive buffer
 //!   instead of copying it.
+//! - [`batch`]: batch compression, and [`batch::decode`], how every reader of a stored batch
+//!   gets its messages.
 //! - [`partition_for_key`]: the partition function, shared by the broker and the client core.
 //! - [`ErrorCode`]: the stable error-code table. Codes are API; their message text is not.
 //! - [`MSG_ID_HEADER`], [`TRACEPARENT_HEADER`], [`REPLY_TO_HEADER`], [`CORRELATION_ID_HEADER`],
@@ -13,6 +15,7 @@
 //!
 //! This crate does no I/O and needs no runtime.
 
+pub mod batch;
 mod error_code;
 pub mod hint;
 mod partition;

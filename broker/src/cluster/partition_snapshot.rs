@@ -55,8 +55,6 @@ use crate::engine::{
     partition_schedule,
 };
 use crate::storage::{Cf, StorageError, WriteBatch};
-use prost::Message as _;
-use rapidmq_proto::v1 as pb;
 
 /// How many index entries one scan of a send reads.
 const INDEX_CHUNK: usize = 1024;
@@ -441,7 +439,7 @@ impl DedupRebuild {
         if window == 0 || stored.flags & batch::FLAG_TRACED == 0 || expires_ms <= self.now_ms {
             return;
         }
-        let messages = match pb::MessageBatch::decode(stored.payload.clone()) {
+        let messages = match rapidmq_proto::batch::decode(stored.payload.clone()) {
             Ok(messages) => messages,
             Err(err) => {
                 tracing::warn!(topic_id = self.topic_id, base_offset = stored.base_offset, cause = %err, "a snapshot batch's messages do not decode; no dedup records for it");

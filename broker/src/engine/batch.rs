@@ -26,6 +26,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use prost::encoding::{WireType, decode_key, decode_varint};
 use rapidmq_proto::ErrorCode;
+use rapidmq_proto::batch::BatchError;
 
 use crate::error::{Error, Result};
 
@@ -131,6 +132,9 @@ pub struct BatchSummary {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_message_bytes: u32,
+    /// The most a compressed batch's messages may expand to (`limits.max_request_bytes`: no
+    /// more than the same batch sent plain could hold).
+    pub max_batch_bytes: usize,
     pub now_ms: i64,
     /// Latest allowed due time is `now_ms + max_delay_ms`.
     pub max_delay_ms: u64,
@@ -202,47 +206,29 @@ const RECURSION_LIMIT: u32 = 100;
 /// most `max_message_bytes` long (its encoded size: key, value, headers and framing), priorities
 /// 0–9, due times within the horizon, no negative TTL, producer timestamps
 /// (`base_timestamp_ms + timestamp_delta_ms`) that fit in an `i64`, and no compression the broker
-/// does not know.
+/// does not know. A compressed batch is decompressed (to at most `max_batch_bytes`) and its
+/// messages walked the same way; the compressed bytes are what is stored.
 ///
 /// The walk is exactly as strict as prost's decoder of the same message: every batch accepted
-/// here decodes with `MessageBatch::decode` (consumers and the queue, TTL and REST readers
-/// decode what is stored), and every batch that decodes and passes the checks above is
+/// here decodes with [`rapidmq_proto::batch::decode`] (consumers and the queue, TTL and REST
+/// readers decode what is stored), and every batch that decodes and passes the checks above is
 /// accepted. That means prost's rules throughout: a known field with the wrong wire type is an
 /// error; unknown fields (groups included) are skipped, up to prost's nesting limit; header keys
 /// are UTF-8; a repeated scalar takes its last value; varints longer than 10 bytes or above
 /// `u64::MAX` are errors. `broker/tests/batch_validator_matches_prost.rs` holds the two to that.
 pub fn validate(batch: &[u8], limits: &Limits) -> Result<BatchSummary> {
-    let mut summary = BatchSummary::default();
+    let mut walk = Walk::default();
     let mut buf = batch;
-    let mut count: u32 = 0;
     let mut base_timestamp_ms: i64 = 0;
     let mut compression: i32 = 0;
-    // Lowest and highest `timestamp_delta_ms` of the batch's messages.
-    let mut deltas: Option<(i64, i64)> = None;
+    let mut compressed: &[u8] = &[];
     while buf.has_remaining() {
         let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
         match tag {
-            1 => {
-                let body = delimited(&mut buf, wire_type, "MessageBatch.messages")?;
-                if body.len() > limits.max_message_bytes as usize {
-                    return Err(Error::new(
-                        ErrorCode::MessageTooLarge,
-                        format!(
-                            "message {count} of the batch is {} bytes; the topic allows at most {}",
-                            body.len(),
-                            limits.max_message_bytes
-                        ),
-                    ));
-                }
-                let fields = MessageFields::read(body, RECURSION_LIMIT - 1)?;
-                fields.check(count, limits, &mut summary)?;
-                let delta = fields.timestamp_delta_ms;
-                deltas =
-                    Some(deltas.map_or((delta, delta), |(lo, hi)| (lo.min(delta), hi.max(delta))));
-                count = count
-                    .checked_add(1)
-                    .ok_or_else(|| Error::malformed("too many messages in one batch"))?;
-            }
+            1 => walk.message(
+                delimited(&mut buf, wire_type, "MessageBatch.messages")?,
+                limits,
+            )?,
             2 => {
                 base_timestamp_ms =
                     varint_field(&mut buf, wire_type, "MessageBatch.base_timestamp_ms")? as i64
@@ -250,19 +236,40 @@ pub fn validate(batch: &[u8], limits: &Limits) -> Result<BatchSummary> {
             3 => {
                 compression = varint_field(&mut buf, wire_type, "MessageBatch.compression")? as i32
             }
+            4 => compressed = delimited(&mut buf, wire_type, "MessageBatch.compressed")?,
             _ => skip_unknown(&mut buf, tag, wire_type, RECURSION_LIMIT)?,
         }
     }
+    if compression != 0 {
+        let codec = rapidmq_proto::batch::compression(compression)
+            .map_err(|err| Error::invalid(format!("the batch has an {err}")))?;
+        if walk.count > 0 {
+            return Err(Error::invalid(BatchError::Mixed.to_string()));
+        }
+        let inner = rapidmq_proto::batch::decompress(codec, compressed, limits.max_batch_bytes)
+            .map_err(|err| match err {
+                BatchError::TooLarge { .. } => Error::new(
+                    ErrorCode::MessageTooLarge,
+                    format!(
+                        "the batch's {codec:?}-compressed messages expand to more than {} bytes \
+                         (limits.max_request_bytes)",
+                        limits.max_batch_bytes
+                    ),
+                ),
+                err => Error::malformed(err.to_string()),
+            })?;
+        walk.compressed_messages(&inner, limits)?;
+    }
+    let Walk {
+        mut summary,
+        count,
+        deltas,
+    } = walk;
     if count == 0 {
         return Err(Error::new(
             ErrorCode::EmptyBatch,
             "the batch holds no messages",
         ));
-    }
-    if compression != 0 {
-        return Err(Error::invalid(format!(
-            "the batch uses compression {compression}; this broker knows only 0 (none)"
-        )));
     }
     if let Some((lowest, highest)) = deltas
         && (base_timestamp_ms.checked_add(lowest).is_none()
@@ -275,6 +282,70 @@ pub fn validate(batch: &[u8], limits: &Limits) -> Result<BatchSummary> {
     }
     summary.count = count;
     Ok(summary)
+}
+
+/// What a walk over a batch's messages has seen so far.
+#[derive(Default)]
+struct Walk {
+    summary: BatchSummary,
+    count: u32,
+    /// Lowest and highest `timestamp_delta_ms` of the batch's messages.
+    deltas: Option<(i64, i64)>,
+}
+
+impl Walk {
+    /// Checks one encoded `Message` (a `MessageBatch.messages` record's body).
+    fn message(&mut self, body: &[u8], limits: &Limits) -> Result<()> {
+        let count = self.count;
+        if body.len() > limits.max_message_bytes as usize {
+            return Err(Error::new(
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "message {count} of the batch is {} bytes; the topic allows at most {}",
+                    body.len(),
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        let fields = MessageFields::read(body, RECURSION_LIMIT - 1)?;
+        fields.check(count, limits, &mut self.summary)?;
+        let delta = fields.timestamp_delta_ms;
+        self.deltas = Some(
+            self.deltas
+                .map_or((delta, delta), |(lo, hi)| (lo.min(delta), hi.max(delta))),
+        );
+        self.count = count
+            .checked_add(1)
+            .ok_or_else(|| Error::malformed("too many messages in one batch"))?;
+        Ok(())
+    }
+
+    /// Checks the decompressed messages of a compressed batch: an encoded `MessageBatch` whose
+    /// messages count and the rest of whose fields readers ignore, but which must decode as
+    /// strictly as prost decodes it ([`rapidmq_proto::batch::decode`]).
+    fn compressed_messages(&mut self, inner: &[u8], limits: &Limits) -> Result<()> {
+        let mut buf = inner;
+        while buf.has_remaining() {
+            let (tag, wire_type) = decode_key(&mut buf).map_err(malformed)?;
+            match tag {
+                1 => self.message(
+                    delimited(&mut buf, wire_type, "MessageBatch.messages")?,
+                    limits,
+                )?,
+                2 => {
+                    varint_field(&mut buf, wire_type, "MessageBatch.base_timestamp_ms")?;
+                }
+                3 => {
+                    varint_field(&mut buf, wire_type, "MessageBatch.compression")?;
+                }
+                4 => {
+                    delimited(&mut buf, wire_type, "MessageBatch.compressed")?;
+                }
+                _ => skip_unknown(&mut buf, tag, wire_type, RECURSION_LIMIT)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The fields of one `Message` the broker checks, as prost decodes them: the last occurrence of
@@ -500,33 +571,56 @@ fn malformed(err: prost::DecodeError) -> Error {
 
 /// Sum of the value lengths of messages `[first, first + count)` of an encoded (stored, hence
 /// valid) `MessageBatch`: what a delivery counts as bytes out. Walks the wire format with plain
-/// slice indexing (no decoding, no copies); stops quietly at anything malformed.
+/// slice indexing (no decoding, no copies); stops quietly at anything malformed. A compressed
+/// batch is decompressed first: its bytes out are the values delivered, as for any other.
 pub fn value_bytes(batch: &[u8], first: u32, count: u32) -> u64 {
     let end = first.saturating_add(count);
     let mut at = 0;
     let mut index = 0u32;
     let mut total = 0u64;
+    let mut compression = 0;
+    let mut compressed = 0..0;
     while at < batch.len() && index < end {
         let Some((key, next)) = varint(batch, at) else {
             break;
         };
         at = next;
-        if key == (1 << 3) | 2 {
+        if key == (1 << 3) | 2 || key == (4 << 3) | 2 {
             let Some((len, body)) = varint(batch, at) else {
                 break;
             };
             let stop = body.saturating_add(len as usize).min(batch.len());
-            if index >= first {
-                total += message_value_len(&batch[body..stop]);
+            if key == (4 << 3) | 2 {
+                compressed = body..stop;
+            } else {
+                if index >= first {
+                    total += message_value_len(&batch[body..stop]);
+                }
+                index += 1;
             }
             at = stop;
-            index += 1;
         } else {
+            if key == 3 << 3
+                && let Some((value, _)) = varint(batch, at)
+            {
+                compression = value as i32;
+            }
             match skip_field(batch, at, key) {
                 Some(next) => at = next,
                 None => break,
             }
         }
+    }
+    if compression != 0
+        && index == 0
+        && let Ok(codec) = rapidmq_proto::batch::compression(compression)
+        && let Ok(inner) = rapidmq_proto::batch::decompress(
+            codec,
+            &batch[compressed],
+            rapidmq_proto::batch::MAX_DECOMPRESSED_BYTES,
+        )
+    {
+        return value_bytes(&inner, first, count);
     }
     total
 }
@@ -595,11 +689,12 @@ fn skip_field(buf: &[u8], at: usize, key: u64) -> Option<usize> {
 mod tests {
     use super::*;
     use prost::Message as _;
-    use rapidmq_proto::v1::{Header, Message, MessageBatch};
+    use rapidmq_proto::v1::{Compression, Header, Message, MessageBatch};
 
     fn limits(max_message_bytes: u32) -> Limits {
         Limits {
             max_message_bytes,
+            max_batch_bytes: 1 << 20,
             now_ms: 1_000_000,
             max_delay_ms: 10_000,
         }
@@ -710,6 +805,7 @@ mod tests {
                 .collect(),
             base_timestamp_ms: 1_700_000_000_000,
             compression: 0,
+            ..Default::default()
         }
         .encode_to_vec()
     }
@@ -812,6 +908,7 @@ mod tests {
             }],
             base_timestamp_ms: i64::MAX,
             compression: 0,
+            ..Default::default()
         }
         .encode_to_vec();
         let err = validate(&encoded, &limits(1024)).unwrap_err();
@@ -821,9 +918,81 @@ mod tests {
             messages: vec![Message::default()],
             base_timestamp_ms: 1,
             compression: 3,
+            ..Default::default()
         }
         .encode_to_vec();
         let err = validate(&encoded, &limits(1024)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    }
+
+    fn compressed(messages: Vec<Message>, codec: Compression) -> Vec<u8> {
+        let encoded = rapidmq_proto::batch::encode(messages, 1_700_000_000_000, codec);
+        let raw = MessageBatch::decode(&encoded[..]).unwrap();
+        assert_eq!(raw.compression, codec as i32, "the test batch compresses");
+        encoded
+    }
+
+    fn json_like(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| Message {
+                value: Bytes::from(format!(r#"{{"id":{i},"status":"ok","ttl":0}}"#)),
+                ttl_ms: (i == 3) as i64 * 1000,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compressed_batches_are_checked_message_by_message() {
+        for codec in [Compression::Lz4, Compression::Zstd] {
+            let summary = validate(&compressed(json_like(50), codec), &limits(1024)).unwrap();
+            assert_eq!(summary.count, 50, "{codec:?}");
+            assert!(summary.ttl, "{codec:?}: a TTL inside the frame is seen");
+            assert_eq!(
+                summary.value_bytes,
+                json_like(50).iter().map(|m| m.value.len() as u64).sum::<u64>()
+            );
+
+            let mut bad = json_like(50);
+            bad[7].priority = 12;
+            let err = validate(&compressed(bad, codec), &limits(1024)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidPriority, "{codec:?}");
+            assert!(err.to_string().contains("message 7"), "{err}");
+
+            let err = validate(&compressed(json_like(50), codec), &limits(20)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::MessageTooLarge, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn compressed_batches_may_not_expand_past_the_request_limit() {
+        let big = vec![Message {
+            value: Bytes::from(vec![b'x'; 200_000]),
+            ..Default::default()
+        }];
+        let mut small = limits(1 << 20);
+        small.max_batch_bytes = 100_000;
+        let err = validate(&compressed(big.clone(), Compression::Zstd), &small).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MessageTooLarge);
+        assert!(err.to_string().contains("expand"), "{err}");
+        assert!(validate(&compressed(big, Compression::Zstd), &limits(1 << 20)).is_ok());
+    }
+
+    #[test]
+    fn corrupt_and_mixed_compressed_batches_are_refused() {
+        let corrupt = MessageBatch {
+            compression: Compression::Lz4 as i32,
+            compressed: Bytes::from_static(b"\x04\x22\x4d\x18 truncated"),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let err = validate(&corrupt, &limits(1024)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MalformedRequest);
+
+        let mut mixed =
+            MessageBatch::decode(&compressed(json_like(10), Compression::Lz4)[..]).unwrap();
+        mixed.messages.push(Message::default());
+        let err = validate(&mixed.encode_to_vec(), &limits(1024)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
     }
 

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use prost::Message as _;
 use rapidmq_proto::v1 as pb;
 
 use super::batch::{self, FLAG_TRACED};
@@ -62,7 +61,7 @@ impl Observer {
         if flags & FLAG_TRACED == 0 || !self.flow.enabled() {
             return;
         }
-        let Ok(decoded) = pb::MessageBatch::decode(delivery.payload.clone()) else {
+        let Ok(decoded) = rapidmq_proto::batch::decode(delivery.payload.clone()) else {
             return;
         };
         let range = delivery.skip as usize..(delivery.skip + delivery.count) as usize;
@@ -96,7 +95,7 @@ pub(super) fn record_publish(
     base_offset: u64,
     deduplicated: &[u32],
 ) {
-    let Ok(decoded) = pb::MessageBatch::decode(payload.clone()) else {
+    let Ok(decoded) = rapidmq_proto::batch::decode(payload.clone()) else {
         return;
     };
     let mut offset = base_offset;

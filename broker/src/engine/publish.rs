@@ -68,7 +68,7 @@ pub fn prepare(
             deduplicated_bytes: 0,
         });
     }
-    let decoded = pb::MessageBatch::decode(payload)
+    let decoded = rapidmq_proto::batch::decode(payload)
         .map_err(|err| Error::malformed(format!("batch does not decode: {err}")))?;
     let base_timestamp_ms = decoded.base_timestamp_ms;
     let mut request = AppendRequest::batch(Bytes::new(), 0, flags);
@@ -113,6 +113,7 @@ pub fn prepare(
                 messages: vec![message],
                 base_timestamp_ms,
                 compression: 0,
+                ..Default::default()
             };
             let key = keys::schedule_key(due, target.topic_id, target.partition, rand_nonce());
             let batch = Bytes::from(single.encode_to_vec());
@@ -128,6 +129,7 @@ pub fn prepare(
             messages: immediate,
             base_timestamp_ms,
             compression: 0,
+            ..Default::default()
         };
         request.payload = Bytes::from(rest.encode_to_vec());
     }
@@ -266,7 +268,7 @@ fn rand_nonce() -> u64 {
 pub fn merge_due(batches: &[Bytes]) -> Result<(Bytes, u32, u8)> {
     let mut timestamped = Vec::with_capacity(batches.len());
     for bytes in batches {
-        let decoded = pb::MessageBatch::decode(bytes.clone())
+        let decoded = rapidmq_proto::batch::decode(bytes.clone())
             .map_err(|err| Error::internal(format!("schedule entry does not decode: {err}")))?;
         for message in decoded.messages {
             // Validated batches keep base + delta within i64; saturate for entries scheduled
@@ -300,6 +302,7 @@ pub fn merge_due(batches: &[Bytes]) -> Result<(Bytes, u32, u8)> {
         messages,
         base_timestamp_ms: base,
         compression: 0,
+        ..Default::default()
     };
     Ok((Bytes::from(merged.encode_to_vec()), count, flags))
 }
@@ -419,6 +422,7 @@ impl Engine {
     fn check_batch(&self, topic: &Topic, params: &PublishParams, now: i64) -> Result<BatchSummary> {
         let limits = batch::Limits {
             max_message_bytes: topic.settings().max_message_bytes,
+            max_batch_bytes: self.config.limits.max_request_bytes,
             now_ms: now,
             max_delay_ms: self.config.limits.max_delay_ms,
         };
@@ -622,12 +626,13 @@ mod tests {
             }],
             base_timestamp_ms,
             compression: 0,
+            ..Default::default()
         };
         Bytes::from(batch.encode_to_vec())
     }
 
     fn timestamps(payload: Bytes) -> Vec<i128> {
-        let merged = pb::MessageBatch::decode(payload).unwrap();
+        let merged = rapidmq_proto::batch::decode(payload).unwrap();
         merged
             .messages
             .iter()

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use futures::future::{self, Either};
 use prost::Message as _;
 use rapidmq_proto::ErrorCode;
-use rapidmq_proto::v1 as pb;
 use tokio::sync::watch;
 
 use super::access::AccessWatch;
@@ -281,7 +280,7 @@ impl QueueSession {
         let batches = shared.read(read_pos, REFILL_BATCHES, REFILL_BYTES).await?;
         let mut loaded = Vec::new();
         for batch in batches {
-            let decoded = pb::MessageBatch::decode(batch.payload.clone())
+            let decoded = rapidmq_proto::batch::decode(batch.payload.clone())
                 .map_err(|err| Error::internal(format!("stored batch does not decode: {err}")))?;
             for (i, message) in decoded.messages.into_iter().enumerate() {
                 let offset = batch.base_offset + i as u64;

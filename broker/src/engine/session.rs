@@ -20,8 +20,6 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::TopicState;
-use prost::Message as _;
-use rapidmq_proto::v1 as pb;
 
 use super::access::AccessWatch;
 use super::batch::{FLAG_TTL, StoredBatch};
@@ -563,7 +561,7 @@ async fn take(
 
 /// Which messages of a batch have outlived their TTL at `now`.
 fn expired_messages(batch: &StoredBatch, now: i64) -> Result<Vec<bool>> {
-    let decoded = pb::MessageBatch::decode(batch.payload.clone())
+    let decoded = rapidmq_proto::batch::decode(batch.payload.clone())
         .map_err(|err| Error::internal(format!("stored batch does not decode: {err}")))?;
     Ok(decoded
         .messages

@@ -65,6 +65,7 @@ mod tests {
                 .collect(),
             base_timestamp_ms: 1_700_000_000_000,
             compression: 0,
+            ..Default::default()
         }
     }
 

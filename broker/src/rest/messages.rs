@@ -5,7 +5,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use prost::Message as _;
 use rapidmq_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -217,7 +216,7 @@ impl MessageOut {
 
     /// The messages of a stream delivery (one stored batch, `skip`/`count` applied).
     pub fn from_delivery(d: &Delivery) -> Result<Vec<MessageOut>, ApiError> {
-        let batch = pb::MessageBatch::decode(d.payload.clone()).map_err(|err| {
+        let batch = rapidmq_proto::batch::decode(d.payload.clone()).map_err(|err| {
             ApiError::from(crate::error::Error::internal(format!(
                 "stored batch does not decode: {err}"
             )))

@@ -143,6 +143,7 @@ async fn publish(
                 messages,
                 base_timestamp_ms: state.engine.clock().now_ms(),
                 compression: pb::Compression::None as i32,
+                ..Default::default()
             };
             (p, indexes, batch.encode_to_vec().into())
         })

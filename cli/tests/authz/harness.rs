@@ -217,6 +217,7 @@ pub fn batch() -> bytes::Bytes {
         }],
         base_timestamp_ms: 1_700_000_000_000,
         compression: 0,
+        ..Default::default()
     }
     .encode_to_vec()
     .into()

@@ -98,6 +98,7 @@ pub fn encode(messages: &[Msg]) -> Bytes {
             .collect(),
         base_timestamp_ms: 1_700_000_000_000,
         compression: 0,
+        ..Default::default()
     }
     .encode_to_vec()
     .into()
@@ -461,6 +462,7 @@ pub async fn publish_raw(
         messages,
         base_timestamp_ms: 1_700_000_000_000,
         compression: 0,
+        ..Default::default()
     };
     c.messaging
         .publish(pb::PublishRequest {

@@ -310,6 +310,7 @@ impl Owner {
             messages
                 .iter_mut()
                 .map(|p| (std::mem::take(&mut p.message), p.timestamp_ms)),
+            self.config.compression,
         );
         let index = partition as usize;
         let sequence = &mut self.sequences[index];

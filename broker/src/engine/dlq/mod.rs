@@ -192,6 +192,7 @@ impl Engine {
             messages: vec![message],
             base_timestamp_ms: letter.message.base_timestamp_ms,
             compression: 0,
+            ..Default::default()
         };
         self.publish(
             &principal,

@@ -9,7 +9,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use prost::Message as _;
-use rapidmq_proto::v1 as pb;
 
 use super::super::subscription::Subscription;
 use super::super::topic::Topic;
@@ -213,9 +212,10 @@ pub(super) async fn read_page(topic: &Topic, start: Vec<u64>, max: usize) -> Res
                 break;
             }
             for batch in batches {
-                let decoded = pb::MessageBatch::decode(batch.payload.clone()).map_err(|err| {
-                    Error::internal(format!("stored batch does not decode: {err}"))
-                })?;
+                let decoded =
+                    rapidmq_proto::batch::decode(batch.payload.clone()).map_err(|err| {
+                        Error::internal(format!("stored batch does not decode: {err}"))
+                    })?;
                 for (i, message) in decoded
                     .messages
                     .into_iter()

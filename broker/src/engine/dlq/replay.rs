@@ -127,6 +127,7 @@ impl Engine {
                         messages: std::mem::take(&mut run.messages),
                         base_timestamp_ms: self.clock.now_ms(),
                         compression: 0,
+                        ..Default::default()
                     };
                     let params = PublishParams {
                         topic: original.clone(),
