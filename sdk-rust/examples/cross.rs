@@ -74,8 +74,13 @@ fn fixture(path: &str) -> Result<Vec<Expected>, String> {
 }
 
 async fn publish(client: &Client, topic: &str, messages: Vec<Expected>) -> Result<(), String> {
+    let compression = match std::env::var("CROSS_COMPRESSION") {
+        Ok(name) => name.parse().map_err(|e: rapidmq::Error| e.to_string())?,
+        Err(_) => rapidmq::Compression::None,
+    };
     let producer = client
         .producer(topic)
+        .compression(compression)
         .build()
         .await
         .map_err(|e| e.to_string())?;

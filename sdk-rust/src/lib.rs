@@ -70,9 +70,9 @@ pub use rapidmq_core::defaults;
 pub use rapidmq_core::roles::{Action, BindingScope, Effect, PatternType, ResourceType};
 pub use rapidmq_core::{
     Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, CONTENT_TYPE_HEADER,
-    CORRELATION_ID_HEADER, ClusterNode, ClusterStatus, Consumer, ConsumerStats, CreatedToken,
-    Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability, Error,
-    ErrorCode, FetchResult, JSON_CONTENT_TYPE, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
+    CORRELATION_ID_HEADER, ClusterNode, ClusterStatus, Compression, Consumer, ConsumerStats,
+    CreatedToken, Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
+    Error, ErrorCode, FetchResult, JSON_CONTENT_TYPE, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
     MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer, ProducerStats,
     PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
     REPLY_TO_HEADER, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy, RoleBinding,
@@ -425,6 +425,14 @@ impl ProducerBuilder {
     /// Idempotent publishing ([`defaults::IDEMPOTENCE`]).
     pub fn idempotence(mut self, on: bool) -> Self {
         self.config.idempotence = on;
+        self
+    }
+
+    /// How each batch's messages are packed ([`defaults::COMPRESSION`]): LZ4 or Zstandard
+    /// frames, stored by the broker as sent and unpacked by consumers. A batch that would not
+    /// shrink goes plain.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.config.compression = compression;
         self
     }
 
