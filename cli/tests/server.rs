@@ -67,6 +67,41 @@ async fn reflection_lists_both_services() {
     assert!(names.contains(&"rapidmq.v1.Admin".to_string()), "{names:?}");
 }
 
+/// gzip is negotiated on the gRPC services: a gzipped request is accepted, and the answer is
+/// gzipped exactly for a client that accepts gzip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_answers_are_gzipped_for_clients_that_accept_gzip() {
+    use rapidmq_proto::v1::admin_client::AdminClient;
+    use tonic::codec::CompressionEncoding::Gzip;
+
+    let broker = TestBroker::start();
+    let channel = tonic::transport::Channel::from_shared(broker.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut gzip = AdminClient::new(channel.clone())
+        .send_compressed(Gzip)
+        .accept_compressed(Gzip);
+    let answer = gzip
+        .list_topics(rapidmq_proto::v1::ListTopicsRequest::default())
+        .await
+        .expect("a gzipped request is accepted");
+    assert_eq!(
+        answer
+            .metadata()
+            .get("grpc-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    let mut plain = AdminClient::new(channel);
+    let answer = plain
+        .list_topics(rapidmq_proto::v1::ListTopicsRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(answer.metadata().get("grpc-encoding"), None);
+}
+
 #[test]
 fn check_config_accepts_a_good_file_and_names_the_bad_field() {
     let dir = tempfile_dir();

@@ -23,6 +23,7 @@ use rapidmq_proto::{
 };
 use tokio::sync::Semaphore;
 use tonic::Status;
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tower::layer::util::{Identity, Stack};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -99,6 +100,9 @@ pub fn services(
     AdminServer<AdminService>,
     AuthServer<AuthService>,
 ) {
+    // gzip is negotiated, never imposed: a request may come gzipped, and an answer is gzipped
+    // only for a client that says it accepts gzip (the client core asks for it on admin calls,
+    // whose lists and dead-letter pages shrink well; batches carry their own compression).
     let messaging = MessagingServer::new(MessagingService::new(
         engine.clone(),
         max_inflight_per_stream,
@@ -106,13 +110,19 @@ pub fn services(
         cluster.clone(),
     ))
     .max_decoding_message_size(max_request_bytes)
-    .max_encoding_message_size(max_request_bytes);
+    .max_encoding_message_size(max_request_bytes)
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip);
     let admin = AdminServer::new(AdminService::new(engine.clone(), cluster))
         .max_decoding_message_size(max_request_bytes)
-        .max_encoding_message_size(max_request_bytes);
+        .max_encoding_message_size(max_request_bytes)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
     let auth = AuthServer::new(AuthService::new(engine))
         .max_decoding_message_size(max_request_bytes)
-        .max_encoding_message_size(max_request_bytes);
+        .max_encoding_message_size(max_request_bytes)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
     (messaging, admin, auth)
 }
 
