@@ -492,3 +492,65 @@ async fn messages_published_over_rest_are_consumed_over_grpc() {
     assert_eq!(sub["queue_stats"]["in_flight"], 0);
     assert_eq!(sub["total_lag"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_batches_are_read_over_rest_like_any_other() {
+    let broker = TestBroker::start();
+    let rest = Rest::new(&broker);
+    rest.create_topic("packed", 1).await;
+    rest.create_subscription(
+        "packed",
+        json!({"name": "s", "start": {"kind": "earliest"}}),
+    )
+    .await;
+    let client = rapidmq::Client::connect(broker.grpc_url()).await.unwrap();
+    let producer = client
+        .producer("packed")
+        .compression(rapidmq::Compression::Zstd)
+        .linger(std::time::Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    let sent: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"order_id":{i},"status":"shipped"}}"#))
+        .collect();
+    let mut receipts = Vec::new();
+    for value in &sent {
+        receipts.push(
+            producer
+                .send(rapidmq::Message::new(value.clone()))
+                .await
+                .unwrap(),
+        );
+    }
+    producer.close().await.unwrap();
+    for receipt in receipts {
+        receipt.await.unwrap();
+    }
+    let stored: u64 = client
+        .admin()
+        .describe_topic("packed")
+        .await
+        .unwrap()
+        .partitions
+        .iter()
+        .map(|p| p.bytes)
+        .sum();
+    let plain: usize = sent.iter().map(|v| v.len()).sum();
+    assert!(
+        (stored as usize) < plain / 2,
+        "stored {stored} bytes for {plain} bytes of values: not compressed"
+    );
+
+    let fetched = rest
+        .get("/v1/topics/packed/partitions/0/messages?offset=0&max=100")
+        .await
+        .ok();
+    assert_eq!(values(&fetched["messages"]), sent);
+    let polled = rest
+        .get("/v1/topics/packed/subscriptions/s/messages?wait_ms=5000&max=100")
+        .await
+        .ok();
+    assert_eq!(values(&polled["messages"]), sent);
+    client.close().await.unwrap();
+}

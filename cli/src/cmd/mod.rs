@@ -496,6 +496,28 @@ impl From<DurabilityArg> for rapidmq::Durability {
     }
 }
 
+/// `--compression` of a producer: how each batch's messages are packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CompressionArg {
+    /// As they are (the default).
+    #[default]
+    None,
+    /// LZ4 frames: cheap on CPU, a moderate ratio.
+    Lz4,
+    /// Zstandard frames (level 3): a better ratio for more CPU.
+    Zstd,
+}
+
+impl From<CompressionArg> for rapidmq::Compression {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::None => rapidmq::Compression::None,
+            CompressionArg::Lz4 => rapidmq::Compression::Lz4,
+            CompressionArg::Zstd => rapidmq::Compression::Zstd,
+        }
+    }
+}
+
 /// `--mode` of subscriptions and consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ModeArg {

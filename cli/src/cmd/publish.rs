@@ -13,7 +13,7 @@ use rapidmq::{Delivery, Message, SendReceipt, SendStatus};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{Ctx, SdkResult, durability_name, send_status_name};
+use super::{CompressionArg, Ctx, SdkResult, durability_name, send_status_name};
 use crate::output::Stdout;
 use crate::parse::{HeaderArg, HumanDuration};
 
@@ -26,7 +26,8 @@ use crate::parse::{HeaderArg, HumanDuration};
     rapidmq publish orders 'remind me' --delay 15m       # appended when due\n  \
     rapidmq publish jobs 'urgent' --priority 9 --ttl 1h\n  \
     rapidmq publish payments 'p-1' --msg-id p-1          # dropped if repeated within the dedup window\n  \
-    cat events.ndjson | rapidmq publish orders --output json   # one receipt per line")]
+    cat events.ndjson | rapidmq publish orders --output json   # one receipt per line\n  \
+    cat events.ndjson | rapidmq publish orders --compression zstd")]
 pub struct PublishArgs {
     /// Topic name.
     topic: String,
@@ -55,6 +56,9 @@ pub struct PublishArgs {
     /// Application message id (the `msg-id` header), for topics with a dedup window.
     #[arg(long, value_name = "ID")]
     msg_id: Option<String>,
+    /// Pack each batch's messages with this codec (stored compressed, unpacked by consumers).
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    compression: CompressionArg,
 }
 
 /// Receipts kept in flight before the oldest is awaited (bounds memory on endless stdin).
@@ -72,7 +76,12 @@ pub async fn run(ctx: &Ctx, args: PublishArgs) -> anyhow::Result<()> {
         (None, None) => None,
     };
     let client = ctx.connect().await?;
-    let producer = client.producer(args.topic.clone()).build().await.cli(ctx)?;
+    let producer = client
+        .producer(args.topic.clone())
+        .compression(args.compression.into())
+        .build()
+        .await
+        .cli(ctx)?;
     let mut out = Stdout::new();
     let mut receipts = Receipts::new(ctx);
     match single {

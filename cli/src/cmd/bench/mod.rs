@@ -8,11 +8,13 @@
 //! - `pubsub`: consumers subscribe, then producers publish; reports publish throughput and ack
 //!   latency, and consume throughput with end-to-end (send → received) latency.
 //! - `queue`: like `pubsub`, with queue-mode consumers that ack every delivery.
+//! - `codec`: no broker; each compression codec's ratio and CPU cost per batch (`codec.rs`).
 //!
 //! Layout: this file parses the options and runs the phases; `workers.rs` holds the producer and
 //! consumer tasks; `report.rs` the histograms and the output. The progress bar (indicatif) is
 //! drawn on stderr only when it is a terminal.
 
+mod codec;
 mod report;
 mod workers;
 
@@ -27,8 +29,8 @@ use rapidmq::{Client, ErrorCode, QueueSettings, StartPosition, TopicConfig};
 use tokio::time::Instant;
 
 use self::report::{Phase, Report, histogram};
-use self::workers::{ConsumerPlan, ProducerPlan, Shared};
-use super::{Ctx, DurabilityArg, SdkResult};
+use self::workers::{ConsumerPlan, Payload, ProducerPlan, Shared};
+use super::{CompressionArg, Ctx, DurabilityArg, SdkResult};
 use crate::output::Stdout;
 use crate::parse::HumanDuration;
 
@@ -40,7 +42,9 @@ use crate::parse::HumanDuration;
     rapidmq bench pubsub --rate 10000 --duration 20s     # open loop, for latency\n  \
     rapidmq bench sub --count 500000 --json\n  \
     rapidmq bench queue --consumers 4 --count 200000\n  \
-    rapidmq bench queue --consumers 4 --count 50000 --ack-each\n\n\
+    rapidmq bench queue --consumers 4 --count 50000 --ack-each\n  \
+    rapidmq bench pub --payload json --compression lz4\n  \
+    rapidmq bench codec --payload json                   # ratio and CPU per codec, no broker\n\n\
     A fresh topic is created per run and deleted afterwards, unless --topic names one\n\
     (created if missing, kept).")]
 pub struct BenchArgs {
@@ -90,6 +94,12 @@ pub struct BenchArgs {
     /// Print one JSON object for scripts instead of a table.
     #[arg(long)]
     json: bool,
+    /// Producer batch compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    compression: CompressionArg,
+    /// What message values hold after their 8-byte send time.
+    #[arg(long, value_enum, default_value_t = Payload::Filler)]
+    payload: Payload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +112,9 @@ enum Workload {
     Pubsub,
     /// Publish while queue-mode consumers ack every delivery (end-to-end latency).
     Queue,
+    /// No broker: what each compression codec makes of batches of --batch messages of --size
+    /// bytes (--payload), and its CPU cost per batch.
+    Codec,
 }
 
 impl Workload {
@@ -111,6 +124,7 @@ impl Workload {
             Workload::Sub => "sub",
             Workload::Pubsub => "pubsub",
             Workload::Queue => "queue",
+            Workload::Codec => "codec",
         }
     }
 }
@@ -134,6 +148,13 @@ pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.ack_each && args.workload != Workload::Queue {
         bail!("--ack-each is for the queue workload");
+    }
+    if args.workload == Workload::Codec {
+        let report = codec::run(args.size, args.batch, args.payload);
+        let mut out = Stdout::new();
+        report.print(&mut out, args.json)?;
+        out.flush()?;
+        return Ok(());
     }
     let client = ctx.connect().await?;
     let (topic, created) = prepare_topic(ctx, &client, &args).await?;
@@ -201,6 +222,8 @@ async fn run_workload(
         deadline: None,
         rate: args.rate.map(|r| r as f64 / args.producers as f64),
         epoch,
+        compression: args.compression.into(),
+        payload: args.payload,
     };
     let subscription = format!("bench-{}", crate::parse::now_ms());
     let consumer_plan = ConsumerPlan {
@@ -393,6 +416,8 @@ async fn run_workload(
         partitions,
         durability: super::durability_name(info.config.durability),
         rate: args.rate,
+        compression: rapidmq::Compression::from(args.compression).name(),
+        payload: args.payload,
         phases,
     })
 }

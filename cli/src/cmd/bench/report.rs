@@ -102,6 +102,8 @@ pub struct Report {
     pub partitions: u32,
     pub durability: &'static str,
     pub rate: Option<u64>,
+    pub compression: &'static str,
+    pub payload: super::Payload,
     pub phases: Vec<Phase>,
 }
 
@@ -115,7 +117,7 @@ impl Report {
         });
         out.line(format!(
             "bench {}: topic {} ({} partition(s), {}), {} B messages, batch {} x {} in flight, \
-             {} producer(s), {} consumer(s), {rate}",
+             {} producer(s), {} consumer(s), {rate}, compression {}",
             self.workload,
             self.topic,
             self.partitions,
@@ -125,6 +127,7 @@ impl Report {
             self.inflight,
             self.producers,
             self.consumers,
+            self.compression,
         ))?;
         let mut table = output::table([
             "PHASE", "MESSAGES", "SECS", "MSGS/S", "MB/S", "P50 ms", "P90 ms", "P99 ms",

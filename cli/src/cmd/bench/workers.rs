@@ -47,6 +47,20 @@ pub struct ProducerPlan {
     /// Messages per second for this producer (open loop), or `None` for as fast as possible.
     pub rate: Option<f64>,
     pub epoch: Instant,
+    pub compression: rapidmq::Compression,
+    pub payload: Payload,
+}
+
+/// What the bytes of a bench message after its send time look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// One repeated byte (the most compressible payload there is).
+    #[default]
+    Filler,
+    /// JSON-like records (an order event with varying ids, names and amounts), for realistic
+    /// compression figures.
+    Json,
 }
 
 /// Publishes per `plan`; returns the messages acknowledged and their send → ack latencies.
@@ -65,6 +79,7 @@ pub async fn produce(
         .max_batch_messages(plan.batch)
         .max_in_flight_per_partition(plan.inflight)
         .max_buffered_messages(buffered)
+        .compression(plan.compression)
         .build()
         .await
         .cli(&ctx)?;
@@ -99,7 +114,13 @@ pub async fn produce(
             None => now,
         };
         let receipt = producer
-            .send(Message::new(value(plan.size, at, plan.epoch)))
+            .send(Message::new(value(
+                plan.size,
+                at,
+                plan.epoch,
+                plan.payload,
+                sent,
+            )))
             .await
             .cli(&ctx)?;
         if tx.send((at, receipt)).await.is_err() {
@@ -114,15 +135,42 @@ pub async fn produce(
     result
 }
 
-/// A value of `size` bytes starting with the send time (when it fits).
-fn value(size: usize, at: Instant, epoch: Instant) -> Bytes {
+/// A value of `size` bytes starting with the send time (when it fits), then `payload` bytes
+/// (`n`: the message's number, which varies a JSON payload).
+pub fn value(size: usize, at: Instant, epoch: Instant, payload: Payload, n: u64) -> Bytes {
     let mut value = BytesMut::with_capacity(size);
     if size >= 8 {
         let nanos = u64::try_from(at.duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
         value.put_u64(nanos);
     }
-    value.resize(size, b'x');
+    match payload {
+        Payload::Filler => value.resize(size, b'x'),
+        Payload::Json => {
+            let mut record = json_record(n);
+            while value.len() < size {
+                let take = record.len().min(size - value.len());
+                value.extend_from_slice(&record.as_bytes()[..take]);
+                record = json_record(n.wrapping_mul(31).wrapping_add(7));
+            }
+        }
+    }
     value.freeze()
+}
+
+/// One JSON-like order event; the fields vary with `n` as a real stream's would.
+pub fn json_record(n: u64) -> String {
+    const STATUSES: [&str; 4] = ["created", "paid", "shipped", "delivered"];
+    const CURRENCIES: [&str; 3] = ["EUR", "USD", "JPY"];
+    let mix = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!(
+        r#"{{"order_id":{},"customer":"c-{:05}","status":"{}","amount":{}.{:02},"currency":"{}"}}"#,
+        1_000_000 + n,
+        mix % 50_000,
+        STATUSES[(mix >> 20) as usize % STATUSES.len()],
+        (mix >> 24) % 5000,
+        (mix >> 40) % 100,
+        CURRENCIES[(mix >> 50) as usize % CURRENCIES.len()],
+    )
 }
 
 /// The send time stamped in a value, if any.
@@ -267,10 +315,17 @@ mod tests {
     fn values_carry_their_send_time_and_have_the_requested_size() {
         let epoch = Instant::now();
         let at = epoch + Duration::from_millis(1234);
-        let v = value(100, at, epoch);
+        let v = value(100, at, epoch, Payload::Filler, 0);
         assert_eq!(v.len(), 100);
         assert_eq!(sent_at(&v, epoch), Some(at));
-        assert_eq!(value(4, at, epoch).len(), 4);
-        assert_eq!(sent_at(&value(4, at, epoch), epoch), None);
+        assert_eq!(value(4, at, epoch, Payload::Filler, 0).len(), 4);
+        assert_eq!(
+            sent_at(&value(4, at, epoch, Payload::Filler, 0), epoch),
+            None
+        );
+        let json = value(100, at, epoch, Payload::Json, 12);
+        assert_eq!(json.len(), 100);
+        assert_eq!(sent_at(&json, epoch), Some(at));
+        assert!(json[8..].starts_with(br#"{"order_id":1000012,"customer":"c-"#));
     }
 }
