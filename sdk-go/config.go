@@ -147,7 +147,23 @@ type ProducerConfig struct {
 	Idempotence bool
 	// Retry is the retry policy of failed publishes.
 	Retry RetryPolicy
+	// Compression packs each batch's messages (CompressionNone, CompressionLZ4,
+	// CompressionZstd); the broker stores them as sent and consumers unpack them.
+	Compression Compression
 }
+
+// Compression is how a producer packs each batch's messages. A batch that would not shrink is
+// sent plain.
+type Compression uint32
+
+const (
+	// CompressionNone: messages travel and are stored as they are (the default).
+	CompressionNone Compression = C.RAPIDMQ_COMPRESSION_NONE
+	// CompressionLZ4: LZ4 frames, cheap on CPU, a moderate ratio.
+	CompressionLZ4 Compression = C.RAPIDMQ_COMPRESSION_LZ4
+	// CompressionZstd: Zstandard frames (level 3), a better ratio for more CPU.
+	CompressionZstd Compression = C.RAPIDMQ_COMPRESSION_ZSTD
+)
 
 // NewProducerConfig returns the core's producer defaults for topic.
 func NewProducerConfig(topic string) ProducerConfig {
@@ -163,6 +179,7 @@ func NewProducerConfig(topic string) ProducerConfig {
 		MaxBufferedMessages:     int(d.max_buffered_messages),
 		Idempotence:             bool(d.idempotence),
 		Retry:                   retryFromC(d.retry),
+		Compression:             Compression(d.compression),
 	}
 }
 
@@ -184,6 +201,7 @@ func (c *ProducerConfig) c(p *pins) C.RapidmqProducerConfig {
 		max_buffered_messages:       nonNegative(c.MaxBufferedMessages),
 		idempotence:                 C.bool(c.Idempotence),
 		retry:                       c.Retry.c(),
+		compression:                 C.uint32_t(c.Compression),
 	}
 }
 

@@ -116,6 +116,35 @@ pub struct RapidmqProducerConfig {
     pub idempotence: bool,
     /// Retries of failed publishes.
     pub retry: RapidmqRetryPolicy,
+    /// A `RapidmqCompression`: how each batch's messages are packed.
+    pub compression: u32,
+}
+
+/// Batch compression values (`RapidmqProducerConfig.compression`).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RapidmqCompression {
+    /// Messages travel and are stored as they are.
+    RAPIDMQ_COMPRESSION_NONE = 0,
+    /// LZ4 frames.
+    RAPIDMQ_COMPRESSION_LZ4 = 1,
+    /// Zstandard frames.
+    RAPIDMQ_COMPRESSION_ZSTD = 2,
+}
+
+fn compression_out(c: core::Compression) -> u32 {
+    match c {
+        core::Compression::None => RapidmqCompression::RAPIDMQ_COMPRESSION_NONE as u32,
+        core::Compression::Lz4 => RapidmqCompression::RAPIDMQ_COMPRESSION_LZ4 as u32,
+        core::Compression::Zstd => RapidmqCompression::RAPIDMQ_COMPRESSION_ZSTD as u32,
+    }
+}
+
+fn compression_in(c: u32) -> FfiResult<core::Compression> {
+    core::Compression::ALL
+        .into_iter()
+        .find(|&known| compression_out(known) == c)
+        .ok_or_else(|| FfiError::invalid(format!("unknown compression {c}")))
 }
 
 /// Consumer settings (stream and queue mode); start from `rapidmq_consumer_config_default`.
@@ -194,6 +223,7 @@ pub unsafe extern "C" fn rapidmq_producer_config_default(out: *mut RapidmqProduc
             max_buffered_messages: d.max_buffered_messages as u64,
             idempotence: d.idempotence,
             retry: RapidmqRetryPolicy::from_core(d.retry),
+            compression: compression_out(d.compression),
         };
         true
     })
@@ -304,6 +334,7 @@ impl RapidmqProducerConfig {
         config.max_buffered_messages = size(self.max_buffered_messages, "max_buffered_messages")?;
         config.idempotence = self.idempotence;
         config.retry = self.retry.to_core();
+        config.compression = compression_in(self.compression)?;
         Ok(config)
     }
 }

@@ -70,6 +70,16 @@ typedef enum RapidmqBindingScope {
   RAPIDMQ_BINDING_SCOPE_CLUSTER = 1,
 } RapidmqBindingScope;
 
+// Batch compression values (`RapidmqProducerConfig.compression`).
+typedef enum RapidmqCompression {
+  // Messages travel and are stored as they are.
+  RAPIDMQ_COMPRESSION_NONE = 0,
+  // LZ4 frames.
+  RAPIDMQ_COMPRESSION_LZ4 = 1,
+  // Zstandard frames.
+  RAPIDMQ_COMPRESSION_ZSTD = 2,
+} RapidmqCompression;
+
 // Durability values (`RapidmqTopicConfig.durability`, `RapidmqDelivery.durability`).
 typedef enum RapidmqDurability {
   // Not reported / the broker's default.
@@ -781,6 +791,8 @@ typedef struct RapidmqProducerConfig {
   bool idempotence;
   // Retries of failed publishes.
   struct RapidmqRetryPolicy retry;
+  // A `RapidmqCompression`: how each batch's messages are packed.
+  uint32_t compression;
 } RapidmqProducerConfig;
 
 // Consumer settings (stream and queue mode); start from `rapidmq_consumer_config_default`.

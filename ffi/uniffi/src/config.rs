@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rapidmq_core::{self as core, defaults};
+use rapidmq_core::{self as core, Compression, defaults};
 
 use crate::error::{NativeError, Result};
 use crate::types::{QueueSettings, StartAt};
@@ -174,6 +174,20 @@ pub struct ProducerOptions {
     pub idempotence: bool,
     /// Retries of failed publishes.
     pub retry: RetryOptions,
+    /// How each batch's messages are packed.
+    pub compression: Compression,
+}
+
+/// The core's `Compression`, exposed as it is: UniFFI generates the conversion from this
+/// mirror, and the build fails if the core's variants change without it.
+#[uniffi::remote(Enum)]
+pub enum Compression {
+    /// Messages travel and are stored as they are.
+    None,
+    /// LZ4 frames: cheap on CPU, a moderate ratio.
+    Lz4,
+    /// Zstandard frames (level 3): a better ratio for more CPU.
+    Zstd,
 }
 
 fn count(value: u64, what: &str) -> Result<usize> {
@@ -198,6 +212,7 @@ impl TryFrom<ProducerOptions> for core::ProducerConfig {
         config.max_buffered_messages = count(o.max_buffered_messages, "max_buffered_messages")?;
         config.idempotence = o.idempotence;
         config.retry = o.retry.into();
+        config.compression = o.compression;
         Ok(config)
     }
 }
@@ -267,6 +282,7 @@ pub fn default_producer_options(topic: String) -> ProducerOptions {
         max_buffered_messages: config.max_buffered_messages as u64,
         idempotence: config.idempotence,
         retry: config.retry.into(),
+        compression: config.compression,
     }
 }
 

@@ -190,7 +190,17 @@ func fixture(path string) ([]rapidmq.Message, error) {
 }
 
 func publish(ctx context.Context, client *rapidmq.Client, topic string, messages []rapidmq.Message) error {
-	producer, err := client.NewProducer(ctx, rapidmq.NewProducerConfig(topic))
+	config := rapidmq.NewProducerConfig(topic)
+	switch codec := os.Getenv("CROSS_COMPRESSION"); codec {
+	case "", "none":
+	case "lz4":
+		config.Compression = rapidmq.CompressionLZ4
+	case "zstd":
+		config.Compression = rapidmq.CompressionZstd
+	default:
+		return fmt.Errorf("unknown CROSS_COMPRESSION %q", codec)
+	}
+	producer, err := client.NewProducer(ctx, config)
 	if err != nil {
 		return err
 	}
