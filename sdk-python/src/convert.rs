@@ -250,6 +250,9 @@ pub(crate) fn producer_config(topic: String, d: &Bound<'_, PyDict>) -> PyResult<
     f.set("max_buffered_messages", &mut config.max_buffered_messages)?;
     f.set("idempotence", &mut config.idempotence)?;
     f.retry("retry", &mut config.retry)?;
+    if let Some(name) = f.get::<String>("compression")? {
+        config.compression = name.parse().map_err(to_py_err)?;
+    }
     Ok(config)
 }
 
@@ -316,6 +319,7 @@ pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     p.set_item("max_buffered_messages", producer.max_buffered_messages)?;
     p.set_item("idempotence", producer.idempotence)?;
     p.set_item("retry", retry_dict(py, &producer.retry)?)?;
+    p.set_item("compression", producer.compression.name())?;
 
     let consumer = ConsumerConfig::new("", "");
     let s = PyDict::new(py);

@@ -15,6 +15,7 @@ The fixture format is described at the top of tests/cross/messages.txt.
 from __future__ import annotations
 
 import base64
+import os
 import sys
 
 import rapidmq
@@ -42,7 +43,8 @@ def fixture(path: str) -> list[Expected]:
 
 
 def publish(client: rapidmq.Client, topic: str, messages: list[Expected]) -> None:
-    with client.producer(topic) as producer:
+    compression = os.environ.get("CROSS_COMPRESSION", "none")
+    with client.producer(topic, compression=compression) as producer:
         for index, (key, value, headers) in enumerate(messages):
             delivery = producer.send(value, key=key, headers=headers).result()
             assert delivery.offset == index, f"message {index} went to offset {delivery.offset}"

@@ -122,7 +122,7 @@ class ClientConfig:
 @dataclass(frozen=True)
 class ProducerConfig:
     """Producer settings: batching per partition (``linger``, ``max_batch_messages``,
-    ``max_batch_bytes``), pipelining, buffering, idempotence and retries."""
+    ``max_batch_bytes``), pipelining, buffering, idempotence, retries and compression."""
 
     linger: float = _P["linger"]
     max_batch_messages: int = _P["max_batch_messages"]
@@ -132,6 +132,9 @@ class ProducerConfig:
     max_buffered_messages: int = _P["max_buffered_messages"]
     idempotence: bool = _P["idempotence"]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: How each batch's messages are packed: ``"none"``, ``"lz4"`` or ``"zstd"``. The broker
+    #: stores them as sent and consumers unpack them; a batch that would not shrink goes plain.
+    compression: str = _P["compression"]
 
 
 @dataclass(frozen=True)
