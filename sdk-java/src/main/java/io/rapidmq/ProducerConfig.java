@@ -1,5 +1,6 @@
 package io.rapidmq;
 
+import io.rapidmq.ffi.Compression;
 import io.rapidmq.ffi.ProducerOptions;
 import io.rapidmq.ffi.RapidmqUniffi;
 import io.rapidmq.ffi.RetryOptions;
@@ -73,6 +74,11 @@ public final class ProducerConfig {
         return options.retry();
     }
 
+    /** How each batch's messages are packed. */
+    public Compression compression() {
+        return options.compression();
+    }
+
     ProducerOptions toNative() {
         return options;
     }
@@ -81,7 +87,7 @@ public final class ProducerConfig {
     public String toString() {
         return "ProducerConfig(topic=" + topic() + ", linger=" + linger() + ", maxBatchMessages=" + maxBatchMessages()
                 + ", maxBatchBytes=" + maxBatchBytes() + ", maxInFlightPerPartition=" + maxInFlightPerPartition()
-                + ", idempotence=" + idempotence() + ")";
+                + ", idempotence=" + idempotence() + ", compression=" + compression() + ")";
     }
 
     /** Builds a {@link ProducerConfig}; unset values keep the core's defaults. */
@@ -95,6 +101,7 @@ public final class ProducerConfig {
         private long maxBufferedMessages;
         private boolean idempotence;
         private RetryOptions retry;
+        private Compression compression;
 
         private Builder(ProducerOptions d) {
             topic = d.topic();
@@ -106,6 +113,7 @@ public final class ProducerConfig {
             maxBufferedMessages = d.maxBufferedMessages();
             idempotence = d.idempotence();
             retry = d.retry();
+            compression = d.compression();
         }
 
         /** How long a partition's batch waits for more messages (default 5 ms). */
@@ -156,10 +164,21 @@ public final class ProducerConfig {
             return this;
         }
 
+        /**
+         * How each batch's messages are packed (default {@link Compression#NONE}): LZ4 or Zstandard
+         * frames, stored by the broker as sent and unpacked by consumers. A batch that would not
+         * shrink goes plain.
+         */
+        public Builder compression(Compression compression) {
+            this.compression = java.util.Objects.requireNonNull(compression, "compression");
+            return this;
+        }
+
         /** The configuration; the core validates it when the producer is created. */
         public ProducerConfig build() {
             return new ProducerConfig(new ProducerOptions(topic, linger, maxBatchMessages, maxBatchBytes,
-                    maxInFlightRequests, maxInFlightPerPartition, maxBufferedMessages, idempotence, retry));
+                    maxInFlightRequests, maxInFlightPerPartition, maxBufferedMessages, idempotence, retry,
+                    compression));
         }
     }
 }
