@@ -3,11 +3,13 @@ package io.rapidmq.cross;
 import io.rapidmq.ConsumerConfig;
 import io.rapidmq.Message;
 import io.rapidmq.Producer;
+import io.rapidmq.ProducerConfig;
 import io.rapidmq.QueueConsumer;
 import io.rapidmq.QueueMessage;
 import io.rapidmq.RapidMQClient;
 import io.rapidmq.RapidMQException;
 import io.rapidmq.StartPosition;
+import io.rapidmq.ffi.Compression;
 import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.FetchResult;
 import io.rapidmq.ffi.Header;
@@ -105,7 +107,11 @@ public final class Cross {
     }
 
     static void publish(RapidMQClient client, String topic, List<Expected> messages) {
-        try (Producer producer = client.producer(topic)) {
+        String codec = System.getenv().getOrDefault("CROSS_COMPRESSION", "none");
+        ProducerConfig config = ProducerConfig.builder(topic)
+                .compression(Compression.valueOf(codec.toUpperCase(java.util.Locale.ROOT)))
+                .build();
+        try (Producer producer = client.producer(config)) {
             for (int i = 0; i < messages.size(); i++) {
                 Delivery d = producer.send(messages.get(i).message());
                 if (d.offset() == null || d.offset() != i) {
