@@ -950,7 +950,10 @@ mod tests {
             assert!(summary.ttl, "{codec:?}: a TTL inside the frame is seen");
             assert_eq!(
                 summary.value_bytes,
-                json_like(50).iter().map(|m| m.value.len() as u64).sum::<u64>()
+                json_like(50)
+                    .iter()
+                    .map(|m| m.value.len() as u64)
+                    .sum::<u64>()
             );
 
             let mut bad = json_like(50);
