@@ -294,9 +294,13 @@ async fn replicas_agree_and_retries_after_a_leader_change_are_stored_once() {
     // The old leader comes back from its store and catches up.
     let store = Arc::clone(&nodes[stopped].store);
     nodes[stopped] = Node::start(old_leader, store, addr).await;
+    // The leader applied every acked write; a follower may still lag it, so waiting for a
+    // follower's index would let the comparison below race the last entries.
     let last_applied = {
         let replicas = running.read().clone();
-        let (_, raft) = &replicas[0];
+        let refs: Vec<_> = replicas.iter().map(|(id, raft)| (*id, raft)).collect();
+        let leader = support::leader(&refs).await;
+        let (_, raft) = refs.iter().find(|(id, _)| *id == leader).unwrap();
         raft.metrics().borrow_watched().last_applied.unwrap().index
     };
     for node in &nodes {
