@@ -5,8 +5,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use pyo3::exceptions::PyException;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyString, PyType};
 use rapidmq_core::{
     self as core, ClientConfig, ConsumerConfig, Credentials, Error, ProducerConfig, RetryPolicy,
     StartPosition, TlsConfig,
@@ -20,7 +23,9 @@ pub(crate) fn invalid(message: impl Into<String>) -> PyErr {
     })
 }
 
-/// `bytes`, `bytearray`, `memoryview` (anything `bytes()` accepts) or `str` (UTF-8).
+/// `bytes`, `bytearray`, `str` (UTF-8), or any other object with the buffer protocol
+/// (`memoryview`, `array.array`, …). Not whatever `bytes()` accepts: `bytes(42)` is 42 zero bytes
+/// and `bytes([1, 2])` a list's items, never what a caller meant as a payload.
 pub(crate) fn to_bytes(value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(b) = value.cast::<PyBytes>() {
         return Ok(Bytes::copy_from_slice(b.as_bytes()));
@@ -31,20 +36,18 @@ pub(crate) fn to_bytes(value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(b) = value.cast::<PyByteArray>() {
         return Ok(Bytes::from(b.to_vec()));
     }
-    let converted = value
-        .py()
-        .get_type::<PyBytes>()
-        .call1((value,))
-        .map_err(|_| {
-            invalid(format!(
-                "expected bytes, bytearray, memoryview or str, got {}",
-                value
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+    let py = value.py();
+    let view = py.get_type::<PyMemoryView>().call1((value,)).map_err(|_| {
+        invalid(format!(
+            "expected bytes, bytearray, memoryview or str, got {}",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let converted = view.call_method0(intern!(py, "tobytes"))?;
     Ok(Bytes::copy_from_slice(
         converted.cast::<PyBytes>()?.as_bytes(),
     ))
@@ -101,6 +104,93 @@ pub(crate) fn to_message(
         ttl: options.ttl.map(|t| to_duration(t, "ttl")).transpose()?,
         priority: options.priority.unwrap_or(0),
     })
+}
+
+/// `rapidmq.Message`, looked up once.
+static MESSAGE_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// The messages of a batch send, in order: each a payload (as [`to_bytes`] takes it) or a
+/// `rapidmq.Message`. Converts all of them before anything is sent, so an invalid one fails the
+/// call with an `InvalidArgumentError` naming its index and nothing queued. Also returns the
+/// Python items, to convert one again when the producer had no room for it.
+pub(crate) fn to_messages<'py>(
+    messages: &Bound<'py, PyAny>,
+) -> PyResult<(Vec<core::Message>, Vec<Bound<'py, PyAny>>)> {
+    let py = messages.py();
+    let class = MESSAGE_CLASS.import(py, "rapidmq.message", "Message")?;
+    let expected = messages.len().unwrap_or(0);
+    let (mut converted, mut items) = (Vec::with_capacity(expected), Vec::with_capacity(expected));
+    for (index, item) in messages.try_iter()?.enumerate() {
+        let item = item?;
+        converted.push(batch_message(&item, class).map_err(|err| at_index(py, index, err))?);
+        items.push(item);
+    }
+    Ok((converted, items))
+}
+
+/// One message of a batch send (see [`to_messages`]).
+pub(crate) fn to_batch_message(item: &Bound<'_, PyAny>) -> PyResult<core::Message> {
+    batch_message(
+        item,
+        MESSAGE_CLASS.import(item.py(), "rapidmq.message", "Message")?,
+    )
+}
+
+/// A payload, or a `rapidmq.Message`'s fields.
+fn batch_message(
+    item: &Bound<'_, PyAny>,
+    message_class: &Bound<'_, PyType>,
+) -> PyResult<core::Message> {
+    if !item.is_instance(message_class.as_any())? {
+        return to_message(item, &MessageOptions::default());
+    }
+    let py = item.py();
+    let key = item.getattr(intern!(py, "key"))?;
+    let headers = item.getattr(intern!(py, "headers"))?;
+    to_message(
+        &item.getattr(intern!(py, "value"))?,
+        &MessageOptions {
+            key: Some(&key),
+            headers: Some(&headers),
+            timestamp_ms: field(item, intern!(py, "timestamp_ms"))?,
+            delay: field(item, intern!(py, "delay"))?,
+            deliver_at_ms: field(item, intern!(py, "deliver_at_ms"))?,
+            ttl: field(item, intern!(py, "ttl"))?,
+            priority: field(item, intern!(py, "priority"))?,
+        },
+    )
+}
+
+/// An optional attribute of a `rapidmq.Message`; a value of the wrong type is an
+/// `InvalidArgumentError` naming it.
+fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(
+    item: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<T>> {
+    let value = item.getattr(name)?;
+    if value.is_none() {
+        return Ok(None);
+    }
+    value.extract::<T>().map(Some).map_err(|e| {
+        let e: PyErr = e.into();
+        invalid(format!("{name}: {e}"))
+    })
+}
+
+/// `err` as the `InvalidArgumentError` of message `index` of a batch (caused by `err`); an
+/// exception that is not an error (`KeyboardInterrupt`) as it is.
+fn at_index(py: Python<'_>, index: usize, err: PyErr) -> PyErr {
+    if !err.is_instance_of::<PyException>(py) {
+        return err;
+    }
+    let value = err.value(py);
+    let detail = value
+        .getattr(intern!(py, "message"))
+        .and_then(|m| m.extract::<String>())
+        .unwrap_or_else(|_| value.to_string());
+    let wrapped = invalid(format!("message {index}: {detail}"));
+    wrapped.set_cause(py, Some(err));
+    wrapped
 }
 
 /// `("latest", _)`, `("earliest", _)`, `("offset", n)` or `("timestamp", ms)`.

@@ -1,12 +1,18 @@
 //! `rapidmq._native.Producer` and `SendReceipt`: sends go straight to the core's batching
 //! producer; a receipt resolves when the core reports the batch's outcome.
+//!
+//! `send_batch` converts a whole batch with the GIL held once, queues while the producer has
+//! room, and waits for room for the rest in one blocking call (GIL released) or one awaitable.
+//! `on_delivery` callbacks of a batch run from one task that enters the interpreter once per
+//! group of outcomes known together ([`notify`]), not once per message.
 
 use futures::FutureExt;
 use futures::future::Shared;
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use rapidmq_core::{self as core, ErrorCode, Runtime};
 
-use crate::convert::{MessageOptions, to_message};
+use crate::convert::{MessageOptions, to_batch_message, to_message, to_messages};
 use crate::errors::to_py_err;
 use crate::runtime::{ProcessLocal, awaitable, bridge, wait};
 use crate::types::{Delivery, ProducerStats};
@@ -28,11 +34,56 @@ impl Producer {
     }
 
     fn receipt(&self, receipt: core::SendReceipt) -> SendReceipt {
-        SendReceipt {
-            inner: receipt.shared(),
-            runtime: self.runtime.clone(),
+        SendReceipt::new(receipt, &self.runtime)
+    }
+}
+
+/// What a batch send queued, in order, and the error that stopped it before the end.
+struct Queued {
+    receipts: Vec<core::SendReceipt>,
+    stopped: Option<core::Error>,
+}
+
+impl Queued {
+    /// The Python receipts, with `on_delivery` registered on all of them; or the error that
+    /// stopped the batch (the messages queued before it still get `on_delivery`).
+    fn finish(
+        self,
+        runtime: &Runtime,
+        on_delivery: Option<Py<PyAny>>,
+    ) -> core::Result<Vec<SendReceipt>> {
+        let receipts: Vec<SendReceipt> = self
+            .receipts
+            .into_iter()
+            .map(|receipt| SendReceipt::new(receipt, runtime))
+            .collect();
+        if let Some(callback) = on_delivery {
+            let outcomes = receipts.iter().map(|r| r.inner.clone()).collect();
+            notify(runtime, outcomes, callback);
+        }
+        match self.stopped {
+            Some(err) => Err(err),
+            None => Ok(receipts),
         }
     }
+}
+
+/// Queues `messages` after `queued`, in order, each waiting for room in the buffer.
+async fn send_all(
+    producer: core::Producer,
+    mut queued: Queued,
+    messages: impl Iterator<Item = core::Message>,
+) -> Queued {
+    for message in messages {
+        match producer.send(message).await {
+            Ok(receipt) => queued.receipts.push(receipt),
+            Err(err) => {
+                queued.stopped = Some(err);
+                break;
+            }
+        }
+    }
+    queued
 }
 
 /// Whether `try_send` failed only because the producer's buffer is full.
@@ -96,6 +147,63 @@ impl Producer {
                 Ok(self.receipt(receipt))
             }
             Err(err) => Err(to_py_err(err)),
+        }
+    }
+
+    /// Queues every message of `messages` (payloads or `rapidmq.Message`s) in order and returns
+    /// their receipts in the same order. All are converted first (an invalid one raises
+    /// `InvalidArgumentError` and queues none); the batch is queued with the GIL held while the
+    /// buffer has room, then the rest waits for room with the GIL released (interruptible) or,
+    /// with `asyncio=True`, in an awaitable of the list (the list itself when nothing waited).
+    /// An error while queueing (a closed producer, Ctrl-C) raises; the messages before it stay
+    /// queued and get `on_delivery`.
+    #[pyo3(signature = (messages, on_delivery=None, asyncio=false))]
+    fn send_batch(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        on_delivery: Option<Py<PyAny>>,
+        asyncio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let producer = self.core.get()?;
+        let (messages, items) = to_messages(messages)?;
+        let mut queued = Queued {
+            receipts: Vec::with_capacity(messages.len()),
+            stopped: None,
+        };
+        let mut messages = messages.into_iter();
+        let mut full_at = None;
+        for (index, message) in messages.by_ref().enumerate() {
+            match producer.try_send(message) {
+                Ok(receipt) => queued.receipts.push(receipt),
+                Err(err) if buffer_full(&err) => {
+                    full_at = Some(index);
+                    break;
+                }
+                Err(err) => {
+                    queued.stopped = Some(err);
+                    break;
+                }
+            }
+        }
+        let Some(index) = full_at else {
+            let receipts = queued
+                .finish(&self.runtime, on_delivery)
+                .map_err(to_py_err)?;
+            return receipts.into_py_any(py);
+        };
+        // `try_send` consumed the message it had no room for: convert that one again.
+        let first = to_batch_message(&items[index])?;
+        let rest = std::iter::once(first).chain(messages);
+        let (producer, runtime) = (producer.clone(), self.runtime.clone());
+        let waiting = async move {
+            let queued = send_all(producer, queued, rest).await;
+            queued.finish(&runtime, on_delivery)
+        };
+        if asyncio {
+            Ok(awaitable(py, waiting)?.unbind())
+        } else {
+            wait(py, &self.runtime, waiting)?.into_py_any(py)
         }
     }
 
@@ -165,10 +273,7 @@ impl Producer {
         let runtime = self.runtime.clone();
         awaitable(py, async move {
             let receipt = producer.send(message).await?;
-            Ok(SendReceipt {
-                inner: receipt.shared(),
-                runtime,
-            })
+            Ok(SendReceipt::new(receipt, &runtime))
         })
     }
 
@@ -228,6 +333,51 @@ pub(crate) struct SendReceipt {
     runtime: Runtime,
 }
 
+impl SendReceipt {
+    fn new(receipt: core::SendReceipt, runtime: &Runtime) -> SendReceipt {
+        SendReceipt {
+            inner: receipt.shared(),
+            runtime: runtime.clone(),
+        }
+    }
+}
+
+/// Calls `callback(delivery, error)` for each of `receipts`, in their order, from one task on
+/// the core runtime: it waits for the next outcome, takes every later one already known with it,
+/// and enters the interpreter once for the group. An exception the callback raises goes to
+/// `sys.unraisablehook`.
+fn notify(runtime: &Runtime, receipts: Vec<Shared<core::SendReceipt>>, callback: Py<PyAny>) {
+    runtime.handle().spawn(async move {
+        let mut receipts = receipts.into_iter().peekable();
+        while let Some(next) = receipts.next() {
+            let mut known = vec![next.await];
+            while let Some(outcome) = receipts.peek().and_then(|r| r.clone().now_or_never()) {
+                known.push(outcome);
+                receipts.next();
+            }
+            Python::attach(|py| {
+                for outcome in known {
+                    call_back(py, &callback, outcome);
+                }
+            });
+        }
+    });
+}
+
+/// `callback(Delivery, None)` or `callback(None, the RapidMQError)`.
+fn call_back(py: Python<'_>, callback: &Py<PyAny>, outcome: core::Result<core::Delivery>) {
+    let args = match outcome {
+        Ok(delivery) => match Py::new(py, Delivery::from(delivery)) {
+            Ok(delivery) => (delivery.into_any(), py.None()),
+            Err(err) => return err.write_unraisable(py, Some(callback.bind(py))),
+        },
+        Err(err) => (py.None(), to_py_err(err).into_value(py).into_any()),
+    };
+    if let Err(err) = callback.call1(py, args) {
+        err.write_unraisable(py, Some(callback.bind(py)));
+    }
+}
+
 #[pymethods]
 impl SendReceipt {
     /// Whether the outcome is known (never blocks).
@@ -261,22 +411,7 @@ impl SendReceipt {
     /// interpreter), at once if the outcome is known already; an exception it raises goes to
     /// `sys.unraisablehook`.
     fn add_done_callback(&self, callback: Py<PyAny>) {
-        let inner = self.inner.clone();
-        self.runtime.handle().spawn(async move {
-            let outcome = inner.await;
-            Python::attach(|py| {
-                let args = match outcome {
-                    Ok(delivery) => match Py::new(py, Delivery::from(delivery)) {
-                        Ok(delivery) => (delivery.into_any(), py.None()),
-                        Err(err) => return err.write_unraisable(py, Some(callback.bind(py))),
-                    },
-                    Err(err) => (py.None(), to_py_err(err).into_value(py).into_any()),
-                };
-                if let Err(err) = callback.call1(py, args) {
-                    err.write_unraisable(py, Some(callback.bind(py)));
-                }
-            });
-        });
+        notify(&self.runtime, vec![self.inner.clone()], callback);
     }
 
     fn __repr__(&self) -> String {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import sys
 import threading
 
@@ -156,6 +157,20 @@ def test_send_accepts_str_bytes_bytearray_memoryview_headers_and_message_objects
     assert log[0].headers == [("h", b"v")]
     assert log[1].headers == [("a", b"1"), ("a", b"2")] and log[1].key == b"k"
     assert log[3].timestamp_ms == 1234
+
+
+def test_a_value_that_is_not_bytes_or_text_is_refused_not_coerced(client, make_topic):
+    """`bytes(42)` is 42 zero bytes and `bytes([1, 2])` two bytes: neither is what the caller
+    meant, so only str and buffer-protocol objects are payloads."""
+    topic = make_topic(1)
+    with client.producer(topic) as producer:
+        for value in (42, [1, 2], None, 1.5):
+            with pytest.raises(rapidmq.InvalidArgumentError, match="expected bytes"):
+                producer.send(value)
+        with pytest.raises(rapidmq.InvalidArgumentError, match="expected bytes"):
+            producer.send(b"v", key=7)
+        producer.send(array.array("B", [1, 2])).result()
+    assert [m.value for m in read_log(client, topic)] == [b"\x01\x02"]
 
 
 def test_a_closed_producer_refuses_sends_with_closed_error(client, make_topic):

@@ -20,6 +20,7 @@ from typing import (
     Coroutine,
     Generator,
     Generic,
+    Iterable,
     List,
     Optional,
     Sequence,
@@ -370,6 +371,22 @@ class Producer(_AsyncCloseable):
         if receipt is None:
             receipt = await self._native.send_async(*args)
         return _notify(receipt, on_delivery)
+
+    async def send_batch(
+        self,
+        messages: Iterable[Union[Payload, Message]],
+        *,
+        on_delivery: Optional[OnDelivery] = None,
+    ) -> List[SendReceipt]:
+        """Queues ``messages`` in order in one native call and returns their receipts in the
+        same order (see :meth:`rapidmq.Producer.send_batch`); ``await receipt`` gives each
+        :class:`Delivery`. Waits (without blocking the loop) only while the buffer is full; a
+        batch larger than the buffer is queued as room frees up. ``on_delivery`` runs on one of
+        the core's threads (use ``loop.call_soon_threadsafe`` to reach the loop)."""
+        receipts = self._native.send_batch(messages, on_delivery, asyncio=True)
+        if isinstance(receipts, list):
+            return receipts
+        return await receipts
 
     def try_send(
         self,
