@@ -42,7 +42,7 @@ pub use config::{
 };
 pub use consumer::NativeConsumer;
 pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
-pub use producer::{NativeProducer, NativeSendReceipt, SendCompletion};
+pub use producer::{BatchQueued, NativeProducer, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
 pub use roles::{BindingScope, RoleBinding, RoleInfo};
 pub use tenants::{

@@ -1,31 +1,27 @@
-//! `NativeProducer` and `NativeSendReceipt`: sends go straight to the core's batching producer,
-//! in the caller's order; a receipt resolves when the core reports its batch's outcome.
+//! `NativeProducer`: sends go to the core's batching producer, many per call and in the
+//! caller's order; their outcomes come back many per call.
 //!
-//! Two ways to learn the outcome:
-//! - a [`NativeSendReceipt`] per send (`send`), awaited or waited on: one object and one call per
-//!   message;
-//! - tracked sends (`send_tracked`): the caller names each send with an id and collects outcomes
-//!   in batches with `next_completions`, one call for many messages. The Java facade's
-//!   `sendAsync` uses these, so a producer pays one async call per batch of acknowledgements, not
-//!   per message.
+//! Every send carries an id the caller chose. `send_batch_tracked` queues a whole list in one
+//! call (ids `first_id..`), waiting in the core while its buffer is full, like the C ABI's
+//! `rapidmq_producer_send_batch_to`; `try_send_tracked` queues one without waiting. The core
+//! pushes each outcome into its completion queue ([`core::Completions`]) when the batch
+//! completes, with no task per message, and `next_completions` takes them out in batches. The
+//! Java facade (`io.rapidmq.NativeSends`) drives both, so a producer pays one native call per
+//! batch of sends and one per batch of outcomes, not per message.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
-use futures::FutureExt;
-use futures::future::Shared;
 use rapidmq_core::{self as core, ErrorCode, Runtime};
-use tokio::sync::Notify;
 
-use crate::error::{ErrorInfo, Result};
+use crate::error::{ErrorInfo, NativeError, Result};
 use crate::runtime::{block_on, on_runtime};
 use crate::types::{Delivery, OutgoingMessage, ProducerStats};
 
 /// The outcome of one tracked send: exactly one of `delivery` and `error` is set.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SendCompletion {
-    /// The id the caller gave `send_tracked`.
+    /// The id the send was tracked with.
     pub id: u64,
     /// Where the message was stored.
     pub delivery: Option<Delivery>,
@@ -33,36 +29,30 @@ pub struct SendCompletion {
     pub error: Option<ErrorInfo>,
 }
 
-/// Outcomes of tracked sends not yet collected.
-#[derive(Default)]
-struct Completions {
-    queue: Mutex<VecDeque<SendCompletion>>,
-    ready: Notify,
-}
-
-impl Completions {
-    fn push(&self, completion: SendCompletion) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(completion);
-        self.ready.notify_one();
-    }
-
-    /// Up to `max` outcomes, waiting for the first.
-    async fn next(&self, max: usize) -> Vec<SendCompletion> {
-        loop {
-            let ready = self.ready.notified();
-            {
-                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                if !queue.is_empty() {
-                    let n = queue.len().min(max.max(1));
-                    return queue.drain(..n).collect();
-                }
-            }
-            ready.await;
+impl From<core::Completion> for SendCompletion {
+    fn from(completion: core::Completion) -> SendCompletion {
+        let (delivery, error) = match completion.result {
+            Ok(delivery) => (Some(delivery.into()), None),
+            Err(err) => (None, Some(err.into())),
+        };
+        SendCompletion {
+            id: completion.token,
+            delivery,
+            error,
         }
     }
+}
+
+/// What `send_batch_tracked` queued: the first `queued` messages, in order, whose outcomes come
+/// through `next_completions`; when `error` is set, message `queued` failed with it and it and
+/// every later message were not queued (no outcome comes for them).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BatchQueued {
+    /// How many messages were queued, from the first.
+    pub queued: u32,
+    /// Why message `queued` was not: a closed producer (`CLOSED`), an invalid message
+    /// (`INVALID_ARGUMENT`, e.g. a timestamp out of range).
+    pub error: Option<ErrorInfo>,
 }
 
 /// Publishes to one topic through the core producer (batching, idempotence, retries).
@@ -70,7 +60,8 @@ impl Completions {
 pub struct NativeProducer {
     core: core::Producer,
     runtime: Runtime,
-    completions: Arc<Completions>,
+    /// Outcomes of tracked sends, until `next_completions` takes them.
+    completions: Arc<core::Completions>,
 }
 
 impl NativeProducer {
@@ -78,21 +69,37 @@ impl NativeProducer {
         NativeProducer {
             core,
             runtime,
-            completions: Arc::default(),
+            completions: Arc::new(core::Completions::new()),
         }
     }
 
     /// Queues `message`, on the calling thread; waits only while the buffer is full.
-    fn enqueue(&self, message: OutgoingMessage) -> Result<core::SendReceipt> {
-        let message = core::Message::from(message);
+    fn enqueue(&self, message: core::Message) -> Result<core::SendReceipt> {
         match self.core.try_send(message.clone()) {
-            Ok(receipt) => Ok(receipt),
             Err(err) if err.code() == ErrorCode::ResourceExhausted => {
                 let producer = self.core.clone();
                 block_on(&self.runtime, async move { producer.send(message).await })
             }
-            Err(err) => Err(err.into()),
+            other => Ok(other?),
         }
+    }
+}
+
+/// A failure as a value, for [`BatchQueued`].
+fn error_info(err: NativeError) -> ErrorInfo {
+    let NativeError::Failure {
+        code,
+        name,
+        kind,
+        detail,
+        retriable,
+    } = err;
+    ErrorInfo {
+        code,
+        name,
+        kind,
+        detail,
+        retriable,
     }
 }
 
@@ -108,54 +115,48 @@ impl NativeProducer {
         self.core.partitions()
     }
 
-    /// Queues `message` for its partition's batch, on the calling thread so sends keep their
-    /// order. Blocks the caller only while the producer's buffer is full.
-    pub fn send(&self, message: OutgoingMessage) -> Result<Arc<NativeSendReceipt>> {
-        let receipt = self.enqueue(message)?;
-        Ok(Arc::new(NativeSendReceipt {
-            inner: receipt.shared(),
-            runtime: self.runtime.clone(),
-        }))
+    /// Queues `messages` in one call, in order; message `i`'s outcome is reported by
+    /// `next_completions` under `first_id + i`. Blocks the caller only while the producer's
+    /// buffer is full, then goes on with the next message. Stops at the first message the
+    /// producer refuses (closed, invalid): the messages before it stay queued and report as
+    /// usual; that one and the rest are not queued (see [`BatchQueued`]). The C ABI's
+    /// `rapidmq_producer_send_batch_to`, without its cancel.
+    pub fn send_batch_tracked(&self, first_id: u64, messages: Vec<OutgoingMessage>) -> BatchQueued {
+        let len = messages.len();
+        for (i, message) in messages.into_iter().enumerate() {
+            match self.enqueue(message.into()) {
+                Ok(receipt) => receipt.complete_into(&self.completions, first_id + i as u64),
+                Err(err) => {
+                    return BatchQueued {
+                        queued: i as u32,
+                        error: Some(error_info(err)),
+                    };
+                }
+            }
+        }
+        BatchQueued {
+            queued: len as u32,
+            error: None,
+        }
     }
 
-    /// Like `send`, but the outcome is reported by `next_completions` under `id` (every accepted
-    /// send reports exactly once, also when the producer is closed).
-    pub fn send_tracked(&self, id: u64, message: OutgoingMessage) -> Result<()> {
-        let receipt = self.enqueue(message)?;
-        let completions = self.completions.clone();
-        self.runtime.handle().spawn(async move {
-            let completion = match receipt.await {
-                Ok(delivery) => SendCompletion {
-                    id,
-                    delivery: Some(delivery.into()),
-                    error: None,
-                },
-                Err(err) => SendCompletion {
-                    id,
-                    delivery: None,
-                    error: Some(err.into()),
-                },
-            };
-            completions.push(completion);
-        });
-        Ok(())
-    }
-
-    /// Up to `max` outcomes of tracked sends, waiting for the first. Needs no runtime (a lock and
-    /// a `Notify`), so it is polled directly by the caller. Dropped while waiting, it takes
-    /// nothing; the outcomes it returned are the caller's to deliver.
+    /// Up to `max` outcomes of tracked sends, waiting for the first (the core's completion
+    /// queue; no runtime needed, so it is polled directly by the caller). Dropped while
+    /// waiting, it takes nothing; the outcomes it returned are the caller's to deliver.
     pub async fn next_completions(&self, max: u32) -> Vec<SendCompletion> {
-        self.completions.next(max as usize).await
+        let taken = self.completions.next(max.max(1) as usize).await;
+        taken.into_iter().map(SendCompletion::from).collect()
     }
 
-    /// Like `send`, but returns `None` instead of waiting when the buffer is full.
-    pub fn try_send(&self, message: OutgoingMessage) -> Result<Option<Arc<NativeSendReceipt>>> {
+    /// Like `send_batch_tracked` for one message, but never waits: false (nothing queued, no
+    /// outcome comes) when the producer already buffers `max_buffered_messages`.
+    pub fn try_send_tracked(&self, id: u64, message: OutgoingMessage) -> Result<bool> {
         match self.core.try_send(message.into()) {
-            Ok(receipt) => Ok(Some(Arc::new(NativeSendReceipt {
-                inner: receipt.shared(),
-                runtime: self.runtime.clone(),
-            }))),
-            Err(err) if err.code() == ErrorCode::ResourceExhausted => Ok(None),
+            Ok(receipt) => {
+                receipt.complete_into(&self.completions, id);
+                Ok(true)
+            }
+            Err(err) if err.code() == ErrorCode::ResourceExhausted => Ok(false),
             Err(err) => Err(err.into()),
         }
     }
@@ -181,44 +182,5 @@ impl NativeProducer {
     /// lost, so the retry path can be tested (conformance C06, C19).
     pub fn test_only_lose_acks(&self, n: u32) {
         self.core.faults().lose_acks.store(n, Ordering::SeqCst);
-    }
-}
-
-/// The eventual result of one `send`.
-#[derive(uniffi::Object)]
-pub struct NativeSendReceipt {
-    inner: Shared<core::SendReceipt>,
-    runtime: Runtime,
-}
-
-#[uniffi::export]
-impl NativeSendReceipt {
-    /// Whether the outcome is known (never blocks).
-    pub fn is_done(&self) -> bool {
-        self.inner.peek().is_some() || self.inner.clone().now_or_never().is_some()
-    }
-
-    /// The delivery, once the batch completed. Dropping (cancelling) the wait leaves the message
-    /// in flight; it is sent all the same.
-    pub async fn delivery(&self) -> Result<Delivery> {
-        let receipt = self.inner.clone();
-        on_runtime(
-            &self.runtime,
-            async move { receipt.await.map(Delivery::from) },
-        )
-        .await
-    }
-
-    /// Blocks the calling thread until the batch completed: the blocking variant of `delivery`,
-    /// without a Java future per message.
-    pub fn wait_blocking(&self) -> Result<Delivery> {
-        if let Some(result) = self.inner.peek() {
-            return Ok(result.clone().map(Delivery::from)?);
-        }
-        let receipt = self.inner.clone();
-        block_on(
-            &self.runtime,
-            async move { receipt.await.map(Delivery::from) },
-        )
     }
 }

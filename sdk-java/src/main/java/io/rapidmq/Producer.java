@@ -2,15 +2,12 @@ package io.rapidmq;
 
 import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.NativeProducer;
-import io.rapidmq.ffi.NativeSendReceipt;
+import io.rapidmq.ffi.OutgoingMessage;
 import io.rapidmq.ffi.ProducerStats;
-import io.rapidmq.ffi.SendCompletion;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Publishes to one topic through the client core: per-partition batching on linger, count and
@@ -21,24 +18,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * either the offset ({@code APPENDED}) or {@code SCHEDULED} / {@code DEDUPLICATED}. A batch the
  * broker refuses fails every send of the batch with the code's exception.
  *
- * <p>{@link #sendAsync} futures are completed in batches: each send is tracked by an id, and
- * while any is outstanding one native call at a time collects the outcomes that are ready (up to
- * {@value #COMPLETION_BATCH}), so acknowledgements cost one call per batch, not per message.
+ * <p>Sends cross into the native core many at a time and their outcomes come back many at a
+ * time: {@link #sendAsync} joins a short queue that one native call hands over whole, and
+ * {@link #sendBatch} hands its list over in one call; see {@link NativeSends}.
  */
 public final class Producer implements AutoCloseable {
-    private static final int COMPLETION_BATCH = 4096;
-
     private final NativeProducer producer;
-    /** Futures of tracked sends, by id, until completed or abandoned (cancelled, timed out). */
-    private final ConcurrentHashMap<Long, CompletableFuture<Delivery>> pending = new ConcurrentHashMap<>();
-    private final AtomicLong nextId = new AtomicLong();
-    /** Tracked sends whose outcome the native side has not handed over yet. */
-    private final AtomicLong outstanding = new AtomicLong();
-    /** Whether a native call collecting outcomes is running. */
-    private final AtomicBoolean collecting = new AtomicBoolean();
+    private final NativeSends sends;
 
     Producer(NativeProducer producer) {
         this.producer = producer;
+        this.sends = new NativeSends(producer);
     }
 
     /** The topic. */
@@ -52,102 +42,56 @@ public final class Producer implements AutoCloseable {
     }
 
     /**
-     * Queues {@code message} and returns a future of its delivery. Cancelling the future (or
-     * letting {@code orTimeout} expire) stops waiting; the message is still sent. Throws at once
-     * when the producer is closed ({@link ClosedException}).
+     * Queues {@code message} and returns a future of its delivery. Returns at once, in the
+     * caller's order with every other send of this producer; waits only while the producer's
+     * buffer is full (interrupting the wait throws {@link java.util.concurrent.CancellationException}
+     * and queues nothing). Cancelling the future (or letting {@code orTimeout} expire) stops
+     * waiting; the message is still sent. An invalid message (a timestamp out of range) fails
+     * its own future. Throws at once when the producer is closed ({@link ClosedException}; when
+     * its client closed it, the sends already queued fail their futures with it instead).
      */
     public CompletableFuture<Delivery> sendAsync(Message message) {
-        long id = nextId.getAndIncrement();
-        CompletableFuture<Delivery> future = new CompletableFuture<>();
-        pending.put(id, future);
-        outstanding.incrementAndGet();
-        try {
-            Native.run(() -> producer.sendTracked(id, message.toNative()));
-        } catch (RuntimeException e) {
-            pending.remove(id);
-            outstanding.decrementAndGet();
-            throw e;
-        }
-        future.whenComplete((delivery, error) -> {
-            if (error != null) {
-                pending.remove(id); // abandoned by the caller; its outcome will be dropped
-            }
-        });
-        collect();
-        return future;
+        return sends.queue(message.toNative());
     }
 
     /**
-     * Like {@link #sendAsync}, but never waits for room in the buffer: empty (and nothing queued)
-     * when {@code maxBufferedMessages} are already buffered. {@link #flush()} waits for its
-     * future too.
+     * Queues every message, in order, and returns a future of each delivery, in the same order:
+     * {@link #sendAsync} for many messages at once, handed to the core in one native call on the
+     * calling thread (which waits while the producer's buffer is full). Every message gets its
+     * own outcome: an invalid one fails its own future, the others are sent. Throws at once when
+     * the producer is closed ({@link ClosedException}), queuing none.
+     */
+    public List<CompletableFuture<Delivery>> sendBatch(List<Message> messages) {
+        List<OutgoingMessage> list = new ArrayList<>(messages.size());
+        for (Message message : messages) {
+            list.add(message.toNative());
+        }
+        return sends.queueAndHandOver(list);
+    }
+
+    /**
+     * Like {@link #sendAsync}, but never waits: empty (and nothing queued) when
+     * {@code maxBufferedMessages} are already buffered, or while sends queued before it by
+     * another call are still on their way into the buffer. {@link #flush()} waits for its future
+     * too.
      */
     public Optional<CompletableFuture<Delivery>> trySend(Message message) {
-        NativeSendReceipt receipt = Native.call(() -> producer.trySend(message.toNative()));
-        if (receipt == null) {
-            return Optional.empty();
-        }
-        long id = nextId.getAndIncrement();
-        CompletableFuture<Delivery> future = Native.bridge(receipt.delivery());
-        pending.put(id, future);
-        future.whenComplete((delivery, error) -> {
-            pending.remove(id);
-            receipt.close();
-        });
-        return Optional.of(future);
+        return sends.tryQueue(message.toNative());
     }
 
-    /** Starts collecting outcomes unless a collection is running. */
-    private void collect() {
-        if (collecting.compareAndSet(false, true)) {
-            producer.nextCompletions(COMPLETION_BATCH).whenComplete(this::completed);
-        }
-    }
-
-    private void completed(List<SendCompletion> batch, Throwable error) {
-        if (batch != null) {
-            for (SendCompletion completion : batch) {
-                outstanding.decrementAndGet();
-                CompletableFuture<Delivery> future = pending.remove(completion.id());
-                if (future == null) {
-                    continue;
-                }
-                if (completion.delivery() != null) {
-                    future.complete(completion.delivery());
-                } else {
-                    var e = completion.error();
-                    future.completeExceptionally(Native.exception(e.code(), e.name(), e.kind(), e.detail(),
-                            e.retriable()));
-                }
-            }
-        }
-        if (outstanding.get() > 0) {
-            producer.nextCompletions(COMPLETION_BATCH).whenComplete(this::completed);
-            return;
-        }
-        collecting.set(false);
-        // A send that registered after the check above found the collection still running.
-        if (outstanding.get() > 0) {
-            collect();
-        }
-    }
-
-    /** Tracked sends whose outcome has not reached Java yet (leak checks in tests). */
+    /** Sends in the core whose outcome has not reached Java yet (leak checks in tests). */
     long outstandingSends() {
-        return outstanding.get();
+        return sends.outstanding();
     }
 
-    /** Completes once every future of a send issued before this call is done. */
-    private CompletableFuture<Void> pendingBefore(CompletableFuture<Void> step) {
-        CompletableFuture<?>[] before = pending.values().toArray(CompletableFuture[]::new);
-        return step.thenCompose(ignored -> CompletableFuture.allOf(before).handle((v, e) -> null));
-    }
-
-    /** Sends {@code message} and blocks until its batch is acknowledged (or failed). */
+    /**
+     * Sends {@code message} and blocks until its batch is acknowledged (or failed). Interrupting
+     * the wait throws {@link java.util.concurrent.CancellationException}; the message is still
+     * sent.
+     */
     public Delivery send(Message message) {
-        try (NativeSendReceipt receipt = Native.call(() -> producer.send(message.toNative()))) {
-            return Native.call(receipt::waitBlocking);
-        }
+        CompletableFuture<Delivery> delivery = sends.queueAndHandOver(List.of(message.toNative())).getFirst();
+        return Native.await(delivery);
     }
 
     /**
@@ -159,7 +103,10 @@ public final class Producer implements AutoCloseable {
 
     /** {@link #flush()} as a future. */
     public CompletableFuture<Void> flushAsync() {
-        return pendingBefore(Native.bridge(producer.flush()));
+        CompletableFuture<Void> done = sends.futuresDone();
+        return sends.inCore(sends.issued())
+                .thenCompose(v -> Native.bridge(producer.flush()))
+                .thenCompose(v -> done);
     }
 
     /** The counters so far (messages, batches, requests, retries, duplicates). */
@@ -175,7 +122,11 @@ public final class Producer implements AutoCloseable {
     /** Flushes, then stops the producer; later sends fail with {@link ClosedException}. */
     @Override
     public void close() {
-        Native.await(pendingBefore(Native.bridge(producer.closeAsync())));
+        sends.close();
+        CompletableFuture<Void> done = sends.futuresDone();
+        Native.await(sends.inCore(sends.issued())
+                .thenCompose(v -> Native.bridge(producer.closeAsync()))
+                .thenCompose(v -> done));
     }
 
     @Override
