@@ -68,6 +68,18 @@ pub fn mono_now_ms() -> i64 {
         .saturating_add(1)
 }
 
+/// When something set at millisecond `now` to wait `ms` falls due (a nack delay, an ack
+/// deadline): one millisecond past `now + ms`, because the clock counts whole milliseconds
+/// and the nack or claim may have come at the end of millisecond `now`. Due at `now + ms`, a
+/// message nacked with a 400 ms backoff could be handed out again 399.1 ms later; this way a
+/// delay or deadline is a minimum, never up to a millisecond short. Never 0 (which means
+/// "now" in a ready slot).
+fn due_after(now: i64, ms: u64) -> i64 {
+    now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
+        .saturating_add(1)
+        .max(1)
+}
+
 /// What claims may still take for one delivery: `messages` more messages and `bytes` more
 /// encoded bytes, except that the first message always fits (a message larger than the budget
 /// must still go out, alone). One budget can span the claims on several partitions.
@@ -283,7 +295,7 @@ impl QueuePartition {
     ) -> (Vec<Claimed>, Vec<DeadLetter>) {
         let now = clock.mono_ms;
         self.promote_due(now);
-        let deadline = now.saturating_add(i64::try_from(ack_deadline_ms).unwrap_or(i64::MAX));
+        let deadline = due_after(now, ack_deadline_ms);
         let mut claimed = Vec::new();
         let mut dead = Vec::new();
         let mut expired = 0;
@@ -487,8 +499,7 @@ impl QueuePartition {
         let not_before = if delay_ms == 0 {
             0
         } else {
-            now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
-                .max(1)
+            due_after(now, delay_ms)
         };
         self.set_state(offset, SlotState::Ready { not_before });
         Settle::Done
@@ -501,7 +512,7 @@ impl QueuePartition {
         let Some((_, member)) = slot.state.delivery().filter(|&(id, _)| id == delivery_id) else {
             return Settle::Unknown;
         };
-        let deadline = now.saturating_add(i64::try_from(extend_ms).unwrap_or(i64::MAX));
+        let deadline = due_after(now, extend_ms);
         self.set_state(
             offset,
             SlotState::InFlight {
