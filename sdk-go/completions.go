@@ -14,19 +14,31 @@ import (
 // completionBatch is how many send outcomes one native call hands over at most.
 const completionBatch = 512
 
-// sendQueue completes a producer's send futures from the native completion queue
-// (rapidmq_completions_wait): one goroutine takes outcomes many at a time, instead of the
-// native library calling into Go once per message from a foreign thread.
+// sendQueue tracks a producer's send futures by token and completes them from the native
+// completion queue (rapidmq_completions_wait): one goroutine takes outcomes many at a time,
+// instead of the native library calling into Go once per message from a foreign thread.
+//
+// Tokens are consecutive, so the futures sit in a ring indexed by token: registering and
+// completing a send is a slot write, not a map operation. A nil slot is a send nothing waits
+// for any more (completed, or never queued); head, the lowest token not settled, moves over nil
+// slots once their futures are complete. Flush and Close wait until head passes the last token
+// issued before them, so every future of an earlier send is complete when they return.
 type sendQueue struct {
-	q        *C.RapidmqCompletions
-	mu       sync.Mutex
-	next     uint64
-	futures  map[uint64]*SendFuture
+	q  *C.RapidmqCompletions
+	mu sync.Mutex
+	// settled is broadcast when head moves while a flush waits.
+	settled *sync.Cond
+	waiters int
+	// ring's length is a power of two; token t lives at t&(len-1) while head <= t <= next.
+	ring     []*SendFuture
+	head     uint64 // lowest token not settled; next+1 when every send is settled
+	next     uint64 // the last token issued
 	stopping atomic.Bool
 }
 
 func newSendQueue() *sendQueue {
-	s := &sendQueue{q: C.rapidmq_completions_new(), futures: map[uint64]*SendFuture{}}
+	s := &sendQueue{q: C.rapidmq_completions_new(), ring: make([]*SendFuture, 1024), head: 1}
+	s.settled = sync.NewCond(&s.mu)
 	go s.drain()
 	return s
 }
@@ -35,8 +47,9 @@ func newSendQueue() *sendQueue {
 func (s *sendQueue) add(f *SendFuture) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reserve(1)
 	s.next++
-	s.futures[s.next] = f
+	s.ring[s.next&uint64(len(s.ring)-1)] = f
 	return s.next
 }
 
@@ -44,19 +57,69 @@ func (s *sendQueue) add(f *SendFuture) uint64 {
 func (s *sendQueue) addAll(futures []*SendFuture) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reserve(len(futures))
 	first := s.next + 1
+	mask := uint64(len(s.ring) - 1)
 	for _, f := range futures {
 		s.next++
-		s.futures[s.next] = f
+		s.ring[s.next&mask] = f
 	}
 	return first
+}
+
+// reserve grows the ring (under mu) until n more tokens fit beside the unsettled ones.
+func (s *sendQueue) reserve(n int) {
+	need := s.next + uint64(n) + 1 - s.head
+	if need <= uint64(len(s.ring)) {
+		return
+	}
+	size := len(s.ring)
+	for uint64(size) < need {
+		size *= 2
+	}
+	ring := make([]*SendFuture, size)
+	for t := s.head; t <= s.next; t++ {
+		ring[t&uint64(size-1)] = s.ring[t&uint64(len(s.ring)-1)]
+	}
+	s.ring = ring
 }
 
 // forget drops the future of a send that was not queued (no outcome will come for it).
 func (s *sendQueue) forget(token uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.futures, token)
+	s.ring[token&uint64(len(s.ring)-1)] = nil
+	s.advance()
+}
+
+// advance moves head (under mu) over settled tokens and wakes waiting flushes.
+func (s *sendQueue) advance() {
+	mask := uint64(len(s.ring) - 1)
+	from := s.head
+	for s.head <= s.next && s.ring[s.head&mask] == nil {
+		s.head++
+	}
+	if s.head != from && s.waiters > 0 {
+		s.settled.Broadcast()
+	}
+}
+
+// cut returns the last token issued so far: a flush covers every send up to it.
+func (s *sendQueue) cut() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
+
+// wait blocks until every send up to token last is settled.
+func (s *sendQueue) wait(last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiters++
+	for s.head <= last {
+		s.settled.Wait()
+	}
+	s.waiters--
 }
 
 // stop lets the goroutine end once every registered future is complete; it then frees the
@@ -72,18 +135,29 @@ func (s *sendQueue) drain() {
 		if C.rapidmq_completions_wait(s.q, &items[0], C.size_t(len(items)), 200, &n, &cerr) != C.RAPIDMQ_STATUS_OK {
 			C.rapidmq_error_clear(&cerr) // only for invalid arguments, which these are not
 		}
+		if n > 0 {
+			s.mu.Lock()
+			mask := uint64(len(s.ring) - 1)
+			for i := range int(n) {
+				futures[i] = s.ring[uint64(items[i].token)&mask]
+			}
+			s.mu.Unlock()
+			for i := range int(n) {
+				complete(futures[i], &items[i].result)
+				futures[i] = nil
+			}
+		}
 		s.mu.Lock()
-		for i := range int(n) {
-			token := uint64(items[i].token)
-			futures[i] = s.futures[token]
-			delete(s.futures, token)
+		if n > 0 {
+			// Settled only now that the futures are complete: a flush returns after them.
+			mask := uint64(len(s.ring) - 1)
+			for i := range int(n) {
+				s.ring[uint64(items[i].token)&mask] = nil
+			}
+			s.advance()
 		}
-		idle := len(s.futures) == 0
+		idle := s.head > s.next
 		s.mu.Unlock()
-		for i := range int(n) {
-			complete(futures[i], &items[i].result)
-			futures[i] = nil
-		}
 		if n == 0 && idle && s.stopping.Load() {
 			C.rapidmq_completions_free(s.q)
 			return

@@ -9,7 +9,6 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"sync"
 )
 
 // Producer publishes to one topic through the core producer: per-partition batching on linger,
@@ -17,69 +16,7 @@ import (
 type Producer struct {
 	h     *C.RapidmqProducer
 	topic string
-	calls *callbacks
 	sends *sendQueue
-}
-
-// callbacks counts the futures not complete yet, per flush epoch, so that Flush and Close return
-// only once every future of a message sent before them is complete (the core has completed the
-// receipts; their outcomes may still be on their way through the send queue).
-type callbacks struct {
-	mu      sync.Mutex
-	settled *sync.Cond
-	epoch   uint64
-	pending map[uint64]int
-}
-
-func newCallbacks() *callbacks {
-	c := &callbacks{pending: map[uint64]int{}}
-	c.settled = sync.NewCond(&c.mu)
-	return c
-}
-
-// started registers a send in the current epoch.
-func (c *callbacks) started() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pending[c.epoch]++
-	return c.epoch
-}
-
-// done records that the callback of a send of epoch ran (or never will).
-func (c *callbacks) done(epoch uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pending[epoch]--; c.pending[epoch] == 0 {
-		delete(c.pending, epoch)
-		c.settled.Broadcast()
-	}
-}
-
-// cut starts a new epoch and returns the last one a flush covers.
-func (c *callbacks) cut() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.epoch++
-	return c.epoch - 1
-}
-
-// wait blocks until no send of an epoch up to last is pending.
-func (c *callbacks) wait(last uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for {
-		busy := false
-		for e := range c.pending {
-			if e <= last {
-				busy = true
-				break
-			}
-		}
-		if !busy {
-			return
-		}
-		c.settled.Wait()
-	}
 }
 
 // NewProducer creates a producer for cfg.Topic (looked up first).
@@ -98,7 +35,7 @@ func (c *Client) NewProducer(ctx context.Context, cfg ProducerConfig) (*Producer
 		return nil, err
 	}
 	sends := newSendQueue()
-	producer := &Producer{h: h, topic: cfg.Topic, calls: newCallbacks(), sends: sends}
+	producer := &Producer{h: h, topic: cfg.Topic, sends: sends}
 	runtime.AddCleanup(producer, func(h *C.RapidmqProducer) {
 		// Freeing the producer fails its pending sends; the queue hands those over, then ends.
 		C.rapidmq_producer_free(h)
@@ -118,20 +55,15 @@ func (p *Producer) Partitions() uint32 {
 
 // SendFuture is the eventual result of [Producer.SendAsync].
 type SendFuture struct {
-	calls    *callbacks
-	epoch    uint64
 	done     chan struct{}
-	once     sync.Once
 	delivery Delivery
 	err      error
 }
 
+// complete resolves the future; the send queue calls it once, with the send's outcome.
 func (f *SendFuture) complete(d Delivery, err error) {
-	f.once.Do(func() {
-		f.delivery, f.err = d, err
-		close(f.done)
-		f.calls.done(f.epoch)
-	})
+	f.delivery, f.err = d, err
+	close(f.done)
 }
 
 // Done is closed once the result is known.
@@ -178,7 +110,7 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 // call. Without wait, a full buffer returns (nil, false, nil).
 func (p *Producer) send(ctx context.Context, m Message, wait bool) (*SendFuture, bool, error) {
 	defer runtime.KeepAlive(p)
-	future := &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
+	future := &SendFuture{done: make(chan struct{})}
 	var pn pins
 	defer pn.Unpin()
 	cm := messageC(&pn, &m)
@@ -195,7 +127,6 @@ func (p *Producer) send(ctx context.Context, m Message, wait bool) (*SendFuture,
 	}
 	if err != nil || !bool(queued) {
 		p.sends.forget(token)
-		p.calls.done(future.epoch)
 		return nil, false, err
 	}
 	return future, true, nil
@@ -218,7 +149,7 @@ func (p *Producer) SendBatch(ctx context.Context, messages []Message) ([]*SendFu
 	defer runtime.KeepAlive(p)
 	futures := make([]*SendFuture, len(messages))
 	for i := range futures {
-		futures[i] = &SendFuture{calls: p.calls, epoch: p.calls.started(), done: make(chan struct{})}
+		futures[i] = &SendFuture{done: make(chan struct{})}
 	}
 	var pn pins
 	defer pn.Unpin()
@@ -232,7 +163,6 @@ func (p *Producer) SendBatch(ctx context.Context, messages []Message) ([]*SendFu
 	})
 	for i := int(sent); i < len(futures); i++ {
 		p.sends.forget(first + uint64(i))
-		p.calls.done(futures[i].epoch)
 	}
 	if err != nil {
 		return futures[:sent], err
@@ -263,12 +193,12 @@ func (p *Producer) Send(ctx context.Context, m Message) (Delivery, error) {
 // (acknowledged or failed: see each future, which is complete when Flush returns).
 func (p *Producer) Flush(ctx context.Context) error {
 	defer runtime.KeepAlive(p)
-	last := p.calls.cut()
+	last := p.sends.cut()
 	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 		return C.rapidmq_producer_flush(p.h, cancel, cerr)
 	})
 	if err == nil {
-		p.calls.wait(last)
+		p.sends.wait(last)
 	}
 	return err
 }
@@ -277,12 +207,12 @@ func (p *Producer) Flush(ctx context.Context) error {
 // future of an earlier send is complete when it returns.
 func (p *Producer) Close() error {
 	defer runtime.KeepAlive(p)
-	last := p.calls.cut()
+	last := p.sends.cut()
 	err := blocking(context.Background(), func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 		return C.rapidmq_producer_close(p.h, cancel, cerr)
 	})
 	if err == nil {
-		p.calls.wait(last)
+		p.sends.wait(last)
 	}
 	return err
 }
