@@ -134,9 +134,11 @@ func (p *Producer) send(ctx context.Context, m Message, wait bool) (*SendFuture,
 
 // SendBatch queues messages, in order, in one native call, and returns a future per message
 // (see [Producer.SendAsync]): the cheaper way to send many messages at once. It waits only
-// while the producer's buffer is full, and ctx bounds that wait. On an error it returns the
-// futures of the messages queued before it (they complete as usual) with the error; an invalid
-// message queues none.
+// while the producer's buffer is full, and ctx bounds that wait. Every message is checked
+// before any is queued: an invalid one (a Timestamp 2^62 ms or more from 1970) fails the call
+// with [ErrInvalidArgument] naming its index, and none is queued. On a later error (Close, the
+// end of ctx) it returns the futures of the messages queued before it (they complete as usual)
+// with the error.
 //
 // Errors here: [ErrClosed] after Close, [ErrInvalidArgument] for an invalid message, ctx.Err().
 func (p *Producer) SendBatch(ctx context.Context, messages []Message) ([]*SendFuture, error) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,11 +147,19 @@ func TestIsClosedFollowsClose(t *testing.T) {
 	}
 }
 
-// SendBatch queues many messages in one native call, in order.
+// C30 batch-send: SendBatch queues many messages in one native call, in order, or none of
+// them when one is invalid.
 func TestSendBatchQueuesManyMessagesInOrderAndNoneAfterClose(t *testing.T) {
 	_, client := setup(t)
 	topic := makeTopic(t, client, partitions(1))
 	p := newProducer(t, client, rapidmq.NewProducerConfig(topic))
+	outOfRange := text("bad")
+	outOfRange.Timestamp = time.UnixMilli(1 << 62)
+	fs, err := p.SendBatch(ctxT(t), []rapidmq.Message{text("x0"), outOfRange, text("x2")})
+	if !errors.Is(err, rapidmq.ErrInvalidArgument) || len(fs) != 0 ||
+		!strings.Contains(err.Error(), "message 1 of the batch") {
+		t.Fatalf("a batch with an invalid message: %d futures, %v", len(fs), err)
+	}
 	var futures []*rapidmq.SendFuture
 	for chunk := range 5 {
 		messages := make([]rapidmq.Message, 1000)
@@ -171,11 +180,12 @@ func TestSendBatchQueuesManyMessagesInOrderAndNoneAfterClose(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := p.SendBatch(ctxT(t), []rapidmq.Message{text("late")})
+	fs, err = p.SendBatch(ctxT(t), []rapidmq.Message{text("late")})
 	if !errors.Is(err, rapidmq.ErrClosed) || len(fs) != 0 {
 		t.Fatalf("after close: %d futures, %v", len(fs), err)
 	}
-	if got := readLog(t, client, topic); len(got) != 5000 || string(got[4999].Value) != "4999" {
+	if got := readLog(t, client, topic); len(got) != 5000 || string(got[0].Value) != "0" ||
+		string(got[4999].Value) != "4999" {
 		t.Fatalf("the log holds %d messages", len(got))
 	}
 }

@@ -300,7 +300,7 @@ impl From<v1::PublishResponse> for PublishAck {
 /// The largest producer timestamp magnitude the client accepts: any two timestamps within it
 /// differ by at most `i64::MAX - 1`, so a batch's deltas to its base always fit (2^62 ms is about
 /// 146 million years either side of 1970).
-const MAX_TIMESTAMP_MS: i64 = i64::MAX / 2;
+pub const MAX_TIMESTAMP_MS: i64 = i64::MAX / 2;
 
 /// Refuses a producer timestamp that a batch could not carry as a delta to its base timestamp.
 pub(crate) fn check_timestamp(message: &Message) -> Result<()> {
@@ -312,6 +312,20 @@ pub(crate) fn check_timestamp(message: &Message) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Checks every message of a batch send before any is queued, so that a batch is queued whole
+/// or not at all: the first invalid message fails the call with `INVALID_ARGUMENT`, naming its
+/// index (conformance C30).
+pub(crate) fn check_batch(messages: &[Message]) -> Result<()> {
+    for (index, message) in messages.iter().enumerate() {
+        if let Err(Error::InvalidArgument { message: why }) = check_timestamp(message) {
+            return Err(Error::invalid(format!(
+                "message {index} of the batch: {why}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A message as it goes on the wire, its timestamp relative to the batch's base timestamp.

@@ -57,6 +57,7 @@ pub use consumer::{
     Consumer, ConsumerStats, QueueConsumer, QueueConsumerStats, QueueMessage, Receipt, RunConfig,
     retry_delay,
 };
+pub use convert::MAX_TIMESTAMP_MS;
 pub use error::{Error, Result};
 pub use producer::{Completion, Completions, Faults, Producer, ProducerStats, SendReceipt};
 pub use rapidmq_proto::{

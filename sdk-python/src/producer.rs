@@ -151,8 +151,8 @@ impl Producer {
     }
 
     /// Queues every message of `messages` (payloads or `rapidmq.Message`s) in order and returns
-    /// their receipts in the same order. All are converted first (an invalid one raises
-    /// `InvalidArgumentError` and queues none); the batch is queued with the GIL held while the
+    /// their receipts in the same order. All are converted and checked first (an invalid one
+    /// raises `InvalidArgumentError` naming its index and queues none, conformance C30); the batch is queued with the GIL held while the
     /// buffer has room, then the rest waits for room with the GIL released (interruptible) or,
     /// with `asyncio=True`, in an awaitable of the list (the list itself when nothing waited).
     /// An error while queueing (a closed producer, Ctrl-C) raises; the messages before it stay
@@ -167,6 +167,7 @@ impl Producer {
     ) -> PyResult<Py<PyAny>> {
         let producer = self.core.get()?;
         let (messages, items) = to_messages(messages)?;
+        core::Producer::check_batch(&messages).map_err(to_py_err)?;
         let mut queued = Queued {
             receipts: Vec::with_capacity(messages.len()),
             stopped: None,

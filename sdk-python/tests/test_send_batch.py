@@ -54,7 +54,8 @@ def test_a_batch_larger_than_the_buffer_waits_for_room_and_keeps_its_order(clien
     assert sum(len(v) for v in by_key.values()) == 2_000
 
 
-def test_an_unconvertible_message_fails_the_call_with_its_index_and_queues_none(client, make_topic):
+def test_an_invalid_message_fails_the_call_with_its_index_and_queues_none(client, make_topic):
+    """Conformance C30: a batch is queued whole or not at all."""
     topic = make_topic(1)
     with client.producer(topic) as producer:
         with pytest.raises(rapidmq.InvalidArgumentError) as err:
@@ -66,6 +67,9 @@ def test_an_unconvertible_message_fails_the_call_with_its_index_and_queues_none(
         with pytest.raises(rapidmq.InvalidArgumentError) as err:
             producer.send_batch([rapidmq.Message(b"x", delay=-1.0)])
         assert "message 0" in str(err.value) and "delay" in str(err.value)
+        with pytest.raises(rapidmq.InvalidArgumentError) as err:
+            producer.send_batch([b"ok", rapidmq.Message(b"x", timestamp_ms=2**62)])
+        assert "message 1" in str(err.value) and "timestamp" in str(err.value)
         producer.flush()
         assert producer.stats().messages_sent == 0
         assert producer.send_batch([b"after"])[0].result().offset == 0

@@ -7,7 +7,8 @@
 //! Layout:
 //! - [`Client`] and [`ClientBuilder`]: endpoints and timeouts; the entry point.
 //! - [`ProducerBuilder`] → [`Producer`]: `send` returns a [`SendReceipt`] future that resolves to
-//!   the message's `(partition, offset)`.
+//!   the message's `(partition, offset)`; `send_batch` queues many messages in order and returns
+//!   a receipt per message, or queues none when one of them is invalid.
 //!   Messages can carry a delay, a delivery time, a TTL and a priority; a receipt says whether the
 //!   message was appended (with its offset), scheduled or dropped as a `msg-id` duplicate.
 //! - [`ConsumerBuilder`] → [`Consumer`]: `poll`, `ack`, `commit` (stream mode); also a

@@ -219,3 +219,45 @@ async fn an_empty_key_is_a_key_and_stays_apart_from_no_key() {
     assert_eq!(key_of("empty").as_deref(), Some(&b""[..]));
     assert_eq!(key_of("none"), None);
 }
+
+/// Conformance C30: a batch send is queued whole, in order, or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_send_is_queued_in_order_or_not_at_all() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    let mut out_of_range = Message::new("bad");
+    out_of_range.timestamp_ms = Some(i64::MAX / 2 + 1);
+    let err = producer
+        .send_batch([Message::new("x0"), out_of_range, Message::new("x2")])
+        .await
+        .expect_err("an invalid message fails the batch");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(err.to_string().contains("message 1 of the batch"), "{err}");
+
+    let receipts = producer
+        .send_batch((0..100).map(|i| Message::new(format!("m{i}")).with_key(format!("k{i}"))))
+        .await
+        .unwrap();
+    let mut offsets = Vec::new();
+    for receipt in receipts {
+        offsets.push(guarded("receipt", receipt).await.unwrap().offset);
+    }
+    assert_eq!(offsets, (0..100).map(Some).collect::<Vec<_>>());
+    let log = env.read_log(&topic).await;
+    let values: Vec<&[u8]> = log.iter().map(|m| &m.value[..]).collect();
+    let sent: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        values,
+        sent.iter().map(|s| s.as_bytes()).collect::<Vec<_>>(),
+        "nothing of the refused batch was stored, the other in order"
+    );
+
+    producer.close().await.unwrap();
+    let err = producer
+        .send_batch([Message::new("late")])
+        .await
+        .expect_err("closed");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(matches!(err, rapidmq::Error::Closed { .. }), "{err:?}");
+}

@@ -199,6 +199,43 @@ impl Producer {
         self.enqueue(message, permit)
     }
 
+    /// Queues `messages` in order, as [`Producer::send`] would one after another, and returns
+    /// their receipts in the same order. Every message is checked before any is queued: an
+    /// invalid one fails the call with [`Error::InvalidArgument`] naming its index, and nothing
+    /// of the batch is queued. Waits only while the producer's buffer is full. When the producer
+    /// closes partway ([`Error::Closed`]), the messages queued before that are still sent (close
+    /// flushes them); their receipts go with the failed call, as when the call is dropped.
+    ///
+    /// The bindings' batch sends (the C ABI's `rapidmq_producer_send_batch_to`, UniFFI's
+    /// `send_batch_tracked`, Python's `send_batch`) follow the same rule through
+    /// [`Producer::check_batch`] (conformance C30).
+    pub async fn send_batch(
+        &self,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<Vec<SendReceipt>> {
+        let messages: Vec<Message> = messages.into_iter().collect();
+        Producer::check_batch(&messages)?;
+        let mut receipts = Vec::with_capacity(messages.len());
+        for message in messages {
+            let permit = self
+                .inner
+                .buffer
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::closed("the producer is closed"))?;
+            receipts.push(self.enqueue(message, permit)?);
+        }
+        Ok(receipts)
+    }
+
+    /// What [`Producer::send_batch`] checks before it queues anything, for bindings that queue a
+    /// batch their own way: the first invalid message fails with [`Error::InvalidArgument`]
+    /// naming its index.
+    pub fn check_batch(messages: &[Message]) -> Result<()> {
+        crate::convert::check_batch(messages)
+    }
+
     /// Like [`Producer::send`], but fails with `RESOURCE_EXHAUSTED` instead of waiting when the
     /// buffer is full. Never blocks; for bindings that must not wait.
     pub fn try_send(&self, message: Message) -> Result<SendReceipt> {

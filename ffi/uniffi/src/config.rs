@@ -309,6 +309,13 @@ pub fn max_in_flight_per_partition_limit() -> u64 {
     defaults::MAX_IN_FLIGHT_PER_PARTITION_LIMIT as u64
 }
 
+/// The largest producer timestamp magnitude the core accepts, in ms either side of 1970: a send
+/// checks it before it queues anything (conformance C30).
+#[uniffi::export]
+pub fn max_timestamp_ms() -> i64 {
+    rapidmq_core::MAX_TIMESTAMP_MS
+}
+
 /// How a queue consumer's handler loop treats deliveries (`QueueConsumer.listen` in Java): the
 /// core's semantics, docs/sdk-conformance.md C26.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]

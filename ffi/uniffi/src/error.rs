@@ -103,6 +103,26 @@ impl From<Error> for NativeError {
     }
 }
 
+/// A failure as a value (`BatchQueued::error`), for where it is reported rather than thrown.
+impl From<NativeError> for ErrorInfo {
+    fn from(err: NativeError) -> ErrorInfo {
+        let NativeError::Failure {
+            code,
+            name,
+            kind,
+            detail,
+            retriable,
+        } = err;
+        ErrorInfo {
+            code,
+            name,
+            kind,
+            detail,
+            retriable,
+        }
+    }
+}
+
 /// A binding result.
 pub type Result<T, E = NativeError> = std::result::Result<T, E>;
 

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use rapidmq_core::{self as core, ErrorCode, Runtime};
 
-use crate::error::{ErrorInfo, NativeError, Result};
+use crate::error::{ErrorInfo, Result};
 use crate::runtime::{block_on, on_runtime};
 use crate::types::{Delivery, OutgoingMessage, ProducerStats};
 
@@ -85,24 +85,6 @@ impl NativeProducer {
     }
 }
 
-/// A failure as a value, for [`BatchQueued`].
-fn error_info(err: NativeError) -> ErrorInfo {
-    let NativeError::Failure {
-        code,
-        name,
-        kind,
-        detail,
-        retriable,
-    } = err;
-    ErrorInfo {
-        code,
-        name,
-        kind,
-        detail,
-        retriable,
-    }
-}
-
 #[uniffi::export]
 impl NativeProducer {
     /// The topic.
@@ -129,7 +111,7 @@ impl NativeProducer {
                 Err(err) => {
                     return BatchQueued {
                         queued: i as u32,
-                        error: Some(error_info(err)),
+                        error: Some(err.into()),
                     };
                 }
             }

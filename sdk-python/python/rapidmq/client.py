@@ -427,7 +427,8 @@ class Producer(_Closeable):
 
         Raises:
             InvalidArgumentError: a message could not be converted (say, a value that is not
-                bytes or str); it names the message's index, and nothing was queued.
+                bytes or str) or is invalid (a ``timestamp_ms`` 2**62 ms or more from 1970); it
+                names the message's index, and nothing of the batch was queued.
             ClosedError: after :meth:`close`. When the producer closes, or Ctrl-C interrupts a
                 wait for room, part-way through the batch, the messages before stay queued and
                 are sent (with ``on_delivery`` after a close, without receipts).

@@ -4,6 +4,7 @@ import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.NativeProducer;
 import io.rapidmq.ffi.OutgoingMessage;
 import io.rapidmq.ffi.ProducerStats;
+import io.rapidmq.ffi.RapidmqUniffi;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -23,6 +24,9 @@ import java.util.concurrent.CompletableFuture;
  * {@link #sendBatch} hands its list over in one call; see {@link NativeSends}.
  */
 public final class Producer implements AutoCloseable {
+    /** The core's bound on a producer timestamp, in ms either side of 1970. */
+    private static final long MAX_TIMESTAMP_MS = RapidmqUniffi.maxTimestampMs();
+
     private final NativeProducer producer;
     private final NativeSends sends;
 
@@ -46,27 +50,45 @@ public final class Producer implements AutoCloseable {
      * caller's order with every other send of this producer; waits only while the producer's
      * buffer is full (interrupting the wait throws {@link java.util.concurrent.CancellationException}
      * and queues nothing). Cancelling the future (or letting {@code orTimeout} expire) stops
-     * waiting; the message is still sent. An invalid message (a timestamp out of range) fails
-     * its own future. Throws at once when the producer is closed ({@link ClosedException}; when
-     * its client closed it, the sends already queued fail their futures with it instead).
+     * waiting; the message is still sent. Throws at once for an invalid message (a timestamp
+     * 2^62 ms or more from 1970: {@link InvalidArgumentException}) and when the producer is
+     * closed ({@link ClosedException}; when its client closed it, the sends already queued fail
+     * their futures with it instead).
      */
     public CompletableFuture<Delivery> sendAsync(Message message) {
-        return sends.queue(message.toNative());
+        return sends.queue(checked(message, -1));
     }
 
     /**
      * Queues every message, in order, and returns a future of each delivery, in the same order:
      * {@link #sendAsync} for many messages at once, handed to the core in one native call on the
-     * calling thread (which waits while the producer's buffer is full). Every message gets its
-     * own outcome: an invalid one fails its own future, the others are sent. Throws at once when
+     * calling thread (which waits while the producer's buffer is full). Every message is
+     * checked before any is queued: an invalid one throws {@link InvalidArgumentException}
+     * naming its index, and none of the batch is queued (conformance C30). Throws at once when
      * the producer is closed ({@link ClosedException}), queuing none.
      */
     public List<CompletableFuture<Delivery>> sendBatch(List<Message> messages) {
         List<OutgoingMessage> list = new ArrayList<>(messages.size());
         for (Message message : messages) {
-            list.add(message.toNative());
+            list.add(checked(message, list.size()));
         }
         return sends.queueAndHandOver(list);
+    }
+
+    /**
+     * What the core checks before it queues a message ({@code index} in a batch, or -1), done
+     * here so that a batch is refused whole: {@link #sendBatch}'s messages share the native
+     * hand-over with other calls' sends.
+     */
+    private static OutgoingMessage checked(Message message, int index) {
+        OutgoingMessage out = message.toNative();
+        Long ts = out.timestampMs();
+        if (ts != null && (ts < -MAX_TIMESTAMP_MS || ts > MAX_TIMESTAMP_MS)) {
+            String which = index < 0 ? "" : "message " + index + " of the batch: ";
+            throw new InvalidArgumentException(which + "timestamp_ms " + ts
+                    + " is out of range (at most " + MAX_TIMESTAMP_MS + " ms either side of 1970)", false);
+        }
+        return out;
     }
 
     /**
@@ -76,7 +98,7 @@ public final class Producer implements AutoCloseable {
      * too.
      */
     public Optional<CompletableFuture<Delivery>> trySend(Message message) {
-        return sends.tryQueue(message.toNative());
+        return sends.tryQueue(checked(message, -1));
     }
 
     /** Sends in the core whose outcome has not reached Java yet (leak checks in tests). */
@@ -90,7 +112,7 @@ public final class Producer implements AutoCloseable {
      * sent.
      */
     public Delivery send(Message message) {
-        CompletableFuture<Delivery> delivery = sends.queueAndHandOver(List.of(message.toNative())).getFirst();
+        CompletableFuture<Delivery> delivery = sends.queueAndHandOver(List.of(checked(message, -1))).getFirst();
         return Native.await(delivery);
     }
 
