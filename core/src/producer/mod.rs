@@ -189,14 +189,18 @@ impl Producer {
     /// `timestamp_ms` 2^62 ms or more from 1970, which no batch could carry next to others.
     pub async fn send(&self, message: Message) -> Result<SendReceipt> {
         crate::convert::check_timestamp(&message)?;
-        let permit = self
-            .inner
+        let permit = self.room().await?;
+        self.enqueue(message, permit)
+    }
+
+    /// Room for one more message in the buffer, waiting while it is full.
+    async fn room(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.inner
             .buffer
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| Error::closed("the producer is closed"))?;
-        self.enqueue(message, permit)
+            .map_err(|_| Error::closed("the producer is closed"))
     }
 
     /// Queues `messages` in order, as [`Producer::send`] would one after another, and returns
@@ -217,13 +221,7 @@ impl Producer {
         Producer::check_batch(&messages)?;
         let mut receipts = Vec::with_capacity(messages.len());
         for message in messages {
-            let permit = self
-                .inner
-                .buffer
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::closed("the producer is closed"))?;
+            let permit = self.room().await?;
             receipts.push(self.enqueue(message, permit)?);
         }
         Ok(receipts)
