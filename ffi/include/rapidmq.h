@@ -1695,8 +1695,9 @@ enum RapidmqStatus rapidmq_producer_try_send_to(const struct RapidmqProducer *pr
 // Sends `len` messages in one call; message `i`'s outcome goes to `completions` with token
 // `first_token + i`. Blocks only while the producer's buffer is full (interruptible through
 // `cancel`). Writes to `sent` how many were queued, in order: all of them on success; on an
-// error (a cancel, a closed producer) those before it, whose outcomes still come. An invalid
-// message queues none.
+// error (a cancel, a closed producer) those before it, whose outcomes still come. Every message
+// is checked first: an invalid one fails the call with `INVALID_ARGUMENT` naming its index, and
+// none is queued (conformance C30).
 //
 // # Safety
 // `producer` and `completions` are live; `messages` holds `len` readable messages; `sent` is
