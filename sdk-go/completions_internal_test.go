@@ -9,9 +9,12 @@ import (
 // The send queue's ring keeps every unsettled future reachable by its token while it grows
 // around the wrap point, and a flush waits for exactly the sends issued before it.
 func TestTheSendRingGrowsAroundUnsettledTokensAndAFlushWaitsForThemOnly(t *testing.T) {
-	s := newSendQueue()
+	s, err := newSendQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.stop()
-	fresh := func() *SendFuture { return &SendFuture{done: make(chan struct{})} }
+	fresh := func() *SendFuture { return new(SendFuture) }
 
 	// Move head near the end of the first ring, so that the next tokens wrap around.
 	for range 1000 {

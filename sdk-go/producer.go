@@ -9,6 +9,8 @@ import "C"
 import (
 	"context"
 	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // Producer publishes to one topic through the core producer: per-partition batching on linger,
@@ -24,17 +26,21 @@ type Producer struct {
 // Errors: [ErrTopicNotFound], [ErrInvalidArgument] for a bad setting.
 func (c *Client) NewProducer(ctx context.Context, cfg ProducerConfig) (*Producer, error) {
 	defer runtime.KeepAlive(c)
+	sends, err := newSendQueue()
+	if err != nil {
+		return nil, err
+	}
 	var p pins
 	defer p.Unpin()
 	cc := cfg.c(&p)
 	var h *C.RapidmqProducer
-	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+	err = blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 		return C.rapidmq_producer_new(c.h, &cc, cancel, &h, cerr)
 	})
 	if err != nil {
+		sends.stop()
 		return nil, err
 	}
-	sends := newSendQueue()
 	producer := &Producer{h: h, topic: cfg.Topic, sends: sends}
 	runtime.AddCleanup(producer, func(h *C.RapidmqProducer) {
 		// Freeing the producer fails its pending sends; the queue hands those over, then ends.
@@ -54,26 +60,60 @@ func (p *Producer) Partitions() uint32 {
 }
 
 // SendFuture is the eventual result of [Producer.SendAsync].
+//
+// Most futures are complete before anyone waits on them, so a future has no channel until
+// [SendFuture.Done] or a [SendFuture.Wait] that has to block asks for one: a send costs no
+// channel allocation and no close.
 type SendFuture struct {
-	done     chan struct{}
-	delivery Delivery
-	err      error
+	completed atomic.Bool // set once delivery and err hold the result
+	mu        sync.Mutex  // guards done, and the completion against its creation
+	done      chan struct{}
+	delivery  Delivery
+	err       error
 }
+
+// closed is the Done channel of every future that was complete when Done was first asked.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // complete resolves the future; the send queue calls it once, with the send's outcome.
 func (f *SendFuture) complete(d Delivery, err error) {
+	f.mu.Lock()
 	f.delivery, f.err = d, err
-	close(f.done)
+	f.completed.Store(true)
+	if f.done != nil {
+		close(f.done)
+	}
+	f.mu.Unlock()
 }
 
 // Done is closed once the result is known.
-func (f *SendFuture) Done() <-chan struct{} { return f.done }
+func (f *SendFuture) Done() <-chan struct{} {
+	if f.completed.Load() {
+		return closed
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done == nil {
+		if f.completed.Load() {
+			return closed
+		}
+		f.done = make(chan struct{})
+	}
+	return f.done
+}
 
 // Wait waits for the result, or for ctx to end (then it returns ctx.Err(); the message may
 // still be published).
 func (f *SendFuture) Wait(ctx context.Context) (Delivery, error) {
+	if f.completed.Load() {
+		return f.delivery, f.err
+	}
 	select {
-	case <-f.done:
+	case <-f.Done():
 		return f.delivery, f.err
 	case <-ctx.Done():
 		return Delivery{}, ctx.Err()
@@ -82,12 +122,10 @@ func (f *SendFuture) Wait(ctx context.Context) (Delivery, error) {
 
 // Result returns the result if it is known (ok true), without waiting.
 func (f *SendFuture) Result() (d Delivery, err error, ok bool) {
-	select {
-	case <-f.done:
+	if f.completed.Load() {
 		return f.delivery, f.err, true
-	default:
-		return Delivery{}, nil, false
 	}
+	return Delivery{}, nil, false
 }
 
 // SendAsync queues m for its partition's next batch and returns at once with a future that
@@ -110,7 +148,7 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 // call. Without wait, a full buffer returns (nil, false, nil).
 func (p *Producer) send(ctx context.Context, m Message, wait bool) (*SendFuture, bool, error) {
 	defer runtime.KeepAlive(p)
-	future := &SendFuture{done: make(chan struct{})}
+	future := new(SendFuture)
 	var pn pins
 	defer pn.Unpin()
 	cm := messageC(&pn, &m)
@@ -150,8 +188,9 @@ func (p *Producer) SendBatch(ctx context.Context, messages []Message) ([]*SendFu
 	}
 	defer runtime.KeepAlive(p)
 	futures := make([]*SendFuture, len(messages))
+	slab := make([]SendFuture, len(messages)) // one allocation for the batch's futures
 	for i := range futures {
-		futures[i] = &SendFuture{done: make(chan struct{})}
+		futures[i] = &slab[i]
 	}
 	var pn pins
 	defer pn.Unpin()

@@ -59,7 +59,9 @@ pub use consumer::{
 };
 pub use convert::MAX_TIMESTAMP_MS;
 pub use error::{Error, Result};
-pub use producer::{Completion, Completions, Faults, Producer, ProducerStats, SendReceipt};
+pub use producer::{
+    Completion, Completions, Faults, Producer, ProducerStats, SendReceipt, TrySend,
+};
 pub use rapidmq_proto::{
     CONTENT_TYPE_HEADER, CORRELATION_ID_HEADER, ErrorCode, JSON_CONTENT_TYPE, REPLY_TO_HEADER,
 };

@@ -82,6 +82,26 @@ impl FfiError {
         }
     }
 
+    /// A local resource the call needed could not be had (`UNAVAILABLE`, retriable), e.g. no
+    /// file descriptor left.
+    pub(crate) fn io(what: &str, error: std::io::Error) -> FfiError {
+        FfiError {
+            code: ErrorCode::Unavailable.code(),
+            kind: RapidmqErrorKind::RAPIDMQ_ERROR_KIND_UNAVAILABLE,
+            retriable: true,
+            message: format!("{what}: {error}"),
+        }
+    }
+
+    /// The operation is not supported on this platform or build.
+    #[cfg_attr(unix, allow(dead_code))]
+    pub(crate) fn unsupported(message: impl Into<String>) -> FfiError {
+        FfiError {
+            kind: RapidmqErrorKind::RAPIDMQ_ERROR_KIND_UNSUPPORTED,
+            ..FfiError::invalid(message)
+        }
+    }
+
     pub(crate) fn null(what: &str) -> FfiError {
         FfiError::invalid(format!("{what} must not be NULL"))
     }

@@ -1667,6 +1667,32 @@ enum RapidmqStatus rapidmq_completions_wait(const struct RapidmqCompletions *com
                                             size_t *n,
                                             struct RapidmqError *err);
 
+// Takes up to `max` outcomes into `items` without waiting, and writes how many to `n`. It
+// re-arms the queue's ready descriptor (`rapidmq_completions_ready_fd`) first: an outcome that
+// arrives after this call makes the descriptor readable again.
+//
+// # Safety
+// `completions` is live; `items` has room for `max`; `n` is writable.
+enum RapidmqStatus rapidmq_completions_take(const struct RapidmqCompletions *completions,
+                                            struct RapidmqCompletion *items,
+                                            size_t max,
+                                            size_t *n,
+                                            struct RapidmqError *err);
+
+// Writes to `fd` a file descriptor that becomes readable when outcomes arrive, for a caller
+// that waits in its own event loop (Go's poller) rather than in `rapidmq_completions_wait`.
+// The protocol: wait until `fd` is readable, read and discard what it holds (it is
+// non-blocking), then call `rapidmq_completions_take` until it returns nothing. After each take
+// the next outcome (and closing the queue) makes `fd` readable again. The caller owns `fd` and
+// closes it; the queue keeps its own ends of the pipe until it is freed. Unix only
+// (`UNSUPPORTED` elsewhere); one descriptor per queue (`INVALID_ARGUMENT` for a second).
+//
+// # Safety
+// `completions` is live; `fd` is writable.
+enum RapidmqStatus rapidmq_completions_ready_fd(const struct RapidmqCompletions *completions,
+                                                int *fd,
+                                                struct RapidmqError *err);
+
 // Sends `message`; its outcome goes to `completions` with `token`. Blocks only while the
 // producer's buffer is full (interruptible through `cancel`). When this fails, no outcome
 // comes.

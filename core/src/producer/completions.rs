@@ -3,13 +3,17 @@
 //! A binding that awaited every [`SendReceipt`](super::SendReceipt) on its own would spawn a
 //! task per message and call back into its language once per message, which costs more than
 //! the send itself (a foreign-thread callback into Go, a future per message in Java). Instead it
-//! hands each receipt to a [`Completions`] queue with a token of its choosing
-//! ([`SendReceipt::complete_into`](super::SendReceipt::complete_into)); the producer pushes the
-//! outcome there when the batch is acknowledged, with no task in between, and the binding takes
-//! outcomes many at a time: blocking ([`Completions::wait`], for a thread of its own) or async
-//! ([`Completions::next`]).
+//! sends with a token of its choosing and a [`Completions`] queue
+//! ([`Producer::send_to`](super::Producer::send_to)); the producer pushes the outcomes of a
+//! batch there, all at once, when the batch is acknowledged, with no task in between, and the
+//! binding takes outcomes many at a time: blocking ([`Completions::wait`], for a thread of its
+//! own), async ([`Completions::next`]), or when a signal it installed says outcomes are ready
+//! ([`Completions::on_ready`] and [`Completions::try_take`]; the C ABI's signal is a pipe, which
+//! Go waits on in its poller instead of holding a thread in a blocking call).
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -36,6 +40,11 @@ pub struct Completions {
     ready: Condvar,
     /// Wakes [`Completions::next`].
     notify: Notify,
+    /// Called when outcomes arrive while `armed` (see [`Completions::on_ready`]).
+    signal: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Whether the next push calls `signal`: set by `try_take`, cleared by the push that
+    /// signals, so a taker that has not taken since is not signalled again.
+    disarmed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -51,9 +60,33 @@ impl Completions {
     }
 
     pub(crate) fn push(&self, completion: Completion) {
-        self.state.lock().queue.push_back(completion);
+        self.push_all([completion]);
+    }
+
+    /// Pushes outcomes under one lock, waking a taker once.
+    pub(crate) fn push_all(&self, completions: impl IntoIterator<Item = Completion>) {
+        self.state.lock().queue.extend(completions);
         self.ready.notify_one();
         self.notify.notify_one();
+        if let Some(signal) = self.signal.get()
+            && !self.disarmed.swap(true, Ordering::AcqRel)
+        {
+            signal();
+        }
+    }
+
+    /// Installs `signal`, called from the pushing thread when outcomes arrive and nothing was
+    /// signalled since the last [`Completions::try_take`] (and on close). It must not block.
+    /// Only the first call installs anything; false for a later one.
+    pub fn on_ready(&self, signal: impl Fn() + Send + Sync + 'static) -> bool {
+        self.signal.set(Box::new(signal)).is_ok()
+    }
+
+    /// Up to `max` outcomes, without waiting; re-arms the signal of [`Completions::on_ready`]
+    /// first, so an outcome pushed after this take signals again.
+    pub fn try_take(&self, max: usize) -> Vec<Completion> {
+        self.disarmed.store(false, Ordering::Release);
+        take(&mut self.state.lock().queue, max)
     }
 
     /// Up to `max` outcomes, waiting at most `timeout` for the first; empty when none came in
@@ -63,7 +96,12 @@ impl Completions {
         if state.queue.is_empty() && !state.closed {
             self.ready.wait_for(&mut state, timeout);
         }
-        take(&mut state.queue, max)
+        let taken = take(&mut state.queue, max);
+        if !state.queue.is_empty() {
+            // One wake per push: pass it on to another waiter for what this one left.
+            self.ready.notify_one();
+        }
+        taken
     }
 
     /// Up to `max` outcomes, waiting for the first; empty once the queue is closed and drained.
@@ -73,7 +111,11 @@ impl Completions {
             {
                 let mut state = self.state.lock();
                 if !state.queue.is_empty() || state.closed {
-                    return take(&mut state.queue, max);
+                    let taken = take(&mut state.queue, max);
+                    if !state.queue.is_empty() {
+                        self.notify.notify_one();
+                    }
+                    return taken;
                 }
             }
             notified.await;
@@ -86,6 +128,10 @@ impl Completions {
         self.state.lock().closed = true;
         self.ready.notify_all();
         self.notify.notify_waiters();
+        if let Some(signal) = self.signal.get() {
+            self.disarmed.store(true, Ordering::Release);
+            signal();
+        }
     }
 
     /// Whether [`Completions::close`] was called.
@@ -150,5 +196,32 @@ mod tests {
         tokio::task::yield_now().await;
         q.push(done(1));
         assert_eq!(next.await.unwrap(), 1);
+    }
+
+    #[test]
+    fn the_ready_signal_fires_once_until_the_next_take_and_on_close() {
+        use std::sync::atomic::AtomicUsize;
+        let q = Completions::new();
+        let signals = std::sync::Arc::new(AtomicUsize::new(0));
+        assert!(q.on_ready({
+            let signals = signals.clone();
+            move || {
+                signals.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+        assert!(!q.on_ready(|| {}), "only the first signal is installed");
+        let count = || signals.load(Ordering::SeqCst);
+
+        q.push(done(1));
+        q.push_all([done(2), done(3)]);
+        assert_eq!(count(), 1, "one signal until the taker takes");
+        let taken: Vec<u64> = q.try_take(2).iter().map(|c| c.token).collect();
+        assert_eq!(taken, [1, 2]);
+        q.push(done(4));
+        assert_eq!(count(), 2, "a take re-arms the signal");
+        assert_eq!(q.try_take(10).len(), 2);
+        assert!(q.try_take(10).is_empty());
+        q.close();
+        assert_eq!(count(), 3, "closing signals, armed or not");
     }
 }

@@ -8,10 +8,10 @@
 //!   under a short lock; the owner is woken only when the intake was empty) and the owner moves
 //!   the whole intake into its batches at once; `flush`/`close` are commands over a channel.
 //!   Everything else the owner holds alone.
-//! - `receipt.rs`: send receipts as slots of shared blocks, completed by the owner, instead of a
-//!   channel per message.
-//! - `completions.rs`: [`Completions`], a queue the bindings hand receipts to, so outcomes
-//!   reach them many at a time, without a task or a callback per message.
+//! - `receipt.rs`: where outcomes go: send receipts as slots of shared blocks, completed by the
+//!   owner, instead of a channel per message; or a binding's completion queue.
+//! - `completions.rs`: [`Completions`], the queue the bindings send to ([`Producer::send_to`]),
+//!   so outcomes reach them a batch at a time, without a task or a callback per message.
 //! - `stats.rs`: counters ([`ProducerStats`]).
 //! - `flight.rs`: the in-flight window of one partition.
 //! - `stream.rs`: the `PublishStream` task of the current connection.
@@ -62,7 +62,7 @@ use self::accumulator::Pending;
 pub use self::completions::{Completion, Completions};
 use self::owner::{Command, Owner};
 pub use self::receipt::SendReceipt;
-use self::receipt::Slots;
+use self::receipt::{Reply, Slots};
 use self::stats::Counters;
 pub use self::stats::ProducerStats;
 use futures::future::BoxFuture;
@@ -71,6 +71,15 @@ use crate::client::{Client, Closable, now_ms};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::types::Message;
+
+/// What [`Producer::try_send_to`] did with a message.
+#[derive(Debug)]
+pub enum TrySend {
+    /// Queued: its outcome will come to the completion queue.
+    Queued,
+    /// The producer's buffer was full, so nothing was queued: the message, handed back.
+    Full(Message),
+}
 
 /// Publishes messages to one topic. Cheap to clone; clones share the batches.
 #[derive(Clone)]
@@ -238,29 +247,80 @@ impl Producer {
     /// buffer is full. Never blocks; for bindings that must not wait.
     pub fn try_send(&self, message: Message) -> Result<SendReceipt> {
         crate::convert::check_timestamp(&message)?;
-        let permit = self
-            .inner
-            .buffer
-            .clone()
-            .try_acquire_owned()
-            .map_err(|e| match e {
-                tokio::sync::TryAcquireError::Closed => Error::closed("the producer is closed"),
-                tokio::sync::TryAcquireError::NoPermits => Error::Broker {
-                    code: rapidmq_proto::ErrorCode::ResourceExhausted,
-                    message: "the producer buffer is full".into(),
-                    retriable: true,
-                    retry_after: None,
-                    quota: None,
-                },
-            })?;
+        let permit = self.try_room()?.ok_or_else(|| Error::Broker {
+            code: rapidmq_proto::ErrorCode::ResourceExhausted,
+            message: "the producer buffer is full".into(),
+            retriable: true,
+            retry_after: None,
+            quota: None,
+        })?;
         self.enqueue(message, permit)
+    }
+
+    /// Like [`Producer::send`], but the outcome goes to `completions` under `token` instead of
+    /// to a receipt, pushed there with the rest of its batch's outcomes when the batch is
+    /// acknowledged. The bindings send this way: they take outcomes many at a time instead of
+    /// awaiting a receipt per message. When this fails, no outcome comes.
+    pub async fn send_to(
+        &self,
+        message: Message,
+        completions: &Arc<Completions>,
+        token: u64,
+    ) -> Result<()> {
+        crate::convert::check_timestamp(&message)?;
+        let permit = self.room().await?;
+        self.enqueue_with(message, permit, |_| {
+            (Reply::to_queue(completions, token), ())
+        })
+    }
+
+    /// [`Producer::send_to`] without the wait: when the producer already buffers
+    /// `max_buffered_messages` it queues nothing and hands the message back
+    /// ([`TrySend::Full`]). Never blocks.
+    pub fn try_send_to(
+        &self,
+        message: Message,
+        completions: &Arc<Completions>,
+        token: u64,
+    ) -> Result<TrySend> {
+        crate::convert::check_timestamp(&message)?;
+        let Some(permit) = self.try_room()? else {
+            return Ok(TrySend::Full(message));
+        };
+        self.enqueue_with(message, permit, |_| {
+            (Reply::to_queue(completions, token), ())
+        })?;
+        Ok(TrySend::Queued)
+    }
+
+    /// Room for one more message in the buffer if there is some now (`None` when it is full).
+    fn try_room(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+        match self.inner.buffer.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Ok(None),
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                Err(Error::closed("the producer is closed"))
+            }
+        }
     }
 
     fn enqueue(
         &self,
-        mut message: Message,
+        message: Message,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<SendReceipt> {
+        self.enqueue_with(message, permit, Slots::next)
+    }
+
+    /// Queues `message` with the reply that `reply` makes, under the intake lock once the
+    /// producer is known to be open (so a refused send leaves no reply behind to fail), and
+    /// returns what `reply` returns beside it.
+    fn enqueue_with<R>(
+        &self,
+        mut message: Message,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        reply: impl FnOnce(&mut Slots) -> (Reply, R),
+    ) -> Result<R> {
         let timestamp_ms = message.timestamp_ms.unwrap_or_else(now_ms);
         crate::trace::propagate(&mut message);
         let mut pending = Pending::new(message, timestamp_ms, None, Some(permit));
@@ -268,7 +328,7 @@ impl Producer {
         if intake.closed {
             return Err(Error::closed("the producer is closed"));
         }
-        let (reply, receipt) = intake.slots.next();
+        let (reply, out) = reply(&mut intake.slots);
         pending.reply = Some(reply);
         let was_empty = intake.messages.is_empty();
         intake.messages.push(pending);
@@ -277,7 +337,7 @@ impl Producer {
             self.inner.intake.notify.notify_one();
         }
         Counters::add(&self.inner.counters.messages_sent, 1);
-        Ok(receipt)
+        Ok(out)
     }
 
     /// Sends every batch now, without waiting for linger, and waits until every message sent

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::accumulator::{Accumulator, Batch, Limits, Pending};
 use super::flight::{Flight, Window};
 use super::placement;
+use super::receipt::Outbox;
 use super::stats::Counters;
 use super::stream::{Event, StreamHandle};
 use super::{Faults, Intake};
@@ -527,9 +528,11 @@ impl Owner {
                             }
                             let flight = self.pop(index);
                             Counters::add(&self.counters.messages_acked, flight.len());
+                            // The batch's outcomes for a binding's queue go there in one push.
+                            let mut outbox = Outbox::default();
                             for (mut pending, delivery) in flight.messages.into_iter().zip(placed) {
                                 if let Some(reply) = pending.reply.take() {
-                                    reply.send(Ok(delivery));
+                                    reply.send_via(Ok(delivery), &mut outbox);
                                 }
                             }
                         }

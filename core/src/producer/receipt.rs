@@ -1,11 +1,12 @@
-//! Send receipts without a channel per message.
+//! Where a send's outcome goes: a receipt, or a binding's completion queue.
 //!
 //! Receipts are slots of a shared [`Block`] (one allocation per [`BLOCK_SIZE`] sends instead of a
 //! oneshot channel per send). The owner task completes a slot through its [`Reply`]; the
-//! application waits on the same slot through its [`SendReceipt`]. A `Reply` dropped without
-//! completing (the producer stopped) fails its receipt with [`Error::Closed`], as a dropped
-//! channel sender would. A receipt handed to a [`Completions`] queue
-//! ([`SendReceipt::complete_into`]) is completed by pushing its outcome there instead.
+//! application waits on the same slot through its [`SendReceipt`]. A send of the bindings
+//! (`Producer::send_to`) has no slot: its `Reply` pushes the outcome to a [`Completions`] queue
+//! under the binding's token, and the owner task pushes a whole batch's outcomes at once through
+//! an [`Outbox`]. A `Reply` dropped without completing (the producer stopped) fails its send with
+//! [`Error::Closed`], as a dropped channel sender would.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,8 +27,6 @@ struct SlotState {
     result: Option<Result<Delivery>>,
     waker: Option<Waker>,
     completed: bool,
-    /// Where the outcome goes instead of `result`, with its token.
-    sink: Option<(Arc<Completions>, u64)>,
 }
 
 /// A block of receipt slots.
@@ -59,10 +58,10 @@ impl Slots {
         let index = self.next;
         self.next += 1;
         (
-            Reply {
+            Reply(Some(Target::Slot {
                 block: block.clone(),
                 index,
-            },
+            })),
             SendReceipt { block, index },
         )
     }
@@ -72,40 +71,99 @@ fn stopped() -> Error {
     Error::closed("the producer stopped before this message completed")
 }
 
-/// Completes one receipt.
-pub(crate) struct Reply {
-    block: Arc<Block>,
-    index: usize,
+/// Completes one send, once: sent explicitly, or failed with [`Error::Closed`] when dropped.
+pub(crate) struct Reply(Option<Target>);
+
+enum Target {
+    /// A [`SendReceipt`]'s slot.
+    Slot { block: Arc<Block>, index: usize },
+    /// A binding's completion queue, under its token.
+    Queue { queue: Arc<Completions>, token: u64 },
 }
 
 impl Reply {
-    pub(crate) fn send(self, result: Result<Delivery>) {
-        self.complete(result);
+    /// A reply that pushes the outcome to `queue` under `token`.
+    pub(crate) fn to_queue(queue: &Arc<Completions>, token: u64) -> Reply {
+        Reply(Some(Target::Queue {
+            queue: queue.clone(),
+            token,
+        }))
     }
 
-    fn complete(&self, result: Result<Delivery>) {
-        let mut slot = self.block.slots[self.index].lock();
-        if slot.completed {
-            return;
+    pub(crate) fn send(mut self, result: Result<Delivery>) {
+        if let Some(target) = self.0.take() {
+            target.complete(result);
         }
-        slot.completed = true;
-        if let Some((completions, token)) = slot.sink.take() {
-            drop(slot);
-            completions.push(Completion { token, result });
-            return;
+    }
+
+    /// Like [`Reply::send`], but a queue's outcome waits in `outbox`, which pushes the outcomes
+    /// it holds in one go.
+    pub(crate) fn send_via(mut self, result: Result<Delivery>, outbox: &mut Outbox) {
+        match self.0.take() {
+            Some(Target::Queue { queue, token }) => {
+                outbox.push(queue, Completion { token, result })
+            }
+            Some(slot) => slot.complete(result),
+            None => {}
         }
-        slot.result = Some(result);
-        let waker = slot.waker.take();
-        drop(slot);
-        if let Some(waker) = waker {
-            waker.wake();
+    }
+}
+
+impl Target {
+    fn complete(self, result: Result<Delivery>) {
+        match self {
+            Target::Queue { queue, token } => queue.push(Completion { token, result }),
+            Target::Slot { block, index } => {
+                let mut slot = block.slots[index].lock();
+                slot.completed = true;
+                slot.result = Some(result);
+                let waker = slot.waker.take();
+                drop(slot);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
         }
     }
 }
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        self.complete(Err(stopped()));
+        if let Some(target) = self.0.take() {
+            target.complete(Err(stopped()));
+        }
+    }
+}
+
+/// Outcomes on their way to completion queues, pushed a run at a time: consecutive outcomes for
+/// one queue take its lock and wake its taker once, not once per send. Pushes what it holds
+/// when dropped.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    run: Option<(Arc<Completions>, Vec<Completion>)>,
+}
+
+impl Outbox {
+    fn push(&mut self, queue: Arc<Completions>, completion: Completion) {
+        match &mut self.run {
+            Some((current, run)) if Arc::ptr_eq(current, &queue) => run.push(completion),
+            _ => {
+                self.flush();
+                self.run = Some((queue, vec![completion]));
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((queue, run)) = self.run.take() {
+            queue.push_all(run);
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -118,23 +176,6 @@ pub struct SendReceipt {
 }
 
 impl SendReceipt {
-    /// Hands the outcome to `completions` with `token` instead of to this receipt: at once if it
-    /// is known already, else when the producer completes the send. For the bindings, which
-    /// take outcomes in batches rather than awaiting each receipt.
-    pub fn complete_into(self, completions: &Arc<Completions>, token: u64) {
-        let mut slot = self.block.slots[self.index].lock();
-        let result = match slot.result.take() {
-            Some(result) => result,
-            None if slot.completed => Err(stopped()),
-            None => {
-                slot.sink = Some((completions.clone(), token));
-                return;
-            }
-        };
-        drop(slot);
-        completions.push(Completion { token, result });
-    }
-
     /// The result if it is known already; `None` while the batch is pending.
     pub fn try_result(&mut self) -> Option<Result<Delivery>> {
         let mut slot = self.block.slots[self.index].lock();
@@ -188,18 +229,17 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_handed_to_a_queue_gets_its_outcome_there_whenever_it_completes() {
+    fn replies_to_a_queue_arrive_under_their_tokens_and_a_dropped_one_fails() {
         let completions = Arc::new(Completions::new());
-        let mut slots = Slots::default();
-        let (early_reply, early) = slots.next();
-        let (late_reply, late) = slots.next();
-        let (dropped_reply, dropped) = slots.next();
-        early_reply.send(appended(0));
-        early.complete_into(&completions, 10);
-        late.complete_into(&completions, 11);
-        dropped.complete_into(&completions, 12);
-        late_reply.send(appended(1));
-        drop(dropped_reply);
+        let mut outbox = Outbox::default();
+        Reply::to_queue(&completions, 10).send_via(appended(0), &mut outbox);
+        Reply::to_queue(&completions, 11).send_via(appended(1), &mut outbox);
+        assert!(
+            completions.wait(10, Duration::ZERO).is_empty(),
+            "the outbox holds its run until it is dropped"
+        );
+        drop(outbox);
+        drop(Reply::to_queue(&completions, 12));
 
         let outcomes: Vec<(u64, Option<u64>)> = completions
             .wait(10, Duration::ZERO)
@@ -207,5 +247,24 @@ mod tests {
             .map(|c| (c.token, c.result.ok().and_then(|d| d.offset)))
             .collect();
         assert_eq!(outcomes, vec![(10, Some(0)), (11, Some(1)), (12, None)]);
+    }
+
+    #[test]
+    fn an_outbox_keeps_the_order_across_queues() {
+        let (a, b) = (Arc::new(Completions::new()), Arc::new(Completions::new()));
+        let mut slots = Slots::default();
+        let (slot_reply, mut receipt) = slots.next();
+        {
+            let mut outbox = Outbox::default();
+            Reply::to_queue(&a, 1).send_via(appended(0), &mut outbox);
+            Reply::to_queue(&b, 2).send_via(appended(1), &mut outbox);
+            slot_reply.send_via(appended(2), &mut outbox);
+            Reply::to_queue(&a, 3).send_via(appended(3), &mut outbox);
+        }
+        let tokens = |q: &Completions| -> Vec<u64> {
+            q.wait(10, Duration::ZERO).iter().map(|c| c.token).collect()
+        };
+        assert_eq!((tokens(&a), tokens(&b)), (vec![1, 3], vec![2]));
+        assert_eq!(receipt.try_result().unwrap().unwrap().offset, Some(2));
     }
 }

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rapidmq_core::{self as core, ErrorCode, Runtime};
+use rapidmq_core::{self as core, Runtime};
 
 use crate::error::{ErrorInfo, Result};
 use crate::runtime::{block_on, on_runtime};
@@ -73,14 +73,17 @@ impl NativeProducer {
         }
     }
 
-    /// Queues `message`, on the calling thread; waits only while the buffer is full.
-    fn enqueue(&self, message: core::Message) -> Result<core::SendReceipt> {
-        match self.core.try_send(message.clone()) {
-            Err(err) if err.code() == ErrorCode::ResourceExhausted => {
-                let producer = self.core.clone();
-                block_on(&self.runtime, async move { producer.send(message).await })
+    /// Queues `message` for the completion queue under `id`, on the calling thread; waits only
+    /// while the buffer is full.
+    fn enqueue(&self, message: core::Message, id: u64) -> Result<()> {
+        match self.core.try_send_to(message, &self.completions, id)? {
+            core::TrySend::Queued => Ok(()),
+            core::TrySend::Full(message) => {
+                let (producer, completions) = (self.core.clone(), self.completions.clone());
+                block_on(&self.runtime, async move {
+                    producer.send_to(message, &completions, id).await
+                })
             }
-            other => Ok(other?),
         }
     }
 }
@@ -106,8 +109,8 @@ impl NativeProducer {
     pub fn send_batch_tracked(&self, first_id: u64, messages: Vec<OutgoingMessage>) -> BatchQueued {
         let len = messages.len();
         for (i, message) in messages.into_iter().enumerate() {
-            match self.enqueue(message.into()) {
-                Ok(receipt) => receipt.complete_into(&self.completions, first_id + i as u64),
+            match self.enqueue(message.into(), first_id + i as u64) {
+                Ok(()) => {}
                 Err(err) => {
                     return BatchQueued {
                         queued: i as u32,
@@ -133,13 +136,12 @@ impl NativeProducer {
     /// Like `send_batch_tracked` for one message, but never waits: false (nothing queued, no
     /// outcome comes) when the producer already buffers `max_buffered_messages`.
     pub fn try_send_tracked(&self, id: u64, message: OutgoingMessage) -> Result<bool> {
-        match self.core.try_send(message.into()) {
-            Ok(receipt) => {
-                receipt.complete_into(&self.completions, id);
-                Ok(true)
-            }
-            Err(err) if err.code() == ErrorCode::ResourceExhausted => Ok(false),
-            Err(err) => Err(err.into()),
+        match self
+            .core
+            .try_send_to(message.into(), &self.completions, id)?
+        {
+            core::TrySend::Queued => Ok(true),
+            core::TrySend::Full(_) => Ok(false),
         }
     }
 
