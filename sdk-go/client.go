@@ -158,10 +158,17 @@ func messagesC(p *pins, messages []Message) []C.RapidmqMessage {
 }
 
 func messageC(p *pins, m *Message) C.RapidmqMessage {
+	c := messageScalarsC(m)
+	c.value = p.bytes(m.Value)
+	c.key = p.bytes(m.Key)
+	c.headers, c.headers_len = headersC(p, m.Headers)
+	return c
+}
+
+// messageScalarsC converts everything of m but its value, key and headers.
+func messageScalarsC(m *Message) C.RapidmqMessage {
 	c := C.RapidmqMessage{
-		value:    p.bytes(m.Value),
 		has_key:  C.bool(m.Key != nil),
-		key:      p.bytes(m.Key),
 		priority: C.uint8_t(m.Priority),
 		delay_ms: ms(m.Delay),
 	}
@@ -175,7 +182,6 @@ func messageC(p *pins, m *Message) C.RapidmqMessage {
 		c.has_ttl = true
 		c.ttl_ms = ms(m.TTL)
 	}
-	c.headers, c.headers_len = headersC(p, m.Headers)
 	return c
 }
 

@@ -49,6 +49,12 @@ func takeError(ctx context.Context, cerr *C.RapidmqError) error {
 	return e
 }
 
+// takeErrorValue is takeError for an error returned by value (its copy escapes only on this
+// error path).
+func takeErrorValue(ctx context.Context, cerr C.RapidmqError) error {
+	return takeError(ctx, &cerr)
+}
+
 // check turns a status into an error.
 func check(ctx context.Context, status uint32, cerr *C.RapidmqError) error {
 	if status == C.RAPIDMQ_STATUS_OK {
@@ -127,6 +133,15 @@ func (p *pins) bytes(b []byte) C.RapidmqStr {
 	}
 	p.Pin(&b[0])
 	return C.RapidmqStr{ptr: (*C.char)(unsafe.Pointer(&b[0])), len: C.size_t(len(b))}
+}
+
+// view points at b's bytes for a call that takes them as an argument, which needs no pin (nil
+// for an empty b).
+func view(b []byte) *C.char {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(&b[0]))
 }
 
 // strs pins each string and returns the array of views (nil when empty) and its length; the

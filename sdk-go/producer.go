@@ -3,6 +3,29 @@ package rapidmq
 /*
 #include <stdbool.h>
 #include "rapidmq.h"
+
+// What go_try_send_to returns: by value, so the Go caller passes no pointer to its own
+// variables (cgo would move each to the heap, an allocation per send).
+typedef struct GoSendResult {
+	enum RapidmqStatus status;
+	bool queued;
+	RapidmqError err;
+} GoSendResult;
+
+// rapidmq_producer_try_send_to for a message without headers: its value and key come as
+// arguments, which cgo lets point into Go memory without pinning it (a pinned view inside the
+// message costs two runtime locks per send), and m, by value, carries every other field.
+static inline GoSendResult go_try_send_to(const RapidmqProducer *producer, RapidmqMessage m,
+		const char *value, size_t value_len, const char *key, size_t key_len,
+		const RapidmqCompletions *completions, uint64_t token) {
+	GoSendResult r = {0};
+	m.value.ptr = value;
+	m.value.len = value_len;
+	m.key.ptr = key;
+	m.key.len = key_len;
+	r.status = rapidmq_producer_try_send_to(producer, &m, completions, token, &r.queued, &r.err);
+	return r;
+}
 */
 import "C"
 
@@ -149,21 +172,35 @@ func (p *Producer) SendAsync(ctx context.Context, m Message) (*SendFuture, error
 func (p *Producer) send(ctx context.Context, m Message, wait bool) (*SendFuture, bool, error) {
 	defer runtime.KeepAlive(p)
 	future := new(SendFuture)
-	var pn pins
-	defer pn.Unpin()
-	cm := messageC(&pn, &m)
 	token := p.sends.add(future)
-	var queued C.bool
-	var cerr C.RapidmqError
-	status := uint32(C.rapidmq_producer_try_send_to(p.h, &cm, p.sends.q, C.uint64_t(token), &queued, &cerr))
-	err := check(ctx, status, &cerr)
-	if err == nil && !bool(queued) && wait {
+	var queued bool
+	var err error
+	if len(m.Headers) == 0 {
+		r := C.go_try_send_to(p.h, messageScalarsC(&m), view(m.Value), C.size_t(len(m.Value)),
+			view(m.Key), C.size_t(len(m.Key)), p.sends.q, C.uint64_t(token))
+		queued = bool(r.queued)
+		if r.status != C.RAPIDMQ_STATUS_OK {
+			err = takeErrorValue(ctx, r.err)
+		}
+	} else {
+		var pn pins
+		cm := messageC(&pn, &m)
+		var cqueued C.bool
+		var cerr C.RapidmqError
+		status := uint32(C.rapidmq_producer_try_send_to(p.h, &cm, p.sends.q, C.uint64_t(token), &cqueued, &cerr))
+		pn.Unpin()
+		queued, err = bool(cqueued), check(ctx, status, &cerr)
+	}
+	if err == nil && !queued && wait {
+		var pn pins
+		defer pn.Unpin()
+		cm := messageC(&pn, &m)
 		err = blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
 			return uint32(C.rapidmq_producer_send_to(p.h, &cm, cancel, p.sends.q, C.uint64_t(token), cerr))
 		})
-		queued = C.bool(err == nil)
+		queued = err == nil
 	}
-	if err != nil || !bool(queued) {
+	if err != nil || !queued {
 		p.sends.forget(token)
 		return nil, false, err
 	}
