@@ -25,6 +25,11 @@ impl Arena {
         (ptr, len)
     }
 
+    /// Keeps `value` alive with the views into it handed out.
+    pub(crate) fn keep<T: 'static>(&mut self, value: T) {
+        self.kept.push(Box::new(value));
+    }
+
     /// Keeps `value` (a `String`, `Vec<u8>` or `Bytes`) and returns a view of its bytes.
     pub(crate) fn bytes<B: AsRef<[u8]> + 'static>(&mut self, value: B) -> RapidmqSlice {
         let view = RapidmqSlice::of(value.as_ref());

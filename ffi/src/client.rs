@@ -13,7 +13,7 @@ use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guar
 use crate::runtime::{RapidmqRuntime, block_on, runtime_of};
 use crate::types::{
     RapidmqDelivery, RapidmqHeaderIn, RapidmqMessage, RapidmqPublishAck, RapidmqReceivedMessage,
-    headers_in, messages_in, received,
+    headers_in, messages_in, received, received_all,
 };
 
 /// A connection to a broker, shared by the producers and consumers made from it.
@@ -259,11 +259,7 @@ pub unsafe extern "C" fn rapidmq_client_fetch(
                 .await
         })?;
         let mut arena = Arena::default();
-        let items: Vec<_> = fetched
-            .messages
-            .into_iter()
-            .map(|m| received(&mut arena, m))
-            .collect();
+        let items = received_all(&mut arena, fetched.messages);
         let (items, len) = arena.array(items);
         let view = RapidmqFetchResult {
             items,

@@ -10,7 +10,7 @@ use crate::client::{RapidmqClient, client_of};
 use crate::config::RapidmqConsumerConfig;
 use crate::error::{FfiError, FfiResult, RapidmqError, RapidmqStatus, guard, guard_or, put};
 use crate::runtime::block_on;
-use crate::types::{RapidmqReceivedMessage, received};
+use crate::types::{RapidmqReceivedMessage, received_all};
 
 /// A member of a stream subscription.
 pub struct RapidmqConsumer {
@@ -92,10 +92,7 @@ pub unsafe extern "C" fn rapidmq_consumer_poll(
             c.poll(max, Duration::from_millis(timeout_ms)).await
         })?;
         let mut arena = Arena::default();
-        let items: Vec<_> = messages
-            .into_iter()
-            .map(|m| received(&mut arena, m))
-            .collect();
+        let items = received_all(&mut arena, messages);
         let (items, len) = arena.array(items);
         put(
             out,

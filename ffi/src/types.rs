@@ -255,22 +255,43 @@ pub struct RapidmqReceivedMessage {
 }
 
 pub(crate) fn received(arena: &mut Arena, m: core::ReceivedMessage) -> RapidmqReceivedMessage {
+    let view = view_of(arena, &m);
+    arena.keep(m);
+    view
+}
+
+/// Views of `messages`, which the arena keeps: one allocation for the batch, not one per field.
+pub(crate) fn received_all(
+    arena: &mut Arena,
+    messages: Vec<core::ReceivedMessage>,
+) -> Vec<RapidmqReceivedMessage> {
+    let views = messages.iter().map(|m| view_of(arena, m)).collect();
+    arena.keep(messages);
+    views
+}
+
+/// A view of `m`, valid while `m`'s buffers live: the caller keeps `m` in `arena` (moving a
+/// message does not move the bytes its `String`s and `Bytes` point to).
+fn view_of(arena: &mut Arena, m: &core::ReceivedMessage) -> RapidmqReceivedMessage {
     let headers: Vec<RapidmqHeader> = m
         .headers
-        .into_iter()
+        .iter()
         .map(|(k, v)| RapidmqHeader {
-            key: arena.bytes(k),
-            value: arena.bytes(v),
+            key: RapidmqSlice::of(k.as_bytes()),
+            value: RapidmqSlice::of(v),
         })
         .collect();
     let (headers, headers_len) = arena.array(headers);
     RapidmqReceivedMessage {
-        topic: arena.bytes(m.topic),
+        topic: RapidmqSlice::of(m.topic.as_bytes()),
         partition: m.partition,
         offset: m.offset,
         has_key: m.key.is_some(),
-        key: m.key.map_or(RapidmqSlice::EMPTY, |k| arena.bytes(k)),
-        value: arena.bytes(m.value),
+        key: m
+            .key
+            .as_deref()
+            .map_or(RapidmqSlice::EMPTY, RapidmqSlice::of),
+        value: RapidmqSlice::of(&m.value),
         headers,
         headers_len,
         timestamp_ms: m.timestamp_ms,

@@ -61,6 +61,20 @@ impl AckTracker {
         }
     }
 
+    /// A message was handed to the application and acknowledged at once (auto-commit): the same
+    /// as [`AckTracker::polled`] then [`AckTracker::ack`], without tracking it when every
+    /// earlier message of its partition is acknowledged already.
+    pub(crate) fn polled_acked(&mut self, partition: u32, offset: u64) {
+        if let Some(acks) = self.partitions.get_mut(&partition)
+            && acks.pending.is_empty()
+        {
+            acks.position = acks.position.max(offset + 1);
+            return;
+        }
+        self.polled(partition, offset);
+        self.ack(partition, offset);
+    }
+
     /// The application acknowledged a message; returns whether it was tracked.
     pub(crate) fn ack(&mut self, partition: u32, offset: u64) -> bool {
         let Some(acks) = self.partitions.get_mut(&partition) else {
@@ -125,6 +139,40 @@ mod tests {
         acks.ack(0, 12);
         assert_eq!(acks.take_commits()[0].offset, 15);
         assert!(acks.take_commits().is_empty(), "nothing moved since");
+    }
+
+    #[test]
+    fn auto_acked_messages_move_the_position_as_polled_then_acked_ones_do() {
+        let mut fast = AckTracker::default();
+        let mut slow = AckTracker::default();
+        for acks in [&mut fast, &mut slow] {
+            acks.assign(0, 10);
+            acks.assign(1, 0);
+        }
+        // Offsets with a gap (a compacted or scheduled message), one below the position, and
+        // one behind a message polled but not acked yet.
+        for (partition, offset) in [(0, 10), (0, 12), (0, 5), (1, 0)] {
+            fast.polled_acked(partition, offset);
+            slow.polled(partition, offset);
+            slow.ack(partition, offset);
+        }
+        assert_eq!(fast.take_commits(), slow.take_commits());
+        for acks in [&mut fast, &mut slow] {
+            acks.polled(0, 13);
+        }
+        fast.polled_acked(0, 14);
+        slow.polled(0, 14);
+        slow.ack(0, 14);
+        assert!(fast.take_commits().is_empty() && slow.take_commits().is_empty());
+        assert!(fast.ack(0, 13) && slow.ack(0, 13));
+        let commits = fast.take_commits();
+        assert_eq!(commits, slow.take_commits());
+        assert_eq!(commits[0].offset, 15);
+        fast.polled_acked(7, 1);
+        assert!(
+            fast.take_commits().is_empty(),
+            "a partition not owned is not tracked"
+        );
     }
 
     #[test]

@@ -308,9 +308,10 @@ impl ConsumerInner {
         let messages: Vec<_> = state.buffer.drain(..n).collect();
         if !self.config.subscription.is_empty() {
             for m in &messages {
-                state.acks.polled(m.partition, m.offset);
                 if self.config.auto_commit {
-                    state.acks.ack(m.partition, m.offset);
+                    state.acks.polled_acked(m.partition, m.offset);
+                } else {
+                    state.acks.polled(m.partition, m.offset);
                 }
             }
         }
