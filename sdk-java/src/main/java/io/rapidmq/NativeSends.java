@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -49,8 +48,8 @@ final class NativeSends {
             Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("rapidmq-send-", 0).factory());
 
     private final NativeProducer producer;
-    /** Futures of sends, by id, until their outcome arrives (also when abandoned by the caller). */
-    private final ConcurrentHashMap<Long, CompletableFuture<Delivery>> futures = new ConcurrentHashMap<>();
+    /** Futures of sends, by id, until their outcome arrives (also when abandoned by the caller); under {@link #lock}. */
+    private final SendFutures futures = new SendFutures();
     /** Sends in the core whose outcome has not been collected yet. */
     private final AtomicLong outstanding = new AtomicLong();
     /** Whether a native call collecting outcomes is running. */
@@ -134,6 +133,7 @@ final class NativeSends {
         }
         try {
             long id;
+            CompletableFuture<Delivery> future = new CompletableFuture<>();
             lock.lock();
             try {
                 if (closed) {
@@ -143,11 +143,10 @@ final class NativeSends {
                     return Optional.empty(); // earlier sends go first
                 }
                 id = nextId++;
+                futures.put(id, future);
             } finally {
                 lock.unlock();
             }
-            CompletableFuture<Delivery> future = new CompletableFuture<>();
-            futures.put(id, future);
             boolean sent = false;
             try {
                 sent = Native.call(() -> producer.trySendTracked(id, message));
@@ -156,7 +155,7 @@ final class NativeSends {
                 throw e;
             } finally {
                 if (!sent) {
-                    futures.remove(id);
+                    take(id);
                 }
                 advance(id + 1);
             }
@@ -270,11 +269,28 @@ final class NativeSends {
 
     /** Fails the futures of ids {@code from} (inclusive) to {@code to} (exclusive). */
     private void fail(long from, long to, RuntimeException error) {
-        for (long id = from; id < to; id++) {
-            CompletableFuture<Delivery> future = futures.remove(id);
-            if (future != null) {
-                future.completeExceptionally(error);
+        List<CompletableFuture<Delivery>> failed = new ArrayList<>();
+        lock.lock();
+        try {
+            for (long id = from; id < to; id++) {
+                CompletableFuture<Delivery> future = futures.take(id);
+                if (future != null) {
+                    failed.add(future);
+                }
             }
+        } finally {
+            lock.unlock();
+        }
+        failed.forEach(future -> future.completeExceptionally(error));
+    }
+
+    /** Takes the future of {@code id} (null if none). */
+    private CompletableFuture<Delivery> take(long id) {
+        lock.lock();
+        try {
+            return futures.take(id);
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -310,9 +326,21 @@ final class NativeSends {
 
     private void completed(List<SendCompletion> batch, Throwable error) {
         if (batch != null) {
-            for (SendCompletion completion : batch) {
-                outstanding.decrementAndGet();
-                CompletableFuture<Delivery> future = futures.remove(completion.id());
+            // Every future of the batch under one lock, completed outside it.
+            CompletableFuture<?>[] taken = new CompletableFuture<?>[batch.size()];
+            lock.lock();
+            try {
+                for (int i = 0; i < taken.length; i++) {
+                    taken[i] = futures.take(batch.get(i).id());
+                }
+            } finally {
+                lock.unlock();
+            }
+            outstanding.addAndGet(-taken.length);
+            for (int i = 0; i < taken.length; i++) {
+                SendCompletion completion = batch.get(i);
+                @SuppressWarnings("unchecked")
+                CompletableFuture<Delivery> future = (CompletableFuture<Delivery>) taken[i];
                 if (future == null) {
                     continue;
                 }
@@ -353,7 +381,13 @@ final class NativeSends {
 
     /** Completes once every future of a send issued so far is done. */
     CompletableFuture<Void> futuresDone() {
-        CompletableFuture<?>[] before = futures.values().toArray(CompletableFuture[]::new);
+        CompletableFuture<?>[] before;
+        lock.lock();
+        try {
+            before = futures.held().toArray(CompletableFuture[]::new);
+        } finally {
+            lock.unlock();
+        }
         return CompletableFuture.allOf(before).handle((v, e) -> null);
     }
 
