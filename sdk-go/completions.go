@@ -10,7 +10,6 @@ import (
 	"context"
 	"os"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -36,10 +35,14 @@ type sendQueue struct {
 	settled *sync.Cond
 	waiters int
 	// ring's length is a power of two; token t lives at t&(len-1) while head <= t <= next.
-	ring     []*SendFuture
-	head     uint64 // lowest token not settled; next+1 when every send is settled
-	next     uint64 // the last token issued
-	stopping atomic.Bool
+	ring []*SendFuture
+	head uint64 // lowest token not settled; next+1 when every send is settled
+	next uint64 // the last token issued
+	// stopping is set by stop, under mu and with the queue closed in the same hold, so the
+	// goroutine that sees it set knows the queue's last wake-up was sent.
+	stopping bool
+	// exited is closed when the goroutine has freed the queue and returned.
+	exited chan struct{}
 }
 
 func newSendQueue() (*sendQueue, error) {
@@ -50,7 +53,7 @@ func newSendQueue() (*sendQueue, error) {
 		C.rapidmq_completions_free(q)
 		return nil, err
 	}
-	s := &sendQueue{q: q, ring: make([]*SendFuture, 1024), head: 1}
+	s := &sendQueue{q: q, ring: make([]*SendFuture, 1024), head: 1, exited: make(chan struct{})}
 	s.settled = sync.NewCond(&s.mu)
 	go s.drain(os.NewFile(uintptr(fd), "rapidmq-completions"))
 	return s, nil
@@ -136,16 +139,20 @@ func (s *sendQueue) wait(last uint64) {
 }
 
 // stop lets the goroutine end once every registered future is complete; it then frees the
-// native queue. Closing the queue wakes the goroutine; it is closed before stopping is set, as
-// the goroutine may free the queue as soon as it sees stopping.
+// native queue. Closing the queue wakes the goroutine. Both happen under mu: had the goroutine
+// checked stopping between them, it would wait for a wake-up already spent, and had it seen
+// stopping before the close, it could free the queue under it.
 func (s *sendQueue) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
 	C.rapidmq_completions_close(s.q)
-	s.stopping.Store(true)
 }
 
 // drain completes futures as their outcomes arrive, until stop and every future is complete.
 // ready is the queue's ready descriptor: readable when outcomes arrived since the last take.
 func (s *sendQueue) drain(ready *os.File) {
+	defer close(s.exited)
 	defer ready.Close()
 	signals := make([]byte, 64)
 	// In C memory: a Go array passed to C would be scanned for Go pointers on every call.
@@ -180,8 +187,9 @@ func (s *sendQueue) drain(ready *os.File) {
 			s.advance()
 		}
 		idle := s.head > s.next
+		stopping := s.stopping
 		s.mu.Unlock()
-		if n == 0 && idle && s.stopping.Load() {
+		if n == 0 && idle && stopping {
 			C.rapidmq_completions_free(s.q)
 			return
 		}

@@ -72,3 +72,23 @@ func TestTheSendRingGrowsAroundUnsettledTokensAndAFlushWaitsForThemOnly(t *testi
 	}
 	s.forget(later)
 }
+
+// stop ends the send queue's goroutine (which frees the native queue) however it races with
+// the goroutine's own check: a queue stopped with nothing in flight, many times over.
+func TestAStoppedSendQueueEndsItsGoroutine(t *testing.T) {
+	for i := range 300 {
+		s, err := newSendQueue()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			runtime.Gosched() // let the goroutine reach its wait first, half of the time
+		}
+		s.stop()
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the goroutine still runs 10 s after stop", i)
+		}
+	}
+}
