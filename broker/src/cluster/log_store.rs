@@ -3,9 +3,10 @@
 //! Entries live in `raft_log` under `group | index` (see [`keys`]); the vote, the committed log
 //! id and the last purged log id live in `raft_state`. Every write that changes the log or the
 //! vote is synced before it is reported, so a crash never forgets a vote or an entry this node
-//! acknowledged. `save_committed` is not synced: a committed id lost in a crash only means fewer
-//! entries are re-applied at startup, and RocksDB's write-ahead log is replayed in order, so it
-//! can never come back ahead of the entries it points at.
+//! acknowledged. `save_committed` is queued behind the appends and not awaited: a committed id
+//! lost in a crash only means fewer entries are re-applied at startup, and it is written after
+//! the entries it points at (which may still be queued when it is saved: the followers can commit
+//! an entry before this node stored it), so it can never come back ahead of them.
 //!
 //! **Appends do not wait for the disk** (openraft's contract for `append`): the entries are kept
 //! in memory ([`Held`]) and queued to the log's writer task ([`LogWriter`]; a node's partition
@@ -311,6 +312,8 @@ impl LogWriter {
 enum Done<C: RaftTypeConfig> {
     Flushed(IOFlushed<C>),
     Reply(oneshot::Sender<Result<(), String>>),
+    /// Nobody waits: a failed write is reported by the appends it was written with.
+    Nothing,
 }
 
 impl<C: RaftTypeConfig> Debug for LogStore<C> {
@@ -443,6 +446,7 @@ impl<C: RaftTypeConfig> Done<C> {
             Done::Reply(reply) => {
                 let _ = reply.send(result);
             }
+            Done::Nothing => {}
         }
     }
 }
@@ -456,6 +460,7 @@ async fn write_in_order(store: Weak<dyn Store>, mut queue: mpsc::UnboundedReceiv
     const MAX_WRITES: usize = 256;
     let mut taken = Vec::with_capacity(MAX_WRITES);
     while queue.recv_many(&mut taken, MAX_WRITES).await > 0 {
+        stall_point().await;
         let mut batch = WriteBatch::new();
         for queued in &mut taken {
             batch.extend(std::mem::take(&mut queued.batch));
@@ -470,6 +475,16 @@ async fn write_in_order(store: Weak<dyn Store>, mut queue: mpsc::UnboundedReceiv
         for queued in taken.drain(..) {
             (queued.done)(&result);
         }
+    }
+}
+
+/// Test-only (`RAPIDMQ_TEST_FAULT_FILE`, line `stall raft-log-writes`): holds the writer while
+/// the line is there, so the node's groups replicate and commit entries that are not in its own
+/// store yet, as a slow disk would.
+async fn stall_point() {
+    const RECHECK: std::time::Duration = std::time::Duration::from_millis(10);
+    while crate::storage::fault::active("stall raft-log-writes") {
+        tokio::time::sleep(RECHECK).await;
     }
 }
 
@@ -571,13 +586,24 @@ where
             .map_err(io_err)
     }
 
+    /// Queued behind the appends, not written at once: the entries it points at may still be
+    /// queued (the followers can commit an entry before this node stored it), and a committed id
+    /// on disk ahead of the log would have the next start re-apply entries that are not there.
+    /// Not awaited: losing it in a crash only means fewer entries are re-applied at the start.
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
-        self.put_state(StateKey::Committed, &committed, false)
-            .await
-            .map_err(io_err)
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Cf::RaftState,
+            keys::state(self.group, StateKey::Committed).to_vec(),
+            encode(&committed).map_err(io_err)?,
+        );
+        self.queue(batch, Vec::new(), Done::Nothing);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        // What `save_committed` queued last.
+        self.written().await.map_err(io_err)?;
         let committed: Option<Option<LogIdOf<C>>> =
             self.get_state(StateKey::Committed).await.map_err(io_err)?;
         Ok(committed.flatten())
@@ -661,6 +687,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use openraft::type_config::TypeConfigExt;
     use openraft::type_config::alias::EntryOf;
 
@@ -910,6 +938,40 @@ mod tests {
             [1, 2]
         );
         assert_eq!(stored(&store), [1, 2]);
+    }
+
+    /// The followers can commit an entry this node has not stored yet: the committed id saved
+    /// then must not reach the disk before the entry, or a crash in between leaves a start that
+    /// re-applies an entry the log does not have (the partition group then does not start).
+    #[tokio::test]
+    async fn a_committed_id_never_reaches_the_disk_before_its_entries() {
+        let (store, _events, open) = recording(false);
+        let mut log = Log::for_partition(Arc::clone(&store), 1);
+        let reported = append(&mut log, vec![blank(1), blank(2)]).await;
+        let committed = Some(openraft::testing::log_id::<PartitionConfig>(1, 0, 2));
+        tokio::time::timeout(Duration::from_secs(10), log.save_committed(committed))
+            .await
+            .expect("saved without waiting for a write")
+            .expect("saved");
+        let on_disk = || {
+            read_state::<Option<LogIdOf<PartitionConfig>>>(&*store, 1, StateKey::Committed)
+                .unwrap()
+                .flatten()
+                .map(|id| id.index)
+        };
+        assert_eq!(
+            on_disk(),
+            None,
+            "queued behind the entries, which are not written"
+        );
+        assert!(stored(&store).is_empty());
+
+        open.send(()).unwrap();
+        reported.await.unwrap().unwrap();
+        assert_eq!(stored(&store), [1, 2]);
+        open.send(()).unwrap(); // the committed id, if the writer did not take it with them
+        let committed = log.read_committed().await.unwrap().map(|id| id.index);
+        assert_eq!((committed, on_disk()), (Some(2), Some(2)));
     }
 
     #[test]
