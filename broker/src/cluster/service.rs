@@ -43,6 +43,14 @@ use crate::engine::{Engine, ForwardedAnswer, ForwardedPublish};
 
 /// The raft settings of every group (ADR 5 §4): heartbeat every 300 ms, sent by the node's
 /// heartbeat task rather than by each group, elections after 1.5–3 s of silence, pre-vote on.
+///
+/// A leader that restarts does not lead its old term again (`enable_leader_restore` off): it
+/// becomes a follower and must win an election. Its log sends each entry to the followers while
+/// its own write is under way (`log_store.rs`), so the followers can commit an entry the leader
+/// never stored; leading the same term again, it would number its next entry like that one
+/// (same term, same index), the followers would keep theirs as the same entry, and the replicas
+/// would apply different batches at the same offsets. An election at a higher term cannot be won
+/// with that shorter log.
 pub fn group_config(cluster_name: &str) -> openraft::Config {
     const ELECTION_TIMEOUT_MIN: u64 = 1500;
     openraft::Config {
@@ -54,6 +62,7 @@ pub fn group_config(cluster_name: &str) -> openraft::Config {
         install_snapshot_timeout: 10_000,
         enable_heartbeat: false,
         enable_pre_vote: Some(true),
+        enable_leader_restore: Some(false),
         ..openraft::Config::default()
     }
 }

@@ -8,6 +8,9 @@
 //!   tasks `fsync`, `queue-flush`, `retention`, `storage-probe`.
 //! - `fail-writes`: every write and sync of the disk store fails with an I/O error while the line
 //!   is there (for machines where a test cannot mount a small filesystem to fill).
+//! - `stall raft-log-writes`: a cluster node's raft logs write nothing while the line is there
+//!   (their writers wait); its groups go on replicating from memory, so the other replicas can
+//!   commit entries this node has not stored.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
