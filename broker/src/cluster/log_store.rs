@@ -260,6 +260,9 @@ type OnWritten = Box<dyn FnOnce(&Result<(), String>) + Send>;
 /// A write queued to the writer task, and what to do once it is in the store (or failed).
 struct Queued {
     batch: WriteBatch,
+    /// Whether the write must be synced before `done` runs (an append's is; a committed id's
+    /// is not).
+    sync: bool,
     done: OnWritten,
 }
 
@@ -281,9 +284,9 @@ impl LogWriter {
         })
     }
 
-    /// Queues `batch`; `done` runs with the write's result.
-    fn queue(&self, batch: WriteBatch, done: OnWritten) {
-        let queued = Queued { batch, done };
+    /// Queues `batch`, to be synced with `sync`; `done` runs with the write's result.
+    fn queue(&self, batch: WriteBatch, sync: bool, done: OnWritten) {
+        let queued = Queued { batch, sync, done };
         if let Err(mpsc::error::SendError(queued)) = self.sender().send(queued) {
             (queued.done)(&Err("the raft log's writer stopped".to_string()));
         }
@@ -297,6 +300,7 @@ impl LogWriter {
             let (reply, written) = oneshot::channel();
             let marker = Queued {
                 batch: WriteBatch::new(),
+                sync: false,
                 done: Box::new(move |_| {
                     let _ = reply.send(());
                 }),
@@ -381,14 +385,15 @@ where
         self.writer.drained()
     }
 
-    /// Queues `batch` (writing `entries`) to the writer task: once written, the entries move
-    /// to the written ones held, then `done` learns the result. A failed write keeps its entries
-    /// unwritten: the apply never takes an entry that is not in the store (openraft stops the
-    /// group on the failure report).
-    fn queue(&self, batch: WriteBatch, entries: Vec<LogIdOf<C>>, done: Done<C>) {
+    /// Queues `batch` (writing `entries`, synced with `sync`) to the writer task: once written,
+    /// the entries move to the written ones held, then `done` learns the result. A failed write
+    /// keeps its entries unwritten: the apply never takes an entry that is not in the store
+    /// (openraft stops the group on the failure report).
+    fn queue(&self, batch: WriteBatch, entries: Vec<LogIdOf<C>>, sync: bool, done: Done<C>) {
         let held = Arc::clone(&self.held);
         self.writer.queue(
             batch,
+            sync,
             Box::new(move |result| {
                 if result.is_ok() && !entries.is_empty() {
                     held.update(|held| held.written(&entries));
@@ -401,7 +406,7 @@ where
     /// Resolves once every write queued before the call is in the store.
     async fn written(&self) -> Result<(), StorageError> {
         let (reply, written) = oneshot::channel();
-        self.queue(WriteBatch::new(), Vec::new(), Done::Reply(reply));
+        self.queue(WriteBatch::new(), Vec::new(), false, Done::Reply(reply));
         match written.await {
             Ok(result) => result.map_err(StorageError),
             Err(_) => Err(StorageError("the raft log's writer stopped".to_string())),
@@ -451,9 +456,9 @@ impl<C: RaftTypeConfig> Done<C> {
     }
 }
 
-/// The writer task: writes what is queued in order, everything queued by then in one synced
-/// write, then runs each one's `done` in order: none runs before the fsync returned, and a failed
-/// write is reported as failed. Ends once every handle of the writer is gone and the queue is
+/// The writer task: writes what is queued in order, everything queued by then in one write,
+/// synced if any of them asks for it, then runs each one's `done` in order: none runs before
+/// the fsync returned, and a failed write is reported as failed. Ends once every handle of the writer is gone and the queue is
 /// empty. It does not keep the store open.
 async fn write_in_order(store: Weak<dyn Store>, mut queue: mpsc::UnboundedReceiver<Queued>) {
     /// Queued writes taken together at most.
@@ -465,9 +470,10 @@ async fn write_in_order(store: Weak<dyn Store>, mut queue: mpsc::UnboundedReceiv
         for queued in &mut taken {
             batch.extend(std::mem::take(&mut queued.batch));
         }
+        let sync = taken.iter().any(|queued| queued.sync);
         let result = match store.upgrade() {
             _ if batch.is_empty() => Ok(()),
-            Some(store) => blocking(&store, move |store| store.write(batch, true))
+            Some(store) => blocking(&store, move |store| store.write(batch, sync))
                 .await
                 .map_err(|err| err.to_string()),
             None => Err("the store is closed".to_string()),
@@ -589,7 +595,9 @@ where
     /// Queued behind the appends, not written at once: the entries it points at may still be
     /// queued (the followers can commit an entry before this node stored it), and a committed id
     /// on disk ahead of the log would have the next start re-apply entries that are not there.
-    /// Not awaited: losing it in a crash only means fewer entries are re-applied at the start.
+    /// Neither awaited nor synced: losing it in a crash only means fewer entries are re-applied at
+    /// the start, and RocksDB replays its write-ahead log in order, so it never comes back
+    /// without the entries written before it.
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let mut batch = WriteBatch::new();
         batch.put(
@@ -597,7 +605,7 @@ where
             keys::state(self.group, StateKey::Committed).to_vec(),
             encode(&committed).map_err(io_err)?,
         );
-        self.queue(batch, Vec::new(), Done::Nothing);
+        self.queue(batch, Vec::new(), false, Done::Nothing);
         Ok(())
     }
 
@@ -627,7 +635,7 @@ where
             let appended = appended.into_iter().map(|entry| (entry.0.index(), entry));
             held.unwritten.extend(appended);
         });
-        self.queue(batch, log_ids, Done::Flushed(callback));
+        self.queue(batch, log_ids, true, Done::Flushed(callback));
         Ok(())
     }
 
