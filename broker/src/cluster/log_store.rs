@@ -458,8 +458,8 @@ impl<C: RaftTypeConfig> Done<C> {
 
 /// The writer task: writes what is queued in order, everything queued by then in one write,
 /// synced if any of them asks for it, then runs each one's `done` in order: none runs before
-/// the fsync returned, and a failed write is reported as failed. Ends once every handle of the writer is gone and the queue is
-/// empty. It does not keep the store open.
+/// the write (and its fsync) returned, and a failed write is reported as failed. Ends once every
+/// handle of the writer is gone and the queue is empty. It does not keep the store open.
 async fn write_in_order(store: Weak<dyn Store>, mut queue: mpsc::UnboundedReceiver<Queued>) {
     /// Queued writes taken together at most.
     const MAX_WRITES: usize = 256;
