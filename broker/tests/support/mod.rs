@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::async_runtime::watch::WatchReceiver;
 use openraft::storage::RaftStateMachine;
-use openraft::{BasicNode, Raft, RaftTypeConfig, ServerState};
+use openraft::type_config::alias::WatchReceiverOf;
+use openraft::{BasicNode, Raft, RaftMetrics, RaftTypeConfig, ServerState};
 use rapidmq_broker::cluster::{Groups, Peers, service::HEARTBEAT};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -95,41 +97,58 @@ where
 }
 
 /// [`leader`], or why none was found in time (a replica that was shut down meanwhile, say).
+///
+/// The leader is the replica that says it leads and has a quorum's ack (its lease), once every
+/// other running replica names it too: a candidate names itself before it won, a leader that
+/// handed its group over says it leads until it learns of the next one, and a follower names
+/// the previous leader until the new one's first message reaches it. Re-checked whenever any
+/// replica's metrics change.
 pub async fn try_leader<C, SM>(running: &[(u64, &Raft<C, SM>)]) -> Result<u64, String>
 where
     C: RaftTypeConfig<NodeId = u64>,
     SM: RaftStateMachine<C>,
 {
-    let ids: Vec<u64> = running.iter().map(|(id, _)| *id).collect();
-    let metrics = running[0]
-        .1
-        .wait(Some(WAIT))
-        .metrics(
-            |m| m.current_leader.is_some_and(|l| ids.contains(&l)),
-            "the group has a running leader",
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-    let leader = metrics.current_leader.unwrap_or_default();
-    // A candidate names itself before it won: the leader is the one that says it leads, and
-    // it takes writes once a quorum acked it (its lease).
-    let (_, leading) = running
+    let mut watches: Vec<(u64, WatchReceiverOf<C, RaftMetrics<C>>)> = running
         .iter()
-        .find(|(id, _)| *id == leader)
-        .ok_or("the leader is not running")?;
-    leading
-        .wait(Some(WAIT))
-        .metrics(
-            |m| m.state == ServerState::Leader && m.last_quorum_acked.is_some(),
-            format!("node {leader} leads with a quorum"),
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-    for (id, raft) in &running[1..] {
-        raft.wait(Some(WAIT))
-            .current_leader(leader, format!("node {id} follows {leader}"))
-            .await
-            .map_err(|err| err.to_string())?;
+        .map(|(id, raft)| (*id, raft.metrics()))
+        .collect();
+    let agreed = |watches: &[(u64, WatchReceiverOf<C, RaftMetrics<C>>)]| {
+        let metrics: Vec<(u64, RaftMetrics<C>)> = watches
+            .iter()
+            .map(|(id, watch)| (*id, watch.borrow_watched().clone()))
+            .collect();
+        metrics.iter().find_map(|(id, m)| {
+            let leads = m.state == ServerState::Leader && m.last_quorum_acked.is_some();
+            let followed = metrics
+                .iter()
+                .all(|(other, o)| other == id || o.current_leader == Some(*id));
+            (leads && followed).then_some(*id)
+        })
+    };
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(id) = agreed(&watches) {
+                return Ok(id);
+            }
+            let changes = watches
+                .iter_mut()
+                .map(|(_, watch)| Box::pin(watch.changed()));
+            if futures::future::select_all(changes).await.0.is_err() {
+                return Err("a replica stopped".to_string());
+            }
+        }
+    })
+    .await;
+    match found {
+        Ok(found) => found,
+        Err(_) => {
+            let states: Vec<String> = watches
+                .iter()
+                .map(|(id, watch)| format!("node {id}: {}", *watch.borrow_watched()))
+                .collect();
+            Err(format!(
+                "no agreed leader with a quorum after {WAIT:?}: {states:?}"
+            ))
+        }
     }
-    Ok(leader)
 }
