@@ -6,6 +6,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 
 /**
  * The bridge to the generated bindings: native errors become the {@link RapidMQException}
@@ -66,15 +67,31 @@ final class Native {
      * the native call is cancelled, which drops its Rust future and aborts its task.
      */
     static <T> CompletableFuture<T> bridge(CompletableFuture<T> inner) {
+        return bridge(inner, Function.identity());
+    }
+
+    /**
+     * {@link #bridge(CompletableFuture)} with the native result converted by {@code convert} (on
+     * the thread that completes the native future); cancelling the facade future still cancels
+     * the native call, which {@code thenApply} on a bridged future would not.
+     */
+    static <T, R> CompletableFuture<R> bridge(CompletableFuture<T> inner, Function<? super T, ? extends R> convert) {
         IN_FLIGHT.incrementAndGet();
-        CompletableFuture<T> outer = new CompletableFuture<>();
+        CompletableFuture<R> outer = new CompletableFuture<>();
         inner.whenComplete((value, error) -> {
             IN_FLIGHT.decrementAndGet();
-            if (error == null) {
-                outer.complete(value);
-            } else {
+            if (error != null) {
                 outer.completeExceptionally(convert(error));
+                return;
             }
+            R converted;
+            try {
+                converted = convert.apply(value);
+            } catch (RuntimeException e) {
+                outer.completeExceptionally(e);
+                return;
+            }
+            outer.complete(converted);
         });
         outer.whenComplete((value, error) -> {
             if (error != null && !inner.isDone()) {

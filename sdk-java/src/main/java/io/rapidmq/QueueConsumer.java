@@ -43,8 +43,8 @@ public final class QueueConsumer implements AutoCloseable {
 
     /** {@link #poll} as a future; cancel-safe. */
     public CompletableFuture<List<QueueMessage>> pollAsync(int max, Duration timeout) {
-        return Native.bridge(consumer.poll(max, timeout))
-                .thenApply(deliveries -> deliveries.stream().map(QueueMessage::new).toList());
+        return Native.bridge(consumer.poll(max, timeout),
+                deliveries -> deliveries.stream().map(QueueMessage::new).toList());
     }
 
     /** Acknowledges a delivery. */

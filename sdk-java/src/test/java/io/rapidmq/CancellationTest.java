@@ -60,6 +60,36 @@ class CancellationTest extends BrokerTest {
     }
 
     @Test
+    void cancelledQueuePollsLeakNothingAndLeaseNoMessage() throws Exception {
+        String topic = makeTopic(1);
+        try (QueueConsumer worker = client.queueConsumer(
+                ConsumerConfig.builder(topic, "cancel-queue").start(StartPosition.earliest()).build())) {
+            List<CompletableFuture<List<QueueMessage>>> polls = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                polls.add(worker.pollAsync(10, Duration.ofMinutes(5)));
+            }
+            for (CompletableFuture<List<QueueMessage>> poll : polls) {
+                assertTrue(poll.cancel(true));
+            }
+            awaitQuiescence();
+
+            // An abandoned poll still running would take these deliveries and hold their leases.
+            try (Producer producer = client.producer(topic)) {
+                publishValues(producer, 10);
+            }
+            List<QueueMessage> got = new ArrayList<>();
+            while (got.size() < 10) {
+                List<QueueMessage> more = worker.poll(10, Duration.ofSeconds(10));
+                assertTrue(!more.isEmpty(), "stalled at " + got.size());
+                got.addAll(more);
+            }
+            assertEquals(List.of(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L),
+                    got.stream().map(m -> m.message().offset()).sorted().toList());
+        }
+        awaitQuiescence();
+    }
+
+    @Test
     void cancelledSendsStillDeliverAndLeakNothing() throws Exception {
         String topic = makeTopic(2);
         try (Producer producer = client.producer(
