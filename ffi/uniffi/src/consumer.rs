@@ -5,8 +5,12 @@ use std::time::Duration;
 use rapidmq_core::{self as core, Runtime};
 
 use crate::error::Result;
+use crate::packed::PackedMessages;
 use crate::runtime::on_runtime;
 use crate::types::{ConsumerStats, ReceivedMessage};
+
+/// The longest one [`NativeConsumer::poll_wait`] blocks (`Consumer.WAIT_SLICE_NANOS` in Java).
+const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// A stream-mode subscription.
 #[derive(uniffi::Object)]
@@ -33,15 +37,30 @@ impl NativeConsumer {
         self.core.config().subscription.clone()
     }
 
-    /// Up to `max` buffered messages, waiting up to `timeout` for the first; empty when none
-    /// arrived. Cancel-safe: a cancelled poll takes no message out of the buffer.
-    pub async fn poll(&self, max: u32, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
+    /// Up to `max` buffered messages, waiting up to `timeout` for the first; none when none
+    /// arrived. Packed into one buffer (`packed.rs`), which `io.rapidmq.Packed` reads. Cancel-safe:
+    /// a cancelled poll takes no message out of the buffer.
+    pub async fn poll(&self, max: u32, timeout: Duration) -> Result<PackedMessages> {
         let consumer = self.core.clone();
         on_runtime(&self.runtime, async move {
             let messages = consumer.poll(max as usize, timeout).await?;
-            Ok(messages.into_iter().map(ReceivedMessage::from).collect())
+            Ok(PackedMessages::encode(&messages))
         })
         .await
+    }
+
+    /// [`NativeConsumer::poll`] on the calling thread, waiting at most [`WAIT_SLICE`] of
+    /// `timeout`: the thread waits for the core runtime's notice itself, one wake-up when
+    /// messages arrive, where the async call passes through uniffi's continuation and a Java
+    /// executor first (with one batch of prefetch, the consumer's fetches wait on that hand-over).
+    /// A blocked call cannot be interrupted, so the facade's blocking `poll` waits in these slices
+    /// and checks for an interrupt between them.
+    pub fn poll_wait(&self, max: u32, timeout: Duration) -> Result<PackedMessages> {
+        let messages = self
+            .runtime
+            .handle()
+            .block_on(self.core.poll(max as usize, timeout.min(WAIT_SLICE)))?;
+        Ok(PackedMessages::encode(&messages))
     }
 
     /// Acknowledges the message at `offset` on `partition`.

@@ -12,6 +12,8 @@
 //!   error-code table ([`error_codes`]) the Java exception classes are generated from.
 //! - `config.rs`: client, producer and consumer options with the core's defaults.
 //! - `types.rs`: records and enums, converted from and to the core's domain types.
+//! - `packed.rs`: a stream consumer's polled messages in one buffer, which the Java facade
+//!   reads itself (uniffi's generated reading of a list of records was most of its time).
 //! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
 //!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`, `roles.rs` roles and
 //!   their bindings, `tenants.rs` tenants, their quotas and the audit log, `cluster.rs` the
@@ -25,6 +27,7 @@ mod cluster;
 mod config;
 mod consumer;
 mod error;
+mod packed;
 mod producer;
 mod queue;
 mod roles;
@@ -42,6 +45,7 @@ pub use config::{
 };
 pub use consumer::NativeConsumer;
 pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
+pub use packed::PackedMessages;
 pub use producer::{BatchQueued, NativeProducer, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
 pub use roles::{BindingScope, RoleBinding, RoleInfo};

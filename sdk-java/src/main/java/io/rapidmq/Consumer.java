@@ -5,6 +5,7 @@ import io.rapidmq.ffi.NativeConsumer;
 import io.rapidmq.ffi.ReceivedMessage;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -15,6 +16,9 @@ import java.util.concurrent.CompletableFuture;
  * close. After a broker restart it reconnects and resumes by itself. Thread-safe.
  */
 public final class Consumer implements AutoCloseable {
+    /** The longest one native wait of {@link #poll} blocks (the native side's own bound). */
+    private static final long WAIT_SLICE_NANOS = Duration.ofMillis(100).toNanos();
+
     private final NativeConsumer consumer;
 
     Consumer(NativeConsumer consumer) {
@@ -35,9 +39,31 @@ public final class Consumer implements AutoCloseable {
      * Up to {@code max} messages, waiting up to {@code timeout} for the first; an empty list when
      * none arrived in time. Fails with the error that ended the subscription (e.g.
      * {@link TopicNotFoundException} after the topic was deleted) or {@link ClosedException}.
+     * Interrupting the waiting thread ends the wait within 100 ms with a
+     * {@link CancellationException} (the interrupt flag stays set), taking no message.
      */
     public List<ReceivedMessage> poll(int max, Duration timeout) {
-        return Native.await(pollAsync(max, timeout));
+        // The thread waits in native code rather than on a future (one wake-up when messages
+        // arrive, not three thread hand-overs), in slices, since a native wait cannot be
+        // interrupted.
+        long deadline = System.nanoTime() + saturatedNanos(timeout);
+        while (true) {
+            if (Thread.currentThread().isInterrupted()) {
+                throw new CancellationException("interrupted while waiting for RapidMQ");
+            }
+            long left = Math.max(0, deadline - System.nanoTime());
+            byte[] packed = Native.call(() -> consumer.pollWait(max, Duration.ofNanos(left)));
+            List<ReceivedMessage> got = Packed.received(packed);
+            if (!got.isEmpty() || left <= WAIT_SLICE_NANOS) {
+                return got;
+            }
+        }
+    }
+
+    /** {@code d} in nanoseconds, capped so that adding it to {@link System#nanoTime()} cannot overflow. */
+    private static long saturatedNanos(Duration d) {
+        long cap = Long.MAX_VALUE / 4;
+        return d.compareTo(Duration.ofNanos(cap)) >= 0 ? cap : Math.max(0, d.toNanos());
     }
 
     /**
@@ -45,7 +71,7 @@ public final class Consumer implements AutoCloseable {
      * the buffer.
      */
     public CompletableFuture<List<ReceivedMessage>> pollAsync(int max, Duration timeout) {
-        return Native.bridge(consumer.poll(max, timeout));
+        return Native.bridge(consumer.poll(max, timeout), Packed::received);
     }
 
     /** Acknowledges a polled message. */

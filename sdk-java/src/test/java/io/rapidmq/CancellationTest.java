@@ -60,6 +60,35 @@ class CancellationTest extends BrokerTest {
     }
 
     @Test
+    void anInterruptedPollThrowsKeepsTheFlagAndLosesNoMessage() throws Exception {
+        String topic = makeTopic(1);
+        try (Consumer consumer = client.consumer(
+                ConsumerConfig.builder(topic, "interrupt").start(StartPosition.earliest()).build())) {
+            CompletableFuture<Throwable> thrown = new CompletableFuture<>();
+            CompletableFuture<Boolean> flagAfter = new CompletableFuture<>();
+            Thread poller = Thread.ofPlatform().start(() -> {
+                try {
+                    consumer.poll(10, Duration.ofMinutes(5));
+                    thrown.complete(null);
+                } catch (Throwable t) {
+                    thrown.complete(t);
+                }
+                flagAfter.complete(Thread.currentThread().isInterrupted());
+            });
+            poller.interrupt();
+            Throwable t = thrown.get(GUARD.toSeconds(), TimeUnit.SECONDS);
+            assertTrue(t instanceof CancellationException, String.valueOf(t));
+            assertTrue(flagAfter.get(GUARD.toSeconds(), TimeUnit.SECONDS), "the interrupt flag stays set");
+            poller.join();
+
+            try (Producer producer = client.producer(topic)) {
+                publishValues(producer, 3);
+            }
+            assertEquals(List.of(0L, 1L, 2L), pollUntil(consumer, 3).stream().map(ReceivedMessage::offset).toList());
+        }
+    }
+
+    @Test
     void cancelledQueuePollsLeakNothingAndLeaseNoMessage() throws Exception {
         String topic = makeTopic(1);
         try (QueueConsumer worker = client.queueConsumer(
