@@ -5,7 +5,7 @@ use std::time::Duration;
 use rapidmq_core::{self as core, Runtime};
 
 use crate::error::Result;
-use crate::packed::PackedMessages;
+use crate::packed::Packed;
 use crate::runtime::on_runtime;
 use crate::types::{ConsumerStats, ReceivedMessage};
 
@@ -40,11 +40,11 @@ impl NativeConsumer {
     /// Up to `max` buffered messages, waiting up to `timeout` for the first; none when none
     /// arrived. Packed into one buffer (`packed.rs`), which `io.rapidmq.Packed` reads. Cancel-safe:
     /// a cancelled poll takes no message out of the buffer.
-    pub async fn poll(&self, max: u32, timeout: Duration) -> Result<PackedMessages> {
+    pub async fn poll(&self, max: u32, timeout: Duration) -> Result<Packed> {
         let consumer = self.core.clone();
         on_runtime(&self.runtime, async move {
             let messages = consumer.poll(max as usize, timeout).await?;
-            Ok(PackedMessages::encode(&messages))
+            Ok(Packed::received(&messages))
         })
         .await
     }
@@ -55,12 +55,12 @@ impl NativeConsumer {
     /// executor first (with one batch of prefetch, the consumer's fetches wait on that hand-over).
     /// A blocked call cannot be interrupted, so the facade's blocking `poll` waits in these slices
     /// and checks for an interrupt between them.
-    pub fn poll_wait(&self, max: u32, timeout: Duration) -> Result<PackedMessages> {
+    pub fn poll_wait(&self, max: u32, timeout: Duration) -> Result<Packed> {
         let messages = self
             .runtime
             .handle()
             .block_on(self.core.poll(max as usize, timeout.min(WAIT_SLICE)))?;
-        Ok(PackedMessages::encode(&messages))
+        Ok(Packed::received(&messages))
     }
 
     /// Acknowledges the message at `offset` on `partition`.

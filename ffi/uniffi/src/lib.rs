@@ -12,8 +12,9 @@
 //!   error-code table ([`error_codes`]) the Java exception classes are generated from.
 //! - `config.rs`: client, producer and consumer options with the core's defaults.
 //! - `types.rs`: records and enums, converted from and to the core's domain types.
-//! - `packed.rs`: a stream consumer's polled messages in one buffer, which the Java facade
-//!   reads itself (uniffi's generated reading of a list of records was most of its time).
+//! - `packed.rs`: the hot lists (a poll's messages, send outcomes, a batch to send) in one
+//!   buffer each, which the Java facade reads and writes itself (uniffi's generated code for
+//!   lists of records was a large share of the Java producer's and consumer's time).
 //! - `client.rs`, `producer.rs`, `consumer.rs`, `queue.rs`, `admin.rs`: one object each;
 //!   `users.rs` adds the caller, users and API tokens to `NativeAdmin`, `roles.rs` roles and
 //!   their bindings, `tenants.rs` tenants, their quotas and the audit log, `cluster.rs` the
@@ -45,8 +46,7 @@ pub use config::{
 };
 pub use consumer::NativeConsumer;
 pub use error::{ErrorCodeInfo, ErrorInfo, ErrorKind, NativeError, error_codes};
-pub use packed::PackedMessages;
-pub use producer::{BatchQueued, NativeProducer, SendCompletion};
+pub use producer::{BatchQueued, CompletionBatch, NativeProducer, SendCompletion};
 pub use queue::{NativeQueueConsumer, NativeReceipt, QueueDelivery};
 pub use roles::{BindingScope, RoleBinding, RoleInfo};
 pub use tenants::{

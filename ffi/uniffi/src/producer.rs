@@ -15,8 +15,9 @@ use std::sync::atomic::Ordering;
 use rapidmq_core::{self as core, Runtime};
 
 use crate::error::{ErrorInfo, Result};
+use crate::packed::{Packed, unpack_messages};
 use crate::runtime::{block_on, on_runtime};
-use crate::types::{Delivery, OutgoingMessage, ProducerStats};
+use crate::types::{Delivery, OutgoingMessage, Payload, ProducerStats};
 
 /// The outcome of one tracked send: exactly one of `delivery` and `error` is set.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -41,6 +42,16 @@ impl From<core::Completion> for SendCompletion {
             error,
         }
     }
+}
+
+/// Outcomes of tracked sends, in the order they completed: all of them packed
+/// (`packed.rs`), and the failed ones also in full, in the same order.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CompletionBatch {
+    /// Every outcome: deliveries in place, failures as a mark for the next of `failed`.
+    pub packed: Packed,
+    /// The failed sends.
+    pub failed: Vec<SendCompletion>,
 }
 
 /// What `send_batch_tracked` queued: the first `queued` messages, in order, whose outcomes come
@@ -104,33 +115,33 @@ impl NativeProducer {
     /// `next_completions` under `first_id + i`. Blocks the caller only while the producer's
     /// buffer is full, then goes on with the next message. Stops at the first message the
     /// producer refuses (closed, invalid): the messages before it stay queued and report as
-    /// usual; that one and the rest are not queued (see [`BatchQueued`]). The C ABI's
-    /// `rapidmq_producer_send_batch_to`, without its cancel.
-    pub fn send_batch_tracked(&self, first_id: u64, messages: Vec<OutgoingMessage>) -> BatchQueued {
+    /// usual; that one and the rest are not queued (see [`BatchQueued`]). The messages come
+    /// packed by the facade (`packed.rs`); a malformed buffer queues nothing and fails with
+    /// `INVALID_ARGUMENT`. The C ABI's `rapidmq_producer_send_batch_to`, without its cancel.
+    pub fn send_batch_tracked(&self, first_id: u64, messages: Payload) -> Result<BatchQueued> {
+        let messages = unpack_messages(messages.0)?;
         let len = messages.len();
         for (i, message) in messages.into_iter().enumerate() {
-            match self.enqueue(message.into(), first_id + i as u64) {
-                Ok(()) => {}
-                Err(err) => {
-                    return BatchQueued {
-                        queued: i as u32,
-                        error: Some(err.into()),
-                    };
-                }
+            if let Err(err) = self.enqueue(message, first_id + i as u64) {
+                return Ok(BatchQueued {
+                    queued: i as u32,
+                    error: Some(err.into()),
+                });
             }
         }
-        BatchQueued {
+        Ok(BatchQueued {
             queued: len as u32,
             error: None,
-        }
+        })
     }
 
     /// Up to `max` outcomes of tracked sends, waiting for the first (the core's completion
     /// queue; no runtime needed, so it is polled directly by the caller). Dropped while
     /// waiting, it takes nothing; the outcomes it returned are the caller's to deliver.
-    pub async fn next_completions(&self, max: u32) -> Vec<SendCompletion> {
+    pub async fn next_completions(&self, max: u32) -> CompletionBatch {
         let taken = self.completions.next(max.max(1) as usize).await;
-        taken.into_iter().map(SendCompletion::from).collect()
+        let (packed, failed) = Packed::completions(taken);
+        CompletionBatch { packed, failed }
     }
 
     /// Like `send_batch_tracked` for one message, but never waits: false (nothing queued, no

@@ -159,9 +159,11 @@ public final class Message {
         /**
          * Delivers the message {@code delay} after the broker receives it; the delivery says
          * {@code SCHEDULED} and has no offset.
+         *
+         * @throws IllegalArgumentException if {@code delay} is negative
          */
         public Builder delay(Duration delay) {
-            this.delay = delay;
+            this.delay = notNegative(delay, "delay");
             return this;
         }
 
@@ -171,10 +173,22 @@ public final class Message {
             return this;
         }
 
-        /** Sets the time to live from the broker's append time; expired messages are never delivered. */
+        /**
+         * Sets the time to live from the broker's append time; expired messages are never
+         * delivered.
+         *
+         * @throws IllegalArgumentException if {@code ttl} is negative
+         */
         public Builder ttl(Duration ttl) {
-            this.ttl = ttl;
+            this.ttl = notNegative(ttl, "ttl");
             return this;
+        }
+
+        private static Duration notNegative(Duration d, String what) {
+            if (d != null && d.isNegative()) {
+                throw new IllegalArgumentException(what + " must not be negative, got " + d);
+            }
+            return d;
         }
 
         /**

@@ -1,11 +1,11 @@
 package io.rapidmq;
 
 import io.rapidmq.ffi.BatchQueued;
+import io.rapidmq.ffi.CompletionBatch;
 import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.ErrorInfo;
 import io.rapidmq.ffi.NativeProducer;
 import io.rapidmq.ffi.OutgoingMessage;
-import io.rapidmq.ffi.SendCompletion;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -203,7 +203,7 @@ final class NativeSends {
                 }
                 batch = queued;
                 first = nextId - batch.size();
-                queued = new ArrayList<>();
+                queued = new ArrayList<>(Math.min(batch.size(), MAX_QUEUED)); // no growing step by step
                 room.signalAll();
             } finally {
                 lock.unlock();
@@ -240,7 +240,9 @@ final class NativeSends {
             List<OutgoingMessage> rest = from == 0 ? batch : batch.subList(from, batch.size());
             BatchQueued result;
             try {
-                result = producer.sendBatchTracked(first + from, rest);
+                long firstId = first + from;
+                byte[] packed = Packed.outgoing(rest);
+                result = Native.call(() -> producer.sendBatchTracked(firstId, packed));
             } catch (RuntimeException e) {
                 fail(first + from, first + batch.size(), Native.convert(e));
                 return;
@@ -324,32 +326,32 @@ final class NativeSends {
         }
     }
 
-    private void completed(List<SendCompletion> batch, Throwable error) {
+    private void completed(CompletionBatch batch, Throwable error) {
         if (batch != null) {
+            Packed.Outcomes outcomes = Packed.completions(batch);
+            long[] ids = outcomes.ids();
             // Every future of the batch under one lock, completed outside it.
-            CompletableFuture<?>[] taken = new CompletableFuture<?>[batch.size()];
+            CompletableFuture<?>[] taken = new CompletableFuture<?>[ids.length];
             lock.lock();
             try {
-                for (int i = 0; i < taken.length; i++) {
-                    taken[i] = futures.take(batch.get(i).id());
+                for (int i = 0; i < ids.length; i++) {
+                    taken[i] = futures.take(ids[i]);
                 }
             } finally {
                 lock.unlock();
             }
             outstanding.addAndGet(-taken.length);
+            Object[] results = outcomes.results();
             for (int i = 0; i < taken.length; i++) {
-                SendCompletion completion = batch.get(i);
                 @SuppressWarnings("unchecked")
                 CompletableFuture<Delivery> future = (CompletableFuture<Delivery>) taken[i];
                 if (future == null) {
                     continue;
                 }
-                if (completion.delivery() != null) {
-                    future.complete(completion.delivery());
+                if (results[i] instanceof Delivery delivery) {
+                    future.complete(delivery);
                 } else {
-                    ErrorInfo e = completion.error();
-                    future.completeExceptionally(
-                            Native.exception(e.code(), e.name(), e.kind(), e.detail(), e.retriable()));
+                    future.completeExceptionally((RuntimeException) results[i]);
                 }
             }
         }

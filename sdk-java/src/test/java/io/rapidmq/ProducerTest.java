@@ -28,6 +28,16 @@ import org.junit.jupiter.api.Test;
 /** Producer conformance (C02-C07) against a real broker. */
 class ProducerTest extends BrokerTest {
     @Test
+    void aNegativeDelayOrTtlIsRefusedWhenTheMessageIsBuilt() {
+        IllegalArgumentException delay = assertThrows(IllegalArgumentException.class,
+                () -> Message.builder("x").delay(Duration.ofMillis(-1)));
+        assertTrue(delay.getMessage().contains("delay"), delay.getMessage());
+        IllegalArgumentException ttl = assertThrows(IllegalArgumentException.class,
+                () -> Message.builder("x").ttl(Duration.ofSeconds(-5)));
+        assertTrue(ttl.getMessage().contains("ttl"), ttl.getMessage());
+    }
+
+    @Test
     void tenThousandSendsWith5msLingerMakeFarFewerRequestsThanMessages() {
         // C02 batching-by-linger
         String topic = makeTopic(1);
@@ -212,6 +222,36 @@ class ProducerTest extends BrokerTest {
         assertEquals(List.of(new Header("a", utf8("1")), new Header("a", utf8("2"))), log.get(1).headers());
         assertEquals("k", text(log.get(1).key()));
         assertEquals(1234, log.get(2).timestampMs());
+    }
+
+    @Test
+    void everyFieldCrossesThePackedSendAndPollPaths() {
+        String topic = makeTopic(1);
+        try (Producer producer = client.producer(topic)) {
+            producer.sendAsync(Message.builder("full").key("k").header("名前", "ü").header("empty", new byte[0])
+                    .timestampMs(4321).ttl(Duration.ofHours(1).plusNanos(5_000_000)).priority(7).build());
+            producer.sendAsync(Message.of("plain")).join();
+        }
+        try (Consumer consumer = client.consumer(
+                ConsumerConfig.builder(topic, "fields").start(StartPosition.earliest()).build())) {
+            List<ReceivedMessage> got = pollUntil(consumer, 2);
+            ReceivedMessage full = got.get(0);
+            assertEquals(topic, full.topic());
+            assertEquals("full", text(full.value()));
+            assertEquals("k", text(full.key()));
+            assertEquals(List.of(new Header("名前", utf8("ü")), new Header("empty", new byte[0])), full.headers());
+            assertEquals(4321, full.timestampMs());
+            assertEquals(Duration.ofHours(1).plusMillis(5), full.ttl());
+            assertEquals(7, full.priority());
+            assertNull(full.deliverAtMs());
+            ReceivedMessage plain = got.get(1);
+            assertEquals(topic, plain.topic());
+            assertEquals(List.of(0L, 1L), got.stream().map(ReceivedMessage::offset).toList());
+            assertNull(plain.key());
+            assertEquals(List.of(), plain.headers());
+            assertNull(plain.ttl());
+            assertEquals(0, plain.priority());
+        }
     }
 
     @Test
