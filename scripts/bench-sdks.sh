@@ -15,7 +15,8 @@
 # the SDKs' own throughput benchmarks: sdk-rust/examples/throughput.rs and `rapidmq bench sub`
 # (the Rust SDK's consumer), sdk-go/cmd/throughput, examples/java Throughput, and
 # sdk-python/bench/bench.py (their own output goes to stderr; `tee -a`, so a log file that
-# holds both is not truncated). Go, Java and Python warm up on a tenth of the messages first.
+# holds both is not truncated). Go and Python warm up on a tenth of the messages first, Java on
+# as many as it measures (the JIT; examples/java Throughput says why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 broker=$(realpath "$1")
