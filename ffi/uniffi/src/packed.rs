@@ -40,12 +40,10 @@
 //!   u8 priority
 //! ```
 
-use rapidmq_core as core;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use rapidmq_core::Error;
+use rapidmq_core::{self as core, Error};
 
 use crate::error::NativeError;
 use crate::producer::SendCompletion;

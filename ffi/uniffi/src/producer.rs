@@ -30,20 +30,6 @@ pub struct SendCompletion {
     pub error: Option<ErrorInfo>,
 }
 
-impl From<core::Completion> for SendCompletion {
-    fn from(completion: core::Completion) -> SendCompletion {
-        let (delivery, error) = match completion.result {
-            Ok(delivery) => (Some(delivery.into()), None),
-            Err(err) => (None, Some(err.into())),
-        };
-        SendCompletion {
-            id: completion.token,
-            delivery,
-            error,
-        }
-    }
-}
-
 /// Outcomes of tracked sends, in the order they completed: all of them packed
 /// (`packed.rs`), and the failed ones also in full, in the same order.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

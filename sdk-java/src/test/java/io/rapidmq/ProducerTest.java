@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.rapidmq.ffi.Delivery;
+import io.rapidmq.ffi.Durability;
 import io.rapidmq.ffi.Header;
 import io.rapidmq.ffi.ProducerStats;
 import io.rapidmq.ffi.PublishAck;
@@ -226,11 +227,14 @@ class ProducerTest extends BrokerTest {
 
     @Test
     void everyFieldCrossesThePackedSendAndPollPaths() {
-        String topic = makeTopic(1);
+        String topic = makeTopic(TopicSettings.partitions(1).withDurability(Durability.BUFFERED));
         try (Producer producer = client.producer(topic)) {
-            producer.sendAsync(Message.builder("full").key("k").header("名前", "ü").header("empty", new byte[0])
-                    .timestampMs(4321).ttl(Duration.ofHours(1).plusNanos(5_000_000)).priority(7).build());
-            producer.sendAsync(Message.of("plain")).join();
+            CompletableFuture<Delivery> full = producer.sendAsync(Message.builder("full").key("k")
+                    .header("名前", "ü").header("empty", new byte[0]).timestampMs(4321)
+                    .ttl(Duration.ofHours(1).plusNanos(5_000_000)).priority(7).build());
+            Delivery plain = producer.sendAsync(Message.of("plain")).join();
+            assertEquals(new Delivery(0, 0L, Durability.BUFFERED, SendStatus.APPENDED), full.join());
+            assertEquals(new Delivery(0, 1L, Durability.BUFFERED, SendStatus.APPENDED), plain);
         }
         try (Consumer consumer = client.consumer(
                 ConsumerConfig.builder(topic, "fields").start(StartPosition.earliest()).build())) {
