@@ -145,12 +145,15 @@ impl Node {
         for group in 1..=GROUPS {
             let app = Notes::open(&*store, group);
             notes.insert(group, Arc::clone(&app.notes));
-            let machine = GroupStateMachine::open(Arc::clone(&store), group, app).unwrap();
+            // As a node wires its groups: an entry is applied only once the log wrote it.
+            let mut machine = GroupStateMachine::open(Arc::clone(&store), group, app).unwrap();
+            let log = LogStore::new(Arc::clone(&store), group);
+            machine.follow_log(log.tail());
             let raft = Raft::new(
                 id,
                 Arc::clone(&config),
                 GroupNetwork::new(id, group, host.peers.clone()).with_snapshot_chunk(CHUNK),
-                LogStore::new(Arc::clone(&store), group),
+                log,
                 machine,
             )
             .await

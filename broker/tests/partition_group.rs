@@ -89,7 +89,12 @@ impl Node {
         let app = PartitionGroup::open(Arc::clone(&store), TOPIC, 0, options).unwrap();
         let partition = Arc::clone(app.shared());
         let (source, sink) = (app.snapshot_source(), app.snapshot_sink());
-        let machine = GroupStateMachine::open(Arc::clone(&store), GROUP, app).unwrap();
+        // As a node wires its groups (`cluster/partitions.rs`): the state machine applies an
+        // entry only once the log wrote it, so no index record reaches the store before the
+        // batch it points at (a replica read afresh from the store then sees every applied one).
+        let mut machine = GroupStateMachine::open(Arc::clone(&store), GROUP, app).unwrap();
+        let log = LogStore::for_partition(Arc::clone(&store), GROUP);
+        machine.follow_log(log.tail());
         let config = Arc::new(group_config("test").validate().unwrap());
         let raft = Raft::new(
             id,
@@ -97,7 +102,7 @@ impl Node {
             GroupNetwork::new(id, GROUP, host.peers.clone())
                 .with_snapshot_chunk(CHUNK)
                 .with_snapshot_source(source),
-            LogStore::for_partition(Arc::clone(&store), GROUP),
+            log,
             machine,
         )
         .await
