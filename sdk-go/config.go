@@ -239,8 +239,13 @@ type ConsumerConfig struct {
 	Subscription string
 	// Start is where a new subscription starts.
 	Start StartPosition
-	// Prefetch bounds the messages buffered ahead of Poll (credits granted to the broker).
+	// Prefetch bounds the messages buffered ahead of Poll (credits granted to the broker); 0,
+	// the default, means 10,000 in stream mode and 1,000 in queue mode (where each buffered
+	// delivery holds a lease).
 	Prefetch uint32
+	// PrefetchBytes bounds a stream consumer's buffer in bytes of delivered batches (passed by
+	// one batch at most); 0, the default, means 1 MiB. Queue mode ignores it.
+	PrefetchBytes uint64
 	// CommitInterval: how often acks are committed (stream) or sent (queue).
 	CommitInterval time.Duration
 	// AutoCommit acknowledges what Poll returns.
@@ -262,6 +267,7 @@ func NewConsumerConfig(topic, subscription string) ConsumerConfig {
 		Subscription:   subscription,
 		Start:          StartPosition{kind: d.start.kind, value: int64(d.start.value)},
 		Prefetch:       uint32(d.prefetch),
+		PrefetchBytes:  uint64(d.prefetch_bytes),
 		CommitInterval: fromMs(d.commit_interval_ms),
 		AutoCommit:     bool(d.auto_commit),
 		Reconnect:      retryFromC(d.reconnect),
@@ -274,6 +280,7 @@ func (c *ConsumerConfig) c(p *pins) C.RapidmqConsumerConfig {
 		subscription:       p.str(c.Subscription),
 		start:              c.Start.c(),
 		prefetch:           C.uint32_t(c.Prefetch),
+		prefetch_bytes:     C.uint64_t(c.PrefetchBytes),
 		commit_interval_ms: ms(c.CommitInterval),
 		auto_commit:        C.bool(c.AutoCommit),
 		queue:              c.Queue.c(p),

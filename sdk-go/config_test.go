@@ -20,7 +20,7 @@ func TestConfigDefaultsAreTheCores(t *testing.T) {
 		t.Fatalf("producer %+v", p)
 	}
 	c := rapidmq.NewConsumerConfig("t", "s")
-	if c.Prefetch != 1000 || c.AutoCommit || c.CommitInterval != 500*time.Millisecond || c.Start != rapidmq.Latest {
+	if c.Prefetch != 0 || c.PrefetchBytes != 0 || c.AutoCommit || c.CommitInterval != 500*time.Millisecond || c.Start != rapidmq.Latest {
 		t.Fatalf("consumer %+v", c)
 	}
 	cc := rapidmq.NewClientConfig()
@@ -113,7 +113,7 @@ func TestBadSettingsAreInvalidArguments(t *testing.T) {
 		t.Fatalf("producer: %v", err)
 	}
 	cc := rapidmq.NewConsumerConfig(topic, "s")
-	cc.Prefetch = 0
+	cc.CommitInterval = 0
 	if _, err := client.Subscribe(ctxT(t), cc); !errors.Is(err, rapidmq.ErrInvalidArgument) {
 		t.Fatalf("consumer: %v", err)
 	}

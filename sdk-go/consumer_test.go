@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,34 @@ func TestPrefetch100NeverBuffersMoreThan100MessagesAheadOfPoll(t *testing.T) {
 		}
 	}
 	if s := c.Stats(); s.MaxBuffered <= 7 || s.MaxBuffered > 100 || s.Received != 1000 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// C31 prefetch-bytes-bound: 1,000 messages of 1 kB pass through a 64 KiB window again and again;
+// a byte credit never granted back would stall the consumer before the end.
+func TestPrefetchBytesBoundTheBufferAndEveryMessageStillArrives(t *testing.T) {
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(1))
+	pcfg := rapidmq.NewProducerConfig(topic)
+	pcfg.MaxBatchMessages = 50
+	value := strings.Repeat("v", 1000)
+	publishEach(t, newProducer(t, client, pcfg), 1000, func(int) rapidmq.Message { return text(value) })
+	ctx := ctxT(t)
+	cfg := earliest(topic, "bytes")
+	cfg.PrefetchBytes = 64 * 1024
+	c := subscribe(t, client, cfg)
+	eventually(t, "the window filled", func() bool { return c.Stats().Buffered > 50 })
+	received := 0
+	for received < 1000 {
+		got, err := c.Poll(ctx, 7, 10*time.Second)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("stalled at %d: %v", received, err)
+		}
+		received += len(got)
+	}
+	// The window plus the one batch of 50 that may pass it.
+	if s := c.Stats(); s.Received != 1000 || s.MaxBuffered > 64*1024/1000+50 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -205,6 +234,36 @@ func TestMembersOfOneSubscriptionSplitThePartitionsAndTogetherSeeEverything(t *t
 	}
 	if a.Assignment()[0] == b.Assignment()[0] {
 		t.Fatal("both members own the same partition")
+	}
+}
+
+// The iterator reuses its batch array between polls, never the message bytes: messages kept
+// from earlier polls still hold their own keys and values after many later ones.
+func TestMessagesKeptFromTheIteratorKeepTheirBytesAcrossPolls(t *testing.T) {
+	const n = 5000
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(1))
+	publishEach(t, newProducer(t, client, rapidmq.NewProducerConfig(topic)), n, func(i int) rapidmq.Message {
+		return rapidmq.Message{Key: []byte("k" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))}
+	})
+	ctx := ctxT(t)
+	cfg := earliest(topic, "kept")
+	cfg.Prefetch = 300 // many polls
+	c := subscribe(t, client, cfg)
+	var kept []rapidmq.ReceivedMessage
+	for m, err := range c.Messages(ctx) {
+		if err != nil {
+			t.Fatalf("iterator: %v", err)
+		}
+		kept = append(kept, m)
+		if len(kept) == n {
+			break
+		}
+	}
+	for i, m := range kept {
+		if string(m.Value) != strconv.Itoa(i) || string(m.Key) != "k"+strconv.Itoa(i) || m.Offset != uint64(i) {
+			t.Fatalf("message %d: key %q value %q offset %d", i, m.Key, m.Value, m.Offset)
+		}
 	}
 }
 

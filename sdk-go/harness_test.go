@@ -297,10 +297,16 @@ func text(s string) rapidmq.Message { return rapidmq.Message{Value: []byte(s)} }
 // publishValues sends "0" .. "n-1" and returns the deliveries.
 func publishValues(t testing.TB, p *rapidmq.Producer, n int) []rapidmq.Delivery {
 	t.Helper()
+	return publishEach(t, p, n, func(i int) rapidmq.Message { return text(strconv.Itoa(i)) })
+}
+
+// publishEach sends message(0) .. message(n-1) and returns the deliveries.
+func publishEach(t testing.TB, p *rapidmq.Producer, n int, message func(i int) rapidmq.Message) []rapidmq.Delivery {
+	t.Helper()
 	ctx := ctxT(t)
 	futures := make([]*rapidmq.SendFuture, n)
 	for i := range futures {
-		f, err := p.SendAsync(ctx, text(strconv.Itoa(i)))
+		f, err := p.SendAsync(ctx, message(i))
 		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}

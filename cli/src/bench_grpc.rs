@@ -327,6 +327,7 @@ async fn consume(channel: Channel, topic: &str, expected: u64) -> anyhow::Result
                 tx.send(pb::ConsumeRequest {
                     kind: Some(pb::consume_request::Kind::Credit(pb::Credit {
                         messages: grant,
+                        bytes: 0,
                     })),
                 })
                 .await?;

@@ -176,6 +176,7 @@ async fn a_consume_stream_rejects_zero_credits_and_out_of_order_messages_without
     tx.send(pb::ConsumeRequest {
         kind: Some(pb::consume_request::Kind::Credit(pb::Credit {
             messages: 5,
+            bytes: 0,
         })),
     })
     .await

@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use common::*;
 use rapidmq_proto::partition_for_key;
@@ -203,4 +204,68 @@ async fn memory_and_buffered_topics_report_what_their_ack_guarantees() {
         .await
         .unwrap();
     assert_eq!(tail.receive(1).await[0].msg.value, "v");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_credits_hold_back_stream_deliveries_until_the_consumer_grants_them() {
+    let broker = TestBroker::start();
+    let mut c = connect(&broker).await;
+    create_topic(&mut c, "big", topic_config(1)).await;
+    let value = "v".repeat(1000);
+    for _ in 0..3 {
+        let batch: Vec<Msg> = (0..10)
+            .map(|i| msg(format!("k{i}"), value.clone()))
+            .collect();
+        publish(&mut c, "big", 0, &batch).await.unwrap();
+    }
+
+    // Credits for every message, but a single byte: one batch goes out whole, then none.
+    let mut consumer = Consumer::subscribe(
+        &mut c,
+        pb::Subscribe {
+            topic: "big".into(),
+            subscription: "s".into(),
+            start: Some(start(pb::StartKind::Earliest)),
+            credits: 1000,
+            credit_bytes: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let first = match consumer.next_event().await {
+        Some(pb::consume_response::Kind::Batch(batch)) => batch,
+        other => panic!("expected a batch, got {other:?}"),
+    };
+    assert_eq!((first.base_offset, first.count), (0, 10));
+    assert!(first.batch.len() > 10_000, "{} bytes", first.batch.len());
+    assert_eq!(
+        consumer.next_within(Duration::from_millis(500)).await,
+        None,
+        "a batch beyond the byte credits"
+    );
+
+    // Granting back what the first batch was charged (and no message) lets exactly one more
+    // through: the byte credits are at 1 again.
+    consumer.grant(0, first.batch.len() as u64).await;
+    match consumer.next_event().await {
+        Some(pb::consume_response::Kind::Batch(batch)) => {
+            assert_eq!((batch.base_offset, batch.count), (10, 10));
+            assert_eq!(batch.batch.len(), first.batch.len());
+        }
+        other => panic!("expected the second batch, got {other:?}"),
+    }
+    assert_eq!(consumer.next_within(Duration::from_millis(500)).await, None);
+    consumer.grant(0, first.batch.len() as u64).await;
+    match consumer.next_event().await {
+        Some(pb::consume_response::Kind::Batch(batch)) => assert_eq!(batch.base_offset, 20),
+        other => panic!("expected the third batch, got {other:?}"),
+    }
+
+    // A credit that grants nothing at all is refused, and the stream stays open.
+    consumer.grant(0, 0).await;
+    match consumer.next_event().await {
+        Some(pb::consume_response::Kind::Error(err)) => assert_eq!(err.name, "INVALID_CREDITS"),
+        other => panic!("expected INVALID_CREDITS, got {other:?}"),
+    }
 }

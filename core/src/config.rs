@@ -283,8 +283,14 @@ pub struct ConsumerConfig {
     pub subscription: String,
     /// Where a new subscription starts.
     pub start: StartPosition,
-    /// Messages buffered ahead of `poll` at most (credits granted to the broker).
+    /// Messages buffered ahead of `poll` at most (credits granted to the broker). 0, the
+    /// default: [`defaults::STREAM_PREFETCH`] in stream mode, [`defaults::QUEUE_PREFETCH`] in queue
+    /// mode ([`ConsumerConfig::stream_prefetch`], [`ConsumerConfig::queue_prefetch`]).
     pub prefetch: u32,
+    /// Stream mode: bytes of delivered batches buffered ahead of `poll` at most; the broker
+    /// sends a batch whole while any are left, so the buffer can pass the bound by one batch.
+    /// 0, the default: [`defaults::PREFETCH_BYTES`]. Queue mode counts messages only.
+    pub prefetch_bytes: u64,
     /// How often acknowledged positions are committed (stream mode) or pending acks are sent
     /// (queue mode).
     pub commit_interval: Duration,
@@ -306,12 +312,37 @@ impl ConsumerConfig {
             topic: topic.into(),
             subscription: subscription.into(),
             start: StartPosition::Latest,
-            prefetch: defaults::PREFETCH,
+            prefetch: 0,
+            prefetch_bytes: 0,
             commit_interval: defaults::COMMIT_INTERVAL,
             auto_commit: defaults::AUTO_COMMIT,
             queue: QueueSettings::default(),
             consumer_name: String::new(),
             reconnect: RetryPolicy::default(),
+        }
+    }
+
+    /// The stream-mode window in messages: `prefetch`, or its default.
+    pub fn stream_prefetch(&self) -> u32 {
+        match self.prefetch {
+            0 => defaults::STREAM_PREFETCH,
+            n => n,
+        }
+    }
+
+    /// The stream-mode window in bytes: `prefetch_bytes`, or its default.
+    pub fn stream_prefetch_bytes(&self) -> u64 {
+        match self.prefetch_bytes {
+            0 => defaults::PREFETCH_BYTES,
+            n => n,
+        }
+    }
+
+    /// The queue-mode window in deliveries: `prefetch`, or its default.
+    pub fn queue_prefetch(&self) -> u32 {
+        match self.prefetch {
+            0 => defaults::QUEUE_PREFETCH,
+            n => n,
         }
     }
 
@@ -327,9 +358,6 @@ impl ConsumerConfig {
                 "subscription name `{}` is not [A-Za-z0-9._-]{{1,200}}",
                 self.subscription
             )));
-        }
-        if self.prefetch == 0 {
-            return Err(Error::invalid("prefetch must be at least 1"));
         }
         if self.commit_interval.is_zero() {
             return Err(Error::invalid("commit_interval must be greater than zero"));
@@ -442,7 +470,20 @@ mod tests {
         assert!(config.validate().is_err());
         let mut config = ConsumerConfig::new("ok", "");
         assert!(config.validate().is_ok());
-        config.prefetch = 0;
+        config.commit_interval = Duration::ZERO;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_zero_prefetch_means_the_default_of_each_mode() {
+        let mut config = ConsumerConfig::new("ok", "");
+        assert_eq!(config.stream_prefetch(), defaults::STREAM_PREFETCH);
+        assert_eq!(config.queue_prefetch(), defaults::QUEUE_PREFETCH);
+        assert_eq!(config.stream_prefetch_bytes(), defaults::PREFETCH_BYTES);
+        config.prefetch = 7;
+        config.prefetch_bytes = 9;
+        assert_eq!(config.stream_prefetch(), 7);
+        assert_eq!(config.queue_prefetch(), 7);
+        assert_eq!(config.stream_prefetch_bytes(), 9);
     }
 }

@@ -41,8 +41,15 @@ pub const MAX_RETRIES: u32 = 30;
 /// Total time one batch may spend in retries before it fails with its last error.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Messages a consumer may hold ahead of `poll` (the credits it grants the broker).
-pub const PREFETCH: u32 = 1000;
+/// Stream mode: messages a consumer may hold ahead of `poll` (the credits it grants the
+/// broker). Several producer batches, so the broker sends the next while `poll` drains the last;
+/// [`PREFETCH_BYTES`] bounds the memory this takes for larger messages.
+pub const STREAM_PREFETCH: u32 = 10_000;
+/// Stream mode: bytes of delivered batches a consumer may hold ahead of `poll`.
+pub const PREFETCH_BYTES: u64 = 1 << 20;
+/// Queue mode: deliveries a consumer may hold ahead of `poll`. Each holds a lease that runs
+/// while it waits in the buffer, so the window stays small enough to be handled in time.
+pub const QUEUE_PREFETCH: u32 = 1000;
 /// How often a consumer sends its accumulated commits.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// Whether `poll` acknowledges the messages it returns.

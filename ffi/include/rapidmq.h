@@ -803,8 +803,12 @@ typedef struct RapidmqConsumerConfig {
   struct RapidmqStr subscription;
   // Where a new subscription starts.
   struct RapidmqStart start;
-  // Messages buffered ahead of poll at most.
+  // Messages buffered ahead of poll at most; 0: the mode's default (10,000 in stream mode,
+  // 1,000 in queue mode).
   uint32_t prefetch;
+  // Stream mode: bytes of delivered batches buffered ahead of poll at most (passed by one
+  // batch at most); 0: the default (1 MiB). Queue mode ignores it.
+  uint64_t prefetch_bytes;
   // How often acks are committed (stream) or sent (queue), ms.
   uint64_t commit_interval_ms;
   // Whether poll acknowledges what it returns.

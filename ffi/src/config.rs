@@ -157,8 +157,12 @@ pub struct RapidmqConsumerConfig {
     pub subscription: RapidmqStr,
     /// Where a new subscription starts.
     pub start: RapidmqStart,
-    /// Messages buffered ahead of poll at most.
+    /// Messages buffered ahead of poll at most; 0: the mode's default (10,000 in stream mode,
+    /// 1,000 in queue mode).
     pub prefetch: u32,
+    /// Stream mode: bytes of delivered batches buffered ahead of poll at most (passed by one
+    /// batch at most); 0: the default (1 MiB). Queue mode ignores it.
+    pub prefetch_bytes: u64,
     /// How often acks are committed (stream) or sent (queue), ms.
     pub commit_interval_ms: u64,
     /// Whether poll acknowledges what it returns.
@@ -246,6 +250,7 @@ pub unsafe extern "C" fn rapidmq_consumer_config_default(out: *mut RapidmqConsum
             subscription: NO_STR,
             start: RapidmqStart::from_core(d.start),
             prefetch: d.prefetch,
+            prefetch_bytes: d.prefetch_bytes,
             commit_interval_ms: millis(d.commit_interval),
             auto_commit: d.auto_commit,
             queue: RapidmqQueueSettings {
@@ -347,6 +352,7 @@ impl RapidmqConsumerConfig {
             }?);
         config.start = self.start.to_core()?;
         config.prefetch = self.prefetch;
+        config.prefetch_bytes = self.prefetch_bytes;
         config.commit_interval = Duration::from_millis(self.commit_interval_ms);
         config.auto_commit = self.auto_commit;
         config.queue = unsafe { self.queue.read_core() }?;

@@ -359,6 +359,7 @@ pub(crate) fn consumer_config(
         config.start = to_start(&kind, value)?;
     }
     f.set("prefetch", &mut config.prefetch)?;
+    f.set("prefetch_bytes", &mut config.prefetch_bytes)?;
     f.set_duration("commit_interval", &mut config.commit_interval)?;
     f.set("auto_commit", &mut config.auto_commit)?;
     f.set("consumer_name", &mut config.consumer_name)?;
@@ -415,6 +416,7 @@ pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let s = PyDict::new(py);
     s.set_item("start", start_parts(consumer.start))?;
     s.set_item("prefetch", consumer.prefetch)?;
+    s.set_item("prefetch_bytes", consumer.prefetch_bytes)?;
     s.set_item("commit_interval", consumer.commit_interval.as_secs_f64())?;
     s.set_item("auto_commit", consumer.auto_commit)?;
     s.set_item("consumer_name", consumer.consumer_name)?;

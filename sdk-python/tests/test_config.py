@@ -15,7 +15,9 @@ def test_config_defaults_are_the_cores():
     assert p.max_batch_bytes == 1024 * 1024
     assert p.idempotence is True
     c = rapidmq.ConsumerConfig()
-    assert c.prefetch == 1000 and c.auto_commit is False and c.commit_interval == 0.5
+    # 0: the mode's default window (10,000 messages and 1 MiB streaming, 1,000 in queue mode)
+    assert c.prefetch == 0 and c.prefetch_bytes == 0
+    assert c.auto_commit is False and c.commit_interval == 0.5
     assert c.start == rapidmq.StartPosition.LATEST
     assert rapidmq.ClientConfig().endpoints == ("http://127.0.0.1:7420",)
     assert "linger=0.005" in repr(p)
@@ -68,4 +70,4 @@ def test_invalid_producer_settings_are_refused(client, make_topic):
     with pytest.raises(rapidmq.InvalidArgumentError):
         client.producer(topic, max_batch_messages=0)
     with pytest.raises(rapidmq.InvalidArgumentError):
-        client.consumer(topic, "s", prefetch=0)
+        client.consumer(topic, "s", commit_interval=0)

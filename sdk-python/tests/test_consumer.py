@@ -6,7 +6,7 @@ import pytest
 import xxhash
 
 import rapidmq
-from conftest import publish_values
+from conftest import eventually, publish_values
 
 
 def poll_until(consumer, n, max_messages=1000):
@@ -53,6 +53,27 @@ def test_prefetch_100_never_buffers_more_than_100_messages_ahead_of_poll(client,
         stats = consumer.stats()
         assert 7 < stats.max_buffered <= 100, stats
         assert stats.received == 1000
+
+
+def test_prefetch_bytes_bound_the_buffer_and_every_message_still_arrives(client, make_topic):
+    """C31 prefetch-bytes-bound: 1,000 messages of 1 kB pass through a 64 KiB window again and
+    again; a byte credit never granted back would stall the consumer before the end."""
+    topic = make_topic(1)
+    with client.producer(topic, max_batch_messages=50) as producer:
+        receipts = [producer.send(b"v" * 1000) for _ in range(1000)]
+        for r in receipts:
+            r.result()
+    with client.consumer(topic, "bytes", start="earliest", prefetch_bytes=64 * 1024) as consumer:
+        eventually("the window filled", lambda: consumer.stats().buffered > 50)
+        received = 0
+        while received < 1000:
+            messages = consumer.poll(7, 10.0)
+            assert messages, f"stalled at {received}"
+            received += len(messages)
+        stats = consumer.stats()
+        assert stats.received == 1000
+        # the window plus the one batch of 50 that may pass it
+        assert stats.max_buffered <= 64 * 1024 // 1000 + 50, stats
 
 
 def test_acked_messages_are_committed_on_close_and_a_new_member_resumes_after_them(client, make_topic):

@@ -484,9 +484,18 @@ impl ConsumerBuilder {
         self
     }
 
-    /// Messages buffered ahead of `poll` at most ([`defaults::PREFETCH`]).
+    /// Messages buffered ahead of `poll` at most ([`defaults::STREAM_PREFETCH`]; 0: that
+    /// default).
     pub fn prefetch(mut self, n: u32) -> Self {
         self.config.prefetch = n;
+        self
+    }
+
+    /// Bytes of delivered batches buffered ahead of `poll` at most
+    /// ([`defaults::PREFETCH_BYTES`]; 0: that default). The broker sends a batch whole while any
+    /// are left, so the buffer can pass the bound by one batch.
+    pub fn prefetch_bytes(mut self, n: u64) -> Self {
+        self.config.prefetch_bytes = n;
         self
     }
 
@@ -559,7 +568,8 @@ impl QueueConsumerBuilder {
         self
     }
 
-    /// Deliveries buffered ahead of `poll` at most ([`defaults::PREFETCH`]).
+    /// Deliveries buffered ahead of `poll` at most ([`defaults::QUEUE_PREFETCH`]; 0: that
+    /// default). Each holds a lease while it waits in the buffer.
     pub fn prefetch(mut self, n: u32) -> Self {
         self.config.prefetch = n;
         self

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Env, guarded, publish_values};
+use common::{Env, eventually, guarded, publish_values};
 use rapidmq::{ErrorCode, Message, StartPosition, TopicConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,6 +41,61 @@ async fn prefetch_100_never_buffers_more_than_100_messages_ahead_of_poll() {
     assert!(stats.max_buffered <= 100, "{stats:?}");
     assert!(stats.max_buffered > 7, "the buffer never filled: {stats:?}");
     assert_eq!(stats.received, 1000);
+    consumer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_bytes_bound_the_buffer_and_every_message_still_arrives() {
+    const MESSAGES: usize = 1000;
+    const BATCH: usize = 50;
+    const BYTES: u64 = 64 * 1024;
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env
+        .client
+        .producer(&topic)
+        .max_batch_messages(BATCH)
+        .build()
+        .await
+        .unwrap();
+    let value = vec![b'v'; 1000];
+    let mut receipts = Vec::new();
+    for _ in 0..MESSAGES {
+        receipts.push(producer.send(Message::new(value.clone())).await.unwrap());
+    }
+    for receipt in receipts {
+        guarded("receipt", receipt).await.unwrap();
+    }
+
+    // 1,000 messages of 1 kB pass through a 64 KiB window again and again: a byte credit not
+    // granted back would stall the consumer before the end.
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("bytes")
+        .start(StartPosition::Earliest)
+        .prefetch_bytes(BYTES)
+        .subscribe()
+        .await
+        .unwrap();
+    // Before any poll the window fills: a batch whole, then more while byte credits are left.
+    eventually("the window filled", || async {
+        consumer.stats().buffered as usize > BATCH
+    })
+    .await;
+    let mut received = 0;
+    while received < MESSAGES {
+        let messages = guarded("poll", consumer.poll(7, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert!(!messages.is_empty(), "stalled at {received}");
+        received += messages.len();
+    }
+    let stats = consumer.stats();
+    assert_eq!(stats.received, MESSAGES as u64);
+    // The window plus the one batch that may pass it, in messages of a little over 1 kB.
+    let bound = BYTES as usize / 1000 + BATCH;
+    assert!(stats.max_buffered as usize <= bound, "{stats:?}");
     consumer.close().await.unwrap();
 }
 

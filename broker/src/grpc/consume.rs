@@ -112,6 +112,12 @@ pub async fn start(
         rx: ReceiverStream::new(rx),
         _session: parked.clone(),
     };
+    let credits = Credits {
+        messages: subscribe.credits,
+        // Byte credits bound what a stream consumer buffers; queue mode counts messages only.
+        bytes: (mode == SubscriptionMode::Stream && subscribe.credit_bytes > 0)
+            .then(|| clamp_bytes(subscribe.credit_bytes)),
+    };
     tokio::spawn(async move {
         let mut session = session;
         run(
@@ -120,7 +126,7 @@ pub async fn start(
             &mut session,
             inbound,
             tx,
-            subscribe.credits,
+            credits,
             &cluster,
         )
         .await;
@@ -181,7 +187,7 @@ async fn run(
     session: &mut Session,
     mut inbound: Streaming<pb::ConsumeRequest>,
     tx: OutboundTx,
-    mut credits: u32,
+    mut credits: Credits,
     cluster: &ClusterHandle,
 ) {
     loop {
@@ -196,11 +202,11 @@ async fn run(
                     }
                 };
                 let reply = match request.kind {
-                    Some(In::Credit(credit)) if credit.messages == 0 => {
-                        Some(Error::new(ErrorCode::InvalidCredits, "a Credit must grant at least 1 message"))
+                    Some(In::Credit(credit)) if credit.messages == 0 && credit.bytes == 0 => {
+                        Some(Error::new(ErrorCode::InvalidCredits, "a Credit must grant at least 1 message or 1 byte"))
                     }
                     Some(In::Credit(credit)) => {
-                        credits = credits.saturating_add(credit.messages);
+                        credits.grant(&credit);
                         None
                     }
                     Some(In::Subscribe(_)) => Some(Error::new(ErrorCode::NotSubscribed, "this stream is already subscribed")),
@@ -216,10 +222,10 @@ async fn run(
             // Room first, then the delivery: nothing is claimed until it can be queued at once.
             event = async {
                 let permit = tx.reserve().await;
-                (permit, next(&engine, &mut *session, credits).await)
+                (permit, next(&engine, &mut *session, credits.sendable()).await)
             } => {
                 let (Ok(permit), event) = event else { return };
-                let (response, used, claims) = match event {
+                let (response, claims) = match event {
                     Ok(next) => next,
                     Err(err) => {
                         let err = with_leader_address(err, cluster);
@@ -227,7 +233,7 @@ async fn run(
                         return;
                     }
                 };
-                credits -= used;
+                credits.charge(&response);
                 permit.send(Outgoing {
                     response: Ok(pb::ConsumeResponse { kind: Some(response) }),
                     claims,
@@ -238,12 +244,56 @@ async fn run(
     }
 }
 
-/// The next thing to send, the credits it uses, and the queue claims it carries. Cancel-safe.
+/// What the consumer lets the broker send.
+struct Credits {
+    messages: u32,
+    /// Stream mode with a byte bound: bytes left, below zero once the last batch sent overran
+    /// them (a batch goes out whole while any are left). `None`: messages only.
+    bytes: Option<i64>,
+}
+
+impl Credits {
+    fn grant(&mut self, credit: &pb::Credit) {
+        self.messages = self.messages.saturating_add(credit.messages);
+        if let Some(bytes) = &mut self.bytes {
+            *bytes = bytes.saturating_add(clamp_bytes(credit.bytes));
+        }
+    }
+
+    /// Messages the next delivery may carry: none while the byte credits are spent.
+    fn sendable(&self) -> u32 {
+        if self.bytes.is_some_and(|bytes| bytes <= 0) {
+            0
+        } else {
+            self.messages
+        }
+    }
+
+    /// Takes what `out` uses: a message per message and, with a byte bound, the length of a
+    /// delivery's batch bytes (what the consumer grants back once it has taken them all).
+    fn charge(&mut self, out: &Out) {
+        let (messages, bytes) = match out {
+            Out::Batch(batch) => (batch.count, batch.batch.len()),
+            Out::QueueBatch(batch) => (batch.messages.len() as u32, 0),
+            _ => (0, 0),
+        };
+        self.messages -= messages;
+        if let Some(left) = &mut self.bytes {
+            *left = left.saturating_sub(bytes as i64);
+        }
+    }
+}
+
+fn clamp_bytes(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// The next thing to send and the queue claims it carries. Cancel-safe.
 async fn next(
     engine: &Engine,
     session: &mut Session,
     credits: u32,
-) -> Result<(Out, u32, Option<Undelivered>), Error> {
+) -> Result<(Out, Option<Undelivered>), Error> {
     match session {
         Session::Stream(stream) => Ok(match stream.next(credits).await? {
             SessionEvent::Assigned {
@@ -257,12 +307,10 @@ async fn next(
                         .map(|(partition, offset)| pb::PartitionOffset { partition, offset })
                         .collect(),
                 }),
-                0,
                 None,
             ),
             SessionEvent::Delivery(delivery) => {
-                let count = delivery.count;
-                (Out::Batch(pb::DeliveryBatch::from(delivery)), count, None)
+                (Out::Batch(pb::DeliveryBatch::from(delivery)), None)
             }
         }),
         Session::Queue(queue) => {
@@ -272,13 +320,11 @@ async fn next(
                 queue.subscription().name(),
                 &deliveries,
             );
-            let count = deliveries.len() as u32;
             let claims = queue.undelivered(&deliveries);
             Ok((
                 Out::QueueBatch(pb::QueueBatch {
                     messages: deliveries.into_iter().map(Into::into).collect(),
                 }),
-                count,
                 Some(claims),
             ))
         }

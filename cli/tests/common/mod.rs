@@ -174,16 +174,28 @@ impl Consumer {
         start: pb::StartPosition,
         credits: u32,
     ) -> Result<Consumer, tonic::Status> {
-        let (tx, rx) = mpsc::channel(64);
-        tx.send(pb::ConsumeRequest {
-            kind: Some(pb::consume_request::Kind::Subscribe(pb::Subscribe {
+        Consumer::subscribe(
+            c,
+            pb::Subscribe {
                 topic: topic.into(),
                 subscription: subscription.into(),
                 start: Some(start),
                 credits,
                 consumer_name: "test".into(),
                 ..Default::default()
-            })),
+            },
+        )
+        .await
+    }
+
+    /// Opens a stream with `subscribe` as its first message.
+    pub async fn subscribe(
+        c: &mut Clients,
+        subscribe: pb::Subscribe,
+    ) -> Result<Consumer, tonic::Status> {
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::ConsumeRequest {
+            kind: Some(pb::consume_request::Kind::Subscribe(subscribe)),
         })
         .await
         .unwrap();
@@ -235,12 +247,33 @@ impl Consumer {
     }
 
     pub async fn credit(&self, messages: u32) {
+        self.grant(messages, 0).await;
+    }
+
+    pub async fn grant(&self, messages: u32, bytes: u64) {
         self.tx
             .send(pb::ConsumeRequest {
-                kind: Some(pb::consume_request::Kind::Credit(pb::Credit { messages })),
+                kind: Some(pb::consume_request::Kind::Credit(pb::Credit {
+                    messages,
+                    bytes,
+                })),
             })
             .await
             .unwrap();
+    }
+
+    /// The next response other than an assignment change, or `None` if nothing arrives within
+    /// `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<pb::consume_response::Kind> {
+        loop {
+            match tokio::time::timeout(wait, self.stream.message()).await {
+                Ok(response) => match response.expect("stream ok").expect("stream open").kind {
+                    Some(pb::consume_response::Kind::Assignment(a)) => self.set_assignment(a),
+                    other => return other,
+                },
+                Err(_) => return None,
+            }
+        }
     }
 
     pub async fn commit(&self, offsets: &[(u32, u64)]) {
@@ -371,6 +404,7 @@ impl QueueConsumer {
                 credits,
                 consumer_name: "worker".into(),
                 queue: Some(queue),
+                credit_bytes: 0,
             })),
         })
         .await
@@ -396,8 +430,11 @@ impl QueueConsumer {
     }
 
     pub async fn credit(&self, messages: u32) {
-        self.send(pb::consume_request::Kind::Credit(pb::Credit { messages }))
-            .await;
+        self.send(pb::consume_request::Kind::Credit(pb::Credit {
+            messages,
+            bytes: 0,
+        }))
+        .await;
     }
 
     pub async fn ack(&self, receipts: Vec<pb::Receipt>) {

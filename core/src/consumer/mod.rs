@@ -20,6 +20,10 @@
 //! many as it takes out of the buffer, so buffered + granted-but-undelivered never exceeds
 //! `prefetch`. Messages dropped from the buffer (revoked partitions) are granted back too. After a
 //! reconnect the buffer starts empty and credits from polls of the old session are discarded.
+//! Stream mode also grants bytes (`prefetch_bytes`): the broker charges each delivery the length
+//! of its batch bytes and sends one only while byte credits are left, and the consumer grants a
+//! delivery's charge back once `poll` has taken (or a revoke dropped) its last message, so the
+//! buffer holds at most `prefetch_bytes` plus one delivery.
 //! A queue consumer keeps the invariant per session: each has its own window of `prefetch`,
 //! and a poll grants each session back what it took of that session's deliveries.
 
@@ -75,6 +79,8 @@ pub struct ConsumerStats {
 /// await).
 pub(crate) struct State {
     pub(crate) buffer: VecDeque<ReceivedMessage>,
+    /// The byte charge of each delivery in `buffer`, in the buffer's order.
+    pub(crate) charges: VecDeque<Charge>,
     pub(crate) acks: AckTracker,
     /// Incremented each time a new stream starts; credits of older sessions are discarded.
     pub(crate) session: u64,
@@ -82,6 +88,52 @@ pub(crate) struct State {
     pub(crate) fatal: Option<Error>,
     pub(crate) closed: bool,
     pub(crate) stats: ConsumerStats,
+}
+
+/// What the broker charged one delivery, and how many of its messages are still buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Charge {
+    pub(crate) partition: u32,
+    pub(crate) left: u32,
+    pub(crate) bytes: u64,
+}
+
+impl State {
+    /// The bytes to grant back after `taken` messages left the front of the buffer: the charges
+    /// of the deliveries whose last message was among them.
+    fn take_charges(&mut self, mut taken: usize) -> u64 {
+        let mut bytes = 0;
+        while taken > 0
+            && let Some(front) = self.charges.front_mut()
+        {
+            let n = taken.min(front.left as usize);
+            front.left -= n as u32;
+            taken -= n;
+            if front.left == 0 {
+                bytes += front.bytes;
+                self.charges.pop_front();
+            }
+        }
+        bytes
+    }
+
+    /// The bytes to grant back for the deliveries of partitions `keep` no longer holds.
+    pub(crate) fn drop_charges(&mut self, keep: impl Fn(u32) -> bool) -> u64 {
+        let mut bytes = 0;
+        self.charges.retain(|c| {
+            let kept = keep(c.partition);
+            if !kept {
+                bytes += c.bytes;
+            }
+            kept
+        });
+        bytes
+    }
+
+    /// The bytes charged for what is buffered.
+    pub(crate) fn buffered_bytes(&self) -> u64 {
+        self.charges.iter().map(|c| c.bytes).sum()
+    }
 }
 
 pub(crate) struct Shared {
@@ -150,6 +202,7 @@ impl Consumer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 buffer: VecDeque::new(),
+                charges: VecDeque::new(),
                 acks: AckTracker::default(),
                 session: 0,
                 assignment: Vec::new(),
@@ -316,11 +369,13 @@ impl ConsumerInner {
             }
         }
         state.stats.polled += n as u64;
+        let bytes = state.take_charges(n);
         let session = state.session;
         drop(state);
         let _ = self.commands.send(Command::Credit {
             session,
             messages: n as u32,
+            bytes,
         });
         Some(Ok(messages))
     }

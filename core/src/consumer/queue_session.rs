@@ -221,9 +221,10 @@ impl QueueSession {
             mode: v1::SubscriptionMode::from(SubscriptionMode::Queue) as i32,
             start: Some(self.config.start.into()),
             // A new stream has nothing buffered: a whole window of its own.
-            credits: self.config.prefetch.max(1),
+            credits: self.config.queue_prefetch(),
             consumer_name: self.config.consumer_name.clone(),
             queue: Some(self.config.queue.clone().into()),
+            credit_bytes: 0,
         })));
         let session = self.shared.state.lock().open_session(self.commands.clone());
         self.session = Some(session);
@@ -261,7 +262,7 @@ impl QueueSession {
                     Some(Command::Credit { session: s, messages }) => {
                         if s == session && messages > 0 {
                             let _ = requests.send(request(consume_request::Kind::Credit(
-                                v1::Credit { messages },
+                                v1::Credit { messages, bytes: 0 },
                             )));
                         }
                     }

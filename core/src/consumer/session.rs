@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
 
-use super::Shared;
+use super::{Charge, Shared};
 use crate::auth::Conn;
 use crate::client::Client;
 use crate::config::ConsumerConfig;
@@ -30,6 +30,7 @@ pub(crate) enum Command {
     Credit {
         session: u64,
         messages: u32,
+        bytes: u64,
     },
     Commit(oneshot::Sender<Result<()>>),
     Close(oneshot::Sender<()>),
@@ -178,6 +179,7 @@ impl Session {
         state.closed = true;
         state.fatal = fatal;
         state.buffer.clear();
+        state.charges.clear();
         state.assignment.clear();
         drop(state);
         self.shared.notify.notify_waiters();
@@ -188,6 +190,7 @@ impl Session {
         let mut state = self.shared.state.lock();
         state.session += 1;
         state.buffer.clear();
+        state.charges.clear();
         state.acks.clear();
         state.assignment.clear();
         state.stats.reconnects += 1;
@@ -216,8 +219,13 @@ impl Session {
                 start: Some(self.config.start.into()),
                 credits: self
                     .config
-                    .prefetch
+                    .stream_prefetch()
                     .saturating_sub(state.buffer.len() as u32)
+                    .max(1),
+                credit_bytes: self
+                    .config
+                    .stream_prefetch_bytes()
+                    .saturating_sub(state.buffered_bytes())
                     .max(1),
                 consumer_name: self.config.consumer_name.clone(),
                 ..Default::default()
@@ -255,10 +263,10 @@ impl Session {
                     }
                 },
                 command = commands.recv() => match command {
-                    Some(Command::Credit { session: s, messages }) => {
-                        if s == session && messages > 0 {
+                    Some(Command::Credit { session: s, messages, bytes }) => {
+                        if s == session && (messages > 0 || bytes > 0) {
                             let _ = requests.send(request(consume_request::Kind::Credit(
-                                v1::Credit { messages },
+                                v1::Credit { messages, bytes },
                             )));
                         }
                     }
@@ -376,9 +384,26 @@ impl Session {
                 self.on_assignment(assignment, requests);
             }
             Some(consume_response::Kind::Batch(batch)) => {
+                let charge = Charge {
+                    partition: batch.partition,
+                    left: 0,
+                    bytes: batch.batch.len() as u64,
+                };
                 let messages = convert::decode_delivery(&self.config.topic, batch)?;
                 let n = messages.len() as u64;
+                if n == 0 {
+                    // Nothing to poll: the charge goes back at once.
+                    let _ = requests.send(request(consume_request::Kind::Credit(v1::Credit {
+                        messages: 0,
+                        bytes: charge.bytes,
+                    })));
+                    return Ok(());
+                }
                 let mut state = self.shared.state.lock();
+                state.charges.push_back(Charge {
+                    left: n as u32,
+                    ..charge
+                });
                 state.buffer.extend(messages);
                 state.stats.received += n;
                 let buffered = state.buffer.len() as u64;
@@ -410,6 +435,7 @@ impl Session {
         let before = state.buffer.len();
         state.buffer.retain(|m| owned.contains(&m.partition));
         let dropped = before - state.buffer.len();
+        let dropped_bytes = state.drop_charges(|p| owned.contains(&p));
         state.acks.retain(|p| owned.contains(&p));
         for p in &assignment.partitions {
             if !state.acks.owns(p.partition) {
@@ -428,9 +454,10 @@ impl Session {
         state.stats.generation = assignment.generation;
         state.stats.dropped_on_revoke += dropped as u64;
         drop(state);
-        if dropped > 0 {
+        if dropped > 0 || dropped_bytes > 0 {
             let _ = requests.send(request(consume_request::Kind::Credit(v1::Credit {
                 messages: dropped as u32,
+                bytes: dropped_bytes,
             })));
         }
     }

@@ -226,8 +226,12 @@ pub struct ConsumerOptions {
     pub subscription: String,
     /// Where a new subscription starts.
     pub start: StartAt,
-    /// Messages buffered ahead of `poll` at most.
+    /// Messages buffered ahead of `poll` at most; 0: the mode's default (10,000 in stream
+    /// mode, 1,000 in queue mode).
     pub prefetch: u32,
+    /// Stream mode: bytes of delivered batches buffered ahead of `poll` at most (passed by one
+    /// batch at most); 0: the default (1 MiB). Queue mode ignores it.
+    pub prefetch_bytes: u64,
     /// How often acks are committed (stream) or sent (queue).
     pub commit_interval: Duration,
     /// Whether `poll` acknowledges what it returns.
@@ -245,6 +249,7 @@ impl From<ConsumerOptions> for core::ConsumerConfig {
         let mut config = core::ConsumerConfig::new(o.topic, o.subscription);
         config.start = o.start.into();
         config.prefetch = o.prefetch;
+        config.prefetch_bytes = o.prefetch_bytes;
         config.commit_interval = o.commit_interval;
         config.auto_commit = o.auto_commit;
         config.queue = o.queue.into();
@@ -295,6 +300,7 @@ pub fn default_consumer_options(topic: String, subscription: String) -> Consumer
         subscription: config.subscription,
         start: config.start.into(),
         prefetch: config.prefetch,
+        prefetch_bytes: config.prefetch_bytes,
         commit_interval: config.commit_interval,
         auto_commit: config.auto_commit,
         queue: config.queue.into(),

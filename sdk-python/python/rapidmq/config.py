@@ -151,10 +151,16 @@ class QueueConfig:
 class ConsumerConfig:
     """Consumer settings: start position of a new subscription, prefetch (credits), commit
     interval (queue mode: the ack interval), auto-commit, a display name, the reconnect backoff
-    and, for queue mode, the subscription's :class:`QueueConfig`."""
+    and, for queue mode, the subscription's :class:`QueueConfig`.
+
+    ``prefetch`` is the most messages buffered ahead of ``poll``; 0, the default, means 10,000
+    in stream mode and 1,000 in queue mode (where each buffered delivery holds a lease).
+    ``prefetch_bytes`` bounds a stream consumer's buffer in bytes of delivered batches (passed
+    by one batch at most); 0, the default, means 1 MiB. Queue mode ignores it."""
 
     start: StartPositionLike = StartPosition.LATEST
     prefetch: int = _S["prefetch"]
+    prefetch_bytes: int = _S["prefetch_bytes"]
     commit_interval: float = _S["commit_interval"]
     auto_commit: bool = _S["auto_commit"]
     consumer_name: str = _S["consumer_name"]

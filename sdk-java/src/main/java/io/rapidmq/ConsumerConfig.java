@@ -9,7 +9,8 @@ import java.time.Duration;
 /**
  * Consumer settings, for stream mode ({@link RapidMQClient#consumer(ConsumerConfig)}) and queue
  * mode ({@link RapidMQClient#queueConsumer(ConsumerConfig)}). Every value starts at the client
- * core's default (start latest, prefetch 1000, commits every 500 ms, no auto-commit). Immutable;
+ * core's default (start latest, prefetch 0: 10,000 messages and 1 MiB in stream mode, 1,000
+ * deliveries in queue mode; commits every 500 ms, no auto-commit). Immutable;
  * see {@link #builder(String, String)}.
  */
 public final class ConsumerConfig {
@@ -43,9 +44,14 @@ public final class ConsumerConfig {
         return StartPosition.fromNative(options.start());
     }
 
-    /** Messages buffered ahead of {@code poll} at most. */
+    /** Messages buffered ahead of {@code poll} at most; 0: the mode's default. */
     public int prefetch() {
         return options.prefetch();
+    }
+
+    /** Stream mode: bytes of delivered batches buffered ahead of {@code poll} at most; 0: the default. */
+    public long prefetchBytes() {
+        return options.prefetchBytes();
     }
 
     /** How often acks are committed (stream mode) or sent (queue mode). */
@@ -70,7 +76,7 @@ public final class ConsumerConfig {
     @Override
     public String toString() {
         return "ConsumerConfig(topic=" + topic() + ", subscription=" + subscription() + ", start=" + start()
-                + ", prefetch=" + prefetch() + ", commitInterval=" + commitInterval() + ", autoCommit="
+                + ", prefetch=" + prefetch() + ", prefetchBytes=" + prefetchBytes() + ", commitInterval=" + commitInterval() + ", autoCommit="
                 + autoCommit() + ")";
     }
 
@@ -80,6 +86,7 @@ public final class ConsumerConfig {
         private final String subscription;
         private io.rapidmq.ffi.StartAt start;
         private int prefetch;
+        private long prefetchBytes;
         private Duration commitInterval;
         private boolean autoCommit;
         private Duration ackDeadline;
@@ -93,6 +100,7 @@ public final class ConsumerConfig {
             subscription = d.subscription();
             start = d.start();
             prefetch = d.prefetch();
+            prefetchBytes = d.prefetchBytes();
             commitInterval = d.commitInterval();
             autoCommit = d.autoCommit();
             ackDeadline = d.queue().ackDeadline();
@@ -108,9 +116,32 @@ public final class ConsumerConfig {
             return this;
         }
 
-        /** Messages buffered ahead of {@code poll} at most (default 1000). */
+        /**
+         * Messages buffered ahead of {@code poll} at most; 0, the default, means 10,000 in stream mode
+         * and 1,000 in queue mode (where each buffered delivery holds a lease).
+         *
+         * @throws IllegalArgumentException if {@code prefetch} is negative
+         */
         public Builder prefetch(int prefetch) {
+            if (prefetch < 0) {
+                throw new IllegalArgumentException("prefetch must not be negative: " + prefetch);
+            }
             this.prefetch = prefetch;
+            return this;
+        }
+
+        /**
+         * Stream mode: bytes of delivered batches buffered ahead of {@code poll} at most (passed by one
+         * batch at most, as the broker sends a batch whole); 0, the default, means 1 MiB. Queue mode
+         * ignores it.
+         *
+         * @throws IllegalArgumentException if {@code bytes} is negative
+         */
+        public Builder prefetchBytes(long bytes) {
+            if (bytes < 0) {
+                throw new IllegalArgumentException("prefetchBytes must not be negative: " + bytes);
+            }
+            this.prefetchBytes = bytes;
             return this;
         }
 
@@ -158,7 +189,7 @@ public final class ConsumerConfig {
 
         /** The configuration; the core validates it when subscribing. */
         public ConsumerConfig build() {
-            return new ConsumerConfig(new ConsumerOptions(topic, subscription, start, prefetch, commitInterval,
+            return new ConsumerConfig(new ConsumerOptions(topic, subscription, start, prefetch, prefetchBytes, commitInterval,
                     autoCommit, new QueueSettings(ackDeadline, maxDeliveries, deadLetterTopic), consumerName,
                     reconnect));
         }

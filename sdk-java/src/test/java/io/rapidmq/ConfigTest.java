@@ -20,7 +20,11 @@ class ConfigTest {
         assertEquals(5, p.maxInFlightPerPartition());
         assertTrue(p.idempotence());
         ConsumerConfig c = ConsumerConfig.builder("t", "s").build();
-        assertEquals(1000, c.prefetch());
+        // 0: the mode's default window (10,000 messages and 1 MiB streaming, 1,000 in queue mode)
+        assertEquals(0, c.prefetch());
+        assertEquals(0L, c.prefetchBytes());
+        assertThrows(IllegalArgumentException.class, () -> ConsumerConfig.builder("t", "s").prefetchBytes(-1));
+        assertThrows(IllegalArgumentException.class, () -> ConsumerConfig.builder("t", "s").prefetch(-1));
         assertFalse(c.autoCommit());
         assertEquals(Duration.ofMillis(500), c.commitInterval());
         assertEquals(StartPosition.latest(), c.start());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.rapidmq.ffi.ConsumerStats;
+import io.rapidmq.ffi.Delivery;
 import io.rapidmq.ffi.ReceivedMessage;
 import io.rapidmq.ffi.SubscriptionInfo;
 import java.time.Duration;
@@ -70,6 +71,34 @@ class ConsumerTest extends BrokerTest {
             ConsumerStats stats = consumer.stats();
             assertTrue(7 < stats.maxBuffered() && stats.maxBuffered() <= 100, stats.toString());
             assertEquals(1000, stats.received());
+        }
+    }
+
+    @Test
+    void prefetchBytesBoundTheBufferAndEveryMessageStillArrives() throws InterruptedException {
+        // C31 prefetch-bytes-bound: 1,000 messages of 1 kB pass through a 64 KiB window again and
+        // again; a byte credit never granted back would stall the consumer before the end
+        String topic = makeTopic(1);
+        byte[] value = new byte[1000];
+        try (Producer producer = client.producer(ProducerConfig.builder(topic).maxBatchMessages(50).build())) {
+            List<CompletableFuture<Delivery>> sends = new ArrayList<>();
+            for (int i = 0; i < 1000; i++) {
+                sends.add(producer.sendAsync(Message.of(value)));
+            }
+            sends.forEach(CompletableFuture::join);
+        }
+        try (Consumer consumer = client.consumer(earliest(topic, "bytes").prefetchBytes(64 * 1024).build())) {
+            eventually("the window filled", () -> consumer.stats().buffered() > 50);
+            int received = 0;
+            while (received < 1000) {
+                List<ReceivedMessage> messages = consumer.poll(7, Duration.ofSeconds(10));
+                assertFalse(messages.isEmpty(), "stalled at " + received);
+                received += messages.size();
+            }
+            ConsumerStats stats = consumer.stats();
+            assertEquals(1000, stats.received());
+            // the window plus the one batch of 50 that may pass it
+            assertTrue(stats.maxBuffered() <= 64 * 1024 / 1000 + 50, stats.toString());
         }
     }
 
