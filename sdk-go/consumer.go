@@ -53,6 +53,12 @@ func (c *Consumer) Config() ConsumerConfig { return c.cfg }
 // Errors: the fatal error that ended the subscription (e.g. [ErrTopicNotFound] after the
 // topic was deleted), [ErrClosed] after Close.
 func (c *Consumer) Poll(ctx context.Context, max int, timeout time.Duration) ([]ReceivedMessage, error) {
+	return c.pollInto(ctx, nil, max, timeout)
+}
+
+// pollInto is Poll writing into dst's array when it has room (Messages reuses one across
+// polls: it yields copies, so no caller holds the array).
+func (c *Consumer) pollInto(ctx context.Context, dst []ReceivedMessage, max int, timeout time.Duration) ([]ReceivedMessage, error) {
 	defer runtime.KeepAlive(c)
 	var batch *C.RapidmqMessageBatch
 	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
@@ -63,7 +69,10 @@ func (c *Consumer) Poll(ctx context.Context, max int, timeout time.Duration) ([]
 	}
 	defer C.rapidmq_message_batch_free(batch)
 	list := items(batch.items, batch.len)
-	out := make([]ReceivedMessage, len(list))
+	if cap(dst) < len(list) {
+		dst = make([]ReceivedMessage, len(list))
+	}
+	out := dst[:len(list)]
 	var conv converter
 	conv.reserve(list)
 	for i := range list {
@@ -94,16 +103,19 @@ func (c *Consumer) Receive(ctx context.Context) (ReceivedMessage, error) {
 //	}
 func (c *Consumer) Messages(ctx context.Context) iter.Seq2[ReceivedMessage, error] {
 	return func(yield func(ReceivedMessage, error) bool) {
+		var buf []ReceivedMessage
 		for {
-			batch, err := c.Poll(ctx, 100, receiveWait)
+			batch, err := c.pollInto(ctx, buf, 1000, receiveWait)
 			if err != nil {
 				yield(ReceivedMessage{}, err)
 				return
 			}
-			for _, m := range batch {
-				if !yield(m, nil) {
+			buf = batch
+			for i := range batch {
+				if !yield(batch[i], nil) {
 					return
 				}
+				batch[i] = ReceivedMessage{} // the caller has its copy; drop the references
 			}
 		}
 	}

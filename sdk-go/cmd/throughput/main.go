@@ -9,7 +9,8 @@
 // sends -messages keyless messages of -size bytes as fast as SendAsync accepts them (or
 // SendBatch, -batch at a time), reports
 // messages/s once every future resolved, then consumes them all from the earliest offset with
-// Poll(-poll, default 1000) and reports messages/s. The topic is deleted afterwards.
+// Poll(-poll, default 1000), or with the Messages iterator (-iter), and reports messages/s. The
+// topic is deleted afterwards.
 package main
 
 import (
@@ -31,6 +32,7 @@ func main() {
 	flag.StringVar(&endpoint, "endpoint", endpoint, "broker gRPC endpoint (env RAPIDMQ_ENDPOINT)")
 	messages := flag.Int("messages", 1_000_000, "messages to send and consume")
 	pollMax := flag.Int("poll", 1000, "messages per Poll (the consumer's prefetch is the core default)")
+	iterate := flag.Bool("iter", false, "consume with the Messages iterator instead of Poll")
 	size := flag.Int("size", 100, "message size in bytes")
 	batch := flag.Int("batch", 1, "messages per SendBatch call (1: one SendAsync per message)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Go side to this file")
@@ -47,14 +49,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(endpoint, *messages, *size, *pollMax, *batch); err != nil {
+	if err := run(endpoint, *messages, *size, *pollMax, *batch, *iterate); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint string, messages, size, pollMax, batch int) error {
+func run(endpoint string, messages, size, pollMax, batch int, iterate bool) error {
 	ctx := context.Background()
 	client, err := rapidmq.Connect(ctx, rapidmq.NewClientConfig(endpoint))
 	if err != nil {
@@ -133,6 +135,20 @@ func run(endpoint string, messages, size, pollMax, batch int) error {
 	started = time.Now()
 	received, polls := 0, 0
 	var slowest time.Duration
+	if iterate {
+		// The range-over-func form: no stall check of its own, so the run is bounded.
+		bounded, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		for _, err := range consumer.Messages(bounded) {
+			if err != nil {
+				return fmt.Errorf("consumer stopped at %d: %w", received, err)
+			}
+			received++
+			if received == messages {
+				break
+			}
+		}
+	}
 	for received < messages {
 		polls++
 		t0 := time.Now()
