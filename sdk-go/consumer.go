@@ -9,6 +9,7 @@ import (
 	"context"
 	"iter"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,12 @@ const receiveWait = time.Minute
 type Consumer struct {
 	h   *C.RapidmqConsumer
 	cfg ConsumerConfig
+
+	mu sync.Mutex
+	// pending holds what Messages took from the core but did not hand out before its loop
+	// ended: unacknowledged (even with AutoCommit), handed out first by the next Poll, Receive
+	// or Messages.
+	pending []ReceivedMessage
 }
 
 // Subscribe joins (or creates) the stream subscription cfg.Subscription on cfg.Topic and
@@ -53,15 +60,88 @@ func (c *Consumer) Config() ConsumerConfig { return c.cfg }
 // Errors: the fatal error that ended the subscription (e.g. [ErrTopicNotFound] after the
 // topic was deleted), [ErrClosed] after Close.
 func (c *Consumer) Poll(ctx context.Context, max int, timeout time.Duration) ([]ReceivedMessage, error) {
-	return c.pollInto(ctx, nil, max, timeout)
+	if max > 0 {
+		if kept := c.takePending(max); len(kept) > 0 {
+			if c.cfg.AutoCommit {
+				if err := c.ackAll(kept); err != nil {
+					return nil, err
+				}
+			}
+			return kept, nil
+		}
+	}
+	return c.pollInto(ctx, nil, max, timeout, false)
+}
+
+// takePending takes up to max of the messages Messages kept back, in order (a new slice).
+func (c *Consumer) takePending(max int) []ReceivedMessage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := min(max, len(c.pending))
+	if n == 0 {
+		return nil
+	}
+	out := make([]ReceivedMessage, n)
+	copy(out, c.pending)
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return out
+}
+
+// keepBack puts messages Messages took but did not hand out in front of the pending ones.
+func (c *Consumer) keepBack(rest []ReceivedMessage) {
+	if len(rest) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(append(make([]ReceivedMessage, 0, len(rest)+len(c.pending)), rest...), c.pending...)
+}
+
+// ackAll acknowledges ms with one native call.
+func (c *Consumer) ackAll(ms []ReceivedMessage) error {
+	var acks ackList
+	for i := range ms {
+		acks.add(&ms[i])
+	}
+	return acks.flush(c)
+}
+
+// ackList gathers acknowledgements for one native call.
+type ackList struct {
+	partitions []C.uint32_t
+	offsets    []C.uint64_t
+}
+
+func (a *ackList) add(m *ReceivedMessage) {
+	a.partitions = append(a.partitions, C.uint32_t(m.Partition))
+	a.offsets = append(a.offsets, C.uint64_t(m.Offset))
+}
+
+// flush acknowledges what was gathered and empties the list.
+func (a *ackList) flush(c *Consumer) error {
+	if len(a.offsets) == 0 {
+		return nil
+	}
+	defer runtime.KeepAlive(c)
+	var cerr C.RapidmqError
+	status := C.rapidmq_consumer_ack_many(c.h, &a.partitions[0], &a.offsets[0], C.size_t(len(a.offsets)), &cerr)
+	a.partitions, a.offsets = a.partitions[:0], a.offsets[:0]
+	return check(context.Background(), status, &cerr)
 }
 
 // pollInto is Poll writing into dst's array when it has room (Messages reuses one across
-// polls: it yields copies, so no caller holds the array).
-func (c *Consumer) pollInto(ctx context.Context, dst []ReceivedMessage, max int, timeout time.Duration) ([]ReceivedMessage, error) {
+// polls: it yields copies, so no caller holds the array). unacked: the messages do not count as
+// acknowledged even with AutoCommit (Messages acknowledges what it hands out).
+func (c *Consumer) pollInto(ctx context.Context, dst []ReceivedMessage, max int, timeout time.Duration, unacked bool) ([]ReceivedMessage, error) {
 	defer runtime.KeepAlive(c)
 	var batch *C.RapidmqMessageBatch
 	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
+		if unacked {
+			return C.rapidmq_consumer_poll_unacked(c.h, C.size_t(nonNegative(max)), ms(timeout), cancel, &batch, cerr)
+		}
 		return C.rapidmq_consumer_poll(c.h, C.size_t(nonNegative(max)), ms(timeout), cancel, &batch, cerr)
 	})
 	if err != nil {
@@ -101,25 +181,46 @@ func (c *Consumer) Receive(ctx context.Context) (ReceivedMessage, error) {
 //		if err != nil { return err }
 //		consumer.Ack(m)
 //	}
+//
+// It takes up to 1,000 messages from the consumer's buffer at a time but hands them out one by
+// one: with AutoCommit a message counts as acknowledged once it was yielded (the
+// acknowledgements go to the core when the loop takes the next batch or ends), and what a loop
+// left early did not reach stays unacknowledged for the next Poll, Receive or Messages.
 func (c *Consumer) Messages(ctx context.Context) iter.Seq2[ReceivedMessage, error] {
 	return func(yield func(ReceivedMessage, error) bool) {
 		var buf []ReceivedMessage
+		var acks ackList // with AutoCommit: what was handed out, acknowledged per batch
 		for {
-			batch, err := c.pollInto(ctx, buf, 1000, receiveWait)
-			if err != nil {
-				yield(ReceivedMessage{}, err)
-				return
+			batch := c.takePending(iteratorBatch)
+			if batch == nil {
+				var err error
+				if batch, err = c.pollInto(ctx, buf, iteratorBatch, receiveWait, true); err != nil {
+					yield(ReceivedMessage{}, err)
+					return
+				}
+				buf = batch
 			}
-			buf = batch
 			for i := range batch {
+				if c.cfg.AutoCommit {
+					acks.add(&batch[i]) // handed out, so acknowledged, even if the loop ends here
+				}
 				if !yield(batch[i], nil) {
+					c.keepBack(batch[i+1:])
+					_ = acks.flush(c) // only fails once the consumer is closed
 					return
 				}
 				batch[i] = ReceivedMessage{} // the caller has its copy; drop the references
 			}
+			if err := acks.flush(c); err != nil {
+				yield(ReceivedMessage{}, err)
+				return
+			}
 		}
 	}
 }
+
+// iteratorBatch is how many messages Messages takes from the core at a time.
+const iteratorBatch = 1000
 
 // Ack acknowledges a polled message. Its partition's commit position moves past it once every
 // earlier polled message of the partition is acknowledged too; commits go out on the commit

@@ -267,6 +267,61 @@ func TestMessagesKeptFromTheIteratorKeepTheirBytesAcrossPolls(t *testing.T) {
 	}
 }
 
+// Leaving the Messages loop early leaves what it did not yield for the next poll, and with
+// AutoCommit only what it yielded counts as acknowledged: a member that joins after Close
+// resumes right after the last message handed out (the iterator takes a batch from the core).
+func TestLeavingTheIteratorEarlyAcknowledgesOnlyWhatItHandedOut(t *testing.T) {
+	_, client := setup(t)
+	topic := makeTopic(t, client, partitions(1))
+	publishValues(t, newProducer(t, client, rapidmq.NewProducerConfig(topic)), 3000)
+	cfg := earliest(topic, "early")
+	cfg.AutoCommit = true
+	c := subscribe(t, client, cfg)
+	eventually(t, "the window filled", func() bool { return c.Stats().Buffered >= 2000 })
+	ctx := ctxT(t)
+	yielded := 0
+	for m, err := range c.Messages(ctx) {
+		if err != nil {
+			t.Fatalf("iterator: %v", err)
+		}
+		if m.Offset != uint64(yielded) {
+			t.Fatalf("offset %d at %d", m.Offset, yielded)
+		}
+		yielded++
+		if yielded == 10 {
+			break
+		}
+	}
+	got, err := c.Poll(ctx, 5, 10*time.Second)
+	if err != nil || len(got) != 5 || got[0].Offset != 10 || got[4].Offset != 14 {
+		t.Fatalf("the poll after the loop: %v %v", offsets(got), err)
+	}
+	again := 0
+	for m, err := range c.Messages(ctx) {
+		if err != nil || m.Offset != 15 {
+			t.Fatalf("the next loop starts at %d: %v", m.Offset, err)
+		}
+		again++
+		break
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := subscribe(t, client, cfg)
+	m, err := next.Receive(ctx)
+	if err != nil || m.Offset != 16 {
+		t.Fatalf("a new member resumes at %d, want 16: %v", m.Offset, err)
+	}
+}
+
+func offsets(ms []rapidmq.ReceivedMessage) []uint64 {
+	out := make([]uint64, len(ms))
+	for i, m := range ms {
+		out[i] = m.Offset
+	}
+	return out
+}
+
 // Receive and the Messages iterator deliver in order; a deadline ends a Receive that would
 // otherwise wait for a minute, and a cancelled context ends the iterator.
 func TestReceiveAndTheIteratorHonourTheContext(t *testing.T) {

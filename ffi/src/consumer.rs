@@ -102,6 +102,68 @@ pub unsafe extern "C" fn rapidmq_consumer_poll(
     })
 }
 
+/// `rapidmq_consumer_poll` for a caller that hands the messages on one at a time: they do not
+/// count as acknowledged even with auto-commit; acknowledge each as it is handed on
+/// (`rapidmq_consumer_ack_many`).
+///
+/// # Safety
+/// `consumer` is live; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_consumer_poll_unacked(
+    consumer: *const RapidmqConsumer,
+    max: usize,
+    timeout_ms: u64,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqMessageBatch,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let (c, rt) = parts(consumer)?;
+        let messages = block_on(&rt, cancel, async move {
+            c.poll_unacked(max, Duration::from_millis(timeout_ms)).await
+        })?;
+        let mut arena = Arena::default();
+        let items = received_all(&mut arena, messages);
+        let (items, len) = arena.array(items);
+        put(
+            out,
+            "out",
+            Owned::into_raw(RapidmqMessageBatch { items, len }, arena),
+        )
+    })
+}
+
+/// Acknowledges `len` messages: `offsets[i]` of `partitions[i]`, as `rapidmq_consumer_ack`
+/// does one.
+///
+/// # Safety
+/// `consumer` is live; `partitions` and `offsets` hold `len` values each (either may be NULL
+/// when `len` is 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_consumer_ack_many(
+    consumer: *const RapidmqConsumer,
+    partitions: *const u32,
+    offsets: *const u64,
+    len: usize,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let consumer = consumer_of(consumer)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if partitions.is_null() {
+            return Err(FfiError::null("partitions"));
+        }
+        if offsets.is_null() {
+            return Err(FfiError::null("offsets"));
+        }
+        let partitions = unsafe { std::slice::from_raw_parts(partitions, len) };
+        let offsets = unsafe { std::slice::from_raw_parts(offsets, len) };
+        Ok(consumer.ack_offsets(partitions.iter().copied().zip(offsets.iter().copied()))?)
+    })
+}
+
 /// Frees a message batch. NULL is ignored.
 ///
 /// # Safety

@@ -1797,6 +1797,31 @@ enum RapidmqStatus rapidmq_consumer_poll(const struct RapidmqConsumer *consumer,
                                          struct RapidmqMessageBatch **out,
                                          struct RapidmqError *err);
 
+// `rapidmq_consumer_poll` for a caller that hands the messages on one at a time: they do not
+// count as acknowledged even with auto-commit; acknowledge each as it is handed on
+// (`rapidmq_consumer_ack_many`).
+//
+// # Safety
+// `consumer` is live; `out` is writable.
+enum RapidmqStatus rapidmq_consumer_poll_unacked(const struct RapidmqConsumer *consumer,
+                                                 size_t max,
+                                                 uint64_t timeout_ms,
+                                                 const struct RapidmqCancel *cancel,
+                                                 struct RapidmqMessageBatch **out,
+                                                 struct RapidmqError *err);
+
+// Acknowledges `len` messages: `offsets[i]` of `partitions[i]`, as `rapidmq_consumer_ack`
+// does one.
+//
+// # Safety
+// `consumer` is live; `partitions` and `offsets` hold `len` values each (either may be NULL
+// when `len` is 0).
+enum RapidmqStatus rapidmq_consumer_ack_many(const struct RapidmqConsumer *consumer,
+                                             const uint32_t *partitions,
+                                             const uint64_t *offsets,
+                                             size_t len,
+                                             struct RapidmqError *err);
+
 // Frees a message batch. NULL is ignored.
 //
 // # Safety

@@ -256,7 +256,25 @@ impl Consumer {
         }
         let inner = &self.inner;
         poll_with(inner.client.runtime(), &inner.shared, timeout, || {
-            inner.try_take(max)
+            inner.try_take(max, inner.config.auto_commit)
+        })
+        .await
+    }
+
+    /// [`Consumer::poll`] for a caller that hands the messages on one at a time (the Go SDK's
+    /// iterator): they do not count as acknowledged even with auto-commit, so the caller
+    /// acknowledges each as it hands it on ([`Consumer::ack_offsets`]) and none it kept back.
+    pub async fn poll_unacked(
+        &self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>> {
+        if max == 0 {
+            return Err(Error::invalid("poll needs max >= 1"));
+        }
+        let inner = &self.inner;
+        poll_with(inner.client.runtime(), &inner.shared, timeout, || {
+            inner.try_take(max, false)
         })
         .await
     }
@@ -276,6 +294,19 @@ impl Consumer {
             return Err(Error::closed("the consumer is closed"));
         }
         state.acks.ack(partition, offset);
+        Ok(())
+    }
+
+    /// Acknowledges polled messages by partition and offset, under one lock; see
+    /// [`Consumer::ack`].
+    pub fn ack_offsets(&self, offsets: impl IntoIterator<Item = (u32, u64)>) -> Result<()> {
+        let mut state = self.inner.shared.state.lock();
+        if state.closed {
+            return Err(Error::closed("the consumer is closed"));
+        }
+        for (partition, offset) in offsets {
+            state.acks.ack(partition, offset);
+        }
         Ok(())
     }
 
@@ -346,7 +377,7 @@ impl Closable for ConsumerInner {
 impl ConsumerInner {
     /// Takes up to `max` buffered messages, or the error that ended the consumer; `None` when
     /// there is nothing to return yet. Synchronous, so it cannot be cancelled halfway.
-    fn try_take(&self, max: usize) -> Option<Result<Vec<ReceivedMessage>>> {
+    fn try_take(&self, max: usize, acked: bool) -> Option<Result<Vec<ReceivedMessage>>> {
         let mut state = self.shared.state.lock();
         if state.buffer.is_empty() {
             if let Some(err) = &state.fatal {
@@ -361,7 +392,7 @@ impl ConsumerInner {
         let messages: Vec<_> = state.buffer.drain(..n).collect();
         if !self.config.subscription.is_empty() {
             for m in &messages {
-                if self.config.auto_commit {
+                if acked {
                     state.acks.polled_acked(m.partition, m.offset);
                 } else {
                     state.acks.polled(m.partition, m.offset);
