@@ -5,14 +5,16 @@
 //! handed to the application are tracked, so the memory held is bounded by what is polled and
 //! not yet acked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 
 use rapidmq_proto::v1::PartitionOffset;
 
 #[derive(Debug, Default)]
 struct PartitionAcks {
-    /// Polled offsets not yet committable: `true` once acked.
-    pending: BTreeMap<u64, bool>,
+    /// Polled offsets not yet committable, in increasing order: `true` once acked. Messages of
+    /// a partition are polled in offset order, so a poll appends and an ack finds its entry by
+    /// binary search.
+    pending: VecDeque<(u64, bool)>,
     /// The next offset to consume as far as commits go.
     position: u64,
     /// The last position sent to the broker.
@@ -31,7 +33,7 @@ impl AckTracker {
         self.partitions.insert(
             partition,
             PartitionAcks {
-                pending: BTreeMap::new(),
+                pending: VecDeque::new(),
                 position: offset,
                 sent: offset,
             },
@@ -57,7 +59,16 @@ impl AckTracker {
         if let Some(acks) = self.partitions.get_mut(&partition)
             && offset >= acks.position
         {
-            acks.pending.insert(offset, false);
+            match acks.pending.back() {
+                None => acks.pending.push_back((offset, false)),
+                Some(&(last, _)) if last < offset => acks.pending.push_back((offset, false)),
+                // Not after the last one (not expected: a partition is polled in order).
+                Some(_) => {
+                    if let Err(at) = acks.pending.binary_search_by_key(&offset, |e| e.0) {
+                        acks.pending.insert(at, (offset, false));
+                    }
+                }
+            }
         }
     }
 
@@ -80,16 +91,13 @@ impl AckTracker {
         let Some(acks) = self.partitions.get_mut(&partition) else {
             return false;
         };
-        let Some(flag) = acks.pending.get_mut(&offset) else {
+        let Ok(at) = acks.pending.binary_search_by_key(&offset, |e| e.0) else {
             return false;
         };
-        *flag = true;
-        while let Some(entry) = acks.pending.first_entry() {
-            if !*entry.get() {
-                break;
-            }
-            acks.position = *entry.key() + 1;
-            entry.remove();
+        acks.pending[at].1 = true;
+        while let Some(&(offset, true)) = acks.pending.front() {
+            acks.position = offset + 1;
+            acks.pending.pop_front();
         }
         true
     }
@@ -173,6 +181,26 @@ mod tests {
             fast.take_commits().is_empty(),
             "a partition not owned is not tracked"
         );
+    }
+
+    #[test]
+    fn a_message_polled_out_of_order_still_holds_the_position_until_acked() {
+        let mut t = AckTracker::default();
+        t.assign(0, 0);
+        t.polled(0, 5);
+        t.polled(0, 3);
+        t.polled(0, 5); // twice: tracked once
+        assert!(t.ack(0, 5));
+        assert!(t.take_commits().is_empty(), "3 is not acked yet");
+        assert!(t.ack(0, 3));
+        assert_eq!(
+            t.take_commits(),
+            vec![PartitionOffset {
+                partition: 0,
+                offset: 6
+            }]
+        );
+        assert!(!t.ack(0, 4), "4 was never polled");
     }
 
     #[test]
