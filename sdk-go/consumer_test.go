@@ -304,6 +304,9 @@ func TestLeavingTheIteratorEarlyAcknowledgesOnlyWhatItHandedOut(t *testing.T) {
 		again++
 		break
 	}
+	if again != 1 {
+		t.Fatalf("the next loop yielded %d messages before it was left, want 1", again)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -87,18 +87,7 @@ pub unsafe extern "C" fn rapidmq_consumer_poll(
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
-        let (c, rt) = parts(consumer)?;
-        let messages = block_on(&rt, cancel, async move {
-            c.poll(max, Duration::from_millis(timeout_ms)).await
-        })?;
-        let mut arena = Arena::default();
-        let items = received_all(&mut arena, messages);
-        let (items, len) = arena.array(items);
-        put(
-            out,
-            "out",
-            Owned::into_raw(RapidmqMessageBatch { items, len }, arena),
-        )
+        poll_batch(consumer, max, timeout_ms, cancel, out, false)
     })
 }
 
@@ -118,19 +107,36 @@ pub unsafe extern "C" fn rapidmq_consumer_poll_unacked(
     err: *mut RapidmqError,
 ) -> RapidmqStatus {
     guard(err, || {
-        let (c, rt) = parts(consumer)?;
-        let messages = block_on(&rt, cancel, async move {
-            c.poll_unacked(max, Duration::from_millis(timeout_ms)).await
-        })?;
-        let mut arena = Arena::default();
-        let items = received_all(&mut arena, messages);
-        let (items, len) = arena.array(items);
-        put(
-            out,
-            "out",
-            Owned::into_raw(RapidmqMessageBatch { items, len }, arena),
-        )
+        poll_batch(consumer, max, timeout_ms, cancel, out, true)
     })
+}
+
+/// The two polls: `unacked` leaves auto-commit's acknowledgement to the caller.
+fn poll_batch(
+    consumer: *const RapidmqConsumer,
+    max: usize,
+    timeout_ms: u64,
+    cancel: *const RapidmqCancel,
+    out: *mut *mut RapidmqMessageBatch,
+    unacked: bool,
+) -> FfiResult<()> {
+    let (c, rt) = parts(consumer)?;
+    let timeout = Duration::from_millis(timeout_ms);
+    let messages = block_on(&rt, cancel, async move {
+        if unacked {
+            c.poll_unacked(max, timeout).await
+        } else {
+            c.poll(max, timeout).await
+        }
+    })?;
+    let mut arena = Arena::default();
+    let items = received_all(&mut arena, messages);
+    let (items, len) = arena.array(items);
+    put(
+        out,
+        "out",
+        Owned::into_raw(RapidmqMessageBatch { items, len }, arena),
+    )
 }
 
 /// Acknowledges `len` messages: `offsets[i]` of `partitions[i]`, as `rapidmq_consumer_ack`
