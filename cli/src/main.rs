@@ -26,11 +26,15 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches as _, Parser, Subcommand};
 use crate::cmd::{ConnectionArgs, Ctx};
 use crate::output::Format;
 
+/// `rapidmq --version`: the release version and the git revision it was built from.
+static VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{} ({})", rapidmq::VERSION, rapidmq::GIT_REVISION));
+
 /// RapidMQ: a durable message broker with pub/sub and work queues on the same topics.
 #[derive(Debug, Parser)]
 #[command(
     name = "rapidmq",
-    version,
+    version = VERSION.as_str(),
     about,
     propagate_version = true,
     after_help = "Examples:\n  \

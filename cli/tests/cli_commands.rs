@@ -552,6 +552,28 @@ fn every_subcommand_help_shows_examples() {
 }
 
 #[test]
+fn version_names_the_release_and_the_revision_it_was_built_from() {
+    let stdout = ok_offline(&["--version"]);
+    let want = format!("rapidmq {} (", env!("CARGO_PKG_VERSION"));
+    let revision = stdout
+        .trim()
+        .strip_prefix(&want)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("`rapidmq --version` printed {stdout:?}, want {want}REVISION)"));
+    // Built in this checkout, it names its HEAD (a build from a tarball would say "unknown").
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run git");
+    if head.status.success() {
+        assert_eq!(revision, text(&head.stdout).trim(), "the revision");
+    } else {
+        assert_eq!(revision, "unknown");
+    }
+}
+
+#[test]
 fn completions_are_generated_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
         let script = ok_offline(&["completions", shell]);

@@ -48,6 +48,14 @@ pub mod tenants;
 pub mod trace;
 mod types;
 
+/// The version of this client core, which every SDK reports as its own (one version for every
+/// RapidMQ artifact: the workspace's, in the root `Cargo.toml`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git revision this core was built from (12 hex digits), or "unknown" for a build outside a
+/// checkout and without `RAPIDMQ_GIT_REVISION` (see `build.rs`).
+pub const GIT_REVISION: &str = env!("RAPIDMQ_GIT_REVISION");
+
 pub use admin::Admin;
 pub use client::{Client, FetchResult};
 pub use config::{

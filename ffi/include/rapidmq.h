@@ -2426,6 +2426,14 @@ void rapidmq_token_list_free(struct RapidmqTokenList *list);
 // `token` is NULL or was returned by this library and not freed already.
 void rapidmq_created_token_free(struct RapidmqCreatedToken *token);
 
+// The version of the client core in this library (e.g. "0.1.0"): a static NUL-terminated
+// string, never freed.
+const char *rapidmq_version(void);
+
+// The git revision the library was built from (12 hex digits, or "unknown" for a build outside
+// a checkout): a static NUL-terminated string, never freed.
+const char *rapidmq_git_revision(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -48,6 +48,7 @@ mod runtime;
 mod tenants;
 mod types;
 mod users;
+mod version;
 
 pub use admin::*;
 pub use buffer::*;
@@ -65,3 +66,4 @@ pub use runtime::*;
 pub use tenants::*;
 pub use types::*;
 pub use users::*;
+pub use version::*;

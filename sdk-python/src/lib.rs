@@ -40,7 +40,8 @@ use pyo3::prelude::*;
 
 #[pymodule(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("__version__", rapidmq_core::VERSION)?;
+    m.add("__git_revision__", rapidmq_core::GIT_REVISION)?;
     m.add("REPLY_TO_HEADER", rapidmq_core::REPLY_TO_HEADER)?;
     m.add("CORRELATION_ID_HEADER", rapidmq_core::CORRELATION_ID_HEADER)?;
     m.add("CONTENT_TYPE_HEADER", rapidmq_core::CONTENT_TYPE_HEADER)?;

@@ -73,13 +73,13 @@ pub use rapidmq_core::{
     Admin, AuditEvent, AuditPage, AuditQuery, BrokerStatus, CONTENT_TYPE_HEADER,
     CORRELATION_ID_HEADER, ClusterNode, ClusterStatus, Compression, Consumer, ConsumerStats,
     CreatedToken, Credentials, DeadLetter, DeadLetterPage, DeadLetterReplay, Delivery, Durability,
-    Error, ErrorCode, FetchResult, JSON_CONTENT_TYPE, LeaderRebalance, MSG_ID_HEADER, MemberInfo,
-    MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer, ProducerStats,
-    PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings, QueueStats,
-    REPLY_TO_HEADER, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy, RoleBinding,
-    RoleInfo, RunConfig, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
+    Error, ErrorCode, FetchResult, GIT_REVISION, JSON_CONTENT_TYPE, LeaderRebalance, MSG_ID_HEADER,
+    MemberInfo, MembershipChange, Message, PartitionCursor, PartitionInfo, Permission, Producer,
+    ProducerStats, PublishAck, QueueConsumer, QueueConsumerStats, QueueMessage, QueueSettings,
+    QueueStats, REPLY_TO_HEADER, Receipt, ReceivedMessage, ReplicaMove, Result, RetryPolicy,
+    RoleBinding, RoleInfo, RunConfig, Runtime, SendReceipt, SendStatus, StartPosition, Storage,
     SubscriptionInfo, SubscriptionMode, TenantInfo, TenantQuotas, TenantUsage, TlsConfig,
-    TokenInfo, TopicConfig, TopicInfo, UserInfo, retry_delay,
+    TokenInfo, TopicConfig, TopicInfo, UserInfo, VERSION, retry_delay,
 };
 use rapidmq_core::{ClientConfig, ConsumerConfig, ProducerConfig};
 

@@ -259,6 +259,19 @@ impl From<ConsumerOptions> for core::ConsumerConfig {
     }
 }
 
+/// The version of the client core in this library (e.g. "0.1.0").
+#[uniffi::export]
+pub fn version() -> String {
+    core::VERSION.to_string()
+}
+
+/// The git revision the library was built from (12 hex digits, or "unknown" for a build outside
+/// a checkout).
+#[uniffi::export]
+pub fn git_revision() -> String {
+    core::GIT_REVISION.to_string()
+}
+
 /// The core's client defaults.
 #[uniffi::export]
 pub fn default_client_options() -> ClientOptions {
