@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 broker=$(realpath "$1")
 rust=$(realpath "$2")
 python=${RAPIDMQ_PY_VENV:-sdk-python/.venv}/bin/python
-jar=${MAVEN_REPO:-$HOME/.m2/repository}/io/rapidmq/rapidmq/0.1.0/rapidmq-0.1.0.jar
+version=$(scripts/dist/version.sh)
+jar=${MAVEN_REPO:-$HOME/.m2/repository}/io/rapidmq/rapidmq/$version/rapidmq-$version.jar
 messages=${MESSAGES:-1000000}
 py_batch=${PY_BATCH:-1000}
 java=${JAVA_HOME:+$JAVA_HOME/bin/}java

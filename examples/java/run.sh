@@ -16,7 +16,8 @@ shift || true
 : "${RAPIDMQ_BIN:?RAPIDMQ_BIN must point at the rapidmq binary}"
 java=${JAVA_HOME:+$JAVA_HOME/bin/}java
 repo=${MAVEN_REPO:-$HOME/.m2/repository}
-jar=$repo/io/rapidmq/rapidmq/0.1.0/rapidmq-0.1.0.jar
+version=$("$here/../../scripts/dist/version.sh")
+jar=$repo/io/rapidmq/rapidmq/$version/rapidmq-$version.jar
 [[ -f $jar ]] || { echo "run.sh: $jar is missing; run 'make java' first" >&2; exit 1; }
 
 mvn ${MVN_FLAGS:--B -q --no-transfer-progress} -f "$here/pom.xml" compile

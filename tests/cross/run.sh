@@ -28,7 +28,8 @@ root=$(cd "$here/../.." && pwd)
 fixture=$here/messages.txt
 python=${RAPIDMQ_PY_VENV:-$root/sdk-python/.venv}/bin/python
 java=${JAVA_HOME:+$JAVA_HOME/bin/}java
-jar=${MAVEN_REPO:-$HOME/.m2/repository}/io/rapidmq/rapidmq/0.1.0/rapidmq-0.1.0.jar
+version=$("$root/scripts/dist/version.sh")
+jar=${MAVEN_REPO:-$HOME/.m2/repository}/io/rapidmq/rapidmq/$version/rapidmq-$version.jar
 [[ -x $python ]] || { echo "cross: $python is missing; run sdk-python/test.sh --setup" >&2; exit 1; }
 [[ -f $jar ]] || { echo "cross: $jar is missing; run 'make java' first" >&2; exit 1; }
 
