@@ -9,7 +9,6 @@ import (
 	"context"
 	"iter"
 	"runtime"
-	"sync"
 	"time"
 )
 
@@ -21,12 +20,6 @@ const receiveWait = time.Minute
 type Consumer struct {
 	h   *C.RapidmqConsumer
 	cfg ConsumerConfig
-
-	mu sync.Mutex
-	// pending holds what Messages took from the core but did not hand out before its loop
-	// ended: unacknowledged (even with AutoCommit), handed out first by the next Poll, Receive
-	// or Messages.
-	pending []ReceivedMessage
 }
 
 // Subscribe joins (or creates) the stream subscription cfg.Subscription on cfg.Topic and
@@ -60,53 +53,12 @@ func (c *Consumer) Config() ConsumerConfig { return c.cfg }
 // Errors: the fatal error that ended the subscription (e.g. [ErrTopicNotFound] after the
 // topic was deleted), [ErrClosed] after Close.
 func (c *Consumer) Poll(ctx context.Context, max int, timeout time.Duration) ([]ReceivedMessage, error) {
-	if max > 0 {
-		if kept := c.takePending(max); len(kept) > 0 {
-			if c.cfg.AutoCommit {
-				if err := c.ackAll(kept); err != nil {
-					return nil, err
-				}
-			}
-			return kept, nil
-		}
+	batch, err := c.poll(ctx, max, timeout, false)
+	if err != nil {
+		return nil, err
 	}
-	return c.pollInto(ctx, nil, max, timeout, false)
-}
-
-// takePending takes up to max of the messages Messages kept back, in order (a new slice).
-func (c *Consumer) takePending(max int) []ReceivedMessage {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := min(max, len(c.pending))
-	if n == 0 {
-		return nil
-	}
-	out := make([]ReceivedMessage, n)
-	copy(out, c.pending)
-	c.pending = c.pending[n:]
-	if len(c.pending) == 0 {
-		c.pending = nil
-	}
-	return out
-}
-
-// keepBack puts messages Messages took but did not hand out in front of the pending ones.
-func (c *Consumer) keepBack(rest []ReceivedMessage) {
-	if len(rest) == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pending = append(append(make([]ReceivedMessage, 0, len(rest)+len(c.pending)), rest...), c.pending...)
-}
-
-// ackAll acknowledges ms with one native call.
-func (c *Consumer) ackAll(ms []ReceivedMessage) error {
-	var acks ackList
-	for i := range ms {
-		acks.add(&ms[i])
-	}
-	return acks.flush(c)
+	defer C.rapidmq_message_batch_free(batch)
+	return convertBatch(nil, batch), nil
 }
 
 // ackList gathers acknowledgements for one native call.
@@ -132,10 +84,10 @@ func (a *ackList) flush(c *Consumer) error {
 	return check(context.Background(), status, &cerr)
 }
 
-// pollInto is Poll writing into dst's array when it has room (Messages reuses one across
-// polls: it yields copies, so no caller holds the array). unacked: the messages do not count as
-// acknowledged even with AutoCommit (Messages acknowledges what it hands out).
-func (c *Consumer) pollInto(ctx context.Context, dst []ReceivedMessage, max int, timeout time.Duration, unacked bool) ([]ReceivedMessage, error) {
+// poll takes up to max messages from the core's buffer as a native batch, which the caller
+// frees. unacked: they do not count as acknowledged even with AutoCommit (Messages
+// acknowledges what it hands out and puts back the rest).
+func (c *Consumer) poll(ctx context.Context, max int, timeout time.Duration, unacked bool) (*C.RapidmqMessageBatch, error) {
 	defer runtime.KeepAlive(c)
 	var batch *C.RapidmqMessageBatch
 	err := blocking(ctx, func(cancel *C.RapidmqCancel, cerr *C.RapidmqError) uint32 {
@@ -144,10 +96,12 @@ func (c *Consumer) pollInto(ctx context.Context, dst []ReceivedMessage, max int,
 		}
 		return C.rapidmq_consumer_poll(c.h, C.size_t(nonNegative(max)), ms(timeout), cancel, &batch, cerr)
 	})
-	if err != nil {
-		return nil, err
-	}
-	defer C.rapidmq_message_batch_free(batch)
+	return batch, err
+}
+
+// convertBatch copies a native batch's messages into dst's array when it has room (Messages
+// reuses one across polls: it yields copies, so no caller holds the array), else a new one.
+func convertBatch(dst []ReceivedMessage, batch *C.RapidmqMessageBatch) []ReceivedMessage {
 	list := items(batch.items, batch.len)
 	if cap(dst) < len(list) {
 		dst = make([]ReceivedMessage, len(list))
@@ -158,7 +112,7 @@ func (c *Consumer) pollInto(ctx context.Context, dst []ReceivedMessage, max int,
 	for i := range list {
 		out[i] = conv.received(&list[i])
 	}
-	return out, nil
+	return out
 }
 
 // Receive waits for the next message until ctx ends.
@@ -191,25 +145,14 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[ReceivedMessage, erro
 		var buf []ReceivedMessage
 		var acks ackList // with AutoCommit: what was handed out, acknowledged per batch
 		for {
-			batch := c.takePending(iteratorBatch)
-			if batch == nil {
-				var err error
-				if batch, err = c.pollInto(ctx, buf, iteratorBatch, receiveWait, true); err != nil {
-					yield(ReceivedMessage{}, err)
-					return
-				}
-				buf = batch
+			native, err := c.poll(ctx, iteratorBatch, receiveWait, true)
+			if err != nil {
+				yield(ReceivedMessage{}, err)
+				return
 			}
-			for i := range batch {
-				if c.cfg.AutoCommit {
-					acks.add(&batch[i]) // handed out, so acknowledged, even if the loop ends here
-				}
-				if !yield(batch[i], nil) {
-					c.keepBack(batch[i+1:])
-					_ = acks.flush(c) // only fails once the consumer is closed
-					return
-				}
-				batch[i] = ReceivedMessage{} // the caller has its copy; drop the references
+			buf = convertBatch(buf, native)
+			if !c.handOut(buf, native, &acks, yield) {
+				return
 			}
 			if err := acks.flush(c); err != nil {
 				yield(ReceivedMessage{}, err)
@@ -217,6 +160,28 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[ReceivedMessage, erro
 			}
 		}
 	}
+}
+
+// handOut yields batch one message at a time and frees native, the core's batch it was
+// converted from; false when the loop ended early, after the messages it did not reach went back
+// to the core's buffer.
+func (c *Consumer) handOut(batch []ReceivedMessage, native *C.RapidmqMessageBatch, acks *ackList, yield func(ReceivedMessage, error) bool) bool {
+	defer runtime.KeepAlive(c)
+	defer C.rapidmq_message_batch_free(native)
+	for i := range batch {
+		if c.cfg.AutoCommit {
+			acks.add(&batch[i]) // handed out, so acknowledged, even if the loop ends here
+		}
+		if !yield(batch[i], nil) {
+			var cerr C.RapidmqError
+			_ = check(context.Background(), C.rapidmq_consumer_put_back(c.h, native, C.size_t(i+1), &cerr), &cerr)
+			_ = acks.flush(c) // only fails once the consumer is closed
+			clear(batch)
+			return false
+		}
+		batch[i] = ReceivedMessage{} // the caller has its copy; drop the references
+	}
+	return true
 }
 
 // iteratorBatch is how many messages Messages takes from the core at a time.

@@ -30,6 +30,16 @@ impl Arena {
         self.kept.push(Box::new(value));
     }
 
+    /// Takes back the first kept value of type `T`; the views into it are invalid afterwards.
+    pub(crate) fn take<T: 'static>(&mut self) -> Option<T> {
+        let at = self.kept.iter().position(|kept| kept.is::<T>())?;
+        self.kept
+            .remove(at)
+            .downcast::<T>()
+            .ok()
+            .map(|value| *value)
+    }
+
     /// Keeps `value` (a `String`, `Vec<u8>` or `Bytes`) and returns a view of its bytes.
     pub(crate) fn bytes<B: AsRef<[u8]> + 'static>(&mut self, value: B) -> RapidmqSlice {
         let view = RapidmqSlice::of(value.as_ref());
@@ -51,6 +61,17 @@ impl<V> Owned<V> {
     /// Boxes the view with its arena and returns the pointer handed to the caller.
     pub(crate) fn into_raw(view: V, arena: Arena) -> *mut V {
         Box::into_raw(Box::new(Owned { view, arena })).cast::<V>()
+    }
+
+    /// The arena behind a pointer [`Owned::into_raw`] returned (`None` for NULL).
+    ///
+    /// # Safety
+    /// `ptr` comes from `Owned::<V>::into_raw`, was not freed, and nothing else uses it now.
+    pub(crate) unsafe fn arena_of<'a>(ptr: *mut V) -> Option<&'a mut Arena>
+    where
+        V: 'a,
+    {
+        unsafe { ptr.cast::<Owned<V>>().as_mut() }.map(|owned| &mut owned.arena)
     }
 
     /// Frees what [`Owned::into_raw`] returned; NULL is ignored.

@@ -139,6 +139,38 @@ fn poll_batch(
     )
 }
 
+/// Puts the messages of `batch` from index `from` on back in front of the consumer's buffer, in
+/// order, for the next poll: those a caller took with `rapidmq_consumer_poll_unacked` and did not
+/// hand on (the Go SDK's iterator, left early). Their credits are not granted again, and only
+/// messages still owed go back (of a partition the member still owns, polled in this session,
+/// not acknowledged); see `Consumer::put_back` in rapidmq-core.
+///
+/// `batch` comes from a poll of this consumer and is still the caller's: free it as usual. Its
+/// items from `from` on must not be read after this call.
+///
+/// # Safety
+/// `consumer` is live; `batch` comes from `rapidmq_consumer_poll_unacked` (or
+/// `rapidmq_consumer_poll`) and was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rapidmq_consumer_put_back(
+    consumer: *const RapidmqConsumer,
+    batch: *mut RapidmqMessageBatch,
+    from: usize,
+    err: *mut RapidmqError,
+) -> RapidmqStatus {
+    guard(err, || {
+        let c = consumer_of(consumer)?;
+        let arena = unsafe { Owned::arena_of(batch) }.ok_or_else(|| FfiError::null("batch"))?;
+        let Some(mut messages) = arena.take::<Vec<core::ReceivedMessage>>() else {
+            return Ok(());
+        };
+        let rest = messages.split_off(from.min(messages.len()));
+        arena.keep(messages); // the views before `from` stay valid
+        c.put_back(rest);
+        Ok(())
+    })
+}
+
 /// Acknowledges `len` messages: `offsets[i]` of `partitions[i]`, as `rapidmq_consumer_ack`
 /// does one.
 ///

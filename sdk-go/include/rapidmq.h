@@ -1810,6 +1810,23 @@ enum RapidmqStatus rapidmq_consumer_poll_unacked(const struct RapidmqConsumer *c
                                                  struct RapidmqMessageBatch **out,
                                                  struct RapidmqError *err);
 
+// Puts the messages of `batch` from index `from` on back in front of the consumer's buffer, in
+// order, for the next poll: those a caller took with `rapidmq_consumer_poll_unacked` and did not
+// hand on (the Go SDK's iterator, left early). Their credits are not granted again, and only
+// messages still owed go back (of a partition the member still owns, polled in this session,
+// not acknowledged); see `Consumer::put_back` in rapidmq-core.
+//
+// `batch` comes from a poll of this consumer and is still the caller's: free it as usual. Its
+// items from `from` on must not be read after this call.
+//
+// # Safety
+// `consumer` is live; `batch` comes from `rapidmq_consumer_poll_unacked` (or
+// `rapidmq_consumer_poll`) and was not freed.
+enum RapidmqStatus rapidmq_consumer_put_back(const struct RapidmqConsumer *consumer,
+                                             struct RapidmqMessageBatch *batch,
+                                             size_t from,
+                                             struct RapidmqError *err);
+
 // Acknowledges `len` messages: `offsets[i]` of `partitions[i]`, as `rapidmq_consumer_ack`
 // does one.
 //

@@ -207,6 +207,121 @@ async fn acked_messages_are_committed_on_close_and_a_new_member_resumes_after_th
     next.close().await.unwrap();
 }
 
+/// What a caller took with `poll_unacked` and did not hand on goes back in front, in order, and
+/// is neither acknowledged nor granted to the broker a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_put_back_are_polled_again_in_order_without_new_credits() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 500).await;
+
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("put-back")
+        .start(StartPosition::Earliest)
+        .prefetch(10)
+        .auto_commit(true)
+        .subscribe()
+        .await
+        .unwrap();
+    // Take the window and put it all back, again and again: had each put-back message been
+    // credited again when taken anew, the broker would now be owed a hundred more.
+    for round in 0..10 {
+        let taken = guarded("poll", consumer.poll_unacked(10, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        let offsets: Vec<u64> = taken.iter().map(|m| m.offset).collect();
+        assert_eq!(
+            offsets,
+            (0..offsets.len() as u64).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        consumer.put_back(taken);
+    }
+    // Hand on four, put back the rest: the next poll starts at the fifth.
+    let taken = guarded("poll", consumer.poll_unacked(10, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let (handed, rest) = taken.split_at(4);
+    consumer
+        .ack_offsets(handed.iter().map(|m| (m.partition, m.offset)))
+        .unwrap();
+    consumer.put_back(rest.to_vec());
+    let mut next = 4;
+    while next < 500 {
+        let messages = guarded("poll", consumer.poll(50, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert!(!messages.is_empty(), "stalled at {next}");
+        for m in &messages {
+            assert_eq!(m.offset, next);
+            next += 1;
+        }
+        let stats = consumer.stats();
+        assert!(stats.max_buffered <= 10, "{stats:?}");
+    }
+    consumer.close().await.unwrap();
+    let info = env
+        .client
+        .admin()
+        .describe_subscription(&topic, "put-back")
+        .await
+        .unwrap();
+    assert_eq!(info.cursors[0].committed_offset, 500);
+}
+
+/// Put back after the last acknowledgement was committed: a new member resumes at the first
+/// message put back, not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_put_back_is_not_committed_past() {
+    let env = Env::start().await;
+    let topic = env.topic(1).await;
+    let producer = env.client.producer(&topic).build().await.unwrap();
+    publish_values(&producer, 20).await;
+
+    let consumer = env
+        .client
+        .consumer(&topic)
+        .subscription("put-back-commit")
+        .start(StartPosition::Earliest)
+        .auto_commit(true)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut taken = Vec::new();
+    while taken.len() < 20 {
+        taken.extend(
+            guarded(
+                "poll",
+                consumer.poll_unacked(20 - taken.len(), Duration::from_secs(10)),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    consumer.ack_offsets([(0, 0), (0, 1), (0, 2)]).unwrap();
+    // Acknowledged after the ones put back: it must not carry the position past them.
+    consumer.ack_offsets([(0, 9)]).unwrap();
+    let rest: Vec<_> = taken.into_iter().filter(|m| m.offset >= 3).collect();
+    consumer.put_back(rest);
+    consumer.close().await.unwrap();
+
+    let next = env
+        .client
+        .consumer(&topic)
+        .subscription("put-back-commit")
+        .subscribe()
+        .await
+        .unwrap();
+    let messages = guarded("poll", next.poll(1, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(messages[0].offset, 3);
+    next.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_acks_commit_only_up_to_the_first_unacked_message() {
     let env = Env::start().await;

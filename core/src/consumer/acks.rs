@@ -86,6 +86,16 @@ impl AckTracker {
         self.ack(partition, offset);
     }
 
+    /// Whether the message was polled (in this session, while its partition is owned) and is
+    /// not acknowledged yet.
+    pub(crate) fn is_pending(&self, partition: u32, offset: u64) -> bool {
+        self.partitions.get(&partition).is_some_and(|acks| {
+            acks.pending
+                .binary_search_by_key(&offset, |e| e.0)
+                .is_ok_and(|at| !acks.pending[at].1)
+        })
+    }
+
     /// The application acknowledged a message; returns whether it was tracked.
     pub(crate) fn ack(&mut self, partition: u32, offset: u64) -> bool {
         let Some(acks) = self.partitions.get_mut(&partition) else {

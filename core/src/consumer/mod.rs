@@ -91,43 +91,61 @@ pub(crate) struct State {
 }
 
 /// What the broker charged one delivery, and how many of its messages are still buffered.
+/// Messages put back ([`Consumer::put_back`]) get a charge of their own with no bytes and
+/// `credited` set: their credits went back to the broker when they were first taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Charge {
     pub(crate) partition: u32,
     pub(crate) left: u32,
     pub(crate) bytes: u64,
+    pub(crate) credited: bool,
+}
+
+/// What to grant the broker back: messages and bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub(crate) messages: u32,
+    pub(crate) bytes: u64,
 }
 
 impl State {
-    /// The bytes to grant back after `taken` messages left the front of the buffer: the charges
-    /// of the deliveries whose last message was among them.
-    fn take_charges(&mut self, mut taken: usize) -> u64 {
-        let mut bytes = 0;
+    /// What to grant back after `taken` messages left the front of the buffer: a message credit
+    /// for each (but those put back, credited before) and the charges of the deliveries whose
+    /// last message was among them.
+    fn take_charges(&mut self, mut taken: usize) -> Grant {
+        let mut grant = Grant::default();
         while taken > 0
             && let Some(front) = self.charges.front_mut()
         {
             let n = taken.min(front.left as usize);
             front.left -= n as u32;
             taken -= n;
+            if !front.credited {
+                grant.messages += n as u32;
+            }
             if front.left == 0 {
-                bytes += front.bytes;
+                grant.bytes += front.bytes;
                 self.charges.pop_front();
             }
         }
-        bytes
+        grant
     }
 
-    /// The bytes to grant back for the deliveries of partitions `keep` no longer holds.
-    pub(crate) fn drop_charges(&mut self, keep: impl Fn(u32) -> bool) -> u64 {
-        let mut bytes = 0;
+    /// What to grant back for the buffered messages of partitions `keep` no longer holds (the
+    /// caller drops the messages themselves).
+    pub(crate) fn drop_charges(&mut self, keep: impl Fn(u32) -> bool) -> Grant {
+        let mut grant = Grant::default();
         self.charges.retain(|c| {
             let kept = keep(c.partition);
             if !kept {
-                bytes += c.bytes;
+                grant.bytes += c.bytes;
+                if !c.credited {
+                    grant.messages += c.left;
+                }
             }
             kept
         });
-        bytes
+        grant
     }
 
     /// The bytes charged for what is buffered.
@@ -263,7 +281,8 @@ impl Consumer {
 
     /// [`Consumer::poll`] for a caller that hands the messages on one at a time (the Go SDK's
     /// iterator): they do not count as acknowledged even with auto-commit, so the caller
-    /// acknowledges each as it hands it on ([`Consumer::ack_offsets`]) and none it kept back.
+    /// acknowledges each as it hands it on ([`Consumer::ack_offsets`]) and puts back those it
+    /// did not ([`Consumer::put_back`]).
     pub async fn poll_unacked(
         &self,
         max: usize,
@@ -277,6 +296,53 @@ impl Consumer {
             inner.try_take(max, false)
         })
         .await
+    }
+
+    /// Puts messages a [`Consumer::poll_unacked`] took, and the caller did not hand on, back in
+    /// front of the buffer in their order, for the next poll (the Go SDK's iterator, left
+    /// early, puts back the rest of its batch). Their credits are not granted again.
+    ///
+    /// Only messages still owed are put back: those of a partition this member still owns,
+    /// polled in this session and not acknowledged. The others are dropped; the broker delivers
+    /// them again where they need it (a new session or owner resumes from the committed offset).
+    pub fn put_back(&self, messages: Vec<ReceivedMessage>) {
+        let tracked = !self.inner.config.subscription.is_empty();
+        let mut state = self.inner.shared.state.lock();
+        if state.closed {
+            return;
+        }
+        let owed: Vec<ReceivedMessage> = messages
+            .into_iter()
+            .filter(|m| {
+                state.assignment.contains(&m.partition)
+                    && (!tracked || state.acks.is_pending(m.partition, m.offset))
+            })
+            .collect();
+        if owed.is_empty() {
+            return;
+        }
+        state.stats.polled -= (owed.len() as u64).min(state.stats.polled);
+        // A charge per run of one partition, pushed in front of the buffer's, as the messages.
+        let mut runs: Vec<Charge> = Vec::new();
+        for m in &owed {
+            match runs.last_mut() {
+                Some(run) if run.partition == m.partition => run.left += 1,
+                _ => runs.push(Charge {
+                    partition: m.partition,
+                    left: 1,
+                    bytes: 0,
+                    credited: true,
+                }),
+            }
+        }
+        for run in runs.into_iter().rev() {
+            state.charges.push_front(run);
+        }
+        for m in owed.into_iter().rev() {
+            state.buffer.push_front(m);
+        }
+        drop(state);
+        self.inner.shared.notify.notify_waiters();
     }
 
     /// Acknowledges a polled message. Its partition's commit position moves past it once every
@@ -400,14 +466,16 @@ impl ConsumerInner {
             }
         }
         state.stats.polled += n as u64;
-        let bytes = state.take_charges(n);
+        let grant = state.take_charges(n);
         let session = state.session;
         drop(state);
-        let _ = self.commands.send(Command::Credit {
-            session,
-            messages: n as u32,
-            bytes,
-        });
+        if grant != Grant::default() {
+            let _ = self.commands.send(Command::Credit {
+                session,
+                messages: grant.messages,
+                bytes: grant.bytes,
+            });
+        }
         Some(Ok(messages))
     }
 }

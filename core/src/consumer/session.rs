@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
 
-use super::{Charge, Shared};
+use super::{Charge, Grant, Shared};
 use crate::auth::Conn;
 use crate::client::Client;
 use crate::config::ConsumerConfig;
@@ -388,6 +388,7 @@ impl Session {
                     partition: batch.partition,
                     left: 0,
                     bytes: batch.batch.len() as u64,
+                    credited: false,
                 };
                 let messages = convert::decode_delivery(&self.config.topic, batch)?;
                 let n = messages.len() as u64;
@@ -435,7 +436,7 @@ impl Session {
         let before = state.buffer.len();
         state.buffer.retain(|m| owned.contains(&m.partition));
         let dropped = before - state.buffer.len();
-        let dropped_bytes = state.drop_charges(|p| owned.contains(&p));
+        let grant = state.drop_charges(|p| owned.contains(&p));
         state.acks.retain(|p| owned.contains(&p));
         for p in &assignment.partitions {
             if !state.acks.owns(p.partition) {
@@ -454,10 +455,10 @@ impl Session {
         state.stats.generation = assignment.generation;
         state.stats.dropped_on_revoke += dropped as u64;
         drop(state);
-        if dropped > 0 || dropped_bytes > 0 {
+        if grant != Grant::default() {
             let _ = requests.send(request(consume_request::Kind::Credit(v1::Credit {
-                messages: dropped as u32,
-                bytes: dropped_bytes,
+                messages: grant.messages,
+                bytes: grant.bytes,
             })));
         }
     }
