@@ -34,19 +34,28 @@ fn checkout_revision(dir: &Path) -> Option<String> {
     };
     let revision = git(&["rev-parse", "--short=12", "HEAD"])?;
     if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-        println!("cargo:rerun-if-changed={git_dir}/HEAD");
-        println!("cargo:rerun-if-changed={git_dir}/packed-refs");
+        let git_dir = Path::new(&git_dir);
+        watch(&git_dir.join("HEAD"));
+        watch(&git_dir.join("packed-refs"));
         if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={git_dir}/{head}");
+            watch(&git_dir.join(head));
         }
     }
     Some(revision)
 }
 
+/// Reruns the script when `path` changes. Only a file that exists: cargo counts a missing one
+/// as changed on every build, which would rebuild the core and everything on it each time.
+fn watch(path: &Path) {
+    if path.exists() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+}
+
 /// The `"sha1"` that `cargo package` recorded in `.cargo_vcs_info.json`.
 fn packaged_revision(dir: &Path) -> Option<String> {
     let path = dir.join(".cargo_vcs_info.json");
-    println!("cargo:rerun-if-changed={}", path.display());
+    watch(&path);
     let info = std::fs::read_to_string(path).ok()?;
     let after = &info[info.find("\"sha1\"")? + "\"sha1\"".len()..];
     let start = after.find('"')? + 1;
