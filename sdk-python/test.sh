@@ -37,7 +37,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
     fi
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "maturin>=1.7,<2" "pytest>=7" "pytest-asyncio>=0.23" xxhash
+"$venv/bin/python" -m pip install --quiet "maturin>=1.9.2,<2" "pytest>=7" "pytest-asyncio>=0.23" xxhash
 
 # Build the extension (release: the benchmarks and the 10k-message tests want optimised code)
 # and install the package in development mode into the venv.

@@ -12,6 +12,8 @@ batching, retries, idempotence, flow control, commits and reconnects all run in 
 - JSON: :func:`json_message` writes a value (dataclasses too) as a :class:`Message`;
   ``message.json()`` / ``message.json(SomeDataclass)`` reads a received one back.
 - Errors: :class:`RapidMQError` and one subclass per stable error code (:mod:`rapidmq.errors`).
+- Version: ``__version__`` (the release, the same for every RapidMQ artifact) and
+  ``__git_revision__`` (the git revision the native core was built from, or ``"unknown"``).
 
 Objects created before ``fork()`` raise :class:`ForkError` in the child; create a new
 :class:`Client` there.
@@ -62,6 +64,7 @@ from ._native import (
     TopicInfo,
     TopicSettings,
     UserInfo,
+    __git_revision__,
     __version__,
 )
 from .audit import AuditQuery
@@ -143,6 +146,7 @@ __all__ = [
     "aio",
     "json_message",
     "retry_delay",
+    "__git_revision__",
     "__version__",
     *_errors_all,
 ]

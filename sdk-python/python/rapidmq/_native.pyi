@@ -21,6 +21,7 @@ from typing import (
 _T = TypeVar("_T")
 
 __version__: str
+__git_revision__: str
 REPLY_TO_HEADER: str
 CORRELATION_ID_HEADER: str
 CONTENT_TYPE_HEADER: str
