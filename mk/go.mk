@@ -40,7 +40,8 @@ go-header:
 	cp ffi/include/rapidmq.h sdk-go/include/rapidmq.h
 
 test-go: build go-native
-	@$(GO_ENV) && cd sdk-go && go vet ./... && (cd ../examples/go && go vet ./...)
+	@$(GO_ENV) && cd sdk-go && go vet ./... && (cd ../examples/go && go vet ./...) && \
+	  (cd ../scripts/dist/gomodzip && go vet ./...)
 	@$(GO_ENV) && cd sdk-go && RAPIDMQ_BIN=$(abspath $(DEBUG_BIN)) go test -count=1 ./...
 	@$(GO_ENV) && cd sdk-go && RAPIDMQ_BIN=$(abspath $(DEBUG_BIN)) go test -race -count=1 ./...
 

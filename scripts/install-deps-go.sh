@@ -6,7 +6,8 @@
 #   golang-go when there is none); sdk-go's go.mod asks for 1.24, which an older go fetches as a
 #   toolchain module from the Go proxy (GOTOOLCHAIN=auto).
 # - A C compiler for cgo.
-# - The module's dependencies, from the Go proxy (go mod download).
+# - The module's dependencies, and the release packager's (scripts/dist/gomodzip), from the Go
+#   proxy (go mod download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +36,5 @@ if ! command -v cc >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc >/dev/null
 fi
 (cd sdk-go && "$GO_BIN" mod download)
+# scripts/dist/go.sh writes the module zip with golang.org/x/mod (make dist, make test-dist).
+(cd scripts/dist/gomodzip && "$GO_BIN" mod download)

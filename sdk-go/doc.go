@@ -24,7 +24,9 @@
 // Defaults are the core's: [NewProducerConfig] and [NewConsumerConfig] return them, and
 // nothing in this package restates them.
 //
-// The native library: cgo links lib/<GOOS>_<GOARCH>/librapidmq_ffi.a from this module. See
-// docs/go.md for how it gets there (prebuilt in release tags, or built from source with
-// `make go-native`).
+// The native library: cgo links lib/<GOOS>_<GOARCH>/librapidmq_ffi.a from this module. A
+// release version (`go get github.com/rapidmq/rapidmq/sdk-go@vX.Y.Z`, tag sdk-go/vX.Y.Z) holds
+// it prebuilt, so installing needs Go and a C compiler but no Rust toolchain; in a checkout,
+// `make go-native` builds it. [Version] and [GitRevision] report the client core linked in.
+// See docs/install.md and docs/go.md.
 package rapidmq
