@@ -40,6 +40,24 @@ public final class RapidMQClient implements AutoCloseable {
         return builder().endpoints(endpoint).connect();
     }
 
+    /**
+     * The version of the client core this SDK runs on (the release version, e.g. {@code 0.1.0}),
+     * the same for every RapidMQ artifact of a release.
+     */
+    public static String version() {
+        Native.init();
+        return RapidmqUniffi.version();
+    }
+
+    /**
+     * The git revision the native client core was built from (12 hex digits), or
+     * {@code unknown} for a build made outside a git checkout.
+     */
+    public static String gitRevision() {
+        Native.init();
+        return RapidmqUniffi.gitRevision();
+    }
+
     /** A builder starting from the core's defaults ({@code http://127.0.0.1:7420}, 5 s connect timeout). */
     public static Builder builder() {
         Native.init();
