@@ -17,7 +17,11 @@ echo "dist broker: packaging $name.tar.gz from $bin"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir "$stage/$name"
-strip --strip-debug -o "$stage/$name/rapidmq" "$bin"
+if [[ $(uname -s) == Darwin ]]; then
+  cp "$bin" "$stage/$name/rapidmq" && strip -S "$stage/$name/rapidmq"
+else
+  strip --strip-debug -o "$stage/$name/rapidmq" "$bin"
+fi
 cp "$root/LICENSE" "$root/README.md" "$root/CHANGELOG.md" "$stage/$name/"
 {
   echo "# rapidmq serve --config rapidmq.toml: every setting at its default (docs/configuration.md)."
@@ -26,5 +30,9 @@ cp "$root/LICENSE" "$root/README.md" "$root/CHANGELOG.md" "$stage/$name/"
   "$stage/$name/rapidmq" serve --check-config | sed '1{/^configuration is valid:$/d}' | sed '1{/^$/d}'
 } >"$stage/$name/rapidmq.toml.example"
 "$stage/$name/rapidmq" serve --config "$stage/$name/rapidmq.toml.example" --check-config >/dev/null
-tar -C "$stage" --owner=0 --group=0 --sort=name -czf "$out/$name.tar.gz" "$name"
+if tar --version 2>/dev/null | grep -q GNU; then
+  tar -C "$stage" --owner=0 --group=0 --sort=name -czf "$out/$name.tar.gz" "$name"
+else
+  tar -C "$stage" --uid 0 --gid 0 -czf "$out/$name.tar.gz" "$name" # bsdtar (macOS)
+fi
 echo "dist broker: $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1); the binary $(du -h "$stage/$name/rapidmq" | cut -f1))"

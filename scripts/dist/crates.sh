@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The crates a release publishes on crates.io (rapidmq-proto, rapidmq-core, rapidmq), packaged
-# and verified with `cargo publish --dry-run` (each builds from its packaged sources alone, the
-# way crates.io users build it), copied to OUT/crates. The broker and the CLI ship as the release
-# archive instead (scripts/dist/broker.sh); every other crate is `publish = false`.
+# and verified with `cargo package` (each builds from its packaged sources alone, the way
+# crates.io users build it) and `cargo publish --dry-run`, copied to OUT/crates. The broker and
+# the CLI ship as the release archive instead (scripts/dist/broker.sh); every other crate is
+# `publish = false`.
 #
 #   scripts/dist/crates.sh OUT
 set -euo pipefail
@@ -12,12 +13,17 @@ crates=(rapidmq-proto rapidmq-core rapidmq)
 version=$("$root/scripts/dist/version.sh")
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
-echo "dist crates: cargo publish --dry-run of ${crates[*]} (builds each from its package)"
+echo "dist crates: cargo package of ${crates[*]} (builds each from its package alone)"
+for crate in "${crates[@]}"; do
+  rm -f "$target_dir/package/$crate-$version.crate" # never ship an older run's
+done
 # --allow-dirty: `make test-dist` runs in working trees; the release workflow runs on a tag.
-cargo publish --dry-run --allow-dirty --quiet --manifest-path "$root/Cargo.toml" \
+cargo package --allow-dirty --quiet --manifest-path "$root/Cargo.toml" "${crates[@]/#/-p=}"
+echo "dist crates: cargo publish --dry-run (what crates.io checks before an upload)"
+cargo publish --dry-run --no-verify --allow-dirty --quiet --manifest-path "$root/Cargo.toml" \
   "${crates[@]/#/-p=}"
 mkdir -p "$out/crates"
 for crate in "${crates[@]}"; do
   cp "$target_dir/package/$crate-$version.crate" "$out/crates/"
 done
-echo "dist crates: $(cd "$out/crates" && ls | tr '\n' ' ')"
+echo "dist crates: ${crates[*]/%/-$version.crate} in $out/crates"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the install tests of `make test-dist` (tests/dist/*.sh): the environment a user
 # without a Rust toolchain has.
 #
